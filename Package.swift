@@ -1,0 +1,105 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Sluice",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "sluice", targets: ["SluiceCLI"]),
+        .executable(name: "sluice-spotify-sim", targets: ["SpotifySimulatorCLI"]),
+        .executable(name: "sluice-bench", targets: ["SluiceBench"]),
+        .library(name: "Sluice", targets: ["Sluice"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
+    ],
+    targets: [
+        // C libraries, each behind its own system-library target.
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+
+        // Values, rows, batches, SHA-256: shared by everything, no dependencies.
+        .target(name: "SluiceCore"),
+        // YAML (libyaml) -> node tree with marks -> validated, typed Plan.
+        .target(name: "SluicePlan", dependencies: ["SluiceCore", "CYAML"]),
+        // libpq on a per-connection serial executor.
+        .target(
+            name: "SluicePostgres",
+            dependencies: ["SluiceCore", "CLibPQ", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The staged async engine: bounded channels, runner, manifest, spools, replay.
+        .target(
+            name: "SluicePipeline",
+            dependencies: ["SluiceCore", .product(name: "Logging", package: "swift-log")]
+        ),
+        // HTTP for the fetch stage: OAuth2 client credentials, pacing, retries, batch narrowing.
+        .target(
+            name: "SluiceHTTP",
+            dependencies: [
+                "SluiceCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+        // The eight stage kinds, built from a Plan.
+        .target(
+            name: "Sluice",
+            dependencies: [
+                "SluiceCore", "SluicePlan", "SluicePostgres", "SluicePipeline", "SluiceHTTP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "CSV", package: "CSV.swift"),
+            ]
+        ),
+        .executableTarget(
+            name: "SluiceCLI",
+            dependencies: [
+                "Sluice", "SluicePlan", "SluicePipeline",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // A faithful local Spotify Web API for tests, the demo and users trying a plan.
+        .target(
+            name: "SpotifySimulator",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")]
+        ),
+        .executableTarget(
+            name: "SpotifySimulatorCLI",
+            dependencies: [
+                "SpotifySimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .executableTarget(
+            name: "SluiceBench",
+            dependencies: [
+                "Sluice", "SluicePlan", "SluicePipeline", "SluicePostgres", "SluiceTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Throwaway PostgreSQL servers and simulator processes for tests and benchmarks.
+        .target(name: "SluiceTestSupport", dependencies: ["SluicePostgres", "SluiceCore"]),
+
+        .testTarget(name: "SluicePlanTests", dependencies: ["SluicePlan"], resources: [.copy("Corpus")]),
+        .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres", "SluiceTestSupport"]),
+        .testTarget(name: "SluicePipelineTests", dependencies: ["SluicePipeline", "SluiceCore"]),
+        .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP", "SpotifySimulator"]),
+        .testTarget(
+            name: "SpotifySimulatorTests",
+            dependencies: [
+                "SpotifySimulator",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+        .testTarget(
+            name: "SluiceTests",
+            dependencies: ["Sluice", "SluicePlan", "SluicePipeline", "SluiceTestSupport", "SpotifySimulator"]
+        ),
+    ]
+)

@@ -1,0 +1,292 @@
+/// A small, strict JSON codec for ``Value``.
+///
+/// Hand-written rather than Foundation's because spools must be byte-for-byte reproducible
+/// (object keys sorted, one spelling per number) and because integers and doubles must stay
+/// distinct (`7` is an int, `7.0` a double), which `JSONSerialization` blurs on Linux.
+public enum JSON {
+    /// An error in a JSON document, with the byte offset where it was found.
+    public struct DecodingError: Error, CustomStringConvertible, Sendable {
+        public var message: String
+        public var offset: Int
+        public var description: String { "invalid JSON at byte \(offset): \(message)" }
+    }
+
+    // MARK: Encoding
+
+    /// Encodes `value` as compact JSON with object keys in sorted order.
+    public static func encode(_ value: Value) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        encode(value, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the compact JSON form of `value` to `out`.
+    public static func encode(_ value: Value, into out: inout [UInt8]) {
+        switch value {
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .int(let i): out.append(contentsOf: String(i).utf8)
+        case .double(let d): out.append(contentsOf: format(d).utf8)
+        case .string(let s): encodeString(s, into: &out)
+        case .array(let a):
+            out.append(UInt8(ascii: "["))
+            for (i, element) in a.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                encode(element, into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let o):
+            out.append(UInt8(ascii: "{"))
+            for (i, key) in o.keys.sorted().enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                encodeString(key, into: &out)
+                out.append(UInt8(ascii: ":"))
+                encode(o[key]!, into: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// The JSON spelling of a double: shortest round-tripping digits, `null` when not finite.
+    public static func format(_ d: Double) -> String {
+        guard d.isFinite else { return "null" }
+        return d.description
+    }
+
+    private static let hex = Array("0123456789abcdef".utf8)
+
+    /// Appends `s` as a quoted JSON string.
+    public static func encodeString(_ s: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in s.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case UInt8(ascii: "\n"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case UInt8(ascii: "\r"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case UInt8(ascii: "\t"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0..<0x20:
+                out.append(contentsOf: Array("\\u00".utf8))
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 0xF)])
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    // MARK: Decoding
+
+    /// Decodes one JSON document. Nesting deeper than `maxDepth` is an error, not a stack overflow.
+    public static func decode(_ text: String, maxDepth: Int = 512) throws(DecodingError) -> Value {
+        try decode(Array(text.utf8), maxDepth: maxDepth)
+    }
+
+    /// Decodes one JSON document from UTF-8 bytes.
+    public static func decode(_ bytes: [UInt8], maxDepth: Int = 512) throws(DecodingError) -> Value {
+        try bytes.withUnsafeBufferPointer { buffer throws(DecodingError) -> Value in
+            try decode(buffer, maxDepth: maxDepth)
+        }
+    }
+
+    /// Decodes one JSON document from UTF-8 bytes.
+    public static func decode(_ bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int = 512) throws(DecodingError)
+        -> Value
+    {
+        var parser = Parser(bytes: bytes, maxDepth: maxDepth)
+        parser.skipWhitespace()
+        let value = try parser.parseValue(depth: 0)
+        parser.skipWhitespace()
+        if parser.position != bytes.count { throw parser.error("unexpected data after the document") }
+        return value
+    }
+
+    private struct Parser {
+        let bytes: UnsafeBufferPointer<UInt8>
+        let maxDepth: Int
+        var position = 0
+
+        init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
+            self.bytes = bytes
+            self.maxDepth = maxDepth
+        }
+
+        func error(_ message: String) -> DecodingError {
+            DecodingError(message: message, offset: position)
+        }
+
+        var current: UInt8? { position < bytes.count ? bytes[position] : nil }
+
+        mutating func skipWhitespace() {
+            while let c = current, c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { position += 1 }
+        }
+
+        mutating func expect(_ literal: StaticString, _ value: Value) throws(DecodingError) -> Value {
+            let count = literal.utf8CodeUnitCount
+            guard position + count <= bytes.count else { throw error("truncated literal") }
+            let start = literal.utf8Start
+            for i in 0..<count where bytes[position + i] != start[i] { throw error("invalid literal") }
+            position += count
+            return value
+        }
+
+        mutating func parseValue(depth: Int) throws(DecodingError) -> Value {
+            guard depth < maxDepth else { throw error("nesting deeper than \(maxDepth) levels") }
+            guard let c = current else { throw error("unexpected end of input") }
+            switch c {
+            case UInt8(ascii: "{"): return try parseObject(depth: depth)
+            case UInt8(ascii: "["): return try parseArray(depth: depth)
+            case UInt8(ascii: "\""): return .string(try parseString())
+            case UInt8(ascii: "t"): return try expect("true", .bool(true))
+            case UInt8(ascii: "f"): return try expect("false", .bool(false))
+            case UInt8(ascii: "n"): return try expect("null", .null)
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
+            default: throw error("unexpected character")
+            }
+        }
+
+        mutating func parseObject(depth: Int) throws(DecodingError) -> Value {
+            position += 1
+            var object: [String: Value] = [:]
+            skipWhitespace()
+            if current == UInt8(ascii: "}") {
+                position += 1
+                return .object(object)
+            }
+            while true {
+                skipWhitespace()
+                guard current == UInt8(ascii: "\"") else { throw error("expected a string key") }
+                let key = try parseString()
+                skipWhitespace()
+                guard current == UInt8(ascii: ":") else { throw error("expected ':'") }
+                position += 1
+                skipWhitespace()
+                object[key] = try parseValue(depth: depth + 1)
+                skipWhitespace()
+                switch current {
+                case UInt8(ascii: ","): position += 1
+                case UInt8(ascii: "}"):
+                    position += 1
+                    return .object(object)
+                default: throw error("expected ',' or '}'")
+                }
+            }
+        }
+
+        mutating func parseArray(depth: Int) throws(DecodingError) -> Value {
+            position += 1
+            var array: [Value] = []
+            skipWhitespace()
+            if current == UInt8(ascii: "]") {
+                position += 1
+                return .array(array)
+            }
+            while true {
+                skipWhitespace()
+                array.append(try parseValue(depth: depth + 1))
+                skipWhitespace()
+                switch current {
+                case UInt8(ascii: ","): position += 1
+                case UInt8(ascii: "]"):
+                    position += 1
+                    return .array(array)
+                default: throw error("expected ',' or ']'")
+                }
+            }
+        }
+
+        mutating func parseHex4() throws(DecodingError) -> UInt32 {
+            guard position + 4 <= bytes.count else { throw error("truncated \\u escape") }
+            var v: UInt32 = 0
+            for _ in 0..<4 {
+                let c = bytes[position]
+                let d: UInt32
+                switch c {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt32(c - UInt8(ascii: "0"))
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): d = UInt32(c - UInt8(ascii: "a") + 10)
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): d = UInt32(c - UInt8(ascii: "A") + 10)
+                default: throw error("invalid \\u escape")
+                }
+                v = v << 4 | d
+                position += 1
+            }
+            return v
+        }
+
+        mutating func parseString() throws(DecodingError) -> String {
+            position += 1
+            let start = position
+            // Fast path: no escapes.
+            while let c = current, c != UInt8(ascii: "\""), c != UInt8(ascii: "\\"), c >= 0x20 { position += 1 }
+            if current == UInt8(ascii: "\"") {
+                let s = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
+                guard let s else { throw error("invalid UTF-8 in string") }
+                position += 1
+                return s
+            }
+            var out = Array(bytes[start..<position])
+            while true {
+                guard let c = current else { throw error("unterminated string") }
+                position += 1
+                switch c {
+                case UInt8(ascii: "\""):
+                    guard let s = String(validating: out, as: UTF8.self) else { throw error("invalid UTF-8 in string") }
+                    return s
+                case UInt8(ascii: "\\"):
+                    guard let e = current else { throw error("unterminated escape") }
+                    position += 1
+                    switch e {
+                    case UInt8(ascii: "\""): out.append(UInt8(ascii: "\""))
+                    case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\"))
+                    case UInt8(ascii: "/"): out.append(UInt8(ascii: "/"))
+                    case UInt8(ascii: "b"): out.append(0x08)
+                    case UInt8(ascii: "f"): out.append(0x0C)
+                    case UInt8(ascii: "n"): out.append(0x0A)
+                    case UInt8(ascii: "r"): out.append(0x0D)
+                    case UInt8(ascii: "t"): out.append(0x09)
+                    case UInt8(ascii: "u"):
+                        var scalar = try parseHex4()
+                        if (0xD800..<0xDC00).contains(scalar) {
+                            guard current == UInt8(ascii: "\\"), position + 1 < bytes.count,
+                                bytes[position + 1] == UInt8(ascii: "u")
+                            else { throw error("unpaired surrogate") }
+                            position += 2
+                            let low = try parseHex4()
+                            guard (0xDC00..<0xE000).contains(low) else { throw error("unpaired surrogate") }
+                            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                        }
+                        guard let u = Unicode.Scalar(scalar) else { throw error("invalid code point") }
+                        out.append(contentsOf: Array(String(Character(u)).utf8))
+                    default: throw error("invalid escape")
+                    }
+                case 0..<0x20: throw error("control character in string")
+                default: out.append(c)
+                }
+            }
+        }
+
+        mutating func parseNumber() throws(DecodingError) -> Value {
+            let start = position
+            var isDouble = false
+            if current == UInt8(ascii: "-") { position += 1 }
+            guard let first = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else {
+                throw error("invalid number")
+            }
+            while let c = current {
+                switch c {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "-"): position += 1
+                case UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"):
+                    isDouble = true
+                    position += 1
+                default: break
+                }
+                if let c2 = current, !"0123456789+-.eE".utf8.contains(c2) { break }
+            }
+            let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
+            if !isDouble, let i = Int64(text) { return .int(i) }
+            guard let d = Double(text) else { throw DecodingError(message: "invalid number", offset: start) }
+            return .double(d)
+        }
+    }
+}

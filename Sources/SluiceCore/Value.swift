@@ -1,0 +1,95 @@
+/// One typed value flowing through a pipeline.
+///
+/// Rows are small ordered records of these; stages pass ``Batch``es of rows. Objects and
+/// arrays carry what an HTTP API answered (the fetch stage attaches a whole response item
+/// to a row), so a `Value` is also a JSON value.
+public enum Value: Sendable, Hashable {
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case double(Double)
+    case string(String)
+    indirect case array([Value])
+    indirect case object([String: Value])
+}
+
+extension Value {
+    public var isNull: Bool {
+        if case .null = self { return true }
+        return false
+    }
+
+    /// The string payload, or `nil` for any other case.
+    public var stringValue: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
+
+    /// The integer payload; a double with an integral value also converts.
+    public var intValue: Int64? {
+        switch self {
+        case .int(let i): return i
+        case .double(let d) where d.rounded() == d && abs(d) < 9.2e18: return Int64(d)
+        default: return nil
+        }
+    }
+
+    public var doubleValue: Double? {
+        switch self {
+        case .int(let i): return Double(i)
+        case .double(let d): return d
+        default: return nil
+        }
+    }
+
+    public var boolValue: Bool? {
+        if case .bool(let b) = self { return b }
+        return nil
+    }
+
+    /// Looks up `key` in an object; `.null` for a missing key or a non-object.
+    public subscript(key: String) -> Value {
+        if case .object(let o) = self { return o[key] ?? .null }
+        return .null
+    }
+
+    /// The name of this value's type as users see it in diagnostics.
+    public var typeName: String {
+        switch self {
+        case .null: return "null"
+        case .bool: return "bool"
+        case .int: return "int"
+        case .double: return "double"
+        case .string: return "string"
+        case .array: return "array"
+        case .object: return "object"
+        }
+    }
+
+    /// The value as text for a CSV cell or a SQL parameter: `nil` for null, JSON for
+    /// arrays and objects, the shortest round-tripping form for doubles.
+    public var text: String? {
+        switch self {
+        case .null: return nil
+        case .bool(let b): return b ? "true" : "false"
+        case .int(let i): return String(i)
+        case .double(let d): return JSON.format(d)
+        case .string(let s): return s
+        case .array, .object: return JSON.encode(self)
+        }
+    }
+}
+
+extension Value: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByNilLiteral,
+    ExpressibleByBooleanLiteral, ExpressibleByFloatLiteral
+{
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(integerLiteral value: Int64) { self = .int(value) }
+    public init(nilLiteral: ()) { self = .null }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(floatLiteral value: Double) { self = .double(value) }
+}
+
+extension Value: CustomStringConvertible {
+    public var description: String { JSON.encode(self) }
+}
