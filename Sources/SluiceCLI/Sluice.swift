@@ -1,0 +1,92 @@
+import ArgumentParser
+import Foundation
+import SluicePlan
+
+@main
+struct SluiceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sluice",
+        abstract: "Run declarative data pipelines from YAML plans.",
+        discussion: """
+            A plan names stages (query, chunk, fetch, transform, validate, write-csv, apply,
+            verify); sluice runs them as a streaming pipeline with backpressure and writes a
+            manifest for every run, from which any stage can be replayed.
+            """,
+        version: SluiceVersion.current,
+        subcommands: [Check.self, Graph.self, Reference.self]
+    )
+}
+
+/// Options shared by every command that loads a plan.
+struct PlanOptions: ParsableArguments {
+    @Argument(help: "The plan file (YAML).")
+    var plan: String
+
+    @Option(
+        name: .customLong("set"),
+        help: ArgumentHelp("Override a parameter for this run: STAGE.PARAM=VALUE (repeatable).", valueName: "K=V"))
+    var overrides: [String] = []
+
+    /// Loads the plan, printing every diagnostic to stderr on failure.
+    func load() throws -> Plan {
+        do {
+            let plan = try PlanLoader().load(path: plan, overrides: overrides)
+            for warning in plan.warnings { Terminal.printError(warning.rendered(color: Terminal.colorOnStderr)) }
+            return plan
+        } catch {
+            Terminal.report(error)
+            throw ExitCode(ExitStatus.invalidPlan)
+        }
+    }
+}
+
+enum ExitStatus {
+    static let failed: Int32 = 1
+    static let invalidPlan: Int32 = 2
+    static let awaitingApproval: Int32 = 3
+    static let resumable: Int32 = 4
+    static let interrupted: Int32 = 130
+}
+
+enum SluiceVersion {
+    static let current = "0.1.0"
+}
+
+struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate a plan without running it.",
+        discussion: "Prints every problem as PLAN:LINE:COL: error: ... and exits 2; exits 0 with a summary when valid.")
+
+    @OptionGroup var options: PlanOptions
+
+    func run() async throws {
+        let plan = try options.load()
+        print("\(options.plan): ok: \(plan.summary)")
+    }
+}
+
+struct Graph: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the plan's stages and connections as a Mermaid or Graphviz graph.")
+
+    @OptionGroup var options: PlanOptions
+
+    @Option(help: "mermaid (paste into Markdown) or dot (render with Graphviz).")
+    var format: PlanGraph.Format = .mermaid
+
+    func run() async throws {
+        let plan = try options.load()
+        print(PlanGraph.render(plan, format: format), terminator: "")
+    }
+}
+
+extension PlanGraph.Format: ExpressibleByArgument {}
+
+struct Reference: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the plan reference (every key, type and default) as Markdown.")
+
+    func run() async throws {
+        print(Schema.referenceMarkdown(), terminator: "")
+    }
+}

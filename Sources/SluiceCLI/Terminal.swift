@@ -1,0 +1,28 @@
+import Foundation
+import SluicePlan
+
+/// Where output goes: results on stdout, diagnostics and progress on stderr.
+enum Terminal {
+    static let stderrIsTerminal = isatty(STDERR_FILENO) == 1
+    static let stdinIsTerminal = isatty(STDIN_FILENO) == 1
+    /// Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org).
+    static var colorOnStderr: Bool {
+        stderrIsTerminal && (ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
+            && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+    }
+
+    static func printError(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
+    /// Prints an error for people: plan diagnostics rendered with carets, anything else as `error: ...`.
+    static func report(_ error: Error) {
+        if let planError = error as? PlanError {
+            for d in planError.diagnostics { printError(d.rendered(color: colorOnStderr)) }
+            let n = planError.errors.count
+            printError("\(n) error\(n == 1 ? "" : "s")")
+        } else {
+            printError("error: \(error)")
+        }
+    }
+}

@@ -1,0 +1,95 @@
+/// One problem found in a plan, located like a compiler error.
+public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
+    public enum Severity: String, Sendable, Hashable {
+        case error, warning, note
+    }
+
+    public var severity: Severity
+    public var location: SourceLocation?
+    public var message: String
+    /// Extra lines printed after the caret, e.g. `did you mean 'size'?` or where a duplicate was first defined.
+    public var notes: [String]
+
+    public init(_ severity: Severity = .error, _ message: String, at location: SourceLocation?, notes: [String] = []) {
+        self.severity = severity
+        self.location = location
+        self.message = message
+        self.notes = notes
+    }
+
+    public static func error(_ message: String, at location: SourceLocation?, notes: [String] = []) -> Diagnostic {
+        Diagnostic(.error, message, at: location, notes: notes)
+    }
+
+    public static func warning(_ message: String, at location: SourceLocation?, notes: [String] = []) -> Diagnostic {
+        Diagnostic(.warning, message, at: location, notes: notes)
+    }
+
+    /// `path:line:col: error: message` — the first line of the rendered form.
+    public var description: String {
+        let prefix = location.map { "\($0): " } ?? ""
+        return "\(prefix)\(severity.rawValue): \(message)"
+    }
+
+    /// The full form: the headline, the quoted source line with a caret under the column, then notes.
+    public func rendered(color: Bool = false) -> String {
+        var out = description
+        if color {
+            let tint = severity == .error ? "\u{1B}[1;31m" : "\u{1B}[1;35m"
+            let prefix = location.map { "\u{1B}[1m\($0):\u{1B}[0m " } ?? ""
+            out = "\(prefix)\(tint)\(severity.rawValue):\u{1B}[0m \u{1B}[1m\(message)\u{1B}[0m"
+        }
+        if let location, let line = location.source.line(location.line) {
+            let shown = line.count > 160 ? String(line.prefix(160)) + "…" : line
+            out += "\n    \(shown)\n    "
+            // Keep tabs so the caret lines up under tab-indented text.
+            let lead = line.prefix(max(0, min(location.column - 1, 160))).map { $0 == "\t" ? "\t" : " " }
+            out += lead.joined() + (color ? "\u{1B}[1;32m^\u{1B}[0m" : "^")
+        }
+        for note in notes { out += "\n    note: \(note)" }
+        return out
+    }
+}
+
+/// Thrown when a plan has problems; carries every diagnostic found, not just the first.
+public struct PlanError: Error, Sendable, CustomStringConvertible {
+    public var diagnostics: [Diagnostic]
+
+    public init(_ diagnostics: [Diagnostic]) { self.diagnostics = diagnostics }
+
+    public var errors: [Diagnostic] { diagnostics.filter { $0.severity == .error } }
+
+    public var description: String {
+        diagnostics.map { $0.rendered() }.joined(separator: "\n")
+    }
+}
+
+/// Collects diagnostics while a plan is checked, so that one run reports every problem.
+struct DiagnosticBag {
+    private(set) var diagnostics: [Diagnostic] = []
+
+    var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
+
+    mutating func error(_ message: String, at location: SourceLocation?, notes: [String] = []) {
+        diagnostics.append(.error(message, at: location, notes: notes))
+    }
+
+    mutating func warning(_ message: String, at location: SourceLocation?, notes: [String] = []) {
+        diagnostics.append(.warning(message, at: location, notes: notes))
+    }
+
+    mutating func append(contentsOf other: [Diagnostic]) { diagnostics.append(contentsOf: other) }
+
+    /// Diagnostics in source order, duplicates removed.
+    var sorted: [Diagnostic] {
+        var seen = Set<Diagnostic>()
+        return diagnostics.filter { seen.insert($0).inserted }.enumerated().sorted { a, b in
+            switch (a.element.location, b.element.location) {
+            case let (l?, r?) where l != r: return l < r
+            case (nil, _?): return false
+            case (_?, nil): return true
+            default: return a.offset < b.offset
+            }
+        }.map(\.element)
+    }
+}

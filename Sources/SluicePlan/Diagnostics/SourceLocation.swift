@@ -1,0 +1,52 @@
+/// A 1-based line and column in one source text.
+public struct SourceLocation: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// Which text this location points into (a plan file, or one `--set` argument).
+    public var source: SourceText
+    public var line: Int
+    public var column: Int
+
+    public init(source: SourceText, line: Int, column: Int) {
+        self.source = source
+        self.line = line
+        self.column = column
+    }
+
+    /// `path:line:col`, the form compilers and editors understand.
+    public var description: String { "\(source.name):\(line):\(column)" }
+
+    /// The same location moved `offset` characters to the right on its line.
+    public func advanced(by offset: Int) -> SourceLocation {
+        SourceLocation(source: source, line: line, column: column + offset)
+    }
+
+    public static func < (a: SourceLocation, b: SourceLocation) -> Bool {
+        if a.source != b.source, a.source.order != b.source.order { return a.source.order < b.source.order }
+        return (a.line, a.column) < (b.line, b.column)
+    }
+}
+
+/// A text that diagnostics can point into and quote.
+public final class SourceText: Sendable, Hashable {
+    /// The name shown in diagnostics: the plan path as given, or `--set` for an override.
+    public let name: String
+    /// Sort key so that diagnostics in the plan come before those in overrides.
+    public let order: Int
+    private let lines: [Substring]
+
+    public init(name: String, text: String, order: Int = 0) {
+        self.name = name
+        self.order = order
+        self.lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+    }
+
+    /// The text of 1-based `line`, without its line break; `nil` past the end.
+    public func line(_ line: Int) -> String? {
+        guard line >= 1, line <= lines.count else { return nil }
+        var text = lines[line - 1]
+        if text.hasSuffix("\r") { text = text.dropLast() }
+        return String(text)
+    }
+
+    public static func == (a: SourceText, b: SourceText) -> Bool { a === b }
+    public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
+}

@@ -1,0 +1,108 @@
+/// `${VAR}` and `${VAR:-default}` substitution from the environment.
+///
+/// `$$` writes a literal `$`. A missing variable without a default is an error naming the
+/// variable and pointing at the `${` that uses it. Variables whose names say they hold a
+/// secret (`SECRET`, `PASSWORD`, `TOKEN`, `KEY`, `CREDENTIAL`, or a URL with a password)
+/// mark the scalar secret so that nothing Sluice writes ever contains the value.
+public struct Interpolator: Sendable {
+    public var environment: [String: String]
+
+    public init(environment: [String: String]) { self.environment = environment }
+
+    /// Whether an environment variable's name says its value is secret.
+    public static func isSecretName(_ name: String) -> Bool {
+        let upper = name.uppercased()
+        return ["SECRET", "PASSWORD", "PASSWD", "TOKEN", "CREDENTIAL", "API_KEY", "APIKEY", "PRIVATE"]
+            .contains { upper.contains($0) }
+    }
+
+    /// Interpolates every scalar in `node` (not mapping keys).
+    func apply(to node: inout Node, diagnostics: inout DiagnosticBag) {
+        switch node.content {
+        case .scalar(var scalar):
+            interpolate(&scalar, at: node.location, diagnostics: &diagnostics)
+            node.content = .scalar(scalar)
+        case .sequence(var elements):
+            for i in elements.indices { apply(to: &elements[i], diagnostics: &diagnostics) }
+            node.content = .sequence(elements)
+        case .mapping(var pairs):
+            for i in pairs.indices { apply(to: &pairs[i].value, diagnostics: &diagnostics) }
+            node.content = .mapping(pairs)
+        }
+    }
+
+    func interpolate(_ scalar: inout Scalar, at location: SourceLocation, diagnostics: inout DiagnosticBag) {
+        guard scalar.text.contains("$") else { return }
+        let chars = Array(scalar.text)
+        var out = ""
+        var i = 0
+        // Columns are exact for single-line scalars; quoted ones start one column later.
+        let base = scalar.isQuoted ? 1 : 0
+        while i < chars.count {
+            if chars[i] == "$", i + 1 < chars.count, chars[i + 1] == "$" {
+                out.append("$")
+                i += 2
+                continue
+            }
+            guard chars[i] == "$", i + 1 < chars.count, chars[i + 1] == "{" else {
+                out.append(chars[i])
+                i += 1
+                continue
+            }
+            let at = location.advanced(by: base + i)
+            guard let close = chars[(i + 2)...].firstIndex(of: "}") else {
+                diagnostics.error(
+                    "unterminated '${' (expected '}')", at: at,
+                    notes: ["write '$$' for a literal '$'"])
+                return
+            }
+            let body = String(chars[(i + 2)..<close])
+            let name: String
+            let fallback: String?
+            if let range = body.range(of: ":-") {
+                name = String(body[..<range.lowerBound])
+                fallback = String(body[range.upperBound...])
+            } else {
+                name = body
+                fallback = nil
+            }
+            guard Self.isValidName(name) else {
+                diagnostics.error(
+                    "'${\(body)}' is not a valid variable reference", at: at,
+                    notes: ["names are letters, digits and '_'; write '${NAME}' or '${NAME:-default}'"])
+                return
+            }
+            if let value = environment[name], !value.isEmpty {
+                out += value
+                if Self.isSecretName(name) || Self.hasURLPassword(value) { scalar.isSecret = true }
+            } else if let fallback {
+                out += fallback
+            } else {
+                let hint = environment[name] == nil ? "is not set" : "is empty"
+                diagnostics.error(
+                    "environment variable '\(name)' \(hint) and has no default", at: at,
+                    notes: ["set it, or write '${\(name):-default}'"])
+            }
+            i = close + 1
+        }
+        scalar.text = out
+    }
+
+    static func isValidName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, first == "_" || first.properties.isAlphabetic,
+            first.isASCII
+        else { return false }
+        return name.unicodeScalars.allSatisfy {
+            $0.isASCII && ($0 == "_" || $0.properties.isAlphabetic || ("0"..."9").contains($0))
+        }
+    }
+
+    /// True for `scheme://user:password@host...` and conninfo `password=...` strings.
+    public static func hasURLPassword(_ value: String) -> Bool {
+        if value.contains("password=") { return true }
+        guard let scheme = value.range(of: "://") else { return false }
+        let rest = value[scheme.upperBound...]
+        guard let at = rest.firstIndex(of: "@") else { return false }
+        return rest[..<at].contains(":")
+    }
+}

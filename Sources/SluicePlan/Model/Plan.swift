@@ -1,0 +1,111 @@
+import SluiceCore
+
+/// A validated plan: typed, defaults filled, overrides applied, ready to run.
+public struct Plan: Sendable {
+    public var version: Int
+    public var name: String
+    public var description: String?
+    public var connections: [ConnectionDefinition]
+    public var stages: [StageDefinition]
+    /// The plan file as given on the command line.
+    public var path: String
+    /// SHA-256 of the plan file's bytes.
+    public var sha256: String
+    /// The `--set` overrides applied, as given.
+    public var overrides: [String]
+    /// Warnings found while checking (e.g. a secret written into the file).
+    public var warnings: [Diagnostic]
+    /// The whole plan after overrides and defaults, with every secret in its `${VAR}` form or
+    /// redacted: safe to write to the manifest, and loadable again for replays.
+    public var resolved: PlanValue
+
+    public func stage(named name: String) -> StageDefinition? { stages.first { $0.name == name } }
+    public func connection(named name: String) -> ConnectionDefinition? { connections.first { $0.name == name } }
+
+    /// The stage whose output `stage` reads, or `nil` for a source.
+    public func inputStage(of stage: StageDefinition) -> StageDefinition? {
+        stage.input.flatMap { self.stage(named: $0) }
+    }
+
+    /// One line for `sluice check`.
+    public var summary: String {
+        let chain = stages.map(\.name).joined(separator: " → ")
+        let c = connections.count
+        return "plan '\(name)': \(stages.count) stage\(stages.count == 1 ? "" : "s") (\(chain)), "
+            + "\(c) connection\(c == 1 ? "" : "s")"
+    }
+}
+
+/// A named connection from the plan's `connections` section.
+public struct ConnectionDefinition: Sendable {
+    public var name: String
+    /// `postgres` or `http`.
+    public var kind: String
+    public var parameters: PlanValue
+    public var location: SourceLocation
+
+    public var postgres: PostgresSettings? {
+        guard kind == "postgres" else { return nil }
+        return PostgresSettings(
+            url: Secret(parameters["url"]?.string ?? ""),
+            connectTimeout: parameters["connect_timeout"]?.double ?? 10,
+            statementTimeout: parameters["statement_timeout"]?.double)
+    }
+
+    public var http: HTTPSettings? {
+        guard kind == "http" else { return nil }
+        var auth: OAuth2Settings?
+        if let a = parameters["auth"] {
+            auth = OAuth2Settings(
+                tokenURL: a["token_url"]?.string ?? "", clientID: a["client_id"]?.string ?? "",
+                clientSecret: Secret(a["client_secret"]?.string ?? ""))
+        }
+        let headers = (parameters["headers"]?.entries ?? []).map { ($0.key, Secret($0.value.string ?? "")) }
+        return HTTPSettings(baseURL: parameters["base_url"]?.string ?? "", auth: auth, headers: headers)
+    }
+}
+
+/// A value that must never be printed, logged or written. Its description is `***`.
+public struct Secret: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
+    /// The secret itself; use only where it is needed (a connection, a request header).
+    public let value: String
+    public init(_ value: String) { self.value = value }
+    public var description: String { "***" }
+    public var debugDescription: String { "Secret(***)" }
+    /// The text with any password masked (for URLs and conninfo strings, which stay readable).
+    public var redacted: String { Redaction.redact(value) }
+}
+
+public struct PostgresSettings: Sendable {
+    public var url: Secret
+    public var connectTimeout: Double
+    public var statementTimeout: Double?
+}
+
+public struct HTTPSettings: Sendable {
+    public var baseURL: String
+    public var auth: OAuth2Settings?
+    public var headers: [(String, Secret)]
+}
+
+public struct OAuth2Settings: Sendable {
+    public var tokenURL: String
+    public var clientID: String
+    public var clientSecret: Secret
+}
+
+/// One stage of the plan.
+public struct StageDefinition: Sendable {
+    public var name: String
+    public var kind: StageKind
+    /// The stage this one reads from; `nil` for a source.
+    public var input: String?
+    public var requiresApproval: Bool
+    /// Batches buffered on this stage's output edge.
+    public var buffer: Int
+    /// Every parameter after defaults and overrides (secrets in clear: keep in memory only).
+    public var parameters: PlanValue
+    /// The same with secrets redacted, for the manifest.
+    public var redactedParameters: PlanValue
+    public var location: SourceLocation
+}

@@ -1,0 +1,150 @@
+/// `--set STAGE.PARAM=VALUE` overrides, applied to the node tree before validation so an
+/// override is typed and checked exactly like the same value written in the file.
+///
+/// `STAGE` is a stage's name (which defaults to its kind); `PARAM` may be a dotted path
+/// into nested mappings (`apply.columns.isrc.on_empty=keep`). `connections.NAME.KEY=VALUE`
+/// overrides a connection, and `name=` / `description=` the plan's own keys. `VALUE` is
+/// read as YAML, so `20` is a number, `0.5s` a duration, `[a, b]` a list.
+enum Overrides {
+    static func apply(_ overrides: [String], to root: inout Node, reader: YAMLReader, diagnostics: inout DiagnosticBag)
+    {
+        for (i, text) in overrides.enumerated() {
+            let source = SourceText(name: "--set", text: text, order: i + 1)
+            let start = SourceLocation(source: source, line: 1, column: 1)
+            guard let eq = text.firstIndex(of: "=") else {
+                diagnostics.error(
+                    "expected STAGE.PARAM=VALUE, found '\(text)'", at: start,
+                    notes: ["for example: --set chunk.size=20 or --set fetch.delay=0.5s"])
+                continue
+            }
+            let keyPath = text[..<eq].split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+            let valueOffset = text.distance(from: text.startIndex, to: eq) + 1
+            let valueText = String(text[text.index(after: eq)...])
+            if keyPath.contains(where: \.isEmpty) || keyPath.count < 1 {
+                diagnostics.error("'\(text[..<eq])' is not a parameter path (expected STAGE.PARAM)", at: start)
+                continue
+            }
+            let value: Node
+            do {
+                let parsed = try reader.read(Array(valueText.utf8), source: source)
+                value = shifted(parsed ?? Node(.scalar(Scalar(text: "", style: .plain)), at: start), by: valueOffset)
+            } catch {
+                for var d in error.diagnostics {
+                    d.location = d.location.map { $0.advanced(by: valueOffset) }
+                    diagnostics.append(contentsOf: [d])
+                }
+                continue
+            }
+            let keyLocation = start
+            if keyPath.count == 1, ["name", "description"].contains(keyPath[0]) {
+                set(&root, path: keyPath, value: value, keyLocation: keyLocation, diagnostics: &diagnostics)
+                continue
+            }
+            if keyPath[0] == "connections" {
+                guard keyPath.count >= 3 else {
+                    diagnostics.error("expected connections.NAME.KEY=VALUE", at: start)
+                    continue
+                }
+                set(
+                    &root, path: keyPath, value: value, keyLocation: keyLocation, diagnostics: &diagnostics,
+                    mustExist: 2)
+                continue
+            }
+            guard keyPath.count >= 2 else {
+                diagnostics.error(
+                    "expected STAGE.PARAM=VALUE, found '\(text)'", at: start,
+                    notes: ["for example: --set \(keyPath[0]).size=20"])
+                continue
+            }
+            setStage(
+                &root, stage: keyPath[0], path: Array(keyPath.dropFirst()), value: value, keyLocation: keyLocation,
+                diagnostics: &diagnostics)
+        }
+    }
+
+    /// Moves every location in a tree parsed from the value part of `--set K=V` past `K=`.
+    static func shifted(_ node: Node, by offset: Int) -> Node {
+        var n = node
+        if n.location.line == 1 { n.location = n.location.advanced(by: offset) }
+        switch n.content {
+        case .scalar: break
+        case .sequence(let e): n.content = .sequence(e.map { shifted($0, by: offset) })
+        case .mapping(let p):
+            n.content = .mapping(
+                p.map { .init(key: shifted($0.key, by: offset), value: shifted($0.value, by: offset)) })
+        }
+        return n
+    }
+
+    static func setStage(
+        _ root: inout Node, stage: String, path: [String], value: Node, keyLocation: SourceLocation,
+        diagnostics: inout DiagnosticBag
+    ) {
+        guard case .mapping(var pairs) = root.content,
+            let stagesIndex = pairs.firstIndex(where: { $0.key.scalar?.text == "stages" }),
+            case .sequence(var stages) = pairs[stagesIndex].value.content
+        else {
+            diagnostics.error("the plan has no stages to override", at: keyLocation)
+            return
+        }
+        func name(_ n: Node) -> String? { n["name"]?.scalar?.text ?? n["kind"]?.scalar?.text }
+        guard let i = stages.firstIndex(where: { name($0) == stage }) else {
+            let names = stages.compactMap(name)
+            diagnostics.error(
+                "--set names stage '\(stage)', but the plan has no stage of that name", at: keyLocation,
+                notes: Suggestion.note(for: stage, in: names) + ["stages: " + names.joined(separator: ", ")])
+            return
+        }
+        if path.count == 1, path[0] == "name" || path[0] == "kind" {
+            diagnostics.error("--set cannot change a stage's \(path[0])", at: keyLocation)
+            return
+        }
+        var target = stages[i]
+        set(&target, path: path, value: value, keyLocation: keyLocation, diagnostics: &diagnostics)
+        stages[i] = target
+        pairs[stagesIndex].value.content = .sequence(stages)
+        root.content = .mapping(pairs)
+    }
+
+    /// Sets `path` inside a mapping node, creating intermediate mappings.
+    /// The first `mustExist` components must already be there.
+    static func set(
+        _ node: inout Node, path: [String], value: Node, keyLocation: SourceLocation,
+        diagnostics: inout DiagnosticBag, mustExist: Int = 0
+    ) {
+        guard case .mapping(var pairs) = node.content else {
+            diagnostics.error(
+                "cannot set '\(path.joined(separator: "."))': \(node.kindDescription) is not a mapping",
+                at: keyLocation)
+            return
+        }
+        let key = path[0]
+        let keyNode = Node(.scalar(Scalar(text: key, style: .plain)), at: keyLocation)
+        if path.count == 1 {
+            if let j = pairs.firstIndex(where: { $0.key.scalar?.text == key }) {
+                pairs[j].value = value
+            } else {
+                pairs.append(.init(key: keyNode, value: value))
+            }
+        } else if let j = pairs.firstIndex(where: { $0.key.scalar?.text == key }) {
+            var child = pairs[j].value
+            set(
+                &child, path: Array(path.dropFirst()), value: value, keyLocation: keyLocation,
+                diagnostics: &diagnostics, mustExist: mustExist - 1)
+            pairs[j].value = child
+        } else if mustExist > 0 {
+            let known = pairs.compactMap { $0.key.scalar?.text }
+            diagnostics.error(
+                "--set names '\(key)', which the plan does not define", at: keyLocation,
+                notes: Suggestion.note(for: key, in: known))
+            return
+        } else {
+            var child = Node(.mapping([]), at: keyLocation)
+            set(
+                &child, path: Array(path.dropFirst()), value: value, keyLocation: keyLocation, diagnostics: &diagnostics
+            )
+            pairs.append(.init(key: keyNode, value: child))
+        }
+        node.content = .mapping(pairs)
+    }
+}

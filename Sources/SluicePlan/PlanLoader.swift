@@ -1,0 +1,373 @@
+import Foundation
+import SluiceCore
+
+/// Loads a plan file: read, parse, apply `--set` overrides, interpolate `${VAR}`, validate,
+/// cross-check, and build the typed ``Plan``.
+///
+/// Every problem found is reported together in one ``PlanError``; nothing is executed.
+public struct PlanLoader: Sendable {
+    public var environment: [String: String]
+    public var reader = YAMLReader()
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.environment = environment
+    }
+
+    /// Loads the plan at `path`.
+    public func load(path: String, overrides: [String] = []) throws(PlanError) -> Plan {
+        let bytes: [UInt8]
+        do {
+            let url = URL(fileURLWithPath: path)
+            let attributes = try FileManager.default.attributesOfItem(atPath: path)
+            if (attributes[.type] as? FileAttributeType) == .typeDirectory {
+                throw PlanError([.error("\(path) is a directory, not a plan file", at: nil)])
+            }
+            if let size = attributes[.size] as? Int, size > reader.maxBytes {
+                let source = SourceText(name: path, text: "")
+                throw PlanError([
+                    .error(
+                        "file is \(ByteCount(size)); a plan may be at most \(ByteCount(reader.maxBytes))",
+                        at: SourceLocation(source: source, line: 1, column: 1),
+                        notes: ["is this the right file?"])
+                ])
+            }
+            bytes = Array(try Data(contentsOf: url))
+        } catch let error as PlanError {
+            throw error
+        } catch {
+            throw PlanError([.error("cannot read plan \(path): \(Self.reason(error))", at: nil)])
+        }
+        return try load(bytes: bytes, path: path, overrides: overrides)
+    }
+
+    static func reason(_ error: Error) -> String {
+        let ns = error as NSError
+        if ns.domain == NSCocoaErrorDomain, ns.code == NSFileReadNoSuchFileError { return "no such file" }
+        if ns.domain == NSCocoaErrorDomain, ns.code == NSFileReadNoPermissionError { return "permission denied" }
+        return ns.localizedDescription
+    }
+
+    /// Loads a plan from bytes; `path` names it in diagnostics.
+    public func load(bytes: [UInt8], path: String, overrides: [String] = []) throws(PlanError) -> Plan {
+        let text = String(decoding: bytes, as: UTF8.self)
+        let source = SourceText(name: path, text: text)
+        let start = SourceLocation(source: source, line: 1, column: 1)
+        guard var root = try reader.read(bytes, source: source) else {
+            throw PlanError([
+                .error("plan is empty", at: start, notes: ["a plan needs at least 'version: 1', 'name' and 'stages'"])
+            ])
+        }
+        if let s = root.scalar, s.isNull {
+            throw PlanError([.error("plan is empty", at: start)])
+        }
+        var bag = DiagnosticBag()
+        Overrides.apply(overrides, to: &root, reader: reader, diagnostics: &bag)
+        Interpolator(environment: environment).apply(to: &root, diagnostics: &bag)
+
+        var checker = PlanChecker(validator: Validator(), diagnostics: bag)
+        let plan = checker.check(root, path: path, sha256: SHA256.hex(bytes), overrides: overrides)
+        let all = checker.diagnostics
+        if all.hasErrors || plan == nil { throw PlanError(all.sorted) }
+        var result = plan!
+        result.warnings = all.sorted.filter { $0.severity != .error }
+        return result
+    }
+}
+
+/// Validates the plan's top level, connections and stages, then the references between them.
+struct PlanChecker {
+    var validator: Validator
+    var diagnostics: DiagnosticBag
+
+    mutating func check(_ root: Node, path: String, sha256: String, overrides: [String]) -> Plan? {
+        defer { diagnostics.append(contentsOf: validator.diagnostics.diagnostics) }
+        guard root.pairs != nil else {
+            validator.diagnostics.error(
+                "a plan must be a mapping with 'version', 'name' and 'stages', found \(root.kindDescription)",
+                at: root.location)
+            return nil
+        }
+        guard
+            let top = validator.object(
+                root, specs: Schema.planKeys, path: "", what: "the plan",
+                skip: ["connections", "stages"])
+        else { return nil }
+
+        let connections = checkConnections(root["connections"])
+        let stages = checkStages(root["stages"], planLocation: root.location)
+        crossCheck(stages: stages, connections: connections)
+
+        var resolvedEntries = top.redacted.entries
+        resolvedEntries.append(.init("connections", .map(connections.map { .init($0.name, $0.redacted) })))
+        resolvedEntries.append(.init("stages", .list(stages.map(\.redacted))))
+
+        return Plan(
+            version: top.value["version"]?.int ?? 1, name: top.value["name"]?.string ?? "",
+            description: top.value["description"]?.string,
+            connections: connections.map(\.definition), stages: stages.map(\.definition),
+            path: path, sha256: sha256, overrides: overrides, warnings: [], resolved: .map(resolvedEntries))
+    }
+
+    struct CheckedConnection {
+        var name: String
+        var definition: ConnectionDefinition
+        var redacted: PlanValue
+    }
+
+    /// Names of connections that are defined but invalid.
+    var invalidConnections: [String] = []
+
+    mutating func checkConnections(_ node: Node?) -> [CheckedConnection] {
+        guard let node else { return [] }
+        if let s = node.scalar, s.isNull { return [] }
+        guard let pairs = validator.mapping(node, what: "'connections'") else { return [] }
+        var out: [CheckedConnection] = []
+        var seen: [String: SourceLocation] = [:]
+        for pair in pairs {
+            guard let name = validator.keyText(pair.key) else { continue }
+            if let first = seen[name] {
+                validator.diagnostics.error(
+                    "duplicate connection '\(name)'", at: pair.key.location,
+                    notes: ["first defined at line \(first.line), column \(first.column)"])
+                continue
+            }
+            seen[name] = pair.key.location
+            invalidConnections.append(name)
+            let what = "connection '\(name)'"
+            guard let kind = discriminator(pair.value, what: what, kinds: Schema.connectionKinds.keys.sorted())
+            else { continue }
+            guard let specs = Schema.connectionKinds[kind],
+                let checked = validator.object(pair.value, specs: specs, path: "connections.\(name)", what: what)
+            else { continue }
+            if let auth = pair.value["auth"], let secret = auth["client_secret"]?.scalar, secret.raw == secret.text,
+                !secret.text.isEmpty
+            {
+                validator.diagnostics.warning(
+                    "client_secret is written in the plan file; anyone who can read the file can use it",
+                    at: auth["client_secret"]!.location,
+                    notes: ["write \"${SPOTIFY_CLIENT_SECRET}\" and set the variable"])
+            }
+            invalidConnections.removeLast()
+            out.append(
+                CheckedConnection(
+                    name: name,
+                    definition: ConnectionDefinition(
+                        name: name, kind: kind, parameters: checked.value, location: pair.key.location),
+                    redacted: checked.redacted))
+        }
+        return out
+    }
+
+    /// Reads and checks the `kind` key of a connection or stage.
+    mutating func discriminator(_ node: Node, what: String, kinds: [String]) -> String? {
+        guard validator.mapping(node, what: what) != nil else { return nil }
+        guard let kindNode = node["kind"] else {
+            validator.diagnostics.error(
+                "\(what) has no 'kind'", at: node.location,
+                notes: ["kinds: " + kinds.joined(separator: ", ")])
+            return nil
+        }
+        guard let kind = kindNode.scalar?.text, kinds.contains(kind) else {
+            let text = kindNode.scalar?.text ?? ""
+            validator.diagnostics.error(
+                "unknown kind '\(text.prefix(60))' for \(what)", at: kindNode.location,
+                notes: Suggestion.note(for: text, in: kinds) + ["kinds: " + kinds.joined(separator: ", ")])
+            return nil
+        }
+        return kind
+    }
+
+    struct CheckedStage {
+        var definition: StageDefinition
+        var redacted: PlanValue
+        var nameLocation: SourceLocation
+        var explicitInput: Bool
+    }
+
+    mutating func checkStages(_ node: Node?, planLocation: SourceLocation) -> [CheckedStage] {
+        guard let node else { return [] }
+        guard let elements = node.elements else {
+            validator.diagnostics.error(
+                "'stages' must be a list of stages, found \(node.kindDescription)", at: node.location)
+            return []
+        }
+        if elements.isEmpty {
+            validator.diagnostics.error("'stages' is empty: a plan needs at least one stage", at: node.location)
+        }
+        var out: [CheckedStage] = []
+        var previous: String?
+        for (index, element) in elements.enumerated() {
+            let label = element["name"]?.scalar?.text ?? element["kind"]?.scalar?.text ?? "#\(index + 1)"
+            let what = "stage '\(label)'"
+            guard let kindText = discriminator(element, what: what, kinds: StageKind.allCases.map(\.rawValue)),
+                let kind = StageKind(rawValue: kindText)
+            else {
+                previous = label
+                continue
+            }
+            let specs = Schema.commonStageKeys + Schema.parameters(of: kind)
+            let path = "stages.\(label)"
+            guard let checked = validator.object(element, specs: specs, path: path, what: what) else { continue }
+            let name = checked.value["name"]?.string ?? kind.rawValue
+            if !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
+                validator.diagnostics.error(
+                    "stage name '\(name)' may use only letters, digits, '-' and '_'",
+                    at: element["name"]?.location ?? element.location,
+                    notes: ["names are used in --set NAME.PARAM=... and in file names"])
+            }
+            let explicitInput = checked.value["input"]?.string
+            let input = kind.takesInput ? (explicitInput ?? previous) : explicitInput
+            let common = Set(Schema.commonStageKeys.map(\.name))
+            func own(_ v: PlanValue) -> PlanValue { .map(v.entries.filter { !common.contains($0.key) }) }
+            var redacted = checked.redacted.entries.filter { $0.key != "name" && $0.key != "kind" }
+            redacted.insert(.init("kind", .scalar(.string(kind.rawValue))), at: 0)
+            redacted.insert(.init("name", .scalar(.string(name))), at: 0)
+            let definition = StageDefinition(
+                name: name, kind: kind, input: input,
+                requiresApproval: checked.value["requires_approval"]?.bool ?? (kind == .apply),
+                buffer: checked.value["buffer"]?.int ?? 4,
+                parameters: own(checked.value), redactedParameters: own(checked.redacted), location: element.location)
+            out.append(
+                CheckedStage(
+                    definition: definition, redacted: .map(redacted),
+                    nameLocation: element["name"]?.location ?? element.location,
+                    explicitInput: explicitInput != nil))
+            previous = name
+        }
+        return out
+    }
+
+    func location(_ path: String, or fallback: SourceLocation) -> SourceLocation {
+        validator.locations[path] ?? fallback
+    }
+
+    mutating func crossCheck(stages: [CheckedStage], connections: [CheckedConnection]) {
+        var firstByName: [String: SourceLocation] = [:]
+        var index: [String: Int] = [:]
+        var kinds = Dictionary(connections.map { ($0.name, $0.definition.kind) }, uniquingKeysWith: { a, _ in a })
+        // Connections that failed their own checks still exist: don't report them as undefined too.
+        for name in invalidConnections where kinds[name] == nil { kinds[name] = "" }
+        for (i, stage) in stages.enumerated() {
+            let s = stage.definition
+            let path = "stages.\(s.name)"
+            if let first = firstByName[s.name] {
+                validator.diagnostics.error(
+                    "duplicate stage name '\(s.name)'", at: stage.nameLocation,
+                    notes: [
+                        "first used at line \(first.line), column \(first.column)",
+                        "give one of them a 'name:' of its own",
+                    ])
+            } else {
+                firstByName[s.name] = stage.nameLocation
+                index[s.name] = i
+            }
+            // Inputs.
+            if let input = s.input {
+                if !s.kind.takesInput {
+                    validator.diagnostics.error(
+                        "a \(s.kind.rawValue) stage reads no input; remove 'input'",
+                        at: location("\(path).input", or: s.location))
+                } else if index[input] == nil || (input == s.name && stage.explicitInput) {
+                    let later = stages.contains { $0.definition.name == input }
+                    validator.diagnostics.error(
+                        later
+                            ? "stage '\(s.name)' reads from '\(input)', which does not come before it"
+                            : "stage '\(s.name)' reads from unknown stage '\(input)'",
+                        at: location("\(path).input", or: s.location),
+                        notes: Suggestion.note(for: input, in: index.keys.sorted()))
+                }
+            } else if s.kind.takesInput {
+                validator.diagnostics.error(
+                    "stage '\(s.name)' has no input: the first stage must be a source (query)", at: s.location)
+            }
+            // Connections.
+            if let ref = s.parameters["connection"]?.string {
+                let at = location("\(path).connection", or: s.location)
+                let wanted = s.kind == .fetch ? "http" : "postgres"
+                if let kind = kinds[ref] {
+                    if kind != wanted, !kind.isEmpty {
+                        validator.diagnostics.error(
+                            "stage '\(s.name)' needs \(wanted == "http" ? "an" : "a") \(wanted) connection, but '\(ref)' is \(kind)",
+                            at: at)
+                    }
+                } else {
+                    validator.diagnostics.error(
+                        "stage '\(s.name)' uses undefined connection '\(ref)'", at: at,
+                        notes: Suggestion.note(for: ref, in: kinds.keys.sorted())
+                            + (kinds.isEmpty
+                                ? ["define it under 'connections:'"]
+                                : ["defined: " + kinds.keys.sorted().joined(separator: ", ")]))
+                }
+            }
+            checkKindSpecific(stage, path: path, stages: stages, index: index)
+        }
+    }
+
+    mutating func checkKindSpecific(_ stage: CheckedStage, path: String, stages: [CheckedStage], index: [String: Int]) {
+        let s = stage.definition
+        switch s.kind {
+        case .chunk:
+            // A chunk feeding a fetch must not build batches bigger than the endpoint accepts.
+            let size = s.chunk.size
+            var frontier = [s.name]
+            var visited = Set<String>()
+            while let current = frontier.popLast(), visited.insert(current).inserted {
+                for reader in stages.map(\.definition) where reader.input == current {
+                    if reader.kind == .fetch {
+                        let maxIDs = reader.fetch.maxIDs
+                        if size > maxIDs {
+                            validator.diagnostics.error(
+                                "chunk size \(size) is more than the \(maxIDs) ids stage '\(reader.name)' may send in one request",
+                                at: location("\(path).size", or: s.location),
+                                notes: [
+                                    "set size to at most \(maxIDs) (the endpoint's documented limit, fetch max_ids)"
+                                ])
+                        }
+                    } else if reader.kind != .chunk {
+                        frontier.append(reader.name)
+                    }
+                }
+            }
+        case .fetch:
+            if let fallback = s.parameters["fallback_path"]?.string, !fallback.contains("{id}") {
+                validator.diagnostics.error(
+                    "fallback_path must contain '{id}', e.g. '/tracks/{id}'",
+                    at: location("\(path).fallback_path", or: s.location))
+            }
+        case .writeCSV:
+            var seen = Set<String>()
+            for (i, column) in s.writeCSV.columns.enumerated() where !seen.insert(column).inserted {
+                validator.diagnostics.error(
+                    "column '\(column)' is listed twice",
+                    at: location("\(path).columns[\(i)]", or: s.location))
+            }
+            for (name, offset) in s.writeCSV.path.unknownPlaceholders {
+                let at = location("\(path).path", or: s.location)
+                validator.diagnostics.error(
+                    "unknown placeholder '{\(name)}' in path", at: at.advanced(by: offset + 1),
+                    notes: Suggestion.note(for: name, in: PathTemplate.placeholders)
+                        + ["placeholders: " + PathTemplate.placeholders.map { "{\($0)}" }.joined(separator: ", ")])
+            }
+        case .verify:
+            for (i, check) in s.verify.checks.enumerated() {
+                guard case .stageCounter(let ref, _) = check.expect.operand else { continue }
+                let at = location("\(path).checks[\(i)].expect", or: s.location)
+                if index[ref] == nil || ref == s.name {
+                    validator.diagnostics.error(
+                        "expectation refers to unknown stage '\(ref)'", at: at,
+                        notes: Suggestion.note(for: ref, in: index.keys.sorted()))
+                }
+            }
+        case .validate:
+            for rule in s.validate.rules {
+                if let lo = rule.min, let hi = rule.max, lo > hi {
+                    validator.diagnostics.error(
+                        "rule for '\(rule.field)': min \(Expectation.format(lo)) is greater than max \(Expectation.format(hi))",
+                        at: location("\(path).rules.\(rule.field).min", or: s.location))
+                }
+            }
+        case .query, .transform, .apply:
+            break
+        }
+    }
+}

@@ -1,0 +1,256 @@
+import SluiceCore
+
+/// Every key a plan may hold: the single source of truth for validation, `--set`, defaults
+/// and the generated plan reference (`sluice reference`, docs/plan-reference.md).
+public enum Schema {
+    public static let stageKinds: [StageKind] = StageKind.allCases
+
+    /// Keys every stage accepts, whatever its kind.
+    public static let commonStageKeys: [ParameterSpec] = [
+        ParameterSpec("name", .string, "Unique stage name; defaults to the kind. `--set NAME.PARAM=...` uses it."),
+        ParameterSpec("kind", .choice(StageKind.allCases.map(\.rawValue)), required: true, "What the stage does."),
+        ParameterSpec("description", .string, "Free text for people reading the plan."),
+        ParameterSpec(
+            "input", .stageReference,
+            "The stage whose output this stage reads; defaults to the stage before it. Source stages (query) have none."
+        ),
+        ParameterSpec(
+            "requires_approval", .bool,
+            "Stop before this stage until a person approves (`--yes`, or a yes on the terminal). Default: true for apply, false otherwise."
+        ),
+        ParameterSpec(
+            "buffer", .int(min: 1, max: 1024), default: 4,
+            "Batches that may wait between this stage and the next before the producer is suspended (backpressure)."),
+    ]
+
+    /// Top-level keys of a plan.
+    public static let planKeys: [ParameterSpec] = [
+        ParameterSpec("version", .int(min: 1, max: 1), required: true, "Plan format version. Always `1`."),
+        ParameterSpec("name", .string, required: true, "The plan's name; used in run listings and CSV names."),
+        ParameterSpec("description", .string, "Free text for people reading the plan."),
+        ParameterSpec(
+            "connections", .map(of: .object([]), keyName: "connection name"), default: .object([:]),
+            "Databases and HTTP APIs the stages use, by name. See Connections."),
+        ParameterSpec(
+            "stages", .list(of: .object([]), minCount: 1), required: true,
+            "The pipeline, in order. See Stages."),
+    ]
+
+    /// Keys of each connection kind.
+    public static let connectionKinds: [String: [ParameterSpec]] = [
+        "postgres": [
+            ParameterSpec("kind", .choice(["postgres", "http"]), required: true, "`postgres`."),
+            ParameterSpec(
+                "url", .string, required: true, secret: true,
+                "A libpq URI (`postgresql://user@host/db`) or conninfo (`host=... dbname=...`). PG* variables and ~/.pgpass apply as in psql. Write `${DATABASE_URL}` rather than a password."
+            ),
+            ParameterSpec(
+                "connect_timeout", .duration(min: 1, max: 600), default: 10,
+                "Give up connecting after this long."),
+            ParameterSpec(
+                "statement_timeout", .duration(min: 0), "Server-side limit for each statement (none by default)."),
+        ],
+        "http": [
+            ParameterSpec("kind", .choice(["postgres", "http"]), required: true, "`http`."),
+            ParameterSpec(
+                "base_url", .string, required: true, "Prefix of every request path, e.g. `https://api.spotify.com/v1`."),
+            ParameterSpec("auth", .object(authKeys), "How requests authenticate. Omit for none."),
+            ParameterSpec(
+                "headers", .map(of: .string, keyName: "header name"), default: .object([:]), secret: true,
+                "Extra request headers. Values are treated as secrets."),
+        ],
+    ]
+
+    static let authKeys: [ParameterSpec] = [
+        ParameterSpec(
+            "kind", .choice(["oauth2-client-credentials"]), required: true,
+            "`oauth2-client-credentials`: a token from `token_url`, refreshed before it expires and on a 401."),
+        ParameterSpec("token_url", .string, required: true, "Where tokens come from."),
+        ParameterSpec("client_id", .string, required: true, "The OAuth2 client id."),
+        ParameterSpec(
+            "client_secret", .string, required: true, secret: true,
+            "The OAuth2 client secret. Write `${SPOTIFY_CLIENT_SECRET}`: never put the secret in the file."),
+    ]
+
+    static let ruleKeys: [ParameterSpec] = [
+        ParameterSpec(
+            "type", .choice(["any", "string", "int", "double", "bool", "uuid"]), default: "any",
+            "The value's type. Numbers in strings do not count as numbers."),
+        ParameterSpec("required", .bool, default: false, "When true, an empty (null) value is invalid."),
+        ParameterSpec("min", .double(), "Smallest allowed number."),
+        ParameterSpec("max", .double(), "Largest allowed number."),
+        ParameterSpec("pattern", .pattern, "A regular expression the whole text must match."),
+        ParameterSpec("one_of", .list(of: .scalar, minCount: 1), "The allowed values."),
+        ParameterSpec("max_length", .int(min: 0), "Longest allowed text, in characters."),
+    ]
+
+    static let applyColumnKeys: [ParameterSpec] = [
+        ParameterSpec("from", .string, "The input field holding the new value; defaults to the column's name."),
+        ParameterSpec(
+            "on_empty", .choice(["clear", "keep"]), default: "clear",
+            "What an empty input value means: `clear` sets NULL (the source says there is none); `keep` leaves the table's value (the source could not say)."
+        ),
+    ]
+
+    static let checkKeys: [ParameterSpec] = [
+        ParameterSpec("name", .string, "Shown in the run summary; defaults to the SQL."),
+        ParameterSpec("sql", .string, required: true, "A query returning one row with one number."),
+        ParameterSpec(
+            "expect", .expectation, required: true,
+            "`OP VALUE` with OP one of `==`, `!=`, `>=`, `<=`, `>`, `<`; VALUE a number or `{{ stages.NAME.COUNTER }}`, optionally `* FACTOR`."
+        ),
+    ]
+
+    /// The parameters of each stage kind (in addition to ``commonStageKeys``).
+    public static func parameters(of kind: StageKind) -> [ParameterSpec] {
+        switch kind {
+        case .query:
+            return [
+                ParameterSpec(
+                    "connection", .connectionReference(kind: "postgres"), required: true,
+                    "The postgres connection to read from."),
+                ParameterSpec(
+                    "sql", .string, required: true,
+                    "The SELECT to run. Rows are read and spooled, then the connection is released."),
+                ParameterSpec(
+                    "params", .list(of: .scalar), default: .array([]), "Values for `$1`, `$2`, ... in the SQL."),
+                ParameterSpec(
+                    "batch_size", .int(min: 1, max: 1_000_000), default: 1000, "Rows per batch passed downstream."),
+                ParameterSpec(
+                    "count_first", .bool, default: true,
+                    "Count the rows first so progress can show an ETA."),
+            ]
+        case .chunk:
+            return [
+                ParameterSpec(
+                    "size", .int(min: 1, max: 1_000_000), required: true,
+                    "Rows per batch. Must not exceed a later fetch stage's `max_ids`.")
+            ]
+        case .fetch:
+            return [
+                ParameterSpec("connection", .connectionReference(kind: "http"), required: true, "The http connection."),
+                ParameterSpec(
+                    "path", .string, required: true, "Request path under the connection's base_url, e.g. `/tracks`."),
+                ParameterSpec("method", .choice(["GET"]), default: "GET", "HTTP method."),
+                ParameterSpec(
+                    "id", .expression, required: true,
+                    "Expression giving each row's id, e.g. `spotify_id(spotify_id)` to accept URI and URL forms."),
+                ParameterSpec(
+                    "ids_param", .string, default: "ids", "Query parameter that carries the comma-joined ids."),
+                ParameterSpec(
+                    "max_ids", .int(min: 1, max: 10_000), default: 50,
+                    "Most ids the endpoint accepts in one request (Spotify: 50)."),
+                ParameterSpec(
+                    "query", .map(of: .string, keyName: "parameter"), default: .object([:]),
+                    "Extra query parameters, e.g. `market: US`."),
+                ParameterSpec(
+                    "items_key", .string, default: "tracks",
+                    "Key of the response array matched to the ids by position."),
+                ParameterSpec(
+                    "fallback_path", .string,
+                    "Per-item path with `{id}` used when the batch endpoint answers 403 (Spotify Development Mode), e.g. `/tracks/{id}`."
+                ),
+                ParameterSpec(
+                    "response_field", .string, default: "response",
+                    "Name of the field the response item is attached as."),
+                ParameterSpec(
+                    "delay", .duration(min: 0, max: 3600), default: 0,
+                    "Minimum time between the starts of two requests."),
+                ParameterSpec(
+                    "rate", .int(min: 1, max: 1_000_000),
+                    "Most requests per rolling minute (e.g. 180). None by default."),
+                ParameterSpec("concurrency", .int(min: 1, max: 64), default: 1, "Requests in flight at once."),
+                ParameterSpec("timeout", .duration(min: 0.001, max: 3600), default: 30, "Deadline for one request."),
+                ParameterSpec(
+                    "retries", .int(min: 0, max: 100), default: 5,
+                    "Attempts after the first for 5xx, 429, timeouts, dropped connections, bad bodies."),
+                ParameterSpec(
+                    "backoff", .duration(min: 0, max: 3600), default: 0.5,
+                    "First retry wait; doubles each attempt, with full jitter."),
+                ParameterSpec("max_backoff", .duration(min: 0, max: 86400), default: 30, "Longest retry wait."),
+                ParameterSpec(
+                    "max_retry_after", .duration(min: 0, max: 604_800), default: 600,
+                    "A 429 asking to wait longer than this stops the run as resumable instead of sleeping."),
+                ParameterSpec(
+                    "on_not_found", .choice(["reject", "keep"]), default: "reject",
+                    "Ids the API answers null for: `reject` them (rejects.csv) or `keep` the row with a null response."),
+            ]
+        case .transform:
+            return [
+                ParameterSpec(
+                    "fields", .map(of: .expression, keyName: "output field"), required: true,
+                    "Output fields in order, each an expression over the input row."),
+                ParameterSpec(
+                    "keep_input", .bool, default: false, "Also pass the input fields through (after the new ones)."),
+            ]
+        case .validate:
+            return [
+                ParameterSpec(
+                    "rules", .map(of: .object(ruleKeys), keyName: "field"), required: true,
+                    "Rules per field. See Validation rules."),
+                ParameterSpec(
+                    "on_invalid", .choice(["reject", "fail"]), default: "reject",
+                    "`reject`: invalid rows go to rejects.csv and the run goes on; `fail`: the run stops."),
+            ]
+        case .writeCSV:
+            return [
+                ParameterSpec(
+                    "path", .pathTemplate, required: true,
+                    "Where to write. `{timestamp}` is the run's start as YYYYMMDD_HHMMSS; `{date}`, `{run_id}`, `{plan}` also work. Relative paths are inside the run directory."
+                ),
+                ParameterSpec(
+                    "columns", .list(of: .string, minCount: 1), required: true,
+                    "The columns, in this exact order."),
+                ParameterSpec("header", .bool, default: true, "Write a header row."),
+            ]
+        case .apply:
+            return [
+                ParameterSpec(
+                    "connection", .connectionReference(kind: "postgres"), required: true,
+                    "The postgres connection to update."),
+                ParameterSpec(
+                    "table", .string, required: true, "Table to update (`schema.table` allowed); quoted safely."),
+                ParameterSpec("key", .string, required: true, "The table's key column that rows are matched on."),
+                ParameterSpec("key_field", .string, "Input field holding the key; defaults to `key`."),
+                ParameterSpec(
+                    "columns", .map(of: .object(applyColumnKeys), keyName: "column"), required: true,
+                    "Columns to update. Only rows whose values differ are changed."),
+                ParameterSpec(
+                    "dry_run", .bool, default: false,
+                    "Run everything inside a transaction, report, and roll back."),
+            ]
+        case .verify:
+            return [
+                ParameterSpec(
+                    "connection", .connectionReference(kind: "postgres"), required: true,
+                    "The postgres connection to query."),
+                ParameterSpec(
+                    "checks", .list(of: .object(checkKeys), minCount: 1), required: true,
+                    "Assertions; the run fails when one is not met, showing both values."),
+            ]
+        }
+    }
+}
+
+/// The eight kinds of stage.
+public enum StageKind: String, Sendable, CaseIterable, Codable {
+    case query, chunk, fetch, transform, validate
+    case writeCSV = "write-csv"
+    case apply, verify
+
+    public var summary: String {
+        switch self {
+        case .query: return "Streams rows from PostgreSQL."
+        case .chunk: return "Regroups rows into batches of `size`."
+        case .fetch: return "One HTTP request per batch; attaches each response item to its row."
+        case .transform: return "Computes output fields from expressions."
+        case .validate: return "Checks fields against rules; rejects or fails on invalid rows."
+        case .writeCSV: return "Writes rows to an RFC 4180 CSV file (atomically, mode 0600) and passes them on."
+        case .apply: return "Bulk-updates a table from the rows in one transaction."
+        case .verify: return "Runs SQL assertions after apply."
+        }
+    }
+
+    /// Whether the stage reads rows from another stage.
+    public var takesInput: Bool { self != .query }
+}

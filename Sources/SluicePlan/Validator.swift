@@ -1,0 +1,328 @@
+import Foundation
+import SluiceCore
+
+/// Checks a node tree against the ``Schema`` and produces typed, ordered values.
+///
+/// It never stops at the first problem: every diagnostic goes into the bag, and a value
+/// that is wrong is left out so later checks can go on.
+struct Validator {
+    var diagnostics = DiagnosticBag()
+    /// Where each validated value was written, by dotted path (`stages.chunk.size`).
+    var locations: [String: SourceLocation] = [:]
+
+    /// A validated value and its redacted twin (secrets replaced by their `${VAR}` form).
+    struct Checked {
+        var value: PlanValue
+        var redacted: PlanValue
+    }
+
+    // MARK: Objects
+
+    /// Validates a mapping against fixed keys, filling defaults. `skip` keys are checked elsewhere.
+    mutating func object(
+        _ node: Node, specs: [ParameterSpec], path: String, what: String, skip: Set<String> = []
+    ) -> Checked? {
+        guard let pairs = mapping(node, what: what) else { return nil }
+        var seen: [String: SourceLocation] = [:]
+        var values: [PlanValue.Entry] = []
+        var redacted: [PlanValue.Entry] = []
+        let byName = Dictionary(specs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for pair in pairs {
+            guard let key = keyText(pair.key) else { continue }
+            if let first = seen[key] {
+                diagnostics.error(
+                    "duplicate key '\(key)' in \(what)", at: pair.key.location,
+                    notes: ["'\(key)' was first set at line \(first.line), column \(first.column)"])
+                continue
+            }
+            seen[key] = pair.key.location
+            if skip.contains(key) { continue }
+            guard let spec = byName[key] else {
+                let known = specs.map(\.name) + skip
+                diagnostics.error(
+                    "unknown key '\(key)' in \(what)", at: pair.key.location,
+                    notes: Suggestion.note(for: key, in: known)
+                        + ["expected one of: " + known.joined(separator: ", ")])
+                continue
+            }
+            let childPath = path + "." + key
+            if let scalar = pair.value.scalar, scalar.isNull, !scalar.isQuoted {
+                // `key:` with nothing after it means "use the default".
+                if spec.required { diagnostics.error("'\(key)' in \(what) needs a value", at: pair.value.location) }
+                continue
+            }
+            locations[childPath] = pair.value.location
+            guard
+                let checked = value(
+                    pair.value, spec.type, path: childPath, what: "'\(key)' in \(what)",
+                    secret: spec.secret)
+            else { continue }
+            values.append(.init(key, checked.value))
+            redacted.append(.init(key, checked.redacted))
+        }
+        for spec in specs where seen[spec.name] == nil {
+            if spec.required {
+                diagnostics.error(
+                    "\(what) is missing required key '\(spec.name)' (\(spec.type.name))",
+                    at: node.location, notes: [spec.doc])
+            } else if let d = spec.defaultValue, !skip.contains(spec.name) {
+                let filled = Self.defaultValue(d, spec.type)
+                values.append(.init(spec.name, filled))
+                redacted.append(.init(spec.name, filled))
+            }
+        }
+        return Checked(value: .map(values), redacted: .map(redacted))
+    }
+
+    /// A schema default in the same shape a written value would validate to.
+    static func defaultValue(_ d: Value, _ type: ParameterType) -> PlanValue {
+        switch (d, type) {
+        case (.array(let a), _): return .list(a.map { .scalar($0) })
+        case (.object(let o), _): return .map(o.keys.sorted().map { .init($0, .scalar(o[$0]!)) })
+        case (.int(let i), .duration), (.int(let i), .double): return .scalar(.double(Double(i)))
+        default: return .scalar(d)
+        }
+    }
+
+    mutating func mapping(_ node: Node, what: String) -> [Node.Pair]? {
+        guard let pairs = node.pairs else {
+            diagnostics.error(
+                "\(what) must be a mapping (key: value lines), found \(node.kindDescription)",
+                at: node.location)
+            return nil
+        }
+        return pairs
+    }
+
+    mutating func keyText(_ key: Node) -> String? {
+        guard let s = key.scalar else {
+            diagnostics.error("keys must be plain names, found \(key.kindDescription)", at: key.location)
+            return nil
+        }
+        return s.text
+    }
+
+    // MARK: Values
+
+    mutating func value(_ node: Node, _ type: ParameterType, path: String, what: String, secret: Bool) -> Checked? {
+        switch type {
+        case .object(let specs):
+            return object(node, specs: specs, path: path, what: what)
+        case .map(let elementType, let keyName):
+            guard let pairs = mapping(node, what: what) else { return nil }
+            var seen: [String: SourceLocation] = [:]
+            var values: [PlanValue.Entry] = [], redacted: [PlanValue.Entry] = []
+            for pair in pairs {
+                guard let key = keyText(pair.key) else { continue }
+                if let first = seen[key] {
+                    diagnostics.error(
+                        "duplicate \(keyName) '\(key)' in \(what)", at: pair.key.location,
+                        notes: ["first set at line \(first.line), column \(first.column)"])
+                    continue
+                }
+                seen[key] = pair.key.location
+                let childPath = path + "." + key
+                locations[childPath] = pair.value.location
+                guard
+                    let c = value(pair.value, elementType, path: childPath, what: "\(keyName) '\(key)'", secret: secret)
+                else { continue }
+                values.append(.init(key, c.value))
+                redacted.append(.init(key, c.redacted))
+            }
+            return Checked(value: .map(values), redacted: .map(redacted))
+        case .list(let elementType, let minCount):
+            guard let elements = node.elements else {
+                diagnostics.error("\(what) must be a list, found \(node.kindDescription)", at: node.location)
+                return nil
+            }
+            if elements.count < minCount {
+                diagnostics.error(
+                    "\(what) needs at least \(minCount) item\(minCount == 1 ? "" : "s")", at: node.location)
+            }
+            var values: [PlanValue] = [], redacted: [PlanValue] = []
+            for (i, element) in elements.enumerated() {
+                let childPath = "\(path)[\(i)]"
+                locations[childPath] = element.location
+                guard
+                    let c = value(
+                        element, elementType, path: childPath, what: "item \(i + 1) of \(what)", secret: secret)
+                else { continue }
+                values.append(c.value)
+                redacted.append(c.redacted)
+            }
+            return Checked(value: .list(values), redacted: .list(redacted))
+        default:
+            guard let scalar = node.scalar else {
+                diagnostics.error(
+                    "\(what) must be \(article(type.name)), found \(node.kindDescription)", at: node.location)
+                return nil
+            }
+            guard let v = self.scalar(scalar, type, at: node.location, what: what) else { return nil }
+            return Checked(value: .scalar(v), redacted: .scalar(redact(scalar, typed: v, secret: secret)))
+        }
+    }
+
+    /// The form of a scalar that may be written to disk.
+    func redact(_ scalar: Scalar, typed: Value, secret: Bool) -> Value {
+        guard case .string = typed else { return typed }
+        if scalar.isSecret || secret {
+            if scalar.raw != scalar.text { return .string(scalar.raw) }  // keep `${VAR}`, never the value
+            if secret { return .string(Redaction.redact(scalar.text)) }
+        }
+        // Escape `$` so loading the resolved plan back does not interpolate twice.
+        return .string(scalar.text.replacingOccurrences(of: "$", with: "$$"))
+    }
+
+    func article(_ name: String) -> String {
+        let vowels: Set<Character> = ["a", "e", "i", "o", "u"]
+        if name.hasPrefix("one of") || name.hasPrefix("true") || name.hasPrefix("name") { return name }
+        return (vowels.contains(name.first ?? "x") ? "an " : "a ") + name
+    }
+
+    mutating func scalar(_ s: Scalar, _ type: ParameterType, at location: SourceLocation, what: String) -> Value? {
+        let text = s.text
+        func wrong(_ extra: [String] = []) -> Value? {
+            diagnostics.error(
+                "\(what) must be \(article(type.name)), found '\(text.prefix(60))'", at: location,
+                notes: extra)
+            return nil
+        }
+        switch type {
+        case .string, .stageReference, .connectionReference, .pathTemplate:
+            if text.isEmpty, !s.isQuoted { return wrong() }
+            return .string(text)
+        case .int(let lo, let hi):
+            let cleaned = text.replacingOccurrences(of: "_", with: "")
+            guard let i = Int64(cleaned) else {
+                if let d = Double(cleaned), d.rounded() == d, abs(d) < 9e18 {
+                    return checkRange(Int64(d), lo, hi, at: location, what: what).map { .int($0) }
+                }
+                return wrong()
+            }
+            return checkRange(i, lo, hi, at: location, what: what).map { .int($0) }
+        case .double(let lo, let hi):
+            guard let d = Double(text), d.isFinite else { return wrong() }
+            return checkRange(d, lo, hi, at: location, what: what).map { .double($0) }
+        case .bool:
+            switch text {
+            case "true", "True", "TRUE": return .bool(true)
+            case "false", "False", "FALSE": return .bool(false)
+            case "yes", "no", "on", "off", "y", "n":
+                return wrong(["write true or false; '\(text)' is ambiguous"])
+            default: return wrong()
+            }
+        case .duration(let lo, let hi):
+            guard let seconds = Duration.parseSeconds(text), seconds >= 0 else {
+                return wrong(["durations look like 0.33s, 500ms, 2m, 1h or a number of seconds"])
+            }
+            if let lo, seconds < lo {
+                diagnostics.error(
+                    "\(what) is \(Duration.describe(seconds)), below the minimum \(Duration.describe(lo))",
+                    at: location)
+                return nil
+            }
+            if let hi, seconds > hi {
+                diagnostics.error(
+                    "\(what) is \(Duration.describe(seconds)), above the maximum \(Duration.describe(hi))",
+                    at: location)
+                return nil
+            }
+            return .double(seconds)
+        case .choice(let options):
+            guard options.contains(text) else {
+                diagnostics.error(
+                    "\(what) must be one of \(options.joined(separator: ", ")), found '\(text.prefix(60))'",
+                    at: location, notes: Suggestion.note(for: text, in: options))
+                return nil
+            }
+            return .string(text)
+        case .scalar:
+            if s.isQuoted { return .string(text) }
+            if s.isNull { return .null }
+            if let i = Int64(text) { return .int(i) }
+            if let d = Double(text), d.isFinite, text.contains(where: { $0 == "." || $0 == "e" }) { return .double(d) }
+            if text == "true" { return .bool(true) }
+            if text == "false" { return .bool(false) }
+            return .string(text)
+        case .expression:
+            do {
+                _ = try Expression.parse(text)
+            } catch {
+                diagnostics.error(
+                    "\(what): \(error.message)", at: innerLocation(s, location, error.offset),
+                    notes: error.notes)
+                return nil
+            }
+            return .string(text)
+        case .expectation:
+            do {
+                _ = try Expectation.parse(text)
+            } catch {
+                diagnostics.error("\(what): \(error.message)", at: innerLocation(s, location, error.offset))
+                return nil
+            }
+            return .string(text)
+        case .pattern:
+            do {
+                _ = try Regex(text)
+            } catch {
+                diagnostics.error("\(what) is not a valid regular expression: \(error)", at: location)
+                return nil
+            }
+            return .string(text)
+        case .object, .map, .list:
+            return nil
+        }
+    }
+
+    /// The location of character `offset` inside a scalar (exact for single-line scalars).
+    func innerLocation(_ s: Scalar, _ location: SourceLocation, _ offset: Int) -> SourceLocation {
+        guard s.style == .plain || s.isQuoted, s.raw == s.text else { return location }
+        return location.advanced(by: offset + (s.isQuoted ? 1 : 0))
+    }
+
+    mutating func checkRange<T: Comparable & CustomStringConvertible>(
+        _ v: T, _ lo: T?, _ hi: T?, at location: SourceLocation, what: String
+    ) -> T? {
+        if let lo, v < lo {
+            diagnostics.error("\(what) is \(v), below the minimum \(lo)", at: location)
+            return nil
+        }
+        if let hi, v > hi {
+            diagnostics.error("\(what) is \(v), above the maximum \(hi)", at: location)
+            return nil
+        }
+        return v
+    }
+}
+
+/// Redaction of secrets in text that must be shown or stored.
+public enum Redaction {
+    /// Replaces a password in a URL or conninfo string with `***`; any other secret text entirely.
+    public static func redact(_ text: String) -> String {
+        if let scheme = text.range(of: "://") {
+            let rest = text[scheme.upperBound...]
+            if let at = rest.firstIndex(of: "@"), let colon = rest[..<at].firstIndex(of: ":") {
+                return String(text[..<rest.index(after: colon)]) + "***" + String(rest[at...])
+            }
+            if !text.contains("password=") { return text }
+        }
+        if text.contains("password=") {
+            var out = ""
+            var rest = Substring(text)
+            while let r = rest.range(of: "password=") {
+                out += rest[..<r.upperBound] + "***"
+                rest = rest[r.upperBound...]
+                if rest.first == "'" {
+                    rest = rest.dropFirst()
+                    while let c = rest.first, c != "'" { rest = rest.dropFirst(c == "\\" ? 2 : 1) }
+                    rest = rest.dropFirst()
+                } else {
+                    rest = rest.drop { $0 != " " && $0 != "&" }
+                }
+            }
+            return out + rest
+        }
+        return "***"
+    }
+}

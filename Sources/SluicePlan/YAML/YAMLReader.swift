@@ -1,0 +1,283 @@
+internal import CYAML
+
+/// Parses YAML text with libyaml into a ``Node`` tree that keeps 1-based marks.
+///
+/// Bytes are checked before libyaml sees them (size, UTF-8, control characters) so that a
+/// binary or mis-encoded file gets a precise location instead of libyaml's byte offset.
+/// Aliases are expanded with a node budget, and nesting is bounded, so no input can make
+/// the reader use unbounded memory or stack.
+public struct YAMLReader: Sendable {
+    /// Files larger than this are refused before parsing: a plan is a page of text.
+    public var maxBytes = 1 << 20
+    /// Collections nested deeper than this are refused.
+    public var maxDepth = 64
+    /// Total nodes (after alias expansion) allowed in one document.
+    public var maxNodes = 200_000
+
+    public init() {}
+
+    /// Reads one YAML document. An empty document yields `nil`.
+    public func read(_ bytes: [UInt8], source: SourceText) throws(PlanError) -> Node? {
+        let start = SourceLocation(source: source, line: 1, column: 1)
+        if bytes.count > maxBytes {
+            throw PlanError([
+                .error(
+                    "file is \(ByteCount(bytes.count)); a plan may be at most \(ByteCount(maxBytes))",
+                    at: start, notes: ["is this the right file?"])
+            ])
+        }
+        if let problem = Self.checkText(bytes, source: source) { throw PlanError([problem]) }
+        return try bytes.withUnsafeBufferPointer { buffer throws(PlanError) -> Node? in
+            var builder = Builder(source: source, maxDepth: maxDepth, maxNodes: maxNodes)
+            return try builder.parse(buffer)
+        }
+    }
+
+    /// Finds invalid UTF-8 and control characters, which mean a binary or mis-encoded file.
+    static func checkText(_ bytes: [UInt8], source: SourceText) -> Diagnostic? {
+        var line = 1, column = 1, i = 0
+        let n = bytes.count
+        if n >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { i = 3 }  // UTF-8 BOM
+        while i < n {
+            let b = bytes[i]
+            let here = SourceLocation(source: source, line: line, column: column)
+            if b < 0x80 {
+                if b == 0x0A {
+                    line += 1
+                    column = 1
+                    i += 1
+                    continue
+                }
+                if b < 0x20 && b != 0x09 && b != 0x0D || b == 0x7F {
+                    let what = b == 0 ? "a NUL byte" : "control character 0x\(String(b, radix: 16, uppercase: true))"
+                    return .error(
+                        "file contains \(what): plans must be UTF-8 text", at: here,
+                        notes: b == 0 ? ["this looks like a binary file"] : [])
+                }
+                i += 1
+                column += 1
+                continue
+            }
+            let length: Int
+            switch b {
+            case 0xC2...0xDF: length = 2
+            case 0xE0...0xEF: length = 3
+            case 0xF0...0xF4: length = 4
+            default: length = 0
+            }
+            var valid = length > 0 && i + length <= n
+            if valid {
+                for k in 1..<length where bytes[i + k] & 0xC0 != 0x80 { valid = false }
+            }
+            if valid {
+                // Reject overlong forms and surrogates the way String(validating:) does.
+                valid = String(validating: bytes[i..<(i + length)], as: UTF8.self) != nil
+            }
+            guard valid else {
+                return .error(
+                    "file is not valid UTF-8 (byte 0x\(String(b, radix: 16, uppercase: true)) at offset \(i))",
+                    at: here, notes: ["save the plan as UTF-8"])
+            }
+            i += length
+            column += 1
+        }
+        return nil
+    }
+}
+
+/// A byte count for people: `1.0 MB`, `512 bytes`.
+struct ByteCount: CustomStringConvertible {
+    var bytes: Int
+    init(_ bytes: Int) { self.bytes = bytes }
+    var description: String {
+        if bytes < 1024 { return "\(bytes) bytes" }
+        if bytes < 1 << 20 { return "\(bytes / 1024) KB" }
+        let mb = Double(bytes) / Double(1 << 20)
+        return "\((mb * 10).rounded() / 10) MB"
+    }
+}
+
+/// Turns libyaml's event stream into nodes without recursion.
+private struct Builder {
+    let source: SourceText
+    let maxDepth: Int
+    let maxNodes: Int
+    var anchors: [String: Node] = [:]
+    var nodeCount = 0
+
+    enum Frame {
+        case mapping(start: SourceLocation, tag: String?, anchor: String?, pairs: [Node.Pair], pendingKey: Node?)
+        case sequence(start: SourceLocation, tag: String?, anchor: String?, elements: [Node])
+    }
+
+    init(source: SourceText, maxDepth: Int, maxNodes: Int) {
+        self.source = source
+        self.maxDepth = maxDepth
+        self.maxNodes = maxNodes
+    }
+
+    func location(_ mark: yaml_mark_t) -> SourceLocation {
+        SourceLocation(source: source, line: Int(mark.line) + 1, column: Int(mark.column) + 1)
+    }
+
+    static func string(_ pointer: UnsafeMutablePointer<yaml_char_t>?) -> String? {
+        guard let pointer else { return nil }
+        return String(cString: UnsafeRawPointer(pointer).assumingMemoryBound(to: CChar.self))
+    }
+
+    mutating func parse(_ buffer: UnsafeBufferPointer<UInt8>) throws(PlanError) -> Node? {
+        var parser = yaml_parser_t()
+        guard yaml_parser_initialize(&parser) == 1 else {
+            throw PlanError([.error("out of memory initialising the YAML parser", at: nil)])
+        }
+        defer { yaml_parser_delete(&parser) }
+        yaml_parser_set_input_string(&parser, buffer.baseAddress ?? UnsafePointer(bitPattern: 1)!, buffer.count)
+
+        var stack: [Frame] = []
+        var document: Node?
+        var documents = 0
+
+        while true {
+            var event = yaml_event_t()
+            guard yaml_parser_parse(&parser, &event) == 1 else {
+                throw PlanError([syntaxError(parser)])
+            }
+            defer { yaml_event_delete(&event) }
+            let here = location(event.start_mark)
+
+            var completed: (node: Node, anchor: String?)?
+            switch event.type {
+            case YAML_STREAM_END_EVENT:
+                return document
+            case YAML_DOCUMENT_START_EVENT:
+                documents += 1
+                if documents > 1 {
+                    throw PlanError([
+                        .error("a plan file holds one YAML document; found a second one here", at: here)
+                    ])
+                }
+            case YAML_SCALAR_EVENT:
+                let s = event.data.scalar
+                let text =
+                    String(
+                        decoding: UnsafeBufferPointer(start: s.value, count: Int(s.length)), as: UTF8.self)
+                let style: Scalar.Style
+                switch s.style {
+                case YAML_SINGLE_QUOTED_SCALAR_STYLE: style = .singleQuoted
+                case YAML_DOUBLE_QUOTED_SCALAR_STYLE: style = .doubleQuoted
+                case YAML_LITERAL_SCALAR_STYLE: style = .literal
+                case YAML_FOLDED_SCALAR_STYLE: style = .folded
+                default: style = .plain
+                }
+                try count(at: here)
+                completed = (
+                    Node(.scalar(Scalar(text: text, style: style)), at: here, tag: Self.string(s.tag)),
+                    Self.string(s.anchor)
+                )
+            case YAML_ALIAS_EVENT:
+                let name = Self.string(event.data.alias.anchor) ?? ""
+                guard let target = anchors[name] else {
+                    throw PlanError([.error("unknown alias '*\(name)'", at: here)])
+                }
+                try count(target, at: here)
+                var copy = target
+                copy.location = here
+                completed = (copy, nil)
+            case YAML_SEQUENCE_START_EVENT:
+                try push(at: here, depth: stack.count)
+                let s = event.data.sequence_start
+                stack.append(
+                    .sequence(start: here, tag: Self.string(s.tag), anchor: Self.string(s.anchor), elements: []))
+            case YAML_MAPPING_START_EVENT:
+                try push(at: here, depth: stack.count)
+                let m = event.data.mapping_start
+                stack.append(
+                    .mapping(
+                        start: here, tag: Self.string(m.tag), anchor: Self.string(m.anchor), pairs: [],
+                        pendingKey: nil))
+            case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
+                switch stack.removeLast() {
+                case .sequence(let start, let tag, let anchor, let elements):
+                    completed = (Node(.sequence(elements), at: start, tag: tag), anchor)
+                case .mapping(let start, let tag, let anchor, let pairs, _):
+                    completed = (Node(.mapping(pairs), at: start, tag: tag), anchor)
+                }
+            default:
+                break
+            }
+
+            guard let (node, anchor) = completed else { continue }
+            if let anchor { anchors[anchor] = node }
+            if stack.isEmpty {
+                document = node
+                continue
+            }
+            switch stack[stack.count - 1] {
+            case .sequence(let start, let tag, let anchor, var elements):
+                elements.append(node)
+                stack[stack.count - 1] = .sequence(start: start, tag: tag, anchor: anchor, elements: elements)
+            case .mapping(let start, let tag, let anchor, var pairs, let pendingKey):
+                if let key = pendingKey {
+                    pairs.append(Node.Pair(key: key, value: node))
+                    stack[stack.count - 1] = .mapping(
+                        start: start, tag: tag, anchor: anchor, pairs: pairs,
+                        pendingKey: nil)
+                } else {
+                    stack[stack.count - 1] = .mapping(
+                        start: start, tag: tag, anchor: anchor, pairs: pairs,
+                        pendingKey: node)
+                }
+            }
+        }
+    }
+
+    mutating func push(at here: SourceLocation, depth: Int) throws(PlanError) {
+        if depth >= maxDepth {
+            throw PlanError([.error("nesting is deeper than \(maxDepth) levels", at: here)])
+        }
+        try count(at: here)
+    }
+
+    mutating func count(at here: SourceLocation) throws(PlanError) {
+        nodeCount += 1
+        if nodeCount > maxNodes {
+            throw PlanError([
+                .error("document has more than \(maxNodes) nodes (after expanding aliases)", at: here)
+            ])
+        }
+    }
+
+    mutating func count(_ node: Node, at here: SourceLocation) throws(PlanError) {
+        var pending = [node]
+        while let next = pending.popLast() {
+            try count(at: here)
+            switch next.content {
+            case .scalar: break
+            case .sequence(let e): pending.append(contentsOf: e)
+            case .mapping(let p):
+                for pair in p { pending.append(contentsOf: [pair.key, pair.value]) }
+            }
+        }
+    }
+
+    func syntaxError(_ parser: yaml_parser_t) -> Diagnostic {
+        let problem = Self.cString(parser.problem) ?? "invalid YAML"
+        var notes: [String] = []
+        if let context = Self.cString(parser.context) {
+            let at = location(parser.context_mark)
+            notes.append("\(context) at line \(at.line), column \(at.column)")
+        }
+        let mark = parser.problem_mark
+        let where_ =
+            mark.line == 0 && mark.column == 0 && mark.index == 0 && parser.problem_offset > 0
+            ? nil : location(mark)
+        return .error(
+            "YAML syntax error: \(problem)", at: where_ ?? SourceLocation(source: source, line: 1, column: 1),
+            notes: notes)
+    }
+
+    static func cString(_ p: UnsafePointer<CChar>?) -> String? {
+        guard let p else { return nil }
+        return String(cString: p)
+    }
+}

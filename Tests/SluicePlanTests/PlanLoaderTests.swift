@@ -1,0 +1,431 @@
+import Foundation
+import SluiceCore
+import Testing
+
+@testable import SluicePlan
+
+/// The repository's own plans directory, found from this file's path.
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+let spotifyEnvironment = [
+    "DATABASE_URL": "postgresql://enricher:db-pass-123@127.0.0.1:5432/music",
+    "SPOTIFY_CLIENT_ID": "client-id-abc",
+    "SPOTIFY_CLIENT_SECRET": "client-secret-xyz",
+]
+
+func load(_ yaml: String, env: [String: String] = [:], overrides: [String] = []) throws(PlanError) -> Plan {
+    try PlanLoader(environment: env).load(bytes: Array(yaml.utf8), path: "plan.yaml", overrides: overrides)
+}
+
+func errors(_ yaml: String, env: [String: String] = [:], overrides: [String] = []) -> [Diagnostic] {
+    do {
+        _ = try load(yaml, env: env, overrides: overrides)
+        return []
+    } catch {
+        return error.errors
+    }
+}
+
+let minimal = """
+    version: 1
+    name: demo
+    connections:
+      db: { kind: postgres, url: "${DB_URL:-postgres://localhost/db}" }
+      api: { kind: http, base_url: "http://127.0.0.1:9/v1" }
+    stages:
+      - kind: query
+        connection: db
+        sql: SELECT id, spotify_id FROM tracks
+      - kind: chunk
+        size: 50
+      - kind: fetch
+        connection: api
+        path: /tracks
+        id: spotify_id
+        delay: 0.33s
+
+    """
+
+@Suite struct PlanLoaderTests {
+    @Test func loadsTheSpotifyPlan() throws {
+        let plan = try PlanLoader(environment: spotifyEnvironment)
+            .load(path: repositoryRoot.appendingPathComponent("plans/spotify-enrichment.yaml").path)
+        #expect(
+            plan.stages.map(\.name) == [
+                "query", "chunk", "fetch", "transform", "validate", "write-csv", "apply", "verify",
+            ])
+        #expect(plan.stages.map(\.kind) == StageKind.allCases)
+        #expect(plan.stage(named: "chunk")?.chunk.size == 50)
+        #expect(plan.stage(named: "fetch")?.fetch.delay == 0.33)
+        #expect(plan.stage(named: "apply")?.requiresApproval == true)
+        #expect(
+            plan.stage(named: "write-csv")?.writeCSV.columns == [
+                "track_id", "spotify_id", "spotify_popularity", "isrc",
+            ])
+        #expect(plan.stage(named: "apply")?.apply.columns.map(\.onEmpty) == ["keep", "clear"])
+        #expect(plan.connection(named: "spotify")?.http?.baseURL == "https://api.spotify.com/v1")
+        #expect(plan.connection(named: "spotify")?.http?.auth?.clientSecret.value == "client-secret-xyz")
+        #expect(plan.warnings.isEmpty)
+    }
+
+    @Test func stagesDefaultTheirNameToTheKindAndReadThePreviousStage() throws {
+        let plan = try load(minimal)
+        #expect(plan.stages.map(\.name) == ["query", "chunk", "fetch"])
+        #expect(plan.stages.map(\.input) == [nil, "query", "chunk"])
+        #expect(plan.stage(named: "fetch")?.fetch.retries == 5)  // documented default filled in
+        #expect(plan.stage(named: "query")?.requiresApproval == false)
+    }
+
+    @Test func durationsAcceptEveryDocumentedForm() {
+        #expect(Duration.parseSeconds("0.33s") == 0.33)
+        #expect(Duration.parseSeconds("500ms") == 0.5)
+        #expect(Duration.parseSeconds("2m") == 120)
+        #expect(Duration.parseSeconds("1h") == 3600)
+        #expect(Duration.parseSeconds("1m30s") == 90)
+        #expect(Duration.parseSeconds("2") == 2)
+        #expect(Duration.parseSeconds("2 parsecs") == nil)
+        #expect(Duration.parseSeconds("s") == nil)
+        #expect(Duration.parseSeconds("") == nil)
+    }
+
+    @Test func reportsEveryProblemNotJustTheFirst() {
+        let yaml = minimal.replacingOccurrences(of: "size: 50", with: "size: 500")
+            .replacingOccurrences(of: "delay: 0.33s", with: "delay: soon\n    retrys: 3")
+        let found = errors(yaml)
+        #expect(found.count == 3, "\(found)")
+        #expect(found.map { $0.location!.line } == [11, 16, 17])
+    }
+
+    @Test func tenMegabyteFileIsRefusedBeforeParsing() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("huge.yaml").path
+        let line = "# " + String(repeating: "x", count: 1021) + "\n"
+        try String(repeating: line, count: 10 * 1024).write(toFile: path, atomically: false, encoding: .utf8)
+        #expect(throws: PlanError.self) { try PlanLoader(environment: [:]).load(path: path) }
+        do {
+            _ = try PlanLoader(environment: [:]).load(path: path)
+        } catch {
+            #expect(error.errors.first?.message.contains("file is 10.0 MB; a plan may be at most 1.0 MB") == true)
+            #expect(error.errors.first?.location?.description == "\(path):1:1")
+        }
+    }
+
+    @Test func missingFileIsAClearError() {
+        do {
+            _ = try PlanLoader(environment: [:]).load(path: "/nonexistent/plan.yaml")
+            Issue.record("loaded a missing file")
+        } catch {
+            #expect(error.errors.first?.message == "cannot read plan /nonexistent/plan.yaml: no such file")
+        }
+    }
+}
+
+@Suite struct InterpolationTests {
+    @Test func substitutesVariablesAndDefaults() throws {
+        let yaml = minimal.replacingOccurrences(
+            of: "path: /tracks", with: "path: \"${API_PATH}/x-${MISSING:-d}-$$-${EMPTY:-e}\"")
+        let plan = try load(yaml, env: ["API_PATH": "/v2", "EMPTY": ""])
+        #expect(plan.stage(named: "fetch")?.fetch.path == "/v2/x-d-$-e")
+    }
+
+    @Test func missingVariableIsNamedWhereItIsUsed() {
+        let yaml = minimal.replacingOccurrences(of: "path: /tracks", with: "path: \"/a/${NOT_SET_ANYWHERE}\"")
+        let found = errors(yaml)
+        #expect(found.count == 1)
+        #expect(found.first?.message == "environment variable 'NOT_SET_ANYWHERE' is not set and has no default")
+        #expect(found.first?.location?.line == 14)
+        #expect(found.first?.location?.column == 15)  // the '$' inside the quotes
+    }
+
+    @Test func emptyVariableWithoutDefaultIsAnError() {
+        let found = errors(
+            minimal.replacingOccurrences(of: "path: /tracks", with: "path: ${BLANK}"), env: ["BLANK": ""])
+        #expect(found.first?.message == "environment variable 'BLANK' is empty and has no default")
+    }
+
+    @Test func invalidReferenceIsReported() {
+        let found = errors(minimal.replacingOccurrences(of: "path: /tracks", with: "path: ${1BAD}"))
+        #expect(found.first?.message == "'${1BAD}' is not a valid variable reference")
+    }
+
+    @Test(arguments: [
+        ("SPOTIFY_CLIENT_SECRET", true), ("DB_PASSWORD", true), ("API_TOKEN", true), ("GITHUB_API_KEY", true),
+        ("SPOTIFY_CLIENT_ID", false), ("SPOTIFY_API_URL", false), ("HOME", false),
+    ])
+    func secretNamesAreRecognised(name: String, secret: Bool) {
+        #expect(Interpolator.isSecretName(name) == secret)
+    }
+
+    @Test func secretsNeverReachTheResolvedPlan() throws {
+        let plan = try PlanLoader(environment: spotifyEnvironment)
+            .load(path: repositoryRoot.appendingPathComponent("plans/spotify-enrichment.yaml").path)
+        let text =
+            plan.resolved.jsonText() + JSON.encode(plan.resolved.value)
+            + plan.stages.map { JSON.encode($0.redactedParameters.value) }.joined()
+        #expect(!text.contains("client-secret-xyz"))
+        #expect(!text.contains("db-pass-123"))
+        #expect(text.contains("${SPOTIFY_CLIENT_SECRET}"))
+        #expect(text.contains("${DATABASE_URL}"))
+        // Non-secret values are kept as they were resolved.
+        #expect(text.contains("https://api.spotify.com/v1"))
+        #expect(plan.connection(named: "db")?.postgres?.url.description == "***")
+        #expect(
+            plan.connection(named: "db")?.postgres?.url.redacted == "postgresql://enricher:***@127.0.0.1:5432/music")
+    }
+
+    @Test func literalSecretInFileIsWarnedAboutAndRedacted() throws {
+        let yaml = minimal.replacingOccurrences(
+            of: "api: { kind: http, base_url: \"http://127.0.0.1:9/v1\" }",
+            with: """
+                api:
+                    kind: http
+                    base_url: http://127.0.0.1:9/v1
+                    auth: { kind: oauth2-client-credentials, token_url: http://t, client_id: a, client_secret: literal-s3cret }
+                """)
+        let plan = try load(yaml)
+        #expect(plan.warnings.count == 1)
+        #expect(plan.warnings.first?.message.contains("client_secret is written in the plan file") == true)
+        #expect(!plan.resolved.jsonText().contains("literal-s3cret"))
+    }
+
+    @Test(arguments: [
+        ("postgresql://u:pw@h:5432/db", "postgresql://u:***@h:5432/db"),
+        ("host=h password=pw dbname=d", "host=h password=*** dbname=d"),
+        ("host=h password='p w' dbname=d", "host=h password=*** dbname=d"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+        ("opaque-token", "***"),
+    ])
+    func redactionMasksPasswords(input: String, expected: String) {
+        #expect(Redaction.redact(input) == expected)
+    }
+}
+
+@Suite struct OverrideTests {
+    @Test func overridesAreTypedLikeTheFile() throws {
+        let plan = try load(
+            minimal,
+            overrides: [
+                "chunk.size=20", "fetch.delay=0.5s", "fetch.concurrency=4",
+                "fetch.query.market=SE", "query.sql=SELECT 1 AS spotify_id",
+            ])
+        #expect(plan.stage(named: "chunk")?.chunk.size == 20)
+        #expect(plan.stage(named: "fetch")?.fetch.delay == 0.5)
+        #expect(plan.stage(named: "fetch")?.fetch.concurrency == 4)
+        #expect(plan.stage(named: "fetch")?.fetch.query.first?.1 == "SE")
+        #expect(plan.stage(named: "query")?.query.sql == "SELECT 1 AS spotify_id")
+        #expect(plan.overrides.count == 5)
+    }
+
+    @Test func overrideErrorsPointIntoTheArgument() {
+        let found = errors(minimal, overrides: ["chunk.size=abc"])
+        #expect(found.count == 1)
+        #expect(found.first?.location?.description == "--set:1:12")
+        #expect(found.first?.message == "'size' in stage 'chunk' must be an integer (1…1000000), found 'abc'")
+        #expect(found.first?.rendered().contains("chunk.size=abc\n               ^") == true)
+    }
+
+    @Test func overrideIsCheckedAgainstOtherStages() {
+        let found = errors(minimal, overrides: ["chunk.size=51"])
+        #expect(found.first?.message.contains("chunk size 51 is more than the 50 ids") == true)
+    }
+
+    @Test func unknownStageOrParameterSuggestsTheNearest() {
+        let stage = errors(minimal, overrides: ["chnk.size=10"])
+        #expect(stage.first?.message == "--set names stage 'chnk', but the plan has no stage of that name")
+        #expect(stage.first?.notes.first == "did you mean 'chunk'?")
+        let param = errors(minimal, overrides: ["fetch.dealy=1s"])
+        #expect(param.first?.message == "unknown key 'dealy' in stage 'fetch'")
+        #expect(param.first?.notes.first == "did you mean 'delay'?")
+    }
+
+    @Test func malformedOverride() {
+        #expect(errors(minimal, overrides: ["chunk"]).first?.message == "expected STAGE.PARAM=VALUE, found 'chunk'")
+        #expect(
+            errors(minimal, overrides: ["chunk.size"]).first?.message
+                == "expected STAGE.PARAM=VALUE, found 'chunk.size'")
+        #expect(errors(minimal, overrides: ["chunk.name=x"]).first?.message == "--set cannot change a stage's name")
+    }
+
+    @Test func connectionOverride() throws {
+        let plan = try load(minimal, overrides: ["connections.api.base_url=http://127.0.0.1:8/v1"])
+        #expect(plan.connection(named: "api")?.http?.baseURL == "http://127.0.0.1:8/v1")
+        #expect(
+            errors(minimal, overrides: ["connections.nope.url=x"]).first?.message
+                == "--set names 'nope', which the plan does not define")
+    }
+
+    @Test func emptyValueRestoresTheDefault() throws {
+        let plan = try load(
+            minimal.replacingOccurrences(of: "delay: 0.33s", with: "delay: 0.33s\n    retries: 9"),
+            overrides: ["fetch.retries="])
+        #expect(plan.stage(named: "fetch")?.fetch.retries == 5)
+    }
+}
+
+@Suite struct RoundTripTests {
+    /// The resolved plan (what the manifest keeps) loads back into the same plan: replays rely on it.
+    @Test func resolvedPlanLoadsBackIdentically() throws {
+        let original = try PlanLoader(environment: spotifyEnvironment)
+            .load(
+                path: repositoryRoot.appendingPathComponent("plans/spotify-enrichment.yaml").path,
+                overrides: ["chunk.size=20", "fetch.delay=0.5s"])
+        let text = original.resolved.jsonText()
+        let again = try PlanLoader(environment: spotifyEnvironment).load(bytes: Array(text.utf8), path: "resolved.json")
+        #expect(again.resolved == original.resolved)
+        #expect(again.stages.map(\.parameters) == original.stages.map(\.parameters))
+        #expect(again.stages.map(\.input) == original.stages.map(\.input))
+        #expect(again.connection(named: "spotify")?.http?.auth?.clientSecret.value == "client-secret-xyz")
+        #expect(again.stage(named: "chunk")?.chunk.size == 20)
+        #expect(
+            again.stage(named: "transform")?.transform.fields.map(\.name)
+                == ["track_id", "spotify_id", "spotify_popularity", "isrc"])
+    }
+
+    @Test func dollarSignsSurviveTheRoundTrip() throws {
+        let plan = try load(minimal.replacingOccurrences(of: "path: /tracks", with: "path: \"/a$$b/${X:-c}\""))
+        let again = try load(plan.resolved.jsonText())
+        #expect(again.stage(named: "fetch")?.fetch.path == "/a$b/c")
+    }
+}
+
+@Suite struct ExpressionTests {
+    @Test(arguments: [
+        ("response.popularity", #"{"popularity":71}"#, "71"),
+        ("response.external_ids.isrc", #"{"external_ids":{"isrc":"us-um7-17-03861"}}"#, #""us-um7-17-03861""#),
+        (
+            "upper(replace(trim(response.external_ids.isrc), '-', ''))",
+            #"{"external_ids":{"isrc":" us-um7-17-03861 "}}"#,
+            #""USUM71703861""#
+        ),
+        ("response.missing.deeper", #"{"a":1}"#, "null"),
+        ("coalesce(response.popularity, 0)", #"{}"#, "0"),
+        ("default(response.name, 'unknown')", #"{"name":""}"#, #""unknown""#),
+        ("concat('a', response.x, 'b')", #"{"x":1}"#, #""a1b""#),
+        ("int(response.s)", #"{"s":"42"}"#, "42"),
+    ])
+    func evaluates(expression: String, response: String, expected: String) throws {
+        let e = try Expression.parse(expression)
+        let bound = try e.bind(to: ["id", "response"])
+        #expect(JSON.encode(bound.evaluate([.string("x"), try JSON.decode(response)])) == expected)
+    }
+
+    @Test(arguments: [
+        ("spotify:track:3n3Ppam7vgaVa1iaRUc9Lp", "3n3Ppam7vgaVa1iaRUc9Lp"),
+        ("https://open.spotify.com/track/3n3Ppam7vgaVa1iaRUc9Lp?si=abc", "3n3Ppam7vgaVa1iaRUc9Lp"),
+        ("https://open.spotify.com/intl-de/track/3n3Ppam7vgaVa1iaRUc9Lp", "3n3Ppam7vgaVa1iaRUc9Lp"),
+        ("  3n3Ppam7vgaVa1iaRUc9Lp ", "3n3Ppam7vgaVa1iaRUc9Lp"),
+        ("abc", "abc"),
+    ])
+    func extractsBareSpotifyIDs(input: String, expected: String) {
+        #expect(SpotifyID.bare(input) == expected)
+    }
+
+    @Test func missingFieldIsNamedWithSuggestion() throws {
+        let e = try Expression.parse("upper(spotfy_id)")
+        #expect(throws: Expression.MissingFieldError.self) { try e.bind(to: ["track_id", "spotify_id"]) }
+        do {
+            _ = try e.bind(to: ["track_id", "spotify_id"])
+        } catch {
+            #expect(error.description.contains("field 'spotfy_id' is not in the input"))
+            #expect(error.description.contains("did you mean 'spotify_id'?"))
+        }
+    }
+
+    @Test(arguments: [
+        ("upper(", "expected an expression"), ("upper(a, b)", "upper takes upper(value), got 2 argument(s)"),
+        ("'open", "unterminated string"), ("a..b", "expected a field name after '.'"), ("a b", "unexpected 'b'"),
+    ])
+    func rejectsMalformedExpressions(text: String, message: String) {
+        #expect(throws: Expression.ParseError.self) { try Expression.parse(text) }
+        do { _ = try Expression.parse(text) } catch { #expect(error.message == message) }
+    }
+
+    @Test func parsesExpectations() throws {
+        let e = try Expectation.parse(">= {{ stages.apply.changed }} * 0.95")
+        #expect(e.comparison == .atLeast)
+        #expect(e.operand == .stageCounter(stage: "apply", counter: "changed"))
+        #expect(e.factor == 0.95)
+        #expect(try Expectation.parse("== 0").operand == .number(0))
+        #expect(throws: Expectation.ParseError.self) { try Expectation.parse("=> 3") }
+    }
+}
+
+@Suite struct GraphAndReferenceTests {
+    @Test func mermaidGraphShowsStagesEdgesAndConnections() throws {
+        let graph = PlanGraph.render(try load(minimal), format: .mermaid)
+        #expect(graph.hasPrefix("flowchart LR\n"))
+        #expect(graph.contains("s_query --> s_chunk"))
+        #expect(graph.contains("s_chunk --> s_fetch"))
+        #expect(graph.contains("s_fetch -.- c_api"))
+        #expect(graph.contains("c_db[(\"db\")]"))
+    }
+
+    @Test func dotGraphIsADigraph() throws {
+        let graph = PlanGraph.render(try load(minimal), format: .dot)
+        #expect(graph.hasPrefix("digraph \"demo\" {"))
+        #expect(graph.contains("s_query -> s_chunk;"))
+        #expect(graph.hasSuffix("}\n"))
+    }
+
+    /// docs/plan-reference.md is generated from the schema; regenerate with `sluice reference`.
+    @Test func committedReferenceMatchesTheSchema() throws {
+        let committed = try String(
+            contentsOf: repositoryRoot.appendingPathComponent("docs/plan-reference.md"), encoding: .utf8)
+        #expect(committed == Schema.referenceMarkdown(), "run: swift run sluice reference > docs/plan-reference.md")
+    }
+}
+
+@Suite struct RobustnessTests {
+    /// Random bytes and random mutations of a valid plan never crash the loader: they load or
+    /// give located errors. Bounded in count so it stays quick and deterministic.
+    @Test func randomInputNeverCrashes() throws {
+        var rng = SplitMix(seed: 0x5EED)
+        let base = Array(minimal.utf8)
+        let alphabet = Array(":-[]{}&*!|>'\"%@`#,?\n\t ${}.0123456789abcsize".utf8)
+        for round in 0..<3000 {
+            var bytes: [UInt8]
+            if round % 3 == 0 {
+                bytes = (0..<Int(rng.next() % 200)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            } else {
+                bytes = base
+                for _ in 0..<(1 + Int(rng.next() % 6)) {
+                    let at = Int(rng.next() % UInt64(bytes.count))
+                    switch rng.next() % 3 {
+                    case 0: bytes[at] = alphabet[Int(rng.next() % UInt64(alphabet.count))]
+                    case 1: bytes.insert(alphabet[Int(rng.next() % UInt64(alphabet.count))], at: at)
+                    default: if bytes.count > 1 { bytes.remove(at: at) }
+                    }
+                }
+            }
+            do {
+                _ = try PlanLoader(environment: [:]).load(bytes: bytes, path: "fuzz.yaml", overrides: [])
+            } catch {
+                #expect(!error.errors.isEmpty)
+                for d in error.errors { #expect(d.location != nil || d.message.hasPrefix("cannot read")) }
+            }
+        }
+    }
+
+    @Test func thousandStagePlanLoads() throws {
+        var yaml = minimal
+        for i in 0..<997 { yaml += "  - { kind: transform, name: t\(i), fields: { spotify_id: spotify_id } }\n" }
+        let plan = try load(yaml)
+        #expect(plan.stages.count == 1000)
+    }
+}
+
+/// A tiny deterministic generator for the fuzz test.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
