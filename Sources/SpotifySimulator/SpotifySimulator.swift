@@ -42,6 +42,7 @@ public final class SpotifySimulator: Sendable {
         let configuration = storage.configuration
         let alreadyStarted = server.withLockedValue { $0.task != nil }
         guard !alreadyStarted else { throw SimulatorError.alreadyStarted }
+        storage.isStopping = false
 
         let (listening, announce) = AsyncStream<Int>.makeStream()
         let application = Application(
