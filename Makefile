@@ -1,0 +1,27 @@
+# The commands a newcomer types. Each installs what a fresh Debian machine lacks first.
+SWIFT ?= swift
+
+.PHONY: deps build test check-plan bench demo format
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+## Runs the whole test suite (plan loader, runner, PostgreSQL, HTTP, simulator, end to end).
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+## Validates the Spotify plan with placeholder credentials.
+check-plan: build
+	DATABASE_URL=$${DATABASE_URL:-postgresql://localhost/music} \
+	SPOTIFY_CLIENT_ID=$${SPOTIFY_CLIENT_ID:-placeholder} SPOTIFY_CLIENT_SECRET=$${SPOTIFY_CLIENT_SECRET:-placeholder} \
+	$(SWIFT) run sluice check plans/spotify-enrichment.yaml
+
+bench: deps
+	bash scripts/bench.sh
+
+format:
+	swift-format -i -r Sources Tests Package.swift

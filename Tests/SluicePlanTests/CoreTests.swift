@@ -1,0 +1,68 @@
+import SluiceCore
+import Testing
+
+@Suite struct SHA256Tests {
+    @Test(arguments: [
+        ("", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+        ("abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+        ("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"),
+    ])
+    func knownVectors(input: String, digest: String) {
+        #expect(SHA256.hex(input) == digest)
+    }
+
+    @Test func millionAsInChunksMatchesTheVector() {
+        var h = SHA256()
+        let chunk = [UInt8](repeating: UInt8(ascii: "a"), count: 1000)
+        for _ in 0..<1000 { h.update(chunk) }
+        #expect(h.hexDigest() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+
+    @Test func oddChunkBoundariesGiveTheSameDigest() {
+        let data = (0..<1000).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        var h = SHA256()
+        var i = 0
+        for size in [1, 63, 64, 65, 3, 200, 604] {
+            h.update(Array(data[i..<(i + size)]))
+            i += size
+        }
+        #expect(h.hexDigest() == SHA256.hex(data))
+    }
+}
+
+@Suite struct JSONTests {
+    @Test func encodesDeterministicallyWithSortedKeys() {
+        let v: Value = .object(["b": 1, "a": .array([.null, true, 1.5, "x\"\n\u{01}"])])
+        #expect(JSON.encode(v) == #"{"a":[null,true,1.5,"x\"\n\u0001"],"b":1}"#)
+    }
+
+    @Test func keepsIntegersAndDoublesApart() throws {
+        #expect(try JSON.decode("7") == .int(7))
+        #expect(try JSON.decode("7.0") == .double(7))
+        #expect(try JSON.decode("-1e3") == .double(-1000))
+    }
+
+    @Test func roundTripsUnicodeAndEscapes() throws {
+        let text = #"{"s":"caf\u00e9 \ud83c\udfb5 \\ \/ \t"}"#
+        #expect(try JSON.decode(text) == .object(["s": "café 🎵 \\ / \t"]))
+        let v: Value = .object(["s": "café 🎵"])
+        #expect(try JSON.decode(JSON.encode(v)) == v)
+    }
+
+    @Test(arguments: [
+        "", "{", "[1,]", #"{"a" 1}"#, "tru", #""unterminated"#, #"{"a":1}x"#, "01x", #""\ud800""#, "[" + String(repeating: "[", count: 600),
+    ])
+    func rejectsMalformedDocuments(text: String) {
+        #expect(throws: JSON.DecodingError.self) { try JSON.decode(text) }
+    }
+
+    @Test func truncatedBodyIsAnErrorWithItsOffset() {
+        do {
+            _ = try JSON.decode(#"{"tracks":[{"id":"x","popularity":5"#)
+            Issue.record("decoded a truncated body")
+        } catch {
+            #expect(error.offset == 35)  // the end of the 35-byte input
+        }
+    }
+}
