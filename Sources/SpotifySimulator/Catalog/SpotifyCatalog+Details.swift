@@ -2,26 +2,14 @@ extension SpotifyCatalog {
     /// The share of known tracks without an ISRC, in thousandths (Spotify lacks one for a few percent).
     static let missingISRCPerMille: UInt64 = 30
 
-    private enum DetailTag {
-        static let name: UInt64 = 20
-        static let popularity: UInt64 = 21
-        static let isrcPresence: UInt64 = 22
-        static let isrc: UInt64 = 23
-        static let artist: UInt64 = 24
-        static let album: UInt64 = 25
-        static let shape: UInt64 = 26
-        static let entityID: UInt64 = 27
-    }
-
     /// Every fact about a track, derived from the id it is answered under (so a relinked id
     /// and its target describe the same recording).
     func details(canonicalID id: String, requestedID: String) -> CatalogTrack {
-        let nameHash = SeededHash.hash(id, seed: seed, tag: DetailTag.name)
-        let popularityHash = SeededHash.hash(id, seed: seed, tag: DetailTag.popularity)
-        let shape = SeededHash.hash(id, seed: seed, tag: DetailTag.shape)
-        let artistName = Words.artists[
-            Int(SeededHash.hash(id, seed: seed, tag: DetailTag.artist) % UInt64(Words.artists.count))]
-        let albumHash = SeededHash.hash(id, seed: seed, tag: DetailTag.album)
+        let nameHash = SeededHash.hash(id, seed: seed, tag: Tag.name)
+        let popularityHash = SeededHash.hash(id, seed: seed, tag: Tag.popularity)
+        let shape = SeededHash.hash(id, seed: seed, tag: Tag.shape)
+        let artistName = Words.pick(Words.artists, SeededHash.hash(id, seed: seed, tag: Tag.artist))
+        let albumHash = SeededHash.hash(id, seed: seed, tag: Tag.album)
         let albumName = Words.pick(Words.adjectives, albumHash) + " " + Words.pick(Words.nouns, albumHash >> 20)
         let releaseYear = 1960 + Int(shape % 66)
         // Two uniform draws averaged: popularity clusters in the middle, as real catalogues do.
@@ -45,10 +33,10 @@ extension SpotifyCatalog {
 
     /// `CC` + 3 alphanumerics + 2-digit year + 5-digit designation, or `nil` for ~3% of tracks.
     private func isrc(for id: String, releaseYear: Int) -> String? {
-        guard SeededHash.hash(id, seed: seed, tag: DetailTag.isrcPresence) % 1000 >= Self.missingISRCPerMille else {
+        guard SeededHash.hash(id, seed: seed, tag: Tag.isrcPresence) % 1000 >= Self.missingISRCPerMille else {
             return nil
         }
-        var hash = SeededHash.hash(id, seed: seed, tag: DetailTag.isrc)
+        var hash = SeededHash.hash(id, seed: seed, tag: Tag.isrc)
         let country = Words.pick(Words.isrcCountries, hash)
         hash >>= 8
         let alphanumerics = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
@@ -63,8 +51,8 @@ extension SpotifyCatalog {
     }
 
     private func entityID(_ key: String) -> String {
-        let head = SeededHash.hash(key, seed: seed, tag: DetailTag.entityID)
-        let tail = SeededHash.hash(key, seed: seed, tag: DetailTag.entityID + 1)
+        let head = SeededHash.hash(key, seed: seed, tag: Tag.entityID)
+        let tail = SeededHash.hash(key, seed: seed, tag: Tag.entityID + 100)
         return SpotifyID.encode(head, width: 11) + SpotifyID.encode(tail, width: 11)
     }
 

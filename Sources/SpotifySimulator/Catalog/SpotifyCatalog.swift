@@ -61,12 +61,21 @@ public struct SpotifyCatalog: Sendable {
         case relinked = 3
     }
 
-    private enum Tag {
+    /// What a hash is for: one list, so no two facts ever share a tag and become correlated.
+    enum Tag {
         static let plainCheck: UInt64 = 10
         static let relinkedCheck: UInt64 = 11
         static let relinkHead: UInt64 = 12
         static let relinkTail: UInt64 = 13
         static let payloadTail: UInt64 = 14
+        static let name: UInt64 = 20
+        static let popularity: UInt64 = 21
+        static let isrcPresence: UInt64 = 22
+        static let isrc: UInt64 = 23
+        static let artist: UInt64 = 24
+        static let album: UInt64 = 25
+        static let shape: UInt64 = 26
+        static let entityID: UInt64 = 27
     }
 
     private func payload(index: Int, namespace: Namespace) -> String {
