@@ -14,9 +14,11 @@ struct SpotifySimulatorCommand: AsyncParsableCommand {
         commandName: "sluice-spotify-sim",
         abstract: "A local, faithful simulator of the Spotify Web API endpoints Sluice uses.",
         discussion: """
-            Serves POST /api/token (client credentials), GET /v1/tracks?ids=... and GET /v1/tracks/{id},
-            plus GET /_sim/stats and POST /_sim/expire-tokens for people watching a run.
-            Point a plan at it with SPOTIFY_API_URL=http://HOST:PORT/v1 and
+            Serves POST /api/token (client credentials), GET /v1/tracks?ids=... and GET /v1/tracks/{id}, \
+            plus GET /_sim/stats and POST /_sim/expire-tokens for people watching a run. \
+            Prints one line, "listening on http://HOST:PORT", on stdout once bound; logs go to stderr.
+
+            Point a plan at it with SPOTIFY_API_URL=http://HOST:PORT/v1 and \
             SPOTIFY_TOKEN_URL=http://HOST:PORT/api/token.
             """
     )
@@ -69,6 +71,13 @@ struct SpotifySimulatorCommand: AsyncParsableCommand {
     @Option(help: "Seconds a 'hang' fault holds a request before dropping the connection.")
     var hangLimit = 120
 
+    @Option(
+        name: .customLong("print-ids"),
+        help: ArgumentHelp(
+            "Print N ids of each kind (known, unknown, relinked) for --seed as TSV and exit, without serving.",
+            valueName: "n"))
+    var printIDs: Int?
+
     @Option(help: "Log level on stderr (trace, debug, info, notice, warning, error, critical).")
     var logLevel = "info"
 
@@ -79,6 +88,7 @@ struct SpotifySimulatorCommand: AsyncParsableCommand {
         if let retryAfter, retryAfter < 0 { throw ValidationError("--retry-after must not be negative") }
         guard latencyMs >= 0 else { throw ValidationError("--latency-ms must not be negative") }
         guard (0...1).contains(faultRate) else { throw ValidationError("--fault-rate must be between 0 and 1") }
+        if let printIDs, printIDs < 0 { throw ValidationError("--print-ids must not be negative") }
         guard hangLimit >= 0 else { throw ValidationError("--hang-limit must not be negative") }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -87,6 +97,10 @@ struct SpotifySimulatorCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let printIDs {
+            printCatalogIDs(printIDs)
+            return
+        }
         var logger = Logger(label: "sluice.spotify-sim", factory: { StreamLogHandler.standardError(label: $0) })
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
 
@@ -105,6 +119,18 @@ struct SpotifySimulatorCommand: AsyncParsableCommand {
             break
         }
         await simulator.stop()
+    }
+
+    /// Ids a demo or a test database can be seeded with, knowing what the simulator will answer.
+    private func printCatalogIDs(_ count: Int) {
+        let catalog = SpotifyCatalog(seed: seed)
+        var lines = ["kind\tindex\tid"]
+        for (kind, id) in [
+            ("known", catalog.knownID), ("unknown", catalog.unknownID), ("relinked", catalog.relinkedID),
+        ] {
+            lines += (0..<count).map { "\(kind)\t\($0)\t\(id($0))" }
+        }
+        print(lines.joined(separator: "\n"))
     }
 
     func simulatorConfiguration() throws -> SimulatorConfiguration {
@@ -153,7 +179,7 @@ enum FaultName {
     static var help: String {
         Fault.allCases.map { fault in
             let alias = aliases.first { $0.value == fault }?.key
-            return alias.map { "\(fault.rawValue) (\($0))" } ?? fault.rawValue
+            return alias.map { $0 == fault.rawValue ? $0 : "\(fault.rawValue) (\($0))" } ?? fault.rawValue
         }.joined(separator: ", ")
     }
 }
