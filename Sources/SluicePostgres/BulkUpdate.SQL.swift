@@ -1,0 +1,106 @@
+extension BulkUpdate {
+    /// The statements of one run, every name quoted by the connection.
+    struct SQL {
+        let target: String
+        let key: String
+        let columns: [String]
+        /// The SQL for each column's value after the update (`s.c` or `COALESCE(s.c, t.c)`).
+        let newValues: [String]
+        let input = "sluice_apply_input"
+        /// The target's name as a string literal, for `::regclass`.
+        let targetLiteral: String
+        let sampleLimit: Int
+        let quoteName: (String) -> String
+
+        init(update: BulkUpdate, connection: PostgresConnection) {
+            target = connection.quoteIdentifier(update.table)
+            key = connection.quoteIdentifierPart(update.key)
+            columns = update.columns.map { connection.quoteIdentifierPart($0.name) }
+            newValues = zip(update.columns, columns).map { column, quoted in
+                switch column.onEmpty {
+                case .clear: return "s.\(quoted)"
+                case .keep: return "COALESCE(s.\(quoted), t.\(quoted))"
+                }
+            }
+            quoteName = { connection.quoteIdentifierPart($0) }
+            targetLiteral = connection.quoteLiteral(target)
+            sampleLimit = update.sampleLimit
+        }
+
+        private var columnList: String { columns.joined(separator: ", ") }
+        private var join: String { "\(target) AS t JOIN \(input) AS s ON t.\(key) = s.\(key)" }
+        private var differs: String {
+            "(\(newValues.joined(separator: ", "))) IS DISTINCT FROM (\(columns.map { "t.\($0)" }.joined(separator: ", ")))"
+        }
+
+        var lock: String { "LOCK TABLE \(target) IN SHARE ROW EXCLUSIVE MODE" }
+
+        var createInput: String {
+            "CREATE TEMP TABLE \(input) ON COMMIT DROP AS SELECT \(key), \(columnList) FROM \(target) WITH NO DATA"
+        }
+
+        var copyInput: String { "COPY \(input) (\(key), \(columnList)) FROM STDIN" }
+
+        var anyDuplicate: String { "SELECT 1 FROM \(input) GROUP BY \(key) HAVING count(*) > 1 LIMIT 1" }
+
+        var conflictingDuplicates: String {
+            """
+            SELECT \(key)::text FROM (SELECT DISTINCT \(key), \(columnList) FROM \(input)) AS d \
+            GROUP BY \(key) HAVING count(*) > 1 ORDER BY 1 LIMIT \(sampleLimit)
+            """
+        }
+
+        var deleteDuplicates: String {
+            "DELETE FROM \(input) AS a USING \(input) AS b WHERE a.\(key) = b.\(key) AND a.ctid > b.ctid"
+        }
+
+        var countMatched: String { "SELECT count(*) FROM \(join)" }
+
+        var unknownKeys: String {
+            """
+            SELECT s.\(key)::text FROM \(input) AS s \
+            WHERE NOT EXISTS (SELECT 1 FROM \(target) AS t WHERE t.\(key) = s.\(key)) ORDER BY 1 LIMIT \(sampleLimit)
+            """
+        }
+
+        var priorValues: String {
+            "SELECT t.\(key), \(columns.map { "t.\($0)" }.joined(separator: ", ")) FROM \(join) WHERE \(differs)"
+        }
+
+        var update: String {
+            let assignments = zip(columns, newValues).map { "\($0) = \($1)" }.joined(separator: ", ")
+            return
+                "UPDATE \(target) AS t SET \(assignments) FROM \(input) AS s WHERE t.\(key) = s.\(key) AND \(differs)"
+        }
+
+        /// `$1` is the constraint name.
+        var constraintDefinition: String {
+            """
+            SELECT pg_get_constraintdef(oid) FROM pg_constraint \
+            WHERE conrelid = \(targetLiteral)::regclass AND conname = $1
+            """
+        }
+
+        var targetColumns: String {
+            """
+            SELECT attname::text FROM pg_attribute \
+            WHERE attrelid = \(targetLiteral)::regclass AND attnum > 0 AND NOT attisdropped \
+            ORDER BY attnum
+            """
+        }
+
+        /// The first key whose row, with the new values, fails `condition` (a CHECK expression
+        /// over the target's column names), with the new values of the updated columns.
+        func violation(targetColumns: [String], condition: String) -> String {
+            let updated = Dictionary(uniqueKeysWithValues: zip(columns, newValues))
+            let row = targetColumns.map { name in
+                let quoted = quoteName(name)
+                return "\(updated[quoted] ?? "t.\(quoted)") AS \(quoted)"
+            }
+            return """
+                SELECT \(key)::text, \(columnList) FROM (SELECT \(row.joined(separator: ", ")) FROM \(join)) AS t \
+                WHERE NOT (\(condition)) ORDER BY 1 LIMIT 1
+                """
+        }
+    }
+}

@@ -1,0 +1,286 @@
+import SluiceCore
+
+/// Updates columns of existing rows from a stream of keyed rows, in one transaction: the heart
+/// of the apply stage.
+///
+/// Steps, all inside one `BEGIN ... COMMIT` (or `ROLLBACK` for a dry run):
+/// 1. `LOCK TABLE target IN SHARE ROW EXCLUSIVE MODE`: readers go on, other writers wait, so
+///    the prior values recorded below are exactly what the update replaces.
+/// 2. `CREATE TEMP TABLE ... ON COMMIT DROP AS SELECT key, columns FROM target WITH NO DATA`,
+///    so the input is parsed with the target's own types, then `COPY` the input into it.
+///    A value the type rejects (a key that is not a UUID) fails naming the input row.
+/// 3. Duplicate keys: rows repeating a key with *identical* values are dropped (counted in
+///    ``BulkUpdateStats/duplicateRows``); a key given *different* values fails, naming it.
+/// 4. Counts: keys with no row in the target are reported (``BulkUpdateStats/unknownKeys``
+///    and a few samples), not an error.
+/// 5. The prior values of every row that will change are streamed to `undo` *before* anything
+///    is updated; applying them with ``undoing`` (all columns `clear`) restores the table.
+/// 6. `UPDATE target SET ... FROM tmp WHERE key matches AND (new) IS DISTINCT FROM (old)`:
+///    only rows that differ are written, so re-applying the same input changes 0 rows. A
+///    constraint violation fails naming the offending key and the constraint.
+///
+/// Input values: `.null` and the empty string are "empty"; per column, ``OnEmpty/clear`` writes
+/// NULL for them and ``OnEmpty/keep`` leaves the table's value (`COALESCE(new, old)`).
+/// Table and column names are always quoted with `PQescapeIdentifier`. The connection must not
+/// be used by anything else (including `undo`) while this runs.
+public struct BulkUpdate: Sendable, Hashable {
+    /// What an empty input value (NULL or `""`) means for a column.
+    public enum OnEmpty: String, Sendable, Hashable, CaseIterable {
+        /// Set the column to NULL: the source says there is no value.
+        case clear
+        /// Leave the table's value: the source could not say.
+        case keep
+    }
+
+    public struct Column: Sendable, Hashable {
+        public var name: String
+        public var onEmpty: OnEmpty
+
+        public init(_ name: String, onEmpty: OnEmpty) {
+            self.name = name
+            self.onEmpty = onEmpty
+        }
+    }
+
+    /// The table to update, optionally schema-qualified (`public.tracks`).
+    public var table: String
+    /// The column identifying a row; should be unique in the target (a primary key).
+    public var key: String
+    public var columns: [Column]
+    /// Do everything, report what would change, then roll back.
+    public var dryRun: Bool
+    /// Rows per batch handed to `undo`.
+    public var undoBatchSize: Int = 10_000
+    /// How many unknown or duplicate keys to name in stats and errors.
+    public var sampleLimit: Int = 10
+
+    public init(table: String, key: String, columns: [Column], dryRun: Bool = false) {
+        self.table = table
+        self.key = key
+        self.columns = columns
+        self.dryRun = dryRun
+    }
+
+    /// The update that puts back what this one changed, fed with the rows `undo` received:
+    /// same table, key and columns, every column `clear` (a NULL prior value is restored too).
+    public var undoing: BulkUpdate {
+        var undo = self
+        undo.columns = columns.map { Column($0.name, onEmpty: .clear) }
+        undo.dryRun = false
+        return undo
+    }
+
+    /// The input columns, in COPY order: the key first.
+    public var inputColumns: [String] { [key] + columns.map(\.name) }
+
+    /// Runs the update with rows from `input`; see the type's documentation for the steps.
+    ///
+    /// - Parameters:
+    ///   - connection: used for nothing else until this returns.
+    ///   - input: batches whose columns include the key and every updated column (in any
+    ///     order; other columns are ignored).
+    ///   - undo: receives the prior values (`key` then the updated columns) of every row that
+    ///     will change, in batches, before the update runs. Persist them here; if it throws,
+    ///     nothing is changed.
+    /// - Returns: the counts, also for a dry run.
+    /// - Throws: ``BulkUpdateError`` (with the underlying ``PostgresError``) or
+    ///   `CancellationError`; in every case the transaction is rolled back.
+    public func run<Input: AsyncSequence>(
+        on connection: PostgresConnection, input: Input, undo: (Batch) async throws -> Void
+    ) async throws -> BulkUpdateStats where Input.Element == Batch {
+        try validate()
+        let sql = SQL(update: self, connection: connection)
+        var phase = BulkUpdateError.Phase.begin
+        do {
+            _ = try await connection.execute("BEGIN")
+            phase = .prepare
+            _ = try await connection.execute(sql.lock)
+            _ = try await connection.execute(sql.createInput)
+            phase = .copy
+            var stats = BulkUpdateStats(dryRun: dryRun)
+            stats.inputRows = try await copy(input, into: sql, on: connection)
+            phase = .check
+            stats.duplicateRows = try await removeDuplicates(sql, on: connection)
+            stats.matched = try await connection.execute(sql.countMatched).scalar.intValue.map(Int.init) ?? 0
+            stats.unknownKeys = stats.inputRows - stats.duplicateRows - stats.matched
+            if stats.unknownKeys > 0 {
+                stats.unknownKeySamples = try await connection.execute(sql.unknownKeys).rows.compactMap {
+                    $0.first?.text
+                }
+            }
+            phase = .recordPrior
+            let prior = try await connection.stream(sql.priorValues, batchSize: undoBatchSize) { batch in
+                try await undo(Batch(columns: inputColumns, rows: batch.rows))
+            }
+            phase = .update
+            stats.changed = try await update(sql, on: connection)
+            if stats.changed != prior {
+                connection.logger.warning(
+                    "rows changed differ from prior values recorded",
+                    metadata: ["db.table": "\(table)", "apply.changed": "\(stats.changed)", "apply.prior": "\(prior)"])
+            }
+            phase = .commit
+            if dryRun {
+                _ = try await connection.execute("ROLLBACK")
+            } else {
+                let commit = try await connection.execute("COMMIT")
+                guard commit.commandTag == "COMMIT" else {
+                    throw PostgresError(kind: .client, message: "COMMIT was turned into \(commit.commandTag)")
+                }
+            }
+            return stats
+        } catch let error as BulkUpdateError {
+            await connection.rollbackQuietly()
+            throw error
+        } catch let error as PostgresError {
+            await connection.rollbackQuietly()
+            throw BulkUpdateError(table: table, phase: phase, postgres: error)
+        } catch {
+            await connection.rollbackQuietly()
+            throw error
+        }
+    }
+
+    /// Runs the update with rows from an array of batches.
+    public func run(
+        on connection: PostgresConnection, batches: [Batch], undo: (Batch) async throws -> Void
+    ) async throws -> BulkUpdateStats {
+        try await run(on: connection, input: AsyncBatches(batches), undo: undo)
+    }
+
+    private func validate() throws(BulkUpdateError) {
+        func fail(_ message: String) -> BulkUpdateError {
+            BulkUpdateError(table: table, phase: .begin, reason: .invalidConfiguration, message: message)
+        }
+        guard !columns.isEmpty else { throw fail("no columns to update") }
+        guard !columns.contains(where: { $0.name == key }) else {
+            throw fail("the key column \(key) cannot also be updated")
+        }
+        guard Set(columns.map(\.name)).count == columns.count else { throw fail("a column is listed twice") }
+        guard undoBatchSize > 0 else { throw fail("undoBatchSize must be positive") }
+    }
+
+    private func copy<Input: AsyncSequence>(
+        _ input: Input, into sql: SQL, on connection: PostgresConnection
+    ) async throws -> Int where Input.Element == Batch {
+        let names = inputColumns
+        var rowNumber = 0
+        do {
+            return try await connection.copyIn(sql.copyInput) { writer in
+                var row: [Value] = []
+                row.reserveCapacity(names.count)
+                for try await batch in input {
+                    let indices = try names.map { name in
+                        guard let index = batch.index(of: name) else {
+                            throw BulkUpdateError(
+                                table: table, phase: .copy, reason: .missingColumn, column: name,
+                                message:
+                                    "the input has no column \(name) (it has \(batch.columns.joined(separator: ", ")))")
+                        }
+                        return index
+                    }
+                    for source in batch.rows {
+                        rowNumber += 1
+                        row.removeAll(keepingCapacity: true)
+                        for index in indices {
+                            let value = source[index]
+                            if case .string(let s) = value, s.isEmpty { row.append(.null) } else { row.append(value) }
+                        }
+                        if row[0].isNull {
+                            throw BulkUpdateError(
+                                table: table, phase: .copy, reason: .missingKey, inputRow: rowNumber, column: key,
+                                message: "input row \(rowNumber) has no \(key)")
+                        }
+                        try await writer.write(row: row)
+                    }
+                }
+            }
+        } catch let error as PostgresError where error.kind == .server && error.sqlState?.hasPrefix("22") == true {
+            throw BulkUpdateError(invalidInput: error, table: table, key: key)
+        }
+    }
+
+    /// Drops rows that repeat a key with the same values; fails for a key given different values.
+    private func removeDuplicates(_ sql: SQL, on connection: PostgresConnection) async throws -> Int {
+        guard try await !connection.execute(sql.anyDuplicate).rows.isEmpty else { return 0 }
+        let conflicting = try await connection.execute(sql.conflictingDuplicates).rows.compactMap { $0.first?.text }
+        guard conflicting.isEmpty else {
+            let list = conflicting.joined(separator: ", ")
+            throw BulkUpdateError(
+                table: table, phase: .check, reason: .duplicateKeys, key: conflicting.first, keys: conflicting,
+                message: "the input gives different values for the same \(key): \(list)")
+        }
+        return try await connection.execute(sql.deleteDuplicates).affectedRows
+    }
+
+    /// Runs the UPDATE behind a savepoint so a constraint violation can be traced to its key.
+    private func update(_ sql: SQL, on connection: PostgresConnection) async throws -> Int {
+        _ = try await connection.execute("SAVEPOINT sluice_apply_update")
+        do {
+            return try await connection.execute(sql.update).affectedRows
+        } catch let error as PostgresError where error.kind == .server && ["23514", "23502"].contains(error.sqlState) {
+            _ = try await connection.execute("ROLLBACK TO SAVEPOINT sluice_apply_update")
+            let offending = try? await findViolation(error, sql: sql, on: connection)
+            throw BulkUpdateError(violation: error, table: table, offending: offending, columns: columns.map(\.name))
+        }
+    }
+
+    /// The first key whose new values violate the failed constraint, and those values.
+    private func findViolation(
+        _ error: PostgresError, sql: SQL, on connection: PostgresConnection
+    ) async throws -> [Value]? {
+        let condition: String
+        if error.sqlState == "23502", let column = error.column {
+            condition = "\(connection.quoteIdentifierPart(column)) IS NOT NULL"
+        } else if let constraint = error.constraint {
+            let definition = try await connection.execute(sql.constraintDefinition, [.string(constraint)]).scalar
+            guard var text = definition.stringValue, text.hasPrefix("CHECK ") else { return nil }
+            text.removeFirst("CHECK ".count)
+            if text.hasSuffix(" NOT VALID") { text.removeLast(" NOT VALID".count) }
+            condition = text
+        } else {
+            return nil
+        }
+        let targetColumns = try await connection.execute(sql.targetColumns).rows.compactMap { $0.first?.stringValue }
+        return try await connection.execute(sql.violation(targetColumns: targetColumns, condition: condition)).rows
+            .first
+    }
+}
+
+/// What a ``BulkUpdate`` did (or, for a dry run, would have done).
+public struct BulkUpdateStats: Sendable, Hashable {
+    /// Rows read from the input.
+    public var inputRows = 0
+    /// Input rows dropped because they repeat another row exactly.
+    public var duplicateRows = 0
+    /// Distinct input keys found in the target.
+    public var matched = 0
+    /// Rows whose values differed and were (or would be) updated.
+    public var changed = 0
+    /// Distinct input keys not found in the target.
+    public var unknownKeys = 0
+    /// Up to ``BulkUpdate/sampleLimit`` of those keys, sorted.
+    public var unknownKeySamples: [String] = []
+    public var dryRun: Bool
+
+    /// Matched rows that already had the input's values.
+    public var unchanged: Int { matched - changed }
+
+    public init(dryRun: Bool) {
+        self.dryRun = dryRun
+    }
+}
+
+/// An array of batches as an async sequence.
+struct AsyncBatches: AsyncSequence, Sendable {
+    typealias Element = Batch
+    let batches: [Batch]
+    init(_ batches: [Batch]) { self.batches = batches }
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: IndexingIterator<[Batch]>
+        mutating func next() async -> Batch? { base.next() }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: batches.makeIterator()) }
+}

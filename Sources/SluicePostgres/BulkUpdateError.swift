@@ -1,0 +1,114 @@
+import SluiceCore
+
+/// Why a ``BulkUpdate`` failed. Whatever the reason, its transaction was rolled back: the
+/// table is exactly as before.
+public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
+    public enum Reason: String, Sendable, Hashable {
+        case invalidConfiguration
+        /// An input batch lacks the key or an updated column (``column``).
+        case missingColumn
+        /// An input row has an empty key (``inputRow``).
+        case missingKey
+        /// The server rejected an input value for its column's type (``inputRow``, ``column``,
+        /// ``value``; for the key column ``key`` too), e.g. a key that is not a UUID.
+        case invalidValue
+        /// A key appears with different values (``keys``).
+        case duplicateKeys
+        /// The new values break a constraint (``constraint``; ``key`` when it could be found).
+        case constraintViolation
+        /// The connection broke (killed, server restart, network).
+        case connectionLost
+        /// Any other database error (see ``underlying``).
+        case database
+    }
+
+    /// Where in the run it failed.
+    public enum Phase: String, Sendable, Hashable {
+        case begin, prepare, copy, check, recordPrior = "record-prior", update, commit
+    }
+
+    public var table: String
+    public var phase: Phase
+    public var reason: Reason
+    public var message: String
+    public var key: String?
+    public var keys: [String] = []
+    /// 1-based position of the offending row in the input.
+    public var inputRow: Int?
+    public var column: String?
+    public var value: String?
+    public var constraint: String?
+    public var underlying: PostgresError?
+
+    public init(
+        table: String, phase: Phase, reason: Reason, key: String? = nil, keys: [String] = [], inputRow: Int? = nil,
+        column: String? = nil, message: String
+    ) {
+        self.table = table
+        self.phase = phase
+        self.reason = reason
+        self.key = key
+        self.keys = keys
+        self.inputRow = inputRow
+        self.column = column
+        self.message = message
+    }
+
+    public var description: String {
+        var out = "apply to \(table) failed (\(phase.rawValue)): \(message); nothing was changed"
+        if let underlying { out += "\n" + underlying.description }
+        return out
+    }
+
+    init(table: String, phase: Phase, postgres error: PostgresError) {
+        self.init(
+            table: table, phase: phase, reason: error.kind == .connectionLost ? .connectionLost : .database,
+            message: error.kind == .connectionLost ? "the connection was lost: \(error.message)" : error.message)
+        underlying = error
+        constraint = error.constraint
+    }
+
+    /// From a data error during COPY, whose context reads
+    /// `COPY sluice_apply_input, line 3, column id: "abc"`.
+    init(invalidInput error: PostgresError, table: String, key keyColumn: String) {
+        let context = error.context ?? ""
+        let line = Self.field(in: context, after: ", line ", until: [",", ":"]).flatMap { Int($0) }
+        let column = Self.field(in: context, after: ", column ", until: [":"])
+        var value: String?
+        if let start = context.firstRange(of: ": \"")?.upperBound, context.hasSuffix("\"") {
+            value = String(context[start..<context.index(before: context.endIndex)])
+        }
+        let isKey = column == keyColumn
+        var message = "input row \(line.map(String.init) ?? "?")"
+        if let column { message += ", column \(column)\(isKey ? " (the key)" : "")" }
+        message += ": \(error.message)"
+        self.init(
+            table: table, phase: .copy, reason: .invalidValue, key: isKey ? value : nil, inputRow: line, column: column,
+            message: message)
+        self.value = value
+        underlying = error
+    }
+
+    /// From a CHECK or NOT NULL violation; `offending` is `[key, new values...]` when found.
+    init(violation error: PostgresError, table: String, offending: [Value]?, columns: [String]) {
+        let what = error.constraint.map { "constraint \"\($0)\"" } ?? "NOT NULL on \(error.column ?? "a column")"
+        var message: String
+        if let offending, let key = offending.first?.text {
+            let values = zip(columns, offending.dropFirst()).map { "\($0) = \($1.text ?? "NULL")" }
+            message = "key \(key) (\(values.joined(separator: ", "))) violates \(what)"
+        } else {
+            message = "the new values violate \(what)"
+        }
+        self.init(
+            table: table, phase: .update, reason: .constraintViolation, key: offending?.first?.text, message: message)
+        constraint = error.constraint
+        column = error.column
+        underlying = error
+    }
+
+    private static func field(in text: String, after marker: String, until stops: Set<Character>) -> String? {
+        guard let start = text.firstRange(of: marker)?.upperBound else { return nil }
+        let end = text[start...].firstIndex(where: { stops.contains($0) }) ?? text.endIndex
+        return String(text[start..<end])
+    }
+}

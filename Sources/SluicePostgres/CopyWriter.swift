@@ -1,0 +1,61 @@
+import SluiceCore
+
+/// Writes rows into a running `COPY ... FROM STDIN` (text format); lent by
+/// ``PostgresConnection/copyIn(_:_:)`` for the duration of its closure.
+///
+/// Values are escaped straight into a byte buffer (`\N` for NULL; backslash, tab, newline and
+/// carriage return escaped) that is sent whenever it passes ``flushThreshold`` bytes, so each
+/// `await` on the connection carries hundreds of rows.
+public final class CopyWriter {
+    /// About how many bytes go to the server per `PQputCopyData` call.
+    public static let flushThreshold = 64 * 1024
+
+    private let core: LibPQConnection
+    /// How many values every row must have: the COPY's column count.
+    public let columnCount: Int
+    /// Rows accepted so far (1-based line numbers in server errors count the same rows).
+    public private(set) var rowsWritten = 0
+    private var buffer: [UInt8] = []
+
+    init(core: LibPQConnection, columnCount: Int) {
+        self.core = core
+        self.columnCount = columnCount
+        buffer.reserveCapacity(Self.flushThreshold + 4096)
+    }
+
+    /// Adds one row.
+    /// - Throws: ``PostgresError`` (kind `.client`) when the row has the wrong number of values,
+    ///   or whatever sending a full buffer to the server throws.
+    public func write(row: [Value]) async throws {
+        try append(row)
+        if buffer.count >= Self.flushThreshold { try await flush() }
+    }
+
+    /// Adds every row of `batch` (its column names are not checked: COPY's column list rules).
+    public func write(_ batch: Batch) async throws {
+        for row in batch.rows {
+            try append(row)
+            if buffer.count >= Self.flushThreshold { try await flush() }
+        }
+    }
+
+    @inline(__always)
+    private func append(_ row: [Value]) throws(PostgresError) {
+        guard row.count == columnCount else {
+            throw PostgresError(
+                kind: .client,
+                message: "COPY row \(rowsWritten + 1) has \(row.count) values but the COPY takes \(columnCount) columns"
+            )
+        }
+        PostgresText.appendCopyRow(row, to: &buffer)
+        rowsWritten += 1
+    }
+
+    /// Sends what is buffered now.
+    public func flush() async throws {
+        guard !buffer.isEmpty else { return }
+        let chunk = buffer
+        buffer.removeAll(keepingCapacity: true)
+        _ = try await core.putCopyData(chunk)
+    }
+}

@@ -1,0 +1,184 @@
+internal import CLibPQ
+import Logging
+import SluiceCore
+
+/// One connection to PostgreSQL through libpq.
+///
+/// Every blocking libpq call runs on the connection's own serial executor (a dispatch queue),
+/// never on the cooperative pool; the closures you pass (`stream`'s body, `copyIn`'s producer,
+/// `transaction`'s body) run on your executor in between. Cancelling the calling task sends
+/// `PQcancel` to the server and the call throws `CancellationError`.
+///
+/// A connection runs one operation at a time: starting a second one while a `stream` or a
+/// `copyIn` is in progress (for example from inside its closure) throws a ``PostgresError`` of
+/// kind `.client` rather than corrupting the protocol. The connection always speaks UTF-8
+/// (`client_encoding` is forced), so do not `SET client_encoding`.
+public final class PostgresConnection: Sendable {
+    let core: LibPQConnection
+    let handle: PQHandle
+    public let logger: Logger
+    /// The server process serving this connection (`pg_backend_pid()`), for
+    /// `pg_cancel_backend`/`pg_terminate_backend` and for reading `pg_stat_activity`.
+    public let backendPID: Int
+    /// The server's version as an integer, e.g. `150012` for 15.12.
+    public let serverVersion: Int
+
+    private init(core: LibPQConnection, handle: PQHandle, logger: Logger) {
+        self.core = core
+        self.handle = handle
+        self.logger = logger
+        self.backendPID = Int(PQbackendPID(handle.conn))
+        self.serverVersion = Int(PQserverVersion(handle.conn))
+    }
+
+    /// Opens a connection.
+    ///
+    /// - Parameters:
+    ///   - conninfo: a URI (`postgres://user@host:5432/db?sslmode=require`) or a key=value string
+    ///     (`host=/tmp dbname=app`); empty means all defaults. `PG*` environment variables and
+    ///     `~/.pgpass` apply exactly as in psql. `application_name` defaults to `sluice`.
+    ///   - connectTimeout: how long to wait for the server, unless the conninfo or
+    ///     `PGCONNECT_TIMEOUT` sets `connect_timeout` (libpq's rule of at least 2 s applies then).
+    ///   - logger: receives server notices (debug) and statement logs (trace).
+    /// - Throws: ``PostgresError`` of kind `.connect`, naming host, port, database and user and
+    ///   never the password; `CancellationError` when the task is cancelled.
+    public static func connect(
+        _ conninfo: String, connectTimeout: Duration = .seconds(10), logger: Logger
+    ) async throws -> PostgresConnection {
+        let core = LibPQConnection(label: "sluice.postgres")
+        let flag = CancelFlag()
+        let handle = try await withTaskCancellationHandler {
+            try await core.connect(conninfo, timeout: connectTimeout, cancelled: flag, logger: logger)
+        } onCancel: {
+            flag.set()
+        }
+        try Task.checkCancellation()
+        let connection = PostgresConnection(core: core, handle: handle, logger: logger)
+        logger.debug(
+            "connected to PostgreSQL",
+            metadata: [
+                "db.conninfo": "\(PostgresError.redactConninfo(conninfo))",
+                "db.backend_pid": "\(connection.backendPID)",
+            ])
+        return connection
+    }
+
+    /// Runs one statement and returns all of its rows.
+    ///
+    /// With parameters (`$1`, `$2`, ... sent as text, `.null` as NULL) the SQL must be one
+    /// statement; without, several statements separated by `;` may run and the last result is
+    /// returned. For large results use ``stream(_:_:batchSize:_:)``.
+    public func execute(_ sql: String, _ params: [Value] = []) async throws -> PostgresResult {
+        logger.trace("execute", metadata: ["db.statement": "\(PostgresError.truncate(sql))"])
+        return try await cancellable {
+            try await core.execute(sql, params, cancellable: true)
+        }
+    }
+
+    /// Runs a query and hands its rows to `body` in batches of at most `batchSize` rows, reading
+    /// them in libpq's single-row mode: memory holds one batch, never the whole result.
+    ///
+    /// `body` runs on the caller's executor, not the connection's; a slow body simply leaves
+    /// rows waiting in the socket (the server blocks, which is the backpressure). No batch is
+    /// delivered for an empty result. If `body` throws or the task is cancelled, the query is
+    /// cancelled on the server and the rest of its rows are discarded.
+    /// - Returns: the number of rows streamed.
+    public func stream(
+        _ sql: String, _ params: [Value] = [], batchSize: Int, _ body: (Batch) async throws -> Void
+    ) async throws -> Int {
+        precondition(batchSize > 0, "batchSize must be positive")
+        logger.trace("stream", metadata: ["db.statement": "\(PostgresError.truncate(sql))"])
+        return try await cancellable {
+            try await core.startStream(sql, params)
+            var total = 0
+            do {
+                while true {
+                    let chunk = try await core.nextRows(limit: batchSize)
+                    if !chunk.rows.isEmpty {
+                        total += chunk.rows.count
+                        try await body(Batch(columns: chunk.columns, rows: chunk.rows))
+                    }
+                    if chunk.done { return total }
+                    try Task.checkCancellation()
+                }
+            } catch {
+                await core.abandon()
+                throw error
+            }
+        }
+    }
+
+    /// Runs `COPY ... FROM STDIN` (text format) with rows from `produce`.
+    ///
+    /// The writer escapes values and sends them in buffers of about 64 KiB. If `produce` throws,
+    /// the COPY is ended with an error (`PQputCopyEnd`) so the server discards it, and the error
+    /// is rethrown.
+    /// - Returns: the number of rows the server copied.
+    public func copyIn(_ sql: String, _ produce: (CopyWriter) async throws -> Void) async throws -> Int {
+        logger.trace("copy in", metadata: ["db.statement": "\(PostgresError.truncate(sql))"])
+        return try await cancellable {
+            let columnCount = try await core.startCopyIn(sql)
+            let writer = CopyWriter(core: core, columnCount: columnCount)
+            do {
+                try await produce(writer)
+                try await writer.flush()
+            } catch {
+                // Ends the COPY so the server discards it; throws (ignored) if a failed send
+                // already ended it.
+                _ = try? await core.endCopy(errorMessage: "aborted by the client")
+                throw error
+            }
+            return try await core.endCopy(errorMessage: nil)
+        }
+    }
+
+    /// Runs `body` inside `BEGIN`/`COMMIT`; any error thrown rolls the transaction back and is
+    /// rethrown. Also fails when `COMMIT` turns into a rollback because a statement inside failed
+    /// and the error was swallowed.
+    public func transaction<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        _ = try await execute("BEGIN")
+        let value: T
+        do {
+            value = try await body(self)
+        } catch {
+            await rollbackQuietly()
+            throw error
+        }
+        let commit: PostgresResult
+        do {
+            commit = try await execute("COMMIT")
+        } catch {
+            await rollbackQuietly()
+            throw error
+        }
+        if commit.commandTag == "ROLLBACK" {
+            throw PostgresError(
+                kind: .client, message: "the transaction was rolled back because a statement in it failed")
+        }
+        return value
+    }
+
+    /// `ROLLBACK`, not cancellable and ignoring errors: used on the way out of a failure, where
+    /// the connection may be gone and the original error is what matters.
+    func rollbackQuietly() async {
+        _ = try? await core.execute("ROLLBACK", [], cancellable: false)
+    }
+
+    /// Closes the connection; later operations throw. Also happens when the last reference goes.
+    public func close() async {
+        await core.close()
+    }
+
+    /// Wires task cancellation to `PQcancel` and reports a query the server cancelled for that
+    /// reason as `CancellationError`.
+    func cancellable<T>(_ operation: () async throws -> T) async throws -> T {
+        try Task.checkCancellation()
+        do {
+            return try await withTaskCancellationHandler(operation: operation) { [handle] in
+                handle.requestCancel()
+            }
+        } catch let error as PostgresError where error.isQueryCanceled && Task.isCancelled {
+            throw CancellationError()
+        }
+    }
+}
