@@ -64,13 +64,8 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
     public var isQueryCanceled: Bool { sqlState == "57014" }
 
     public var description: String {
-        var out: String
-        switch kind {
-        case .server:
-            out = "\(severity ?? "ERROR")\(sqlState.map { " \($0)" } ?? ""): \(message)"
-        case .connect, .connectionLost, .client:
-            out = message
-        }
+        var out = message
+        if let sqlState { out = "\(severity ?? "ERROR") \(sqlState): \(message)" }
         if let detail { out += "\nDETAIL: \(detail)" }
         if let hint { out += "\nHINT: \(hint)" }
         if let position, let statement, let caret = Self.caretLines(statement: statement, position: position) {

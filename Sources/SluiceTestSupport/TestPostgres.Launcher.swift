@@ -174,8 +174,8 @@ extension TestPostgres {
         }
     }
 
-    /// A port on 127.0.0.1 nothing listens on right now.
-    static func freePort() throws -> Int {
+    /// A port on 127.0.0.1 nothing listens on right now (for "connection refused" tests).
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw SetupError("socket failed") }
         defer { close(fd) }
@@ -193,8 +193,8 @@ extension TestPostgres {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    struct SetupError: Error, CustomStringConvertible {
-        var description: String
-        init(_ description: String) { self.description = description }
+    public struct SetupError: Error, CustomStringConvertible {
+        public var description: String
+        public init(_ description: String) { self.description = description }
     }
 }

@@ -380,16 +380,21 @@ actor LibPQConnection {
             guard let p = PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
             return String(cString: p)
         }
-        let lost = PQstatus(conn) == CONNECTION_BAD
+        let severity = field("V") ?? field("S")
+        let sqlState = field("C")
+        // A FATAL error (e.g. 57P01 from pg_terminate_backend) arrives just before the server
+        // closes the socket, while libpq may still think the connection is fine.
+        let lost =
+            PQstatus(conn) == CONNECTION_BAD || severity == "FATAL" || severity == "PANIC"
+            || sqlState?.hasPrefix("08") == true
         var message = field("M") ?? ""
         if message.isEmpty {
             message = String(cString: PQresultErrorMessage(result))
             while message.last?.isWhitespace == true { message.removeLast() }
         }
         if message.isEmpty { message = "unknown error" }
-        let severity = field("V") ?? field("S")
         var error = PostgresError(
-            kind: lost ? .connectionLost : .server, message: message, sqlState: field("C"), severity: severity,
+            kind: lost ? .connectionLost : .server, message: message, sqlState: sqlState, severity: severity,
             detail: field("D"), hint: field("H"), position: field("P").flatMap { Int($0) }, statement: sql)
         error.constraint = field("n")
         error.schema = field("s")

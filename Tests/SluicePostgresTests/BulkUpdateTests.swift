@@ -1,0 +1,242 @@
+import SluiceCore
+import SluicePostgres
+import SluiceTestSupport
+import Testing
+
+@Suite struct BulkUpdateTests {
+    /// 1 same values, 2 new popularity, 3 both new, 4 same.
+    static let input = Tracks.batch([
+        (1, 10, "ISRC-A"), (2, 21, "ISRC-B"), (3, 30, "ISRC-C"), (4, 40, "ISRC-D"),
+    ])
+
+    @Test func changesOnlyRowsThatDifferAndReappliesAsNoOp() async throws {
+        let db = try await Tracks.scratch()
+        let before = try await Tracks.snapshot(db.connection)
+        var prior: [Batch] = []
+        let stats = try await Tracks.update.run(on: db.connection, batches: [Self.input]) { prior.append($0) }
+        #expect(stats.inputRows == 4)
+        #expect(stats.matched == 4)
+        #expect(stats.changed == 2)
+        #expect(stats.unchanged == 2)
+        #expect(stats.unknownKeys == 0)
+        #expect(!stats.dryRun)
+        #expect(try await Tracks.row(db.connection, 2) == [21, "ISRC-B"])
+        #expect(try await Tracks.row(db.connection, 3) == [30, "ISRC-C"])
+        #expect(try await Tracks.row(db.connection, 5) == [50, "ISRC-E"])
+        // Only the changed rows' prior values were recorded.
+        #expect(
+            prior.flatMap(\.rows).sorted { $0[0].text! < $1[0].text! } == [
+                [.string(Tracks.id(2)), 20, "ISRC-B"], [.string(Tracks.id(3)), nil, nil],
+            ])
+        #expect(prior.first?.columns == ["id", "spotify_popularity", "isrc"])
+        // Untouched columns stay untouched.
+        let after = try await Tracks.snapshot(db.connection)
+        #expect(after.map { $0[6] } == before.map { $0[6] })
+
+        var priorAgain: [Batch] = []
+        let again = try await Tracks.update.run(on: db.connection, batches: [Self.input]) { priorAgain.append($0) }
+        #expect(again.changed == 0)
+        #expect(again.unchanged == 4)
+        #expect(priorAgain.isEmpty)
+        #expect(try await Tracks.snapshot(db.connection) == after)
+    }
+
+    @Test func clearSetsNullButKeepLeavesTheTableValue() async throws {
+        let db = try await Tracks.scratch()
+        // popularity is `keep`, isrc is `clear`; "" counts as empty like NULL.
+        let input = Tracks.batch([(1, nil, nil), (2, "", ""), (4, 41, nil)])
+        let stats = try await Tracks.update.run(on: db.connection, batches: [input]) { _ in }
+        #expect(stats.changed == 3)
+        #expect(try await Tracks.row(db.connection, 1) == [10, nil])
+        #expect(try await Tracks.row(db.connection, 2) == [20, nil])
+        #expect(try await Tracks.row(db.connection, 4) == [41, nil])
+    }
+
+    @Test func identicalDuplicateKeysAreFoldedDifferentOnesFail() async throws {
+        let db = try await Tracks.scratch()
+        let before = try await Tracks.snapshot(db.connection)
+        let identical = Tracks.batch([(2, 22, "X"), (2, 22, "X"), (3, 33, nil)])
+        let stats = try await Tracks.update.run(on: db.connection, batches: [identical]) { _ in }
+        #expect(stats.inputRows == 3)
+        #expect(stats.duplicateRows == 1)
+        #expect(stats.matched == 2)
+        #expect(stats.changed == 2)
+        #expect(stats.unknownKeys == 0)
+
+        _ = try await db.connection.execute("TRUNCATE tracks; " + Tracks.insert)
+        let conflicting = Tracks.batch([(2, 22, "X"), (3, 33, nil), (2, 23, "X")])
+        let error = try await #require(throws: BulkUpdateError.self) {
+            try await Tracks.update.run(on: db.connection, batches: [conflicting]) { _ in }
+        }
+        #expect(error.reason == .duplicateKeys)
+        #expect(error.keys == [Tracks.id(2)])
+        #expect(error.description.contains(Tracks.id(2)))
+        #expect(try await Tracks.snapshot(db.connection) == before)
+    }
+
+    @Test func unknownKeysAreCountedAndSampled() async throws {
+        let db = try await Tracks.scratch()
+        let unknown = ["10000000-0000-4000-8000-000000000001", "10000000-0000-4000-8000-000000000002"]
+        var input = Tracks.batch([(2, 25, "ISRC-B")])
+        input.rows += unknown.map { [.string($0), 1, "Z"] }
+        let stats = try await Tracks.update.run(on: db.connection, batches: [input]) { _ in }
+        #expect(stats.inputRows == 3)
+        #expect(stats.matched == 1)
+        #expect(stats.changed == 1)
+        #expect(stats.unknownKeys == 2)
+        #expect(stats.unknownKeySamples == unknown)
+    }
+
+    @Test func nonUUIDKeyFailsNamingKeyAndRowAndChangesNothing() async throws {
+        let db = try await Tracks.scratch()
+        let before = try await Tracks.snapshot(db.connection)
+        var input = Tracks.batch([(2, 25, "ISRC-B")])
+        input.rows.append(["not-a-uuid", 1, "Z"])
+        let error = try await #require(throws: BulkUpdateError.self) {
+            try await Tracks.update.run(on: db.connection, batches: [Tracks.batch([(1, 11, nil)]), input]) { _ in }
+        }
+        #expect(error.reason == .invalidValue)
+        #expect(error.key == "not-a-uuid")
+        #expect(error.inputRow == 3)
+        #expect(error.column == "id")
+        #expect(error.description.contains("input row 3, column id (the key)"))
+        #expect(error.description.contains("not-a-uuid"))
+        #expect(try await Tracks.snapshot(db.connection) == before)
+    }
+
+    @Test func checkViolationFailsNamingKeyAndConstraintAndChangesNothing() async throws {
+        let db = try await Tracks.scratch()
+        let before = try await Tracks.snapshot(db.connection)
+        let input = Tracks.batch([(1, 11, "N1"), (3, 140, "ISRC-C"), (4, 44, nil)])
+        let error = try await #require(throws: BulkUpdateError.self) {
+            try await Tracks.update.run(on: db.connection, batches: [input]) { _ in }
+        }
+        #expect(error.reason == .constraintViolation)
+        #expect(error.constraint == "tracks_spotify_popularity_check")
+        #expect(error.key == Tracks.id(3))
+        #expect(error.underlying?.sqlState == "23514")
+        #expect(error.description.contains("key \(Tracks.id(3)) (spotify_popularity = 140, isrc = ISRC-C)"))
+        #expect(error.description.contains("tracks_spotify_popularity_check"))
+        #expect(try await Tracks.snapshot(db.connection) == before)
+        // The connection is fine afterwards.
+        #expect(try await db.connection.execute("SELECT 1").scalar == .int(1))
+    }
+
+    @Test func undoRestoresExactly() async throws {
+        let db = try await Tracks.scratch()
+        let before = try await Tracks.snapshot(db.connection)
+        let input = Tracks.batch([(1, 99, nil), (2, nil, "NEW"), (3, 0, "ISRC-3"), (5, 50, "ISRC-E")])
+        var prior: [Batch] = []
+        let applied = try await Tracks.update.run(on: db.connection, batches: [input]) { prior.append($0) }
+        #expect(applied.changed == 3)
+        #expect(try await Tracks.snapshot(db.connection) != before)
+        let undone = try await Tracks.update.undoing.run(on: db.connection, batches: prior) { _ in }
+        #expect(undone.changed == 3)
+        #expect(try await Tracks.snapshot(db.connection) == before)
+    }
+
+    @Test func dryRunReportsButChangesNothing() async throws {
+        let db = try await Tracks.scratch()
+        let before = try await Tracks.snapshot(db.connection)
+        var update = Tracks.update
+        update.dryRun = true
+        var prior: [Batch] = []
+        let stats = try await update.run(on: db.connection, batches: [Self.input]) { prior.append($0) }
+        #expect(stats.dryRun)
+        #expect(stats.changed == 2)
+        #expect(stats.unchanged == 2)
+        #expect(prior.flatMap(\.rows).count == 2)
+        #expect(try await Tracks.snapshot(db.connection) == before)
+        // No temp table or transaction left behind.
+        #expect(try await Tracks.update.run(on: db.connection, batches: [Self.input]) { _ in }.changed == 2)
+    }
+
+    @Test func missingInputColumnIsNamed() async throws {
+        let db = try await Tracks.scratch()
+        let input = Batch(columns: ["id", "isrc"], rows: [[.string(Tracks.id(1)), "X"]])
+        let error = try await #require(throws: BulkUpdateError.self) {
+            try await Tracks.update.run(on: db.connection, batches: [input]) { _ in }
+        }
+        #expect(error.reason == .missingColumn)
+        #expect(error.column == "spotify_popularity")
+    }
+
+    @Test func schemaQualifiedTargetWorks() async throws {
+        let db = try await Scratch.make(
+            schema: "CREATE SCHEMA music; SET search_path = music; " + TestPostgres.tracksSchema + ";\n" + Tracks.insert
+                + "; RESET search_path")
+        var update = Tracks.update
+        update.table = "music.tracks"
+        let stats = try await update.run(on: db.connection, batches: [Self.input]) { _ in }
+        #expect(stats.changed == 2)
+    }
+
+    /// Kills the apply's connection while its COPY is running; the table must be untouched and
+    /// a re-run on a new connection must converge.
+    @Test func connectionKilledDuringCopyLeavesTableUnchanged() async throws {
+        let db = try await Tracks.scratch()
+        let before = try await Tracks.snapshot(db.connection)
+        let monitor = try await db.connect()
+        let pid = Int64(db.connection.backendPID)
+        let (stream, continuation) = AsyncStream.makeStream(of: Batch.self)
+        let filler = Tracks.batch(Array(repeating: (1, 12, "FILL"), count: 1))
+        let big = Batch(columns: filler.columns, rows: Array(repeating: filler.rows[0], count: 5000))
+        let producer = Task {
+            continuation.yield(Self.input)
+            continuation.yield(big)
+            _ = try await eventually {
+                try await monitor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND query LIKE 'COPY%'", [.int(pid)]
+                ).scalar == .int(1)
+            }
+            _ = try await monitor.execute("SELECT pg_terminate_backend($1)", [.int(pid)])
+            _ = try await eventually {
+                try await monitor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", [.int(pid)]).scalar
+                    == .int(0)
+            }
+            for _ in 0..<20 { continuation.yield(big) }
+            continuation.finish()
+        }
+        let error = try await #require(throws: BulkUpdateError.self) {
+            try await Tracks.update.run(on: db.connection, input: stream) { _ in }
+        }
+        try await producer.value
+        #expect(error.reason == .connectionLost)
+        #expect(error.phase == .copy)
+        #expect(try await Tracks.snapshot(monitor) == before)
+
+        let retry = try await db.connect()
+        #expect(try await Tracks.update.run(on: retry, batches: [Self.input]) { _ in }.changed == 2)
+        #expect(try await Tracks.update.run(on: retry, batches: [Self.input]) { _ in }.changed == 0)
+    }
+
+    /// Kills the apply's connection while its UPDATE waits on a row lock held by another session.
+    @Test func connectionKilledDuringUpdateLeavesTableUnchanged() async throws {
+        let db = try await Tracks.scratch()
+        let before = try await Tracks.snapshot(db.connection)
+        let locker = try await db.connect()
+        let pid = Int64(db.connection.backendPID)
+        _ = try await locker.execute("BEGIN")
+        _ = try await locker.execute("SELECT * FROM tracks WHERE id = $1 FOR UPDATE", [.string(Tracks.id(3))])
+        let connection = db.connection
+        let apply = Task { try await Tracks.update.run(on: connection, batches: [Self.input]) { _ in } }
+        let waiting = try await eventually {
+            try await db.server.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock' AND query LIKE 'UPDATE%'",
+                [.int(pid)]
+            ).scalar == .int(1)
+        }
+        #expect(waiting)
+        _ = try await db.server.execute("SELECT pg_terminate_backend($1)", [.int(pid)])
+        let result = await apply.result
+        _ = try await locker.execute("ROLLBACK")
+        let error = try #require(throws: BulkUpdateError.self) { try result.get() }
+        #expect(error.reason == .connectionLost)
+        #expect(error.phase == .update)
+        #expect(try await Tracks.snapshot(locker) == before)
+
+        let retry = try await db.connect()
+        #expect(try await Tracks.update.run(on: retry, batches: [Self.input]) { _ in }.changed == 2)
+        #expect(try await Tracks.update.run(on: retry, batches: [Self.input]) { _ in }.changed == 0)
+    }
+}

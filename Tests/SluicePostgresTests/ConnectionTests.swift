@@ -1,0 +1,198 @@
+import SluiceCore
+import SluicePostgres
+import SluiceTestSupport
+import Testing
+
+@Suite struct ConnectionTests {
+    @Test func decodesEveryListedTypeByOID() async throws {
+        let db = try await Scratch.make()
+        _ = try await db.connection.execute("SET TimeZone = 'UTC'")
+        let result = try await db.connection.execute(
+            """
+            SELECT true AS b, false AS f, 7::int2 AS i2, -42::int4 AS i4, 9223372036854775807::int8 AS i8,
+                   1.5::float4 AS f4, 0.1::float8 AS f8, 'NaN'::float8 AS nan, '-Infinity'::float8 AS ninf,
+                   12345678901234567890.123456789::numeric AS n, 'héllo'::text AS t, 'v'::varchar(3) AS v,
+                   'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid AS u,
+                   '{"a": [1, 2.5, null, "x"], "b": {"c": true}}'::json AS j, '{"k": 1}'::jsonb AS jb,
+                   '2024-01-02 03:04:05.123456+00'::timestamptz AS ts, NULL::int AS nul,
+                   '1 day'::interval AS other
+            """)
+        #expect(
+            result.columns == [
+                "b", "f", "i2", "i4", "i8", "f4", "f8", "nan", "ninf", "n", "t", "v", "u", "j", "jb", "ts", "nul",
+                "other",
+            ])
+        let row = result.rows[0]
+        #expect(row[0] == .bool(true))
+        #expect(row[1] == .bool(false))
+        #expect(row[2] == .int(7))
+        #expect(row[3] == .int(-42))
+        #expect(row[4] == .int(Int64.max))
+        #expect(row[5] == .double(1.5))
+        #expect(row[6] == .double(0.1))
+        #expect(row[7].doubleValue?.isNaN == true)
+        #expect(row[8] == .double(-.infinity))
+        #expect(row[9] == .string("12345678901234567890.123456789"))
+        #expect(row[10] == .string("héllo"))
+        #expect(row[11] == .string("v"))
+        #expect(row[12] == .string("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"))
+        #expect(
+            row[13] == .object(["a": .array([.int(1), .double(2.5), .null, .string("x")]), "b": .object(["c": true])]))
+        #expect(row[14] == .object(["k": .int(1)]))
+        #expect(row[15] == .string("2024-01-02 03:04:05.123456+00"))
+        #expect(row[16] == .null)
+        #expect(row[17] == .string("1 day"))
+    }
+
+    @Test func sendsParametersAsTextWithNullAsNull() async throws {
+        let db = try await Scratch.make()
+        let result = try await db.connection.execute(
+            "SELECT $1::int + 1, $2::text, $3::text IS NULL, $4::bool, $5::float8, $6::jsonb, $7::float8",
+            [
+                .int(41), .string("it's; DROP"), .null, .bool(true), .double(0.1), .object(["k": .array([1, "two"])]),
+                .double(.infinity),
+            ])
+        #expect(
+            result.rows[0] == [
+                .int(42), .string("it's; DROP"), .bool(true), .bool(true), .double(0.1),
+                .object(["k": .array([1, "two"])]),
+                .double(.infinity),
+            ])
+    }
+
+    @Test func reportsAffectedRowsAndCommandTag() async throws {
+        let db = try await Scratch.make(schema: "CREATE TABLE t (v int); INSERT INTO t SELECT generate_series(1, 5)")
+        let result = try await db.connection.execute("UPDATE t SET v = v + 1 WHERE v > $1", [.int(2)])
+        #expect(result.affectedRows == 3)
+        #expect(result.commandTag == "UPDATE 3")
+    }
+
+    @Test func syntaxErrorCarriesSQLStateAndPosition() async throws {
+        let db = try await Scratch.make()
+        let error = try await #require(throws: PostgresError.self) {
+            try await db.connection.execute("SELECT 1,\n  FROM nowhere")
+        }
+        #expect(error.kind == .server)
+        #expect(error.sqlState == "42601")
+        #expect(error.position == 13)
+        #expect(error.statement == "SELECT 1,\n  FROM nowhere")
+        #expect(error.description.hasPrefix("ERROR 42601: syntax error at or near \"FROM\""))
+        #expect(error.description.contains("LINE 2:   FROM nowhere\n          ^"))
+        // The connection is still usable after an error.
+        #expect(try await db.connection.execute("SELECT 1").scalar == .int(1))
+    }
+
+    @Test func undefinedTableNamesTheTable() async throws {
+        let db = try await Scratch.make()
+        let error = try await #require(throws: PostgresError.self) {
+            try await db.connection.execute("SELECT * FROM missing_table")
+        }
+        #expect(error.sqlState == "42P01")
+        #expect(error.position == 15)
+        #expect(error.message == "relation \"missing_table\" does not exist")
+    }
+
+    @Test func transactionCommitsOrRollsBack() async throws {
+        let db = try await Scratch.make(schema: "CREATE TABLE t (v int)")
+        struct Boom: Error {}
+        await #expect(throws: Boom.self) {
+            try await db.connection.transaction { connection in
+                _ = try await connection.execute("INSERT INTO t VALUES (1)")
+                throw Boom()
+            }
+        }
+        #expect(try await db.connection.execute("SELECT count(*) FROM t").scalar == .int(0))
+        let value = try await db.connection.transaction { connection in
+            try await connection.execute("INSERT INTO t VALUES (2)").affectedRows
+        }
+        #expect(value == 1)
+        #expect(try await db.connection.execute("SELECT count(*) FROM t").scalar == .int(1))
+    }
+
+    @Test func transactionWithASwallowedErrorDoesNotClaimToCommit() async throws {
+        let db = try await Scratch.make(schema: "CREATE TABLE t (v int)")
+        await #expect(throws: PostgresError.self) {
+            try await db.connection.transaction { connection in
+                _ = try await connection.execute("INSERT INTO t VALUES (1)")
+                _ = try? await connection.execute("SELECT * FROM missing_table")
+            }
+        }
+        #expect(try await db.connection.execute("SELECT count(*) FROM t").scalar == .int(0))
+    }
+
+    @Test func quoteIdentifierDefeatsInjection() async throws {
+        let db = try await Scratch.make(schema: "CREATE TABLE x (v int); CREATE TABLE tracks (v int)")
+        let hostile = "tracks\"; DROP TABLE x; --"
+        let quoted = db.connection.quoteIdentifier(hostile)
+        #expect(quoted == "\"tracks\"\"; DROP TABLE x; --\"")
+        let error = try await #require(throws: PostgresError.self) {
+            try await db.connection.execute("SELECT * FROM \(quoted)")
+        }
+        #expect(error.sqlState == "42P01")
+        #expect(try await db.connection.execute("SELECT count(*) FROM x").scalar == .int(0))
+
+        // And through BulkUpdate, where plan-supplied names end up.
+        let update = BulkUpdate(table: hostile, key: "id", columns: [.init("v; DROP TABLE x", onEmpty: .clear)])
+        await #expect(throws: BulkUpdateError.self) {
+            try await update.run(on: db.connection, batches: []) { _ in }
+        }
+        #expect(try await db.connection.execute("SELECT count(*) FROM x").scalar == .int(0))
+    }
+
+    @Test(arguments: [
+        ("public.tracks", "\"public\".\"tracks\""),
+        ("tracks", "\"tracks\""),
+        ("\"odd.name\".t", "\"odd.name\".\"t\""),
+        ("Mixed", "\"Mixed\""),
+        ("a\"b", "\"a\"\"b\""),
+    ])
+    func quoteIdentifierQuotesEachPart(name: String, expected: String) async throws {
+        let db = try await Scratch.make()
+        #expect(db.connection.quoteIdentifier(name) == expected)
+    }
+
+    @Test func quoteLiteralRoundTrips() async throws {
+        let db = try await Scratch.make()
+        for text in ["plain", "it's", "back\\slash", "'; DROP TABLE x; --", "ünï\ncode 🎉"] {
+            let literal = db.connection.quoteLiteral(text)
+            #expect(try await db.connection.execute("SELECT \(literal)").scalar == .string(text))
+        }
+    }
+
+    @Test func schemaQualifiedTableWorksThroughQuoting() async throws {
+        let db = try await Scratch.make(schema: "CREATE SCHEMA music; CREATE TABLE music.songs (v int)")
+        let name = db.connection.quoteIdentifier("music.songs")
+        #expect(try await db.connection.execute("INSERT INTO \(name) VALUES (1)").affectedRows == 1)
+    }
+
+    @Test func secondOperationDuringAStreamIsRefused() async throws {
+        let db = try await Scratch.make()
+        let error = try await #require(throws: PostgresError.self) {
+            _ = try await db.connection.stream("SELECT generate_series(1, 10)", batchSize: 2) { _ in
+                _ = try await db.connection.execute("SELECT 1")
+            }
+        }
+        #expect(error.kind == .client)
+        #expect(error.message.contains("busy"))
+        #expect(try await db.connection.execute("SELECT 2").scalar == .int(2))
+    }
+
+    @Test func closedConnectionRefusesWork() async throws {
+        let db = try await Scratch.make()
+        await db.connection.close()
+        let error = try await #require(throws: PostgresError.self) {
+            try await db.connection.execute("SELECT 1")
+        }
+        #expect(error.kind == .connectionLost)
+        #expect(db.connection.quoteIdentifier("a\"b") == "\"a\"\"b\"")
+    }
+
+    @Test func rewritesConninfoForAnotherDatabase() throws {
+        let rewritten = try PostgresConnection.conninfo(
+            "postgresql://u:p%40ss@127.0.0.1:5999/one?sslmode=disable", setting: ["dbname": "two"])
+        #expect(rewritten.contains("dbname='two'"))
+        #expect(rewritten.contains("password='p@ss'"))
+        #expect(rewritten.contains("port='5999'"))
+        #expect(!rewritten.contains("one"))
+    }
+}

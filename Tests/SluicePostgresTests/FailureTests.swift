@@ -1,0 +1,133 @@
+import SluiceCore
+import SluicePostgres
+import SluiceTestSupport
+import Testing
+
+@Suite struct FailureTests {
+    @Test func wrongPasswordFailsFastAndNeverShowsThePassword() async throws {
+        let server = try await TestPostgres.shared()
+        guard server.hasPasswordRole else { return }
+        let secret = "wrong-secret-9137"
+        let keyValue = try #require(server.tcpConninfo(user: TestPostgres.passwordRole, password: secret))
+        let uri = "postgresql://\(TestPostgres.passwordRole):\(secret)@127.0.0.1:\(server.port!)/postgres"
+        for conninfo in [keyValue, uri] {
+            let start = ContinuousClock.now
+            let error = try await #require(throws: PostgresError.self) {
+                try await PostgresConnection.connect(conninfo, connectTimeout: .seconds(5), logger: TestPostgres.logger)
+            }
+            #expect(ContinuousClock.now - start < .seconds(3))
+            #expect(error.kind == .connect)
+            #expect(error.message.contains("password authentication failed"))
+            #expect(error.message.contains("127.0.0.1"))
+            #expect(error.message.contains("user=\(TestPostgres.passwordRole)"))
+            #expect(!String(reflecting: error).contains(secret))
+            #expect(!error.description.contains(secret))
+        }
+        // The right password works.
+        let good = try #require(
+            server.tcpConninfo(user: TestPostgres.passwordRole, password: TestPostgres.passwordRolePassword))
+        let connection = try await PostgresConnection.connect(good, logger: TestPostgres.logger)
+        #expect(try await connection.execute("SELECT current_user").scalar == .string(TestPostgres.passwordRole))
+    }
+
+    @Test func refusedPortFailsWithinTheTimeoutNamingHostAndPort() async throws {
+        let port = try TestPostgres.freePort()
+        let start = ContinuousClock.now
+        let error = try await #require(throws: PostgresError.self) {
+            try await PostgresConnection.connect(
+                "host=127.0.0.1 port=\(port) user=nobody password=hunter2-secret dbname=x",
+                connectTimeout: .seconds(2), logger: TestPostgres.logger)
+        }
+        #expect(ContinuousClock.now - start < .seconds(2))
+        #expect(error.kind == .connect)
+        #expect(error.message.contains("127.0.0.1"))
+        #expect(error.message.contains("\(port)"))
+        #expect(!error.description.contains("hunter2-secret"))
+    }
+
+    @Test func unresponsiveServerTimesOut() async throws {
+        let listener = try SilentListener()
+        let start = ContinuousClock.now
+        let error = try await #require(throws: PostgresError.self) {
+            try await PostgresConnection.connect(
+                "postgresql://u:s3cret-pw@127.0.0.1:\(listener.port)/db", connectTimeout: .milliseconds(700),
+                logger: TestPostgres.logger)
+        }
+        let elapsed = ContinuousClock.now - start
+        #expect(elapsed >= .milliseconds(600))
+        #expect(elapsed < .seconds(3))
+        #expect(error.message.contains("timed out"))
+        #expect(error.message.contains("port=\(listener.port)"))
+        #expect(!error.description.contains("s3cret-pw"))
+    }
+
+    @Test func malformedConninfoDoesNotEchoThePassword() async throws {
+        let error = try await #require(throws: PostgresError.self) {
+            try await PostgresConnection.connect(
+                "host=127.0.0.1 password=leaky-secret bogus_option=1", logger: TestPostgres.logger)
+        }
+        #expect(error.message.contains("bogus_option"))
+        #expect(!error.description.contains("leaky-secret"))
+    }
+
+    @Test func cancellingTheTaskCancelsTheServerQuery() async throws {
+        let db = try await Scratch.make()
+        let monitor = try await db.connect()
+        let pid = db.connection.backendPID
+        let connection = db.connection
+        let task = Task { try await connection.execute("SELECT pg_sleep(30)") }
+        let running = try await eventually {
+            try await monitor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active' AND query LIKE '%pg_sleep%'",
+                [.int(Int64(pid))]
+            ).scalar == .int(1)
+        }
+        #expect(running)
+        let start = ContinuousClock.now
+        task.cancel()
+        let result = await task.result
+        #expect(ContinuousClock.now - start < .seconds(2))
+        #expect(throws: CancellationError.self) { try result.get() }
+        let state = try await monitor.execute("SELECT state FROM pg_stat_activity WHERE pid = $1", [.int(Int64(pid))])
+        #expect(state.scalar == .string("idle"))
+        #expect(try await connection.execute("SELECT 'usable'").scalar == .string("usable"))
+    }
+
+    @Test func cancellingAStreamStopsIt() async throws {
+        let db = try await Scratch.make()
+        let connection = db.connection
+        let task = Task {
+            try await connection.stream("SELECT g, pg_sleep(0.01) FROM generate_series(1, 100000) AS g", batchSize: 10)
+            {
+                _ in
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let start = ContinuousClock.now
+        task.cancel()
+        let result = await task.result
+        #expect(ContinuousClock.now - start < .seconds(2))
+        #expect(throws: CancellationError.self) { try result.get() }
+        #expect(try await connection.execute("SELECT 1").scalar == .int(1))
+    }
+}
+
+@Suite struct RedactionTests {
+    @Test(arguments: [
+        ("postgres://u:secret@h/db", "postgres://u:***@h/db"),
+        (
+            "postgresql://u:se%40cret@h1:5432,h2:5433/db?sslmode=require",
+            "postgresql://u:***@h1:5432,h2:5433/db?sslmode=require"
+        ),
+        ("postgresql://u@h/db?password=secret&sslmode=require", "postgresql://u@h/db?password=***&sslmode=require"),
+        ("postgresql://h/db", "postgresql://h/db"),
+        ("host=h password=secret dbname=x", "host=h password=*** dbname=x"),
+        ("host=h password = 'sec ret\\'s' dbname=x", "host=h password = '***' dbname=x"),
+        ("PASSWORD=secret", "PASSWORD=***"),
+        ("host=h dbname=x", "host=h dbname=x"),
+        ("broken 'password=secret", "broken 'password=***"),
+    ])
+    func redactsPasswords(conninfo: String, expected: String) {
+        #expect(PostgresError.redactConninfo(conninfo) == expected)
+    }
+}

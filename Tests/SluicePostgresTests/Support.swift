@@ -1,0 +1,74 @@
+import SluiceCore
+import SluicePostgres
+import SluiceTestSupport
+import Testing
+
+/// A fresh database on the shared test server, with an open connection to it.
+struct Scratch {
+    let server: TestPostgres
+    let conninfo: String
+    let connection: PostgresConnection
+
+    static func make(schema: String? = nil) async throws -> Scratch {
+        let server = try await TestPostgres.shared()
+        let conninfo = try await server.makeDatabase()
+        let connection = try await server.connect(conninfo)
+        if let schema { _ = try await connection.execute(schema) }
+        return Scratch(server: server, conninfo: conninfo, connection: connection)
+    }
+
+    /// Another connection to the same database.
+    func connect() async throws -> PostgresConnection {
+        try await server.connect(conninfo)
+    }
+}
+
+/// The tracks fixture: five rows with known ids and values.
+enum Tracks {
+    static func id(_ n: Int) -> String { "00000000-0000-4000-8000-00000000000\(n)" }
+
+    /// popularity 10, 20, NULL, 40, 50; isrc A, B, NULL, D, E.
+    static let insert = """
+        INSERT INTO tracks (id, title, artist, spotify_id, spotify_popularity, isrc, updated_at) VALUES
+        ('\(id(1))', 'One', 'A1', 'sp1', 10, 'ISRC-A', '2024-01-01T00:00:00Z'),
+        ('\(id(2))', 'Two', 'A2', 'sp2', 20, 'ISRC-B', '2024-01-01T00:00:00Z'),
+        ('\(id(3))', 'Three', 'A3', 'sp3', NULL, NULL, '2024-01-01T00:00:00Z'),
+        ('\(id(4))', 'Four', NULL, 'sp4', 40, 'ISRC-D', '2024-01-01T00:00:00Z'),
+        ('\(id(5))', 'Five', 'A5', NULL, 50, 'ISRC-E', '2024-01-01T00:00:00Z')
+        """
+
+    static func scratch() async throws -> Scratch {
+        try await Scratch.make(schema: TestPostgres.tracksSchema + ";\n" + insert)
+    }
+
+    /// Every column of every row, in id order: what "the table is unchanged" compares.
+    static func snapshot(_ connection: PostgresConnection) async throws -> [[Value]] {
+        try await connection.execute("SELECT * FROM tracks ORDER BY id").rows
+    }
+
+    static let update = BulkUpdate(
+        table: "tracks", key: "id",
+        columns: [.init("spotify_popularity", onEmpty: .keep), .init("isrc", onEmpty: .clear)])
+
+    static func batch(_ rows: [(Int, Value, Value)]) -> Batch {
+        Batch(columns: ["id", "spotify_popularity", "isrc"], rows: rows.map { [.string(id($0.0)), $0.1, $0.2] })
+    }
+
+    static func row(_ connection: PostgresConnection, _ n: Int) async throws -> [Value] {
+        try await connection.execute(
+            "SELECT spotify_popularity, isrc FROM tracks WHERE id = $1", [.string(id(n))]
+        ).rows[0]
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(
+    timeout: Duration = .seconds(10), _ condition: () async throws -> Bool
+) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    return false
+}
