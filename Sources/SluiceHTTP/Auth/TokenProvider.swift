@@ -1,0 +1,131 @@
+import Foundation
+import Logging
+import SluiceCore
+
+/// Gets and keeps an OAuth2 client-credentials access token: one request at a time however
+/// many callers need a token, reused until shortly before it expires, dropped on a 401.
+/// A refusal of the credentials is remembered, so a wrong secret costs one token request,
+/// not one per batch.
+actor TokenProvider<C: Clock<Duration>> {
+    /// The token endpoint could not answer this time (5xx, 429, timeout, connection lost).
+    struct TransientFailure: Error, CustomStringConvertible {
+        var description: String
+        var status: Int?
+    }
+
+    private let credentials: OAuth2ClientCredentials
+    private let exchange: HTTPExchange
+    private let clock: C
+    private let timeout: Duration
+    private let logger: Logger
+    private var cache = TokenCache<C.Instant>()
+    private var refreshing: Task<AccessToken, any Error>?
+    /// Set once the endpoint refuses the credentials; every later call throws it at once.
+    private var refusal: FetchError?
+    /// Requests sent to the token endpoint.
+    private(set) var requests = 0
+
+    init(credentials: OAuth2ClientCredentials, exchange: HTTPExchange, clock: C, timeout: Duration, logger: Logger) {
+        self.credentials = credentials
+        self.exchange = exchange
+        self.clock = clock
+        self.timeout = timeout
+        self.logger = logger
+    }
+
+    /// Tokens issued after the first one.
+    var refreshes: Int { max(0, cache.issued - 1) }
+
+    /// A token that is valid for a while yet, fetching one when needed.
+    /// - Throws: ``FetchError`` `.authFailed`, ``TransientFailure`` or `CancellationError`.
+    func token() async throws -> AccessToken {
+        while true {
+            if let refusal { throw refusal }
+            if case .fresh(let token) = cache.lookup(at: clock.now) { return token }
+            let task = refreshing ?? startRefresh()
+            do {
+                return try await withTaskCancellationHandler {
+                    try await task.value
+                } onCancel: {
+                    task.cancel()
+                }
+            } catch is CancellationError where !Task.isCancelled {
+                // Another caller was cancelled and took the shared request with it: ask again.
+                continue
+            }
+        }
+    }
+
+    /// Forgets `token` after the API rejected it, unless a newer one has replaced it already.
+    func invalidate(_ token: AccessToken) {
+        if cache.invalidate(token) {
+            logger.notice("The API rejected the access token (401); requesting a new one")
+        }
+    }
+
+    private func startRefresh() -> Task<AccessToken, any Error> {
+        let task = Task { try await self.requestToken() }
+        refreshing = task
+        return task
+    }
+
+    private func requestToken() async throws -> AccessToken {
+        defer { refreshing = nil }
+        requests += 1
+        let requestedAt = clock.now
+        let basic = Data("\(credentials.clientID):\(credentials.clientSecret)".utf8).base64EncodedString()
+        logger.debug(
+            "Requesting an access token",
+            metadata: ["http.url": "\(credentials.tokenURL)", "auth.client_id": "\(credentials.clientID)"])
+        let response: HTTPExchange.Response
+        do {
+            response = try await exchange.send(
+                method: .POST, url: credentials.tokenURL,
+                headers: [
+                    ("Authorization", "Basic \(basic)"), ("Content-Type", "application/x-www-form-urlencoded"),
+                    ("Accept", "application/json"),
+                ],
+                body: Array("grant_type=client_credentials".utf8), timeout: timeout, logger: logger)
+        } catch let failure as HTTPExchange.Failure {
+            throw TransientFailure(description: "token endpoint: \(failure)", status: nil)
+        }
+        return try accept(response, requestedAt: requestedAt)
+    }
+
+    private func accept(_ response: HTTPExchange.Response, requestedAt: C.Instant) throws -> AccessToken {
+        switch response.status {
+        case 200:
+            guard let json = try? JSON.decode(response.body) else {
+                throw TransientFailure(description: "token endpoint: HTTP 200 with a body that is not JSON", status: 200)
+            }
+            guard let value = json["access_token"].stringValue, !value.isEmpty else {
+                throw FetchError(
+                    .invalidResponse, "the token endpoint answered 200 without an access_token",
+                    url: credentials.tokenURL, status: 200)
+            }
+            let lifetime = json["expires_in"].intValue.map { Duration.seconds($0) } ?? .seconds(3600)
+            let token = AccessToken(value: value)
+            cache.store(token, lifetime: lifetime, requestedAt: requestedAt)
+            logger.debug("Got an access token", metadata: ["auth.expires_in": "\(lifetime.inSeconds)"])
+            return token
+        case 400, 401, 403:
+            let refusal = FetchError(
+                .authFailed,
+                "the token endpoint refused the client credentials of client id \"\(credentials.clientID)\": "
+                    + "\(APIErrorMessage.extract(from: response.body)); check the client id and secret",
+                url: credentials.tokenURL, status: response.status)
+            self.refusal = refusal
+            logger.error("\(refusal.message)", metadata: ["http.status": "\(response.status)"])
+            throw refusal
+        case 408, 429, 500..<600:
+            throw TransientFailure(
+                description: "token endpoint: HTTP \(response.status): \(APIErrorMessage.extract(from: response.body))",
+                status: response.status)
+        default:
+            throw FetchError(
+                .unexpectedStatus(response.status),
+                "the token endpoint answered HTTP \(response.status): \(APIErrorMessage.extract(from: response.body))",
+                url: credentials.tokenURL, status: response.status)
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import AsyncHTTPClient
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// One HTTP request and its whole body within one deadline, on a client the caller owns.
+/// Transport trouble comes back as a ``Failure``; cancellation as `CancellationError`.
+struct HTTPExchange: Sendable {
+    struct Response: Sendable {
+        var status: Int
+        var headers: HTTPHeaders
+        var body: [UInt8]
+    }
+
+    enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
+        /// No complete response within the deadline (a hung server, a slow body).
+        case timeout(Duration)
+        /// The connection could not be made or was lost before the response was complete.
+        case connection(String)
+        /// The body was larger than ``HTTPExchange/maxBodyBytes``.
+        case bodyTooLarge
+
+        var description: String {
+            switch self {
+            case .timeout(let limit): "no complete response within \(limit.inSeconds) s"
+            case .connection(let cause): "connection failed: \(cause)"
+            case .bodyTooLarge: "response body larger than \(HTTPExchange.maxBodyBytes) bytes"
+            }
+        }
+    }
+
+    static let maxBodyBytes = 64 << 20
+
+    let client: HTTPClient
+
+    /// Sends the request and reads the whole body before `timeout` runs out.
+    func send(
+        method: HTTPMethod, url: String, headers: [(String, String)], body: [UInt8]? = nil, timeout: Duration,
+        logger: Logger
+    ) async throws -> Response {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in headers {
+            request.headers.add(name: name, value: value)
+        }
+        if let body {
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let deadline = NIODeadline.now() + .nanoseconds(Int64(min(timeout.inSeconds, 1e9) * 1e9))
+        do {
+            let response = try await client.execute(request, deadline: deadline, logger: logger)
+            let bytes = try await Self.collect(response.body, before: deadline, timeout: timeout)
+            return Response(status: Int(response.status.code), headers: response.headers, body: bytes)
+        } catch {
+            throw Self.classify(error, timeout: timeout)
+        }
+    }
+
+    /// Reads the body, racing the deadline: the client's own deadline only covers the head.
+    private static func collect(
+        _ body: HTTPClientResponse.Body, before deadline: NIODeadline, timeout: Duration
+    ) async throws -> [UInt8] {
+        try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
+            group.addTask { Array(buffer: try await body.collect(upTo: maxBodyBytes)) }
+            group.addTask {
+                let left = deadline - NIODeadline.now()
+                try await Task.sleep(nanoseconds: UInt64(max(0, left.nanoseconds)))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let bytes = first else {
+                throw Failure.timeout(timeout)
+            }
+            return bytes
+        }
+    }
+
+    private static func classify(_ error: any Error, timeout: Duration) -> any Error {
+        if Task.isCancelled || error is CancellationError { return CancellationError() }
+        if let failure = error as? Failure { return failure }
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .deadlineExceeded, .readTimeout, .connectTimeout, .getConnectionFromPoolTimeout:
+                return Failure.timeout(timeout)
+            default:
+                return Failure.connection(String(describing: error))
+            }
+        }
+        if error is NIOTooManyBytesError { return Failure.bodyTooLarge }
+        return Failure.connection(String(describing: error))
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+import SluiceCore
+
+/// What an API answer means for the fetcher, decided from status, `Retry-After` and body
+/// alone. Pure, so every status and body shape is testable without a server.
+enum ResponseOutcome: Sendable, Equatable {
+    /// 2xx with a JSON body.
+    case success(Value)
+    /// 400: the request itself is wrong (for a batch, usually one bad id); the API's message.
+    case badRequest(String)
+    case unauthorized(String)
+    case forbidden(String)
+    case notFound(String)
+    case rateLimited(retryAfter: Duration?)
+    /// Worth trying again: 5xx, 408, a 2xx whose body is not JSON (truncated).
+    case transient(String)
+    /// A status that another try will not change.
+    case final(status: Int, message: String)
+
+    static func classify(status: Int, retryAfter: String?, body: [UInt8], now: Date = Date()) -> ResponseOutcome {
+        switch status {
+        case 200..<300:
+            do {
+                return .success(try JSON.decode(body))
+            } catch {
+                return .transient("HTTP \(status) with a body that is not valid JSON (\(body.count) bytes, \(error))")
+            }
+        case 400: return .badRequest(APIErrorMessage.extract(from: body))
+        case 401: return .unauthorized(APIErrorMessage.extract(from: body))
+        case 403: return .forbidden(APIErrorMessage.extract(from: body))
+        case 404: return .notFound(APIErrorMessage.extract(from: body))
+        case 429: return .rateLimited(retryAfter: RetryAfter.parse(retryAfter, now: now))
+        case 408, 500..<600: return .transient("HTTP \(status): \(APIErrorMessage.extract(from: body))")
+        default: return .final(status: status, message: APIErrorMessage.extract(from: body))
+        }
+    }
+}

@@ -1,0 +1,27 @@
+/// What a fetcher has done so far, for the run manifest and benchmarks.
+public struct FetchCounters: Sendable, Equatable {
+    /// HTTP requests to the API (not to the token endpoint), retries included.
+    public var requests = 0
+    /// Requests that repeated an earlier one after a transient failure or a 429.
+    public var retries = 0
+    /// 429 answers.
+    public var rateLimited = 0
+    /// Sleeps for a `Retry-After` or a backoff, and their total length.
+    public var waits = 0
+    public var waitSeconds: Double = 0
+    /// Time spent waiting for a turn under `delay`, `rate` or a host-wide `Retry-After` block.
+    public var pacedSeconds: Double = 0
+    /// Response body bytes received from the API.
+    public var bytes = 0
+    /// Requests to the token endpoint, and how many of them replaced an earlier token.
+    public var tokenRequests = 0
+    public var tokenRefreshes = 0
+    /// Per-item requests sent because the batch endpoint was forbidden.
+    public var fallbackRequests = 0
+    /// Requests sent to isolate the ids that made a whole batch fail with 400.
+    public var narrowedRequests = 0
+    /// Requests that ran past their deadline.
+    public var timeouts = 0
+
+    public init() {}
+}

@@ -1,0 +1,55 @@
+/// Why a fetch stopped: what failed, where (the URL, without credentials) and whether the run
+/// can simply be resumed later.
+public struct FetchError: Error, Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// The API asked to wait longer than `maxRetryAfter`; nothing was sent during the wait.
+        case retryAfterTooLong(seconds: Int)
+        /// The token endpoint refused the credentials, or the API refused a fresh token.
+        case authFailed
+        /// Transient failures went on past the retry budget.
+        case exhausted(attempts: Int)
+        /// 403 with no per-item fallback configured (or the fallback forbidden too).
+        case forbidden
+        /// A status that retrying will not change (e.g. 404 on the batch endpoint).
+        case unexpectedStatus(Int)
+        /// An answer that is not what the endpoint promises (e.g. a token response without a token).
+        case invalidResponse
+    }
+
+    public var kind: Kind
+    /// For people: what happened, with the API's own message where there is one.
+    public var message: String
+    /// The request's URL with any user info removed and long id lists shortened.
+    public var url: String?
+    /// The last HTTP status seen, if any.
+    public var status: Int?
+
+    public init(_ kind: Kind, _ message: String, url: String? = nil, status: Int? = nil) {
+        self.kind = kind
+        self.message = message
+        self.url = url.map(URLRedaction.describe)
+        self.status = status
+    }
+
+    /// Whether running again later (after the wait, or once the service recovers) is expected
+    /// to work without changing the plan.
+    public var isResumable: Bool {
+        switch kind {
+        case .retryAfterTooLong, .exhausted: true
+        case .authFailed, .forbidden, .unexpectedStatus, .invalidResponse: false
+        }
+    }
+}
+
+extension FetchError: CustomStringConvertible, CustomDebugStringConvertible {
+    public var description: String {
+        var text = message
+        if let url { text += " (\(url))" }
+        if case .retryAfterTooLong = kind { text += "; the run can be resumed after the wait" }
+        return text
+    }
+
+    public var debugDescription: String {
+        "FetchError(kind: \(kind), status: \(status.map(String.init) ?? "none"), message: \(message), url: \(url ?? "none"))"
+    }
+}

@@ -1,0 +1,190 @@
+import AsyncHTTPClient
+import Logging
+import SluiceCore
+
+/// The HTTP engine of the fetch stage: asks an API for the items behind a batch of ids and
+/// returns one ``ItemResult`` per id, in order, matched by position.
+///
+/// On the way it gets and refreshes an OAuth2 token, paces request starts (`delay`, `rate`,
+/// host-wide `Retry-After` blocks), retries transient failures with jittered backoff,
+/// narrows a batch the API refuses with 400 down to the offending ids, and switches once to
+/// a per-item endpoint when the batch endpoint is forbidden (Spotify's Development Mode).
+///
+/// Concurrency: each ``fetch(ids:)`` call has at most one request in flight; callers may run
+/// several at once (``fetchAll(_:)`` runs `configuration.concurrency` of them) and they share
+/// the pacing, the token and the fallback switch.
+public actor HTTPFetcher {
+    public nonisolated let configuration: FetchConfiguration
+    private let exchange: HTTPExchange
+    private let logger: Logger
+    private let clock: AnyDurationClock
+    private var random: any RandomNumberGenerator & Sendable
+    private let pacer: Pacer<AnyDurationClock>
+    private let tokens: TokenProvider<AnyDurationClock>?
+    private let urls: RequestURL
+    private let retryPolicy: RetryPolicy
+    private var tally = FetchCounters()
+    /// Whether the batch endpoint was forbidden and every request now goes per item.
+    public private(set) var usedFallback = false
+    /// Things the run summary should tell the user, each said once (e.g. why the run got slower).
+    public private(set) var notices: [String] = []
+
+    /// - Parameters:
+    ///   - configuration: the source and how to treat it.
+    ///   - httpClient: a client the caller owns and shuts down; it may be shared.
+    ///   - logger: where retries, waits and the fallback warning go; never a token or secret.
+    ///   - clock: the clock that paces requests and times `Retry-After` and backoff waits
+    ///     (a test can pass a fake one). Request timeouts always use real time.
+    ///   - random: the source of backoff jitter.
+    public init(
+        configuration: FetchConfiguration, httpClient: HTTPClient, logger: Logger,
+        clock: any Clock<Duration> = ContinuousClock(),
+        random: some RandomNumberGenerator & Sendable = SystemRandomNumberGenerator()
+    ) {
+        let clock = AnyDurationClock(clock)
+        let exchange = HTTPExchange(client: httpClient)
+        self.configuration = configuration
+        self.exchange = exchange
+        self.logger = logger
+        self.clock = clock
+        self.random = random
+        self.pacer = Pacer(
+            rules: PacingRules(spacing: configuration.delay, limit: configuration.ratePerMinute, window: .seconds(60)),
+            clock: clock, maxBlockedWait: configuration.maxRetryAfter)
+        self.tokens = configuration.auth.map {
+            TokenProvider(
+                credentials: $0, exchange: exchange, clock: clock, timeout: configuration.timeout, logger: logger)
+        }
+        self.urls = RequestURL(configuration: configuration)
+        self.retryPolicy = RetryPolicy(
+            retries: max(0, configuration.retries), base: configuration.backoffBase, cap: configuration.backoffMax)
+    }
+
+    /// What has been done so far.
+    public var counters: FetchCounters {
+        get async {
+            var counters = tally
+            if let tokens {
+                counters.tokenRequests = await tokens.requests
+                counters.tokenRefreshes = await tokens.refreshes
+            }
+            return counters
+        }
+    }
+
+    /// Fetches the items for one batch of ids.
+    ///
+    /// More than `maxIDs` ids are sent as several consecutive requests.
+    /// - Returns: one result per id, in the order of `ids`.
+    /// - Throws: ``FetchError`` when the source cannot answer (see ``FetchError/isResumable``),
+    ///   or `CancellationError`.
+    public func fetch(ids: [String]) async throws -> [ItemResult] {
+        let size = max(1, configuration.maxIDs)
+        var results: [ItemResult] = []
+        results.reserveCapacity(ids.count)
+        var start = ids.startIndex
+        while start < ids.endIndex {
+            let chunk = ids[start..<min(start + size, ids.endIndex)]
+            results += usedFallback ? try await fetchEach(chunk) : try await fetchBatch(chunk, narrowing: false)
+            start = chunk.endIndex
+        }
+        return results
+    }
+
+    /// Fetches many batches, up to `configuration.concurrency` at once.
+    /// - Returns: the results of each batch, in the order of `batches`.
+    /// - Throws: the first error; the other batches in flight are cancelled.
+    public func fetchAll(_ batches: [[String]]) async throws -> [[ItemResult]] {
+        let width = max(1, configuration.concurrency)
+        return try await withThrowingTaskGroup(of: (Int, [ItemResult]).self) { group in
+            var results = [[ItemResult]](repeating: [], count: batches.count)
+            var next = 0
+            func launch() {
+                let index = next
+                next += 1
+                group.addTask { (index, try await self.fetch(ids: batches[index])) }
+            }
+            while next < min(width, batches.count) { launch() }
+            while let (index, batch) = try await group.next() {
+                results[index] = batch
+                if next < batches.count { launch() }
+            }
+            return results
+        }
+    }
+
+    // MARK: Batches
+
+    private func fetchBatch(_ ids: ArraySlice<String>, narrowing: Bool) async throws -> [ItemResult] {
+        let url = urls.batch(ids)
+        let itemsKey = configuration.itemsKey
+        let count = ids.count
+        let answer = try await perform(url: url, purpose: narrowing ? .narrowing : .batch) { json in
+            guard case .array(let items) = json[itemsKey] else { return "the body has no \"\(itemsKey)\" array" }
+            return items.count == count ? nil : "the body has \(items.count) items for \(count) ids"
+        }
+        switch answer {
+        case .ok(let json):
+            guard case .array(let items) = json[itemsKey] else { return [] }
+            return items.map { $0.isNull ? .notFound : .found($0) }
+        case .badRequest(let message):
+            guard count > 1 else { return [.rejected(reason: message)] }
+            logger.info(
+                "The API refused a whole batch (400); splitting it to isolate the ids it refuses",
+                metadata: ["http.message": "\(message)", "fetch.ids": "\(count)"])
+            let middle = ids.startIndex + (count + 1) / 2
+            let head = try await fetchBatch(ids[..<middle], narrowing: true)
+            return head + (try await fetchBatch(ids[middle...], narrowing: true))
+        case .forbidden(let message):
+            guard configuration.fallbackPath != nil else {
+                throw FetchError(
+                    .forbidden, "the API forbids the batch endpoint (403: \(message)) and no per-item fallback is set",
+                    url: url, status: 403)
+            }
+            switchToFallback(message)
+            return try await fetchEach(ids)
+        case .notFound(let message):
+            throw FetchError(
+                .unexpectedStatus(404), "the batch endpoint answered 404 (\(message)); check base_url and path",
+                url: url, status: 404)
+        }
+    }
+
+    // MARK: Per-item fallback
+
+    private func fetchEach(_ ids: ArraySlice<String>) async throws -> [ItemResult] {
+        var results: [ItemResult] = []
+        results.reserveCapacity(ids.count)
+        for id in ids {
+            guard let url = urls.item(id) else { break }
+            switch try await perform(url: url, purpose: .fallback, accept: { _ in nil }) {
+            case .ok(let json): results.append(json.isNull ? .notFound : .found(json))
+            case .notFound: results.append(.notFound)
+            case .badRequest(let message): results.append(.rejected(reason: message))
+            case .forbidden(let message):
+                throw FetchError(
+                    .forbidden, "the API forbids the per-item endpoint too (403: \(message))", url: url, status: 403)
+            }
+        }
+        return results
+    }
+
+    private func switchToFallback(_ message: String) {
+        guard !usedFallback else { return }
+        usedFallback = true
+        let notice = Self.fallbackNotice(configuration, apiMessage: message)
+        notices.append(notice)
+        logger.warning("\(notice)", metadata: ["http.status": "403", "fetch.fallback": "\(configuration.fallbackPath ?? "")"])
+    }
+
+    static func fallbackNotice(_ configuration: FetchConfiguration, apiMessage: String) -> String {
+        let factor = max(1, configuration.maxIDs)
+        return """
+            The batch endpoint \(configuration.path) answered 403 (\(apiMessage)), as Spotify does for apps in \
+            Development Mode (since February 2026). Switched to one request per item \
+            (\(configuration.fallbackPath ?? "")) at the same pacing: up to \(factor)x as many requests, so this \
+            fetch takes about \(factor)x longer. Development Mode track objects carry no popularity, so popularity \
+            stays empty; ISRCs (external_ids) are still returned. An Extended Quota Mode app gets both, in batches.
+            """
+    }
+}

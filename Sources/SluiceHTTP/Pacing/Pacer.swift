@@ -1,0 +1,52 @@
+/// Hands out turns to start a request to one host, shared by every concurrent caller:
+/// ``PacerStateMachine`` decides, this actor sleeps on the injected clock.
+actor Pacer<C: Clock<Duration>> {
+    private var machine: PacerStateMachine<C.Instant>
+    private let clock: C
+    /// A host-wide wait longer than this throws instead of sleeping.
+    private let maxBlockedWait: Duration
+
+    init(rules: PacingRules, clock: C, maxBlockedWait: Duration) {
+        self.machine = PacerStateMachine(rules: rules)
+        self.clock = clock
+        self.maxBlockedWait = maxBlockedWait
+    }
+
+    /// Returns when the caller may start a request (its start is then counted).
+    /// - Returns: how long the caller waited.
+    /// - Throws: `CancellationError`, or ``FetchError`` `.retryAfterTooLong` when the host
+    ///   has asked for a wait longer than `maxBlockedWait`.
+    func waitForTurn() async throws -> Duration {
+        let began = clock.now
+        while true {
+            try Task.checkCancellation()
+            let now = clock.now
+            switch machine.requestStart(at: now) {
+            case .start:
+                return began.duration(to: now)
+            case .wait(let until, let blocked):
+                let wait = now.duration(to: until)
+                if blocked && wait > maxBlockedWait {
+                    throw FetchError.retryAfterTooLong(wait)
+                }
+                try await clock.sleep(until: until, tolerance: nil)
+            }
+        }
+    }
+
+    /// Sends nothing to the host for `duration` from now (a `Retry-After`).
+    func block(for duration: Duration) {
+        machine.block(until: clock.now.advanced(by: duration))
+    }
+}
+
+extension FetchError {
+    static func retryAfterTooLong(_ wait: Duration, url: String? = nil) -> FetchError {
+        let seconds = Int(wait.inSeconds.rounded(.up))
+        return FetchError(
+            .retryAfterTooLong(seconds: seconds),
+            "the API asked to wait \(seconds) s before the next request (Retry-After), longer than max_retry_after;"
+                + " stopped instead of sleeping, and sent nothing meanwhile",
+            url: url, status: 429)
+    }
+}

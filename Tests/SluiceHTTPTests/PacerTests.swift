@@ -1,0 +1,117 @@
+import Testing
+
+@testable import SluiceHTTP
+
+@Suite struct PacerTests {
+    typealias Machine = PacerStateMachine<TestClock.Instant>
+
+    static func at(_ milliseconds: Int) -> TestClock.Instant {
+        TestClock.Instant(offset: .milliseconds(milliseconds))
+    }
+
+    @Test func spacingIsMeasuredFromThePreviousStart() {
+        var machine = Machine(rules: PacingRules(spacing: .milliseconds(330)))
+        #expect(machine.requestStart(at: Self.at(0)) == .start)
+        #expect(machine.requestStart(at: Self.at(100)) == .wait(until: Self.at(330), blocked: false))
+        #expect(machine.requestStart(at: Self.at(330)) == .start)
+        // A late caller starts at once; the next spacing counts from its own start.
+        #expect(machine.requestStart(at: Self.at(1000)) == .start)
+        #expect(machine.requestStart(at: Self.at(1001)) == .wait(until: Self.at(1330), blocked: false))
+    }
+
+    @Test func rollingWindowAdmitsTheNextStartWhenTheOldestLeavesIt() {
+        var machine = Machine(rules: PacingRules(limit: 3, window: .seconds(60)))
+        for t in [0, 10_000, 20_000] {
+            #expect(machine.requestStart(at: Self.at(t)) == .start)
+        }
+        #expect(machine.requestStart(at: Self.at(30_000)) == .wait(until: Self.at(60_000), blocked: false))
+        #expect(machine.requestStart(at: Self.at(60_000)) == .start)
+        #expect(machine.requestStart(at: Self.at(60_001)) == .wait(until: Self.at(70_000), blocked: false))
+    }
+
+    @Test func blockStopsEveryStartUntilItEnds() {
+        var machine = Machine(rules: PacingRules())
+        machine.block(until: Self.at(2000))
+        machine.block(until: Self.at(1000))  // an earlier block does not shorten a later one
+        #expect(machine.requestStart(at: Self.at(0)) == .wait(until: Self.at(2000), blocked: true))
+        #expect(machine.requestStart(at: Self.at(1999)) == .wait(until: Self.at(2000), blocked: true))
+        #expect(machine.requestStart(at: Self.at(2000)) == .start)
+    }
+
+    /// 400 sequential turns under `delay 0.33s` and `rate 180/min`, on a fake clock: every start
+    /// is exactly when the rules first allow it, never earlier.
+    @Test func sequentialTurnsFollowSpacingAndRollingWindowExactly() async throws {
+        let clock = TestClock(autoAdvance: true)
+        let spacing = Duration.milliseconds(330)
+        let pacer = Pacer(
+            rules: PacingRules(spacing: spacing, limit: 180, window: .seconds(60)), clock: clock,
+            maxBlockedWait: .seconds(120))
+        var starts: [Duration] = []
+        for _ in 0..<400 {
+            _ = try await pacer.waitForTurn()
+            starts.append(clock.now.offset)
+        }
+        var expected: [Duration] = [.zero]
+        for i in 1..<400 {
+            var next = expected[i - 1] + spacing
+            if i >= 180 { next = max(next, expected[i - 180] + .seconds(60)) }
+            expected.append(next)
+        }
+        #expect(starts == expected)
+        // The 181st start waits for the first to leave the window, not just for the spacing.
+        #expect(starts[180] == .seconds(60))
+        for i in 180..<400 {
+            #expect(starts[i] - starts[i - 180] >= .seconds(60))
+        }
+    }
+
+    @Test func concurrentCallersShareTheSpacing() async throws {
+        let clock = TestClock()
+        let pacer = Pacer(rules: PacingRules(spacing: .seconds(1)), clock: clock, maxBlockedWait: .seconds(120))
+        let starts = try await withThrowingTaskGroup(of: Duration.self) { group in
+            for _ in 0..<3 {
+                group.addTask {
+                    _ = try await pacer.waitForTurn()
+                    return clock.now.offset
+                }
+            }
+            try await clock.waitForSleepers(2)
+            clock.advance(by: .seconds(1))
+            try await clock.waitForSleepers(1)
+            clock.advance(by: .seconds(1))
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(starts.sorted() == [.zero, .seconds(1), .seconds(2)])
+    }
+
+    @Test func blockForRetryAfterDelaysTheNextTurnByExactlyThatLong() async throws {
+        let clock = TestClock(autoAdvance: true)
+        let pacer = Pacer(rules: PacingRules(spacing: .milliseconds(330)), clock: clock, maxBlockedWait: .seconds(120))
+        _ = try await pacer.waitForTurn()
+        await pacer.block(for: .seconds(2))
+        let waited = try await pacer.waitForTurn()
+        #expect(waited == .seconds(2))
+        #expect(clock.now.offset == .seconds(2))
+    }
+
+    @Test func blockLongerThanTheCapThrowsWithoutSleeping() async throws {
+        let clock = TestClock(autoAdvance: true)
+        let pacer = Pacer(rules: PacingRules(), clock: clock, maxBlockedWait: .seconds(120))
+        await pacer.block(for: .seconds(3600))
+        let error = await #expect(throws: FetchError.self) { try await pacer.waitForTurn() }
+        #expect(error?.kind == .retryAfterTooLong(seconds: 3600))
+        #expect(error?.isResumable == true)
+        #expect(clock.now.offset == .zero)
+    }
+
+    @Test func cancelledWaiterStopsAtOnce() async throws {
+        let clock = TestClock()
+        let pacer = Pacer(rules: PacingRules(spacing: .seconds(60)), clock: clock, maxBlockedWait: .seconds(120))
+        _ = try await pacer.waitForTurn()
+        let waiter = Task { try await pacer.waitForTurn() }
+        try await clock.waitForSleepers(1)
+        waiter.cancel()
+        await #expect(throws: CancellationError.self) { try await waiter.value }
+        #expect(clock.sleeperCount == 0)
+    }
+}

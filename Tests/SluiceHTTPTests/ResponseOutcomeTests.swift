@@ -1,0 +1,115 @@
+import Foundation
+import SluiceCore
+import Testing
+
+@testable import SluiceHTTP
+
+@Suite struct ResponseOutcomeTests {
+    static func classify(_ status: Int, _ body: String, retryAfter: String? = nil) -> ResponseOutcome {
+        ResponseOutcome.classify(status: status, retryAfter: retryAfter, body: Array(body.utf8))
+    }
+
+    @Test func successDecodesTheBody() {
+        #expect(Self.classify(200, #"{"tracks":[null]}"#) == .success(.object(["tracks": .array([.null])])))
+    }
+
+    @Test func truncatedBodyIsTransient() {
+        guard case .transient(let reason) = Self.classify(200, #"{"tracks":[{"id":"abc","na"#) else {
+            Issue.record("a truncated 200 must be retried")
+            return
+        }
+        #expect(reason.contains("not valid JSON"))
+    }
+
+    @Test func spotifyErrorMessagesAreKept() {
+        #expect(Self.classify(400, #"{"error":{"status":400,"message":"invalid id"}}"#) == .badRequest("invalid id"))
+        #expect(
+            Self.classify(401, #"{"error":{"status":401,"message":"The access token expired"}}"#)
+                == .unauthorized("The access token expired"))
+        #expect(Self.classify(403, #"{"error":{"status":403,"message":"Forbidden"}}"#) == .forbidden("Forbidden"))
+        #expect(
+            Self.classify(404, #"{"error":{"status":404,"message":"non existing id"}}"#)
+                == .notFound("non existing id"))
+    }
+
+    @Test func rateLimitCarriesRetryAfter() {
+        #expect(Self.classify(429, "{}", retryAfter: "2") == .rateLimited(retryAfter: .seconds(2)))
+        #expect(Self.classify(429, "{}") == .rateLimited(retryAfter: nil))
+    }
+
+    @Test(arguments: [500, 502, 503, 504, 408])
+    func serverErrorsAreTransientEvenWithHTMLBodies(status: Int) {
+        let html = "<html><head><title>\(status) Service Unavailable</title></head><body>...</body></html>"
+        #expect(Self.classify(status, html) == .transient("HTTP \(status): HTML page: \(status) Service Unavailable"))
+    }
+
+    @Test(arguments: [405, 409, 410, 418])
+    func otherClientErrorsAreFinal(status: Int) {
+        #expect(Self.classify(status, #"{"error":{"status":0,"message":"no"}}"#) == .final(status: status, message: "no"))
+    }
+
+    @Test func oauthErrorsReadAsCodeAndDescription() {
+        let body = Array(#"{"error":"invalid_client","error_description":"Invalid client"}"#.utf8)
+        #expect(APIErrorMessage.extract(from: body) == "invalid_client (Invalid client)")
+        #expect(APIErrorMessage.extract(from: []) == "empty body")
+    }
+}
+
+@Suite struct RequestURLTests {
+    static var configuration: FetchConfiguration {
+        var configuration = FetchConfiguration(baseURL: "http://127.0.0.1:9/v1/", path: "/tracks")
+        configuration.query = ["market": "SE"]
+        return configuration
+    }
+
+    @Test func batchJoinsPercentEncodedIdsWithCommas() {
+        let url = RequestURL(configuration: Self.configuration).batch(["4uLU6hMCjMI75M1A2tKUQC", "spotify:track:x y"])
+        #expect(url == "http://127.0.0.1:9/v1/tracks?ids=4uLU6hMCjMI75M1A2tKUQC,spotify%3Atrack%3Ax%20y&market=SE")
+    }
+
+    @Test func itemFillsTheFallbackTemplate() {
+        let urls = RequestURL(configuration: Self.configuration)
+        #expect(urls.item("a/b") == "http://127.0.0.1:9/v1/tracks/a%2Fb?market=SE")
+        var without = Self.configuration
+        without.fallbackPath = nil
+        #expect(RequestURL(configuration: without).item("a") == nil)
+    }
+
+    @Test func redactedURLHasNoUserInfoAndAShortQuery() {
+        let long = "https://user:pass@api.example.com/v1/tracks?ids=" + String(repeating: "abcdefghij,", count: 50)
+        let text = URLRedaction.describe(long)
+        #expect(!text.contains("pass"))
+        #expect(text.hasPrefix("https://api.example.com/v1/tracks?ids=abcdefghij,"))
+        #expect(text.count < 260)
+    }
+}
+
+@Suite struct RedactionTests {
+    static let secret = "top-secret-value-0123"
+
+    @Test func secretIsInNoDescriptionOfTheConfiguration() {
+        var configuration = FetchConfiguration(
+            baseURL: "http://127.0.0.1:9/v1", path: "/tracks",
+            auth: OAuth2ClientCredentials(tokenURL: "http://127.0.0.1:9/api/token", clientID: "me", clientSecret: Self.secret))
+        configuration.delay = .milliseconds(330)
+        var dumped = ""
+        dump(configuration, to: &dumped)
+        for text in [
+            "\(configuration)", String(reflecting: configuration), dumped, "\(configuration.auth!)",
+            String(reflecting: configuration.auth!),
+        ] {
+            #expect(!text.contains(Self.secret))
+        }
+        #expect("\(configuration.auth!)".contains("clientID: me"))
+    }
+
+    @Test func accessTokenPrintsRedacted() {
+        let token = AccessToken(value: "BQsecret")
+        var dumped = ""
+        dump(token, to: &dumped)
+        for text in ["\(token)", String(reflecting: token), dumped] {
+            #expect(!text.contains("BQsecret"))
+        }
+        #expect(token.authorizationHeader == "Bearer BQsecret")
+    }
+}
