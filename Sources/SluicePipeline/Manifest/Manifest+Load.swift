@@ -1,0 +1,50 @@
+import Foundation
+
+extension Manifest {
+    /// Loads a manifest from a run directory or from its manifest.json.
+    /// - Throws: ``ManifestError`` naming the file when it is missing or not a manifest.
+    public static func load(from url: URL) throws -> Manifest {
+        let file = manifestURL(for: url)
+        let data: Data
+        do {
+            data = try Data(contentsOf: file)
+        } catch {
+            throw ManifestError(path: file.path, message: "cannot read the manifest (\(error.localizedDescription))")
+        }
+        do {
+            return try decode(data)
+        } catch {
+            throw ManifestError(path: file.path, message: "not a Sluice run manifest: \(error)")
+        }
+    }
+
+    /// `url` itself when it names a file, its `manifest.json` when it names a directory.
+    public static func manifestURL(for url: URL) -> URL {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            return url.appendingPathComponent(fileName)
+        }
+        if url.lastPathComponent != fileName, !FileManager.default.fileExists(atPath: url.path) {
+            return url.appendingPathComponent(fileName)
+        }
+        return url
+    }
+
+    /// Every run in `runsDirectory` whose manifest loads, oldest first (run ids sort by time).
+    /// Directories without a readable manifest are left out.
+    public static func loadAll(in runsDirectory: URL) -> [(directory: URL, manifest: Manifest)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: runsDirectory.path)) ?? []
+        return names.sorted().compactMap { name in
+            let directory = runsDirectory.appendingPathComponent(name)
+            guard let manifest = try? load(from: directory.appendingPathComponent(fileName)) else { return nil }
+            return (directory, manifest)
+        }
+    }
+}
+
+/// A manifest that cannot be read.
+public struct ManifestError: Error, CustomStringConvertible, Sendable {
+    public var path: String
+    public var message: String
+    public var description: String { "\(path): \(message)" }
+}

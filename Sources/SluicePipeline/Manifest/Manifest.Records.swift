@@ -1,0 +1,128 @@
+import Foundation
+import SluiceCore
+
+extension Manifest {
+    /// The plan file a run came from.
+    public struct Plan: Sendable, Equatable, Codable {
+        public var path: String
+        /// SHA-256 of the plan file's bytes.
+        public var sha256: String
+        public var name: String
+
+        public init(path: String, sha256: String, name: String) {
+            self.path = path
+            self.sha256 = sha256
+            self.name = name
+        }
+    }
+
+    /// A file a stage read or wrote: its path (relative to the run directory when inside
+    /// it), SHA-256, row count and role.
+    public struct Artifact: Sendable, Equatable, Codable {
+        /// `spool` for the runner's spools; stages name their own (`csv`, `rejects`, `undo`, ...).
+        public var kind: String
+        public var path: String
+        public var sha256: String
+        public var rows: Int
+
+        public init(kind: String, path: String, sha256: String, rows: Int) {
+            self.kind = kind
+            self.path = path
+            self.sha256 = sha256
+            self.rows = rows
+        }
+
+        public static let spoolKind = "spool"
+    }
+
+    /// What went wrong, and where.
+    public struct ErrorRecord: Sendable, Equatable {
+        /// For people: the error's description.
+        public var message: String
+        /// The stage that failed, or `nil` for a failure of the runner itself.
+        public var stage: String?
+        /// For debugging: the error's debug description, when it says more than `message`.
+        public var detail: String?
+
+        public init(message: String, stage: String? = nil, detail: String? = nil) {
+            self.message = message
+            self.stage = stage
+            self.detail = detail
+        }
+    }
+
+    /// The run a replay re-runs part of.
+    public struct ReplayOrigin: Sendable, Equatable, Codable {
+        public var runID: String
+        /// The original run's directory.
+        public var path: String
+        public var stage: String
+        public var mode: ReplayMode
+
+        public init(runID: String, path: String, stage: String, mode: ReplayMode) {
+            self.runID = runID
+            self.path = path
+            self.stage = stage
+            self.mode = mode
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case runID = "run_id", path, stage, mode
+        }
+    }
+
+    /// `stage`: that stage alone; `from`: that stage and every later one.
+    public enum ReplayMode: String, Sendable, Codable {
+        case stage
+        case from
+    }
+
+    /// One stage's part in a run.
+    public struct StageRecord: Sendable, Equatable {
+        public var name: String
+        public var kind: String
+        /// Resolved parameters, already redacted by the stage.
+        public var parameters: Value
+        /// The stage it reads from; `nil` for a source.
+        public var input: String?
+        public var requiresApproval: Bool
+        public var status: StageStatus
+        public var startedAt: Date?
+        public var finishedAt: Date?
+        /// Rows the stage took from its input.
+        public var rowsIn: Int
+        /// Rows the stage sent to its output.
+        public var rowsOut: Int
+        /// Rows the stage set aside as invalid.
+        public var rowsRejected: Int
+        /// The stage's own counters (requests, retries, ...).
+        public var counters: [String: Int]
+        public var inputs: [Artifact]
+        /// The spool first, then the files the stage registered.
+        public var outputs: [Artifact]
+        public var error: ErrorRecord?
+
+        public init(
+            name: String, kind: String, parameters: Value, input: String?, requiresApproval: Bool = false,
+            status: StageStatus = .pending
+        ) {
+            self.name = name
+            self.kind = kind
+            self.parameters = parameters
+            self.input = input
+            self.requiresApproval = requiresApproval
+            self.status = status
+            self.rowsIn = 0
+            self.rowsOut = 0
+            self.rowsRejected = 0
+            self.counters = [:]
+            self.inputs = []
+            self.outputs = []
+        }
+
+        /// This stage's output spool.
+        public var spool: Artifact? {
+            outputs.first { $0.kind == Artifact.spoolKind }
+        }
+    }
+}

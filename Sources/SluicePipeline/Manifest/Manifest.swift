@@ -1,0 +1,93 @@
+import Foundation
+import SluiceCore
+
+/// The record of one run: `runs/<run-id>/manifest.json`, documented field by field in
+/// docs/manifest.md.
+///
+/// The runner rewrites it atomically at the start, at every stage transition and at the end,
+/// so a reader (or a replay) always finds a complete document. Encoded with snake_case keys,
+/// sorted keys and ISO 8601 dates; optional fields are written as `null`, never left out.
+public struct Manifest: Sendable, Equatable {
+    /// The version of this format; bumped when a field changes meaning or disappears.
+    public static let currentVersion = 1
+    /// The file name inside a run directory.
+    public static let fileName = "manifest.json"
+
+    public var manifestVersion: Int
+    /// `YYYYMMDD-HHMMSS-xxxxxx` (UTC start time, then six random characters): sorts by time.
+    public var runID: String
+    public var toolVersion: String
+    public var plan: Plan
+    /// The plan after `${VARS}` and `--set` overrides, with secrets redacted by the caller.
+    public var resolvedPlan: Value
+    /// The `--set K=V` arguments of this run, as given.
+    public var overrides: [String]
+    public var startedAt: Date
+    public var finishedAt: Date?
+    public var status: RunStatus
+    public var error: ErrorRecord?
+    /// Set when this run replays another.
+    public var replayOf: ReplayOrigin?
+    /// The command that continues a run stopped at an approval gate.
+    public var resumeCommand: String?
+    /// One-line remarks from stages and the runner, for the run summary.
+    public var notices: [String]
+    /// Every stage of the pipeline, in plan order, including those that did not run.
+    public var stages: [StageRecord]
+
+    public init(
+        runID: String, toolVersion: String, plan: Plan, resolvedPlan: Value, overrides: [String],
+        startedAt: Date, status: RunStatus = .running, replayOf: ReplayOrigin? = nil, stages: [StageRecord] = []
+    ) {
+        self.manifestVersion = Self.currentVersion
+        self.runID = runID
+        self.toolVersion = toolVersion
+        self.plan = plan
+        self.resolvedPlan = resolvedPlan
+        self.overrides = overrides
+        self.startedAt = startedAt
+        self.finishedAt = nil
+        self.status = status
+        self.error = nil
+        self.replayOf = replayOf
+        self.resumeCommand = nil
+        self.notices = []
+        self.stages = stages
+    }
+
+    /// The record of the stage called `name`.
+    public func stage(_ name: String) -> StageRecord? {
+        stages.first { $0.name == name }
+    }
+
+    /// Wall-clock duration, when finished.
+    public var duration: TimeInterval? {
+        finishedAt.map { $0.timeIntervalSince(startedAt) }
+    }
+}
+
+/// How a run ended (or that it is still going).
+public enum RunStatus: String, Codable, Sendable, CaseIterable {
+    case running
+    case succeeded
+    case failed
+    /// Cancelled from outside (SIGINT/SIGTERM): the manifest holds what completed.
+    case interrupted
+    /// Stopped before a stage that needs approval; `resume_command` continues it.
+    case awaitingApproval = "awaiting-approval"
+}
+
+/// Where one stage is in its life.
+public enum StageStatus: String, Codable, Sendable, CaseIterable {
+    /// Not started (yet, or ever: the run ended or stopped at a gate before it).
+    case pending
+    case running
+    case succeeded
+    case failed
+    /// Not run because this run is a replay that starts after it.
+    case skipped
+    /// Stopped because another stage failed or the run was interrupted.
+    case cancelled
+    /// The gate this stage sits behind was not approved.
+    case awaitingApproval = "awaiting-approval"
+}

@@ -1,0 +1,101 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// What a running stage can know about its run and tell the runner.
+///
+/// Safe to use from any task of the stage.
+public final class StageContext: Sendable {
+    public let stageName: String
+    public let stageKind: String
+    public let runID: String
+    /// The run directory: where a stage puts files it produces unless the plan says otherwise.
+    public let runDirectory: URL
+    /// When the run started (for timestamped file names: the same value in every stage).
+    public let runStartedAt: Date
+    /// The run's logger with `stage.name` (and `run.id`) metadata.
+    public let logger: Logger
+    /// The stage's own counters, recorded in the manifest.
+    public let counters: StageCounters
+    /// Rows in/out/rejected so far.
+    public let progress: StageProgress
+
+    private let clock: @Sendable () -> Date
+    private let collected = Mutex<(artifacts: [Artifact], notices: [String])>(([], []))
+    private let lookup: @Sendable (String) -> Manifest.StageRecord?
+
+    /// A file a stage produced, before it is written to the manifest.
+    struct Artifact: Sendable {
+        var kind: String
+        var url: URL
+        var sha256: String
+        var rows: Int
+    }
+
+    /// Makes a context; the runner makes one per stage, tests of a single stage make their own.
+    /// - Parameters:
+    ///   - finishedStage: the record of a stage that finished earlier in the run (or, in a
+    ///     replay, in the original run), by name.
+    ///   - now: the date provider (a fixed clock in tests).
+    public init(
+        stageName: String, stageKind: String, runID: String, runDirectory: URL, runStartedAt: Date,
+        logger: Logger, hasInput: Bool = true,
+        finishedStage: @escaping @Sendable (String) -> Manifest.StageRecord? = { _ in nil },
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.stageName = stageName
+        self.stageKind = stageKind
+        self.runID = runID
+        self.runDirectory = runDirectory
+        self.runStartedAt = runStartedAt
+        var logger = logger
+        logger[metadataKey: "stage.name"] = "\(stageName)"
+        logger[metadataKey: "run.id"] = "\(runID)"
+        self.logger = logger
+        self.counters = StageCounters()
+        self.progress = StageProgress(name: stageName, kind: stageKind, hasInput: hasInput)
+        self.lookup = finishedStage
+        self.clock = now
+    }
+
+    /// The current date from the run's clock.
+    public func now() -> Date { clock() }
+
+    /// Counts `rows` rows as rejected (set aside as invalid, e.g. into a rejects file).
+    public func reject(_ rows: Int = 1) {
+        progress.addRowsRejected(rows)
+    }
+
+    /// Declares how many rows the stage will handle, so progress can show an ETA.
+    public func expectTotal(rows: Int) {
+        progress.setExpectedTotal(rows)
+    }
+
+    /// Records a file the stage produced (a CSV, a rejects file, an undo file) in the
+    /// manifest, hashing it now. Call it after the file is complete.
+    public func registerArtifact(at url: URL, kind: String, rows: Int) throws {
+        let (sha256, _) = try PrivateFile.sha256(of: url)
+        registerArtifact(at: url, kind: kind, sha256: sha256, rows: rows)
+    }
+
+    /// Records a file whose SHA-256 the stage computed itself (``PrivateFileWriter`` does).
+    public func registerArtifact(at url: URL, kind: String, sha256: String, rows: Int) {
+        collected.withLock { $0.artifacts.append(Artifact(kind: kind, url: url, sha256: sha256, rows: rows)) }
+    }
+
+    /// Adds a one-line notice to the run summary (the manifest's `notices`).
+    public func notice(_ line: String) {
+        collected.withLock { $0.notices.append("\(stageName): \(line)") }
+    }
+
+    /// The manifest record of a stage that has finished (successfully or not) in this run, or
+    /// that a replay skipped (then from the original run); `nil` otherwise.
+    ///
+    /// For instance, verify reads `finishedStage("apply")?.counters["changed"]`.
+    public func finishedStage(_ name: String) -> Manifest.StageRecord? {
+        lookup(name)
+    }
+
+    var artifacts: [Artifact] { collected.withLock { $0.artifacts } }
+    var notices: [String] { collected.withLock { $0.notices } }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import SluiceCore
+
+/// The batches a stage reads: from a channel while its upstream runs, or read back from a
+/// spool (after an approval gate, or in a replay). Iterate it once.
+///
+/// Iteration throws `CancellationError` when the run is cancelled, never a premature end,
+/// so a stage cannot take a cancelled input for a complete one.
+public struct StageInput: AsyncSequence, Sendable {
+    public typealias Element = Batch
+
+    enum Source: Sendable {
+        case channel(BoundedChannel<Batch>)
+        case spool(URL, sha256: String?)
+        case batches([Batch])
+    }
+
+    /// The stage this input comes from, when known.
+    public let upstream: String?
+    let source: Source
+    let progress: StageProgress?
+
+    init(upstream: String?, source: Source, progress: StageProgress?) {
+        self.upstream = upstream
+        self.source = source
+        self.progress = progress
+    }
+
+    /// An input of fixed batches: for testing a stage on its own.
+    public init(_ batches: [Batch], upstream: String? = nil) {
+        self.init(upstream: upstream, source: .batches(batches), progress: nil)
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let input: StageInput
+        private var reader: SpoolReader?
+        private var position = 0
+
+        init(input: StageInput) {
+            self.input = input
+        }
+
+        public mutating func next() async throws -> Batch? {
+            let batch: Batch?
+            switch input.source {
+            case .channel(let channel):
+                batch = try await channel.next()
+            case .spool(let url, let sha256):
+                try Task.checkCancellation()
+                if reader == nil { reader = try SpoolReader(url: url, expectedSHA256: sha256) }
+                batch = try reader!.next()
+            case .batches(let batches):
+                try Task.checkCancellation()
+                batch = position < batches.count ? batches[position] : nil
+                position += 1
+            }
+            if let batch { input.progress?.addRowsIn(batch.count) }
+            return batch
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(input: self)
+    }
+}

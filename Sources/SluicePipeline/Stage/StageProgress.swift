@@ -1,0 +1,57 @@
+import Foundation
+import Synchronization
+
+/// Live figures of one stage, updated by the runner as batches pass and read by the
+/// ``ProgressReporter`` and by tests.
+public final class StageProgress: Sendable {
+    public let name: String
+    public let kind: String
+    /// Whether the stage reads an input (progress then counts rows in rather than rows out).
+    public let hasInput: Bool
+
+    private let _rowsIn = Atomic<Int>(0)
+    private let _rowsOut = Atomic<Int>(0)
+    private let _rowsRejected = Atomic<Int>(0)
+    private let _expectedTotal = Atomic<Int>(-1)
+    private let state = Mutex<(status: StageStatus, started: ContinuousClock.Instant?, finished: ContinuousClock.Instant?)>(
+        (.pending, nil, nil))
+
+    public init(name: String, kind: String, hasInput: Bool) {
+        self.name = name
+        self.kind = kind
+        self.hasInput = hasInput
+    }
+
+    public var rowsIn: Int { _rowsIn.load(ordering: .relaxed) }
+    public var rowsOut: Int { _rowsOut.load(ordering: .relaxed) }
+    public var rowsRejected: Int { _rowsRejected.load(ordering: .relaxed) }
+    /// The rows the stage said it will handle, if it said.
+    public var expectedTotal: Int? {
+        let value = _expectedTotal.load(ordering: .relaxed)
+        return value < 0 ? nil : value
+    }
+    /// The figure progress is measured by: rows in for a stage with an input, rows out otherwise.
+    public var rowsDone: Int { hasInput ? rowsIn : rowsOut }
+
+    public var status: StageStatus { state.withLock { $0.status } }
+    /// How long the stage has been (or was) running, as of `now`.
+    public func elapsed(now: ContinuousClock.Instant) -> Duration? {
+        state.withLock { state in
+            guard let started = state.started else { return nil }
+            return (state.finished ?? now) - started
+        }
+    }
+
+    func addRowsIn(_ n: Int) { _rowsIn.add(n, ordering: .relaxed) }
+    func addRowsOut(_ n: Int) { _rowsOut.add(n, ordering: .relaxed) }
+    func addRowsRejected(_ n: Int) { _rowsRejected.add(n, ordering: .relaxed) }
+    func setExpectedTotal(_ n: Int) { _expectedTotal.store(max(0, n), ordering: .relaxed) }
+
+    func setStatus(_ status: StageStatus, at instant: ContinuousClock.Instant = .now) {
+        state.withLock { state in
+            state.status = status
+            if status == .running { state.started = instant }
+            if status != .running && state.started != nil && state.finished == nil { state.finished = instant }
+        }
+    }
+}
