@@ -37,7 +37,8 @@ public struct Expectation: Sendable, Hashable, CustomStringConvertible {
         return "\(comparison.rawValue) \(rhs)" + (factor == 1 ? "" : " * \(Self.format(factor))")
     }
 
-    static func format(_ d: Double) -> String {
+    /// A number as people write it: `3000`, `0.95`.
+    public static func format(_ d: Double) -> String {
         d.rounded() == d && abs(d) < 1e15 ? String(Int64(d)) : String(d)
     }
 

@@ -1,0 +1,113 @@
+import Foundation
+import SluiceCore
+import SluicePlan
+
+/// A row that failed a check, with why: written to `rejects.csv`.
+public struct Rejection: Sendable, Hashable {
+    /// The stage that rejected the row.
+    public var stage: String
+    /// A short machine-friendly reason: `not_found`, `invalid_id`, `pattern`, `max`, ...
+    public var reason: String
+    /// The field concerned, if any.
+    public var field: String?
+    /// The offending value, as text.
+    public var value: String?
+    /// A sentence for people.
+    public var detail: String
+    /// The whole row as it reached the stage.
+    public var row: [String: Value]
+
+    public init(stage: String, reason: String, field: String? = nil, value: String? = nil, detail: String,
+                row: [String: Value]) {
+        self.stage = stage
+        self.reason = reason
+        self.field = field
+        self.value = value
+        self.detail = detail
+        self.row = row
+    }
+}
+
+/// Checks rows against a validate stage's rules.
+/// Not `Sendable`: `Regex` is not; each validate stage owns one.
+public struct RowValidator {
+    public let stage: String
+    public let settings: ValidateSettings
+    private let patterns: [String: Regex<AnyRegexOutput>]
+
+    public init(stage: String, settings: ValidateSettings) throws {
+        self.stage = stage
+        self.settings = settings
+        var patterns: [String: Regex<AnyRegexOutput>] = [:]
+        for rule in settings.rules {
+            if let p = rule.pattern { patterns[rule.field] = try Regex(p) }
+        }
+        self.patterns = patterns
+    }
+
+    /// Splits `batch` into valid rows and rejections (one per row: its first failed rule).
+    public func check(_ batch: Batch) -> (valid: Batch, rejected: [Rejection]) {
+        let slots = settings.rules.map { batch.index(of: $0.field) }
+        var valid = Batch(columns: batch.columns)
+        var rejected: [Rejection] = []
+        for row in batch.rows {
+            var failure: (ValidationRule, String, String)?
+            for (rule, slot) in zip(settings.rules, slots) {
+                let value = slot.map { row[$0] } ?? .null
+                if let (reason, detail) = failed(rule, value, present: slot != nil) {
+                    failure = (rule, reason, detail)
+                    break
+                }
+            }
+            if let (rule, reason, detail) = failure {
+                let value = batch.index(of: rule.field).map { row[$0] } ?? .null
+                rejected.append(Rejection(
+                    stage: stage, reason: reason, field: rule.field, value: value.text, detail: detail,
+                    row: Dictionary(zip(batch.columns, row), uniquingKeysWith: { a, _ in a })))
+            } else {
+                valid.rows.append(row)
+            }
+        }
+        return (valid, rejected)
+    }
+
+    /// The reason and explanation when `value` breaks `rule`, or `nil`.
+    func failed(_ rule: ValidationRule, _ value: Value, present: Bool) -> (String, String)? {
+        if !present { return ("missing_field", "the input has no field '\(rule.field)'") }
+        if value.isNull {
+            return rule.required ? ("required", "\(rule.field) is empty but required") : nil
+        }
+        switch rule.type {
+        case "string":
+            guard case .string = value else { return ("type", "\(rule.field) should be a string, is \(value.typeName)") }
+        case "int":
+            guard case .int = value else { return ("type", "\(rule.field) should be an integer, is \(value.typeName)") }
+        case "double":
+            guard value.doubleValue != nil else {
+                return ("type", "\(rule.field) should be a number, is \(value.typeName)")
+            }
+        case "bool":
+            guard case .bool = value else { return ("type", "\(rule.field) should be true or false, is \(value.typeName)") }
+        case "uuid":
+            guard let s = value.stringValue, UUID(uuidString: s) != nil else {
+                return ("type", "\(rule.field) should be a UUID, is '\(value.text ?? "")'")
+            }
+        default: break
+        }
+        if let n = value.doubleValue {
+            if let min = rule.min, n < min { return ("min", "\(rule.field) is \(value.text ?? ""), below \(Expectation.format(min))") }
+            if let max = rule.max, n > max { return ("max", "\(rule.field) is \(value.text ?? ""), above \(Expectation.format(max))") }
+        }
+        let text = value.text ?? ""
+        if let maxLength = rule.maxLength, text.count > maxLength {
+            return ("max_length", "\(rule.field) is \(text.count) characters, more than \(maxLength)")
+        }
+        if let regex = patterns[rule.field], (try? regex.wholeMatch(in: text)) == nil {
+            return ("pattern", "\(rule.field) '\(text.prefix(80))' does not match \(rule.pattern ?? "")")
+        }
+        if let options = rule.oneOf, !options.contains(value), !options.contains(where: { $0.text == value.text }) {
+            return ("one_of", "\(rule.field) '\(text.prefix(80))' is not one of \(options.compactMap(\.text).joined(separator: ", "))")
+        }
+        return nil
+    }
+}
