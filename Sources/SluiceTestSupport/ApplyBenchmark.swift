@@ -1,0 +1,143 @@
+import Foundation
+import SluiceCore
+import SluicePostgres
+
+/// Times ``BulkUpdate`` against a plain psql baseline on the same data: `\copy` into a temp table
+/// plus the same `UPDATE ... FROM`, in one transaction. Both start from the same table state
+/// (the updated columns NULL, the table vacuumed), so the ratio is fair.
+public struct ApplyBenchmark: Sendable {
+    public struct Result: Sendable {
+        public var rows: Int
+        public var sluice: Duration
+        public var psql: Duration
+        public var stats: BulkUpdateStats
+        public var ratio: Double { sluice.secondsDouble / psql.secondsDouble }
+        public var sluiceRowsPerSecond: Double { Double(rows) / sluice.secondsDouble }
+        public var psqlRowsPerSecond: Double { Double(rows) / psql.secondsDouble }
+    }
+
+    public var rows: Int
+    public var batchSize: Int = 10_000
+
+    public init(rows: Int) { self.rows = rows }
+
+    /// Runs both once (after a warm-up of each) on a fresh database of the test server.
+    public func run(server: TestPostgres) async throws -> Result {
+        let conninfo = try await server.makeDatabase(prefix: "sluice_bench")
+        let connection = try await server.connect(conninfo)
+        _ = try await connection.execute(TestPostgres.tracksSchema)
+        _ = try await connection.execute(
+            "INSERT INTO tracks (id, title) SELECT gen_random_uuid(), 'track ' || g FROM generate_series(1, $1::int) g",
+            [.int(Int64(rows))])
+        // Random order, as a CSV made from an API's answers would be.
+        var ids: [String] = []
+        ids.reserveCapacity(rows)
+        _ = try await connection.stream("SELECT id FROM tracks ORDER BY random()", batchSize: 10_000) { batch in
+            ids.append(contentsOf: batch.rows.map { $0[0].stringValue! })
+        }
+        let input = Self.inputRows(ids)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-bench-\(getpid()).tsv")
+        try Self.copyText(input).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+
+        let update = BulkUpdate(
+            table: "tracks", key: "id",
+            columns: [.init("spotify_popularity", onEmpty: .keep), .init("isrc", onEmpty: .clear)])
+        let batches = stride(from: 0, to: input.count, by: batchSize).map {
+            Batch(columns: update.inputColumns, rows: Array(input[$0..<min($0 + batchSize, input.count)]))
+        }
+
+        func reset() async throws {
+            _ = try await connection.execute("UPDATE tracks SET spotify_popularity = NULL, isrc = NULL")
+            _ = try await connection.execute("VACUUM ANALYZE tracks")
+        }
+        func timePsql() async throws -> Duration {
+            try await reset()
+            let start = ContinuousClock.now
+            try Self.runPsql(conninfo: conninfo, script: Self.baselineScript(file: file.path))
+            return ContinuousClock.now - start
+        }
+        var stats = BulkUpdateStats(dryRun: false)
+        func timeSluice() async throws -> Duration {
+            try await reset()
+            let start = ContinuousClock.now
+            stats = try await update.run(on: connection, batches: batches) { _ in }
+            return ContinuousClock.now - start
+        }
+        var psql = try await timePsql()
+        var sluice = try await timeSluice()
+        psql = min(psql, try await timePsql())
+        sluice = min(sluice, try await timeSluice())
+        await connection.close()
+        return Result(rows: rows, sluice: sluice, psql: psql, stats: stats)
+    }
+
+    static func inputRows(_ ids: [String]) -> [[Value]] {
+        var generator = SplitMix(seed: 42)
+        return ids.enumerated().map { index, id in
+            let popularity = Value.int(Int64(generator.next() % 101))
+            let isrc: Value = index % 50 == 0 ? .null : .string("USRC1\(String(format: "%07d", index))")
+            return [.string(id), popularity, isrc]
+        }
+    }
+
+    static func copyText(_ rows: [[Value]]) -> Data {
+        var out = Data()
+        for row in rows {
+            out.append(contentsOf: row.map { $0.text ?? "\\N" }.joined(separator: "\t").utf8)
+            out.append(UInt8(ascii: "\n"))
+        }
+        return out
+    }
+
+    static func baselineScript(file: String) -> String {
+        """
+        \\set ON_ERROR_STOP 1
+        BEGIN;
+        CREATE TEMP TABLE sluice_apply_input ON COMMIT DROP AS
+            SELECT id, spotify_popularity, isrc FROM tracks WITH NO DATA;
+        \\copy sluice_apply_input (id, spotify_popularity, isrc) FROM '\(file)'
+        UPDATE tracks AS t SET spotify_popularity = COALESCE(s.spotify_popularity, t.spotify_popularity), isrc = s.isrc
+            FROM sluice_apply_input AS s
+            WHERE t.id = s.id
+              AND (COALESCE(s.spotify_popularity, t.spotify_popularity), s.isrc)
+                  IS DISTINCT FROM (t.spotify_popularity, t.isrc);
+        COMMIT;
+        """
+    }
+
+    static func runPsql(conninfo: String, script: String) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: TestPostgres.psqlPath)
+        process.arguments = ["-X", "-q", "-d", conninfo, "-f", "-"]
+        let input = Pipe()
+        process.standardInput = input
+        try process.run()
+        input.fileHandleForWriting.write(Data(script.utf8))
+        try input.fileHandleForWriting.close()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw TestPostgres.SetupError("psql baseline failed with status \(process.terminationStatus)")
+        }
+    }
+}
+
+/// A tiny deterministic generator so both sides get the same data on every run.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+extension Duration {
+    var secondsDouble: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}
