@@ -15,15 +15,15 @@ import SluiceCore
 /// the pacing, the token and the fallback switch.
 public actor HTTPFetcher {
     public nonisolated let configuration: FetchConfiguration
-    private let exchange: HTTPExchange
-    private let logger: Logger
-    private let clock: AnyDurationClock
-    private var random: any RandomNumberGenerator & Sendable
-    private let pacer: Pacer<AnyDurationClock>
-    private let tokens: TokenProvider<AnyDurationClock>?
-    private let urls: RequestURL
-    private let retryPolicy: RetryPolicy
-    private var tally = FetchCounters()
+    let exchange: HTTPExchange
+    let logger: Logger
+    let clock: AnyDurationClock
+    var random: any RandomNumberGenerator & Sendable
+    let pacer: Pacer<AnyDurationClock>
+    let tokens: TokenProvider<AnyDurationClock>?
+    let urls: RequestURL
+    let retryPolicy: RetryPolicy
+    var tally = FetchCounters()
     /// Whether the batch endpoint was forbidden and every request now goes per item.
     public private(set) var usedFallback = false
     /// Things the run summary should tell the user, each said once (e.g. why the run got slower).
