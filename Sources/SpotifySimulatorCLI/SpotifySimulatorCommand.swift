@@ -78,6 +78,13 @@ struct SpotifySimulatorCommand: AsyncParsableCommand {
             valueName: "n"))
     var printIDs: Int?
 
+    @Option(
+        name: .customLong("print-demo-sql"),
+        help: ArgumentHelp(
+            "Print SQL creating a tracks table of N rows for --seed (known, relinked, unknown, URI, URL, malformed, duplicate and missing ids) and exit.",
+            valueName: "n"))
+    var printDemoSQL: Int?
+
     @Option(help: "Log level on stderr (trace, debug, info, notice, warning, error, critical).")
     var logLevel = "info"
 
@@ -89,6 +96,7 @@ struct SpotifySimulatorCommand: AsyncParsableCommand {
         guard latencyMs >= 0 else { throw ValidationError("--latency-ms must not be negative") }
         guard (0...1).contains(faultRate) else { throw ValidationError("--fault-rate must be between 0 and 1") }
         if let printIDs, printIDs < 0 { throw ValidationError("--print-ids must not be negative") }
+        if let printDemoSQL, printDemoSQL < 0 { throw ValidationError("--print-demo-sql must not be negative") }
         guard hangLimit >= 0 else { throw ValidationError("--hang-limit must not be negative") }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -99,6 +107,10 @@ struct SpotifySimulatorCommand: AsyncParsableCommand {
     func run() async throws {
         if let printIDs {
             printCatalogIDs(printIDs)
+            return
+        }
+        if let printDemoSQL {
+            print(DemoDataset(catalog: SpotifyCatalog(seed: seed), count: printDemoSQL).sql(), terminator: "")
             return
         }
         var logger = Logger(label: "sluice.spotify-sim", factory: { StreamLogHandler.standardError(label: $0) })
