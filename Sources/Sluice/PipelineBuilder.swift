@@ -1,0 +1,84 @@
+import Logging
+import SluiceCore
+import SluicePipeline
+import SluicePlan
+
+/// Turns a validated plan into the runner's stage list.
+///
+/// Building only reads the plan: no connection is opened and no request sent (each stage
+/// connects inside its `run`), so replaying `apply` from a recorded run never touches the
+/// HTTP API, and `sluice check`-style uses are free.
+public struct PipelineBuilder: Sendable {
+    public let plan: Plan
+    public let logger: Logger
+    /// Makes apply roll back and verify report rather than fail.
+    public let dryRun: Bool
+
+    public init(plan: Plan, logger: Logger, dryRun: Bool = false) {
+        self.plan = plan
+        self.logger = logger
+        self.dryRun = dryRun
+    }
+
+    /// One spec per plan stage, in plan order.
+    /// - Throws: ``StageError`` when a stage names a connection the plan lacks or of the wrong kind
+    ///   (the plan validator normally catches this first).
+    public func stages() throws -> [StageSpec] {
+        try plan.stages.map { definition in
+            StageSpec(
+                try stage(for: definition), input: definition.input, requiresApproval: definition.requiresApproval,
+                bufferSize: definition.buffer)
+        }
+    }
+
+    /// The stage for one plan stage.
+    public func stage(for definition: StageDefinition) throws -> any Stage {
+        let name = definition.name
+        let parameters = definition.redactedParameters.value
+        switch definition.kind {
+        case .query:
+            let settings = definition.query
+            return QueryStage(
+                name: name, settings: settings, database: try postgres(settings.connection, for: name),
+                parameters: parameters)
+        case .chunk:
+            return ChunkStage(name: name, settings: definition.chunk, parameters: parameters)
+        case .fetch:
+            let settings = definition.fetch
+            return FetchStage(
+                name: name, settings: settings, http: try http(settings.connection, for: name), parameters: parameters)
+        case .transform:
+            return TransformStage(name: name, settings: definition.transform, parameters: parameters)
+        case .validate:
+            return ValidateStage(name: name, settings: definition.validate, parameters: parameters)
+        case .writeCSV:
+            return WriteCSVStage(name: name, settings: definition.writeCSV, planName: plan.name, parameters: parameters)
+        case .apply:
+            var settings = definition.apply
+            settings.dryRun = settings.dryRun || dryRun
+            return ApplyStage(
+                name: name, settings: settings, database: try postgres(settings.connection, for: name),
+                parameters: parameters)
+        case .verify:
+            let settings = definition.verify
+            return VerifyStage(
+                name: name, settings: settings, database: try postgres(settings.connection, for: name),
+                upstream: definition.input, dryRun: dryRun || plan.stages.contains { $0.kind == .apply && $0.apply.dryRun },
+                parameters: parameters)
+        }
+    }
+
+    private func postgres(_ connection: String, for stage: String) throws -> PostgresSettings {
+        guard let settings = plan.connection(named: connection)?.postgres else {
+            throw StageError(stage: stage, "connection '\(connection)' is not a postgres connection of this plan")
+        }
+        return settings
+    }
+
+    private func http(_ connection: String, for stage: String) throws -> HTTPSettings {
+        guard let settings = plan.connection(named: connection)?.http else {
+            throw StageError(stage: stage, "connection '\(connection)' is not an http connection of this plan")
+        }
+        return settings
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import SluiceCore
+import SluicePipeline
+import SluicePlan
+import SluicePostgres
+
+/// Updates existing table rows from the input in one transaction (``BulkUpdate``): only rows
+/// whose values differ are written, the prior values go to `<stage>.undo.ndjson` first, and a
+/// dry run does everything then rolls back.
+///
+/// Counters: `input_rows`, `duplicate_rows`, `matched`, `changed`, `unchanged`,
+/// `unknown_keys`, and `filled_<column>` (distinct keys given a non-empty value for that
+/// column), which verify checks the table against. Sends nothing downstream.
+public struct ApplyStage: Stage {
+    public let name: String
+    public var kind: String { "apply" }
+    public let parameters: Value
+    public let settings: ApplySettings
+    let database: PostgresSettings
+
+    public init(name: String, settings: ApplySettings, database: PostgresSettings, parameters: Value) {
+        self.name = name
+        self.settings = settings
+        self.database = database
+        self.parameters = parameters
+    }
+
+    /// The update this stage runs.
+    public var update: BulkUpdate {
+        BulkUpdate(
+            table: settings.table, key: settings.key,
+            columns: settings.columns.map { BulkUpdate.Column($0.column, onEmpty: $0.onEmpty == "keep" ? .keep : .clear) },
+            dryRun: settings.dryRun)
+    }
+
+    public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        guard let input else { throw StageError(stage: name, "an apply stage needs an input") }
+        let update = update
+        let tally = FilledTally(columns: settings.columns.count)
+        let applyInput = ApplyInput(base: input, settings: settings, stage: name, tally: tally)
+        let undoURL = context.runDirectory.appendingPathComponent(UndoFile.fileName(stage: name))
+        let undo = UndoFile(table: settings.table, key: settings.key, columns: update.columns.map(\.name), stage: name)
+        // A dry run changes nothing, so it leaves no undo file; it counts what would change.
+        let writer = settings.dryRun ? nil : try UndoFile.Writer(at: undoURL, describing: undo)
+        var wouldChange = 0
+        let stats: BulkUpdateStats
+        do {
+            stats = try await DatabaseConnector.with(database, logger: context.logger) { connection in
+                try await update.run(on: connection, input: applyInput) { batch in
+                    wouldChange += batch.count
+                    try writer?.append(batch)
+                }
+            }
+        } catch {
+            writer?.remove()
+            throw error
+        }
+        if let writer {
+            let summary = try writer.close()
+            context.registerArtifact(at: summary.url, kind: "undo", sha256: summary.sha256, rows: writer.rows)
+        }
+        let counters = context.counters
+        counters.set("input_rows", stats.inputRows)
+        counters.set("duplicate_rows", stats.duplicateRows)
+        counters.set("matched", stats.matched)
+        counters.set("changed", stats.changed)
+        counters.set("unchanged", stats.unchanged)
+        counters.set("unknown_keys", stats.unknownKeys)
+        for (column, filled) in zip(settings.columns, tally.counts) { counters.set("filled_\(column.column)", filled) }
+        if stats.unknownKeys > 0 {
+            let samples = stats.unknownKeySamples.joined(separator: ", ")
+            context.notice("\(stats.unknownKeys) \(settings.key) value(s) are not in \(settings.table) (e.g. \(samples))")
+        }
+        if settings.dryRun {
+            context.notice(
+                "dry run: \(stats.changed) of \(stats.matched) matched rows in \(settings.table) would change "
+                    + "(\(wouldChange) prior values read); nothing was written")
+        }
+        context.logger.info(
+            "apply done",
+            metadata: [
+                "apply.table": "\(settings.table)", "apply.changed": "\(stats.changed)",
+                "apply.matched": "\(stats.matched)", "apply.dry_run": "\(settings.dryRun)",
+            ])
+    }
+}

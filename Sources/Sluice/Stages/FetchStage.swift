@@ -1,0 +1,152 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import SluiceCore
+import SluiceHTTP
+import SluicePipeline
+import SluicePlan
+
+/// Asks an HTTP API for the item behind each row's id, a batch at a time, and attaches the
+/// answer to the row (column `response_field`).
+///
+/// Rows without an id, ids the API does not know (unless `on_not_found: keep`) and ids it
+/// refuses go to `rejects-<stage>.csv`. With `concurrency` above 1, that many input batches
+/// are fetched at once and sent on in input order, so the output (and a replay) is the same
+/// whatever the timing. The stage owns its HTTP client: made in ``run(_:input:output:)``,
+/// always shut down there, so building a pipeline never opens a socket.
+public struct FetchStage: Stage {
+    public let name: String
+    public var kind: String { "fetch" }
+    public let parameters: Value
+    public let settings: FetchSettings
+    let http: HTTPSettings
+    /// Paces requests and times waits; a test may pass a fake.
+    let clock: any Clock<Duration>
+
+    public init(
+        name: String, settings: FetchSettings, http: HTTPSettings, parameters: Value,
+        clock: any Clock<Duration> = ContinuousClock()
+    ) {
+        self.name = name
+        self.settings = settings
+        self.http = http
+        self.parameters = parameters
+        self.clock = clock
+    }
+
+    /// The fetcher's configuration: the plan's stage settings plus the connection's URL and
+    /// credentials.
+    public var configuration: FetchConfiguration {
+        var auth: OAuth2ClientCredentials?
+        if let a = http.auth {
+            auth = OAuth2ClientCredentials(tokenURL: a.tokenURL, clientID: a.clientID, clientSecret: a.clientSecret.value)
+        }
+        var c = FetchConfiguration(baseURL: http.baseURL, path: settings.path, auth: auth)
+        c.method = settings.method
+        c.query = Dictionary(settings.query, uniquingKeysWith: { _, last in last })
+        c.delay = settings.delay > 0 ? .seconds(settings.delay) : nil
+        c.ratePerMinute = settings.rate
+        c.concurrency = max(1, settings.concurrency)
+        c.timeout = .seconds(settings.timeout)
+        c.retries = settings.retries
+        c.backoffBase = .seconds(settings.backoff)
+        c.backoffMax = .seconds(settings.maxBackoff)
+        c.maxRetryAfter = .seconds(settings.maxRetryAfter)
+        c.itemsKey = settings.itemsKey
+        c.fallbackPath = settings.fallbackPath
+        c.idsParameter = settings.idsParam
+        c.maxIDs = settings.maxIDs
+        return c
+    }
+
+    public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        guard let input else { throw StageError(stage: name, "a fetch stage needs an input") }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let fetcher = HTTPFetcher(configuration: configuration, httpClient: client, logger: context.logger, clock: clock)
+        let rejects = RejectsFile(runDirectory: context.runDirectory, stage: name)
+        var tally = FetchedBatch.Tally()
+        do {
+            try await fetchAll(input, fetcher: fetcher, rejects: rejects, tally: &tally, context: context, output: output)
+            try await record(fetcher, tally, context)
+            try rejects.finish(context: context)
+        } catch {
+            try? await record(fetcher, tally, context)
+            rejects.abandon()
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+        for notice in await fetcher.notices { context.notice(notice) }
+        if tally.found > 0 && tally.foundWithPopularity == 0 {
+            context.notice(
+                "none of the \(tally.found) items the API returned has 'popularity': the app is most likely in "
+                    + "Spotify's Development Mode, which removed popularity in 2026 (ISRCs still come back). "
+                    + "Popularity needs an app with Extended Quota Mode.")
+        }
+        context.logger.info(
+            "fetch done",
+            metadata: ["fetch.found": "\(tally.found)", "fetch.not_found": "\(tally.notFound)",
+                       "fetch.rejected": "\(tally.rejected + tally.missingID)"])
+    }
+
+    /// Reads the input, fetching up to `concurrency` batches at a time, and sends the results
+    /// in input order.
+    private func fetchAll(
+        _ input: StageInput, fetcher: HTTPFetcher, rejects: RejectsFile, tally: inout FetchedBatch.Tally,
+        context: StageContext, output: StageOutput
+    ) async throws {
+        let width = max(1, settings.concurrency)
+        var bound: (columns: [String], id: SluicePlan.Expression.Bound)?
+        var pending: [FetchedBatch] = []
+
+        func flush() async throws {
+            guard !pending.isEmpty else { return }
+            let results = try await fetcher.fetchAll(pending.map(\.ids))
+            for (index, var fetched) in pending.enumerated() {
+                let batch = fetched.assemble(
+                    results[index], responseField: settings.responseField,
+                    keepNotFound: settings.onNotFound == "keep", stage: name, tally: &tally)
+                try rejects.write(fetched.rejections, context: context)
+                if !batch.isEmpty { try await output.send(batch) }
+            }
+            pending.removeAll(keepingCapacity: true)
+            try await record(fetcher, tally, context)
+        }
+
+        for try await batch in input {
+            if bound?.columns != batch.columns {
+                do {
+                    bound = (batch.columns, try settings.id.bind(to: batch.columns))
+                } catch {
+                    throw StageError(stage: name, "id '\(settings.id)': \(error)")
+                }
+            }
+            pending.append(FetchedBatch(batch: batch, id: bound!.id, idText: "\(settings.id)", stage: name))
+            if pending.count >= width { try await flush() }
+        }
+        try await flush()
+    }
+
+    /// Copies the fetcher's and the stage's tallies into the stage counters.
+    private func record(_ fetcher: HTTPFetcher, _ tally: FetchedBatch.Tally, _ context: StageContext) async throws {
+        let c = await fetcher.counters
+        let counters = context.counters
+        counters.set("requests", c.requests)
+        counters.set("retries", c.retries)
+        counters.set("http_429", c.rateLimited)
+        counters.set("waits", c.waits)
+        counters.set("wait_ms", Int((c.waitSeconds * 1000).rounded()))
+        counters.set("paced_ms", Int((c.pacedSeconds * 1000).rounded()))
+        counters.set("bytes", c.bytes)
+        counters.set("token_requests", c.tokenRequests)
+        counters.set("token_refreshes", c.tokenRefreshes)
+        counters.set("fallback_requests", c.fallbackRequests)
+        counters.set("narrowed_requests", c.narrowedRequests)
+        counters.set("timeouts", c.timeouts)
+        counters.set("found", tally.found)
+        counters.set("not_found", tally.notFound)
+        counters.set("rejected", tally.rejected)
+        counters.set("missing_id", tally.missingID)
+        counters.set("found_with_popularity", tally.foundWithPopularity)
+    }
+}

@@ -1,0 +1,96 @@
+import SluiceCore
+import SluiceHTTP
+import SluicePlan
+
+/// One input batch of the fetch stage on its way through: the ids to ask for, then the rows
+/// with the answers attached. Pure, so the matching rules are testable without a server.
+///
+/// Answers are matched to rows by position (Spotify relinks ids: the returned `id` may differ
+/// from the requested one), rows repeating an id each get the item, and a row whose id is
+/// empty never reaches the API.
+struct FetchedBatch {
+    /// The input batch as received.
+    let batch: Batch
+    /// The ids to request, in row order, one per row that has an id.
+    private(set) var ids: [String] = []
+    /// For each requested id, the input row it came from.
+    private var rowForID: [Int] = []
+    /// Rows rejected before any request (no id).
+    private(set) var rejections: [Rejection] = []
+
+    /// Tallies of what the answers said.
+    struct Tally {
+        var found = 0
+        var notFound = 0
+        var rejected = 0
+        var missingID = 0
+        var foundWithPopularity = 0
+    }
+
+    /// Evaluates the id expression on every row.
+    init(batch: Batch, id: SluicePlan.Expression.Bound, idText: String, stage: String) {
+        self.batch = batch
+        for (index, row) in batch.rows.enumerated() {
+            let value = id.evaluate(row)
+            if let text = value.text?.trimmingCharacters(in: .whitespaces), !text.isEmpty {
+                ids.append(text)
+                rowForID.append(index)
+            } else {
+                rejections.append(
+                    Rejection(
+                        stage: stage, reason: "missing_id", field: idText, value: value.text,
+                        detail: "the row has no id (\(idText) is empty)", row: Self.object(batch.columns, row)))
+            }
+        }
+    }
+
+    /// The output batch: input columns plus `responseField` (replaced if already there),
+    /// found rows (and not-found ones when `keepNotFound`); the rest become rejections.
+    mutating func assemble(
+        _ results: [ItemResult], responseField: String, keepNotFound: Bool, stage: String, tally: inout Tally
+    ) -> Batch {
+        precondition(results.count == ids.count, "one result per requested id")
+        let existing = batch.index(of: responseField)
+        let columns = existing == nil ? batch.columns + [responseField] : batch.columns
+        var answers = [ItemResult?](repeating: nil, count: batch.count)
+        for (position, result) in results.enumerated() { answers[rowForID[position]] = result }
+        tally.missingID += rejections.count
+        var out = Batch(columns: columns)
+        out.rows.reserveCapacity(batch.count)
+        for (index, row) in batch.rows.enumerated() {
+            guard let answer = answers[index] else { continue }  // rejected for a missing id
+            let attached: Value
+            switch answer {
+            case .found(let item):
+                tally.found += 1
+                if !item["popularity"].isNull { tally.foundWithPopularity += 1 }
+                attached = item
+            case .notFound:
+                tally.notFound += 1
+                guard keepNotFound else {
+                    rejections.append(reject(row, "not_found", "the API does not know this id", stage: stage, index))
+                    continue
+                }
+                attached = .null
+            case .rejected(let reason):
+                tally.rejected += 1
+                rejections.append(reject(row, "invalid_id", "the API refused this id: \(reason)", stage: stage, index))
+                continue
+            }
+            var newRow = row
+            if let existing { newRow[existing] = attached } else { newRow.append(attached) }
+            out.rows.append(newRow)
+        }
+        return out
+    }
+
+    private func reject(_ row: [Value], _ reason: String, _ detail: String, stage: String, _ index: Int) -> Rejection {
+        let id = rowForID.firstIndex(of: index).map { ids[$0] }
+        return Rejection(
+            stage: stage, reason: reason, field: "id", value: id, detail: detail, row: Self.object(batch.columns, row))
+    }
+
+    static func object(_ columns: [String], _ row: [Value]) -> [String: Value] {
+        Dictionary(zip(columns, row), uniquingKeysWith: { first, _ in first })
+    }
+}

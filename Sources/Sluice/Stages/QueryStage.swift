@@ -1,0 +1,71 @@
+import Foundation
+import Logging
+import SluiceCore
+import SluicePipeline
+import SluicePlan
+import SluicePostgres
+
+/// Reads rows from PostgreSQL: the pipeline's source.
+///
+/// The result is read in full into a private spool in the run directory first (single-row
+/// mode, `batch_size` rows in memory at a time), the connection is closed, and only then are
+/// the rows sent downstream. Streaming straight into the pipeline would keep the query
+/// running, and with it its snapshot, for as long as the slowest stage takes to pull rows
+/// (hours behind a paced HTTP fetch): that pins `xmin`, holds back vacuum and keeps a backend
+/// busy. Spooling costs one local write and read of the result and makes the read a short,
+/// consistent `REPEATABLE READ, READ ONLY` transaction (the count and the rows agree).
+public struct QueryStage: Stage {
+    public let name: String
+    public var kind: String { "query" }
+    public let parameters: Value
+    public let settings: QuerySettings
+    let database: PostgresSettings
+
+    public init(name: String, settings: QuerySettings, database: PostgresSettings, parameters: Value) {
+        self.name = name
+        self.settings = settings
+        self.database = database
+        self.parameters = parameters
+    }
+
+    public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        let spool = try RowSpool(url: context.runDirectory.appendingPathComponent(".\(name).query-spool.ndjson"))
+        defer { spool.remove() }
+        let batchSize = max(1, settings.batchSize)
+        let started = ContinuousClock.now
+        let total = try await DatabaseConnector.with(database, logger: context.logger) { connection in
+            try await connection.transaction { connection in
+                _ = try await connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                if settings.countFirst {
+                    let count = try await connection.execute(
+                        "SELECT count(*) FROM (\(Self.trimmed(settings.sql))) AS sluice_count", settings.params
+                    ).scalar
+                    if let n = count.intValue { context.expectTotal(rows: Int(n)) }
+                }
+                return try await connection.stream(settings.sql, settings.params, batchSize: batchSize) { batch in
+                    try spool.append(batch)
+                }
+            }
+        }
+        try spool.close()
+        context.counters.set("rows", total)
+        context.counters.set("read_ms", Int((ContinuousClock.now - started).seconds * 1000))
+        context.logger.info("query read", metadata: ["query.rows": "\(total)"])
+        try await spool.read(batchSize: batchSize) { batch in try await output.send(batch) }
+    }
+
+    /// The SQL without trailing semicolons and spaces, so it can be wrapped as a subquery.
+    static func trimmed(_ sql: String) -> String {
+        var s = Substring(sql)
+        while let last = s.last, last == ";" || last.isWhitespace { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a `Double`.
+    var seconds: Double {
+        let (s, attoseconds) = components
+        return Double(s) + Double(attoseconds) / 1e18
+    }
+}

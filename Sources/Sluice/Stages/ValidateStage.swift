@@ -1,0 +1,62 @@
+import SluiceCore
+import SluicePipeline
+import SluicePlan
+
+/// Checks rows against the plan's rules: invalid rows go to `rejects-<stage>.csv` with the
+/// rule they broke (`on_invalid: reject`), or stop the run naming the row (`fail`).
+public struct ValidateStage: Stage {
+    public let name: String
+    public var kind: String { "validate" }
+    public let parameters: Value
+    public let settings: ValidateSettings
+
+    public init(name: String, settings: ValidateSettings, parameters: Value) {
+        self.name = name
+        self.settings = settings
+        self.parameters = parameters
+    }
+
+    public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        guard let input else { throw StageError(stage: name, "a validate stage needs an input") }
+        let validator: RowValidator
+        do {
+            validator = try RowValidator(stage: name, settings: settings)
+        } catch {
+            throw StageError(stage: name, "a pattern does not compile: \(error)")
+        }
+        let rejects = RejectsFile(runDirectory: context.runDirectory, stage: name)
+        var seen = 0
+        var valid = 0
+        do {
+            for try await batch in input {
+                let (good, rejected) = validator.check(batch)
+                if settings.onInvalid == "fail", let first = rejected.first {
+                    let row = seen + 1 + (batch.rows.firstIndex { Self.object(batch.columns, $0) == first.row } ?? 0)
+                    throw StageError(stage: name, Self.describe(first, row: row))
+                }
+                try rejects.write(rejected, context: context)
+                seen += batch.count
+                valid += good.count
+                for rejection in rejected { context.counters.add("rejected_\(rejection.reason)") }
+                if !good.isEmpty { try await output.send(good) }
+            }
+            try rejects.finish(context: context)
+        } catch {
+            rejects.abandon()
+            throw error
+        }
+        context.counters.set("valid", valid)
+        context.counters.set("invalid", seen - valid)
+    }
+
+    /// "row 12: field isrc breaks rule pattern (value 'abc'): isrc 'abc' does not match ...".
+    static func describe(_ rejection: Rejection, row: Int) -> String {
+        let value = rejection.value.map { "'\($0.prefix(80))'" } ?? "empty"
+        return "row \(row): field \(rejection.field ?? "?") breaks rule '\(rejection.reason)' (value \(value)): "
+            + rejection.detail
+    }
+
+    static func object(_ columns: [String], _ row: [Value]) -> [String: Value] {
+        Dictionary(zip(columns, row), uniquingKeysWith: { first, _ in first })
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import SluiceCore
+import SluicePipeline
+import SluicePlan
+
+/// Runs SQL assertions after apply: each check's query returns one number, compared with a
+/// constant or another stage's counter (`>= {{ stages.apply.filled_isrc }}`).
+///
+/// Every check runs, then the stage fails listing each unmet one with both numbers
+/// ("check 'X': got 3050, expected >= 3159"). In a dry run the table was not changed, so
+/// unmet checks are reported as notices instead of failing the run.
+public struct VerifyStage: Stage {
+    public let name: String
+    public var kind: String { "verify" }
+    public let parameters: Value
+    public let settings: VerifySettings
+    let database: PostgresSettings
+    let dryRun: Bool
+    /// The stage this one reads (and so runs after), from the plan.
+    let upstream: String?
+
+    public init(
+        name: String, settings: VerifySettings, database: PostgresSettings, upstream: String? = nil,
+        dryRun: Bool = false, parameters: Value
+    ) {
+        self.name = name
+        self.upstream = upstream
+        self.settings = settings
+        self.database = database
+        self.dryRun = dryRun
+        self.parameters = parameters
+    }
+
+    public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        // Checks describe the table after the upstream stage: wait for it to end.
+        if let input { for try await _ in input {} }
+        var failures: [String] = []
+        var passed = 0
+        try await DatabaseConnector.with(database, logger: context.logger) { connection in
+            for check in settings.checks {
+                let result = try await connection.execute(check.sql).scalar
+                guard let actual = result.doubleValue ?? result.text.flatMap(Double.init) else {
+                    failures.append("check '\(check.name)': the query returned \(result.text ?? "NULL"), not a number")
+                    continue
+                }
+                let expected: Double
+                do {
+                    expected = try await resolve(check.expect, context: context, upstream: upstream ?? input?.upstream)
+                } catch let error as StageError {
+                    failures.append("check '\(check.name)': \(error.message)")
+                    continue
+                }
+                let got = Expectation.format(actual)
+                let wanted = "\(check.expect.comparison.rawValue) \(Expectation.format(expected))"
+                if check.expect.comparison.holds(actual, expected) {
+                    passed += 1
+                    context.logger.info("check passed", metadata: ["check.name": "\(check.name)", "check.value": "\(got)"])
+                } else {
+                    failures.append("check '\(check.name)': got \(got), expected \(wanted)")
+                }
+            }
+        }
+        context.counters.set("checks", settings.checks.count)
+        context.counters.set("passed", passed)
+        guard !failures.isEmpty else { return }
+        if dryRun {
+            for failure in failures { context.notice("dry run, not enforced: \(failure)") }
+            return
+        }
+        throw VerifyError(stage: name, failures: failures)
+    }
+
+    /// The number an expectation compares with: a constant, or a finished stage's figure
+    /// (`rows_in`, `rows_out`, `rows_rejected` or one of its counters) times the factor.
+    func resolve(_ expectation: Expectation, context: StageContext, upstream: String?) async throws -> Double {
+        switch expectation.operand {
+        case .number(let n):
+            return n * expectation.factor
+        case .stageCounter(let stage, let counter):
+            var record = context.finishedStage(stage)
+            // Our input ends just before the runner records its stage as finished: give it a moment.
+            var attempts = 0
+            while record == nil && stage == upstream && attempts < 200 {
+                try await Task.sleep(for: .milliseconds(10))
+                record = context.finishedStage(stage)
+                attempts += 1
+            }
+            guard let record else {
+                throw StageError(stage: name, "stage '\(stage)' has not finished in this run, so {{ stages.\(stage).\(counter) }} is unknown")
+            }
+            let value: Int?
+            switch counter {
+            case "rows_in": value = record.rowsIn
+            case "rows_out": value = record.rowsOut
+            case "rows_rejected": value = record.rowsRejected
+            default: value = record.counters[counter]
+            }
+            guard let value else {
+                let known = (["rows_in", "rows_out", "rows_rejected"] + record.counters.keys.sorted()).joined(separator: ", ")
+                throw StageError(stage: name, "stage '\(stage)' has no counter '\(counter)' (it has: \(known))")
+            }
+            return Double(value) * expectation.factor
+        }
+    }
+}
+
+/// Verify checks that were not met, each with the value found and the one expected.
+public struct VerifyError: Error, CustomStringConvertible, Sendable {
+    public var stage: String
+    public var failures: [String]
+    public var description: String {
+        let count = failures.count
+        return "stage '\(stage)': \(count) check\(count == 1 ? "" : "s") failed:\n  " + failures.joined(separator: "\n  ")
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import Logging
+import SluiceCore
+import SluicePipeline
+import SluicePlan
+import SluicePostgres
+
+/// Puts back what an apply stage changed, from the undo file it recorded in its run.
+///
+/// The undo file holds the prior values of exactly the rows the apply changed; writing them
+/// back (one transaction, only rows that differ, NULLs restored as NULL) returns those rows to
+/// their state before the apply. Rows changed by someone else since then are overwritten too:
+/// undo soon after the apply, or look at the report.
+public struct Undo: Sendable {
+    public let runDirectory: URL
+    public let manifest: Manifest
+    public let database: PostgresSettings
+    /// The apply stage's name.
+    public let stage: String
+
+    /// - Parameters:
+    ///   - stage: the apply stage to undo; `nil` picks the run's only apply stage.
+    /// - Throws: ``UndoError`` when the run has no such apply stage.
+    public init(runDirectory: URL, manifest: Manifest, database: PostgresSettings, stage: String? = nil) throws {
+        self.runDirectory = runDirectory
+        self.manifest = manifest
+        self.database = database
+        self.stage = try Self.applyStage(in: manifest, named: stage)
+    }
+
+    /// Takes the database settings from the plan's connection of the apply stage.
+    public init(runDirectory: URL, manifest: Manifest, plan: Plan, stage: String? = nil) throws {
+        let name = try Self.applyStage(in: manifest, named: stage)
+        guard let definition = plan.stage(named: name), definition.kind == .apply else {
+            throw UndoError("the plan has no apply stage '\(name)'")
+        }
+        let connection = definition.apply.connection
+        guard let database = plan.connection(named: connection)?.postgres else {
+            throw UndoError("the plan has no postgres connection '\(connection)' for stage '\(name)'")
+        }
+        try self.init(runDirectory: runDirectory, manifest: manifest, database: database, stage: name)
+    }
+
+    /// The undo file: the one the manifest records (checked against its SHA-256), or, when the
+    /// run stopped before recording it, the file the stage writes in the run directory.
+    public func undoFile() throws -> URL {
+        let record = manifest.stage(stage)
+        if let artifact = record?.outputs.first(where: { $0.kind == "undo" }) {
+            let url =
+                artifact.path.hasPrefix("/")
+                ? URL(fileURLWithPath: artifact.path) : runDirectory.appendingPathComponent(artifact.path)
+            let (sha256, _) = try PrivateFile.sha256(of: url)
+            guard sha256 == artifact.sha256 else {
+                throw UndoError("\(url.path) has changed since the run recorded it (SHA-256 differs); not applying it")
+            }
+            return url
+        }
+        let url = runDirectory.appendingPathComponent(UndoFile.fileName(stage: stage))
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw UndoError("run \(manifest.runID) has no undo file for stage '\(stage)': the apply did not change anything, or was a dry run")
+        }
+        return url
+    }
+
+    /// Writes the prior values back.
+    /// - Returns: what was restored.
+    public func run(logger: Logger) async throws -> UndoReport {
+        let url = try undoFile()
+        let reader = try UndoFile.Reader(url: url)
+        let original = reader.undo
+        let update = BulkUpdate(
+            table: original.table, key: original.key,
+            columns: original.columns.map { BulkUpdate.Column($0, onEmpty: .clear) }
+        ).undoing
+        let stats = try await DatabaseConnector.with(database, logger: logger) { connection in
+            try await update.run(on: connection, input: reader) { _ in }
+        }
+        return UndoReport(
+            stage: stage, table: original.table, file: url, rows: stats.inputRows, matched: stats.matched,
+            restored: stats.changed, unknownKeys: stats.unknownKeys)
+    }
+
+    static func applyStage(in manifest: Manifest, named name: String?) throws -> String {
+        let applies = manifest.stages.filter { $0.kind == "apply" }
+        if let name {
+            guard applies.contains(where: { $0.name == name }) else {
+                throw UndoError("run \(manifest.runID) has no apply stage '\(name)'")
+            }
+            return name
+        }
+        guard let only = applies.first, applies.count == 1 else {
+            throw UndoError(
+                applies.isEmpty
+                    ? "run \(manifest.runID) has no apply stage"
+                    : "run \(manifest.runID) has several apply stages (\(applies.map(\.name).joined(separator: ", "))): name one")
+        }
+        return only.name
+    }
+}
+
+/// What ``Undo`` restored.
+public struct UndoReport: Sendable, Hashable, CustomStringConvertible {
+    public var stage: String
+    public var table: String
+    public var file: URL
+    /// Rows in the undo file.
+    public var rows: Int
+    /// Of those, keys still in the table.
+    public var matched: Int
+    /// Rows written back (the others already had their prior values).
+    public var restored: Int
+    /// Keys no longer in the table.
+    public var unknownKeys: Int
+
+    public var description: String {
+        "undo of '\(stage)': restored \(restored) of \(rows) rows in \(table)"
+            + (matched - restored > 0 ? " (\(matched - restored) already had their prior values)" : "")
+            + (unknownKeys > 0 ? "; \(unknownKeys) keys are no longer in the table" : "")
+    }
+}
+
+/// Why an undo cannot run.
+public struct UndoError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import SluiceCore
+import SluicePipeline
+
+/// The prior values an apply replaced: what ``Undo`` writes back to restore the table.
+///
+/// NDJSON, mode 0600. Line 1 describes the update,
+/// `{"columns":["spotify_popularity","isrc"],"key":"id","stage":"apply","table":"tracks"}`;
+/// every later line is one row as a JSON array, key first, then the columns in that order.
+/// Rows are flushed to the kernel as the database hands them over, before the UPDATE runs,
+/// so the file survives the process dying between the update and the end of the stage.
+public struct UndoFile: Sendable, Hashable {
+    public var table: String
+    public var key: String
+    public var columns: [String]
+    public var stage: String
+
+    public init(table: String, key: String, columns: [String], stage: String) {
+        self.table = table
+        self.key = key
+        self.columns = columns
+        self.stage = stage
+    }
+
+    /// The file name an apply stage writes in its run directory.
+    public static func fileName(stage: String) -> String {
+        let safe = String(stage.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
+        return "\(safe).undo.ndjson"
+    }
+
+    var header: Value {
+        .object([
+            "table": .string(table), "key": .string(key), "columns": .array(columns.map(Value.string)),
+            "stage": .string(stage),
+        ])
+    }
+
+    init(header: Value, path: String) throws {
+        guard let table = header["table"].stringValue, let key = header["key"].stringValue,
+            case .array(let columns) = header["columns"]
+        else {
+            throw NDJSONError(path: path, line: 1, message: "not an undo file header (table, key, columns)")
+        }
+        self.init(
+            table: table, key: key, columns: columns.compactMap(\.stringValue),
+            stage: header["stage"].stringValue ?? "apply")
+    }
+
+    /// Writes an undo file; not thread-safe (the apply stage's task owns it).
+    final class Writer {
+        private let file: PrivateFileWriter
+        private(set) var rows = 0
+
+        init(at url: URL, describing undo: UndoFile) throws {
+            file = try PrivateFileWriter(at: url, bufferSize: 1 << 16)
+            try file.append { out in
+                JSON.encode(undo.header, into: &out)
+                out.append(UInt8(ascii: "\n"))
+            }
+        }
+
+        var url: URL { file.url }
+
+        func append(_ batch: Batch) throws {
+            for row in batch.rows {
+                try file.append { out in
+                    JSON.encode(.array(row), into: &out)
+                    out.append(UInt8(ascii: "\n"))
+                }
+            }
+            rows += batch.count
+            try file.flush()
+        }
+
+        func close() throws -> PrivateFileWriter.Summary { try file.close() }
+
+        /// Closes and deletes the file (the update it belonged to did not happen).
+        func remove() {
+            file.discard()
+            try? FileManager.default.removeItem(at: file.url)
+        }
+    }
+}
