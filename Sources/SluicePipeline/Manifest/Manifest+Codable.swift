@@ -96,7 +96,7 @@ extension Manifest.StageRecord: Codable {
 
 extension Manifest.ErrorRecord: Codable {
     enum CodingKeys: String, CodingKey {
-        case message, stage, detail
+        case message, stage, detail, resumable
     }
 
     public init(from decoder: any Decoder) throws {
@@ -104,6 +104,7 @@ extension Manifest.ErrorRecord: Codable {
         message = try c.decode(String.self, forKey: .message)
         stage = try c.decodeIfPresent(String.self, forKey: .stage)
         detail = try c.decodeIfPresent(String.self, forKey: .detail)
+        resumable = try c.decodeIfPresent(Bool.self, forKey: .resumable) ?? false
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -111,6 +112,7 @@ extension Manifest.ErrorRecord: Codable {
         try c.encode(message, forKey: .message)
         try c.encode(stage, forKey: .stage)
         try c.encode(detail, forKey: .detail)
+        try c.encode(resumable, forKey: .resumable)
     }
 }
 
@@ -122,7 +124,7 @@ extension Manifest {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var c = encoder.singleValueContainer()
-            try c.encode(date.formatted(Self.dateStyle))
+            try c.encode(Self.format(date))
         }
         return Array(try encoder.encode(self)) + [UInt8(ascii: "\n")]
     }
@@ -133,7 +135,7 @@ extension Manifest {
         decoder.dateDecodingStrategy = .custom { decoder in
             let c = try decoder.singleValueContainer()
             let text = try c.decode(String.self)
-            if let date = try? Self.dateStyle.parse(text) { return date }
+            if let date = try? Self.dateStyle.parse(text) { return Self.milliseconds(date) }
             if let date = try? Date.ISO8601FormatStyle().parse(text) { return date }
             throw DecodingError.dataCorruptedError(in: c, debugDescription: "not an ISO 8601 date: \(text)")
         }
@@ -141,6 +143,23 @@ extension Manifest {
     }
 
     static let dateStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
+    /// `date` rounded to whole milliseconds: what the manifest holds, so that a manifest read
+    /// back equals the one written (the runner stores its dates already rounded).
+    public static func milliseconds(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded() / 1000)
+    }
+
+    /// `2024-05-01T12:00:00.123Z`. Formatted from whole milliseconds by hand: the format
+    /// style truncates, so a date a hair below a millisecond would lose one on every round trip.
+    static func format(_ date: Date) -> String {
+        let ms = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        let (seconds, fraction) = ms.quotientAndRemainder(dividingBy: 1000)
+        let (wholeSeconds, millis) = fraction < 0 ? (seconds - 1, fraction + 1000) : (seconds, fraction)
+        let text = Date(timeIntervalSince1970: TimeInterval(wholeSeconds)).formatted(Date.ISO8601FormatStyle())
+        let digits = String(millis)
+        return text.dropLast() + "." + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
+    }
 }
 
 /// ``Value`` as plain JSON through Codable.

@@ -43,11 +43,15 @@ extension Manifest {
         public var stage: String?
         /// For debugging: the error's debug description, when it says more than `message`.
         public var detail: String?
+        /// Whether continuing the run (`resume_command`) can pick up where it stopped: set when
+        /// the error is a ``ResumableError`` that says so (e.g. fetch hit a rate limit).
+        public var resumable: Bool
 
-        public init(message: String, stage: String? = nil, detail: String? = nil) {
+        public init(message: String, stage: String? = nil, detail: String? = nil, resumable: Bool = false) {
             self.message = message
             self.stage = stage
             self.detail = detail
+            self.resumable = resumable
         }
     }
 

@@ -1,0 +1,64 @@
+import Foundation
+import Logging
+import SluiceCore
+
+/// Everything a ``Runner`` needs besides the stages: where runs go, what to record about the
+/// plan, how to treat approval gates, whether this is a replay and how to report progress.
+public struct RunConfiguration: Sendable {
+    /// The directory that holds one subdirectory per run (created when missing).
+    public var runsDirectory: URL
+    public var toolVersion: String
+    public var plan: Manifest.Plan
+    /// The resolved plan for the manifest, already redacted by the caller.
+    public var resolvedPlan: Value
+    /// The `--set K=V` arguments, as given.
+    public var overrides: [String]
+    /// What to do at a stage that requires approval.
+    public var approval: Approval = .denied
+    /// Set to re-run part of an earlier run.
+    public var replay: Replay? = nil
+    /// Batches that may wait on an edge whose ``StageSpec/bufferSize`` is `nil`.
+    public var defaultBufferSize: Int = 4
+    /// The run's logger; the runner adds `run.id` (and `stage.name` for each stage).
+    public var logger: Logger
+    /// Progress on stderr; never stdout.
+    public var progress: ProgressMode = .off
+    /// The command that continues a run stopped at an approval gate, given its run directory
+    /// and the gated stage (e.g. "sluice replay runs/ID --from apply --yes"); recorded as
+    /// `resume_command`. Also used for a failure whose error is resumable.
+    public var continueCommand: @Sendable (_ runDirectory: URL, _ stage: String) -> String
+    /// The wall clock for the manifest's dates and the run id (a fixed clock in tests).
+    public var now: @Sendable () -> Date = { Date() }
+
+    public init(
+        runsDirectory: URL, toolVersion: String, plan: Manifest.Plan, resolvedPlan: Value, overrides: [String],
+        logger: Logger, continueCommand: @escaping @Sendable (_ runDirectory: URL, _ stage: String) -> String
+    ) {
+        self.runsDirectory = runsDirectory
+        self.toolVersion = toolVersion
+        self.plan = plan
+        self.resolvedPlan = resolvedPlan
+        self.overrides = overrides
+        self.logger = logger
+        self.continueCommand = continueCommand
+    }
+}
+
+/// How the runner treats a stage that requires approval.
+public enum Approval: Sendable {
+    /// Run it (`--yes`).
+    case granted
+    /// Stop before it: the run ends `awaiting-approval` with a `resume_command`.
+    case denied
+    /// Ask (a terminal prompt); `false` stops as ``denied`` does.
+    case ask(@Sendable (_ stage: String) async -> Bool)
+}
+
+/// How progress is shown, always on stderr.
+public enum ProgressMode: Sendable {
+    case off
+    /// One line per stage, redrawn in place; `color` adds ANSI colours to the status.
+    case terminal(color: Bool)
+    /// A plain line with every stage's figures, printed every `every` (for logs and CI).
+    case lines(every: Duration)
+}

@@ -1,0 +1,58 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Run ids and run directories.
+///
+/// A run id is `YYYYMMDD-HHMMSS-xxxxxx`: the UTC start time, then six random lowercase
+/// letters and digits, so ids sort by time and two runs started in the same second differ.
+enum RunDirectory {
+    static let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+
+    static func makeID(at date: Date, using generator: inout some RandomNumberGenerator) -> String {
+        var components = Calendar(identifier: .gregorian)
+        components.timeZone = TimeZone(identifier: "UTC")!
+        let c = components.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        func two(_ n: Int?) -> String { n.map { $0 < 10 ? "0\($0)" : "\($0)" } ?? "00" }
+        let suffix = String((0..<6).map { _ in alphabet.randomElement(using: &generator)! })
+        return "\(c.year ?? 0)\(two(c.month))\(two(c.day))-\(two(c.hour))\(two(c.minute))\(two(c.second))-\(suffix)"
+    }
+
+    /// Creates a new run directory (mode 0700) under `runsDirectory`, creating that too when
+    /// missing. The directory is made with a single `mkdir`, which fails if it exists, so two
+    /// concurrent runs never share one: on a collision a new id is drawn.
+    static func create(in runsDirectory: URL, at date: Date) throws -> (id: String, url: URL) {
+        do {
+            try FileManager.default.createDirectory(at: runsDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw RunnerError("cannot create the runs directory \(runsDirectory.path): \(error.localizedDescription)")
+        }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<100 {
+            let id = makeID(at: date, using: &generator)
+            let url = runsDirectory.appendingPathComponent(id, isDirectory: true)
+            if mkdir(url.path, PrivateFile.directoryMode) == 0 {
+                // mkdir applies the umask; make the mode exact.
+                _ = chmod(url.path, PrivateFile.directoryMode)
+                return (id, url)
+            }
+            let error = errno
+            guard error == EEXIST else {
+                throw RunnerError("cannot create the run directory: \(FileError("create directory", path: url.path, errno: error))")
+            }
+        }
+        throw RunnerError("cannot create a run directory in \(runsDirectory.path): every id drawn was taken")
+    }
+
+    /// `url`'s path relative to `directory` when it lies inside it, else its absolute path.
+    static func relativePath(of url: URL, in directory: URL) -> String {
+        let path = url.standardizedFileURL.path
+        let base = directory.standardizedFileURL.path
+        let prefix = base.hasSuffix("/") ? base : base + "/"
+        return path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : path
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import Logging
+import SluiceCore
+
+/// Runs a laid-out run segment by segment: each segment is one task group with one child task
+/// per stage (plus the progress reporter), its stages connected by bounded channels.
+struct RunExecution: Sendable {
+    /// How the run ended.
+    enum Ending: Sendable {
+        case succeeded
+        case failed
+        case interrupted
+        /// Stopped before this stage, whose approval was not given.
+        case awaitingApproval(String)
+    }
+
+    let layout: RunLayout
+    let configuration: RunConfiguration
+    let recorder: ManifestRecorder
+    let runID: String
+    let directory: URL
+    let startedAt: Date
+    let logger: Logger
+    let latch = FailureLatch()
+
+    func run() async -> Ending {
+        for segment in layout.segments {
+            if Task.isCancelled { return .interrupted }
+            let first = layout.specs[segment[0]]
+            if first.requiresApproval {
+                let approved = await approve(first.name)
+                // A prompt interrupted by a signal is an interruption, whatever it answered.
+                if Task.isCancelled { return .interrupted }
+                guard approved else { return .awaitingApproval(first.name) }
+            }
+            let ending = await runSegment(segment)
+            guard case .succeeded = ending else { return ending }
+        }
+        return .succeeded
+    }
+
+    private func approve(_ stage: String) async -> Bool {
+        let approved: Bool
+        switch configuration.approval {
+        case .granted: approved = true
+        case .denied: approved = false
+        case .ask(let ask): approved = await ask(stage)
+        }
+        logger.info(
+            approved ? "approval given" : "approval not given",
+            metadata: ["stage.name": "\(stage)"])
+        return approved
+    }
+
+    private func runSegment(_ indices: [Int]) async -> Ending {
+        let specs = indices.map { layout.specs[$0] }
+        let names = Set(specs.map(\.name))
+        var inputChannels: [String: BoundedChannel<Batch>] = [:]
+        var outputChannels: [String: [BoundedChannel<Batch>]] = [:]
+        for spec in specs {
+            guard let input = spec.input, names.contains(input) else { continue }
+            let channel = BoundedChannel<Batch>(capacity: spec.bufferSize ?? configuration.defaultBufferSize)
+            inputChannels[spec.name] = channel
+            outputChannels[input, default: []].append(channel)
+        }
+        let executions = specs.map { spec in
+            makeExecution(spec, inputChannel: inputChannels[spec.name], outputChannels: outputChannels[spec.name] ?? [])
+        }
+        let reporter = ProgressReporter(stages: executions.map(\.context.progress), mode: configuration.progress)
+
+        var statuses: [StageStatus] = []
+        await withTaskGroup(of: StageExecution.Outcome?.self) { group in
+            for execution in executions {
+                group.addTask { await execution.run() }
+            }
+            if let reporter {
+                group.addTask {
+                    await reporter.run()
+                    return nil
+                }
+            }
+            var remaining = executions.count
+            while remaining > 0, let outcome = await group.next() {
+                guard let outcome else { continue }
+                remaining -= 1
+                statuses.append(outcome.status)
+                // One stage failing (or being cancelled) stops every other one.
+                if outcome.status != .succeeded { group.cancelAll() }
+            }
+            // Stops the progress reporter, which draws its last state.
+            group.cancelAll()
+        }
+        recordChannelInputs(of: specs, within: names)
+        if latch.stage != nil { return .failed }
+        if Task.isCancelled || statuses.contains(where: { $0 != .succeeded }) { return .interrupted }
+        return .succeeded
+    }
+
+    private func makeExecution(
+        _ spec: StageSpec, inputChannel: BoundedChannel<Batch>?, outputChannels: [BoundedChannel<Batch>]
+    ) -> StageExecution {
+        let recorder = recorder
+        let context = StageContext(
+            stageName: spec.name, stageKind: spec.stage.kind, runID: runID, runDirectory: directory,
+            runStartedAt: startedAt, logger: logger, hasInput: spec.input != nil,
+            finishedStage: { recorder.finishedStage($0) }, now: configuration.now)
+        var input: StageInput?
+        var inputArtifact: Manifest.Artifact?
+        if let upstream = spec.input {
+            let source: StageInput.Source
+            if let inputChannel {
+                source = .channel(inputChannel)
+            } else if let recorded = layout.recordedInputs[spec.name] {
+                // A replay: the original run's output, checked before the run started.
+                inputArtifact = recorded.artifact
+                source = .spool(recorded.url, sha256: recorded.artifact.sha256)
+            } else if let spool = recorder.manifest.stage(upstream)?.spool {
+                // Behind an approval gate: the output of a stage of an earlier segment.
+                inputArtifact = spool
+                source = .spool(resolve(spool.path), sha256: spool.sha256)
+            } else {
+                // Cannot happen (an earlier segment succeeded, so its spools are recorded); should
+                // it, reading the expected file fails the stage with a clear file error.
+                source = .spool(spoolURL(upstream), sha256: nil)
+            }
+            input = StageInput(upstream: upstream, source: source, progress: context.progress)
+        }
+        return StageExecution(
+            spec: spec, context: context, input: input, inputChannel: inputChannel, inputArtifact: inputArtifact,
+            outputChannels: outputChannels, spoolURL: spoolURL(spec.name), recorder: recorder, latch: latch,
+            configuration: configuration, runDirectory: directory)
+    }
+
+    /// Records, as `inputs`, the spool of the upstream of each stage that read a channel.
+    private func recordChannelInputs(of specs: [StageSpec], within names: Set<String>) {
+        recorder.update { manifest in
+            for spec in specs {
+                guard let upstream = spec.input, names.contains(upstream),
+                    let spool = manifest.stage(upstream)?.spool,
+                    let index = manifest.stages.firstIndex(where: { $0.name == spec.name }),
+                    manifest.stages[index].status != .pending
+                else { continue }
+                manifest.stages[index].inputs = [spool]
+            }
+        }
+    }
+
+    func spoolURL(_ stage: String) -> URL {
+        directory.appendingPathComponent("\(stage).ndjson")
+    }
+
+    private func resolve(_ path: String) -> URL {
+        path.hasPrefix("/") ? URL(fileURLWithPath: path) : directory.appendingPathComponent(path)
+    }
+}

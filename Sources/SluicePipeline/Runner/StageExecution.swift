@@ -1,0 +1,135 @@
+import Foundation
+import Logging
+import SluiceCore
+
+/// One stage's run inside its segment's task group: marks it running, runs it, closes its
+/// spool and channels, and records how it ended.
+struct StageExecution: Sendable {
+    /// How a stage ended, for the segment's task group.
+    struct Outcome: Sendable {
+        var stage: String
+        var status: StageStatus
+    }
+
+    let spec: StageSpec
+    let context: StageContext
+    let input: StageInput?
+    /// The channel `input` reads, when it reads one: released when the stage ends so that its
+    /// producer never waits on a consumer that is gone.
+    let inputChannel: BoundedChannel<Batch>?
+    /// The recorded spool `input` reads, for the manifest's `inputs`.
+    let inputArtifact: Manifest.Artifact?
+    let outputChannels: [BoundedChannel<Batch>]
+    let spoolURL: URL
+    let recorder: ManifestRecorder
+    let latch: FailureLatch
+    let configuration: RunConfiguration
+    let runDirectory: URL
+
+    func run() async -> Outcome {
+        let name = spec.name
+        let logger = context.logger
+        recorder.updateStage(name) { record, _ in
+            record.status = .running
+            record.startedAt = ManifestRecorder.normalized(configuration.now())
+            if let inputArtifact { record.inputs = [inputArtifact] }
+        }
+        context.progress.setStatus(.running)
+        logger.info("stage started", metadata: ["stage.kind": "\(spec.stage.kind)"])
+
+        var failure: (any Error)?
+        var output: StageOutput?
+        do {
+            let out = StageOutput(
+                stageName: name, spool: try SpoolWriter(at: spoolURL), channels: outputChannels,
+                progress: context.progress)
+            output = out
+            try await spec.stage.run(context, input: input, output: out)
+            // A stage that returns after the run was cancelled may have seen only part of its input.
+            try Task.checkCancellation()
+        } catch {
+            failure = error
+        }
+        inputChannel?.stopReceiving()
+
+        var status = failure.map(classify) ?? .succeeded
+        var spool: (summary: PrivateFileWriter.Summary, rows: Int)?
+        let channelError = failure.map { _ in UpstreamStageError(stage: name, status: status) }
+        do {
+            if let output {
+                spool = try output.finish(failure: channelError)
+            } else {
+                for channel in outputChannels { channel.finish(throwing: channelError) }
+            }
+        } catch {
+            // The spool could not be completed: a failure of this stage even if it ran well.
+            if failure == nil {
+                failure = error
+                status = classify(error)
+            }
+        }
+        context.progress.setStatus(status)
+        record(status: status, failure: failure, spool: spool)
+        logger.info(
+            "stage finished",
+            metadata: [
+                "stage.status": "\(status.rawValue)", "rows.in": "\(context.progress.rowsIn)",
+                "rows.out": "\(context.progress.rowsOut)",
+            ])
+        return Outcome(stage: name, status: status)
+    }
+
+    /// A failure is this stage's own only when the run was not already cancelled or failing.
+    private func classify(_ error: any Error) -> StageStatus {
+        if Task.isCancelled { return .cancelled }
+        return latch.claim(spec.name) ? .failed : .cancelled
+    }
+
+    private func record(
+        status: StageStatus, failure: (any Error)?, spool: (summary: PrivateFileWriter.Summary, rows: Int)?
+    ) {
+        let progress = context.progress
+        let counters = context.counters.snapshot
+        let notices = context.notices
+        var outputs: [Manifest.Artifact] = []
+        if let spool {
+            outputs.append(
+                Manifest.Artifact(
+                    kind: Manifest.Artifact.spoolKind,
+                    path: RunDirectory.relativePath(of: spool.summary.url, in: runDirectory),
+                    sha256: spool.summary.sha256, rows: spool.rows))
+        }
+        for artifact in context.artifacts {
+            outputs.append(
+                Manifest.Artifact(
+                    kind: artifact.kind, path: RunDirectory.relativePath(of: artifact.url, in: runDirectory),
+                    sha256: artifact.sha256, rows: artifact.rows))
+        }
+        var errorRecord = status == .failed ? failure.map(Self.errorRecord) : nil
+        errorRecord?.stage = spec.name
+        recorder.updateStage(spec.name) { record, manifest in
+            record.status = status
+            record.finishedAt = ManifestRecorder.normalized(configuration.now())
+            record.rowsIn = progress.rowsIn
+            record.rowsOut = progress.rowsOut
+            record.rowsRejected = progress.rowsRejected
+            record.counters = counters
+            record.outputs = outputs
+            record.error = errorRecord
+            manifest.notices.append(contentsOf: notices)
+            if let errorRecord {
+                manifest.error = errorRecord
+                if errorRecord.resumable {
+                    manifest.resumeCommand = configuration.continueCommand(runDirectory, spec.name)
+                }
+            }
+        }
+    }
+
+    static func errorRecord(_ error: any Error) -> Manifest.ErrorRecord {
+        let message = String(describing: error)
+        let detail = String(reflecting: error)
+        let resumable = (error as? any ResumableError)?.isResumable ?? false
+        return Manifest.ErrorRecord(message: message, detail: detail == message ? nil : detail, resumable: resumable)
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import SluiceCore
+import Testing
+
+@testable import SluicePipeline
+
+/// Runs that succeed: what the manifest and the spools say, and how stages are wired.
+@Suite struct RunnerSuccessTests {
+    @Test func aSucceededRunRecordsEveryStageAndItsSpool() async throws {
+        let test = try TestRun()
+        let sink = SinkStage()
+        let result = try await test.run(chain(batches: 10, rowsPerBatch: 100, sink: sink))
+        let manifest = result.manifest
+
+        #expect(manifest.status == .succeeded)
+        #expect(manifest.error == nil)
+        #expect(manifest.resumeCommand == nil)
+        #expect(manifest.finishedAt != nil)
+        #expect(manifest.runID.wholeMatch(of: /\d{8}-\d{6}-[a-z0-9]{6}/) != nil)
+        #expect(result.directory.lastPathComponent == manifest.runID)
+        #expect(manifest.overrides == ["map.factor=2"])
+        #expect(manifest.stages.map(\.name) == ["source", "map", "sink"])
+        #expect(manifest.stages.allSatisfy { $0.status == .succeeded && $0.startedAt != nil && $0.finishedAt != nil })
+        #expect(sink.rows.all.count == 1000)
+
+        let source = try #require(manifest.stage("source"))
+        #expect(source.rowsIn == 0 && source.rowsOut == 1000)
+        #expect(source.counters["emitted"] == 1000)
+        #expect(source.parameters == .object(["batches": .int(10)]))
+        let map = try #require(manifest.stage("map"))
+        #expect(map.input == "source")
+        #expect(map.rowsIn == 1000 && map.rowsOut == 1000)
+        #expect(map.inputs == [source.spool])
+
+        for record in manifest.stages {
+            let spool = try #require(record.spool)
+            #expect(spool.path == "\(record.name).ndjson")
+            #expect(spool.rows == 1000)
+            let (sha256, _) = try PrivateFile.sha256(of: artifactURL(spool.path, in: result.directory))
+            #expect(sha256 == spool.sha256)
+        }
+    }
+
+    @Test func theManifestOnDiskEqualsTheReturnedOne() async throws {
+        let test = try TestRun()
+        let result = try await test.run(chain(batches: 3))
+        let loaded = try Manifest.load(from: result.directory)
+        #expect(loaded == result.manifest)
+        // And it survives another encode → decode.
+        #expect(try Manifest.decode(Data(loaded.encoded())) == loaded)
+    }
+
+    @Test func dataFilesArePrivate() async throws {
+        let test = try TestRun()
+        let result = try await test.run(chain(batches: 2))
+        func mode(_ url: URL) throws -> Int {
+            let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
+            return (attributes[.posixPermissions] as? NSNumber)?.intValue ?? -1
+        }
+        #expect(try mode(result.directory) == 0o700)
+        let files = try FileManager.default.contentsOfDirectory(atPath: result.directory.path)
+        #expect(Set(files) == ["manifest.json", "source.ndjson", "map.ndjson", "sink.ndjson"])
+        for file in files {
+            #expect(try mode(result.directory.appendingPathComponent(file)) == 0o600, "\(file)")
+        }
+    }
+
+    @Test func fanOutFeedsEveryConsumerAllRows() async throws {
+        let test = try TestRun()
+        let left = SinkStage(name: "left")
+        let right = SinkStage(name: "right")
+        let result = try await test.run([
+            StageSpec(SourceStage(batches: 20, rowsPerBatch: 50)),
+            StageSpec(left, input: "source", bufferSize: 1),
+            StageSpec(right, input: "source", bufferSize: 3),
+        ])
+        #expect(result.manifest.status == .succeeded)
+        #expect(left.rows.all.count == 1000)
+        #expect(left.rows.all == right.rows.all)
+        #expect(result.manifest.stage("left")?.spool?.sha256 == result.manifest.stage("right")?.spool?.sha256)
+        #expect(result.manifest.stage("right")?.inputs == [result.manifest.stage("source")?.spool].compactMap { $0 })
+    }
+
+    @Test func aConsumerThatStopsEarlyDoesNotBlockItsProducer() async throws {
+        let test = try TestRun()
+        let result = try await test.run(chain(batches: 50, rowsPerBatch: 10, sink: SinkStage(stopAfter: 2)))
+        #expect(result.manifest.status == .succeeded)
+        #expect(result.manifest.stage("map")?.rowsOut == 500)
+        #expect(result.manifest.stage("sink")?.rowsIn == 20)
+    }
+
+    @Test func concurrentRunsNeverShareADirectory() async throws {
+        let test = try TestRun()
+        var configuration = test.configuration()
+        let fixed = Date(timeIntervalSince1970: 1_700_000_000)
+        configuration.now = { fixed }
+        let results = try await withThrowingTaskGroup(of: RunResult.self) { group in
+            for _ in 0..<8 {
+                group.addTask { [configuration] in
+                    try await Runner(stages: [StageSpec(SourceStage(batches: 1))], configuration: configuration).run()
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(Set(results.map(\.manifest.runID)).count == 8)
+        #expect(results.allSatisfy { $0.manifest.runID.hasPrefix("20231114-221320-") })
+        #expect(test.runNames().count == 8)
+    }
+
+    @Test func anInvalidStageListIsRefusedBeforeAnythingIsCreated() async throws {
+        let test = try TestRun()
+        await #expect(throws: RunnerError.self) {
+            try await test.run([StageSpec(SourceStage()), StageSpec(MapStage(), input: "nowhere")])
+        }
+        await #expect(throws: RunnerError.self) {
+            try await test.run([StageSpec(SourceStage()), StageSpec(SourceStage())])
+        }
+        #expect(test.runNames().isEmpty)
+    }
+}
