@@ -1,0 +1,75 @@
+import Foundation
+import Synchronization
+import Testing
+
+@testable import SluicePipeline
+
+/// Progress text from fixed figures, and the reporter's output captured instead of stderr.
+@Suite struct ProgressTests {
+    typealias Figures = ProgressFormat.Figures
+
+    @Test func aRunningStageWithATotalShowsRateAndETA() {
+        let figures = Figures(name: "fetch", status: .running, rowsDone: 1000, expectedTotal: 3000, elapsed: .seconds(10))
+        #expect(ProgressFormat.rate(figures) == 100)
+        #expect(ProgressFormat.eta(figures) == 20)
+        let line = ProgressFormat.terminalLine(figures, width: 8, color: false)
+        #expect(line == "fetch     running            1000/3000 rows (33%)  100/s  ETA 20s")
+    }
+
+    @Test func colourIsOnlyAddedWhenAsked() {
+        let figures = Figures(name: "apply", status: .failed, rowsDone: 0, expectedTotal: nil, elapsed: nil)
+        #expect(!ProgressFormat.terminalLine(figures, width: 5, color: false).contains("\u{1B}"))
+        #expect(ProgressFormat.terminalLine(figures, width: 5, color: true).contains("\u{1B}[31m"))
+    }
+
+    @Test(arguments: [(7, "7s"), (65, "1:05"), (3723, "1:02:03")])
+    func durationsReadLikeAClock(seconds: Int, text: String) {
+        #expect(ProgressFormat.clock(seconds) == text)
+    }
+
+    @Test func aPlainLineListsEveryStage() {
+        let line = ProgressFormat.plainLine([
+            Figures(name: "query", status: .succeeded, rowsDone: 3159, expectedTotal: nil, elapsed: .seconds(1)),
+            Figures(name: "fetch", status: .running, rowsDone: 50, expectedTotal: 100, elapsed: .seconds(10)),
+        ])
+        #expect(line == "progress: query succeeded 3159 rows; fetch running 50/100 rows (50%) 5.0/s ETA 10s")
+    }
+
+    @Test func offMeansNoReporter() {
+        let stage = StageProgress(name: "a", kind: "k", hasInput: false)
+        #expect(ProgressReporter(stages: [stage], mode: .off) == nil)
+    }
+
+    @Test func theLinesReporterWritesAFinalLineWhenCancelled() async {
+        let stage = StageProgress(name: "a", kind: "k", hasInput: false)
+        stage.setStatus(.running)
+        stage.addRowsOut(42)
+        let written = Mutex<[String]>([])
+        let reporter = ProgressReporter(stages: [stage], mode: .lines(every: .seconds(3600))) { text in
+            written.withLock { $0.append(text) }
+        }!
+        let task = Task { await reporter.run() }
+        task.cancel()
+        await task.value
+        let lines = written.withLock { $0 }
+        #expect(lines.last?.hasPrefix("progress: a running 42 rows") == true)
+        #expect(lines.last?.hasSuffix("\n") == true)
+    }
+
+    @Test func theTerminalReporterRedrawsInPlace() async {
+        let stages = [
+            StageProgress(name: "a", kind: "k", hasInput: false), StageProgress(name: "b", kind: "k", hasInput: true),
+        ]
+        let written = Mutex<[String]>([])
+        let reporter = ProgressReporter(stages: stages, mode: .terminal(color: false)) { text in
+            written.withLock { $0.append(text) }
+        }!
+        let task = Task { await reporter.run() }
+        task.cancel()
+        await task.value
+        let frames = written.withLock { $0 }
+        #expect(frames.count >= 1)
+        #expect(frames.last?.components(separatedBy: "\n").count == 3)  // two lines and the end
+        if frames.count >= 2 { #expect(frames.last?.hasPrefix("\u{1B}[2A") == true) }
+    }
+}

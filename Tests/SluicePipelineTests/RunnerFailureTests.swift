@@ -1,0 +1,129 @@
+import Foundation
+import SluiceCore
+import Testing
+
+@testable import SluicePipeline
+
+/// Runs that do not succeed: a stage failing, the run interrupted, and the backpressure that
+/// keeps a producer close to a blocked consumer.
+@Suite struct RunnerFailureTests {
+    @Test func aProducerStaysWithinItsBufferOfABlockedConsumer() async throws {
+        let test = try TestRun()
+        let capacity = 2
+        let source = SourceStage(batches: 40, rowsPerBatch: 10)
+        let gate = Gate()
+        let sink = SinkStage(gate: gate)
+        let run = Task {
+            try await test.run([
+                StageSpec(source), StageSpec(sink, input: "source", bufferSize: capacity),
+            ])
+        }
+        // The sink holds batch 1 at the gate; batches 2...capacity+1 fill the buffer; the send
+        // of batch capacity+2 is the one that must suspend.
+        await sink.received.reach(1)
+        await source.attempts.reach(capacity + 2)
+        // Lead = sends started - batches taken: a bounded channel keeps it at capacity+1.
+        #expect(source.attempts.value - sink.received.value == capacity + 1)
+        gate.open()
+        let result = try await run.value
+        #expect(result.manifest.status == .succeeded)
+        #expect(sink.rows.all.count == 400)
+    }
+
+    @Test func everySendStaysWithinTheBufferWhileRowsFlow() async throws {
+        let test = try TestRun()
+        let source = SourceStage(batches: 200, rowsPerBatch: 5)
+        let sink = LeadCheckingSink(source: source, bound: 3 + 1)
+        let result = try await test.run([StageSpec(source), StageSpec(sink, input: "source", bufferSize: 3)])
+        #expect(result.manifest.status == .succeeded)
+        // The lead is taken after each receive: at most the buffer plus the send in flight.
+        #expect(sink.maxLead.value <= 4)
+        #expect(sink.maxLead.value >= 1)
+    }
+
+    @Test func aFailingStageCancelsEveryOtherStage() async throws {
+        let test = try TestRun()
+        let result = try await test.run([
+            StageSpec(SourceStage(batches: nil, rowsPerBatch: 10)),  // infinite
+            StageSpec(MapStage(), input: "source"),
+            StageSpec(FailingStage(after: 3), input: "map"),
+            StageSpec(SinkStage(), input: "fail"),
+        ])
+        let manifest = result.manifest
+        #expect(manifest.status == .failed)
+        #expect(manifest.error == Manifest.ErrorRecord(message: "boom", stage: "fail", detail: "TestFailure(boom)"))
+        #expect(manifest.stage("fail")?.status == .failed)
+        #expect(manifest.stage("fail")?.error?.message == "boom")
+        for name in ["source", "map", "sink"] {
+            #expect(manifest.stage(name)?.status == .cancelled, "\(name)")
+            #expect(manifest.stage(name)?.error == nil, "\(name)")
+        }
+        #expect(manifest.resumeCommand == nil)
+        // The sink may be cancelled before it drains what "fail" passed on, never after more.
+        #expect((manifest.stage("sink")?.rowsIn ?? 0) <= 30)
+        #expect(try Manifest.load(from: result.directory) == manifest)
+    }
+
+    @Test func aResumableFailureRecordsHowToContinue() async throws {
+        let test = try TestRun()
+        let result = try await test.run([
+            StageSpec(SourceStage(batches: 5, rowsPerBatch: 10)),
+            StageSpec(FailingStage(after: 2, error: RateLimited()), input: "source"),
+        ])
+        let manifest = result.manifest
+        #expect(manifest.status == .failed)
+        #expect(manifest.error?.resumable == true)
+        #expect(manifest.error?.stage == "fail")
+        #expect(manifest.resumeCommand == "continue \(result.directory.path) fail")
+    }
+
+    @Test func cancellingTheRunInterruptsItAndStillWritesTheManifest() async throws {
+        let test = try TestRun()
+        let gate = Gate()  // never opened
+        let sink = SinkStage(gate: gate)
+        let run = Task { try await test.run(chain(batches: nil, rowsPerBatch: 10, sink: sink)) }
+        await sink.received.reach(1)
+        run.cancel()
+        let result = try await run.value
+        let manifest = result.manifest
+        #expect(manifest.status == .interrupted)
+        #expect(manifest.error == nil)
+        #expect(manifest.finishedAt != nil)
+        #expect(manifest.stages.allSatisfy { $0.status == .cancelled })
+        #expect(manifest.stage("sink")?.rowsIn == 10)
+        // Each stage records what it wrote before it stopped.
+        #expect(manifest.stage("source")?.spool != nil)
+        #expect(try Manifest.load(from: result.directory) == manifest)
+    }
+
+    @Test func aRunCancelledBeforeItStartsEndsInterrupted() async throws {
+        let test = try TestRun()
+        let run = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await test.run(chain(batches: 3))
+        }
+        let result = try await run.value
+        #expect(result.manifest.status == .interrupted)
+        #expect(result.manifest.stages.allSatisfy { $0.status == .pending })
+    }
+}
+
+/// A sink that, after each batch it takes, checks how far ahead its source is.
+struct LeadCheckingSink: Stage {
+    var name = "sink"
+    var kind: String { "test-lead-sink" }
+    var parameters: Value { .null }
+    let source: SourceStage
+    let bound: Int
+    let maxLead = Counter()
+
+    func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        var taken = 0
+        for try await batch in input! {
+            taken += 1
+            let lead = source.attempts.value - taken
+            if lead > maxLead.value { maxLead.increment(by: lead - maxLead.value) }
+            try await output.send(batch)
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import SluiceCore
+import Testing
+
+@testable import SluicePipeline
+
+/// Replays: re-running a stage (or a stage and everything after it) on the inputs an earlier
+/// run recorded, and refusing to when those inputs are gone or changed.
+@Suite struct RunnerReplayTests {
+    /// source → map → sink, run once; returns the original run.
+    private func original(_ test: borrowing TestRun, gated: Bool = false, approval: Approval = .granted)
+        async throws -> RunResult
+    {
+        let stages = [
+            StageSpec(SourceStage(batches: 6, rowsPerBatch: 50)),
+            StageSpec(MapStage(lookup: "source"), input: "source"),
+            StageSpec(SinkStage(), input: "map", requiresApproval: gated),
+        ]
+        return try await test.run(stages, approval: approval)
+    }
+
+    private func replay(_ original: RunResult, _ mode: Manifest.ReplayMode, _ stage: String) -> Replay {
+        Replay(original: original.manifest, originalDirectory: original.directory, mode: mode, stage: stage)
+    }
+
+    private var stages: [StageSpec] {
+        [
+            StageSpec(SourceStage(batches: 999)),  // must not run: a replay reads the recorded spool
+            StageSpec(MapStage(lookup: "source"), input: "source"),
+            StageSpec(SinkStage(), input: "map"),
+        ]
+    }
+
+    @Test func replayingAMiddleStageReproducesItsSpoolByteForByte() async throws {
+        let test = try TestRun()
+        let first = try await original(test)
+        let result = try await test.run(stages, replay: replay(first, .stage, "map"))
+        let manifest = result.manifest
+
+        #expect(manifest.status == .succeeded)
+        #expect(
+            manifest.replayOf
+                == Manifest.ReplayOrigin(runID: first.manifest.runID, path: first.directory.path, stage: "map", mode: .stage))
+        #expect(manifest.stages.map(\.status) == [.skipped, .succeeded, .skipped])
+        let originalMap = try #require(first.manifest.stage("map")?.spool)
+        let replayedMap = try #require(manifest.stage("map")?.spool)
+        #expect(replayedMap.sha256 == originalMap.sha256)
+        #expect(replayedMap.rows == 300)
+        #expect(replayedMap.path == "map.ndjson")
+
+        // The skipped source keeps the original figures and points at the original file.
+        let source = try #require(manifest.stage("source"))
+        let originalSpool = first.directory.appendingPathComponent("source.ndjson").path
+        #expect(source.spool?.path == originalSpool)
+        #expect(source.rowsOut == 300 && source.counters["emitted"] == 300)
+        #expect(manifest.stage("map")?.inputs.map(\.path) == [originalSpool])
+        // finishedStage of a skipped stage answers with the original record.
+        #expect(manifest.stage("map")?.counters["seen_emitted"] == 300)
+        // In `stage` mode the later stages are skipped with empty figures.
+        #expect(manifest.stage("sink")?.outputs == [])
+        #expect(!FileManager.default.fileExists(atPath: result.directory.appendingPathComponent("source.ndjson").path))
+        #expect(try Manifest.load(from: result.directory) == manifest)
+    }
+
+    @Test func replayingFromAStageRunsItAndEveryLaterOne() async throws {
+        let test = try TestRun()
+        let first = try await original(test)
+        let result = try await test.run(stages, replay: replay(first, .from, "map"))
+        let manifest = result.manifest
+        #expect(manifest.status == .succeeded)
+        #expect(manifest.replayOf?.mode == .from)
+        #expect(manifest.stages.map(\.status) == [.skipped, .succeeded, .succeeded])
+        #expect(manifest.stage("sink")?.spool?.sha256 == first.manifest.stage("sink")?.spool?.sha256)
+        #expect(manifest.stage("sink")?.inputs == [manifest.stage("map")?.spool].compactMap { $0 })
+    }
+
+    @Test func aRunAwaitingApprovalContinuesFromTheGatedStage() async throws {
+        let test = try TestRun()
+        let first = try await original(test, gated: true, approval: .denied)
+        #expect(first.manifest.status == .awaitingApproval)
+        var gated = stages
+        gated[2].requiresApproval = true
+
+        let denied = try await test.run(gated, approval: .denied, replay: replay(first, .from, "sink"))
+        #expect(denied.manifest.status == .awaitingApproval)
+
+        let result = try await test.run(gated, approval: .granted, replay: replay(first, .from, "sink"))
+        #expect(result.manifest.status == .succeeded)
+        #expect(result.manifest.stages.map(\.status) == [.skipped, .skipped, .succeeded])
+        #expect(result.manifest.stage("sink")?.rowsIn == 300)
+        #expect(result.manifest.stage("sink")?.spool?.sha256 == first.manifest.stage("map")?.spool?.sha256)
+    }
+
+    @Test func aChangedRecordedInputIsRefusedBeforeAnythingIsCreated() async throws {
+        let test = try TestRun()
+        let first = try await original(test)
+        let spool = first.directory.appendingPathComponent("source.ndjson")
+        var bytes = try Array(Data(contentsOf: spool))
+        bytes[bytes.count / 2] ^= 0x01
+        try Data(bytes).write(to: spool)
+        let runsBefore = test.runNames()
+
+        let error = await #expect(throws: RunnerError.self) {
+            try await test.run(stages, replay: replay(first, .stage, "map"))
+        }
+        let message = error?.description ?? ""
+        #expect(message.contains("source.ndjson") && message.contains("changed"))
+        #expect(message.contains("recorded \(first.manifest.stage("source")?.spool?.sha256 ?? "?")"))
+        #expect(test.runNames() == runsBefore)
+    }
+
+    @Test func aMissingRecordedInputIsRefused() async throws {
+        let test = try TestRun()
+        let first = try await original(test)
+        try FileManager.default.removeItem(at: first.directory.appendingPathComponent("map.ndjson"))
+        let runsBefore = test.runNames()
+        let error = await #expect(throws: RunnerError.self) {
+            try await test.run(stages, replay: replay(first, .from, "sink"))
+        }
+        #expect(error?.description.contains("missing") == true)
+        #expect(test.runNames() == runsBefore)
+    }
+
+    @Test func anUnknownReplayStageIsRefused() async throws {
+        let test = try TestRun()
+        let first = try await original(test)
+        let error = await #expect(throws: RunnerError.self) {
+            try await test.run(stages, replay: replay(first, .stage, "nope"))
+        }
+        #expect(error?.description.contains("no such stage") == true)
+    }
+}
