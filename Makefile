@@ -23,5 +23,9 @@ check-plan: build
 bench: deps
 	bash scripts/bench.sh
 
+## The Spotify enrichment end to end against a throwaway PostgreSQL and the simulator.
+demo: deps
+	bash scripts/demo.sh
+
 format:
 	swift-format -i -r Sources Tests Package.swift

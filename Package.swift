@@ -58,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "SluiceCLI",
             dependencies: [
-                "Sluice", "SluicePlan", "SluicePipeline",
+                "Sluice", "SluiceCore", "SluicePlan", "SluicePipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -96,6 +96,11 @@ let package = Package(
                 "SpotifySimulator",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
+        ),
+        // The real plan, run by the real binary against a throwaway PostgreSQL and the simulator.
+        .testTarget(
+            name: "SluiceEndToEndTests",
+            dependencies: ["SluicePipeline", "SluiceCore", "SluiceTestSupport", "SpotifySimulator"]
         ),
         .testTarget(
             name: "SluiceTests",

@@ -16,7 +16,7 @@ struct Bench: AsyncParsableCommand {
 /// Peak resident memory of this process so far, in MiB (getrusage ru_maxrss).
 func peakRSSMiB() -> Double {
     var usage = rusage()
-    getrusage(RUSAGE_SELF, &usage)
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
     return Double(usage.ru_maxrss) / 1024
 }
 

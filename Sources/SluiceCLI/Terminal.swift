@@ -26,3 +26,15 @@ enum Terminal {
         }
     }
 }
+
+extension Terminal {
+    /// Asks a yes/no question on stderr and reads the answer from stdin; anything but `y`/`yes` is no.
+    static func confirm(_ question: String) async -> Bool {
+        printError("\(question) [y/N] ")
+        let answer = await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
+            // readLine blocks: keep it off the cooperative pool.
+            Thread.detachNewThread { continuation.resume(returning: readLine()) }
+        }
+        return ["y", "yes"].contains(answer?.trimmingCharacters(in: .whitespaces).lowercased() ?? "")
+    }
+}

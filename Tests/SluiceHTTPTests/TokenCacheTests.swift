@@ -28,9 +28,11 @@ import Testing
         let new = AccessToken(value: "new")
         cache.store(old, lifetime: .seconds(3600), requestedAt: Self.at(0))
         cache.store(new, lifetime: .seconds(3600), requestedAt: Self.at(5))
-        #expect(!cache.invalidate(old))
+        let invalidatedOld = cache.invalidate(old)
+        #expect(!invalidatedOld)
         #expect(cache.lookup(at: Self.at(6)) == .fresh(new))
-        #expect(cache.invalidate(new))
+        let invalidatedNew = cache.invalidate(new)
+        #expect(invalidatedNew)
         #expect(cache.lookup(at: Self.at(6)) == .refresh)
         #expect(cache.issued == 2)
     }

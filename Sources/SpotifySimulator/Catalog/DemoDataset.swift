@@ -84,6 +84,11 @@ public struct DemoDataset: Sendable {
         return (found.popularity, found.isrc)
     }
 
+    /// Whether the API knows the track's id once it is normalised to a bare id.
+    public func isKnown(_ track: Track) -> Bool {
+        track.spotifyID.map { catalog.track(for: Self.bare($0)) != nil } ?? false
+    }
+
     /// The bare id in a URI, URL or padded id (what the plan's `spotify_id()` does).
     static func bare(_ raw: String) -> String {
         var id = raw.trimmingCharacters(in: .whitespaces)

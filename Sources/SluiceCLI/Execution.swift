@@ -1,0 +1,90 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import SluicePipeline
+
+/// Runs a pipeline the way every executing command does: in a task that SIGINT/SIGTERM cancel
+/// cleanly (a second signal exits at once), then prints the run summary on stdout and turns
+/// the final status into the exit code.
+enum Execution {
+    /// - Returns: never normally; exits with the code for the run's final status.
+    static func execute(_ runner: Runner, runsDirectory: URL) async throws -> Never {
+        let task = Task { try await runner.run() }
+        let signals = SignalTrap(signals: [SIGINT, SIGTERM]) { count in
+            if count == 1 {
+                Terminal.printError(
+                    "\nsluice: interrupting: finishing the manifest (press Ctrl-C again to exit immediately)")
+                task.cancel()
+            } else {
+                Terminal.printError("sluice: exiting immediately; the manifest may say 'running'")
+                _exit(ExitStatus.interrupted)
+            }
+        }
+        defer { withExtendedLifetime(signals) {} }
+        let result: RunResult
+        do {
+            result = try await task.value
+        } catch {
+            Terminal.report(error)
+            throw ExitCode(ExitStatus.failed)
+        }
+        print(RunSummary(manifest: result.manifest, directory: result.directory).text, terminator: "")
+        throw ExitCode(exitStatus(for: result.manifest))
+    }
+
+    static func exitStatus(for manifest: Manifest) -> Int32 {
+        switch manifest.status {
+        case .succeeded: return 0
+        case .awaitingApproval: return ExitStatus.awaitingApproval
+        case .interrupted: return ExitStatus.interrupted
+        case .failed, .running: return manifest.error?.resumable == true ? ExitStatus.resumable : ExitStatus.failed
+        }
+    }
+
+    /// The command that continues a run from `stage`, as the user should type it.
+    static func continueCommand(runDirectory: URL, stage: String) -> String {
+        let cwd = FileManager.default.currentDirectoryPath + "/"
+        var path = runDirectory.standardizedFileURL.path
+        if path.hasPrefix(cwd) { path.removeFirst(cwd.count) }
+        return "sluice replay \(shellQuoted(path)) --from \(shellQuoted(stage)) --yes"
+    }
+
+    static func shellQuoted(_ text: String) -> String {
+        let safe = text.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "-_./:=@".unicodeScalars.contains($0) }
+        return safe && !text.isEmpty ? text : "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+}
+
+/// Catches signals on a dispatch queue instead of killing the process; `handler` gets how many
+/// have arrived so far. Restores the default action when released.
+final class SignalTrap {
+    private let sources: [any DispatchSourceSignal]
+    private let signals: [Int32]
+
+    init(signals: [Int32], handler: @escaping @Sendable (Int) -> Void) {
+        let queue = DispatchQueue(label: "sluice.signals")
+        let counter = Counter()
+        self.signals = signals
+        self.sources = signals.map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler { handler(counter.increment()) }
+            source.resume()
+            return source
+        }
+    }
+
+    deinit {
+        for source in sources { source.cancel() }
+        for number in signals { signal(number, SIG_DFL) }
+    }
+
+    /// Only touched on the trap's serial queue.
+    private final class Counter: @unchecked Sendable {
+        private var value = 0
+        func increment() -> Int {
+            value += 1
+            return value
+        }
+    }
+}

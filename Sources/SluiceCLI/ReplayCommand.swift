@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import Sluice
+import SluiceCore
+import SluicePipeline
+import SluicePlan
+
+struct Replay: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Re-run one stage (or a stage and everything after it) of an earlier run from its manifest.",
+        discussion: """
+            The replayed stage reads the input the original run recorded (its upstream spool,
+            checked against the sha256 in the manifest) with the parameters the run used, plus
+            any --set overrides. It runs as a new run whose manifest says replay_of.
+            Stages before it are not run: replaying apply never contacts the HTTP API.
+
+              sluice replay runs/20261125-101500-a1b2c3 --from apply --yes   # apply the reviewed CSV
+              sluice replay runs/20261125-101500-a1b2c3 --stage verify
+
+            The plan is read again from its file when that is unchanged (same sha256), otherwise
+            from the copy recorded in the manifest. Environment variables it uses (DATABASE_URL,
+            SPOTIFY_CLIENT_ID, ...) must be set as for the original run.
+            """)
+
+    @Argument(help: "The run directory (or its manifest.json).")
+    var run: String
+
+    @Option(help: "Re-run only this stage.")
+    var stage: String?
+
+    @Option(help: "Re-run this stage and every stage after it.")
+    var from: String?
+
+    @Option(
+        name: .customLong("set"),
+        help: ArgumentHelp("Override a parameter: STAGE.PARAM=VALUE (repeatable).", valueName: "K=V"))
+    var overrides: [String] = []
+
+    @OptionGroup var execution: ExecutionOptions
+
+    func validate() throws {
+        guard (stage == nil) != (from == nil) else {
+            throw ValidationError("give exactly one of --stage NAME or --from NAME")
+        }
+    }
+
+    func run() async throws {
+        let logger = execution.bootstrapLogging()
+        let runURL = URL(fileURLWithPath: run)
+        let original: Manifest
+        do {
+            original = try Manifest.load(from: runURL)
+        } catch {
+            Terminal.report(error)
+            throw ExitCode(ExitStatus.failed)
+        }
+        let originalDirectory = Manifest.manifestURL(for: runURL).deletingLastPathComponent().standardizedFileURL
+        let name = stage ?? from ?? ""
+        let plan = try RecordedPlan.load(of: original, directory: originalDirectory, overrides: overrides)
+        guard plan.stage(named: name) != nil else {
+            let known = plan.stages.map(\.name).joined(separator: ", ")
+            Terminal.printError("error: run \(original.runID) has no stage '\(name)' (its stages: \(known))")
+            throw ExitCode(ExitStatus.failed)
+        }
+        let stages: [StageSpec]
+        do {
+            stages = try PipelineBuilder(plan: plan, logger: logger, dryRun: execution.dryRun).stages()
+        } catch {
+            Terminal.report(error)
+            throw ExitCode(ExitStatus.invalidPlan)
+        }
+        var options = execution
+        if options.runsDir == nil { options.runsDir = originalDirectory.deletingLastPathComponent().path }
+        var configuration = RunConfiguration.make(for: plan, options: options, logger: logger)
+        configuration.replay = SluicePipeline.Replay(
+            original: original, originalDirectory: originalDirectory, mode: stage != nil ? .stage : .from, stage: name)
+        try await Execution.execute(
+            Runner(stages: stages, configuration: configuration), runsDirectory: options.runsDirectory)
+    }
+}

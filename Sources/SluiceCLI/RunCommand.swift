@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Sluice
+import SluicePipeline
+import SluicePlan
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a plan: every stage, with a manifest and spools in runs/<run-id>/.",
+        discussion: """
+            Stages that need approval (apply in the Spotify plan) run only with --yes or after a yes
+            on a terminal; otherwise the run stops before them with status awaiting-approval and
+            prints the command that continues it (sluice replay RUN --from STAGE --yes).
+
+            Exit status: 0 succeeded, 1 failed, 2 invalid plan, 3 awaiting approval,
+            4 failed but resumable (e.g. a Retry-After longer than max_retry_after), 130 interrupted.
+            """)
+
+    @OptionGroup var plan: PlanOptions
+    @OptionGroup var execution: ExecutionOptions
+
+    func run() async throws {
+        let logger = execution.bootstrapLogging()
+        let plan = try self.plan.load()
+        let stages: [StageSpec]
+        do {
+            stages = try PipelineBuilder(plan: plan, logger: logger, dryRun: execution.dryRun).stages()
+        } catch {
+            Terminal.report(error)
+            throw ExitCode(ExitStatus.invalidPlan)
+        }
+        let configuration = RunConfiguration.make(for: plan, options: execution, logger: logger)
+        try await Execution.execute(Runner(stages: stages, configuration: configuration), runsDirectory: execution.runsDirectory)
+    }
+}
+
+extension RunConfiguration {
+    /// The configuration every executing command shares.
+    static func make(for plan: Plan, options: ExecutionOptions, logger: Logger) -> RunConfiguration {
+        var configuration = RunConfiguration(
+            runsDirectory: options.runsDirectory, toolVersion: SluiceVersion.current,
+            plan: Manifest.Plan(path: plan.path, sha256: plan.sha256, name: plan.name),
+            resolvedPlan: plan.resolved.value, overrides: plan.overrides, logger: logger,
+            continueCommand: { directory, stage in Execution.continueCommand(runDirectory: directory, stage: stage) })
+        configuration.approval = options.approval
+        configuration.progress = options.progress
+        return configuration
+    }
+}

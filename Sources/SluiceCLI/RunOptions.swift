@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SluicePipeline
+
+/// Options shared by the commands that execute stages (`run`, `replay`).
+struct ExecutionOptions: ParsableArguments {
+    @Flag(name: .shortAndLong, help: "Approve every stage that needs approval (e.g. apply) without asking.")
+    var yes = false
+
+    @Flag(help: "Run apply stages in a transaction that is rolled back: report what would change, change nothing.")
+    var dryRun = false
+
+    @Option(help: ArgumentHelp("Where run directories go (default: runs/, or for a replay the original run's).", valueName: "DIR"))
+    var runsDir: String?
+
+    @Flag(name: .shortAndLong, help: "No progress on stderr; only the summary and errors.")
+    var quiet = false
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical (logs go to stderr).")
+    var logLevel: Logger.Level = .warning
+
+    /// The runs directory as a URL, relative to the current directory unless absolute.
+    var runsDirectory: URL {
+        URL(fileURLWithPath: runsDir ?? "runs", relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+            .standardizedFileURL
+    }
+
+    /// Sends swift-log output to stderr at the requested level. Call once per process.
+    func bootstrapLogging() -> Logger {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "sluice")
+        logger.logLevel = level
+        return logger
+    }
+
+    /// How the runner decides on a stage that needs approval: `--yes` or `--dry-run` (which
+    /// changes nothing) approve it; on a terminal the user is asked; otherwise the run stops
+    /// before it and prints the command that continues it.
+    var approval: Approval {
+        if yes || dryRun { return .granted }
+        guard Terminal.stdinIsTerminal && Terminal.stderrIsTerminal else { return .denied }
+        return .ask { stage in await Terminal.confirm("Stage '\(stage)' changes the database. Run it now?") }
+    }
+
+    var progress: ProgressMode {
+        if quiet { return .off }
+        return Terminal.stderrIsTerminal ? .terminal(color: Terminal.colorOnStderr) : .lines(every: .seconds(15))
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -1,0 +1,90 @@
+import Foundation
+import SluicePipeline
+
+/// What a person reads after a run (and in `sluice runs show`): how it ended, each stage's
+/// figures, the files it wrote, notices, the error, and what to type next.
+struct RunSummary {
+    var manifest: Manifest
+    var directory: URL
+
+    var text: String {
+        var out = headline + "\n"
+        out += stageTable
+        let files = manifest.stages.flatMap { stage in
+            stage.outputs.filter { $0.kind != Manifest.Artifact.spoolKind }.map { (stage.name, $0) }
+        }
+        if !files.isEmpty {
+            out += "files:\n"
+            for (stage, file) in files {
+                out += "  \(stage) \(file.kind): \(display(file.path)) (\(file.rows) rows, sha256 \(file.sha256.prefix(12))…)\n"
+            }
+        }
+        let counters = manifest.stages.filter { !$0.counters.isEmpty && $0.status != .skipped }
+        if !counters.isEmpty {
+            out += "counters:\n"
+            for stage in counters {
+                let list = stage.counters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                out += "  \(stage.name): \(list.joined(separator: " "))\n"
+            }
+        }
+        if !manifest.notices.isEmpty {
+            out += "notices:\n"
+            for notice in manifest.notices { out += "  - \(notice)\n" }
+        }
+        if let error = manifest.error {
+            out += "error\(error.stage.map { " in stage '\($0)'" } ?? ""): \(error.message)\n"
+        }
+        if let command = manifest.resumeCommand {
+            out += manifest.status == .awaitingApproval
+                ? "review the files above, then continue with:\n  \(command)\n"
+                : "continue later with:\n  \(command)\n"
+        }
+        return out
+    }
+
+    var headline: String {
+        var line = "run \(manifest.runID) \(manifest.status.rawValue)"
+        if let duration = manifest.duration { line += " in \(Self.format(seconds: duration))" }
+        if let origin = manifest.replayOf { line += " (replay of \(origin.runID), \(origin.mode.rawValue) \(origin.stage))" }
+        return line + ": \(display(directory.path))"
+    }
+
+    var stageTable: String {
+        var rows = [["stage", "kind", "status", "in", "out", "rejected", "time"]]
+        for stage in manifest.stages {
+            let time = zip(stage.startedAt, stage.finishedAt).map { Self.format(seconds: $1.timeIntervalSince($0)) }
+            let ran = stage.status != .pending && stage.status != .skipped && stage.status != .awaitingApproval
+            rows.append([
+                stage.name, stage.kind, stage.status.rawValue, ran && stage.input != nil ? "\(stage.rowsIn)" : "-",
+                ran ? "\(stage.rowsOut)" : "-", ran ? "\(stage.rowsRejected)" : "-", time ?? "-",
+            ])
+        }
+        let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            "  " + zip(row, widths).enumerated().map { index, cell in
+                let (text, width) = cell
+                let pad = String(repeating: " ", count: width - text.count)
+                return index >= 3 && index <= 5 ? pad + text : text + pad
+            }.joined(separator: "  ").trimmingCharacters(in: .whitespaces) + "\n"
+        }.joined()
+    }
+
+    /// A path relative to the current directory when it is inside it.
+    func display(_ path: String) -> String {
+        let full = path.hasPrefix("/") ? path : directory.appendingPathComponent(path).path
+        let cwd = FileManager.default.currentDirectoryPath + "/"
+        return full.hasPrefix(cwd) ? String(full.dropFirst(cwd.count)) : full
+    }
+
+    static func format(seconds: Double) -> String {
+        if seconds < 1 { return String(format: "%.0fms", seconds * 1000) }
+        if seconds < 120 { return String(format: "%.1fs", seconds) }
+        let total = Int(seconds.rounded())
+        return total < 7200 ? "\(total / 60)m\(total % 60)s" : "\(total / 3600)h\(total % 3600 / 60)m"
+    }
+}
+
+private func zip<A, B>(_ a: A?, _ b: B?) -> (A, B)? {
+    guard let a, let b else { return nil }
+    return (a, b)
+}

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import SluicePipeline
+
+struct Runs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List runs (id, plan, status, started, duration, rows), or show one.",
+        subcommands: [List.self, Show.self], defaultSubcommand: List.self)
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the runs in the runs directory, oldest first.")
+
+        @Option(help: ArgumentHelp("The runs directory.", valueName: "DIR"))
+        var runsDir = "runs"
+
+        func run() async throws {
+            let runs = Manifest.loadAll(in: URL(fileURLWithPath: runsDir))
+            guard !runs.isEmpty else {
+                Terminal.printError("no runs in \(runsDir)/")
+                return
+            }
+            var rows = [["run", "plan", "status", "started", "duration", "rows"]]
+            let formatter = ISO8601DateFormatter()
+            for (_, manifest) in runs {
+                let source = manifest.stages.first { $0.status != .skipped } ?? manifest.stages.first
+                rows.append([
+                    manifest.runID + (manifest.replayOf.map { " (replay of \($0.runID))" } ?? ""),
+                    manifest.plan.name, manifest.status.rawValue, formatter.string(from: manifest.startedAt),
+                    manifest.duration.map { RunSummary.format(seconds: $0) } ?? "-",
+                    source.map { "\($0.rowsOut)" } ?? "-",
+                ])
+            }
+            let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+            for row in rows {
+                print(
+                    zip(row, widths).map { $0 + String(repeating: " ", count: $1 - $0.count) }
+                        .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one run's stages, counters, files and errors.")
+
+        @Argument(help: "The run directory (or its manifest.json), or a run id in the runs directory.")
+        var run: String
+
+        @Option(help: ArgumentHelp("The runs directory, for a bare run id.", valueName: "DIR"))
+        var runsDir = "runs"
+
+        func run() async throws {
+            var url = URL(fileURLWithPath: run)
+            if !FileManager.default.fileExists(atPath: url.path) {
+                url = URL(fileURLWithPath: runsDir).appendingPathComponent(run)
+            }
+            do {
+                let manifest = try Manifest.load(from: url)
+                let directory = Manifest.manifestURL(for: url).deletingLastPathComponent()
+                print(RunSummary(manifest: manifest, directory: directory).text, terminator: "")
+            } catch {
+                Terminal.report(error)
+                throw ExitCode(ExitStatus.failed)
+            }
+        }
+    }
+}

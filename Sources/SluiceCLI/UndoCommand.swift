@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Sluice
+import SluicePipeline
+
+struct UndoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "undo",
+        abstract: "Put back the values an apply stage changed, from the prior values its run recorded.",
+        discussion: """
+            Before updating anything, apply writes the old values of every row it is about to
+            change to an undo file in its run directory. This writes them back, in one
+            transaction, touching only rows that differ. Rows someone else changed since the
+            apply are overwritten too, so undo soon after the apply.
+            """)
+
+    @Argument(help: "The run directory (or its manifest.json).")
+    var run: String
+
+    @Option(help: "The apply stage to undo, when the run has several.")
+    var stage: String?
+
+    @Flag(name: .shortAndLong, help: "Do not ask for confirmation.")
+    var yes = false
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical (logs go to stderr).")
+    var logLevel: Logger.Level = .warning
+
+    func run() async throws {
+        var options = try ExecutionOptions.parse([])
+        options.logLevel = logLevel
+        let logger = options.bootstrapLogging()
+        let runURL = URL(fileURLWithPath: run)
+        do {
+            let manifest = try Manifest.load(from: runURL)
+            let directory = Manifest.manifestURL(for: runURL).deletingLastPathComponent().standardizedFileURL
+            let plan = try RecordedPlan.load(of: manifest, directory: directory, overrides: [])
+            let undo = try Undo(runDirectory: directory, manifest: manifest, plan: plan, stage: stage)
+            let file = try undo.undoFile()
+            if !yes {
+                guard Terminal.stdinIsTerminal else {
+                    Terminal.printError("error: undo changes the database; pass --yes to confirm (no terminal to ask on)")
+                    throw ExitCode(ExitStatus.awaitingApproval)
+                }
+                guard await Terminal.confirm("Restore the values recorded in \(file.path)?") else {
+                    throw ExitCode(ExitStatus.awaitingApproval)
+                }
+            }
+            print(try await undo.run(logger: logger))
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            Terminal.report(error)
+            throw ExitCode(ExitStatus.failed)
+        }
+    }
+}

@@ -1,0 +1,159 @@
+import Foundation
+import SluiceCore
+import SluicePipeline
+import SluiceTestSupport
+import SpotifySimulator
+import Testing
+
+/// `plans/spotify-enrichment.yaml`, run by the real `sluice` binary against a throwaway
+/// PostgreSQL and the simulator over HTTP.
+@Suite(.serialized)
+struct SpotifyPlanTests {
+    @Test func approvedRunEnrichesEveryKnownTrackAndLeavesEverythingElseAlone() async throws {
+        let fixture = try await EnrichmentFixture.make()
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+
+        let outcome = try await fixture.run(["--yes"])
+        #expect(outcome.status == 0, "stderr: \(outcome.stderr)\nstdout: \(outcome.stdout)")
+
+        try await expectEnriched(fixture, before: before)
+        let (directory, manifest) = try #require(fixture.manifests().last)
+        #expect(manifest.status == .succeeded)
+        #expect(manifest.stages.map(\.status) == Array(repeating: .succeeded, count: 8))
+
+        // The CSV audit trail: the columns the job asks for, and the manifest's rows and sha256.
+        let csv = try #require(manifest.stage("write-csv")?.outputs.first { $0.kind == "csv" })
+        let csvURL = csv.path.hasPrefix("/") ? URL(fileURLWithPath: csv.path) : directory.appendingPathComponent(csv.path)
+        let bytes = try Array(Data(contentsOf: csvURL))
+        #expect(SHA256.hex(bytes) == csv.sha256)
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\r\n")
+        #expect(lines.first == "track_id,spotify_id,spotify_popularity,isrc")
+        #expect(lines.count - 1 == csv.rows)
+        #expect(csvURL.lastPathComponent.hasPrefix("spotify_enrichment_"))
+
+        // Rows Spotify does not know and ids that are still malformed are rejected, with a reason.
+        let unenrichable = fixture.dataset.tracks.filter { $0.spotifyID != nil && !fixture.dataset.isKnown($0) }
+        let rejected = manifest.stages.reduce(0) { $0 + $1.rowsRejected }
+        #expect(rejected == unenrichable.count)
+        #expect(csv.rows == fixture.dataset.tracks.filter { $0.spotifyID != nil }.count - unenrichable.count)
+        #expect(manifest.stage("verify")?.status == .succeeded)
+
+        try expectNoSecrets(in: fixture, outputs: [outcome])
+    }
+
+    @Test func withoutApprovalTheRunStopsBeforeApplyAndItsReplayCommandFinishesTheJob() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 200)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+
+        let stopped = try await fixture.run()
+        #expect(stopped.status == 3, "stderr: \(stopped.stderr)")
+        #expect(try await fixture.table() == before)
+        let (directory, manifest) = try #require(fixture.manifests().last)
+        #expect(manifest.status == .awaitingApproval)
+        let command = try #require(manifest.resumeCommand)
+        #expect(command.contains("--from apply --yes"))
+        #expect(stopped.stdout.contains(command))
+
+        // What the user types next: apply and verify, from the recorded CSV rows, without fetching.
+        let requestsBefore = fixture.simulator.stats().apiRequests
+        let applied = try await fixture.sluice.run(["replay", directory.path, "--from", "apply", "--yes"])
+        #expect(applied.status == 0, "stderr: \(applied.stderr)")
+        #expect(fixture.simulator.stats().apiRequests == requestsBefore)
+        try await expectEnriched(fixture, before: before)
+        let replay = try #require(fixture.manifests().last?.manifest)
+        #expect(replay.replayOf?.runID == manifest.runID)
+        #expect(replay.stage("fetch")?.status == .skipped)
+        #expect((replay.stage("apply")?.counters["changed"] ?? 0) > 0)
+
+        // Applying the same rows again changes nothing.
+        let again = try await fixture.sluice.run(["replay", directory.path, "--stage", "apply", "--yes"])
+        #expect(again.status == 0, "stderr: \(again.stderr)")
+        #expect(fixture.manifests().last?.manifest.stage("apply")?.counters["changed"] == 0)
+        try expectNoSecrets(in: fixture, outputs: [stopped, applied, again])
+    }
+
+    @Test func anInterruptedRunReplayedFromFetchEndsLikeAnUninterruptedOne() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 1000)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+
+        let (process, out, _) = try fixture.sluice.start(
+            ["run", "plans/spotify-enrichment.yaml", "--runs-dir", fixture.runsDirectory, "--yes",
+             "--set", "fetch.delay=0.25s"])
+        // Interrupt once fetch has sent a few requests.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while fixture.simulator.stats().apiRequests < 3 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        process.interrupt()
+        await SluiceProcess.wait(for: process)
+        #expect(process.terminationStatus == 130, "\((try? String(contentsOf: out, encoding: .utf8)) ?? "")")
+        let (directory, interrupted) = try #require(fixture.manifests().last)
+        #expect(interrupted.status == .interrupted)
+        #expect(try await fixture.table() == before)
+
+        let resumed = try await fixture.sluice.run(["replay", directory.path, "--from", "fetch", "--yes",
+                                                    "--set", "fetch.delay=0.01s"])
+        #expect(resumed.status == 0, "stderr: \(resumed.stderr)")
+        try await expectEnriched(fixture, before: before)
+    }
+
+    @Test func developmentModeStillFillsISRCsAndExplainsTheMissingPopularity() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120) { $0.developmentMode = true }
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+
+        let outcome = try await fixture.run(["--yes"])
+        #expect(outcome.status == 0, "stderr: \(outcome.stderr)")
+        let after = try await fixture.table()
+        for track in fixture.dataset.tracks {
+            let expected = fixture.dataset.expected(track)
+            // Popularity: Development Mode cannot say, so the table keeps what it had.
+            #expect(after[track.id]?[0] == track.popularity.map(String.init), "\(track.kind)")
+            #expect(after[track.id]?[1] == expected.isrc, "\(track.kind)")
+            #expect(after[track.id]?[2...] == before[track.id]?[2...])
+        }
+        #expect(outcome.stdout.contains("Development Mode"))
+        #expect(outcome.stdout.lowercased().contains("popularity"))
+    }
+
+    // MARK: Checks
+
+    /// Every track Spotify knows holds the catalog's values; every other row, and every other
+    /// column, is exactly as before.
+    func expectEnriched(_ fixture: EnrichmentFixture, before: [String: [String?]]) async throws {
+        let after = try await fixture.table()
+        #expect(after.count == before.count)
+        for track in fixture.dataset.tracks {
+            let row = try #require(after[track.id])
+            let expected = fixture.dataset.expected(track)
+            #expect(row[0] == expected.popularity.map(String.init), "\(track.kind) \(track.spotifyID ?? "nil")")
+            #expect(row[1] == expected.isrc, "\(track.kind) \(track.spotifyID ?? "nil")")
+            #expect(row[2...] == before[track.id]?[2...], "title, artist and updated_at stay untouched")
+        }
+    }
+
+    /// Neither the client secret nor the database password appears in any file of any run or
+    /// in what sluice printed.
+    func expectNoSecrets(in fixture: EnrichmentFixture, outputs: [SluiceProcess.Outcome]) throws {
+        let secrets = [EnrichmentFixture.clientSecret, TestPostgres.passwordRolePassword]
+        let runs = URL(fileURLWithPath: fixture.runsDirectory)
+        let files = FileManager.default.enumerator(at: runs, includingPropertiesForKeys: [.isRegularFileKey])?
+            .compactMap { $0 as? URL } ?? []
+        #expect(!files.isEmpty)
+        for file in files where (try? file.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
+            let text = String(decoding: try Data(contentsOf: file), as: UTF8.self)
+            for secret in secrets { #expect(!text.contains(secret), "\(secret) in \(file.path)") }
+            let mode = try FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions] as? Int
+            #expect(mode == 0o600, "\(file.lastPathComponent) is \(String(mode ?? 0, radix: 8))")
+        }
+        for output in outputs {
+            for secret in secrets {
+                #expect(!output.stdout.contains(secret))
+                #expect(!output.stderr.contains(secret))
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import SluicePipeline
+import SluiceTestSupport
+import SpotifySimulator
+import Testing
+
+/// The built `sluice` binary, run as a user would: a separate process with its own environment.
+struct SluiceProcess {
+    struct Outcome {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// The package's root (where `plans/` is) and the binary `swift build` put next to the tests.
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static var binary: URL {
+        let bundle = Bundle.main.bundleURL.deletingLastPathComponent()
+        for candidate in [bundle.appendingPathComponent("sluice"), root.appendingPathComponent(".build/debug/sluice")]
+        where FileManager.default.isExecutableFile(atPath: candidate.path) {
+            return candidate
+        }
+        return root.appendingPathComponent(".build/debug/sluice")
+    }
+
+    var environment: [String: String]
+    var directory: URL
+
+    /// Starts `sluice ARGS`; stdout and stderr go to files so no pipe can fill up.
+    func start(_ arguments: [String]) throws -> (Process, URL, URL) {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        process.currentDirectoryURL = Self.root
+        process.environment = environment
+        let id = UUID().uuidString.prefix(8)
+        let out = directory.appendingPathComponent("stdout-\(id).txt")
+        let err = directory.appendingPathComponent("stderr-\(id).txt")
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        FileManager.default.createFile(atPath: err.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return (process, out, err)
+    }
+
+    /// Runs `sluice ARGS` to the end.
+    func run(_ arguments: [String]) async throws -> Outcome {
+        let (process, out, err) = try start(arguments)
+        await Self.wait(for: process)
+        return Outcome(
+            status: process.terminationStatus, stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+    }
+
+    static func wait(for process: Process) async {
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+    }
+}
+
+/// A database holding the demo tracks, a running simulator, and the environment the plan reads.
+struct EnrichmentFixture {
+    let server: TestPostgres
+    let conninfo: String
+    let simulator: SpotifySimulator
+    let dataset: DemoDataset
+    let directory: URL
+    let sluice: SluiceProcess
+
+    static let clientSecret = "sluice-demo-secret"
+
+    static func make(tracks: Int = 400, configure: (inout SimulatorConfiguration) -> Void = { _ in }) async throws
+        -> EnrichmentFixture
+    {
+        let server = try await TestPostgres.shared()
+        let conninfo = try await server.makeDatabase(prefix: "sluice_e2e")
+        var configuration = SimulatorConfiguration()
+        configuration.clientSecret = clientSecret
+        configure(&configuration)
+        let simulator = SpotifySimulator(configuration: configuration)
+        _ = try await simulator.start()
+        let dataset = DemoDataset(catalog: simulator.catalog, count: tracks)
+        let connection = try await server.connect(conninfo)
+        _ = try await connection.execute(dataset.sql())
+        // The plan connects as a role with a password, over TCP, so a leaked password would show.
+        _ = try await connection.execute("GRANT SELECT, UPDATE ON tracks TO \(TestPostgres.passwordRole)")
+        await connection.close()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-e2e-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let database = try #require(conninfo.split(separator: " ").first { $0.hasPrefix("dbname=") }).dropFirst(7)
+        let url = try #require(
+            server.tcpConninfo(
+                database: String(database), user: TestPostgres.passwordRole,
+                password: TestPostgres.passwordRolePassword))
+        var environment = ProcessInfo.processInfo.environment
+        environment["DATABASE_URL"] = url
+        environment["SPOTIFY_API_URL"] = simulator.baseURL
+        environment["SPOTIFY_TOKEN_URL"] = simulator.tokenURL
+        environment["SPOTIFY_CLIENT_ID"] = configuration.clientID
+        environment["SPOTIFY_CLIENT_SECRET"] = clientSecret
+        environment["NO_COLOR"] = "1"
+        return EnrichmentFixture(
+            server: server, conninfo: conninfo, simulator: simulator, dataset: dataset, directory: directory,
+            sluice: SluiceProcess(environment: environment, directory: directory))
+    }
+
+    var runsDirectory: String { directory.appendingPathComponent("runs").path }
+
+    /// `sluice run plans/spotify-enrichment.yaml` with a fast fetch delay and these runs.
+    func run(_ extra: [String] = []) async throws -> SluiceProcess.Outcome {
+        try await sluice.run(
+            ["run", "plans/spotify-enrichment.yaml", "--runs-dir", runsDirectory, "--set", "fetch.delay=0.01s"] + extra)
+    }
+
+    /// Every row as `id -> (popularity, isrc, title, artist, updated_at)`.
+    func table() async throws -> [String: [String?]] {
+        let result = try await server.execute(
+            "SELECT id::text, spotify_popularity::text, isrc, title, artist, updated_at::text FROM tracks",
+            conninfo: conninfo)
+        return Dictionary(uniqueKeysWithValues: result.rows.map { row in
+            (row[0].text ?? "", Array(row.dropFirst().map(\.text)))
+        })
+    }
+
+    /// The runs in the runs directory, oldest first.
+    func manifests() -> [(directory: URL, manifest: Manifest)] {
+        Manifest.loadAll(in: URL(fileURLWithPath: runsDirectory))
+    }
+
+    func tearDown() async {
+        await simulator.stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
