@@ -36,12 +36,7 @@ public struct QueryStage: Stage {
         let total = try await DatabaseConnector.with(database, logger: context.logger) { connection in
             try await connection.transaction { connection in
                 _ = try await connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                if settings.countFirst {
-                    let count = try await connection.execute(
-                        "SELECT count(*) FROM (\(Self.trimmed(settings.sql))) AS sluice_count", settings.params
-                    ).scalar
-                    if let n = count.intValue { context.expectTotal(rows: Int(n)) }
-                }
+                if settings.countFirst { try await count(on: connection, context: context) }
                 return try await connection.stream(settings.sql, settings.params, batchSize: batchSize) { batch in
                     try spool.append(batch)
                 }
@@ -52,6 +47,21 @@ public struct QueryStage: Stage {
         context.counters.set("read_ms", Int((ContinuousClock.now - started).seconds * 1000))
         context.logger.info("query read", metadata: ["query.rows": "\(total)"])
         try await spool.read(batchSize: batchSize) { batch in try await output.send(batch) }
+    }
+
+    /// Counts the rows first, for progress. A failure here is left to the query itself to
+    /// report, so the error's position points into the SQL as the user wrote it.
+    private func count(on connection: PostgresConnection, context: StageContext) async throws {
+        _ = try await connection.execute("SAVEPOINT sluice_count")
+        do {
+            let count = try await connection.execute(
+                "SELECT count(*) FROM (\(Self.trimmed(settings.sql))) AS sluice_count", settings.params
+            ).scalar
+            if let n = count.intValue { context.expectTotal(rows: Int(n)) }
+            _ = try await connection.execute("RELEASE SAVEPOINT sluice_count")
+        } catch let error as PostgresError where error.kind == .server {
+            _ = try await connection.execute("ROLLBACK TO SAVEPOINT sluice_count")
+        }
     }
 
     /// The SQL without trailing semicolons and spaces, so it can be wrapped as a subquery.

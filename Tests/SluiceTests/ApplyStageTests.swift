@@ -1,0 +1,152 @@
+import Foundation
+import SluiceCore
+import SluicePostgres
+import Testing
+
+@testable import Sluice
+@testable import SluicePipeline
+
+@Suite struct ApplyStageTests {
+    static let columns = ["track_id", "spotify_id", "spotify_popularity", "isrc"]
+
+    static func row(_ n: Int, _ popularity: Value, _ isrc: Value) -> [Value] {
+        [.string(TestDatabase.track(n)), .string("sp\(n)"), popularity, isrc]
+    }
+
+    /// Track 1 gains an ISRC, 2 a popularity, 3 and 4 already match, 99 is not in the table.
+    static let input = [
+        Batch(columns: columns, rows: [row(1, 1, "ISRC1"), row(2, 20, .null)]),
+        Batch(columns: columns, rows: [row(3, 3, "ISRC3"), row(4, .null, .null), row(99, 7, .null)]),
+    ]
+
+    static func applyStage(_ db: TestDatabase, dryRun: Bool = false) throws -> any Stage {
+        try TestPlans.stage("apply", of: try TestPlans.spotify(database: db.conninfo), dryRun: dryRun)
+    }
+
+    @Test func countsChangedUnchangedAndUnknownRows() async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        let stage = try Self.applyStage(db)
+        let harness = try StageHarness(stage: stage)
+        let out = try await harness.run(stage, input: Self.input)
+        #expect(out.isEmpty)
+        #expect(harness.counters["input_rows"] == 5)
+        #expect(harness.counters["matched"] == 4)
+        #expect(harness.counters["changed"] == 2)
+        #expect(harness.counters["unchanged"] == 2)
+        #expect(harness.counters["unknown_keys"] == 1)
+        #expect(harness.counters["duplicate_rows"] == 0)
+        #expect(harness.counters["filled_spotify_popularity"] == 4)
+        #expect(harness.counters["filled_isrc"] == 2)
+        #expect(harness.notices.contains { $0.contains("1 id value(s) are not in tracks") })
+        let table = try await db.snapshot()
+        #expect(table[0] == [.string(TestDatabase.track(1)), 1, "ISRC1"])
+        #expect(table[1] == [.string(TestDatabase.track(2)), 20, .null])
+
+        let undo = try #require(harness.artifacts("undo").first)
+        #expect(undo.lastPathComponent == "apply.undo.ndjson")
+        #expect(try mode(of: undo) == 0o600)
+    }
+
+    @Test func reapplyingChangesNothing() async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        let stage = try Self.applyStage(db)
+        _ = try await StageHarness(stage: stage).run(stage, input: Self.input)
+        let again = try StageHarness(stage: stage)
+        _ = try await again.run(stage, input: Self.input)
+        #expect(again.counters["changed"] == 0)
+        #expect(again.counters["unchanged"] == 4)
+    }
+
+    @Test func emptyPopularityKeepsAndEmptyISRCClears() async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        let stage = try Self.applyStage(db)
+        let input = [Batch(columns: Self.columns, rows: [Self.row(3, .null, .null), Self.row(5, "", "")])]
+        let harness = try StageHarness(stage: stage)
+        _ = try await harness.run(stage, input: input)
+        let table = try await db.snapshot()
+        #expect(table[2] == [.string(TestDatabase.track(3)), 3, .null])  // popularity kept, ISRC cleared
+        #expect(table[4] == [.string(TestDatabase.track(5)), 5, .null])
+        #expect(harness.counters["changed"] == 1)
+        #expect(harness.counters["filled_spotify_popularity"] == 0)
+    }
+
+    @Test func aCheckViolationFailsNamingKeyAndConstraintAndChangesNothing() async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        let before = try await db.snapshot()
+        let stage = try Self.applyStage(db)
+        let harness = try StageHarness(stage: stage)
+        let input = [Batch(columns: Self.columns, rows: [Self.row(1, 50, "A"), Self.row(2, 140, .null)])]
+        let error = await #expect(throws: BulkUpdateError.self) { try await harness.run(stage, input: input) }
+        #expect(error?.reason == .constraintViolation)
+        #expect(error?.constraint == "tracks_spotify_popularity_check")
+        #expect(error?.description.contains(TestDatabase.track(2)) == true)
+        #expect(try await db.snapshot() == before)
+        #expect(try harness.files().isEmpty)  // no undo file for an update that did not happen
+    }
+
+    @Test func dryRunRollsBackAndSaysWhatWouldChange() async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        let before = try await db.snapshot()
+        let stage = try Self.applyStage(db, dryRun: true)
+        let harness = try StageHarness(stage: stage)
+        _ = try await harness.run(stage, input: Self.input)
+        #expect(try await db.snapshot() == before)
+        #expect(harness.counters["changed"] == 2)
+        #expect(harness.notices.contains { $0.contains("dry run: 2 of 4 matched rows in tracks would change") })
+        #expect(harness.artifacts("undo").isEmpty)
+    }
+
+    @Test func undoRestoresThePriorValuesExactly() async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        let before = try await db.snapshot()
+        let stage = try Self.applyStage(db)
+        let harness = try StageHarness(stage: stage)
+        let input = [Batch(columns: Self.columns, rows: [Self.row(1, 90, "NEW1"), Self.row(3, 30, .null), Self.row(4, 4, "X")])]
+        _ = try await harness.run(stage, input: input)
+        #expect(try await db.snapshot() != before)
+
+        let manifest = try Self.manifest(for: harness)
+        let undo = try Undo(runDirectory: harness.runDirectory, manifest: manifest, plan: try TestPlans.spotify(database: db.conninfo))
+        let report = try await undo.run(logger: StageHarness.logger)
+        #expect(report.rows == 3)
+        #expect(report.restored == 3)
+        #expect(try await db.snapshot() == before)
+
+        let again = try await undo.run(logger: StageHarness.logger)
+        #expect(again.restored == 0)
+    }
+
+    @Test func undoRefusesAModifiedFile() async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        let stage = try Self.applyStage(db)
+        let harness = try StageHarness(stage: stage)
+        _ = try await harness.run(stage, input: Self.input)
+        let manifest = try Self.manifest(for: harness)
+        let file = try #require(harness.artifacts("undo").first)
+        let handle = try FileHandle(forWritingTo: file)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("[\"x\",1,null]\n".utf8))
+        try handle.close()
+        let undo = try Undo(runDirectory: harness.runDirectory, manifest: manifest, plan: try TestPlans.spotify(database: db.conninfo))
+        await #expect(throws: UndoError.self) { try await undo.run(logger: StageHarness.logger) }
+    }
+
+    /// A manifest recording the apply stage and its undo artifact, as the runner writes it.
+    static func manifest(for harness: StageHarness) throws -> Manifest {
+        var record = Manifest.StageRecord(name: "apply", kind: "apply", parameters: .null, input: "write-csv")
+        record.status = .succeeded
+        record.outputs = harness.context.artifacts.map {
+            Manifest.Artifact(kind: $0.kind, path: $0.url.lastPathComponent, sha256: $0.sha256, rows: $0.rows)
+        }
+        return Manifest(
+            runID: "test-run", toolVersion: "test", plan: .init(path: "plan.yaml", sha256: "", name: "test"),
+            resolvedPlan: .null, overrides: [], startedAt: StageHarness.startedAt, stages: [record])
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import SluiceCore
+import SluicePostgres
+import Testing
+
+@testable import Sluice
+
+@Suite struct QueryStageTests {
+    @Test func streamsEveryRowInBatchesAndReleasesTheDatabase() async throws {
+        let db = try await TestDatabase.make(tracks: 23)
+        defer { Task { await db.close() } }
+        let plan = try TestPlans.spotify(database: db.conninfo, overrides: ["query.batch_size=5"])
+        let stage = try TestPlans.stage("query", of: plan)
+        let harness = try StageHarness(stage: stage)
+        let out = try await harness.run(stage, input: nil)
+
+        #expect(out.map(\.count) == [5, 5, 5, 5, 3])
+        #expect(out.first?.columns == ["track_id", "spotify_id"])
+        #expect(rows(out).map { $0["track_id"] } == (1...23).map { .string(TestDatabase.track($0)) })
+        #expect(harness.context.progress.expectedTotal == 23)
+        #expect(harness.counters["rows"] == 23)
+        // The spool is gone and no session of ours is left open on the server.
+        #expect(try harness.files().isEmpty)
+        let sessions = try await db.connection.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).scalar
+        #expect(sessions == 0)
+    }
+
+    @Test func anEmptyResultSendsNothing() async throws {
+        let db = try await TestDatabase.make(tracks: 0)
+        defer { Task { await db.close() } }
+        let stage = try TestPlans.stage("query", of: try TestPlans.spotify(database: db.conninfo))
+        let harness = try StageHarness(stage: stage)
+        #expect(try await harness.run(stage, input: nil).isEmpty)
+        #expect(harness.context.progress.expectedTotal == 0)
+    }
+
+    @Test func aSQLErrorCarriesItsSQLStateAndPosition() async throws {
+        let db = try await TestDatabase.make(tracks: 1)
+        defer { Task { await db.close() } }
+        let plan = try TestPlans.spotify(
+            database: db.conninfo, overrides: ["query.sql=SELECT id, nope FROM tracks"])
+        let stage = try TestPlans.stage("query", of: plan)
+        let error = await #expect(throws: PostgresError.self) {
+            try await StageHarness(stage: stage).run(stage, input: nil)
+        }
+        #expect(error?.sqlState == "42703")
+        #expect(error?.position == 12)
+        #expect(error?.description.contains("LINE 1: SELECT id, nope FROM tracks") == true)
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import SluiceCore
+import Testing
+
+@testable import Sluice
+
+@Suite struct ValidateStageTests {
+    static let columns = ["track_id", "spotify_id", "spotify_popularity", "isrc"]
+    static let good: [Value] = ["00000000-0000-4000-8000-000000000001", "4uLU6hMCjMI75M1A2tKUQC", 73, "USUM71703861"]
+    static let badISRC: [Value] = ["00000000-0000-4000-8000-000000000002", "4uLU6hMCjMI75M1A2tKUQD", 10, "usum7,170"]
+    static let tooPopular: [Value] = ["00000000-0000-4000-8000-000000000003", "4uLU6hMCjMI75M1A2tKUQE", 140, .null]
+    static let notUUID: [Value] = ["track-4", "4uLU6hMCjMI75M1A2tKUQF", 5, .null]
+
+    @Test func rejectsInvalidRowsIntoTheStageRejectsFile() async throws {
+        let stage = try TestPlans.stage("validate", of: try TestPlans.spotify())
+        let harness = try StageHarness(stage: stage)
+        let input = [
+            Batch(columns: Self.columns, rows: [Self.good, Self.badISRC]),
+            Batch(columns: Self.columns, rows: [Self.tooPopular, Self.notUUID, Self.good]),
+        ]
+        let out = try await harness.run(stage, input: input)
+        #expect(rows(out).count == 2)
+        #expect(harness.context.progress.rowsRejected == 3)
+        #expect(harness.counters["valid"] == 2)
+        #expect(harness.counters["invalid"] == 3)
+
+        let file = try #require(harness.artifacts("rejects").first)
+        #expect(file.lastPathComponent == "rejects-validate.csv")
+        #expect(try mode(of: file) == 0o600)
+        let lines = try String(contentsOf: file, encoding: .utf8).components(separatedBy: "\r\n").filter { !$0.isEmpty }
+        #expect(lines.count == 4)
+        #expect(lines[0] == "stage,reason,field,value,detail,row")
+        #expect(lines[1].hasPrefix("validate,pattern,isrc,\"usum7,170\","))
+        #expect(lines[1].contains("\"\"track_id\"\":\"\"00000000-0000-4000-8000-000000000002\"\""))
+        #expect(lines[2].hasPrefix("validate,max,spotify_popularity,140,"))
+        #expect(lines[3].hasPrefix("validate,type,track_id,track-4,"))
+    }
+
+    @Test func acceptsEveryValidRowWithoutARejectsFile() async throws {
+        let stage = try TestPlans.stage("validate", of: try TestPlans.spotify())
+        let harness = try StageHarness(stage: stage)
+        let out = try await harness.run(stage, input: [Batch(columns: Self.columns, rows: [Self.good, Self.good])])
+        #expect(out.map(\.count) == [2])
+        #expect(harness.artifacts("rejects").isEmpty)
+        #expect(try harness.files().isEmpty)
+    }
+
+    @Test func failModeNamesRowFieldRuleAndValue() async throws {
+        let plan = try TestPlans.spotify(overrides: ["validate.on_invalid=fail"])
+        let stage = try TestPlans.stage("validate", of: plan)
+        let input = [
+            Batch(columns: Self.columns, rows: [Self.good, Self.good]),
+            Batch(columns: Self.columns, rows: [Self.good, Self.tooPopular]),
+        ]
+        let error = await #expect(throws: StageError.self) {
+            try await StageHarness(stage: stage).run(stage, input: input)
+        }
+        let text = error.map(\.description) ?? ""
+        #expect(text.contains("row 4"))
+        #expect(text.contains("spotify_popularity"))
+        #expect(text.contains("'max'"))
+        #expect(text.contains("140"))
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import SluiceCore
+import Testing
+
+@testable import Sluice
+@testable import SluicePipeline
+
+@Suite struct VerifyStageTests {
+    /// An apply record with the given counters, as `finishedStage("apply")` returns it.
+    static func apply(_ counters: [String: Int]) -> @Sendable (String) -> Manifest.StageRecord? {
+        { name in
+            guard name == "apply" else { return nil }
+            var record = Manifest.StageRecord(name: "apply", kind: "apply", parameters: .null, input: "write-csv")
+            record.status = .succeeded
+            record.counters = counters
+            return record
+        }
+    }
+
+    /// 5 tracks: popularity on 1, 3, 5; one ISRC, normalised.
+    static func database() async throws -> TestDatabase {
+        let db = try await TestDatabase.make(tracks: 5)
+        _ = try await db.connection.execute("UPDATE tracks SET isrc = 'USUM71703861' WHERE isrc IS NOT NULL")
+        return db
+    }
+
+    @Test func passesWhenEveryCheckHolds() async throws {
+        let db = try await Self.database()
+        defer { Task { await db.close() } }
+        let stage = try TestPlans.stage("verify", of: try TestPlans.spotify(database: db.conninfo))
+        let harness = try StageHarness(
+            stage: stage, finishedStage: Self.apply(["filled_spotify_popularity": 3, "filled_isrc": 1]))
+        _ = try await harness.run(stage, input: [])
+        #expect(harness.counters["checks"] == 3)
+        #expect(harness.counters["passed"] == 3)
+    }
+
+    @Test func failsAfterRunningEveryCheckShowingBothValues() async throws {
+        let db = try await Self.database()
+        defer { Task { await db.close() } }
+        _ = try await db.connection.execute("UPDATE tracks SET isrc = 'bad-isrc' WHERE id = '\(TestDatabase.track(1))'")
+        let stage = try TestPlans.stage("verify", of: try TestPlans.spotify(database: db.conninfo))
+        let harness = try StageHarness(
+            stage: stage, finishedStage: Self.apply(["filled_spotify_popularity": 4, "filled_isrc": 1]))
+        let error = await #expect(throws: VerifyError.self) { try await harness.run(stage, input: []) }
+        #expect(
+            error?.failures == [
+                "check 'every popularity fetched is in the table': got 3, expected >= 4",
+                "check 'ISRCs are normalised': got 1, expected == 0",
+            ])
+        #expect(harness.counters["passed"] == 1)
+    }
+
+    @Test func anUnknownCounterIsAFailureNamingIt() async throws {
+        let db = try await Self.database()
+        defer { Task { await db.close() } }
+        let stage = try TestPlans.stage("verify", of: try TestPlans.spotify(database: db.conninfo))
+        let harness = try StageHarness(stage: stage, finishedStage: Self.apply(["filled_isrc": 1]))
+        let error = await #expect(throws: VerifyError.self) { try await harness.run(stage, input: []) }
+        #expect(error?.failures.first?.contains("stage 'apply' has no counter 'filled_spotify_popularity'") == true)
+    }
+
+    @Test func dryRunReportsInsteadOfFailing() async throws {
+        let db = try await Self.database()
+        defer { Task { await db.close() } }
+        let stage = try TestPlans.stage("verify", of: try TestPlans.spotify(database: db.conninfo), dryRun: true)
+        let harness = try StageHarness(
+            stage: stage, finishedStage: Self.apply(["filled_spotify_popularity": 9, "filled_isrc": 1]))
+        _ = try await harness.run(stage, input: [])
+        #expect(harness.notices.contains { $0.contains("dry run, not enforced: check 'every popularity fetched") })
+    }
+}
