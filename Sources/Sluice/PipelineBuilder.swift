@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import SluiceCore
 import SluicePipeline
@@ -13,6 +14,8 @@ public struct PipelineBuilder: Sendable {
     public let logger: Logger
     /// Makes apply roll back and verify report rather than fail.
     public let dryRun: Bool
+    /// An earlier run whose recorded fetch answers are reused (`sluice resume`).
+    public var resumeFrom: URL?
 
     public init(plan: Plan, logger: Logger, dryRun: Bool = false) {
         self.plan = plan
@@ -45,8 +48,10 @@ public struct PipelineBuilder: Sendable {
             return ChunkStage(name: name, settings: definition.chunk, parameters: parameters)
         case .fetch:
             let settings = definition.fetch
-            return FetchStage(
+            var stage = FetchStage(
                 name: name, settings: settings, http: try http(settings.connection, for: name), parameters: parameters)
+            stage.previousAnswers = resumeFrom?.appendingPathComponent(FetchAnswers.fileName(stage: name))
+            return stage
         case .transform:
             return TransformStage(name: name, settings: definition.transform, parameters: parameters)
         case .validate:

@@ -74,7 +74,8 @@ struct SpotifyPlanTests {
         try expectNoSecrets(in: fixture, outputs: [stopped, applied, again])
     }
 
-    @Test func anInterruptedRunReplayedFromFetchEndsLikeAnUninterruptedOne() async throws {
+    @Test(arguments: [Int32(SIGINT), SIGKILL])
+    func anInterruptedRunResumedEndsLikeAnUninterruptedOneWithoutAskingAgain(signal: Int32) async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 1000)
         defer { Task { await fixture.tearDown() } }
         let before = try await fixture.table()
@@ -82,22 +83,36 @@ struct SpotifyPlanTests {
         let (process, out, _) = try fixture.sluice.start(
             ["run", "plans/spotify-enrichment.yaml", "--runs-dir", fixture.runsDirectory, "--yes",
              "--set", "fetch.delay=0.25s"])
-        // Interrupt once fetch has sent a few requests.
+        // Interrupt once fetch has had a few answers.
         let deadline = ContinuousClock.now + .seconds(60)
-        while fixture.simulator.stats().apiRequests < 3 && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
+        while fixture.simulator.stats().apiRequests < 4 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
         }
-        process.interrupt()
+        kill(process.processIdentifier, signal)
         await SluiceProcess.wait(for: process)
-        #expect(process.terminationStatus == 130, "\((try? String(contentsOf: out, encoding: .utf8)) ?? "")")
         let (directory, interrupted) = try #require(fixture.manifests().last)
-        #expect(interrupted.status == .interrupted)
+        if signal == SIGINT {
+            #expect(process.terminationStatus == 130, "\((try? String(contentsOf: out, encoding: .utf8)) ?? "")")
+            #expect(interrupted.status == .interrupted)
+        }
         #expect(try await fixture.table() == before)
+        let askedBefore = fixture.simulator.stats().apiRequests
 
-        let resumed = try await fixture.sluice.run(["replay", directory.path, "--from", "fetch", "--yes",
-                                                    "--set", "fetch.delay=0.01s"])
+        let resumed = try await fixture.sluice.run(["resume", directory.path, "--yes", "--set", "fetch.delay=0.01s"])
         #expect(resumed.status == 0, "stderr: \(resumed.stderr)")
         try await expectEnriched(fixture, before: before)
+        let manifest = try #require(fixture.manifests().last?.manifest)
+        #expect(manifest.replayOf?.runID == interrupted.runID)
+        let fetch = try #require(manifest.stage("fetch"))
+        #expect(fetch.counters["reused_answers", default: 0] >= 50)
+
+        // Together the two runs asked the API at most one batch's requests (the one in flight,
+        // with its narrowing of a malformed id) more than a single uninterrupted run does.
+        let askedAfter = fixture.simulator.stats().apiRequests
+        let fresh = try await fixture.run(["--yes"])
+        #expect(fresh.status == 0)
+        let full = try #require(fixture.manifests().last?.manifest.stage("fetch")?.counters["requests"])
+        #expect(askedAfter <= full + 13, "interrupted + resumed asked \(askedAfter), one run asks \(full)")
     }
 
     @Test func developmentModeStillFillsISRCsAndExplainsTheMissingPopularity() async throws {

@@ -22,6 +22,8 @@ public struct FetchStage: Stage {
     let http: HTTPSettings
     /// Paces requests and times waits; a test may pass a fake.
     let clock: any Clock<Duration>
+    /// An earlier run's answers file (``FetchAnswers``): ids answered there are not asked again.
+    public var previousAnswers: URL?
 
     public init(
         name: String, settings: FetchSettings, http: HTTPSettings, parameters: Value,
@@ -65,13 +67,22 @@ public struct FetchStage: Stage {
         let fetcher = HTTPFetcher(configuration: configuration, httpClient: client, logger: context.logger, clock: clock)
         let rejects = RejectsFile(runDirectory: context.runDirectory, stage: name)
         var tally = FetchedBatch.Tally()
+        let known = previousAnswers.map(FetchAnswers.load) ?? [:]
+        if let previousAnswers, !known.isEmpty {
+            context.notice("reusing \(known.count) answers recorded in \(previousAnswers.path); asking the API only for the rest")
+        }
+        let answers = try FetchAnswers.Writer(runDirectory: context.runDirectory, stage: name)
         do {
-            try await fetchAll(input, fetcher: fetcher, rejects: rejects, tally: &tally, context: context, output: output)
+            try await fetchAll(
+                input, fetcher: fetcher, known: known, answers: answers, rejects: rejects, tally: &tally,
+                context: context, output: output)
             try await record(fetcher, tally, context)
             try rejects.finish(context: context)
+            try answers.close(context: context)
         } catch {
             try? await record(fetcher, tally, context)
             rejects.abandon()
+            answers.discard()
             try? await client.shutdown()
             throw error
         }
@@ -92,8 +103,8 @@ public struct FetchStage: Stage {
     /// Reads the input, fetching up to `concurrency` batches at a time, and sends the results
     /// in input order.
     private func fetchAll(
-        _ input: StageInput, fetcher: HTTPFetcher, rejects: RejectsFile, tally: inout FetchedBatch.Tally,
-        context: StageContext, output: StageOutput
+        _ input: StageInput, fetcher: HTTPFetcher, known: [String: ItemResult], answers: FetchAnswers.Writer,
+        rejects: RejectsFile, tally: inout FetchedBatch.Tally, context: StageContext, output: StageOutput
     ) async throws {
         let width = max(1, settings.concurrency)
         var bound: (columns: [String], id: SluicePlan.Expression.Bound)?
@@ -101,14 +112,21 @@ public struct FetchStage: Stage {
 
         func flush() async throws {
             guard !pending.isEmpty else { return }
-            let results = try await fetcher.fetchAll(pending.map(\.ids))
+            // Ask only for ids no earlier run answered; an empty list sends no request.
+            let asks = pending.map { $0.ids.filter { known[$0] == nil } }
+            let fresh = try await fetcher.fetchAll(asks)
             for (index, var fetched) in pending.enumerated() {
+                let answered = Dictionary(zip(asks[index], fresh[index]), uniquingKeysWith: { first, _ in first })
+                let results = fetched.ids.map { known[$0] ?? answered[$0] ?? .notFound }
+                for (id, result) in zip(fetched.ids, results) { try answers.append(id: id, result) }
+                tally.reused += fetched.ids.count - asks[index].count
                 let batch = fetched.assemble(
-                    results[index], responseField: settings.responseField,
+                    results, responseField: settings.responseField,
                     keepNotFound: settings.onNotFound == "keep", stage: name, tally: &tally)
                 try rejects.write(fetched.rejections, context: context)
                 if !batch.isEmpty { try await output.send(batch) }
             }
+            try answers.flush()
             pending.removeAll(keepingCapacity: true)
             try await record(fetcher, tally, context)
         }
@@ -148,5 +166,6 @@ public struct FetchStage: Stage {
         counters.set("rejected", tally.rejected)
         counters.set("missing_id", tally.missingID)
         counters.set("found_with_popularity", tally.foundWithPopularity)
+        counters.set("reused_answers", tally.reused)
     }
 }

@@ -25,6 +25,8 @@ struct FetchedBatch {
         var rejected = 0
         var missingID = 0
         var foundWithPopularity = 0
+        /// Answers taken from an earlier run's answers file instead of the API.
+        var reused = 0
     }
 
     /// Evaluates the id expression on every row.

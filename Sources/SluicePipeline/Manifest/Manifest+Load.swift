@@ -30,15 +30,17 @@ extension Manifest {
         return url
     }
 
-    /// Every run in `runsDirectory` whose manifest loads, oldest first (run ids sort by time).
+    /// Every run in `runsDirectory` whose manifest loads, oldest first.
     /// Directories without a readable manifest are left out.
     public static func loadAll(in runsDirectory: URL) -> [(directory: URL, manifest: Manifest)] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: runsDirectory.path)) ?? []
-        return names.sorted().compactMap { name in
+        let runs = names.compactMap { name -> (directory: URL, manifest: Manifest)? in
             let directory = runsDirectory.appendingPathComponent(name)
             guard let manifest = try? load(from: directory.appendingPathComponent(fileName)) else { return nil }
             return (directory, manifest)
         }
+        // Run ids sort by second only; two runs in the same second are ordered by their start.
+        return runs.sorted { ($0.manifest.startedAt, $0.manifest.runID) < ($1.manifest.startedAt, $1.manifest.runID) }
     }
 }
 

@@ -1,0 +1,79 @@
+import Foundation
+import SluiceCore
+import SluiceHTTP
+import SluicePipeline
+
+/// What the API answered for each id, written by the fetch stage as it goes, so an interrupted
+/// run (SIGINT, SIGKILL, a crash, a Retry-After over the cap) can be resumed without asking
+/// again: `sluice resume RUN` re-fetches at most the batches that were in flight.
+///
+/// One JSON object per line, `{"id":..,"found":ITEM}`, `{"id":..,"not_found":true}` or
+/// `{"id":..,"rejected":REASON}`, handed to the kernel after every group of batches (a
+/// `write`, no fsync: it must survive the process, not the machine). A resumed run writes every
+/// answer it uses, reused ones included, so the newest file is always complete.
+enum FetchAnswers {
+    static func fileName(stage: String) -> String { "\(stage).answers.ndjson" }
+
+    /// The answers in `url`; lines that do not parse (a line cut short by SIGKILL) are skipped.
+    static func load(from url: URL) -> [String: ItemResult] {
+        guard let reader = try? NDJSONLineReader(url: url) else { return [:] }
+        var answers: [String: ItemResult] = [:]
+        while true {
+            let line: Value?
+            do {
+                line = try reader.next()
+            } catch {
+                continue  // a torn line: that id is simply asked again
+            }
+            guard let line else { break }
+            guard let id = line["id"].stringValue else { continue }
+            if case .object = line["found"] {
+                answers[id] = .found(line["found"])
+            } else if line["not_found"].boolValue == true {
+                answers[id] = .notFound
+            } else if let reason = line["rejected"].stringValue {
+                answers[id] = .rejected(reason: reason)
+            }
+        }
+        return answers
+    }
+
+    /// Appends answers to a run's answers file.
+    final class Writer {
+        let url: URL
+        private let file: PrivateFileWriter
+        private(set) var count = 0
+
+        init(runDirectory: URL, stage: String) throws {
+            url = runDirectory.appendingPathComponent(FetchAnswers.fileName(stage: stage))
+            file = try PrivateFileWriter(at: url)
+        }
+
+        func append(id: String, _ result: ItemResult) throws {
+            let line: Value
+            switch result {
+            case .found(let item): line = .object(["id": .string(id), "found": item])
+            case .notFound: line = .object(["id": .string(id), "not_found": .bool(true)])
+            case .rejected(let reason): line = .object(["id": .string(id), "rejected": .string(reason)])
+            }
+            try file.append { out in
+                JSON.encode(line, into: &out)
+                out.append(UInt8(ascii: "\n"))
+            }
+            count += 1
+        }
+
+        /// Hands what was appended to the kernel.
+        func flush() throws { try file.flush() }
+
+        func close(context: StageContext) throws {
+            let summary = try file.close()
+            context.registerArtifact(at: summary.url, kind: "answers", sha256: summary.sha256, rows: count)
+        }
+
+        func discard() {
+            // Keep what was written: it is what a resume reuses.
+            _ = try? file.close()
+        }
+    }
+}

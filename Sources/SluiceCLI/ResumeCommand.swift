@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import Sluice
+import SluicePipeline
+
+struct Resume: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Continue an interrupted or failed run without asking the API again for what it already answered.",
+        discussion: """
+            Runs the plan again from its first stage, as a replay of RUN, but every fetch stage
+            reuses the answers RUN recorded (its <stage>.answers.ndjson, written after every
+            batch, so even a run killed with SIGKILL keeps them): only the batches that were in
+            flight, and those never reached, are requested. The query is read again, so rows added
+            since are included. Use it after Ctrl-C, a crash, or a Retry-After longer than
+            max_retry_after.
+            """)
+
+    @Argument(help: "The run directory (or its manifest.json).")
+    var run: String
+
+    @Option(
+        name: .customLong("set"),
+        help: ArgumentHelp("Override a parameter: STAGE.PARAM=VALUE (repeatable).", valueName: "K=V"))
+    var overrides: [String] = []
+
+    @OptionGroup var execution: ExecutionOptions
+
+    func run() async throws {
+        let logger = execution.bootstrapLogging()
+        let runURL = URL(fileURLWithPath: run)
+        let original: Manifest
+        do {
+            original = try Manifest.load(from: runURL)
+        } catch {
+            Terminal.report(error)
+            throw ExitCode(ExitStatus.failed)
+        }
+        let directory = Manifest.manifestURL(for: runURL).deletingLastPathComponent().standardizedFileURL
+        let plan = try RecordedPlan.load(of: original, directory: directory, overrides: overrides)
+        let stages: [StageSpec]
+        do {
+            var builder = PipelineBuilder(plan: plan, logger: logger, dryRun: execution.dryRun)
+            builder.resumeFrom = directory
+            stages = try builder.stages()
+        } catch {
+            Terminal.report(error)
+            throw ExitCode(ExitStatus.invalidPlan)
+        }
+        guard let first = stages.first else { throw ExitCode(ExitStatus.invalidPlan) }
+        var options = execution
+        if options.runsDir == nil { options.runsDir = directory.deletingLastPathComponent().path }
+        var configuration = RunConfiguration.make(for: plan, options: options, logger: logger)
+        configuration.replay = SluicePipeline.Replay(
+            original: original, originalDirectory: directory, mode: .from, stage: first.name)
+        try await Execution.execute(Runner(stages: stages, configuration: configuration), runsDirectory: options.runsDirectory)
+    }
+}
