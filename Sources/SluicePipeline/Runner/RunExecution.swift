@@ -92,7 +92,9 @@ struct RunExecution: Sendable {
         }
         recordChannelInputs(of: specs, within: names)
         if latch.stage != nil { return .failed }
-        if Task.isCancelled || statuses.contains(where: { $0 != .succeeded }) { return .interrupted }
+        // A cancellation that arrives after every stage finished leaves the segment succeeded;
+        // `run` sees it before starting the next segment.
+        if statuses.contains(where: { $0 != .succeeded }) { return .interrupted }
         return .succeeded
     }
 
