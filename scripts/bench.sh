@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every benchmark in release mode and prints one Markdown table row each
+# (the rows BENCHMARKS.md records). Takes about five minutes on 2 cores after the build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+swift build -c release --product sluice-bench
+BENCH="$(swift build -c release --show-bin-path)/sluice-bench"
+echo "| benchmark | input | result |"
+echo "|---|---|---|"
+"$BENCH" plan-check --stages 1000
+"$BENCH" pipeline
+"$BENCH" apply --rows 1000000
+"$BENCH" fetch
