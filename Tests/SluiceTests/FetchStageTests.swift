@@ -1,0 +1,153 @@
+import Foundation
+import SluiceCore
+import SpotifySimulator
+import Testing
+
+@testable import Sluice
+
+@Suite struct FetchStageTests {
+    static let columns = ["track_id", "spotify_id"]
+
+    /// One batch of rows `t1, t2, ...` with the given Spotify ids.
+    static func batch(_ ids: [Value], from start: Int = 1) -> Batch {
+        Batch(columns: columns, rows: ids.enumerated().map { [.string("t\(start + $0.offset)"), $0.element] })
+    }
+
+    static func rejects(_ harness: StageHarness) throws -> [String] {
+        guard let file = harness.artifacts("rejects").first else { return [] }
+        return try String(contentsOf: file, encoding: .utf8).components(separatedBy: "\r\n").dropFirst()
+            .filter { !$0.isEmpty }
+    }
+
+    @Test func attachesItemsByPositionAndRejectsUnknownAndMissingIDs() async throws {
+        try await Simulator.with { sim in
+            let catalog = sim.catalog
+            let known = catalog.knownID(1)
+            let relinked = catalog.relinkedID(1)
+            let unknown = catalog.unknownID(1)
+            let stage = try sim.fetchStage()
+            let harness = try StageHarness(stage: stage)
+            let input = [
+                Self.batch([.string(known), .string(relinked), .string(unknown), .null, .string("spotify:track:\(known)")])
+            ]
+            let out = try await harness.run(stage, input: input)
+            let got = rows(out)
+            #expect(got.map { $0["track_id"] } == ["t1", "t2", "t5"])
+            #expect(got[0]["response"]?["id"] == .string(known))
+            // Relinked: answered under another id, with linked_from naming the one asked for.
+            #expect(got[1]["response"]?["id"] != .string(relinked))
+            #expect(got[1]["response"]?["linked_from"]["id"] == .string(relinked))
+            // The same track asked for twice (as a URI): both rows get it.
+            #expect(got[2]["response"] == got[0]["response"])
+            #expect(got[0]["response"]?["popularity"].intValue == Int64(catalog.track(for: known)!.popularity))
+
+            #expect(harness.counters["found"] == 3)
+            #expect(harness.counters["not_found"] == 1)
+            #expect(harness.counters["missing_id"] == 1)
+            #expect(harness.counters["requests"] == 1)
+            #expect(harness.counters["token_requests"] == 1)
+            #expect(harness.context.progress.rowsRejected == 2)
+            let rejects = try Self.rejects(harness)
+            #expect(rejects.count == 2)
+            #expect(rejects.contains { $0.hasPrefix("fetch,missing_id,") && $0.contains("t4") })
+            #expect(rejects.contains { $0.hasPrefix("fetch,not_found,id,\(unknown),") && $0.contains("t3") })
+        }
+    }
+
+    @Test func oneMalformedIDAmongFiftyIsIsolated() async throws {
+        try await Simulator.with { sim in
+            var ids: [Value] = (0..<49).map { .string(sim.catalog.knownID($0)) }
+            ids.insert("abc", at: 17)
+            let stage = try sim.fetchStage()
+            let harness = try StageHarness(stage: stage)
+            let out = try await harness.run(stage, input: [Self.batch(ids)])
+            let got = rows(out)
+            #expect(got.count == 49)
+            #expect(!got.contains { $0["track_id"] == "t18" })
+            #expect(got.allSatisfy { !($0["response"]?.isNull ?? true) })
+            #expect(harness.counters["rejected"] == 1)
+            #expect((harness.counters["narrowed_requests"] ?? 0) > 0)
+            let rejects = try Self.rejects(harness)
+            #expect(rejects.count == 1)
+            #expect(rejects.first?.hasPrefix("fetch,invalid_id,id,abc,") == true)
+            #expect(rejects.first?.contains("invalid id") == true)
+        }
+    }
+
+    @Test func developmentModeFallsBackPerItemAndSaysPopularityIsMissing() async throws {
+        try await Simulator.with({ $0.developmentMode = true }) { sim in
+            let ids: [Value] = (0..<6).map { .string(sim.catalog.knownID($0)) }
+            let stage = try sim.fetchStage()
+            let harness = try StageHarness(stage: stage)
+            let out = try await harness.run(stage, input: [Self.batch(ids)])
+            let got = rows(out)
+            #expect(got.count == 6)
+            #expect(got.allSatisfy { $0["response"]?["popularity"] == .null })
+            let withISRC = (0..<6).filter { sim.catalog.track(for: sim.catalog.knownID($0))?.isrc != nil }.count
+            #expect(got.filter { $0["response"]?["external_ids"]["isrc"].stringValue != nil }.count == withISRC)
+            #expect(harness.counters["fallback_requests"] == 6)
+            #expect(harness.notices.contains { $0.contains("'popularity'") && $0.contains("Development Mode") })
+        }
+    }
+
+    @Test func honoursRetryAfterOn429() async throws {
+        try await Simulator.with({
+            $0.rateLimit = 2
+            $0.retryAfter = .seconds(1)
+            $0.penalizeRequestsDuringWait = true
+        }) { sim in
+            let stage = try sim.fetchStage()
+            let harness = try StageHarness(stage: stage)
+            let input = (0..<4).map { Self.batch([.string(sim.catalog.knownID($0))], from: $0 + 1) }
+            // Once the 429 has been sent, lift the limit: the retry must still wait out the
+            // announced second, and nothing may be sent during it (that would be a second 429).
+            let lifter = Task {
+                while sim.simulator.stats().rateLimited == 0 { try await Task.sleep(for: .milliseconds(5)) }
+                sim.simulator.setConfiguration { $0.rateLimit = nil }
+            }
+            let started = ContinuousClock.now
+            let out = try await harness.run(stage, input: input)
+            let elapsed = ContinuousClock.now - started
+            lifter.cancel()
+            #expect(rows(out).count == 4)
+            #expect(harness.counters["http_429"] == 1)
+            #expect(sim.simulator.stats().rateLimited == 1)
+            #expect(harness.counters["retries"] == 1)
+            #expect(elapsed >= .seconds(1))
+        }
+    }
+
+    @Test func faultsAtFivePercentStillGiveACompleteResult() async throws {
+        try await Simulator.with({
+            $0.faults.rate = 0.05
+            $0.faults.seed = 24  // 4 faults in the first 40 draws: truncated JSON, a hang, a 500, a dropped connection
+            $0.faults.hangLimit = .seconds(5)
+        }) { sim in
+            let stage = try sim.fetchStage(["fetch.timeout=1s", "fetch.retries=8"])
+            let harness = try StageHarness(stage: stage)
+            let input = (0..<40).map { b in
+                Self.batch((0..<50).map { .string(sim.catalog.knownID(b * 50 + $0)) }, from: b * 50 + 1)
+            }
+            let out = try await harness.run(stage, input: input)
+            #expect(rows(out).count == 2000)
+            #expect(rows(out).map { $0["track_id"] } == (1...2000).map { .string("t\($0)") })
+            #expect(harness.counters["found"] == 2000)
+            let faults = sim.simulator.stats().faultsInjected
+            #expect(faults > 0, "seed 24 injects faults into 40 requests")
+            #expect(harness.counters["retries"] == sim.simulator.stats().faultsInjected)
+        }
+    }
+
+    @Test func concurrentBatchesKeepInputOrder() async throws {
+        try await Simulator.with({ $0.latency = .milliseconds(5) }) { sim in
+            let stage = try sim.fetchStage(["fetch.concurrency=4", "chunk.size=10"])
+            let harness = try StageHarness(stage: stage)
+            let input = (0..<9).map { b in
+                Self.batch((0..<10).map { .string(sim.catalog.knownID(b * 10 + $0)) }, from: b * 10 + 1)
+            }
+            let out = try await harness.run(stage, input: input)
+            #expect(rows(out).map { $0["track_id"] } == (1...90).map { .string("t\($0)") })
+            #expect(rows(out).map { $0["response"]?["id"] } == (0..<90).map { .string(sim.catalog.knownID($0)) })
+        }
+    }
+}
