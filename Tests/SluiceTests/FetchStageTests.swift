@@ -1,5 +1,7 @@
 import Foundation
 import SluiceCore
+import SluiceHTTP
+import SluicePipeline
 import SpotifySimulator
 import Testing
 
@@ -148,6 +150,22 @@ import Testing
             let out = try await harness.run(stage, input: input)
             #expect(rows(out).map { $0["track_id"] } == (1...90).map { .string("t\($0)") })
             #expect(rows(out).map { $0["response"]?["id"] } == (0..<90).map { .string(sim.catalog.knownID($0)) })
+        }
+    }
+
+    @Test func aRetryAfterLongerThanTheCapStopsAsResumable() async throws {
+        try await Simulator.with({
+            $0.rateLimit = 1
+            $0.retryAfter = .seconds(3600)
+        }) { sim in
+            let stage = try sim.fetchStage(["fetch.max_retry_after=1s"])
+            let harness = try StageHarness(stage: stage)
+            let input = (0..<2).map { Self.batch([.string(sim.catalog.knownID($0))], from: $0 + 1) }
+            let started = ContinuousClock.now
+            let error = await #expect(throws: FetchError.self) { try await harness.run(stage, input: input) }
+            #expect(ContinuousClock.now - started < .seconds(10))
+            #expect((error as (any Error)?) .flatMap { $0 as? any ResumableError }?.isResumable == true)
+            #expect(harness.counters["http_429"] == 1)
         }
     }
 }
