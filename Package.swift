@@ -79,8 +79,10 @@ let package = Package(
         .executableTarget(
             name: "SluiceBench",
             dependencies: [
-                "Sluice", "SluicePlan", "SluicePipeline", "SluicePostgres", "SluiceTestSupport",
+                "Sluice", "SluiceCore", "SluicePlan", "SluicePipeline", "SluicePostgres", "SluiceTestSupport",
+                "SpotifySimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Throwaway PostgreSQL servers and simulator processes for tests and benchmarks.
@@ -88,7 +90,10 @@ let package = Package(
 
         .testTarget(name: "SluicePlanTests", dependencies: ["SluicePlan"], resources: [.copy("Corpus")]),
         .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres", "SluiceTestSupport"]),
-        .testTarget(name: "SluicePipelineTests", dependencies: ["SluicePipeline", "SluiceCore"]),
+        .testTarget(
+            name: "SluicePipelineTests",
+            dependencies: ["SluicePipeline", "SluiceCore", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP", "SpotifySimulator"]),
         .testTarget(
             name: "SpotifySimulatorTests",

@@ -136,7 +136,7 @@ struct SplitMix {
 }
 
 extension Duration {
-    var secondsDouble: Double {
+    public var secondsDouble: Double {
         let (seconds, attoseconds) = components
         return Double(seconds) + Double(attoseconds) / 1e18
     }

@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Sluice
+import SluiceCore
+import SluicePipeline
+import SluicePlan
+import SpotifySimulator
+
+/// Issue 5's targets: the plan's pacing against its floor (requests x delay) under a real rate
+/// limit, and raw request throughput at several concurrencies against a 50 ms API.
+struct FetchBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fetch", abstract: "Fetch tracks from the simulator through the real fetch stage.")
+
+    @Option(help: "Tracks to fetch.") var tracks = 3159
+    @Option(help: "Seconds between request starts for the paced run.") var delay = 0.33
+    @Option(help: "Simulator limit: requests per rolling 30 s for the paced run.") var rateLimit = 100
+    @Option(help: "Concurrencies for the throughput runs (no limit, 50 ms latency).") var concurrency: [Int] = [1, 4, 16]
+    @Option(help: "Tracks for each throughput run.") var throughputTracks = 20_000
+
+    func run() async throws {
+        // 1. The plan's defaults against a limit of `rateLimit` per 30 s.
+        let paced = try await Self.measure(tracks: tracks, delay: delay, concurrency: 1) {
+            $0.rateLimit = rateLimit
+        }
+        let floor = Double(paced.requests) * delay
+        print(String(
+            format: "| fetch paced | %d tracks, batches of 50, delay %.2fs, limit %d/30s | %.1f s for %d requests; floor %.1f s: %.3fx; %d x 429 |",
+            tracks, delay, rateLimit, paced.seconds, paced.requests, floor, paced.seconds / floor, paced.rateLimited))
+        // 2. Throughput: no limit, 50 ms per response.
+        for width in concurrency {
+            let run = try await Self.measure(tracks: throughputTracks, delay: 0, concurrency: width) {
+                $0.latency = .milliseconds(50)
+            }
+            print(String(
+                format: "| fetch throughput | %d tracks, 50 ms latency, no limit, concurrency %d | %.1f requests/s (%.0f tracks/s), %d requests in %.1f s |",
+                throughputTracks, width, Double(run.requests) / run.seconds, Double(throughputTracks) / run.seconds,
+                run.requests, run.seconds))
+        }
+    }
+
+    struct Measurement {
+        var seconds: Double
+        var requests: Int
+        var rateLimited: Int
+    }
+
+    static func measure(
+        tracks: Int, delay: Double, concurrency: Int, configure: (inout SimulatorConfiguration) -> Void
+    ) async throws -> Measurement {
+        var configuration = SimulatorConfiguration()
+        configure(&configuration)
+        let simulator = SpotifySimulator(configuration: configuration)
+        _ = try await simulator.start()
+        defer { Task { await simulator.stop() } }
+        let yaml = """
+            version: 1
+            name: fetch-bench
+            connections:
+              spotify:
+                kind: http
+                base_url: "\(simulator.baseURL)"
+                auth: { kind: oauth2-client-credentials, token_url: "\(simulator.tokenURL)",
+                        client_id: "\(configuration.clientID)", client_secret: "${SECRET}" }
+            stages:
+              - { kind: query, connection: db, sql: "SELECT 1" }
+              - { kind: fetch, connection: spotify, path: /tracks, id: spotify_id, delay: \(delay)s,
+                  concurrency: \(concurrency) }
+            """
+        let withDB = yaml.replacingOccurrences(
+            of: "connections:\n", with: "connections:\n  db: { kind: postgres, url: \"postgresql://127.0.0.1/x\" }\n")
+        let plan = try PlanLoader(environment: ["SECRET": configuration.clientSecret])
+            .load(bytes: Array(withDB.utf8), path: "fetch-bench.yaml")
+        let definition = try require(plan.stage(named: "fetch"), "fetch stage")
+        let stage = try PipelineBuilder(plan: plan, logger: Logger(label: "bench")).stage(for: definition)
+        let batches = stride(from: 0, to: tracks, by: 50).map { start in
+            Batch(
+                columns: ["spotify_id"],
+                rows: (start..<min(start + 50, tracks)).map { [.string(simulator.catalog.knownID($0))] })
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-fetch-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let context = StageContext(
+            stageName: "fetch", stageKind: "fetch", runID: "bench", runDirectory: directory, runStartedAt: Date(),
+            logger: Logger(label: "bench"))
+        let output = StageOutput.collecting()
+        let start = ContinuousClock.now
+        try await stage.run(context, input: StageInput(batches), output: output)
+        let elapsed = ContinuousClock.now - start
+        let found = output.collected.reduce(0) { $0 + $1.count }
+        precondition(found == tracks, "fetched \(found) of \(tracks)")
+        return Measurement(
+            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+            requests: context.counters["requests"], rateLimited: context.counters["http_429"])
+    }
+}
+
+/// `#require` for a command-line tool.
+func require<T>(_ value: T?, _ what: String = "value") throws -> T {
+    guard let value else { throw ValidationError("missing \(what)") }
+    return value
+}
