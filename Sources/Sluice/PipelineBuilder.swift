@@ -68,7 +68,8 @@ public struct PipelineBuilder: Sendable {
             let settings = definition.verify
             return VerifyStage(
                 name: name, settings: settings, database: try postgres(settings.connection, for: name),
-                upstream: definition.input, dryRun: dryRun || plan.stages.contains { $0.kind == .apply && $0.apply.dryRun },
+                upstream: definition.input,
+                dryRun: dryRun || plan.stages.contains { $0.kind == .apply && $0.apply.dryRun },
                 parameters: parameters)
         }
     }

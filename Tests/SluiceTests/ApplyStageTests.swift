@@ -107,12 +107,15 @@ import Testing
         let before = try await db.snapshot()
         let stage = try Self.applyStage(db)
         let harness = try StageHarness(stage: stage)
-        let input = [Batch(columns: Self.columns, rows: [Self.row(1, 90, "NEW1"), Self.row(3, 30, .null), Self.row(4, 4, "X")])]
+        let input = [
+            Batch(columns: Self.columns, rows: [Self.row(1, 90, "NEW1"), Self.row(3, 30, .null), Self.row(4, 4, "X")])
+        ]
         _ = try await harness.run(stage, input: input)
         #expect(try await db.snapshot() != before)
 
         let manifest = try Self.manifest(for: harness)
-        let undo = try Undo(runDirectory: harness.runDirectory, manifest: manifest, plan: try TestPlans.spotify(database: db.conninfo))
+        let undo = try Undo(
+            runDirectory: harness.runDirectory, manifest: manifest, plan: try TestPlans.spotify(database: db.conninfo))
         let report = try await undo.run(logger: StageHarness.logger)
         #expect(report.rows == 3)
         #expect(report.restored == 3)
@@ -134,7 +137,8 @@ import Testing
         try handle.seekToEnd()
         try handle.write(contentsOf: Data("[\"x\",1,null]\n".utf8))
         try handle.close()
-        let undo = try Undo(runDirectory: harness.runDirectory, manifest: manifest, plan: try TestPlans.spotify(database: db.conninfo))
+        let undo = try Undo(
+            runDirectory: harness.runDirectory, manifest: manifest, plan: try TestPlans.spotify(database: db.conninfo))
         await #expect(throws: UndoError.self) { try await undo.run(logger: StageHarness.logger) }
     }
 

@@ -30,7 +30,9 @@ import Testing
             let stage = try sim.fetchStage()
             let harness = try StageHarness(stage: stage)
             let input = [
-                Self.batch([.string(known), .string(relinked), .string(unknown), .null, .string("spotify:track:\(known)")])
+                Self.batch([
+                    .string(known), .string(relinked), .string(unknown), .null, .string("spotify:track:\(known)"),
+                ])
             ]
             let out = try await harness.run(stage, input: input)
             let got = rows(out)
@@ -164,7 +166,7 @@ import Testing
             let started = ContinuousClock.now
             let error = await #expect(throws: FetchError.self) { try await harness.run(stage, input: input) }
             #expect(ContinuousClock.now - started < .seconds(10))
-            #expect((error as (any Error)?) .flatMap { $0 as? any ResumableError }?.isResumable == true)
+            #expect((error as (any Error)?).flatMap { $0 as? any ResumableError }?.isResumable == true)
             #expect(harness.counters["http_429"] == 1)
         }
     }

@@ -8,8 +8,12 @@ import Testing
     @Test func buildsOneSpecPerStageInPlanOrder() throws {
         let plan = try TestPlans.spotify()
         let specs = try PipelineBuilder(plan: plan, logger: StageHarness.logger).stages()
-        #expect(specs.map(\.name) == ["query", "chunk", "fetch", "transform", "validate", "write-csv", "apply", "verify"])
-        #expect(specs.map(\.stage.kind) == ["query", "chunk", "fetch", "transform", "validate", "write-csv", "apply", "verify"])
+        #expect(
+            specs.map(\.name) == ["query", "chunk", "fetch", "transform", "validate", "write-csv", "apply", "verify"])
+        #expect(
+            specs.map(\.stage.kind) == [
+                "query", "chunk", "fetch", "transform", "validate", "write-csv", "apply", "verify",
+            ])
         #expect(specs.map(\.input) == [nil, "query", "chunk", "fetch", "transform", "validate", "write-csv", "apply"])
         #expect(specs.map(\.requiresApproval) == [false, false, false, false, false, false, true, false])
         #expect(specs.allSatisfy { $0.bufferSize != nil })

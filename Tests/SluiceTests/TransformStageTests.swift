@@ -15,8 +15,12 @@ import Testing
         let input = Batch(
             columns: Self.columns,
             rows: [
-                Self.row("spotify:track:4uLU6hMCjMI75M1A2tKUQC", .object(["popularity": 73, "external_ids": .object(["isrc": " us-um7-17-03861 "])])),
-                Self.row("https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC?si=x", .object(["popularity": 0, "external_ids": .object([:])])),
+                Self.row(
+                    "spotify:track:4uLU6hMCjMI75M1A2tKUQC",
+                    .object(["popularity": 73, "external_ids": .object(["isrc": " us-um7-17-03861 "])])),
+                Self.row(
+                    "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC?si=x",
+                    .object(["popularity": 0, "external_ids": .object([:])])),
                 Self.row("4uLU6hMCjMI75M1A2tKUQC", .null),
             ])
         let out = try await StageHarness(stage: stage).run(stage, input: [input])

@@ -11,14 +11,18 @@ import Testing
         let stage = try TestPlans.stage("write-csv", of: try TestPlans.spotify())
         let harness = try StageHarness(stage: stage)
         let input = [
-            Batch(columns: Self.columns, rows: [
-                ["USUM71703861", 73, "ignored", "id-1", "plain"],
-                [.null, 0, .null, "id-2", "with,comma"],
-            ]),
-            Batch(columns: Self.columns, rows: [
-                ["", .null, .null, "id-3", "say \"hi\""],
-                ["X", 5, .null, "id-4", "two\nlines"],
-            ]),
+            Batch(
+                columns: Self.columns,
+                rows: [
+                    ["USUM71703861", 73, "ignored", "id-1", "plain"],
+                    [.null, 0, .null, "id-2", "with,comma"],
+                ]),
+            Batch(
+                columns: Self.columns,
+                rows: [
+                    ["", .null, .null, "id-3", "say \"hi\""],
+                    ["X", 5, .null, "id-4", "two\nlines"],
+                ]),
         ]
         let out = try await harness.run(stage, input: input)
         #expect(out == input)
@@ -43,7 +47,8 @@ import Testing
         let plan = try TestPlans.spotify(overrides: ["write-csv.path=\(directory.path)/out-{run_id}.csv"])
         let stage = try TestPlans.stage("write-csv", of: plan)
         let harness = try StageHarness(stage: stage)
-        _ = try await harness.run(stage, input: [Batch(columns: ["track_id", "spotify_id", "spotify_popularity", "isrc"])])
+        _ = try await harness.run(
+            stage, input: [Batch(columns: ["track_id", "spotify_id", "spotify_popularity", "isrc"])])
         let file = try #require(harness.artifacts("csv").first)
         #expect(file.path == directory.appendingPathComponent("out-test-run.csv").path)
         #expect(try String(contentsOf: file, encoding: .utf8) == "track_id,spotify_id,spotify_popularity,isrc\r\n")

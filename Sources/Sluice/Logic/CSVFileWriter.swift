@@ -91,7 +91,8 @@ public final class CSVFileWriter {
 
     /// Appends one field, quoted when it holds a comma, quote, CR or LF (quotes doubled).
     public static func appendField(_ s: String, to out: inout [UInt8]) {
-        let needsQuotes = s.utf8.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0A || $0 == 0x0D }
+        let needsQuotes =
+            s.utf8.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0A || $0 == 0x0D }
             || s.isEmpty == false && (s.first == " " || s.last == " ")
         guard needsQuotes else {
             out.append(contentsOf: s.utf8)

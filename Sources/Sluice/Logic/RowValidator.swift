@@ -17,8 +17,10 @@ public struct Rejection: Sendable, Hashable {
     /// The whole row as it reached the stage.
     public var row: [String: Value]
 
-    public init(stage: String, reason: String, field: String? = nil, value: String? = nil, detail: String,
-                row: [String: Value]) {
+    public init(
+        stage: String, reason: String, field: String? = nil, value: String? = nil, detail: String,
+        row: [String: Value]
+    ) {
         self.stage = stage
         self.reason = reason
         self.field = field
@@ -61,9 +63,10 @@ public struct RowValidator {
             }
             if let (rule, reason, detail) = failure {
                 let value = batch.index(of: rule.field).map { row[$0] } ?? .null
-                rejected.append(Rejection(
-                    stage: stage, reason: reason, field: rule.field, value: value.text, detail: detail,
-                    row: Dictionary(zip(batch.columns, row), uniquingKeysWith: { a, _ in a })))
+                rejected.append(
+                    Rejection(
+                        stage: stage, reason: reason, field: rule.field, value: value.text, detail: detail,
+                        row: Dictionary(zip(batch.columns, row), uniquingKeysWith: { a, _ in a })))
             } else {
                 valid.rows.append(row)
             }
@@ -79,7 +82,9 @@ public struct RowValidator {
         }
         switch rule.type {
         case "string":
-            guard case .string = value else { return ("type", "\(rule.field) should be a string, is \(value.typeName)") }
+            guard case .string = value else {
+                return ("type", "\(rule.field) should be a string, is \(value.typeName)")
+            }
         case "int":
             guard case .int = value else { return ("type", "\(rule.field) should be an integer, is \(value.typeName)") }
         case "double":
@@ -87,7 +92,9 @@ public struct RowValidator {
                 return ("type", "\(rule.field) should be a number, is \(value.typeName)")
             }
         case "bool":
-            guard case .bool = value else { return ("type", "\(rule.field) should be true or false, is \(value.typeName)") }
+            guard case .bool = value else {
+                return ("type", "\(rule.field) should be true or false, is \(value.typeName)")
+            }
         case "uuid":
             guard let s = value.stringValue, UUID(uuidString: s) != nil else {
                 return ("type", "\(rule.field) should be a UUID, is '\(value.text ?? "")'")
@@ -95,8 +102,12 @@ public struct RowValidator {
         default: break
         }
         if let n = value.doubleValue {
-            if let min = rule.min, n < min { return ("min", "\(rule.field) is \(value.text ?? ""), below \(Expectation.format(min))") }
-            if let max = rule.max, n > max { return ("max", "\(rule.field) is \(value.text ?? ""), above \(Expectation.format(max))") }
+            if let min = rule.min, n < min {
+                return ("min", "\(rule.field) is \(value.text ?? ""), below \(Expectation.format(min))")
+            }
+            if let max = rule.max, n > max {
+                return ("max", "\(rule.field) is \(value.text ?? ""), above \(Expectation.format(max))")
+            }
         }
         let text = value.text ?? ""
         if let maxLength = rule.maxLength, text.count > maxLength {
@@ -106,7 +117,10 @@ public struct RowValidator {
             return ("pattern", "\(rule.field) '\(text.prefix(80))' does not match \(rule.pattern ?? "")")
         }
         if let options = rule.oneOf, !options.contains(value), !options.contains(where: { $0.text == value.text }) {
-            return ("one_of", "\(rule.field) '\(text.prefix(80))' is not one of \(options.compactMap(\.text).joined(separator: ", "))")
+            return (
+                "one_of",
+                "\(rule.field) '\(text.prefix(80))' is not one of \(options.compactMap(\.text).joined(separator: ", "))"
+            )
         }
         return nil
     }

@@ -18,7 +18,9 @@ public struct Transformer: Sendable {
             bound = (batch.columns, expressions, output)
         }
         let (_, expressions, output) = bound!
-        let kept = settings.keepInput ? batch.columns.indices.filter { !settings.fields.map(\.name).contains(batch.columns[$0]) } : []
+        let kept =
+            settings.keepInput
+            ? batch.columns.indices.filter { !settings.fields.map(\.name).contains(batch.columns[$0]) } : []
         var rows: [[Value]] = []
         rows.reserveCapacity(batch.count)
         for row in batch.rows {

@@ -29,7 +29,9 @@ public struct ApplyStage: Stage {
     public var update: BulkUpdate {
         BulkUpdate(
             table: settings.table, key: settings.key,
-            columns: settings.columns.map { BulkUpdate.Column($0.column, onEmpty: $0.onEmpty == "keep" ? .keep : .clear) },
+            columns: settings.columns.map {
+                BulkUpdate.Column($0.column, onEmpty: $0.onEmpty == "keep" ? .keep : .clear)
+            },
             dryRun: settings.dryRun)
     }
 
@@ -69,7 +71,8 @@ public struct ApplyStage: Stage {
         for (column, filled) in zip(settings.columns, tally.counts) { counters.set("filled_\(column.column)", filled) }
         if stats.unknownKeys > 0 {
             let samples = stats.unknownKeySamples.joined(separator: ", ")
-            context.notice("\(stats.unknownKeys) \(settings.key) value(s) are not in \(settings.table) (e.g. \(samples))")
+            context.notice(
+                "\(stats.unknownKeys) \(settings.key) value(s) are not in \(settings.table) (e.g. \(samples))")
         }
         if settings.dryRun {
             context.notice(

@@ -41,7 +41,8 @@ public struct FetchStage: Stage {
     public var configuration: FetchConfiguration {
         var auth: OAuth2ClientCredentials?
         if let a = http.auth {
-            auth = OAuth2ClientCredentials(tokenURL: a.tokenURL, clientID: a.clientID, clientSecret: a.clientSecret.value)
+            auth = OAuth2ClientCredentials(
+                tokenURL: a.tokenURL, clientID: a.clientID, clientSecret: a.clientSecret.value)
         }
         var c = FetchConfiguration(baseURL: http.baseURL, path: settings.path, auth: auth)
         c.method = settings.method
@@ -64,12 +65,14 @@ public struct FetchStage: Stage {
     public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
         guard let input else { throw StageError(stage: name, "a fetch stage needs an input") }
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let fetcher = HTTPFetcher(configuration: configuration, httpClient: client, logger: context.logger, clock: clock)
+        let fetcher = HTTPFetcher(
+            configuration: configuration, httpClient: client, logger: context.logger, clock: clock)
         let rejects = RejectsFile(runDirectory: context.runDirectory, stage: name)
         var tally = FetchedBatch.Tally()
         let known = previousAnswers.map(FetchAnswers.load) ?? [:]
         if let previousAnswers, !known.isEmpty {
-            context.notice("reusing \(known.count) answers recorded in \(previousAnswers.path); asking the API only for the rest")
+            context.notice(
+                "reusing \(known.count) answers recorded in \(previousAnswers.path); asking the API only for the rest")
         }
         let answers = try FetchAnswers.Writer(runDirectory: context.runDirectory, stage: name)
         do {
@@ -96,8 +99,10 @@ public struct FetchStage: Stage {
         }
         context.logger.info(
             "fetch done",
-            metadata: ["fetch.found": "\(tally.found)", "fetch.not_found": "\(tally.notFound)",
-                       "fetch.rejected": "\(tally.rejected + tally.missingID)"])
+            metadata: [
+                "fetch.found": "\(tally.found)", "fetch.not_found": "\(tally.notFound)",
+                "fetch.rejected": "\(tally.rejected + tally.missingID)",
+            ])
     }
 
     /// Reads the input, fetching up to `concurrency` batches at a time, and sends the results

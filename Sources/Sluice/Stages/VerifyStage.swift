@@ -54,7 +54,8 @@ public struct VerifyStage: Stage {
                 let wanted = "\(check.expect.comparison.rawValue) \(Expectation.format(expected))"
                 if check.expect.comparison.holds(actual, expected) {
                     passed += 1
-                    context.logger.info("check passed", metadata: ["check.name": "\(check.name)", "check.value": "\(got)"])
+                    context.logger.info(
+                        "check passed", metadata: ["check.name": "\(check.name)", "check.value": "\(got)"])
                 } else {
                     failures.append("check '\(check.name)': got \(got), expected \(wanted)")
                 }
@@ -86,7 +87,9 @@ public struct VerifyStage: Stage {
                 attempts += 1
             }
             guard let record else {
-                throw StageError(stage: name, "stage '\(stage)' has not finished in this run, so {{ stages.\(stage).\(counter) }} is unknown")
+                throw StageError(
+                    stage: name,
+                    "stage '\(stage)' has not finished in this run, so {{ stages.\(stage).\(counter) }} is unknown")
             }
             let value: Int?
             switch counter {
@@ -96,7 +99,8 @@ public struct VerifyStage: Stage {
             default: value = record.counters[counter]
             }
             guard let value else {
-                let known = (["rows_in", "rows_out", "rows_rejected"] + record.counters.keys.sorted()).joined(separator: ", ")
+                let known = (["rows_in", "rows_out", "rows_rejected"] + record.counters.keys.sorted()).joined(
+                    separator: ", ")
                 throw StageError(stage: name, "stage '\(stage)' has no counter '\(counter)' (it has: \(known))")
             }
             return Double(value) * expectation.factor
@@ -110,6 +114,7 @@ public struct VerifyError: Error, CustomStringConvertible, Sendable {
     public var failures: [String]
     public var description: String {
         let count = failures.count
-        return "stage '\(stage)': \(count) check\(count == 1 ? "" : "s") failed:\n  " + failures.joined(separator: "\n  ")
+        return "stage '\(stage)': \(count) check\(count == 1 ? "" : "s") failed:\n  "
+            + failures.joined(separator: "\n  ")
     }
 }

@@ -43,7 +43,8 @@ public struct WriteCSVStage: Stage {
                     if let missing = settings.columns.first(where: { batch.index(of: $0) == nil }) {
                         throw StageError(
                             stage: name,
-                            "column '\(missing)' is not in the input (it has: \(batch.columns.joined(separator: ", ")))")
+                            "column '\(missing)' is not in the input (it has: \(batch.columns.joined(separator: ", ")))"
+                        )
                     }
                     checked = batch.columns
                 }

@@ -23,7 +23,8 @@ final class RowSpool {
         guard let writer else { return }
         if columns == nil {
             columns = batch.columns
-            try writer.append { out in JSON.encode(.object(["columns": .array(batch.columns.map(Value.string))]), into: &out)
+            try writer.append { out in
+                JSON.encode(.object(["columns": .array(batch.columns.map(Value.string))]), into: &out)
                 out.append(UInt8(ascii: "\n"))
             }
         }
@@ -51,7 +52,8 @@ final class RowSpool {
         batch.rows.reserveCapacity(batchSize)
         while let line = try reader.next() {
             guard case .array(let row) = line, row.count == columns.count else {
-                throw NDJSONError(path: url.path, line: reader.lineNumber, message: "not a row of \(columns.count) values")
+                throw NDJSONError(
+                    path: url.path, line: reader.lineNumber, message: "not a row of \(columns.count) values")
             }
             batch.rows.append(row)
             if batch.count == batchSize {

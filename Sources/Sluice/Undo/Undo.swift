@@ -57,7 +57,9 @@ public struct Undo: Sendable {
         }
         let url = runDirectory.appendingPathComponent(UndoFile.fileName(stage: stage))
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw UndoError("run \(manifest.runID) has no undo file for stage '\(stage)': the apply did not change anything, or was a dry run")
+            throw UndoError(
+                "run \(manifest.runID) has no undo file for stage '\(stage)': "
+                    + "the apply did not change anything, or was a dry run")
         }
         return url
     }
@@ -92,7 +94,8 @@ public struct Undo: Sendable {
             throw UndoError(
                 applies.isEmpty
                     ? "run \(manifest.runID) has no apply stage"
-                    : "run \(manifest.runID) has several apply stages (\(applies.map(\.name).joined(separator: ", "))): name one")
+                    : "run \(manifest.runID) has several apply stages "
+                        + "(\(applies.map(\.name).joined(separator: ", "))): name one")
         }
         return only.name
     }

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
-import SluiceCore
 import Sluice
+import SluiceCore
 import SluicePlan
 import Testing
 
