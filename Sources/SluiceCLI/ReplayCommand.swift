@@ -18,8 +18,9 @@ struct Replay: AsyncParsableCommand {
               sluice replay runs/20261125-101500-a1b2c3 --stage verify
 
             The plan is read again from its file when that is unchanged (same sha256), otherwise
-            from the copy recorded in the manifest. Environment variables it uses (DATABASE_URL,
-            SPOTIFY_CLIENT_ID, ...) must be set as for the original run.
+            from the copy recorded in the manifest. Environment variables are needed only for the
+            connections of the stages that run: replaying apply needs DATABASE_URL, not the
+            Spotify credentials.
             """)
 
     @Argument(help: "The run directory (or its manifest.json).")
@@ -56,7 +57,11 @@ struct Replay: AsyncParsableCommand {
         }
         let originalDirectory = Manifest.manifestURL(for: runURL).deletingLastPathComponent().standardizedFileURL
         let name = stage ?? from ?? ""
-        let plan = try RecordedPlan.load(of: original, directory: originalDirectory, overrides: overrides)
+        let names = original.stages.map(\.name)
+        let running: Set<String> =
+            stage != nil ? [name] : Set(names.drop(while: { $0 != name }))
+        let plan = try RecordedPlan.load(
+            of: original, directory: originalDirectory, overrides: overrides, running: running)
         guard plan.stage(named: name) != nil else {
             let known = plan.stages.map(\.name).joined(separator: ", ")
             Terminal.printError("error: run \(original.runID) has no stage '\(name)' (its stages: \(known))")

@@ -35,7 +35,9 @@ struct UndoCommand: AsyncParsableCommand {
         do {
             let manifest = try Manifest.load(from: runURL)
             let directory = Manifest.manifestURL(for: runURL).deletingLastPathComponent().standardizedFileURL
-            let plan = try RecordedPlan.load(of: manifest, directory: directory, overrides: [])
+            let applies = Set(manifest.stages.filter { $0.kind == "apply" }.map(\.name))
+            let plan = try RecordedPlan.load(
+                of: manifest, directory: directory, overrides: [], running: stage.map { [$0] } ?? applies)
             let undo = try Undo(runDirectory: directory, manifest: manifest, plan: plan, stage: stage)
             let file = try undo.undoFile()
             if !yes {

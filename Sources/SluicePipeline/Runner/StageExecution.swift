@@ -56,11 +56,7 @@ struct StageExecution: Sendable {
         var spool: (summary: PrivateFileWriter.Summary, rows: Int)?
         let channelError = failure.map { _ in UpstreamStageError(stage: name, status: status) }
         do {
-            if let output {
-                spool = try output.finish(failure: channelError)
-            } else {
-                for channel in outputChannels { channel.finish(throwing: channelError) }
-            }
+            spool = try output?.closeSpool()
         } catch {
             // The spool could not be completed: a failure of this stage even if it ran well.
             if failure == nil {
@@ -69,7 +65,11 @@ struct StageExecution: Sendable {
             }
         }
         context.progress.setStatus(status)
+        // Record first, then end the channels: a consumer that sees the end of its input (verify
+        // reading apply's counters) finds this stage's record complete.
         record(status: status, failure: failure, spool: spool)
+        let endError = failure == nil ? nil : channelError ?? UpstreamStageError(stage: name, status: status)
+        for channel in outputChannels { channel.finish(throwing: endError) }
         logger.info(
             "stage finished",
             metadata: [

@@ -66,12 +66,22 @@ public final class StageOutput: Sendable {
     /// Closes the spool, then ends every channel (so a consumer that sees the end can rely
     /// on the spool being complete). Returns the spool's summary.
     func finish(failure: (any Error)?) throws -> (summary: PrivateFileWriter.Summary, rows: Int)? {
-        defer { for channel in channels { channel.finish(throwing: failure) } }
+        defer { finishChannels(failure: failure) }
+        return try closeSpool()
+    }
+
+    /// Closes the spool and returns its summary; consumers are not told yet.
+    func closeSpool() throws -> (summary: PrivateFileWriter.Summary, rows: Int)? {
         let writer = spool.withLock { writer in
             defer { writer = nil }
             return writer
         }
         return try writer?.close()
+    }
+
+    /// Ends every consumer's channel: with `failure`, or as the end of the input.
+    func finishChannels(failure: (any Error)?) {
+        for channel in channels { channel.finish(throwing: failure) }
     }
 }
 

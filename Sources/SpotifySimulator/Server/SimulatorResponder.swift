@@ -29,8 +29,13 @@ struct SimulatorResponder: HTTPResponder {
         case .complete:
             return Self.response(for: reply)
         case .hang(let limit):
-            try? await hold(context.channel, upTo: limit)
-            try await drop(context.channel)
+            // The event loop drops the connection at the limit even if this task is slow to
+            // wake (a busy cooperative pool), so a client never waits past the limit for it.
+            let channel = context.channel
+            let milliseconds = Int64((limit / .milliseconds(1)).rounded(.up))
+            channel.eventLoop.scheduleTask(in: .milliseconds(milliseconds)) { channel.close(promise: nil) }
+            try? await hold(channel, upTo: limit)
+            try await drop(channel)
         case .drop:
             try await drop(context.channel)
         }
