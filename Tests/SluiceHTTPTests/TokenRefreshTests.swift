@@ -1,0 +1,48 @@
+import AsyncHTTPClient
+import Logging
+import SluiceHTTP
+import SpotifySimulator
+import Testing
+
+/// The fetcher's OAuth2 token against the simulator over HTTP: fetched once, reused, and
+/// replaced exactly once when the API says it expired.
+@Suite struct TokenRefreshTests {
+    @Test func anExpiredTokenIsRefreshedOnceAndTheBatchStillSucceeds() async throws {
+        let simulator = SpotifySimulator(configuration: SimulatorConfiguration())
+        _ = try await simulator.start()
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            let configuration = simulator.configuration
+            var fetch = FetchConfiguration(
+                baseURL: simulator.baseURL, path: "/tracks",
+                auth: OAuth2ClientCredentials(
+                    tokenURL: simulator.tokenURL, clientID: configuration.clientID,
+                    clientSecret: configuration.clientSecret))
+            fetch.retries = 0
+            let fetcher = HTTPFetcher(configuration: fetch, httpClient: client, logger: Logger(label: "test"))
+            let ids = (0..<3).map { simulator.catalog.knownID($0) }
+
+            let first = try await fetcher.fetch(ids: ids)
+            let second = try await fetcher.fetch(ids: ids)
+            #expect(await fetcher.counters.tokenRequests == 1, "one token, reused")
+
+            simulator.expireTokens()
+            let third = try await fetcher.fetch(ids: ids)
+            let counters = await fetcher.counters
+            #expect(counters.tokenRequests == 2)
+            #expect(counters.tokenRefreshes == 1)
+            #expect(counters.retries == 0, "a 401 answered with a new token is not a retry")
+            for results in [first, second, third] {
+                #expect(results.count == 3)
+                #expect(results.allSatisfy { if case .found = $0 { true } else { false } })
+            }
+            #expect(simulator.stats().tokenRequests == 2)
+        } catch {
+            try? await client.shutdown()
+            await simulator.stop()
+            throw error
+        }
+        try await client.shutdown()
+        await simulator.stop()
+    }
+}
