@@ -15,7 +15,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
-        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
     ],
     targets: [
         // C libraries, each behind its own system-library target.
@@ -52,7 +51,6 @@ let package = Package(
                 "SluiceCore", "SluicePlan", "SluicePostgres", "SluicePipeline", "SluiceHTTP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "CSV", package: "CSV.swift"),
             ]
         ),
         .executableTarget(
@@ -109,7 +107,8 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceTests",
-            dependencies: ["Sluice", "SluicePlan", "SluicePipeline", "SluiceTestSupport", "SpotifySimulator"]
+            dependencies: ["Sluice", "SluicePlan", "SluicePipeline", "SluiceTestSupport", "SpotifySimulator"],
+            resources: [.copy("Corpus-CSV")]
         ),
     ]
 )

@@ -43,6 +43,14 @@ enum RecordedPlan {
     private static func withPlaceholders(
         for error: PlanError, _ source: (bytes: [UInt8], path: String, overrides: [String]), running: Set<String>
     ) -> Plan? {
+        withPlaceholders(for: error, source, running: { _ in running })
+    }
+
+    /// The same, for a command (`apply`) that knows which stages run only once it sees the plan.
+    static func withPlaceholders(
+        for error: PlanError, _ source: (bytes: [UInt8], path: String, overrides: [String]),
+        running: (Plan) -> Set<String>
+    ) -> Plan? {
         var environment = ProcessInfo.processInfo.environment
         for diagnostic in error.errors {
             guard diagnostic.message.hasPrefix("environment variable '"),
@@ -55,6 +63,7 @@ enum RecordedPlan {
             bytes: source.bytes, path: source.path, overrides: source.overrides)
         else { return nil }
         let unusable = Set(plan.connections.filter { contains(marker, in: $0.parameters) }.map(\.name))
+        let running = running(plan)
         let needed = plan.stages.filter { running.contains($0.name) }.compactMap { $0.parameters["connection"]?.string }
         return needed.contains(where: unusable.contains) ? nil : plan
     }

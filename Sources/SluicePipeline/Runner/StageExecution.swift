@@ -105,6 +105,12 @@ struct StageExecution: Sendable {
                     kind: artifact.kind, path: RunDirectory.relativePath(of: artifact.url, in: runDirectory),
                     sha256: artifact.sha256, rows: artifact.rows))
         }
+        // Files a source stage read (its own input, not a spool), after the recorded spool if any.
+        let readFiles = context.inputs.map { artifact in
+            Manifest.Artifact(
+                kind: artifact.kind, path: RunDirectory.relativePath(of: artifact.url, in: runDirectory),
+                sha256: artifact.sha256, rows: artifact.rows)
+        }
         var errorRecord = status == .failed ? failure.map(Self.errorRecord) : nil
         errorRecord?.stage = spec.name
         recorder.updateStage(spec.name) { record, manifest in
@@ -115,6 +121,7 @@ struct StageExecution: Sendable {
             record.rowsRejected = progress.rowsRejected
             record.counters = counters
             record.outputs = outputs
+            if !readFiles.isEmpty { record.inputs = (inputArtifact.map { [$0] } ?? []) + readFiles }
             record.error = errorRecord
             manifest.notices.append(contentsOf: notices)
             if let errorRecord {

@@ -21,7 +21,7 @@ public final class StageContext: Sendable {
     public let progress: StageProgress
 
     private let clock: @Sendable () -> Date
-    private let collected = Mutex<(artifacts: [Artifact], notices: [String])>(([], []))
+    private let collected = Mutex<(artifacts: [Artifact], notices: [String], inputs: [Artifact])>(([], [], []))
     private let lookup: @Sendable (String) -> Manifest.StageRecord?
 
     /// A file a stage produced, before it is written to the manifest.
@@ -83,6 +83,12 @@ public final class StageContext: Sendable {
         collected.withLock { $0.artifacts.append(Artifact(kind: kind, url: url, sha256: sha256, rows: rows)) }
     }
 
+    /// Records a file the stage read that is not a stage's spool (the CSV a `csv-input` source
+    /// reads), in the manifest's `inputs`, with the SHA-256 of the bytes the stage actually read.
+    public func registerInput(at url: URL, kind: String, sha256: String, rows: Int) {
+        collected.withLock { $0.inputs.append(Artifact(kind: kind, url: url, sha256: sha256, rows: rows)) }
+    }
+
     /// Adds a one-line notice to the run summary (the manifest's `notices`).
     public func notice(_ line: String) {
         collected.withLock { $0.notices.append("\(stageName): \(line)") }
@@ -98,4 +104,5 @@ public final class StageContext: Sendable {
 
     var artifacts: [Artifact] { collected.withLock { $0.artifacts } }
     var notices: [String] { collected.withLock { $0.notices } }
+    var inputs: [Artifact] { collected.withLock { $0.inputs } }
 }

@@ -1,0 +1,120 @@
+import Foundation
+import Logging
+import SluicePipeline
+import SluicePlan
+
+/// The pipeline of `sluice apply PLAN FILE.csv`: a ``CSVInputStage`` reading the file, the
+/// plan's apply stage (wrapped in ``CSVApplyStage``), then the plan's stages that follow from
+/// apply (verify).
+///
+/// The apply stage is always behind a gate here, even when the plan does not require approval
+/// for it: the runner then starts it only after the csv-input stage has read and checked the
+/// whole file, so a CSV with any problem never opens a transaction. ``approval(_:)`` grants
+/// that gate without asking when the plan did not ask for approval.
+public struct CSVApplyPipeline: Sendable {
+    public let plan: Plan
+    public let apply: StageDefinition
+    public let csvURL: URL
+    public let displayPath: String
+    public let logger: Logger
+    public let dryRun: Bool
+    public var maxRowBytes = CSVReader.defaultMaxRowBytes
+    /// Receives each located problem as one line (the CLI prints them on stderr).
+    public var report: (@Sendable (String) -> Void)?
+
+    /// - Parameters:
+    ///   - applyStage: the apply stage to feed; may be `nil` when the plan has exactly one.
+    /// - Throws: ``StageError`` when the plan has no such apply stage, or several and none was named.
+    public init(
+        plan: Plan, csv: URL, displayPath: String, applyStage: String? = nil, logger: Logger, dryRun: Bool = false
+    ) throws {
+        let applies = plan.stages.filter { $0.kind == .apply }
+        let names = applies.map(\.name).joined(separator: ", ")
+        if let applyStage {
+            guard let stage = applies.first(where: { $0.name == applyStage }) else {
+                throw StageError(
+                    stage: applyStage,
+                    applies.isEmpty ? "the plan has no apply stage" : "is not an apply stage of the plan (apply stages: \(names))")
+            }
+            apply = stage
+        } else {
+            guard applies.count == 1, let only = applies.first else {
+                throw StageError(
+                    stage: "apply",
+                    applies.isEmpty
+                        ? "the plan '\(plan.name)' has no apply stage to feed the CSV to"
+                        : "the plan has several apply stages (\(names)); choose one with --stage NAME")
+            }
+            apply = only
+        }
+        self.plan = plan
+        self.csvURL = csv
+        self.displayPath = displayPath
+        self.logger = logger
+        self.dryRun = dryRun
+    }
+
+    /// The name of the source stage: `csv-input`, unless the plan already uses it.
+    public var inputName: String {
+        var name = CSVInputStage.kindName
+        while plan.stage(named: name) != nil { name = "_" + name }
+        return name
+    }
+
+    /// The plan stages after apply that read (directly or not) from it, in plan order.
+    public var followingStages: [StageDefinition] {
+        guard let index = plan.stages.firstIndex(where: { $0.name == apply.name }) else { return [] }
+        var included: Set<String> = [apply.name]
+        var stages: [StageDefinition] = []
+        for stage in plan.stages[(index + 1)...] {
+            guard let input = stage.input, included.contains(input) else { continue }
+            included.insert(stage.name)
+            stages.append(stage)
+        }
+        return stages
+    }
+
+    /// The names of the plan stages this pipeline runs (the connections they use must be usable).
+    public var planStagesRun: Set<String> { Set([apply.name] + followingStages.map(\.name)) }
+
+    public var schema: CSVInputSchema { CSVInputSchema(plan: plan, apply: apply) }
+
+    /// The runner's stage list.
+    public func stages() throws -> [StageSpec] {
+        let builder = PipelineBuilder(plan: plan, logger: logger, dryRun: dryRun)
+        var input = CSVInputStage(name: inputName, url: csvURL, displayPath: displayPath, schema: schema)
+        input.maxRowBytes = maxRowBytes
+        input.report = report
+        guard let applyStage = try builder.stage(for: apply) as? ApplyStage else {
+            throw StageError(stage: apply.name, "is not an apply stage")
+        }
+        var wrapped = CSVApplyStage(apply: applyStage, csvURL: csvURL, displayPath: displayPath, inputStage: inputName)
+        wrapped.report = report
+        var specs = [
+            StageSpec(input),
+            StageSpec(wrapped, input: inputName, requiresApproval: true, bufferSize: apply.buffer),
+        ]
+        for stage in followingStages {
+            specs.append(
+                StageSpec(
+                    try builder.stage(for: stage), input: stage.input, requiresApproval: stage.requiresApproval,
+                    bufferSize: stage.buffer))
+        }
+        return specs
+    }
+
+    /// The approval to give the runner: the user's choice for every gate the plan has, and
+    /// for the apply gate this pipeline adds when the plan has none, approval without asking.
+    public func approval(_ chosen: Approval) -> Approval {
+        guard !apply.requiresApproval else { return chosen }
+        let name = apply.name
+        return .ask { stage in
+            if stage == name { return true }
+            switch chosen {
+            case .granted: return true
+            case .denied: return false
+            case .ask(let ask): return await ask(stage)
+            }
+        }
+    }
+}

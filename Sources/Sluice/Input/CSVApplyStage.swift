@@ -1,0 +1,143 @@
+import Foundation
+import SluiceCore
+import SluicePipeline
+import SluicePlan
+import SluicePostgres
+
+/// The plan's apply stage fed from a CSV (`sluice apply`): it runs the apply unchanged, and
+/// when the database refuses a row — a value of the wrong type for its column, a CHECK
+/// constraint, a key given different values — it says on which line of the CSV that row is.
+///
+/// ``BulkUpdateError`` names the input row (its position) or its key; to turn that into a line
+/// the CSV is read again, only on failure, and only if its SHA-256 is still the one recorded
+/// when it was read (so the line numbers are those of the rows that were applied).
+public struct CSVApplyStage: Stage {
+    public let apply: ApplyStage
+    public let csvURL: URL
+    public let displayPath: String
+    /// The CSV's SHA-256 as the csv-input stage read it is taken from that stage's record.
+    public let inputStage: String
+    public var report: (@Sendable (String) -> Void)?
+
+    public init(apply: ApplyStage, csvURL: URL, displayPath: String, inputStage: String) {
+        self.apply = apply
+        self.csvURL = csvURL
+        self.displayPath = displayPath
+        self.inputStage = inputStage
+    }
+
+    public var name: String { apply.name }
+    public var kind: String { apply.kind }
+    public var parameters: Value { apply.parameters }
+
+    public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        do {
+            try await apply.run(context, input: input, output: output)
+        } catch let error as BulkUpdateError {
+            let recorded = context.finishedStage(inputStage)?.inputs.first { $0.kind == "csv" }?.sha256
+            let diagnostics = locate(error, recordedSHA256: recorded)
+            for diagnostic in diagnostics { report?(diagnostic.description) }
+            throw CSVApplyError(diagnostics: diagnostics, underlying: error)
+        }
+    }
+
+    /// The CSV positions of the rows `error` is about; empty when they cannot be found.
+    func locate(_ error: BulkUpdateError, recordedSHA256: String?) -> [CSVDiagnostic] {
+        let settings = apply.settings
+        let fieldOf: (String?) -> String? = { column in
+            guard let column else { return nil }
+            if column == settings.key { return settings.keyField }
+            return settings.columns.first { $0.column == column }?.from
+        }
+        switch error.reason {
+        case .invalidValue:
+            guard let row = error.inputRow else { return [] }
+            let field = fieldOf(error.column) ?? settings.keyField
+            return scan(recordedSHA256: recordedSHA256) { index, cells, emit in
+                guard index == row, let cell = cells[field] else { return index < row }
+                emit(cell, "column '\(field)': \(RowChecker.quoted(cell.value)) is refused by the database: \(error.underlying?.message ?? error.message)")
+                return false
+            }
+        case .constraintViolation:
+            guard let key = error.key else { return [] }
+            // The column the constraint is about: named by the server, or in the constraint's name.
+            let constraint = error.constraint ?? ""
+            let column =
+                error.column ?? settings.columns.map(\.column).first { constraint.contains($0) }
+            let field = fieldOf(column) ?? settings.keyField
+            let what = error.constraint.map { "constraint \"\($0)\"" } ?? "a NOT NULL constraint"
+            return scan(recordedSHA256: recordedSHA256) { _, cells, emit in
+                guard let keyCell = cells[settings.keyField], Self.sameKey(keyCell.value, key),
+                    let cell = cells[field]
+                else { return true }
+                let value = cell.value.isEmpty ? "an empty value" : RowChecker.quoted(cell.value)
+                emit(cell, "column '\(field)': \(value) for \(settings.keyField) \(key) violates \(what) of table \(settings.table)")
+                return false
+            }
+        case .duplicateKeys:
+            let keys = error.keys.isEmpty ? error.key.map { [$0] } ?? [] : error.keys
+            var lines: [String: [CSVReader.Field]] = [:]
+            _ = scan(recordedSHA256: recordedSHA256) { _, cells, _ in
+                guard let cell = cells[settings.keyField], let key = keys.first(where: { Self.sameKey(cell.value, $0) })
+                else { return true }
+                if lines[key, default: []].count < 10 { lines[key, default: []].append(cell) }
+                return true
+            }
+            return keys.compactMap { key in
+                guard let cells = lines[key], cells.count > 1 else { return nil }
+                let others = cells.filter { $0 != cells[1] }.map { String($0.line) }.joined(separator: ", ")
+                return CSVDiagnostic(
+                    path: displayPath, line: cells[1].line, column: cells[1].column,
+                    message:
+                        "\(settings.keyField) \(key) is given different values here and on line \(others); keep one row per key")
+            }
+        default:
+            return []
+        }
+    }
+
+    /// Reads the CSV again, calling `visit` with each data row's 1-based index and cells by
+    /// column until it returns `false`. Returns what `visit` emitted; nothing when the file has
+    /// changed since it was applied (a stop before the end cannot tell, and is trusted).
+    private func scan(
+        recordedSHA256: String?,
+        visit: (Int, [String: CSVReader.Field], (CSVReader.Field, String) -> Void) -> Bool
+    ) -> [CSVDiagnostic] {
+        guard let reader = try? CSVReader(url: csvURL, path: displayPath), let header = try? reader.next() else {
+            return []
+        }
+        let names = header.fields.map(\.value)
+        var found: [CSVDiagnostic] = []
+        var index = 0
+        let emit: (CSVReader.Field, String) -> Void = { field, message in
+            found.append(CSVDiagnostic(path: displayPath, line: field.line, column: field.column, message: message))
+        }
+        while let record = try? reader.next() {
+            if record.isBlank { continue }
+            index += 1
+            let cells = Dictionary(zip(names, record.fields), uniquingKeysWith: { first, _ in first })
+            guard visit(index, cells, emit) else { break }
+        }
+        if let sha = reader.sha256, let recordedSHA256, sha != recordedSHA256 { return [] }
+        return found
+    }
+
+    /// Keys as the database prints them (a UUID in lower case) and as the CSV has them.
+    static func sameKey(_ a: String, _ b: String) -> Bool {
+        if a == b { return true }
+        guard let x = UUID(uuidString: a), let y = UUID(uuidString: b) else { return false }
+        return x == y
+    }
+}
+
+/// The database refused the rows of a CSV; the diagnostics say where they are in the file.
+public struct CSVApplyError: Error, CustomStringConvertible, CustomDebugStringConvertible, Sendable {
+    public var diagnostics: [CSVDiagnostic]
+    public var underlying: BulkUpdateError
+
+    public var description: String {
+        (diagnostics.map(\.description) + [underlying.description]).joined(separator: "\n")
+    }
+
+    public var debugDescription: String { String(reflecting: underlying) }
+}

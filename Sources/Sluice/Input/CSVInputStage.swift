@@ -1,0 +1,288 @@
+import Foundation
+import SluiceCore
+import SluicePipeline
+import SluicePlan
+
+/// A source stage that reads a CSV file a person reviewed (or edited) for `sluice apply`.
+///
+/// The whole file is checked before any row can reach the database: the header against the
+/// apply stage's columns (``CSVInputSchema``), every row's shape, and every value against the
+/// rules of the plan's validate stages, with the value read as the rule's type (`int` "abc" is
+/// an error, not a string). Every problem is collected as a located ``CSVDiagnostic``; if there
+/// is any, the stage fails with a ``CSVInputError`` listing them all. The apply stage behind it
+/// sits behind a gate, so it starts only once this stage has succeeded: a bad file never opens
+/// a transaction.
+///
+/// Output rows have the CSV's columns; an empty cell is `null`, a value with a typed rule is
+/// that type, anything else a string. The file is recorded in the manifest as this stage's
+/// input (`kind: csv`, its path, the SHA-256 of the bytes read, and its rows).
+public struct CSVInputStage: Stage {
+    public static let kindName = "csv-input"
+
+    public let name: String
+    public var kind: String { Self.kindName }
+    public let url: URL
+    /// The file as the user named it, for messages.
+    public let displayPath: String
+    public let schema: CSVInputSchema
+    public var maxRowBytes = CSVReader.defaultMaxRowBytes
+    public var batchSize = 1000
+    /// Called with each problem as a one-line `FILE:LINE:COL: error: ...` (the CLI prints them).
+    public var report: (@Sendable (String) -> Void)?
+
+    public init(name: String = CSVInputStage.kindName, url: URL, displayPath: String, schema: CSVInputSchema) {
+        self.name = name
+        self.url = url
+        self.displayPath = displayPath
+        self.schema = schema
+    }
+
+    public var parameters: Value {
+        .object([
+            "path": .string(url.standardizedFileURL.path),
+            "apply_stage": .string(schema.applyStage),
+            "required_columns": .array(schema.required.map { .string($0.column) }),
+            "optional_columns": .array(schema.optional.map(Value.string)),
+            "rules_from": .array(schema.rules.map { .string($0.stage) }),
+            "max_row_bytes": .int(Int64(maxRowBytes)),
+        ])
+    }
+
+    public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        let reader = try CSVReader(url: url, path: displayPath, maxRowBytes: maxRowBytes)
+        let checker = try RowChecker(schema: schema)
+        guard let header = try reader.next() else {
+            if reader.diagnostics.isEmpty {
+                reader.report(
+                    line: 1, column: 1,
+                    "the file is empty: expected a header row (\(schema.allowed.joined(separator: ",")))")
+            }
+            throw failure(reader)
+        }
+        guard let columns = checker.checkHeader(header, reader: reader), reader.diagnostics.isEmpty else {
+            throw failure(reader)
+        }
+        var batch = Batch(columns: columns)
+        var rows = 0
+        var blankLine: Int?
+        var lastLine = header.endLine
+        while let record = try reader.next() {
+            try Task.checkCancellation()
+            lastLine = record.endLine
+            if record.isBlank {
+                // A blank line is harmless at the end of the file (editors add them), not between rows.
+                blankLine = blankLine ?? record.line
+                continue
+            }
+            if let line = blankLine {
+                reader.report(line: line, column: 1, "an empty line between rows (remove it)")
+                blankLine = nil
+            }
+            rows += 1
+            guard let values = checker.check(record, columns: columns, reader: reader) else { continue }
+            guard reader.diagnostics.isEmpty else { continue }
+            batch.rows.append(values)
+            if batch.count >= batchSize {
+                try await output.send(batch)
+                batch = Batch(columns: columns)
+            }
+        }
+        if rows == 0 && reader.diagnostics.isEmpty {
+            reader.report(
+                line: lastLine + (blankLine == nil ? 1 : 0), column: 1,
+                "no rows after the header: there is nothing to apply")
+        }
+        guard reader.diagnostics.isEmpty, let sha256 = reader.sha256 else { throw failure(reader) }
+        if !batch.isEmpty { try await output.send(batch) }
+        context.registerInput(at: url.standardizedFileURL, kind: "csv", sha256: sha256, rows: rows)
+        context.counters.set("rows", rows)
+        context.counters.set("bytes", reader.bytesRead)
+    }
+
+    private func failure(_ reader: CSVReader) -> CSVInputError {
+        for diagnostic in reader.diagnostics { report?(diagnostic.description) }
+        return CSVInputError(path: displayPath, diagnostics: reader.diagnostics, stoppedEarly: reader.stoppedEarly)
+    }
+}
+
+/// The header and row checks of ``CSVInputStage``. Not `Sendable` (validators hold `Regex`es):
+/// made inside the stage's task.
+struct RowChecker {
+    let schema: CSVInputSchema
+    /// One validator per validate stage, in plan order.
+    let validators: [RowValidator]
+
+    init(schema: CSVInputSchema) throws {
+        self.schema = schema
+        validators = try schema.rules.map { rule in
+            do {
+                return try RowValidator(stage: rule.stage, settings: rule.settings)
+            } catch {
+                throw StageError(stage: rule.stage, "a pattern does not compile: \(error)")
+            }
+        }
+    }
+
+    /// The column names, or `nil` after reporting what is wrong with the header.
+    func checkHeader(_ header: CSVReader.Record, reader: CSVReader) -> [String]? {
+        let names = header.fields.map(\.value)
+        let allowed = schema.allowed
+        var problem = header.hasProblem
+        var seen: [String: Int] = [:]
+        for (index, field) in header.fields.enumerated() {
+            let name = field.value
+            if name.isEmpty {
+                reader.report(line: field.line, column: field.column, "column \(index + 1) of the header has no name")
+                problem = true
+            } else if let first = seen[name] {
+                reader.report(
+                    line: field.line, column: field.column,
+                    "column '\(name)' appears twice in the header (columns \(first + 1) and \(index + 1))")
+                problem = true
+            } else if !allowed.contains(name) {
+                var message = "unexpected column '\(name)': stage '\(schema.applyStage)' reads "
+                    + schema.required.map(\.column).joined(separator: ", ")
+                if let audit = schema.auditStage, !schema.optional.isEmpty {
+                    message += ", and the audit trail of stage '\(audit)' may also have "
+                        + schema.optional.joined(separator: ", ")
+                }
+                if let near = allowed.first(where: { Self.loosely($0) == Self.loosely(name) }) {
+                    message += " (did you mean '\(near)'?)"
+                } else {
+                    message += "; remove the column"
+                }
+                reader.report(line: field.line, column: field.column, message)
+                problem = true
+            }
+            if !name.isEmpty && seen[name] == nil { seen[name] = index }
+        }
+        let missing = schema.required.filter { !names.contains($0.column) }
+        if !missing.isEmpty {
+            let list = missing.map { "'\($0.column)' (\($0.reason))" }.joined(separator: ", ")
+            let has = names.map { $0.isEmpty ? "''" : $0 }.joined(separator: ", ")
+            reader.report(
+                line: header.line, column: 1,
+                "the header lacks \(missing.count == 1 ? "column" : "columns") \(list); it has: \(has)")
+            problem = true
+        }
+        return problem ? nil : names
+    }
+
+    /// The row's values, typed, or `nil` after reporting its problems.
+    func check(_ record: CSVReader.Record, columns: [String], reader: CSVReader) -> [Value]? {
+        let fields = record.fields
+        guard fields.count == columns.count else {
+            let message = "this row has \(fields.count) field\(fields.count == 1 ? "" : "s"), the header has \(columns.count)"
+            if fields.count > columns.count {
+                let extra = fields[columns.count]
+                reader.report(line: extra.line, column: extra.column, message + " (a comma too many, or an unquoted comma?)")
+            } else {
+                reader.report(line: record.endLine, column: record.endColumn, message)
+            }
+            return nil
+        }
+        // Values in a row the reader found garbled (bad UTF-8, a stray quote) are not checked further.
+        if record.hasProblem { return nil }
+        var values: [Value] = []
+        values.reserveCapacity(columns.count)
+        var valid = true
+        for (column, field) in zip(columns, fields) {
+            if column == schema.keyField && field.value.isEmpty {
+                reader.report(
+                    line: field.line, column: field.column,
+                    "column '\(column)' is empty: every row needs its key (key_field of stage '\(schema.applyStage)')")
+                valid = false
+                values.append(.null)
+                continue
+            }
+            switch typed(field, column: column) {
+            case .success(let value): values.append(value)
+            case .failure(let problem):
+                reader.report(line: field.line, column: field.column, "column '\(column)': \(problem.message)")
+                valid = false
+                values.append(.null)
+            }
+        }
+        return valid ? values : nil
+    }
+
+    struct Problem: Error {
+        var message: String
+    }
+
+    /// The field's value read as the type of the first rule for its column that gives one, and
+    /// checked against every rule for that column.
+    private func typed(_ field: CSVReader.Field, column: String) -> Result<Value, Problem> {
+        let text = field.value
+        var value: Value = text.isEmpty ? .null : .string(text)
+        for validator in validators {
+            for rule in validator.settings.rules where rule.field == column {
+                let source = "(rule from stage '\(validator.stage)')"
+                if !text.isEmpty {
+                    switch Self.coerce(text, to: rule.type) {
+                    case .some(let coerced): value = coerced
+                    case .none: return .failure(Problem(message: "\(Self.quoted(text)) is not \(Self.article(rule.type)) \(source)"))
+                    }
+                }
+                if let (reason, _) = validator.failed(rule, value, present: true) {
+                    return .failure(Problem(message: Self.explain(reason, rule: rule, value: value) + " " + source))
+                }
+            }
+        }
+        return .success(value)
+    }
+
+    /// `text` as a rule's type: `nil` when it is not one.
+    static func coerce(_ text: String, to type: String) -> Value? {
+        switch type {
+        case "int":
+            return Int64(text).map(Value.int)
+        case "double":
+            guard let number = Double(text), number.isFinite else { return nil }
+            return .double(number)
+        case "bool":
+            switch text {
+            case "true": return .bool(true)
+            case "false": return .bool(false)
+            default: return nil
+            }
+        case "uuid":
+            return UUID(uuidString: text) == nil ? nil : .string(text)
+        default:
+            return .string(text)
+        }
+    }
+
+    static func article(_ type: String) -> String {
+        switch type {
+        case "int": return "an integer"
+        case "double": return "a number"
+        case "bool": return "true or false"
+        case "uuid": return "a UUID"
+        default: return "a \(type)"
+        }
+    }
+
+    /// A sentence for the reason ``RowValidator/failed(_:_:present:)`` gave.
+    static func explain(_ reason: String, rule: ValidationRule, value: Value) -> String {
+        let shown = value.doubleValue != nil ? (value.text ?? "") : quoted(value.text ?? "")
+        switch reason {
+        case "required": return "empty, but a value is required"
+        case "min": return "\(shown) is below the minimum \(Expectation.format(rule.min ?? 0))"
+        case "max": return "\(shown) is above the maximum \(Expectation.format(rule.max ?? 0))"
+        case "max_length": return "\(shown) is longer than \(rule.maxLength ?? 0) characters"
+        case "pattern": return "\(shown) does not match the pattern \(rule.pattern ?? "")"
+        case "one_of":
+            return "\(shown) is not one of \((rule.oneOf ?? []).compactMap(\.text).joined(separator: ", "))"
+        default: return "\(shown) breaks the rule '\(reason)'"
+        }
+    }
+
+    static func quoted(_ text: String) -> String {
+        "'" + (text.count > 80 ? text.prefix(80) + "…" : text) + "'"
+    }
+
+    private static func loosely(_ name: String) -> String {
+        name.lowercased().filter { $0.isLetter || $0.isNumber }
+    }
+}

@@ -1,0 +1,115 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Sluice
+import SluicePipeline
+import SluicePlan
+
+struct ApplyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply",
+        abstract: "Apply a CSV you reviewed or edited with the plan's apply stage, then verify.",
+        discussion: """
+            Runs a new run (manifest as usual) of three parts: a csv-input stage that reads FILE,
+            the plan's apply stage (behind its approval gate), and the stages after apply (verify).
+            FILE is usually the audit trail a run wrote (spotify_enrichment_*.csv), perhaps edited.
+
+            Before anything touches the database the whole file is checked: UTF-8, RFC 4180
+            quoting, a header holding the apply stage's key_field and every 'from' column (plus,
+            optionally, the write-csv stage's other columns; any other column is an error), the
+            same number of fields on every row, and every value against the rules of the plan's
+            validate stage read as the rule's type. Every problem is printed as
+            FILE:LINE:COL: error: ... and the run fails without opening a transaction. Rows the
+            database still refuses (a CHECK constraint, a key given two different values) are
+            reported with their line, and the transaction is rolled back.
+
+            Needs only the environment of the database connection (DATABASE_URL), not the API's.
+
+              sluice apply plans/spotify-enrichment.yaml runs/<id>/spotify_enrichment_<ts>.csv --dry-run
+              sluice apply plans/spotify-enrichment.yaml runs/<id>/spotify_enrichment_<ts>.csv --yes
+
+            Exit status: 0 applied (and verified), 1 failed (a problem in the CSV, or the database
+            refused it: nothing changed), 2 invalid plan, 3 awaiting approval, 130 interrupted.
+            """)
+
+    @Argument(help: "The plan file (YAML).")
+    var plan: String
+
+    @Argument(help: "The CSV to apply (a header row, then one row per key).")
+    var file: String
+
+    @Option(help: "The apply stage to feed, when the plan has several.")
+    var stage: String?
+
+    @Option(
+        name: .customLong("set"),
+        help: ArgumentHelp("Override a parameter for this run: STAGE.PARAM=VALUE (repeatable).", valueName: "K=V"))
+    var overrides: [String] = []
+
+    @OptionGroup var execution: ExecutionOptions
+
+    func run() async throws {
+        let logger = execution.bootstrapLogging()
+        let csv = URL(fileURLWithPath: file).standardizedFileURL
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: csv.path, isDirectory: &isDirectory), !isDirectory.boolValue,
+            FileManager.default.isReadableFile(atPath: csv.path)
+        else {
+            Terminal.printError("\(file): error: no such readable file")
+            throw ExitCode(ExitStatus.failed)
+        }
+        let plan = try loadPlan(csv: csv, logger: logger)
+        var pipeline: CSVApplyPipeline
+        let stages: [StageSpec]
+        do {
+            pipeline = try CSVApplyPipeline(
+                plan: plan, csv: csv, displayPath: file, applyStage: stage, logger: logger, dryRun: execution.dryRun)
+            pipeline.report = { Terminal.printError($0) }
+            stages = try pipeline.stages()
+        } catch {
+            Terminal.report(error)
+            throw ExitCode(ExitStatus.invalidPlan)
+        }
+        var configuration = RunConfiguration.make(for: plan, options: execution, logger: logger)
+        configuration.approval = pipeline.approval(execution.approval)
+        let command = continueCommand
+        configuration.continueCommand = { _, _ in command }
+        try await Execution.execute(
+            Runner(stages: stages, configuration: configuration), runsDirectory: execution.runsDirectory)
+    }
+
+    /// The plan, tolerating unset variables of connections that the stages run here do not use
+    /// (the Spotify credentials), as `replay` does.
+    private func loadPlan(csv: URL, logger: Logger) throws -> Plan {
+        do {
+            let plan = try PlanLoader().load(path: plan, overrides: overrides)
+            for warning in plan.warnings { Terminal.printError(warning.rendered(color: Terminal.colorOnStderr)) }
+            return plan
+        } catch {
+            let stage = stage
+            let path = plan
+            if let bytes = try? Array(Data(contentsOf: URL(fileURLWithPath: path))),
+                let plan = RecordedPlan.withPlaceholders(
+                    for: error, (bytes, path, overrides),
+                    running: { plan in
+                        (try? CSVApplyPipeline(plan: plan, csv: csv, displayPath: path, applyStage: stage, logger: logger))?
+                            .planStagesRun ?? Set(plan.stages.map(\.name))
+                    })
+            {
+                return plan
+            }
+            Terminal.report(error)
+            throw ExitCode(ExitStatus.invalidPlan)
+        }
+    }
+
+    /// The command that runs this apply again with approval: what an awaiting-approval run prints.
+    private var continueCommand: String {
+        var words = ["sluice", "apply", plan, file]
+        if let stage { words += ["--stage", stage] }
+        for override in overrides { words += ["--set", override] }
+        if let runsDir = execution.runsDir { words += ["--runs-dir", runsDir] }
+        words.append("--yes")
+        return words.map(Execution.shellQuoted).joined(separator: " ")
+    }
+}
