@@ -1,0 +1,472 @@
+import Foundation
+import SluiceCore
+import SluicePipeline
+import SluicePostgres
+import SluiceTestSupport
+import SpotifySimulator
+import Testing
+
+/// The database half of the fault matrix (issue 7): the real `sluice` binary runs
+/// `plans/spotify-enrichment.yaml` against the throwaway PostgreSQL while the test breaks the
+/// database under it. Every case checks the same four things: a clear final status and exit
+/// code with a message naming the cause, the table either exactly as before or fully
+/// enriched (every row compared), no secret anywhere sluice wrote or printed, and a re-run that
+/// converges to the fully enriched table.
+@Suite(.serialized)
+struct DatabaseFaultTests {
+    // MARK: Connecting
+
+    @Test func wrongCredentialsFailFastNamingTheServerAndTheRoleButNeverThePassword() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let wrong = "not-the-pw-4711"
+        var sluice = fixture.sluice
+        sluice.environment["DATABASE_URL"] = try #require(
+            fixture.server.tcpConninfo(database: fixture.databaseName, user: TestPostgres.passwordRole, password: wrong))
+
+        let started = ContinuousClock.now
+        let failed = try await sluice.run(fixture.runArguments(["--yes"]))
+        #expect(ContinuousClock.now - started < .seconds(15), "a refused password must not hang")
+        #expect(failed.status == 1, "\(failed.stderr)")
+        let manifest = try FaultChecks.expectFailed(
+            fixture, failed, stage: "query",
+            mentions: ["host=127.0.0.1", "port=\(fixture.server.port ?? 0)", "user=sluice_pw", "password authentication failed"],
+            secrets: [wrong])
+        #expect(manifest.stage("fetch")?.status != .succeeded, "nothing after a failed query runs")
+        #expect(try await fixture.table() == before)
+
+        // With the right password, resuming the failed run finishes the job.
+        let resumed = try await fixture.sluice.run(["resume", fixture.lastRunDirectory().path, "--yes"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        try await FaultChecks.expectEnriched(fixture, before: before)
+        try FaultChecks.expectNoSecrets(fixture, outputs: [failed, resumed], extra: [wrong])
+    }
+
+    @Test func aServerDownAtStartFailsWithinTheConnectTimeoutNamingHostAndPort() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let port = try FaultChecks.closedPort()
+        var sluice = fixture.sluice
+        sluice.environment["DATABASE_URL"] =
+            "postgresql://\(TestPostgres.passwordRole):\(TestPostgres.passwordRolePassword)@127.0.0.1:\(port)/\(fixture.databaseName)"
+
+        let started = ContinuousClock.now
+        let failed = try await sluice.run(fixture.runArguments(["--yes", "--set", "connections.db.connect_timeout=3s"]))
+        #expect(ContinuousClock.now - started < .seconds(15))
+        #expect(failed.status == 1, "\(failed.stderr)")
+        try FaultChecks.expectFailed(
+            fixture, failed, stage: "query", mentions: ["host=127.0.0.1", "port=\(port)", "refused"])
+        #expect(try await fixture.table() == before)
+
+        let resumed = try await fixture.sluice.run(["resume", fixture.lastRunDirectory().path, "--yes"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        try await FaultChecks.expectEnriched(fixture, before: before)
+        try FaultChecks.expectNoSecrets(fixture, outputs: [failed, resumed])
+    }
+
+    @Test func aServerThatAcceptsButNeverAnswersIsGivenUpOnAfterTheConnectTimeout() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let silent = try SilentListener()
+        var sluice = fixture.sluice
+        sluice.environment["DATABASE_URL"] = try #require(
+            fixture.server.tcpConninfo(
+                database: fixture.databaseName, user: TestPostgres.passwordRole,
+                password: TestPostgres.passwordRolePassword)
+        ).replacingOccurrences(of: "port=\(fixture.server.port ?? 0)", with: "port=\(silent.port)")
+
+        let started = ContinuousClock.now
+        let failed = try await sluice.run(fixture.runArguments(["--yes", "--set", "connections.db.connect_timeout=2s"]))
+        let took = ContinuousClock.now - started
+        #expect(took >= .seconds(2), "gave up before the timeout: \(took)")
+        #expect(took < .seconds(15), "the connect timeout did not bound the wait: \(took)")
+        #expect(failed.status == 1, "\(failed.stderr)")
+        try FaultChecks.expectFailed(
+            fixture, failed, stage: "query", mentions: ["host=127.0.0.1", "port=\(silent.port)", "timed out"])
+        #expect(try await fixture.table() == before)
+        withExtendedLifetime(silent) {}
+
+        let resumed = try await fixture.sluice.run(["resume", fixture.lastRunDirectory().path, "--yes"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        try await FaultChecks.expectEnriched(fixture, before: before)
+        try FaultChecks.expectNoSecrets(fixture, outputs: [failed, resumed])
+    }
+
+    // MARK: The query
+
+    @Test func aStatementTimeoutEndsASlowQueryWithItsSQLSTATE() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+
+        let failed = try await fixture.run([
+            "--yes", "--set", "connections.db.statement_timeout=1s", "--set", FaultChecks.slowQuery(seconds: 60),
+        ])
+        #expect(failed.status == 1, "\(failed.stderr)")
+        try FaultChecks.expectFailed(fixture, failed, stage: "query", mentions: ["57014", "statement timeout"])
+        #expect(try await fixture.table() == before)
+
+        // The same plan without the slow query: a fresh run converges.
+        let again = try await fixture.run(["--yes"])
+        #expect(again.status == 0, "\(again.stderr)")
+        try await FaultChecks.expectEnriched(fixture, before: before)
+        try FaultChecks.expectNoSecrets(fixture, outputs: [failed, again])
+    }
+
+    @Test func aConnectionKilledDuringTheQueryFailsTheRunAndResumeConverges() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+
+        let (process, out, err) = try fixture.sluice.start(
+            fixture.runArguments(["--yes", "--set", FaultChecks.slowQuery(seconds: 30)]))
+        defer { FaultChecks.stop(process) }
+        try await FaultChecks.eventually("the query to be running") {
+            try await fixture.sluiceBackends().contains { $0.query.contains("pg_sleep") }
+        }
+        try await fixture.terminateSluiceBackends()
+        let failed = await FaultChecks.finish(process, out, err, within: .seconds(15))
+        #expect(failed.status == 1, "\(failed.stderr)")
+        try FaultChecks.expectFailed(
+            fixture, failed, stage: "query", mentions: ["57P01", "terminating connection due to administrator command"])
+        #expect(try await fixture.table() == before)
+
+        let resumed = try await fixture.sluice.run(["resume", fixture.lastRunDirectory().path, "--yes"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        try await FaultChecks.expectEnriched(fixture, before: before)
+        try FaultChecks.expectNoSecrets(fixture, outputs: [failed, resumed])
+    }
+
+    // MARK: Apply
+
+    @Test func aValueTheCheckConstraintRefusesFailsNamingTheKeyAndTheConstraintAndChangesNothing() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+
+        // Ten times the popularity (`12` becomes `120`), let through validate: the table's CHECK
+        // (0..100) is the last line of defence.
+        let failed = try await fixture.run([
+            "--yes", "--set", "transform.fields.spotify_popularity=int(concat(response.popularity, '0'))",
+            "--set", "validate.rules.spotify_popularity.max=1000",
+        ])
+        #expect(failed.status == 1, "\(failed.stderr)")
+        // The first key (in key order) whose new popularity breaks the constraint.
+        let offending = try #require(
+            fixture.dataset.tracks.filter { fixture.dataset.isKnown($0) }
+                .filter { (fixture.dataset.expected($0).popularity ?? 0) * 10 > 100 }
+                .map(\.id).sorted().first)
+        let manifest = try FaultChecks.expectFailed(
+            fixture, failed, stage: "apply",
+            mentions: ["23514", "tracks_spotify_popularity_check", offending, "nothing was changed"])
+        #expect(manifest.stage("apply")?.outputs.contains { $0.kind == "undo" } != true)
+        #expect(try await fixture.table() == before)
+
+        // The job itself, unchanged, converges.
+        let again = try await fixture.run(["--yes"])
+        #expect(again.status == 0, "\(again.stderr)")
+        try await FaultChecks.expectEnriched(fixture, before: before)
+        try FaultChecks.expectNoSecrets(fixture, outputs: [failed, again])
+    }
+
+    @Test func aConnectionKilledDuringTheUpdateRollsBackAndAReplayOfApplyConverges() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+
+        // Hold one row the update will change, so the UPDATE waits on it mid-statement.
+        let lock = try await fixture.holdRowLock(on: fixture.aTrackThatWillChange())
+        let (process, out, err) = try fixture.sluice.start(fixture.runArguments(["--yes"]))
+        defer { FaultChecks.stop(process) }
+        try await FaultChecks.eventually("the UPDATE to wait for the row", within: .seconds(20)) {
+            try await fixture.sluiceBackends().contains { $0.query.hasPrefix("UPDATE") && $0.waitEventType == "Lock" }
+        }
+        try await fixture.terminateSluiceBackends()
+        await lock.release()
+        let failed = await FaultChecks.finish(process, out, err, within: .seconds(15))
+        #expect(failed.status == 1, "\(failed.stderr)")
+        try FaultChecks.expectFailed(fixture, failed, stage: "apply", mentions: ["57P01", "update", "nothing was changed"])
+        #expect(try await fixture.table() == before)
+
+        let replayed = try await fixture.sluice.run(["replay", fixture.lastRunDirectory().path, "--from", "apply", "--yes"])
+        #expect(replayed.status == 0, "\(replayed.stderr)")
+        try await FaultChecks.expectEnriched(fixture, before: before)
+        try FaultChecks.expectNoSecrets(fixture, outputs: [failed, replayed])
+    }
+
+    /// A COMMIT whose connection dies before the answer comes back: the client cannot know
+    /// whether it happened, so sluice must find out (`txid_status`) rather than guess. Here the
+    /// backend is killed while COMMIT runs a deferred trigger, so the transaction is rolled back.
+    @Test func aCommitCutBeforeItFinishesIsCheckedAndReportedAsRolledBack() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        try await fixture.installSlowCommit(seconds: 30)
+        let before = try await fixture.table()
+
+        let (process, out, err) = try fixture.sluice.start(fixture.runArguments(["--yes"]))
+        defer { FaultChecks.stop(process) }
+        try await FaultChecks.eventually("COMMIT to be running", within: .seconds(20)) {
+            try await fixture.sluiceBackends().contains { $0.query == "COMMIT" }
+        }
+        try await fixture.terminateSluiceBackends()
+        let failed = await FaultChecks.finish(process, out, err, within: .seconds(15))
+        #expect(failed.status == 1, "\(failed.stderr)")
+        let manifest = try FaultChecks.expectFailed(
+            fixture, failed, stage: "apply", mentions: ["commit", "rolled back", "nothing was changed"])
+        #expect(manifest.stage("apply")?.outputs.contains { $0.kind == "undo" } != true)
+        #expect(try await fixture.table() == before)
+
+        try await fixture.removeSlowCommit()
+        let replayed = try await fixture.sluice.run(["replay", fixture.lastRunDirectory().path, "--from", "apply", "--yes"])
+        #expect(replayed.status == 0, "\(replayed.stderr)")
+        try await FaultChecks.expectEnriched(fixture, before: before)
+        try FaultChecks.expectNoSecrets(fixture, outputs: [failed, replayed])
+    }
+}
+
+// MARK: - Checks shared by the fault tests
+
+enum FaultChecks {
+    static let secrets = [EnrichmentFixture.clientSecret, TestPostgres.passwordRolePassword]
+
+    /// The run failed in `stage`: the manifest says so, and what sluice printed (or the
+    /// manifest's error) mentions every one of `mentions` (case-insensitive).
+    @discardableResult
+    static func expectFailed(
+        _ fixture: EnrichmentFixture, _ outcome: SluiceProcess.Outcome, stage: String, mentions: [String],
+        secrets extra: [String] = [], sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> Manifest {
+        let manifest = try #require(fixture.manifests().last?.manifest, sourceLocation: sourceLocation)
+        #expect(manifest.status == .failed, sourceLocation: sourceLocation)
+        #expect(manifest.finishedAt != nil, sourceLocation: sourceLocation)
+        #expect(manifest.error?.stage == stage, "\(manifest.error?.message ?? "no error")", sourceLocation: sourceLocation)
+        #expect(manifest.stage(stage)?.status == .failed, sourceLocation: sourceLocation)
+        let said = (outcome.stdout + "\n" + outcome.stderr).lowercased()
+        let recorded = (manifest.error?.message ?? "").lowercased()
+        for mention in mentions {
+            #expect(
+                said.contains(mention.lowercased()) && recorded.contains(mention.lowercased()),
+                "'\(mention)' missing from the output or the manifest:\n\(outcome.stdout)\n\(outcome.stderr)\nmanifest: \(recorded)",
+                sourceLocation: sourceLocation)
+        }
+        for secret in secrets + extra {
+            #expect(!said.contains(secret.lowercased()), sourceLocation: sourceLocation)
+        }
+        return manifest
+    }
+
+    /// Every track Spotify knows holds the catalog's values; every other row and column is as before.
+    static func expectEnriched(
+        _ fixture: EnrichmentFixture, before: [String: [String?]], sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
+        let after = try await fixture.table()
+        #expect(after.count == before.count, sourceLocation: sourceLocation)
+        for track in fixture.dataset.tracks {
+            let row = try #require(after[track.id], sourceLocation: sourceLocation)
+            let expected = fixture.dataset.expected(track)
+            #expect(row[0] == expected.popularity.map(String.init), "\(track.kind)", sourceLocation: sourceLocation)
+            #expect(row[1] == expected.isrc, "\(track.kind)", sourceLocation: sourceLocation)
+            #expect(row[2...] == before[track.id]?[2...], sourceLocation: sourceLocation)
+        }
+    }
+
+    /// The table is exactly as before or exactly enriched: never half of each.
+    static func isBeforeOrEnriched(_ fixture: EnrichmentFixture, before: [String: [String?]]) async throws -> Bool {
+        let after = try await fixture.table()
+        if after == before { return true }
+        guard after.count == before.count else { return false }
+        return fixture.dataset.tracks.allSatisfy { track in
+            let expected = fixture.dataset.expected(track)
+            guard let row = after[track.id] else { return false }
+            return row[0] == expected.popularity.map(String.init) && row[1] == expected.isrc
+                && row[2...] == before[track.id]?[2...]
+        }
+    }
+
+    /// No secret in any file under the runs directory (all of them 0600) or in what sluice printed.
+    static func expectNoSecrets(
+        _ fixture: EnrichmentFixture, outputs: [SluiceProcess.Outcome], extra: [String] = [],
+        runsDirectory: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        let runs = URL(fileURLWithPath: runsDirectory ?? fixture.runsDirectory)
+        let files =
+            FileManager.default.enumerator(at: runs, includingPropertiesForKeys: [.isRegularFileKey])?
+            .compactMap { $0 as? URL } ?? []
+        for file in files where (try? file.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
+            let text = String(decoding: try Data(contentsOf: file), as: UTF8.self)
+            for secret in secrets + extra {
+                #expect(!text.contains(secret), "\(secret) in \(file.path)", sourceLocation: sourceLocation)
+            }
+            let mode = try FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions] as? Int
+            #expect(mode == 0o600, "\(file.lastPathComponent) is \(String(mode ?? 0, radix: 8))", sourceLocation: sourceLocation)
+        }
+        for output in outputs {
+            for secret in secrets + extra {
+                #expect(!output.stdout.contains(secret), sourceLocation: sourceLocation)
+                #expect(!output.stderr.contains(secret), sourceLocation: sourceLocation)
+            }
+        }
+    }
+
+    /// `--set query.sql=...`: the plan's query, made to sleep `seconds` on the server first.
+    static func slowQuery(seconds: Int) -> String {
+        "query.sql=SELECT id AS track_id, spotify_id FROM tracks, pg_sleep(\(seconds)) "
+            + "WHERE spotify_id IS NOT NULL AND btrim(spotify_id) <> '' ORDER BY id"
+    }
+
+    /// A 127.0.0.1 port nothing listens on (bound, then closed).
+    static func closedPort() throws -> Int {
+        let listener = try SilentListener()
+        return listener.port
+    }
+
+    /// Polls `condition` every 50 ms until it holds; records an issue and throws after `within`.
+    static func eventually(
+        _ what: String, within limit: Duration = .seconds(15), sourceLocation: SourceLocation = #_sourceLocation,
+        _ condition: () async throws -> Bool
+    ) async throws {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("timed out after \(limit) waiting for \(what)", sourceLocation: sourceLocation)
+        throw TimedOut(what: what)
+    }
+
+    struct TimedOut: Error { var what: String }
+
+    /// Waits (bounded) for a started sluice to exit and reads what it printed; kills it on overrun.
+    static func finish(_ process: Process, _ out: URL, _ err: URL, within limit: Duration) async
+        -> SluiceProcess.Outcome
+    {
+        let deadline = ContinuousClock.now + limit
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning {
+            Issue.record("sluice did not exit within \(limit)")
+            stop(process)
+        }
+        await SluiceProcess.wait(for: process)
+        return SluiceProcess.Outcome(
+            status: process.terminationStatus, stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+    }
+
+    /// Kills a sluice this test started, by its pid, if it is still running.
+    static func stop(_ process: Process) {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// A transaction the test keeps open to hold a lock; `release()` rolls it back.
+struct HeldLock {
+    let connection: PostgresConnection
+
+    func release() async {
+        _ = try? await connection.execute("ROLLBACK")
+        await connection.close()
+    }
+}
+
+/// What the fault tests need beyond the shared fixture.
+extension EnrichmentFixture {
+    struct Backend {
+        var pid: Int
+        var query: String
+        var state: String?
+        var waitEventType: String?
+    }
+
+    var databaseName: String {
+        String(conninfo.split(separator: " ").first { $0.hasPrefix("dbname=") }?.dropFirst(7) ?? "")
+    }
+
+    /// `run` with the fixture's runs directory and fast fetch, for `sluice.start`/`sluice.run`.
+    func runArguments(_ extra: [String] = []) -> [String] {
+        ["run", "plans/spotify-enrichment.yaml", "--runs-dir", runsDirectory, "--set", "fetch.delay=0.01s"] + extra
+    }
+
+    func lastRunDirectory() throws -> URL {
+        try #require(manifests().last?.directory)
+    }
+
+    /// The server processes serving sluice (the plan connects as the password role).
+    func sluiceBackends() async throws -> [Backend] {
+        let result = try await server.execute(
+            """
+            SELECT pid, coalesce(query, ''), state, wait_event_type FROM pg_stat_activity
+            WHERE datname = current_database() AND usename = $1 AND pid <> pg_backend_pid()
+            """, [.string(TestPostgres.passwordRole)], conninfo: conninfo)
+        return result.rows.map { row in
+            Backend(
+                pid: Int(row[0].intValue ?? 0), query: row[1].text ?? "", state: row[2].text, waitEventType: row[3].text)
+        }
+    }
+
+    /// `pg_terminate_backend` for every sluice connection: the server ends them with FATAL 57P01.
+    func terminateSluiceBackends() async throws {
+        try await server.execute(
+            """
+            SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+            WHERE datname = current_database() AND usename = $1 AND pid <> pg_backend_pid()
+            """, [.string(TestPostgres.passwordRole)], conninfo: conninfo)
+    }
+
+    /// Waits until sluice holds no connection to the database any more.
+    func waitForNoSluiceBackends() async throws {
+        try await FaultChecks.eventually("sluice's connections to end") { try await sluiceBackends().isEmpty }
+    }
+
+    /// A known track whose popularity or ISRC the enrichment changes.
+    func aTrackThatWillChange() throws -> String {
+        try #require(
+            dataset.tracks.first { track in
+                let expected = dataset.expected(track)
+                return dataset.isKnown(track) && (expected.popularity != track.popularity || expected.isrc != track.isrc)
+            }?.id)
+    }
+
+    /// Locks one row (`FOR UPDATE`): apply's table lock is granted, its UPDATE waits for the row.
+    func holdRowLock(on id: String) async throws -> HeldLock {
+        let connection = try await server.connect(conninfo)
+        _ = try await connection.execute("BEGIN")
+        _ = try await connection.execute("SELECT 1 FROM tracks WHERE id = $1::uuid FOR UPDATE", [.string(id)])
+        return HeldLock(connection: connection)
+    }
+
+    /// Takes a lock on the table that conflicts with apply's `SHARE ROW EXCLUSIVE` (what any
+    /// open writing transaction holds), so apply waits before it starts.
+    func holdTableLock() async throws -> HeldLock {
+        let connection = try await server.connect(conninfo)
+        _ = try await connection.execute("BEGIN")
+        _ = try await connection.execute("LOCK TABLE tracks IN ROW EXCLUSIVE MODE")
+        return HeldLock(connection: connection)
+    }
+
+    /// A deferred constraint trigger that makes the first COMMIT touching `tracks` sleep on the
+    /// server, so the test can break the connection while COMMIT is in flight.
+    func installSlowCommit(seconds: Int) async throws {
+        try await server.execute(
+            """
+            CREATE FUNCTION sluice_test_slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF current_setting('sluice_test.slept', true) IS DISTINCT FROM 'yes' THEN
+                    PERFORM set_config('sluice_test.slept', 'yes', true);
+                    PERFORM pg_sleep(\(seconds));
+                END IF;
+                RETURN NULL;
+            END $$;
+            CREATE CONSTRAINT TRIGGER sluice_test_slow_commit AFTER UPDATE ON tracks
+                DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION sluice_test_slow_commit();
+            """, conninfo: conninfo)
+    }
+
+    func removeSlowCommit() async throws {
+        try await server.execute(
+            "DROP TRIGGER sluice_test_slow_commit ON tracks; DROP FUNCTION sluice_test_slow_commit()",
+            conninfo: conninfo)
+    }
+}
