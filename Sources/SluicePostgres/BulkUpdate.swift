@@ -53,6 +53,9 @@ public struct BulkUpdate: Sendable, Hashable {
     public var undoBatchSize: Int = 10_000
     /// How many unknown or duplicate keys to name in stats and errors.
     public var sampleLimit: Int = 10
+    /// How long to keep asking the server what became of the transaction when the connection is
+    /// lost during COMMIT: long enough for a restarting server to accept connections again.
+    public var commitCheckLimit: Duration = .seconds(30)
 
     public init(table: String, key: String, columns: [Column], dryRun: Bool = false) {
         self.table = table
@@ -94,6 +97,9 @@ public struct BulkUpdate: Sendable, Hashable {
         do {
             _ = try await connection.execute("BEGIN")
             phase = .prepare
+            // The transaction's id, to ask the server what became of it if the connection is
+            // lost while COMMIT is in flight.
+            let transaction = dryRun ? nil : try await connection.execute("SELECT txid_current()").scalar.intValue
             _ = try await connection.execute(sql.lock)
             _ = try await connection.execute(sql.createInput)
             phase = .copy
@@ -123,9 +129,15 @@ public struct BulkUpdate: Sendable, Hashable {
             if dryRun {
                 _ = try await connection.execute("ROLLBACK")
             } else {
-                let commit = try await connection.execute("COMMIT")
-                guard commit.commandTag == "COMMIT" else {
-                    throw PostgresError(kind: .client, message: "COMMIT was turned into \(commit.commandTag)")
+                do {
+                    let commit = try await connection.execute("COMMIT")
+                    guard commit.commandTag == "COMMIT" else {
+                        throw PostgresError(kind: .client, message: "COMMIT was turned into \(commit.commandTag)")
+                    }
+                } catch let lost as PostgresError where lost.kind == .connectionLost {
+                    // COMMIT may or may not have happened: find out instead of guessing.
+                    try await confirmCommit(transaction, lost: lost, on: connection)
+                    stats.commitConfirmedAfterConnectionLoss = true
                 }
             }
             return stats
@@ -262,6 +274,9 @@ public struct BulkUpdateStats: Sendable, Hashable {
     /// Up to ``BulkUpdate/sampleLimit`` of those keys, sorted.
     public var unknownKeySamples: [String] = []
     public var dryRun: Bool
+    /// The connection was lost while COMMIT was in flight and the server, asked on a new
+    /// connection, confirmed that the transaction committed.
+    public var commitConfirmedAfterConnectionLoss = false
 
     /// Matched rows that already had the input's values.
     public var unchanged: Int { matched - changed }

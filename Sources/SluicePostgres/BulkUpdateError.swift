@@ -1,7 +1,7 @@
 import SluiceCore
 
-/// Why a ``BulkUpdate`` failed. Whatever the reason, its transaction was rolled back: the
-/// table is exactly as before.
+/// Why a ``BulkUpdate`` failed. Its transaction was rolled back — the table is exactly as
+/// before — except for ``Reason/commitOutcomeUnknown``, where the server could not be asked.
 public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
     public enum Reason: String, Sendable, Hashable {
         case invalidConfiguration
@@ -16,8 +16,13 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
         case duplicateKeys
         /// The new values break a constraint (``constraint``; ``key`` when it could be found).
         case constraintViolation
-        /// The connection broke (killed, server restart, network).
+        /// The connection broke (killed, server restart, network); during COMMIT, this means the
+        /// server confirmed the transaction was rolled back.
         case connectionLost
+        /// The connection broke during COMMIT and the server could not tell whether the
+        /// transaction committed: the table may hold the update. Applying the same input again
+        /// is safe either way (it writes only rows that still differ).
+        case commitOutcomeUnknown
         /// Any other database error (see ``underlying``).
         case database
     }
@@ -54,8 +59,15 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
         self.message = message
     }
 
+    /// False only when the update may have committed (``Reason/commitOutcomeUnknown``).
+    public var changedNothing: Bool { reason != .commitOutcomeUnknown }
+
     public var description: String {
-        var out = "apply to \(table) failed (\(phase.rawValue)): \(message); nothing was changed"
+        var out = "apply to \(table) failed (\(phase.rawValue)): \(message)"
+        out +=
+            changedNothing
+            ? "; nothing was changed"
+            : "; the update may have been applied: applying the same rows again is safe (only rows that still differ are written)"
         if let underlying { out += "\n" + underlying.description }
         return out
     }

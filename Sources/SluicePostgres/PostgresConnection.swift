@@ -22,10 +22,15 @@ public final class PostgresConnection: Sendable {
     public let backendPID: Int
     /// The server's version as an integer, e.g. `150012` for 15.12.
     public let serverVersion: Int
+    /// What ``openAnother()`` connects with; held in memory only, never printed.
+    private let conninfo: String
+    private let connectTimeout: Duration
 
-    private init(core: LibPQConnection, handle: PQHandle, logger: Logger) {
+    private init(core: LibPQConnection, handle: PQHandle, conninfo: String, connectTimeout: Duration, logger: Logger) {
         self.core = core
         self.handle = handle
+        self.conninfo = conninfo
+        self.connectTimeout = connectTimeout
         self.logger = logger
         self.backendPID = Int(PQbackendPID(handle.conn))
         self.serverVersion = Int(PQserverVersion(handle.conn))
@@ -53,7 +58,8 @@ public final class PostgresConnection: Sendable {
             flag.set()
         }
         try Task.checkCancellation()
-        let connection = PostgresConnection(core: core, handle: handle, logger: logger)
+        let connection = PostgresConnection(
+            core: core, handle: handle, conninfo: conninfo, connectTimeout: connectTimeout, logger: logger)
         logger.debug(
             "connected to PostgreSQL",
             metadata: [
@@ -61,6 +67,12 @@ public final class PostgresConnection: Sendable {
                 "db.backend_pid": "\(connection.backendPID)",
             ])
         return connection
+    }
+
+    /// A new connection to the same server with the same settings (conninfo, connect timeout,
+    /// logger), e.g. to ask what became of a transaction after this connection was lost.
+    public func openAnother() async throws -> PostgresConnection {
+        try await Self.connect(conninfo, connectTimeout: connectTimeout, logger: logger)
     }
 
     /// Runs one statement and returns all of its rows.

@@ -53,6 +53,16 @@ public struct ApplyStage: Stage {
                     try writer?.append(batch)
                 }
             }
+        } catch let error as BulkUpdateError where !error.changedNothing {
+            // It may have committed: the prior values are what puts the table back.
+            if let writer {
+                let summary = try writer.close()
+                context.registerArtifact(at: summary.url, kind: "undo", sha256: summary.sha256, rows: writer.rows)
+                context.notice(
+                    "whether the update committed is unknown; if it did, `sluice undo` on this run restores the "
+                        + "\(writer.rows) prior values kept in \(summary.url.lastPathComponent)")
+            }
+            throw error
         } catch {
             writer?.remove()
             throw error
@@ -60,6 +70,9 @@ public struct ApplyStage: Stage {
         if let writer {
             let summary = try writer.close()
             context.registerArtifact(at: summary.url, kind: "undo", sha256: summary.sha256, rows: writer.rows)
+        }
+        if stats.commitConfirmedAfterConnectionLoss {
+            context.notice("the connection was lost during COMMIT; the server confirmed that the update committed")
         }
         let counters = context.counters
         counters.set("input_rows", stats.inputRows)
