@@ -84,8 +84,9 @@ struct SelfSignedTLSServer {
         for _ in 0..<100 where !Self.accepts(port) { usleep(50_000) }
     }
 
+    /// SIGKILL: a child of the test process may inherit a blocked SIGTERM and ignore `terminate()`.
     func stop() {
-        process.terminate()
+        kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
 

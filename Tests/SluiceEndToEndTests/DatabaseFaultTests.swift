@@ -27,7 +27,7 @@ struct DatabaseFaultTests {
 
         let started = ContinuousClock.now
         let failed = try await sluice.run(fixture.runArguments(["--yes"]))
-        #expect(ContinuousClock.now - started < .seconds(15), "a refused password must not hang")
+        #expect(ContinuousClock.now - started < .seconds(60), "a refused password must not hang")
         #expect(failed.status == 1, "\(failed.stderr)")
         let manifest = try FaultChecks.expectFailed(
             fixture, failed, stage: "query",
@@ -54,7 +54,7 @@ struct DatabaseFaultTests {
 
         let started = ContinuousClock.now
         let failed = try await sluice.run(fixture.runArguments(["--yes", "--set", "connections.db.connect_timeout=3s"]))
-        #expect(ContinuousClock.now - started < .seconds(15))
+        #expect(ContinuousClock.now - started < .seconds(60))
         #expect(failed.status == 1, "\(failed.stderr)")
         try FaultChecks.expectFailed(
             fixture, failed, stage: "query", mentions: ["host=127.0.0.1", "port=\(port)", "refused"])
@@ -82,7 +82,7 @@ struct DatabaseFaultTests {
         let failed = try await sluice.run(fixture.runArguments(["--yes", "--set", "connections.db.connect_timeout=2s"]))
         let took = ContinuousClock.now - started
         #expect(took >= .seconds(2), "gave up before the timeout: \(took)")
-        #expect(took < .seconds(15), "the connect timeout did not bound the wait: \(took)")
+        #expect(took < .seconds(60), "the connect timeout did not bound the wait: \(took)")
         #expect(failed.status == 1, "\(failed.stderr)")
         try FaultChecks.expectFailed(
             fixture, failed, stage: "query", mentions: ["host=127.0.0.1", "port=\(silent.port)", "timed out"])
@@ -128,7 +128,7 @@ struct DatabaseFaultTests {
             try await fixture.sluiceBackends().contains { $0.query.contains("pg_sleep") }
         }
         try await fixture.terminateSluiceBackends()
-        let failed = await FaultChecks.finish(process, out, err, within: .seconds(15))
+        let failed = await FaultChecks.finish(process, out, err, within: .seconds(60))
         #expect(failed.status == 1, "\(failed.stderr)")
         try FaultChecks.expectFailed(
             fixture, failed, stage: "query", mentions: ["57P01", "terminating connection due to administrator command"])
@@ -181,12 +181,12 @@ struct DatabaseFaultTests {
         let lock = try await fixture.holdRowLock(on: fixture.aTrackThatWillChange())
         let (process, out, err) = try fixture.sluice.start(fixture.runArguments(["--yes"]))
         defer { FaultChecks.stop(process) }
-        try await FaultChecks.eventually("the UPDATE to wait for the row", within: .seconds(20)) {
+        try await FaultChecks.eventually("the UPDATE to wait for the row", within: .seconds(60)) {
             try await fixture.sluiceBackends().contains { $0.query.hasPrefix("UPDATE") && $0.waitEventType == "Lock" }
         }
         try await fixture.terminateSluiceBackends()
         await lock.release()
-        let failed = await FaultChecks.finish(process, out, err, within: .seconds(15))
+        let failed = await FaultChecks.finish(process, out, err, within: .seconds(60))
         #expect(failed.status == 1, "\(failed.stderr)")
         try FaultChecks.expectFailed(fixture, failed, stage: "apply", mentions: ["57P01", "update", "nothing was changed"])
         #expect(try await fixture.table() == before)
@@ -208,11 +208,11 @@ struct DatabaseFaultTests {
 
         let (process, out, err) = try fixture.sluice.start(fixture.runArguments(["--yes"]))
         defer { FaultChecks.stop(process) }
-        try await FaultChecks.eventually("COMMIT to be running", within: .seconds(20)) {
+        try await FaultChecks.eventually("COMMIT to be running", within: .seconds(60)) {
             try await fixture.sluiceBackends().contains { $0.query == "COMMIT" }
         }
         try await fixture.terminateSluiceBackends()
-        let failed = await FaultChecks.finish(process, out, err, within: .seconds(15))
+        let failed = await FaultChecks.finish(process, out, err, within: .seconds(60))
         #expect(failed.status == 1, "\(failed.stderr)")
         let manifest = try FaultChecks.expectFailed(
             fixture, failed, stage: "apply", mentions: ["commit", "rolled back", "nothing was changed"])
@@ -325,7 +325,7 @@ enum FaultChecks {
 
     /// Polls `condition` every 50 ms until it holds; records an issue and throws after `within`.
     static func eventually(
-        _ what: String, within limit: Duration = .seconds(15), sourceLocation: SourceLocation = #_sourceLocation,
+        _ what: String, within limit: Duration = .seconds(60), sourceLocation: SourceLocation = #_sourceLocation,
         _ condition: () async throws -> Bool
     ) async throws {
         let deadline = ContinuousClock.now + limit
