@@ -65,10 +65,8 @@ public struct CSVInputStage: Stage {
         var batch = Batch(columns: columns)
         var rows = 0
         var blankLine: Int?
-        var lastLine = header.endLine
         while let record = try reader.next() {
             try Task.checkCancellation()
-            lastLine = record.endLine
             if record.isBlank {
                 // A blank line is harmless at the end of the file (editors add them), not between rows.
                 blankLine = blankLine ?? record.line
@@ -88,8 +86,10 @@ public struct CSVInputStage: Stage {
             }
         }
         if rows == 0 && reader.diagnostics.isEmpty {
+            // Where the rows should be: the first blank line, or the end of the file.
+            let end = reader.location
             reader.report(
-                line: lastLine + (blankLine == nil ? 1 : 0), column: 1,
+                line: blankLine ?? end.line, column: blankLine == nil ? end.column : 1,
                 "no rows after the header: there is nothing to apply")
         }
         guard reader.diagnostics.isEmpty, let sha256 = reader.sha256 else { throw failure(reader) }
@@ -127,6 +127,20 @@ struct RowChecker {
     func checkHeader(_ header: CSVReader.Record, reader: CSVReader) -> [String]? {
         let names = header.fields.map(\.value)
         let allowed = schema.allowed
+        let expected = allowed.joined(separator: ",")
+        if header.isBlank {
+            reader.report(
+                line: header.line, column: 1,
+                "the first line is empty: the file must start with its header (\(expected))")
+            return nil
+        }
+        if names.count == 1, let separator = [";", "\t"].first(where: { names[0].contains($0) }) {
+            reader.report(
+                line: header.line, column: 1,
+                "the header is one column holding \(Self.quoted(separator)): the file looks separated by "
+                    + "\(separator == ";" ? "semicolons" : "tabs"); save it comma-separated (\(expected))")
+            return nil
+        }
         var problem = header.hasProblem
         var seen: [String: Int] = [:]
         for (index, field) in header.fields.enumerated() {
@@ -137,13 +151,15 @@ struct RowChecker {
             } else if let first = seen[name] {
                 reader.report(
                     line: field.line, column: field.column,
-                    "column '\(name)' appears twice in the header (columns \(first + 1) and \(index + 1))")
+                    "column \(Self.quoted(name)) appears twice in the header (columns \(first + 1) and \(index + 1))")
                 problem = true
             } else if !allowed.contains(name) {
-                var message = "unexpected column '\(name)': stage '\(schema.applyStage)' reads "
+                var message =
+                    "unexpected column \(Self.quoted(name)): stage '\(schema.applyStage)' reads "
                     + schema.required.map(\.column).joined(separator: ", ")
                 if let audit = schema.auditStage, !schema.optional.isEmpty {
-                    message += ", and the audit trail of stage '\(audit)' may also have "
+                    message +=
+                        ", and the audit trail of stage '\(audit)' may also have "
                         + schema.optional.joined(separator: ", ")
                 }
                 if let near = allowed.first(where: { Self.loosely($0) == Self.loosely(name) }) {
@@ -159,7 +175,7 @@ struct RowChecker {
         let missing = schema.required.filter { !names.contains($0.column) }
         if !missing.isEmpty {
             let list = missing.map { "'\($0.column)' (\($0.reason))" }.joined(separator: ", ")
-            let has = names.map { $0.isEmpty ? "''" : $0 }.joined(separator: ", ")
+            let has = names.map { $0.isEmpty ? "''" : Self.printable($0) }.joined(separator: ", ")
             reader.report(
                 line: header.line, column: 1,
                 "the header lacks \(missing.count == 1 ? "column" : "columns") \(list); it has: \(has)")
@@ -172,10 +188,12 @@ struct RowChecker {
     func check(_ record: CSVReader.Record, columns: [String], reader: CSVReader) -> [Value]? {
         let fields = record.fields
         guard fields.count == columns.count else {
-            let message = "this row has \(fields.count) field\(fields.count == 1 ? "" : "s"), the header has \(columns.count)"
+            let message =
+                "this row has \(fields.count) field\(fields.count == 1 ? "" : "s"), the header has \(columns.count)"
             if fields.count > columns.count {
                 let extra = fields[columns.count]
-                reader.report(line: extra.line, column: extra.column, message + " (a comma too many, or an unquoted comma?)")
+                reader.report(
+                    line: extra.line, column: extra.column, message + " (a comma too many, or an unquoted comma?)")
             } else {
                 reader.report(line: record.endLine, column: record.endColumn, message)
             }
@@ -221,7 +239,9 @@ struct RowChecker {
                 if !text.isEmpty {
                     switch Self.coerce(text, to: rule.type) {
                     case .some(let coerced): value = coerced
-                    case .none: return .failure(Problem(message: "\(Self.quoted(text)) is not \(Self.article(rule.type)) \(source)"))
+                    case .none:
+                        return .failure(
+                            Problem(message: "\(Self.quoted(text)) is not \(Self.article(rule.type)) \(source)"))
                     }
                 }
                 if let (reason, _) = validator.failed(rule, value, present: true) {
@@ -278,8 +298,30 @@ struct RowChecker {
         }
     }
 
+    /// `text` in quotes, cut at 80 characters and ``printable(_:)``.
     static func quoted(_ text: String) -> String {
-        "'" + (text.count > 80 ? text.prefix(80) + "…" : text) + "'"
+        "'" + printable(text.count > 80 ? text.prefix(80) + "…" : text) + "'"
+    }
+
+    /// `text` safe to print inside a one-line message: line ends, control and format characters
+    /// (terminal escapes, bidirectional overrides) written as escapes (`\n`, `\u{1B}`).
+    static func printable(_ text: some StringProtocol) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                switch scalar.properties.generalCategory {
+                case .control, .format, .lineSeparator, .paragraphSeparator:
+                    out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+                default:
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out
     }
 
     private static func loosely(_ name: String) -> String {
