@@ -8,8 +8,9 @@ import SluicePlan
 /// The whole file is checked before any row can reach the database: the header against the
 /// apply stage's columns (``CSVInputSchema``), every row's shape, and every value against the
 /// rules of the plan's validate stages, with the value read as the rule's type (`int` "abc" is
-/// an error, not a string). Every problem is collected as a located ``CSVDiagnostic``; if there
-/// is any, the stage fails with a ``CSVInputError`` listing them all. The apply stage behind it
+/// an error, not a string), and that no key is given two different sets of values
+/// (``KeyLedger``). Every problem is collected as a located ``CSVDiagnostic``; if there is any,
+/// the stage fails with a ``CSVInputError`` listing them all. The apply stage behind it
 /// sits behind a gate, so it starts only once this stage has succeeded: a bad file never opens
 /// a transaction.
 ///
@@ -63,6 +64,7 @@ public struct CSVInputStage: Stage {
             throw failure(reader)
         }
         var batch = Batch(columns: columns)
+        var keys = KeyLedger(columns: columns, schema: schema, keyIsUUID: checker.keyIsUUID)
         var rows = 0
         var blankLine: Int?
         while let record = try reader.next() {
@@ -78,6 +80,14 @@ public struct CSVInputStage: Stage {
             }
             rows += 1
             guard let values = checker.check(record, columns: columns, reader: reader) else { continue }
+            if let first = keys.firstLineWithOtherValues(values, line: record.line) {
+                let key = record.fields[keys.keyIndex]
+                reader.report(
+                    line: key.line, column: key.column,
+                    "\(schema.keyField) \(RowChecker.quoted(key.value)) is given different values here and on line "
+                        + "\(first): keep one row per key (repeating a row exactly is fine)")
+                continue
+            }
             guard reader.diagnostics.isEmpty else { continue }
             batch.rows.append(values)
             if batch.count >= batchSize {
@@ -121,6 +131,11 @@ struct RowChecker {
                 throw StageError(stage: rule.stage, "a pattern does not compile: \(error)")
             }
         }
+    }
+
+    /// Whether a rule types the key as a UUID (so `ABC…` and `abc…` are one key, as in the database).
+    var keyIsUUID: Bool {
+        validators.contains { $0.settings.rules.contains { $0.field == schema.keyField && $0.type == "uuid" } }
     }
 
     /// The column names, or `nil` after reporting what is wrong with the header.
