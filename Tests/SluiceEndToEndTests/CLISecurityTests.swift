@@ -9,7 +9,7 @@ struct CLISecurityTests {
     @Test func helpOfEveryCommandShowsNoSecretFromTheEnvironment() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 10)
         defer { Task { await fixture.tearDown() } }
-        for command in [[], ["run"], ["replay"], ["resume"], ["runs"], ["undo"], ["check"], ["graph"]] {
+        for command in [[], ["run"], ["apply"], ["replay"], ["resume"], ["runs"], ["undo"], ["check"], ["graph"]] {
             let outcome = try await fixture.sluice.run(command + ["--help"])
             #expect(outcome.status == 0, "\(command)")
             for secret in [EnrichmentFixture.clientSecret, TestPostgres.passwordRolePassword] {
@@ -84,9 +84,11 @@ struct SelfSignedTLSServer {
         for _ in 0..<100 where !Self.accepts(port) { usleep(50_000) }
     }
 
-    /// SIGKILL: a child of the test process may inherit a blocked SIGTERM and ignore `terminate()`.
+    /// SIGKILL, not `terminate()`: the server inherits the test process's signal mask and
+    /// dispositions, where SIGTERM may be blocked or ignored, and `waitUntilExit()` then waited
+    /// forever (seen: 15 minutes).
     func stop() {
-        kill(process.processIdentifier, SIGKILL)
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 

@@ -8,8 +8,9 @@ import SluicePlan
 /// The whole file is checked before any row can reach the database: the header against the
 /// apply stage's columns (``CSVInputSchema``), every row's shape, and every value against the
 /// rules of the plan's validate stages, with the value read as the rule's type (`int` "abc" is
-/// an error, not a string). Every problem is collected as a located ``CSVDiagnostic``; if there
-/// is any, the stage fails with a ``CSVInputError`` listing them all. The apply stage behind it
+/// an error, not a string), and that no key is given two different sets of values
+/// (``KeyLedger``). Every problem is collected as a located ``CSVDiagnostic``; if there is any,
+/// the stage fails with a ``CSVInputError`` listing them all. The apply stage behind it
 /// sits behind a gate, so it starts only once this stage has succeeded: a bad file never opens
 /// a transaction.
 ///
@@ -63,12 +64,11 @@ public struct CSVInputStage: Stage {
             throw failure(reader)
         }
         var batch = Batch(columns: columns)
+        var keys = KeyLedger(columns: columns, schema: schema, keyIsUUID: checker.keyIsUUID)
         var rows = 0
         var blankLine: Int?
-        var lastLine = header.endLine
         while let record = try reader.next() {
             try Task.checkCancellation()
-            lastLine = record.endLine
             if record.isBlank {
                 // A blank line is harmless at the end of the file (editors add them), not between rows.
                 blankLine = blankLine ?? record.line
@@ -80,6 +80,14 @@ public struct CSVInputStage: Stage {
             }
             rows += 1
             guard let values = checker.check(record, columns: columns, reader: reader) else { continue }
+            if let first = keys.firstLineWithOtherValues(values, line: record.line) {
+                let key = record.fields[keys.keyIndex]
+                reader.report(
+                    line: key.line, column: key.column,
+                    "\(schema.keyField) \(RowChecker.quoted(key.value)) is given different values here and on line "
+                        + "\(first): keep one row per key (repeating a row exactly is fine)")
+                continue
+            }
             guard reader.diagnostics.isEmpty else { continue }
             batch.rows.append(values)
             if batch.count >= batchSize {
@@ -88,8 +96,10 @@ public struct CSVInputStage: Stage {
             }
         }
         if rows == 0 && reader.diagnostics.isEmpty {
+            // Where the rows should be: the first blank line, or the end of the file.
+            let end = reader.location
             reader.report(
-                line: lastLine + (blankLine == nil ? 1 : 0), column: 1,
+                line: blankLine ?? end.line, column: blankLine == nil ? end.column : 1,
                 "no rows after the header: there is nothing to apply")
         }
         guard reader.diagnostics.isEmpty, let sha256 = reader.sha256 else { throw failure(reader) }
@@ -123,10 +133,29 @@ struct RowChecker {
         }
     }
 
+    /// Whether a rule types the key as a UUID (so `ABC…` and `abc…` are one key, as in the database).
+    var keyIsUUID: Bool {
+        validators.contains { $0.settings.rules.contains { $0.field == schema.keyField && $0.type == "uuid" } }
+    }
+
     /// The column names, or `nil` after reporting what is wrong with the header.
     func checkHeader(_ header: CSVReader.Record, reader: CSVReader) -> [String]? {
         let names = header.fields.map(\.value)
         let allowed = schema.allowed
+        let expected = allowed.joined(separator: ",")
+        if header.isBlank {
+            reader.report(
+                line: header.line, column: 1,
+                "the first line is empty: the file must start with its header (\(expected))")
+            return nil
+        }
+        if names.count == 1, let separator = [";", "\t"].first(where: { names[0].contains($0) }) {
+            reader.report(
+                line: header.line, column: 1,
+                "the header is one column holding \(Self.quoted(separator)): the file looks separated by "
+                    + "\(separator == ";" ? "semicolons" : "tabs"); save it comma-separated (\(expected))")
+            return nil
+        }
         var problem = header.hasProblem
         var seen: [String: Int] = [:]
         for (index, field) in header.fields.enumerated() {
@@ -137,13 +166,15 @@ struct RowChecker {
             } else if let first = seen[name] {
                 reader.report(
                     line: field.line, column: field.column,
-                    "column '\(name)' appears twice in the header (columns \(first + 1) and \(index + 1))")
+                    "column \(Self.quoted(name)) appears twice in the header (columns \(first + 1) and \(index + 1))")
                 problem = true
             } else if !allowed.contains(name) {
-                var message = "unexpected column '\(name)': stage '\(schema.applyStage)' reads "
+                var message =
+                    "unexpected column \(Self.quoted(name)): stage '\(schema.applyStage)' reads "
                     + schema.required.map(\.column).joined(separator: ", ")
                 if let audit = schema.auditStage, !schema.optional.isEmpty {
-                    message += ", and the audit trail of stage '\(audit)' may also have "
+                    message +=
+                        ", and the audit trail of stage '\(audit)' may also have "
                         + schema.optional.joined(separator: ", ")
                 }
                 if let near = allowed.first(where: { Self.loosely($0) == Self.loosely(name) }) {
@@ -159,7 +190,7 @@ struct RowChecker {
         let missing = schema.required.filter { !names.contains($0.column) }
         if !missing.isEmpty {
             let list = missing.map { "'\($0.column)' (\($0.reason))" }.joined(separator: ", ")
-            let has = names.map { $0.isEmpty ? "''" : $0 }.joined(separator: ", ")
+            let has = names.map { $0.isEmpty ? "''" : Self.printable($0) }.joined(separator: ", ")
             reader.report(
                 line: header.line, column: 1,
                 "the header lacks \(missing.count == 1 ? "column" : "columns") \(list); it has: \(has)")
@@ -172,10 +203,12 @@ struct RowChecker {
     func check(_ record: CSVReader.Record, columns: [String], reader: CSVReader) -> [Value]? {
         let fields = record.fields
         guard fields.count == columns.count else {
-            let message = "this row has \(fields.count) field\(fields.count == 1 ? "" : "s"), the header has \(columns.count)"
+            let message =
+                "this row has \(fields.count) field\(fields.count == 1 ? "" : "s"), the header has \(columns.count)"
             if fields.count > columns.count {
                 let extra = fields[columns.count]
-                reader.report(line: extra.line, column: extra.column, message + " (a comma too many, or an unquoted comma?)")
+                reader.report(
+                    line: extra.line, column: extra.column, message + " (a comma too many, or an unquoted comma?)")
             } else {
                 reader.report(line: record.endLine, column: record.endColumn, message)
             }
@@ -221,7 +254,9 @@ struct RowChecker {
                 if !text.isEmpty {
                     switch Self.coerce(text, to: rule.type) {
                     case .some(let coerced): value = coerced
-                    case .none: return .failure(Problem(message: "\(Self.quoted(text)) is not \(Self.article(rule.type)) \(source)"))
+                    case .none:
+                        return .failure(
+                            Problem(message: "\(Self.quoted(text)) is not \(Self.article(rule.type)) \(source)"))
                     }
                 }
                 if let (reason, _) = validator.failed(rule, value, present: true) {
@@ -278,8 +313,30 @@ struct RowChecker {
         }
     }
 
+    /// `text` in quotes, cut at 80 characters and ``printable(_:)``.
     static func quoted(_ text: String) -> String {
-        "'" + (text.count > 80 ? text.prefix(80) + "…" : text) + "'"
+        "'" + printable(text.count > 80 ? text.prefix(80) + "…" : text) + "'"
+    }
+
+    /// `text` safe to print inside a one-line message: line ends, control and format characters
+    /// (terminal escapes, bidirectional overrides) written as escapes (`\n`, `\u{1B}`).
+    static func printable(_ text: some StringProtocol) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                switch scalar.properties.generalCategory {
+                case .control, .format, .lineSeparator, .paragraphSeparator:
+                    out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+                default:
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out
     }
 
     private static func loosely(_ name: String) -> String {

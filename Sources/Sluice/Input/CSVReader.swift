@@ -10,10 +10,10 @@ import Darwin
 
 /// A strict, streaming RFC 4180 reader that locates every problem at `LINE:COL`.
 ///
-/// - UTF-8 only (a leading byte-order mark is skipped); invalid UTF-8, a NUL byte (a binary
-///   file) and other control characters are errors.
-/// - Records end in CRLF or LF (mixed is fine); a lone CR is an error. The last record may
-///   lack its line end.
+/// - UTF-8 only (a leading byte-order mark is skipped); invalid UTF-8 and control characters
+///   are errors; a UTF-16 byte-order mark or a NUL byte (a binary or UTF-16 file) stops the reading.
+/// - Records end in CRLF or LF (mixed is fine); a lone CR stops the reading, since every line
+///   number after it would be wrong. The last record may lack its line end.
 /// - A field is either unquoted — no `"` in it — or quoted from its first character to a
 ///   closing `"` that is followed by `,`, a line end or the end of the file; inside it `""` is
 ///   one quote and commas and line ends are data. Anything else is an error, and a quote still
@@ -22,12 +22,11 @@ import Darwin
 ///   than ``maxRowBytes`` stops the reading at once, so a 10 MB line costs 1 MB of reading.
 ///
 /// Why not the `yaslab/CSV.swift` package (issue 5 asked for a well-kept library unless we show
-/// why not): its `CSVReader` has no positions at all (``CSVError`` is `unicodeDecoding` or
-/// `cannotReadHeaderRow`, without a line), silently accepts what we must refuse — a quote
-/// still open at the end of the file becomes a field, and characters after a closing quote are
-/// appended (its own source says `// ERROR?`) — and grows a field without bound, so a 10 MB
-/// line is buffered whole. Each of those is a case this reader must report, so we read CSV
-/// ourselves and the dependency is gone (a lighter build).
+/// why not; README.md, "Applying a CSV", has the details): its `CSVReader` (2.5.2) reports no
+/// positions (``CSVError`` cases carry no line), and silently accepts what we must refuse — an
+/// invalid UTF-8 byte splits its row in two, a quote never closed or a closing quote followed by
+/// text (its source says `// ERROR?`) swallows the rest of the file into one field — and grows a
+/// field without bound, so a 10 MB line is buffered whole.
 ///
 /// Not thread-safe: one task reads.
 public final class CSVReader {
@@ -124,6 +123,10 @@ public final class CSVReader {
         if fd >= 0 { close(fd) }
     }
 
+    /// Where reading is: just after the last record returned, or the end of the file once
+    /// ``next()`` has returned `nil` (where to report what the file lacks).
+    public var location: (line: Int, column: Int) { (line, column) }
+
     /// Whether the caller should stop asking for records.
     public var isStopped: Bool { stoppedEarly || finished }
 
@@ -199,7 +202,8 @@ public final class CSVReader {
                 }
                 bytes.append(next)
             }
-            fields.append(Field(value: String(decoding: bytes, as: UTF8.self), line: fieldStart.line, column: fieldStart.column))
+            fields.append(
+                Field(value: String(decoding: bytes, as: UTF8.self), line: fieldStart.line, column: fieldStart.column))
             let end = (line: line, column: column)
             guard let terminator = try consume() else {
                 try finish()
@@ -210,13 +214,13 @@ public final class CSVReader {
                 continue
             }
             if terminator == Self.cr {
-                if try peek() == Self.lf {
-                    _ = try consume()
-                } else {
-                    report(
+                guard try peek() == Self.lf else {
+                    throw stop(
                         line: end.line, column: end.column,
-                        "a carriage return not followed by a line feed (lines must end in CRLF or LF)")
+                        "a carriage return not followed by a line feed: lines must end in CRLF or LF "
+                            + "(was the file saved with classic Mac line ends?)")
                 }
+                _ = try consume()
             }
             return record(fields, start, end, blank: blankCandidate && fields.count == 1)
         }
@@ -247,8 +251,19 @@ public final class CSVReader {
         }
     }
 
+    /// Skips a UTF-8 byte-order mark; stops at a UTF-16 one (Excel's "Unicode text"), whose
+    /// bytes would otherwise read as invalid UTF-8 and NUL bytes.
     private func skipByteOrderMark() throws {
         try fill(atLeast: 3)
+        if chunk.count - position >= 2 {
+            switch (chunk[position], chunk[position + 1]) {
+            case (0xFF, 0xFE), (0xFE, 0xFF):
+                throw stop(
+                    line: 1, column: 1,
+                    "this file is UTF-16 text (it starts with a UTF-16 byte-order mark); save it as UTF-8 (CSV UTF-8)")
+            default: break
+            }
+        }
         if chunk.count - position >= 3, chunk[position] == 0xEF, chunk[position + 1] == 0xBB,
             chunk[position + 2] == 0xBF
         {
@@ -307,12 +322,13 @@ public final class CSVReader {
             utf8Need = 0
             report(
                 line: utf8Start.line, column: utf8Start.column,
-                "invalid UTF-8: a character is cut short (byte 0x\(Self.hex(byte)) where a continuation byte belongs); save the file as UTF-8"
-            )
+                "invalid UTF-8: a character is cut short (byte 0x\(Self.hex(byte)) where a continuation byte belongs); "
+                    + "save the file as UTF-8")
         }
         switch byte {
         case 0x00:
-            throw stop(line: line, column: column, "a NUL byte: this looks like a binary file, not a CSV text file")
+            throw stop(
+                line: line, column: column, "a NUL byte: this looks like a binary or UTF-16 file, not UTF-8 CSV text")
         case 0x09, 0x0A, 0x0D, 0x20...0x7E:
             return
         case 0x01...0x1F, 0x7F:

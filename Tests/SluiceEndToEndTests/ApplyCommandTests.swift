@@ -1,0 +1,195 @@
+import Foundation
+import SluiceCore
+import SluicePipeline
+import SluiceTestSupport
+import Testing
+
+/// `sluice apply plans/spotify-enrichment.yaml FILE.csv`, run by the real binary against the
+/// throwaway PostgreSQL, on the audit trail a real run wrote (issue 7): an edited CSV applies and
+/// verifies, a dry run changes nothing, and a bad CSV gets located one-line errors, exit code 1
+/// and a table exactly as before (every row compared). Only the database's environment is given.
+@Suite(.serialized)
+struct ApplyCommandTests {
+    static let plan = "plans/spotify-enrichment.yaml"
+
+    @Test func anEditedAuditTrailAppliesAndVerifiesAndItsDryRunChangesNothing() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        var rows = try await fixture.reviewedRows()
+        try #require(rows.count > 10)
+
+        // What a reviewer does: another popularity, an ISRC removed, a popularity left empty
+        // ("could not say": keep the table's), a key in capitals, a row repeated exactly; then
+        // the editor saves it with a byte-order mark and LF line ends.
+        rows[1][2] = String(((Int(rows[1][2]) ?? 0) + 7) % 101)
+        rows[2][3] = ""
+        rows[3][2] = ""
+        rows[4][0] = rows[4][0].uppercased()
+        rows.append(rows[5])
+        let edited = fixture.directory.appendingPathComponent("reviewed.csv")
+        try Data([0xEF, 0xBB, 0xBF] + Array(CSVText.lines(rows, end: "\n").utf8)).write(to: edited)
+
+        let sluice = fixture.databaseOnly
+        let dry = try await sluice.run([
+            "apply", Self.plan, edited.path, "--runs-dir", fixture.runsDirectory, "--dry-run",
+        ])
+        #expect(dry.status == 0, "\(dry.stderr)\n\(dry.stdout)")
+        #expect(try await fixture.table() == before, "a dry run changed the table")
+        let dryManifest = try #require(fixture.manifests().last?.manifest)
+        #expect((dryManifest.stage("apply")?.counters["changed"] ?? 0) > 0)
+        #expect(dryManifest.notices.contains { $0.contains("dry run") })
+
+        let applied = try await sluice.run([
+            "apply", Self.plan, edited.path, "--runs-dir", fixture.runsDirectory, "--yes",
+        ])
+        #expect(applied.status == 0, "\(applied.stderr)\n\(applied.stdout)")
+        let manifest = try #require(fixture.manifests().last?.manifest)
+        #expect(manifest.status == .succeeded)
+        #expect(manifest.stages.map(\.name) == ["csv-input", "apply", "verify"])
+        #expect(manifest.stages.allSatisfy { $0.status == .succeeded })
+        let input = try #require(manifest.stage("csv-input")?.inputs.first { $0.kind == "csv" })
+        #expect(input.sha256 == SHA256.hex(Array(try Data(contentsOf: edited))))
+        #expect(input.rows == rows.count - 1)
+        #expect(manifest.stage("apply")?.counters["duplicate_rows"] == 1)
+
+        // Every row: the CSV's values where it has a row (an empty popularity keeps the table's,
+        // an empty ISRC clears it), everything else exactly as before.
+        var expected = before
+        for row in rows.dropFirst() {
+            let key = row[0].lowercased()
+            var values = try #require(before[key], "\(key) is not in the table")
+            if !row[2].isEmpty { values[0] = row[2] }
+            values[1] = row[3].isEmpty ? nil : row[3]
+            expected[key] = values
+        }
+        let after = try await fixture.table()
+        #expect(after == expected)
+        #expect(after[rows[3][0]]?[0] == before[rows[3][0]]?[0])
+        #expect(after[rows[2][0]]?[1] == nil)
+        try FaultChecks.expectNoSecrets(fixture, outputs: [dry, applied])
+    }
+
+    /// A bad CSV and the one-line error it must give: `FILE:LINE:COL: error: ` then `fragment`.
+    struct BadCase {
+        var name: String
+        var bytes: [UInt8]
+        var line: Int
+        var column: Int
+        var fragment: String
+        /// The stage the run fails in: csv-input (before any transaction) or apply (the database refused).
+        var stage = "csv-input"
+        var extra: [String] = []
+    }
+
+    @Test func badCSVsGetLocatedErrorsExitOneAndLeaveEveryRowAsItWas() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let rows = try await fixture.reviewedRows()
+        try #require(rows.count > 10)
+        let crlf = { (rows: [[String]]) in Array(CSVText.lines(rows, end: "\r\n").utf8) }
+        // Where a row's third field (spotify_popularity) and fourth (isrc) start.
+        let popularityColumn = rows[1][0].count + rows[1][1].count + 3
+        let isrcColumn = { (row: [String]) in popularityColumn + row[2].count + 1 }
+
+        var abc = rows
+        abc[5][2] = "abc"
+        var duplicate = rows
+        duplicate.append([rows[3][0], rows[3][1], String(((Int(rows[3][2]) ?? 0) + 1) % 101), rows[3][3]])
+        var header = rows
+        header[0][2] = "popularity"
+        var latin1 = crlf(rows)
+        let endOfLine3 = try #require(latin1.indices.filter { latin1[$0] == UInt8(ascii: "\n") }.dropFirst(2).first)
+        latin1.insert(0xE9, at: endOfLine3 - 1)  // "é" in Latin-1, at the end of line 3's ISRC (before CR)
+        var tooHigh = rows
+        tooHigh[7][2] = "140"
+
+        let cases = [
+            BadCase(
+                name: "abc.csv", bytes: crlf(abc), line: 6, column: popularityColumn,
+                fragment: "column 'spotify_popularity': 'abc' is not an integer"),
+            BadCase(
+                name: "duplicate.csv", bytes: crlf(duplicate), line: rows.count + 1, column: 1,
+                fragment: "is given different values here and on line 4"),
+            BadCase(
+                name: "unbalanced.csv", bytes: crlf(rows) + Array("\(rows[1][0]),\(rows[1][1]),1,\"US".utf8),
+                line: rows.count + 1, column: isrcColumn(["", "", "1"]), fragment: "unbalanced quote"),
+            BadCase(
+                name: "header.csv", bytes: crlf(header), line: 1, column: 1,
+                fragment: "the header lacks column 'spotify_popularity'"),
+            BadCase(
+                name: "latin1.csv", bytes: latin1, line: 3, column: isrcColumn(rows[2]) + rows[2][3].count,
+                fragment: "invalid UTF-8"),
+            // Let through validate, 140 meets the table's CHECK inside the transaction, which
+            // rolls back; the error still names the line and column.
+            BadCase(
+                name: "check.csv", bytes: crlf(tooHigh), line: 8, column: popularityColumn,
+                fragment: "column 'spotify_popularity': '140' for track_id \(rows[7][0]) violates constraint "
+                    + "\"tracks_spotify_popularity_check\"",
+                stage: "apply", extra: ["--set", "validate.rules.spotify_popularity.max=1000"]),
+        ]
+
+        var outcomes: [SluiceProcess.Outcome] = []
+        for bad in cases {
+            let file = fixture.directory.appendingPathComponent(bad.name)
+            try Data(bad.bytes).write(to: file)
+            let outcome = try await fixture.databaseOnly.run(
+                ["apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory, "--yes"] + bad.extra)
+            outcomes.append(outcome)
+            #expect(outcome.status == 1, "\(bad.name): \(outcome.stderr)")
+            let located = "\(file.path):\(bad.line):\(bad.column): error: "
+            let lines = outcome.stderr.split(separator: "\n").map(String.init)
+            #expect(
+                lines.contains { $0.hasPrefix(located) && $0.contains(bad.fragment) },
+                "\(bad.name): no line \(located)…\(bad.fragment)… in:\n\(outcome.stderr)")
+            #expect(try await fixture.table() == before, "\(bad.name) changed the table")
+
+            let manifest = try #require(fixture.manifests().last?.manifest)
+            #expect(manifest.status == .failed, "\(bad.name)")
+            #expect(manifest.error?.stage == bad.stage, "\(bad.name): \(manifest.error?.message ?? "")")
+            #expect(manifest.error?.message.contains("nothing was changed") == true, "\(bad.name)")
+            #expect(manifest.stage("apply")?.outputs.contains { $0.kind == "undo" } != true)
+            if bad.stage == "csv-input" {
+                // Refused before the apply stage started: no transaction was opened.
+                #expect(manifest.stage("apply")?.status == .pending, "\(bad.name)")
+            }
+        }
+        try FaultChecks.expectNoSecrets(fixture, outputs: outcomes)
+    }
+}
+
+/// CSV text for the tests (the audit trail's values need no quoting).
+enum CSVText {
+    static func lines(_ rows: [[String]], end: String) -> String {
+        rows.map { $0.joined(separator: ",") + end }.joined()
+    }
+}
+
+extension EnrichmentFixture {
+    /// The fixture's `sluice` with only the database's environment: apply needs no Spotify credentials.
+    var databaseOnly: SluiceProcess {
+        var sluice = self.sluice
+        for name in ["SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET", "SPOTIFY_API_URL", "SPOTIFY_TOKEN_URL"] {
+            sluice.environment[name] = nil
+        }
+        return sluice
+    }
+
+    /// Runs the plan up to its approval gate and returns the audit trail it wrote, header first,
+    /// as cells (the table is untouched).
+    func reviewedRows() async throws -> [[String]] {
+        let stopped = try await run()
+        #expect(stopped.status == 3, "\(stopped.stderr)")
+        let (directory, manifest) = try #require(manifests().last)
+        let csv = try #require(manifest.stage("write-csv")?.outputs.first { $0.kind == "csv" })
+        let url = csv.path.hasPrefix("/") ? URL(fileURLWithPath: csv.path) : directory.appendingPathComponent(csv.path)
+        let text = try String(contentsOf: url, encoding: .utf8)
+        let rows = text.split(separator: "\r\n").map {
+            $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        }
+        #expect(rows.first == ["track_id", "spotify_id", "spotify_popularity", "isrc"])
+        #expect(rows.allSatisfy { $0.count == 4 } && !text.contains("\""))
+        return rows
+    }
+}
