@@ -84,8 +84,10 @@ struct SelfSignedTLSServer {
         for _ in 0..<100 where !Self.accepts(port) { usleep(50_000) }
     }
 
+    /// SIGKILL: the test process may pass a blocked SIGTERM on to its children, and an openssl
+    /// that ignores `terminate()` made `waitUntilExit()` spin for ever.
     func stop() {
-        process.terminate()
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 
