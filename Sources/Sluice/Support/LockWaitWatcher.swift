@@ -11,7 +11,7 @@ import SluicePostgres
 /// plan, an undo) or any open writing transaction makes it wait; waiting is right (two updates
 /// of one table never interleave), silence is not. The watcher looks from a connection of its
 /// own — the waiting one is busy — through `pg_blocking_pids`, first after ``interval`` (an apply
-/// that never waits never opens it), then every ``interval``. It logs a warning when the wait
+/// shorter than that never opens it), then every ``interval``. It logs a warning when the wait
 /// starts, when the holders change and every ``repeatEvery``, and returns a one-line summary
 /// for the run's notices.
 struct LockWaitWatcher: Sendable {
