@@ -29,7 +29,15 @@ enum Execution {
             throw ExitCode(ExitStatus.failed)
         }
         print(RunSummary(manifest: result.manifest, directory: result.directory).text, terminator: "")
-        throw ExitCode(exitStatus(for: result.manifest))
+        guard let writeError = result.manifestWriteError else { throw ExitCode(exitStatus(for: result.manifest)) }
+        // The summary above is then the only complete record of the run: never exit 0 on it.
+        let file = result.directory.appendingPathComponent(Manifest.fileName).path
+        Terminal.printError("error: \(writeError)")
+        Terminal.printError(
+            "error: \(file) is out of date: it does not record that the run \(result.manifest.status.rawValue) "
+                + "(the summary above does)")
+        let status = exitStatus(for: result.manifest)
+        throw ExitCode(status == 0 || status == ExitStatus.awaitingApproval ? ExitStatus.failed : status)
     }
 
     static func exitStatus(for manifest: Manifest) -> Int32 {

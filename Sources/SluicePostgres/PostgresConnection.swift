@@ -41,19 +41,23 @@ public final class PostgresConnection: Sendable {
     /// - Parameters:
     ///   - conninfo: a URI (`postgres://user@host:5432/db?sslmode=require`) or a key=value string
     ///     (`host=/tmp dbname=app`); empty means all defaults. `PG*` environment variables and
-    ///     `~/.pgpass` apply exactly as in psql. `application_name` defaults to `sluice`.
+    ///     `~/.pgpass` apply exactly as in psql.
     ///   - connectTimeout: how long to wait for the server, unless the conninfo or
     ///     `PGCONNECT_TIMEOUT` sets `connect_timeout` (libpq's rule of at least 2 s applies then).
+    ///   - applicationName: the session's `application_name` (what `pg_stat_activity` shows)
+    ///     unless the conninfo or `PGAPPNAME` sets one.
     ///   - logger: receives server notices (debug) and statement logs (trace).
     /// - Throws: ``PostgresError`` of kind `.connect`, naming host, port, database and user and
     ///   never the password; `CancellationError` when the task is cancelled.
     public static func connect(
-        _ conninfo: String, connectTimeout: Duration = .seconds(10), logger: Logger
+        _ conninfo: String, connectTimeout: Duration = .seconds(10), applicationName: String = "sluice",
+        logger: Logger
     ) async throws -> PostgresConnection {
         let core = LibPQConnection(label: "sluice.postgres")
         let flag = CancelFlag()
         let handle = try await withTaskCancellationHandler {
-            try await core.connect(conninfo, timeout: connectTimeout, cancelled: flag, logger: logger)
+            try await core.connect(
+                conninfo, timeout: connectTimeout, applicationName: applicationName, cancelled: flag, logger: logger)
         } onCancel: {
             flag.set()
         }

@@ -74,4 +74,79 @@ import Testing
         #expect(asked.withLock { $0 } == false)
         #expect(result.manifest.stage("sink")?.status == .pending)
     }
+
+    @Test func aGateIsNotPassedWhileTheManifestCannotBeWritten() async throws {
+        let test = try TestRun()
+        let sink = SinkStage()
+        let result = try await test.run(
+            [
+                StageSpec(SourceStage(batches: 2, rowsPerBatch: 10)),
+                StageSpec(ManifestBlockingStage(), input: "source"),
+                StageSpec(sink, input: "block", requiresApproval: true),
+            ],
+            approval: .granted)
+        let manifest = result.manifest
+        #expect(manifest.status == .failed)
+        #expect(manifest.finishedAt != nil)
+        #expect(manifest.error?.stage == nil, "a failure of the runner, not of a stage")
+        #expect(
+            manifest.error?.message.contains("not starting stage 'sink'") == true, "\(manifest.error?.message ?? "")")
+        #expect(manifest.stage("sink")?.status == .pending)
+        #expect(sink.received.value == 0)
+        let file = result.directory.appendingPathComponent(Manifest.fileName).path
+        #expect(
+            result.manifestWriteError?.hasPrefix("cannot write \(file): ") == true,
+            "\(result.manifestWriteError ?? "nil")")
+        #expect(
+            !FileManager.default.fileExists(atPath: result.directory.appendingPathComponent(".manifest.reserve").path))
+    }
+
+    @Test func aRunHoldsSpaceForItsFinalManifestOnlyWhileItRuns() async throws {
+        let test = try TestRun()
+        let reserved = Mutex<Int?>(nil)
+        let result = try await test.run([
+            StageSpec(SourceStage(batches: 1, rowsPerBatch: 10)),
+            StageSpec(
+                InspectingStage { directory in
+                    let path = directory.appendingPathComponent(".manifest.reserve").path
+                    let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int
+                    reserved.withLock { $0 = size }
+                }, input: "source"),
+        ])
+        #expect(result.manifest.status == .succeeded)
+        #expect(result.manifestWriteError == nil)
+        #expect((reserved.withLock { $0 } ?? 0) >= 64 << 10)
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: result.directory.path).filter { $0.hasPrefix(".") }
+                == [])
+    }
+}
+
+/// Replaces the run's manifest.json with a non-empty directory, so no later manifest write
+/// can succeed, then passes its input on.
+struct ManifestBlockingStage: Stage {
+    var name = "block"
+    var kind: String { "test-block-manifest" }
+    var parameters: Value { .object([:]) }
+
+    func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        let manifest = context.runDirectory.appendingPathComponent(Manifest.fileName)
+        try FileManager.default.removeItem(at: manifest)
+        try FileManager.default.createDirectory(
+            at: manifest.appendingPathComponent("blocker"), withIntermediateDirectories: true)
+        for try await batch in input! { try await output.send(batch) }
+    }
+}
+
+/// Calls `inspect` with the run directory while it runs, then passes its input on.
+struct InspectingStage: Stage {
+    var name = "inspect"
+    var kind: String { "test-inspect" }
+    var parameters: Value { .object([:]) }
+    var inspect: @Sendable (URL) -> Void
+
+    func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        inspect(context.runDirectory)
+        for try await batch in input! { try await output.send(batch) }
+    }
 }

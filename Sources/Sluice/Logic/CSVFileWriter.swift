@@ -1,92 +1,71 @@
 import Foundation
 import SluiceCore
+import SluicePipeline
 
 /// Writes an RFC 4180 CSV file atomically: rows go to a hidden temporary file beside the
-/// target (mode 0600), which is renamed into place only by ``commit()``. A run that fails
-/// leaves no half-written CSV behind.
+/// target (mode 0600, ``PrivateFileWriter``), which is renamed into place only by ``commit()``.
+/// A run that fails leaves no half-written CSV behind.
 public final class CSVFileWriter {
     public let url: URL
     public let columns: [String]
-    private let temporaryURL: URL
-    private let handle: FileHandle
-    private var buffer: [UInt8] = []
-    private var hash = SHA256()
+    private let file: PrivateFileWriter
     public private(set) var rows = 0
-    private var finished = false
 
     /// Opens the temporary file and writes the header (when `header` is true).
+    /// - Throws: ``CSVWriteError`` naming the CSV's path and the system's reason.
     public init(url: URL, columns: [String], header: Bool = true) throws {
         self.url = url
         self.columns = columns
-        let dir = url.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        temporaryURL = dir.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString.prefix(8)).tmp")
-        let fd = open(temporaryURL.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            throw CSVWriteError(path: url.path, reason: String(cString: strerror(errno)))
+        let file: PrivateFileWriter
+        do {
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            file = try PrivateFileWriter(at: url, atomic: true, bufferSize: 1 << 16)
+        } catch {
+            throw CSVWriteError(path: url.path, error)
         }
-        handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-        buffer.reserveCapacity(1 << 16)
-        if header { appendRecord(columns.map(Optional.some)) }
-    }
-
-    deinit {
-        if !finished { try? FileManager.default.removeItem(at: temporaryURL) }
+        self.file = file
+        if header { try write { out in Self.appendRecord(columns.map(Optional.some), to: &out) } }
     }
 
     /// Appends one row per batch row, taking `columns` by name (a missing column is an empty cell).
     public func write(_ batch: Batch) throws {
         let slots = columns.map { batch.index(of: $0) }
         for row in batch.rows {
-            appendRecord(slots.map { slot in slot.flatMap { row[$0].text } })
+            try write { out in Self.appendRecord(slots.map { slot in slot.flatMap { row[$0].text } }, to: &out) }
             rows += 1
         }
-        if buffer.count >= 1 << 16 { try flush() }
     }
 
     /// Flushes, fsyncs and renames the file into place; returns its SHA-256.
     @discardableResult
     public func commit() throws -> String {
-        try flush()
         do {
-            try handle.synchronize()
-            try handle.close()
-            if rename(temporaryURL.path, url.path) != 0 {
-                throw CSVWriteError(path: url.path, reason: String(cString: strerror(errno)))
-            }
-        } catch let error as CSVWriteError {
-            throw error
+            return try file.close().sha256
         } catch {
-            throw CSVWriteError(path: url.path, reason: "\(error)")
+            throw CSVWriteError(path: url.path, error)
         }
-        finished = true
-        return hash.hexDigest()
     }
 
     /// Removes the temporary file.
     public func abandon() {
-        try? handle.close()
-        try? FileManager.default.removeItem(at: temporaryURL)
-        finished = true
+        file.discard()
     }
 
-    private func flush() throws {
-        guard !buffer.isEmpty else { return }
-        buffer.withUnsafeBytes { hash.update($0) }
+    private func write(_ body: (inout [UInt8]) -> Void) throws {
         do {
-            try handle.write(contentsOf: buffer)
+            try file.append(body)
         } catch {
-            throw CSVWriteError(path: url.path, reason: (error as NSError).localizedDescription)
+            throw CSVWriteError(path: url.path, error)
         }
-        buffer.removeAll(keepingCapacity: true)
     }
 
-    private func appendRecord(_ cells: [String?]) {
+    private static func appendRecord(_ cells: [String?], to out: inout [UInt8]) {
         for (i, cell) in cells.enumerated() {
-            if i > 0 { buffer.append(UInt8(ascii: ",")) }
-            if let cell { CSVFileWriter.appendField(cell, to: &buffer) }
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            if let cell { appendField(cell, to: &out) }
         }
-        buffer.append(contentsOf: [0x0D, 0x0A])  // RFC 4180: CRLF
+        out.append(contentsOf: [0x0D, 0x0A])  // RFC 4180: CRLF
     }
 
     /// Appends one field, quoted when it holds a comma, quote, CR or LF (quotes doubled).
@@ -111,4 +90,16 @@ public struct CSVWriteError: Error, CustomStringConvertible, Sendable {
     public var path: String
     public var reason: String
     public var description: String { "cannot write \(path): \(reason)" }
+
+    /// The CSV at `path` could not be written because of `error`: a system call's reason
+    /// ("No space left on device") is given as the system words it, for the CSV's own path
+    /// rather than its temporary file's.
+    init(path: String, _ error: any Error) {
+        self.path = path
+        if let error = error as? FileError {
+            reason = String(cString: strerror(error.errno))
+        } else {
+            reason = (error as NSError).localizedDescription
+        }
+    }
 }

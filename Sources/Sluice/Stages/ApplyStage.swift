@@ -46,13 +46,22 @@ public struct ApplyStage: Stage {
         let writer = settings.dryRun ? nil : try UndoFile.Writer(at: undoURL, describing: undo)
         var wouldChange = 0
         let stats: BulkUpdateStats
+        let applicationName = DatabaseConnector.applicationName(run: context.runID, stage: name)
         do {
-            stats = try await DatabaseConnector.with(database, logger: context.logger) { connection in
-                try await update.run(on: connection, input: applyInput) { batch in
-                    wouldChange += batch.count
-                    try writer?.append(batch)
+            let (result, wait) = try await DatabaseConnector.with(database, for: context) { connection in
+                // Another apply to the table, or any writer, makes this wait: say so, and for whom.
+                try await LockWaitWatcher.watching(
+                    connection, table: settings.table, database: database, applicationName: applicationName,
+                    logger: context.logger
+                ) {
+                    try await update.run(on: connection, input: applyInput) { batch in
+                        wouldChange += batch.count
+                        try writer?.append(batch)
+                    }
                 }
             }
+            stats = result
+            if let wait { context.notice(wait) }
         } catch let error as BulkUpdateError where !error.changedNothing {
             // It may have committed: the prior values are what puts the table back.
             if let writer {

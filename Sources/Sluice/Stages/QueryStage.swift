@@ -33,7 +33,7 @@ public struct QueryStage: Stage {
         defer { spool.remove() }
         let batchSize = max(1, settings.batchSize)
         let started = ContinuousClock.now
-        let total = try await DatabaseConnector.with(database, logger: context.logger) { connection in
+        let total = try await DatabaseConnector.with(database, for: context) { connection in
             try await connection.transaction { connection in
                 _ = try await connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 if settings.countFirst { try await count(on: connection, context: context) }

@@ -36,7 +36,7 @@ public struct VerifyStage: Stage {
         if let input { for try await _ in input {} }
         var failures: [String] = []
         var passed = 0
-        try await DatabaseConnector.with(database, logger: context.logger) { connection in
+        try await DatabaseConnector.with(database, for: context) { connection in
             for check in settings.checks {
                 let result = try await connection.execute(check.sql).scalar
                 guard let actual = result.doubleValue ?? result.text.flatMap(Double.init) else {

@@ -1,4 +1,5 @@
 import Logging
+import SluicePipeline
 import SluicePlan
 import SluicePostgres
 
@@ -9,9 +10,14 @@ import SluicePostgres
 enum DatabaseConnector {
     /// Connects with the connection's URL (a secret: only libpq sees it) and applies its
     /// `statement_timeout`.
-    static func connect(_ settings: PostgresSettings, logger: Logger) async throws -> PostgresConnection {
+    /// - Parameter applicationName: the session's name in `pg_stat_activity`, unless the URL
+    ///   sets `application_name`.
+    static func connect(
+        _ settings: PostgresSettings, logger: Logger, applicationName: String = "sluice"
+    ) async throws -> PostgresConnection {
         let connection = try await PostgresConnection.connect(
-            settings.url.value, connectTimeout: .seconds(settings.connectTimeout), logger: logger)
+            settings.url.value, connectTimeout: .seconds(settings.connectTimeout), applicationName: applicationName,
+            logger: logger)
         if let timeout = settings.statementTimeout, timeout > 0 {
             do {
                 _ = try await connection.execute("SET statement_timeout = \(Int((timeout * 1000).rounded()))")
@@ -25,9 +31,10 @@ enum DatabaseConnector {
 
     /// Runs `body` with a fresh connection and always closes it.
     static func with<T>(
-        _ settings: PostgresSettings, logger: Logger, _ body: (PostgresConnection) async throws -> T
+        _ settings: PostgresSettings, logger: Logger, applicationName: String = "sluice",
+        _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
-        let connection = try await connect(settings, logger: logger)
+        let connection = try await connect(settings, logger: logger, applicationName: applicationName)
         do {
             let result = try await body(connection)
             await connection.close()
@@ -36,5 +43,21 @@ enum DatabaseConnector {
             await connection.close()
             throw error
         }
+    }
+
+    /// Runs `body` with a fresh connection for a stage: the session is named
+    /// ``applicationName(run:stage:)`` so that a DBA, or another sluice waiting for one of its
+    /// locks, can tell which run and stage it serves.
+    static func with<T>(
+        _ settings: PostgresSettings, for context: StageContext, _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await with(
+            settings, logger: context.logger,
+            applicationName: applicationName(run: context.runID, stage: context.stageName), body)
+    }
+
+    /// `sluice RUN-ID STAGE`: what ``LockHolder`` reads back.
+    static func applicationName(run: String, stage: String) -> String {
+        "sluice \(run) \(stage)"
     }
 }

@@ -74,8 +74,14 @@ public struct Undo: Sendable {
             table: original.table, key: original.key,
             columns: original.columns.map { BulkUpdate.Column($0, onEmpty: .clear) }
         ).undoing
-        let stats = try await DatabaseConnector.with(database, logger: logger) { connection in
-            try await update.run(on: connection, input: reader) { _ in }
+        let applicationName = DatabaseConnector.applicationName(run: manifest.runID, stage: "undo")
+        let stats = try await DatabaseConnector.with(database, logger: logger, applicationName: applicationName) {
+            connection in
+            try await LockWaitWatcher.watching(
+                connection, table: original.table, database: database, applicationName: applicationName, logger: logger
+            ) {
+                try await update.run(on: connection, input: reader) { _ in }
+            }.result
         }
         return UndoReport(
             stage: stage, table: original.table, file: url, rows: stats.inputRows, matched: stats.matched,

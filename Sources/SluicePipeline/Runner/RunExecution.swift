@@ -27,6 +27,10 @@ struct RunExecution: Sendable {
         for segment in layout.segments {
             if Task.isCancelled { return .interrupted }
             let first = layout.specs[segment[0]]
+            if let reason = recorder.writeError {
+                // A stage behind a gate changes things (apply): never without a record of it.
+                return refuse(first.name, because: reason)
+            }
             if first.requiresApproval {
                 let approved = await approve(first.name)
                 // A prompt interrupted by a signal is an interruption, whatever it answered.
@@ -37,6 +41,14 @@ struct RunExecution: Sendable {
             guard case .succeeded = ending else { return ending }
         }
         return .succeeded
+    }
+
+    /// Fails the run before `stage` starts: the manifest cannot be written.
+    private func refuse(_ stage: String, because reason: String) -> Ending {
+        let message = "the run's manifest cannot be written (\(reason)): not starting stage '\(stage)' without a record"
+        logger.error("run stopped", metadata: ["stage.name": "\(stage)", "error": "\(message)"])
+        recorder.update { manifest in manifest.error = Manifest.ErrorRecord(message: message) }
+        return .failed
     }
 
     private func approve(_ stage: String) async -> Bool {

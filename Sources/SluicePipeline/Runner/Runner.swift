@@ -24,7 +24,8 @@ public struct Runner: Sendable {
     ///
     /// Stage failures do not throw: the returned manifest's status says how the run ended
     /// (succeeded, failed, interrupted or awaiting-approval), with the error and the failing
-    /// stage. Cancelling the calling task cancels every stage; the run then ends `interrupted`
+    /// stage. When the manifest could not be written (the run directory became unwritable),
+    /// the result's ``RunResult/manifestWriteError`` says so: the file on disk is behind. Cancelling the calling task cancels every stage; the run then ends `interrupted`
     /// and this still returns normally.
     /// - Throws: ``RunnerError`` when nothing could start: an invalid stage list, an unknown
     ///   replay stage, a replay's recorded input missing or changed, a run directory or
@@ -41,6 +42,7 @@ public struct Runner: Sendable {
             originals: layout.originals, logger: logger)
         do {
             try recorder.write()
+            try recorder.reserveSpace()
         } catch {
             try? FileManager.default.removeItem(at: directory)
             throw RunnerError("cannot write the run manifest in \(directory.path): \(error)")
@@ -53,11 +55,11 @@ public struct Runner: Sendable {
             layout: layout, configuration: configuration, recorder: recorder, runID: runID, directory: directory,
             startedAt: startedAt, logger: logger)
         let ending = await execution.run()
-        recorder.update { manifest in finish(&manifest, ending: ending, directory: directory) }
+        recorder.finish { manifest in finish(&manifest, ending: ending, directory: directory) }
 
         let manifest = recorder.manifest
         logger.info("run finished", metadata: ["run.status": "\(manifest.status.rawValue)"])
-        return RunResult(manifest: manifest, directory: directory)
+        return RunResult(manifest: manifest, directory: directory, manifestWriteError: recorder.writeError)
     }
 
     private func initialManifest(runID: String, startedAt: Date, layout: RunLayout) -> Manifest {

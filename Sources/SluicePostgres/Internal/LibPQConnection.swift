@@ -33,12 +33,12 @@ actor LibPQConnection {
     /// Connects with `PQconnectStartParams`/`PQconnectPoll` so that the deadline and task
     /// cancellation are ours to enforce (libpq ignores `connect_timeout` in this mode).
     func connect(
-        _ conninfo: String, timeout: Duration, cancelled: CancelFlag, logger: Logger
+        _ conninfo: String, timeout: Duration, applicationName: String, cancelled: CancelFlag, logger: Logger
     ) throws(PostgresError) -> PQHandle {
         // Keywords are processed in order; the expanded conninfo overrides what comes before it,
         // and client_encoding comes after so we always decode UTF-8.
         let keywords = ["fallback_application_name", "dbname", "client_encoding"]
-        let values = ["sluice", conninfo, "UTF8"]
+        let values = [applicationName, conninfo, "UTF8"]
         let started: OpaquePointer? = withCStringArrays(keywords, values) { k, v in
             PQconnectStartParams(k, v, 1)
         }

@@ -1,0 +1,179 @@
+import Foundation
+import Logging
+import SluiceCore
+import SluicePlan
+import SluicePostgres
+
+/// Says so, naming who holds the lock, when a session waits for a lock another session holds,
+/// instead of letting a run hang silently.
+///
+/// Apply takes `SHARE ROW EXCLUSIVE` on its table, so a second apply (another run of the same
+/// plan, an undo) or any open writing transaction makes it wait; waiting is right (two updates
+/// of one table never interleave), silence is not. The watcher looks from a connection of its
+/// own — the waiting one is busy — through `pg_blocking_pids`, first after ``interval`` (an apply
+/// shorter than that never opens it), then every ``interval``. It logs a warning when the wait
+/// starts, when the holders change and every ``repeatEvery``, and returns a one-line summary
+/// for the run's notices.
+struct LockWaitWatcher: Sendable {
+    let database: PostgresSettings
+    /// The server process of the session that may wait.
+    let waiter: Int
+    /// The table the waiting session works on, for the messages.
+    let table: String
+    /// The waiting session's `application_name`, also used for the watcher's own session.
+    let applicationName: String
+    let logger: Logger
+    var interval: Duration = .seconds(1)
+    var repeatEvery: Duration = .seconds(30)
+
+    /// Watches until cancelled.
+    /// - Returns: "waited about 12s for a lock on tracks held by ...", or `nil` when the session
+    ///   never waited (or the watcher could not look).
+    func run() async -> String? {
+        do {
+            try await Task.sleep(for: interval)
+            return try await DatabaseConnector.with(database, logger: logger, applicationName: applicationName) {
+                try await watch(on: $0)
+            }
+        } catch {
+            // Cancelled, or the watcher's own session failed: the apply goes on regardless.
+            logger.debug("lock watch ended", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// The last summary is kept across polls so that cancellation, the normal end, returns it.
+    private func watch(on connection: PostgresConnection) async throws -> String? {
+        var wait = LockWait(table: table)
+        let clock = ContinuousClock()
+        while !Task.isCancelled {
+            let holders: [LockHolder]
+            do {
+                holders = try await Self.holders(of: waiter, on: connection)
+            } catch {
+                return wait.summary
+            }
+            // It was waiting one interval already, probably: that is when the watcher first looks.
+            if let message = wait.observe(holders, at: clock.now, interval: interval, repeatEvery: repeatEvery) {
+                logger.warning("\(message)", metadata: ["db.table": "\(table)"])
+            }
+            do {
+                try await Task.sleep(for: interval)
+            } catch {
+                return wait.summary
+            }
+        }
+        return wait.summary
+    }
+
+    /// The sessions `pid` waits for, as `pg_stat_activity` shows them.
+    static func holders(of pid: Int, on connection: PostgresConnection) async throws -> [LockHolder] {
+        let result = try await connection.execute(
+            """
+            SELECT h.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''), coalesce(a.state, '')
+            FROM unnest(pg_blocking_pids($1::int)) AS h(pid) LEFT JOIN pg_stat_activity AS a ON a.pid = h.pid
+            ORDER BY h.pid
+            """, [.int(Int64(pid))])
+        return result.rows.map { row in
+            LockHolder(
+                pid: Int(row[0].intValue ?? 0), applicationName: row[1].text ?? "", user: row[2].text ?? "",
+                state: row[3].text ?? "")
+        }
+    }
+
+    /// Runs `body` on `connection` while a watcher reports any lock wait of its session.
+    /// - Returns: what `body` returned, and the watcher's summary of the wait, if there was one.
+    static func watching<T>(
+        _ connection: PostgresConnection, table: String, database: PostgresSettings, applicationName: String,
+        logger: Logger, _ body: () async throws -> T
+    ) async throws -> (result: T, wait: String?) {
+        let watcher = LockWaitWatcher(
+            database: database, waiter: connection.backendPID, table: table, applicationName: applicationName,
+            logger: logger)
+        return try await withThrowingTaskGroup(of: String?.self) { group in
+            group.addTask { await watcher.run() }
+            let result: T
+            do {
+                result = try await body()
+            } catch {
+                group.cancelAll()
+                throw error
+            }
+            group.cancelAll()
+            let wait = try await group.next() ?? nil
+            return (result, wait)
+        }
+    }
+}
+
+/// One session holding a lock another waits for.
+struct LockHolder: Sendable, Hashable, CustomStringConvertible {
+    var pid: Int
+    var applicationName: String
+    var user: String
+    /// `active`, `idle in transaction`, ...; empty when the server does not show it to us.
+    var state: String
+
+    /// Another sluice names itself `sluice RUN-ID STAGE` (``DatabaseConnector/applicationName(run:stage:)``).
+    var sluiceRun: (run: String, stage: String)? {
+        let parts = applicationName.split(separator: " ", maxSplits: 2)
+        guard parts.count == 3, parts[0] == "sluice" else { return nil }
+        return (String(parts[1]), String(parts[2]))
+    }
+
+    var description: String {
+        if let (run, stage) = sluiceRun { return "sluice run \(run) (stage \(stage), pid \(pid))" }
+        var details = ["pid \(pid)"]
+        if !applicationName.isEmpty { details.append("application '\(applicationName)'") }
+        if !user.isEmpty { details.append("user '\(user)'") }
+        if !state.isEmpty { details.append(state) }
+        return "another session (\(details.joined(separator: ", ")))"
+    }
+}
+
+/// What the watcher has seen of one wait; decides what to say (pure, for tests).
+struct LockWait {
+    let table: String
+    private(set) var started: ContinuousClock.Instant?
+    private(set) var holders: [LockHolder] = []
+    private var lastReport: ContinuousClock.Instant?
+    private var longest: Duration = .zero
+
+    init(table: String) {
+        self.table = table
+    }
+
+    /// Takes in one look at the holders; returns the line to log, if one is due.
+    mutating func observe(
+        _ current: [LockHolder], at now: ContinuousClock.Instant, interval: Duration, repeatEvery: Duration
+    ) -> String? {
+        guard !current.isEmpty else {
+            started = nil
+            return nil
+        }
+        let start = started ?? now - interval
+        started = start
+        longest = max(longest, now - start)
+        let changed = current != holders
+        if !changed, let lastReport, now - lastReport < repeatEvery { return nil }
+        holders = current
+        lastReport = now
+        let list = current.map(\.description).joined(separator: ", ")
+        if changed {
+            return "waiting for a lock on \(table) held by \(list); going on when that transaction ends"
+        }
+        return "still waiting (\(Self.seconds(now - start))) for a lock on \(table) held by \(list)"
+    }
+
+    /// "waited about 12s for a lock on tracks held by ...", once a wait was seen.
+    var summary: String? {
+        guard !holders.isEmpty else { return nil }
+        let list = holders.map(\.description).joined(separator: ", ")
+        return "waited about \(Self.seconds(longest)) for a lock on \(table) held by \(list)"
+    }
+
+    static func seconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        return "\(seconds + (attoseconds > 0 ? 1 : 0))s"
+    }
+}

@@ -1,0 +1,432 @@
+import Foundation
+import SluiceCore
+import SluicePipeline
+import SluiceTestSupport
+import SpotifySimulator
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The process half of the fault matrix (issue 7): the real `sluice` binary runs
+/// `plans/spotify-enrichment.yaml` while the test signals it during apply, fills or freezes the
+/// disk it writes to, or starts a second run of the same plan beside it. Every case checks a
+/// clear final status and exit code, the table exactly as before or fully enriched, no secret
+/// anywhere sluice wrote or printed, and a re-run that converges.
+@Suite(.serialized)
+struct ProcessFaultTests {
+    // MARK: Signals during apply
+
+    @Test func aSigintWhileApplyWaitsEndsInterruptedChangesNothingAndAReplayOfApplyConverges() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+
+        let (held, out, err) = try await fixture.startApplyHeldOnARow()
+        defer { FaultChecks.stop(held.process) }
+        kill(held.process.processIdentifier, SIGINT)
+        let interrupted = await FaultChecks.finish(held.process, out, err, within: .seconds(15))
+        await held.lock.release()
+        #expect(interrupted.status == 130, "\(interrupted.stderr)")
+        let manifest = try #require(fixture.manifests().last?.manifest)
+        #expect(manifest.status == .interrupted)
+        #expect(manifest.finishedAt != nil)
+        #expect(manifest.stage("apply")?.status == .cancelled)
+        #expect(manifest.stage("apply")?.outputs.contains { $0.kind == "undo" } == false, "no undo file for no change")
+        #expect(manifest.stage("verify")?.status != .succeeded)
+        #expect(interrupted.stdout.contains("interrupted"), "the summary says how the run ended")
+        try await fixture.waitForNoSluiceBackends()
+        #expect(try await fixture.table() == before)
+
+        try await FaultChecks.expectConverges(
+            fixture, before: before, running: ["replay", fixture.lastRunDirectory().path, "--from", "apply", "--yes"],
+            after: [interrupted])
+    }
+
+    @Test func aSigkillDuringApplyChangesNothingAndAResumeWaitsForTheOrphanedSessionThenConverges() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+
+        let (held, out, err) = try await fixture.startApplyHeldOnARow()
+        defer { FaultChecks.stop(held.process) }
+        kill(held.process.processIdentifier, SIGKILL)
+        let killed = await FaultChecks.finish(held.process, out, err, within: .seconds(15))
+        #expect(held.process.terminationReason == .uncaughtSignal)
+        #expect(try await fixture.table() == before)
+
+        // Nothing could write a final status: the manifest says how far the run got.
+        let (directory, manifest) = try #require(fixture.manifests().last)
+        #expect(manifest.status == .running)
+        #expect(manifest.stage("apply")?.status == .running)
+        #expect(manifest.stage("write-csv")?.status == .succeeded)
+        let listed = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        #expect(listed.status == 0, "\(listed.stderr)")
+        #expect(listed.stdout.contains(manifest.runID) && listed.stdout.contains("running"), "\(listed.stdout)")
+        let shown = try await fixture.sluice.run(["runs", "show", directory.path])
+        #expect(shown.status == 0, "\(shown.stderr)")
+
+        // The killed run's session lives on, holding the table lock, until the server sees its
+        // client gone: a resume started now waits for it, and says for whom.
+        let (resume, resumeOut, resumeErr) = try fixture.sluice.start(["resume", directory.path, "--yes"])
+        defer { FaultChecks.stop(resume) }
+        try await FaultChecks.eventually("the resume to say it waits for the killed run", within: .seconds(20)) {
+            let said = (try? String(contentsOf: resumeErr, encoding: .utf8)) ?? ""
+            return said.contains("waiting for a lock on tracks held by sluice run \(manifest.runID) (stage apply")
+        }
+        // Once the row is free the orphaned UPDATE finishes, finds no client and is rolled back.
+        await held.lock.release()
+        let resumed = await FaultChecks.finish(resume, resumeOut, resumeErr, within: .seconds(20))
+        let converged = try await FaultChecks.expectConverged(
+            fixture, before: before, outcome: resumed, after: [killed, listed, shown])
+        #expect(converged.replayOf?.runID == manifest.runID)
+        #expect(converged.stage("fetch")?.counters["reused_answers", default: 0] ?? 0 > 0)
+        // Every row the job changes was changed by the resume: the killed apply committed nothing.
+        let after = try await fixture.table()
+        let changed = after.filter { id, row in row[0...1] != before[id]?[0...1] }.count
+        #expect(changed > 0)
+        #expect(converged.stage("apply")?.counters["changed"] == changed)
+    }
+
+    // MARK: The disk
+
+    @Test(.enabled(if: ScratchDisk.canMount, "mounting a tmpfs is not permitted here"))
+    func aCSVOnAFullDiskFailsWriteCSVLeavingNoPartialFileAndResumeConverges() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let disk = try ScratchDisk(at: fixture.directory.appendingPathComponent("csv"), bytes: 1 << 20)
+        defer { disk.unmount() }
+        try disk.fill()
+        let before = try await fixture.table()
+        let csvPath = "write-csv.path=\(disk.path)/spotify_enrichment_{timestamp}.csv"
+
+        let failed = try await fixture.run(["--yes", "--set", csvPath])
+        #expect(failed.status == 1, "\(failed.stderr)")
+        let manifest = try FaultChecks.expectFailed(
+            fixture, failed, stage: "write-csv", mentions: ["no space left on device", disk.path])
+        #expect(manifest.stage("write-csv")?.outputs.contains { $0.kind == "csv" } == false)
+        #expect(manifest.stage("apply")?.status == .pending, "apply never starts without the audit trail")
+        #expect(try disk.files() == [ScratchDisk.fillerName], "a half-written CSV was left behind")
+        #expect(try await fixture.table() == before)
+
+        try disk.unfill()
+        let resumed = try await FaultChecks.expectConverges(
+            fixture, before: before, running: ["resume", fixture.lastRunDirectory().path, "--yes"], after: [failed])
+        #expect(
+            resumed.stage("write-csv")?.outputs.contains { $0.kind == "csv" && $0.path.hasPrefix(disk.path) } == true)
+    }
+
+    @Test(
+        .enabled(if: ScratchDisk.canMount, "mounting a tmpfs is not permitted here"),
+        arguments: [ScratchDisk.Trouble.full, .readOnly])
+    func aRunsDirectoryThatCannotBeWrittenFailsBeforeTouchingTheDatabase(trouble: ScratchDisk.Trouble) async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let disk = try ScratchDisk(
+            at: URL(fileURLWithPath: fixture.runsDirectory), bytes: 1 << 20, readOnly: trouble == .readOnly)
+        defer { disk.unmount() }
+        if trouble == .full { try disk.fill() }
+        let before = try await fixture.table()
+        let requests = fixture.simulator.stats().apiRequests
+
+        let failed = try await fixture.run(["--yes"])
+        #expect(failed.status == 1, "\(failed.stderr)")
+        let said = failed.stderr.lowercased()
+        #expect(said.contains(trouble == .full ? "no space left on device" : "read-only file system"), "\(said)")
+        #expect(said.contains(fixture.runsDirectory.lowercased()), "\(said)")
+        #expect(try disk.files() == (trouble == .full ? [ScratchDisk.fillerName] : []), "no run directory left")
+        #expect(fixture.simulator.stats().apiRequests == requests, "nothing ran")
+        #expect(try await fixture.table() == before)
+        try FaultChecks.expectNoSecrets(fixture, outputs: [failed])
+    }
+
+    @Test(.enabled(if: ScratchDisk.canMount, "mounting a tmpfs is not permitted here"))
+    func aRunsDirectoryThatFillsUpMidRunStillEndsWithAFinalStatusAndResumeConverges() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 400)
+        defer { Task { await fixture.tearDown() } }
+        let disk = try ScratchDisk(at: URL(fileURLWithPath: fixture.runsDirectory), bytes: 16 << 20)
+        defer { disk.unmount() }
+        let before = try await fixture.table()
+
+        let (process, out, err) = try fixture.sluice.start(
+            fixture.runArguments(["--yes", "--set", "fetch.delay=0.2s"]))
+        defer { FaultChecks.stop(process) }
+        try await fixture.waitForAPIRequests(2)
+        try disk.fill()
+        let failed = await FaultChecks.finish(process, out, err, within: .seconds(30))
+        #expect(failed.status == 1, "\(failed.stderr)")
+        // The disk is still full, yet the manifest holds the final status and names the cause.
+        let manifest = try #require(fixture.manifests().last?.manifest)
+        #expect(manifest.status == .failed, "\(failed.stdout)\n\(failed.stderr)")
+        #expect(manifest.finishedAt != nil)
+        #expect(manifest.stages.allSatisfy { $0.status != .running })
+        #expect(manifest.error?.message.contains("No space left on device") == true, "\(manifest.error?.message ?? "")")
+        #expect(failed.stdout.contains("No space left on device"), "\(failed.stdout)")
+        #expect(manifest.stage("apply")?.status == .pending)
+        #expect(try await fixture.table() == before)
+
+        try disk.unfill()
+        try await FaultChecks.expectConverges(
+            fixture, before: before, running: ["resume", fixture.lastRunDirectory().path, "--yes"], after: [failed])
+    }
+
+    @Test(.enabled(if: ScratchDisk.canMakeImmutable, "chattr +i does not work here"))
+    func aRunDirectoryThatBecomesUnwritableMidRunFailsSayingTheManifestIsStaleAndResumeConverges() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 400)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+
+        let (process, out, err) = try fixture.sluice.start(
+            fixture.runArguments(["--yes", "--set", "fetch.delay=0.2s"]))
+        defer { FaultChecks.stop(process) }
+        try await fixture.waitForAPIRequests(2)
+        let directory = try fixture.lastRunDirectory()
+        // Even root cannot create, rename or remove a file in an immutable directory.
+        try ScratchDisk.setImmutable(directory, true)
+        defer { try? ScratchDisk.setImmutable(directory, false) }
+        let failed = await FaultChecks.finish(process, out, err, within: .seconds(30))
+        #expect(failed.status == 1, "\(failed.stderr)")
+        let said = failed.stdout + failed.stderr
+        #expect(said.contains("Operation not permitted"), "\(said)")
+        // The manifest on disk cannot be brought up to date: sluice must say so, naming it.
+        #expect(said.contains("\(directory.path)/manifest.json"), "\(said)")
+        #expect(said.contains("out of date"), "\(said)")
+        #expect(fixture.manifests().last?.manifest.status == .running)
+        #expect(try await fixture.table() == before)
+
+        try ScratchDisk.setImmutable(directory, false)
+        try await FaultChecks.expectConverges(
+            fixture, before: before, running: ["resume", directory.path, "--yes"], after: [failed])
+    }
+
+    // MARK: Two runs at once
+
+    @Test func twoRunsOfThePlanAtOnceKeepTheirOwnRunsAndTheSecondApplySaysWhoItWaitsFor() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+
+        // The first run's apply holds the table lock while its UPDATE waits for a row.
+        let (first, firstOut, firstErr) = try await fixture.startApplyHeldOnARow()
+        defer { FaultChecks.stop(first.process) }
+        let firstID = try #require(fixture.manifests().first?.manifest.runID)
+        let (second, secondOut, secondErr) = try fixture.sluice.start(fixture.runArguments(["--yes"]))
+        defer { FaultChecks.stop(second) }
+        try await FaultChecks.eventually("the second apply to wait for the table lock", within: .seconds(20)) {
+            try await fixture.sluiceBackends().contains {
+                $0.query.hasPrefix("LOCK TABLE") && $0.waitEventType == "Lock"
+            }
+        }
+        // It says so while it waits, naming the table and the run holding the lock.
+        try await FaultChecks.eventually("the second run to say it waits") {
+            let said = (try? String(contentsOf: secondErr, encoding: .utf8)) ?? ""
+            return said.contains("waiting for a lock on tracks") && said.contains(firstID)
+        }
+        #expect(second.isRunning)
+
+        await first.lock.release()
+        let firstDone = await FaultChecks.finish(first.process, firstOut, firstErr, within: .seconds(20))
+        let secondDone = await FaultChecks.finish(second, secondOut, secondErr, within: .seconds(20))
+        #expect(firstDone.status == 0, "\(firstDone.stderr)")
+        #expect(secondDone.status == 0, "\(secondDone.stderr)")
+        try await FaultChecks.expectEnriched(fixture, before: before)
+
+        // Two run directories, each intact; the second applied after the first, changing nothing.
+        let runs = fixture.manifests()
+        #expect(runs.count == 2)
+        #expect(Set(runs.map(\.directory.path)).count == 2)
+        for (directory, manifest) in runs {
+            #expect(manifest.status == .succeeded)
+            try FaultChecks.expectArtifactsIntact(manifest, in: directory)
+        }
+        let firstRun = try #require(runs.first { $0.manifest.runID == firstID }?.manifest)
+        let secondRun = try #require(runs.first { $0.manifest.runID != firstID }?.manifest)
+        #expect(firstRun.stage("apply")?.counters["changed", default: 0] ?? 0 > 0)
+        #expect(secondRun.stage("apply")?.counters["changed"] == 0)
+        #expect(
+            secondRun.notices.contains { $0.contains("lock on tracks") && $0.contains(firstID) }, "\(secondRun.notices)"
+        )
+        #expect(secondDone.stdout.contains(firstID), "the summary repeats who it waited for")
+        try FaultChecks.expectNoSecrets(fixture, outputs: [firstDone, secondDone])
+    }
+}
+
+// MARK: - What the process fault tests need
+
+extension FaultChecks {
+    /// Runs `sluice ARGS` (a resume or replay after a fault): it succeeds, the table ends fully
+    /// enriched, every file its manifest lists is intact, and no secret is in any file or in
+    /// what this and the `earlier` commands printed.
+    /// - Returns: the manifest of the converging run.
+    @discardableResult
+    static func expectConverges(
+        _ fixture: EnrichmentFixture, before: [String: [String?]], running arguments: [String],
+        after earlier: [SluiceProcess.Outcome], sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> Manifest {
+        try await expectConverged(
+            fixture, before: before, outcome: fixture.sluice.run(arguments), after: earlier,
+            sourceLocation: sourceLocation)
+    }
+
+    /// The same for a command that has ended with `outcome`.
+    @discardableResult
+    static func expectConverged(
+        _ fixture: EnrichmentFixture, before: [String: [String?]], outcome: SluiceProcess.Outcome,
+        after earlier: [SluiceProcess.Outcome], sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> Manifest {
+        #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)", sourceLocation: sourceLocation)
+        try await expectEnriched(fixture, before: before, sourceLocation: sourceLocation)
+        let (directory, manifest) = try #require(fixture.manifests().last, sourceLocation: sourceLocation)
+        #expect(manifest.status == .succeeded, sourceLocation: sourceLocation)
+        try expectArtifactsIntact(manifest, in: directory, sourceLocation: sourceLocation)
+        try expectNoSecrets(fixture, outputs: earlier + [outcome], sourceLocation: sourceLocation)
+        return manifest
+    }
+
+    /// Every file the manifest lists for its succeeded stages (spools, CSV, rejects, undo,
+    /// answers) exists with its recorded sha256.
+    static func expectArtifactsIntact(
+        _ manifest: Manifest, in directory: URL, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        for stage in manifest.stages where stage.status == .succeeded {
+            for artifact in stage.outputs {
+                let url =
+                    artifact.path.hasPrefix("/")
+                    ? URL(fileURLWithPath: artifact.path) : directory.appendingPathComponent(artifact.path)
+                let actual = try PrivateFile.sha256(of: url).sha256
+                #expect(actual == artifact.sha256, "\(url.path) changed", sourceLocation: sourceLocation)
+            }
+        }
+    }
+}
+
+/// A started `sluice run --yes` whose apply holds the table lock, its UPDATE waiting for a row
+/// the test locked; `lock.release()` lets it go on.
+struct HeldApply {
+    let process: Process
+    let lock: HeldLock
+}
+
+extension EnrichmentFixture {
+    /// Starts `sluice run --yes` with one row the update will change locked by the test, and
+    /// returns once apply's UPDATE waits for it (apply then holds its table lock).
+    func startApplyHeldOnARow() async throws -> (HeldApply, URL, URL) {
+        let lock = try await holdRowLock(on: aTrackThatWillChange())
+        let (process, out, err) = try sluice.start(runArguments(["--yes"]))
+        do {
+            try await FaultChecks.eventually("the UPDATE to wait for the row", within: .seconds(20)) {
+                try await sluiceBackends().contains { $0.query.hasPrefix("UPDATE") && $0.waitEventType == "Lock" }
+            }
+        } catch {
+            FaultChecks.stop(process)
+            await lock.release()
+            throw error
+        }
+        return (HeldApply(process: process, lock: lock), out, err)
+    }
+
+    /// Waits until fetch has had `count` answers from the simulator.
+    func waitForAPIRequests(_ count: Int) async throws {
+        try await FaultChecks.eventually("\(count) API requests", within: .seconds(20)) {
+            simulator.stats().apiRequests >= count
+        }
+    }
+}
+
+/// A small tmpfs mounted for one test: a disk that fills up or is read-only. Needs the right to
+/// mount (root here); tests using it are skipped otherwise.
+struct ScratchDisk {
+    enum Trouble: String, CustomTestStringConvertible, Sendable {
+        case full, readOnly
+        var testDescription: String { rawValue }
+    }
+
+    static let fillerName = "filler"
+    let path: String
+
+    /// Mounts a tmpfs of `bytes` on `url` (created when missing).
+    init(at url: URL, bytes: Int, readOnly: Bool = false) throws {
+        path = url.path
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        let flags: UInt = readOnly ? UInt(MS_RDONLY) : 0
+        guard mount("tmpfs", path, "tmpfs", flags, "size=\(bytes),mode=0700") == 0 else {
+            throw ScratchDiskError(message: "mount tmpfs on \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Whether this process may mount a tmpfs (tried once on a scratch directory).
+    static let canMount: Bool = {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "sluice-mount-probe-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: url) }
+        guard let disk = try? ScratchDisk(at: url, bytes: 4096) else { return false }
+        disk.unmount()
+        return true
+    }()
+
+    /// Whether `chattr +i` works on the temporary directory (it needs CAP_LINUX_IMMUTABLE).
+    static let canMakeImmutable: Bool = {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "sluice-chattr-probe-\(UUID().uuidString)")
+        guard (try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)) != nil else {
+            return false
+        }
+        defer { try? FileManager.default.removeItem(at: url) }
+        guard (try? setImmutable(url, true)) != nil else { return false }
+        let refused = !FileManager.default.createFile(atPath: url.appendingPathComponent("x").path, contents: nil)
+        try? setImmutable(url, false)
+        return refused
+    }()
+
+    /// Fills the disk to the last byte with a file of zeros.
+    func fill() throws {
+        let fd = open("\(path)/\(Self.fillerName)", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ScratchDiskError(message: "create filler: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let written = chunk.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if written > 0 { continue }
+            if written < 0 && errno == EINTR { continue }
+            break
+        }
+        // The last partial page: single bytes until not even one fits.
+        while write(fd, chunk, 1) == 1 {}
+    }
+
+    /// Removes the filler: the disk has room again.
+    func unfill() throws {
+        try FileManager.default.removeItem(atPath: "\(path)/\(Self.fillerName)")
+    }
+
+    /// The names in the disk's root.
+    func files() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+    }
+
+    /// Detaches the mount even if a file on it is still open; what it held is gone.
+    func unmount() {
+        if umount2(path, Int32(MNT_DETACH)) != 0 {
+            Issue.record("cannot unmount \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// `chattr +i` / `chattr -i`: an immutable directory refuses new, renamed and removed entries, even to root.
+    static func setImmutable(_ url: URL, _ immutable: Bool) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/chattr")
+        process.arguments = [immutable ? "+i" : "-i", url.path]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw ScratchDiskError(message: "chattr \(immutable ? "+i" : "-i") \(url.path) failed")
+        }
+    }
+}
+
+struct ScratchDiskError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
