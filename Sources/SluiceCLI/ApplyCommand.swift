@@ -84,7 +84,7 @@ struct ApplyCommand: AsyncParsableCommand {
     private func loadPlan(csv: URL, logger: Logger) throws -> Plan {
         do {
             let plan = try PlanLoader().load(path: plan, overrides: overrides)
-            for warning in plan.warnings { Terminal.printError(warning.rendered(color: Terminal.colorOnStderr)) }
+            for warning in plan.warnings + plan.transportWarnings() { Terminal.printError(warning.rendered(color: Terminal.colorOnStderr)) }
             return plan
         } catch {
             let stage = stage

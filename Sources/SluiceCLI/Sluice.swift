@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Sluice
 import SluicePlan
 
 @main
@@ -31,7 +32,7 @@ struct PlanOptions: ParsableArguments {
     func load() throws -> Plan {
         do {
             let plan = try PlanLoader().load(path: plan, overrides: overrides)
-            for warning in plan.warnings { Terminal.printError(warning.rendered(color: Terminal.colorOnStderr)) }
+            for warning in plan.warnings + plan.transportWarnings() { Terminal.printError(warning.rendered(color: Terminal.colorOnStderr)) }
             return plan
         } catch {
             Terminal.report(error)

@@ -37,3 +37,42 @@ extension PostgresConnection {
         return out + "'"
     }
 }
+
+extension PostgresConnection {
+    /// What is weak about how `conninfo` reaches a server on another machine, or `nil`.
+    ///
+    /// libpq's default `sslmode=prefer` silently falls back to an unencrypted connection and,
+    /// like `require`, never checks who the server is; only `verify-full` (or `verify-ca`)
+    /// protects the password and the data from someone in the path. Unix sockets and loopback
+    /// addresses are not on a network and get no advice. `PGHOST` and `PGSSLMODE` count as psql
+    /// counts them (`environment`); a conninfo libpq cannot parse gets none (connecting says why).
+    public static func transportAdvice(
+        for conninfo: String, environment: [String: String]
+    ) -> String? {
+        guard let options = PQconninfoParse(conninfo, nil) else { return nil }
+        defer { PQconninfoFree(options) }
+        var values: [String: String] = [:]
+        var option = options
+        while let keyword = option.pointee.keyword {
+            if let value = option.pointee.val { values[String(cString: keyword)] = String(cString: value) }
+            option += 1
+        }
+        let host = values["hostaddr"].flatMap { $0.isEmpty ? nil : $0 } ?? values["host"] ?? environment["PGHOST"] ?? ""
+        let remote = host.split(separator: ",").map { $0.filter { !$0.isWhitespace } }.filter {
+            !($0.isEmpty || $0.hasPrefix("/") || $0.hasPrefix("@") || $0 == "localhost" || $0.hasPrefix("127.")
+                || $0 == "::1")
+        }
+        guard let first = remote.first else { return nil }
+        let given = values["sslmode"] ?? environment["PGSSLMODE"]
+        let mode = given ?? "prefer"
+        let risk: String
+        switch mode {
+        case "verify-full", "verify-ca": return nil
+        case "require": risk = "the connection is encrypted but the server's certificate is never checked"
+        default: risk = "the password and the data may travel unencrypted, and the server is never verified"
+        }
+        let named = given == nil ? "no sslmode (libpq's default is prefer)" : "sslmode=\(mode)"
+        return "\(first) is reached with \(named): \(risk); use sslmode=verify-full "
+            + "(with sslrootcert=FILE when the server's certificate comes from a private CA)"
+    }
+}
