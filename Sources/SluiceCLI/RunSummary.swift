@@ -34,6 +34,10 @@ struct RunSummary {
         if let error = manifest.error {
             out += "error\(error.stage.map { " in stage '\($0)'" } ?? ""): \(error.message)\n"
         }
+        if manifest.isAbandoned, let process = manifest.process {
+            out += "the process that ran it (pid \(process.pid)) is gone without writing a final status: it was "
+                + "killed or crashed; continue with:\n  sluice resume \(Execution.shellQuoted(directory.path))\n"
+        }
         if let command = manifest.resumeCommand {
             out += manifest.status == .awaitingApproval
                 ? "review the files above, then continue with:\n  \(command)\n"
@@ -43,10 +47,15 @@ struct RunSummary {
     }
 
     var headline: String {
-        var line = "run \(manifest.runID) \(manifest.status.rawValue)"
+        var line = "run \(manifest.runID) \(Self.status(of: manifest))"
         if let duration = manifest.duration { line += " in \(Self.format(seconds: duration))" }
         if let origin = manifest.replayOf { line += " (replay of \(origin.runID), \(origin.mode.rawValue) \(origin.stage))" }
         return line + ": \(display(directory.path))"
+    }
+
+    /// The status as stored, or `running, process gone` for a run whose process was killed.
+    static func status(of manifest: Manifest) -> String {
+        manifest.isAbandoned ? "running, process gone" : manifest.status.rawValue
     }
 
     var stageTable: String {

@@ -25,7 +25,7 @@ struct Runs: AsyncParsableCommand {
                 let source = manifest.stages.first { $0.status != .skipped } ?? manifest.stages.first
                 rows.append([
                     manifest.runID + (manifest.replayOf.map { " (replay of \($0.runID))" } ?? ""),
-                    manifest.plan.name, manifest.status.rawValue, formatter.string(from: manifest.startedAt),
+                    manifest.plan.name, RunSummary.status(of: manifest), formatter.string(from: manifest.startedAt),
                     manifest.duration.map { RunSummary.format(seconds: $0) } ?? "-",
                     source.map { "\($0.rowsOut)" } ?? "-",
                 ])

@@ -26,7 +26,7 @@ struct ProcessFaultTests {
         let (held, out, err) = try await fixture.startApplyHeldOnARow()
         defer { FaultChecks.stop(held.process) }
         kill(held.process.processIdentifier, SIGINT)
-        let interrupted = await FaultChecks.finish(held.process, out, err, within: .seconds(15))
+        let interrupted = await FaultChecks.finish(held.process, out, err, within: .seconds(60))
         await held.lock.release()
         #expect(interrupted.status == 130, "\(interrupted.stderr)")
         let manifest = try #require(fixture.manifests().last?.manifest)
@@ -52,7 +52,7 @@ struct ProcessFaultTests {
         let (held, out, err) = try await fixture.startApplyHeldOnARow()
         defer { FaultChecks.stop(held.process) }
         kill(held.process.processIdentifier, SIGKILL)
-        let killed = await FaultChecks.finish(held.process, out, err, within: .seconds(15))
+        let killed = await FaultChecks.finish(held.process, out, err, within: .seconds(60))
         #expect(held.process.terminationReason == .uncaughtSignal)
         #expect(try await fixture.table() == before)
 
@@ -63,21 +63,26 @@ struct ProcessFaultTests {
         #expect(manifest.stage("write-csv")?.status == .succeeded)
         let listed = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
         #expect(listed.status == 0, "\(listed.stderr)")
-        #expect(listed.stdout.contains(manifest.runID) && listed.stdout.contains("running"), "\(listed.stdout)")
+        #expect(manifest.process?.pid == Int(held.process.processIdentifier))
+        #expect(manifest.isAbandoned)
+        #expect(
+            listed.stdout.contains(manifest.runID) && listed.stdout.contains("running, process gone"), "\(listed.stdout)")
         let shown = try await fixture.sluice.run(["runs", "show", directory.path])
         #expect(shown.status == 0, "\(shown.stderr)")
+        #expect(shown.stdout.contains("is gone without writing a final status"), "\(shown.stdout)")
+        #expect(shown.stdout.contains("sluice resume \(directory.path)"), "\(shown.stdout)")
 
         // The killed run's session lives on, holding the table lock, until the server sees its
         // client gone: a resume started now waits for it, and says for whom.
         let (resume, resumeOut, resumeErr) = try fixture.sluice.start(["resume", directory.path, "--yes"])
         defer { FaultChecks.stop(resume) }
-        try await FaultChecks.eventually("the resume to say it waits for the killed run", within: .seconds(20)) {
+        try await FaultChecks.eventually("the resume to say it waits for the killed run", within: .seconds(60)) {
             let said = (try? String(contentsOf: resumeErr, encoding: .utf8)) ?? ""
             return said.contains("waiting for a lock on tracks held by sluice run \(manifest.runID) (stage apply")
         }
         // Once the row is free the orphaned UPDATE finishes, finds no client and is rolled back.
         await held.lock.release()
-        let resumed = await FaultChecks.finish(resume, resumeOut, resumeErr, within: .seconds(20))
+        let resumed = await FaultChecks.finish(resume, resumeOut, resumeErr, within: .seconds(60))
         let converged = try await FaultChecks.expectConverged(
             fixture, before: before, outcome: resumed, after: [killed, listed, shown])
         #expect(converged.replayOf?.runID == manifest.runID)
@@ -154,7 +159,7 @@ struct ProcessFaultTests {
         defer { FaultChecks.stop(process) }
         try await fixture.waitForAPIRequests(2)
         try disk.fill()
-        let failed = await FaultChecks.finish(process, out, err, within: .seconds(30))
+        let failed = await FaultChecks.finish(process, out, err, within: .seconds(60))
         #expect(failed.status == 1, "\(failed.stderr)")
         // The disk is still full, yet the manifest holds the final status and names the cause.
         let manifest = try #require(fixture.manifests().last?.manifest)
@@ -185,7 +190,7 @@ struct ProcessFaultTests {
         // Even root cannot create, rename or remove a file in an immutable directory.
         try ScratchDisk.setImmutable(directory, true)
         defer { try? ScratchDisk.setImmutable(directory, false) }
-        let failed = await FaultChecks.finish(process, out, err, within: .seconds(30))
+        let failed = await FaultChecks.finish(process, out, err, within: .seconds(60))
         #expect(failed.status == 1, "\(failed.stderr)")
         let said = failed.stdout + failed.stderr
         #expect(said.contains("Operation not permitted"), "\(said)")
@@ -213,7 +218,7 @@ struct ProcessFaultTests {
         let firstID = try #require(fixture.manifests().first?.manifest.runID)
         let (second, secondOut, secondErr) = try fixture.sluice.start(fixture.runArguments(["--yes"]))
         defer { FaultChecks.stop(second) }
-        try await FaultChecks.eventually("the second apply to wait for the table lock", within: .seconds(20)) {
+        try await FaultChecks.eventually("the second apply to wait for the table lock", within: .seconds(60)) {
             try await fixture.sluiceBackends().contains {
                 $0.query.hasPrefix("LOCK TABLE") && $0.waitEventType == "Lock"
             }
@@ -226,8 +231,8 @@ struct ProcessFaultTests {
         #expect(second.isRunning)
 
         await first.lock.release()
-        let firstDone = await FaultChecks.finish(first.process, firstOut, firstErr, within: .seconds(20))
-        let secondDone = await FaultChecks.finish(second, secondOut, secondErr, within: .seconds(20))
+        let firstDone = await FaultChecks.finish(first.process, firstOut, firstErr, within: .seconds(60))
+        let secondDone = await FaultChecks.finish(second, secondOut, secondErr, within: .seconds(60))
         #expect(firstDone.status == 0, "\(firstDone.stderr)")
         #expect(secondDone.status == 0, "\(secondDone.stderr)")
         try await FaultChecks.expectEnriched(fixture, before: before)
@@ -315,7 +320,7 @@ extension EnrichmentFixture {
         let lock = try await holdRowLock(on: aTrackThatWillChange())
         let (process, out, err) = try sluice.start(runArguments(["--yes"]))
         do {
-            try await FaultChecks.eventually("the UPDATE to wait for the row", within: .seconds(20)) {
+            try await FaultChecks.eventually("the UPDATE to wait for the row", within: .seconds(60)) {
                 try await sluiceBackends().contains { $0.query.hasPrefix("UPDATE") && $0.waitEventType == "Lock" }
             }
         } catch {
@@ -328,7 +333,7 @@ extension EnrichmentFixture {
 
     /// Waits until fetch has had `count` answers from the simulator.
     func waitForAPIRequests(_ count: Int) async throws {
-        try await FaultChecks.eventually("\(count) API requests", within: .seconds(20)) {
+        try await FaultChecks.eventually("\(count) API requests", within: .seconds(60)) {
             simulator.stats().apiRequests >= count
         }
     }

@@ -50,6 +50,30 @@ import Testing
         #expect(try Manifest.decode(Data(loaded.encoded())) == loaded)
     }
 
+    @Test func theManifestNamesItsProcessSoAKilledRunCanBeToldFromARunningOne() async throws {
+        let test = try TestRun()
+        let result = try await test.run(chain(batches: 1))
+        #expect(result.manifest.process == .current)
+
+        var manifest = result.manifest
+        manifest.status = .running
+        #expect(!manifest.isAbandoned, "this process is alive")
+        // A process that has exited and been reaped.
+        let exited = Process()
+        exited.executableURL = URL(fileURLWithPath: "/bin/true")
+        try exited.run()
+        exited.waitUntilExit()
+        manifest.process = .init(pid: Int(exited.processIdentifier), host: ProcessInfo.processInfo.hostName)
+        #expect(manifest.isAbandoned)
+        manifest.process?.host = "another-machine.invalid"
+        #expect(!manifest.isAbandoned, "a process on another machine cannot be checked")
+        manifest.process = nil
+        #expect(!manifest.isAbandoned, "a manifest from before the field existed")
+        manifest.process = .init(pid: Int(exited.processIdentifier), host: ProcessInfo.processInfo.hostName)
+        manifest.status = .failed
+        #expect(!manifest.isAbandoned, "a final status is final")
+    }
+
     @Test func dataFilesArePrivate() async throws {
         let test = try TestRun()
         let result = try await test.run(chain(batches: 2))

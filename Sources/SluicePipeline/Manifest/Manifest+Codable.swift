@@ -8,7 +8,7 @@ extension Manifest: Codable {
     enum CodingKeys: String, CodingKey {
         case manifestVersion = "manifest_version", runID = "run_id", toolVersion = "tool_version", plan
         case resolvedPlan = "resolved_plan", overrides, startedAt = "started_at", finishedAt = "finished_at"
-        case status, error, replayOf = "replay_of", resumeCommand = "resume_command", notices, stages
+        case status, error, replayOf = "replay_of", process, resumeCommand = "resume_command", notices, stages
     }
 
     public init(from decoder: any Decoder) throws {
@@ -24,6 +24,7 @@ extension Manifest: Codable {
         status = try c.decode(RunStatus.self, forKey: .status)
         error = try c.decodeIfPresent(ErrorRecord.self, forKey: .error)
         replayOf = try c.decodeIfPresent(ReplayOrigin.self, forKey: .replayOf)
+        process = try c.decodeIfPresent(ProcessRecord.self, forKey: .process)
         resumeCommand = try c.decodeIfPresent(String.self, forKey: .resumeCommand)
         notices = try c.decodeIfPresent([String].self, forKey: .notices) ?? []
         stages = try c.decode([StageRecord].self, forKey: .stages)
@@ -42,6 +43,7 @@ extension Manifest: Codable {
         try c.encode(status, forKey: .status)
         try c.encode(error, forKey: .error)
         try c.encode(replayOf, forKey: .replayOf)
+        try c.encode(process, forKey: .process)
         try c.encode(resumeCommand, forKey: .resumeCommand)
         try c.encode(notices, forKey: .notices)
         try c.encode(stages, forKey: .stages)

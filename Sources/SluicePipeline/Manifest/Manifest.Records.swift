@@ -56,6 +56,30 @@ extension Manifest {
     }
 
     /// The run a replay re-runs part of.
+    /// The process that ran (or runs) the run, so a reader can tell a run still going from one
+    /// whose process was killed before it could write a final status.
+    public struct ProcessRecord: Sendable, Equatable, Codable {
+        public var pid: Int
+        public var host: String
+
+        public init(pid: Int, host: String) {
+            self.pid = pid
+            self.host = host
+        }
+
+        /// This process, on this machine.
+        public static var current: ProcessRecord {
+            ProcessRecord(pid: Int(getpid()), host: ProcessInfo.processInfo.hostName)
+        }
+
+        /// True when the process ran on this machine and no longer exists. A process on another
+        /// machine, or one that still exists, is not known to be gone.
+        public var isGone: Bool {
+            guard host == ProcessInfo.processInfo.hostName, pid > 0 else { return false }
+            return kill(pid_t(pid), 0) == -1 && errno == ESRCH
+        }
+    }
+
     public struct ReplayOrigin: Sendable, Equatable, Codable {
         public var runID: String
         /// The original run's directory.

@@ -28,6 +28,8 @@ public struct Manifest: Sendable, Equatable {
     public var error: ErrorRecord?
     /// Set when this run replays another.
     public var replayOf: ReplayOrigin?
+    /// The process running it; `nil` in manifests written before this field existed.
+    public var process: ProcessRecord?
     /// The command that continues a run stopped at an approval gate.
     public var resumeCommand: String?
     /// One-line remarks from stages and the runner, for the run summary.
@@ -50,6 +52,7 @@ public struct Manifest: Sendable, Equatable {
         self.status = status
         self.error = nil
         self.replayOf = replayOf
+        self.process = nil
         self.resumeCommand = nil
         self.notices = []
         self.stages = stages
@@ -58,6 +61,12 @@ public struct Manifest: Sendable, Equatable {
     /// The record of the stage called `name`.
     public func stage(_ name: String) -> StageRecord? {
         stages.first { $0.name == name }
+    }
+
+    /// Still `running` on disk, but the process that ran it is gone (killed, crashed, the
+    /// machine restarted): it will never write a final status.
+    public var isAbandoned: Bool {
+        status == .running && process?.isGone == true
     }
 
     /// Wall-clock duration, when finished.

@@ -72,6 +72,7 @@ public struct Runner: Sendable {
             runID: runID, toolVersion: configuration.toolVersion, plan: configuration.plan,
             resolvedPlan: configuration.resolvedPlan, overrides: configuration.overrides, startedAt: startedAt,
             replayOf: replayOf)
+        manifest.process = .current
         manifest.stages = stages.map { spec in
             if var original = layout.originals[spec.name] {
                 original.status = .skipped
