@@ -54,6 +54,38 @@ import Testing
         #expect(try String(contentsOf: file, encoding: .utf8) == "track_id,spotify_id,spotify_popularity,isrc\r\n")
     }
 
+    /// Two runs rendering the same absolute path (no timestamp in it): the second never
+    /// replaces the first one's audit trail.
+    @Test func anExistingFileIsNeverOverwritten() async throws {
+        let directory = try StageHarness.makeRunDirectory()
+        let target = directory.appendingPathComponent("audit.csv")
+        try Data("the first run's audit trail\n".utf8).write(to: target)
+        let plan = try TestPlans.spotify(overrides: ["write-csv.path=\(target.path)"])
+        let stage = try TestPlans.stage("write-csv", of: plan)
+        let harness = try StageHarness(stage: stage)
+        let error = await #expect(throws: StageError.self) {
+            _ = try await harness.run(
+                stage, input: [Batch(columns: ["track_id", "spotify_id", "spotify_popularity", "isrc"])])
+        }
+        #expect(String(describing: error).contains("\(target.path) already exists"))
+        #expect(String(describing: error).contains("{timestamp}"))
+        #expect(try String(contentsOf: target, encoding: .utf8) == "the first run's audit trail\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["audit.csv"])
+    }
+
+    /// The same when the other file appears while this one is being written.
+    @Test func aFileThatAppearsMeanwhileIsNotReplacedEither() throws {
+        let directory = try StageHarness.makeRunDirectory()
+        let target = directory.appendingPathComponent("audit.csv")
+        let writer = try CSVFileWriter(url: target, columns: ["a"], replaceExisting: false)
+        try writer.write(Batch(columns: ["a"], rows: [["1"]]))
+        try Data("the other run's\n".utf8).write(to: target)
+        let error = #expect(throws: CSVWriteError.self) { try writer.commit() }
+        #expect(error?.description == "cannot write \(target.path): File exists")
+        #expect(try String(contentsOf: target, encoding: .utf8) == "the other run's\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["audit.csv"])
+    }
+
     @Test func aMissingColumnFailsAndLeavesNoFile() async throws {
         let stage = try TestPlans.stage("write-csv", of: try TestPlans.spotify())
         let harness = try StageHarness(stage: stage)

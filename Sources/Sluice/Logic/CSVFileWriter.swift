@@ -11,16 +11,19 @@ public final class CSVFileWriter {
     private let file: PrivateFileWriter
     public private(set) var rows = 0
 
-    /// Opens the temporary file and writes the header (when `header` is true).
+    /// Opens the temporary file and writes the header (when `header` is true). With
+    /// `replaceExisting: false`, ``commit()`` fails rather than replace a file that appeared at
+    /// `url` meanwhile.
     /// - Throws: ``CSVWriteError`` naming the CSV's path and the system's reason.
-    public init(url: URL, columns: [String], header: Bool = true) throws {
+    public init(url: URL, columns: [String], header: Bool = true, replaceExisting: Bool = true) throws {
         self.url = url
         self.columns = columns
         let file: PrivateFileWriter
         do {
             try FileManager.default.createDirectory(
                 at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            file = try PrivateFileWriter(at: url, atomic: true, bufferSize: 1 << 16)
+            file = try PrivateFileWriter(
+                at: url, atomic: true, replaceExisting: replaceExisting, bufferSize: 1 << 16)
         } catch {
             throw CSVWriteError(path: url.path, error)
         }

@@ -8,7 +8,9 @@ import SluicePlan
 ///
 /// The path template is rendered with the run's start time, so every stage and the manifest
 /// agree on the name; a relative path is inside the run directory. The file appears only
-/// when complete (temporary file + rename) and is mode 0600.
+/// when complete (temporary file + rename) and is mode 0600. It never replaces an existing
+/// file: with an absolute path that two runs render alike (no `{timestamp}` or `{run_id}`),
+/// the second run fails instead of overwriting the first one's audit trail.
 public struct WriteCSVStage: Stage {
     public let name: String
     public var kind: String { "write-csv" }
@@ -34,7 +36,14 @@ public struct WriteCSVStage: Stage {
     public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
         guard let input else { throw StageError(stage: name, "a write-csv stage needs an input") }
         let url = url(runDirectory: context.runDirectory, runID: context.runID, startedAt: context.runStartedAt)
-        let writer = try CSVFileWriter(url: url, columns: settings.columns, header: settings.header)
+        if FileManager.default.fileExists(atPath: url.path) {
+            throw StageError(
+                stage: name,
+                "\(url.path) already exists (another run's audit trail?) and is never overwritten: put {timestamp} "
+                    + "or {run_id} in the path, or move the file away")
+        }
+        let writer = try CSVFileWriter(
+            url: url, columns: settings.columns, header: settings.header, replaceExisting: false)
         do {
             var checked: [String]?
             for try await batch in input {

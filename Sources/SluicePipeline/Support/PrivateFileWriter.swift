@@ -13,7 +13,9 @@ import Darwin
 /// Writes are collected in a buffer of `bufferSize` bytes and handed to the kernel in large
 /// `write(2)` calls; memory stays bounded by the buffer whatever the file's size. With
 /// `atomic`, the content goes to a temporary file in the same directory that ``close()``
-/// renames over the destination (a reader never sees half a file); otherwise the file is
+/// renames over the destination (a reader never sees half a file) — or, with
+/// `replaceExisting: false`, moves into place only if nothing is there yet (`link(2)`, which
+/// fails when the name exists, then `unlink(2)` of the temporary); otherwise the file is
 /// created exclusively and must not exist yet.
 ///
 /// Used by the runner for spools and by stages for their artifacts (CSV, rejects, undo files).
@@ -23,6 +25,7 @@ public final class PrivateFileWriter {
     public let url: URL
     private let writeURL: URL
     private let atomic: Bool
+    private let replaceExisting: Bool
     private var fd: Int32
     private var buffer: [UInt8] = []
     private let bufferSize: Int
@@ -37,9 +40,10 @@ public final class PrivateFileWriter {
         public var bytes: Int
     }
 
-    public init(at url: URL, atomic: Bool = false, bufferSize: Int = 1 << 18) throws {
+    public init(at url: URL, atomic: Bool = false, replaceExisting: Bool = true, bufferSize: Int = 1 << 18) throws {
         self.url = url
         self.atomic = atomic
+        self.replaceExisting = replaceExisting
         self.bufferSize = bufferSize
         if atomic {
             let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 36)
@@ -114,7 +118,7 @@ public final class PrivateFileWriter {
         fd = -1
         if result != 0 { throw FileError("close", path: writeURL.path, errno: errno) }
         if atomic {
-            if rename(writeURL.path, url.path) != 0 {
+            if replaceExisting ? rename(writeURL.path, url.path) != 0 : !moveIntoPlaceUnlessTaken() {
                 let error = errno
                 unlink(writeURL.path)
                 throw FileError("rename into place", path: url.path, errno: error)
@@ -127,6 +131,23 @@ public final class PrivateFileWriter {
             }
         }
         return Summary(url: url, sha256: hash.hexDigest(), bytes: byteCount)
+    }
+
+    /// Gives the temporary file its final name only if that name is free, atomically; `false`
+    /// with `errno` set otherwise (`EEXIST` when another file took the name).
+    private func moveIntoPlaceUnlessTaken() -> Bool {
+        if link(writeURL.path, url.path) == 0 {
+            unlink(writeURL.path)
+            return true
+        }
+        // A file system without hard links: check, then rename (a narrow race, but never a
+        // silent replacement of a file that was there when we looked).
+        guard errno == EPERM || errno == EOPNOTSUPP || errno == EXDEV else { return false }
+        if access(url.path, F_OK) == 0 {
+            errno = EEXIST
+            return false
+        }
+        return rename(writeURL.path, url.path) == 0
     }
 
     /// Closes without completing: an atomic file's temporary is removed; a plain file keeps

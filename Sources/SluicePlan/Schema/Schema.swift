@@ -196,7 +196,7 @@ public enum Schema {
             return [
                 ParameterSpec(
                     "path", .pathTemplate, required: true,
-                    "Where to write. `{timestamp}` is the run's start as YYYYMMDD_HHMMSS; `{date}`, `{run_id}`, `{plan}` also work. Relative paths are inside the run directory."
+                    "Where to write. `{timestamp}` is the run's start as YYYYMMDD_HHMMSS; `{date}`, `{run_id}`, `{plan}` also work. Relative paths are inside the run directory. An existing file is never overwritten: the stage fails instead."
                 ),
                 ParameterSpec(
                     "columns", .list(of: .string, minCount: 1), required: true,
