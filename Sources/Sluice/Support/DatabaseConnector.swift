@@ -8,8 +8,14 @@ import SluicePostgres
 /// Stages connect inside `run()`, never while the pipeline is built, so building or replaying
 /// part of a plan touches nothing it does not run.
 enum DatabaseConnector {
+    /// How often the server checks, while a query runs, that sluice is still there.
+    static let clientCheckIntervalMilliseconds = 2000
+
     /// Connects with the connection's URL (a secret: only libpq sees it) and applies its
-    /// `statement_timeout`.
+    /// `statement_timeout`. On PostgreSQL 14 and later it also sets
+    /// `client_connection_check_interval`, so that when sluice is killed (SIGKILL, a crash) the
+    /// server ends the session's query within seconds — rolling back an apply and releasing its
+    /// table lock — instead of running on until the query would have finished.
     /// - Parameter applicationName: the session's name in `pg_stat_activity`, unless the URL
     ///   sets `application_name`.
     static func connect(
@@ -18,9 +24,16 @@ enum DatabaseConnector {
         let connection = try await PostgresConnection.connect(
             settings.url.value, connectTimeout: .seconds(settings.connectTimeout), applicationName: applicationName,
             logger: logger)
+        var settingStatements: [String] = []
         if let timeout = settings.statementTimeout, timeout > 0 {
+            settingStatements.append("SET statement_timeout = \(Int((timeout * 1000).rounded()))")
+        }
+        if connection.serverVersion >= 140000 {
+            settingStatements.append("SET client_connection_check_interval = \(clientCheckIntervalMilliseconds)")
+        }
+        if !settingStatements.isEmpty {
             do {
-                _ = try await connection.execute("SET statement_timeout = \(Int((timeout * 1000).rounded()))")
+                _ = try await connection.execute(settingStatements.joined(separator: "; "))
             } catch {
                 await connection.close()
                 throw error
