@@ -1,0 +1,44 @@
+import AsyncHTTPClient
+import Logging
+import SluiceHTTP
+import SpotifySimulator
+import Testing
+
+/// A server that is not there: each attempt fails as soon as the connection does, not at the
+/// request's timeout, and the error says which host and why.
+@Suite struct ConnectionFailureTests {
+    @Test func aRefusedConnectionFailsEveryAttemptAtOnceRatherThanAtTheTimeout() async throws {
+        // A port the simulator just gave back: nothing listens there.
+        let simulator = SpotifySimulator(configuration: SimulatorConfiguration())
+        let port = try await simulator.start()
+        await simulator.stop()
+        let error = try await fetchFailure(baseURL: "http://127.0.0.1:\(port)/v1")
+        #expect(error.message.contains("refused"), "\(error)")
+        #expect(error.description.contains("127.0.0.1:\(port)"))
+    }
+
+    @Test func aHostNameThatDoesNotResolveFailsEveryAttemptAtOnceNamingTheHost() async throws {
+        let error = try await fetchFailure(baseURL: "http://nonexistent.invalid/v1")
+        #expect(error.message.contains("nonexistent.invalid"), "\(error)")
+    }
+
+    /// Fetches one id from `baseURL` with a 20 s timeout and 2 retries; returns the error, after
+    /// checking that it came after three attempts and well within a single timeout.
+    func fetchFailure(baseURL: String) async throws -> FetchError {
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPFetcher.clientConfiguration)
+        defer { _ = client.shutdown() }
+        var configuration = FetchConfiguration(baseURL: baseURL, path: "/tracks")
+        configuration.timeout = .seconds(20)
+        configuration.retries = 2
+        configuration.backoffBase = .milliseconds(10)
+        let fetcher = HTTPFetcher(configuration: configuration, httpClient: client, logger: Logger(label: "test"))
+        let started = ContinuousClock.now
+        let error = try await #require(throws: FetchError.self) {
+            _ = try await fetcher.fetch(ids: ["4uLU6hMCjMI75M1A2tKUQC"])
+        }
+        #expect(ContinuousClock.now - started < .seconds(10), "an attempt waited for the timeout")
+        #expect(error.kind == .exhausted(attempts: 3))
+        #expect(await fetcher.counters.requests == 3)
+        return error
+    }
+}
