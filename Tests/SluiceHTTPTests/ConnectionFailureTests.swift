@@ -13,8 +13,18 @@ import Testing
         let port = try await simulator.start()
         await simulator.stop()
         let error = try await fetchFailure(baseURL: "http://127.0.0.1:\(port)/v1")
-        #expect(error.message.contains("refused"), "\(error)")
+        #expect(error.message.hasSuffix("the last one: connection failed: connection refused"), "\(error)")
         #expect(error.description.contains("127.0.0.1:\(port)"))
+    }
+
+    @Test func aTokenEndpointThatRefusesIsNamedInTheError() async throws {
+        let simulator = SpotifySimulator(configuration: SimulatorConfiguration())
+        let port = try await simulator.start()
+        await simulator.stop()
+        let tokenURL = "http://127.0.0.1:\(port)/api/token"
+        let auth = OAuth2ClientCredentials(tokenURL: tokenURL, clientID: "id", clientSecret: "secret")
+        let error = try await fetchFailure(baseURL: "http://127.0.0.1:1/v1", auth: auth)
+        #expect(error.message.contains("token endpoint \(tokenURL): connection failed: connection refused"), "\(error)")
     }
 
     @Test func aHostNameThatDoesNotResolveFailsEveryAttemptAtOnceNamingTheHost() async throws {
@@ -24,10 +34,10 @@ import Testing
 
     /// Fetches one id from `baseURL` with a 20 s timeout and 2 retries; returns the error, after
     /// checking that it came after three attempts and well within a single timeout.
-    func fetchFailure(baseURL: String) async throws -> FetchError {
+    func fetchFailure(baseURL: String, auth: OAuth2ClientCredentials? = nil) async throws -> FetchError {
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPFetcher.clientConfiguration)
         defer { _ = client.shutdown() }
-        var configuration = FetchConfiguration(baseURL: baseURL, path: "/tracks")
+        var configuration = FetchConfiguration(baseURL: baseURL, path: "/tracks", auth: auth)
         configuration.timeout = .seconds(20)
         configuration.retries = 2
         configuration.backoffBase = .milliseconds(10)
@@ -38,7 +48,8 @@ import Testing
         }
         #expect(ContinuousClock.now - started < .seconds(10), "an attempt waited for the timeout")
         #expect(error.kind == .exhausted(attempts: 3))
-        #expect(await fetcher.counters.requests == 3)
+        let counters = await fetcher.counters
+        #expect(counters.requests + counters.tokenRequests == 3)
         return error
     }
 }
