@@ -218,7 +218,7 @@ extension FaultProxy {
                     continue
                 }
                 guard Socket.poll(listener, events: Int16(POLLIN), timeout: Self.pollInterval) else { continue }
-                let client = accept(listener, nil, nil)
+                let client = Socket.accept(listener)
                 guard client >= 0 else { continue }
                 state.withLock {
                     $0.stats.connections += 1

@@ -11,7 +11,7 @@ public final class SilentListener: Sendable {
     private let fd: Int32
 
     public init() throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        fd = socket(AF_INET, Socket.streamCloseOnExec, 0)
         guard fd >= 0 else { throw TestPostgres.SetupError("socket failed") }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)

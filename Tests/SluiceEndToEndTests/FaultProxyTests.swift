@@ -122,13 +122,28 @@ import Darwin
         let closed = try SilentListener().port  // bound, then closed when released
         let proxy = FaultProxy(targetPort: closed)
         try proxy.start()
+        // No send: a write that meets the reset would take the ECONNRESET, and the read then sees an end.
         let client = try TCPClient(port: proxy.port)
-        try? client.send(Self.payload)
         let (bytes, ending) = try await client.readToEnd(within: .seconds(10))
         #expect(bytes.isEmpty)
         #expect(ending == .reset)
         await proxy.stop()
         #expect(proxy.stats.threads == 0)
+    }
+
+    /// A process started meanwhile (a sluice, a PostgreSQL server) inherits no socket of the
+    /// proxy's: if it did, closing one would not end the connection, and a reset would never come.
+    @Test func aChildProcessStartedMeanwhileKeepsNoConnectionOpen() async throws {
+        try await withProxy { proxy, _ in
+            let client = try TCPClient(port: proxy.port)
+            try client.send(Self.payload)
+            #expect(try await client.read(count: Self.payload.count) == Self.payload)
+            let child = try InheritingChild(["/bin/sleep", "30"])
+            defer { child.kill() }
+            proxy.setMode(.reset(afterBytes: 0))
+            try client.send(Self.payload)
+            #expect(try await client.readToEnd(within: .seconds(5)) == ([], .reset))
+        }
     }
 
     @Test func stopEndsEveryThreadWithLiveStalledAndIdleConnectionsAndRefusesNewOnes() async throws {
@@ -205,7 +220,7 @@ final class TCPClient {
     private var closed = false
 
     init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -283,5 +298,26 @@ final class TCPClient {
             throw ConnectFailed(errno: errno)
         }
         return ([], .stillOpen)
+    }
+}
+
+/// A child started with `posix_spawn` and no file actions: it inherits every descriptor of ours
+/// that is not close-on-exec, as `pg_ctl` started by the test PostgreSQL does.
+struct InheritingChild {
+    let pid: pid_t
+
+    init(_ arguments: [String]) throws {
+        let cArgs = arguments.map { strdup($0) } + [nil]
+        defer { cArgs.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, arguments[0], nil, nil, cArgs, environ)
+        guard spawned == 0 else { throw TCPClient.ConnectFailed(errno: spawned) }
+        self.pid = pid
+    }
+
+    func kill() {
+        _ = Glibc.kill(pid, SIGKILL)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
     }
 }
