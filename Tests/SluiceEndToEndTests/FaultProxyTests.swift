@@ -119,8 +119,8 @@ import Darwin
     }
 
     @Test func aTargetThatRefusesIsSeenAsAResetThroughTheProxy() async throws {
-        let closed = try SilentListener().port  // bound, then closed when released
-        let proxy = FaultProxy(targetPort: closed)
+        let closed = try ClosedPort()
+        let proxy = FaultProxy(targetPort: closed.port)
         try proxy.start()
         // No send: a write that meets the reset would take the ECONNRESET, and the read then sees an end.
         let client = try TCPClient(port: proxy.port)
@@ -129,6 +129,7 @@ import Darwin
         #expect(ending == .reset)
         await proxy.stop()
         #expect(proxy.stats.threads == 0)
+        withExtendedLifetime(closed) {}
     }
 
     /// A process started meanwhile (a sluice, a PostgreSQL server) inherits no socket of the

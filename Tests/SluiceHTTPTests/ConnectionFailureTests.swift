@@ -1,29 +1,24 @@
 import AsyncHTTPClient
 import Logging
 import SluiceHTTP
-import SpotifySimulator
+import SluiceTestSupport
 import Testing
 
 /// A server that is not there: each attempt fails as soon as the connection does, not at the
 /// request's timeout, and the error says which host and why.
 @Suite struct ConnectionFailureTests {
     @Test func aRefusedConnectionFailsEveryAttemptAtOnceRatherThanAtTheTimeout() async throws {
-        // A port the simulator just gave back: nothing listens there.
-        let simulator = SpotifySimulator(configuration: SimulatorConfiguration())
-        let port = try await simulator.start()
-        await simulator.stop()
-        let error = try await fetchFailure(baseURL: "http://127.0.0.1:\(port)/v1")
+        let closed = try ClosedPort()
+        let error = try await fetchFailure(baseURL: "http://127.0.0.1:\(closed.port)/v1")
         #expect(error.message.hasSuffix("the last one: connection failed: connection refused"), "\(error)")
-        #expect(error.description.contains("127.0.0.1:\(port)"))
+        #expect(error.description.contains("127.0.0.1:\(closed.port)"))
     }
 
     @Test func aTokenEndpointThatRefusesIsNamedInTheError() async throws {
-        let simulator = SpotifySimulator(configuration: SimulatorConfiguration())
-        let port = try await simulator.start()
-        await simulator.stop()
-        let tokenURL = "http://127.0.0.1:\(port)/api/token"
+        let closed = try ClosedPort()
+        let tokenURL = "http://127.0.0.1:\(closed.port)/api/token"
         let auth = OAuth2ClientCredentials(tokenURL: tokenURL, clientID: "id", clientSecret: "secret")
-        let error = try await fetchFailure(baseURL: "http://127.0.0.1:1/v1", auth: auth)
+        let error = try await fetchFailure(baseURL: "http://127.0.0.1:\(closed.port)/v1", auth: auth)
         #expect(error.message.contains("token endpoint \(tokenURL): connection failed: connection refused"), "\(error)")
     }
 
