@@ -84,8 +84,10 @@ struct SelfSignedTLSServer {
         for _ in 0..<100 where !Self.accepts(port) { usleep(50_000) }
     }
 
+    /// SIGKILL: the server may inherit a blocked SIGTERM from the test's thread, and then
+    /// `terminate()` left `waitUntilExit()` spinning forever.
     func stop() {
-        process.terminate()
+        kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
 
