@@ -92,7 +92,7 @@ let package = Package(
             name: "SluicePipelineTests",
             dependencies: ["SluicePipeline", "SluiceCore", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP", "SpotifySimulator"]),
+        .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP", "SpotifySimulator", "SluiceTestSupport"]),
         .testTarget(
             name: "SpotifySimulatorTests",
             dependencies: [

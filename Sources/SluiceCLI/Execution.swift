@@ -51,10 +51,26 @@ enum Execution {
 
     /// The command that continues a run from `stage`, as the user should type it.
     static func continueCommand(runDirectory: URL, stage: String) -> String {
+        "sluice replay \(shellQuoted(displayPath(runDirectory))) --from \(shellQuoted(stage)) --yes"
+    }
+
+    /// The command that continues a run that failed with a resumable error (a long Retry-After,
+    /// an API that stopped answering): `sluice resume`, which reuses every answer the run
+    /// recorded, and approves (`--yes`) or dry-runs only if the run did, so a run meant for
+    /// review still stops before apply.
+    static func resumeCommand(runDirectory: URL, options: ExecutionOptions) -> String {
+        var command = "sluice resume \(shellQuoted(displayPath(runDirectory)))"
+        if options.yes { command += " --yes" }
+        if options.dryRun { command += " --dry-run" }
+        return command
+    }
+
+    /// `url`'s path, relative to the current directory when it is inside it.
+    private static func displayPath(_ url: URL) -> String {
         let cwd = FileManager.default.currentDirectoryPath + "/"
-        var path = runDirectory.standardizedFileURL.path
+        var path = url.standardizedFileURL.path
         if path.hasPrefix(cwd) { path.removeFirst(cwd.count) }
-        return "sluice replay \(shellQuoted(path)) --from \(shellQuoted(stage)) --yes"
+        return path
     }
 
     static func shellQuoted(_ text: String) -> String {

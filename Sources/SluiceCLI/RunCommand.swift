@@ -43,6 +43,7 @@ extension RunConfiguration {
             plan: Manifest.Plan(path: plan.path, sha256: plan.sha256, name: plan.name),
             resolvedPlan: plan.resolved.value, overrides: plan.overrides, logger: logger,
             continueCommand: { directory, stage in Execution.continueCommand(runDirectory: directory, stage: stage) })
+        configuration.resumeCommand = { Execution.resumeCommand(runDirectory: $0, options: options) }
         configuration.approval = options.approval
         configuration.progress = options.progress
         return configuration

@@ -112,13 +112,35 @@ struct ProxyConnection {
 }
 
 /// The few POSIX socket calls the proxy needs, IPv4 only.
+///
+/// Every socket is close-on-exec: a process the tests start meanwhile (sluice, `pg_ctl` and the
+/// PostgreSQL server it leaves running) would otherwise hold a copy, and closing ours would then
+/// neither reset nor end the connection.
 enum Socket {
+    static let streamCloseOnExec = Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue)
+
+    /// The next connection on `listener`, close-on-exec, or -1. (Glibc does not export `accept4`,
+    /// so the flag is set just after: a spawn in between is the one window left.)
+    static func accept(_ listener: Int32) -> Int32 {
+        let fd = Glibc.accept(listener, nil, nil)
+        if fd >= 0 { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return fd
+    }
+
     /// A listening socket on 127.0.0.1 (`port` 0: an ephemeral one), and its port.
     static func listen(port: Int) throws -> (Int32, Int) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try bind(port: port, backlog: 64, reuseAddress: true)
+    }
+
+    /// A socket bound to 127.0.0.1:`port` (0: an ephemeral one), listening when `backlog` is given,
+    /// and its port.
+    static func bind(port: Int, backlog: Int32?, reuseAddress: Bool) throws -> (Int32, Int) {
+        let fd = socket(AF_INET, Socket.streamCloseOnExec, 0)
         guard fd >= 0 else { throw TestPostgres.SetupError("socket failed") }
-        var yes: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        if reuseAddress {
+            var yes: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -126,19 +148,20 @@ enum Socket {
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let ok = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && Glibc.listen(fd, 64) == 0 && getsockname(fd, pointer, &length) == 0
+                Glibc.bind(fd, pointer, length) == 0 && (backlog.map { Glibc.listen(fd, $0) == 0 } ?? true)
+                    && getsockname(fd, pointer, &length) == 0
             }
         }
         guard ok else {
             close(fd)
-            throw TestPostgres.SetupError("could not listen on 127.0.0.1:\(port)")
+            throw TestPostgres.SetupError("could not bind 127.0.0.1:\(port)")
         }
         return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 
     /// A connected socket, or nil when the target refuses (or does not answer within 2 s).
     static func connect(host: String, port: Int) -> Int32? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Socket.streamCloseOnExec, 0)
         guard fd >= 0 else { return nil }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)

@@ -59,7 +59,7 @@ extension FaultProxy {
         func acceptLoop(_ listener: Int32) {
             while !isStopping {
                 guard Socket.poll(listener, events: Int16(POLLIN), timeout: Core.pollInterval) else { continue }
-                let fd = accept(listener, nil, nil)
+                let fd = Socket.accept(listener)
                 guard fd >= 0 else { continue }
                 spawn { self.echo(fd) }
             }

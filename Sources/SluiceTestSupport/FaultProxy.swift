@@ -40,8 +40,9 @@ public final class FaultProxy: Sendable {
         /// Forward `afterBytes` bytes from the server, then close the client connection cleanly
         /// (FIN): the client sees a response that ends early.
         case cut(afterBytes: Int)
-        /// Stop listening (new connections are refused: ECONNREFUSED) and reset live connections
-        /// at their next activity. Leaving this mode listens again on the same port.
+        /// Stop listening (new connections are refused: ECONNREFUSED, from the moment `setMode`
+        /// returns) and reset live connections at their next activity. Leaving this mode listens
+        /// again on the same port, also before `setMode` returns.
         case refuse
 
         public var description: String {
@@ -110,6 +111,7 @@ public final class FaultProxy: Sendable {
             state.mode = mode
             state.budget = times
             state.generation += 1
+            Core.updateListener(&state)
         }
     }
 
@@ -121,7 +123,10 @@ public final class FaultProxy: Sendable {
     /// Closes the listener and every connection and waits (at most a few seconds) until every
     /// thread the proxy started has ended. New connections are refused from then on.
     public func stop() async {
-        core.state.withLock { $0.stopping = true }
+        core.state.withLock { state in
+            state.stopping = true
+            Core.updateListener(&state)
+        }
         for _ in 0..<200 {
             if core.state.withLock({ $0.stats.threads == 0 }) { return }
             try? await Task.sleep(for: .milliseconds(25))
@@ -140,6 +145,11 @@ extension FaultProxy {
             var stopping = false
             var port = 0
             var stats = Stats()
+            /// The listening socket while the proxy listens.
+            var listener: Int32?
+            /// Listening sockets shut down but not closed yet: only the accept thread closes them,
+            /// so a descriptor it is polling is never closed (and reused) under it.
+            var retired: [Int32] = []
         }
 
         let targetHost: String
@@ -156,9 +166,29 @@ extension FaultProxy {
 
         func start() throws -> Int {
             let (listener, port) = try Socket.listen(port: 0)
-            state.withLock { $0.port = port }
-            spawn { self.acceptLoop(listener: listener, port: port) }
+            state.withLock { state in
+                state.port = port
+                state.listener = listener
+                Self.updateListener(&state)
+            }
+            spawn { self.acceptLoop() }
             return port
+        }
+
+        /// Makes the listening socket agree with the mode, before the caller's lock is released:
+        /// refusing (or stopping) shuts it down, so a connection attempt made after `setMode(.refuse)`
+        /// returns is refused, and any other mode listens again on the same port at once.
+        static func updateListener(_ state: inout State) {
+            guard state.port != 0 else { return }  // not started
+            if state.mode == .refuse || state.stopping {
+                guard let fd = state.listener else { return }
+                shutdown(fd, Int32(SHUT_RDWR))  // refuses new connections and wakes the accept thread's poll
+                state.retired.append(fd)
+                state.listener = nil
+            } else if state.listener == nil {
+                // Fails only while the port is still being released; the accept thread tries again.
+                state.listener = try? Socket.listen(port: state.port).0
+            }
         }
 
         /// Starts a thread counted in `threads`, so `stop()` can wait for it.
@@ -174,25 +204,21 @@ extension FaultProxy {
 
         var isStopping: Bool { state.withLock { $0.stopping } }
 
-        private func acceptLoop(listener initial: Int32, port: Int) {
-            var listener: Int32? = initial
-            while !isStopping {
-                let refusing = state.withLock { $0.mode == .refuse }
-                if refusing {
-                    if let fd = listener {
-                        close(fd)
-                        listener = nil
-                    }
-                    usleep(20_000)
+        private func acceptLoop() {
+            while true {
+                let (listener, retired, stopping) = state.withLock { state in
+                    defer { state.retired.removeAll() }
+                    Self.updateListener(&state)
+                    return (state.listener, state.retired, state.stopping)
+                }
+                for fd in retired { close(fd) }
+                if stopping { return }
+                guard let listener else {
+                    usleep(20_000)  // refusing, or the port is still being released
                     continue
                 }
-                guard let fd = listener ?? (try? Socket.listen(port: port))?.0 else {
-                    usleep(20_000)  // the port is still being released: try again
-                    continue
-                }
-                listener = fd
-                guard Socket.poll(fd, events: Int16(POLLIN), timeout: Self.pollInterval) else { continue }
-                let client = accept(fd, nil, nil)
+                guard Socket.poll(listener, events: Int16(POLLIN), timeout: Self.pollInterval) else { continue }
+                let client = Socket.accept(listener)
                 guard client >= 0 else { continue }
                 state.withLock {
                     $0.stats.connections += 1
@@ -203,7 +229,6 @@ extension FaultProxy {
                     self.state.withLock { $0.stats.activeConnections -= 1 }
                 }
             }
-            if let fd = listener { close(fd) }
         }
 
         /// The mode a connection should apply, and its generation.
@@ -221,6 +246,7 @@ extension FaultProxy {
                         state.mode = .pass
                         state.budget = nil
                         state.generation += 1
+                        Self.updateListener(&state)
                     }
                 }
                 state.stats.faults += 1

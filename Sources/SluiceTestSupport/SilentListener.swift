@@ -11,23 +11,21 @@ public final class SilentListener: Sendable {
     private let fd: Int32
 
     public init() throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestPostgres.SetupError("socket failed") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let fd = self.fd
-        let ok = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && listen(fd, 8) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        guard ok else {
-            close(fd)
-            throw TestPostgres.SetupError("could not listen on 127.0.0.1")
-        }
-        port = Int(UInt16(bigEndian: address.sin_port))
+        (fd, port) = try Socket.bind(port: 0, backlog: 8, reuseAddress: false)
+    }
+
+    deinit { close(fd) }
+}
+
+/// A port on 127.0.0.1 that refuses every connection for as long as this lives: bound but never
+/// listening, so the kernel answers each attempt with a reset, and no other socket can take the
+/// port meanwhile -- unlike a port bound and released, which a test running in parallel may reuse.
+public final class ClosedPort: Sendable {
+    public let port: Int
+    private let fd: Int32
+
+    public init() throws {
+        (fd, port) = try Socket.bind(port: 0, backlog: nil, reuseAddress: false)
     }
 
     deinit { close(fd) }

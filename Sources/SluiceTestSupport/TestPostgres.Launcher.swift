@@ -159,6 +159,7 @@ extension TestPostgres {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        closeInheritedDescriptors(&actions)
         let cArgs = argv.map { strdup($0) } + [nil]
         defer { cArgs.forEach { free($0) } }
         var pid: pid_t = 0
@@ -171,6 +172,23 @@ extension TestPostgres {
         guard exited && code == 0 else {
             let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             throw SetupError("\(arguments.joined(separator: " ")) failed (status \(status)):\n\(output.suffix(2000))")
+        }
+    }
+
+    /// Closes every descriptor above stderr in the child. `pg_ctl` leaves a server running that
+    /// would otherwise keep, for the whole test process, a copy of every socket open when it was
+    /// started (NIO's among them): a connection the test closes would then stay open, and its
+    /// peer wait for a timeout instead of seeing the end.
+    private static func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        // glibc 2.34+ has it, but Glibc does not export it: look it up (RTLD_DEFAULT is null).
+        if let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") {
+            _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
+            return
+        }
+        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        for fd in open.compactMap({ Int32($0) }) where fd > 2 {
+            posix_spawn_file_actions_addclose(&actions, fd)
         }
     }
 

@@ -13,4 +13,21 @@ public enum Fault: String, Sendable, CaseIterable, Codable {
     /// A 200 whose body is cut in half; `Content-Length` matches the truncated body, so the
     /// HTTP exchange completes and only JSON decoding fails.
     case truncatedJSON
+    /// 429 with `Retry-After` of ``FaultConfiguration/retryAfter``, whatever the rate limit says:
+    /// a short wait on demand, without filling a 30-second window first.
+    case tooManyRequests429
+    /// 429 without a `Retry-After` header, as a proxy or load balancer in front of an API may send.
+    case tooManyRequests429WithoutRetryAfter
+    /// A 200 for several tracks whose `tracks` array lacks its first element: one item fewer than
+    /// the ids asked for, every item one position early. A client that matches by position
+    /// without counting attaches each track to the wrong id. Only ever given to such a 200: a
+    /// scheduled one waits for it, a drawn one for another answer is no fault.
+    case wrongTrackCount
+
+    /// What ``FaultConfiguration/kinds`` draws from by default: server and transport failures.
+    /// The 429s and the wrong count are there to be asked for (``SpotifySimulator/scheduleFaults(_:)``),
+    /// so that adding them changed no seeded sequence drawn before.
+    public static let drawnByDefault: [Fault] = [
+        .serverError500, .badGateway502, .unavailable503Html, .hang, .dropConnection, .truncatedJSON,
+    ]
 }

@@ -125,6 +125,15 @@ public final class SpotifySimulator: Sendable {
     /// Makes every issued token expired now: the next API call with one gets 401 "The access token expired".
     public func expireTokens() { storage.expireTokens() }
 
+    /// Gives the next `/v1/tracks` requests that pass authentication and the rate limit these
+    /// faults, one each in order, before (and without advancing) the seeded draw: a burst of
+    /// 502s, two 429s, one truncated body, exactly when a test wants them. A ``Fault/wrongTrackCount``
+    /// waits for a request answered 200 for several tracks.
+    public func scheduleFaults(_ faults: [Fault]) { storage.scheduleFaults(faults) }
+
+    /// Every access token issued so far, so a test can check that none of them leaked.
+    public func issuedTokens() -> [String] { storage.issuedTokens }
+
     /// Changes behaviour at runtime (rate limit, faults, Development Mode, latency, ...).
     /// `host` and `port` only take effect on the next ``start()``.
     public func setConfiguration(_ update: @Sendable (inout SimulatorConfiguration) -> Void) {

@@ -61,7 +61,7 @@ struct SpotifySimulatorCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Comma-separated faults to draw from (default: all).",
+            "Comma-separated faults to draw from (default: 500, 502, 503, hang, drop, truncated).",
             discussion: "Names: \(FaultName.help)."))
     var faults: String?
 
@@ -166,7 +166,7 @@ struct SpotifySimulatorCommand: AsyncParsableCommand {
     }
 
     private func faultKinds() throws -> [Fault] {
-        guard let faults else { return Fault.allCases }
+        guard let faults else { return FaultConfiguration().kinds }
         return try faults.split(separator: ",").map { name in
             let name = name.trimmingCharacters(in: .whitespaces)
             guard let fault = FaultName.parse(name) else {
@@ -182,6 +182,8 @@ enum FaultName {
     static let aliases: [String: Fault] = [
         "500": .serverError500, "502": .badGateway502, "503": .unavailable503Html,
         "hang": .hang, "drop": .dropConnection, "truncated": .truncatedJSON,
+        "429": .tooManyRequests429, "429-no-retry-after": .tooManyRequests429WithoutRetryAfter,
+        "wrong-count": .wrongTrackCount,
     ]
 
     static func parse(_ name: String) -> Fault? {

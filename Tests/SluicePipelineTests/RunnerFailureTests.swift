@@ -77,6 +77,20 @@ import Testing
         #expect(manifest.resumeCommand == "continue \(result.directory.path) fail")
     }
 
+    @Test func aResumableFailureRecordsTheResumeCommandWhenThereIsOne() async throws {
+        let test = try TestRun()
+        var configuration = test.configuration()
+        configuration.resumeCommand = { directory in "resume \(directory.path)" }
+        let result = try await Runner(
+            stages: [
+                StageSpec(SourceStage(batches: 5, rowsPerBatch: 10)),
+                StageSpec(FailingStage(after: 2, error: RateLimited()), input: "source"),
+            ], configuration: configuration
+        ).run()
+        #expect(result.manifest.error?.resumable == true)
+        #expect(result.manifest.resumeCommand == "resume \(result.directory.path)")
+    }
+
     @Test func cancellingTheRunInterruptsItAndStillWritesTheManifest() async throws {
         let test = try TestRun()
         let gate = Gate()  // never opened

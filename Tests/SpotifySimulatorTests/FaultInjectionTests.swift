@@ -118,7 +118,7 @@ import Testing
         #expect(first != faultSequence(seed: 8))
         let injected = first.compactMap { $0 }
         #expect((40...80).contains(injected.count), "about 30% of 200")
-        #expect(Set(injected) == Set(Fault.allCases))
+        #expect(Set(injected) == Set(Fault.drawnByDefault))
     }
 
     @Test func fivePercentFaultRateInjectsAboutFivePercent() {
@@ -130,6 +130,76 @@ import Testing
             _ = state.respond(to: Self.tracksRequest(token: token), at: .now)
         }
         #expect((60...140).contains(state.stats.faultsInjected))
+    }
+
+    @Test func scheduledFaultsComeFirstInOrderWithoutAdvancingTheSeededDraw() {
+        func faults(scheduling scheduled: [Fault]) -> [Fault?] {
+            var configuration = SimulatorConfiguration()
+            configuration.faults.rate = 0.3
+            var state = SimulatorState(configuration: configuration)
+            let token = Self.issueToken(&state)
+            state.schedule(scheduled)
+            return (0..<(40 + scheduled.count)).map { _ in
+                _ = state.respond(to: Self.tracksRequest(token: token), at: .now)
+                return state.stats.requestLog.last?.fault
+            }
+        }
+        let drawn = faults(scheduling: [])
+        let burst: [Fault] = [.badGateway502, .unavailable503Html, .serverError500]
+        let withBurst = faults(scheduling: burst)
+        #expect(Array(withBurst.prefix(3)) == burst)
+        #expect(Array(withBurst.dropFirst(3)) == drawn)
+        #expect(drawn.compactMap { $0 }.allSatisfy(Fault.drawnByDefault.contains), "no 429 or wrong count by chance")
+    }
+
+    @Test func tooManyRequestsFaultsAre429sWithTheConfiguredRetryAfterOrNone() async throws {
+        try await SimulatorHarness.with {
+            $0.faults.retryAfter = .milliseconds(1500)
+        } _: { harness in
+            let token = try await harness.token()
+            harness.simulator.scheduleFaults([.tooManyRequests429, .tooManyRequests429WithoutRetryAfter])
+            let first = try await harness.tracks(Self.ids, token: token)
+            #expect(first.status == 429)
+            #expect(first.headers.first(name: "Retry-After") == "2", "whole seconds, rounded up")
+            #expect(first.errorMessage == "API rate limit exceeded")
+            let second = try await harness.tracks(Self.ids, token: token)
+            #expect(second.status == 429)
+            #expect(second.headers.first(name: "Retry-After") == nil)
+            // The schedule is spent: the next request is answered, at once (no window was filled).
+            #expect(try await harness.tracks(Self.ids, token: token).status == 200)
+            let stats = harness.simulator.stats()
+            #expect(stats.rateLimited == 2)
+            #expect(stats.faultsInjected == 2)
+        }
+    }
+
+    @Test func wrongTrackCountLeavesOutTheFirstTrackSoEveryItemIsOnePositionEarly() async throws {
+        try await SimulatorHarness.with { harness in
+            let token = try await harness.token()
+            harness.simulator.scheduleFaults([.wrongTrackCount])
+            // It waits for an answer it fits: not a 400, not a single track.
+            #expect(try await harness.tracks(Self.ids + ["abc"], token: token).status == 400)
+            let single = try await harness.send(
+                .GET, "\(harness.simulator.baseURL)/tracks/\(Self.ids[0])",
+                headers: [("Authorization", "Bearer \(token)")])
+            #expect(single.json?["id"] as? String == Self.ids[0])
+            #expect(harness.simulator.stats().faultsInjected == 0)
+            let reply = try await harness.tracks(Self.ids, token: token)
+            #expect(reply.status == 200)
+            let tracks = try #require(reply.json?["tracks"] as? [[String: Any]])
+            #expect(tracks.count == Self.ids.count - 1)
+            #expect(tracks.compactMap { $0["id"] as? String } == Array(Self.ids.dropFirst()))
+            #expect(harness.simulator.stats().requestLog.last?.fault == .wrongTrackCount)
+        }
+    }
+
+    @Test func issuedTokensListsEveryTokenTheSimulatorHandedOut() async throws {
+        try await SimulatorHarness.with { harness in
+            let tokens = [try await harness.token(), try await harness.token()]
+            #expect(Set(harness.simulator.issuedTokens()) == Set(tokens))
+            harness.simulator.expireTokens()
+            #expect(Set(harness.simulator.issuedTokens()) == Set(tokens), "expired ones too")
+        }
     }
 
     static func issueToken(_ state: inout SimulatorState) -> String {

@@ -64,7 +64,7 @@ public struct FetchStage: Stage {
 
     public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
         guard let input else { throw StageError(stage: name, "a fetch stage needs an input") }
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPFetcher.clientConfiguration)
         let fetcher = HTTPFetcher(
             configuration: configuration, httpClient: client, logger: context.logger, clock: clock)
         let rejects = RejectsFile(runDirectory: context.runDirectory, stage: name)

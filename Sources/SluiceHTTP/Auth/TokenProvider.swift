@@ -33,6 +33,10 @@ actor TokenProvider<C: Clock<Duration>> {
         self.logger = logger
     }
 
+    /// How a transient failure names the endpoint: the error that ends a fetch carries the API's
+    /// URL, not this one, so a host that does not resolve or refuses is named here.
+    private var endpoint: String { "token endpoint \(URLRedaction.describe(credentials.tokenURL))" }
+
     /// Tokens issued after the first one.
     var refreshes: Int { max(0, cache.issued - 1) }
 
@@ -87,7 +91,7 @@ actor TokenProvider<C: Clock<Duration>> {
                 ],
                 body: Array("grant_type=client_credentials".utf8), timeout: timeout, logger: logger)
         } catch let failure as HTTPExchange.Failure {
-            throw TransientFailure(description: "token endpoint: \(failure)", status: nil)
+            throw TransientFailure(description: "\(endpoint): \(failure)", status: nil)
         }
         return try accept(response, requestedAt: requestedAt)
     }
@@ -96,7 +100,7 @@ actor TokenProvider<C: Clock<Duration>> {
         switch response.status {
         case 200:
             guard let json = try? JSON.decode(response.body) else {
-                throw TransientFailure(description: "token endpoint: HTTP 200 with a body that is not JSON", status: 200)
+                throw TransientFailure(description: "\(endpoint): HTTP 200 with a body that is not JSON", status: 200)
             }
             guard let value = json["access_token"].stringValue, !value.isEmpty else {
                 throw FetchError(
@@ -119,7 +123,7 @@ actor TokenProvider<C: Clock<Duration>> {
             throw refusal
         case 408, 429, 500..<600:
             throw TransientFailure(
-                description: "token endpoint: HTTP \(response.status): \(APIErrorMessage.extract(from: response.body))",
+                description: "\(endpoint): HTTP \(response.status): \(APIErrorMessage.extract(from: response.body))",
                 status: response.status)
         default:
             throw FetchError(

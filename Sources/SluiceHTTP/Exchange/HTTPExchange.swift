@@ -3,6 +3,12 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// One HTTP request and its whole body within one deadline, on a client the caller owns.
 /// Transport trouble comes back as a ``Failure``; cancellation as `CancellationError`.
 struct HTTPExchange: Sendable {
@@ -87,6 +93,14 @@ struct HTTPExchange: Sendable {
             }
         }
         if error is NIOTooManyBytesError { return Failure.bodyTooLarge }
+        // NIO says "connection reset (error set): Connection refused) (errno: 111)" for a refusal.
+        if let error = error as? IOError {
+            switch error.errnoCode {
+            case ECONNREFUSED: return Failure.connection("connection refused")
+            case ECONNRESET: return Failure.connection("connection reset by the server")
+            default: break
+            }
+        }
         return Failure.connection(String(describing: error))
     }
 }

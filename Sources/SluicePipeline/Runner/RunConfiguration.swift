@@ -25,8 +25,12 @@ public struct RunConfiguration: Sendable {
     public var progress: ProgressMode = .off
     /// The command that continues a run stopped at an approval gate, given its run directory
     /// and the gated stage (e.g. "sluice replay runs/ID --from apply --yes"); recorded as
-    /// `resume_command`. Also used for a failure whose error is resumable.
+    /// `resume_command`. Also used, from the stage that failed, for a failure whose error is
+    /// resumable when ``resumeCommand`` is `nil`.
     public var continueCommand: @Sendable (_ runDirectory: URL, _ stage: String) -> String
+    /// The command that continues a run that failed with a resumable error, given its run
+    /// directory (e.g. "sluice resume runs/ID"); recorded as `resume_command`.
+    public var resumeCommand: (@Sendable (_ runDirectory: URL) -> String)?
     /// The wall clock for the manifest's dates and the run id (a fixed clock in tests).
     public var now: @Sendable () -> Date = { Date() }
 

@@ -127,7 +127,9 @@ struct StageExecution: Sendable {
             if let errorRecord {
                 manifest.error = errorRecord
                 if errorRecord.resumable {
-                    manifest.resumeCommand = configuration.continueCommand(runDirectory, spec.name)
+                    manifest.resumeCommand =
+                        configuration.resumeCommand?(runDirectory)
+                        ?? configuration.continueCommand(runDirectory, spec.name)
                 }
             }
         }

@@ -15,6 +15,8 @@ struct SimulatorState: Sendable {
     private var tokens: [String: ContinuousClock.Instant] = [:]
     private var rateLimit = RateLimitWindow()
     private var faults: FaultInjector
+    /// Faults the next eligible requests get, one each in order, before any draw.
+    private(set) var scheduledFaults: [Fault] = []
     /// Where `href`s in track objects point: the simulator's own `/v1`.
     var apiBase = "https://api.spotify.com/v1"
 
@@ -40,6 +42,15 @@ struct SimulatorState: Sendable {
         for token in tokens.keys {
             tokens[token] = now
         }
+    }
+
+    /// Every access token issued so far, expired or not.
+    var issuedTokens: [String] { Array(tokens.keys) }
+
+    /// Queues faults for the next `/v1/tracks` requests that pass authentication and the rate
+    /// limit: one fault each, in order, instead of a draw (the seeded sequence does not advance).
+    mutating func schedule(_ faults: [Fault]) {
+        scheduledFaults += faults
     }
 
     // MARK: Requests
@@ -146,11 +157,29 @@ struct SimulatorState: Sendable {
             return route == .methodNotAllowed
                 ? .apiError(405, "Method not allowed") : .apiError(404, "Service not found")
         }
-        fault = faults.draw(rate: configuration.faults.rate, kinds: configuration.faults.kinds)
         let answer = tracksReply(route, query: request.queryParameters)
+        fault = nextFault(for: answer, route: route)
         guard let fault else { return answer }
         stats.faultsInjected += 1
-        return Self.inject(fault, into: answer, hangLimit: configuration.faults.hangLimit)
+        if fault == .wrongTrackCount {
+            return tracksReply(route, query: request.queryParameters, omitFirstTrack: true)
+        }
+        let reply = Self.inject(fault, into: answer, faults: configuration.faults)
+        if reply.status == 429 { stats.rateLimited += 1 }
+        return reply
+    }
+
+    /// The fault for a request whose normal answer is `answer`: the next scheduled one, else a draw.
+    /// A wrong track count only fits a 200 for several tracks: drawn for another answer it is
+    /// dropped, and scheduled it waits for a request it fits.
+    private mutating func nextFault(for answer: Reply, route: APIRoute) -> Fault? {
+        let fitsWrongCount: Bool
+        if case .severalTracks = route, answer.status == 200 { fitsWrongCount = true } else { fitsWrongCount = false }
+        if let next = scheduledFaults.first, next != .wrongTrackCount || fitsWrongCount {
+            return scheduledFaults.removeFirst()
+        }
+        let drawn = faults.draw(rate: configuration.faults.rate, kinds: configuration.faults.kinds)
+        return drawn == .wrongTrackCount && !fitsWrongCount ? nil : drawn
     }
 
     private func authenticate(_ authorization: String?, at now: ContinuousClock.Instant) -> Reply? {
@@ -162,7 +191,8 @@ struct SimulatorState: Sendable {
         return now < expiry ? nil : .apiError(401, "The access token expired")
     }
 
-    private func tracksReply(_ route: APIRoute, query: [String: String]) -> Reply {
+    /// - Parameter omitFirstTrack: leave the first element out of a several-tracks answer (``Fault/wrongTrackCount``).
+    private func tracksReply(_ route: APIRoute, query: [String: String], omitFirstTrack: Bool = false) -> Reply {
         let market = query["market"]
         if let market, !Self.isMarket(market) {
             return .apiError(400, "Invalid market code")
@@ -181,7 +211,7 @@ struct SimulatorState: Sendable {
                     TrackObject($0, apiBase: apiBase, includePopularity: true, market: market)
                 }
             }
-            return .json(200, SeveralTracks(tracks: tracks))
+            return .json(200, SeveralTracks(tracks: omitFirstTrack ? Array(tracks.dropFirst()) : tracks))
         case .track(let id):
             guard SpotifyID.isWellFormed(id) else { return .apiError(400, "invalid id") }
             // The real API says "non existing id" for a well-formed id it does not know.
@@ -198,7 +228,9 @@ struct SimulatorState: Sendable {
         market.utf8.count == 2 && market.unicodeScalars.allSatisfy { $0.properties.isAlphabetic && $0.isASCII }
     }
 
-    static func inject(_ fault: Fault, into answer: Reply, hangLimit: Duration) -> Reply {
+    /// The reply carrying `fault` instead of the normal `answer` (``Fault/wrongTrackCount`` is
+    /// answered by ``tracksReply(_:query:omitFirstTrack:)`` itself).
+    static func inject(_ fault: Fault, into answer: Reply, faults: FaultConfiguration) -> Reply {
         switch fault {
         case .serverError500:
             return .apiError(500, "Server error.")
@@ -208,7 +240,7 @@ struct SimulatorState: Sendable {
             return .html(503, FaultPages.unavailable)
         case .hang:
             var reply = Reply.apiError(504, "Gateway timeout")
-            reply.delivery = .hang(limit: hangLimit)
+            reply.delivery = .hang(limit: faults.hangLimit)
             return reply
         case .dropConnection:
             var reply = Reply.apiError(502, "Connection dropped")
@@ -218,6 +250,14 @@ struct SimulatorState: Sendable {
             var reply = answer
             reply.body = Array(answer.body.prefix(answer.body.count / 2))
             return reply
+        case .tooManyRequests429:
+            var reply = Reply.apiError(429, "API rate limit exceeded")
+            reply.headers["Retry-After"] = String(RateLimitWindow.wholeSeconds(faults.retryAfter))
+            return reply
+        case .tooManyRequests429WithoutRetryAfter:
+            return .apiError(429, "API rate limit exceeded")
+        case .wrongTrackCount:
+            return answer
         }
     }
 

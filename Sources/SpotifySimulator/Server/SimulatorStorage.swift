@@ -26,6 +26,12 @@ final class SimulatorStorage: Sendable {
         state.withLockedValue { $0.expireTokens(at: .now) }
     }
 
+    func scheduleFaults(_ faults: [Fault]) {
+        state.withLockedValue { $0.schedule(faults) }
+    }
+
+    var issuedTokens: [String] { state.withLockedValue { $0.issuedTokens } }
+
     func setAPIBase(_ base: String) {
         state.withLockedValue { $0.apiBase = base }
     }

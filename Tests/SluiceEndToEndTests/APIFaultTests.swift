@@ -1,0 +1,414 @@
+import Foundation
+import SluicePipeline
+import SluiceTestSupport
+import SpotifySimulator
+import Testing
+
+/// The API half of the fault matrix (issue 7): the real `sluice` binary runs
+/// `plans/spotify-enrichment.yaml` against the throwaway PostgreSQL while the simulator (its own
+/// fault switches) or a ``FaultProxy`` between sluice and the simulator breaks the Web API.
+/// Every case checks what the database half checks: a clear final status and exit code with a
+/// message naming the cause, the table either exactly as before or fully enriched (every row
+/// compared), no secret (client secret, database password, any access token issued) anywhere
+/// sluice wrote or printed, and a re-run (or `sluice resume`) that converges.
+@Suite(.serialized)
+struct APIFaultTests {
+    // MARK: Rate limits
+
+    @Test func aShortRetryAfterIsWaitedOutInSilenceAndTheRunSucceeds() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120) { $0.faults.retryAfter = .seconds(1) }
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        fixture.simulator.scheduleFaults([.tooManyRequests429, .tooManyRequests429])
+
+        let outcome = try await fixture.sluice.run(fixture.apiRunArguments())
+        let manifest = try APIChecks.expectSucceeded(fixture, outcome)
+        #expect(manifest.stage("fetch")?.counters["http_429"] == 2)
+        // Nothing reached the API during either announced wait.
+        let log = fixture.apiLog()
+        let limited = log.indices.filter { log[$0].status == 429 }
+        #expect(limited.count == 2)
+        for index in limited {
+            let next = try #require(log.indices.contains(index + 1) ? log[index + 1] : nil)
+            let silence = next.time - log[index].time
+            #expect(silence >= .seconds(1), "a request \(silence) after a 429 with Retry-After: 1")
+        }
+        try await FaultChecks.expectEnriched(fixture, before: before)
+        let again = try await APIChecks.expectRerunChangesNothing(fixture)
+        try APIChecks.expectNoSecrets(fixture, outputs: [outcome, again])
+    }
+
+    /// Run for review (no `--yes`), as the plan is meant to be: the stop says `sluice resume`, which
+    /// asks only for what was not answered and stops before apply again; apply then finishes.
+    @Test func aRetryAfterOverTheCapStopsAtOnceAsResumableAndResumeAsksOnlyForTheRest() async throws {
+        // Two requests per 30 s window: the third is told to wait until the window has room (~30 s).
+        let fixture = try await EnrichmentFixture.make(tracks: 120) { $0.rateLimit = 2 }
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+
+        let started = ContinuousClock.now
+        let stopped = try await fixture.sluice.run(fixture.apiRunArguments(approve: false))
+        #expect(ContinuousClock.now - started < .seconds(25), "stopped instead of sleeping out the wait")
+        let manifest = try await APIChecks.expectStoppedResumably(
+            fixture, stopped, before: before, approved: false,
+            mentions: ["Retry-After", "max_retry_after", "sent nothing meanwhile"])
+        #expect(manifest.stage("fetch")?.counters["http_429"] == 1)
+        let log = fixture.apiLog()
+        #expect(log.last?.status == 429, "nothing was sent after the 429")
+        #expect(log.filter { $0.status == 429 }.count == 1)
+
+        // Once the limit is lifted: what the summary says to type.
+        fixture.simulator.setConfiguration { $0.rateLimit = nil }
+        let asked = log.count
+        let resumed = try await fixture.sluice.run(["resume", fixture.lastRunDirectory().path])
+        #expect(resumed.status == 3, "stopped before apply for review\n\(resumed.stderr)")
+        #expect(try await fixture.table() == before)
+        let fetch = try #require(fixture.manifests().last?.manifest.stage("fetch"))
+        #expect(fetch.counters["reused_answers", default: 0] > 0)
+        #expect(fixture.apiLog().count - asked == fetch.counters["requests"], "only the rest was asked")
+
+        let applied = try await fixture.sluice.run([
+            "replay", fixture.lastRunDirectory().path, "--from", "apply", "--yes",
+        ])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        try await FaultChecks.expectEnriched(fixture, before: before)
+        try APIChecks.expectNoSecrets(fixture, outputs: [stopped, resumed, applied])
+    }
+
+    // MARK: Server errors
+
+    @Test func aBurstOf500_502_503WithinTheRetryBudgetIsRetriedAndTheRunSucceeds() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        fixture.simulator.scheduleFaults([.serverError500, .badGateway502, .unavailable503Html])
+
+        let outcome = try await fixture.sluice.run(fixture.apiRunArguments(retries: 3))
+        let manifest = try APIChecks.expectSucceeded(fixture, outcome)
+        #expect(manifest.stage("fetch")?.counters["retries"] == 3)
+        #expect(fixture.apiLog().prefix(3).map(\.status) == [500, 502, 503])
+        try await FaultChecks.expectEnriched(fixture, before: before)
+        let again = try await APIChecks.expectRerunChangesNothing(fixture)
+        try APIChecks.expectNoSecrets(fixture, outputs: [outcome, again])
+    }
+
+    @Test func aBurstLongerThanTheRetryBudgetStopsResumablyNamingTheLastAnswer() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        fixture.simulator.scheduleFaults([.serverError500, .unavailable503Html, .badGateway502])
+
+        let stopped = try await fixture.sluice.run(fixture.apiRunArguments(retries: 2))
+        try await APIChecks.expectStoppedResumably(
+            fixture, stopped, before: before, mentions: ["gave up after 3 attempts", "HTTP 502", "502 Bad Gateway"])
+        #expect(fixture.apiLog().count == 3)
+
+        let resumed = try await APIChecks.expectResumeConverges(fixture, before: before)
+        try APIChecks.expectNoSecrets(fixture, outputs: [stopped, resumed])
+    }
+
+    // MARK: The connection
+
+    @Test func aResponseThatNeverComesTimesOutOnEveryAttemptAndStopsResumably() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let proxy = try fixture.startProxy()
+        defer { Task { await proxy.stop() } }
+        proxy.setMode(.stall)
+
+        let started = ContinuousClock.now
+        let stopped = try await fixture.sluice.throughProxy(proxy).run(
+            fixture.apiRunArguments(retries: 2, timeout: "1s"))
+        let took = ContinuousClock.now - started
+        #expect(took >= .seconds(3), "three attempts of 1 s each: \(took)")
+        #expect(took < .seconds(30), "the timeout bounds every attempt: \(took)")
+        let manifest = try await APIChecks.expectStoppedResumably(
+            fixture, stopped, before: before, mentions: ["gave up after 3 attempts", "no complete response within 1"])
+        #expect(manifest.stage("fetch")?.counters["timeouts"] == 3)
+        #expect(fixture.apiLog().isEmpty, "the proxy swallowed every request")
+        #expect(proxy.stats.faults == 3)
+
+        proxy.setMode(.pass)
+        let resumed = try await APIChecks.expectResumeConverges(
+            fixture, sluice: fixture.sluice.throughProxy(proxy), before: before)
+        try APIChecks.expectNoSecrets(fixture, outputs: [stopped, resumed])
+    }
+
+    /// The connection reset (RST) or closed (FIN) after part of a response: the answer is lost,
+    /// asked again, and the run succeeds.
+    @Test(arguments: [FaultProxy.Mode.reset(afterBytes: 3000), .cut(afterBytes: 3000)])
+    func aConnectionLostMidResponseIsRetriedAndTheRunSucceeds(fault: FaultProxy.Mode) async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let proxy = try fixture.startProxy()
+        defer { Task { await proxy.stop() } }
+        proxy.setMode(fault, times: 2)
+
+        let outcome = try await fixture.sluice.throughProxy(proxy).run(fixture.apiRunArguments(retries: 3))
+        let manifest = try APIChecks.expectSucceeded(fixture, outcome)
+        #expect(proxy.stats.faults == 2)
+        #expect(manifest.stage("fetch")?.counters["retries"] == 2)
+        try await FaultChecks.expectEnriched(fixture, before: before)
+        let again = try await APIChecks.expectRerunChangesNothing(fixture)
+        try APIChecks.expectNoSecrets(fixture, outputs: [outcome, again])
+    }
+
+    @Test func aRefusedConnectionStopsResumablyNamingTheHostAndResumeConvergesOnceItListens() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let proxy = try fixture.startProxy()
+        defer { Task { await proxy.stop() } }
+        proxy.setMode(.refuse)
+
+        let started = ContinuousClock.now
+        let stopped = try await fixture.sluice.throughProxy(proxy).run(fixture.apiRunArguments(retries: 2))
+        #expect(ContinuousClock.now - started < .seconds(30))
+        try await APIChecks.expectStoppedResumably(
+            fixture, stopped, before: before,
+            mentions: ["gave up after 3 attempts; the last one: connection failed: connection refused", proxy.address])
+        #expect(fixture.apiLog().isEmpty)
+
+        proxy.setMode(.pass)
+        let resumed = try await APIChecks.expectResumeConverges(
+            fixture, sluice: fixture.sluice.throughProxy(proxy), before: before)
+        #expect(proxy.stats.connections > 0)
+        try APIChecks.expectNoSecrets(fixture, outputs: [stopped, resumed])
+    }
+
+    @Test func aHostNameThatDoesNotResolveStopsResumablyNamingTheHost() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        var sluice = fixture.sluice
+        sluice.environment["SPOTIFY_API_URL"] = "http://nonexistent.invalid/v1"
+        sluice.environment["SPOTIFY_TOKEN_URL"] = "http://nonexistent.invalid/api/token"
+
+        let started = ContinuousClock.now
+        let stopped = try await sluice.run(fixture.apiRunArguments(retries: 2))
+        #expect(ContinuousClock.now - started < .seconds(30))
+        try await APIChecks.expectStoppedResumably(
+            fixture, stopped, before: before,
+            mentions: [
+                "gave up after 3 attempts", "token endpoint http://nonexistent.invalid/api/token",
+                "host nonexistent.invalid",
+            ])
+        #expect(fixture.simulator.stats().tokenRequests == 0)
+
+        let resumed = try await APIChecks.expectResumeConverges(fixture, before: before)
+        try APIChecks.expectNoSecrets(fixture, outputs: [stopped, resumed])
+    }
+
+    // MARK: Bodies
+
+    /// A `tracks` array one short: attached by position, every track would land on the row before
+    /// it. It must be asked again, never attached; here the second answer is right, so every row
+    /// ends with its own values.
+    @Test func aTracksArrayOfTheWrongLengthIsAskedAgainAndNeverAttachedByPosition() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        fixture.simulator.scheduleFaults([.wrongTrackCount])
+
+        let outcome = try await fixture.sluice.run(fixture.apiRunArguments())
+        let manifest = try APIChecks.expectSucceeded(fixture, outcome)
+        #expect(fixture.simulator.stats().faultsInjected == 1)
+        #expect(manifest.stage("fetch")?.counters["retries"] == 1)
+        try await FaultChecks.expectEnriched(fixture, before: before)
+        let again = try await APIChecks.expectRerunChangesNothing(fixture)
+        try APIChecks.expectNoSecrets(fixture, outputs: [outcome, again])
+    }
+
+    // MARK: The same fault on every attempt
+
+    /// A 429 without Retry-After (sluice backs off on its own), a body cut in half, a `tracks`
+    /// array one short: asked again up to the retry budget, never attached, and then the run
+    /// stops resumably saying what the last answer was, with the table as before. No storm: the
+    /// four attempts of the first batch are all the API sees, with one token.
+    @Test(arguments: [
+        (Fault.tooManyRequests429WithoutRetryAfter, "HTTP 429 without Retry-After"),
+        (.truncatedJSON, "HTTP 200 with a body that is not valid JSON"),
+        (.wrongTrackCount, "HTTP 200 but the body has 49 items for 50 ids"),
+    ])
+    func theSameFaultOnEveryAttemptStopsResumablyAfterTheRetryBudget(fault: Fault, said: String) async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120) {
+            $0.faults.rate = 1
+            $0.faults.kinds = [fault]
+        }
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+
+        let stopped = try await fixture.sluice.run(fixture.apiRunArguments(retries: 3))
+        try await APIChecks.expectStoppedResumably(
+            fixture, stopped, before: before, mentions: ["gave up after 4 attempts; the last one: \(said)"])
+        #expect(fixture.apiLog().map(\.fault) == Array(repeating: fault, count: 4))
+        #expect(fixture.simulator.stats().tokenRequests == 1)
+
+        fixture.simulator.setConfiguration { $0.faults.rate = 0 }
+        let resumed = try await APIChecks.expectResumeConverges(fixture, before: before)
+        try APIChecks.expectNoSecrets(fixture, outputs: [stopped, resumed])
+    }
+
+    // MARK: Credentials
+
+    @Test func anAccessTokenThatExpiresMidRunIsReplacedOnceAndTheRunSucceeds() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 400)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+
+        let (process, out, err) = try fixture.sluice.start(
+            fixture.apiRunArguments() + ["--set", "fetch.delay=0.2s"])
+        defer { FaultChecks.stop(process) }
+        try await FaultChecks.eventually("two answers from the API") { fixture.apiLog().count >= 2 }
+        fixture.simulator.expireTokens()
+        let outcome = await FaultChecks.finish(process, out, err, within: .seconds(60))
+        let manifest = try APIChecks.expectSucceeded(fixture, outcome)
+        let expired = fixture.apiLog().filter { $0.status == 401 }
+        #expect(expired.count == 1, "one request with the expired token, then a new one")
+        #expect(fixture.simulator.stats().tokenRequests == 2)
+        #expect(manifest.stage("fetch")?.counters["token_refreshes"] == 1)
+        #expect(manifest.stage("fetch")?.counters["retries"] == 0, "a replaced token is not a retry")
+        try await FaultChecks.expectEnriched(fixture, before: before)
+        let again = try await APIChecks.expectRerunChangesNothing(fixture)
+        try APIChecks.expectNoSecrets(fixture, outputs: [outcome, again])
+    }
+
+    @Test func invalidClientCredentialsFailAtOnceWithOneTokenRequestAndAClearMessage() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let wrong = "not-the-client-secret-4711"
+        var sluice = fixture.sluice
+        sluice.environment["SPOTIFY_CLIENT_SECRET"] = wrong
+
+        // A generous retry budget and four batches at once: still one token request.
+        let started = ContinuousClock.now
+        let failed = try await sluice.run(
+            fixture.apiRunArguments(retries: 5) + ["--set", "fetch.concurrency=4"])
+        #expect(ContinuousClock.now - started < .seconds(15))
+        #expect(failed.status == 1, "not resumable: the plan's credentials need fixing\n\(failed.stderr)")
+        let manifest = try FaultChecks.expectFailed(
+            fixture, failed, stage: "fetch",
+            mentions: [
+                "refused the client credentials", "sluice-demo-client", "invalid_client", "client id and secret",
+            ],
+            secrets: [wrong])
+        #expect(manifest.error?.resumable == false)
+        #expect(manifest.resumeCommand == nil)
+        #expect(fixture.simulator.stats().tokenRequests == 1, "no retry storm against the token endpoint")
+        #expect(fixture.apiLog().isEmpty)
+        #expect(try await fixture.table() == before)
+
+        let resumed = try await APIChecks.expectResumeConverges(fixture, before: before)
+        try APIChecks.expectNoSecrets(fixture, outputs: [failed, resumed], extra: [wrong])
+    }
+}
+
+// MARK: - Checks of the API fault tests
+
+enum APIChecks {
+    /// The run succeeded (exit 0), every stage with it.
+    @discardableResult
+    static func expectSucceeded(
+        _ fixture: EnrichmentFixture, _ outcome: SluiceProcess.Outcome,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> Manifest {
+        #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)", sourceLocation: sourceLocation)
+        let manifest = try #require(fixture.manifests().last?.manifest, sourceLocation: sourceLocation)
+        #expect(manifest.status == .succeeded, sourceLocation: sourceLocation)
+        #expect(manifest.stages.allSatisfy { $0.status == .succeeded }, sourceLocation: sourceLocation)
+        return manifest
+    }
+
+    /// The run stopped in fetch as resumable (exit 4): the manifest and the output say why
+    /// (every one of `mentions`) and print `sluice resume` for it, and the table is exactly as before.
+    @discardableResult
+    static func expectStoppedResumably(
+        _ fixture: EnrichmentFixture, _ outcome: SluiceProcess.Outcome, before: [String: [String?]],
+        approved: Bool = true, mentions: [String], sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> Manifest {
+        #expect(outcome.status == 4, "\(outcome.stdout)\n\(outcome.stderr)", sourceLocation: sourceLocation)
+        let manifest = try FaultChecks.expectFailed(
+            fixture, outcome, stage: "fetch", mentions: mentions, sourceLocation: sourceLocation)
+        #expect(manifest.error?.resumable == true, sourceLocation: sourceLocation)
+        // `sluice resume` reuses the answers; `--yes` only when the run had it, so review stays.
+        let directory = try fixture.lastRunDirectory().path
+        #expect(
+            manifest.resumeCommand == "sluice resume \(directory)" + (approved ? " --yes" : ""),
+            sourceLocation: sourceLocation)
+        #expect(outcome.stdout.contains(manifest.resumeCommand ?? "?"), sourceLocation: sourceLocation)
+        #expect(manifest.stage("apply")?.status != .succeeded, sourceLocation: sourceLocation)
+        #expect(try await fixture.table() == before, sourceLocation: sourceLocation)
+        return manifest
+    }
+
+    /// `sluice resume` of the last run succeeds and leaves the table fully enriched.
+    static func expectResumeConverges(
+        _ fixture: EnrichmentFixture, sluice: SluiceProcess? = nil, before: [String: [String?]],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> SluiceProcess.Outcome {
+        let resumed = try await (sluice ?? fixture.sluice).run(["resume", fixture.lastRunDirectory().path, "--yes"])
+        try expectSucceeded(fixture, resumed, sourceLocation: sourceLocation)
+        try await FaultChecks.expectEnriched(fixture, before: before, sourceLocation: sourceLocation)
+        return resumed
+    }
+
+    /// A fresh run after a successful one succeeds and changes nothing.
+    static func expectRerunChangesNothing(
+        _ fixture: EnrichmentFixture, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> SluiceProcess.Outcome {
+        let enriched = try await fixture.table()
+        let again = try await fixture.sluice.run(fixture.apiRunArguments())
+        let manifest = try expectSucceeded(fixture, again, sourceLocation: sourceLocation)
+        #expect(manifest.stage("apply")?.counters["changed"] == 0, sourceLocation: sourceLocation)
+        #expect(try await fixture.table() == enriched, sourceLocation: sourceLocation)
+        return again
+    }
+
+    /// ``FaultChecks/expectNoSecrets(_:outputs:extra:runsDirectory:sourceLocation:)`` with every
+    /// access token the simulator issued counted as a secret.
+    static func expectNoSecrets(
+        _ fixture: EnrichmentFixture, outputs: [SluiceProcess.Outcome], extra: [String] = [],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        let tokens = fixture.simulator.issuedTokens()
+        #expect(!tokens.isEmpty, sourceLocation: sourceLocation)
+        try FaultChecks.expectNoSecrets(
+            fixture, outputs: outputs, extra: extra + tokens, sourceLocation: sourceLocation)
+    }
+}
+
+extension EnrichmentFixture {
+    /// `sluice run` (with `--yes` when `approve`) and fetch settings under which each fault costs
+    /// seconds: a short timeout and backoff, `retries` retries, a 5 s cap on Retry-After.
+    func apiRunArguments(retries: Int = 2, timeout: String = "5s", approve: Bool = true) -> [String] {
+        let settings = [
+            "fetch.timeout=\(timeout)", "fetch.retries=\(retries)", "fetch.backoff=0.05s", "fetch.max_backoff=0.2s",
+            "fetch.max_retry_after=5s",
+        ]
+        return runArguments((approve ? ["--yes"] : []) + settings.flatMap { ["--set", $0] })
+    }
+
+    /// The simulator's `/v1` requests, in arrival order (token requests left out).
+    func apiLog() -> [RequestRecord] {
+        simulator.stats().requestLog.filter { $0.path.hasPrefix("/v1") }
+    }
+
+    /// A started ``FaultProxy`` in front of the simulator.
+    func startProxy() throws -> FaultProxy {
+        let proxy = FaultProxy(targetPort: try #require(simulator.port))
+        try proxy.start()
+        return proxy
+    }
+}
+
+extension SluiceProcess {
+    /// The same sluice, with its API requests (not its token requests) sent through `proxy`.
+    func throughProxy(_ proxy: FaultProxy) -> SluiceProcess {
+        var sluice = self
+        sluice.environment["SPOTIFY_API_URL"] = "http://\(proxy.address)/v1"
+        return sluice
+    }
+}

@@ -1,0 +1,50 @@
+import AsyncHTTPClient
+import Logging
+import SluiceHTTP
+import SluiceTestSupport
+import Testing
+
+/// A server that is not there: each attempt fails as soon as the connection does, not at the
+/// request's timeout, and the error says which host and why.
+@Suite struct ConnectionFailureTests {
+    @Test func aRefusedConnectionFailsEveryAttemptAtOnceRatherThanAtTheTimeout() async throws {
+        let closed = try ClosedPort()
+        let error = try await fetchFailure(baseURL: "http://127.0.0.1:\(closed.port)/v1")
+        #expect(error.message.hasSuffix("the last one: connection failed: connection refused"), "\(error)")
+        #expect(error.description.contains("127.0.0.1:\(closed.port)"))
+    }
+
+    @Test func aTokenEndpointThatRefusesIsNamedInTheError() async throws {
+        let closed = try ClosedPort()
+        let tokenURL = "http://127.0.0.1:\(closed.port)/api/token"
+        let auth = OAuth2ClientCredentials(tokenURL: tokenURL, clientID: "id", clientSecret: "secret")
+        let error = try await fetchFailure(baseURL: "http://127.0.0.1:\(closed.port)/v1", auth: auth)
+        #expect(error.message.contains("token endpoint \(tokenURL): connection failed: connection refused"), "\(error)")
+    }
+
+    @Test func aHostNameThatDoesNotResolveFailsEveryAttemptAtOnceNamingTheHost() async throws {
+        let error = try await fetchFailure(baseURL: "http://nonexistent.invalid/v1")
+        #expect(error.message.contains("nonexistent.invalid"), "\(error)")
+    }
+
+    /// Fetches one id from `baseURL` with a 20 s timeout and 2 retries; returns the error, after
+    /// checking that it came after three attempts and well within a single timeout.
+    func fetchFailure(baseURL: String, auth: OAuth2ClientCredentials? = nil) async throws -> FetchError {
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPFetcher.clientConfiguration)
+        defer { _ = client.shutdown() }
+        var configuration = FetchConfiguration(baseURL: baseURL, path: "/tracks", auth: auth)
+        configuration.timeout = .seconds(20)
+        configuration.retries = 2
+        configuration.backoffBase = .milliseconds(10)
+        let fetcher = HTTPFetcher(configuration: configuration, httpClient: client, logger: Logger(label: "test"))
+        let started = ContinuousClock.now
+        let error = try await #require(throws: FetchError.self) {
+            _ = try await fetcher.fetch(ids: ["4uLU6hMCjMI75M1A2tKUQC"])
+        }
+        #expect(ContinuousClock.now - started < .seconds(10), "an attempt waited for the timeout")
+        #expect(error.kind == .exhausted(attempts: 3))
+        let counters = await fetcher.counters
+        #expect(counters.requests + counters.tokenRequests == 3)
+        return error
+    }
+}
