@@ -14,6 +14,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // Already in the graph through async-http-client; named so fetch can tell a certificate
+        // that failed verification (permanent) from a dropped connection (worth a retry).
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
@@ -42,6 +45,7 @@ let package = Package(
                 "SluiceCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         // The eight stage kinds, built from a Plan.
@@ -92,7 +96,13 @@ let package = Package(
             name: "SluicePipelineTests",
             dependencies: ["SluicePipeline", "SluiceCore", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP", "SpotifySimulator", "SluiceTestSupport"]),
+        .testTarget(
+            name: "SluiceHTTPTests",
+            dependencies: [
+                "SluiceHTTP", "SpotifySimulator", "SluiceTestSupport",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         .testTarget(
             name: "SpotifySimulatorTests",
             dependencies: [

@@ -14,6 +14,9 @@ public struct FetchError: Error, Sendable, Equatable {
         case unexpectedStatus(Int)
         /// An answer that is not what the endpoint promises (e.g. a token response without a token).
         case invalidResponse
+        /// The server's TLS certificate failed verification (untrusted, expired, or for another
+        /// host). Never retried: trying again cannot make the certificate trustworthy.
+        case untrustedServer
     }
 
     public var kind: Kind
@@ -36,7 +39,7 @@ public struct FetchError: Error, Sendable, Equatable {
     public var isResumable: Bool {
         switch kind {
         case .retryAfterTooLong, .exhausted: true
-        case .authFailed, .forbidden, .unexpectedStatus, .invalidResponse: false
+        case .authFailed, .forbidden, .unexpectedStatus, .invalidResponse, .untrustedServer: false
         }
     }
 }

@@ -69,6 +69,10 @@ extension HTTPFetcher {
                         url: url, status: status)
                 }
             } catch let failure as HTTPExchange.Failure {
+                if case .untrustedServer(let cause) = failure {
+                    logger.error("TLS certificate verification failed; not retried", metadata: ["http.url": "\(URLRedaction.describe(url))"])
+                    throw FetchError(.untrustedServer, cause + "; not retried", url: url)
+                }
                 if case .timeout = failure { tally.timeouts += 1 }
                 problem = Problem(description: failure.description)
             } catch let failure as TokenProvider<AnyDurationClock>.TransientFailure {

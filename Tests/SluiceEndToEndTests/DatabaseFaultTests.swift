@@ -22,8 +22,8 @@ struct DatabaseFaultTests {
         let before = try await fixture.table()
         let wrong = "not-the-pw-4711"
         var sluice = fixture.sluice
-        sluice.environment["DATABASE_URL"] = try #require(
-            fixture.server.tcpConninfo(database: fixture.databaseName, user: TestPostgres.passwordRole, password: wrong))
+        sluice.environment["DATABASE_URL"] = fixture.server.tcpConninfo(
+            database: fixture.databaseName, user: TestPostgres.passwordRole, password: wrong)
 
         let started = ContinuousClock.now
         let failed = try await sluice.run(fixture.runArguments(["--yes"]))

@@ -101,8 +101,6 @@ struct SpotifyPlanTests {
             #expect(interrupted.status == .interrupted)
         }
         #expect(try await fixture.table() == before)
-        let askedBefore = fixture.simulator.stats().apiRequests
-
         let resumed = try await fixture.sluice.run(["resume", directory.path, "--yes", "--set", "fetch.delay=0.01s"])
         #expect(resumed.status == 0, "stderr: \(resumed.stderr)")
         try await expectEnriched(fixture, before: before)

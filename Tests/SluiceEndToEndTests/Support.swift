@@ -37,8 +37,8 @@ struct SluiceProcess {
         let id = UUID().uuidString.prefix(8)
         let out = directory.appendingPathComponent("stdout-\(id).txt")
         let err = directory.appendingPathComponent("stderr-\(id).txt")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
         process.standardInput = FileHandle.nullDevice

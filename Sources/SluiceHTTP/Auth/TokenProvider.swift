@@ -91,6 +91,9 @@ actor TokenProvider<C: Clock<Duration>> {
                 ],
                 body: Array("grant_type=client_credentials".utf8), timeout: timeout, logger: logger)
         } catch let failure as HTTPExchange.Failure {
+            if case .untrustedServer(let cause) = failure {
+                throw FetchError(.untrustedServer, "token endpoint: \(cause); not retried", url: credentials.tokenURL)
+            }
             throw TransientFailure(description: "\(endpoint): \(failure)", status: nil)
         }
         return try accept(response, requestedAt: requestedAt)

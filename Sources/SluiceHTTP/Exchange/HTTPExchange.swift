@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 #if canImport(Glibc)
 import Glibc
@@ -25,12 +26,15 @@ struct HTTPExchange: Sendable {
         case connection(String)
         /// The body was larger than ``HTTPExchange/maxBodyBytes``.
         case bodyTooLarge
+        /// The server's TLS certificate failed verification: permanent, never retried.
+        case untrustedServer(String)
 
         var description: String {
             switch self {
             case .timeout(let limit): "no complete response within \(limit.inSeconds) s"
             case .connection(let cause): "connection failed: \(cause)"
             case .bodyTooLarge: "response body larger than \(HTTPExchange.maxBodyBytes) bytes"
+            case .untrustedServer(let cause): cause
             }
         }
     }
@@ -93,6 +97,7 @@ struct HTTPExchange: Sendable {
             }
         }
         if error is NIOTooManyBytesError { return Failure.bodyTooLarge }
+        if let untrusted = untrustedServer(error) { return untrusted }
         // NIO says "connection reset (error set): Connection refused) (errno: 111)" for a refusal.
         if let error = error as? IOError {
             switch error.errnoCode {
@@ -102,5 +107,33 @@ struct HTTPExchange: Sendable {
             }
         }
         return Failure.connection(String(describing: error))
+    }
+
+    /// A certificate that failed verification, said plainly. NIO's own text is a BoringSSL error
+    /// stack with build paths in it ("handshakeFailed(NIOSSL.BoringSSLError.sslError([Error:
+    /// 268435581 error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED at
+    /// /.../handshake.cc:393]))"). Other handshake failures stay connection failures (retried):
+    /// a reset in the middle of a handshake is as transient as any other.
+    static func untrustedServer(_ error: any Error) -> Failure? {
+        if let error = error as? NIOSSLExtraError, error == .failedToValidateHostname {
+            return .untrustedServer(
+                "the server's TLS certificate is not valid for this host name; "
+                    + "check the URL's host (certificate verification stays on)")
+        }
+        guard let error = error as? NIOSSLError, case .handshakeFailed(let boring) = error,
+            case .sslError(let stack) = boring
+        else { return nil }
+        let reasons = stack.map { reason(of: $0.description) }
+        guard reasons.contains("CERTIFICATE_VERIFY_FAILED") else { return nil }
+        return .untrustedServer(
+            "the server's TLS certificate could not be verified (CERTIFICATE_VERIFY_FAILED): it is "
+                + "self-signed, expired, or not issued by an authority this machine trusts; "
+                + "certificate verification stays on, so fix the certificate or the machine's trust store")
+    }
+
+    /// `REASON` out of BoringSSL's "Error: CODE error:HEX:LIBRARY:FUNCTION:REASON at FILE:LINE".
+    static func reason(of description: String) -> String {
+        let message = description.split(separator: " at ", maxSplits: 1).first.map(String.init) ?? description
+        return message.split(separator: ":").last.map(String.init) ?? message
     }
 }
