@@ -47,7 +47,8 @@ struct DatabaseFaultTests {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
         defer { Task { await fixture.tearDown() } }
         let before = try await fixture.table()
-        let port = try FaultChecks.closedPort()
+        let closed = try ClosedPort()
+        let port = closed.port
         var sluice = fixture.sluice
         sluice.environment["DATABASE_URL"] =
             "postgresql://\(TestPostgres.passwordRole):\(TestPostgres.passwordRolePassword)@127.0.0.1:\(port)/\(fixture.databaseName)"
@@ -64,6 +65,7 @@ struct DatabaseFaultTests {
         #expect(resumed.status == 0, "\(resumed.stderr)")
         try await FaultChecks.expectEnriched(fixture, before: before)
         try FaultChecks.expectNoSecrets(fixture, outputs: [failed, resumed])
+        withExtendedLifetime(closed) {}
     }
 
     @Test func aServerThatAcceptsButNeverAnswersIsGivenUpOnAfterTheConnectTimeout() async throws {
@@ -315,12 +317,6 @@ enum FaultChecks {
     static func slowQuery(seconds: Int) -> String {
         "query.sql=SELECT id AS track_id, spotify_id FROM tracks, pg_sleep(\(seconds)) "
             + "WHERE spotify_id IS NOT NULL AND btrim(spotify_id) <> '' ORDER BY id"
-    }
-
-    /// A 127.0.0.1 port nothing listens on (bound, then closed).
-    static func closedPort() throws -> Int {
-        let listener = try SilentListener()
-        return listener.port
     }
 
     /// Polls `condition` every 50 ms until it holds; records an issue and throws after `within`.
