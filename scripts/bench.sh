@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every benchmark in release mode and prints one Markdown table row each
-# (the rows BENCHMARKS.md records). Takes about five minutes on 2 cores after the build.
+# (the rows BENCHMARKS.md records). Takes about seven minutes on 2 cores after the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -10,5 +10,5 @@ echo "| benchmark | input | result |"
 echo "|---|---|---|"
 "$BENCH" plan-check --stages 1000
 "$BENCH" pipeline
-"$BENCH" apply --rows 1000000
+"$BENCH" apply --rows 1000000 --rounds 5
 "$BENCH" fetch

@@ -54,8 +54,6 @@ extension BulkUpdate {
             "DELETE FROM \(input) AS a USING \(input) AS b WHERE a.\(key) = b.\(key) AND a.ctid > b.ctid"
         }
 
-        var countMatched: String { "SELECT count(*) FROM \(join)" }
-
         var unknownKeys: String {
             """
             SELECT s.\(key)::text FROM \(input) AS s \
@@ -63,8 +61,10 @@ extension BulkUpdate {
             """
         }
 
-        var priorValues: String {
-            "SELECT t.\(key), \(columns.map { "t.\($0)" }.joined(separator: ", ")) FROM \(join) WHERE \(differs)"
+        /// Every matched row: its key, its current values, and whether the update will change it
+        /// (last column). One pass gives both the matched count and the prior values.
+        var matchedRows: String {
+            "SELECT t.\(key), \(columns.map { "t.\($0)" }.joined(separator: ", ")), \(differs) FROM \(join)"
         }
 
         var update: String {

@@ -11,11 +11,11 @@ import SluiceCore
 ///    A value the type rejects (a key that is not a UUID) fails naming the input row.
 /// 3. Duplicate keys: rows repeating a key with *identical* values are dropped (counted in
 ///    ``BulkUpdateStats/duplicateRows``); a key given *different* values fails, naming it.
-/// 4. Counts: keys with no row in the target are reported (``BulkUpdateStats/unknownKeys``
-///    and a few samples), not an error.
-/// 5. The prior values of every row that will change are streamed to `undo` *before* anything
-///    is updated; applying them with ``undoing`` (all columns `clear`) restores the table.
-/// 6. `UPDATE target SET ... FROM tmp WHERE key matches AND (new) IS DISTINCT FROM (old)`:
+/// 4. One pass over the matched rows counts them and streams the prior values of every row that
+///    will change to `undo` *before* anything is updated; applying them with ``undoing`` (all
+///    columns `clear`) restores the table. Keys with no row in the target are then reported
+///    (``BulkUpdateStats/unknownKeys`` and a few samples), not an error.
+/// 5. `UPDATE target SET ... FROM tmp WHERE key matches AND (new) IS DISTINCT FROM (old)`:
 ///    only rows that differ are written, so re-applying the same input changes 0 rows. A
 ///    constraint violation fails naming the offending key and the constraint.
 ///
@@ -107,16 +107,19 @@ public struct BulkUpdate: Sendable, Hashable {
             stats.inputRows = try await copy(input, into: sql, on: connection)
             phase = .check
             stats.duplicateRows = try await removeDuplicates(sql, on: connection)
-            stats.matched = try await connection.execute(sql.countMatched).scalar.intValue.map(Int.init) ?? 0
+            phase = .recordPrior
+            var prior = 0
+            stats.matched = try await connection.stream(sql.matchedRows, batchSize: undoBatchSize) { batch in
+                let changing = batch.rows.compactMap { row in row.last == .bool(true) ? Array(row.dropLast()) : nil }
+                prior += changing.count
+                if !changing.isEmpty { try await undo(Batch(columns: inputColumns, rows: changing)) }
+            }
+            phase = .check
             stats.unknownKeys = stats.inputRows - stats.duplicateRows - stats.matched
             if stats.unknownKeys > 0 {
                 stats.unknownKeySamples = try await connection.execute(sql.unknownKeys).rows.compactMap {
                     $0.first?.text
                 }
-            }
-            phase = .recordPrior
-            let prior = try await connection.stream(sql.priorValues, batchSize: undoBatchSize) { batch in
-                try await undo(Batch(columns: inputColumns, rows: batch.rows))
             }
             phase = .update
             stats.changed = try await update(sql, on: connection)

@@ -11,6 +11,8 @@ public struct ApplyBenchmark: Sendable {
         public var sluice: Duration
         public var psql: Duration
         public var stats: BulkUpdateStats
+        /// Sluice's time over psql's in each round (the rounds alternate the two), in order.
+        public var roundRatios: [Double]
         public var ratio: Double { sluice.secondsDouble / psql.secondsDouble }
         public var sluiceRowsPerSecond: Double { Double(rows) / sluice.secondsDouble }
         public var psqlRowsPerSecond: Double { Double(rows) / psql.secondsDouble }
@@ -18,10 +20,15 @@ public struct ApplyBenchmark: Sendable {
 
     public var rows: Int
     public var batchSize: Int = 10_000
+    /// Rounds of one psql run then one Sluice run; each side's best time counts.
+    public var rounds: Int
 
-    public init(rows: Int) { self.rows = rows }
+    public init(rows: Int, rounds: Int = 3) {
+        self.rows = rows
+        self.rounds = max(1, rounds)
+    }
 
-    /// Runs both once (after a warm-up of each) on a fresh database of the test server.
+    /// Runs `rounds` rounds on a fresh database of the test server.
     public func run(server: TestPostgres) async throws -> Result {
         let conninfo = try await server.makeDatabase(prefix: "sluice_bench")
         let connection = try await server.connect(conninfo)
@@ -50,6 +57,9 @@ public struct ApplyBenchmark: Sendable {
         func reset() async throws {
             _ = try await connection.execute("UPDATE tracks SET spotify_popularity = NULL, isrc = NULL")
             _ = try await connection.execute("VACUUM ANALYZE tracks")
+            // Each run starts with no dirty pages and no checkpoint due, so a checkpoint that
+            // the previous run's WAL triggers does not land in the next run's time.
+            _ = try await connection.execute("CHECKPOINT")
         }
         func timePsql() async throws -> Duration {
             try await reset()
@@ -64,12 +74,18 @@ public struct ApplyBenchmark: Sendable {
             stats = try await update.run(on: connection, batches: batches) { _ in }
             return ContinuousClock.now - start
         }
-        var psql = try await timePsql()
-        var sluice = try await timeSluice()
-        psql = min(psql, try await timePsql())
-        sluice = min(sluice, try await timeSluice())
+        var psql = Duration.seconds(Int64.max)
+        var sluice = Duration.seconds(Int64.max)
+        var ratios: [Double] = []
+        for _ in 0..<rounds {
+            let roundPsql = try await timePsql()
+            let roundSluice = try await timeSluice()
+            ratios.append(roundSluice.secondsDouble / roundPsql.secondsDouble)
+            psql = min(psql, roundPsql)
+            sluice = min(sluice, roundSluice)
+        }
         await connection.close()
-        return Result(rows: rows, sluice: sluice, psql: psql, stats: stats)
+        return Result(rows: rows, sluice: sluice, psql: psql, stats: stats, roundRatios: ratios)
     }
 
     static func inputRows(_ ids: [String]) -> [[Value]] {
