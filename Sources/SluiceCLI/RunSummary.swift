@@ -61,8 +61,9 @@ struct RunSummary {
     var stageTable: String {
         var rows = [["stage", "kind", "status", "in", "out", "rejected", "time"]]
         for stage in manifest.stages {
-            let time = zip(stage.startedAt, stage.finishedAt).map { Self.format(seconds: $1.timeIntervalSince($0)) }
             let ran = stage.status != .pending && stage.status != .skipped && stage.status != .awaitingApproval
+            // A replay's skipped stages keep the original run's times in the manifest: not this run's.
+            let time = ran ? zip(stage.startedAt, stage.finishedAt).map { Self.format(seconds: $1.timeIntervalSince($0)) } : nil
             rows.append([
                 stage.name, stage.kind, stage.status.rawValue, ran && stage.input != nil ? "\(stage.rowsIn)" : "-",
                 ran ? "\(stage.rowsOut)" : "-", ran ? "\(stage.rowsRejected)" : "-", time ?? "-",

@@ -70,6 +70,10 @@ struct SpotifyPlanTests {
         let replay = try #require(fixture.manifests().last?.manifest)
         #expect(replay.replayOf?.runID == manifest.runID)
         #expect(replay.stage("fetch")?.status == .skipped)
+        // The summary shows no time for the stages this run skipped (the manifest keeps the
+        // original run's there).
+        let fetchRow = try #require(applied.stdout.split(separator: "\n").first { $0.hasPrefix("  fetch ") })
+        #expect(fetchRow.split(separator: " ").suffix(4) == ["-", "-", "-", "-"], "\(applied.stdout)")
         #expect((replay.stage("apply")?.counters["changed"] ?? 0) > 0)
 
         // Applying the same rows again changes nothing.
