@@ -73,7 +73,7 @@ struct ApplyCommand: AsyncParsableCommand {
         }
         var configuration = RunConfiguration.make(for: plan, options: execution, logger: logger)
         configuration.approval = pipeline.approval(execution.approval)
-        let command = continueCommand
+        let command = continueCommand(overrides: plan.recordedOverrides)
         configuration.continueCommand = { _, _ in command }
         try await Execution.execute(
             Runner(stages: stages, configuration: configuration), runsDirectory: execution.runsDirectory)
@@ -104,8 +104,9 @@ struct ApplyCommand: AsyncParsableCommand {
         }
     }
 
-    /// The command that runs this apply again with approval: what an awaiting-approval run prints.
-    private var continueCommand: String {
+    /// The command that runs this apply again with approval: what an awaiting-approval run
+    /// prints. `overrides` are the plan's recorded ones: a secret given with --set shows redacted.
+    private func continueCommand(overrides: [String]) -> String {
         var words = ["sluice", "apply", plan, file]
         if let stage { words += ["--stage", stage] }
         for override in overrides { words += ["--set", override] }

@@ -15,11 +15,17 @@ enum RecordedPlan {
     static func load(of original: Manifest, directory: URL, overrides: [String], running: Set<String>? = nil) throws
         -> Plan
     {
+        // Overrides whose secret the manifest does not keep: this command's own --set gives them
+        // again, or they must not be needed by what runs (checked once the plan is loaded).
+        let secret = Set(original.secretOverrides)
+        let given = Set(overrides.map(Self.key(of:)))
+        let recorded = original.overrides.filter { !secret.contains(Self.key(of: $0)) }
+        let missing = original.secretOverrides.filter { !given.contains($0) }
         let source: (bytes: [UInt8], path: String, overrides: [String])
         if let bytes = try? Array(Data(contentsOf: URL(fileURLWithPath: original.plan.path))),
             SHA256.hex(bytes) == original.plan.sha256
         {
-            source = (bytes, original.plan.path, original.overrides + overrides)
+            source = (bytes, original.plan.path, recorded + overrides)
         } else {
             Terminal.printError(
                 "note: \(original.plan.path) is missing or changed since run \(original.runID); "
@@ -27,13 +33,54 @@ enum RecordedPlan {
             let name = directory.appendingPathComponent(Manifest.fileName).path + " (resolved_plan)"
             source = (Array(JSON.encode(original.resolvedPlan).utf8), name, overrides)
         }
+        let plan: Plan
         do {
-            return try PlanLoader().load(bytes: source.bytes, path: source.path, overrides: source.overrides)
+            plan = try PlanLoader().load(bytes: source.bytes, path: source.path, overrides: source.overrides)
         } catch {
-            if let running, let plan = withPlaceholders(for: error, source, running: running) { return plan }
-            Terminal.report(error)
-            throw ExitCode(ExitStatus.invalidPlan)
+            guard let running, let loaded = withPlaceholders(for: error, source, running: running) else {
+                // Most likely the plan file's stand-in for the secret is what failed to load.
+                if !missing.isEmpty { askAgain(for: missing, of: original) }
+                Terminal.report(error)
+                throw ExitCode(ExitStatus.invalidPlan)
+            }
+            plan = loaded
         }
+        try requireSecretOverrides(missing, of: original, in: plan, running: running)
+        return plan
+    }
+
+    /// `K` of `K=V`.
+    static func key(of override: String) -> String {
+        String(override.prefix { $0 != "=" })
+    }
+
+    /// Fails, naming them, when a secret override of the original run that is not given again is
+    /// needed by a stage that runs: a connection a running stage uses, or a running stage's own
+    /// parameter. The plan file's value would be used in its place, which may be another
+    /// database or another account.
+    private static func requireSecretOverrides(
+        _ missing: [String], of original: Manifest, in plan: Plan, running: Set<String>?
+    ) throws {
+        let runs = running ?? Set(plan.stages.map(\.name))
+        let connections = Set(
+            plan.stages.filter { runs.contains($0.name) }.compactMap { $0.parameters["connection"]?.string })
+        let needed = missing.filter { key in
+            let parts = key.split(separator: ".").map(String.init)
+            if parts.first == "connections", parts.count > 1 { return connections.contains(parts[1]) }
+            return parts.first.map(runs.contains) ?? false
+        }
+        guard !needed.isEmpty else { return }
+        askAgain(for: needed, of: original)
+        throw ExitCode(ExitStatus.invalidPlan)
+    }
+
+    private static func askAgain(for keys: [String], of original: Manifest) {
+        Terminal.printError(
+            "sluice: run \(original.runID) was given "
+                + keys.map { "--set \($0)=..." }.joined(separator: ", ")
+                + " and the manifest does not keep secrets: give "
+                + (keys.count == 1 ? "it" : "them") + " again (or put the value in an environment variable "
+                + "and the plan: ${VAR})")
     }
 
     private static let marker = "sluice-unset-"

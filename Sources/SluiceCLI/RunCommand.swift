@@ -41,8 +41,9 @@ extension RunConfiguration {
         var configuration = RunConfiguration(
             runsDirectory: options.runsDirectory, toolVersion: SluiceVersion.current,
             plan: Manifest.Plan(path: plan.path, sha256: plan.sha256, name: plan.name),
-            resolvedPlan: plan.resolved.value, overrides: plan.overrides, logger: logger,
+            resolvedPlan: plan.resolved.value, overrides: plan.recordedOverrides, logger: logger,
             continueCommand: { directory, stage in Execution.continueCommand(runDirectory: directory, stage: stage) })
+        configuration.secretOverrides = plan.secretOverrideKeys
         configuration.resumeCommand = { Execution.resumeCommand(runDirectory: $0, options: options) }
         configuration.approval = options.approval
         configuration.progress = options.progress

@@ -66,10 +66,16 @@ public struct PlanLoader: Sendable {
 
         var checker = PlanChecker(validator: Validator(), diagnostics: bag)
         let plan = checker.check(root, path: path, sha256: SHA256.hex(bytes), overrides: overrides)
-        let all = checker.diagnostics
-        if all.hasErrors || plan == nil { throw PlanError(all.sorted) }
+        let hidden = checker.validator.secretTexts.sorted()
+        let all = checker.diagnostics.sorted.map { diagnostic in
+            var diagnostic = diagnostic
+            diagnostic.hidden = hidden
+            return diagnostic
+        }
+        if all.contains(where: { $0.severity == .error }) || plan == nil { throw PlanError(all) }
         var result = plan!
-        result.warnings = all.sorted.filter { $0.severity != .error }
+        result.warnings = all.filter { $0.severity != .error }
+        result.secretOverrides = checker.validator.secretOverrides
         return result
     }
 }

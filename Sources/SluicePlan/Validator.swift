@@ -9,6 +9,11 @@ struct Validator {
     var diagnostics = DiagnosticBag()
     /// Where each validated value was written, by dotted path (`stages.chunk.size`).
     var locations: [String: SourceLocation] = [:]
+    /// The secret texts met (a client secret, a URL's password, a secret variable's value), so
+    /// that diagnostics quoting the plan can hide them.
+    var secretTexts: Set<String> = []
+    /// The `--set` arguments (by their 1-based order) that hold a secret literally, not as `${VAR}`.
+    var secretOverrides: Set<Int> = []
 
     /// A validated value and its redacted twin (secrets replaced by their `${VAR}` form).
     struct Checked {
@@ -157,9 +162,19 @@ struct Validator {
                     "\(what) must be \(article(type.name)), found \(node.kindDescription)", at: node.location)
                 return nil
             }
+            if scalar.isSecret || secret { noteSecret(scalar, at: node.location) }
             guard let v = self.scalar(scalar, type, at: node.location, what: what) else { return nil }
             return Checked(value: .scalar(v), redacted: .scalar(redact(scalar, typed: v, secret: secret)))
         }
+    }
+
+    /// Remembers what of `scalar` is secret (all of it, or a URL's password), and whether a
+    /// `--set` argument wrote it in clear.
+    mutating func noteSecret(_ scalar: Scalar, at location: SourceLocation) {
+        let parts = Redaction.secretParts(of: scalar.text)
+        guard !parts.isEmpty else { return }
+        secretTexts.formUnion(parts)
+        if location.source.name == "--set", scalar.raw == scalar.text { secretOverrides.insert(location.source.order) }
     }
 
     /// The form of a scalar that may be written to disk.
@@ -298,6 +313,34 @@ struct Validator {
 
 /// Redaction of secrets in text that must be shown or stored.
 public enum Redaction {
+    /// The secret parts of a secret value: its password when it is a URL or conninfo with one,
+    /// nothing when it is a URL without one, else the whole text.
+    public static func secretParts(of text: String) -> [String] {
+        guard !text.isEmpty else { return [] }
+        let redacted = redact(text)
+        if redacted == "***" { return [text] }
+        if redacted == text { return [] }
+        // What the `***`s replaced: walk both strings, collecting the text in place of each.
+        var parts: [String] = []
+        var original = Substring(text)
+        var masked = Substring(redacted)
+        while let star = masked.range(of: "***") {
+            let before = masked[..<star.lowerBound]
+            original = original.dropFirst(before.count)
+            masked = masked[star.upperBound...]
+            // The secret runs until the text that follows the `***` in the redacted form.
+            // (A quoted conninfo password, `password='a b'`, runs to its closing quote.)
+            let next = masked.prefix(1)
+            var end = next.isEmpty ? original.endIndex : (original.firstIndex(of: next.first!) ?? original.endIndex)
+            if original.first == "'", let close = original.dropFirst().firstIndex(of: "'") {
+                end = original.index(after: close)
+            }
+            parts.append(String(original[..<end]))
+            original = original[end...]
+        }
+        return parts.filter { !$0.isEmpty }
+    }
+
     /// Replaces a password in a URL or conninfo string with `***`; any other secret text entirely.
     public static func redact(_ text: String) -> String {
         if let scheme = text.range(of: "://") {

@@ -33,6 +33,47 @@ struct CLISecurityTests {
         }
     }
 
+    /// A client secret given with --set works, but the manifest keeps it redacted and says so:
+    /// a replay that needs it asks for it again, one that does not (apply) goes ahead.
+    @Test func aSecretGivenWithSetIsNeverWrittenAndAReplayThatNeedsItAsksAgain() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 20)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        var sluice = fixture.sluice
+        sluice.environment["SPOTIFY_CLIENT_SECRET"] = nil
+        let secret = "connections.spotify.auth.client_secret=\(EnrichmentFixture.clientSecret)"
+
+        let stopped = try await sluice.run(
+            ["run", "plans/spotify-enrichment.yaml", "--runs-dir", fixture.runsDirectory, "--set", "fetch.delay=0.01s",
+             "--set", secret])
+        #expect(stopped.status == 3, "awaiting approval: \(stopped.stderr)")
+        let (directory, manifest) = try #require(fixture.manifests().last)
+        #expect(manifest.overrides == ["fetch.delay=0.01s", "connections.spotify.auth.client_secret=***"])
+        #expect(manifest.secretOverrides == ["connections.spotify.auth.client_secret"])
+
+        // Fetching again needs the secret: asked for, nothing run.
+        let refetch = try await sluice.run(["replay", directory.path, "--from", "fetch", "--yes"])
+        #expect(refetch.status == 2, "\(refetch.stderr)")
+        #expect(refetch.stderr.contains("--set connections.spotify.auth.client_secret=..."), "\(refetch.stderr)")
+        #expect(refetch.stderr.contains("give it again"))
+        #expect(fixture.manifests().count == 1)
+        // Even when the plan's own ${SPOTIFY_CLIENT_SECRET} could stand in: it may be another account.
+        let withVariable = try await fixture.sluice.run(["replay", directory.path, "--from", "fetch", "--yes"])
+        #expect(withVariable.status == 2, "\(withVariable.stderr)")
+        #expect(withVariable.stderr.contains("give it again"), "\(withVariable.stderr)")
+        #expect(fixture.manifests().count == 1)
+
+        // Applying does not: it goes ahead from the recorded rows.
+        let applied = try await sluice.run(["replay", directory.path, "--from", "apply", "--yes"])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(try await fixture.table() != before)
+
+        // Given again, the fetch replay runs.
+        let again = try await sluice.run(["replay", directory.path, "--from", "fetch", "--yes", "--set", secret])
+        #expect(again.status == 0, "\(again.stderr)")
+        try FaultChecks.expectNoSecrets(fixture, outputs: [stopped, refetch, withVariable, applied, again])
+    }
+
     /// A server with a self-signed certificate is refused: certificate verification is on, the
     /// failure is said in words (not as a BoringSSL error stack) and is not retried.
     @Test func anHTTPSEndpointWithAnUntrustedCertificateIsRefusedAtOnce() async throws {

@@ -176,19 +176,49 @@ let minimal = """
             plan.connection(named: "db")?.postgres?.url.redacted == "postgresql://enricher:***@127.0.0.1:5432/music")
     }
 
+    /// `minimal` with a client secret written into the file.
+    static let inlineSecret = minimal.replacingOccurrences(
+        of: "api: { kind: http, base_url: \"http://127.0.0.1:9/v1\" }",
+        with: """
+            api:
+                kind: http
+                base_url: http://127.0.0.1:9/v1
+                auth: { kind: oauth2-client-credentials, token_url: http://t, client_id: a, client_secret: literal-s3cret }
+            """)
+
     @Test func literalSecretInFileIsWarnedAboutAndRedacted() throws {
-        let yaml = minimal.replacingOccurrences(
-            of: "api: { kind: http, base_url: \"http://127.0.0.1:9/v1\" }",
-            with: """
-                api:
-                    kind: http
-                    base_url: http://127.0.0.1:9/v1
-                    auth: { kind: oauth2-client-credentials, token_url: http://t, client_id: a, client_secret: literal-s3cret }
-                """)
+        let yaml = Self.inlineSecret
         let plan = try load(yaml)
         #expect(plan.warnings.count == 1)
         #expect(plan.warnings.first?.message.contains("client_secret is written in the plan file") == true)
         #expect(!plan.resolved.jsonText().contains("literal-s3cret"))
+    }
+
+    /// A diagnostic quotes its source line; a secret on that line shows as `*`s (the caret stays
+    /// under the right column), and so does a secret value quoted in a message.
+    @Test func diagnosticsNeverQuoteASecret() throws {
+        let yaml = Self.inlineSecret
+        let warning = try #require(try load(yaml).warnings.first)
+        let shown = warning.rendered() + warning.rendered(color: true) + warning.description
+        #expect(!shown.contains("literal-s3cret"))
+        #expect(shown.contains("client_secret: ************** }\n"), "\(shown)")
+        let caretLine = try #require(warning.rendered().split(separator: "\n").dropFirst(2).first)
+        let quoted = try #require(warning.rendered().split(separator: "\n").dropFirst().first)
+        #expect(quoted.dropFirst(caretLine.count - 1).hasPrefix("**************"))
+
+        // An error on the line of a URL with a password.
+        let urlLine = minimal.replacingOccurrences(
+            of: "db: { kind: postgres, url: \"${DB_URL:-postgres://localhost/db}\" }",
+            with: "db: { kind: postgres, url: \"postgres://u:pw-777@h/db\", connect_timeout: soon }")
+        let error = try #require(errors(urlLine).first)
+        #expect(error.message.contains("connect_timeout"))
+        #expect(!error.rendered().contains("pw-777"))
+        #expect(error.rendered().contains("postgres://u:******@h/db"))
+
+        // A secret variable's value quoted by a type error.
+        let typed = try #require(errors(minimal, env: ["API_TOKEN": "tok-123"], overrides: ["fetch.concurrency=${API_TOKEN}"]).first)
+        #expect(typed.message.contains("must be an integer"))
+        #expect(!typed.rendered().contains("tok-123") && typed.rendered().contains("*******"), "\(typed.rendered())")
     }
 
     @Test(arguments: [
@@ -255,6 +285,31 @@ let minimal = """
         #expect(
             errors(minimal, overrides: ["connections.nope.url=x"]).first?.message
                 == "--set names 'nope', which the plan does not define")
+    }
+
+    /// What a manifest may keep of the overrides: a secret given in clear is redacted and its
+    /// key listed, a `${VAR}` or a URL without a password is kept as given.
+    @Test func aSecretGivenWithSetIsRecordedRedacted() throws {
+        let plan = try load(
+            minimal,
+            overrides: [
+                "connections.db.url=postgres://u:pw-777@h/db", "chunk.size=20", "connections.api.headers.X-Api-Key=k-999",
+            ])
+        #expect(plan.connection(named: "db")?.postgres?.url.value == "postgres://u:pw-777@h/db")
+        #expect(
+            plan.recordedOverrides == [
+                "connections.db.url=postgres://u:***@h/db", "chunk.size=20", "connections.api.headers.X-Api-Key=***",
+            ])
+        #expect(plan.secretOverrideKeys == ["connections.db.url", "connections.api.headers.X-Api-Key"])
+        #expect(plan.overrides.count == 3)
+
+        let viaVariable = try load(
+            minimal, env: ["DB_URL": "postgres://u:pw-777@h/db"],
+            overrides: ["connections.db.url=${DB_URL}", "connections.api.base_url=http://127.0.0.1:8/v1"])
+        #expect(viaVariable.connection(named: "db")?.postgres?.url.value == "postgres://u:pw-777@h/db")
+        #expect(viaVariable.recordedOverrides == viaVariable.overrides)
+        #expect(viaVariable.secretOverrideKeys.isEmpty)
+        #expect(try load(minimal, overrides: ["connections.db.url=postgres://u@h/db"]).secretOverrideKeys.isEmpty)
     }
 
     @Test func emptyValueRestoresTheDefault() throws {

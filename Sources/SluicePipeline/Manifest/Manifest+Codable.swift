@@ -7,7 +7,7 @@ import SluiceCore
 extension Manifest: Codable {
     enum CodingKeys: String, CodingKey {
         case manifestVersion = "manifest_version", runID = "run_id", toolVersion = "tool_version", plan
-        case resolvedPlan = "resolved_plan", overrides, startedAt = "started_at", finishedAt = "finished_at"
+        case resolvedPlan = "resolved_plan", overrides, secretOverrides = "secret_overrides", startedAt = "started_at", finishedAt = "finished_at"
         case status, error, replayOf = "replay_of", process, resumeCommand = "resume_command", notices, stages
     }
 
@@ -19,6 +19,7 @@ extension Manifest: Codable {
         plan = try c.decode(Plan.self, forKey: .plan)
         resolvedPlan = try c.decodeIfPresent(CodableValue.self, forKey: .resolvedPlan)?.value ?? .null
         overrides = try c.decodeIfPresent([String].self, forKey: .overrides) ?? []
+        secretOverrides = try c.decodeIfPresent([String].self, forKey: .secretOverrides) ?? []
         startedAt = try c.decode(Date.self, forKey: .startedAt)
         finishedAt = try c.decodeIfPresent(Date.self, forKey: .finishedAt)
         status = try c.decode(RunStatus.self, forKey: .status)
@@ -38,6 +39,7 @@ extension Manifest: Codable {
         try c.encode(plan, forKey: .plan)
         try c.encode(CodableValue(resolvedPlan), forKey: .resolvedPlan)
         try c.encode(overrides, forKey: .overrides)
+        try c.encode(secretOverrides, forKey: .secretOverrides)
         try c.encode(startedAt, forKey: .startedAt)
         try c.encode(finishedAt, forKey: .finishedAt)
         try c.encode(status, forKey: .status)

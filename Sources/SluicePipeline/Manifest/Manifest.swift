@@ -20,8 +20,11 @@ public struct Manifest: Sendable, Equatable {
     public var plan: Plan
     /// The plan after `${VARS}` and `--set` overrides, with secrets redacted by the caller.
     public var resolvedPlan: Value
-    /// The `--set K=V` arguments of this run, as given.
+    /// The `--set K=V` arguments of this run, as given, except that a secret given in clear is
+    /// redacted (the caller's job).
     public var overrides: [String]
+    /// The keys of the overrides whose secret values were redacted: a replay must be given them again.
+    public var secretOverrides: [String]
     public var startedAt: Date
     public var finishedAt: Date?
     public var status: RunStatus
@@ -39,7 +42,7 @@ public struct Manifest: Sendable, Equatable {
 
     public init(
         runID: String, toolVersion: String, plan: Plan, resolvedPlan: Value, overrides: [String],
-        startedAt: Date, status: RunStatus = .running, replayOf: ReplayOrigin? = nil, stages: [StageRecord] = []
+        secretOverrides: [String] = [], startedAt: Date, status: RunStatus = .running, replayOf: ReplayOrigin? = nil, stages: [StageRecord] = []
     ) {
         self.manifestVersion = Self.currentVersion
         self.runID = runID
@@ -47,6 +50,7 @@ public struct Manifest: Sendable, Equatable {
         self.plan = plan
         self.resolvedPlan = resolvedPlan
         self.overrides = overrides
+        self.secretOverrides = secretOverrides
         self.startedAt = startedAt
         self.finishedAt = nil
         self.status = status

@@ -11,8 +11,10 @@ public struct RunConfiguration: Sendable {
     public var plan: Manifest.Plan
     /// The resolved plan for the manifest, already redacted by the caller.
     public var resolvedPlan: Value
-    /// The `--set K=V` arguments, as given.
+    /// The `--set K=V` arguments for the manifest, secrets already redacted by the caller.
     public var overrides: [String]
+    /// Keys of overrides whose secret values `overrides` holds redacted (`secret_overrides`).
+    public var secretOverrides: [String] = []
     /// What to do at a stage that requires approval.
     public var approval: Approval = .denied
     /// Set to re-run part of an earlier run.

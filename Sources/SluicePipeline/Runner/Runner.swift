@@ -70,7 +70,8 @@ public struct Runner: Sendable {
         }
         var manifest = Manifest(
             runID: runID, toolVersion: configuration.toolVersion, plan: configuration.plan,
-            resolvedPlan: configuration.resolvedPlan, overrides: configuration.overrides, startedAt: startedAt,
+            resolvedPlan: configuration.resolvedPlan, overrides: configuration.overrides,
+            secretOverrides: configuration.secretOverrides, startedAt: startedAt,
             replayOf: replayOf)
         manifest.process = .current
         manifest.stages = stages.map { spec in

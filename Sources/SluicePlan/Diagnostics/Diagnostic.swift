@@ -9,6 +9,9 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     public var message: String
     /// Extra lines printed after the caret, e.g. `did you mean 'size'?` or where a duplicate was first defined.
     public var notes: [String]
+    /// Secret texts never to print: the message and the quoted line show them as `*`s (one per
+    /// character, so the caret still points at the right column).
+    public var hidden: [String] = []
 
     public init(_ severity: Severity = .error, _ message: String, at location: SourceLocation?, notes: [String] = []) {
         self.severity = severity
@@ -28,7 +31,14 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     /// `path:line:col: error: message` — the first line of the rendered form.
     public var description: String {
         let prefix = location.map { "\($0): " } ?? ""
-        return "\(prefix)\(severity.rawValue): \(message)"
+        return "\(prefix)\(severity.rawValue): \(masked(message))"
+    }
+
+    /// `text` with every hidden secret replaced by as many `*`s, longest secrets first.
+    func masked(_ text: String) -> String {
+        hidden.sorted { $0.count > $1.count }.reduce(text) { text, secret in
+            secret.isEmpty ? text : text.replacingOccurrences(of: secret, with: String(repeating: "*", count: secret.count))
+        }
     }
 
     /// The full form: the headline, the quoted source line with a caret under the column, then notes.
@@ -37,16 +47,16 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
         if color {
             let tint = severity == .error ? "\u{1B}[1;31m" : "\u{1B}[1;35m"
             let prefix = location.map { "\u{1B}[1m\($0):\u{1B}[0m " } ?? ""
-            out = "\(prefix)\(tint)\(severity.rawValue):\u{1B}[0m \u{1B}[1m\(message)\u{1B}[0m"
+            out = "\(prefix)\(tint)\(severity.rawValue):\u{1B}[0m \u{1B}[1m\(masked(message))\u{1B}[0m"
         }
-        if let location, let line = location.source.line(location.line) {
+        if let location, let line = location.source.line(location.line).map(masked) {
             let shown = line.count > 160 ? String(line.prefix(160)) + "…" : line
             out += "\n    \(shown)\n    "
             // Keep tabs so the caret lines up under tab-indented text.
             let lead = line.prefix(max(0, min(location.column - 1, 160))).map { $0 == "\t" ? "\t" : " " }
             out += lead.joined() + (color ? "\u{1B}[1;32m^\u{1B}[0m" : "^")
         }
-        for note in notes { out += "\n    note: \(note)" }
+        for note in notes { out += "\n    note: \(masked(note))" }
         return out
     }
 }

@@ -11,13 +11,33 @@ public struct Plan: Sendable {
     public var path: String
     /// SHA-256 of the plan file's bytes.
     public var sha256: String
-    /// The `--set` overrides applied, as given.
+    /// The `--set` overrides applied, as given (secrets in clear: keep in memory only).
     public var overrides: [String]
+    /// The 1-based positions in ``overrides`` of those that give a secret in clear.
+    var secretOverrides: Set<Int> = []
     /// Warnings found while checking (e.g. a secret written into the file).
     public var warnings: [Diagnostic]
     /// The whole plan after overrides and defaults, with every secret in its `${VAR}` form or
     /// redacted: safe to write to the manifest, and loadable again for replays.
     public var resolved: PlanValue
+
+    /// ``overrides`` as they may be written down or printed: a secret given in clear is
+    /// redacted (`connections.db.url=postgresql://app:***@db/music`, `...client_secret=***`).
+    public var recordedOverrides: [String] {
+        overrides.enumerated().map { index, text in
+            guard secretOverrides.contains(index + 1), let eq = text.firstIndex(of: "=") else { return text }
+            return text[...eq] + Redaction.redact(String(text[text.index(after: eq)...]))
+        }
+    }
+
+    /// The keys (`connections.db.url`) of the overrides that give a secret in clear: a
+    /// manifest keeps them redacted, so a replay needs them given again.
+    public var secretOverrideKeys: [String] {
+        overrides.enumerated().compactMap { index, text in
+            guard secretOverrides.contains(index + 1), let eq = text.firstIndex(of: "=") else { return nil }
+            return String(text[..<eq])
+        }
+    }
 
     public func stage(named name: String) -> StageDefinition? { stages.first { $0.name == name } }
     public func connection(named name: String) -> ConnectionDefinition? { connections.first { $0.name == name } }
