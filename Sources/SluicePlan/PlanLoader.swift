@@ -26,7 +26,7 @@ public struct PlanLoader: Sendable {
                 let source = SourceText(name: path, text: "")
                 throw PlanError([
                     .error(
-                        "file is \(ByteCount(size)); a plan may be at most \(ByteCount(reader.maxBytes))",
+                        ByteCount.tooLarge(size, limit: reader.maxBytes),
                         at: SourceLocation(source: source, line: 1, column: 1),
                         notes: ["is this the right file?"])
                 ])

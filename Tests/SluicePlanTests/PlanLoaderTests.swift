@@ -108,9 +108,16 @@ let minimal = """
         do {
             _ = try PlanLoader(environment: [:]).load(path: path)
         } catch {
-            #expect(error.errors.first?.message.contains("file is 10.0 MB; a plan may be at most 1.0 MB") == true)
+            #expect(error.errors.first?.message.contains("file is 10.0 MiB; a plan may be at most 1.0 MiB") == true)
             #expect(error.errors.first?.location?.description == "\(path):1:1")
         }
+    }
+
+    /// One byte over reads the same as the limit when rounded: then the message gives bytes.
+    @Test func aFileJustOverTheLimitSaysSoInBytes() {
+        let over = errors("# " + String(repeating: "x", count: (1 << 20) - 1))
+        #expect(over.first?.message == "file is 1048577 bytes; a plan may be at most 1048576 bytes (1.0 MiB)")
+        #expect(!errors("# " + String(repeating: "x", count: (1 << 20) - 2)).contains { $0.message.hasPrefix("file is") })
     }
 
     @Test func missingFileIsAClearError() {

@@ -21,9 +21,7 @@ public struct YAMLReader: Sendable {
         let start = SourceLocation(source: source, line: 1, column: 1)
         if bytes.count > maxBytes {
             throw PlanError([
-                .error(
-                    "file is \(ByteCount(bytes.count)); a plan may be at most \(ByteCount(maxBytes))",
-                    at: start, notes: ["is this the right file?"])
+                .error(ByteCount.tooLarge(bytes.count, limit: maxBytes), at: start, notes: ["is this the right file?"])
             ])
         }
         if let problem = Self.checkText(bytes, source: source) { throw PlanError([problem]) }
@@ -91,9 +89,16 @@ struct ByteCount: CustomStringConvertible {
     init(_ bytes: Int) { self.bytes = bytes }
     var description: String {
         if bytes < 1024 { return "\(bytes) bytes" }
-        if bytes < 1 << 20 { return "\(bytes / 1024) KB" }
-        let mb = Double(bytes) / Double(1 << 20)
-        return "\((mb * 10).rounded() / 10) MB"
+        if bytes < 1 << 20 { return "\(bytes / 1024) KiB" }
+        let mib = Double(bytes) / Double(1 << 20)
+        return "\((mib * 10).rounded() / 10) MiB"
+    }
+
+    /// "file is 10.0 MiB; a plan may be at most 1.0 MiB", in bytes when the two would read the same.
+    static func tooLarge(_ size: Int, limit: Int) -> String {
+        let (file, most) = (ByteCount(size).description, ByteCount(limit).description)
+        if file == most { return "file is \(size) bytes; a plan may be at most \(limit) bytes (\(most))" }
+        return "file is \(file); a plan may be at most \(most)"
     }
 }
 
