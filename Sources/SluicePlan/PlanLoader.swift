@@ -52,7 +52,13 @@ public struct PlanLoader: Sendable {
         let text = String(decoding: bytes, as: UTF8.self)
         let source = SourceText(name: path, text: text)
         let start = SourceLocation(source: source, line: 1, column: 1)
-        guard var root = try reader.read(bytes, source: source) else {
+        let parsed: Node?
+        do {
+            parsed = try reader.read(bytes, source: source)
+        } catch {
+            throw PlanError(error.diagnostics.map { $0.hiding([]) })
+        }
+        guard var root = parsed else {
             throw PlanError([
                 .error("plan is empty", at: start, notes: ["a plan needs at least 'version: 1', 'name' and 'stages'"])
             ])
@@ -67,11 +73,7 @@ public struct PlanLoader: Sendable {
         var checker = PlanChecker(validator: Validator(), diagnostics: bag)
         let plan = checker.check(root, path: path, sha256: SHA256.hex(bytes), overrides: overrides)
         let hidden = checker.validator.secretTexts.sorted()
-        let all = checker.diagnostics.sorted.map { diagnostic in
-            var diagnostic = diagnostic
-            diagnostic.hidden = hidden
-            return diagnostic
-        }
+        let all = checker.diagnostics.sorted.map { $0.hiding(hidden) }
         if all.contains(where: { $0.severity == .error }) || plan == nil { throw PlanError(all) }
         var result = plan!
         result.warnings = all.filter { $0.severity != .error }

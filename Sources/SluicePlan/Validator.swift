@@ -341,6 +341,35 @@ public enum Redaction {
         return parts.filter { !$0.isEmpty }
     }
 
+    /// What in one line of a plan (or a `--set` argument) looks secret, for a diagnostic raised
+    /// before the plan could be checked (a YAML syntax error): the value of every `key: value`
+    /// whose key names a secret (`client_secret`, `password`, `api_token`, ...), unless it is a
+    /// `${VAR}`, and the password of every URL. Also applied to every other diagnostic's line.
+    public static func likelySecrets(inLine fullLine: String) -> [String] {
+        // A diagnostic shows at most 160 characters of its line.
+        let line = Substring(fullLine.prefix(400))
+        var found: [String] = []
+        var rest = line
+        while let colon = rest.firstIndex(where: { $0 == ":" || $0 == "=" }) {
+            let key = rest[..<colon].reversed().prefix { $0.isLetter || $0.isNumber || "_.-".contains($0) }
+            var value = rest[rest.index(after: colon)...].drop { $0 == " " || $0 == "\t" }
+            rest = rest[rest.index(after: colon)...]
+            let name = String(key.reversed())
+            // (`token_url` names where a token comes from, not a secret: URLs are handled below.)
+            guard Interpolator.isSecretName(name), !name.lowercased().hasSuffix("url") else { continue }
+            if let quote = value.first, quote == "\"" || quote == "'" {
+                value = value.dropFirst().prefix { $0 != quote }
+            } else {
+                value = value.prefix { !",}] \t#".contains($0) }
+            }
+            if !value.isEmpty, !value.hasPrefix("${") { found.append(String(value)) }
+        }
+        for token in line.split(whereSeparator: { " \t\"',{}[]".contains($0) }) where token.contains("://") {
+            found += secretParts(of: String(token))
+        }
+        return found
+    }
+
     /// Replaces a password in a URL or conninfo string with `***`; any other secret text entirely.
     public static func redact(_ text: String) -> String {
         if let scheme = text.range(of: "://") {

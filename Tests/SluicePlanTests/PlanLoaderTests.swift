@@ -222,6 +222,16 @@ let minimal = """
         #expect(!error.rendered().contains("pw-777"))
         #expect(error.rendered().contains("postgres://u:******@h/db"))
 
+        // A YAML syntax error, raised before anything is known to be secret: a line that looks
+        // secret is masked all the same, a token URL is not.
+        let broken = Self.inlineSecret.replacingOccurrences(of: "client_secret: literal-s3cret }", with: "client_secret: literal-s3cret }}")
+        let syntax = try #require(errors(broken).first)
+        #expect(syntax.message.hasPrefix("YAML syntax error"))
+        #expect(!syntax.rendered().contains("literal-s3cret"), "\(syntax.rendered())")
+        #expect(syntax.rendered().contains("token_url: http://t"), "\(syntax.rendered())")
+        let badURL = try #require(errors(minimal, overrides: ["connections.db.url=\"postgres://u:pw-777@h/db"]).first)
+        #expect(!badURL.rendered().contains("pw-777"), "\(badURL.rendered())")
+
         // A secret variable's value quoted by a type error.
         let typed = try #require(errors(minimal, env: ["API_TOKEN": "tok-123"], overrides: ["fetch.concurrency=${API_TOKEN}"]).first)
         #expect(typed.message.contains("must be an integer"))

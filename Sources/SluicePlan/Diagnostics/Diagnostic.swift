@@ -34,6 +34,14 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
         return "\(prefix)\(severity.rawValue): \(masked(message))"
     }
 
+    /// This diagnostic hiding `secrets`, and whatever looks secret in the line it quotes.
+    func hiding(_ secrets: [String]) -> Diagnostic {
+        var copy = self
+        let line = location.flatMap { $0.source.line($0.line) } ?? ""
+        copy.hidden = Array(Set(hidden + secrets + Redaction.likelySecrets(inLine: line))).sorted()
+        return copy
+    }
+
     /// `text` with every hidden secret replaced by as many `*`s, longest secrets first.
     func masked(_ text: String) -> String {
         hidden.sorted { $0.count > $1.count }.reduce(text) { text, secret in
