@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Sluice
 import SluiceCore
 import SluicePipeline
@@ -55,11 +56,20 @@ struct Replay: AsyncParsableCommand {
             Terminal.report(error)
             throw ExitCode(ExitStatus.failed)
         }
+        try await Self.replay(
+            original, at: runURL, mode: stage != nil ? .stage : .from, stage: stage ?? from ?? "",
+            overrides: overrides, execution: execution, logger: logger)
+    }
+
+    /// Replays `stage` of the run `original` (read from `runURL`) as a new run.
+    static func replay(
+        _ original: Manifest, at runURL: URL, mode: Manifest.ReplayMode, stage name: String, overrides: [String],
+        execution: ExecutionOptions, logger: Logger
+    ) async throws {
         let originalDirectory = Manifest.manifestURL(for: runURL).deletingLastPathComponent().standardizedFileURL
-        let name = stage ?? from ?? ""
         let names = original.stages.map(\.name)
         let running: Set<String> =
-            stage != nil ? [name] : Set(names.drop(while: { $0 != name }))
+            mode == .stage ? [name] : Set(names.drop(while: { $0 != name }))
         let plan = try RecordedPlan.load(
             of: original, directory: originalDirectory, overrides: overrides, running: running)
         guard plan.stage(named: name) != nil else {
@@ -78,7 +88,7 @@ struct Replay: AsyncParsableCommand {
         if options.runsDir == nil { options.runsDir = originalDirectory.deletingLastPathComponent().path }
         var configuration = RunConfiguration.make(for: plan, options: options, logger: logger)
         configuration.replay = SluicePipeline.Replay(
-            original: original, originalDirectory: originalDirectory, mode: stage != nil ? .stage : .from, stage: name)
+            original: original, originalDirectory: originalDirectory, mode: mode, stage: name)
         try await Execution.execute(
             Runner(stages: stages, configuration: configuration), runsDirectory: options.runsDirectory)
     }

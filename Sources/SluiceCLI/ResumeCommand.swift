@@ -35,6 +35,18 @@ struct Resume: AsyncParsableCommand {
             Terminal.report(error)
             throw ExitCode(ExitStatus.failed)
         }
+        // A replay that started after the first stage (`replay --from apply`) is continued as
+        // that replay again: from the same stage, on the rows it was given, never by running
+        // the plan from its query (which would fetch afresh and apply rows nobody reviewed).
+        if let origin = original.replayOf, origin.stage != original.stages.first?.name {
+            Terminal.printError(
+                "note: run \(original.runID) replayed '\(origin.stage)' of run \(origin.runID); "
+                    + "resuming replays \(origin.mode == .from ? "from " : "")'\(origin.stage)' again on the same recorded rows")
+            try await Replay.replay(
+                original, at: runURL, mode: origin.mode, stage: origin.stage, overrides: overrides, execution: execution,
+                logger: logger)
+            return
+        }
         let directory = Manifest.manifestURL(for: runURL).deletingLastPathComponent().standardizedFileURL
         let plan = try RecordedPlan.load(of: original, directory: directory, overrides: overrides)
         let stages: [StageSpec]

@@ -44,6 +44,39 @@ struct ProcessFaultTests {
             after: [interrupted])
     }
 
+    /// `sluice resume` of an interrupted `replay --from apply` applies the reviewed rows again: it
+    /// never runs the query or asks the API, so nothing unreviewed reaches the table.
+    @Test func resumingAnInterruptedReplayOfApplyAppliesTheReviewedRowsWithoutFetching() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let stopped = try await fixture.run()
+        #expect(stopped.status == 3, "awaiting approval: \(stopped.stderr)")
+        let reviewed = try fixture.lastRunDirectory()
+        let asked = fixture.simulator.stats().apiRequests
+
+        let (held, out, err) = try await fixture.startApplyHeldOnARow(
+            ["replay", reviewed.path, "--from", "apply", "--yes"])
+        defer { FaultChecks.stop(held.process) }
+        kill(held.process.processIdentifier, SIGINT)
+        let interrupted = await FaultChecks.finish(held.process, out, err, within: .seconds(60))
+        await held.lock.release()
+        #expect(interrupted.status == 130, "\(interrupted.stderr)")
+        let (replayRun, replay) = try #require(fixture.manifests().last)
+        #expect(replay.replayOf?.runID != nil && replay.status == .interrupted)
+        #expect(try await fixture.table() == before)
+
+        let resumed = try await fixture.sluice.run(["resume", replayRun.path, "--yes"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("resuming replays from 'apply' again"), "\(resumed.stderr)")
+        #expect(fixture.simulator.stats().apiRequests == asked, "resume asked the API again")
+        let manifest = try #require(fixture.manifests().last?.manifest)
+        #expect(manifest.replayOf?.runID == replay.runID)
+        #expect(manifest.stage("query")?.status == .skipped && manifest.stage("fetch")?.status == .skipped)
+        #expect(manifest.stage("apply")?.status == .succeeded)
+        try await FaultChecks.expectEnriched(fixture, before: before)
+    }
+
     @Test func aSigkillDuringApplyChangesNothingTheServerEndsTheOrphanedSessionAndResumeConverges() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
         defer { Task { await fixture.tearDown() } }
@@ -314,9 +347,10 @@ struct HeldApply {
 extension EnrichmentFixture {
     /// Starts `sluice run --yes` with one row the update will change locked by the test, and
     /// returns once apply's UPDATE waits for it (apply then holds its table lock).
-    func startApplyHeldOnARow() async throws -> (HeldApply, URL, URL) {
+    /// Starts `arguments` (default: the plan with `--yes`) and returns once its apply waits for a row.
+    func startApplyHeldOnARow(_ arguments: [String]? = nil) async throws -> (HeldApply, URL, URL) {
         let lock = try await holdRowLock(on: aTrackThatWillChange())
-        let (process, out, err) = try sluice.start(runArguments(["--yes"]))
+        let (process, out, err) = try sluice.start(arguments ?? runArguments(["--yes"]))
         do {
             try await FaultChecks.eventually("the UPDATE to wait for the row", within: .seconds(60)) {
                 try await sluiceBackends().contains { $0.query.hasPrefix("UPDATE") && $0.waitEventType == "Lock" }
