@@ -70,6 +70,7 @@ struct Replay: AsyncParsableCommand {
         let names = original.stages.map(\.name)
         let running: Set<String> =
             mode == .stage ? [name] : Set(names.drop(while: { $0 != name }))
+        try refuseEditedReviewFiles(of: original, in: originalDirectory, before: name)
         let plan = try RecordedPlan.load(
             of: original, directory: originalDirectory, overrides: overrides, running: running)
         guard plan.stage(named: name) != nil else {
@@ -91,5 +92,25 @@ struct Replay: AsyncParsableCommand {
             original: original, originalDirectory: originalDirectory, mode: mode, stage: name)
         try await Execution.execute(
             Runner(stages: stages, configuration: configuration), runsDirectory: options.runsDirectory)
+    }
+
+    /// A replay applies the rows the run recorded, not the CSV it wrote for review: when that
+    /// CSV was edited since, the person most likely meant their edits to be applied. Refuses,
+    /// saying how to apply the edited file, rather than silently applying the recorded rows.
+    static func refuseEditedReviewFiles(of original: Manifest, in directory: URL, before stage: String) throws {
+        for record in original.stages.prefix(while: { $0.name != stage }) {
+            for file in record.outputs where file.kind == "csv" {
+                let url = file.path.hasPrefix("/") ? URL(fileURLWithPath: file.path) : directory.appendingPathComponent(file.path)
+                guard let now = try? PrivateFile.sha256(of: url), now.sha256 != file.sha256 else { continue }
+                Terminal.printError(
+                    """
+                    error: \(url.path) was changed after run \(original.runID) wrote it (sha256 \(now.sha256.prefix(12))…, \
+                    recorded \(file.sha256.prefix(12))…); a replay applies the rows the run recorded, not this file
+                        to apply the edited file: sluice apply \(Execution.shellQuoted(original.plan.path)) \(Execution.shellQuoted(url.path))
+                        to apply the recorded rows: put the file back as it was (or move it away)
+                    """)
+                throw ExitCode(ExitStatus.failed)
+            }
+        }
     }
 }

@@ -63,6 +63,19 @@ struct SpotifyPlanTests {
         for name in ["SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET", "SPOTIFY_API_URL", "SPOTIFY_TOKEN_URL"] {
             databaseOnly.environment[name] = nil
         }
+        // The reviewer edited the CSV: replay applies the recorded rows, so it refuses and says
+        // how to apply the edited file instead.
+        let csv = try #require(manifest.stage("write-csv")?.outputs.first { $0.kind == "csv" })
+        let csvURL = csv.path.hasPrefix("/") ? URL(fileURLWithPath: csv.path) : directory.appendingPathComponent(csv.path)
+        let reviewed = try Data(contentsOf: csvURL)
+        try (reviewed + Data("\r\n".utf8)).write(to: csvURL)
+        let refused = try await databaseOnly.run(["replay", directory.path, "--from", "apply", "--yes"])
+        #expect(refused.status == 1, "\(refused.stderr)")
+        #expect(refused.stderr.contains("was changed after run \(manifest.runID) wrote it"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("sluice apply plans/spotify-enrichment.yaml"), "\(refused.stderr)")
+        #expect(try await fixture.table() == before)
+        try reviewed.write(to: csvURL)
+
         let applied = try await databaseOnly.run(["replay", directory.path, "--from", "apply", "--yes"])
         #expect(applied.status == 0, "stderr: \(applied.stderr)")
         #expect(fixture.simulator.stats().apiRequests == requestsBefore)
@@ -80,7 +93,7 @@ struct SpotifyPlanTests {
         let again = try await fixture.sluice.run(["replay", directory.path, "--stage", "apply", "--yes"])
         #expect(again.status == 0, "stderr: \(again.stderr)")
         #expect(fixture.manifests().last?.manifest.stage("apply")?.counters["changed"] == 0)
-        try expectNoSecrets(in: fixture, outputs: [stopped, applied, again])
+        try expectNoSecrets(in: fixture, outputs: [stopped, refused, applied, again])
     }
 
     @Test(arguments: [Int32(SIGINT), SIGKILL])
