@@ -150,10 +150,14 @@ struct PlanChecker {
             if let auth = pair.value["auth"], let secret = auth["client_secret"]?.scalar, secret.raw == secret.text,
                 !secret.text.isEmpty
             {
+                let location = auth["client_secret"]!.location
                 validator.diagnostics.warning(
-                    "client_secret is written in the plan file; anyone who can read the file can use it",
-                    at: auth["client_secret"]!.location,
-                    notes: ["write \"${SPOTIFY_CLIENT_SECRET}\" and set the variable"])
+                    location.source.name == "--set"
+                        ? "client_secret is given on the command line; manifests keep it redacted, but shell "
+                            + "history and the process list show it"
+                        : "client_secret is written in the plan file; anyone who can read the file can use it",
+                    at: location,
+                    notes: ["write \"${SPOTIFY_CLIENT_SECRET}\" in the plan and set the variable"])
             }
             invalidConnections.removeLast()
             out.append(

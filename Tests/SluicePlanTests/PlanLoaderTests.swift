@@ -306,6 +306,10 @@ let minimal = """
 
     /// What a manifest may keep of the overrides: a secret given in clear is redacted and its
     /// key listed, a `${VAR}` or a URL without a password is kept as given.
+    /// `minimal` with OAuth2 whose client secret comes from the environment.
+    static let inlineSecretFree = InterpolationTests.inlineSecret.replacingOccurrences(
+        of: "client_secret: literal-s3cret", with: "client_secret: \"${CS:-x}\"")
+
     @Test func aSecretGivenWithSetIsRecordedRedacted() throws {
         let plan = try load(
             minimal,
@@ -318,6 +322,10 @@ let minimal = """
                 "connections.db.url=postgres://u:***@h/db", "chunk.size=20", "connections.api.headers.X-Api-Key=***",
             ])
         #expect(plan.secretOverrideKeys == ["connections.db.url", "connections.api.headers.X-Api-Key"])
+
+        let secretOnCommandLine = try load(Self.inlineSecretFree, overrides: ["connections.api.auth.client_secret=s3cret-cli"])
+        #expect(secretOnCommandLine.warnings.first?.message.hasPrefix("client_secret is given on the command line") == true)
+        #expect(secretOnCommandLine.warnings.first?.rendered().contains("s3cret-cli") == false)
         #expect(plan.overrides.count == 3)
 
         let viaVariable = try load(
