@@ -75,6 +75,8 @@ struct ApplyCommand: AsyncParsableCommand {
         configuration.approval = pipeline.approval(execution.approval)
         let command = continueCommand(overrides: plan.recordedOverrides)
         configuration.continueCommand = { _, _ in command }
+        // Interrupted or failed, an apply of a CSV continues by applying the same file again.
+        configuration.resumeCommand = { _ in command }
         try await Execution.execute(
             Runner(stages: stages, configuration: configuration), runsDirectory: execution.runsDirectory)
     }

@@ -35,6 +35,13 @@ struct Resume: AsyncParsableCommand {
             Terminal.report(error)
             throw ExitCode(ExitStatus.failed)
         }
+        if let first = original.stages.first, first.kind == CSVInputStage.kindName {
+            let file = (first.inputs + first.outputs).first { $0.path.hasSuffix(".csv") }.map { Execution.shellQuoted($0.path) }
+            Terminal.printError(
+                "error: run \(original.runID) applied a CSV file (sluice apply); to continue, apply it again: "
+                    + "sluice apply \(Execution.shellQuoted(original.plan.path)) \(file ?? "FILE.csv") --yes")
+            throw ExitCode(ExitStatus.failed)
+        }
         // A replay that started after the first stage (`replay --from apply`) is continued as
         // that replay again: from the same stage, on the rows it was given, never by running
         // the plan from its query (which would fetch afresh and apply rows nobody reviewed).

@@ -67,7 +67,16 @@ struct ApplyCommandTests {
         #expect(after == expected)
         #expect(after[rows[3][0]]?[0] == before[rows[3][0]]?[0])
         #expect(after[rows[2][0]]?[1] == nil)
-        try FaultChecks.expectNoSecrets(fixture, outputs: [dry, applied])
+
+        // `resume` is for plan runs: on a CSV apply it says how to apply the file again, and
+        // never runs the plan (which would query and fetch).
+        let asked = fixture.simulator.stats().apiRequests
+        let resumed = try await sluice.run(["resume", try fixture.lastRunDirectory().path, "--yes"])
+        #expect(resumed.status == 1, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("sluice apply \(Self.plan) \(edited.path) --yes"), "\(resumed.stderr)")
+        #expect(fixture.simulator.stats().apiRequests == asked)
+        #expect(try await fixture.table() == after)
+        try FaultChecks.expectNoSecrets(fixture, outputs: [dry, applied, resumed])
     }
 
     /// A bad CSV and the one-line error it must give: `FILE:LINE:COL: error: ` then `fragment`.

@@ -116,6 +116,10 @@ struct SpotifyPlanTests {
         if signal == SIGINT {
             #expect(process.terminationStatus == 130, "\((try? String(contentsOf: out, encoding: .utf8)) ?? "")")
             #expect(interrupted.status == .interrupted)
+            // The summary and the manifest say how to continue.
+            #expect(interrupted.resumeCommand == "sluice resume \(directory.path) --yes")
+            let said = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
+            #expect(said.contains("continue later with:\n  sluice resume"), "\(said)")
         }
         #expect(try await fixture.table() == before)
         let resumed = try await fixture.sluice.run(["resume", directory.path, "--yes", "--set", "fetch.delay=0.01s"])

@@ -100,6 +100,7 @@ public struct Runner: Sendable {
             manifest.status = .failed
         case .interrupted:
             manifest.status = .interrupted
+            manifest.resumeCommand = configuration.resumeCommand?(directory)
         case .awaitingApproval(let stage):
             manifest.status = .awaitingApproval
             if let index = manifest.stages.firstIndex(where: { $0.name == stage }) {
