@@ -24,7 +24,7 @@ struct Replay: AsyncParsableCommand {
             Spotify credentials.
             """)
 
-    @Argument(help: "The run directory (or its manifest.json).")
+    @Argument(help: "The run directory (or its manifest.json), or a run id in the runs directory.")
     var run: String
 
     @Option(help: "Re-run only this stage.")
@@ -48,7 +48,7 @@ struct Replay: AsyncParsableCommand {
 
     func run() async throws {
         let logger = execution.bootstrapLogging()
-        let runURL = URL(fileURLWithPath: run)
+        let runURL = ExecutionOptions.runURL(run, runsDir: execution.runsDir)
         let original: Manifest
         do {
             original = try Manifest.load(from: runURL)

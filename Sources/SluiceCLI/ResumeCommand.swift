@@ -15,7 +15,7 @@ struct Resume: AsyncParsableCommand {
             max_retry_after.
             """)
 
-    @Argument(help: "The run directory (or its manifest.json).")
+    @Argument(help: "The run directory (or its manifest.json), or a run id in the runs directory.")
     var run: String
 
     @Option(
@@ -27,7 +27,7 @@ struct Resume: AsyncParsableCommand {
 
     func run() async throws {
         let logger = execution.bootstrapLogging()
-        let runURL = URL(fileURLWithPath: run)
+        let runURL = ExecutionOptions.runURL(run, runsDir: execution.runsDir)
         let original: Manifest
         do {
             original = try Manifest.load(from: runURL)

@@ -55,3 +55,14 @@ struct ExecutionOptions: ParsableArguments {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+extension ExecutionOptions {
+    /// A run given on the command line: a run directory or its manifest, or a bare run id
+    /// found in the runs directory (`--runs-dir`, default `runs`).
+    static func runURL(_ run: String, runsDir: String?) -> URL {
+        let given = URL(fileURLWithPath: run)
+        if FileManager.default.fileExists(atPath: given.path) { return given }
+        let inRuns = URL(fileURLWithPath: runsDir ?? "runs").appendingPathComponent(run)
+        return FileManager.default.fileExists(atPath: inRuns.path) ? inRuns : given
+    }
+}

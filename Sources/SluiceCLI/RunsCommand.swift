@@ -49,10 +49,7 @@ struct Runs: AsyncParsableCommand {
         var runsDir = "runs"
 
         func run() async throws {
-            var url = URL(fileURLWithPath: run)
-            if !FileManager.default.fileExists(atPath: url.path) {
-                url = URL(fileURLWithPath: runsDir).appendingPathComponent(run)
-            }
+            let url = ExecutionOptions.runURL(run, runsDir: runsDir)
             do {
                 let manifest = try Manifest.load(from: url)
                 let directory = Manifest.manifestURL(for: url).deletingLastPathComponent()

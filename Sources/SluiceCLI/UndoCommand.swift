@@ -15,7 +15,7 @@ struct UndoCommand: AsyncParsableCommand {
             apply are overwritten too, so undo soon after the apply.
             """)
 
-    @Argument(help: "The run directory (or its manifest.json).")
+    @Argument(help: "The run directory (or its manifest.json), or a run id in the runs directory.")
     var run: String
 
     @Option(help: "The apply stage to undo, when the run has several.")
@@ -31,7 +31,7 @@ struct UndoCommand: AsyncParsableCommand {
         var options = try ExecutionOptions.parse([])
         options.logLevel = logLevel
         let logger = options.bootstrapLogging()
-        let runURL = URL(fileURLWithPath: run)
+        let runURL = ExecutionOptions.runURL(run, runsDir: nil)
         do {
             let manifest = try Manifest.load(from: runURL)
             let directory = Manifest.manifestURL(for: runURL).deletingLastPathComponent().standardizedFileURL

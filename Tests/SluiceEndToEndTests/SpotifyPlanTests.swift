@@ -90,7 +90,9 @@ struct SpotifyPlanTests {
         #expect((replay.stage("apply")?.counters["changed"] ?? 0) > 0)
 
         // Applying the same rows again changes nothing.
-        let again = try await fixture.sluice.run(["replay", directory.path, "--stage", "apply", "--yes"])
+        // A bare run id is looked up in the runs directory.
+        let again = try await fixture.sluice.run(
+            ["replay", manifest.runID, "--runs-dir", fixture.runsDirectory, "--stage", "apply", "--yes"])
         #expect(again.status == 0, "stderr: \(again.stderr)")
         #expect(fixture.manifests().last?.manifest.stage("apply")?.counters["changed"] == 0)
         try expectNoSecrets(in: fixture, outputs: [stopped, refused, applied, again])
