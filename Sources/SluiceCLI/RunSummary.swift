@@ -53,9 +53,12 @@ struct RunSummary {
         return line + ": \(display(directory.path))"
     }
 
-    /// The status as stored, or `running, process gone` for a run whose process was killed.
+    /// The status as stored (`succeeded (dry run)` when an apply only rolled back), or
+    /// `running, process gone` for a run whose process was killed.
     static func status(of manifest: Manifest) -> String {
-        manifest.isAbandoned ? "running, process gone" : manifest.status.rawValue
+        if manifest.isAbandoned { return "running, process gone" }
+        let dryRun = manifest.stages.contains { $0.counters["dry_run", default: 0] > 0 }
+        return manifest.status.rawValue + (dryRun ? " (dry run)" : "")
     }
 
     var stageTable: String {

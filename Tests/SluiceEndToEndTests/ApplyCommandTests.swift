@@ -39,6 +39,8 @@ struct ApplyCommandTests {
         let dryManifest = try #require(fixture.manifests().last?.manifest)
         #expect((dryManifest.stage("apply")?.counters["changed"] ?? 0) > 0)
         #expect(dryManifest.notices.contains { $0.contains("dry run") })
+        #expect(dryManifest.stage("apply")?.counters["dry_run"] == 1)
+        #expect(dry.stdout.contains("succeeded (dry run)"), "a dry run is told apart: \(dry.stdout)")
 
         let applied = try await sluice.run([
             "apply", Self.plan, edited.path, "--runs-dir", fixture.runsDirectory, "--yes",
@@ -52,6 +54,8 @@ struct ApplyCommandTests {
         #expect(input.sha256 == SHA256.hex(Array(try Data(contentsOf: edited))))
         #expect(input.rows == rows.count - 1)
         #expect(manifest.stage("apply")?.counters["duplicate_rows"] == 1)
+        #expect(manifest.stage("apply")?.counters["dry_run"] == nil)
+        #expect(!applied.stdout.contains("(dry run)"))
 
         // Every row: the CSV's values where it has a row (an empty popularity keeps the table's,
         // an empty ISRC clears it), everything else exactly as before.

@@ -97,6 +97,8 @@ public struct ApplyStage: Stage {
                 "\(stats.unknownKeys) \(settings.key) value(s) are not in \(settings.table) (e.g. \(samples))")
         }
         if settings.dryRun {
+            // So that `sluice runs` can tell a dry run from an apply that changed the table.
+            counters.set("dry_run", 1)
             context.notice(
                 "dry run: \(stats.changed) of \(stats.matched) matched rows in \(settings.table) would change "
                     + "(\(wouldChange) prior values read); nothing was written")
