@@ -39,8 +39,9 @@ struct RunSummary {
                 + "killed or crashed; continue with:\n  sluice resume \(Execution.shellQuoted(directory.path))\n"
         }
         if let command = manifest.resumeCommand {
+            let review = files.isEmpty ? "review what it will apply" : "review the files above"
             out += manifest.status == .awaitingApproval
-                ? "review the files above, then continue with:\n  \(command)\n"
+                ? "\(review), then continue with:\n  \(command)\n"
                 : "continue later with:\n  \(command)\n"
         }
         return out
