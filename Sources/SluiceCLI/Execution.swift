@@ -50,8 +50,9 @@ enum Execution {
     }
 
     /// The command that continues a run from `stage`, as the user should type it.
-    static func continueCommand(runDirectory: URL, stage: String) -> String {
-        "sluice replay \(shellQuoted(displayPath(runDirectory))) --from \(shellQuoted(stage)) --yes"
+    /// `only`: the run replays just that stage (`--stage`), so continuing it must not run the rest.
+    static func continueCommand(runDirectory: URL, stage: String, only: Bool = false) -> String {
+        "sluice replay \(shellQuoted(displayPath(runDirectory))) \(only ? "--stage" : "--from") \(shellQuoted(stage)) --yes"
     }
 
     /// The command that continues a run that failed with a resumable error (a long Retry-After,

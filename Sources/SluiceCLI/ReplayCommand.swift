@@ -90,6 +90,11 @@ struct Replay: AsyncParsableCommand {
         var configuration = RunConfiguration.make(for: plan, options: options, logger: logger)
         configuration.replay = SluicePipeline.Replay(
             original: original, originalDirectory: originalDirectory, mode: mode, stage: name)
+        if mode == .stage {
+            configuration.continueCommand = { directory, stage in
+                Execution.continueCommand(runDirectory: directory, stage: stage, only: true)
+            }
+        }
         try await Execution.execute(
             Runner(stages: stages, configuration: configuration), runsDirectory: options.runsDirectory)
     }

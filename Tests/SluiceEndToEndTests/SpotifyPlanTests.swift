@@ -76,6 +76,12 @@ struct SpotifyPlanTests {
         #expect(try await fixture.table() == before)
         try reviewed.write(to: csvURL)
 
+        // A --stage replay stopped at the gate is continued as a --stage replay (not running verify).
+        let gated = try await databaseOnly.run(["replay", directory.path, "--stage", "apply"])
+        #expect(gated.status == 3, "\(gated.stderr)")
+        #expect(gated.stdout.contains("--stage apply --yes") && !gated.stdout.contains("--from"), "\(gated.stdout)")
+        #expect(try await fixture.table() == before)
+
         let applied = try await databaseOnly.run(["replay", directory.path, "--from", "apply", "--yes"])
         #expect(applied.status == 0, "stderr: \(applied.stderr)")
         #expect(fixture.simulator.stats().apiRequests == requestsBefore)
@@ -95,7 +101,7 @@ struct SpotifyPlanTests {
             ["replay", manifest.runID, "--runs-dir", fixture.runsDirectory, "--stage", "apply", "--yes"])
         #expect(again.status == 0, "stderr: \(again.stderr)")
         #expect(fixture.manifests().last?.manifest.stage("apply")?.counters["changed"] == 0)
-        try expectNoSecrets(in: fixture, outputs: [stopped, refused, applied, again])
+        try expectNoSecrets(in: fixture, outputs: [stopped, refused, gated, applied, again])
     }
 
     @Test(arguments: [Int32(SIGINT), SIGKILL])
