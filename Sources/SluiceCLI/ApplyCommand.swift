@@ -10,26 +10,26 @@ struct ApplyCommand: AsyncParsableCommand {
         commandName: "apply",
         abstract: "Apply a CSV you reviewed or edited with the plan's apply stage, then verify.",
         discussion: """
-            Runs a new run (manifest as usual) of three parts: a csv-input stage that reads FILE,
-            the plan's apply stage (behind its approval gate), and the stages after apply (verify).
+            Runs a new run (manifest as usual) of three parts: a csv-input stage that reads FILE, \
+            the plan's apply stage (behind its approval gate), and the stages after apply (verify). \
             FILE is usually the audit trail a run wrote (spotify_enrichment_*.csv), perhaps edited.
 
-            Before anything touches the database the whole file is checked: UTF-8, RFC 4180
-            quoting, a header holding the apply stage's key_field and every 'from' column (plus,
-            optionally, the write-csv stage's other columns; any other column is an error), the
-            same number of fields on every row, every value against the rules of the plan's
-            validate stage read as the rule's type, and no key given two different sets of values
-            (a row repeated exactly is fine). Every problem is printed as
-            FILE:LINE:COL: error: ... and the run fails without opening a transaction. Rows the
-            database still refuses (a CHECK constraint the rules let through) are reported with
+            Before anything touches the database the whole file is checked: UTF-8, RFC 4180 \
+            quoting, a header holding the apply stage's key_field and every 'from' column (plus, \
+            optionally, the write-csv stage's other columns; any other column is an error), the \
+            same number of fields on every row, every value against the rules of the plan's \
+            validate stage read as the rule's type, and no key given two different sets of values \
+            (a row repeated exactly is fine). Every problem is printed as \
+            FILE:LINE:COL: error: ... and the run fails without opening a transaction. Rows the \
+            database still refuses (a CHECK constraint the rules let through) are reported with \
             their line, and the transaction is rolled back.
 
             Needs only the environment of the database connection (DATABASE_URL), not the API's.
 
-              sluice apply plans/spotify-enrichment.yaml runs/<id>/spotify_enrichment_<ts>.csv --dry-run
-              sluice apply plans/spotify-enrichment.yaml runs/<id>/spotify_enrichment_<ts>.csv --yes
+              sluice apply plans/spotify-enrichment.yaml edited.csv --dry-run
+              sluice apply plans/spotify-enrichment.yaml edited.csv --yes
 
-            Exit status: 0 applied (and verified), 1 failed (a problem in the CSV, or the database
+            Exit status: 0 applied (and verified), 1 failed (a problem in the CSV, or the database \
             refused it: nothing changed), 2 invalid plan, 3 awaiting approval, 130 interrupted.
             """)
 

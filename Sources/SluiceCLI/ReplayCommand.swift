@@ -10,17 +10,17 @@ struct Replay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Re-run one stage (or a stage and everything after it) of an earlier run from its manifest.",
         discussion: """
-            The replayed stage reads the input the original run recorded (its upstream spool,
-            checked against the sha256 in the manifest) with the parameters the run used, plus
-            any --set overrides. It runs as a new run whose manifest says replay_of.
+            The replayed stage reads the input the original run recorded (its upstream spool, \
+            checked against the sha256 in the manifest) with the parameters the run used, plus \
+            any --set overrides. It runs as a new run whose manifest says replay_of. \
             Stages before it are not run: replaying apply never contacts the HTTP API.
 
-              sluice replay runs/20261125-101500-a1b2c3 --from apply --yes   # apply the reviewed CSV
+              sluice replay runs/20261125-101500-a1b2c3 --from apply --yes
               sluice replay runs/20261125-101500-a1b2c3 --stage verify
 
-            The plan is read again from its file when that is unchanged (same sha256), otherwise
-            from the copy recorded in the manifest. Environment variables are needed only for the
-            connections of the stages that run: replaying apply needs DATABASE_URL, not the
+            The plan is read again from its file when that is unchanged (same sha256), otherwise \
+            from the copy recorded in the manifest. Environment variables are needed only for the \
+            connections of the stages that run: replaying apply needs DATABASE_URL, not the \
             Spotify credentials.
             """)
 

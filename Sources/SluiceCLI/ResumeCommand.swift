@@ -7,11 +7,11 @@ struct Resume: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Continue an interrupted or failed run without asking the API again for what it already answered.",
         discussion: """
-            Runs the plan again from its first stage, as a replay of RUN, but every fetch stage
-            reuses the answers RUN recorded (its <stage>.answers.ndjson, written after every
-            batch, so even a run killed with SIGKILL keeps them): only the batches that were in
-            flight, and those never reached, are requested. The query is read again, so rows added
-            since are included. Use it after Ctrl-C, a crash, or a Retry-After longer than
+            Runs the plan again from its first stage, as a replay of RUN, but every fetch stage \
+            reuses the answers RUN recorded (its <stage>.answers.ndjson, written after every \
+            batch, so even a run killed with SIGKILL keeps them): only the batches that were in \
+            flight, and those never reached, are requested. The query is read again, so rows added \
+            since are included. Use it after Ctrl-C, a crash, or a Retry-After longer than \
             max_retry_after.
             """)
 

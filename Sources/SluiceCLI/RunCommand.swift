@@ -9,11 +9,11 @@ struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a plan: every stage, with a manifest and spools in runs/<run-id>/.",
         discussion: """
-            Stages that need approval (apply in the Spotify plan) run only with --yes or after a yes
-            on a terminal; otherwise the run stops before them with status awaiting-approval and
+            Stages that need approval (apply in the Spotify plan) run only with --yes or after a yes \
+            on a terminal; otherwise the run stops before them with status awaiting-approval and \
             prints the command that continues it (sluice replay RUN --from STAGE --yes).
 
-            Exit status: 0 succeeded, 1 failed, 2 invalid plan, 3 awaiting approval,
+            Exit status: 0 succeeded, 1 failed, 2 invalid plan, 3 awaiting approval, \
             4 failed but resumable (e.g. a Retry-After longer than max_retry_after), 130 interrupted.
             """)
 

@@ -9,9 +9,9 @@ struct UndoCommand: AsyncParsableCommand {
         commandName: "undo",
         abstract: "Put back the values an apply stage changed, from the prior values its run recorded.",
         discussion: """
-            Before updating anything, apply writes the old values of every row it is about to
-            change to an undo file in its run directory. This writes them back, in one
-            transaction, touching only rows that differ. Rows someone else changed since the
+            Before updating anything, apply writes the old values of every row it is about to \
+            change to an undo file in its run directory. This writes them back, in one \
+            transaction, touching only rows that differ. Rows someone else changed since the \
             apply are overwritten too, so undo soon after the apply.
             """)
 
