@@ -16,7 +16,7 @@ struct RunSummary {
         if !files.isEmpty {
             out += "files:\n"
             for (stage, file) in files {
-                out += "  \(stage) \(file.kind): \(display(file.path)) (\(file.rows) rows, sha256 \(file.sha256.prefix(12))…)\n"
+                out += "  \(stage) \(file.kind): \(display(file.path)) (\(file.rows) row\(file.rows == 1 ? "" : "s"), sha256 \(file.sha256.prefix(12))…)\n"
             }
         }
         let counters = manifest.stages.filter { !$0.counters.isEmpty && $0.status != .skipped }
