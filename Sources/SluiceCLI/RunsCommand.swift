@@ -27,7 +27,9 @@ struct Runs: AsyncParsableCommand {
                     manifest.runID + (manifest.replayOf.map { " (replay of \($0.runID))" } ?? ""),
                     manifest.plan.name, RunSummary.status(of: manifest), formatter.string(from: manifest.startedAt),
                     manifest.duration.map { RunSummary.format(seconds: $0) } ?? "-",
-                    source.map { "\($0.rowsOut)" } ?? "-",
+                    // The rows the run started from: what its first stage read (a replayed apply)
+                    // or, for a source stage, produced.
+                    source.map { "\($0.input != nil ? $0.rowsIn : $0.rowsOut)" } ?? "-",
                 ])
             }
             let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }

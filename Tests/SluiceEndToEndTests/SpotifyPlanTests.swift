@@ -94,6 +94,11 @@ struct SpotifyPlanTests {
         let fetchRow = try #require(applied.stdout.split(separator: "\n").first { $0.hasPrefix("  fetch ") })
         #expect(fetchRow.split(separator: " ").suffix(4) == ["-", "-", "-", "-"], "\(applied.stdout)")
         #expect((replay.stage("apply")?.counters["changed"] ?? 0) > 0)
+        // `sluice runs` counts the rows the replayed apply read, not the 0 rows it output.
+        let listed = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        let line = try #require(listed.stdout.split(separator: "\n").first { $0.hasPrefix(replay.runID) }, "\(listed.stdout)")
+        let applyRows = try #require(replay.stage("apply")?.rowsIn)
+        #expect(applyRows > 0 && line.hasSuffix(" \(applyRows)"), "\(line)")
 
         // Applying the same rows again changes nothing.
         // A bare run id is looked up in the runs directory.
