@@ -97,8 +97,11 @@ import Testing
         _ = try await harness.run(stage, input: Self.input)
         #expect(try await db.snapshot() == before)
         #expect(harness.counters["changed"] == 2)
-        #expect(harness.notices.contains { $0.contains("dry run: 2 of 4 matched rows in tracks would change") })
+        let notice = try #require(harness.notices.first { $0.contains("dry run: 2 of 4 matched rows in tracks would change") })
         #expect(harness.artifacts("undo").isEmpty)
+        // It names the keys it would change (here both), so they can be looked up.
+        #expect(notice.contains("(e.g. id "), "\(notice)")
+        #expect((1...5).filter { notice.contains(TestDatabase.track($0)) }.count == 2, "\(notice)")
     }
 
     @Test func undoRestoresThePriorValuesExactly() async throws {

@@ -45,6 +45,8 @@ public struct ApplyStage: Stage {
         // A dry run changes nothing, so it leaves no undo file; it counts what would change.
         let writer = settings.dryRun ? nil : try UndoFile.Writer(at: undoURL, describing: undo)
         var wouldChange = 0
+        // A dry run names a few of the keys it would change, so a person can look them up.
+        var sampleKeys: [String] = []
         let stats: BulkUpdateStats
         let applicationName = DatabaseConnector.applicationName(run: context.runID, stage: name)
         do {
@@ -56,6 +58,9 @@ public struct ApplyStage: Stage {
                 ) {
                     try await update.run(on: connection, input: applyInput) { batch in
                         wouldChange += batch.count
+                        if settings.dryRun, sampleKeys.count < 5 {
+                            sampleKeys += batch.rows.prefix(5 - sampleKeys.count).compactMap { $0.first?.text }
+                        }
                         try writer?.append(batch)
                     }
                 }
@@ -101,6 +106,7 @@ public struct ApplyStage: Stage {
             counters.set("dry_run", 1)
             context.notice(
                 "dry run: \(stats.changed) of \(stats.matched) matched rows in \(settings.table) would change "
+                    + (sampleKeys.isEmpty ? "" : "(e.g. \(settings.key) \(sampleKeys.joined(separator: ", "))) ")
                     + "(\(wouldChange) prior values read); nothing was written")
         }
         context.logger.info(
