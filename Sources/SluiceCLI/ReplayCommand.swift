@@ -70,7 +70,9 @@ struct Replay: AsyncParsableCommand {
         let names = original.stages.map(\.name)
         let running: Set<String> =
             mode == .stage ? [name] : Set(names.drop(while: { $0 != name }))
-        try refuseEditedReviewFiles(of: original, in: originalDirectory, before: name)
+        let replay = SluicePipeline.Replay(
+            original: original, originalDirectory: originalDirectory, mode: mode, stage: name)
+        try refuseEditedReviewFiles(of: replay)
         let plan = try RecordedPlan.load(
             of: original, directory: originalDirectory, overrides: overrides, running: running)
         guard plan.stage(named: name) != nil else {
@@ -88,8 +90,7 @@ struct Replay: AsyncParsableCommand {
         var options = execution
         if options.runsDir == nil { options.runsDir = originalDirectory.deletingLastPathComponent().path }
         var configuration = RunConfiguration.make(for: plan, options: options, logger: logger)
-        configuration.replay = SluicePipeline.Replay(
-            original: original, originalDirectory: originalDirectory, mode: mode, stage: name)
+        configuration.replay = replay
         if mode == .stage {
             configuration.continueCommand = { directory, stage in
                 Execution.continueCommand(runDirectory: directory, stage: stage, only: true)
@@ -102,10 +103,11 @@ struct Replay: AsyncParsableCommand {
     /// A replay applies the rows the run recorded, not the CSV it wrote for review: when that
     /// CSV was edited since, the person most likely meant their edits to be applied. Refuses,
     /// saying how to apply the edited file, rather than silently applying the recorded rows.
-    static func refuseEditedReviewFiles(of original: Manifest, in directory: URL, before stage: String) throws {
-        for record in original.stages.prefix(while: { $0.name != stage }) {
+    static func refuseEditedReviewFiles(of replay: SluicePipeline.Replay) throws {
+        let original = replay.original
+        for record in original.stages.prefix(while: { $0.name != replay.stage }) {
             for file in record.outputs where file.kind == "csv" {
-                let url = file.path.hasPrefix("/") ? URL(fileURLWithPath: file.path) : directory.appendingPathComponent(file.path)
+                let url = replay.resolve(file.path)
                 guard let now = try? PrivateFile.sha256(of: url), now.sha256 != file.sha256 else { continue }
                 Terminal.printError(
                     """

@@ -36,7 +36,7 @@ struct Resume: AsyncParsableCommand {
             throw ExitCode(ExitStatus.failed)
         }
         if let first = original.stages.first, first.kind == CSVInputStage.kindName {
-            let file = (first.inputs + first.outputs).first { $0.path.hasSuffix(".csv") }.map { Execution.shellQuoted($0.path) }
+            let file = first.inputs.first { $0.kind == "csv" }.map { Execution.shellQuoted($0.path) }
             Terminal.printError(
                 "error: run \(original.runID) applied a CSV file (sluice apply); to continue, apply it again: "
                     + "sluice apply \(Execution.shellQuoted(original.plan.path)) \(file ?? "FILE.csv") --yes")

@@ -24,7 +24,7 @@ public struct Replay: Sendable {
     }
 
     /// `path` as an absolute file URL: relative paths are taken relative to the original run.
-    func resolve(_ path: String) -> URL {
+    public func resolve(_ path: String) -> URL {
         path.hasPrefix("/") ? URL(fileURLWithPath: path) : originalDirectory.appendingPathComponent(path)
     }
 
