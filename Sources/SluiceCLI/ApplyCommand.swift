@@ -86,7 +86,7 @@ struct ApplyCommand: AsyncParsableCommand {
     private func loadPlan(csv: URL, logger: Logger) throws -> Plan {
         do {
             let plan = try PlanLoader().load(path: plan, overrides: overrides)
-            for warning in plan.warnings + plan.transportWarnings() { Terminal.printError(warning.rendered(color: Terminal.colorOnStderr)) }
+            Terminal.reportWarnings(of: plan)
             return plan
         } catch {
             let stage = stage

@@ -32,7 +32,7 @@ struct PlanOptions: ParsableArguments {
     func load() throws -> Plan {
         do {
             let plan = try PlanLoader().load(path: plan, overrides: overrides)
-            for warning in plan.warnings + plan.transportWarnings() { Terminal.printError(warning.rendered(color: Terminal.colorOnStderr)) }
+            Terminal.reportWarnings(of: plan)
             return plan
         } catch {
             Terminal.report(error)

@@ -1,4 +1,5 @@
 import Foundation
+import Sluice
 import SluicePlan
 
 /// Where output goes: results on stdout, diagnostics and progress on stderr.
@@ -13,6 +14,12 @@ enum Terminal {
 
     static func printError(_ text: String) {
         FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
+    /// Prints a loaded plan's warnings: those found while checking it, and transport advice
+    /// for its database connections.
+    static func reportWarnings(of plan: Plan) {
+        for warning in plan.warnings + plan.transportWarnings() { printError(warning.rendered(color: colorOnStderr)) }
     }
 
     /// Prints an error for people: plan diagnostics rendered with carets, anything else as `error: ...`.
