@@ -1,6 +1,4 @@
-import AsyncHTTPClient
 import Foundation
-import Logging
 import NIOSSL
 import SluiceHTTP
 import SluiceTestSupport
@@ -75,18 +73,7 @@ import Testing
     func fetchFailure(baseURL: String, auth: OAuth2ClientCredentials? = nil, tls: TLSConfiguration? = nil)
         async throws -> (FetchError, FetchCounters)
     {
-        var clientConfiguration = HTTPFetcher.clientConfiguration
-        if let tls { clientConfiguration.tlsConfiguration = tls }
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
-        defer { _ = client.shutdown() }
-        var configuration = FetchConfiguration(baseURL: baseURL, path: "/tracks", auth: auth)
-        configuration.timeout = .seconds(20)
-        configuration.retries = 3
-        configuration.backoffBase = .milliseconds(10)
-        let fetcher = HTTPFetcher(configuration: configuration, httpClient: client, logger: Logger(label: "test"))
-        let error = try await #require(throws: FetchError.self) {
-            _ = try await fetcher.fetch(ids: ["4uLU6hMCjMI75M1A2tKUQC"])
-        }
-        return (error, await fetcher.counters)
+        let (error, counters, _) = try await failingFetch(baseURL: baseURL, auth: auth, tls: tls, retries: 3)
+        return (error, counters)
     }
 }
