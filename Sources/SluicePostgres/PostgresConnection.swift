@@ -25,12 +25,17 @@ public final class PostgresConnection: Sendable {
     /// What ``openAnother()`` connects with; held in memory only, never printed.
     private let conninfo: String
     private let connectTimeout: Duration
+    private let applicationName: String
 
-    private init(core: LibPQConnection, handle: PQHandle, conninfo: String, connectTimeout: Duration, logger: Logger) {
+    private init(
+        core: LibPQConnection, handle: PQHandle, conninfo: String, connectTimeout: Duration, applicationName: String,
+        logger: Logger
+    ) {
         self.core = core
         self.handle = handle
         self.conninfo = conninfo
         self.connectTimeout = connectTimeout
+        self.applicationName = applicationName
         self.logger = logger
         self.backendPID = Int(PQbackendPID(handle.conn))
         self.serverVersion = Int(PQserverVersion(handle.conn))
@@ -63,7 +68,8 @@ public final class PostgresConnection: Sendable {
         }
         try Task.checkCancellation()
         let connection = PostgresConnection(
-            core: core, handle: handle, conninfo: conninfo, connectTimeout: connectTimeout, logger: logger)
+            core: core, handle: handle, conninfo: conninfo, connectTimeout: connectTimeout,
+            applicationName: applicationName, logger: logger)
         logger.debug(
             "connected to PostgreSQL",
             metadata: [
@@ -74,9 +80,10 @@ public final class PostgresConnection: Sendable {
     }
 
     /// A new connection to the same server with the same settings (conninfo, connect timeout,
-    /// logger), e.g. to ask what became of a transaction after this connection was lost.
+    /// application name, logger), e.g. to ask what became of a transaction after this connection
+    /// was lost.
     public func openAnother() async throws -> PostgresConnection {
-        try await Self.connect(conninfo, connectTimeout: connectTimeout, logger: logger)
+        try await Self.connect(conninfo, connectTimeout: connectTimeout, applicationName: applicationName, logger: logger)
     }
 
     /// Runs one statement and returns all of its rows.
