@@ -10,6 +10,8 @@ extension BulkUpdate {
         /// The target's name as a string literal, for `::regclass`.
         let targetLiteral: String
         let sampleLimit: Int
+        /// Whether the server knows nondeterministic collations (`collisdeterministic`, 12+).
+        let hasCollationDeterminism: Bool
         let quoteName: (String) -> String
 
         init(update: BulkUpdate, connection: PostgresConnection) {
@@ -25,6 +27,7 @@ extension BulkUpdate {
             quoteName = { connection.quoteIdentifierPart($0) }
             targetLiteral = connection.quoteLiteral(target)
             sampleLimit = update.sampleLimit
+            hasCollationDeterminism = connection.serverVersion >= 120_000
         }
 
         private var columnList: String { columns.joined(separator: ", ") }
@@ -40,6 +43,19 @@ extension BulkUpdate {
         }
 
         var copyInput: String { "COPY \(input) (\(key), \(columnList)) FROM STDIN" }
+
+        /// The input key's type and whether its collation compares bytes (false on servers too
+        /// old to say). The temp table's first column is the key.
+        var keyType: String {
+            let deterministic =
+                hasCollationDeterminism
+                ? "COALESCE((SELECT c.collisdeterministic FROM pg_collation AS c WHERE c.oid = a.attcollation), true)"
+                : "false"
+            return """
+                SELECT a.atttypid::regtype::text, \(deterministic) FROM pg_attribute AS a \
+                WHERE a.attrelid = '\(input)'::regclass AND a.attnum = 1
+                """
+        }
 
         var anyDuplicate: String { "SELECT 1 FROM \(input) GROUP BY \(key) HAVING count(*) > 1 LIMIT 1" }
 

@@ -10,7 +10,9 @@ import SluiceCore
 ///    so the input is parsed with the target's own types, then `COPY` the input into it.
 ///    A value the type rejects (a key that is not a UUID) fails naming the input row.
 /// 3. Duplicate keys: rows repeating a key with *identical* values are dropped (counted in
-///    ``BulkUpdateStats/duplicateRows``); a key given *different* values fails, naming it.
+///    ``BulkUpdateStats/duplicateRows``); a key given *different* values fails, naming it. The
+///    client fingerprints every key as it is sent (``KeyTracker``); when they are all distinct
+///    the server's `GROUP BY` over the input is skipped.
 /// 4. One pass over the matched rows counts them and streams the prior values of every row that
 ///    will change to `undo` *before* anything is updated; applying them with ``undoing`` (all
 ///    columns `clear`) restores the table. Keys with no row in the target are then reported
@@ -102,11 +104,15 @@ public struct BulkUpdate: Sendable, Hashable {
             let transaction = dryRun ? nil : try await connection.execute("SELECT txid_current()").scalar.intValue
             _ = try await connection.execute(sql.lock)
             _ = try await connection.execute(sql.createInput)
+            var keys = try await KeyTracker(kind: keyKind(sql, on: connection))
             phase = .copy
             var stats = BulkUpdateStats(dryRun: dryRun)
-            stats.inputRows = try await copy(input, into: sql, on: connection)
+            stats.inputRows = try await copy(input, into: sql, on: connection, keys: &keys)
             phase = .check
-            stats.duplicateRows = try await removeDuplicates(sql, on: connection)
+            // Distinct fingerprints prove distinct keys; otherwise the server looks.
+            if !keys.provesUnique {
+                stats.duplicateRows = try await removeDuplicates(sql, on: connection)
+            }
             phase = .recordPrior
             var prior = 0
             stats.matched = try await connection.stream(sql.matchedRows, batchSize: undoBatchSize) { batch in
@@ -176,7 +182,7 @@ public struct BulkUpdate: Sendable, Hashable {
     }
 
     private func copy<Input: AsyncSequence>(
-        _ input: Input, into sql: SQL, on connection: PostgresConnection
+        _ input: Input, into sql: SQL, on connection: PostgresConnection, keys: inout KeyTracker
     ) async throws -> Int where Input.Element == Batch {
         let names = inputColumns
         var rowNumber = 0
@@ -206,12 +212,24 @@ public struct BulkUpdate: Sendable, Hashable {
                                 table: table, phase: .copy, reason: .missingKey, inputRow: rowNumber, column: key,
                                 message: "input row \(rowNumber) has no \(key)")
                         }
+                        keys.add(row[0])
                         try await writer.write(row: row)
                     }
                 }
             }
         } catch let error as PostgresError where error.kind == .server && error.sqlState?.hasPrefix("22") == true {
             throw BulkUpdateError(invalidInput: error, table: table, key: key)
+        }
+    }
+
+    /// How the input's key column compares values, for the ``KeyTracker``.
+    private func keyKind(_ sql: SQL, on connection: PostgresConnection) async throws -> KeyTracker.Kind {
+        let row = try await connection.execute(sql.keyType).rows.first
+        switch (row?.first?.stringValue, row?.last?.boolValue) {
+        case ("uuid", _): return .uuid
+        case ("smallint", _), ("integer", _), ("bigint", _): return .integer
+        case ("text", true): return .text
+        default: return .other
         }
     }
 

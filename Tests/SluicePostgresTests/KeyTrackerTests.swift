@@ -1,0 +1,71 @@
+import SluiceCore
+import SluiceTestSupport
+import Testing
+
+@testable import SluicePostgres
+
+/// The client-side duplicate check may only skip the server's check when the keys are surely
+/// distinct: every spelling PostgreSQL reads as the same key must get the same fingerprint.
+@Suite struct KeyTrackerTests {
+    typealias Tracker = BulkUpdate.KeyTracker
+
+    static let uuidSpellings = [
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11",
+        "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}", "a0eebc999c0b4ef8bb6d6bb9bd380a11",
+        "a0ee-bc99-9c0b-4ef8-bb6d-6bb9-bd38-0a11", "{a0eebc999c0b4ef8bb6d6bb9bd380a11}",
+    ]
+
+    @Test func everyUUIDSpellingHasOneFingerprint() {
+        let fingerprints = Set(Self.uuidSpellings.map { Tracker.fingerprint(.string($0), as: .uuid) })
+        #expect(fingerprints.count == 1)
+        #expect(fingerprints.first! != nil)
+        var tracker = Tracker(kind: .uuid)
+        tracker.add(.string(Self.uuidSpellings[0]))
+        #expect(tracker.provesUnique)
+        tracker.add(.string(Self.uuidSpellings[1]))
+        #expect(!tracker.provesUnique)
+    }
+
+    /// Whatever the tracker reads, PostgreSQL reads as the same uuid or integer; what it cannot
+    /// read only stops the tracking.
+    @Test func readsKeysExactlyAsPostgreSQLDoes() async throws {
+        let server = try await TestPostgres.shared()
+        let uuids =
+            Self.uuidSpellings + [
+                "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a111", "-a0eebc999c0b4ef8bb6d6bb9bd380a11",
+                "a0eebc999c0b4ef8bb6d6bb9bd380a11-", "a0eebc99--9c0b-4ef8-bb6d-6bb9bd380a11", "a0e-ebc999c0b4ef8bb6d6bb9bd380a11",
+                "{a0eebc999c0b4ef8bb6d6bb9bd380a11", "g0eebc999c0b4ef8bb6d6bb9bd380a11", " a0eebc999c0b4ef8bb6d6bb9bd380a11", "",
+            ]
+        for text in uuids {
+            let ours = Tracker.uuidBits(text).map { String(format: "%016llx%016llx", $0.high, $0.low) }
+            let theirs = try? await server.execute("SELECT replace($1::uuid::text, '-', '')", [.string(text)]).scalar
+            if let ours { #expect(theirs == .string(ours), "\(text)") } else { #expect(theirs == nil, "\(text)") }
+        }
+        for text in ["7", " 7", "+7", "007", "7 ", "\t-12\n", "-0", "0x1F", "1_000", "", "+", "9223372036854775807", "1e3"] {
+            let ours = Int64(Tracker.trimmingSpace(text))
+            let theirs = try? await server.execute("SELECT $1::bigint", [.string(text)]).scalar
+            if let ours { #expect(theirs == .int(ours), "\(text)") }
+        }
+    }
+
+    @Test func integersCompareByValueAndTextByBytes() {
+        let seven = ["7", " 7", "+7", "007"].map { Tracker.fingerprint(.string($0), as: .integer) } + [
+            Tracker.fingerprint(.int(7), as: .integer)
+        ]
+        #expect(Set(seven).count == 1)
+        #expect(Tracker.fingerprint(.string("abc"), as: .text) != Tracker.fingerprint(.string("abc "), as: .text))
+        #expect(Tracker.fingerprint(.int(7), as: .text) == Tracker.fingerprint(.string("7"), as: .text))
+    }
+
+    @Test func keysItCannotReadAndOtherTypesLeaveTheCheckToTheServer() {
+        var unreadable = Tracker(kind: .uuid)
+        unreadable.add(.string("not-a-uuid"))
+        #expect(!unreadable.provesUnique)
+        var other = Tracker(kind: .other)
+        other.add(.string("x"))
+        #expect(!other.provesUnique)
+        var floating = Tracker(kind: .integer)
+        floating.add(.double(7))
+        #expect(!floating.provesUnique)
+    }
+}
