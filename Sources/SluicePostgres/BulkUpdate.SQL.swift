@@ -1,6 +1,6 @@
 extension BulkUpdate {
     /// The statements of one run, every name quoted by the connection.
-    struct SQL {
+    struct SQL: Sendable {
         let target: String
         let key: String
         let columns: [String]
@@ -12,7 +12,7 @@ extension BulkUpdate {
         let sampleLimit: Int
         /// Whether the server knows nondeterministic collations (`collisdeterministic`, 12+).
         let hasCollationDeterminism: Bool
-        let quoteName: (String) -> String
+        let quoteName: @Sendable (String) -> String
 
         init(update: BulkUpdate, connection: PostgresConnection) {
             target = connection.quoteIdentifier(update.table)

@@ -1,3 +1,4 @@
+import Logging
 import SluiceCore
 
 /// Updates columns of existing rows from a stream of keyed rows, in one transaction: the heart
@@ -14,9 +15,11 @@ import SluiceCore
 ///    client fingerprints every key as it is sent (``KeyTracker``); when they are all distinct
 ///    the server's `GROUP BY` over the input is skipped.
 /// 4. One pass over the matched rows counts them and streams the prior values of every row that
-///    will change to `undo` *before* anything is updated; applying them with ``undoing`` (all
-///    columns `clear`) restores the table. Keys with no row in the target are then reported
-///    (``BulkUpdateStats/unknownKeys`` and a few samples), not an error.
+///    will change to `undo`; applying them with ``undoing`` (all columns `clear`) restores the
+///    table. Keys with no row in the target are then reported (``BulkUpdateStats/unknownKeys``
+///    and a few samples), not an error. For inputs of ``concurrentPriorReadRows`` or more this
+///    pass runs on a second connection *while* step 5 runs (``PriorReader``); either way every
+///    prior value has been handed to `undo` before COMMIT.
 /// 5. `UPDATE target SET ... FROM tmp WHERE key matches AND (new) IS DISTINCT FROM (old)`:
 ///    only rows that differ are written, so re-applying the same input changes 0 rows. A
 ///    constraint violation fails naming the offending key and the constraint.
@@ -53,6 +56,16 @@ public struct BulkUpdate: Sendable, Hashable {
     public var dryRun: Bool
     /// Rows per batch handed to `undo`.
     public var undoBatchSize: Int = 10_000
+    /// From this many input rows on, the prior values are read on a second connection while the
+    /// UPDATE runs (see ``PriorReader``), instead of before it; `nil` never does. Below it the
+    /// read is too short to be worth a connection.
+    public var concurrentPriorReadRows: Int? = 50_000
+    /// Where the second connection's copy of the input waits (an unnamed file, gone when the
+    /// update ends); `nil` is `$TMPDIR` or `/tmp`. The apply stage uses its run directory.
+    public var spoolDirectory: String?
+    /// Inputs whose COPY text is larger than this are read before the update instead: the spool
+    /// is a second copy of the input on disk.
+    public var spoolLimit = 1 << 30
     /// How many unknown or duplicate keys to name in stats and errors.
     public var sampleLimit: Int = 10
     /// How long to keep asking the server what became of the transaction when the connection is
@@ -85,8 +98,8 @@ public struct BulkUpdate: Sendable, Hashable {
     ///   - input: batches whose columns include the key and every updated column (in any
     ///     order; other columns are ignored).
     ///   - undo: receives the prior values (`key` then the updated columns) of every row that
-    ///     will change, in batches, before the update runs. Persist them here; if it throws,
-    ///     nothing is changed.
+    ///     will change, in batches, before COMMIT (before the UPDATE, or for large inputs while it
+    ///     runs). Persist them here; if it throws, nothing is changed.
     /// - Returns: the counts, also for a dry run.
     /// - Throws: ``BulkUpdateError`` (with the underlying ``PostgresError``) or
     ///   `CancellationError`; in every case the transaction is rolled back.
@@ -96,6 +109,7 @@ public struct BulkUpdate: Sendable, Hashable {
         try validate()
         let sql = SQL(update: self, connection: connection)
         var phase = BulkUpdateError.Phase.begin
+        var reader: PriorReader?
         do {
             _ = try await connection.execute("BEGIN")
             phase = .prepare
@@ -107,28 +121,48 @@ public struct BulkUpdate: Sendable, Hashable {
             var keys = try await KeyTracker(kind: keyKind(sql, on: connection))
             phase = .copy
             var stats = BulkUpdateStats(dryRun: dryRun)
-            stats.inputRows = try await copy(input, into: sql, on: connection, keys: &keys)
+            // The COPY's bytes, in case a second connection reads the prior values.
+            var spool = concurrentPriorReadRows == nil ? nil : makeSpool(logger: connection.logger)
+            stats.inputRows = try await copy(input, into: sql, on: connection, keys: &keys, spool: spool)
             phase = .check
             // Distinct fingerprints prove distinct keys; otherwise the server looks.
             if !keys.provesUnique {
                 stats.duplicateRows = try await removeDuplicates(sql, on: connection)
             }
             phase = .recordPrior
-            var prior = 0
-            stats.matched = try await connection.stream(sql.matchedRows, batchSize: undoBatchSize) { batch in
-                let changing = batch.rows.compactMap { row in row.last == .bool(true) ? Array(row.dropLast()) : nil }
-                prior += changing.count
-                if !changing.isEmpty { try await undo(Batch(columns: inputColumns, rows: changing)) }
+            if let threshold = concurrentPriorReadRows, stats.inputRows >= threshold, stats.duplicateRows == 0,
+                spool?.failure == nil
+            {
+                reader = await PriorReader.open(alongside: connection, sql: sql)
             }
-            phase = .check
-            stats.unknownKeys = stats.inputRows - stats.duplicateRows - stats.matched
-            if stats.unknownKeys > 0 {
-                stats.unknownKeySamples = try await connection.execute(sql.unknownKeys).rows.compactMap {
-                    $0.first?.text
+            if reader == nil { spool = nil }
+            let prior: Int
+            if let concurrent = reader, let spool {
+                (prior, stats.changed) = try await withThrowingTaskGroup(of: Int.self) { group in
+                    group.addTask { [self] in
+                        do {
+                            return try await update(sql, on: connection)
+                        } catch let error as PostgresError {
+                            throw BulkUpdateError(table: table, phase: .update, postgres: error)
+                        }
+                    }
+                    let copied = try await spool.copy(into: concurrent.connection, sql.copyInput)
+                    guard copied == stats.inputRows else {
+                        throw PostgresError(
+                            kind: .client,
+                            message: "the second connection copied \(copied) input rows instead of \(stats.inputRows)")
+                    }
+                    let prior = try await recordPrior(sql, on: concurrent.connection, into: &stats, undo: undo)
+                    return (prior, try await group.next() ?? 0)
                 }
+                await concurrent.close()
+                reader = nil
+                stats.priorReadConcurrently = true
+            } else {
+                prior = try await recordPrior(sql, on: connection, into: &stats, undo: undo)
+                phase = .update
+                stats.changed = try await update(sql, on: connection)
             }
-            phase = .update
-            stats.changed = try await update(sql, on: connection)
             if stats.changed != prior {
                 connection.logger.warning(
                     "rows changed differ from prior values recorded",
@@ -151,12 +185,15 @@ public struct BulkUpdate: Sendable, Hashable {
             }
             return stats
         } catch let error as BulkUpdateError {
+            await reader?.close()
             await connection.rollbackQuietly()
             throw error
         } catch let error as PostgresError {
+            await reader?.close()
             await connection.rollbackQuietly()
             throw BulkUpdateError(table: table, phase: phase, postgres: error)
         } catch {
+            await reader?.close()
             await connection.rollbackQuietly()
             throw error
         }
@@ -179,15 +216,17 @@ public struct BulkUpdate: Sendable, Hashable {
         }
         guard Set(columns.map(\.name)).count == columns.count else { throw fail("a column is listed twice") }
         guard undoBatchSize > 0 else { throw fail("undoBatchSize must be positive") }
+        guard (concurrentPriorReadRows ?? 1) > 0 else { throw fail("concurrentPriorReadRows must be positive") }
     }
 
     private func copy<Input: AsyncSequence>(
-        _ input: Input, into sql: SQL, on connection: PostgresConnection, keys: inout KeyTracker
+        _ input: Input, into sql: SQL, on connection: PostgresConnection, keys: inout KeyTracker, spool: CopySpool?
     ) async throws -> Int where Input.Element == Batch {
         let names = inputColumns
         var rowNumber = 0
         do {
             return try await connection.copyIn(sql.copyInput) { writer in
+                writer.spool = spool
                 var row: [Value] = []
                 row.reserveCapacity(names.count)
                 for try await batch in input {
@@ -220,6 +259,38 @@ public struct BulkUpdate: Sendable, Hashable {
         } catch let error as PostgresError where error.kind == .server && error.sqlState?.hasPrefix("22") == true {
             throw BulkUpdateError(invalidInput: error, table: table, key: key)
         }
+    }
+
+    /// A spool for the COPY's bytes, or `nil` (logged) when no temporary file can be made: then
+    /// the prior values are read on the main connection.
+    private func makeSpool(logger: Logger) -> CopySpool? {
+        do {
+            return try CopySpool(directory: spoolDirectory, limit: spoolLimit)
+        } catch {
+            logger.debug("reading the prior values before the update", metadata: ["reason": "\(error.message)"])
+            return nil
+        }
+    }
+
+    /// Streams the matched rows from `connection` (the main one, or the ``PriorReader``): counts
+    /// them into `stats.matched`, hands the prior values of those that will change to `undo`,
+    /// then counts and samples the keys with no row. Returns how many prior values `undo` got.
+    private func recordPrior(
+        _ sql: SQL, on connection: PostgresConnection, into stats: inout BulkUpdateStats,
+        undo: (Batch) async throws -> Void
+    ) async throws -> Int {
+        var prior = 0
+        let columns = inputColumns
+        stats.matched = try await connection.stream(sql.matchedRows, batchSize: undoBatchSize) { batch in
+            let changing = batch.rows.compactMap { row in row.last == .bool(true) ? Array(row.dropLast()) : nil }
+            prior += changing.count
+            if !changing.isEmpty { try await undo(Batch(columns: columns, rows: changing)) }
+        }
+        stats.unknownKeys = stats.inputRows - stats.duplicateRows - stats.matched
+        if stats.unknownKeys > 0 {
+            stats.unknownKeySamples = try await connection.execute(sql.unknownKeys).rows.compactMap { $0.first?.text }
+        }
+        return prior
     }
 
     /// How the input's key column compares values, for the ``KeyTracker``.
@@ -295,6 +366,9 @@ public struct BulkUpdateStats: Sendable, Hashable {
     /// Up to ``BulkUpdate/sampleLimit`` of those keys, sorted.
     public var unknownKeySamples: [String] = []
     public var dryRun: Bool
+    /// The prior values were read on a second connection while the UPDATE ran
+    /// (``BulkUpdate/concurrentPriorReadRows``), rather than before it.
+    public var priorReadConcurrently = false
     /// The connection was lost while COMMIT was in flight and the server, asked on a new
     /// connection, confirmed that the transaction committed.
     public var commitConfirmedAfterConnectionLoss = false

@@ -16,6 +16,8 @@ public final class CopyWriter {
     /// Rows accepted so far (1-based line numbers in server errors count the same rows).
     public private(set) var rowsWritten = 0
     private var buffer: [UInt8] = []
+    /// Also receives every byte sent, to send the same COPY again elsewhere.
+    var spool: CopySpool?
 
     init(core: LibPQConnection, columnCount: Int) {
         self.core = core
@@ -56,6 +58,14 @@ public final class CopyWriter {
         guard !buffer.isEmpty else { return }
         let chunk = buffer
         buffer.removeAll(keepingCapacity: true)
+        spool?.append(chunk)
         _ = try await core.putCopyData(chunk)
+    }
+
+    /// Sends bytes already in COPY text format (whole rows or not), after what is buffered.
+    func send(encoded bytes: [UInt8]) async throws {
+        try await flush()
+        spool?.append(bytes)
+        _ = try await core.putCopyData(bytes)
     }
 }

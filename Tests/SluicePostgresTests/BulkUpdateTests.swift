@@ -9,17 +9,18 @@ import Testing
         (1, 10, "ISRC-A"), (2, 21, "ISRC-B"), (3, 30, "ISRC-C"), (4, 40, "ISRC-D"),
     ])
 
-    @Test func changesOnlyRowsThatDifferAndReappliesAsNoOp() async throws {
+    @Test(arguments: [false, true]) func changesOnlyRowsThatDifferAndReappliesAsNoOp(concurrent: Bool) async throws {
         let db = try await Tracks.scratch()
         let before = try await Tracks.snapshot(db.connection)
         var prior: [Batch] = []
-        let stats = try await Tracks.update.run(on: db.connection, batches: [Self.input]) { prior.append($0) }
+        let stats = try await Tracks.update(concurrent: concurrent).run(on: db.connection, batches: [Self.input]) { prior.append($0) }
         #expect(stats.inputRows == 4)
         #expect(stats.matched == 4)
         #expect(stats.changed == 2)
         #expect(stats.unchanged == 2)
         #expect(stats.unknownKeys == 0)
         #expect(!stats.dryRun)
+        #expect(stats.priorReadConcurrently == concurrent)
         #expect(try await Tracks.row(db.connection, 2) == [21, "ISRC-B"])
         #expect(try await Tracks.row(db.connection, 3) == [30, "ISRC-C"])
         #expect(try await Tracks.row(db.connection, 5) == [50, "ISRC-E"])
@@ -34,18 +35,18 @@ import Testing
         #expect(after.map { $0[6] } == before.map { $0[6] })
 
         var priorAgain: [Batch] = []
-        let again = try await Tracks.update.run(on: db.connection, batches: [Self.input]) { priorAgain.append($0) }
+        let again = try await Tracks.update(concurrent: concurrent).run(on: db.connection, batches: [Self.input]) { priorAgain.append($0) }
         #expect(again.changed == 0)
         #expect(again.unchanged == 4)
         #expect(priorAgain.isEmpty)
         #expect(try await Tracks.snapshot(db.connection) == after)
     }
 
-    @Test func clearSetsNullButKeepLeavesTheTableValue() async throws {
+    @Test(arguments: [false, true]) func clearSetsNullButKeepLeavesTheTableValue(concurrent: Bool) async throws {
         let db = try await Tracks.scratch()
         // popularity is `keep`, isrc is `clear`; "" counts as empty like NULL.
         let input = Tracks.batch([(1, nil, nil), (2, "", ""), (4, 41, nil)])
-        let stats = try await Tracks.update.run(on: db.connection, batches: [input]) { _ in }
+        let stats = try await Tracks.update(concurrent: concurrent).run(on: db.connection, batches: [input]) { _ in }
         #expect(stats.changed == 3)
         #expect(try await Tracks.row(db.connection, 1) == [10, nil])
         #expect(try await Tracks.row(db.connection, 2) == [20, nil])
@@ -74,17 +75,18 @@ import Testing
         #expect(try await Tracks.snapshot(db.connection) == before)
     }
 
-    @Test func unknownKeysAreCountedAndSampled() async throws {
+    @Test(arguments: [false, true]) func unknownKeysAreCountedAndSampled(concurrent: Bool) async throws {
         let db = try await Tracks.scratch()
         let unknown = ["10000000-0000-4000-8000-000000000001", "10000000-0000-4000-8000-000000000002"]
         var input = Tracks.batch([(2, 25, "ISRC-B")])
         input.rows += unknown.map { [.string($0), 1, "Z"] }
-        let stats = try await Tracks.update.run(on: db.connection, batches: [input]) { _ in }
+        let stats = try await Tracks.update(concurrent: concurrent).run(on: db.connection, batches: [input]) { _ in }
         #expect(stats.inputRows == 3)
         #expect(stats.matched == 1)
         #expect(stats.changed == 1)
         #expect(stats.unknownKeys == 2)
         #expect(stats.unknownKeySamples == unknown)
+        #expect(stats.priorReadConcurrently == concurrent)
     }
 
     @Test func nonUUIDKeyFailsNamingKeyAndRowAndChangesNothing() async throws {
@@ -104,12 +106,12 @@ import Testing
         #expect(try await Tracks.snapshot(db.connection) == before)
     }
 
-    @Test func checkViolationFailsNamingKeyAndConstraintAndChangesNothing() async throws {
+    @Test(arguments: [false, true]) func checkViolationFailsNamingKeyAndConstraintAndChangesNothing(concurrent: Bool) async throws {
         let db = try await Tracks.scratch()
         let before = try await Tracks.snapshot(db.connection)
         let input = Tracks.batch([(1, 11, "N1"), (3, 140, "ISRC-C"), (4, 44, nil)])
         let error = try await #require(throws: BulkUpdateError.self) {
-            try await Tracks.update.run(on: db.connection, batches: [input]) { _ in }
+            try await Tracks.update(concurrent: concurrent).run(on: db.connection, batches: [input]) { _ in }
         }
         #expect(error.reason == .constraintViolation)
         #expect(error.constraint == "tracks_spotify_popularity_check")
@@ -122,27 +124,29 @@ import Testing
         #expect(try await db.connection.execute("SELECT 1").scalar == .int(1))
     }
 
-    @Test func undoRestoresExactly() async throws {
+    @Test(arguments: [false, true]) func undoRestoresExactly(concurrent: Bool) async throws {
         let db = try await Tracks.scratch()
         let before = try await Tracks.snapshot(db.connection)
         let input = Tracks.batch([(1, 99, nil), (2, nil, "NEW"), (3, 0, "ISRC-3"), (5, 50, "ISRC-E")])
         var prior: [Batch] = []
-        let applied = try await Tracks.update.run(on: db.connection, batches: [input]) { prior.append($0) }
+        let applied = try await Tracks.update(concurrent: concurrent).run(on: db.connection, batches: [input]) { prior.append($0) }
         #expect(applied.changed == 3)
+        #expect(applied.priorReadConcurrently == concurrent)
         #expect(try await Tracks.snapshot(db.connection) != before)
         let undone = try await Tracks.update.undoing.run(on: db.connection, batches: prior) { _ in }
         #expect(undone.changed == 3)
         #expect(try await Tracks.snapshot(db.connection) == before)
     }
 
-    @Test func dryRunReportsButChangesNothing() async throws {
+    @Test(arguments: [false, true]) func dryRunReportsButChangesNothing(concurrent: Bool) async throws {
         let db = try await Tracks.scratch()
         let before = try await Tracks.snapshot(db.connection)
-        var update = Tracks.update
+        var update = Tracks.update(concurrent: concurrent)
         update.dryRun = true
         var prior: [Batch] = []
         let stats = try await update.run(on: db.connection, batches: [Self.input]) { prior.append($0) }
         #expect(stats.dryRun)
+        #expect(stats.priorReadConcurrently == concurrent)
         #expect(stats.changed == 2)
         #expect(stats.unchanged == 2)
         #expect(prior.flatMap(\.rows).count == 2)
@@ -211,7 +215,7 @@ import Testing
     }
 
     /// Kills the apply's connection while its UPDATE waits on a row lock held by another session.
-    @Test func connectionKilledDuringUpdateLeavesTableUnchanged() async throws {
+    @Test(arguments: [false, true]) func connectionKilledDuringUpdateLeavesTableUnchanged(concurrent: Bool) async throws {
         let db = try await Tracks.scratch()
         let before = try await Tracks.snapshot(db.connection)
         let locker = try await db.connect()
@@ -219,7 +223,7 @@ import Testing
         _ = try await locker.execute("BEGIN")
         _ = try await locker.execute("SELECT * FROM tracks WHERE id = $1 FOR UPDATE", [.string(Tracks.id(3))])
         let connection = db.connection
-        let apply = Task { try await Tracks.update.run(on: connection, batches: [Self.input]) { _ in } }
+        let apply = Task { try await Tracks.update(concurrent: concurrent).run(on: connection, batches: [Self.input]) { _ in } }
         let waiting = try await eventually {
             try await db.server.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock' AND query LIKE 'UPDATE%'",

@@ -50,6 +50,14 @@ enum Tracks {
         table: "tracks", key: "id",
         columns: [.init("spotify_popularity", onEmpty: .keep), .init("isrc", onEmpty: .clear)])
 
+    /// ``update`` reading the prior values on a second connection while the UPDATE runs (from
+    /// the first row on), or always on the same connection before it.
+    static func update(concurrent: Bool) -> BulkUpdate {
+        var update = update
+        update.concurrentPriorReadRows = concurrent ? 1 : nil
+        return update
+    }
+
     static func batch(_ rows: [(Int, Value, Value)]) -> Batch {
         Batch(columns: ["id", "spotify_popularity", "isrc"], rows: rows.map { [.string(id($0.0)), $0.1, $0.2] })
     }

@@ -128,6 +128,44 @@ import Testing
         #expect(again.restored == 0)
     }
 
+    /// From 50,000 rows on, the prior values are read on a second connection while the UPDATE
+    /// runs, from a copy of the input spooled in the run directory: the undo file is as complete,
+    /// the spool leaves nothing behind, and undo restores the table.
+    @Test func aLargeApplyKeepsEveryPriorValueAndUndoRestoresThem() async throws {
+        let count = 50_000
+        let db = try await TestDatabase.make(tracks: 0)
+        defer { Task { await db.close() } }
+        _ = try await db.connection.execute(
+            """
+            INSERT INTO tracks (id, title, spotify_popularity, isrc)
+            SELECT format('00000000-0000-4000-8000-%s', lpad(n::text, 12, '0'))::uuid, 'Track ' || n,
+                   CASE WHEN n % 2 = 1 THEN n % 100 END, CASE WHEN n % 3 = 0 THEN 'ISRC' || n END
+            FROM generate_series(1, \(count)) AS n
+            """)
+        let before = try await db.snapshot()
+        let stage = try Self.applyStage(db)
+        let harness = try StageHarness(stage: stage)
+        let rows = (1...count).map { Self.row($0, .int(Int64($0 % 101)), .string("NEW\($0)")) }
+        let input = stride(from: 0, to: count, by: 5_000).map {
+            Batch(columns: Self.columns, rows: Array(rows[$0..<$0 + 5_000]))
+        }
+        _ = try await harness.run(stage, input: input)
+        #expect(harness.counters["changed"] == count)
+        let undoFile = try #require(harness.artifacts("undo").first)
+        #expect(try String(contentsOf: undoFile, encoding: .utf8).split(separator: "\n").count == count + 1)
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: harness.runDirectory.path).filter {
+                $0.hasPrefix("sluice-copy-")
+            }.isEmpty)
+
+        let undo = try Undo(
+            runDirectory: harness.runDirectory, manifest: try Self.manifest(for: harness),
+            plan: try TestPlans.spotify(database: db.conninfo))
+        let report = try await undo.run(logger: StageHarness.logger)
+        #expect(report.restored == count)
+        #expect(try await db.snapshot() == before)
+    }
+
     @Test func undoRefusesAModifiedFile() async throws {
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }

@@ -37,7 +37,9 @@ public struct ApplyStage: Stage {
 
     public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
         guard let input else { throw StageError(stage: name, "an apply stage needs an input") }
-        let update = update
+        var update = update
+        // The second connection's copy of the input goes beside the run's other spools.
+        update.spoolDirectory = context.runDirectory.path
         let tally = FilledTally(columns: settings.columns.count)
         let applyInput = ApplyInput(base: input, settings: settings, stage: name, tally: tally)
         let undoURL = context.runDirectory.appendingPathComponent(UndoFile.fileName(stage: name))

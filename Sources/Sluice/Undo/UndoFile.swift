@@ -7,7 +7,7 @@ import SluicePipeline
 /// NDJSON, mode 0600. Line 1 describes the update,
 /// `{"columns":["spotify_popularity","isrc"],"key":"id","stage":"apply","table":"tracks"}`;
 /// every later line is one row as a JSON array, key first, then the columns in that order.
-/// Rows are flushed to the kernel as the database hands them over, before the UPDATE runs,
+/// Rows are flushed to the kernel as the database hands them over, before the UPDATE commits,
 /// so the file survives the process dying between the update and the end of the stage.
 public struct UndoFile: Sendable, Hashable {
     public var table: String

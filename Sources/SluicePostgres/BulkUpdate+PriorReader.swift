@@ -1,0 +1,47 @@
+extension BulkUpdate {
+    /// A second connection that reads the prior values while the first runs the UPDATE, so the
+    /// read (a join of the input with the table, every changing row sent to the client: ~0.7 s
+    /// per million rows) costs no time on top of the update.
+    ///
+    /// It gets the input through the same COPY (``CopyWriter/mirror(to:_:)``) into its own
+    /// temp table. What it reads is exactly what the update replaces: it reads after the main
+    /// connection's `LOCK TABLE ... SHARE ROW EXCLUSIVE` is granted, which keeps every other
+    /// writer out until COMMIT, and it cannot see the main transaction's uncommitted update.
+    /// It takes its own `ACCESS SHARE` lock on the table when it creates the temp table, with
+    /// a 1 s `lock_timeout`, so it can never wait behind a DDL statement that waits for the
+    /// main connection (a wait the server could not see as a deadlock).
+    ///
+    /// It is an optimisation: when it cannot be opened or set up, or its COPY fails, the prior
+    /// values are read on the main connection before the update, as for small inputs.
+    struct PriorReader {
+        let connection: PostgresConnection
+
+        /// A reader in a transaction holding an empty input table, or `nil` (logged) when that
+        /// fails for any reason.
+        static func open(alongside main: PostgresConnection, sql: SQL) async -> PriorReader? {
+            let other: PostgresConnection
+            do {
+                other = try await main.openAnother()
+            } catch {
+                main.logger.debug("no second connection for the prior values", metadata: ["error": "\(error)"])
+                return nil
+            }
+            do {
+                _ = try await other.execute("BEGIN")
+                _ = try await other.execute("SET LOCAL lock_timeout = '1s'")
+                _ = try await other.execute(sql.createInput)
+                return PriorReader(connection: other)
+            } catch {
+                main.logger.debug("no second connection for the prior values", metadata: ["error": "\(error)"])
+                await other.close()
+                return nil
+            }
+        }
+
+        /// Rolls back and closes: the reader changes nothing.
+        func close() async {
+            await connection.rollbackQuietly()
+            await connection.close()
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import SluiceCore
+import SluicePostgres
+import SluiceTestSupport
+import Testing
+
+/// Duplicate keys are found however the input spells them, whether or not the client-side check
+/// proves the keys distinct, and a second connection never stalls the apply.
+@Suite struct BulkUpdateKeyTests {
+    @Test(arguments: [false, true]) func aUUIDSpelledTwoWaysIsOneKey(concurrent: Bool) async throws {
+        let db = try await Tracks.scratch()
+        let before = try await Tracks.snapshot(db.connection)
+        let upper = Tracks.id(2).uppercased()
+        let braced = "{\(Tracks.id(2).replacingOccurrences(of: "-", with: ""))}"
+        let conflicting = Batch(
+            columns: ["id", "spotify_popularity", "isrc"],
+            rows: [[.string(Tracks.id(2)), 22, "X"], [.string(Tracks.id(3)), 33, nil], [.string(upper), 23, "X"]])
+        let error = try await #require(throws: BulkUpdateError.self) {
+            try await Tracks.update(concurrent: concurrent).run(on: db.connection, batches: [conflicting]) { _ in }
+        }
+        #expect(error.reason == .duplicateKeys)
+        #expect(error.keys == [Tracks.id(2)])
+        #expect(try await Tracks.snapshot(db.connection) == before)
+
+        // The same values spelled three ways are one row, folded; the prior values are read on
+        // the main connection (the second one's copy of the input is not deduplicated).
+        let identical = Batch(
+            columns: ["id", "spotify_popularity", "isrc"],
+            rows: [[.string(Tracks.id(2)), 22, "X"], [.string(upper), 22, "X"], [.string(braced), 22, "X"]])
+        var prior: [Batch] = []
+        let stats = try await Tracks.update(concurrent: concurrent).run(on: db.connection, batches: [identical]) {
+            prior.append($0)
+        }
+        #expect(stats.duplicateRows == 2)
+        #expect(stats.matched == 1)
+        #expect(stats.changed == 1)
+        #expect(!stats.priorReadConcurrently)
+        #expect(prior.flatMap(\.rows) == [[.string(Tracks.id(2)), 20, "ISRC-B"]])
+    }
+
+    @Test func integerKeysCompareByValue() async throws {
+        let db = try await Scratch.make(
+            schema: "CREATE TABLE items (id int PRIMARY KEY, size int); INSERT INTO items VALUES (7, 1), (8, 1)")
+        let update = BulkUpdate(table: "items", key: "id", columns: [.init("size", onEmpty: .keep)])
+        let error = try await #require(throws: BulkUpdateError.self) {
+            try await update.run(
+                on: db.connection, batches: [Batch(columns: ["id", "size"], rows: [["7", 2], [" +007", 3], [8, 2]])]
+            ) { _ in }
+        }
+        #expect(error.reason == .duplicateKeys)
+        #expect(error.keys == ["7"])
+        let stats = try await update.run(
+            on: db.connection, batches: [Batch(columns: ["id", "size"], rows: [["7", 2], [8, 2]])]
+        ) { _ in }
+        #expect(stats.changed == 2)
+        #expect(stats.duplicateRows == 0)
+    }
+
+    /// A DDL statement queued behind the apply's table lock would make the second connection
+    /// wait for it while it waits for the apply: a deadlock the server cannot see. The second
+    /// connection gives up after its 1 s lock timeout and the apply reads on its own connection.
+    @Test(.timeLimit(.minutes(1))) func aStatementWaitingForTheTableDoesNotStallTheSecondConnection() async throws {
+        let db = try await Tracks.scratch()
+        let monitor = try await db.connect()
+        let ddl = try await db.connect()
+        let pid = Int64(db.connection.backendPID)
+        let (stream, continuation) = AsyncStream.makeStream(of: Batch.self)
+        let alter = Task<Void, any Error> {
+            continuation.yield(Tracks.batch([(1, 11, "ISRC-A"), (2, 22, "ISRC-B")]))
+            _ = try await eventually {
+                try await monitor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND query LIKE 'COPY%'", [.int(pid)]
+                ).scalar == .int(1)
+            }
+            let altering = Task { try await ddl.execute("ALTER TABLE tracks ADD COLUMN note text") }
+            _ = try await eventually {
+                try await monitor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'ALTER%'"
+                ).scalar == .int(1)
+            }
+            continuation.yield(Tracks.batch([(3, 33, "ISRC-C")]))
+            continuation.finish()
+            _ = try await altering.value
+        }
+        let stats = try await Tracks.update(concurrent: true).run(on: db.connection, input: stream) { _ in }
+        try await alter.value
+        #expect(!stats.priorReadConcurrently)
+        #expect(stats.changed == 3)
+        #expect(try await Tracks.row(db.connection, 3) == [33, "ISRC-C"])
+        #expect(try await db.connection.execute("SELECT count(note) FROM tracks").scalar == .int(0))
+    }
+
+    /// The second connection's copy of the input is an unnamed file: nothing is left in the
+    /// spool directory; an input over the spool limit is read before the update instead.
+    @Test func theSpoolLeavesNoFileAndItsLimitFallsBackToReadingBeforeTheUpdate() async throws {
+        let db = try await Tracks.scratch()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-spool-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var update = Tracks.update(concurrent: true)
+        update.spoolDirectory = directory.path
+        let input = Tracks.batch([(1, 11, "ISRC-A"), (2, 22, "ISRC-B")])
+        let spooled = try await update.run(on: db.connection, batches: [input]) { _ in }
+        #expect(spooled.priorReadConcurrently)
+        #expect(spooled.changed == 2)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
+
+        update.spoolLimit = 10
+        var prior: [Batch] = []
+        let limited = try await update.run(on: db.connection, batches: [Tracks.batch([(1, 12, "ISRC-A")])]) {
+            prior.append($0)
+        }
+        #expect(!limited.priorReadConcurrently)
+        #expect(limited.changed == 1)
+        #expect(prior.flatMap(\.rows) == [[.string(Tracks.id(1)), 11, "ISRC-A"]])
+    }
+}
