@@ -10,15 +10,22 @@ struct ApplyBench: AsyncParsableCommand {
 
     @Option(help: "Rows to update.") var rows = 1_000_000
     @Option(help: "Rounds of psql then Sluice; each side's best time counts.") var rounds = 3
+    @Flag(help: "Read the prior values before the UPDATE (the small-input path), not on a second connection during it.")
+    var priorFirst = false
 
     func run() async throws {
         let server = try await TestPostgres.shared()
-        let result = try await ApplyBenchmark(rows: rows, rounds: rounds).run(server: server)
+        var benchmark = ApplyBenchmark(rows: rows, rounds: rounds)
+        benchmark.concurrentPriorRead = !priorFirst
+        let result = try await benchmark.run(server: server)
         let perRound = result.roundRatios.map { String(format: "%.2fx", $0) }.joined(separator: ", ")
         let best = String(
             format: "best of %d: sluice %.2f s (%.0f rows/s), psql \\copy + UPDATE %.2f s (%.0f rows/s): %.2fx",
             result.roundRatios.count, result.sluice.secondsDouble, result.sluiceRowsPerSecond,
             result.psql.secondsDouble, result.psqlRowsPerSecond, result.ratio)
-        print("| apply | \(rows) rows, uuid key, 2 indexed columns, random order | \(best) (rounds: \(perRound)) |")
+        let prior = result.stats.priorReadConcurrently ? "second connection, during the UPDATE" : "before the UPDATE"
+        print(
+            "| apply | \(rows) rows, uuid key, 2 indexed columns, random order | \(best) (rounds: \(perRound); "
+                + "prior values read \(prior)) |")
     }
 }

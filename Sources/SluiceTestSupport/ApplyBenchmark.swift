@@ -22,6 +22,9 @@ public struct ApplyBenchmark: Sendable {
     public var batchSize: Int = 10_000
     /// Rounds of one psql run then one Sluice run; each side's best time counts.
     public var rounds: Int
+    /// Sluice reads the prior values on a second connection during the UPDATE (its default for
+    /// large inputs); `false` reads them before the UPDATE, as it does for small inputs.
+    public var concurrentPriorRead = true
 
     public init(rows: Int, rounds: Int = 3) {
         self.rows = rows
@@ -47,9 +50,10 @@ public struct ApplyBenchmark: Sendable {
         try Self.copyText(input).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
 
-        let update = BulkUpdate(
+        var update = BulkUpdate(
             table: "tracks", key: "id",
             columns: [.init("spotify_popularity", onEmpty: .keep), .init("isrc", onEmpty: .clear)])
+        if !concurrentPriorRead { update.concurrentPriorReadRows = nil }
         let batches = stride(from: 0, to: input.count, by: batchSize).map {
             Batch(columns: update.inputColumns, rows: Array(input[$0..<min($0 + batchSize, input.count)]))
         }
@@ -68,10 +72,25 @@ public struct ApplyBenchmark: Sendable {
             return ContinuousClock.now - start
         }
         var stats = BulkUpdateStats(dryRun: false)
+        let undoFile = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-bench-\(getpid()).undo")
+        defer { try? FileManager.default.removeItem(at: undoFile) }
         func timeSluice() async throws -> Duration {
             try await reset()
             let start = ContinuousClock.now
-            stats = try await update.run(on: connection, batches: batches) { _ in }
+            // The prior values go to a file as NDJSON, one write per batch, as the apply stage
+            // writes its undo file.
+            FileManager.default.createFile(atPath: undoFile.path, contents: nil)
+            let out = try FileHandle(forWritingTo: undoFile)
+            var line: [UInt8] = []
+            stats = try await update.run(on: connection, batches: batches) { batch in
+                line.removeAll(keepingCapacity: true)
+                for row in batch.rows {
+                    JSON.encode(.array(row), into: &line)
+                    line.append(UInt8(ascii: "\n"))
+                }
+                try out.write(contentsOf: line)
+            }
+            try out.close()
             return ContinuousClock.now - start
         }
         var psql = Duration.seconds(Int64.max)
