@@ -9,10 +9,11 @@ struct UndoCommand: AsyncParsableCommand {
         commandName: "undo",
         abstract: "Put back the values an apply stage changed, from the prior values its run recorded.",
         discussion: """
-            Before updating anything, apply writes the old values of every row it is about to \
-            change to an undo file in its run directory. This writes them back, in one \
-            transaction, touching only rows that differ. Rows someone else changed since the \
-            apply are overwritten too, so undo soon after the apply.
+            Before it commits, apply writes the old values of every row it changes, and the \
+            values it wrote, to an undo file in its run directory. This writes the old values \
+            back, in one transaction, to the rows that still hold what the apply wrote. A row \
+            changed since (by a later apply or someone else) is left as it is and named: undo \
+            later applies first to restore it.
             """)
 
     @Argument(help: "The run directory (or its manifest.json), or a run id in the runs directory.")

@@ -10,6 +10,8 @@ extension BulkUpdate {
         /// The target's name as a string literal, for `::regclass`.
         let targetLiteral: String
         let sampleLimit: Int
+        /// The input's expected-value columns (``BulkUpdate/guarded``), else empty.
+        let expected: [String]
         /// Whether the server knows nondeterministic collations (`collisdeterministic`, 12+).
         let hasCollationDeterminism: Bool
         let quoteName: @Sendable (String) -> String
@@ -27,22 +29,33 @@ extension BulkUpdate {
             quoteName = { connection.quoteIdentifierPart($0) }
             targetLiteral = connection.quoteLiteral(target)
             sampleLimit = update.sampleLimit
+            expected = update.guarded ? update.columns.indices.map { "sluice_expected_\($0 + 1)" } : []
             hasCollationDeterminism = connection.serverVersion >= 120_000
         }
 
         private var columnList: String { columns.joined(separator: ", ") }
+        /// Every input column after the key, in COPY order.
+        private var inputList: String { (columns + expected).joined(separator: ", ") }
         private var join: String { "\(target) AS t JOIN \(input) AS s ON t.\(key) = s.\(key)" }
-        private var differs: String {
-            "(\(newValues.joined(separator: ", "))) IS DISTINCT FROM (\(columns.map { "t.\($0)" }.joined(separator: ", ")))"
+        private var current: String { columns.map { "t.\($0)" }.joined(separator: ", ") }
+        private var differs: String { "(\(newValues.joined(separator: ", "))) IS DISTINCT FROM (\(current))" }
+        /// The row holds the values the input expects (always, unless guarded).
+        private var holdsExpected: String {
+            expected.isEmpty
+                ? "true" : "(\(current)) IS NOT DISTINCT FROM (\(expected.map { "s.\($0)" }.joined(separator: ", ")))"
         }
 
         var lock: String { "LOCK TABLE \(target) IN SHARE ROW EXCLUSIVE MODE" }
 
         var createInput: String {
-            "CREATE TEMP TABLE \(input) ON COMMIT DROP AS SELECT \(key), \(columnList) FROM \(target) WITH NO DATA"
+            let expectedAs = zip(columns, expected).map { ", \($0) AS \($1)" }.joined()
+            return """
+                CREATE TEMP TABLE \(input) ON COMMIT DROP AS SELECT \(key), \(columnList)\(expectedAs) \
+                FROM \(target) WITH NO DATA
+                """
         }
 
-        var copyInput: String { "COPY \(input) (\(key), \(columnList)) FROM STDIN" }
+        var copyInput: String { "COPY \(input) (\(key), \(inputList)) FROM STDIN" }
 
         /// The input key's type and whether its collation compares bytes (false on servers too
         /// old to say). The temp table's first column is the key.
@@ -61,7 +74,7 @@ extension BulkUpdate {
 
         var conflictingDuplicates: String {
             """
-            SELECT \(key)::text FROM (SELECT DISTINCT \(key), \(columnList) FROM \(input)) AS d \
+            SELECT \(key)::text FROM (SELECT DISTINCT \(key), \(inputList) FROM \(input)) AS d \
             GROUP BY \(key) HAVING count(*) > 1 ORDER BY 1 LIMIT \(sampleLimit)
             """
         }
@@ -77,16 +90,21 @@ extension BulkUpdate {
             """
         }
 
-        /// Every matched row: its key, its current values, and whether the update will change it
-        /// (last column). One pass gives both the matched count and the prior values.
+        /// Every matched row: its key, its current values, the values the update writes, whether
+        /// the update will change it, and whether it is a conflict (it differs but does not hold
+        /// the expected values). One pass gives the matched count, the conflicts and the prior values.
         var matchedRows: String {
-            "SELECT t.\(key), \(columns.map { "t.\($0)" }.joined(separator: ", ")), \(differs) FROM \(join)"
+            """
+            SELECT t.\(key), \(current), \(newValues.joined(separator: ", ")), \
+            (\(differs)) AND \(holdsExpected), (\(differs)) AND NOT \(holdsExpected) FROM \(join)
+            """
         }
 
         var update: String {
             let assignments = zip(columns, newValues).map { "\($0) = \($1)" }.joined(separator: ", ")
             return
-                "UPDATE \(target) AS t SET \(assignments) FROM \(input) AS s WHERE t.\(key) = s.\(key) AND \(differs)"
+                "UPDATE \(target) AS t SET \(assignments) FROM \(input) AS s WHERE t.\(key) = s.\(key) AND \(differs) "
+                + "AND \(holdsExpected)"
         }
 
         /// `$1` is the constraint name.

@@ -15,8 +15,8 @@ import SluiceCore
 ///    client fingerprints every key as it is sent (``KeyTracker``); when they are all distinct
 ///    the server's `GROUP BY` over the input is skipped.
 /// 4. One pass over the matched rows counts them and streams the prior values of every row that
-///    will change to `undo`; applying them with ``undoing`` (all columns `clear`) restores the
-///    table. Keys with no row in the target are then reported (``BulkUpdateStats/unknownKeys``
+///    will change to `undo`, with the values the update writes; applying them with ``undoing``
+///    restores the table, row by row, where nobody changed the row since. Keys with no row in the target are then reported (``BulkUpdateStats/unknownKeys``
 ///    and a few samples), not an error. For inputs of ``concurrentPriorReadRows`` or more this
 ///    pass runs on a second connection *while* step 5 runs (``PriorReader``); either way every
 ///    prior value has been handed to `undo` before COMMIT.
@@ -25,7 +25,12 @@ import SluiceCore
 ///    constraint violation fails naming the offending key and the constraint.
 ///
 /// Input values: `.null` and the empty string are "empty"; per column, ``OnEmpty/clear`` writes
-/// NULL for them and ``OnEmpty/keep`` leaves the table's value (`COALESCE(new, old)`).
+/// NULL for them and ``OnEmpty/keep`` leaves the table's value (`COALESCE(new, old)`). With
+/// ``exactValues`` (an undo) the input holds database values and `""` is written as `""`.
+///
+/// A ``guarded`` update (an undo) also gets, per row, the values it expects the row to hold
+/// (what the undone update wrote); a row holding anything else was changed by someone since and
+/// is left as it is, counted in ``BulkUpdateStats/conflicts``.
 /// Table and column names are always quoted with `PQescapeIdentifier`. The connection must not
 /// be used by anything else (including `undo`) while this runs.
 public struct BulkUpdate: Sendable, Hashable {
@@ -79,17 +84,39 @@ public struct BulkUpdate: Sendable, Hashable {
         self.dryRun = dryRun
     }
 
-    /// The update that puts back what this one changed, fed with the rows `undo` received:
-    /// same table, key and columns, every column `clear` (a NULL prior value is restored too).
+    /// Each input row also carries, after the columns, the value every column is expected to
+    /// hold now (``expectedColumn(_:)``); rows holding other values are conflicts, left alone.
+    public var guarded = false
+    /// The input holds database values, not source data: `""` is a value, not "empty".
+    public var exactValues = false
+
+    /// The update that puts back what this one changed, fed with the rows `undo` received
+    /// (``undoColumns``): same table, key and columns, every column `clear` (a NULL prior value is
+    /// restored too), values exact, and guarded by the values this update wrote, so a row changed
+    /// since is reported, not overwritten.
     public var undoing: BulkUpdate {
         var undo = self
         undo.columns = columns.map { Column($0.name, onEmpty: .clear) }
         undo.dryRun = false
+        undo.guarded = true
+        undo.exactValues = true
         return undo
     }
 
-    /// The input columns, in COPY order: the key first.
-    public var inputColumns: [String] { [key] + columns.map(\.name) }
+    /// The label of the input column holding the value `column` is expected to hold now.
+    public static func expectedColumn(_ column: String) -> String { "expected:\(column)" }
+
+    /// The input columns, in COPY order: the key first, then the columns, then (``guarded``)
+    /// the expected values.
+    public var inputColumns: [String] {
+        [key] + columns.map(\.name) + (guarded ? columns.map { Self.expectedColumn($0.name) } : [])
+    }
+
+    /// The columns of the batches `undo` receives: the key, the prior values, then the values
+    /// this update writes as the expected values of ``undoing``.
+    public var undoColumns: [String] {
+        [key] + columns.map(\.name) + columns.map { Self.expectedColumn($0.name) }
+    }
 
     /// Runs the update with rows from `input`; see the type's documentation for the steps.
     ///
@@ -97,8 +124,8 @@ public struct BulkUpdate: Sendable, Hashable {
     ///   - connection: used for nothing else until this returns.
     ///   - input: batches whose columns include the key and every updated column (in any
     ///     order; other columns are ignored).
-    ///   - undo: receives the prior values (`key` then the updated columns) of every row that
-    ///     will change, in batches, before COMMIT (before the UPDATE, or for large inputs while it
+    ///   - undo: receives the prior values (``undoColumns``: the key, the updated columns, then
+    ///     the values written) of every row that will change, in batches, before COMMIT (before the UPDATE, or for large inputs while it
     ///     runs). Persist them here; if it throws, nothing is changed.
     /// - Returns: the counts, also for a dry run.
     /// - Throws: ``BulkUpdateError`` (with the underlying ``PostgresError``) or
@@ -244,7 +271,11 @@ public struct BulkUpdate: Sendable, Hashable {
                         row.removeAll(keepingCapacity: true)
                         for index in indices {
                             let value = source[index]
-                            if case .string(let s) = value, s.isEmpty { row.append(.null) } else { row.append(value) }
+                            if !exactValues, case .string(let s) = value, s.isEmpty {
+                                row.append(.null)
+                            } else {
+                                row.append(value)
+                            }
                         }
                         if row[0].isNull {
                             throw BulkUpdateError(
@@ -273,18 +304,36 @@ public struct BulkUpdate: Sendable, Hashable {
     }
 
     /// Streams the matched rows from `connection` (the main one, or the ``PriorReader``): counts
-    /// them into `stats.matched`, hands the prior values of those that will change to `undo`,
-    /// then counts and samples the keys with no row. Returns how many prior values `undo` got.
+    /// them into `stats.matched` and the conflicts of a guarded update into `stats.conflicts`,
+    /// hands the prior values of those that will change to `undo`, then counts and samples the
+    /// keys with no row. Returns how many prior values `undo` got.
     private func recordPrior(
         _ sql: SQL, on connection: PostgresConnection, into stats: inout BulkUpdateStats,
         undo: (Batch) async throws -> Void
     ) async throws -> Int {
         var prior = 0
-        let columns = inputColumns
-        stats.matched = try await connection.stream(sql.matchedRows, batchSize: undoBatchSize) { batch in
-            let changing = batch.rows.compactMap { row in row.last == .bool(true) ? Array(row.dropLast()) : nil }
+        let columns = undoColumns
+        let sampleLimit = sampleLimit
+        // Each row: the undo columns, then "changes", then "conflicts".
+        stats.matched = try await connection.stream(sql.matchedRows, batchSize: undoBatchSize) { [self] batch in
+            var changing: [[Value]] = []
+            for row in batch.rows {
+                if row[row.count - 2] == .bool(true) {
+                    changing.append(Array(row.dropLast(2)))
+                } else if row[row.count - 1] == .bool(true) {
+                    stats.conflicts += 1
+                    if stats.conflictSamples.count < sampleLimit, let key = row[0].text {
+                        stats.conflictSamples.append(key)
+                    }
+                }
+            }
             prior += changing.count
             if !changing.isEmpty { try await undo(Batch(columns: columns, rows: changing)) }
+        }
+        if guarded, stats.conflicts > 0 {
+            connection.logger.warning(
+                "rows changed since the values they are expected to hold are left as they are",
+                metadata: ["db.table": "\(table)", "apply.conflicts": "\(stats.conflicts)"])
         }
         stats.unknownKeys = stats.inputRows - stats.duplicateRows - stats.matched
         if stats.unknownKeys > 0 {
@@ -373,8 +422,14 @@ public struct BulkUpdateStats: Sendable, Hashable {
     /// connection, confirmed that the transaction committed.
     public var commitConfirmedAfterConnectionLoss = false
 
+    /// Of a ``BulkUpdate/guarded`` update's matched rows, those that held neither the expected
+    /// values nor the new ones, left as they are.
+    public var conflicts = 0
+    /// Up to ``BulkUpdate/sampleLimit`` of their keys.
+    public var conflictSamples: [String] = []
+
     /// Matched rows that already had the input's values.
-    public var unchanged: Int { matched - changed }
+    public var unchanged: Int { matched - changed - conflicts }
 
     public init(dryRun: Bool) {
         self.dryRun = dryRun

@@ -39,7 +39,22 @@ struct SpotifyPlanTests {
         #expect(csv.rows == fixture.dataset.tracks.filter { $0.spotifyID != nil }.count - unenrichable.count)
         #expect(manifest.stage("verify")?.status == .succeeded)
 
-        try expectNoSecrets(in: fixture, outputs: [outcome])
+        // Someone corrects one enriched row afterwards: `sluice undo` restores every other row
+        // and leaves that one as it is, naming it.
+        let enriched = try await fixture.table()
+        let corrected = try #require(before.keys.sorted().first { before[$0] != enriched[$0] })
+        _ = try await fixture.server.execute(
+            "UPDATE tracks SET spotify_popularity = 1, isrc = 'FIXEDBYHAND' WHERE id = $1", [.string(corrected)],
+            conninfo: fixture.conninfo)
+        let undone = try await fixture.sluice.run(["undo", directory.path, "--yes"])
+        #expect(undone.status == 0, "stderr: \(undone.stderr)")
+        #expect(undone.stdout.contains("1 row was changed after the apply"), "\(undone.stdout)")
+        #expect(undone.stdout.contains(corrected), "\(undone.stdout)")
+        let undoneTable = try await fixture.table()
+        #expect(undoneTable[corrected]?.prefix(2) == ["1", "FIXEDBYHAND"])
+        #expect(before.filter { $0.key != corrected } == undoneTable.filter { $0.key != corrected })
+
+        try expectNoSecrets(in: fixture, outputs: [outcome, undone])
     }
 
     @Test func withoutApprovalTheRunStopsBeforeApplyAndItsReplayCommandFinishesTheJob() async throws {

@@ -35,7 +35,7 @@ import Testing
         #expect(stats.matched == 1)
         #expect(stats.changed == 1)
         #expect(!stats.priorReadConcurrently)
-        #expect(prior.flatMap(\.rows) == [[.string(Tracks.id(2)), 20, "ISRC-B"]])
+        #expect(prior.flatMap(\.rows) == [[.string(Tracks.id(2)), 20, "ISRC-B", 22, "X"]])
     }
 
     @Test func integerKeysCompareByValue() async throws {
@@ -112,6 +112,6 @@ import Testing
         }
         #expect(!limited.priorReadConcurrently)
         #expect(limited.changed == 1)
-        #expect(prior.flatMap(\.rows) == [[.string(Tracks.id(1)), 11, "ISRC-A"]])
+        #expect(prior.flatMap(\.rows) == [[.string(Tracks.id(1)), 11, "ISRC-A", 12, "ISRC-A"]])
     }
 }

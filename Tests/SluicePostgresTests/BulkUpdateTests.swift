@@ -27,9 +27,12 @@ import Testing
         // Only the changed rows' prior values were recorded.
         #expect(
             prior.flatMap(\.rows).sorted { $0[0].text! < $1[0].text! } == [
-                [.string(Tracks.id(2)), 20, "ISRC-B"], [.string(Tracks.id(3)), nil, nil],
+                [.string(Tracks.id(2)), 20, "ISRC-B", 21, "ISRC-B"], [.string(Tracks.id(3)), nil, nil, 30, "ISRC-C"],
             ])
-        #expect(prior.first?.columns == ["id", "spotify_popularity", "isrc"])
+        #expect(
+            prior.first?.columns == [
+                "id", "spotify_popularity", "isrc", "expected:spotify_popularity", "expected:isrc",
+            ])
         // Untouched columns stay untouched.
         let after = try await Tracks.snapshot(db.connection)
         #expect(after.map { $0[6] } == before.map { $0[6] })
@@ -135,6 +138,47 @@ import Testing
         #expect(try await Tracks.snapshot(db.connection) != before)
         let undone = try await Tracks.update.undoing.run(on: db.connection, batches: prior) { _ in }
         #expect(undone.changed == 3)
+        #expect(try await Tracks.snapshot(db.connection) == before)
+    }
+
+    /// Undo restores only rows still holding what the apply wrote: a row changed since is a
+    /// conflict, left as it is and named.
+    @Test(arguments: [false, true]) func undoLeavesRowsChangedSinceTheApply(concurrent: Bool) async throws {
+        let db = try await Tracks.scratch()
+        let before = try await Tracks.snapshot(db.connection)
+        let input = Tracks.batch([(1, 99, nil), (2, 22, "NEW"), (3, 33, "ISRC-3")])
+        var prior: [Batch] = []
+        #expect(try await Tracks.update.run(on: db.connection, batches: [input]) { prior.append($0) }.changed == 3)
+        _ = try await db.connection.execute("UPDATE tracks SET spotify_popularity = 77 WHERE id = $1", [.string(Tracks.id(2))])
+        let undone = try await Tracks.update(concurrent: concurrent).undoing.run(on: db.connection, batches: prior) { _ in }
+        #expect(undone.changed == 2)
+        #expect(undone.conflicts == 1)
+        #expect(undone.conflictSamples == [Tracks.id(2)])
+        #expect(undone.unchanged == 0)
+        #expect(undone.priorReadConcurrently == concurrent)
+        #expect(try await Tracks.row(db.connection, 2) == [77, "NEW"])
+        let after = try await Tracks.snapshot(db.connection)
+        #expect(after.enumerated().filter { $0.offset != 1 }.map(\.element) == before.enumerated().filter { $0.offset != 1 }.map(\.element))
+
+        // Once the row is back to what the apply wrote, undo restores it too.
+        _ = try await db.connection.execute("UPDATE tracks SET spotify_popularity = 22 WHERE id = $1", [.string(Tracks.id(2))])
+        let again = try await Tracks.update.undoing.run(on: db.connection, batches: prior) { _ in }
+        #expect(again.changed == 1)
+        #expect(again.conflicts == 0)
+        #expect(again.unchanged == 2)
+        #expect(try await Tracks.snapshot(db.connection) == before)
+    }
+
+    /// A prior empty string is a value: undo writes back `''`, not NULL.
+    @Test func undoRestoresAnEmptyStringExactly() async throws {
+        let db = try await Tracks.scratch()
+        _ = try await db.connection.execute("UPDATE tracks SET isrc = '' WHERE id = $1", [.string(Tracks.id(4))])
+        let before = try await Tracks.snapshot(db.connection)
+        var prior: [Batch] = []
+        _ = try await Tracks.update.run(on: db.connection, batches: [Tracks.batch([(4, 40, "X")])]) { prior.append($0) }
+        #expect(try await Tracks.row(db.connection, 4) == [40, "X"])
+        #expect(try await Tracks.update.undoing.run(on: db.connection, batches: prior) { _ in }.changed == 1)
+        #expect(try await Tracks.row(db.connection, 4) == [40, ""])
         #expect(try await Tracks.snapshot(db.connection) == before)
     }
 

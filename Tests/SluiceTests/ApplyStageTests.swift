@@ -166,6 +166,36 @@ import Testing
         #expect(try await db.snapshot() == before)
     }
 
+    /// Undo files written before they recorded the applied values hold the key and the prior
+    /// values only: undo still restores them, unguarded, and says so.
+    @Test func anUndoFileWithoutTheWrittenValuesStillRestores() async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        let before = try await db.snapshot()
+        _ = try await db.connection.execute(
+            "UPDATE tracks SET spotify_popularity = 90, isrc = 'NEW1' WHERE id = $1", [.string(TestDatabase.track(1))])
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-undo-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let lines = [
+            #"{"columns":["spotify_popularity","isrc"],"key":"id","stage":"apply","table":"tracks"}"#,
+            #"[""# + TestDatabase.track(1) + #"",1,null]"#,
+        ]
+        try (lines.joined(separator: "\n") + "\n").write(
+            to: directory.appendingPathComponent("apply.undo.ndjson"), atomically: true, encoding: .utf8)
+        var record = Manifest.StageRecord(name: "apply", kind: "apply", parameters: .null, input: "write-csv")
+        record.status = .succeeded
+        let manifest = Manifest(
+            runID: "old-run", toolVersion: "test", plan: .init(path: "plan.yaml", sha256: "", name: "test"),
+            resolvedPlan: .null, overrides: [], startedAt: StageHarness.startedAt, stages: [record])
+        let undo = try Undo(runDirectory: directory, manifest: manifest, plan: try TestPlans.spotify(database: db.conninfo))
+        let report = try await undo.run(logger: StageHarness.logger)
+        #expect(report.restored == 1)
+        #expect(!report.checkedChangesSince)
+        #expect(report.description.contains("does not record what the apply wrote"))
+        #expect(try await db.snapshot() == before)
+    }
+
     @Test func undoRefusesAModifiedFile() async throws {
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }

@@ -7,10 +7,11 @@ import SluicePostgres
 
 /// Puts back what an apply stage changed, from the undo file it recorded in its run.
 ///
-/// The undo file holds the prior values of exactly the rows the apply changed; writing them
-/// back (one transaction, only rows that differ, NULLs restored as NULL) returns those rows to
-/// their state before the apply. Rows changed by someone else since then are overwritten too:
-/// undo soon after the apply, or look at the report.
+/// The undo file holds the prior values of exactly the rows the apply changed, and the values it
+/// wrote; writing the prior values back (one transaction, NULLs restored as NULL, strings
+/// exactly) returns those rows to their state before the apply. A row that no longer holds what
+/// the apply wrote (a later apply or someone else changed it) is left as it is and reported:
+/// undo never overwrites a change it did not make.
 public struct Undo: Sendable {
     public let runDirectory: URL
     public let manifest: Manifest
@@ -70,10 +71,7 @@ public struct Undo: Sendable {
         let url = try undoFile()
         let reader = try UndoFile.Reader(url: url)
         let original = reader.undo
-        let update = BulkUpdate(
-            table: original.table, key: original.key,
-            columns: original.columns.map { BulkUpdate.Column($0, onEmpty: .clear) }
-        ).undoing
+        let update = reader.update
         let applicationName = DatabaseConnector.applicationName(run: manifest.runID, stage: "undo")
         let stats = try await DatabaseConnector.with(database, logger: logger, applicationName: applicationName) {
             connection in
@@ -84,8 +82,10 @@ public struct Undo: Sendable {
             }.result
         }
         return UndoReport(
-            stage: stage, table: original.table, file: url, rows: stats.inputRows, matched: stats.matched,
-            restored: stats.changed, unknownKeys: stats.unknownKeys)
+            stage: stage, table: original.table, key: original.key, file: url, rows: stats.inputRows,
+            matched: stats.matched, restored: stats.changed, unknownKeys: stats.unknownKeys,
+            changedSince: stats.conflicts, changedSinceSamples: stats.conflictSamples,
+            checkedChangesSince: original.hasWrittenValues)
     }
 
     static func applyStage(in manifest: Manifest, named name: String?) throws -> String {
@@ -111,20 +111,45 @@ public struct Undo: Sendable {
 public struct UndoReport: Sendable, Hashable, CustomStringConvertible {
     public var stage: String
     public var table: String
+    public var key: String
     public var file: URL
     /// Rows in the undo file.
     public var rows: Int
     /// Of those, keys still in the table.
     public var matched: Int
-    /// Rows written back (the others already had their prior values).
+    /// Rows written back.
     public var restored: Int
     /// Keys no longer in the table.
     public var unknownKeys: Int
+    /// Rows changed since the apply (holding neither what it wrote nor the prior values), left
+    /// as they are.
+    public var changedSince: Int
+    /// A few of their keys.
+    public var changedSinceSamples: [String]
+    /// The undo file records what the apply wrote, so rows changed since were detected (older
+    /// files do not, and their undo restores every row).
+    public var checkedChangesSince: Bool
+
+    /// Matched rows that already had their prior values.
+    public var alreadyRestored: Int { matched - restored - changedSince }
 
     public var description: String {
-        "undo of '\(stage)': restored \(restored) of \(rows) rows in \(table)"
-            + (matched - restored > 0 ? " (\(matched - restored) already had their prior values)" : "")
+        var text =
+            "undo of '\(stage)': restored \(restored) of \(rows) rows in \(table)"
+            + (alreadyRestored > 0 ? " (\(alreadyRestored) already had their prior values)" : "")
             + (unknownKeys > 0 ? "; \(unknownKeys) keys are no longer in the table" : "")
+        if changedSince > 0 {
+            let rows = changedSince == 1 ? "1 row was" : "\(changedSince) rows were"
+            text +=
+                "\n\(rows) changed after the apply (by a later apply or someone else) and left as "
+                + (changedSince == 1 ? "it is" : "they are") + ": \(key) "
+                + changedSinceSamples.prefix(5).joined(separator: ", ") + (changedSince > 5 ? ", ..." : "")
+                + "; to restore \(changedSince == 1 ? "it" : "them"), undo the later apply first"
+        }
+        if !checkedChangesSince {
+            text += "\n(this undo file does not record what the apply wrote, so rows changed since were overwritten)"
+        }
+        return text
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluicePostgres
 
 extension UndoFile {
     /// Reads an undo file back as batches of rows (`key` then the columns), a bounded number
@@ -21,7 +22,17 @@ extension UndoFile {
             undo = try UndoFile(header: header, path: url.path)
         }
 
-        var columns: [String] { [undo.key] + undo.columns }
+        /// The update that restores the file's rows, guarded by the values the apply wrote when
+        /// the file has them.
+        var update: BulkUpdate {
+            var update = BulkUpdate(
+                table: undo.table, key: undo.key, columns: undo.columns.map { BulkUpdate.Column($0, onEmpty: .clear) }
+            ).undoing
+            update.guarded = undo.hasWrittenValues
+            return update
+        }
+
+        var columns: [String] { update.inputColumns }
 
         struct AsyncIterator: AsyncIteratorProtocol {
             let url: URL

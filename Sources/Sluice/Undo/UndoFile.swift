@@ -5,8 +5,11 @@ import SluicePipeline
 /// The prior values an apply replaced: what ``Undo`` writes back to restore the table.
 ///
 /// NDJSON, mode 0600. Line 1 describes the update,
-/// `{"columns":["spotify_popularity","isrc"],"key":"id","stage":"apply","table":"tracks"}`;
-/// every later line is one row as a JSON array, key first, then the columns in that order.
+/// `{"columns":["spotify_popularity","isrc"],"key":"id","stage":"apply","table":"tracks","written":true}`;
+/// every later line is one row as a JSON array: the key, the prior value of each column, then
+/// the value the apply wrote to each column (``BulkUpdate/undoColumns``), which undo checks a
+/// row still holds before restoring it. Files without `"written"` (older ones) hold the key and
+/// the prior values only, and their undo restores every row.
 /// Rows are flushed to the kernel as the database hands them over, before the UPDATE commits,
 /// so the file survives the process dying between the update and the end of the stage.
 public struct UndoFile: Sendable, Hashable {
@@ -14,6 +17,8 @@ public struct UndoFile: Sendable, Hashable {
     public var key: String
     public var columns: [String]
     public var stage: String
+    /// Rows also hold the values the apply wrote.
+    public var hasWrittenValues = true
 
     public init(table: String, key: String, columns: [String], stage: String) {
         self.table = table
@@ -31,7 +36,7 @@ public struct UndoFile: Sendable, Hashable {
     var header: Value {
         .object([
             "table": .string(table), "key": .string(key), "columns": .array(columns.map(Value.string)),
-            "stage": .string(stage),
+            "stage": .string(stage), "written": .bool(hasWrittenValues),
         ])
     }
 
@@ -44,6 +49,7 @@ public struct UndoFile: Sendable, Hashable {
         self.init(
             table: table, key: key, columns: columns.compactMap(\.stringValue),
             stage: header["stage"].stringValue ?? "apply")
+        hasWrittenValues = header["written"].boolValue ?? false
     }
 
     /// Writes an undo file; not thread-safe (the apply stage's task owns it).
