@@ -30,10 +30,10 @@ extension BulkUpdate {
         /// False once a fingerprint repeated or a key could not be fingerprinted.
         private(set) var provesUnique: Bool
 
-        init(kind: Kind, expectedRows: Int = 0) {
+        init(kind: Kind) {
             self.kind = kind
             provesUnique = kind != .other
-            seen = provesUnique ? Set(minimumCapacity: min(max(expectedRows, 0), Self.limit)) : []
+            seen = []
         }
 
         /// Adds one key (never NULL: the caller rejects those).

@@ -3,16 +3,19 @@ extension BulkUpdate {
     /// read (a join of the input with the table, every changing row sent to the client: ~0.7 s
     /// per million rows) costs no time on top of the update.
     ///
-    /// It gets the input through the same COPY (``CopyWriter/mirror(to:_:)``) into its own
-    /// temp table. What it reads is exactly what the update replaces: it reads after the main
-    /// connection's `LOCK TABLE ... SHARE ROW EXCLUSIVE` is granted, which keeps every other
-    /// writer out until COMMIT, and it cannot see the main transaction's uncommitted update.
-    /// It takes its own `ACCESS SHARE` lock on the table when it creates the temp table, with
-    /// a 1 s `lock_timeout`, so it can never wait behind a DDL statement that waits for the
-    /// main connection (a wait the server could not see as a deadlock).
+    /// It gets the input by replaying the main COPY's bytes (a ``CopySpool``) into its own temp
+    /// table while the UPDATE runs. What it reads is exactly what the update replaces: it reads
+    /// after the main connection's `LOCK TABLE ... SHARE ROW EXCLUSIVE` is granted, which keeps
+    /// every other writer out until COMMIT, and it cannot see the main transaction's uncommitted
+    /// update. It takes its own `ACCESS SHARE` lock on the table when it creates the temp table,
+    /// before the UPDATE starts, with a 1 s `lock_timeout`, so it can never wait behind a DDL
+    /// statement that waits for the main connection (a wait the server could not see as a
+    /// deadlock).
     ///
-    /// It is an optimisation: when it cannot be opened or set up, or its COPY fails, the prior
-    /// values are read on the main connection before the update, as for small inputs.
+    /// It is an optimisation: when it cannot be opened or set up (no free connection slot, the
+    /// lock timeout), the prior values are read on the main connection before the update, as
+    /// for small inputs. Once the UPDATE runs, a failure on either connection fails the apply,
+    /// which then changes nothing.
     struct PriorReader {
         let connection: PostgresConnection
 

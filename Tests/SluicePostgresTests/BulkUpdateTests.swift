@@ -169,6 +169,21 @@ import Testing
         #expect(try await Tracks.snapshot(db.connection) == before)
     }
 
+    /// Keeping the prior values failed (a full disk, say): the update is cancelled or rolled
+    /// back, the table is as before, and the connection is fine for the next apply.
+    @Test(arguments: [false, true]) func failingToKeepThePriorValuesChangesNothing(concurrent: Bool) async throws {
+        struct DiskFull: Error {}
+        let db = try await Tracks.scratch()
+        let before = try await Tracks.snapshot(db.connection)
+        await #expect(throws: DiskFull.self) {
+            try await Tracks.update(concurrent: concurrent).run(on: db.connection, batches: [Self.input]) { _ in
+                throw DiskFull()
+            }
+        }
+        #expect(try await Tracks.snapshot(db.connection) == before)
+        #expect(try await Tracks.update(concurrent: concurrent).run(on: db.connection, batches: [Self.input]) { _ in }.changed == 2)
+    }
+
     /// A prior empty string is a value: undo writes back `''`, not NULL.
     @Test func undoRestoresAnEmptyStringExactly() async throws {
         let db = try await Tracks.scratch()

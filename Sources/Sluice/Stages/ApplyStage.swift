@@ -5,8 +5,8 @@ import SluicePlan
 import SluicePostgres
 
 /// Updates existing table rows from the input in one transaction (``BulkUpdate``): only rows
-/// whose values differ are written, the prior values go to `<stage>.undo.ndjson` first, and a
-/// dry run does everything then rolls back.
+/// whose values differ are written, their prior values (and the values written) go to
+/// `<stage>.undo.ndjson` before COMMIT, and a dry run does everything then rolls back.
 ///
 /// Counters: `input_rows`, `duplicate_rows`, `matched`, `changed`, `unchanged`,
 /// `unknown_keys`, and `filled_<column>` (distinct keys given a non-empty value for that
