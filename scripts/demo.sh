@@ -2,7 +2,8 @@
 # The Spotify enrichment, end to end, on nothing but this repository:
 # a throwaway PostgreSQL and the Spotify simulator on 127.0.0.1, 3,159 demo tracks with every
 # edge case, the real plan run with approval given, a summary, then `apply` replayed from the
-# manifest to show it changes 0 rows the second time. Everything it starts is stopped at the end;
+# manifest to show it changes 0 rows the second time, and `undo` putting the table back exactly
+# as it was. Everything it starts is stopped at the end;
 # the run directories stay in runs/ for you to read.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +51,11 @@ sim=$(sed -n 's/^listening on //p' "$work/sim.out")
 export SPOTIFY_API_URL="$sim/v1" SPOTIFY_TOKEN_URL="$sim/api/token"
 export SPOTIFY_CLIENT_ID=sluice-demo-client SPOTIFY_CLIENT_SECRET=sluice-demo-secret
 
+table_sum() {
+    psql "$DATABASE_URL" -At -c "SELECT md5(string_agg(concat_ws('|', id, spotify_popularity, isrc), ',' ORDER BY id)) FROM tracks"
+}
+before_sum=$(table_sum)
+
 echo "== sluice run plans/spotify-enrichment.yaml --yes   ($TRACKS tracks, 50 per request, 0.33 s apart)" >&2
 status=0
 "$BIN/sluice" run plans/spotify-enrichment.yaml --yes | tee "$work/run.txt" || status=$?
@@ -75,5 +81,9 @@ SQL
 echo "== replaying apply from the manifest (no fetching): it must change 0 rows"
 "$BIN/sluice" replay "$run_dir" --stage apply --yes --quiet | tee "$work/replay.txt"
 grep -q "changed=0" "$work/replay.txt" && echo "ok: the second apply changed 0 rows"
+echo
+echo "== undoing the run's apply from the prior values it recorded"
+"$BIN/sluice" undo "$run_dir" --yes
+[ "$(table_sum)" = "$before_sum" ] && echo "ok: the table is exactly as it was before the run"
 echo
 echo "The runs are in runs/ (sluice runs; sluice runs show RUN). Stopping PostgreSQL and the simulator."
