@@ -43,7 +43,8 @@ struct UndoCommand: AsyncParsableCommand {
             let file = try undo.undoFile()
             if !yes {
                 guard Terminal.stdinIsTerminal else {
-                    Terminal.printError("error: undo changes the database; pass --yes to confirm (no terminal to ask on)")
+                    Terminal.printError(
+                        "error: undo changes the database; pass --yes to confirm (no terminal to ask on)")
                     throw ExitCode(ExitStatus.awaitingApproval)
                 }
                 guard await Terminal.confirm("Restore the values recorded in \(file.path)?") else {

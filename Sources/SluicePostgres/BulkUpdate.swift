@@ -16,10 +16,11 @@ import SluiceCore
 ///    the server's `GROUP BY` over the input is skipped.
 /// 4. One pass over the matched rows counts them and streams the prior values of every row that
 ///    will change to `undo`, with the values the update writes; applying them with ``undoing``
-///    restores the table, row by row, where nobody changed the row since. Keys with no row in the target are then reported (``BulkUpdateStats/unknownKeys``
-///    and a few samples), not an error. For inputs of ``concurrentPriorReadRows`` or more this
-///    pass runs on a second connection *while* step 5 runs (``PriorReader``); either way every
-///    prior value has been handed to `undo` before COMMIT.
+///    restores the table, row by row, where nobody changed the row since. Keys with no row in
+///    the target are then reported (``BulkUpdateStats/unknownKeys`` and a few samples), not an
+///    error. For inputs of ``concurrentPriorReadRows`` or more this pass runs on a second
+///    connection *while* step 5 runs (``PriorReader``); either way every prior value has been
+///    handed to `undo` before COMMIT.
 /// 5. `UPDATE target SET ... FROM tmp WHERE key matches AND (new) IS DISTINCT FROM (old)`:
 ///    only rows that differ are written, so re-applying the same input changes 0 rows. A
 ///    constraint violation fails naming the offending key and the constraint.
@@ -125,8 +126,9 @@ public struct BulkUpdate: Sendable, Hashable {
     ///   - input: batches whose columns include the key and every updated column (in any
     ///     order; other columns are ignored).
     ///   - undo: receives the prior values (``undoColumns``: the key, the updated columns, then
-    ///     the values written) of every row that will change, in batches, before COMMIT (before the UPDATE, or for large inputs while it
-    ///     runs). Persist them here; if it throws, nothing is changed.
+    ///     the values written) of every row that will change, in batches, before COMMIT (before
+    ///     the UPDATE, or for large inputs while it runs). Persist them here; if it throws,
+    ///     nothing is changed.
     /// - Returns: the counts, also for a dry run.
     /// - Throws: ``BulkUpdateError`` (with the underlying ``PostgresError``) or
     ///   `CancellationError`; in every case the transaction is rolled back.

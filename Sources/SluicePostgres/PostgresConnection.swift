@@ -83,7 +83,8 @@ public final class PostgresConnection: Sendable {
     /// application name, logger), e.g. to ask what became of a transaction after this connection
     /// was lost.
     public func openAnother() async throws -> PostgresConnection {
-        try await Self.connect(conninfo, connectTimeout: connectTimeout, applicationName: applicationName, logger: logger)
+        try await Self.connect(
+            conninfo, connectTimeout: connectTimeout, applicationName: applicationName, logger: logger)
     }
 
     /// Runs one statement and returns all of its rows.

@@ -24,7 +24,8 @@ struct SpotifyPlanTests {
 
         // The CSV audit trail: the columns the job asks for, and the manifest's rows and sha256.
         let csv = try #require(manifest.stage("write-csv")?.outputs.first { $0.kind == "csv" })
-        let csvURL = csv.path.hasPrefix("/") ? URL(fileURLWithPath: csv.path) : directory.appendingPathComponent(csv.path)
+        let csvURL =
+            csv.path.hasPrefix("/") ? URL(fileURLWithPath: csv.path) : directory.appendingPathComponent(csv.path)
         let bytes = try Array(Data(contentsOf: csvURL))
         #expect(SHA256.hex(bytes) == csv.sha256)
         let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\r\n")
@@ -81,7 +82,8 @@ struct SpotifyPlanTests {
         // The reviewer edited the CSV: replay applies the recorded rows, so it refuses and says
         // how to apply the edited file instead.
         let csv = try #require(manifest.stage("write-csv")?.outputs.first { $0.kind == "csv" })
-        let csvURL = csv.path.hasPrefix("/") ? URL(fileURLWithPath: csv.path) : directory.appendingPathComponent(csv.path)
+        let csvURL =
+            csv.path.hasPrefix("/") ? URL(fileURLWithPath: csv.path) : directory.appendingPathComponent(csv.path)
         let reviewed = try Data(contentsOf: csvURL)
         try (reviewed + Data("\r\n".utf8)).write(to: csvURL)
         let refused = try await databaseOnly.run(["replay", directory.path, "--from", "apply", "--yes"])
@@ -111,7 +113,8 @@ struct SpotifyPlanTests {
         #expect((replay.stage("apply")?.counters["changed"] ?? 0) > 0)
         // `sluice runs` counts the rows the replayed apply read, not the 0 rows it output.
         let listed = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
-        let line = try #require(listed.stdout.split(separator: "\n").first { $0.hasPrefix(replay.runID) }, "\(listed.stdout)")
+        let line = try #require(
+            listed.stdout.split(separator: "\n").first { $0.hasPrefix(replay.runID) }, "\(listed.stdout)")
         let applyRows = try #require(replay.stage("apply")?.rowsIn)
         #expect(applyRows > 0 && line.hasSuffix(" \(applyRows)"), "\(line)")
 
@@ -131,8 +134,10 @@ struct SpotifyPlanTests {
         let before = try await fixture.table()
 
         let (process, out, _) = try fixture.sluice.start(
-            ["run", "plans/spotify-enrichment.yaml", "--runs-dir", fixture.runsDirectory, "--yes",
-             "--set", "fetch.delay=0.25s"])
+            [
+                "run", "plans/spotify-enrichment.yaml", "--runs-dir", fixture.runsDirectory, "--yes",
+                "--set", "fetch.delay=0.25s",
+            ])
         // Interrupt once fetch has had a few answers.
         let deadline = ContinuousClock.now + .seconds(60)
         while fixture.simulator.stats().apiRequests < 4 && ContinuousClock.now < deadline {
@@ -207,7 +212,8 @@ struct SpotifyPlanTests {
     func expectNoSecrets(in fixture: EnrichmentFixture, outputs: [SluiceProcess.Outcome]) throws {
         let secrets = [EnrichmentFixture.clientSecret, TestPostgres.passwordRolePassword]
         let runs = URL(fileURLWithPath: fixture.runsDirectory)
-        let files = FileManager.default.enumerator(at: runs, includingPropertiesForKeys: [.isRegularFileKey])?
+        let files =
+            FileManager.default.enumerator(at: runs, includingPropertiesForKeys: [.isRegularFileKey])?
             .compactMap { $0 as? URL } ?? []
         #expect(!files.isEmpty)
         for file in files where (try? file.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {

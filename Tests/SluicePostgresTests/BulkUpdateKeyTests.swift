@@ -44,7 +44,8 @@ import Testing
         let update = BulkUpdate(table: "items", key: "id", columns: [.init("size", onEmpty: .keep)])
         let error = try await #require(throws: BulkUpdateError.self) {
             try await update.run(
-                on: db.connection, batches: [Batch(columns: ["id", "size"], rows: [["7", 2], [" +007", 3], [8, 2]])]
+                on: db.connection,
+                batches: [Batch(columns: ["id", "size"], rows: [["7", 2], [" +007", 3], [8, 2]])]
             ) { _ in }
         }
         #expect(error.reason == .duplicateKeys)

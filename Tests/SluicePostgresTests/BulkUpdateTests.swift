@@ -13,7 +13,9 @@ import Testing
         let db = try await Tracks.scratch()
         let before = try await Tracks.snapshot(db.connection)
         var prior: [Batch] = []
-        let stats = try await Tracks.update(concurrent: concurrent).run(on: db.connection, batches: [Self.input]) { prior.append($0) }
+        let stats = try await Tracks.update(concurrent: concurrent).run(on: db.connection, batches: [Self.input]) {
+            prior.append($0)
+        }
         #expect(stats.inputRows == 4)
         #expect(stats.matched == 4)
         #expect(stats.changed == 2)
@@ -38,7 +40,9 @@ import Testing
         #expect(after.map { $0[6] } == before.map { $0[6] })
 
         var priorAgain: [Batch] = []
-        let again = try await Tracks.update(concurrent: concurrent).run(on: db.connection, batches: [Self.input]) { priorAgain.append($0) }
+        let again = try await Tracks.update(concurrent: concurrent).run(on: db.connection, batches: [Self.input]) {
+            priorAgain.append($0)
+        }
         #expect(again.changed == 0)
         #expect(again.unchanged == 4)
         #expect(priorAgain.isEmpty)
@@ -109,7 +113,9 @@ import Testing
         #expect(try await Tracks.snapshot(db.connection) == before)
     }
 
-    @Test(arguments: [false, true]) func checkViolationFailsNamingKeyAndConstraintAndChangesNothing(concurrent: Bool) async throws {
+    @Test(arguments: [false, true]) func checkViolationFailsNamingKeyAndConstraintAndChangesNothing(
+        concurrent: Bool
+    ) async throws {
         let db = try await Tracks.scratch()
         let before = try await Tracks.snapshot(db.connection)
         let input = Tracks.batch([(1, 11, "N1"), (3, 140, "ISRC-C"), (4, 44, nil)])
@@ -132,7 +138,9 @@ import Testing
         let before = try await Tracks.snapshot(db.connection)
         let input = Tracks.batch([(1, 99, nil), (2, nil, "NEW"), (3, 0, "ISRC-3"), (5, 50, "ISRC-E")])
         var prior: [Batch] = []
-        let applied = try await Tracks.update(concurrent: concurrent).run(on: db.connection, batches: [input]) { prior.append($0) }
+        let applied = try await Tracks.update(concurrent: concurrent).run(on: db.connection, batches: [input]) {
+            prior.append($0)
+        }
         #expect(applied.changed == 3)
         #expect(applied.priorReadConcurrently == concurrent)
         #expect(try await Tracks.snapshot(db.connection) != before)
@@ -149,8 +157,11 @@ import Testing
         let input = Tracks.batch([(1, 99, nil), (2, 22, "NEW"), (3, 33, "ISRC-3")])
         var prior: [Batch] = []
         #expect(try await Tracks.update.run(on: db.connection, batches: [input]) { prior.append($0) }.changed == 3)
-        _ = try await db.connection.execute("UPDATE tracks SET spotify_popularity = 77 WHERE id = $1", [.string(Tracks.id(2))])
-        let undone = try await Tracks.update(concurrent: concurrent).undoing.run(on: db.connection, batches: prior) { _ in }
+        _ = try await db.connection.execute(
+            "UPDATE tracks SET spotify_popularity = 77 WHERE id = $1", [.string(Tracks.id(2))])
+        let undone = try await Tracks.update(concurrent: concurrent).undoing.run(on: db.connection, batches: prior) {
+            _ in
+        }
         #expect(undone.changed == 2)
         #expect(undone.conflicts == 1)
         #expect(undone.conflictSamples == [Tracks.id(2)])
@@ -158,10 +169,13 @@ import Testing
         #expect(undone.priorReadConcurrently == concurrent)
         #expect(try await Tracks.row(db.connection, 2) == [77, "NEW"])
         let after = try await Tracks.snapshot(db.connection)
-        #expect(after.enumerated().filter { $0.offset != 1 }.map(\.element) == before.enumerated().filter { $0.offset != 1 }.map(\.element))
+        #expect(
+            after.enumerated().filter { $0.offset != 1 }.map(\.element)
+                == before.enumerated().filter { $0.offset != 1 }.map(\.element))
 
         // Once the row is back to what the apply wrote, undo restores it too.
-        _ = try await db.connection.execute("UPDATE tracks SET spotify_popularity = 22 WHERE id = $1", [.string(Tracks.id(2))])
+        _ = try await db.connection.execute(
+            "UPDATE tracks SET spotify_popularity = 22 WHERE id = $1", [.string(Tracks.id(2))])
         let again = try await Tracks.update.undoing.run(on: db.connection, batches: prior) { _ in }
         #expect(again.changed == 1)
         #expect(again.conflicts == 0)
@@ -181,7 +195,9 @@ import Testing
             }
         }
         #expect(try await Tracks.snapshot(db.connection) == before)
-        #expect(try await Tracks.update(concurrent: concurrent).run(on: db.connection, batches: [Self.input]) { _ in }.changed == 2)
+        #expect(
+            try await Tracks.update(concurrent: concurrent).run(on: db.connection, batches: [Self.input]) { _ in }
+                .changed == 2)
     }
 
     /// A prior empty string is a value: undo writes back `''`, not NULL.
@@ -274,7 +290,8 @@ import Testing
     }
 
     /// Kills the apply's connection while its UPDATE waits on a row lock held by another session.
-    @Test(arguments: [false, true]) func connectionKilledDuringUpdateLeavesTableUnchanged(concurrent: Bool) async throws {
+    @Test(arguments: [false, true]) func connectionKilledDuringUpdateLeavesTableUnchanged(concurrent: Bool) async throws
+    {
         let db = try await Tracks.scratch()
         let before = try await Tracks.snapshot(db.connection)
         let locker = try await db.connect()
@@ -282,7 +299,9 @@ import Testing
         _ = try await locker.execute("BEGIN")
         _ = try await locker.execute("SELECT * FROM tracks WHERE id = $1 FOR UPDATE", [.string(Tracks.id(3))])
         let connection = db.connection
-        let apply = Task { try await Tracks.update(concurrent: concurrent).run(on: connection, batches: [Self.input]) { _ in } }
+        let apply = Task {
+            try await Tracks.update(concurrent: concurrent).run(on: connection, batches: [Self.input]) { _ in }
+        }
         let waiting = try await eventually {
             try await db.server.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock' AND query LIKE 'UPDATE%'",

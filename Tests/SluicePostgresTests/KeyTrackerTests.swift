@@ -32,16 +32,21 @@ import Testing
         let server = try await TestPostgres.shared()
         let uuids =
             Self.uuidSpellings + [
-                "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a111", "-a0eebc999c0b4ef8bb6d6bb9bd380a11",
-                "a0eebc999c0b4ef8bb6d6bb9bd380a11-", "a0eebc99--9c0b-4ef8-bb6d-6bb9bd380a11", "a0e-ebc999c0b4ef8bb6d6bb9bd380a11",
-                "{a0eebc999c0b4ef8bb6d6bb9bd380a11", "g0eebc999c0b4ef8bb6d6bb9bd380a11", " a0eebc999c0b4ef8bb6d6bb9bd380a11", "",
+                "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a111",
+                "-a0eebc999c0b4ef8bb6d6bb9bd380a11",
+                "a0eebc999c0b4ef8bb6d6bb9bd380a11-", "a0eebc99--9c0b-4ef8-bb6d-6bb9bd380a11",
+                "a0e-ebc999c0b4ef8bb6d6bb9bd380a11",
+                "{a0eebc999c0b4ef8bb6d6bb9bd380a11", "g0eebc999c0b4ef8bb6d6bb9bd380a11",
+                " a0eebc999c0b4ef8bb6d6bb9bd380a11", "",
             ]
         for text in uuids {
             let ours = Tracker.uuidBits(text).map { String(format: "%016llx%016llx", $0.high, $0.low) }
             let theirs = try? await server.execute("SELECT replace($1::uuid::text, '-', '')", [.string(text)]).scalar
             if let ours { #expect(theirs == .string(ours), "\(text)") } else { #expect(theirs == nil, "\(text)") }
         }
-        for text in ["7", " 7", "+7", "007", "7 ", "\t-12\n", "-0", "0x1F", "1_000", "", "+", "9223372036854775807", "1e3"] {
+        for text in [
+            "7", " 7", "+7", "007", "7 ", "\t-12\n", "-0", "0x1F", "1_000", "", "+", "9223372036854775807", "1e3",
+        ] {
             let ours = Int64(Tracker.trimmingSpace(text))
             let theirs = try? await server.execute("SELECT $1::bigint", [.string(text)]).scalar
             if let ours { #expect(theirs == .int(ours), "\(text)") }
@@ -49,9 +54,10 @@ import Testing
     }
 
     @Test func integersCompareByValueAndTextByBytes() {
-        let seven = ["7", " 7", "+7", "007"].map { Tracker.fingerprint(.string($0), as: .integer) } + [
-            Tracker.fingerprint(.int(7), as: .integer)
-        ]
+        let seven =
+            ["7", " 7", "+7", "007"].map { Tracker.fingerprint(.string($0), as: .integer) } + [
+                Tracker.fingerprint(.int(7), as: .integer)
+            ]
         #expect(Set(seven).count == 1)
         #expect(Tracker.fingerprint(.string("abc"), as: .text) != Tracker.fingerprint(.string("abc "), as: .text))
         #expect(Tracker.fingerprint(.int(7), as: .text) == Tracker.fingerprint(.string("7"), as: .text))

@@ -97,7 +97,8 @@ import Testing
         _ = try await harness.run(stage, input: Self.input)
         #expect(try await db.snapshot() == before)
         #expect(harness.counters["changed"] == 2)
-        let notice = try #require(harness.notices.first { $0.contains("dry run: 2 of 4 matched rows in tracks would change") })
+        let notice = try #require(
+            harness.notices.first { $0.contains("dry run: 2 of 4 matched rows in tracks would change") })
         #expect(harness.artifacts("undo").isEmpty)
         // It names the keys it would change (here both), so they can be looked up.
         #expect(notice.contains("(e.g. id "), "\(notice)")
@@ -188,7 +189,8 @@ import Testing
         let manifest = Manifest(
             runID: "old-run", toolVersion: "test", plan: .init(path: "plan.yaml", sha256: "", name: "test"),
             resolvedPlan: .null, overrides: [], startedAt: StageHarness.startedAt, stages: [record])
-        let undo = try Undo(runDirectory: directory, manifest: manifest, plan: try TestPlans.spotify(database: db.conninfo))
+        let undo = try Undo(
+            runDirectory: directory, manifest: manifest, plan: try TestPlans.spotify(database: db.conninfo))
         let report = try await undo.run(logger: StageHarness.logger)
         #expect(report.restored == 1)
         #expect(!report.checkedChangesSince)
