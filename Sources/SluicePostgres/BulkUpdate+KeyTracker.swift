@@ -108,12 +108,10 @@ extension BulkUpdate {
             return text[start..<end]
         }
 
-        /// SplitMix64's finaliser: spreads every input bit over the output.
+        /// Spreads every input bit over the output: SplitMix64's first value for that seed.
         static func mix(_ value: UInt64) -> UInt64 {
-            var z = value &+ 0x9E37_79B9_7F4A_7C15
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
+            var generator = SplitMix64(seed: value)
+            return generator.next()
         }
 
         static func fnv1a(_ bytes: String.UTF8View) -> UInt64 {

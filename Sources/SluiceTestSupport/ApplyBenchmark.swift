@@ -108,7 +108,7 @@ public struct ApplyBenchmark: Sendable {
     }
 
     static func inputRows(_ ids: [String]) -> [[Value]] {
-        var generator = SplitMix(seed: 42)
+        var generator = SplitMix64(seed: 42)
         return ids.enumerated().map { index, id in
             let popularity = Value.int(Int64(generator.next() % 101))
             let isrc: Value = index % 50 == 0 ? .null : .string("USRC1\(String(format: "%07d", index))")
@@ -154,19 +154,6 @@ public struct ApplyBenchmark: Sendable {
         guard process.terminationStatus == 0 else {
             throw TestPostgres.SetupError("psql baseline failed with status \(process.terminationStatus)")
         }
-    }
-}
-
-/// A tiny deterministic generator so both sides get the same data on every run.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

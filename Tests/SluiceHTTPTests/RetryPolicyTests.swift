@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 import Testing
 
 @testable import SluiceHTTP
@@ -12,7 +13,7 @@ import Testing
     }
 
     @Test func backoffIsAFullJitterDrawBelowTheCeiling() {
-        var random = SeededRandom(seed: 3)
+        var random = SplitMix64(seed: 3)
         var draws: [Duration] = []
         for retry in 1...5 {
             for _ in 0..<200 {
@@ -28,8 +29,8 @@ import Testing
     }
 
     @Test func sameSeedSameWaits() {
-        var a = SeededRandom(seed: 9)
-        var b = SeededRandom(seed: 9)
+        var a = SplitMix64(seed: 9)
+        var b = SplitMix64(seed: 9)
         let first = (1...5).map { Self.policy.backoff(forRetry: $0, using: &a) }
         let second = (1...5).map { Self.policy.backoff(forRetry: $0, using: &b) }
         #expect(first == second)

@@ -462,7 +462,7 @@ let minimal = """
     /// Random bytes and random mutations of a valid plan never crash the loader: they load or
     /// give located errors. Bounded in count so it stays quick and deterministic.
     @Test func randomInputNeverCrashes() throws {
-        var rng = SplitMix(seed: 0x5EED)
+        var rng = SplitMix64(seed: 0x5EED)
         let base = Array(minimal.utf8)
         let alphabet = Array(":-[]{}&*!|>'\"%@`#,?\n\t ${}.0123456789abcsize".utf8)
         for round in 0..<3000 {
@@ -494,18 +494,5 @@ let minimal = """
         for i in 0..<997 { yaml += "  - { kind: transform, name: t\(i), fields: { spotify_id: spotify_id } }\n" }
         let plan = try load(yaml)
         #expect(plan.stages.count == 1000)
-    }
-}
-
-/// A tiny deterministic generator for the fuzz test.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

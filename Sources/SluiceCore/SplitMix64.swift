@@ -1,0 +1,18 @@
+/// SplitMix64 (Steele, Lea and Flood): a tiny, fast generator whose sequence depends only on its
+/// seed, for what must come out the same on every run (test inputs, benchmark data, jitter in
+/// tests). Not for anything secret.
+public struct SplitMix64: RandomNumberGenerator, Sendable, Hashable {
+    public private(set) var state: UInt64
+
+    public init(seed: UInt64) {
+        state = seed
+    }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
