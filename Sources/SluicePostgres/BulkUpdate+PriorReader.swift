@@ -22,21 +22,17 @@ extension BulkUpdate {
         /// A reader in a transaction holding an empty input table, or `nil` (logged) when that
         /// fails for any reason.
         static func open(alongside main: PostgresConnection, sql: SQL) async -> PriorReader? {
-            let other: PostgresConnection
+            var opened: PostgresConnection?
             do {
-                other = try await main.openAnother()
-            } catch {
-                main.logger.debug("no second connection for the prior values", metadata: ["error": "\(error)"])
-                return nil
-            }
-            do {
+                let other = try await main.openAnother()
+                opened = other
                 _ = try await other.execute("BEGIN")
                 _ = try await other.execute("SET LOCAL lock_timeout = '1s'")
                 _ = try await other.execute(sql.createInput)
                 return PriorReader(connection: other)
             } catch {
                 main.logger.debug("no second connection for the prior values", metadata: ["error": "\(error)"])
-                await other.close()
+                await opened?.close()
                 return nil
             }
         }
