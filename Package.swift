@@ -18,14 +18,25 @@ let package = Package(
         // that failed verification (permanent) from a dropped connection (worth a retry).
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // Already in the graph through async-http-client and hummingbird: NIOThreadPool runs
+        // blocking file I/O and process waits off the cooperative pool (BlockingIO); Crypto's
+        // SHA-256 fingerprints every spool and CSV.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // C libraries, each behind its own system-library target.
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
 
-        // Values, rows, batches, SHA-256: shared by everything, no dependencies.
-        .target(name: "SluiceCore"),
+        // Values, rows, batches, SHA-256, the blocking-I/O threads: shared by everything.
+        .target(
+            name: "SluiceCore",
+            dependencies: [
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // YAML (libyaml) -> node tree with marks -> validated, typed Plan.
         .target(name: "SluicePlan", dependencies: ["SluiceCore", "CYAML"]),
         // libpq on a per-connection serial executor.
