@@ -21,8 +21,8 @@ struct ApplyBench: AsyncParsableCommand {
         let perRound = result.roundRatios.map { String(format: "%.2fx", $0) }.joined(separator: ", ")
         let best = String(
             format: "best of %d: sluice %.2f s (%.0f rows/s), psql \\copy + UPDATE %.2f s (%.0f rows/s): %.2fx",
-            result.roundRatios.count, result.sluice.secondsDouble, result.sluiceRowsPerSecond,
-            result.psql.secondsDouble, result.psqlRowsPerSecond, result.ratio)
+            result.roundRatios.count, result.sluice.seconds, result.sluiceRowsPerSecond,
+            result.psql.seconds, result.psqlRowsPerSecond, result.ratio)
         let prior = result.stats.priorReadConcurrently ? "second connection, during the UPDATE" : "before the UPDATE"
         print(
             "| apply | \(rows) rows, uuid key, 2 indexed columns, random order | \(best) (rounds: \(perRound); "

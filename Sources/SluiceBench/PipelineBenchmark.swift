@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SluiceCore
 import SluicePipeline
+import SluiceTestSupport
 
 /// Rows through the real Runner (spools on): source → map → map → sink, batches of 1,000
 /// rows of three columns. Measures rows per second and peak RSS (VmHWM).
@@ -27,7 +28,7 @@ struct PipelineBenchmark: AsyncParsableCommand {
             print(line.table)
             print("machine: \(line.machine)")
         } else {
-            try compare()
+            try await compare()
         }
     }
 
@@ -76,20 +77,16 @@ struct PipelineBenchmark: AsyncParsableCommand {
     }
 
     /// Runs the 100k and 10M measurements in fresh child processes and compares their peaks.
-    private func compare() throws {
+    private func compare() async throws {
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         var results: [(table: String, rows: Int, peak: Double)] = []
         for rows in [100_000, 10_000_000] {
-            let process = Process()
-            process.executableURL = executable
-            process.arguments = ["pipeline", "--rows", "\(rows)", "--batch-size", "\(batchSize)", "--buffer", "\(buffer)"]
+            let arguments =
+                ["pipeline", "--rows", "\(rows)", "--batch-size", "\(batchSize)", "--buffer", "\(buffer)"]
                 + (scratch.map { ["--scratch", $0] } ?? [])
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            try process.run()
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            guard process.terminationStatus == 0,
+            let outcome = try await ChildProcess.run(executable.path, arguments, captureOutput: true)
+            let output = outcome.output
+            guard outcome.status == 0,
                 let table = output.split(separator: "\n").first(where: { $0.hasPrefix("|") }),
                 let peak = output.firstMatch(of: /peak_kib=(\d+)/).flatMap({ Double($0.1) })
             else { throw ValidationError("the \(rows)-row measurement failed:\n\(output)") }

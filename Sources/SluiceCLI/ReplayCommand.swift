@@ -72,7 +72,7 @@ struct Replay: AsyncParsableCommand {
             mode == .stage ? [name] : Set(names.drop(while: { $0 != name }))
         let replay = SluicePipeline.Replay(
             original: original, originalDirectory: originalDirectory, mode: mode, stage: name)
-        try refuseEditedReviewFiles(of: replay)
+        try await refuseEditedReviewFiles(of: replay)
         let plan = try RecordedPlan.load(
             of: original, directory: originalDirectory, overrides: overrides, running: running)
         guard plan.stage(named: name) != nil else {
@@ -103,12 +103,12 @@ struct Replay: AsyncParsableCommand {
     /// A replay applies the rows the run recorded, not the CSV it wrote for review: when that
     /// CSV was edited since, the person most likely meant their edits to be applied. Refuses,
     /// saying how to apply the edited file, rather than silently applying the recorded rows.
-    static func refuseEditedReviewFiles(of replay: SluicePipeline.Replay) throws {
+    static func refuseEditedReviewFiles(of replay: SluicePipeline.Replay) async throws {
         let original = replay.original
         for record in original.stages.prefix(while: { $0.name != replay.stage }) {
             for file in record.outputs where file.kind == "csv" {
                 let url = replay.resolve(file.path)
-                guard let now = try? PrivateFile.sha256(of: url), now.sha256 != file.sha256 else { continue }
+                guard let now = try? await PrivateFile.sha256(of: url), now.sha256 != file.sha256 else { continue }
                 Terminal.printError(
                     """
                     error: \(url.path) was changed after run \(original.runID) wrote it (sha256 \(now.sha256.prefix(12))…, \

@@ -40,7 +40,7 @@ struct UndoCommand: AsyncParsableCommand {
             let plan = try RecordedPlan.load(
                 of: manifest, directory: directory, overrides: [], running: stage.map { [$0] } ?? applies)
             let undo = try Undo(runDirectory: directory, manifest: manifest, plan: plan, stage: stage)
-            let file = try undo.undoFile()
+            let file = try await undo.undoFile()
             if !yes {
                 guard Terminal.stdinIsTerminal else {
                     Terminal.printError(

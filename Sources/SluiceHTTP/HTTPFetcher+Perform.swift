@@ -36,7 +36,7 @@ extension HTTPFetcher {
             let problem: Problem
             do {
                 let token = try await tokens?.token()
-                tally.pacedSeconds += try await pacer.waitForTurn().inSeconds
+                tally.pacedSeconds += try await pacer.waitForTurn().seconds
                 count(purpose)
                 let (status, bytes, outcome) = try await Self.exchange(
                     url: url, token: token, exchange: exchange, timeout: configuration.timeout, logger: logger)
@@ -102,15 +102,15 @@ extension HTTPFetcher {
         guard retryAfter <= configuration.maxRetryAfter else {
             logger.error(
                 "Rate limited with a Retry-After over max_retry_after; stopping",
-                metadata: ["http.retry_after": "\(retryAfter.inSeconds)", "http.url": "\(URLRedaction.describe(url))"])
+                metadata: ["http.retry_after": "\(retryAfter.seconds)", "http.url": "\(URLRedaction.describe(url))"])
             throw FetchError.retryAfterTooLong(retryAfter, url: url)
         }
         tally.waits += 1
-        tally.waitSeconds += retryAfter.inSeconds
+        tally.waitSeconds += retryAfter.seconds
         logger.notice(
             "Rate limited (429); sending nothing to the host until Retry-After has passed",
-            metadata: ["http.retry_after": "\(retryAfter.inSeconds)"])
-        return Problem(description: "HTTP 429 (waited Retry-After \(retryAfter.inSeconds) s)", status: 429, rateLimited: true)
+            metadata: ["http.retry_after": "\(retryAfter.seconds)"])
+        return Problem(description: "HTTP 429 (waited Retry-After \(retryAfter.seconds) s)", status: 429, rateLimited: true)
     }
 
     /// Throws when the budget is spent; otherwise counts the retry and sleeps the backoff.
@@ -126,11 +126,11 @@ extension HTTPFetcher {
         guard !problem.rateLimited else { return }
         let wait = retryPolicy.backoff(forRetry: attempts, using: &random)
         tally.waits += 1
-        tally.waitSeconds += wait.inSeconds
+        tally.waitSeconds += wait.seconds
         logger.notice(
             "Request failed; retrying after a backoff",
             metadata: [
-                "fetch.problem": "\(problem)", "fetch.attempt": "\(attempts)", "fetch.backoff": "\(wait.inSeconds)",
+                "fetch.problem": "\(problem)", "fetch.attempt": "\(attempts)", "fetch.backoff": "\(wait.seconds)",
             ])
         try await clock.sleep(until: clock.now.advanced(by: wait), tolerance: nil)
     }

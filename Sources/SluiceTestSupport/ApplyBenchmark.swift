@@ -13,9 +13,9 @@ public struct ApplyBenchmark: Sendable {
         public var stats: BulkUpdateStats
         /// Sluice's time over psql's in each round (the rounds alternate the two), in order.
         public var roundRatios: [Double]
-        public var ratio: Double { sluice.secondsDouble / psql.secondsDouble }
-        public var sluiceRowsPerSecond: Double { Double(rows) / sluice.secondsDouble }
-        public var psqlRowsPerSecond: Double { Double(rows) / psql.secondsDouble }
+        public var ratio: Double { sluice.seconds / psql.seconds }
+        public var sluiceRowsPerSecond: Double { Double(rows) / sluice.seconds }
+        public var psqlRowsPerSecond: Double { Double(rows) / psql.seconds }
     }
 
     public var rows: Int
@@ -68,7 +68,7 @@ public struct ApplyBenchmark: Sendable {
         func timePsql() async throws -> Duration {
             try await reset()
             let start = ContinuousClock.now
-            try Self.runPsql(conninfo: conninfo, script: Self.baselineScript(file: file.path))
+            try await Self.runPsql(conninfo: conninfo, script: Self.baselineScript(file: file.path))
             return ContinuousClock.now - start
         }
         var stats = BulkUpdateStats(dryRun: false)
@@ -88,9 +88,10 @@ public struct ApplyBenchmark: Sendable {
                     JSON.encode(.array(row), into: &line)
                     line.append(UInt8(ascii: "\n"))
                 }
-                try out.write(contentsOf: line)
+                let chunk = line
+                try await BlockingIO.run { try out.write(contentsOf: chunk) }
             }
-            try out.close()
+            try await BlockingIO.run { try out.close() }
             return ContinuousClock.now - start
         }
         var psql = Duration.seconds(Int64.max)
@@ -99,7 +100,7 @@ public struct ApplyBenchmark: Sendable {
         for _ in 0..<rounds {
             let roundPsql = try await timePsql()
             let roundSluice = try await timeSluice()
-            ratios.append(roundSluice.secondsDouble / roundPsql.secondsDouble)
+            ratios.append(roundSluice.seconds / roundPsql.seconds)
             psql = min(psql, roundPsql)
             sluice = min(sluice, roundSluice)
         }
@@ -141,25 +142,11 @@ public struct ApplyBenchmark: Sendable {
         """
     }
 
-    static func runPsql(conninfo: String, script: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestPostgres.psqlPath)
-        process.arguments = ["-X", "-q", "-d", conninfo, "-f", "-"]
-        let input = Pipe()
-        process.standardInput = input
-        try process.run()
-        input.fileHandleForWriting.write(Data(script.utf8))
-        try input.fileHandleForWriting.close()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw TestPostgres.SetupError("psql baseline failed with status \(process.terminationStatus)")
+    static func runPsql(conninfo: String, script: String) async throws {
+        let outcome = try await ChildProcess.run(
+            TestPostgres.psqlPath, ["-X", "-q", "-d", conninfo, "-f", "-"], input: script)
+        guard outcome.status == 0 else {
+            throw TestPostgres.SetupError("psql baseline failed with status \(outcome.status)")
         }
-    }
-}
-
-extension Duration {
-    public var secondsDouble: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 
 #if canImport(Glibc)
 import Glibc
@@ -8,24 +9,25 @@ import Darwin
 
 /// `openssl s_server` on 127.0.0.1 with a fresh self-signed certificate: an HTTPS server that
 /// no default trust store accepts, for testing that certificate verification is on.
-public struct SelfSignedTLSServer {
+public struct SelfSignedTLSServer: Sendable {
     public let port: Int
     /// The certificate in PEM, for a client that is told to trust it.
     public let certificatePath: String
-    private let process: Process
+    private let pid: pid_t
 
     /// - Parameter subjectAltName: what the certificate is issued for, in `openssl`'s syntax. The
     ///   default names a host that is not 127.0.0.1 (so a host name check fails as well);
     ///   `"IP:127.0.0.1"` makes a certificate that is valid once trusted.
-    public init(directory: URL, subjectAltName: String = "DNS:sluice-test.invalid") throws {
+    public init(directory: URL, subjectAltName: String = "DNS:sluice-test.invalid") async throws {
         let name = UUID().uuidString
         let key = directory.appendingPathComponent("tls-\(name).key").path
         certificatePath = directory.appendingPathComponent("tls-\(name).crt").path
-        try Self.openssl([
+        try await Self.openssl([
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificatePath, "-days", "1",
             "-subj", "/CN=sluice test", "-addext", "subjectAltName=\(subjectAltName)",
         ])
-        port = try Self.freePort()
+        let port = try Self.freePort()
+        self.port = port
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         server.arguments = [
@@ -35,27 +37,27 @@ public struct SelfSignedTLSServer {
         server.standardError = FileHandle.nullDevice
         server.standardInput = Pipe()
         try server.run()
-        process = server
-        // Ready when it accepts a connection (bounded: 5 s).
-        for _ in 0..<100 where !Self.accepts(port) { usleep(50_000) }
+        pid = server.processIdentifier
+        // Ready when it accepts a connection (bounded: 10 s; each probe is a non-blocking
+        // connect to 127.0.0.1, answered or refused at once).
+        for _ in 0..<200 where !Self.accepts(port) { try await Task.sleep(for: .milliseconds(50)) }
     }
 
     /// SIGKILL, not `terminate()`: the server inherits the test process's signal mask and
     /// dispositions, where SIGTERM may be blocked or ignored, and waiting then never ended.
-    public func stop() {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+    /// The server is reaped on a thread of its own.
+    public func stop() async {
+        let pid = self.pid
+        kill(pid, SIGKILL)
+        _ = try? await BlockingIO.runOnOwnThread {
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        }
     }
 
-    private static func openssl(_ arguments: [String]) throws {
-        let make = Process()
-        make.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        make.arguments = arguments
-        make.standardOutput = FileHandle.nullDevice
-        make.standardError = FileHandle.nullDevice
-        try make.run()
-        make.waitUntilExit()
-        guard make.terminationStatus == 0 else { throw POSIXError(.EINVAL) }
+    private static func openssl(_ arguments: [String]) async throws {
+        let outcome = try await ChildProcess.run("/usr/bin/openssl", arguments, quiet: true)
+        guard outcome.status == 0 else { throw POSIXError(.EINVAL) }
     }
 
     private static func freePort() throws -> Int {

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 import SluicePostgres
 import Synchronization
 
@@ -25,10 +26,9 @@ extension TestPostgres {
             if let url = ProcessInfo.processInfo.environment["SLUICE_TEST_DATABASE_URL"], !url.isEmpty {
                 return TestPostgres(superuserConninfo: url, port: nil, socketDirectory: nil, isExternal: true)
             }
-            // initdb and pg_ctl block for seconds: keep them off the cooperative pool.
-            let server = try await withCheckedThrowingContinuation { continuation in
-                DispatchQueue.global().async { continuation.resume(with: Result { try startLocalServer() }) }
-            }
+            // initdb and pg_ctl block for seconds: keep them off the cooperative pool. Not
+            // `DispatchQueue.global()`: on Linux its threads *are* the cooperative pool.
+            let server = try await BlockingIO.runOnOwnThread { try startLocalServer() }
             try await server.execute("CREATE ROLE \(passwordRole) LOGIN PASSWORD '\(passwordRolePassword)'")
             return server
         }

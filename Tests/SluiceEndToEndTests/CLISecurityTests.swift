@@ -79,8 +79,8 @@ struct CLISecurityTests {
     @Test func anHTTPSEndpointWithAnUntrustedCertificateIsRefusedAtOnce() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 10)
         defer { Task { await fixture.tearDown() } }
-        let server = try SelfSignedTLSServer(directory: fixture.directory)
-        defer { server.stop() }
+        let server = try await SelfSignedTLSServer(directory: fixture.directory)
+        defer { Task { await server.stop() } }
         let before = try await fixture.table()
 
         var sluice = fixture.sluice

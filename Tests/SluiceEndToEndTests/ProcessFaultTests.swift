@@ -219,19 +219,22 @@ struct ProcessFaultTests {
         try await fixture.waitForAPIRequests(2)
         let directory = try fixture.lastRunDirectory()
         // Even root cannot create, rename or remove a file in an immutable directory.
-        try ScratchDisk.setImmutable(directory, true)
-        defer { try? ScratchDisk.setImmutable(directory, false) }
+        try await ScratchDisk.setImmutable(directory, true)
         let failed = await FaultChecks.finish(process, out, err, within: .seconds(60))
-        #expect(failed.status == 1, "\(failed.stderr)")
-        let said = failed.stdout + failed.stderr
-        #expect(said.contains("Operation not permitted"), "\(said)")
-        // The manifest on disk cannot be brought up to date: sluice must say so, naming it.
-        #expect(said.contains("\(directory.path)/manifest.json"), "\(said)")
-        #expect(said.contains("out of date"), "\(said)")
-        #expect(fixture.manifests().last?.manifest.status == .running)
-        #expect(try await fixture.table() == before)
-
-        try ScratchDisk.setImmutable(directory, false)
+        do {
+            #expect(failed.status == 1, "\(failed.stderr)")
+            let said = failed.stdout + failed.stderr
+            #expect(said.contains("Operation not permitted"), "\(said)")
+            // The manifest on disk cannot be brought up to date: sluice must say so, naming it.
+            #expect(said.contains("\(directory.path)/manifest.json"), "\(said)")
+            #expect(said.contains("out of date"), "\(said)")
+            #expect(fixture.manifests().last?.manifest.status == .running)
+            #expect(try await fixture.table() == before)
+        } catch {
+            try? await ScratchDisk.setImmutable(directory, false)
+            throw error
+        }
+        try await ScratchDisk.setImmutable(directory, false)
         try await FaultChecks.expectConverges(
             fixture, before: before, running: ["resume", directory.path, "--yes"], after: [failed])
     }
@@ -274,7 +277,7 @@ struct ProcessFaultTests {
         #expect(Set(runs.map(\.directory.path)).count == 2)
         for (directory, manifest) in runs {
             #expect(manifest.status == .succeeded)
-            try FaultChecks.expectArtifactsIntact(manifest, in: directory)
+            try await FaultChecks.expectArtifactsIntact(manifest, in: directory)
         }
         let firstRun = try #require(runs.first { $0.manifest.runID == firstID }?.manifest)
         let secondRun = try #require(runs.first { $0.manifest.runID != firstID }?.manifest)
@@ -315,7 +318,7 @@ extension FaultChecks {
         try await expectEnriched(fixture, before: before, sourceLocation: sourceLocation)
         let (directory, manifest) = try #require(fixture.manifests().last, sourceLocation: sourceLocation)
         #expect(manifest.status == .succeeded, sourceLocation: sourceLocation)
-        try expectArtifactsIntact(manifest, in: directory, sourceLocation: sourceLocation)
+        try await expectArtifactsIntact(manifest, in: directory, sourceLocation: sourceLocation)
         try expectNoSecrets(fixture, outputs: earlier + [outcome], sourceLocation: sourceLocation)
         return manifest
     }
@@ -324,13 +327,13 @@ extension FaultChecks {
     /// answers) exists with its recorded sha256.
     static func expectArtifactsIntact(
         _ manifest: Manifest, in directory: URL, sourceLocation: SourceLocation = #_sourceLocation
-    ) throws {
+    ) async throws {
         for stage in manifest.stages where stage.status == .succeeded {
             for artifact in stage.outputs {
                 let url =
                     artifact.path.hasPrefix("/")
                     ? URL(fileURLWithPath: artifact.path) : directory.appendingPathComponent(artifact.path)
-                let actual = try PrivateFile.sha256(of: url).sha256
+                let actual = try await PrivateFile.sha256(of: url).sha256
                 #expect(actual == artifact.sha256, "\(url.path) changed", sourceLocation: sourceLocation)
             }
         }
@@ -410,11 +413,23 @@ struct ScratchDisk {
             return false
         }
         defer { try? FileManager.default.removeItem(at: url) }
-        guard (try? setImmutable(url, true)) != nil else { return false }
+        // Evaluated once, by `.enabled(if:)` before the first test that needs it: the only
+        // place these tests wait for a child process on the calling thread (two `chattr` runs).
+        guard chattr(url, "+i") else { return false }
         let refused = !FileManager.default.createFile(atPath: url.appendingPathComponent("x").path, contents: nil)
-        try? setImmutable(url, false)
+        _ = chattr(url, "-i")
         return refused
     }()
+
+    private static func chattr(_ url: URL, _ flag: String) -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/chattr")
+        process.arguments = [flag, url.path]
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }
 
     /// Fills the disk to the last byte with a file of zeros.
     func fill() throws {
@@ -450,14 +465,9 @@ struct ScratchDisk {
     }
 
     /// `chattr +i` / `chattr -i`: an immutable directory refuses new, renamed and removed entries, even to root.
-    static func setImmutable(_ url: URL, _ immutable: Bool) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/chattr")
-        process.arguments = [immutable ? "+i" : "-i", url.path]
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+    static func setImmutable(_ url: URL, _ immutable: Bool) async throws {
+        let outcome = try await ChildProcess.run("/usr/bin/chattr", [immutable ? "+i" : "-i", url.path], quiet: true)
+        guard outcome.status == 0 else {
             throw ScratchDiskError(message: "chattr \(immutable ? "+i" : "-i") \(url.path) failed")
         }
     }

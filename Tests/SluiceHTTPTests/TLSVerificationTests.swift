@@ -64,9 +64,14 @@ import Testing
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-tls-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let server = try SelfSignedTLSServer(directory: directory, subjectAltName: subjectAltName)
-        defer { server.stop() }
-        try await body(server)
+        let server = try await SelfSignedTLSServer(directory: directory, subjectAltName: subjectAltName)
+        do {
+            try await body(server)
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
     }
 
     /// Fetches one id with 3 retries allowed; returns the error and the counters.

@@ -36,7 +36,7 @@ import Testing
             let spool = try #require(record.spool)
             #expect(spool.path == "\(record.name).ndjson")
             #expect(spool.rows == 1000)
-            let (sha256, _) = try PrivateFile.sha256(of: artifactURL(spool.path, in: result.directory))
+            let (sha256, _) = try await PrivateFile.sha256(of: artifactURL(spool.path, in: result.directory))
             #expect(sha256 == spool.sha256)
         }
     }
@@ -59,17 +59,21 @@ import Testing
         manifest.status = .running
         #expect(!manifest.isAbandoned, "this process is alive")
         // A process that has exited and been reaped.
-        let exited = Process()
-        exited.executableURL = URL(fileURLWithPath: "/bin/true")
-        try exited.run()
-        exited.waitUntilExit()
-        manifest.process = .init(pid: Int(exited.processIdentifier), host: ProcessInfo.processInfo.hostName)
+        // Started and reaped on a thread of its own, not the cooperative pool.
+        let exited = try await BlockingIO.runOnOwnThread {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/true")
+            try process.run()
+            process.waitUntilExit()
+            return ExitedProcess(pid: process.processIdentifier)
+        }
+        manifest.process = .init(pid: Int(exited.pid), host: ProcessInfo.processInfo.hostName)
         #expect(manifest.isAbandoned)
         manifest.process?.host = "another-machine.invalid"
         #expect(!manifest.isAbandoned, "a process on another machine cannot be checked")
         manifest.process = nil
         #expect(!manifest.isAbandoned, "a manifest from before the field existed")
-        manifest.process = .init(pid: Int(exited.processIdentifier), host: ProcessInfo.processInfo.hostName)
+        manifest.process = .init(pid: Int(exited.pid), host: ProcessInfo.processInfo.hostName)
         manifest.status = .failed
         #expect(!manifest.isAbandoned, "a final status is final")
     }
@@ -142,3 +146,5 @@ import Testing
         #expect(test.runNames().isEmpty)
     }
 }
+
+private struct ExitedProcess: Sendable { var pid: Int32 }

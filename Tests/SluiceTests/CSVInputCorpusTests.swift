@@ -207,16 +207,16 @@ import Testing
         #expect(bom.rows.first?["track_id"] == .string("6f1c2a52-8d3e-4b7a-9c1d-0a1b2c3d4e01"))
     }
 
-    @Test func aQuotedFieldKeepsItsCommaAndLineEndAndLinesAfterItStayRight() throws {
+    @Test func aQuotedFieldKeepsItsCommaAndLineEndAndLinesAfterItStayRight() async throws {
         let name = "quoted-field-with-newline-and-comma.csv"
         let reader = try CSVReader(url: try Self.corpus.appendingPathComponent(name), path: name)
-        _ = try reader.next()
-        let row = try #require(try reader.next())
+        _ = try await reader.next()
+        let row = try #require(try await reader.next())
         #expect(row.fields.map(\.value).last == "US,RC\r\n17607839")
         #expect(row.line == 2 && row.endLine == 3)
-        let next = try #require(try reader.next())
+        let next = try #require(try await reader.next())
         #expect(next.line == 4 && next.fields[2].column == 61)
-        #expect(try reader.next() == nil)
+        #expect(try await reader.next() == nil)
         #expect(reader.diagnostics.isEmpty)
     }
 
@@ -244,7 +244,7 @@ import Testing
         #expect(error.stoppedEarly)
 
         let reader = try CSVReader(url: url, path: "long.csv")
-        while try reader.next() != nil {}
+        while try await reader.next() != nil {}
         #expect(reader.stoppedEarly)
         #expect(reader.bytesRead < 2 * CSVReader.defaultMaxRowBytes, "read \(reader.bytesRead) bytes")
     }

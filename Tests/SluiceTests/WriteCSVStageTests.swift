@@ -74,13 +74,13 @@ import Testing
     }
 
     /// The same when the other file appears while this one is being written.
-    @Test func aFileThatAppearsMeanwhileIsNotReplacedEither() throws {
+    @Test func aFileThatAppearsMeanwhileIsNotReplacedEither() async throws {
         let directory = try StageHarness.makeRunDirectory()
         let target = directory.appendingPathComponent("audit.csv")
-        let writer = try CSVFileWriter(url: target, columns: ["a"], replaceExisting: false)
-        try writer.write(Batch(columns: ["a"], rows: [["1"]]))
+        let writer = try await CSVFileWriter(url: target, columns: ["a"], replaceExisting: false)
+        try await writer.write(Batch(columns: ["a"], rows: [["1"]]))
         try Data("the other run's\n".utf8).write(to: target)
-        let error = #expect(throws: CSVWriteError.self) { try writer.commit() }
+        let error = await #expect(throws: CSVWriteError.self) { try await writer.commit() }
         #expect(error?.description == "cannot write \(target.path): File exists")
         #expect(try String(contentsOf: target, encoding: .utf8) == "the other run's\n")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["audit.csv"])

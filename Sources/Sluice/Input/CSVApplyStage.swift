@@ -35,14 +35,14 @@ public struct CSVApplyStage: Stage {
             try await apply.run(context, input: input, output: output)
         } catch let error as BulkUpdateError {
             let recorded = context.finishedStage(inputStage)?.inputs.first { $0.kind == "csv" }?.sha256
-            let diagnostics = locate(error, recordedSHA256: recorded)
+            let diagnostics = await locate(error, recordedSHA256: recorded)
             for diagnostic in diagnostics { report?(diagnostic.description) }
             throw CSVApplyError(diagnostics: diagnostics, underlying: error)
         }
     }
 
     /// The CSV positions of the rows `error` is about; empty when they cannot be found.
-    func locate(_ error: BulkUpdateError, recordedSHA256: String?) -> [CSVDiagnostic] {
+    func locate(_ error: BulkUpdateError, recordedSHA256: String?) async -> [CSVDiagnostic] {
         let settings = apply.settings
         let fieldOf: (String?) -> String? = { column in
             guard let column else { return nil }
@@ -53,7 +53,7 @@ public struct CSVApplyStage: Stage {
         case .invalidValue:
             guard let row = error.inputRow else { return [] }
             let field = fieldOf(error.column) ?? settings.keyField
-            return scan(recordedSHA256: recordedSHA256) { index, cells, emit in
+            return await scan(recordedSHA256: recordedSHA256) { index, cells, emit in
                 guard index == row, let cell = cells[field] else { return index < row }
                 emit(cell, "column '\(field)': \(RowChecker.quoted(cell.value)) is refused by the database: \(error.underlying?.message ?? error.message)")
                 return false
@@ -66,7 +66,7 @@ public struct CSVApplyStage: Stage {
                 error.column ?? settings.columns.map(\.column).first { constraint.contains($0) }
             let field = fieldOf(column) ?? settings.keyField
             let what = error.constraint.map { "constraint \"\($0)\"" } ?? "a NOT NULL constraint"
-            return scan(recordedSHA256: recordedSHA256) { _, cells, emit in
+            return await scan(recordedSHA256: recordedSHA256) { _, cells, emit in
                 guard let keyCell = cells[settings.keyField], Self.sameKey(keyCell.value, key),
                     let cell = cells[field]
                 else { return true }
@@ -77,7 +77,7 @@ public struct CSVApplyStage: Stage {
         case .duplicateKeys:
             let keys = error.keys.isEmpty ? error.key.map { [$0] } ?? [] : error.keys
             var lines: [String: [CSVReader.Field]] = [:]
-            _ = scan(recordedSHA256: recordedSHA256) { _, cells, _ in
+            _ = await scan(recordedSHA256: recordedSHA256) { _, cells, _ in
                 guard let cell = cells[settings.keyField], let key = keys.first(where: { Self.sameKey(cell.value, $0) })
                 else { return true }
                 if lines[key, default: []].count < 10 { lines[key, default: []].append(cell) }
@@ -102,8 +102,8 @@ public struct CSVApplyStage: Stage {
     private func scan(
         recordedSHA256: String?,
         visit: (Int, [String: CSVReader.Field], (CSVReader.Field, String) -> Void) -> Bool
-    ) -> [CSVDiagnostic] {
-        guard let reader = try? CSVReader(url: csvURL, path: displayPath), let header = try? reader.next() else {
+    ) async -> [CSVDiagnostic] {
+        guard let reader = try? CSVReader(url: csvURL, path: displayPath), let header = try? await reader.next() else {
             return []
         }
         let names = header.fields.map(\.value)
@@ -112,7 +112,7 @@ public struct CSVApplyStage: Stage {
         let emit: (CSVReader.Field, String) -> Void = { field, message in
             found.append(CSVDiagnostic(path: displayPath, line: field.line, column: field.column, message: message))
         }
-        while let record = try? reader.next() {
+        while let record = try? await reader.next() {
             if record.isBlank { continue }
             index += 1
             let cells = Dictionary(zip(names, record.fields), uniquingKeysWith: { first, _ in first })

@@ -52,7 +52,7 @@ public struct CSVInputStage: Stage {
     public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
         let reader = try CSVReader(url: url, path: displayPath, maxRowBytes: maxRowBytes)
         let checker = try RowChecker(schema: schema)
-        guard let header = try reader.next() else {
+        guard let header = try await reader.next() else {
             if reader.diagnostics.isEmpty {
                 reader.report(
                     line: 1, column: 1,
@@ -67,7 +67,7 @@ public struct CSVInputStage: Stage {
         var keys = KeyLedger(columns: columns, schema: schema, keyIsUUID: checker.keyIsUUID)
         var rows = 0
         var blankLine: Int?
-        while let record = try reader.next() {
+        while let record = try await reader.next() {
             try Task.checkCancellation()
             if record.isBlank {
                 // A blank line is harmless at the end of the file (editors add them), not between rows.

@@ -78,6 +78,7 @@ public final class CSVReader {
     private var position = 0
     private var atEOF = false
     private var finished = false
+    private var checkedByteOrderMark = false
     private var hash = SHA256()
     private var line = 1
     private var column = 1
@@ -148,9 +149,12 @@ public final class CSVReader {
     /// The next record, or `nil` at the end of the file or once reading has stopped.
     /// - Throws: ``FileError`` when the file cannot be read; CSV problems are never thrown but
     ///   collected in ``diagnostics``.
-    public func next() throws -> Record? {
+    public func next() async throws -> Record? {
         guard !isStopped else { return nil }
         do {
+            // Everything the record can span is buffered first, read on a BlockingIO thread;
+            // the parser below then never waits for the disk.
+            try await buffer(atLeast: maxRowBytes + Self.lookahead)
             return try readRecord()
         } catch is Stop {
             stoppedEarly = true
@@ -161,7 +165,10 @@ public final class CSVReader {
     // MARK: Records
 
     private func readRecord() throws -> Record? {
-        if records == 0 && bytesRead == 0 { try skipByteOrderMark() }
+        if !checkedByteOrderMark {
+            checkedByteOrderMark = true
+            try skipByteOrderMark()
+        }
         guard try peek() != nil else {
             try finish()
             return nil
@@ -254,7 +261,6 @@ public final class CSVReader {
     /// Skips a UTF-8 byte-order mark; stops at a UTF-16 one (Excel's "Unicode text"), whose
     /// bytes would otherwise read as invalid UTF-8 and NUL bytes.
     private func skipByteOrderMark() throws {
-        try fill(atLeast: 3)
         if chunk.count - position >= 2 {
             switch (chunk[position], chunk[position + 1]) {
             case (0xFF, 0xFE), (0xFE, 0xFF):
@@ -285,9 +291,10 @@ public final class CSVReader {
     // MARK: Bytes
 
     /// The next byte without consuming it; `nil` at the end of the file.
+    /// ``next()`` buffered everything a record can span (or the rest of the file), so the end
+    /// of the buffer is the end of the file or past the row limit.
     private func peek() throws -> UInt8? {
-        if position >= chunk.count { try fill(atLeast: 1) }
-        return position < chunk.count ? chunk[position] : nil
+        position < chunk.count ? chunk[position] : nil
     }
 
     /// Consumes the next byte: counts it against the row limit, checks it is valid UTF-8 text
@@ -359,28 +366,42 @@ public final class CSVReader {
         return Stop()
     }
 
-    /// Reads until at least `count` unread bytes are buffered or the file ends.
-    private func fill(atLeast count: Int) throws {
-        guard !atEOF else { return }
-        if position > 0 {
+    /// Bytes past a row's limit the parser may look at: a byte-order mark, the line end after
+    /// a record.
+    private static let lookahead = 16
+
+    /// Reads, on a ``BlockingIO`` thread, until at least `count` unread bytes are buffered or
+    /// the file ends. Consumed bytes are dropped only once they are a megabyte or more, so the
+    /// copy is paid once per megabyte read, not once per record.
+    private func buffer(atLeast count: Int) async throws {
+        if position >= 1 << 20 || position == chunk.count {
             chunk.removeSubrange(0..<position)
             position = 0
         }
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while chunk.count < count && !atEOF {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FileError("read", path: path, errno: errno)
-            }
-            if n == 0 {
+        let (fd, path) = (self.fd, self.path)
+        while chunk.count - position < count && !atEOF {
+            let want = max(1 << 18, count - (chunk.count - position))
+            let read = try await BlockingIO.run { try Self.readChunk(fd, upTo: want, path: path) }
+            if read.isEmpty {
                 atEOF = true
                 break
             }
-            buffer.withUnsafeBytes { hash.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-            chunk.append(contentsOf: buffer[0..<n])
-            bytesRead += n
+            read.withUnsafeBytes { hash.update($0) }
+            chunk.append(contentsOf: read)
+            bytesRead += read.count
         }
+    }
+
+    /// Up to `count` bytes from `fd`; empty at the end of the file.
+    private static func readChunk(_ fd: Int32, upTo count: Int, path: String) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var n = 0
+        repeat {
+            n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, count) }
+        } while n < 0 && errno == EINTR
+        guard n >= 0 else { throw FileError("read", path: path, errno: errno) }
+        bytes.removeLast(count - n)
+        return bytes
     }
 
     private static func hex(_ byte: UInt8) -> String {

@@ -15,49 +15,51 @@ public final class CSVFileWriter {
     /// `replaceExisting: false`, ``commit()`` fails rather than replace a file that appeared at
     /// `url` meanwhile.
     /// - Throws: ``CSVWriteError`` naming the CSV's path and the system's reason.
-    public init(url: URL, columns: [String], header: Bool = true, replaceExisting: Bool = true) throws {
+    public init(url: URL, columns: [String], header: Bool = true, replaceExisting: Bool = true) async throws {
         self.url = url
         self.columns = columns
         let file: PrivateFileWriter
         do {
-            try FileManager.default.createDirectory(
-                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            let directory = url.deletingLastPathComponent()
+            try await BlockingIO.run {
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            }
             file = try PrivateFileWriter(
                 at: url, atomic: true, replaceExisting: replaceExisting, bufferSize: 1 << 16)
         } catch {
             throw CSVWriteError(path: url.path, error)
         }
         self.file = file
-        if header { try write { out in Self.appendRecord(columns.map(Optional.some), to: &out) } }
+        if header { try await write { out in Self.appendRecord(columns.map(Optional.some), to: &out) } }
     }
 
     /// Appends one row per batch row, taking `columns` by name (a missing column is an empty cell).
-    public func write(_ batch: Batch) throws {
+    public func write(_ batch: Batch) async throws {
         let slots = columns.map { batch.index(of: $0) }
         for row in batch.rows {
-            try write { out in Self.appendRecord(slots.map { slot in slot.flatMap { row[$0].text } }, to: &out) }
+            try await write { out in Self.appendRecord(slots.map { slot in slot.flatMap { row[$0].text } }, to: &out) }
             rows += 1
         }
     }
 
     /// Flushes, fsyncs and renames the file into place; returns its SHA-256.
     @discardableResult
-    public func commit() throws -> String {
+    public func commit() async throws -> String {
         do {
-            return try file.close().sha256
+            return try await file.close().sha256
         } catch {
             throw CSVWriteError(path: url.path, error)
         }
     }
 
     /// Removes the temporary file.
-    public func abandon() {
-        file.discard()
+    public func abandon() async {
+        await file.discard()
     }
 
-    private func write(_ body: (inout [UInt8]) -> Void) throws {
+    private func write(_ body: (inout [UInt8]) -> Void) async throws {
         do {
-            try file.append(body)
+            try await file.append(body)
         } catch {
             throw CSVWriteError(path: url.path, error)
         }

@@ -45,7 +45,7 @@ public struct ApplyStage: Stage {
         let undoURL = context.runDirectory.appendingPathComponent(UndoFile.fileName(stage: name))
         let undo = UndoFile(table: settings.table, key: settings.key, columns: update.columns.map(\.name), stage: name)
         // A dry run changes nothing, so it leaves no undo file; it counts what would change.
-        let writer = settings.dryRun ? nil : try UndoFile.Writer(at: undoURL, describing: undo)
+        let writer = settings.dryRun ? nil : try await UndoFile.Writer(at: undoURL, describing: undo)
         var wouldChange = 0
         // A dry run names a few of the keys it would change, so a person can look them up.
         var sampleKeys: [String] = []
@@ -63,7 +63,7 @@ public struct ApplyStage: Stage {
                         if settings.dryRun, sampleKeys.count < 5 {
                             sampleKeys += batch.rows.prefix(5 - sampleKeys.count).compactMap { $0.first?.text }
                         }
-                        try writer?.append(batch)
+                        try await writer?.append(batch)
                     }
                 }
             }
@@ -72,7 +72,7 @@ public struct ApplyStage: Stage {
         } catch let error as BulkUpdateError where !error.changedNothing {
             // It may have committed: the prior values are what puts the table back.
             if let writer {
-                let summary = try writer.close()
+                let summary = try await writer.close()
                 context.registerArtifact(at: summary.url, kind: "undo", sha256: summary.sha256, rows: writer.rows)
                 context.notice(
                     "whether the update committed is unknown; if it did, `sluice undo` on this run restores the "
@@ -80,11 +80,11 @@ public struct ApplyStage: Stage {
             }
             throw error
         } catch {
-            writer?.remove()
+            await writer?.remove()
             throw error
         }
         if let writer {
-            let summary = try writer.close()
+            let summary = try await writer.close()
             context.registerArtifact(at: summary.url, kind: "undo", sha256: summary.sha256, rows: writer.rows)
         }
         if stats.commitConfirmedAfterConnectionLoss {

@@ -69,7 +69,8 @@ public struct FetchStage: Stage {
             configuration: configuration, httpClient: client, logger: context.logger, clock: clock)
         let rejects = RejectsFile(runDirectory: context.runDirectory, stage: name)
         var tally = FetchedBatch.Tally()
-        let known = previousAnswers.map(FetchAnswers.load) ?? [:]
+        var known: [String: ItemResult] = [:]
+        if let previousAnswers { known = await FetchAnswers.load(from: previousAnswers) }
         if let previousAnswers, !known.isEmpty {
             context.notice(
                 "reusing \(known.count) answers recorded in \(previousAnswers.path); asking the API only for the rest")
@@ -80,12 +81,12 @@ public struct FetchStage: Stage {
                 input, fetcher: fetcher, known: known, answers: answers, rejects: rejects, tally: &tally,
                 context: context, output: output)
             try await record(fetcher, tally, context)
-            try rejects.finish(context: context)
-            try answers.close(context: context)
+            try await rejects.finish(context: context)
+            try await answers.close(context: context)
         } catch {
             try? await record(fetcher, tally, context)
-            rejects.abandon()
-            answers.discard()
+            await rejects.abandon()
+            await answers.discard()
             try? await client.shutdown()
             throw error
         }
@@ -123,15 +124,15 @@ public struct FetchStage: Stage {
             for (index, var fetched) in pending.enumerated() {
                 let answered = Dictionary(zip(asks[index], fresh[index]), uniquingKeysWith: { first, _ in first })
                 let results = fetched.ids.map { known[$0] ?? answered[$0] ?? .notFound }
-                for (id, result) in zip(fetched.ids, results) { try answers.append(id: id, result) }
+                for (id, result) in zip(fetched.ids, results) { try await answers.append(id: id, result) }
                 tally.reused += fetched.ids.count - asks[index].count
                 let batch = fetched.assemble(
                     results, responseField: settings.responseField,
                     keepNotFound: settings.onNotFound == "keep", stage: name, tally: &tally)
-                try rejects.write(fetched.rejections, context: context)
+                try await rejects.write(fetched.rejections, context: context)
                 if !batch.isEmpty { try await output.send(batch) }
             }
-            try answers.flush()
+            try await answers.flush()
             pending.removeAll(keepingCapacity: true)
             try await record(fetcher, tally, context)
         }

@@ -30,23 +30,28 @@ public struct QueryStage: Stage {
 
     public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
         let spool = try RowSpool(url: context.runDirectory.appendingPathComponent(".\(name).query-spool.ndjson"))
-        defer { spool.remove() }
-        let batchSize = max(1, settings.batchSize)
-        let started = ContinuousClock.now
-        let total = try await DatabaseConnector.with(database, for: context) { connection in
-            try await connection.transaction { connection in
-                _ = try await connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                if settings.countFirst { try await count(on: connection, context: context) }
-                return try await connection.stream(settings.sql, settings.params, batchSize: batchSize) { batch in
-                    try spool.append(batch)
+        do {
+            let batchSize = max(1, settings.batchSize)
+            let started = ContinuousClock.now
+            let total = try await DatabaseConnector.with(database, for: context) { connection in
+                try await connection.transaction { connection in
+                    _ = try await connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    if settings.countFirst { try await count(on: connection, context: context) }
+                    return try await connection.stream(settings.sql, settings.params, batchSize: batchSize) { batch in
+                        try await spool.append(batch)
+                    }
                 }
             }
+            try await spool.close()
+            context.counters.set("rows", total)
+            context.counters.set("read_ms", Int((ContinuousClock.now - started).seconds * 1000))
+            context.logger.info("query read", metadata: ["query.rows": "\(total)"])
+            try await spool.read(batchSize: batchSize) { batch in try await output.send(batch) }
+        } catch {
+            await spool.remove()
+            throw error
         }
-        try spool.close()
-        context.counters.set("rows", total)
-        context.counters.set("read_ms", Int((ContinuousClock.now - started).seconds * 1000))
-        context.logger.info("query read", metadata: ["query.rows": "\(total)"])
-        try await spool.read(batchSize: batchSize) { batch in try await output.send(batch) }
+        await spool.remove()
     }
 
     /// Counts the rows first, for progress. A failure here is left to the query itself to
@@ -69,13 +74,5 @@ public struct QueryStage: Stage {
         var s = Substring(sql)
         while let last = s.last, last == ";" || last.isWhitespace { s = s.dropLast() }
         return String(s)
-    }
-}
-
-extension Duration {
-    /// The duration in seconds, as a `Double`.
-    var seconds: Double {
-        let (s, attoseconds) = components
-        return Double(s) + Double(attoseconds) / 1e18
     }
 }

@@ -34,15 +34,15 @@ public struct ValidateStage: Stage {
                     let row = seen + 1 + (batch.rows.firstIndex { Self.object(batch.columns, $0) == first.row } ?? 0)
                     throw StageError(stage: name, Self.describe(first, row: row))
                 }
-                try rejects.write(rejected, context: context)
+                try await rejects.write(rejected, context: context)
                 seen += batch.count
                 valid += good.count
                 for rejection in rejected { context.counters.add("rejected_\(rejection.reason)") }
                 if !good.isEmpty { try await output.send(good) }
             }
-            try rejects.finish(context: context)
+            try await rejects.finish(context: context)
         } catch {
-            rejects.abandon()
+            await rejects.abandon()
             throw error
         }
         context.counters.set("valid", valid)

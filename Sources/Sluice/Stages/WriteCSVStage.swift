@@ -42,7 +42,7 @@ public struct WriteCSVStage: Stage {
                 "\(url.path) already exists (another run's audit trail?) and is never overwritten: put {timestamp} "
                     + "or {run_id} in the path, or move the file away")
         }
-        let writer = try CSVFileWriter(
+        let writer = try await CSVFileWriter(
             url: url, columns: settings.columns, header: settings.header, replaceExisting: false)
         do {
             var checked: [String]?
@@ -57,15 +57,15 @@ public struct WriteCSVStage: Stage {
                     }
                     checked = batch.columns
                 }
-                try writer.write(batch)
+                try await writer.write(batch)
                 try await output.send(batch)
             }
-            let sha256 = try writer.commit()
+            let sha256 = try await writer.commit()
             context.registerArtifact(at: url, kind: "csv", sha256: sha256, rows: writer.rows)
             context.counters.set("csv_rows", writer.rows)
             context.logger.info("wrote CSV", metadata: ["csv.path": "\(url.path)", "csv.rows": "\(writer.rows)"])
         } catch {
-            writer.abandon()
+            await writer.abandon()
             throw error
         }
     }

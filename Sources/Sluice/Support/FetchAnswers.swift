@@ -15,13 +15,13 @@ enum FetchAnswers {
     static func fileName(stage: String) -> String { "\(stage).answers.ndjson" }
 
     /// The answers in `url`; lines that do not parse (a line cut short by SIGKILL) are skipped.
-    static func load(from url: URL) -> [String: ItemResult] {
+    static func load(from url: URL) async -> [String: ItemResult] {
         guard let reader = try? NDJSONLineReader(url: url) else { return [:] }
         var answers: [String: ItemResult] = [:]
         while true {
             let line: Value?
             do {
-                line = try reader.next()
+                line = try await reader.next()
             } catch {
                 continue  // a torn line: that id is simply asked again
             }
@@ -49,14 +49,14 @@ enum FetchAnswers {
             file = try PrivateFileWriter(at: url)
         }
 
-        func append(id: String, _ result: ItemResult) throws {
+        func append(id: String, _ result: ItemResult) async throws {
             let line: Value
             switch result {
             case .found(let item): line = .object(["id": .string(id), "found": item])
             case .notFound: line = .object(["id": .string(id), "not_found": .bool(true)])
             case .rejected(let reason): line = .object(["id": .string(id), "rejected": .string(reason)])
             }
-            try file.append { out in
+            try await file.append { out in
                 JSON.encode(line, into: &out)
                 out.append(UInt8(ascii: "\n"))
             }
@@ -64,16 +64,16 @@ enum FetchAnswers {
         }
 
         /// Hands what was appended to the kernel.
-        func flush() throws { try file.flush() }
+        func flush() async throws { try await file.flush() }
 
-        func close(context: StageContext) throws {
-            let summary = try file.close()
+        func close(context: StageContext) async throws {
+            let summary = try await file.close()
             context.registerArtifact(at: summary.url, kind: "answers", sha256: summary.sha256, rows: count)
         }
 
-        func discard() {
+        func discard() async {
             // Keep what was written: it is what a resume reuses.
-            _ = try? file.close()
+            _ = try? await file.close()
         }
     }
 }

@@ -5,7 +5,7 @@ import SluicePipeline
 /// Reads a file line by line in large chunks, decoding each line as JSON.
 ///
 /// Used for the query stage's spool and for undo files: memory holds one chunk and one line,
-/// never the whole file. Not thread-safe; one task reads.
+/// never the whole file. Reads run on a ``BlockingIO`` thread. Not thread-safe; one task reads.
 final class NDJSONLineReader {
     private let handle: FileHandle
     private let url: URL
@@ -26,7 +26,7 @@ final class NDJSONLineReader {
     deinit { try? handle.close() }
 
     /// The next line decoded as JSON, `nil` at the end of the file. Empty lines are skipped.
-    func next() throws -> Value? {
+    func next() async throws -> Value? {
         while true {
             if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
                 let line = Array(buffer[start..<newline])
@@ -42,14 +42,15 @@ final class NDJSONLineReader {
                 lineNumber += 1
                 return try decode(line)
             }
-            try fill()
+            try await fill()
         }
     }
 
-    private func fill() throws {
+    private func fill() async throws {
         buffer.removeFirst(start)
         start = 0
-        let chunk = try handle.read(upToCount: 1 << 18) ?? Data()
+        let handle = self.handle
+        let chunk = try await BlockingIO.run { try handle.read(upToCount: 1 << 18) ?? Data() }
         if chunk.isEmpty { atEnd = true } else { buffer.append(contentsOf: chunk) }
     }
 

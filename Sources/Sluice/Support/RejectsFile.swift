@@ -27,11 +27,11 @@ final class RejectsFile {
     }
 
     /// Appends the rejections (and counts them on the stage).
-    func write(_ rejections: [Rejection], context: StageContext) throws {
+    func write(_ rejections: [Rejection], context: StageContext) async throws {
         guard !rejections.isEmpty else { return }
         if writer == nil {
             let writer = try PrivateFileWriter(at: url, bufferSize: 1 << 16)
-            try writer.append { out in Self.appendRecord(Self.columns, to: &out) }
+            try await writer.append { out in Self.appendRecord(Self.columns, to: &out) }
             self.writer = writer
         }
         for rejection in rejections {
@@ -39,24 +39,24 @@ final class RejectsFile {
                 rejection.stage, rejection.reason, rejection.field ?? "", rejection.value ?? "", rejection.detail,
                 JSON.encode(.object(rejection.row)),
             ]
-            try writer?.append { out in Self.appendRecord(cells, to: &out) }
+            try await writer?.append { out in Self.appendRecord(cells, to: &out) }
         }
-        try writer?.flush()
+        try await writer?.flush()
         rows += rejections.count
         context.reject(rejections.count)
     }
 
     /// Closes the file and registers it as the stage's `rejects` artifact, if it was created.
-    func finish(context: StageContext) throws {
+    func finish(context: StageContext) async throws {
         guard let writer else { return }
         self.writer = nil
-        let summary = try writer.close()
+        let summary = try await writer.close()
         context.registerArtifact(at: summary.url, kind: "rejects", sha256: summary.sha256, rows: rows)
     }
 
     /// Closes the file after a failure, keeping what was written.
-    func abandon() {
-        writer?.discard()
+    func abandon() async {
+        await writer?.discard()
         writer = nil
     }
 

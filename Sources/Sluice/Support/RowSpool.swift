@@ -19,17 +19,17 @@ final class RowSpool {
     }
 
     /// Appends a batch; every batch of one query has the same columns.
-    func append(_ batch: Batch) throws {
+    func append(_ batch: Batch) async throws {
         guard let writer else { return }
         if columns == nil {
             columns = batch.columns
-            try writer.append { out in
+            try await writer.append { out in
                 JSON.encode(.object(["columns": .array(batch.columns.map(Value.string))]), into: &out)
                 out.append(UInt8(ascii: "\n"))
             }
         }
         for row in batch.rows {
-            try writer.append { out in
+            try await writer.append { out in
                 JSON.encode(.array(row), into: &out)
                 out.append(UInt8(ascii: "\n"))
             }
@@ -38,8 +38,8 @@ final class RowSpool {
     }
 
     /// Finishes writing; the spool can then be read.
-    func close() throws {
-        _ = try writer?.close()
+    func close() async throws {
+        _ = try await writer?.close()
         writer = nil
     }
 
@@ -47,10 +47,10 @@ final class RowSpool {
     func read(batchSize: Int, _ body: (Batch) async throws -> Void) async throws {
         guard let columns else { return }
         let reader = try NDJSONLineReader(url: url)
-        _ = try reader.next()  // the header
+        _ = try await reader.next()  // the header
         var batch = Batch(columns: columns)
         batch.rows.reserveCapacity(batchSize)
-        while let line = try reader.next() {
+        while let line = try await reader.next() {
             guard case .array(let row) = line, row.count == columns.count else {
                 throw NDJSONError(
                     path: url.path, line: reader.lineNumber, message: "not a row of \(columns.count) values")
@@ -65,9 +65,10 @@ final class RowSpool {
     }
 
     /// Deletes the file (and a half-written one).
-    func remove() {
-        writer?.discard()
+    func remove() async {
+        await writer?.discard()
         writer = nil
-        try? FileManager.default.removeItem(at: url)
+        let url = self.url
+        _ = try? await BlockingIO.run { try FileManager.default.removeItem(at: url) }
     }
 }

@@ -44,13 +44,13 @@ public struct Undo: Sendable {
 
     /// The undo file: the one the manifest records (checked against its SHA-256), or, when the
     /// run stopped before recording it, the file the stage writes in the run directory.
-    public func undoFile() throws -> URL {
+    public func undoFile() async throws -> URL {
         let record = manifest.stage(stage)
         if let artifact = record?.outputs.first(where: { $0.kind == "undo" }) {
             let url =
                 artifact.path.hasPrefix("/")
                 ? URL(fileURLWithPath: artifact.path) : runDirectory.appendingPathComponent(artifact.path)
-            let (sha256, _) = try PrivateFile.sha256(of: url)
+            let (sha256, _) = try await PrivateFile.sha256(of: url)
             guard sha256 == artifact.sha256 else {
                 throw UndoError("\(url.path) has changed since the run recorded it (SHA-256 differs); not applying it")
             }
@@ -68,8 +68,8 @@ public struct Undo: Sendable {
     /// Writes the prior values back.
     /// - Returns: what was restored.
     public func run(logger: Logger) async throws -> UndoReport {
-        let url = try undoFile()
-        let reader = try UndoFile.Reader(url: url)
+        let url = try await undoFile()
+        let reader = try await UndoFile.Reader(url: url)
         let original = reader.undo
         let update = reader.update
         let applicationName = DatabaseConnector.applicationName(run: manifest.runID, stage: "undo")

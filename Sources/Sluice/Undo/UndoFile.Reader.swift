@@ -12,11 +12,11 @@ extension UndoFile {
         let batchSize: Int
 
         /// Opens the file and reads its header.
-        init(url: URL, batchSize: Int = 10_000) throws {
+        init(url: URL, batchSize: Int = 10_000) async throws {
             self.url = url
             self.batchSize = batchSize
             let reader = try NDJSONLineReader(url: url)
-            guard let header = try reader.next() else {
+            guard let header = try await reader.next() else {
                 throw NDJSONError(path: url.path, line: 1, message: "the undo file is empty")
             }
             undo = try UndoFile(header: header, path: url.path)
@@ -44,11 +44,11 @@ extension UndoFile {
                 try Task.checkCancellation()
                 if reader == nil {
                     reader = try NDJSONLineReader(url: url)
-                    _ = try reader?.next()  // the header, checked when the Reader was made
+                    _ = try await reader?.next()  // the header, checked when the Reader was made
                 }
                 guard let reader else { return nil }
                 var batch = Batch(columns: columns)
-                while batch.count < batchSize, let line = try reader.next() {
+                while batch.count < batchSize, let line = try await reader.next() {
                     guard case .array(let row) = line, row.count == columns.count else {
                         throw NDJSONError(
                             path: url.path, line: reader.lineNumber, message: "not a row of \(columns.count) values")

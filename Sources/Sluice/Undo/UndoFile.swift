@@ -57,9 +57,9 @@ public struct UndoFile: Sendable, Hashable {
         private let file: PrivateFileWriter
         private(set) var rows = 0
 
-        init(at url: URL, describing undo: UndoFile) throws {
+        init(at url: URL, describing undo: UndoFile) async throws {
             file = try PrivateFileWriter(at: url, bufferSize: 1 << 16)
-            try file.append { out in
+            try await file.append { out in
                 JSON.encode(undo.header, into: &out)
                 out.append(UInt8(ascii: "\n"))
             }
@@ -67,23 +67,24 @@ public struct UndoFile: Sendable, Hashable {
 
         var url: URL { file.url }
 
-        func append(_ batch: Batch) throws {
-            for row in batch.rows {
-                try file.append { out in
+        func append(_ batch: Batch) async throws {
+            try await file.append { out in
+                for row in batch.rows {
                     JSON.encode(.array(row), into: &out)
                     out.append(UInt8(ascii: "\n"))
                 }
             }
             rows += batch.count
-            try file.flush()
+            try await file.flush()
         }
 
-        func close() throws -> PrivateFileWriter.Summary { try file.close() }
+        func close() async throws -> PrivateFileWriter.Summary { try await file.close() }
 
         /// Closes and deletes the file (the update it belonged to did not happen).
-        func remove() {
-            file.discard()
-            try? FileManager.default.removeItem(at: file.url)
+        func remove() async {
+            await file.discard()
+            let url = file.url
+            _ = try? await BlockingIO.run { try FileManager.default.removeItem(at: url) }
         }
     }
 }

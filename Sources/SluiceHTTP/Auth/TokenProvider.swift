@@ -113,7 +113,7 @@ actor TokenProvider<C: Clock<Duration>> {
             let lifetime = json["expires_in"].intValue.map { Duration.seconds($0) } ?? .seconds(3600)
             let token = AccessToken(value: value)
             cache.store(token, lifetime: lifetime, requestedAt: requestedAt)
-            logger.debug("Got an access token", metadata: ["auth.expires_in": "\(lifetime.inSeconds)"])
+            logger.debug("Got an access token", metadata: ["auth.expires_in": "\(lifetime.seconds)"])
             return token
         case 400, 401, 403:
             let refusal = FetchError(

@@ -31,7 +31,7 @@ struct HTTPExchange: Sendable {
 
         var description: String {
             switch self {
-            case .timeout(let limit): "no complete response within \(limit.inSeconds) s"
+            case .timeout(let limit): "no complete response within \(limit.seconds) s"
             case .connection(let cause): "connection failed: \(cause)"
             case .bodyTooLarge: "response body larger than \(HTTPExchange.maxBodyBytes) bytes"
             case .untrustedServer(let cause): cause
@@ -56,7 +56,7 @@ struct HTTPExchange: Sendable {
         if let body {
             request.body = .bytes(ByteBuffer(bytes: body))
         }
-        let deadline = NIODeadline.now() + .nanoseconds(Int64(min(timeout.inSeconds, 1e9) * 1e9))
+        let deadline = NIODeadline.now() + .nanoseconds(Int64(min(timeout.seconds, 1e9) * 1e9))
         do {
             let response = try await client.execute(request, deadline: deadline, logger: logger)
             let bytes = try await Self.collect(response.body, before: deadline, timeout: timeout)

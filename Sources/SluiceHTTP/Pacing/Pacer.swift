@@ -42,7 +42,7 @@ actor Pacer<C: Clock<Duration>> {
 
 extension FetchError {
     static func retryAfterTooLong(_ wait: Duration, url: String? = nil) -> FetchError {
-        let seconds = Int(wait.inSeconds.rounded(.up))
+        let seconds = Int(wait.seconds.rounded(.up))
         return FetchError(
             .retryAfterTooLong(seconds: seconds),
             "the API asked to wait \(seconds) s before the next request (Retry-After), longer than max_retry_after;"

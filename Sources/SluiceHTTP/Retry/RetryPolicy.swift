@@ -14,13 +14,13 @@ struct RetryPolicy: Sendable, Equatable {
 
     /// `min(cap, base * 2^(retry - 1))` for the 1-based `retry`.
     func ceiling(forRetry retry: Int) -> Duration {
-        let doubled = base.inSeconds * pow2(max(0, retry - 1))
-        return doubled >= cap.inSeconds ? cap : .seconds(doubled)
+        let doubled = base.seconds * pow2(max(0, retry - 1))
+        return doubled >= cap.seconds ? cap : .seconds(doubled)
     }
 
     /// The wait before the 1-based `retry`: a uniform draw in `0...ceiling(forRetry:)`.
     func backoff(forRetry retry: Int, using random: inout some RandomNumberGenerator) -> Duration {
-        let ceiling = ceiling(forRetry: retry).inSeconds
+        let ceiling = ceiling(forRetry: retry).seconds
         guard ceiling > 0 else { return .zero }
         return .seconds(Double.random(in: 0...ceiling, using: &random))
     }

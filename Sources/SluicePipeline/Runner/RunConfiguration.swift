@@ -35,6 +35,10 @@ public struct RunConfiguration: Sendable {
     public var resumeCommand: (@Sendable (_ runDirectory: URL) -> String)?
     /// The wall clock for the manifest's dates and the run id (a fixed clock in tests).
     public var now: @Sendable () -> Date = { Date() }
+    /// Writes the manifest's bytes atomically, blocking until they are on disk (the runner calls
+    /// it on a ``BlockingIO`` thread); `nil` is the real thing. A test passes a slow one to
+    /// stand for a disk whose `fsync` takes seconds.
+    package var manifestFileWriter: (@Sendable (_ bytes: [UInt8], _ url: URL) throws -> Void)?
 
     public init(
         runsDirectory: URL, toolVersion: String, plan: Manifest.Plan, resolvedPlan: Value, overrides: [String],

@@ -29,7 +29,7 @@ struct RunExecution: Sendable {
             let first = layout.specs[segment[0]]
             if let reason = recorder.writeError {
                 // A stage behind a gate changes things (apply): never without a record of it.
-                return refuse(first.name, because: reason)
+                return await refuse(first.name, because: reason)
             }
             if first.requiresApproval {
                 let approved = await approve(first.name)
@@ -44,10 +44,10 @@ struct RunExecution: Sendable {
     }
 
     /// Fails the run before `stage` starts: the manifest cannot be written.
-    private func refuse(_ stage: String, because reason: String) -> Ending {
+    private func refuse(_ stage: String, because reason: String) async -> Ending {
         let message = "the run's manifest cannot be written (\(reason)): not starting stage '\(stage)' without a record"
         logger.error("run stopped", metadata: ["stage.name": "\(stage)", "error": "\(message)"])
-        recorder.update { manifest in manifest.error = Manifest.ErrorRecord(message: message) }
+        await recorder.update { manifest in manifest.error = Manifest.ErrorRecord(message: message) }
         return .failed
     }
 
@@ -102,7 +102,7 @@ struct RunExecution: Sendable {
             // Stops the progress reporter, which draws its last state.
             group.cancelAll()
         }
-        recordChannelInputs(of: specs, within: names)
+        await recordChannelInputs(of: specs, within: names)
         if latch.stage != nil { return .failed }
         // A cancellation that arrives after every stage finished leaves the segment succeeded;
         // `run` sees it before starting the next segment.
@@ -146,8 +146,8 @@ struct RunExecution: Sendable {
     }
 
     /// Records, as `inputs`, the spool of the upstream of each stage that read a channel.
-    private func recordChannelInputs(of specs: [StageSpec], within names: Set<String>) {
-        recorder.update { manifest in
+    private func recordChannelInputs(of specs: [StageSpec], within names: Set<String>) async {
+        await recorder.update { manifest in
             for spec in specs {
                 guard let upstream = spec.input, names.contains(upstream),
                     let spool = manifest.stage(upstream)?.spool,

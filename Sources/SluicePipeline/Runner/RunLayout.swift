@@ -23,7 +23,7 @@ struct RunLayout: Sendable {
     /// For replayed stages whose input was skipped: the recorded spool to read.
     let recordedInputs: [String: RecordedInput]
 
-    init(specs: [StageSpec], replay: Replay?) throws {
+    init(specs: [StageSpec], replay: Replay?) async throws {
         self.specs = specs
         var seen: Set<String> = []
         for spec in specs {
@@ -59,7 +59,7 @@ struct RunLayout: Sendable {
             let running = Set(runnable.map { specs[$0].name })
             for index in runnable {
                 guard let input = specs[index].input, !running.contains(input) else { continue }
-                recordedInputs[specs[index].name] = try Self.recordedInput(of: input, for: specs[index].name, in: replay)
+                recordedInputs[specs[index].name] = try await Self.recordedInput(of: input, for: specs[index].name, in: replay)
             }
         }
         let running = Set(runnable)
@@ -80,7 +80,7 @@ struct RunLayout: Sendable {
 
     /// The original spool of `input`, checked: the stage succeeded, its spool is recorded,
     /// the file exists and its SHA-256 is the recorded one.
-    static func recordedInput(of input: String, for stage: String, in replay: Replay) throws -> RecordedInput {
+    static func recordedInput(of input: String, for stage: String, in replay: Replay) async throws -> RecordedInput {
         let run = replay.original.runID
         guard let record = replay.original.stage(input) else {
             throw RunnerError("the original run \(run) has no record of its input stage '\(input)'", stage: stage)
@@ -99,7 +99,7 @@ struct RunLayout: Sendable {
         }
         let actual: String
         do {
-            actual = try PrivateFile.sha256(of: url).sha256
+            actual = try await PrivateFile.sha256(of: url).sha256
         } catch {
             throw RunnerError("recorded input \(url.path) cannot be read: \(error)", stage: stage)
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SluiceCore
 
 /// Runs a pipeline of stages and records it in a run directory.
 ///
@@ -31,20 +32,24 @@ public struct Runner: Sendable {
     ///   replay stage, a replay's recorded input missing or changed, a run directory or
     ///   manifest that cannot be created. A replay's inputs are checked before anything is created.
     public func run() async throws -> RunResult {
-        let layout = try RunLayout(specs: stages, replay: configuration.replay)
+        let layout = try await RunLayout(specs: stages, replay: configuration.replay)
         let startedAt = ManifestRecorder.normalized(configuration.now())
-        let (runID, directory) = try RunDirectory.create(in: configuration.runsDirectory, at: startedAt)
+        let runsDirectory = configuration.runsDirectory
+        let (runID, directory) = try await BlockingIO.run {
+            try RunDirectory.create(in: runsDirectory, at: startedAt)
+        }
         var logger = configuration.logger
         logger[metadataKey: "run.id"] = "\(runID)"
 
         let recorder = ManifestRecorder(
             manifest: initialManifest(runID: runID, startedAt: startedAt, layout: layout), directory: directory,
-            originals: layout.originals, logger: logger)
+            originals: layout.originals, logger: logger,
+            writeFile: configuration.manifestFileWriter ?? ManifestRecorder.diskWriter)
         do {
-            try recorder.write()
-            try recorder.reserveSpace()
+            try await recorder.write()
+            try await recorder.reserveSpace()
         } catch {
-            try? FileManager.default.removeItem(at: directory)
+            _ = try? await BlockingIO.run { try FileManager.default.removeItem(at: directory) }
             throw RunnerError("cannot write the run manifest in \(directory.path): \(error)")
         }
         logger.info(
@@ -55,7 +60,7 @@ public struct Runner: Sendable {
             layout: layout, configuration: configuration, recorder: recorder, runID: runID, directory: directory,
             startedAt: startedAt, logger: logger)
         let ending = await execution.run()
-        recorder.finish { manifest in finish(&manifest, ending: ending, directory: directory) }
+        await recorder.finish { manifest in finish(&manifest, ending: ending, directory: directory) }
 
         let manifest = recorder.manifest
         logger.info("run finished", metadata: ["run.status": "\(manifest.status.rawValue)"])

@@ -29,7 +29,7 @@ struct StageExecution: Sendable {
     func run() async -> Outcome {
         let name = spec.name
         let logger = context.logger
-        recorder.updateStage(name) { record, _ in
+        await recorder.updateStage(name) { record, _ in
             record.status = .running
             record.startedAt = ManifestRecorder.normalized(configuration.now())
             if let inputArtifact { record.inputs = [inputArtifact] }
@@ -56,7 +56,7 @@ struct StageExecution: Sendable {
         var spool: (summary: PrivateFileWriter.Summary, rows: Int)?
         let channelError = failure.map { _ in UpstreamStageError(stage: name, status: status) }
         do {
-            spool = try output?.closeSpool()
+            spool = try await output?.closeSpool()
         } catch {
             // The spool could not be completed: a failure of this stage even if it ran well.
             if failure == nil {
@@ -67,7 +67,7 @@ struct StageExecution: Sendable {
         context.progress.setStatus(status)
         // Record first, then end the channels: a consumer that sees the end of its input (verify
         // reading apply's counters) finds this stage's record complete.
-        record(status: status, failure: failure, spool: spool)
+        await record(status: status, failure: failure, spool: spool)
         let endError = failure == nil ? nil : channelError ?? UpstreamStageError(stage: name, status: status)
         for channel in outputChannels { channel.finish(throwing: endError) }
         logger.info(
@@ -87,7 +87,7 @@ struct StageExecution: Sendable {
 
     private func record(
         status: StageStatus, failure: (any Error)?, spool: (summary: PrivateFileWriter.Summary, rows: Int)?
-    ) {
+    ) async {
         let progress = context.progress
         let counters = context.counters.snapshot
         let notices = context.notices
@@ -113,7 +113,7 @@ struct StageExecution: Sendable {
         }
         var errorRecord = status == .failed ? failure.map(Self.errorRecord) : nil
         errorRecord?.stage = spec.name
-        recorder.updateStage(spec.name) { record, manifest in
+        await recorder.updateStage(spec.name) { record, manifest in
             record.status = status
             record.finishedAt = ManifestRecorder.normalized(configuration.now())
             record.rowsIn = progress.rowsIn

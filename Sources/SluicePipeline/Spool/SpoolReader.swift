@@ -35,8 +35,8 @@ final class SpoolReader {
     }
 
     /// The next batch, or `nil` at the end of the spool.
-    func next() throws -> Batch? {
-        while let lineRange = try nextLine() {
+    func next() async throws -> Batch? {
+        while let lineRange = try await nextLine() {
             line += 1
             let value = try chunk.withUnsafeBufferPointer { buffer in
                 do {
@@ -81,7 +81,7 @@ final class SpoolReader {
     }
 
     /// The byte range of the next line in `chunk` (without its newline), reading more as needed.
-    private func nextLine() throws -> Range<Int>? {
+    private func nextLine() async throws -> Range<Int>? {
         while true {
             if let newline = chunk[start...].firstIndex(of: UInt8(ascii: "\n")) {
                 let range = start..<newline
@@ -97,23 +97,29 @@ final class SpoolReader {
             // Keep the partial line, read the next chunk after it.
             chunk.removeSubrange(0..<start)
             start = 0
-            try fill()
+            try await fill()
         }
     }
 
-    private func fill() throws {
-        let size = 1 << 18
-        let old = chunk.count
-        chunk.reserveCapacity(old + size)
+    /// Reads the next chunk on a ``BlockingIO`` thread.
+    private func fill() async throws {
+        let (fd, path) = (self.fd, url.path)
+        let read = try await BlockingIO.run { try Self.readChunk(fd, size: 1 << 18, path: path) }
+        read.withUnsafeBytes { hash.update($0) }
+        chunk.append(contentsOf: read)
+        if read.isEmpty { atEOF = true }
+    }
+
+    /// Up to `size` bytes from `fd`; empty at the end of the file.
+    static func readChunk(_ fd: Int32, size: Int, path: String) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: size)
         var n = 0
-        chunk.append(contentsOf: repeatElement(0, count: size))
         repeat {
-            n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress! + old, size) }
+            n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress!, size) }
         } while n < 0 && errno == EINTR
-        guard n >= 0 else { throw FileError("read", path: url.path, errno: errno) }
-        chunk.removeLast(size - n)
-        chunk[old...].withUnsafeBytes { hash.update($0) }
-        if n == 0 { atEOF = true }
+        guard n >= 0 else { throw FileError("read", path: path, errno: errno) }
+        bytes.removeLast(size - n)
+        return bytes
     }
 }
 

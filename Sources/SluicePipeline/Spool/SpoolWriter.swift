@@ -17,16 +17,17 @@ final class SpoolWriter {
 
     var url: URL { file.url }
 
-    func append(_ batch: Batch) throws {
-        try file.append { out in Self.encodeHeader(batch.columns, into: &out) }
-        for row in batch.rows {
-            try file.append { out in Self.encodeRow(row, into: &out) }
+    /// Encodes the batch into the buffer; the buffer goes to the file when full.
+    func append(_ batch: Batch) async throws {
+        try await file.append { out in
+            Self.encodeHeader(batch.columns, into: &out)
+            for row in batch.rows { Self.encodeRow(row, into: &out) }
         }
         rows += batch.rows.count
     }
 
-    func close() throws -> (summary: PrivateFileWriter.Summary, rows: Int) {
-        (try file.close(), rows)
+    func close() async throws -> (summary: PrivateFileWriter.Summary, rows: Int) {
+        (try await file.close(), rows)
     }
 
     static func encodeHeader(_ columns: [String], into out: inout [UInt8]) {

@@ -73,8 +73,8 @@ public final class StageContext: Sendable {
 
     /// Records a file the stage produced (a CSV, a rejects file, an undo file) in the
     /// manifest, hashing it now. Call it after the file is complete.
-    public func registerArtifact(at url: URL, kind: String, rows: Int) throws {
-        let (sha256, _) = try PrivateFile.sha256(of: url)
+    public func registerArtifact(at url: URL, kind: String, rows: Int) async throws {
+        let (sha256, _) = try await PrivateFile.sha256(of: url)
         registerArtifact(at: url, kind: kind, sha256: sha256, rows: rows)
     }
 

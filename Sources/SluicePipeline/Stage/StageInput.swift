@@ -48,7 +48,7 @@ public struct StageInput: AsyncSequence, Sendable {
             case .spool(let url, let sha256):
                 try Task.checkCancellation()
                 if reader == nil { reader = try SpoolReader(url: url, expectedSHA256: sha256) }
-                batch = try reader!.next()
+                batch = try await reader!.next()
             case .batches(let batches):
                 try Task.checkCancellation()
                 batch = position < batches.count ? batches[position] : nil

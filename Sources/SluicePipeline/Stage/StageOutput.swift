@@ -11,7 +11,7 @@ import Synchronization
 /// deterministic, as replays need).
 public final class StageOutput: Sendable {
     let stageName: String
-    private let spool: Mutex<SpoolWriter?>
+    private let spool: SpoolSlot
     private let channels: [BoundedChannel<Batch>]
     private let progress: StageProgress?
     /// Set for ``collecting(stageName:)`` outputs, which keep batches in `collector`.
@@ -23,7 +23,7 @@ public final class StageOutput: Sendable {
         stageName: String, spool: sending SpoolWriter?, channels: [BoundedChannel<Batch>], progress: StageProgress
     ) {
         self.stageName = stageName
-        self.spool = Mutex(spool)
+        self.spool = SpoolSlot(spool)
         self.channels = channels
         self.progress = progress
         self.isCollector = false
@@ -31,7 +31,7 @@ public final class StageOutput: Sendable {
 
     private init(collectingFor stageName: String) {
         self.stageName = stageName
-        self.spool = Mutex(nil)
+        self.spool = SpoolSlot(nil)
         self.channels = []
         self.progress = nil
         self.isCollector = true
@@ -58,31 +58,41 @@ public final class StageOutput: Sendable {
             collector.withLock { $0.append(batch) }
             return
         }
-        try spool.withLock { try $0?.append(batch) }
+        try await spool.writer?.append(batch)
         progress?.addRowsOut(batch.count)
         for channel in channels { try await channel.send(batch) }
     }
 
     /// Closes the spool, then ends every channel (so a consumer that sees the end can rely
     /// on the spool being complete). Returns the spool's summary.
-    func finish(failure: (any Error)?) throws -> (summary: PrivateFileWriter.Summary, rows: Int)? {
+    func finish(failure: (any Error)?) async throws -> (summary: PrivateFileWriter.Summary, rows: Int)? {
         defer { finishChannels(failure: failure) }
-        return try closeSpool()
+        return try await closeSpool()
     }
 
-    /// Closes the spool and returns its summary; consumers are not told yet.
-    func closeSpool() throws -> (summary: PrivateFileWriter.Summary, rows: Int)? {
-        let writer = spool.withLock { writer in
-            defer { writer = nil }
-            return writer
-        }
-        return try writer?.close()
+    /// Closes the spool and returns its summary; consumers are not told yet. Called once the
+    /// stage has returned, so no ``send(_:)`` runs meanwhile.
+    func closeSpool() async throws -> (summary: PrivateFileWriter.Summary, rows: Int)? {
+        let writer = spool.writer
+        spool.writer = nil
+        return try await writer?.close()
     }
 
     /// Ends every consumer's channel: with `failure`, or as the end of the input.
     func finishChannels(failure: (any Error)?) {
         for channel in channels { channel.finish(throwing: failure) }
     }
+}
+
+/// The spool writer of one ``StageOutput``.
+///
+/// `@unchecked Sendable`, safe because it is only touched by ``StageOutput/send(_:)``, which
+/// refuses to run twice at once (its `sending` flag), and by ``StageOutput/closeSpool()``, which
+/// the stage's execution calls after the stage returned. A `Mutex` cannot be held across the
+/// `await` of a spool write that runs on a ``BlockingIO`` thread.
+final class SpoolSlot: @unchecked Sendable {
+    var writer: SpoolWriter?
+    init(_ writer: sending SpoolWriter?) { self.writer = writer }
 }
 
 /// `StageOutput.send` was called while an earlier call had not returned.

@@ -33,15 +33,24 @@ public enum PrivateFile {
 
     /// Writes `bytes` to `url` atomically: a private temporary file in the same directory,
     /// fsync, then rename over `url`, so a reader sees the old or the new content, never a mix.
-    public static func writeAtomically(_ bytes: [UInt8], to url: URL) throws {
-        let writer = try PrivateFileWriter(at: url, atomic: true, bufferSize: 0)
-        // On a throw the writer's deinit removes the temporary file.
-        try writer.write(bytes)
-        _ = try writer.close()
+    public static func writeAtomically(_ bytes: [UInt8], to url: URL) async throws {
+        try await BlockingIO.run { try writeAtomicallyBlocking(bytes, to: url) }
     }
 
-    /// The SHA-256 of a file's content and its size in bytes, read in large chunks.
-    public static func sha256(of url: URL) throws -> (sha256: String, bytes: Int) {
+    /// ``writeAtomically(_:to:)`` on the calling thread, which it blocks until the data is on
+    /// disk: only for a ``BlockingIO`` thread.
+    @available(*, noasync, message: "blocks the thread until fsync returns; use writeAtomically")
+    public static func writeAtomicallyBlocking(_ bytes: [UInt8], to url: URL) throws {
+        try PrivateFileWriter.writeWholeFileBlocking(bytes, to: url)
+    }
+
+    /// The SHA-256 of a file's content and its size in bytes, read in large chunks on a
+    /// ``BlockingIO`` thread.
+    public static func sha256(of url: URL) async throws -> (sha256: String, bytes: Int) {
+        try await BlockingIO.run { try sha256Blocking(of: url) }
+    }
+
+    private static func sha256Blocking(of url: URL) throws -> (sha256: String, bytes: Int) {
         let fd = open(url.path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw FileError("open", path: url.path, errno: errno) }
         defer { close(fd) }

@@ -19,7 +19,8 @@ import Darwin
 /// created exclusively and must not exist yet.
 ///
 /// Used by the runner for spools and by stages for their artifacts (CSV, rejects, undo files).
-/// Not thread-safe: one task writes at a time.
+/// Appending fills the buffer on the caller's thread; every system call (`write`, `fsync`,
+/// `rename`) runs on a ``BlockingIO`` thread. Not thread-safe: one task writes at a time.
 public final class PrivateFileWriter {
     /// The file the content ends up in.
     public let url: URL
@@ -67,96 +68,149 @@ public final class PrivateFileWriter {
     }
 
     /// Appends bytes, flushing to the file when the buffer is full.
-    public func write(_ bytes: some Collection<UInt8>) throws {
+    public func write(_ bytes: some Collection<UInt8>) async throws {
         buffer.append(contentsOf: bytes)
         byteCount += bytes.count
-        if buffer.count >= bufferSize { try flush() }
+        if buffer.count >= bufferSize { try await flush() }
     }
 
     /// Appends the UTF-8 bytes of `string`.
-    public func write(_ string: String) throws {
-        try write(string.utf8)
+    public func write(_ string: String) async throws {
+        try await write(string.utf8)
     }
 
     /// Appends through a closure that writes into the buffer directly (no intermediate
     /// arrays), then flushes if the buffer is full.
-    public func append(_ body: (inout [UInt8]) -> Void) throws {
+    public func append(_ body: (inout [UInt8]) -> Void) async throws {
         let before = buffer.count
         body(&buffer)
         byteCount += buffer.count - before
-        if buffer.count >= bufferSize { try flush() }
+        if buffer.count >= bufferSize { try await flush() }
     }
 
-    /// Hands the buffered bytes to the kernel.
-    public func flush() throws {
+    /// Hands the buffered bytes to the kernel, on a ``BlockingIO`` thread: a slow disk never
+    /// holds a cooperative thread.
+    public func flush() async throws {
         guard !buffer.isEmpty else { return }
-        try buffer.withUnsafeBytes { bytes in
-            hash.update(bytes)
+        buffer.withUnsafeBytes { hash.update($0) }
+        var taken: [UInt8] = []
+        swap(&taken, &buffer)
+        let chunk = taken
+        taken = []
+        let fd = self.fd
+        let path = writeURL.path
+        // The buffer comes back to be reused, so a large file costs no allocation per flush.
+        var reused = try await BlockingIO.run { () throws -> [UInt8] in
+            try Self.writeAll(chunk, to: fd, path: path)
+            return chunk
+        }
+        reused.removeAll(keepingCapacity: true)
+        buffer = reused
+    }
+
+    /// Creates `url` atomically with `bytes`, on the calling thread (a ``BlockingIO`` one).
+    static func writeWholeFileBlocking(_ bytes: [UInt8], to url: URL) throws {
+        let writer = try PrivateFileWriter(at: url, atomic: true, bufferSize: 0)
+        let fd = writer.fd
+        writer.fd = -1  // from here on this function owns the descriptor
+        do {
+            try writeAll(bytes, to: fd, path: writer.writeURL.path)
+        } catch {
+            systemClose(fd)
+            unlink(writer.writeURL.path)
+            throw error
+        }
+        try syncAndClose(fd, writePath: writer.writeURL.path, path: url.path, atomic: true, replaceExisting: true)
+    }
+
+    private static func writeAll(_ chunk: [UInt8], to fd: Int32, path: String) throws {
+        try chunk.withUnsafeBytes { bytes in
             var offset = 0
             while offset < bytes.count {
                 let n = systemWrite(fd, bytes.baseAddress! + offset, bytes.count - offset)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw FileError("write", path: writeURL.path, errno: errno)
+                    throw FileError("write", path: path, errno: errno)
                 }
                 offset += n
             }
         }
-        buffer.removeAll(keepingCapacity: true)
     }
 
-    /// Flushes, fsyncs and closes the file (renaming it into place when atomic).
+    /// Flushes, fsyncs and closes the file (renaming it into place when atomic), the system
+    /// calls on a ``BlockingIO`` thread.
     /// - Throws: ``FileError``; the file is then left incomplete (an atomic one is removed).
-    public func close() throws -> Summary {
+    public func close() async throws -> Summary {
         guard fd >= 0 else { throw FileError("close", path: writeURL.path, errno: EBADF) }
-        do { try flush() } catch {
-            discard()
+        do { try await flush() } catch {
+            await discard()
             throw error
         }
-        if fsync(fd) != 0 { throw FileError("sync", path: writeURL.path, errno: errno) }
-        let result = systemClose(fd)
-        fd = -1
-        if result != 0 { throw FileError("close", path: writeURL.path, errno: errno) }
-        if atomic {
-            if replaceExisting ? rename(writeURL.path, url.path) != 0 : !moveIntoPlaceUnlessTaken() {
-                let error = errno
-                unlink(writeURL.path)
-                throw FileError("rename into place", path: url.path, errno: error)
-            }
-            // Make the rename itself durable.
-            let dir = open(url.deletingLastPathComponent().path, O_RDONLY | O_CLOEXEC)
-            if dir >= 0 {
-                _ = fsync(dir)
-                systemClose(dir)
-            }
+        let fd = self.fd
+        self.fd = -1
+        let (writePath, path, atomic, replaceExisting) = (writeURL.path, url.path, atomic, replaceExisting)
+        try await BlockingIO.run {
+            try Self.syncAndClose(fd, writePath: writePath, path: path, atomic: atomic, replaceExisting: replaceExisting)
         }
         return Summary(url: url, sha256: hash.hexDigest(), bytes: byteCount)
     }
 
+    private static func syncAndClose(
+        _ fd: Int32, writePath: String, path: String, atomic: Bool, replaceExisting: Bool
+    ) throws {
+        if fsync(fd) != 0 {
+            let error = errno
+            systemClose(fd)
+            if atomic { unlink(writePath) }
+            throw FileError("sync", path: writePath, errno: error)
+        }
+        if systemClose(fd) != 0 {
+            let error = errno
+            if atomic { unlink(writePath) }
+            throw FileError("close", path: writePath, errno: error)
+        }
+        guard atomic else { return }
+        let moved = replaceExisting ? rename(writePath, path) == 0 : moveIntoPlaceUnlessTaken(writePath, path)
+        if !moved {
+            let error = errno
+            unlink(writePath)
+            throw FileError("rename into place", path: path, errno: error)
+        }
+        // Make the rename itself durable.
+        let dir = open(URL(fileURLWithPath: path).deletingLastPathComponent().path, O_RDONLY | O_CLOEXEC)
+        if dir >= 0 {
+            _ = fsync(dir)
+            systemClose(dir)
+        }
+    }
+
     /// Gives the temporary file its final name only if that name is free, atomically; `false`
     /// with `errno` set otherwise (`EEXIST` when another file took the name).
-    private func moveIntoPlaceUnlessTaken() -> Bool {
-        if link(writeURL.path, url.path) == 0 {
-            unlink(writeURL.path)
+    private static func moveIntoPlaceUnlessTaken(_ writePath: String, _ path: String) -> Bool {
+        if link(writePath, path) == 0 {
+            unlink(writePath)
             return true
         }
         // A file system without hard links: check, then rename (a narrow race, but never a
         // silent replacement of a file that was there when we looked).
         guard errno == EPERM || errno == EOPNOTSUPP || errno == EXDEV else { return false }
-        if access(url.path, F_OK) == 0 {
+        if access(path, F_OK) == 0 {
             errno = EEXIST
             return false
         }
-        return rename(writeURL.path, url.path) == 0
+        return rename(writePath, path) == 0
     }
 
     /// Closes without completing: an atomic file's temporary is removed; a plain file keeps
-    /// what was flushed so far.
-    public func discard() {
+    /// what was written to it, the buffer included.
+    public func discard() async {
         guard fd >= 0 else { return }
-        try? flush()
-        systemClose(fd)
-        if atomic { unlink(writeURL.path) }
-        fd = -1
+        if !atomic { try? await flush() }
+        let (fd, atomic, writePath) = (self.fd, atomic, writeURL.path)
+        self.fd = -1
+        try? await BlockingIO.run {
+            systemClose(fd)
+            if atomic { unlink(writePath) }
+        }
     }
 }

@@ -436,8 +436,6 @@ extension Duration {
         let (seconds, attoseconds) = components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
-
-    var seconds: Double { Double(milliseconds) / 1000 }
 }
 
 /// Calls `body` with NULL-terminated C string arrays for `PQconnectStartParams`.

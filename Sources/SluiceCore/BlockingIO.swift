@@ -1,0 +1,51 @@
+import Foundation
+import NIOPosix
+
+/// Where blocking calls go: threads of their own, outside Swift's cooperative pool.
+///
+/// The cooperative pool has one thread per core (two on the machines this runs on). A call
+/// that blocks one of them (`fsync`, `write(2)` to a slow disk, `waitpid`, a `sleep`) stalls
+/// every task scheduled behind it: pacing slips, timeouts fire late, and a test suite can
+/// starve itself. So the rule in this codebase is: **nothing blocks the cooperative pool.**
+/// File I/O goes through ``run(_:)``; waits that last as long as something else decides (a
+/// child process, a server starting) through ``runOnOwnThread(_:)``; libpq calls run on each
+/// connection's own serial executor; sleeps are `Task.sleep` / `Clock.sleep`. See
+/// docs/architecture.md.
+///
+/// Not `DispatchQueue.global()`: on Linux, Swift's cooperative pool *is* that queue's threads.
+///
+/// ```swift
+/// let bytes = try await BlockingIO.run { try readWholeFile(path) }
+/// ```
+public enum BlockingIO {
+    /// Four threads for file I/O: enough that one slow `fsync` (a manifest on a slow disk) never
+    /// holds up a spool flush, few enough to cost nothing when idle. Started once, never shut down.
+    static let pool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 4)
+        pool.start()
+        return pool
+    }()
+
+    /// Runs `body` (file I/O: bounded by the disk) on a blocking-I/O thread and returns its
+    /// result; the calling task is suspended meanwhile, its cooperative thread free.
+    ///
+    /// `body` runs even when the calling task is cancelled: a cancelled run still closes its
+    /// spools and writes its manifest.
+    /// - Throws: what `body` throws.
+    public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            pool.submit { _ in continuation.resume(with: Result(catching: body)) }
+        }
+    }
+
+    /// Runs `body` on a new thread of its own: for waits whose length something else decides
+    /// (a child process, `initdb`), which must not hold the file-I/O threads either.
+    /// - Throws: what `body` throws.
+    public static func runOnOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread { continuation.resume(with: Result(catching: body)) }
+            thread.stackSize = 512 * 1024
+            thread.start()
+        }
+    }
+}

@@ -1,0 +1,32 @@
+import Foundation
+import SluicePipeline
+import SluiceTestSupport
+import Testing
+
+/// The real binary on a slow disk: every manifest write takes 2 s longer (a debug build's
+/// `SLUICE_DEBUG_SLOW_MANIFEST_SYNC`, as a disk whose `fsync` takes that long). Stages that
+/// end during the fetch (query, chunk) write their records meanwhile; the fetch keeps the
+/// plan's pace regardless, within 5%, and the process's pool watchdog never fires.
+@Suite struct SlowDiskTests {
+    @Test func theFetchKeepsThePlansPaceWhileTheManifestIsWrittenToASlowDisk() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        var sluice = fixture.sluice
+        sluice.environment["SLUICE_DEBUG_SLOW_MANIFEST_SYNC"] = "2"
+        let delay = 0.5
+        let outcome = try await sluice.run(
+            ["run", "plans/spotify-enrichment.yaml", "--runs-dir", fixture.runsDirectory, "--yes",
+             "--set", "fetch.delay=\(delay)s", "--set", "chunk.size=10"])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        let times = fixture.simulator.stats().requestLog.filter { $0.path == "/v1/tracks" }.map(\.time)
+        // 120 tracks in batches of 10, and the narrowing requests for the dataset's bad ids:
+        // all paced alike.
+        try #require(times.count >= 12)
+        let gaps = zip(times.dropFirst(), times).map { ($0 - $1).seconds }
+        let mean = gaps.reduce(0, +) / Double(gaps.count)
+        #expect(abs(mean - delay) <= 0.05 * delay, "mean gap \(mean) s; gaps \(gaps)")
+        #expect(gaps.allSatisfy { $0 < 1.5 * delay }, "a request waited for the disk: gaps \(gaps)")
+        let fetch = try #require(fixture.manifests().last?.manifest.stage("fetch"))
+        #expect(fetch.status == .succeeded)
+    }
+}

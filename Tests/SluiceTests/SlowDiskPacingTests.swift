@@ -1,0 +1,106 @@
+import Foundation
+import Logging
+import SluiceCore
+import SpotifySimulator
+import Synchronization
+import Testing
+
+@testable import Sluice
+@testable import SluicePipeline
+
+/// The manifest is written at every stage transition, with an `fsync`. On a slow disk that
+/// takes seconds; it must cost the stage that waits for its record that time and nobody else.
+/// Here every manifest write takes 2.5 s, and mid-fetch a busy stage holds one of the
+/// cooperative pool's two threads (CPU work, as a heavy transform does) while another stage
+/// ends. A manifest write on the pool would take the other thread and stall the fetch.
+@Suite struct SlowDiskPacingTests {
+    /// Long enough that a request's round trip fits inside it on a loaded machine (the whole
+    /// suite running): the gaps then show the pacing, not the load.
+    static let delay = 1.0
+    static let requests = 6
+
+    @Test func fetchKeepsThePlansPaceWhileEveryManifestWriteTakesSeconds() async throws {
+        try await Simulator.with { sim in
+            let fetch = try sim.fetchStage(["fetch.delay=\(Self.delay)s", "fetch.concurrency=1"])
+            let ids = (1...Self.requests).map { sim.catalog.knownID($0) }
+            let stages = [
+                StageSpec(IDSource(ids: ids)),
+                // Room for every batch: the source ends at once, and so does its record.
+                StageSpec(fetch, input: "ids", bufferSize: Self.requests + 1),
+                StageSpec(Drain(name: "sink"), input: "fetch"),
+                // Mid-fetch: one stage keeps a pool thread busy for 3 s, another ends meanwhile.
+                StageSpec(Busy(name: "busy", after: 1.0, for: 3.0)),
+                StageSpec(Busy(name: "ends", after: 1.3, for: 0)),
+            ]
+            let directory = try StageHarness.makeRunDirectory()
+            var configuration = RunConfiguration(
+                runsDirectory: directory, toolVersion: "0.0.0-test",
+                plan: Manifest.Plan(path: "test.yaml", sha256: String(repeating: "0", count: 64), name: "test"),
+                resolvedPlan: .object([:]), overrides: [], logger: StageHarness.logger,
+                continueCommand: { _, _ in "" })
+            let slowWrites = Atomic<Int>(0)
+            configuration.manifestFileWriter = { bytes, url in
+                // A disk whose fsync takes 2.5 s. This blocks the thread it runs on, as a real
+                // fsync does: the runner must not run it on the cooperative pool.
+                slowWrites.add(1, ordering: .relaxed)
+                Thread.sleep(forTimeInterval: 2.5)
+                try PrivateFile.writeAtomicallyBlocking(bytes, to: url)
+            }
+            let result = try await Runner(stages: stages, configuration: configuration).run()
+
+            #expect(result.manifest.status == .succeeded, "\(String(describing: result.manifest.error))")
+            #expect(slowWrites.load(ordering: .relaxed) >= 4, "the slow disk was used")
+            let times = sim.simulator.stats().requestLog.filter { $0.path == "/v1/tracks" }.map(\.time)
+            try #require(times.count == Self.requests)
+            let gaps = zip(times.dropFirst(), times).map { ($0 - $1).seconds }
+            // No request held back by a write. (The whole suite runs beside this test and can
+            // stretch a gap by a few hundred ms; a write on the pool stretches one by 1.5-2.5 s.
+            // The pace itself, within 5%, is checked on the real binary in SlowDiskTests.)
+            #expect(gaps.allSatisfy { $0 < 2 * Self.delay }, "a request waited for the disk: gaps \(gaps)")
+        }
+    }
+}
+
+/// One batch per id, `[track_id, spotify_id]`.
+private struct IDSource: Stage {
+    var name: String { "ids" }
+    var kind: String { "test-ids" }
+    var parameters: Value { .object([:]) }
+    let ids: [String]
+
+    func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        for (index, id) in ids.enumerated() {
+            try await output.send(Batch(columns: ["track_id", "spotify_id"], rows: [[.string("t\(index)"), .string(id)]]))
+        }
+    }
+}
+
+/// Reads its input to the end.
+private struct Drain: Stage {
+    let name: String
+    var kind: String { "test-drain" }
+    var parameters: Value { .object([:]) }
+
+    func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        guard let input else { return }
+        for try await _ in input {}
+    }
+}
+
+/// A source that sends nothing: it sleeps `after` seconds, then computes for `for` seconds
+/// without a suspension point (holding its cooperative thread), then ends.
+private struct Busy: Stage {
+    let name: String
+    let after: Double
+    let `for`: Double
+    var kind: String { "test-busy" }
+    var parameters: Value { .object([:]) }
+
+    func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        try await Task.sleep(for: .seconds(after))
+        let end = ContinuousClock.now + .seconds(self.for)
+        var x: UInt64 = 1
+        while ContinuousClock.now < end { x = x &* 6_364_136_223_846_793_005 &+ 1 }
+        context.counters.set("spins", Int(x & 1))
+    }
+}
