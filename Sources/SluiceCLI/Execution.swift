@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import SluiceCore
 import SluicePipeline
 
 /// Runs a pipeline the way every executing command does: in a task that SIGINT/SIGTERM cancel
@@ -9,7 +10,7 @@ import SluicePipeline
 enum Execution {
     /// - Returns: never normally; exits with the code for the run's final status.
     static func execute(_ runner: Runner, runsDirectory: URL) async throws -> Never {
-        let task = Task { try await runner.run() }
+        let task = Task { try await withPoolWatchdog { try await runner.run() } }
         let signals = SignalTrap(signals: [SIGINT, SIGTERM]) { count in
             if count == 1 {
                 Terminal.printError(
@@ -38,6 +39,31 @@ enum Execution {
                 + "(the summary above does)")
         let status = exitStatus(for: result.manifest)
         throw ExitCode(status == 0 || status == ExitStatus.awaitingApproval ? ExitStatus.failed : status)
+    }
+
+    /// Runs `body` with a ``PoolWatchdog`` beside it in debug builds, or when
+    /// `SLUICE_POOL_WATCHDOG` names a threshold in seconds (`0` turns it off).
+    static func withPoolWatchdog<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        guard let threshold = poolWatchdogThreshold else { return try await body() }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                await PoolWatchdog.watch(threshold: threshold) { Terminal.printError(PoolWatchdog.warning(lag: $0)) }
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await body()
+        }
+    }
+
+    private static var poolWatchdogThreshold: Duration? {
+        if let text = ProcessInfo.processInfo.environment["SLUICE_POOL_WATCHDOG"], let seconds = Double(text) {
+            return seconds > 0 ? .milliseconds(Int(seconds * 1000)) : nil
+        }
+        #if DEBUG
+        return .seconds(1)
+        #else
+        return nil
+        #endif
     }
 
     static func exitStatus(for manifest: Manifest) -> Int32 {

@@ -346,9 +346,7 @@ enum FaultChecks {
             stop(process)
         }
         await SluiceProcess.wait(for: process)
-        return SluiceProcess.Outcome(
-            status: process.terminationStatus, stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
-            stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+        return SluiceProcess.outcome(of: process, out, err)
     }
 
     /// Kills a sluice this test started, by its pid, if it is still running.

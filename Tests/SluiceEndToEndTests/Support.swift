@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 import SluicePipeline
 import SluiceTestSupport
 import SpotifySimulator
@@ -50,9 +51,21 @@ struct SluiceProcess {
     func run(_ arguments: [String]) async throws -> Outcome {
         let (process, out, err) = try start(arguments)
         await Self.wait(for: process)
-        return Outcome(
+        return Self.outcome(of: process, out, err)
+    }
+
+    /// What an ended sluice left. A debug build watches its own cooperative pool
+    /// (``PoolWatchdog``): a warning that it was blocked fails the test that ran it.
+    static func outcome(
+        of process: Process, _ out: URL, _ err: URL, sourceLocation: SourceLocation = #_sourceLocation
+    ) -> Outcome {
+        let outcome = Outcome(
             status: process.terminationStatus, stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
             stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+        #expect(
+            !outcome.stderr.contains(PoolWatchdog.warningPrefix), "sluice blocked its own pool: \(outcome.stderr)",
+            sourceLocation: sourceLocation)
+        return outcome
     }
 
     static func wait(for process: Process) async {
