@@ -10,8 +10,9 @@ import SluicePlan
 /// answer to the row (column `response_field`).
 ///
 /// Rows without an id, ids the API does not know (unless `on_not_found: keep`) and ids it
-/// refuses go to `rejects-<stage>.csv`. With `concurrency` above 1, that many input batches
-/// are fetched at once and sent on in input order, so the output (and a replay) is the same
+/// refuses go to `rejects-<stage>.csv`, as do ids that do not match the plan's `id_pattern`
+/// (never sent). With `concurrency` above 1, that many batches' requests are in flight at all
+/// times and the results are sent on in input order, so the output (and a replay) is the same
 /// whatever the timing. The stage owns its HTTP client: made in ``run(_:input:output:)``,
 /// always shut down there, so building a pipeline never opens a socket.
 public struct FetchStage: Stage {
@@ -102,53 +103,84 @@ public struct FetchStage: Stage {
             "fetch done",
             metadata: [
                 "fetch.found": "\(tally.found)", "fetch.not_found": "\(tally.notFound)",
-                "fetch.rejected": "\(tally.rejected + tally.missingID)",
+                "fetch.rejected": "\(tally.rejected + tally.missingID + tally.malformedID)",
             ])
     }
 
-    /// Reads the input, fetching up to `concurrency` batches at a time, and sends the results
-    /// in input order.
+    /// Reads the input and keeps up to `concurrency` batches' requests in flight at all times
+    /// (a sliding window, not waves: a slow batch holds up only its own place in the output),
+    /// sending the results in input order. Answered batches wait for the ones before them in a
+    /// reorder buffer of at most `concurrency` batches, so memory stays bounded.
     private func fetchAll(
         _ input: StageInput, fetcher: HTTPFetcher, known: [String: ItemResult], answers: FetchAnswers.Writer,
         rejects: RejectsFile, tally: inout FetchedBatch.Tally, context: StageContext, output: StageOutput
     ) async throws {
         let width = max(1, settings.concurrency)
+        // The nested functions below count into a local copy, written back however this ends.
+        var counts = tally
+        defer { tally = counts }
+        let idPattern: IDPattern?
+        do {
+            idPattern = try settings.idPattern.map(IDPattern.init)
+        } catch {
+            throw StageError(stage: name, "id_pattern '\(settings.idPattern ?? "")': \(error)")
+        }
         var bound: (columns: [String], id: SluicePlan.Expression.Bound)?
-        var pending: [FetchedBatch] = []
+        /// Batches whose requests are in flight, by sequence number, with the ids asked for.
+        var inFlight: [Int: (batch: FetchedBatch, asks: [String])] = [:]
+        /// Answered batches waiting for an earlier one.
+        var answered: [Int: (batch: FetchedBatch, asks: [String], fresh: [ItemResult])] = [:]
+        var nextSequence = 0
+        var nextToSend = 0
 
-        func flush() async throws {
-            guard !pending.isEmpty else { return }
-            // Ask only for ids no earlier run answered; an empty list sends no request.
-            let asks = pending.map { $0.ids.filter { known[$0] == nil } }
-            let fresh = try await fetcher.fetchAll(asks)
-            for (index, var fetched) in pending.enumerated() {
-                let answered = Dictionary(zip(asks[index], fresh[index]), uniquingKeysWith: { first, _ in first })
-                let results = fetched.ids.map { known[$0] ?? answered[$0] ?? .notFound }
-                for (id, result) in zip(fetched.ids, results) { try await answers.append(id: id, result) }
-                tally.reused += fetched.ids.count - asks[index].count
-                let batch = fetched.assemble(
-                    results, responseField: settings.responseField,
-                    keepNotFound: settings.onNotFound == "keep", stage: name, tally: &tally)
-                try await rejects.write(fetched.rejections, context: context)
-                if !batch.isEmpty { try await output.send(batch) }
-            }
+        /// Attaches the answers of the batch whose turn it is, writes them down and sends it on.
+        func send(_ done: (batch: FetchedBatch, asks: [String], fresh: [ItemResult])) async throws {
+            var fetched = done.batch
+            let fresh = Dictionary(zip(done.asks, done.fresh), uniquingKeysWith: { first, _ in first })
+            let results = fetched.ids.map { known[$0] ?? fresh[$0] ?? .notFound }
+            for (id, result) in zip(fetched.ids, results) { try await answers.append(id: id, result) }
+            counts.reused += fetched.ids.count - done.asks.count
+            let batch = fetched.assemble(
+                results, responseField: settings.responseField,
+                keepNotFound: settings.onNotFound == "keep", stage: name, tally: &counts)
+            try await rejects.write(fetched.rejections, context: context)
+            if !batch.isEmpty { try await output.send(batch) }
             try await answers.flush()
-            pending.removeAll(keepingCapacity: true)
-            try await record(fetcher, tally, context)
+            try await record(fetcher, counts, context)
         }
 
-        for try await batch in input {
-            if bound?.columns != batch.columns {
-                do {
-                    bound = (batch.columns, try settings.id.bind(to: batch.columns))
-                } catch {
-                    throw StageError(stage: name, "id '\(settings.id)': \(error)")
+        try await withThrowingTaskGroup(of: (Int, [ItemResult]).self) { group in
+            /// Waits for one request to end, then sends on every batch whose turn has come.
+            func collect() async throws {
+                guard let (sequence, results) = try await group.next() else { return }
+                let (batch, asks) = inFlight.removeValue(forKey: sequence)!
+                answered[sequence] = (batch, asks, results)
+                while let done = answered.removeValue(forKey: nextToSend) {
+                    try await send(done)
+                    nextToSend += 1
                 }
             }
-            pending.append(FetchedBatch(batch: batch, id: bound!.id, idText: "\(settings.id)", stage: name))
-            if pending.count >= width { try await flush() }
+
+            for try await batch in input {
+                if bound?.columns != batch.columns {
+                    do {
+                        bound = (batch.columns, try settings.id.bind(to: batch.columns))
+                    } catch {
+                        throw StageError(stage: name, "id '\(settings.id)': \(error)")
+                    }
+                }
+                let fetched = FetchedBatch(
+                    batch: batch, id: bound!.id, idText: "\(settings.id)", idPattern: idPattern, stage: name)
+                // Ask only for ids no earlier run answered; an empty list sends no request.
+                let asks = fetched.ids.filter { known[$0] == nil }
+                while inFlight.count >= width || answered.count >= width { try await collect() }
+                let sequence = nextSequence
+                nextSequence += 1
+                inFlight[sequence] = (fetched, asks)
+                group.addTask { (sequence, try await fetcher.fetch(ids: asks)) }
+            }
+            while !inFlight.isEmpty { try await collect() }
         }
-        try await flush()
     }
 
     /// Copies the fetcher's and the stage's tallies into the stage counters.
@@ -171,6 +203,7 @@ public struct FetchStage: Stage {
         counters.set("not_found", tally.notFound)
         counters.set("rejected", tally.rejected)
         counters.set("missing_id", tally.missingID)
+        counters.set("malformed_id", tally.malformedID)
         counters.set("found_with_popularity", tally.foundWithPopularity)
         counters.set("reused_answers", tally.reused)
     }

@@ -15,8 +15,13 @@ struct FetchedBatch {
     private(set) var ids: [String] = []
     /// For each requested id, the input row it came from.
     private var rowForID: [Int] = []
-    /// Rows rejected before any request (no id).
+    /// Rows rejected before any request (no id, or one the plan's `id_pattern` refuses), then
+    /// those the answers reject.
     private(set) var rejections: [Rejection] = []
+    /// Rows without an id.
+    private var missingIDs = 0
+    /// Rows whose id does not match `id_pattern`.
+    private var malformedIDs = 0
 
     /// Tallies of what the answers said.
     struct Tally {
@@ -24,25 +29,40 @@ struct FetchedBatch {
         var notFound = 0
         var rejected = 0
         var missingID = 0
+        /// Ids the plan's `id_pattern` refused, never sent.
+        var malformedID = 0
         var foundWithPopularity = 0
         /// Answers taken from an earlier run's answers file instead of the API.
         var reused = 0
     }
 
-    /// Evaluates the id expression on every row.
-    init(batch: Batch, id: SluicePlan.Expression.Bound, idText: String, stage: String) {
+    /// Evaluates the id expression on every row; an id that does not match `idPattern` in whole
+    /// is rejected here, never sent.
+    init(
+        batch: Batch, id: SluicePlan.Expression.Bound, idText: String, idPattern: IDPattern?, stage: String
+    ) {
         self.batch = batch
         for (index, row) in batch.rows.enumerated() {
             let value = id.evaluate(row)
-            if let text = value.text?.trimmingCharacters(in: .whitespaces), !text.isEmpty {
-                ids.append(text)
-                rowForID.append(index)
-            } else {
+            guard let text = value.text?.trimmingCharacters(in: .whitespaces), !text.isEmpty else {
+                missingIDs += 1
                 rejections.append(
                     Rejection(
                         stage: stage, reason: "missing_id", field: idText, value: value.text,
                         detail: "the row has no id (\(idText) is empty)", row: Self.object(batch.columns, row)))
+                continue
             }
+            if let idPattern, !idPattern.matches(text) {
+                malformedIDs += 1
+                rejections.append(
+                    Rejection(
+                        stage: stage, reason: "invalid_id", field: idText, value: text,
+                        detail: "the id does not match id_pattern \(idPattern.text); not sent to the API",
+                        row: Self.object(batch.columns, row)))
+                continue
+            }
+            ids.append(text)
+            rowForID.append(index)
         }
     }
 
@@ -56,7 +76,8 @@ struct FetchedBatch {
         let columns = existing == nil ? batch.columns + [responseField] : batch.columns
         var answers = [ItemResult?](repeating: nil, count: batch.count)
         for (position, result) in results.enumerated() { answers[rowForID[position]] = result }
-        tally.missingID += rejections.count
+        tally.missingID += missingIDs
+        tally.malformedID += malformedIDs
         var out = Batch(columns: columns)
         out.rows.reserveCapacity(batch.count)
         for (index, row) in batch.rows.enumerated() {
@@ -94,5 +115,23 @@ struct FetchedBatch {
 
     static func object(_ columns: [String], _ row: [Value]) -> [String: Value] {
         Dictionary(zip(columns, row), uniquingKeysWith: { first, _ in first })
+    }
+}
+
+/// A fetch stage's `id_pattern`, compiled once per stage run.
+///
+/// Not `Sendable` (`Regex` is not): the stage's run task owns it.
+struct IDPattern {
+    let text: String
+    private let regex: Regex<AnyRegexOutput>
+
+    /// - Throws: the regex error (`sluice check` reports it first, located).
+    init(_ text: String) throws {
+        self.text = text
+        regex = try Regex(text)
+    }
+
+    func matches(_ id: String) -> Bool {
+        (try? regex.wholeMatch(in: id)) != nil
     }
 }

@@ -20,6 +20,8 @@ public struct FetchSettings: Sendable {
     public var path: String
     public var method: String
     public var id: Expression
+    /// Ids that do not match it in whole are rejected before any request.
+    public var idPattern: String?
     public var idsParam: String
     public var maxIDs: Int
     public var query: [(String, String)]
@@ -114,7 +116,7 @@ extension StageDefinition {
     public var fetch: FetchSettings {
         FetchSettings(
             connection: string("connection"), path: string("path"), method: string("method", "GET"),
-            id: (try? Expression.parse(string("id"))) ?? .literal(.null),
+            id: (try? Expression.parse(string("id"))) ?? .literal(.null), idPattern: parameters["id_pattern"]?.string,
             idsParam: string("ids_param", "ids"), maxIDs: int("max_ids", 50),
             query: (parameters["query"]?.entries ?? []).map { ($0.key, $0.value.string ?? "") },
             itemsKey: string("items_key", "tracks"), fallbackPath: parameters["fallback_path"]?.string,

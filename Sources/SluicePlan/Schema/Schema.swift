@@ -136,6 +136,11 @@ public enum Schema {
                     "id", .expression, required: true,
                     "Expression giving each row's id, e.g. `spotify_id(spotify_id)` to accept URI and URL forms."),
                 ParameterSpec(
+                    "id_pattern", .pattern,
+                    "A regular expression every id must match in whole, e.g. `[0-9A-Za-z]{22}` for Spotify. An id "
+                        + "that does not is rejected (reason `invalid_id`) without asking the API, instead of costing a "
+                        + "refused batch and the requests that isolate it."),
+                ParameterSpec(
                     "ids_param", .string, default: "ids", "Query parameter that carries the comma-joined ids."),
                 ParameterSpec(
                     "max_ids", .int(min: 1, max: 10_000), default: 50,
