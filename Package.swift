@@ -96,6 +96,9 @@ let package = Package(
                 "SpotifySimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                // The raw-client baseline of the fetch benchmark.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ]
         ),
         // Throwaway PostgreSQL servers and simulator processes for tests and benchmarks.

@@ -12,3 +12,4 @@ echo "|---|---|---|"
 "$BENCH" pipeline
 "$BENCH" apply --rows 1000000 --rounds 5
 "$BENCH" fetch
+bash scripts/bench-plan.sh

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import Logging
 import Sluice
@@ -6,6 +7,9 @@ import SluiceCore
 import SluicePipeline
 import SluicePlan
 import SpotifySimulator
+import Synchronization
+import NIOCore
+import NIOFoundationCompat
 
 /// Issue 5's targets: the plan's pacing against its floor (requests x delay) under a real rate
 /// limit, and raw request throughput at several concurrencies against a 50 ms API.
@@ -28,16 +32,66 @@ struct FetchBench: AsyncParsableCommand {
         print(String(
             format: "| fetch paced | %d tracks, batches of 50, delay %.2fs, limit %d/30s | %.1f s for %d requests; floor %.1f s: %.3fx; %d x 429 |",
             tracks, delay, rateLimit, paced.seconds, paced.requests, floor, paced.seconds / floor, paced.rateLimited))
-        // 2. Throughput: no limit, 50 ms per response.
+        // 2. Throughput: no limit, 50 ms per response, against a raw client on the same batches.
         for width in concurrency {
             let run = try await Self.measure(tracks: throughputTracks, delay: 0, concurrency: width) {
                 $0.latency = .milliseconds(50)
             }
+            let raw = try await Self.measureRawClient(tracks: throughputTracks, tasks: width)
+            let idsPerSecond = Double(throughputTracks) / run.seconds
+            let rawPerSecond = Double(throughputTracks) / raw
             print(String(
-                format: "| fetch throughput | %d tracks, 50 ms latency, no limit, concurrency %d | %.1f requests/s (%.0f tracks/s), %d requests in %.1f s |",
-                throughputTracks, width, Double(run.requests) / run.seconds, Double(throughputTracks) / run.seconds,
-                run.requests, run.seconds))
+                format: "| fetch throughput | %d tracks, 50 ms latency, no limit, concurrency %d | %.0f ids/s (%d requests in %.1f s); raw AsyncHTTPClient, %d tasks, same batches: %.0f ids/s: **%.2fx** |",
+                throughputTracks, width, idsPerSecond, run.requests, run.seconds, width, rawPerSecond,
+                idsPerSecond / rawPerSecond))
         }
+    }
+
+    /// The baseline: AsyncHTTPClient alone, `tasks` tasks taking the same batches of 50 from a
+    /// shared counter, one token, no pacing, no retries, no spools. Returns seconds.
+    static func measureRawClient(tracks: Int, tasks: Int) async throws -> Double {
+        var configuration = SimulatorConfiguration()
+        configuration.latency = .milliseconds(50)
+        let simulator = SpotifySimulator(configuration: configuration)
+        _ = try await simulator.start()
+        defer { Task { await simulator.stop() } }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer { _ = client.shutdown() }
+        var tokenRequest = HTTPClientRequest(url: simulator.tokenURL)
+        tokenRequest.method = .POST
+        let basic = Data("\(configuration.clientID):\(configuration.clientSecret)".utf8).base64EncodedString()
+        tokenRequest.headers.add(name: "Authorization", value: "Basic \(basic)")
+        tokenRequest.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        tokenRequest.body = .bytes(ByteBuffer(string: "grant_type=client_credentials"))
+        let tokenResponse = try await client.execute(tokenRequest, timeout: .seconds(10))
+        let tokenBody = try await tokenResponse.body.collect(upTo: 1 << 16)
+        let token = try require(
+            (try JSONSerialization.jsonObject(with: Data(buffer: tokenBody)) as? [String: Any])?["access_token"] as? String,
+            "access token")
+        let batches = stride(from: 0, to: tracks, by: 50).map { start in
+            (start..<min(start + 50, tracks)).map { simulator.catalog.knownID($0) }.joined(separator: ",")
+        }
+        let next = NextBatch()
+        let start = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<tasks {
+                group.addTask {
+                    while true {
+                        let index = next.take()
+                        guard index < batches.count else { return }
+                        var request = HTTPClientRequest(url: "\(simulator.baseURL)/tracks?ids=\(batches[index])")
+                        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+                        let response = try await client.execute(request, timeout: .seconds(30))
+                        let body = try await response.body.collect(upTo: 1 << 24)
+                        guard response.status == .ok, body.readableBytes > 0 else {
+                            throw ValidationError("raw client: HTTP \(response.status.code)")
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        return (ContinuousClock.now - start).seconds
     }
 
     struct Measurement {
@@ -101,4 +155,10 @@ struct FetchBench: AsyncParsableCommand {
 func require<T>(_ value: T?, _ what: String = "value") throws -> T {
     guard let value else { throw ValidationError("missing \(what)") }
     return value
+}
+
+/// The index of the next batch for the raw client's tasks.
+private final class NextBatch: Sendable {
+    private let value = Atomic<Int>(0)
+    func take() -> Int { value.add(1, ordering: .relaxed).oldValue }
 }
