@@ -100,11 +100,8 @@ enum RecordedPlan {
     ) -> Plan? {
         var environment = ProcessInfo.processInfo.environment
         for diagnostic in error.errors {
-            guard diagnostic.message.hasPrefix("environment variable '"),
-                diagnostic.message.contains("is not set"),
-                let name = diagnostic.message.split(separator: "'").dropFirst().first
-            else { return nil }
-            environment[String(name)] = marker + name
+            guard case .unsetVariable(let name) = diagnostic.code, environment[name] == nil else { return nil }
+            environment[name] = marker + name
         }
         guard let plan = try? PlanLoader(environment: environment).load(
             bytes: source.bytes, path: source.path, overrides: source.overrides)

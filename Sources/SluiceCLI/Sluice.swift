@@ -29,9 +29,13 @@ struct PlanOptions: ParsableArguments {
     var overrides: [String] = []
 
     /// Loads the plan, printing every diagnostic to stderr on failure.
-    func load() throws -> Plan {
+    /// - Parameter unsetVariablesAreWarnings: for commands that need no credentials (`check`,
+    ///   `graph`): a `${VAR}` that is not set is a warning, not an error.
+    func load(unsetVariablesAreWarnings: Bool = false) throws -> Plan {
         do {
-            let plan = try PlanLoader().load(path: plan, overrides: overrides)
+            var loader = PlanLoader()
+            loader.unsetVariablesAreWarnings = unsetVariablesAreWarnings
+            let plan = try loader.load(path: plan, overrides: overrides)
             Terminal.reportWarnings(of: plan)
             return plan
         } catch {
@@ -56,12 +60,19 @@ enum SluiceVersion {
 struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Validate a plan without running it.",
-        discussion: "Prints every problem as PLAN:LINE:COL: error: ... and exits 2; exits 0 with a summary when valid.")
+        discussion: """
+            Prints every problem as PLAN:LINE:COL: error: ... and exits 2; exits 0 with a summary when valid. \
+            Needs no credentials: an environment variable the plan uses that is not set (DATABASE_URL, a client \
+            secret) is a warning, set at run time; --strict makes it an error, as it is for run.
+            """)
 
     @OptionGroup var options: PlanOptions
 
+    @Flag(help: "Treat an environment variable that is not set as an error, as run does.")
+    var strict = false
+
     func run() async throws {
-        let plan = try options.load()
+        let plan = try options.load(unsetVariablesAreWarnings: !strict)
         print("\(options.plan): ok: \(plan.summary)")
     }
 }
@@ -76,7 +87,7 @@ struct Graph: AsyncParsableCommand {
     var format: PlanGraph.Format = .mermaid
 
     func run() async throws {
-        let plan = try options.load()
+        let plan = try options.load(unsetVariablesAreWarnings: true)
         print(PlanGraph.render(plan, format: format), terminator: "")
     }
 }

@@ -6,8 +6,14 @@
 /// mark the scalar secret so that nothing Sluice writes ever contains the value.
 public struct Interpolator: Sendable {
     public var environment: [String: String]
+    /// `sluice check` without the run's environment: an unset variable is a warning and its
+    /// scalar is marked ``Scalar/isUnresolved`` instead of an error.
+    public var unsetIsWarning = false
 
-    public init(environment: [String: String]) { self.environment = environment }
+    public init(environment: [String: String], unsetIsWarning: Bool = false) {
+        self.environment = environment
+        self.unsetIsWarning = unsetIsWarning
+    }
 
     /// Whether an environment variable's name says its value is secret.
     public static func isSecretName(_ name: String) -> Bool {
@@ -79,9 +85,18 @@ public struct Interpolator: Sendable {
                 out += fallback
             } else {
                 let hint = environment[name] == nil ? "is not set" : "is empty"
-                diagnostics.error(
+                var diagnostic = Diagnostic.error(
                     "environment variable '\(name)' \(hint) and has no default", at: at,
                     notes: ["set it, or write '${\(name):-default}'"])
+                if unsetIsWarning {
+                    diagnostic = .warning(
+                        "environment variable '\(name)' \(hint): set it at run time (check --strict makes this an error)",
+                        at: at)
+                    scalar.isUnresolved = true
+                    if Self.isSecretName(name) { scalar.isSecret = true }
+                }
+                diagnostic.code = .unsetVariable(name)
+                diagnostics.append(diagnostic)
             }
             i = close + 1
         }

@@ -8,6 +8,9 @@ import SluiceCore
 public struct PlanLoader: Sendable {
     public var environment: [String: String]
     public var reader = YAMLReader()
+    /// Whether a `${VAR}` that is not set is a warning (`sluice check` and `graph`, which need
+    /// no credentials) rather than an error (`run`, `check --strict`).
+    public var unsetVariablesAreWarnings = false
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.environment = environment
@@ -68,7 +71,8 @@ public struct PlanLoader: Sendable {
         }
         var bag = DiagnosticBag()
         Overrides.apply(overrides, to: &root, reader: reader, diagnostics: &bag)
-        Interpolator(environment: environment).apply(to: &root, diagnostics: &bag)
+        Interpolator(environment: environment, unsetIsWarning: unsetVariablesAreWarnings)
+            .apply(to: &root, diagnostics: &bag)
 
         var checker = PlanChecker(validator: Validator(), diagnostics: bag)
         let plan = checker.check(root, path: path, sha256: SHA256.hex(bytes), overrides: overrides)

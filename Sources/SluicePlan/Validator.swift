@@ -194,8 +194,21 @@ struct Validator {
         return (vowels.contains(name.first ?? "x") ? "an " : "a ") + name
     }
 
+    /// A value of `type` for a scalar whose `${VAR}` is not set yet (see ``Scalar/isUnresolved``):
+    /// the run checks the real one.
+    static func standIn(for type: ParameterType, text: String) -> Value {
+        switch type {
+        case .int(let lo, _): return .int(lo ?? 0)
+        case .double(let lo, _), .duration(let lo, _): return .double(lo ?? 0)
+        case .bool: return .bool(false)
+        case .choice(let choices): return .string(choices.first ?? text)
+        default: return .string(text)
+        }
+    }
+
     mutating func scalar(_ s: Scalar, _ type: ParameterType, at location: SourceLocation, what: String) -> Value? {
         let text = s.text
+        if s.isUnresolved { return Self.standIn(for: type, text: text) }
         func wrong(_ extra: [String] = []) -> Value? {
             diagnostics.error(
                 "\(what) must be \(article(type.name)), found '\(text.prefix(60))'", at: location,

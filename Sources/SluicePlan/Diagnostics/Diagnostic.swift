@@ -4,11 +4,19 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
         case error, warning, note
     }
 
+    /// What a diagnostic is about, for code that acts on it (the message is for people).
+    public enum Code: Sendable, Hashable {
+        /// `${NAME}` without a default, and `NAME` is not set (or empty).
+        case unsetVariable(String)
+    }
+
     public var severity: Severity
     public var location: SourceLocation?
     public var message: String
     /// Extra lines printed after the caret, e.g. `did you mean 'size'?` or where a duplicate was first defined.
     public var notes: [String]
+    /// Set for diagnostics that code acts on.
+    public var code: Code?
     /// Secret texts never to print: the message and the quoted line show them as `*`s (one per
     /// character, so the caret still points at the right column).
     public var hidden: [String] = []
@@ -95,6 +103,8 @@ struct DiagnosticBag {
     mutating func warning(_ message: String, at location: SourceLocation?, notes: [String] = []) {
         diagnostics.append(.warning(message, at: location, notes: notes))
     }
+
+    mutating func append(_ diagnostic: Diagnostic) { diagnostics.append(diagnostic) }
 
     mutating func append(contentsOf other: [Diagnostic]) { diagnostics.append(contentsOf: other) }
 
