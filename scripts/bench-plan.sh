@@ -32,5 +32,5 @@ print(f"| spotify plan, whole command | `sluice run plans/spotify-enrichment.yam
       f"({c['malformed_id']} malformed ids rejected before any request), 2% 5xx faults, 50 ms latency, limit 90/30 s "
       f"| **{wall:.1f} s**, status {manifest['status']}; floor {floor_requests} requests x 0.33 s = {floor:.1f} s: "
       f"**{wall / floor:.3f}x**; {c['requests']} requests ({c['retries']} retries, {c['narrowed_requests']} narrowing), "
-      f"{stats['rateLimited']} x 429 |")
+      f"{stats['rate_limited']} x 429 |")
 PY
