@@ -33,9 +33,12 @@ public struct FetchConfiguration: Sendable {
     public var auth: OAuth2ClientCredentials?
     /// The key of the response's item array, matched to the requested ids by position.
     public var itemsKey: String = "tracks"
-    /// Per-item endpoint used when the batch endpoint answers 403 (Spotify's Development
-    /// Mode); `{id}` is replaced by the percent-encoded id. `nil` makes a 403 an error.
+    /// Per-item endpoint used when the batch endpoint answers 403; `{id}` is replaced by the
+    /// percent-encoded id. `nil` makes a 403 an error.
     public var fallbackPath: String? = "/tracks/{id}"
+    /// What the plan says about that switch (why an API does it, what it costs), added to the
+    /// notice.
+    public var fallbackNote: String?
     /// The query parameter carrying the comma-separated ids.
     public var idsParameter: String = "ids"
     /// Most ids in one batch request; longer lists are split.

@@ -8,7 +8,7 @@ import SluiceCore
 /// On the way it gets and refreshes an OAuth2 token, paces request starts (`delay`, `rate`,
 /// host-wide `Retry-After` blocks), retries transient failures with jittered backoff,
 /// narrows a batch the API refuses with 400 down to the offending ids, and switches once to
-/// a per-item endpoint when the batch endpoint is forbidden (Spotify's Development Mode).
+/// a per-item endpoint when the batch endpoint is forbidden.
 ///
 /// Concurrency: each ``fetch(ids:)`` call has at most one request in flight; callers may run
 /// several at once (``fetchAll(_:)`` runs `configuration.concurrency` of them) and they share
@@ -179,12 +179,11 @@ public actor HTTPFetcher {
 
     static func fallbackNotice(_ configuration: FetchConfiguration, apiMessage: String) -> String {
         let factor = max(1, configuration.maxIDs)
-        return """
-            The batch endpoint \(configuration.path) answered 403 (\(apiMessage)), as Spotify does for apps in \
-            Development Mode (since February 2026). Switched to one request per item \
+        let notice = """
+            The batch endpoint \(configuration.path) answered 403 (\(apiMessage)). Switched to one request per item \
             (\(configuration.fallbackPath ?? "")) at the same pacing: up to \(factor)x as many requests, so this \
-            fetch takes about \(factor)x longer. Development Mode track objects carry no popularity, so popularity \
-            stays empty; ISRCs (external_ids) are still returned. An Extended Quota Mode app gets both, in batches.
+            fetch takes about \(factor)x longer.
             """
+        return configuration.fallbackNote.map { notice + " " + $0 } ?? notice
     }
 }

@@ -382,7 +382,15 @@ struct PlanChecker {
                         at: location("\(path).rules.\(rule.field).min", or: s.location))
                 }
             }
-        case .query, .transform, .apply:
+        case .transform:
+            let fields = Set(s.transform.fields.map(\.name))
+            for field in s.transform.whenEmpty.keys.sorted() where !fields.contains(field) {
+                validator.diagnostics.error(
+                    "when_empty names '\(field)', which is not one of this stage's fields",
+                    at: location("\(path).when_empty.\(field)", or: s.location),
+                    notes: Suggestion.note(for: field, in: fields.sorted()))
+            }
+        case .query, .apply:
             break
         }
     }

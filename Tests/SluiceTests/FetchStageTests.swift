@@ -92,7 +92,9 @@ import Testing
             let withISRC = (0..<6).filter { sim.catalog.track(for: sim.catalog.knownID($0))?.isrc != nil }.count
             #expect(got.filter { $0["response"]?["external_ids"]["isrc"].stringValue != nil }.count == withISRC)
             #expect(harness.counters["fallback_requests"] == 6)
-            #expect(harness.notices.contains { $0.contains("'popularity'") && $0.contains("Development Mode") })
+            // The engine says what happened; the plan's fallback_note says why (Spotify's words).
+            #expect(harness.notices.contains { $0.contains("answered 403") && $0.contains("one request per item") })
+            #expect(harness.notices.contains { $0.contains("Development Mode") && $0.contains("no popularity") })
         }
     }
 

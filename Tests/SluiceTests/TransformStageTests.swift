@@ -1,4 +1,5 @@
 import SluiceCore
+import SluicePlan
 import Testing
 
 @testable import Sluice
@@ -40,5 +41,37 @@ import Testing
         let text = "\(error.map { "\($0)" } ?? "")"
         #expect(text.contains("stage 'transform'"))
         #expect(text.contains("'response'"))
+    }
+
+    /// A field no answer filled is said once, with the expression that computed it and the
+    /// plan's own note for it; a field filled in some row is not mentioned.
+    @Test func aFieldEmptyInEveryRowIsSaidWithThePlansNote() async throws {
+        let stage = try TestPlans.stage("transform", of: try TestPlans.spotify())
+        let harness = try StageHarness(stage: stage)
+        let noPopularity: Value = .object(["external_ids": .object(["isrc": "USUM71703861"])])
+        let input = Batch(columns: Self.columns, rows: [Self.row("4uLU6hMCjMI75M1A2tKUQC", noPopularity)])
+        _ = try await harness.run(stage, input: [input, input])
+        #expect(harness.notices.count == 1, "\(harness.notices)")
+        let notice = try #require(harness.notices.first)
+        #expect(notice.hasPrefix("transform: field 'spotify_popularity' was empty in all 2 rows (spotify_popularity: response.popularity)."))
+        #expect(notice.contains("Development Mode"), "the plan's when_empty note")
+    }
+
+    @Test func whenEmptyMustNameAnOutputField() throws {
+        let plan = """
+            version: 1
+            name: t
+            connections:
+              db: { kind: postgres, url: "postgresql://127.0.0.1/x" }
+            stages:
+              - { kind: query, connection: db, sql: "SELECT 1 AS a" }
+              - kind: transform
+                fields: { popularity: a }
+                when_empty: { popularty: "never filled" }
+            """
+        let error = #expect(throws: PlanError.self) { try TestPlans.load(plan) }
+        let text = error?.errors.map(\.description).joined(separator: "\n") ?? ""
+        #expect(text.contains("test.yaml:9:"), "\(text)")
+        #expect(text.contains("when_empty names 'popularty', which is not one of this stage's fields"), "\(text)")
     }
 }

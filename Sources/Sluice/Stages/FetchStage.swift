@@ -58,6 +58,7 @@ public struct FetchStage: Stage {
         c.maxRetryAfter = .seconds(settings.maxRetryAfter)
         c.itemsKey = settings.itemsKey
         c.fallbackPath = settings.fallbackPath
+        c.fallbackNote = settings.fallbackNote
         c.idsParameter = settings.idsParam
         c.maxIDs = settings.maxIDs
         return c
@@ -93,12 +94,6 @@ public struct FetchStage: Stage {
         }
         try await client.shutdown()
         for notice in await fetcher.notices { context.notice(notice) }
-        if tally.found > 0 && tally.foundWithPopularity == 0 {
-            context.notice(
-                "none of the \(tally.found) items the API returned has 'popularity': the app is most likely in "
-                    + "Spotify's Development Mode, which removed popularity in 2026 (ISRCs still come back). "
-                    + "Popularity needs an app with Extended Quota Mode.")
-        }
         context.logger.info(
             "fetch done",
             metadata: [
@@ -204,7 +199,6 @@ public struct FetchStage: Stage {
         counters.set("rejected", tally.rejected)
         counters.set("missing_id", tally.missingID)
         counters.set("malformed_id", tally.malformedID)
-        counters.set("found_with_popularity", tally.foundWithPopularity)
         counters.set("reused_answers", tally.reused)
     }
 }

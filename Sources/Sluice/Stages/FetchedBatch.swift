@@ -31,7 +31,6 @@ struct FetchedBatch {
         var missingID = 0
         /// Ids the plan's `id_pattern` refused, never sent.
         var malformedID = 0
-        var foundWithPopularity = 0
         /// Answers taken from an earlier run's answers file instead of the API.
         var reused = 0
     }
@@ -86,7 +85,6 @@ struct FetchedBatch {
             switch answer {
             case .found(let item):
                 tally.found += 1
-                if !item["popularity"].isNull { tally.foundWithPopularity += 1 }
                 attached = item
             case .notFound:
                 tally.notFound += 1

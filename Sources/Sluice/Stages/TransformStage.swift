@@ -19,6 +19,9 @@ public struct TransformStage: Stage {
     public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
         guard let input else { throw StageError(stage: name, "a transform stage needs an input") }
         var transformer = Transformer(settings: settings)
+        // Output fields that had a value in some row sent; the rest are said to be empty.
+        var filled = Set<String>()
+        var rows = 0
         for try await batch in input {
             let result: Batch
             do {
@@ -30,7 +33,18 @@ public struct TransformStage: Stage {
                 let which = target.map { " (in '\($0.name): \($0.expression)')" } ?? ""
                 throw StageError(stage: name, "\(error)\(which)")
             }
+            rows += result.count
+            for field in settings.fields.map(\.name) where !filled.contains(field) {
+                if let column = result.index(of: field), result.rows.contains(where: { !$0[column].isNull }) {
+                    filled.insert(field)
+                }
+            }
             try await output.send(result)
+        }
+        guard rows > 0 else { return }
+        for (field, expression) in settings.fields where !filled.contains(field) {
+            let note = settings.whenEmpty[field].map { " " + $0 } ?? ""
+            context.notice("field '\(field)' was empty in all \(rows) rows (\(field): \(expression)).\(note)")
         }
     }
 }

@@ -27,6 +27,8 @@ public struct FetchSettings: Sendable {
     public var query: [(String, String)]
     public var itemsKey: String
     public var fallbackPath: String?
+    /// Added to the notice when fetch switches to `fallback_path`.
+    public var fallbackNote: String?
     public var responseField: String
     /// Seconds between request starts.
     public var delay: Double
@@ -45,6 +47,8 @@ public struct FetchSettings: Sendable {
 public struct TransformSettings: Sendable {
     public var fields: [(name: String, expression: Expression)]
     public var keepInput: Bool
+    /// Notes per output field, said when the field was empty in every row sent.
+    public var whenEmpty: [String: String] = [:]
 }
 
 public struct ValidationRule: Sendable {
@@ -120,6 +124,7 @@ extension StageDefinition {
             idsParam: string("ids_param", "ids"), maxIDs: int("max_ids", 50),
             query: (parameters["query"]?.entries ?? []).map { ($0.key, $0.value.string ?? "") },
             itemsKey: string("items_key", "tracks"), fallbackPath: parameters["fallback_path"]?.string,
+            fallbackNote: parameters["fallback_note"]?.string,
             responseField: string("response_field", "response"), delay: double("delay", 0),
             rate: parameters["rate"]?.int, concurrency: int("concurrency", 1), timeout: double("timeout", 30),
             retries: int("retries", 5), backoff: double("backoff", 0.5), maxBackoff: double("max_backoff", 30),
@@ -131,7 +136,10 @@ extension StageDefinition {
             fields: (parameters["fields"]?.entries ?? []).map {
                 (name: $0.key, expression: (try? Expression.parse($0.value.string ?? "")) ?? .literal(.null))
             },
-            keepInput: bool("keep_input", false))
+            keepInput: bool("keep_input", false),
+            whenEmpty: Dictionary(
+                (parameters["when_empty"]?.entries ?? []).map { ($0.key, $0.value.string ?? "") },
+                uniquingKeysWith: { _, last in last }))
     }
 
     public var validate: ValidateSettings {

@@ -153,8 +153,12 @@ public enum Schema {
                     "Key of the response array matched to the ids by position."),
                 ParameterSpec(
                     "fallback_path", .string,
-                    "Per-item path with `{id}` used when the batch endpoint answers 403 (Spotify Development Mode), e.g. `/tracks/{id}`."
+                    "Per-item path with `{id}` used when the batch endpoint answers 403, e.g. `/tracks/{id}`."
                 ),
+                ParameterSpec(
+                    "fallback_note", .string,
+                    "Added to the notice fetch gives when it switches to `fallback_path` (why the API answers 403, "
+                        + "what the per-item answers lack)."),
                 ParameterSpec(
                     "response_field", .string, default: "response",
                     "Name of the field the response item is attached as."),
@@ -187,6 +191,10 @@ public enum Schema {
                     "Output fields in order, each an expression over the input row."),
                 ParameterSpec(
                     "keep_input", .bool, default: false, "Also pass the input fields through (after the new ones)."),
+                ParameterSpec(
+                    "when_empty", .map(of: .string, keyName: "output field"), default: .object([:]),
+                    "A note per output field, added to the run summary when the field was empty in every row the "
+                        + "stage sent (the summary always says so; the note says why, e.g. what the API leaves out)."),
             ]
         case .validate:
             return [
