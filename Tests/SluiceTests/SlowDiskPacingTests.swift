@@ -10,7 +10,7 @@ import Testing
 
 /// The manifest is written at every stage transition, with an `fsync`. On a slow disk that
 /// takes seconds; it must cost the stage that waits for its record that time and nobody else.
-/// Here every manifest write takes 2.5 s, and mid-fetch a busy stage holds one of the
+/// Here every manifest write takes 3 s, and mid-fetch a busy stage holds one of the
 /// cooperative pool's two threads (CPU work, as a heavy transform does) while another stage
 /// ends. A manifest write on the pool would take the other thread and stall the fetch.
 @Suite struct SlowDiskPacingTests {
@@ -28,8 +28,8 @@ import Testing
                 // Room for every batch: the source ends at once, and so does its record.
                 StageSpec(fetch, input: "ids", bufferSize: Self.requests + 1),
                 StageSpec(Drain(name: "sink"), input: "fetch"),
-                // Mid-fetch: one stage keeps a pool thread busy for 3 s, another ends meanwhile.
-                StageSpec(Busy(name: "busy", after: 1.0, for: 3.0)),
+                // Mid-fetch: one stage keeps a pool thread busy for 3.5 s, another ends meanwhile.
+                StageSpec(Busy(name: "busy", after: 1.0, for: 3.5)),
                 StageSpec(Busy(name: "ends", after: 1.3, for: 0)),
             ]
             let directory = try StageHarness.makeRunDirectory()
@@ -40,10 +40,10 @@ import Testing
                 continueCommand: { _, _ in "" })
             let slowWrites = Atomic<Int>(0)
             configuration.manifestFileWriter = { bytes, url in
-                // A disk whose fsync takes 2.5 s. This blocks the thread it runs on, as a real
+                // A disk whose fsync takes 3 s. This blocks the thread it runs on, as a real
                 // fsync does: the runner must not run it on the cooperative pool.
                 slowWrites.add(1, ordering: .relaxed)
-                Thread.sleep(forTimeInterval: 2.5)
+                Thread.sleep(forTimeInterval: 3)
                 try PrivateFile.writeAtomicallyBlocking(bytes, to: url)
             }
             let result = try await Runner(stages: stages, configuration: configuration).run()
@@ -53,10 +53,13 @@ import Testing
             let times = sim.simulator.stats().requestLog.filter { $0.path == "/v1/tracks" }.map(\.time)
             try #require(times.count == Self.requests)
             let gaps = zip(times.dropFirst(), times).map { ($0 - $1).seconds }
-            // No request held back by a write. (The whole suite runs beside this test and can
-            // stretch a gap by a few hundred ms; a write on the pool stretches one by 1.5-2.5 s.
-            // The pace itself, within 5%, is checked on the real binary in SlowDiskTests.)
-            #expect(gaps.allSatisfy { $0 < 2 * Self.delay }, "a request waited for the disk: gaps \(gaps)")
+            // No request held back by a write: no gap stands out from the others. A load on the
+            // machine (the whole suite beside this test, a build) stretches every gap alike, by
+            // up to a second each on a loaded 2-core run; a write on the pool stretches one gap by
+            // 2-3 s (seen: 2.49 s among 1.0 s gaps). The pace itself, within 5%, is checked on the
+            // real binary in SlowDiskTests.
+            let median = gaps.sorted()[gaps.count / 2]
+            #expect(gaps.max()! - median < 1.5, "a request waited for the disk: gaps \(gaps)")
         }
     }
 }
