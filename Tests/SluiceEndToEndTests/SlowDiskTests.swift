@@ -23,9 +23,12 @@ import Testing
         // all paced alike.
         try #require(times.count >= 12)
         let gaps = zip(times.dropFirst(), times).map { ($0 - $1).seconds }
+        // The pace over the whole fetch. Single gaps are not checked: the simulator runs in the
+        // test process and stamps each arrival on that process's (busy) threads, so one gap can
+        // read 0.25 s short and the next as much long; a 2 s write in the way would add 2 s to
+        // the whole span (about 8.5 s here), a quarter more.
         let mean = gaps.reduce(0, +) / Double(gaps.count)
         #expect(abs(mean - delay) <= 0.05 * delay, "mean gap \(mean) s; gaps \(gaps)")
-        #expect(gaps.allSatisfy { $0 < 1.5 * delay }, "a request waited for the disk: gaps \(gaps)")
         let fetch = try #require(fixture.manifests().last?.manifest.stage("fetch"))
         #expect(fetch.status == .succeeded)
     }

@@ -31,17 +31,19 @@ import Testing
     @Test func configuredRetryAfterIsSentAndHonouredAfterwards() async throws {
         try await SimulatorHarness.with {
             $0.rateLimit = 2
-            $0.retryAfter = .seconds(1)
+            // Long enough that the next request comes inside it even on a loaded machine (a
+            // 1 s wait had passed before it, seen beside a release build).
+            $0.retryAfter = .seconds(4)
         } _: { harness in
             let token = try await harness.token()
             for _ in 0..<2 { _ = try await harness.tracks(Self.ids, token: token) }
             let limited = try await harness.tracks(Self.ids, token: token)
             #expect(limited.status == 429)
-            #expect(limited.headers.first(name: "Retry-After") == "1")
+            #expect(limited.headers.first(name: "Retry-After") == "4")
             // Raising the limit at runtime lets the client through once the announced wait is over.
             harness.simulator.setConfiguration { $0.rateLimit = 10 }
             #expect(try await harness.tracks(Self.ids, token: token).status == 429)
-            try await Task.sleep(for: .milliseconds(1100))
+            try await Task.sleep(for: .milliseconds(4100))
             #expect(try await harness.tracks(Self.ids, token: token).status == 200)
         }
     }
