@@ -38,38 +38,34 @@ public struct PipelineBuilder: Sendable {
     public func stage(for definition: StageDefinition) throws -> any Stage {
         let name = definition.name
         let parameters = definition.redactedParameters.value
-        switch definition.kind {
-        case .query:
-            let settings = definition.query
+        switch definition.configuration {
+        case .query(let settings):
             return QueryStage(
                 name: name, settings: settings, database: try postgres(settings.connection, for: name),
                 parameters: parameters)
-        case .chunk:
-            return ChunkStage(name: name, settings: definition.chunk, parameters: parameters)
-        case .fetch:
-            let settings = definition.fetch
+        case .chunk(let settings):
+            return ChunkStage(name: name, settings: settings, parameters: parameters)
+        case .fetch(let settings):
             var stage = FetchStage(
                 name: name, settings: settings, http: try http(settings.connection, for: name), parameters: parameters)
             stage.previousAnswers = resumeFrom?.appendingPathComponent(FetchAnswers.fileName(stage: name))
             return stage
-        case .transform:
-            return TransformStage(name: name, settings: definition.transform, parameters: parameters)
-        case .validate:
-            return ValidateStage(name: name, settings: definition.validate, parameters: parameters)
-        case .writeCSV:
-            return WriteCSVStage(name: name, settings: definition.writeCSV, planName: plan.name, parameters: parameters)
-        case .apply:
-            var settings = definition.apply
+        case .transform(let settings):
+            return TransformStage(name: name, settings: settings, parameters: parameters)
+        case .validate(let settings):
+            return ValidateStage(name: name, settings: settings, parameters: parameters)
+        case .writeCSV(let settings):
+            return WriteCSVStage(name: name, settings: settings, planName: plan.name, parameters: parameters)
+        case .apply(var settings):
             settings.dryRun = settings.dryRun || dryRun
             return ApplyStage(
                 name: name, settings: settings, database: try postgres(settings.connection, for: name),
                 parameters: parameters)
-        case .verify:
-            let settings = definition.verify
+        case .verify(let settings):
             return VerifyStage(
                 name: name, settings: settings, database: try postgres(settings.connection, for: name),
                 upstream: definition.input,
-                dryRun: dryRun || plan.stages.contains { $0.kind == .apply && $0.apply.dryRun },
+                dryRun: dryRun || plan.stages.contains { $0.apply?.dryRun == true },
                 parameters: parameters)
         }
     }

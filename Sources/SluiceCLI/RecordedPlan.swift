@@ -63,7 +63,7 @@ enum RecordedPlan {
     ) throws {
         let runs = running ?? Set(plan.stages.map(\.name))
         let connections = Set(
-            plan.stages.filter { runs.contains($0.name) }.compactMap { $0.parameters["connection"]?.string })
+            plan.stages.filter { runs.contains($0.name) }.compactMap(\.configuration.connection))
         let needed = missing.filter { key in
             let parts = key.split(separator: ".").map(String.init)
             if parts.first == "connections", parts.count > 1 { return connections.contains(parts[1]) }
@@ -108,7 +108,7 @@ enum RecordedPlan {
         else { return nil }
         let unusable = Set(plan.connections.filter { contains(marker, in: $0.parameters) }.map(\.name))
         let running = running(plan)
-        let needed = plan.stages.filter { running.contains($0.name) }.compactMap { $0.parameters["connection"]?.string }
+        let needed = plan.stages.filter { running.contains($0.name) }.compactMap(\.configuration.connection)
         return needed.contains(where: unusable.contains) ? nil : plan
     }
 

@@ -1,8 +1,8 @@
 /// Everything an ``HTTPFetcher`` needs to know about one HTTP source: where it is, how to
 /// ask it for a batch of items, how fast it may be asked, and how hard to try.
 ///
-/// The defaults speak Spotify's Web API (`GET /tracks?ids=...`, at most 50 ids, per-item
-/// fallback `GET /tracks/{id}`); every field comes from the plan.
+/// The plan sets every field (the fetch stage builds it); the defaults here are for code that
+/// uses ``HTTPFetcher`` directly.
 public struct FetchConfiguration: Sendable {
     /// Scheme, host and base path, e.g. `https://api.spotify.com/v1`.
     public var baseURL: String
@@ -15,8 +15,8 @@ public struct FetchConfiguration: Sendable {
     public var delay: Duration?
     /// At most this many request starts in any rolling 60-second window.
     public var ratePerMinute: Int?
-    /// How many ``HTTPFetcher/fetch(ids:)`` calls ``HTTPFetcher/fetchAll(_:)`` runs at once;
-    /// each call has at most one request in flight.
+    /// How many ``HTTPFetcher/fetch(ids:)`` calls the caller runs at once; each call has at
+    /// most one request in flight.
     public var concurrency: Int = 1
     /// Deadline for one request, from sending it to the last byte of the body.
     public var timeout: Duration = .seconds(30)
@@ -32,10 +32,10 @@ public struct FetchConfiguration: Sendable {
     /// OAuth2 client credentials; `nil` sends requests without `Authorization`.
     public var auth: OAuth2ClientCredentials?
     /// The key of the response's item array, matched to the requested ids by position.
-    public var itemsKey: String = "tracks"
+    public var itemsKey: String
     /// Per-item endpoint used when the batch endpoint answers 403; `{id}` is replaced by the
     /// percent-encoded id. `nil` makes a 403 an error.
-    public var fallbackPath: String? = "/tracks/{id}"
+    public var fallbackPath: String?
     /// What the plan says about that switch (why an API does it, what it costs), added to the
     /// notice.
     public var fallbackNote: String?
@@ -44,9 +44,10 @@ public struct FetchConfiguration: Sendable {
     /// Most ids in one batch request; longer lists are split.
     public var maxIDs: Int = 50
 
-    public init(baseURL: String, path: String, auth: OAuth2ClientCredentials? = nil) {
+    public init(baseURL: String, path: String, itemsKey: String, auth: OAuth2ClientCredentials? = nil) {
         self.baseURL = baseURL
         self.path = path
+        self.itemsKey = itemsKey
         self.auth = auth
     }
 }

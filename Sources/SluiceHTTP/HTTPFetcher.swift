@@ -11,7 +11,7 @@ import SluiceCore
 /// a per-item endpoint when the batch endpoint is forbidden.
 ///
 /// Concurrency: each ``fetch(ids:)`` call has at most one request in flight; callers may run
-/// several at once (``fetchAll(_:)`` runs `configuration.concurrency` of them) and they share
+/// several at once (the fetch stage keeps `configuration.concurrency` of them going) and they share
 /// the pacing, the token and the fallback switch.
 public actor HTTPFetcher {
     public nonisolated let configuration: FetchConfiguration
@@ -89,28 +89,6 @@ public actor HTTPFetcher {
             start = chunk.endIndex
         }
         return results
-    }
-
-    /// Fetches many batches, up to `configuration.concurrency` at once.
-    /// - Returns: the results of each batch, in the order of `batches`.
-    /// - Throws: the first error; the other batches in flight are cancelled.
-    public func fetchAll(_ batches: [[String]]) async throws -> [[ItemResult]] {
-        let width = max(1, configuration.concurrency)
-        return try await withThrowingTaskGroup(of: (Int, [ItemResult]).self) { group in
-            var results = [[ItemResult]](repeating: [], count: batches.count)
-            var next = 0
-            func launch() {
-                let index = next
-                next += 1
-                group.addTask { (index, try await self.fetch(ids: batches[index])) }
-            }
-            while next < min(width, batches.count) { launch() }
-            while let (index, batch) = try await group.next() {
-                results[index] = batch
-                if next < batches.count { launch() }
-            }
-            return results
-        }
     }
 
     // MARK: Batches

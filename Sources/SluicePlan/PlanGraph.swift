@@ -24,7 +24,7 @@ public enum PlanGraph {
     static func mermaid(_ plan: Plan) -> String {
         var lines = ["flowchart LR"]
         for c in plan.connections {
-            let shape = c.kind == "postgres" ? "[(\"\(escape(c.name))\")]" : "{{\"\(escape(c.name))\"}}"
+            let shape = c.kind == .postgres ? "[(\"\(escape(c.name))\")]" : "{{\"\(escape(c.name))\"}}"
             lines.append("    \(id("c", c.name))\(shape)")
         }
         for s in plan.stages {
@@ -33,7 +33,7 @@ public enum PlanGraph {
         }
         for s in plan.stages {
             if let input = s.input { lines.append("    \(id("s", input)) --> \(id("s", s.name))") }
-            if let c = s.parameters["connection"]?.string {
+            if let c = s.configuration.connection {
                 lines.append("    \(id("s", s.name)) -.- \(id("c", c))")
             }
         }
@@ -45,7 +45,7 @@ public enum PlanGraph {
             "digraph \"\(escape(plan.name))\" {", "    rankdir=LR;", "    node [shape=box, fontname=\"Helvetica\"];",
         ]
         for c in plan.connections {
-            let shape = c.kind == "postgres" ? "cylinder" : "hexagon"
+            let shape = c.kind == .postgres ? "cylinder" : "hexagon"
             lines.append("    \(id("c", c.name)) [label=\"\(escape(c.name))\", shape=\(shape)];")
         }
         for s in plan.stages {
@@ -54,7 +54,7 @@ public enum PlanGraph {
         }
         for s in plan.stages {
             if let input = s.input { lines.append("    \(id("s", input)) -> \(id("s", s.name));") }
-            if let c = s.parameters["connection"]?.string {
+            if let c = s.configuration.connection {
                 lines.append("    \(id("s", s.name)) -> \(id("c", c)) [style=dotted, arrowhead=none];")
             }
         }

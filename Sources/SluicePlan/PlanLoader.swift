@@ -113,10 +113,16 @@ struct PlanChecker {
         resolvedEntries.append(.init("connections", .map(connections.map { .init($0.name, $0.redacted) })))
         resolvedEntries.append(.init("stages", .list(stages.map(\.redacted))))
 
+        let definitions = stages.compactMap(\.definition)
+        guard let version = top.value["version"]?.int, let name = top.value["name"]?.string,
+            definitions.count == stages.count
+        else {
+            // A value left out was reported where it was written.
+            return nil
+        }
         return Plan(
-            version: top.value["version"]?.int ?? 1, name: top.value["name"]?.string ?? "",
-            description: top.value["description"]?.string,
-            connections: connections.map(\.definition), stages: stages.map(\.definition),
+            version: version, name: name, description: top.value["description"]?.string,
+            connections: connections.map(\.definition), stages: definitions,
             path: path, sha256: sha256, overrides: overrides, warnings: [], resolved: .map(resolvedEntries))
     }
 
@@ -146,11 +152,20 @@ struct PlanChecker {
             seen[name] = pair.key.location
             invalidConnections.append(name)
             let what = "connection '\(name)'"
-            guard let kind = discriminator(pair.value, what: what, kinds: Schema.connectionKinds.keys.sorted())
+            guard let kindText = discriminator(pair.value, what: what, kinds: ConnectionKind.allCases.map(\.rawValue)),
+                let kind = ConnectionKind(rawValue: kindText)
             else { continue }
-            guard let specs = Schema.connectionKinds[kind],
-                let checked = validator.object(pair.value, specs: specs, path: "connections.\(name)", what: what)
+            let path = "connections.\(name)"
+            guard let checked = validator.object(pair.value, specs: Schema.parameters(of: kind), path: path, what: what)
             else { continue }
+            let configuration: ConnectionConfiguration
+            do throws(ParameterReader.Missing) {
+                configuration = try ConnectionConfiguration.decode(
+                    kind, from: ParameterReader(value: checked.value, path: path, parsed: validator.parsed))
+            } catch {
+                reportUnreported(error, at: pair.value.location)
+                continue
+            }
             if let auth = pair.value["auth"], let secret = auth["client_secret"]?.scalar, secret.raw == secret.text,
                 !secret.text.isEmpty
             {
@@ -168,10 +183,21 @@ struct PlanChecker {
                 CheckedConnection(
                     name: name,
                     definition: ConnectionDefinition(
-                        name: name, kind: kind, parameters: checked.value, location: pair.key.location),
+                        name: name, configuration: configuration, parameters: checked.value,
+                        location: pair.key.location),
                     redacted: checked.redacted))
         }
         return out
+    }
+
+    /// A value the typed plan needs is missing. It was left out because it was wrong, and the
+    /// validator said so; should it ever be missing without an error, say that rather than
+    /// leave the plan silently unloadable.
+    mutating func reportUnreported(_ missing: ParameterReader.Missing, at location: SourceLocation) {
+        guard !validator.diagnostics.hasErrors else { return }
+        validator.diagnostics.error(
+            "internal error: '\(missing.path.drop { $0 == "." })' has no value after validation", at: location,
+            notes: ["please report this with the plan"])
     }
 
     /// Reads and checks the `kind` key of a connection or stage.
@@ -194,10 +220,20 @@ struct PlanChecker {
     }
 
     struct CheckedStage {
-        var definition: StageDefinition
+        var name: String
+        var kind: StageKind
+        var input: String?
+        var location: SourceLocation
+        /// `nil` when a value the stage needs was wrong (and reported).
+        var definition: StageDefinition?
         var redacted: PlanValue
         var nameLocation: SourceLocation
         var explicitInput: Bool
+        /// The connection named, whether or not the rest of the stage is valid.
+        var connection: String?
+        /// The values that passed validation, defaults filled: cross-checks between stages read
+        /// them so that a stage with one wrong value is still checked against the others.
+        var values: PlanValue
     }
 
     mutating func checkStages(_ node: Node?, planLocation: SourceLocation) -> [CheckedStage] {
@@ -238,16 +274,24 @@ struct PlanChecker {
             var redacted = checked.redacted.entries.filter { $0.key != "name" && $0.key != "kind" }
             redacted.insert(.init("kind", .scalar(.string(kind.rawValue))), at: 0)
             redacted.insert(.init("name", .scalar(.string(name))), at: 0)
-            let definition = StageDefinition(
-                name: name, kind: kind, input: input,
-                requiresApproval: checked.value["requires_approval"]?.bool ?? (kind == .apply),
-                buffer: checked.value["buffer"]?.int ?? 4,
-                parameters: own(checked.value), redactedParameters: own(checked.redacted), location: element.location)
+            var definition: StageDefinition?
+            do throws(ParameterReader.Missing) {
+                let common = ParameterReader(value: checked.value, path: path, parsed: validator.parsed)
+                definition = StageDefinition(
+                    name: name, configuration: try StageConfiguration.decode(kind, from: common), input: input,
+                    // The one default that depends on the kind.
+                    requiresApproval: try common.optional("requires_approval")?.bool() ?? (kind == .apply),
+                    buffer: try common.int("buffer"), redactedParameters: own(checked.redacted),
+                    location: element.location)
+            } catch {
+                reportUnreported(error, at: element.location)
+            }
             out.append(
                 CheckedStage(
-                    definition: definition, redacted: .map(redacted),
-                    nameLocation: element["name"]?.location ?? element.location,
-                    explicitInput: explicitInput != nil))
+                    name: name, kind: kind, input: input, location: element.location, definition: definition,
+                    redacted: .map(redacted), nameLocation: element["name"]?.location ?? element.location,
+                    explicitInput: explicitInput != nil, connection: checked.value["connection"]?.string,
+                    values: checked.value))
             previous = name
         }
         return out
@@ -260,21 +304,21 @@ struct PlanChecker {
     mutating func crossCheck(stages: [CheckedStage], connections: [CheckedConnection]) {
         var firstByName: [String: SourceLocation] = [:]
         var index: [String: Int] = [:]
-        var kinds = Dictionary(connections.map { ($0.name, $0.definition.kind) }, uniquingKeysWith: { a, _ in a })
+        var kinds = Dictionary(
+            connections.map { ($0.name, $0.definition.kind.rawValue) }, uniquingKeysWith: { a, _ in a })
         // Connections that failed their own checks still exist: don't report them as undefined too.
         for name in invalidConnections where kinds[name] == nil { kinds[name] = "" }
-        for (i, stage) in stages.enumerated() {
-            let s = stage.definition
+        for (i, s) in stages.enumerated() {
             let path = "stages.\(s.name)"
             if let first = firstByName[s.name] {
                 validator.diagnostics.error(
-                    "duplicate stage name '\(s.name)'", at: stage.nameLocation,
+                    "duplicate stage name '\(s.name)'", at: s.nameLocation,
                     notes: [
                         "first used at line \(first.line), column \(first.column)",
                         "give one of them a 'name:' of its own",
                     ])
             } else {
-                firstByName[s.name] = stage.nameLocation
+                firstByName[s.name] = s.nameLocation
                 index[s.name] = i
             }
             // Inputs.
@@ -283,8 +327,8 @@ struct PlanChecker {
                     validator.diagnostics.error(
                         "a \(s.kind.rawValue) stage reads no input; remove 'input'",
                         at: location("\(path).input", or: s.location))
-                } else if index[input] == nil || (input == s.name && stage.explicitInput) {
-                    let later = stages.contains { $0.definition.name == input }
+                } else if index[input] == nil || (input == s.name && s.explicitInput) {
+                    let later = stages.contains { $0.name == input }
                     validator.diagnostics.error(
                         later
                             ? "stage '\(s.name)' reads from '\(input)', which does not come before it"
@@ -297,7 +341,7 @@ struct PlanChecker {
                     "stage '\(s.name)' has no input: the first stage must be a source (query)", at: s.location)
             }
             // Connections.
-            if let ref = s.parameters["connection"]?.string {
+            if let ref = s.connection {
                 let at = location("\(path).connection", or: s.location)
                 let wanted = s.kind == .fetch ? "http" : "postgres"
                 if let kind = kinds[ref] {
@@ -315,22 +359,24 @@ struct PlanChecker {
                                 : ["defined: " + kinds.keys.sorted().joined(separator: ", ")]))
                 }
             }
-            checkKindSpecific(stage, path: path, stages: stages, index: index)
+            if let definition = s.definition {
+                checkKindSpecific(definition, path: path, stages: stages, index: index)
+            }
         }
     }
 
-    mutating func checkKindSpecific(_ stage: CheckedStage, path: String, stages: [CheckedStage], index: [String: Int]) {
-        let s = stage.definition
-        switch s.kind {
-        case .chunk:
+    mutating func checkKindSpecific(
+        _ s: StageDefinition, path: String, stages: [CheckedStage], index: [String: Int]
+    ) {
+        switch s.configuration {
+        case .chunk(let chunk):
             // A chunk feeding a fetch must not build batches bigger than the endpoint accepts.
-            let size = s.chunk.size
+            let size = chunk.size
             var frontier = [s.name]
             var visited = Set<String>()
             while let current = frontier.popLast(), visited.insert(current).inserted {
-                for reader in stages.map(\.definition) where reader.input == current {
-                    if reader.kind == .fetch {
-                        let maxIDs = reader.fetch.maxIDs
+                for reader in stages where reader.input == current {
+                    if reader.kind == .fetch, let maxIDs = reader.values["max_ids"]?.int {
                         if size > maxIDs {
                             validator.diagnostics.error(
                                 "chunk size \(size) is more than the \(maxIDs) ids stage '\(reader.name)' may send in one request",
@@ -344,28 +390,28 @@ struct PlanChecker {
                     }
                 }
             }
-        case .fetch:
-            if let fallback = s.parameters["fallback_path"]?.string, !fallback.contains("{id}") {
+        case .fetch(let fetch):
+            if let fallback = fetch.fallbackPath, !fallback.contains("{id}") {
                 validator.diagnostics.error(
                     "fallback_path must contain '{id}', e.g. '/tracks/{id}'",
                     at: location("\(path).fallback_path", or: s.location))
             }
-        case .writeCSV:
+        case .writeCSV(let writeCSV):
             var seen = Set<String>()
-            for (i, column) in s.writeCSV.columns.enumerated() where !seen.insert(column).inserted {
+            for (i, column) in writeCSV.columns.enumerated() where !seen.insert(column).inserted {
                 validator.diagnostics.error(
                     "column '\(column)' is listed twice",
                     at: location("\(path).columns[\(i)]", or: s.location))
             }
-            for (name, offset) in s.writeCSV.path.unknownPlaceholders {
+            for (name, offset) in writeCSV.path.unknownPlaceholders {
                 let at = location("\(path).path", or: s.location)
                 validator.diagnostics.error(
                     "unknown placeholder '{\(name)}' in path", at: at.advanced(by: offset + 1),
                     notes: Suggestion.note(for: name, in: PathTemplate.placeholders)
                         + ["placeholders: " + PathTemplate.placeholders.map { "{\($0)}" }.joined(separator: ", ")])
             }
-        case .verify:
-            for (i, check) in s.verify.checks.enumerated() {
+        case .verify(let verify):
+            for (i, check) in verify.checks.enumerated() {
                 guard case .stageCounter(let ref, _) = check.expect.operand else { continue }
                 let at = location("\(path).checks[\(i)].expect", or: s.location)
                 if index[ref] == nil || ref == s.name {
@@ -374,17 +420,17 @@ struct PlanChecker {
                         notes: Suggestion.note(for: ref, in: index.keys.sorted()))
                 }
             }
-        case .validate:
-            for rule in s.validate.rules {
+        case .validate(let validate):
+            for rule in validate.rules {
                 if let lo = rule.min, let hi = rule.max, lo > hi {
                     validator.diagnostics.error(
                         "rule for '\(rule.field)': min \(Expectation.format(lo)) is greater than max \(Expectation.format(hi))",
                         at: location("\(path).rules.\(rule.field).min", or: s.location))
                 }
             }
-        case .transform:
-            let fields = Set(s.transform.fields.map(\.name))
-            for field in s.transform.whenEmpty.keys.sorted() where !fields.contains(field) {
+        case .transform(let transform):
+            let fields = Set(transform.fields.map(\.name))
+            for field in transform.whenEmpty.keys.sorted() where !fields.contains(field) {
                 validator.diagnostics.error(
                     "when_empty names '\(field)', which is not one of this stage's fields",
                     at: location("\(path).when_empty.\(field)", or: s.location),

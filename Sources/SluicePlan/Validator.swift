@@ -14,6 +14,15 @@ struct Validator {
     var secretTexts: Set<String> = []
     /// The `--set` arguments (by their 1-based order) that hold a secret literally, not as `${VAR}`.
     var secretOverrides: Set<Int> = []
+    /// Every expression and expectation, parsed once here, by dotted path: decoding the typed
+    /// plan takes them from this table rather than parsing the text again.
+    var parsed: [String: Parsed] = [:]
+
+    /// A scalar whose text the validator had to parse to check it.
+    enum Parsed {
+        case expression(Expression)
+        case expectation(Expectation)
+    }
 
     /// A validated value and its redacted twin (secrets replaced by their `${VAR}` form).
     struct Checked {
@@ -29,6 +38,7 @@ struct Validator {
     ) -> Checked? {
         guard let pairs = mapping(node, what: what) else { return nil }
         var seen: [String: SourceLocation] = [:]
+        var emptied: Set<String> = []
         var values: [PlanValue.Entry] = []
         var redacted: [PlanValue.Entry] = []
         let byName = Dictionary(specs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -54,6 +64,7 @@ struct Validator {
             if let scalar = pair.value.scalar, scalar.isNull, !scalar.isQuoted {
                 // `key:` with nothing after it means "use the default".
                 if spec.required { diagnostics.error("'\(key)' in \(what) needs a value", at: pair.value.location) }
+                emptied.insert(key)
                 continue
             }
             locations[childPath] = pair.value.location
@@ -65,8 +76,9 @@ struct Validator {
             values.append(.init(key, checked.value))
             redacted.append(.init(key, checked.redacted))
         }
-        for spec in specs where seen[spec.name] == nil {
+        for spec in specs where seen[spec.name] == nil || emptied.contains(spec.name) {
             if spec.required {
+                guard !emptied.contains(spec.name) else { continue }
                 diagnostics.error(
                     "\(what) is missing required key '\(spec.name)' (\(spec.type.name))",
                     at: node.location, notes: [spec.doc])
@@ -163,7 +175,7 @@ struct Validator {
                 return nil
             }
             if scalar.isSecret || secret { noteSecret(scalar, at: node.location) }
-            guard let v = self.scalar(scalar, type, at: node.location, what: what) else { return nil }
+            guard let v = self.scalar(scalar, type, path: path, at: node.location, what: what) else { return nil }
             return Checked(value: .scalar(v), redacted: .scalar(redact(scalar, typed: v, secret: secret)))
         }
     }
@@ -206,9 +218,18 @@ struct Validator {
         }
     }
 
-    mutating func scalar(_ s: Scalar, _ type: ParameterType, at location: SourceLocation, what: String) -> Value? {
+    mutating func scalar(
+        _ s: Scalar, _ type: ParameterType, path: String, at location: SourceLocation, what: String
+    ) -> Value? {
         let text = s.text
-        if s.isUnresolved { return Self.standIn(for: type, text: text) }
+        if s.isUnresolved {
+            switch type {
+            case .expression: parsed[path] = .expression(.literal(.null))
+            case .expectation: parsed[path] = .expectation(Expectation(comparison: .equal, operand: .number(0), factor: 1))
+            default: break
+            }
+            return Self.standIn(for: type, text: text)
+        }
         func wrong(_ extra: [String] = []) -> Value? {
             diagnostics.error(
                 "\(what) must be \(article(type.name)), found '\(text.prefix(60))'", at: location,
@@ -274,7 +295,7 @@ struct Validator {
             return .string(text)
         case .expression:
             do {
-                _ = try Expression.parse(text)
+                parsed[path] = .expression(try Expression.parse(text))
             } catch {
                 diagnostics.error(
                     "\(what): \(error.message)", at: innerLocation(s, location, error.offset),
@@ -284,7 +305,7 @@ struct Validator {
             return .string(text)
         case .expectation:
             do {
-                _ = try Expectation.parse(text)
+                parsed[path] = .expectation(try Expectation.parse(text))
             } catch {
                 diagnostics.error("\(what): \(error.message)", at: innerLocation(s, location, error.offset))
                 return nil

@@ -57,8 +57,9 @@ import Testing
 
 @Suite struct RequestURLTests {
     static var configuration: FetchConfiguration {
-        var configuration = FetchConfiguration(baseURL: "http://127.0.0.1:9/v1/", path: "/tracks")
+        var configuration = FetchConfiguration(baseURL: "http://127.0.0.1:9/v1/", path: "/tracks", itemsKey: "tracks")
         configuration.query = ["market": "SE"]
+        configuration.fallbackPath = "/tracks/{id}"
         return configuration
     }
 
@@ -89,7 +90,7 @@ import Testing
 
     @Test func secretIsInNoDescriptionOfTheConfiguration() {
         var configuration = FetchConfiguration(
-            baseURL: "http://127.0.0.1:9/v1", path: "/tracks",
+            baseURL: "http://127.0.0.1:9/v1", path: "/tracks", itemsKey: "tracks",
             auth: OAuth2ClientCredentials(tokenURL: "http://127.0.0.1:9/api/token", clientID: "me", clientSecret: Self.secret))
         configuration.delay = .milliseconds(330)
         var dumped = ""

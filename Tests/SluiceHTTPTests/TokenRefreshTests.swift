@@ -14,7 +14,7 @@ import Testing
         do {
             let configuration = simulator.configuration
             var fetch = FetchConfiguration(
-                baseURL: simulator.baseURL, path: "/tracks",
+                baseURL: simulator.baseURL, path: "/tracks", itemsKey: "tracks",
                 auth: OAuth2ClientCredentials(
                     tokenURL: simulator.tokenURL, clientID: configuration.clientID,
                     clientSecret: configuration.clientSecret))

@@ -56,24 +56,59 @@ let minimal = """
                 "query", "chunk", "fetch", "transform", "validate", "write-csv", "apply", "verify",
             ])
         #expect(plan.stages.map(\.kind) == StageKind.allCases)
-        #expect(plan.stage(named: "chunk")?.chunk.size == 50)
-        #expect(plan.stage(named: "fetch")?.fetch.delay == 0.33)
+        #expect(plan.stage(named: "chunk")?.chunk?.size == 50)
+        #expect(plan.stage(named: "fetch")?.fetch?.delay == 0.33)
         #expect(plan.stage(named: "apply")?.requiresApproval == true)
         #expect(
-            plan.stage(named: "write-csv")?.writeCSV.columns == [
+            plan.stage(named: "write-csv")?.writeCSV?.columns == [
                 "track_id", "spotify_id", "spotify_popularity", "isrc",
             ])
-        #expect(plan.stage(named: "apply")?.apply.columns.map(\.onEmpty) == ["keep", "clear"])
+        #expect(plan.stage(named: "apply")?.apply?.columns.map(\.onEmpty) == [.keep, .clear])
         #expect(plan.connection(named: "spotify")?.http?.baseURL == "https://api.spotify.com/v1")
         #expect(plan.connection(named: "spotify")?.http?.auth?.clientSecret.value == "client-secret-xyz")
         #expect(plan.warnings.isEmpty)
+    }
+
+    @Test func validationProducesTheTypedPlan() throws {
+        let yaml = minimal.replacingOccurrences(of: "    delay: 0.33s\n", with: """
+                delay: 0.33s
+                on_not_found: keep
+              - kind: transform
+                fields: { n: "upper(response.name)" }
+              - kind: validate
+                rules: { n: { type: string, max_length: 10 } }
+                on_invalid: fail
+              - kind: verify
+                connection: db
+                checks: [{ sql: "SELECT 1", expect: ">= {{ stages.validate.rows_out }} * 0.5" }]
+
+            """)
+        let plan = try load(yaml)
+        guard case .fetch(let fetch) = plan.stage(named: "fetch")?.configuration,
+            case .transform(let transform) = plan.stage(named: "transform")?.configuration,
+            case .validate(let validate) = plan.stage(named: "validate")?.configuration,
+            case .verify(let verify) = plan.stage(named: "verify")?.configuration
+        else {
+            Issue.record("stages of the wrong kind: \(plan.stages.map(\.kind))")
+            return
+        }
+        #expect(fetch.method == .get)
+        #expect(fetch.onNotFound == .keep)
+        #expect(fetch.id == .path(field: "spotify_id", keys: []))
+        #expect(transform.fields.first?.expression == .call(.upper, [.path(field: "response", keys: ["name"])]))
+        #expect(validate.rules.first?.type == .string)
+        #expect(validate.onInvalid == .fail)
+        #expect(verify.checks.first?.expect.operand == .stageCounter(stage: "validate", counter: "rows_out"))
+        #expect(verify.checks.first?.expect.factor == 0.5)
+        #expect(verify.checks.first?.name == "SELECT 1")
+        #expect(plan.connection(named: "db")?.postgres?.connectTimeout == 10)
     }
 
     @Test func stagesDefaultTheirNameToTheKindAndReadThePreviousStage() throws {
         let plan = try load(minimal)
         #expect(plan.stages.map(\.name) == ["query", "chunk", "fetch"])
         #expect(plan.stages.map(\.input) == [nil, "query", "chunk"])
-        #expect(plan.stage(named: "fetch")?.fetch.retries == 5)  // documented default filled in
+        #expect(plan.stage(named: "fetch")?.fetch?.retries == 5)  // documented default filled in
         #expect(plan.stage(named: "query")?.requiresApproval == false)
     }
 
@@ -135,7 +170,7 @@ let minimal = """
         let yaml = minimal.replacingOccurrences(
             of: "path: /tracks", with: "path: \"${API_PATH}/x-${MISSING:-d}-$$-${EMPTY:-e}\"")
         let plan = try load(yaml, env: ["API_PATH": "/v2", "EMPTY": ""])
-        #expect(plan.stage(named: "fetch")?.fetch.path == "/v2/x-d-$-e")
+        #expect(plan.stage(named: "fetch")?.fetch?.path == "/v2/x-d-$-e")
     }
 
     @Test func missingVariableIsNamedWhereItIsUsed() {
@@ -258,11 +293,11 @@ let minimal = """
                 "chunk.size=20", "fetch.delay=0.5s", "fetch.concurrency=4",
                 "fetch.query.market=SE", "query.sql=SELECT 1 AS spotify_id",
             ])
-        #expect(plan.stage(named: "chunk")?.chunk.size == 20)
-        #expect(plan.stage(named: "fetch")?.fetch.delay == 0.5)
-        #expect(plan.stage(named: "fetch")?.fetch.concurrency == 4)
-        #expect(plan.stage(named: "fetch")?.fetch.query.first?.1 == "SE")
-        #expect(plan.stage(named: "query")?.query.sql == "SELECT 1 AS spotify_id")
+        #expect(plan.stage(named: "chunk")?.chunk?.size == 20)
+        #expect(plan.stage(named: "fetch")?.fetch?.delay == 0.5)
+        #expect(plan.stage(named: "fetch")?.fetch?.concurrency == 4)
+        #expect(plan.stage(named: "fetch")?.fetch?.query.first?.1 == "SE")
+        #expect(plan.stage(named: "query")?.query?.sql == "SELECT 1 AS spotify_id")
         #expect(plan.overrides.count == 5)
     }
 
@@ -341,7 +376,7 @@ let minimal = """
         let plan = try load(
             minimal.replacingOccurrences(of: "delay: 0.33s", with: "delay: 0.33s\n    retries: 9"),
             overrides: ["fetch.retries="])
-        #expect(plan.stage(named: "fetch")?.fetch.retries == 5)
+        #expect(plan.stage(named: "fetch")?.fetch?.retries == 5)
     }
 }
 
@@ -355,19 +390,19 @@ let minimal = """
         let text = original.resolved.jsonText()
         let again = try PlanLoader(environment: spotifyEnvironment).load(bytes: Array(text.utf8), path: "resolved.json")
         #expect(again.resolved == original.resolved)
-        #expect(again.stages.map(\.parameters) == original.stages.map(\.parameters))
+        #expect(again.stages.map(\.redactedParameters) == original.stages.map(\.redactedParameters))
         #expect(again.stages.map(\.input) == original.stages.map(\.input))
         #expect(again.connection(named: "spotify")?.http?.auth?.clientSecret.value == "client-secret-xyz")
-        #expect(again.stage(named: "chunk")?.chunk.size == 20)
+        #expect(again.stage(named: "chunk")?.chunk?.size == 20)
         #expect(
-            again.stage(named: "transform")?.transform.fields.map(\.name)
+            again.stage(named: "transform")?.transform?.fields.map(\.name)
                 == ["track_id", "spotify_id", "spotify_popularity", "isrc"])
     }
 
     @Test func dollarSignsSurviveTheRoundTrip() throws {
         let plan = try load(minimal.replacingOccurrences(of: "path: /tracks", with: "path: \"/a$$b/${X:-c}\""))
         let again = try load(plan.resolved.jsonText())
-        #expect(again.stage(named: "fetch")?.fetch.path == "/a$b/c")
+        #expect(again.stage(named: "fetch")?.fetch?.path == "/a$b/c")
     }
 }
 

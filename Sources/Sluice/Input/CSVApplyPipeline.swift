@@ -14,6 +14,7 @@ import SluicePlan
 public struct CSVApplyPipeline: Sendable {
     public let plan: Plan
     public let apply: StageDefinition
+    public let applySettings: ApplySettings
     public let csvURL: URL
     public let displayPath: String
     public let logger: Logger
@@ -28,15 +29,15 @@ public struct CSVApplyPipeline: Sendable {
     public init(
         plan: Plan, csv: URL, displayPath: String, applyStage: String? = nil, logger: Logger, dryRun: Bool = false
     ) throws {
-        let applies = plan.stages.filter { $0.kind == .apply }
-        let names = applies.map(\.name).joined(separator: ", ")
+        let applies = plan.stages.compactMap { stage in stage.apply.map { (definition: stage, settings: $0) } }
+        let names = applies.map(\.definition.name).joined(separator: ", ")
         if let applyStage {
-            guard let stage = applies.first(where: { $0.name == applyStage }) else {
+            guard let stage = applies.first(where: { $0.definition.name == applyStage }) else {
                 throw StageError(
                     stage: applyStage,
                     applies.isEmpty ? "the plan has no apply stage" : "is not an apply stage of the plan (apply stages: \(names))")
             }
-            apply = stage
+            (apply, applySettings) = stage
         } else {
             guard applies.count == 1, let only = applies.first else {
                 throw StageError(
@@ -45,7 +46,7 @@ public struct CSVApplyPipeline: Sendable {
                         ? "the plan '\(plan.name)' has no apply stage to feed the CSV to"
                         : "the plan has several apply stages (\(names)); choose one with --stage NAME")
             }
-            apply = only
+            (apply, applySettings) = only
         }
         self.plan = plan
         self.csvURL = csv
@@ -77,7 +78,7 @@ public struct CSVApplyPipeline: Sendable {
     /// The names of the plan stages this pipeline runs (the connections they use must be usable).
     public var planStagesRun: Set<String> { Set([apply.name] + followingStages.map(\.name)) }
 
-    public var schema: CSVInputSchema { CSVInputSchema(plan: plan, apply: apply) }
+    public var schema: CSVInputSchema { CSVInputSchema(plan: plan, apply: apply, settings: applySettings) }
 
     /// The runner's stage list.
     public func stages() throws -> [StageSpec] {

@@ -37,8 +37,7 @@ public struct CSVInputSchema: Sendable {
 
     /// The schema for `apply` in `plan`: validate and write-csv stages are those upstream of it
     /// (following `input` links), so a plan's other branches do not apply.
-    public init(plan: Plan, apply: StageDefinition) {
-        let settings = apply.apply
+    public init(plan: Plan, apply: StageDefinition, settings: ApplySettings) {
         var required = [Requirement(column: settings.keyField, reason: "key_field of stage '\(apply.name)'")]
         for column in settings.columns where !required.contains(where: { $0.column == column.from }) {
             required.append(
@@ -50,12 +49,12 @@ public struct CSVInputSchema: Sendable {
             upstream.insert(stage, at: 0)
             current = plan.inputStage(of: stage)
         }
-        let audit = upstream.last { $0.kind == .writeCSV }
+        let audit = upstream.last { $0.writeCSV != nil }
         let names = Set(required.map(\.column))
         self.init(
             applyStage: apply.name, keyField: settings.keyField, required: required,
-            optional: (audit?.writeCSV.columns ?? []).filter { !names.contains($0) }, auditStage: audit?.name,
-            rules: upstream.filter { $0.kind == .validate }.map { ($0.name, $0.validate) })
+            optional: (audit?.writeCSV?.columns ?? []).filter { !names.contains($0) }, auditStage: audit?.name,
+            rules: upstream.compactMap { stage in stage.validate.map { (stage.name, $0) } })
     }
 
     /// Every column the CSV may have.

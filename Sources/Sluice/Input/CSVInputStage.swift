@@ -135,7 +135,7 @@ struct RowChecker {
 
     /// Whether a rule types the key as a UUID (so `ABC…` and `abc…` are one key, as in the database).
     var keyIsUUID: Bool {
-        validators.contains { $0.settings.rules.contains { $0.field == schema.keyField && $0.type == "uuid" } }
+        validators.contains { $0.settings.rules.contains { $0.field == schema.keyField && $0.type == .uuid } }
     }
 
     /// The column names, or `nil` after reporting what is wrong with the header.
@@ -268,33 +268,33 @@ struct RowChecker {
     }
 
     /// `text` as a rule's type: `nil` when it is not one.
-    static func coerce(_ text: String, to type: String) -> Value? {
+    static func coerce(_ text: String, to type: ValueType) -> Value? {
         switch type {
-        case "int":
+        case .int:
             return Int64(text).map(Value.int)
-        case "double":
+        case .double:
             guard let number = Double(text), number.isFinite else { return nil }
             return .double(number)
-        case "bool":
+        case .bool:
             switch text {
             case "true": return .bool(true)
             case "false": return .bool(false)
             default: return nil
             }
-        case "uuid":
+        case .uuid:
             return UUID(uuidString: text) == nil ? nil : .string(text)
-        default:
+        case .any, .string:
             return .string(text)
         }
     }
 
-    static func article(_ type: String) -> String {
+    static func article(_ type: ValueType) -> String {
         switch type {
-        case "int": return "an integer"
-        case "double": return "a number"
-        case "bool": return "true or false"
-        case "uuid": return "a UUID"
-        default: return "a \(type)"
+        case .int: return "an integer"
+        case .double: return "a number"
+        case .bool: return "true or false"
+        case .uuid: return "a UUID"
+        case .any, .string: return "a \(type.rawValue)"
         }
     }
 

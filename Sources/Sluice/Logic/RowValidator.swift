@@ -81,25 +81,25 @@ public struct RowValidator {
             return rule.required ? ("required", "\(rule.field) is empty but required") : nil
         }
         switch rule.type {
-        case "string":
+        case .string:
             guard case .string = value else {
                 return ("type", "\(rule.field) should be a string, is \(value.typeName)")
             }
-        case "int":
+        case .int:
             guard case .int = value else { return ("type", "\(rule.field) should be an integer, is \(value.typeName)") }
-        case "double":
+        case .double:
             guard value.doubleValue != nil else {
                 return ("type", "\(rule.field) should be a number, is \(value.typeName)")
             }
-        case "bool":
+        case .bool:
             guard case .bool = value else {
                 return ("type", "\(rule.field) should be true or false, is \(value.typeName)")
             }
-        case "uuid":
+        case .uuid:
             guard let s = value.stringValue, UUID(uuidString: s) != nil else {
                 return ("type", "\(rule.field) should be a UUID, is '\(value.text ?? "")'")
             }
-        default: break
+        case .any: break
         }
         if let n = value.doubleValue {
             if let min = rule.min, n < min {

@@ -30,7 +30,7 @@ public struct ApplyStage: Stage {
         BulkUpdate(
             table: settings.table, key: settings.key,
             columns: settings.columns.map {
-                BulkUpdate.Column($0.column, onEmpty: $0.onEmpty == "keep" ? .keep : .clear)
+                BulkUpdate.Column($0.column, onEmpty: $0.onEmpty == .keep ? .keep : .clear)
             },
             dryRun: settings.dryRun)
     }

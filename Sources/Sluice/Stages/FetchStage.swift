@@ -45,8 +45,9 @@ public struct FetchStage: Stage {
             auth = OAuth2ClientCredentials(
                 tokenURL: a.tokenURL, clientID: a.clientID, clientSecret: a.clientSecret.value)
         }
-        var c = FetchConfiguration(baseURL: http.baseURL, path: settings.path, auth: auth)
-        c.method = settings.method
+        var c = FetchConfiguration(
+            baseURL: http.baseURL, path: settings.path, itemsKey: settings.itemsKey, auth: auth)
+        c.method = settings.method.rawValue
         c.query = Dictionary(settings.query, uniquingKeysWith: { _, last in last })
         c.delay = settings.delay > 0 ? .seconds(settings.delay) : nil
         c.ratePerMinute = settings.rate
@@ -56,7 +57,6 @@ public struct FetchStage: Stage {
         c.backoffBase = .seconds(settings.backoff)
         c.backoffMax = .seconds(settings.maxBackoff)
         c.maxRetryAfter = .seconds(settings.maxRetryAfter)
-        c.itemsKey = settings.itemsKey
         c.fallbackPath = settings.fallbackPath
         c.fallbackNote = settings.fallbackNote
         c.idsParameter = settings.idsParam
@@ -137,7 +137,7 @@ public struct FetchStage: Stage {
             counts.reused += fetched.ids.count - done.asks.count
             let batch = fetched.assemble(
                 results, responseField: settings.responseField,
-                keepNotFound: settings.onNotFound == "keep", stage: name, tally: &counts)
+                keepNotFound: settings.onNotFound == .keep, stage: name, tally: &counts)
             try await rejects.write(fetched.rejections, context: context)
             if !batch.isEmpty { try await output.send(batch) }
             try await answers.flush()

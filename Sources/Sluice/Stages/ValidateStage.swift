@@ -30,7 +30,7 @@ public struct ValidateStage: Stage {
         do {
             for try await batch in input {
                 let (good, rejected) = validator.check(batch)
-                if settings.onInvalid == "fail", let first = rejected.first {
+                if settings.onInvalid == .fail, let first = rejected.first {
                     let row = seen + 1 + (batch.rows.firstIndex { Self.object(batch.columns, $0) == first.row } ?? 0)
                     throw StageError(stage: name, Self.describe(first, row: row))
                 }

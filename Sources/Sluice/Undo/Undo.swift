@@ -32,10 +32,9 @@ public struct Undo: Sendable {
     /// Takes the database settings from the plan's connection of the apply stage.
     public init(runDirectory: URL, manifest: Manifest, plan: Plan, stage: String? = nil) throws {
         let name = try Self.applyStage(in: manifest, named: stage)
-        guard let definition = plan.stage(named: name), definition.kind == .apply else {
+        guard let connection = plan.stage(named: name)?.apply?.connection else {
             throw UndoError("the plan has no apply stage '\(name)'")
         }
-        let connection = definition.apply.connection
         guard let database = plan.connection(named: connection)?.postgres else {
             throw UndoError("the plan has no postgres connection '\(connection)' for stage '\(name)'")
         }

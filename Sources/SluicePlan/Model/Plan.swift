@@ -56,32 +56,40 @@ public struct Plan: Sendable {
     }
 }
 
+/// The kinds of connection a plan may define.
+public enum ConnectionKind: String, Sendable, CaseIterable {
+    case postgres, http
+}
+
+/// A connection's parameters, by kind.
+public enum ConnectionConfiguration: Sendable {
+    case postgres(PostgresSettings)
+    case http(HTTPSettings)
+
+    public var kind: ConnectionKind {
+        switch self {
+        case .postgres: return .postgres
+        case .http: return .http
+        }
+    }
+}
+
 /// A named connection from the plan's `connections` section.
 public struct ConnectionDefinition: Sendable {
     public var name: String
-    /// `postgres` or `http`.
-    public var kind: String
+    public var configuration: ConnectionConfiguration
+    /// Every parameter as validated (secrets in clear: keep in memory only).
     public var parameters: PlanValue
     public var location: SourceLocation
 
+    public var kind: ConnectionKind { configuration.kind }
+
     public var postgres: PostgresSettings? {
-        guard kind == "postgres" else { return nil }
-        return PostgresSettings(
-            url: Secret(parameters["url"]?.string ?? ""),
-            connectTimeout: parameters["connect_timeout"]?.double ?? 10,
-            statementTimeout: parameters["statement_timeout"]?.double)
+        if case .postgres(let s) = configuration { s } else { nil }
     }
 
     public var http: HTTPSettings? {
-        guard kind == "http" else { return nil }
-        var auth: OAuth2Settings?
-        if let a = parameters["auth"] {
-            auth = OAuth2Settings(
-                tokenURL: a["token_url"]?.string ?? "", clientID: a["client_id"]?.string ?? "",
-                clientSecret: Secret(a["client_secret"]?.string ?? ""))
-        }
-        let headers = (parameters["headers"]?.entries ?? []).map { ($0.key, Secret($0.value.string ?? "")) }
-        return HTTPSettings(baseURL: parameters["base_url"]?.string ?? "", auth: auth, headers: headers)
+        if case .http(let s) = configuration { s } else { nil }
     }
 }
 
@@ -117,15 +125,16 @@ public struct OAuth2Settings: Sendable {
 /// One stage of the plan.
 public struct StageDefinition: Sendable {
     public var name: String
-    public var kind: StageKind
+    /// The stage's parameters, typed.
+    public var configuration: StageConfiguration
     /// The stage this one reads from; `nil` for a source.
     public var input: String?
     public var requiresApproval: Bool
     /// Batches buffered on this stage's output edge.
     public var buffer: Int
-    /// Every parameter after defaults and overrides (secrets in clear: keep in memory only).
-    public var parameters: PlanValue
-    /// The same with secrets redacted, for the manifest.
+    /// Every parameter after defaults and overrides, with secrets redacted: for the manifest.
     public var redactedParameters: PlanValue
     public var location: SourceLocation
+
+    public var kind: StageKind { configuration.kind }
 }

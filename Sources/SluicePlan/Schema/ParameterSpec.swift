@@ -31,6 +31,12 @@ public indirect enum ParameterType: Sendable {
     /// A file path that may hold `{timestamp}`, `{date}`, `{run_id}`, `{plan}`.
     case pathTemplate
 
+    /// A choice among an enum's raw values: the enum the typed plan holds is the list.
+    public static func choice<T: CaseIterable & RawRepresentable>(of _: T.Type) -> ParameterType
+    where T.RawValue == String {
+        .choice(T.allCases.map(\.rawValue))
+    }
+
     /// How the type reads in the plan reference and in "expected ..." messages.
     public var name: String {
         switch self {

@@ -19,8 +19,8 @@ extension Schema {
             """
         out += "## Top level\n\n" + table(planKeys)
         out += "\n## Connections\n\nEach entry under `connections:` is named by its key and has a `kind`.\n"
-        for kind in connectionKinds.keys.sorted() {
-            out += "\n### `\(kind)`\n\n" + table(connectionKinds[kind]!.filter { $0.name != "kind" })
+        for kind in ConnectionKind.allCases.sorted(by: { $0.rawValue < $1.rawValue }) {
+            out += "\n### `\(kind.rawValue)`\n\n" + table(parameters(of: kind).filter { $0.name != "kind" })
         }
         out += "\n#### `auth` (http)\n\n" + table(authKeys)
         out += "\n## Stages\n\nEvery stage accepts these keys:\n\n" + table(commonStageKeys)

@@ -8,7 +8,7 @@ public enum Schema {
     /// Keys every stage accepts, whatever its kind.
     public static let commonStageKeys: [ParameterSpec] = [
         ParameterSpec("name", .string, "Unique stage name; defaults to the kind. `--set NAME.PARAM=...` uses it."),
-        ParameterSpec("kind", .choice(StageKind.allCases.map(\.rawValue)), required: true, "What the stage does."),
+        ParameterSpec("kind", .choice(of: StageKind.self), required: true, "What the stage does."),
         ParameterSpec("description", .string, "Free text for people reading the plan."),
         ParameterSpec(
             "input", .stageReference,
@@ -36,10 +36,16 @@ public enum Schema {
             "The pipeline, in order. See Stages."),
     ]
 
-    /// Keys of each connection kind.
-    public static let connectionKinds: [String: [ParameterSpec]] = [
-        "postgres": [
-            ParameterSpec("kind", .choice(["postgres", "http"]), required: true, "`postgres`."),
+    /// The keys of a connection of `kind`.
+    public static func parameters(of kind: ConnectionKind) -> [ParameterSpec] {
+        switch kind {
+        case .postgres: return postgresKeys
+        case .http: return httpKeys
+        }
+    }
+
+    static let postgresKeys: [ParameterSpec] = [
+            ParameterSpec("kind", .choice(of: ConnectionKind.self), required: true, "`postgres`."),
             ParameterSpec(
                 "url", .string, required: true, secret: true,
                 "A libpq URI (`postgresql://user@host/db`) or conninfo (`host=... dbname=...`). PG* variables and ~/.pgpass apply as in psql. Write `${DATABASE_URL}` rather than a password."
@@ -49,16 +55,16 @@ public enum Schema {
                 "Give up connecting after this long."),
             ParameterSpec(
                 "statement_timeout", .duration(min: 0), "Server-side limit for each statement (none by default)."),
-        ],
-        "http": [
-            ParameterSpec("kind", .choice(["postgres", "http"]), required: true, "`http`."),
+    ]
+
+    static let httpKeys: [ParameterSpec] = [
+            ParameterSpec("kind", .choice(of: ConnectionKind.self), required: true, "`http`."),
             ParameterSpec(
                 "base_url", .string, required: true, "Prefix of every request path, e.g. `https://api.spotify.com/v1`."),
             ParameterSpec("auth", .object(authKeys), "How requests authenticate. Omit for none."),
             ParameterSpec(
                 "headers", .map(of: .string, keyName: "header name"), default: .object([:]), secret: true,
                 "Extra request headers. Values are treated as secrets."),
-        ],
     ]
 
     static let authKeys: [ParameterSpec] = [
@@ -74,7 +80,7 @@ public enum Schema {
 
     static let ruleKeys: [ParameterSpec] = [
         ParameterSpec(
-            "type", .choice(["any", "string", "int", "double", "bool", "uuid"]), default: "any",
+            "type", .choice(of: ValueType.self), default: "any",
             "The value's type. Numbers in strings do not count as numbers."),
         ParameterSpec("required", .bool, default: false, "When true, an empty (null) value is invalid."),
         ParameterSpec("min", .double(), "Smallest allowed number."),
@@ -87,7 +93,7 @@ public enum Schema {
     static let applyColumnKeys: [ParameterSpec] = [
         ParameterSpec("from", .string, "The input field holding the new value; defaults to the column's name."),
         ParameterSpec(
-            "on_empty", .choice(["clear", "keep"]), default: "clear",
+            "on_empty", .choice(of: EmptyPolicy.self), default: "clear",
             "What an empty input value means: `clear` sets NULL (the source says there is none); `keep` leaves the table's value (the source could not say)."
         ),
     ]
@@ -131,7 +137,7 @@ public enum Schema {
                 ParameterSpec("connection", .connectionReference(kind: "http"), required: true, "The http connection."),
                 ParameterSpec(
                     "path", .string, required: true, "Request path under the connection's base_url, e.g. `/tracks`."),
-                ParameterSpec("method", .choice(["GET"]), default: "GET", "HTTP method."),
+                ParameterSpec("method", .choice(of: HTTPMethod.self), default: "GET", "HTTP method."),
                 ParameterSpec(
                     "id", .expression, required: true,
                     "Expression giving each row's id, e.g. `spotify_id(spotify_id)` to accept URI and URL forms."),
@@ -181,7 +187,7 @@ public enum Schema {
                     "max_retry_after", .duration(min: 0, max: 604_800), default: 600,
                     "A 429 asking to wait longer than this stops the run as resumable instead of sleeping."),
                 ParameterSpec(
-                    "on_not_found", .choice(["reject", "keep"]), default: "reject",
+                    "on_not_found", .choice(of: NotFoundPolicy.self), default: "reject",
                     "Ids the API answers null for: `reject` them (rejects.csv) or `keep` the row with a null response."),
             ]
         case .transform:
@@ -202,7 +208,7 @@ public enum Schema {
                     "rules", .map(of: .object(ruleKeys), keyName: "field"), required: true,
                     "Rules per field. See Validation rules."),
                 ParameterSpec(
-                    "on_invalid", .choice(["reject", "fail"]), default: "reject",
+                    "on_invalid", .choice(of: InvalidPolicy.self), default: "reject",
                     "`reject`: invalid rows go to rejects.csv and the run goes on; `fail`: the run stops."),
             ]
         case .writeCSV:

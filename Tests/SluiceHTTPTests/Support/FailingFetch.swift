@@ -14,7 +14,7 @@ func failingFetch(
     if let tls { clientConfiguration.tlsConfiguration = tls }
     let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
     defer { _ = client.shutdown() }
-    var configuration = FetchConfiguration(baseURL: baseURL, path: "/tracks", auth: auth)
+    var configuration = FetchConfiguration(baseURL: baseURL, path: "/tracks", itemsKey: "tracks", auth: auth)
     configuration.timeout = .seconds(20)
     configuration.retries = retries
     configuration.backoffBase = .milliseconds(10)

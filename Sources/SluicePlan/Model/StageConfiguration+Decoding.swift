@@ -1,0 +1,185 @@
+import SluiceCore
+
+/// Reads one validated parameter tree into typed settings.
+///
+/// The validator has filled every default from the ``Schema`` and parsed every expression,
+/// so a key that is required or has a default is always here, and nothing is defaulted or
+/// parsed again. A key that is not here was wrong and already reported: decoding throws
+/// ``Missing`` and the stage gets no configuration.
+struct ParameterReader {
+    var value: PlanValue
+    /// The dotted path the validator used for this value (`stages.fetch.query`).
+    var path: String
+    var parsed: [String: Validator.Parsed]
+
+    /// A value the typed plan needs is absent or of the wrong shape (already reported).
+    struct Missing: Error {
+        var path: String
+    }
+
+    func optional(_ key: String) -> ParameterReader? {
+        value[key].map { ParameterReader(value: $0, path: path + "." + key, parsed: parsed) }
+    }
+
+    func need(_ key: String) throws(Missing) -> ParameterReader {
+        guard let reader = optional(key) else { throw Missing(path: path + "." + key) }
+        return reader
+    }
+
+    /// The entries of a mapping, in the order written.
+    var entries: [(key: String, reader: ParameterReader)] {
+        value.entries.map { ($0.key, ParameterReader(value: $0.value, path: path + "." + $0.key, parsed: parsed)) }
+    }
+
+    /// The items of a list.
+    var items: [ParameterReader] {
+        value.items.enumerated().map { ParameterReader(value: $1, path: "\(path)[\($0)]", parsed: parsed) }
+    }
+
+    /// This value as a `T`, read by `get` (`\.string`, `\.int`, ...).
+    func read<T>(_ get: (PlanValue) -> T?) throws(Missing) -> T {
+        guard let value = get(value) else { throw Missing(path: path) }
+        return value
+    }
+
+    func string() throws(Missing) -> String { try read(\.string) }
+    func int() throws(Missing) -> Int { try read(\.int) }
+    func double() throws(Missing) -> Double { try read(\.double) }
+    func bool() throws(Missing) -> Bool { try read(\.bool) }
+
+    func scalars() -> [Value] { value.items.compactMap(\.scalarValue) }
+
+    func choice<T: RawRepresentable>(_: T.Type) throws(Missing) -> T where T.RawValue == String {
+        guard let text = value.string, let choice = T(rawValue: text) else { throw Missing(path: path) }
+        return choice
+    }
+
+    func expression() throws(Missing) -> Expression {
+        guard case .expression(let e) = parsed[path] else { throw Missing(path: path) }
+        return e
+    }
+
+    func expectation() throws(Missing) -> Expectation {
+        guard case .expectation(let e) = parsed[path] else { throw Missing(path: path) }
+        return e
+    }
+
+    // Shorthands for a key of this mapping.
+    func string(_ key: String) throws(Missing) -> String { try need(key).string() }
+    func int(_ key: String) throws(Missing) -> Int { try need(key).int() }
+    func double(_ key: String) throws(Missing) -> Double { try need(key).double() }
+    func bool(_ key: String) throws(Missing) -> Bool { try need(key).bool() }
+    func choice<T: RawRepresentable>(_ key: String, _ type: T.Type) throws(Missing) -> T where T.RawValue == String {
+        try need(key).choice(type)
+    }
+}
+
+extension StageConfiguration {
+    /// The typed parameters of a stage of `kind`.
+    static func decode(_ kind: StageKind, from r: ParameterReader) throws(ParameterReader.Missing) -> Self {
+        switch kind {
+        case .query:
+            return .query(
+                QuerySettings(
+                    connection: try r.string("connection"), sql: try r.string("sql"),
+                    params: try r.need("params").scalars(), batchSize: try r.int("batch_size"),
+                    countFirst: try r.bool("count_first")))
+        case .chunk:
+            return .chunk(ChunkSettings(size: try r.int("size")))
+        case .fetch:
+            return .fetch(
+                FetchSettings(
+                    connection: try r.string("connection"), path: try r.string("path"),
+                    method: try r.choice("method", HTTPMethod.self), id: try r.need("id").expression(),
+                    idPattern: try r.optional("id_pattern")?.string(), idsParam: try r.string("ids_param"),
+                    maxIDs: try r.int("max_ids"),
+                    query: try r.need("query").entries.map { entry throws(ParameterReader.Missing) in
+                        (entry.key, try entry.reader.string())
+                    },
+                    itemsKey: try r.string("items_key"), fallbackPath: try r.optional("fallback_path")?.string(),
+                    fallbackNote: try r.optional("fallback_note")?.string(),
+                    responseField: try r.string("response_field"), delay: try r.double("delay"),
+                    rate: try r.optional("rate")?.int(), concurrency: try r.int("concurrency"),
+                    timeout: try r.double("timeout"), retries: try r.int("retries"), backoff: try r.double("backoff"),
+                    maxBackoff: try r.double("max_backoff"), maxRetryAfter: try r.double("max_retry_after"),
+                    onNotFound: try r.choice("on_not_found", NotFoundPolicy.self)))
+        case .transform:
+            var whenEmpty: [String: String] = [:]
+            for entry in try r.need("when_empty").entries { whenEmpty[entry.key] = try entry.reader.string() }
+            return .transform(
+                TransformSettings(
+                    fields: try r.need("fields").entries.map { entry throws(ParameterReader.Missing) in
+                        (name: entry.key, expression: try entry.reader.expression())
+                    },
+                    keepInput: try r.bool("keep_input"), whenEmpty: whenEmpty))
+        case .validate:
+            return .validate(
+                ValidateSettings(
+                    rules: try r.need("rules").entries.map { entry throws(ParameterReader.Missing) in
+                        let rule = entry.reader
+                        return ValidationRule(
+                            field: entry.key, type: try rule.choice("type", ValueType.self),
+                            required: try rule.bool("required"), min: try rule.optional("min")?.double(),
+                            max: try rule.optional("max")?.double(), pattern: try rule.optional("pattern")?.string(),
+                            oneOf: rule.optional("one_of")?.scalars(), maxLength: try rule.optional("max_length")?.int())
+                    },
+                    onInvalid: try r.choice("on_invalid", InvalidPolicy.self)))
+        case .writeCSV:
+            return .writeCSV(
+                WriteCSVSettings(
+                    path: PathTemplate(try r.string("path")),
+                    columns: try r.need("columns").items.map { item throws(ParameterReader.Missing) in
+                        try item.string()
+                    },
+                    header: try r.bool("header")))
+        case .apply:
+            let key = try r.string("key")
+            return .apply(
+                ApplySettings(
+                    connection: try r.string("connection"), table: try r.string("table"), key: key,
+                    keyField: try r.optional("key_field")?.string() ?? key,
+                    columns: try r.need("columns").entries.map { entry throws(ParameterReader.Missing) in
+                        ApplyColumn(
+                            column: entry.key, from: try entry.reader.optional("from")?.string() ?? entry.key,
+                            onEmpty: try entry.reader.choice("on_empty", EmptyPolicy.self))
+                    },
+                    dryRun: try r.bool("dry_run")))
+        case .verify:
+            return .verify(
+                VerifySettings(
+                    connection: try r.string("connection"),
+                    checks: try r.need("checks").items.map { check throws(ParameterReader.Missing) in
+                        let sql = try check.string("sql")
+                        return VerifyCheck(
+                            name: try check.optional("name")?.string() ?? sql, sql: sql,
+                            expect: try check.need("expect").expectation())
+                    }))
+        }
+    }
+}
+
+extension ConnectionConfiguration {
+    /// The typed parameters of a connection of `kind`.
+    static func decode(_ kind: ConnectionKind, from r: ParameterReader) throws(ParameterReader.Missing) -> Self {
+        switch kind {
+        case .postgres:
+            return .postgres(
+                PostgresSettings(
+                    url: Secret(try r.string("url")), connectTimeout: try r.double("connect_timeout"),
+                    statementTimeout: try r.optional("statement_timeout")?.double()))
+        case .http:
+            var auth: OAuth2Settings?
+            if let a = r.optional("auth") {
+                auth = OAuth2Settings(
+                    tokenURL: try a.string("token_url"), clientID: try a.string("client_id"),
+                    clientSecret: Secret(try a.string("client_secret")))
+            }
+            return .http(
+                HTTPSettings(
+                    baseURL: try r.string("base_url"), auth: auth,
+                    headers: try r.need("headers").entries.map { entry throws(ParameterReader.Missing) in
+                        (entry.key, Secret(try entry.reader.string()))
+                    }))
+        }
+    }
+}

@@ -1,0 +1,182 @@
+import SluiceCore
+
+// The typed plan: what validation produces for each stage. Every value has been checked,
+// every default filled from the ``Schema``, every expression and expectation parsed once;
+// a choice is an enum. Stages read these and nothing else.
+
+/// One stage's parameters, by kind.
+public enum StageConfiguration: Sendable {
+    case query(QuerySettings)
+    case chunk(ChunkSettings)
+    case fetch(FetchSettings)
+    case transform(TransformSettings)
+    case validate(ValidateSettings)
+    case writeCSV(WriteCSVSettings)
+    case apply(ApplySettings)
+    case verify(VerifySettings)
+
+    public var kind: StageKind {
+        switch self {
+        case .query: return .query
+        case .chunk: return .chunk
+        case .fetch: return .fetch
+        case .transform: return .transform
+        case .validate: return .validate
+        case .writeCSV: return .writeCSV
+        case .apply: return .apply
+        case .verify: return .verify
+        }
+    }
+
+    /// The connection the stage uses, if its kind has one.
+    public var connection: String? {
+        switch self {
+        case .query(let s): return s.connection
+        case .fetch(let s): return s.connection
+        case .apply(let s): return s.connection
+        case .verify(let s): return s.connection
+        case .chunk, .transform, .validate, .writeCSV: return nil
+        }
+    }
+}
+
+public struct QuerySettings: Sendable {
+    public var connection: String
+    public var sql: String
+    public var params: [Value]
+    public var batchSize: Int
+    public var countFirst: Bool
+}
+
+public struct ChunkSettings: Sendable {
+    public var size: Int
+}
+
+/// The HTTP methods a fetch may use.
+public enum HTTPMethod: String, Sendable, CaseIterable {
+    case get = "GET"
+}
+
+/// What fetch does with a row whose id the API does not know.
+public enum NotFoundPolicy: String, Sendable, CaseIterable {
+    /// Write it to rejects.csv (reason `not_found`) and drop it.
+    case reject
+    /// Pass it on with a null response.
+    case keep
+}
+
+public struct FetchSettings: Sendable {
+    public var connection: String
+    public var path: String
+    public var method: HTTPMethod
+    public var id: Expression
+    /// Ids that do not match it in whole are rejected before any request.
+    public var idPattern: String?
+    public var idsParam: String
+    public var maxIDs: Int
+    public var query: [(String, String)]
+    public var itemsKey: String
+    public var fallbackPath: String?
+    /// Added to the notice when fetch switches to `fallback_path`.
+    public var fallbackNote: String?
+    public var responseField: String
+    /// Seconds between request starts.
+    public var delay: Double
+    /// Requests per rolling minute.
+    public var rate: Int?
+    public var concurrency: Int
+    public var timeout: Double
+    public var retries: Int
+    public var backoff: Double
+    public var maxBackoff: Double
+    public var maxRetryAfter: Double
+    public var onNotFound: NotFoundPolicy
+}
+
+public struct TransformSettings: Sendable {
+    public var fields: [(name: String, expression: Expression)]
+    public var keepInput: Bool
+    /// Notes per output field, said when the field was empty in every row sent.
+    public var whenEmpty: [String: String]
+}
+
+/// The type a validation rule asks of a value.
+public enum ValueType: String, Sendable, CaseIterable {
+    case any, string, int, double, bool, uuid
+}
+
+public struct ValidationRule: Sendable {
+    public var field: String
+    public var type: ValueType
+    public var required: Bool
+    public var min: Double?
+    public var max: Double?
+    public var pattern: String?
+    public var oneOf: [Value]?
+    public var maxLength: Int?
+}
+
+/// What validate does with a row that breaks a rule.
+public enum InvalidPolicy: String, Sendable, CaseIterable {
+    /// Write it to rejects.csv and go on.
+    case reject
+    /// Stop the run.
+    case fail
+}
+
+public struct ValidateSettings: Sendable {
+    public var rules: [ValidationRule]
+    public var onInvalid: InvalidPolicy
+}
+
+public struct WriteCSVSettings: Sendable {
+    public var path: PathTemplate
+    public var columns: [String]
+    public var header: Bool
+}
+
+/// What apply does with an empty input value.
+public enum EmptyPolicy: String, Sendable, CaseIterable {
+    /// Set the column to NULL: the source says there is no value.
+    case clear
+    /// Leave the table's value: the source could not say.
+    case keep
+}
+
+public struct ApplyColumn: Sendable {
+    public var column: String
+    public var from: String
+    public var onEmpty: EmptyPolicy
+}
+
+public struct ApplySettings: Sendable {
+    public var connection: String
+    public var table: String
+    public var key: String
+    public var keyField: String
+    public var columns: [ApplyColumn]
+    public var dryRun: Bool
+}
+
+public struct VerifyCheck: Sendable {
+    public var name: String
+    public var sql: String
+    public var expect: Expectation
+}
+
+public struct VerifySettings: Sendable {
+    public var connection: String
+    public var checks: [VerifyCheck]
+}
+
+extension StageDefinition {
+    // Each kind's settings, or `nil` for a stage of another kind.
+    public var query: QuerySettings? { if case .query(let s) = configuration { s } else { nil } }
+    public var chunk: ChunkSettings? { if case .chunk(let s) = configuration { s } else { nil } }
+    public var fetch: FetchSettings? { if case .fetch(let s) = configuration { s } else { nil } }
+    public var transform: TransformSettings? { if case .transform(let s) = configuration { s } else { nil } }
+    public var validate: ValidateSettings? { if case .validate(let s) = configuration { s } else { nil } }
+    public var writeCSV: WriteCSVSettings? { if case .writeCSV(let s) = configuration { s } else { nil } }
+    public var apply: ApplySettings? { if case .apply(let s) = configuration { s } else { nil } }
+    public var verify: VerifySettings? { if case .verify(let s) = configuration { s } else { nil } }
+}
