@@ -22,7 +22,7 @@ import Darwin
 ///   than ``maxRowBytes`` stops the reading at once, so a 10 MB line costs 1 MB of reading.
 ///
 /// Why not the `yaslab/CSV.swift` package (issue 5 asked for a well-kept library unless we show
-/// why not; README.md, "Applying a CSV", has the details): its `CSVReader` (2.5.2) reports no
+/// why not; docs/apply.md, "Why not CSV.swift", has the details): its `CSVReader` (2.5.2) reports no
 /// positions (``CSVError`` cases carry no line), and silently accepts what we must refuse — an
 /// invalid UTF-8 byte splits its row in two, a quote never closed or a closing quote followed by
 /// text (its source says `// ERROR?`) swallows the rest of the file into one field — and grows a
