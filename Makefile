@@ -1,7 +1,7 @@
 # The commands a newcomer types. Each installs what a fresh Debian machine lacks first.
 SWIFT ?= swift
 
-.PHONY: deps build test check-plan bench demo format
+.PHONY: deps build test lint check-plan bench demo format
 
 deps:
 	@bash scripts/install-deps.sh
@@ -9,8 +9,9 @@ deps:
 build: deps
 	$(SWIFT) build
 
-## Runs the whole test suite (plan loader, runner, PostgreSQL, HTTP, simulator, end to end).
-test: deps
+## Runs the whole test suite (plan loader, runner, PostgreSQL, HTTP, simulator, end to end),
+## after the style check.
+test: deps lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
@@ -25,5 +26,9 @@ bench: deps
 demo: deps
 	bash scripts/demo.sh
 
+## The project's style (.swift-format: 120 columns, ordered imports, ...); `make format` fixes it.
+lint:
+	$(SWIFT) format lint --strict -r Sources Tests Package.swift
+
 format:
-	swift-format -i -r Sources Tests Package.swift
+	$(SWIFT) format -i -r Sources Tests Package.swift

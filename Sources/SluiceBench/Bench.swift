@@ -74,7 +74,9 @@ struct PlanCheck: ParsableCommand {
         }
         samples.sort()
         let median = samples[samples.count / 2]
-        print(String(format: "| plan-check | %d stages, %d KB | median %.1f ms (min %.1f, max %.1f) over %d runs |",
-                     stages, bytes.count / 1024, median * 1000, samples[0] * 1000, samples.last! * 1000, repetitions))
+        print(
+            String(
+                format: "| plan-check | %d stages, %d KB | median %.1f ms (min %.1f, max %.1f) over %d runs |",
+                stages, bytes.count / 1024, median * 1000, samples[0] * 1000, samples.last! * 1000, repetitions))
     }
 }

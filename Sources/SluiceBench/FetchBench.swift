@@ -2,14 +2,14 @@ import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import Logging
+import NIOCore
+import NIOFoundationCompat
 import Sluice
 import SluiceCore
 import SluicePipeline
 import SluicePlan
 import SpotifySimulator
 import Synchronization
-import NIOCore
-import NIOFoundationCompat
 
 /// Issue 5's targets: the plan's pacing against its floor (requests x delay) under a real rate
 /// limit, and raw request throughput at several concurrencies against a 50 ms API.
@@ -20,7 +20,9 @@ struct FetchBench: AsyncParsableCommand {
     @Option(help: "Tracks to fetch.") var tracks = 3159
     @Option(help: "Seconds between request starts for the paced run.") var delay = 0.33
     @Option(help: "Simulator limit: requests per rolling 30 s for the paced run.") var rateLimit = 100
-    @Option(help: "Concurrencies for the throughput runs (no limit, 50 ms latency).") var concurrency: [Int] = [1, 4, 16]
+    @Option(help: "Concurrencies for the throughput runs (no limit, 50 ms latency).") var concurrency: [Int] = [
+        1, 4, 16,
+    ]
     @Option(help: "Tracks for each throughput run.") var throughputTracks = 20_000
 
     func run() async throws {
@@ -29,9 +31,12 @@ struct FetchBench: AsyncParsableCommand {
             $0.rateLimit = rateLimit
         }
         let floor = Double(paced.requests) * delay
-        print(String(
-            format: "| fetch paced | %d tracks, batches of 50, delay %.2fs, limit %d/30s | %.1f s for %d requests; floor %.1f s: %.3fx; %d x 429 |",
-            tracks, delay, rateLimit, paced.seconds, paced.requests, floor, paced.seconds / floor, paced.rateLimited))
+        print(
+            String(
+                format:
+                    "| fetch paced | %d tracks, batches of 50, delay %.2fs, limit %d/30s | %.1f s for %d requests; floor %.1f s: %.3fx; %d x 429 |",
+                tracks, delay, rateLimit, paced.seconds, paced.requests, floor, paced.seconds / floor, paced.rateLimited
+            ))
         // 2. Throughput: no limit, 50 ms per response, against a raw client on the same batches.
         for width in concurrency {
             let run = try await Self.measure(tracks: throughputTracks, delay: 0, concurrency: width) {
@@ -40,10 +45,12 @@ struct FetchBench: AsyncParsableCommand {
             let raw = try await Self.measureRawClient(tracks: throughputTracks, tasks: width)
             let idsPerSecond = Double(throughputTracks) / run.seconds
             let rawPerSecond = Double(throughputTracks) / raw
-            print(String(
-                format: "| fetch throughput | %d tracks, 50 ms latency, no limit, concurrency %d | %.0f ids/s (%d requests in %.1f s); raw AsyncHTTPClient, %d tasks, same batches: %.0f ids/s: **%.2fx** |",
-                throughputTracks, width, idsPerSecond, run.requests, run.seconds, width, rawPerSecond,
-                idsPerSecond / rawPerSecond))
+            print(
+                String(
+                    format:
+                        "| fetch throughput | %d tracks, 50 ms latency, no limit, concurrency %d | %.0f ids/s (%d requests in %.1f s); raw AsyncHTTPClient, %d tasks, same batches: %.0f ids/s: **%.2fx** |",
+                    throughputTracks, width, idsPerSecond, run.requests, run.seconds, width, rawPerSecond,
+                    idsPerSecond / rawPerSecond))
         }
     }
 
@@ -66,7 +73,8 @@ struct FetchBench: AsyncParsableCommand {
         let tokenResponse = try await client.execute(tokenRequest, timeout: .seconds(10))
         let tokenBody = try await tokenResponse.body.collect(upTo: 1 << 16)
         let token = try require(
-            (try JSONSerialization.jsonObject(with: Data(buffer: tokenBody)) as? [String: Any])?["access_token"] as? String,
+            (try JSONSerialization.jsonObject(with: Data(buffer: tokenBody)) as? [String: Any])?["access_token"]
+                as? String,
             "access token")
         let batches = stride(from: 0, to: tracks, by: 50).map { start in
             (start..<min(start + 50, tracks)).map { simulator.catalog.knownID($0) }.joined(separator: ",")

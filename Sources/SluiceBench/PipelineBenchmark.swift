@@ -53,7 +53,8 @@ struct PipelineBenchmark: AsyncParsableCommand {
         var configuration = RunConfiguration(
             runsDirectory: root, toolVersion: "bench",
             plan: Manifest.Plan(path: "bench", sha256: String(repeating: "0", count: 64), name: "bench"),
-            resolvedPlan: .null, overrides: [], logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }),
+            resolvedPlan: .null, overrides: [],
+            logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }),
             continueCommand: { _, _ in "" })
         configuration.defaultBufferSize = buffer
         let stages = [
@@ -66,14 +67,19 @@ struct PipelineBenchmark: AsyncParsableCommand {
         let result = try await Runner(stages: stages, configuration: configuration).run()
         let elapsed = ContinuousClock.now - start
         guard result.manifest.status == .succeeded, result.manifest.stage("sink")?.rowsIn == rows else {
-            throw ValidationError("the benchmark run did not succeed: \(result.manifest.status) \(String(describing: result.manifest.error))")
+            throw ValidationError(
+                "the benchmark run did not succeed: \(result.manifest.status) \(String(describing: result.manifest.error))"
+            )
         }
         let spoolBytes = result.manifest.stages.compactMap(\.spool).reduce(0) { total, spool in
-            let size = (try? FileManager.default.attributesOfItem(atPath: result.directory.appendingPathComponent(spool.path).path)[.size]) as? NSNumber
+            let size =
+                (try? FileManager.default.attributesOfItem(
+                    atPath: result.directory.appendingPathComponent(spool.path).path)[.size]) as? NSNumber
             return total + (size?.intValue ?? 0)
         }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return Measurement(rows: rows, seconds: seconds, peakMiB: peakResidentMiB(), spoolMiB: Double(spoolBytes) / 1_048_576)
+        return Measurement(
+            rows: rows, seconds: seconds, peakMiB: peakResidentMiB(), spoolMiB: Double(spoolBytes) / 1_048_576)
     }
 
     /// Runs the 100k and 10M measurements in fresh child processes and compares their peaks.
@@ -94,8 +100,10 @@ struct PipelineBenchmark: AsyncParsableCommand {
             results.append((String(table), rows, peak / 1024))
         }
         let growth = (results[1].peak / results[0].peak - 1) * 100
-        print(String(format: "| pipeline | peak RSS at 10M vs 100k | %+.1f%% (target within 10%%) | %@ |",
-                     growth, abs(growth) <= 10 ? "ok" : "OVER TARGET"))
+        print(
+            String(
+                format: "| pipeline | peak RSS at 10M vs 100k | %+.1f%% (target within 10%%) | %@ |",
+                growth, abs(growth) <= 10 ? "ok" : "OVER TARGET"))
     }
 }
 
@@ -125,7 +133,9 @@ struct BenchSource: Stage {
         var next = 0
         while next < rows {
             let end = min(rows, next + batchSize)
-            let batch = (next..<end).map { id -> [Value] in [.int(Int64(id)), .string("t\(id)"), .double(Double(id) / 8)] }
+            let batch = (next..<end).map { id -> [Value] in
+                [.int(Int64(id)), .string("t\(id)"), .double(Double(id) / 8)]
+            }
             try await output.send(Batch(columns: columns, rows: batch))
             next = end
         }

@@ -95,7 +95,8 @@ struct ApplyCommand: AsyncParsableCommand {
                 let plan = RecordedPlan.withPlaceholders(
                     for: error, (bytes, path, overrides),
                     running: { plan in
-                        (try? CSVApplyPipeline(plan: plan, csv: csv, displayPath: path, applyStage: stage, logger: logger))?
+                        (try? CSVApplyPipeline(
+                            plan: plan, csv: csv, displayPath: path, applyStage: stage, logger: logger))?
                             .planStagesRun ?? Set(plan.stages.map(\.name))
                     })
             {

@@ -101,7 +101,9 @@ enum Execution {
     }
 
     static func shellQuoted(_ text: String) -> String {
-        let safe = text.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "-_./:=@".unicodeScalars.contains($0) }
+        let safe = text.unicodeScalars.allSatisfy {
+            CharacterSet.alphanumerics.contains($0) || "-_./:=@".unicodeScalars.contains($0)
+        }
         return safe && !text.isEmpty ? text : "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 }

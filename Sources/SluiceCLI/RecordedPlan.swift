@@ -12,7 +12,9 @@ enum RecordedPlan {
     /// Environment variables that only stages left out of this command need may be unset: replaying
     /// `apply` needs `DATABASE_URL`, not the Spotify credentials. `running` names the stages that
     /// will run (`nil`: all of them).
-    static func load(of original: Manifest, directory: URL, overrides: [String], running: Set<String>? = nil) throws
+    static func load(
+        of original: Manifest, directory: URL, overrides: [String], running: Set<String>? = nil
+    ) throws
         -> Plan
     {
         // Overrides whose secret the manifest does not keep: this command's own --set gives them
@@ -103,8 +105,9 @@ enum RecordedPlan {
             guard case .unsetVariable(let name) = diagnostic.code, environment[name] == nil else { return nil }
             environment[name] = marker + name
         }
-        guard let plan = try? PlanLoader(environment: environment).load(
-            bytes: source.bytes, path: source.path, overrides: source.overrides)
+        guard
+            let plan = try? PlanLoader(environment: environment).load(
+                bytes: source.bytes, path: source.path, overrides: source.overrides)
         else { return nil }
         let unusable = Set(plan.connections.filter { contains(marker, in: $0.parameters) }.map(\.name))
         let running = running(plan)

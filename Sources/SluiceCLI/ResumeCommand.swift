@@ -48,9 +48,11 @@ struct Resume: AsyncParsableCommand {
         if let origin = original.replayOf, origin.stage != original.stages.first?.name {
             Terminal.printError(
                 "note: run \(original.runID) replayed '\(origin.stage)' of run \(origin.runID); "
-                    + "resuming replays \(origin.mode == .from ? "from " : "")'\(origin.stage)' again on the same recorded rows")
+                    + "resuming replays \(origin.mode == .from ? "from " : "")'\(origin.stage)' again on the same recorded rows"
+            )
             try await Replay.replay(
-                original, at: runURL, mode: origin.mode, stage: origin.stage, overrides: overrides, execution: execution,
+                original, at: runURL, mode: origin.mode, stage: origin.stage, overrides: overrides,
+                execution: execution,
                 logger: logger)
             return
         }
@@ -71,6 +73,7 @@ struct Resume: AsyncParsableCommand {
         var configuration = RunConfiguration.make(for: plan, options: options, logger: logger)
         configuration.replay = SluicePipeline.Replay(
             original: original, originalDirectory: directory, mode: .from, stage: first.name)
-        try await Execution.execute(Runner(stages: stages, configuration: configuration), runsDirectory: options.runsDirectory)
+        try await Execution.execute(
+            Runner(stages: stages, configuration: configuration), runsDirectory: options.runsDirectory)
     }
 }

@@ -31,7 +31,8 @@ struct Run: AsyncParsableCommand {
             throw ExitCode(ExitStatus.invalidPlan)
         }
         let configuration = RunConfiguration.make(for: plan, options: execution, logger: logger)
-        try await Execution.execute(Runner(stages: stages, configuration: configuration), runsDirectory: execution.runsDirectory)
+        try await Execution.execute(
+            Runner(stages: stages, configuration: configuration), runsDirectory: execution.runsDirectory)
     }
 }
 

@@ -11,7 +11,9 @@ struct ExecutionOptions: ParsableArguments {
     @Flag(help: "Run apply stages in a transaction that is rolled back: report what would change, change nothing.")
     var dryRun = false
 
-    @Option(help: ArgumentHelp("Where run directories go (default: runs/, or for a replay the original run's).", valueName: "DIR"))
+    @Option(
+        help: ArgumentHelp(
+            "Where run directories go (default: runs/, or for a replay the original run's).", valueName: "DIR"))
     var runsDir: String?
 
     @Flag(name: .shortAndLong, help: "No progress on stderr; only the summary and errors.")
@@ -22,8 +24,11 @@ struct ExecutionOptions: ParsableArguments {
 
     /// The runs directory as a URL, relative to the current directory unless absolute.
     var runsDirectory: URL {
-        URL(fileURLWithPath: runsDir ?? "runs", relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
-            .standardizedFileURL
+        URL(
+            fileURLWithPath: runsDir ?? "runs",
+            relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        )
+        .standardizedFileURL
     }
 
     /// Sends swift-log output to stderr at the requested level. Call once per process.

@@ -16,7 +16,8 @@ struct RunSummary {
         if !files.isEmpty {
             out += "files:\n"
             for (stage, file) in files {
-                out += "  \(stage) \(file.kind): \(display(file.path)) (\(file.rows) row\(file.rows == 1 ? "" : "s"), sha256 \(file.sha256.prefix(12))…)\n"
+                out +=
+                    "  \(stage) \(file.kind): \(display(file.path)) (\(file.rows) row\(file.rows == 1 ? "" : "s"), sha256 \(file.sha256.prefix(12))…)\n"
             }
         }
         let counters = manifest.stages.filter { !$0.counters.isEmpty && $0.status != .skipped }
@@ -35,12 +36,14 @@ struct RunSummary {
             out += "error\(error.stage.map { " in stage '\($0)'" } ?? ""): \(error.message)\n"
         }
         if manifest.isAbandoned, let process = manifest.process {
-            out += "the process that ran it (pid \(process.pid)) is gone without writing a final status: it was "
+            out +=
+                "the process that ran it (pid \(process.pid)) is gone without writing a final status: it was "
                 + "killed or crashed; continue with:\n  sluice resume \(Execution.shellQuoted(directory.path))\n"
         }
         if let command = manifest.resumeCommand {
             let review = files.isEmpty ? "review what it will apply" : "review the files above"
-            out += manifest.status == .awaitingApproval
+            out +=
+                manifest.status == .awaitingApproval
                 ? "\(review), then continue with:\n  \(command)\n"
                 : "continue later with:\n  \(command)\n"
         }
@@ -50,7 +53,9 @@ struct RunSummary {
     var headline: String {
         var line = "run \(manifest.runID) \(Self.status(of: manifest))"
         if let duration = manifest.duration { line += " in \(Self.format(seconds: duration))" }
-        if let origin = manifest.replayOf { line += " (replay of \(origin.runID), \(origin.mode.rawValue) \(origin.stage))" }
+        if let origin = manifest.replayOf {
+            line += " (replay of \(origin.runID), \(origin.mode.rawValue) \(origin.stage))"
+        }
         return line + ": \(display(directory.path))"
     }
 
@@ -67,7 +72,9 @@ struct RunSummary {
         for stage in manifest.stages {
             let ran = stage.status != .pending && stage.status != .skipped && stage.status != .awaitingApproval
             // A replay's skipped stages keep the original run's times in the manifest: not this run's.
-            let time = ran ? zip(stage.startedAt, stage.finishedAt).map { Self.format(seconds: $1.timeIntervalSince($0)) } : nil
+            let time =
+                ran
+                ? zip(stage.startedAt, stage.finishedAt).map { Self.format(seconds: $1.timeIntervalSince($0)) } : nil
             rows.append([
                 stage.name, stage.kind, stage.status.rawValue, ran && stage.input != nil ? "\(stage.rowsIn)" : "-",
                 ran ? "\(stage.rowsOut)" : "-", ran ? "\(stage.rowsRejected)" : "-", time ?? "-",
@@ -75,11 +82,12 @@ struct RunSummary {
         }
         let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
         return rows.map { row in
-            "  " + zip(row, widths).enumerated().map { index, cell in
-                let (text, width) = cell
-                let pad = String(repeating: " ", count: width - text.count)
-                return index >= 3 && index <= 5 ? pad + text : text + pad
-            }.joined(separator: "  ").trimmingCharacters(in: .whitespaces) + "\n"
+            "  "
+                + zip(row, widths).enumerated().map { index, cell in
+                    let (text, width) = cell
+                    let pad = String(repeating: " ", count: width - text.count)
+                    return index >= 3 && index <= 5 ? pad + text : text + pad
+                }.joined(separator: "  ").trimmingCharacters(in: .whitespaces) + "\n"
         }.joined()
     }
 

@@ -14,7 +14,10 @@ struct SluiceCommand: AsyncParsableCommand {
             manifest for every run, from which any stage can be replayed.
             """,
         version: SluiceVersion.current,
-        subcommands: [Check.self, Run.self, ApplyCommand.self, Replay.self, Resume.self, Runs.self, UndoCommand.self, Graph.self, Reference.self]
+        subcommands: [
+            Check.self, Run.self, ApplyCommand.self, Replay.self, Resume.self, Runs.self, UndoCommand.self, Graph.self,
+            Reference.self,
+        ]
     )
 }
 

@@ -91,7 +91,9 @@ public enum JSON {
     }
 
     /// Decodes one JSON document from UTF-8 bytes.
-    public static func decode(_ bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int = 512) throws(DecodingError)
+    public static func decode(
+        _ bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int = 512
+    ) throws(DecodingError)
         -> Value
     {
         var parser = Parser(bytes: bytes, maxDepth: maxDepth)

@@ -70,7 +70,9 @@ extension HTTPFetcher {
                 }
             } catch let failure as HTTPExchange.Failure {
                 if case .untrustedServer(let cause) = failure {
-                    logger.error("TLS certificate verification failed; not retried", metadata: ["http.url": "\(URLRedaction.describe(url))"])
+                    logger.error(
+                        "TLS certificate verification failed; not retried",
+                        metadata: ["http.url": "\(URLRedaction.describe(url))"])
                     throw FetchError(.untrustedServer, cause + "; not retried", url: url)
                 }
                 if case .timeout = failure { tally.timeouts += 1 }
@@ -110,16 +112,19 @@ extension HTTPFetcher {
         logger.notice(
             "Rate limited (429); sending nothing to the host until Retry-After has passed",
             metadata: ["http.retry_after": "\(retryAfter.seconds)"])
-        return Problem(description: "HTTP 429 (waited Retry-After \(retryAfter.seconds) s)", status: 429, rateLimited: true)
+        return Problem(
+            description: "HTTP 429 (waited Retry-After \(retryAfter.seconds) s)", status: 429, rateLimited: true)
     }
 
     /// Throws when the budget is spent; otherwise counts the retry and sleeps the backoff.
     private func prepareRetry(after problem: Problem, attempts: Int, url: String) async throws {
         guard retryPolicy.allowsRetry(afterAttempts: attempts) else {
             logger.error(
-                "Giving up on a request", metadata: ["http.url": "\(URLRedaction.describe(url))", "fetch.attempts": "\(attempts)"])
+                "Giving up on a request",
+                metadata: ["http.url": "\(URLRedaction.describe(url))", "fetch.attempts": "\(attempts)"])
             throw FetchError(
-                .exhausted(attempts: attempts), "gave up after \(attempts) attempts; the last one: \(problem)", url: url,
+                .exhausted(attempts: attempts), "gave up after \(attempts) attempts; the last one: \(problem)",
+                url: url,
                 status: problem.status)
         }
         tally.retries += 1

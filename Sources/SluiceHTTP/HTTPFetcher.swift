@@ -152,7 +152,8 @@ public actor HTTPFetcher {
         usedFallback = true
         let notice = Self.fallbackNotice(configuration, apiMessage: message)
         notices.append(notice)
-        logger.warning("\(notice)", metadata: ["http.status": "403", "fetch.fallback": "\(configuration.fallbackPath ?? "")"])
+        logger.warning(
+            "\(notice)", metadata: ["http.status": "403", "fetch.fallback": "\(configuration.fallbackPath ?? "")"])
     }
 
     static func fallbackNotice(_ configuration: FetchConfiguration, apiMessage: String) -> String {

@@ -225,7 +225,8 @@ struct Validator {
         if s.isUnresolved {
             switch type {
             case .expression: parsed[path] = .expression(.literal(.null))
-            case .expectation: parsed[path] = .expectation(Expectation(comparison: .equal, operand: .number(0), factor: 1))
+            case .expectation:
+                parsed[path] = .expectation(Expectation(comparison: .equal, operand: .number(0), factor: 1))
             default: break
             }
             return Self.standIn(for: type, text: text)

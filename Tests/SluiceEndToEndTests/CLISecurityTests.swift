@@ -44,8 +44,11 @@ struct CLISecurityTests {
         let secret = "connections.spotify.auth.client_secret=\(EnrichmentFixture.clientSecret)"
 
         let stopped = try await sluice.run(
-            ["run", "plans/spotify-enrichment.yaml", "--runs-dir", fixture.runsDirectory, "--set", "fetch.delay=0.01s",
-             "--set", secret])
+            [
+                "run", "plans/spotify-enrichment.yaml", "--runs-dir", fixture.runsDirectory, "--set",
+                "fetch.delay=0.01s",
+                "--set", secret,
+            ])
         #expect(stopped.status == 3, "awaiting approval: \(stopped.stderr)")
         let (directory, manifest) = try #require(fixture.manifests().last)
         #expect(manifest.overrides == ["fetch.delay=0.01s", "connections.spotify.auth.client_secret=***"])
@@ -88,8 +91,10 @@ struct CLISecurityTests {
         sluice.environment["SPOTIFY_API_URL"] = "https://127.0.0.1:\(server.port)/v1"
         // A retry budget that a retried failure would show: "gave up after 6 attempts".
         let outcome = try await sluice.run(
-            ["run", "plans/spotify-enrichment.yaml", "--runs-dir", fixture.runsDirectory, "--yes",
-             "--set", "fetch.retries=5", "--set", "fetch.backoff=0.05s"])
+            [
+                "run", "plans/spotify-enrichment.yaml", "--runs-dir", fixture.runsDirectory, "--yes",
+                "--set", "fetch.retries=5", "--set", "fetch.backoff=0.05s",
+            ])
         let said = outcome.stdout + outcome.stderr
         #expect(outcome.status == 1, "a certificate is not fixed by resuming later: \(said)")
         #expect(said.contains("TLS certificate could not be verified"), "\(said)")

@@ -8,7 +8,9 @@ import Testing
     /// The test's environment without any variable the Spotify plan reads.
     static var bareEnvironment: [String: String] {
         var environment = ProcessInfo.processInfo.environment
-        for name in ["DATABASE_URL", "SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET", "SPOTIFY_API_URL", "SPOTIFY_TOKEN_URL"] {
+        for name in [
+            "DATABASE_URL", "SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET", "SPOTIFY_API_URL", "SPOTIFY_TOKEN_URL",
+        ] {
             environment[name] = nil
         }
         environment["NO_COLOR"] = "1"

@@ -31,7 +31,10 @@ struct DatabaseFaultTests {
         #expect(failed.status == 1, "\(failed.stderr)")
         let manifest = try FaultChecks.expectFailed(
             fixture, failed, stage: "query",
-            mentions: ["host=127.0.0.1", "port=\(fixture.server.port ?? 0)", "user=sluice_pw", "password authentication failed"],
+            mentions: [
+                "host=127.0.0.1", "port=\(fixture.server.port ?? 0)", "user=sluice_pw",
+                "password authentication failed",
+            ],
             secrets: [wrong])
         #expect(manifest.stage("fetch")?.status != .succeeded, "nothing after a failed query runs")
         #expect(try await fixture.table() == before)
@@ -54,7 +57,8 @@ struct DatabaseFaultTests {
             "postgresql://\(TestPostgres.passwordRole):\(TestPostgres.passwordRolePassword)@127.0.0.1:\(port)/\(fixture.databaseName)"
 
         let started = ContinuousClock.now
-        let failed = try await sluice.run(fixture.runArguments(["--yes", "--set", "connections.db.connect_timeout=3s"]))
+        let failed = try await sluice.run(
+            fixture.runArguments(["--yes", "--set", "connections.db.connect_timeout=3s"]))
         #expect(ContinuousClock.now - started < .seconds(60))
         #expect(failed.status == 1, "\(failed.stderr)")
         try FaultChecks.expectFailed(
@@ -81,7 +85,8 @@ struct DatabaseFaultTests {
         ).replacingOccurrences(of: "port=\(fixture.server.port ?? 0)", with: "port=\(silent.port)")
 
         let started = ContinuousClock.now
-        let failed = try await sluice.run(fixture.runArguments(["--yes", "--set", "connections.db.connect_timeout=2s"]))
+        let failed = try await sluice.run(
+            fixture.runArguments(["--yes", "--set", "connections.db.connect_timeout=2s"]))
         let took = ContinuousClock.now - started
         #expect(took >= .seconds(2), "gave up before the timeout: \(took)")
         #expect(took < .seconds(60), "the connect timeout did not bound the wait: \(took)")
@@ -190,10 +195,13 @@ struct DatabaseFaultTests {
         await lock.release()
         let failed = await FaultChecks.finish(process, out, err, within: .seconds(60))
         #expect(failed.status == 1, "\(failed.stderr)")
-        try FaultChecks.expectFailed(fixture, failed, stage: "apply", mentions: ["57P01", "update", "nothing was changed"])
+        try FaultChecks.expectFailed(
+            fixture, failed, stage: "apply", mentions: ["57P01", "update", "nothing was changed"])
         #expect(try await fixture.table() == before)
 
-        let replayed = try await fixture.sluice.run(["replay", fixture.lastRunDirectory().path, "--from", "apply", "--yes"])
+        let replayed = try await fixture.sluice.run([
+            "replay", fixture.lastRunDirectory().path, "--from", "apply", "--yes",
+        ])
         #expect(replayed.status == 0, "\(replayed.stderr)")
         try await FaultChecks.expectEnriched(fixture, before: before)
         try FaultChecks.expectNoSecrets(fixture, outputs: [failed, replayed])
@@ -222,7 +230,9 @@ struct DatabaseFaultTests {
         #expect(try await fixture.table() == before)
 
         try await fixture.removeSlowCommit()
-        let replayed = try await fixture.sluice.run(["replay", fixture.lastRunDirectory().path, "--from", "apply", "--yes"])
+        let replayed = try await fixture.sluice.run([
+            "replay", fixture.lastRunDirectory().path, "--from", "apply", "--yes",
+        ])
         #expect(replayed.status == 0, "\(replayed.stderr)")
         try await FaultChecks.expectEnriched(fixture, before: before)
         try FaultChecks.expectNoSecrets(fixture, outputs: [failed, replayed])
@@ -244,7 +254,8 @@ enum FaultChecks {
         let manifest = try #require(fixture.manifests().last?.manifest, sourceLocation: sourceLocation)
         #expect(manifest.status == .failed, sourceLocation: sourceLocation)
         #expect(manifest.finishedAt != nil, sourceLocation: sourceLocation)
-        #expect(manifest.error?.stage == stage, "\(manifest.error?.message ?? "no error")", sourceLocation: sourceLocation)
+        #expect(
+            manifest.error?.stage == stage, "\(manifest.error?.message ?? "no error")", sourceLocation: sourceLocation)
         #expect(manifest.stage(stage)?.status == .failed, sourceLocation: sourceLocation)
         let said = (outcome.stdout + "\n" + outcome.stderr).lowercased()
         let recorded = (manifest.error?.message ?? "").lowercased()
@@ -303,7 +314,9 @@ enum FaultChecks {
                 #expect(!text.contains(secret), "\(secret) in \(file.path)", sourceLocation: sourceLocation)
             }
             let mode = try FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions] as? Int
-            #expect(mode == 0o600, "\(file.lastPathComponent) is \(String(mode ?? 0, radix: 8))", sourceLocation: sourceLocation)
+            #expect(
+                mode == 0o600, "\(file.lastPathComponent) is \(String(mode ?? 0, radix: 8))",
+                sourceLocation: sourceLocation)
         }
         for output in outputs {
             for secret in secrets + extra {
@@ -336,7 +349,9 @@ enum FaultChecks {
     struct TimedOut: Error { var what: String }
 
     /// Waits (bounded) for a started sluice to exit and reads what it printed; kills it on overrun.
-    static func finish(_ process: Process, _ out: URL, _ err: URL, within limit: Duration) async
+    static func finish(
+        _ process: Process, _ out: URL, _ err: URL, within limit: Duration
+    ) async
         -> SluiceProcess.Outcome
     {
         let deadline = ContinuousClock.now + limit
@@ -396,7 +411,8 @@ extension EnrichmentFixture {
             """, [.string(TestPostgres.passwordRole)], conninfo: conninfo)
         return result.rows.map { row in
             Backend(
-                pid: Int(row[0].intValue ?? 0), query: row[1].text ?? "", state: row[2].text, waitEventType: row[3].text)
+                pid: Int(row[0].intValue ?? 0), query: row[1].text ?? "", state: row[2].text, waitEventType: row[3].text
+            )
         }
     }
 
@@ -419,7 +435,8 @@ extension EnrichmentFixture {
         try #require(
             dataset.tracks.first { track in
                 let expected = dataset.expected(track)
-                return dataset.isKnown(track) && (expected.popularity != track.popularity || expected.isrc != track.isrc)
+                return dataset.isKnown(track)
+                    && (expected.popularity != track.popularity || expected.isrc != track.isrc)
             }?.id)
     }
 

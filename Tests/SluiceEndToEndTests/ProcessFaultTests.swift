@@ -99,7 +99,8 @@ struct ProcessFaultTests {
         #expect(manifest.process?.pid == Int(held.process.processIdentifier))
         #expect(manifest.isAbandoned)
         #expect(
-            listed.stdout.contains(manifest.runID) && listed.stdout.contains("running, process gone"), "\(listed.stdout)")
+            listed.stdout.contains(manifest.runID) && listed.stdout.contains("running, process gone"),
+            "\(listed.stdout)")
         let shown = try await fixture.sluice.run(["runs", "show", directory.path])
         #expect(shown.status == 0, "\(shown.stderr)")
         #expect(shown.stdout.contains("is gone without writing a final status"), "\(shown.stdout)")

@@ -15,8 +15,10 @@ import Testing
         sluice.environment["SLUICE_DEBUG_SLOW_MANIFEST_SYNC"] = "2"
         let delay = 0.5
         let outcome = try await sluice.run(
-            ["run", "plans/spotify-enrichment.yaml", "--runs-dir", fixture.runsDirectory, "--yes",
-             "--set", "fetch.delay=\(delay)s", "--set", "chunk.size=10"])
+            [
+                "run", "plans/spotify-enrichment.yaml", "--runs-dir", fixture.runsDirectory, "--yes",
+                "--set", "fetch.delay=\(delay)s", "--set", "chunk.size=10",
+            ])
         #expect(outcome.status == 0, "\(outcome.stderr)")
         let times = fixture.simulator.stats().requestLog.filter { $0.path == "/v1/tracks" }.map(\.time)
         // 120 tracks in batches of 10, and the narrowing requests for the dataset's bad ids:

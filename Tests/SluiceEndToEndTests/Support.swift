@@ -84,7 +84,9 @@ struct EnrichmentFixture {
 
     static let clientSecret = "sluice-demo-secret"
 
-    static func make(tracks: Int = 400, configure: (inout SimulatorConfiguration) -> Void = { _ in }) async throws
+    static func make(
+        tracks: Int = 400, configure: (inout SimulatorConfiguration) -> Void = { _ in }
+    ) async throws
         -> EnrichmentFixture
     {
         let server = try await TestPostgres.shared()
@@ -132,9 +134,10 @@ struct EnrichmentFixture {
         let result = try await server.execute(
             "SELECT id::text, spotify_popularity::text, isrc, title, artist, updated_at::text FROM tracks",
             conninfo: conninfo)
-        return Dictionary(uniqueKeysWithValues: result.rows.map { row in
-            (row[0].text ?? "", Array(row.dropFirst().map(\.text)))
-        })
+        return Dictionary(
+            uniqueKeysWithValues: result.rows.map { row in
+                (row[0].text ?? "", Array(row.dropFirst().map(\.text)))
+            })
     }
 
     /// The runs in the runs directory, oldest first.

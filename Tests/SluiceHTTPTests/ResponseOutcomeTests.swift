@@ -45,7 +45,8 @@ import Testing
 
     @Test(arguments: [405, 409, 410, 418])
     func otherClientErrorsAreFinal(status: Int) {
-        #expect(Self.classify(status, #"{"error":{"status":0,"message":"no"}}"#) == .final(status: status, message: "no"))
+        #expect(
+            Self.classify(status, #"{"error":{"status":0,"message":"no"}}"#) == .final(status: status, message: "no"))
     }
 
     @Test func oauthErrorsReadAsCodeAndDescription() {
@@ -91,7 +92,8 @@ import Testing
     @Test func secretIsInNoDescriptionOfTheConfiguration() {
         var configuration = FetchConfiguration(
             baseURL: "http://127.0.0.1:9/v1", path: "/tracks", itemsKey: "tracks",
-            auth: OAuth2ClientCredentials(tokenURL: "http://127.0.0.1:9/api/token", clientID: "me", clientSecret: Self.secret))
+            auth: OAuth2ClientCredentials(
+                tokenURL: "http://127.0.0.1:9/api/token", clientID: "me", clientSecret: Self.secret))
         configuration.delay = .milliseconds(330)
         var dumped = ""
         dump(configuration, to: &dumped)

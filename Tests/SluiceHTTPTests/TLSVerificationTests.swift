@@ -12,7 +12,8 @@ import Testing
             let (error, counters) = try await fetchFailure(baseURL: "https://127.0.0.1:\(server.port)/v1")
             #expect(error.kind == .untrustedServer)
             #expect(!error.isResumable)
-            #expect(error.message.contains("TLS certificate could not be verified (CERTIFICATE_VERIFY_FAILED)"), "\(error)")
+            #expect(
+                error.message.contains("TLS certificate could not be verified (CERTIFICATE_VERIFY_FAILED)"), "\(error)")
             #expect(error.message.hasSuffix("not retried"))
             #expect(!error.description.contains("BoringSSL") && !error.description.contains(".cc:"), "\(error)")
             #expect(counters.requests == 1 && counters.retries == 0)
@@ -39,7 +40,9 @@ import Testing
             let (error, counters) = try await fetchFailure(
                 baseURL: "https://127.0.0.1:\(server.port)/v1", auth: auth)
             #expect(error.kind == .untrustedServer)
-            #expect(error.message.hasPrefix("token endpoint: the server's TLS certificate could not be verified"), "\(error)")
+            #expect(
+                error.message.hasPrefix("token endpoint: the server's TLS certificate could not be verified"),
+                "\(error)")
             #expect(error.description.contains(tokenURL))
             #expect(counters.tokenRequests == 1 && counters.requests == 0)
         }
@@ -58,7 +61,9 @@ import Testing
         }
     }
 
-    func withServer(subjectAltName: String = "DNS:sluice-test.invalid", _ body: (SelfSignedTLSServer) async throws -> Void)
+    func withServer(
+        subjectAltName: String = "DNS:sluice-test.invalid", _ body: (SelfSignedTLSServer) async throws -> Void
+    )
         async throws
     {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-tls-\(UUID())")
@@ -75,7 +80,9 @@ import Testing
     }
 
     /// Fetches one id with 3 retries allowed; returns the error and the counters.
-    func fetchFailure(baseURL: String, auth: OAuth2ClientCredentials? = nil, tls: TLSConfiguration? = nil)
+    func fetchFailure(
+        baseURL: String, auth: OAuth2ClientCredentials? = nil, tls: TLSConfiguration? = nil
+    )
         async throws -> (FetchError, FetchCounters)
     {
         let (error, counters, _) = try await failingFetch(baseURL: baseURL, auth: auth, tls: tls, retries: 3)

@@ -34,12 +34,15 @@ import Testing
     }
 
     /// The lags a watchdog reported while `body` ran.
-    func lags(every interval: Duration, over threshold: Duration, during body: () async throws -> Void)
+    func lags(
+        every interval: Duration, over threshold: Duration, during body: () async throws -> Void
+    )
         async throws -> [Duration]
     {
         let lags = Mutex<[Duration]>([])
         let watchdog = Task {
-            await PoolWatchdog.watch(interval: interval, threshold: threshold) { lag in lags.withLock { $0.append(lag) } }
+            await PoolWatchdog.watch(interval: interval, threshold: threshold) { lag in lags.withLock { $0.append(lag) }
+            }
         }
         try await body()
         watchdog.cancel()

@@ -9,7 +9,8 @@ import Testing
     typealias Figures = ProgressFormat.Figures
 
     @Test func aRunningStageWithATotalShowsRateAndETA() {
-        let figures = Figures(name: "fetch", status: .running, rowsDone: 1000, expectedTotal: 3000, elapsed: .seconds(10))
+        let figures = Figures(
+            name: "fetch", status: .running, rowsDone: 1000, expectedTotal: 3000, elapsed: .seconds(10))
         #expect(ProgressFormat.rate(figures) == 100)
         #expect(ProgressFormat.eta(figures) == 20)
         let line = ProgressFormat.terminalLine(figures, width: 8, color: false)

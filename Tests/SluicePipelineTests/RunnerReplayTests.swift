@@ -8,7 +8,9 @@ import Testing
 /// run recorded, and refusing to when those inputs are gone or changed.
 @Suite struct RunnerReplayTests {
     /// source → map → sink, run once; returns the original run.
-    private func original(_ test: borrowing TestRun, gated: Bool = false, approval: Approval = .granted)
+    private func original(
+        _ test: borrowing TestRun, gated: Bool = false, approval: Approval = .granted
+    )
         async throws -> RunResult
     {
         let stages = [
@@ -40,7 +42,8 @@ import Testing
         #expect(manifest.status == .succeeded)
         #expect(
             manifest.replayOf
-                == Manifest.ReplayOrigin(runID: first.manifest.runID, path: first.directory.path, stage: "map", mode: .stage))
+                == Manifest.ReplayOrigin(
+                    runID: first.manifest.runID, path: first.directory.path, stage: "map", mode: .stage))
         #expect(manifest.stages.map(\.status) == [.skipped, .succeeded, .skipped])
         let originalMap = try #require(first.manifest.stage("map")?.spool)
         let replayedMap = try #require(manifest.stage("map")?.spool)

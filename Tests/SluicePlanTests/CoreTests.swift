@@ -5,8 +5,10 @@ import Testing
     @Test(arguments: [
         ("", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
         ("abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
-        ("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
-         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"),
+        (
+            "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+        ),
     ])
     func knownVectors(input: String, digest: String) {
         #expect(SHA256.hex(input) == digest)
@@ -51,7 +53,8 @@ import Testing
     }
 
     @Test(arguments: [
-        "", "{", "[1,]", #"{"a" 1}"#, "tru", #""unterminated"#, #"{"a":1}x"#, "01x", #""\ud800""#, "[" + String(repeating: "[", count: 600),
+        "", "{", "[1,]", #"{"a" 1}"#, "tru", #""unterminated"#, #"{"a":1}x"#, "01x", #""\ud800""#,
+        "[" + String(repeating: "[", count: 600),
     ])
     func rejectsMalformedDocuments(text: String) {
         #expect(throws: JSON.DecodingError.self) { try JSON.decode(text) }

@@ -70,19 +70,21 @@ let minimal = """
     }
 
     @Test func validationProducesTheTypedPlan() throws {
-        let yaml = minimal.replacingOccurrences(of: "    delay: 0.33s\n", with: """
-                delay: 0.33s
-                on_not_found: keep
-              - kind: transform
-                fields: { n: "upper(response.name)" }
-              - kind: validate
-                rules: { n: { type: string, max_length: 10 } }
-                on_invalid: fail
-              - kind: verify
-                connection: db
-                checks: [{ sql: "SELECT 1", expect: ">= {{ stages.validate.rows_out }} * 0.5" }]
+        let yaml = minimal.replacingOccurrences(
+            of: "    delay: 0.33s\n",
+            with: """
+                    delay: 0.33s
+                    on_not_found: keep
+                  - kind: transform
+                    fields: { n: "upper(response.name)" }
+                  - kind: validate
+                    rules: { n: { type: string, max_length: 10 } }
+                    on_invalid: fail
+                  - kind: verify
+                    connection: db
+                    checks: [{ sql: "SELECT 1", expect: ">= {{ stages.validate.rows_out }} * 0.5" }]
 
-            """)
+                """)
         let plan = try load(yaml)
         guard case .fetch(let fetch) = plan.stage(named: "fetch")?.configuration,
             case .transform(let transform) = plan.stage(named: "transform")?.configuration,
@@ -152,7 +154,8 @@ let minimal = """
     @Test func aFileJustOverTheLimitSaysSoInBytes() {
         let over = errors("# " + String(repeating: "x", count: (1 << 20) - 1))
         #expect(over.first?.message == "file is 1048577 bytes; a plan may be at most 1048576 bytes (1.0 MiB)")
-        #expect(!errors("# " + String(repeating: "x", count: (1 << 20) - 2)).contains { $0.message.hasPrefix("file is") })
+        #expect(
+            !errors("# " + String(repeating: "x", count: (1 << 20) - 2)).contains { $0.message.hasPrefix("file is") })
     }
 
     @Test func missingFileIsAClearError() {
@@ -259,7 +262,8 @@ let minimal = """
 
         // A YAML syntax error, raised before anything is known to be secret: a line that looks
         // secret is masked all the same, a token URL is not.
-        let broken = Self.inlineSecret.replacingOccurrences(of: "client_secret: literal-s3cret }", with: "client_secret: literal-s3cret }}")
+        let broken = Self.inlineSecret.replacingOccurrences(
+            of: "client_secret: literal-s3cret }", with: "client_secret: literal-s3cret }}")
         let syntax = try #require(errors(broken).first)
         #expect(syntax.message.hasPrefix("YAML syntax error"))
         #expect(!syntax.rendered().contains("literal-s3cret"), "\(syntax.rendered())")
@@ -268,7 +272,8 @@ let minimal = """
         #expect(!badURL.rendered().contains("pw-777"), "\(badURL.rendered())")
 
         // A secret variable's value quoted by a type error.
-        let typed = try #require(errors(minimal, env: ["API_TOKEN": "tok-123"], overrides: ["fetch.concurrency=${API_TOKEN}"]).first)
+        let typed = try #require(
+            errors(minimal, env: ["API_TOKEN": "tok-123"], overrides: ["fetch.concurrency=${API_TOKEN}"]).first)
         #expect(typed.message.contains("must be an integer"))
         #expect(!typed.rendered().contains("tok-123") && typed.rendered().contains("*******"), "\(typed.rendered())")
     }
@@ -349,7 +354,8 @@ let minimal = """
         let plan = try load(
             minimal,
             overrides: [
-                "connections.db.url=postgres://u:pw-777@h/db", "chunk.size=20", "connections.api.headers.X-Api-Key=k-999",
+                "connections.db.url=postgres://u:pw-777@h/db", "chunk.size=20",
+                "connections.api.headers.X-Api-Key=k-999",
             ])
         #expect(plan.connection(named: "db")?.postgres?.url.value == "postgres://u:pw-777@h/db")
         #expect(
@@ -358,8 +364,10 @@ let minimal = """
             ])
         #expect(plan.secretOverrideKeys == ["connections.db.url", "connections.api.headers.X-Api-Key"])
 
-        let secretOnCommandLine = try load(Self.inlineSecretFree, overrides: ["connections.api.auth.client_secret=s3cret-cli"])
-        #expect(secretOnCommandLine.warnings.first?.message.hasPrefix("client_secret is given on the command line") == true)
+        let secretOnCommandLine = try load(
+            Self.inlineSecretFree, overrides: ["connections.api.auth.client_secret=s3cret-cli"])
+        #expect(
+            secretOnCommandLine.warnings.first?.message.hasPrefix("client_secret is given on the command line") == true)
         #expect(secretOnCommandLine.warnings.first?.rendered().contains("s3cret-cli") == false)
         #expect(plan.overrides.count == 3)
 

@@ -1,7 +1,8 @@
 import SluiceCore
-@testable import SluicePostgres
 import SluiceTestSupport
 import Testing
+
+@testable import SluicePostgres
 
 /// When the connection dies while COMMIT is in flight, ``BulkUpdate`` asks the server on a new
 /// connection what became of the transaction (`txid_status`) instead of guessing. These drive
@@ -14,7 +15,8 @@ import Testing
     static func openTransaction(_ connection: PostgresConnection) async throws -> Int64 {
         _ = try await connection.execute("BEGIN")
         let id = try #require(try await connection.execute("SELECT txid_current()").scalar.intValue)
-        _ = try await connection.execute("UPDATE tracks SET spotify_popularity = 99 WHERE id = $1", [.string(Tracks.id(1))])
+        _ = try await connection.execute(
+            "UPDATE tracks SET spotify_popularity = 99 WHERE id = $1", [.string(Tracks.id(1))])
         return id
     }
 

@@ -129,7 +129,9 @@ import Testing
     {
         let plan = try TestPlans.spotify()
         let apply = try #require(plan.stage(named: "apply"))
-        var stage = CSVInputStage(url: url, displayPath: name, schema: CSVInputSchema(plan: plan, apply: apply, settings: try #require(apply.apply)))
+        var stage = CSVInputStage(
+            url: url, displayPath: name,
+            schema: CSVInputSchema(plan: plan, apply: apply, settings: try #require(apply.apply)))
         stage.maxRowBytes = maxRowBytes
         let lines = Mutex<[String]>([])
         stage.report = { line in lines.withLock { $0.append(line) } }

@@ -73,7 +73,8 @@ private struct IDSource: Stage {
 
     func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
         for (index, id) in ids.enumerated() {
-            try await output.send(Batch(columns: ["track_id", "spotify_id"], rows: [[.string("t\(index)"), .string(id)]]))
+            try await output.send(
+                Batch(columns: ["track_id", "spotify_id"], rows: [[.string("t\(index)"), .string(id)]]))
         }
     }
 }

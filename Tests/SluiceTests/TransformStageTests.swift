@@ -53,7 +53,10 @@ import Testing
         _ = try await harness.run(stage, input: [input, input])
         #expect(harness.notices.count == 1, "\(harness.notices)")
         let notice = try #require(harness.notices.first)
-        #expect(notice.hasPrefix("transform: field 'spotify_popularity' was empty in all 2 rows (spotify_popularity: response.popularity)."))
+        #expect(
+            notice.hasPrefix(
+                "transform: field 'spotify_popularity' was empty in all 2 rows (spotify_popularity: response.popularity)."
+            ))
         #expect(notice.contains("Development Mode"), "the plan's when_empty note")
     }
 

@@ -63,7 +63,8 @@ import Testing
             await #expect(throws: HTTPClientError.self) {
                 _ = try await harness.tracks(Self.ids, token: token, timeout: .seconds(20))
             }
-            #expect(clock.now - started < .seconds(15), "the hang outlived its limit: the client's 20 s timeout ended it")
+            #expect(
+                clock.now - started < .seconds(15), "the hang outlived its limit: the client's 20 s timeout ended it")
         }
     }
 

@@ -35,7 +35,8 @@ public struct CSVApplyPipeline: Sendable {
             guard let stage = applies.first(where: { $0.definition.name == applyStage }) else {
                 throw StageError(
                     stage: applyStage,
-                    applies.isEmpty ? "the plan has no apply stage" : "is not an apply stage of the plan (apply stages: \(names))")
+                    applies.isEmpty
+                        ? "the plan has no apply stage" : "is not an apply stage of the plan (apply stages: \(names))")
             }
             (apply, applySettings) = stage
         } else {

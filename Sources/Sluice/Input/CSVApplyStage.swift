@@ -55,7 +55,10 @@ public struct CSVApplyStage: Stage {
             let field = fieldOf(error.column) ?? settings.keyField
             return await scan(recordedSHA256: recordedSHA256) { index, cells, emit in
                 guard index == row, let cell = cells[field] else { return index < row }
-                emit(cell, "column '\(field)': \(RowChecker.quoted(cell.value)) is refused by the database: \(error.underlying?.message ?? error.message)")
+                emit(
+                    cell,
+                    "column '\(field)': \(RowChecker.quoted(cell.value)) is refused by the database: \(error.underlying?.message ?? error.message)"
+                )
                 return false
             }
         case .constraintViolation:
@@ -71,7 +74,10 @@ public struct CSVApplyStage: Stage {
                     let cell = cells[field]
                 else { return true }
                 let value = cell.value.isEmpty ? "an empty value" : RowChecker.quoted(cell.value)
-                emit(cell, "column '\(field)': \(value) for \(settings.keyField) \(key) violates \(what) of table \(settings.table)")
+                emit(
+                    cell,
+                    "column '\(field)': \(value) for \(settings.keyField) \(key) violates \(what) of table \(settings.table)"
+                )
                 return false
             }
         case .duplicateKeys:
@@ -89,7 +95,8 @@ public struct CSVApplyStage: Stage {
                 return CSVDiagnostic(
                     path: displayPath, line: cells[1].line, column: cells[1].column,
                     message:
-                        "\(settings.keyField) \(key) is given different values here and on line \(others); keep one row per key")
+                        "\(settings.keyField) \(key) is given different values here and on line \(others); keep one row per key"
+                )
             }
         default:
             return []

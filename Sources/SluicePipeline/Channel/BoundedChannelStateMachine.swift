@@ -216,4 +216,5 @@ public struct ChannelClosedError: Error, CustomStringConvertible, Sendable {
 
 // The storage keeps the machine in a `Mutex`; with sendable parts it can cross regions freely.
 extension BoundedChannelStateMachine: Sendable where Element: Sendable, Sender: Sendable, Receiver: Sendable {}
-extension BoundedChannelStateMachine.Termination: Sendable where Element: Sendable, Sender: Sendable, Receiver: Sendable {}
+extension BoundedChannelStateMachine.Termination: Sendable
+where Element: Sendable, Sender: Sendable, Receiver: Sendable {}

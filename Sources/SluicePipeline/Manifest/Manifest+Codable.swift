@@ -7,7 +7,8 @@ import SluiceCore
 extension Manifest: Codable {
     enum CodingKeys: String, CodingKey {
         case manifestVersion = "manifest_version", runID = "run_id", toolVersion = "tool_version", plan
-        case resolvedPlan = "resolved_plan", overrides, secretOverrides = "secret_overrides", startedAt = "started_at", finishedAt = "finished_at"
+        case resolvedPlan = "resolved_plan", overrides, secretOverrides = "secret_overrides", startedAt = "started_at",
+            finishedAt = "finished_at"
         case status, error, replayOf = "replay_of", process, resumeCommand = "resume_command", notices, stages
     }
 

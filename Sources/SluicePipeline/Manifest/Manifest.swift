@@ -42,7 +42,8 @@ public struct Manifest: Sendable, Equatable {
 
     public init(
         runID: String, toolVersion: String, plan: Plan, resolvedPlan: Value, overrides: [String],
-        secretOverrides: [String] = [], startedAt: Date, status: RunStatus = .running, replayOf: ReplayOrigin? = nil, stages: [StageRecord] = []
+        secretOverrides: [String] = [], startedAt: Date, status: RunStatus = .running, replayOf: ReplayOrigin? = nil,
+        stages: [StageRecord] = []
     ) {
         self.manifestVersion = Self.currentVersion
         self.runID = runID

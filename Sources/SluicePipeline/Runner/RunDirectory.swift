@@ -42,7 +42,8 @@ enum RunDirectory {
             }
             let error = errno
             guard error == EEXIST else {
-                throw RunnerError("cannot create the run directory: \(FileError("create directory", path: url.path, errno: error))")
+                throw RunnerError(
+                    "cannot create the run directory: \(FileError("create directory", path: url.path, errno: error))")
             }
         }
         throw RunnerError("cannot create a run directory in \(runsDirectory.path): every id drawn was taken")

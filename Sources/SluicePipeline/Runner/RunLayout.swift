@@ -46,7 +46,8 @@ struct RunLayout: Sendable {
         if let replay {
             guard let first = specs.firstIndex(where: { $0.name == replay.stage }) else {
                 let names = specs.map(\.name).joined(separator: ", ")
-                throw RunnerError("cannot replay stage '\(replay.stage)': the plan has no such stage (stages: \(names))")
+                throw RunnerError(
+                    "cannot replay stage '\(replay.stage)': the plan has no such stage (stages: \(names))")
             }
             runnable = replay.mode == .stage ? [first] : Array(first..<specs.endIndex)
             for index in specs.indices where index < first {
@@ -59,7 +60,8 @@ struct RunLayout: Sendable {
             let running = Set(runnable.map { specs[$0].name })
             for index in runnable {
                 guard let input = specs[index].input, !running.contains(input) else { continue }
-                recordedInputs[specs[index].name] = try await Self.recordedInput(of: input, for: specs[index].name, in: replay)
+                recordedInputs[specs[index].name] = try await Self.recordedInput(
+                    of: input, for: specs[index].name, in: replay)
             }
         }
         let running = Set(runnable)
@@ -95,7 +97,8 @@ struct RunLayout: Sendable {
         }
         let url = replay.resolve(artifact.path).standardizedFileURL
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw RunnerError("recorded input \(url.path) (output of '\(input)' in run \(run)) is missing", stage: stage)
+            throw RunnerError(
+                "recorded input \(url.path) (output of '\(input)' in run \(run)) is missing", stage: stage)
         }
         let actual: String
         do {

@@ -13,7 +13,9 @@ public final class StageProgress: Sendable {
     private let _rowsOut = Atomic<Int>(0)
     private let _rowsRejected = Atomic<Int>(0)
     private let _expectedTotal = Atomic<Int>(-1)
-    private let state = Mutex<(status: StageStatus, started: ContinuousClock.Instant?, finished: ContinuousClock.Instant?)>(
+    private let state = Mutex<
+        (status: StageStatus, started: ContinuousClock.Instant?, finished: ContinuousClock.Instant?)
+    >(
         (.pending, nil, nil))
 
     public init(name: String, kind: String, hasInput: Bool) {

@@ -150,7 +150,8 @@ public final class PrivateFileWriter {
         self.fd = -1
         let (writePath, path, atomic, replaceExisting) = (writeURL.path, url.path, atomic, replaceExisting)
         try await BlockingIO.run {
-            try Self.syncAndClose(fd, writePath: writePath, path: path, atomic: atomic, replaceExisting: replaceExisting)
+            try Self.syncAndClose(
+                fd, writePath: writePath, path: path, atomic: atomic, replaceExisting: replaceExisting)
         }
         return Summary(url: url, sha256: hash.hexDigest(), bytes: byteCount)
     }

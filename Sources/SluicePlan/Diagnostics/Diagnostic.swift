@@ -53,7 +53,8 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     /// `text` with every hidden secret replaced by as many `*`s, longest secrets first.
     func masked(_ text: String) -> String {
         hidden.sorted { $0.count > $1.count }.reduce(text) { text, secret in
-            secret.isEmpty ? text : text.replacingOccurrences(of: secret, with: String(repeating: "*", count: secret.count))
+            secret.isEmpty
+                ? text : text.replacingOccurrences(of: secret, with: String(repeating: "*", count: secret.count))
         }
     }
 

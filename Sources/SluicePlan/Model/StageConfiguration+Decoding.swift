@@ -121,7 +121,8 @@ extension StageConfiguration {
                             field: entry.key, type: try rule.choice("type", ValueType.self),
                             required: try rule.bool("required"), min: try rule.optional("min")?.double(),
                             max: try rule.optional("max")?.double(), pattern: try rule.optional("pattern")?.string(),
-                            oneOf: rule.optional("one_of")?.scalars(), maxLength: try rule.optional("max_length")?.int())
+                            oneOf: rule.optional("one_of")?.scalars(), maxLength: try rule.optional("max_length")?.int()
+                        )
                     },
                     onInvalid: try r.choice("on_invalid", InvalidPolicy.self)))
         case .writeCSV:

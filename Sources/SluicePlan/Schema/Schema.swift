@@ -45,26 +45,26 @@ public enum Schema {
     }
 
     static let postgresKeys: [ParameterSpec] = [
-            ParameterSpec("kind", .choice(of: ConnectionKind.self), required: true, "`postgres`."),
-            ParameterSpec(
-                "url", .string, required: true, secret: true,
-                "A libpq URI (`postgresql://user@host/db`) or conninfo (`host=... dbname=...`). PG* variables and ~/.pgpass apply as in psql. Write `${DATABASE_URL}` rather than a password."
-            ),
-            ParameterSpec(
-                "connect_timeout", .duration(min: 1, max: 600), default: 10,
-                "Give up connecting after this long."),
-            ParameterSpec(
-                "statement_timeout", .duration(min: 0), "Server-side limit for each statement (none by default)."),
+        ParameterSpec("kind", .choice(of: ConnectionKind.self), required: true, "`postgres`."),
+        ParameterSpec(
+            "url", .string, required: true, secret: true,
+            "A libpq URI (`postgresql://user@host/db`) or conninfo (`host=... dbname=...`). PG* variables and ~/.pgpass apply as in psql. Write `${DATABASE_URL}` rather than a password."
+        ),
+        ParameterSpec(
+            "connect_timeout", .duration(min: 1, max: 600), default: 10,
+            "Give up connecting after this long."),
+        ParameterSpec(
+            "statement_timeout", .duration(min: 0), "Server-side limit for each statement (none by default)."),
     ]
 
     static let httpKeys: [ParameterSpec] = [
-            ParameterSpec("kind", .choice(of: ConnectionKind.self), required: true, "`http`."),
-            ParameterSpec(
-                "base_url", .string, required: true, "Prefix of every request path, e.g. `https://api.spotify.com/v1`."),
-            ParameterSpec("auth", .object(authKeys), "How requests authenticate. Omit for none."),
-            ParameterSpec(
-                "headers", .map(of: .string, keyName: "header name"), default: .object([:]), secret: true,
-                "Extra request headers. Values are treated as secrets."),
+        ParameterSpec("kind", .choice(of: ConnectionKind.self), required: true, "`http`."),
+        ParameterSpec(
+            "base_url", .string, required: true, "Prefix of every request path, e.g. `https://api.spotify.com/v1`."),
+        ParameterSpec("auth", .object(authKeys), "How requests authenticate. Omit for none."),
+        ParameterSpec(
+            "headers", .map(of: .string, keyName: "header name"), default: .object([:]), secret: true,
+            "Extra request headers. Values are treated as secrets."),
     ]
 
     static let authKeys: [ParameterSpec] = [

@@ -47,9 +47,10 @@ public struct DemoDataset: Sendable {
             }
             // A few rows already hold values: stale ones to be replaced, and ones Spotify cannot confirm.
             let stale = index % 50 == 7
-            tracks.append(Track(
-                id: Self.uuid(index), title: "Demo track \(index + 1)", artist: "Artist \(index % 97 + 1)",
-                spotifyID: spotifyID, popularity: stale ? 5 : nil, isrc: stale ? "XXOLD0000001" : nil, kind: kind))
+            tracks.append(
+                Track(
+                    id: Self.uuid(index), title: "Demo track \(index + 1)", artist: "Artist \(index % 97 + 1)",
+                    spotifyID: spotifyID, popularity: stale ? 5 : nil, isrc: stale ? "XXOLD0000001" : nil, kind: kind))
         }
         self.tracks = tracks
     }
@@ -120,10 +121,11 @@ public struct DemoDataset: Sendable {
         }
         for start in stride(from: 0, to: tracks.count, by: 500) {
             out += "INSERT INTO tracks (id, title, artist, spotify_id, spotify_popularity, isrc) VALUES\n"
-            out += tracks[start..<min(start + 500, tracks.count)].map { t in
-                "('\(t.id)', \(Self.literal(t.title)), \(Self.literal(t.artist)), \(Self.literal(t.spotifyID)), "
-                    + "\(t.popularity.map(String.init) ?? "NULL"), \(Self.literal(t.isrc)))"
-            }.joined(separator: ",\n") + ";\n"
+            out +=
+                tracks[start..<min(start + 500, tracks.count)].map { t in
+                    "('\(t.id)', \(Self.literal(t.title)), \(Self.literal(t.artist)), \(Self.literal(t.spotifyID)), "
+                        + "\(t.popularity.map(String.init) ?? "NULL"), \(Self.literal(t.isrc)))"
+                }.joined(separator: ",\n") + ";\n"
         }
         return out
     }

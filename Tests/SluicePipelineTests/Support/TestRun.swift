@@ -48,7 +48,9 @@ func artifactURL(_ path: String, in directory: URL) -> URL {
 }
 
 /// The standard three-stage pipeline source → map → sink.
-func chain(batches: Int? = 10, rowsPerBatch: Int = 100, sink: SinkStage = SinkStage(), gated: Bool = false)
+func chain(
+    batches: Int? = 10, rowsPerBatch: Int = 100, sink: SinkStage = SinkStage(), gated: Bool = false
+)
     -> [StageSpec]
 {
     [
