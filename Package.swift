@@ -104,6 +104,7 @@ let package = Package(
         // Throwaway PostgreSQL servers and simulator processes for tests and benchmarks.
         .target(name: "SluiceTestSupport", dependencies: ["SluicePostgres", "SluiceCore"]),
 
+        .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
         .testTarget(name: "SluicePlanTests", dependencies: ["SluicePlan"], resources: [.copy("Corpus")]),
         .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres", "SluiceTestSupport"]),
         .testTarget(

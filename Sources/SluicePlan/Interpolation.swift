@@ -1,3 +1,5 @@
+import SluiceCore
+
 /// `${VAR}` and `${VAR:-default}` substitution from the environment.
 ///
 /// `$$` writes a literal `$`. A missing variable without a default is an error naming the
@@ -13,13 +15,6 @@ public struct Interpolator: Sendable {
     public init(environment: [String: String], unsetIsWarning: Bool = false) {
         self.environment = environment
         self.unsetIsWarning = unsetIsWarning
-    }
-
-    /// Whether an environment variable's name says its value is secret.
-    public static func isSecretName(_ name: String) -> Bool {
-        let upper = name.uppercased()
-        return ["SECRET", "PASSWORD", "PASSWD", "TOKEN", "CREDENTIAL", "API_KEY", "APIKEY", "PRIVATE"]
-            .contains { upper.contains($0) }
     }
 
     /// Interpolates every scalar in `node` (not mapping keys).
@@ -80,7 +75,7 @@ public struct Interpolator: Sendable {
             }
             if let value = environment[name], !value.isEmpty {
                 out += value
-                if Self.isSecretName(name) || Self.hasURLPassword(value) { scalar.isSecret = true }
+                if Redaction.isSecretName(name) || Redaction.hasPassword(value) { scalar.isSecret = true }
             } else if let fallback {
                 out += fallback
             } else {
@@ -93,7 +88,7 @@ public struct Interpolator: Sendable {
                         "environment variable '\(name)' \(hint): set it at run time (check --strict makes this an error)",
                         at: at)
                     scalar.isUnresolved = true
-                    if Self.isSecretName(name) { scalar.isSecret = true }
+                    if Redaction.isSecretName(name) { scalar.isSecret = true }
                 }
                 diagnostic.code = .unsetVariable(name)
                 diagnostics.append(diagnostic)
@@ -110,14 +105,5 @@ public struct Interpolator: Sendable {
         return name.unicodeScalars.allSatisfy {
             $0.isASCII && ($0 == "_" || $0.properties.isAlphabetic || ("0"..."9").contains($0))
         }
-    }
-
-    /// True for `scheme://user:password@host...` and conninfo `password=...` strings.
-    public static func hasURLPassword(_ value: String) -> Bool {
-        if value.contains("password=") { return true }
-        guard let scheme = value.range(of: "://") else { return false }
-        let rest = value[scheme.upperBound...]
-        guard let at = rest.firstIndex(of: "@") else { return false }
-        return rest[..<at].contains(":")
     }
 }

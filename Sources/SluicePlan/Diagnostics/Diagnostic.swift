@@ -1,3 +1,5 @@
+import SluiceCore
+
 /// One problem found in a plan, located like a compiler error.
 public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     public enum Severity: String, Sendable, Hashable {

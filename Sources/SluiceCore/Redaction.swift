@@ -1,0 +1,254 @@
+/// Finding and hiding secrets in text that is shown or stored: the one place that knows where
+/// a URL's password or a libpq connection string's password is.
+///
+/// Where user info ends in a URL: at the **last** `@` before the path (`postgres://u:p@ss@host`
+/// has the password `p@ss`), as libpq and WHATWG URL parsers read it.
+public enum Redaction {
+    /// The password values in `text`, as ranges of it: in a URL (`scheme://user:secret@host`,
+    /// `?password=secret`), in libpq `key = value` text (`password='it''s'`), and, for text
+    /// that is neither, whatever follows `password=` up to the next white space.
+    public static func passwordRanges(in text: String) -> [Range<String.Index>] {
+        let trimmed = text.drop(while: { $0 == " " || $0 == "\t" || $0 == "\n" })
+        if let scheme = trimmed.range(of: "://"), trimmed[..<scheme.lowerBound].allSatisfy(isSchemeCharacter) {
+            return urlRanges(text, afterScheme: scheme.upperBound)
+        }
+        return keyValueRanges(text) ?? looseRanges(text)
+    }
+
+    /// `text` with every password (see ``passwordRanges(in:)``) replaced by `***`.
+    public static func maskingPasswords(_ text: String) -> String {
+        let ranges = passwordRanges(in: text)
+        guard !ranges.isEmpty else { return text }
+        var out = ""
+        var cursor = text.startIndex
+        for range in ranges {
+            out += text[cursor..<range.lowerBound]
+            out += "***"
+            cursor = range.upperBound
+        }
+        return out + text[cursor...]
+    }
+
+    /// Whether `text` is a URL or connection string that carries a password.
+    public static func hasPassword(_ text: String) -> Bool { !passwordRanges(in: text).isEmpty }
+
+    /// A secret value as it may be shown: a URL or connection string with its password masked
+    /// (it stays readable), a URL without one unchanged, anything else `***` entirely.
+    public static func redact(_ text: String) -> String {
+        if hasPassword(text) { return maskingPasswords(text) }
+        return isURL(text) ? text : "***"
+    }
+
+    /// The secret parts of a secret value: its passwords when it is a URL or connection string
+    /// with some, nothing when it is a URL without one, else the whole text.
+    public static func secretParts(of text: String) -> [String] {
+        guard !text.isEmpty else { return [] }
+        let ranges = passwordRanges(in: text)
+        if !ranges.isEmpty { return ranges.map { String(text[$0]) }.filter { !$0.isEmpty } }
+        return isURL(text) ? [] : [text]
+    }
+
+    /// A URL without its user info (`https://user:pw@host/x` → `https://host/x`).
+    public static func removingUserInfo(_ url: String) -> String {
+        guard let scheme = url.range(of: "://"), let at = userInfoEnd(url, afterScheme: scheme.upperBound) else {
+            return url
+        }
+        var text = url
+        text.removeSubrange(scheme.upperBound...at)
+        return text
+    }
+
+    /// Whether a name (a key, a variable) denotes a secret: `client_secret`, `DB_PASSWORD`,
+    /// `api_token`, `X_API_KEY`, ...
+    public static func isSecretName(_ name: String) -> Bool {
+        let upper = name.uppercased()
+        return ["SECRET", "PASSWORD", "PASSWD", "TOKEN", "CREDENTIAL", "API_KEY", "APIKEY", "PRIVATE"]
+            .contains { upper.contains($0) }
+    }
+
+    /// What in one line of text looks secret, for a message that quotes text Sluice could not
+    /// parse: the value of every `key: value` or `key=value` whose key names a secret (unless
+    /// it is a `${VAR}`), and the password of every URL in it.
+    public static func likelySecrets(inLine fullLine: String) -> [String] {
+        // A diagnostic shows at most 160 characters of its line.
+        let line = Substring(fullLine.prefix(400))
+        var found: [String] = []
+        var rest = line
+        while let colon = rest.firstIndex(where: { $0 == ":" || $0 == "=" }) {
+            let key = rest[..<colon].reversed().prefix { $0.isLetter || $0.isNumber || "_.-".contains($0) }
+            var value = rest[rest.index(after: colon)...].drop { $0 == " " || $0 == "\t" }
+            rest = rest[rest.index(after: colon)...]
+            let name = String(key.reversed())
+            // (`token_url` names where a token comes from, not a secret: URLs are handled below.)
+            guard isSecretName(name), !name.lowercased().hasSuffix("url") else { continue }
+            if let quote = value.first, quote == "\"" || quote == "'" {
+                value = value.dropFirst().prefix { $0 != quote }
+            } else {
+                value = value.prefix { !",}] \t#".contains($0) }
+            }
+            if !value.isEmpty, !value.hasPrefix("${") { found.append(String(value)) }
+        }
+        for token in line.split(whereSeparator: { " \t\"',{}[]".contains($0) }) where token.contains("://") {
+            found += secretParts(of: String(token))
+        }
+        return found
+    }
+
+    /// A password as libpq reads it from a quoted conninfo value (`\'` is `'`).
+    package static func unescaped(_ value: String) -> String {
+        var out = ""
+        var escaped = false
+        for c in value {
+            if !escaped && c == "\\" {
+                escaped = true
+                continue
+            }
+            escaped = false
+            out.append(c)
+        }
+        return out
+    }
+
+    /// A password as it is after percent-decoding a URL.
+    package static func percentDecoded(_ value: String) -> String {
+        var bytes: [UInt8] = []
+        let utf8 = Array(value.utf8)
+        var i = 0
+        while i < utf8.count {
+            if utf8[i] == UInt8(ascii: "%"), i + 2 < utf8.count,
+                let byte = UInt8(String(decoding: utf8[(i + 1)...(i + 2)], as: UTF8.self), radix: 16)
+            {
+                bytes.append(byte)
+                i += 3
+            } else {
+                bytes.append(utf8[i])
+                i += 1
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    // MARK: Parsing
+
+    private static func isSchemeCharacter(_ c: Character) -> Bool {
+        c.isASCII && (c.isLetter || c.isNumber || c == "+" || c == "-" || c == ".")
+    }
+
+    private static func isURL(_ text: String) -> Bool {
+        guard let scheme = text.range(of: "://") else { return false }
+        let name = text[..<scheme.lowerBound]
+        return !name.isEmpty && name.allSatisfy(isSchemeCharacter)
+    }
+
+    /// The last `@` of the authority (which ends at the first `/`, `?` or `#`), if any.
+    private static func userInfoEnd(_ s: String, afterScheme start: String.Index) -> String.Index? {
+        let authorityEnd = s[start...].firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? s.endIndex
+        return s[start..<authorityEnd].lastIndex(of: "@")
+    }
+
+    private static func urlRanges(_ s: String, afterScheme start: String.Index) -> [Range<String.Index>] {
+        var result: [Range<String.Index>] = []
+        if let at = userInfoEnd(s, afterScheme: start), let colon = s[start..<at].firstIndex(of: ":") {
+            result.append(s.index(after: colon)..<at)
+        }
+        if let question = s[start...].firstIndex(of: "?") {
+            var paramStart = s.index(after: question)
+            let queryEnd = s[paramStart...].firstIndex(of: "#") ?? s.endIndex
+            while paramStart < queryEnd {
+                let paramEnd = s[paramStart..<queryEnd].firstIndex(of: "&") ?? queryEnd
+                if let equals = s[paramStart..<paramEnd].firstIndex(of: "="),
+                    s[paramStart..<equals].lowercased() == "password"
+                {
+                    result.append(s.index(after: equals)..<paramEnd)
+                }
+                paramStart = paramEnd < queryEnd ? s.index(after: paramEnd) : queryEnd
+            }
+        }
+        return result
+    }
+
+    /// Parses `key = value` pairs as libpq does; `nil` when the text is not such a string.
+    private static func keyValueRanges(_ s: String) -> [Range<String.Index>]? {
+        var result: [Range<String.Index>] = []
+        var i = s.startIndex
+        func skipSpace() { while i < s.endIndex, s[i].isWhitespace { i = s.index(after: i) } }
+        while true {
+            skipSpace()
+            guard i < s.endIndex else { return result }
+            let keyStart = i
+            while i < s.endIndex, !s[i].isWhitespace, s[i] != "=" { i = s.index(after: i) }
+            let key = s[keyStart..<i].lowercased()
+            skipSpace()
+            guard i < s.endIndex, s[i] == "=" else { return nil }
+            i = s.index(after: i)
+            skipSpace()
+            let valueRange: Range<String.Index>
+            if i < s.endIndex, s[i] == "'" {
+                i = s.index(after: i)
+                let valueStart = i
+                while i < s.endIndex, s[i] != "'" {
+                    if s[i] == "\\" { i = s.index(after: i) }
+                    if i < s.endIndex { i = s.index(after: i) }
+                }
+                guard i < s.endIndex else { return nil }  // unterminated quote
+                valueRange = valueStart..<i
+                i = s.index(after: i)
+            } else {
+                let valueStart = i
+                while i < s.endIndex, !s[i].isWhitespace {
+                    if s[i] == "\\" { i = s.index(after: i) }
+                    if i < s.endIndex { i = s.index(after: i) }
+                }
+                valueRange = valueStart..<i
+            }
+            if key == "password" { result.append(valueRange) }
+        }
+    }
+
+    /// Last resort for text that is neither a URL nor well-formed key=value: whatever follows
+    /// `password=` up to the next white space or `&`.
+    private static func looseRanges(_ s: String) -> [Range<String.Index>] {
+        var result: [Range<String.Index>] = []
+        var searchStart = s.startIndex
+        while let found = s.range(ofCaseInsensitive: "password", from: searchStart) {
+            var i = found.upperBound
+            while i < s.endIndex, s[i] == " " { i = s.index(after: i) }
+            searchStart = found.upperBound
+            guard i < s.endIndex, s[i] == "=" else { continue }
+            i = s.index(after: i)
+            while i < s.endIndex, s[i] == " " { i = s.index(after: i) }
+            let valueStart = i
+            while i < s.endIndex, !s[i].isWhitespace, s[i] != "&" { i = s.index(after: i) }
+            if valueStart < i { result.append(valueStart..<i) }
+            searchStart = i
+        }
+        return result
+    }
+}
+
+extension String {
+    /// Every occurrence of `target` replaced (no Foundation needed).
+    package func replacingAll(_ target: String, with replacement: String) -> String {
+        guard !target.isEmpty else { return self }
+        var out = ""
+        var cursor = startIndex
+        while let found = self[cursor...].firstRange(of: target) {
+            out += self[cursor..<found.lowerBound]
+            out += replacement
+            cursor = found.upperBound
+        }
+        out += self[cursor...]
+        return out
+    }
+
+    fileprivate func range(ofCaseInsensitive target: String, from start: Index) -> Range<Index>? {
+        let lowered = target.lowercased()
+        var i = start
+        while i < endIndex {
+            let end = index(i, offsetBy: target.count, limitedBy: endIndex) ?? endIndex
+            if self[i..<end].lowercased() == lowered { return i..<end }
+            i = index(after: i)
+        }
+        return nil
+    }
+}

@@ -1,0 +1,41 @@
+import SluiceCore
+import Testing
+
+@Suite struct RedactionTests {
+    @Test(arguments: [
+        ("postgresql://u:pw@h:5432/db", "postgresql://u:***@h:5432/db"),
+        // User info ends at the last '@' of the authority: the password is 'p@ss'.
+        ("postgres://u:p@ss@h/db", "postgres://u:***@h/db"),
+        ("postgresql://u@h/db?password=pw&sslmode=require", "postgresql://u@h/db?password=***&sslmode=require"),
+        ("https://user:tok@api.example.com/v1?x=1", "https://user:***@api.example.com/v1?x=1"),
+        ("host=h password=pw dbname=d", "host=h password=*** dbname=d"),
+        ("host=h password='p w' dbname=d", "host=h password='***' dbname=d"),
+        ("host=h password = it\\'s dbname=d", "host=h password = *** dbname=d"),
+        ("could not parse password=pw here", "could not parse password=*** here"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+    ])
+    func masksEveryPassword(input: String, expected: String) {
+        #expect(Redaction.maskingPasswords(input) == expected)
+    }
+
+    @Test func aSecretWithoutAPasswordPartIsHiddenWhole() {
+        #expect(Redaction.redact("opaque-token") == "***")
+        #expect(Redaction.redact("host=h dbname=d") == "***")
+        #expect(Redaction.redact("https://api.example.com/v1") == "https://api.example.com/v1")
+        #expect(Redaction.secretParts(of: "opaque-token") == ["opaque-token"])
+        #expect(Redaction.secretParts(of: "postgres://u:p@ss@h/db") == ["p@ss"])
+        #expect(Redaction.secretParts(of: "https://api.example.com/v1").isEmpty)
+    }
+
+    @Test func userInfoIsRemovedUpToTheLastAt() {
+        #expect(Redaction.removingUserInfo("https://u:p@ss@h/x?ids=a@b") == "https://h/x?ids=a@b")
+        #expect(Redaction.removingUserInfo("https://h/x") == "https://h/x")
+    }
+
+    @Test func likelySecretsInALineOfAPlan() {
+        #expect(Redaction.likelySecrets(inLine: "    client_secret: abc123 # x") == ["abc123"])
+        #expect(Redaction.likelySecrets(inLine: "    client_secret: \"${SECRET}\"").isEmpty)
+        #expect(Redaction.likelySecrets(inLine: "    url: postgres://u:pw@h/db") == ["pw"])
+        #expect(Redaction.likelySecrets(inLine: "    token_url: https://h/token").isEmpty)
+    }
+}
