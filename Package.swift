@@ -79,7 +79,7 @@ let package = Package(
         // A faithful local Spotify Web API for tests, the demo and users trying a plan.
         .target(
             name: "SpotifySimulator",
-            dependencies: [.product(name: "Hummingbird", package: "hummingbird")]
+            dependencies: ["SluiceCore", .product(name: "Hummingbird", package: "hummingbird")]
         ),
         .executableTarget(
             name: "SpotifySimulatorCLI",
@@ -105,7 +105,7 @@ let package = Package(
         .target(name: "SluiceTestSupport", dependencies: ["SluicePostgres", "SluiceCore"]),
 
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
-        .testTarget(name: "SluicePlanTests", dependencies: ["SluicePlan"], resources: [.copy("Corpus")]),
+        .testTarget(name: "SluicePlanTests", dependencies: ["SluicePlan", "SluiceCore"], resources: [.copy("Corpus")]),
         .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres", "SluiceTestSupport"]),
         .testTarget(
             name: "SluicePipelineTests",

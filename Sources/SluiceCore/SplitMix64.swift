@@ -9,8 +9,16 @@ public struct SplitMix64: RandomNumberGenerator, Sendable, Hashable {
     }
 
     public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
+        defer { state &+= Self.golden }
+        return Self.mix(state)
+    }
+
+    private static let golden: UInt64 = 0x9E37_79B9_7F4A_7C15
+
+    /// The value `next()` gives for a state: a bijection on `UInt64` with good avalanche, also
+    /// usable alone as a stateless hash (`SplitMix64.mix(seed ^ index)`).
+    public static func mix(_ value: UInt64) -> UInt64 {
+        var z = value &+ golden
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)

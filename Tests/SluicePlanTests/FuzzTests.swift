@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 import SluicePlan
 import Testing
 
@@ -6,18 +7,6 @@ import Testing
 /// rounds with a seeded generator (so a failure reproduces): the loader must never trap, and
 /// every problem it reports must be located inside the text it was given.
 @Suite struct FuzzTests {
-    /// SplitMix64: small, fast, and the same sequence for the same seed everywhere.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let environment = [
         "DATABASE_URL": "postgresql://u:pw@localhost/db", "SPOTIFY_CLIENT_ID": "id", "SPOTIFY_CLIENT_SECRET": "s",
     ]
@@ -44,7 +33,7 @@ import Testing
     // keep their timing.
     @Test(arguments: 0..<4)
     func mutatedPlansNeverTrapAndEveryErrorIsLocated(seed: UInt64) async throws {
-        var random = SeededGenerator(state: 0x5EED_0000 &+ seed)
+        var random = SplitMix64(seed: 0x5EED_0000 &+ seed)
         let loader = PlanLoader(environment: Self.environment)
         for round in 0..<1500 {
             var bytes = Self.seeds[Int(random.next() % UInt64(Self.seeds.count))]
@@ -56,7 +45,7 @@ import Testing
 
     @Test(arguments: 0..<2)
     func randomBytesNeverTrap(seed: UInt64) async throws {
-        var random = SeededGenerator(state: 0xB17E_0000 &+ seed)
+        var random = SplitMix64(seed: 0xB17E_0000 &+ seed)
         let loader = PlanLoader(environment: Self.environment)
         for round in 0..<1000 {
             let count = Int(random.next() % 2048)
@@ -66,7 +55,7 @@ import Testing
         }
     }
 
-    static func mutate(_ bytes: inout [UInt8], _ random: inout SeededGenerator) {
+    static func mutate(_ bytes: inout [UInt8], _ random: inout SplitMix64) {
         let position = bytes.isEmpty ? 0 : Int(random.next() % UInt64(bytes.count + 1))
         switch random.next() % 5 {
         case 0:  // insert a token

@@ -1,15 +1,11 @@
+import SluiceCore
+
 /// Stateless 64-bit hashing used to derive every catalog fact from (seed, input).
 ///
 /// The catalog stores nothing: membership, names, popularity and ISRCs are pure functions
 /// of the id and the seed, so two simulators with the same seed agree without sharing state.
 enum SeededHash {
-    /// SplitMix64's finaliser: a bijection on `UInt64` with good avalanche.
-    static func mix(_ value: UInt64) -> UInt64 {
-        var z = value &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    static func mix(_ value: UInt64) -> UInt64 { SplitMix64.mix(value) }
 
     /// Hashes a string together with a seed and a purpose tag, so that different facts
     /// about the same id are independent.

@@ -69,3 +69,13 @@ import Testing
         }
     }
 }
+
+@Suite struct SplitMix64Tests {
+    @Test func theReferenceSequence() {
+        // The first outputs of the reference implementation (Vigna's splitmix64.c) for seed 0.
+        var random = SplitMix64(seed: 0)
+        #expect(random.next() == 0xE220_A839_7B1D_CDAF)
+        #expect(random.next() == 0x6E78_9E6A_A1B9_65F4)
+        #expect(SplitMix64.mix(0) == 0xE220_A839_7B1D_CDAF)
+    }
+}
