@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "Sluice",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sluice", targets: ["SluiceCLI"]),
         .executable(name: "sluice-spotify-sim", targets: ["SpotifySimulatorCLI"]),

@@ -154,7 +154,7 @@ struct FetchBench: AsyncParsableCommand {
         let found = output.collected.reduce(0) { $0 + $1.count }
         precondition(found == tracks, "fetched \(found) of \(tracks)")
         return Measurement(
-            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+            seconds: elapsed.seconds,
             requests: context.counters["requests"], rateLimited: context.counters["http_429"])
     }
 }

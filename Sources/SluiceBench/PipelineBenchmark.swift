@@ -77,7 +77,7 @@ struct PipelineBenchmark: AsyncParsableCommand {
                     atPath: result.directory.appendingPathComponent(spool.path).path)[.size]) as? NSNumber
             return total + (size?.intValue ?? 0)
         }
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.seconds
         return Measurement(
             rows: rows, seconds: seconds, peakMiB: peakResidentMiB(), spoolMiB: Double(spoolBytes) / 1_048_576)
     }

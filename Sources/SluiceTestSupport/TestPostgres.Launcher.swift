@@ -23,7 +23,7 @@ extension TestPostgres {
         }
 
         private static func start() async throws -> TestPostgres {
-            if let url = ProcessInfo.processInfo.environment["SLUICE_TEST_DATABASE_URL"], !url.isEmpty {
+            if let url = TestPostgres.externalURL {
                 return TestPostgres(superuserConninfo: url, port: nil, socketDirectory: nil, isExternal: true)
             }
             // initdb and pg_ctl block for seconds: keep them off the cooperative pool. Not

@@ -35,6 +35,11 @@ public struct TestPostgres: Sendable {
     public static let passwordRolePassword = "pw-secret"
     public var hasPasswordRole: Bool { !isExternal }
 
+    /// `SLUICE_TEST_DATABASE_URL` when set: the suite then uses that server rather than its own.
+    public static var externalURL: String? {
+        ProcessInfo.processInfo.environment["SLUICE_TEST_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     public static let binDirectory = "/usr/lib/postgresql/15/bin"
 
     /// psql for benchmarks' baselines: the PostgreSQL 15 one, else whatever is on `PATH`.

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 
 /// How progress reads: pure functions from a stage's figures to text, apart from the I/O of
 /// the ``ProgressReporter`` so that they can be tested with fixed numbers.
@@ -21,7 +22,7 @@ enum ProgressFormat {
     /// Average rows per second since the stage started, when it has run measurably long.
     static func rate(_ figures: Figures) -> Double? {
         guard let elapsed = figures.elapsed else { return nil }
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.seconds
         guard seconds >= 0.001 else { return nil }
         return Double(figures.rowsDone) / seconds
     }

@@ -1,3 +1,5 @@
+import SluiceCore
+
 /// `GET /_sim/stats`: counters, the live configuration and the most recent requests, for people.
 struct StatsDocument: Encodable {
     struct Entry: Encodable {
@@ -37,18 +39,13 @@ struct StatsDocument: Encodable {
         statusCounts = Dictionary(stats.requestLog.map { (String($0.status), 1) }, uniquingKeysWith: +)
         self.configuration = Settings(
             seed: configuration.seed, rateLimit: configuration.rateLimit,
-            retryAfterSeconds: configuration.retryAfter.map(Self.seconds),
-            latencyMs: Self.seconds(configuration.latency) * 1000, developmentMode: configuration.developmentMode,
+            retryAfterSeconds: configuration.retryAfter.map(\.seconds),
+            latencyMs: configuration.latency.seconds * 1000, developmentMode: configuration.developmentMode,
             faultRate: configuration.faults.rate, faultKinds: configuration.faults.kinds)
         recentRequests = stats.requestLog.suffix(Self.recentLimit).map { record in
             Entry(
-                ageSeconds: Self.seconds(now - record.time), path: record.path, idCount: record.ids.count,
+                ageSeconds: (now - record.time).seconds, path: record.path, idCount: record.ids.count,
                 status: record.status, fault: record.fault)
         }
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        let (seconds, attoseconds) = duration.components
-        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }
