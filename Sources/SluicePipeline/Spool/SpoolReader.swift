@@ -1,12 +1,6 @@
 import Foundation
 import SluiceCore
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Reads a spool written by ``SpoolWriter`` back as the batches that were written.
 ///
 /// Reads in large chunks and holds at most one batch; when given the recorded SHA-256 it
@@ -15,30 +9,20 @@ import Darwin
 final class SpoolReader {
     let url: URL
     private let expectedSHA256: String?
-    private var fd: Int32
-    private var hash = SHA256()
-    private var chunk: [UInt8] = []
-    private var start = 0
-    private var atEOF = false
+    private let file: FileChunks
     private var pending: Batch?
-    private var line = 0
 
     init(url: URL, expectedSHA256: String? = nil) throws {
         self.url = url
         self.expectedSHA256 = expectedSHA256
-        fd = open(url.path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileError("open", path: url.path, errno: errno) }
-    }
-
-    deinit {
-        if fd >= 0 { systemClose(fd) }
+        file = try FileChunks(path: url.path)
     }
 
     /// The next batch, or `nil` at the end of the spool.
     func next() async throws -> Batch? {
-        while let lineRange = try await nextLine() {
-            line += 1
-            let value = try chunk.withUnsafeBufferPointer { buffer in
+        while let lineRange = try await file.nextLine() {
+            let line = file.lineNumber
+            let value = try file.bytes.withUnsafeBufferPointer { buffer in
                 do {
                     return try JSON.decode(UnsafeBufferPointer(rebasing: buffer[lineRange]))
                 } catch {
@@ -69,57 +53,15 @@ final class SpoolReader {
             }
         }
         if let expectedSHA256 {
-            let actual = hash.hexDigest()
+            let actual = file.sha256
             if actual != expectedSHA256 {
                 throw SpoolError(
-                    url: url, line: line,
+                    url: url, line: file.lineNumber,
                     message: "content changed while reading: sha256 \(actual), recorded \(expectedSHA256)")
             }
         }
         defer { pending = nil }
         return pending
-    }
-
-    /// The byte range of the next line in `chunk` (without its newline), reading more as needed.
-    private func nextLine() async throws -> Range<Int>? {
-        while true {
-            if let newline = chunk[start...].firstIndex(of: UInt8(ascii: "\n")) {
-                let range = start..<newline
-                start = newline + 1
-                return range
-            }
-            if atEOF {
-                guard start < chunk.count else { return nil }
-                let range = start..<chunk.count
-                start = chunk.count
-                return range
-            }
-            // Keep the partial line, read the next chunk after it.
-            chunk.removeSubrange(0..<start)
-            start = 0
-            try await fill()
-        }
-    }
-
-    /// Reads the next chunk on a ``BlockingIO`` thread.
-    private func fill() async throws {
-        let (fd, path) = (self.fd, url.path)
-        let read = try await BlockingIO.run { try Self.readChunk(fd, size: 1 << 18, path: path) }
-        read.withUnsafeBytes { hash.update($0) }
-        chunk.append(contentsOf: read)
-        if read.isEmpty { atEOF = true }
-    }
-
-    /// Up to `size` bytes from `fd`; empty at the end of the file.
-    static func readChunk(_ fd: Int32, size: Int, path: String) throws -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: size)
-        var n = 0
-        repeat {
-            n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress!, size) }
-        } while n < 0 && errno == EINTR
-        guard n >= 0 else { throw FileError("read", path: path, errno: errno) }
-        bytes.removeLast(size - n)
-        return bytes
     }
 }
 

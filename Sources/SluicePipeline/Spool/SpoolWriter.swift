@@ -17,6 +17,9 @@ final class SpoolWriter {
 
     var url: URL { file.url }
 
+    /// Hands everything appended so far to the file, so that a reader sees it.
+    func flush() async throws { try await file.flush() }
+
     /// Encodes the batch into the buffer; the buffer goes to the file when full.
     func append(_ batch: Batch) async throws {
         try await file.append { out in

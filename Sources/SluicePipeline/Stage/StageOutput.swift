@@ -18,6 +18,8 @@ public final class StageOutput: Sendable {
     private let isCollector: Bool
     private let collector = Mutex<[Batch]>([])
     private let sending = Atomic<Bool>(false)
+    /// Whether ``send(_:)`` has run; ``hold(_:)`` must come before it.
+    private let sent = Atomic<Bool>(false)
 
     init(
         stageName: String, spool: sending SpoolWriter?, channels: [BoundedChannel<Batch>], progress: StageProgress
@@ -58,7 +60,43 @@ public final class StageOutput: Sendable {
             collector.withLock { $0.append(batch) }
             return
         }
+        sent.store(true, ordering: .relaxed)
         try await spool.writer?.append(batch)
+        try await forward(batch)
+    }
+
+    /// Writes a batch to the stage's spool without sending it on: for a source that must read
+    /// everything (and let go of what it reads from) before anyone downstream pulls. The rows
+    /// are written once; ``sendHeld()`` sends them, read back from the spool. A stage holds
+    /// before it sends anything.
+    /// - Throws: ``HoldAfterSendError`` after a ``send(_:)``; the errors of ``send(_:)``.
+    public func hold(_ batch: Batch) async throws {
+        guard !sending.exchange(true, ordering: .acquiring) else { throw ConcurrentSendError(stage: stageName) }
+        defer { sending.store(false, ordering: .releasing) }
+        guard !sent.load(ordering: .relaxed) else { throw HoldAfterSendError(stage: stageName) }
+        try Task.checkCancellation()
+        if isCollector {
+            collector.withLock { $0.append(batch) }
+            return
+        }
+        try await spool.writer?.append(batch)
+    }
+
+    /// Sends every batch given to ``hold(_:)``, in order, as ``send(_:)`` would (suspending
+    /// while a consumer's buffer is full), reading them back from the spool one at a time.
+    public func sendHeld() async throws {
+        guard !sending.exchange(true, ordering: .acquiring) else { throw ConcurrentSendError(stage: stageName) }
+        defer { sending.store(false, ordering: .releasing) }
+        guard !sent.exchange(true, ordering: .relaxed), !isCollector, let writer = spool.writer else { return }
+        try await writer.flush()
+        let reader = try SpoolReader(url: writer.url)
+        while let batch = try await reader.next() {
+            try Task.checkCancellation()
+            try await forward(batch)
+        }
+    }
+
+    private func forward(_ batch: Batch) async throws {
         progress?.addRowsOut(batch.count)
         for channel in channels { try await channel.send(batch) }
     }
@@ -93,6 +131,12 @@ public final class StageOutput: Sendable {
 final class SpoolSlot: @unchecked Sendable {
     var writer: SpoolWriter?
     init(_ writer: sending SpoolWriter?) { self.writer = writer }
+}
+
+/// `StageOutput.hold` was called after `send`: held batches must come first.
+public struct HoldAfterSendError: Error, CustomStringConvertible, Sendable {
+    public var stage: String
+    public var description: String { "stage '\(stage)' held a batch after sending one; hold everything first" }
 }
 
 /// `StageOutput.send` was called while an earlier call had not returned.

@@ -7,13 +7,14 @@ import SluicePostgres
 
 /// Reads rows from PostgreSQL: the pipeline's source.
 ///
-/// The result is read in full into a private spool in the run directory first (single-row
-/// mode, `batch_size` rows in memory at a time), the connection is closed, and only then are
-/// the rows sent downstream. Streaming straight into the pipeline would keep the query
-/// running, and with it its snapshot, for as long as the slowest stage takes to pull rows
-/// (hours behind a paced HTTP fetch): that pins `xmin`, holds back vacuum and keeps a backend
-/// busy. Spooling costs one local write and read of the result and makes the read a short,
-/// consistent `REPEATABLE READ, READ ONLY` transaction (the count and the rows agree).
+/// The result is read in full into the stage's own spool first (single-row mode, `batch_size`
+/// rows in memory at a time, ``StageOutput/hold(_:)``), the connection is closed, and only
+/// then are the rows sent downstream (``StageOutput/sendHeld()``). Streaming straight into
+/// the pipeline would keep the query running, and with it its snapshot, for as long as the
+/// slowest stage takes to pull rows (hours behind a paced HTTP fetch): that pins `xmin`,
+/// holds back vacuum and keeps a backend busy. Holding costs one local read of the result
+/// (the spool is written anyway, for replays) and makes the read a short, consistent
+/// `REPEATABLE READ, READ ONLY` transaction (the count and the rows agree).
 public struct QueryStage: Stage {
     public let name: String
     public var kind: String { "query" }
@@ -29,29 +30,20 @@ public struct QueryStage: Stage {
     }
 
     public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
-        let spool = try RowSpool(url: context.runDirectory.appendingPathComponent(".\(name).query-spool.ndjson"))
-        do {
-            let batchSize = max(1, settings.batchSize)
-            let started = ContinuousClock.now
-            let total = try await DatabaseConnector.with(database, for: context) { connection in
-                try await connection.transaction { connection in
-                    _ = try await connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    if settings.countFirst { try await count(on: connection, context: context) }
-                    return try await connection.stream(settings.sql, settings.params, batchSize: batchSize) { batch in
-                        try await spool.append(batch)
-                    }
+        let started = ContinuousClock.now
+        let total = try await DatabaseConnector.with(database, for: context) { connection in
+            try await connection.transaction { connection in
+                _ = try await connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                if settings.countFirst { try await count(on: connection, context: context) }
+                return try await connection.stream(settings.sql, settings.params, batchSize: settings.batchSize) {
+                    batch in try await output.hold(batch)
                 }
             }
-            try await spool.close()
-            context.counters.set("rows", total)
-            context.counters.set("read_ms", Int((ContinuousClock.now - started).seconds * 1000))
-            context.logger.info("query read", metadata: ["query.rows": "\(total)"])
-            try await spool.read(batchSize: batchSize) { batch in try await output.send(batch) }
-        } catch {
-            await spool.remove()
-            throw error
         }
-        await spool.remove()
+        context.counters.set("rows", total)
+        context.counters.set("read_ms", Int((ContinuousClock.now - started).seconds * 1000))
+        context.logger.info("query read", metadata: ["query.rows": "\(total)"])
+        try await output.sendHeld()
     }
 
     /// Counts the rows first, for progress. A failure here is left to the query itself to

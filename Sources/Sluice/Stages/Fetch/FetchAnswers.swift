@@ -16,7 +16,7 @@ enum FetchAnswers {
 
     /// The answers in `url`; lines that do not parse (a line cut short by SIGKILL) are skipped.
     static func load(from url: URL) async -> [String: ItemResult] {
-        guard let reader = try? NDJSONLineReader(url: url) else { return [:] }
+        guard let reader = try? NDJSONReader(url: url) else { return [:] }
         var answers: [String: ItemResult] = [:]
         while true {
             let line: Value?

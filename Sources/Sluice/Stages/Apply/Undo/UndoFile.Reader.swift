@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluicePipeline
 import SluicePostgres
 
 extension UndoFile {
@@ -15,7 +16,7 @@ extension UndoFile {
         init(url: URL, batchSize: Int = 10_000) async throws {
             self.url = url
             self.batchSize = batchSize
-            let reader = try NDJSONLineReader(url: url)
+            let reader = try NDJSONReader(url: url)
             guard let header = try await reader.next() else {
                 throw NDJSONError(path: url.path, line: 1, message: "the undo file is empty")
             }
@@ -36,14 +37,14 @@ extension UndoFile {
 
         struct AsyncIterator: AsyncIteratorProtocol {
             let url: URL
-            var reader: NDJSONLineReader?
+            var reader: NDJSONReader?
             let columns: [String]
             let batchSize: Int
 
             mutating func next() async throws -> Batch? {
                 try Task.checkCancellation()
                 if reader == nil {
-                    reader = try NDJSONLineReader(url: url)
+                    reader = try NDJSONReader(url: url)
                     _ = try await reader?.next()  // the header, checked when the Reader was made
                 }
                 guard let reader else { return nil }

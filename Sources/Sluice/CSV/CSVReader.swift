@@ -381,7 +381,7 @@ public final class CSVReader {
         let (fd, path) = (self.fd, self.path)
         while chunk.count - position < count && !atEOF {
             let want = max(1 << 18, count - (chunk.count - position))
-            let read = try await BlockingIO.run { try Self.readChunk(fd, upTo: want, path: path) }
+            let read = try await BlockingIO.run { try FileChunks.readBlocking(fd, upTo: want, path: path) }
             if read.isEmpty {
                 atEOF = true
                 break
@@ -390,18 +390,6 @@ public final class CSVReader {
             chunk.append(contentsOf: read)
             bytesRead += read.count
         }
-    }
-
-    /// Up to `count` bytes from `fd`; empty at the end of the file.
-    private static func readChunk(_ fd: Int32, upTo count: Int, path: String) throws -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        var n = 0
-        repeat {
-            n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, count) }
-        } while n < 0 && errno == EINTR
-        guard n >= 0 else { throw FileError("read", path: path, errno: errno) }
-        bytes.removeLast(count - n)
-        return bytes
     }
 
     private static func hex(_ byte: UInt8) -> String {
