@@ -48,6 +48,45 @@ public enum JSON {
         }
     }
 
+    /// Encodes `value` for people to read: two-space indentation, one member per line, object
+    /// keys in sorted order, empty arrays and objects as `[]` and `{}`. Same values, same bytes.
+    public static func encodePretty(_ value: Value) -> String {
+        var out: [UInt8] = []
+        encodePretty(value, indent: 0, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func encodePretty(_ value: Value, indent: Int, into out: inout [UInt8]) {
+        func newline(_ depth: Int) {
+            out.append(UInt8(ascii: "\n"))
+            out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: 2 * depth))
+        }
+        switch value {
+        case .array(let a) where !a.isEmpty:
+            out.append(UInt8(ascii: "["))
+            for (i, element) in a.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                newline(indent + 1)
+                encodePretty(element, indent: indent + 1, into: &out)
+            }
+            newline(indent)
+            out.append(UInt8(ascii: "]"))
+        case .object(let o) where !o.isEmpty:
+            out.append(UInt8(ascii: "{"))
+            for (i, key) in o.keys.sorted().enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                newline(indent + 1)
+                encodeString(key, into: &out)
+                out.append(contentsOf: ": ".utf8)
+                encodePretty(o[key]!, indent: indent + 1, into: &out)
+            }
+            newline(indent)
+            out.append(UInt8(ascii: "}"))
+        default:
+            encode(value, into: &out)
+        }
+    }
+
     /// The JSON spelling of a double: shortest round-tripping digits, `null` when not finite.
     public static func format(_ d: Double) -> String {
         guard d.isFinite else { return "null" }

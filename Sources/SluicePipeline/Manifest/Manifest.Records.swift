@@ -3,7 +3,7 @@ import SluiceCore
 
 extension Manifest {
     /// The plan file a run came from.
-    public struct Plan: Sendable, Equatable, Codable {
+    public struct Plan: Sendable, Equatable {
         public var path: String
         /// SHA-256 of the plan file's bytes.
         public var sha256: String
@@ -18,7 +18,7 @@ extension Manifest {
 
     /// A file a stage read or wrote: its path (relative to the run directory when inside
     /// it), SHA-256, row count and role.
-    public struct Artifact: Sendable, Equatable, Codable {
+    public struct Artifact: Sendable, Equatable {
         /// `spool` for the runner's spools; stages name their own (`csv`, `rejects`, `undo`, ...).
         public var kind: String
         public var path: String
@@ -58,7 +58,7 @@ extension Manifest {
     /// The run a replay re-runs part of.
     /// The process that ran (or runs) the run, so a reader can tell a run still going from one
     /// whose process was killed before it could write a final status.
-    public struct ProcessRecord: Sendable, Equatable, Codable {
+    public struct ProcessRecord: Sendable, Equatable {
         public var pid: Int
         public var host: String
 
@@ -80,7 +80,7 @@ extension Manifest {
         }
     }
 
-    public struct ReplayOrigin: Sendable, Equatable, Codable {
+    public struct ReplayOrigin: Sendable, Equatable {
         public var runID: String
         /// The original run's directory.
         public var path: String
@@ -93,14 +93,10 @@ extension Manifest {
             self.stage = stage
             self.mode = mode
         }
-
-        enum CodingKeys: String, CodingKey {
-            case runID = "run_id", path, stage, mode
-        }
     }
 
     /// `stage`: that stage alone; `from`: that stage and every later one.
-    public enum ReplayMode: String, Sendable, Codable {
+    public enum ReplayMode: String, Sendable {
         case stage
         case from
     }

@@ -81,7 +81,7 @@ public struct Manifest: Sendable, Equatable {
 }
 
 /// How a run ended (or that it is still going).
-public enum RunStatus: String, Codable, Sendable, CaseIterable {
+public enum RunStatus: String, Sendable, CaseIterable {
     case running
     case succeeded
     case failed
@@ -92,7 +92,7 @@ public enum RunStatus: String, Codable, Sendable, CaseIterable {
 }
 
 /// Where one stage is in its life.
-public enum StageStatus: String, Codable, Sendable, CaseIterable {
+public enum StageStatus: String, Sendable, CaseIterable {
     /// Not started (yet, or ever: the run ended or stopped at a gate before it).
     case pending
     case running

@@ -100,7 +100,7 @@ final class ManifestRecorder: Sendable {
     /// present size and at least ``minimumReserve``, that ``finish(_:)`` removes.
     /// - Throws: the file error when there is not even that much room.
     func reserveSpace() async throws {
-        let size = try max(Self.minimumReserve, 4 * manifest.encoded().count)
+        let size = max(Self.minimumReserve, 4 * manifest.encoded().count)
         let writer = try PrivateFileWriter(at: reserveURL, bufferSize: 1 << 16)
         try await writer.write(repeatElement(UInt8(0), count: size))
         _ = try await writer.close()

@@ -1,0 +1,43 @@
+import Foundation
+import SluiceCore
+import Testing
+
+@testable import SluicePipeline
+
+/// The manifest goes through SluiceCore's JSON codec: numbers keep their kind, the bytes are
+/// deterministic, and a damaged manifest is refused naming the field.
+@Suite struct ManifestJSONTests {
+    static func manifest() -> Manifest {
+        var manifest = Manifest(
+            runID: "20261202-120000-abcdef", toolVersion: "test",
+            plan: .init(path: "plan.yaml", sha256: "00", name: "demo"),
+            resolvedPlan: .object(["size": .int(7), "delay": .double(7), "ratio": .double(0.5)]), overrides: [],
+            startedAt: Manifest.milliseconds(Date(timeIntervalSince1970: 1_790_000_000.123)),
+            stages: [
+                .init(name: "fetch", kind: "fetch", parameters: .object(["timeout": .double(30)]), input: nil)
+            ])
+        manifest.stages[0].counters = ["requests": 3]
+        return manifest
+    }
+
+    @Test func integersAndDoublesStayApartAndTheBytesAreStable() throws {
+        let manifest = Self.manifest()
+        let bytes = manifest.encoded()
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(text.contains("\"delay\": 7.0"))
+        #expect(text.contains("\"size\": 7"))
+        #expect(text.contains("\"timeout\": 30.0"))
+        #expect(text.contains("\"finished_at\": null"), "optional fields are written as null")
+        let decoded = try Manifest.decode(Data(bytes))
+        #expect(decoded == manifest)
+        #expect(decoded.resolvedPlan == .object(["size": .int(7), "delay": .double(7), "ratio": .double(0.5)]))
+        #expect(decoded.encoded() == bytes)
+    }
+
+    @Test func aDamagedManifestNamesTheField() throws {
+        var text = String(decoding: Self.manifest().encoded(), as: UTF8.self)
+        text = text.replacingOccurrences(of: "\"status\": \"pending\"", with: "\"status\": 3")
+        let error = try #require(throws: ManifestFormatError.self) { try Manifest.decode(Data(text.utf8)) }
+        #expect(error.description == "manifest field 'stages[0].status': expected a string")
+    }
+}
