@@ -213,7 +213,8 @@ struct PlanChecker {
             let text = kindNode.scalar?.text ?? ""
             validator.diagnostics.error(
                 "unknown kind '\(text.prefix(60))' for \(what)", at: kindNode.location,
-                notes: Suggestion.note(for: text, in: kinds) + ["kinds: " + kinds.joined(separator: ", ")])
+                notes: Suggestion.note(for: text, in: kinds) + ["kinds: " + kinds.joined(separator: ", ")],
+                code: .unknownKind(text))
             return nil
         }
         return kind
@@ -334,7 +335,7 @@ struct PlanChecker {
                             ? "stage '\(s.name)' reads from '\(input)', which does not come before it"
                             : "stage '\(s.name)' reads from unknown stage '\(input)'",
                         at: location("\(path).input", or: s.location),
-                        notes: Suggestion.note(for: input, in: index.keys.sorted()))
+                        notes: Suggestion.note(for: input, in: index.keys.sorted()), code: .unknownReference(input))
                 }
             } else if s.kind.takesInput {
                 validator.diagnostics.error(
@@ -356,7 +357,8 @@ struct PlanChecker {
                         notes: Suggestion.note(for: ref, in: kinds.keys.sorted())
                             + (kinds.isEmpty
                                 ? ["define it under 'connections:'"]
-                                : ["defined: " + kinds.keys.sorted().joined(separator: ", ")]))
+                                : ["defined: " + kinds.keys.sorted().joined(separator: ", ")]),
+                        code: .unknownReference(ref))
                 }
             }
             if let definition = s.definition {
@@ -417,7 +419,7 @@ struct PlanChecker {
                 if index[ref] == nil || ref == s.name {
                     validator.diagnostics.error(
                         "expectation refers to unknown stage '\(ref)'", at: at,
-                        notes: Suggestion.note(for: ref, in: index.keys.sorted()))
+                        notes: Suggestion.note(for: ref, in: index.keys.sorted()), code: .unknownReference(ref))
                 }
             }
         case .validate(let validate):

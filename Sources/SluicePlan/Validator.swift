@@ -47,7 +47,8 @@ struct Validator {
             if let first = seen[key] {
                 diagnostics.error(
                     "duplicate key '\(key)' in \(what)", at: pair.key.location,
-                    notes: ["'\(key)' was first set at line \(first.line), column \(first.column)"])
+                    notes: ["'\(key)' was first set at line \(first.line), column \(first.column)"],
+                    code: .duplicateKey(key))
                 continue
             }
             seen[key] = pair.key.location
@@ -57,13 +58,16 @@ struct Validator {
                 diagnostics.error(
                     "unknown key '\(key)' in \(what)", at: pair.key.location,
                     notes: Suggestion.note(for: key, in: known)
-                        + ["expected one of: " + known.joined(separator: ", ")])
+                        + ["expected one of: " + known.joined(separator: ", ")], code: .unknownKey(key))
                 continue
             }
             let childPath = path + "." + key
             if let scalar = pair.value.scalar, scalar.isNull, !scalar.isQuoted {
                 // `key:` with nothing after it means "use the default".
-                if spec.required { diagnostics.error("'\(key)' in \(what) needs a value", at: pair.value.location) }
+                if spec.required {
+                    diagnostics.error(
+                        "'\(key)' in \(what) needs a value", at: pair.value.location, code: .missingKey(key))
+                }
                 emptied.insert(key)
                 continue
             }
@@ -81,7 +85,7 @@ struct Validator {
                 guard !emptied.contains(spec.name) else { continue }
                 diagnostics.error(
                     "\(what) is missing required key '\(spec.name)' (\(spec.type.name))",
-                    at: node.location, notes: [spec.doc])
+                    at: node.location, notes: [spec.doc], code: .missingKey(spec.name))
             } else if let d = spec.defaultValue, !skip.contains(spec.name) {
                 let filled = Self.defaultValue(d, spec.type)
                 values.append(.init(spec.name, filled))
@@ -134,7 +138,7 @@ struct Validator {
                 if let first = seen[key] {
                     diagnostics.error(
                         "duplicate \(keyName) '\(key)' in \(what)", at: pair.key.location,
-                        notes: ["first set at line \(first.line), column \(first.column)"])
+                        notes: ["first set at line \(first.line), column \(first.column)"], code: .duplicateKey(key))
                     continue
                 }
                 seen[key] = pair.key.location
@@ -149,7 +153,9 @@ struct Validator {
             return Checked(value: .map(values), redacted: .map(redacted))
         case .list(let elementType, let minCount):
             guard let elements = node.elements else {
-                diagnostics.error("\(what) must be a list, found \(node.kindDescription)", at: node.location)
+                diagnostics.error(
+                    "\(what) must be a list, found \(node.kindDescription)", at: node.location,
+                    code: .invalidValue(path: path))
                 return nil
             }
             if elements.count < minCount {
@@ -171,7 +177,8 @@ struct Validator {
         default:
             guard let scalar = node.scalar else {
                 diagnostics.error(
-                    "\(what) must be \(article(type.name)), found \(node.kindDescription)", at: node.location)
+                    "\(what) must be \(article(type.name)), found \(node.kindDescription)", at: node.location,
+                    code: .invalidValue(path: path))
                 return nil
             }
             if scalar.isSecret || secret { noteSecret(scalar, at: node.location) }
@@ -234,7 +241,7 @@ struct Validator {
         func wrong(_ extra: [String] = []) -> Value? {
             diagnostics.error(
                 "\(what) must be \(article(type.name)), found '\(text.prefix(60))'", at: location,
-                notes: extra)
+                notes: extra, code: .invalidValue(path: path))
             return nil
         }
         switch type {
@@ -245,14 +252,14 @@ struct Validator {
             let cleaned = text.replacingOccurrences(of: "_", with: "")
             guard let i = Int64(cleaned) else {
                 if let d = Double(cleaned), d.rounded() == d, abs(d) < 9e18 {
-                    return checkRange(Int64(d), lo, hi, at: location, what: what).map { .int($0) }
+                    return checkRange(Int64(d), lo, hi, path: path, at: location, what: what).map { .int($0) }
                 }
                 return wrong()
             }
-            return checkRange(i, lo, hi, at: location, what: what).map { .int($0) }
+            return checkRange(i, lo, hi, path: path, at: location, what: what).map { .int($0) }
         case .double(let lo, let hi):
             guard let d = Double(text), d.isFinite else { return wrong() }
-            return checkRange(d, lo, hi, at: location, what: what).map { .double($0) }
+            return checkRange(d, lo, hi, path: path, at: location, what: what).map { .double($0) }
         case .bool:
             switch text {
             case "true", "True", "TRUE": return .bool(true)
@@ -268,13 +275,13 @@ struct Validator {
             if let lo, seconds < lo {
                 diagnostics.error(
                     "\(what) is \(Duration.describe(seconds)), below the minimum \(Duration.describe(lo))",
-                    at: location)
+                    at: location, code: .outOfRange(path: path))
                 return nil
             }
             if let hi, seconds > hi {
                 diagnostics.error(
                     "\(what) is \(Duration.describe(seconds)), above the maximum \(Duration.describe(hi))",
-                    at: location)
+                    at: location, code: .outOfRange(path: path))
                 return nil
             }
             return .double(seconds)
@@ -282,7 +289,7 @@ struct Validator {
             guard options.contains(text) else {
                 diagnostics.error(
                     "\(what) must be one of \(options.joined(separator: ", ")), found '\(text.prefix(60))'",
-                    at: location, notes: Suggestion.note(for: text, in: options))
+                    at: location, notes: Suggestion.note(for: text, in: options), code: .invalidValue(path: path))
                 return nil
             }
             return .string(text)
@@ -300,7 +307,7 @@ struct Validator {
             } catch {
                 diagnostics.error(
                     "\(what): \(error.message)", at: innerLocation(s, location, error.offset),
-                    notes: error.notes)
+                    notes: error.notes, code: .invalidValue(path: path))
                 return nil
             }
             return .string(text)
@@ -308,7 +315,9 @@ struct Validator {
             do {
                 parsed[path] = .expectation(try Expectation.parse(text))
             } catch {
-                diagnostics.error("\(what): \(error.message)", at: innerLocation(s, location, error.offset))
+                diagnostics.error(
+                    "\(what): \(error.message)", at: innerLocation(s, location, error.offset),
+                    code: .invalidValue(path: path))
                 return nil
             }
             return .string(text)
@@ -316,7 +325,9 @@ struct Validator {
             do {
                 _ = try Regex(text)
             } catch {
-                diagnostics.error("\(what) is not a valid regular expression: \(error)", at: location)
+                diagnostics.error(
+                    "\(what) is not a valid regular expression: \(error)", at: location, code: .invalidValue(path: path)
+                )
                 return nil
             }
             return .string(text)
@@ -332,14 +343,14 @@ struct Validator {
     }
 
     mutating func checkRange<T: Comparable & CustomStringConvertible>(
-        _ v: T, _ lo: T?, _ hi: T?, at location: SourceLocation, what: String
+        _ v: T, _ lo: T?, _ hi: T?, path: String, at location: SourceLocation, what: String
     ) -> T? {
         if let lo, v < lo {
-            diagnostics.error("\(what) is \(v), below the minimum \(lo)", at: location)
+            diagnostics.error("\(what) is \(v), below the minimum \(lo)", at: location, code: .outOfRange(path: path))
             return nil
         }
         if let hi, v > hi {
-            diagnostics.error("\(what) is \(v), above the maximum \(hi)", at: location)
+            diagnostics.error("\(what) is \(v), above the maximum \(hi)", at: location, code: .outOfRange(path: path))
             return nil
         }
         return v

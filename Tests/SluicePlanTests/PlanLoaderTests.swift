@@ -106,6 +106,24 @@ let minimal = """
         #expect(plan.connection(named: "db")?.postgres?.connectTimeout == 10)
     }
 
+    @Test func diagnosticsCarryAMachineCode() {
+        let yaml =
+            minimal
+            .replacingOccurrences(of: "size: 50", with: "size: 0\n    sise: 3")
+            .replacingOccurrences(of: "delay: 0.33s", with: "delay: soon\n    input: nowhere")
+            .replacingOccurrences(of: "path: /tracks", with: "path: /tracks\n    path: /again")
+            .replacingOccurrences(of: "- kind: query", with: "- kind: qery")
+        let codes = errors(yaml).compactMap(\.code)
+        #expect(codes.contains(.unknownKey("sise")))
+        #expect(codes.contains(.outOfRange(path: "stages.chunk.size")))
+        #expect(codes.contains(.invalidValue(path: "stages.fetch.delay")))
+        #expect(codes.contains(.duplicateKey("path")))
+        #expect(codes.contains(.unknownKind("qery")))
+        #expect(codes.contains(.unknownReference("nowhere")))
+        let missing = errors(minimal.replacingOccurrences(of: "    size: 50\n", with: "")).compactMap(\.code)
+        #expect(missing == [.missingKey("size")])
+    }
+
     @Test func stagesDefaultTheirNameToTheKindAndReadThePreviousStage() throws {
         let plan = try load(minimal)
         #expect(plan.stages.map(\.name) == ["query", "chunk", "fetch"])

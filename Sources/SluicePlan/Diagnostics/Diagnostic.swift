@@ -10,6 +10,20 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     public enum Code: Sendable, Hashable {
         /// `${NAME}` without a default, and `NAME` is not set (or empty).
         case unsetVariable(String)
+        /// A key the schema does not know, at that place.
+        case unknownKey(String)
+        /// A key written twice in one mapping.
+        case duplicateKey(String)
+        /// A required key left out (or given no value).
+        case missingKey(String)
+        /// A value of the wrong type or shape, or not one of the choices (by its dotted path).
+        case invalidValue(path: String)
+        /// A number or duration outside its range (by its dotted path).
+        case outOfRange(path: String)
+        /// A `kind` that does not exist.
+        case unknownKind(String)
+        /// A stage or connection named that does not exist (or comes later).
+        case unknownReference(String)
     }
 
     public var severity: Severity
@@ -99,8 +113,12 @@ struct DiagnosticBag {
 
     var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
 
-    mutating func error(_ message: String, at location: SourceLocation?, notes: [String] = []) {
-        diagnostics.append(.error(message, at: location, notes: notes))
+    mutating func error(
+        _ message: String, at location: SourceLocation?, notes: [String] = [], code: Diagnostic.Code? = nil
+    ) {
+        var diagnostic = Diagnostic.error(message, at: location, notes: notes)
+        diagnostic.code = code
+        diagnostics.append(diagnostic)
     }
 
     mutating func warning(_ message: String, at location: SourceLocation?, notes: [String] = []) {
