@@ -106,13 +106,12 @@ public actor HTTPFetcher {
             guard case .array(let items) = json[itemsKey] else { return [] }
             return items.map { $0.isNull ? .notFound : .found($0) }
         case .badRequest(let message):
-            guard count > 1 else { return [.rejected(reason: message)] }
-            logger.info(
-                "The API refused a whole batch (400); splitting it to isolate the ids it refuses",
-                metadata: ["http.message": "\(message)", "fetch.ids": "\(count)"])
-            let middle = ids.startIndex + (count + 1) / 2
-            let head = try await fetchBatch(ids[..<middle], narrowing: true)
-            return head + (try await fetchBatch(ids[middle...], narrowing: true))
+            if !narrowing {
+                logger.info(
+                    "The API refused a whole batch (400); splitting it to isolate the ids it refuses",
+                    metadata: ["http.message": "\(message)", "fetch.ids": "\(count)"])
+            }
+            return try await narrow(ids, refusedWith: message, asked: true)
         case .forbidden(let message):
             guard configuration.fallbackPath != nil else {
                 throw FetchError(
@@ -126,6 +125,36 @@ public actor HTTPFetcher {
                 .unexpectedStatus(404), "the batch endpoint answered 404 (\(message)); check base_url and path",
                 url: url, status: 404)
         }
+    }
+
+    /// The results for `ids`, which hold at least one id the API refuses with 400 (`asked`: the
+    /// API refused exactly this batch; otherwise it was inferred). Split in halves, and a
+    /// batch whose answer is already known is not asked for whole: when the first half is
+    /// answered, the refused id is in the second, which is split again at once. An id is only
+    /// ever rejected on the API's own 400 for it alone (an inferred single id is still asked),
+    /// so a 400 that was not about an id costs requests, never a good row.
+    ///
+    /// One bad id among 50 then costs about 1.5·log2(50) + 1 ≈ 9 requests instead of
+    /// 2·log2(50) ≈ 12. When nothing paces the requests (no `delay`, no `rate`) and
+    /// `concurrency` allows, both halves are asked at once instead: more requests, half the
+    /// waiting.
+    private func narrow(
+        _ ids: ArraySlice<String>, refusedWith message: String, asked: Bool
+    ) async throws -> [ItemResult] {
+        guard ids.count > 1 else {
+            return asked ? [.rejected(reason: message)] : try await fetchBatch(ids, narrowing: true)
+        }
+        let middle = ids.startIndex + (ids.count + 1) / 2
+        let (head, tail) = (ids[..<middle], ids[middle...])
+        if configuration.delay == nil, configuration.ratePerMinute == nil, configuration.concurrency > 1 {
+            async let first = fetchBatch(head, narrowing: true)
+            let second = try await fetchBatch(tail, narrowing: true)
+            return try await first + second
+        }
+        let first = try await fetchBatch(head, narrowing: true)
+        let firstWasRefused = first.contains { if case .rejected = $0 { true } else { false } }
+        guard firstWasRefused else { return first + (try await narrow(tail, refusedWith: message, asked: false)) }
+        return first + (try await fetchBatch(tail, narrowing: true))
     }
 
     // MARK: Per-item fallback
