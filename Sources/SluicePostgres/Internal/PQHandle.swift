@@ -5,10 +5,8 @@ import Synchronization
 /// The single owner of a `PGconn*` and its `PGcancel*`; both are freed in `deinit`.
 ///
 /// `@unchecked Sendable` because it is shared by the connection actor (which alone runs queries
-/// on `conn`) and by cancellation handlers and identifier quoting on other threads. Those only
-/// use what libpq documents as thread-safe: `PQcancel` on the separate `PGcancel` object, and
-/// `PQescapeIdentifier`/`PQescapeLiteral`, which read the connection's fixed client encoding
-/// (always UTF8, see ``LibPQConnection``) and are serialized with `PQfinish` by `lock`.
+/// on `conn`) and by cancellation handlers on other threads, which only use what libpq
+/// documents as thread-safe: `PQcancel` on the separate `PGcancel` object.
 final class PQHandle: @unchecked Sendable {
     let conn: OpaquePointer
     private let cancel: OpaquePointer?
@@ -37,11 +35,6 @@ final class PQHandle: @unchecked Sendable {
             PQfinish(conn)
             done = true
         }
-    }
-
-    /// Runs `body` with the connection while it is guaranteed not to be freed; `nil` once closed.
-    func withOpenConnection<T>(_ body: (OpaquePointer) -> T) -> T? {
-        finished.withLock { done in done ? nil : body(conn) }
     }
 
     /// Asks the server to cancel whatever this connection is running. Safe from any thread;
