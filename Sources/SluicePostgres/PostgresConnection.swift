@@ -1,4 +1,3 @@
-internal import CLibPQ
 import Logging
 import SluiceCore
 
@@ -15,7 +14,8 @@ import SluiceCore
 /// (`client_encoding` is forced), so do not `SET client_encoding`.
 public final class PostgresConnection: Sendable {
     let core: LibPQConnection
-    let handle: PQHandle
+    /// The one part of the libpq connection used off its executor: by cancellation handlers.
+    private let cancel: PQCancel?
     public let logger: Logger
     /// The server process serving this connection (`pg_backend_pid()`), for
     /// `pg_cancel_backend`/`pg_terminate_backend` and for reading `pg_stat_activity`.
@@ -28,17 +28,17 @@ public final class PostgresConnection: Sendable {
     private let applicationName: String
 
     private init(
-        core: LibPQConnection, handle: PQHandle, conninfo: String, connectTimeout: Duration, applicationName: String,
-        logger: Logger
+        core: LibPQConnection, session: LibPQConnection.Session, conninfo: String, connectTimeout: Duration,
+        applicationName: String, logger: Logger
     ) {
         self.core = core
-        self.handle = handle
+        self.cancel = session.cancel
         self.conninfo = conninfo
         self.connectTimeout = connectTimeout
         self.applicationName = applicationName
         self.logger = logger
-        self.backendPID = Int(PQbackendPID(handle.conn))
-        self.serverVersion = Int(PQserverVersion(handle.conn))
+        self.backendPID = session.backendPID
+        self.serverVersion = session.serverVersion
     }
 
     /// Opens a connection.
@@ -60,7 +60,7 @@ public final class PostgresConnection: Sendable {
     ) async throws -> PostgresConnection {
         let core = LibPQConnection(label: "sluice.postgres")
         let flag = CancelFlag()
-        let handle = try await withTaskCancellationHandler {
+        let session = try await withTaskCancellationHandler {
             try await core.connect(
                 conninfo, timeout: connectTimeout, applicationName: applicationName, cancelled: flag, logger: logger)
         } onCancel: {
@@ -68,7 +68,7 @@ public final class PostgresConnection: Sendable {
         }
         try Task.checkCancellation()
         let connection = PostgresConnection(
-            core: core, handle: handle, conninfo: conninfo, connectTimeout: connectTimeout,
+            core: core, session: session, conninfo: conninfo, connectTimeout: connectTimeout,
             applicationName: applicationName, logger: logger)
         logger.debug(
             "connected to PostgreSQL",
@@ -198,8 +198,8 @@ public final class PostgresConnection: Sendable {
     func cancellable<T>(_ operation: () async throws -> T) async throws -> T {
         try Task.checkCancellation()
         do {
-            return try await withTaskCancellationHandler(operation: operation) { [handle] in
-                handle.requestCancel()
+            return try await withTaskCancellationHandler(operation: operation) { [cancel] in
+                cancel?.request()
             }
         } catch let error as PostgresError where error.isQueryCanceled && Task.isCancelled {
             throw CancellationError()

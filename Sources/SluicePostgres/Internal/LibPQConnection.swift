@@ -30,11 +30,18 @@ actor LibPQConnection {
 
     // MARK: Connecting
 
+    /// What the public connection keeps of an open connection: all it may touch off the executor.
+    struct Session: Sendable {
+        let cancel: PQCancel?
+        let backendPID: Int
+        let serverVersion: Int
+    }
+
     /// Connects with `PQconnectStartParams`/`PQconnectPoll` so that the deadline and task
     /// cancellation are ours to enforce (libpq ignores `connect_timeout` in this mode).
     func connect(
         _ conninfo: String, timeout: Duration, applicationName: String, cancelled: CancelFlag, logger: Logger
-    ) throws(PostgresError) -> PQHandle {
+    ) throws(PostgresError) -> Session {
         // Keywords are processed in order; the expanded conninfo overrides what comes before it,
         // and client_encoding comes after so we always decode UTF-8.
         let keywords = ["fallback_application_name", "dbname", "client_encoding"]
@@ -71,9 +78,10 @@ actor LibPQConnection {
             PQfinish(conn)
             throw error
         }
-        let handle = PQHandle(conn: conn, logger: logger)
+        let handle = PQHandle(conn: conn, executor: executor, logger: logger)
         self.handle = handle
-        return handle
+        return Session(
+            cancel: handle.cancel, backendPID: Int(PQbackendPID(conn)), serverVersion: Int(PQserverVersion(conn)))
     }
 
     /// The user's `connect_timeout` (conninfo or `PGCONNECT_TIMEOUT`) if given, else ours.
@@ -136,7 +144,7 @@ actor LibPQConnection {
     /// Cancels the statement just sent if the task was cancelled before the cancellation handler
     /// could reach a running statement.
     private func cancelIfTaskCancelled() {
-        if Task.isCancelled { handle?.requestCancel() }
+        if Task.isCancelled { handle?.cancel?.request() }
     }
 
     private func send(
@@ -260,7 +268,7 @@ actor LibPQConnection {
             PQputCopyEnd(conn, "aborted by the client")
             copyingIn = false
         } else {
-            handle.requestCancel()
+            handle.cancel?.request()
         }
         drain(conn)
         busy = nil
