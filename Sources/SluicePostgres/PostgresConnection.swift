@@ -9,8 +9,11 @@ import SluiceCore
 /// `PQcancel` to the server and the call throws `CancellationError`.
 ///
 /// A connection runs one operation at a time: starting a second one while a `stream` or a
-/// `copyIn` is in progress (for example from inside its closure) throws a ``PostgresError`` of
-/// kind `.client` rather than corrupting the protocol. The connection always speaks UTF-8
+/// `copyIn` is in progress (for example from inside its closure), or using a ``CopyWriter``
+/// after its `copyIn` returned, throws a ``PostgresError`` of kind `.client` saying what the
+/// connection is busy with, rather than corrupting the protocol. The refused call changes
+/// nothing: the operation in progress carries on and the connection stays usable. After
+/// ``close()`` every call throws kind `.connectionLost`. The connection always speaks UTF-8
 /// (`client_encoding` is forced), so do not `SET client_encoding`.
 public final class PostgresConnection: Sendable {
     let core: LibPQConnection
@@ -113,11 +116,11 @@ public final class PostgresConnection: Sendable {
         precondition(batchSize > 0, "batchSize must be positive")
         logger.trace("stream", metadata: ["db.statement": "\(PostgresError.truncate(sql))"])
         return try await cancellable {
-            try await core.startStream(sql, params)
+            let id = try await core.startStream(sql, params)
             var total = 0
             do {
                 while true {
-                    let chunk = try await core.nextRows(limit: batchSize)
+                    let chunk = try await core.nextRows(of: id, limit: batchSize)
                     if !chunk.rows.isEmpty {
                         total += chunk.rows.count
                         try await body(Batch(columns: chunk.columns, rows: chunk.rows))
@@ -126,7 +129,7 @@ public final class PostgresConnection: Sendable {
                     try Task.checkCancellation()
                 }
             } catch {
-                await core.abandon()
+                await core.abandon(id)
                 throw error
             }
         }
@@ -141,18 +144,18 @@ public final class PostgresConnection: Sendable {
     public func copyIn(_ sql: String, _ produce: (CopyWriter) async throws -> Void) async throws -> Int {
         logger.trace("copy in", metadata: ["db.statement": "\(PostgresError.truncate(sql))"])
         return try await cancellable {
-            let columnCount = try await core.startCopyIn(sql)
-            let writer = CopyWriter(core: core, columnCount: columnCount)
+            let copy = try await core.startCopyIn(sql)
+            let writer = CopyWriter(core: core, copy: copy.id, columnCount: copy.columnCount)
             do {
                 try await produce(writer)
                 try await writer.flush()
             } catch {
-                // Ends the COPY so the server discards it; throws (ignored) if a failed send
-                // already ended it.
-                _ = try? await core.endCopy(errorMessage: "aborted by the client")
+                // Ends the COPY so the server discards it (nothing to do if a failed send
+                // already ended it).
+                await core.abandon(copy.id)
                 throw error
             }
-            return try await core.endCopy(errorMessage: nil)
+            return try await core.endCopy(copy.id)
         }
     }
 
