@@ -18,8 +18,9 @@ public final class CopyWriter {
     /// Rows accepted so far (1-based line numbers in server errors count the same rows).
     public private(set) var rowsWritten = 0
     private var buffer: [UInt8] = []
-    /// Also receives every byte sent, to send the same COPY again elsewhere.
-    var spool: CopySpool?
+    /// Also receives every byte sent, to send the same COPY again elsewhere
+    /// (``CopySpool/copy(into:_:)``).
+    public var spool: CopySpool?
 
     init(core: LibPQConnection, copy: LibPQConnection.OperationID, columnCount: Int) {
         self.core = core

@@ -185,9 +185,9 @@ public final class PostgresConnection: Sendable {
         return value
     }
 
-    /// `ROLLBACK`, not cancellable and ignoring errors: used on the way out of a failure, where
-    /// the connection may be gone and the original error is what matters.
-    func rollbackQuietly() async {
+    /// `ROLLBACK`, not cancellable and ignoring errors: for the way out of a failure, where the
+    /// task may be cancelled, the connection may be gone and the original error is what matters.
+    public func rollbackQuietly() async {
         _ = try? await core.execute("ROLLBACK", [], cancellable: false)
     }
 

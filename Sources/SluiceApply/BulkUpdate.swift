@@ -1,5 +1,6 @@
 import Logging
 import SluiceCore
+import SluicePostgres
 
 /// Updates columns of existing rows from a stream of keyed rows, in one transaction: the heart
 /// of the apply stage.

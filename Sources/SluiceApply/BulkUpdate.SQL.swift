@@ -1,3 +1,5 @@
+import SluicePostgres
+
 extension BulkUpdate {
     /// The statements of one run, every name quoted (``PostgresConnection/quoteIdentifier(_:)``).
     struct SQL: Sendable {

@@ -1,3 +1,4 @@
+import SluiceApply
 import SluiceCore
 import SluicePostgres
 import SluiceTestSupport
