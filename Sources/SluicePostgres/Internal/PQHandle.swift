@@ -35,8 +35,6 @@ final class PQHandle {
         executor.run { orphan.finish() }
     }
 
-    var isFinished: Bool { finished }
-
     /// Closes the socket and frees the connection; later calls do nothing.
     func finish() {
         guard !finished else { return }
