@@ -39,10 +39,15 @@ let package = Package(
         ),
         // YAML (libyaml) -> node tree with marks -> validated, typed Plan.
         .target(name: "SluicePlan", dependencies: ["SluiceCore", "CYAML"]),
-        // libpq on a per-connection serial executor.
+        // libpq on a per-connection serial executor: statements, streaming, COPY, quoting.
         .target(
             name: "SluicePostgres",
             dependencies: ["SluiceCore", "CLibPQ", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The apply engine: a keyed bulk UPDATE in one transaction, its prior values kept for undo.
+        .target(
+            name: "SluiceApply",
+            dependencies: ["SluiceCore", "SluicePostgres", .product(name: "Logging", package: "swift-log")]
         ),
         // The staged async engine: bounded channels, runner, manifest, spools, replay.
         .target(
@@ -63,7 +68,7 @@ let package = Package(
         .target(
             name: "Sluice",
             dependencies: [
-                "SluiceCore", "SluicePlan", "SluicePostgres", "SluicePipeline", "SluiceHTTP",
+                "SluiceCore", "SluicePlan", "SluicePostgres", "SluiceApply", "SluicePipeline", "SluiceHTTP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
@@ -92,8 +97,8 @@ let package = Package(
         .executableTarget(
             name: "SluiceBench",
             dependencies: [
-                "Sluice", "SluiceCore", "SluicePlan", "SluicePipeline", "SluicePostgres", "SluiceTestSupport",
-                "SpotifySimulator",
+                "Sluice", "SluiceCore", "SluicePlan", "SluicePipeline", "SluicePostgres", "SluiceApply",
+                "SluiceTestSupport", "SpotifySimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 // The raw-client baseline of the fetch benchmark.
@@ -107,6 +112,7 @@ let package = Package(
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
         .testTarget(name: "SluicePlanTests", dependencies: ["SluicePlan", "SluiceCore"], resources: [.copy("Corpus")]),
         .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres", "SluiceTestSupport"]),
+        .testTarget(name: "SluiceApplyTests", dependencies: ["SluiceApply", "SluicePostgres", "SluiceTestSupport"]),
         .testTarget(
             name: "SluicePipelineTests",
             dependencies: ["SluicePipeline", "SluiceCore", .product(name: "Logging", package: "swift-log")]
@@ -132,7 +138,9 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceTests",
-            dependencies: ["Sluice", "SluicePlan", "SluicePipeline", "SluiceTestSupport", "SpotifySimulator"],
+            dependencies: [
+                "Sluice", "SluicePlan", "SluicePipeline", "SluiceApply", "SluiceTestSupport", "SpotifySimulator",
+            ],
             resources: [.copy("Corpus-CSV")]
         ),
     ]

@@ -4,22 +4,22 @@ import Glibc
 import Darwin
 #endif
 
-/// The bytes a ``CopyWriter`` sent, kept in an unnamed temporary file so the same COPY can be
-/// sent again on another connection (``copy(into:_:)``) without encoding the rows twice or
-/// holding them in memory.
+/// The bytes a ``CopyWriter`` sent (set as its ``CopyWriter/spool``), kept in an unnamed
+/// temporary file so the same COPY can be sent again on another connection (``copy(into:_:)``)
+/// without encoding the rows twice or holding them in memory.
 ///
 /// The file is created with mode 0600 in `directory` (default `$TMPDIR`, else `/tmp`) and
 /// unlinked at once: nothing is left behind, even if the process dies; the space is freed when
 /// the spool is released. Keeping it is best effort: if a write fails (a full disk) or the spool
 /// would pass `limit` bytes, ``failure`` says why and the spool stops growing and must not be sent.
-final class CopySpool {
+public final class CopySpool {
     private let descriptor: Int32
     private let limit: Int
-    private(set) var byteCount = 0
+    public private(set) var byteCount = 0
     /// Why the spool is incomplete, if it is.
-    private(set) var failure: String?
+    public private(set) var failure: String?
 
-    init(directory: String? = nil, limit: Int) throws(PostgresError) {
+    public init(directory: String? = nil, limit: Int) throws(PostgresError) {
         let directory =
             directory ?? getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         self.limit = limit
@@ -60,7 +60,7 @@ final class CopySpool {
 
     /// Sends everything spooled into `sql`, a `COPY ... FROM STDIN` taking the same columns, on
     /// `connection`; returns the rows the server copied.
-    func copy(into connection: PostgresConnection, _ sql: String) async throws -> Int {
+    public func copy(into connection: PostgresConnection, _ sql: String) async throws -> Int {
         if let failure { throw PostgresError(kind: .client, message: failure) }
         return try await connection.copyIn(sql) { writer in
             var offset = 0

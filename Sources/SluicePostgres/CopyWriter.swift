@@ -1,7 +1,8 @@
 import SluiceCore
 
 /// Writes rows into a running `COPY ... FROM STDIN` (text format); lent by
-/// ``PostgresConnection/copyIn(_:_:)`` for the duration of its closure.
+/// ``PostgresConnection/copyIn(_:_:)`` for the duration of its closure. Kept past it, it can
+/// send nothing: it is tied to its own COPY, not to whichever runs on the connection next.
 ///
 /// Values are escaped straight into a byte buffer (`\N` for NULL; backslash, tab, newline and
 /// carriage return escaped) that is sent whenever it passes ``flushThreshold`` bytes, so each
@@ -11,16 +12,19 @@ public final class CopyWriter {
     public static let flushThreshold = 64 * 1024
 
     private let core: LibPQConnection
+    private let copy: LibPQConnection.OperationID
     /// How many values every row must have: the COPY's column count.
     public let columnCount: Int
     /// Rows accepted so far (1-based line numbers in server errors count the same rows).
     public private(set) var rowsWritten = 0
     private var buffer: [UInt8] = []
-    /// Also receives every byte sent, to send the same COPY again elsewhere.
-    var spool: CopySpool?
+    /// Also receives every byte sent, to send the same COPY again elsewhere
+    /// (``CopySpool/copy(into:_:)``).
+    public var spool: CopySpool?
 
-    init(core: LibPQConnection, columnCount: Int) {
+    init(core: LibPQConnection, copy: LibPQConnection.OperationID, columnCount: Int) {
         self.core = core
+        self.copy = copy
         self.columnCount = columnCount
         buffer.reserveCapacity(Self.flushThreshold + 4096)
     }
@@ -59,13 +63,13 @@ public final class CopyWriter {
         let chunk = buffer
         buffer.removeAll(keepingCapacity: true)
         spool?.append(chunk)
-        _ = try await core.putCopyData(chunk)
+        _ = try await core.putCopyData(chunk, to: copy)
     }
 
     /// Sends bytes already in COPY text format (whole rows or not), after what is buffered.
     func send(encoded bytes: [UInt8]) async throws {
         try await flush()
         spool?.append(bytes)
-        _ = try await core.putCopyData(bytes)
+        _ = try await core.putCopyData(bytes, to: copy)
     }
 }

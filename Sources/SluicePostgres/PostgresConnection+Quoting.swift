@@ -1,74 +1,81 @@
-internal import CLibPQ
-
 extension PostgresConnection {
-    /// Quotes a table or column name for SQL with libpq's `PQescapeIdentifier`, so nothing in
-    /// it can end the identifier: `tracks"; DROP TABLE x; --` stays one (nonexistent) name.
+    /// Quotes a table or column name for SQL so nothing in it can end the identifier:
+    /// `tracks"; DROP TABLE x; --` stays one (nonexistent) name.
     ///
     /// A dotted name is split and each part quoted: `public.tracks` becomes `"public"."tracks"`.
     /// Parts already in double quotes are taken literally (`"odd.name".t`). Names are
     /// case-sensitive once quoted, as in PostgreSQL: `Tracks` is not `tracks`.
-    public func quoteIdentifier(_ name: String) -> String {
-        Self.identifierParts(name).map(quoteIdentifierPart).joined(separator: ".")
+    ///
+    /// Needs no connection: this is libpq's `PQescapeIdentifier` for the UTF-8 the connection
+    /// always speaks (see ``quoteIdentifierPart(_:)``).
+    /// - Throws: ``PostgresError`` of kind `.client` when the name contains a NUL character.
+    public static func quoteIdentifier(_ name: String) throws(PostgresError) -> String {
+        var quoted: [String] = []
+        for part in identifierParts(name) { quoted.append(try quoteIdentifierPart(part)) }
+        return quoted.joined(separator: ".")
     }
 
     /// Quotes one identifier as it is, dots included (for column names from a result).
-    public func quoteIdentifierPart(_ part: String) -> String {
-        escape(part, with: PQescapeIdentifier) ?? Self.fallbackQuote(part, quote: "\"")
+    ///
+    /// Every `"` is doubled inside double quotes, which is all `PQescapeIdentifier` does to
+    /// valid UTF-8 (a Swift string always is, and `client_encoding` is always UTF8).
+    /// - Throws: ``PostgresError`` of kind `.client` when the name contains a NUL character.
+    public static func quoteIdentifierPart(_ part: String) throws(PostgresError) -> String {
+        try escape(part, quote: "\"", what: "an identifier")
     }
 
-    /// Quotes a string as a SQL literal with libpq's `PQescapeLiteral`.
-    public func quoteLiteral(_ text: String) -> String {
-        escape(text, with: PQescapeLiteral) ?? Self.fallbackQuote(text, quote: "'")
+    /// Quotes a string as a SQL literal, as libpq's `PQescapeLiteral` does: `'` doubled, and
+    /// when the text holds a backslash, every `\` doubled in an escape string (` E'...'`, with a
+    /// leading space) so the literal means the same whatever `standard_conforming_strings` is.
+    /// - Throws: ``PostgresError`` of kind `.client` when the text contains a NUL character,
+    ///   which no PostgreSQL text value can hold (libpq would silently cut the text there).
+    public static func quoteLiteral(_ text: String) throws(PostgresError) -> String {
+        try escape(text, quote: "'", what: "a string literal")
     }
 
-    private func escape(
-        _ text: String, with function: (OpaquePointer?, UnsafePointer<CChar>?, Int) -> UnsafeMutablePointer<CChar>?
-    ) -> String? {
-        let escaped: String?? = handle.withOpenConnection { conn in
-            var text = text
-            return text.withUTF8 { bytes in
-                bytes.withMemoryRebound(to: CChar.self) { chars -> String? in
-                    guard let result = function(conn, chars.baseAddress, chars.count) else { return nil }
-                    defer { PQfreemem(result) }
-                    return String(cString: result)
-                }
-            }
-        }
-        return escaped ?? nil
-    }
-
-    /// Used only after `close()`, when libpq has no connection to ask; identical for UTF-8 text
-    /// with `standard_conforming_strings` on (the default since PostgreSQL 9.1).
-    static func fallbackQuote(_ text: String, quote: Character) -> String {
-        var out = String(quote)
+    /// libpq's `PQescapeInternal` for UTF-8 text; rust-postgres's `postgres_protocol::escape`
+    /// is the same translation.
+    ///
+    /// Works on Unicode scalars like libpq on bytes, never on `Character`s: `"` followed by a
+    /// combining accent is one `Character`, and it must still be doubled.
+    private static func escape(_ text: String, quote: Unicode.Scalar, what: String) throws(PostgresError) -> String {
+        let isLiteral = quote == "'"
+        var body = String.UnicodeScalarView()
         var hasBackslash = false
-        for c in text {
-            if c == quote { out.append(quote) }
-            if c == "\\" && quote == "'" {
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\0":
+                throw PostgresError(kind: .client, message: "\(what) cannot contain a NUL character")
+            case quote:
+                body.append(quote)
+            case "\\" where isLiteral:
                 hasBackslash = true
-                out.append("\\")
+                body.append("\\")
+            default:
+                break
             }
-            out.append(c)
+            body.append(scalar)
         }
-        out.append(quote)
-        return hasBackslash ? " E" + out : out
+        let quoted = String(quote) + String(body) + String(quote)
+        return hasBackslash ? " E" + quoted : quoted
     }
 
-    /// Splits `schema.table` at dots outside double quotes; quoted parts are unquoted.
+    /// Splits `schema.table` at dots outside double quotes; quoted parts are unquoted. Scans
+    /// Unicode scalars for the same reason as ``escape(_:quote:what:)``.
     static func identifierParts(_ name: String) -> [String] {
         var parts: [String] = []
-        var current = ""
+        var current = String.UnicodeScalarView()
         var inQuotes = false
         var wasQuoted = false
-        var chars = name.makeIterator()
-        var pending: Character? = chars.next()
+        var scalars = name.unicodeScalars.makeIterator()
+        var pending = scalars.next()
         while let c = pending {
-            pending = chars.next()
+            pending = scalars.next()
             if inQuotes {
                 if c == "\"" {
                     if pending == "\"" {
                         current.append("\"")
-                        pending = chars.next()
+                        pending = scalars.next()
                     } else {
                         inQuotes = false
                     }
@@ -79,14 +86,14 @@ extension PostgresConnection {
                 inQuotes = true
                 wasQuoted = true
             } else if c == "." {
-                parts.append(current)
-                current = ""
+                parts.append(String(current))
+                current = String.UnicodeScalarView()
                 wasQuoted = false
             } else {
                 current.append(c)
             }
         }
-        parts.append(current)
+        parts.append(String(current))
         return parts
     }
 }

@@ -1,4 +1,3 @@
-internal import CLibPQ
 import Logging
 import SluiceCore
 
@@ -10,12 +9,16 @@ import SluiceCore
 /// `PQcancel` to the server and the call throws `CancellationError`.
 ///
 /// A connection runs one operation at a time: starting a second one while a `stream` or a
-/// `copyIn` is in progress (for example from inside its closure) throws a ``PostgresError`` of
-/// kind `.client` rather than corrupting the protocol. The connection always speaks UTF-8
+/// `copyIn` is in progress (for example from inside its closure), or using a ``CopyWriter``
+/// after its `copyIn` returned, throws a ``PostgresError`` of kind `.client` saying what the
+/// connection is busy with, rather than corrupting the protocol. The refused call changes
+/// nothing: the operation in progress carries on and the connection stays usable. After
+/// ``close()`` every call throws kind `.connectionLost`. The connection always speaks UTF-8
 /// (`client_encoding` is forced), so do not `SET client_encoding`.
 public final class PostgresConnection: Sendable {
     let core: LibPQConnection
-    let handle: PQHandle
+    /// The one part of the libpq connection used off its executor: by cancellation handlers.
+    private let cancel: PQCancel?
     public let logger: Logger
     /// The server process serving this connection (`pg_backend_pid()`), for
     /// `pg_cancel_backend`/`pg_terminate_backend` and for reading `pg_stat_activity`.
@@ -28,17 +31,17 @@ public final class PostgresConnection: Sendable {
     private let applicationName: String
 
     private init(
-        core: LibPQConnection, handle: PQHandle, conninfo: String, connectTimeout: Duration, applicationName: String,
-        logger: Logger
+        core: LibPQConnection, session: LibPQConnection.Session, conninfo: String, connectTimeout: Duration,
+        applicationName: String, logger: Logger
     ) {
         self.core = core
-        self.handle = handle
+        self.cancel = session.cancel
         self.conninfo = conninfo
         self.connectTimeout = connectTimeout
         self.applicationName = applicationName
         self.logger = logger
-        self.backendPID = Int(PQbackendPID(handle.conn))
-        self.serverVersion = Int(PQserverVersion(handle.conn))
+        self.backendPID = session.backendPID
+        self.serverVersion = session.serverVersion
     }
 
     /// Opens a connection.
@@ -60,7 +63,7 @@ public final class PostgresConnection: Sendable {
     ) async throws -> PostgresConnection {
         let core = LibPQConnection(label: "sluice.postgres")
         let flag = CancelFlag()
-        let handle = try await withTaskCancellationHandler {
+        let session = try await withTaskCancellationHandler {
             try await core.connect(
                 conninfo, timeout: connectTimeout, applicationName: applicationName, cancelled: flag, logger: logger)
         } onCancel: {
@@ -68,7 +71,7 @@ public final class PostgresConnection: Sendable {
         }
         try Task.checkCancellation()
         let connection = PostgresConnection(
-            core: core, handle: handle, conninfo: conninfo, connectTimeout: connectTimeout,
+            core: core, session: session, conninfo: conninfo, connectTimeout: connectTimeout,
             applicationName: applicationName, logger: logger)
         logger.debug(
             "connected to PostgreSQL",
@@ -113,11 +116,11 @@ public final class PostgresConnection: Sendable {
         precondition(batchSize > 0, "batchSize must be positive")
         logger.trace("stream", metadata: ["db.statement": "\(PostgresError.truncate(sql))"])
         return try await cancellable {
-            try await core.startStream(sql, params)
+            let id = try await core.startStream(sql, params)
             var total = 0
             do {
                 while true {
-                    let chunk = try await core.nextRows(limit: batchSize)
+                    let chunk = try await core.nextRows(of: id, limit: batchSize)
                     if !chunk.rows.isEmpty {
                         total += chunk.rows.count
                         try await body(Batch(columns: chunk.columns, rows: chunk.rows))
@@ -126,7 +129,7 @@ public final class PostgresConnection: Sendable {
                     try Task.checkCancellation()
                 }
             } catch {
-                await core.abandon()
+                await core.abandon(id)
                 throw error
             }
         }
@@ -141,18 +144,18 @@ public final class PostgresConnection: Sendable {
     public func copyIn(_ sql: String, _ produce: (CopyWriter) async throws -> Void) async throws -> Int {
         logger.trace("copy in", metadata: ["db.statement": "\(PostgresError.truncate(sql))"])
         return try await cancellable {
-            let columnCount = try await core.startCopyIn(sql)
-            let writer = CopyWriter(core: core, columnCount: columnCount)
+            let copy = try await core.startCopyIn(sql)
+            let writer = CopyWriter(core: core, copy: copy.id, columnCount: copy.columnCount)
             do {
                 try await produce(writer)
                 try await writer.flush()
             } catch {
-                // Ends the COPY so the server discards it; throws (ignored) if a failed send
-                // already ended it.
-                _ = try? await core.endCopy(errorMessage: "aborted by the client")
+                // Ends the COPY so the server discards it (nothing to do if a failed send
+                // already ended it).
+                await core.abandon(copy.id)
                 throw error
             }
-            return try await core.endCopy(errorMessage: nil)
+            return try await core.endCopy(copy.id)
         }
     }
 
@@ -182,9 +185,9 @@ public final class PostgresConnection: Sendable {
         return value
     }
 
-    /// `ROLLBACK`, not cancellable and ignoring errors: used on the way out of a failure, where
-    /// the connection may be gone and the original error is what matters.
-    func rollbackQuietly() async {
+    /// `ROLLBACK`, not cancellable and ignoring errors: for the way out of a failure, where the
+    /// task may be cancelled, the connection may be gone and the original error is what matters.
+    public func rollbackQuietly() async {
         _ = try? await core.execute("ROLLBACK", [], cancellable: false)
     }
 
@@ -198,8 +201,8 @@ public final class PostgresConnection: Sendable {
     func cancellable<T>(_ operation: () async throws -> T) async throws -> T {
         try Task.checkCancellation()
         do {
-            return try await withTaskCancellationHandler(operation: operation) { [handle] in
-                handle.requestCancel()
+            return try await withTaskCancellationHandler(operation: operation) { [cancel] in
+                cancel?.request()
             }
         } catch let error as PostgresError where error.isQueryCanceled && Task.isCancelled {
             throw CancellationError()

@@ -123,19 +123,12 @@ import Testing
     @Test func quoteIdentifierDefeatsInjection() async throws {
         let db = try await Scratch.make(schema: "CREATE TABLE x (v int); CREATE TABLE tracks (v int)")
         let hostile = "tracks\"; DROP TABLE x; --"
-        let quoted = db.connection.quoteIdentifier(hostile)
+        let quoted = try PostgresConnection.quoteIdentifier(hostile)
         #expect(quoted == "\"tracks\"\"; DROP TABLE x; --\"")
         let error = try await #require(throws: PostgresError.self) {
             try await db.connection.execute("SELECT * FROM \(quoted)")
         }
         #expect(error.sqlState == "42P01")
-        #expect(try await db.connection.execute("SELECT count(*) FROM x").scalar == .int(0))
-
-        // And through BulkUpdate, where plan-supplied names end up.
-        let update = BulkUpdate(table: hostile, key: "id", columns: [.init("v; DROP TABLE x", onEmpty: .clear)])
-        await #expect(throws: BulkUpdateError.self) {
-            try await update.run(on: db.connection, batches: []) { _ in }
-        }
         #expect(try await db.connection.execute("SELECT count(*) FROM x").scalar == .int(0))
     }
 
@@ -145,23 +138,55 @@ import Testing
         ("\"odd.name\".t", "\"odd.name\".\"t\""),
         ("Mixed", "\"Mixed\""),
         ("a\"b", "\"a\"\"b\""),
+        // A quote followed by a combining accent is one Character, and still a quote.
+        ("a\"\u{301}b", "\"a\"\"\u{301}b\""),
     ])
-    func quoteIdentifierQuotesEachPart(name: String, expected: String) async throws {
-        let db = try await Scratch.make()
-        #expect(db.connection.quoteIdentifier(name) == expected)
+    func quoteIdentifierQuotesEachPart(name: String, expected: String) throws {
+        #expect(try PostgresConnection.quoteIdentifier(name) == expected)
+    }
+
+    @Test(arguments: [
+        ("plain", "'plain'"),
+        ("it's", "'it''s'"),
+        ("back\\slash", " E'back\\\\slash'"),
+        ("'\u{301}", "'''\u{301}'"),
+    ])
+    func quoteLiteralEscapesAsLibpqDoes(text: String, expected: String) throws {
+        #expect(try PostgresConnection.quoteLiteral(text) == expected)
     }
 
     @Test func quoteLiteralRoundTrips() async throws {
         let db = try await Scratch.make()
-        for text in ["plain", "it's", "back\\slash", "'; DROP TABLE x; --", "ünï\ncode 🎉"] {
-            let literal = db.connection.quoteLiteral(text)
+        let texts = ["plain", "it's", "back\\slash", "'; DROP TABLE x; --", "ünï\ncode 🎉", "'\u{301}; SELECT 1; --"]
+        for text in texts {
+            let literal = try PostgresConnection.quoteLiteral(text)
             #expect(try await db.connection.execute("SELECT \(literal)").scalar == .string(text))
         }
+        // The escape-string form means the same whatever the server's setting.
+        _ = try await db.connection.execute("SET standard_conforming_strings = off")
+        let literal = try PostgresConnection.quoteLiteral("back\\slash 'n' quote")
+        #expect(try await db.connection.execute("SELECT \(literal)").scalar == .string("back\\slash 'n' quote"))
+    }
+
+    @Test func aNameWithACombiningQuoteRoundTrips() async throws {
+        let db = try await Scratch.make()
+        let name = "t\"\u{301}; DROP"
+        _ = try await db.connection.execute("CREATE TABLE \(try PostgresConnection.quoteIdentifier(name)) (v int)")
+        let found = try await db.connection.execute("SELECT relname::text FROM pg_class WHERE relname LIKE 't%DROP'")
+        #expect(found.scalar == .string(name))
+    }
+
+    @Test func quotingRefusesNUL() {
+        let identifier = #expect(throws: PostgresError.self) { try PostgresConnection.quoteIdentifier("cut\0here") }
+        let literal = #expect(throws: PostgresError.self) { try PostgresConnection.quoteLiteral("cut\0here") }
+        #expect(identifier?.message == "an identifier cannot contain a NUL character")
+        #expect(literal?.message == "a string literal cannot contain a NUL character")
+        #expect(identifier?.kind == .client && literal?.kind == .client)
     }
 
     @Test func schemaQualifiedTableWorksThroughQuoting() async throws {
         let db = try await Scratch.make(schema: "CREATE SCHEMA music; CREATE TABLE music.songs (v int)")
-        let name = db.connection.quoteIdentifier("music.songs")
+        let name = try PostgresConnection.quoteIdentifier("music.songs")
         #expect(try await db.connection.execute("INSERT INTO \(name) VALUES (1)").affectedRows == 1)
     }
 
@@ -184,7 +209,6 @@ import Testing
             try await db.connection.execute("SELECT 1")
         }
         #expect(error.kind == .connectionLost)
-        #expect(db.connection.quoteIdentifier("a\"b") == "\"a\"\"b\"")
     }
 
     @Test func rewritesConninfoForAnotherDatabase() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceApply
 import SluiceCore
 import SluicePostgres
 import Testing

@@ -22,6 +22,12 @@ final class DispatchQueueExecutor: SerialExecutor {
         }
     }
 
+    /// Runs `work` on the queue, after every job already enqueued; for cleanup that has no
+    /// actor left to run on (a connection dropped without being closed).
+    func run(_ work: @escaping @Sendable () -> Void) {
+        queue.async(execute: work)
+    }
+
     func asUnownedSerialExecutor() -> UnownedSerialExecutor {
         UnownedSerialExecutor(ordinary: self)
     }

@@ -16,11 +16,9 @@ import Darwin
 /// never holds the queue and a blocking `PQgetResult` never holds a cooperative thread.
 actor LibPQConnection {
     private let executor: DispatchQueueExecutor
-    private var handle: PQHandle?
-    /// The operation in progress, if any: libpq allows one at a time per connection.
-    private var busy: String?
-    /// Set when a streamed query is being read, for its column names.
-    private var streamColumns: [String]?
+    /// What the connection is doing; every operation and every step of one checks it first.
+    private var state = State.unconnected
+    private var lastOperationID = 0
 
     nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
@@ -30,11 +28,21 @@ actor LibPQConnection {
 
     // MARK: Connecting
 
+    /// What the public connection keeps of an open connection: all it may touch off the executor.
+    struct Session: Sendable {
+        let cancel: PQCancel?
+        let backendPID: Int
+        let serverVersion: Int
+    }
+
     /// Connects with `PQconnectStartParams`/`PQconnectPoll` so that the deadline and task
     /// cancellation are ours to enforce (libpq ignores `connect_timeout` in this mode).
     func connect(
         _ conninfo: String, timeout: Duration, applicationName: String, cancelled: CancelFlag, logger: Logger
-    ) throws(PostgresError) -> PQHandle {
+    ) throws(PostgresError) -> Session {
+        guard case .unconnected = state else {
+            throw PostgresError(kind: .client, message: "a connection connects only once")
+        }
         // Keywords are processed in order; the expanded conninfo overrides what comes before it,
         // and client_encoding comes after so we always decode UTF-8.
         let keywords = ["fallback_application_name", "dbname", "client_encoding"]
@@ -71,9 +79,10 @@ actor LibPQConnection {
             PQfinish(conn)
             throw error
         }
-        let handle = PQHandle(conn: conn, logger: logger)
-        self.handle = handle
-        return handle
+        let handle = PQHandle(conn: conn, executor: executor, logger: logger)
+        state = .idle(handle)
+        return Session(
+            cancel: handle.cancel, backendPID: Int(PQbackendPID(conn)), serverVersion: Int(PQserverVersion(conn)))
     }
 
     /// The user's `connect_timeout` (conninfo or `PGCONNECT_TIMEOUT`) if given, else ours.
@@ -117,26 +126,24 @@ actor LibPQConnection {
 
     // MARK: Operations
 
-    private func begin(_ operation: String) throws(PostgresError) -> OpaquePointer {
-        guard let handle, !handle.isFinished else {
-            throw PostgresError(kind: .connectionLost, message: "the connection is closed")
-        }
-        if let busy {
-            throw PostgresError(
-                kind: .client,
-                message: "the connection is busy with \(busy); one connection runs one operation at a time")
-        }
+    /// The connection, when it is open and idle; otherwise why `action` cannot start.
+    private func idleConnection(for action: String) throws(PostgresError) -> OpaquePointer {
+        guard case .idle(let handle) = state else { throw state.refusal(action) }
         guard PQstatus(handle.conn) == CONNECTION_OK else {
             throw PostgresError(kind: .connectionLost, message: "the connection to the server was lost")
         }
-        busy = operation
         return handle.conn
+    }
+
+    private func nextOperationID() -> OperationID {
+        lastOperationID += 1
+        return OperationID(value: lastOperationID)
     }
 
     /// Cancels the statement just sent if the task was cancelled before the cancellation handler
     /// could reach a running statement.
     private func cancelIfTaskCancelled() {
-        if Task.isCancelled { handle?.requestCancel() }
+        if Task.isCancelled { state.handle?.cancel?.request() }
     }
 
     private func send(
@@ -154,9 +161,10 @@ actor LibPQConnection {
         guard sent == 1 else { throw clientError(conn, sql: sql) }
     }
 
+    /// Runs a statement to its end. The state stays `.idle` throughout: nothing else runs on the
+    /// actor until this returns, since it never suspends.
     func execute(_ sql: String, _ params: [Value], cancellable: Bool) throws(PostgresError) -> PostgresResult {
-        let conn = try begin("a statement")
-        defer { busy = nil }
+        let conn = try idleConnection(for: "run a statement")
         try send(conn, sql, params, forceExtended: false)
         if cancellable { cancelIfTaskCancelled() }
         var last: PostgresResult?
@@ -195,31 +203,27 @@ actor LibPQConnection {
         var done: Bool
     }
 
-    func startStream(_ sql: String, _ params: [Value]) throws(PostgresError) {
-        let conn = try begin("a streaming query")
-        do {
-            try send(conn, sql, params, forceExtended: true)
-        } catch {
-            busy = nil
-            throw error
-        }
+    /// Sends a query in single-row mode; `nextRows` reads it.
+    func startStream(_ sql: String, _ params: [Value]) throws(PostgresError) -> OperationID {
+        let conn = try idleConnection(for: "start a streaming query")
+        try send(conn, sql, params, forceExtended: true)
         guard PQsetSingleRowMode(conn) == 1 else {
-            drain(conn)
-            busy = nil
+            drain(conn, sql: sql)
             throw PostgresError(kind: .client, message: "could not enter single-row mode", statement: sql)
         }
-        streamColumns = nil
-        streamSQL = sql
+        guard let handle = state.handle else { preconditionFailure("idle without a handle") }
+        let id = nextOperationID()
+        state = .streaming(handle, Stream(id: id, sql: sql))
         cancelIfTaskCancelled()
+        return id
     }
 
-    private var streamSQL = ""
-
-    /// Reads up to `limit` rows; each `PQgetResult` in single-row mode holds one row, so memory
-    /// is bounded by `limit` whatever the query returns.
-    func nextRows(limit: Int) throws(PostgresError) -> Chunk {
-        guard let handle, busy != nil else {
-            throw PostgresError(kind: .client, message: "no streaming query is running")
+    /// Reads up to `limit` rows of stream `id`; each `PQgetResult` in single-row mode holds one
+    /// row, so memory is bounded by `limit` whatever the query returns. Refused unless that
+    /// stream is running: `PQgetResult` in the middle of a COPY would wreck it.
+    func nextRows(of id: OperationID, limit: Int) throws(PostgresError) -> Chunk {
+        guard case .streaming(let handle, var stream) = state, stream.id == id else {
+            throw state.refusal("read the rows of a streaming query", expected: .stream(id))
         }
         let conn = handle.conn
         var rows: [[Value]] = []
@@ -227,9 +231,9 @@ actor LibPQConnection {
         var reader: ResultReader?
         while rows.count < limit {
             guard let result = PQgetResult(conn) else {
-                busy = nil
-                guard PQstatus(conn) == CONNECTION_OK else { throw clientError(conn, sql: streamSQL) }
-                return Chunk(columns: streamColumns ?? [], rows: rows, done: true)
+                state = .idle(handle)
+                guard PQstatus(conn) == CONNECTION_OK else { throw clientError(conn, sql: stream.sql) }
+                return Chunk(columns: stream.columns ?? [], rows: rows, done: true)
             }
             defer { PQclear(result) }
             switch PQresultStatus(result) {
@@ -237,71 +241,67 @@ actor LibPQConnection {
                 // Each row is its own PGresult, but the decoders only need working out once.
                 if reader == nil { reader = ResultReader(result) }
                 let rowReader = ResultReader(result, like: reader!)
-                if streamColumns == nil { streamColumns = rowReader.columnNames }
+                if stream.columns == nil { stream.columns = rowReader.columnNames }
                 rows.append(rowReader.row(0))
             case PGRES_TUPLES_OK, PGRES_COMMAND_OK:
-                if streamColumns == nil { streamColumns = ResultReader(result).columnNames }
+                if stream.columns == nil { stream.columns = ResultReader(result).columnNames }
             default:
-                let error = serverError(conn, result, sql: streamSQL)
-                drain(conn)
-                busy = nil
+                let error = serverError(conn, result, sql: stream.sql)
+                drain(conn, sql: stream.sql)
+                state = .idle(handle)
                 throw error
             }
         }
-        return Chunk(columns: streamColumns ?? [], rows: rows, done: false)
+        state = .streaming(handle, stream)
+        return Chunk(columns: stream.columns ?? [], rows: rows, done: false)
     }
 
-    /// Ends whatever operation is in progress after the caller gave up on it: cancels the query
-    /// on the server and discards what is left, so the connection can be used again.
-    func abandon() {
-        guard let handle, !handle.isFinished, busy != nil else { return }
-        let conn = handle.conn
-        if copyingIn {
-            PQputCopyEnd(conn, "aborted by the client")
-            copyingIn = false
-        } else {
-            handle.requestCancel()
+    /// Ends stream or COPY `id` after its caller gave up on it: cancels the query on the server
+    /// (or aborts the COPY, which the server then discards) and reads what is left, so the
+    /// connection can be used again. Does nothing when `id` is no longer running.
+    func abandon(_ id: OperationID) {
+        switch state {
+        case .streaming(let handle, let stream) where stream.id == id:
+            handle.cancel?.request()
+            drain(handle.conn, sql: stream.sql)
+            state = .idle(handle)
+        case .copyingIn(let handle, let copy) where copy.id == id:
+            PQputCopyEnd(handle.conn, "aborted by the client")
+            drain(handle.conn, sql: copy.sql)
+            state = .idle(handle)
+        default:
+            return
         }
-        drain(conn)
-        busy = nil
     }
-
-    private var copyingIn = false
 
     // MARK: COPY FROM STDIN
 
-    /// Starts `COPY ... FROM STDIN`; returns how many columns each row must have.
-    func startCopyIn(_ sql: String) throws(PostgresError) -> Int {
-        let conn = try begin("COPY FROM STDIN")
-        do {
-            try send(conn, sql, [], forceExtended: false)
-        } catch {
-            busy = nil
-            throw error
-        }
+    /// Starts `COPY ... FROM STDIN`; returns the COPY and how many columns each row must have.
+    func startCopyIn(_ sql: String) throws(PostgresError) -> (id: OperationID, columnCount: Int) {
+        let conn = try idleConnection(for: "start COPY FROM STDIN")
+        try send(conn, sql, [], forceExtended: false)
         cancelIfTaskCancelled()
-        guard let result = PQgetResult(conn) else {
-            busy = nil
-            throw clientError(conn, sql: sql)
-        }
+        guard let result = PQgetResult(conn) else { throw clientError(conn, sql: sql) }
         defer { PQclear(result) }
         guard PQresultStatus(result) == PGRES_COPY_IN else {
             let error =
                 PQresultStatus(result) == PGRES_COMMAND_OK || PQresultStatus(result) == PGRES_TUPLES_OK
                 ? PostgresError(kind: .client, message: "not a COPY FROM STDIN statement", statement: sql)
                 : serverError(conn, result, sql: sql)
-            drain(conn)
-            busy = nil
+            drain(conn, sql: sql)
             throw error
         }
-        copyingIn = true
-        streamSQL = sql
-        return Int(PQnfields(result))
+        guard let handle = state.handle else { preconditionFailure("idle without a handle") }
+        let id = nextOperationID()
+        state = .copyingIn(handle, Copy(id: id, sql: sql))
+        return (id, Int(PQnfields(result)))
     }
 
-    /// Sends one buffer of COPY text; returns it emptied (capacity kept) for reuse.
-    func putCopyData(_ data: [UInt8]) throws(PostgresError) -> [UInt8] {
-        guard let handle, copyingIn else { throw PostgresError(kind: .client, message: "no COPY is running") }
+    /// Sends one buffer of COPY `id`'s text; returns it emptied (capacity kept) for reuse.
+    func putCopyData(_ data: [UInt8], to id: OperationID) throws(PostgresError) -> [UInt8] {
+        guard case .copyingIn(let handle, let copy) = state, copy.id == id else {
+            throw state.refusal("send COPY data", expected: .copy(id))
+        }
         let conn = handle.conn
         let sent = data.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { PQputCopyData(conn, $0.baseAddress, Int32($0.count)) }
@@ -309,10 +309,9 @@ actor LibPQConnection {
         if sent != 1 {
             // Prefer what the server said (e.g. "terminating connection due to administrator
             // command") over libpq's "connection lost".
-            let fallback = clientError(conn, sql: streamSQL)
-            let serverSide = drain(conn)
-            copyingIn = false
-            busy = nil
+            let fallback = clientError(conn, sql: copy.sql)
+            let serverSide = drain(conn, sql: copy.sql)
+            state = .idle(handle)
             throw serverSide ?? fallback
         }
         var emptied = data
@@ -320,15 +319,17 @@ actor LibPQConnection {
         return emptied
     }
 
-    /// Ends the COPY: successfully (`errorMessage == nil`, returns rows copied) or aborting it.
-    func endCopy(errorMessage: String?) throws(PostgresError) -> Int {
-        guard let handle, copyingIn else { throw PostgresError(kind: .client, message: "no COPY is running") }
+    /// Ends COPY `id` successfully; returns the rows copied. (`abandon` ends it with an error.)
+    func endCopy(_ id: OperationID) throws(PostgresError) -> Int {
+        guard case .copyingIn(let handle, let copy) = state, copy.id == id else {
+            throw state.refusal("end COPY", expected: .copy(id))
+        }
         let conn = handle.conn
-        copyingIn = false
-        defer { busy = nil }
-        guard PQputCopyEnd(conn, errorMessage) == 1 else {
-            let fallback = clientError(conn, sql: streamSQL)
-            throw drain(conn) ?? fallback
+        // Whatever happens next, the COPY is over.
+        state = .idle(handle)
+        guard PQputCopyEnd(conn, nil) == 1 else {
+            let fallback = clientError(conn, sql: copy.sql)
+            throw drain(conn, sql: copy.sql) ?? fallback
         }
         var rows = 0
         var firstError: PostgresError?
@@ -337,32 +338,33 @@ actor LibPQConnection {
             if PQresultStatus(result) == PGRES_COMMAND_OK {
                 rows = Int(String(cString: PQcmdTuples(result))) ?? 0
             } else if firstError == nil {
-                firstError = serverError(conn, result, sql: streamSQL)
+                firstError = serverError(conn, result, sql: copy.sql)
             }
         }
         if let firstError { throw firstError }
-        guard PQstatus(conn) == CONNECTION_OK else { throw clientError(conn, sql: streamSQL) }
+        guard PQstatus(conn) == CONNECTION_OK else { throw clientError(conn, sql: copy.sql) }
         return rows
     }
 
     // MARK: Closing
 
+    /// Frees the connection, whatever it was doing; every later call is refused.
     func close() {
-        handle?.finish()
-        busy = nil
+        state.handle?.finish()
+        state = .closed
     }
 
     // MARK: Helpers
 
     /// Reads and discards results until libpq says the statement is over; returns the first error.
     @discardableResult
-    private func drain(_ conn: OpaquePointer) -> PostgresError? {
+    private func drain(_ conn: OpaquePointer, sql: String) -> PostgresError? {
         var firstError: PostgresError?
         while let result = PQgetResult(conn) {
             defer { PQclear(result) }
             switch PQresultStatus(result) {
             case PGRES_FATAL_ERROR, PGRES_NONFATAL_ERROR, PGRES_BAD_RESPONSE:
-                firstError = firstError ?? serverError(conn, result, sql: streamSQL)
+                firstError = firstError ?? serverError(conn, result, sql: sql)
             case PGRES_COPY_IN:
                 PQputCopyEnd(conn, "aborted by the client")
             case PGRES_COPY_OUT:

@@ -1,53 +1,83 @@
 internal import CLibPQ
 import Logging
-import Synchronization
 
-/// The single owner of a `PGconn*` and its `PGcancel*`; both are freed in `deinit`.
+/// The single owner of a `PGconn*`, confined to its connection's executor.
 ///
-/// `@unchecked Sendable` because it is shared by the connection actor (which alone runs queries
-/// on `conn`) and by cancellation handlers and identifier quoting on other threads. Those only
-/// use what libpq documents as thread-safe: `PQcancel` on the separate `PGcancel` object, and
-/// `PQescapeIdentifier`/`PQescapeLiteral`, which read the connection's fixed client encoding
-/// (always UTF8, see ``LibPQConnection``) and are serialized with `PQfinish` by `lock`.
-final class PQHandle: @unchecked Sendable {
+/// Not `Sendable`: only ``LibPQConnection`` holds one, so every libpq call on `conn` runs on that
+/// actor's serial queue. libpq documents no `PGconn` function as safe to call concurrently with
+/// another on the same connection (even the escape functions reset and write its error
+/// message); the one thing other threads may do, cancelling, goes through the separate
+/// ``PQCancel``.
+final class PQHandle {
     let conn: OpaquePointer
-    private let cancel: OpaquePointer?
-    private let finished = Mutex(false)
+    /// For cancellation handlers on other threads; `nil` if libpq could not make one.
+    let cancel: PQCancel?
+    private var finished = false
     /// Kept alive as long as `conn` because libpq holds a raw pointer to it for notices.
     private let noticeSink: NoticeSink
+    /// Where `deinit` sends a connection that was never closed, to finish it there.
+    private let executor: DispatchQueueExecutor
 
-    init(conn: OpaquePointer, logger: Logger) {
+    /// Takes ownership of `conn`; call on `executor`.
+    init(conn: OpaquePointer, executor: DispatchQueueExecutor, logger: Logger) {
         self.conn = conn
-        self.cancel = PQgetCancel(conn)
+        self.executor = executor
+        self.cancel = PQgetCancel(conn).map(PQCancel.init)
         self.noticeSink = NoticeSink(logger: logger)
         PQsetNoticeProcessor(conn, noticeProcessor, Unmanaged.passUnretained(noticeSink).toOpaque())
     }
 
     deinit {
-        finish()
-        if let cancel { PQfreeCancel(cancel) }
+        guard !finished else { return }
+        // The last reference can go on any thread (often a cooperative one); PQfinish sends a
+        // Terminate message, so it runs on the connection's queue like every other libpq call.
+        let orphan = OrphanedConnection(conn: conn, noticeSink: noticeSink)
+        executor.run { orphan.finish() }
     }
-
-    var isFinished: Bool { finished.withLock { $0 } }
 
     /// Closes the socket and frees the connection; later calls do nothing.
     func finish() {
-        finished.withLock { done in
-            guard !done else { return }
-            PQfinish(conn)
-            done = true
-        }
+        guard !finished else { return }
+        PQfinish(conn)
+        finished = true
+    }
+}
+
+/// A `PGconn*` whose ``PQHandle`` is gone, on its way to `PQfinish` on the connection's queue.
+///
+/// `@unchecked Sendable` because it is made in the handle's `deinit`: nothing else can reach
+/// `conn` any more, so the one closure that receives it owns it outright.
+private struct OrphanedConnection: @unchecked Sendable {
+    let conn: OpaquePointer
+    /// Outlives `conn`: libpq may still report a notice while finishing.
+    let noticeSink: NoticeSink
+
+    func finish() {
+        PQfinish(conn)
+        withExtendedLifetime(noticeSink) {}
+    }
+}
+
+/// libpq's `PGcancel`: what it takes to ask the server to cancel the connection's statement,
+/// copied out of the `PGconn` when it connected. Freed in `deinit`.
+///
+/// `@unchecked Sendable` because libpq documents `PQcancel` as safe from any thread, concurrently
+/// with the `PGconn`'s own calls ("the PGcancel object is read-only as far as PQcancel is
+/// concerned"), and it does not touch the `PGconn`, which may even have been finished.
+final class PQCancel: @unchecked Sendable {
+    private let cancel: OpaquePointer
+
+    init(_ cancel: OpaquePointer) {
+        self.cancel = cancel
     }
 
-    /// Runs `body` with the connection while it is guaranteed not to be freed; `nil` once closed.
-    func withOpenConnection<T>(_ body: (OpaquePointer) -> T) -> T? {
-        finished.withLock { done in done ? nil : body(conn) }
+    deinit {
+        PQfreeCancel(cancel)
     }
 
-    /// Asks the server to cancel whatever this connection is running. Safe from any thread;
-    /// a request that arrives when nothing runs is ignored by the server.
-    func requestCancel() {
-        guard let cancel else { return }
+    /// Asks the server to cancel whatever the connection is running. A request that arrives when
+    /// nothing runs is ignored by the server.
+    func request() {
         var buffer = [CChar](repeating: 0, count: 256)
         _ = PQcancel(cancel, &buffer, Int32(buffer.count))
     }

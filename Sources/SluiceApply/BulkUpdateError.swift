@@ -1,4 +1,5 @@
 import SluiceCore
+import SluicePostgres
 
 /// Why a ``BulkUpdate`` failed. Its transaction was rolled back — the table is exactly as
 /// before — except for ``Reason/commitOutcomeUnknown``, where the server could not be asked.

@@ -1,5 +1,6 @@
 import Logging
 import SluiceCore
+import SluicePostgres
 
 /// Updates columns of existing rows from a stream of keyed rows, in one transaction: the heart
 /// of the apply stage.
@@ -32,8 +33,8 @@ import SluiceCore
 /// A ``guarded`` update (an undo) also gets, per row, the values it expects the row to hold
 /// (what the undone update wrote); a row holding anything else was changed by someone since and
 /// is left as it is, counted in ``BulkUpdateStats/conflicts``.
-/// Table and column names are always quoted with `PQescapeIdentifier`. The connection must not
-/// be used by anything else (including `undo`) while this runs.
+/// Table and column names are always quoted (``PostgresConnection/quoteIdentifier(_:)``). The
+/// connection must not be used by anything else (including `undo`) while this runs.
 public struct BulkUpdate: Sendable, Hashable {
     /// What an empty input value (NULL or `""`) means for a column.
     public enum OnEmpty: String, Sendable, Hashable, CaseIterable {
@@ -135,8 +136,7 @@ public struct BulkUpdate: Sendable, Hashable {
     public func run<Input: AsyncSequence>(
         on connection: PostgresConnection, input: Input, undo: (Batch) async throws -> Void
     ) async throws -> BulkUpdateStats where Input.Element == Batch {
-        try validate()
-        let sql = SQL(update: self, connection: connection)
+        let sql = try validate(serverVersion: connection.serverVersion)
         var phase = BulkUpdateError.Phase.begin
         var reader: PriorReader?
         do {
@@ -235,7 +235,8 @@ public struct BulkUpdate: Sendable, Hashable {
         try await run(on: connection, input: AsyncBatches(batches), undo: undo)
     }
 
-    private func validate() throws(BulkUpdateError) {
+    /// Checks the configuration and returns its statements.
+    private func validate(serverVersion: Int) throws(BulkUpdateError) -> SQL {
         func fail(_ message: String) -> BulkUpdateError {
             BulkUpdateError(table: table, phase: .begin, reason: .invalidConfiguration, message: message)
         }
@@ -246,6 +247,11 @@ public struct BulkUpdate: Sendable, Hashable {
         guard Set(columns.map(\.name)).count == columns.count else { throw fail("a column is listed twice") }
         guard undoBatchSize > 0 else { throw fail("undoBatchSize must be positive") }
         guard (concurrentPriorReadRows ?? 1) > 0 else { throw fail("concurrentPriorReadRows must be positive") }
+        do {
+            return try SQL(update: self, serverVersion: serverVersion)
+        } catch {
+            throw fail(error.message)
+        }
     }
 
     private func copy<Input: AsyncSequence>(
@@ -386,7 +392,7 @@ public struct BulkUpdate: Sendable, Hashable {
     ) async throws -> [Value]? {
         let condition: String
         if error.sqlState == "23502", let column = error.column {
-            condition = "\(connection.quoteIdentifierPart(column)) IS NOT NULL"
+            condition = "\(try PostgresConnection.quoteIdentifierPart(column)) IS NOT NULL"
         } else if let constraint = error.constraint {
             let definition = try await connection.execute(sql.constraintDefinition, [.string(constraint)]).scalar
             guard var text = definition.stringValue, text.hasPrefix("CHECK ") else { return nil }

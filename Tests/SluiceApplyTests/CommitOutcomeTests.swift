@@ -1,8 +1,9 @@
 import SluiceCore
+import SluicePostgres
 import SluiceTestSupport
 import Testing
 
-@testable import SluicePostgres
+@testable import SluiceApply
 
 /// When the connection dies while COMMIT is in flight, ``BulkUpdate`` asks the server on a new
 /// connection what became of the transaction (`txid_status`) instead of guessing. These drive

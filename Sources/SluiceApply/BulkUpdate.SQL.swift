@@ -1,5 +1,7 @@
+import SluicePostgres
+
 extension BulkUpdate {
-    /// The statements of one run, every name quoted by the connection.
+    /// The statements of one run, every name quoted (``PostgresConnection/quoteIdentifier(_:)``).
     struct SQL: Sendable {
         let target: String
         let key: String
@@ -14,23 +16,24 @@ extension BulkUpdate {
         let expected: [String]
         /// Whether the server knows nondeterministic collations (`collisdeterministic`, 12+).
         let hasCollationDeterminism: Bool
-        let quoteName: @Sendable (String) -> String
 
-        init(update: BulkUpdate, connection: PostgresConnection) {
-            target = connection.quoteIdentifier(update.table)
-            key = connection.quoteIdentifierPart(update.key)
-            columns = update.columns.map { connection.quoteIdentifierPart($0.name) }
+        /// - Throws: ``PostgresError`` when a name cannot be quoted (it contains NUL).
+        init(update: BulkUpdate, serverVersion: Int) throws(PostgresError) {
+            target = try PostgresConnection.quoteIdentifier(update.table)
+            key = try PostgresConnection.quoteIdentifierPart(update.key)
+            var columns: [String] = []
+            for column in update.columns { columns.append(try PostgresConnection.quoteIdentifierPart(column.name)) }
+            self.columns = columns
             newValues = zip(update.columns, columns).map { column, quoted in
                 switch column.onEmpty {
                 case .clear: return "s.\(quoted)"
                 case .keep: return "COALESCE(s.\(quoted), t.\(quoted))"
                 }
             }
-            quoteName = { connection.quoteIdentifierPart($0) }
-            targetLiteral = connection.quoteLiteral(target)
+            targetLiteral = try PostgresConnection.quoteLiteral(target)
             sampleLimit = update.sampleLimit
             expected = update.guarded ? update.columns.indices.map { "sluice_expected_\($0 + 1)" } : []
-            hasCollationDeterminism = connection.serverVersion >= 120_000
+            hasCollationDeterminism = serverVersion >= 120_000
         }
 
         private var columnList: String { columns.joined(separator: ", ") }
@@ -125,11 +128,12 @@ extension BulkUpdate {
 
         /// The first key whose row, with the new values, fails `condition` (a CHECK expression
         /// over the target's column names), with the new values of the updated columns.
-        func violation(targetColumns: [String], condition: String) -> String {
+        func violation(targetColumns: [String], condition: String) throws(PostgresError) -> String {
             let updated = Dictionary(uniqueKeysWithValues: zip(columns, newValues))
-            let row = targetColumns.map { name in
-                let quoted = quoteName(name)
-                return "\(updated[quoted] ?? "t.\(quoted)") AS \(quoted)"
+            var row: [String] = []
+            for name in targetColumns {
+                let quoted = try PostgresConnection.quoteIdentifierPart(name)
+                row.append("\(updated[quoted] ?? "t.\(quoted)") AS \(quoted)")
             }
             return """
                 SELECT \(key)::text, \(columnList) FROM (SELECT \(row.joined(separator: ", ")) FROM \(join)) AS t \

@@ -1,3 +1,5 @@
+import SluicePostgres
+
 extension BulkUpdate {
     /// A second connection that reads the prior values while the first runs the UPDATE, so the
     /// read (a join of the input with the table, every changing row sent to the client: ~0.7 s

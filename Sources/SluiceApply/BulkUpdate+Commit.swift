@@ -1,4 +1,5 @@
 import SluiceCore
+import SluicePostgres
 
 extension BulkUpdate {
     /// The connection died while COMMIT was in flight, so the client cannot know whether the

@@ -1,6 +1,8 @@
 import Foundation
+import SluiceApply
 import SluiceCore
 import SluicePostgres
+import SluiceTestSupport
 
 /// Times ``BulkUpdate`` against a plain psql baseline on the same data: `\copy` into a temp table
 /// plus the same `UPDATE ... FROM`, in one transaction. Both start from the same table state

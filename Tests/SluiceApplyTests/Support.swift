@@ -1,27 +1,7 @@
+import SluiceApply
 import SluiceCore
 import SluicePostgres
 import SluiceTestSupport
-import Testing
-
-/// A fresh database on the shared test server, with an open connection to it.
-struct Scratch {
-    let server: TestPostgres
-    let conninfo: String
-    let connection: PostgresConnection
-
-    static func make(schema: String? = nil) async throws -> Scratch {
-        let server = try await TestPostgres.shared()
-        let conninfo = try await server.makeDatabase()
-        let connection = try await server.connect(conninfo)
-        if let schema { _ = try await connection.execute(schema) }
-        return Scratch(server: server, conninfo: conninfo, connection: connection)
-    }
-
-    /// Another connection to the same database.
-    func connect() async throws -> PostgresConnection {
-        try await server.connect(conninfo)
-    }
-}
 
 /// The tracks fixture: five rows with known ids and values.
 enum Tracks {
@@ -67,16 +47,4 @@ enum Tracks {
             "SELECT spotify_popularity, isrc FROM tracks WHERE id = $1", [.string(id(n))]
         ).rows[0]
     }
-}
-
-/// Polls `condition` until it holds or `timeout` passes.
-func eventually(
-    timeout: Duration = .seconds(10), _ condition: () async throws -> Bool
-) async throws -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    return false
 }

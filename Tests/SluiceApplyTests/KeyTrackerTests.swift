@@ -1,8 +1,9 @@
 import SluiceCore
+import SluicePostgres
 import SluiceTestSupport
 import Testing
 
-@testable import SluicePostgres
+@testable import SluiceApply
 
 /// The client-side duplicate check may only skip the server's check when the keys are surely
 /// distinct: every spelling PostgreSQL reads as the same key must get the same fingerprint.

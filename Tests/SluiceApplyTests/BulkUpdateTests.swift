@@ -1,3 +1,4 @@
+import SluiceApply
 import SluiceCore
 import SluicePostgres
 import SluiceTestSupport
@@ -248,6 +249,26 @@ import Testing
         update.table = "music.tracks"
         let stats = try await update.run(on: db.connection, batches: [Self.input]) { _ in }
         #expect(stats.changed == 2)
+    }
+
+    /// Plan-supplied table and column names end up in SQL: they stay names, whatever they hold.
+    @Test func hostileNamesStayNames() async throws {
+        let db = try await Scratch.make(schema: "CREATE TABLE x (v int); CREATE TABLE tracks (v int)")
+        let update = BulkUpdate(
+            table: "tracks\"; DROP TABLE x; --", key: "id", columns: [.init("v; DROP TABLE x", onEmpty: .clear)])
+        let error = try await #require(throws: BulkUpdateError.self) {
+            try await update.run(on: db.connection, batches: []) { _ in }
+        }
+        #expect(error.underlying?.sqlState == "42P01")
+        #expect(try await db.connection.execute("SELECT count(*) FROM x").scalar == .int(0))
+
+        // A name no SQL can hold is refused before anything is sent.
+        let cut = BulkUpdate(table: "tracks\0x", key: "id", columns: [.init("v", onEmpty: .clear)])
+        let refused = try await #require(throws: BulkUpdateError.self) {
+            try await cut.run(on: db.connection, batches: []) { _ in }
+        }
+        #expect(refused.reason == .invalidConfiguration)
+        #expect(refused.message == "an identifier cannot contain a NUL character")
     }
 
     /// Kills the apply's connection while its COPY is running; the table must be untouched and
