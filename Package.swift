@@ -127,7 +127,7 @@ let package = Package(
         .testTarget(
             name: "SpotifySimulatorTests",
             dependencies: [
-                "SpotifySimulator",
+                "SpotifySimulator", "SluiceCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),

@@ -29,17 +29,19 @@ import Testing
     ]
 
     // Thousands of loads without a suspension point would hold a cooperative thread for
-    // seconds; each test yields every few rounds so that time-bound tests running alongside
-    // keep their timing.
+    // seconds (a debug build loads a mutated plan in about a millisecond, more when it is full
+    // of errors); each test yields whenever it has worked 5 ms, so that time-bound tests
+    // running alongside keep their timing even while another test holds the other thread.
     @Test(arguments: 0..<4)
     func mutatedPlansNeverTrapAndEveryErrorIsLocated(seed: UInt64) async throws {
         var random = SplitMix64(seed: 0x5EED_0000 &+ seed)
         let loader = PlanLoader(environment: Self.environment)
+        var pause = CooperativePause()
         for round in 0..<1500 {
             var bytes = Self.seeds[Int(random.next() % UInt64(Self.seeds.count))]
             for _ in 0..<(1 + Int(random.next() % 6)) { Self.mutate(&bytes, &random) }
             try Self.check(loader, bytes, "seed \(seed) round \(round)")
-            if round % 20 == 0 { await Task.yield() }
+            await pause.yieldIfDue()
         }
     }
 
@@ -47,11 +49,12 @@ import Testing
     func randomBytesNeverTrap(seed: UInt64) async throws {
         var random = SplitMix64(seed: 0xB17E_0000 &+ seed)
         let loader = PlanLoader(environment: Self.environment)
+        var pause = CooperativePause()
         for round in 0..<1000 {
             let count = Int(random.next() % 2048)
             let bytes = (0..<count).map { _ in UInt8(truncatingIfNeeded: random.next()) }
             try Self.check(loader, bytes, "seed \(seed) round \(round)")
-            if round % 20 == 0 { await Task.yield() }
+            await pause.yieldIfDue()
         }
     }
 

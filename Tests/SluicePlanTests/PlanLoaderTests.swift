@@ -522,8 +522,9 @@ let minimal = """
 @Suite struct RobustnessTests {
     /// Random bytes and random mutations of a valid plan never crash the loader: they load or
     /// give located errors. Bounded in count so it stays quick and deterministic.
-    @Test func randomInputNeverCrashes() throws {
+    @Test func randomInputNeverCrashes() async throws {
         var rng = SplitMix64(seed: 0x5EED)
+        var pause = CooperativePause()
         let base = Array(minimal.utf8)
         let alphabet = Array(":-[]{}&*!|>'\"%@`#,?\n\t ${}.0123456789abcsize".utf8)
         for round in 0..<3000 {
@@ -541,6 +542,7 @@ let minimal = """
                     }
                 }
             }
+            await pause.yieldIfDue()
             do {
                 _ = try PlanLoader(environment: [:]).load(bytes: bytes, path: "fuzz.yaml", overrides: [])
             } catch {

@@ -111,12 +111,14 @@ import Testing
 
     @Test func tokensExpireWhenTheirLifetimeRunsOut() async throws {
         try await SimulatorHarness.with {
-            // Long enough that the first request lands inside it even on a loaded machine.
-            $0.tokenLifetime = .seconds(3)
+            // Long enough that the first request lands inside it even on a loaded machine: the
+            // suite's first seconds start PostgreSQL servers and the binaries' tests on 2 cores,
+            // and a 3 s lifetime had run out before the first request (seen 3 runs in 5).
+            $0.tokenLifetime = .seconds(10)
         } _: { harness in
             let token = try await harness.token()
             #expect(try await harness.tracks([someID], token: token).status == 200)
-            try await Task.sleep(for: .milliseconds(3200))
+            try await Task.sleep(for: .milliseconds(10_200))
             let reply = try await harness.tracks([someID], token: token)
             #expect(reply.status == 401)
             #expect(reply.errorMessage == "The access token expired")
