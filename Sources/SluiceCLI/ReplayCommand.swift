@@ -48,14 +48,7 @@ struct Replay: AsyncParsableCommand {
 
     func run() async throws {
         let logger = execution.bootstrapLogging()
-        let runURL = ExecutionOptions.runURL(run, runsDir: execution.runsDir)
-        let original: Manifest
-        do {
-            original = try Manifest.load(from: runURL)
-        } catch {
-            Terminal.report(error)
-            throw ExitCode(ExitStatus.failed)
-        }
+        let (runURL, original) = try ExecutionOptions.loadRun(run, runsDir: execution.runsDir)
         try await Self.replay(
             original, at: runURL, mode: stage != nil ? .stage : .from, stage: stage ?? from ?? "",
             overrides: overrides, execution: execution, logger: logger)

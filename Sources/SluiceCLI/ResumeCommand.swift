@@ -27,14 +27,7 @@ struct Resume: AsyncParsableCommand {
 
     func run() async throws {
         let logger = execution.bootstrapLogging()
-        let runURL = ExecutionOptions.runURL(run, runsDir: execution.runsDir)
-        let original: Manifest
-        do {
-            original = try Manifest.load(from: runURL)
-        } catch {
-            Terminal.report(error)
-            throw ExitCode(ExitStatus.failed)
-        }
+        let (runURL, original) = try ExecutionOptions.loadRun(run, runsDir: execution.runsDir)
         if let first = original.stages.first, first.kind == CSVInputStage.kindName {
             let file = first.inputs.first { $0.kind == "csv" }.map { Execution.shellQuoted($0.path) }
             Terminal.printError(

@@ -70,4 +70,16 @@ extension ExecutionOptions {
         let inRuns = URL(fileURLWithPath: runsDir ?? "runs").appendingPathComponent(run)
         return FileManager.default.fileExists(atPath: inRuns.path) ? inRuns : given
     }
+
+    /// The run given on the command line and its manifest; a manifest that cannot be read is
+    /// reported and the command fails.
+    static func loadRun(_ run: String, runsDir: String?) throws -> (url: URL, manifest: Manifest) {
+        let url = runURL(run, runsDir: runsDir)
+        do {
+            return (url, try Manifest.load(from: url))
+        } catch {
+            Terminal.report(error)
+            throw ExitCode(ExitStatus.failed)
+        }
+    }
 }
