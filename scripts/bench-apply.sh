@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# `sluice apply` as a user runs it, against the psql script a DBA would write, both as whole
+# processes on the same data: the Spotify plan's apply (and its verify) from a reviewed CSV of
+# ROWS tracks into a `tracks` table with three indexes (primary key, popularity, isrc) and a
+# CHECK, in a throwaway PostgreSQL. ROUNDS alternating rounds (psql first), each after a reset
+# (values NULL, VACUUM ANALYZE, CHECKPOINT); the median of each side counts. Then a re-apply
+# of the same CSV onto the applied table (nothing changes). Prints one Markdown table row.
+#   ROWS=200000 ROUNDS=5 bash scripts/bench-apply.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROWS=${ROWS:-200000}
+ROUNDS=${ROUNDS:-5}
+swift build -c release --product sluice >&2
+swift build -c release --product sluice-spotify-sim >&2
+BIN=$(swift build -c release --show-bin-path)
+source scripts/services.sh
+start_services 0 >&2
+
+echo "== $ROWS tracks, and a reviewed CSV for all of them" >&2
+psql "$DATABASE_URL" <<SQL
+INSERT INTO tracks (id, title, spotify_id)
+SELECT ('00000000-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, 'Track ' || i, md5(i::text)
+FROM generate_series(1, $ROWS) AS i;
+VACUUM ANALYZE tracks;
+SQL
+psql "$DATABASE_URL" -c "\\copy (SELECT id AS track_id, spotify_id, (hashint4(i) & 127) % 101 AS spotify_popularity,
+  CASE WHEN i % 50 = 0 THEN NULL ELSE 'US' || upper(substr(md5(i::text), 1, 3)) || lpad((i % 10000000)::text, 7, '0') END AS isrc
+  FROM (SELECT id, spotify_id, row_number() OVER (ORDER BY id) AS i FROM tracks) t) TO '$work/reviewed.csv' CSV HEADER"
+
+cat >"$work/apply.sql" <<SQL
+BEGIN;
+CREATE TEMP TABLE input (track_id uuid, spotify_id text, spotify_popularity int, isrc text) ON COMMIT DROP;
+\\copy input FROM '$work/reviewed.csv' CSV HEADER
+UPDATE tracks AS t
+SET spotify_popularity = coalesce(i.spotify_popularity, t.spotify_popularity), isrc = i.isrc
+FROM input AS i
+WHERE t.id = i.track_id
+  AND (t.spotify_popularity IS DISTINCT FROM coalesce(i.spotify_popularity, t.spotify_popularity)
+       OR t.isrc IS DISTINCT FROM i.isrc);
+COMMIT;
+SQL
+
+reset_table() {
+    psql "$DATABASE_URL" -c "UPDATE tracks SET spotify_popularity = NULL, isrc = NULL" \
+        -c "VACUUM ANALYZE tracks" -c "CHECKPOINT" >/dev/null
+}
+# Seconds a command took, process start to exit; its peak RSS (KiB) in $work/rss.
+timed() {
+    local start end
+    start=$(date +%s.%N)
+    /usr/bin/time -f %M -o "$work/rss" "$@" >"$work/out.txt" 2>"$work/err.txt" || {
+        cat "$work/out.txt" "$work/err.txt" >&2
+        exit 1
+    }
+    end=$(date +%s.%N)
+    python3 -c "print(f'{$end - $start:.3f}')"
+}
+
+psql_times=() sluice_times=()
+for round in $(seq "$ROUNDS"); do
+    reset_table
+    psql_times+=("$(timed command psql -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$work/apply.sql")")
+    psql_sum=$(table_sum)
+    reset_table
+    sluice_times+=("$(timed "$BIN/sluice" apply plans/spotify-enrichment.yaml "$work/reviewed.csv" --yes \
+        --runs-dir "$work/runs" --quiet)")
+    sluice_rss=$(cat "$work/rss")
+    [ "$(table_sum)" = "$psql_sum" ] || { echo "round $round: sluice and psql left different tables" >&2; exit 1; }
+    echo "round $round: psql ${psql_times[-1]} s, sluice ${sluice_times[-1]} s" >&2
+done
+reapply=$(timed "$BIN/sluice" apply plans/spotify-enrichment.yaml "$work/reviewed.csv" --yes \
+    --runs-dir "$work/runs" --quiet)
+
+python3 - "$ROWS" "$reapply" "$sluice_rss" "${psql_times[*]}" "${sluice_times[*]}" <<'PY'
+import statistics, sys
+rows, reapply, rss = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+psql = [float(x) for x in sys.argv[4].split()]
+sluice = [float(x) for x in sys.argv[5].split()]
+p, s = statistics.median(psql), statistics.median(sluice)
+rounds = ", ".join(f"{b / a:.2f}x" for a, b in zip(psql, sluice))
+print(f"| apply command vs psql | `sluice apply plans/spotify-enrichment.yaml reviewed.csv --yes` (release) vs "
+      f"`psql -f apply.sql` (`\\copy` to a temp table + `UPDATE ... FROM ... IS DISTINCT FROM`, one transaction), "
+      f"{rows:,} rows, `tracks` with 3 indexes + a CHECK, {len(psql)} alternating rounds "
+      f"| median sluice **{s:.2f} s** vs psql **{p:.2f} s**: **{s / p:.2f}x** (rounds {rounds}); "
+      f"re-apply of the same CSV {reapply:.2f} s = **{reapply / s:.0%}** of the first; sluice peak RSS {rss / 1024:.0f} MiB |")
+PY
