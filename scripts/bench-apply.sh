@@ -19,11 +19,11 @@ start_services 0 >&2
 echo "== $ROWS tracks, and a reviewed CSV for all of them" >&2
 psql "$DATABASE_URL" <<SQL
 INSERT INTO tracks (id, title, spotify_id)
-SELECT ('00000000-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, 'Track ' || i, md5(i::text)
+SELECT ('00000000-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, 'Track ' || i, substr(md5(i::text), 1, 22)
 FROM generate_series(1, $ROWS) AS i;
 VACUUM ANALYZE tracks;
 SQL
-psql "$DATABASE_URL" -c "\\copy (SELECT id AS track_id, spotify_id, (hashint4(i) & 127) % 101 AS spotify_popularity,
+psql "$DATABASE_URL" -c "\\copy (SELECT id AS track_id, spotify_id, (hashint4(i::int) & 127) % 101 AS spotify_popularity,
   CASE WHEN i % 50 = 0 THEN NULL ELSE 'US' || upper(substr(md5(i::text), 1, 3)) || lpad((i % 10000000)::text, 7, '0') END AS isrc
   FROM (SELECT id, spotify_id, row_number() OVER (ORDER BY id) AS i FROM tracks) t) TO '$work/reviewed.csv' CSV HEADER"
 
@@ -59,7 +59,7 @@ timed() {
 psql_times=() sluice_times=()
 for round in $(seq "$ROUNDS"); do
     reset_table
-    psql_times+=("$(timed command psql -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$work/apply.sql")")
+    psql_times+=("$(timed "$(command -v psql)" -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$work/apply.sql")")
     psql_sum=$(table_sum)
     reset_table
     sluice_times+=("$(timed "$BIN/sluice" apply plans/spotify-enrichment.yaml "$work/reviewed.csv" --yes \

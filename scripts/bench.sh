@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every benchmark in release mode and prints one Markdown table row each
-# (the rows BENCHMARKS.md records). Takes about seven minutes on 2 cores after the build.
+# (the rows BENCHMARKS.md records). Takes about a quarter of an hour on 2 cores after the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -13,3 +13,5 @@ echo "|---|---|---|"
 "$BENCH" apply --rows 1000000 --rounds 5
 "$BENCH" fetch
 bash scripts/bench-plan.sh
+ROWS=200000 bash scripts/bench-apply.sh
+ROWS=1000000 bash scripts/bench-apply.sh

@@ -79,7 +79,10 @@ public final class StageOutput: Sendable {
             collector.withLock { $0.append(batch) }
             return
         }
-        try await spool.writer?.append(batch)
+        // The runner gives every stage a spool until the stage has returned; without one the
+        // batch would have nowhere to wait.
+        guard let writer = spool.writer else { throw HoldAfterSendError(stage: stageName) }
+        try await writer.append(batch)
     }
 
     /// Sends every batch given to ``hold(_:)``, in order, as ``send(_:)`` would (suspending
@@ -133,10 +136,13 @@ final class SpoolSlot: @unchecked Sendable {
     init(_ writer: sending SpoolWriter?) { self.writer = writer }
 }
 
-/// `StageOutput.hold` was called after `send`: held batches must come first.
+/// `StageOutput.hold` was called after `send` (or after the stage returned): held batches
+/// must come first.
 public struct HoldAfterSendError: Error, CustomStringConvertible, Sendable {
     public var stage: String
-    public var description: String { "stage '\(stage)' held a batch after sending one; hold everything first" }
+    public var description: String {
+        "stage '\(stage)' held a batch after sending one (or after it returned); hold everything first"
+    }
 }
 
 /// `StageOutput.send` was called while an earlier call had not returned.
