@@ -53,16 +53,16 @@ public final class StageOutput: Sendable {
     /// - Throws: `CancellationError` when the run is cancelled; ``FileError`` when the spool
     ///   cannot be written; ``ConcurrentSendError`` when called while another send is running.
     public func send(_ batch: Batch) async throws {
-        guard !sending.exchange(true, ordering: .acquiring) else { throw ConcurrentSendError(stage: stageName) }
-        defer { sending.store(false, ordering: .releasing) }
-        try Task.checkCancellation()
-        if isCollector {
-            collector.withLock { $0.append(batch) }
-            return
+        try await exclusively {
+            try Task.checkCancellation()
+            if isCollector {
+                collector.withLock { $0.append(batch) }
+                return
+            }
+            sent.store(true, ordering: .relaxed)
+            try await spool.writer?.append(batch)
+            try await forward(batch)
         }
-        sent.store(true, ordering: .relaxed)
-        try await spool.writer?.append(batch)
-        try await forward(batch)
     }
 
     /// Writes a batch to the stage's spool without sending it on: for a source that must read
@@ -71,32 +71,40 @@ public final class StageOutput: Sendable {
     /// before it sends anything.
     /// - Throws: ``HoldAfterSendError`` after a ``send(_:)``; the errors of ``send(_:)``.
     public func hold(_ batch: Batch) async throws {
-        guard !sending.exchange(true, ordering: .acquiring) else { throw ConcurrentSendError(stage: stageName) }
-        defer { sending.store(false, ordering: .releasing) }
-        guard !sent.load(ordering: .relaxed) else { throw HoldAfterSendError(stage: stageName) }
-        try Task.checkCancellation()
-        if isCollector {
-            collector.withLock { $0.append(batch) }
-            return
+        try await exclusively {
+            guard !sent.load(ordering: .relaxed) else { throw HoldAfterSendError(stage: stageName) }
+            try Task.checkCancellation()
+            if isCollector {
+                collector.withLock { $0.append(batch) }
+                return
+            }
+            // The runner gives every stage a spool until the stage has returned; without one the
+            // batch would have nowhere to wait.
+            guard let writer = spool.writer else { throw HoldAfterSendError(stage: stageName) }
+            try await writer.append(batch)
         }
-        // The runner gives every stage a spool until the stage has returned; without one the
-        // batch would have nowhere to wait.
-        guard let writer = spool.writer else { throw HoldAfterSendError(stage: stageName) }
-        try await writer.append(batch)
     }
 
     /// Sends every batch given to ``hold(_:)``, in order, as ``send(_:)`` would (suspending
     /// while a consumer's buffer is full), reading them back from the spool one at a time.
     public func sendHeld() async throws {
+        try await exclusively {
+            guard !sent.exchange(true, ordering: .relaxed), !isCollector, let writer = spool.writer else { return }
+            try await writer.flush()
+            let reader = try SpoolReader(url: writer.url)
+            while let batch = try await reader.next() {
+                try Task.checkCancellation()
+                try await forward(batch)
+            }
+        }
+    }
+
+    /// Runs `body` as the only call of ``send(_:)``, ``hold(_:)`` or ``sendHeld()`` in progress.
+    /// - Throws: ``ConcurrentSendError`` when another is running; what `body` throws.
+    private func exclusively(_ body: () async throws -> Void) async throws {
         guard !sending.exchange(true, ordering: .acquiring) else { throw ConcurrentSendError(stage: stageName) }
         defer { sending.store(false, ordering: .releasing) }
-        guard !sent.exchange(true, ordering: .relaxed), !isCollector, let writer = spool.writer else { return }
-        try await writer.flush()
-        let reader = try SpoolReader(url: writer.url)
-        while let batch = try await reader.next() {
-            try Task.checkCancellation()
-            try await forward(batch)
-        }
+        try await body()
     }
 
     private func forward(_ batch: Batch) async throws {
