@@ -86,6 +86,12 @@ let package = Package(
             name: "SpotifySimulator",
             dependencies: ["SluiceCore", .product(name: "Hummingbird", package: "hummingbird")]
         ),
+        // A generic local REST API for other request shapes (per item, batch keyed by id, POST
+        // lookups), answering recorded items and enforcing the real API's rules.
+        .target(
+            name: "APIFixtureServer",
+            dependencies: ["SluiceCore", .product(name: "Hummingbird", package: "hummingbird")]
+        ),
         .executableTarget(
             name: "SpotifySimulatorCLI",
             dependencies: [
@@ -134,12 +140,13 @@ let package = Package(
         // The real plan, run by the real binary against a throwaway PostgreSQL and the simulator.
         .testTarget(
             name: "SluiceEndToEndTests",
-            dependencies: ["SluicePipeline", "SluiceCore", "SluiceTestSupport", "SpotifySimulator"]
+            dependencies: ["SluicePipeline", "SluiceCore", "SluiceTestSupport", "SpotifySimulator", "APIFixtureServer"]
         ),
         .testTarget(
             name: "SluiceTests",
             dependencies: [
                 "Sluice", "SluicePlan", "SluicePipeline", "SluiceApply", "SluiceTestSupport", "SpotifySimulator",
+                "APIFixtureServer",
             ],
             resources: [.copy("Corpus-CSV")]
         ),

@@ -43,6 +43,8 @@ public struct PipelineBuilder: Sendable {
             return QueryStage(
                 name: name, settings: settings, database: try postgres(settings.connection, for: name),
                 parameters: parameters)
+        case .readCSV(let settings):
+            return ReadCSVStage(name: name, settings: settings, parameters: parameters)
         case .chunk(let settings):
             return ChunkStage(name: name, settings: settings, parameters: parameters)
         case .fetch(let settings):

@@ -93,3 +93,15 @@ extension Value: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Expres
 extension Value: CustomStringConvertible {
     public var description: String { JSON.encode(self) }
 }
+
+extension Value {
+    /// Whether a string anywhere in this value (inside arrays and objects too) contains `text`.
+    public func containsText(_ text: String) -> Bool {
+        switch self {
+        case .string(let s): return s.contains(text)
+        case .array(let items): return items.contains { $0.containsText(text) }
+        case .object(let fields): return fields.values.contains { $0.containsText(text) }
+        default: return false
+        }
+    }
+}

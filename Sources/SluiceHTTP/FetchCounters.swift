@@ -6,6 +6,8 @@ public struct FetchCounters: Sendable, Equatable {
     public var retries = 0
     /// 429 answers.
     public var rateLimited = 0
+    /// Answers that said "slow down": 429s and the configuration's `throttleStatuses`.
+    public var throttled = 0
     /// Sleeps for a `Retry-After` or a backoff, and their total length.
     public var waits = 0
     public var waitSeconds: Double = 0

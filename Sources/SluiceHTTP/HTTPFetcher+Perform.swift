@@ -23,12 +23,15 @@ extension HTTPFetcher {
         var rateLimited = false
     }
 
-    /// Sends one GET until it gets an answer worth returning.
+    /// Sends one request until it gets an answer worth returning.
     ///
     /// - Parameter accept: checks a 2xx body; a non-`nil` reason makes the attempt a transient failure.
     /// - Throws: ``FetchError`` (401 after a fresh token, a too-long `Retry-After`, statuses
     ///   that retrying cannot change, exhausted retries) or `CancellationError`.
-    func perform(url: String, purpose: Purpose, accept: @Sendable (Value) -> String?) async throws -> Answer {
+    func perform(
+        _ request: RequestURL.Request, purpose: Purpose, accept: @Sendable (Value) -> String?
+    ) async throws -> Answer {
+        let url = request.url
         var attempts = 0
         var replayedAfter401 = false
         while true {
@@ -39,7 +42,7 @@ extension HTTPFetcher {
                 tally.pacedSeconds += try await pacer.waitForTurn().seconds
                 count(purpose)
                 let (status, bytes, outcome) = try await Self.exchange(
-                    url: url, token: token, exchange: exchange, timeout: configuration.timeout, logger: logger)
+                    request, token: token, configuration: configuration, exchange: exchange, logger: logger)
                 tally.bytes += bytes
                 switch outcome {
                 case .success(let json):
@@ -59,8 +62,9 @@ extension HTTPFetcher {
                     attempts -= 1
                     await tokens.invalidate(token)
                     continue
-                case .rateLimited(let retryAfter):
-                    problem = try await rateLimited(retryAfter: retryAfter, url: url)
+                case .rateLimited(let status, let retryAfter):
+                    problem = try await rateLimited(
+                        status: status, retryAfter: retryAfter, attempts: attempts, url: url)
                 case .transient(let reason):
                     problem = Problem(description: reason, status: status)
                 case .final(let status, let message):
@@ -93,27 +97,29 @@ extension HTTPFetcher {
         }
     }
 
-    /// A 429: block the whole host for `Retry-After` (stopping if that is too long), or back off without one.
-    private func rateLimited(retryAfter: Duration?, url: String) async throws -> Problem {
-        tally.rateLimited += 1
-        guard let retryAfter else {
-            return Problem(description: "HTTP 429 without Retry-After", status: 429)
-        }
+    /// A 429 or another "slow down" status: block the whole host for `Retry-After` (stopping if
+    /// that is too long), or for a backoff when the answer names no wait, so that concurrent
+    /// callers do not keep the API busy saying it.
+    private func rateLimited(status: Int, retryAfter: Duration?, attempts: Int, url: String) async throws -> Problem {
+        tally.throttled += 1
+        if status == 429 { tally.rateLimited += 1 }
+        let wait = retryAfter ?? retryPolicy.backoff(forRetry: attempts, using: &random)
+        let what = retryAfter == nil ? "a backoff (no Retry-After)" : "Retry-After"
         // Block even when stopping, so that concurrent callers send nothing during the wait either.
-        await pacer.block(for: retryAfter)
-        guard retryAfter <= configuration.maxRetryAfter else {
+        await pacer.block(for: wait)
+        if retryAfter != nil, wait > configuration.maxRetryAfter {
             logger.error(
                 "Rate limited with a Retry-After over max_retry_after; stopping",
-                metadata: ["http.retry_after": "\(retryAfter.seconds)", "http.url": "\(URLRedaction.describe(url))"])
-            throw FetchError.retryAfterTooLong(retryAfter, url: url)
+                metadata: ["http.retry_after": "\(wait.seconds)", "http.url": "\(URLRedaction.describe(url))"])
+            throw FetchError.retryAfterTooLong(wait, url: url)
         }
         tally.waits += 1
-        tally.waitSeconds += retryAfter.seconds
+        tally.waitSeconds += wait.seconds
         logger.notice(
-            "Rate limited (429); sending nothing to the host until Retry-After has passed",
-            metadata: ["http.retry_after": "\(retryAfter.seconds)"])
+            "Rate limited (\(status)); sending nothing to the host for \(what)",
+            metadata: ["http.status": "\(status)", "http.retry_after": "\(wait.seconds)"])
         return Problem(
-            description: "HTTP 429 (waited Retry-After \(retryAfter.seconds) s)", status: 429, rateLimited: true)
+            description: "HTTP \(status) (waited \(what) of \(wait.seconds) s)", status: status, rateLimited: true)
     }
 
     /// Throws when the budget is spent; otherwise counts the retry and sleeps the backoff.
@@ -141,20 +147,33 @@ extension HTTPFetcher {
     }
 
     /// Sends the request and reads the outcome away from the actor, so that JSON decoding of
-    /// concurrent responses does not queue behind it.
+    /// concurrent responses does not queue behind it. The auth header or query parameter is
+    /// added here, so no URL that is logged or reported carries a key.
     @concurrent
     nonisolated private static func exchange(
-        url: String, token: AccessToken?, exchange: HTTPExchange, timeout: Duration, logger: Logger
+        _ request: RequestURL.Request, token: AccessToken?, configuration: FetchConfiguration,
+        exchange: HTTPExchange, logger: Logger
     ) async throws -> (status: Int, bytes: Int, outcome: ResponseOutcome) {
-        var headers = [("Accept", "application/json")]
-        if let token { headers.append(("Authorization", token.authorizationHeader)) }
+        var headers = [("Accept", "application/json")] + configuration.headers
+        var url = request.url
+        switch configuration.auth {
+        case .oauth2: if let token { headers.append(("Authorization", token.authorizationHeader)) }
+        case .bearer(let token): headers.append(("Authorization", "Bearer " + token))
+        case .apiKeyHeader(let name, let key): headers.append((name, key))
+        case .apiKeyQuery(let name, let key):
+            url += (url.contains("?") ? "&" : "?") + RequestURL.encode(name) + "=" + RequestURL.encode(key)
+        case nil: break
+        }
+        if request.body != nil { headers.append(("Content-Type", "application/json")) }
         let response = try await exchange.send(
-            method: .GET, url: url, headers: headers, timeout: timeout, logger: logger)
+            method: .init(rawValue: configuration.method), url: url, headers: headers, body: request.body,
+            timeout: configuration.timeout, logger: logger)
         let outcome = ResponseOutcome.classify(
-            status: response.status, retryAfter: response.headers.first(name: "Retry-After"), body: response.body)
+            status: response.status, retryAfter: response.headers.first(name: "Retry-After"), body: response.body,
+            throttleStatuses: configuration.throttleStatuses)
         logger.trace(
             "HTTP exchange",
-            metadata: ["http.url": "\(URLRedaction.describe(url))", "http.status": "\(response.status)"])
+            metadata: ["http.url": "\(URLRedaction.describe(request.url))", "http.status": "\(response.status)"])
         return (response.status, response.body.count, outcome)
     }
 }

@@ -3,12 +3,13 @@ import Logging
 import SluiceCore
 
 /// The HTTP engine of the fetch stage: asks an API for the items behind a batch of ids and
-/// returns one ``ItemResult`` per id, in order, matched by position.
+/// returns one ``ItemResult`` per id, in order, matched by the configuration's ``MatchRule``
+/// (or one request per id, for ``RequestShape/perItem``).
 ///
-/// On the way it gets and refreshes an OAuth2 token, paces request starts (`delay`, `rate`,
-/// host-wide `Retry-After` blocks), retries transient failures with jittered backoff,
-/// narrows a batch the API refuses with 400 down to the offending ids, and switches once to
-/// a per-item endpoint when the batch endpoint is forbidden.
+/// On the way it authenticates (an OAuth2 token got and refreshed, a bearer token, an API key),
+/// paces request starts (`delay`, `rate`, host-wide `Retry-After` blocks), retries transient
+/// failures with jittered backoff, narrows a batch the API refuses with 400 down to the
+/// offending ids, and switches once to a per-item endpoint when the batch endpoint is forbidden.
 ///
 /// Concurrency: each ``fetch(ids:)`` call has at most one request in flight; callers may run
 /// several at once (the fetch stage keeps `configuration.concurrency` of them going) and they share
@@ -22,6 +23,7 @@ public actor HTTPFetcher {
     let pacer: Pacer<AnyDurationClock>
     let tokens: TokenProvider<AnyDurationClock>?
     let urls: RequestURL
+    let matching: AnswerMatching
     let retryPolicy: RetryPolicy
     var tally = FetchCounters()
     /// Whether the batch endpoint was forbidden and every request now goes per item.
@@ -51,11 +53,16 @@ public actor HTTPFetcher {
         self.pacer = Pacer(
             rules: PacingRules(spacing: configuration.delay, limit: configuration.ratePerMinute, window: .seconds(60)),
             clock: clock, maxBlockedWait: configuration.maxRetryAfter)
-        self.tokens = configuration.auth.map {
-            TokenProvider(
-                credentials: $0, exchange: exchange, clock: clock, timeout: configuration.timeout, logger: logger)
+        if case .oauth2(let credentials) = configuration.auth {
+            self.tokens = TokenProvider(
+                credentials: credentials, exchange: exchange, clock: clock, timeout: configuration.timeout,
+                logger: logger)
+        } else {
+            self.tokens = nil
         }
         self.urls = RequestURL(configuration: configuration)
+        self.matching = AnswerMatching(
+            rule: configuration.match, itemsKey: configuration.itemsKey, idPrefix: configuration.idPrefix)
         self.retryPolicy = RetryPolicy(
             retries: max(0, configuration.retries), base: configuration.backoffBase, cap: configuration.backoffMax)
     }
@@ -74,7 +81,8 @@ public actor HTTPFetcher {
 
     /// Fetches the items for one batch of ids.
     ///
-    /// More than `maxIDs` ids are sent as several consecutive requests.
+    /// More than `maxIDs` ids are sent as several consecutive requests. For a
+    /// ``RequestShape/perItem`` source each id is a request's URL below the base URL.
     /// - Returns: one result per id, in the order of `ids`.
     /// - Throws: ``FetchError`` when the source cannot answer (see ``FetchError/isResumable``),
     ///   or `CancellationError`.
@@ -85,7 +93,13 @@ public actor HTTPFetcher {
         var start = ids.startIndex
         while start < ids.endIndex {
             let chunk = ids[start..<min(start + size, ids.endIndex)]
-            results += usedFallback ? try await fetchEach(chunk) : try await fetchBatch(chunk, narrowing: false)
+            if configuration.request == .perItem {
+                results += try await fetchEach(chunk, purpose: .batch) { urls.relative($0) }
+            } else if usedFallback {
+                results += try await fetchEach(chunk, purpose: .fallback) { urls.item($0) }
+            } else {
+                results += try await fetchBatch(chunk, narrowing: false)
+            }
             start = chunk.endIndex
         }
         return results
@@ -94,17 +108,18 @@ public actor HTTPFetcher {
     // MARK: Batches
 
     private func fetchBatch(_ ids: ArraySlice<String>, narrowing: Bool) async throws -> [ItemResult] {
-        let url = urls.batch(ids)
-        let itemsKey = configuration.itemsKey
+        let request = urls.batch(ids)
+        let url = request.url
         let count = ids.count
-        let answer = try await perform(url: url, purpose: narrowing ? .narrowing : .batch) { json in
-            guard case .array(let items) = json[itemsKey] else { return "the body has no \"\(itemsKey)\" array" }
-            return items.count == count ? nil : "the body has \(items.count) items for \(count) ids"
+        let matching = matching
+        let answer = try await perform(request, purpose: narrowing ? .narrowing : .batch) { json in
+            if case .failure(let mismatch) = matching.results(for: ids, in: json) { return mismatch.description }
+            return nil
         }
         switch answer {
         case .ok(let json):
-            guard case .array(let items) = json[itemsKey] else { return [] }
-            return items.map { $0.isNull ? .notFound : .found($0) }
+            guard case .success(let results) = matching.results(for: ids, in: json) else { return [] }
+            return results
         case .badRequest(let message):
             if !narrowing {
                 logger.info(
@@ -119,7 +134,7 @@ public actor HTTPFetcher {
                     url: url, status: 403)
             }
             switchToFallback(message)
-            return try await fetchEach(ids)
+            return try await fetchEach(ids, purpose: .fallback) { urls.item($0) }
         case .notFound(let message):
             throw FetchError(
                 .unexpectedStatus(404), "the batch endpoint answered 404 (\(message)); check base_url and path",
@@ -159,18 +174,28 @@ public actor HTTPFetcher {
 
     // MARK: Per-item fallback
 
-    private func fetchEach(_ ids: ArraySlice<String>) async throws -> [ItemResult] {
+    /// One request per id, at `url(id)`: a 404 or a `null` item is "not found", a 400 refuses
+    /// that id alone.
+    private func fetchEach(
+        _ ids: ArraySlice<String>, purpose: Purpose, url: (String) -> String?
+    ) async throws -> [ItemResult] {
         var results: [ItemResult] = []
         results.reserveCapacity(ids.count)
         for id in ids {
-            guard let url = urls.item(id) else { break }
-            switch try await perform(url: url, purpose: .fallback, accept: { _ in nil }) {
-            case .ok(let json): results.append(json.isNull ? .notFound : .found(json))
+            guard let url = url(id) else { break }
+            switch try await perform(RequestURL.Request(url: url, body: nil), purpose: purpose, accept: { _ in nil }) {
+            // A fallback endpoint answers the item itself; a per-item source may wrap it (items_key).
+            case .ok(let json):
+                results.append(purpose == .fallback ? AnswerMatching.whole(json) : matching.item(in: json))
             case .notFound: results.append(.notFound)
             case .badRequest(let message): results.append(.rejected(reason: message))
             case .forbidden(let message):
                 throw FetchError(
-                    .forbidden, "the API forbids the per-item endpoint too (403: \(message))", url: url, status: 403)
+                    .forbidden,
+                    purpose == .fallback
+                        ? "the API forbids the per-item endpoint too (403: \(message))"
+                        : "the API forbids this request (403: \(message)); check the credentials and required headers",
+                    url: url, status: 403)
             }
         }
         return results

@@ -158,6 +158,9 @@ struct PlanChecker {
             let path = "connections.\(name)"
             guard let checked = validator.object(pair.value, specs: Schema.parameters(of: kind), path: path, what: what)
             else { continue }
+            if let auth = pair.value["auth"], !checkAuthKeys(auth, checked: checked.value["auth"], what: what) {
+                continue
+            }
             let configuration: ConnectionConfiguration
             do throws(ParameterReader.Missing) {
                 configuration = try ConnectionConfiguration.decode(
@@ -166,17 +169,19 @@ struct PlanChecker {
                 reportUnreported(error, at: pair.value.location)
                 continue
             }
-            if let auth = pair.value["auth"], let secret = auth["client_secret"]?.scalar, secret.raw == secret.text,
-                !secret.text.isEmpty
-            {
-                let location = auth["client_secret"]!.location
+            for key in ["client_secret", "token", "key"] {
+                guard let node = pair.value["auth"]?[key], let secret = node.scalar, secret.raw == secret.text,
+                    !secret.text.isEmpty
+                else { continue }
                 validator.diagnostics.warning(
-                    location.source.name == "--set"
-                        ? "client_secret is given on the command line; manifests keep it redacted, but shell "
+                    node.location.source.name == "--set"
+                        ? "\(key) is given on the command line; manifests keep it redacted, but shell "
                             + "history and the process list show it"
-                        : "client_secret is written in the plan file; anyone who can read the file can use it",
-                    at: location,
-                    notes: ["write \"${SPOTIFY_CLIENT_SECRET}\" in the plan and set the variable"])
+                        : "\(key) is written in the plan file; anyone who can read the file can use it",
+                    at: node.location,
+                    notes: [
+                        "write \"${\(key == "client_secret" ? "SPOTIFY_CLIENT_SECRET" : "API_" + key.uppercased())}\" in the plan and set the variable"
+                    ])
             }
             invalidConnections.removeLast()
             out.append(
@@ -188,6 +193,40 @@ struct PlanChecker {
                     redacted: checked.redacted))
         }
         return out
+    }
+
+    /// Checks that an http connection's `auth` has the keys its kind needs and no others.
+    /// - Returns: whether the auth can be read.
+    mutating func checkAuthKeys(_ node: Node, checked: PlanValue?, what: String) -> Bool {
+        guard let checked, let kind = checked["kind"]?.string else { return false }
+        let (required, optional) = HTTPAuthSettings.keys(of: kind)
+        var usable = true
+        for key in required where checked[key] == nil {
+            validator.diagnostics.error(
+                "auth of \(what) is kind \(kind), which needs '\(key)'", at: node.location, code: .missingKey(key))
+            usable = false
+        }
+        for pair in node.pairs ?? [] {
+            guard let key = pair.key.scalar?.text, key != "kind", !required.contains(key), !optional.contains(key)
+            else { continue }
+            validator.diagnostics.error(
+                "'\(key)' is not used by auth kind \(kind)", at: pair.key.location,
+                notes: ["kind \(kind) takes: " + (required + optional).joined(separator: ", ")],
+                code: .unknownKey(key))
+            usable = false
+        }
+        if kind == "api-key" {
+            let places = ["header", "query_param"].filter { checked[$0] != nil }
+            if places.count != 1 {
+                validator.diagnostics.error(
+                    places.isEmpty
+                        ? "auth kind api-key needs 'header' (e.g. X-Api-Key) or 'query_param' (e.g. api_key)"
+                        : "auth kind api-key takes 'header' or 'query_param', not both",
+                    at: node.location)
+                usable = false
+            }
+        }
+        return usable
     }
 
     /// A value the typed plan needs is missing. It was left out because it was wrong, and the
@@ -339,7 +378,8 @@ struct PlanChecker {
                 }
             } else if s.kind.takesInput {
                 validator.diagnostics.error(
-                    "stage '\(s.name)' has no input: the first stage must be a source (query)", at: s.location)
+                    "stage '\(s.name)' has no input: the first stage must be a source (query or read-csv)",
+                    at: s.location)
             }
             // Connections.
             if let ref = s.connection {
@@ -398,6 +438,7 @@ struct PlanChecker {
                     "fallback_path must contain '{id}', e.g. '/tracks/{id}'",
                     at: location("\(path).fallback_path", or: s.location))
             }
+            checkRequestShape(fetch, stage: s, path: path, input: s.input.flatMap { knownFields(of: $0, in: stages) })
         case .writeCSV(let writeCSV):
             var seen = Set<String>()
             for (i, column) in writeCSV.columns.enumerated() where !seen.insert(column).inserted {
@@ -438,8 +479,136 @@ struct PlanChecker {
                     at: location("\(path).when_empty.\(field)", or: s.location),
                     notes: Suggestion.note(for: field, in: fields.sorted()))
             }
-        case .query, .apply:
+        case .query, .readCSV, .apply:
             break
+        }
+    }
+}
+
+extension PlanChecker {
+    /// A fetch's keys must fit one request shape: per item (a path with placeholders), a batch
+    /// in a query parameter (GET), or a batch in a JSON body (POST).
+    mutating func checkRequestShape(_ fetch: FetchSettings, stage s: StageDefinition, path: String, input: [String]?) {
+        func at(_ key: String) -> SourceLocation { location("\(path).\(key)", or: s.location) }
+        func given(_ key: String) -> Bool { validator.locations["\(path).\(key)"] != nil }
+        let placeholders = fetch.path.fields
+        if fetch.perItem {
+            let why =
+                "the path has placeholders (\(placeholders.map { "{\($0)}" }.joined(separator: ", "))), so fetch makes one request per row"
+            for key in ["ids_param", "id_separator", "id_prefix", "max_ids", "match", "body", "fallback_path"]
+            where given(key) {
+                validator.diagnostics.error(
+                    "'\(key)' applies to batch requests; \(why)", at: at(key),
+                    notes: ["remove '\(key)', or use a batch path without placeholders"])
+            }
+            if fetch.method == .post {
+                validator.diagnostics.error(
+                    "method POST sends a batch in 'body'; \(why)", at: at("method"),
+                    notes: ["per-item requests are GET"])
+            }
+        } else {
+            if fetch.id == nil {
+                validator.diagnostics.error(
+                    "stage '\(s.name)' needs 'id': a batch request sends each row's id", at: s.location,
+                    notes: ["or give the path {field} placeholders to make one request per row"],
+                    code: .missingKey("id"))
+            }
+            for (name, template) in fetch.query where template.hasPlaceholders {
+                validator.diagnostics.error(
+                    "query parameter '\(name)' has placeholders, which only a per-item path can fill",
+                    at: at("query.\(name)"), notes: ["a batch request sends the same query for all its rows"])
+            }
+            switch (fetch.method, fetch.body) {
+            case (.post, nil):
+                validator.diagnostics.error(
+                    "method POST needs a 'body' that places the ids, e.g. body: {ids: \"{ids}\"}", at: at("method"))
+            case (.get, .some):
+                validator.diagnostics.error("'body' is sent only with method POST", at: at("body"))
+            case (.post, .some(let body)):
+                if !Self.placesIDs(body) {
+                    validator.diagnostics.error(
+                        "'body' does not say where the ids go: write the string \"{ids}\" where the list belongs, "
+                            + "or a one-item list whose item holds \"{id}\"", at: at("body"))
+                }
+                for key in ["ids_param", "id_separator"] where given(key) {
+                    validator.diagnostics.error(
+                        "'\(key)' applies to GET batch requests; this one sends its ids in 'body'", at: at(key))
+                }
+            case (.get, nil):
+                break
+            }
+            if fetch.method == .get, fetch.idSeparator.isEmpty {
+                validator.diagnostics.error("id_separator must not be empty", at: at("id_separator"))
+            }
+        }
+        if fetch.idPattern != nil, fetch.id == nil {
+            validator.diagnostics.error(
+                "'id_pattern' checks the 'id', which this stage does not set", at: at("id_pattern"))
+        }
+        // Fields the requests read that the input does not have, when the input's fields are known.
+        var templates = [("path", fetch.path)]
+        templates += fetch.query.map { ("query.\($0.0)", $0.1) }
+        for (key, template) in templates {
+            for part in template.parts {
+                guard case .field(let name, let offset) = part else { continue }
+                if name == "id" {
+                    if fetch.id == nil {
+                        validator.diagnostics.error(
+                            "{id} in \(key) stands for the 'id' expression, which this stage does not set",
+                            at: at(key).advanced(by: offset + 1), notes: ["set 'id', or name a row field instead"])
+                    }
+                } else if let input, !input.contains(name) {
+                    validator.diagnostics.error(
+                        "{\(name)} in \(key) names a field the input does not have",
+                        at: at(key).advanced(by: offset + 1),
+                        notes: Suggestion.note(for: name, in: input) + [
+                            "the input has: " + input.joined(separator: ", ")
+                        ],
+                        code: .unknownReference(name))
+                }
+            }
+        }
+        if let input, let id = fetch.id {
+            for field in id.fields where !input.contains(field) {
+                validator.diagnostics.error(
+                    "id '\(id)' reads field '\(field)', which the input does not have", at: at("id"),
+                    notes: Suggestion.note(for: field, in: input) + ["the input has: " + input.joined(separator: ", ")],
+                    code: .unknownReference(field))
+            }
+        }
+    }
+
+    /// Whether a body template holds `"{ids}"`, or a one-item list whose item holds `{id}`.
+    static func placesIDs(_ value: Value) -> Bool {
+        switch value {
+        case .string(let s): return s == "{ids}"
+        case .array(let items):
+            if items.count == 1, items[0].containsText("{id}") { return true }
+            return items.contains(where: placesIDs)
+        case .object(let fields): return fields.values.contains(where: placesIDs)
+        default: return false
+        }
+    }
+
+    /// The fields of the rows stage `name` sends, when the plan says them (`nil`: known only at run time).
+    func knownFields(of name: String, in stages: [CheckedStage], depth: Int = 0) -> [String]? {
+        guard depth < stages.count, let stage = stages.first(where: { $0.name == name }),
+            let definition = stage.definition
+        else { return nil }
+        func input() -> [String]? { stage.input.flatMap { knownFields(of: $0, in: stages, depth: depth + 1) } }
+        switch definition.configuration {
+        case .query(let query): return SelectColumns.names(in: query.sql)
+        case .readCSV(let read): return read.columns
+        case .chunk, .validate: return input()
+        case .fetch(let fetch):
+            guard let fields = input() else { return nil }
+            return fields.contains(fetch.responseField) ? fields : fields + [fetch.responseField]
+        case .transform(let transform):
+            let own = transform.fields.map(\.name)
+            guard transform.keepInput else { return own }
+            guard let fields = input() else { return nil }
+            return own + fields.filter { !own.contains($0) }
+        default: return nil
         }
     }
 }

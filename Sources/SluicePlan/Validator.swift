@@ -129,6 +129,12 @@ struct Validator {
         switch type {
         case .object(let specs):
             return object(node, specs: specs, path: path, what: what)
+        case .choiceOr(_, let specs) where node.pairs != nil:
+            return object(node, specs: specs, path: path, what: what)
+        case .json where node.pairs != nil:
+            return value(node, .map(of: .json, keyName: "key"), path: path, what: what, secret: secret)
+        case .json where node.elements != nil:
+            return value(node, .list(of: .json), path: path, what: what, secret: secret)
         case .map(let elementType, let keyName):
             guard let pairs = mapping(node, what: what) else { return nil }
             var seen: [String: SourceLocation] = [:]
@@ -293,7 +299,19 @@ struct Validator {
                 return nil
             }
             return .string(text)
-        case .scalar:
+        case .choiceOr(let options, _):
+            return scalar(s, .choice(options), path: path, at: location, what: what)
+        case .requestTemplate:
+            do {
+                _ = try RequestTemplate(text)
+            } catch {
+                diagnostics.error(
+                    "\(what): \(error.message)", at: innerLocation(s, location, error.offset),
+                    code: .invalidValue(path: path))
+                return nil
+            }
+            return .string(text)
+        case .scalar, .json:
             if s.isQuoted { return .string(text) }
             if s.isNull { return .null }
             if let i = Int64(text) { return .int(i) }

@@ -33,8 +33,8 @@ import Testing
     }
 
     @Test func rateLimitCarriesRetryAfter() {
-        #expect(Self.classify(429, "{}", retryAfter: "2") == .rateLimited(retryAfter: .seconds(2)))
-        #expect(Self.classify(429, "{}") == .rateLimited(retryAfter: nil))
+        #expect(Self.classify(429, "{}", retryAfter: "2") == .rateLimited(status: 429, retryAfter: .seconds(2)))
+        #expect(Self.classify(429, "{}") == .rateLimited(status: 429, retryAfter: nil))
     }
 
     @Test(arguments: [500, 502, 503, 504, 408])
@@ -66,6 +66,7 @@ import Testing
 
     @Test func batchJoinsPercentEncodedIdsWithCommas() {
         let url = RequestURL(configuration: Self.configuration).batch(["4uLU6hMCjMI75M1A2tKUQC", "spotify:track:x y"])
+            .url
         #expect(url == "http://127.0.0.1:9/v1/tracks?ids=4uLU6hMCjMI75M1A2tKUQC,spotify%3Atrack%3Ax%20y&market=SE")
     }
 

@@ -55,7 +55,7 @@ let minimal = """
             plan.stages.map(\.name) == [
                 "query", "chunk", "fetch", "transform", "validate", "write-csv", "apply", "verify",
             ])
-        #expect(plan.stages.map(\.kind) == StageKind.allCases)
+        #expect(plan.stages.map(\.kind) == StageKind.allCases.filter { $0 != .readCSV })
         #expect(plan.stage(named: "chunk")?.chunk?.size == 50)
         #expect(plan.stage(named: "fetch")?.fetch?.delay == 0.33)
         #expect(plan.stage(named: "apply")?.requiresApproval == true)
@@ -65,7 +65,7 @@ let minimal = """
             ])
         #expect(plan.stage(named: "apply")?.apply?.columns.map(\.onEmpty) == [.keep, .clear])
         #expect(plan.connection(named: "spotify")?.http?.baseURL == "https://api.spotify.com/v1")
-        #expect(plan.connection(named: "spotify")?.http?.auth?.clientSecret.value == "client-secret-xyz")
+        #expect(plan.connection(named: "spotify")?.http?.auth?.oauth2?.clientSecret.value == "client-secret-xyz")
         #expect(plan.warnings.isEmpty)
     }
 
@@ -191,7 +191,7 @@ let minimal = """
         let yaml = minimal.replacingOccurrences(
             of: "path: /tracks", with: "path: \"${API_PATH}/x-${MISSING:-d}-$$-${EMPTY:-e}\"")
         let plan = try load(yaml, env: ["API_PATH": "/v2", "EMPTY": ""])
-        #expect(plan.stage(named: "fetch")?.fetch?.path == "/v2/x-d-$-e")
+        #expect(plan.stage(named: "fetch")?.fetch?.path.text == "/v2/x-d-$-e")
     }
 
     @Test func missingVariableIsNamedWhereItIsUsed() {
@@ -319,7 +319,7 @@ let minimal = """
         #expect(plan.stage(named: "chunk")?.chunk?.size == 20)
         #expect(plan.stage(named: "fetch")?.fetch?.delay == 0.5)
         #expect(plan.stage(named: "fetch")?.fetch?.concurrency == 4)
-        #expect(plan.stage(named: "fetch")?.fetch?.query.first?.1 == "SE")
+        #expect(plan.stage(named: "fetch")?.fetch?.query.first?.1.text == "SE")
         #expect(plan.stage(named: "query")?.query?.sql == "SELECT 1 AS spotify_id")
         #expect(plan.overrides.count == 5)
     }
@@ -418,7 +418,7 @@ let minimal = """
         #expect(again.resolved == original.resolved)
         #expect(again.stages.map(\.redactedParameters) == original.stages.map(\.redactedParameters))
         #expect(again.stages.map(\.input) == original.stages.map(\.input))
-        #expect(again.connection(named: "spotify")?.http?.auth?.clientSecret.value == "client-secret-xyz")
+        #expect(again.connection(named: "spotify")?.http?.auth?.oauth2?.clientSecret.value == "client-secret-xyz")
         #expect(again.stage(named: "chunk")?.chunk?.size == 20)
         #expect(
             again.stage(named: "transform")?.transform?.fields.map(\.name)
@@ -428,7 +428,7 @@ let minimal = """
     @Test func dollarSignsSurviveTheRoundTrip() throws {
         let plan = try load(minimal.replacingOccurrences(of: "path: /tracks", with: "path: \"/a$$b/${X:-c}\""))
         let again = try load(plan.resolved.jsonText())
-        #expect(again.stage(named: "fetch")?.fetch?.path == "/a$b/c")
+        #expect(again.stage(named: "fetch")?.fetch?.path.text == "/a$b/c")
     }
 }
 

@@ -47,6 +47,13 @@ import Testing
         #expect(configuration.maxIDs == 50)
         #expect(configuration.fallbackPath == "/tracks/{id}")
         #expect(configuration.maxRetryAfter == .seconds(600))
-        #expect(configuration.auth?.clientID == "sluice-demo-client")
+        guard case .oauth2(let credentials) = configuration.auth else {
+            Issue.record("the Spotify plan authenticates with client credentials")
+            return
+        }
+        #expect(credentials.clientID == "sluice-demo-client")
+        #expect(configuration.request == .batchQuery(parameter: "ids", separator: ","))
+        #expect(configuration.match == .position)
+        #expect(configuration.itemsKey == "tracks")
     }
 }

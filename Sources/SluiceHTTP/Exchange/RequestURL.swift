@@ -1,14 +1,34 @@
 import Foundation
+import SluiceCore
 
-/// Builds request URLs from a ``FetchConfiguration``, percent-encoding ids so a malformed one
+/// Builds requests from a ``FetchConfiguration``, percent-encoding ids so a malformed one
 /// (a space, a `spotify:track:` URI, a URL) still reaches the API as the single id it is.
+///
+/// An API key sent as a query parameter is never part of these URLs: they are what errors and
+/// logs show. ``HTTPFetcher`` adds it as the request leaves.
 struct RequestURL {
     let configuration: FetchConfiguration
 
-    /// `{base}{path}?{ids}=ID1,ID2,...&{extra query}`.
-    func batch(_ ids: some Sequence<String>) -> String {
-        let list = ids.map(Self.encode).joined(separator: ",")
-        return url(path: configuration.path, parameters: [(configuration.idsParameter, list)])
+    /// One request: where it goes and, for a POST, its JSON body.
+    struct Request: Sendable {
+        var url: String
+        var body: [UInt8]?
+    }
+
+    /// The request for a batch of ids in the configuration's shape.
+    func batch(_ ids: some Collection<String>) -> Request {
+        let prefix = configuration.idPrefix
+        switch configuration.request {
+        case .batchQuery(let parameter, let separator):
+            let list = ids.map { Self.encode(prefix + $0) }.joined(separator: separator)
+            return Request(url: url(path: configuration.path, parameters: [(parameter, list)]), body: nil)
+        case .batchBody(let template):
+            let body = Self.render(template, ids: ids.map { prefix + $0 })
+            return Request(url: url(path: configuration.path, parameters: []), body: Array(JSON.encode(body).utf8))
+        case .perItem:
+            // Each id is a whole relative URL: a batch of them is never one request.
+            return Request(url: relative(ids.first ?? ""), body: nil)
+        }
     }
 
     /// `{base}{fallbackPath with {id}}?{extra query}`; `nil` without a fallback path.
@@ -17,9 +37,18 @@ struct RequestURL {
         return url(path: template.replacingOccurrences(of: "{id}", with: Self.encode(id)), parameters: [])
     }
 
-    private func url(path: String, parameters: [(String, String)]) -> String {
+    /// `{base}{key}`: a per-item request's URL, path and query rendered by the caller.
+    func relative(_ key: String) -> String {
+        base + (key.hasPrefix("/") || key.hasPrefix("?") || key.isEmpty ? key : "/" + key)
+    }
+
+    private var base: String {
         var base = configuration.baseURL
         while base.hasSuffix("/") { base.removeLast() }
+        return base
+    }
+
+    private func url(path: String, parameters: [(String, String)]) -> String {
         let path = path.hasPrefix("/") || path.isEmpty ? path : "/" + path
         let extra = configuration.query.sorted { $0.key < $1.key }.map { (Self.encode($0.key), Self.encode($0.value)) }
         let pairs = parameters.map { (Self.encode($0.0), $0.1) } + extra
@@ -27,8 +56,35 @@ struct RequestURL {
         return base + path + "?" + pairs.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
     }
 
-    /// Percent-encodes everything but RFC 3986's unreserved characters.
-    static func encode(_ text: String) -> String {
+    /// `template` with `"{ids}"` replaced by the id list, and each one-element list whose
+    /// element holds `"{id}"` repeated once per id with the id filled in.
+    static func render(_ template: Value, ids: [String]) -> Value {
+        func fill(_ value: Value, id: String?) -> Value {
+            switch value {
+            case .string("{ids}"): return .array(ids.map(Value.string))
+            case .string(let s) where s.contains("{id}"):
+                guard let id else { return value }
+                return .string(s.replacingOccurrences(of: "{id}", with: id))
+            case .array(let items):
+                if id == nil, items.count == 1, items[0].containsText("{id}") {
+                    return .array(ids.map { fill(items[0], id: $0) })
+                }
+                return .array(items.map { fill($0, id: id) })
+            case .object(let fields): return .object(fields.mapValues { fill($0, id: id) })
+            default: return value
+            }
+        }
+        return fill(template, id: nil)
+    }
+
+    static func encode(_ text: String) -> String { PercentEncoding.encode(text) }
+}
+
+/// Percent-encoding for one URL path segment or query value.
+public enum PercentEncoding {
+    /// Encodes everything but RFC 3986's unreserved characters, so the text stays one segment or
+    /// one value whatever it holds (`/`, `&`, `:`, spaces).
+    public static func encode(_ text: String) -> String {
         var out = ""
         out.reserveCapacity(text.utf8.count)
         for byte in text.utf8 {

@@ -11,13 +11,19 @@ enum ResponseOutcome: Sendable, Equatable {
     case unauthorized(String)
     case forbidden(String)
     case notFound(String)
-    case rateLimited(retryAfter: Duration?)
+    /// 429, or a status the plan says means "slow down" (a rate-limited API's 503).
+    case rateLimited(status: Int, retryAfter: Duration?)
     /// Worth trying again: 5xx, 408, a 2xx whose body is not JSON (truncated).
     case transient(String)
     /// A status that another try will not change.
     case final(status: Int, message: String)
 
-    static func classify(status: Int, retryAfter: String?, body: [UInt8], now: Date = Date()) -> ResponseOutcome {
+    static func classify(
+        status: Int, retryAfter: String?, body: [UInt8], throttleStatuses: Set<Int> = [], now: Date = Date()
+    ) -> ResponseOutcome {
+        if status == 429 || throttleStatuses.contains(status) {
+            return .rateLimited(status: status, retryAfter: RetryAfter.parse(retryAfter, now: now))
+        }
         switch status {
         case 200..<300:
             do {
@@ -29,7 +35,6 @@ enum ResponseOutcome: Sendable, Equatable {
         case 401: return .unauthorized(APIErrorMessage.extract(from: body))
         case 403: return .forbidden(APIErrorMessage.extract(from: body))
         case 404: return .notFound(APIErrorMessage.extract(from: body))
-        case 429: return .rateLimited(retryAfter: RetryAfter.parse(retryAfter, now: now))
         case 408, 500..<600: return .transient("HTTP \(status): \(APIErrorMessage.extract(from: body))")
         default: return .final(status: status, message: APIErrorMessage.extract(from: body))
         }

@@ -112,8 +112,32 @@ public struct PostgresSettings: Sendable {
 
 public struct HTTPSettings: Sendable {
     public var baseURL: String
-    public var auth: OAuth2Settings?
+    public var auth: HTTPAuthSettings?
     public var headers: [(String, Secret)]
+}
+
+/// How an http connection's requests authenticate.
+public enum HTTPAuthSettings: Sendable {
+    case oauth2(OAuth2Settings)
+    case bearer(token: Secret)
+    /// An API key in the header or query parameter `name`.
+    case apiKey(name: String, inQuery: Bool, key: Secret)
+
+    /// The client credentials, when the kind is `oauth2-client-credentials`.
+    public var oauth2: OAuth2Settings? { if case .oauth2(let s) = self { s } else { nil } }
+
+    /// The plan's spelling of each kind.
+    public static let kinds = ["oauth2-client-credentials", "bearer", "api-key"]
+
+    /// The keys each kind needs, and those it may have besides.
+    public static func keys(of kind: String) -> (required: [String], optional: [String]) {
+        switch kind {
+        case "oauth2-client-credentials": return (["token_url", "client_id", "client_secret"], [])
+        case "bearer": return (["token"], [])
+        case "api-key": return (["key"], ["header", "query_param"])
+        default: return ([], [])
+        }
+    }
 }
 
 public struct OAuth2Settings: Sendable {

@@ -59,6 +59,11 @@ struct ParameterReader {
         return e
     }
 
+    func template() throws(Missing) -> RequestTemplate {
+        guard let text = value.string, let template = try? RequestTemplate(text) else { throw Missing(path: path) }
+        return template
+    }
+
     func expectation() throws(Missing) -> Expectation {
         guard case .expectation(let e) = parsed[path] else { throw Missing(path: path) }
         return e
@@ -84,24 +89,44 @@ extension StageConfiguration {
                     connection: try r.string("connection"), sql: try r.string("sql"),
                     params: try r.need("params").scalars(), batchSize: try r.int("batch_size"),
                     countFirst: try r.bool("count_first")))
+        case .readCSV:
+            return .readCSV(
+                ReadCSVSettings(
+                    path: try r.string("path"),
+                    columns: try r.optional("columns")?.items.map { item throws(ParameterReader.Missing) in
+                        try item.string()
+                    }, batchSize: try r.int("batch_size")))
         case .chunk:
             return .chunk(ChunkSettings(size: try r.int("size")))
         case .fetch:
+            let match: MatchMode
+            if let field = try r.need("match").optional("item_field")?.string() {
+                match = .itemField(field)
+            } else {
+                match = try r.string("match") == "object_keys" ? .objectKeys : .position
+            }
             return .fetch(
                 FetchSettings(
-                    connection: try r.string("connection"), path: try r.string("path"),
-                    method: try r.choice("method", HTTPMethod.self), id: try r.need("id").expression(),
+                    connection: try r.string("connection"), path: try r.need("path").template(),
+                    method: try r.choice("method", HTTPMethod.self), id: try r.optional("id")?.expression(),
                     idPattern: try r.optional("id_pattern")?.string(), idsParam: try r.string("ids_param"),
+                    idPrefix: try r.string("id_prefix"), idSeparator: try r.string("id_separator"),
                     maxIDs: try r.int("max_ids"),
                     query: try r.need("query").entries.map { entry throws(ParameterReader.Missing) in
-                        (entry.key, try entry.reader.string())
+                        (entry.key, try entry.reader.template())
                     },
-                    itemsKey: try r.string("items_key"), fallbackPath: try r.optional("fallback_path")?.string(),
+                    body: r.optional("body")?.value.value, match: match,
+                    itemsKey: try r.optional("items_key")?.string(),
+                    fallbackPath: try r.optional("fallback_path")?.string(),
                     fallbackNote: try r.optional("fallback_note")?.string(),
                     responseField: try r.string("response_field"), delay: try r.double("delay"),
                     rate: try r.optional("rate")?.int(), concurrency: try r.int("concurrency"),
                     timeout: try r.double("timeout"), retries: try r.int("retries"), backoff: try r.double("backoff"),
                     maxBackoff: try r.double("max_backoff"), maxRetryAfter: try r.double("max_retry_after"),
+                    throttleStatuses: try r.need("throttle_statuses").items.map {
+                        item throws(ParameterReader.Missing) in
+                        try item.int()
+                    },
                     onNotFound: try r.choice("on_not_found", NotFoundPolicy.self)))
         case .transform:
             var whenEmpty: [String: String] = [:]
@@ -169,11 +194,23 @@ extension ConnectionConfiguration {
                     url: Secret(try r.string("url")), connectTimeout: try r.double("connect_timeout"),
                     statementTimeout: try r.optional("statement_timeout")?.double()))
         case .http:
-            var auth: OAuth2Settings?
+            var auth: HTTPAuthSettings?
             if let a = r.optional("auth") {
-                auth = OAuth2Settings(
-                    tokenURL: try a.string("token_url"), clientID: try a.string("client_id"),
-                    clientSecret: Secret(try a.string("client_secret")))
+                switch try a.string("kind") {
+                case "bearer": auth = .bearer(token: Secret(try a.string("token")))
+                case "api-key":
+                    if let header = try a.optional("header")?.string() {
+                        auth = .apiKey(name: header, inQuery: false, key: Secret(try a.string("key")))
+                    } else {
+                        auth = .apiKey(
+                            name: try a.string("query_param"), inQuery: true, key: Secret(try a.string("key")))
+                    }
+                default:
+                    auth = .oauth2(
+                        OAuth2Settings(
+                            tokenURL: try a.string("token_url"), clientID: try a.string("client_id"),
+                            clientSecret: Secret(try a.string("client_secret"))))
+                }
             }
             return .http(
                 HTTPSettings(

@@ -7,6 +7,7 @@ import SluiceCore
 /// One stage's parameters, by kind.
 public enum StageConfiguration: Sendable {
     case query(QuerySettings)
+    case readCSV(ReadCSVSettings)
     case chunk(ChunkSettings)
     case fetch(FetchSettings)
     case transform(TransformSettings)
@@ -18,6 +19,7 @@ public enum StageConfiguration: Sendable {
     public var kind: StageKind {
         switch self {
         case .query: return .query
+        case .readCSV: return .readCSV
         case .chunk: return .chunk
         case .fetch: return .fetch
         case .transform: return .transform
@@ -35,7 +37,7 @@ public enum StageConfiguration: Sendable {
         case .fetch(let s): return s.connection
         case .apply(let s): return s.connection
         case .verify(let s): return s.connection
-        case .chunk, .transform, .validate, .writeCSV: return nil
+        case .readCSV, .chunk, .transform, .validate, .writeCSV: return nil
         }
     }
 }
@@ -48,13 +50,35 @@ public struct QuerySettings: Sendable {
     public var countFirst: Bool
 }
 
+public struct ReadCSVSettings: Sendable {
+    /// The file, relative to the working directory.
+    public var path: String
+    /// The columns to send, in this order; `nil`: all of the header's.
+    public var columns: [String]?
+    public var batchSize: Int
+}
+
 public struct ChunkSettings: Sendable {
     public var size: Int
 }
 
-/// The HTTP methods a fetch may use.
+/// The HTTP methods a fetch may use: `POST` carries a batch of ids in a JSON `body`.
 public enum HTTPMethod: String, Sendable, CaseIterable {
     case get = "GET"
+    case post = "POST"
+}
+
+/// How fetch matches the items of a batch answer to the ids it asked for.
+public enum MatchMode: Sendable, Hashable {
+    /// An array with one entry per id, in request order (`null`: not found).
+    case position
+    /// An array in any order; each item names its id at this dotted key path.
+    case itemField(String)
+    /// An object keyed by the ids asked for (with `id_prefix`).
+    case objectKeys
+
+    /// The plan's spelling of the choice.
+    public static let choices = ["position", "object_keys"]
 }
 
 /// What fetch does with a row whose id the API does not know.
@@ -67,15 +91,27 @@ public enum NotFoundPolicy: String, Sendable, CaseIterable {
 
 public struct FetchSettings: Sendable {
     public var connection: String
-    public var path: String
+    /// The request path below the connection's `base_url`; with `{field}` placeholders, one
+    /// request per row.
+    public var path: RequestTemplate
     public var method: HTTPMethod
-    public var id: Expression
+    /// Each row's id; required for batch requests, optional per item (then `{id}` is unused).
+    public var id: Expression?
     /// Ids that do not match it in whole are rejected before any request.
     public var idPattern: String?
     public var idsParam: String
+    /// Written before each id in a batch request, and expected before it in `object_keys` answers.
+    public var idPrefix: String
+    /// Between the ids in `ids_param`.
+    public var idSeparator: String
     public var maxIDs: Int
-    public var query: [(String, String)]
-    public var itemsKey: String
+    /// Query parameters of every request; per item, values may hold `{field}` placeholders.
+    public var query: [(String, RequestTemplate)]
+    /// The JSON body of a `POST` batch request: `"{ids}"` marks where the id list goes.
+    public var body: Value?
+    public var match: MatchMode
+    /// Where the answer's items are; `nil`: the body itself.
+    public var itemsKey: String?
     public var fallbackPath: String?
     /// Added to the notice when fetch switches to `fallback_path`.
     public var fallbackNote: String?
@@ -90,7 +126,12 @@ public struct FetchSettings: Sendable {
     public var backoff: Double
     public var maxBackoff: Double
     public var maxRetryAfter: Double
+    /// Statuses that mean "slow down", besides 429.
+    public var throttleStatuses: [Int]
     public var onNotFound: NotFoundPolicy
+
+    /// One request per row: the path names row fields.
+    public var perItem: Bool { path.hasPlaceholders }
 }
 
 public struct TransformSettings: Sendable {
@@ -172,6 +213,7 @@ public struct VerifySettings: Sendable {
 extension StageDefinition {
     // Each kind's settings, or `nil` for a stage of another kind.
     public var query: QuerySettings? { if case .query(let s) = configuration { s } else { nil } }
+    public var readCSV: ReadCSVSettings? { if case .readCSV(let s) = configuration { s } else { nil } }
     public var chunk: ChunkSettings? { if case .chunk(let s) = configuration { s } else { nil } }
     public var fetch: FetchSettings? { if case .fetch(let s) = configuration { s } else { nil } }
     public var transform: TransformSettings? { if case .transform(let s) = configuration { s } else { nil } }

@@ -30,6 +30,12 @@ public indirect enum ParameterType: Sendable {
     case pattern
     /// A file path that may hold `{timestamp}`, `{date}`, `{run_id}`, `{plan}`.
     case pathTemplate
+    /// A request path or query value that may hold `{field}` placeholders (``RequestTemplate``).
+    case requestTemplate
+    /// Any YAML value, read as JSON (a request body).
+    case json
+    /// One of the words, or a mapping with these keys (`match: position` or `match: {item_field: id}`).
+    case choiceOr([String], object: [ParameterSpec])
 
     /// A choice among an enum's raw values: the enum the typed plan holds is the list.
     public static func choice<T: CaseIterable & RawRepresentable>(of _: T.Type) -> ParameterType
@@ -58,6 +64,11 @@ public indirect enum ParameterType: Sendable {
         case .expectation: return "expectation"
         case .pattern: return "regular expression"
         case .pathTemplate: return "path template"
+        case .requestTemplate: return "request template"
+        case .json: return "JSON value"
+        case .choiceOr(let options, let specs):
+            return "one of " + options.map { "`\($0)`" }.joined(separator: ", ") + " or a mapping with "
+                + specs.map { "`\($0.name)`" }.joined(separator: ", ")
         }
     }
 

@@ -64,18 +64,30 @@ public enum Schema {
         ParameterSpec("auth", .object(authKeys), "How requests authenticate. Omit for none."),
         ParameterSpec(
             "headers", .map(of: .string, keyName: "header name"), default: .object([:]), secret: true,
-            "Extra request headers. Values are treated as secrets."),
+            "Headers sent with every request to the API, e.g. `User-Agent: my-app/1.0 (me@example.com)` (MusicBrainz "
+                + "requires one naming the app). Values are treated as secrets."),
     ]
 
     static let authKeys: [ParameterSpec] = [
         ParameterSpec(
-            "kind", .choice(["oauth2-client-credentials"]), required: true,
-            "`oauth2-client-credentials`: a token from `token_url`, refreshed before it expires and on a 401."),
-        ParameterSpec("token_url", .string, required: true, "Where tokens come from."),
-        ParameterSpec("client_id", .string, required: true, "The OAuth2 client id."),
+            "kind", .choice(HTTPAuthSettings.kinds), required: true,
+            "`oauth2-client-credentials`: a token from `token_url`, refreshed before it expires and on a 401 "
+                + "(needs `token_url`, `client_id`, `client_secret`). `bearer`: `Authorization: Bearer TOKEN` "
+                + "(needs `token`). `api-key`: `key` sent in the request header `header` or the query parameter "
+                + "`query_param` (one of them)."),
+        ParameterSpec("token_url", .string, "oauth2-client-credentials: where tokens come from."),
+        ParameterSpec("client_id", .string, "oauth2-client-credentials: the OAuth2 client id."),
         ParameterSpec(
-            "client_secret", .string, required: true, secret: true,
-            "The OAuth2 client secret. Write `${SPOTIFY_CLIENT_SECRET}`: never put the secret in the file."),
+            "client_secret", .string, secret: true,
+            "oauth2-client-credentials: the client secret. Write `${SPOTIFY_CLIENT_SECRET}`: never put the secret in the file."
+        ),
+        ParameterSpec("token", .string, secret: true, "bearer: the token. Write `${API_TOKEN}`."),
+        ParameterSpec("key", .string, secret: true, "api-key: the key. Write `${API_KEY}`."),
+        ParameterSpec("header", .string, "api-key: the request header carrying the key, e.g. `X-Api-Key`."),
+        ParameterSpec(
+            "query_param", .string,
+            "api-key: the query parameter carrying the key, e.g. `api_key`. It is added as the request leaves and "
+                + "never shown in a logged or reported URL."),
     ]
 
     static let ruleKeys: [ParameterSpec] = [
@@ -126,6 +138,19 @@ public enum Schema {
                     "count_first", .bool, default: true,
                     "Count the rows first so progress can show an ETA."),
             ]
+        case .readCSV:
+            return [
+                ParameterSpec(
+                    "path", .string, required: true,
+                    "The CSV file (RFC 4180, header row first), relative to the working directory. It is checked "
+                        + "whole before any row is sent, and its SHA-256 is recorded in the manifest."),
+                ParameterSpec(
+                    "columns", .list(of: .string, minCount: 1),
+                    "The columns to send, in this order; each must be in the header. Default: all of them. An empty "
+                        + "cell is null, any other a string."),
+                ParameterSpec(
+                    "batch_size", .int(min: 1, max: 1_000_000), default: 1000, "Rows per batch passed downstream."),
+            ]
         case .chunk:
             return [
                 ParameterSpec(
@@ -136,27 +161,59 @@ public enum Schema {
             return [
                 ParameterSpec("connection", .connectionReference(kind: "http"), required: true, "The http connection."),
                 ParameterSpec(
-                    "path", .string, required: true, "Request path under the connection's base_url, e.g. `/tracks`."),
-                ParameterSpec("method", .choice(of: HTTPMethod.self), default: "GET", "HTTP method."),
+                    "path", .requestTemplate, required: true,
+                    "Request path under the connection's base_url. A batch endpoint (`/tracks`) gets many ids per "
+                        + "request; a path with `{field}` placeholders (`/ws/2/isrc/{isrc}`) makes one request per row, "
+                        + "each placeholder a row field (or `{id}`, the `id` expression), percent-encoded."),
                 ParameterSpec(
-                    "id", .expression, required: true,
-                    "Expression giving each row's id, e.g. `spotify_id(spotify_id)` to accept URI and URL forms."),
+                    "method", .choice(of: HTTPMethod.self), default: "GET",
+                    "HTTP method. `POST` sends the ids of a batch in a JSON `body`."),
+                ParameterSpec(
+                    "id", .expression,
+                    "Expression giving each row's id, e.g. `spotify_id(spotify_id)` to accept URI and URL forms. "
+                        + "Required for batch requests; per item, what `{id}` stands for."),
                 ParameterSpec(
                     "id_pattern", .pattern,
                     "A regular expression every id must match in whole, e.g. `[0-9A-Za-z]{22}` for Spotify. An id "
                         + "that does not is rejected (reason `invalid_id`) without asking the API, instead of costing a "
                         + "refused batch and the requests that isolate it."),
                 ParameterSpec(
-                    "ids_param", .string, default: "ids", "Query parameter that carries the comma-joined ids."),
+                    "ids_param", .string, default: "ids",
+                    "Batch GET: the query parameter that carries the ids (`ids=a,b,c`)."),
+                ParameterSpec(
+                    "id_separator", .string, default: ",", "Batch GET: what goes between the ids in `ids_param`."),
+                ParameterSpec(
+                    "id_prefix", .string, default: "",
+                    "Batch requests: written before every id sent (Open Library's `ISBN:`), and expected before it "
+                        + "in `object_keys` answers."),
                 ParameterSpec(
                     "max_ids", .int(min: 1, max: 10_000), default: 50,
-                    "Most ids the endpoint accepts in one request (Spotify: 50)."),
+                    "Batch requests: most ids the endpoint accepts in one request (Spotify: 50)."),
                 ParameterSpec(
-                    "query", .map(of: .string, keyName: "parameter"), default: .object([:]),
-                    "Extra query parameters, e.g. `market: US`."),
+                    "query", .map(of: .requestTemplate, keyName: "parameter"), default: .object([:]),
+                    "Query parameters sent with every request, e.g. `market: US`. Per item, values may hold "
+                        + "`{field}` placeholders too."),
                 ParameterSpec(
-                    "items_key", .string, default: "tracks",
-                    "Key of the response array matched to the ids by position."),
+                    "body", .json,
+                    "Batch POST: the JSON body, with the string `\"{ids}\"` where the id list goes "
+                        + "(`{ids: \"{ids}\"}`), or a one-item list whose item holds `{id}` to send one object per "
+                        + "id (`[{isbn: \"{id}\"}]`)."),
+                ParameterSpec(
+                    "match",
+                    .choiceOr(
+                        MatchMode.choices,
+                        object: [
+                            ParameterSpec("item_field", .string, required: true, "The key path naming each item's id.")
+                        ]),
+                    default: "position",
+                    "Batch requests: how answer items are matched to ids. `position`: an array with one entry per id, in "
+                        + "order (`null`: not found). `{item_field: id}`: an array in any order, each item naming its id "
+                        + "at that key path (`id`, `identifiers.isbn`). `object_keys`: an object keyed by the ids sent. "
+                        + "An id nothing answers is not found (`on_not_found`)."),
+                ParameterSpec(
+                    "items_key", .string,
+                    "The key of the answer that holds the items (`tracks`); without it the body itself is the array, "
+                        + "the object keyed by id, or (per item) the item."),
                 ParameterSpec(
                     "fallback_path", .string,
                     "Per-item path with `{id}` used when the batch endpoint answers 403, e.g. `/tracks/{id}`."
@@ -187,8 +244,13 @@ public enum Schema {
                     "max_retry_after", .duration(min: 0, max: 604_800), default: 600,
                     "A 429 asking to wait longer than this stops the run as resumable instead of sleeping."),
                 ParameterSpec(
+                    "throttle_statuses", .list(of: .int(min: 400, max: 599)), default: .array([429]),
+                    "Statuses that mean \"slow down\" (MusicBrainz: 503). Like a 429, the whole host then waits "
+                        + "`Retry-After`, or a backoff when there is none, before anything else is sent."),
+                ParameterSpec(
                     "on_not_found", .choice(of: NotFoundPolicy.self), default: "reject",
-                    "Ids the API answers null for: `reject` them (rejects.csv) or `keep` the row with a null response."),
+                    "Ids the API does not know (null, absent, or 404 per item): `reject` them (rejects.csv) or `keep` the row with a null response."
+                ),
             ]
         case .transform:
             return [
@@ -251,17 +313,22 @@ public enum Schema {
     }
 }
 
-/// The eight kinds of stage.
+/// The kinds of stage.
 public enum StageKind: String, Sendable, CaseIterable, Codable {
-    case query, chunk, fetch, transform, validate
+    case query
+    case readCSV = "read-csv"
+    case chunk, fetch, transform, validate
     case writeCSV = "write-csv"
     case apply, verify
 
     public var summary: String {
         switch self {
         case .query: return "Streams rows from PostgreSQL."
+        case .readCSV: return "Reads rows from a CSV file."
         case .chunk: return "Regroups rows into batches of `size`."
-        case .fetch: return "One HTTP request per batch; attaches each response item to its row."
+        case .fetch:
+            return
+                "Asks an HTTP API for each row's item (a batch of ids per request, or one request per row) and attaches it."
         case .transform: return "Computes output fields from expressions."
         case .validate: return "Checks fields against rules; rejects or fails on invalid rows."
         case .writeCSV: return "Writes rows to an RFC 4180 CSV file (atomically, mode 0600) and passes them on."
@@ -271,5 +338,5 @@ public enum StageKind: String, Sendable, CaseIterable, Codable {
     }
 
     /// Whether the stage reads rows from another stage.
-    public var takesInput: Bool { self != .query }
+    public var takesInput: Bool { self != .query && self != .readCSV }
 }

@@ -40,15 +40,33 @@ public struct FetchStage: Stage {
     /// The fetcher's configuration: the plan's stage settings plus the connection's URL and
     /// credentials.
     public var configuration: FetchConfiguration {
-        var auth: OAuth2ClientCredentials?
-        if let a = http.auth {
-            auth = OAuth2ClientCredentials(
-                tokenURL: a.tokenURL, clientID: a.clientID, clientSecret: a.clientSecret.value)
+        var c = FetchConfiguration(baseURL: http.baseURL, path: settings.path.text, itemsKey: settings.itemsKey)
+        switch http.auth {
+        case .oauth2(let a):
+            c.auth = .oauth2(
+                OAuth2ClientCredentials(tokenURL: a.tokenURL, clientID: a.clientID, clientSecret: a.clientSecret.value))
+        case .bearer(let token): c.auth = .bearer(token: token.value)
+        case .apiKey(let name, let inQuery, let key):
+            c.auth = inQuery ? .apiKeyQuery(name: name, key: key.value) : .apiKeyHeader(name: name, key: key.value)
+        case nil: break
         }
-        var c = FetchConfiguration(
-            baseURL: http.baseURL, path: settings.path, itemsKey: settings.itemsKey, auth: auth)
+        c.headers = http.headers.map { ($0.0, $0.1.value) }
         c.method = settings.method.rawValue
-        c.query = Dictionary(settings.query, uniquingKeysWith: { _, last in last })
+        if settings.perItem {
+            c.request = .perItem
+        } else if let body = settings.body {
+            c.request = .batchBody(template: body)
+        } else {
+            c.request = .batchQuery(parameter: settings.idsParam, separator: settings.idSeparator)
+            c.query = Dictionary(settings.query.map { ($0.0, $0.1.text) }, uniquingKeysWith: { _, last in last })
+        }
+        c.idPrefix = settings.idPrefix
+        switch settings.match {
+        case .position: c.match = .position
+        case .objectKeys: c.match = .objectKeys
+        case .itemField(let path): c.match = .itemField(path.split(separator: ".").map(String.init))
+        }
+        c.throttleStatuses = Set(settings.throttleStatuses)
         c.delay = settings.delay > 0 ? .seconds(settings.delay) : nil
         c.ratePerMinute = settings.rate
         c.concurrency = max(1, settings.concurrency)
@@ -59,8 +77,7 @@ public struct FetchStage: Stage {
         c.maxRetryAfter = .seconds(settings.maxRetryAfter)
         c.fallbackPath = settings.fallbackPath
         c.fallbackNote = settings.fallbackNote
-        c.idsParameter = settings.idsParam
-        c.maxIDs = settings.maxIDs
+        c.maxIDs = settings.perItem ? 1 : settings.maxIDs
         return c
     }
 
@@ -120,7 +137,7 @@ public struct FetchStage: Stage {
         } catch {
             throw StageError(stage: name, "id_pattern '\(settings.idPattern ?? "")': \(error)")
         }
-        var bound: (columns: [String], id: SluicePlan.Expression.Bound)?
+        var bound: (columns: [String], keys: RequestKeys)?
         /// Batches whose requests are in flight, by sequence number, with the ids asked for.
         var inFlight: [Int: (batch: FetchedBatch, asks: [String])] = [:]
         /// Answered batches waiting for an earlier one.
@@ -159,13 +176,15 @@ public struct FetchStage: Stage {
             for try await batch in input {
                 if bound?.columns != batch.columns {
                     do {
-                        bound = (batch.columns, try settings.id.bind(to: batch.columns))
+                        bound = (
+                            batch.columns,
+                            try RequestKeys(settings: settings, columns: batch.columns, idPattern: idPattern)
+                        )
                     } catch {
-                        throw StageError(stage: name, "id '\(settings.id)': \(error)")
+                        throw StageError(stage: name, "\(error)")
                     }
                 }
-                let fetched = FetchedBatch(
-                    batch: batch, id: bound!.id, idText: "\(settings.id)", idPattern: idPattern, stage: name)
+                let fetched = FetchedBatch(batch: batch, keys: bound!.keys, stage: name)
                 // Ask only for ids no earlier run answered; an empty list sends no request.
                 let asks = fetched.ids.filter { known[$0] == nil }
                 while inFlight.count >= width || answered.count >= width { try await collect() }
@@ -185,6 +204,7 @@ public struct FetchStage: Stage {
         counters.set("requests", c.requests)
         counters.set("retries", c.retries)
         counters.set("http_429", c.rateLimited)
+        counters.set("throttled", c.throttled)
         counters.set("waits", c.waits)
         counters.set("wait_ms", Int((c.waitSeconds * 1000).rounded()))
         counters.set("paced_ms", Int((c.pacedSeconds * 1000).rounded()))

@@ -35,33 +35,29 @@ struct FetchedBatch {
         var reused = 0
     }
 
-    /// Evaluates the id expression on every row; an id that does not match `idPattern` in whole
-    /// is rejected here, never sent.
-    init(
-        batch: Batch, id: SluicePlan.Expression.Bound, idText: String, idPattern: IDPattern?, stage: String
-    ) {
+    /// Works out every row's request key; a row without one, or whose id does not match the
+    /// plan's `id_pattern`, is rejected here and never sent.
+    init(batch: Batch, keys: RequestKeys, stage: String) {
         self.batch = batch
         for (index, row) in batch.rows.enumerated() {
-            let value = id.evaluate(row)
-            guard let text = value.text?.trimmingCharacters(in: .whitespaces), !text.isEmpty else {
+            switch keys.key(for: row) {
+            case .key(let key):
+                ids.append(key)
+                rowForID.append(index)
+            case .missing(let field, let value):
                 missingIDs += 1
                 rejections.append(
                     Rejection(
-                        stage: stage, reason: "missing_id", field: idText, value: value.text,
-                        detail: "the row has no id (\(idText) is empty)", row: Self.object(batch.columns, row)))
-                continue
-            }
-            if let idPattern, !idPattern.matches(text) {
+                        stage: stage, reason: "missing_id", field: field, value: value,
+                        detail: "the row has no id (\(field) is empty)", row: Self.object(batch.columns, row)))
+            case .malformed(let id):
                 malformedIDs += 1
                 rejections.append(
                     Rejection(
-                        stage: stage, reason: "invalid_id", field: idText, value: text,
-                        detail: "the id does not match id_pattern \(idPattern.text); not sent to the API",
+                        stage: stage, reason: "invalid_id", field: keys.idText, value: id,
+                        detail: "the id does not match id_pattern \(keys.patternText); not sent to the API",
                         row: Self.object(batch.columns, row)))
-                continue
             }
-            ids.append(text)
-            rowForID.append(index)
         }
     }
 

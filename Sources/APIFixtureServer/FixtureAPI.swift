@@ -1,0 +1,120 @@
+import Foundation
+import SluiceCore
+
+/// A public REST API's lookup endpoint as a local server plays it: the request shape it takes,
+/// the answers it gives (recorded, by id), and the rules it enforces — a `User-Agent` naming
+/// the app, an API key, at most one request per interval (503 otherwise), the query parameter
+/// without which it does not answer JSON.
+public struct FixtureAPI: Sendable {
+    /// How ids reach the endpoint and how the answer is laid out.
+    public enum Shape: Sendable {
+        /// `GET {prefix}{id}`: the recorded answer, or 404 (MusicBrainz `/ws/2/isrc/{isrc}`).
+        case perItem(pathPrefix: String)
+        /// `GET {path}?{parameter}=ID1{separator}ID2`: an object keyed by the ids sent, unknown
+        /// ids simply absent (Open Library `/api/books?bibkeys=ISBN:a,ISBN:b`).
+        case batchObject(path: String, parameter: String, separator: String)
+        /// `POST {path}` with `{"<bodyKey>": [ids]}`: `{"<resultsKey>": [items]}` in an order of
+        /// its own, each item carrying its id, unknown ids absent (a vendor's batch lookup).
+        case batchList(path: String, bodyKey: String, resultsKey: String)
+    }
+
+    public var shape: Shape
+    /// The answer for each id the API knows, keyed as the client sends it (`ISBN:0451526538`).
+    public var answers: [String: Value]
+    /// Query parameters without which the API answers something other than JSON
+    /// (MusicBrainz `fmt=json`, Open Library `format=json`).
+    public var requiredQuery: [String: String] = [:]
+    /// The body sent instead of JSON when a required query parameter is missing.
+    public var nonJSONBody = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><metadata/>"
+    /// Refuse (403) a request whose `User-Agent` does not name an application and a contact:
+    /// `app/1.0 ( me@example.com )`, as MusicBrainz asks.
+    public var requiresUserAgent = false
+    /// A header every request must carry with this value, or 401 (`X-Api-Key`).
+    public var requiredHeader: (name: String, value: String)?
+    /// The shortest gap between two answered requests; a request that arrives sooner gets a 503
+    /// (without `Retry-After`, as MusicBrainz sends it). Gaps are measured on arrival, allowing
+    /// ``arrivalJitter`` of network noise.
+    public var minInterval: Duration?
+    public var arrivalJitter: Duration = .milliseconds(20)
+    /// Most ids in one batch request; more is a 400.
+    public var maxIDs = 50
+    /// Time to answer each request.
+    public var latency: Duration = .zero
+
+    public init(shape: Shape, answers: [String: Value]) {
+        self.shape = shape
+        self.answers = answers
+    }
+}
+
+/// What one request looked like to the fixture.
+public struct FixtureRequest: Sendable {
+    public var method: String
+    public var path: String
+    /// The raw query string, without `?`.
+    public var query: String
+    public var headers: [String: String]
+    public var body: [UInt8]
+
+    public init(method: String, path: String, query: String, headers: [String: String], body: [UInt8]) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The decoded query parameters.
+    var parameters: [String: String] {
+        var out: [String: String] = [:]
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map {
+                String($0).removingPercentEncoding ?? String($0)
+            }
+            out[parts[0]] = parts.count > 1 ? parts[1] : ""
+        }
+        return out
+    }
+}
+
+/// The fixture's answer to one request.
+public struct FixtureReply: Sendable, Equatable {
+    public var status: Int
+    public var body: [UInt8]
+    public var contentType = "application/json"
+
+    init(_ status: Int, json: Value) {
+        self.status = status
+        self.body = Array(JSON.encode(json).utf8)
+    }
+
+    init(_ status: Int, text: String, contentType: String) {
+        self.status = status
+        self.body = Array(text.utf8)
+        self.contentType = contentType
+    }
+
+    static func error(_ status: Int, _ message: String) -> FixtureReply {
+        FixtureReply(status, json: .object(["error": .string(message)]))
+    }
+}
+
+/// What the fixture has seen, for tests and benchmarks.
+public struct FixtureStats: Sendable {
+    /// Every request, refused ones included.
+    public var requests = 0
+    /// Requests answered 2xx or 404.
+    public var answered = 0
+    /// 503s for coming too soon.
+    public var throttled = 0
+    /// 401s and 403s (key or User-Agent missing).
+    public var refused = 0
+    /// 400s and other client errors.
+    public var badRequests = 0
+    /// Ids asked for, in the order they arrived (a batch adds all of its ids).
+    public var idsAsked: [String] = []
+    /// When each answered request arrived, on the fixture's clock, seconds since its start.
+    public var answeredAt: [Double] = []
+    /// Every header name and value and every URL seen, to check no secret went where it should not.
+    public var seenURLs: [String] = []
+}

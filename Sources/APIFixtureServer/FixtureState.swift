@@ -1,0 +1,97 @@
+import Foundation
+import SluiceCore
+
+/// The fixture's rules applied to one request at a time: pure apart from the clock reading it is
+/// given, so every rule is testable without a socket.
+struct FixtureState: Sendable {
+    let api: FixtureAPI
+    var stats = FixtureStats()
+    private var lastAnswered: Double?
+    private var order = SplitMix64(seed: 7)
+
+    init(api: FixtureAPI) { self.api = api }
+
+    mutating func respond(to request: FixtureRequest, at now: Double) -> FixtureReply {
+        stats.requests += 1
+        stats.seenURLs.append(request.path + (request.query.isEmpty ? "" : "?" + request.query))
+        if api.requiresUserAgent, !Self.namesAnApplication(request.headers["user-agent"]) {
+            stats.refused += 1
+            return .error(
+                403,
+                "Requests need a User-Agent naming the application, its version and a contact, "
+                    + "e.g. 'MyApp/1.0 ( me@example.com )'")
+        }
+        if let (name, value) = api.requiredHeader, request.headers[name.lowercased()] != value {
+            stats.refused += 1
+            return .error(401, "missing or invalid \(name)")
+        }
+        if let interval = api.minInterval, let last = lastAnswered,
+            now - last < interval.seconds - api.arrivalJitter.seconds
+        {
+            stats.throttled += 1
+            return .error(
+                503, "Your requests are exceeding the allowable rate limit. Please see the rate limit documentation.")
+        }
+        let reply = answer(request)
+        if reply.status < 400 || reply.status == 404 {
+            stats.answered += 1
+            stats.answeredAt.append(now)
+            lastAnswered = now
+        } else {
+            stats.badRequests += 1
+        }
+        return reply
+    }
+
+    private mutating func answer(_ request: FixtureRequest) -> FixtureReply {
+        let parameters = request.parameters
+        for (name, value) in api.requiredQuery where parameters[name] != value {
+            return FixtureReply(200, text: api.nonJSONBody, contentType: "text/plain")
+        }
+        switch api.shape {
+        case .perItem(let prefix):
+            guard request.method == "GET", request.path.hasPrefix(prefix) else { return .error(404, "Not Found") }
+            let id = String(request.path.dropFirst(prefix.count)).removingPercentEncoding ?? ""
+            stats.idsAsked.append(id)
+            guard let item = api.answers[id] else { return .error(404, "Not Found") }
+            return FixtureReply(200, json: item)
+        case .batchObject(let path, let parameter, let separator):
+            guard request.method == "GET", request.path == path else { return .error(404, "Not Found") }
+            let ids = (parameters[parameter] ?? "").components(separatedBy: separator).filter { !$0.isEmpty }
+            guard !ids.isEmpty, ids.count <= api.maxIDs else {
+                return .error(400, "\(parameter) needs 1 to \(api.maxIDs) ids")
+            }
+            stats.idsAsked += ids
+            var object: [String: Value] = [:]
+            for id in ids { if let item = api.answers[id] { object[id] = item } }
+            return FixtureReply(200, json: .object(object))
+        case .batchList(let path, let bodyKey, let resultsKey):
+            guard request.path == path else { return .error(404, "Not Found") }
+            guard request.method == "POST" else { return .error(405, "use POST") }
+            guard let body = try? JSON.decode(request.body), case .array(let list) = body[bodyKey] else {
+                return .error(400, "the body must be a JSON object with an array \"\(bodyKey)\"")
+            }
+            let ids = list.compactMap(\.stringValue)
+            guard ids.count == list.count, !ids.isEmpty, ids.count <= api.maxIDs else {
+                return .error(400, "\(bodyKey) needs 1 to \(api.maxIDs) string ids")
+            }
+            stats.idsAsked += ids
+            var items = ids.compactMap { api.answers[$0] }
+            // Any order: the client must match items by the id they carry.
+            for i in items.indices.reversed() where i > 0 {
+                items.swapAt(i, Int(order.next() % UInt64(i + 1)))
+            }
+            return FixtureReply(200, json: .object([resultsKey: .array(items)]))
+        }
+    }
+
+    /// `Name/version ( contact )` or `Name/version (contact)`: an application and a way to reach
+    /// its author, not a library's default.
+    static func namesAnApplication(_ userAgent: String?) -> Bool {
+        guard let userAgent, let slash = userAgent.firstIndex(of: "/"), slash > userAgent.startIndex,
+            let open = userAgent.firstIndex(of: "("), let close = userAgent.lastIndex(of: ")"), open < close
+        else { return false }
+        let contact = userAgent[userAgent.index(after: open)..<close].trimmingCharacters(in: .whitespaces)
+        return !contact.isEmpty
+    }
+}

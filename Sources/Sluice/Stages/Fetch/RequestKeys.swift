@@ -1,0 +1,101 @@
+import Foundation
+import SluiceCore
+import SluiceHTTP
+import SluicePlan
+
+/// What fetch asks the API for, row by row: the id (batch requests), or the request's URL
+/// below the base URL, placeholders filled and percent-encoded (per-item requests). The key is
+/// what requests, answers files and resumes are keyed by.
+///
+/// Bound to one column list, like an expression.
+struct RequestKeys {
+    /// The text of a row's request, or why the row has none.
+    enum Key {
+        case key(String)
+        /// A value the request needs is empty: `field` names it as the plan wrote it.
+        case missing(field: String, value: String?)
+        /// The id does not match `id_pattern`.
+        case malformed(String)
+    }
+
+    private let settings: FetchSettings
+    private let id: SluicePlan.Expression.Bound?
+    /// Column positions of the placeholder fields.
+    private let slots: [String: Int]
+    private let idPattern: IDPattern?
+
+    /// The id or a placeholder names a field the input lacks.
+    struct UnknownField: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// - Throws: ``UnknownField`` when the id or a placeholder names a field the columns lack.
+    init(settings: FetchSettings, columns: [String], idPattern: IDPattern?) throws(UnknownField) {
+        self.settings = settings
+        do {
+            self.id = try settings.id?.bind(to: columns)
+        } catch {
+            throw UnknownField(description: "id '\(settings.id!)': \(error)")
+        }
+        self.idPattern = idPattern
+        var slots: [String: Int] = [:]
+        if settings.perItem {
+            let fields = settings.path.fields + settings.query.flatMap(\.1.fields)
+            for field in fields where field != "id" && slots[field] == nil {
+                guard let index = columns.firstIndex(of: field) else {
+                    var text =
+                        "{\(field)} in path '\(settings.path)': the input has no field '\(field)' (it has: "
+                        + columns.joined(separator: ", ") + ")"
+                    if let near = Suggestion.nearest(to: field, in: columns) { text += "; did you mean '\(near)'?" }
+                    throw UnknownField(description: text)
+                }
+                slots[field] = index
+            }
+        }
+        self.slots = slots
+    }
+
+    /// The id expression as the plan wrote it.
+    var idText: String { settings.id.map { "\($0)" } ?? "id" }
+    var patternText: String { idPattern?.text ?? "" }
+
+    /// What to ask for `row`.
+    func key(for row: [Value]) -> Key {
+        var idText: String?
+        if let id {
+            let value = id.evaluate(row)
+            guard let text = value.text?.trimmingCharacters(in: .whitespaces), !text.isEmpty else {
+                return .missing(field: "\(settings.id!)", value: value.text)
+            }
+            if let idPattern, !idPattern.matches(text) { return .malformed(text) }
+            idText = text
+        }
+        guard settings.perItem else { return .key(idText ?? "") }
+        var missing: (String, String?)?
+        func fill(_ name: String) -> String? {
+            let text: String?
+            if name == "id" {
+                text = idText
+            } else {
+                text = row[slots[name]!].text?.trimmingCharacters(in: .whitespaces)
+            }
+            guard let text, !text.isEmpty else {
+                if missing == nil { missing = (name, name == "id" ? nil : row[slots[name]!].text) }
+                return nil
+            }
+            return PercentEncoding.encode(text)
+        }
+        guard let path = settings.path.render(fill) else {
+            return .missing(field: "{\(missing?.0 ?? "")}", value: missing?.1)
+        }
+        var pairs: [String] = []
+        for (name, template) in settings.query {
+            guard let value = template.render(fill) else {
+                return .missing(field: "{\(missing?.0 ?? "")}", value: missing?.1)
+            }
+            pairs.append(
+                PercentEncoding.encode(name) + "=" + (template.hasPlaceholders ? value : PercentEncoding.encode(value)))
+        }
+        return .key(pairs.isEmpty ? path : path + "?" + pairs.joined(separator: "&"))
+    }
+}

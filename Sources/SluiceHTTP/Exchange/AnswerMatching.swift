@@ -1,0 +1,64 @@
+import SluiceCore
+
+/// Reads the items of a 2xx answer and matches them to the ids asked for, by a
+/// ``MatchRule``. Pure, so every rule and body shape is testable without a server.
+struct AnswerMatching: Sendable {
+    var rule: MatchRule
+    /// `nil`: the body itself holds the items.
+    var itemsKey: String?
+    var idPrefix: String
+
+    /// One result per id, in the order of `ids`; or why the body is not an answer to them (the
+    /// request is then tried again, like any other transient failure).
+    func results(for ids: some Collection<String>, in body: Value) -> Result<[ItemResult], Mismatch> {
+        let items = itemsKey.map { body[$0] } ?? body
+        let place = itemsKey.map { "the body's \"\($0)\"" } ?? "the body"
+        switch rule {
+        case .position:
+            guard case .array(let list) = items else { return .failure(Mismatch("\(place) is not an array")) }
+            guard list.count == ids.count else {
+                return .failure(Mismatch("\(place) has \(list.count) items for \(ids.count) ids"))
+            }
+            return .success(list.map { $0.isNull ? .notFound : .found($0) })
+        case .itemField(let keys):
+            guard case .array(let list) = items else { return .failure(Mismatch("\(place) is not an array")) }
+            var byID: [String: Value] = [:]
+            for item in list {
+                guard let id = Self.text(keys.reduce(item) { $0[$1] }) else { continue }
+                if byID[id] == nil { byID[id] = item }
+            }
+            return .success(ids.map { id in (byID[id] ?? byID[idPrefix + id]).map(ItemResult.found) ?? .notFound })
+        case .objectKeys:
+            guard case .object(let object) = items else { return .failure(Mismatch("\(place) is not an object")) }
+            return .success(
+                ids.map { id in
+                    guard let item = object[idPrefix + id], !item.isNull else { return .notFound }
+                    return .found(item)
+                })
+        }
+    }
+
+    /// The answer to one per-item request: the body (or its `itemsKey`); `null` is "not found".
+    func item(in body: Value) -> ItemResult {
+        Self.whole(itemsKey.map { body[$0] } ?? body)
+    }
+
+    /// `item` as the answer for one id.
+    static func whole(_ item: Value) -> ItemResult {
+        item.isNull ? .notFound : .found(item)
+    }
+
+    /// An id as an item states it: text, or a number written as JSON writes it.
+    private static func text(_ value: Value) -> String? {
+        switch value {
+        case .string(let s): return s
+        case .int(let i): return String(i)
+        default: return nil
+        }
+    }
+
+    struct Mismatch: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+}

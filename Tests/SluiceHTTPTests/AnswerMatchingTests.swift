@@ -1,0 +1,93 @@
+import SluiceCore
+import Testing
+
+@testable import SluiceHTTP
+
+/// Matching answer items to the ids asked for, and building requests, for each shape.
+@Suite struct AnswerMatchingTests {
+    @Test func positionNeedsOneEntryPerIDAndNullIsNotFound() throws {
+        let matching = AnswerMatching(rule: .position, itemsKey: "tracks", idPrefix: "")
+        let body: Value = .object(["tracks": .array([.object(["id": "x"]), .null])])
+        #expect(try matching.results(for: ["a", "b"], in: body).get() == [.found(.object(["id": "x"])), .notFound])
+        guard case .failure(let mismatch) = matching.results(for: ["a", "b", "c"], in: body) else {
+            Issue.record("a short answer is a transient failure")
+            return
+        }
+        #expect(mismatch.description == "the body's \"tracks\" has 2 items for 3 ids")
+    }
+
+    @Test func itemFieldMatchesAnyOrderAndNestedKeys() throws {
+        let matching = AnswerMatching(rule: .itemField(["meta", "id"]), itemsKey: nil, idPrefix: "")
+        let c: Value = .object(["meta": .object(["id": "c"])])
+        let a: Value = .object(["meta": .object(["id": "a"])])
+        let seven: Value = .object(["meta": .object(["id": 7])])
+        let body: Value = .array([c, .object(["meta": .null]), a, seven])
+        #expect(
+            try matching.results(for: ["a", "b", "c", "7"], in: body).get() == [
+                .found(a), .notFound, .found(c), .found(seven),
+            ])
+        #expect((try? matching.results(for: ["a"], in: .object([:])).get()) == nil)
+    }
+
+    @Test func objectKeysCarryThePrefixAndAbsentIsNotFound() throws {
+        let matching = AnswerMatching(rule: .objectKeys, itemsKey: nil, idPrefix: "ISBN:")
+        let book: Value = .object(["title": "Fox"])
+        let body: Value = .object(["ISBN:1": book, "ISBN:2": .null])
+        #expect(try matching.results(for: ["1", "2", "3"], in: body).get() == [.found(book), .notFound, .notFound])
+        #expect((try? matching.results(for: ["1"], in: .array([])).get()) == nil)
+    }
+
+    @Test func batchQueryPrefixesEachIDAndKeepsTheSeparator() {
+        var configuration = FetchConfiguration(baseURL: "http://h", path: "/api/books", itemsKey: nil)
+        configuration.request = .batchQuery(parameter: "bibkeys", separator: ",")
+        configuration.idPrefix = "ISBN:"
+        configuration.query = ["format": "json"]
+        let request = RequestURL(configuration: configuration).batch(["1", "2,3"])
+        #expect(request.url == "http://h/api/books?bibkeys=ISBN%3A1,ISBN%3A2%2C3&format=json")
+        #expect(request.body == nil)
+    }
+
+    @Test func bodyTemplatesPlaceTheIDListOrOneObjectPerID() throws {
+        let list = RequestURL.render(.object(["ids": "{ids}", "fields": .array(["a"])]), ids: ["x", "y"])
+        #expect(list == .object(["ids": .array(["x", "y"]), "fields": .array(["a"])]))
+        let objects = RequestURL.render(
+            .object(["items": .array([.object(["isbn": "{id}", "n": 1])])]), ids: ["x", "y"])
+        #expect(
+            objects == .object(["items": .array([.object(["isbn": "x", "n": 1]), .object(["isbn": "y", "n": 1])])]))
+        var configuration = FetchConfiguration(baseURL: "http://h/", path: "/v1/lookup", itemsKey: "results")
+        configuration.request = .batchBody(template: .object(["ids": "{ids}"]))
+        configuration.idPrefix = "v:"
+        let request = RequestURL(configuration: configuration).batch(["1"])
+        #expect(request.url == "http://h/v1/lookup")
+        #expect(try JSON.decode(request.body ?? []) == .object(["ids": .array(["v:1"])]))
+    }
+
+    @Test func listedStatusesAreThrottlingAnd429AlwaysIs() {
+        #expect(
+            ResponseOutcome.classify(status: 503, retryAfter: nil, body: [], throttleStatuses: [503])
+                == .rateLimited(status: 503, retryAfter: nil))
+        #expect(
+            ResponseOutcome.classify(status: 429, retryAfter: "1", body: [], throttleStatuses: [503])
+                == .rateLimited(status: 429, retryAfter: .seconds(1)))
+        guard case .transient = ResponseOutcome.classify(status: 503, retryAfter: nil, body: []) else {
+            Issue.record("an unlisted 503 stays a server error")
+            return
+        }
+    }
+
+    @Test func noAuthKindPrintsItsSecret() {
+        for auth in [
+            RequestAuth.bearer(token: "s3cr3t"), .apiKeyHeader(name: "X-Api-Key", key: "s3cr3t"),
+            .apiKeyQuery(name: "k", key: "s3cr3t"),
+        ] {
+            var configuration = FetchConfiguration(baseURL: "http://h", path: "/", itemsKey: nil)
+            configuration.auth = auth
+            configuration.headers = [("X-Other", "s3cr3t")]
+            var dumped = ""
+            dump(configuration, to: &dumped)
+            for text in ["\(auth)", String(reflecting: auth), "\(configuration)", dumped] {
+                #expect(!text.contains("s3cr3t"), "\(text)")
+            }
+        }
+    }
+}

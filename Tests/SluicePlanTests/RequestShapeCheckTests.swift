@@ -1,0 +1,119 @@
+import Foundation
+import SluiceCore
+import Testing
+
+@testable import SluicePlan
+
+/// `sluice check` on the request shapes, match rules and auth kinds: each mistake is an error
+/// at the key (or the character) that makes it.
+@Suite struct RequestShapeCheckTests {
+    /// A plan whose fetch stage has `fetch` lines and whose http connection has `connection` lines.
+    static func plan(
+        fetch: String, connection: String = "", sql: String = "SELECT id AS track_id, isrc FROM tracks"
+    )
+        -> String
+    {
+        """
+        version: 1
+        name: shapes
+        connections:
+          db: { kind: postgres, url: "postgresql://127.0.0.1/db" }
+          api:
+            kind: http
+            base_url: http://127.0.0.1:9
+        \(connection.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+        stages:
+          - kind: query
+            connection: db
+            sql: \(sql)
+          - kind: fetch
+            connection: api
+        \(fetch.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+        """
+    }
+
+    @Test func perItemPathWithQueryTemplatesLoads() throws {
+        let plan = try load(Self.plan(fetch: "path: /isrc/{isrc}\nquery: { fmt: json, track: \"{track_id}\" }"))
+        let fetch = try #require(plan.stage(named: "fetch")?.fetch)
+        #expect(fetch.perItem)
+        #expect(fetch.path.fields == ["isrc"])
+        #expect(fetch.id == nil)
+    }
+
+    @Test func theThreeShapesLoadWithTheirMatchRules() throws {
+        let books = try load(
+            Self.plan(fetch: "path: /api/books\nid: isrc\nids_param: bibkeys\nid_prefix: \"ISBN:\"\nmatch: object_keys")
+        )
+        #expect(books.stage(named: "fetch")?.fetch?.match == .objectKeys)
+        #expect(books.stage(named: "fetch")?.fetch?.idPrefix == "ISBN:")
+        let vendor = try load(
+            Self.plan(
+                fetch: "path: /v1/lookup\nmethod: POST\nid: isrc\nbody: { ids: \"{ids}\", fields: [a, b] }\n"
+                    + "match: { item_field: meta.id }"))
+        let fetch = try #require(vendor.stage(named: "fetch")?.fetch)
+        #expect(fetch.match == .itemField("meta.id"))
+        #expect(fetch.body == .object(["ids": "{ids}", "fields": .array(["a", "b"])]))
+        #expect(fetch.method == .post)
+    }
+
+    /// Each mistake, the message it gets and the line and column it points at.
+    @Test(arguments: [
+        ("path: /isrc/{isrc}\nids_param: ids", "'ids_param' applies to batch requests", 16, 16),
+        ("path: /isrc/{isrc}\nid: isrc\nid_prefix: \"X:\"", "'id_prefix' applies to batch requests", 17, 16),
+        ("path: /isrc/{isrc}\nmatch: object_keys", "'match' applies to batch requests", 16, 12),
+        ("path: /isrc/{isrcc}", "{isrcc} in path names a field the input does not have", 15, 18),
+        ("path: /isrc/{id}", "{id} in path stands for the 'id' expression", 15, 18),
+        ("path: /isrc/{isrc\nid: x", "'{' without '}'", 15, 17),
+        ("path: /tracks", "needs 'id': a batch request sends each row's id", 13, 5),
+        ("path: /lookup\nmethod: POST\nid: isrc", "method POST needs a 'body'", 16, 13),
+        ("path: /lookup\nid: isrc\nbody: { ids: x }", "'body' is sent only with method POST", 17, 11),
+        ("path: /lookup\nmethod: POST\nid: isrc\nbody: { ids: [x] }", "'body' does not say where the ids go", 18, 11),
+        ("path: /tracks\nid: isrc\nquery: { q: \"{isrc}\" }", "query parameter 'q' has placeholders", 17, 17),
+        ("path: /tracks\nid: spotify_id", "id 'spotify_id' reads field 'spotify_id'", 16, 9),
+        ("path: /tracks\nid: isrc\nmatch: keys", "must be one of position, object_keys", 17, 12),
+    ])
+    func mistakesAreLocated(fetch: String, message: String, line: Int, column: Int) {
+        let found = errors(Self.plan(fetch: fetch))
+        let error = found.first { $0.message.contains(message) }
+        #expect(error != nil, "\(found.map(\.message))")
+        #expect(error?.location?.line == line, "\(found.map(\.message))")
+        #expect(error?.location?.column == column, "\(found.map(\.message))")
+    }
+
+    /// With a `SELECT *` the input's fields are known only at run time: no guess, no error.
+    @Test func anUnknownInputIsNotGuessedAt() throws {
+        _ = try load(Self.plan(fetch: "path: /isrc/{whatever}", sql: "SELECT * FROM tracks"))
+    }
+
+    @Test(arguments: [
+        ("auth: { kind: bearer }", "auth of connection 'api' is kind bearer, which needs 'token'"),
+        ("auth: { kind: bearer, token: x, client_id: y }", "'client_id' is not used by auth kind bearer"),
+        ("auth: { kind: api-key, key: x }", "auth kind api-key needs 'header'"),
+        ("auth: { kind: api-key, key: x, header: H, query_param: q }", "not both"),
+        ("auth: { kind: oauth2-client-credentials, token_url: http://t }", "which needs 'client_id'"),
+        ("auth: { kind: basic }", "must be one of oauth2-client-credentials, bearer, api-key"),
+    ])
+    func authKindsNeedTheirKeys(auth: String, message: String) {
+        let found = errors(Self.plan(fetch: "path: /isrc/{isrc}", connection: auth))
+        #expect(found.contains { $0.message.contains(message) }, "\(found.map(\.message))")
+    }
+
+    @Test func aLiteralTokenIsWarnedAboutAndNeverQuoted() throws {
+        let plan = try load(
+            Self.plan(fetch: "path: /isrc/{isrc}", connection: "auth: { kind: bearer, token: tok-4711 }"))
+        #expect(plan.connections.first { $0.name == "api" }?.http.map { "\($0.auth!)" }?.contains("tok-4711") == false)
+    }
+
+    @Test(
+        arguments: [
+            ("SELECT id AS track_id, spotify_id FROM tracks WHERE x", ["track_id", "spotify_id"]),
+            ("select distinct t.ID, lower(isrc) as Isrc, \"Mixed\" from t", ["id", "isrc", "Mixed"]),
+            ("SELECT count(*) FROM tracks", nil),
+            ("SELECT * FROM tracks", nil),
+            ("WITH a AS (SELECT 1) SELECT x FROM a", nil),
+            ("SELECT coalesce(a, b) AS c, d -- note\nFROM t", ["c", "d"]),
+        ] as [(String, [String]?)])
+    func selectColumnsAreReadOnlyWhenPlain(sql: String, names: [String]?) {
+        #expect(SelectColumns.names(in: sql) == names)
+    }
+}

@@ -1,0 +1,240 @@
+import APIFixtureServer
+import Foundation
+import SluiceCore
+import SluicePipeline
+import Testing
+
+@testable import Sluice
+
+/// The request shapes, match rules and auth kinds of the fetch stage, each against a real
+/// local server that plays the API and enforces its rules.
+@Suite struct FetchShapesTests {
+    /// A plan with a query source (never run; `*`, so any field may be named) and `fetch` as written.
+    static func fetchStage(_ fetch: String, connection: String, environment: [String: String] = [:]) throws -> any Stage
+    {
+        let plan = try TestPlans.load(
+            """
+            version: 1
+            name: shapes
+            connections:
+              db: { kind: postgres, url: "postgresql://127.0.0.1:1/none" }
+              api:
+            \(connection.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+            stages:
+              - { name: query, kind: query, connection: db, sql: "SELECT * FROM input" }
+              - name: fetch
+                kind: fetch
+                connection: api
+            \(fetch.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+            """, environment: environment)
+        return try TestPlans.stage("fetch", of: plan)
+    }
+
+    static func with<T>(_ api: FixtureAPI, _ body: (FixtureServer, String) async throws -> T) async throws -> T {
+        let server = FixtureServer(api: api)
+        _ = try await server.start()
+        do {
+            let result = try await body(server, server.origin!)
+            await server.stop()
+            return result
+        } catch {
+            await server.stop()
+            throw error
+        }
+    }
+
+    static func recording(_ isrc: String, mbid: String, length: Int) -> Value {
+        .object([
+            "isrc": .string(isrc),
+            "recordings": .array([
+                .object(["id": .string(mbid), "title": .string("Song \(isrc)"), "length": .int(Int64(length))])
+            ]),
+        ])
+    }
+
+    /// MusicBrainz's shape: one GET per row with the row's ISRC in the path, a `User-Agent`
+    /// naming the app, 404 for an ISRC it does not know.
+    @Test func perItemRequestsFillThePathFromTheRowAndCount404AsNotFound() async throws {
+        var api = FixtureAPI(
+            shape: .perItem(pathPrefix: "/ws/2/isrc/"),
+            answers: [
+                "USRC17607839": Self.recording(
+                    "USRC17607839", mbid: "b1a9c0e9-d987-4042-ae91-78d6a3267d69", length: 207_000),
+                "GBAYE0601498": Self.recording(
+                    "GBAYE0601498", mbid: "c4fb3f5c-3f54-4e7c-9d9d-1d5c5d0b1a11", length: 181_000),
+            ])
+        api.requiresUserAgent = true
+        api.requiredQuery = ["fmt": "json"]
+        try await Self.with(api) { server, origin in
+            let stage = try Self.fetchStage(
+                """
+                path: /isrc/{isrc}
+                query: { fmt: json }
+                """,
+                connection: """
+                    kind: http
+                    base_url: \(origin)/ws/2
+                    headers: { User-Agent: "SluiceTests/1.0 ( tests@example.com )" }
+                    """)
+            let harness = try StageHarness(stage: stage)
+            let batch = Batch(
+                columns: ["track_id", "isrc"],
+                rows: [
+                    ["t1", "USRC17607839"], ["t2", "ZZZZZ9999999"], ["t3", .null], ["t4", "GBAYE0601498"],
+                    ["t5", "a/b?c"],
+                ])
+            let got = rows(try await harness.run(stage, input: [batch]))
+            #expect(got.map { $0["track_id"] } == ["t1", "t4"])
+            #expect(got[0]["response"]?["recordings"] == api.answers["USRC17607839"]?["recordings"])
+            #expect(harness.counters["requests"] == 4)
+            #expect(harness.counters["not_found"] == 2)
+            #expect(harness.counters["missing_id"] == 1)
+            let stats = server.stats()
+            #expect(stats.refused == 0)
+            // The id with '/' and '?' stayed one path segment.
+            #expect(stats.idsAsked == ["USRC17607839", "ZZZZZ9999999", "GBAYE0601498", "a/b?c"])
+            #expect(stats.seenURLs.allSatisfy { $0.hasSuffix("?fmt=json") })
+        }
+    }
+
+    /// Without the `User-Agent` MusicBrainz insists on, the API forbids every request: the
+    /// stage stops with that message rather than rejecting rows one by one.
+    @Test func aForbiddenPerItemRequestStopsTheStageWithTheAPIsReason() async throws {
+        var api = FixtureAPI(shape: .perItem(pathPrefix: "/ws/2/isrc/"), answers: [:])
+        api.requiresUserAgent = true
+        try await Self.with(api) { server, origin in
+            let stage = try Self.fetchStage(
+                "path: /isrc/{isrc}", connection: "kind: http\nbase_url: \(origin)/ws/2")
+            let harness = try StageHarness(stage: stage)
+            let batch = Batch(columns: ["isrc"], rows: [["USRC17607839"]])
+            let error = await #expect(throws: (any Error).self) { try await harness.run(stage, input: [batch]) }
+            #expect("\(error!)".contains("User-Agent"))
+            #expect(server.stats().refused == 1)
+        }
+    }
+
+    /// A rate-limited API that answers 503 when asked too fast: the whole host waits, the rows
+    /// all arrive, and no two answered requests are closer than the API allows.
+    @Test func a503ListedAsThrottlingIsBackedOffUntilEveryRowIsAnswered() async throws {
+        var api = FixtureAPI(
+            shape: .perItem(pathPrefix: "/ws/2/isrc/"),
+            answers: Dictionary(
+                uniqueKeysWithValues: (0..<6).map { ("ISRC\($0)", Value.object(["n": .int(Int64($0))])) }))
+        api.minInterval = .milliseconds(400)
+        try await Self.with(api) { server, origin in
+            let stage = try Self.fetchStage(
+                """
+                path: /isrc/{isrc}
+                delay: 0.1s
+                throttle_statuses: [503]
+                backoff: 0.4s
+                retries: 12
+                """,
+                connection: "kind: http\nbase_url: \(origin)/ws/2")
+            let harness = try StageHarness(stage: stage)
+            let batch = Batch(columns: ["isrc"], rows: (0..<6).map { [.string("ISRC\($0)")] })
+            let got = rows(try await harness.run(stage, input: [batch]))
+            #expect(got.count == 6)
+            let stats = server.stats()
+            #expect(stats.throttled > 0)
+            #expect(harness.counters["throttled"] == stats.throttled)
+            #expect(harness.counters["http_429"] == 0)
+            let gaps = zip(stats.answeredAt.dropFirst(), stats.answeredAt).map { $0 - $1 }
+            #expect(gaps.allSatisfy { $0 >= 0.38 }, "\(gaps)")
+        }
+    }
+
+    /// Open Library's shape: many ids in one query parameter, each with a prefix, answered by an
+    /// object keyed by the ids sent; unknown ids are simply absent.
+    @Test func batchAnswersKeyedByPrefixedIDMatchEachRow() async throws {
+        var api = FixtureAPI(
+            shape: .batchObject(path: "/api/books", parameter: "bibkeys", separator: ","),
+            answers: [
+                "ISBN:0451526538": .object(["title": "The adventures of Tom Sawyer", "number_of_pages": 216]),
+                "ISBN:9780140328721": .object(["title": "Fantastic Mr. Fox", "number_of_pages": 96]),
+            ])
+        api.requiredQuery = ["format": "json"]
+        try await Self.with(api) { server, origin in
+            let stage = try Self.fetchStage(
+                """
+                path: /api/books
+                id: isbn
+                ids_param: bibkeys
+                id_prefix: "ISBN:"
+                match: object_keys
+                query: { format: json, jscmd: data }
+                """,
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try StageHarness(stage: stage)
+            let batch = Batch(
+                columns: ["book_id", "isbn"],
+                rows: [["b1", "9780140328721"], ["b2", "0000000000"], ["b3", "0451526538"]])
+            let got = rows(try await harness.run(stage, input: [batch]))
+            #expect(got.map { $0["book_id"] } == ["b1", "b3"])
+            #expect(got[0]["response"]?["title"] == "Fantastic Mr. Fox")
+            #expect(got[1]["response"]?["number_of_pages"] == 216)
+            #expect(harness.counters["requests"] == 1)
+            #expect(harness.counters["not_found"] == 1)
+            #expect(server.stats().idsAsked == ["ISBN:9780140328721", "ISBN:0000000000", "ISBN:0451526538"])
+        }
+    }
+
+    /// A vendor's batch lookup: POST with the ids in a JSON body, results in any order each
+    /// naming its id, authenticated by an API key header or a bearer token.
+    @Test(arguments: [
+        ("X-Api-Key", "k3y-123", "kind: api-key\n  header: X-Api-Key\n  key: \"${VENDOR_KEY}\""),
+        ("Authorization", "Bearer k3y-123", "kind: bearer\n  token: \"${VENDOR_KEY}\""),
+    ])
+    func postedBatchesMatchResultsInAnyOrderByTheirIDField(header: String, value: String, auth: String) async throws {
+        let known = (0..<8).map { "v\($0)" }
+        var api = FixtureAPI(
+            shape: .batchList(path: "/v1/lookup", bodyKey: "ids", resultsKey: "results"),
+            answers: Dictionary(
+                uniqueKeysWithValues: known.map {
+                    ($0, Value.object(["id": .string($0), "score": .string("s-\($0)")]))
+                }))
+        api.requiredHeader = (header, value)
+        try await Self.with(api) { server, origin in
+            let stage = try Self.fetchStage(
+                """
+                path: /v1/lookup
+                method: POST
+                id: vendor_id
+                body: { ids: "{ids}" }
+                items_key: results
+                match: { item_field: id }
+                """,
+                connection: "kind: http\nbase_url: \(origin)\nauth:\n  \(auth)", environment: ["VENDOR_KEY": "k3y-123"])
+            let harness = try StageHarness(stage: stage)
+            let ids = known + ["nope"]
+            let batch = Batch(columns: ["vendor_id"], rows: ids.map { [.string($0)] })
+            let got = rows(try await harness.run(stage, input: [batch]))
+            #expect(got.map { $0["vendor_id"] } == known.map { .string($0) })
+            #expect(got.allSatisfy { $0["response"]?["score"] == .string("s-\($0["vendor_id"]!.text!)") })
+            #expect(harness.counters["not_found"] == 1)
+            #expect(harness.counters["requests"] == 1)
+            #expect(server.stats().refused == 0)
+        }
+    }
+
+    /// An API key in the query string reaches the API but no file the run writes.
+    @Test func aQueryParameterKeyIsSentButNeverWritten() async throws {
+        let api = FixtureAPI(shape: .perItem(pathPrefix: "/items/"), answers: ["a": .object(["ok": true])])
+        try await Self.with(api) { server, origin in
+            let stage = try Self.fetchStage(
+                "path: /items/{code}",
+                connection:
+                    "kind: http\nbase_url: \(origin)\nauth: { kind: api-key, query_param: api_key, key: \"${K}\" }",
+                environment: ["K": "s3cret-key-value"])
+            let harness = try StageHarness(stage: stage)
+            let got = rows(try await harness.run(stage, input: [Batch(columns: ["code"], rows: [["a"], ["b"]])]))
+            #expect(got.count == 1)
+            #expect(server.stats().seenURLs.allSatisfy { $0.contains("api_key=s3cret-key-value") })
+            for file in try harness.files() {
+                let text =
+                    (try? String(contentsOf: harness.runDirectory.appendingPathComponent(file), encoding: .utf8)) ?? ""
+                #expect(!text.contains("s3cret"), "\(file) holds the key")
+            }
+        }
+    }
+}
