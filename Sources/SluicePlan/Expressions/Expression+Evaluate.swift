@@ -6,9 +6,11 @@ extension Expression {
     public struct Bound: Sendable {
         let expression: Expression
         let slots: [String: Int]
+        /// `regex_extract` patterns written as literals, compiled once here rather than per row.
+        let patterns: [String: CompiledPattern]
 
         /// Evaluates against one row of the batch whose columns this was bound to.
-        public func evaluate(_ row: [Value]) -> Value { expression.evaluate(row, slots) }
+        public func evaluate(_ row: [Value]) -> Value { expression.evaluate(row, self) }
     }
 
     /// Resolves the fields this expression reads against `columns`.
@@ -21,7 +23,11 @@ extension Expression {
             }
             slots[field] = i
         }
-        return Bound(expression: self, slots: slots)
+        var patterns: [String: CompiledPattern] = [:]
+        for text in literalPatterns where patterns[text] == nil {
+            patterns[text] = CompiledPattern(text)
+        }
+        return Bound(expression: self, slots: slots, patterns: patterns)
     }
 
     /// A field an expression needs is not in its input.
@@ -35,46 +41,75 @@ extension Expression {
         }
     }
 
-    fileprivate func evaluate(_ row: [Value], _ slots: [String: Int]) -> Value {
+    /// The quoted patterns of the `regex_extract` calls in this expression.
+    var literalPatterns: [String] {
+        var out: [String] = []
+        if case .call(.regex_extract, let args) = self, args.count == 2, case .literal(.string(let text)) = args[1] {
+            out.append(text)
+        }
+        return out + children.flatMap(\.literalPatterns)
+    }
+
+    fileprivate func evaluate(_ row: [Value], _ bound: Bound) -> Value {
         switch self {
         case .literal(let v): return v
         case .path(let field, let keys):
-            var v = slots[field].map { row[$0] } ?? .null
-            for key in keys {
-                switch v {
-                case .object(let o): v = o[key] ?? .null
-                case .array(let a): v = Int(key).flatMap { a.indices.contains($0) ? a[$0] : nil } ?? .null
-                default: return .null
-                }
+            let value = bound.slots[field].map { row[$0] } ?? .null
+            return keys.reduce(value) { $1.step(into: $0) }
+        case .access(let base, let keys):
+            return keys.reduce(base.evaluate(row, bound)) { $1.step(into: $0) }
+        case .unary(.not, let operand): return .bool(!operand.evaluate(row, bound).isTruthy)
+        case .unary(.negate, let operand): return Self.negate(operand.evaluate(row, bound))
+        // `and`, `or` and `if` evaluate only what decides the result.
+        case .binary(.and, let lhs, let rhs):
+            return .bool(lhs.evaluate(row, bound).isTruthy && rhs.evaluate(row, bound).isTruthy)
+        case .binary(.or, let lhs, let rhs):
+            return .bool(lhs.evaluate(row, bound).isTruthy || rhs.evaluate(row, bound).isTruthy)
+        case .binary(let op, let lhs, let rhs): return op.apply(lhs.evaluate(row, bound), rhs.evaluate(row, bound))
+        case .call(.if, let args):
+            return args[0].evaluate(row, bound).isTruthy ? args[1].evaluate(row, bound) : args[2].evaluate(row, bound)
+        case .call(.regex_extract, let args):
+            guard let text = args[0].evaluate(row, bound).scalarText else { return .null }
+            let pattern: CompiledPattern?
+            if case .literal(.string(let literal)) = args[1] {
+                pattern = bound.patterns[literal]
+            } else {
+                pattern = args[1].evaluate(row, bound).scalarText.flatMap(CompiledPattern.init)
             }
-            return v
+            return pattern?.extract(from: text).map(Value.string) ?? .null
         case .call(let f, let args):
-            let values = args.map { $0.evaluate(row, slots) }
-            return Expression.apply(f, values)
+            return f.apply(args.map { $0.evaluate(row, bound) })
         }
     }
 
-    static func apply(_ f: Function, _ a: [Value]) -> Value {
-        switch f {
-        case .upper: return a[0].text.map { .string($0.uppercased()) } ?? .null
-        case .lower: return a[0].text.map { .string($0.lowercased()) } ?? .null
-        case .trim:
-            return a[0].text.map { .string($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? .null
-        case .coalesce, .default:
-            return a.first { !$0.isNull && $0 != .string("") } ?? .null
-        case .replace:
-            guard let s = a[0].text else { return .null }
-            guard let find = a[1].text, !find.isEmpty else { return .string(s) }
-            return .string(s.replacingOccurrences(of: find, with: a[2].text ?? ""))
-        case .concat:
-            if a.allSatisfy(\.isNull) { return .null }
-            return .string(a.compactMap(\.text).joined())
-        case .spotify_id: return a[0].text.map { .string(SpotifyID.bare($0)) } ?? .null
-        case .int:
-            if let i = a[0].intValue { return .int(i) }
-            if let s = a[0].text, let i = Int64(s.trimmingCharacters(in: .whitespaces)) { return .int(i) }
-            return .null
-        case .string: return a[0].text.map { .string($0) } ?? .null
+    static func negate(_ v: Value) -> Value {
+        switch v {
+        case .int(let i): return i == .min ? .double(-Double(i)) : .int(-i)
+        case .double(let d): return .double(-d)
+        default: return .null
+        }
+    }
+}
+
+extension Value {
+    /// How `if`, `and`, `or` and `not` read a value: null, false, empty text and zero are
+    /// false; everything else (empty lists and objects too) is true.
+    var isTruthy: Bool {
+        switch self {
+        case .null: return false
+        case .bool(let b): return b
+        case .int(let i): return i != 0
+        case .double(let d): return d != 0
+        case .string(let s): return !s.isEmpty
+        case .array, .object: return true
+        }
+    }
+
+    /// The text of a string, number or bool; nil for null, lists and objects.
+    var scalarText: String? {
+        switch self {
+        case .array, .object: return nil
+        default: return text
         }
     }
 }
@@ -97,6 +132,10 @@ public enum SpotifyID {
         if let cut = s.firstIndex(where: { $0 == "?" || $0 == "#" || $0 == "/" }) { s = String(s[..<cut]) }
         return s
     }
+
+    /// A `regex_extract` pattern that gives what ``bare(_:)`` gives for the forms it is meant for.
+    public static let pattern =
+        #"^\s*(?:(?i:spotify:track:)|.*(?i:open\.spotify\.com/)(?:intl-[^/]*/)?track/)?([^?#/\s]+)"#
 
     /// Exactly 22 base62 characters.
     public static func isValid(_ id: String) -> Bool {

@@ -34,18 +34,47 @@ extension Schema {
 
             ## Transform expressions
 
-            A field path (`response.external_ids.isrc`; a missing key gives null), a literal
-            (`'text'`, `42`, `null`, `true`), or a function call:
+            An expression computes one value per row. It is made of:
+
+            - field paths: `response.external_ids.isrc`; `[0]` indexes a list and `[-1]` counts from
+              its end (`response.recordings[0].id`); `a.0` also indexes; `['odd key']` reads a key that
+              is not a plain name. A missing key, an index out of range or a step into the wrong
+              type gives null. Calls and parenthesized expressions take the same steps:
+              `split(isrc, '-')[1]`;
+            - literals: `'text'` (a quote inside is doubled: `'it''s'`), `42`, `-1.5`, `null`, `true`, `false`;
+            - function calls, listed below: `upper(trim(name))`;
+            - operators, loosest first: `or`; `and`; `not`; the comparisons `==` `!=` `<` `<=` `>` `>=`
+              (these do not chain: write `a < b and b < c`); `+` `-`; `*` `/` `%`; unary `-`.
+              Parentheses group: `(a + b) * 2`.
+
+            A `-` right after a name is part of the name, as field names like `track-id` need: write
+            binary minus with a space before it (`a - 1`, not `a-1`).
+
+            Arithmetic takes ints and doubles only (text is not added: use `concat`). Int with int
+            gives an int, except that `/` gives a double unless the division is exact
+            (`7 / 2` is 3.5, `6 / 2` is 3) and a result too big for an int is a double; any double
+            makes a double. A null or non-number operand, division or `%` by zero, or a result that
+            is not finite gives null. `==` and `!=` compare any two values (`null == null` is true,
+            `1 == 1.0` is true); `<` `<=` `>` `>=` order two numbers or two texts (by Unicode code
+            points) and give null for anything else. `and`, `or`, `not` and `if` read a value as
+            false when it is null, false, empty text or zero, and as true otherwise; `and`, `or` and
+            `not` give true or false.
+
+            Functions (a missing value or one of the wrong type gives null):
+
 
             """
         for f in Expression.Function.allCases {
-            out += "- `\(f.signature)`\n"
+            out += "- `\(f.signature)`: \(f.summary).\n"
         }
         out += """
 
             `spotify_id(x)` turns `spotify:track:ID` and `https://open.spotify.com/track/ID?si=…`
-            into the bare `ID`; `coalesce`/`default` return the first argument that is neither null
-            nor empty.
+            into the bare `ID`; for those forms it is a shorter
+            `regex_extract(x, '\(SpotifyID.pattern)')`.
+            `regex_extract` patterns use ICU syntax; a quoted pattern is checked when the plan is
+            loaded and compiled once per stage, one read from a field is compiled per row (and gives
+            null when it is not valid).
 
             """
         return out

@@ -1,0 +1,116 @@
+import Foundation
+import SluiceCore
+
+extension Expression.Function {
+    /// The function on evaluated arguments; a wrong type or a missing value gives null.
+    /// `if` and `regex_extract` are evaluated by ``Expression`` itself (lazily, and with the
+    /// bound expression's compiled patterns); here they act on values already computed.
+    func apply(_ a: [Value]) -> Value {
+        switch self {
+        case .upper: return a[0].text.map { .string($0.uppercased()) } ?? .null
+        case .lower: return a[0].text.map { .string($0.lowercased()) } ?? .null
+        case .trim:
+            return a[0].text.map { .string($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? .null
+        case .coalesce, .default:
+            return a.first { !$0.isNull && $0 != .string("") } ?? .null
+        case .replace:
+            guard let s = a[0].text else { return .null }
+            guard let find = a[1].text, !find.isEmpty else { return .string(s) }
+            return .string(s.replacingOccurrences(of: find, with: a[2].text ?? ""))
+        case .concat:
+            if a.allSatisfy(\.isNull) { return .null }
+            return .string(a.compactMap(\.text).joined())
+        case .split:
+            guard let s = a[0].scalarText, let separator = a[1].scalarText, !separator.isEmpty else { return .null }
+            return .array(s.components(separatedBy: separator).map(Value.string))
+        case .join:
+            guard case .array(let items) = a[0] else { return .null }
+            return .string(items.compactMap(\.text).joined(separator: a[1].text ?? ""))
+        case .regex_extract:
+            guard let s = a[0].scalarText, let pattern = a[1].scalarText.flatMap(CompiledPattern.init) else {
+                return .null
+            }
+            return pattern.extract(from: s).map(Value.string) ?? .null
+        case .spotify_id: return a[0].text.map { .string(SpotifyID.bare($0)) } ?? .null
+        case .length:
+            switch a[0] {
+            case .string(let s): return .int(Int64(s.count))
+            case .array(let items): return .int(Int64(items.count))
+            case .object(let o): return .int(Int64(o.count))
+            default: return .null
+            }
+        case .first:
+            guard case .array(let items) = a[0] else { return .null }
+            return items.first ?? .null
+        case .if: return a[0].isTruthy ? a[1] : a[2]
+        case .int:
+            if let i = a[0].intValue { return .int(i) }
+            if let s = a[0].text, let i = Int64(s.trimmingCharacters(in: .whitespaces)) { return .int(i) }
+            return .null
+        case .number: return Self.number(a[0])
+        case .double: return Self.number(a[0]).doubleValue.map(Value.double) ?? .null
+        case .string: return a[0].text.map { .string($0) } ?? .null
+        case .date:
+            guard let s = a[0].scalarText else { return .null }
+            if a.count == 2 {
+                guard let format = a[1].stringValue else { return .null }
+                return DateText.date(s, format: format).map(Value.string) ?? .null
+            }
+            return DateText.date(s).map(Value.string) ?? .null
+        case .datetime:
+            switch a[0] {
+            case .int(let seconds): return DateText.datetime(epochSeconds: seconds).map(Value.string) ?? .null
+            case .double(let seconds):
+                guard let whole = Int64(exactly: seconds.rounded(.down)) else { return .null }
+                return DateText.datetime(epochSeconds: whole).map(Value.string) ?? .null
+            case .string(let s): return DateText.datetime(s).map(Value.string) ?? .null
+            default: return .null
+            }
+        case .round:
+            guard a.count == 2 else { return Self.round(a[0], digits: 0) }
+            guard case .int(let digits) = a[1] else { return .null }
+            return Self.round(a[0], digits: digits)
+        case .abs:
+            switch a[0] {
+            case .int(let i): return i == .min ? .double(-Double(i)) : .int(Swift.abs(i))
+            case .double(let d): return .double(Swift.abs(d))
+            default: return .null
+            }
+        }
+    }
+
+    /// A number as it is, or numeric text as an int when it is whole, else as a double.
+    static func number(_ v: Value) -> Value {
+        switch v {
+        case .int, .double: return v
+        case .string(let s):
+            let t = s.trimmingCharacters(in: .whitespaces)
+            if let i = Int64(t) { return .int(i) }
+            if let d = Double(t), d.isFinite { return .double(d) }
+            return .null
+        default: return .null
+        }
+    }
+
+    /// Half away from zero at `digits` decimals (negative: tens, hundreds…).
+    static func round(_ v: Value, digits: Int64) -> Value {
+        guard (-18...15).contains(digits) else { return .null }
+        switch v {
+        case .int(let i):
+            guard digits < 0 else { return v }
+            var scale: Int64 = 1
+            for _ in 0..<(-digits) { scale *= 10 }
+            let (q, r) = i.quotientAndRemainder(dividingBy: scale)
+            let step: Int64 = Swift.abs(r) >= scale - Swift.abs(r) ? (i < 0 ? -1 : 1) : 0
+            let (rounded, overflow) = (q + step).multipliedReportingOverflow(by: scale)
+            return overflow ? .null : .int(rounded)
+        case .double(let d):
+            let scale = pow(10, Double(Swift.abs(digits)))
+            let rounded = digits >= 0 ? (d * scale).rounded() / scale : (d / scale).rounded() * scale
+            guard rounded.isFinite else { return .null }
+            if digits <= 0, Swift.abs(rounded) < 9.2e18 { return .int(Int64(rounded)) }
+            return .double(rounded)
+        default: return .null
+        }
+    }
+}

@@ -1,0 +1,82 @@
+extension Expression {
+    /// The functions an expression may call, in the order the plan reference lists them.
+    public enum Function: String, Sendable, CaseIterable {
+        case upper, lower, trim, replace, concat, split, join, regex_extract, spotify_id
+        case length, first
+        case coalesce, `default`, `if`
+        case int, double, number, string, date, datetime
+        case round, abs
+
+        var arity: ClosedRange<Int> {
+            switch self {
+            case .upper, .lower, .trim, .spotify_id, .length, .first, .int, .double, .number, .string, .datetime,
+                .abs:
+                return 1...1
+            case .coalesce, .concat: return 1...16
+            case .default, .split, .join, .regex_extract: return 2...2
+            case .date, .round: return 1...2
+            case .replace, .if: return 3...3
+            }
+        }
+
+        var signature: String {
+            switch self {
+            case .upper, .lower, .trim, .spotify_id, .length, .int, .double, .number, .string, .datetime, .abs:
+                return "\(rawValue)(value)"
+            case .coalesce: return "coalesce(value, fallback, ...)"
+            case .concat: return "concat(value, ...)"
+            case .default: return "default(value, fallback)"
+            case .replace: return "replace(value, find, with)"
+            case .split: return "split(value, separator)"
+            case .join: return "join(list, separator)"
+            case .regex_extract: return "regex_extract(value, pattern)"
+            case .first: return "first(list)"
+            case .if: return "if(condition, then, else)"
+            case .date: return "date(value[, format])"
+            case .round: return "round(value[, digits])"
+            }
+        }
+
+        /// One line for the plan reference.
+        var summary: String {
+            switch self {
+            case .upper: return "the text in upper case"
+            case .lower: return "the text in lower case"
+            case .trim: return "the text without leading and trailing whitespace"
+            case .replace: return "the text with every `find` replaced by `with`"
+            case .concat: return "the arguments' text joined; null ones count as empty (null if all are null)"
+            case .split: return "a list of the text's pieces between `separator`s (null for an empty separator)"
+            case .join: return "the list's non-null items as text, `separator` between them"
+            case .regex_extract:
+                return
+                    "the pattern's first capture group in the text, or the whole match when it has no group; "
+                    + "null when nothing matches"
+            case .spotify_id: return "the bare track id from a Spotify URI or URL (see below)"
+            case .length: return "characters in a text, items in a list, keys in an object"
+            case .first: return "a list's first item"
+            case .coalesce: return "the first argument that is neither null nor empty text"
+            case .default: return "`value` unless it is null or empty text, else `fallback`"
+            case .if:
+                return "`then` when `condition` reads as true (see above), else `else`; only that one is evaluated"
+            case .int: return "a whole number from an int, a whole double or integer text"
+            case .double: return "a double from a number or numeric text"
+            case .number: return "an int or a double from a number or numeric text (`'42'` gives 42, `'4.5'` 4.5)"
+            case .string: return "the value as text (lists and objects as JSON)"
+            case .date:
+                return
+                    "`YYYY-MM-DD` from `2024-03-05`, `2024-03-05T10:00:00Z`, `2024-03` (the 1st) or `2024` "
+                    + "(1 January), the calendar date as written; or read with `format` "
+                    + "(`yyyy`, `MM`, `dd`; `HH`, `mm`, `ss` are read and ignored), e.g. `date(d, 'dd/MM/yyyy')`"
+            case .datetime:
+                return
+                    "`YYYY-MM-DDTHH:MM:SSZ` in UTC from ISO-8601 text (an offset such as `+02:00` is applied; "
+                    + "none means UTC; fractions of a second are dropped) or from unix epoch seconds"
+            case .round:
+                return
+                    "rounded half away from zero to `digits` decimals (default 0; negative rounds to tens, "
+                    + "hundreds…); an int unless `digits` is positive and the value a double"
+            case .abs: return "the absolute value"
+            }
+        }
+    }
+}

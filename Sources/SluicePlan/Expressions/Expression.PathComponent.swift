@@ -1,0 +1,45 @@
+import SluiceCore
+
+extension Expression {
+    /// One step into a JSON value: `.name` (or `['any key']`) into an object, `[2]` into a list.
+    public enum PathComponent: Sendable, Hashable, CustomStringConvertible, ExpressibleByStringLiteral,
+        ExpressibleByIntegerLiteral
+    {
+        /// An object key; on a list, a key spelled as a non-negative integer (`a.0`) is an index.
+        case key(String)
+        /// A list index; negative counts from the end (`[-1]` is the last item).
+        case index(Int)
+
+        public init(stringLiteral value: String) { self = .key(value) }
+        public init(integerLiteral value: Int) { self = .index(value) }
+
+        public var description: String {
+            switch self {
+            case .index(let n): return "[\(n)]"
+            case .key(let k) where Self.isPlain(k): return "." + k
+            case .key(let k): return "[" + Expression.quote(k) + "]"
+            }
+        }
+
+        /// The value one step into `value`; null when the step does not fit it.
+        func step(into value: Value) -> Value {
+            switch (self, value) {
+            case (.key(let k), .object(let o)): return o[k] ?? .null
+            case (.key(let k), .array(let a)):
+                guard let n = Int(k), a.indices.contains(n) else { return .null }
+                return a[n]
+            case (.index(let n), .array(let a)):
+                let at = n < 0 ? a.count + n : n
+                return a.indices.contains(at) ? a[at] : .null
+            default: return .null
+            }
+        }
+
+        /// Whether `.key` reads back as this key: what the parser takes after a dot.
+        static func isPlain(_ key: String) -> Bool {
+            guard let first = key.first, ExpressionParser.isIdentStart(first) || (first.isASCII && first.isNumber)
+            else { return false }
+            return key.allSatisfy(ExpressionParser.isIdent)
+        }
+    }
+}
