@@ -151,7 +151,7 @@ public struct FetchStage: Stage {
             let fresh = Dictionary(zip(done.asks, done.fresh), uniquingKeysWith: { first, _ in first })
             let results = fetched.ids.map { known[$0] ?? fresh[$0] ?? .notFound }
             for (id, result) in zip(fetched.ids, results) { try await answers.append(id: id, result) }
-            counts.reused += fetched.ids.count - done.asks.count
+            counts.reused += fetched.ids.count { known[$0] != nil }
             let batch = fetched.assemble(
                 results, responseField: settings.responseField,
                 keepNotFound: settings.onNotFound == .keep, stage: name, tally: &counts)
@@ -185,8 +185,9 @@ public struct FetchStage: Stage {
                     }
                 }
                 let fetched = FetchedBatch(batch: batch, keys: bound!.keys, stage: name)
-                // Ask only for ids no earlier run answered; an empty list sends no request.
-                let asks = fetched.ids.filter { known[$0] == nil }
+                // Ask only for ids no earlier run answered, each once; an empty list sends no request.
+                var asked = Set<String>()
+                let asks = fetched.ids.filter { known[$0] == nil && asked.insert($0).inserted }
                 while inFlight.count >= width || answered.count >= width { try await collect() }
                 let sequence = nextSequence
                 nextSequence += 1
