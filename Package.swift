@@ -44,7 +44,7 @@ let package = Package(
             name: "SluicePostgres",
             dependencies: ["SluiceCore", "CLibPQ", .product(name: "Logging", package: "swift-log")]
         ),
-        // The apply engine: a keyed bulk UPDATE in one transaction, its prior values kept for undo.
+        // The apply engine: a keyed bulk UPDATE (or upsert, or INSERT) in one transaction, undoable.
         .target(
             name: "SluiceApply",
             dependencies: ["SluiceCore", "SluicePostgres", .product(name: "Logging", package: "swift-log")]

@@ -8,6 +8,8 @@ extension BulkUpdate {
         let columns: [String]
         /// The SQL for each column's value after the update (`s.c` or `COALESCE(s.c, t.c)`).
         let newValues: [String]
+        /// The same for the `ON CONFLICT DO UPDATE` of an upsert, where the input row is `EXCLUDED`.
+        let excludedValues: [String]
         let input = "sluice_apply_input"
         /// The target's name as a string literal, for `::regclass`.
         let targetLiteral: String
@@ -16,6 +18,9 @@ extension BulkUpdate {
         let expected: [String]
         /// Whether the server knows nondeterministic collations (`collisdeterministic`, 12+).
         let hasCollationDeterminism: Bool
+        /// The input's column flagging rows the undone apply inserted (``BulkUpdate/deletesInserted``).
+        let inserted: String?
+        let mode: Mode
 
         /// - Throws: ``PostgresError`` when a name cannot be quoted (it contains NUL).
         init(update: BulkUpdate, serverVersion: Int) throws(PostgresError) {
@@ -24,21 +29,27 @@ extension BulkUpdate {
             var columns: [String] = []
             for column in update.columns { columns.append(try PostgresConnection.quoteIdentifierPart(column.name)) }
             self.columns = columns
-            newValues = zip(update.columns, columns).map { column, quoted in
-                switch column.onEmpty {
-                case .clear: return "s.\(quoted)"
-                case .keep: return "COALESCE(s.\(quoted), t.\(quoted))"
+            func values(from row: String) -> [String] {
+                zip(update.columns, columns).map { column, quoted in
+                    switch column.onEmpty {
+                    case .clear: return "\(row).\(quoted)"
+                    case .keep: return "COALESCE(\(row).\(quoted), t.\(quoted))"
+                    }
                 }
             }
+            newValues = values(from: "s")
+            excludedValues = values(from: "EXCLUDED")
             targetLiteral = try PostgresConnection.quoteLiteral(target)
             sampleLimit = update.sampleLimit
             expected = update.guarded ? update.columns.indices.map { "sluice_expected_\($0 + 1)" } : []
             hasCollationDeterminism = serverVersion >= 120_000
+            inserted = update.deletesInserted ? "sluice_inserted" : nil
+            mode = update.mode
         }
 
         private var columnList: String { columns.joined(separator: ", ") }
         /// Every input column after the key, in COPY order.
-        private var inputList: String { (columns + expected).joined(separator: ", ") }
+        private var inputList: String { (columns + expected + (inserted.map { [$0] } ?? [])).joined(separator: ", ") }
         private var join: String { "\(target) AS t JOIN \(input) AS s ON t.\(key) = s.\(key)" }
         private var current: String { columns.map { "t.\($0)" }.joined(separator: ", ") }
         private var differs: String { "(\(newValues.joined(separator: ", "))) IS DISTINCT FROM (\(current))" }
@@ -52,8 +63,9 @@ extension BulkUpdate {
 
         var createInput: String {
             let expectedAs = zip(columns, expected).map { ", \($0) AS \($1)" }.joined()
+            let insertedAs = inserted.map { ", NULL::boolean AS \($0)" } ?? ""
             return """
-                CREATE TEMP TABLE \(input) ON COMMIT DROP AS SELECT \(key), \(columnList)\(expectedAs) \
+                CREATE TEMP TABLE \(input) ON COMMIT DROP AS SELECT \(key), \(columnList)\(expectedAs)\(insertedAs) \
                 FROM \(target) WITH NO DATA
                 """
         }
@@ -96,18 +108,68 @@ extension BulkUpdate {
         /// Every matched row: its key, its current values, the values the update writes, whether
         /// the update will change it, and whether it is a conflict (it differs but does not hold
         /// the expected values). One pass gives the matched count, the conflicts and the prior values.
+        /// A row the undone apply inserted (``inserted``) changes — it is deleted — whenever it
+        /// holds the expected values.
         var matchedRows: String {
-            """
-            SELECT t.\(key), \(current), \(newValues.joined(separator: ", ")), \
-            (\(differs)) AND \(holdsExpected), (\(differs)) AND NOT \(holdsExpected) FROM \(join)
-            """
+            let changes = inserted.map { "(s.\($0) OR (\(differs)))" } ?? "(\(differs))"
+            return """
+                SELECT t.\(key), \(current), \(newValues.joined(separator: ", ")), \
+                \(changes) AND \(holdsExpected), \(changes) AND NOT \(holdsExpected) FROM \(join)
+                """
+        }
+
+        /// The statement that writes the input: by ``BulkUpdate/mode``.
+        var write: String {
+            switch mode {
+            case .update: return update
+            case .upsert: return upsert
+            case .insert: return insert
+            }
         }
 
         var update: String {
             let assignments = zip(columns, newValues).map { "\($0) = \($1)" }.joined(separator: ", ")
             return
                 "UPDATE \(target) AS t SET \(assignments) FROM \(input) AS s WHERE t.\(key) = s.\(key) AND \(differs) "
-                + "AND \(holdsExpected)"
+                + "AND \(holdsExpected)" + (inserted.map { " AND NOT s.\($0)" } ?? "")
+        }
+
+        /// Inserts the rows whose key is new; of the others, updates those whose values differ.
+        /// Needs a unique index on the key alone (the conflict's arbiter).
+        var upsert: String {
+            let assignments = zip(columns, excludedValues).map { "\($0) = \($1)" }.joined(separator: ", ")
+            return """
+                INSERT INTO \(target) AS t (\(key), \(columnList)) SELECT \(inputRow) FROM \(input) AS s \
+                ON CONFLICT (\(key)) DO UPDATE SET \(assignments) \
+                WHERE (\(excludedValues.joined(separator: ", "))) IS DISTINCT FROM (\(current))
+                """
+        }
+
+        var insert: String {
+            "INSERT INTO \(target) AS t (\(key), \(columnList)) SELECT \(inputRow) FROM \(input) AS s"
+        }
+
+        /// The key and the columns of an input row, as inserted.
+        private var inputRow: String { ([key] + columns).map { "s.\($0)" }.joined(separator: ", ") }
+
+        private var isNew: String { "NOT EXISTS (SELECT 1 FROM \(target) AS t WHERE t.\(key) = s.\(key))" }
+
+        /// The input rows whose key is not in the target: the rows an upsert or insert adds.
+        var newRows: String { "SELECT \(inputRow) FROM \(input) AS s WHERE \(isNew)" }
+
+        /// A few of the input keys already in the target, each with how many there are in all.
+        var existingKeys: String {
+            """
+            SELECT s.\(key)::text, count(*) OVER () FROM \(input) AS s WHERE NOT \(isNew) \
+            ORDER BY 1 LIMIT \(sampleLimit)
+            """
+        }
+
+        /// Deletes the rows the undone apply inserted that still hold what it wrote.
+        var deleteInserted: String? {
+            inserted.map {
+                "DELETE FROM \(target) AS t USING \(input) AS s WHERE t.\(key) = s.\(key) AND s.\($0) AND \(holdsExpected)"
+            }
         }
 
         /// `$1` is the constraint name.
@@ -127,16 +189,24 @@ extension BulkUpdate {
         }
 
         /// The first key whose row, with the new values, fails `condition` (a CHECK expression
-        /// over the target's column names), with the new values of the updated columns.
+        /// over the target's column names), with the new values of the updated columns. For an
+        /// upsert or insert the rows it adds are looked at too: their key and columns from the
+        /// input, their other columns NULL (the defaults are not evaluated).
         func violation(targetColumns: [String], condition: String) throws(PostgresError) -> String {
             let updated = Dictionary(uniqueKeysWithValues: zip(columns, newValues))
             var row: [String] = []
+            var added: [String] = []
             for name in targetColumns {
                 let quoted = try PostgresConnection.quoteIdentifierPart(name)
                 row.append("\(updated[quoted] ?? "t.\(quoted)") AS \(quoted)")
+                added.append(quoted == key || updated[quoted] != nil ? "s.\(quoted)" : "NULL")
+            }
+            var rows = "SELECT \(row.joined(separator: ", ")) FROM \(join)"
+            if mode != .update {
+                rows += " UNION ALL SELECT \(added.joined(separator: ", ")) FROM \(input) AS s WHERE \(isNew)"
             }
             return """
-                SELECT \(key)::text, \(columnList) FROM (SELECT \(row.joined(separator: ", ")) FROM \(join)) AS t \
+                SELECT \(key)::text, \(columnList) FROM (\(rows)) AS t \
                 WHERE NOT (\(condition)) ORDER BY 1 LIMIT 1
                 """
         }

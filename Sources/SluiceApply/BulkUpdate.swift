@@ -3,7 +3,7 @@ import SluiceCore
 import SluicePostgres
 
 /// Updates columns of existing rows from a stream of keyed rows, in one transaction: the heart
-/// of the apply stage.
+/// of the apply stage. With ``mode`` it upserts or inserts the rows instead (see ``Mode``).
 ///
 /// Steps, all inside one `BEGIN ... COMMIT` (or `ROLLBACK` for a dry run):
 /// 1. `LOCK TABLE target IN SHARE ROW EXCLUSIVE MODE`: readers go on, other writers wait, so
@@ -26,6 +26,12 @@ import SluicePostgres
 ///    only rows that differ are written, so re-applying the same input changes 0 rows. A
 ///    constraint violation fails naming the offending key and the constraint.
 ///
+/// An ``Mode/upsert`` checks in step 2 that the key has a unique index to arbitrate conflicts,
+/// streams in step 4 the rows it will add to `undo` too (flagged ``insertedColumn``), and writes
+/// with `INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE (new) IS DISTINCT FROM (old)`. An
+/// ``Mode/insert`` fails in step 3 when a key is already in the table, records every row as
+/// inserted, and writes with a plain `INSERT`.
+///
 /// Input values: `.null` and the empty string are "empty"; per column, ``OnEmpty/clear`` writes
 /// NULL for them and ``OnEmpty/keep`` leaves the table's value (`COALESCE(new, old)`). With
 /// ``exactValues`` (an undo) the input holds database values and `""` is written as `""`.
@@ -36,6 +42,19 @@ import SluicePostgres
 /// Table and column names are always quoted (``PostgresConnection/quoteIdentifier(_:)``). The
 /// connection must not be used by anything else (including `undo`) while this runs.
 public struct BulkUpdate: Sendable, Hashable {
+    /// How the rows are written to the table.
+    public enum Mode: String, Sendable, Hashable, CaseIterable {
+        /// Update the rows whose key is in the table; other keys are counted
+        /// (``BulkUpdateStats/unknownKeys``), not added.
+        case update
+        /// Insert the rows whose key is new, update the others where they differ. The key needs a
+        /// primary key or unique constraint of its own.
+        case upsert
+        /// Insert every row; a key already in the table fails the run
+        /// (``BulkUpdateError/Reason/existingKeys``) and nothing is written.
+        case insert
+    }
+
     /// What an empty input value (NULL or `""`) means for a column.
     public enum OnEmpty: String, Sendable, Hashable, CaseIterable {
         /// Set the column to NULL: the source says there is no value.
@@ -56,9 +75,11 @@ public struct BulkUpdate: Sendable, Hashable {
 
     /// The table to update, optionally schema-qualified (`public.tracks`).
     public var table: String
-    /// The column identifying a row; should be unique in the target (a primary key).
+    /// The column identifying a row; should be unique in the target (a primary key), and must
+    /// be for an ``Mode/upsert``.
     public var key: String
     public var columns: [Column]
+    public var mode: Mode = .update
     /// Do everything, report what would change, then roll back.
     public var dryRun: Bool
     /// Rows per batch handed to `undo`.
@@ -91,33 +112,45 @@ public struct BulkUpdate: Sendable, Hashable {
     public var guarded = false
     /// The input holds database values, not source data: `""` is a value, not "empty".
     public var exactValues = false
+    /// Each input row also carries, last, a flag (``insertedColumn``): `true` for a row the
+    /// undone upsert or insert added, which is deleted — when it holds the expected values —
+    /// instead of updated. Only for a ``guarded`` ``Mode/update`` (an undo).
+    public var deletesInserted = false
 
     /// The update that puts back what this one changed, fed with the rows `undo` received
     /// (``undoColumns``): same table, key and columns, every column `clear` (a NULL prior value is
     /// restored too), values exact, and guarded by the values this update wrote, so a row changed
-    /// since is reported, not overwritten.
+    /// since is reported, not overwritten. Rows an upsert or insert added are deleted.
     public var undoing: BulkUpdate {
         var undo = self
         undo.columns = columns.map { Column($0.name, onEmpty: .clear) }
         undo.dryRun = false
         undo.guarded = true
         undo.exactValues = true
+        undo.mode = .update
+        undo.deletesInserted = mode != .update
         return undo
     }
 
     /// The label of the input column holding the value `column` is expected to hold now.
     public static func expectedColumn(_ column: String) -> String { "expected:\(column)" }
 
+    /// The label of the flag saying a row was inserted (``undoColumns``, ``deletesInserted``).
+    public static let insertedColumn = "sluice:inserted"
+
     /// The input columns, in COPY order: the key first, then the columns, then (``guarded``)
-    /// the expected values.
+    /// the expected values, then (``deletesInserted``) the inserted flag.
     public var inputColumns: [String] {
         [key] + columns.map(\.name) + (guarded ? columns.map { Self.expectedColumn($0.name) } : [])
+            + (deletesInserted ? [Self.insertedColumn] : [])
     }
 
     /// The columns of the batches `undo` receives: the key, the prior values, then the values
-    /// this update writes as the expected values of ``undoing``.
+    /// this update writes as the expected values of ``undoing``; for an upsert or insert, then
+    /// whether the row is one it adds (``insertedColumn``: its prior values are NULL).
     public var undoColumns: [String] {
         [key] + columns.map(\.name) + columns.map { Self.expectedColumn($0.name) }
+            + (mode == .update ? [] : [Self.insertedColumn])
     }
 
     /// Runs the update with rows from `input`; see the type's documentation for the steps.
@@ -128,8 +161,8 @@ public struct BulkUpdate: Sendable, Hashable {
     ///     order; other columns are ignored).
     ///   - undo: receives the prior values (``undoColumns``: the key, the updated columns, then
     ///     the values written) of every row that will change, in batches, before COMMIT (before
-    ///     the UPDATE, or for large inputs while it runs). Persist them here; if it throws,
-    ///     nothing is changed.
+    ///     the UPDATE, or for large inputs while it runs); for an upsert or insert, also every row
+    ///     it adds, flagged. Persist them here; if it throws, nothing is changed.
     /// - Returns: the counts, also for a dry run.
     /// - Throws: ``BulkUpdateError`` (with the underlying ``PostgresError``) or
     ///   `CancellationError`; in every case the transaction is rolled back.
@@ -147,6 +180,7 @@ public struct BulkUpdate: Sendable, Hashable {
             let transaction = dryRun ? nil : try await connection.execute("SELECT txid_current()").scalar.intValue
             _ = try await connection.execute(sql.lock)
             _ = try await connection.execute(sql.createInput)
+            if mode == .upsert { try await checkConflictArbiter(sql, on: connection) }
             var keys = try await KeyTracker(kind: keyKind(sql, on: connection))
             phase = .copy
             var stats = BulkUpdateStats(dryRun: dryRun)
@@ -158,6 +192,7 @@ public struct BulkUpdate: Sendable, Hashable {
             if !keys.provesUnique {
                 stats.duplicateRows = try await removeDuplicates(sql, on: connection)
             }
+            if mode == .insert { try await refuseExistingKeys(sql, on: connection) }
             phase = .recordPrior
             if let threshold = concurrentPriorReadRows, stats.inputRows >= threshold, stats.duplicateRows == 0,
                 spool?.failure == nil
@@ -165,12 +200,13 @@ public struct BulkUpdate: Sendable, Hashable {
                 reader = await PriorReader.open(alongside: connection, sql: sql)
             }
             if reader == nil { spool = nil }
-            let prior: Int
+            let recorded: Recorded
+            let written: Written
             if let concurrent = reader, let spool {
-                (prior, stats.changed) = try await withThrowingTaskGroup(of: Int.self) { group in
+                (recorded, written) = try await withThrowingTaskGroup(of: Written.self) { group in
                     group.addTask { [self] in
                         do {
-                            return try await update(sql, on: connection)
+                            return try await write(sql, on: connection)
                         } catch let error as PostgresError {
                             throw BulkUpdateError(table: table, phase: .update, postgres: error)
                         }
@@ -181,21 +217,25 @@ public struct BulkUpdate: Sendable, Hashable {
                             kind: .client,
                             message: "the second connection copied \(copied) input rows instead of \(stats.inputRows)")
                     }
-                    let prior = try await recordPrior(sql, on: concurrent.connection, into: &stats, undo: undo)
-                    return (prior, try await group.next() ?? 0)
+                    let recorded = try await recordPrior(sql, on: concurrent.connection, into: &stats, undo: undo)
+                    return (recorded, try await group.next() ?? Written())
                 }
                 await concurrent.close()
                 reader = nil
                 stats.priorReadConcurrently = true
             } else {
-                prior = try await recordPrior(sql, on: connection, into: &stats, undo: undo)
+                recorded = try await recordPrior(sql, on: connection, into: &stats, undo: undo)
                 phase = .update
-                stats.changed = try await update(sql, on: connection)
+                written = try await write(sql, on: connection)
             }
-            if stats.changed != prior {
+            count(written, recorded: recorded, into: &stats)
+            if written.rows + written.deleted != recorded.prior + recorded.added {
                 connection.logger.warning(
                     "rows changed differ from prior values recorded",
-                    metadata: ["db.table": "\(table)", "apply.changed": "\(stats.changed)", "apply.prior": "\(prior)"])
+                    metadata: [
+                        "db.table": "\(table)", "apply.changed": "\(written.rows + written.deleted)",
+                        "apply.prior": "\(recorded.prior + recorded.added)",
+                    ])
             }
             phase = .commit
             if dryRun {
@@ -235,6 +275,38 @@ public struct BulkUpdate: Sendable, Hashable {
         try await run(on: connection, input: AsyncBatches(batches), undo: undo)
     }
 
+    /// What the write statements reported.
+    struct Written: Sendable {
+        /// Rows the UPDATE, upsert or INSERT wrote (inserted and updated, for an upsert).
+        var rows = 0
+        /// Rows the undo of an upsert or insert deleted.
+        var deleted = 0
+    }
+
+    /// What the pass before the write handed to `undo`.
+    struct Recorded: Sendable {
+        /// Prior values of rows that will change (and, for an undo, of inserted rows it deletes).
+        var prior = 0
+        /// Rows an upsert or insert will add.
+        var added = 0
+    }
+
+    /// Splits what was written into the stats' counts. The table is locked against other
+    /// writers since before the rows to add were counted, so an upsert inserts exactly those
+    /// and updates the rest of what it wrote.
+    private func count(_ written: Written, recorded: Recorded, into stats: inout BulkUpdateStats) {
+        switch mode {
+        case .update:
+            stats.changed = written.rows
+            stats.deleted = written.deleted
+        case .upsert:
+            stats.inserted = min(recorded.added, written.rows)
+            stats.changed = written.rows - stats.inserted
+        case .insert:
+            stats.inserted = written.rows
+        }
+    }
+
     /// Checks the configuration and returns its statements.
     private func validate(serverVersion: Int) throws(BulkUpdateError) -> SQL {
         func fail(_ message: String) -> BulkUpdateError {
@@ -247,6 +319,10 @@ public struct BulkUpdate: Sendable, Hashable {
         guard Set(columns.map(\.name)).count == columns.count else { throw fail("a column is listed twice") }
         guard undoBatchSize > 0 else { throw fail("undoBatchSize must be positive") }
         guard (concurrentPriorReadRows ?? 1) > 0 else { throw fail("concurrentPriorReadRows must be positive") }
+        guard mode == .update || !guarded else { throw fail("only an update can be guarded") }
+        guard !deletesInserted || (guarded && mode == .update) else {
+            throw fail("only a guarded update can delete inserted rows")
+        }
         do {
             return try SQL(update: self, serverVersion: serverVersion)
         } catch {
@@ -314,20 +390,52 @@ public struct BulkUpdate: Sendable, Hashable {
     /// Streams the matched rows from `connection` (the main one, or the ``PriorReader``): counts
     /// them into `stats.matched` and the conflicts of a guarded update into `stats.conflicts`,
     /// hands the prior values of those that will change to `undo`, then counts and samples the
-    /// keys with no row. Returns how many prior values `undo` got.
+    /// keys with no row — or, for an upsert or insert, hands those rows to `undo` as inserted.
+    /// Returns how many rows `undo` got.
     private func recordPrior(
+        _ sql: SQL, on connection: PostgresConnection, into stats: inout BulkUpdateStats,
+        undo: (Batch) async throws -> Void
+    ) async throws -> Recorded {
+        var recorded = Recorded()
+        let columns = undoColumns
+        // An insert matches no row (it checked), so it has no prior values to read.
+        if mode != .insert {
+            recorded.prior = try await recordMatched(sql, on: connection, into: &stats, undo: undo)
+        }
+        guard mode == .update else {
+            // The rows it adds: the key, no prior values, the values written, inserted.
+            let noPrior = [Value](repeating: .null, count: self.columns.count)
+            _ = try await connection.stream(sql.newRows, batchSize: undoBatchSize) { batch in
+                let rows = batch.rows.map { row in [row[0]] + noPrior + row.dropFirst() + [.bool(true)] }
+                recorded.added += rows.count
+                try await undo(Batch(columns: columns, rows: rows))
+            }
+            return recorded
+        }
+        stats.unknownKeys = stats.inputRows - stats.duplicateRows - stats.matched
+        if stats.unknownKeys > 0 {
+            stats.unknownKeySamples = try await connection.execute(sql.unknownKeys).rows.compactMap { $0.first?.text }
+        }
+        return recorded
+    }
+
+    /// The matched rows' part of ``recordPrior(_:on:into:undo:)``; returns how many prior values
+    /// `undo` got.
+    private func recordMatched(
         _ sql: SQL, on connection: PostgresConnection, into stats: inout BulkUpdateStats,
         undo: (Batch) async throws -> Void
     ) async throws -> Int {
         var prior = 0
         let columns = undoColumns
         let sampleLimit = sampleLimit
+        // An upsert's records end with the inserted flag: false for the rows it updates.
+        let updatedFlag: [Value] = mode == .update ? [] : [.bool(false)]
         // Each row: the undo columns, then "changes", then "conflicts".
         stats.matched = try await connection.stream(sql.matchedRows, batchSize: undoBatchSize) { [self] batch in
             var changing: [[Value]] = []
             for row in batch.rows {
                 if row[row.count - 2] == .bool(true) {
-                    changing.append(Array(row.dropLast(2)))
+                    changing.append(Array(row.dropLast(2)) + updatedFlag)
                 } else if row[row.count - 1] == .bool(true) {
                     stats.conflicts += 1
                     if stats.conflictSamples.count < sampleLimit, let key = row[0].text {
@@ -342,10 +450,6 @@ public struct BulkUpdate: Sendable, Hashable {
             connection.logger.warning(
                 "rows changed since the values they are expected to hold are left as they are",
                 metadata: ["db.table": "\(table)", "apply.conflicts": "\(stats.conflicts)"])
-        }
-        stats.unknownKeys = stats.inputRows - stats.duplicateRows - stats.matched
-        if stats.unknownKeys > 0 {
-            stats.unknownKeySamples = try await connection.execute(sql.unknownKeys).rows.compactMap { $0.first?.text }
         }
         return prior
     }
@@ -374,15 +478,44 @@ public struct BulkUpdate: Sendable, Hashable {
         return try await connection.execute(sql.deleteDuplicates).affectedRows
     }
 
-    /// Runs the UPDATE behind a savepoint so a constraint violation can be traced to its key.
-    private func update(_ sql: SQL, on connection: PostgresConnection) async throws -> Int {
+    /// An upsert needs a unique index on the key alone to tell an existing row from a new one.
+    /// Planning the upsert (EXPLAIN, on the still empty input) finds out before the input is
+    /// copied.
+    private func checkConflictArbiter(_ sql: SQL, on connection: PostgresConnection) async throws {
+        do {
+            _ = try await connection.execute("EXPLAIN (COSTS OFF) " + sql.upsert)
+        } catch let error as PostgresError where error.kind == .server && error.sqlState == "42P10" {
+            throw BulkUpdateError(noConflictArbiter: error, table: table, key: key, phase: .prepare)
+        }
+    }
+
+    /// An insert adds new rows only: fails naming the keys already in the table.
+    private func refuseExistingKeys(_ sql: SQL, on connection: PostgresConnection) async throws {
+        let rows = try await connection.execute(sql.existingKeys).rows
+        guard let total = rows.first?.last?.intValue else { return }
+        let keys = rows.compactMap { $0.first?.text }
+        let list = keys.joined(separator: ", ") + (total > keys.count ? ", ..." : "")
+        throw BulkUpdateError(
+            table: table, phase: .check, reason: .existingKeys, key: keys.first, keys: keys,
+            message:
+                "\(total) \(key) value(s) of the input are already in \(table): \(list) "
+                + "(mode: insert adds new rows only; mode: upsert also updates existing ones)")
+    }
+
+    /// Runs the write statement (and an undo's DELETE) behind a savepoint so a constraint
+    /// violation can be traced to its key.
+    private func write(_ sql: SQL, on connection: PostgresConnection) async throws -> Written {
         _ = try await connection.execute("SAVEPOINT sluice_apply_update")
         do {
-            return try await connection.execute(sql.update).affectedRows
+            var written = Written(rows: try await connection.execute(sql.write).affectedRows)
+            if let delete = sql.deleteInserted { written.deleted = try await connection.execute(delete).affectedRows }
+            return written
         } catch let error as PostgresError where error.kind == .server && ["23514", "23502"].contains(error.sqlState) {
             _ = try await connection.execute("ROLLBACK TO SAVEPOINT sluice_apply_update")
             let offending = try? await findViolation(error, sql: sql, on: connection)
             throw BulkUpdateError(violation: error, table: table, offending: offending, columns: columns.map(\.name))
+        } catch let error as PostgresError where error.kind == .server && error.sqlState == "42P10" {
+            throw BulkUpdateError(noConflictArbiter: error, table: table, key: key, phase: .update)
         }
     }
 
@@ -418,7 +551,12 @@ public struct BulkUpdateStats: Sendable, Hashable {
     public var matched = 0
     /// Rows whose values differed and were (or would be) updated.
     public var changed = 0
-    /// Distinct input keys not found in the target.
+    /// Rows an upsert or insert added (or would add).
+    public var inserted = 0
+    /// Rows the undo of an upsert or insert deleted: rows that apply had added.
+    public var deleted = 0
+    /// Distinct input keys not found in the target, for an update (an upsert or insert adds
+    /// them: ``inserted``).
     public var unknownKeys = 0
     /// Up to ``BulkUpdate/sampleLimit`` of those keys, sorted.
     public var unknownKeySamples: [String] = []
@@ -437,7 +575,7 @@ public struct BulkUpdateStats: Sendable, Hashable {
     public var conflictSamples: [String] = []
 
     /// Matched rows that already had the input's values.
-    public var unchanged: Int { matched - changed - conflicts }
+    public var unchanged: Int { matched - changed - deleted - conflicts }
 
     public init(dryRun: Bool) {
         self.dryRun = dryRun

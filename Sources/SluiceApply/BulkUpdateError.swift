@@ -15,6 +15,11 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
         case invalidValue
         /// A key appears with different values (``keys``).
         case duplicateKeys
+        /// An insert's input holds keys already in the table (``keys``: a few of them).
+        case existingKeys
+        /// An upsert's key has no primary key or unique constraint of its own, which
+        /// `ON CONFLICT (key)` needs to tell an existing row from a new one.
+        case noUniqueKey
         /// The new values break a constraint (``constraint``; ``key`` when it could be found).
         case constraintViolation
         /// The connection broke (killed, server restart, network); during COMMIT, this means the
@@ -99,6 +104,14 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
             table: table, phase: .copy, reason: .invalidValue, key: isKey ? value : nil, inputRow: line, column: column,
             message: message)
         self.value = value
+        underlying = error
+    }
+
+    /// From the server's refusal of `ON CONFLICT (key)`: no unique index on the key alone.
+    init(noConflictArbiter error: PostgresError, table: String, key: String, phase: Phase) {
+        self.init(
+            table: table, phase: phase, reason: .noUniqueKey,
+            message: "\(table) needs a primary key or unique constraint on \(key) for mode: upsert (\(error.message))")
         underlying = error
     }
 

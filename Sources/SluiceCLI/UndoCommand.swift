@@ -11,8 +11,9 @@ struct UndoCommand: AsyncParsableCommand {
         discussion: """
             Before it commits, apply writes the old values of every row it changes, and the \
             values it wrote, to an undo file in its run directory. This writes the old values \
-            back, in one transaction, to the rows that still hold what the apply wrote. A row \
-            changed since (by a later apply or someone else) is left as it is and named: undo \
+            back, in one transaction, to the rows that still hold what the apply wrote, and \
+            deletes the rows an apply with mode upsert or insert added. A row changed since (by \
+            a later apply or someone else) is left as it is and named: undo \
             later applies first to restore it.
             """)
 

@@ -48,3 +48,46 @@ enum Tracks {
         ).rows[0]
     }
 }
+
+/// A side table for upserts and inserts: what a MusicBrainz lookup would fill in beside tracks.
+enum SideTable {
+    static func id(_ n: Int) -> String { Tracks.id(n) }
+    static func mbid(_ n: Int) -> Value { .string("10000000-0000-4000-8000-00000000000\(n)") }
+
+    /// Rows 1, 2 and 3: mbid 1, 2 and NULL; length 1000, 2000, 3000.
+    static let schema = """
+        CREATE TABLE track_musicbrainz (
+            track_id uuid PRIMARY KEY, mbid uuid, length_ms int CHECK (length_ms > 0)
+        );
+        INSERT INTO track_musicbrainz VALUES
+        ('\(id(1))', '\(mbid(1).text!)', 1000),
+        ('\(id(2))', '\(mbid(2).text!)', 2000),
+        ('\(id(3))', NULL, 3000)
+        """
+
+    static func scratch() async throws -> Scratch {
+        try await Scratch.make(schema: schema)
+    }
+
+    /// Every row, in key order.
+    static func snapshot(_ connection: PostgresConnection) async throws -> [[Value]] {
+        try await connection.execute("SELECT track_id::text, mbid::text, length_ms FROM track_musicbrainz ORDER BY 1")
+            .rows
+    }
+
+    /// An empty mbid clears it; an empty length keeps the table's.
+    static func write(_ mode: BulkUpdate.Mode, concurrent: Bool = false) -> BulkUpdate {
+        var update = BulkUpdate(
+            table: "track_musicbrainz", key: "track_id",
+            columns: [.init("mbid", onEmpty: .clear), .init("length_ms", onEmpty: .keep)])
+        update.mode = mode
+        update.concurrentPriorReadRows = concurrent ? 1 : nil
+        return update
+    }
+
+    static func batch(_ rows: [(Int, Value, Value)]) -> Batch {
+        Batch(columns: ["track_id", "mbid", "length_ms"], rows: rows.map { [.string(id($0.0)), $0.1, $0.2] })
+    }
+
+    static func row(_ n: Int, _ mbid: Value, _ length: Value) -> [Value] { [.string(id(n)), mbid, length] }
+}

@@ -141,6 +141,12 @@ struct ApplyCommandTests {
                 fragment: "column 'spotify_popularity': '140' for track_id \(rows[7][0]) violates constraint "
                     + "\"tracks_spotify_popularity_check\"",
                 stage: "apply", extra: ["--set", "validate.rules.spotify_popularity.max=1000"]),
+            // With mode: insert every key is one the table already has: refused inside the
+            // transaction, before anything is written, and the lines holding them are named.
+            BadCase(
+                name: "insert.csv", bytes: crlf(rows), line: 2, column: 1,
+                fragment: "track_id \(rows[1][0]) is already in table tracks (mode: insert adds new rows only",
+                stage: "apply", extra: ["--set", "apply.mode=insert"]),
         ]
 
         var outcomes: [SluiceProcess.Outcome] = []

@@ -99,6 +99,17 @@ public struct CSVApplyStage: Stage {
                         "\(settings.keyField) \(key) is given different values here and on line \(others); keep one row per key"
                 )
             }
+        case .existingKeys:
+            // An insert: every line whose key the table already has (a few keys, named by the error).
+            return await scan(recordedSHA256: recordedSHA256) { _, cells, emit in
+                guard let cell = cells[settings.keyField], error.keys.contains(where: { Self.sameKey(cell.value, $0) })
+                else { return true }
+                emit(
+                    cell,
+                    "\(settings.keyField) \(cell.value) is already in table \(settings.table) "
+                        + "(mode: insert adds new rows only; mode: upsert also updates existing ones)")
+                return true
+            }
         default:
             return []
         }

@@ -169,7 +169,7 @@ extension StageConfiguration {
                             column: entry.key, from: try entry.reader.optional("from")?.string() ?? entry.key,
                             onEmpty: try entry.reader.choice("on_empty", EmptyPolicy.self))
                     },
-                    dryRun: try r.bool("dry_run")))
+                    mode: try r.choice("mode", ApplyMode.self), dryRun: try r.bool("dry_run")))
         case .verify:
             return .verify(
                 VerifySettings(

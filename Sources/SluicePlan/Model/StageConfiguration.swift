@@ -184,6 +184,16 @@ public enum EmptyPolicy: String, Sendable, CaseIterable {
     case keep
 }
 
+/// How apply writes the rows to its table.
+public enum ApplyMode: String, Sendable, CaseIterable {
+    /// Update the rows whose key is in the table; other keys are counted, not added.
+    case update
+    /// Insert the rows whose key is new; update the others where a value differs.
+    case upsert
+    /// Insert every row; a key already in the table fails the apply.
+    case insert
+}
+
 public struct ApplyColumn: Sendable {
     public var column: String
     public var from: String
@@ -196,6 +206,7 @@ public struct ApplySettings: Sendable {
     public var key: String
     public var keyField: String
     public var columns: [ApplyColumn]
+    public var mode: ApplyMode
     public var dryRun: Bool
 }
 

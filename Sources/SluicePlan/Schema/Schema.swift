@@ -106,7 +106,7 @@ public enum Schema {
         ParameterSpec("from", .string, "The input field holding the new value; defaults to the column's name."),
         ParameterSpec(
             "on_empty", .choice(of: EmptyPolicy.self), default: "clear",
-            "What an empty input value means: `clear` sets NULL (the source says there is none); `keep` leaves the table's value (the source could not say)."
+            "What an empty input value means: `clear` sets NULL (the source says there is none); `keep` leaves the table's value (the source could not say). A row that `upsert` or `insert` adds gets NULL either way."
         ),
     ]
 
@@ -290,12 +290,19 @@ public enum Schema {
                     "connection", .connectionReference(kind: "postgres"), required: true,
                     "The postgres connection to update."),
                 ParameterSpec(
-                    "table", .string, required: true, "Table to update (`schema.table` allowed); quoted safely."),
-                ParameterSpec("key", .string, required: true, "The table's key column that rows are matched on."),
+                    "table", .string, required: true, "Table to write (`schema.table` allowed); quoted safely."),
+                ParameterSpec(
+                    "key", .string, required: true,
+                    "The table's key column that rows are matched on. `mode: upsert` needs a primary key or unique constraint on it."
+                ),
                 ParameterSpec("key_field", .string, "Input field holding the key; defaults to `key`."),
                 ParameterSpec(
                     "columns", .map(of: .object(applyColumnKeys), keyName: "column"), required: true,
-                    "Columns to update. Only rows whose values differ are changed."),
+                    "Columns to write. Only rows whose values differ are changed."),
+                ParameterSpec(
+                    "mode", .choice(of: ApplyMode.self), default: "update",
+                    "`update` changes the rows whose key is in the table and counts the other keys (`unknown_keys`); `upsert` also inserts rows whose key is new (`INSERT ... ON CONFLICT (key) DO UPDATE`, for a side table); `insert` inserts every row and fails, changing nothing, when a key is already in the table. Undo deletes the rows an upsert or insert added."
+                ),
                 ParameterSpec(
                     "dry_run", .bool, default: false,
                     "Run everything inside a transaction, report, and roll back."),
@@ -332,7 +339,7 @@ public enum StageKind: String, Sendable, CaseIterable, Codable {
         case .transform: return "Computes output fields from expressions."
         case .validate: return "Checks fields against rules; rejects or fails on invalid rows."
         case .writeCSV: return "Writes rows to an RFC 4180 CSV file (atomically, mode 0600) and passes them on."
-        case .apply: return "Bulk-updates a table from the rows in one transaction."
+        case .apply: return "Bulk-updates a table from the rows in one transaction, or upserts or inserts them."
         case .verify: return "Runs SQL assertions after apply."
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SluiceApply
 import SluiceCore
 import SluicePipeline
@@ -7,11 +8,14 @@ import SluicePostgres
 
 /// Updates existing table rows from the input in one transaction (``BulkUpdate``): only rows
 /// whose values differ are written, their prior values (and the values written) go to
-/// `<stage>.undo.ndjson` before COMMIT, and a dry run does everything then rolls back.
+/// `<stage>.undo.ndjson` before COMMIT, and a dry run does everything then rolls back. With
+/// `mode: upsert` rows whose key is new are inserted too, and with `mode: insert` every row is;
+/// the undo file then also lists the rows added, which undo deletes.
 ///
-/// Counters: `input_rows`, `duplicate_rows`, `matched`, `changed`, `unchanged`,
-/// `unknown_keys`, and `filled_<column>` (distinct keys given a non-empty value for that
-/// column), which verify checks the table against. Sends nothing downstream.
+/// Counters: `input_rows`, `duplicate_rows`, `matched`, `changed` (rows updated), `unchanged`,
+/// `unknown_keys`, `inserted` (upsert and insert only), and `filled_<column>` (distinct keys
+/// given a non-empty value for that column), which verify checks the table against. Sends
+/// nothing downstream.
 public struct ApplyStage: Stage {
     public let name: String
     public var kind: String { "apply" }
@@ -28,12 +32,14 @@ public struct ApplyStage: Stage {
 
     /// The update this stage runs.
     public var update: BulkUpdate {
-        BulkUpdate(
+        var update = BulkUpdate(
             table: settings.table, key: settings.key,
             columns: settings.columns.map {
                 BulkUpdate.Column($0.column, onEmpty: $0.onEmpty == .keep ? .keep : .clear)
             },
             dryRun: settings.dryRun)
+        update.mode = BulkUpdate.Mode(settings.mode)
+        return update
     }
 
     public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
@@ -44,7 +50,8 @@ public struct ApplyStage: Stage {
         let tally = FilledTally(columns: settings.columns.count)
         let applyInput = ApplyInput(base: input, settings: settings, stage: name, tally: tally)
         let undoURL = context.runDirectory.appendingPathComponent(UndoFile.fileName(stage: name))
-        let undo = UndoFile(table: settings.table, key: settings.key, columns: update.columns.map(\.name), stage: name)
+        var undo = UndoFile(table: settings.table, key: settings.key, columns: update.columns.map(\.name), stage: name)
+        undo.mode = update.mode
         // A dry run changes nothing, so it leaves no undo file; it counts what would change.
         let writer = settings.dryRun ? nil : try await UndoFile.Writer(at: undoURL, describing: undo)
         var wouldChange = 0
@@ -98,6 +105,7 @@ public struct ApplyStage: Stage {
         counters.set("changed", stats.changed)
         counters.set("unchanged", stats.unchanged)
         counters.set("unknown_keys", stats.unknownKeys)
+        if update.mode != .update { counters.set("inserted", stats.inserted) }
         for (column, filled) in zip(settings.columns, tally.counts) { counters.set("filled_\(column.column)", filled) }
         if stats.unknownKeys > 0 {
             let samples = stats.unknownKeySamples.joined(separator: ", ")
@@ -107,16 +115,42 @@ public struct ApplyStage: Stage {
         if settings.dryRun {
             // So that `sluice runs` can tell a dry run from an apply that changed the table.
             counters.set("dry_run", 1)
-            context.notice(
-                "dry run: \(stats.changed) of \(stats.matched) matched rows in \(settings.table) would change "
-                    + (sampleKeys.isEmpty ? "" : "(e.g. \(settings.key) \(sampleKeys.joined(separator: ", "))) ")
-                    + "(\(wouldChange) prior values read); nothing was written")
+            let examples = sampleKeys.isEmpty ? "" : "(e.g. \(settings.key) \(sampleKeys.joined(separator: ", "))) "
+            switch update.mode {
+            case .update:
+                context.notice(
+                    "dry run: \(stats.changed) of \(stats.matched) matched rows in \(settings.table) would change "
+                        + examples + "(\(wouldChange) prior values read); nothing was written")
+            case .upsert:
+                context.notice(
+                    "dry run: \(stats.changed) of \(stats.matched) matched rows in \(settings.table) would change and "
+                        + "\(stats.inserted) new rows would be inserted " + examples
+                        + "(\(wouldChange) rows recorded); nothing was written")
+            case .insert:
+                context.notice(
+                    "dry run: \(stats.inserted) rows would be inserted into \(settings.table) " + examples
+                        + "(\(wouldChange) rows recorded); nothing was written")
+            }
         }
-        context.logger.info(
-            "apply done",
-            metadata: [
-                "apply.table": "\(settings.table)", "apply.changed": "\(stats.changed)",
-                "apply.matched": "\(stats.matched)", "apply.dry_run": "\(settings.dryRun)",
-            ])
+        var metadata: Logger.Metadata = [
+            "apply.table": "\(settings.table)", "apply.changed": "\(stats.changed)",
+            "apply.matched": "\(stats.matched)", "apply.dry_run": "\(settings.dryRun)",
+        ]
+        if update.mode != .update {
+            metadata["apply.mode"] = "\(update.mode.rawValue)"
+            metadata["apply.inserted"] = "\(stats.inserted)"
+        }
+        context.logger.info("apply done", metadata: metadata)
+    }
+}
+
+extension BulkUpdate.Mode {
+    /// The plan's `mode`.
+    init(_ mode: ApplyMode) {
+        switch mode {
+        case .update: self = .update
+        case .upsert: self = .upsert
+        case .insert: self = .insert
+        }
     }
 }

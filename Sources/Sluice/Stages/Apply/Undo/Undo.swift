@@ -9,9 +9,10 @@ import SluicePostgres
 ///
 /// The undo file holds the prior values of exactly the rows the apply changed, and the values it
 /// wrote; writing the prior values back (one transaction, NULLs restored as NULL, strings
-/// exactly) returns those rows to their state before the apply. A row that no longer holds what
-/// the apply wrote (a later apply or someone else changed it) is left as it is and reported:
-/// undo never overwrites a change it did not make.
+/// exactly) returns those rows to their state before the apply. The rows an upsert or insert
+/// added are deleted, in the same transaction. A row that no longer holds what the apply wrote
+/// (a later apply or someone else changed it) is left as it is and reported: undo never
+/// overwrites or deletes a change it did not make.
 public struct Undo: Sendable {
     public let runDirectory: URL
     public let manifest: Manifest
@@ -84,7 +85,8 @@ public struct Undo: Sendable {
             stage: stage, table: original.table, key: original.key, file: url, rows: stats.inputRows,
             matched: stats.matched, restored: stats.changed, unknownKeys: stats.unknownKeys,
             changedSince: stats.conflicts, changedSinceSamples: stats.conflictSamples,
-            checkedChangesSince: original.hasWrittenValues)
+            checkedChangesSince: original.hasWrittenValues, deleted: stats.deleted,
+            deletesInserted: update.deletesInserted)
     }
 
     static func applyStage(in manifest: Manifest, named name: String?) throws -> String {
@@ -128,13 +130,18 @@ public struct UndoReport: Sendable, Hashable, CustomStringConvertible {
     /// The undo file records what the apply wrote, so rows changed since were detected (older
     /// files do not, and their undo restores every row).
     public var checkedChangesSince: Bool
+    /// Rows the apply (an upsert or insert) had added, deleted.
+    public var deleted = 0
+    /// The apply was an upsert or insert: the rows it added are deleted.
+    public var deletesInserted = false
 
     /// Matched rows that already had their prior values.
-    public var alreadyRestored: Int { matched - restored - changedSince }
+    public var alreadyRestored: Int { matched - restored - deleted - changedSince }
 
     public var description: String {
         var text =
-            "undo of '\(stage)': restored \(restored) of \(rows) rows in \(table)"
+            "undo of '\(stage)': restored \(restored) "
+            + (deletesInserted ? "and deleted \(deleted) (added by the apply) " : "") + "of \(rows) rows in \(table)"
             + (alreadyRestored > 0 ? " (\(alreadyRestored) already had their prior values)" : "")
             + (unknownKeys > 0 ? "; \(unknownKeys) keys are no longer in the table" : "")
         if changedSince > 0 {

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceApply
 import SluiceCore
 import SluicePipeline
 
@@ -12,6 +13,12 @@ import SluicePipeline
 /// the prior values only, and their undo restores every row.
 /// Rows are flushed to the kernel as the database hands them over, before the UPDATE commits,
 /// so the file survives the process dying between the update and the end of the stage.
+///
+/// The file of an apply with `mode: upsert` or `mode: insert` says so in its header
+/// (`"mode":"upsert"`; an update's header has no `mode`, as before) and also holds one line per
+/// row the apply added, an object `{"inserted":[KEY, VALUE...]}`: the key and the value it
+/// wrote to each column. Undo deletes such a row when it still holds those values. Older
+/// versions of sluice refuse these lines rather than misread them.
 public struct UndoFile: Sendable, Hashable {
     public var table: String
     public var key: String
@@ -19,6 +26,8 @@ public struct UndoFile: Sendable, Hashable {
     public var stage: String
     /// Rows also hold the values the apply wrote.
     public var hasWrittenValues = true
+    /// How the apply wrote: for an upsert or insert, the file also lists the rows it added.
+    public var mode: BulkUpdate.Mode = .update
 
     public init(table: String, key: String, columns: [String], stage: String) {
         self.table = table
@@ -34,11 +43,16 @@ public struct UndoFile: Sendable, Hashable {
     }
 
     var header: Value {
-        .object([
+        var fields: [String: Value] = [
             "table": .string(table), "key": .string(key), "columns": .array(columns.map(Value.string)),
             "stage": .string(stage), "written": .bool(hasWrittenValues),
-        ])
+        ]
+        if mode != .update { fields["mode"] = .string(mode.rawValue) }
+        return .object(fields)
     }
+
+    /// The key of a line's object holding a row the apply added.
+    static let insertedRecord = "inserted"
 
     init(header: Value, path: String) throws {
         guard let table = header["table"].stringValue, let key = header["key"].stringValue,
@@ -50,14 +64,27 @@ public struct UndoFile: Sendable, Hashable {
             table: table, key: key, columns: columns.compactMap(\.stringValue),
             stage: header["stage"].stringValue ?? "apply")
         hasWrittenValues = header["written"].boolValue ?? false
+        if let name = header["mode"].stringValue {
+            guard let mode = BulkUpdate.Mode(rawValue: name) else {
+                throw NDJSONError(
+                    path: path, line: 1, message: "unknown apply mode '\(name)' (written by a newer sluice?)")
+            }
+            guard mode == .update || hasWrittenValues else {
+                throw NDJSONError(
+                    path: path, line: 1, message: "an undo file of mode \(name) must record the values written")
+            }
+            self.mode = mode
+        }
     }
 
     /// Writes an undo file; not thread-safe (the apply stage's task owns it).
     final class Writer {
         private let file: PrivateFileWriter
+        private let undo: UndoFile
         private(set) var rows = 0
 
         init(at url: URL, describing undo: UndoFile) async throws {
+            self.undo = undo
             file = try PrivateFileWriter(at: url, bufferSize: 1 << 16)
             try await file.append { out in
                 JSON.encode(undo.header, into: &out)
@@ -67,10 +94,21 @@ public struct UndoFile: Sendable, Hashable {
 
         var url: URL { file.url }
 
+        /// Appends a batch of ``BulkUpdate/undoColumns`` rows.
         func append(_ batch: Batch) async throws {
+            let flagged = undo.mode != .update
+            let columns = undo.columns.count
             try await file.append { out in
                 for row in batch.rows {
-                    JSON.encode(.array(row), into: &out)
+                    if !flagged {
+                        JSON.encode(.array(row), into: &out)
+                    } else if row.last == .bool(true) {
+                        // Added by the apply: no prior values, only the key and what was written.
+                        let record = [row[0]] + row.dropLast().suffix(columns)
+                        JSON.encode(.object([UndoFile.insertedRecord: .array(record)]), into: &out)
+                    } else {
+                        JSON.encode(.array(Array(row.dropLast())), into: &out)
+                    }
                     out.append(UInt8(ascii: "\n"))
                 }
             }
