@@ -1,0 +1,192 @@
+import APIFixtureServer
+import Foundation
+import SluiceCore
+import SluiceTestSupport
+import Testing
+
+/// `plans/musicbrainz-isrc.yaml` and `plans/openlibrary-isbn.yaml`, run by the real `sluice`
+/// binary against a throwaway PostgreSQL and a local server that plays each API, rules included.
+@Suite(.serialized)
+struct RESTPlanTests {
+    /// A database with `schema`, a fixture server for `api`, and the environment the plans read.
+    struct Fixture {
+        let server: TestPostgres
+        let conninfo: String
+        let api: FixtureServer
+        let directory: URL
+        let sluice: SluiceProcess
+
+        static func make(
+            schema: String, api: FixtureAPI, environment extra: (String) -> [String: String]
+        ) async throws
+            -> Fixture
+        {
+            let server = try await TestPostgres.shared()
+            let conninfo = try await server.makeDatabase(prefix: "sluice_rest")
+            _ = try await server.execute(schema, conninfo: conninfo)
+            let fixture = FixtureServer(api: api)
+            _ = try await fixture.start()
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "sluice-rest-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            var environment = ProcessInfo.processInfo.environment
+            environment["DATABASE_URL"] = conninfo
+            environment["NO_COLOR"] = "1"
+            environment.merge(extra(fixture.origin!)) { _, new in new }
+            return Fixture(
+                server: server, conninfo: conninfo, api: fixture, directory: directory,
+                sluice: SluiceProcess(environment: environment, directory: directory))
+        }
+
+        func run(_ plan: String, _ extra: [String] = []) async throws -> SluiceProcess.Outcome {
+            try await sluice.run(
+                ["run", plan, "--yes", "--runs-dir", directory.appendingPathComponent("runs").path] + extra)
+        }
+
+        func rows(_ sql: String) async throws -> [[String?]] {
+            try await server.execute(sql, conninfo: conninfo).rows.map { $0.map(\.text) }
+        }
+
+        func tearDown() async {
+            await api.stop()
+            try? FileManager.default.removeItem(at: directory)
+        }
+    }
+
+    static func uuid(_ n: Int) -> String { String(format: "00000000-0000-4000-8000-%012d", n) }
+
+    static func recording(_ mbid: String, length: Int?, also: Int = 0) -> Value {
+        var first: [String: Value] = ["id": .string(mbid), "title": "Song"]
+        if let length { first["length"] = .int(Int64(length)) }
+        let more = (0..<also).map { Value.object(["id": .string(RESTPlanTests.uuid(900 + $0)), "title": "Cover"]) }
+        return .object(["isrc": "X", "recordings": .array([.object(first)] + more)])
+    }
+
+    /// ISRCs known (one with two recordings, one without a length), unknown (404), malformed
+    /// (never sent), written with dashes and in lower case; one track already in the side table
+    /// with an old MBID, one already right. At MusicBrainz's own pace, with its User-Agent rule
+    /// and 503s enforced: no request refused or throttled, the side table exactly right.
+    @Test func musicBrainzPlanUpsertsRecordingsAtOneRequestASecond() async throws {
+        var api = FixtureAPI(
+            shape: .perItem(pathPrefix: "/ws/2/isrc/"),
+            answers: [
+                "USRC17607839": Self.recording(Self.uuid(101), length: 207_000),
+                "GBAYE0601498": Self.recording(Self.uuid(102), length: 181_000, also: 2),
+                "NLA509900001": Self.recording(Self.uuid(103), length: nil),
+                "DEF058830500": Self.recording(Self.uuid(104), length: 240_000),
+            ])
+        api.requiresUserAgent = true
+        api.requiredQuery = ["fmt": "json"]
+        api.minInterval = .seconds(1)
+        let schema = """
+            CREATE TABLE tracks (id uuid PRIMARY KEY, isrc text);
+            CREATE TABLE track_musicbrainz (track_id uuid PRIMARY KEY REFERENCES tracks (id),
+                                            mbid uuid NOT NULL, length_ms int, recordings int);
+            INSERT INTO tracks VALUES
+              ('\(Self.uuid(1))', 'USRC17607839'), ('\(Self.uuid(2))', 'gb-aye-06-01498'),
+              ('\(Self.uuid(3))', 'NLA509900001'), ('\(Self.uuid(4))', 'ZZZZZ9999999'),
+              ('\(Self.uuid(5))', 'not an isrc'), ('\(Self.uuid(6))', 'DEF058830500'), ('\(Self.uuid(7))', NULL);
+            INSERT INTO track_musicbrainz VALUES
+              ('\(Self.uuid(3))', '\(Self.uuid(999))', 123000, 1), ('\(Self.uuid(6))', '\(Self.uuid(104))', 240000, 1);
+            """
+        let fixture = try await Fixture.make(schema: schema, api: api) { origin in
+            [
+                "MUSICBRAINZ_API_URL": origin + "/ws/2",
+                "MUSICBRAINZ_USER_AGENT": "SluiceTests/1.0 ( tests@example.com )",
+            ]
+        }
+        defer { Task { await fixture.tearDown() } }
+
+        let started = ContinuousClock.now
+        let outcome = try await fixture.run("plans/musicbrainz-isrc.yaml")
+        let elapsed = started.duration(to: .now)
+        #expect(outcome.status == 0, "stderr: \(outcome.stderr)\nstdout: \(outcome.stdout)")
+        #expect(
+            try await fixture.rows("SELECT track_id, mbid, length_ms, recordings FROM track_musicbrainz ORDER BY 1")
+                == [
+                    [Self.uuid(1), Self.uuid(101), "207000", "1"],
+                    [Self.uuid(2), Self.uuid(102), "181000", "3"],
+                    [Self.uuid(3), Self.uuid(103), "123000", "1"],  // no length now: the earlier one is kept
+                    [Self.uuid(6), Self.uuid(104), "240000", "1"],
+                ])
+        let stats = fixture.api.stats()
+        #expect(stats.refused == 0)
+        #expect(stats.throttled == 0)
+        // Five well-formed ISRCs, one request each; the malformed one was never sent.
+        #expect(
+            stats.idsAsked.sorted() == ["DEF058830500", "GBAYE0601498", "NLA509900001", "USRC17607839", "ZZZZZ9999999"])
+        #expect(elapsed >= .seconds(4), "five requests at one a second")
+
+        // Again: every answer is the same, so nothing changes.
+        let again = try await fixture.run("plans/musicbrainz-isrc.yaml")
+        #expect(again.status == 0, "stderr: \(again.stderr)")
+        #expect(again.stdout.contains("changed=0") || again.stdout.contains("0 rows changed"), "\(again.stdout)")
+    }
+
+    /// Without the User-Agent MusicBrainz requires, the run stops at the first request with the
+    /// API's reason, and the side table is untouched.
+    @Test func musicBrainzPlanWithoutAUserAgentStopsWithTheReason() async throws {
+        var api = FixtureAPI(shape: .perItem(pathPrefix: "/ws/2/isrc/"), answers: [:])
+        api.requiresUserAgent = true
+        let schema = """
+            CREATE TABLE tracks (id uuid PRIMARY KEY, isrc text);
+            CREATE TABLE track_musicbrainz (track_id uuid PRIMARY KEY, mbid uuid NOT NULL, length_ms int, recordings int);
+            INSERT INTO tracks VALUES ('\(Self.uuid(1))', 'USRC17607839');
+            """
+        let fixture = try await Fixture.make(schema: schema, api: api) { origin in
+            ["MUSICBRAINZ_API_URL": origin + "/ws/2", "MUSICBRAINZ_USER_AGENT": "curl/8.5.0"]
+        }
+        defer { Task { await fixture.tearDown() } }
+        let outcome = try await fixture.run("plans/musicbrainz-isrc.yaml")
+        #expect(outcome.status != 0)
+        #expect((outcome.stdout + outcome.stderr).contains("User-Agent"), "\(outcome.stdout)")
+        #expect(try await fixture.rows("SELECT count(*) FROM track_musicbrainz") == [["0"]])
+        #expect(fixture.api.stats().refused == 1)
+    }
+
+    /// Open Library: 50 ISBNs a request with the `ISBN:` prefix, an object keyed by them back,
+    /// unknown ISBNs absent; ISBNs with dashes normalised, malformed ones never sent.
+    @Test func openLibraryPlanUpdatesBooksFromBatchesKeyedByISBN() async throws {
+        var answers: [String: Value] = [:]
+        var inserts: [String] = []
+        for n in 1...60 {
+            let isbn = String(format: "978014%07d", n)
+            if n % 10 != 0 {
+                answers["ISBN:" + isbn] = .object([
+                    "title": .string(" Book \(n) "), "number_of_pages": .int(Int64(100 + n)),
+                    "publish_date": .string(n % 2 == 0 ? "March \(1980 + n)" : "\(1980 + n)"),
+                ])
+            }
+            let written = n == 7 ? "978-014-000-000-7" : isbn
+            inserts.append("('\(Self.uuid(n))', '\(written)', NULL, NULL, NULL, NULL)")
+        }
+        inserts.append("('\(Self.uuid(61))', 'ISBN?', NULL, NULL, NULL, NULL)")
+        inserts.append("('\(Self.uuid(62))', NULL, NULL, NULL, 5, NULL)")
+        var api = FixtureAPI(
+            shape: .batchObject(path: "/api/books", parameter: "bibkeys", separator: ","), answers: answers)
+        api.requiredQuery = ["format": "json", "jscmd": "data"]
+        api.requiresUserAgent = true
+        let schema = """
+            CREATE TABLE books (id uuid PRIMARY KEY, isbn text, title text, ol_title text,
+                                ol_pages int CHECK (ol_pages > 0), ol_publish_year int);
+            INSERT INTO books VALUES \(inserts.joined(separator: ", "));
+            """
+        let fixture = try await Fixture.make(schema: schema, api: api) { origin in
+            ["OPENLIBRARY_API_URL": origin, "OPENLIBRARY_USER_AGENT": "SluiceTests/1.0 ( tests@example.com )"]
+        }
+        defer { Task { await fixture.tearDown() } }
+        let outcome = try await fixture.run("plans/openlibrary-isbn.yaml", ["--set", "fetch.delay=0.1s"])
+        #expect(outcome.status == 0, "stderr: \(outcome.stderr)\nstdout: \(outcome.stdout)")
+        let books = try await fixture.rows("SELECT id, ol_title, ol_pages, ol_publish_year FROM books ORDER BY id")
+        for n in 1...60 {
+            let expected: [String?] =
+                n % 10 == 0 ? [Self.uuid(n), nil, nil, nil] : [Self.uuid(n), "Book \(n)", "\(100 + n)", "\(1980 + n)"]
+            #expect(books[n - 1] == expected, "book \(n)")
+        }
+        #expect(books[61] == [Self.uuid(62), nil, "5", nil])
+        let stats = fixture.api.stats()
+        #expect(stats.requests == 2, "60 ISBNs in batches of 50")
+        #expect(stats.idsAsked.count == 60)
+        #expect(stats.idsAsked.allSatisfy { $0.hasPrefix("ISBN:978014") })
+    }
+}
