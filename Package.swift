@@ -104,7 +104,7 @@ let package = Package(
             name: "SluiceBench",
             dependencies: [
                 "Sluice", "SluiceCore", "SluicePlan", "SluicePipeline", "SluicePostgres", "SluiceApply",
-                "SluiceTestSupport", "SpotifySimulator",
+                "SluiceTestSupport", "SpotifySimulator", "APIFixtureServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 // The raw-client baseline of the fetch benchmark.

@@ -13,5 +13,6 @@ echo "|---|---|---|"
 "$BENCH" apply --rows 1000000 --rounds 5
 "$BENCH" fetch
 bash scripts/bench-plan.sh
+"$BENCH" per-item --tracks 60
 ROWS=200000 bash scripts/bench-apply.sh
 ROWS=1000000 bash scripts/bench-apply.sh
