@@ -53,9 +53,13 @@ extension HTTPFetcher {
                 case .notFound(let message): return .notFound(message)
                 case .unauthorized(let message):
                     guard let tokens, let token, !replayedAfter401 else {
-                        throw FetchError(
-                            .authFailed, "the API refused a freshly issued access token (401: \(message))", url: url,
-                            status: 401)
+                        let what =
+                            tokens == nil
+                            ? (configuration.auth == nil
+                                ? "the API wants credentials (401: \(message)); the connection has no auth"
+                                : "the API refused the connection's credentials (401: \(message))")
+                            : "the API refused a freshly issued access token (401: \(message))"
+                        throw FetchError(.authFailed, what, url: url, status: 401)
                     }
                     // An expired or revoked token: one new token and one more try, not counted as a retry.
                     replayedAfter401 = true
@@ -104,7 +108,7 @@ extension HTTPFetcher {
         tally.throttled += 1
         if status == 429 { tally.rateLimited += 1 }
         let wait = retryAfter ?? retryPolicy.backoff(forRetry: attempts, using: &random)
-        let what = retryAfter == nil ? "a backoff (no Retry-After)" : "Retry-After"
+        let what = retryAfter == nil ? "a backoff" : "Retry-After"
         // Block even when stopping, so that concurrent callers send nothing during the wait either.
         await pacer.block(for: wait)
         if retryAfter != nil, wait > configuration.maxRetryAfter {
@@ -118,8 +122,8 @@ extension HTTPFetcher {
         logger.notice(
             "Rate limited (\(status)); sending nothing to the host for \(what)",
             metadata: ["http.status": "\(status)", "http.retry_after": "\(wait.seconds)"])
-        return Problem(
-            description: "HTTP \(status) (waited \(what) of \(wait.seconds) s)", status: status, rateLimited: true)
+        let said = retryAfter == nil ? "without Retry-After (backed off" : "(waited Retry-After"
+        return Problem(description: "HTTP \(status) \(said) \(wait.seconds) s)", status: status, rateLimited: true)
     }
 
     /// Throws when the budget is spent; otherwise counts the retry and sleeps the backoff.

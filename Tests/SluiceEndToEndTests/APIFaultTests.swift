@@ -230,7 +230,7 @@ struct APIFaultTests {
     @Test(arguments: [
         (Fault.tooManyRequests429WithoutRetryAfter, "HTTP 429 without Retry-After"),
         (.truncatedJSON, "HTTP 200 with a body that is not valid JSON"),
-        (.wrongTrackCount, "HTTP 200 but the body has 49 items for 50 ids"),
+        (.wrongTrackCount, "HTTP 200 but the body's \"tracks\" has 49 items for 50 ids"),
     ])
     func theSameFaultOnEveryAttemptStopsResumablyAfterTheRetryBudget(fault: Fault, said: String) async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120) {

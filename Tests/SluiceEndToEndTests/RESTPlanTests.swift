@@ -111,10 +111,14 @@ struct RESTPlanTests {
                 ])
         let stats = fixture.api.stats()
         #expect(stats.refused == 0)
-        #expect(stats.throttled == 0)
+        // At the plan's pace the API has no reason to throttle; on a busy machine a request can
+        // still reach it early and get a 503, which is then waited out: no gap is ever short.
+        let gaps = zip(stats.answeredAt.dropFirst(), stats.answeredAt).map { $0 - $1 }
+        #expect(gaps.allSatisfy { $0 >= 0.98 }, "\(gaps)")
         // Five well-formed ISRCs, one request each; the malformed one was never sent.
         #expect(
             stats.idsAsked.sorted() == ["DEF058830500", "GBAYE0601498", "NLA509900001", "USRC17607839", "ZZZZZ9999999"])
+        #expect(stats.answered == 5)
         #expect(elapsed >= .seconds(4), "five requests at one a second")
 
         // Again: every answer is the same, so nothing changes.
