@@ -170,7 +170,7 @@ extension HTTPFetcher {
         }
         if request.body != nil { headers.append(("Content-Type", "application/json")) }
         let response = try await exchange.send(
-            method: .init(rawValue: configuration.method), url: url, headers: headers, body: request.body,
+            method: .init(rawValue: request.method), url: url, headers: headers, body: request.body,
             timeout: configuration.timeout, logger: logger)
         let outcome = ResponseOutcome.classify(
             status: response.status, retryAfter: response.headers.first(name: "Retry-After"), body: response.body,

@@ -172,7 +172,7 @@ public actor HTTPFetcher {
         return first + (try await fetchBatch(tail, narrowing: true))
     }
 
-    // MARK: Per-item fallback
+    // MARK: Per-item requests (the shape, or the fallback)
 
     /// One request per id, at `url(id)`: a 404 or a `null` item is "not found", a 400 refuses
     /// that id alone.
@@ -183,7 +183,7 @@ public actor HTTPFetcher {
         results.reserveCapacity(ids.count)
         for id in ids {
             guard let url = url(id) else { break }
-            switch try await perform(RequestURL.Request(url: url, body: nil), purpose: purpose, accept: { _ in nil }) {
+            switch try await perform(RequestURL.Request(url: url), purpose: purpose, accept: { _ in nil }) {
             // A fallback endpoint answers the item itself; a per-item source may wrap it (items_key).
             case .ok(let json):
                 results.append(purpose == .fallback ? AnswerMatching.whole(json) : matching.item(in: json))

@@ -56,9 +56,15 @@ import Testing
             objects == .object(["items": .array([.object(["isbn": "x", "n": 1]), .object(["isbn": "y", "n": 1])])]))
         var configuration = FetchConfiguration(baseURL: "http://h/", path: "/v1/lookup", itemsKey: "results")
         configuration.request = .batchBody(template: .object(["ids": "{ids}"]))
+        configuration.method = "POST"
         configuration.idPrefix = "v:"
-        let request = RequestURL(configuration: configuration).batch(["1"])
+        configuration.fallbackPath = "/v1/items/{id}"
+        let urls = RequestURL(configuration: configuration)
+        let request = urls.batch(["1"])
         #expect(request.url == "http://h/v1/lookup")
+        #expect(request.method == "POST")
+        // A per-item fallback is a GET whatever the batch's method (the fetcher sends it as such).
+        #expect(urls.item("1") == "http://h/v1/items/1")
         #expect(try JSON.decode(request.body ?? []) == .object(["ids": .array(["v:1"])]))
     }
 

@@ -9,8 +9,9 @@ import SluiceCore
 struct RequestURL {
     let configuration: FetchConfiguration
 
-    /// One request: where it goes and, for a POST, its JSON body.
+    /// One request: its method, where it goes and, for a POST, its JSON body.
     struct Request: Sendable {
+        var method = "GET"
         var url: String
         var body: [UInt8]?
     }
@@ -21,13 +22,16 @@ struct RequestURL {
         switch configuration.request {
         case .batchQuery(let parameter, let separator):
             let list = ids.map { Self.encode(prefix + $0) }.joined(separator: separator)
-            return Request(url: url(path: configuration.path, parameters: [(parameter, list)]), body: nil)
+            return Request(
+                method: configuration.method, url: url(path: configuration.path, parameters: [(parameter, list)]))
         case .batchBody(let template):
             let body = Self.render(template, ids: ids.map { prefix + $0 })
-            return Request(url: url(path: configuration.path, parameters: []), body: Array(JSON.encode(body).utf8))
+            return Request(
+                method: configuration.method, url: url(path: configuration.path, parameters: []),
+                body: Array(JSON.encode(body).utf8))
         case .perItem:
             // Each id is a whole relative URL: a batch of them is never one request.
-            return Request(url: relative(ids.first ?? ""), body: nil)
+            return Request(url: relative(ids.first ?? ""))
         }
     }
 
