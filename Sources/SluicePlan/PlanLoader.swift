@@ -516,7 +516,10 @@ extension PlanChecker {
             for (name, template) in fetch.query where template.hasPlaceholders {
                 validator.diagnostics.error(
                     "query parameter '\(name)' has placeholders, which only a per-item path can fill",
-                    at: at("query.\(name)"), notes: ["a batch request sends the same query for all its rows"])
+                    at: at("query.\(name)"),
+                    notes: [
+                        "a batch request sends the same query for all its rows", "write {{ and }} for literal braces",
+                    ])
             }
             switch (fetch.method, fetch.body) {
             case (.post, nil):

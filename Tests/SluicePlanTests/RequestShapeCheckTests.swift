@@ -80,6 +80,14 @@ import Testing
         #expect(error?.location?.column == column, "\(found.map(\.message))")
     }
 
+    /// Doubled braces are literal, in a batch query as anywhere.
+    @Test func doubledBracesAreLiteral() throws {
+        let plan = try load(Self.plan(fetch: "path: /tracks\nid: isrc\nquery: { q: \"{{\\\"a\\\"}}\" }"))
+        let template = try #require(plan.stage(named: "fetch")?.fetch?.query.first?.1)
+        #expect(!template.hasPlaceholders)
+        #expect(template.render { _ in nil } == "{\"a\"}")
+    }
+
     /// With a `SELECT *` the input's fields are known only at run time: no guess, no error.
     @Test func anUnknownInputIsNotGuessedAt() throws {
         _ = try load(Self.plan(fetch: "path: /isrc/{whatever}", sql: "SELECT * FROM tracks"))

@@ -40,7 +40,9 @@ public struct FetchStage: Stage {
     /// The fetcher's configuration: the plan's stage settings plus the connection's URL and
     /// credentials.
     public var configuration: FetchConfiguration {
-        var c = FetchConfiguration(baseURL: http.baseURL, path: settings.path.text, itemsKey: settings.itemsKey)
+        // A batch path or query value has no placeholders: rendering only turns `{{` `}}` into braces.
+        func literal(_ template: RequestTemplate) -> String { template.render { _ in nil } ?? template.text }
+        var c = FetchConfiguration(baseURL: http.baseURL, path: literal(settings.path), itemsKey: settings.itemsKey)
         switch http.auth {
         case .oauth2(let a):
             c.auth = .oauth2(
@@ -58,7 +60,7 @@ public struct FetchStage: Stage {
             c.request = .batchBody(template: body)
         } else {
             c.request = .batchQuery(parameter: settings.idsParam, separator: settings.idSeparator)
-            c.query = Dictionary(settings.query.map { ($0.0, $0.1.text) }, uniquingKeysWith: { _, last in last })
+            c.query = Dictionary(settings.query.map { ($0.0, literal($0.1)) }, uniquingKeysWith: { _, last in last })
         }
         c.idPrefix = settings.idPrefix
         switch settings.match {
