@@ -127,7 +127,7 @@ struct FetchBench: AsyncParsableCommand {
                         client_id: "\(configuration.clientID)", client_secret: "${SECRET}" }
             stages:
               - { kind: query, connection: db, sql: "SELECT 1" }
-              - { kind: fetch, connection: spotify, path: /tracks, id: spotify_id, delay: \(delay)s,
+              - { kind: fetch, connection: spotify, path: /tracks, id: spotify_id, items_key: tracks, delay: \(delay)s,
                   concurrency: \(concurrency) }
             """
         let withDB = yaml.replacingOccurrences(

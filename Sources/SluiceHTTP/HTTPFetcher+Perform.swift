@@ -25,11 +25,12 @@ extension HTTPFetcher {
 
     /// Sends one request until it gets an answer worth returning.
     ///
-    /// - Parameter accept: checks a 2xx body; a non-`nil` reason makes the attempt a transient failure.
+    /// - Parameter accept: checks a 2xx body: `nil` accepts it, a mismatch of counts makes the
+    ///   attempt a transient failure, a body of another shape than the plan describes stops.
     /// - Throws: ``FetchError`` (401 after a fresh token, a too-long `Retry-After`, statuses
     ///   that retrying cannot change, exhausted retries) or `CancellationError`.
     func perform(
-        _ request: RequestURL.Request, purpose: Purpose, accept: @Sendable (Value) -> String?
+        _ request: RequestURL.Request, purpose: Purpose, accept: @Sendable (Value) -> AnswerMatching.Mismatch?
     ) async throws -> Answer {
         let url = request.url
         var attempts = 0
@@ -46,8 +47,12 @@ extension HTTPFetcher {
                 tally.bytes += bytes
                 switch outcome {
                 case .success(let json):
-                    guard let reason = accept(json) else { return .ok(json) }
-                    problem = Problem(description: "HTTP \(status) but \(reason)", status: status)
+                    guard let mismatch = accept(json) else { return .ok(json) }
+                    guard !mismatch.isShape else {
+                        throw FetchError(
+                            .invalidResponse, "HTTP \(status) but \(mismatch); not retried", url: url, status: status)
+                    }
+                    problem = Problem(description: "HTTP \(status) but \(mismatch)", status: status)
                 case .badRequest(let message): return .badRequest(message)
                 case .forbidden(let message): return .forbidden(message)
                 case .notFound(let message): return .notFound(message)

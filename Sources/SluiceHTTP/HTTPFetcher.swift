@@ -113,7 +113,7 @@ public actor HTTPFetcher {
         let count = ids.count
         let matching = matching
         let answer = try await perform(request, purpose: narrowing ? .narrowing : .batch) { json in
-            if case .failure(let mismatch) = matching.results(for: ids, in: json) { return mismatch.description }
+            if case .failure(let mismatch) = matching.results(for: ids, in: json) { return mismatch }
             return nil
         }
         switch answer {

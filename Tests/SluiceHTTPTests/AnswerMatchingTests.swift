@@ -16,6 +16,21 @@ import Testing
         #expect(mismatch.description == "the body's \"tracks\" has 2 items for 3 ids")
     }
 
+    /// An object where the plan expects the items: the plan's mistake, not a flaky answer, so
+    /// not retried, and the message names the keys `items_key` could be.
+    @Test func aBodyOfAnotherShapeIsThePlansMistakeAndNamesItsKeys() {
+        let matching = AnswerMatching(rule: .position, itemsKey: nil, idPrefix: "")
+        guard case .failure(let mismatch) = matching.results(for: ["a"], in: .object(["tracks": .array([.null])]))
+        else {
+            Issue.record("an object is not an array")
+            return
+        }
+        #expect(mismatch.isShape)
+        #expect(
+            mismatch.description
+                == "the body is a JSON object, not an array; set items_key to where the items are (its keys: tracks)")
+    }
+
     @Test func itemFieldMatchesAnyOrderAndNestedKeys() throws {
         let matching = AnswerMatching(rule: .itemField(["meta", "id"]), itemsKey: nil, idPrefix: "")
         let c: Value = .object(["meta": .object(["id": "c"])])

@@ -8,20 +8,22 @@ struct AnswerMatching: Sendable {
     var itemsKey: String?
     var idPrefix: String
 
-    /// One result per id, in the order of `ids`; or why the body is not an answer to them (the
-    /// request is then tried again, like any other transient failure).
+    /// One result per id, in the order of `ids`; or why the body is not an answer to them: a
+    /// count that does not add up is tried again like any transient failure, a body of another
+    /// shape than the plan says (an object where the items should be an array) is the plan's
+    /// mistake, and says where the items might be.
     func results(for ids: some Collection<String>, in body: Value) -> Result<[ItemResult], Mismatch> {
         let items = itemsKey.map { body[$0] } ?? body
         let place = itemsKey.map { "the body's \"\($0)\"" } ?? "the body"
         switch rule {
         case .position:
-            guard case .array(let list) = items else { return .failure(Mismatch("\(place) is not an array")) }
+            guard case .array(let list) = items else { return .failure(.shape(place, items, wanted: "an array")) }
             guard list.count == ids.count else {
                 return .failure(Mismatch("\(place) has \(list.count) items for \(ids.count) ids"))
             }
             return .success(list.map { $0.isNull ? .notFound : .found($0) })
         case .itemField(let keys):
-            guard case .array(let list) = items else { return .failure(Mismatch("\(place) is not an array")) }
+            guard case .array(let list) = items else { return .failure(.shape(place, items, wanted: "an array")) }
             var byID: [String: Value] = [:]
             for item in list {
                 guard let id = Self.text(keys.reduce(item) { $0[$1] }) else { continue }
@@ -29,7 +31,9 @@ struct AnswerMatching: Sendable {
             }
             return .success(ids.map { id in (byID[id] ?? byID[idPrefix + id]).map(ItemResult.found) ?? .notFound })
         case .objectKeys:
-            guard case .object(let object) = items else { return .failure(Mismatch("\(place) is not an object")) }
+            guard case .object(let object) = items else {
+                return .failure(.shape(place, items, wanted: "an object keyed by id"))
+            }
             return .success(
                 ids.map { id in
                     guard let item = object[idPrefix + id], !item.isNull else { return .notFound }
@@ -57,8 +61,24 @@ struct AnswerMatching: Sendable {
         }
     }
 
-    struct Mismatch: Error, CustomStringConvertible {
+    struct Mismatch: Error, Sendable, CustomStringConvertible {
         var description: String
+        /// The body is not the shape the plan describes, rather than a count that is off.
+        var isShape = false
+
         init(_ description: String) { self.description = description }
+
+        /// `place` holds `found`, not what the match rule needs; names the keys an object has,
+        /// since `items_key` is the usual fix.
+        static func shape(_ place: String, _ found: Value, wanted: String) -> Mismatch {
+            var text = "\(place) is \(found.isNull ? "missing" : "a JSON \(found.typeName)"), not \(wanted)"
+            if case .object(let fields) = found, !fields.isEmpty {
+                text +=
+                    "; set items_key to where the items are (its keys: \(fields.keys.sorted().prefix(8).joined(separator: ", ")))"
+            }
+            var mismatch = Mismatch(text)
+            mismatch.isShape = true
+            return mismatch
+        }
     }
 }
