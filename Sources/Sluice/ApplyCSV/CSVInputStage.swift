@@ -250,7 +250,7 @@ struct RowChecker {
         var value: Value = text.isEmpty ? .null : .string(text)
         for validator in validators {
             for rule in validator.settings.rules where rule.field == column {
-                let source = "(rule from stage '\(validator.stage)')"
+                var source: String { "(rule from stage '\(validator.stage)')" }
                 if !text.isEmpty {
                     switch Self.coerce(text, to: rule.type) {
                     case .some(let coerced): value = coerced
@@ -282,7 +282,7 @@ struct RowChecker {
             default: return nil
             }
         case .uuid:
-            return UUID(uuidString: text) == nil ? nil : .string(text)
+            return RowValidator.isUUID(text) ? .string(text) : nil
         case .any, .string:
             return .string(text)
         }
