@@ -79,6 +79,11 @@ public struct CSVInputStage: Stage {
                 blankLine = nil
             }
             rows += 1
+            if rows == 1024, reader.fileSize > 0 {
+                // The rows so far say about how many the file holds: size the key ledger once.
+                let estimate = Double(reader.fileSize) / Double(max(reader.bytesConsumed, 1)) * 1024
+                keys.reserveCapacity(Int(min(estimate * 1.05, 20_000_000)))
+            }
             guard let values = checker.check(record, columns: columns, reader: reader) else { continue }
             if let first = keys.firstLineWithOtherValues(values, line: record.line) {
                 let key = record.fields[keys.keyIndex]
