@@ -85,10 +85,9 @@ public struct BulkUpdate: Sendable, Hashable {
     public var dryRun: Bool
     /// Rows per batch handed to `undo`.
     public var undoBatchSize: Int = 10_000
-    /// From this many input rows on, the rows that will change are counted first, and when this
-    /// many or more change their prior values are read on a second connection while the UPDATE
-    /// runs (see ``PriorReader``), instead of before it; `nil` never does. Below it the read is
-    /// too short to be worth a connection.
+    /// From this many input rows on, the prior values are read on a second connection while the
+    /// UPDATE runs (see ``PriorReader``), instead of before it; `nil` never does. Below it the
+    /// read is too short to be worth a connection.
     public var concurrentPriorReadRows: Int? = 50_000
     /// Count, per column, the distinct input keys given a value (``BulkUpdateStats/filled``):
     /// one scan of the input on the server, after duplicate rows are dropped.
@@ -203,17 +202,10 @@ public struct BulkUpdate: Sendable, Hashable {
                 stats.filled = row.map { Int($0.intValue ?? 0) }
             }
             phase = .recordPrior
-            // Large inputs: count first what will change (one join on the server), and read the
-            // prior values on a second connection during the UPDATE only when that is many rows.
-            // A re-apply of the same input then reads nothing and opens nothing.
-            var known: Matched?
-            if let threshold = concurrentPriorReadRows, stats.inputRows >= threshold, mode != .insert {
-                known = try await countMatched(sql, on: connection)
-                // An upsert also records every row it adds.
-                let added = mode == .upsert ? stats.inputRows - stats.duplicateRows - (known?.rows ?? 0) : 0
-                if let known, known.changing + added >= threshold, stats.duplicateRows == 0, spool?.failure == nil {
-                    reader = await PriorReader.open(alongside: connection, sql: sql)
-                }
+            if let threshold = concurrentPriorReadRows, stats.inputRows >= threshold, stats.duplicateRows == 0,
+                spool?.failure == nil
+            {
+                reader = await PriorReader.open(alongside: connection, sql: sql)
             }
             if reader == nil { spool = nil }
             let recorded: Recorded
@@ -233,15 +225,14 @@ public struct BulkUpdate: Sendable, Hashable {
                             kind: .client,
                             message: "the second connection copied \(copied) input rows instead of \(stats.inputRows)")
                     }
-                    let recorded = try await recordPrior(
-                        sql, on: concurrent.connection, known: known, into: &stats, undo: undo)
+                    let recorded = try await recordPrior(sql, on: concurrent.connection, into: &stats, undo: undo)
                     return (recorded, try await group.next() ?? Written())
                 }
                 await concurrent.close()
                 reader = nil
                 stats.priorReadConcurrently = true
             } else {
-                recorded = try await recordPrior(sql, on: connection, known: known, into: &stats, undo: undo)
+                recorded = try await recordPrior(sql, on: connection, into: &stats, undo: undo)
                 phase = .update
                 written = try await write(sql, on: connection)
             }
@@ -410,14 +401,14 @@ public struct BulkUpdate: Sendable, Hashable {
     /// keys with no row — or, for an upsert or insert, hands those rows to `undo` as inserted.
     /// Returns how many rows `undo` got.
     private func recordPrior(
-        _ sql: SQL, on connection: PostgresConnection, known: Matched?, into stats: inout BulkUpdateStats,
+        _ sql: SQL, on connection: PostgresConnection, into stats: inout BulkUpdateStats,
         undo: (Batch) async throws -> Void
     ) async throws -> Recorded {
         var recorded = Recorded()
         let columns = undoColumns
         // An insert matches no row (it checked), so it has no prior values to read.
         if mode != .insert {
-            recorded.prior = try await recordMatched(sql, on: connection, known: known, into: &stats, undo: undo)
+            recorded.prior = try await recordMatched(sql, on: connection, into: &stats, undo: undo)
         }
         guard mode == .update else {
             // The rows it adds: the key, no prior values, the values written, inserted.
@@ -436,23 +427,11 @@ public struct BulkUpdate: Sendable, Hashable {
         return recorded
     }
 
-    /// How many input rows have a row in the target, and how many of those the write changes
-    /// (or, guarded, finds changed since).
-    struct Matched: Sendable {
-        var rows: Int
-        var changing: Int
-    }
-
-    private func countMatched(_ sql: SQL, on connection: PostgresConnection) async throws -> Matched {
-        let row = try await connection.execute(sql.matchedCount).rows.first
-        return Matched(rows: Int(row?.first?.intValue ?? 0), changing: Int(row?.last?.intValue ?? 0))
-    }
-
-    /// The matched rows' part of ``recordPrior(_:on:known:into:undo:)``; returns how many prior
-    /// values `undo` got. `known` is the count already taken, if it was: under the table lock
-    /// nothing has changed since, so when no row changes there is nothing to read.
+    /// The matched rows' part of ``recordPrior(_:on:into:undo:)``; returns how many prior values
+    /// `undo` got. The rows are counted first; under the table lock nothing changes them in
+    /// between, so when none will change there is nothing to read.
     private func recordMatched(
-        _ sql: SQL, on connection: PostgresConnection, known: Matched?, into stats: inout BulkUpdateStats,
+        _ sql: SQL, on connection: PostgresConnection, into stats: inout BulkUpdateStats,
         undo: (Batch) async throws -> Void
     ) async throws -> Int {
         var prior = 0
@@ -460,10 +439,9 @@ public struct BulkUpdate: Sendable, Hashable {
         let sampleLimit = sampleLimit
         // An upsert's records end with the inserted flag: false for the rows it updates.
         let updatedFlag: [Value] = mode == .update ? [] : [.bool(false)]
-        let matched: Matched
-        if let known { matched = known } else { matched = try await countMatched(sql, on: connection) }
-        stats.matched = matched.rows
-        guard matched.changing > 0 else { return 0 }
+        let counts = try await connection.execute(sql.matchedCount).rows.first
+        stats.matched = Int(counts?.first?.intValue ?? 0)
+        guard counts?.last?.intValue != 0 else { return 0 }
         // Each row: the undo columns, then "changes", then "conflicts".
         _ = try await connection.stream(sql.matchedRows, batchSize: undoBatchSize) { [self] batch in
             var changing: [[Value]] = []
