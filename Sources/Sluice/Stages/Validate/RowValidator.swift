@@ -35,23 +35,27 @@ public struct Rejection: Sendable, Hashable {
 public struct RowValidator {
     public let stage: String
     public let settings: ValidateSettings
-    private let patterns: [String: Regex<AnyRegexOutput>]
-    /// The patterns ``ASCIIPattern`` can judge, which it does without `Regex` for ASCII texts.
-    private let fastPatterns: [String: ASCIIPattern]
+    private let patterns: [String: Pattern]
+
+    /// A rule's pattern; the ``ASCIIPattern`` form, when it has one, judges ASCII texts without `Regex`.
+    private struct Pattern {
+        var regex: Regex<AnyRegexOutput>
+        var fast: ASCIIPattern?
+
+        func wholeMatches(_ text: String) -> Bool {
+            if let answer = fast?.matches(text) { return answer }
+            return (try? regex.wholeMatch(in: text)) != nil
+        }
+    }
 
     public init(stage: String, settings: ValidateSettings) throws {
         self.stage = stage
         self.settings = settings
-        var patterns: [String: Regex<AnyRegexOutput>] = [:]
-        var fastPatterns: [String: ASCIIPattern] = [:]
+        var patterns: [String: Pattern] = [:]
         for rule in settings.rules {
-            if let p = rule.pattern {
-                patterns[rule.field] = try Regex(p)
-                fastPatterns[rule.field] = ASCIIPattern(p)
-            }
+            if let p = rule.pattern { patterns[rule.field] = Pattern(regex: try Regex(p), fast: ASCIIPattern(p)) }
         }
         self.patterns = patterns
-        self.fastPatterns = fastPatterns
     }
 
     /// Splits `batch` into valid rows and rejections (one per row: its first failed rule).
@@ -120,7 +124,7 @@ public struct RowValidator {
         if let maxLength = rule.maxLength, text.count > maxLength {
             return ("max_length", "\(rule.field) is \(text.count) characters, more than \(maxLength)")
         }
-        if let regex = patterns[rule.field], !matches(text, regex, fast: fastPatterns[rule.field]) {
+        if rule.pattern != nil, let pattern = patterns[rule.field], !pattern.wholeMatches(text) {
             return ("pattern", "\(rule.field) '\(text.prefix(80))' does not match \(rule.pattern ?? "")")
         }
         if let options = rule.oneOf, !options.contains(value), !options.contains(where: { $0.text == value.text }) {
@@ -130,11 +134,6 @@ public struct RowValidator {
             )
         }
         return nil
-    }
-
-    private func matches(_ text: String, _ regex: Regex<AnyRegexOutput>, fast: ASCIIPattern?) -> Bool {
-        if let answer = fast?.matches(text) { return answer }
-        return (try? regex.wholeMatch(in: text)) != nil
     }
 
     /// Whether `text` is a UUID as `UUID(uuidString:)` reads one: 36 characters, hyphens at
