@@ -4,9 +4,10 @@ import SluiceCore
 /// values before the database does (it would say so only once a transaction is open).
 ///
 /// Per key it keeps the line where it was first seen and a hash of the values apply reads from
-/// that row, not the values: memory grows by a few tens of bytes per row. A key repeated with the same values is fine (apply keeps one of them);
-/// columns apply does not read (the audit trail's `spotify_id`) may differ. A hash collision
-/// would let a conflict through to the database, which refuses it too.
+/// that row, not the values: memory grows by a few tens of bytes per row. A key repeated with
+/// the same values is fine (apply keeps one of them); columns apply does not read (the audit
+/// trail's `spotify_id`) may differ. A hash collision would let a conflict through to the
+/// database, which refuses it too.
 struct KeyLedger {
     /// Where the key is in a row.
     let keyIndex: Int
