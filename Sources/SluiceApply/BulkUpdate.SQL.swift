@@ -85,6 +85,12 @@ extension BulkUpdate {
                 """
         }
 
+        /// Per updated column, the input rows giving it a value (not NULL): with one row per key,
+        /// the distinct keys given one.
+        var filledCounts: String {
+            "SELECT \(columns.map { "count(\($0))" }.joined(separator: ", ")) FROM \(input)"
+        }
+
         var anyDuplicate: String { "SELECT 1 FROM \(input) GROUP BY \(key) HAVING count(*) > 1 LIMIT 1" }
 
         var conflictingDuplicates: String {
@@ -105,17 +111,25 @@ extension BulkUpdate {
             """
         }
 
-        /// Every matched row: its key, its current values, the values the update writes, whether
-        /// the update will change it, and whether it is a conflict (it differs but does not hold
-        /// the expected values). One pass gives the matched count, the conflicts and the prior values.
+        /// The matched rows the write changes (or, guarded, would change but finds changed since):
+        /// the key, the current values, the values the update writes, whether the update will
+        /// change the row, and whether it is a conflict (it differs but does not hold the expected
+        /// values). Rows that already hold the new values are left on the server, so re-applying
+        /// an input that changes nothing sends nothing back (``matchedCount`` counts them all).
         /// A row the undone apply inserted (``inserted``) changes — it is deleted — whenever it
         /// holds the expected values.
         var matchedRows: String {
             let changes = inserted.map { "(s.\($0) OR (\(differs)))" } ?? "(\(differs))"
             return """
                 SELECT t.\(key), \(current), \(newValues.joined(separator: ", ")), \
-                \(changes) AND \(holdsExpected), \(changes) AND NOT \(holdsExpected) FROM \(join)
+                \(changes) AND \(holdsExpected), \(changes) AND NOT \(holdsExpected) FROM \(join) WHERE \(changes)
                 """
+        }
+
+        /// How many input rows have a row in the target, and how many of those ``matchedRows`` returns.
+        var matchedCount: String {
+            let changes = inserted.map { "(s.\($0) OR (\(differs)))" } ?? "(\(differs))"
+            return "SELECT count(*), count(*) FILTER (WHERE \(changes)) FROM \(join)"
         }
 
         /// The statement that writes the input: by ``BulkUpdate/mode``.

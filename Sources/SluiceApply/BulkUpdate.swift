@@ -15,8 +15,9 @@ import SluicePostgres
 ///    ``BulkUpdateStats/duplicateRows``); a key given *different* values fails, naming it. The
 ///    client fingerprints every key as it is sent (``KeyTracker``); when they are all distinct
 ///    the server's `GROUP BY` over the input is skipped.
-/// 4. One pass over the matched rows counts them and streams the prior values of every row that
-///    will change to `undo`, with the values the update writes; applying them with ``undoing``
+/// 4. The matched rows are counted, then the prior values of every row that will change are
+///    streamed to `undo` (the comparison runs on the server, so unchanged rows cost no
+///    transfer), with the values the update writes; applying them with ``undoing``
 ///    restores the table, row by row, where nobody changed the row since. Keys with no row in
 ///    the target are then reported (``BulkUpdateStats/unknownKeys`` and a few samples), not an
 ///    error. For inputs of ``concurrentPriorReadRows`` or more this pass runs on a second
@@ -88,6 +89,9 @@ public struct BulkUpdate: Sendable, Hashable {
     /// UPDATE runs (see ``PriorReader``), instead of before it; `nil` never does. Below it the
     /// read is too short to be worth a connection.
     public var concurrentPriorReadRows: Int? = 50_000
+    /// Count, per column, the distinct input keys given a value (``BulkUpdateStats/filled``):
+    /// one scan of the input on the server, after duplicate rows are dropped.
+    public var countsFilled = false
     /// Where the second connection's copy of the input waits (an unnamed file, gone when the
     /// update ends); `nil` is `$TMPDIR` or `/tmp`. The apply stage uses its run directory.
     public var spoolDirectory: String?
@@ -193,6 +197,10 @@ public struct BulkUpdate: Sendable, Hashable {
                 stats.duplicateRows = try await removeDuplicates(sql, on: connection)
             }
             if mode == .insert { try await refuseExistingKeys(sql, on: connection) }
+            if countsFilled {
+                let row = try await connection.execute(sql.filledCounts).rows.first ?? []
+                stats.filled = row.map { Int($0.intValue ?? 0) }
+            }
             phase = .recordPrior
             if let threshold = concurrentPriorReadRows, stats.inputRows >= threshold, stats.duplicateRows == 0,
                 spool?.failure == nil
@@ -420,7 +428,8 @@ public struct BulkUpdate: Sendable, Hashable {
     }
 
     /// The matched rows' part of ``recordPrior(_:on:into:undo:)``; returns how many prior values
-    /// `undo` got.
+    /// `undo` got. The rows are counted first; under the table lock nothing changes them in
+    /// between, so when none will change there is nothing to read.
     private func recordMatched(
         _ sql: SQL, on connection: PostgresConnection, into stats: inout BulkUpdateStats,
         undo: (Batch) async throws -> Void
@@ -430,8 +439,11 @@ public struct BulkUpdate: Sendable, Hashable {
         let sampleLimit = sampleLimit
         // An upsert's records end with the inserted flag: false for the rows it updates.
         let updatedFlag: [Value] = mode == .update ? [] : [.bool(false)]
+        let counts = try await connection.execute(sql.matchedCount).rows.first
+        stats.matched = Int(counts?.first?.intValue ?? 0)
+        guard counts?.last?.intValue != 0 else { return 0 }
         // Each row: the undo columns, then "changes", then "conflicts".
-        stats.matched = try await connection.stream(sql.matchedRows, batchSize: undoBatchSize) { [self] batch in
+        _ = try await connection.stream(sql.matchedRows, batchSize: undoBatchSize) { [self] batch in
             var changing: [[Value]] = []
             for row in batch.rows {
                 if row[row.count - 2] == .bool(true) {
@@ -560,6 +572,9 @@ public struct BulkUpdateStats: Sendable, Hashable {
     public var unknownKeys = 0
     /// Up to ``BulkUpdate/sampleLimit`` of those keys, sorted.
     public var unknownKeySamples: [String] = []
+    /// Per column (``BulkUpdate/countsFilled`` only), the distinct input keys given a value:
+    /// not empty, or for ``BulkUpdate/exactValues`` not NULL.
+    public var filled: [Int] = []
     public var dryRun: Bool
     /// The prior values were read on a second connection while the UPDATE ran
     /// (``BulkUpdate/concurrentPriorReadRows``), rather than before it.

@@ -79,6 +79,11 @@ public struct CSVInputStage: Stage {
                 blankLine = nil
             }
             rows += 1
+            if rows == 1024, reader.fileSize > 0 {
+                // The rows so far say about how many the file holds: size the key ledger once.
+                let estimate = Double(reader.fileSize) / Double(max(reader.bytesConsumed, 1)) * 1024
+                keys.reserveCapacity(Int(min(estimate * 1.05, 20_000_000)))
+            }
             guard let values = checker.check(record, columns: columns, reader: reader) else { continue }
             if let first = keys.firstLineWithOtherValues(values, line: record.line) {
                 let key = record.fields[keys.keyIndex]
@@ -250,7 +255,7 @@ struct RowChecker {
         var value: Value = text.isEmpty ? .null : .string(text)
         for validator in validators {
             for rule in validator.settings.rules where rule.field == column {
-                let source = "(rule from stage '\(validator.stage)')"
+                var source: String { "(rule from stage '\(validator.stage)')" }
                 if !text.isEmpty {
                     switch Self.coerce(text, to: rule.type) {
                     case .some(let coerced): value = coerced
@@ -282,7 +287,7 @@ struct RowChecker {
             default: return nil
             }
         case .uuid:
-            return UUID(uuidString: text) == nil ? nil : .string(text)
+            return RowValidator.isUUID(text) ? .string(text) : nil
         case .any, .string:
             return .string(text)
         }

@@ -4,10 +4,10 @@ import SluiceCore
 /// values before the database does (it would say so only once a transaction is open).
 ///
 /// Per key it keeps the line where it was first seen and a hash of the values apply reads from
-/// that row, not the values: memory grows by a few tens of bytes per row, like apply's own
-/// `filled_` tallies. A key repeated with the same values is fine (apply keeps one of them);
-/// columns apply does not read (the audit trail's `spotify_id`) may differ. A hash collision
-/// would let a conflict through to the database, which refuses it too.
+/// that row, not the values: memory grows by a few tens of bytes per row. A key repeated with
+/// the same values is fine (apply keeps one of them); columns apply does not read (the audit
+/// trail's `spotify_id`) may differ. A hash collision would let a conflict through to the
+/// database, which refuses it too.
 struct KeyLedger {
     /// Where the key is in a row.
     let keyIndex: Int
@@ -15,7 +15,20 @@ struct KeyLedger {
     let valueIndices: [Int]
     /// Compare keys as UUIDs (case-insensitive), as the database does for a `uuid` key.
     let keyIsUUID: Bool
-    private var seen: [Value: (line: Int, digest: Int)] = [:]
+    private var seen: [Value: Entry] = [:]
+    /// UUID keys by their 128 bits: cheaper to hash and compare than their text, and equal
+    /// exactly when the texts are equal ignoring case.
+    private var seenUUIDs: [UUIDBits: Entry] = [:]
+
+    private struct Entry {
+        var line: Int
+        var digest: Int
+    }
+
+    private struct UUIDBits: Hashable {
+        var high: UInt64
+        var low: UInt64
+    }
 
     /// - Parameter columns: the header; it holds every required column of `schema`.
     init(columns: [String], schema: CSVInputSchema, keyIsUUID: Bool) {
@@ -26,17 +39,58 @@ struct KeyLedger {
         self.keyIsUUID = keyIsUUID
     }
 
+    /// Makes room for about `count` keys at once, instead of growing step by step.
+    mutating func reserveCapacity(_ count: Int) {
+        if keyIsUUID { seenUUIDs.reserveCapacity(count) } else { seen.reserveCapacity(count) }
+    }
+
     /// Notes a row's key; returns the line where the same key came with other values, if it did.
     mutating func firstLineWithOtherValues(_ row: [Value], line: Int) -> Int? {
-        var key = row[keyIndex]
-        if keyIsUUID, let text = key.stringValue { key = .string(text.lowercased()) }
         var hasher = Hasher()
         for index in valueIndices { hasher.combine(row[index]) }
-        let digest = hasher.finalize()
-        guard let first = seen[key] else {
-            seen[key] = (line, digest)
-            return nil
+        let entry = Entry(line: line, digest: hasher.finalize())
+        let first: Entry?
+        if keyIsUUID, let text = row[keyIndex].stringValue, let bits = Self.uuidBits(text) {
+            first = seenUUIDs[bits]
+            if first == nil { seenUUIDs[bits] = entry }
+        } else {
+            var key = row[keyIndex]
+            if keyIsUUID, let text = key.stringValue { key = .string(text.lowercased()) }
+            first = seen[key]
+            if first == nil { seen[key] = entry }
         }
-        return first.digest == digest ? nil : first.line
+        guard let first else { return nil }
+        return first.digest == entry.digest ? nil : first.line
+    }
+
+    /// The bits of a UUID in its canonical form (36 characters, hyphens at 8, 13, 18 and 23, as
+    /// the `uuid` rule accepts), or `nil` for any other text.
+    private static func uuidBits(_ text: String) -> UUIDBits? {
+        var text = text
+        return text.withUTF8 { bytes -> UUIDBits? in
+            guard bytes.count == 36 else { return nil }
+            var bits = UUIDBits(high: 0, low: 0)
+            var digits = 0
+            for (offset, byte) in bytes.enumerated() {
+                if offset == 8 || offset == 13 || offset == 18 || offset == 23 {
+                    guard byte == UInt8(ascii: "-") else { return nil }
+                    continue
+                }
+                let nibble: UInt8
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = byte &- UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = byte &- UInt8(ascii: "a") &+ 10
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = byte &- UInt8(ascii: "A") &+ 10
+                default: return nil
+                }
+                if digits < 16 {
+                    bits.high = bits.high << 4 | UInt64(nibble)
+                } else {
+                    bits.low = bits.low << 4 | UInt64(nibble)
+                }
+                digits += 1
+            }
+            return bits
+        }
     }
 }

@@ -72,6 +72,8 @@ public final class CSVReader {
     public private(set) var sha256: String?
     /// Records returned so far (the header included).
     public private(set) var records = 0
+    /// The file's size when it was opened (0 when the system does not say: a pipe).
+    public private(set) var fileSize = 0
 
     private var fd: Int32
     private var chunk: [UInt8] = []
@@ -117,6 +119,7 @@ public final class CSVReader {
             fd = -1
             throw FileError("read", path: path, errno: EISDIR)
         }
+        fileSize = (info.st_mode & S_IFMT) == S_IFREG ? Int(info.st_size) : 0
         chunk.reserveCapacity(1 << 16)
     }
 
@@ -127,6 +130,9 @@ public final class CSVReader {
     /// Where reading is: just after the last record returned, or the end of the file once
     /// ``next()`` has returned `nil` (where to report what the file lacks).
     public var location: (line: Int, column: Int) { (line, column) }
+
+    /// Bytes of the file the records returned so far span (what was read ahead is not counted).
+    public var bytesConsumed: Int { bytesRead - (chunk.count - position) }
 
     /// Whether the caller should stop asking for records.
     public var isStopped: Bool { stoppedEarly || finished }
@@ -197,6 +203,7 @@ public final class CSVReader {
                 }
             }
             var reportedQuote = false
+            takePlainText(into: &bytes, blankCandidate: &blankCandidate)
             while let next = try peek(), next != Self.comma, next != Self.lf, next != Self.cr {
                 let at = (line: line, column: column)
                 _ = try consume()
@@ -240,6 +247,31 @@ public final class CSVReader {
         return Record(
             fields: fields, line: start.line, endLine: end.line, endColumn: end.column, hasProblem: recordHasProblem,
             isBlank: blank)
+    }
+
+    /// Takes the run of printable ASCII bytes (no quote, no comma) at the reading position in
+    /// one go: what ``consume()`` does byte by byte for them — count them against the row limit,
+    /// advance the column — without the per-byte calls. Stops short of the row limit, and does
+    /// nothing inside a UTF-8 sequence, so the byte-by-byte path reports those exactly as before.
+    private func takePlainText(into bytes: inout [UInt8], blankCandidate: inout Bool) {
+        guard utf8Need == 0 else { return }
+        let start = position
+        let limit = min(chunk.count, start + max(maxRowBytes - rowBytes, 0))
+        let end = chunk.withUnsafeBufferPointer { buffer -> Int in
+            var end = start
+            while end < limit {
+                let byte = buffer[end]
+                guard byte >= 0x20, byte < 0x7F, byte != Self.quote, byte != Self.comma else { break }
+                end += 1
+            }
+            return end
+        }
+        guard end > start else { return }
+        bytes.append(contentsOf: chunk[start..<end])
+        position = end
+        rowBytes += end - start
+        column += end - start
+        blankCandidate = false
     }
 
     /// Reads a quoted field's content up to and including its closing quote.

@@ -2,20 +2,17 @@ import SluiceCore
 import SluicePlan
 
 /// The apply stage's input seen as BulkUpdate wants it: the key field renamed to the key
-/// column and each column taken from its `from` field, with the `filled_<column>` tallies
-/// counted on the way.
+/// column and each column taken from its `from` field.
 struct ApplyInput<Base: AsyncSequence>: AsyncSequence where Base.Element == Batch {
     typealias Element = Batch
     let base: Base
     let settings: ApplySettings
     let stage: String
-    let tally: FilledTally
 
     struct AsyncIterator: AsyncIteratorProtocol {
         var base: Base.AsyncIterator
         let settings: ApplySettings
         let stage: String
-        let tally: FilledTally
         var slots: (columns: [String], indices: [Int])?
 
         mutating func next() async throws -> Batch? {
@@ -35,38 +32,11 @@ struct ApplyInput<Base: AsyncSequence>: AsyncSequence where Base.Element == Batc
             let indices = slots!.indices
             var out = Batch(columns: [settings.key] + settings.columns.map(\.column))
             out.rows = batch.rows.map { row in indices.map { row[$0] } }
-            tally.count(out)
             return out
         }
     }
 
     func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(base: base.makeAsyncIterator(), settings: settings, stage: stage, tally: tally)
+        AsyncIterator(base: base.makeAsyncIterator(), settings: settings, stage: stage)
     }
-}
-
-/// Per column, the distinct keys given a non-empty value: what verify compares the table to.
-///
-/// Keys are kept as a set of strings (a few tens of bytes each), so memory grows with the
-/// number of rows applied; fine for tables of millions of rows. Only the apply task touches it.
-final class FilledTally {
-    private var keys: [Set<String>]
-
-    init(columns: Int) {
-        keys = Array(repeating: [], count: columns)
-    }
-
-    /// Counts a batch of `[key, column...]` rows.
-    func count(_ batch: Batch) {
-        for row in batch.rows {
-            guard let key = row.first?.text else { continue }
-            for column in keys.indices {
-                let value = row[column + 1]
-                if value.isNull || value == .string("") { continue }
-                keys[column].insert(key)
-            }
-        }
-    }
-
-    var counts: [Int] { keys.map(\.count) }
 }

@@ -47,8 +47,9 @@ public struct ApplyStage: Stage {
         var update = update
         // The second connection's copy of the input goes beside the run's other spools.
         update.spoolDirectory = context.runDirectory.path
-        let tally = FilledTally(columns: settings.columns.count)
-        let applyInput = ApplyInput(base: input, settings: settings, stage: name, tally: tally)
+        // Verify compares the table with these counts; the server counts them on the input.
+        update.countsFilled = true
+        let applyInput = ApplyInput(base: input, settings: settings, stage: name)
         let undoURL = context.runDirectory.appendingPathComponent(UndoFile.fileName(stage: name))
         var undo = UndoFile(table: settings.table, key: settings.key, columns: update.columns.map(\.name), stage: name)
         undo.mode = update.mode
@@ -106,7 +107,7 @@ public struct ApplyStage: Stage {
         counters.set("unchanged", stats.unchanged)
         counters.set("unknown_keys", stats.unknownKeys)
         if update.mode != .update { counters.set("inserted", stats.inserted) }
-        for (column, filled) in zip(settings.columns, tally.counts) { counters.set("filled_\(column.column)", filled) }
+        for (column, filled) in zip(settings.columns, stats.filled) { counters.set("filled_\(column.column)", filled) }
         if stats.unknownKeys > 0 {
             let samples = stats.unknownKeySamples.joined(separator: ", ")
             context.notice(
