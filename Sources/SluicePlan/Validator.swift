@@ -302,14 +302,13 @@ struct Validator {
         case .choiceOr(let options, _):
             return scalar(s, .choice(options), path: path, at: location, what: what)
         case .requestTemplate:
-            do {
-                _ = try RequestTemplate(text)
-            } catch {
-                diagnostics.error(
-                    "\(what): \(error.message)", at: innerLocation(s, location, error.offset),
-                    code: .invalidValue(path: path))
-                return nil
-            }
+            guard
+                parse(
+                    s, at: location, path: path, what: what,
+                    { () throws(RequestTemplate.ParseError) in
+                        try RequestTemplate(text)
+                    }) != nil
+            else { return nil }
             return .string(text)
         case .scalar, .json:
             if s.isQuoted { return .string(text) }
@@ -320,24 +319,24 @@ struct Validator {
             if text == "false" { return .bool(false) }
             return .string(text)
         case .expression:
-            do {
-                parsed[path] = .expression(try Expression.parse(text))
-            } catch {
-                diagnostics.error(
-                    "\(what): \(error.message)", at: innerLocation(s, location, error.offset),
-                    notes: error.notes, code: .invalidValue(path: path))
-                return nil
-            }
+            guard
+                let e = parse(
+                    s, at: location, path: path, what: what,
+                    { () throws(Expression.ParseError) in
+                        try Expression.parse(text)
+                    })
+            else { return nil }
+            parsed[path] = .expression(e)
             return .string(text)
         case .expectation:
-            do {
-                parsed[path] = .expectation(try Expectation.parse(text))
-            } catch {
-                diagnostics.error(
-                    "\(what): \(error.message)", at: innerLocation(s, location, error.offset),
-                    code: .invalidValue(path: path))
-                return nil
-            }
+            guard
+                let e = parse(
+                    s, at: location, path: path, what: what,
+                    { () throws(Expectation.ParseError) in
+                        try Expectation.parse(text)
+                    })
+            else { return nil }
+            parsed[path] = .expectation(e)
             return .string(text)
         case .pattern:
             do {
@@ -350,6 +349,20 @@ struct Validator {
             }
             return .string(text)
         case .object, .map, .list:
+            return nil
+        }
+    }
+
+    /// What `parse` makes of a scalar's text; a failure is reported at the character it names.
+    mutating func parse<T, E: TextParseError>(
+        _ s: Scalar, at location: SourceLocation, path: String, what: String, _ parse: () throws(E) -> T
+    ) -> T? {
+        do {
+            return try parse()
+        } catch {
+            diagnostics.error(
+                "\(what): \(error.message)", at: innerLocation(s, location, error.offset), notes: error.notes,
+                code: .invalidValue(path: path))
             return nil
         }
     }
