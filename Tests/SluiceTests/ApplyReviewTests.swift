@@ -180,8 +180,11 @@ import Testing
         #expect(tripped.manifest.status == .failed)
         let error = tripped.manifest.error?.message ?? ""
         #expect(error.contains(message), "\(error)")
-        #expect(error.contains("test.yaml") || error.contains("spotify-enrichment.yaml:"), "located: \(error)")
+        #expect(error.contains("spotify-enrichment.yaml:"), "located: \(error)")
         #expect(try await db.snapshot() == before)
+        // Stopped before anything: not even an undo file was begun.
+        let left = try FileManager.default.contentsOfDirectory(atPath: tripped.directory.path)
+        #expect(!left.contains { $0.contains("undo") }, "\(left)")
 
         let (_, held) = try await Self.reviewThenApply(db, overrides: [atLimit])
         #expect(held.manifest.status == .succeeded, "\(String(describing: held.manifest.error))")

@@ -51,6 +51,13 @@ public struct ApplyStage: ReviewingStage {
         var update = update
         // The second connection's copy of the input goes beside the run's other spools.
         update.spoolDirectory = context.runDirectory.path
+        // Held to its review: the guard-rails before anything (even the undo file), then only the
+        // reviewed changes are written.
+        let reviewed = try context.review.map { review in
+            try checkGuardRails(review, context: context)
+            return ReviewFile(url: URL(fileURLWithPath: review.file.path), sha256: review.file.sha256)
+        }
+        let onDrift: BulkUpdate.OnDrift = settings.onDrift == .skip ? .skip : .fail
         let tally = FilledTally(columns: settings.columns.count)
         let applyInput = ApplyInput(base: input, settings: settings, stage: name, tally: tally)
         let undoURL = context.runDirectory.appendingPathComponent(UndoFile.fileName(stage: name))
@@ -63,12 +70,6 @@ public struct ApplyStage: ReviewingStage {
         var sampleKeys: [String] = []
         let stats: BulkUpdateStats
         let applicationName = DatabaseConnector.applicationName(run: context.runID, stage: name)
-        // Held to its review: the guard-rails first, then only the reviewed changes are written.
-        let reviewed = try context.review.map { review in
-            try checkGuardRails(review, context: context)
-            return ReviewFile(url: URL(fileURLWithPath: review.file.path), sha256: review.file.sha256)
-        }
-        let onDrift: BulkUpdate.OnDrift = settings.onDrift == .skip ? .skip : .fail
         do {
             let (result, wait) = try await DatabaseConnector.with(database, for: context) { connection in
                 // Another apply to the table, or any writer, makes this wait: say so, and for whom.
