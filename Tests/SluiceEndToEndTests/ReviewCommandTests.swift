@@ -38,4 +38,19 @@ import Testing
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("was changed after the review"), "\(refused.stderr)")
     }
+
+    /// A dry run reviews too: the review files and summary, and a table left as it was.
+    @Test func aDryRunWritesTheReviewAndChangesNothing() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let dry = try await fixture.run(["--dry-run"])
+        #expect(dry.status == 0, "stderr: \(dry.stderr)")
+        #expect(dry.stdout.contains("review (apply): "), "\(dry.stdout)")
+        let (directory, manifest) = try #require(fixture.manifests().last)
+        #expect(manifest.stage("apply")?.review?.file.rows ?? 0 > 0)
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("review.csv").path))
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("review.html").path))
+        #expect(try await fixture.table() == before)
+    }
 }
