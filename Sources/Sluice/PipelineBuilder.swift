@@ -16,11 +16,14 @@ public struct PipelineBuilder: Sendable {
     public let dryRun: Bool
     /// An earlier run whose recorded fetch answers are reused (`sluice resume`).
     public var resumeFrom: URL?
+    /// Lets apply go past its guard-rails, recording a warning (`--force`).
+    public var force = false
 
-    public init(plan: Plan, logger: Logger, dryRun: Bool = false) {
+    public init(plan: Plan, logger: Logger, dryRun: Bool = false, force: Bool = false) {
         self.plan = plan
         self.logger = logger
         self.dryRun = dryRun
+        self.force = force
     }
 
     /// One spec per plan stage, in plan order.
@@ -60,9 +63,12 @@ public struct PipelineBuilder: Sendable {
             return WriteCSVStage(name: name, settings: settings, planName: plan.name, parameters: parameters)
         case .apply(var settings):
             settings.dryRun = settings.dryRun || dryRun
-            return ApplyStage(
+            var stage = ApplyStage(
                 name: name, settings: settings, database: try postgres(settings.connection, for: name),
                 parameters: parameters)
+            stage.location = definition.location.description
+            stage.force = force
+            return stage
         case .verify(let settings):
             return VerifyStage(
                 name: name, settings: settings, database: try postgres(settings.connection, for: name),

@@ -21,6 +21,8 @@ extension BulkUpdate {
         /// The input's column flagging rows the undone apply inserted (``BulkUpdate/deletesInserted``).
         let inserted: String?
         let mode: Mode
+        /// Each updated column's name as a string literal, for the review's cells.
+        let columnLiterals: [String]
 
         /// - Throws: ``PostgresError`` when a name cannot be quoted (it contains NUL).
         init(update: BulkUpdate, serverVersion: Int) throws(PostgresError) {
@@ -45,6 +47,9 @@ extension BulkUpdate {
             hasCollationDeterminism = serverVersion >= 120_000
             inserted = update.deletesInserted ? "sluice_inserted" : nil
             mode = update.mode
+            var literals: [String] = []
+            for column in update.columns { literals.append(try PostgresConnection.quoteLiteral(column.name)) }
+            columnLiterals = literals
         }
 
         private var columnList: String { columns.joined(separator: ", ") }
@@ -61,13 +66,102 @@ extension BulkUpdate {
 
         var lock: String { "LOCK TABLE \(target) IN SHARE ROW EXCLUSIVE MODE" }
 
-        var createInput: String {
+        var createInput: String { createInput(onCommitDrop: true) }
+
+        /// The input table; a review creates it for the session (`onCommitDrop: false`) before its
+        /// read-only transaction, which may write temporary tables but not create them.
+        func createInput(onCommitDrop: Bool) -> String {
             let expectedAs = zip(columns, expected).map { ", \($0) AS \($1)" }.joined()
             let insertedAs = inserted.map { ", NULL::boolean AS \($0)" } ?? ""
             return """
-                CREATE TEMP TABLE \(input) ON COMMIT DROP AS SELECT \(key), \(columnList)\(expectedAs)\(insertedAs) \
-                FROM \(target) WITH NO DATA
+                CREATE TEMP TABLE \(input)\(onCommitDrop ? " ON COMMIT DROP" : "") AS SELECT \(key), \(columnList)\
+                \(expectedAs)\(insertedAs) FROM \(target) WITH NO DATA
                 """
+        }
+
+        // MARK: The review and the drift check
+
+        /// Whether each updated column of the input is numeric (`pg_type.typcategory = 'N'`), in order.
+        var numericColumns: String {
+            """
+            SELECT (ty.typcategory = 'N') FROM pg_attribute AS a JOIN pg_type AS ty ON ty.oid = a.atttypid \
+            WHERE a.attrelid = '\(input)'::regclass AND a.attnum > 1 AND NOT a.attisdropped ORDER BY a.attnum
+            """
+        }
+
+        /// The target's rows and, per column, how many hold a value: the coverage before.
+        var coverage: String {
+            "SELECT count(*)" + columns.map { ", count(\($0))" }.joined() + " FROM \(target)"
+        }
+
+        /// Every input row beside its current row: the key, whether the row exists, then per
+        /// column the current value, the value after the write (as text), whether they differ,
+        /// and whether the input was empty.
+        var reviewRows: String {
+            let cells = zip(columns, newValues).map { column, new in
+                "t.\(column)::text, (\(new))::text, (\(new)) IS DISTINCT FROM t.\(column), s.\(column) IS NULL"
+            }
+            return """
+                SELECT s.\(key)::text, t.\(key) IS NOT NULL, \(cells.joined(separator: ", ")) \
+                FROM \(input) AS s LEFT JOIN \(target) AS t ON t.\(key) = s.\(key)
+                """
+        }
+
+        /// The table of the reviewed cells an apply is held to.
+        let reviewed = "sluice_apply_reviewed"
+
+        var createReviewed: String {
+            "CREATE TEMP TABLE \(reviewed) (k text, col text, old text, new text) ON COMMIT DROP"
+        }
+
+        var copyReviewed: String { "COPY \(reviewed) (k, col, old, new) FROM STDIN" }
+
+        /// The cells the write would change now, as the review lists them: key and values as
+        /// text (an empty text as NULL, as a CSV reads back), new rows' every cell.
+        var changedCells: String {
+            var parts = zip(zip(columns, newValues), columnLiterals).map { pair, literal in
+                let (column, new) = pair
+                return """
+                    SELECT s.\(key)::text AS k, \(literal)::text AS col, NULLIF(t.\(column)::text, '') AS old, \
+                    NULLIF((\(new))::text, '') AS new FROM \(join) WHERE (\(new)) IS DISTINCT FROM t.\(column)
+                    """
+            }
+            if mode != .update {
+                parts += zip(columns, columnLiterals).map { column, literal in
+                    """
+                    SELECT s.\(key)::text, \(literal)::text, NULL::text, NULLIF(s.\(column)::text, '') \
+                    FROM \(input) AS s WHERE \(isNew)
+                    """
+                }
+            }
+            return parts.joined(separator: " UNION ALL ")
+        }
+
+        /// The cells that differ between the review and now, each saying which side has it, of
+        /// the rows the write would still change: a row that already holds what it would write
+        /// (the reviewed apply ran already, or someone wrote the same values) is written nothing,
+        /// so it cannot be overwritten.
+        var driftedCells: String {
+            """
+            CREATE TEMP TABLE sluice_apply_drift ON COMMIT DROP AS \
+            WITH now AS (\(changedCells)), \
+            r AS (SELECT k, col, old, new FROM \(reviewed) EXCEPT ALL SELECT k, col, old, new FROM now), \
+            n AS (SELECT k, col, old, new FROM now EXCEPT ALL SELECT k, col, old, new FROM \(reviewed)) \
+            SELECT 'reviewed'::text AS side, * FROM r WHERE k IN (SELECT k FROM now) \
+            UNION ALL SELECT 'now'::text, * FROM n
+            """
+        }
+
+        var driftSummary: String {
+            """
+            SELECT k, count(*) OVER (), array_to_string(array_agg(side || ' ' || col || ' ' || \
+            coalesce(old, '(empty)') || ' -> ' || coalesce(new, '(empty)') ORDER BY col, side DESC), '; ') \
+            FROM sluice_apply_drift GROUP BY k ORDER BY k LIMIT \(sampleLimit)
+            """
+        }
+
+        var deleteDrifted: String {
+            "DELETE FROM \(input) AS s WHERE s.\(key)::text IN (SELECT k FROM sluice_apply_drift)"
         }
 
         var copyInput: String { "COPY \(input) (\(key), \(inputList)) FROM STDIN" }

@@ -56,6 +56,14 @@ public struct BulkUpdate: Sendable, Hashable {
         case insert
     }
 
+    /// What an update held to a review does with rows that changed since the review.
+    public enum OnDrift: String, Sendable, Hashable, CaseIterable {
+        /// Leave them, count and name them, write the rest.
+        case skip
+        /// Fail naming them; nothing changes.
+        case fail
+    }
+
     /// What an empty input value (NULL or `""`) means for a column.
     public enum OnEmpty: String, Sendable, Hashable, CaseIterable {
         /// Set the column to NULL: the source says there is no value.
@@ -173,6 +181,30 @@ public struct BulkUpdate: Sendable, Hashable {
     public func run<Input: AsyncSequence>(
         on connection: PostgresConnection, input: Input, undo: (Batch) async throws -> Void
     ) async throws -> BulkUpdateStats where Input.Element == Batch {
+        try await perform(on: connection, input: input, reviewed: AsyncBatches?.none, onDrift: .fail, undo: undo)
+    }
+
+    /// Runs the update held to a review (``review(on:input:cells:)``): only the reviewed changes
+    /// are written. Inside the transaction, after the table is locked, the cells the update would
+    /// change now are compared with `reviewed`; a row the update would still write whose cells
+    /// differ from the review (its value changed since, or it changed where the review saw no
+    /// change) has *drifted*: with ``OnDrift/fail`` the apply fails naming those rows and changes nothing;
+    /// with ``OnDrift/skip`` they are left as they are and counted
+    /// (``BulkUpdateStats/drifted``), and the rest is written.
+    ///
+    /// - Parameter reviewed: batches of `[key, column, old, new]` as the review gave them
+    ///   (text, NULL or `""` for empty).
+    public func run<Input: AsyncSequence, Reviewed: AsyncSequence>(
+        on connection: PostgresConnection, input: Input, reviewed: Reviewed, onDrift: OnDrift,
+        undo: (Batch) async throws -> Void
+    ) async throws -> BulkUpdateStats where Input.Element == Batch, Reviewed.Element == Batch {
+        try await perform(on: connection, input: input, reviewed: reviewed, onDrift: onDrift, undo: undo)
+    }
+
+    private func perform<Input: AsyncSequence, Reviewed: AsyncSequence>(
+        on connection: PostgresConnection, input: Input, reviewed: Reviewed?, onDrift: OnDrift,
+        undo: (Batch) async throws -> Void
+    ) async throws -> BulkUpdateStats where Input.Element == Batch, Reviewed.Element == Batch {
         let sql = try validate(serverVersion: connection.serverVersion)
         var phase = BulkUpdateError.Phase.begin
         var reader: PriorReader?
@@ -197,13 +229,18 @@ public struct BulkUpdate: Sendable, Hashable {
                 stats.duplicateRows = try await removeDuplicates(sql, on: connection)
             }
             if mode == .insert { try await refuseExistingKeys(sql, on: connection) }
+            if let reviewed {
+                try await holdToReview(sql, reviewed: reviewed, onDrift: onDrift, on: connection, into: &stats)
+            }
+            // After the review has held back drifted rows: these are the values the update writes.
             if countsFilled {
                 let row = try await connection.execute(sql.filledCounts).rows.first ?? []
                 stats.filled = row.map { Int($0.intValue ?? 0) }
             }
             phase = .recordPrior
+            // The second connection's copy of the input would still hold the drifted rows.
             if let threshold = concurrentPriorReadRows, stats.inputRows >= threshold, stats.duplicateRows == 0,
-                spool?.failure == nil
+                spool?.failure == nil, reviewed == nil
             {
                 reader = await PriorReader.open(alongside: connection, sql: sql)
             }
@@ -316,7 +353,7 @@ public struct BulkUpdate: Sendable, Hashable {
     }
 
     /// Checks the configuration and returns its statements.
-    private func validate(serverVersion: Int) throws(BulkUpdateError) -> SQL {
+    func validate(serverVersion: Int) throws(BulkUpdateError) -> SQL {
         func fail(_ message: String) -> BulkUpdateError {
             BulkUpdateError(table: table, phase: .begin, reason: .invalidConfiguration, message: message)
         }
@@ -338,7 +375,7 @@ public struct BulkUpdate: Sendable, Hashable {
         }
     }
 
-    private func copy<Input: AsyncSequence>(
+    func copy<Input: AsyncSequence>(
         _ input: Input, into sql: SQL, on connection: PostgresConnection, keys: inout KeyTracker, spool: CopySpool?
     ) async throws -> Int where Input.Element == Batch {
         let names = inputColumns
@@ -420,7 +457,7 @@ public struct BulkUpdate: Sendable, Hashable {
             }
             return recorded
         }
-        stats.unknownKeys = stats.inputRows - stats.duplicateRows - stats.matched
+        stats.unknownKeys = stats.inputRows - stats.duplicateRows - stats.driftedInputRows - stats.matched
         if stats.unknownKeys > 0 {
             stats.unknownKeySamples = try await connection.execute(sql.unknownKeys).rows.compactMap { $0.first?.text }
         }
@@ -467,7 +504,7 @@ public struct BulkUpdate: Sendable, Hashable {
     }
 
     /// How the input's key column compares values, for the ``KeyTracker``.
-    private func keyKind(_ sql: SQL, on connection: PostgresConnection) async throws -> KeyTracker.Kind {
+    func keyKind(_ sql: SQL, on connection: PostgresConnection) async throws -> KeyTracker.Kind {
         let row = try await connection.execute(sql.keyType).rows.first
         switch (row?.first?.stringValue, row?.last?.boolValue) {
         case ("uuid", _): return .uuid
@@ -477,8 +514,47 @@ public struct BulkUpdate: Sendable, Hashable {
         }
     }
 
+    /// Compares the cells the write would change now with the reviewed ones; see
+    /// ``run(on:input:reviewed:onDrift:undo:)``.
+    private func holdToReview<Reviewed: AsyncSequence>(
+        _ sql: SQL, reviewed: Reviewed, onDrift: OnDrift, on connection: PostgresConnection,
+        into stats: inout BulkUpdateStats
+    ) async throws where Reviewed.Element == Batch {
+        _ = try await connection.execute(sql.createReviewed)
+        _ = try await connection.copyIn(sql.copyReviewed) { writer in
+            var row: [Value] = []
+            for try await batch in reviewed {
+                for source in batch.rows {
+                    row = source.prefix(4).map { value in
+                        if case .string(let text) = value, text.isEmpty { return .null }
+                        return value
+                    }
+                    try await writer.write(row: row)
+                }
+            }
+        }
+        _ = try await connection.execute(sql.driftedCells)
+        let rows = try await connection.execute(sql.driftSummary).rows
+        guard let total = rows.first?[1].intValue, total > 0 else { return }
+        stats.drifted = Int(total)
+        stats.driftSamples = rows.map { "\($0[0].text ?? "") (\($0[2].text ?? ""))" }
+        if onDrift == .fail {
+            let keys = rows.compactMap { $0[0].text }
+            throw BulkUpdateError(
+                table: table, phase: .check, reason: .drift, key: keys.first, keys: keys,
+                message:
+                    "\(total) row(s) of \(table) changed since the review, so it no longer shows what the apply "
+                    + "would do: \(stats.driftSamples.joined(separator: "; "))\(total > rows.count ? "; ..." : ""); "
+                    + "review again (run the plan, or its apply, anew), or set on_drift: skip to apply the rest")
+        }
+        stats.driftedInputRows = try await connection.execute(sql.deleteDrifted).affectedRows
+        connection.logger.warning(
+            "rows changed since the review are left as they are",
+            metadata: ["db.table": "\(table)", "apply.drifted": "\(total)"])
+    }
+
     /// Drops rows that repeat a key with the same values; fails for a key given different values.
-    private func removeDuplicates(_ sql: SQL, on connection: PostgresConnection) async throws -> Int {
+    func removeDuplicates(_ sql: SQL, on connection: PostgresConnection) async throws -> Int {
         guard try await !connection.execute(sql.anyDuplicate).rows.isEmpty else { return 0 }
         let conflicting = try await connection.execute(sql.conflictingDuplicates).rows.compactMap { $0.first?.text }
         guard conflicting.isEmpty else {
@@ -502,7 +578,7 @@ public struct BulkUpdate: Sendable, Hashable {
     }
 
     /// An insert adds new rows only: fails naming the keys already in the table.
-    private func refuseExistingKeys(_ sql: SQL, on connection: PostgresConnection) async throws {
+    func refuseExistingKeys(_ sql: SQL, on connection: PostgresConnection) async throws {
         let rows = try await connection.execute(sql.existingKeys).rows
         guard let total = rows.first?.last?.intValue else { return }
         let keys = rows.compactMap { $0.first?.text }
@@ -582,6 +658,14 @@ public struct BulkUpdateStats: Sendable, Hashable {
     /// The connection was lost while COMMIT was in flight and the server, asked on a new
     /// connection, confirmed that the transaction committed.
     public var commitConfirmedAfterConnectionLoss = false
+
+    /// Rows of an update held to a review that changed since the review (``BulkUpdate/OnDrift``):
+    /// left as they are.
+    public var drifted = 0
+    /// Up to ``BulkUpdate/sampleLimit`` of them: the key, then what the review saw and what is there now.
+    public var driftSamples: [String] = []
+    /// Input rows set aside because they drifted.
+    public var driftedInputRows = 0
 
     /// Of a ``BulkUpdate/guarded`` update's matched rows, those that held neither the expected
     /// values nor the new ones, left as they are.

@@ -17,6 +17,8 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
         case duplicateKeys
         /// An insert's input holds keys already in the table (``keys``: a few of them).
         case existingKeys
+        /// Rows changed since the review the update is held to (``keys``), with `on_drift: fail`.
+        case drift
         /// An upsert's key has no primary key or unique constraint of its own, which
         /// `ON CONFLICT (key)` needs to tell an existing row from a new one.
         case noUniqueKey

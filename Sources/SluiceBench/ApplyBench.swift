@@ -12,11 +12,14 @@ struct ApplyBench: AsyncParsableCommand {
     @Option(help: "Rounds of psql then Sluice; each side's best time counts.") var rounds = 3
     @Flag(help: "Read the prior values before the UPDATE (the small-input path), not on a second connection during it.")
     var priorFirst = false
+    @Flag(help: "Also time the review of the same rows (what the apply stage reads at its approval gate).")
+    var review = false
 
     func run() async throws {
         let server = try await TestPostgres.shared()
         var benchmark = ApplyBenchmark(rows: rows, rounds: rounds)
         benchmark.concurrentPriorRead = !priorFirst
+        benchmark.review = review
         let result = try await benchmark.run(server: server)
         let perRound = result.roundRatios.map { String(format: "%.2fx", $0) }.joined(separator: ", ")
         let best = String(
@@ -27,5 +30,12 @@ struct ApplyBench: AsyncParsableCommand {
         print(
             "| apply | \(rows) rows, uuid key, 2 indexed columns, random order | \(best) (rounds: \(perRound); "
                 + "prior values read \(prior)) |")
+        if let review = result.review {
+            print(
+                String(
+                    format:
+                        "| review | %d rows, every cell changing, written as CSV | best: %.2f s = %.0f%% of the apply's %.2f s |",
+                    rows, review.seconds, 100 * review.seconds / result.sluice.seconds, result.sluice.seconds))
+        }
     }
 }

@@ -11,6 +11,8 @@ public struct ApplyBenchmark: Sendable {
     public struct Result: Sendable {
         public var rows: Int
         public var sluice: Duration
+        /// The best review time, when reviews were timed.
+        public var review: Duration?
         public var psql: Duration
         public var stats: BulkUpdateStats
         /// Sluice's time over psql's in each round (the rounds alternate the two), in order.
@@ -27,6 +29,9 @@ public struct ApplyBenchmark: Sendable {
     /// Sluice reads the prior values on a second connection during the UPDATE (its default for
     /// large inputs); `false` reads them before the UPDATE, as it does for small inputs.
     public var concurrentPriorRead = true
+
+    /// Also time the review of the same input (``BulkUpdate/review(on:input:cells:)``) each round.
+    public var review = false
 
     public init(rows: Int, rounds: Int = 3) {
         self.rows = rows
@@ -96,10 +101,31 @@ public struct ApplyBenchmark: Sendable {
             try await BlockingIO.run { try out.close() }
             return ContinuousClock.now - start
         }
+        let reviewFile = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-bench-\(getpid()).csv")
+        defer { try? FileManager.default.removeItem(at: reviewFile) }
+        /// The review of the same input on the same table: every cell as a CSV line to a file,
+        /// one write per batch, as the apply stage writes review.csv.
+        func timeReview() async throws -> Duration {
+            try await reset()
+            let start = ContinuousClock.now
+            FileManager.default.createFile(atPath: reviewFile.path, contents: nil)
+            let out = try FileHandle(forWritingTo: reviewFile)
+            var text = ""
+            _ = try await update.review(on: connection, input: AsyncBatchArray(batches)) { batch in
+                text.removeAll(keepingCapacity: true)
+                for row in batch.rows { text += row.map { $0.text ?? "" }.joined(separator: ",") + "\n" }
+                let chunk = Data(text.utf8)
+                try await BlockingIO.run { try out.write(contentsOf: chunk) }
+            }
+            try await BlockingIO.run { try out.close() }
+            return ContinuousClock.now - start
+        }
         var psql = Duration.seconds(Int64.max)
         var sluice = Duration.seconds(Int64.max)
         var ratios: [Double] = []
+        var reviews: [Duration] = []
         for _ in 0..<rounds {
+            if review { reviews.append(try await timeReview()) }
             let roundPsql = try await timePsql()
             let roundSluice = try await timeSluice()
             ratios.append(roundSluice.seconds / roundPsql.seconds)
@@ -107,7 +133,9 @@ public struct ApplyBenchmark: Sendable {
             sluice = min(sluice, roundSluice)
         }
         await connection.close()
-        return Result(rows: rows, sluice: sluice, psql: psql, stats: stats, roundRatios: ratios)
+        var result = Result(rows: rows, sluice: sluice, psql: psql, stats: stats, roundRatios: ratios)
+        result.review = reviews.min()
+        return result
     }
 
     static func inputRows(_ ids: [String]) -> [[Value]] {
@@ -151,4 +179,18 @@ public struct ApplyBenchmark: Sendable {
             throw TestPostgres.SetupError("psql baseline failed with status \(outcome.status)")
         }
     }
+}
+
+/// An array of batches as an async sequence.
+struct AsyncBatchArray: AsyncSequence, Sendable {
+    typealias Element = Batch
+    let batches: [Batch]
+    init(_ batches: [Batch]) { self.batches = batches }
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: IndexingIterator<[Batch]>
+        mutating func next() async -> Batch? { base.next() }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: batches.makeIterator()) }
 }

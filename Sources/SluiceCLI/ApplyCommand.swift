@@ -66,6 +66,7 @@ struct ApplyCommand: AsyncParsableCommand {
             pipeline = try CSVApplyPipeline(
                 plan: plan, csv: csv, displayPath: file, applyStage: stage, logger: logger, dryRun: execution.dryRun)
             pipeline.report = { Terminal.printError($0) }
+            pipeline.force = execution.force
             stages = try pipeline.stages()
         } catch {
             Terminal.report(error)

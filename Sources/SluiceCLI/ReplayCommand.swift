@@ -75,7 +75,8 @@ struct Replay: AsyncParsableCommand {
         }
         let stages: [StageSpec]
         do {
-            stages = try PipelineBuilder(plan: plan, logger: logger, dryRun: execution.dryRun).stages()
+            stages = try PipelineBuilder(plan: plan, logger: logger, dryRun: execution.dryRun, force: execution.force)
+                .stages()
         } catch {
             Terminal.report(error)
             throw ExitCode(ExitStatus.invalidPlan)

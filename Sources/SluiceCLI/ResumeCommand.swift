@@ -53,7 +53,7 @@ struct Resume: AsyncParsableCommand {
         let plan = try RecordedPlan.load(of: original, directory: directory, overrides: overrides)
         let stages: [StageSpec]
         do {
-            var builder = PipelineBuilder(plan: plan, logger: logger, dryRun: execution.dryRun)
+            var builder = PipelineBuilder(plan: plan, logger: logger, dryRun: execution.dryRun, force: execution.force)
             builder.resumeFrom = directory
             stages = try builder.stages()
         } catch {

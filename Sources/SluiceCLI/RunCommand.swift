@@ -25,7 +25,8 @@ struct Run: AsyncParsableCommand {
         let plan = try self.plan.load()
         let stages: [StageSpec]
         do {
-            stages = try PipelineBuilder(plan: plan, logger: logger, dryRun: execution.dryRun).stages()
+            stages = try PipelineBuilder(plan: plan, logger: logger, dryRun: execution.dryRun, force: execution.force)
+                .stages()
         } catch {
             Terminal.report(error)
             throw ExitCode(ExitStatus.invalidPlan)
@@ -48,6 +49,10 @@ extension RunConfiguration {
         configuration.resumeCommand = { Execution.resumeCommand(runDirectory: $0, options: options) }
         configuration.approval = options.approval
         configuration.progress = options.progress
+        if case .ask = options.approval {
+            // The person about to answer the prompt sees what they approve.
+            configuration.onReview = { _, review in Terminal.printError(review.text) }
+        }
         return configuration
     }
 }

@@ -16,6 +16,9 @@ struct ExecutionOptions: ParsableArguments {
             "Where run directories go (default: runs/, or for a replay the original run's).", valueName: "DIR"))
     var runsDir: String?
 
+    @Flag(help: "Apply even when the review goes past a guard-rail of the apply stage (recorded as a warning).")
+    var force = false
+
     @Flag(name: .shortAndLong, help: "No progress on stderr; only the summary and errors.")
     var quiet = false
 

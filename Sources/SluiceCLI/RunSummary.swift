@@ -28,6 +28,13 @@ struct RunSummary {
                 out += "  \(stage.name): \(list.joined(separator: " "))\n"
             }
         }
+        for stage in manifest.stages where stage.status != .skipped || manifest.replayOf != nil {
+            guard let review = stage.review else { continue }
+            let html = review.files.first { $0.kind == "review-html" }.map { display($0.path) }
+            out += "review (\(stage.name)): \(html ?? display(review.file.path))\n"
+            out += review.text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+                .filter { !$0.hasPrefix("  review: ") }.map { "  " + $0 + "\n" }.joined()
+        }
         if !manifest.notices.isEmpty {
             out += "notices:\n"
             for notice in manifest.notices { out += "  - \(notice)\n" }

@@ -15,7 +15,9 @@ struct SluiceCommand: AsyncParsableCommand {
             """,
         version: SluiceVersion.current,
         subcommands: [
-            Check.self, Run.self, ApplyCommand.self, Replay.self, Resume.self, Runs.self, UndoCommand.self, Graph.self,
+            Check.self, Run.self, ApplyCommand.self, Replay.self, Resume.self, Runs.self, ReviewCommand.self,
+            UndoCommand.self,
+            Graph.self,
             Reference.self,
         ]
     )

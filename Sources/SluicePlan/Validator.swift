@@ -291,6 +291,19 @@ struct Validator {
                 return nil
             }
             return .double(seconds)
+        case .limit:
+            if let rows = Int64(text), rows >= 0 { return .int(rows) }
+            if text.hasSuffix("%"), let percent = Double(text.dropLast()), percent.isFinite, (0...100).contains(percent)
+            {
+                return .string(text)
+            }
+            return wrong(["write a number of rows (10) or a percentage of the table's rows (5%)"])
+        case .percent:
+            let number = text.hasSuffix("%") ? String(text.dropLast()) : text
+            guard let percent = Double(number), percent.isFinite, (0...100).contains(percent) else {
+                return wrong(["write a percentage from 0% to 100%"])
+            }
+            return .double(percent)
         case .choice(let options):
             guard options.contains(text) else {
                 diagnostics.error(

@@ -35,6 +35,24 @@ import Testing
         #expect(harness.counters["passed"] == 3)
     }
 
+    /// Verify only reads production: a check that would write fails, and the table stays as it was.
+    @Test func aCheckThatWouldWriteFailsInItsReadOnlyTransaction() async throws {
+        let db = try await Self.database()
+        defer { Task { await db.close() } }
+        let before = try await db.snapshot()
+        let plan = try TestPlans.spotify(
+            database: db.conninfo,
+            overrides: [
+                "verify.checks=[{sql: 'WITH d AS (DELETE FROM tracks RETURNING 1) SELECT count(*) FROM d', expect: '>= 0'}]"
+            ])
+        let stage = try TestPlans.stage("verify", of: plan)
+        let harness = try StageHarness(stage: stage, finishedStage: Self.apply([:]))
+        await #expect { try await harness.run(stage, input: []) } throws: { error in
+            "\(error)".contains("read-only transaction")
+        }
+        #expect(try await db.snapshot() == before)
+    }
+
     @Test func failsAfterRunningEveryCheckShowingBothValues() async throws {
         let db = try await Self.database()
         defer { Task { await db.close() } }

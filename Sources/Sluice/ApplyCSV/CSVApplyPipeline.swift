@@ -22,6 +22,8 @@ public struct CSVApplyPipeline: Sendable {
     public var maxRowBytes = CSVReader.defaultMaxRowBytes
     /// Receives each located problem as one line (the CLI prints them on stderr).
     public var report: (@Sendable (String) -> Void)?
+    /// Lets apply go past its guard-rails, recording a warning (`--force`).
+    public var force = false
 
     /// - Parameters:
     ///   - applyStage: the apply stage to feed; may be `nil` when the plan has exactly one.
@@ -83,7 +85,8 @@ public struct CSVApplyPipeline: Sendable {
 
     /// The runner's stage list.
     public func stages() throws -> [StageSpec] {
-        let builder = PipelineBuilder(plan: plan, logger: logger, dryRun: dryRun)
+        var builder = PipelineBuilder(plan: plan, logger: logger, dryRun: dryRun)
+        builder.force = force
         var input = CSVInputStage(name: inputName, url: csvURL, displayPath: displayPath, schema: schema)
         input.maxRowBytes = maxRowBytes
         input.report = report

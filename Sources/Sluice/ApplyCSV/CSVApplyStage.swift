@@ -12,7 +12,7 @@ import SluicePostgres
 /// ``BulkUpdateError`` names the input row (its position) or its key; to turn that into a line
 /// the CSV is read again, only on failure, and only if its SHA-256 is still the one recorded
 /// when it was read (so the line numbers are those of the rows that were applied).
-public struct CSVApplyStage: Stage {
+public struct CSVApplyStage: ReviewingStage {
     public let apply: ApplyStage
     public let csvURL: URL
     public let displayPath: String
@@ -31,14 +31,31 @@ public struct CSVApplyStage: Stage {
     public var kind: String { apply.kind }
     public var parameters: Value { apply.parameters }
 
+    public func review(
+        _ context: StageContext, input: StageInput, earlier: [Manifest.StageRecord]
+    ) async throws
+        -> Manifest.Review
+    {
+        do {
+            return try await apply.review(context, input: input, earlier: earlier)
+        } catch let error as BulkUpdateError {
+            // The review checks the input as the apply does: say where in the CSV the rows are.
+            throw await located(error, context: context)
+        }
+    }
+
+    private func located(_ error: BulkUpdateError, context: StageContext) async -> CSVApplyError {
+        let recorded = context.finishedStage(inputStage)?.inputs.first { $0.kind == "csv" }?.sha256
+        let diagnostics = await locate(error, recordedSHA256: recorded)
+        for diagnostic in diagnostics { report?(diagnostic.description) }
+        return CSVApplyError(diagnostics: diagnostics, underlying: error)
+    }
+
     public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
         do {
             try await apply.run(context, input: input, output: output)
         } catch let error as BulkUpdateError {
-            let recorded = context.finishedStage(inputStage)?.inputs.first { $0.kind == "csv" }?.sha256
-            let diagnostics = await locate(error, recordedSHA256: recorded)
-            for diagnostic in diagnostics { report?(diagnostic.description) }
-            throw CSVApplyError(diagnostics: diagnostics, underlying: error)
+            throw await located(error, context: context)
         }
     }
 

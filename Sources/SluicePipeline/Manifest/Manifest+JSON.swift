@@ -119,7 +119,7 @@ extension Manifest.StageRecord {
             "rows_rejected": .int(Int64(rowsRejected)),
             "counters": .object(counters.mapValues { .int(Int64($0)) }),
             "inputs": .array(inputs.map(\.json)), "outputs": .array(outputs.map(\.json)),
-            "error": error?.json ?? .null,
+            "error": error?.json ?? .null, "review": review?.json ?? .null,
         ])
     }
 
@@ -137,6 +137,26 @@ extension Manifest.StageRecord {
         inputs = try r.optionalObjects("inputs").map(Manifest.Artifact.init(json:))
         outputs = try r.optionalObjects("outputs").map(Manifest.Artifact.init(json:))
         error = try r.optionalObject("error").map(Manifest.ErrorRecord.init(json:))
+        review = try r.optionalObject("review").map(Manifest.Review.init(json:))
+    }
+}
+
+extension Manifest.Review {
+    var json: Value {
+        .object([
+            "file": file.json, "files": .array(files.map(\.json)),
+            "input_sha256": inputSHA256.map(Value.string) ?? .null, "run_id": .string(runID),
+            "reviewed_at": .date(reviewedAt), "summary": summary, "text": .string(text),
+        ])
+    }
+
+    init(json r: ManifestFields) throws {
+        self.init(
+            file: try Manifest.Artifact(json: r.object("file")),
+            files: try r.optionalObjects("files").map(Manifest.Artifact.init(json:)),
+            inputSHA256: try r.optionalString("input_sha256"), runID: try r.optionalString("run_id") ?? "",
+            reviewedAt: try r.date("reviewed_at"), summary: r.value("summary"), text: try r.optionalString("text") ?? ""
+        )
     }
 }
 

@@ -101,6 +101,38 @@ extension Manifest {
         case from
     }
 
+    /// What a stage that changes things (apply) would change, read before its approval gate:
+    /// the file a person reviews, pinned by its SHA-256, and its summary. The stage, once
+    /// approved, does exactly what the review shows.
+    public struct Review: Sendable, Equatable {
+        /// The review itself (`review.csv` for apply): what the approval pins.
+        public var file: Artifact
+        /// Other files made from it (`review.html`).
+        public var files: [Artifact]
+        /// The SHA-256 of the input the review read; a replay on the same input keeps the review.
+        public var inputSHA256: String?
+        /// The run that made the review (a replay keeps its original run's review).
+        public var runID: String
+        public var reviewedAt: Date
+        /// The stage's summary as JSON.
+        public var summary: Value
+        /// The summary as people read it (what `sluice runs show` prints).
+        public var text: String
+
+        public init(
+            file: Artifact, files: [Artifact] = [], inputSHA256: String? = nil, runID: String = "",
+            reviewedAt: Date, summary: Value, text: String
+        ) {
+            self.file = file
+            self.files = files
+            self.inputSHA256 = inputSHA256
+            self.runID = runID
+            self.reviewedAt = reviewedAt
+            self.summary = summary
+            self.text = text
+        }
+    }
+
     /// One stage's part in a run.
     public struct StageRecord: Sendable, Equatable {
         public var name: String
@@ -125,6 +157,8 @@ extension Manifest {
         /// The spool first, then the files the stage registered.
         public var outputs: [Artifact]
         public var error: ErrorRecord?
+        /// What it would change, read at its approval gate (``ReviewingStage``).
+        public var review: Review?
 
         public init(
             name: String, kind: String, parameters: Value, input: String?, requiresApproval: Bool = false,

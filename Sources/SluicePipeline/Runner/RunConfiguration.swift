@@ -33,6 +33,9 @@ public struct RunConfiguration: Sendable {
     /// The command that continues a run that failed with a resumable error, given its run
     /// directory (e.g. "sluice resume runs/ID"); recorded as `resume_command`.
     public var resumeCommand: (@Sendable (_ runDirectory: URL) -> String)?
+    /// Called with the review of a stage at its approval gate, once it is recorded, before
+    /// approval is asked (the CLI prints it where the prompt is).
+    public var onReview: (@Sendable (_ stage: String, _ review: Manifest.Review) -> Void)?
     /// The wall clock for the manifest's dates and the run id (a fixed clock in tests).
     public var now: @Sendable () -> Date = { Date() }
     /// Writes the manifest's bytes atomically, blocking until they are on disk (the runner calls

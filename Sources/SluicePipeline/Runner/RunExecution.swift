@@ -32,6 +32,9 @@ struct RunExecution: Sendable {
                 return await refuse(first.name, because: reason)
             }
             if first.requiresApproval {
+                if let reviewing = first.stage as? any ReviewingStage {
+                    guard await review(first, reviewing) else { return Task.isCancelled ? .interrupted : .failed }
+                }
                 let approved = await approve(first.name)
                 // A prompt interrupted by a signal is an interruption, whatever it answered.
                 if Task.isCancelled { return .interrupted }
@@ -49,6 +52,66 @@ struct RunExecution: Sendable {
         logger.error("run stopped", metadata: ["stage.name": "\(stage)", "error": "\(message)"])
         await recorder.update { manifest in manifest.error = Manifest.ErrorRecord(message: message) }
         return .failed
+    }
+
+    /// Records the review of a gated stage: the original run's, for a replay on the same input,
+    /// else a new one. Returns false (the failure recorded) when the review fails.
+    private func review(_ spec: StageSpec, _ stage: any ReviewingStage) async -> Bool {
+        let (source, artifact) = inputSource(for: spec)
+        var review: Manifest.Review
+        if let replay = configuration.replay, let stopped = replay.original.stage(spec.name),
+            stopped.status == .awaitingApproval, var original = stopped.review, original.inputSHA256 != nil,
+            original.inputSHA256 == artifact?.sha256
+        {
+            // The review a person saw at the gate the original run stopped at: this replay is
+            // its approval, and the stage is held to it. (A stage that ran since, or failed, is
+            // reviewed anew: what it reviewed is no longer what it would do.)
+            original.file.path = replay.resolve(original.file.path).standardizedFileURL.path
+            original.files = original.files.map { file in
+                var file = file
+                file.path = replay.resolve(file.path).standardizedFileURL.path
+                return file
+            }
+            review = original
+        } else {
+            let context = StageContext(
+                stageName: spec.name, stageKind: spec.stage.kind, runID: runID, runDirectory: directory,
+                runStartedAt: startedAt, logger: logger, hasInput: true,
+                finishedStage: { recorder.finishedStage($0) }, now: configuration.now)
+            let earlier = layout.specs.prefix { $0.name != spec.name }.compactMap { recorder.finishedStage($0.name) }
+            let upstream = spec.input
+            do {
+                review = try await stage.review(
+                    context, input: StageInput(upstream: upstream, source: source, progress: nil), earlier: earlier)
+            } catch {
+                var record = StageExecution.errorRecord(error)
+                record.stage = spec.name
+                let failed = record
+                logger.error("review failed", metadata: ["stage.name": "\(spec.name)", "error": "\(failed.message)"])
+                await recorder.updateStage(spec.name) { stage, manifest in
+                    stage.status = Task.isCancelled ? .cancelled : .failed
+                    stage.error = failed
+                    manifest.error = failed
+                    manifest.notices.append(contentsOf: context.notices)
+                }
+                return false
+            }
+            review.inputSHA256 = artifact?.sha256
+            review.runID = runID
+            review.reviewedAt = ManifestRecorder.normalized(review.reviewedAt)
+            review.file.path = RunDirectory.relativePath(of: URL(fileURLWithPath: review.file.path), in: directory)
+            review.files = review.files.map { file in
+                var file = file
+                file.path = RunDirectory.relativePath(of: URL(fileURLWithPath: file.path), in: directory)
+                return file
+            }
+            let notices = context.notices
+            await recorder.update { manifest in manifest.notices.append(contentsOf: notices) }
+        }
+        let recorded = review
+        await recorder.updateStage(spec.name) { stage, _ in stage.review = recorded }
+        configuration.onReview?(spec.name, recorded)
+        return true
     }
 
     private func approve(_ stage: String) async -> Bool {
@@ -114,28 +177,29 @@ struct RunExecution: Sendable {
         _ spec: StageSpec, inputChannel: BoundedChannel<Batch>?, outputChannels: [BoundedChannel<Batch>]
     ) -> StageExecution {
         let recorder = recorder
+        // The review recorded at its gate, paths made absolute.
+        let review = recorder.manifest.stage(spec.name)?.review.map { review in
+            var review = review
+            review.file.path = resolve(review.file.path).path
+            review.files = review.files.map { file in
+                var file = file
+                file.path = resolve(file.path).path
+                return file
+            }
+            return review
+        }
         let context = StageContext(
             stageName: spec.name, stageKind: spec.stage.kind, runID: runID, runDirectory: directory,
             runStartedAt: startedAt, logger: logger, hasInput: spec.input != nil,
-            finishedStage: { recorder.finishedStage($0) }, now: configuration.now)
+            finishedStage: { recorder.finishedStage($0) }, now: configuration.now, review: review)
         var input: StageInput?
         var inputArtifact: Manifest.Artifact?
         if let upstream = spec.input {
             let source: StageInput.Source
             if let inputChannel {
                 source = .channel(inputChannel)
-            } else if let recorded = layout.recordedInputs[spec.name] {
-                // A replay: the original run's output, checked before the run started.
-                inputArtifact = recorded.artifact
-                source = .spool(recorded.url, sha256: recorded.artifact.sha256)
-            } else if let spool = recorder.manifest.stage(upstream)?.spool {
-                // Behind an approval gate: the output of a stage of an earlier segment.
-                inputArtifact = spool
-                source = .spool(resolve(spool.path), sha256: spool.sha256)
             } else {
-                // Cannot happen (an earlier segment succeeded, so its spools are recorded); should
-                // it, reading the expected file fails the stage with a clear file error.
-                source = .spool(spoolURL(upstream), sha256: nil)
+                (source, inputArtifact) = inputSource(for: spec)
             }
             input = StageInput(upstream: upstream, source: source, progress: context.progress)
         }
@@ -143,6 +207,22 @@ struct RunExecution: Sendable {
             spec: spec, context: context, input: input, inputChannel: inputChannel, inputArtifact: inputArtifact,
             outputChannels: outputChannels, spoolURL: spoolURL(spec.name), recorder: recorder, latch: latch,
             configuration: configuration, runDirectory: directory)
+    }
+
+    /// Where a stage that reads no channel gets its input: a replay's recorded spool, or the
+    /// spool of a stage of an earlier segment (behind an approval gate).
+    private func inputSource(for spec: StageSpec) -> (StageInput.Source, Manifest.Artifact?) {
+        guard let upstream = spec.input else { return (.batches([]), nil) }
+        if let recorded = layout.recordedInputs[spec.name] {
+            // A replay: the original run's output, checked before the run started.
+            return (.spool(recorded.url, sha256: recorded.artifact.sha256), recorded.artifact)
+        } else if let spool = recorder.manifest.stage(upstream)?.spool {
+            return (.spool(resolve(spool.path), sha256: spool.sha256), spool)
+        } else {
+            // Cannot happen (an earlier segment succeeded, so its spools are recorded); should
+            // it, reading the expected file fails the stage with a clear file error.
+            return (.spool(spoolURL(upstream), sha256: nil), nil)
+        }
     }
 
     /// Records, as `inputs`, the spool of the upstream of each stage that read a channel.

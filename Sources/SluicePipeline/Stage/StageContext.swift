@@ -19,6 +19,9 @@ public final class StageContext: Sendable {
     public let counters: StageCounters
     /// Rows in/out/rejected so far.
     public let progress: StageProgress
+    /// The review approved for this stage (``ReviewingStage``), its paths absolute: the stage
+    /// does exactly what it shows. `nil` for a stage that was not reviewed.
+    public let review: Manifest.Review?
 
     private let clock: @Sendable () -> Date
     private let collected = Mutex<(artifacts: [Artifact], notices: [String], inputs: [Artifact])>(([], [], []))
@@ -41,8 +44,9 @@ public final class StageContext: Sendable {
         stageName: String, stageKind: String, runID: String, runDirectory: URL, runStartedAt: Date,
         logger: Logger, hasInput: Bool = true,
         finishedStage: @escaping @Sendable (String) -> Manifest.StageRecord? = { _ in nil },
-        now: @escaping @Sendable () -> Date = { Date() }
+        now: @escaping @Sendable () -> Date = { Date() }, review: Manifest.Review? = nil
     ) {
+        self.review = review
         self.stageName = stageName
         self.stageKind = stageKind
         self.runID = runID

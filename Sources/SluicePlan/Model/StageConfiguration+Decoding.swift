@@ -167,9 +167,14 @@ extension StageConfiguration {
                     columns: try r.need("columns").entries.map { entry throws(ParameterReader.Missing) in
                         ApplyColumn(
                             column: entry.key, from: try entry.reader.optional("from")?.string() ?? entry.key,
-                            onEmpty: try entry.reader.choice("on_empty", EmptyPolicy.self))
+                            onEmpty: try entry.reader.choice("on_empty", EmptyPolicy.self),
+                            maxCleared: entry.reader.optional("max_cleared").flatMap { RowLimit($0.value) },
+                            maxUpdated: entry.reader.optional("max_updated").flatMap { RowLimit($0.value) },
+                            minCoverage: try entry.reader.optional("min_coverage")?.double())
                     },
-                    mode: try r.choice("mode", ApplyMode.self), dryRun: try r.bool("dry_run")))
+                    mode: try r.choice("mode", ApplyMode.self), dryRun: try r.bool("dry_run"),
+                    onDrift: try r.choice("on_drift", DriftPolicy.self),
+                    maxChanged: r.optional("max_changed").flatMap { RowLimit($0.value) }))
         case .verify:
             return .verify(
                 VerifySettings(

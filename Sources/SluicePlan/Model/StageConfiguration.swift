@@ -194,10 +194,47 @@ public enum ApplyMode: String, Sendable, CaseIterable {
     case insert
 }
 
+/// What apply does with a row that changed between the review and the apply.
+public enum DriftPolicy: String, Sendable, CaseIterable {
+    /// Stop, changing nothing, naming the rows.
+    case fail
+    /// Leave those rows, name and count them, apply the rest.
+    case skip
+}
+
+/// A guard-rail's limit: a number of rows or a percentage of the table's rows.
+public enum RowLimit: Sendable, Hashable, CustomStringConvertible {
+    case rows(Int)
+    case percent(Double)
+
+    /// `10` or `5%`, as the plan writes it (``Validator`` checked the form).
+    public init?(_ value: PlanValue) {
+        guard let scalar = value.scalarValue else { return nil }
+        if let rows = scalar.intValue {
+            self = .rows(Int(rows))
+        } else if let text = scalar.stringValue, text.hasSuffix("%"), let percent = Double(text.dropLast()) {
+            self = .percent(percent)
+        } else {
+            return nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .rows(let rows): return "\(rows) row\(rows == 1 ? "" : "s")"
+        case .percent(let percent): return "\(percent.rounded() == percent ? String(Int(percent)) : String(percent))%"
+        }
+    }
+}
+
 public struct ApplyColumn: Sendable {
     public var column: String
     public var from: String
     public var onEmpty: EmptyPolicy
+    public var maxCleared: RowLimit? = nil
+    public var maxUpdated: RowLimit? = nil
+    /// A percentage, 0 to 100.
+    public var minCoverage: Double? = nil
 }
 
 public struct ApplySettings: Sendable {
@@ -208,6 +245,8 @@ public struct ApplySettings: Sendable {
     public var columns: [ApplyColumn]
     public var mode: ApplyMode
     public var dryRun: Bool
+    public var onDrift: DriftPolicy = .fail
+    public var maxChanged: RowLimit? = nil
 }
 
 public struct VerifyCheck: Sendable {

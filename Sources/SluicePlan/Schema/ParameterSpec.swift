@@ -30,6 +30,10 @@ public indirect enum ParameterType: Sendable {
     case pattern
     /// A file path that may hold `{timestamp}`, `{date}`, `{run_id}`, `{plan}`.
     case pathTemplate
+    /// A number of rows (`10`) or a percentage (`5%`).
+    case limit
+    /// A percentage, `95%` or `95`, from 0 to 100.
+    case percent
     /// A request path or query value that may hold `{field}` placeholders (``RequestTemplate``).
     case requestTemplate
     /// Any YAML value, read as JSON (a request body).
@@ -64,6 +68,8 @@ public indirect enum ParameterType: Sendable {
         case .expectation: return "expectation"
         case .pattern: return "regular expression"
         case .pathTemplate: return "path template"
+        case .limit: return "number of rows or percentage"
+        case .percent: return "percentage"
         case .requestTemplate: return "request template"
         case .json: return "JSON value"
         case .choiceOr(let options, let specs):

@@ -108,6 +108,18 @@ public enum Schema {
             "on_empty", .choice(of: EmptyPolicy.self), default: "clear",
             "What an empty input value means: `clear` sets NULL (the source says there is none); `keep` leaves the table's value (the source could not say). A row that `upsert` or `insert` adds gets NULL either way."
         ),
+        ParameterSpec(
+            "max_cleared", .limit,
+            "Guard-rail: the most cells of this column the apply may clear (value → empty), as rows (`10`) or a percentage of the table's rows after the apply (`1%`). Checked against the review before anything changes; `--force` overrides."
+        ),
+        ParameterSpec(
+            "max_updated", .limit,
+            "Guard-rail: the most cells of this column the apply may change from one value to another, as rows or a percentage of the table's rows after the apply."
+        ),
+        ParameterSpec(
+            "min_coverage", .percent,
+            "Guard-rail: the least share of the table's rows that must hold a value in this column after the apply (`95%`)."
+        ),
     ]
 
     static let checkKeys: [ParameterSpec] = [
@@ -306,6 +318,14 @@ public enum Schema {
                 ParameterSpec(
                     "dry_run", .bool, default: false,
                     "Run everything inside a transaction, report, and roll back."),
+                ParameterSpec(
+                    "on_drift", .choice(of: DriftPolicy.self), default: "fail",
+                    "A row whose value changed between the review and the apply is never overwritten. `fail` stops the apply, changing nothing, and names the rows (review again); `skip` leaves those rows, names and counts them (`drifted`), and applies the rest."
+                ),
+                ParameterSpec(
+                    "max_changed", .limit,
+                    "Guard-rail: the most rows the apply may write (updated plus inserted), as rows (`500`) or a percentage of the table's rows after the apply (`10%`). Checked against the review before anything changes; `--force` overrides, recording a warning."
+                ),
             ]
         case .verify:
             return [

@@ -16,12 +16,16 @@ import SluicePostgres
 /// `unknown_keys`, `inserted` (upsert and insert only), and `filled_<column>` (distinct keys
 /// given a non-empty value for that column), which verify checks the table against. Sends
 /// nothing downstream.
-public struct ApplyStage: Stage {
+public struct ApplyStage: ReviewingStage {
     public let name: String
     public var kind: String { "apply" }
     public let parameters: Value
     public let settings: ApplySettings
     let database: PostgresSettings
+    /// Where the stage is in the plan (`plan.yaml:40:5`), for guard-rail messages.
+    public var location: String?
+    /// Go past the guard-rails, recording a warning (`--force`).
+    public var force = false
 
     public init(name: String, settings: ApplySettings, database: PostgresSettings, parameters: Value) {
         self.name = name
@@ -49,6 +53,13 @@ public struct ApplyStage: Stage {
         update.spoolDirectory = context.runDirectory.path
         // Verify compares the table with these counts; the server counts them on the input.
         update.countsFilled = true
+        // Held to its review: the guard-rails before anything (even the undo file), then only the
+        // reviewed changes are written.
+        let reviewed = try context.review.map { review in
+            try checkGuardRails(review, context: context)
+            return ReviewFile(url: URL(fileURLWithPath: review.file.path), sha256: review.file.sha256)
+        }
+        let onDrift: BulkUpdate.OnDrift = settings.onDrift == .skip ? .skip : .fail
         let applyInput = ApplyInput(base: input, settings: settings, stage: name)
         let undoURL = context.runDirectory.appendingPathComponent(UndoFile.fileName(stage: name))
         var undo = UndoFile(table: settings.table, key: settings.key, columns: update.columns.map(\.name), stage: name)
@@ -67,13 +78,18 @@ public struct ApplyStage: Stage {
                     connection, table: settings.table, database: database, applicationName: applicationName,
                     logger: context.logger
                 ) {
-                    try await update.run(on: connection, input: applyInput) { batch in
+                    let keep: (Batch) async throws -> Void = { batch in
                         wouldChange += batch.count
                         if settings.dryRun, sampleKeys.count < 5 {
                             sampleKeys += batch.rows.prefix(5 - sampleKeys.count).compactMap { $0.first?.text }
                         }
                         try await writer?.append(batch)
                     }
+                    if let reviewed {
+                        return try await update.run(
+                            on: connection, input: applyInput, reviewed: reviewed, onDrift: onDrift, undo: keep)
+                    }
+                    return try await update.run(on: connection, input: applyInput, undo: keep)
                 }
             }
             stats = result
@@ -107,6 +123,14 @@ public struct ApplyStage: Stage {
         counters.set("unchanged", stats.unchanged)
         counters.set("unknown_keys", stats.unknownKeys)
         if update.mode != .update { counters.set("inserted", stats.inserted) }
+        if reviewed != nil {
+            counters.set("drifted", stats.drifted)
+            if stats.drifted > 0 {
+                context.notice(
+                    "\(stats.drifted) row(s) changed since the review and were left as they are (on_drift: skip): "
+                        + stats.driftSamples.joined(separator: "; "))
+            }
+        }
         for (column, filled) in zip(settings.columns, stats.filled) { counters.set("filled_\(column.column)", filled) }
         if stats.unknownKeys > 0 {
             let samples = stats.unknownKeySamples.joined(separator: ", ")
@@ -142,6 +166,65 @@ public struct ApplyStage: Stage {
             metadata["apply.inserted"] = "\(stats.inserted)"
         }
         context.logger.info("apply done", metadata: metadata)
+    }
+}
+
+extension ApplyStage {
+    /// Reads what the apply would change (``BulkUpdate/review(on:input:cells:)``) and writes
+    /// `review.csv` and `review.html` in the run directory.
+    public func review(
+        _ context: StageContext, input: StageInput, earlier: [Manifest.StageRecord]
+    ) async throws
+        -> Manifest.Review
+    {
+        let csvURL = ReviewFile.url(stage: name, in: context.runDirectory, extension: "csv")
+        let htmlURL = ReviewFile.url(stage: name, in: context.runDirectory, extension: "html")
+        let writer = try await CSVFileWriter(url: csvURL, columns: BulkUpdate.reviewColumns)
+        let applyInput = ApplyInput(base: input, settings: settings, stage: name)
+        let update = update
+        let summary: ReviewSummary
+        do {
+            summary = try await DatabaseConnector.with(database, for: context) { connection in
+                try await update.review(on: connection, input: applyInput) { batch in try await writer.write(batch) }
+            }
+        } catch {
+            await writer.abandon()
+            throw error
+        }
+        let sha256 = try await writer.commit()
+        let page = try await ReviewPage.write(
+            to: htmlURL, summary: summary, cells: csvURL, earlier: earlier, runDirectory: context.runDirectory)
+        var text = summary.text
+        let violations = ReviewGuardRails.check(summary, against: settings)
+        for violation in violations { text += "  guard-rail: \(violation)\n" }
+        text += "  review: \(csvURL.path) (\(writer.rows) cells), \(htmlURL.path)\n"
+        return Manifest.Review(
+            file: Manifest.Artifact(kind: "review", path: csvURL.path, sha256: sha256, rows: writer.rows),
+            files: [Manifest.Artifact(kind: "review-html", path: page.url.path, sha256: page.sha256, rows: 0)],
+            reviewedAt: context.now(), summary: summary.json, text: text)
+    }
+
+    /// Fails naming every guard-rail the review goes past, unless ``force`` (then each is a
+    /// notice in the manifest and a warning in the log).
+    func checkGuardRails(_ review: Manifest.Review, context: StageContext) throws {
+        guard let summary = ReviewSummary(json: review.summary) else {
+            throw StageError(stage: name, "the review recorded in the manifest has no summary to check")
+        }
+        let violations = ReviewGuardRails.check(summary, against: settings)
+        guard !violations.isEmpty else { return }
+        let place = location.map { "\($0): " } ?? ""
+        if force {
+            for violation in violations {
+                context.notice("--force: guard-rail overridden: \(violation)")
+                context.logger.warning(
+                    "guard-rail overridden with --force", metadata: ["apply.guard_rail": "\(violation.key)"])
+            }
+            return
+        }
+        throw StageError(
+            stage: name,
+            violations.map { "\(place)error: stages.\(name).\($0)" }.joined(separator: "\n")
+                + "\nnothing was changed; raise the limit in the plan, or pass --force to apply anyway")
     }
 }
 

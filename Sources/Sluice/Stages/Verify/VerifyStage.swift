@@ -37,6 +37,9 @@ public struct VerifyStage: Stage {
         var failures: [String] = []
         var passed = 0
         try await DatabaseConnector.with(database, for: context) { connection in
+            // Verify only reads production: a check that would write fails instead.
+            // (An error closes the connection, and the transaction with it.)
+            _ = try await connection.execute("BEGIN TRANSACTION READ ONLY")
             for check in settings.checks {
                 let result = try await connection.execute(check.sql).scalar
                 guard let actual = result.doubleValue ?? result.text.flatMap(Double.init) else {
@@ -60,6 +63,7 @@ public struct VerifyStage: Stage {
                     failures.append("check '\(check.name)': got \(got), expected \(wanted)")
                 }
             }
+            await connection.rollbackQuietly()
         }
         context.counters.set("checks", settings.checks.count)
         context.counters.set("passed", passed)

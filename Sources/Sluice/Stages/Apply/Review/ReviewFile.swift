@@ -1,0 +1,79 @@
+import Foundation
+import SluiceApply
+import SluiceCore
+
+/// The review's cells read back from `review.csv` (``BulkUpdate/reviewColumns``), in batches of
+/// `[key, column, old, new]`, as an apply held to the review needs them.
+///
+/// The file is checked while it is read: it must be the CSV it was when reviewed (its SHA-256,
+/// computed over the bytes read, is compared at the end, before the apply can commit), with
+/// the review's header and five fields on every row; otherwise reading throws.
+struct ReviewFile: AsyncSequence {
+    typealias Element = Batch
+    let url: URL
+    let sha256: String
+    var batchSize = 10_000
+
+    /// The file names a stage's review uses: `review.csv` and `review.html` for a stage named
+    /// `apply`, `review-<stage>.*` for any other.
+    static func url(stage: String, in directory: URL, extension ext: String) -> URL {
+        directory.appendingPathComponent(stage == "apply" ? "review.\(ext)" : "review-\(stage).\(ext)")
+    }
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let file: ReviewFile
+        var reader: CSVReader?
+        var done = false
+
+        mutating func next() async throws -> Batch? {
+            guard !done else { return nil }
+            if reader == nil {
+                let opened = try CSVReader(url: file.url, path: file.url.path)
+                guard let header = try await opened.next(), header.fields.map(\.value) == BulkUpdate.reviewColumns
+                else {
+                    throw ReviewFileError(
+                        path: file.url.path,
+                        "does not start with the review's header \(BulkUpdate.reviewColumns.joined(separator: ","))")
+                }
+                reader = opened
+            }
+            guard let reader else { return nil }
+            var batch = Batch(columns: ["key", "column", "old", "new"])
+            while batch.count < file.batchSize, let record = try await reader.next() {
+                guard record.fields.count == 5, !record.hasProblem else {
+                    throw ReviewFileError(path: file.url.path, "line \(record.line) is not a review row")
+                }
+                batch.rows.append(record.fields.prefix(4).map { .string($0.value) })
+            }
+            if let problem = reader.diagnostics.first {
+                throw ReviewFileError(path: file.url.path, problem.description)
+            }
+            if batch.isEmpty {
+                done = true
+                guard reader.sha256 == file.sha256 else {
+                    throw ReviewFileError(
+                        path: file.url.path,
+                        "was changed after the review (sha256 \(reader.sha256?.prefix(12) ?? "?")…, "
+                            + "reviewed \(file.sha256.prefix(12))…); an edited review is never applied")
+                }
+                return nil
+            }
+            return batch
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(file: self) }
+}
+
+/// A review file that cannot be applied: edited since the review, or not a review.
+struct ReviewFileError: Error, CustomStringConvertible, Sendable {
+    var path: String
+    var message: String
+
+    init(path: String, _ message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    var description: String { "\(path): \(message)" }
+}

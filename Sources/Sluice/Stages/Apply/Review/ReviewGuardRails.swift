@@ -1,0 +1,58 @@
+import SluiceApply
+import SluicePlan
+
+/// The apply stage's guard-rails checked against a review: pure.
+enum ReviewGuardRails {
+    /// One limit the review goes past: which, and by how much.
+    struct Violation: Sendable, Hashable, CustomStringConvertible {
+        /// `max_changed`, or `columns.isrc.max_cleared`.
+        var key: String
+        var description: String
+    }
+
+    /// Every limit of `settings` that `summary` goes past; a limit equal to the measured value holds.
+    static func check(_ summary: ReviewSummary, against settings: ApplySettings) -> [Violation] {
+        var violations: [Violation] = []
+        func measure(_ count: Int, _ limit: RowLimit, key: String, what: String) {
+            let percent = summary.percent(count)
+            let exceeded: Bool
+            switch limit {
+            case .rows(let rows): exceeded = count > rows
+            case .percent(let max): exceeded = percent > max
+            }
+            guard exceeded else { return }
+            violations.append(
+                Violation(
+                    key: key,
+                    description:
+                        "\(key): the review \(what) \(count) row\(count == 1 ? "" : "s") "
+                        + "(\(ReviewSummary.format(percent))% of \(summary.rowsAfter)), above the limit of \(limit)"))
+        }
+        if let limit = settings.maxChanged {
+            measure(summary.rowsWritten, limit, key: "max_changed", what: "writes")
+        }
+        for column in settings.columns {
+            guard let reviewed = summary.columns.first(where: { $0.name == column.column }) else { continue }
+            let key = "columns.\(column.column)"
+            if let limit = column.maxCleared {
+                measure(reviewed.clear, limit, key: key + ".max_cleared", what: "clears")
+            }
+            if let limit = column.maxUpdated {
+                measure(reviewed.update, limit, key: key + ".max_updated", what: "updates")
+            }
+            if let minimum = column.minCoverage {
+                let coverage = summary.percent(reviewed.valuesAfter)
+                if coverage < minimum {
+                    violations.append(
+                        Violation(
+                            key: key + ".min_coverage",
+                            description:
+                                "\(key).min_coverage: after the apply \(reviewed.valuesAfter) of \(summary.rowsAfter) rows "
+                                + "(\(ReviewSummary.format(coverage))%) would hold a value, below the limit of "
+                                + "\(ReviewSummary.format(minimum))%"))
+                }
+            }
+        }
+        return violations
+    }
+}

@@ -1,0 +1,271 @@
+import Foundation
+import SluiceApply
+import SluiceCore
+import SluicePipeline
+
+/// `review.html`: one self-contained page (no script, no network, no external file) made from
+/// a review's CSV and summary and the records of the stages before it: the counts per column,
+/// a histogram of old and new values per numeric column (inline SVG), the biggest changes, a
+/// sample of each change kind, the rejects with their reasons, and the fetch figures.
+///
+/// The counts of change kinds are counted from the CSV itself while the page is made, so the
+/// page and the CSV cannot disagree.
+enum ReviewPage {
+    /// What the page shows of the CSV, gathered in one pass.
+    struct Gathered {
+        var counts: [String: [String: Int]] = [:]
+        var samples: [String: [String: [[String]]]] = [:]
+        var old: [String: [Double]] = [:]
+        var new: [String: [Double]] = [:]
+        /// The largest |new − old|, at most ``biggestLimit``: (delta, key, column, old, new).
+        var biggest: [(Double, [String])] = []
+    }
+
+    static let sampleLimit = 5
+    static let biggestLimit = 10
+
+    /// Writes the page to `url` (mode 0600, atomically).
+    static func write(
+        to url: URL, summary: ReviewSummary, cells: URL, earlier: [Manifest.StageRecord], runDirectory: URL
+    ) async throws -> PrivateFileWriter.Summary {
+        let gathered = try await gather(cells, numeric: Set(summary.columns.filter(\.numeric).map(\.name)))
+        var rejects: [(stage: String, path: String, rows: [[String]], total: Int)] = []
+        for record in earlier {
+            for file in record.outputs where file.kind == "rejects" {
+                let path =
+                    file.path.hasPrefix("/")
+                    ? URL(fileURLWithPath: file.path) : runDirectory.appendingPathComponent(file.path)
+                rejects.append((record.name, file.path, await head(of: path, rows: 20), file.rows))
+            }
+        }
+        let page = render(summary: summary, gathered: gathered, rejects: rejects, earlier: earlier)
+        let writer = try PrivateFileWriter(at: url, atomic: true)
+        try await writer.write(page)
+        return try await writer.close()
+    }
+
+    static func gather(_ cells: URL, numeric: Set<String>) async throws -> Gathered {
+        var gathered = Gathered()
+        let reader = try CSVReader(url: cells, path: cells.path)
+        _ = try await reader.next()
+        while let record = try await reader.next() {
+            let fields = record.fields.map(\.value)
+            guard fields.count == 5 else { continue }
+            let (column, old, new, change) = (fields[1], fields[2], fields[3], fields[4])
+            gathered.counts[column, default: [:]][change, default: 0] += 1
+            if gathered.samples[column, default: [:]][change, default: []].count < sampleLimit {
+                gathered.samples[column, default: [:]][change, default: []].append(fields)
+            }
+            guard numeric.contains(column) else { continue }
+            let o = Double(old)
+            let n = Double(new)
+            if let o { gathered.old[column, default: []].append(o) }
+            if let n { gathered.new[column, default: []].append(n) }
+            if let o, let n {
+                let size = abs(n - o)
+                if gathered.biggest.count < biggestLimit || size > gathered.biggest[gathered.biggest.count - 1].0 {
+                    gathered.biggest.append((size, fields))
+                    gathered.biggest.sort { $0.0 > $1.0 }
+                    if gathered.biggest.count > biggestLimit { gathered.biggest.removeLast() }
+                }
+            }
+        }
+        return gathered
+    }
+
+    /// The first `rows` records of a CSV (the header first); empty when it cannot be read.
+    static func head(of url: URL, rows: Int) async -> [[String]] {
+        guard let reader = try? CSVReader(url: url, path: url.path) else { return [] }
+        var out: [[String]] = []
+        while out.count <= rows, let record = try? await reader.next() { out.append(record.fields.map(\.value)) }
+        return out
+    }
+
+    static func render(
+        summary: ReviewSummary, gathered: Gathered,
+        rejects: [(stage: String, path: String, rows: [[String]], total: Int)],
+        earlier: [Manifest.StageRecord]
+    ) -> String {
+        var html = """
+            <!DOCTYPE html>
+            <html lang="en"><head><meta charset="utf-8">
+            <title>Review: \(escape(summary.table))</title>
+            <style>
+            body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
+            table{border-collapse:collapse;margin:.5em 0 1.5em}
+            td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}
+            td.t,th.t{text-align:left}
+            .old{fill:#999}.new{fill:#2a6fdb}
+            </style></head><body>
+            <h1>Review of <code>\(escape(summary.table))</code> (\(escape(summary.mode)))</h1>
+            <p id="headline">\(summary.rowsWritten) of \(summary.rowsAfter) rows would change \
+            (\(summary.changedRows) updated, \(summary.insertedRows) inserted); \
+            \(summary.matched) matched, \(summary.unknownKeys) unknown keys, \(summary.duplicateRows) duplicate rows.</p>
+
+            """
+        html += "<h2>Changes per column</h2>\n<table id=\"counts\"><tr><th class=\"t\">column</th>"
+        let kinds = ReviewSummary.Change.allCases.map(\.rawValue)
+        for kind in kinds + ["unchanged", "kept", "coverage after"] { html += "<th>\(kind)</th>" }
+        html += "</tr>\n"
+        for column in summary.columns {
+            html += "<tr data-column=\"\(escape(column.name))\"><td class=\"t\">\(escape(column.name))</td>"
+            for kind in kinds {
+                html += "<td data-kind=\"\(kind)\">\(gathered.counts[column.name]?[kind] ?? 0)</td>"
+            }
+            html += "<td data-kind=\"unchanged\">\(column.unchanged)</td><td data-kind=\"kept\">\(column.kept)</td>"
+            html +=
+                "<td>\(column.valuesAfter) (\(ReviewSummary.format(summary.percent(column.valuesAfter)))%)</td></tr>\n"
+        }
+        html += "</table>\n"
+        if summary.unknownKeys > 0 {
+            html += "<p>Unknown \(escape(summary.key)) (not in the table): "
+            html += summary.unknownKeySamples.map(escape).joined(separator: ", ")
+            html += summary.unknownKeys > summary.unknownKeySamples.count ? ", …</p>\n" : "</p>\n"
+        }
+        for column in summary.columns where column.numeric {
+            html += "<h2>\(escape(column.name)): old and new values</h2>\n"
+            html += "<table><tr><th class=\"t\"></th><th>cells</th><th>min</th><th>median</th><th>max</th></tr>\n"
+            for (label, distribution) in [("old", column.old), ("new", column.new), ("delta", column.delta)] {
+                guard let d = distribution else { continue }
+                html +=
+                    "<tr><td class=\"t\">\(label)</td><td>\(d.count)</td><td>\(ReviewSummary.format(d.min))</td>"
+                    + "<td>\(ReviewSummary.format(d.median))</td><td>\(ReviewSummary.format(d.max))</td></tr>\n"
+            }
+            html += "</table>\n"
+            html += histogram(old: gathered.old[column.name] ?? [], new: gathered.new[column.name] ?? [])
+        }
+        if !gathered.biggest.isEmpty {
+            html +=
+                "<h2>Biggest changes</h2>\n"
+                + table(["key", "column", "old", "new", "change"], gathered.biggest.map(\.1))
+        }
+        html += "<h2>Samples of each change</h2>\n"
+        for column in summary.columns {
+            for kind in kinds {
+                guard let rows = gathered.samples[column.name]?[kind], !rows.isEmpty else { continue }
+                html += "<h3>\(escape(column.name)): \(kind)</h3>\n" + table(BulkUpdate.reviewColumns, rows)
+            }
+        }
+        html += "<h2>Rejects</h2>\n"
+        if rejects.isEmpty { html += "<p>No stage rejected a row.</p>\n" }
+        for file in rejects {
+            html +=
+                "<h3>\(escape(file.stage)): \(file.total) row\(file.total == 1 ? "" : "s") (\(escape(file.path)))</h3>\n"
+            if let header = file.rows.first { html += table(header, Array(file.rows.dropFirst())) }
+        }
+        let fetches = earlier.filter { $0.kind == "fetch" }
+        html += "<h2>Fetch</h2>\n"
+        if fetches.isEmpty { html += "<p>No fetch stage ran.</p>\n" }
+        for record in fetches {
+            let c = record.counters
+            let seconds = zip(record.startedAt, record.finishedAt).map { $1.timeIntervalSince($0) } ?? 0
+            let requests = c["requests", default: 0]
+            let rate = seconds > 0 ? Double(requests) / seconds : 0
+            html += "<h3>\(escape(record.name))</h3>\n"
+            html += table(
+                ["requests", "seconds", "requests/s", "retries", "429s", "waits", "waited (s)", "found", "not found"],
+                [
+                    [
+                        "\(requests)", ReviewSummary.format(seconds), ReviewSummary.format(rate),
+                        "\(c["retries", default: 0])",
+                        "\(c["http_429", default: 0])", "\(c["waits", default: 0])",
+                        ReviewSummary.format(Double(c["wait_ms", default: 0]) / 1000), "\(c["found", default: 0])",
+                        "\(c["not_found", default: 0])",
+                    ]
+                ])
+        }
+        html += "</body></html>\n"
+        return html
+    }
+
+    /// Old (grey) and new (blue) values in 20 bins over their common range, as inline SVG.
+    static func histogram(old: [Double], new: [Double]) -> String {
+        let all = old + new
+        guard let low = all.min(), let high = all.max() else { return "" }
+        let bins = 20
+        let width = high > low ? (high - low) / Double(bins) : 1
+        func counts(_ values: [Double]) -> [Int] {
+            var out = Array(repeating: 0, count: bins)
+            for value in values { out[min(bins - 1, Int((value - low) / width))] += 1 }
+            return out
+        }
+        let (o, n) = (counts(old), counts(new))
+        let top = max(1, (o + n).max() ?? 1)
+        // Inline SVG in HTML needs no namespace declaration (and the page names no URL at all).
+        var svg = "<svg width=\"620\" height=\"180\" role=\"img\">"
+        for bin in 0..<bins {
+            let x = 10 + bin * 30
+            let ho = Int(140 * Double(o[bin]) / Double(top))
+            let hn = Int(140 * Double(n[bin]) / Double(top))
+            svg +=
+                "<rect class=\"old\" x=\"\(x)\" y=\"\(150 - ho)\" width=\"13\" height=\"\(ho)\"><title>old: \(o[bin])</title></rect>"
+            svg +=
+                "<rect class=\"new\" x=\"\(x + 14)\" y=\"\(150 - hn)\" width=\"13\" height=\"\(hn)\"><title>new: \(n[bin])</title></rect>"
+        }
+        svg += "<text x=\"10\" y=\"170\">\(ReviewSummary.format(low))</text>"
+        svg += "<text x=\"610\" y=\"170\" text-anchor=\"end\">\(ReviewSummary.format(high))</text></svg>\n"
+        svg += "<p><span style=\"color:#999\">■</span> old <span style=\"color:#2a6fdb\">■</span> new</p>\n"
+        return svg
+    }
+
+    static func table(_ header: [String], _ rows: [[String]]) -> String {
+        var out = "<table><tr>" + header.map { "<th class=\"t\">\(escape($0))</th>" }.joined() + "</tr>\n"
+        for row in rows { out += "<tr>" + row.map { "<td class=\"t\">\(escape($0))</td>" }.joined() + "</tr>\n" }
+        return out + "</table>\n"
+    }
+
+    static func escape(_ text: String) -> String {
+        var out = ""
+        for character in text {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+}
+
+private func zip<A, B>(_ a: A?, _ b: B?) -> (A, B)? {
+    guard let a, let b else { return nil }
+    return (a, b)
+}
+
+/// Review files of a recorded run, for `sluice review`.
+public enum ReviewReport {
+    /// Writes the HTML page of a recorded review again, from its CSV (checked against the
+    /// recorded SHA-256 first) and the run's records. Returns the page's URL.
+    /// - Parameters:
+    ///   - review: the review record, its paths relative to `directory` or absolute.
+    ///   - stages: the run's stage records, for the rejects and the fetch figures.
+    /// - Throws: when the CSV is missing or was changed since the review, or the page cannot be written.
+    public static func rewritePage(
+        of review: Manifest.Review, stage: String, stages: [Manifest.StageRecord], directory: URL
+    ) async throws -> URL {
+        let resolve = { (path: String) in
+            path.hasPrefix("/") ? URL(fileURLWithPath: path) : directory.appendingPathComponent(path)
+        }
+        let csv = resolve(review.file.path)
+        let (sha256, _) = try await PrivateFile.sha256(of: csv)
+        guard sha256 == review.file.sha256 else {
+            throw ReviewFileError(
+                path: csv.path,
+                "was changed after the review (sha256 \(sha256.prefix(12))…, reviewed \(review.file.sha256.prefix(12))…)"
+            )
+        }
+        guard let summary = ReviewSummary(json: review.summary) else {
+            throw ReviewFileError(path: csv.path, "the manifest holds no summary for this review")
+        }
+        let html =
+            review.files.first { $0.kind == "review-html" }.map { resolve($0.path) }
+            ?? csv.deletingPathExtension().appendingPathExtension("html")
+        let earlier = stages.prefix { $0.name != stage }
+        return try await ReviewPage.write(
+            to: html, summary: summary, cells: csv, earlier: Array(earlier), runDirectory: directory
+        ).url
+    }
+}

@@ -1,0 +1,175 @@
+import SluiceCore
+import SluicePostgres
+
+extension BulkUpdate {
+    /// The columns of the cells a review hands out: one row per cell that would change.
+    public static let reviewColumns = ["key", "column", "old", "new", "change"]
+
+    /// Reads what ``run(on:input:undo:)`` would change, changing nothing: every cell that would
+    /// change with its current and new value (``reviewColumns``), and the counts per column.
+    ///
+    /// The input goes into a session temporary table created first; then everything is read in
+    /// one `READ ONLY` `REPEATABLE READ` transaction, so the current values, the table's row
+    /// count and its coverage all come from one snapshot. The input is checked as the apply
+    /// checks it: a key given twice with different values, or (``Mode/insert``) a key already
+    /// in the table, fails the review with the apply's error.
+    ///
+    /// Values are compared as the apply compares them (`IS DISTINCT FROM` with the column's
+    /// type), and shown as PostgreSQL's text for them, empty for NULL.
+    /// - Parameters:
+    ///   - connection: used for nothing else until this returns; its temporary table is dropped.
+    ///   - cells: receives batches of changing cells, in no particular order.
+    /// - Returns: the summary.
+    public func review<Input: AsyncSequence>(
+        on connection: PostgresConnection, input: Input, cells: (Batch) async throws -> Void
+    ) async throws -> ReviewSummary where Input.Element == Batch {
+        let sql = try validate(serverVersion: connection.serverVersion)
+        var phase = BulkUpdateError.Phase.prepare
+        do {
+            _ = try await connection.execute(sql.createInput(onCommitDrop: false))
+            _ = try await connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            var summary = ReviewSummary(table: table, key: key, mode: mode.rawValue)
+            var keys = try await KeyTracker(kind: keyKind(sql, on: connection))
+            phase = .copy
+            summary.inputRows = try await copy(input, into: sql, on: connection, keys: &keys, spool: nil)
+            phase = .check
+            if !keys.provesUnique { summary.duplicateRows = try await removeDuplicates(sql, on: connection) }
+            if mode == .insert { try await refuseExistingKeys(sql, on: connection) }
+            phase = .recordPrior
+            let numeric = try await connection.execute(sql.numericColumns).rows.map { $0.first?.boolValue ?? false }
+            let coverage = try await connection.execute(sql.coverage).rows.first ?? []
+            summary.tableRows = coverage.first?.intValue.map(Int.init) ?? 0
+            summary.columns = columns.enumerated().map { index, column in
+                var summary = ReviewSummary.Column(name: column.name, numeric: index < numeric.count && numeric[index])
+                summary.valuesBefore = index + 1 < coverage.count ? coverage[index + 1].intValue.map(Int.init) ?? 0 : 0
+                return summary
+            }
+            var tally = ReviewTally(columns: summary.columns, onEmpty: columns.map(\.onEmpty), inserts: mode != .update)
+            _ = try await connection.stream(sql.reviewRows, batchSize: undoBatchSize) { batch in
+                let changing = tally.add(batch)
+                if !changing.isEmpty { try await cells(Batch(columns: Self.reviewColumns, rows: changing)) }
+            }
+            tally.finish(into: &summary, sampleLimit: sampleLimit)
+            _ = try await connection.execute("ROLLBACK")
+            _ = try await connection.execute("DROP TABLE IF EXISTS \(sql.input)")
+            return summary
+        } catch let error as BulkUpdateError {
+            await dropReviewInput(sql, on: connection)
+            throw error
+        } catch let error as PostgresError {
+            await dropReviewInput(sql, on: connection)
+            throw BulkUpdateError(table: table, phase: phase, postgres: error)
+        } catch {
+            await dropReviewInput(sql, on: connection)
+            throw error
+        }
+    }
+
+    private func dropReviewInput(_ sql: SQL, on connection: PostgresConnection) async {
+        await connection.rollbackQuietly()
+        _ = try? await connection.execute("DROP TABLE IF EXISTS \(sql.input)")
+    }
+}
+
+/// Counts a review's rows (``BulkUpdate/SQL/reviewRows``) into cells and per-column figures.
+/// Pure: no I/O.
+struct ReviewTally {
+    var columns: [ReviewSummary.Column]
+    let onEmpty: [BulkUpdate.OnEmpty]
+    /// New keys are rows to insert (upsert, insert) rather than unknown keys (update).
+    let inserts: Bool
+    var matched = 0
+    var changedRows = 0
+    var insertedRows = 0
+    var unknownKeys = 0
+    var unknownKeySamples: [String] = []
+    var old: [[Double]]
+    var new: [[Double]]
+    var delta: [[Double]]
+    /// Per column, the rows added with a value.
+    var insertedValues: [Int]
+
+    init(columns: [ReviewSummary.Column], onEmpty: [BulkUpdate.OnEmpty], inserts: Bool) {
+        self.columns = columns
+        self.onEmpty = onEmpty
+        self.inserts = inserts
+        old = Array(repeating: [], count: columns.count)
+        new = old
+        delta = old
+        insertedValues = Array(repeating: 0, count: columns.count)
+    }
+
+    /// Counts a batch of review rows; returns its changing cells (``BulkUpdate/reviewColumns``).
+    mutating func add(_ batch: Batch) -> [[Value]] {
+        var cells: [[Value]] = []
+        for row in batch.rows {
+            let key = row[0]
+            let exists = row[1].boolValue ?? false
+            if !exists && !inserts {
+                unknownKeys += 1
+                if unknownKeySamples.count < 1000, let text = key.text { unknownKeySamples.append(text) }
+                continue
+            }
+            if !exists { insertedRows += 1 } else { matched += 1 }
+            var changes = false
+            for index in columns.indices {
+                let base = 2 + index * 4
+                let before = row[base].text.flatMap { $0.isEmpty ? nil : $0 }
+                let after = row[base + 1].text.flatMap { $0.isEmpty ? nil : $0 }
+                let differs = row[base + 2].boolValue ?? false
+                let inputEmpty = row[base + 3].boolValue ?? false
+                let change: ReviewSummary.Change
+                if !exists {
+                    change = .insert
+                    columns[index].insert += 1
+                    if after != nil { insertedValues[index] += 1 }
+                } else if !differs {
+                    columns[index].unchanged += 1
+                    if inputEmpty && onEmpty[index] == .keep { columns[index].kept += 1 }
+                    continue
+                } else if before == nil {
+                    change = .fill
+                    columns[index].fill += 1
+                } else if after == nil {
+                    change = .clear
+                    columns[index].clear += 1
+                } else {
+                    change = .update
+                    columns[index].update += 1
+                }
+                if exists { changes = true }
+                if columns[index].numeric {
+                    let o = before.flatMap(Double.init)
+                    let n = after.flatMap(Double.init)
+                    if let o { old[index].append(o) }
+                    if let n { new[index].append(n) }
+                    if let o, let n { delta[index].append(n - o) }
+                }
+                cells.append([
+                    key, .string(columns[index].name), before.map(Value.string) ?? .null,
+                    after.map(Value.string) ?? .null, .string(change.rawValue),
+                ])
+            }
+            if changes { changedRows += 1 }
+        }
+        return cells
+    }
+
+    /// Writes the figures into `summary`; the coverage after is the coverage before plus fills
+    /// and new values, minus clears.
+    func finish(into summary: inout ReviewSummary, sampleLimit: Int) {
+        summary.matched = matched
+        summary.changedRows = changedRows
+        summary.insertedRows = insertedRows
+        summary.unknownKeys = unknownKeys
+        summary.unknownKeySamples = Array(unknownKeySamples.sorted().prefix(sampleLimit))
+        summary.columns = columns.enumerated().map { index, column in
+            var column = column
+            column.old = ReviewSummary.Distribution(old[index])
+            column.new = ReviewSummary.Distribution(new[index])
+            column.delta = ReviewSummary.Distribution(delta[index])
+            column.valuesAfter = column.valuesBefore + column.fill - column.clear + insertedValues[index]
+            return column
+        }
+    }
+}

@@ -1,0 +1,246 @@
+import SluiceCore
+
+/// What an apply would change, counted per column: the summary of a review
+/// (``BulkUpdate/review(on:input:cells:)``), kept in the run manifest and checked by the
+/// guard-rails before anything changes.
+///
+/// Percentages are of ``rowsAfter``: the table's rows once the apply has run (its rows at the
+/// review plus the rows an upsert or insert adds).
+public struct ReviewSummary: Sendable, Hashable {
+    /// One cell's change.
+    public enum Change: String, Sendable, Hashable, CaseIterable {
+        /// Empty (NULL) → a value.
+        case fill
+        /// A value → another value.
+        case update
+        /// A value → empty.
+        case clear
+        /// A cell of a row an upsert or insert adds.
+        case insert
+    }
+
+    /// min, median and max of a set of numbers (over the cells that change).
+    public struct Distribution: Sendable, Hashable {
+        public var count: Int
+        public var min: Double
+        public var median: Double
+        public var max: Double
+
+        /// `nil` for no values.
+        public init?(_ values: [Double]) {
+            guard !values.isEmpty else { return nil }
+            let sorted = values.sorted()
+            count = sorted.count
+            min = sorted[0]
+            max = sorted[sorted.count - 1]
+            let middle = sorted.count / 2
+            median = sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+        }
+
+        init(count: Int, min: Double, median: Double, max: Double) {
+            self.count = count
+            self.min = min
+            self.median = median
+            self.max = max
+        }
+    }
+
+    public struct Column: Sendable, Hashable {
+        public var name: String
+        public var numeric: Bool
+        public var fill = 0
+        public var update = 0
+        public var clear = 0
+        public var insert = 0
+        /// Rows of the table whose value stays as it is (the input's value is the same).
+        public var unchanged = 0
+        /// Rows whose input value was empty with `on_empty: keep` (counted in ``unchanged`` too).
+        public var kept = 0
+        /// Rows with a value in this column before the apply, and after it.
+        public var valuesBefore = 0
+        public var valuesAfter = 0
+        /// Of the cells that change: the old values, the new values, and new − old of updates.
+        public var old: Distribution?
+        public var new: Distribution?
+        public var delta: Distribution?
+
+        public init(name: String, numeric: Bool) {
+            self.name = name
+            self.numeric = numeric
+        }
+
+        public func count(_ change: Change) -> Int {
+            switch change {
+            case .fill: fill
+            case .update: update
+            case .clear: clear
+            case .insert: insert
+            }
+        }
+
+        /// Cells that change, of every kind.
+        public var changed: Int { fill + update + clear + insert }
+    }
+
+    public var table: String
+    public var key: String
+    /// `update`, `upsert` or `insert`.
+    public var mode: String
+    public var inputRows = 0
+    /// Input rows repeating another row exactly (counted once).
+    public var duplicateRows = 0
+    /// Distinct input keys with a row in the table.
+    public var matched = 0
+    /// Existing rows with at least one cell that changes.
+    public var changedRows = 0
+    /// Rows an upsert or insert adds.
+    public var insertedRows = 0
+    /// Distinct input keys with no row in the table (an update only).
+    public var unknownKeys = 0
+    public var unknownKeySamples: [String] = []
+    /// The table's rows at the review.
+    public var tableRows = 0
+    public var columns: [Column] = []
+
+    public init(table: String, key: String, mode: String) {
+        self.table = table
+        self.key = key
+        self.mode = mode
+    }
+
+    /// The table's rows after the apply: the base of every percentage.
+    public var rowsAfter: Int { tableRows + insertedRows }
+
+    /// Rows the apply writes: existing rows changed plus rows added.
+    public var rowsWritten: Int { changedRows + insertedRows }
+
+    /// `part` as a percentage of ``rowsAfter`` (0 for an empty table).
+    public func percent(_ part: Int) -> Double {
+        rowsAfter == 0 ? 0 : Double(part) * 100 / Double(rowsAfter)
+    }
+
+    /// Cells that change, in all columns.
+    public var changedCells: Int { columns.reduce(0) { $0 + $1.changed } }
+
+    /// The summary as people read it: a headline, one line per column, the unknown keys.
+    public var text: String {
+        var out =
+            "review of \(table) (\(mode)): \(rowsWritten) of \(rowsAfter) rows would change "
+            + "(\(changedRows) updated, \(insertedRows) inserted), \(changedCells) cells; "
+            + "\(matched) matched, \(unknownKeys) unknown keys, \(duplicateRows) duplicate rows\n"
+        let header = ["column", "fill", "update", "clear", "insert", "unchanged", "kept", "coverage after"]
+        var rows = [header]
+        for column in columns {
+            rows.append([
+                column.name, "\(column.fill)", "\(column.update)", "\(column.clear)", "\(column.insert)",
+                "\(column.unchanged)", "\(column.kept)",
+                "\(column.valuesAfter) (\(Self.format(percent(column.valuesAfter)))%)",
+            ])
+        }
+        let widths = header.indices.map { index in rows.map { $0[index].count }.max() ?? 0 }
+        for row in rows {
+            out +=
+                "  "
+                + zip(row, widths).enumerated().map { index, cell in
+                    let pad = String(repeating: " ", count: cell.1 - cell.0.count)
+                    return index == 0 ? cell.0 + pad : pad + cell.0
+                }.joined(separator: "  ") + "\n"
+        }
+        for column in columns where column.numeric {
+            for (label, distribution) in [("old", column.old), ("new", column.new), ("delta", column.delta)] {
+                guard let distribution else { continue }
+                out +=
+                    "  \(column.name) \(label): min \(Self.format(distribution.min)), "
+                    + "median \(Self.format(distribution.median)), max \(Self.format(distribution.max)) "
+                    + "(\(distribution.count) cells)\n"
+            }
+        }
+        if unknownKeys > 0 {
+            out += "  unknown \(key) (not in \(table)): \(unknownKeySamples.joined(separator: ", "))"
+            out += unknownKeys > unknownKeySamples.count ? ", ...\n" : "\n"
+        }
+        return out
+    }
+
+    /// A number as people read it: no `.0` on whole numbers, else up to two decimals.
+    public static func format(_ number: Double) -> String {
+        if number.rounded() == number, abs(number) < 1e15 { return String(Int64(number)) }
+        let text = String((number * 100).rounded() / 100)
+        return text
+    }
+}
+
+extension ReviewSummary {
+    /// The summary as JSON, for the manifest.
+    public var json: Value {
+        .object([
+            "table": .string(table), "key": .string(key), "mode": .string(mode),
+            "input_rows": .int(Int64(inputRows)), "duplicate_rows": .int(Int64(duplicateRows)),
+            "matched": .int(Int64(matched)), "changed_rows": .int(Int64(changedRows)),
+            "inserted_rows": .int(Int64(insertedRows)), "unknown_keys": .int(Int64(unknownKeys)),
+            "unknown_key_samples": .array(unknownKeySamples.map(Value.string)),
+            "table_rows": .int(Int64(tableRows)), "columns": .array(columns.map(\.json)),
+        ])
+    }
+
+    /// Reads ``json`` back; `nil` when it is not a review summary.
+    public init?(json: Value) {
+        guard case .string(let table) = json["table"], case .string(let key) = json["key"],
+            case .string(let mode) = json["mode"], case .array(let columns) = json["columns"]
+        else { return nil }
+        self.init(table: table, key: key, mode: mode)
+        func int(_ name: String) -> Int { json[name].intValue.map(Int.init) ?? 0 }
+        inputRows = int("input_rows")
+        duplicateRows = int("duplicate_rows")
+        matched = int("matched")
+        changedRows = int("changed_rows")
+        insertedRows = int("inserted_rows")
+        unknownKeys = int("unknown_keys")
+        tableRows = int("table_rows")
+        if case .array(let samples) = json["unknown_key_samples"] { unknownKeySamples = samples.compactMap(\.text) }
+        self.columns = columns.compactMap(Column.init(json:))
+    }
+}
+
+extension ReviewSummary.Column {
+    var json: Value {
+        func distribution(_ d: ReviewSummary.Distribution?) -> Value {
+            guard let d else { return .null }
+            return .object([
+                "count": .int(Int64(d.count)), "min": .double(d.min), "median": .double(d.median),
+                "max": .double(d.max),
+            ])
+        }
+        return .object([
+            "name": .string(name), "numeric": .bool(numeric), "fill": .int(Int64(fill)),
+            "update": .int(Int64(update)), "clear": .int(Int64(clear)), "insert": .int(Int64(insert)),
+            "unchanged": .int(Int64(unchanged)), "kept": .int(Int64(kept)),
+            "values_before": .int(Int64(valuesBefore)), "values_after": .int(Int64(valuesAfter)),
+            "old": distribution(old), "new": distribution(new), "delta": distribution(delta),
+        ])
+    }
+
+    init?(json: Value) {
+        guard case .string(let name) = json["name"] else { return nil }
+        self.init(name: name, numeric: json["numeric"].boolValue ?? false)
+        func int(_ key: String) -> Int { json[key].intValue.map(Int.init) ?? 0 }
+        fill = int("fill")
+        update = int("update")
+        clear = int("clear")
+        insert = int("insert")
+        unchanged = int("unchanged")
+        kept = int("kept")
+        valuesBefore = int("values_before")
+        valuesAfter = int("values_after")
+        func distribution(_ key: String) -> ReviewSummary.Distribution? {
+            let d = json[key]
+            guard let count = d["count"].intValue, let min = d["min"].doubleValue, let median = d["median"].doubleValue,
+                let max = d["max"].doubleValue
+            else { return nil }
+            return ReviewSummary.Distribution(count: Int(count), min: min, median: median, max: max)
+        }
+        old = distribution("old")
+        new = distribution("new")
+        delta = distribution("delta")
+    }
+}

@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import Sluice
+import SluicePipeline
+
+struct ReviewCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "review",
+        abstract: "Print a run's review (what its apply would change) and write its HTML page again.",
+        discussion: """
+            A run that stops before an approval-gated apply (or a --dry-run) reviews what the apply \
+            would change and writes review.csv and review.html in the run directory. This prints \
+            the summary recorded in the manifest and writes review.html again from review.csv \
+            (refusing a review.csv changed since), e.g. for a run made before the page existed.
+
+              sluice review runs/20261125-101500-a1b2c3
+            """)
+
+    @Argument(help: "The run directory (or its manifest.json), or a run id in the runs directory.")
+    var run: String
+
+    @Option(help: ArgumentHelp("The runs directory, for a bare run id.", valueName: "DIR"))
+    var runsDir = "runs"
+
+    func run() async throws {
+        let (url, manifest) = try ExecutionOptions.loadRun(run, runsDir: runsDir)
+        let directory = Manifest.manifestURL(for: url).deletingLastPathComponent()
+        let reviewed = manifest.stages.filter { $0.review != nil }
+        guard !reviewed.isEmpty else {
+            Terminal.printError(
+                "error: run \(manifest.runID) has no review: only a run that reached an apply's approval gate has one; "
+                    + "make one with: sluice replay \(Execution.shellQuoted(directory.path)) --from apply --dry-run")
+            throw ExitCode(ExitStatus.failed)
+        }
+        for stage in reviewed {
+            guard let review = stage.review else { continue }
+            do {
+                let page = try await ReviewReport.rewritePage(
+                    of: review, stage: stage.name, stages: manifest.stages, directory: directory)
+                print(review.text, terminator: "")
+                print("  page written: \(page.path)")
+            } catch {
+                Terminal.report(error)
+                throw ExitCode(ExitStatus.failed)
+            }
+        }
+    }
+}

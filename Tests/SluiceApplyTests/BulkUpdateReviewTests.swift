@@ -1,0 +1,186 @@
+import SluiceApply
+import SluiceCore
+import SluicePostgres
+import SluiceTestSupport
+import Testing
+
+/// The review of an apply (what would change, cell by cell, read in one read-only snapshot) and
+/// the apply held to it (only the reviewed changes; rows changed since are drifted).
+@Suite struct BulkUpdateReviewTests {
+    /// Against the fixture (popularity 10, 20, NULL, 40, 50 kept when empty; isrc A, B, NULL, D, E
+    /// cleared when empty): every kind of change, a kept value, an unknown key, a duplicate row.
+    static let input = Tracks.batch([
+        (1, 10, "ISRC-A2"),  // popularity unchanged; isrc A → A2: update
+        (2, "", ""),  // popularity kept (on_empty: keep); isrc B → empty: clear
+        (3, 33, "ISRC-C"),  // NULL → 33 and NULL → C: fill, fill
+        (4, 45, "ISRC-D"),  // popularity 40 → 45: update; isrc unchanged
+        (9, 90, "ISRC-X"),  // not in the table: unknown key
+        (1, 10, "ISRC-A2"),  // the first row again, exactly: a duplicate, counted once
+    ])
+
+    static func review(
+        _ update: BulkUpdate, _ batches: [Batch], on connection: PostgresConnection
+    ) async throws -> (ReviewSummary, [[String]]) {
+        var cells: [[String]] = []
+        let summary = try await update.review(on: connection, input: AsyncBatchList(batches)) { batch in
+            #expect(batch.columns == BulkUpdate.reviewColumns)
+            cells += batch.rows.map { $0.map { $0.text ?? "" } }
+        }
+        return (summary, cells.sorted { ($0[0], $0[1]) < ($1[0], $1[1]) })
+    }
+
+    @Test func countsEveryKindOfChangeAndChangesNothing() async throws {
+        let db = try await Tracks.scratch()
+        let before = try await Tracks.snapshot(db.connection)
+        let (summary, cells) = try await Self.review(Tracks.update, [Self.input], on: db.connection)
+
+        #expect(try await Tracks.snapshot(db.connection) == before)
+        #expect(
+            cells == [
+                [Tracks.id(1), "isrc", "ISRC-A", "ISRC-A2", "update"],
+                [Tracks.id(2), "isrc", "ISRC-B", "", "clear"],
+                [Tracks.id(3), "isrc", "", "ISRC-C", "fill"],
+                [Tracks.id(3), "spotify_popularity", "", "33", "fill"],
+                [Tracks.id(4), "spotify_popularity", "40", "45", "update"],
+            ])
+        #expect(summary.inputRows == 6)
+        #expect(summary.duplicateRows == 1)
+        #expect(summary.matched == 4)
+        #expect(summary.changedRows == 4)
+        #expect(summary.insertedRows == 0)
+        #expect(summary.unknownKeys == 1)
+        #expect(summary.unknownKeySamples == [Tracks.id(9)])
+        #expect(summary.tableRows == 5)
+        let popularity = try #require(summary.columns.first { $0.name == "spotify_popularity" })
+        #expect(popularity.numeric)
+        #expect([popularity.fill, popularity.update, popularity.clear, popularity.insert] == [1, 1, 0, 0])
+        #expect(popularity.unchanged == 2)
+        #expect(popularity.kept == 1)
+        #expect(popularity.valuesBefore == 4)
+        #expect(popularity.valuesAfter == 5)
+        #expect(popularity.old?.min == 40 && popularity.old?.max == 40)
+        #expect(popularity.new?.min == 33 && popularity.new?.median == 39 && popularity.new?.max == 45)
+        #expect(popularity.delta?.count == 1 && popularity.delta?.max == 5)
+        let isrc = try #require(summary.columns.first { $0.name == "isrc" })
+        #expect(!isrc.numeric)
+        #expect([isrc.fill, isrc.update, isrc.clear, isrc.insert] == [1, 1, 1, 0])
+        #expect(isrc.unchanged == 1)
+        #expect(isrc.kept == 0)
+        #expect(isrc.valuesAfter == 4)
+        // The summary survives the manifest.
+        #expect(ReviewSummary(json: summary.json) == summary)
+        // The session's input table is gone: the connection can review again.
+        let (again, _) = try await Self.review(Tracks.update, [Self.input], on: db.connection)
+        #expect(again == summary)
+    }
+
+    @Test func upsertReviewsNewRowsAsInserts() async throws {
+        let db = try await SideTable.scratch()
+        let input = SideTable.batch([
+            (1, SideTable.mbid(1), 1000), (2, SideTable.mbid(5), 2000), (4, SideTable.mbid(4), 4000),
+        ])
+        let (summary, cells) = try await Self.review(SideTable.write(.upsert), [input], on: db.connection)
+        #expect(summary.insertedRows == 1)
+        #expect(summary.changedRows == 1)
+        #expect(summary.unknownKeys == 0)
+        #expect(
+            cells == [
+                [SideTable.id(2), "mbid", SideTable.mbid(2).text!, SideTable.mbid(5).text!, "update"],
+                [SideTable.id(4), "length_ms", "", "4000", "insert"],
+                [SideTable.id(4), "mbid", "", SideTable.mbid(4).text!, "insert"],
+            ])
+        #expect(summary.rowsAfter == 4)
+    }
+
+    @Test func insertReviewRefusesKeysAlreadyInTheTable() async throws {
+        let db = try await SideTable.scratch()
+        let input = SideTable.batch([(1, SideTable.mbid(1), 1000), (7, SideTable.mbid(7), 7000)])
+        let error = await #expect(throws: BulkUpdateError.self) {
+            _ = try await Self.review(SideTable.write(.insert), [input], on: db.connection)
+        }
+        #expect(error?.reason == .existingKeys)
+    }
+
+    /// Between the review and the apply, someone sets track 4's popularity (which the review
+    /// updates from 40) to 41 and track 1's (which the review leaves at 10) to 11.
+    static func drift(_ db: Scratch) async throws {
+        let other = try await db.connect()
+        _ = try await other.execute(
+            "UPDATE tracks SET spotify_popularity = 41 WHERE id = $1", [.string(Tracks.id(4))])
+        _ = try await other.execute(
+            "UPDATE tracks SET spotify_popularity = 11 WHERE id = $1", [.string(Tracks.id(1))])
+        await other.close()
+    }
+
+    static func reviewed(_ cells: [[String]]) -> [Batch] {
+        [Batch(columns: ["key", "column", "old", "new"], rows: cells.map { $0.prefix(4).map(Value.string) })]
+    }
+
+    @Test func onDriftFailChangesNothingAndNamesTheDriftedRows() async throws {
+        let db = try await Tracks.scratch()
+        let (_, cells) = try await Self.review(Tracks.update, [Self.input], on: db.connection)
+        try await Self.drift(db)
+        let before = try await Tracks.snapshot(db.connection)
+        let error = await #expect(throws: BulkUpdateError.self) {
+            _ = try await Tracks.update.run(
+                on: db.connection, input: AsyncBatchList([Self.input]), reviewed: AsyncBatchList(Self.reviewed(cells)),
+                onDrift: .fail
+            ) { _ in }
+        }
+        #expect(error?.reason == .drift)
+        #expect(error?.keys == [Tracks.id(1), Tracks.id(4)])
+        #expect(error?.description.contains("2 row(s) of tracks changed since the review") == true)
+        #expect(error?.description.contains("reviewed spotify_popularity 40 -> 45") == true, "\(error!)")
+        #expect(try await Tracks.snapshot(db.connection) == before)
+    }
+
+    @Test(arguments: [false, true]) func onDriftSkipAppliesTheRestAndLeavesDriftedRows(concurrent: Bool) async throws {
+        let db = try await Tracks.scratch()
+        let update = Tracks.update(concurrent: concurrent)
+        let (_, cells) = try await Self.review(update, [Self.input], on: db.connection)
+        try await Self.drift(db)
+        var undo: [Batch] = []
+        let stats = try await update.run(
+            on: db.connection, input: AsyncBatchList([Self.input]), reviewed: AsyncBatchList(Self.reviewed(cells)),
+            onDrift: .skip
+        ) { undo.append($0) }
+        #expect(stats.drifted == 2)
+        #expect(stats.changed == 2)
+        #expect(stats.unknownKeys == 1)
+        #expect(stats.driftSamples.count == 2)
+        // Drifted rows keep what was written since, in every column; the others are applied.
+        #expect(try await Tracks.row(db.connection, 1) == [11, "ISRC-A"])
+        #expect(try await Tracks.row(db.connection, 4) == [41, "ISRC-D"])
+        #expect(try await Tracks.row(db.connection, 2) == [20, .null])
+        #expect(try await Tracks.row(db.connection, 3) == [33, "ISRC-C"])
+        #expect(undo.flatMap(\.rows).count == 2)
+    }
+
+    @Test func anUndriftedApplyWritesExactlyTheReviewedCells() async throws {
+        let db = try await Tracks.scratch()
+        let (_, cells) = try await Self.review(Tracks.update, [Self.input], on: db.connection)
+        let stats = try await Tracks.update.run(
+            on: db.connection, input: AsyncBatchList([Self.input]), reviewed: AsyncBatchList(Self.reviewed(cells)),
+            onDrift: .fail
+        ) { _ in }
+        #expect(stats.drifted == 0)
+        #expect(stats.changed == 4)
+        let (after, none) = try await Self.review(Tracks.update, [Self.input], on: db.connection)
+        #expect(none.isEmpty)
+        #expect(after.changedRows == 0)
+    }
+}
+
+/// An array of batches as an async sequence.
+struct AsyncBatchList: AsyncSequence, Sendable {
+    typealias Element = Batch
+    let batches: [Batch]
+    init(_ batches: [Batch]) { self.batches = batches }
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: IndexingIterator<[Batch]>
+        mutating func next() async -> Batch? { base.next() }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: batches.makeIterator()) }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import SluicePipeline
+import Testing
+
+/// The review through the real binary: the summary under the run's summary pointing at the
+/// page, `runs show` repeating it, and `sluice review` writing the page again.
+@Suite struct ReviewCommandTests {
+    @Test func theRunSummaryShowsTheReviewAndSluiceReviewRewritesThePage() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let stopped = try await fixture.run()
+        #expect(stopped.status == 3, "stderr: \(stopped.stderr)")
+        let (directory, manifest) = try #require(fixture.manifests().last)
+        let review = try #require(manifest.stage("apply")?.review)
+        let page = directory.appendingPathComponent("review.html")
+        #expect(stopped.stdout.contains("review (apply): "), "\(stopped.stdout)")
+        #expect(stopped.stdout.contains(page.lastPathComponent))
+        #expect(stopped.stdout.contains("review of tracks (update): "))
+        #expect(stopped.stdout.contains("spotify_popularity new: min "))
+
+        let shown = try await fixture.sluice.run(["runs", "show", directory.path])
+        #expect(shown.status == 0)
+        #expect(shown.stdout.contains("review of tracks (update): "), "\(shown.stdout)")
+
+        // An older run's page, gone: written again from review.csv, the summary printed.
+        try FileManager.default.removeItem(at: page)
+        let again = try await fixture.sluice.run(["review", directory.path])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stdout.hasPrefix(review.text), "\(again.stdout)")
+        #expect(FileManager.default.fileExists(atPath: page.path))
+        let html = try String(contentsOf: page, encoding: .utf8)
+        #expect(!html.contains("http://") && !html.contains("https://") && !html.contains("src="))
+
+        // A review.csv changed since is refused.
+        let csv = directory.appendingPathComponent("review.csv")
+        try (try Data(contentsOf: csv) + Data("x,isrc,,y,fill\r\n".utf8)).write(to: csv)
+        let refused = try await fixture.sluice.run(["review", directory.path])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("was changed after the review"), "\(refused.stderr)")
+    }
+
+    /// A dry run reviews too: the review files and summary, and a table left as it was.
+    @Test func aDryRunWritesTheReviewAndChangesNothing() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let dry = try await fixture.run(["--dry-run"])
+        #expect(dry.status == 0, "stderr: \(dry.stderr)")
+        #expect(dry.stdout.contains("review (apply): "), "\(dry.stdout)")
+        let (directory, manifest) = try #require(fixture.manifests().last)
+        #expect(manifest.stage("apply")?.review?.file.rows ?? 0 > 0)
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("review.csv").path))
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("review.html").path))
+        #expect(try await fixture.table() == before)
+    }
+}

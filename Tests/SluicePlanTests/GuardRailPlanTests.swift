@@ -1,0 +1,48 @@
+import SluicePlan
+import Testing
+
+/// The apply stage's review settings: `on_drift` and the guard-rails, read and checked.
+@Suite struct GuardRailPlanTests {
+    static let plan = """
+        version: 1
+        name: guarded
+        connections:
+          db: { kind: postgres, url: "postgres://localhost/db" }
+        stages:
+          - kind: read-csv
+            path: in.csv
+          - kind: apply
+            connection: db
+            table: tracks
+            key: id
+            max_changed: 10%
+            on_drift: skip
+            columns:
+              isrc: { on_empty: clear, max_cleared: 3, max_updated: 0.5%, min_coverage: 95% }
+              popularity: { on_empty: keep }
+
+        """
+
+    @Test func readsLimitsAsRowsOrPercentages() throws {
+        let apply = try #require(try load(Self.plan).stage(named: "apply")?.apply)
+        #expect(apply.maxChanged == .percent(10))
+        #expect(apply.onDrift == .skip)
+        #expect(apply.columns[0].maxCleared == .rows(3))
+        #expect(apply.columns[0].maxUpdated == .percent(0.5))
+        #expect(apply.columns[0].minCoverage == 95)
+        #expect(apply.columns[1].maxCleared == nil && apply.columns[1].minCoverage == nil)
+    }
+
+    @Test(arguments: [
+        ("apply.max_changed=ten", "number of rows or percentage"),
+        ("apply.max_changed=120%", "number of rows or percentage"),
+        ("apply.columns.isrc.min_coverage=101%", "percentage"),
+        ("apply.on_drift=ignore", "fail, skip"),
+    ])
+    func refusesAnInvalidLimitAtItsLocation(override: String, expected: String) {
+        let found = errors(Self.plan, overrides: [override])
+        #expect(found.count == 1)
+        #expect(found.first?.message.contains(expected) == true, "\(found)")
+        #expect(found.first?.location?.source.name == "--set", "\(found)")
+    }
+}

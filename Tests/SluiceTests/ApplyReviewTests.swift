@@ -1,0 +1,252 @@
+import Foundation
+import SluiceApply
+import SluiceCore
+import Testing
+
+@testable import Sluice
+@testable import SluicePipeline
+
+/// The review at the apply's approval gate, through the runner with the plan's real apply
+/// stage on a real PostgreSQL: review.csv and review.html, the manifest's record, the apply
+/// held to the review (an edited review refused), and the guard-rails.
+@Suite struct ApplyReviewTests {
+    static let columns = ["track_id", "spotify_id", "spotify_popularity", "isrc"]
+
+    static func row(_ n: Int, _ popularity: Value, _ isrc: Value) -> [Value] {
+        [.string(TestDatabase.track(n)), .string("sp\(n)"), popularity, isrc]
+    }
+
+    /// The table (TestDatabase, 5 rows): popularity 1, NULL, 3, NULL, 5; isrc only on 3.
+    /// Track 1 gains an ISRC (fill), 2 a popularity (fill), 3 a new popularity (update) and
+    /// loses its ISRC (clear), 4 keeps its empty popularity (kept), 5 is unchanged, 99 unknown.
+    static let input = [
+        Batch(
+            columns: columns,
+            rows: [
+                row(1, 1, "ISRC1"), row(2, 20, ""), row(3, 30, ""), row(4, "", .null), row(5, 5, .null),
+                row(99, 9, "ISRC99"),
+            ])
+    ]
+
+    static func configuration(_ runs: URL, approval: Approval, replay: Replay? = nil) -> RunConfiguration {
+        var configuration = RunConfiguration(
+            runsDirectory: runs, toolVersion: "0.0.0-test",
+            plan: Manifest.Plan(path: "test.yaml", sha256: String(repeating: "0", count: 64), name: "test"),
+            resolvedPlan: .object([:]), overrides: [], logger: StageHarness.logger,
+            continueCommand: { _, _ in "continue" })
+        configuration.approval = approval
+        configuration.replay = replay
+        return configuration
+    }
+
+    static func stages(_ db: TestDatabase, overrides: [String] = [], force: Bool = false) throws -> [StageSpec] {
+        let plan = try TestPlans.spotify(database: db.conninfo, overrides: overrides)
+        var builder = PipelineBuilder(plan: plan, logger: StageHarness.logger)
+        builder.force = force
+        let apply = try builder.stage(for: try #require(plan.stage(named: "apply")))
+        return [StageSpec(Rows(batches: input)), StageSpec(apply, input: "rows", requiresApproval: true)]
+    }
+
+    /// Runs up to the gate, then replays the apply with approval.
+    static func reviewThenApply(
+        _ db: TestDatabase, overrides: [String] = [], force: Bool = false,
+        between: (RunResult) async throws -> Void = { _ in }
+    ) async throws -> (review: RunResult, apply: RunResult) {
+        let runs = try StageHarness.makeRunDirectory()
+        let stages = try Self.stages(db, overrides: overrides, force: force)
+        let first = try await Runner(stages: stages, configuration: configuration(runs, approval: .denied)).run()
+        try await between(first)
+        let replay = Replay(original: first.manifest, originalDirectory: first.directory, mode: .from, stage: "apply")
+        let second = try await Runner(
+            stages: stages, configuration: configuration(runs, approval: .granted, replay: replay)
+        ).run()
+        return (first, second)
+    }
+
+    @Test func theGateWritesTheReviewAndTheApplyDoesExactlyThat() async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        let before = try await db.snapshot()
+        let (first, second) = try await Self.reviewThenApply(db) { first in
+            #expect(first.manifest.status == .awaitingApproval)
+        }
+        let review = try #require(first.manifest.stage("apply")?.review)
+        let csv = first.directory.appendingPathComponent("review.csv")
+        #expect(review.file.path == "review.csv")
+        #expect(review.file.rows == 4)
+        #expect(try mode(of: csv) == 0o600)
+        let lines = try String(contentsOf: csv, encoding: .utf8).split(whereSeparator: \.isNewline).map(String.init)
+        #expect(lines.first == "key,column,old,new,change")
+        #expect(
+            Set(lines.dropFirst()) == [
+                "\(TestDatabase.track(1)),isrc,,ISRC1,fill",
+                "\(TestDatabase.track(2)),spotify_popularity,,20,fill",
+                "\(TestDatabase.track(3)),spotify_popularity,3,30,update",
+                "\(TestDatabase.track(3)),isrc,ISRC3,,clear",
+            ])
+        let summary = try #require(ReviewSummary(json: review.summary))
+        #expect(summary.changedRows == 3)
+        #expect(summary.unknownKeys == 1)
+        #expect(summary.columns.first { $0.name == "spotify_popularity" }?.kept == 1)
+        #expect(review.text.contains("3 of 5 rows would change"))
+
+        // The apply, approved in the replay, holds to that review: the original run's file.
+        #expect(second.manifest.status == .succeeded, "\(String(describing: second.manifest.error))")
+        #expect(second.manifest.stage("apply")?.review?.runID == first.manifest.runID)
+        #expect(second.manifest.stage("apply")?.counters["drifted"] == 0)
+        #expect(second.manifest.stage("apply")?.counters["changed"] == 3)
+        let after = try await db.snapshot()
+        #expect(after != before)
+        #expect(after[0] == [.string(TestDatabase.track(1)), 1, "ISRC1"])
+        #expect(after[2] == [.string(TestDatabase.track(3)), 30, .null])
+        #expect(after[3] == before[3])
+    }
+
+    @Test func thePageIsSelfContainedAndItsCountsAreTheCSVs() async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        let runs = try StageHarness.makeRunDirectory()
+        let result = try await Runner(
+            stages: try Self.stages(db), configuration: Self.configuration(runs, approval: .denied)
+        ).run()
+        let html = try String(
+            contentsOf: result.directory.appendingPathComponent("review.html"), encoding: .utf8)
+        #expect(try mode(of: result.directory.appendingPathComponent("review.html")) == 0o600)
+        for external in ["http://", "https://", "src=", "<script", "<link", "url("] {
+            #expect(!html.contains(external), "the page references \(external)")
+        }
+        #expect(html.contains("<svg"))
+        // Every count of the page's table is the number of the CSV's rows of that column and kind.
+        let csv = try String(contentsOf: result.directory.appendingPathComponent("review.csv"), encoding: .utf8)
+        var counted: [String: Int] = [:]
+        for line in csv.split(whereSeparator: \.isNewline).dropFirst() {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            counted["\(fields[1])/\(fields[4])", default: 0] += 1
+        }
+        var shown: [String: Int] = [:]
+        let rowPattern = /<tr data-column="([^"]+)">(.*?)<\/tr>/
+        let cellPattern = /<td data-kind="(fill|update|clear|insert)">(\d+)<\/td>/
+        for row in html.matches(of: rowPattern) {
+            for cell in String(row.output.2).matches(of: cellPattern) where Int(cell.output.2)! > 0 {
+                shown["\(row.output.1)/\(cell.output.1)"] = Int(cell.output.2)!
+            }
+        }
+        #expect(!shown.isEmpty)
+        #expect(shown == counted)
+    }
+
+    @Test func anEditedReviewIsRefusedAndNothingChanges() async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        let before = try await db.snapshot()
+        let (_, second) = try await Self.reviewThenApply(db) { first in
+            let csv = first.directory.appendingPathComponent("review.csv")
+            var text = try String(contentsOf: csv, encoding: .utf8)
+            text = text.replacingOccurrences(of: ",20,fill", with: ",99,fill")
+            try text.write(to: csv, atomically: true, encoding: .utf8)
+        }
+        #expect(second.manifest.status == .failed)
+        #expect(second.manifest.error?.message.contains("was changed after the review") == true)
+        #expect(try await db.snapshot() == before)
+    }
+
+    /// The review writes 3 rows of 5 (60%), clears 1 ISRC, updates 1 popularity, and leaves
+    /// 1 ISRC of 5 (20%): each limit holds at that value and trips just below it.
+    @Test(arguments: [
+        (
+            "apply.max_changed=3", "apply.max_changed=2",
+            "max_changed: the review writes 3 rows (60% of 5), above the limit of 2 rows"
+        ),
+        ("apply.max_changed=60%", "apply.max_changed=59%", "above the limit of 59%"),
+        (
+            "apply.columns.isrc.max_cleared=1", "apply.columns.isrc.max_cleared=0",
+            "columns.isrc.max_cleared: the review clears 1 row"
+        ),
+        ("apply.columns.isrc.max_cleared=20%", "apply.columns.isrc.max_cleared=19%", "columns.isrc.max_cleared"),
+        (
+            "apply.columns.spotify_popularity.max_updated=1", "apply.columns.spotify_popularity.max_updated=0",
+            "columns.spotify_popularity.max_updated: the review updates 1 row"
+        ),
+        (
+            "apply.columns.isrc.min_coverage=20%", "apply.columns.isrc.min_coverage=21%",
+            "columns.isrc.min_coverage: after the apply 1 of 5 rows (20%) would hold a value, below the limit of 21%"
+        ),
+    ])
+    func aGuardRailHoldsAtItsLimitAndTripsPastIt(atLimit: String, pastLimit: String, message: String) async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        let before = try await db.snapshot()
+        let (_, tripped) = try await Self.reviewThenApply(db, overrides: [pastLimit])
+        #expect(tripped.manifest.status == .failed)
+        let error = tripped.manifest.error?.message ?? ""
+        #expect(error.contains(message), "\(error)")
+        #expect(error.contains("spotify-enrichment.yaml:"), "located: \(error)")
+        #expect(try await db.snapshot() == before)
+        // Stopped before anything: not even an undo file was begun.
+        let left = try FileManager.default.contentsOfDirectory(atPath: tripped.directory.path)
+        #expect(!left.contains { $0.contains("undo") }, "\(left)")
+
+        let (_, held) = try await Self.reviewThenApply(db, overrides: [atLimit])
+        #expect(held.manifest.status == .succeeded, "\(String(describing: held.manifest.error))")
+        #expect(try await db.snapshot() != before)
+    }
+
+    @Test func forceGoesPastAGuardRailAndRecordsIt() async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        let (_, forced) = try await Self.reviewThenApply(db, overrides: ["apply.max_changed=1"], force: true)
+        #expect(forced.manifest.status == .succeeded)
+        #expect(forced.manifest.notices.contains { $0.contains("--force: guard-rail overridden: max_changed") })
+        #expect(forced.manifest.stage("apply")?.counters["changed"] == 3)
+    }
+
+    @Test func aRowChangedSinceTheReviewFailsTheApplyByDefault() async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        let (_, applied) = try await Self.reviewThenApply(db) { _ in
+            // Between the review and the approval, someone changes a row the review updates.
+            _ = try await db.connection.execute(
+                "UPDATE tracks SET spotify_popularity = 31 WHERE id = '\(TestDatabase.track(3))'")
+        }
+        let before = try await db.snapshot()
+        #expect(before[2] == [.string(TestDatabase.track(3)), 31, "ISRC3"])
+        #expect(applied.manifest.status == .failed)
+        let message = applied.manifest.error?.message ?? ""
+        #expect(message.contains("1 row(s) of tracks changed since the review"), "\(message)")
+        #expect(message.contains(TestDatabase.track(3)))
+        #expect(try await db.snapshot() == before)
+    }
+
+    @Test func onDriftSkipAppliesTheOtherRowsAndCountsTheDrifted() async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        let runs = try StageHarness.makeRunDirectory()
+        let stages = try Self.stages(db, overrides: ["apply.on_drift=skip"])
+        let first = try await Runner(stages: stages, configuration: Self.configuration(runs, approval: .denied)).run()
+        _ = try await db.connection.execute(
+            "UPDATE tracks SET spotify_popularity = 31 WHERE id = '\(TestDatabase.track(3))'")
+        let replay = Replay(original: first.manifest, originalDirectory: first.directory, mode: .from, stage: "apply")
+        let applied = try await Runner(
+            stages: stages, configuration: Self.configuration(runs, approval: .granted, replay: replay)
+        ).run()
+        #expect(applied.manifest.status == .succeeded, "\(String(describing: applied.manifest.error))")
+        #expect(applied.manifest.stage("apply")?.counters["drifted"] == 1)
+        #expect(applied.manifest.stage("apply")?.counters["changed"] == 2)
+        #expect(applied.manifest.notices.contains { $0.contains("changed since the review") })
+        let after = try await db.snapshot()
+        #expect(after[2] == [.string(TestDatabase.track(3)), 31, "ISRC3"])  // neither overwritten nor lost
+        #expect(after[0] == [.string(TestDatabase.track(1)), 1, "ISRC1"])
+    }
+}
+
+/// A source stage sending fixed batches.
+private struct Rows: Stage {
+    var name: String { "rows" }
+    var kind: String { "test-rows" }
+    var parameters: Value { .object([:]) }
+    let batches: [Batch]
+
+    func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        for batch in batches { try await output.send(batch) }
+    }
+}
