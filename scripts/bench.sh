@@ -16,3 +16,4 @@ bash scripts/bench-plan.sh
 "$BENCH" per-item --tracks 60
 ROWS=200000 bash scripts/bench-apply.sh
 ROWS=1000000 bash scripts/bench-apply.sh
+bash scripts/bench-rss.sh
