@@ -10,7 +10,7 @@ import SluicePlan
 /// names, every `columns` entry present), every row's field count, the quoting — so a bad
 /// file is one located error listing every problem (`FILE:LINE:COL`) and nothing downstream
 /// runs. Then it is read again and sent on; the bytes must be the ones checked (SHA-256), or
-/// the stage fails. The file is recorded in the manifest's inputs with that SHA-256.
+/// the stage fails (and the run with it: rows already sent never reach a commit). The file is recorded in the manifest's inputs with that SHA-256.
 ///
 /// An empty cell is `null`, anything else a string (`int(...)` in a transform makes numbers).
 public struct ReadCSVStage: Stage {
@@ -42,7 +42,9 @@ public struct ReadCSVStage: Stage {
         let sent = try await read(url) { batch in try await output.send(batch) }
         guard sent.sha256 == checked.sha256 else {
             throw StageError(
-                stage: name, "\(settings.path) changed while it was being read; nothing after this stage ran on it")
+                stage: name,
+                "\(settings.path) changed between its check and its read; the run stops here, so nothing is applied from it"
+            )
         }
         context.registerInput(at: url, kind: "csv", sha256: sent.sha256, rows: sent.rows)
         context.counters.set("rows", sent.rows)
