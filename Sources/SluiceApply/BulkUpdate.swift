@@ -681,16 +681,16 @@ public struct BulkUpdateStats: Sendable, Hashable {
     }
 }
 
-/// An array of batches as an async sequence.
-struct AsyncBatches: AsyncSequence, Sendable {
-    typealias Element = Batch
+/// An array of batches as an async sequence: an input or a review held in memory.
+public struct AsyncBatches: AsyncSequence, Sendable {
+    public typealias Element = Batch
     let batches: [Batch]
-    init(_ batches: [Batch]) { self.batches = batches }
+    public init(_ batches: [Batch]) { self.batches = batches }
 
-    struct AsyncIterator: AsyncIteratorProtocol {
+    public struct AsyncIterator: AsyncIteratorProtocol {
         var base: IndexingIterator<[Batch]>
-        mutating func next() async -> Batch? { base.next() }
+        public mutating func next() async -> Batch? { base.next() }
     }
 
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: batches.makeIterator()) }
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: batches.makeIterator()) }
 }

@@ -111,7 +111,7 @@ public struct ApplyBenchmark: Sendable {
             FileManager.default.createFile(atPath: reviewFile.path, contents: nil)
             let out = try FileHandle(forWritingTo: reviewFile)
             var text = ""
-            _ = try await update.review(on: connection, input: AsyncBatchArray(batches)) { batch in
+            _ = try await update.review(on: connection, input: AsyncBatches(batches)) { batch in
                 text.removeAll(keepingCapacity: true)
                 for row in batch.rows { text += row.map { $0.text ?? "" }.joined(separator: ",") + "\n" }
                 let chunk = Data(text.utf8)
@@ -179,18 +179,4 @@ public struct ApplyBenchmark: Sendable {
             throw TestPostgres.SetupError("psql baseline failed with status \(outcome.status)")
         }
     }
-}
-
-/// An array of batches as an async sequence.
-struct AsyncBatchArray: AsyncSequence, Sendable {
-    typealias Element = Batch
-    let batches: [Batch]
-    init(_ batches: [Batch]) { self.batches = batches }
-
-    struct AsyncIterator: AsyncIteratorProtocol {
-        var base: IndexingIterator<[Batch]>
-        mutating func next() async -> Batch? { base.next() }
-    }
-
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: batches.makeIterator()) }
 }

@@ -22,7 +22,7 @@ import Testing
         _ update: BulkUpdate, _ batches: [Batch], on connection: PostgresConnection
     ) async throws -> (ReviewSummary, [[String]]) {
         var cells: [[String]] = []
-        let summary = try await update.review(on: connection, input: AsyncBatchList(batches)) { batch in
+        let summary = try await update.review(on: connection, input: AsyncBatches(batches)) { batch in
             #expect(batch.columns == BulkUpdate.reviewColumns)
             cells += batch.rows.map { $0.map { $0.text ?? "" } }
         }
@@ -123,7 +123,7 @@ import Testing
         let before = try await Tracks.snapshot(db.connection)
         let error = await #expect(throws: BulkUpdateError.self) {
             _ = try await Tracks.update.run(
-                on: db.connection, input: AsyncBatchList([Self.input]), reviewed: AsyncBatchList(Self.reviewed(cells)),
+                on: db.connection, input: AsyncBatches([Self.input]), reviewed: AsyncBatches(Self.reviewed(cells)),
                 onDrift: .fail
             ) { _ in }
         }
@@ -141,7 +141,7 @@ import Testing
         try await Self.drift(db)
         var undo: [Batch] = []
         let stats = try await update.run(
-            on: db.connection, input: AsyncBatchList([Self.input]), reviewed: AsyncBatchList(Self.reviewed(cells)),
+            on: db.connection, input: AsyncBatches([Self.input]), reviewed: AsyncBatches(Self.reviewed(cells)),
             onDrift: .skip
         ) { undo.append($0) }
         #expect(stats.drifted == 2)
@@ -160,7 +160,7 @@ import Testing
         let db = try await Tracks.scratch()
         let (_, cells) = try await Self.review(Tracks.update, [Self.input], on: db.connection)
         let stats = try await Tracks.update.run(
-            on: db.connection, input: AsyncBatchList([Self.input]), reviewed: AsyncBatchList(Self.reviewed(cells)),
+            on: db.connection, input: AsyncBatches([Self.input]), reviewed: AsyncBatches(Self.reviewed(cells)),
             onDrift: .fail
         ) { _ in }
         #expect(stats.drifted == 0)
@@ -169,18 +169,4 @@ import Testing
         #expect(none.isEmpty)
         #expect(after.changedRows == 0)
     }
-}
-
-/// An array of batches as an async sequence.
-struct AsyncBatchList: AsyncSequence, Sendable {
-    typealias Element = Batch
-    let batches: [Batch]
-    init(_ batches: [Batch]) { self.batches = batches }
-
-    struct AsyncIterator: AsyncIteratorProtocol {
-        var base: IndexingIterator<[Batch]>
-        mutating func next() async -> Batch? { base.next() }
-    }
-
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: batches.makeIterator()) }
 }
