@@ -2,9 +2,10 @@ import Logging
 import SluiceCore
 
 extension HTTPFetcher {
-    /// What a request finally came to, once retries, waits and token refreshes are done.
-    enum Answer: Sendable {
-        case ok(Value)
+    /// What a request finally came to, once retries, waits and token refreshes are done: a 2xx
+    /// body as `read` made it, or a status the caller decides about.
+    enum Answer<Item: Sendable>: Sendable {
+        case ok(Item)
         case badRequest(String)
         case forbidden(String)
         case notFound(String)
@@ -25,13 +26,14 @@ extension HTTPFetcher {
 
     /// Sends one request until it gets an answer worth returning.
     ///
-    /// - Parameter accept: checks a 2xx body: `nil` accepts it, a mismatch of counts makes the
+    /// - Parameter read: makes the caller's item of a 2xx body; a mismatch of counts makes the
     ///   attempt a transient failure, a body of another shape than the plan describes stops.
     /// - Throws: ``FetchError`` (401 after a fresh token, a too-long `Retry-After`, statuses
     ///   that retrying cannot change, exhausted retries) or `CancellationError`.
-    func perform(
-        _ request: RequestURL.Request, purpose: Purpose, accept: @Sendable (Value) -> AnswerMatching.Mismatch?
-    ) async throws -> Answer {
+    func perform<Item: Sendable>(
+        _ request: RequestURL.Request, purpose: Purpose,
+        read: @Sendable (Value) -> Result<Item, AnswerMatching.Mismatch>
+    ) async throws -> Answer<Item> {
         let url = request.url
         var attempts = 0
         var replayedAfter401 = false
@@ -47,7 +49,11 @@ extension HTTPFetcher {
                 tally.bytes += bytes
                 switch outcome {
                 case .success(let json):
-                    guard let mismatch = accept(json) else { return .ok(json) }
+                    let mismatch: AnswerMatching.Mismatch
+                    switch read(json) {
+                    case .success(let item): return .ok(item)
+                    case .failure(let failure): mismatch = failure
+                    }
                     guard !mismatch.isShape else {
                         throw FetchError(
                             .invalidResponse, "HTTP \(status) but \(mismatch); not retried", url: url, status: status)

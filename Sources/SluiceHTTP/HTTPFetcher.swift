@@ -113,12 +113,10 @@ public actor HTTPFetcher {
         let count = ids.count
         let matching = matching
         let answer = try await perform(request, purpose: narrowing ? .narrowing : .batch) { json in
-            if case .failure(let mismatch) = matching.results(for: ids, in: json) { return mismatch }
-            return nil
+            matching.results(for: ids, in: json)
         }
         switch answer {
-        case .ok(let json):
-            guard case .success(let results) = matching.results(for: ids, in: json) else { return [] }
+        case .ok(let results):
             return results
         case .badRequest(let message):
             if !narrowing {
@@ -181,12 +179,16 @@ public actor HTTPFetcher {
     ) async throws -> [ItemResult] {
         var results: [ItemResult] = []
         results.reserveCapacity(ids.count)
+        let matching = matching
         for id in ids {
             guard let url = url(id) else { break }
-            switch try await perform(RequestURL.Request(url: url), purpose: purpose, accept: { _ in nil }) {
-            // A fallback endpoint answers the item itself; a per-item source may wrap it (items_key).
-            case .ok(let json):
-                results.append(purpose == .fallback ? AnswerMatching.whole(json) : matching.item(in: json))
+            let answer = try await perform(RequestURL.Request(url: url), purpose: purpose) { json in
+                // A fallback endpoint answers the item itself; a per-item source may wrap it (items_key).
+                Result.success(purpose == .fallback ? AnswerMatching.whole(json) : matching.item(in: json))
+            }
+            switch answer {
+            case .ok(let result):
+                results.append(result)
             case .notFound: results.append(.notFound)
             case .badRequest(let message): results.append(.rejected(reason: message))
             case .forbidden(let message):
