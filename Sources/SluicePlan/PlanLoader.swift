@@ -528,7 +528,7 @@ extension PlanChecker {
             case (.get, .some):
                 validator.diagnostics.error("'body' is sent only with method POST", at: at("body"))
             case (.post, .some(let body)):
-                if !Self.placesIDs(body) {
+                if !BodyTemplate.placesIDs(body) {
                     validator.diagnostics.error(
                         "'body' does not say where the ids go: write the string \"{ids}\" where the list belongs, "
                             + "or a one-item list whose item holds \"{id}\"", at: at("body"))
@@ -578,18 +578,6 @@ extension PlanChecker {
                     notes: Suggestion.note(for: field, in: input) + ["the input has: " + input.joined(separator: ", ")],
                     code: .unknownReference(field))
             }
-        }
-    }
-
-    /// Whether a body template holds `"{ids}"`, or a one-item list whose item holds `{id}`.
-    static func placesIDs(_ value: Value) -> Bool {
-        switch value {
-        case .string(let s): return s == "{ids}"
-        case .array(let items):
-            if items.count == 1, items[0].containsText("{id}") { return true }
-            return items.contains(where: placesIDs)
-        case .object(let fields): return fields.values.contains(where: placesIDs)
-        default: return false
         }
     }
 

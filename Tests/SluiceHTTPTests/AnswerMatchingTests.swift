@@ -63,9 +63,9 @@ import Testing
     }
 
     @Test func bodyTemplatesPlaceTheIDListOrOneObjectPerID() throws {
-        let list = RequestURL.render(.object(["ids": "{ids}", "fields": .array(["a"])]), ids: ["x", "y"])
+        let list = BodyTemplate.render(.object(["ids": "{ids}", "fields": .array(["a"])]), ids: ["x", "y"])
         #expect(list == .object(["ids": .array(["x", "y"]), "fields": .array(["a"])]))
-        let objects = RequestURL.render(
+        let objects = BodyTemplate.render(
             .object(["items": .array([.object(["isbn": "{id}", "n": 1])])]), ids: ["x", "y"])
         #expect(
             objects == .object(["items": .array([.object(["isbn": "x", "n": 1]), .object(["isbn": "y", "n": 1])])]))

@@ -25,7 +25,7 @@ struct RequestURL {
             return Request(
                 method: configuration.method, url: url(path: configuration.path, parameters: [(parameter, list)]))
         case .batchBody(let template):
-            let body = Self.render(template, ids: ids.map { prefix + $0 })
+            let body = BodyTemplate.render(template, ids: ids.map { prefix + $0 })
             return Request(
                 method: configuration.method, url: url(path: configuration.path, parameters: []),
                 body: Array(JSON.encode(body).utf8))
@@ -58,27 +58,6 @@ struct RequestURL {
         let pairs = parameters.map { (Self.encode($0.0), $0.1) } + extra
         guard !pairs.isEmpty else { return base + path }
         return base + path + "?" + pairs.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
-    }
-
-    /// `template` with `"{ids}"` replaced by the id list, and each one-element list whose
-    /// element holds `"{id}"` repeated once per id with the id filled in.
-    static func render(_ template: Value, ids: [String]) -> Value {
-        func fill(_ value: Value, id: String?) -> Value {
-            switch value {
-            case .string("{ids}"): return .array(ids.map(Value.string))
-            case .string(let s) where s.contains("{id}"):
-                guard let id else { return value }
-                return .string(s.replacingOccurrences(of: "{id}", with: id))
-            case .array(let items):
-                if id == nil, items.count == 1, items[0].containsText("{id}") {
-                    return .array(ids.map { fill(items[0], id: $0) })
-                }
-                return .array(items.map { fill($0, id: id) })
-            case .object(let fields): return .object(fields.mapValues { fill($0, id: id) })
-            default: return value
-            }
-        }
-        return fill(template, id: nil)
     }
 
     static func encode(_ text: String) -> String { PercentEncoding.encode(text) }
