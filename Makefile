@@ -1,17 +1,20 @@
 # The commands a newcomer types. Each installs what a fresh Debian machine lacks first.
 SWIFT ?= swift
 
-.PHONY: deps build test lint check-plan bench demo format
+.PHONY: deps deps-browser build test lint check-plan bench demo format
 
 deps:
 	@bash scripts/install-deps.sh
 
+deps-browser:
+	@bash scripts/install-deps.sh --browser
+
 build: deps
 	$(SWIFT) build
 
-## Runs the whole test suite (plan loader, runner, PostgreSQL, HTTP, simulator, end to end),
-## after the style check.
-test: deps lint
+## Runs the whole test suite (plan loader, runner, PostgreSQL, HTTP, simulator, end to end,
+## the review page in headless Chromium), after the style check.
+test: deps-browser lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

@@ -25,6 +25,14 @@ status=0
 run_dir=$(sed -n 's/^run [^ ]* [a-z-]* .*: \(.*\)$/\1/p' "$work/run.txt" | head -1)
 [ "$status" -eq 0 ] || { echo "the run ended with status $status" >&2; exit "$status"; }
 
+if [ -f "$run_dir/review.html" ] && browser=$(command -v chromium || command -v chromium-headless-shell); then
+    # The review page as a browser shows it, cut off from any network (the page needs none).
+    "$browser" --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir="$work/browser" \
+        --host-resolver-rules='MAP * ~NOTFOUND' --proxy-server=127.0.0.1:9 --hide-scrollbars \
+        --window-size=1200,1900 --screenshot="$run_dir/review.png" "file://$(cd "$run_dir" && pwd)/review.html" \
+        >/dev/null 2>&1 && echo "== the review page, as Chromium renders it: $run_dir/review.png"
+fi
+
 echo
 echo "== the table now"
 psql "$DATABASE_URL" <<'SQL'

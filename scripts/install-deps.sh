@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs the system packages Sluice builds and tests against, where they are missing:
 # libyaml-dev (YAML), libpq-dev (PostgreSQL client), postgresql (throwaway servers in tests
-# and the demo). Debian/Ubuntu only; elsewhere it says what to install and carries on.
+# and the demo); with --browser also chromium (the tests read the review page as Chromium
+# renders it). Debian/Ubuntu only; elsewhere it says what to install and carries on.
 set -euo pipefail
 
 missing=()
+if [ "${1:-}" = "--browser" ]; then
+    command -v chromium >/dev/null 2>&1 || command -v chromium-headless-shell >/dev/null 2>&1 || missing+=(chromium)
+fi
 pkg-config --exists yaml-0.1 2>/dev/null || missing+=(libyaml-dev)
 pkg-config --exists libpq 2>/dev/null || missing+=(libpq-dev)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)

@@ -102,13 +102,16 @@ import Testing
         #expect(after[3] == before[3])
     }
 
+    /// Runs up to the apply's gate, where the review is written, and stops there.
+    static func stopAtTheGate(_ db: TestDatabase) async throws -> RunResult {
+        let runs = try StageHarness.makeRunDirectory()
+        return try await Runner(stages: try stages(db), configuration: configuration(runs, approval: .denied)).run()
+    }
+
     @Test func thePageIsSelfContainedAndItsCountsAreTheCSVs() async throws {
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }
-        let runs = try StageHarness.makeRunDirectory()
-        let result = try await Runner(
-            stages: try Self.stages(db), configuration: Self.configuration(runs, approval: .denied)
-        ).run()
+        let result = try await Self.stopAtTheGate(db)
         let html = try String(
             contentsOf: result.directory.appendingPathComponent("review.html"), encoding: .utf8)
         #expect(try mode(of: result.directory.appendingPathComponent("review.html")) == 0o600)
@@ -117,12 +120,67 @@ import Testing
         }
         #expect(html.contains("<svg"))
         // Every count of the page's table is the number of the CSV's rows of that column and kind.
-        let csv = try String(contentsOf: result.directory.appendingPathComponent("review.csv"), encoding: .utf8)
-        var counted: [String: Int] = [:]
-        for line in csv.split(whereSeparator: \.isNewline).dropFirst() {
-            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-            counted["\(fields[1])/\(fields[4])", default: 0] += 1
+        let cells = try Self.cells(in: result.directory.appendingPathComponent("review.csv"))
+        let shown = Self.shownCounts(in: html)
+        #expect(!shown.isEmpty)
+        #expect(shown == Self.counts(of: cells))
+    }
+
+    /// The page as a person sees it: Debian's Chromium, cut off from any network, loads
+    /// review.html from the run directory; the DOM it rendered holds the CSV's numbers, in the
+    /// table, the headline and the histogram, and no element reaches outside the page.
+    @Test(.enabled(if: HeadlessBrowser.installed != nil, "needs Debian's chromium; make test installs it"))
+    func aBrowserRendersThePageWithTheCSVsNumbersAndNothingExternal() async throws {
+        let browser = try #require(HeadlessBrowser.installed)
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        let result = try await Self.stopAtTheGate(db)
+        let page = result.directory.appendingPathComponent("review.html")
+        let dom = try await browser.renderedDOM(of: page)
+        // The parser's own mark: the rows went into a <tbody> the page never wrote.
+        #expect(dom.contains("<tbody>"), "\(dom.prefix(500))")
+
+        let cells = try Self.cells(in: result.directory.appendingPathComponent("review.csv"))
+        #expect(Self.shownCounts(in: dom) == Self.counts(of: cells))
+        #expect(dom.contains("3 of 5 rows would change (3 updated, 0 inserted); 5 matched, 1 unknown keys"))
+        // The histogram's bars count the CSV's numeric old and new values of the column.
+        let popularity = cells.filter { $0[1] == "spotify_popularity" }
+        var bars: [String: Int] = [:]
+        for bar in dom.matches(of: /<title>(old|new): (\d+)<\/title>/) {
+            bars[String(bar.output.1), default: 0] += Int(bar.output.2)!
         }
+        #expect(bars["old"] == popularity.filter { Double($0[2]) != nil }.count)
+        #expect(bars["new"] == popularity.filter { Double($0[3]) != nil }.count)
+        // Nothing the browser would fetch: no element naming a resource, no stylesheet URL.
+        for external in [
+            " src=", " href=", " srcset=", " action=", " poster=", "url(", "@import", "<link", "<script",
+            "<iframe", "<object", "<embed", "<img",
+        ] {
+            #expect(!dom.contains(external), "the rendered page holds \(external)")
+        }
+        let png = result.directory.appendingPathComponent("review.png")
+        try await browser.screenshot(of: page, to: png)
+        let image = try Data(contentsOf: png)
+        #expect(image.starts(with: [0x89, 0x50, 0x4E, 0x47]), "not a PNG")
+        #expect(image.count > 10_000, "a blank screenshot is a few hundred bytes; this one is \(image.count)")
+    }
+
+    /// review.csv's records after the header: key, column, old, new, change.
+    static func cells(in csv: URL) throws -> [[String]] {
+        try String(contentsOf: csv, encoding: .utf8).split(whereSeparator: \.isNewline).dropFirst().map {
+            $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        }
+    }
+
+    /// `column/change` → the number of cells of that column and kind.
+    static func counts(of cells: [[String]]) -> [String: Int] {
+        var counted: [String: Int] = [:]
+        for fields in cells { counted["\(fields[1])/\(fields[4])", default: 0] += 1 }
+        return counted
+    }
+
+    /// The non-zero change counts of the page's table, as `column/change`.
+    static func shownCounts(in html: String) -> [String: Int] {
         var shown: [String: Int] = [:]
         let rowPattern = /<tr data-column="([^"]+)">(.*?)<\/tr>/
         let cellPattern = /<td data-kind="(fill|update|clear|insert)">(\d+)<\/td>/
@@ -131,8 +189,7 @@ import Testing
                 shown["\(row.output.1)/\(cell.output.1)"] = Int(cell.output.2)!
             }
         }
-        #expect(!shown.isEmpty)
-        #expect(shown == counted)
+        return shown
     }
 
     @Test func anEditedReviewIsRefusedAndNothingChanges() async throws {
