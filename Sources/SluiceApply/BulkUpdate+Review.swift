@@ -36,20 +36,7 @@ extension BulkUpdate {
             if !keys.provesUnique { summary.duplicateRows = try await removeDuplicates(sql, on: connection) }
             if mode == .insert { try await refuseExistingKeys(sql, on: connection) }
             phase = .recordPrior
-            let numeric = try await connection.execute(sql.numericColumns).rows.map { $0.first?.boolValue ?? false }
-            let coverage = try await connection.execute(sql.coverage).rows.first ?? []
-            summary.tableRows = coverage.first?.intValue.map(Int.init) ?? 0
-            summary.columns = columns.enumerated().map { index, column in
-                var summary = ReviewSummary.Column(name: column.name, numeric: index < numeric.count && numeric[index])
-                summary.valuesBefore = index + 1 < coverage.count ? coverage[index + 1].intValue.map(Int.init) ?? 0 : 0
-                return summary
-            }
-            var tally = ReviewTally(columns: summary.columns, onEmpty: columns.map(\.onEmpty), inserts: mode != .update)
-            _ = try await connection.stream(sql.reviewRows, batchSize: undoBatchSize) { batch in
-                let changing = tally.add(batch)
-                if !changing.isEmpty { try await cells(Batch(columns: Self.reviewColumns, rows: changing)) }
-            }
-            tally.finish(into: &summary, sampleLimit: sampleLimit)
+            try await tallyReview(sql, on: connection, into: &summary, cells: cells)
             _ = try await connection.execute("ROLLBACK")
             _ = try await connection.execute("DROP TABLE IF EXISTS \(sql.input)")
             return summary
@@ -63,6 +50,29 @@ extension BulkUpdate {
             await dropReviewInput(sql, on: connection)
             throw error
         }
+    }
+
+    /// Reads, in the current transaction, what the write would change given the input table as
+    /// it now is: the coverage before, then every input row beside its current row, counted into
+    /// `summary` and handed out as changing cells.
+    func tallyReview(
+        _ sql: SQL, on connection: PostgresConnection, into summary: inout ReviewSummary,
+        cells: (Batch) async throws -> Void
+    ) async throws {
+        let numeric = try await connection.execute(sql.numericColumns).rows.map { $0.first?.boolValue ?? false }
+        let coverage = try await connection.execute(sql.coverage).rows.first ?? []
+        summary.tableRows = coverage.first?.intValue.map(Int.init) ?? 0
+        summary.columns = columns.enumerated().map { index, column in
+            var summary = ReviewSummary.Column(name: column.name, numeric: index < numeric.count && numeric[index])
+            summary.valuesBefore = index + 1 < coverage.count ? coverage[index + 1].intValue.map(Int.init) ?? 0 : 0
+            return summary
+        }
+        var tally = ReviewTally(columns: summary.columns, onEmpty: columns.map(\.onEmpty), inserts: mode != .update)
+        _ = try await connection.stream(sql.reviewRows, batchSize: undoBatchSize) { batch in
+            let changing = tally.add(batch)
+            if !changing.isEmpty { try await cells(Batch(columns: Self.reviewColumns, rows: changing)) }
+        }
+        tally.finish(into: &summary, sampleLimit: sampleLimit)
     }
 
     private func dropReviewInput(_ sql: SQL, on connection: PostgresConnection) async {

@@ -184,6 +184,36 @@ public struct BulkUpdate: Sendable, Hashable {
         try await perform(on: connection, input: input, reviewed: AsyncBatches?.none, onDrift: .fail, undo: undo)
     }
 
+    /// A review made inside the update's own transaction, for an update approved before it
+    /// starts (`--yes`): no one reads the review before the write, so it is read from the
+    /// locked table the write then changes, and nothing can drift in between. The input is
+    /// copied once, for both.
+    public struct InlineReview {
+        /// Receives batches of the cells that will change (``BulkUpdate/reviewColumns``).
+        public var cells: (Batch) async throws -> Void
+        /// Gets the summary before anything is written (and before `undo` gets anything);
+        /// throwing (a guard-rail) rolls the transaction back.
+        public var reviewed: (ReviewSummary) async throws -> Void
+
+        public init(
+            cells: @escaping (Batch) async throws -> Void, reviewed: @escaping (ReviewSummary) async throws -> Void
+        ) {
+            self.cells = cells
+            self.reviewed = reviewed
+        }
+    }
+
+    /// Runs the update, reviewing it first in the same transaction (``InlineReview``): the
+    /// review's cells and summary are those of ``review(on:input:cells:)`` on the same table,
+    /// and `review.reviewed` decides, before the write, whether it goes ahead.
+    public func run<Input: AsyncSequence>(
+        on connection: PostgresConnection, input: Input, review: InlineReview, undo: (Batch) async throws -> Void
+    ) async throws -> BulkUpdateStats where Input.Element == Batch {
+        try await perform(
+            on: connection, input: input, reviewed: AsyncBatches?.none, onDrift: .fail, inlineReview: review,
+            undo: undo)
+    }
+
     /// Runs the update held to a review (``review(on:input:cells:)``): only the reviewed changes
     /// are written. Inside the transaction, after the table is locked, the cells the update would
     /// change now are compared with `reviewed`; a row the update would still write whose cells
@@ -203,7 +233,7 @@ public struct BulkUpdate: Sendable, Hashable {
 
     private func perform<Input: AsyncSequence, Reviewed: AsyncSequence>(
         on connection: PostgresConnection, input: Input, reviewed: Reviewed?, onDrift: OnDrift,
-        undo: (Batch) async throws -> Void
+        inlineReview: InlineReview? = nil, undo: (Batch) async throws -> Void
     ) async throws -> BulkUpdateStats where Input.Element == Batch, Reviewed.Element == Batch {
         let sql = try validate(serverVersion: connection.serverVersion)
         var phase = BulkUpdateError.Phase.begin
@@ -231,6 +261,13 @@ public struct BulkUpdate: Sendable, Hashable {
             if mode == .insert { try await refuseExistingKeys(sql, on: connection) }
             if let reviewed {
                 try await holdToReview(sql, reviewed: reviewed, onDrift: onDrift, on: connection, into: &stats)
+            }
+            if let inlineReview {
+                var summary = ReviewSummary(table: table, key: key, mode: mode.rawValue)
+                summary.inputRows = stats.inputRows
+                summary.duplicateRows = stats.duplicateRows
+                try await tallyReview(sql, on: connection, into: &summary, cells: inlineReview.cells)
+                try await inlineReview.reviewed(summary)
             }
             // After the review has held back drifted rows: these are the values the update writes.
             if countsFilled {

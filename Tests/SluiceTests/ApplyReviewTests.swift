@@ -102,6 +102,39 @@ import Testing
         #expect(after[3] == before[3])
     }
 
+    /// Runs with approval given before the run starts (`--yes`): no stop at the gate.
+    static func approvedUpFront(_ db: TestDatabase, overrides: [String] = []) async throws -> RunResult {
+        let runs = try StageHarness.makeRunDirectory()
+        return try await Runner(
+            stages: try stages(db, overrides: overrides), configuration: configuration(runs, approval: .granted)
+        ).run()
+    }
+
+    /// Approved up front, the apply reviews inside its own transaction, on the locked table it
+    /// then writes: the same review.csv, summary and page as at the gate, recorded in the
+    /// manifest, and exactly those changes made (nothing can drift in between).
+    @Test func approvedUpFrontTheApplyReviewsInItsOwnTransaction() async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        let gate = try await Self.stopAtTheGate(db)
+        let result = try await Self.approvedUpFront(db)
+        #expect(result.manifest.status == .succeeded, "\(String(describing: result.manifest.error))")
+        let apply = try #require(result.manifest.stage("apply"))
+        let review = try #require(apply.review)
+        #expect(review.runID == result.manifest.runID)
+        #expect(review.file.path == "review.csv")
+        #expect(review.files.map(\.path) == ["review.html"])
+        let gateCells = try Self.cells(in: gate.directory.appendingPathComponent("review.csv"))
+        let cells = try Self.cells(in: result.directory.appendingPathComponent("review.csv"))
+        #expect(Set(cells) == Set(gateCells))
+        #expect(review.summary == gate.manifest.stage("apply")?.review?.summary)
+        #expect(apply.counters["changed"] == 3)
+        #expect(apply.counters["drifted"] == 0)
+        let after = try await db.snapshot()
+        #expect(after[0] == [.string(TestDatabase.track(1)), 1, "ISRC1"])
+        #expect(after[2] == [.string(TestDatabase.track(3)), 30, .null])
+    }
+
     /// Runs up to the apply's gate, where the review is written, and stops there.
     static func stopAtTheGate(_ db: TestDatabase) async throws -> RunResult {
         let runs = try StageHarness.makeRunDirectory()
@@ -230,11 +263,29 @@ import Testing
         ),
     ])
     func aGuardRailHoldsAtItsLimitAndTripsPastIt(atLimit: String, pastLimit: String, message: String) async throws {
+        try await guardRail(atLimit: atLimit, pastLimit: pastLimit, message: message, upFront: false)
+        try await guardRail(atLimit: atLimit, pastLimit: pastLimit, message: message, upFront: true)
+    }
+
+    /// A guard-rail checked on the review at the gate, or (`upFront`, approval given before the
+    /// run) on the review the apply makes in its own transaction.
+    func guardRail(atLimit: String, pastLimit: String, message: String, upFront: Bool) async throws {
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }
         let before = try await db.snapshot()
-        let (_, tripped) = try await Self.reviewThenApply(db, overrides: [pastLimit])
+        let apply = { (limit: String) async throws -> RunResult in
+            upFront
+                ? try await Self.approvedUpFront(db, overrides: [limit])
+                : try await Self.reviewThenApply(db, overrides: [limit]).apply
+        }
+        let tripped = try await apply(pastLimit)
         #expect(tripped.manifest.status == .failed)
+        // The review that tripped it is recorded, its page written, for a person to read.
+        let review = try #require(tripped.manifest.stage("apply")?.review)
+        #expect(review.file.rows == 4)
+        let page = try #require(review.files.first?.path)
+        let pageURL = page.hasPrefix("/") ? URL(fileURLWithPath: page) : tripped.directory.appendingPathComponent(page)
+        #expect(FileManager.default.fileExists(atPath: pageURL.path), "\(pageURL.path)")
         let error = tripped.manifest.error?.message ?? ""
         #expect(error.contains(message), "\(error)")
         #expect(error.contains("spotify-enrichment.yaml:"), "located: \(error)")
@@ -243,7 +294,7 @@ import Testing
         let left = try FileManager.default.contentsOfDirectory(atPath: tripped.directory.path)
         #expect(!left.contains { $0.contains("undo") }, "\(left)")
 
-        let (_, held) = try await Self.reviewThenApply(db, overrides: [atLimit])
+        let held = try await apply(atLimit)
         #expect(held.manifest.status == .succeeded, "\(String(describing: held.manifest.error))")
         #expect(try await db.snapshot() != before)
     }

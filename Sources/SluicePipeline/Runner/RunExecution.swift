@@ -32,7 +32,7 @@ struct RunExecution: Sendable {
                 return await refuse(first.name, because: reason)
             }
             if first.requiresApproval {
-                if let reviewing = first.stage as? any ReviewingStage {
+                if let reviewing = first.stage as? any ReviewingStage, !reviewsWhileRunning(first) {
                     guard await review(first, reviewing) else { return Task.isCancelled ? .interrupted : .failed }
                 }
                 let approved = await approve(first.name)
@@ -54,24 +54,39 @@ struct RunExecution: Sendable {
         return .failed
     }
 
+    /// Whether a gated reviewing stage reviews while it runs instead of at its gate: approval is
+    /// given before the run reaches it (`--yes`) and no person saw an earlier review of this
+    /// input, so the review and the change are made in one transaction.
+    private func reviewsWhileRunning(_ spec: StageSpec) -> Bool {
+        guard case .granted = configuration.approval, spec.stage is any ReviewingStage else { return false }
+        return originalReview(of: spec) == nil
+    }
+
+    /// The review a person saw at the gate the original run stopped at, when this is a replay
+    /// of that run on the same input (its paths made absolute): this replay is its approval, and
+    /// the stage is held to it. (A stage that ran since, or failed, is reviewed anew: what it
+    /// reviewed is no longer what it would do.)
+    private func originalReview(of spec: StageSpec) -> Manifest.Review? {
+        let (_, artifact) = inputSource(for: spec)
+        guard let replay = configuration.replay, let stopped = replay.original.stage(spec.name),
+            stopped.status == .awaitingApproval, var original = stopped.review, original.inputSHA256 != nil,
+            original.inputSHA256 == artifact?.sha256
+        else { return nil }
+        original.file.path = replay.resolve(original.file.path).standardizedFileURL.path
+        original.files = original.files.map { file in
+            var file = file
+            file.path = replay.resolve(file.path).standardizedFileURL.path
+            return file
+        }
+        return original
+    }
+
     /// Records the review of a gated stage: the original run's, for a replay on the same input,
     /// else a new one. Returns false (the failure recorded) when the review fails.
     private func review(_ spec: StageSpec, _ stage: any ReviewingStage) async -> Bool {
         let (source, artifact) = inputSource(for: spec)
         var review: Manifest.Review
-        if let replay = configuration.replay, let stopped = replay.original.stage(spec.name),
-            stopped.status == .awaitingApproval, var original = stopped.review, original.inputSHA256 != nil,
-            original.inputSHA256 == artifact?.sha256
-        {
-            // The review a person saw at the gate the original run stopped at: this replay is
-            // its approval, and the stage is held to it. (A stage that ran since, or failed, is
-            // reviewed anew: what it reviewed is no longer what it would do.)
-            original.file.path = replay.resolve(original.file.path).standardizedFileURL.path
-            original.files = original.files.map { file in
-                var file = file
-                file.path = replay.resolve(file.path).standardizedFileURL.path
-                return file
-            }
+        if let original = originalReview(of: spec) {
             review = original
         } else {
             let context = StageContext(
@@ -96,15 +111,7 @@ struct RunExecution: Sendable {
                 }
                 return false
             }
-            review.inputSHA256 = artifact?.sha256
-            review.runID = runID
-            review.reviewedAt = ManifestRecorder.normalized(review.reviewedAt)
-            review.file.path = RunDirectory.relativePath(of: URL(fileURLWithPath: review.file.path), in: directory)
-            review.files = review.files.map { file in
-                var file = file
-                file.path = RunDirectory.relativePath(of: URL(fileURLWithPath: file.path), in: directory)
-                return file
-            }
+            review = recordable(review, input: artifact)
             let notices = context.notices
             await recorder.update { manifest in manifest.notices.append(contentsOf: notices) }
         }
@@ -112,6 +119,22 @@ struct RunExecution: Sendable {
         await recorder.updateStage(spec.name) { stage, _ in stage.review = recorded }
         configuration.onReview?(spec.name, recorded)
         return true
+    }
+
+    /// A new review as the manifest records it: pinned to the input it read and this run, its
+    /// paths relative to the run directory.
+    private func recordable(_ review: Manifest.Review, input: Manifest.Artifact?) -> Manifest.Review {
+        var review = review
+        review.inputSHA256 = input?.sha256
+        review.runID = runID
+        review.reviewedAt = ManifestRecorder.normalized(review.reviewedAt)
+        review.file.path = RunDirectory.relativePath(of: URL(fileURLWithPath: review.file.path), in: directory)
+        review.files = review.files.map { file in
+            var file = file
+            file.path = RunDirectory.relativePath(of: URL(fileURLWithPath: file.path), in: directory)
+            return file
+        }
+        return review
     }
 
     private func approve(_ stage: String) async -> Bool {
@@ -188,10 +211,21 @@ struct RunExecution: Sendable {
             }
             return review
         }
+        var reviewWhileRunning: StageContext.ReviewWhileRunning?
+        if spec.requiresApproval, review == nil, reviewsWhileRunning(spec) {
+            let earlier = layout.specs.prefix { $0.name != spec.name }.compactMap { recorder.finishedStage($0.name) }
+            let (_, artifact) = inputSource(for: spec)
+            let execution = self
+            reviewWhileRunning = StageContext.ReviewWhileRunning(earlier: earlier) { review in
+                let recorded = execution.recordable(review, input: artifact)
+                await recorder.updateStage(spec.name) { stage, _ in stage.review = recorded }
+            }
+        }
         let context = StageContext(
             stageName: spec.name, stageKind: spec.stage.kind, runID: runID, runDirectory: directory,
             runStartedAt: startedAt, logger: logger, hasInput: spec.input != nil,
-            finishedStage: { recorder.finishedStage($0) }, now: configuration.now, review: review)
+            finishedStage: { recorder.finishedStage($0) }, now: configuration.now, review: review,
+            reviewWhileRunning: reviewWhileRunning)
         var input: StageInput?
         var inputArtifact: Manifest.Artifact?
         if let upstream = spec.input {

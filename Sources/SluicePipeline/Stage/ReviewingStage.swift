@@ -4,7 +4,10 @@ import SluiceCore
 /// A stage that can say what it would change before it changes anything: the runner asks it
 /// for a review at its approval gate, records the review in the manifest (pinned by its
 /// SHA-256), and hands it to the stage when it runs (``StageContext/review``), which then does
-/// exactly what was reviewed.
+/// exactly what was reviewed. When approval is given before the run reaches the gate (`--yes`),
+/// the runner asks for no review first: the stage reviews while it runs, in the same
+/// transaction as its change, and records that review through
+/// ``StageContext/reviewWhileRunning``.
 ///
 /// The runner knows nothing of what a review holds: the stage writes its files, and gives a
 /// summary as JSON (for the manifest) and as text (for people).

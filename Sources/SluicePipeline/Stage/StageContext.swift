@@ -22,6 +22,24 @@ public final class StageContext: Sendable {
     /// The review approved for this stage (``ReviewingStage``), its paths absolute: the stage
     /// does exactly what it shows. `nil` for a stage that was not reviewed.
     public let review: Manifest.Review?
+    /// For a reviewing stage approved before the run reached it (`--yes`): it reviews while it
+    /// runs, in its own transaction, and records the review here. `nil` otherwise.
+    public let reviewWhileRunning: ReviewWhileRunning?
+
+    /// How a stage approved up front records the review it makes as it runs.
+    public struct ReviewWhileRunning: Sendable {
+        /// The records of the stages that ran before it, for context in the review.
+        public let earlier: [Manifest.StageRecord]
+        /// Records the review (paths absolute) in the manifest, as the gate would have.
+        public let record: @Sendable (Manifest.Review) async -> Void
+
+        public init(
+            earlier: [Manifest.StageRecord], record: @escaping @Sendable (Manifest.Review) async -> Void
+        ) {
+            self.earlier = earlier
+            self.record = record
+        }
+    }
 
     private let clock: @Sendable () -> Date
     private let collected = Mutex<(artifacts: [Artifact], notices: [String], inputs: [Artifact])>(([], [], []))
@@ -44,9 +62,11 @@ public final class StageContext: Sendable {
         stageName: String, stageKind: String, runID: String, runDirectory: URL, runStartedAt: Date,
         logger: Logger, hasInput: Bool = true,
         finishedStage: @escaping @Sendable (String) -> Manifest.StageRecord? = { _ in nil },
-        now: @escaping @Sendable () -> Date = { Date() }, review: Manifest.Review? = nil
+        now: @escaping @Sendable () -> Date = { Date() }, review: Manifest.Review? = nil,
+        reviewWhileRunning: ReviewWhileRunning? = nil
     ) {
         self.review = review
+        self.reviewWhileRunning = reviewWhileRunning
         self.stageName = stageName
         self.stageKind = stageKind
         self.runID = runID

@@ -71,6 +71,11 @@ public struct ApplyStage: ReviewingStage {
         var sampleKeys: [String] = []
         let stats: BulkUpdateStats
         let applicationName = DatabaseConnector.applicationName(run: context.runID, stage: name)
+        // Approved before the run got here (`--yes`): reviewed in the write's own transaction.
+        var inline: ReviewWriter?
+        if let recorder = context.reviewWhileRunning {
+            inline = try await ReviewWriter(stage: name, context: context, earlier: recorder.earlier)
+        }
         do {
             let (result, wait) = try await DatabaseConnector.with(database, for: context) { connection in
                 // Another apply to the table, or any writer, makes this wait: say so, and for whom.
@@ -89,6 +94,14 @@ public struct ApplyStage: ReviewingStage {
                         return try await update.run(
                             on: connection, input: applyInput, reviewed: reviewed, onDrift: onDrift, undo: keep)
                     }
+                    if let inline, let recorder = context.reviewWhileRunning {
+                        let review = BulkUpdate.InlineReview(cells: inline.write) { summary in
+                            let review = try await inline.finish(summary, settings: settings, context: context)
+                            await recorder.record(review)
+                            try checkGuardRails(review, context: context)
+                        }
+                        return try await update.run(on: connection, input: applyInput, review: review, undo: keep)
+                    }
                     return try await update.run(on: connection, input: applyInput, undo: keep)
                 }
             }
@@ -106,6 +119,7 @@ public struct ApplyStage: ReviewingStage {
             throw error
         } catch {
             await writer?.remove()
+            await inline?.abandon()
             throw error
         }
         if let writer {
@@ -123,7 +137,7 @@ public struct ApplyStage: ReviewingStage {
         counters.set("unchanged", stats.unchanged)
         counters.set("unknown_keys", stats.unknownKeys)
         if update.mode != .update { counters.set("inserted", stats.inserted) }
-        if reviewed != nil {
+        if reviewed != nil || inline != nil {
             counters.set("drifted", stats.drifted)
             if stats.drifted > 0 {
                 context.notice(
@@ -177,31 +191,19 @@ extension ApplyStage {
     ) async throws
         -> Manifest.Review
     {
-        let csvURL = ReviewFile.url(stage: name, in: context.runDirectory, extension: "csv")
-        let htmlURL = ReviewFile.url(stage: name, in: context.runDirectory, extension: "html")
-        let writer = try await CSVFileWriter(url: csvURL, columns: BulkUpdate.reviewColumns)
+        let writer = try await ReviewWriter(stage: name, context: context, earlier: earlier)
         let applyInput = ApplyInput(base: input, settings: settings, stage: name)
         let update = update
         let summary: ReviewSummary
         do {
             summary = try await DatabaseConnector.with(database, for: context) { connection in
-                try await update.review(on: connection, input: applyInput) { batch in try await writer.write(batch) }
+                try await update.review(on: connection, input: applyInput, cells: writer.write)
             }
         } catch {
             await writer.abandon()
             throw error
         }
-        let sha256 = try await writer.commit()
-        let page = try await ReviewPage.write(
-            to: htmlURL, summary: summary, cells: csvURL, earlier: earlier, runDirectory: context.runDirectory)
-        var text = summary.text
-        let violations = ReviewGuardRails.check(summary, against: settings)
-        for violation in violations { text += "  guard-rail: \(violation)\n" }
-        text += "  review: \(csvURL.path) (\(writer.rows) cells), \(htmlURL.path)\n"
-        return Manifest.Review(
-            file: Manifest.Artifact(kind: "review", path: csvURL.path, sha256: sha256, rows: writer.rows),
-            files: [Manifest.Artifact(kind: "review-html", path: page.url.path, sha256: page.sha256, rows: 0)],
-            reviewedAt: context.now(), summary: summary.json, text: text)
+        return try await writer.finish(summary, settings: settings, context: context)
     }
 
     /// Fails naming every guard-rail the review goes past, unless ``force`` (then each is a

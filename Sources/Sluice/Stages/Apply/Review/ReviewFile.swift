@@ -1,6 +1,8 @@
 import Foundation
 import SluiceApply
 import SluiceCore
+import SluicePipeline
+import SluicePlan
 
 /// The review's cells read back from `review.csv` (``BulkUpdate/reviewColumns``), in batches of
 /// `[key, column, old, new]`, as an apply held to the review needs them.
@@ -76,4 +78,51 @@ struct ReviewFileError: Error, CustomStringConvertible, Sendable {
     }
 
     var description: String { "\(path): \(message)" }
+}
+
+/// Writes one review's files as its cells arrive: `review.csv`, then, given the summary,
+/// `review.html`, and makes the review the manifest records.
+final class ReviewWriter {
+    let csvURL: URL
+    let htmlURL: URL
+    let earlier: [Manifest.StageRecord]
+    let runDirectory: URL
+    private let writer: CSVFileWriter
+
+    init(stage: String, context: StageContext, earlier: [Manifest.StageRecord]) async throws {
+        csvURL = ReviewFile.url(stage: stage, in: context.runDirectory, extension: "csv")
+        htmlURL = ReviewFile.url(stage: stage, in: context.runDirectory, extension: "html")
+        runDirectory = context.runDirectory
+        self.earlier = earlier
+        writer = try await CSVFileWriter(url: csvURL, columns: BulkUpdate.reviewColumns)
+    }
+
+    /// Appends a batch of cells (``BulkUpdate/reviewColumns``) to review.csv.
+    func write(_ cells: Batch) async throws {
+        try await writer.write(cells)
+    }
+
+    /// Completes review.csv, writes review.html, and returns the review with its text: the
+    /// summary, the guard-rails it goes past, and where the files are.
+    func finish(
+        _ summary: ReviewSummary, settings: ApplySettings, context: StageContext
+    ) async throws
+        -> Manifest.Review
+    {
+        let sha256 = try await writer.commit()
+        let page = try await ReviewPage.write(
+            to: htmlURL, summary: summary, cells: csvURL, earlier: earlier, runDirectory: runDirectory)
+        var text = summary.text
+        for violation in ReviewGuardRails.check(summary, against: settings) { text += "  guard-rail: \(violation)\n" }
+        text += "  review: \(csvURL.path) (\(writer.rows) cells), \(htmlURL.path)\n"
+        return Manifest.Review(
+            file: Manifest.Artifact(kind: "review", path: csvURL.path, sha256: sha256, rows: writer.rows),
+            files: [Manifest.Artifact(kind: "review-html", path: page.url.path, sha256: page.sha256, rows: 0)],
+            reviewedAt: context.now(), summary: summary.json, text: text)
+    }
+
+    /// Removes a review.csv that was not finished.
+    func abandon() async {
+        await writer.abandon()
+    }
 }
