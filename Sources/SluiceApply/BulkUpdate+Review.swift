@@ -93,9 +93,9 @@ struct ReviewTally {
     var insertedRows = 0
     var unknownKeys = 0
     var unknownKeySamples: [String] = []
-    var old: [[Double]]
-    var new: [[Double]]
-    var delta: [[Double]]
+    var old: [ValueCounts]
+    var new: [ValueCounts]
+    var delta: [ValueCounts]
     /// Per column, the rows added with a value.
     var insertedValues: [Int]
 
@@ -103,7 +103,7 @@ struct ReviewTally {
         self.columns = columns
         self.onEmpty = onEmpty
         self.inserts = inserts
-        old = Array(repeating: [], count: columns.count)
+        old = Array(repeating: ValueCounts(), count: columns.count)
         new = old
         delta = old
         insertedValues = Array(repeating: 0, count: columns.count)
@@ -151,9 +151,9 @@ struct ReviewTally {
                 if columns[index].numeric {
                     let o = before.flatMap(Double.init)
                     let n = after.flatMap(Double.init)
-                    if let o { old[index].append(o) }
-                    if let n { new[index].append(n) }
-                    if let o, let n { delta[index].append(n - o) }
+                    if let o { old[index].add(o) }
+                    if let n { new[index].add(n) }
+                    if let o, let n { delta[index].add(n - o) }
                 }
                 cells.append([
                     key, .string(columns[index].name), before.map(Value.string) ?? .null,

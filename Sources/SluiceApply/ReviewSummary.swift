@@ -28,13 +28,32 @@ public struct ReviewSummary: Sendable, Hashable {
 
         /// `nil` for no values.
         public init?(_ values: [Double]) {
-            guard !values.isEmpty else { return nil }
-            let sorted = values.sorted()
-            count = sorted.count
-            min = sorted[0]
-            max = sorted[sorted.count - 1]
-            let middle = sorted.count / 2
-            median = sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+            var counts = ValueCounts()
+            for value in values { counts.add(value) }
+            self.init(counts)
+        }
+
+        /// `nil` for no values. The median of an even count is the mean of the two middle values.
+        public init?(_ counts: ValueCounts) {
+            let sorted = counts.sorted
+            guard let first = sorted.first, let last = sorted.last else { return nil }
+            count = counts.total
+            min = first.value
+            max = last.value
+            // The values at positions middle - 1 and middle of the sorted cells.
+            let middle = count / 2
+            var seen = 0
+            var below: Double?
+            var at = last.value
+            for (value, times) in sorted {
+                if below == nil, seen + times > middle - 1 { below = value }
+                if seen + times > middle {
+                    at = value
+                    break
+                }
+                seen += times
+            }
+            median = count % 2 == 1 ? at : ((below ?? at) + at) / 2
         }
 
         init(count: Int, min: Double, median: Double, max: Double) {
@@ -242,5 +261,28 @@ extension ReviewSummary.Column {
         old = distribution("old")
         new = distribution("new")
         delta = distribution("delta")
+    }
+}
+
+/// Numbers counted by value, for a review's distributions and histograms: exact, in memory that
+/// grows with the distinct values rather than with the cells (a popularity column of a million
+/// changing cells holds at most 101 entries).
+public struct ValueCounts: Sendable {
+    public private(set) var counts: [Double: Int] = [:]
+    /// How many values were added.
+    public private(set) var total = 0
+
+    public init() {}
+
+    /// Adds a value; NaN (PostgreSQL's `'NaN'`), which has no place in an order, is left out.
+    public mutating func add(_ value: Double) {
+        guard !value.isNaN else { return }
+        counts[value, default: 0] += 1
+        total += 1
+    }
+
+    /// Each distinct value with how many times it was added, smallest first.
+    public var sorted: [(value: Double, times: Int)] {
+        counts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 }

@@ -15,8 +15,8 @@ enum ReviewPage {
     struct Gathered {
         var counts: [String: [String: Int]] = [:]
         var samples: [String: [String: [[String]]]] = [:]
-        var old: [String: [Double]] = [:]
-        var new: [String: [Double]] = [:]
+        var old: [String: ValueCounts] = [:]
+        var new: [String: ValueCounts] = [:]
         /// The largest |new − old|, at most ``biggestLimit``: (delta, key, column, old, new).
         var biggest: [(Double, [String])] = []
     }
@@ -59,8 +59,8 @@ enum ReviewPage {
             guard numeric.contains(column) else { continue }
             let o = Double(old)
             let n = Double(new)
-            if let o { gathered.old[column, default: []].append(o) }
-            if let n { gathered.new[column, default: []].append(n) }
+            if let o { gathered.old[column, default: ValueCounts()].add(o) }
+            if let n { gathered.new[column, default: ValueCounts()].add(n) }
             if let o, let n {
                 let size = abs(n - o)
                 if gathered.biggest.count < biggestLimit || size > gathered.biggest[gathered.biggest.count - 1].0 {
@@ -132,7 +132,8 @@ enum ReviewPage {
                     + "<td>\(ReviewSummary.format(d.median))</td><td>\(ReviewSummary.format(d.max))</td></tr>\n"
             }
             html += "</table>\n"
-            html += histogram(old: gathered.old[column.name] ?? [], new: gathered.new[column.name] ?? [])
+            html += histogram(
+                old: gathered.old[column.name] ?? ValueCounts(), new: gathered.new[column.name] ?? ValueCounts())
         }
         if !gathered.biggest.isEmpty {
             html +=
@@ -179,14 +180,14 @@ enum ReviewPage {
     }
 
     /// Old (grey) and new (blue) values in 20 bins over their common range, as inline SVG.
-    static func histogram(old: [Double], new: [Double]) -> String {
-        let all = old + new
+    static func histogram(old: ValueCounts, new: ValueCounts) -> String {
+        let all = Array(old.counts.keys) + Array(new.counts.keys)
         guard let low = all.min(), let high = all.max() else { return "" }
         let bins = 20
         let width = high > low ? (high - low) / Double(bins) : 1
-        func counts(_ values: [Double]) -> [Int] {
+        func counts(_ values: ValueCounts) -> [Int] {
             var out = Array(repeating: 0, count: bins)
-            for value in values { out[min(bins - 1, Int((value - low) / width))] += 1 }
+            for (value, times) in values.counts { out[min(bins - 1, Int((value - low) / width))] += times }
             return out
         }
         let (o, n) = (counts(old), counts(new))
