@@ -22,8 +22,10 @@ extension BulkUpdate {
             case other
         }
 
-        /// Past this many rows the fingerprints (about 16 bytes each) are dropped to bound memory.
-        static let limit = 2_000_000
+        /// Past this many rows the fingerprints are dropped and the server checks: the set stays
+        /// within 2^18 slots (2 MiB), so a million-row apply holds no more than a 100,000-row one
+        /// (a set of a million fingerprints would take 16–24 MiB), for ~0.4 s of server time.
+        static let limit = 150_000
 
         private let kind: Kind
         private var seen: Set<UInt64>
