@@ -48,10 +48,13 @@ reset_table() {
 timed() {
     local start end
     start=$(date +%s.%N)
-    /usr/bin/time -f %M -o "$work/rss" "$@" >"$work/out.txt" 2>"$work/err.txt" || {
+    local status=0
+    /usr/bin/time -f %M -o "$work/rss" "$@" >"$work/out.txt" 2>"$work/err.txt" || status=$?
+    # ALLOWED_STATUS: a run that stops at its approval gate exits 3.
+    if [ "$status" -ne 0 ] && [ "$status" -ne "${ALLOWED_STATUS:-0}" ]; then
         cat "$work/out.txt" "$work/err.txt" >&2
         exit 1
-    }
+    fi
     end=$(date +%s.%N)
     python3 -c "print(f'{$end - $start:.3f}')"
 }
@@ -71,16 +74,29 @@ done
 reapply=$(timed "$BIN/sluice" apply plans/spotify-enrichment.yaml "$work/reviewed.csv" --yes \
     --runs-dir "$work/runs" --quiet)
 
-python3 - "$ROWS" "$reapply" "$sluice_rss" "${psql_times[*]}" "${sluice_times[*]}" <<'PY'
+# The review at the gate, as a person gets it (no --yes: the command reviews and stops), then
+# its approval (`replay --from apply --yes`: the apply held to that review, drift checked).
+reset_table
+gate=$(ALLOWED_STATUS=3 timed "$BIN/sluice" apply plans/spotify-enrichment.yaml "$work/reviewed.csv" \
+    --runs-dir "$work/runs" --quiet)
+stopped=$(ls -td "$work"/runs/*/ | head -1)
+approved=$(timed "$BIN/sluice" replay "$stopped" --from apply --yes --runs-dir "$work/runs" --quiet)
+[ "$(table_sum)" = "$psql_sum" ] || { echo "the approved review left a different table" >&2; exit 1; }
+echo "review at the gate ${gate} s, its approval ${approved} s" >&2
+
+python3 - "$ROWS" "$reapply" "$sluice_rss" "${psql_times[*]}" "${sluice_times[*]}" "$gate" "$approved" <<'PY'
 import statistics, sys
 rows, reapply, rss = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 psql = [float(x) for x in sys.argv[4].split()]
 sluice = [float(x) for x in sys.argv[5].split()]
+gate, approved = float(sys.argv[6]), float(sys.argv[7])
 p, s = statistics.median(psql), statistics.median(sluice)
 rounds = ", ".join(f"{b / a:.2f}x" for a, b in zip(psql, sluice))
 print(f"| apply command vs psql | `sluice apply plans/spotify-enrichment.yaml reviewed.csv --yes` (release) vs "
       f"`psql -f apply.sql` (`\\copy` to a temp table + `UPDATE ... FROM ... IS DISTINCT FROM`, one transaction), "
       f"{rows:,} rows, `tracks` with 3 indexes + a CHECK, {len(psql)} alternating rounds "
       f"| median sluice **{s:.2f} s** vs psql **{p:.2f} s**: **{s / p:.2f}x** (rounds {rounds}); "
-      f"re-apply of the same CSV {reapply:.2f} s = **{reapply / s:.0%}** of the first; sluice peak RSS {rss / 1024:.0f} MiB |")
+      f"re-apply of the same CSV {reapply:.2f} s = **{reapply / s:.0%}** of the first; sluice peak RSS {rss / 1024:.0f} MiB; "
+      f"review at the gate (`sluice apply` without `--yes`, which reviews and stops) {gate:.2f} s = **{gate / approved:.0%}** "
+      f"of its approval (`replay --from apply --yes`, held to the review) {approved:.2f} s |")
 PY
