@@ -67,12 +67,20 @@ extension BulkUpdate {
             summary.valuesBefore = index + 1 < coverage.count ? coverage[index + 1].intValue.map(Int.init) ?? 0 : 0
             return summary
         }
-        var tally = ReviewTally(columns: summary.columns, onEmpty: columns.map(\.onEmpty), inserts: mode != .update)
+        var tally = ReviewTally(columns: summary.columns, inserts: mode != .update)
         _ = try await connection.stream(sql.reviewRows, batchSize: undoBatchSize) { batch in
             let changing = tally.add(batch)
             if !changing.isEmpty { try await cells(Batch(columns: Self.reviewColumns, rows: changing)) }
         }
         tally.finish(into: &summary, sampleLimit: sampleLimit)
+        // What stays as it is was not streamed: counted on the server.
+        let counts = try await connection.execute(sql.reviewCounts).rows.first ?? []
+        func count(_ index: Int) -> Int { index < counts.count ? counts[index].intValue.map(Int.init) ?? 0 : 0 }
+        summary.matched = count(0)
+        for index in summary.columns.indices {
+            summary.columns[index].unchanged = count(1 + 2 * index)
+            summary.columns[index].kept = columns[index].onEmpty == .keep ? count(2 + 2 * index) : 0
+        }
     }
 
     private func dropReviewInput(_ sql: SQL, on connection: PostgresConnection) async {
@@ -85,10 +93,8 @@ extension BulkUpdate {
 /// Pure: no I/O.
 struct ReviewTally {
     var columns: [ReviewSummary.Column]
-    let onEmpty: [BulkUpdate.OnEmpty]
     /// New keys are rows to insert (upsert, insert) rather than unknown keys (update).
     let inserts: Bool
-    var matched = 0
     var changedRows = 0
     var insertedRows = 0
     var unknownKeys = 0
@@ -99,9 +105,8 @@ struct ReviewTally {
     /// Per column, the rows added with a value.
     var insertedValues: [Int]
 
-    init(columns: [ReviewSummary.Column], onEmpty: [BulkUpdate.OnEmpty], inserts: Bool) {
+    init(columns: [ReviewSummary.Column], inserts: Bool) {
         self.columns = columns
-        self.onEmpty = onEmpty
         self.inserts = inserts
         old = Array(repeating: ValueCounts(), count: columns.count)
         new = old
@@ -120,22 +125,20 @@ struct ReviewTally {
                 if unknownKeySamples.count < 1000, let text = key.text { unknownKeySamples.append(text) }
                 continue
             }
-            if !exists { insertedRows += 1 } else { matched += 1 }
+            if !exists { insertedRows += 1 }
             var changes = false
             for index in columns.indices {
-                let base = 2 + index * 4
+                let base = 2 + index * 3
                 let before = row[base].text.flatMap { $0.isEmpty ? nil : $0 }
                 let after = row[base + 1].text.flatMap { $0.isEmpty ? nil : $0 }
                 let differs = row[base + 2].boolValue ?? false
-                let inputEmpty = row[base + 3].boolValue ?? false
                 let change: ReviewSummary.Change
                 if !exists {
                     change = .insert
                     columns[index].insert += 1
                     if after != nil { insertedValues[index] += 1 }
                 } else if !differs {
-                    columns[index].unchanged += 1
-                    if inputEmpty && onEmpty[index] == .keep { columns[index].kept += 1 }
+                    // Counted with the rows that do not change at all, on the server.
                     continue
                 } else if before == nil {
                     change = .fill
@@ -168,7 +171,6 @@ struct ReviewTally {
     /// Writes the figures into `summary`; the coverage after is the coverage before plus fills
     /// and new values, minus clears.
     func finish(into summary: inout ReviewSummary, sampleLimit: Int) {
-        summary.matched = matched
         summary.changedRows = changedRows
         summary.insertedRows = insertedRows
         summary.unknownKeys = unknownKeys

@@ -94,15 +94,31 @@ extension BulkUpdate {
             "SELECT count(*)" + columns.map { ", count(\($0))" }.joined() + " FROM \(target)"
         }
 
-        /// Every input row beside its current row: the key, whether the row exists, then per
-        /// column the current value, the value after the write (as text), whether they differ,
-        /// and whether the input was empty.
+        /// The input rows the write would change or add, or whose key is not in the table, beside
+        /// their current row: the key, whether the row exists, then per column the current value,
+        /// the value after the write (as text), and whether they differ. Rows left as they are
+        /// stay on the server (``reviewCounts`` counts them).
         var reviewRows: String {
             let cells = zip(columns, newValues).map { column, new in
-                "t.\(column)::text, (\(new))::text, (\(new)) IS DISTINCT FROM t.\(column), s.\(column) IS NULL"
+                "t.\(column)::text, (\(new))::text, (\(new)) IS DISTINCT FROM t.\(column)"
             }
+            let changes = zip(columns, newValues).map { column, new in "(\(new)) IS DISTINCT FROM t.\(column)" }
             return """
                 SELECT s.\(key)::text, t.\(key) IS NOT NULL, \(cells.joined(separator: ", ")) \
+                FROM \(input) AS s LEFT JOIN \(target) AS t ON t.\(key) = s.\(key) \
+                WHERE t.\(key) IS NULL OR \(changes.joined(separator: " OR "))
+                """
+        }
+
+        /// The input rows whose key is in the table, then per column how many of them it leaves
+        /// as they are, and how many of those the input gave empty.
+        var reviewCounts: String {
+            let counts = zip(columns, newValues).map { column, new in
+                let same = "t.\(key) IS NOT NULL AND (\(new)) IS NOT DISTINCT FROM t.\(column)"
+                return "count(*) FILTER (WHERE \(same)), count(*) FILTER (WHERE \(same) AND s.\(column) IS NULL)"
+            }
+            return """
+                SELECT count(t.\(key)), \(counts.joined(separator: ", ")) \
                 FROM \(input) AS s LEFT JOIN \(target) AS t ON t.\(key) = s.\(key)
                 """
         }
