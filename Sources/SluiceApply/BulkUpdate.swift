@@ -262,13 +262,17 @@ public struct BulkUpdate: Sendable, Hashable {
             if let reviewed {
                 try await holdToReview(sql, reviewed: reviewed, onDrift: onDrift, on: connection, into: &stats)
             }
+            // Reviewed here, on the locked table: what it finds is what the write will do.
+            var inlineSummary: ReviewSummary?
             if let inlineReview {
                 var summary = ReviewSummary(table: table, key: key, mode: mode.rawValue)
                 summary.inputRows = stats.inputRows
                 summary.duplicateRows = stats.duplicateRows
                 try await tallyReview(sql, on: connection, into: &summary, cells: inlineReview.cells)
                 try await inlineReview.reviewed(summary)
+                inlineSummary = summary
             }
+            let reviewedWrites = inlineSummary.map { $0.changedRows + $0.insertedRows }
             // After the review has held back drifted rows: these are the values the update writes.
             if countsFilled {
                 let row = try await connection.execute(sql.filledCounts).rows.first ?? []
@@ -276,15 +280,23 @@ public struct BulkUpdate: Sendable, Hashable {
             }
             phase = .recordPrior
             // The second connection's copy of the input would still hold the drifted rows.
-            if let threshold = concurrentPriorReadRows, stats.inputRows >= threshold, stats.duplicateRows == 0,
-                spool?.failure == nil, reviewed == nil
+            if let threshold = concurrentPriorReadRows, (reviewedWrites ?? stats.inputRows) >= threshold,
+                stats.duplicateRows == 0, spool?.failure == nil, reviewed == nil
             {
                 reader = await PriorReader.open(alongside: connection, sql: sql)
             }
             if reader == nil { spool = nil }
             let recorded: Recorded
             let written: Written
-            if let concurrent = reader, let spool {
+            if let inlineSummary, reviewedWrites == 0, sql.deleteInserted == nil {
+                // Nothing to change (a re-apply): no prior values to read, no statement to run.
+                (recorded, written) = (Recorded(), Written())
+                stats.matched = inlineSummary.matched
+                if mode == .update {
+                    stats.unknownKeys = inlineSummary.unknownKeys
+                    stats.unknownKeySamples = inlineSummary.unknownKeySamples
+                }
+            } else if let concurrent = reader, let spool {
                 (recorded, written) = try await withThrowingTaskGroup(of: Written.self) { group in
                     group.addTask { [self] in
                         do {

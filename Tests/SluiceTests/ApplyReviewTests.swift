@@ -135,6 +135,25 @@ import Testing
         #expect(after[2] == [.string(TestDatabase.track(3)), 30, .null])
     }
 
+    /// Approved up front a second time, the review finds nothing to change, so nothing is read
+    /// for the undo file and nothing written; every matched row is counted unchanged.
+    @Test func approvedUpFrontASecondApplyChangesNothing() async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        _ = try await Self.approvedUpFront(db)
+        let applied = try await db.snapshot()
+        let again = try await Self.approvedUpFront(db)
+        #expect(again.manifest.status == .succeeded, "\(String(describing: again.manifest.error))")
+        let apply = try #require(again.manifest.stage("apply"))
+        #expect(apply.review?.file.rows == 0)
+        #expect(apply.counters["matched"] == 5)
+        #expect(apply.counters["changed"] == 0)
+        #expect(apply.counters["unchanged"] == 5)
+        #expect(apply.counters["unknown_keys"] == 1)
+        #expect(apply.outputs.first { $0.kind == "undo" }?.rows == 0)
+        #expect(try await db.snapshot() == applied)
+    }
+
     /// Runs up to the apply's gate, where the review is written, and stops there.
     static func stopAtTheGate(_ db: TestDatabase) async throws -> RunResult {
         let runs = try StageHarness.makeRunDirectory()
