@@ -98,9 +98,19 @@ public struct FetchStage: Stage {
         }
         let answers = try FetchAnswers.Writer(runDirectory: context.runDirectory, stage: name)
         do {
-            try await fetchAll(
-                input, fetcher: fetcher, known: known, answers: answers, rejects: rejects, tally: &tally,
-                context: context, output: output)
+            // Beside the fetching, once a second: what the review page draws as the timeline.
+            let clock = clock
+            let timeline = try await withThrowingTaskGroup(of: [[Int]].self) { group in
+                group.addTask {
+                    await FetchTimeline.record(every: .seconds(1), on: clock) { await fetcher.counters }
+                }
+                try await fetchAll(
+                    input, fetcher: fetcher, known: known, answers: answers, rejects: rejects, tally: &tally,
+                    context: context, output: output)
+                group.cancelAll()
+                return try await group.next() ?? []
+            }
+            try await FetchTimeline.write(timeline, stage: name, context: context)
             try await record(fetcher, tally, context)
             try await rejects.finish(context: context)
             try await answers.close(context: context)
