@@ -23,6 +23,13 @@ extension BulkUpdate {
     public func review<Input: AsyncSequence>(
         on connection: PostgresConnection, input: Input, cells: (Batch) async throws -> Void
     ) async throws -> ReviewSummary where Input.Element == Batch {
+        try await reviewWithDetails(on: connection, input: input, cells: cells).summary
+    }
+
+    /// ``review(on:input:cells:)``, also returning what a page shows besides the counts.
+    public func reviewWithDetails<Input: AsyncSequence>(
+        on connection: PostgresConnection, input: Input, cells: (Batch) async throws -> Void
+    ) async throws -> (summary: ReviewSummary, details: ReviewDetails) where Input.Element == Batch {
         let sql = try validate(serverVersion: connection.serverVersion)
         var phase = BulkUpdateError.Phase.prepare
         do {
@@ -36,10 +43,10 @@ extension BulkUpdate {
             if !keys.provesUnique { summary.duplicateRows = try await removeDuplicates(sql, on: connection) }
             if mode == .insert { try await refuseExistingKeys(sql, on: connection) }
             phase = .recordPrior
-            try await tallyReview(sql, on: connection, into: &summary, cells: cells)
+            let details = try await tallyReview(sql, on: connection, into: &summary, cells: cells)
             _ = try await connection.execute("ROLLBACK")
             _ = try await connection.execute("DROP TABLE IF EXISTS \(sql.input)")
-            return summary
+            return (summary, details)
         } catch let error as BulkUpdateError {
             await dropReviewInput(sql, on: connection)
             throw error
@@ -58,7 +65,7 @@ extension BulkUpdate {
     func tallyReview(
         _ sql: SQL, on connection: PostgresConnection, into summary: inout ReviewSummary,
         cells: (Batch) async throws -> Void
-    ) async throws {
+    ) async throws -> ReviewDetails {
         let numeric = try await connection.execute(sql.numericColumns).rows.map { $0.first?.boolValue ?? false }
         let coverage = try await connection.execute(sql.coverage).rows.first ?? []
         summary.tableRows = coverage.first?.intValue.map(Int.init) ?? 0
@@ -72,7 +79,7 @@ extension BulkUpdate {
             let changing = tally.add(batch)
             if !changing.isEmpty { try await cells(Batch(columns: Self.reviewColumns, rows: changing)) }
         }
-        tally.finish(into: &summary, sampleLimit: sampleLimit)
+        let details = tally.finish(into: &summary, sampleLimit: sampleLimit)
         // What stays as it is was not streamed: counted on the server.
         let counts = try await connection.execute(sql.reviewCounts).rows.first ?? []
         func count(_ index: Int) -> Int { index < counts.count ? counts[index].intValue.map(Int.init) ?? 0 : 0 }
@@ -81,6 +88,7 @@ extension BulkUpdate {
             summary.columns[index].unchanged = count(1 + 2 * index)
             summary.columns[index].kept = columns[index].onEmpty == .keep ? count(2 + 2 * index) : 0
         }
+        return details
     }
 
     private func dropReviewInput(_ sql: SQL, on connection: PostgresConnection) async {
@@ -104,6 +112,8 @@ struct ReviewTally {
     var delta: [ValueCounts]
     /// Per column, the rows added with a value.
     var insertedValues: [Int]
+    /// What a page shows besides the counts, gathered from the same cells.
+    var details = ReviewDetails()
 
     init(columns: [ReviewSummary.Column], inserts: Bool) {
         self.columns = columns
@@ -151,17 +161,22 @@ struct ReviewTally {
                     columns[index].update += 1
                 }
                 if exists { changes = true }
+                let cell: [Value] = [
+                    key, .string(columns[index].name), before.map(Value.string) ?? .null,
+                    after.map(Value.string) ?? .null, .string(change.rawValue),
+                ]
+                details.sample(cell.map { $0.text ?? "" }, column: columns[index].name, change: change.rawValue)
                 if columns[index].numeric {
                     let o = before.flatMap(Double.init)
                     let n = after.flatMap(Double.init)
                     if let o { old[index].add(o) }
                     if let n { new[index].add(n) }
-                    if let o, let n { delta[index].add(n - o) }
+                    if let o, let n {
+                        delta[index].add(n - o)
+                        details.consider(cell.map { $0.text ?? "" }, size: abs(n - o))
+                    }
                 }
-                cells.append([
-                    key, .string(columns[index].name), before.map(Value.string) ?? .null,
-                    after.map(Value.string) ?? .null, .string(change.rawValue),
-                ])
+                cells.append(cell)
             }
             if changes { changedRows += 1 }
         }
@@ -170,7 +185,12 @@ struct ReviewTally {
 
     /// Writes the figures into `summary`; the coverage after is the coverage before plus fills
     /// and new values, minus clears.
-    func finish(into summary: inout ReviewSummary, sampleLimit: Int) {
+    func finish(into summary: inout ReviewSummary, sampleLimit: Int) -> ReviewDetails {
+        var details = details
+        for (index, column) in columns.enumerated() where column.numeric {
+            details.old[column.name] = old[index]
+            details.new[column.name] = new[index]
+        }
         summary.changedRows = changedRows
         summary.insertedRows = insertedRows
         summary.unknownKeys = unknownKeys
@@ -183,5 +203,44 @@ struct ReviewTally {
             column.valuesAfter = column.valuesBefore + column.fill - column.clear + insertedValues[index]
             return column
         }
+        return details
+    }
+}
+
+/// What a review's page shows besides the counts, gathered from the cells as they stream:
+/// the first cells of each kind per column, the biggest numeric changes, and per numeric column
+/// the old and new values counted.
+public struct ReviewDetails: Sendable {
+    /// A cell (``BulkUpdate/reviewColumns``) and the size of its change.
+    public struct Change: Sendable {
+        public var size: Double
+        public var cell: [String]
+    }
+
+    public static let sampleLimit = 5
+    public static let biggestLimit = 10
+
+    /// Column → change kind → up to ``sampleLimit`` cells, the first the review met.
+    public var samples: [String: [String: [[String]]]] = [:]
+    /// The ``biggestLimit`` largest |new − old| among numeric cells with both, largest first.
+    public var biggest: [Change] = []
+    /// Numeric column → its old and new values.
+    public var old: [String: ValueCounts] = [:]
+    public var new: [String: ValueCounts] = [:]
+
+    public init() {}
+
+    /// Keeps `cell` if its column has fewer than ``sampleLimit`` of its kind.
+    public mutating func sample(_ cell: @autoclosure () -> [String], column: String, change: String) {
+        guard samples[column]?[change]?.count ?? 0 < Self.sampleLimit else { return }
+        samples[column, default: [:]][change, default: []].append(cell())
+    }
+
+    /// Keeps `cell` if its change is among the ``biggestLimit`` largest so far.
+    public mutating func consider(_ cell: @autoclosure () -> [String], size: Double) {
+        guard biggest.count < Self.biggestLimit || size > biggest[biggest.count - 1].size else { return }
+        biggest.append(Change(size: size, cell: cell()))
+        biggest.sort { $0.size > $1.size }
+        if biggest.count > Self.biggestLimit { biggest.removeLast() }
     }
 }

@@ -191,12 +191,13 @@ public struct BulkUpdate: Sendable, Hashable {
     public struct InlineReview {
         /// Receives batches of the cells that will change (``BulkUpdate/reviewColumns``).
         public var cells: (Batch) async throws -> Void
-        /// Gets the summary before anything is written (and before `undo` gets anything);
-        /// throwing (a guard-rail) rolls the transaction back.
-        public var reviewed: (ReviewSummary) async throws -> Void
+        /// Gets the summary (and what a page shows besides) before anything is written (and
+        /// before `undo` gets anything); throwing (a guard-rail) rolls the transaction back.
+        public var reviewed: (ReviewSummary, ReviewDetails) async throws -> Void
 
         public init(
-            cells: @escaping (Batch) async throws -> Void, reviewed: @escaping (ReviewSummary) async throws -> Void
+            cells: @escaping (Batch) async throws -> Void,
+            reviewed: @escaping (ReviewSummary, ReviewDetails) async throws -> Void
         ) {
             self.cells = cells
             self.reviewed = reviewed
@@ -268,8 +269,8 @@ public struct BulkUpdate: Sendable, Hashable {
                 var summary = ReviewSummary(table: table, key: key, mode: mode.rawValue)
                 summary.inputRows = stats.inputRows
                 summary.duplicateRows = stats.duplicateRows
-                try await tallyReview(sql, on: connection, into: &summary, cells: inlineReview.cells)
-                try await inlineReview.reviewed(summary)
+                let details = try await tallyReview(sql, on: connection, into: &summary, cells: inlineReview.cells)
+                try await inlineReview.reviewed(summary, details)
                 inlineSummary = summary
             }
             let reviewedWrites = inlineSummary.map { $0.changedRows + $0.insertedRows }

@@ -18,17 +18,29 @@ import Testing
         #expect(stopped.stdout.contains("review of tracks (update): "))
         #expect(stopped.stdout.contains("spotify_popularity new: min "))
 
+        // The fetch's timeline: its rows add up to the requests it counted, and the page draws it.
+        let fetch = try #require(manifest.stage("fetch"))
+        let timeline = try #require(fetch.outputs.first { $0.kind == "timeline" })
+        let rows = try String(contentsOf: directory.appendingPathComponent(timeline.path), encoding: .utf8)
+            .split(whereSeparator: \.isNewline).map { $0.split(separator: ",").map { Int($0) ?? -1 } }
+        #expect(rows.first == nil || rows.count == timeline.rows + 1)
+        #expect(rows.dropFirst().map { $0[1] }.reduce(0, +) == fetch.counters["requests"])
+        #expect(try String(contentsOf: page, encoding: .utf8).contains("<svg id=\"timeline\""))
+
         let shown = try await fixture.sluice.run(["runs", "show", directory.path])
         #expect(shown.status == 0)
         #expect(shown.stdout.contains("review of tracks (update): "), "\(shown.stdout)")
 
-        // An older run's page, gone: written again from review.csv, the summary printed.
+        // An older run's page, gone: written again from review.csv, the summary printed. The
+        // page made as the review streamed and the one made from the CSV read back are the same.
+        let streamed = try String(contentsOf: page, encoding: .utf8)
         try FileManager.default.removeItem(at: page)
         let again = try await fixture.sluice.run(["review", directory.path])
         #expect(again.status == 0, "\(again.stderr)")
         #expect(again.stdout.hasPrefix(review.text), "\(again.stdout)")
         #expect(FileManager.default.fileExists(atPath: page.path))
         let html = try String(contentsOf: page, encoding: .utf8)
+        #expect(html == streamed)
         #expect(!html.contains("http://") && !html.contains("https://") && !html.contains("src="))
 
         // A review.csv changed since is refused.

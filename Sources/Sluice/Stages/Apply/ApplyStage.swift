@@ -95,8 +95,9 @@ public struct ApplyStage: ReviewingStage {
                             on: connection, input: applyInput, reviewed: reviewed, onDrift: onDrift, undo: keep)
                     }
                     if let inline, let recorder = context.reviewWhileRunning {
-                        let review = BulkUpdate.InlineReview(cells: inline.write) { summary in
-                            let review = try await inline.finish(summary, settings: settings, context: context)
+                        let review = BulkUpdate.InlineReview(cells: inline.write) { summary, details in
+                            let review = try await inline.finish(
+                                summary, details: details, settings: settings, context: context)
                             await recorder.record(review)
                             try checkGuardRails(review, context: context)
                         }
@@ -194,16 +195,17 @@ extension ApplyStage {
         let writer = try await ReviewWriter(stage: name, context: context, earlier: earlier)
         let applyInput = ApplyInput(base: input, settings: settings, stage: name)
         let update = update
-        let summary: ReviewSummary
+        let reviewed: (summary: ReviewSummary, details: ReviewDetails)
         do {
-            summary = try await DatabaseConnector.with(database, for: context) { connection in
-                try await update.review(on: connection, input: applyInput, cells: writer.write)
+            reviewed = try await DatabaseConnector.with(database, for: context) { connection in
+                try await update.reviewWithDetails(on: connection, input: applyInput, cells: writer.write)
             }
         } catch {
             await writer.abandon()
             throw error
         }
-        return try await writer.finish(summary, settings: settings, context: context)
+        return try await writer.finish(
+            reviewed.summary, details: reviewed.details, settings: settings, context: context)
     }
 
     /// Fails naming every guard-rail the review goes past, unless ``force`` (then each is a

@@ -102,16 +102,18 @@ final class ReviewWriter {
         try await writer.write(cells)
     }
 
-    /// Completes review.csv, writes review.html, and returns the review with its text: the
+    /// Completes review.csv, writes review.html (from `details`, gathered as the cells streamed,
+    /// not from the CSV read again), and returns the review with its text: the
     /// summary, the guard-rails it goes past, and where the files are.
     func finish(
-        _ summary: ReviewSummary, settings: ApplySettings, context: StageContext
+        _ summary: ReviewSummary, details: ReviewDetails, settings: ApplySettings, context: StageContext
     ) async throws
         -> Manifest.Review
     {
         let sha256 = try await writer.commit()
         let page = try await ReviewPage.write(
-            to: htmlURL, summary: summary, cells: csvURL, earlier: earlier, runDirectory: runDirectory)
+            to: htmlURL, summary: summary, details: details, cells: csvURL, earlier: earlier,
+            runDirectory: runDirectory)
         var text = summary.text
         for violation in ReviewGuardRails.check(summary, against: settings) { text += "  guard-rail: \(violation)\n" }
         text += "  review: \(csvURL.path) (\(writer.rows) cells), \(htmlURL.path)\n"

@@ -8,27 +8,40 @@ import SluicePipeline
 /// a histogram of old and new values per numeric column (inline SVG), the biggest changes, a
 /// sample of each change kind, the rejects with their reasons, and the fetch figures.
 ///
-/// The counts of change kinds are counted from the CSV itself while the page is made, so the
-/// page and the CSV cannot disagree.
+/// Its numbers are gathered from the very cells written to the CSV as the review streams them
+/// (or, for `sluice review` on an older run, from the CSV read back), so the page and the CSV
+/// cannot disagree.
 enum ReviewPage {
-    /// What the page shows of the CSV, gathered in one pass.
+    /// What the page shows of the review's cells: the counts per column and kind, and the rest.
     struct Gathered {
         var counts: [String: [String: Int]] = [:]
-        var samples: [String: [String: [[String]]]] = [:]
-        var old: [String: ValueCounts] = [:]
-        var new: [String: ValueCounts] = [:]
-        /// The largest |new − old|, at most ``biggestLimit``: (delta, key, column, old, new).
-        var biggest: [(Double, [String])] = []
+        var details = ReviewDetails()
+
+        /// From the review as it streamed: its counts are those of the cells it wrote.
+        init(summary: ReviewSummary, details: ReviewDetails) {
+            for column in summary.columns {
+                counts[column.name] = [
+                    "fill": column.fill, "update": column.update, "clear": column.clear, "insert": column.insert,
+                ]
+            }
+            self.details = details
+        }
+
+        init() {}
     }
 
-    static let sampleLimit = 5
-    static let biggestLimit = 10
-
-    /// Writes the page to `url` (mode 0600, atomically).
+    /// Writes the page to `url` (mode 0600, atomically), from `details` gathered while the
+    /// review streamed, or else from the CSV at `cells` read once more.
     static func write(
-        to url: URL, summary: ReviewSummary, cells: URL, earlier: [Manifest.StageRecord], runDirectory: URL
+        to url: URL, summary: ReviewSummary, details: ReviewDetails? = nil, cells: URL,
+        earlier: [Manifest.StageRecord], runDirectory: URL
     ) async throws -> PrivateFileWriter.Summary {
-        let gathered = try await gather(cells, numeric: Set(summary.columns.filter(\.numeric).map(\.name)))
+        let gathered =
+            if let details {
+                Gathered(summary: summary, details: details)
+            } else {
+                try await gather(cells, numeric: Set(summary.columns.filter(\.numeric).map(\.name)))
+            }
         var rejects: [(stage: String, path: String, rows: [[String]], total: Int)] = []
         for record in earlier {
             for file in record.outputs where file.kind == "rejects" {
@@ -38,7 +51,16 @@ enum ReviewPage {
                 rejects.append((record.name, file.path, await head(of: path, rows: 20), file.rows))
             }
         }
-        let page = render(summary: summary, gathered: gathered, rejects: rejects, earlier: earlier)
+        var timelines: [String: [[Int]]] = [:]
+        for record in earlier where record.kind == "fetch" {
+            guard let file = record.outputs.first(where: { $0.kind == FetchTimeline.kind }) else { continue }
+            let path =
+                file.path.hasPrefix("/")
+                ? URL(fileURLWithPath: file.path) : runDirectory.appendingPathComponent(file.path)
+            timelines[record.name] = await head(of: path, rows: .max).dropFirst().map { $0.map { Int($0) ?? 0 } }
+        }
+        let page = render(
+            summary: summary, gathered: gathered, rejects: rejects, earlier: earlier, timelines: timelines)
         let writer = try PrivateFileWriter(at: url, atomic: true)
         try await writer.write(page)
         return try await writer.close()
@@ -53,22 +75,13 @@ enum ReviewPage {
             guard fields.count == 5 else { continue }
             let (column, old, new, change) = (fields[1], fields[2], fields[3], fields[4])
             gathered.counts[column, default: [:]][change, default: 0] += 1
-            if gathered.samples[column, default: [:]][change, default: []].count < sampleLimit {
-                gathered.samples[column, default: [:]][change, default: []].append(fields)
-            }
+            gathered.details.sample(fields, column: column, change: change)
             guard numeric.contains(column) else { continue }
             let o = Double(old)
             let n = Double(new)
-            if let o { gathered.old[column, default: ValueCounts()].add(o) }
-            if let n { gathered.new[column, default: ValueCounts()].add(n) }
-            if let o, let n {
-                let size = abs(n - o)
-                if gathered.biggest.count < biggestLimit || size > gathered.biggest[gathered.biggest.count - 1].0 {
-                    gathered.biggest.append((size, fields))
-                    gathered.biggest.sort { $0.0 > $1.0 }
-                    if gathered.biggest.count > biggestLimit { gathered.biggest.removeLast() }
-                }
-            }
+            if let o { gathered.details.old[column, default: ValueCounts()].add(o) }
+            if let n { gathered.details.new[column, default: ValueCounts()].add(n) }
+            if let o, let n { gathered.details.consider(fields, size: abs(n - o)) }
         }
         return gathered
     }
@@ -84,7 +97,7 @@ enum ReviewPage {
     static func render(
         summary: ReviewSummary, gathered: Gathered,
         rejects: [(stage: String, path: String, rows: [[String]], total: Int)],
-        earlier: [Manifest.StageRecord]
+        earlier: [Manifest.StageRecord], timelines: [String: [[Int]]] = [:]
     ) -> String {
         var html = """
             <!DOCTYPE html>
@@ -133,17 +146,18 @@ enum ReviewPage {
             }
             html += "</table>\n"
             html += histogram(
-                old: gathered.old[column.name] ?? ValueCounts(), new: gathered.new[column.name] ?? ValueCounts())
+                old: gathered.details.old[column.name] ?? ValueCounts(),
+                new: gathered.details.new[column.name] ?? ValueCounts())
         }
-        if !gathered.biggest.isEmpty {
+        if !gathered.details.biggest.isEmpty {
             html +=
                 "<h2>Biggest changes</h2>\n"
-                + table(["key", "column", "old", "new", "change"], gathered.biggest.map(\.1))
+                + table(["key", "column", "old", "new", "change"], gathered.details.biggest.map(\.cell))
         }
         html += "<h2>Samples of each change</h2>\n"
         for column in summary.columns {
             for kind in kinds {
-                guard let rows = gathered.samples[column.name]?[kind], !rows.isEmpty else { continue }
+                guard let rows = gathered.details.samples[column.name]?[kind], !rows.isEmpty else { continue }
                 html += "<h3>\(escape(column.name)): \(kind)</h3>\n" + table(BulkUpdate.reviewColumns, rows)
             }
         }
@@ -174,6 +188,7 @@ enum ReviewPage {
                         "\(c["not_found", default: 0])",
                     ]
                 ])
+            if let rows = timelines[record.name], !rows.isEmpty { html += timeline(rows) }
         }
         html += "</body></html>\n"
         return html
@@ -206,6 +221,51 @@ enum ReviewPage {
         svg += "<text x=\"10\" y=\"170\">\(ReviewSummary.format(low))</text>"
         svg += "<text x=\"610\" y=\"170\" text-anchor=\"end\">\(ReviewSummary.format(high))</text></svg>\n"
         svg += "<p><span style=\"color:#999\">■</span> old <span style=\"color:#2a6fdb\">■</span> new</p>\n"
+        return svg
+    }
+
+    /// The fetch's requests per second (blue), with its retries (orange) and 429s (red) over
+    /// them, from its timeline rows (``FetchTimeline/columns``), in at most 300 bars: a long
+    /// fetch gets bars of several seconds, each showing its mean per second.
+    static func timeline(_ rows: [[Int]]) -> String {
+        guard let end = rows.map({ $0[0] }).max(), end > 0 else { return "" }
+        let bars = min(end, 300)
+        let span = (end + bars - 1) / bars
+        var sums = Array(repeating: [0, 0, 0, 0, 0], count: bars)
+        for row in rows where row.count >= 6 {
+            let bar = min(bars - 1, max(0, row[0] - 1) / span)
+            for k in 0..<5 { sums[bar][k] += row[k + 1] }
+        }
+        let top = max(1, sums.map { $0[0] }.max() ?? 1)
+        let width = max(2, 600 / bars)
+        var svg = "<svg id=\"timeline\" width=\"\(20 + bars * width)\" height=\"170\" role=\"img\">"
+        for (bar, sum) in sums.enumerated() where sum.contains(where: { $0 > 0 }) {
+            let x = 10 + bar * width
+            func height(_ n: Int) -> Int { Int((120 * Double(n) / Double(top)).rounded(.up)) }
+            let first = bar * span + 1
+            let seconds = span == 1 ? "second \(first)" : "seconds \(first)–\(first + span - 1)"
+            svg +=
+                "<g><title>\(seconds): \(sum[0]) requests, \(sum[1]) retries, \(sum[2]) 429s, \(sum[3]) waits "
+                + "(\(ReviewSummary.format(Double(sum[4]) / 1000)) s)</title>"
+            svg +=
+                "<rect class=\"new\" x=\"\(x)\" y=\"\(130 - height(sum[0]))\" width=\"\(width - 1)\" height=\"\(height(sum[0]))\"/>"
+            if sum[1] > 0 {
+                svg +=
+                    "<rect fill=\"#e8912d\" x=\"\(x)\" y=\"\(130 - height(sum[1]))\" width=\"\(width - 1)\" height=\"\(height(sum[1]))\"/>"
+            }
+            if sum[2] > 0 {
+                svg +=
+                    "<rect fill=\"#d33\" x=\"\(x)\" y=\"\(130 - height(sum[2]))\" width=\"\(width - 1)\" height=\"\(height(sum[2]))\"/>"
+            }
+            svg += "</g>"
+        }
+        let peak = ReviewSummary.format(Double(top) / Double(span))
+        svg += "<text x=\"10\" y=\"150\">0 s</text>"
+        svg += "<text x=\"\(10 + bars * width)\" y=\"150\" text-anchor=\"end\">\(end) s</text>"
+        svg += "<text x=\"10\" y=\"165\">peak \(peak) requests/s</text></svg>\n"
+        svg +=
+            "<p><span style=\"color:#2a6fdb\">■</span> requests <span style=\"color:#e8912d\">■</span> retries "
+            + "<span style=\"color:#d33\">■</span> 429s, per \(span == 1 ? "second" : "\(span) seconds")</p>\n"
         return svg
     }
 
