@@ -11,8 +11,12 @@ public struct ApplyBenchmark: Sendable {
     public struct Result: Sendable {
         public var rows: Int
         public var sluice: Duration
-        /// The best review time, when reviews were timed.
+        /// The best review time (at the gate: on its own connection, its own copy of the input),
+        /// when reviews were timed.
         public var review: Duration?
+        /// The best time of the apply reviewing inside its own transaction (`--yes`), when
+        /// reviews were timed: the review's cost there is this minus ``sluice``.
+        public var reviewedApply: Duration?
         public var psql: Duration
         public var stats: BulkUpdateStats
         /// Sluice's time over psql's in each round (the rounds alternate the two), in order.
@@ -81,15 +85,17 @@ public struct ApplyBenchmark: Sendable {
         var stats = BulkUpdateStats(dryRun: false)
         let undoFile = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-bench-\(getpid()).undo")
         defer { try? FileManager.default.removeItem(at: undoFile) }
-        func timeSluice() async throws -> Duration {
+        let reviewFile = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-bench-\(getpid()).csv")
+        defer { try? FileManager.default.removeItem(at: reviewFile) }
+        /// The apply, the prior values to a file as NDJSON, one write per batch, as the apply
+        /// stage writes its undo file; with `reviewed`, reviewing inside its transaction first.
+        func timeSluice(reviewed: Bool = false) async throws -> Duration {
             try await reset()
             let start = ContinuousClock.now
-            // The prior values go to a file as NDJSON, one write per batch, as the apply stage
-            // writes its undo file.
             FileManager.default.createFile(atPath: undoFile.path, contents: nil)
             let out = try FileHandle(forWritingTo: undoFile)
             var line: [UInt8] = []
-            stats = try await update.run(on: connection, batches: batches) { batch in
+            let undo: (Batch) async throws -> Void = { batch in
                 line.removeAll(keepingCapacity: true)
                 for row in batch.rows {
                     JSON.encode(.array(row), into: &line)
@@ -98,34 +104,37 @@ public struct ApplyBenchmark: Sendable {
                 let chunk = line
                 try await BlockingIO.run { try out.write(contentsOf: chunk) }
             }
+            if reviewed {
+                let cells = try CSVCells(reviewFile)
+                let review = BulkUpdate.InlineReview(cells: cells.write) { _, _ in }
+                stats = try await update.run(on: connection, input: AsyncBatches(batches), review: review, undo: undo)
+                try await cells.close()
+            } else {
+                stats = try await update.run(on: connection, batches: batches, undo: undo)
+            }
             try await BlockingIO.run { try out.close() }
             return ContinuousClock.now - start
         }
-        let reviewFile = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-bench-\(getpid()).csv")
-        defer { try? FileManager.default.removeItem(at: reviewFile) }
-        /// The review of the same input on the same table: every cell as a CSV line to a file,
-        /// one write per batch, as the apply stage writes review.csv.
+        /// The review of the same input on the same table at the gate: every cell as a CSV line
+        /// to a file, one write per batch, as the apply stage writes review.csv.
         func timeReview() async throws -> Duration {
             try await reset()
             let start = ContinuousClock.now
-            FileManager.default.createFile(atPath: reviewFile.path, contents: nil)
-            let out = try FileHandle(forWritingTo: reviewFile)
-            var text = ""
-            _ = try await update.review(on: connection, input: AsyncBatches(batches)) { batch in
-                text.removeAll(keepingCapacity: true)
-                for row in batch.rows { text += row.map { $0.text ?? "" }.joined(separator: ",") + "\n" }
-                let chunk = Data(text.utf8)
-                try await BlockingIO.run { try out.write(contentsOf: chunk) }
-            }
-            try await BlockingIO.run { try out.close() }
+            let cells = try CSVCells(reviewFile)
+            _ = try await update.review(on: connection, input: AsyncBatches(batches), cells: cells.write)
+            try await cells.close()
             return ContinuousClock.now - start
         }
         var psql = Duration.seconds(Int64.max)
         var sluice = Duration.seconds(Int64.max)
         var ratios: [Double] = []
         var reviews: [Duration] = []
+        var reviewedApplies: [Duration] = []
         for _ in 0..<rounds {
-            if review { reviews.append(try await timeReview()) }
+            if review {
+                reviews.append(try await timeReview())
+                reviewedApplies.append(try await timeSluice(reviewed: true))
+            }
             let roundPsql = try await timePsql()
             let roundSluice = try await timeSluice()
             ratios.append(roundSluice.seconds / roundPsql.seconds)
@@ -135,7 +144,32 @@ public struct ApplyBenchmark: Sendable {
         await connection.close()
         var result = Result(rows: rows, sluice: sluice, psql: psql, stats: stats, roundRatios: ratios)
         result.review = reviews.min()
+        result.reviewedApply = reviewedApplies.min()
         return result
+    }
+
+    /// Review cells as CSV lines in a file, one write per batch.
+    final class CSVCells {
+        private let out: FileHandle
+        private var text = ""
+
+        init(_ url: URL) throws {
+            FileManager.default.createFile(atPath: url.path, contents: nil)
+            out = try FileHandle(forWritingTo: url)
+        }
+
+        func write(_ batch: Batch) async throws {
+            text.removeAll(keepingCapacity: true)
+            for row in batch.rows { text += row.map { $0.text ?? "" }.joined(separator: ",") + "\n" }
+            let chunk = Data(text.utf8)
+            let out = out
+            try await BlockingIO.run { try out.write(contentsOf: chunk) }
+        }
+
+        func close() async throws {
+            let out = out
+            try await BlockingIO.run { try out.close() }
+        }
     }
 
     static func inputRows(_ ids: [String]) -> [[Value]] {
