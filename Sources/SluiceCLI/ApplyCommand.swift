@@ -29,6 +29,10 @@ struct ApplyCommand: AsyncParsableCommand {
               sluice apply plans/spotify-enrichment.yaml edited.csv --dry-run
               sluice apply plans/spotify-enrichment.yaml edited.csv --yes
 
+            Without --yes (and without a terminal to ask on) it stops at the apply's gate after \
+            writing the review (review.csv, review.html); `sluice replay RUN --from apply --yes` \
+            then applies exactly that review: a row changed since is not overwritten (on_drift).
+
             Exit status: 0 applied (and verified), 1 failed (a problem in the CSV, or the database \
             refused it: nothing changed), 2 invalid plan, 3 awaiting approval, 130 interrupted.
             """)
@@ -74,9 +78,10 @@ struct ApplyCommand: AsyncParsableCommand {
         }
         var configuration = RunConfiguration.make(for: plan, options: execution, logger: logger)
         configuration.approval = pipeline.approval(execution.approval)
+        // Stopped at its gate, the run is approved by replaying its apply, held to the review it
+        // just wrote (the default continue command). Interrupted or failed, an apply of a CSV
+        // continues by applying the same file again.
         let command = continueCommand(overrides: plan.recordedOverrides)
-        configuration.continueCommand = { _, _ in command }
-        // Interrupted or failed, an apply of a CSV continues by applying the same file again.
         configuration.resumeCommand = { _ in command }
         try await Execution.execute(
             Runner(stages: stages, configuration: configuration), runsDirectory: execution.runsDirectory)
@@ -108,7 +113,7 @@ struct ApplyCommand: AsyncParsableCommand {
         }
     }
 
-    /// The command that runs this apply again with approval: what an awaiting-approval run
+    /// The command that runs this apply again with approval: what an interrupted or failed run
     /// prints. `overrides` are the plan's recorded ones: a secret given with --set shows redacted.
     private func continueCommand(overrides: [String]) -> String {
         var words = ["sluice", "apply", plan, file]

@@ -74,9 +74,25 @@ struct Replay: AsyncParsableCommand {
             throw ExitCode(ExitStatus.failed)
         }
         let stages: [StageSpec]
+        // A run of `sluice apply FILE.csv` is replayed as that pipeline (its csv-input stage's
+        // recorded rows into the plan's apply), not as the plan (which would query and fetch).
+        var csvApply: CSVApplyPipeline?
         do {
-            stages = try PipelineBuilder(plan: plan, logger: logger, dryRun: execution.dryRun, force: execution.force)
-                .stages()
+            if let first = original.stages.first, first.kind == CSVInputStage.kindName,
+                let file = first.inputs.first(where: { $0.kind == "csv" })
+            {
+                var pipeline = try CSVApplyPipeline(
+                    plan: plan, csv: URL(fileURLWithPath: file.path), displayPath: file.path,
+                    applyStage: original.stages.dropFirst().first?.name, logger: logger, dryRun: execution.dryRun)
+                pipeline.report = { Terminal.printError($0) }
+                pipeline.force = execution.force
+                stages = try pipeline.stages()
+                csvApply = pipeline
+            } else {
+                stages = try PipelineBuilder(
+                    plan: plan, logger: logger, dryRun: execution.dryRun, force: execution.force
+                ).stages()
+            }
         } catch {
             Terminal.report(error)
             throw ExitCode(ExitStatus.invalidPlan)
@@ -84,6 +100,7 @@ struct Replay: AsyncParsableCommand {
         var options = execution
         if options.runsDir == nil { options.runsDir = originalDirectory.deletingLastPathComponent().path }
         var configuration = RunConfiguration.make(for: plan, options: options, logger: logger)
+        if let csvApply { configuration.approval = csvApply.approval(execution.approval) }
         configuration.replay = replay
         if mode == .stage {
             configuration.continueCommand = { directory, stage in

@@ -83,6 +83,46 @@ struct ApplyCommandTests {
         try FaultChecks.expectNoSecrets(fixture, outputs: [dry, applied, resumed])
     }
 
+    /// Without --yes, `sluice apply` reviews and stops; the command it prints replays its apply
+    /// held to that review: a row someone changed since is not overwritten (on_drift: fail
+    /// refuses the whole apply, skip applies the rest).
+    @Test func stoppedAtTheGateItsReplayAppliesExactlyTheReview() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let rows = try await fixture.reviewedRows()
+        let file = fixture.directory.appendingPathComponent("reviewed.csv")
+        try Data(CSVText.lines(rows, end: "\n").utf8).write(to: file)
+        let sluice = fixture.databaseOnly
+        let stopped = try await sluice.run(["apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory])
+        #expect(stopped.status == 3, "\(stopped.stderr)")
+        let directory = try fixture.lastRunDirectory()
+        #expect((stopped.stdout + stopped.stderr).contains("--from apply --yes"), "\(stopped.stdout)")
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("review.csv").path))
+
+        // Someone sets a popularity the review will fill or update.
+        let changed = try #require(rows.dropFirst().first { !$0[2].isEmpty && $0[2] != "77" })[0]
+        _ = try await fixture.server.execute(
+            "UPDATE tracks SET spotify_popularity = 77 WHERE id = '\(changed)'", conninfo: fixture.conninfo)
+        let before = try await fixture.table()
+        let refused = try await sluice.run(["replay", directory.path, "--from", "apply", "--yes"])
+        #expect(refused.status == 1, "\(refused.stderr)")
+        let said = refused.stdout + refused.stderr
+        #expect(said.contains("changed since the review"), "\(said)")
+        #expect(said.contains(changed), "\(said)")
+        #expect(try await fixture.table() == before)
+
+        let skipped = try await sluice.run([
+            "replay", directory.path, "--from", "apply", "--yes", "--set", "apply.on_drift=skip",
+        ])
+        #expect(skipped.status == 0, "\(skipped.stderr)\n\(skipped.stdout)")
+        let manifest = try #require(fixture.manifests().last?.manifest)
+        #expect(manifest.stage("apply")?.counters["drifted"] == 1)
+        #expect(manifest.stage("apply")?.review?.file.sha256 != nil)
+        let after = try await fixture.table()
+        #expect(after[changed]?[0] == "77")
+        #expect(after != before)
+    }
+
     /// A bad CSV and the one-line error it must give: `FILE:LINE:COL: error: ` then `fragment`.
     struct BadCase {
         var name: String
