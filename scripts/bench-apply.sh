@@ -75,18 +75,22 @@ reapply=$(timed "$BIN/sluice" apply plans/spotify-enrichment.yaml "$work/reviewe
     --runs-dir "$work/runs" --quiet)
 
 # The review at the gate, as a person gets it: without --yes the command reads and checks the
-# CSV, reviews (review.csv, review.html) and stops (exit 3), changing nothing.
+# CSV, reviews (review.csv, review.html) and stops (exit 3), changing nothing; then its
+# approval, `replay --from apply --yes`: the apply held to that review (drift checked).
 reset_table
 gate=$(ALLOWED_STATUS=3 timed "$BIN/sluice" apply plans/spotify-enrichment.yaml "$work/reviewed.csv" \
     --runs-dir "$work/runs" --quiet)
-echo "review at the gate ${gate} s" >&2
+stopped=$(ls -td "$work"/runs/*/ | head -1)
+approved=$(timed "$BIN/sluice" replay "$stopped" --from apply --yes --runs-dir "$work/runs" --quiet)
+[ "$(table_sum)" = "$psql_sum" ] || { echo "the approved review left a different table" >&2; exit 1; }
+echo "review at the gate ${gate} s, its approval ${approved} s" >&2
 
-python3 - "$ROWS" "$reapply" "$sluice_rss" "${psql_times[*]}" "${sluice_times[*]}" "$gate" <<'PY'
+python3 - "$ROWS" "$reapply" "$sluice_rss" "${psql_times[*]}" "${sluice_times[*]}" "$gate" "$approved" <<'PY'
 import statistics, sys
 rows, reapply, rss = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 psql = [float(x) for x in sys.argv[4].split()]
 sluice = [float(x) for x in sys.argv[5].split()]
-gate = float(sys.argv[6])
+gate, approved = float(sys.argv[6]), float(sys.argv[7])
 p, s = statistics.median(psql), statistics.median(sluice)
 rounds = ", ".join(f"{b / a:.2f}x" for a, b in zip(psql, sluice))
 print(f"| apply command vs psql | `sluice apply plans/spotify-enrichment.yaml reviewed.csv --yes` (release) vs "
@@ -95,5 +99,6 @@ print(f"| apply command vs psql | `sluice apply plans/spotify-enrichment.yaml re
       f"| median sluice **{s:.2f} s** vs psql **{p:.2f} s**: **{s / p:.2f}x** (rounds {rounds}); "
       f"re-apply of the same CSV {reapply:.2f} s = **{reapply / s:.0%}** of the first; sluice peak RSS {rss / 1024:.0f} MiB; "
       f"the review at the gate (the same command without `--yes`: reads the CSV, reviews, stops) {gate:.2f} s = "
-      f"**{gate / s:.0%}** of the apply command |")
+      f"**{gate / s:.0%}** of the apply command; its approval (`replay --from apply --yes`, held to the review) "
+      f"{approved:.2f} s |")
 PY
