@@ -1,4 +1,5 @@
 import Foundation
+import SluiceApply
 import SluiceCore
 import SluicePipeline
 import SluiceTestSupport
@@ -21,6 +22,14 @@ struct SpotifyPlanTests {
         let (directory, manifest) = try #require(fixture.manifests().last)
         #expect(manifest.status == .succeeded)
         #expect(manifest.stages.map(\.status) == Array(repeating: .succeeded, count: 8))
+        // Approved up front, the apply reviewed inside its transaction: recorded, shown, and its
+        // cells are the changes it made.
+        let review = try #require(manifest.stage("apply")?.review)
+        #expect(outcome.stdout.contains("review (apply): "), "\(outcome.stdout)")
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("review.html").path))
+        #expect(
+            try ReviewSummary(json: #require(review.summary))?.changedRows
+                == manifest.stage("apply")?.counters["changed"])
 
         // The CSV audit trail: the columns the job asks for, and the manifest's rows and sha256.
         let csv = try #require(manifest.stage("write-csv")?.outputs.first { $0.kind == "csv" })
