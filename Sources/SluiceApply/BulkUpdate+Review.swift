@@ -80,13 +80,18 @@ extension BulkUpdate {
             if !changing.isEmpty { try await cells(Batch(columns: Self.reviewColumns, rows: changing)) }
         }
         let details = tally.finish(into: &summary, sampleLimit: sampleLimit)
-        // What stays as it is was not streamed: counted on the server.
-        let counts = try await connection.execute(sql.reviewCounts).rows.first ?? []
+        // What stays as it is was not streamed; it follows from the input's counts. Every input
+        // row has its key in the table or was streamed (an unknown key, or a row to add).
+        let counts = try await connection.execute(sql.inputCounts).rows.first ?? []
         func count(_ index: Int) -> Int { index < counts.count ? counts[index].intValue.map(Int.init) ?? 0 : 0 }
-        summary.matched = count(0)
+        let rows = count(0)
+        summary.matched = rows - (mode == .update ? summary.unknownKeys : summary.insertedRows)
         for index in summary.columns.indices {
-            summary.columns[index].unchanged = count(1 + 2 * index)
-            summary.columns[index].kept = columns[index].onEmpty == .keep ? count(2 + 2 * index) : 0
+            let column = summary.columns[index]
+            summary.columns[index].unchanged = summary.matched - column.fill - column.update - column.clear
+            // An empty input keeps the current value (on_empty: keep): unchanged, and counted kept.
+            let emptyOfMatched = (rows - count(1 + index)) - tally.emptyOfStreamedNew[index]
+            summary.columns[index].kept = columns[index].onEmpty == .keep ? emptyOfMatched : 0
         }
         return details
     }
@@ -112,6 +117,8 @@ struct ReviewTally {
     var delta: [ValueCounts]
     /// Per column, the rows added with a value.
     var insertedValues: [Int]
+    /// Per column, the streamed rows whose key is not in the table with an empty input.
+    var emptyOfStreamedNew: [Int]
     /// What a page shows besides the counts, gathered from the same cells.
     var details = ReviewDetails()
 
@@ -122,6 +129,7 @@ struct ReviewTally {
         new = old
         delta = old
         insertedValues = Array(repeating: 0, count: columns.count)
+        emptyOfStreamedNew = insertedValues
     }
 
     /// Counts a batch of review rows; returns its changing cells (``BulkUpdate/reviewColumns``).
@@ -130,6 +138,11 @@ struct ReviewTally {
         for row in batch.rows {
             let key = row[0]
             let exists = row[1].boolValue ?? false
+            if !exists {
+                for index in columns.indices where row[2 + index * 4 + 3].boolValue == true {
+                    emptyOfStreamedNew[index] += 1
+                }
+            }
             if !exists && !inserts {
                 unknownKeys += 1
                 if unknownKeySamples.count < 1000, let text = key.text { unknownKeySamples.append(text) }
@@ -138,7 +151,7 @@ struct ReviewTally {
             if !exists { insertedRows += 1 }
             var changes = false
             for index in columns.indices {
-                let base = 2 + index * 3
+                let base = 2 + index * 4
                 let before = row[base].text.flatMap { $0.isEmpty ? nil : $0 }
                 let after = row[base + 1].text.flatMap { $0.isEmpty ? nil : $0 }
                 let differs = row[base + 2].boolValue ?? false

@@ -96,11 +96,11 @@ extension BulkUpdate {
 
         /// The input rows the write would change or add, or whose key is not in the table, beside
         /// their current row: the key, whether the row exists, then per column the current value,
-        /// the value after the write (as text), and whether they differ. Rows left as they are
-        /// stay on the server (``reviewCounts`` counts them).
+        /// the value after the write (as text), whether they differ, and whether the input was
+        /// empty. Rows left as they are stay on the server: ``inputCounts`` counts them.
         var reviewRows: String {
             let cells = zip(columns, newValues).map { column, new in
-                "t.\(column)::text, (\(new))::text, (\(new)) IS DISTINCT FROM t.\(column)"
+                "t.\(column)::text, (\(new))::text, (\(new)) IS DISTINCT FROM t.\(column), s.\(column) IS NULL"
             }
             let changes = zip(columns, newValues).map { column, new in "(\(new)) IS DISTINCT FROM t.\(column)" }
             return """
@@ -110,17 +110,10 @@ extension BulkUpdate {
                 """
         }
 
-        /// The input rows whose key is in the table, then per column how many of them it leaves
-        /// as they are, and how many of those the input gave empty.
-        var reviewCounts: String {
-            let counts = zip(columns, newValues).map { column, new in
-                let same = "t.\(key) IS NOT NULL AND (\(new)) IS NOT DISTINCT FROM t.\(column)"
-                return "count(*) FILTER (WHERE \(same)), count(*) FILTER (WHERE \(same) AND s.\(column) IS NULL)"
-            }
-            return """
-                SELECT count(t.\(key)), \(counts.joined(separator: ", ")) \
-                FROM \(input) AS s LEFT JOIN \(target) AS t ON t.\(key) = s.\(key)
-                """
+        /// The input's rows, then per column how many give a value: with what ``reviewRows``
+        /// streams, the rows left as they are follow without a second join.
+        var inputCounts: String {
+            "SELECT count(*)" + columns.map { ", count(\($0))" }.joined() + " FROM \(input)"
         }
 
         /// The table of the reviewed cells an apply is held to.

@@ -83,6 +83,12 @@ import Testing
         #expect(summary.insertedRows == 1)
         #expect(summary.changedRows == 1)
         #expect(summary.unknownKeys == 0)
+        // The two existing rows: each column's cells are either a change or left as they are.
+        #expect(summary.matched == 2)
+        for column in summary.columns {
+            #expect(column.fill + column.update + column.clear + column.unchanged == 2, "\(column.name)")
+            #expect(column.insert == 1, "\(column.name)")
+        }
         #expect(
             cells == [
                 [SideTable.id(2), "mbid", SideTable.mbid(2).text!, SideTable.mbid(5).text!, "update"],
