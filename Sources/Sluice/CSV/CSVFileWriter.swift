@@ -36,10 +36,17 @@ public final class CSVFileWriter {
     /// Appends one row per batch row, taking `columns` by name (a missing column is an empty cell).
     public func write(_ batch: Batch) async throws {
         let slots = columns.map { batch.index(of: $0) }
-        for row in batch.rows {
-            try await write { out in Self.appendRecord(slots.map { slot in slot.flatMap { row[$0].text } }, to: &out) }
-            rows += 1
+        // One append per batch: no array per row, no call per row.
+        try await write { out in
+            for row in batch.rows {
+                for (i, slot) in slots.enumerated() {
+                    if i > 0 { out.append(UInt8(ascii: ",")) }
+                    if let slot, let text = row[slot].text { Self.appendField(text, to: &out) }
+                }
+                out.append(contentsOf: [0x0D, 0x0A])  // RFC 4180: CRLF
+            }
         }
+        rows += batch.rows.count
     }
 
     /// Flushes, fsyncs and renames the file into place; returns its SHA-256.
@@ -75,9 +82,10 @@ public final class CSVFileWriter {
 
     /// Appends one field, quoted when it holds a comma, quote, CR or LF (quotes doubled).
     public static func appendField(_ s: String, to out: inout [UInt8]) {
+        // A leading or trailing space is quoted too, so no reader trims it away.
         let needsQuotes =
             s.utf8.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0A || $0 == 0x0D }
-            || s.isEmpty == false && (s.first == " " || s.last == " ")
+            || s.utf8.first == UInt8(ascii: " ") || s.utf8.last == UInt8(ascii: " ")
         guard needsQuotes else {
             out.append(contentsOf: s.utf8)
             return
