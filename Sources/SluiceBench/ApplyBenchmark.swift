@@ -1,4 +1,5 @@
 import Foundation
+import Sluice
 import SluiceApply
 import SluiceCore
 import SluicePostgres
@@ -105,7 +106,7 @@ public struct ApplyBenchmark: Sendable {
                 try await BlockingIO.run { try out.write(contentsOf: chunk) }
             }
             if reviewed {
-                let cells = try CSVCells(reviewFile)
+                let cells = try await CSVCells(reviewFile)
                 let review = BulkUpdate.InlineReview(cells: cells.write) { _, _ in }
                 stats = try await update.run(on: connection, input: AsyncBatches(batches), review: review, undo: undo)
                 try await cells.close()
@@ -115,12 +116,12 @@ public struct ApplyBenchmark: Sendable {
             try await BlockingIO.run { try out.close() }
             return ContinuousClock.now - start
         }
-        /// The review of the same input on the same table at the gate: every cell as a CSV line
-        /// to a file, one write per batch, as the apply stage writes review.csv.
+        /// The review of the same input on the same table at the gate, its cells written as the
+        /// apply stage writes review.csv.
         func timeReview() async throws -> Duration {
             try await reset()
             let start = ContinuousClock.now
-            let cells = try CSVCells(reviewFile)
+            let cells = try await CSVCells(reviewFile)
             _ = try await update.review(on: connection, input: AsyncBatches(batches), cells: cells.write)
             try await cells.close()
             return ContinuousClock.now - start
@@ -146,30 +147,6 @@ public struct ApplyBenchmark: Sendable {
         result.review = reviews.min()
         result.reviewedApply = reviewedApplies.min()
         return result
-    }
-
-    /// Review cells as CSV lines in a file, one write per batch.
-    final class CSVCells {
-        private let out: FileHandle
-        private var text = ""
-
-        init(_ url: URL) throws {
-            FileManager.default.createFile(atPath: url.path, contents: nil)
-            out = try FileHandle(forWritingTo: url)
-        }
-
-        func write(_ batch: Batch) async throws {
-            text.removeAll(keepingCapacity: true)
-            for row in batch.rows { text += row.map { $0.text ?? "" }.joined(separator: ",") + "\n" }
-            let chunk = Data(text.utf8)
-            let out = out
-            try await BlockingIO.run { try out.write(contentsOf: chunk) }
-        }
-
-        func close() async throws {
-            let out = out
-            try await BlockingIO.run { try out.close() }
-        }
     }
 
     static func inputRows(_ ids: [String]) -> [[Value]] {
@@ -211,6 +188,24 @@ public struct ApplyBenchmark: Sendable {
             TestPostgres.psqlPath, ["-X", "-q", "-d", conninfo, "-f", "-"], input: script)
         guard outcome.status == 0 else {
             throw TestPostgres.SetupError("psql baseline failed with status \(outcome.status)")
+        }
+    }
+
+    /// Review cells into review.csv through the apply stage's own writer (``CSVFileWriter``:
+    /// RFC 4180, written off the cooperative pool, fsynced and renamed into place at the end).
+    final class CSVCells {
+        private let writer: CSVFileWriter
+
+        init(_ url: URL) async throws {
+            writer = try await CSVFileWriter(url: url, columns: BulkUpdate.reviewColumns)
+        }
+
+        func write(_ batch: Batch) async throws {
+            try await writer.write(batch)
+        }
+
+        func close() async throws {
+            try await writer.commit()
         }
     }
 }
