@@ -1,6 +1,7 @@
 import Foundation
 import SluiceApply
 import SluiceCore
+import Synchronization
 import Testing
 
 @testable import Sluice
@@ -133,6 +134,31 @@ import Testing
         let after = try await db.snapshot()
         #expect(after[0] == [.string(TestDatabase.track(1)), 1, "ISRC1"])
         #expect(after[2] == [.string(TestDatabase.track(3)), 30, .null])
+    }
+
+    /// At a terminal prompt the person is shown the review before being asked, and a yes
+    /// applies the reviewed changes held to that review (the drift check runs), not a new one.
+    @Test func thePromptShowsTheReviewFirstAndAYesAppliesIt() async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        let shown = Mutex<[String]>([])
+        let runs = try StageHarness.makeRunDirectory()
+        var configuration = Self.configuration(
+            runs,
+            approval: .ask { stage in
+                shown.withLock { $0.append("asked \(stage)") }
+                return true
+            })
+        configuration.onReview = { stage, review in
+            shown.withLock { $0.append("review \(stage): \(review.file.rows) cells") }
+        }
+        let result = try await Runner(stages: try Self.stages(db), configuration: configuration).run()
+        #expect(result.manifest.status == .succeeded, "\(String(describing: result.manifest.error))")
+        #expect(shown.withLock { $0 } == ["review apply: 4 cells", "asked apply"])
+        let apply = try #require(result.manifest.stage("apply"))
+        #expect(apply.review?.file.rows == 4)
+        #expect(apply.counters["drifted"] == 0)
+        #expect(apply.counters["changed"] == 3)
     }
 
     /// Approved up front a second time, the review finds nothing to change, so nothing is read
