@@ -60,8 +60,9 @@ extension BulkUpdate {
     }
 
     /// Reads, in the current transaction, what the write would change given the input table as
-    /// it now is: the coverage before, then every input row beside its current row, counted into
-    /// `summary` and handed out as changing cells.
+    /// it now is: the coverage before, then the rows that change (or are new, or unknown) beside
+    /// their current row, counted into `summary` and handed out as changing cells; the rows left
+    /// as they are are counted from the input's own counts.
     func tallyReview(
         _ sql: SQL, on connection: PostgresConnection, into summary: inout ReviewSummary,
         cells: (Batch) async throws -> Void
