@@ -32,6 +32,9 @@ extension Manifest {
             self.rows = rows
         }
 
+        /// The file itself: ``path`` resolved against the directory of the run that recorded it.
+        public func url(in runDirectory: URL) -> URL { Manifest.resolve(path, in: runDirectory) }
+
         public static let spoolKind = "spool"
     }
 
@@ -182,5 +185,13 @@ extension Manifest {
         public var spool: Artifact? {
             outputs.first { $0.kind == Artifact.spoolKind }
         }
+    }
+}
+
+extension Manifest {
+    /// A path as a manifest records it (relative to the run directory when inside it, else
+    /// absolute) as a file URL.
+    public static func resolve(_ path: String, in runDirectory: URL) -> URL {
+        path.hasPrefix("/") ? URL(fileURLWithPath: path) : runDirectory.appendingPathComponent(path)
     }
 }

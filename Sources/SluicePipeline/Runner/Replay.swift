@@ -25,7 +25,7 @@ public struct Replay: Sendable {
 
     /// `path` as an absolute file URL: relative paths are taken relative to the original run.
     public func resolve(_ path: String) -> URL {
-        path.hasPrefix("/") ? URL(fileURLWithPath: path) : originalDirectory.appendingPathComponent(path)
+        Manifest.resolve(path, in: originalDirectory)
     }
 
     /// The original record with its artifact paths made absolute, so that it still points at

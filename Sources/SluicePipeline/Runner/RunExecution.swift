@@ -278,6 +278,6 @@ struct RunExecution: Sendable {
     }
 
     private func resolve(_ path: String) -> URL {
-        path.hasPrefix("/") ? URL(fileURLWithPath: path) : directory.appendingPathComponent(path)
+        Manifest.resolve(path, in: directory)
     }
 }

@@ -45,19 +45,16 @@ enum ReviewPage {
         var rejects: [(stage: String, path: String, rows: [[String]], total: Int)] = []
         for record in earlier {
             for file in record.outputs where file.kind == "rejects" {
-                let path =
-                    file.path.hasPrefix("/")
-                    ? URL(fileURLWithPath: file.path) : runDirectory.appendingPathComponent(file.path)
-                rejects.append((record.name, file.path, await head(of: path, rows: 20), file.rows))
+                rejects.append(
+                    (record.name, file.path, await head(of: file.url(in: runDirectory), rows: 20), file.rows))
             }
         }
         var timelines: [String: [[Int]]] = [:]
         for record in earlier where record.kind == "fetch" {
             guard let file = record.outputs.first(where: { $0.kind == FetchTimeline.kind }) else { continue }
-            let path =
-                file.path.hasPrefix("/")
-                ? URL(fileURLWithPath: file.path) : runDirectory.appendingPathComponent(file.path)
-            timelines[record.name] = await head(of: path, rows: .max).dropFirst().map { $0.map { Int($0) ?? 0 } }
+            timelines[record.name] = await head(of: file.url(in: runDirectory), rows: .max).dropFirst().map {
+                $0.map { Int($0) ?? 0 }
+            }
         }
         let page = render(
             summary: summary, gathered: gathered, rejects: rejects, earlier: earlier, timelines: timelines)
@@ -307,10 +304,7 @@ public enum ReviewReport {
     public static func rewritePage(
         of review: Manifest.Review, stage: String, stages: [Manifest.StageRecord], directory: URL
     ) async throws -> URL {
-        let resolve = { (path: String) in
-            path.hasPrefix("/") ? URL(fileURLWithPath: path) : directory.appendingPathComponent(path)
-        }
-        let csv = resolve(review.file.path)
+        let csv = review.file.url(in: directory)
         let (sha256, _) = try await PrivateFile.sha256(of: csv)
         guard sha256 == review.file.sha256 else {
             throw ReviewFileError(
@@ -322,7 +316,7 @@ public enum ReviewReport {
             throw ReviewFileError(path: csv.path, "the manifest holds no summary for this review")
         }
         let html =
-            review.files.first { $0.kind == "review-html" }.map { resolve($0.path) }
+            review.files.first { $0.kind == "review-html" }?.url(in: directory)
             ?? csv.deletingPathExtension().appendingPathExtension("html")
         let earlier = stages.prefix { $0.name != stage }
         return try await ReviewPage.write(

@@ -47,9 +47,7 @@ public struct Undo: Sendable {
     public func undoFile() async throws -> URL {
         let record = manifest.stage(stage)
         if let artifact = record?.outputs.first(where: { $0.kind == "undo" }) {
-            let url =
-                artifact.path.hasPrefix("/")
-                ? URL(fileURLWithPath: artifact.path) : runDirectory.appendingPathComponent(artifact.path)
+            let url = artifact.url(in: runDirectory)
             let (sha256, _) = try await PrivateFile.sha256(of: url)
             guard sha256 == artifact.sha256 else {
                 throw UndoError("\(url.path) has changed since the run recorded it (SHA-256 differs); not applying it")
