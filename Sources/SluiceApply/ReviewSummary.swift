@@ -26,13 +26,6 @@ public struct ReviewSummary: Sendable, Hashable {
         public var median: Double
         public var max: Double
 
-        /// `nil` for no values.
-        public init?(_ values: [Double]) {
-            var counts = ValueCounts()
-            for value in values { counts.add(value) }
-            self.init(counts)
-        }
-
         /// `nil` for no values. The median of an even count is the mean of the two middle values.
         public init?(_ counts: ValueCounts) {
             let sorted = counts.sorted
