@@ -64,13 +64,11 @@ struct ApplyCommand: AsyncParsableCommand {
             throw ExitCode(ExitStatus.failed)
         }
         let plan = try loadPlan(csv: csv, logger: logger)
-        var pipeline: CSVApplyPipeline
+        let pipeline: CSVApplyPipeline
         let stages: [StageSpec]
         do {
             pipeline = try CSVApplyPipeline(
-                plan: plan, csv: csv, displayPath: file, applyStage: stage, logger: logger, dryRun: execution.dryRun)
-            pipeline.report = { Terminal.printError($0) }
-            pipeline.force = execution.force
+                plan: plan, csv: csv, displayPath: file, applyStage: stage, execution: execution, logger: logger)
             stages = try pipeline.stages()
         } catch {
             Terminal.report(error)
@@ -122,5 +120,19 @@ struct ApplyCommand: AsyncParsableCommand {
         if let runsDir = execution.runsDir { words += ["--runs-dir", runsDir] }
         words.append("--yes")
         return words.map(Execution.shellQuoted).joined(separator: " ")
+    }
+}
+
+extension CSVApplyPipeline {
+    /// The pipeline of `sluice apply` (and of its replay) as the command line sets it up: its
+    /// problems printed on stderr, `--dry-run` and `--force` from the options.
+    init(
+        plan: Plan, csv: URL, displayPath: String, applyStage: String?, execution: ExecutionOptions, logger: Logger
+    ) throws {
+        self = try CSVApplyPipeline(
+            plan: plan, csv: csv, displayPath: displayPath, applyStage: applyStage, logger: logger,
+            dryRun: execution.dryRun)
+        report = { Terminal.printError($0) }
+        force = execution.force
     }
 }

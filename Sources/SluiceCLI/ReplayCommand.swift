@@ -81,11 +81,9 @@ struct Replay: AsyncParsableCommand {
             if let first = original.stages.first, first.kind == CSVInputStage.kindName,
                 let file = first.inputs.first(where: { $0.kind == "csv" })
             {
-                var pipeline = try CSVApplyPipeline(
+                let pipeline = try CSVApplyPipeline(
                     plan: plan, csv: URL(fileURLWithPath: file.path), displayPath: file.path,
-                    applyStage: original.stages.dropFirst().first?.name, logger: logger, dryRun: execution.dryRun)
-                pipeline.report = { Terminal.printError($0) }
-                pipeline.force = execution.force
+                    applyStage: original.stages.dropFirst().first?.name, execution: execution, logger: logger)
                 stages = try pipeline.stages()
                 csvApply = pipeline
             } else {
