@@ -63,11 +63,20 @@ extension BulkUpdate {
     /// it now is: the coverage before, then the rows that change (or are new, or unknown) beside
     /// their current row, counted into `summary` and handed out as changing cells; the rows left
     /// as they are are counted from the input's own counts.
+    ///
+    /// With `undo` (a review inside the update's transaction, which then reads nothing else),
+    /// the rows the update will change or add are also handed to `undo` as its records
+    /// (``undoColumns``), typed as the update's own prior-value read types them.
     func tallyReview(
         _ sql: SQL, on connection: PostgresConnection, into summary: inout ReviewSummary,
-        cells: (Batch) async throws -> Void
+        cells: (Batch) async throws -> Void, undo: ((Batch) async throws -> Void)? = nil
     ) async throws -> ReviewDetails {
-        let numeric = try await connection.execute(sql.numericColumns).rows.map { $0.first?.boolValue ?? false }
+        let types = try await connection.execute(sql.columnTypes).rows
+        let numeric = types.dropFirst().map { $0.last?.boolValue ?? false }
+        let records = ReviewUndoRecords(
+            typeOIDs: types.prefix(1 + columns.count).map { UInt32(truncatingIfNeeded: $0.first?.intValue ?? 0) },
+            flagsInserted: mode != .update)
+        let undoColumns = undoColumns
         let coverage = try await connection.execute(sql.coverage).rows.first ?? []
         summary.tableRows = coverage.first?.intValue.map(Int.init) ?? 0
         summary.columns = columns.enumerated().map { index, column in
@@ -79,6 +88,10 @@ extension BulkUpdate {
         _ = try await connection.stream(sql.reviewRows, batchSize: undoBatchSize) { batch in
             let changing = tally.add(batch)
             if !changing.isEmpty { try await cells(Batch(columns: Self.reviewColumns, rows: changing)) }
+            if let undo {
+                let rows = records.rows(of: batch)
+                if !rows.isEmpty { try await undo(Batch(columns: undoColumns, rows: rows)) }
+            }
         }
         let details = tally.finish(into: &summary, sampleLimit: sampleLimit)
         // What stays as it is was not streamed; it follows from the input's counts. Every input
@@ -100,6 +113,45 @@ extension BulkUpdate {
     private func dropReviewInput(_ sql: SQL, on connection: PostgresConnection) async {
         await connection.rollbackQuietly()
         _ = try? await connection.execute("DROP TABLE IF EXISTS \(sql.input)")
+    }
+}
+
+/// Turns a review's rows (``BulkUpdate/SQL/reviewRows``) into an undo's records
+/// (``BulkUpdate/undoColumns``): for each row the update changes, the key, its current values
+/// and the values written; for each row an upsert or insert adds, NULL prior values and the
+/// inserted flag. The review reads values as text; they are typed by the input's column types
+/// (`typeOIDs`: the key's, then each column's), as a query reading them typed would hold them.
+/// Pure: no I/O.
+struct ReviewUndoRecords {
+    let typeOIDs: [UInt32]
+    /// Records end with ``BulkUpdate/insertedColumn`` (an upsert or insert).
+    let flagsInserted: Bool
+
+    func rows(of batch: Batch) -> [[Value]] {
+        let columnCount = typeOIDs.count - 1
+        var records: [[Value]] = []
+        for row in batch.rows {
+            let exists = row[1].boolValue ?? false
+            if exists {
+                guard (0..<columnCount).contains(where: { row[2 + $0 * 4 + 2].boolValue == true }) else { continue }
+            } else if !flagsInserted {
+                continue  // an unknown key: nothing to write, nothing to undo
+            }
+            var record: [Value] = [typed(row[0], typeOIDs[0])]
+            record.reserveCapacity(1 + 2 * columnCount + 1)
+            for index in 0..<columnCount {
+                record.append(exists ? typed(row[2 + index * 4], typeOIDs[1 + index]) : .null)
+            }
+            for index in 0..<columnCount { record.append(typed(row[2 + index * 4 + 1], typeOIDs[1 + index])) }
+            if flagsInserted { record.append(.bool(!exists)) }
+            records.append(record)
+        }
+        return records
+    }
+
+    private func typed(_ value: Value, _ oid: UInt32) -> Value {
+        guard case .string(let text) = value else { return value }
+        return PostgresResult.value(text: text, typeOID: oid)
     }
 }
 

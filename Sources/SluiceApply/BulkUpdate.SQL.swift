@@ -81,11 +81,13 @@ extension BulkUpdate {
 
         // MARK: The review and the drift check
 
-        /// Whether each updated column of the input is numeric (`pg_type.typcategory = 'N'`), in order.
-        var numericColumns: String {
+        /// The input's key, then each updated column: its type's OID and whether it is numeric
+        /// (`pg_type.typcategory = 'N'`), in order.
+        var columnTypes: String {
             """
-            SELECT (ty.typcategory = 'N') FROM pg_attribute AS a JOIN pg_type AS ty ON ty.oid = a.atttypid \
-            WHERE a.attrelid = '\(input)'::regclass AND a.attnum > 1 AND NOT a.attisdropped ORDER BY a.attnum
+            SELECT a.atttypid::int8, (ty.typcategory = 'N') FROM pg_attribute AS a \
+            JOIN pg_type AS ty ON ty.oid = a.atttypid \
+            WHERE a.attrelid = '\(input)'::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
             """
         }
 

@@ -191,8 +191,9 @@ public struct BulkUpdate: Sendable, Hashable {
     public struct InlineReview {
         /// Receives batches of the cells that will change (``BulkUpdate/reviewColumns``).
         public var cells: (Batch) async throws -> Void
-        /// Gets the summary (and what a page shows besides) before anything is written (and
-        /// before `undo` gets anything); throwing (a guard-rail) rolls the transaction back.
+        /// Gets the summary (and what a page shows besides) before anything is written;
+        /// throwing (a guard-rail) rolls the transaction back. `undo` has had the prior values
+        /// by then (the review reads them): its caller discards them when the update fails.
         public var reviewed: (ReviewSummary, ReviewDetails) async throws -> Void
 
         public init(
@@ -237,6 +238,10 @@ public struct BulkUpdate: Sendable, Hashable {
         inlineReview: InlineReview? = nil, undo: (Batch) async throws -> Void
     ) async throws -> BulkUpdateStats where Input.Element == Batch, Reviewed.Element == Batch {
         let sql = try validate(serverVersion: connection.serverVersion)
+        if inlineReview != nil, guarded {
+            throw BulkUpdateError(
+                table: table, phase: .begin, reason: .invalidConfiguration, message: "a guarded update is not reviewed")
+        }
         var phase = BulkUpdateError.Phase.begin
         var reader: PriorReader?
         do {
@@ -251,8 +256,10 @@ public struct BulkUpdate: Sendable, Hashable {
             var keys = try await KeyTracker(kind: keyKind(sql, on: connection))
             phase = .copy
             var stats = BulkUpdateStats(dryRun: dryRun)
-            // The COPY's bytes, in case a second connection reads the prior values.
-            var spool = concurrentPriorReadRows == nil ? nil : makeSpool(logger: connection.logger)
+            // The COPY's bytes, in case a second connection reads the prior values (a review
+            // inside the transaction reads them itself).
+            var spool =
+                concurrentPriorReadRows == nil || inlineReview != nil ? nil : makeSpool(logger: connection.logger)
             stats.inputRows = try await copy(input, into: sql, on: connection, keys: &keys, spool: spool)
             phase = .check
             // Distinct fingerprints prove distinct keys; otherwise the server looks.
@@ -263,13 +270,16 @@ public struct BulkUpdate: Sendable, Hashable {
             if let reviewed {
                 try await holdToReview(sql, reviewed: reviewed, onDrift: onDrift, on: connection, into: &stats)
             }
-            // Reviewed here, on the locked table: what it finds is what the write will do.
+            // Reviewed here, on the locked table: what it finds is what the write will do, and the
+            // rows it streams carry the prior values, so `undo` gets them from the same read.
             var inlineSummary: ReviewSummary?
             if let inlineReview {
                 var summary = ReviewSummary(table: table, key: key, mode: mode.rawValue)
                 summary.inputRows = stats.inputRows
                 summary.duplicateRows = stats.duplicateRows
-                let details = try await tallyReview(sql, on: connection, into: &summary, cells: inlineReview.cells)
+                let details = try await withoutActuallyEscaping(undo) { undo in
+                    try await tallyReview(sql, on: connection, into: &summary, cells: inlineReview.cells, undo: undo)
+                }
                 try await inlineReview.reviewed(summary, details)
                 inlineSummary = summary
             }
@@ -282,21 +292,24 @@ public struct BulkUpdate: Sendable, Hashable {
             phase = .recordPrior
             // The second connection's copy of the input would still hold the drifted rows.
             if let threshold = concurrentPriorReadRows, (reviewedWrites ?? stats.inputRows) >= threshold,
-                stats.duplicateRows == 0, spool?.failure == nil, reviewed == nil
+                stats.duplicateRows == 0, let spool, spool.failure == nil, reviewed == nil
             {
                 reader = await PriorReader.open(alongside: connection, sql: sql)
             }
             if reader == nil { spool = nil }
             let recorded: Recorded
             let written: Written
-            if let inlineSummary, reviewedWrites == 0, sql.deleteInserted == nil {
-                // Nothing to change (a re-apply): no prior values to read, no statement to run.
-                (recorded, written) = (Recorded(), Written())
+            if let inlineSummary {
+                // The review recorded the prior values; with nothing to change (a re-apply) there
+                // is no statement to run either.
+                recorded = Recorded(prior: inlineSummary.changedRows, added: inlineSummary.insertedRows)
                 stats.matched = inlineSummary.matched
                 if mode == .update {
                     stats.unknownKeys = inlineSummary.unknownKeys
                     stats.unknownKeySamples = inlineSummary.unknownKeySamples
                 }
+                phase = .update
+                written = reviewedWrites == 0 ? Written() : try await write(sql, on: connection)
             } else if let concurrent = reader, let spool {
                 (recorded, written) = try await withThrowingTaskGroup(of: Written.self) { group in
                     group.addTask { [self] in

@@ -27,3 +27,12 @@ public struct PostgresResult: Sendable, Hashable {
     /// The first column of the first row, `.null` when there is none: for `SELECT count(*)`.
     public var scalar: Value { rows.first?.first ?? .null }
 }
+
+extension PostgresResult {
+    /// `text` as a result column of type `typeOID` would hold it (the types above): for values
+    /// read as text (`::text`) that are also wanted typed.
+    public static func value(text: String, typeOID: UInt32) -> Value {
+        var text = text
+        return text.withUTF8 { ColumnDecoding(oid: typeOID).decode($0) }
+    }
+}

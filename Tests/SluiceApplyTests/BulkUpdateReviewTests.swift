@@ -175,4 +175,69 @@ import Testing
         #expect(none.isEmpty)
         #expect(after.changedRows == 0)
     }
+
+    /// Runs `update` plainly on one copy of a table and reviewed inside its transaction on
+    /// another: the review's reading of the prior values must give `undo` exactly what the
+    /// update's own read gives, typed the same, and the same counts and table.
+    static func compareInline(
+        _ update: BulkUpdate, input: Batch, scratch: () async throws -> Scratch, prepare: String? = nil,
+        snapshot: (PostgresConnection) async throws -> [[Value]]
+    ) async throws -> [[Value]] {
+        func sorted(_ batches: [Batch]) -> [[Value]] {
+            batches.flatMap(\.rows).sorted { ($0.first?.text ?? "") < ($1.first?.text ?? "") }
+        }
+        let plainDB = try await scratch()
+        let inlineDB = try await scratch()
+        if let prepare {
+            _ = try await plainDB.connection.execute(prepare)
+            _ = try await inlineDB.connection.execute(prepare)
+        }
+        var plainUndo: [Batch] = []
+        let plain = try await update.run(on: plainDB.connection, input: AsyncBatches([input])) { plainUndo.append($0) }
+        var inlineUndo: [Batch] = []
+        var cells = 0
+        var reviewedBeforeWrite: ReviewSummary?
+        let review = BulkUpdate.InlineReview(cells: { cells += $0.count }) { summary, _ in
+            reviewedBeforeWrite = summary
+        }
+        let inline = try await update.run(on: inlineDB.connection, input: AsyncBatches([input]), review: review) {
+            #expect($0.columns == update.undoColumns)
+            inlineUndo.append($0)
+        }
+        #expect(sorted(inlineUndo) == sorted(plainUndo))
+        #expect(inline.changed == plain.changed && inline.inserted == plain.inserted)
+        #expect(inline.matched == plain.matched && inline.unknownKeys == plain.unknownKeys)
+        #expect(try await snapshot(inlineDB.connection) == snapshot(plainDB.connection))
+        #expect(cells > 0 && reviewedBeforeWrite?.changedRows == plain.changed)
+        return sorted(inlineUndo)
+    }
+
+    @Test func aReviewInsideTheUpdateGivesUndoWhatTheUpdatesOwnReadGives() async throws {
+        // Track 5's ISRC is an empty string, not NULL: undo must put back "" (text, not empty).
+        let input = Tracks.batch([
+            (1, 10, "ISRC-A2"), (2, "", ""), (3, 33, "ISRC-C"), (4, 40, "ISRC-D"), (5, 55, "ISRC-E5"),
+            (9, 90, "ISRC-X"),
+        ])
+        let undo = try await Self.compareInline(
+            Tracks.update, input: input, scratch: Tracks.scratch,
+            prepare: "UPDATE tracks SET isrc = '' WHERE id = '\(Tracks.id(5))'", snapshot: Tracks.snapshot)
+        #expect(
+            undo == [
+                [.string(Tracks.id(1)), 10, "ISRC-A", 10, "ISRC-A2"],
+                [.string(Tracks.id(2)), 20, "ISRC-B", 20, .null],
+                [.string(Tracks.id(3)), .null, .null, 33, "ISRC-C"],
+                [.string(Tracks.id(5)), 50, "", 55, "ISRC-E5"],
+            ])
+    }
+
+    @Test(arguments: [BulkUpdate.Mode.upsert, .insert])
+    func aReviewInsideAnUpsertOrInsertRecordsTheRowsItAdds(mode: BulkUpdate.Mode) async throws {
+        let input =
+            mode == .upsert
+            ? SideTable.batch([(1, SideTable.mbid(1), 1000), (2, SideTable.mbid(5), ""), (4, SideTable.mbid(4), 4000)])
+            : SideTable.batch([(4, SideTable.mbid(4), 4000), (5, .null, 5000)])
+        let undo = try await Self.compareInline(
+            SideTable.write(mode), input: input, scratch: SideTable.scratch, snapshot: SideTable.snapshot)
+        #expect(undo.filter { $0.last == .bool(true) }.count == (mode == .upsert ? 1 : 2))
+    }
 }
