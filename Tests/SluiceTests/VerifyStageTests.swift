@@ -87,4 +87,40 @@ import Testing
         _ = try await harness.run(stage, input: [])
         #expect(harness.notices.contains { $0.contains("dry run, not enforced: check 'every popularity fetched") })
     }
+
+    /// More checks than connections: each answer is matched with its own check, and failures
+    /// are listed in the plan's order, whichever connection ran them.
+    @Test func manyChecksRunOnSeveralConnectionsAndKeepTheirOrder() async throws {
+        let db = try await Self.database()
+        defer { Task { await db.close() } }
+        let count = VerifyStage.connections * 2 + 1
+        let checks = (1...count).map { n in
+            "{name: c\(n), sql: 'SELECT \(n) FROM pg_sleep(0.05)', expect: '\(n % 4 == 0 ? "<" : "==") \(n)'}"
+        }
+        let plan = try TestPlans.spotify(
+            database: db.conninfo, overrides: ["verify.checks=[\(checks.joined(separator: ", "))]"])
+        let stage = try TestPlans.stage("verify", of: plan)
+        let harness = try StageHarness(stage: stage, finishedStage: Self.apply([:]))
+        let error = await #expect(throws: VerifyError.self) { try await harness.run(stage, input: []) }
+        #expect(error?.failures == ["check 'c4': got 4, expected < 4", "check 'c8': got 8, expected < 8"])
+        #expect(harness.counters["passed"] == count - 2)
+    }
+
+    /// A writing check fails read-only on whichever connection runs it.
+    @Test func aWritingCheckAmongManyFailsAndChangesNothing() async throws {
+        let db = try await Self.database()
+        defer { Task { await db.close() } }
+        let before = try await db.snapshot()
+        var checks = (1...6).map { n in "{sql: 'SELECT \(n) FROM pg_sleep(0.05)', expect: '>= 0'}" }
+        checks.insert(
+            "{sql: 'WITH d AS (DELETE FROM tracks RETURNING 1) SELECT count(*) FROM d', expect: '>= 0'}", at: 5)
+        let plan = try TestPlans.spotify(
+            database: db.conninfo, overrides: ["verify.checks=[\(checks.joined(separator: ", "))]"])
+        let stage = try TestPlans.stage("verify", of: plan)
+        let harness = try StageHarness(stage: stage, finishedStage: Self.apply([:]))
+        await #expect { try await harness.run(stage, input: []) } throws: { error in
+            "\(error)".contains("read-only transaction")
+        }
+        #expect(try await db.snapshot() == before)
+    }
 }

@@ -360,7 +360,8 @@ public enum StageKind: String, Sendable, CaseIterable, Codable {
         case .validate: return "Checks fields against rules; rejects or fails on invalid rows."
         case .writeCSV: return "Writes rows to an RFC 4180 CSV file (atomically, mode 0600) and passes them on."
         case .apply: return "Bulk-updates a table from the rows in one transaction, or upserts or inserts them."
-        case .verify: return "Runs SQL assertions after apply."
+        case .verify:
+            return "Runs SQL assertions after apply, up to four at a time, each on its own read-only connection."
         }
     }
 

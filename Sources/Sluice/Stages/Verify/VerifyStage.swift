@@ -2,6 +2,8 @@ import Foundation
 import SluiceCore
 import SluicePipeline
 import SluicePlan
+import SluicePostgres
+import Synchronization
 
 /// Runs SQL assertions after apply: each check's query returns one number, compared with a
 /// constant or another stage's counter (`>= {{ stages.apply.filled_isrc }}`).
@@ -36,34 +38,29 @@ public struct VerifyStage: Stage {
         if let input { for try await _ in input {} }
         var failures: [String] = []
         var passed = 0
-        try await DatabaseConnector.with(database, for: context) { connection in
-            // Verify only reads production: a check that would write fails instead.
-            // (An error closes the connection, and the transaction with it.)
-            _ = try await connection.execute("BEGIN TRANSACTION READ ONLY")
-            for check in settings.checks {
-                let result = try await connection.execute(check.sql).scalar
-                guard let actual = result.doubleValue ?? result.text.flatMap(Double.init) else {
-                    failures.append("check '\(check.name)': the query returned \(result.text ?? "NULL"), not a number")
-                    continue
-                }
-                let expected: Double
-                do {
-                    expected = try await resolve(check.expect, context: context, upstream: upstream ?? input?.upstream)
-                } catch let error as StageError {
-                    failures.append("check '\(check.name)': \(error.message)")
-                    continue
-                }
-                let got = Expectation.format(actual)
-                let wanted = "\(check.expect.comparison.rawValue) \(Expectation.format(expected))"
-                if check.expect.comparison.holds(actual, expected) {
-                    passed += 1
-                    context.logger.info(
-                        "check passed", metadata: ["check.name": "\(check.name)", "check.value": "\(got)"])
-                } else {
-                    failures.append("check '\(check.name)': got \(got), expected \(wanted)")
-                }
+        let results = try await DatabaseConnector.with(database, for: context) { connection in
+            try await Self.answers(to: settings.checks.map(\.sql), on: connection, connections: Self.connections)
+        }
+        for (check, result) in zip(settings.checks, results) {
+            guard let actual = result.doubleValue ?? result.text.flatMap(Double.init) else {
+                failures.append("check '\(check.name)': the query returned \(result.text ?? "NULL"), not a number")
+                continue
             }
-            await connection.rollbackQuietly()
+            let expected: Double
+            do {
+                expected = try await resolve(check.expect, context: context, upstream: upstream ?? input?.upstream)
+            } catch let error as StageError {
+                failures.append("check '\(check.name)': \(error.message)")
+                continue
+            }
+            let got = Expectation.format(actual)
+            let wanted = "\(check.expect.comparison.rawValue) \(Expectation.format(expected))"
+            if check.expect.comparison.holds(actual, expected) {
+                passed += 1
+                context.logger.info("check passed", metadata: ["check.name": "\(check.name)", "check.value": "\(got)"])
+            } else {
+                failures.append("check '\(check.name)': got \(got), expected \(wanted)")
+            }
         }
         context.counters.set("checks", settings.checks.count)
         context.counters.set("passed", passed)
@@ -73,6 +70,64 @@ public struct VerifyStage: Stage {
             return
         }
         throw VerifyError(stage: name, failures: failures)
+    }
+
+    /// At most this many checks run at once, each connection reading in its own `READ ONLY`
+    /// transaction: a check right after a large apply scans the table, and the server has cores
+    /// to scan it on. Each check is one statement, so it sees one snapshot, as it would one after
+    /// another.
+    static let connections = 4
+
+    /// The first value each query returns, in order: the queries run `connections` at a time, on
+    /// `connection` and on more connections like it, closed before returning (when one cannot be
+    /// opened, the others answer its share). A query that fails (or would write) fails the whole.
+    static func answers(
+        to queries: [String], on connection: PostgresConnection, connections: Int
+    ) async throws -> [Value] {
+        let next = NextIndex()
+        let workers = max(1, min(connections, queries.count))
+        return try await withThrowingTaskGroup(of: [(Int, Value)].self) { group in
+            for worker in 0..<workers {
+                group.addTask {
+                    let own: PostgresConnection
+                    if worker == 0 {
+                        own = connection
+                    } else {
+                        // One connection is enough to answer them all: a server with no slot to
+                        // spare leaves the checks to the others.
+                        do {
+                            own = try await connection.openAnother()
+                        } catch {
+                            connection.logger.debug(
+                                "no extra connection for verify checks", metadata: ["error": "\(error)"])
+                            return []
+                        }
+                    }
+                    do {
+                        // Verify only reads production: a check that would write fails instead.
+                        _ = try await own.execute("BEGIN TRANSACTION READ ONLY")
+                        var answers: [(Int, Value)] = []
+                        while true {
+                            let index = next.take()
+                            guard index < queries.count else { break }
+                            answers.append((index, try await own.execute(queries[index]).scalar))
+                        }
+                        await own.rollbackQuietly()
+                        if worker != 0 { await own.close() }
+                        return answers
+                    } catch {
+                        // An error closes the connection, and the transaction with it.
+                        if worker != 0 { await own.close() }
+                        throw error
+                    }
+                }
+            }
+            var values = [Value](repeating: .null, count: queries.count)
+            for try await answers in group {
+                for (index, value) in answers { values[index] = value }
+            }
+            return values
+        }
     }
 
     /// The number an expectation compares with: a constant, or a finished stage's figure
@@ -108,6 +163,18 @@ public struct VerifyStage: Stage {
                 throw StageError(stage: name, "stage '\(stage)' has no counter '\(counter)' (it has: \(known))")
             }
             return Double(value) * expectation.factor
+        }
+    }
+}
+
+/// Hands out 0, 1, 2, ... to whichever task asks next.
+private final class NextIndex: Sendable {
+    private let next = Mutex(0)
+
+    func take() -> Int {
+        next.withLock { index in
+            defer { index += 1 }
+            return index
         }
     }
 }
