@@ -103,10 +103,11 @@ public final class PostgresConnection: Sendable {
     }
 
     /// Runs a query and hands its rows to `body` in batches of at most `batchSize` rows, reading
-    /// them in libpq's single-row mode: memory holds one batch, never the whole result.
+    /// them in libpq's single-row mode: memory holds two batches, never the whole result.
     ///
-    /// `body` runs on the caller's executor, not the connection's; a slow body simply leaves
-    /// rows waiting in the socket (the server blocks, which is the backpressure). No batch is
+    /// `body` runs on the caller's executor, not the connection's, while the connection reads
+    /// the next batch, so reading and handling the rows overlap; a slow body simply leaves rows
+    /// waiting in the socket (the server blocks, which is the backpressure). No batch is
     /// delivered for an empty result. If `body` throws or the task is cancelled, the query is
     /// cancelled on the server and the rest of its rows are discarded.
     /// - Returns: the number of rows streamed.
@@ -119,14 +120,18 @@ public final class PostgresConnection: Sendable {
             let id = try await core.startStream(sql, params)
             var total = 0
             do {
+                var chunk = try await core.nextRows(of: id, limit: batchSize)
                 while true {
-                    let chunk = try await core.nextRows(of: id, limit: batchSize)
+                    // The next rows are read on the connection's queue while `body` handles these.
+                    let done = chunk.done
+                    async let next = done ? nil : core.nextRows(of: id, limit: batchSize)
                     if !chunk.rows.isEmpty {
                         total += chunk.rows.count
                         try await body(Batch(columns: chunk.columns, rows: chunk.rows))
                     }
-                    if chunk.done { return total }
+                    guard let following = try await next else { return total }
                     try Task.checkCancellation()
+                    chunk = following
                 }
             } catch {
                 await core.abandon(id)
