@@ -174,6 +174,9 @@ struct ReviewTally {
     var emptyOfStreamedNew: [Int]
     /// What a page shows besides the counts, gathered from the same cells.
     var details = ReviewDetails()
+    /// Per column and change kind (``changeKinds``), the cells sampled into ``details``.
+    var sampled: [Int]
+    static let changeKinds = ReviewSummary.Change.allCases
 
     init(columns: [ReviewSummary.Column], inserts: Bool) {
         self.columns = columns
@@ -182,6 +185,7 @@ struct ReviewTally {
         new = old
         delta = old
         insertedValues = Array(repeating: 0, count: columns.count)
+        sampled = Array(repeating: 0, count: columns.count * Self.changeKinds.count)
         emptyOfStreamedNew = insertedValues
     }
 
@@ -231,7 +235,12 @@ struct ReviewTally {
                     key, .string(columns[index].name), before.map(Value.string) ?? .null,
                     after.map(Value.string) ?? .null, .string(change.rawValue),
                 ]
-                details.sample(cell.map { $0.text ?? "" }, column: columns[index].name, change: change.rawValue)
+                // Counted here, so the page's few samples cost the other cells no lookup.
+                let kind = index * Self.changeKinds.count + (Self.changeKinds.firstIndex(of: change) ?? 0)
+                if sampled[kind] < ReviewDetails.sampleLimit {
+                    sampled[kind] += 1
+                    details.sample(cell.map { $0.text ?? "" }, column: columns[index].name, change: change.rawValue)
+                }
                 if columns[index].numeric {
                     let o = before.flatMap(Double.init)
                     let n = after.flatMap(Double.init)

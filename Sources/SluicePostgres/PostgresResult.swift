@@ -32,7 +32,9 @@ extension PostgresResult {
     /// `text` as a result column of type `typeOID` would hold it (the types above): for values
     /// read as text (`::text`) that are also wanted typed.
     public static func value(text: String, typeOID: UInt32) -> Value {
+        let decoding = ColumnDecoding(oid: typeOID)
+        if case .string = decoding { return .string(text) }
         var text = text
-        return text.withUTF8 { ColumnDecoding(oid: typeOID).decode($0) }
+        return text.withUTF8 { decoding.decode($0) }
     }
 }

@@ -43,7 +43,8 @@ public final class CSVFileWriter {
                     if i > 0 { out.append(UInt8(ascii: ",")) }
                     if let slot, let text = row[slot].text { Self.appendField(text, to: &out) }
                 }
-                out.append(contentsOf: [0x0D, 0x0A])  // RFC 4180: CRLF
+                out.append(0x0D)  // RFC 4180: CRLF
+                out.append(0x0A)
             }
         }
         rows += batch.rows.count
@@ -82,14 +83,19 @@ public final class CSVFileWriter {
 
     /// Appends one field, quoted when it holds a comma, quote, CR or LF (quotes doubled).
     public static func appendField(_ s: String, to out: inout [UInt8]) {
-        // A leading or trailing space is quoted too, so no reader trims it away.
-        let needsQuotes =
-            s.utf8.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0A || $0 == 0x0D }
-            || s.utf8.first == UInt8(ascii: " ") || s.utf8.last == UInt8(ascii: " ")
-        guard needsQuotes else {
-            out.append(contentsOf: s.utf8)
-            return
+        var s = s
+        // One pass over the bytes in place (a native string's are contiguous), appended whole
+        // when nothing needs quoting: what nearly every field of a large file takes.
+        let plain = s.withUTF8 { bytes -> Bool in
+            // A leading or trailing space is quoted too, so no reader trims it away.
+            if bytes.first == UInt8(ascii: " ") || bytes.last == UInt8(ascii: " ") { return false }
+            for b in bytes where b == UInt8(ascii: ",") || b == UInt8(ascii: "\"") || b == 0x0A || b == 0x0D {
+                return false
+            }
+            out.append(contentsOf: bytes)
+            return true
         }
+        guard !plain else { return }
         out.append(UInt8(ascii: "\""))
         for b in s.utf8 {
             if b == UInt8(ascii: "\"") { out.append(b) }
