@@ -6,11 +6,12 @@ import SluicePostgres
 /// of the apply stage. With ``mode`` it upserts or inserts the rows instead (see ``Mode``).
 ///
 /// Steps, all inside one `BEGIN ... COMMIT` (or `ROLLBACK` for a dry run):
-/// 1. `LOCK TABLE target IN SHARE ROW EXCLUSIVE MODE`: readers go on, other writers wait, so
-///    the prior values recorded below are exactly what the update replaces.
-/// 2. `CREATE TEMP TABLE ... ON COMMIT DROP AS SELECT key, columns FROM target WITH NO DATA`,
+/// 1. `CREATE TEMP TABLE ... ON COMMIT DROP AS SELECT key, columns FROM target WITH NO DATA`,
 ///    so the input is parsed with the target's own types, then `COPY` the input into it.
 ///    A value the type rejects (a key that is not a UUID) fails naming the input row.
+/// 2. `LOCK TABLE target IN SHARE ROW EXCLUSIVE MODE`: readers go on, other writers wait, so
+///    the prior values recorded below are exactly what the update replaces. Taken after the
+///    COPY, so writers are not held up while the input arrives.
 /// 3. Duplicate keys: rows repeating a key with *identical* values are dropped (counted in
 ///    ``BulkUpdateStats/duplicateRows``); a key given *different* values fails, naming it. The
 ///    client fingerprints every key as it is sent (``KeyTracker``); when they are all distinct
@@ -250,7 +251,6 @@ public struct BulkUpdate: Sendable, Hashable {
             // The transaction's id, to ask the server what became of it if the connection is
             // lost while COMMIT is in flight.
             let transaction = dryRun ? nil : try await connection.execute("SELECT txid_current()").scalar.intValue
-            _ = try await connection.execute(sql.lock)
             _ = try await connection.execute(sql.createInput)
             if mode == .upsert { try await checkConflictArbiter(sql, on: connection) }
             var keys = try await KeyTracker(kind: keyKind(sql, on: connection))
@@ -261,6 +261,10 @@ public struct BulkUpdate: Sendable, Hashable {
             var spool =
                 concurrentPriorReadRows == nil || inlineReview != nil ? nil : makeSpool(logger: connection.logger)
             stats.inputRows = try await copy(input, into: sql, on: connection, keys: &keys, spool: spool)
+            // Locked once the input is in: other writers wait from here to COMMIT, not while the
+            // input is read (which may be a file being checked as it streams in).
+            phase = .prepare
+            _ = try await connection.execute(sql.lock)
             phase = .check
             // Distinct fingerprints prove distinct keys; otherwise the server looks.
             if !keys.provesUnique {

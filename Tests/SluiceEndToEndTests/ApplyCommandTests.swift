@@ -55,6 +55,11 @@ struct ApplyCommandTests {
         #expect(input.rows == rows.count - 1)
         #expect(manifest.stage("apply")?.counters["duplicate_rows"] == 1)
         #expect(manifest.stage("apply")?.counters["dry_run"] == nil)
+        // Approved up front, the apply streamed beside csv-input and reviewed once the file was in:
+        // its input and its review are pinned to what csv-input recorded.
+        let spool = try #require(manifest.stage("csv-input")?.spool)
+        #expect(manifest.stage("apply")?.inputs == [spool])
+        #expect(manifest.stage("apply")?.review?.inputSHA256 == spool.sha256)
         #expect(!applied.stdout.contains("(dry run)"))
 
         // Every row: the CSV's values where it has a row (an empty popularity keeps the table's,
@@ -210,10 +215,23 @@ struct ApplyCommandTests {
             #expect(manifest.error?.message.contains("nothing was changed") == true, "\(bad.name)")
             #expect(manifest.stage("apply")?.outputs.contains { $0.kind == "undo" } != true)
             if bad.stage == "csv-input" {
-                // Refused before the apply stage started: no transaction was opened.
-                #expect(manifest.stage("apply")?.status == .pending, "\(bad.name)")
+                // Approved up front, the apply streamed beside the file's check: the problem
+                // stopped it before it locked or changed anything (its transaction rolled back).
+                #expect(manifest.stage("apply")?.status == .cancelled, "\(bad.name)")
             }
         }
+        // Without --yes the whole file is checked before the gate: the apply never starts.
+        let first = fixture.directory.appendingPathComponent(cases[0].name)
+        let gated = try await fixture.databaseOnly.run([
+            "apply", Self.plan, first.path, "--runs-dir", fixture.runsDirectory,
+        ])
+        outcomes.append(gated)
+        #expect(gated.status == 1, "\(gated.stderr)")
+        #expect(gated.stderr.contains("\(first.path):\(cases[0].line):\(cases[0].column): error: "), "\(gated.stderr)")
+        let stopped = try #require(fixture.manifests().last?.manifest)
+        #expect(stopped.error?.stage == "csv-input")
+        #expect(stopped.stage("apply")?.status == .pending)
+        #expect(try await fixture.table() == before)
         try FaultChecks.expectNoSecrets(fixture, outputs: outcomes)
     }
 }

@@ -57,6 +57,28 @@ import Testing
         #expect(sink.rows.all.first == [.int(0), .string("row 0"), .double(0), .int(0)])
     }
 
+    /// A gated stage that streams when approved: given approval before the run, it reads its
+    /// upstream's channel while the upstream still runs (10 batches cannot all wait in the
+    /// buffers of 4, so the upstream is unfinished at the first batch); asked, or in a replay,
+    /// it waits behind its gate and reads the spool.
+    @Test(arguments: [true, false])
+    func aStageThatStreamsWhenApprovedRunsBesideItsUpstreamOnlyWhenApprovedUpFront(upFront: Bool) async throws {
+        let test = try TestRun()
+        let watcher = UpstreamWatchingStage(upstream: "map")
+        var gated = StageSpec(watcher, input: "map", requiresApproval: true)
+        gated.streamsWhenApproved = true
+        let stages = Array(chain(batches: 10).prefix(2)) + [gated, StageSpec(SinkStage(name: "after"), input: "watch")]
+        let result = try await test.run(stages, approval: upFront ? .granted : .ask { _ in true })
+        let manifest = result.manifest
+        #expect(manifest.status == .succeeded)
+        #expect(watcher.upstreamRunningAtFirstBatch.value == (upFront ? 1 : 0))
+        #expect(manifest.stage("watch")?.rowsIn == 1000)
+        #expect(manifest.stage("after")?.rowsIn == 1000)
+        // Either way its input is recorded: the spool of the stage it read.
+        let mapSpool = try #require(manifest.stage("map")?.spool)
+        #expect(manifest.stage("watch")?.inputs == [mapSpool])
+    }
+
     @Test func aGateIsNotReachedWhenAnEarlierStageFails() async throws {
         let test = try TestRun()
         let asked = Mutex(false)
@@ -148,5 +170,23 @@ struct InspectingStage: Stage {
     func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
         inspect(context.runDirectory)
         for try await batch in input! { try await output.send(batch) }
+    }
+}
+
+/// Counts, at its first batch, whether `upstream` was still running (had no finished record).
+struct UpstreamWatchingStage: Stage {
+    var name = "watch"
+    var kind: String { "test-watch" }
+    var parameters: Value { .object([:]) }
+    var upstream: String
+    var upstreamRunningAtFirstBatch = Counter()
+
+    func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        var first = true
+        for try await batch in input! {
+            if first, context.finishedStage(upstream) == nil { upstreamRunningAtFirstBatch.increment() }
+            first = false
+            try await output.send(batch)
+        }
     }
 }

@@ -9,8 +9,15 @@ import SluicePlan
 ///
 /// The apply stage is always behind a gate here, even when the plan does not require approval
 /// for it: the runner then starts it only after the csv-input stage has read and checked the
-/// whole file, so a CSV with any problem never opens a transaction. ``approval(_:)`` grants
-/// that gate without asking when the plan did not ask for approval.
+/// whole file, so a CSV with any problem never opens a transaction, and the review at the gate
+/// is of a file known to be good. ``approval(_:)`` grants that gate without asking when the
+/// plan did not ask for approval.
+///
+/// Approved up front (`--yes`), there is no review at the gate to wait for: the apply streams
+/// beside the csv-input stage (``StageSpec/streamsWhenApproved``), copying rows into its
+/// transaction's input table as they are checked, and reviews once the whole file is in. A
+/// problem anywhere in the file fails the csv-input stage, which fails the apply before it has
+/// locked or changed anything: its transaction is rolled back.
 public struct CSVApplyPipeline: Sendable {
     public let plan: Plan
     public let apply: StageDefinition
@@ -95,10 +102,9 @@ public struct CSVApplyPipeline: Sendable {
         }
         var wrapped = CSVApplyStage(apply: applyStage, csvURL: csvURL, displayPath: displayPath, inputStage: inputName)
         wrapped.report = report
-        var specs = [
-            StageSpec(input),
-            StageSpec(wrapped, input: inputName, requiresApproval: true, bufferSize: apply.buffer),
-        ]
+        var applySpec = StageSpec(wrapped, input: inputName, requiresApproval: true, bufferSize: apply.buffer)
+        applySpec.streamsWhenApproved = true
+        var specs = [StageSpec(input), applySpec]
         for stage in followingStages {
             specs.append(
                 StageSpec(
@@ -111,6 +117,8 @@ public struct CSVApplyPipeline: Sendable {
     /// The approval to give the runner: the user's choice for every gate the plan has, and
     /// for the apply gate this pipeline adds when the plan has none, approval without asking.
     public func approval(_ chosen: Approval) -> Approval {
+        // Approved up front (`--yes`), every gate is: whether the plan asked or not.
+        if case .granted = chosen { return chosen }
         guard !apply.requiresApproval else { return chosen }
         let name = apply.name
         return .ask { stage in

@@ -40,6 +40,10 @@ struct RunExecution: Sendable {
                 if Task.isCancelled { return .interrupted }
                 guard approved else { return .awaitingApproval(first.name) }
             }
+            // Gated stages streaming beside their upstream (approved before the run started).
+            for index in segment.dropFirst() where layout.specs[index].requiresApproval {
+                _ = await approve(layout.specs[index].name)
+            }
             let ending = await runSegment(segment)
             guard case .succeeded = ending else { return ending }
         }
@@ -213,11 +217,18 @@ struct RunExecution: Sendable {
         }
         var reviewWhileRunning: StageContext.ReviewWhileRunning?
         if spec.requiresApproval, review == nil, reviewsWhileRunning(spec) {
-            let earlier = layout.specs.prefix { $0.name != spec.name }.compactMap { recorder.finishedStage($0.name) }
+            let before = layout.specs.prefix { $0.name != spec.name }.map(\.name)
             let (_, artifact) = inputSource(for: spec)
             let execution = self
+            let upstream = spec.input
+            let earlier: @Sendable () -> [Manifest.StageRecord] = {
+                before.compactMap { recorder.finishedStage($0) }
+            }
             reviewWhileRunning = StageContext.ReviewWhileRunning(earlier: earlier) { review in
-                let recorded = execution.recordable(review, input: artifact)
+                // Streaming beside its upstream, the stage reviews after reading all of its input,
+                // and the upstream records its spool before it ends that input.
+                let input = artifact ?? upstream.flatMap { recorder.manifest.stage($0)?.spool }
+                let recorded = execution.recordable(review, input: input)
                 await recorder.updateStage(spec.name) { stage, _ in stage.review = recorded }
             }
         }

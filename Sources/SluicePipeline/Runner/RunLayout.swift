@@ -14,7 +14,8 @@ struct RunLayout: Sendable {
 
     let specs: [StageSpec]
     /// Indices of the stages this run executes, in order, in segments: each segment is run as
-    /// one task group; a segment after the first starts with a stage that requires approval.
+    /// one task group; a segment after the first starts with a stage that requires approval
+    /// (a stage approved up front that ``StageSpec/streamsWhenApproved`` stays in its upstream's).
     let segments: [[Int]]
     /// Stages not run because of a replay (before the replayed stage, or after it in `stage` mode).
     let skipped: Set<String>
@@ -23,7 +24,9 @@ struct RunLayout: Sendable {
     /// For replayed stages whose input was skipped: the recorded spool to read.
     let recordedInputs: [String: RecordedInput]
 
-    init(specs: [StageSpec], replay: Replay?) async throws {
+    /// - Parameter approvedUpFront: approval is given before the run starts: a stage that
+    ///   ``StageSpec/streamsWhenApproved`` then shares its upstream's segment.
+    init(specs: [StageSpec], replay: Replay?, approvedUpFront: Bool = false) async throws {
         self.specs = specs
         var seen: Set<String> = []
         for spec in specs {
@@ -71,7 +74,12 @@ struct RunLayout: Sendable {
 
         var segments: [[Int]] = []
         for index in runnable {
-            if segments.isEmpty || specs[index].requiresApproval {
+            let spec = specs[index]
+            // Behind its gate, unless approved before the run and reading a stage of this segment.
+            let streams =
+                approvedUpFront && replay == nil && spec.streamsWhenApproved
+                && segments.last?.contains { specs[$0].name == spec.input } == true
+            if segments.isEmpty || (spec.requiresApproval && !streams) {
                 segments.append([index])
             } else {
                 segments[segments.count - 1].append(index)

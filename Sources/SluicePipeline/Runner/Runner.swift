@@ -32,7 +32,10 @@ public struct Runner: Sendable {
     ///   replay stage, a replay's recorded input missing or changed, a run directory or
     ///   manifest that cannot be created. A replay's inputs are checked before anything is created.
     public func run() async throws -> RunResult {
-        let layout = try await RunLayout(specs: stages, replay: configuration.replay)
+        var approvedUpFront = false
+        if case .granted = configuration.approval { approvedUpFront = true }
+        let layout = try await RunLayout(
+            specs: stages, replay: configuration.replay, approvedUpFront: approvedUpFront)
         let startedAt = ManifestRecorder.normalized(configuration.now())
         let runsDirectory = configuration.runsDirectory
         let (runID, directory) = try await BlockingIO.run {

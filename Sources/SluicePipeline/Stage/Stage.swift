@@ -35,6 +35,12 @@ public struct StageSpec: Sendable {
     public var requiresApproval: Bool
     /// Batches that may wait on the edge into this stage; the runner's default when `nil`.
     public var bufferSize: Int?
+    /// For a stage that ``requiresApproval``: when the approval is given before the run starts
+    /// (``Approval/granted``, not a replay), run beside the stage it reads, from its channel,
+    /// instead of after it from its spool. For an input that is quick to produce and checked
+    /// as it streams (a local file): the stage's work starts while it is read, and a problem
+    /// found later in it fails the stage before it changes anything.
+    public var streamsWhenApproved = false
 
     public init(_ stage: any Stage, input: String? = nil, requiresApproval: Bool = false, bufferSize: Int? = nil) {
         self.stage = stage

@@ -28,17 +28,28 @@ public final class StageContext: Sendable {
 
     /// How a stage approved up front records the review it makes as it runs.
     public struct ReviewWhileRunning: Sendable {
-        /// The records of the stages that ran before it, for context in the review.
-        public let earlier: [Manifest.StageRecord]
+        private let finished: @Sendable () -> [Manifest.StageRecord]
         /// Records the review (paths absolute) in the manifest, as the gate would have.
         public let record: @Sendable (Manifest.Review) async -> Void
 
         public init(
             earlier: [Manifest.StageRecord], record: @escaping @Sendable (Manifest.Review) async -> Void
         ) {
-            self.earlier = earlier
+            self.init(earlier: { earlier }, record: record)
+        }
+
+        /// - Parameter earlier: the records of the stages before it that have finished, when
+        ///   asked (a stage streaming beside its upstream reviews once that upstream is done).
+        public init(
+            earlier: @escaping @Sendable () -> [Manifest.StageRecord],
+            record: @escaping @Sendable (Manifest.Review) async -> Void
+        ) {
+            self.finished = earlier
             self.record = record
         }
+
+        /// The records of the stages that ran before it, for context in the review.
+        public var earlier: [Manifest.StageRecord] { finished() }
     }
 
     private let clock: @Sendable () -> Date

@@ -96,6 +96,8 @@ public struct ApplyStage: ReviewingStage {
                     }
                     if let inline, let recorder = context.reviewWhileRunning {
                         let review = BulkUpdate.InlineReview(cells: inline.write) { summary, details in
+                            // Every input row is in: a streaming upstream has finished by now.
+                            inline.earlier = recorder.earlier
                             let review = try await inline.finish(
                                 summary, details: details, settings: settings, context: context)
                             await recorder.record(review)

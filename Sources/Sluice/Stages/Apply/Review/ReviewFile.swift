@@ -85,7 +85,9 @@ struct ReviewFileError: Error, CustomStringConvertible, Sendable {
 final class ReviewWriter {
     let csvURL: URL
     let htmlURL: URL
-    let earlier: [Manifest.StageRecord]
+    /// The records of the stages before it, for the page: set again before ``finish`` when
+    /// they finish later (an upstream streaming into the apply).
+    var earlier: [Manifest.StageRecord]
     let runDirectory: URL
     private let writer: CSVFileWriter
 
