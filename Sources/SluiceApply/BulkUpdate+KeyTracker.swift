@@ -27,7 +27,7 @@ extension BulkUpdate {
         /// (a set of a million fingerprints would take 16–24 MiB), for ~0.4 s of server time.
         static let limit = 150_000
 
-        private let kind: Kind
+        let kind: Kind
         private var seen: Set<UInt64>
         /// False once a fingerprint repeated or a key could not be fingerprinted.
         private(set) var provesUnique: Bool

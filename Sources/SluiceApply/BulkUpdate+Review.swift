@@ -40,7 +40,9 @@ extension BulkUpdate {
             phase = .copy
             summary.inputRows = try await copy(input, into: sql, on: connection, keys: &keys, spool: nil)
             phase = .check
-            if !keys.provesUnique { summary.duplicateRows = try await removeDuplicates(sql, on: connection) }
+            if !keys.provesUnique && !keysProvenDistinct(keys) {
+                summary.duplicateRows = try await removeDuplicates(sql, on: connection)
+            }
             if mode == .insert { try await refuseExistingKeys(sql, on: connection) }
             phase = .recordPrior
             let details = try await tallyReview(sql, on: connection, into: &summary, cells: cells)

@@ -43,7 +43,7 @@ import SluicePostgres
 /// is left as it is, counted in ``BulkUpdateStats/conflicts``.
 /// Table and column names are always quoted (``PostgresConnection/quoteIdentifier(_:)``). The
 /// connection must not be used by anything else (including `undo`) while this runs.
-public struct BulkUpdate: Sendable, Hashable {
+public struct BulkUpdate: Sendable {
     /// How the rows are written to the table.
     public enum Mode: String, Sendable, Hashable, CaseIterable {
         /// Update the rows whose key is in the table; other keys are counted
@@ -107,6 +107,11 @@ public struct BulkUpdate: Sendable, Hashable {
     /// Inputs whose COPY text is larger than this are read before the update instead: the spool
     /// is a second copy of the input on disk.
     public var spoolLimit = 1 << 30
+    /// Asked once the input is copied in: `true` when whoever produced it has proved its keys
+    /// distinct as *uuids* (by their 128 bits; a CSV check that saw every key). Trusted only for
+    /// a `uuid` key column, where it means what the server's duplicate check would find; then
+    /// that check (a `GROUP BY` over the input) is skipped.
+    public var inputKeysDistinctAsUUIDs: (@Sendable () -> Bool)?
     /// How many unknown or duplicate keys to name in stats and errors.
     public var sampleLimit: Int = 10
     /// How long to keep asking the server what became of the transaction when the connection is
@@ -267,7 +272,7 @@ public struct BulkUpdate: Sendable, Hashable {
             _ = try await connection.execute(sql.lock)
             phase = .check
             // Distinct fingerprints prove distinct keys; otherwise the server looks.
-            if !keys.provesUnique {
+            if !keys.provesUnique && !keysProvenDistinct(keys) {
                 stats.duplicateRows = try await removeDuplicates(sql, on: connection)
             }
             if mode == .insert { try await refuseExistingKeys(sql, on: connection) }
@@ -568,6 +573,11 @@ public struct BulkUpdate: Sendable, Hashable {
                 metadata: ["db.table": "\(table)", "apply.conflicts": "\(stats.conflicts)"])
         }
         return prior
+    }
+
+    /// Whether ``inputKeysDistinctAsUUIDs`` proves the copied keys distinct.
+    func keysProvenDistinct(_ keys: KeyTracker) -> Bool {
+        keys.kind == .uuid && inputKeysDistinctAsUUIDs?() == true
     }
 
     /// How the input's key column compares values, for the ``KeyTracker``.

@@ -3,6 +3,7 @@ import SluiceApply
 import SluiceCore
 import SluicePostgres
 import SluiceTestSupport
+import Synchronization
 import Testing
 
 /// Duplicate keys are found however the input spells them, whether or not the client-side check
@@ -56,6 +57,41 @@ import Testing
         ) { _ in }
         #expect(stats.changed == 2)
         #expect(stats.duplicateRows == 0)
+    }
+
+    /// A producer's word that the keys are distinct UUIDs skips the server's check: trusted (the
+    /// exact repeat below is then not folded, which is how the test sees the check did not run)
+    /// for a uuid key only, asked after the COPY, and never in place of a "no".
+    @Test func keysProvenDistinctAsUUIDsSkipTheServersCheckForAUUIDKeyOnly() async throws {
+        let repeated = [[Value.string(Tracks.id(2)), 22, "X"], [.string(Tracks.id(2)), 22, "X"]]
+        for (word, folded) in [(true, 0), (false, 1)] {
+            let db = try await Tracks.scratch()
+            var update = Tracks.update
+            let asked = Counted()
+            update.inputKeysDistinctAsUUIDs = {
+                asked.add()
+                return word
+            }
+            let stats = try await update.run(
+                on: db.connection, batches: [Batch(columns: ["id", "spotify_popularity", "isrc"], rows: repeated)]
+            ) { _ in }
+            #expect(stats.duplicateRows == folded, "told \(word)")
+            #expect(asked.count == 1)
+            let review = try await update.review(
+                on: db.connection,
+                input: AsyncBatches([Batch(columns: ["id", "spotify_popularity", "isrc"], rows: repeated)])
+            ) { _ in }
+            #expect(review.duplicateRows == folded, "told \(word)")
+        }
+        // An integer key: the word is not about it, and the server checks.
+        let db = try await Scratch.make(
+            schema: "CREATE TABLE items (id int PRIMARY KEY, size int); INSERT INTO items VALUES (7, 1)")
+        var update = BulkUpdate(table: "items", key: "id", columns: [.init("size", onEmpty: .keep)])
+        update.inputKeysDistinctAsUUIDs = { true }
+        let stats = try await update.run(
+            on: db.connection, batches: [Batch(columns: ["id", "size"], rows: [[7, 2], [" 007", 2]])]
+        ) { _ in }
+        #expect(stats.duplicateRows == 1)
     }
 
     /// A DDL statement queued behind the apply's table lock would make the second connection
@@ -168,4 +204,11 @@ import Testing
         #expect(first.undo.count == first.stats.changed)
         #expect(first.table == second.table)
     }
+}
+
+/// A count a `@Sendable` closure can add to.
+final class Counted: Sendable {
+    private let value = Mutex(0)
+    func add() { value.withLock { $0 += 1 } }
+    var count: Int { value.withLock { $0 } }
 }

@@ -53,6 +53,8 @@ struct ApplyCommandTests {
         let input = try #require(manifest.stage("csv-input")?.inputs.first { $0.kind == "csv" })
         #expect(input.sha256 == SHA256.hex(Array(try Data(contentsOf: edited))))
         #expect(input.rows == rows.count - 1)
+        // The repeated row: csv-input counts it, so the apply's server-side check runs and folds it.
+        #expect(manifest.stage("csv-input")?.counters["repeated_keys"] == 1)
         #expect(manifest.stage("apply")?.counters["duplicate_rows"] == 1)
         #expect(manifest.stage("apply")?.counters["dry_run"] == nil)
         // Approved up front, the apply streamed beside csv-input and reviewed once the file was in:

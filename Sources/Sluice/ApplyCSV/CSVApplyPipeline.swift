@@ -102,6 +102,7 @@ public struct CSVApplyPipeline: Sendable {
         }
         var wrapped = CSVApplyStage(apply: applyStage, csvURL: csvURL, displayPath: displayPath, inputStage: inputName)
         wrapped.report = report
+        wrapped.keysAreUUIDs = schema.keyIsUUID
         var applySpec = StageSpec(wrapped, input: inputName, requiresApproval: true, bufferSize: apply.buffer)
         applySpec.streamsWhenApproved = true
         var specs = [StageSpec(input), applySpec]

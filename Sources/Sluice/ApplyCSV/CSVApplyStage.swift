@@ -19,6 +19,9 @@ public struct CSVApplyStage: ReviewingStage {
     /// The CSV's SHA-256 as the csv-input stage read it is taken from that stage's record.
     public let inputStage: String
     public var report: (@Sendable (String) -> Void)?
+    /// The input stage's rules type the key as a UUID (``CSVInputSchema/keyIsUUID``): its count
+    /// of repeated keys then tells the apply whether the server's duplicate check can be skipped.
+    public var keysAreUUIDs = false
 
     public init(apply: ApplyStage, csvURL: URL, displayPath: String, inputStage: String) {
         self.apply = apply
@@ -37,7 +40,7 @@ public struct CSVApplyStage: ReviewingStage {
         -> Manifest.Review
     {
         do {
-            return try await apply.review(context, input: input, earlier: earlier)
+            return try await checkedApply(context).review(context, input: input, earlier: earlier)
         } catch let error as BulkUpdateError {
             // The review checks the input as the apply does: say where in the CSV the rows are.
             throw await located(error, context: context)
@@ -53,10 +56,24 @@ public struct CSVApplyStage: ReviewingStage {
 
     public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
         do {
-            try await apply.run(context, input: input, output: output)
+            try await checkedApply(context).run(context, input: input, output: output)
         } catch let error as BulkUpdateError {
             throw await located(error, context: context)
         }
+    }
+
+    /// The apply, told that the keys it copies are distinct when the csv-input stage — which saw
+    /// every one of them, as UUIDs — found none repeated. It is asked once the input is in, when
+    /// that stage has finished (even when the apply streams beside it).
+    private func checkedApply(_ context: StageContext) -> ApplyStage {
+        guard keysAreUUIDs else { return apply }
+        var apply = apply
+        let inputStage = inputStage
+        apply.inputKeysDistinctAsUUIDs = {
+            guard let record = context.finishedStage(inputStage), record.status == .succeeded else { return false }
+            return record.counters["repeated_keys"] == 0
+        }
+        return apply
     }
 
     /// The CSV positions of the rows `error` is about; empty when they cannot be found.

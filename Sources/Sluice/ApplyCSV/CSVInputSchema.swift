@@ -57,6 +57,12 @@ public struct CSVInputSchema: Sendable {
             rules: upstream.compactMap { stage in stage.validate.map { (stage.name, $0) } })
     }
 
+    /// Whether a rule types the key as a UUID: then every key read is one, in the canonical form
+    /// the rule accepts, and the stage's ``KeyLedger`` compares keys as the database's `uuid` does.
+    public var keyIsUUID: Bool {
+        rules.contains { $0.settings.rules.contains { $0.field == keyField && $0.type == .uuid } }
+    }
+
     /// Every column the CSV may have.
     public var allowed: [String] { required.map(\.column) + optional }
 }

@@ -112,6 +112,7 @@ public struct CSVInputStage: Stage {
         context.registerInput(at: url.standardizedFileURL, kind: "csv", sha256: sha256, rows: rows)
         context.counters.set("rows", rows)
         context.counters.set("bytes", reader.bytesRead)
+        context.counters.set("repeated_keys", keys.repeats)
     }
 
     private func failure(_ reader: CSVReader) -> CSVInputError {
@@ -139,9 +140,7 @@ struct RowChecker {
     }
 
     /// Whether a rule types the key as a UUID (so `ABC…` and `abc…` are one key, as in the database).
-    var keyIsUUID: Bool {
-        validators.contains { $0.settings.rules.contains { $0.field == schema.keyField && $0.type == .uuid } }
-    }
+    var keyIsUUID: Bool { schema.keyIsUUID }
 
     /// The column names, or `nil` after reporting what is wrong with the header.
     func checkHeader(_ header: CSVReader.Record, reader: CSVReader) -> [String]? {

@@ -15,6 +15,8 @@ struct KeyLedger {
     let valueIndices: [Int]
     /// Compare keys as UUIDs (case-insensitive), as the database does for a `uuid` key.
     let keyIsUUID: Bool
+    /// Rows whose key an earlier row had (with the same values or not).
+    private(set) var repeats = 0
     private var seen: [Value: Entry] = [:]
     /// UUID keys by their 128 bits: cheaper to hash and compare than their text, and equal
     /// exactly when the texts are equal ignoring case.
@@ -60,6 +62,7 @@ struct KeyLedger {
             if first == nil { seen[key] = entry }
         }
         guard let first else { return nil }
+        repeats += 1
         return first.digest == entry.digest ? nil : first.line
     }
 

@@ -26,6 +26,8 @@ public struct ApplyStage: ReviewingStage {
     public var location: String?
     /// Go past the guard-rails, recording a warning (`--force`).
     public var force = false
+    /// See ``BulkUpdate/inputKeysDistinctAsUUIDs``: set by a stage feeding it checked keys.
+    public var inputKeysDistinctAsUUIDs: (@Sendable () -> Bool)?
 
     public init(name: String, settings: ApplySettings, database: PostgresSettings, parameters: Value) {
         self.name = name
@@ -43,6 +45,7 @@ public struct ApplyStage: ReviewingStage {
             },
             dryRun: settings.dryRun)
         update.mode = BulkUpdate.Mode(settings.mode)
+        update.inputKeysDistinctAsUUIDs = inputKeysDistinctAsUUIDs
         return update
     }
 
