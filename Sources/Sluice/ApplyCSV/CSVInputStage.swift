@@ -64,6 +64,7 @@ public struct CSVInputStage: Stage {
             throw failure(reader)
         }
         var batch = Batch(columns: columns)
+        let checked = checker.columns(columns)
         var keys = KeyLedger(columns: columns, schema: schema, keyIsUUID: checker.keyIsUUID)
         var rows = 0
         var blankLine: Int?
@@ -84,7 +85,7 @@ public struct CSVInputStage: Stage {
                 let estimate = Double(reader.fileSize) / Double(max(reader.bytesConsumed, 1)) * 1024
                 keys.reserveCapacity(Int(min(estimate * 1.05, 20_000_000)))
             }
-            guard let values = checker.check(record, columns: columns, reader: reader) else { continue }
+            guard let values = checker.check(record, columns: checked, reader: reader) else { continue }
             if let first = keys.firstLineWithOtherValues(values, line: record.line) {
                 let key = record.fields[keys.keyIndex]
                 reader.report(
@@ -203,8 +204,25 @@ struct RowChecker {
         return problem ? nil : names
     }
 
+    /// A header column with the rules that check it, found once per file.
+    struct Column {
+        var name: String
+        var rules: [(validator: RowValidator, rule: ValidationRule)]
+    }
+
+    /// The header's columns with their rules, in plan order.
+    func columns(_ names: [String]) -> [Column] {
+        names.map { name in
+            Column(
+                name: name,
+                rules: validators.flatMap { validator in
+                    validator.settings.rules.filter { $0.field == name }.map { (validator, $0) }
+                })
+        }
+    }
+
     /// The row's values, typed, or `nil` after reporting its problems.
-    func check(_ record: CSVReader.Record, columns: [String], reader: CSVReader) -> [Value]? {
+    func check(_ record: CSVReader.Record, columns: [Column], reader: CSVReader) -> [Value]? {
         let fields = record.fields
         guard fields.count == columns.count else {
             let message =
@@ -223,7 +241,8 @@ struct RowChecker {
         var values: [Value] = []
         values.reserveCapacity(columns.count)
         var valid = true
-        for (column, field) in zip(columns, fields) {
+        for (checked, field) in zip(columns, fields) {
+            let column = checked.name
             if column == schema.keyField && field.value.isEmpty {
                 reader.report(
                     line: field.line, column: field.column,
@@ -232,7 +251,7 @@ struct RowChecker {
                 values.append(.null)
                 continue
             }
-            switch typed(field, column: column) {
+            switch typed(field, column: checked) {
             case .success(let value): values.append(value)
             case .failure(let problem):
                 reader.report(line: field.line, column: field.column, "column '\(column)': \(problem.message)")
@@ -249,23 +268,21 @@ struct RowChecker {
 
     /// The field's value read as the type of the first rule for its column that gives one, and
     /// checked against every rule for that column.
-    private func typed(_ field: CSVReader.Field, column: String) -> Result<Value, Problem> {
+    private func typed(_ field: CSVReader.Field, column: Column) -> Result<Value, Problem> {
         let text = field.value
         var value: Value = text.isEmpty ? .null : .string(text)
-        for validator in validators {
-            for rule in validator.settings.rules where rule.field == column {
-                var source: String { "(rule from stage '\(validator.stage)')" }
-                if !text.isEmpty {
-                    switch Self.coerce(text, to: rule.type) {
-                    case .some(let coerced): value = coerced
-                    case .none:
-                        return .failure(
-                            Problem(message: "\(Self.quoted(text)) is not \(Self.article(rule.type)) \(source)"))
-                    }
+        for (validator, rule) in column.rules {
+            var source: String { "(rule from stage '\(validator.stage)')" }
+            if !text.isEmpty {
+                switch Self.coerce(text, to: rule.type) {
+                case .some(let coerced): value = coerced
+                case .none:
+                    return .failure(
+                        Problem(message: "\(Self.quoted(text)) is not \(Self.article(rule.type)) \(source)"))
                 }
-                if let (reason, _) = validator.failed(rule, value, present: true) {
-                    return .failure(Problem(message: Self.explain(reason, rule: rule, value: value) + " " + source))
-                }
+            }
+            if let (reason, _) = validator.failed(rule, value, present: true) {
+                return .failure(Problem(message: Self.explain(reason, rule: rule, value: value) + " " + source))
             }
         }
         return .success(value)
