@@ -152,14 +152,21 @@ extension BulkUpdate {
         /// the rows the write would still change: a row that already holds what it would write
         /// (the reviewed apply ran already, or someone wrote the same values) is written nothing,
         /// so it cannot be overwritten.
+        ///
+        /// Both sides hold each (key, column) at most once (the input's keys are distinct, the
+        /// review is pinned by its hash), so one hash full join on (key, column) finds what two
+        /// `EXCEPT ALL`s (two sorts of every cell) would.
         var driftedCells: String {
             """
             CREATE TEMP TABLE sluice_apply_drift ON COMMIT DROP AS \
             WITH now AS (\(changedCells)), \
-            r AS (SELECT k, col, old, new FROM \(reviewed) EXCEPT ALL SELECT k, col, old, new FROM now), \
-            n AS (SELECT k, col, old, new FROM now EXCEPT ALL SELECT k, col, old, new FROM \(reviewed)) \
-            SELECT 'reviewed'::text AS side, * FROM r WHERE k IN (SELECT k FROM now) \
-            UNION ALL SELECT 'now'::text, * FROM n
+            d AS (SELECT r.k AS rk, r.col AS rcol, r.old AS rold, r.new AS rnew, \
+            n.k AS nk, n.col AS ncol, n.old AS nold, n.new AS nnew \
+            FROM \(reviewed) AS r FULL JOIN now AS n ON n.k = r.k AND n.col = r.col \
+            WHERE r.k IS NULL OR n.k IS NULL OR r.old IS DISTINCT FROM n.old OR r.new IS DISTINCT FROM n.new) \
+            SELECT 'reviewed'::text AS side, rk AS k, rcol AS col, rold AS old, rnew AS new FROM d \
+            WHERE rk IS NOT NULL AND rk IN (SELECT k FROM now) \
+            UNION ALL SELECT 'now'::text, nk, ncol, nold, nnew FROM d WHERE nk IS NOT NULL
             """
         }
 

@@ -174,6 +174,23 @@ import Testing
         let (after, none) = try await Self.review(Tracks.update, [Self.input], on: db.connection)
         #expect(none.isEmpty)
         #expect(after.changedRows == 0)
+        // The same review applied again: its rows hold what it wrote, so nothing would be
+        // written and nothing has drifted; one cell set back since is drift again.
+        let again = try await Tracks.update.run(
+            on: db.connection, input: AsyncBatches([Self.input]), reviewed: AsyncBatches(Self.reviewed(cells)),
+            onDrift: .fail
+        ) { _ in }
+        #expect(again.drifted == 0 && again.changed == 0)
+        _ = try await db.connection.execute("UPDATE tracks SET isrc = 'ISRC-Z' WHERE id = $1", [.string(Tracks.id(3))])
+        let error = await #expect(throws: BulkUpdateError.self) {
+            _ = try await Tracks.update.run(
+                on: db.connection, input: AsyncBatches([Self.input]), reviewed: AsyncBatches(Self.reviewed(cells)),
+                onDrift: .fail
+            ) { _ in }
+        }
+        #expect(error?.keys == [Tracks.id(3)])
+        #expect(error?.description.contains("reviewed isrc (empty) -> ISRC-C") == true, "\(error!)")
+        #expect(error?.description.contains("now isrc ISRC-Z -> ISRC-C") == true, "\(error!)")
     }
 
     /// Runs `update` plainly on one copy of a table and reviewed inside its transaction on

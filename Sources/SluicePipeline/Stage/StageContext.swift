@@ -32,12 +32,6 @@ public final class StageContext: Sendable {
         /// Records the review (paths absolute) in the manifest, as the gate would have.
         public let record: @Sendable (Manifest.Review) async -> Void
 
-        public init(
-            earlier: [Manifest.StageRecord], record: @escaping @Sendable (Manifest.Review) async -> Void
-        ) {
-            self.init(earlier: { earlier }, record: record)
-        }
-
         /// - Parameter earlier: the records of the stages before it that have finished, when
         ///   asked (a stage streaming beside its upstream reviews once that upstream is done).
         public init(
