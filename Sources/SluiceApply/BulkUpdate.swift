@@ -299,9 +299,10 @@ public struct BulkUpdate: Sendable {
                 stats.filled = row.map { Int($0.intValue ?? 0) }
             }
             phase = .recordPrior
-            // The second connection's copy of the input would still hold the drifted rows.
+            // The second connection's copy of the input holds every row copied: not when some
+            // were dropped since (duplicates folded, drifted rows set aside).
             if let threshold = concurrentPriorReadRows, (reviewedWrites ?? stats.inputRows) >= threshold,
-                stats.duplicateRows == 0, let spool, spool.failure == nil, reviewed == nil
+                stats.duplicateRows == 0, stats.driftedInputRows == 0, let spool, spool.failure == nil
             {
                 reader = await PriorReader.open(alongside: connection, sql: sql)
             }

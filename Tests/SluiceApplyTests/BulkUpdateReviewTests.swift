@@ -160,31 +160,45 @@ import Testing
         #expect(try await Tracks.row(db.connection, 2) == [20, .null])
         #expect(try await Tracks.row(db.connection, 3) == [33, "ISRC-C"])
         #expect(undo.flatMap(\.rows).count == 2)
+        // The second connection's copy of the input would still hold the drifted rows.
+        #expect(!stats.priorReadConcurrently)
     }
 
-    @Test func anUndriftedApplyWritesExactlyTheReviewedCells() async throws {
+    @Test(arguments: [false, true]) func anUndriftedApplyWritesExactlyTheReviewedCells(concurrent: Bool) async throws {
         let db = try await Tracks.scratch()
-        let (_, cells) = try await Self.review(Tracks.update, [Self.input], on: db.connection)
-        let stats = try await Tracks.update.run(
-            on: db.connection, input: AsyncBatches([Self.input]), reviewed: AsyncBatches(Self.reviewed(cells)),
+        // Without the repeated row: a folded duplicate would keep the second connection away.
+        let input = Batch(columns: Self.input.columns, rows: Array(Self.input.rows.dropLast()))
+        let (_, cells) = try await Self.review(Tracks.update, [input], on: db.connection)
+        var undo: [Batch] = []
+        let stats = try await Tracks.update(concurrent: concurrent).run(
+            on: db.connection, input: AsyncBatches([input]), reviewed: AsyncBatches(Self.reviewed(cells)),
             onDrift: .fail
-        ) { _ in }
+        ) { undo.append($0) }
         #expect(stats.drifted == 0)
         #expect(stats.changed == 4)
-        let (after, none) = try await Self.review(Tracks.update, [Self.input], on: db.connection)
+        // With nothing drifted (and no duplicate), the prior values may be read beside the UPDATE.
+        #expect(stats.priorReadConcurrently == concurrent)
+        #expect(
+            undo.flatMap(\.rows).sorted { ($0[0].text ?? "") < ($1[0].text ?? "") } == [
+                [.string(Tracks.id(1)), 10, "ISRC-A", 10, "ISRC-A2"],
+                [.string(Tracks.id(2)), 20, "ISRC-B", 20, .null],
+                [.string(Tracks.id(3)), .null, .null, 33, "ISRC-C"],
+                [.string(Tracks.id(4)), 40, "ISRC-D", 45, "ISRC-D"],
+            ])
+        let (after, none) = try await Self.review(Tracks.update, [input], on: db.connection)
         #expect(none.isEmpty)
         #expect(after.changedRows == 0)
         // The same review applied again: its rows hold what it wrote, so nothing would be
         // written and nothing has drifted; one cell set back since is drift again.
         let again = try await Tracks.update.run(
-            on: db.connection, input: AsyncBatches([Self.input]), reviewed: AsyncBatches(Self.reviewed(cells)),
+            on: db.connection, input: AsyncBatches([input]), reviewed: AsyncBatches(Self.reviewed(cells)),
             onDrift: .fail
         ) { _ in }
         #expect(again.drifted == 0 && again.changed == 0)
         _ = try await db.connection.execute("UPDATE tracks SET isrc = 'ISRC-Z' WHERE id = $1", [.string(Tracks.id(3))])
         let error = await #expect(throws: BulkUpdateError.self) {
             _ = try await Tracks.update.run(
-                on: db.connection, input: AsyncBatches([Self.input]), reviewed: AsyncBatches(Self.reviewed(cells)),
+                on: db.connection, input: AsyncBatches([input]), reviewed: AsyncBatches(Self.reviewed(cells)),
                 onDrift: .fail
             ) { _ in }
         }
