@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every benchmark in release mode and prints one Markdown table row each
-# (the rows BENCHMARKS.md records). Takes about a quarter of an hour on 2 cores after the build.
+# (the rows BENCHMARKS.md records). Takes about 25 minutes on 2 cores after the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -12,6 +12,7 @@ echo "|---|---|---|"
 "$BENCH" pipeline
 "$BENCH" apply --rows 1000000 --rounds 5 --review
 "$BENCH" fetch
+bash scripts/bench-throughput.sh
 bash scripts/bench-plan.sh
 "$BENCH" per-item --tracks 60
 ROWS=200000 bash scripts/bench-apply.sh

@@ -10,7 +10,9 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice-bench",
         abstract: "Measure Sluice against its physical baselines.",
-        subcommands: [PlanCheck.self, PipelineBenchmark.self, ApplyBench.self, FetchBench.self, PerItemBench.self]
+        subcommands: [
+            PlanCheck.self, PipelineBenchmark.self, ApplyBench.self, FetchBench.self, RawFetch.self, PerItemBench.self,
+        ]
     )
 }
 

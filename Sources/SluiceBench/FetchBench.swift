@@ -62,43 +62,11 @@ struct FetchBench: AsyncParsableCommand {
         let simulator = SpotifySimulator(configuration: configuration)
         _ = try await simulator.start()
         defer { Task { await simulator.stop() } }
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        defer { _ = client.shutdown() }
-        var tokenRequest = HTTPClientRequest(url: simulator.tokenURL)
-        tokenRequest.method = .POST
-        let basic = Data("\(configuration.clientID):\(configuration.clientSecret)".utf8).base64EncodedString()
-        tokenRequest.headers.add(name: "Authorization", value: "Basic \(basic)")
-        tokenRequest.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-        tokenRequest.body = .bytes(ByteBuffer(string: "grant_type=client_credentials"))
-        let tokenResponse = try await client.execute(tokenRequest, timeout: .seconds(10))
-        let tokenBody = try await tokenResponse.body.collect(upTo: 1 << 16)
-        let token = try require(
-            (try JSONSerialization.jsonObject(with: Data(buffer: tokenBody)) as? [String: Any])?["access_token"]
-                as? String,
-            "access token")
-        let batches = stride(from: 0, to: tracks, by: 50).map { start in
-            (start..<min(start + 50, tracks)).map { simulator.catalog.knownID($0) }.joined(separator: ",")
-        }
-        let next = NextBatch()
+        let ids = (0..<tracks).map { simulator.catalog.knownID($0) }
         let start = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<tasks {
-                group.addTask {
-                    while true {
-                        let index = next.take()
-                        guard index < batches.count else { return }
-                        var request = HTTPClientRequest(url: "\(simulator.baseURL)/tracks?ids=\(batches[index])")
-                        request.headers.add(name: "Authorization", value: "Bearer \(token)")
-                        let response = try await client.execute(request, timeout: .seconds(30))
-                        let body = try await response.body.collect(upTo: 1 << 24)
-                        guard response.status == .ok, body.readableBytes > 0 else {
-                            throw ValidationError("raw client: HTTP \(response.status.code)")
-                        }
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
+        try await RawClient.fetch(
+            ids: ids, api: simulator.baseURL, tokenURL: simulator.tokenURL, clientID: configuration.clientID,
+            clientSecret: configuration.clientSecret, tasks: tasks)
         return (ContinuousClock.now - start).seconds
     }
 
@@ -163,6 +131,79 @@ struct FetchBench: AsyncParsableCommand {
 func require<T>(_ value: T?, _ what: String = "value") throws -> T {
     guard let value else { throw ValidationError("missing \(what)") }
     return value
+}
+
+/// A plain client of the tracks API: the baseline a fetch stage is measured against.
+enum RawClient {
+    /// Gets a token (client credentials), then asks `GET {api}/tracks?ids=` for `ids` in batches
+    /// of 50 with `tasks` tasks taking the next batch from a shared counter: no pacing, no
+    /// retries, no spools. Returns the number of requests; throws on any answer but 200.
+    @discardableResult
+    static func fetch(
+        ids: [String], api: String, tokenURL: String, clientID: String, clientSecret: String, tasks: Int
+    ) async throws -> Int {
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer { _ = client.shutdown() }
+        var tokenRequest = HTTPClientRequest(url: tokenURL)
+        tokenRequest.method = .POST
+        let basic = Data("\(clientID):\(clientSecret)".utf8).base64EncodedString()
+        tokenRequest.headers.add(name: "Authorization", value: "Basic \(basic)")
+        tokenRequest.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        tokenRequest.body = .bytes(ByteBuffer(string: "grant_type=client_credentials"))
+        let tokenResponse = try await client.execute(tokenRequest, timeout: .seconds(10))
+        let tokenBody = try await tokenResponse.body.collect(upTo: 1 << 16)
+        let token = try require(
+            (try JSONSerialization.jsonObject(with: Data(buffer: tokenBody)) as? [String: Any])?["access_token"]
+                as? String,
+            "access token")
+        let batches = stride(from: 0, to: ids.count, by: 50).map { start in
+            ids[start..<min(start + 50, ids.count)].joined(separator: ",")
+        }
+        let next = NextBatch()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<tasks {
+                group.addTask {
+                    while true {
+                        let index = next.take()
+                        guard index < batches.count else { return }
+                        var request = HTTPClientRequest(url: "\(api)/tracks?ids=\(batches[index])")
+                        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+                        let response = try await client.execute(request, timeout: .seconds(30))
+                        let body = try await response.body.collect(upTo: 1 << 24)
+                        guard response.status == .ok, body.readableBytes > 0 else {
+                            throw ValidationError("raw client: HTTP \(response.status.code)")
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        return batches.count
+    }
+}
+
+/// `sluice-bench raw-fetch`: the raw client as a process of its own, so a script can time it
+/// start to exit beside a whole `sluice run` on the same server and ids.
+struct RawFetch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "raw-fetch",
+        abstract: "Fetch ids (one per line in a file) from a tracks API with a bare AsyncHTTPClient.")
+
+    @Option(help: "The API's base URL (requests go to {api}/tracks?ids=...).") var api: String
+    @Option(help: "The token endpoint (client credentials).") var tokenURL: String
+    @Option(help: "A file of ids, one per line.") var ids: String
+    @Option(help: "Requests in flight.") var tasks = 16
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let clientID = try require(environment["SPOTIFY_CLIENT_ID"], "SPOTIFY_CLIENT_ID")
+        let secret = try require(environment["SPOTIFY_CLIENT_SECRET"], "SPOTIFY_CLIENT_SECRET")
+        let list = try String(contentsOfFile: ids, encoding: .utf8).split(separator: "\n").map(String.init)
+            .filter { !$0.isEmpty }
+        let requests = try await RawClient.fetch(
+            ids: list, api: api, tokenURL: tokenURL, clientID: clientID, clientSecret: secret, tasks: tasks)
+        print("\(list.count) ids, \(requests) requests")
+    }
 }
 
 /// The index of the next batch for the raw client's tasks.
