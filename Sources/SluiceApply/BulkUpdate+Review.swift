@@ -8,9 +8,9 @@ extension BulkUpdate {
     /// Reads what ``run(on:input:undo:)`` would change, changing nothing: every cell that would
     /// change with its current and new value (``reviewColumns``), and the counts per column.
     ///
-    /// The input goes into a session temporary table created first; then everything is read in
-    /// one `READ ONLY` `REPEATABLE READ` transaction, so the current values, the table's row
-    /// count and its coverage all come from one snapshot. The input is checked as the apply
+    /// The input goes into a session temporary table and its keys are checked first; then
+    /// everything is read in one `READ ONLY` `REPEATABLE READ` transaction, so the current
+    /// values, the table's row count and its coverage all come from one snapshot. The input is checked as the apply
     /// checks it: a key given twice with different values, or (``Mode/insert``) a key already
     /// in the table, fails the review with the apply's error.
     ///
@@ -34,15 +34,17 @@ extension BulkUpdate {
         var phase = BulkUpdateError.Phase.prepare
         do {
             _ = try await connection.execute(sql.createInput(onCommitDrop: false))
-            _ = try await connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             var summary = ReviewSummary(table: table, key: key, mode: mode.rawValue)
             var keys = try await KeyTracker(kind: keyKind(sql, on: connection))
+            // The input is the session's own: copied and checked before the read-only snapshot
+            // (which could not build the index that proves its keys distinct).
             phase = .copy
             summary.inputRows = try await copy(input, into: sql, on: connection, keys: &keys, spool: nil)
             phase = .check
             if !keys.provesUnique && !keysProvenDistinct(keys) {
-                summary.duplicateRows = try await removeDuplicates(sql, on: connection)
+                summary.duplicateRows = try await removeDuplicates(sql, on: connection, inTransaction: false)
             }
+            _ = try await connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             if mode == .insert { try await refuseExistingKeys(sql, on: connection) }
             phase = .recordPrior
             let details = try await tallyReview(sql, on: connection, into: &summary, cells: cells)

@@ -205,6 +205,12 @@ extension BulkUpdate {
 
         var anyDuplicate: String { "SELECT 1 FROM \(input) GROUP BY \(key) HAVING count(*) > 1 LIMIT 1" }
 
+        /// A unique index over the input's keys: built only to prove them distinct (it fails when
+        /// two are equal), then dropped, so it changes no later plan.
+        let keyIndex = "sluice_apply_input_key"
+        var createKeyIndex: String { "CREATE UNIQUE INDEX \(keyIndex) ON \(input) (\(key))" }
+        var dropKeyIndex: String { "DROP INDEX \(keyIndex)" }
+
         var conflictingDuplicates: String {
             """
             SELECT \(key)::text FROM (SELECT DISTINCT \(key), \(inputList) FROM \(input)) AS d \

@@ -273,7 +273,7 @@ public struct BulkUpdate: Sendable {
             phase = .check
             // Distinct fingerprints prove distinct keys; otherwise the server looks.
             if !keys.provesUnique && !keysProvenDistinct(keys) {
-                stats.duplicateRows = try await removeDuplicates(sql, on: connection)
+                stats.duplicateRows = try await removeDuplicates(sql, on: connection, inTransaction: true)
             }
             if mode == .insert { try await refuseExistingKeys(sql, on: connection) }
             if let reviewed {
@@ -632,7 +632,13 @@ public struct BulkUpdate: Sendable {
     }
 
     /// Drops rows that repeat a key with the same values; fails for a key given different values.
-    func removeDuplicates(_ sql: SQL, on connection: PostgresConnection) async throws -> Int {
+    ///
+    /// Distinct keys are the rule, so it first tries to prove them distinct by building a unique
+    /// index over them (a sort: ~0.3 s per million uuids, where the `GROUP BY` below takes ~0.9 s),
+    /// which fails on any repeat; only then does it look for the repeats. `inTransaction`: run the
+    /// attempt behind a savepoint, so its failure leaves the transaction usable.
+    func removeDuplicates(_ sql: SQL, on connection: PostgresConnection, inTransaction: Bool) async throws -> Int {
+        if try await keysProvenDistinctByIndex(sql, on: connection, inTransaction: inTransaction) { return 0 }
         guard try await !connection.execute(sql.anyDuplicate).rows.isEmpty else { return 0 }
         let conflicting = try await connection.execute(sql.conflictingDuplicates).rows.compactMap { $0.first?.text }
         guard conflicting.isEmpty else {
@@ -642,6 +648,24 @@ public struct BulkUpdate: Sendable {
                 message: "the input gives different values for the same \(key): \(list)")
         }
         return try await connection.execute(sql.deleteDuplicates).affectedRows
+    }
+
+    /// Whether a unique index over the input's keys can be built (then dropped). Any refusal —
+    /// a repeated key (which the server logs as an error), a key type without a btree operator
+    /// class — is a "no": the `GROUP BY` decides.
+    private func keysProvenDistinctByIndex(
+        _ sql: SQL, on connection: PostgresConnection, inTransaction: Bool
+    ) async throws -> Bool {
+        if inTransaction { _ = try await connection.execute("SAVEPOINT sluice_apply_keys") }
+        do {
+            _ = try await connection.execute(sql.createKeyIndex)
+            _ = try await connection.execute(sql.dropKeyIndex)
+            if inTransaction { _ = try await connection.execute("RELEASE SAVEPOINT sluice_apply_keys") }
+            return true
+        } catch let error as PostgresError where error.kind == .server {
+            if inTransaction { _ = try await connection.execute("ROLLBACK TO SAVEPOINT sluice_apply_keys") }
+            return false
+        }
     }
 
     /// An upsert needs a unique index on the key alone to tell an existing row from a new one.

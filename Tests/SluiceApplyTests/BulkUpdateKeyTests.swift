@@ -94,6 +94,38 @@ import Testing
         #expect(stats.duplicateRows == 1)
     }
 
+    /// Keys the client cannot fingerprint (a `numeric` key) are proven distinct by a unique index
+    /// over the input, or, when it cannot be built, looked at by the server's `GROUP BY`: in the
+    /// apply's transaction (behind a savepoint) and in a review (before its read-only snapshot).
+    @Test func keysTheClientCannotFingerprintAreCheckedByTheServerEitherWay() async throws {
+        let db = try await Scratch.make(
+            schema: "CREATE TABLE items (id numeric PRIMARY KEY, size int); INSERT INTO items VALUES (7, 1), (8, 1)")
+        let update = BulkUpdate(table: "items", key: "id", columns: [.init("size", onEmpty: .keep)])
+        func batch(_ rows: [[Value]]) -> [Batch] { [Batch(columns: ["id", "size"], rows: rows)] }
+        // Distinct: the index proves it; nothing folded, and the index is gone again.
+        let review = try await update.review(on: db.connection, input: AsyncBatches(batch([["7", 2], ["8", 3]]))) { _ in
+        }
+        #expect(review.duplicateRows == 0 && review.changedRows == 2)
+        let distinct = try await update.run(on: db.connection, batches: batch([["7", 2], ["8", 3]])) { _ in }
+        #expect(distinct.duplicateRows == 0 && distinct.changed == 2)
+        // 7 and 7.0 are one numeric: the index refuses, the GROUP BY folds the repeat.
+        let folded = try await update.review(
+            on: db.connection, input: AsyncBatches(batch([["7", 4], ["7.0", 4], ["8", 3]]))
+        ) { _ in }
+        #expect(folded.duplicateRows == 1 && folded.changedRows == 1)
+        let applied = try await update.run(on: db.connection, batches: batch([["7", 4], ["7.0", 4], ["8", 3]])) { _ in }
+        #expect(applied.duplicateRows == 1 && applied.changed == 1)
+        // Different values for one key fail, naming it, and change nothing.
+        let error = try await #require(throws: BulkUpdateError.self) {
+            try await update.run(on: db.connection, batches: batch([["7", 5], ["7.00", 6]])) { _ in }
+        }
+        #expect(error.reason == .duplicateKeys)
+        #expect(
+            try await db.connection.execute("SELECT id::text, size FROM items ORDER BY id").rows == [
+                ["7", 4], ["8", 3],
+            ])
+    }
+
     /// A DDL statement queued behind the apply's table lock would make the second connection
     /// wait for it while it waits for the apply: a deadlock the server cannot see. The second
     /// connection gives up after its 1 s lock timeout and the apply reads on its own connection.
