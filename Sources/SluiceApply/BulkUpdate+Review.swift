@@ -10,9 +10,9 @@ extension BulkUpdate {
     ///
     /// The input goes into a session temporary table and its keys are checked first; then
     /// everything is read in one `READ ONLY` `REPEATABLE READ` transaction, so the current
-    /// values, the table's row count and its coverage all come from one snapshot. The input is checked as the apply
-    /// checks it: a key given twice with different values, or (``Mode/insert``) a key already
-    /// in the table, fails the review with the apply's error.
+    /// values, the table's row count and its coverage all come from one snapshot. The input is
+    /// checked as the apply checks it: a key given twice with different values, or
+    /// (``Mode/insert``) a key already in the table, fails the review with the apply's error.
     ///
     /// Values are compared as the apply compares them (`IS DISTINCT FROM` with the column's
     /// type), and shown as PostgreSQL's text for them, empty for NULL.

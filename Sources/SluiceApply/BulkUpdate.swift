@@ -15,7 +15,8 @@ import SluicePostgres
 /// 3. Duplicate keys: rows repeating a key with *identical* values are dropped (counted in
 ///    ``BulkUpdateStats/duplicateRows``); a key given *different* values fails, naming it. The
 ///    client fingerprints every key as it is sent (``KeyTracker``); when they are all distinct
-///    the server's `GROUP BY` over the input is skipped.
+///    the server checks nothing. Otherwise a unique index built over the input (then dropped)
+///    proves them distinct, and only when it cannot does a `GROUP BY` look for the repeats.
 /// 4. The matched rows are counted, then the prior values of every row that will change are
 ///    streamed to `undo` (the comparison runs on the server, so unchanged rows cost no
 ///    transfer), with the values the update writes; applying them with ``undoing``
@@ -110,7 +111,7 @@ public struct BulkUpdate: Sendable {
     /// Asked once the input is copied in: `true` when whoever produced it has proved its keys
     /// distinct as *uuids* (by their 128 bits; a CSV check that saw every key). Trusted only for
     /// a `uuid` key column, where it means what the server's duplicate check would find; then
-    /// that check (a `GROUP BY` over the input) is skipped.
+    /// that check (a unique index over the input) is skipped.
     public var inputKeysDistinctAsUUIDs: (@Sendable () -> Bool)?
     /// How many unknown or duplicate keys to name in stats and errors.
     public var sampleLimit: Int = 10

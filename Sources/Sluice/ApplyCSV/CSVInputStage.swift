@@ -5,14 +5,15 @@ import SluicePlan
 
 /// A source stage that reads a CSV file a person reviewed (or edited) for `sluice apply`.
 ///
-/// The whole file is checked before any row can reach the database: the header against the
+/// The whole file is checked before any row can change the database: the header against the
 /// apply stage's columns (``CSVInputSchema``), every row's shape, and every value against the
 /// rules of the plan's validate stages, with the value read as the rule's type (`int` "abc" is
 /// an error, not a string), and that no key is given two different sets of values
 /// (``KeyLedger``). Every problem is collected as a located ``CSVDiagnostic``; if there is any,
-/// the stage fails with a ``CSVInputError`` listing them all. The apply stage behind it
-/// sits behind a gate, so it starts only once this stage has succeeded: a bad file never opens
-/// a transaction.
+/// the stage fails with a ``CSVInputError`` listing them all, and sends no row after the first
+/// problem. The apply stage behind it waits at a gate until this stage has succeeded (a bad file
+/// never opens a transaction) unless approved up front; then it copies the rows as they come,
+/// and this stage's failure stops it before it locks or changes anything.
 ///
 /// Output rows have the CSV's columns; an empty cell is `null`, a value with a typed rule is
 /// that type, anything else a string. The file is recorded in the manifest as this stage's
