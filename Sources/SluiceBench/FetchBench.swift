@@ -9,7 +9,6 @@ import SluiceCore
 import SluicePipeline
 import SluicePlan
 import SpotifySimulator
-import Synchronization
 
 /// Issue 5's targets: the plan's pacing against its floor (requests x delay) under a real rate
 /// limit, and raw request throughput at several concurrencies against a 50 ms API.
@@ -159,7 +158,7 @@ enum RawClient {
         let batches = stride(from: 0, to: ids.count, by: 50).map { start in
             ids[start..<min(start + 50, ids.count)].joined(separator: ",")
         }
-        let next = NextBatch()
+        let next = TakeANumber()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<tasks {
                 group.addTask {
@@ -204,10 +203,4 @@ struct RawFetch: AsyncParsableCommand {
             ids: list, api: api, tokenURL: tokenURL, clientID: clientID, clientSecret: secret, tasks: tasks)
         print("\(list.count) ids, \(requests) requests")
     }
-}
-
-/// The index of the next batch for the raw client's tasks.
-private final class NextBatch: Sendable {
-    private let value = Atomic<Int>(0)
-    func take() -> Int { value.add(1, ordering: .relaxed).oldValue }
 }

@@ -3,7 +3,6 @@ import SluiceCore
 import SluicePipeline
 import SluicePlan
 import SluicePostgres
-import Synchronization
 
 /// Runs SQL assertions after apply: each check's query returns one number, compared with a
 /// constant or another stage's counter (`>= {{ stages.apply.filled_isrc }}`).
@@ -84,7 +83,7 @@ public struct VerifyStage: Stage {
     static func answers(
         to queries: [String], on connection: PostgresConnection, connections: Int
     ) async throws -> [Value] {
-        let next = NextIndex()
+        let next = TakeANumber()
         let workers = max(1, min(connections, queries.count))
         return try await withThrowingTaskGroup(of: [(Int, Value)].self) { group in
             for worker in 0..<workers {
@@ -163,18 +162,6 @@ public struct VerifyStage: Stage {
                 throw StageError(stage: name, "stage '\(stage)' has no counter '\(counter)' (it has: \(known))")
             }
             return Double(value) * expectation.factor
-        }
-    }
-}
-
-/// Hands out 0, 1, 2, ... to whichever task asks next.
-private final class NextIndex: Sendable {
-    private let next = Mutex(0)
-
-    func take() -> Int {
-        next.withLock { index in
-            defer { index += 1 }
-            return index
         }
     }
 }
