@@ -47,7 +47,7 @@ extension BulkUpdate {
             _ = try await connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             if mode == .insert { try await refuseExistingKeys(sql, on: connection) }
             phase = .recordPrior
-            let details = try await tallyReview(sql, on: connection, into: &summary, cells: cells)
+            let details = try await tallyReview(sql, on: connection, into: &summary, cells: cells).details
             _ = try await connection.execute("ROLLBACK")
             _ = try await connection.execute("DROP TABLE IF EXISTS \(sql.input)")
             return (summary, details)
@@ -71,10 +71,13 @@ extension BulkUpdate {
     /// With `undo` (a review inside the update's transaction, which then reads nothing else),
     /// the rows the update will change or add are also handed to `undo` as its records
     /// (``undoColumns``), typed as the update's own prior-value read types them.
+    ///
+    /// Returns, besides the page's details, per column the input rows giving it a value (what
+    /// ``BulkUpdateStats/filled`` counts), read with the input's row count.
     func tallyReview(
         _ sql: SQL, on connection: PostgresConnection, into summary: inout ReviewSummary,
         cells: (Batch) async throws -> Void, undo: ((Batch) async throws -> Void)? = nil
-    ) async throws -> ReviewDetails {
+    ) async throws -> (details: ReviewDetails, filled: [Int]) {
         let types = try await connection.execute(sql.columnTypes).rows
         let numeric = types.dropFirst().map { $0.last?.boolValue ?? false }
         let records = ReviewUndoRecords(
@@ -111,7 +114,7 @@ extension BulkUpdate {
             let emptyOfMatched = (rows - count(1 + index)) - tally.emptyOfStreamedNew[index]
             summary.columns[index].kept = columns[index].onEmpty == .keep ? emptyOfMatched : 0
         }
-        return details
+        return (details, columns.indices.map { count(1 + $0) })
     }
 
     private func dropReviewInput(_ sql: SQL, on connection: PostgresConnection) async {

@@ -283,21 +283,28 @@ public struct BulkUpdate: Sendable {
             // Reviewed here, on the locked table: what it finds is what the write will do, and the
             // rows it streams carry the prior values, so `undo` gets them from the same read.
             var inlineSummary: ReviewSummary?
+            var inlineFilled: [Int]?
             if let inlineReview {
                 var summary = ReviewSummary(table: table, key: key, mode: mode.rawValue)
                 summary.inputRows = stats.inputRows
                 summary.duplicateRows = stats.duplicateRows
-                let details = try await withoutActuallyEscaping(undo) { undo in
+                let (details, filled) = try await withoutActuallyEscaping(undo) { undo in
                     try await tallyReview(sql, on: connection, into: &summary, cells: inlineReview.cells, undo: undo)
                 }
+                inlineFilled = filled
                 try await inlineReview.reviewed(summary, details)
                 inlineSummary = summary
             }
             let reviewedWrites = inlineSummary.map { $0.changedRows + $0.insertedRows }
             // After the review has held back drifted rows: these are the values the update writes.
+            // A review in this transaction counted them already, on the same input.
             if countsFilled {
-                let row = try await connection.execute(sql.filledCounts).rows.first ?? []
-                stats.filled = row.map { Int($0.intValue ?? 0) }
+                if let inlineFilled {
+                    stats.filled = inlineFilled
+                } else {
+                    let row = try await connection.execute(sql.filledCounts).rows.first ?? []
+                    stats.filled = row.map { Int($0.intValue ?? 0) }
+                }
             }
             phase = .recordPrior
             // The second connection's copy of the input holds every row copied: not when some

@@ -223,6 +223,8 @@ import Testing
             _ = try await plainDB.connection.execute(prepare)
             _ = try await inlineDB.connection.execute(prepare)
         }
+        var update = update
+        update.countsFilled = true
         var plainUndo: [Batch] = []
         let plain = try await update.run(on: plainDB.connection, input: AsyncBatches([input])) { plainUndo.append($0) }
         var inlineUndo: [Batch] = []
@@ -238,6 +240,8 @@ import Testing
         #expect(sorted(inlineUndo) == sorted(plainUndo))
         #expect(inline.changed == plain.changed && inline.inserted == plain.inserted)
         #expect(inline.matched == plain.matched && inline.unknownKeys == plain.unknownKeys)
+        // The review's own count of the input's values, not a second scan: the same figures.
+        #expect(inline.filled == plain.filled && inline.filled.count == update.columns.count)
         #expect(try await snapshot(inlineDB.connection) == snapshot(plainDB.connection))
         #expect(cells > 0 && reviewedBeforeWrite?.changedRows == plain.changed)
         return sorted(inlineUndo)
