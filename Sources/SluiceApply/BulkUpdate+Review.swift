@@ -123,6 +123,22 @@ extension BulkUpdate {
     }
 }
 
+/// Where a value sits in a row of ``BulkUpdate/SQL/reviewRows``: the key, whether the row
+/// exists, then four values per column. The one reading of that layout for the tally and the
+/// undo records.
+enum ReviewRow {
+    static let key = 0
+    static let exists = 1
+    /// The column's current value, as text.
+    static func old(_ column: Int) -> Int { 2 + column * 4 }
+    /// The value the write would leave, as text.
+    static func new(_ column: Int) -> Int { 2 + column * 4 + 1 }
+    /// Whether the two differ (as the column's type compares them).
+    static func differs(_ column: Int) -> Int { 2 + column * 4 + 2 }
+    /// Whether the input gave no value.
+    static func inputEmpty(_ column: Int) -> Int { 2 + column * 4 + 3 }
+}
+
 /// Turns a review's rows (``BulkUpdate/SQL/reviewRows``) into an undo's records
 /// (``BulkUpdate/undoColumns``): for each row the update changes, the key, its current values
 /// and the values written; for each row an upsert or insert adds, NULL prior values and the
@@ -138,18 +154,20 @@ struct ReviewUndoRecords {
         let columnCount = typeOIDs.count - 1
         var records: [[Value]] = []
         for row in batch.rows {
-            let exists = row[1].boolValue ?? false
+            let exists = row[ReviewRow.exists].boolValue ?? false
             if exists {
-                guard (0..<columnCount).contains(where: { row[2 + $0 * 4 + 2].boolValue == true }) else { continue }
+                guard (0..<columnCount).contains(where: { row[ReviewRow.differs($0)].boolValue == true }) else {
+                    continue
+                }
             } else if !flagsInserted {
                 continue  // an unknown key: nothing to write, nothing to undo
             }
-            var record: [Value] = [typed(row[0], typeOIDs[0])]
+            var record: [Value] = [typed(row[ReviewRow.key], typeOIDs[0])]
             record.reserveCapacity(1 + 2 * columnCount + 1)
             for index in 0..<columnCount {
-                record.append(exists ? typed(row[2 + index * 4], typeOIDs[1 + index]) : .null)
+                record.append(exists ? typed(row[ReviewRow.old(index)], typeOIDs[1 + index]) : .null)
             }
-            for index in 0..<columnCount { record.append(typed(row[2 + index * 4 + 1], typeOIDs[1 + index])) }
+            for index in 0..<columnCount { record.append(typed(row[ReviewRow.new(index)], typeOIDs[1 + index])) }
             if flagsInserted { record.append(.bool(!exists)) }
             records.append(record)
         }
@@ -200,10 +218,10 @@ struct ReviewTally {
     mutating func add(_ batch: Batch) -> [[Value]] {
         var cells: [[Value]] = []
         for row in batch.rows {
-            let key = row[0]
-            let exists = row[1].boolValue ?? false
+            let key = row[ReviewRow.key]
+            let exists = row[ReviewRow.exists].boolValue ?? false
             if !exists {
-                for index in columns.indices where row[2 + index * 4 + 3].boolValue == true {
+                for index in columns.indices where row[ReviewRow.inputEmpty(index)].boolValue == true {
                     emptyOfStreamedNew[index] += 1
                 }
             }
@@ -215,10 +233,9 @@ struct ReviewTally {
             if !exists { insertedRows += 1 }
             var changes = false
             for index in columns.indices {
-                let base = 2 + index * 4
-                let before = row[base].text.flatMap { $0.isEmpty ? nil : $0 }
-                let after = row[base + 1].text.flatMap { $0.isEmpty ? nil : $0 }
-                let differs = row[base + 2].boolValue ?? false
+                let before = row[ReviewRow.old(index)].text.flatMap { $0.isEmpty ? nil : $0 }
+                let after = row[ReviewRow.new(index)].text.flatMap { $0.isEmpty ? nil : $0 }
+                let differs = row[ReviewRow.differs(index)].boolValue ?? false
                 let change: ReviewSummary.Change
                 if !exists {
                     change = .insert

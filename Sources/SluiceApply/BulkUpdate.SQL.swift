@@ -99,7 +99,8 @@ extension BulkUpdate {
         /// The input rows the write would change or add, or whose key is not in the table, beside
         /// their current row: the key, whether the row exists, then per column the current value,
         /// the value after the write (as text), whether they differ, and whether the input was
-        /// empty. Rows left as they are stay on the server: ``inputCounts`` counts them.
+        /// empty (``ReviewRow`` reads them). Rows left as they are stay on the server:
+        /// ``inputCounts`` counts them.
         var reviewRows: String {
             let cells = zip(columns, newValues).map { column, new in
                 "t.\(column)::text, (\(new))::text, (\(new)) IS DISTINCT FROM t.\(column), s.\(column) IS NULL"
