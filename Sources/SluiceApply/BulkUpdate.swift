@@ -194,13 +194,17 @@ public struct BulkUpdate: Sendable {
     /// A review made inside the update's own transaction, for an update approved before it
     /// starts (`--yes`): no one reads the review before the write, so it is read from the
     /// locked table the write then changes, and nothing can drift in between. The input is
-    /// copied once, for both.
+    /// copied once for both, or for large inputs replayed into a second connection that
+    /// reviews while the write runs.
     public struct InlineReview {
         /// Receives batches of the cells that will change (``BulkUpdate/reviewColumns``).
         public var cells: (Batch) async throws -> Void
-        /// Gets the summary (and what a page shows besides) before anything is written;
-        /// throwing (a guard-rail) rolls the transaction back. `undo` has had the prior values
-        /// by then (the review reads them): its caller discards them when the update fails.
+        /// Gets the summary (and what a page shows besides) before anything is committed —
+        /// before the write, or for inputs of ``BulkUpdate/concurrentPriorReadRows`` or more
+        /// while it runs (the review then reads on a second connection, ``PriorReader``);
+        /// throwing (a guard-rail) cancels the write and rolls the transaction back. `undo` has
+        /// had the prior values by then (the review reads them): its caller discards them when
+        /// the update fails.
         public var reviewed: (ReviewSummary, ReviewDetails) async throws -> Void
 
         public init(
@@ -262,10 +266,8 @@ public struct BulkUpdate: Sendable {
             var keys = try await KeyTracker(kind: keyKind(sql, on: connection))
             phase = .copy
             var stats = BulkUpdateStats(dryRun: dryRun)
-            // The COPY's bytes, in case a second connection reads the prior values (a review
-            // inside the transaction reads them itself).
-            var spool =
-                concurrentPriorReadRows == nil || inlineReview != nil ? nil : makeSpool(logger: connection.logger)
+            // The COPY's bytes, in case a second connection reads the prior values (or reviews).
+            var spool = concurrentPriorReadRows == nil ? nil : makeSpool(logger: connection.logger)
             stats.inputRows = try await copy(input, into: sql, on: connection, keys: &keys, spool: spool)
             // Locked once the input is in: other writers wait from here to COMMIT, not while the
             // input is read (which may be a file being checked as it streams in).
@@ -284,15 +286,31 @@ public struct BulkUpdate: Sendable {
             // rows it streams carry the prior values, so `undo` gets them from the same read.
             var inlineSummary: ReviewSummary?
             var inlineFilled: [Int]?
+            var inlineWritten: Written?
             if let inlineReview {
                 var summary = ReviewSummary(table: table, key: key, mode: mode.rawValue)
                 summary.inputRows = stats.inputRows
                 summary.duplicateRows = stats.duplicateRows
-                let (details, filled) = try await withoutActuallyEscaping(undo) { undo in
-                    try await tallyReview(sql, on: connection, into: &summary, cells: inlineReview.cells, undo: undo)
+                if let threshold = concurrentPriorReadRows, stats.inputRows >= threshold, stats.duplicateRows == 0,
+                    let copied = spool, copied.failure == nil,
+                    let concurrent = await PriorReader.open(alongside: connection, sql: sql)
+                {
+                    reader = concurrent
+                    (inlineFilled, inlineWritten) = try await reviewWhileWriting(
+                        sql, on: connection, reader: concurrent, spool: copied, inputRows: stats.inputRows,
+                        review: inlineReview, into: &summary, undo: undo)
+                    await concurrent.close()
+                    reader = nil
+                    stats.priorReadConcurrently = true
+                } else {
+                    let (details, filled) = try await withoutActuallyEscaping(undo) { undo in
+                        try await tallyReview(
+                            sql, on: connection, into: &summary, cells: inlineReview.cells, undo: undo)
+                    }
+                    inlineFilled = filled
+                    try await inlineReview.reviewed(summary, details)
                 }
-                inlineFilled = filled
-                try await inlineReview.reviewed(summary, details)
+                spool = nil
                 inlineSummary = summary
             }
             let reviewedWrites = inlineSummary.map { $0.changedRows + $0.insertedRows }
@@ -309,7 +327,7 @@ public struct BulkUpdate: Sendable {
             phase = .recordPrior
             // The second connection's copy of the input holds every row copied: not when some
             // were dropped since (duplicates folded, drifted rows set aside).
-            if let threshold = concurrentPriorReadRows, (reviewedWrites ?? stats.inputRows) >= threshold,
+            if inlineSummary == nil, let threshold = concurrentPriorReadRows, stats.inputRows >= threshold,
                 stats.duplicateRows == 0, stats.driftedInputRows == 0, let spool, spool.failure == nil
             {
                 reader = await PriorReader.open(alongside: connection, sql: sql)
@@ -318,8 +336,8 @@ public struct BulkUpdate: Sendable {
             let recorded: Recorded
             let written: Written
             if let inlineSummary {
-                // The review recorded the prior values; with nothing to change (a re-apply) there
-                // is no statement to run either.
+                // The review recorded the prior values (and, on a second connection, ran beside the
+                // write); with nothing to change (a re-apply) there is no statement to run either.
                 recorded = Recorded(prior: inlineSummary.changedRows, added: inlineSummary.insertedRows)
                 stats.matched = inlineSummary.matched
                 if mode == .update {
@@ -327,7 +345,11 @@ public struct BulkUpdate: Sendable {
                     stats.unknownKeySamples = inlineSummary.unknownKeySamples
                 }
                 phase = .update
-                written = reviewedWrites == 0 ? Written() : try await write(sql, on: connection)
+                if let inlineWritten {
+                    written = inlineWritten
+                } else {
+                    written = reviewedWrites == 0 ? Written() : try await write(sql, on: connection)
+                }
             } else if let concurrent = reader, let spool {
                 (recorded, written) = try await withThrowingTaskGroup(of: Written.self) { group in
                     group.addTask { [self] in
@@ -337,12 +359,7 @@ public struct BulkUpdate: Sendable {
                             throw BulkUpdateError(table: table, phase: .update, postgres: error)
                         }
                     }
-                    let copied = try await spool.copy(into: concurrent.connection, sql.copyInput)
-                    guard copied == stats.inputRows else {
-                        throw PostgresError(
-                            kind: .client,
-                            message: "the second connection copied \(copied) input rows instead of \(stats.inputRows)")
-                    }
+                    try await copySpool(spool, into: concurrent, sql: sql, expecting: stats.inputRows)
                     let recorded = try await recordPrior(sql, on: concurrent.connection, into: &stats, undo: undo)
                     return (recorded, try await group.next() ?? Written())
                 }
@@ -391,6 +408,42 @@ public struct BulkUpdate: Sendable {
             await reader?.close()
             await connection.rollbackQuietly()
             throw error
+        }
+    }
+
+    /// An inline review on the ``PriorReader``'s connection while the main one writes: the reader
+    /// reads the table as it was before the write (locked against other writers, the write not
+    /// committed), so the review and `undo` get what they would get before it. The review's
+    /// verdict (`review.reviewed`, a guard-rail) comes before COMMIT, not before the write: a
+    /// refusal cancels the write and rolls everything back, so it still changes nothing.
+    /// Returns the input's filled counts and what the write reported.
+    private func reviewWhileWriting(
+        _ sql: SQL, on connection: PostgresConnection, reader: PriorReader, spool: CopySpool, inputRows: Int,
+        review: InlineReview, into summary: inout ReviewSummary, undo: (Batch) async throws -> Void
+    ) async throws -> (filled: [Int], written: Written) {
+        try await withThrowingTaskGroup(of: Written.self) { group in
+            group.addTask { [self] in
+                do {
+                    return try await write(sql, on: connection)
+                } catch let error as PostgresError {
+                    throw BulkUpdateError(table: table, phase: .update, postgres: error)
+                }
+            }
+            try await copySpool(spool, into: reader, sql: sql, expecting: inputRows)
+            let (details, filled) = try await withoutActuallyEscaping(undo) { undo in
+                try await tallyReview(sql, on: reader.connection, into: &summary, cells: review.cells, undo: undo)
+            }
+            try await review.reviewed(summary, details)
+            return (filled, try await group.next() ?? Written())
+        }
+    }
+
+    /// Replays the main COPY into the reader's input table; fails unless it holds every row.
+    private func copySpool(_ spool: CopySpool, into reader: PriorReader, sql: SQL, expecting rows: Int) async throws {
+        let copied = try await spool.copy(into: reader.connection, sql.copyInput)
+        guard copied == rows else {
+            throw PostgresError(
+                kind: .client, message: "the second connection copied \(copied) input rows instead of \(rows)")
         }
     }
 

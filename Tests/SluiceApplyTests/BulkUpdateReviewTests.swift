@@ -209,10 +209,11 @@ import Testing
 
     /// Runs `update` plainly on one copy of a table and reviewed inside its transaction on
     /// another: the review's reading of the prior values must give `undo` exactly what the
-    /// update's own read gives, typed the same, and the same counts and table.
+    /// update's own read gives, typed the same, and the same counts and table. `concurrent`: the
+    /// review runs on a second connection while the write runs, else before it.
     static func compareInline(
-        _ update: BulkUpdate, input: Batch, scratch: () async throws -> Scratch, prepare: String? = nil,
-        snapshot: (PostgresConnection) async throws -> [[Value]]
+        _ update: BulkUpdate, concurrent: Bool, input: Batch, scratch: () async throws -> Scratch,
+        prepare: String? = nil, snapshot: (PostgresConnection) async throws -> [[Value]]
     ) async throws -> [[Value]] {
         func sorted(_ batches: [Batch]) -> [[Value]] {
             batches.flatMap(\.rows).sorted { ($0.first?.text ?? "") < ($1.first?.text ?? "") }
@@ -233,10 +234,13 @@ import Testing
         let review = BulkUpdate.InlineReview(cells: { cells += $0.count }) { summary, _ in
             reviewedBeforeWrite = summary
         }
-        let inline = try await update.run(on: inlineDB.connection, input: AsyncBatches([input]), review: review) {
+        var inlineUpdate = update
+        inlineUpdate.concurrentPriorReadRows = concurrent ? 1 : nil
+        let inline = try await inlineUpdate.run(on: inlineDB.connection, input: AsyncBatches([input]), review: review) {
             #expect($0.columns == update.undoColumns)
             inlineUndo.append($0)
         }
+        #expect(inline.priorReadConcurrently == concurrent)
         #expect(sorted(inlineUndo) == sorted(plainUndo))
         #expect(inline.changed == plain.changed && inline.inserted == plain.inserted)
         #expect(inline.matched == plain.matched && inline.unknownKeys == plain.unknownKeys)
@@ -247,14 +251,15 @@ import Testing
         return sorted(inlineUndo)
     }
 
-    @Test func aReviewInsideTheUpdateGivesUndoWhatTheUpdatesOwnReadGives() async throws {
+    @Test(arguments: [false, true])
+    func aReviewInsideTheUpdateGivesUndoWhatTheUpdatesOwnReadGives(concurrent: Bool) async throws {
         // Track 5's ISRC is an empty string, not NULL: undo must put back "" (text, not empty).
         let input = Tracks.batch([
             (1, 10, "ISRC-A2"), (2, "", ""), (3, 33, "ISRC-C"), (4, 40, "ISRC-D"), (5, 55, "ISRC-E5"),
             (9, 90, "ISRC-X"),
         ])
         let undo = try await Self.compareInline(
-            Tracks.update, input: input, scratch: Tracks.scratch,
+            Tracks.update, concurrent: concurrent, input: input, scratch: Tracks.scratch,
             prepare: "UPDATE tracks SET isrc = '' WHERE id = '\(Tracks.id(5))'", snapshot: Tracks.snapshot)
         #expect(
             undo == [
@@ -265,14 +270,39 @@ import Testing
             ])
     }
 
-    @Test(arguments: [BulkUpdate.Mode.upsert, .insert])
-    func aReviewInsideAnUpsertOrInsertRecordsTheRowsItAdds(mode: BulkUpdate.Mode) async throws {
+    @Test(arguments: [BulkUpdate.Mode.upsert, .insert], [false, true])
+    func aReviewInsideAnUpsertOrInsertRecordsTheRowsItAdds(mode: BulkUpdate.Mode, concurrent: Bool) async throws {
         let input =
             mode == .upsert
             ? SideTable.batch([(1, SideTable.mbid(1), 1000), (2, SideTable.mbid(5), ""), (4, SideTable.mbid(4), 4000)])
             : SideTable.batch([(4, SideTable.mbid(4), 4000), (5, .null, 5000)])
         let undo = try await Self.compareInline(
-            SideTable.write(mode), input: input, scratch: SideTable.scratch, snapshot: SideTable.snapshot)
+            SideTable.write(mode), concurrent: concurrent, input: input, scratch: SideTable.scratch,
+            snapshot: SideTable.snapshot)
         #expect(undo.filter { $0.last == .bool(true) }.count == (mode == .upsert ? 1 : 2))
+    }
+
+    /// A review inside the update that refuses it (a guard-rail) changes nothing, also when it
+    /// runs beside the write: the write is cancelled or rolled back, not committed.
+    @Test(arguments: [false, true])
+    func aReviewInsideTheUpdateThatRefusesChangesNothing(concurrent: Bool) async throws {
+        struct Refused: Error {}
+        let db = try await Tracks.scratch()
+        let before = try await Tracks.snapshot(db.connection)
+        let review = BulkUpdate.InlineReview(cells: { _ in }) { summary, _ in
+            #expect(summary.changedRows == 4)
+            throw Refused()
+        }
+        await #expect(throws: Refused.self) {
+            _ = try await Tracks.update(concurrent: concurrent).run(
+                on: db.connection, input: AsyncBatches([Self.input]), review: review
+            ) { _ in }
+        }
+        #expect(try await Tracks.snapshot(db.connection) == before)
+        // The second connection is closed, not left open in its transaction.
+        #expect(
+            try await db.connection.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            ).scalar.intValue == 1)
     }
 }
