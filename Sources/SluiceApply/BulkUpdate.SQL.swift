@@ -21,8 +21,10 @@ extension BulkUpdate {
         /// The input's column flagging rows the undone apply inserted (``BulkUpdate/deletesInserted``).
         let inserted: String?
         let mode: Mode
-        /// Each updated column's name as a string literal, for the review's cells.
+        /// Each updated column's name as a string literal, for the drifted cells' descriptions.
         let columnLiterals: [String]
+        /// Each updated column's name, unquoted.
+        let columnNames: [String]
 
         /// - Throws: ``PostgresError`` when a name cannot be quoted (it contains NUL).
         init(update: BulkUpdate, serverVersion: Int) throws(PostgresError) {
@@ -50,6 +52,7 @@ extension BulkUpdate {
             var literals: [String] = []
             for column in update.columns { literals.append(try PostgresConnection.quoteLiteral(column.name)) }
             columnLiterals = literals
+            columnNames = update.columns.map(\.name)
         }
 
         private var columnList: String { columns.joined(separator: ", ") }
@@ -119,68 +122,86 @@ extension BulkUpdate {
             "SELECT count(*)" + columns.map { ", count(\($0))" }.joined() + " FROM \(input)"
         }
 
-        /// The table of the reviewed cells an apply is held to.
+        /// The reviewed cells an apply is held to, one row per key (typed as the input's key):
+        /// per column `l<i>`, whether the review lists a cell, and its old and new value
+        /// (`o<i>`, `n<i>`: text, an empty text as NULL, as a CSV reads back).
         let reviewed = "sluice_apply_reviewed"
 
         var createReviewed: String {
-            "CREATE TEMP TABLE \(reviewed) (k text, col text, old text, new text) ON COMMIT DROP"
+            let cells = columns.indices.map { ", NULL::boolean AS l\($0), NULL::text AS o\($0), NULL::text AS n\($0)" }
+            return """
+                CREATE TEMP TABLE \(reviewed) ON COMMIT DROP AS SELECT s.\(key) AS k\(cells.joined()) \
+                FROM \(input) AS s WITH NO DATA
+                """
         }
 
-        var copyReviewed: String { "COPY \(reviewed) (k, col, old, new) FROM STDIN" }
+        var copyReviewed: String { "COPY \(reviewed) FROM STDIN" }
 
-        /// The cells the write would change now, as the review lists them: key and values as
-        /// text (an empty text as NULL, as a CSV reads back), new rows' every cell.
-        var changedCells: String {
-            var parts = zip(zip(columns, newValues), columnLiterals).map { pair, literal in
+        /// The rows the write would still change whose cells differ from the review, one row
+        /// each: the key, then per column whether the write would change the cell now (`w<i>`)
+        /// with its old and new value as the review shows them (`a<i>`, `b<i>`), the reviewed
+        /// cell (`l<i>`, `o<i>`, `n<i>`), and whether the two differ (`d<i>`: only one side
+        /// has the cell, or their values differ). A row that already holds what the write would
+        /// write (the reviewed apply ran already, or someone wrote the same values) is written
+        /// nothing, so it cannot be overwritten and is not here. A new row (upsert, insert) has
+        /// every cell, as the review lists it.
+        ///
+        /// One pass: the input joined with the table and with the review, both on the key
+        /// (each holds a key at most once: the input's keys are distinct, the review is pinned
+        /// by its hash and lists a row's cells together).
+        var driftedRows: String {
+            let exists = "t.\(key) IS NOT NULL"
+            var now: [String] = []
+            var drifts: [String] = []
+            for (index, pair) in zip(columns, newValues).enumerated() {
                 let (column, new) = pair
-                return """
-                    SELECT s.\(key)::text AS k, \(literal)::text AS col, NULLIF(t.\(column)::text, '') AS old, \
-                    NULLIF((\(new))::text, '') AS new FROM \(join) WHERE (\(new)) IS DISTINCT FROM t.\(column)
+                now.append(
                     """
+                    CASE WHEN \(exists) THEN (\(new)) IS DISTINCT FROM t.\(column) ELSE true END AS w\(index), \
+                    NULLIF(t.\(column)::text, '') AS a\(index), NULLIF((\(new))::text, '') AS b\(index), \
+                    COALESCE(r.l\(index), false) AS l\(index), r.o\(index), r.n\(index)
+                    """)
+                drifts.append(
+                    """
+                    (w\(index) <> l\(index) OR (w\(index) AND (a\(index) IS DISTINCT FROM o\(index) \
+                    OR b\(index) IS DISTINCT FROM n\(index)))) AS d\(index)
+                    """)
             }
-            if mode != .update {
-                parts += zip(columns, columnLiterals).map { column, literal in
+            let anyChange = columns.indices.map { "w\($0)" }.joined(separator: " OR ")
+            let anyDrift = columns.indices.map { "d\($0)" }.joined(separator: " OR ")
+            return """
+                CREATE TEMP TABLE sluice_apply_drift ON COMMIT DROP AS SELECT * FROM (SELECT *, \
+                \(drifts.joined(separator: ", ")) FROM (SELECT s.\(key) AS k, \(now.joined(separator: ", ")) \
+                FROM \(input) AS s \(mode == .update ? "JOIN" : "LEFT JOIN") \(target) AS t ON t.\(key) = s.\(key) \
+                LEFT JOIN \(reviewed) AS r ON r.k = s.\(key)) AS x WHERE \(anyChange)) AS y WHERE \(anyDrift)
+                """
+        }
+
+        /// The first drifted rows by key, each with how many there are in all and what differs:
+        /// `reviewed <column> <old> -> <new>` and `now ...` per differing cell, by column name.
+        var driftSummary: String {
+            let byName = zip(columns.indices, columnNames).sorted { $0.1 < $1.1 }
+            let parts = byName.flatMap { index, _ -> [String] in
+                let label = columnLiterals[index]
+                func cell(_ side: String, _ listed: String, _ old: String, _ new: String) -> String {
                     """
-                    SELECT s.\(key)::text, \(literal)::text, NULL::text, NULLIF(s.\(column)::text, '') \
-                    FROM \(input) AS s WHERE \(isNew)
+                    CASE WHEN d\(index) AND \(listed) THEN '\(side) ' || \(label) || ' ' || \
+                    COALESCE(\(old), '(empty)') || ' -> ' || COALESCE(\(new), '(empty)') END
                     """
                 }
+                return [
+                    cell("reviewed", "l\(index)", "o\(index)", "n\(index)"),
+                    cell("now", "w\(index)", "a\(index)", "b\(index)"),
+                ]
             }
-            return parts.joined(separator: " UNION ALL ")
-        }
-
-        /// The cells that differ between the review and now, each saying which side has it, of
-        /// the rows the write would still change: a row that already holds what it would write
-        /// (the reviewed apply ran already, or someone wrote the same values) is written nothing,
-        /// so it cannot be overwritten.
-        ///
-        /// Both sides hold each (key, column) at most once (the input's keys are distinct, the
-        /// review is pinned by its hash), so one hash full join on (key, column) finds what two
-        /// `EXCEPT ALL`s (two sorts of every cell) would.
-        var driftedCells: String {
-            """
-            CREATE TEMP TABLE sluice_apply_drift ON COMMIT DROP AS \
-            WITH now AS (\(changedCells)), \
-            d AS (SELECT r.k AS rk, r.col AS rcol, r.old AS rold, r.new AS rnew, \
-            n.k AS nk, n.col AS ncol, n.old AS nold, n.new AS nnew \
-            FROM \(reviewed) AS r FULL JOIN now AS n ON n.k = r.k AND n.col = r.col \
-            WHERE r.k IS NULL OR n.k IS NULL OR r.old IS DISTINCT FROM n.old OR r.new IS DISTINCT FROM n.new) \
-            SELECT 'reviewed'::text AS side, rk AS k, rcol AS col, rold AS old, rnew AS new FROM d \
-            WHERE rk IS NOT NULL AND rk IN (SELECT k FROM now) \
-            UNION ALL SELECT 'now'::text, nk, ncol, nold, nnew FROM d WHERE nk IS NOT NULL
-            """
-        }
-
-        var driftSummary: String {
-            """
-            SELECT k, count(*) OVER (), array_to_string(array_agg(side || ' ' || col || ' ' || \
-            coalesce(old, '(empty)') || ' -> ' || coalesce(new, '(empty)') ORDER BY col, side DESC), '; ') \
-            FROM sluice_apply_drift GROUP BY k ORDER BY k LIMIT \(sampleLimit)
-            """
+            return """
+                SELECT k::text, count(*) OVER (), array_to_string(ARRAY[\(parts.joined(separator: ", "))], '; ') \
+                FROM sluice_apply_drift ORDER BY 1 LIMIT \(sampleLimit)
+                """
         }
 
         var deleteDrifted: String {
-            "DELETE FROM \(input) AS s WHERE s.\(key)::text IN (SELECT k FROM sluice_apply_drift)"
+            "DELETE FROM \(input) AS s WHERE s.\(key) IN (SELECT k FROM sluice_apply_drift)"
         }
 
         var copyInput: String { "COPY \(input) (\(key), \(inputList)) FROM STDIN" }

@@ -660,19 +660,23 @@ public struct BulkUpdate: Sendable {
         into stats: inout BulkUpdateStats
     ) async throws where Reviewed.Element == Batch {
         _ = try await connection.execute(sql.createReviewed)
+        var pivot = ReviewedRows(columns: columns.map(\.name))
         _ = try await connection.copyIn(sql.copyReviewed) { writer in
-            var row: [Value] = []
             for try await batch in reviewed {
-                for source in batch.rows {
-                    row = source.prefix(4).map { value in
-                        if case .string(let text) = value, text.isEmpty { return .null }
-                        return value
+                for cell in batch.rows {
+                    guard let column = pivot.column(of: cell) else {
+                        throw BulkUpdateError(
+                            table: table, phase: .check, reason: .invalidConfiguration,
+                            message:
+                                "the review has a cell of column \(cell.count > 1 ? cell[1].text ?? "" : ""), which "
+                                + "this apply does not write: it was made for another plan")
                     }
-                    try await writer.write(row: row)
+                    if let row = pivot.add(cell, column: column) { try await writer.write(row: row) }
                 }
             }
+            if let row = pivot.finish() { try await writer.write(row: row) }
         }
-        _ = try await connection.execute(sql.driftedCells)
+        _ = try await connection.execute(sql.driftedRows)
         let rows = try await connection.execute(sql.driftSummary).rows
         guard let total = rows.first?[1].intValue, total > 0 else { return }
         stats.drifted = Int(total)
@@ -856,4 +860,58 @@ public struct AsyncBatches: AsyncSequence, Sendable {
     }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: batches.makeIterator()) }
+}
+
+/// Turns a review's cells (`[key, column, old, new]`, the order the review wrote them: a row's
+/// cells together) into rows of ``BulkUpdate/SQL/reviewed``: the key, then per column whether a
+/// cell is listed, its old and new value (an empty text as NULL). Pure: no I/O.
+struct ReviewedRows {
+    /// The updated columns: a few, so a scan finds one faster than a hash would.
+    let columns: [String]
+    private var key: Value?
+    /// A row's cells with nothing listed; then the row being filled.
+    private let empty: [Value]
+    private var cells: [Value]
+
+    init(columns: [String]) {
+        self.columns = columns
+        empty = columns.indices.flatMap { _ in [Value.bool(false), .null, .null] }
+        cells = [.null] + empty
+    }
+
+    /// The index of the cell's column, or `nil` when the update writes no such column.
+    func column(of cell: [Value]) -> Int? {
+        guard cell.count >= 4, case .string(let name) = cell[1] else { return nil }
+        return columns.firstIndex(of: name)
+    }
+
+    /// Adds a cell; returns the row it completes (the previous key's), if any. A cell of a
+    /// column the key already has starts a row of its own: the key then has two rows, which
+    /// the drift check finds differing from what the write would do, so nothing is written
+    /// on the strength of them.
+    mutating func add(_ cell: [Value], column: Int) -> [Value]? {
+        var done: [Value]?
+        let listed = 1 + 3 * column
+        if key != cell[0] || cells[listed] == .bool(true) { done = finish() }
+        key = cell[0]
+        cells[0] = cell[0]
+        cells[listed] = .bool(true)
+        cells[listed + 1] = Self.nullIfEmpty(cell[2])
+        cells[listed + 2] = Self.nullIfEmpty(cell[3])
+        return done
+    }
+
+    /// The last row, if any.
+    mutating func finish() -> [Value]? {
+        guard key != nil else { return nil }
+        key = nil
+        let row = cells
+        cells.replaceSubrange(1..., with: empty)
+        return row
+    }
+
+    private static func nullIfEmpty(_ value: Value) -> Value {
+        if case .string(let text) = value, text.isEmpty { return .null }
+        return value
+    }
 }

@@ -305,4 +305,37 @@ import Testing
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
             ).scalar.intValue == 1)
     }
+
+    /// An upsert held to its review: a row the review saw as new that someone inserted since has
+    /// drifted (left as they wrote it, every cell named); the rest is written as reviewed.
+    @Test func anUpsertHeldToItsReviewLeavesARowInsertedSince() async throws {
+        let db = try await SideTable.scratch()
+        let update = SideTable.write(.upsert)
+        let input = SideTable.batch([
+            (2, SideTable.mbid(5), ""), (4, SideTable.mbid(4), 4000), (6, SideTable.mbid(6), 6000),
+        ])
+        let (_, cells) = try await Self.review(update, [input], on: db.connection)
+        let other = try await db.connect()
+        _ = try await other.execute(
+            "INSERT INTO track_musicbrainz VALUES ($1, $2, 9000)", [.string(SideTable.id(4)), SideTable.mbid(9)])
+        await other.close()
+        let stats = try await update.run(
+            on: db.connection, input: AsyncBatches([input]), reviewed: AsyncBatches(Self.reviewed(cells)),
+            onDrift: .skip
+        ) { _ in }
+        #expect(stats.drifted == 1 && stats.changed == 1 && stats.inserted == 1)
+        let mbid4 = SideTable.mbid(4).text!
+        let mbid9 = SideTable.mbid(9).text!
+        #expect(
+            stats.driftSamples == [
+                "\(SideTable.id(4)) (reviewed length_ms (empty) -> 4000; now length_ms 9000 -> 4000; "
+                    + "reviewed mbid (empty) -> \(mbid4); now mbid \(mbid9) -> \(mbid4))"
+            ])
+        #expect(
+            try await SideTable.snapshot(db.connection) == [
+                SideTable.row(1, SideTable.mbid(1), 1000), SideTable.row(2, SideTable.mbid(5), 2000),
+                SideTable.row(3, .null, 3000), SideTable.row(4, SideTable.mbid(9), 9000),
+                SideTable.row(6, SideTable.mbid(6), 6000),
+            ])
+    }
 }
