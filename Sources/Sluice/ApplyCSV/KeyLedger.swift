@@ -25,6 +25,18 @@ struct KeyLedger {
     private struct Entry {
         var line: Int
         var digest: Int
+        /// What a key not seen yet reads as, before ``note(_:in:)`` fills it in.
+        static let unseen = Entry(line: -1, digest: 0)
+    }
+
+    /// `slot` is a key's entry in place (one hash lookup, inserting as needed): fills an unseen
+    /// one with `entry` and returns `nil`, or returns the entry already there.
+    private static func note(_ entry: Entry, in slot: inout Entry) -> Entry? {
+        guard slot.line >= 0 else {
+            slot = entry
+            return nil
+        }
+        return slot
     }
 
     private struct UUIDBits: Hashable {
@@ -53,13 +65,11 @@ struct KeyLedger {
         let entry = Entry(line: line, digest: hasher.finalize())
         let first: Entry?
         if keyIsUUID, let text = row[keyIndex].stringValue, let bits = Self.uuidBits(text) {
-            first = seenUUIDs[bits]
-            if first == nil { seenUUIDs[bits] = entry }
+            first = Self.note(entry, in: &seenUUIDs[bits, default: .unseen])
         } else {
             var key = row[keyIndex]
             if keyIsUUID, let text = key.stringValue { key = .string(text.lowercased()) }
-            first = seen[key]
-            if first == nil { seen[key] = entry }
+            first = Self.note(entry, in: &seen[key, default: .unseen])
         }
         guard let first else { return nil }
         repeats += 1

@@ -120,6 +120,8 @@ public struct RowValidator {
                 return ("max", "\(rule.field) is \(value.text ?? ""), above \(Expectation.format(max))")
             }
         }
+        guard rule.maxLength != nil || rule.pattern != nil || rule.oneOf != nil else { return nil }
+        // Only now: an integer's text is a new string, made for every row otherwise.
         let text = value.text ?? ""
         if let maxLength = rule.maxLength, text.count > maxLength {
             return ("max_length", "\(rule.field) is \(text.count) characters, more than \(maxLength)")
