@@ -288,16 +288,26 @@ import Testing
     func aReviewInsideTheUpdateThatRefusesChangesNothing(concurrent: Bool) async throws {
         struct Refused: Error {}
         let db = try await Tracks.scratch()
+        // Each row the UPDATE writes takes 10 s: beside the review, the refusal must cancel it.
+        _ = try await db.connection.execute(
+            """
+            CREATE FUNCTION slow_write() RETURNS trigger LANGUAGE plpgsql AS
+            $$ BEGIN PERFORM pg_sleep(10); RETURN NEW; END $$;
+            CREATE TRIGGER slow_write BEFORE UPDATE ON tracks FOR EACH ROW EXECUTE FUNCTION slow_write()
+            """)
         let before = try await Tracks.snapshot(db.connection)
         let review = BulkUpdate.InlineReview(cells: { _ in }) { summary, _ in
             #expect(summary.changedRows == 4)
             throw Refused()
         }
+        let started = ContinuousClock.now
         await #expect(throws: Refused.self) {
             _ = try await Tracks.update(concurrent: concurrent).run(
                 on: db.connection, input: AsyncBatches([Self.input]), review: review
             ) { _ in }
         }
+        // Not the 40 s of an UPDATE left to finish (a generous bound for a loaded machine).
+        #expect(ContinuousClock.now - started < .seconds(30))
         #expect(try await Tracks.snapshot(db.connection) == before)
         // The second connection is closed, not left open in its transaction.
         #expect(
