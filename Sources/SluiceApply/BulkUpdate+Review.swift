@@ -125,19 +125,18 @@ extension BulkUpdate {
 }
 
 /// Where a value sits in a row of ``BulkUpdate/SQL/reviewRows``: the key, whether the row
-/// exists, then four values per column. The one reading of that layout for the tally and the
+/// exists, then three values per column. The one reading of that layout for the tally and the
 /// undo records.
 enum ReviewRow {
     static let key = 0
     static let exists = 1
     /// The column's current value, as text.
-    static func old(_ column: Int) -> Int { 2 + column * 4 }
-    /// The value the write would leave, as text.
-    static func new(_ column: Int) -> Int { 2 + column * 4 + 1 }
+    static func old(_ column: Int) -> Int { 2 + column * 3 }
+    /// The value the write would leave, as text; for a row that does not exist, the input's
+    /// (NULL when it gave no value).
+    static func new(_ column: Int) -> Int { 2 + column * 3 + 1 }
     /// Whether the two differ (as the column's type compares them).
-    static func differs(_ column: Int) -> Int { 2 + column * 4 + 2 }
-    /// Whether the input gave no value.
-    static func inputEmpty(_ column: Int) -> Int { 2 + column * 4 + 3 }
+    static func differs(_ column: Int) -> Int { 2 + column * 3 + 2 }
 }
 
 /// Turns a review's rows (``BulkUpdate/SQL/reviewRows``) into an undo's records
@@ -222,7 +221,7 @@ struct ReviewTally {
             let key = row[ReviewRow.key]
             let exists = row[ReviewRow.exists].boolValue ?? false
             if !exists {
-                for index in columns.indices where row[ReviewRow.inputEmpty(index)].boolValue == true {
+                for index in columns.indices where row[ReviewRow.new(index)] == .null {
                     emptyOfStreamedNew[index] += 1
                 }
             }

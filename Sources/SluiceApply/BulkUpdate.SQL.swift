@@ -101,12 +101,13 @@ extension BulkUpdate {
 
         /// The input rows the write would change or add, or whose key is not in the table, beside
         /// their current row: the key, whether the row exists, then per column the current value,
-        /// the value after the write (as text), whether they differ, and whether the input was
-        /// empty (``ReviewRow`` reads them). Rows left as they are stay on the server:
+        /// the value after the write (as text) and whether they differ (``ReviewRow`` reads
+        /// them). Where the row does not exist the value after the write is the input's (NULL
+        /// when it was empty: the COPY sent an empty input as NULL). Rows left as they are stay on the server:
         /// ``inputCounts`` counts them.
         var reviewRows: String {
             let cells = zip(columns, newValues).map { column, new in
-                "t.\(column)::text, (\(new))::text, (\(new)) IS DISTINCT FROM t.\(column), s.\(column) IS NULL"
+                "t.\(column)::text, (\(new))::text, (\(new)) IS DISTINCT FROM t.\(column)"
             }
             let changes = zip(columns, newValues).map { column, new in "(\(new)) IS DISTINCT FROM t.\(column)" }
             return """

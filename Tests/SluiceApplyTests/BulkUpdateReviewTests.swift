@@ -74,6 +74,17 @@ import Testing
         #expect(again == summary)
     }
 
+    /// An empty value kept (on_empty: keep) counts for rows in the table only: an unknown key
+    /// with an empty input keeps nothing.
+    @Test func onlyMatchedRowsKeepTheirValue() async throws {
+        let db = try await Tracks.scratch()
+        let input = Tracks.batch([(2, "", "ISRC-B"), (9, "", "ISRC-X"), (8, 80, "")])
+        let (summary, _) = try await Self.review(Tracks.update, [input], on: db.connection)
+        #expect(summary.matched == 1 && summary.unknownKeys == 2)
+        #expect(summary.columns.first { $0.name == "spotify_popularity" }?.kept == 1)
+        #expect(summary.columns.first { $0.name == "isrc" }?.kept == 0)
+    }
+
     @Test func upsertReviewsNewRowsAsInserts() async throws {
         let db = try await SideTable.scratch()
         let input = SideTable.batch([
