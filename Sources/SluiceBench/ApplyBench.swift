@@ -32,14 +32,23 @@ struct ApplyBench: AsyncParsableCommand {
                 + "prior values read \(prior)) |")
         if let review = result.review, let reviewed = result.reviewedApply {
             let inside = reviewed.seconds - result.sluice.seconds
+            func rounds(_ ratios: [Double]) -> String {
+                let each = ratios.map { String(format: "%.0f%%", 100 * $0) }.joined(separator: ", ")
+                let sorted = ratios.sorted()
+                let half = sorted.count / 2
+                let median = sorted.count % 2 == 1 ? sorted[half] : (sorted[half - 1] + sorted[half]) / 2
+                return "per round \(each), median " + String(format: "%.0f%%", 100 * median)
+            }
+            let gate = String(
+                format: "best %.2f s = %.0f%% of the apply's %.2f s", review.seconds,
+                100 * review.seconds / result.sluice.seconds, result.sluice.seconds)
+            let within = String(
+                format: "best %.2f s, so the review adds %.2f s = %.0f%%", reviewed.seconds, inside,
+                100 * inside / result.sluice.seconds)
             print(
-                String(
-                    format:
-                        "| review | %d rows, every cell changing, written as CSV | at the gate (own connection, own copy "
-                        + "of the input): best %.2f s = %.0f%% of the apply's %.2f s; inside the apply (`--yes`): "
-                        + "best %.2f s, so the review adds %.2f s = %.0f%% |",
-                    rows, review.seconds, 100 * review.seconds / result.sluice.seconds, result.sluice.seconds,
-                    reviewed.seconds, inside, 100 * inside / result.sluice.seconds))
+                "| review | \(rows) rows, every cell changing, written as CSV | at the gate (own connection, own copy "
+                    + "of the input): \(gate) (\(rounds(result.gateRatios))); inside the apply (`--yes`): \(within) "
+                    + "(\(rounds(result.insideRatios))) |")
         }
     }
 }

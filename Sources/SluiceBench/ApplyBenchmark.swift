@@ -22,6 +22,11 @@ public struct ApplyBenchmark: Sendable {
         public var stats: BulkUpdateStats
         /// Sluice's time over psql's in each round (the rounds alternate the two), in order.
         public var roundRatios: [Double]
+        /// Per round, the review at the gate over that round's apply, and the reviewed apply's
+        /// extra time over it: figures from minutes apart, which a host whose speed drifts
+        /// between rounds skews less than one best time over another.
+        public var gateRatios: [Double] = []
+        public var insideRatios: [Double] = []
         public var ratio: Double { sluice.seconds / psql.seconds }
         public var sluiceRowsPerSecond: Double { Double(rows) / sluice.seconds }
         public var psqlRowsPerSecond: Double { Double(rows) / psql.seconds }
@@ -131,6 +136,8 @@ public struct ApplyBenchmark: Sendable {
         var ratios: [Double] = []
         var reviews: [Duration] = []
         var reviewedApplies: [Duration] = []
+        var gateRatios: [Double] = []
+        var insideRatios: [Double] = []
         for _ in 0..<rounds {
             if review {
                 reviews.append(try await timeReview())
@@ -139,6 +146,10 @@ public struct ApplyBenchmark: Sendable {
             let roundPsql = try await timePsql()
             let roundSluice = try await timeSluice()
             ratios.append(roundSluice.seconds / roundPsql.seconds)
+            if let review = reviews.last, let reviewed = reviewedApplies.last {
+                gateRatios.append(review.seconds / roundSluice.seconds)
+                insideRatios.append((reviewed - roundSluice).seconds / roundSluice.seconds)
+            }
             psql = min(psql, roundPsql)
             sluice = min(sluice, roundSluice)
         }
@@ -146,6 +157,8 @@ public struct ApplyBenchmark: Sendable {
         var result = Result(rows: rows, sluice: sluice, psql: psql, stats: stats, roundRatios: ratios)
         result.review = reviews.min()
         result.reviewedApply = reviewedApplies.min()
+        result.gateRatios = gateRatios
+        result.insideRatios = insideRatios
         return result
     }
 
