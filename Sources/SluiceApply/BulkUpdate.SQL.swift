@@ -267,6 +267,18 @@ extension BulkUpdate {
                 """
         }
 
+        /// Of the input's first 2,000 rows (as stored: in the order copied): how many the write
+        /// would change or add, and how many were looked at. A hint, not a count: ~4 ms, each
+        /// row found through the target's key index.
+        var sampledWrites: String {
+            let adds = mode == .update ? "false" : "t.\(key) IS NULL"
+            return """
+                SELECT count(*) FILTER (WHERE (t.\(key) IS NOT NULL AND \(differs)) OR \(adds)), count(*) \
+                FROM (SELECT * FROM \(input) LIMIT 2000) AS s \
+                LEFT JOIN \(target) AS t ON t.\(key) = s.\(key)
+                """
+        }
+
         /// How many input rows have a row in the target, and how many of those ``matchedRows`` returns.
         var matchedCount: String {
             let changes = inserted.map { "(s.\($0) OR (\(differs)))" } ?? "(\(differs))"

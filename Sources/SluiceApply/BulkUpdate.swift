@@ -292,7 +292,7 @@ public struct BulkUpdate: Sendable {
                 summary.inputRows = stats.inputRows
                 summary.duplicateRows = stats.duplicateRows
                 if let threshold = concurrentPriorReadRows, stats.inputRows >= threshold, stats.duplicateRows == 0,
-                    let copied = spool, copied.failure == nil,
+                    let copied = spool, copied.failure == nil, try await sampleWrites(sql, on: connection),
                     let concurrent = await PriorReader.open(alongside: connection, sql: sql)
                 {
                     reader = concurrent
@@ -436,6 +436,16 @@ public struct BulkUpdate: Sendable {
             try await review.reviewed(summary, details)
             return (filled, try await group.next() ?? Written())
         }
+    }
+
+    /// Whether the input's first rows have anything to write. A review beside the write pays
+    /// for replaying the input into a second connection; when those rows write nothing (a
+    /// re-apply, most likely: then the review finds nothing and no UPDATE runs at all) it
+    /// reviews first on this connection instead. Only a choice of path: either gives the same
+    /// review and the same writes.
+    private func sampleWrites(_ sql: SQL, on connection: PostgresConnection) async throws -> Bool {
+        let row = try await connection.execute(sql.sampledWrites).rows.first
+        return row?.first?.intValue != 0 || row?.last?.intValue == 0
     }
 
     /// Replays the main COPY into the reader's input table; fails unless it holds every row.

@@ -293,6 +293,21 @@ import Testing
         #expect(undo.filter { $0.last == .bool(true) }.count == (mode == .upsert ? 1 : 2))
     }
 
+    /// An input whose first rows write nothing (a re-apply) is reviewed before the write on the
+    /// one connection, which then has no UPDATE to run; one that writes is reviewed beside it.
+    @Test func aReApplyIsReviewedOnOneConnection() async throws {
+        let db = try await Tracks.scratch()
+        let input = Batch(columns: Self.input.columns, rows: Array(Self.input.rows.dropLast()))
+        let update = Tracks.update(concurrent: true)
+        var reviews: [ReviewSummary] = []
+        let review = BulkUpdate.InlineReview(cells: { _ in }) { summary, _ in reviews.append(summary) }
+        let first = try await update.run(on: db.connection, input: AsyncBatches([input]), review: review) { _ in }
+        #expect(first.priorReadConcurrently && first.changed == 4)
+        let again = try await update.run(on: db.connection, input: AsyncBatches([input]), review: review) { _ in }
+        #expect(!again.priorReadConcurrently && again.changed == 0)
+        #expect(reviews.map(\.changedRows) == [4, 0])
+    }
+
     /// A review inside the update that refuses it (a guard-rail) changes nothing, also when it
     /// runs beside the write: the write is cancelled or rolled back, not committed.
     @Test(arguments: [false, true])
