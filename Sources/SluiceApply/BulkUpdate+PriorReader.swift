@@ -3,7 +3,8 @@ import SluicePostgres
 extension BulkUpdate {
     /// A second connection that reads the prior values while the first runs the UPDATE, so the
     /// read (a join of the input with the table, every changing row sent to the client: ~0.7 s
-    /// per million rows) costs no time on top of the update.
+    /// per million rows) costs no time on top of the update. An update approved up front makes
+    /// its review here instead, which reads the prior values too (``InlineReview``).
     ///
     /// It gets the input by replaying the main COPY's bytes (a ``CopySpool``) into its own temp
     /// table while the UPDATE runs. What it reads is exactly what the update replaces: it reads

@@ -351,17 +351,11 @@ public struct BulkUpdate: Sendable {
                     written = reviewedWrites == 0 ? Written() : try await write(sql, on: connection)
                 }
             } else if let concurrent = reader, let spool {
-                (recorded, written) = try await withThrowingTaskGroup(of: Written.self) { group in
-                    group.addTask { [self] in
-                        do {
-                            return try await write(sql, on: connection)
-                        } catch let error as PostgresError {
-                            throw BulkUpdateError(table: table, phase: .update, postgres: error)
-                        }
-                    }
-                    try await copySpool(spool, into: concurrent, sql: sql, expecting: stats.inputRows)
-                    let recorded = try await recordPrior(sql, on: concurrent.connection, into: &stats, undo: undo)
-                    return (recorded, try await group.next() ?? Written())
+                let inputRows = stats.inputRows
+                (recorded, written) = try await besideWrite(
+                    sql, on: connection, reader: concurrent, spool: spool, inputRows: inputRows
+                ) {
+                    try await recordPrior(sql, on: concurrent.connection, into: &stats, undo: undo)
                 }
                 await concurrent.close()
                 reader = nil
@@ -421,6 +415,23 @@ public struct BulkUpdate: Sendable {
         _ sql: SQL, on connection: PostgresConnection, reader: PriorReader, spool: CopySpool, inputRows: Int,
         review: InlineReview, into summary: inout ReviewSummary, undo: (Batch) async throws -> Void
     ) async throws -> (filled: [Int], written: Written) {
+        try await besideWrite(sql, on: connection, reader: reader, spool: spool, inputRows: inputRows) {
+            let (details, filled) = try await withoutActuallyEscaping(undo) { undo in
+                try await tallyReview(sql, on: reader.connection, into: &summary, cells: review.cells, undo: undo)
+            }
+            try await review.reviewed(summary, details)
+            return filled
+        }
+    }
+
+    /// Runs the write on the main connection while `read` runs on the ``PriorReader``'s, once
+    /// the input is replayed into it from `spool`; returns what `read` returned and what the
+    /// write reported. A failure of `read` cancels the write; the write's own failure surfaces
+    /// once `read` is done.
+    private func besideWrite<Read>(
+        _ sql: SQL, on connection: PostgresConnection, reader: PriorReader, spool: CopySpool, inputRows: Int,
+        _ read: () async throws -> Read
+    ) async throws -> (Read, Written) {
         try await withThrowingTaskGroup(of: Written.self) { group in
             group.addTask { [self] in
                 do {
@@ -429,12 +440,13 @@ public struct BulkUpdate: Sendable {
                     throw BulkUpdateError(table: table, phase: .update, postgres: error)
                 }
             }
-            try await copySpool(spool, into: reader, sql: sql, expecting: inputRows)
-            let (details, filled) = try await withoutActuallyEscaping(undo) { undo in
-                try await tallyReview(sql, on: reader.connection, into: &summary, cells: review.cells, undo: undo)
+            let copied = try await spool.copy(into: reader.connection, sql.copyInput)
+            guard copied == inputRows else {
+                throw PostgresError(
+                    kind: .client, message: "the second connection copied \(copied) input rows instead of \(inputRows)")
             }
-            try await review.reviewed(summary, details)
-            return (filled, try await group.next() ?? Written())
+            let value = try await read()
+            return (value, try await group.next() ?? Written())
         }
     }
 
@@ -446,15 +458,6 @@ public struct BulkUpdate: Sendable {
     private func sampleWrites(_ sql: SQL, on connection: PostgresConnection) async throws -> Bool {
         let row = try await connection.execute(sql.sampledWrites).rows.first
         return row?.first?.intValue != 0 || row?.last?.intValue == 0
-    }
-
-    /// Replays the main COPY into the reader's input table; fails unless it holds every row.
-    private func copySpool(_ spool: CopySpool, into reader: PriorReader, sql: SQL, expecting rows: Int) async throws {
-        let copied = try await spool.copy(into: reader.connection, sql.copyInput)
-        guard copied == rows else {
-            throw PostgresError(
-                kind: .client, message: "the second connection copied \(copied) input rows instead of \(rows)")
-        }
     }
 
     /// Runs the update with rows from an array of batches.
