@@ -1,4 +1,5 @@
 import Foundation
+import SluiceApply
 import SluiceCore
 import SluicePipeline
 import SluiceTestSupport
@@ -128,6 +129,73 @@ struct ApplyCommandTests {
         let after = try await fixture.table()
         #expect(after[changed]?[0] == "77")
         #expect(after != before)
+    }
+
+    /// From 50,000 rows an apply approved up front reviews on a second connection while its
+    /// UPDATE runs: the review still lists every changed cell, the undo file every prior value
+    /// (undo puts the table back exactly), and the same file applied again changes nothing.
+    @Test func aLargeApplyReviewedBesideItsUpdateIsExactAndUndoes() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 10)
+        defer { Task { await fixture.tearDown() } }
+        let count = 60_000
+        func id(_ n: Int) -> String {
+            "e0000000-0000-4000-8000-" + String(repeating: "0", count: 12 - "\(n)".count) + "\(n)"
+        }
+        _ = try await fixture.server.execute(
+            """
+            INSERT INTO tracks (id, title, spotify_id, spotify_popularity, isrc)
+            SELECT format('e0000000-0000-4000-8000-%s', lpad(n::text, 12, '0'))::uuid, 'Track ' || n,
+                   substr(md5(n::text), 1, 22), CASE WHEN n % 2 = 1 THEN n % 100 END,
+                   CASE WHEN n % 3 = 0 THEN 'USAAA' || lpad(n::text, 7, '0') END
+            FROM generate_series(1, \(count)) AS n
+            """, conninfo: fixture.conninfo)
+        let before = try await fixture.table()
+        // Every row: a popularity (the same as the table's for n % 100 == n % 101, kept where
+        // empty for n % 5 == 0) and an ISRC (cleared for n % 7 == 0).
+        var csv = "track_id,spotify_id,spotify_popularity,isrc\r\n"
+        for n in 1...count {
+            let popularity = n % 5 == 0 ? "" : "\(n % 101)"
+            let isrc = n % 7 == 0 ? "" : "USBBB" + String(repeating: "0", count: 7 - "\(n)".count) + "\(n)"
+            csv += "\(id(n)),abcdefghijklmnopqrstuv,\(popularity),\(isrc)\r\n"
+        }
+        let file = fixture.directory.appendingPathComponent("large.csv")
+        try Data(csv.utf8).write(to: file)
+        let sluice = fixture.databaseOnly
+        let applied = try await sluice.run([
+            "apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory, "--yes",
+        ])
+        #expect(applied.status == 0, "\(applied.stderr)\n\(applied.stdout)")
+        let run = try #require(fixture.manifests().last)
+        let apply = try #require(run.manifest.stage("apply"))
+        let review = try #require(apply.review)
+        let after = try await fixture.table()
+        // What the review lists is what changed, cell by cell.
+        var changedCells = 0
+        var changedRows = 0
+        for (key, row) in after where row != before[key] {
+            changedRows += 1
+            changedCells += zip(row.prefix(2), (before[key] ?? []).prefix(2)).filter { $0 != $1 }.count
+        }
+        #expect(changedRows > count / 2)
+        #expect(apply.counters["changed"] == changedRows)
+        #expect(try ReviewSummary(json: #require(review.summary))?.changedRows == changedRows)
+        #expect(review.file.rows == changedCells)
+        let reviewLines = try String(contentsOf: run.directory.appendingPathComponent("review.csv"), encoding: .utf8)
+            .split(separator: "\r\n")
+        #expect(reviewLines.count == changedCells + 1)
+        let undoFile = try #require(apply.outputs.first { $0.kind == "undo" })
+        #expect(undoFile.rows == changedRows)
+
+        let again = try await sluice.run(["apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory, "--yes"])
+        #expect(again.status == 0, "\(again.stderr)\n\(again.stdout)")
+        #expect(fixture.manifests().last?.manifest.stage("apply")?.counters["changed"] == 0)
+        #expect(try await fixture.table() == after)
+
+        let undone = try await sluice.run(["undo", run.directory.path, "--yes"])
+        #expect(undone.status == 0, "\(undone.stderr)\n\(undone.stdout)")
+        let restored = try await fixture.table()
+        // updated_at is the table's own (a trigger may move it); the values are back.
+        #expect(restored.mapValues { Array($0.prefix(4)) } == before.mapValues { Array($0.prefix(4)) })
     }
 
     /// A bad CSV and the one-line error it must give: `FILE:LINE:COL: error: ` then `fragment`.
