@@ -10,9 +10,9 @@ extension BulkUpdate {
     /// integer), so equal keys always have equal fingerprints. All fingerprints distinct proves
     /// the keys distinct; a repeated fingerprint (a duplicate, or a one-in-2^64 collision) only
     /// means the exact check on the server runs. They are kept in an array (8 bytes a key) and
-    /// sorted once the input is in, to find a repeat. Keys it cannot read exactly as PostgreSQL does
-    /// (another type, a value it cannot parse) and inputs of more than ``limit`` rows stop the
-    /// tracking, with the same result: the server checks.
+    /// sorted once the input is in, to find a repeat. Keys it cannot read exactly as PostgreSQL
+    /// does (another type, a value it cannot parse) and inputs of more than ``limit`` rows stop
+    /// the tracking, with the same result: the server checks.
     struct KeyTracker {
         /// How the key column's type compares values, as far as the tracker follows it.
         enum Kind: Equatable {

@@ -103,8 +103,8 @@ extension BulkUpdate {
         /// their current row: the key, whether the row exists, then per column the current value,
         /// the value after the write (as text) and whether they differ (``ReviewRow`` reads
         /// them). Where the row does not exist the value after the write is the input's (NULL
-        /// when it was empty: the COPY sent an empty input as NULL). Rows left as they are stay on the server:
-        /// ``inputCounts`` counts them.
+        /// when it was empty: the COPY sent an empty input as NULL). Rows left as they are stay
+        /// on the server: ``inputCounts`` counts them.
         var reviewRows: String {
             let cells = zip(columns, newValues).map { column, new in
                 "t.\(column)::text, (\(new))::text, (\(new)) IS DISTINCT FROM t.\(column)"
