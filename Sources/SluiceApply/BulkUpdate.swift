@@ -95,9 +95,9 @@ public struct BulkUpdate: Sendable {
     public var dryRun: Bool
     /// Rows per batch handed to `undo`.
     public var undoBatchSize: Int = 10_000
-    /// From this many input rows on, the prior values are read on a second connection while the
-    /// UPDATE runs (see ``PriorReader``), instead of before it; `nil` never does. Below it the
-    /// read is too short to be worth a connection.
+    /// From this many input rows on, the prior values are read (or an ``InlineReview`` made) on
+    /// a second connection while the UPDATE runs (see ``PriorReader``), instead of before it;
+    /// `nil` never does. Below it the read is too short to be worth a connection.
     public var concurrentPriorReadRows: Int? = 50_000
     /// Count, per column, the distinct input keys given a value (``BulkUpdateStats/filled``):
     /// one scan of the input on the server, after duplicate rows are dropped.
