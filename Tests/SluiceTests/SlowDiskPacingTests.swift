@@ -10,9 +10,10 @@ import Testing
 
 /// The manifest is written at every stage transition, with an `fsync`. On a slow disk that
 /// takes seconds; it must cost the stage that waits for its record that time and nobody else.
-/// Here every manifest write takes 3 s, and mid-fetch a busy stage holds one of the
-/// cooperative pool's two threads (CPU work, as a heavy transform does) while another stage
-/// ends. A manifest write on the pool would take the other thread and stall the fetch.
+/// Here every manifest write takes 6 s, and mid-fetch a busy stage holds one of the
+/// cooperative pool's two threads (CPU work, as a heavy transform does) for 7 s while another
+/// stage ends. A manifest write on the pool would take the other thread and stall the fetch
+/// for the write's 6 s: far more than a loaded machine stretches a gap (up to 2.3 s seen).
 @Suite struct SlowDiskPacingTests {
     /// Long enough that a request's round trip fits inside it on a loaded machine (the whole
     /// suite running): the gaps then show the pacing, not the load.
@@ -28,8 +29,8 @@ import Testing
                 // Room for every batch: the source ends at once, and so does its record.
                 StageSpec(fetch, input: "ids", bufferSize: Self.requests + 1),
                 StageSpec(Drain(name: "sink"), input: "fetch"),
-                // Mid-fetch: one stage keeps a pool thread busy for 3.5 s, another ends meanwhile.
-                StageSpec(Busy(name: "busy", after: 1.0, for: 3.5)),
+                // Mid-fetch: one stage keeps a pool thread busy for 7 s, another ends meanwhile.
+                StageSpec(Busy(name: "busy", after: 1.0, for: 7)),
                 StageSpec(Busy(name: "ends", after: 1.3, for: 0)),
             ]
             let directory = try StageHarness.makeRunDirectory()
@@ -40,10 +41,10 @@ import Testing
                 continueCommand: { _, _ in "" })
             let slowWrites = Atomic<Int>(0)
             configuration.manifestFileWriter = { bytes, url in
-                // A disk whose fsync takes 3 s. This blocks the thread it runs on, as a real
+                // A disk whose fsync takes 6 s. This blocks the thread it runs on, as a real
                 // fsync does: the runner must not run it on the cooperative pool.
                 slowWrites.add(1, ordering: .relaxed)
-                Thread.sleep(forTimeInterval: 3)
+                Thread.sleep(forTimeInterval: 6)
                 try PrivateFile.writeAtomicallyBlocking(bytes, to: url)
             }
             let result = try await Runner(stages: stages, configuration: configuration).run()
@@ -54,12 +55,14 @@ import Testing
             try #require(times.count == Self.requests)
             let gaps = zip(times.dropFirst(), times).map { ($0 - $1).seconds }
             // No request held back by a write: no gap stands out from the others. A load on the
-            // machine (the whole suite beside this test, a build) stretches every gap alike, by
-            // up to a second each on a loaded 2-core run; a write on the pool stretches one gap by
-            // 2-3 s (seen: 2.49 s among 1.0 s gaps). The pace itself, within 5%, is checked on the
-            // real binary in SlowDiskTests.
+            // machine (the whole suite beside this test, a build) stretches gaps too, one of them by
+            // up to 2.3 s on a loaded 2-core run (other tests share this process's two pool threads,
+            // one of which the busy stage holds); a write on the pool stretches one gap by the
+            // write's 6 s (with 3 s writes it was 2.49 s among 1.0 s gaps: too close to the load to
+            // tell apart). The pace itself, within 5%, is checked on the real binary in
+            // SlowDiskTests.
             let median = gaps.sorted()[gaps.count / 2]
-            #expect(gaps.max()! - median < 1.5, "a request waited for the disk: gaps \(gaps)")
+            #expect(gaps.max()! - median < 4, "a request waited for the disk: gaps \(gaps)")
         }
     }
 }
