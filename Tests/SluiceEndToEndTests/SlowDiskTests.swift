@@ -6,7 +6,8 @@ import Testing
 /// The real binary on a slow disk: every manifest write takes 2 s longer (a debug build's
 /// `SLUICE_DEBUG_SLOW_MANIFEST_SYNC`, as a disk whose `fsync` takes that long). Stages that
 /// end during the fetch (query, chunk) write their records meanwhile; the fetch keeps the
-/// plan's pace regardless, within 5%, and the process's pool watchdog never fires.
+/// plan's pace regardless (no 2 s stall; the 5% target is measured by a benchmark), and the
+/// process's pool watchdog never fires.
 @Suite struct SlowDiskTests {
     @Test func theFetchKeepsThePlansPaceWhileTheManifestIsWrittenToASlowDisk() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
@@ -30,9 +31,12 @@ import Testing
         // read 0.25 s short and the next as much long; a 2 s write in the way would add 2 s to
         // the whole span (about 8.5 s here), a quarter more.
         // One-sided: a late stamp on the first request shortens the span (seen: a 0.466 s mean
-        // beside a release build), while a write in the way can only lengthen it.
+        // beside a release build), while a write in the way can only lengthen it. The bound sits
+        // between the two: the whole suite beside this test stretched the mean by 6.6% once
+        // (0.533 s), a write in the way would by ~25%. The plan's pace within 5% is a
+        // benchmark's target (`scripts/bench-plan.sh`), on a machine doing nothing else.
         let mean = gaps.reduce(0, +) / Double(gaps.count)
-        #expect(mean <= 1.05 * delay, "mean gap \(mean) s; gaps \(gaps)")
+        #expect(mean <= 1.15 * delay, "mean gap \(mean) s; gaps \(gaps)")
         let fetch = try #require(fixture.manifests().last?.manifest.stage("fetch"))
         #expect(fetch.status == .succeeded)
     }
