@@ -1,4 +1,5 @@
 import SluiceCore
+import SluicePostgres
 
 extension BulkUpdate {
     /// Watches the keys going into the COPY so the server-side duplicate check (a unique index
@@ -79,7 +80,7 @@ extension BulkUpdate {
 
         static func fingerprint(_ key: Value, as kind: Kind) -> UInt64? {
             switch (kind, key) {
-            case (.uuid, .string(let text)): return uuidBits(text).map { mix($0.high ^ mix($0.low)) }
+            case (.uuid, .string(var text)): return text.withUTF8(UUIDText.bits).map { mix($0.high ^ mix($0.low)) }
             case (.integer, .int(let number)): return mix(UInt64(bitPattern: number))
             case (.integer, .string(let text)):
                 // int2/int4/int8 input: surrounding whitespace and a sign are allowed. Forms
@@ -89,44 +90,6 @@ extension BulkUpdate {
             case (.text, .int(let number)): return fnv1a(String(number).utf8)
             default: return nil
             }
-        }
-
-        /// The 128 bits of a uuid in any form PostgreSQL's `uuid_in` reads: 32 hex digits in
-        /// either case, hyphens between groups, optionally in braces. `nil` for anything else.
-        static func uuidBits(_ text: String) -> (high: UInt64, low: UInt64)? {
-            var high: UInt64 = 0
-            var low: UInt64 = 0
-            var digits = 0
-            var utf8 = Substring(text).utf8
-            if utf8.first == UInt8(ascii: "{") {
-                guard utf8.last == UInt8(ascii: "}") else { return nil }
-                utf8 = utf8.dropFirst().dropLast()
-            }
-            var previousWasHyphen = true  // a leading hyphen is not allowed
-            for byte in utf8 {
-                let nibble: UInt8
-                switch byte {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = byte &- UInt8(ascii: "0")
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = byte &- UInt8(ascii: "a") &+ 10
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = byte &- UInt8(ascii: "A") &+ 10
-                case UInt8(ascii: "-"):
-                    // uuid_in allows a hyphen only after a group of four digits.
-                    guard !previousWasHyphen, digits % 4 == 0, digits < 32 else { return nil }
-                    previousWasHyphen = true
-                    continue
-                default: return nil
-                }
-                guard digits < 32 else { return nil }
-                if digits < 16 {
-                    high = high << 4 | UInt64(nibble)
-                } else {
-                    low = low << 4 | UInt64(nibble)
-                }
-                digits += 1
-                previousWasHyphen = false
-            }
-            guard digits == 32, !previousWasHyphen else { return nil }
-            return (high, low)
         }
 
         /// `text` without the leading and trailing white space (`isspace`) integer input skips.

@@ -94,6 +94,14 @@ extension BulkUpdate {
             """
         }
 
+        /// The input's columns in COPY order (``copyInput``): each one's type OID and modifier.
+        var inputTypes: String {
+            """
+            SELECT atttypid::int8, atttypmod FROM pg_attribute \
+            WHERE attrelid = '\(input)'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum
+            """
+        }
+
         /// The target's rows and, per column, how many hold a value: the coverage before.
         var coverage: String {
             "SELECT count(*)" + columns.map { ", count(\($0))" }.joined() + " FROM \(target)"

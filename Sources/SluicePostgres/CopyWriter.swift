@@ -1,12 +1,14 @@
 import SluiceCore
 
-/// Writes rows into a running `COPY ... FROM STDIN` (text format); lent by
-/// ``PostgresConnection/copyIn(_:_:)`` for the duration of its closure. Kept past it, it can
-/// send nothing: it is tied to its own COPY, not to whichever runs on the connection next.
+/// Writes rows into a running `COPY ... FROM STDIN`; lent by
+/// ``PostgresConnection/copyIn(_:binary:_:)`` for the duration of its closure. Kept past it, it
+/// can send nothing: it is tied to its own COPY, not to whichever runs on the connection next.
 ///
-/// Values are escaped straight into a byte buffer (`\N` for NULL; backslash, tab, newline and
-/// carriage return escaped) that is sent whenever it passes ``flushThreshold`` bytes, so each
-/// `await` on the connection carries hundreds of rows.
+/// Values are escaped straight into a byte buffer (text format: `\N` for NULL; backslash, tab,
+/// newline and carriage return escaped) that is sent whenever it passes ``flushThreshold`` bytes,
+/// so each `await` on the connection carries hundreds of rows. With a ``BinaryCopyEncoding``
+/// rows go in binary format, and a row it declines is kept aside in text format (with its row
+/// number) for the text COPY that follows.
 public final class CopyWriter {
     /// About how many bytes go to the server per `PQputCopyData` call.
     public static let flushThreshold = 64 * 1024
@@ -21,12 +23,17 @@ public final class CopyWriter {
     /// Also receives every byte sent, to send the same COPY again elsewhere
     /// (``CopySpool/copy(into:_:)``).
     public var spool: CopySpool?
+    private let binary: BinaryCopyEncoding?
+    /// The rows the binary encoding declined, in text format, and their row numbers (ascending).
+    private(set) var declined: (text: [UInt8], rows: [Int]) = ([], [])
 
-    init(core: LibPQConnection, copy: LibPQConnection.OperationID, columnCount: Int) {
+    init(core: LibPQConnection, copy: LibPQConnection.OperationID, columnCount: Int, binary: BinaryCopyEncoding?) {
         self.core = core
         self.copy = copy
         self.columnCount = columnCount
+        self.binary = binary
         buffer.reserveCapacity(Self.flushThreshold + 4096)
+        if binary != nil { buffer.append(contentsOf: BinaryCopyEncoding.header) }
     }
 
     /// Adds one row.
@@ -53,8 +60,28 @@ public final class CopyWriter {
                 message: "COPY row \(rowsWritten + 1) has \(row.count) values but the COPY takes \(columnCount) columns"
             )
         }
-        PostgresText.appendCopyRow(row, to: &buffer)
         rowsWritten += 1
+        guard let binary else {
+            PostgresText.appendCopyRow(row, to: &buffer)
+            return
+        }
+        if !binary.append(row, to: &buffer) {
+            PostgresText.appendCopyRow(row, to: &declined.text)
+            declined.rows.append(rowsWritten)
+        }
+    }
+
+    /// Ends the rows: a binary COPY's trailer, then whatever is buffered is sent.
+    func finish() async throws {
+        if binary != nil { buffer.append(contentsOf: BinaryCopyEncoding.trailer) }
+        try await flush()
+    }
+
+    /// The row number of line `line` of the binary COPY: its `line`-th row not declined.
+    func rowNumber(ofBinaryLine line: Int) -> Int {
+        var row = line
+        for declinedRow in declined.rows where declinedRow <= row { row += 1 }
+        return row
     }
 
     /// Sends what is buffered now.
@@ -62,7 +89,10 @@ public final class CopyWriter {
         guard !buffer.isEmpty else { return }
         let chunk = buffer
         buffer.removeAll(keepingCapacity: true)
-        spool?.append(chunk)
+        if let spool {
+            spool.binary = binary != nil
+            spool.append(chunk)
+        }
         _ = try await core.putCopyData(chunk, to: copy)
     }
 

@@ -140,28 +140,71 @@ public final class PostgresConnection: Sendable {
         }
     }
 
-    /// Runs `COPY ... FROM STDIN` (text format) with rows from `produce`.
+    /// Runs `COPY ... FROM STDIN` with rows from `produce`.
     ///
-    /// The writer escapes values and sends them in buffers of about 64 KiB. If `produce` throws,
-    /// the COPY is ended with an error (`PQputCopyEnd`) so the server discards it, and the error
-    /// is rethrown.
+    /// The writer escapes values and sends them in buffers of about 64 KiB. With `binary` (the
+    /// encoding of the COPY's column types) the rows go in binary format, which the server
+    /// stores without parsing; the rows it declines follow in a text-format COPY of `sql`, and a
+    /// server error's `line N` (``PostgresError/context``) counts the rows as `produce` wrote
+    /// them, whichever COPY sent the row. If `produce` throws, the COPY is ended with an error
+    /// (`PQputCopyEnd`) so the server discards it, and the error is rethrown. (When the text
+    /// COPY of declined rows fails, the binary rows stay copied unless a transaction is open:
+    /// copy in one, or into a table dropped on failure.)
+    /// - Parameter sql: `COPY table (columns) FROM STDIN`, in text format: the binary COPY adds
+    ///   `(FORMAT binary)`.
     /// - Returns: the number of rows the server copied.
-    public func copyIn(_ sql: String, _ produce: (CopyWriter) async throws -> Void) async throws -> Int {
+    public func copyIn(
+        _ sql: String, binary: BinaryCopyEncoding? = nil, _ produce: (CopyWriter) async throws -> Void
+    ) async throws -> Int {
         logger.trace("copy in", metadata: ["db.statement": "\(PostgresError.truncate(sql))"])
         return try await cancellable {
-            let copy = try await core.startCopyIn(sql)
-            let writer = CopyWriter(core: core, copy: copy.id, columnCount: copy.columnCount)
+            let copy = try await core.startCopyIn(binary == nil ? sql : Self.binaryCopy(sql))
+            let writer = CopyWriter(core: core, copy: copy.id, columnCount: copy.columnCount, binary: binary)
+            var copied: Int
             do {
-                try await produce(writer)
-                try await writer.flush()
-            } catch {
-                // Ends the COPY so the server discards it (nothing to do if a failed send
-                // already ended it).
-                await core.abandon(copy.id)
-                throw error
+                do {
+                    try await produce(writer)
+                    try await writer.finish()
+                } catch {
+                    // Ends the COPY so the server discards it (nothing to do if a failed send
+                    // already ended it).
+                    await core.abandon(copy.id)
+                    throw error
+                }
+                copied = try await core.endCopy(copy.id)
+            } catch let error as PostgresError {
+                throw error.renumberingCopyLine(writer.rowNumber(ofBinaryLine:))
             }
-            return try await core.endCopy(copy.id)
+            let declined = writer.declined
+            guard !declined.rows.isEmpty else { return copied }
+            writer.spool?.invalidate("\(declined.rows.count) rows went in text format, after the rest")
+            do {
+                copied += try await copyText(sql, declined.text)
+            } catch let error as PostgresError {
+                throw error.renumberingCopyLine { declined.rows[min(max($0, 1), declined.rows.count) - 1] }
+            }
+            return copied
         }
+    }
+
+    /// `sql` (`COPY ... FROM STDIN`) in binary format.
+    static func binaryCopy(_ sql: String) -> String { sql + " (FORMAT binary)" }
+
+    /// Runs `sql` with `text`, rows already in COPY text format.
+    private func copyText(_ sql: String, _ text: [UInt8]) async throws -> Int {
+        let copy = try await core.startCopyIn(sql)
+        do {
+            var offset = 0
+            while offset < text.count {
+                let end = min(offset + CopyWriter.flushThreshold, text.count)
+                _ = try await core.putCopyData(Array(text[offset..<end]), to: copy.id)
+                offset = end
+            }
+        } catch {
+            await core.abandon(copy.id)
+            throw error
+        }
+        return try await core.endCopy(copy.id)
     }
 
     /// Runs `body` inside `BEGIN`/`COMMIT`; any error thrown rolls the transaction back and is

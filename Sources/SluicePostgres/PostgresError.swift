@@ -55,6 +55,19 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
         self.statement = statement.map(PostgresError.truncate)
     }
 
+    /// This error with the `line N` of a COPY's context (`COPY t, line 3, column id: "abc"`)
+    /// replaced by `renumber(N)`; unchanged when the context names no line.
+    func renumberingCopyLine(_ renumber: (Int) -> Int) -> PostgresError {
+        guard let context, let marker = context.firstRange(of: ", line ") else { return self }
+        let digits = context[marker.upperBound...].prefix(while: \.isNumber)
+        guard let line = Int(digits) else { return self }
+        var renumbered = context
+        renumbered.replaceSubrange(marker.upperBound..<digits.endIndex, with: String(renumber(line)))
+        var error = self
+        error.context = renumbered
+        return error
+    }
+
     static func truncate(_ statement: String) -> String {
         guard statement.count > maxStatementLength else { return statement }
         return String(statement.prefix(maxStatementLength)) + "…"

@@ -41,7 +41,8 @@ import Testing
                 " a0eebc999c0b4ef8bb6d6bb9bd380a11", "",
             ]
         for text in uuids {
-            let ours = Tracker.uuidBits(text).map { String(format: "%016llx%016llx", $0.high, $0.low) }
+            var text = text
+            let ours = text.withUTF8(UUIDText.bits).map { String(format: "%016llx%016llx", $0.high, $0.low) }
             let theirs = try? await server.execute("SELECT replace($1::uuid::text, '-', '')", [.string(text)]).scalar
             if let ours { #expect(theirs == .string(ours), "\(text)") } else { #expect(theirs == nil, "\(text)") }
         }

@@ -1,4 +1,5 @@
 import SluiceCore
+import SluicePostgres
 
 /// The keys of the rows a ``CSVInputStage`` has read, to find a key given two different sets of
 /// values before the database does (it would say so only once a transaction is open).
@@ -81,29 +82,10 @@ struct KeyLedger {
     private static func uuidBits(_ text: String) -> UUIDBits? {
         var text = text
         return text.withUTF8 { bytes -> UUIDBits? in
-            guard bytes.count == 36 else { return nil }
-            var bits = UUIDBits(high: 0, low: 0)
-            var digits = 0
-            for (offset, byte) in bytes.enumerated() {
-                if offset == 8 || offset == 13 || offset == 18 || offset == 23 {
-                    guard byte == UInt8(ascii: "-") else { return nil }
-                    continue
-                }
-                let nibble: UInt8
-                switch byte {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = byte &- UInt8(ascii: "0")
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = byte &- UInt8(ascii: "a") &+ 10
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = byte &- UInt8(ascii: "A") &+ 10
-                default: return nil
-                }
-                if digits < 16 {
-                    bits.high = bits.high << 4 | UInt64(nibble)
-                } else {
-                    bits.low = bits.low << 4 | UInt64(nibble)
-                }
-                digits += 1
-            }
-            return bits
+            let hyphen = UInt8(ascii: "-")
+            guard bytes.count == 36, bytes[8] == hyphen, bytes[13] == hyphen, bytes[18] == hyphen, bytes[23] == hyphen
+            else { return nil }
+            return UUIDText.bits(bytes).map { UUIDBits(high: $0.high, low: $0.low) }
         }
     }
 }
