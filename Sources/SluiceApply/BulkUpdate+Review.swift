@@ -40,15 +40,19 @@ extension BulkUpdate {
             // The input is the session's own: copied and checked before the read-only snapshot
             // (which could not build the index that proves its keys distinct).
             phase = .copy
-            summary.inputRows = try await copy(input, into: sql, on: connection, keys: &keys, spool: nil)
+            let copied = try await copy(input, into: sql, on: connection, keys: &keys, spool: nil)
+            summary.inputRows = copied.rows
             phase = .check
             if !keys.provesUnique && !keysProvenDistinct(keys) {
                 summary.duplicateRows = try await removeDuplicates(sql, on: connection, inTransaction: false)
             }
+            let inputCounts = summary.duplicateRows == 0 ? copied.counts : nil
             _ = try await connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             if mode == .insert { try await refuseExistingKeys(sql, on: connection) }
             phase = .recordPrior
-            let details = try await tallyReview(sql, on: connection, into: &summary, cells: cells).details
+            let details = try await tallyReview(
+                sql, on: connection, into: &summary, inputCounts: inputCounts, cells: cells
+            ).details
             _ = try await connection.execute("ROLLBACK")
             _ = try await connection.execute("DROP TABLE IF EXISTS \(sql.input)")
             return (summary, details)
@@ -74,9 +78,11 @@ extension BulkUpdate {
     /// (``undoColumns``), typed as the update's own prior-value read types them.
     ///
     /// Returns, besides the page's details, per column the input rows giving it a value (what
-    /// ``BulkUpdateStats/filled`` counts), read with the input's row count.
+    /// ``BulkUpdateStats/filled`` counts): `inputCounts` (the input's rows, then those), when the
+    /// caller counted them as it copied the input table as it still is, else read with the
+    /// input's row count.
     func tallyReview(
-        _ sql: SQL, on connection: PostgresConnection, into summary: inout ReviewSummary,
+        _ sql: SQL, on connection: PostgresConnection, into summary: inout ReviewSummary, inputCounts: [Int]?,
         cells: (Batch) async throws -> Void, undo: ((Batch) async throws -> Void)? = nil
     ) async throws -> (details: ReviewDetails, filled: [Int]) {
         let types = try await connection.execute(sql.columnTypes).rows
@@ -93,7 +99,9 @@ extension BulkUpdate {
             return summary
         }
         var tally = ReviewTally(columns: summary.columns, inserts: mode != .update)
-        _ = try await connection.stream(sql.reviewRows, batchSize: undoBatchSize) { batch in
+        // As text: every value but the flags is wanted as text, and a million rows cost the client
+        // a line each rather than a result each.
+        _ = try await connection.streamText(sql.reviewRows, batchSize: undoBatchSize) { batch in
             let changing = tally.add(batch)
             if !changing.isEmpty { try await cells(Batch(columns: Self.reviewColumns, rows: changing)) }
             if let undo {
@@ -104,8 +112,11 @@ extension BulkUpdate {
         let details = tally.finish(into: &summary, sampleLimit: sampleLimit)
         // What stays as it is was not streamed; it follows from the input's counts. Every input
         // row has its key in the table or was streamed (an unknown key, or a row to add).
-        let counts = try await connection.execute(sql.inputCounts).rows.first ?? []
-        func count(_ index: Int) -> Int { index < counts.count ? counts[index].intValue.map(Int.init) ?? 0 : 0 }
+        var counts = inputCounts ?? []
+        if inputCounts == nil, let row = try await connection.execute(sql.inputCounts).rows.first {
+            counts = row.map { $0.intValue.map(Int.init) ?? 0 }
+        }
+        func count(_ index: Int) -> Int { index < counts.count ? counts[index] : 0 }
         let rows = count(0)
         summary.matched = rows - (mode == .update ? summary.unknownKeys : summary.insertedRows)
         for index in summary.columns.indices {
@@ -137,6 +148,15 @@ enum ReviewRow {
     static func new(_ column: Int) -> Int { 2 + column * 3 + 1 }
     /// Whether the two differ (as the column's type compares them).
     static func differs(_ column: Int) -> Int { 2 + column * 3 + 2 }
+
+    /// A flag (``exists``, ``differs(_:)``) as the stream spells it: `t`, or a boolean.
+    static func flag(_ value: Value) -> Bool {
+        switch value {
+        case .bool(let b): b
+        case .string(let text): text == "t"
+        default: false
+        }
+    }
 }
 
 /// Turns a review's rows (``BulkUpdate/SQL/reviewRows``) into an undo's records
@@ -154,9 +174,9 @@ struct ReviewUndoRecords {
         let columnCount = typeOIDs.count - 1
         var records: [[Value]] = []
         for row in batch.rows {
-            let exists = row[ReviewRow.exists].boolValue ?? false
+            let exists = ReviewRow.flag(row[ReviewRow.exists])
             if exists {
-                guard (0..<columnCount).contains(where: { row[ReviewRow.differs($0)].boolValue == true }) else {
+                guard (0..<columnCount).contains(where: { ReviewRow.flag(row[ReviewRow.differs($0)]) }) else {
                     continue
                 }
             } else if !flagsInserted {
@@ -219,7 +239,7 @@ struct ReviewTally {
         var cells: [[Value]] = []
         for row in batch.rows {
             let key = row[ReviewRow.key]
-            let exists = row[ReviewRow.exists].boolValue ?? false
+            let exists = ReviewRow.flag(row[ReviewRow.exists])
             if !exists {
                 for index in columns.indices where row[ReviewRow.new(index)] == .null {
                     emptyOfStreamedNew[index] += 1
@@ -235,7 +255,7 @@ struct ReviewTally {
             for index in columns.indices {
                 let before = row[ReviewRow.old(index)].text.flatMap { $0.isEmpty ? nil : $0 }
                 let after = row[ReviewRow.new(index)].text.flatMap { $0.isEmpty ? nil : $0 }
-                let differs = row[ReviewRow.differs(index)].boolValue ?? false
+                let differs = ReviewRow.flag(row[ReviewRow.differs(index)])
                 let change: ReviewSummary.Change
                 if !exists {
                     change = .insert

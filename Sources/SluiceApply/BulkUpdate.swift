@@ -268,7 +268,8 @@ public struct BulkUpdate: Sendable {
             var stats = BulkUpdateStats(dryRun: dryRun)
             // The COPY's bytes, in case a second connection reads the prior values (or reviews).
             var spool = concurrentPriorReadRows == nil ? nil : makeSpool(logger: connection.logger)
-            stats.inputRows = try await copy(input, into: sql, on: connection, keys: &keys, spool: spool)
+            let copied = try await copy(input, into: sql, on: connection, keys: &keys, spool: spool)
+            stats.inputRows = copied.rows
             // Locked once the input is in: other writers wait from here to COMMIT, not while the
             // input is read (which may be a file being checked as it streams in).
             phase = .prepare
@@ -285,6 +286,8 @@ public struct BulkUpdate: Sendable {
             // Reviewed here, on the locked table: what it finds is what the write will do, and the
             // rows it streams carry the prior values, so `undo` gets them from the same read.
             var inlineSummary: ReviewSummary?
+            // The client's counts of what it copied hold while every row copied is still there.
+            let copiedCounts = stats.duplicateRows == 0 && stats.driftedInputRows == 0 ? copied.counts : nil
             var inlineFilled: [Int]?
             var inlineWritten: Written?
             if let inlineReview {
@@ -292,12 +295,12 @@ public struct BulkUpdate: Sendable {
                 summary.inputRows = stats.inputRows
                 summary.duplicateRows = stats.duplicateRows
                 if let threshold = concurrentPriorReadRows, stats.inputRows >= threshold, stats.duplicateRows == 0,
-                    let copied = spool, copied.failure == nil, try await sampleWrites(sql, on: connection),
+                    let spooled = spool, spooled.failure == nil, try await sampleWrites(sql, on: connection),
                     let concurrent = await PriorReader.open(alongside: connection, sql: sql)
                 {
                     reader = concurrent
                     (inlineFilled, inlineWritten) = try await reviewWhileWriting(
-                        sql, on: connection, reader: concurrent, spool: copied, inputRows: stats.inputRows,
+                        sql, on: connection, reader: concurrent, spool: spooled, inputCounts: copiedCounts,
                         review: inlineReview, into: &summary, undo: undo)
                     await concurrent.close()
                     reader = nil
@@ -305,7 +308,8 @@ public struct BulkUpdate: Sendable {
                 } else {
                     let (details, filled) = try await withoutActuallyEscaping(undo) { undo in
                         try await tallyReview(
-                            sql, on: connection, into: &summary, cells: inlineReview.cells, undo: undo)
+                            sql, on: connection, into: &summary, inputCounts: copiedCounts, cells: inlineReview.cells,
+                            undo: undo)
                     }
                     inlineFilled = filled
                     try await inlineReview.reviewed(summary, details)
@@ -317,8 +321,8 @@ public struct BulkUpdate: Sendable {
             // After the review has held back drifted rows: these are the values the update writes.
             // A review in this transaction counted them already, on the same input.
             if countsFilled {
-                if let inlineFilled {
-                    stats.filled = inlineFilled
+                if let filled = inlineFilled ?? copiedCounts.map({ Array($0.dropFirst()) }) {
+                    stats.filled = filled
                 } else {
                     let row = try await connection.execute(sql.filledCounts).rows.first ?? []
                     stats.filled = row.map { Int($0.intValue ?? 0) }
@@ -412,12 +416,14 @@ public struct BulkUpdate: Sendable {
     /// refusal cancels the write and rolls everything back, so it still changes nothing.
     /// Returns the input's filled counts and what the write reported.
     private func reviewWhileWriting(
-        _ sql: SQL, on connection: PostgresConnection, reader: PriorReader, spool: CopySpool, inputRows: Int,
+        _ sql: SQL, on connection: PostgresConnection, reader: PriorReader, spool: CopySpool, inputCounts: [Int]?,
         review: InlineReview, into summary: inout ReviewSummary, undo: (Batch) async throws -> Void
     ) async throws -> (filled: [Int], written: Written) {
-        try await besideWrite(sql, on: connection, reader: reader, spool: spool, inputRows: inputRows) {
+        try await besideWrite(sql, on: connection, reader: reader, spool: spool, inputRows: summary.inputRows) {
             let (details, filled) = try await withoutActuallyEscaping(undo) { undo in
-                try await tallyReview(sql, on: reader.connection, into: &summary, cells: review.cells, undo: undo)
+                try await tallyReview(
+                    sql, on: reader.connection, into: &summary, inputCounts: inputCounts, cells: review.cells,
+                    undo: undo)
             }
             try await review.reviewed(summary, details)
             return filled
@@ -522,11 +528,24 @@ public struct BulkUpdate: Sendable {
         }
     }
 
+    /// What ``copy(_:into:on:keys:spool:)`` sent: the rows, and per updated column how many gave
+    /// it a value (what ``SQL/inputCounts`` and ``SQL/filledCounts`` count, as long as no row
+    /// leaves the input table).
+    struct Copied {
+        var rows = 0
+        var filled: [Int]
+        /// `[rows, filled...]`, as ``SQL/inputCounts`` reads them.
+        var counts: [Int] { [rows] + filled }
+    }
+
+    /// Copies the input into the input table (``SQL/copyInput``), each key into `keys` and every
+    /// byte sent into `spool`.
     func copy<Input: AsyncSequence>(
         _ input: Input, into sql: SQL, on connection: PostgresConnection, keys: inout KeyTracker, spool: CopySpool?
-    ) async throws -> Int where Input.Element == Batch {
+    ) async throws -> Copied where Input.Element == Batch {
         let names = inputColumns
         var rowNumber = 0
+        var filled = [Int](repeating: 0, count: columns.count)
         do {
             // Binary format when every column's type has an encoding: the server then stores the
             // rows without parsing text (half the COPY's time at 1M rows).
@@ -537,7 +556,7 @@ public struct BulkUpdate: Sendable {
                 )
             }
             let binary = types.count == names.count ? BinaryCopyEncoding(types: types) : nil
-            return try await connection.copyIn(sql.copyInput, binary: binary) { writer in
+            let rows = try await connection.copyIn(sql.copyInput, binary: binary) { writer in
                 writer.spool = spool
                 var row: [Value] = []
                 row.reserveCapacity(names.count)
@@ -568,10 +587,12 @@ public struct BulkUpdate: Sendable {
                                 message: "input row \(rowNumber) has no \(key)")
                         }
                         keys.add(row[0])
+                        for index in filled.indices where !row[1 + index].isNull { filled[index] += 1 }
                         try await writer.write(row: row)
                     }
                 }
             }
+            return Copied(rows: rows, filled: filled)
         } catch let error as PostgresError where error.kind == .server && error.sqlState?.hasPrefix("22") == true {
             throw BulkUpdateError(invalidInput: error, table: table, key: key)
         }

@@ -114,22 +114,49 @@ public final class PostgresConnection: Sendable {
     public func stream(
         _ sql: String, _ params: [Value] = [], batchSize: Int, _ body: (Batch) async throws -> Void
     ) async throws -> Int {
-        precondition(batchSize > 0, "batchSize must be positive")
         logger.trace("stream", metadata: ["db.statement": "\(PostgresError.truncate(sql))"])
+        return try await streamChunks(
+            batchSize: batchSize, start: { try await $0.startStream(sql, params) },
+            next: { try await $0.nextRows(of: $1, limit: $2) }, body)
+    }
+
+    /// ``stream(_:_:batchSize:_:)`` for a result wanted as text, sent as `COPY (sql) TO STDOUT`:
+    /// every value is `.string`, as the server prints it, or `.null`. Per row it costs the client
+    /// a line to split instead of a result of its own: for large results.
+    /// - Parameter columns: the names the batches carry (COPY sends none).
+    public func streamText(
+        _ sql: String, columns: [String] = [], batchSize: Int, _ body: (Batch) async throws -> Void
+    ) async throws -> Int {
+        logger.trace("stream text", metadata: ["db.statement": "\(PostgresError.truncate(sql))"])
+        return try await streamChunks(
+            batchSize: batchSize, start: { try await $0.startTextStream(sql, columns: columns) },
+            next: { try await $0.nextTextRows(of: $1, limit: $2) }, body)
+    }
+
+    /// Reads a stream started by `start` in chunks from `next`, handing each to `body` while the
+    /// connection reads the next.
+    private func streamChunks(
+        batchSize: Int, start: (LibPQConnection) async throws -> LibPQConnection.OperationID,
+        next:
+            @escaping @Sendable (LibPQConnection, LibPQConnection.OperationID, Int) async throws ->
+            LibPQConnection.Chunk,
+        _ body: (Batch) async throws -> Void
+    ) async throws -> Int {
+        precondition(batchSize > 0, "batchSize must be positive")
         return try await cancellable {
-            let id = try await core.startStream(sql, params)
+            let id = try await start(core)
             var total = 0
             do {
-                var chunk = try await core.nextRows(of: id, limit: batchSize)
+                var chunk = try await next(core, id, batchSize)
                 while true {
                     // The next rows are read on the connection's queue while `body` handles these.
                     let done = chunk.done
-                    async let next = done ? nil : core.nextRows(of: id, limit: batchSize)
+                    async let following = done ? nil : next(core, id, batchSize)
                     if !chunk.rows.isEmpty {
                         total += chunk.rows.count
                         try await body(Batch(columns: chunk.columns, rows: chunk.rows))
                     }
-                    guard let following = try await next else { return total }
+                    guard let following = try await following else { return total }
                     try Task.checkCancellation()
                     chunk = following
                 }

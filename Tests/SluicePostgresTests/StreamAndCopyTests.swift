@@ -39,12 +39,25 @@ import Testing
         #expect(calls == 0)
     }
 
-    @Test func streamStopsWhenTheBodyThrowsAndLeavesTheConnectionUsable() async throws {
+    /// Either kind of stream: rows in results (`stream`) or in COPY lines (`streamText`).
+    static func stream(
+        _ db: Scratch, text: Bool, _ sql: String, batchSize: Int, _ body: (Batch) async throws -> Void
+    ) async throws -> Int {
+        text
+            ? try await db.connection.streamText(sql, batchSize: batchSize, body)
+            : try await db.connection.stream(sql, batchSize: batchSize, body)
+    }
+
+    @Test(arguments: [false, true]) func streamStopsWhenTheBodyThrowsAndLeavesTheConnectionUsable(
+        text: Bool
+    )
+        async throws
+    {
         let db = try await Scratch.make()
         struct Enough: Error {}
         var batches = 0
         await #expect(throws: Enough.self) {
-            _ = try await db.connection.stream("SELECT generate_series(1, 10000000)", batchSize: 100) { _ in
+            _ = try await Self.stream(db, text: text, "SELECT generate_series(1, 10000000)", batchSize: 100) { _ in
                 batches += 1
                 if batches == 3 { throw Enough() }
             }
@@ -68,6 +81,47 @@ import Testing
         "tab\there", "new\nline", "back\\slash", "carriage\rreturn", "\\N", "\\.", "", .null, "unicode é 漢字 🎉",
         "mixed\t\\\n\r end", "trailing backslash \\", "\u{08}\u{0B}\u{0C} control",
     ]
+
+    /// A text stream hands back what the server prints: awkward text unescaped exactly, NULL as
+    /// NULL, every other value as its text; in batches, the last one partial.
+    @Test func aTextStreamReadsWhatTheServerPrints() async throws {
+        let db = try await Scratch.make(schema: "CREATE TABLE t (id int, s text, b bool, d float8)")
+        _ = try await db.connection.copyIn("COPY t (id, s, b, d) FROM STDIN") { writer in
+            for (index, text) in Self.awkward.enumerated() {
+                try await writer.write(row: [
+                    .int(Int64(index)), text, .bool(index % 2 == 0), .double(Double(index) / 4),
+                ])
+            }
+        }
+        var rows: [[Value]] = []
+        var sizes: [Int] = []
+        let total = try await db.connection.streamText(
+            "SELECT id, s, b, d, NULL::text FROM t ORDER BY id", columns: ["id", "s", "b", "d", "none"], batchSize: 5
+        ) { batch in
+            #expect(batch.columns == ["id", "s", "b", "d", "none"])
+            sizes.append(batch.count)
+            rows += batch.rows
+        }
+        #expect(total == Self.awkward.count)
+        #expect(sizes == [5, 5, 2])
+        for (index, row) in rows.enumerated() {
+            let expected: [Value] = [.string(String(index)), Self.awkward[index], .string(index % 2 == 0 ? "t" : "f")]
+            #expect(Array(row.prefix(3)) == expected, "row \(index)")
+            #expect(row[3].stringValue.flatMap(Double.init) == Double(index) / 4)
+            #expect(row[4] == .null)
+        }
+    }
+
+    @Test func aTextStreamReportsAnErrorAndReadsAnEmptyResult() async throws {
+        let db = try await Scratch.make()
+        let error = try await #require(throws: PostgresError.self) {
+            _ = try await Self.stream(
+                db, text: true, "SELECT 10 / (5 - g) FROM generate_series(1, 10) AS g", batchSize: 2
+            ) { _ in }
+        }
+        #expect(error.sqlState == "22012")
+        #expect(try await db.connection.streamText("SELECT 1 WHERE false", batchSize: 10) { _ in } == 0)
+    }
 
     @Test func copyEscapingRoundTrips() async throws {
         let db = try await Scratch.make(schema: "CREATE TABLE t (id int, s text, j jsonb, d float8, b bool)")

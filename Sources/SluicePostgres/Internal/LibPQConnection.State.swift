@@ -8,7 +8,8 @@ extension LibPQConnection {
         case unconnected
         /// Open, nothing in progress: a statement, a stream or a COPY may start.
         case idle(PQHandle)
-        /// A query in single-row mode whose rows `nextRows` reads until the last one.
+        /// A query in single-row mode whose rows `nextRows` reads until the last one, or a
+        /// `COPY (query) TO STDOUT` whose rows `nextTextRows` reads.
         case streaming(PQHandle, Stream)
         /// `COPY ... FROM STDIN` taking data (`putCopyData`) until `endCopy` or `abandon`.
         case copyingIn(PQHandle, Copy)
@@ -21,6 +22,8 @@ extension LibPQConnection {
         let sql: String
         /// Known from the first result on.
         var columns: [String]?
+        /// `COPY (query) TO STDOUT`: rows come as text lines (`nextTextRows`), not results.
+        var copyOut = false
     }
 
     struct Copy {

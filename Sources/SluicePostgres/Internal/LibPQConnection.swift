@@ -222,7 +222,7 @@ actor LibPQConnection {
     /// row, so memory is bounded by `limit` whatever the query returns. Refused unless that
     /// stream is running: `PQgetResult` in the middle of a COPY would wreck it.
     func nextRows(of id: OperationID, limit: Int) throws(PostgresError) -> Chunk {
-        guard case .streaming(let handle, var stream) = state, stream.id == id else {
+        guard case .streaming(let handle, var stream) = state, stream.id == id, !stream.copyOut else {
             throw state.refusal("read the rows of a streaming query", expected: .stream(id))
         }
         let conn = handle.conn
@@ -253,6 +253,66 @@ actor LibPQConnection {
             }
         }
         state = .streaming(handle, stream)
+        return Chunk(columns: stream.columns ?? [], rows: rows, done: false)
+    }
+
+    /// Sends `COPY (sql) TO STDOUT`; `nextTextRows` reads it.
+    func startTextStream(_ sql: String, columns: [String]) throws(PostgresError) -> OperationID {
+        let conn = try idleConnection(for: "start a streaming query")
+        let statement = "COPY (\(sql)) TO STDOUT"
+        try send(conn, statement, [], forceExtended: false)
+        guard let handle = state.handle else { preconditionFailure("idle without a handle") }
+        let id = nextOperationID()
+        state = .streaming(handle, Stream(id: id, sql: statement, columns: columns, copyOut: true))
+        cancelIfTaskCancelled()
+        guard let result = PQgetResult(conn) else {
+            state = .idle(handle)
+            throw clientError(conn, sql: statement)
+        }
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == PGRES_COPY_OUT else {
+            let error = serverError(conn, result, sql: statement)
+            drain(conn, sql: statement)
+            state = .idle(handle)
+            throw error
+        }
+        return id
+    }
+
+    /// Reads up to `limit` rows of text stream `id`, each line of the COPY one row of `.string`
+    /// values (`.null` for `\N`). Refused unless that stream is running.
+    func nextTextRows(of id: OperationID, limit: Int) throws(PostgresError) -> Chunk {
+        guard case .streaming(let handle, let stream) = state, stream.id == id, stream.copyOut else {
+            throw state.refusal("read the rows of a streaming query", expected: .stream(id))
+        }
+        let conn = handle.conn
+        var rows: [[Value]] = []
+        rows.reserveCapacity(limit)
+        // Rows are as wide as the names given, or else as the first row read.
+        var width = stream.columns?.count ?? 0
+        while rows.count < limit {
+            var buffer: UnsafeMutablePointer<CChar>?
+            let length = PQgetCopyData(conn, &buffer, 0)
+            if length > 0, let buffer {
+                let line = UnsafeRawBufferPointer(start: buffer, count: Int(length)).bindMemory(to: UInt8.self)
+                rows.append(CopyText.row(line, width: width))
+                width = max(width, rows[rows.count - 1].count)
+                PQfreemem(buffer)
+                continue
+            }
+            // -1: the COPY is over and its result (success or error) follows; -2: it failed.
+            var firstError: PostgresError?
+            while let result = PQgetResult(conn) {
+                defer { PQclear(result) }
+                if PQresultStatus(result) != PGRES_COMMAND_OK, firstError == nil {
+                    firstError = serverError(conn, result, sql: stream.sql)
+                }
+            }
+            state = .idle(handle)
+            if let firstError { throw firstError }
+            guard length == -1, PQstatus(conn) == CONNECTION_OK else { throw clientError(conn, sql: stream.sql) }
+            return Chunk(columns: stream.columns ?? [], rows: rows, done: true)
+        }
         return Chunk(columns: stream.columns ?? [], rows: rows, done: false)
     }
 

@@ -79,3 +79,62 @@ enum PostgresText {
     static let newline = UInt8(ascii: "\n")
     static let carriageReturn = UInt8(ascii: "\r")
 }
+
+/// Reads the lines of a text-format `COPY ... TO STDOUT`.
+enum CopyText {
+    /// One line (its newline optional) as `.string` values, `.null` for `\N`; padded with
+    /// `.null` to `width` values if it has fewer (room for `width` is made at once).
+    static func row(_ line: UnsafeBufferPointer<UInt8>, width: Int) -> [Value] {
+        var end = line.count
+        if end > 0, line[end - 1] == PostgresText.newline { end -= 1 }
+        var values: [Value] = []
+        values.reserveCapacity(max(width, 1))
+        var start = 0
+        var index = 0
+        var escaped = false
+        while index <= end {
+            if index == end || line[index] == PostgresText.tab {
+                let field = UnsafeBufferPointer(rebasing: line[start..<index])
+                values.append(escaped ? unescape(field) : .string(TextDecoding.string(field)))
+                start = index + 1
+                escaped = false
+            } else if line[index] == PostgresText.backslash {
+                escaped = true
+                index += 1  // the escaped byte is never a separator
+            }
+            index += 1
+        }
+        while values.count < width { values.append(.null) }
+        return values
+    }
+
+    /// A field holding a backslash: `\N` alone is NULL; `\b \f \n \r \t \v` are those
+    /// control characters; a backslash before any other byte stands for that byte (what the
+    /// server writes: it escapes only those and the backslash).
+    private static func unescape(_ field: UnsafeBufferPointer<UInt8>) -> Value {
+        if field.count == 2, field[0] == PostgresText.backslash, field[1] == UInt8(ascii: "N") { return .null }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(field.count)
+        var index = 0
+        while index < field.count {
+            let byte = field[index]
+            index += 1
+            guard byte == PostgresText.backslash, index < field.count else {
+                bytes.append(byte)
+                continue
+            }
+            let next = field[index]
+            index += 1
+            switch next {
+            case UInt8(ascii: "b"): bytes.append(0x08)
+            case UInt8(ascii: "f"): bytes.append(0x0C)
+            case UInt8(ascii: "n"): bytes.append(0x0A)
+            case UInt8(ascii: "r"): bytes.append(0x0D)
+            case UInt8(ascii: "t"): bytes.append(0x09)
+            case UInt8(ascii: "v"): bytes.append(0x0B)
+            default: bytes.append(next)
+            }
+        }
+        return .string(String(decoding: bytes, as: UTF8.self))
+    }
+}
