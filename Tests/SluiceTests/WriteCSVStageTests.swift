@@ -42,6 +42,30 @@ import Testing
         #expect(try harness.files() == [file.lastPathComponent])  // no temporary file left
     }
 
+    /// The eight-bytes-at-a-time scan finds a comma, quote, CR or LF wherever it sits (in a
+    /// word or in the tail), and nothing in text without one, multi-byte characters included.
+    @Test func everyByteThatNeedsQuotesIsFoundAtEveryPlace() {
+        func scan(_ text: String) -> Bool {
+            var text = text
+            return text.withUTF8(CSVFileWriter.needsQuotes)
+        }
+        for length in [1, 7, 8, 9, 16, 23] {
+            for special in [",", "\"", "\n", "\r"] {
+                for place in 0..<length {
+                    var characters = Array(repeating: "a", count: length)
+                    characters[place] = special
+                    #expect(scan(characters.joined()), "\(special.debugDescription) at \(place) of \(length)")
+                }
+            }
+            #expect(!scan(String(repeating: "a", count: length)))
+        }
+        #expect(!scan("écrit à Zürich, 東京 ✓".replacingOccurrences(of: ",", with: ";")))
+        #expect(!scan(""))
+        var out: [UInt8] = []
+        CSVFileWriter.appendField("a,b \"c\"", to: &out)
+        #expect(String(decoding: out, as: UTF8.self) == "\"a,b \"\"c\"\"\"")
+    }
+
     @Test func anAbsolutePathIsUsedAsGiven() async throws {
         let directory = try StageHarness.makeRunDirectory()
         let plan = try TestPlans.spotify(overrides: ["write-csv.path=\(directory.path)/out-{run_id}.csv"])

@@ -89,9 +89,7 @@ public final class CSVFileWriter {
         let plain = s.withUTF8 { bytes -> Bool in
             // A leading or trailing space is quoted too, so no reader trims it away.
             if bytes.first == UInt8(ascii: " ") || bytes.last == UInt8(ascii: " ") { return false }
-            for b in bytes where b == UInt8(ascii: ",") || b == UInt8(ascii: "\"") || b == 0x0A || b == 0x0D {
-                return false
-            }
+            guard !needsQuotes(bytes) else { return false }
             out.append(contentsOf: bytes)
             return true
         }
@@ -102,6 +100,33 @@ public final class CSVFileWriter {
             out.append(b)
         }
         out.append(UInt8(ascii: "\""))
+    }
+
+    /// Whether `bytes` hold a comma, a quote, CR or LF. Eight bytes at a time: a review.csv of a
+    /// million rows is 150 MB of fields to look through.
+    static func needsQuotes(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = UnsafeRawPointer(bytes.baseAddress) else { return false }
+        var index = 0
+        while index + 8 <= bytes.count {
+            let word = base.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            if hasByte(word, 0x2C) || hasByte(word, 0x22) || hasByte(word, 0x0A) || hasByte(word, 0x0D) { return true }
+            index += 8
+        }
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x2C, 0x22, 0x0A, 0x0D: return true
+            default: index += 1
+            }
+        }
+        return false
+    }
+
+    /// Whether any byte of `word` is `byte` (exact: the zero-byte test on `word ^ byte...`).
+    @inline(__always)
+    private static func hasByte(_ word: UInt64, _ byte: UInt8) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let x = word ^ (ones &* UInt64(byte))
+        return (x &- ones) & ~x & 0x8080_8080_8080_8080 != 0
     }
 }
 
