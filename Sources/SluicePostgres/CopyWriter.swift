@@ -8,7 +8,9 @@ import SluiceCore
 /// newline and carriage return escaped) that is sent whenever it passes ``flushThreshold`` bytes,
 /// so each `await` on the connection carries hundreds of rows. With a ``BinaryCopyEncoding``
 /// rows go in binary format, and a row it declines is kept aside in text format (with its row
-/// number) for the text COPY that follows.
+/// number) for the text COPY that follows. Those rows are held in memory: the encoding declines
+/// only values the server would refuse or spellings it would have to parse (`" 7"`, `"2.5"` for a
+/// float), not the values a typed input carries.
 public final class CopyWriter {
     /// About how many bytes go to the server per `PQputCopyData` call.
     public static let flushThreshold = 64 * 1024

@@ -100,7 +100,8 @@ enum CopyText {
                 escaped = false
             } else if line[index] == PostgresText.backslash {
                 escaped = true
-                index += 1  // the escaped byte is never a separator
+                // The escaped byte is never a separator (a backslash ending the line is kept).
+                if index + 1 < end { index += 1 }
             }
             index += 1
         }
