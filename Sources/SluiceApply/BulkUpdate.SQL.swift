@@ -84,21 +84,14 @@ extension BulkUpdate {
 
         // MARK: The review and the drift check
 
-        /// The input's key, then each updated column: its type's OID and whether it is numeric
-        /// (`pg_type.typcategory = 'N'`), in order.
+        /// The input's columns in COPY order (``copyInput``: the key, each updated column, then
+        /// any the apply adds): each one's type OID, its modifier, and whether it is numeric
+        /// (`pg_type.typcategory = 'N'`).
         var columnTypes: String {
             """
-            SELECT a.atttypid::int8, (ty.typcategory = 'N') FROM pg_attribute AS a \
+            SELECT a.atttypid::int8, a.atttypmod, (ty.typcategory = 'N') FROM pg_attribute AS a \
             JOIN pg_type AS ty ON ty.oid = a.atttypid \
             WHERE a.attrelid = '\(input)'::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
-            """
-        }
-
-        /// The input's columns in COPY order (``copyInput``): each one's type OID and modifier.
-        var inputTypes: String {
-            """
-            SELECT atttypid::int8, atttypmod FROM pg_attribute \
-            WHERE attrelid = '\(input)'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum
             """
         }
 

@@ -549,7 +549,7 @@ public struct BulkUpdate: Sendable {
         do {
             // Binary format when every column's type has an encoding: the server then stores the
             // rows without parsing text (half the COPY's time at 1M rows).
-            let types = try await connection.execute(sql.inputTypes).rows.map { row in
+            let types = try await connection.execute(sql.columnTypes).rows.map { row in
                 (
                     oid: UInt32(truncatingIfNeeded: row[0].intValue ?? 0),
                     modifier: Int32(truncatingIfNeeded: row[1].intValue ?? -1)
