@@ -176,22 +176,7 @@ public enum UUIDText {
     /// case, a hyphen allowed after any group of four, optionally in braces), most significant
     /// first; `nil` for anything else.
     public static func bits(_ text: UnsafeBufferPointer<UInt8>) -> (high: UInt64, low: UInt64)? {
-        // The form nearly every key takes (and the one PostgreSQL prints), 8-4-4-4-12, eight
-        // digits at a time.
-        if text.count == 36, let base = UnsafeRawPointer(text.baseAddress), text[8] == hyphen, text[13] == hyphen,
-            text[18] == hyphen, text[23] == hyphen
-        {
-            func word(_ offset: Int) -> UInt64 {
-                UInt64(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
-            }
-            func half(_ offset: Int) -> UInt64 {
-                UInt64(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
-            }
-            guard let a = hex8(word(0)), let b = hex8(half(9) | half(14) << 32),
-                let c = hex8(half(19) | half(24) << 32), let d = hex8(word(28))
-            else { return nil }
-            return (a << 32 | b, c << 32 | d)
-        }
+        if let bits = canonicalBits(text) { return bits }
         var index = 0
         var end = text.count
         if end > 0, text[0] == UInt8(ascii: "{") {
@@ -215,6 +200,24 @@ public enum UUIDText {
         }
         guard index == end else { return nil }
         return (high, low)
+    }
+
+    /// ``bits(_:)`` for the form nearly every key takes (and the one PostgreSQL prints),
+    /// 8-4-4-4-12 digits, and nil for any other; read eight digits at a time.
+    public static func canonicalBits(_ text: UnsafeBufferPointer<UInt8>) -> (high: UInt64, low: UInt64)? {
+        guard text.count == 36, let base = UnsafeRawPointer(text.baseAddress), text[8] == hyphen, text[13] == hyphen,
+            text[18] == hyphen, text[23] == hyphen
+        else { return nil }
+        func word(_ offset: Int) -> UInt64 {
+            UInt64(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+        }
+        func half(_ offset: Int) -> UInt64 {
+            UInt64(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+        }
+        guard let a = hex8(word(0)), let b = hex8(half(9) | half(14) << 32),
+            let c = hex8(half(19) | half(24) << 32), let d = hex8(word(28))
+        else { return nil }
+        return (a << 32 | b, c << 32 | d)
     }
 
     private static let hyphen = UInt8(ascii: "-")

@@ -81,11 +81,6 @@ struct KeyLedger {
     /// the `uuid` rule accepts), or `nil` for any other text.
     private static func uuidBits(_ text: String) -> UUIDBits? {
         var text = text
-        return text.withUTF8 { bytes -> UUIDBits? in
-            let hyphen = UInt8(ascii: "-")
-            guard bytes.count == 36, bytes[8] == hyphen, bytes[13] == hyphen, bytes[18] == hyphen, bytes[23] == hyphen
-            else { return nil }
-            return UUIDText.bits(bytes).map { UUIDBits(high: $0.high, low: $0.low) }
-        }
+        return text.withUTF8(UUIDText.canonicalBits).map { UUIDBits(high: $0.high, low: $0.low) }
     }
 }

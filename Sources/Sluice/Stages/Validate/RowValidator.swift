@@ -1,6 +1,7 @@
 import Foundation
 import SluiceCore
 import SluicePlan
+import SluicePostgres
 
 /// A row that failed a check, with why: written to `rejects.csv`.
 public struct Rejection: Sendable, Hashable {
@@ -139,26 +140,9 @@ public struct RowValidator {
     }
 
     /// Whether `text` is a UUID as `UUID(uuidString:)` reads one: 36 characters, hyphens at
-    /// offsets 8, 13, 18 and 23, hex digits elsewhere. Checked on the bytes first: Foundation
-    /// parses with `sscanf`, which cost more than the rest of a row's checks.
+    /// offsets 8, 13, 18 and 23, hex digits elsewhere.
     static func isUUID(_ text: String) -> Bool {
         var text = text
-        let canonical = text.withUTF8 { bytes -> Bool in
-            guard bytes.count == 36 else { return false }
-            for (offset, byte) in bytes.enumerated() {
-                switch offset {
-                case 8, 13, 18, 23: if byte != UInt8(ascii: "-") { return false }
-                default:
-                    switch byte {
-                    case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"),
-                        UInt8(ascii: "A")...UInt8(ascii: "F"):
-                        continue
-                    default: return false
-                    }
-                }
-            }
-            return true
-        }
-        return canonical || UUID(uuidString: text) != nil
+        return text.withUTF8(UUIDText.canonicalBits) != nil
     }
 }
