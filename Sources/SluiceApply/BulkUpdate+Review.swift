@@ -21,14 +21,14 @@ extension BulkUpdate {
     ///   - cells: receives batches of changing cells, in no particular order.
     /// - Returns: the summary.
     public func review<Input: AsyncSequence>(
-        on connection: PostgresConnection, input: Input, cells: (Batch) async throws -> Void
+        on connection: PostgresConnection, input: Input, cells: (ReviewCells) async throws -> Void
     ) async throws -> ReviewSummary where Input.Element == Batch {
         try await reviewWithDetails(on: connection, input: input, cells: cells).summary
     }
 
     /// ``review(on:input:cells:)``, also returning what a page shows besides the counts.
     public func reviewWithDetails<Input: AsyncSequence>(
-        on connection: PostgresConnection, input: Input, cells: (Batch) async throws -> Void
+        on connection: PostgresConnection, input: Input, cells: (ReviewCells) async throws -> Void
     ) async throws -> (summary: ReviewSummary, details: ReviewDetails) where Input.Element == Batch {
         let sql = try validate(serverVersion: connection.serverVersion)
         var phase = BulkUpdateError.Phase.prepare
@@ -83,7 +83,7 @@ extension BulkUpdate {
     /// input's row count.
     func tallyReview(
         _ sql: SQL, on connection: PostgresConnection, into summary: inout ReviewSummary, inputCounts: [Int]?,
-        cells: (Batch) async throws -> Void, undo: ((Batch) async throws -> Void)? = nil
+        cells: (ReviewCells) async throws -> Void, undo: ((Batch) async throws -> Void)? = nil
     ) async throws -> (details: ReviewDetails, filled: [Int]) {
         let types = try await connection.execute(sql.columnTypes).rows
         let numeric = types.dropFirst().map { $0.last?.boolValue ?? false }
@@ -103,7 +103,7 @@ extension BulkUpdate {
         // a line each rather than a result each.
         _ = try await connection.streamText(sql.reviewRows, batchSize: undoBatchSize) { batch in
             let changing = tally.add(batch)
-            if !changing.isEmpty { try await cells(Batch(columns: Self.reviewColumns, rows: changing)) }
+            if !changing.isEmpty { try await cells(changing) }
             if let undo {
                 let rows = records.rows(of: batch)
                 if !rows.isEmpty { try await undo(Batch(columns: undoColumns, rows: rows)) }
@@ -204,6 +204,7 @@ struct ReviewUndoRecords {
 /// Pure: no I/O.
 struct ReviewTally {
     var columns: [ReviewSummary.Column]
+    let columnNames: [String]
     /// New keys are rows to insert (upsert, insert) rather than unknown keys (update).
     let inserts: Bool
     var changedRows = 0
@@ -225,6 +226,7 @@ struct ReviewTally {
 
     init(columns: [ReviewSummary.Column], inserts: Bool) {
         self.columns = columns
+        columnNames = columns.map(\.name)
         self.inserts = inserts
         old = Array(repeating: ValueCounts(), count: columns.count)
         new = old
@@ -234,9 +236,9 @@ struct ReviewTally {
         emptyOfStreamedNew = insertedValues
     }
 
-    /// Counts a batch of review rows; returns its changing cells (``BulkUpdate/reviewColumns``).
-    mutating func add(_ batch: Batch) -> [[Value]] {
-        var cells: [[Value]] = []
+    /// Counts a batch of review rows; returns its changing cells.
+    mutating func add(_ batch: Batch) -> ReviewCells {
+        var cells = ReviewCells(columnNames: columnNames)
         for row in batch.rows {
             let key = row[ReviewRow.key]
             let exists = ReviewRow.flag(row[ReviewRow.exists])
@@ -275,15 +277,12 @@ struct ReviewTally {
                     columns[index].update += 1
                 }
                 if exists { changes = true }
-                let cell: [Value] = [
-                    key, .string(columns[index].name), before.map(Value.string) ?? .null,
-                    after.map(Value.string) ?? .null, .string(change.rawValue),
-                ]
+                cells.append(key: key.text, column: index, old: before, new: after, change: change)
                 // Counted here, so the page's few samples cost the other cells no lookup.
                 let kind = index * Self.changeKinds.count + (Self.changeKinds.firstIndex(of: change) ?? 0)
                 if sampled[kind] < ReviewDetails.sampleLimit {
                     sampled[kind] += 1
-                    details.sample(cell.map { $0.text ?? "" }, column: columns[index].name, change: change.rawValue)
+                    details.sample(cells.texts(cells.count - 1), column: columnNames[index], change: change.rawValue)
                 }
                 if columns[index].numeric {
                     let o = before.flatMap(Self.number)
@@ -292,10 +291,9 @@ struct ReviewTally {
                     if let n { new[index].add(n) }
                     if let o, let n {
                         delta[index].add(n - o)
-                        details.consider(cell.map { $0.text ?? "" }, size: abs(n - o))
+                        details.consider(cells.texts(cells.count - 1), size: abs(n - o))
                     }
                 }
-                cells.append(cell)
             }
             if changes { changedRows += 1 }
         }

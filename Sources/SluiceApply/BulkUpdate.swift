@@ -197,8 +197,8 @@ public struct BulkUpdate: Sendable {
     /// copied once for both, or for large inputs replayed into a second connection that
     /// reviews while the write runs.
     public struct InlineReview {
-        /// Receives batches of the cells that will change (``BulkUpdate/reviewColumns``).
-        public var cells: (Batch) async throws -> Void
+        /// Receives batches of the cells that will change.
+        public var cells: (ReviewCells) async throws -> Void
         /// Gets the summary (and what a page shows besides) before anything is committed —
         /// before the write, or for inputs of ``BulkUpdate/concurrentPriorReadRows`` or more
         /// while it runs (the review then reads on a second connection, ``PriorReader``);
@@ -208,7 +208,7 @@ public struct BulkUpdate: Sendable {
         public var reviewed: (ReviewSummary, ReviewDetails) async throws -> Void
 
         public init(
-            cells: @escaping (Batch) async throws -> Void,
+            cells: @escaping (ReviewCells) async throws -> Void,
             reviewed: @escaping (ReviewSummary, ReviewDetails) async throws -> Void
         ) {
             self.cells = cells

@@ -213,8 +213,8 @@ public struct ApplyBenchmark: Sendable {
             writer = try await CSVFileWriter(url: url, columns: BulkUpdate.reviewColumns)
         }
 
-        func write(_ batch: Batch) async throws {
-            try await writer.write(batch)
+        func write(_ cells: ReviewCells) async throws {
+            try await writer.write(cells)
         }
 
         func close() async throws {

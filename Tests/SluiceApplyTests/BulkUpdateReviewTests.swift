@@ -23,8 +23,9 @@ import Testing
     ) async throws -> (ReviewSummary, [[String]]) {
         var cells: [[String]] = []
         let summary = try await update.review(on: connection, input: AsyncBatches(batches)) { batch in
-            #expect(batch.columns == BulkUpdate.reviewColumns)
-            cells += batch.rows.map { $0.map { $0.text ?? "" } }
+            #expect(batch.batch.columns == BulkUpdate.reviewColumns)
+            cells += batch.batch.rows.map { $0.map { $0.text ?? "" } }
+            #expect(batch.batch.rows.map { $0.map { $0.text ?? "" } } == (0..<batch.count).map(batch.texts))
         }
         return (summary, cells.sorted { ($0[0], $0[1]) < ($1[0], $1[1]) })
     }

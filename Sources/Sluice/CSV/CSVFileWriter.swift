@@ -50,6 +50,13 @@ public final class CSVFileWriter {
         rows += batch.rows.count
     }
 
+    /// Appends `count` records, written by `body` into the file's buffer (fields with
+    /// ``appendField(_:to:)``, each record ended by CRLF).
+    func appendRecords(_ count: Int, _ body: (inout [UInt8]) -> Void) async throws {
+        try await write(body)
+        rows += count
+    }
+
     /// Flushes, fsyncs and renames the file into place; returns its SHA-256.
     @discardableResult
     public func commit() async throws -> String {

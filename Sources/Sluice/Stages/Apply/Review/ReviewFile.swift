@@ -67,6 +67,32 @@ struct ReviewFile: AsyncSequence {
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(file: self) }
 }
 
+extension CSVFileWriter {
+    /// Appends review cells as rows of ``BulkUpdate/reviewColumns`` (the writer's columns).
+    public func write(_ cells: ReviewCells) async throws {
+        let names = cells.columnNames.map { name in
+            var out: [UInt8] = []
+            Self.appendField(name, to: &out)
+            return out
+        }
+        try await appendRecords(cells.count) { out in
+            for index in 0..<cells.count {
+                if let key = cells.keys[index] { Self.appendField(key, to: &out) }
+                out.append(UInt8(ascii: ","))
+                out.append(contentsOf: names[cells.column[index]])
+                out.append(UInt8(ascii: ","))
+                if let old = cells.old[index] { Self.appendField(old, to: &out) }
+                out.append(UInt8(ascii: ","))
+                if let new = cells.new[index] { Self.appendField(new, to: &out) }
+                out.append(UInt8(ascii: ","))
+                Self.appendField(cells.change[index].rawValue, to: &out)
+                out.append(0x0D)  // RFC 4180: CRLF
+                out.append(0x0A)
+            }
+        }
+    }
+}
+
 /// A review file that cannot be applied: edited since the review, or not a review.
 struct ReviewFileError: Error, CustomStringConvertible, Sendable {
     var path: String
@@ -99,8 +125,8 @@ final class ReviewWriter {
         writer = try await CSVFileWriter(url: csvURL, columns: BulkUpdate.reviewColumns)
     }
 
-    /// Appends a batch of cells (``BulkUpdate/reviewColumns``) to review.csv.
-    func write(_ cells: Batch) async throws {
+    /// Appends a batch of cells to review.csv.
+    func write(_ cells: ReviewCells) async throws {
         try await writer.write(cells)
     }
 

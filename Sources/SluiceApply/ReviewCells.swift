@@ -1,0 +1,49 @@
+import SluiceCore
+
+/// A batch of a review's cells, the rows of ``BulkUpdate/reviewColumns``: per cell the row's
+/// key, the column, its current and new value (nil: empty) and the kind of change. Held column
+/// by column: a review of a million rows hands out millions of cells, and an array per cell
+/// was most of what they cost.
+public struct ReviewCells: Sendable {
+    /// The reviewed columns' names, which ``column`` indexes.
+    public let columnNames: [String]
+    public private(set) var keys: [String?] = []
+    /// Per cell, its column's place in ``columnNames``.
+    public private(set) var column: [Int] = []
+    public private(set) var old: [String?] = []
+    public private(set) var new: [String?] = []
+    public private(set) var change: [ReviewSummary.Change] = []
+
+    public init(columnNames: [String]) {
+        self.columnNames = columnNames
+    }
+
+    public var count: Int { keys.count }
+    public var isEmpty: Bool { keys.isEmpty }
+
+    mutating func append(key: String?, column: Int, old: String?, new: String?, change: ReviewSummary.Change) {
+        keys.append(key)
+        self.column.append(column)
+        self.old.append(old)
+        self.new.append(new)
+        self.change.append(change)
+    }
+
+    /// Cell `index` as a row of ``BulkUpdate/reviewColumns``, empty values as "".
+    public func texts(_ index: Int) -> [String] {
+        [keys[index] ?? "", columnNames[column[index]], old[index] ?? "", new[index] ?? "", change[index].rawValue]
+    }
+
+    /// The cells as a batch of ``BulkUpdate/reviewColumns``, empty values NULL.
+    public var batch: Batch {
+        var batch = Batch(columns: BulkUpdate.reviewColumns)
+        batch.rows = keys.indices.map { index in
+            [
+                keys[index].map(Value.string) ?? .null, .string(columnNames[column[index]]),
+                old[index].map(Value.string) ?? .null, new[index].map(Value.string) ?? .null,
+                .string(change[index].rawValue),
+            ]
+        }
+        return batch
+    }
+}
