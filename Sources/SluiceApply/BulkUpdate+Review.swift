@@ -301,8 +301,8 @@ struct ReviewTally {
     }
 
     /// A numeric column's value as the server prints it, as a number: an integer read as one
-    /// (several times cheaper than `Double`'s reading, and the same value up to 2^53), anything
-    /// else as `Double` reads it ("-0" too, whose sign an integer loses).
+    /// (several times cheaper than `Double`'s reading, and the same double: both round to
+    /// nearest), anything else as `Double` reads it ("-0" too, whose sign an integer loses).
     static func number(_ text: String) -> Double? {
         if let integer = Int(text), integer != 0 || text.utf8.first != UInt8(ascii: "-") { return Double(integer) }
         return Double(text)

@@ -21,6 +21,11 @@ struct SluiceCommand: AsyncParsableCommand {
             Reference.self,
         ]
     )
+
+    static func main() async {
+        MallocArenas.cap()
+        await main(nil)
+    }
 }
 
 /// Options shared by every command that loads a plan.
