@@ -79,7 +79,21 @@ public struct TestPostgres: Sendable {
     /// and superuser), so tests are isolated and can run in parallel.
     public func makeDatabase(prefix: String = "sluice_test") async throws -> String {
         let name = "\(prefix)_\(getpid())_\(UInt32.random(in: 0...UInt32.max))_\(Self.counter.next())"
-        _ = try await execute("CREATE DATABASE \(name)")
+        // Two at a time: the suite's first seconds asked for dozens at once, each a copy of the
+        // template, and took 6–12 s each while they starved the machine (other tests'
+        // connections timed out, their timing bounds failed). PostgreSQL 15 copies block by
+        // block through the WAL by default; FILE_COPY copies the files (fsync is off here).
+        await Self.creating.enter()
+        do {
+            let connection = try await connect()
+            defer { Task { await connection.close() } }
+            let strategy = connection.serverVersion >= 150_000 ? " STRATEGY = FILE_COPY" : ""
+            _ = try await connection.execute("CREATE DATABASE \(name)\(strategy)")
+        } catch {
+            await Self.creating.leave()
+            throw error
+        }
+        await Self.creating.leave()
         return try conninfo(database: name)
     }
 
@@ -111,6 +125,31 @@ public struct TestPostgres: Sendable {
     }
 
     private static let counter = Counter()
+    private static let creating = Turnstile(limit: 2)
+}
+
+/// Lets `limit` tasks at a time through; the others wait their turn, first come first served.
+actor Turnstile {
+    private let limit: Int
+    private var inside = 0
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    func enter() async {
+        guard inside >= limit else {
+            inside += 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    /// Hands the place to the longest waiting task, if any.
+    func leave() {
+        if waiting.isEmpty { inside -= 1 } else { waiting.removeFirst().resume() }
+    }
 }
 
 /// Unique suffixes for database names within this process.
