@@ -1,5 +1,4 @@
 import SluiceCore
-import SluicePostgres
 
 /// The keys of the rows a ``CSVInputStage`` has read, to find a key given two different sets of
 /// values before the database does (it would say so only once a transaction is open).

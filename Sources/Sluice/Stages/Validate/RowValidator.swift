@@ -1,7 +1,6 @@
 import Foundation
 import SluiceCore
 import SluicePlan
-import SluicePostgres
 
 /// A row that failed a check, with why: written to `rejects.csv`.
 public struct Rejection: Sendable, Hashable {
