@@ -287,7 +287,7 @@ public struct BulkUpdate: Sendable {
             // rows it streams carry the prior values, so `undo` gets them from the same read.
             var inlineSummary: ReviewSummary?
             // The client's counts of what it copied hold while every row copied is still there.
-            let copiedCounts = stats.duplicateRows == 0 && stats.driftedInputRows == 0 ? copied.counts : nil
+            let intact = stats.duplicateRows == 0 && stats.driftedInputRows == 0 ? copied : nil
             var inlineFilled: [Int]?
             var inlineWritten: Written?
             if let inlineReview {
@@ -300,7 +300,7 @@ public struct BulkUpdate: Sendable {
                 {
                     reader = concurrent
                     (inlineFilled, inlineWritten) = try await reviewWhileWriting(
-                        sql, on: connection, reader: concurrent, spool: spooled, inputCounts: copiedCounts,
+                        sql, on: connection, reader: concurrent, spool: spooled, inputCounts: intact?.counts,
                         review: inlineReview, into: &summary, undo: undo)
                     await concurrent.close()
                     reader = nil
@@ -308,7 +308,7 @@ public struct BulkUpdate: Sendable {
                 } else {
                     let (details, filled) = try await withoutActuallyEscaping(undo) { undo in
                         try await tallyReview(
-                            sql, on: connection, into: &summary, inputCounts: copiedCounts, cells: inlineReview.cells,
+                            sql, on: connection, into: &summary, inputCounts: intact?.counts, cells: inlineReview.cells,
                             undo: undo)
                     }
                     inlineFilled = filled
@@ -321,7 +321,7 @@ public struct BulkUpdate: Sendable {
             // After the review has held back drifted rows: these are the values the update writes.
             // A review in this transaction counted them already, on the same input.
             if countsFilled {
-                if let filled = inlineFilled ?? copiedCounts.map({ Array($0.dropFirst()) }) {
+                if let filled = inlineFilled ?? intact?.filled {
                     stats.filled = filled
                 } else {
                     let row = try await connection.execute(sql.filledCounts).rows.first ?? []

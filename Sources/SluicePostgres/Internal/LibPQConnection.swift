@@ -301,13 +301,7 @@ actor LibPQConnection {
                 continue
             }
             // -1: the COPY is over and its result (success or error) follows; -2: it failed.
-            var firstError: PostgresError?
-            while let result = PQgetResult(conn) {
-                defer { PQclear(result) }
-                if PQresultStatus(result) != PGRES_COMMAND_OK, firstError == nil {
-                    firstError = serverError(conn, result, sql: stream.sql)
-                }
-            }
+            let firstError = drain(conn, sql: stream.sql)
             state = .idle(handle)
             if let firstError { throw firstError }
             guard length == -1, PQstatus(conn) == CONNECTION_OK else { throw clientError(conn, sql: stream.sql) }
