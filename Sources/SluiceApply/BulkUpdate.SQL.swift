@@ -69,6 +69,18 @@ extension BulkUpdate {
 
         var lock: String { "LOCK TABLE \(target) IN SHARE ROW EXCLUSIVE MODE" }
 
+        /// The planner's estimate of the table's rows (0 before its first ANALYZE or VACUUM).
+        var estimatedRows: String {
+            "SELECT greatest(c.reltuples, 0)::int8 FROM pg_class AS c WHERE c.oid = \(targetLiteral)::regclass"
+        }
+
+        /// Refreshes the statistics of what the write changed: an update's columns, or the whole
+        /// table when rows were added or deleted.
+        var analyze: String {
+            let changedOnlyColumns = mode == .update && inserted == nil
+            return "ANALYZE \(target)" + (changedOnlyColumns ? " (\(columnList))" : "")
+        }
+
         var createInput: String { createInput(onCommitDrop: true) }
 
         /// The input table; a review creates it for the session (`onCommitDrop: false`) before its

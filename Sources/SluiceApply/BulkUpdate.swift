@@ -118,6 +118,11 @@ public struct BulkUpdate: Sendable {
     /// How long to keep asking the server what became of the transaction when the connection is
     /// lost during COMMIT: long enough for a restarting server to accept connections again.
     public var commitCheckLimit: Duration = .seconds(30)
+    /// After COMMIT, `ANALYZE` the table (an update's columns only) when the rows written are
+    /// more than 50 plus this share of the table's rows (`pg_class.reltuples`): autovacuum's own
+    /// trigger, met now rather than a minute or so later, so that what runs next (verify) is
+    /// planned on the new values. `nil` never does.
+    public var analyzeShare: Double?
 
     public init(table: String, key: String, columns: [Column], dryRun: Bool = false) {
         self.table = table
@@ -391,6 +396,10 @@ public struct BulkUpdate: Sendable {
                     // COMMIT may or may not have happened: find out instead of guessing.
                     try await confirmCommit(transaction, lost: lost, on: connection)
                     stats.commitConfirmedAfterConnectionLoss = true
+                }
+                if !stats.commitConfirmedAfterConnectionLoss {
+                    stats.analyzed = await refreshStatistics(
+                        sql, written: written.rows + written.deleted, on: connection)
                 }
             }
             return stats
@@ -868,6 +877,8 @@ public struct BulkUpdateStats: Sendable, Hashable {
     /// The connection was lost while COMMIT was in flight and the server, asked on a new
     /// connection, confirmed that the transaction committed.
     public var commitConfirmedAfterConnectionLoss = false
+    /// The table was analyzed after COMMIT (``BulkUpdate/analyzeShare``).
+    public var analyzed = false
 
     /// Rows of an update held to a review that changed since the review (``BulkUpdate/OnDrift``):
     /// left as they are.

@@ -31,6 +31,10 @@ import Testing
         #expect(apply.columns[0].maxUpdated == .percent(0.5))
         #expect(apply.columns[0].minCoverage == 95)
         #expect(apply.columns[1].maxCleared == nil && apply.columns[1].minCoverage == nil)
+        // Statistics are refreshed after a large apply unless the plan says not to.
+        #expect(apply.analyze)
+        let without = try #require(try load(Self.plan, overrides: ["apply.analyze=false"]).stage(named: "apply")?.apply)
+        #expect(!without.analyze)
     }
 
     @Test(arguments: [
@@ -38,6 +42,7 @@ import Testing
         ("apply.max_changed=120%", "number of rows or percentage"),
         ("apply.columns.isrc.min_coverage=101%", "percentage"),
         ("apply.on_drift=ignore", "fail, skip"),
+        ("apply.analyze=sometimes", "true or false"),
     ])
     func refusesAnInvalidLimitAtItsLocation(override: String, expected: String) {
         let found = errors(Self.plan, overrides: [override])

@@ -174,7 +174,8 @@ extension StageConfiguration {
                     },
                     mode: try r.choice("mode", ApplyMode.self), dryRun: try r.bool("dry_run"),
                     onDrift: try r.choice("on_drift", DriftPolicy.self),
-                    maxChanged: r.optional("max_changed").flatMap { RowLimit($0.value) }))
+                    maxChanged: r.optional("max_changed").flatMap { RowLimit($0.value) },
+                    analyze: try r.bool("analyze")))
         case .verify:
             return .verify(
                 VerifySettings(

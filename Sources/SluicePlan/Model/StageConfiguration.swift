@@ -247,6 +247,8 @@ public struct ApplySettings: Sendable {
     public var dryRun: Bool
     public var onDrift: DriftPolicy = .fail
     public var maxChanged: RowLimit? = nil
+    /// Refresh the planner's statistics after a large apply (``BulkUpdate/analyzeShare``).
+    public var analyze = true
 }
 
 public struct VerifyCheck: Sendable {

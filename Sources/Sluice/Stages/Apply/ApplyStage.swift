@@ -46,6 +46,7 @@ public struct ApplyStage: ReviewingStage {
             dryRun: settings.dryRun)
         update.mode = BulkUpdate.Mode(settings.mode)
         update.inputKeysDistinctAsUUIDs = inputKeysDistinctAsUUIDs
+        update.analyzeShare = settings.analyze ? 0.1 : nil
         return update
     }
 
@@ -142,6 +143,7 @@ public struct ApplyStage: ReviewingStage {
         counters.set("changed", stats.changed)
         counters.set("unchanged", stats.unchanged)
         counters.set("unknown_keys", stats.unknownKeys)
+        if stats.analyzed { counters.set("analyzed", 1) }
         if update.mode != .update { counters.set("inserted", stats.inserted) }
         if reviewed != nil || inline != nil {
             counters.set("drifted", stats.drifted)
