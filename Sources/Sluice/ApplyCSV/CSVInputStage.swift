@@ -208,17 +208,13 @@ struct RowChecker {
     /// A header column with the rules that check it, found once per file.
     struct Column {
         var name: String
-        var rules: [(validator: RowValidator, rule: ValidationRule)]
+        var rules: [CompiledRule]
     }
 
     /// The header's columns with their rules, in plan order.
     func columns(_ names: [String]) -> [Column] {
         names.map { name in
-            Column(
-                name: name,
-                rules: validators.flatMap { validator in
-                    validator.settings.rules.filter { $0.field == name }.map { (validator, $0) }
-                })
+            Column(name: name, rules: validators.flatMap { $0.rules.filter { $0.rule.field == name } })
         }
     }
 
@@ -272,18 +268,19 @@ struct RowChecker {
     private func typed(_ field: CSVReader.Field, column: Column) -> Result<Value, Problem> {
         let text = field.value
         var value: Value = text.isEmpty ? .null : .string(text)
-        for (validator, rule) in column.rules {
-            var source: String { "(rule from stage '\(validator.stage)')" }
+        for compiled in column.rules {
+            var source: String { "(rule from stage '\(compiled.stage)')" }
             if !text.isEmpty {
-                switch Self.coerce(text, to: rule.type) {
+                switch Self.coerce(text, to: compiled.rule.type) {
                 case .some(let coerced): value = coerced
                 case .none:
                     return .failure(
-                        Problem(message: "\(Self.quoted(text)) is not \(Self.article(rule.type)) \(source)"))
+                        Problem(message: "\(Self.quoted(text)) is not \(Self.article(compiled.rule.type)) \(source)"))
                 }
             }
-            if let (reason, _) = validator.failed(rule, value, present: true) {
-                return .failure(Problem(message: Self.explain(reason, rule: rule, value: value) + " " + source))
+            if let (reason, _) = compiled.failed(value, present: true) {
+                return .failure(
+                    Problem(message: Self.explain(reason, rule: compiled.rule, value: value) + " " + source))
             }
         }
         return .success(value)
@@ -320,7 +317,7 @@ struct RowChecker {
         }
     }
 
-    /// A sentence for the reason ``RowValidator/failed(_:_:present:)`` gave.
+    /// A sentence for the reason ``CompiledRule/failed(_:present:)`` gave.
     static func explain(_ reason: String, rule: ValidationRule, value: Value) -> String {
         let shown = value.doubleValue != nil ? (value.text ?? "") : quoted(value.text ?? "")
         switch reason {

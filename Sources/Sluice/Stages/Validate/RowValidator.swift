@@ -35,27 +35,13 @@ public struct Rejection: Sendable, Hashable {
 public struct RowValidator {
     public let stage: String
     public let settings: ValidateSettings
-    private let patterns: [String: Pattern]
-
-    /// A rule's pattern; the ``ASCIIPattern`` form, when it has one, judges ASCII texts without `Regex`.
-    private struct Pattern {
-        var regex: Regex<AnyRegexOutput>
-        var fast: ASCIIPattern?
-
-        func wholeMatches(_ text: String) -> Bool {
-            if let answer = fast?.matches(text) { return answer }
-            return (try? regex.wholeMatch(in: text)) != nil
-        }
-    }
+    /// The rules of `settings`, in order, with their patterns compiled.
+    let rules: [CompiledRule]
 
     public init(stage: String, settings: ValidateSettings) throws {
         self.stage = stage
         self.settings = settings
-        var patterns: [String: Pattern] = [:]
-        for rule in settings.rules {
-            if let p = rule.pattern { patterns[rule.field] = Pattern(regex: try Regex(p), fast: ASCIIPattern(p)) }
-        }
-        self.patterns = patterns
+        rules = try settings.rules.map { try CompiledRule($0, stage: stage) }
     }
 
     /// Splits `batch` into valid rows and rejections (one per row: its first failed rule).
@@ -65,10 +51,10 @@ public struct RowValidator {
         var rejected: [Rejection] = []
         for row in batch.rows {
             var failure: (ValidationRule, String, String)?
-            for (rule, slot) in zip(settings.rules, slots) {
+            for (compiled, slot) in zip(rules, slots) {
                 let value = slot.map { row[$0] } ?? .null
-                if let (reason, detail) = failed(rule, value, present: slot != nil) {
-                    failure = (rule, reason, detail)
+                if let (reason, detail) = compiled.failed(value, present: slot != nil) {
+                    failure = (compiled.rule, reason, detail)
                     break
                 }
             }
@@ -85,8 +71,42 @@ public struct RowValidator {
         return (valid, rejected)
     }
 
-    /// The reason and explanation when `value` breaks `rule`, or `nil`.
-    func failed(_ rule: ValidationRule, _ value: Value, present: Bool) -> (String, String)? {
+    /// Whether `text` is a UUID as `UUID(uuidString:)` reads one: 36 characters, hyphens at
+    /// offsets 8, 13, 18 and 23, hex digits elsewhere.
+    static func isUUID(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8(UUIDText.canonicalBits) != nil
+    }
+}
+
+/// A validation rule ready to check values: its pattern compiled, and a class so that the
+/// loops checking every value of a file share it instead of copying the rule's strings.
+final class CompiledRule {
+    let rule: ValidationRule
+    /// The validate stage the rule is from, for messages.
+    let stage: String
+    let pattern: Pattern?
+
+    /// A rule's pattern; the ``ASCIIPattern`` form, when it has one, judges ASCII texts without `Regex`.
+    struct Pattern {
+        var regex: Regex<AnyRegexOutput>
+        var fast: ASCIIPattern?
+
+        func wholeMatches(_ text: String) -> Bool {
+            if let answer = fast?.matches(text) { return answer }
+            return (try? regex.wholeMatch(in: text)) != nil
+        }
+    }
+
+    /// - Throws: when the rule's pattern does not compile.
+    init(_ rule: ValidationRule, stage: String) throws {
+        self.rule = rule
+        self.stage = stage
+        pattern = try rule.pattern.map { Pattern(regex: try Regex($0), fast: ASCIIPattern($0)) }
+    }
+
+    /// The reason and explanation when `value` breaks the rule, or `nil`.
+    func failed(_ value: Value, present: Bool) -> (String, String)? {
         if !present { return ("missing_field", "the input has no field '\(rule.field)'") }
         if value.isNull {
             return rule.required ? ("required", "\(rule.field) is empty but required") : nil
@@ -107,7 +127,7 @@ public struct RowValidator {
                 return ("type", "\(rule.field) should be true or false, is \(value.typeName)")
             }
         case .uuid:
-            guard let s = value.stringValue, Self.isUUID(s) else {
+            guard let s = value.stringValue, RowValidator.isUUID(s) else {
                 return ("type", "\(rule.field) should be a UUID, is '\(value.text ?? "")'")
             }
         case .any: break
@@ -126,7 +146,7 @@ public struct RowValidator {
         if let maxLength = rule.maxLength, text.count > maxLength {
             return ("max_length", "\(rule.field) is \(text.count) characters, more than \(maxLength)")
         }
-        if rule.pattern != nil, let pattern = patterns[rule.field], !pattern.wholeMatches(text) {
+        if let pattern, !pattern.wholeMatches(text) {
             return ("pattern", "\(rule.field) '\(text.prefix(80))' does not match \(rule.pattern ?? "")")
         }
         if let options = rule.oneOf, !options.contains(value), !options.contains(where: { $0.text == value.text }) {
@@ -136,12 +156,5 @@ public struct RowValidator {
             )
         }
         return nil
-    }
-
-    /// Whether `text` is a UUID as `UUID(uuidString:)` reads one: 36 characters, hyphens at
-    /// offsets 8, 13, 18 and 23, hex digits elsewhere.
-    static func isUUID(_ text: String) -> Bool {
-        var text = text
-        return text.withUTF8(UUIDText.canonicalBits) != nil
     }
 }
