@@ -666,7 +666,7 @@ public struct BulkUpdate: Sendable {
         stats.matched = Int(counts?.first?.intValue ?? 0)
         guard counts?.last?.intValue != 0 else { return 0 }
         // Each row: the undo columns, then "changes", then "conflicts".
-        _ = try await connection.stream(sql.matchedRows, batchSize: undoBatchSize) { [self] batch in
+        _ = try await connection.stream(sql.matchedRows, batchSize: undoBatchSize) { batch in
             var changing: [[Value]] = []
             for row in batch.rows {
                 if row[row.count - 2] == .bool(true) {

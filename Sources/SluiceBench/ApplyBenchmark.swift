@@ -98,7 +98,9 @@ public struct ApplyBenchmark: Sendable {
         func timeSluice(reviewed: Bool = false) async throws -> Duration {
             try await reset()
             let start = ContinuousClock.now
-            FileManager.default.createFile(atPath: undoFile.path, contents: nil)
+            guard FileManager.default.createFile(atPath: undoFile.path, contents: nil) else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: undoFile.path])
+            }
             let out = try FileHandle(forWritingTo: undoFile)
             var line: [UInt8] = []
             let undo: (Batch) async throws -> Void = { batch in
