@@ -8,6 +8,11 @@ import SluiceCore
 /// the same values is fine (apply keeps one of them); columns apply does not read (the audit
 /// trail's `spotify_id`) may differ. A hash collision would let a conflict through to the
 /// database, which refuses it too.
+///
+/// UUID keys that come in increasing order (a file written in key order, as the Spotify plan's
+/// query sorts its rows) cannot repeat one before them: they are appended to an array, in order,
+/// and no hash table is touched. The first key out of order moves them into the table, and from
+/// there on every key is looked up, as for a file in any order.
 struct KeyLedger {
     /// Where the key is in a row.
     let keyIndex: Int
@@ -21,6 +26,10 @@ struct KeyLedger {
     /// UUID keys by their 128 bits: cheaper to hash and compare than their text, and equal
     /// exactly when the texts are equal ignoring case.
     private var seenUUIDs: [UUIDBits: Entry] = [:]
+    /// UUID keys while they come in increasing order, each greater than the one before.
+    private var ordered: [(bits: UUIDBits, entry: Entry)] = []
+    /// Every UUID key so far was greater than the one before: they are in ``ordered``.
+    private var inOrder = true
 
     private struct Entry {
         var line: Int
@@ -39,9 +48,12 @@ struct KeyLedger {
         return slot
     }
 
-    private struct UUIDBits: Hashable {
+    private struct UUIDBits: Hashable, Comparable {
         var high: UInt64
         var low: UInt64
+
+        /// The order of the 16 bytes, as PostgreSQL sorts `uuid` values.
+        static func < (a: Self, b: Self) -> Bool { (a.high, a.low) < (b.high, b.low) }
     }
 
     /// - Parameter columns: the header; it holds every required column of `schema`.
@@ -55,7 +67,13 @@ struct KeyLedger {
 
     /// Makes room for about `count` keys at once, instead of growing step by step.
     mutating func reserveCapacity(_ count: Int) {
-        if keyIsUUID { seenUUIDs.reserveCapacity(count) } else { seen.reserveCapacity(count) }
+        if !keyIsUUID {
+            seen.reserveCapacity(count)
+        } else if inOrder {
+            ordered.reserveCapacity(count)
+        } else {
+            seenUUIDs.reserveCapacity(count)
+        }
     }
 
     /// Notes a row's key; returns the line where the same key came with other values, if it did.
@@ -65,6 +83,13 @@ struct KeyLedger {
         let entry = Entry(line: line, digest: hasher.finalize())
         let first: Entry?
         if keyIsUUID, let text = row[keyIndex].stringValue, let bits = Self.uuidBits(text) {
+            if inOrder {
+                guard let last = ordered.last?.bits, bits <= last else {
+                    ordered.append((bits, entry))
+                    return nil
+                }
+                leaveOrder()
+            }
             first = Self.note(entry, in: &seenUUIDs[bits, default: .unseen])
         } else {
             var key = row[keyIndex]
@@ -74,6 +99,15 @@ struct KeyLedger {
         guard let first else { return nil }
         repeats += 1
         return first.digest == entry.digest ? nil : first.line
+    }
+
+    /// A key out of order: the keys so far go into the hash table, where every key is looked up
+    /// from now on.
+    private mutating func leaveOrder() {
+        inOrder = false
+        seenUUIDs.reserveCapacity(Swift.max(ordered.capacity, ordered.count + 1))
+        for (bits, entry) in ordered { seenUUIDs[bits] = entry }
+        ordered = []
     }
 
     /// The bits of a UUID in its canonical form (36 characters, hyphens at 8, 13, 18 and 23, as
