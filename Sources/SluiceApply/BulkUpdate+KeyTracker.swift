@@ -80,7 +80,7 @@ extension BulkUpdate {
 
         static func fingerprint(_ key: Value, as kind: Kind) -> UInt64? {
             switch (kind, key) {
-            case (.uuid, .string(var text)): return text.withUTF8(UUIDText.bits).map { mix($0.high ^ mix($0.low)) }
+            case (.uuid, .string(let text)): return UUIDText.bits(of: text).map { mix($0.high ^ mix($0.low)) }
             case (.integer, .int(let number)): return mix(UInt64(bitPattern: number))
             case (.integer, .string(let text)):
                 // int2/int4/int8 input: surrounding whitespace and a sign are allowed. Forms

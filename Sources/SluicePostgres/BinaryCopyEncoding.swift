@@ -98,7 +98,7 @@ public struct BinaryCopyEncoding: Sendable {
             Self.append(UInt32(8), to: &buffer)
             Self.append(d.bitPattern, to: &buffer)
         case .uuid:
-            guard case .string(var s) = value, let bits = s.withUTF8(UUIDText.bits) else { return false }
+            guard case .string(let s) = value, let bits = UUIDText.bits(of: s) else { return false }
             Self.append(UInt32(16), to: &buffer)
             Self.append(bits.high, to: &buffer)
             Self.append(bits.low, to: &buffer)

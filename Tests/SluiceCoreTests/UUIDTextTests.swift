@@ -46,4 +46,21 @@ import Testing
             #expect(upper.withUnsafeBufferPointer(UUIDText.bits).map { [$0.high, $0.low] } == [high, low])
         }
     }
+
+    /// The string forms read the same bits as the byte forms, and only the canonical form is canonical.
+    @Test(arguments: [
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11",
+        "{a0eebc999c0b4ef8bb6d6bb9bd380a11}", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1", "not a uuid", "",
+    ])
+    func stringsReadAsTheirBytes(text: String) {
+        var bytes = Array(text.utf8)
+        let bits = bytes.withUnsafeMutableBufferPointer { UUIDText.bits(UnsafeBufferPointer($0)) }
+        let canonical = bytes.withUnsafeMutableBufferPointer { UUIDText.canonicalBits(UnsafeBufferPointer($0)) }
+        #expect(UUIDText.bits(of: text).map { [$0.high, $0.low] } == bits.map { [$0.high, $0.low] })
+        #expect(UUIDText.canonicalBits(of: text).map { [$0.high, $0.low] } == canonical.map { [$0.high, $0.low] })
+        // Bits a substring's copy reads too.
+        let copied = String(text[...])
+        #expect(UUIDText.bits(of: copied).map { [$0.high, $0.low] } == bits.map { [$0.high, $0.low] })
+        #expect((canonical != nil) == (text.count == 36 && bits != nil))
+    }
 }

@@ -28,7 +28,7 @@ struct SpotifyPlanTests {
         #expect(outcome.stdout.contains("review (apply): "), "\(outcome.stdout)")
         #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("review.html").path))
         #expect(
-            try ReviewSummary(json: #require(review.summary))?.changedRows
+            ReviewSummary(json: review.summary)?.changedRows
                 == manifest.stage("apply")?.counters["changed"])
 
         // The CSV audit trail: the columns the job asks for, and the manifest's rows and sha256.

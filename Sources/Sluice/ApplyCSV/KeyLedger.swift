@@ -113,7 +113,6 @@ struct KeyLedger {
     /// The bits of a UUID in its canonical form (36 characters, hyphens at 8, 13, 18 and 23, as
     /// the `uuid` rule accepts), or `nil` for any other text.
     private static func uuidBits(_ text: String) -> UUIDBits? {
-        var text = text
-        return text.withUTF8(UUIDText.canonicalBits).map { UUIDBits(high: $0.high, low: $0.low) }
+        UUIDText.canonicalBits(of: text).map { UUIDBits(high: $0.high, low: $0.low) }
     }
 }

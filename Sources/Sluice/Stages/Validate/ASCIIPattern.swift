@@ -125,6 +125,8 @@ struct ASCIIPattern: Sendable {
     /// Whether the whole of `text` matches; `nil` when the text is not one this matcher judges
     /// (a byte outside ASCII, or a carriage return).
     func matches(_ text: String) -> Bool? {
+        // A native string's bytes are read in place; only another (bridged) one is copied.
+        if let answer = text.utf8.withContiguousStorageIfAvailable({ matches(bytes: $0) }) { return answer }
         var text = text
         return text.withUTF8 { matches(bytes: $0) }
     }

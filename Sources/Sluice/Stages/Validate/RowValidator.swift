@@ -74,8 +74,7 @@ public struct RowValidator {
     /// Whether `text` is a UUID as `UUID(uuidString:)` reads one: 36 characters, hyphens at
     /// offsets 8, 13, 18 and 23, hex digits elsewhere.
     static func isUUID(_ text: String) -> Bool {
-        var text = text
-        return text.withUTF8(UUIDText.canonicalBits) != nil
+        UUIDText.canonicalBits(of: text) != nil
     }
 }
 
@@ -87,10 +86,16 @@ final class CompiledRule {
     let stage: String
     let pattern: Pattern?
 
-    /// A rule's pattern; the ``ASCIIPattern`` form, when it has one, judges ASCII texts without `Regex`.
-    struct Pattern {
-        var regex: Regex<AnyRegexOutput>
-        var fast: ASCIIPattern?
+    /// A rule's pattern; the ``ASCIIPattern`` form, when it has one, judges ASCII texts without
+    /// `Regex`. A class: checked for every value, it is borrowed rather than copied.
+    final class Pattern {
+        let regex: Regex<AnyRegexOutput>
+        let fast: ASCIIPattern?
+
+        init(regex: Regex<AnyRegexOutput>, fast: ASCIIPattern?) {
+            self.regex = regex
+            self.fast = fast
+        }
 
         func wholeMatches(_ text: String) -> Bool {
             if let answer = fast?.matches(text) { return answer }
