@@ -206,21 +206,28 @@ public final class CSVReader {
                 }
             }
             var reportedQuote = false
-            takePlainText(into: &bytes, blankCandidate: &blankCandidate)
-            while let next = try peek(), next != Self.comma, next != Self.lf, next != Self.cr {
-                let at = (line: line, column: column)
-                _ = try consume()
-                blankCandidate = false
-                if next == Self.quote && !quoted && !reportedQuote {
-                    reportedQuote = true
-                    report(
-                        line: at.line, column: at.column,
-                        "a quote inside an unquoted field (quote the whole field and write the quote as \"\")")
+            let plain = takePlainText(blankCandidate: &blankCandidate)
+            let value: String
+            if !quoted, Self.endsField(try peek()) {
+                // The whole field is plain ASCII text: made into a string straight from the chunk.
+                value = chunk.withUnsafeBufferPointer { String(decoding: $0[plain], as: UTF8.self) }
+            } else {
+                bytes.append(contentsOf: chunk[plain])
+                while let next = try peek(), !Self.endsField(next) {
+                    let at = (line: line, column: column)
+                    _ = try consume()
+                    blankCandidate = false
+                    if next == Self.quote && !quoted && !reportedQuote {
+                        reportedQuote = true
+                        report(
+                            line: at.line, column: at.column,
+                            "a quote inside an unquoted field (quote the whole field and write the quote as \"\")")
+                    }
+                    bytes.append(next)
                 }
-                bytes.append(next)
+                value = String(decoding: bytes, as: UTF8.self)
             }
-            fields.append(
-                Field(value: String(decoding: bytes, as: UTF8.self), line: fieldStart.line, column: fieldStart.column))
+            fields.append(Field(value: value, line: fieldStart.line, column: fieldStart.column))
             let end = (line: line, column: column)
             guard let terminator = try consume() else {
                 try finish()
@@ -253,13 +260,20 @@ public final class CSVReader {
             isBlank: blank)
     }
 
+    /// Whether `byte` ends a field: a comma, a line end, or the end of the file (`nil`).
+    private static func endsField(_ byte: UInt8?) -> Bool {
+        guard let byte else { return true }
+        return byte == comma || byte == lf || byte == cr
+    }
+
     /// Takes the run of printable ASCII bytes (no quote, no comma) at the reading position in
     /// one go: what ``consume()`` does byte by byte for them — count them against the row limit,
     /// advance the column — without the per-byte calls. Stops short of the row limit, and does
     /// nothing inside a UTF-8 sequence, so the byte-by-byte path reports those exactly as before.
-    private func takePlainText(into bytes: inout [UInt8], blankCandidate: inout Bool) {
-        guard utf8Need == 0 else { return }
+    /// Returns where the bytes taken are in `chunk`.
+    private func takePlainText(blankCandidate: inout Bool) -> Range<Int> {
         let start = position
+        guard utf8Need == 0 else { return start..<start }
         let limit = min(chunk.count, start + max(maxRowBytes - rowBytes, 0))
         let end = chunk.withUnsafeBufferPointer { buffer -> Int in
             var end = start
@@ -270,12 +284,12 @@ public final class CSVReader {
             }
             return end
         }
-        guard end > start else { return }
-        bytes.append(contentsOf: chunk[start..<end])
+        guard end > start else { return start..<start }
         position = end
         rowBytes += end - start
         column += end - start
         blankCandidate = false
+        return start..<end
     }
 
     /// Reads a quoted field's content up to and including its closing quote.
