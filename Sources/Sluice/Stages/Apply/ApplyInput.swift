@@ -13,7 +13,9 @@ struct ApplyInput<Base: AsyncSequence>: AsyncSequence where Base.Element == Batc
         var base: Base.AsyncIterator
         let settings: ApplySettings
         let stage: String
-        var slots: (columns: [String], indices: [Int])?
+        /// For the columns of the batches being read: where each field apply reads is, and the
+        /// same columns renamed for apply when every field is read once (``renamed(_:as:)``).
+        var slots: (columns: [String], indices: [Int], renamed: [String]?)?
 
         mutating func next() async throws -> Batch? {
             guard let batch = try await base.next() else { return nil }
@@ -27,12 +29,28 @@ struct ApplyInput<Base: AsyncSequence>: AsyncSequence where Base.Element == Batc
                     }
                     return index
                 }
-                slots = (batch.columns, indices)
+                let names = [settings.key] + settings.columns.map(\.column)
+                slots = (batch.columns, indices, Self.renamed(batch.columns, as: zip(indices, names)))
             }
-            let indices = slots!.indices
+            let (_, indices, renamed) = slots!
+            // The rows as they are, under apply's names: no row is copied.
+            if let renamed { return Batch(columns: renamed, rows: batch.rows) }
             var out = Batch(columns: [settings.key] + settings.columns.map(\.column))
             out.rows = batch.rows.map { row in indices.map { row[$0] } }
             return out
+        }
+
+        /// `columns` with the field at each index given apply's name for it, and every other
+        /// field a name no table column can have (a NUL, which PostgreSQL refuses in a name);
+        /// `nil` when a field is read twice, which needs each row copied.
+        static func renamed(_ columns: [String], as names: some Sequence<(Int, String)>) -> [String]? {
+            var renamed = columns.map { "\u{0}" + $0 }
+            var taken = Set<Int>()
+            for (index, name) in names {
+                guard taken.insert(index).inserted else { return nil }
+                renamed[index] = name
+            }
+            return renamed
         }
     }
 
