@@ -96,13 +96,39 @@ public enum JSON {
     private static let hex = Array("0123456789abcdef".utf8)
 
     /// Appends `s` as a quoted JSON string.
+    /// Whether any byte needs an escape in a JSON string: a control character (below 0x20), a
+    /// quote or a backslash. Eight bytes at a time: a word has a byte below `n` when
+    /// `(w - n·0x01…) & ~w & 0x80…` is not zero, and a byte equal to `c` when `w ^ c·0x01…` has a
+    /// zero byte (the first test with `n` = 1).
+    static func needsEscape(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        func hasByteBelow(_ word: UInt64, _ n: UInt64) -> Bool { (word &- ones &* n) & ~word & highs != 0 }
+        var index = 0
+        if let base = bytes.baseAddress {
+            while index + 8 <= bytes.count {
+                let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+                if hasByteBelow(word, 0x20) || hasByteBelow(word ^ (ones &* 0x22), 1)
+                    || hasByteBelow(word ^ (ones &* 0x5C), 1)
+                {
+                    return true
+                }
+                index += 8
+            }
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return true }
+            index += 1
+        }
+        return false
+    }
+
     public static func encodeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         // Most strings (keys, codes, names) need no escape: copy them whole.
         let plain = s.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
-            for byte in bytes where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-                return false
-            }
+            guard !needsEscape(bytes) else { return false }
             out.append(contentsOf: bytes)
             return true
         }

@@ -1,5 +1,6 @@
-import SluiceCore
 import Testing
+
+@testable import SluiceCore
 
 @Suite struct SHA256Tests {
     @Test(arguments: [
@@ -34,6 +35,29 @@ import Testing
 }
 
 @Suite struct JSONTests {
+    /// The word-at-a-time escape test agrees with a byte-by-byte one for every byte value at
+    /// every position of texts of 0 to 19 bytes (short tails, one word, two words and a tail).
+    @Test func escapeTestAgreesWithEachByte() {
+        var disagreements: [String] = []
+        var escaped = 0
+        for length in 0..<20 {
+            for position in 0..<max(length, 1) {
+                for byte in UInt8.min...UInt8.max {
+                    var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+                    if length > 0 { bytes[position] = byte }
+                    let expected = bytes.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
+                    if expected { escaped += 1 }
+                    if bytes.withUnsafeBufferPointer(JSON.needsEscape) != expected {
+                        disagreements.append("byte \(byte) at \(position) of \(length)")
+                    }
+                }
+            }
+        }
+        #expect(disagreements.isEmpty, "\(disagreements.prefix(10))")
+        // 34 of the 256 values need an escape, at each of the 190 positions.
+        #expect(escaped == 34 * 190)
+    }
+
     @Test func encodesDeterministicallyWithSortedKeys() {
         let v: Value = .object(["b": 1, "a": .array([.null, true, 1.5, "x\"\n\u{01}"])])
         #expect(JSON.encode(v) == #"{"a":[null,true,1.5,"x\"\n\u0001"],"b":1}"#)
