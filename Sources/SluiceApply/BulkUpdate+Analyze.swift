@@ -5,14 +5,16 @@ extension BulkUpdate {
     /// ``analyzeShare`` of the table, autovacuum's own trigger. Until then the planner plans on
     /// the old values: a column that was empty is estimated to hold one non-NULL value, so a
     /// check like `WHERE isrc IS NOT NULL` walks an index and visits the heap row by row instead
-    /// of scanning the table. Returns whether it ran. It waits at most 100 ms for the table
-    /// (a running VACUUM holds it); that, or any failure, leaves the statistics to autovacuum:
-    /// the apply has committed.
+    /// of scanning the table. Returns whether it ran. A role that may not analyze the table (it
+    /// owns neither the table nor the database) does not try; it waits at most 100 ms for the
+    /// table (a running VACUUM holds it); that, or any failure, leaves the statistics to
+    /// autovacuum: the apply has committed.
     func refreshStatistics(_ sql: SQL, written: Int, on connection: PostgresConnection) async -> Bool {
         guard let share = analyzeShare, !dryRun, written > 50 else { return false }
         do {
-            let rows = try await connection.execute(sql.estimatedRows).scalar.intValue ?? 0
-            guard Double(written) > 50 + share * Double(rows) else { return false }
+            let row = try await connection.execute(sql.analyzeCheck).rows.first
+            let rows = row?.first?.intValue ?? 0
+            guard row?.last?.boolValue == true, Double(written) > 50 + share * Double(rows) else { return false }
             _ = try await connection.execute("BEGIN")
             _ = try await connection.execute("SET LOCAL lock_timeout = '100ms'")
             _ = try await connection.execute(sql.analyze)

@@ -69,9 +69,15 @@ extension BulkUpdate {
 
         var lock: String { "LOCK TABLE \(target) IN SHARE ROW EXCLUSIVE MODE" }
 
-        /// The planner's estimate of the table's rows (0 before its first ANALYZE or VACUUM).
-        var estimatedRows: String {
-            "SELECT greatest(c.reltuples, 0)::int8 FROM pg_class AS c WHERE c.oid = \(targetLiteral)::regclass"
+        /// The planner's estimate of the table's rows (0 before its first ANALYZE or VACUUM), and
+        /// whether this role may `ANALYZE` the table: it (or a role it is in) owns the table or the
+        /// database. Any other role's `ANALYZE` only warns and skips the table.
+        var analyzeCheck: String {
+            """
+            SELECT greatest(c.reltuples, 0)::int8, pg_has_role(c.relowner, 'USAGE') OR pg_has_role(d.datdba, 'USAGE') \
+            FROM pg_class AS c, pg_database AS d \
+            WHERE c.oid = \(targetLiteral)::regclass AND d.datname = current_database()
+            """
         }
 
         /// Refreshes the statistics of what the write changed: an update's columns, or the whole

@@ -108,4 +108,18 @@ import Testing
         #expect(!stats.analyzed)
         #expect(try await Self.nullShare("isrc", on: db.connection) == 1)
     }
+
+    @Test func aRoleThatMayNotAnalyzeTheTableLeavesItToAutovacuum() async throws {
+        let db = try await Self.scratch()
+        // A role that may update the table but owns neither it nor the database.
+        let role = "sluice_applier_\(UInt32.random(in: 0...UInt32.max))"
+        _ = try await db.connection.execute("CREATE ROLE \(role); GRANT SELECT, UPDATE ON tracks TO \(role)")
+        _ = try await db.connection.execute("SET ROLE \(role)")
+        let stats = try await Self.update.run(on: db.connection, batches: [Self.filling(500)]) { _ in }
+        _ = try await db.connection.execute("RESET ROLE")
+        _ = try await db.connection.execute("REVOKE ALL ON tracks FROM \(role); DROP ROLE \(role)")
+        #expect(stats.changed == 500)
+        #expect(!stats.analyzed)
+        #expect(try await Self.nullShare("isrc", on: db.connection) == 1)
+    }
 }
