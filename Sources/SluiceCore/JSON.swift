@@ -95,7 +95,6 @@ public enum JSON {
 
     private static let hex = Array("0123456789abcdef".utf8)
 
-    /// Appends `s` as a quoted JSON string.
     /// Whether any byte needs an escape in a JSON string: a control character (below 0x20), a
     /// quote or a backslash. Eight bytes at a time: a word has a byte below `n` when
     /// `(w - n·0x01…) & ~w & 0x80…` is not zero, and a byte equal to `c` when `w ^ c·0x01…` has a
@@ -124,6 +123,7 @@ public enum JSON {
         return false
     }
 
+    /// Appends `s` as a quoted JSON string.
     public static func encodeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         // Most strings (keys, codes, names) need no escape: copy them whole.

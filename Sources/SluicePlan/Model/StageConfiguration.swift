@@ -247,7 +247,7 @@ public struct ApplySettings: Sendable {
     public var dryRun: Bool
     public var onDrift: DriftPolicy = .fail
     public var maxChanged: RowLimit? = nil
-    /// Refresh the planner's statistics after a large apply (``BulkUpdate/analyzeShare``).
+    /// `ANALYZE` the columns written after an apply that changed more than a tenth of the table.
     public var analyze = true
 }
 
