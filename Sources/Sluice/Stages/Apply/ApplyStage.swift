@@ -13,9 +13,9 @@ import SluicePostgres
 /// the undo file then also lists the rows added, which undo deletes.
 ///
 /// Counters: `input_rows`, `duplicate_rows`, `matched`, `changed` (rows updated), `unchanged`,
-/// `unknown_keys`, `inserted` (upsert and insert only), and `filled_<column>` (distinct keys
-/// given a non-empty value for that column), which verify checks the table against. Sends
-/// nothing downstream.
+/// `unknown_keys`, `inserted` (upsert and insert only), `filled_<column>` (distinct keys given
+/// a non-empty value for that column), which verify checks the table against, and `analyzed`
+/// (1 when the columns written were analyzed after COMMIT). Sends nothing downstream.
 public struct ApplyStage: ReviewingStage {
     public let name: String
     public var kind: String { "apply" }
