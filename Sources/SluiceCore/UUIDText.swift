@@ -50,20 +50,12 @@ public enum UUIDText {
 
     /// ``bits(_:)`` of a string, read in place when its bytes are contiguous (a native string).
     public static func bits(of text: String) -> (high: UInt64, low: UInt64)? {
-        reading(text, with: bits)
+        text.withUTF8Bytes(bits)
     }
 
     /// ``canonicalBits(_:)`` of a string, read in place when its bytes are contiguous.
     public static func canonicalBits(of text: String) -> (high: UInt64, low: UInt64)? {
-        reading(text, with: canonicalBits)
-    }
-
-    private static func reading(
-        _ text: String, with read: (UnsafeBufferPointer<UInt8>) -> (high: UInt64, low: UInt64)?
-    ) -> (high: UInt64, low: UInt64)? {
-        if let bits = text.utf8.withContiguousStorageIfAvailable(read) { return bits }
-        var text = text
-        return text.withUTF8(read)
+        text.withUTF8Bytes(canonicalBits)
     }
 
     private static let hyphen = UInt8(ascii: "-")

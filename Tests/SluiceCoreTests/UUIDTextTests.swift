@@ -58,7 +58,8 @@ import Testing
         let canonical = bytes.withUnsafeMutableBufferPointer { UUIDText.canonicalBits(UnsafeBufferPointer($0)) }
         #expect(UUIDText.bits(of: text).map { [$0.high, $0.low] } == bits.map { [$0.high, $0.low] })
         #expect(UUIDText.canonicalBits(of: text).map { [$0.high, $0.low] } == canonical.map { [$0.high, $0.low] })
-        // Bits a substring's copy reads too.
+        // The string's bytes as the helper hands them out, and a substring's copy's bits.
+        #expect(text.withUTF8Bytes(Array.init) == Array(text.utf8))
         let copied = String(text[...])
         #expect(UUIDText.bits(of: copied).map { [$0.high, $0.low] } == bits.map { [$0.high, $0.low] })
         #expect((canonical != nil) == (text.count == 36 && bits != nil))

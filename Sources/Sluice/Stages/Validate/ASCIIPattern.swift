@@ -1,3 +1,5 @@
+import SluiceCore
+
 /// A whole-string matcher for the simple patterns plans use (`[0-9A-Za-z]{22}`,
 /// `[A-Z]{2}[A-Z0-9]{3}[0-9]{7}`), on bytes, with the same answers as `Regex.wholeMatch` for
 /// the texts it accepts to judge.
@@ -125,10 +127,7 @@ struct ASCIIPattern: Sendable {
     /// Whether the whole of `text` matches; `nil` when the text is not one this matcher judges
     /// (a byte outside ASCII, or a carriage return).
     func matches(_ text: String) -> Bool? {
-        // A native string's bytes are read in place; only another (bridged) one is copied.
-        if let answer = text.utf8.withContiguousStorageIfAvailable({ matches(bytes: $0) }) { return answer }
-        var text = text
-        return text.withUTF8 { matches(bytes: $0) }
+        text.withUTF8Bytes { matches(bytes: $0) }
     }
 
     func matches(bytes: UnsafeBufferPointer<UInt8>) -> Bool? {
