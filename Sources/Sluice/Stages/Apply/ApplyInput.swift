@@ -16,6 +16,8 @@ struct ApplyInput<Base: AsyncSequence>: AsyncSequence where Base.Element == Batc
         /// For the columns of the batches being read: where each field apply reads is, and the
         /// same columns renamed for apply when every field is read once (``renamed(_:as:)``).
         var slots: (columns: [String], indices: [Int], renamed: [String]?)?
+        /// The table's names for what apply reads: the key column, then each column.
+        var names: [String] { [settings.key] + settings.columns.map(\.column) }
 
         mutating func next() async throws -> Batch? {
             guard let batch = try await base.next() else { return nil }
@@ -29,13 +31,12 @@ struct ApplyInput<Base: AsyncSequence>: AsyncSequence where Base.Element == Batc
                     }
                     return index
                 }
-                let names = [settings.key] + settings.columns.map(\.column)
                 slots = (batch.columns, indices, Self.renamed(batch.columns, as: zip(indices, names)))
             }
             let (_, indices, renamed) = slots!
             // The rows as they are, under apply's names: no row is copied.
             if let renamed { return Batch(columns: renamed, rows: batch.rows) }
-            var out = Batch(columns: [settings.key] + settings.columns.map(\.column))
+            var out = Batch(columns: names)
             out.rows = batch.rows.map { row in indices.map { row[$0] } }
             return out
         }
