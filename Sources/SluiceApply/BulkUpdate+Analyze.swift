@@ -10,11 +10,15 @@ extension BulkUpdate {
     /// table (a running VACUUM holds it); that, or any failure, leaves the statistics to
     /// autovacuum: the apply has committed.
     func refreshStatistics(_ sql: SQL, written: Int, on connection: PostgresConnection) async -> Bool {
-        guard let share = analyzeShare, !dryRun, written > 50 else { return false }
+        // autovacuum_analyze_threshold's default: fewer rows never make it analyze, whatever the share.
+        let threshold = 50
+        guard let share = analyzeShare, !dryRun, written > threshold else { return false }
         do {
             let row = try await connection.execute(sql.analyzeCheck).rows.first
             let rows = row?.first?.intValue ?? 0
-            guard row?.last?.boolValue == true, Double(written) > 50 + share * Double(rows) else { return false }
+            guard row?.last?.boolValue == true, Double(written) > Double(threshold) + share * Double(rows) else {
+                return false
+            }
             _ = try await connection.execute("BEGIN")
             _ = try await connection.execute("SET LOCAL lock_timeout = '100ms'")
             _ = try await connection.execute(sql.analyze)
