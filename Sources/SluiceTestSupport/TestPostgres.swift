@@ -2,7 +2,6 @@ import Foundation
 import Logging
 import SluiceCore
 import SluicePostgres
-import Synchronization
 
 /// A throwaway PostgreSQL 15 server for tests and benchmarks, started once per process.
 ///
@@ -78,7 +77,7 @@ public struct TestPostgres: Sendable {
     /// Creates a fresh, uniquely named database and returns a conninfo for it (the same server
     /// and superuser), so tests are isolated and can run in parallel.
     public func makeDatabase(prefix: String = "sluice_test") async throws -> String {
-        let name = "\(prefix)_\(getpid())_\(UInt32.random(in: 0...UInt32.max))_\(Self.counter.next())"
+        let name = "\(prefix)_\(getpid())_\(UInt32.random(in: 0...UInt32.max))_\(Self.counter.take())"
         // Two at a time: the suite's first seconds asked for dozens at once, each a copy of the
         // template, and took 6–12 s each while they starved the machine (other tests'
         // connections timed out, their timing bounds failed). PostgreSQL 15 copies block by
@@ -124,7 +123,8 @@ public struct TestPostgres: Sendable {
         return try await connection.execute(sql, params)
     }
 
-    private static let counter = Counter()
+    /// Unique suffixes for database names within this process.
+    private static let counter = TakeANumber()
     private static let creating = Turnstile(limit: 2)
 }
 
@@ -149,16 +149,5 @@ actor Turnstile {
     /// Hands the place to the longest waiting task, if any.
     func leave() {
         if waiting.isEmpty { inside -= 1 } else { waiting.removeFirst().resume() }
-    }
-}
-
-/// Unique suffixes for database names within this process.
-final class Counter: Sendable {
-    private let value = Mutex(0)
-    func next() -> Int {
-        value.withLock {
-            $0 += 1
-            return $0
-        }
     }
 }
