@@ -40,7 +40,8 @@ extension BulkUpdate {
             // The input is the session's own: copied and checked before the read-only snapshot
             // (which could not build the index that proves its keys distinct).
             phase = .copy
-            let copied = try await copy(input, into: sql, on: connection, keys: &keys, spool: nil)
+            var rows = InputRows(self)
+            let copied = try await copy(input, into: sql, on: connection, rows: &rows, keys: &keys, spool: nil)
             summary.inputRows = copied.rows
             phase = .check
             if !keys.provesUnique && !keysProvenDistinct(keys) {

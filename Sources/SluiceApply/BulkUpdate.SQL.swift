@@ -226,6 +226,9 @@ extension BulkUpdate {
 
         var copyInput: String { "COPY \(input) (\(key), \(inputList)) FROM STDIN" }
 
+        /// Empties the input table for the next rows (``BulkUpdate/copyAhead``).
+        var emptyInput: String { "TRUNCATE \(input)" }
+
         /// The input key's type and whether its collation compares bytes (false on servers too
         /// old to say). The temp table's first column is the key.
         var keyType: String {

@@ -107,7 +107,18 @@ public struct BulkUpdate: Sendable {
     public var spoolDirectory: String?
     /// Inputs whose COPY text is larger than this are read before the update instead: the spool
     /// is a second copy of the input on disk.
-    public var spoolLimit = 1 << 30
+    public var spoolLimit = defaultSpoolLimit
+    /// 1 GiB.
+    public static let defaultSpoolLimit = 1 << 30
+    /// The input arrives as fast as it can be read (a file checked as it streams in), so the
+    /// table may be locked while it does: an update reviewed in its own transaction
+    /// (``InlineReview``) then writes the rows while the rest are read (``copyAhead``), instead
+    /// of after the last. Leave it `false` for an input that may take long (a fetch upstream):
+    /// the table is then locked only once the input is in.
+    public var writesWhileCopying = false
+    /// With ``writesWhileCopying``: the rows read before the first write, and half of it the
+    /// fewest rows handed to the write at a time.
+    public var copyAheadRows = 20_000
     /// Asked once the input is copied in: `true` when whoever produced it has proved its keys
     /// distinct as *uuids* (by their 128 bits; a CSV check that saw every key). Trusted only for
     /// a `uuid` key column, where it means what the server's duplicate check would find; then
@@ -273,54 +284,84 @@ public struct BulkUpdate: Sendable {
             var stats = BulkUpdateStats(dryRun: dryRun)
             // The COPY's bytes, in case a second connection reads the prior values (or reviews).
             var spool = concurrentPriorReadRows == nil ? nil : makeSpool(logger: connection.logger)
-            let copied = try await copy(input, into: sql, on: connection, keys: &keys, spool: spool)
-            stats.inputRows = copied.rows
-            // Locked once the input is in: other writers wait from here to COMMIT, not while the
-            // input is read (which may be a file being checked as it streams in).
-            phase = .prepare
-            _ = try await connection.execute(sql.lock)
-            phase = .check
-            // Distinct fingerprints prove distinct keys; otherwise the server looks.
-            if !keys.provesUnique && !keysProvenDistinct(keys) {
-                stats.duplicateRows = try await removeDuplicates(sql, on: connection, inTransaction: true)
-            }
-            if mode == .insert { try await refuseExistingKeys(sql, on: connection) }
-            if let reviewed {
-                try await holdToReview(sql, reviewed: reviewed, onDrift: onDrift, on: connection, into: &stats)
-            }
-            // Reviewed here, on the locked table: what it finds is what the write will do, and the
-            // rows it streams carry the prior values, so `undo` gets them from the same read.
-            var inlineSummary: ReviewSummary?
-            // The client's counts of what it copied hold while every row copied is still there.
-            let intact = stats.duplicateRows == 0 && stats.driftedInputRows == 0 ? copied : nil
-            var inlineFilled: [Int]?
-            var inlineWritten: Written?
-            if let inlineReview {
-                var summary = ReviewSummary(table: table, key: key, mode: mode.rawValue)
-                summary.inputRows = stats.inputRows
-                summary.duplicateRows = stats.duplicateRows
-                if let threshold = concurrentPriorReadRows, stats.inputRows >= threshold, stats.duplicateRows == 0,
-                    let spooled = spool, spooled.failure == nil, try await sampleWrites(sql, on: connection),
-                    let concurrent = await PriorReader.open(alongside: connection, sql: sql)
+            var rows = InputRows(self)
+            var ahead: WrittenAhead?
+            let copied: Copied
+            if let inlineReview, writesWhileCopying, mode == .update, !guarded, reviewed == nil, let spooled = spool {
+                switch try await copyAhead(
+                    input, into: sql, on: connection, rows: &rows, keys: &keys, spool: spooled, review: inlineReview,
+                    reader: &reader, undo: undo)
                 {
-                    reader = concurrent
-                    (inlineFilled, inlineWritten) = try await reviewWhileWriting(
-                        sql, on: connection, reader: concurrent, spool: spooled, inputCounts: intact?.counts,
-                        review: inlineReview, into: &summary, undo: undo)
+                case .copied(let all): copied = all
+                case .written(let written):
+                    ahead = written
+                    copied = written.copied
+                }
+                if let concurrent = reader {
                     await concurrent.close()
                     reader = nil
-                    stats.priorReadConcurrently = true
-                } else {
-                    let (details, filled) = try await withoutActuallyEscaping(undo) { undo in
-                        try await tallyReview(
-                            sql, on: connection, into: &summary, inputCounts: intact?.counts, cells: inlineReview.cells,
-                            undo: undo)
-                    }
-                    inlineFilled = filled
-                    try await inlineReview.reviewed(summary, details)
                 }
+            } else {
+                copied = try await copy(input, into: sql, on: connection, rows: &rows, keys: &keys, spool: spool)
+            }
+            stats.inputRows = copied.rows
+            var inlineSummary: ReviewSummary?
+            var intact: Copied?
+            var inlineFilled: [Int]?
+            var inlineWritten: Written?
+            if let ahead {
+                stats.duplicateRows = ahead.summary.duplicateRows
+                inlineSummary = ahead.summary
+                inlineFilled = ahead.filled
+                inlineWritten = ahead.written
+                stats.priorReadConcurrently = true
                 spool = nil
-                inlineSummary = summary
+            } else {
+                // Locked once the input is in: other writers wait from here to COMMIT, not while the
+                // input is read (which may be a file being checked as it streams in).
+                phase = .prepare
+                _ = try await connection.execute(sql.lock)
+                phase = .check
+                // Distinct fingerprints prove distinct keys; otherwise the server looks.
+                if !keys.provesUnique && !keysProvenDistinct(keys) {
+                    stats.duplicateRows = try await removeDuplicates(sql, on: connection, inTransaction: true)
+                }
+                if mode == .insert { try await refuseExistingKeys(sql, on: connection) }
+                if let reviewed {
+                    try await holdToReview(sql, reviewed: reviewed, onDrift: onDrift, on: connection, into: &stats)
+                }
+                // Reviewed here, on the locked table: what it finds is what the write will do, and the
+                // rows it streams carry the prior values, so `undo` gets them from the same read.
+                // The client's counts of what it copied hold while every row copied is still there.
+                intact = stats.duplicateRows == 0 && stats.driftedInputRows == 0 ? copied : nil
+                if let inlineReview {
+                    var summary = ReviewSummary(table: table, key: key, mode: mode.rawValue)
+                    summary.inputRows = stats.inputRows
+                    summary.duplicateRows = stats.duplicateRows
+                    if let threshold = concurrentPriorReadRows, stats.inputRows >= threshold, stats.duplicateRows == 0,
+                        let spooled = spool, spooled.failure == nil, try await sampleWrites(sql, on: connection),
+                        let concurrent = await PriorReader.open(alongside: connection, sql: sql)
+                    {
+                        reader = concurrent
+                        (inlineFilled, inlineWritten) = try await reviewWhileWriting(
+                            sql, on: connection, reader: concurrent, spool: spooled, inputCounts: intact?.counts,
+                            review: inlineReview, into: &summary, undo: undo)
+                        await concurrent.close()
+                        reader = nil
+                        stats.priorReadConcurrently = true
+                    } else {
+                        let (details, filled) = try await withoutActuallyEscaping(undo) { undo in
+                            try await tallyReview(
+                                sql, on: connection, into: &summary, inputCounts: intact?.counts,
+                                cells: inlineReview.cells,
+                                undo: undo)
+                        }
+                        inlineFilled = filled
+                        try await inlineReview.reviewed(summary, details)
+                    }
+                    spool = nil
+                    inlineSummary = summary
+                }
             }
             let reviewedWrites = inlineSummary.map { $0.changedRows + $0.insertedRows }
             // After the review has held back drifted rows: these are the values the update writes.
@@ -375,6 +416,7 @@ public struct BulkUpdate: Sendable {
                 written = try await write(sql, on: connection)
             }
             count(written, recorded: recorded, into: &stats)
+            stats.writeStatements = written.statements
             if written.rows + written.deleted != recorded.prior + recorded.added {
                 connection.logger.warning(
                     "rows changed differ from prior values recorded",
@@ -470,7 +512,7 @@ public struct BulkUpdate: Sendable {
     /// re-apply, most likely: then the review finds nothing and no UPDATE runs at all) it
     /// reviews first on this connection instead. Only a choice of path: either gives the same
     /// review and the same writes.
-    private func sampleWrites(_ sql: SQL, on connection: PostgresConnection) async throws -> Bool {
+    func sampleWrites(_ sql: SQL, on connection: PostgresConnection) async throws -> Bool {
         let row = try await connection.execute(sql.sampledWrites).rows.first
         return row?.first?.intValue != 0 || row?.last?.intValue == 0
     }
@@ -488,6 +530,8 @@ public struct BulkUpdate: Sendable {
         var rows = 0
         /// Rows the undo of an upsert or insert deleted.
         var deleted = 0
+        /// Write statements run: more than one when rows were written as the input was read.
+        var statements = 0
     }
 
     /// What the pass before the write handed to `undo`.
@@ -548,62 +592,101 @@ public struct BulkUpdate: Sendable {
     }
 
     /// Copies the input into the input table (``SQL/copyInput``), each key into `keys` and every
-    /// byte sent into `spool`.
+    /// row sent into `spool`. `rows` numbers them: it has projected the input's first rows when
+    /// the input is what is left of one (``copyAhead``).
     func copy<Input: AsyncSequence>(
-        _ input: Input, into sql: SQL, on connection: PostgresConnection, keys: inout KeyTracker, spool: CopySpool?
+        _ input: Input, into sql: SQL, on connection: PostgresConnection, rows: inout InputRows, keys: inout KeyTracker,
+        spool: CopySpool?
     ) async throws -> Copied where Input.Element == Batch {
-        let names = inputColumns
-        var rowNumber = 0
-        var filled = [Int](repeating: 0, count: columns.count)
+        let firstRow = rows.count
         do {
-            // Binary format when every column's type has an encoding: the server then stores the
-            // rows without parsing text (half the COPY's time at 1M rows).
-            let types = try await connection.execute(sql.columnTypes).rows.map { row in
-                (
-                    oid: UInt32(truncatingIfNeeded: row[0].intValue ?? 0),
-                    modifier: Int32(truncatingIfNeeded: row[1].intValue ?? -1)
-                )
-            }
-            let binary = types.count == names.count ? BinaryCopyEncoding(types: types) : nil
-            let rows = try await connection.copyIn(sql.copyInput, binary: binary) { writer in
+            let binary = try await copyEncoding(sql, on: connection)
+            _ = try await connection.copyIn(sql.copyInput, binary: binary) { writer in
                 writer.spool = spool
-                var row: [Value] = []
-                row.reserveCapacity(names.count)
                 for try await batch in input {
-                    let indices = try names.map { name in
-                        guard let index = batch.index(of: name) else {
-                            throw BulkUpdateError(
-                                table: table, phase: .copy, reason: .missingColumn, column: name,
-                                message:
-                                    "the input has no column \(name) (it has \(batch.columns.joined(separator: ", ")))")
-                        }
-                        return index
-                    }
+                    let indices = try rows.indices(in: batch)
                     for source in batch.rows {
-                        rowNumber += 1
-                        row.removeAll(keepingCapacity: true)
-                        for index in indices {
-                            let value = source[index]
-                            if !exactValues, case .string(let s) = value, s.isEmpty {
-                                row.append(.null)
-                            } else {
-                                row.append(value)
-                            }
-                        }
-                        if row[0].isNull {
-                            throw BulkUpdateError(
-                                table: table, phase: .copy, reason: .missingKey, inputRow: rowNumber, column: key,
-                                message: "input row \(rowNumber) has no \(key)")
-                        }
-                        keys.add(row[0])
-                        for index in filled.indices where !row[1 + index].isNull { filled[index] += 1 }
-                        try await writer.write(row: row)
+                        try await writer.write(row: rows.project(source, at: indices, keys: &keys))
                     }
                 }
             }
-            return Copied(rows: rows, filled: filled)
+            return rows.copied
         } catch let error as PostgresError where error.kind == .server && error.sqlState?.hasPrefix("22") == true {
-            throw BulkUpdateError(invalidInput: error, table: table, key: key)
+            throw BulkUpdateError(invalidInput: error.renumberingCopyLine { $0 + firstRow }, table: table, key: key)
+        }
+    }
+
+    /// The binary encoding of the input table's columns (``SQL/copyInput``), or `nil` when a
+    /// type has none: the server then stores the rows without parsing text (half the COPY's time
+    /// at 1M rows).
+    func copyEncoding(_ sql: SQL, on connection: PostgresConnection) async throws -> BinaryCopyEncoding? {
+        let types = try await connection.execute(sql.columnTypes).rows.map { row in
+            (
+                oid: UInt32(truncatingIfNeeded: row[0].intValue ?? 0),
+                modifier: Int32(truncatingIfNeeded: row[1].intValue ?? -1)
+            )
+        }
+        return types.count == inputColumns.count ? BinaryCopyEncoding(types: types) : nil
+    }
+
+    /// The input's rows as the input table takes them (``inputColumns``, in order; an empty
+    /// string as NULL unless ``exactValues``), counted and numbered, their keys checked present
+    /// and tracked, and per updated column how many give it a value.
+    struct InputRows {
+        let names: [String]
+        let table: String
+        let key: String
+        let exactValues: Bool
+        /// Rows projected so far.
+        private(set) var count = 0
+        private(set) var filled: [Int]
+        private var row: [Value] = []
+
+        init(_ update: BulkUpdate) {
+            names = update.inputColumns
+            table = update.table
+            key = update.key
+            exactValues = update.exactValues
+            filled = [Int](repeating: 0, count: update.columns.count)
+            row.reserveCapacity(names.count)
+        }
+
+        var copied: Copied { Copied(rows: count, filled: filled) }
+
+        /// Where `batch` holds each input column.
+        func indices(in batch: Batch) throws(BulkUpdateError) -> [Int] {
+            try names.map { name throws(BulkUpdateError) in
+                guard let index = batch.index(of: name) else {
+                    throw BulkUpdateError(
+                        table: table, phase: .copy, reason: .missingColumn, column: name,
+                        message: "the input has no column \(name) (it has \(batch.columns.joined(separator: ", ")))")
+                }
+                return index
+            }
+        }
+
+        /// The next row, from `source` (a row of a batch whose ``indices(in:)`` are `indices`).
+        mutating func project(
+            _ source: [Value], at indices: [Int], keys: inout KeyTracker
+        ) throws(BulkUpdateError) -> [Value] {
+            count += 1
+            row.removeAll(keepingCapacity: true)
+            for index in indices {
+                let value = source[index]
+                if !exactValues, case .string(let s) = value, s.isEmpty {
+                    row.append(.null)
+                } else {
+                    row.append(value)
+                }
+            }
+            if row[0].isNull {
+                throw BulkUpdateError(
+                    table: table, phase: .copy, reason: .missingKey, inputRow: count, column: key,
+                    message: "input row \(count) has no \(key)")
+            }
+            keys.add(row[0])
+            for index in filled.indices where !row[1 + index].isNull { filled[index] += 1 }
+            return row
         }
     }
 
@@ -811,10 +894,10 @@ public struct BulkUpdate: Sendable {
 
     /// Runs the write statement (and an undo's DELETE) behind a savepoint so a constraint
     /// violation can be traced to its key.
-    private func write(_ sql: SQL, on connection: PostgresConnection) async throws -> Written {
+    func write(_ sql: SQL, on connection: PostgresConnection) async throws -> Written {
         _ = try await connection.execute("SAVEPOINT sluice_apply_update")
         do {
-            var written = Written(rows: try await connection.execute(sql.write).affectedRows)
+            var written = Written(rows: try await connection.execute(sql.write).affectedRows, statements: 1)
             if let delete = sql.deleteInserted { written.deleted = try await connection.execute(delete).affectedRows }
             return written
         } catch let error as PostgresError where error.kind == .server && ["23514", "23502"].contains(error.sqlState) {
@@ -874,6 +957,9 @@ public struct BulkUpdateStats: Sendable, Hashable {
     /// The prior values were read on a second connection while the UPDATE ran
     /// (``BulkUpdate/concurrentPriorReadRows``), rather than before it.
     public var priorReadConcurrently = false
+    /// Write statements run (UPDATE, upsert or INSERT): none when nothing changes, more than
+    /// one when rows were written while the input was read (``BulkUpdate/writesWhileCopying``).
+    public var writeStatements = 0
     /// The connection was lost while COMMIT was in flight and the server, asked on a new
     /// connection, confirmed that the transaction committed.
     public var commitConfirmedAfterConnectionLoss = false

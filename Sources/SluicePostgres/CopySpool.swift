@@ -1,14 +1,18 @@
+import SluiceCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 
-/// The bytes a ``CopyWriter`` sent (set as its ``CopyWriter/spool``), kept in an unnamed
-/// temporary file so the same COPY can be sent again on another connection (``copy(into:_:)``)
-/// without encoding the rows twice or holding them in memory.
+/// A COPY's rows, kept in an unnamed temporary file so they can be sent again on another
+/// connection (``copy(into:_:)``), or a stretch at a time (``Reader/copy(into:_:_:)``), without
+/// encoding them twice or holding them in memory. They get there from a running COPY
+/// (``CopyWriter/spool``) or with no COPY running (``CopySpool/Encoder``).
 ///
-/// The file is created with mode 0600 in `directory` (default `$TMPDIR`, else `/tmp`) and
+/// The file holds the rows only: a binary COPY's header and trailer are added each time rows are
+/// sent. It is created with mode 0600 in `directory` (default `$TMPDIR`, else `/tmp`) and
 /// unlinked at once: nothing is left behind, even if the process dies; the space is freed when
 /// the spool is released. Keeping it is best effort: if a write fails (a full disk) or the spool
 /// would pass `limit` bytes, ``failure`` says why and the spool stops growing and must not be sent.
@@ -18,8 +22,13 @@ public final class CopySpool {
     public private(set) var byteCount = 0
     /// Why the spool is incomplete, if it is.
     public private(set) var failure: String?
-    /// The bytes are a binary-format COPY (``BinaryCopyEncoding``).
+    /// The rows are in binary format (``BinaryCopyEncoding``).
     var binary = false
+    /// The rows the binary encoding declined (``Encoder``), in text format, and their row
+    /// numbers: sent after the binary rows.
+    private var declined = Stretch.Declined()
+    /// Rows spooled, declined ones included.
+    public internal(set) var rowCount = 0
 
     public init(directory: String? = nil, limit: Int) throws(PostgresError) {
         let directory =
@@ -45,8 +54,9 @@ public final class CopySpool {
         if failure == nil { failure = reason }
     }
 
-    /// Appends `bytes`, or records a ``failure`` and ignores this and every later call.
-    func append(_ bytes: [UInt8]) {
+    /// Appends `bytes`, whole rows (`rows` of them), or records a ``failure`` and ignores this
+    /// and every later call.
+    func append(_ bytes: ArraySlice<UInt8>, rows: Int) {
         guard failure == nil else { return }
         guard byteCount + bytes.count <= limit else {
             failure = "the input is larger than \(limit) bytes"
@@ -63,27 +73,181 @@ public final class CopySpool {
             offset += written
         }
         byteCount += bytes.count
+        rowCount += rows
     }
 
-    /// Sends everything spooled into `sql`, a `COPY ... FROM STDIN` taking the same columns, on
+    /// Every row spooled, as one stretch.
+    public var whole: Stretch {
+        Stretch(bytes: 0..<byteCount, firstRow: 1, rowCount: rowCount, declined: declined)
+    }
+
+    /// Sends every row spooled into `sql`, a `COPY ... FROM STDIN` taking the same columns, on
     /// `connection` (in binary format if that is what was spooled); returns the rows the server
     /// copied.
     public func copy(into connection: PostgresConnection, _ sql: String) async throws -> Int {
+        try await reader().copy(into: connection, sql, whole)
+    }
+
+    /// What sends the rows spooled so far, from any task, while more are being spooled.
+    /// - Throws: ``PostgresError`` when the spool is incomplete (``failure``) or its file cannot
+    ///   be opened again.
+    public func reader() throws(PostgresError) -> Reader {
         if let failure { throw PostgresError(kind: .client, message: failure) }
-        return try await connection.copyIn(binary ? PostgresConnection.binaryCopy(sql) : sql) { writer in
-            var offset = 0
-            while offset < byteCount {
-                var chunk = [UInt8](repeating: 0, count: min(CopyWriter.flushThreshold, byteCount - offset))
-                let read = chunk.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress!, $0.count, off_t(offset)) }
-                if read < 0, errno == EINTR { continue }
-                guard read > 0 else {
-                    let reason = read < 0 ? String(cString: strerror(errno)) : "it ended early"
-                    throw PostgresError(kind: .client, message: "cannot read a temporary file back: \(reason)")
+        let copy = dup(descriptor)
+        guard copy >= 0 else {
+            throw PostgresError(
+                kind: .client, message: "cannot open a temporary file again: \(String(cString: strerror(errno)))")
+        }
+        return Reader(descriptor: copy, binary: binary)
+    }
+
+    /// Sends stretches of a spool (``CopySpool/reader()``): immutable, so any task may use it
+    /// while the spool grows; it reads only bytes already written.
+    public final class Reader: Sendable {
+        private let descriptor: Int32
+        private let binary: Bool
+
+        fileprivate init(descriptor: Int32, binary: Bool) {
+            self.descriptor = descriptor
+            self.binary = binary
+        }
+
+        deinit {
+            close(descriptor)
+        }
+
+        /// Sends the rows of `stretch` into `sql`, a `COPY ... FROM STDIN` taking the spooled
+        /// columns, on `connection`: its binary rows in one COPY, then those the encoding
+        /// declined, in text format, in another; returns the rows copied. A server error's `line`
+        /// is renumbered to the row's number in the whole input.
+        public func copy(into connection: PostgresConnection, _ sql: String, _ stretch: Stretch) async throws -> Int {
+            let binary = binary
+            var copied = 0
+            if !stretch.bytes.isEmpty {
+                do {
+                    copied = try await connection.copyIn(binary ? PostgresConnection.binaryCopy(sql) : sql) { writer in
+                        if binary { try await writer.send(encoded: BinaryCopyEncoding.header) }
+                        var offset = stretch.bytes.lowerBound
+                        while offset < stretch.bytes.upperBound {
+                            let count = min(CopyWriter.flushThreshold, stretch.bytes.upperBound - offset)
+                            var chunk = [UInt8](repeating: 0, count: count)
+                            let read = chunk.withUnsafeMutableBytes {
+                                pread(descriptor, $0.baseAddress!, count, off_t(offset))
+                            }
+                            if read < 0, errno == EINTR { continue }
+                            guard read > 0 else {
+                                let reason = read < 0 ? String(cString: strerror(errno)) : "it ended early"
+                                throw PostgresError(
+                                    kind: .client, message: "cannot read a temporary file back: \(reason)")
+                            }
+                            chunk.removeLast(chunk.count - read)
+                            try await writer.send(encoded: chunk)
+                            offset += read
+                        }
+                        if binary { try await writer.send(encoded: BinaryCopyEncoding.trailer) }
+                    }
+                } catch let error as PostgresError {
+                    throw error.renumberingCopyLine(stretch.row(ofEncodedLine:))
                 }
-                chunk.removeLast(chunk.count - read)
-                try await writer.send(encoded: chunk)
-                offset += read
             }
+            let declined = stretch.declined.rows
+            guard !declined.isEmpty else { return copied }
+            do {
+                copied += try await connection.copyText(sql, stretch.declined.text)
+            } catch let error as PostgresError {
+                throw error.renumberingCopyLine { declined[min(max($0, 1), declined.count) - 1] }
+            }
+            return copied
+        }
+    }
+
+    /// Consecutive rows of the spool: the bytes of those in the spool's format, and those the
+    /// binary encoding declined, in text format.
+    public struct Stretch: Sendable {
+        public struct Declined: Sendable {
+            var text: [UInt8] = []
+            /// Their row numbers, ascending.
+            var rows: [Int] = []
+        }
+
+        var bytes: Range<Int>
+        /// The number of the first row (1-based, in the whole input).
+        public internal(set) var firstRow: Int
+        public internal(set) var rowCount: Int
+        var declined: Declined
+
+        /// This stretch and the one right after it, as one.
+        public func followed(by next: Stretch) -> Stretch {
+            precondition(next.bytes.lowerBound == bytes.upperBound && next.firstRow == firstRow + rowCount)
+            var joined = self
+            joined.bytes = bytes.lowerBound..<next.bytes.upperBound
+            joined.rowCount += next.rowCount
+            joined.declined.text += next.declined.text
+            joined.declined.rows += next.declined.rows
+            return joined
+        }
+
+        /// The row number of line `line` of the COPY of ``bytes``: its `line`-th row not declined.
+        func row(ofEncodedLine line: Int) -> Int {
+            var row = firstRow + line - 1
+            for declinedRow in declined.rows where declinedRow <= row { row += 1 }
+            return row
+        }
+    }
+
+    /// Encodes rows into a spool with no COPY running, as a ``CopyWriter`` with the same
+    /// encoding would send them; ``flush()`` writes what is encoded and returns it as a stretch.
+    public final class Encoder {
+        public let spool: CopySpool
+        private let encoding: BinaryCopyEncoding?
+        private var buffer: [UInt8] = []
+        /// The rows encoded since the last ``flush()``.
+        private var pending: Stretch
+
+        /// Rows go to `spool` in binary format with `encoding`, in text format without.
+        public init(spool: CopySpool, encoding: BinaryCopyEncoding?) {
+            self.spool = spool
+            self.encoding = encoding
+            spool.binary = encoding != nil
+            pending = Stretch(
+                bytes: spool.byteCount..<spool.byteCount, firstRow: spool.rowCount + 1, rowCount: 0, declined: .init())
+            buffer.reserveCapacity(CopyWriter.flushThreshold + 4096)
+        }
+
+        /// Adds a row (as many values as the COPY has columns); written by ``flush()`` or, once
+        /// ``CopyWriter/flushThreshold`` bytes are waiting, now.
+        public func append(_ row: [Value]) {
+            pending.rowCount += 1
+            if let encoding, !encoding.append(row, to: &buffer) {
+                PostgresText.appendCopyRow(row, to: &pending.declined.text)
+                pending.declined.rows.append(pending.firstRow + pending.rowCount - 1)
+            } else if encoding == nil {
+                PostgresText.appendCopyRow(row, to: &buffer)
+            }
+            if buffer.count >= CopyWriter.flushThreshold { write() }
+        }
+
+        /// Writes the rows encoded since the last call to the spool and returns them; `nil` when
+        /// there were none.
+        public func flush() -> Stretch? {
+            write()
+            guard pending.rowCount > 0 else { return nil }
+            let stretch = pending
+            pending = Stretch(
+                bytes: stretch.bytes.upperBound..<stretch.bytes.upperBound,
+                firstRow: stretch.firstRow + stretch.rowCount,
+                rowCount: 0, declined: .init())
+            spool.declined.text += stretch.declined.text
+            spool.declined.rows += stretch.declined.rows
+            spool.rowCount += stretch.rowCount
+            return stretch
+        }
+
+        private func write() {
+            guard !buffer.isEmpty else { return }
+            spool.append(buffer[...], rows: 0)
+            pending.bytes = pending.bytes.lowerBound..<spool.byteCount
+            buffer.removeAll(keepingCapacity: true)
         }
     }
 }

@@ -28,6 +28,10 @@ public final class CopyWriter {
     private let binary: BinaryCopyEncoding?
     /// The rows the binary encoding declined, in text format, and their row numbers (ascending).
     private(set) var declined: (text: [UInt8], rows: [Int]) = ([], [])
+    /// Whether the buffer's start, a binary COPY's header, went out already.
+    private var headerSent = false
+    /// Of ``rowsWritten``, those the spool got.
+    private var rowsSpooled = 0
 
     init(core: LibPQConnection, copy: LibPQConnection.OperationID, columnCount: Int, binary: BinaryCopyEncoding?) {
         self.core = core
@@ -73,10 +77,10 @@ public final class CopyWriter {
         }
     }
 
-    /// Ends the rows: a binary COPY's trailer, then whatever is buffered is sent.
+    /// Ends the rows: whatever is buffered is sent, then a binary COPY's trailer.
     func finish() async throws {
-        if binary != nil { buffer.append(contentsOf: BinaryCopyEncoding.trailer) }
         try await flush()
+        if binary != nil { _ = try await core.putCopyData(BinaryCopyEncoding.trailer, to: copy) }
     }
 
     /// The row number of line `line` of the binary COPY: its `line`-th row not declined.
@@ -92,16 +96,21 @@ public final class CopyWriter {
         let chunk = buffer
         buffer.removeAll(keepingCapacity: true)
         if let spool {
+            // The spool holds rows only: a binary COPY's header is added when they are sent.
             spool.binary = binary != nil
-            spool.append(chunk)
+            spool.append(
+                chunk[(binary != nil && !headerSent ? BinaryCopyEncoding.header.count : 0)...],
+                rows: rowsWritten - rowsSpooled)
+            rowsSpooled = rowsWritten
         }
+        headerSent = true
         _ = try await core.putCopyData(chunk, to: copy)
     }
 
     /// Sends bytes already in COPY text format (whole rows or not), after what is buffered.
     func send(encoded bytes: [UInt8]) async throws {
         try await flush()
-        spool?.append(bytes)
+        spool?.append(bytes[...], rows: 0)
         _ = try await core.putCopyData(bytes, to: copy)
     }
 }

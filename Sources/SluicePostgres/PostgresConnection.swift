@@ -218,7 +218,7 @@ public final class PostgresConnection: Sendable {
     static func binaryCopy(_ sql: String) -> String { sql + " (FORMAT binary)" }
 
     /// Runs `sql` with `text`, rows already in COPY text format.
-    private func copyText(_ sql: String, _ text: [UInt8]) async throws -> Int {
+    func copyText(_ sql: String, _ text: [UInt8]) async throws -> Int {
         let copy = try await core.startCopyIn(sql)
         do {
             var offset = 0

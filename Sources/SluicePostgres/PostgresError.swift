@@ -57,7 +57,7 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
 
     /// This error with the `line N` of a COPY's context (`COPY t, line 3, column id: "abc"`)
     /// replaced by `renumber(N)`; unchanged when the context names no line.
-    func renumberingCopyLine(_ renumber: (Int) -> Int) -> PostgresError {
+    public func renumberingCopyLine(_ renumber: (Int) -> Int) -> PostgresError {
         guard let context, let marker = context.firstRange(of: ", line ") else { return self }
         let digits = context[marker.upperBound...].prefix(while: \.isNumber)
         guard let line = Int(digits) else { return self }

@@ -91,3 +91,17 @@ enum SideTable {
 
     static func row(_ n: Int, _ mbid: Value, _ length: Value) -> [Value] { [.string(id(n)), mbid, length] }
 }
+
+/// How many other sessions are connected to `connection`'s database, asked until there are none
+/// for up to 20 s: a server process leaves `pg_stat_activity` a moment after its client hangs up.
+func otherSessions(_ connection: PostgresConnection) async throws -> Int64? {
+    var others: Int64?
+    for _ in 0..<200 {
+        others = try await connection.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).scalar.intValue
+        if others == 0 { break }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    return others
+}

@@ -62,18 +62,30 @@ public struct CSVApplyStage: ReviewingStage {
         }
     }
 
-    /// The apply, told that the keys it copies are distinct when the csv-input stage — which saw
-    /// every one of them, as UUIDs — found none repeated. It is asked once the input is in, when
-    /// that stage has finished (even when the apply streams beside it).
+    /// The apply, told that its rows come from a file read as fast as it can be (so it may write
+    /// them as they come: ``BulkUpdate/writesWhileCopying``), and that the keys it copies are
+    /// distinct when the csv-input stage — which saw every one of them, as UUIDs — found none
+    /// repeated. That is asked once the input is in, when that stage has finished (even when the
+    /// apply streams beside it).
     private func checkedApply(_ context: StageContext) -> ApplyStage {
-        guard keysAreUUIDs else { return apply }
         var apply = apply
+        apply.writesWhileCopying = Self.spoolHolds(csvURL)
+        guard keysAreUUIDs else { return apply }
         let inputStage = inputStage
         apply.inputKeysDistinctAsUUIDs = {
             guard let record = context.finishedStage(inputStage), record.status == .succeeded else { return false }
             return record.counters["repeated_keys"] == 0
         }
         return apply
+    }
+
+    /// Whether the spool that carries the rows to the write when it writes them as they come
+    /// (``BulkUpdate/spoolLimit``) holds a CSV this large: its COPY encoding is at most about
+    /// four times its text (a column of one-digit numbers), so files up to a quarter of the limit.
+    static func spoolHolds(_ csvURL: URL) -> Bool {
+        var status = stat()
+        guard stat(csvURL.path, &status) == 0 else { return false }
+        return Int(status.st_size) <= BulkUpdate.defaultSpoolLimit / 4
     }
 
     /// The CSV positions of the rows `error` is about; empty when they cannot be found.

@@ -28,6 +28,9 @@ public struct ApplyStage: ReviewingStage {
     public var force = false
     /// See ``BulkUpdate/inputKeysDistinctAsUUIDs``: set by a stage feeding it checked keys.
     public var inputKeysDistinctAsUUIDs: (@Sendable () -> Bool)?
+    /// See ``BulkUpdate/writesWhileCopying``: set by a stage feeding it rows it reads from a
+    /// file as fast as it can.
+    public var writesWhileCopying = false
 
     public init(name: String, settings: ApplySettings, database: PostgresSettings, parameters: Value) {
         self.name = name
@@ -46,6 +49,7 @@ public struct ApplyStage: ReviewingStage {
             dryRun: settings.dryRun)
         update.mode = BulkUpdate.Mode(settings.mode)
         update.inputKeysDistinctAsUUIDs = inputKeysDistinctAsUUIDs
+        update.writesWhileCopying = writesWhileCopying
         update.analyzeShare = settings.analyze ? 0.1 : nil
         return update
     }

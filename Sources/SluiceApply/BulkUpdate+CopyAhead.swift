@@ -1,0 +1,256 @@
+import SluiceCore
+import SluicePostgres
+import Synchronization
+
+extension BulkUpdate {
+    /// What ``copyAhead(_:into:on:rows:keys:spool:review:reader:undo:)`` did.
+    enum CopiedAhead {
+        /// The whole input is in the input table (and the spool), nothing is written yet: the
+        /// update goes on as for any input.
+        case copied(Copied)
+        /// The input is written, and reviewed with the prior values read: the update commits.
+        case written(WrittenAhead)
+    }
+
+    /// An input written while it was copied, and its review.
+    struct WrittenAhead {
+        var copied: Copied
+        var summary: ReviewSummary
+        var filled: [Int]
+        var written: Written
+    }
+
+    /// Copies an input that arrives as fast as it can be read (``writesWhileCopying``) for an
+    /// update reviewed in its own transaction, writing it while it is read. The time it takes
+    /// to read and check rows is then spent beside the server's UPDATE rather than before it.
+    ///
+    /// Its first rows (``copyAheadRows``) are copied; when the input is no longer than that,
+    /// or when they would write nothing (a re-apply, most likely), or no second connection can
+    /// be had, the rest is copied as for any input and the update goes on as usual
+    /// (``CopiedAhead/copied(_:)``). Otherwise the table is locked and, on this connection, the
+    /// copied rows are written (``write(_:on:)``), the input table emptied, the rows read since
+    /// copied in from the spool and written, until the input ends; meanwhile every row is read,
+    /// checked and spooled. Once the last is read, the whole spool goes into the
+    /// ``PriorReader``'s connection, which reviews it while the writes go on: it reads the table
+    /// as it was, locked against other writers since before the first write, which it cannot see
+    /// uncommitted. Keys not proven distinct are checked there: rows repeating a key with the same
+    /// values are dropped from the review (the write changes such a row once), a key given
+    /// different values fails the update, which then changes nothing. A refused review, a
+    /// refused row, any failure: the transaction rolls back.
+    func copyAhead<Input: AsyncSequence>(
+        _ input: Input, into sql: SQL, on connection: PostgresConnection, rows: inout InputRows,
+        keys: inout KeyTracker, spool: CopySpool, review: InlineReview, reader: inout PriorReader?,
+        undo: (Batch) async throws -> Void
+    ) async throws -> CopiedAhead where Input.Element == Batch {
+        let encoder = try await CopySpool.Encoder(spool: spool, encoding: copyEncoding(sql, on: connection))
+        var iterator = input.makeAsyncIterator()
+        var ended = false
+        while rows.count < copyAheadRows {
+            guard let batch = try await iterator.next() else {
+                ended = true
+                break
+            }
+            try encode(batch, rows: &rows, keys: &keys, into: encoder)
+        }
+        let source = try spool.reader()
+        if let first = encoder.flush() { try await copy(first, from: source, into: sql, on: connection) }
+        if ended { return .copied(rows.copied) }
+        _ = try await connection.execute(sql.lock)
+        guard try await sampleWrites(sql, on: connection),
+            let concurrent = await PriorReader.open(alongside: connection, sql: sql)
+        else {
+            let rest = RemainingBatches(iterator: iterator)
+            return .copied(try await copy(rest, into: sql, on: connection, rows: &rows, keys: &keys, spool: spool))
+        }
+        reader = concurrent
+        let queue = StretchQueue()
+        let firstRows = rows.count
+        return try await withThrowingTaskGroup(of: Written.self) { group in
+            group.addTask { [self] in
+                do {
+                    return try await writeAsCopied(
+                        sql, on: connection, firstRows: firstRows, queue: queue, from: source)
+                } catch {
+                    queue.writeFailed()
+                    if let error = error as? PostgresError {
+                        throw BulkUpdateError(table: table, phase: .update, postgres: error)
+                    }
+                    throw error
+                }
+            }
+            do {
+                var handedOver = rows.count
+                while !queue.hasWriteFailed, let batch = try await iterator.next() {
+                    try encode(batch, rows: &rows, keys: &keys, into: encoder)
+                    if rows.count - handedOver >= max(1, copyAheadRows / 2) {
+                        try queue.add(flushed(encoder))
+                        handedOver = rows.count
+                    }
+                }
+                try queue.add(flushed(encoder))
+                queue.finish()
+            } catch {
+                queue.abandon()
+                throw error
+            }
+            if queue.hasWriteFailed {
+                // The write's error.
+                _ = try await group.next()
+            }
+            // Every row is read: the second connection reviews them while the write goes on.
+            var summary = ReviewSummary(table: table, key: key, mode: mode.rawValue)
+            summary.inputRows = rows.count
+            // Refusing a value here, before the write got to it, fails the same way.
+            try await copy(spool.whole, from: source, into: sql, on: concurrent.connection)
+            var counts: [Int]? = rows.copied.counts
+            if !keys.provesUnique && !keysProvenDistinct(keys) {
+                summary.duplicateRows = try await removeDuplicates(sql, on: concurrent.connection, inTransaction: true)
+                if summary.duplicateRows > 0 { counts = nil }
+            }
+            let (details, filled) = try await withoutActuallyEscaping(undo) { undo in
+                try await tallyReview(
+                    sql, on: concurrent.connection, into: &summary, inputCounts: counts, cells: review.cells, undo: undo
+                )
+            }
+            try await review.reviewed(summary, details)
+            let written = try await group.next() ?? Written()
+            return .written(WrittenAhead(copied: rows.copied, summary: summary, filled: filled, written: written))
+        }
+    }
+
+    /// The write's side of ``copyAhead(_:into:on:rows:keys:spool:review:reader:undo:)``: writes
+    /// the `firstRows` rows in the input table, then, until the input ends, replaces them with
+    /// the rows read since (at least half as many as written so far, so the statements stay
+    /// few) and writes those.
+    private func writeAsCopied(
+        _ sql: SQL, on connection: PostgresConnection, firstRows: Int, queue: StretchQueue,
+        from source: CopySpool.Reader
+    ) async throws -> Written {
+        var written = try await write(sql, on: connection)
+        var copied = firstRows
+        while let stretch = try await queue.next(atLeast: max(max(1, copyAheadRows / 2), copied / 2)) {
+            _ = try await connection.execute(sql.emptyInput)
+            try await copy(stretch, from: source, into: sql, on: connection)
+            copied += stretch.rowCount
+            let more = try await write(sql, on: connection)
+            written.rows += more.rows
+            written.deleted += more.deleted
+            written.statements += more.statements
+        }
+        return written
+    }
+
+    /// Copies `stretch` of the spool into the input table; a value the server refuses fails
+    /// naming its row in the whole input.
+    private func copy(
+        _ stretch: CopySpool.Stretch, from source: CopySpool.Reader, into sql: SQL, on connection: PostgresConnection
+    ) async throws {
+        let copied: Int
+        do {
+            copied = try await source.copy(into: connection, sql.copyInput, stretch)
+        } catch let error as PostgresError where error.kind == .server && error.sqlState?.hasPrefix("22") == true {
+            throw BulkUpdateError(invalidInput: error, table: table, key: key)
+        }
+        guard copied == stretch.rowCount else {
+            throw PostgresError(kind: .client, message: "copied \(copied) input rows instead of \(stretch.rowCount)")
+        }
+    }
+
+    private func encode(
+        _ batch: Batch, rows: inout InputRows, keys: inout KeyTracker, into encoder: CopySpool.Encoder
+    ) throws(BulkUpdateError) {
+        let indices = try rows.indices(in: batch)
+        for source in batch.rows { encoder.append(try rows.project(source, at: indices, keys: &keys)) }
+    }
+
+    /// The rows encoded since the last call, written to the spool.
+    private func flushed(_ encoder: CopySpool.Encoder) throws(PostgresError) -> CopySpool.Stretch? {
+        let stretch = encoder.flush()
+        if let failure = encoder.spool.failure {
+            throw PostgresError(kind: .client, message: "cannot keep the input to write it as it is read: \(failure)")
+        }
+        return stretch
+    }
+}
+
+/// What is left of an input whose first rows were read: its iterator, as a sequence.
+struct RemainingBatches<Base: AsyncIteratorProtocol>: AsyncSequence where Base.Element == Batch {
+    typealias Element = Batch
+    let iterator: Base
+    func makeAsyncIterator() -> Base { iterator }
+}
+
+/// Hands the rows read (stretches of the spool) from the task reading the input to the one
+/// writing them: one waiting stretch, grown as rows arrive, taken whole.
+final class StretchQueue: Sendable {
+    private struct State {
+        var pending: CopySpool.Stretch?
+        var ended = false
+        var abandoned = false
+        var writeFailed = false
+        var waiter: (minimum: Int, continuation: CheckedContinuation<CopySpool.Stretch?, any Error>)?
+    }
+
+    private let state = Mutex(State())
+
+    /// Adds the rows read since the last call (`nil`: none).
+    func add(_ stretch: CopySpool.Stretch?) {
+        guard let stretch else { return }
+        state.withLock { state in
+            state.pending = state.pending.map { $0.followed(by: stretch) } ?? stretch
+            if let waiter = state.waiter, let pending = state.pending, pending.rowCount >= waiter.minimum {
+                state.pending = nil
+                state.waiter = nil
+                waiter.continuation.resume(returning: pending)
+            }
+        }
+    }
+
+    /// No more rows: the writer takes what waits, then gets `nil`.
+    func finish() {
+        state.withLock { state in
+            state.ended = true
+            if let waiter = state.waiter {
+                state.waiter = nil
+                let pending = state.pending
+                state.pending = nil
+                waiter.continuation.resume(returning: pending)
+            }
+        }
+    }
+
+    /// The reading failed: the writer stops.
+    func abandon() {
+        state.withLock { state in
+            state.abandoned = true
+            state.waiter?.continuation.resume(throwing: CancellationError())
+            state.waiter = nil
+        }
+    }
+
+    func writeFailed() { state.withLock { $0.writeFailed = true } }
+    var hasWriteFailed: Bool { state.withLock { $0.writeFailed } }
+
+    /// The rows waiting once there are at least `minimum` of them, or once the input ended
+    /// (`nil` when none are left).
+    func next(atLeast minimum: Int) async throws -> CopySpool.Stretch? {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                state.withLock { state in
+                    if state.abandoned || Task.isCancelled {
+                        continuation.resume(throwing: CancellationError())
+                    } else if let pending = state.pending, state.ended || pending.rowCount >= minimum {
+                        state.pending = nil
+                        continuation.resume(returning: pending)
+                    } else if state.ended {
+                        continuation.resume(returning: nil)
+                    } else {
+                        state.waiter = (minimum, continuation)
+                    }
+                }
+            }
+        } onCancel: {
+            abandon()
+        }
+    }
+}

@@ -1,0 +1,206 @@
+import SluiceApply
+import SluiceCore
+import SluicePostgres
+import SluiceTestSupport
+import Testing
+
+/// An update reviewed in its own transaction whose input is written as it is read
+/// (``BulkUpdate/writesWhileCopying``): the same table, undo, review and counts as when it is
+/// written after the last row, and on any failure nothing changed.
+@Suite struct CopyAheadTests {
+    static func id(_ n: Int) -> String {
+        "00000000-0000-4000-8000-\(String(repeating: "0", count: 12 - String(n).count))\(n)"
+    }
+
+    /// Tracks 1...60: popularity n % 50, isrc `X<n>` for even n, else NULL.
+    static func scratch() async throws -> Scratch {
+        try await Scratch.make(
+            schema: TestPostgres.tracksSchema
+                + """
+                ;
+                INSERT INTO tracks (id, title, spotify_popularity, isrc)
+                SELECT ('00000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, 'T' || i, i % 50,
+                       CASE WHEN i % 2 = 0 THEN 'X' || i END
+                FROM generate_series(1, 60) AS i
+                """)
+    }
+
+    /// Keys 1...70 (61...70 are not in the table): every third keeps its popularity, every
+    /// fifth has an empty isrc (cleared); `changes` replace rows by key.
+    static func rows(_ changes: [Int: (Value, Value)] = [:], extra: [(Int, Value, Value)] = []) -> [[Value]] {
+        (1...70).map { n in
+            let (popularity, isrc) =
+                changes[n] ?? (
+                    n % 3 == 0 ? .int(Int64(n % 50)) : .int(Int64(n * 7 % 101)), n % 5 == 0 ? "" : .string("I\(n)")
+                )
+            return [.string(id(n)), popularity, isrc]
+        } + extra.map { [.string(id($0.0)), $0.1, $0.2] }
+    }
+
+    static let columns = ["id", "spotify_popularity", "isrc"]
+
+    /// The rows in batches of five, a pause before each, failing before batch `failAt`: an input
+    /// read slowly enough that the write takes it in several stretches.
+    struct Trickle: AsyncSequence {
+        typealias Element = Batch
+        struct Failed: Error {}
+        let rows: [[Value]]
+        var failAt: Int?
+
+        struct AsyncIterator: AsyncIteratorProtocol {
+            let rows: [[Value]]
+            let failAt: Int?
+            var batch = 0
+            mutating func next() async throws -> Batch? {
+                let start = batch * 5
+                guard start < rows.count else { return nil }
+                if batch == failAt { throw Failed() }
+                batch += 1
+                try await Task.sleep(for: .milliseconds(15))
+                return Batch(
+                    columns: CopyAheadTests.columns, rows: Array(rows[start..<Swift.min(start + 5, rows.count)]))
+            }
+        }
+
+        func makeAsyncIterator() -> AsyncIterator { AsyncIterator(rows: rows, failAt: failAt) }
+    }
+
+    static func update(ahead: Bool) -> BulkUpdate {
+        var update = BulkUpdate(
+            table: "tracks", key: "id",
+            columns: [.init("spotify_popularity", onEmpty: .keep), .init("isrc", onEmpty: .clear)])
+        update.countsFilled = true
+        update.concurrentPriorReadRows = 1
+        update.writesWhileCopying = ahead
+        update.copyAheadRows = 10
+        return update
+    }
+
+    static func snapshot(_ connection: PostgresConnection) async throws -> [[Value]] {
+        try await connection.execute("SELECT id::text, spotify_popularity, isrc FROM tracks ORDER BY id").rows
+    }
+
+    struct Outcome {
+        var stats: BulkUpdateStats
+        var summary: ReviewSummary?
+        var undo: [[Value]]
+        var table: [[Value]]
+    }
+
+    static func run(ahead: Bool, rows: [[Value]]) async throws -> Outcome {
+        let db = try await scratch()
+        var summary: ReviewSummary?
+        let review = BulkUpdate.InlineReview(cells: { _ in }) { reviewed, _ in summary = reviewed }
+        var undo: [[Value]] = []
+        let stats = try await update(ahead: ahead).run(on: db.connection, input: Trickle(rows: rows), review: review) {
+            undo += $0.rows
+        }
+        return Outcome(
+            stats: stats, summary: summary, undo: undo.sorted { ($0[0].text ?? "") < ($1[0].text ?? "") },
+            table: try await snapshot(db.connection))
+    }
+
+    /// Compares a run written as read with one written after the last row.
+    static func compare(_ rows: [[Value]]) async throws -> Outcome {
+        let after = try await run(ahead: false, rows: rows)
+        let ahead = try await run(ahead: true, rows: rows)
+        #expect(ahead.stats.writeStatements > 1 && after.stats.writeStatements == 1)
+        #expect(ahead.stats.priorReadConcurrently)
+        #expect(ahead.table == after.table)
+        #expect(ahead.undo == after.undo)
+        #expect(ahead.summary == after.summary)
+        // How it got there differs: several writes, and the prior values read on a second
+        // connection (written after the last row, an input with duplicates reads them on one).
+        var stats = ahead.stats
+        stats.writeStatements = after.stats.writeStatements
+        stats.priorReadConcurrently = after.stats.priorReadConcurrently
+        #expect(stats == after.stats)
+        return ahead
+    }
+
+    @Test func writingAsTheRowsAreReadGivesWhatWritingAfterTheLastGives() async throws {
+        let ahead = try await Self.compare(Self.rows())
+        #expect(ahead.stats.inputRows == 70 && ahead.stats.matched == 60 && ahead.stats.unknownKeys == 10)
+        #expect(ahead.stats.changed > 30 && ahead.undo.count == ahead.stats.changed)
+    }
+
+    /// A row repeated with the same values in a later stretch is written once and counted as a
+    /// duplicate, as when the rows are checked before the write.
+    @Test func aRowRepeatedLaterIsDroppedAsADuplicate() async throws {
+        let rows = Self.rows()
+        let ahead = try await Self.compare(rows + [rows[2], rows[40]])
+        #expect(ahead.stats.duplicateRows == 2 && ahead.stats.inputRows == 72)
+    }
+
+    static func expectNothingChanged(
+        rows: [[Value]], failAt: Int? = nil, review: BulkUpdate.InlineReview? = nil,
+        _ check: (any Error) -> Void
+    ) async throws {
+        let db = try await scratch()
+        let before = try await snapshot(db.connection)
+        let review = review ?? BulkUpdate.InlineReview(cells: { _ in }) { _, _ in }
+        do {
+            _ = try await update(ahead: true).run(
+                on: db.connection, input: Trickle(rows: rows, failAt: failAt), review: review
+            ) { _ in }
+            Issue.record("the update went through")
+        } catch {
+            check(error)
+        }
+        #expect(try await snapshot(db.connection) == before)
+        // The second connection is closed, not left open in its transaction.
+        #expect(try await otherSessions(db.connection) == 0)
+    }
+
+    @Test func aKeyGivenOtherValuesLaterFailsAndChangesNothing() async throws {
+        try await Self.expectNothingChanged(rows: Self.rows(extra: [(3, 99, "OTHER")])) { error in
+            let error = error as? BulkUpdateError
+            #expect(error?.reason == .duplicateKeys && error?.key == Self.id(3))
+        }
+    }
+
+    @Test func aConstraintViolatedLateFailsNamingTheKeyAndChangesNothing() async throws {
+        try await Self.expectNothingChanged(rows: Self.rows([55: (150, "I55")])) { error in
+            let error = error as? BulkUpdateError
+            #expect(error?.reason == .constraintViolation && error?.key == Self.id(55))
+        }
+    }
+
+    /// A key the server refuses, read after rows were written: named by its row in the input.
+    @Test func aValueRefusedLateNamesItsRowAndChangesNothing() async throws {
+        var rows = Self.rows()
+        rows[47][0] = "not-a-uuid"
+        try await Self.expectNothingChanged(rows: rows) { error in
+            let error = error as? BulkUpdateError
+            #expect(error?.reason == .invalidValue && error?.inputRow == 48)
+        }
+    }
+
+    @Test func anInputFailingAfterRowsWereWrittenChangesNothing() async throws {
+        try await Self.expectNothingChanged(rows: Self.rows(), failAt: 10) { error in
+            #expect(error is Trickle.Failed)
+        }
+    }
+
+    @Test func aRefusedReviewChangesNothing() async throws {
+        struct Refused: Error {}
+        let review = BulkUpdate.InlineReview(cells: { _ in }) { _, _ in throw Refused() }
+        try await Self.expectNothingChanged(rows: Self.rows(), review: review) { error in
+            #expect(error is Refused)
+        }
+    }
+
+    /// Rows that write nothing (a re-apply) are reviewed first and not written at all.
+    @Test func aReApplyRunsNoWrite() async throws {
+        let db = try await Self.scratch()
+        let review = BulkUpdate.InlineReview(cells: { _ in }) { _, _ in }
+        let first = try await Self.update(ahead: true).run(
+            on: db.connection, input: Trickle(rows: Self.rows()), review: review
+        ) { _ in }
+        #expect(first.writeStatements > 1)
+        let again = try await Self.update(ahead: true).run(
+            on: db.connection, input: Trickle(rows: Self.rows()), review: review
+        ) { _ in }
+        #expect(again.writeStatements == 0 && again.changed == 0 && again.matched == 60)
+    }
+}
