@@ -1,6 +1,9 @@
 extension String {
     /// Calls `body` with the string's UTF-8 bytes: read in place when they are contiguous (a
     /// native string), from a contiguous copy otherwise. Unlike `withUTF8`, not `mutating`.
+    /// Inlinable: called per value on hot paths, where an unspecialized call instantiated generic
+    /// metadata each time (a seventh of csv-input's time at 200k rows).
+    @inlinable
     public func withUTF8Bytes<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
         if let result = try utf8.withContiguousStorageIfAvailable(body) { return result }
         var copy = self
