@@ -50,10 +50,12 @@ extension BulkUpdate {
                 ended = true
                 break
             }
-            try encode(batch, rows: &rows, keys: &keys, into: encoder)
+            try await encode(batch, rows: &rows, keys: &keys, into: encoder)
         }
+        let first = await encoder.flush()
+        // After the write: a spool that could not take the rows refuses to be read.
         let source = try spool.reader()
-        if let first = encoder.flush() { try await copy(first, from: source, into: sql, on: connection) }
+        if let first { try await copy(first, from: source, into: sql, on: connection) }
         if ended { return .copied(rows.copied) }
         _ = try await connection.execute(sql.lock)
         guard try await sampleWrites(sql, on: connection),
@@ -81,13 +83,13 @@ extension BulkUpdate {
             do {
                 var handedOver = rows.count
                 while !queue.hasWriteFailed, let batch = try await iterator.next() {
-                    try encode(batch, rows: &rows, keys: &keys, into: encoder)
+                    try await encode(batch, rows: &rows, keys: &keys, into: encoder)
                     if rows.count - handedOver >= max(1, copyAheadRows / 2) {
-                        try queue.add(flushed(encoder))
+                        try await queue.add(flushed(encoder))
                         handedOver = rows.count
                     }
                 }
-                try queue.add(flushed(encoder))
+                try await queue.add(flushed(encoder))
                 queue.finish()
             } catch {
                 queue.abandon()
@@ -156,16 +158,18 @@ extension BulkUpdate {
         }
     }
 
+    /// Encodes `batch`'s rows; once a megabyte waits, writes it to the spool.
     private func encode(
         _ batch: Batch, rows: inout InputRows, keys: inout KeyTracker, into encoder: CopySpool.Encoder
-    ) throws(BulkUpdateError) {
+    ) async throws {
         let indices = try rows.indices(in: batch)
         for source in batch.rows { encoder.append(try rows.project(source, at: indices, keys: &keys)) }
+        if encoder.bufferedBytes >= 1 << 20 { await encoder.write() }
     }
 
     /// The rows encoded since the last call, written to the spool.
-    private func flushed(_ encoder: CopySpool.Encoder) throws(PostgresError) -> CopySpool.Stretch? {
-        let stretch = encoder.flush()
+    private func flushed(_ encoder: CopySpool.Encoder) async throws -> CopySpool.Stretch? {
+        let stretch = await encoder.flush()
         if let failure = encoder.spool.failure {
             throw PostgresError(kind: .client, message: "cannot keep the input to write it as it is read: \(failure)")
         }

@@ -38,6 +38,25 @@ public enum BlockingIO {
         }
     }
 
+    /// Writes all of `bytes` to `descriptor` on a blocking-I/O thread; returns why not, if not.
+    public static func write(_ bytes: ArraySlice<UInt8>, to descriptor: Int32) async -> String? {
+        let result = try? await run { () -> String? in
+            var offset = 0
+            while offset < bytes.count {
+                let written = bytes.withUnsafeBytes {
+                    Foundation.write(descriptor, $0.baseAddress! + offset, $0.count - offset)
+                }
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return String(cString: strerror(errno))
+                }
+                offset += written
+            }
+            return nil
+        }
+        return result ?? nil
+    }
+
     /// Runs `body` on a new thread of its own: for waits whose length something else decides
     /// (a child process, `initdb`), which must not hold the file-I/O threads either.
     /// - Throws: what `body` throws.

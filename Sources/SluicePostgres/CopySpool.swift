@@ -55,22 +55,18 @@ public final class CopySpool {
     }
 
     /// Appends `bytes`, whole rows (`rows` of them), or records a ``failure`` and ignores this
-    /// and every later call.
-    func append(_ bytes: ArraySlice<UInt8>, rows: Int) {
+    /// and every later call. The write runs on a blocking-I/O thread (``BlockingIO``).
+    func append(_ bytes: ArraySlice<UInt8>, rows: Int) async {
         guard failure == nil else { return }
         guard byteCount + bytes.count <= limit else {
             failure = "the input is larger than \(limit) bytes"
             return
         }
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                failure = "cannot write a temporary file: \(String(cString: strerror(errno)))"
-                return
-            }
-            offset += written
+        let descriptor = descriptor
+        let error = await BlockingIO.write(bytes, to: descriptor)
+        if let error {
+            failure = "cannot write a temporary file: \(error)"
+            return
         }
         byteCount += bytes.count
         rowCount += rows
@@ -116,6 +112,30 @@ public final class CopySpool {
             close(descriptor)
         }
 
+        /// Bytes read back per blocking-I/O call.
+        static let readSize = 4 * CopyWriter.flushThreshold
+
+        /// `count` bytes from `offset`, read on a blocking-I/O thread (``BlockingIO``).
+        private func read(_ count: Int, at offset: Int) async throws -> [UInt8] {
+            let descriptor = descriptor
+            return try await BlockingIO.run {
+                var chunk = [UInt8](repeating: 0, count: count)
+                var filled = 0
+                while filled < count {
+                    let read = chunk.withUnsafeMutableBytes {
+                        pread(descriptor, $0.baseAddress! + filled, count - filled, off_t(offset + filled))
+                    }
+                    if read < 0, errno == EINTR { continue }
+                    guard read > 0 else {
+                        let reason = read < 0 ? String(cString: strerror(errno)) : "it ended early"
+                        throw PostgresError(kind: .client, message: "cannot read a temporary file back: \(reason)")
+                    }
+                    filled += read
+                }
+                return chunk
+            }
+        }
+
         /// Sends the rows of `stretch` into `sql`, a `COPY ... FROM STDIN` taking the spooled
         /// columns, on `connection`: its binary rows in one COPY, then those the encoding
         /// declined, in text format, in another; returns the rows copied. A server error's `line`
@@ -129,20 +149,10 @@ public final class CopySpool {
                         if binary { try await writer.send(encoded: BinaryCopyEncoding.header) }
                         var offset = stretch.bytes.lowerBound
                         while offset < stretch.bytes.upperBound {
-                            let count = min(CopyWriter.flushThreshold, stretch.bytes.upperBound - offset)
-                            var chunk = [UInt8](repeating: 0, count: count)
-                            let read = chunk.withUnsafeMutableBytes {
-                                pread(descriptor, $0.baseAddress!, count, off_t(offset))
-                            }
-                            if read < 0, errno == EINTR { continue }
-                            guard read > 0 else {
-                                let reason = read < 0 ? String(cString: strerror(errno)) : "it ended early"
-                                throw PostgresError(
-                                    kind: .client, message: "cannot read a temporary file back: \(reason)")
-                            }
-                            chunk.removeLast(chunk.count - read)
+                            let count = min(Self.readSize, stretch.bytes.upperBound - offset)
+                            let chunk = try await read(count, at: offset)
                             try await writer.send(encoded: chunk)
-                            offset += read
+                            offset += chunk.count
                         }
                         if binary { try await writer.send(encoded: BinaryCopyEncoding.trailer) }
                     }
@@ -197,6 +207,7 @@ public final class CopySpool {
 
     /// Encodes rows into a spool with no COPY running, as a ``CopyWriter`` with the same
     /// encoding would send them; ``flush()`` writes what is encoded and returns it as a stretch.
+    /// The caller bounds the memory: it calls ``write()`` or ``flush()`` as ``bufferedBytes`` grow.
     public final class Encoder {
         public let spool: CopySpool
         private let encoding: BinaryCopyEncoding?
@@ -211,11 +222,10 @@ public final class CopySpool {
             spool.binary = encoding != nil
             pending = Stretch(
                 bytes: spool.byteCount..<spool.byteCount, firstRow: spool.rowCount + 1, rowCount: 0, declined: .init())
-            buffer.reserveCapacity(CopyWriter.flushThreshold + 4096)
         }
 
-        /// Adds a row (as many values as the COPY has columns); written by ``flush()`` or, once
-        /// ``CopyWriter/flushThreshold`` bytes are waiting, now.
+        /// Adds a row (as many values as the COPY has columns), encoded in memory until
+        /// ``write()`` or ``flush()``.
         public func append(_ row: [Value]) {
             pending.rowCount += 1
             if let encoding, !encoding.append(row, to: &buffer) {
@@ -224,13 +234,15 @@ public final class CopySpool {
             } else if encoding == nil {
                 PostgresText.appendCopyRow(row, to: &buffer)
             }
-            if buffer.count >= CopyWriter.flushThreshold { write() }
         }
+
+        /// Bytes encoded and not yet written.
+        public var bufferedBytes: Int { buffer.count }
 
         /// Writes the rows encoded since the last call to the spool and returns them; `nil` when
         /// there were none.
-        public func flush() -> Stretch? {
-            write()
+        public func flush() async -> Stretch? {
+            await write()
             guard pending.rowCount > 0 else { return nil }
             let stretch = pending
             pending = Stretch(
@@ -243,9 +255,10 @@ public final class CopySpool {
             return stretch
         }
 
-        private func write() {
+        /// Writes what is encoded to the spool, keeping the rows for the next ``flush()``.
+        public func write() async {
             guard !buffer.isEmpty else { return }
-            spool.append(buffer[...], rows: 0)
+            await spool.append(buffer[...], rows: 0)
             pending.bytes = pending.bytes.lowerBound..<spool.byteCount
             buffer.removeAll(keepingCapacity: true)
         }

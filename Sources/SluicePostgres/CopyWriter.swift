@@ -98,7 +98,7 @@ public final class CopyWriter {
         if let spool {
             // The spool holds rows only: a binary COPY's header is added when they are sent.
             spool.binary = binary != nil
-            spool.append(
+            await spool.append(
                 chunk[(binary != nil && !headerSent ? BinaryCopyEncoding.header.count : 0)...],
                 rows: rowsWritten - rowsSpooled)
             rowsSpooled = rowsWritten
@@ -110,7 +110,7 @@ public final class CopyWriter {
     /// Sends bytes already in COPY text format (whole rows or not), after what is buffered.
     func send(encoded bytes: [UInt8]) async throws {
         try await flush()
-        spool?.append(bytes[...], rows: 0)
+        await spool?.append(bytes[...], rows: 0)
         _ = try await core.putCopyData(bytes, to: copy)
     }
 }
