@@ -92,11 +92,13 @@ psql = [float(x) for x in sys.argv[4].split()]
 sluice = [float(x) for x in sys.argv[5].split()]
 gate, approved = float(sys.argv[6]), float(sys.argv[7])
 p, s = statistics.median(psql), statistics.median(sluice)
-rounds = ", ".join(f"{b / a:.2f}x" for a, b in zip(psql, sluice))
+ratios = [b / a for a, b in zip(psql, sluice)]
+rounds = ", ".join(f"{r:.2f}x" for r in ratios)
 print(f"| apply command vs psql | `sluice apply plans/spotify-enrichment.yaml reviewed.csv --yes` (release) vs "
       f"`psql -f apply.sql` (`\\copy` to a temp table + `UPDATE ... FROM ... IS DISTINCT FROM`, one transaction), "
       f"{rows:,} rows, `tracks` with 3 indexes + a CHECK, {len(psql)} alternating rounds "
-      f"| median sluice **{s:.2f} s** vs psql **{p:.2f} s**: **{s / p:.2f}x** (rounds {rounds}); "
+      f"| median sluice **{s:.2f} s** vs psql **{p:.2f} s**: **{s / p:.2f}x**; each round's ratio "
+      f"(psql and sluice back to back) median **{statistics.median(ratios):.2f}x** (rounds {rounds}); "
       f"re-apply of the same CSV {reapply:.2f} s = **{reapply / s:.0%}** of the first; sluice peak RSS {rss / 1024:.0f} MiB; "
       f"the review at the gate (the same command without `--yes`: reads the CSV, reviews, stops) {gate:.2f} s = "
       f"**{gate / s:.0%}** of the apply command; its approval (`replay --from apply --yes`, held to the review) "

@@ -132,8 +132,10 @@ struct ApplyCommandTests {
     }
 
     /// From 50,000 rows an apply approved up front reviews on a second connection while its
-    /// UPDATE runs: the review still lists every changed cell, the undo file every prior value
-    /// (undo puts the table back exactly), and the same file applied again changes nothing.
+    /// UPDATE runs, and from 20,000 it writes the file's rows while it reads the rest
+    /// (`BulkUpdate.writesWhileCopying`): the review still lists every changed cell, the undo file
+    /// every prior value (undo puts the table back exactly), and the same file applied again
+    /// changes nothing.
     @Test func aLargeApplyReviewedBesideItsUpdateIsExactAndUndoes() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 10)
         defer { Task { await fixture.tearDown() } }
