@@ -29,6 +29,9 @@ import SluicePostgres
 ///    only rows that differ are written, so re-applying the same input changes 0 rows. A
 ///    constraint violation fails naming the offending key and the constraint.
 ///
+/// With ``writesWhileCopying``, an update reviewed in its own transaction (``InlineReview``) takes
+/// these steps in stretches of the input as it arrives: see ``copyAhead``.
+///
 /// An ``Mode/upsert`` checks in step 2 that the key has a unique index to arbitrate conflicts,
 /// streams in step 4 the rows it will add to `undo` too (flagged ``insertedColumn``), and writes
 /// with `INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE (new) IS DISTINCT FROM (old)`. An
@@ -106,7 +109,9 @@ public struct BulkUpdate: Sendable {
     /// update ends); `nil` is `$TMPDIR` or `/tmp`. The apply stage uses its run directory.
     public var spoolDirectory: String?
     /// Inputs whose COPY text is larger than this are read before the update instead: the spool
-    /// is a second copy of the input on disk.
+    /// is a second copy of the input on disk. With ``writesWhileCopying`` the spool carries the
+    /// rows to the write, and such an input fails the update instead (which changes nothing):
+    /// its caller keeps larger inputs off that path.
     public var spoolLimit = defaultSpoolLimit
     /// 1 GiB.
     public static let defaultSpoolLimit = 1 << 30

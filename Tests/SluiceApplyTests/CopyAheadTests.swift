@@ -134,13 +134,13 @@ import Testing
 
     static func expectNothingChanged(
         rows: [[Value]], failAt: Int? = nil, review: BulkUpdate.InlineReview? = nil,
-        _ check: (any Error) -> Void
+        update: BulkUpdate = update(ahead: true), _ check: (any Error) -> Void
     ) async throws {
         let db = try await scratch()
         let before = try await snapshot(db.connection)
         let review = review ?? BulkUpdate.InlineReview(cells: { _ in }) { _, _ in }
         do {
-            _ = try await update(ahead: true).run(
+            _ = try await update.run(
                 on: db.connection, input: Trickle(rows: rows, failAt: failAt), review: review
             ) { _ in }
             Issue.record("the update went through")
@@ -187,6 +187,16 @@ import Testing
         let review = BulkUpdate.InlineReview(cells: { _ in }) { _, _ in throw Refused() }
         try await Self.expectNothingChanged(rows: Self.rows(), review: review) { error in
             #expect(error is Refused)
+        }
+    }
+
+    /// An input that outgrows the spool carrying it to the write fails the update (its caller
+    /// keeps such inputs off this path), naming why, and changes nothing.
+    @Test func anInputLargerThanTheSpoolFailsAndChangesNothing() async throws {
+        var update = Self.update(ahead: true)
+        update.spoolLimit = 2_000
+        try await Self.expectNothingChanged(rows: Self.rows(), update: update) { error in
+            #expect("\(error)".contains("larger than 2000 bytes"), "\(error)")
         }
     }
 
