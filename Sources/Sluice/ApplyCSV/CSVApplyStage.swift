@@ -56,20 +56,24 @@ public struct CSVApplyStage: ReviewingStage {
 
     public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
         do {
-            try await checkedApply(context).run(context, input: input, output: output)
+            let csvURL = csvURL
+            // A stat(2): file I/O, so off the cooperative pool.
+            let writesWhileCopying = try await BlockingIO.run { Self.spoolHolds(csvURL) }
+            try await checkedApply(context, writesWhileCopying: writesWhileCopying)
+                .run(context, input: input, output: output)
         } catch let error as BulkUpdateError {
             throw await located(error, context: context)
         }
     }
 
-    /// The apply, told that its rows come from a file read as fast as it can be (so it may write
-    /// them as they come: ``BulkUpdate/writesWhileCopying``), and that the keys it copies are
+    /// The apply, told whether its rows come from a file read as fast as it can be, small enough
+    /// for it to write them as they come (``BulkUpdate/writesWhileCopying``), and that the keys it copies are
     /// distinct when the csv-input stage — which saw every one of them, as UUIDs — found none
     /// repeated. That is asked once the input is in, when that stage has finished (even when the
     /// apply streams beside it).
-    private func checkedApply(_ context: StageContext) -> ApplyStage {
+    private func checkedApply(_ context: StageContext, writesWhileCopying: Bool = false) -> ApplyStage {
         var apply = apply
-        apply.writesWhileCopying = Self.spoolHolds(csvURL)
+        apply.writesWhileCopying = writesWhileCopying
         guard keysAreUUIDs else { return apply }
         let inputStage = inputStage
         apply.inputKeysDistinctAsUUIDs = {
