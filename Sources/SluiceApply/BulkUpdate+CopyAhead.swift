@@ -109,12 +109,8 @@ extension BulkUpdate {
                 summary.duplicateRows = try await removeDuplicates(sql, on: concurrent.connection, inTransaction: true)
                 if summary.duplicateRows > 0 { counts = nil }
             }
-            let (details, filled) = try await withoutActuallyEscaping(undo) { undo in
-                try await tallyReview(
-                    sql, on: concurrent.connection, into: &summary, inputCounts: counts, cells: review.cells, undo: undo
-                )
-            }
-            try await review.reviewed(summary, details)
+            let filled = try await reviewInline(
+                sql, on: concurrent.connection, into: &summary, inputCounts: counts, review: review, undo: undo)
             let written = try await group.next() ?? Written()
             return .written(WrittenAhead(copied: rows.copied, summary: summary, filled: filled, written: written))
         }

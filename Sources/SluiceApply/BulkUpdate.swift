@@ -355,14 +355,9 @@ public struct BulkUpdate: Sendable {
                         reader = nil
                         stats.priorReadConcurrently = true
                     } else {
-                        let (details, filled) = try await withoutActuallyEscaping(undo) { undo in
-                            try await tallyReview(
-                                sql, on: connection, into: &summary, inputCounts: intact?.counts,
-                                cells: inlineReview.cells,
-                                undo: undo)
-                        }
-                        inlineFilled = filled
-                        try await inlineReview.reviewed(summary, details)
+                        inlineFilled = try await reviewInline(
+                            sql, on: connection, into: &summary, inputCounts: intact?.counts, review: inlineReview,
+                            undo: undo)
                     }
                     spool = nil
                     inlineSummary = summary
@@ -476,14 +471,24 @@ public struct BulkUpdate: Sendable {
         review: InlineReview, into summary: inout ReviewSummary, undo: (Batch) async throws -> Void
     ) async throws -> (filled: [Int], written: Written) {
         try await besideWrite(sql, on: connection, reader: reader, spool: spool, inputRows: summary.inputRows) {
-            let (details, filled) = try await withoutActuallyEscaping(undo) { undo in
-                try await tallyReview(
-                    sql, on: reader.connection, into: &summary, inputCounts: inputCounts, cells: review.cells,
-                    undo: undo)
-            }
-            try await review.reviewed(summary, details)
-            return filled
+            try await reviewInline(
+                sql, on: reader.connection, into: &summary, inputCounts: inputCounts, review: review, undo: undo)
         }
+    }
+
+    /// Makes the review of an update approved up front on `connection` (``tallyReview``, `undo`
+    /// getting the prior values) and hands it to `review.reviewed`, whose refusal throws; returns
+    /// the input's filled counts.
+    func reviewInline(
+        _ sql: SQL, on connection: PostgresConnection, into summary: inout ReviewSummary, inputCounts: [Int]?,
+        review: InlineReview, undo: (Batch) async throws -> Void
+    ) async throws -> [Int] {
+        let (details, filled) = try await withoutActuallyEscaping(undo) { undo in
+            try await tallyReview(
+                sql, on: connection, into: &summary, inputCounts: inputCounts, cells: review.cells, undo: undo)
+        }
+        try await review.reviewed(summary, details)
+        return filled
     }
 
     /// Runs the write on the main connection while `read` runs on the ``PriorReader``'s, once
