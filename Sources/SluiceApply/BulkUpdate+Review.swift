@@ -44,6 +44,7 @@ extension BulkUpdate {
             let copied = try await copy(input, into: sql, on: connection, rows: &rows, keys: &keys, spool: nil)
             summary.inputRows = copied.rows
             phase = .check
+            try await analyzeInput(sql, on: connection)
             if !keys.provesUnique && !keysProvenDistinct(keys) {
                 summary.duplicateRows = try await removeDuplicates(sql, on: connection, inTransaction: false)
             }

@@ -7,14 +7,14 @@ import Testing
 /// A large apply refreshes the planner's statistics of the columns it wrote after COMMIT
 /// (``BulkUpdate/analyzeShare``); a small one, a dry run, or `analyzeShare: nil` leaves them.
 @Suite struct AnalyzeAfterApplyTests {
-    /// 1,000 tracks with no popularity or ISRC, analyzed: the planner knows both columns empty.
-    static func scratch() async throws -> Scratch {
+    /// `tracks` tracks with no popularity or ISRC, analyzed: the planner knows both columns empty.
+    static func scratch(tracks: Int = 1_000) async throws -> Scratch {
         try await Scratch.make(
             schema: TestPostgres.tracksSchema + """
                 ;
                 INSERT INTO tracks (id, title)
                 SELECT ('00000000-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, 'Track ' || i
-                FROM generate_series(1, 1000) AS i;
+                FROM generate_series(1, \(tracks)) AS i;
                 ANALYZE tracks
                 """)
     }
