@@ -6,8 +6,9 @@ extension BulkUpdate {
     /// What ``copyAhead(_:into:on:rows:keys:spool:review:reader:undo:)`` did.
     enum CopiedAhead {
         /// The whole input is in the input table (and the spool), nothing is written yet: the
-        /// update goes on as for any input.
-        case copied(Copied)
+        /// update goes on as for any input. `firstRowsWriteNothing`: a sample of its first rows
+        /// found nothing to write (``sampleWrites(_:on:)``), so the update need not look again.
+        case copied(Copied, firstRowsWriteNothing: Bool)
         /// The input is written, and reviewed with the prior values read: the update commits.
         case written(WrittenAhead)
     }
@@ -25,9 +26,10 @@ extension BulkUpdate {
     /// to read and check rows is then spent beside the server's UPDATE rather than before it.
     ///
     /// Its first rows (``copyAheadRows``) are copied; when the input is no longer than that,
-    /// or when they would write nothing (a re-apply, most likely), or no second connection can
-    /// be had, the rest is copied as for any input and the update goes on as usual
-    /// (``CopiedAhead/copied(_:)``). Otherwise the table is locked and, on this connection, the
+    /// or when they would write nothing (a re-apply, most likely; the table is left unlocked),
+    /// the rest is copied as for any input and the update goes on as usual
+    /// (``CopiedAhead/copied(_:firstRowsWriteNothing:)``), as it does, with the table locked,
+    /// when no second connection can be had. Otherwise, the table locked, on this connection the
     /// copied rows are written (``write(_:on:)``), the input table emptied, the rows read since
     /// copied in from the spool and written, until the input ends; meanwhile every row is read,
     /// checked and spooled. Once the last is read, the whole spool goes into the
@@ -56,13 +58,15 @@ extension BulkUpdate {
         // After the write: a spool that could not take the rows refuses to be read.
         let source = try spool.reader()
         if let first { try await copy(first, from: source, into: sql, on: connection) }
-        if ended { return .copied(rows.copied) }
-        _ = try await connection.execute(sql.lock)
-        guard try await sampleWrites(sql, on: connection),
-            let concurrent = await PriorReader.open(alongside: connection, sql: sql)
-        else {
+        if ended { return .copied(rows.copied, firstRowsWriteNothing: false) }
+        // A hint, taken before the lock: the rest of an input whose first rows would write
+        // nothing (a re-apply, most likely) is copied with the table unlocked, as for any input.
+        let writes = try await sampleWrites(sql, on: connection)
+        if writes { _ = try await connection.execute(sql.lock) }
+        guard writes, let concurrent = await PriorReader.open(alongside: connection, sql: sql) else {
             let rest = RemainingBatches(iterator: iterator)
-            return .copied(try await copy(rest, into: sql, on: connection, rows: &rows, keys: &keys, spool: spool))
+            let copied = try await copy(rest, into: sql, on: connection, rows: &rows, keys: &keys, spool: spool)
+            return .copied(copied, firstRowsWriteNothing: !writes)
         }
         reader = concurrent
         let queue = StretchQueue()

@@ -293,13 +293,16 @@ public struct BulkUpdate: Sendable {
             var spool = concurrentPriorReadRows == nil ? nil : makeSpool(logger: connection.logger)
             var rows = InputRows(self)
             var ahead: WrittenAhead?
+            var firstRowsWriteNothing = false
             let copied: Copied
             if let inlineReview, writesWhileCopying, mode == .update, !guarded, reviewed == nil, let spooled = spool {
                 switch try await copyAhead(
                     input, into: sql, on: connection, rows: &rows, keys: &keys, spool: spooled, review: inlineReview,
                     reader: &reader, undo: undo)
                 {
-                case .copied(let all): copied = all
+                case .copied(let all, let writeNothing):
+                    copied = all
+                    firstRowsWriteNothing = writeNothing
                 case .written(let written):
                     ahead = written
                     copied = written.copied
@@ -347,7 +350,8 @@ public struct BulkUpdate: Sendable {
                     summary.inputRows = stats.inputRows
                     summary.duplicateRows = stats.duplicateRows
                     if let threshold = concurrentPriorReadRows, stats.inputRows >= threshold, stats.duplicateRows == 0,
-                        let spooled = spool, spooled.failure == nil, try await sampleWrites(sql, on: connection),
+                        let spooled = spool, spooled.failure == nil, !firstRowsWriteNothing,
+                        try await sampleWrites(sql, on: connection),
                         let concurrent = await PriorReader.open(alongside: connection, sql: sql)
                     {
                         reader = concurrent

@@ -46,15 +46,19 @@ import Testing
         struct Failed: Error {}
         let rows: [[Value]]
         var failAt: Int?
+        /// Runs before batch `.0` is read.
+        var meanwhile: (Int, @Sendable () async throws -> Void)?
 
         struct AsyncIterator: AsyncIteratorProtocol {
             let rows: [[Value]]
             let failAt: Int?
+            let meanwhile: (Int, @Sendable () async throws -> Void)?
             var batch = 0
             mutating func next() async throws -> Batch? {
                 let start = batch * 5
                 guard start < rows.count else { return nil }
                 if batch == failAt { throw Failed() }
+                if let meanwhile, meanwhile.0 == batch { try await meanwhile.1() }
                 batch += 1
                 try await Task.sleep(for: .milliseconds(15))
                 return Batch(
@@ -62,7 +66,7 @@ import Testing
             }
         }
 
-        func makeAsyncIterator() -> AsyncIterator { AsyncIterator(rows: rows, failAt: failAt) }
+        func makeAsyncIterator() -> AsyncIterator { AsyncIterator(rows: rows, failAt: failAt, meanwhile: meanwhile) }
     }
 
     static func update(ahead: Bool) -> BulkUpdate {
@@ -211,6 +215,34 @@ import Testing
         let again = try await Self.update(ahead: true).run(
             on: db.connection, input: Trickle(rows: Self.rows()), review: review
         ) { _ in }
+        #expect(again.writeStatements == 0 && again.changed == 0 && again.matched == 60)
+    }
+
+    /// An input whose first rows write nothing (a re-apply) is read with the table unlocked, as
+    /// any input is: other writers go on meanwhile.
+    @Test func aReApplyLeavesOtherWritersFreeWhileItsInputIsRead() async throws {
+        let db = try await Self.scratch()
+        let review = BulkUpdate.InlineReview(cells: { _ in }) { _, _ in }
+        let update = Self.update(ahead: true)
+        _ = try await update.run(on: db.connection, input: Trickle(rows: Self.rows()), review: review) { _ in }
+        let other = try await db.connect()
+        _ = try await other.execute("SET lock_timeout = '5s'")
+        var input = Trickle(rows: Self.rows())
+        // Batch 6 (rows 31-35): the first stretch (10 rows) was copied and sampled long before.
+        input.meanwhile = (
+            6,
+            {
+                let locked = try await other.execute(
+                    "SELECT count(*) FROM pg_locks WHERE relation = 'tracks'::regclass AND mode = 'ShareRowExclusiveLock'"
+                ).scalar.intValue
+                #expect(locked == 0)
+                let updated = try await other.execute(
+                    "UPDATE tracks SET title = 'renamed' WHERE id = $1", [.string(Self.id(3))])
+                #expect(updated.affectedRows == 1)
+            }
+        )
+        let again = try await update.run(on: db.connection, input: input, review: review) { _ in }
+        await other.close()
         #expect(again.writeStatements == 0 && again.changed == 0 && again.matched == 60)
     }
 }
