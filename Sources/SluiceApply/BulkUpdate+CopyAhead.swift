@@ -121,16 +121,6 @@ extension BulkUpdate {
         }
     }
 
-    /// Gives the input table statistics on its key. Without them the server plans it as holding
-    /// 200 distinct keys, and joins it with the table by hashing the whole table (in batches on
-    /// disk, for a big one) however few rows the input has. Known distinct, a few keys get a merge
-    /// or nested-loop join, many a hash of the input: at a million rows the first stretch's write
-    /// (20,000 rows) took 150 ms instead of 375. A 3,000-row sample is enough to see the keys
-    /// distinct: 1–10 ms.
-    func analyzeInput(_ sql: SQL, on connection: PostgresConnection) async throws {
-        for statement in sql.analyzeInput { _ = try await connection.execute(statement) }
-    }
-
     /// The write's side of ``copyAhead(_:into:on:rows:keys:spool:review:reader:undo:)``: writes
     /// the `firstRows` rows in the input table, then, until the input ends, replaces them with
     /// the rows read since (at least half as many as written so far, so the statements stay

@@ -327,10 +327,10 @@ public struct BulkUpdate: Sendable {
                 stats.priorReadConcurrently = true
                 spool = nil
             } else {
-                // Locked once the input is in: other writers wait from here to COMMIT, not while the
-                // input is read (which may be a file being checked as it streams in).
                 phase = .prepare
                 try await analyzeInput(sql, on: connection)
+                // Locked once the input is in: other writers wait from here to COMMIT, not while the
+                // input is read (which may be a file being checked as it streams in).
                 _ = try await connection.execute(sql.lock)
                 phase = .check
                 // Distinct fingerprints prove distinct keys; otherwise the server looks.
@@ -908,6 +908,16 @@ public struct BulkUpdate: Sendable {
             message:
                 "\(total) \(key) value(s) of the input are already in \(table): \(list) "
                 + "(mode: insert adds new rows only; mode: upsert also updates existing ones)")
+    }
+
+    /// Gives the input table statistics on its key. Without them the server plans it as holding
+    /// 200 distinct keys, and joins it with the table by hashing the whole table (in batches on
+    /// disk, for a big one) however few rows the input has. Known distinct, a few keys get a merge
+    /// or nested-loop join, many a hash of the input: at a million rows the first stretch's write
+    /// (20,000 rows) took 150 ms instead of 375. A 3,000-row sample is enough to see the keys
+    /// distinct: 1–10 ms.
+    func analyzeInput(_ sql: SQL, on connection: PostgresConnection) async throws {
+        for statement in sql.analyzeInput { _ = try await connection.execute(statement) }
     }
 
     /// Runs the write statement (and an undo's DELETE) behind a savepoint so a constraint
