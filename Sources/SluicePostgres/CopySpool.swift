@@ -26,7 +26,7 @@ public final class CopySpool {
     var binary = false
     /// The rows the binary encoding declined (``Encoder``), in text format, and their row
     /// numbers: sent after the binary rows.
-    private var declined = Stretch.Declined()
+    private var declined = DeclinedRows()
     /// Rows spooled, declined ones included.
     public internal(set) var rowCount = 0
 
@@ -160,31 +160,19 @@ public final class CopySpool {
                     throw error.renumberingCopyLine(stretch.row(ofEncodedLine:))
                 }
             }
-            let declined = stretch.declined.rows
-            guard !declined.isEmpty else { return copied }
-            do {
-                copied += try await connection.copyText(sql, stretch.declined.text)
-            } catch let error as PostgresError {
-                throw error.renumberingCopyLine { declined[min(max($0, 1), declined.count) - 1] }
-            }
-            return copied
+            guard !stretch.declined.isEmpty else { return copied }
+            return copied + (try await stretch.declined.copy(into: connection, sql))
         }
     }
 
     /// Consecutive rows of the spool: the bytes of those in the spool's format, and those the
     /// binary encoding declined, in text format.
     public struct Stretch: Sendable {
-        public struct Declined: Sendable {
-            var text: [UInt8] = []
-            /// Their row numbers, ascending.
-            var rows: [Int] = []
-        }
-
         var bytes: Range<Int>
         /// The number of the first row (1-based, in the whole input).
         public internal(set) var firstRow: Int
         public internal(set) var rowCount: Int
-        var declined: Declined
+        var declined: DeclinedRows
 
         /// This stretch and the one right after it, as one.
         public func followed(by next: Stretch) -> Stretch {
@@ -192,17 +180,12 @@ public final class CopySpool {
             var joined = self
             joined.bytes = bytes.lowerBound..<next.bytes.upperBound
             joined.rowCount += next.rowCount
-            joined.declined.text += next.declined.text
-            joined.declined.rows += next.declined.rows
+            joined.declined.append(next.declined)
             return joined
         }
 
         /// The row number of line `line` of the COPY of ``bytes``: its `line`-th row not declined.
-        func row(ofEncodedLine line: Int) -> Int {
-            var row = firstRow + line - 1
-            for declinedRow in declined.rows where declinedRow <= row { row += 1 }
-            return row
-        }
+        func row(ofEncodedLine line: Int) -> Int { declined.row(ofBinaryLine: line, firstRow: firstRow) }
     }
 
     /// Encodes rows into a spool with no COPY running, as a ``CopyWriter`` with the same
@@ -221,7 +204,8 @@ public final class CopySpool {
             self.encoding = encoding
             spool.binary = encoding != nil
             pending = Stretch(
-                bytes: spool.byteCount..<spool.byteCount, firstRow: spool.rowCount + 1, rowCount: 0, declined: .init())
+                bytes: spool.byteCount..<spool.byteCount, firstRow: spool.rowCount + 1, rowCount: 0,
+                declined: DeclinedRows())
         }
 
         /// Adds a row (as many values as the COPY has columns), encoded in memory until
@@ -229,8 +213,7 @@ public final class CopySpool {
         public func append(_ row: [Value]) {
             pending.rowCount += 1
             if let encoding, !encoding.append(row, to: &buffer) {
-                PostgresText.appendCopyRow(row, to: &pending.declined.text)
-                pending.declined.rows.append(pending.firstRow + pending.rowCount - 1)
+                pending.declined.add(row, number: pending.firstRow + pending.rowCount - 1)
             } else if encoding == nil {
                 PostgresText.appendCopyRow(row, to: &buffer)
             }
@@ -248,9 +231,8 @@ public final class CopySpool {
             pending = Stretch(
                 bytes: stretch.bytes.upperBound..<stretch.bytes.upperBound,
                 firstRow: stretch.firstRow + stretch.rowCount,
-                rowCount: 0, declined: .init())
-            spool.declined.text += stretch.declined.text
-            spool.declined.rows += stretch.declined.rows
+                rowCount: 0, declined: DeclinedRows())
+            spool.declined.append(stretch.declined)
             spool.rowCount += stretch.rowCount
             return stretch
         }

@@ -26,8 +26,8 @@ public final class CopyWriter {
     /// (``CopySpool/copy(into:_:)``).
     public var spool: CopySpool?
     private let binary: BinaryCopyEncoding?
-    /// The rows the binary encoding declined, in text format, and their row numbers (ascending).
-    private(set) var declined: (text: [UInt8], rows: [Int]) = ([], [])
+    /// The rows the binary encoding declined.
+    private(set) var declined = DeclinedRows()
     /// Whether the buffer's start, a binary COPY's header, went out already.
     private var headerSent = false
     /// Of ``rowsWritten``, those the spool got.
@@ -71,23 +71,13 @@ public final class CopyWriter {
             PostgresText.appendCopyRow(row, to: &buffer)
             return
         }
-        if !binary.append(row, to: &buffer) {
-            PostgresText.appendCopyRow(row, to: &declined.text)
-            declined.rows.append(rowsWritten)
-        }
+        if !binary.append(row, to: &buffer) { declined.add(row, number: rowsWritten) }
     }
 
     /// Ends the rows: whatever is buffered is sent, then a binary COPY's trailer.
     func finish() async throws {
         try await flush()
         if binary != nil { _ = try await core.putCopyData(BinaryCopyEncoding.trailer, to: copy) }
-    }
-
-    /// The row number of line `line` of the binary COPY: its `line`-th row not declined.
-    func rowNumber(ofBinaryLine line: Int) -> Int {
-        var row = line
-        for declinedRow in declined.rows where declinedRow <= row { row += 1 }
-        return row
     }
 
     /// Sends what is buffered now.

@@ -187,7 +187,7 @@ public final class PostgresConnection: Sendable {
         return try await cancellable {
             let copy = try await core.startCopyIn(binary == nil ? sql : Self.binaryCopy(sql))
             let writer = CopyWriter(core: core, copy: copy.id, columnCount: copy.columnCount, binary: binary)
-            var copied: Int
+            let copied: Int
             do {
                 do {
                     try await produce(writer)
@@ -200,17 +200,12 @@ public final class PostgresConnection: Sendable {
                 }
                 copied = try await core.endCopy(copy.id)
             } catch let error as PostgresError {
-                throw error.renumberingCopyLine(writer.rowNumber(ofBinaryLine:))
+                throw error.renumberingCopyLine { writer.declined.row(ofBinaryLine: $0) }
             }
             let declined = writer.declined
-            guard !declined.rows.isEmpty else { return copied }
+            guard !declined.isEmpty else { return copied }
             writer.spool?.invalidate("\(declined.rows.count) rows went in text format, after the rest")
-            do {
-                copied += try await copyText(sql, declined.text)
-            } catch let error as PostgresError {
-                throw error.renumberingCopyLine { declined.rows[min(max($0, 1), declined.rows.count) - 1] }
-            }
-            return copied
+            return copied + (try await declined.copy(into: self, sql))
         }
     }
 
