@@ -36,7 +36,7 @@ extension BulkUpdate {
             _ = try await connection.execute(sql.createInput(onCommitDrop: false))
             var summary = ReviewSummary(table: table, key: key, mode: mode.rawValue)
             // A step of its own: it can keep every key's fingerprint (see reviewLimit).
-            var keys = try await KeyTracker(kind: keyKind(sql, on: connection), limit: KeyTracker.reviewLimit)
+            var keys = try await keyTracker(sql, on: connection, limit: KeyTracker.reviewLimit)
             // The input is the session's own: copied and checked before the read-only snapshot
             // (which could not build the index that proves its keys distinct).
             phase = .copy

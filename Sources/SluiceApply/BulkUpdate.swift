@@ -286,7 +286,7 @@ public struct BulkUpdate: Sendable {
             let transaction = dryRun ? nil : try await connection.execute("SELECT txid_current()").scalar.intValue
             _ = try await connection.execute(sql.createInput)
             if mode == .upsert { try await checkConflictArbiter(sql, on: connection) }
-            var keys = try await KeyTracker(kind: keyKind(sql, on: connection))
+            var keys = try await keyTracker(sql, on: connection, limit: KeyTracker.limit)
             phase = .copy
             var stats = BulkUpdateStats(dryRun: dryRun)
             // The COPY's bytes, in case a second connection reads the prior values (or reviews).
@@ -795,8 +795,17 @@ public struct BulkUpdate: Sendable {
         keys.kind == .uuid && inputKeysDistinctAsUUIDs?() == true
     }
 
+    /// A ``KeyTracker`` for the input's key column: one that keeps no fingerprints (it gives up
+    /// at the first key) when ``inputKeysDistinctAsUUIDs`` will answer for a `uuid` key, since the
+    /// tracker would prove nothing more. Either way, keys not proven distinct are checked by the
+    /// server.
+    func keyTracker(_ sql: SQL, on connection: PostgresConnection, limit: Int) async throws -> KeyTracker {
+        let kind = try await keyKind(sql, on: connection)
+        return KeyTracker(kind: kind, limit: kind == .uuid && inputKeysDistinctAsUUIDs != nil ? 0 : limit)
+    }
+
     /// How the input's key column compares values, for the ``KeyTracker``.
-    func keyKind(_ sql: SQL, on connection: PostgresConnection) async throws -> KeyTracker.Kind {
+    private func keyKind(_ sql: SQL, on connection: PostgresConnection) async throws -> KeyTracker.Kind {
         let row = try await connection.execute(sql.keyType).rows.first
         switch (row?.first?.stringValue, row?.last?.boolValue) {
         case ("uuid", _): return .uuid

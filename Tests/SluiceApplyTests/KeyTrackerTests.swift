@@ -27,6 +27,34 @@ import Testing
         #expect(!tracker.proves())
     }
 
+    /// Where a producer will answer for the keys of a uuid column, the apply keeps no fingerprints
+    /// of its own (they would prove nothing more); without that word, or for another key type, it
+    /// does.
+    @Test func aProducersWordLeavesTheTrackerNothingToKeep() async throws {
+        let db = try await Tracks.scratch()
+        var update = Tracks.update
+        let sql = try update.validate(serverVersion: db.connection.serverVersion)
+        _ = try await db.connection.execute(sql.createInput(onCommitDrop: false))
+        var tracker = try await update.keyTracker(sql, on: db.connection, limit: BulkUpdate.KeyTracker.limit)
+        tracker.add(.string(Tracks.id(1)))
+        #expect(tracker.kind == .uuid)
+        #expect(tracker.proves())
+        update.inputKeysDistinctAsUUIDs = { true }
+        tracker = try await update.keyTracker(sql, on: db.connection, limit: BulkUpdate.KeyTracker.limit)
+        tracker.add(.string(Tracks.id(1)))
+        #expect(tracker.kind == .uuid)
+        #expect(!tracker.proves())
+        #expect(update.keysProvenDistinct(tracker))
+        let items = try await Scratch.make(schema: "CREATE TABLE items (id int PRIMARY KEY, size int)")
+        var integers = BulkUpdate(table: "items", key: "id", columns: [.init("size", onEmpty: .keep)])
+        integers.inputKeysDistinctAsUUIDs = { true }
+        let itemsSQL = try integers.validate(serverVersion: items.connection.serverVersion)
+        _ = try await items.connection.execute(itemsSQL.createInput(onCommitDrop: false))
+        tracker = try await integers.keyTracker(itemsSQL, on: items.connection, limit: BulkUpdate.KeyTracker.limit)
+        tracker.add(7)
+        #expect(tracker.proves())
+    }
+
     /// Whatever the tracker reads, PostgreSQL reads as the same uuid or integer; what it cannot
     /// read only stops the tracking.
     @Test func readsKeysExactlyAsPostgreSQLDoes() async throws {
