@@ -65,7 +65,9 @@ extension BulkUpdate {
         if writes { _ = try await connection.execute(sql.lock) }
         guard writes, let concurrent = await PriorReader.open(alongside: connection, sql: sql) else {
             let rest = RemainingBatches(iterator: iterator)
-            let copied = try await copy(rest, into: sql, on: connection, rows: &rows, keys: &keys, spool: spool)
+            // Rows that write nothing are reviewed on this connection: no second one reads a spool.
+            let copied = try await copy(
+                rest, into: sql, on: connection, rows: &rows, keys: &keys, spool: writes ? spool : nil)
             return .copied(copied, firstRowsWriteNothing: !writes)
         }
         reader = concurrent

@@ -303,6 +303,8 @@ public struct BulkUpdate: Sendable {
                 case .copied(let all, let writeNothing):
                     copied = all
                     firstRowsWriteNothing = writeNothing
+                    // It holds the first rows only: reviewed on this connection, they need no spool.
+                    if writeNothing { spool = nil }
                 case .written(let written):
                     ahead = written
                     copied = written.copied
