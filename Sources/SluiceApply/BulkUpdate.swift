@@ -13,7 +13,9 @@ import SluicePostgres
 ///    distinct, so a few rows are found through the target's key rather than by hashing all of it.
 /// 2. `LOCK TABLE target IN SHARE ROW EXCLUSIVE MODE`: readers go on, other writers wait, so
 ///    the prior values recorded below are exactly what the update replaces. Taken after the
-///    COPY, so writers are not held up while the input arrives.
+///    COPY and the duplicate check of step 3 (which reads the input alone), so writers are not
+///    held up while the input arrives; never taken by an update reviewed in its own transaction
+///    that finds nothing to change (``reviewUnlocked(_:on:into:inputCounts:review:)``).
 /// 3. Duplicate keys: rows repeating a key with *identical* values are dropped (counted in
 ///    ``BulkUpdateStats/duplicateRows``); a key given *different* values fails, naming it. The
 ///    client fingerprints every key as it is sent (``KeyTracker``); when they are all distinct
@@ -321,6 +323,8 @@ public struct BulkUpdate: Sendable {
             var intact: Copied?
             var inlineFilled: [Int]?
             var inlineWritten: Written?
+            // Whether a sample of the input's first rows writes anything (sampleWrites), once asked.
+            var sampled: Bool? = firstRowsWriteNothing ? false : nil
             if let ahead {
                 stats.duplicateRows = ahead.summary.duplicateRows
                 inlineSummary = ahead.summary
@@ -331,14 +335,37 @@ public struct BulkUpdate: Sendable {
             } else {
                 phase = .prepare
                 try await analyzeInput(sql, on: connection)
+                phase = .check
+                // Distinct fingerprints prove distinct keys; otherwise the server looks (at the
+                // input table, this session's own: the target need not be locked for it).
+                if !keys.provesUnique && !keysProvenDistinct(keys) {
+                    stats.duplicateRows = try await removeDuplicates(sql, on: connection, inTransaction: true)
+                }
+                if sampled == nil, inlineReview != nil, mode == .update, reviewed == nil,
+                    let threshold = concurrentPriorReadRows, stats.inputRows >= threshold, stats.duplicateRows == 0
+                {
+                    sampled = try await sampleWrites(sql, on: connection)
+                }
+                if let inlineReview, sampled == false, mode == .update, reviewed == nil {
+                    var summary = ReviewSummary(table: table, key: key, mode: mode.rawValue)
+                    summary.inputRows = stats.inputRows
+                    summary.duplicateRows = stats.duplicateRows
+                    intact = stats.duplicateRows == 0 ? copied : nil
+                    if let filled = try await reviewUnlocked(
+                        sql, on: connection, into: &summary, inputCounts: intact?.counts, review: inlineReview)
+                    {
+                        inlineFilled = filled
+                        inlineSummary = summary
+                        spool = nil
+                    }
+                }
+            }
+            if ahead == nil, inlineSummary == nil {
+                phase = .prepare
                 // Locked once the input is in: other writers wait from here to COMMIT, not while the
                 // input is read (which may be a file being checked as it streams in).
                 _ = try await connection.execute(sql.lock)
                 phase = .check
-                // Distinct fingerprints prove distinct keys; otherwise the server looks.
-                if !keys.provesUnique && !keysProvenDistinct(keys) {
-                    stats.duplicateRows = try await removeDuplicates(sql, on: connection, inTransaction: true)
-                }
                 if mode == .insert { try await refuseExistingKeys(sql, on: connection) }
                 if let reviewed {
                     try await holdToReview(sql, reviewed: reviewed, onDrift: onDrift, on: connection, into: &stats)
@@ -352,8 +379,8 @@ public struct BulkUpdate: Sendable {
                     summary.inputRows = stats.inputRows
                     summary.duplicateRows = stats.duplicateRows
                     if let threshold = concurrentPriorReadRows, stats.inputRows >= threshold, stats.duplicateRows == 0,
-                        let spooled = spool, spooled.failure == nil, !firstRowsWriteNothing,
-                        try await sampleWrites(sql, on: connection),
+                        let spooled = spool, spooled.failure == nil,
+                        try await sampled == nil ? sampleWrites(sql, on: connection) : sampled == true,
                         let concurrent = await PriorReader.open(alongside: connection, sql: sql)
                     {
                         reader = concurrent
@@ -498,6 +525,36 @@ public struct BulkUpdate: Sendable {
         }
         try await review.reviewed(summary, details)
         return filled
+    }
+
+    /// Reviews, before the table is locked, an update whose input a sample says writes nothing (a
+    /// re-apply, most likely): when the review finds no cell to change, nothing will be written,
+    /// so the update commits without ever locking the table — other writers, and a `VACUUM` or
+    /// autovacuum working on it, are not made to wait or cancelled — and the review stands (rows
+    /// changed by others meanwhile are theirs: this update wrote nothing before them). Returns the
+    /// input's filled counts. At the first cell it would change, the review stops, is rolled back
+    /// to before it (nothing handed to `review` or to the undo) and returns `nil`: the update then
+    /// locks the table and reviews again, as for any input.
+    func reviewUnlocked(
+        _ sql: SQL, on connection: PostgresConnection, into summary: inout ReviewSummary, inputCounts: [Int]?,
+        review: InlineReview
+    ) async throws -> [Int]? {
+        struct WouldWrite: Error {}
+        _ = try await connection.execute("SAVEPOINT sluice_apply_unlocked")
+        var attempt = summary
+        let reviewed: (details: ReviewDetails, filled: [Int])
+        do {
+            reviewed = try await tallyReview(
+                sql, on: connection, into: &attempt, inputCounts: inputCounts, cells: { _ in throw WouldWrite() },
+                undo: { _ in throw WouldWrite() })
+        } catch is WouldWrite {
+            _ = try await connection.execute("ROLLBACK TO SAVEPOINT sluice_apply_unlocked")
+            return nil
+        }
+        _ = try await connection.execute("RELEASE SAVEPOINT sluice_apply_unlocked")
+        summary = attempt
+        try await review.reviewed(summary, reviewed.details)
+        return reviewed.filled
     }
 
     /// Runs the write on the main connection while `read` runs on the ``PriorReader``'s, once

@@ -245,4 +245,65 @@ import Testing
         await other.close()
         #expect(again.writeStatements == 0 && again.changed == 0 && again.matched == 60)
     }
+
+    /// Rows that write nothing at all (a re-apply) never lock the table, read as they are written
+    /// or after the last: a session holding the lock `VACUUM` and autovacuum take, which the
+    /// apply's own lock would wait for (and then cancel an autovacuum), does not hold it up. The
+    /// same rows with one changed far in are written, so they lock the table: they wait.
+    @Test(arguments: [true, false]) func aReApplyTakesNoTableLock(ahead: Bool) async throws {
+        let db = try await Self.scratch()
+        let update = Self.update(ahead: ahead)
+        let quiet = BulkUpdate.InlineReview(cells: { _ in }) { _, _ in }
+        _ = try await update.run(on: db.connection, input: Trickle(rows: Self.rows()), review: quiet) { _ in }
+        let vacuum = try await db.connect()
+        _ = try await vacuum.execute("BEGIN")
+        _ = try await vacuum.execute("LOCK TABLE tracks IN SHARE UPDATE EXCLUSIVE MODE")
+        _ = try await db.connection.execute("SET lock_timeout = '2s'")
+        var summary: ReviewSummary?
+        let review = BulkUpdate.InlineReview(cells: { _ in }) { reviewed, _ in summary = reviewed }
+        var undo: [[Value]] = []
+        let again = try await update.run(on: db.connection, input: Trickle(rows: Self.rows()), review: review) {
+            undo += $0.rows
+        }
+        #expect(again.writeStatements == 0 && again.changed == 0 && again.matched == 60 && again.unknownKeys == 10)
+        #expect(summary?.changedRows == 0 && summary?.matched == 60 && summary?.unknownKeys == 10)
+        #expect(undo.isEmpty)
+        let before = try await Self.snapshot(db.connection)
+        let error = await #expect(throws: (any Error).self) {
+            try await update.run(
+                on: db.connection, input: Trickle(rows: Self.rows([45: (.int(99), "NEW")])), review: quiet
+            ) { _ in }
+        }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("lock timeout"), "\(String(describing: error))")
+        _ = try await vacuum.execute("ROLLBACK")
+        await vacuum.close()
+        #expect(try await Self.snapshot(db.connection) == before)
+    }
+
+    /// Rows whose first ones write nothing but a later one does: the review begun before the lock
+    /// stops at that row and leaves no trace (no cell, no undo record handed on); the update then
+    /// locks the table, reviews and writes as for any input. (Written after the last row, these
+    /// 70 rows are all in the sample of the first 2,000: it sees the change and locks at once.)
+    @Test(arguments: [true, false]) func aChangeAfterUnchangedRowsIsReviewedOnceAndWritten(ahead: Bool) async throws {
+        let db = try await Self.scratch()
+        let update = Self.update(ahead: ahead)
+        let quiet = BulkUpdate.InlineReview(cells: { _ in }) { _, _ in }
+        _ = try await update.run(on: db.connection, input: Trickle(rows: Self.rows()), review: quiet) { _ in }
+        var cells: [ReviewCells] = []
+        var summary: ReviewSummary?
+        let review = BulkUpdate.InlineReview(cells: { cells.append($0) }) { reviewed, _ in summary = reviewed }
+        var undo: [[Value]] = []
+        let stats = try await update.run(
+            on: db.connection, input: Trickle(rows: Self.rows([45: (.int(99), "NEW")])), review: review
+        ) { undo += $0.rows }
+        #expect(stats.changed == 1 && stats.writeStatements == 1 && stats.matched == 60)
+        #expect(summary?.changedRows == 1 && summary?.matched == 60 && summary?.unknownKeys == 10)
+        #expect(cells.flatMap(\.keys) == [Self.id(45), Self.id(45)])
+        #expect(cells.flatMap(\.new) == ["99", "NEW"])
+        #expect(undo.count == 1 && undo.first?.first == .string(Self.id(45)))
+        let row = try await db.connection.execute(
+            "SELECT spotify_popularity, isrc FROM tracks WHERE id = $1", [.string(Self.id(45))]
+        ).rows.first
+        #expect(row == [.int(99), "NEW"])
+    }
 }
