@@ -542,10 +542,11 @@ public struct BulkUpdate: Sendable {
         struct WouldWrite: Error {}
         _ = try await connection.execute("SAVEPOINT sluice_apply_unlocked")
         var attempt = summary
-        let reviewed: (details: ReviewDetails, filled: [Int])
+        let filled: [Int]
         do {
-            reviewed = try await tallyReview(
-                sql, on: connection, into: &attempt, inputCounts: inputCounts, cells: { _ in throw WouldWrite() },
+            filled = try await reviewInline(
+                sql, on: connection, into: &attempt, inputCounts: inputCounts,
+                review: InlineReview(cells: { _ in throw WouldWrite() }, reviewed: review.reviewed),
                 undo: { _ in throw WouldWrite() })
         } catch is WouldWrite {
             _ = try await connection.execute("ROLLBACK TO SAVEPOINT sluice_apply_unlocked")
@@ -553,8 +554,7 @@ public struct BulkUpdate: Sendable {
         }
         _ = try await connection.execute("RELEASE SAVEPOINT sluice_apply_unlocked")
         summary = attempt
-        try await review.reviewed(summary, reviewed.details)
-        return reviewed.filled
+        return filled
     }
 
     /// Runs the write on the main connection while `read` runs on the ``PriorReader``'s, once
