@@ -10,6 +10,7 @@ echo "| benchmark | input | result |"
 echo "|---|---|---|"
 "$BENCH" plan-check --stages 1000
 "$BENCH" pipeline
+"$BENCH" csv-input --rows 1000000 --rounds 5
 "$BENCH" apply --rows 1000000 --rounds 5 --review
 "$BENCH" fetch
 bash scripts/bench-throughput.sh

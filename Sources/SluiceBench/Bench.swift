@@ -11,7 +11,8 @@ struct Bench: AsyncParsableCommand {
         commandName: "sluice-bench",
         abstract: "Measure Sluice against its physical baselines.",
         subcommands: [
-            PlanCheck.self, PipelineBenchmark.self, ApplyBench.self, FetchBench.self, RawFetch.self, PerItemBench.self,
+            PlanCheck.self, PipelineBenchmark.self, CSVInputBench.self, ApplyBench.self, FetchBench.self, RawFetch.self,
+            PerItemBench.self,
         ]
     )
 }
