@@ -20,7 +20,10 @@ import Darwin
 ///
 /// Used by the runner for spools and by stages for their artifacts (CSV, rejects, undo files).
 /// Appending fills the buffer on the caller's thread; every system call (`write`, `fsync`,
-/// `rename`) runs on a ``BlockingIO`` thread. Not thread-safe: one task writes at a time.
+/// `rename`) runs on a ``BlockingIO`` thread. A full buffer is hashed and written there while
+/// the caller fills a second one (a stage's spool no longer waits for the kernel's copy of each
+/// buffer); ``flush()`` and ``close()`` wait for every write. Not thread-safe: one task writes at
+/// a time.
 public final class PrivateFileWriter {
     /// The file the content ends up in.
     public let url: URL
@@ -31,6 +34,9 @@ public final class PrivateFileWriter {
     private var buffer: [UInt8] = []
     private let bufferSize: Int
     private var hash = SHA256()
+    /// The last full buffer, being hashed and written on a ``BlockingIO`` thread; it gives back
+    /// the buffer, for reuse, and the hash with that buffer added.
+    private var inFlight: Task<(buffer: [UInt8], hash: SHA256), any Error>?
     /// Bytes accepted so far (buffered or written).
     public private(set) var byteCount = 0
 
@@ -61,9 +67,18 @@ public final class PrivateFileWriter {
     }
 
     deinit {
-        if fd >= 0 {
+        guard fd >= 0 else { return }
+        let (fd, atomic, writePath) = (fd, atomic, writeURL.path)
+        guard let write = inFlight else {
             systemClose(fd)
-            if atomic { unlink(writeURL.path) }
+            if atomic { unlink(writePath) }
+            return
+        }
+        // Not while a write may still use the descriptor: its number could be another file's by then.
+        Task {
+            _ = try? await write.value
+            systemClose(fd)
+            if atomic { unlink(writePath) }
         }
     }
 
@@ -71,7 +86,7 @@ public final class PrivateFileWriter {
     public func write(_ bytes: some Collection<UInt8>) async throws {
         buffer.append(contentsOf: bytes)
         byteCount += bytes.count
-        if buffer.count >= bufferSize { try await flush() }
+        if buffer.count >= bufferSize { try await handOff() }
     }
 
     /// Appends the UTF-8 bytes of `string`.
@@ -85,27 +100,52 @@ public final class PrivateFileWriter {
         let before = buffer.count
         body(&buffer)
         byteCount += buffer.count - before
-        if buffer.count >= bufferSize { try await flush() }
+        if buffer.count >= bufferSize { try await handOff() }
     }
 
-    /// Hands the buffered bytes to the kernel, on a ``BlockingIO`` thread: a slow disk never
-    /// holds a cooperative thread.
+    /// Hands the buffered bytes to the kernel, on a ``BlockingIO`` thread (a slow disk never
+    /// holds a cooperative thread), and waits until every byte appended so far is written.
     public func flush() async throws {
+        try await handOff()
+        // The buffer just handed off comes back empty; the caller fills it next.
+        buffer = try await settle()
+    }
+
+    /// Starts hashing and writing the buffer once the write before it is done, and goes on
+    /// with the buffer that write gives back: the caller fills one while the other is written.
+    private func handOff() async throws {
         guard !buffer.isEmpty else { return }
-        buffer.withUnsafeBytes { hash.update($0) }
-        var taken: [UInt8] = []
-        swap(&taken, &buffer)
-        let chunk = taken
-        taken = []
-        let fd = self.fd
-        let path = writeURL.path
-        // The buffer comes back to be reused, so a large file costs no allocation per flush.
-        var reused = try await BlockingIO.run { () throws -> [UInt8] in
-            try Self.writeAll(chunk, to: fd, path: path)
-            return chunk
+        var chunk = try await settle()
+        swap(&chunk, &buffer)
+        inFlight = Self.startWrite(chunk, to: fd, path: writeURL.path, hash: hash)
+    }
+
+    private static func startWrite(
+        _ chunk: [UInt8], to fd: Int32, path: String, hash: SHA256
+    ) -> Task<(buffer: [UInt8], hash: SHA256), any Error> {
+        Task {
+            try await BlockingIO.run { () throws -> (buffer: [UInt8], hash: SHA256) in
+                var hash = hash
+                chunk.withUnsafeBytes { hash.update($0) }
+                try writeAll(chunk, to: fd, path: path)
+                return (chunk, hash)
+            }
         }
-        reused.removeAll(keepingCapacity: true)
-        buffer = reused
+    }
+
+    /// Waits for the write in flight, takes its hash, and returns its buffer emptied for reuse
+    /// (a new one when none was in flight): a large file costs no allocation per buffer.
+    private func settle() async throws -> [UInt8] {
+        guard let write = inFlight else {
+            var spare: [UInt8] = []
+            spare.reserveCapacity(bufferSize)
+            return spare
+        }
+        inFlight = nil
+        var (returned, hashed) = try await write.value
+        hash = hashed
+        returned.removeAll(keepingCapacity: true)
+        return returned
     }
 
     /// Creates `url` atomically with `bytes`, on the calling thread (a ``BlockingIO`` one).
@@ -207,6 +247,11 @@ public final class PrivateFileWriter {
     public func discard() async {
         guard fd >= 0 else { return }
         if !atomic { try? await flush() }
+        // No write may use the descriptor once it is closed.
+        if let write = inFlight {
+            inFlight = nil
+            _ = try? await write.value
+        }
         let (fd, atomic, writePath) = (self.fd, atomic, writeURL.path)
         self.fd = -1
         try? await BlockingIO.run {
