@@ -108,7 +108,7 @@ public final class PrivateFileWriter {
     public func flush() async throws {
         try await handOff()
         // The buffer just handed off comes back empty; the caller fills it next.
-        buffer = try await settle()
+        if inFlight != nil { buffer = try await settle() }
     }
 
     /// Starts hashing and writing the buffer once the write before it is done, and goes on
