@@ -226,6 +226,7 @@ import Testing
         let update = Self.update(ahead: true)
         _ = try await update.run(on: db.connection, input: Trickle(rows: Self.rows()), review: review) { _ in }
         let other = try await db.connect()
+        defer { Task { await other.close() } }
         _ = try await other.execute("SET lock_timeout = '5s'")
         var input = Trickle(rows: Self.rows())
         // Batch 6 (rows 31-35): the first stretch (10 rows) was copied and sampled long before.
@@ -256,6 +257,8 @@ import Testing
         let quiet = BulkUpdate.InlineReview(cells: { _ in }) { _, _ in }
         _ = try await update.run(on: db.connection, input: Trickle(rows: Self.rows()), review: quiet) { _ in }
         let vacuum = try await db.connect()
+        // Closed however the test ends: an open lock would hold up dropping the scratch database.
+        defer { Task { await vacuum.close() } }
         _ = try await vacuum.execute("BEGIN")
         _ = try await vacuum.execute("LOCK TABLE tracks IN SHARE UPDATE EXCLUSIVE MODE")
         _ = try await db.connection.execute("SET lock_timeout = '2s'")
