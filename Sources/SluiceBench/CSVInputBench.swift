@@ -30,17 +30,17 @@ struct CSVInputBench: AsyncParsableCommand {
             try Data(text.utf8).write(to: csv)
             return text.utf8.count
         }
-        let environment = ["DATABASE_URL": "postgresql://bench@127.0.0.1/bench", "SPOTIFY_CLIENT_ID": "bench"]
-            .merging(["SPOTIFY_CLIENT_SECRET": "bench"]) { a, _ in a }
+        let environment = [
+            "DATABASE_URL": "postgresql://bench@127.0.0.1/bench", "SPOTIFY_CLIENT_ID": "bench",
+            "SPOTIFY_CLIENT_SECRET": "bench",
+        ]
         let loaded = try PlanLoader(environment: environment).load(path: plan)
-        let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
-        let schema = try CSVApplyPipeline(plan: loaded, csv: csv, displayPath: "reviewed.csv", logger: logger).schema
+        let schema = try CSVApplyPipeline(plan: loaded, csv: csv, displayPath: "reviewed.csv", logger: benchLogger)
+            .schema
         var samples: [Double] = []
         for round in 0..<rounds {
-            let configuration = RunConfiguration(
-                runsDirectory: root.appendingPathComponent("runs-\(round)"), toolVersion: "bench",
-                plan: Manifest.Plan(path: plan, sha256: String(repeating: "0", count: 64), name: loaded.name),
-                resolvedPlan: .null, overrides: [], logger: logger, continueCommand: { _, _ in "" })
+            let configuration = RunConfiguration.bench(
+                runsDirectory: root.appendingPathComponent("runs-\(round)"), planPath: plan, planName: loaded.name)
             let stages = [
                 StageSpec(CSVInputStage(url: csv, displayPath: "reviewed.csv", schema: schema)),
                 StageSpec(BenchSink(), input: CSVInputStage.kindName),

@@ -50,12 +50,7 @@ struct PipelineBenchmark: AsyncParsableCommand {
         let base = scratch.map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
         let root = base.appendingPathComponent("sluice-bench-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
-        var configuration = RunConfiguration(
-            runsDirectory: root, toolVersion: "bench",
-            plan: Manifest.Plan(path: "bench", sha256: String(repeating: "0", count: 64), name: "bench"),
-            resolvedPlan: .null, overrides: [],
-            logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }),
-            continueCommand: { _, _ in "" })
+        var configuration = RunConfiguration.bench(runsDirectory: root)
         configuration.defaultBufferSize = buffer
         let stages = [
             StageSpec(BenchSource(rows: rows, batchSize: batchSize)),
@@ -106,6 +101,19 @@ struct PipelineBenchmark: AsyncParsableCommand {
                 growth, abs(growth) <= 10 ? "ok" : "OVER TARGET"))
     }
 }
+
+extension RunConfiguration {
+    /// A run of stages the benchmark builds itself: no plan file, no logging.
+    static func bench(runsDirectory: URL, planPath: String = "bench", planName: String = "bench") -> RunConfiguration {
+        RunConfiguration(
+            runsDirectory: runsDirectory, toolVersion: "bench",
+            plan: Manifest.Plan(path: planPath, sha256: String(repeating: "0", count: 64), name: planName),
+            resolvedPlan: .null, overrides: [], logger: benchLogger, continueCommand: { _, _ in "" })
+    }
+}
+
+/// A logger that drops everything: benchmarks time the work, not its log lines.
+let benchLogger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
 
 /// Peak resident set size of this process in MiB: VmHWM from /proc/self/status (getrusage's
 /// figure where /proc is missing).
