@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Logging
 import Sluice
 import SluiceCore
 import SluicePipeline
