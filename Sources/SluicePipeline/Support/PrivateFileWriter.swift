@@ -34,9 +34,10 @@ public final class PrivateFileWriter {
     private var buffer: [UInt8] = []
     private let bufferSize: Int
     private var hash = SHA256()
-    /// The last full buffer, being hashed and written on a ``BlockingIO`` thread; it gives back
-    /// the buffer, for reuse, and the hash with that buffer added.
-    private var inFlight: Task<(buffer: [UInt8], hash: SHA256), any Error>?
+    /// The last full buffer, being hashed and written on a ``BlockingIO`` thread.
+    private var inFlight: Write?
+    /// A buffer's write: it gives back the buffer, for reuse, and the hash with the buffer added.
+    private typealias Write = Task<(buffer: [UInt8], hash: SHA256), any Error>
     /// Bytes accepted so far (buffered or written).
     public private(set) var byteCount = 0
 
@@ -68,18 +69,24 @@ public final class PrivateFileWriter {
 
     deinit {
         guard fd >= 0 else { return }
-        let (fd, atomic, writePath) = (fd, atomic, writeURL.path)
-        guard let write = inFlight else {
-            systemClose(fd)
-            if atomic { unlink(writePath) }
-            return
-        }
-        // Not while a write may still use the descriptor: its number could be another file's by then.
+        let (fd, temporary) = (fd, atomic ? writeURL.path : nil)
+        guard let write = inFlight else { return Self.abandon(fd, removing: temporary) }
+        Self.abandon(fd, removing: temporary, after: write)
+    }
+
+    /// ``abandon(_:removing:)`` once `write` is over: not while it may still use the descriptor,
+    /// whose number could be another file's by then.
+    private static func abandon(_ fd: Int32, removing path: String?, after write: Write) {
         Task {
             _ = try? await write.value
-            systemClose(fd)
-            if atomic { unlink(writePath) }
+            abandon(fd, removing: path)
         }
+    }
+
+    /// Closes a file left incomplete, removing it when it is a temporary (`path`).
+    private static func abandon(_ fd: Int32, removing path: String?) {
+        systemClose(fd)
+        if let path { unlink(path) }
     }
 
     /// Appends bytes, flushing to the file when the buffer is full.
@@ -122,7 +129,7 @@ public final class PrivateFileWriter {
 
     private static func startWrite(
         _ chunk: [UInt8], to fd: Int32, path: String, hash: SHA256
-    ) -> Task<(buffer: [UInt8], hash: SHA256), any Error> {
+    ) -> Write {
         Task {
             try await BlockingIO.run { () throws -> (buffer: [UInt8], hash: SHA256) in
                 var hash = hash
@@ -252,11 +259,8 @@ public final class PrivateFileWriter {
             inFlight = nil
             _ = try? await write.value
         }
-        let (fd, atomic, writePath) = (self.fd, atomic, writeURL.path)
+        let (fd, temporary) = (self.fd, atomic ? writeURL.path : nil)
         self.fd = -1
-        try? await BlockingIO.run {
-            systemClose(fd)
-            if atomic { unlink(writePath) }
-        }
+        try? await BlockingIO.run { Self.abandon(fd, removing: temporary) }
     }
 }
