@@ -347,9 +347,7 @@ public struct BulkUpdate: Sendable {
                     sampled = try await sampleWrites(sql, on: connection)
                 }
                 if let inlineReview, sampled == false, mode == .update, reviewed == nil {
-                    var summary = ReviewSummary(table: table, key: key, mode: mode.rawValue)
-                    summary.inputRows = stats.inputRows
-                    summary.duplicateRows = stats.duplicateRows
+                    var summary = reviewSummary(of: stats)
                     intact = stats.duplicateRows == 0 ? copied : nil
                     if let filled = try await reviewUnlocked(
                         sql, on: connection, into: &summary, inputCounts: intact?.counts, review: inlineReview)
@@ -375,9 +373,7 @@ public struct BulkUpdate: Sendable {
                 // The client's counts of what it copied hold while every row copied is still there.
                 intact = stats.duplicateRows == 0 && stats.driftedInputRows == 0 ? copied : nil
                 if let inlineReview {
-                    var summary = ReviewSummary(table: table, key: key, mode: mode.rawValue)
-                    summary.inputRows = stats.inputRows
-                    summary.duplicateRows = stats.duplicateRows
+                    var summary = reviewSummary(of: stats)
                     if let threshold = concurrentPriorReadRows, stats.inputRows >= threshold, stats.duplicateRows == 0,
                         let spooled = spool, spooled.failure == nil,
                         try await sampled == nil ? sampleWrites(sql, on: connection) : sampled == true,
@@ -525,6 +521,15 @@ public struct BulkUpdate: Sendable {
         }
         try await review.reviewed(summary, details)
         return filled
+    }
+
+    /// An empty review of this update's input as `stats` counts it so far: its rows and the
+    /// duplicates dropped from them.
+    private func reviewSummary(of stats: BulkUpdateStats) -> ReviewSummary {
+        var summary = ReviewSummary(table: table, key: key, mode: mode.rawValue)
+        summary.inputRows = stats.inputRows
+        summary.duplicateRows = stats.duplicateRows
+        return summary
     }
 
     /// Reviews, before the table is locked, an update whose input a sample says writes nothing (a
