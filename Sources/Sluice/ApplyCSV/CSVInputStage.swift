@@ -70,7 +70,8 @@ public struct CSVInputStage: Stage {
         var rows = 0
         var blankLine: Int?
         while let record = try await reader.next() {
-            try Task.checkCancellation()
+            // Sending checks too, once a batch; rows not sent (a file with problems) are checked here.
+            if reader.records % 1024 == 0 { try Task.checkCancellation() }
             if record.isBlank {
                 // A blank line is harmless at the end of the file (editors add them), not between rows.
                 blankLine = blankLine ?? record.line
@@ -209,12 +210,16 @@ struct RowChecker {
     struct Column {
         var name: String
         var rules: [CompiledRule]
+        /// The apply stage's key: never empty.
+        var isKey: Bool
     }
 
     /// The header's columns with their rules, in plan order.
     func columns(_ names: [String]) -> [Column] {
         names.map { name in
-            Column(name: name, rules: validators.flatMap { $0.rules.filter { $0.rule.field == name } })
+            Column(
+                name: name, rules: validators.flatMap { $0.rules.filter { $0.rule.field == name } },
+                isKey: name == schema.keyField)
         }
     }
 
@@ -238,20 +243,22 @@ struct RowChecker {
         var values: [Value] = []
         values.reserveCapacity(columns.count)
         var valid = true
-        for (checked, field) in zip(columns, fields) {
-            let column = checked.name
-            if column == schema.keyField && field.value.isEmpty {
+        for index in fields.indices {
+            let field = fields[index]
+            if columns[index].isKey && field.value.isEmpty {
                 reader.report(
                     line: field.line, column: field.column,
-                    "column '\(column)' is empty: every row needs its key (key_field of stage '\(schema.applyStage)')")
+                    "column '\(columns[index].name)' is empty: every row needs its key (key_field of stage "
+                        + "'\(schema.applyStage)')")
                 valid = false
                 values.append(.null)
                 continue
             }
-            switch typed(field, column: checked) {
+            switch typed(field, column: columns[index]) {
             case .success(let value): values.append(value)
             case .failure(let problem):
-                reader.report(line: field.line, column: field.column, "column '\(column)': \(problem.message)")
+                reader.report(
+                    line: field.line, column: field.column, "column '\(columns[index].name)': \(problem.message)")
                 valid = false
                 values.append(.null)
             }
@@ -278,7 +285,8 @@ struct RowChecker {
                         Problem(message: "\(Self.quoted(text)) is not \(Self.article(compiled.rule.type)) \(source)"))
                 }
             }
-            if let (reason, _) = compiled.failed(value, present: true) {
+            // A value made of the rule's type (``coerce(_:to:)``) has it: only its bounds are left.
+            if let (reason, _) = text.isEmpty ? compiled.failed(value, present: true) : compiled.outOfBounds(value) {
                 return .failure(
                     Problem(message: Self.explain(reason, rule: compiled.rule, value: value) + " " + source))
             }

@@ -87,7 +87,8 @@ public final class CSVReader {
     private var rowBytes = 0
     private var rowStart = (line: 1, column: 1)
     private var recordHasProblem = false
-    private var lastFieldCount = 0
+    /// The fields of the record returned last (whose storage the next one reuses).
+    private var lastFields: [Field] = []
     // UTF-8 validation state: continuation bytes still expected, the bounds of the next one,
     // and where the sequence started.
     private var utf8Need = 0
@@ -184,9 +185,10 @@ public final class CSVReader {
         rowStart = start
         rowBytes = 0
         recordHasProblem = false
-        var fields: [Field] = []
-        // Rows of a file have as many fields as the last one, as a rule: one allocation each.
-        fields.reserveCapacity(lastFieldCount)
+        // The last record's array, its storage reused once the caller has let go of that record.
+        var fields = lastFields
+        lastFields = []
+        fields.removeAll(keepingCapacity: true)
         var bytes: [UInt8] = []
         var blankCandidate = true
         while true {
@@ -254,7 +256,7 @@ public final class CSVReader {
         _ fields: [Field], _ start: (line: Int, column: Int), _ end: (line: Int, column: Int), blank: Bool
     ) -> Record {
         records += 1
-        lastFieldCount = fields.count
+        lastFields = fields
         return Record(
             fields: fields, line: start.line, endLine: end.line, endColumn: end.column, hasProblem: recordHasProblem,
             isBlank: blank)

@@ -116,6 +116,11 @@ final class CompiledRule {
         if value.isNull {
             return rule.required ? ("required", "\(rule.field) is empty but required") : nil
         }
+        return wrongType(value) ?? outOfBounds(value)
+    }
+
+    /// The reason and explanation when `value` (not null) is not of the rule's type.
+    private func wrongType(_ value: Value) -> (String, String)? {
         switch rule.type {
         case .string:
             guard case .string = value else {
@@ -137,6 +142,13 @@ final class CompiledRule {
             }
         case .any: break
         }
+        return nil
+    }
+
+    /// The reason and explanation when `value`, of the rule's type, breaks its bounds, length,
+    /// pattern or list; `nil` for a null value (which only ``failed(_:present:)`` judges).
+    func outOfBounds(_ value: Value) -> (String, String)? {
+        if value.isNull { return nil }
         if let n = value.doubleValue {
             if let min = rule.min, n < min {
                 return ("min", "\(rule.field) is \(value.text ?? ""), below \(Expectation.format(min))")
