@@ -265,4 +265,56 @@ import Testing
         )
         #expect(error.stoppedEarly)
     }
+
+    /// The problems the reader finds (bytes) and those the checks find (values) come in file
+    /// order, are cut at the limit on the fiftieth whichever found it, and a problem that stops
+    /// the reader comes last.
+    @Test func problemsOfTheReaderAndOfTheChecksComeInFileOrder() async throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-mixed-\(UUID().uuidString).csv")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let key = "6f1c2a52-8d3e-4b7a-9c1d-0a1b2c3d4"
+        var bytes = Array("track_id,spotify_id,spotify_popularity,isrc\n".utf8)
+        for row in 1...700 {
+            let id = key + String(format: "%03x", row)
+            switch row {
+            case 300, 600:
+                // Bytes that are not UTF-8, in the ISRC: the reader's problem.
+                bytes += Array("\(id),4uLU6hMCjMI75M1A2tKUQA,42,US".utf8) + [0xFF] + Array("C17607839\n".utf8)
+            case 301, 650:
+                bytes += Array("\(id),4uLU6hMCjMI75M1A2tKUQA,abc,USRC17607839\n".utf8)
+            default:
+                bytes += Array("\(id),4uLU6hMCjMI75M1A2tKUQA,42,USRC17607839\n".utf8)
+            }
+        }
+        // A NUL byte stops the reader: its problem comes after every other.
+        bytes += Array("\(key)fff,4uLU6hMCjMI75M1A2tKUQA,4".utf8) + [0] + Array("2,USRC17607839\n".utf8)
+        try Data(bytes).write(to: url)
+        let error = try #require(try await Self.read(url, as: "mixed.csv").error)
+        #expect(
+            error.diagnostics.map { "\($0.line):\($0.column) \($0.message.prefix(18))" } == [
+                "301:66 invalid UTF-8 (byt", "302:61 column 'spotify_po", "601:66 invalid UTF-8 (byt",
+                "651:61 column 'spotify_po", "702:62 a NUL byte: this l",
+            ])
+        #expect(error.stoppedEarly)
+
+        // Past the limit: the cut falls on the fiftieth problem, whichever found it.
+        var many = Array("track_id,spotify_id,spotify_popularity,isrc\n".utf8)
+        for row in 1...120 {
+            let id = key + String(format: "%03x", row)
+            let popularity = row.isMultiple(of: 2) ? "abc" : "42"
+            many += Array("\(id),4uLU6hMCjMI75M1A2tKUQA,\(popularity),US".utf8)
+            many += (row % 4 == 1 ? [0xFF] : []) + Array("RC17607839\n".utf8)
+        }
+        try Data(many).write(to: url)
+        let cut = try #require(try await Self.read(url, as: "many.csv").error)
+        let lines = cut.diagnostics.map(\.line)
+        #expect(cut.diagnostics.count == CSVReader.defaultMaxProblems + 1)
+        #expect(lines == lines.sorted())
+        #expect(Set(lines.dropLast()).count == CSVReader.defaultMaxProblems)
+        #expect(
+            cut.diagnostics.last?.description
+                == "many.csv:\(lines[49]):\(cut.diagnostics[49].column): error: too many problems (50); stopped reading here"
+        )
+        #expect(cut.stoppedEarly)
+    }
 }
