@@ -47,6 +47,8 @@ import Testing
         #expect(written == expected)
         #expect(summary.bytes == expected.count)
         #expect(summary.sha256 == SHA256.hex(expected))
+        // Two buffers take turns for the whole file: none is copied to be filled again.
+        #expect(writer.buffersCopied == 0)
     }
 
     /// Discarding while a buffer may still be on its way leaves no temporary file behind.

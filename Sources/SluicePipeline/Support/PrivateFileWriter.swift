@@ -36,8 +36,36 @@ public final class PrivateFileWriter {
     private var hash = SHA256()
     /// The last full buffer, being hashed and written on a ``BlockingIO`` thread.
     private var inFlight: Write?
-    /// A buffer's write: it gives back the buffer, for reuse, and the hash with the buffer added.
-    private typealias Write = Task<(buffer: [UInt8], hash: SHA256), any Error>
+
+    /// A full buffer's write, on a ``BlockingIO`` thread: its task gives the hash with the buffer
+    /// added, and the buffer comes back through `held`, for reuse.
+    private struct Write: Sendable {
+        let task: Task<SHA256, any Error>
+        let held: HeldBuffer
+        var value: SHA256 { get async throws { try await task.value } }
+    }
+
+    /// A buffer on its way to the file. The write reads it; the writer takes it back once the
+    /// write is over (its task's end orders the two). A task's result would stay referenced as
+    /// long as the task, so that emptying the buffer copied it into new storage: from a box, it
+    /// is the writer's alone, and two buffers take turns for the whole file.
+    private final class HeldBuffer: @unchecked Sendable {
+        var bytes: [UInt8]
+
+        init(_ bytes: consuming [UInt8]) {
+            self.bytes = bytes
+        }
+
+        /// The buffer, leaving the box empty.
+        func take() -> [UInt8] {
+            var taken: [UInt8] = []
+            swap(&taken, &bytes)
+            return taken
+        }
+    }
+    /// Buffers given back by a write that had to be copied to be filled again (something still
+    /// held them): each a new allocation. None, by design; counted for the tests to see.
+    private(set) var buffersCopied = 0
     /// Bytes accepted so far (buffered or written).
     public private(set) var byteCount = 0
 
@@ -128,16 +156,18 @@ public final class PrivateFileWriter {
     }
 
     private static func startWrite(
-        _ chunk: [UInt8], to fd: Int32, path: String, hash: SHA256
+        _ chunk: consuming [UInt8], to fd: Int32, path: String, hash: SHA256
     ) -> Write {
-        Task {
-            try await BlockingIO.run { () throws -> (buffer: [UInt8], hash: SHA256) in
+        let held = HeldBuffer(chunk)
+        let task = Task {
+            try await BlockingIO.run { () throws -> SHA256 in
                 var hash = hash
-                chunk.withUnsafeBytes { hash.update($0) }
-                try writeAll(chunk, to: fd, path: path)
-                return (chunk, hash)
+                held.bytes.withUnsafeBytes { hash.update($0) }
+                try writeAll(held.bytes, to: fd, path: path)
+                return hash
             }
         }
+        return Write(task: task, held: held)
     }
 
     /// Waits for the write in flight, takes its hash, and returns its buffer emptied for reuse
@@ -149,9 +179,11 @@ public final class PrivateFileWriter {
             return spare
         }
         inFlight = nil
-        var (returned, hashed) = try await write.value
-        hash = hashed
+        hash = try await write.value
+        var returned = write.held.take()
+        let storage = returned.withUnsafeBufferPointer(\.baseAddress)
         returned.removeAll(keepingCapacity: true)
+        if returned.withUnsafeBufferPointer(\.baseAddress) != storage { buffersCopied += 1 }
         return returned
     }
 
