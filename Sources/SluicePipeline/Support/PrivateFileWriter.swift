@@ -46,9 +46,10 @@ public final class PrivateFileWriter {
     }
 
     /// A buffer on its way to the file. The write reads it; the writer takes it back once the
-    /// write is over (its task's end orders the two). A task's result would stay referenced as
-    /// long as the task, so that emptying the buffer copied it into new storage: from a box, it
-    /// is the writer's alone, and two buffers take turns for the whole file.
+    /// write is over (the task's end orders the two: `@unchecked Sendable` for that). Not the
+    /// task's result: a task keeps its result while it lives, so emptying a buffer given back
+    /// that way copied it into new storage. Out of the box the buffer is the writer's alone, and
+    /// two buffers take turns for the whole file.
     private final class HeldBuffer: @unchecked Sendable {
         var bytes: [UInt8]
 
@@ -63,6 +64,7 @@ public final class PrivateFileWriter {
             return taken
         }
     }
+
     /// Buffers given back by a write that had to be copied to be filled again (something still
     /// held them): each a new allocation. None, by design; counted for the tests to see.
     private(set) var buffersCopied = 0
