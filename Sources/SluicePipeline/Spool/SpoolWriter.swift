@@ -62,7 +62,7 @@ final class SpoolWriter {
     private func write(_ encoded: Task<[UInt8], Never>) async throws {
         let bytes = await encoded.value
         lastEncodedSize = bytes.count
-        try await file.append { $0.append(contentsOf: bytes) }
+        try await file.write(bytes)
     }
 
     static func encodeHeader(_ columns: [String], into out: inout [UInt8]) {
