@@ -28,6 +28,8 @@ let package = Package(
         // C libraries, each behind its own system-library target.
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        // Linux's sync_file_range(2), which Swift's Glibc module does not declare (no library).
+        .systemLibrary(name: "CFileIO"),
 
         // Values, rows, batches, SHA-256, the blocking-I/O threads: shared by everything.
         .target(
@@ -52,7 +54,7 @@ let package = Package(
         // The staged async engine: bounded channels, runner, manifest, spools, replay.
         .target(
             name: "SluicePipeline",
-            dependencies: ["SluiceCore", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["SluiceCore", "CFileIO", .product(name: "Logging", package: "swift-log")]
         ),
         // HTTP for the fetch stage: OAuth2 client credentials, pacing, retries, batch narrowing.
         .target(

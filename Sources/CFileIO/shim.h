@@ -1,0 +1,23 @@
+#ifndef SLUICE_CFILEIO_SHIM_H
+#define SLUICE_CFILEIO_SHIM_H
+#if defined(__linux__)
+#include <sys/types.h>
+
+// glibc declares sync_file_range(2) and its flags only under _GNU_SOURCE, which Swift's Glibc
+// module is built without. The declaration is glibc's own (<fcntl.h>, since glibc 2.6).
+extern int sync_file_range(int fd, __off64_t offset, __off64_t count, unsigned int flags);
+
+/// Starts writing back the dirty pages of [offset, offset + count) without waiting.
+static inline int sluice_start_writeback(int fd, long long offset, long long count) {
+    return sync_file_range(fd, offset, count, 2 /* SYNC_FILE_RANGE_WRITE */);
+}
+
+/// Writes back [offset, offset + count) and waits until it is on the device (data only, like
+/// fdatasync without the file's metadata, which the writer's final fsync makes durable).
+static inline int sluice_wait_writeback(int fd, long long offset, long long count) {
+    return sync_file_range(
+        fd, offset, count,
+        1 /* SYNC_FILE_RANGE_WAIT_BEFORE */ | 2 /* SYNC_FILE_RANGE_WRITE */ | 4 /* SYNC_FILE_RANGE_WAIT_AFTER */);
+}
+#endif
+#endif
