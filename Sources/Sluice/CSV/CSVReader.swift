@@ -18,8 +18,9 @@ import Darwin
 ///   closing `"` that is followed by `,`, a line end or the end of the file; inside it `""` is
 ///   one quote and commas and line ends are data. Anything else is an error, and a quote still
 ///   open at the end of the file is reported where it opened.
-/// - Reading is streamed in 64 KiB chunks: memory holds one chunk and one row. A row longer
-///   than ``maxRowBytes`` stops the reading at once, so a 10 MB line costs 1 MB of reading.
+/// - Reading is streamed, into one buffer reused for the whole file: memory holds a row's limit
+///   read ahead (a megabyte) and one row. A row longer than ``maxRowBytes`` stops the reading
+///   at once, so a 10 MB line costs 1 MB of reading.
 ///
 /// Why not the `yaslab/CSV.swift` package (issue 5 asked for a well-kept library unless we show
 /// why not; docs/apply.md, "Why not CSV.swift", has the details): its `CSVReader` (2.5.2) reports no
@@ -122,7 +123,9 @@ public final class CSVReader {
             throw FileError("read", path: path, errno: EISDIR)
         }
         fileSize = (info.st_mode & S_IFMT) == S_IFREG ? Int(info.st_size) : 0
-        chunk.reserveCapacity(1 << 16)
+        // The most the buffer holds: a megabyte consumed (then dropped), a row's limit ahead and
+        // a read's room. Grown once, not doubled (and copied) on the way there.
+        chunk.reserveCapacity((1 << 20) + maxRowBytes + Self.lookahead + (1 << 18))
     }
 
     deinit {
@@ -430,17 +433,11 @@ public final class CSVReader {
             chunk.removeSubrange(0..<position)
             position = 0
         }
-        let (fd, path) = (self.fd, self.path)
         while chunk.count - position < count && !atEOF {
             let want = max(1 << 18, count - (chunk.count - position))
-            let read = try await BlockingIO.run { try FileChunks.readBlocking(fd, upTo: want, path: path) }
-            if read.isEmpty {
-                atEOF = true
-                break
-            }
-            read.withUnsafeBytes { hash.update($0) }
-            chunk.append(contentsOf: read)
-            bytesRead += read.count
+            let read = try await FileChunks.read(fd, upTo: want, appendingTo: &chunk, hashing: &hash, path: path)
+            if read == 0 { atEOF = true }
+            bytesRead += read
         }
     }
 

@@ -73,30 +73,51 @@ public final class FileChunks {
             bytes.removeSubrange(0..<position)
             position = 0
         }
-        let (fd, path) = (self.fd, self.path)
         while bytes.count - position < count && !atEOF {
             let want = max(Self.chunkSize, count - (bytes.count - position))
-            let read = try await BlockingIO.run { try Self.readBlocking(fd, upTo: want, path: path) }
-            if read.isEmpty {
+            if try await Self.read(fd, upTo: want, appendingTo: &bytes, hashing: &hash, path: path) == 0 {
                 atEOF = true
-                break
             }
-            read.withUnsafeBytes { hash.update($0) }
-            bytes.append(contentsOf: read)
         }
     }
 
-    /// Up to `count` bytes from `fd`; empty at the end of the file. Blocks: call it on a
-    /// ``BlockingIO`` thread.
-    public static func readBlocking(_ fd: Int32, upTo count: Int, path: String) throws -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        var n = 0
-        repeat {
-            n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, count) }
-        } while n < 0 && errno == EINTR
-        guard n >= 0 else { throw FileError("read", path: path, errno: errno) }
-        bytes.removeLast(count - n)
-        return bytes
+    /// Reads up to `count` bytes of `fd` onto the end of `bytes`, adding them to `hash`, on a
+    /// ``BlockingIO`` thread: straight into the array's storage, which a reader reuses from one
+    /// read to the next (no array per read, no copy, and no new memory once it has grown).
+    /// - Returns: how many bytes were read; 0 at the end of the file.
+    public static func read(
+        _ fd: Int32, upTo count: Int, appendingTo bytes: inout [UInt8], hashing hash: inout SHA256, path: String
+    ) async throws -> Int {
+        let target = ReadTarget()
+        swap(&target.bytes, &bytes)
+        target.hash = hash
+        defer {
+            swap(&target.bytes, &bytes)
+            hash = target.hash
+        }
+        return try await BlockingIO.run { try target.read(fd, upTo: count, path: path) }
+    }
+
+    /// The buffer and hash of a read in progress, lent to the ``BlockingIO`` thread that reads:
+    /// the caller awaits that thread before it takes them back (`@unchecked Sendable` for that),
+    /// and the array is the box's alone meanwhile, so appending to it never copies it.
+    private final class ReadTarget: @unchecked Sendable {
+        var bytes: [UInt8] = []
+        var hash = SHA256()
+
+        func read(_ fd: Int32, upTo count: Int, path: String) throws -> Int {
+            let start = bytes.count
+            bytes.append(contentsOf: repeatElement(0, count: count))
+            var n = 0
+            repeat {
+                n = bytes.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress! + start, count) }
+            } while n < 0 && errno == EINTR
+            let error = errno
+            bytes.removeLast(count - max(n, 0))
+            guard n >= 0 else { throw FileError("read", path: path, errno: error) }
+            bytes.withUnsafeBytes { hash.update(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+            return n
+        }
     }
 }
 

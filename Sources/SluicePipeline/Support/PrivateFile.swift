@@ -80,6 +80,11 @@ func systemWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
 }
 
 @inline(__always)
+func systemRead(_ fd: Int32, _ bytes: UnsafeMutableRawPointer, _ count: Int) -> Int {
+    read(fd, bytes, count)
+}
+
+@inline(__always)
 @discardableResult
 func systemClose(_ fd: Int32) -> Int32 {
     close(fd)
