@@ -12,12 +12,5 @@ static inline int sluice_start_writeback(int fd, long long offset, long long cou
     return sync_file_range(fd, offset, count, 2 /* SYNC_FILE_RANGE_WRITE */);
 }
 
-/// Writes back [offset, offset + count) and waits until it is on the device (data only, like
-/// fdatasync without the file's metadata, which the writer's final fsync makes durable).
-static inline int sluice_wait_writeback(int fd, long long offset, long long count) {
-    return sync_file_range(
-        fd, offset, count,
-        1 /* SYNC_FILE_RANGE_WAIT_BEFORE */ | 2 /* SYNC_FILE_RANGE_WRITE */ | 4 /* SYNC_FILE_RANGE_WAIT_AFTER */);
-}
 #endif
 #endif

@@ -112,10 +112,10 @@ import Glibc
         #endif
     }
 
-    /// Written behind: each buffer is on disk and out of the page cache once the one after it is
-    /// written, so a file of any size holds at most about two buffers of it.
+    /// Written behind and fsynced: a closed file, of any size, is on the disk and keeps none of
+    /// it in the page cache.
     @Test(.enabled("the temporary directory is not on tmpfs, on Linux") { try await pageCacheCanBeDropped() })
-    func aLargeFileKeepsAtMostTwoBuffersInThePageCache() async throws {
+    func aClosedFileKeepsNothingInThePageCache() async throws {
         let root = try Self.directory()
         defer { try? FileManager.default.removeItem(at: root) }
         let url = root.appendingPathComponent("out.ndjson")
@@ -133,9 +133,8 @@ import Glibc
         #expect(summary.sha256 == SHA256.hex(expected))
         let (resident, pages) = try await Self.residentPages(of: url)
         let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
-        // Two buffers, each a little over bufferSize, and the pages they share with their neighbours.
         #expect(pages >= 40 * bufferSize / pageSize)
-        #expect(resident <= 2 * (bufferSize + 4 * 1024) / pageSize + 2, "\(resident) of \(pages) pages cached")
+        #expect(resident == 0, "\(resident) of \(pages) pages cached")
         #expect(try await Self.contents(of: url) == expected)
     }
 }

@@ -20,20 +20,21 @@ import Darwin
 /// created exclusively and must not exist yet.
 ///
 /// Used by the runner for spools and by stages for their artifacts (CSV, rejects, undo files).
-/// Appending fills the buffer on the caller's thread; every system call (`write`, `fsync`,
-/// `rename`) runs on a ``BlockingIO`` thread. A full buffer is hashed and written there while
-/// the caller fills a second one (a stage's spool no longer waits for the kernel's copy of each
-/// buffer); ``flush()`` and ``close()`` wait for every write. Not thread-safe: one task writes at
-/// a time.
+/// Appending fills the buffer on the caller's thread; no system call runs on the cooperative
+/// pool: each buffer is hashed and written on a thread of its own (a write can wait for the
+/// disk as long as it takes, see below) while the caller fills a second one, and `fsync` and
+/// `rename` run on a ``BlockingIO`` thread. ``flush()`` and ``close()`` wait for every write.
+/// Not thread-safe: one task writes at a time.
 ///
-/// The file is written behind (on Linux): once a buffer is written, the kernel starts putting
-/// it on the disk, and the buffer before it, on the disk by then, leaves the page cache. Every
-/// file is fsynced when closed, so this is the same disk I/O spread over the writing, not
-/// added: the final fsync has little left to do, and the run's files (a million-row apply
-/// writes some 280 MB of spool, review and undo) never hold more than two buffers each of the
-/// page cache, where they would push out the database's pages and other processes'. New pages
-/// cost the kernel far more than pages it reuses (7 ms/MB against 0.2 on a VM whose free
-/// memory goes back to its host): dropped pages are what the next buffers get.
+/// The file is written behind (on Linux): once a full buffer is written, the kernel starts
+/// putting it on the disk, and the buffer two before it, on the disk by then unless the disk
+/// lags, leaves the page cache; once the file is closed (fsynced), all of it does. Every file
+/// is fsynced when closed, so this is the same disk I/O spread over the writing, not added: the
+/// final fsync has little left to do, and the run's files (a million-row apply writes some 280
+/// MB of spool, review and undo) hold about three buffers each of the page cache while they are
+/// written and none after, where they would push out the database's pages and other
+/// processes'. New pages cost the kernel far more than pages it reuses (7 ms/MB against 0.2 on
+/// a VM whose free memory goes back to its host): dropped pages are what the next buffers get.
 public final class PrivateFileWriter {
     /// The file the content ends up in.
     public let url: URL
@@ -46,9 +47,11 @@ public final class PrivateFileWriter {
     private var hash = SHA256()
     /// The last full buffer, being hashed and written on a ``BlockingIO`` thread.
     private var inFlight: Write?
-    /// Where the next buffer handed off goes in the file, and where the one before went.
+    /// Where the next buffer handed off goes in the file, where the one before went, and the
+    /// one before that.
     private var nextOffset = 0
     private var lastOffset = 0
+    private var olderOffset = 0
 
     /// A full buffer's write, on a ``BlockingIO`` thread: its task gives the hash with the buffer
     /// added, and the buffer comes back through `held`, for reuse.
@@ -136,7 +139,7 @@ public final class PrivateFileWriter {
     public func write(_ bytes: some Collection<UInt8>) async throws {
         buffer.append(contentsOf: bytes)
         byteCount += bytes.count
-        if buffer.count >= bufferSize { try await handOff() }
+        if buffer.count >= bufferSize { try await handOff(full: true) }
     }
 
     /// Appends the UTF-8 bytes of `string`.
@@ -150,59 +153,71 @@ public final class PrivateFileWriter {
         let before = buffer.count
         body(&buffer)
         byteCount += buffer.count - before
-        if buffer.count >= bufferSize { try await handOff() }
+        if buffer.count >= bufferSize { try await handOff(full: true) }
     }
 
     /// Hands the buffered bytes to the kernel, on a ``BlockingIO`` thread (a slow disk never
     /// holds a cooperative thread), and waits until every byte appended so far is written.
     public func flush() async throws {
-        try await handOff()
+        try await handOff(full: false)
         // The buffer just handed off comes back empty; the caller fills it next.
         if inFlight != nil { buffer = try await settle() }
     }
 
     /// Starts hashing and writing the buffer once the write before it is done, and goes on
     /// with the buffer that write gives back: the caller fills one while the other is written.
-    private func handOff() async throws {
+    /// - Parameter full: the buffer is full (not flushed early): the file is written behind
+    ///   (a flush, which a stage may call for every few rows, leaves the disk to the kernel).
+    private func handOff(full: Bool) async throws {
         guard !buffer.isEmpty else { return }
         var chunk = try await settle()
         swap(&chunk, &buffer)
+        let behind = olderOffset..<lastOffset
+        (olderOffset, lastOffset, nextOffset) = (lastOffset, nextOffset, nextOffset + chunk.count)
         let written = lastOffset..<nextOffset
-        (lastOffset, nextOffset) = (nextOffset, nextOffset + chunk.count)
-        inFlight = Self.startWrite(chunk, to: fd, path: writeURL.path, hash: hash, behind: written)
+        inFlight = Self.startWrite(
+            chunk, to: fd, path: writeURL.path, hash: hash, behind: full ? (written, behind) : nil)
     }
 
-    /// - Parameter behind: the bytes the write before this one wrote: on the disk, then out of
-    ///   the page cache, once this buffer is written (``writeBehind(_:written:before:)``).
+    /// - Parameter behind: the bytes this buffer goes to, and those the write two before it
+    ///   wrote: once this buffer is written, the first go to the disk and the second leave the
+    ///   page cache (``writeBehind(_:written:before:)``).
     private static func startWrite(
-        _ chunk: consuming [UInt8], to fd: Int32, path: String, hash: SHA256, behind: Range<Int>
+        _ chunk: consuming [UInt8], to fd: Int32, path: String, hash: SHA256,
+        behind: (written: Range<Int>, before: Range<Int>)?
     ) -> Write {
         let held = HeldBuffer(chunk)
-        let task = Task {
-            try await BlockingIO.run { () throws -> SHA256 in
-                var hash = hash
-                held.bytes.withUnsafeBytes { hash.update($0) }
-                try writeAll(held.bytes, to: fd, path: path)
-                writeBehind(fd, written: behind.upperBound..<(behind.upperBound + held.bytes.count), before: behind)
-                return hash
-            }
+        let write: @Sendable () throws -> SHA256 = {
+            var hash = hash
+            held.bytes.withUnsafeBytes { hash.update($0) }
+            try writeAll(held.bytes, to: fd, path: path)
+            if let behind { writeBehind(fd, written: behind.written, before: behind.before) }
+            return hash
         }
+        // A write can wait on the disk (on a page still being written out, or starting a disk
+        // write: ext4 allocates the blocks then, inside its journal), for as long as the disk
+        // takes: on a thread of its own, not on the BlockingIO threads every file read, fsync
+        // and small write shares. There, with the test suite's files written behind, a stage
+        // that flushes after every request (fetch) waited behind other stages' writes.
+        let task = Task { try await BlockingIO.runOnOwnThread(write) }
         return Write(task: task, held: held)
     }
 
-    /// Starts the disk write of `written`, waits for that of `before` (started one buffer ago),
-    /// and drops the pages of `before` from the page cache — whole pages: the one it shares with
-    /// `written` goes next time. Advice only: a failure here leaves pages cached, and a failed
-    /// disk write is reported by the fsync at ``close()``.
+    /// Starts the disk write of `written` and drops the pages of `before` (written two buffers
+    /// ago) from the page cache: whole pages (the one it shares with the buffer after it goes
+    /// next time), and only those on the disk by then. Nothing here waits for the disk to
+    /// finish, so a page whose write is still under way when its turn comes stays cached (until
+    /// ``close()``). Advice only: a failed disk write is reported by the fsync at ``close()``.
     private static func writeBehind(_ fd: Int32, written: Range<Int>, before: Range<Int>) {
         #if os(Linux)
-        _ = sluice_start_writeback(fd, Int64(written.lowerBound), Int64(written.count))
-        guard !before.isEmpty else { return }
-        let start = before.lowerBound / pageSize * pageSize
-        let end = written.lowerBound / pageSize * pageSize
-        guard sluice_wait_writeback(fd, Int64(start), Int64(written.lowerBound - start)) == 0, end > start else {
-            return
+        // Whole pages: the next buffer's write would wait for one it shares with this buffer.
+        let writeEnd = written.upperBound / pageSize * pageSize
+        if writeEnd > written.lowerBound {
+            _ = sluice_start_writeback(fd, Int64(written.lowerBound), Int64(writeEnd - written.lowerBound))
         }
+        let start = before.lowerBound / pageSize * pageSize
+        let end = before.upperBound / pageSize * pageSize
+        guard end > start else { return }
         _ = posix_fadvise(fd, start, end - start, POSIX_FADV_DONTNEED)
         #endif
     }
@@ -285,6 +300,10 @@ public final class PrivateFileWriter {
             if atomic { unlink(writePath) }
             throw FileError("sync", path: writePath, errno: error)
         }
+        #if os(Linux)
+        // On the disk now: none of it need stay in the page cache (see the type's comment).
+        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
+        #endif
         if systemClose(fd) != 0 {
             let error = errno
             if atomic { unlink(writePath) }
