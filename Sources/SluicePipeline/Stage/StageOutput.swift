@@ -138,7 +138,7 @@ public final class StageOutput: Sendable {
 /// `@unchecked Sendable`, safe because it is only touched by ``StageOutput/send(_:)``, which
 /// refuses to run twice at once (its `sending` flag), and by ``StageOutput/closeSpool()``, which
 /// the stage's execution calls after the stage returned. A `Mutex` cannot be held across the
-/// `await` of a spool write that runs on a ``BlockingIO`` thread.
+/// `await` of a spool write that runs on a thread of its own (``PrivateFileWriter``).
 final class SpoolSlot: @unchecked Sendable {
     var writer: SpoolWriter?
     init(_ writer: sending SpoolWriter?) { self.writer = writer }

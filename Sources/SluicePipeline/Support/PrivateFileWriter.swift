@@ -45,7 +45,7 @@ public final class PrivateFileWriter {
     private var buffer: [UInt8] = []
     private let bufferSize: Int
     private var hash = SHA256()
-    /// The last full buffer, being hashed and written on a ``BlockingIO`` thread.
+    /// The last buffer handed off, being hashed and written on a thread of its own.
     private var inFlight: Write?
     /// Where the next buffer handed off goes in the file, where the one before went, and the
     /// one before that.
@@ -53,8 +53,8 @@ public final class PrivateFileWriter {
     private var lastOffset = 0
     private var olderOffset = 0
 
-    /// A full buffer's write, on a ``BlockingIO`` thread: its task gives the hash with the buffer
-    /// added, and the buffer comes back through `held`, for reuse.
+    /// A buffer's write, on a thread of its own: its task gives the hash with the buffer added,
+    /// and the buffer comes back through `held`, for reuse.
     private struct Write: Sendable {
         let task: Task<SHA256, any Error>
         let held: HeldBuffer
@@ -156,8 +156,8 @@ public final class PrivateFileWriter {
         if buffer.count >= bufferSize { try await handOff(full: true) }
     }
 
-    /// Hands the buffered bytes to the kernel, on a ``BlockingIO`` thread (a slow disk never
-    /// holds a cooperative thread), and waits until every byte appended so far is written.
+    /// Hands the buffered bytes to the kernel, on a thread of its own (a slow disk never holds a
+    /// cooperative thread), and waits until every byte appended so far is written.
     public func flush() async throws {
         try await handOff(full: false)
         // The buffer just handed off comes back empty; the caller fills it next.
