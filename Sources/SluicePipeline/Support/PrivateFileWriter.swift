@@ -47,9 +47,8 @@ public final class PrivateFileWriter {
     private var hash = SHA256()
     /// The last buffer handed off, being hashed and written on a thread of its own.
     private var inFlight: Write?
-    /// Where the next buffer handed off goes in the file, where the one before went, and the
-    /// one before that.
-    private var nextOffset = 0
+    /// Where in the file the last buffer handed off went, and the one before it (where the next
+    /// goes is what was accepted less what is still buffered).
     private var lastOffset = 0
     private var olderOffset = 0
 
@@ -172,9 +171,10 @@ public final class PrivateFileWriter {
         guard !buffer.isEmpty else { return }
         var chunk = try await settle()
         swap(&chunk, &buffer)
+        // Every byte accepted is in this buffer or an earlier one: it ends the file so far.
+        let written = (byteCount - chunk.count)..<byteCount
         let behind = olderOffset..<lastOffset
-        (olderOffset, lastOffset, nextOffset) = (lastOffset, nextOffset, nextOffset + chunk.count)
-        let written = lastOffset..<nextOffset
+        (olderOffset, lastOffset) = (lastOffset, written.lowerBound)
         inFlight = Self.startWrite(
             chunk, to: fd, path: writeURL.path, hash: hash, behind: full ? (written, behind) : nil)
     }
