@@ -125,14 +125,14 @@ struct ApplyCommand: AsyncParsableCommand {
 
 extension CSVApplyPipeline {
     /// The pipeline of `sluice apply` (and of its replay) as the command line sets it up: its
-    /// problems printed on stderr, `--dry-run` and `--force` from the options.
+    /// problems printed on stderr (once: the summary leaves them out), `--dry-run` and `--force` from the options.
     init(
         plan: Plan, csv: URL, displayPath: String, applyStage: String?, execution: ExecutionOptions, logger: Logger
     ) throws {
         self = try CSVApplyPipeline(
             plan: plan, csv: csv, displayPath: displayPath, applyStage: applyStage, logger: logger,
             dryRun: execution.dryRun)
-        report = { Terminal.printError($0) }
+        report = { Terminal.printDiagnostic($0) }
         force = execution.force
     }
 }

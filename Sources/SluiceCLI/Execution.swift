@@ -29,7 +29,8 @@ enum Execution {
             Terminal.report(error)
             throw ExitCode(ExitStatus.failed)
         }
-        print(RunSummary(manifest: result.manifest, directory: result.directory).text, terminator: "")
+        let shown = Terminal.diagnosticsPrinted.withLock { $0 }
+        print(RunSummary(manifest: result.manifest, directory: result.directory, shown: shown).text, terminator: "")
         guard let writeError = result.manifestWriteError else { throw ExitCode(exitStatus(for: result.manifest)) }
         // The summary above is then the only complete record of the run: never exit 0 on it.
         let file = result.directory.appendingPathComponent(Manifest.fileName).path

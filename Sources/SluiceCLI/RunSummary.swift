@@ -6,6 +6,10 @@ import SluicePipeline
 struct RunSummary {
     var manifest: Manifest
     var directory: URL
+    /// Lines of the error already printed on stderr as they were found (a file's located
+    /// problems): left out of the error here, which says how many are above. `sluice runs show`
+    /// prints the whole error.
+    var shown: Set<String> = []
 
     var text: String {
         var out = headline + "\n"
@@ -40,7 +44,7 @@ struct RunSummary {
             for notice in manifest.notices { out += "  - \(notice)\n" }
         }
         if let error = manifest.error {
-            out += "error\(error.stage.map { " in stage '\($0)'" } ?? ""): \(error.message)\n"
+            out += "error\(error.stage.map { " in stage '\($0)'" } ?? ""): \(errorMessage(error.message))\n"
         }
         if manifest.isAbandoned, let process = manifest.process {
             out +=
@@ -55,6 +59,18 @@ struct RunSummary {
                 : "continue later with:\n  \(command)\n"
         }
         return out
+    }
+
+    /// `message` without the lines in ``shown``; its first line says they are above.
+    func errorMessage(_ message: String) -> String {
+        let lines = message.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var kept = lines.filter { !shown.contains($0) }
+        let left = lines.count - kept.count
+        guard left > 0 else { return message }
+        let above = left == 1 ? "located above" : "each located above"
+        guard !kept.isEmpty else { return above }
+        kept[0] += " (\(above))"
+        return kept.joined(separator: "\n")
     }
 
     var headline: String {

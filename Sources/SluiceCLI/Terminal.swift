@@ -1,6 +1,7 @@
 import Foundation
 import Sluice
 import SluicePlan
+import Synchronization
 
 /// Where output goes: results on stdout, diagnostics and progress on stderr.
 enum Terminal {
@@ -15,6 +16,16 @@ enum Terminal {
     static func printError(_ text: String) {
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
+
+    /// Prints one located problem (`FILE:LINE:COL: error: ...`) on stderr as it is found, and
+    /// remembers it: the run's summary (``RunSummary/shown``) then does not print it again.
+    static func printDiagnostic(_ line: String) {
+        printError(line)
+        _ = diagnosticsPrinted.withLock { $0.insert(line) }
+    }
+
+    /// The lines ``printDiagnostic(_:)`` printed in this process.
+    static let diagnosticsPrinted = Mutex<Set<String>>([])
 
     /// Prints a loaded plan's warnings: those found while checking it, and transport advice
     /// for its database connections.

@@ -279,9 +279,16 @@ struct ApplyCommandTests {
             #expect(
                 lines.contains { $0.hasPrefix(located) && $0.contains(bad.fragment) },
                 "\(bad.name): no line \(located)…\(bad.fragment)… in:\n\(outcome.stderr)")
+            // Printed once, as found; the summary says where they are, and `runs show` has them all.
+            #expect(lines.filter { $0.hasPrefix(located) }.count == 1, "\(bad.name): \(outcome.stderr)")
+            #expect(!outcome.stdout.contains(located), "\(bad.name) repeats its problems:\n\(outcome.stdout)")
+            #expect(outcome.stdout.contains("located above)"), "\(bad.name): \(outcome.stdout)")
             #expect(try await fixture.table() == before, "\(bad.name) changed the table")
 
-            let manifest = try #require(fixture.manifests().last?.manifest)
+            let run = try #require(fixture.manifests().last)
+            let shown = try await fixture.sluice.run(["runs", "show", run.directory.path])
+            #expect(shown.stdout.contains(located), "\(bad.name): `runs show` lacks the problems:\n\(shown.stdout)")
+            let manifest = run.manifest
             #expect(manifest.status == .failed, "\(bad.name)")
             #expect(manifest.error?.stage == bad.stage, "\(bad.name): \(manifest.error?.message ?? "")")
             #expect(manifest.error?.message.contains("nothing was changed") == true, "\(bad.name)")
