@@ -68,9 +68,23 @@ struct Replay: AsyncParsableCommand {
         try await refuseEditedReviewFiles(of: replay)
         let plan = try RecordedPlan.load(
             of: original, directory: originalDirectory, overrides: overrides, running: running)
-        guard plan.stage(named: name) != nil else {
-            let known = plan.stages.map(\.name).joined(separator: ", ")
-            Terminal.printError("error: run \(original.runID) has no stage '\(name)' (its stages: \(known))")
+        // The run's stages that its plan still has: a run of `sluice apply` begins with a
+        // csv-input stage, which is not the plan's.
+        let replayable = names.filter { plan.stage(named: $0) != nil }
+        guard replayable.contains(name) else {
+            var message =
+                "error: run \(original.runID) has no stage '\(name)' to replay (it can replay: "
+                + "\(replayable.joined(separator: ", ")))"
+            if let source = original.stages.first(where: { $0.name == name && $0.kind == CSVInputStage.kindName }),
+                let file = source.inputs.first(where: { $0.kind == "csv" })
+            {
+                message +=
+                    "; stage '\(name)' read \(file.path): to read and check it again, run: sluice apply "
+                    + "\(Execution.shellQuoted(original.plan.path)) \(Execution.shellQuoted(file.path))"
+            } else if let near = Suggestion.nearest(to: name, in: replayable) {
+                message += "; did you mean '\(near)'?"
+            }
+            Terminal.printError(message)
             throw ExitCode(ExitStatus.failed)
         }
         let stages: [StageSpec]

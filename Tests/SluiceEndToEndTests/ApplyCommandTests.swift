@@ -106,6 +106,15 @@ struct ApplyCommandTests {
         let directory = try fixture.lastRunDirectory()
         #expect((stopped.stdout + stopped.stderr).contains("--from apply --yes"), "\(stopped.stdout)")
         #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("review.csv").path))
+        // A stage the run cannot replay is refused naming those it can: a typo gets its nearest,
+        // the file's check how to run it again.
+        let typo = try await sluice.run(["replay", directory.path, "--stage", "aply", "--yes"])
+        #expect(typo.status == 1)
+        #expect(typo.stderr.contains("it can replay: apply, verify); did you mean 'apply'?"), "\(typo.stderr)")
+        let source = try await sluice.run(["replay", directory.path, "--stage", "csv-input", "--yes"])
+        #expect(source.status == 1)
+        #expect(source.stderr.contains("to read and check it again, run: sluice apply "), "\(source.stderr)")
+        #expect(source.stderr.contains(file.path), "\(source.stderr)")
 
         // Someone sets a popularity the review will fill or update.
         let changed = try #require(rows.dropFirst().first { !$0[2].isEmpty && $0[2] != "77" })[0]
