@@ -23,7 +23,7 @@ struct SluiceCommand: AsyncParsableCommand {
     )
 
     static func main() async {
-        MallocArenas.cap()
+        MallocTuning.apply()
         await main(nil)
     }
 }
