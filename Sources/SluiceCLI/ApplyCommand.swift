@@ -125,7 +125,8 @@ struct ApplyCommand: AsyncParsableCommand {
 
 extension CSVApplyPipeline {
     /// The pipeline of `sluice apply` (and of its replay) as the command line sets it up: its
-    /// problems printed on stderr (once: the summary leaves them out), `--dry-run` and `--force` from the options.
+    /// problems printed on stderr (once: the summary leaves them out), `--dry-run` and
+    /// `--force` from the options.
     init(
         plan: Plan, csv: URL, displayPath: String, applyStage: String?, execution: ExecutionOptions, logger: Logger
     ) throws {

@@ -15,9 +15,10 @@ import Glibc
 ///   thread than the one that made it goes back to its arena under the arena's lock, unless it
 ///   fits a fast bin, which takes it without one. A row of the apply's input (an array of four
 ///   values, a 144-byte chunk) did not fit: freed by the stage behind while the stage in front
-///   made the next rows, it made both wait on the lock. A 1,000,000-row re-apply switched
-///   threads 26,559 times instead of 3,156 and took 2.40 s instead of 2.10 s (CPU 2.10 s against
-///   1.75 s), same peak RSS (median of 8 alternating runs, 2026-12-04).
+///   made the next rows, it made both wait on the lock. A 1,000,000-row re-apply waited
+///   (voluntary context switches) 26,559 times instead of 3,156 and took 2.40 s instead of
+///   2.10 s (CPU 2.10 s against 1.75 s), same peak RSS (medians of 8 alternating runs,
+///   2026-12-04).
 enum MallocTuning {
     /// Applies both, except where the environment says otherwise (`MALLOC_ARENA_MAX`,
     /// `GLIBC_TUNABLES=glibc.malloc.mxfast=...`). Called first thing, before the threads that

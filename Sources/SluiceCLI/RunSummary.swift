@@ -7,7 +7,7 @@ struct RunSummary {
     var manifest: Manifest
     var directory: URL
     /// Lines of the error already printed on stderr as they were found (a file's located
-    /// problems): left out of the error here, which says how many are above. `sluice runs show`
+    /// problems): left out of the error here, which says they are above. `sluice runs show`
     /// prints the whole error.
     var shown: Set<String> = []
 
