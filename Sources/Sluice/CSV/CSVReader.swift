@@ -68,7 +68,7 @@ public final class CSVReader {
     /// Reading stopped before the end: a problem that makes the rest unreadable, or too many.
     public private(set) var stoppedEarly = false
     /// Bytes read from the file so far.
-    public private(set) var bytesRead = 0
+    public var bytesRead: Int { ahead.bytesRead }
     /// The SHA-256 of the whole file, once it has been read to its end.
     public private(set) var sha256: String?
     /// Records returned so far (the header included).
@@ -77,12 +77,10 @@ public final class CSVReader {
     public private(set) var fileSize = 0
 
     private var fd: Int32
-    private var chunk: [UInt8] = []
-    private var position = 0
-    private var atEOF = false
+    /// The file read ahead: the parser reads `ahead.bytes` from `ahead.position` on.
+    private var ahead = ReadAhead()
     private var finished = false
     private var checkedByteOrderMark = false
-    private var hash = SHA256()
     private var line = 1
     private var column = 1
     private var rowBytes = 0
@@ -125,7 +123,7 @@ public final class CSVReader {
         fileSize = (info.st_mode & S_IFMT) == S_IFREG ? Int(info.st_size) : 0
         // The most the buffer holds: a megabyte consumed (then dropped), a row's limit ahead and
         // a read's room. Grown once, not doubled (and copied) on the way there.
-        chunk.reserveCapacity((1 << 20) + maxRowBytes + Self.lookahead + (1 << 18))
+        ahead.bytes.reserveCapacity((1 << 20) + maxRowBytes + Self.lookahead + FileChunks.chunkSize)
     }
 
     deinit {
@@ -137,7 +135,7 @@ public final class CSVReader {
     public var location: (line: Int, column: Int) { (line, column) }
 
     /// Bytes of the file the records returned so far span (what was read ahead is not counted).
-    public var bytesConsumed: Int { bytesRead - (chunk.count - position) }
+    public var bytesConsumed: Int { bytesRead - (ahead.bytes.count - ahead.position) }
 
     /// Whether the caller should stop asking for records.
     public var isStopped: Bool { stoppedEarly || finished }
@@ -165,7 +163,7 @@ public final class CSVReader {
         do {
             // Everything the record can span is buffered first, read on a BlockingIO thread;
             // the parser below then never waits for the disk.
-            try await buffer(atLeast: maxRowBytes + Self.lookahead)
+            try await ahead.fill(from: fd, atLeast: maxRowBytes + Self.lookahead, path: path)
             return try readRecord()
         } catch is Stop {
             stoppedEarly = true
@@ -214,10 +212,10 @@ public final class CSVReader {
             let plain = takePlainText(blankCandidate: &blankCandidate)
             let value: String
             if !quoted, Self.endsField(try peek()) {
-                // The whole field is plain ASCII text: made into a string straight from the chunk.
-                value = chunk.withUnsafeBufferPointer { String(decoding: $0[plain], as: UTF8.self) }
+                // The whole field is plain ASCII text: made into a string straight from the buffer.
+                value = ahead.bytes.withUnsafeBufferPointer { String(decoding: $0[plain], as: UTF8.self) }
             } else {
-                bytes.append(contentsOf: chunk[plain])
+                bytes.append(contentsOf: ahead.bytes[plain])
                 while let next = try peek(), !Self.endsField(next) {
                     let at = (line: line, column: column)
                     _ = try consume()
@@ -275,12 +273,12 @@ public final class CSVReader {
     /// one go: what ``consume()`` does byte by byte for them — count them against the row limit,
     /// advance the column — without the per-byte calls. Stops short of the row limit, and does
     /// nothing inside a UTF-8 sequence, so the byte-by-byte path reports those exactly as before.
-    /// Returns where the bytes taken are in `chunk`.
+    /// Returns where the bytes taken are in `ahead.bytes`.
     private func takePlainText(blankCandidate: inout Bool) -> Range<Int> {
-        let start = position
+        let start = ahead.position
         guard utf8Need == 0 else { return start..<start }
-        let limit = min(chunk.count, start + max(maxRowBytes - rowBytes, 0))
-        let end = chunk.withUnsafeBufferPointer { buffer -> Int in
+        let limit = min(ahead.bytes.count, start + max(maxRowBytes - rowBytes, 0))
+        let end = ahead.bytes.withUnsafeBufferPointer { buffer -> Int in
             var end = start
             while end < limit {
                 let byte = buffer[end]
@@ -290,7 +288,7 @@ public final class CSVReader {
             return end
         }
         guard end > start else { return start..<start }
-        position = end
+        ahead.position = end
         rowBytes += end - start
         column += end - start
         blankCandidate = false
@@ -316,8 +314,8 @@ public final class CSVReader {
     /// Skips a UTF-8 byte-order mark; stops at a UTF-16 one (Excel's "Unicode text"), whose
     /// bytes would otherwise read as invalid UTF-8 and NUL bytes.
     private func skipByteOrderMark() throws {
-        if chunk.count - position >= 2 {
-            switch (chunk[position], chunk[position + 1]) {
+        if ahead.bytes.count - ahead.position >= 2 {
+            switch (ahead.bytes[ahead.position], ahead.bytes[ahead.position + 1]) {
             case (0xFF, 0xFE), (0xFE, 0xFF):
                 throw stop(
                     line: 1, column: 1,
@@ -325,10 +323,11 @@ public final class CSVReader {
             default: break
             }
         }
-        if chunk.count - position >= 3, chunk[position] == 0xEF, chunk[position + 1] == 0xBB,
-            chunk[position + 2] == 0xBF
+        if ahead.bytes.count - ahead.position >= 3, ahead.bytes[ahead.position] == 0xEF,
+            ahead.bytes[ahead.position + 1] == 0xBB,
+            ahead.bytes[ahead.position + 2] == 0xBF
         {
-            position += 3
+            ahead.position += 3
         }
     }
 
@@ -339,7 +338,7 @@ public final class CSVReader {
             utf8Need = 0
             report(line: utf8Start.line, column: utf8Start.column, "invalid UTF-8: the file ends inside a character")
         }
-        sha256 = hash.hexDigest()
+        sha256 = ahead.hash.hexDigest()
         finished = true
     }
 
@@ -349,14 +348,14 @@ public final class CSVReader {
     /// ``next()`` buffered everything a record can span (or the rest of the file), so the end
     /// of the buffer is the end of the file or past the row limit.
     private func peek() throws -> UInt8? {
-        position < chunk.count ? chunk[position] : nil
+        ahead.position < ahead.bytes.count ? ahead.bytes[ahead.position] : nil
     }
 
     /// Consumes the next byte: counts it against the row limit, checks it is valid UTF-8 text
     /// and advances the line and column.
     private func consume() throws -> UInt8? {
         guard let byte = try peek() else { return nil }
-        position += 1
+        ahead.position += 1
         rowBytes += 1
         if rowBytes > maxRowBytes {
             throw stop(
@@ -424,22 +423,6 @@ public final class CSVReader {
     /// Bytes past a row's limit the parser may look at: a byte-order mark, the line end after
     /// a record.
     private static let lookahead = 16
-
-    /// Reads, on a ``BlockingIO`` thread, until at least `count` unread bytes are buffered or
-    /// the file ends. Consumed bytes are dropped only once they are a megabyte or more, so the
-    /// copy is paid once per megabyte read, not once per record.
-    private func buffer(atLeast count: Int) async throws {
-        if position >= 1 << 20 || position == chunk.count {
-            chunk.removeSubrange(0..<position)
-            position = 0
-        }
-        while chunk.count - position < count && !atEOF {
-            let want = max(1 << 18, count - (chunk.count - position))
-            let read = try await FileChunks.read(fd, upTo: want, appendingTo: &chunk, hashing: &hash, path: path)
-            if read == 0 { atEOF = true }
-            bytesRead += read
-        }
-    }
 
     private static func hex(_ byte: UInt8) -> String {
         let text = String(byte, radix: 16, uppercase: true)

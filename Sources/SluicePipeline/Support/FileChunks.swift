@@ -15,11 +15,11 @@ import Darwin
 public final class FileChunks {
     public let path: String
     private var fd: Int32
+    private var ahead = ReadAhead()
     /// Buffered bytes; those before ``position`` are consumed.
-    public private(set) var bytes: [UInt8] = []
-    public private(set) var position = 0
-    public private(set) var atEOF = false
-    private var hash = SHA256()
+    public var bytes: [UInt8] { ahead.bytes }
+    public var position: Int { ahead.position }
+    public var atEOF: Bool { ahead.atEOF }
     /// 1-based number of the last line ``nextLine()`` returned.
     public private(set) var lineNumber = 0
 
@@ -44,40 +44,25 @@ public final class FileChunks {
     }
 
     /// The SHA-256 of the bytes read so far (of the whole file once ``atEOF``).
-    public var sha256: String { hash.hexDigest() }
+    public var sha256: String { ahead.hash.hexDigest() }
 
     /// The next line, without its newline, as a range of ``bytes`` (valid until the next call);
     /// `nil` at the end of the file. A last line without a newline counts.
     public func nextLine() async throws -> Range<Int>? {
         while true {
-            if let newline = bytes[position...].firstIndex(of: UInt8(ascii: "\n")) {
-                defer { position = newline + 1 }
+            let start = ahead.position
+            if let newline = ahead.bytes[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                ahead.position = newline + 1
                 lineNumber += 1
-                return position..<newline
+                return start..<newline
             }
-            if atEOF {
-                guard position < bytes.count else { return nil }
-                defer { position = bytes.count }
+            if ahead.atEOF {
+                guard start < ahead.bytes.count else { return nil }
+                ahead.position = ahead.bytes.count
                 lineNumber += 1
-                return position..<bytes.count
+                return start..<ahead.bytes.count
             }
-            try await fill(atLeast: bytes.count - position + 1)
-        }
-    }
-
-    /// Reads until at least `count` unread bytes are buffered or the file ends. Consumed bytes
-    /// are dropped once they are a megabyte or all of the buffer, so the copy is paid once per
-    /// megabyte, not once per line.
-    public func fill(atLeast count: Int) async throws {
-        if position >= 1 << 20 || position == bytes.count {
-            bytes.removeSubrange(0..<position)
-            position = 0
-        }
-        while bytes.count - position < count && !atEOF {
-            let want = max(Self.chunkSize, count - (bytes.count - position))
-            if try await Self.read(fd, upTo: want, appendingTo: &bytes, hashing: &hash, path: path) == 0 {
-                atEOF = true
-            }
+            try await ahead.fill(from: fd, atLeast: ahead.bytes.count - start + 1, path: path)
         }
     }
 
@@ -117,6 +102,38 @@ public final class FileChunks {
             guard n >= 0 else { throw FileError("read", path: path, errno: error) }
             bytes.withUnsafeBytes { hash.update(UnsafeRawBufferPointer(rebasing: $0[start...])) }
             return n
+        }
+    }
+}
+
+/// The bytes read ahead of a file read front to back, and the hash of all it read: what
+/// ``FileChunks`` and the CSV reader read into. The reader consumes them by moving
+/// ``position``.
+public struct ReadAhead {
+    /// Buffered bytes; those before ``position`` are consumed.
+    public var bytes: [UInt8] = []
+    public var position = 0
+    public private(set) var atEOF = false
+    /// Bytes read from the file so far.
+    public private(set) var bytesRead = 0
+    /// The SHA-256 of every byte read so far.
+    public private(set) var hash = SHA256()
+
+    public init() {}
+
+    /// Reads `fd` until at least `count` unread bytes are buffered or the file ends, in reads of
+    /// ``FileChunks/chunkSize`` or more. Consumed bytes are dropped once they are a megabyte or
+    /// all of the buffer, so the copy is paid once per megabyte, not once per line.
+    public mutating func fill(from fd: Int32, atLeast count: Int, path: String) async throws {
+        if position >= 1 << 20 || position == bytes.count {
+            bytes.removeSubrange(0..<position)
+            position = 0
+        }
+        while bytes.count - position < count && !atEOF {
+            let want = max(FileChunks.chunkSize, count - (bytes.count - position))
+            let read = try await FileChunks.read(fd, upTo: want, appendingTo: &bytes, hashing: &hash, path: path)
+            if read == 0 { atEOF = true }
+            bytesRead += read
         }
     }
 }
