@@ -117,7 +117,7 @@ let package = Package(
         // Throwaway PostgreSQL servers and simulator processes for tests and benchmarks.
         .target(name: "SluiceTestSupport", dependencies: ["SluicePostgres", "SluiceCore"]),
 
-        .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
+        .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTestSupport"]),
         .testTarget(name: "SluicePlanTests", dependencies: ["SluicePlan", "SluiceCore"], resources: [.copy("Corpus")]),
         .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres", "SluiceTestSupport"]),
         .testTarget(name: "SluiceApplyTests", dependencies: ["SluiceApply", "SluicePostgres", "SluiceTestSupport"]),

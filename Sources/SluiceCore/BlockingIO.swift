@@ -57,14 +57,16 @@ public enum BlockingIO {
         return result ?? nil
     }
 
-    /// Runs `body` on a new thread of its own: for waits whose length something else decides
-    /// (a child process, `initdb`), which must not hold the file-I/O threads either.
+    /// Runs `body` on a thread of its own (one left idle by an earlier call, else a new one): for
+    /// waits whose length something else decides (a file write waiting on the disk, a child
+    /// process, `initdb`), which must not hold the file-I/O threads either.
     /// - Throws: what `body` throws.
     public static func runOnOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread { continuation.resume(with: Result(catching: body)) }
-            thread.stackSize = 512 * 1024
-            thread.start()
+            ownThreads.run { continuation.resume(with: Result(catching: body)) }
         }
     }
+
+    /// The threads ``runOnOwnThread(_:)`` runs calls on; one idle for 5 s exits.
+    static let ownThreads = ParkedThreads(idleTimeout: .seconds(5))
 }
