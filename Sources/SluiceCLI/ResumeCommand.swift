@@ -12,7 +12,8 @@ struct Resume: AsyncParsableCommand {
             batch, so even a run killed with SIGKILL keeps them): only the batches that were in \
             flight, and those never reached, are requested. The query is read again, so rows added \
             since are included. Use it after Ctrl-C, a crash, or a Retry-After longer than \
-            max_retry_after.
+            max_retry_after. A run that succeeded has nothing to resume; one that stopped for \
+            review is continued by approving it (the replay command it printed).
             """)
 
     @Argument(help: "The run directory (or its manifest.json), or a run id in the runs directory.")
@@ -28,8 +29,24 @@ struct Resume: AsyncParsableCommand {
     func run() async throws {
         let logger = execution.bootstrapLogging()
         let (runURL, original) = try ExecutionOptions.loadRun(run, runsDir: execution.runsDir)
+        // Nothing was cut short: running the plan again would fetch and apply anew.
+        switch original.status {
+        case .succeeded:
+            Terminal.printError("note: run \(original.runID) succeeded: there is nothing to resume")
+            return
+        case .awaitingApproval:
+            let next = original.resumeCommand.map { ": \($0)" } ?? ""
+            Terminal.printError(
+                "note: run \(original.runID) stopped for review and waits for approval; to apply what was reviewed\(next)"
+            )
+            throw ExitCode(ExitStatus.awaitingApproval)
+        case .running, .failed, .interrupted:
+            break
+        }
         if let first = original.stages.first, first.kind == CSVInputStage.kindName {
-            let file = first.inputs.first { $0.kind == "csv" }.map { Execution.shellQuoted($0.path) }
+            // A file that failed its check is not recorded as an input; the stage's path still is.
+            let path = first.inputs.first { $0.kind == "csv" }?.path ?? first.parameters["path"].stringValue
+            let file = path.map(Execution.shellQuoted)
             Terminal.printError(
                 "error: run \(original.runID) applied a CSV file (sluice apply); to continue, apply it again: "
                     + "sluice apply \(Execution.shellQuoted(original.plan.path)) \(file ?? "FILE.csv") --yes")

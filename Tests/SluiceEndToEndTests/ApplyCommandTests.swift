@@ -80,13 +80,15 @@ struct ApplyCommandTests {
         #expect(after[rows[3][0]]?[0] == before[rows[3][0]]?[0])
         #expect(after[rows[2][0]]?[1] == nil)
 
-        // `resume` is for plan runs: on a CSV apply it says how to apply the file again, and
-        // never runs the plan (which would query and fetch).
+        // A run that succeeded has nothing to resume: `resume` says so and runs nothing (the
+        // plan would query, fetch and apply again).
         let asked = fixture.simulator.stats().apiRequests
+        let runs = fixture.manifests().count
         let resumed = try await sluice.run(["resume", try fixture.lastRunDirectory().path, "--yes"])
-        #expect(resumed.status == 1, "\(resumed.stderr)")
-        #expect(resumed.stderr.contains("sluice apply \(Self.plan) \(edited.path) --yes"), "\(resumed.stderr)")
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("succeeded: there is nothing to resume"), "\(resumed.stderr)")
         #expect(fixture.simulator.stats().apiRequests == asked)
+        #expect(fixture.manifests().count == runs, "resume started a run")
         #expect(try await fixture.table() == after)
         try FaultChecks.expectNoSecrets(fixture, outputs: [dry, applied, resumed])
     }
@@ -106,6 +108,16 @@ struct ApplyCommandTests {
         let directory = try fixture.lastRunDirectory()
         #expect((stopped.stdout + stopped.stderr).contains("--from apply --yes"), "\(stopped.stdout)")
         #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("review.csv").path))
+        // What continues it is approval, which `resume` cannot give: it prints the command and
+        // exits as the stop did.
+        let runs = fixture.manifests().count
+        let resumed = try await sluice.run(["resume", directory.path])
+        #expect(resumed.status == 3, "\(resumed.stderr)")
+        #expect(
+            resumed.stderr.contains("waits for approval; to apply what was reviewed: sluice replay "),
+            "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("--from apply --yes"), "\(resumed.stderr)")
+        #expect(fixture.manifests().count == runs, "resume started a run")
         // A stage the run cannot replay is refused naming those it can: a typo gets its nearest,
         // the file's check how to run it again.
         let typo = try await sluice.run(["replay", directory.path, "--stage", "aply", "--yes"])
@@ -320,6 +332,16 @@ struct ApplyCommandTests {
         #expect(stopped.error?.stage == "csv-input")
         #expect(stopped.stage("apply")?.status == .pending)
         #expect(try await fixture.table() == before)
+        // `resume` is for plan runs: on a failed CSV apply it says how to apply the file again,
+        // and never runs the plan (which would query and fetch).
+        let runs = fixture.manifests().count
+        let resumed = try await fixture.databaseOnly.run([
+            "resume", try fixture.lastRunDirectory().path, "--runs-dir", fixture.runsDirectory,
+        ])
+        outcomes.append(resumed)
+        #expect(resumed.status == 1, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("to continue, apply it again: sluice apply \(Self.plan) \(first.path) --yes"))
+        #expect(fixture.manifests().count == runs, "resume started a run")
         try FaultChecks.expectNoSecrets(fixture, outputs: outcomes)
     }
 }
