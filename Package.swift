@@ -142,7 +142,9 @@ let package = Package(
         // The real plan, run by the real binary against a throwaway PostgreSQL and the simulator.
         .testTarget(
             name: "SluiceEndToEndTests",
-            dependencies: ["SluicePipeline", "SluiceCore", "SluiceTestSupport", "SpotifySimulator", "APIFixtureServer"]
+            dependencies: [
+                "CFileIO", "SluicePipeline", "SluiceCore", "SluiceTestSupport", "SpotifySimulator", "APIFixtureServer",
+            ]
         ),
         .testTarget(
             name: "SluiceTests",

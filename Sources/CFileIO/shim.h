@@ -12,5 +12,12 @@ static inline int sluice_start_writeback(int fd, long long offset, long long cou
     return sync_file_range(fd, offset, count, 2 /* SYNC_FILE_RANGE_WRITE */);
 }
 
+// The pseudo-terminal calls the end-to-end tests use to run sluice as on a terminal; glibc
+// declares them only under _XOPEN_SOURCE. The declarations are glibc's own (<stdlib.h>).
+extern int posix_openpt(int flags);
+extern int grantpt(int fd);
+extern int unlockpt(int fd);
+extern int ptsname_r(int fd, char *buf, size_t buflen);
+
 #endif
 #endif

@@ -29,8 +29,10 @@ enum Execution {
             Terminal.report(error)
             throw ExitCode(ExitStatus.failed)
         }
-        let shown = Terminal.diagnosticsPrinted.withLock { $0 }
-        print(RunSummary(manifest: result.manifest, directory: result.directory, shown: shown).text, terminator: "")
+        var summary = RunSummary(manifest: result.manifest, directory: result.directory)
+        summary.shown = Terminal.diagnosticsPrinted.withLock { $0 }
+        summary.reviewsShown = Terminal.reviewsPrinted.withLock { $0 }
+        print(summary.text, terminator: "")
         guard let writeError = result.manifestWriteError else { throw ExitCode(exitStatus(for: result.manifest)) }
         // The summary above is then the only complete record of the run: never exit 0 on it.
         let file = result.directory.appendingPathComponent(Manifest.fileName).path

@@ -51,7 +51,7 @@ extension RunConfiguration {
         configuration.progress = options.progress
         if case .ask = options.approval {
             // The person about to answer the prompt sees what they approve.
-            configuration.onReview = { _, review in Terminal.printError(review.text) }
+            configuration.onReview = { stage, review in Terminal.printReview(review.text, of: stage) }
         }
         return configuration
     }

@@ -10,6 +10,9 @@ struct RunSummary {
     /// problems): left out of the error here, which says they are above. `sluice runs show`
     /// prints the whole error.
     var shown: Set<String> = []
+    /// The stages whose review was printed with their approval prompt: named here, not
+    /// printed again. `sluice runs show` prints every review.
+    var reviewsShown: Set<String> = []
 
     var text: String {
         var out = headline + "\n"
@@ -35,7 +38,12 @@ struct RunSummary {
         for stage in manifest.stages where stage.status != .skipped || manifest.replayOf != nil {
             guard let review = stage.review else { continue }
             let html = review.files.first { $0.kind == "review-html" }.map { display($0.path) }
-            out += "review (\(stage.name)): \(html ?? display(review.file.path))\n"
+            out += "review (\(stage.name)): \(html ?? display(review.file.path))"
+            guard !reviewsShown.contains(stage.name) else {
+                out += " (shown above)\n"
+                continue
+            }
+            out += "\n"
             out += review.text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
                 .filter { !$0.hasPrefix("  review: ") }.map { "  " + $0 + "\n" }.joined()
         }

@@ -27,6 +27,16 @@ enum Terminal {
     /// The lines ``printDiagnostic(_:)`` printed in this process.
     static let diagnosticsPrinted = Mutex<Set<String>>([])
 
+    /// Prints a stage's review where its approval is asked (on stderr, with the prompt) and
+    /// remembers it: the run's summary (``RunSummary/reviewsShown``) then points to it.
+    static func printReview(_ text: String, of stage: String) {
+        printError(text)
+        _ = reviewsPrinted.withLock { $0.insert(stage) }
+    }
+
+    /// The stages whose review ``printReview(_:of:)`` printed in this process.
+    static let reviewsPrinted = Mutex<Set<String>>([])
+
     /// Prints a loaded plan's warnings: those found while checking it, and transport advice
     /// for its database connections.
     static func reportWarnings(of plan: Plan) {

@@ -152,6 +152,38 @@ struct ApplyCommandTests {
         #expect(after != before)
     }
 
+    /// On a terminal `sluice apply` shows the review and asks; declined, it stops at the gate as
+    /// without a terminal, and its summary names the review shown above instead of repeating it.
+    @Test func onATerminalTheReviewIsShownOnceAndADeclinedApplyChangesNothing() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let file = fixture.directory.appendingPathComponent("reviewed.csv")
+        try Data(CSVText.lines(try await fixture.reviewedRows(), end: "\n").utf8).write(to: file)
+        let before = try await fixture.table()
+        let declined = try await fixture.databaseOnly.runOnTerminal(
+            ["apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory], answer: "n")
+        #expect(declined.status == 3, "\(declined.stderr)\n\(declined.stdout)")
+        let table = "column              fill  update  clear"
+        #expect(declined.stderr.contains("review of tracks (update): "), "\(declined.stderr)")
+        #expect(declined.stderr.contains(table), "\(declined.stderr)")
+        #expect(declined.stderr.contains("Run it now? [y/N]"), "\(declined.stderr)")
+        #expect(declined.stdout.contains("review.html (shown above)"), "\(declined.stdout)")
+        #expect(!declined.stdout.contains(table), "the summary repeats the review:\n\(declined.stdout)")
+        #expect(declined.stdout.contains("--from apply --yes"), "\(declined.stdout)")
+        #expect(try await fixture.table() == before)
+        // `runs show` still prints the whole review.
+        let shown = try await fixture.sluice.run(["runs", "show", try fixture.lastRunDirectory().path])
+        #expect(shown.stdout.contains(table), "\(shown.stdout)")
+
+        // Approved at the prompt, it applies and verifies.
+        let approved = try await fixture.databaseOnly.runOnTerminal(
+            ["apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory], answer: "y")
+        #expect(approved.status == 0, "\(approved.stderr)\n\(approved.stdout)")
+        #expect(approved.stdout.contains("review.html (shown above)"), "\(approved.stdout)")
+        #expect(fixture.manifests().last?.manifest.stage("verify")?.status == .succeeded)
+        #expect(try await fixture.table() != before)
+    }
+
     /// From 50,000 rows an apply approved up front reviews on a second connection while its
     /// UPDATE runs, and from 20,000 it writes the file's rows while it reads the rest
     /// (`BulkUpdate.writesWhileCopying`): the review still lists every changed cell, the undo file

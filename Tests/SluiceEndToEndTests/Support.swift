@@ -1,3 +1,4 @@
+import CFileIO
 import Foundation
 import SluiceCore
 import SluicePipeline
@@ -28,8 +29,9 @@ struct SluiceProcess {
     var environment: [String: String]
     var directory: URL
 
-    /// Starts `sluice ARGS`; stdout and stderr go to files so no pipe can fill up.
-    func start(_ arguments: [String]) throws -> (Process, URL, URL) {
+    /// Starts `sluice ARGS`; stdout and stderr go to files so no pipe can fill up, or, given a
+    /// `terminal`, stdin and stderr go there (the stderr file stays empty).
+    func start(_ arguments: [String], terminal: FileHandle? = nil) throws -> (Process, URL, URL) {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments
@@ -41,10 +43,42 @@ struct SluiceProcess {
         _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = try FileHandle(forWritingTo: err)
-        process.standardInput = FileHandle.nullDevice
+        process.standardError = try terminal ?? FileHandle(forWritingTo: err)
+        process.standardInput = terminal ?? FileHandle.nullDevice
         try process.run()
         return (process, out, err)
+    }
+
+    /// Runs `sluice ARGS` as a person at a terminal: its stdin and stderr are a pseudo-terminal,
+    /// on which `answer` is typed before it asks anything. The outcome's stderr is what the
+    /// terminal showed (the answer echoed, and the cursor movements of its progress lines).
+    func runOnTerminal(_ arguments: [String], answer: String) async throws -> Outcome {
+        let controller = posix_openpt(O_RDWR | O_NOCTTY)
+        var name = [CChar](repeating: 0, count: 128)
+        guard controller >= 0, grantpt(controller) == 0, unlockpt(controller) == 0,
+            ptsname_r(controller, &name, name.count) == 0
+        else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        defer { close(controller) }
+        let terminal = try FileHandle(forUpdating: URL(fileURLWithPath: String(cString: name)))
+        let (process, out, err) = try start(arguments, terminal: terminal)
+        // Once the child (which holds its own copies) exits, reading the terminal ends.
+        try terminal.close()
+        let typed = Array((answer + "\n").utf8)
+        _ = typed.withUnsafeBytes { write(controller, $0.baseAddress, $0.count) }
+        let shown = try await BlockingIO.runOnOwnThread {
+            var bytes: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(controller, $0.baseAddress, $0.count) }
+                guard count > 0 else { break }
+                bytes += buffer[..<count]
+            }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        await Self.wait(for: process)
+        var outcome = Self.outcome(of: process, out, err)
+        outcome.stderr = shown
+        return outcome
     }
 
     /// Runs `sluice ARGS` to the end.
