@@ -54,15 +54,22 @@ struct SluiceProcess {
     /// terminal showed (the answer echoed, and the cursor movements of its progress lines).
     func runOnTerminal(_ arguments: [String], answer: String) async throws -> Outcome {
         let controller = posix_openpt(O_RDWR | O_NOCTTY)
-        var name = [CChar](repeating: 0, count: 128)
-        guard controller >= 0, grantpt(controller) == 0, unlockpt(controller) == 0,
-            ptsname_r(controller, &name, name.count) == 0
-        else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        guard controller >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         defer { close(controller) }
-        let terminal = try FileHandle(forUpdating: URL(fileURLWithPath: String(cString: name)))
+        var name = [CChar](repeating: 0, count: 128)
+        guard grantpt(controller) == 0, unlockpt(controller) == 0, ptsname_r(controller, &name, name.count) == 0
+        else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        let path = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let terminal = try FileHandle(forUpdating: URL(fileURLWithPath: path))
         let (process, out, err) = try start(arguments, terminal: terminal)
-        // Once the child (which holds its own copies) exits, reading the terminal ends.
+        // Once the child (which holds its own copies) exits, reading the terminal ends; a child
+        // that waits for more than the answer is stopped rather than left to hang the suite.
         try terminal.close()
+        let stuck = Task {
+            try await Task.sleep(for: .seconds(120))
+            process.terminate()
+        }
+        defer { stuck.cancel() }
         let typed = Array((answer + "\n").utf8)
         _ = typed.withUnsafeBytes { write(controller, $0.baseAddress, $0.count) }
         let shown = try await BlockingIO.runOnOwnThread {
