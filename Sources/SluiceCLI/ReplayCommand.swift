@@ -75,12 +75,10 @@ struct Replay: AsyncParsableCommand {
             var message =
                 "error: run \(original.runID) has no stage '\(name)' to replay (it can replay: "
                 + "\(replayable.joined(separator: ", ")))"
-            if let source = original.stages.first(where: { $0.name == name && $0.kind == CSVInputStage.kindName }),
-                let file = source.inputs.first(where: { $0.kind == "csv" })
-            {
+            if let file = original.stages.first(where: { $0.name == name })?.appliedCSVPath {
                 message +=
-                    "; stage '\(name)' read \(file.path): to read and check it again, run: sluice apply "
-                    + "\(Execution.shellQuoted(original.plan.path)) \(Execution.shellQuoted(file.path))"
+                    "; stage '\(name)' read \(file): to read and check it again, run: sluice apply "
+                    + "\(Execution.shellQuoted(original.plan.path)) \(Execution.shellQuoted(file))"
             } else if let near = Suggestion.nearest(to: name, in: replayable) {
                 message += "; did you mean '\(near)'?"
             }
@@ -142,5 +140,15 @@ struct Replay: AsyncParsableCommand {
                 throw ExitCode(ExitStatus.failed)
             }
         }
+    }
+}
+
+extension Manifest.StageRecord {
+    /// The file the csv-input stage of a `sluice apply` run read: as recorded with its hash, or,
+    /// when the file failed its check (and so was not recorded), the path the stage was given.
+    /// `nil` for any other stage.
+    var appliedCSVPath: String? {
+        guard kind == CSVInputStage.kindName else { return nil }
+        return inputs.first { $0.kind == "csv" }?.path ?? parameters["path"].stringValue
     }
 }

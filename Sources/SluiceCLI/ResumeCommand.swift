@@ -44,9 +44,7 @@ struct Resume: AsyncParsableCommand {
             break
         }
         if let first = original.stages.first, first.kind == CSVInputStage.kindName {
-            // A file that failed its check is not recorded as an input; the stage's path still is.
-            let path = first.inputs.first { $0.kind == "csv" }?.path ?? first.parameters["path"].stringValue
-            let file = path.map(Execution.shellQuoted)
+            let file = first.appliedCSVPath.map(Execution.shellQuoted)
             Terminal.printError(
                 "error: run \(original.runID) applied a CSV file (sluice apply); to continue, apply it again: "
                     + "sluice apply \(Execution.shellQuoted(original.plan.path)) \(file ?? "FILE.csv") --yes")
