@@ -13,7 +13,8 @@ struct Resume: AsyncParsableCommand {
             flight, and those never reached, are requested. The query is read again, so rows added \
             since are included. Use it after Ctrl-C, a crash, or a Retry-After longer than \
             max_retry_after. A run that succeeded has nothing to resume; one that stopped for \
-            review is continued by approving it (the replay command it printed).
+            review is continued by approving it (the replay command it printed); one whose process \
+            is still running it is not resumed beside it.
             """)
 
     @Argument(help: "The run directory (or its manifest.json), or a run id in the runs directory.")
@@ -40,6 +41,14 @@ struct Resume: AsyncParsableCommand {
                 "note: run \(original.runID) stopped for review and waits for approval; to apply what was reviewed\(next)"
             )
             throw ExitCode(ExitStatus.awaitingApproval)
+        case .running where original.isInProgress:
+            // Another resume would run the plan beside it: both would ask the API, and the second
+            // apply would wait for the first's lock, then find nothing left to change.
+            let pid = original.process.map { String($0.pid) } ?? "?"
+            Terminal.printError(
+                "error: run \(original.runID) is still running (pid \(pid)); wait for it to end, or stop it "
+                    + "(kill -INT \(pid)) and resume it then")
+            throw ExitCode(ExitStatus.failed)
         case .running, .failed, .interrupted:
             break
         }

@@ -84,6 +84,15 @@ struct ProcessFaultTests {
 
         let (held, out, err) = try await fixture.startApplyHeldOnARow()
         defer { FaultChecks.stop(held.process) }
+        // While its process runs it, the run is not resumed: that would be a second run beside it.
+        let running = try #require(fixture.manifests().last)
+        let (resume, resumeOut, resumeErr) = try fixture.sluice.start(["resume", running.directory.path, "--yes"])
+        defer { FaultChecks.stop(resume) }
+        let refused = await FaultChecks.finish(resume, resumeOut, resumeErr, within: .seconds(30))
+        #expect(refused.status == 1)
+        #expect(
+            refused.stderr.contains("is still running (pid \(held.process.processIdentifier))"), "\(refused.stderr)")
+        #expect(fixture.manifests().count == 1, "the refused resume started no run")
         kill(held.process.processIdentifier, SIGKILL)
         let killed = await FaultChecks.finish(held.process, out, err, within: .seconds(60))
         #expect(held.process.terminationReason == .uncaughtSignal)

@@ -78,6 +78,39 @@ import Testing
         #expect(!manifest.isAbandoned, "a final status is final")
     }
 
+    /// A pid is given to another process after a crash or a restart: the manifest also records
+    /// the boot and the process's start, so such a process is not taken for the run's.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/proc/self/stat"), "needs Linux's /proc"))
+    func aRunsProcessIsKnownByItsBootAndStartNotItsPidAlone() async throws {
+        let test = try TestRun()
+        let result = try await test.run(chain(batches: 1))
+        let recorded = try #require(result.manifest.process)
+        #expect(recorded.bootID != nil && recorded.startTicks != nil)
+        var manifest = result.manifest
+        manifest.status = .running
+        #expect(manifest.isInProgress && !manifest.isAbandoned, "this process runs it")
+
+        // This pid, started at another time: the pid was reused, the run's process is gone.
+        manifest.process?.startTicks = recorded.startTicks.map { $0 + 1 }
+        #expect(manifest.isAbandoned && !manifest.isInProgress)
+        // Recorded in another boot: whatever has the pid now is not the run's process.
+        manifest.process = recorded
+        manifest.process?.bootID = "00000000-0000-0000-0000-000000000000"
+        #expect(manifest.isAbandoned && !manifest.isInProgress)
+        // No start recorded (an older manifest): alive, but not known to be the run's.
+        manifest.process = .init(pid: recorded.pid, host: recorded.host)
+        #expect(!manifest.isAbandoned && !manifest.isInProgress)
+        manifest.process = recorded
+        manifest.status = .failed
+        #expect(!manifest.isInProgress, "a final status is final")
+    }
+
+    @Test func theStartOfAProcessIsReadPastACommandNameWithSpacesAndParentheses() {
+        let stat = "4242 (a) b (c) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10"
+        #expect(ProcFS.startTicks(stat: stat) == 987_654)
+        #expect(ProcFS.startTicks(stat: "4242 (short) S 1 2") == nil)
+    }
+
     @Test func dataFilesArePrivate() async throws {
         let test = try TestRun()
         let result = try await test.run(chain(batches: 2))

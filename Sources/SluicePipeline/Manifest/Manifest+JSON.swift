@@ -88,10 +88,17 @@ extension Manifest.ErrorRecord {
 }
 
 extension Manifest.ProcessRecord {
-    var json: Value { .object(["pid": .int(Int64(pid)), "host": .string(host)]) }
+    var json: Value {
+        .object([
+            "pid": .int(Int64(pid)), "host": .string(host), "boot_id": bootID.map(Value.string) ?? .null,
+            "start_ticks": startTicks.map { .int(Int64($0)) } ?? .null,
+        ])
+    }
 
     init(json r: ManifestFields) throws {
-        self.init(pid: try r.int("pid"), host: try r.string("host"))
+        self.init(
+            pid: try r.int("pid"), host: try r.string("host"), bootID: try r.optionalString("boot_id"),
+            startTicks: try r.optionalInt("start_ticks"))
     }
 }
 

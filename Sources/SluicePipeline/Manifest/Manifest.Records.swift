@@ -61,25 +61,55 @@ extension Manifest {
     /// The run a replay re-runs part of.
     /// The process that ran (or runs) the run, so a reader can tell a run still going from one
     /// whose process was killed before it could write a final status.
+    ///
+    /// A pid alone cannot say that: after a crash or a restart the number is given to another
+    /// process. With the machine's boot and the process's start (Linux's `boot_id`, and the
+    /// start time in `/proc/PID/stat`), a process that exists *is* the run's only when both
+    /// match. Both are `nil` in manifests written before they were recorded, and where `/proc`
+    /// cannot be read.
     public struct ProcessRecord: Sendable, Equatable {
         public var pid: Int
         public var host: String
+        /// The kernel's id of the boot the process ran in (`/proc/sys/kernel/random/boot_id`).
+        public var bootID: String?
+        /// When the process started, in clock ticks since that boot (`/proc/PID/stat`, field 22).
+        public var startTicks: Int?
 
-        public init(pid: Int, host: String) {
+        public init(pid: Int, host: String, bootID: String? = nil, startTicks: Int? = nil) {
             self.pid = pid
             self.host = host
+            self.bootID = bootID
+            self.startTicks = startTicks
         }
 
         /// This process, on this machine.
         public static var current: ProcessRecord {
-            ProcessRecord(pid: Int(getpid()), host: ProcessInfo.processInfo.hostName)
+            let pid = Int(getpid())
+            return ProcessRecord(
+                pid: pid, host: ProcessInfo.processInfo.hostName, bootID: ProcFS.bootID,
+                startTicks: ProcFS.startTicks(of: pid))
         }
 
-        /// True when the process ran on this machine and no longer exists. A process on another
-        /// machine, or one that still exists, is not known to be gone.
+        /// True when the process ran on this machine and no longer exists: no process has its
+        /// pid, the machine has restarted since, or the process with its pid started at another
+        /// time (the pid was reused). A process on another machine is not known to be gone, nor
+        /// one with its pid in a manifest that recorded no start.
         public var isGone: Bool {
             guard host == ProcessInfo.processInfo.hostName, pid > 0 else { return false }
-            return kill(pid_t(pid), 0) == -1 && errno == ESRCH
+            if let bootID, let now = ProcFS.bootID, bootID != now { return true }
+            if kill(pid_t(pid), 0) == -1 && errno == ESRCH { return true }
+            guard let startTicks, let now = ProcFS.startTicks(of: pid) else { return false }
+            return now != startTicks
+        }
+
+        /// True when the process is known to be running still: on this machine, in this boot,
+        /// with its pid and its start. What a manifest from before the start was recorded cannot
+        /// prove.
+        public var isRunning: Bool {
+            guard host == ProcessInfo.processInfo.hostName, pid > 0, let bootID, let startTicks,
+                bootID == ProcFS.bootID
+            else { return false }
+            return ProcFS.startTicks(of: pid) == startTicks
         }
     }
 

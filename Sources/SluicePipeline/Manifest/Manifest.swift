@@ -74,6 +74,12 @@ public struct Manifest: Sendable, Equatable {
         status == .running && process?.isGone == true
     }
 
+    /// Still `running` on disk, and its process is known to be running it now (on this machine,
+    /// with the pid and start it recorded): continuing it would start a second run beside it.
+    public var isInProgress: Bool {
+        status == .running && process?.isRunning == true
+    }
+
     /// Wall-clock duration, when finished.
     public var duration: TimeInterval? {
         finishedAt.map { $0.timeIntervalSince(startedAt) }
