@@ -13,9 +13,10 @@ import SluicePostgres
 ///    distinct, so a few rows are found through the target's key rather than by hashing all of it.
 /// 2. `LOCK TABLE target IN SHARE ROW EXCLUSIVE MODE`: readers go on, other writers wait, so
 ///    the prior values recorded below are exactly what the update replaces. Taken after the
-///    COPY and the duplicate check of step 3 (which reads the input alone), so writers are not
-///    held up while the input arrives; never taken by an update reviewed in its own transaction
-///    that finds nothing to change (``reviewUnlocked(_:on:into:inputCounts:review:)``).
+///    COPY, the duplicate check of step 3 (which reads the input alone) and, for an update held
+///    to a review, the copy of the reviewed cells, so writers are not held up while they arrive;
+///    never taken by an update reviewed in its own transaction that finds nothing to change
+///    (``reviewUnlocked(_:on:into:inputCounts:review:)``).
 /// 3. Duplicate keys: rows repeating a key with *identical* values are dropped (counted in
 ///    ``BulkUpdateStats/duplicateRows``); a key given *different* values fails, naming it. The
 ///    client fingerprints every key as it is sent (``KeyTracker``); when they are all distinct
@@ -253,8 +254,9 @@ public struct BulkUpdate: Sendable {
     }
 
     /// Runs the update held to a review (``review(on:input:cells:)``): only the reviewed changes
-    /// are written. Inside the transaction, after the table is locked, the cells the update would
-    /// change now are compared with `reviewed`; a row the update would still write whose cells
+    /// are written. Inside the transaction, `reviewed` is copied in before the table is locked (so
+    /// other writers do not wait while it is read); once it is locked, the cells the update would
+    /// change now are compared with it; a row the update would still write whose cells
     /// differ from the review (its value changed since, or it changed where the review saw no
     /// change) has *drifted*: with ``OnDrift/fail`` the apply fails naming those rows and changes nothing;
     /// with ``OnDrift/skip`` they are left as they are and counted
@@ -359,14 +361,20 @@ public struct BulkUpdate: Sendable {
                 }
             }
             if ahead == nil, inlineSummary == nil {
+                if let reviewed {
+                    // The reviewed cells are this session's own table: read in before the lock, so
+                    // other writers do not wait while the review file is read.
+                    phase = .check
+                    try await loadReviewed(sql, reviewed: reviewed, on: connection)
+                }
                 phase = .prepare
                 // Locked once the input is in: other writers wait from here to COMMIT, not while the
                 // input is read (which may be a file being checked as it streams in).
                 _ = try await connection.execute(sql.lock)
                 phase = .check
                 if mode == .insert { try await refuseExistingKeys(sql, on: connection) }
-                if let reviewed {
-                    try await holdToReview(sql, reviewed: reviewed, onDrift: onDrift, on: connection, into: &stats)
+                if reviewed != nil {
+                    try await holdToReview(sql, onDrift: onDrift, on: connection, into: &stats)
                 }
                 // Reviewed here, on the locked table: what it finds is what the write will do, and the
                 // rows it streams carry the prior values, so `undo` gets them from the same read.
@@ -879,11 +887,9 @@ public struct BulkUpdate: Sendable {
         }
     }
 
-    /// Compares the cells the write would change now with the reviewed ones; see
-    /// ``run(on:input:reviewed:onDrift:undo:)``.
-    private func holdToReview<Reviewed: AsyncSequence>(
-        _ sql: SQL, reviewed: Reviewed, onDrift: OnDrift, on connection: PostgresConnection,
-        into stats: inout BulkUpdateStats
+    /// Copies the reviewed cells into this session's table of them (``SQL/reviewed``), a row per key.
+    private func loadReviewed<Reviewed: AsyncSequence>(
+        _ sql: SQL, reviewed: Reviewed, on connection: PostgresConnection
     ) async throws where Reviewed.Element == Batch {
         _ = try await connection.execute(sql.createReviewed)
         var pivot = ReviewedRows(columns: columns.map(\.name))
@@ -902,6 +908,13 @@ public struct BulkUpdate: Sendable {
             }
             if let row = pivot.finish() { try await writer.write(row: row) }
         }
+    }
+
+    /// Compares the cells the write would change now, on the locked table, with the reviewed
+    /// ones (``loadReviewed(_:reviewed:on:)``); see ``run(on:input:reviewed:onDrift:undo:)``.
+    private func holdToReview(
+        _ sql: SQL, onDrift: OnDrift, on connection: PostgresConnection, into stats: inout BulkUpdateStats
+    ) async throws {
         _ = try await connection.execute(sql.driftedRows)
         let rows = try await connection.execute(sql.driftSummary).rows
         guard let total = rows.first?[1].intValue, total > 0 else { return }

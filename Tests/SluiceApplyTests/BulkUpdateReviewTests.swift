@@ -152,6 +152,32 @@ import Testing
         #expect(try await Tracks.snapshot(db.connection) == before)
     }
 
+    /// The reviewed cells are read in before the table is locked: other writers do not wait while
+    /// they are, and a review the apply cannot use fails without waiting for the lock. Here
+    /// another session holds a lock the apply's would wait for (a `lock_timeout` keeps a wait from
+    /// hanging the test: reaching it would be another error).
+    @Test func theReviewedCellsAreReadBeforeTheTableIsLocked() async throws {
+        let db = try await Tracks.scratch()
+        let (_, cells) = try await Self.review(Tracks.update, [Self.input], on: db.connection)
+        let writer = try await db.connect()
+        // Closed however the test ends: an open lock would hold up dropping the scratch database.
+        defer { Task { await writer.close() } }
+        _ = try await writer.execute("BEGIN")
+        _ = try await writer.execute("LOCK TABLE tracks IN ROW EXCLUSIVE MODE")
+        _ = try await db.connection.execute("SET lock_timeout = '2s'")
+        let before = try await Tracks.snapshot(db.connection)
+        let otherPlan = cells + [[Tracks.id(5), "title", "Five", "5"]]
+        let error = await #expect(throws: BulkUpdateError.self) {
+            _ = try await Tracks.update.run(
+                on: db.connection, input: AsyncBatches([Self.input]), reviewed: AsyncBatches(Self.reviewed(otherPlan)),
+                onDrift: .fail
+            ) { _ in }
+        }
+        #expect(error?.reason == .invalidConfiguration, "\(String(describing: error))")
+        #expect(error?.description.contains("it was made for another plan") == true)
+        #expect(try await Tracks.snapshot(db.connection) == before)
+    }
+
     @Test(arguments: [false, true]) func onDriftSkipAppliesTheRestAndLeavesDriftedRows(concurrent: Bool) async throws {
         let db = try await Tracks.scratch()
         let update = Tracks.update(concurrent: concurrent)
