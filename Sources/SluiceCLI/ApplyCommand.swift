@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Sluice
+import SluiceCore
 import SluicePipeline
 import SluicePlan
 
@@ -56,14 +57,16 @@ struct ApplyCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = execution.bootstrapLogging()
         let csv = URL(fileURLWithPath: file).standardizedFileURL
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: csv.path, isDirectory: &isDirectory), !isDirectory.boolValue,
-            FileManager.default.isReadableFile(atPath: csv.path)
-        else {
+        let readable = try await BlockingIO.run {
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: csv.path, isDirectory: &isDirectory)
+                && !isDirectory.boolValue && FileManager.default.isReadableFile(atPath: csv.path)
+        }
+        guard readable else {
             Terminal.printError("\(file): error: no such readable file")
             throw ExitCode(ExitStatus.failed)
         }
-        let plan = try loadPlan(csv: csv, logger: logger)
+        let plan = try await loadPlan(csv: csv, logger: logger)
         let pipeline: CSVApplyPipeline
         let stages: [StageSpec]
         do {
@@ -87,15 +90,19 @@ struct ApplyCommand: AsyncParsableCommand {
 
     /// The plan, tolerating unset variables of connections that the stages run here do not use
     /// (the Spotify credentials), as `replay` does.
-    private func loadPlan(csv: URL, logger: Logger) throws -> Plan {
-        do {
-            let plan = try PlanLoader().load(path: plan, overrides: overrides)
+    private func loadPlan(csv: URL, logger: Logger) async throws -> Plan {
+        let (path, overrides) = (plan, overrides)
+        // Reading the file: off the cooperative pool.
+        let loaded = try await BlockingIO.run {
+            Result<Plan, PlanError> { () throws(PlanError) in try PlanLoader().load(path: path, overrides: overrides) }
+        }
+        switch loaded {
+        case .success(let plan):
             Terminal.reportWarnings(of: plan)
             return plan
-        } catch {
+        case .failure(let error):
             let stage = stage
-            let path = plan
-            if let bytes = try? Array(Data(contentsOf: URL(fileURLWithPath: path))),
+            if let bytes = try? await BlockingIO.run({ Array(try Data(contentsOf: URL(fileURLWithPath: path))) }),
                 let plan = RecordedPlan.withPlaceholders(
                     for: error, (bytes, path, overrides),
                     running: { plan in

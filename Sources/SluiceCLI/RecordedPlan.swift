@@ -14,7 +14,7 @@ enum RecordedPlan {
     /// will run (`nil`: all of them).
     static func load(
         of original: Manifest, directory: URL, overrides: [String], running: Set<String>? = nil
-    ) throws
+    ) async throws
         -> Plan
     {
         // Overrides whose secret the manifest does not keep: this command's own --set gives them
@@ -24,7 +24,9 @@ enum RecordedPlan {
         let recorded = original.overrides.filter { !secret.contains(Self.key(of: $0)) }
         let missing = original.secretOverrides.filter { !given.contains($0) }
         let source: (bytes: [UInt8], path: String, overrides: [String])
-        if let bytes = try? Array(Data(contentsOf: URL(fileURLWithPath: original.plan.path))),
+        let planPath = original.plan.path
+        // Reading the file: off the cooperative pool.
+        if let bytes = try? await BlockingIO.run({ Array(try Data(contentsOf: URL(fileURLWithPath: planPath))) }),
             SHA256.hex(bytes) == original.plan.sha256
         {
             source = (bytes, original.plan.path, recorded + overrides)

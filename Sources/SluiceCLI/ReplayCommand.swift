@@ -48,7 +48,7 @@ struct Replay: AsyncParsableCommand {
 
     func run() async throws {
         let logger = execution.bootstrapLogging()
-        let (runURL, original) = try ExecutionOptions.loadRun(run, runsDir: execution.runsDir)
+        let (runURL, original) = try await ExecutionOptions.loadRun(run, runsDir: execution.runsDir)
         try await Self.replay(
             original, at: runURL, mode: stage != nil ? .stage : .from, stage: stage ?? from ?? "",
             overrides: overrides, execution: execution, logger: logger)
@@ -66,7 +66,7 @@ struct Replay: AsyncParsableCommand {
         let replay = SluicePipeline.Replay(
             original: original, originalDirectory: originalDirectory, mode: mode, stage: name)
         try await refuseEditedReviewFiles(of: replay)
-        let plan = try RecordedPlan.load(
+        let plan = try await RecordedPlan.load(
             of: original, directory: originalDirectory, overrides: overrides, running: running)
         // The run's stages that its plan still has: a run of `sluice apply` begins with a
         // csv-input stage, which is not the plan's.

@@ -29,7 +29,7 @@ struct Resume: AsyncParsableCommand {
 
     func run() async throws {
         let logger = execution.bootstrapLogging()
-        let (runURL, original) = try ExecutionOptions.loadRun(run, runsDir: execution.runsDir)
+        let (runURL, original) = try await ExecutionOptions.loadRun(run, runsDir: execution.runsDir)
         // Nothing was cut short: running the plan again would fetch and apply anew.
         switch original.status {
         case .succeeded:
@@ -74,7 +74,7 @@ struct Resume: AsyncParsableCommand {
             return
         }
         let directory = Manifest.manifestURL(for: runURL).deletingLastPathComponent().standardizedFileURL
-        let plan = try RecordedPlan.load(of: original, directory: directory, overrides: overrides)
+        let plan = try await RecordedPlan.load(of: original, directory: directory, overrides: overrides)
         let stages: [StageSpec]
         do {
             var builder = PipelineBuilder(plan: plan, logger: logger, dryRun: execution.dryRun, force: execution.force)

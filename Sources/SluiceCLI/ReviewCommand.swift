@@ -23,7 +23,7 @@ struct ReviewCommand: AsyncParsableCommand {
     var runsDir = "runs"
 
     func run() async throws {
-        let (url, manifest) = try ExecutionOptions.loadRun(run, runsDir: runsDir)
+        let (url, manifest) = try await ExecutionOptions.loadRun(run, runsDir: runsDir)
         let directory = Manifest.manifestURL(for: url).deletingLastPathComponent()
         let reviewed = manifest.stages.filter { $0.review != nil }
         guard !reviewed.isEmpty else {

@@ -22,7 +22,7 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         let logger = execution.bootstrapLogging()
-        let plan = try self.plan.load()
+        let plan = try await self.plan.load()
         let stages: [StageSpec]
         do {
             stages = try PipelineBuilder(plan: plan, logger: logger, dryRun: execution.dryRun, force: execution.force)

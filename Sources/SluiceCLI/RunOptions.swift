@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import SluiceCore
 import SluicePipeline
 
 /// Options shared by the commands that execute stages (`run`, `replay`).
@@ -67,19 +68,19 @@ extension Logger.Level: @retroactive ExpressibleByArgument {}
 extension ExecutionOptions {
     /// A run given on the command line: a run directory or its manifest, or a bare run id
     /// found in the runs directory (`--runs-dir`, default `runs`).
-    static func runURL(_ run: String, runsDir: String?) -> URL {
+    static func runURL(_ run: String, runsDir: String?) async -> URL {
         let given = URL(fileURLWithPath: run)
-        if FileManager.default.fileExists(atPath: given.path) { return given }
+        if await BlockingIO.fileExists(atPath: given.path) { return given }
         let inRuns = URL(fileURLWithPath: runsDir ?? "runs").appendingPathComponent(run)
-        return FileManager.default.fileExists(atPath: inRuns.path) ? inRuns : given
+        return await BlockingIO.fileExists(atPath: inRuns.path) ? inRuns : given
     }
 
     /// The run given on the command line and its manifest; a manifest that cannot be read is
     /// reported and the command fails.
-    static func loadRun(_ run: String, runsDir: String?) throws -> (url: URL, manifest: Manifest) {
-        let url = runURL(run, runsDir: runsDir)
+    static func loadRun(_ run: String, runsDir: String?) async throws -> (url: URL, manifest: Manifest) {
+        let url = await runURL(run, runsDir: runsDir)
         do {
-            return (url, try Manifest.load(from: url))
+            return (url, try await BlockingIO.run { try Manifest.load(from: url) })
         } catch {
             Terminal.report(error)
             throw ExitCode(ExitStatus.failed)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SluiceCore
 import SluicePipeline
 
 struct Runs: AsyncParsableCommand {
@@ -14,7 +15,8 @@ struct Runs: AsyncParsableCommand {
         var runsDir = "runs"
 
         func run() async throws {
-            let runs = Manifest.loadAll(in: URL(fileURLWithPath: runsDir))
+            let directory = URL(fileURLWithPath: runsDir)
+            let runs = try await BlockingIO.run { Manifest.loadAll(in: directory) }
             guard !runs.isEmpty else {
                 Terminal.printError("no runs in \(runsDir)/")
                 return
@@ -51,9 +53,9 @@ struct Runs: AsyncParsableCommand {
         var runsDir = "runs"
 
         func run() async throws {
-            let url = ExecutionOptions.runURL(run, runsDir: runsDir)
+            let url = await ExecutionOptions.runURL(run, runsDir: runsDir)
             do {
-                let manifest = try Manifest.load(from: url)
+                let manifest = try await BlockingIO.run { try Manifest.load(from: url) }
                 let directory = Manifest.manifestURL(for: url).deletingLastPathComponent()
                 print(RunSummary(manifest: manifest, directory: directory).text, terminator: "")
             } catch {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Sluice
+import SluiceCore
 import SluicePlan
 
 @main
@@ -41,11 +42,13 @@ struct PlanOptions: ParsableArguments {
     /// Loads the plan, printing every diagnostic to stderr on failure.
     /// - Parameter unsetVariablesAreWarnings: for commands that need no credentials (`check`,
     ///   `graph`): a `${VAR}` that is not set is a warning, not an error.
-    func load(unsetVariablesAreWarnings: Bool = false) throws -> Plan {
+    func load(unsetVariablesAreWarnings: Bool = false) async throws -> Plan {
         do {
             var loader = PlanLoader()
             loader.unsetVariablesAreWarnings = unsetVariablesAreWarnings
-            let plan = try loader.load(path: plan, overrides: overrides)
+            let (loading, path, overrides) = (loader, plan, overrides)
+            // Reading the file: off the cooperative pool.
+            let plan = try await BlockingIO.run { try loading.load(path: path, overrides: overrides) }
             Terminal.reportWarnings(of: plan)
             return plan
         } catch {
@@ -82,7 +85,7 @@ struct Check: AsyncParsableCommand {
     var strict = false
 
     func run() async throws {
-        let plan = try options.load(unsetVariablesAreWarnings: !strict)
+        let plan = try await options.load(unsetVariablesAreWarnings: !strict)
         print("\(options.plan): ok: \(plan.summary)")
     }
 }
@@ -97,7 +100,7 @@ struct Graph: AsyncParsableCommand {
     var format: PlanGraph.Format = .mermaid
 
     func run() async throws {
-        let plan = try options.load(unsetVariablesAreWarnings: true)
+        let plan = try await options.load(unsetVariablesAreWarnings: true)
         print(PlanGraph.render(plan, format: format), terminator: "")
     }
 }

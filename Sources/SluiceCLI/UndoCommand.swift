@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Sluice
+import SluiceCore
 import SluicePipeline
 
 struct UndoCommand: AsyncParsableCommand {
@@ -33,12 +34,12 @@ struct UndoCommand: AsyncParsableCommand {
         var options = try ExecutionOptions.parse([])
         options.logLevel = logLevel
         let logger = options.bootstrapLogging()
-        let runURL = ExecutionOptions.runURL(run, runsDir: nil)
+        let runURL = await ExecutionOptions.runURL(run, runsDir: nil)
         do {
-            let manifest = try Manifest.load(from: runURL)
+            let manifest = try await BlockingIO.run { try Manifest.load(from: runURL) }
             let directory = Manifest.manifestURL(for: runURL).deletingLastPathComponent().standardizedFileURL
             let applies = Set(manifest.stages.filter { $0.kind == "apply" }.map(\.name))
-            let plan = try RecordedPlan.load(
+            let plan = try await RecordedPlan.load(
                 of: manifest, directory: directory, overrides: [], running: stage.map { [$0] } ?? applies)
             let undo = try Undo(runDirectory: directory, manifest: manifest, plan: plan, stage: stage)
             let file = try await undo.undoFile()

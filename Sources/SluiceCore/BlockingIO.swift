@@ -38,6 +38,12 @@ public enum BlockingIO {
         }
     }
 
+    /// Whether something exists at `path`, asked on a blocking-I/O thread: a `stat(2)`, which on
+    /// a network file system can wait as long as a read.
+    public static func fileExists(atPath path: String) async -> Bool {
+        (try? await run { FileManager.default.fileExists(atPath: path) }) ?? false
+    }
+
     /// Writes all of `bytes` to `descriptor` on a blocking-I/O thread; returns why not, if not.
     public static func write(_ bytes: ArraySlice<UInt8>, to descriptor: Int32) async -> String? {
         let result = try? await run { () -> String? in

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 
 /// What a run will do, decided before anything is created: which stages run, in which
 /// segments (split at approval gates), and which recorded spools a replay reads.
@@ -104,7 +105,7 @@ struct RunLayout: Sendable {
             throw RunnerError("the original run \(run) recorded no spool for its input stage '\(input)'", stage: stage)
         }
         let url = replay.resolve(artifact.path).standardizedFileURL
-        guard FileManager.default.fileExists(atPath: url.path) else {
+        guard await BlockingIO.fileExists(atPath: url.path) else {
             throw RunnerError(
                 "recorded input \(url.path) (output of '\(input)' in run \(run)) is missing", stage: stage)
         }

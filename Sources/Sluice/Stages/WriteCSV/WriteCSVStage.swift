@@ -36,7 +36,7 @@ public struct WriteCSVStage: Stage {
     public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
         guard let input else { throw StageError(stage: name, "a write-csv stage needs an input") }
         let url = url(runDirectory: context.runDirectory, runID: context.runID, startedAt: context.runStartedAt)
-        if FileManager.default.fileExists(atPath: url.path) {
+        if await BlockingIO.fileExists(atPath: url.path) {
             throw StageError(
                 stage: name,
                 "\(url.path) already exists (another run's audit trail?) and is never overwritten: put {timestamp} "

@@ -55,7 +55,7 @@ public struct Undo: Sendable {
             return url
         }
         let url = runDirectory.appendingPathComponent(UndoFile.fileName(stage: stage))
-        guard FileManager.default.fileExists(atPath: url.path) else {
+        guard await BlockingIO.fileExists(atPath: url.path) else {
             throw UndoError(
                 "run \(manifest.runID) has no undo file for stage '\(stage)': "
                     + "the apply did not change anything, or was a dry run")
