@@ -22,7 +22,7 @@ struct APIFaultTests {
         fixture.simulator.scheduleFaults([.tooManyRequests429, .tooManyRequests429])
 
         let outcome = try await fixture.sluice.run(fixture.apiRunArguments())
-        let manifest = try APIChecks.expectSucceeded(fixture, outcome)
+        let manifest = try await APIChecks.expectSucceeded(fixture, outcome)
         #expect(manifest.stage("fetch")?.counters["http_429"] == 2)
         // Nothing reached the API during either announced wait.
         let log = fixture.apiLog()
@@ -35,7 +35,7 @@ struct APIFaultTests {
         }
         try await FaultChecks.expectEnriched(fixture, before: before)
         let again = try await APIChecks.expectRerunChangesNothing(fixture)
-        try APIChecks.expectNoSecrets(fixture, outputs: [outcome, again])
+        try await APIChecks.expectNoSecrets(fixture, outputs: [outcome, again])
     }
 
     /// Run for review (no `--yes`), as the plan is meant to be: the stop says `sluice resume`, which
@@ -63,7 +63,7 @@ struct APIFaultTests {
         let resumed = try await fixture.sluice.run(["resume", fixture.lastRunDirectory().path])
         #expect(resumed.status == 3, "stopped before apply for review\n\(resumed.stderr)")
         #expect(try await fixture.table() == before)
-        let fetch = try #require(fixture.manifests().last?.manifest.stage("fetch"))
+        let fetch = try #require(await fixture.manifests().last?.manifest.stage("fetch"))
         #expect(fetch.counters["reused_answers", default: 0] > 0)
         #expect(fixture.apiLog().count - asked == fetch.counters["requests"], "only the rest was asked")
 
@@ -72,7 +72,7 @@ struct APIFaultTests {
         ])
         #expect(applied.status == 0, "\(applied.stderr)")
         try await FaultChecks.expectEnriched(fixture, before: before)
-        try APIChecks.expectNoSecrets(fixture, outputs: [stopped, resumed, applied])
+        try await APIChecks.expectNoSecrets(fixture, outputs: [stopped, resumed, applied])
     }
 
     // MARK: Server errors
@@ -84,12 +84,12 @@ struct APIFaultTests {
         fixture.simulator.scheduleFaults([.serverError500, .badGateway502, .unavailable503Html])
 
         let outcome = try await fixture.sluice.run(fixture.apiRunArguments(retries: 3))
-        let manifest = try APIChecks.expectSucceeded(fixture, outcome)
+        let manifest = try await APIChecks.expectSucceeded(fixture, outcome)
         #expect(manifest.stage("fetch")?.counters["retries"] == 3)
         #expect(fixture.apiLog().prefix(3).map(\.status) == [500, 502, 503])
         try await FaultChecks.expectEnriched(fixture, before: before)
         let again = try await APIChecks.expectRerunChangesNothing(fixture)
-        try APIChecks.expectNoSecrets(fixture, outputs: [outcome, again])
+        try await APIChecks.expectNoSecrets(fixture, outputs: [outcome, again])
     }
 
     @Test func aBurstLongerThanTheRetryBudgetStopsResumablyNamingTheLastAnswer() async throws {
@@ -104,7 +104,7 @@ struct APIFaultTests {
         #expect(fixture.apiLog().count == 3)
 
         let resumed = try await APIChecks.expectResumeConverges(fixture, before: before)
-        try APIChecks.expectNoSecrets(fixture, outputs: [stopped, resumed])
+        try await APIChecks.expectNoSecrets(fixture, outputs: [stopped, resumed])
     }
 
     // MARK: The connection
@@ -132,7 +132,7 @@ struct APIFaultTests {
         proxy.setMode(.pass)
         let resumed = try await APIChecks.expectResumeConverges(
             fixture, sluice: fixture.sluice.throughProxy(proxy), before: before)
-        try APIChecks.expectNoSecrets(fixture, outputs: [stopped, resumed])
+        try await APIChecks.expectNoSecrets(fixture, outputs: [stopped, resumed])
     }
 
     /// The connection reset (RST) or closed (FIN) after part of a response: the answer is lost,
@@ -147,12 +147,12 @@ struct APIFaultTests {
         proxy.setMode(fault, times: 2)
 
         let outcome = try await fixture.sluice.throughProxy(proxy).run(fixture.apiRunArguments(retries: 3))
-        let manifest = try APIChecks.expectSucceeded(fixture, outcome)
+        let manifest = try await APIChecks.expectSucceeded(fixture, outcome)
         #expect(proxy.stats.faults == 2)
         #expect(manifest.stage("fetch")?.counters["retries"] == 2)
         try await FaultChecks.expectEnriched(fixture, before: before)
         let again = try await APIChecks.expectRerunChangesNothing(fixture)
-        try APIChecks.expectNoSecrets(fixture, outputs: [outcome, again])
+        try await APIChecks.expectNoSecrets(fixture, outputs: [outcome, again])
     }
 
     @Test func aRefusedConnectionStopsResumablyNamingTheHostAndResumeConvergesOnceItListens() async throws {
@@ -175,7 +175,7 @@ struct APIFaultTests {
         let resumed = try await APIChecks.expectResumeConverges(
             fixture, sluice: fixture.sluice.throughProxy(proxy), before: before)
         #expect(proxy.stats.connections > 0)
-        try APIChecks.expectNoSecrets(fixture, outputs: [stopped, resumed])
+        try await APIChecks.expectNoSecrets(fixture, outputs: [stopped, resumed])
     }
 
     @Test func aHostNameThatDoesNotResolveStopsResumablyNamingTheHost() async throws {
@@ -198,7 +198,7 @@ struct APIFaultTests {
         #expect(fixture.simulator.stats().tokenRequests == 0)
 
         let resumed = try await APIChecks.expectResumeConverges(fixture, before: before)
-        try APIChecks.expectNoSecrets(fixture, outputs: [stopped, resumed])
+        try await APIChecks.expectNoSecrets(fixture, outputs: [stopped, resumed])
     }
 
     // MARK: Bodies
@@ -213,12 +213,12 @@ struct APIFaultTests {
         fixture.simulator.scheduleFaults([.wrongTrackCount])
 
         let outcome = try await fixture.sluice.run(fixture.apiRunArguments())
-        let manifest = try APIChecks.expectSucceeded(fixture, outcome)
+        let manifest = try await APIChecks.expectSucceeded(fixture, outcome)
         #expect(fixture.simulator.stats().faultsInjected == 1)
         #expect(manifest.stage("fetch")?.counters["retries"] == 1)
         try await FaultChecks.expectEnriched(fixture, before: before)
         let again = try await APIChecks.expectRerunChangesNothing(fixture)
-        try APIChecks.expectNoSecrets(fixture, outputs: [outcome, again])
+        try await APIChecks.expectNoSecrets(fixture, outputs: [outcome, again])
     }
 
     // MARK: The same fault on every attempt
@@ -248,7 +248,7 @@ struct APIFaultTests {
 
         fixture.simulator.setConfiguration { $0.faults.rate = 0 }
         let resumed = try await APIChecks.expectResumeConverges(fixture, before: before)
-        try APIChecks.expectNoSecrets(fixture, outputs: [stopped, resumed])
+        try await APIChecks.expectNoSecrets(fixture, outputs: [stopped, resumed])
     }
 
     // MARK: Credentials
@@ -264,7 +264,7 @@ struct APIFaultTests {
         try await FaultChecks.eventually("two answers from the API") { fixture.apiLog().count >= 2 }
         fixture.simulator.expireTokens()
         let outcome = await FaultChecks.finish(process, out, err, within: .seconds(60))
-        let manifest = try APIChecks.expectSucceeded(fixture, outcome)
+        let manifest = try await APIChecks.expectSucceeded(fixture, outcome)
         let expired = fixture.apiLog().filter { $0.status == 401 }
         #expect(expired.count == 1, "one request with the expired token, then a new one")
         #expect(fixture.simulator.stats().tokenRequests == 2)
@@ -272,7 +272,7 @@ struct APIFaultTests {
         #expect(manifest.stage("fetch")?.counters["retries"] == 0, "a replaced token is not a retry")
         try await FaultChecks.expectEnriched(fixture, before: before)
         let again = try await APIChecks.expectRerunChangesNothing(fixture)
-        try APIChecks.expectNoSecrets(fixture, outputs: [outcome, again])
+        try await APIChecks.expectNoSecrets(fixture, outputs: [outcome, again])
     }
 
     @Test func invalidClientCredentialsFailAtOnceWithOneTokenRequestAndAClearMessage() async throws {
@@ -289,7 +289,7 @@ struct APIFaultTests {
             fixture.apiRunArguments(retries: 5) + ["--set", "fetch.concurrency=4"])
         #expect(ContinuousClock.now - started < .seconds(15))
         #expect(failed.status == 1, "not resumable: the plan's credentials need fixing\n\(failed.stderr)")
-        let manifest = try FaultChecks.expectFailed(
+        let manifest = try await FaultChecks.expectFailed(
             fixture, failed, stage: "fetch",
             mentions: [
                 "refused the client credentials", "sluice-demo-client", "invalid_client", "client id and secret",
@@ -302,7 +302,7 @@ struct APIFaultTests {
         #expect(try await fixture.table() == before)
 
         let resumed = try await APIChecks.expectResumeConverges(fixture, before: before)
-        try APIChecks.expectNoSecrets(fixture, outputs: [failed, resumed], extra: [wrong])
+        try await APIChecks.expectNoSecrets(fixture, outputs: [failed, resumed], extra: [wrong])
     }
 }
 
@@ -314,9 +314,9 @@ enum APIChecks {
     static func expectSucceeded(
         _ fixture: EnrichmentFixture, _ outcome: SluiceProcess.Outcome,
         sourceLocation: SourceLocation = #_sourceLocation
-    ) throws -> Manifest {
+    ) async throws -> Manifest {
         #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)", sourceLocation: sourceLocation)
-        let manifest = try #require(fixture.manifests().last?.manifest, sourceLocation: sourceLocation)
+        let manifest = try #require(await fixture.manifests().last?.manifest, sourceLocation: sourceLocation)
         #expect(manifest.status == .succeeded, sourceLocation: sourceLocation)
         #expect(manifest.stages.allSatisfy { $0.status == .succeeded }, sourceLocation: sourceLocation)
         return manifest
@@ -330,11 +330,11 @@ enum APIChecks {
         approved: Bool = true, mentions: [String], sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> Manifest {
         #expect(outcome.status == 4, "\(outcome.stdout)\n\(outcome.stderr)", sourceLocation: sourceLocation)
-        let manifest = try FaultChecks.expectFailed(
+        let manifest = try await FaultChecks.expectFailed(
             fixture, outcome, stage: "fetch", mentions: mentions, sourceLocation: sourceLocation)
         #expect(manifest.error?.resumable == true, sourceLocation: sourceLocation)
         // `sluice resume` reuses the answers; `--yes` only when the run had it, so review stays.
-        let directory = try fixture.lastRunDirectory().path
+        let directory = try await fixture.lastRunDirectory().path
         #expect(
             manifest.resumeCommand == "sluice resume \(directory)" + (approved ? " --yes" : ""),
             sourceLocation: sourceLocation)
@@ -350,7 +350,7 @@ enum APIChecks {
         sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> SluiceProcess.Outcome {
         let resumed = try await (sluice ?? fixture.sluice).run(["resume", fixture.lastRunDirectory().path, "--yes"])
-        try expectSucceeded(fixture, resumed, sourceLocation: sourceLocation)
+        try await expectSucceeded(fixture, resumed, sourceLocation: sourceLocation)
         try await FaultChecks.expectEnriched(fixture, before: before, sourceLocation: sourceLocation)
         return resumed
     }
@@ -361,7 +361,7 @@ enum APIChecks {
     ) async throws -> SluiceProcess.Outcome {
         let enriched = try await fixture.table()
         let again = try await fixture.sluice.run(fixture.apiRunArguments())
-        let manifest = try expectSucceeded(fixture, again, sourceLocation: sourceLocation)
+        let manifest = try await expectSucceeded(fixture, again, sourceLocation: sourceLocation)
         #expect(manifest.stage("apply")?.counters["changed"] == 0, sourceLocation: sourceLocation)
         #expect(try await fixture.table() == enriched, sourceLocation: sourceLocation)
         return again
@@ -372,10 +372,10 @@ enum APIChecks {
     static func expectNoSecrets(
         _ fixture: EnrichmentFixture, outputs: [SluiceProcess.Outcome], extra: [String] = [],
         sourceLocation: SourceLocation = #_sourceLocation
-    ) throws {
+    ) async throws {
         let tokens = fixture.simulator.issuedTokens()
         #expect(!tokens.isEmpty, sourceLocation: sourceLocation)
-        try FaultChecks.expectNoSecrets(
+        try await FaultChecks.expectNoSecrets(
             fixture, outputs: outputs, extra: extra + tokens, sourceLocation: sourceLocation)
     }
 }

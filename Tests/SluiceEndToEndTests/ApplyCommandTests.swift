@@ -37,7 +37,7 @@ struct ApplyCommandTests {
         ])
         #expect(dry.status == 0, "\(dry.stderr)\n\(dry.stdout)")
         #expect(try await fixture.table() == before, "a dry run changed the table")
-        let dryManifest = try #require(fixture.manifests().last?.manifest)
+        let dryManifest = try #require(await fixture.manifests().last?.manifest)
         #expect((dryManifest.stage("apply")?.counters["changed"] ?? 0) > 0)
         #expect(dryManifest.notices.contains { $0.contains("dry run") })
         #expect(dryManifest.stage("apply")?.counters["dry_run"] == 1)
@@ -47,12 +47,12 @@ struct ApplyCommandTests {
             "apply", Self.plan, edited.path, "--runs-dir", fixture.runsDirectory, "--yes",
         ])
         #expect(applied.status == 0, "\(applied.stderr)\n\(applied.stdout)")
-        let manifest = try #require(fixture.manifests().last?.manifest)
+        let manifest = try #require(await fixture.manifests().last?.manifest)
         #expect(manifest.status == .succeeded)
         #expect(manifest.stages.map(\.name) == ["csv-input", "apply", "verify"])
         #expect(manifest.stages.allSatisfy { $0.status == .succeeded })
         let input = try #require(manifest.stage("csv-input")?.inputs.first { $0.kind == "csv" })
-        #expect(input.sha256 == SHA256.hex(Array(try Data(contentsOf: edited))))
+        #expect(input.sha256 == SHA256.hex(try await Files.bytes(edited)))
         #expect(input.rows == rows.count - 1)
         // The repeated row: csv-input counts it, so the apply's server-side check runs and folds it.
         #expect(manifest.stage("csv-input")?.counters["repeated_keys"] == 1)
@@ -83,14 +83,14 @@ struct ApplyCommandTests {
         // A run that succeeded has nothing to resume: `resume` says so and runs nothing (the
         // plan would query, fetch and apply again).
         let asked = fixture.simulator.stats().apiRequests
-        let runs = fixture.manifests().count
-        let resumed = try await sluice.run(["resume", try fixture.lastRunDirectory().path, "--yes"])
+        let runs = await fixture.manifests().count
+        let resumed = try await sluice.run(["resume", try await fixture.lastRunDirectory().path, "--yes"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(resumed.stderr.contains("succeeded: there is nothing to resume"), "\(resumed.stderr)")
         #expect(fixture.simulator.stats().apiRequests == asked)
-        #expect(fixture.manifests().count == runs, "resume started a run")
+        #expect(await fixture.manifests().count == runs, "resume started a run")
         #expect(try await fixture.table() == after)
-        try FaultChecks.expectNoSecrets(fixture, outputs: [dry, applied, resumed])
+        try await FaultChecks.expectNoSecrets(fixture, outputs: [dry, applied, resumed])
     }
 
     /// Without --yes, `sluice apply` reviews and stops; the command it prints replays its apply
@@ -105,19 +105,19 @@ struct ApplyCommandTests {
         let sluice = fixture.databaseOnly
         let stopped = try await sluice.run(["apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory])
         #expect(stopped.status == 3, "\(stopped.stderr)")
-        let directory = try fixture.lastRunDirectory()
+        let directory = try await fixture.lastRunDirectory()
         #expect((stopped.stdout + stopped.stderr).contains("--from apply --yes"), "\(stopped.stdout)")
-        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("review.csv").path))
+        #expect(await Files.exists(directory.appendingPathComponent("review.csv")))
         // What continues it is approval, which `resume` cannot give: it prints the command and
         // exits as the stop did.
-        let runs = fixture.manifests().count
+        let runs = await fixture.manifests().count
         let resumed = try await sluice.run(["resume", directory.path])
         #expect(resumed.status == 3, "\(resumed.stderr)")
         #expect(
             resumed.stderr.contains("waits for approval; to apply what was reviewed: sluice replay "),
             "\(resumed.stderr)")
         #expect(resumed.stderr.contains("--from apply --yes"), "\(resumed.stderr)")
-        #expect(fixture.manifests().count == runs, "resume started a run")
+        #expect(await fixture.manifests().count == runs, "resume started a run")
         // A stage the run cannot replay is refused naming those it can: a typo gets its nearest,
         // the file's check how to run it again.
         let typo = try await sluice.run(["replay", directory.path, "--stage", "aply", "--yes"])
@@ -144,7 +144,7 @@ struct ApplyCommandTests {
             "replay", directory.path, "--from", "apply", "--yes", "--set", "apply.on_drift=skip",
         ])
         #expect(skipped.status == 0, "\(skipped.stderr)\n\(skipped.stdout)")
-        let manifest = try #require(fixture.manifests().last?.manifest)
+        let manifest = try #require(await fixture.manifests().last?.manifest)
         #expect(manifest.stage("apply")?.counters["drifted"] == 1)
         #expect(manifest.stage("apply")?.review?.file.sha256 != nil)
         let after = try await fixture.table()
@@ -172,7 +172,7 @@ struct ApplyCommandTests {
         #expect(declined.stdout.contains("--from apply --yes"), "\(declined.stdout)")
         #expect(try await fixture.table() == before)
         // `runs show` still prints the whole review.
-        let shown = try await fixture.sluice.run(["runs", "show", try fixture.lastRunDirectory().path])
+        let shown = try await fixture.sluice.run(["runs", "show", try await fixture.lastRunDirectory().path])
         #expect(shown.stdout.contains(table), "\(shown.stdout)")
 
         // Approved at the prompt, it applies and verifies.
@@ -180,7 +180,7 @@ struct ApplyCommandTests {
             ["apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory], answer: "y")
         #expect(approved.status == 0, "\(approved.stderr)\n\(approved.stdout)")
         #expect(approved.stdout.contains("review.html (shown above)"), "\(approved.stdout)")
-        #expect(fixture.manifests().last?.manifest.stage("verify")?.status == .succeeded)
+        #expect(await fixture.manifests().last?.manifest.stage("verify")?.status == .succeeded)
         #expect(try await fixture.table() != before)
     }
 
@@ -220,7 +220,7 @@ struct ApplyCommandTests {
             "apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory, "--yes",
         ])
         #expect(applied.status == 0, "\(applied.stderr)\n\(applied.stdout)")
-        let run = try #require(fixture.manifests().last)
+        let run = try #require(await fixture.manifests().last)
         let apply = try #require(run.manifest.stage("apply"))
         let review = try #require(apply.review)
         let after = try await fixture.table()
@@ -235,7 +235,7 @@ struct ApplyCommandTests {
         #expect(apply.counters["changed"] == changedRows)
         #expect(ReviewSummary(json: review.summary)?.changedRows == changedRows)
         #expect(review.file.rows == changedCells)
-        let reviewLines = try String(contentsOf: run.directory.appendingPathComponent("review.csv"), encoding: .utf8)
+        let reviewLines = try await Files.text(run.directory.appendingPathComponent("review.csv"))
             .split(separator: "\r\n")
         #expect(reviewLines.count == changedCells + 1)
         let undoFile = try #require(apply.outputs.first { $0.kind == "undo" })
@@ -243,7 +243,7 @@ struct ApplyCommandTests {
 
         let again = try await sluice.run(["apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory, "--yes"])
         #expect(again.status == 0, "\(again.stderr)\n\(again.stdout)")
-        #expect(fixture.manifests().last?.manifest.stage("apply")?.counters["changed"] == 0)
+        #expect(await fixture.manifests().last?.manifest.stage("apply")?.counters["changed"] == 0)
         #expect(try await fixture.table() == after)
 
         let undone = try await sluice.run(["undo", run.directory.path, "--yes"])
@@ -338,7 +338,7 @@ struct ApplyCommandTests {
             #expect(outcome.stdout.contains("located above)"), "\(bad.name): \(outcome.stdout)")
             #expect(try await fixture.table() == before, "\(bad.name) changed the table")
 
-            let run = try #require(fixture.manifests().last)
+            let run = try #require(await fixture.manifests().last)
             let shown = try await fixture.sluice.run(["runs", "show", run.directory.path])
             #expect(shown.stdout.contains(located), "\(bad.name): `runs show` lacks the problems:\n\(shown.stdout)")
             let manifest = run.manifest
@@ -360,21 +360,21 @@ struct ApplyCommandTests {
         outcomes.append(gated)
         #expect(gated.status == 1, "\(gated.stderr)")
         #expect(gated.stderr.contains("\(first.path):\(cases[0].line):\(cases[0].column): error: "), "\(gated.stderr)")
-        let stopped = try #require(fixture.manifests().last?.manifest)
+        let stopped = try #require(await fixture.manifests().last?.manifest)
         #expect(stopped.error?.stage == "csv-input")
         #expect(stopped.stage("apply")?.status == .pending)
         #expect(try await fixture.table() == before)
         // `resume` is for plan runs: on a failed CSV apply it says how to apply the file again,
         // and never runs the plan (which would query and fetch).
-        let runs = fixture.manifests().count
+        let runs = await fixture.manifests().count
         let resumed = try await fixture.databaseOnly.run([
-            "resume", try fixture.lastRunDirectory().path, "--runs-dir", fixture.runsDirectory,
+            "resume", try await fixture.lastRunDirectory().path, "--runs-dir", fixture.runsDirectory,
         ])
         outcomes.append(resumed)
         #expect(resumed.status == 1, "\(resumed.stderr)")
         #expect(resumed.stderr.contains("to continue, apply it again: sluice apply \(Self.plan) \(first.path) --yes"))
-        #expect(fixture.manifests().count == runs, "resume started a run")
-        try FaultChecks.expectNoSecrets(fixture, outputs: outcomes)
+        #expect(await fixture.manifests().count == runs, "resume started a run")
+        try await FaultChecks.expectNoSecrets(fixture, outputs: outcomes)
     }
 }
 
@@ -400,10 +400,10 @@ extension EnrichmentFixture {
     func reviewedRows() async throws -> [[String]] {
         let stopped = try await run()
         #expect(stopped.status == 3, "\(stopped.stderr)")
-        let (directory, manifest) = try #require(manifests().last)
+        let (directory, manifest) = try #require(await manifests().last)
         let csv = try #require(manifest.stage("write-csv")?.outputs.first { $0.kind == "csv" })
         let url = csv.path.hasPrefix("/") ? URL(fileURLWithPath: csv.path) : directory.appendingPathComponent(csv.path)
-        let text = try String(contentsOf: url, encoding: .utf8)
+        let text = try await Files.text(url)
         let rows = text.split(separator: "\r\n").map {
             $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         }

@@ -50,7 +50,7 @@ struct CLISecurityTests {
                 "--set", secret,
             ])
         #expect(stopped.status == 3, "awaiting approval: \(stopped.stderr)")
-        let (directory, manifest) = try #require(fixture.manifests().last)
+        let (directory, manifest) = try #require(await fixture.manifests().last)
         #expect(manifest.overrides == ["fetch.delay=0.01s", "connections.spotify.auth.client_secret=***"])
         #expect(manifest.secretOverrides == ["connections.spotify.auth.client_secret"])
 
@@ -59,12 +59,12 @@ struct CLISecurityTests {
         #expect(refetch.status == 2, "\(refetch.stderr)")
         #expect(refetch.stderr.contains("--set connections.spotify.auth.client_secret=..."), "\(refetch.stderr)")
         #expect(refetch.stderr.contains("give it again"))
-        #expect(fixture.manifests().count == 1)
+        #expect(await fixture.manifests().count == 1)
         // Even when the plan's own ${SPOTIFY_CLIENT_SECRET} could stand in: it may be another account.
         let withVariable = try await fixture.sluice.run(["replay", directory.path, "--from", "fetch", "--yes"])
         #expect(withVariable.status == 2, "\(withVariable.stderr)")
         #expect(withVariable.stderr.contains("give it again"), "\(withVariable.stderr)")
-        #expect(fixture.manifests().count == 1)
+        #expect(await fixture.manifests().count == 1)
 
         // Applying does not: it goes ahead from the recorded rows.
         let applied = try await sluice.run(["replay", directory.path, "--from", "apply", "--yes"])
@@ -74,7 +74,7 @@ struct CLISecurityTests {
         // Given again, the fetch replay runs.
         let again = try await sluice.run(["replay", directory.path, "--from", "fetch", "--yes", "--set", secret])
         #expect(again.status == 0, "\(again.stderr)")
-        try FaultChecks.expectNoSecrets(fixture, outputs: [stopped, refetch, withVariable, applied, again])
+        try await FaultChecks.expectNoSecrets(fixture, outputs: [stopped, refetch, withVariable, applied, again])
     }
 
     /// A server with a self-signed certificate is refused: certificate verification is on, the

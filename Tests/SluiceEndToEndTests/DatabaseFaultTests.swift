@@ -29,7 +29,7 @@ struct DatabaseFaultTests {
         let failed = try await sluice.run(fixture.runArguments(["--yes"]))
         #expect(ContinuousClock.now - started < .seconds(60), "a refused password must not hang")
         #expect(failed.status == 1, "\(failed.stderr)")
-        let manifest = try FaultChecks.expectFailed(
+        let manifest = try await FaultChecks.expectFailed(
             fixture, failed, stage: "query",
             mentions: [
                 "host=127.0.0.1", "port=\(fixture.server.port ?? 0)", "user=sluice_pw",
@@ -43,7 +43,7 @@ struct DatabaseFaultTests {
         let resumed = try await fixture.sluice.run(["resume", fixture.lastRunDirectory().path, "--yes"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         try await FaultChecks.expectEnriched(fixture, before: before)
-        try FaultChecks.expectNoSecrets(fixture, outputs: [failed, resumed], extra: [wrong])
+        try await FaultChecks.expectNoSecrets(fixture, outputs: [failed, resumed], extra: [wrong])
     }
 
     @Test func aServerDownAtStartFailsWithinTheConnectTimeoutNamingHostAndPort() async throws {
@@ -61,14 +61,14 @@ struct DatabaseFaultTests {
             fixture.runArguments(["--yes", "--set", "connections.db.connect_timeout=3s"]))
         #expect(ContinuousClock.now - started < .seconds(60))
         #expect(failed.status == 1, "\(failed.stderr)")
-        try FaultChecks.expectFailed(
+        try await FaultChecks.expectFailed(
             fixture, failed, stage: "query", mentions: ["host=127.0.0.1", "port=\(port)", "refused"])
         #expect(try await fixture.table() == before)
 
         let resumed = try await fixture.sluice.run(["resume", fixture.lastRunDirectory().path, "--yes"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         try await FaultChecks.expectEnriched(fixture, before: before)
-        try FaultChecks.expectNoSecrets(fixture, outputs: [failed, resumed])
+        try await FaultChecks.expectNoSecrets(fixture, outputs: [failed, resumed])
         withExtendedLifetime(closed) {}
     }
 
@@ -91,7 +91,7 @@ struct DatabaseFaultTests {
         #expect(took >= .seconds(2), "gave up before the timeout: \(took)")
         #expect(took < .seconds(60), "the connect timeout did not bound the wait: \(took)")
         #expect(failed.status == 1, "\(failed.stderr)")
-        try FaultChecks.expectFailed(
+        try await FaultChecks.expectFailed(
             fixture, failed, stage: "query", mentions: ["host=127.0.0.1", "port=\(silent.port)", "timed out"])
         #expect(try await fixture.table() == before)
         withExtendedLifetime(silent) {}
@@ -99,7 +99,7 @@ struct DatabaseFaultTests {
         let resumed = try await fixture.sluice.run(["resume", fixture.lastRunDirectory().path, "--yes"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         try await FaultChecks.expectEnriched(fixture, before: before)
-        try FaultChecks.expectNoSecrets(fixture, outputs: [failed, resumed])
+        try await FaultChecks.expectNoSecrets(fixture, outputs: [failed, resumed])
     }
 
     // MARK: The query
@@ -113,14 +113,14 @@ struct DatabaseFaultTests {
             "--yes", "--set", "connections.db.statement_timeout=1s", "--set", FaultChecks.slowQuery(seconds: 60),
         ])
         #expect(failed.status == 1, "\(failed.stderr)")
-        try FaultChecks.expectFailed(fixture, failed, stage: "query", mentions: ["57014", "statement timeout"])
+        try await FaultChecks.expectFailed(fixture, failed, stage: "query", mentions: ["57014", "statement timeout"])
         #expect(try await fixture.table() == before)
 
         // The same plan without the slow query: a fresh run converges.
         let again = try await fixture.run(["--yes"])
         #expect(again.status == 0, "\(again.stderr)")
         try await FaultChecks.expectEnriched(fixture, before: before)
-        try FaultChecks.expectNoSecrets(fixture, outputs: [failed, again])
+        try await FaultChecks.expectNoSecrets(fixture, outputs: [failed, again])
     }
 
     @Test func aConnectionKilledDuringTheQueryFailsTheRunAndResumeConverges() async throws {
@@ -137,14 +137,14 @@ struct DatabaseFaultTests {
         try await fixture.terminateSluiceBackends()
         let failed = await FaultChecks.finish(process, out, err, within: .seconds(60))
         #expect(failed.status == 1, "\(failed.stderr)")
-        try FaultChecks.expectFailed(
+        try await FaultChecks.expectFailed(
             fixture, failed, stage: "query", mentions: ["57P01", "terminating connection due to administrator command"])
         #expect(try await fixture.table() == before)
 
         let resumed = try await fixture.sluice.run(["resume", fixture.lastRunDirectory().path, "--yes"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         try await FaultChecks.expectEnriched(fixture, before: before)
-        try FaultChecks.expectNoSecrets(fixture, outputs: [failed, resumed])
+        try await FaultChecks.expectNoSecrets(fixture, outputs: [failed, resumed])
     }
 
     // MARK: Apply
@@ -166,7 +166,7 @@ struct DatabaseFaultTests {
             fixture.dataset.tracks.filter { fixture.dataset.isKnown($0) }
                 .filter { (fixture.dataset.expected($0).popularity ?? 0) * 10 > 100 }
                 .map(\.id).sorted().first)
-        let manifest = try FaultChecks.expectFailed(
+        let manifest = try await FaultChecks.expectFailed(
             fixture, failed, stage: "apply",
             mentions: ["23514", "tracks_spotify_popularity_check", offending, "nothing was changed"])
         #expect(manifest.stage("apply")?.outputs.contains { $0.kind == "undo" } != true)
@@ -176,7 +176,7 @@ struct DatabaseFaultTests {
         let again = try await fixture.run(["--yes"])
         #expect(again.status == 0, "\(again.stderr)")
         try await FaultChecks.expectEnriched(fixture, before: before)
-        try FaultChecks.expectNoSecrets(fixture, outputs: [failed, again])
+        try await FaultChecks.expectNoSecrets(fixture, outputs: [failed, again])
     }
 
     @Test func aConnectionKilledDuringTheUpdateRollsBackAndAReplayOfApplyConverges() async throws {
@@ -195,7 +195,7 @@ struct DatabaseFaultTests {
         await lock.release()
         let failed = await FaultChecks.finish(process, out, err, within: .seconds(60))
         #expect(failed.status == 1, "\(failed.stderr)")
-        try FaultChecks.expectFailed(
+        try await FaultChecks.expectFailed(
             fixture, failed, stage: "apply", mentions: ["57P01", "update", "nothing was changed"])
         #expect(try await fixture.table() == before)
 
@@ -204,7 +204,7 @@ struct DatabaseFaultTests {
         ])
         #expect(replayed.status == 0, "\(replayed.stderr)")
         try await FaultChecks.expectEnriched(fixture, before: before)
-        try FaultChecks.expectNoSecrets(fixture, outputs: [failed, replayed])
+        try await FaultChecks.expectNoSecrets(fixture, outputs: [failed, replayed])
     }
 
     /// A COMMIT whose connection dies before the answer comes back: the client cannot know
@@ -224,7 +224,7 @@ struct DatabaseFaultTests {
         try await fixture.terminateSluiceBackends()
         let failed = await FaultChecks.finish(process, out, err, within: .seconds(60))
         #expect(failed.status == 1, "\(failed.stderr)")
-        let manifest = try FaultChecks.expectFailed(
+        let manifest = try await FaultChecks.expectFailed(
             fixture, failed, stage: "apply", mentions: ["commit", "rolled back", "nothing was changed"])
         #expect(manifest.stage("apply")?.outputs.contains { $0.kind == "undo" } != true)
         #expect(try await fixture.table() == before)
@@ -235,7 +235,7 @@ struct DatabaseFaultTests {
         ])
         #expect(replayed.status == 0, "\(replayed.stderr)")
         try await FaultChecks.expectEnriched(fixture, before: before)
-        try FaultChecks.expectNoSecrets(fixture, outputs: [failed, replayed])
+        try await FaultChecks.expectNoSecrets(fixture, outputs: [failed, replayed])
     }
 }
 
@@ -250,8 +250,8 @@ enum FaultChecks {
     static func expectFailed(
         _ fixture: EnrichmentFixture, _ outcome: SluiceProcess.Outcome, stage: String, mentions: [String],
         secrets extra: [String] = [], sourceLocation: SourceLocation = #_sourceLocation
-    ) throws -> Manifest {
-        let manifest = try #require(fixture.manifests().last?.manifest, sourceLocation: sourceLocation)
+    ) async throws -> Manifest {
+        let manifest = try #require(await fixture.manifests().last?.manifest, sourceLocation: sourceLocation)
         #expect(manifest.status == .failed, sourceLocation: sourceLocation)
         #expect(manifest.finishedAt != nil, sourceLocation: sourceLocation)
         #expect(
@@ -303,17 +303,12 @@ enum FaultChecks {
     static func expectNoSecrets(
         _ fixture: EnrichmentFixture, outputs: [SluiceProcess.Outcome], extra: [String] = [],
         runsDirectory: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
-    ) throws {
+    ) async throws {
         let runs = URL(fileURLWithPath: runsDirectory ?? fixture.runsDirectory)
-        let files =
-            FileManager.default.enumerator(at: runs, includingPropertiesForKeys: [.isRegularFileKey])?
-            .compactMap { $0 as? URL } ?? []
-        for file in files where (try? file.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
-            let text = String(decoding: try Data(contentsOf: file), as: UTF8.self)
+        for (file, text, mode) in try await Files.everyFile(under: runs) {
             for secret in secrets + extra {
                 #expect(!text.contains(secret), "\(secret) in \(file.path)", sourceLocation: sourceLocation)
             }
-            let mode = try FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions] as? Int
             #expect(
                 mode == 0o600, "\(file.lastPathComponent) is \(String(mode ?? 0, radix: 8))",
                 sourceLocation: sourceLocation)
@@ -361,7 +356,7 @@ enum FaultChecks {
             stop(process)
         }
         await SluiceProcess.wait(for: process)
-        return SluiceProcess.outcome(of: process, out, err)
+        return await SluiceProcess.outcome(of: process, out, err)
     }
 
     /// Kills a sluice this test started, by its pid, if it is still running.
@@ -398,8 +393,8 @@ extension EnrichmentFixture {
         ["run", "plans/spotify-enrichment.yaml", "--runs-dir", runsDirectory, "--set", "fetch.delay=0.01s"] + extra
     }
 
-    func lastRunDirectory() throws -> URL {
-        try #require(manifests().last?.directory)
+    func lastRunDirectory() async throws -> URL {
+        try #require(await manifests().last?.directory)
     }
 
     /// The server processes serving sluice (the plan connects as the password role).

@@ -29,7 +29,7 @@ struct ProcessFaultTests {
         let interrupted = await FaultChecks.finish(held.process, out, err, within: .seconds(60))
         await held.lock.release()
         #expect(interrupted.status == 130, "\(interrupted.stderr)")
-        let manifest = try #require(fixture.manifests().last?.manifest)
+        let manifest = try #require(await fixture.manifests().last?.manifest)
         #expect(manifest.status == .interrupted)
         #expect(manifest.finishedAt != nil)
         #expect(manifest.stage("apply")?.status == .cancelled)
@@ -52,7 +52,7 @@ struct ProcessFaultTests {
         let before = try await fixture.table()
         let stopped = try await fixture.run()
         #expect(stopped.status == 3, "awaiting approval: \(stopped.stderr)")
-        let reviewed = try fixture.lastRunDirectory()
+        let reviewed = try await fixture.lastRunDirectory()
         let asked = fixture.simulator.stats().apiRequests
 
         let (held, out, err) = try await fixture.startApplyHeldOnARow(
@@ -62,7 +62,7 @@ struct ProcessFaultTests {
         let interrupted = await FaultChecks.finish(held.process, out, err, within: .seconds(60))
         await held.lock.release()
         #expect(interrupted.status == 130, "\(interrupted.stderr)")
-        let (replayRun, replay) = try #require(fixture.manifests().last)
+        let (replayRun, replay) = try #require(await fixture.manifests().last)
         #expect(replay.replayOf?.runID != nil && replay.status == .interrupted)
         #expect(try await fixture.table() == before)
 
@@ -70,7 +70,7 @@ struct ProcessFaultTests {
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(resumed.stderr.contains("resuming replays from 'apply' again"), "\(resumed.stderr)")
         #expect(fixture.simulator.stats().apiRequests == asked, "resume asked the API again")
-        let manifest = try #require(fixture.manifests().last?.manifest)
+        let manifest = try #require(await fixture.manifests().last?.manifest)
         #expect(manifest.replayOf?.runID == replay.runID)
         #expect(manifest.stage("query")?.status == .skipped && manifest.stage("fetch")?.status == .skipped)
         #expect(manifest.stage("apply")?.status == .succeeded)
@@ -85,21 +85,21 @@ struct ProcessFaultTests {
         let (held, out, err) = try await fixture.startApplyHeldOnARow()
         defer { FaultChecks.stop(held.process) }
         // While its process runs it, the run is not resumed: that would be a second run beside it.
-        let running = try #require(fixture.manifests().last)
+        let running = try #require(await fixture.manifests().last)
         let (resume, resumeOut, resumeErr) = try fixture.sluice.start(["resume", running.directory.path, "--yes"])
         defer { FaultChecks.stop(resume) }
         let refused = await FaultChecks.finish(resume, resumeOut, resumeErr, within: .seconds(30))
         #expect(refused.status == 1)
         #expect(
             refused.stderr.contains("is still running (pid \(held.process.processIdentifier))"), "\(refused.stderr)")
-        #expect(fixture.manifests().count == 1, "the refused resume started no run")
+        #expect(await fixture.manifests().count == 1, "the refused resume started no run")
         kill(held.process.processIdentifier, SIGKILL)
         let killed = await FaultChecks.finish(held.process, out, err, within: .seconds(60))
         #expect(held.process.terminationReason == .uncaughtSignal)
         #expect(try await fixture.table() == before)
 
         // Nothing could write a final status: the manifest says how far the run got.
-        let (directory, manifest) = try #require(fixture.manifests().last)
+        let (directory, manifest) = try #require(await fixture.manifests().last)
         #expect(manifest.status == .running)
         #expect(manifest.stage("apply")?.status == .running)
         #expect(manifest.stage("write-csv")?.status == .succeeded)
@@ -149,7 +149,7 @@ struct ProcessFaultTests {
 
         let failed = try await fixture.run(["--yes", "--set", csvPath])
         #expect(failed.status == 1, "\(failed.stderr)")
-        let manifest = try FaultChecks.expectFailed(
+        let manifest = try await FaultChecks.expectFailed(
             fixture, failed, stage: "write-csv", mentions: ["no space left on device", disk.path])
         #expect(manifest.stage("write-csv")?.outputs.contains { $0.kind == "csv" } == false)
         #expect(manifest.stage("apply")?.status == .pending, "apply never starts without the audit trail")
@@ -184,7 +184,7 @@ struct ProcessFaultTests {
         #expect(try disk.files() == (trouble == .full ? [ScratchDisk.fillerName] : []), "no run directory left")
         #expect(fixture.simulator.stats().apiRequests == requests, "nothing ran")
         #expect(try await fixture.table() == before)
-        try FaultChecks.expectNoSecrets(fixture, outputs: [failed])
+        try await FaultChecks.expectNoSecrets(fixture, outputs: [failed])
     }
 
     @Test(.enabled(if: ScratchDisk.canMount, "mounting a tmpfs is not permitted here"))
@@ -203,7 +203,7 @@ struct ProcessFaultTests {
         let failed = await FaultChecks.finish(process, out, err, within: .seconds(60))
         #expect(failed.status == 1, "\(failed.stderr)")
         // The disk is still full, yet the manifest holds the final status and names the cause.
-        let manifest = try #require(fixture.manifests().last?.manifest)
+        let manifest = try #require(await fixture.manifests().last?.manifest)
         #expect(manifest.status == .failed, "\(failed.stdout)\n\(failed.stderr)")
         #expect(manifest.finishedAt != nil)
         #expect(manifest.stages.allSatisfy { $0.status != .running })
@@ -227,7 +227,7 @@ struct ProcessFaultTests {
             fixture.runArguments(["--yes", "--set", "fetch.delay=0.2s"]))
         defer { FaultChecks.stop(process) }
         try await fixture.waitForAPIRequests(2)
-        let directory = try fixture.lastRunDirectory()
+        let directory = try await fixture.lastRunDirectory()
         // Even root cannot create, rename or remove a file in an immutable directory.
         try await ScratchDisk.setImmutable(directory, true)
         let failed = await FaultChecks.finish(process, out, err, within: .seconds(60))
@@ -238,7 +238,7 @@ struct ProcessFaultTests {
             // The manifest on disk cannot be brought up to date: sluice must say so, naming it.
             #expect(said.contains("\(directory.path)/manifest.json"), "\(said)")
             #expect(said.contains("out of date"), "\(said)")
-            #expect(fixture.manifests().last?.manifest.status == .running)
+            #expect(await fixture.manifests().last?.manifest.status == .running)
             #expect(try await fixture.table() == before)
         } catch {
             try? await ScratchDisk.setImmutable(directory, false)
@@ -259,7 +259,7 @@ struct ProcessFaultTests {
         // The first run's apply holds the table lock while its UPDATE waits for a row.
         let (first, firstOut, firstErr) = try await fixture.startApplyHeldOnARow()
         defer { FaultChecks.stop(first.process) }
-        let firstID = try #require(fixture.manifests().first?.manifest.runID)
+        let firstID = try #require(await fixture.manifests().first?.manifest.runID)
         let (second, secondOut, secondErr) = try fixture.sluice.start(fixture.runArguments(["--yes"]))
         defer { FaultChecks.stop(second) }
         try await FaultChecks.eventually("the second apply to wait for the table lock", within: .seconds(60)) {
@@ -269,7 +269,7 @@ struct ProcessFaultTests {
         }
         // It says so while it waits, naming the table and the run holding the lock.
         try await FaultChecks.eventually("the second run to say it waits") {
-            let said = (try? String(contentsOf: secondErr, encoding: .utf8)) ?? ""
+            let said = (try? await Files.text(secondErr)) ?? ""
             return said.contains("waiting for a lock on tracks") && said.contains(firstID)
         }
         #expect(second.isRunning)
@@ -282,7 +282,7 @@ struct ProcessFaultTests {
         try await FaultChecks.expectEnriched(fixture, before: before)
 
         // Two run directories, each intact; the second applied after the first, changing nothing.
-        let runs = fixture.manifests()
+        let runs = await fixture.manifests()
         #expect(runs.count == 2)
         #expect(Set(runs.map(\.directory.path)).count == 2)
         for (directory, manifest) in runs {
@@ -297,7 +297,7 @@ struct ProcessFaultTests {
             secondRun.notices.contains { $0.contains("lock on tracks") && $0.contains(firstID) }, "\(secondRun.notices)"
         )
         #expect(secondDone.stdout.contains(firstID), "the summary repeats who it waited for")
-        try FaultChecks.expectNoSecrets(fixture, outputs: [firstDone, secondDone])
+        try await FaultChecks.expectNoSecrets(fixture, outputs: [firstDone, secondDone])
     }
 }
 
@@ -326,10 +326,10 @@ extension FaultChecks {
     ) async throws -> Manifest {
         #expect(outcome.status == 0, "\(outcome.stdout)\n\(outcome.stderr)", sourceLocation: sourceLocation)
         try await expectEnriched(fixture, before: before, sourceLocation: sourceLocation)
-        let (directory, manifest) = try #require(fixture.manifests().last, sourceLocation: sourceLocation)
+        let (directory, manifest) = try #require(await fixture.manifests().last, sourceLocation: sourceLocation)
         #expect(manifest.status == .succeeded, sourceLocation: sourceLocation)
         try await expectArtifactsIntact(manifest, in: directory, sourceLocation: sourceLocation)
-        try expectNoSecrets(fixture, outputs: earlier + [outcome], sourceLocation: sourceLocation)
+        try await expectNoSecrets(fixture, outputs: earlier + [outcome], sourceLocation: sourceLocation)
         return manifest
     }
 

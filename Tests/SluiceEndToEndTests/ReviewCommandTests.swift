@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 import SluicePipeline
 import Testing
 
@@ -10,7 +11,7 @@ import Testing
         defer { Task { await fixture.tearDown() } }
         let stopped = try await fixture.run()
         #expect(stopped.status == 3, "stderr: \(stopped.stderr)")
-        let (directory, manifest) = try #require(fixture.manifests().last)
+        let (directory, manifest) = try #require(await fixture.manifests().last)
         let review = try #require(manifest.stage("apply")?.review)
         let page = directory.appendingPathComponent("review.html")
         #expect(stopped.stdout.contains("review (apply): "), "\(stopped.stdout)")
@@ -21,11 +22,11 @@ import Testing
         // The fetch's timeline: its rows add up to the requests it counted, and the page draws it.
         let fetch = try #require(manifest.stage("fetch"))
         let timeline = try #require(fetch.outputs.first { $0.kind == "timeline" })
-        let rows = try String(contentsOf: directory.appendingPathComponent(timeline.path), encoding: .utf8)
+        let rows = try await Files.text(directory.appendingPathComponent(timeline.path))
             .split(whereSeparator: \.isNewline).map { $0.split(separator: ",").map { Int($0) ?? -1 } }
         #expect(rows.first == nil || rows.count == timeline.rows + 1)
         #expect(rows.dropFirst().map { $0[1] }.reduce(0, +) == fetch.counters["requests"])
-        #expect(try String(contentsOf: page, encoding: .utf8).contains("<svg id=\"timeline\""))
+        #expect(try await Files.text(page).contains("<svg id=\"timeline\""))
 
         let shown = try await fixture.sluice.run(["runs", "show", directory.path])
         #expect(shown.status == 0)
@@ -33,19 +34,19 @@ import Testing
 
         // An older run's page, gone: written again from review.csv, the summary printed. The
         // page made as the review streamed and the one made from the CSV read back are the same.
-        let streamed = try String(contentsOf: page, encoding: .utf8)
+        let streamed = try await Files.text(page)
         try FileManager.default.removeItem(at: page)
         let again = try await fixture.sluice.run(["review", directory.path])
         #expect(again.status == 0, "\(again.stderr)")
         #expect(again.stdout.hasPrefix(review.text), "\(again.stdout)")
-        #expect(FileManager.default.fileExists(atPath: page.path))
-        let html = try String(contentsOf: page, encoding: .utf8)
+        #expect(await Files.exists(page))
+        let html = try await Files.text(page)
         #expect(html == streamed)
         #expect(!html.contains("http://") && !html.contains("https://") && !html.contains("src="))
 
         // A review.csv changed since is refused.
         let csv = directory.appendingPathComponent("review.csv")
-        try (try Data(contentsOf: csv) + Data("x,isrc,,y,fill\r\n".utf8)).write(to: csv)
+        try await BlockingIO.run { try (try Data(contentsOf: csv) + Data("x,isrc,,y,fill\r\n".utf8)).write(to: csv) }
         let refused = try await fixture.sluice.run(["review", directory.path])
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("was changed after the review"), "\(refused.stderr)")
@@ -59,10 +60,10 @@ import Testing
         let dry = try await fixture.run(["--dry-run"])
         #expect(dry.status == 0, "stderr: \(dry.stderr)")
         #expect(dry.stdout.contains("review (apply): "), "\(dry.stdout)")
-        let (directory, manifest) = try #require(fixture.manifests().last)
+        let (directory, manifest) = try #require(await fixture.manifests().last)
         #expect(manifest.stage("apply")?.review?.file.rows ?? 0 > 0)
-        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("review.csv").path))
-        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("review.html").path))
+        #expect(await Files.exists(directory.appendingPathComponent("review.csv")))
+        #expect(await Files.exists(directory.appendingPathComponent("review.html")))
         #expect(try await fixture.table() == before)
     }
 }

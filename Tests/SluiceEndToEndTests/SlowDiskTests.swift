@@ -37,7 +37,7 @@ import Testing
         // benchmark's target (`scripts/bench-plan.sh`), on a machine doing nothing else.
         let mean = gaps.reduce(0, +) / Double(gaps.count)
         #expect(mean <= 1.15 * delay, "mean gap \(mean) s; gaps \(gaps)")
-        let fetch = try #require(fixture.manifests().last?.manifest.stage("fetch"))
+        let fetch = try #require(await fixture.manifests().last?.manifest.stage("fetch"))
         #expect(fetch.status == .succeeded)
     }
 }

@@ -19,14 +19,14 @@ struct SpotifyPlanTests {
         #expect(outcome.status == 0, "stderr: \(outcome.stderr)\nstdout: \(outcome.stdout)")
 
         try await expectEnriched(fixture, before: before)
-        let (directory, manifest) = try #require(fixture.manifests().last)
+        let (directory, manifest) = try #require(await fixture.manifests().last)
         #expect(manifest.status == .succeeded)
         #expect(manifest.stages.map(\.status) == Array(repeating: .succeeded, count: 8))
         // Approved up front, the apply reviewed inside its transaction: recorded, shown, and its
         // cells are the changes it made.
         let review = try #require(manifest.stage("apply")?.review)
         #expect(outcome.stdout.contains("review (apply): "), "\(outcome.stdout)")
-        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("review.html").path))
+        #expect(await Files.exists(directory.appendingPathComponent("review.html")))
         #expect(
             ReviewSummary(json: review.summary)?.changedRows
                 == manifest.stage("apply")?.counters["changed"])
@@ -35,7 +35,7 @@ struct SpotifyPlanTests {
         let csv = try #require(manifest.stage("write-csv")?.outputs.first { $0.kind == "csv" })
         let csvURL =
             csv.path.hasPrefix("/") ? URL(fileURLWithPath: csv.path) : directory.appendingPathComponent(csv.path)
-        let bytes = try Array(Data(contentsOf: csvURL))
+        let bytes = try await Files.bytes(csvURL)
         #expect(SHA256.hex(bytes) == csv.sha256)
         let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\r\n")
         #expect(lines.first == "track_id,spotify_id,spotify_popularity,isrc")
@@ -64,7 +64,7 @@ struct SpotifyPlanTests {
         #expect(undoneTable[corrected]?.prefix(2) == ["1", "FIXEDBYHAND"])
         #expect(before.filter { $0.key != corrected } == undoneTable.filter { $0.key != corrected })
 
-        try expectNoSecrets(in: fixture, outputs: [outcome, undone])
+        try await expectNoSecrets(in: fixture, outputs: [outcome, undone])
     }
 
     @Test func withoutApprovalTheRunStopsBeforeApplyAndItsReplayCommandFinishesTheJob() async throws {
@@ -75,7 +75,7 @@ struct SpotifyPlanTests {
         let stopped = try await fixture.run()
         #expect(stopped.status == 3, "stderr: \(stopped.stderr)")
         #expect(try await fixture.table() == before)
-        let (directory, manifest) = try #require(fixture.manifests().last)
+        let (directory, manifest) = try #require(await fixture.manifests().last)
         #expect(manifest.status == .awaitingApproval)
         let command = try #require(manifest.resumeCommand)
         #expect(command.contains("--from apply --yes"))
@@ -93,14 +93,14 @@ struct SpotifyPlanTests {
         let csv = try #require(manifest.stage("write-csv")?.outputs.first { $0.kind == "csv" })
         let csvURL =
             csv.path.hasPrefix("/") ? URL(fileURLWithPath: csv.path) : directory.appendingPathComponent(csv.path)
-        let reviewed = try Data(contentsOf: csvURL)
-        try (reviewed + Data("\r\n".utf8)).write(to: csvURL)
+        let reviewed = try await Files.bytes(csvURL)
+        try await BlockingIO.run { try Data(reviewed + Array("\r\n".utf8)).write(to: csvURL) }
         let refused = try await databaseOnly.run(["replay", directory.path, "--from", "apply", "--yes"])
         #expect(refused.status == 1, "\(refused.stderr)")
         #expect(refused.stderr.contains("was changed after run \(manifest.runID) wrote it"), "\(refused.stderr)")
         #expect(refused.stderr.contains("sluice apply plans/spotify-enrichment.yaml"), "\(refused.stderr)")
         #expect(try await fixture.table() == before)
-        try reviewed.write(to: csvURL)
+        try await BlockingIO.run { try Data(reviewed).write(to: csvURL) }
 
         // A --stage replay stopped at the gate is continued as a --stage replay (not running verify).
         let gated = try await databaseOnly.run(["replay", directory.path, "--stage", "apply"])
@@ -112,7 +112,7 @@ struct SpotifyPlanTests {
         #expect(applied.status == 0, "stderr: \(applied.stderr)")
         #expect(fixture.simulator.stats().apiRequests == requestsBefore)
         try await expectEnriched(fixture, before: before)
-        let replay = try #require(fixture.manifests().last?.manifest)
+        let replay = try #require(await fixture.manifests().last?.manifest)
         #expect(replay.replayOf?.runID == manifest.runID)
         #expect(replay.stage("fetch")?.status == .skipped)
         // The summary shows no time for the stages this run skipped (the manifest keeps the
@@ -132,8 +132,8 @@ struct SpotifyPlanTests {
         let again = try await fixture.sluice.run(
             ["replay", manifest.runID, "--runs-dir", fixture.runsDirectory, "--stage", "apply", "--yes"])
         #expect(again.status == 0, "stderr: \(again.stderr)")
-        #expect(fixture.manifests().last?.manifest.stage("apply")?.counters["changed"] == 0)
-        try expectNoSecrets(in: fixture, outputs: [stopped, refused, gated, applied, again])
+        #expect(await fixture.manifests().last?.manifest.stage("apply")?.counters["changed"] == 0)
+        try await expectNoSecrets(in: fixture, outputs: [stopped, refused, gated, applied, again])
     }
 
     @Test(arguments: [Int32(SIGINT), SIGKILL])
@@ -154,20 +154,20 @@ struct SpotifyPlanTests {
         }
         kill(process.processIdentifier, signal)
         await SluiceProcess.wait(for: process)
-        let (directory, interrupted) = try #require(fixture.manifests().last)
+        let (directory, interrupted) = try #require(await fixture.manifests().last)
         if signal == SIGINT {
-            #expect(process.terminationStatus == 130, "\((try? String(contentsOf: out, encoding: .utf8)) ?? "")")
+            let said = (try? await Files.text(out)) ?? ""
+            #expect(process.terminationStatus == 130, "\(said)")
             #expect(interrupted.status == .interrupted)
             // The summary and the manifest say how to continue.
             #expect(interrupted.resumeCommand == "sluice resume \(directory.path) --yes")
-            let said = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
             #expect(said.contains("continue later with:\n  sluice resume"), "\(said)")
         }
         #expect(try await fixture.table() == before)
         let resumed = try await fixture.sluice.run(["resume", directory.path, "--yes", "--set", "fetch.delay=0.01s"])
         #expect(resumed.status == 0, "stderr: \(resumed.stderr)")
         try await expectEnriched(fixture, before: before)
-        let manifest = try #require(fixture.manifests().last?.manifest)
+        let manifest = try #require(await fixture.manifests().last?.manifest)
         #expect(manifest.replayOf?.runID == interrupted.runID)
         let fetch = try #require(manifest.stage("fetch"))
         #expect(fetch.counters["reused_answers", default: 0] >= 50)
@@ -177,7 +177,7 @@ struct SpotifyPlanTests {
         let askedAfter = fixture.simulator.stats().apiRequests
         let fresh = try await fixture.run(["--yes"])
         #expect(fresh.status == 0)
-        let full = try #require(fixture.manifests().last?.manifest.stage("fetch")?.counters["requests"])
+        let full = try #require(await fixture.manifests().last?.manifest.stage("fetch")?.counters["requests"])
         #expect(askedAfter <= full + 13, "interrupted + resumed asked \(askedAfter), one run asks \(full)")
     }
 
@@ -218,17 +218,12 @@ struct SpotifyPlanTests {
 
     /// Neither the client secret nor the database password appears in any file of any run or
     /// in what sluice printed.
-    func expectNoSecrets(in fixture: EnrichmentFixture, outputs: [SluiceProcess.Outcome]) throws {
+    func expectNoSecrets(in fixture: EnrichmentFixture, outputs: [SluiceProcess.Outcome]) async throws {
         let secrets = [EnrichmentFixture.clientSecret, TestPostgres.passwordRolePassword]
-        let runs = URL(fileURLWithPath: fixture.runsDirectory)
-        let files =
-            FileManager.default.enumerator(at: runs, includingPropertiesForKeys: [.isRegularFileKey])?
-            .compactMap { $0 as? URL } ?? []
+        let files = try await Files.everyFile(under: URL(fileURLWithPath: fixture.runsDirectory))
         #expect(!files.isEmpty)
-        for file in files where (try? file.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
-            let text = String(decoding: try Data(contentsOf: file), as: UTF8.self)
+        for (file, text, mode) in files {
             for secret in secrets { #expect(!text.contains(secret), "\(secret) in \(file.path)") }
-            let mode = try FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions] as? Int
             #expect(mode == 0o600, "\(file.lastPathComponent) is \(String(mode ?? 0, radix: 8))")
         }
         for output in outputs {

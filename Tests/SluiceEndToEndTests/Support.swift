@@ -83,7 +83,7 @@ struct SluiceProcess {
             return String(decoding: bytes, as: UTF8.self)
         }
         await Self.wait(for: process)
-        var outcome = Self.outcome(of: process, out, err)
+        var outcome = await Self.outcome(of: process, out, err)
         outcome.stderr = shown
         return outcome
     }
@@ -92,17 +92,23 @@ struct SluiceProcess {
     func run(_ arguments: [String]) async throws -> Outcome {
         let (process, out, err) = try start(arguments)
         await Self.wait(for: process)
-        return Self.outcome(of: process, out, err)
+        return await Self.outcome(of: process, out, err)
     }
 
     /// What an ended sluice left. A debug build watches its own cooperative pool
     /// (``PoolWatchdog``): a warning that it was blocked fails the test that ran it.
     static func outcome(
         of process: Process, _ out: URL, _ err: URL, sourceLocation: SourceLocation = #_sourceLocation
-    ) -> Outcome {
-        let outcome = Outcome(
-            status: process.terminationStatus, stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
-            stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+    ) async -> Outcome {
+        let status = process.terminationStatus
+        let (stdout, stderr) =
+            (try? await BlockingIO.run {
+                (
+                    (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+                    (try? String(contentsOf: err, encoding: .utf8)) ?? ""
+                )
+            }) ?? ("", "")
+        let outcome = Outcome(status: status, stdout: stdout, stderr: stderr)
         #expect(
             !outcome.stderr.contains(PoolWatchdog.warningPrefix), "sluice blocked its own pool: \(outcome.stderr)",
             sourceLocation: sourceLocation)
@@ -182,12 +188,44 @@ struct EnrichmentFixture {
     }
 
     /// The runs in the runs directory, oldest first.
-    func manifests() -> [(directory: URL, manifest: Manifest)] {
-        Manifest.loadAll(in: URL(fileURLWithPath: runsDirectory))
+    func manifests() async -> [(directory: URL, manifest: Manifest)] {
+        let runs = URL(fileURLWithPath: runsDirectory)
+        return (try? await BlockingIO.run { Manifest.loadAll(in: runs) }) ?? []
     }
 
     func tearDown() async {
         await simulator.stop()
         try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+/// Files the tests read and check, on a blocking-I/O thread as the product's are: never on the
+/// cooperative pool the tests share with the servers they run.
+enum Files {
+    static func text(_ url: URL) async throws -> String {
+        try await BlockingIO.run { try String(contentsOf: url, encoding: .utf8) }
+    }
+
+    static func bytes(_ url: URL) async throws -> [UInt8] {
+        try await BlockingIO.run { Array(try Data(contentsOf: url)) }
+    }
+
+    static func exists(_ url: URL) async -> Bool {
+        await BlockingIO.fileExists(atPath: url.path)
+    }
+
+    /// Every regular file under `directory`, with its text and its permission bits.
+    static func everyFile(under directory: URL) async throws -> [(url: URL, text: String, mode: Int?)] {
+        try await BlockingIO.run {
+            let files =
+                FileManager.default.enumerator(at: directory, includingPropertiesForKeys: [.isRegularFileKey])?
+                .compactMap { $0 as? URL } ?? []
+            return try files.filter { (try? $0.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true }
+                .map { file in
+                    let text = String(decoding: try Data(contentsOf: file), as: UTF8.self)
+                    let mode = try FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions] as? Int
+                    return (file, text, mode)
+                }
+        }
     }
 }
