@@ -173,7 +173,8 @@ import Testing
         let spooled = try await update.run(on: db.connection, batches: [input]) { _ in }
         #expect(spooled.priorReadConcurrently)
         #expect(spooled.changed == 2)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
+        #expect(
+            try await BlockingIO.run { try FileManager.default.contentsOfDirectory(atPath: directory.path) }.isEmpty)
 
         update.spoolLimit = 10
         var prior: [Batch] = []

@@ -69,7 +69,9 @@ import Testing
         #expect(record.rowsOut == 50)
         let spool = try #require(record.spool)
         #expect(spool.rows == 50)
-        let text = try String(contentsOf: artifactURL(spool.path, in: result.directory), encoding: .utf8)
+        let text = try await BlockingIO.run {
+            try String(contentsOf: artifactURL(spool.path, in: result.directory), encoding: .utf8)
+        }
         let lines = text.split(separator: "\n").count
         #expect(lines == 55, "5 headers and 50 rows, each written once")
     }

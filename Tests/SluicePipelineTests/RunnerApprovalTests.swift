@@ -23,7 +23,7 @@ import Testing
         #expect(manifest.stage("sink")?.requiresApproval == true)
         #expect(manifest.stage("map")?.spool?.rows == 400)
         #expect(sink.received.value == 0)
-        #expect(try Manifest.load(from: result.directory) == manifest)
+        #expect(try await BlockingIO.run { try Manifest.load(from: result.directory) } == manifest)
     }
 
     @Test(arguments: [true, false])
@@ -120,7 +120,7 @@ import Testing
             result.manifestWriteError?.hasPrefix("cannot write \(file): ") == true,
             "\(result.manifestWriteError ?? "nil")")
         #expect(
-            !FileManager.default.fileExists(atPath: result.directory.appendingPathComponent(".manifest.reserve").path))
+            !(await BlockingIO.fileExists(atPath: result.directory.appendingPathComponent(".manifest.reserve").path)))
     }
 
     @Test func aRunHoldsSpaceForItsFinalManifestOnlyWhileItRuns() async throws {
@@ -131,7 +131,9 @@ import Testing
             StageSpec(
                 InspectingStage { directory in
                     let path = directory.appendingPathComponent(".manifest.reserve").path
-                    let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int
+                    let size = try? await BlockingIO.run {
+                        try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int
+                    }
                     reserved.withLock { $0 = size }
                 }, input: "source"),
         ])
@@ -139,7 +141,8 @@ import Testing
         #expect(result.manifestWriteError == nil)
         #expect((reserved.withLock { $0 } ?? 0) >= 64 << 10)
         #expect(
-            try FileManager.default.contentsOfDirectory(atPath: result.directory.path).filter { $0.hasPrefix(".") }
+            try await BlockingIO.run { try FileManager.default.contentsOfDirectory(atPath: result.directory.path) }
+                .filter { $0.hasPrefix(".") }
                 == [])
     }
 }
@@ -165,10 +168,10 @@ struct InspectingStage: Stage {
     var name = "inspect"
     var kind: String { "test-inspect" }
     var parameters: Value { .object([:]) }
-    var inspect: @Sendable (URL) -> Void
+    var inspect: @Sendable (URL) async -> Void
 
     func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
-        inspect(context.runDirectory)
+        await inspect(context.runDirectory)
         for try await batch in input! { try await output.send(batch) }
     }
 }

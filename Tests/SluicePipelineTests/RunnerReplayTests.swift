@@ -61,8 +61,8 @@ import Testing
         #expect(manifest.stage("map")?.counters["seen_emitted"] == 300)
         // In `stage` mode the later stages are skipped with empty figures.
         #expect(manifest.stage("sink")?.outputs == [])
-        #expect(!FileManager.default.fileExists(atPath: result.directory.appendingPathComponent("source.ndjson").path))
-        #expect(try Manifest.load(from: result.directory) == manifest)
+        #expect(!(await BlockingIO.fileExists(atPath: result.directory.appendingPathComponent("source.ndjson").path)))
+        #expect(try await BlockingIO.run { try Manifest.load(from: result.directory) } == manifest)
     }
 
     @Test func replayingFromAStageRunsItAndEveryLaterOne() async throws {
@@ -98,10 +98,10 @@ import Testing
         let test = try TestRun()
         let first = try await original(test)
         let spool = first.directory.appendingPathComponent("source.ndjson")
-        var bytes = try Array(Data(contentsOf: spool))
+        var bytes = try await BlockingIO.run { try Array(Data(contentsOf: spool)) }
         bytes[bytes.count / 2] ^= 0x01
-        try Data(bytes).write(to: spool)
-        let runsBefore = test.runNames()
+        try await BlockingIO.run { [bytes] in try Data(bytes).write(to: spool) }
+        let runsBefore = await test.runNames()
 
         let error = await #expect(throws: RunnerError.self) {
             try await test.run(stages, replay: replay(first, .stage, "map"))
@@ -109,19 +109,19 @@ import Testing
         let message = error?.description ?? ""
         #expect(message.contains("source.ndjson") && message.contains("changed"))
         #expect(message.contains("recorded \(first.manifest.stage("source")?.spool?.sha256 ?? "?")"))
-        #expect(test.runNames() == runsBefore)
+        #expect(await test.runNames() == runsBefore)
     }
 
     @Test func aMissingRecordedInputIsRefused() async throws {
         let test = try TestRun()
         let first = try await original(test)
         try FileManager.default.removeItem(at: first.directory.appendingPathComponent("map.ndjson"))
-        let runsBefore = test.runNames()
+        let runsBefore = await test.runNames()
         let error = await #expect(throws: RunnerError.self) {
             try await test.run(stages, replay: replay(first, .from, "sink"))
         }
         #expect(error?.description.contains("missing") == true)
-        #expect(test.runNames() == runsBefore)
+        #expect(await test.runNames() == runsBefore)
     }
 
     @Test func anUnknownReplayStageIsRefused() async throws {

@@ -44,7 +44,7 @@ import Testing
     @Test func theManifestOnDiskEqualsTheReturnedOne() async throws {
         let test = try TestRun()
         let result = try await test.run(chain(batches: 3))
-        let loaded = try Manifest.load(from: result.directory)
+        let loaded = try await BlockingIO.run { try Manifest.load(from: result.directory) }
         #expect(loaded == result.manifest)
         // And it survives another encode → decode.
         #expect(try Manifest.decode(Data(loaded.encoded())) == loaded)
@@ -114,15 +114,19 @@ import Testing
     @Test func dataFilesArePrivate() async throws {
         let test = try TestRun()
         let result = try await test.run(chain(batches: 2))
-        func mode(_ url: URL) throws -> Int {
-            let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
-            return (attributes[.posixPermissions] as? NSNumber)?.intValue ?? -1
+        func mode(_ url: URL) async throws -> Int {
+            try await BlockingIO.run {
+                let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
+                return (attributes[.posixPermissions] as? NSNumber)?.intValue ?? -1
+            }
         }
-        #expect(try mode(result.directory) == 0o700)
-        let files = try FileManager.default.contentsOfDirectory(atPath: result.directory.path)
+        #expect(try await mode(result.directory) == 0o700)
+        let files = try await BlockingIO.run {
+            try FileManager.default.contentsOfDirectory(atPath: result.directory.path)
+        }
         #expect(Set(files) == ["manifest.json", "source.ndjson", "map.ndjson", "sink.ndjson"])
         for file in files {
-            #expect(try mode(result.directory.appendingPathComponent(file)) == 0o600, "\(file)")
+            #expect(try await mode(result.directory.appendingPathComponent(file)) == 0o600, "\(file)")
         }
     }
 
@@ -165,7 +169,7 @@ import Testing
         }
         #expect(Set(results.map(\.manifest.runID)).count == 8)
         #expect(results.allSatisfy { $0.manifest.runID.hasPrefix("20231114-221320-") })
-        #expect(test.runNames().count == 8)
+        #expect(await test.runNames().count == 8)
     }
 
     @Test func anInvalidStageListIsRefusedBeforeAnythingIsCreated() async throws {
@@ -176,7 +180,7 @@ import Testing
         await #expect(throws: RunnerError.self) {
             try await test.run([StageSpec(SourceStage()), StageSpec(SourceStage())])
         }
-        #expect(test.runNames().isEmpty)
+        #expect(await test.runNames().isEmpty)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 import SluicePlan
 import Testing
 
@@ -50,16 +51,18 @@ import Testing
         #expect(rendered.contains("^"))
     }
 
-    @Test func everyCorpusFileHasAnExpectation() throws {
-        let files = try FileManager.default.contentsOfDirectory(atPath: Self.corpus.path)
+    @Test func everyCorpusFileHasAnExpectation() async throws {
+        let corpus = Self.corpus.path
+        let files = try await BlockingIO.run { try FileManager.default.contentsOfDirectory(atPath: corpus) }
             .filter { $0.hasSuffix(".yaml") && !$0.hasPrefix("valid-") }
         let covered = Set(Self.cases.map(\.file))
         #expect(Set(files).subtracting(covered).isEmpty, "no expectation for: \(Set(files).subtracting(covered))")
         #expect(files.count >= 40)
     }
 
-    @Test func validCorpusPlansLoad() throws {
-        let files = try FileManager.default.contentsOfDirectory(atPath: Self.corpus.path).filter {
+    @Test func validCorpusPlansLoad() async throws {
+        let corpus = Self.corpus.path
+        let files = try await BlockingIO.run { try FileManager.default.contentsOfDirectory(atPath: corpus) }.filter {
             $0.hasPrefix("valid-")
         }
         #expect(!files.isEmpty)

@@ -75,8 +75,10 @@ import Testing
         let csv = first.directory.appendingPathComponent("review.csv")
         #expect(review.file.path == "review.csv")
         #expect(review.file.rows == 4)
-        #expect(try mode(of: csv) == 0o600)
-        let lines = try String(contentsOf: csv, encoding: .utf8).split(whereSeparator: \.isNewline).map(String.init)
+        #expect(try await mode(of: csv) == 0o600)
+        let lines = try await BlockingIO.run { try String(contentsOf: csv, encoding: .utf8) }.split(
+            whereSeparator: \.isNewline
+        ).map(String.init)
         #expect(lines.first == "key,column,old,new,change")
         #expect(
             Set(lines.dropFirst()) == [
@@ -125,8 +127,8 @@ import Testing
         #expect(review.runID == result.manifest.runID)
         #expect(review.file.path == "review.csv")
         #expect(review.files.map(\.path) == ["review.html"])
-        let gateCells = try Self.cells(in: gate.directory.appendingPathComponent("review.csv"))
-        let cells = try Self.cells(in: result.directory.appendingPathComponent("review.csv"))
+        let gateCells = try await Self.cells(in: gate.directory.appendingPathComponent("review.csv"))
+        let cells = try await Self.cells(in: result.directory.appendingPathComponent("review.csv"))
         #expect(Set(cells) == Set(gateCells))
         #expect(review.summary == gate.manifest.stage("apply")?.review?.summary)
         #expect(apply.counters["changed"] == 3)
@@ -192,13 +194,13 @@ import Testing
         let result = try await Self.stopAtTheGate(db)
         let html = try String(
             contentsOf: result.directory.appendingPathComponent("review.html"), encoding: .utf8)
-        #expect(try mode(of: result.directory.appendingPathComponent("review.html")) == 0o600)
+        #expect(try await mode(of: result.directory.appendingPathComponent("review.html")) == 0o600)
         for external in ["http://", "https://", "src=", "<script", "<link", "url("] {
             #expect(!html.contains(external), "the page references \(external)")
         }
         #expect(html.contains("<svg"))
         // Every count of the page's table is the number of the CSV's rows of that column and kind.
-        let cells = try Self.cells(in: result.directory.appendingPathComponent("review.csv"))
+        let cells = try await Self.cells(in: result.directory.appendingPathComponent("review.csv"))
         let shown = Self.shownCounts(in: html)
         #expect(!shown.isEmpty)
         #expect(shown == Self.counts(of: cells))
@@ -218,7 +220,7 @@ import Testing
         // The parser's own mark: the rows went into a <tbody> the page never wrote.
         #expect(dom.contains("<tbody>"), "\(dom.prefix(500))")
 
-        let cells = try Self.cells(in: result.directory.appendingPathComponent("review.csv"))
+        let cells = try await Self.cells(in: result.directory.appendingPathComponent("review.csv"))
         #expect(Self.shownCounts(in: dom) == Self.counts(of: cells))
         #expect(dom.contains("3 of 5 rows would change (3 updated, 0 inserted); 5 matched, 1 unknown keys"))
         // The histogram's bars count the CSV's numeric old and new values of the column.
@@ -238,16 +240,17 @@ import Testing
         }
         let png = result.directory.appendingPathComponent("review.png")
         try await browser.screenshot(of: page, to: png)
-        let image = try Data(contentsOf: png)
+        let image = try await BlockingIO.run { try Data(contentsOf: png) }
         #expect(image.starts(with: [0x89, 0x50, 0x4E, 0x47]), "not a PNG")
         #expect(image.count > 10_000, "a blank screenshot is a few hundred bytes; this one is \(image.count)")
     }
 
     /// review.csv's records after the header: key, column, old, new, change.
-    static func cells(in csv: URL) throws -> [[String]] {
-        try String(contentsOf: csv, encoding: .utf8).split(whereSeparator: \.isNewline).dropFirst().map {
-            $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        }
+    static func cells(in csv: URL) async throws -> [[String]] {
+        try await BlockingIO.run { try String(contentsOf: csv, encoding: .utf8) }.split(whereSeparator: \.isNewline)
+            .dropFirst().map {
+                $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            }
     }
 
     /// `column/change` → the number of cells of that column and kind.
@@ -276,9 +279,9 @@ import Testing
         let before = try await db.snapshot()
         let (_, second) = try await Self.reviewThenApply(db) { first in
             let csv = first.directory.appendingPathComponent("review.csv")
-            var text = try String(contentsOf: csv, encoding: .utf8)
+            var text = try await BlockingIO.run { try String(contentsOf: csv, encoding: .utf8) }
             text = text.replacingOccurrences(of: ",20,fill", with: ",99,fill")
-            try text.write(to: csv, atomically: true, encoding: .utf8)
+            try await BlockingIO.run { [text] in try text.write(to: csv, atomically: true, encoding: .utf8) }
         }
         #expect(second.manifest.status == .failed)
         #expect(second.manifest.error?.message.contains("was changed after the review") == true)
@@ -330,13 +333,15 @@ import Testing
         #expect(review.file.rows == 4)
         let page = try #require(review.files.first?.path)
         let pageURL = page.hasPrefix("/") ? URL(fileURLWithPath: page) : tripped.directory.appendingPathComponent(page)
-        #expect(FileManager.default.fileExists(atPath: pageURL.path), "\(pageURL.path)")
+        #expect(await BlockingIO.fileExists(atPath: pageURL.path), "\(pageURL.path)")
         let error = tripped.manifest.error?.message ?? ""
         #expect(error.contains(message), "\(error)")
         #expect(error.contains("spotify-enrichment.yaml:"), "located: \(error)")
         #expect(try await db.snapshot() == before)
         // Stopped before anything: not even an undo file was begun.
-        let left = try FileManager.default.contentsOfDirectory(atPath: tripped.directory.path)
+        let left = try await BlockingIO.run {
+            try FileManager.default.contentsOfDirectory(atPath: tripped.directory.path)
+        }
         #expect(!left.contains { $0.contains("undo") }, "\(left)")
 
         let held = try await apply(atLimit)

@@ -66,7 +66,7 @@ import Testing
 
         // The undo file says it is an upsert's and lists the rows added apart from the prior values.
         let file = try #require(harness.artifacts("undo").first)
-        let lines = try String(contentsOf: file, encoding: .utf8).split(separator: "\n")
+        let lines = try await BlockingIO.run { try String(contentsOf: file, encoding: .utf8) }.split(separator: "\n")
         #expect(lines.count == 4)
         #expect(lines[0].contains(#""mode":"upsert""#))
         #expect(lines.dropFirst().filter { $0.hasPrefix(#"{"inserted":["#) }.count == 2)
@@ -114,7 +114,7 @@ import Testing
         #expect(error?.reason == .existingKeys)
         #expect(error?.keys == [TestDatabase.track(1), TestDatabase.track(2)])
         #expect(try await Self.snapshot(db) == before)
-        #expect(try harness.files().isEmpty)  // no undo file for an insert that did not happen
+        #expect(try await harness.files().isEmpty)  // no undo file for an insert that did not happen
 
         // New keys only: inserted, and undone by deleting them.
         let fresh = [Batch(columns: Self.columns, rows: [Self.row(5, 50, "ISRC5"), Self.row(6, .null, .null)])]
@@ -140,7 +140,8 @@ import Testing
         _ = try await harness.run(stage, input: ApplyStageTests.input)
         #expect(harness.counters["inserted"] == nil)
         let file = try #require(harness.artifacts("undo").first)
-        let header = try #require(try String(contentsOf: file, encoding: .utf8).split(separator: "\n").first)
+        let header = try #require(
+            try await BlockingIO.run { try String(contentsOf: file, encoding: .utf8) }.split(separator: "\n").first)
         #expect(
             header
                 == #"{"columns":["spotify_popularity","isrc"],"key":"id","stage":"apply","table":"tracks","written":true}"#

@@ -46,7 +46,7 @@ import Testing
 
         let undo = try #require(harness.artifacts("undo").first)
         #expect(undo.lastPathComponent == "apply.undo.ndjson")
-        #expect(try mode(of: undo) == 0o600)
+        #expect(try await mode(of: undo) == 0o600)
     }
 
     @Test func reapplyingChangesNothing() async throws {
@@ -86,7 +86,7 @@ import Testing
         #expect(error?.constraint == "tracks_spotify_popularity_check")
         #expect(error?.description.contains(TestDatabase.track(2)) == true)
         #expect(try await db.snapshot() == before)
-        #expect(try harness.files().isEmpty)  // no undo file for an update that did not happen
+        #expect(try await harness.files().isEmpty)  // no undo file for an update that did not happen
     }
 
     @Test func dryRunRollsBackAndSaysWhatWouldChange() async throws {
@@ -154,11 +154,14 @@ import Testing
         _ = try await harness.run(stage, input: input)
         #expect(harness.counters["changed"] == count)
         let undoFile = try #require(harness.artifacts("undo").first)
-        #expect(try String(contentsOf: undoFile, encoding: .utf8).split(separator: "\n").count == count + 1)
         #expect(
-            try FileManager.default.contentsOfDirectory(atPath: harness.runDirectory.path).filter {
-                $0.hasPrefix("sluice-copy-")
-            }.isEmpty)
+            try await BlockingIO.run { try String(contentsOf: undoFile, encoding: .utf8) }.split(separator: "\n").count
+                == count + 1)
+        #expect(
+            try await BlockingIO.run { try FileManager.default.contentsOfDirectory(atPath: harness.runDirectory.path) }
+                .filter {
+                    $0.hasPrefix("sluice-copy-")
+                }.isEmpty)
 
         let undo = try Undo(
             runDirectory: harness.runDirectory, manifest: try Self.manifest(for: harness),

@@ -249,9 +249,11 @@ import Testing
             let got = rows(try await harness.run(stage, input: [Batch(columns: ["code"], rows: [["a"], ["b"]])]))
             #expect(got.count == 1)
             #expect(server.stats().seenURLs.allSatisfy { $0.contains("api_key=s3cret-key-value") })
-            for file in try harness.files() {
+            for file in try await harness.files() {
                 let text =
-                    (try? String(contentsOf: harness.runDirectory.appendingPathComponent(file), encoding: .utf8)) ?? ""
+                    (try? await BlockingIO.run {
+                        try String(contentsOf: harness.runDirectory.appendingPathComponent(file), encoding: .utf8)
+                    }) ?? ""
                 #expect(!text.contains("s3cret"), "\(file) holds the key")
             }
         }

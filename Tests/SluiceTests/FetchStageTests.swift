@@ -15,9 +15,11 @@ import Testing
         Batch(columns: columns, rows: ids.enumerated().map { [.string("t\(start + $0.offset)"), $0.element] })
     }
 
-    static func rejects(_ harness: StageHarness) throws -> [String] {
+    static func rejects(_ harness: StageHarness) async throws -> [String] {
         guard let file = harness.artifacts("rejects").first else { return [] }
-        return try String(contentsOf: file, encoding: .utf8).components(separatedBy: "\r\n").dropFirst()
+        return try await BlockingIO.run { try String(contentsOf: file, encoding: .utf8) }.components(
+            separatedBy: "\r\n"
+        ).dropFirst()
             .filter { !$0.isEmpty }
     }
 
@@ -51,7 +53,7 @@ import Testing
             #expect(harness.counters["requests"] == 1)
             #expect(harness.counters["token_requests"] == 1)
             #expect(harness.context.progress.rowsRejected == 2)
-            let rejects = try Self.rejects(harness)
+            let rejects = try await Self.rejects(harness)
             #expect(rejects.count == 2)
             #expect(rejects.contains { $0.hasPrefix("fetch,missing_id,") && $0.contains("t4") })
             #expect(rejects.contains { $0.hasPrefix("fetch,not_found,id,\(unknown),") && $0.contains("t3") })
@@ -74,7 +76,7 @@ import Testing
             #expect(harness.counters["rejected"] == 1)
             // Halving asks 12 requests here; not asking for a half whose answer is known, 10.
             #expect(harness.counters["narrowed_requests"] == 10)
-            let rejects = try Self.rejects(harness)
+            let rejects = try await Self.rejects(harness)
             #expect(rejects.count == 1)
             #expect(rejects.first?.hasPrefix("fetch,invalid_id,id,abc,") == true)
             #expect(rejects.first?.contains("invalid id") == true)
@@ -167,7 +169,7 @@ import Testing
             #expect(harness.counters["rejected"] == 0)
             let sent = sim.simulator.stats().requestLog.filter { $0.path == "/v1/tracks" }.flatMap(\.ids)
             #expect(sent.count == 49 && !sent.contains("abc"))
-            let rejects = try Self.rejects(harness)
+            let rejects = try await Self.rejects(harness)
             #expect(rejects.count == 1)
             #expect(rejects.first?.hasPrefix("fetch,invalid_id,spotify_id(spotify_id),abc,") == true, "\(rejects)")
             #expect(rejects.first?.contains("does not match id_pattern [0-9A-Za-z]{22}; not sent to the API") == true)

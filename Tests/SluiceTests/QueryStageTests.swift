@@ -23,7 +23,7 @@ import Testing
         // The spool is gone and no session of ours is left open on the server. A closed session's
         // server process leaves pg_stat_activity once it has read the goodbye and exited, which on
         // a loaded machine may be a moment after the stage returns.
-        #expect(try harness.files().isEmpty)
+        #expect(try await harness.files().isEmpty)
         let closed = try await eventually(timeout: .seconds(30)) {
             try await db.connection.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"

@@ -20,14 +20,15 @@ import Testing
         return try TestPlans.stage("read", of: plan)
     }
 
-    static func file(_ text: String) throws -> URL {
+    static func file(_ text: String) async throws -> URL {
         let url = try StageHarness.makeRunDirectory().appendingPathComponent("in.csv")
-        try Data(text.utf8).write(to: url)
+        try await BlockingIO.run { try Data(text.utf8).write(to: url) }
         return url
     }
 
     @Test func sendsRowsInBatchesWithEmptyCellsAsNullAndRecordsTheFile() async throws {
-        let url = try Self.file("book_id,isbn,note\r\nb1,0451526538,\"a, quoted\"\r\nb2,,\r\nb3,9780140328721,x\r\n")
+        let url = try await Self.file(
+            "book_id,isbn,note\r\nb1,0451526538,\"a, quoted\"\r\nb2,,\r\nb3,9780140328721,x\r\n")
         let stage = try Self.stage(url, columns: ", columns: [isbn, book_id]")
         let harness = try StageHarness(stage: stage)
         let out = try await harness.run(stage, input: nil)
@@ -37,12 +38,12 @@ import Testing
         #expect(harness.counters["rows"] == 3)
         let input = try #require(harness.context.inputs.first)
         #expect(input.kind == "csv")
-        #expect(input.sha256 == SHA256.hex(Array(try Data(contentsOf: url))))
+        #expect(input.sha256 == SHA256.hex(try await BlockingIO.run { Array(try Data(contentsOf: url)) }))
     }
 
     /// Every problem, located, and not one row sent: the stages after it never see half a file.
     @Test func aBadFileSendsNothingAndNamesEveryProblem() async throws {
-        let url = try Self.file("book_id,isbn,book_id\nb1,1\nb2,2,3\nb3,\"open\n")
+        let url = try await Self.file("book_id,isbn,book_id\nb1,1\nb2,2,3\nb3,\"open\n")
         let stage = try Self.stage(url, columns: ", columns: [isbn, title]")
         let harness = try StageHarness(stage: stage)
         let error = await #expect(throws: StageError.self) { try await harness.run(stage, input: nil) }
@@ -53,7 +54,7 @@ import Testing
     }
 
     @Test func aShortRowIsLocatedAndNothingIsSent() async throws {
-        let url = try Self.file("book_id,isbn\nb1,1\nb2\nb3,3\n")
+        let url = try await Self.file("book_id,isbn\nb1,1\nb2\nb3,3\n")
         let stage = try Self.stage(url, batchSize: 1)
         let harness = try StageHarness(stage: stage)
         let error = await #expect(throws: StageError.self) { try await harness.run(stage, input: nil) }

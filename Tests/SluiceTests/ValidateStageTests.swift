@@ -26,8 +26,10 @@ import Testing
 
         let file = try #require(harness.artifacts("rejects").first)
         #expect(file.lastPathComponent == "rejects-validate.csv")
-        #expect(try mode(of: file) == 0o600)
-        let lines = try String(contentsOf: file, encoding: .utf8).components(separatedBy: "\r\n").filter { !$0.isEmpty }
+        #expect(try await mode(of: file) == 0o600)
+        let lines = try await BlockingIO.run { try String(contentsOf: file, encoding: .utf8) }.components(
+            separatedBy: "\r\n"
+        ).filter { !$0.isEmpty }
         #expect(lines.count == 4)
         #expect(lines[0] == "stage,reason,field,value,detail,row")
         #expect(lines[1].hasPrefix("validate,pattern,isrc,\"usum7,170\","))
@@ -42,7 +44,7 @@ import Testing
         let out = try await harness.run(stage, input: [Batch(columns: Self.columns, rows: [Self.good, Self.good])])
         #expect(out.map(\.count) == [2])
         #expect(harness.artifacts("rejects").isEmpty)
-        #expect(try harness.files().isEmpty)
+        #expect(try await harness.files().isEmpty)
     }
 
     @Test func failModeNamesRowFieldRuleAndValue() async throws {

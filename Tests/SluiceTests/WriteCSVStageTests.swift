@@ -30,8 +30,8 @@ import Testing
         let file = try #require(harness.artifacts("csv").first)
         #expect(file.lastPathComponent == "spotify_enrichment_20260301_123456.csv")
         #expect(file.deletingLastPathComponent().path == harness.runDirectory.path)
-        #expect(try mode(of: file) == 0o600)
-        let text = try String(contentsOf: file, encoding: .utf8)
+        #expect(try await mode(of: file) == 0o600)
+        let text = try await BlockingIO.run { try String(contentsOf: file, encoding: .utf8) }
         #expect(
             text == "track_id,spotify_id,spotify_popularity,isrc\r\n"
                 + "id-1,plain,73,USUM71703861\r\n"
@@ -39,7 +39,7 @@ import Testing
                 + "id-3,\"say \"\"hi\"\"\",,\r\n"
                 + "id-4,\"two\nlines\",5,X\r\n")
         #expect(harness.counters["csv_rows"] == 4)
-        #expect(try harness.files() == [file.lastPathComponent])  // no temporary file left
+        #expect(try await harness.files() == [file.lastPathComponent])  // no temporary file left
     }
 
     /// The eight-bytes-at-a-time scan finds a comma, quote, CR or LF wherever it sits (in a
@@ -75,7 +75,9 @@ import Testing
             stage, input: [Batch(columns: ["track_id", "spotify_id", "spotify_popularity", "isrc"])])
         let file = try #require(harness.artifacts("csv").first)
         #expect(file.path == directory.appendingPathComponent("out-test-run.csv").path)
-        #expect(try String(contentsOf: file, encoding: .utf8) == "track_id,spotify_id,spotify_popularity,isrc\r\n")
+        #expect(
+            try await BlockingIO.run { try String(contentsOf: file, encoding: .utf8) }
+                == "track_id,spotify_id,spotify_popularity,isrc\r\n")
     }
 
     /// Two runs rendering the same absolute path (no timestamp in it): the second never
@@ -83,7 +85,7 @@ import Testing
     @Test func anExistingFileIsNeverOverwritten() async throws {
         let directory = try StageHarness.makeRunDirectory()
         let target = directory.appendingPathComponent("audit.csv")
-        try Data("the first run's audit trail\n".utf8).write(to: target)
+        try await BlockingIO.run { try Data("the first run's audit trail\n".utf8).write(to: target) }
         let plan = try TestPlans.spotify(overrides: ["write-csv.path=\(target.path)"])
         let stage = try TestPlans.stage("write-csv", of: plan)
         let harness = try StageHarness(stage: stage)
@@ -93,8 +95,13 @@ import Testing
         }
         #expect(String(describing: error).contains("\(target.path) already exists"))
         #expect(String(describing: error).contains("{timestamp}"))
-        #expect(try String(contentsOf: target, encoding: .utf8) == "the first run's audit trail\n")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["audit.csv"])
+        #expect(
+            try await BlockingIO.run { try String(contentsOf: target, encoding: .utf8) }
+                == "the first run's audit trail\n")
+        #expect(
+            try await BlockingIO.run { try FileManager.default.contentsOfDirectory(atPath: directory.path) } == [
+                "audit.csv"
+            ])
     }
 
     /// The same when the other file appears while this one is being written.
@@ -103,11 +110,14 @@ import Testing
         let target = directory.appendingPathComponent("audit.csv")
         let writer = try await CSVFileWriter(url: target, columns: ["a"], replaceExisting: false)
         try await writer.write(Batch(columns: ["a"], rows: [["1"]]))
-        try Data("the other run's\n".utf8).write(to: target)
+        try await BlockingIO.run { try Data("the other run's\n".utf8).write(to: target) }
         let error = await #expect(throws: CSVWriteError.self) { try await writer.commit() }
         #expect(error?.description == "cannot write \(target.path): File exists")
-        #expect(try String(contentsOf: target, encoding: .utf8) == "the other run's\n")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["audit.csv"])
+        #expect(try await BlockingIO.run { try String(contentsOf: target, encoding: .utf8) } == "the other run's\n")
+        #expect(
+            try await BlockingIO.run { try FileManager.default.contentsOfDirectory(atPath: directory.path) } == [
+                "audit.csv"
+            ])
     }
 
     @Test func aMissingColumnFailsAndLeavesNoFile() async throws {
@@ -116,6 +126,6 @@ import Testing
         await #expect(throws: StageError.self) {
             try await harness.run(stage, input: [Batch(columns: ["track_id", "spotify_id"], rows: [["a", "b"]])])
         }
-        #expect(try harness.files().isEmpty)
+        #expect(try await harness.files().isEmpty)
     }
 }

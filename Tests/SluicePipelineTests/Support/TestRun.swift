@@ -37,8 +37,10 @@ struct TestRun: ~Copyable {
     }
 
     /// The names in the runs directory (one per run).
-    func runNames() -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: runsDirectory.path)) ?? []).sorted()
+    func runNames() async -> [String] {
+        let path = runsDirectory.path
+        return ((try? await BlockingIO.run { try FileManager.default.contentsOfDirectory(atPath: path) }) ?? [])
+            .sorted()
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 
 /// Debian's Chromium, headless, as a reader of the pages Sluice writes: it loads a local file
 /// with every way to the network shut (no name resolves, a proxy that refuses) and hands back
@@ -32,12 +33,14 @@ struct HeadlessBrowser {
     /// so no thread of the cooperative pool sits in a blocking wait.
     private func run(_ arguments: [String], limit: Duration = .seconds(180)) async throws -> String {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-browser-\(UUID())")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         let out = scratch.appendingPathComponent("stdout.txt")
         let err = scratch.appendingPathComponent("stderr.txt")
-        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+        try await BlockingIO.run {
+            try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+            _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+        }
         let process = Process()
         process.executableURL = executable
         process.arguments =
@@ -60,9 +63,9 @@ struct HeadlessBrowser {
             try await Task.sleep(for: .milliseconds(50))
         }
         guard process.terminationStatus == 0 else {
-            let stderr = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
+            let stderr = (try? await BlockingIO.run { try String(contentsOf: err, encoding: .utf8) }) ?? ""
             throw Failure(description: "chromium exited with \(process.terminationStatus): \(stderr.suffix(2000))")
         }
-        return try String(contentsOf: out, encoding: .utf8)
+        return try await BlockingIO.run { try String(contentsOf: out, encoding: .utf8) }
     }
 }

@@ -56,8 +56,9 @@ struct StageHarness {
     var counters: [String: Int] { context.counters.snapshot }
 
     /// Files in the run directory, hidden ones included (temporary files start with a dot).
-    func files() throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: runDirectory.path).sorted()
+    func files() async throws -> [String] {
+        let path = runDirectory.path
+        return try await BlockingIO.run { try FileManager.default.contentsOfDirectory(atPath: path).sorted() }
     }
 }
 
@@ -69,9 +70,11 @@ func rows(_ batches: [Batch]) -> [[String: Value]] {
 }
 
 /// The file's permission bits.
-func mode(of url: URL) throws -> Int {
-    let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
-    return (attributes[.posixPermissions] as? NSNumber)?.intValue ?? -1
+func mode(of url: URL) async throws -> Int {
+    try await BlockingIO.run {
+        let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
+        return (attributes[.posixPermissions] as? NSNumber)?.intValue ?? -1
+    }
 }
 
 /// Plans for tests: the repository's Spotify plan, with its connections pointing at a test
