@@ -49,7 +49,15 @@ struct Resume: AsyncParsableCommand {
                 "error: run \(original.runID) is still running (pid \(pid)); wait for it to end, or stop it "
                     + "(kill -INT \(pid)) and resume it then")
             throw ExitCode(ExitStatus.failed)
-        case .running, .failed, .interrupted:
+        case .running:
+            // A process on another machine cannot be checked from here: say so, and go on (it
+            // may have died with that machine).
+            if let process = original.process, process.host != ProcessInfo.processInfo.hostName {
+                Terminal.printError(
+                    "note: run \(original.runID) is recorded as running on \(process.host) (pid \(process.pid)), "
+                        + "which cannot be checked from here; if it still runs there, this resume runs beside it")
+            }
+        case .failed, .interrupted:
             break
         }
         if let first = original.stages.first, first.kind == CSVInputStage.kindName {

@@ -123,7 +123,17 @@ struct ProcessFaultTests {
         }
         #expect(try await fixture.table() == before)
         await held.lock.release()
+        // Recorded as running on another machine, whose processes cannot be checked from here:
+        // resumed, with a word about it.
+        var elsewhere = manifest
+        elsewhere.process?.host = "elsewhere.invalid"
+        let manifestFile = Manifest.manifestURL(for: directory)
+        try await BlockingIO.run { [elsewhere] in try Data(elsewhere.encoded()).write(to: manifestFile) }
         let resumed = try await fixture.sluice.run(["resume", directory.path, "--yes"])
+        #expect(
+            resumed.stderr.contains(
+                "is recorded as running on elsewhere.invalid (pid \(held.process.processIdentifier))"),
+            "\(resumed.stderr)")
         let converged = try await FaultChecks.expectConverged(
             fixture, before: before, outcome: resumed, after: [killed, listed, shown])
         #expect(converged.replayOf?.runID == manifest.runID)
