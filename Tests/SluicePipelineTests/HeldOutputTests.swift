@@ -55,7 +55,7 @@ import Testing
     }
 
     @Test func heldBatchesReachDownstreamInOrderOnlyAfterTheSourceLetGo() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let source = HoldingSource()
         let sink = WatchingSink(source: source)
         let result = try await test.run([StageSpec(source), StageSpec(sink, input: "source", bufferSize: 1)])
@@ -77,7 +77,7 @@ import Testing
     }
 
     @Test func holdingAfterSendingIsRefused() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         var source = HoldingSource()
         source.holdAfterSend = true
         let result = try await test.run([StageSpec(source), StageSpec(SinkStage(), input: "source")])

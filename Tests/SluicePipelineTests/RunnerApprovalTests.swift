@@ -9,7 +9,7 @@ import Testing
 /// run's approval says so, and then reads its input back from the upstream spool.
 @Suite struct RunnerApprovalTests {
     @Test func aDeniedGateStopsTheRunAwaitingApproval() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let sink = SinkStage()
         let stages = chain(batches: 4, sink: sink, gated: true) + [StageSpec(SinkStage(name: "after"), input: "sink")]
         let result = try await test.run(stages, approval: .denied)
@@ -28,7 +28,7 @@ import Testing
 
     @Test(arguments: [true, false])
     func anAskedGateRunsOnlyWhenTheAnswerIsYes(answer: Bool) async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let sink = SinkStage()
         let asked = Mutex<[String]>([])
         let result = try await test.run(
@@ -44,7 +44,7 @@ import Testing
     }
 
     @Test func aGrantedGateReadsItsInputFromTheUpstreamSpool() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let sink = SinkStage()
         let result = try await test.run(chain(batches: 4, sink: sink, gated: true), approval: .granted)
         let manifest = result.manifest
@@ -63,7 +63,7 @@ import Testing
     /// it waits behind its gate and reads the spool.
     @Test(arguments: [true, false])
     func aStageThatStreamsWhenApprovedRunsBesideItsUpstreamOnlyWhenApprovedUpFront(upFront: Bool) async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let watcher = UpstreamWatchingStage(upstream: "map")
         var gated = StageSpec(watcher, input: "map", requiresApproval: true)
         gated.streamsWhenApproved = true
@@ -80,7 +80,7 @@ import Testing
     }
 
     @Test func aGateIsNotReachedWhenAnEarlierStageFails() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let asked = Mutex(false)
         let result = try await test.run(
             [
@@ -98,7 +98,7 @@ import Testing
     }
 
     @Test func aGateIsNotPassedWhileTheManifestCannotBeWritten() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let sink = SinkStage()
         let result = try await test.run(
             [
@@ -124,7 +124,7 @@ import Testing
     }
 
     @Test func aRunHoldsSpaceForItsFinalManifestOnlyWhileItRuns() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let reserved = Mutex<Int?>(nil)
         let result = try await test.run([
             StageSpec(SourceStage(batches: 1, rowsPerBatch: 10)),

@@ -8,7 +8,7 @@ import Testing
 /// keeps a producer close to a blocked consumer.
 @Suite struct RunnerFailureTests {
     @Test func aProducerStaysWithinItsBufferOfABlockedConsumer() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let capacity = 2
         let source = SourceStage(batches: 40, rowsPerBatch: 10)
         let gate = Gate()
@@ -31,7 +31,7 @@ import Testing
     }
 
     @Test func everySendStaysWithinTheBufferWhileRowsFlow() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let source = SourceStage(batches: 200, rowsPerBatch: 5)
         let sink = LeadCheckingSink(source: source, bound: 3 + 1)
         let result = try await test.run([StageSpec(source), StageSpec(sink, input: "source", bufferSize: 3)])
@@ -42,7 +42,7 @@ import Testing
     }
 
     @Test func aFailingStageCancelsEveryOtherStage() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let result = try await test.run([
             StageSpec(SourceStage(batches: nil, rowsPerBatch: 10)),  // infinite
             StageSpec(MapStage(), input: "source"),
@@ -65,7 +65,7 @@ import Testing
     }
 
     @Test func aResumableFailureRecordsHowToContinue() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let result = try await test.run([
             StageSpec(SourceStage(batches: 5, rowsPerBatch: 10)),
             StageSpec(FailingStage(after: 2, error: RateLimited()), input: "source"),
@@ -78,7 +78,7 @@ import Testing
     }
 
     @Test func aResumableFailureRecordsTheResumeCommandWhenThereIsOne() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         var configuration = test.configuration()
         configuration.resumeCommand = { directory in "resume \(directory.path)" }
         let result = try await Runner(
@@ -92,7 +92,7 @@ import Testing
     }
 
     @Test func cancellingTheRunInterruptsItAndStillWritesTheManifest() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let gate = Gate()  // never opened
         let sink = SinkStage(gate: gate)
         let run = Task { try await test.run(chain(batches: nil, rowsPerBatch: 10, sink: sink)) }
@@ -111,7 +111,7 @@ import Testing
     }
 
     @Test func aRunCancelledBeforeItStartsEndsInterrupted() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let run = Task {
             withUnsafeCurrentTask { $0?.cancel() }
             return try await test.run(chain(batches: 3))

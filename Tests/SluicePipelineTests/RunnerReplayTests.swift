@@ -34,7 +34,7 @@ import Testing
     }
 
     @Test func replayingAMiddleStageReproducesItsSpoolByteForByte() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let first = try await original(test)
         let result = try await test.run(stages, replay: replay(first, .stage, "map"))
         let manifest = result.manifest
@@ -66,7 +66,7 @@ import Testing
     }
 
     @Test func replayingFromAStageRunsItAndEveryLaterOne() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let first = try await original(test)
         let result = try await test.run(stages, replay: replay(first, .from, "map"))
         let manifest = result.manifest
@@ -78,7 +78,7 @@ import Testing
     }
 
     @Test func aRunAwaitingApprovalContinuesFromTheGatedStage() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let first = try await original(test, gated: true, approval: .denied)
         #expect(first.manifest.status == .awaitingApproval)
         var gated = stages
@@ -95,7 +95,7 @@ import Testing
     }
 
     @Test func aChangedRecordedInputIsRefusedBeforeAnythingIsCreated() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let first = try await original(test)
         let spool = first.directory.appendingPathComponent("source.ndjson")
         var bytes = try await BlockingIO.run { try Array(Data(contentsOf: spool)) }
@@ -113,7 +113,7 @@ import Testing
     }
 
     @Test func aMissingRecordedInputIsRefused() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let first = try await original(test)
         try FileManager.default.removeItem(at: first.directory.appendingPathComponent("map.ndjson"))
         let runsBefore = await test.runNames()
@@ -125,7 +125,7 @@ import Testing
     }
 
     @Test func anUnknownReplayStageIsRefused() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let first = try await original(test)
         let error = await #expect(throws: RunnerError.self) {
             try await test.run(stages, replay: replay(first, .stage, "nope"))

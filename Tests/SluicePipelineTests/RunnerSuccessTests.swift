@@ -7,7 +7,7 @@ import Testing
 /// Runs that succeed: what the manifest and the spools say, and how stages are wired.
 @Suite struct RunnerSuccessTests {
     @Test func aSucceededRunRecordsEveryStageAndItsSpool() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let sink = SinkStage()
         let result = try await test.run(chain(batches: 10, rowsPerBatch: 100, sink: sink))
         let manifest = result.manifest
@@ -42,7 +42,7 @@ import Testing
     }
 
     @Test func theManifestOnDiskEqualsTheReturnedOne() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let result = try await test.run(chain(batches: 3))
         let loaded = try await BlockingIO.run { try Manifest.load(from: result.directory) }
         #expect(loaded == result.manifest)
@@ -51,7 +51,7 @@ import Testing
     }
 
     @Test func theManifestNamesItsProcessSoAKilledRunCanBeToldFromARunningOne() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let result = try await test.run(chain(batches: 1))
         #expect(result.manifest.process == .current)
 
@@ -82,7 +82,7 @@ import Testing
     /// the boot and the process's start, so such a process is not taken for the run's.
     @Test(.enabled(if: FileManager.default.fileExists(atPath: "/proc/self/stat"), "needs Linux's /proc"))
     func aRunsProcessIsKnownByItsBootAndStartNotItsPidAlone() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let result = try await test.run(chain(batches: 1))
         let recorded = try #require(result.manifest.process)
         #expect(recorded.bootID != nil && recorded.startTicks != nil)
@@ -112,7 +112,7 @@ import Testing
     }
 
     @Test func dataFilesArePrivate() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let result = try await test.run(chain(batches: 2))
         func mode(_ url: URL) async throws -> Int {
             try await BlockingIO.run {
@@ -131,7 +131,7 @@ import Testing
     }
 
     @Test func fanOutFeedsEveryConsumerAllRows() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let left = SinkStage(name: "left")
         let right = SinkStage(name: "right")
         let result = try await test.run([
@@ -147,7 +147,7 @@ import Testing
     }
 
     @Test func aConsumerThatStopsEarlyDoesNotBlockItsProducer() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         let result = try await test.run(chain(batches: 50, rowsPerBatch: 10, sink: SinkStage(stopAfter: 2)))
         #expect(result.manifest.status == .succeeded)
         #expect(result.manifest.stage("map")?.rowsOut == 500)
@@ -155,7 +155,7 @@ import Testing
     }
 
     @Test func concurrentRunsNeverShareADirectory() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         var configuration = test.configuration()
         let fixed = Date(timeIntervalSince1970: 1_700_000_000)
         configuration.now = { fixed }
@@ -173,7 +173,7 @@ import Testing
     }
 
     @Test func anInvalidStageListIsRefusedBeforeAnythingIsCreated() async throws {
-        let test = try TestRun()
+        let test = try await TestRun()
         await #expect(throws: RunnerError.self) {
             try await test.run([StageSpec(SourceStage()), StageSpec(MapStage(), input: "nowhere")])
         }

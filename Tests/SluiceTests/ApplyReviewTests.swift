@@ -53,7 +53,7 @@ import Testing
         _ db: TestDatabase, overrides: [String] = [], force: Bool = false,
         between: (RunResult) async throws -> Void = { _ in }
     ) async throws -> (review: RunResult, apply: RunResult) {
-        let runs = try StageHarness.makeRunDirectory()
+        let runs = try await StageHarness.makeRunDirectory()
         let stages = try Self.stages(db, overrides: overrides, force: force)
         let first = try await Runner(stages: stages, configuration: configuration(runs, approval: .denied)).run()
         try await between(first)
@@ -107,7 +107,7 @@ import Testing
 
     /// Runs with approval given before the run starts (`--yes`): no stop at the gate.
     static func approvedUpFront(_ db: TestDatabase, overrides: [String] = []) async throws -> RunResult {
-        let runs = try StageHarness.makeRunDirectory()
+        let runs = try await StageHarness.makeRunDirectory()
         return try await Runner(
             stages: try stages(db, overrides: overrides), configuration: configuration(runs, approval: .granted)
         ).run()
@@ -144,7 +144,7 @@ import Testing
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }
         let shown = Mutex<[String]>([])
-        let runs = try StageHarness.makeRunDirectory()
+        let runs = try await StageHarness.makeRunDirectory()
         var configuration = Self.configuration(
             runs,
             approval: .ask { stage in
@@ -184,7 +184,7 @@ import Testing
 
     /// Runs up to the apply's gate, where the review is written, and stops there.
     static func stopAtTheGate(_ db: TestDatabase) async throws -> RunResult {
-        let runs = try StageHarness.makeRunDirectory()
+        let runs = try await StageHarness.makeRunDirectory()
         return try await Runner(stages: try stages(db), configuration: configuration(runs, approval: .denied)).run()
     }
 
@@ -378,7 +378,7 @@ import Testing
     @Test func onDriftSkipAppliesTheOtherRowsAndCountsTheDrifted() async throws {
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }
-        let runs = try StageHarness.makeRunDirectory()
+        let runs = try await StageHarness.makeRunDirectory()
         let stages = try Self.stages(db, overrides: ["apply.on_drift=skip"])
         let first = try await Runner(stages: stages, configuration: Self.configuration(runs, approval: .denied)).run()
         _ = try await db.connection.execute(

@@ -47,7 +47,7 @@ import Testing
         let plan = try Self.plan(db, mode: "upsert")
         #expect(plan.stage(named: "apply")?.apply?.mode == .upsert)
         let stage = try TestPlans.stage("apply", of: plan)
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         _ = try await harness.run(stage, input: Self.input)
         #expect(harness.counters["input_rows"] == 4)
         #expect(harness.counters["matched"] == 2)
@@ -93,7 +93,7 @@ import Testing
         defer { Task { await db.close() } }
         let before = try await Self.snapshot(db)
         let stage = try TestPlans.stage("apply", of: try Self.plan(db, mode: "upsert"), dryRun: true)
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         _ = try await harness.run(stage, input: Self.input)
         #expect(try await Self.snapshot(db) == before)
         #expect(harness.counters["changed"] == 1)
@@ -109,7 +109,7 @@ import Testing
         defer { Task { await db.close() } }
         let before = try await Self.snapshot(db)
         let stage = try TestPlans.stage("apply", of: try Self.plan(db, mode: "insert"))
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         let error = await #expect(throws: BulkUpdateError.self) { try await harness.run(stage, input: Self.input) }
         #expect(error?.reason == .existingKeys)
         #expect(error?.keys == [TestDatabase.track(1), TestDatabase.track(2)])
@@ -118,7 +118,7 @@ import Testing
 
         // New keys only: inserted, and undone by deleting them.
         let fresh = [Batch(columns: Self.columns, rows: [Self.row(5, 50, "ISRC5"), Self.row(6, .null, .null)])]
-        let inserting = try StageHarness(stage: stage)
+        let inserting = try await StageHarness(stage: stage)
         _ = try await inserting.run(stage, input: fresh)
         #expect(inserting.counters["inserted"] == 2)
         #expect(inserting.counters["changed"] == 0)
@@ -136,7 +136,7 @@ import Testing
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }
         let stage = try TestPlans.stage("apply", of: try TestPlans.spotify(database: db.conninfo))
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         _ = try await harness.run(stage, input: ApplyStageTests.input)
         #expect(harness.counters["inserted"] == nil)
         let file = try #require(harness.artifacts("undo").first)

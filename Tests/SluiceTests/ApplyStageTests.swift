@@ -28,7 +28,7 @@ import Testing
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }
         let stage = try Self.applyStage(db)
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         let out = try await harness.run(stage, input: Self.input)
         #expect(out.isEmpty)
         #expect(harness.counters["input_rows"] == 5)
@@ -54,7 +54,7 @@ import Testing
         defer { Task { await db.close() } }
         let stage = try Self.applyStage(db)
         _ = try await StageHarness(stage: stage).run(stage, input: Self.input)
-        let again = try StageHarness(stage: stage)
+        let again = try await StageHarness(stage: stage)
         _ = try await again.run(stage, input: Self.input)
         #expect(again.counters["changed"] == 0)
         #expect(again.counters["unchanged"] == 4)
@@ -65,7 +65,7 @@ import Testing
         defer { Task { await db.close() } }
         let stage = try Self.applyStage(db)
         let input = [Batch(columns: Self.columns, rows: [Self.row(3, .null, .null), Self.row(5, "", "")])]
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         _ = try await harness.run(stage, input: input)
         let table = try await db.snapshot()
         #expect(table[2] == [.string(TestDatabase.track(3)), 3, .null])  // popularity kept, ISRC cleared
@@ -79,7 +79,7 @@ import Testing
         defer { Task { await db.close() } }
         let before = try await db.snapshot()
         let stage = try Self.applyStage(db)
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         let input = [Batch(columns: Self.columns, rows: [Self.row(1, 50, "A"), Self.row(2, 140, .null)])]
         let error = await #expect(throws: BulkUpdateError.self) { try await harness.run(stage, input: input) }
         #expect(error?.reason == .constraintViolation)
@@ -94,7 +94,7 @@ import Testing
         defer { Task { await db.close() } }
         let before = try await db.snapshot()
         let stage = try Self.applyStage(db, dryRun: true)
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         _ = try await harness.run(stage, input: Self.input)
         #expect(try await db.snapshot() == before)
         #expect(harness.counters["changed"] == 2)
@@ -111,7 +111,7 @@ import Testing
         defer { Task { await db.close() } }
         let before = try await db.snapshot()
         let stage = try Self.applyStage(db)
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         let input = [
             Batch(columns: Self.columns, rows: [Self.row(1, 90, "NEW1"), Self.row(3, 30, .null), Self.row(4, 4, "X")])
         ]
@@ -146,7 +146,7 @@ import Testing
             """)
         let before = try await db.snapshot()
         let stage = try Self.applyStage(db)
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         let rows = (1...count).map { Self.row($0, .int(Int64($0 % 101)), .string("NEW\($0)")) }
         let input = stride(from: 0, to: count, by: 5_000).map {
             Batch(columns: Self.columns, rows: Array(rows[$0..<$0 + 5_000]))
@@ -206,7 +206,7 @@ import Testing
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }
         let stage = try Self.applyStage(db)
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         _ = try await harness.run(stage, input: Self.input)
         let manifest = try Self.manifest(for: harness)
         let file = try #require(harness.artifacts("undo").first)

@@ -135,7 +135,7 @@ import Testing
         stage.maxRowBytes = maxRowBytes
         let lines = Mutex<[String]>([])
         stage.report = { line in lines.withLock { $0.append(line) } }
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         defer { try? FileManager.default.removeItem(at: harness.runDirectory) }
         var outcome = Outcome()
         do {

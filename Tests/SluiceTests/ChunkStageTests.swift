@@ -16,7 +16,7 @@ import Testing
     func regroupsIntoBatchesOfSize(size: Int) async throws {
         let plan = try TestPlans.spotify(overrides: ["chunk.size=\(size)"])
         let stage = try TestPlans.stage("chunk", of: plan)
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         let out = try await harness.run(stage, input: Self.input([7, 33, 1, 60, 0, 12]))
         #expect(out.allSatisfy { $0.count <= size && !$0.isEmpty })
         #expect(out.dropLast().allSatisfy { $0.count == size })

@@ -76,7 +76,7 @@ import Testing
                     base_url: \(origin)/ws/2
                     headers: { User-Agent: "SluiceTests/1.0 ( tests@example.com )" }
                     """)
-            let harness = try StageHarness(stage: stage)
+            let harness = try await StageHarness(stage: stage)
             let batch = Batch(
                 columns: ["track_id", "isrc"],
                 rows: [
@@ -105,7 +105,7 @@ import Testing
         try await Self.with(api) { server, origin in
             let stage = try Self.fetchStage(
                 "path: /isrc/{isrc}", connection: "kind: http\nbase_url: \(origin)/ws/2")
-            let harness = try StageHarness(stage: stage)
+            let harness = try await StageHarness(stage: stage)
             let batch = Batch(columns: ["isrc"], rows: [["USRC17607839"]])
             let error = await #expect(throws: (any Error).self) { try await harness.run(stage, input: [batch]) }
             #expect("\(error!)".contains("User-Agent"))
@@ -132,7 +132,7 @@ import Testing
                 retries: 20
                 """,
                 connection: "kind: http\nbase_url: \(origin)/ws/2")
-            let harness = try StageHarness(stage: stage)
+            let harness = try await StageHarness(stage: stage)
             let batch = Batch(columns: ["isrc"], rows: (0..<3).map { [.string("ISRC\($0)")] })
             let got = rows(try await harness.run(stage, input: [batch]))
             #expect(got.count == 3)
@@ -166,7 +166,7 @@ import Testing
                 query: { format: json, jscmd: data }
                 """,
                 connection: "kind: http\nbase_url: \(origin)")
-            let harness = try StageHarness(stage: stage)
+            let harness = try await StageHarness(stage: stage)
             let batch = Batch(
                 columns: ["book_id", "isbn"],
                 rows: [["b1", "9780140328721"], ["b2", "0000000000"], ["b3", "0451526538"]])
@@ -206,7 +206,7 @@ import Testing
                 match: { item_field: id }
                 """,
                 connection: "kind: http\nbase_url: \(origin)\nauth:\n  \(auth)", environment: ["VENDOR_KEY": "k3y-123"])
-            let harness = try StageHarness(stage: stage)
+            let harness = try await StageHarness(stage: stage)
             let ids = known + ["nope"]
             let batch = Batch(columns: ["vendor_id"], rows: ids.map { [.string($0)] })
             let got = rows(try await harness.run(stage, input: [batch]))
@@ -226,7 +226,7 @@ import Testing
             let stage = try Self.fetchStage(
                 "path: /v1/lookup\nmethod: POST\nid: v\nbody: { ids: \"{ids}\" }\nmatch: { item_field: id }",
                 connection: "kind: http\nbase_url: \(origin)\nauth: { kind: api-key, header: X-Api-Key, key: wrong }")
-            let harness = try StageHarness(stage: stage)
+            let harness = try await StageHarness(stage: stage)
             let error = await #expect(throws: (any Error).self) {
                 try await harness.run(stage, input: [Batch(columns: ["v"], rows: [["a"]])])
             }
@@ -245,7 +245,7 @@ import Testing
                 connection:
                     "kind: http\nbase_url: \(origin)\nauth: { kind: api-key, query_param: api_key, key: \"${K}\" }",
                 environment: ["K": "s3cret-key-value"])
-            let harness = try StageHarness(stage: stage)
+            let harness = try await StageHarness(stage: stage)
             let got = rows(try await harness.run(stage, input: [Batch(columns: ["code"], rows: [["a"], ["b"]])]))
             #expect(got.count == 1)
             #expect(server.stats().seenURLs.allSatisfy { $0.contains("api_key=s3cret-key-value") })

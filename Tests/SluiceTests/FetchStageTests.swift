@@ -30,7 +30,7 @@ import Testing
             let relinked = catalog.relinkedID(1)
             let unknown = catalog.unknownID(1)
             let stage = try sim.fetchStage()
-            let harness = try StageHarness(stage: stage)
+            let harness = try await StageHarness(stage: stage)
             let input = [
                 Self.batch([
                     .string(known), .string(relinked), .string(unknown), .null, .string("spotify:track:\(known)"),
@@ -67,7 +67,7 @@ import Testing
             var ids: [Value] = (0..<49).map { .string(sim.catalog.knownID($0)) }
             ids.insert("abc", at: 17)
             let stage = try sim.fetchStage(["fetch.id_pattern=.+"])
-            let harness = try StageHarness(stage: stage)
+            let harness = try await StageHarness(stage: stage)
             let out = try await harness.run(stage, input: [Self.batch(ids)])
             let got = rows(out)
             #expect(got.count == 49)
@@ -87,7 +87,7 @@ import Testing
         try await Simulator.with({ $0.developmentMode = true }) { sim in
             let ids: [Value] = (0..<6).map { .string(sim.catalog.knownID($0)) }
             let stage = try sim.fetchStage()
-            let harness = try StageHarness(stage: stage)
+            let harness = try await StageHarness(stage: stage)
             let out = try await harness.run(stage, input: [Self.batch(ids)])
             let got = rows(out)
             #expect(got.count == 6)
@@ -108,7 +108,7 @@ import Testing
             $0.penalizeRequestsDuringWait = true
         }) { sim in
             let stage = try sim.fetchStage()
-            let harness = try StageHarness(stage: stage)
+            let harness = try await StageHarness(stage: stage)
             let input = (0..<4).map { Self.batch([.string(sim.catalog.knownID($0))], from: $0 + 1) }
             // Once the 429 has been sent, lift the limit: the retry must still wait out the
             // announced second, and nothing may be sent during it (that would be a second 429).
@@ -135,7 +135,7 @@ import Testing
             $0.faults.hangLimit = .seconds(5)
         }) { sim in
             let stage = try sim.fetchStage(["fetch.timeout=2s", "fetch.retries=8"])
-            let harness = try StageHarness(stage: stage)
+            let harness = try await StageHarness(stage: stage)
             let input = (0..<40).map { b in
                 Self.batch((0..<50).map { .string(sim.catalog.knownID(b * 50 + $0)) }, from: b * 50 + 1)
             }
@@ -160,7 +160,7 @@ import Testing
             var ids: [Value] = (0..<49).map { .string(sim.catalog.knownID($0)) }
             ids.insert("abc", at: 17)
             let stage = try sim.fetchStage()
-            let harness = try StageHarness(stage: stage)
+            let harness = try await StageHarness(stage: stage)
             let out = try await harness.run(stage, input: [Self.batch(ids)])
             #expect(rows(out).count == 49)
             #expect(harness.counters["requests"] == 1)
@@ -185,7 +185,7 @@ import Testing
             // The hang lasts until the 4 s timeout: time enough, even with the whole suite
             // running beside this test, for the window to do all it may meanwhile.
             let stage = try sim.fetchStage(["fetch.concurrency=4", "fetch.timeout=4s", "fetch.retries=2"])
-            let harness = try StageHarness(stage: stage)
+            let harness = try await StageHarness(stage: stage)
             let input = (0..<12).map { Self.batch([.string(sim.catalog.knownID($0))], from: $0 + 1) }
             let out = try await harness.run(stage, input: input)
             #expect(rows(out).map { $0["track_id"] } == (1...12).map { .string("t\($0)") })
@@ -203,7 +203,7 @@ import Testing
     @Test func concurrentBatchesKeepInputOrder() async throws {
         try await Simulator.with({ $0.latency = .milliseconds(5) }) { sim in
             let stage = try sim.fetchStage(["fetch.concurrency=4", "chunk.size=10"])
-            let harness = try StageHarness(stage: stage)
+            let harness = try await StageHarness(stage: stage)
             let input = (0..<9).map { b in
                 Self.batch((0..<10).map { .string(sim.catalog.knownID(b * 10 + $0)) }, from: b * 10 + 1)
             }
@@ -219,7 +219,7 @@ import Testing
             $0.retryAfter = .seconds(3600)
         }) { sim in
             let stage = try sim.fetchStage(["fetch.max_retry_after=1s"])
-            let harness = try StageHarness(stage: stage)
+            let harness = try await StageHarness(stage: stage)
             let input = (0..<2).map { Self.batch([.string(sim.catalog.knownID($0))], from: $0 + 1) }
             let started = ContinuousClock.now
             let error = await #expect(throws: FetchError.self) { try await harness.run(stage, input: input) }

@@ -12,7 +12,7 @@ import Testing
         defer { Task { await db.close() } }
         let plan = try TestPlans.spotify(database: db.conninfo, overrides: ["query.batch_size=5"])
         let stage = try TestPlans.stage("query", of: plan)
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         let out = try await harness.run(stage, input: nil)
 
         #expect(out.map(\.count) == [5, 5, 5, 5, 3])
@@ -36,7 +36,7 @@ import Testing
         let db = try await TestDatabase.make(tracks: 0)
         defer { Task { await db.close() } }
         let stage = try TestPlans.stage("query", of: try TestPlans.spotify(database: db.conninfo))
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         #expect(try await harness.run(stage, input: nil).isEmpty)
         #expect(harness.context.progress.expectedTotal == 0)
     }

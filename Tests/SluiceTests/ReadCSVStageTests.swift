@@ -21,7 +21,7 @@ import Testing
     }
 
     static func file(_ text: String) async throws -> URL {
-        let url = try StageHarness.makeRunDirectory().appendingPathComponent("in.csv")
+        let url = try await StageHarness.makeRunDirectory().appendingPathComponent("in.csv")
         try await BlockingIO.run { try Data(text.utf8).write(to: url) }
         return url
     }
@@ -30,7 +30,7 @@ import Testing
         let url = try await Self.file(
             "book_id,isbn,note\r\nb1,0451526538,\"a, quoted\"\r\nb2,,\r\nb3,9780140328721,x\r\n")
         let stage = try Self.stage(url, columns: ", columns: [isbn, book_id]")
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         let out = try await harness.run(stage, input: nil)
         #expect(out.map(\.count) == [2, 1])
         #expect(out.first?.columns == ["isbn", "book_id"])
@@ -45,7 +45,7 @@ import Testing
     @Test func aBadFileSendsNothingAndNamesEveryProblem() async throws {
         let url = try await Self.file("book_id,isbn,book_id\nb1,1\nb2,2,3\nb3,\"open\n")
         let stage = try Self.stage(url, columns: ", columns: [isbn, title]")
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         let error = await #expect(throws: StageError.self) { try await harness.run(stage, input: nil) }
         let text = "\(error!)"
         #expect(text.contains("\(url.path):1:14: error: column 'book_id' repeats column 1"), "\(text)")
@@ -56,7 +56,7 @@ import Testing
     @Test func aShortRowIsLocatedAndNothingIsSent() async throws {
         let url = try await Self.file("book_id,isbn\nb1,1\nb2\nb3,3\n")
         let stage = try Self.stage(url, batchSize: 1)
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         let error = await #expect(throws: StageError.self) { try await harness.run(stage, input: nil) }
         #expect("\(error!)".contains("\(url.path):3:1: error: this row has 1 field, the header 2"), "\(error!)")
         #expect(harness.output.collected.isEmpty)
@@ -64,7 +64,7 @@ import Testing
 
     @Test func aMissingFileIsAClearError() async throws {
         let stage = try Self.stage(URL(fileURLWithPath: "/nonexistent/books.csv"))
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         let error = await #expect(throws: StageError.self) { try await harness.run(stage, input: nil) }
         #expect("\(error!)".contains("cannot read /nonexistent/books.csv"))
     }

@@ -33,7 +33,7 @@ import Testing
                 StageSpec(Busy(name: "busy", after: 1.0, for: 7)),
                 StageSpec(Busy(name: "ends", after: 1.3, for: 0)),
             ]
-            let directory = try StageHarness.makeRunDirectory()
+            let directory = try await StageHarness.makeRunDirectory()
             var configuration = RunConfiguration(
                 runsDirectory: directory, toolVersion: "0.0.0-test",
                 plan: Manifest.Plan(path: "test.yaml", sha256: String(repeating: "0", count: 64), name: "test"),

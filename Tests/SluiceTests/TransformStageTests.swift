@@ -47,7 +47,7 @@ import Testing
     /// plan's own note for it; a field filled in some row is not mentioned.
     @Test func aFieldEmptyInEveryRowIsSaidWithThePlansNote() async throws {
         let stage = try TestPlans.stage("transform", of: try TestPlans.spotify())
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         let noPopularity: Value = .object(["external_ids": .object(["isrc": "USUM71703861"])])
         let input = Batch(columns: Self.columns, rows: [Self.row("4uLU6hMCjMI75M1A2tKUQC", noPopularity)])
         _ = try await harness.run(stage, input: [input, input])

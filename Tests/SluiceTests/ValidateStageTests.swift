@@ -13,7 +13,7 @@ import Testing
 
     @Test func rejectsInvalidRowsIntoTheStageRejectsFile() async throws {
         let stage = try TestPlans.stage("validate", of: try TestPlans.spotify())
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         let input = [
             Batch(columns: Self.columns, rows: [Self.good, Self.badISRC]),
             Batch(columns: Self.columns, rows: [Self.tooPopular, Self.notUUID, Self.good]),
@@ -40,7 +40,7 @@ import Testing
 
     @Test func acceptsEveryValidRowWithoutARejectsFile() async throws {
         let stage = try TestPlans.stage("validate", of: try TestPlans.spotify())
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         let out = try await harness.run(stage, input: [Batch(columns: Self.columns, rows: [Self.good, Self.good])])
         #expect(out.map(\.count) == [2])
         #expect(harness.artifacts("rejects").isEmpty)

@@ -28,7 +28,7 @@ import Testing
         let db = try await Self.database()
         defer { Task { await db.close() } }
         let stage = try TestPlans.stage("verify", of: try TestPlans.spotify(database: db.conninfo))
-        let harness = try StageHarness(
+        let harness = try await StageHarness(
             stage: stage, finishedStage: Self.apply(["filled_spotify_popularity": 3, "filled_isrc": 1]))
         _ = try await harness.run(stage, input: [])
         #expect(harness.counters["checks"] == 3)
@@ -46,7 +46,7 @@ import Testing
                 "verify.checks=[{sql: 'WITH d AS (DELETE FROM tracks RETURNING 1) SELECT count(*) FROM d', expect: '>= 0'}]"
             ])
         let stage = try TestPlans.stage("verify", of: plan)
-        let harness = try StageHarness(stage: stage, finishedStage: Self.apply([:]))
+        let harness = try await StageHarness(stage: stage, finishedStage: Self.apply([:]))
         await #expect { try await harness.run(stage, input: []) } throws: { error in
             "\(error)".contains("read-only transaction")
         }
@@ -58,7 +58,7 @@ import Testing
         defer { Task { await db.close() } }
         _ = try await db.connection.execute("UPDATE tracks SET isrc = 'bad-isrc' WHERE id = '\(TestDatabase.track(1))'")
         let stage = try TestPlans.stage("verify", of: try TestPlans.spotify(database: db.conninfo))
-        let harness = try StageHarness(
+        let harness = try await StageHarness(
             stage: stage, finishedStage: Self.apply(["filled_spotify_popularity": 4, "filled_isrc": 1]))
         let error = await #expect(throws: VerifyError.self) { try await harness.run(stage, input: []) }
         #expect(
@@ -73,7 +73,7 @@ import Testing
         let db = try await Self.database()
         defer { Task { await db.close() } }
         let stage = try TestPlans.stage("verify", of: try TestPlans.spotify(database: db.conninfo))
-        let harness = try StageHarness(stage: stage, finishedStage: Self.apply(["filled_isrc": 1]))
+        let harness = try await StageHarness(stage: stage, finishedStage: Self.apply(["filled_isrc": 1]))
         let error = await #expect(throws: VerifyError.self) { try await harness.run(stage, input: []) }
         #expect(error?.failures.first?.contains("stage 'apply' has no counter 'filled_spotify_popularity'") == true)
     }
@@ -82,7 +82,7 @@ import Testing
         let db = try await Self.database()
         defer { Task { await db.close() } }
         let stage = try TestPlans.stage("verify", of: try TestPlans.spotify(database: db.conninfo), dryRun: true)
-        let harness = try StageHarness(
+        let harness = try await StageHarness(
             stage: stage, finishedStage: Self.apply(["filled_spotify_popularity": 9, "filled_isrc": 1]))
         _ = try await harness.run(stage, input: [])
         #expect(harness.notices.contains { $0.contains("dry run, not enforced: check 'every popularity fetched") })
@@ -100,7 +100,7 @@ import Testing
         let plan = try TestPlans.spotify(
             database: db.conninfo, overrides: ["verify.checks=[\(checks.joined(separator: ", "))]"])
         let stage = try TestPlans.stage("verify", of: plan)
-        let harness = try StageHarness(stage: stage, finishedStage: Self.apply([:]))
+        let harness = try await StageHarness(stage: stage, finishedStage: Self.apply([:]))
         let error = await #expect(throws: VerifyError.self) { try await harness.run(stage, input: []) }
         #expect(error?.failures == ["check 'c4': got 4, expected < 4", "check 'c8': got 8, expected < 8"])
         #expect(harness.counters["passed"] == count - 2)
@@ -117,7 +117,7 @@ import Testing
         let plan = try TestPlans.spotify(
             database: db.conninfo, overrides: ["verify.checks=[\(checks.joined(separator: ", "))]"])
         let stage = try TestPlans.stage("verify", of: plan)
-        let harness = try StageHarness(stage: stage, finishedStage: Self.apply([:]))
+        let harness = try await StageHarness(stage: stage, finishedStage: Self.apply([:]))
         await #expect { try await harness.run(stage, input: []) } throws: { error in
             "\(error)".contains("read-only transaction")
         }

@@ -9,7 +9,7 @@ import Testing
 
     @Test func writesRFC4180InThePlanColumnOrderAndPassesRowsOn() async throws {
         let stage = try TestPlans.stage("write-csv", of: try TestPlans.spotify())
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         let input = [
             Batch(
                 columns: Self.columns,
@@ -67,10 +67,10 @@ import Testing
     }
 
     @Test func anAbsolutePathIsUsedAsGiven() async throws {
-        let directory = try StageHarness.makeRunDirectory()
+        let directory = try await StageHarness.makeRunDirectory()
         let plan = try TestPlans.spotify(overrides: ["write-csv.path=\(directory.path)/out-{run_id}.csv"])
         let stage = try TestPlans.stage("write-csv", of: plan)
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         _ = try await harness.run(
             stage, input: [Batch(columns: ["track_id", "spotify_id", "spotify_popularity", "isrc"])])
         let file = try #require(harness.artifacts("csv").first)
@@ -83,12 +83,12 @@ import Testing
     /// Two runs rendering the same absolute path (no timestamp in it): the second never
     /// replaces the first one's audit trail.
     @Test func anExistingFileIsNeverOverwritten() async throws {
-        let directory = try StageHarness.makeRunDirectory()
+        let directory = try await StageHarness.makeRunDirectory()
         let target = directory.appendingPathComponent("audit.csv")
         try await BlockingIO.run { try Data("the first run's audit trail\n".utf8).write(to: target) }
         let plan = try TestPlans.spotify(overrides: ["write-csv.path=\(target.path)"])
         let stage = try TestPlans.stage("write-csv", of: plan)
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         let error = await #expect(throws: StageError.self) {
             _ = try await harness.run(
                 stage, input: [Batch(columns: ["track_id", "spotify_id", "spotify_popularity", "isrc"])])
@@ -106,7 +106,7 @@ import Testing
 
     /// The same when the other file appears while this one is being written.
     @Test func aFileThatAppearsMeanwhileIsNotReplacedEither() async throws {
-        let directory = try StageHarness.makeRunDirectory()
+        let directory = try await StageHarness.makeRunDirectory()
         let target = directory.appendingPathComponent("audit.csv")
         let writer = try await CSVFileWriter(url: target, columns: ["a"], replaceExisting: false)
         try await writer.write(Batch(columns: ["a"], rows: [["1"]]))
@@ -122,7 +122,7 @@ import Testing
 
     @Test func aMissingColumnFailsAndLeavesNoFile() async throws {
         let stage = try TestPlans.stage("write-csv", of: try TestPlans.spotify())
-        let harness = try StageHarness(stage: stage)
+        let harness = try await StageHarness(stage: stage)
         await #expect(throws: StageError.self) {
             try await harness.run(stage, input: [Batch(columns: ["track_id", "spotify_id"], rows: [["a", "b"]])])
         }

@@ -9,14 +9,20 @@ struct TestRun: ~Copyable {
     let root: URL
     var runsDirectory: URL { root.appendingPathComponent("runs") }
 
-    init() throws {
-        root = FileManager.default.temporaryDirectory
+    init() async throws {
+        let root = FileManager.default.temporaryDirectory
             .appendingPathComponent("sluice-pipeline-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        try await BlockingIO.run {
+            try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        }
+        self.root = root
     }
 
+    /// The runs are removed on a thread of their own, not waited for: a deinit cannot suspend,
+    /// and it runs on the cooperative pool.
     deinit {
-        try? FileManager.default.removeItem(at: root)
+        let root = root
+        Thread.detachNewThread { try? FileManager.default.removeItem(at: root) }
     }
 
     func configuration(approval: Approval = .denied, replay: Replay? = nil, bufferSize: Int = 4) -> RunConfiguration {

@@ -26,18 +26,19 @@ struct StageHarness {
     init(
         stage: any Stage, runDirectory: URL? = nil,
         finishedStage: @escaping @Sendable (String) -> Manifest.StageRecord? = { _ in nil }
-    ) throws {
-        let directory = try runDirectory ?? Self.makeRunDirectory()
+    ) async throws {
+        let directory: URL
+        if let runDirectory { directory = runDirectory } else { directory = try await Self.makeRunDirectory() }
         self.runDirectory = directory
         context = StageContext(
             stageName: stage.name, stageKind: stage.kind, runID: "test-run", runDirectory: directory,
             runStartedAt: Self.startedAt, logger: Self.logger, finishedStage: finishedStage)
     }
 
-    static func makeRunDirectory() throws -> URL {
+    static func makeRunDirectory() async throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-tests")
             .appendingPathComponent(UUID().uuidString)
-        try PrivateFile.createDirectory(at: url)
+        try await BlockingIO.run { try PrivateFile.createDirectory(at: url) }
         return url
     }
 
