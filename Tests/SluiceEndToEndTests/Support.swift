@@ -150,7 +150,9 @@ struct EnrichmentFixture {
         _ = try await connection.execute("GRANT SELECT, UPDATE ON tracks TO \(TestPostgres.passwordRole)")
         await connection.close()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-e2e-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try await BlockingIO.run {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        }
         let database = try #require(conninfo.split(separator: " ").first { $0.hasPrefix("dbname=") }).dropFirst(7)
         let url = try #require(
             server.tcpConninfo(
@@ -195,7 +197,8 @@ struct EnrichmentFixture {
 
     func tearDown() async {
         await simulator.stop()
-        try? FileManager.default.removeItem(at: directory)
+        let directory = directory
+        _ = try? await BlockingIO.run { try FileManager.default.removeItem(at: directory) }
     }
 }
 
