@@ -26,14 +26,17 @@ import Testing
         }
     }()
 
-    static func load(_ file: String) -> Result<Plan, PlanError> {
+    static func load(_ file: String) async -> Result<Plan, PlanError> {
         let path = corpus.appendingPathComponent(file).path
-        return Result { () throws(PlanError) -> Plan in try PlanLoader(environment: [:]).load(path: path) }
+        let loaded = try? await BlockingIO.run {
+            Result { () throws(PlanError) -> Plan in try PlanLoader(environment: [:]).load(path: path) }
+        }
+        return loaded ?? .failure(PlanError([]))
     }
 
     @Test(arguments: cases)
-    func reportsLocatedError(_ c: Case) throws {
-        guard case .failure(let error) = Self.load(c.file) else {
+    func reportsLocatedError(_ c: Case) async throws {
+        guard case .failure(let error) = await Self.load(c.file) else {
             Issue.record("\(c.file) loaded without errors")
             return
         }
@@ -66,6 +69,6 @@ import Testing
             $0.hasPrefix("valid-")
         }
         #expect(!files.isEmpty)
-        for file in files { _ = try Self.load(file).get() }
+        for file in files { _ = try await Self.load(file).get() }
     }
 }

@@ -48,9 +48,9 @@ let minimal = """
     """
 
 @Suite struct PlanLoaderTests {
-    @Test func loadsTheSpotifyPlan() throws {
-        let plan = try PlanLoader(environment: spotifyEnvironment)
-            .load(path: repositoryRoot.appendingPathComponent("plans/spotify-enrichment.yaml").path)
+    @Test func loadsTheSpotifyPlan() async throws {
+        let path = repositoryRoot.appendingPathComponent("plans/spotify-enrichment.yaml").path
+        let plan = try await BlockingIO.run { try PlanLoader(environment: spotifyEnvironment).load(path: path) }
         #expect(
             plan.stages.map(\.name) == [
                 "query", "chunk", "fetch", "transform", "validate", "write-csv", "apply", "verify",
@@ -152,20 +152,23 @@ let minimal = """
         #expect(found.map { $0.location!.line } == [11, 16, 17])
     }
 
-    @Test func tenMegabyteFileIsRefusedBeforeParsing() throws {
+    @Test func tenMegabyteFileIsRefusedBeforeParsing() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("huge.yaml").path
         let line = "# " + String(repeating: "x", count: 1021) + "\n"
-        try String(repeating: line, count: 10 * 1024).write(toFile: path, atomically: false, encoding: .utf8)
-        #expect(throws: PlanError.self) { try PlanLoader(environment: [:]).load(path: path) }
-        do {
-            _ = try PlanLoader(environment: [:]).load(path: path)
-        } catch {
-            #expect(error.errors.first?.message.contains("file is 10.0 MiB; a plan may be at most 1.0 MiB") == true)
-            #expect(error.errors.first?.location?.description == "\(path):1:1")
+        // Written, loaded and removed off the cooperative pool: 10 MiB of disk.
+        let loaded = try await BlockingIO.run {
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: dir) }
+            try String(repeating: line, count: 10 * 1024).write(toFile: path, atomically: false, encoding: .utf8)
+            return Result { () throws(PlanError) -> Plan in try PlanLoader(environment: [:]).load(path: path) }
         }
+        guard case .failure(let error) = loaded else {
+            Issue.record("a 10 MiB plan loaded")
+            return
+        }
+        #expect(error.errors.first?.message.contains("file is 10.0 MiB; a plan may be at most 1.0 MiB") == true)
+        #expect(error.errors.first?.location?.description == "\(path):1:1")
     }
 
     /// One byte over reads the same as the limit when rounded: then the message gives bytes.
@@ -176,13 +179,17 @@ let minimal = """
             !errors("# " + String(repeating: "x", count: (1 << 20) - 2)).contains { $0.message.hasPrefix("file is") })
     }
 
-    @Test func missingFileIsAClearError() {
-        do {
-            _ = try PlanLoader(environment: [:]).load(path: "/nonexistent/plan.yaml")
-            Issue.record("loaded a missing file")
-        } catch {
-            #expect(error.errors.first?.message == "cannot read plan /nonexistent/plan.yaml: no such file")
+    @Test func missingFileIsAClearError() async throws {
+        let loaded = try await BlockingIO.run {
+            Result { () throws(PlanError) -> Plan in
+                try PlanLoader(environment: [:]).load(path: "/nonexistent/plan.yaml")
+            }
         }
+        guard case .failure(let error) = loaded else {
+            Issue.record("loaded a missing file")
+            return
+        }
+        #expect(error.errors.first?.message == "cannot read plan /nonexistent/plan.yaml: no such file")
     }
 }
 
@@ -222,9 +229,9 @@ let minimal = """
         #expect(Redaction.isSecretName(name) == secret)
     }
 
-    @Test func secretsNeverReachTheResolvedPlan() throws {
-        let plan = try PlanLoader(environment: spotifyEnvironment)
-            .load(path: repositoryRoot.appendingPathComponent("plans/spotify-enrichment.yaml").path)
+    @Test func secretsNeverReachTheResolvedPlan() async throws {
+        let path = repositoryRoot.appendingPathComponent("plans/spotify-enrichment.yaml").path
+        let plan = try await BlockingIO.run { try PlanLoader(environment: spotifyEnvironment).load(path: path) }
         let text =
             plan.resolved.jsonText() + JSON.encode(plan.resolved.value)
             + plan.stages.map { JSON.encode($0.redactedParameters.value) }.joined()
