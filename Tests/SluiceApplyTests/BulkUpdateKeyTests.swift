@@ -174,7 +174,8 @@ import Testing
         #expect(spooled.priorReadConcurrently)
         #expect(spooled.changed == 2)
         #expect(
-            try await BlockingIO.run { try FileManager.default.contentsOfDirectory(atPath: directory.path) }.isEmpty)
+            try await BlockingIO.runOnOwnThread { try FileManager.default.contentsOfDirectory(atPath: directory.path) }
+                .isEmpty)
 
         update.spoolLimit = 10
         var prior: [Batch] = []

@@ -128,7 +128,7 @@ struct ProcessFaultTests {
         var elsewhere = manifest
         elsewhere.process?.host = "elsewhere.invalid"
         let manifestFile = Manifest.manifestURL(for: directory)
-        try await BlockingIO.run { [elsewhere] in try Data(elsewhere.encoded()).write(to: manifestFile) }
+        try await BlockingIO.runOnOwnThread { [elsewhere] in try Data(elsewhere.encoded()).write(to: manifestFile) }
         let resumed = try await fixture.sluice.run(["resume", directory.path, "--yes"])
         #expect(
             resumed.stderr.contains(

@@ -46,7 +46,9 @@ import Testing
 
         // A review.csv changed since is refused.
         let csv = directory.appendingPathComponent("review.csv")
-        try await BlockingIO.run { try (try Data(contentsOf: csv) + Data("x,isrc,,y,fill\r\n".utf8)).write(to: csv) }
+        try await BlockingIO.runOnOwnThread {
+            try (try Data(contentsOf: csv) + Data("x,isrc,,y,fill\r\n".utf8)).write(to: csv)
+        }
         let refused = try await fixture.sluice.run(["review", directory.path])
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("was changed after the review"), "\(refused.stderr)")

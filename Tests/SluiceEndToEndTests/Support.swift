@@ -102,7 +102,7 @@ struct SluiceProcess {
     ) async -> Outcome {
         let status = process.terminationStatus
         let (stdout, stderr) =
-            (try? await BlockingIO.run {
+            (try? await BlockingIO.runOnOwnThread {
                 (
                     (try? String(contentsOf: out, encoding: .utf8)) ?? "",
                     (try? String(contentsOf: err, encoding: .utf8)) ?? ""
@@ -150,7 +150,7 @@ struct EnrichmentFixture {
         _ = try await connection.execute("GRANT SELECT, UPDATE ON tracks TO \(TestPostgres.passwordRole)")
         await connection.close()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-e2e-\(UUID().uuidString)")
-        try await BlockingIO.run {
+        try await BlockingIO.runOnOwnThread {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         }
         let database = try #require(conninfo.split(separator: " ").first { $0.hasPrefix("dbname=") }).dropFirst(7)
@@ -192,13 +192,13 @@ struct EnrichmentFixture {
     /// The runs in the runs directory, oldest first.
     func manifests() async -> [(directory: URL, manifest: Manifest)] {
         let runs = URL(fileURLWithPath: runsDirectory)
-        return (try? await BlockingIO.run { Manifest.loadAll(in: runs) }) ?? []
+        return (try? await BlockingIO.runOnOwnThread { Manifest.loadAll(in: runs) }) ?? []
     }
 
     func tearDown() async {
         await simulator.stop()
         let directory = directory
-        _ = try? await BlockingIO.run { try FileManager.default.removeItem(at: directory) }
+        _ = try? await BlockingIO.runOnOwnThread { try FileManager.default.removeItem(at: directory) }
     }
 }
 
@@ -206,20 +206,20 @@ struct EnrichmentFixture {
 /// cooperative pool the tests share with the servers they run.
 enum Files {
     static func text(_ url: URL) async throws -> String {
-        try await BlockingIO.run { try String(contentsOf: url, encoding: .utf8) }
+        try await BlockingIO.runOnOwnThread { try String(contentsOf: url, encoding: .utf8) }
     }
 
     static func bytes(_ url: URL) async throws -> [UInt8] {
-        try await BlockingIO.run { Array(try Data(contentsOf: url)) }
+        try await BlockingIO.runOnOwnThread { Array(try Data(contentsOf: url)) }
     }
 
     static func exists(_ url: URL) async -> Bool {
-        await BlockingIO.fileExists(atPath: url.path)
+        (try? await BlockingIO.runOnOwnThread { FileManager.default.fileExists(atPath: url.path) }) ?? false
     }
 
     /// Every regular file under `directory`, with its text and its permission bits.
     static func everyFile(under directory: URL) async throws -> [(url: URL, text: String, mode: Int?)] {
-        try await BlockingIO.run {
+        try await BlockingIO.runOnOwnThread {
             let files =
                 FileManager.default.enumerator(at: directory, includingPropertiesForKeys: [.isRegularFileKey])?
                 .compactMap { $0 as? URL } ?? []

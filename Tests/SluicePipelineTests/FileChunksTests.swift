@@ -10,7 +10,7 @@ import Testing
     static func file(bytes: Int) async throws -> (url: URL, content: [UInt8]) {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-chunks-\(UUID().uuidString)")
         let content = (0..<bytes).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 / 251) }
-        try await BlockingIO.run { try Data(content).write(to: url) }
+        try await BlockingIO.runOnOwnThread { try Data(content).write(to: url) }
         return (url, content)
     }
 
@@ -42,7 +42,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: url) }
         let lines = (0..<40_000).map { "\($0):" + String(repeating: "y", count: $0 % 53) }
         let text = lines.joined(separator: "\n")  // the last line has no newline
-        try await BlockingIO.run { try Data(text.utf8).write(to: url) }
+        try await BlockingIO.runOnOwnThread { try Data(text.utf8).write(to: url) }
         let file = try FileChunks(path: url.path)
         var read: [String] = []
         while let range = try await file.nextLine() {

@@ -69,7 +69,7 @@ import Testing
         #expect(record.rowsOut == 50)
         let spool = try #require(record.spool)
         #expect(spool.rows == 50)
-        let text = try await BlockingIO.run {
+        let text = try await BlockingIO.runOnOwnThread {
             try String(contentsOf: artifactURL(spool.path, in: result.directory), encoding: .utf8)
         }
         let lines = text.split(separator: "\n").count

@@ -18,7 +18,7 @@ import Glibc
     }
 
     static func contents(of url: URL) async throws -> [UInt8] {
-        try await BlockingIO.run { Array(try Data(contentsOf: url)) }
+        try await BlockingIO.runOnOwnThread { Array(try Data(contentsOf: url)) }
     }
 
     /// Lines of varied length, so buffer boundaries fall anywhere in them.
@@ -62,7 +62,9 @@ import Glibc
         let writer = try PrivateFileWriter(at: root.appendingPathComponent("out.csv"), atomic: true, bufferSize: 64)
         for n in 0..<200 { try await writer.write(Self.line(n)) }
         await writer.discard()
-        let left = try await BlockingIO.run { try FileManager.default.contentsOfDirectory(atPath: root.path) }
+        let left = try await BlockingIO.runOnOwnThread {
+            try FileManager.default.contentsOfDirectory(atPath: root.path)
+        }
         #expect(left.isEmpty)
     }
 
@@ -73,7 +75,7 @@ import Glibc
         let root = try directory()
         defer { try? FileManager.default.removeItem(at: root) }
         let url = root.appendingPathComponent("probe")
-        try await BlockingIO.run {
+        try await BlockingIO.runOnOwnThread {
             try Data(repeating: 1, count: 4096).write(to: url)
             let fd = open(url.path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw FileError("open", path: url.path, errno: errno) }
@@ -90,7 +92,7 @@ import Glibc
     /// How many of the file's pages are in the page cache (`mincore(2)` on a mapping of it).
     static func residentPages(of url: URL) async throws -> (resident: Int, pages: Int) {
         #if os(Linux)
-        try await BlockingIO.run {
+        try await BlockingIO.runOnOwnThread {
             let fd = open(url.path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw FileError("open", path: url.path, errno: errno) }
             defer { close(fd) }

@@ -23,7 +23,7 @@ import Testing
         #expect(manifest.stage("sink")?.requiresApproval == true)
         #expect(manifest.stage("map")?.spool?.rows == 400)
         #expect(sink.received.value == 0)
-        #expect(try await BlockingIO.run { try Manifest.load(from: result.directory) } == manifest)
+        #expect(try await BlockingIO.runOnOwnThread { try Manifest.load(from: result.directory) } == manifest)
     }
 
     @Test(arguments: [true, false])
@@ -119,8 +119,8 @@ import Testing
         #expect(
             result.manifestWriteError?.hasPrefix("cannot write \(file): ") == true,
             "\(result.manifestWriteError ?? "nil")")
-        #expect(
-            !(await BlockingIO.fileExists(atPath: result.directory.appendingPathComponent(".manifest.reserve").path)))
+        let reserve = result.directory.appendingPathComponent(".manifest.reserve").path
+        #expect(!(try await BlockingIO.runOnOwnThread { FileManager.default.fileExists(atPath: reserve) }))
     }
 
     @Test func aRunHoldsSpaceForItsFinalManifestOnlyWhileItRuns() async throws {
@@ -131,7 +131,7 @@ import Testing
             StageSpec(
                 InspectingStage { directory in
                     let path = directory.appendingPathComponent(".manifest.reserve").path
-                    let size = try? await BlockingIO.run {
+                    let size = try? await BlockingIO.runOnOwnThread {
                         try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int
                     }
                     reserved.withLock { $0 = size }
@@ -141,8 +141,10 @@ import Testing
         #expect(result.manifestWriteError == nil)
         #expect((reserved.withLock { $0 } ?? 0) >= 64 << 10)
         #expect(
-            try await BlockingIO.run { try FileManager.default.contentsOfDirectory(atPath: result.directory.path) }
-                .filter { $0.hasPrefix(".") }
+            try await BlockingIO.runOnOwnThread {
+                try FileManager.default.contentsOfDirectory(atPath: result.directory.path)
+            }
+            .filter { $0.hasPrefix(".") }
                 == [])
     }
 }

@@ -61,7 +61,7 @@ import Testing
         #expect(manifest.resumeCommand == nil)
         // The sink may be cancelled before it drains what "fail" passed on, never after more.
         #expect((manifest.stage("sink")?.rowsIn ?? 0) <= 30)
-        #expect(try await BlockingIO.run { try Manifest.load(from: result.directory) } == manifest)
+        #expect(try await BlockingIO.runOnOwnThread { try Manifest.load(from: result.directory) } == manifest)
     }
 
     @Test func aResumableFailureRecordsHowToContinue() async throws {
@@ -107,7 +107,7 @@ import Testing
         #expect(manifest.stage("sink")?.rowsIn == 10)
         // Each stage records what it wrote before it stopped.
         #expect(manifest.stage("source")?.spool != nil)
-        #expect(try await BlockingIO.run { try Manifest.load(from: result.directory) } == manifest)
+        #expect(try await BlockingIO.runOnOwnThread { try Manifest.load(from: result.directory) } == manifest)
     }
 
     @Test func aRunCancelledBeforeItStartsEndsInterrupted() async throws {

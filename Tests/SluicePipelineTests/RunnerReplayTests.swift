@@ -61,8 +61,9 @@ import Testing
         #expect(manifest.stage("map")?.counters["seen_emitted"] == 300)
         // In `stage` mode the later stages are skipped with empty figures.
         #expect(manifest.stage("sink")?.outputs == [])
-        #expect(!(await BlockingIO.fileExists(atPath: result.directory.appendingPathComponent("source.ndjson").path)))
-        #expect(try await BlockingIO.run { try Manifest.load(from: result.directory) } == manifest)
+        let sourceSpool = result.directory.appendingPathComponent("source.ndjson").path
+        #expect(!(try await BlockingIO.runOnOwnThread { FileManager.default.fileExists(atPath: sourceSpool) }))
+        #expect(try await BlockingIO.runOnOwnThread { try Manifest.load(from: result.directory) } == manifest)
     }
 
     @Test func replayingFromAStageRunsItAndEveryLaterOne() async throws {
@@ -98,9 +99,9 @@ import Testing
         let test = try await TestRun()
         let first = try await original(test)
         let spool = first.directory.appendingPathComponent("source.ndjson")
-        var bytes = try await BlockingIO.run { try Array(Data(contentsOf: spool)) }
+        var bytes = try await BlockingIO.runOnOwnThread { try Array(Data(contentsOf: spool)) }
         bytes[bytes.count / 2] ^= 0x01
-        try await BlockingIO.run { [bytes] in try Data(bytes).write(to: spool) }
+        try await BlockingIO.runOnOwnThread { [bytes] in try Data(bytes).write(to: spool) }
         let runsBefore = await test.runNames()
 
         let error = await #expect(throws: RunnerError.self) {

@@ -44,7 +44,7 @@ import Testing
     @Test func theManifestOnDiskEqualsTheReturnedOne() async throws {
         let test = try await TestRun()
         let result = try await test.run(chain(batches: 3))
-        let loaded = try await BlockingIO.run { try Manifest.load(from: result.directory) }
+        let loaded = try await BlockingIO.runOnOwnThread { try Manifest.load(from: result.directory) }
         #expect(loaded == result.manifest)
         // And it survives another encode → decode.
         #expect(try Manifest.decode(Data(loaded.encoded())) == loaded)
@@ -115,13 +115,13 @@ import Testing
         let test = try await TestRun()
         let result = try await test.run(chain(batches: 2))
         func mode(_ url: URL) async throws -> Int {
-            try await BlockingIO.run {
+            try await BlockingIO.runOnOwnThread {
                 let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
                 return (attributes[.posixPermissions] as? NSNumber)?.intValue ?? -1
             }
         }
         #expect(try await mode(result.directory) == 0o700)
-        let files = try await BlockingIO.run {
+        let files = try await BlockingIO.runOnOwnThread {
             try FileManager.default.contentsOfDirectory(atPath: result.directory.path)
         }
         #expect(Set(files) == ["manifest.json", "source.ndjson", "map.ndjson", "sink.ndjson"])

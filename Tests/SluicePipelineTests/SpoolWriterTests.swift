@@ -43,7 +43,7 @@ import Testing
         #expect(rows == batches.reduce(0) { $0 + $1.rows.count })
         let read = try await Self.read(url)
         #expect(read == batches)
-        let bytes = try await BlockingIO.run { Array(try Data(contentsOf: url)) }
+        let bytes = try await BlockingIO.runOnOwnThread { Array(try Data(contentsOf: url)) }
         #expect(summary.sha256 == SHA256.hex(bytes))
     }
 

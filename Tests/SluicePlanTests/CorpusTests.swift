@@ -28,7 +28,7 @@ import Testing
 
     static func load(_ file: String) async -> Result<Plan, PlanError> {
         let path = corpus.appendingPathComponent(file).path
-        let loaded = try? await BlockingIO.run {
+        let loaded = try? await BlockingIO.runOnOwnThread {
             Result { () throws(PlanError) -> Plan in try PlanLoader(environment: [:]).load(path: path) }
         }
         return loaded ?? .failure(PlanError([]))
@@ -56,7 +56,7 @@ import Testing
 
     @Test func everyCorpusFileHasAnExpectation() async throws {
         let corpus = Self.corpus.path
-        let files = try await BlockingIO.run { try FileManager.default.contentsOfDirectory(atPath: corpus) }
+        let files = try await BlockingIO.runOnOwnThread { try FileManager.default.contentsOfDirectory(atPath: corpus) }
             .filter { $0.hasSuffix(".yaml") && !$0.hasPrefix("valid-") }
         let covered = Set(Self.cases.map(\.file))
         #expect(Set(files).subtracting(covered).isEmpty, "no expectation for: \(Set(files).subtracting(covered))")
@@ -65,9 +65,10 @@ import Testing
 
     @Test func validCorpusPlansLoad() async throws {
         let corpus = Self.corpus.path
-        let files = try await BlockingIO.run { try FileManager.default.contentsOfDirectory(atPath: corpus) }.filter {
-            $0.hasPrefix("valid-")
-        }
+        let files = try await BlockingIO.runOnOwnThread { try FileManager.default.contentsOfDirectory(atPath: corpus) }
+            .filter {
+                $0.hasPrefix("valid-")
+            }
         #expect(!files.isEmpty)
         for file in files { _ = try await Self.load(file).get() }
     }

@@ -50,7 +50,9 @@ let minimal = """
 @Suite struct PlanLoaderTests {
     @Test func loadsTheSpotifyPlan() async throws {
         let path = repositoryRoot.appendingPathComponent("plans/spotify-enrichment.yaml").path
-        let plan = try await BlockingIO.run { try PlanLoader(environment: spotifyEnvironment).load(path: path) }
+        let plan = try await BlockingIO.runOnOwnThread {
+            try PlanLoader(environment: spotifyEnvironment).load(path: path)
+        }
         #expect(
             plan.stages.map(\.name) == [
                 "query", "chunk", "fetch", "transform", "validate", "write-csv", "apply", "verify",
@@ -157,7 +159,7 @@ let minimal = """
         let path = dir.appendingPathComponent("huge.yaml").path
         let line = "# " + String(repeating: "x", count: 1021) + "\n"
         // Written, loaded and removed off the cooperative pool: 10 MiB of disk.
-        let loaded = try await BlockingIO.run {
+        let loaded = try await BlockingIO.runOnOwnThread {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: dir) }
             try String(repeating: line, count: 10 * 1024).write(toFile: path, atomically: false, encoding: .utf8)
@@ -180,7 +182,7 @@ let minimal = """
     }
 
     @Test func missingFileIsAClearError() async throws {
-        let loaded = try await BlockingIO.run {
+        let loaded = try await BlockingIO.runOnOwnThread {
             Result { () throws(PlanError) -> Plan in
                 try PlanLoader(environment: [:]).load(path: "/nonexistent/plan.yaml")
             }
@@ -231,7 +233,9 @@ let minimal = """
 
     @Test func secretsNeverReachTheResolvedPlan() async throws {
         let path = repositoryRoot.appendingPathComponent("plans/spotify-enrichment.yaml").path
-        let plan = try await BlockingIO.run { try PlanLoader(environment: spotifyEnvironment).load(path: path) }
+        let plan = try await BlockingIO.runOnOwnThread {
+            try PlanLoader(environment: spotifyEnvironment).load(path: path)
+        }
         let text =
             plan.resolved.jsonText() + JSON.encode(plan.resolved.value)
             + plan.stages.map { JSON.encode($0.redactedParameters.value) }.joined()

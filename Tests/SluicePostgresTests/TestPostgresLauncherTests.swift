@@ -15,10 +15,14 @@ import Testing
         let directory = try #require(server.socketDirectory)
         let pidFile = "\(directory)/data/postmaster.pid"
         let pid = try #require(
-            try await BlockingIO.run { try String(contentsOfFile: pidFile, encoding: .utf8) }.split(separator: "\n")
-                .first
+            try await BlockingIO.runOnOwnThread { try String(contentsOfFile: pidFile, encoding: .utf8) }.split(
+                separator: "\n"
+            )
+            .first
         )
-        let (theirs, ours) = try await BlockingIO.run { (Self.sockets(of: "\(pid)"), Self.sockets(of: "self")) }
+        let (theirs, ours) = try await BlockingIO.runOnOwnThread {
+            (Self.sockets(of: "\(pid)"), Self.sockets(of: "self"))
+        }
         let shared = theirs.intersection(ours)
         #expect(shared.isEmpty, "the server holds \(shared.count) of our sockets")
     }

@@ -76,7 +76,7 @@ import Testing
         #expect(review.file.path == "review.csv")
         #expect(review.file.rows == 4)
         #expect(try await mode(of: csv) == 0o600)
-        let lines = try await BlockingIO.run { try String(contentsOf: csv, encoding: .utf8) }.split(
+        let lines = try await BlockingIO.runOnOwnThread { try String(contentsOf: csv, encoding: .utf8) }.split(
             whereSeparator: \.isNewline
         ).map(String.init)
         #expect(lines.first == "key,column,old,new,change")
@@ -240,17 +240,19 @@ import Testing
         }
         let png = result.directory.appendingPathComponent("review.png")
         try await browser.screenshot(of: page, to: png)
-        let image = try await BlockingIO.run { try Data(contentsOf: png) }
+        let image = try await BlockingIO.runOnOwnThread { try Data(contentsOf: png) }
         #expect(image.starts(with: [0x89, 0x50, 0x4E, 0x47]), "not a PNG")
         #expect(image.count > 10_000, "a blank screenshot is a few hundred bytes; this one is \(image.count)")
     }
 
     /// review.csv's records after the header: key, column, old, new, change.
     static func cells(in csv: URL) async throws -> [[String]] {
-        try await BlockingIO.run { try String(contentsOf: csv, encoding: .utf8) }.split(whereSeparator: \.isNewline)
-            .dropFirst().map {
-                $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-            }
+        try await BlockingIO.runOnOwnThread { try String(contentsOf: csv, encoding: .utf8) }.split(
+            whereSeparator: \.isNewline
+        )
+        .dropFirst().map {
+            $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        }
     }
 
     /// `column/change` → the number of cells of that column and kind.
@@ -279,9 +281,9 @@ import Testing
         let before = try await db.snapshot()
         let (_, second) = try await Self.reviewThenApply(db) { first in
             let csv = first.directory.appendingPathComponent("review.csv")
-            var text = try await BlockingIO.run { try String(contentsOf: csv, encoding: .utf8) }
+            var text = try await BlockingIO.runOnOwnThread { try String(contentsOf: csv, encoding: .utf8) }
             text = text.replacingOccurrences(of: ",20,fill", with: ",99,fill")
-            try await BlockingIO.run { [text] in try text.write(to: csv, atomically: true, encoding: .utf8) }
+            try await BlockingIO.runOnOwnThread { [text] in try text.write(to: csv, atomically: true, encoding: .utf8) }
         }
         #expect(second.manifest.status == .failed)
         #expect(second.manifest.error?.message.contains("was changed after the review") == true)
@@ -333,13 +335,15 @@ import Testing
         #expect(review.file.rows == 4)
         let page = try #require(review.files.first?.path)
         let pageURL = page.hasPrefix("/") ? URL(fileURLWithPath: page) : tripped.directory.appendingPathComponent(page)
-        #expect(await BlockingIO.fileExists(atPath: pageURL.path), "\(pageURL.path)")
+        let pagePath = pageURL.path
+        let pageExists = try await BlockingIO.runOnOwnThread { FileManager.default.fileExists(atPath: pagePath) }
+        #expect(pageExists, "\(pagePath)")
         let error = tripped.manifest.error?.message ?? ""
         #expect(error.contains(message), "\(error)")
         #expect(error.contains("spotify-enrichment.yaml:"), "located: \(error)")
         #expect(try await db.snapshot() == before)
         // Stopped before anything: not even an undo file was begun.
-        let left = try await BlockingIO.run {
+        let left = try await BlockingIO.runOnOwnThread {
             try FileManager.default.contentsOfDirectory(atPath: tripped.directory.path)
         }
         #expect(!left.contains { $0.contains("undo") }, "\(left)")

@@ -66,7 +66,8 @@ import Testing
 
         // The undo file says it is an upsert's and lists the rows added apart from the prior values.
         let file = try #require(harness.artifacts("undo").first)
-        let lines = try await BlockingIO.run { try String(contentsOf: file, encoding: .utf8) }.split(separator: "\n")
+        let lines = try await BlockingIO.runOnOwnThread { try String(contentsOf: file, encoding: .utf8) }.split(
+            separator: "\n")
         #expect(lines.count == 4)
         #expect(lines[0].contains(#""mode":"upsert""#))
         #expect(lines.dropFirst().filter { $0.hasPrefix(#"{"inserted":["#) }.count == 2)
@@ -141,7 +142,8 @@ import Testing
         #expect(harness.counters["inserted"] == nil)
         let file = try #require(harness.artifacts("undo").first)
         let header = try #require(
-            try await BlockingIO.run { try String(contentsOf: file, encoding: .utf8) }.split(separator: "\n").first)
+            try await BlockingIO.runOnOwnThread { try String(contentsOf: file, encoding: .utf8) }.split(separator: "\n")
+                .first)
         #expect(
             header
                 == #"{"columns":["spotify_popularity","isrc"],"key":"id","stage":"apply","table":"tracks","written":true}"#

@@ -155,13 +155,17 @@ import Testing
         #expect(harness.counters["changed"] == count)
         let undoFile = try #require(harness.artifacts("undo").first)
         #expect(
-            try await BlockingIO.run { try String(contentsOf: undoFile, encoding: .utf8) }.split(separator: "\n").count
+            try await BlockingIO.runOnOwnThread { try String(contentsOf: undoFile, encoding: .utf8) }.split(
+                separator: "\n"
+            ).count
                 == count + 1)
         #expect(
-            try await BlockingIO.run { try FileManager.default.contentsOfDirectory(atPath: harness.runDirectory.path) }
-                .filter {
-                    $0.hasPrefix("sluice-copy-")
-                }.isEmpty)
+            try await BlockingIO.runOnOwnThread {
+                try FileManager.default.contentsOfDirectory(atPath: harness.runDirectory.path)
+            }
+            .filter {
+                $0.hasPrefix("sluice-copy-")
+            }.isEmpty)
 
         let undo = try Undo(
             runDirectory: harness.runDirectory, manifest: try Self.manifest(for: harness),

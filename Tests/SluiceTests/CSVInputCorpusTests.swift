@@ -149,7 +149,7 @@ import Testing
 
     @Test func everyFileHasAnExpectationAndEveryExpectationAFile() async throws {
         let corpus = try Self.corpus.path
-        let files = try await BlockingIO.run { try FileManager.default.contentsOfDirectory(atPath: corpus) }
+        let files = try await BlockingIO.runOnOwnThread { try FileManager.default.contentsOfDirectory(atPath: corpus) }
             .filter { $0.hasSuffix(".csv") }
         #expect(Set(files) == Set(Self.expectations.keys))
         #expect(files.count >= 15)
@@ -235,7 +235,7 @@ import Testing
         bytes += Array("6f1c2a52-8d3e-4b7a-9c1d-0a1b2c3d4e02,".utf8)
         bytes += [UInt8](repeating: UInt8(ascii: "A"), count: 10 * 1024 * 1024)
         bytes += Array((",1,USRC17607839\r\n" + good).utf8)
-        try await BlockingIO.run { [bytes] in try Data(bytes).write(to: url) }
+        try await BlockingIO.runOnOwnThread { [bytes] in try Data(bytes).write(to: url) }
 
         let outcome = try await Self.read(url, as: "long.csv")
         let error = try #require(outcome.error)
@@ -289,7 +289,7 @@ import Testing
         }
         // A NUL byte stops the reader: its problem comes after every other.
         bytes += Array("\(key)fff,4uLU6hMCjMI75M1A2tKUQA,4".utf8) + [0] + Array("2,USRC17607839\n".utf8)
-        try await BlockingIO.run { [bytes] in try Data(bytes).write(to: url) }
+        try await BlockingIO.runOnOwnThread { [bytes] in try Data(bytes).write(to: url) }
         let error = try #require(try await Self.read(url, as: "mixed.csv").error)
         #expect(
             error.diagnostics.map { "\($0.line):\($0.column) \($0.message.prefix(18))" } == [
@@ -306,7 +306,7 @@ import Testing
             many += Array("\(id),4uLU6hMCjMI75M1A2tKUQA,\(popularity),US".utf8)
             many += (row % 4 == 1 ? [0xFF] : []) + Array("RC17607839\n".utf8)
         }
-        try await BlockingIO.run { [many] in try Data(many).write(to: url) }
+        try await BlockingIO.runOnOwnThread { [many] in try Data(many).write(to: url) }
         let cut = try #require(try await Self.read(url, as: "many.csv").error)
         let lines = cut.diagnostics.map(\.line)
         #expect(cut.diagnostics.count == CSVReader.defaultMaxProblems + 1)

@@ -22,7 +22,7 @@ import Testing
 
     static func file(_ text: String) async throws -> URL {
         let url = try await StageHarness.makeRunDirectory().appendingPathComponent("in.csv")
-        try await BlockingIO.run { try Data(text.utf8).write(to: url) }
+        try await BlockingIO.runOnOwnThread { try Data(text.utf8).write(to: url) }
         return url
     }
 
@@ -38,7 +38,7 @@ import Testing
         #expect(harness.counters["rows"] == 3)
         let input = try #require(harness.context.inputs.first)
         #expect(input.kind == "csv")
-        #expect(input.sha256 == SHA256.hex(try await BlockingIO.run { Array(try Data(contentsOf: url)) }))
+        #expect(input.sha256 == SHA256.hex(try await BlockingIO.runOnOwnThread { Array(try Data(contentsOf: url)) }))
     }
 
     /// Every problem, located, and not one row sent: the stages after it never see half a file.

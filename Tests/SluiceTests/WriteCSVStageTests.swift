@@ -31,7 +31,7 @@ import Testing
         #expect(file.lastPathComponent == "spotify_enrichment_20260301_123456.csv")
         #expect(file.deletingLastPathComponent().path == harness.runDirectory.path)
         #expect(try await mode(of: file) == 0o600)
-        let text = try await BlockingIO.run { try String(contentsOf: file, encoding: .utf8) }
+        let text = try await BlockingIO.runOnOwnThread { try String(contentsOf: file, encoding: .utf8) }
         #expect(
             text == "track_id,spotify_id,spotify_popularity,isrc\r\n"
                 + "id-1,plain,73,USUM71703861\r\n"
@@ -76,7 +76,7 @@ import Testing
         let file = try #require(harness.artifacts("csv").first)
         #expect(file.path == directory.appendingPathComponent("out-test-run.csv").path)
         #expect(
-            try await BlockingIO.run { try String(contentsOf: file, encoding: .utf8) }
+            try await BlockingIO.runOnOwnThread { try String(contentsOf: file, encoding: .utf8) }
                 == "track_id,spotify_id,spotify_popularity,isrc\r\n")
     }
 
@@ -85,7 +85,7 @@ import Testing
     @Test func anExistingFileIsNeverOverwritten() async throws {
         let directory = try await StageHarness.makeRunDirectory()
         let target = directory.appendingPathComponent("audit.csv")
-        try await BlockingIO.run { try Data("the first run's audit trail\n".utf8).write(to: target) }
+        try await BlockingIO.runOnOwnThread { try Data("the first run's audit trail\n".utf8).write(to: target) }
         let plan = try TestPlans.spotify(overrides: ["write-csv.path=\(target.path)"])
         let stage = try TestPlans.stage("write-csv", of: plan)
         let harness = try await StageHarness(stage: stage)
@@ -95,13 +95,19 @@ import Testing
         }
         #expect(String(describing: error).contains("\(target.path) already exists"))
         #expect(String(describing: error).contains("{timestamp}"))
-        #expect(
-            try await BlockingIO.run { try String(contentsOf: target, encoding: .utf8) }
-                == "the first run's audit trail\n")
-        #expect(
-            try await BlockingIO.run { try FileManager.default.contentsOfDirectory(atPath: directory.path) } == [
-                "audit.csv"
-            ])
+        let left = try await Self.left(target, in: directory)
+        #expect(left.text == "the first run's audit trail\n")
+        #expect(left.files == ["audit.csv"])
+    }
+
+    /// What `target` holds and which files `directory` holds, read off the cooperative pool.
+    static func left(_ target: URL, in directory: URL) async throws -> (text: String, files: [String]) {
+        try await BlockingIO.runOnOwnThread {
+            (
+                try String(contentsOf: target, encoding: .utf8),
+                try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            )
+        }
     }
 
     /// The same when the other file appears while this one is being written.
@@ -110,14 +116,12 @@ import Testing
         let target = directory.appendingPathComponent("audit.csv")
         let writer = try await CSVFileWriter(url: target, columns: ["a"], replaceExisting: false)
         try await writer.write(Batch(columns: ["a"], rows: [["1"]]))
-        try await BlockingIO.run { try Data("the other run's\n".utf8).write(to: target) }
+        try await BlockingIO.runOnOwnThread { try Data("the other run's\n".utf8).write(to: target) }
         let error = await #expect(throws: CSVWriteError.self) { try await writer.commit() }
         #expect(error?.description == "cannot write \(target.path): File exists")
-        #expect(try await BlockingIO.run { try String(contentsOf: target, encoding: .utf8) } == "the other run's\n")
-        #expect(
-            try await BlockingIO.run { try FileManager.default.contentsOfDirectory(atPath: directory.path) } == [
-                "audit.csv"
-            ])
+        let left = try await Self.left(target, in: directory)
+        #expect(left.text == "the other run's\n")
+        #expect(left.files == ["audit.csv"])
     }
 
     @Test func aMissingColumnFailsAndLeavesNoFile() async throws {

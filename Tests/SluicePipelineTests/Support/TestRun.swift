@@ -12,7 +12,7 @@ struct TestRun: ~Copyable {
     init() async throws {
         let root = FileManager.default.temporaryDirectory
             .appendingPathComponent("sluice-pipeline-tests-\(UUID().uuidString)")
-        try await BlockingIO.run {
+        try await BlockingIO.runOnOwnThread {
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         }
         self.root = root
@@ -45,7 +45,8 @@ struct TestRun: ~Copyable {
     /// The names in the runs directory (one per run).
     func runNames() async -> [String] {
         let path = runsDirectory.path
-        return ((try? await BlockingIO.run { try FileManager.default.contentsOfDirectory(atPath: path) }) ?? [])
+        return
+            ((try? await BlockingIO.runOnOwnThread { try FileManager.default.contentsOfDirectory(atPath: path) }) ?? [])
             .sorted()
     }
 }

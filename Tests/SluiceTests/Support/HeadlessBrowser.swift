@@ -36,7 +36,7 @@ struct HeadlessBrowser {
         defer { try? FileManager.default.removeItem(at: scratch) }
         let out = scratch.appendingPathComponent("stdout.txt")
         let err = scratch.appendingPathComponent("stderr.txt")
-        try await BlockingIO.run {
+        try await BlockingIO.runOnOwnThread {
             try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
             _ = FileManager.default.createFile(atPath: out.path, contents: nil)
             _ = FileManager.default.createFile(atPath: err.path, contents: nil)
@@ -63,9 +63,9 @@ struct HeadlessBrowser {
             try await Task.sleep(for: .milliseconds(50))
         }
         guard process.terminationStatus == 0 else {
-            let stderr = (try? await BlockingIO.run { try String(contentsOf: err, encoding: .utf8) }) ?? ""
+            let stderr = (try? await BlockingIO.runOnOwnThread { try String(contentsOf: err, encoding: .utf8) }) ?? ""
             throw Failure(description: "chromium exited with \(process.terminationStatus): \(stderr.suffix(2000))")
         }
-        return try await BlockingIO.run { try String(contentsOf: out, encoding: .utf8) }
+        return try await BlockingIO.runOnOwnThread { try String(contentsOf: out, encoding: .utf8) }
     }
 }

@@ -38,7 +38,7 @@ struct StageHarness {
     static func makeRunDirectory() async throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-tests")
             .appendingPathComponent(UUID().uuidString)
-        try await BlockingIO.run { try PrivateFile.createDirectory(at: url) }
+        try await BlockingIO.runOnOwnThread { try PrivateFile.createDirectory(at: url) }
         return url
     }
 
@@ -59,7 +59,9 @@ struct StageHarness {
     /// Files in the run directory, hidden ones included (temporary files start with a dot).
     func files() async throws -> [String] {
         let path = runDirectory.path
-        return try await BlockingIO.run { try FileManager.default.contentsOfDirectory(atPath: path).sorted() }
+        return try await BlockingIO.runOnOwnThread {
+            try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+        }
     }
 }
 
@@ -72,7 +74,7 @@ func rows(_ batches: [Batch]) -> [[String: Value]] {
 
 /// The file's permission bits.
 func mode(of url: URL) async throws -> Int {
-    try await BlockingIO.run {
+    try await BlockingIO.runOnOwnThread {
         let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
         return (attributes[.posixPermissions] as? NSNumber)?.intValue ?? -1
     }
