@@ -173,9 +173,10 @@ import Testing
         let spooled = try await update.run(on: db.connection, batches: [input]) { _ in }
         #expect(spooled.priorReadConcurrently)
         #expect(spooled.changed == 2)
-        #expect(
-            try await BlockingIO.runOnOwnThread { try FileManager.default.contentsOfDirectory(atPath: directory.path) }
-                .isEmpty)
+        let left = try await BlockingIO.runOnOwnThread {
+            try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        }
+        #expect(left.isEmpty, "the spool was left: \(left)")
 
         update.spoolLimit = 10
         var prior: [Batch] = []
