@@ -58,7 +58,6 @@ extension Manifest {
         }
     }
 
-    /// The run a replay re-runs part of.
     /// The process that ran (or runs) the run, so a reader can tell a run still going from one
     /// whose process was killed before it could write a final status.
     ///
@@ -113,6 +112,7 @@ extension Manifest {
         }
     }
 
+    /// The run a replay re-runs part of.
     public struct ReplayOrigin: Sendable, Equatable {
         public var runID: String
         /// The original run's directory.
