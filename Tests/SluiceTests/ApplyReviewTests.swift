@@ -76,7 +76,7 @@ import Testing
         #expect(review.file.path == "review.csv")
         #expect(review.file.rows == 4)
         #expect(try await mode(of: csv) == 0o600)
-        let lines = try await BlockingIO.runOnOwnThread { try String(contentsOf: csv, encoding: .utf8) }.split(
+        let lines = try await text(of: csv).split(
             whereSeparator: \.isNewline
         ).map(String.init)
         #expect(lines.first == "key,column,old,new,change")
@@ -247,7 +247,7 @@ import Testing
 
     /// review.csv's records after the header: key, column, old, new, change.
     static func cells(in csv: URL) async throws -> [[String]] {
-        try await BlockingIO.runOnOwnThread { try String(contentsOf: csv, encoding: .utf8) }.split(
+        try await text(of: csv).split(
             whereSeparator: \.isNewline
         )
         .dropFirst().map {
@@ -281,9 +281,8 @@ import Testing
         let before = try await db.snapshot()
         let (_, second) = try await Self.reviewThenApply(db) { first in
             let csv = first.directory.appendingPathComponent("review.csv")
-            var text = try await BlockingIO.runOnOwnThread { try String(contentsOf: csv, encoding: .utf8) }
-            text = text.replacingOccurrences(of: ",20,fill", with: ",99,fill")
-            try await BlockingIO.runOnOwnThread { [text] in try text.write(to: csv, atomically: true, encoding: .utf8) }
+            let edited = try await text(of: csv).replacingOccurrences(of: ",20,fill", with: ",99,fill")
+            try await BlockingIO.runOnOwnThread { try edited.write(to: csv, atomically: true, encoding: .utf8) }
         }
         #expect(second.manifest.status == .failed)
         #expect(second.manifest.error?.message.contains("was changed after the review") == true)

@@ -66,7 +66,7 @@ import Testing
 
         // The undo file says it is an upsert's and lists the rows added apart from the prior values.
         let file = try #require(harness.artifacts("undo").first)
-        let lines = try await BlockingIO.runOnOwnThread { try String(contentsOf: file, encoding: .utf8) }.split(
+        let lines = try await text(of: file).split(
             separator: "\n")
         #expect(lines.count == 4)
         #expect(lines[0].contains(#""mode":"upsert""#))
@@ -142,7 +142,7 @@ import Testing
         #expect(harness.counters["inserted"] == nil)
         let file = try #require(harness.artifacts("undo").first)
         let header = try #require(
-            try await BlockingIO.runOnOwnThread { try String(contentsOf: file, encoding: .utf8) }.split(separator: "\n")
+            try await text(of: file).split(separator: "\n")
                 .first)
         #expect(
             header

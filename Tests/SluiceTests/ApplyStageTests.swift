@@ -155,7 +155,7 @@ import Testing
         #expect(harness.counters["changed"] == count)
         let undoFile = try #require(harness.artifacts("undo").first)
         #expect(
-            try await BlockingIO.runOnOwnThread { try String(contentsOf: undoFile, encoding: .utf8) }.split(
+            try await text(of: undoFile).split(
                 separator: "\n"
             ).count
                 == count + 1)

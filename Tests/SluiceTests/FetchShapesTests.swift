@@ -251,9 +251,7 @@ import Testing
             #expect(server.stats().seenURLs.allSatisfy { $0.contains("api_key=s3cret-key-value") })
             for file in try await harness.files() {
                 let text =
-                    (try? await BlockingIO.runOnOwnThread {
-                        try String(contentsOf: harness.runDirectory.appendingPathComponent(file), encoding: .utf8)
-                    }) ?? ""
+                    (try? await text(of: harness.runDirectory.appendingPathComponent(file))) ?? ""
                 #expect(!text.contains("s3cret"), "\(file) holds the key")
             }
         }

@@ -17,7 +17,7 @@ import Testing
 
     static func rejects(_ harness: StageHarness) async throws -> [String] {
         guard let file = harness.artifacts("rejects").first else { return [] }
-        return try await BlockingIO.runOnOwnThread { try String(contentsOf: file, encoding: .utf8) }.components(
+        return try await text(of: file).components(
             separatedBy: "\r\n"
         ).dropFirst()
             .filter { !$0.isEmpty }

@@ -27,7 +27,7 @@ import Testing
         let file = try #require(harness.artifacts("rejects").first)
         #expect(file.lastPathComponent == "rejects-validate.csv")
         #expect(try await mode(of: file) == 0o600)
-        let lines = try await BlockingIO.runOnOwnThread { try String(contentsOf: file, encoding: .utf8) }.components(
+        let lines = try await text(of: file).components(
             separatedBy: "\r\n"
         ).filter { !$0.isEmpty }
         #expect(lines.count == 4)

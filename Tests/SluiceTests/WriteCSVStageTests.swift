@@ -31,9 +31,9 @@ import Testing
         #expect(file.lastPathComponent == "spotify_enrichment_20260301_123456.csv")
         #expect(file.deletingLastPathComponent().path == harness.runDirectory.path)
         #expect(try await mode(of: file) == 0o600)
-        let text = try await BlockingIO.runOnOwnThread { try String(contentsOf: file, encoding: .utf8) }
+        let written = try await text(of: file)
         #expect(
-            text == "track_id,spotify_id,spotify_popularity,isrc\r\n"
+            written == "track_id,spotify_id,spotify_popularity,isrc\r\n"
                 + "id-1,plain,73,USUM71703861\r\n"
                 + "id-2,\"with,comma\",0,\r\n"
                 + "id-3,\"say \"\"hi\"\"\",,\r\n"
@@ -76,7 +76,7 @@ import Testing
         let file = try #require(harness.artifacts("csv").first)
         #expect(file.path == directory.appendingPathComponent("out-test-run.csv").path)
         #expect(
-            try await BlockingIO.runOnOwnThread { try String(contentsOf: file, encoding: .utf8) }
+            try await text(of: file)
                 == "track_id,spotify_id,spotify_popularity,isrc\r\n")
     }
 

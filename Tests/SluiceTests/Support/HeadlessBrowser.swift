@@ -63,9 +63,9 @@ struct HeadlessBrowser {
             try await Task.sleep(for: .milliseconds(50))
         }
         guard process.terminationStatus == 0 else {
-            let stderr = (try? await BlockingIO.runOnOwnThread { try String(contentsOf: err, encoding: .utf8) }) ?? ""
+            let stderr = (try? await text(of: err)) ?? ""
             throw Failure(description: "chromium exited with \(process.terminationStatus): \(stderr.suffix(2000))")
         }
-        return try await BlockingIO.runOnOwnThread { try String(contentsOf: out, encoding: .utf8) }
+        return try await text(of: out)
     }
 }

@@ -72,6 +72,12 @@ func rows(_ batches: [Batch]) -> [[String: Value]] {
     }
 }
 
+/// The file's text, read on a thread of its own (never the cooperative pool, never the threads
+/// the product's file I/O shares).
+func text(of url: URL) async throws -> String {
+    try await BlockingIO.runOnOwnThread { try String(contentsOf: url, encoding: .utf8) }
+}
+
 /// The file's permission bits.
 func mode(of url: URL) async throws -> Int {
     try await BlockingIO.runOnOwnThread {
