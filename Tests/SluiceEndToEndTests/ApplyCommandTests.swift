@@ -29,7 +29,7 @@ struct ApplyCommandTests {
         rows[4][0] = rows[4][0].uppercased()
         rows.append(rows[5])
         let edited = fixture.directory.appendingPathComponent("reviewed.csv")
-        try Data([0xEF, 0xBB, 0xBF] + Array(CSVText.lines(rows, end: "\n").utf8)).write(to: edited)
+        try await Files.write([0xEF, 0xBB, 0xBF] + Array(CSVText.lines(rows, end: "\n").utf8), to: edited)
 
         let sluice = fixture.databaseOnly
         let dry = try await sluice.run([
@@ -101,7 +101,7 @@ struct ApplyCommandTests {
         defer { Task { await fixture.tearDown() } }
         let rows = try await fixture.reviewedRows()
         let file = fixture.directory.appendingPathComponent("reviewed.csv")
-        try Data(CSVText.lines(rows, end: "\n").utf8).write(to: file)
+        try await Files.write(Array(CSVText.lines(rows, end: "\n").utf8), to: file)
         let sluice = fixture.databaseOnly
         let stopped = try await sluice.run(["apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory])
         #expect(stopped.status == 3, "\(stopped.stderr)")
@@ -158,7 +158,7 @@ struct ApplyCommandTests {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
         defer { Task { await fixture.tearDown() } }
         let file = fixture.directory.appendingPathComponent("reviewed.csv")
-        try Data(CSVText.lines(try await fixture.reviewedRows(), end: "\n").utf8).write(to: file)
+        try await Files.write(Array(CSVText.lines(try await fixture.reviewedRows(), end: "\n").utf8), to: file)
         let before = try await fixture.table()
         let declined = try await fixture.databaseOnly.runOnTerminal(
             ["apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory], answer: "n")
@@ -214,7 +214,7 @@ struct ApplyCommandTests {
             csv += "\(id(n)),abcdefghijklmnopqrstuv,\(popularity),\(isrc)\r\n"
         }
         let file = fixture.directory.appendingPathComponent("large.csv")
-        try Data(csv.utf8).write(to: file)
+        try await Files.write(Array(csv.utf8), to: file)
         let sluice = fixture.databaseOnly
         let applied = try await sluice.run([
             "apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory, "--yes",
@@ -322,7 +322,7 @@ struct ApplyCommandTests {
         var outcomes: [SluiceProcess.Outcome] = []
         for bad in cases {
             let file = fixture.directory.appendingPathComponent(bad.name)
-            try Data(bad.bytes).write(to: file)
+            try await Files.write(bad.bytes, to: file)
             let outcome = try await fixture.databaseOnly.run(
                 ["apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory, "--yes"] + bad.extra)
             outcomes.append(outcome)

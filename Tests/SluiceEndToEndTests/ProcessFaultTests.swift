@@ -153,7 +153,7 @@ struct ProcessFaultTests {
         defer { Task { await fixture.tearDown() } }
         let disk = try ScratchDisk(at: fixture.directory.appendingPathComponent("csv"), bytes: 1 << 20)
         defer { disk.unmount() }
-        try disk.fill()
+        try await disk.fill()
         let before = try await fixture.table()
         let csvPath = "write-csv.path=\(disk.path)/spotify_enrichment_{timestamp}.csv"
 
@@ -163,10 +163,10 @@ struct ProcessFaultTests {
             fixture, failed, stage: "write-csv", mentions: ["no space left on device", disk.path])
         #expect(manifest.stage("write-csv")?.outputs.contains { $0.kind == "csv" } == false)
         #expect(manifest.stage("apply")?.status == .pending, "apply never starts without the audit trail")
-        #expect(try disk.files() == [ScratchDisk.fillerName], "a half-written CSV was left behind")
+        #expect(try await disk.files() == [ScratchDisk.fillerName], "a half-written CSV was left behind")
         #expect(try await fixture.table() == before)
 
-        try disk.unfill()
+        try await disk.unfill()
         let resumed = try await FaultChecks.expectConverges(
             fixture, before: before, running: ["resume", fixture.lastRunDirectory().path, "--yes"], after: [failed])
         #expect(
@@ -182,7 +182,7 @@ struct ProcessFaultTests {
         let disk = try ScratchDisk(
             at: URL(fileURLWithPath: fixture.runsDirectory), bytes: 1 << 20, readOnly: trouble == .readOnly)
         defer { disk.unmount() }
-        if trouble == .full { try disk.fill() }
+        if trouble == .full { try await disk.fill() }
         let before = try await fixture.table()
         let requests = fixture.simulator.stats().apiRequests
 
@@ -191,7 +191,7 @@ struct ProcessFaultTests {
         let said = failed.stderr.lowercased()
         #expect(said.contains(trouble == .full ? "no space left on device" : "read-only file system"), "\(said)")
         #expect(said.contains(fixture.runsDirectory.lowercased()), "\(said)")
-        #expect(try disk.files() == (trouble == .full ? [ScratchDisk.fillerName] : []), "no run directory left")
+        #expect(try await disk.files() == (trouble == .full ? [ScratchDisk.fillerName] : []), "no run directory left")
         #expect(fixture.simulator.stats().apiRequests == requests, "nothing ran")
         #expect(try await fixture.table() == before)
         try await FaultChecks.expectNoSecrets(fixture, outputs: [failed])
@@ -209,7 +209,7 @@ struct ProcessFaultTests {
             fixture.runArguments(["--yes", "--set", "fetch.delay=0.2s"]))
         defer { FaultChecks.stop(process) }
         try await fixture.waitForAPIRequests(2)
-        try disk.fill()
+        try await disk.fill()
         let failed = await FaultChecks.finish(process, out, err, within: .seconds(60))
         #expect(failed.status == 1, "\(failed.stderr)")
         // The disk is still full, yet the manifest holds the final status and names the cause.
@@ -222,7 +222,7 @@ struct ProcessFaultTests {
         #expect(manifest.stage("apply")?.status == .pending)
         #expect(try await fixture.table() == before)
 
-        try disk.unfill()
+        try await disk.unfill()
         try await FaultChecks.expectConverges(
             fixture, before: before, running: ["resume", fixture.lastRunDirectory().path, "--yes"], after: [failed])
     }
@@ -451,30 +451,38 @@ struct ScratchDisk {
         return process.terminationStatus == 0
     }
 
-    /// Fills the disk to the last byte with a file of zeros.
-    func fill() throws {
-        let fd = open("\(path)/\(Self.fillerName)", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw ScratchDiskError(message: "create filler: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        let chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let written = chunk.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if written > 0 { continue }
-            if written < 0 && errno == EINTR { continue }
-            break
+    /// Fills the disk to the last byte with a file of zeros (on a thread of its own: up to
+    /// 16 MiB of writes).
+    func fill() async throws {
+        let file = "\(path)/\(Self.fillerName)"
+        try await BlockingIO.runOnOwnThread {
+            let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw ScratchDiskError(message: "create filler: \(String(cString: strerror(errno)))") }
+            defer { close(fd) }
+            let chunk = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let written = chunk.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                if written > 0 { continue }
+                if written < 0 && errno == EINTR { continue }
+                break
+            }
+            // The last partial page: single bytes until not even one fits.
+            while write(fd, chunk, 1) == 1 {}
         }
-        // The last partial page: single bytes until not even one fits.
-        while write(fd, chunk, 1) == 1 {}
     }
 
     /// Removes the filler: the disk has room again.
-    func unfill() throws {
-        try FileManager.default.removeItem(atPath: "\(path)/\(Self.fillerName)")
+    func unfill() async throws {
+        let file = "\(path)/\(Self.fillerName)"
+        try await BlockingIO.runOnOwnThread { try FileManager.default.removeItem(atPath: file) }
     }
 
     /// The names in the disk's root.
-    func files() throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+    func files() async throws -> [String] {
+        let path = path
+        return try await BlockingIO.runOnOwnThread {
+            try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+        }
     }
 
     /// Detaches the mount even if a file on it is still open; what it held is gone.

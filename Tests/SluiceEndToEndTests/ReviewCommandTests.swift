@@ -35,7 +35,7 @@ import Testing
         // An older run's page, gone: written again from review.csv, the summary printed. The
         // page made as the review streamed and the one made from the CSV read back are the same.
         let streamed = try await Files.text(page)
-        try FileManager.default.removeItem(at: page)
+        try await Files.remove(page)
         let again = try await fixture.sluice.run(["review", directory.path])
         #expect(again.status == 0, "\(again.stderr)")
         #expect(again.stdout.hasPrefix(review.text), "\(again.stdout)")

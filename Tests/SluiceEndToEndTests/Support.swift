@@ -213,6 +213,14 @@ enum Files {
         try await BlockingIO.runOnOwnThread { Array(try Data(contentsOf: url)) }
     }
 
+    static func write(_ bytes: [UInt8], to url: URL) async throws {
+        try await BlockingIO.runOnOwnThread { try Data(bytes).write(to: url) }
+    }
+
+    static func remove(_ url: URL) async throws {
+        try await BlockingIO.runOnOwnThread { try FileManager.default.removeItem(at: url) }
+    }
+
     static func exists(_ url: URL) async -> Bool {
         (try? await BlockingIO.runOnOwnThread { FileManager.default.fileExists(atPath: url.path) }) ?? false
     }

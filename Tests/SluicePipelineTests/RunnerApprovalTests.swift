@@ -158,9 +158,11 @@ struct ManifestBlockingStage: Stage {
 
     func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
         let manifest = context.runDirectory.appendingPathComponent(Manifest.fileName)
-        try FileManager.default.removeItem(at: manifest)
-        try FileManager.default.createDirectory(
-            at: manifest.appendingPathComponent("blocker"), withIntermediateDirectories: true)
+        try await BlockingIO.runOnOwnThread {
+            try FileManager.default.removeItem(at: manifest)
+            try FileManager.default.createDirectory(
+                at: manifest.appendingPathComponent("blocker"), withIntermediateDirectories: true)
+        }
         for try await batch in input! { try await output.send(batch) }
     }
 }

@@ -116,7 +116,8 @@ import Testing
     @Test func aMissingRecordedInputIsRefused() async throws {
         let test = try await TestRun()
         let first = try await original(test)
-        try FileManager.default.removeItem(at: first.directory.appendingPathComponent("map.ndjson"))
+        let recorded = first.directory.appendingPathComponent("map.ndjson")
+        try await BlockingIO.runOnOwnThread { try FileManager.default.removeItem(at: recorded) }
         let runsBefore = await test.runNames()
         let error = await #expect(throws: RunnerError.self) {
             try await test.run(stages, replay: replay(first, .from, "sink"))

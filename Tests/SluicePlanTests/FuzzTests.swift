@@ -12,14 +12,15 @@ import Testing
     ]
 
     /// The valid plans to mutate: the real one and the corpus' minimal one.
-    static let seeds: [[UInt8]] = {
+    static func seeds() async throws -> [[UInt8]] {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
-        return [
+        let files = [
             root.appendingPathComponent("plans/spotify-enrichment.yaml"),
             root.appendingPathComponent("Tests/SluicePlanTests/Corpus/valid-minimal.yaml"),
-        ].map { Array(try! Data(contentsOf: $0)) }
-    }()
+        ]
+        return try await BlockingIO.runOnOwnThread { try files.map { Array(try Data(contentsOf: $0)) } }
+    }
 
     /// Fragments YAML and plans are made of, so mutations reach deep into the checker.
     static let tokens: [String] = [
@@ -37,8 +38,9 @@ import Testing
         var random = SplitMix64(seed: 0x5EED_0000 &+ seed)
         let loader = PlanLoader(environment: Self.environment)
         var pause = CooperativePause()
+        let seeds = try await Self.seeds()
         for round in 0..<1500 {
-            var bytes = Self.seeds[Int(random.next() % UInt64(Self.seeds.count))]
+            var bytes = seeds[Int(random.next() % UInt64(seeds.count))]
             for _ in 0..<(1 + Int(random.next() % 6)) { Self.mutate(&bytes, &random) }
             try Self.check(loader, bytes, "seed \(seed) round \(round)")
             await pause.yieldIfDue()

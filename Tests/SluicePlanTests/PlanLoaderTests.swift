@@ -523,9 +523,9 @@ let minimal = """
     }
 
     /// docs/plan-reference.md is generated from the schema; regenerate with `sluice reference`.
-    @Test func committedReferenceMatchesTheSchema() throws {
-        let committed = try String(
-            contentsOf: repositoryRoot.appendingPathComponent("docs/plan-reference.md"), encoding: .utf8)
+    @Test func committedReferenceMatchesTheSchema() async throws {
+        let reference = repositoryRoot.appendingPathComponent("docs/plan-reference.md")
+        let committed = try await BlockingIO.runOnOwnThread { try String(contentsOf: reference, encoding: .utf8) }
         #expect(committed == Schema.referenceMarkdown(), "run: swift run sluice reference > docs/plan-reference.md")
     }
 }

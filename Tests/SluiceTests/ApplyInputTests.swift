@@ -11,8 +11,8 @@ import Testing
     static let row: [Value] = ["00000000-0000-4000-8000-000000000001", "6rqhFgbbKwnb9MLmUQDhG6", 42, "USUM71703861"]
     static let batch = Batch(columns: ["track_id", "spotify_id", "spotify_popularity", "isrc"], rows: [row, row])
 
-    static func settings(_ change: (inout ApplySettings) -> Void = { _ in }) throws -> ApplySettings {
-        var settings = try #require(try TestPlans.spotify().stage(named: "apply")?.apply)
+    static func settings(_ change: (inout ApplySettings) -> Void = { _ in }) async throws -> ApplySettings {
+        var settings = try #require(try await TestPlans.spotify().stage(named: "apply")?.apply)
         change(&settings)
         return settings
     }
@@ -29,12 +29,12 @@ import Testing
     }
 
     @Test func eachFieldReadOnceIsFoundUnderItsColumnsName() async throws {
-        let rows = try await Self.read(try Self.settings())
+        let rows = try await Self.read(try await Self.settings())
         #expect(rows == Array(repeating: [Self.row[0], Self.row[2], Self.row[3]], count: 2))
     }
 
     @Test func aFieldReadTwiceFillsBothColumns() async throws {
-        let settings = try Self.settings { settings in
+        let settings = try await Self.settings { settings in
             var copy = settings.columns[1]
             copy.column = "isrc_raw"
             settings.columns.append(copy)
@@ -45,14 +45,14 @@ import Testing
 
     @Test func aFieldNamedLikeAColumnButNotReadForItIsNotTaken() async throws {
         // The table's isrc comes from isrc_fixed, after an input field named isrc that is not read.
-        let settings = try Self.settings { $0.columns[1].from = "isrc_fixed" }
+        let settings = try await Self.settings { $0.columns[1].from = "isrc_fixed" }
         let batch = Batch(columns: ["track_id", "isrc", "spotify_popularity", "isrc_fixed"], rows: [Self.row])
         let rows = try await Self.read(settings, batch)
         #expect(rows == [[Self.row[0], Self.row[2], Self.row[3]]])
     }
 
     @Test func aMissingFieldIsNamed() async throws {
-        let settings = try Self.settings { $0.columns[1].from = "external_isrc" }
+        let settings = try await Self.settings { $0.columns[1].from = "external_isrc" }
         let error = await #expect(throws: StageError.self) { try await Self.read(settings) }
         #expect(
             error?.description.contains("field 'external_isrc' is not in the input") == true,

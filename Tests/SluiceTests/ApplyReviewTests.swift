@@ -40,8 +40,8 @@ import Testing
         return configuration
     }
 
-    static func stages(_ db: TestDatabase, overrides: [String] = [], force: Bool = false) throws -> [StageSpec] {
-        let plan = try TestPlans.spotify(database: db.conninfo, overrides: overrides)
+    static func stages(_ db: TestDatabase, overrides: [String] = [], force: Bool = false) async throws -> [StageSpec] {
+        let plan = try await TestPlans.spotify(database: db.conninfo, overrides: overrides)
         var builder = PipelineBuilder(plan: plan, logger: StageHarness.logger)
         builder.force = force
         let apply = try builder.stage(for: try #require(plan.stage(named: "apply")))
@@ -54,7 +54,7 @@ import Testing
         between: (RunResult) async throws -> Void = { _ in }
     ) async throws -> (review: RunResult, apply: RunResult) {
         let runs = try await StageHarness.makeRunDirectory()
-        let stages = try Self.stages(db, overrides: overrides, force: force)
+        let stages = try await Self.stages(db, overrides: overrides, force: force)
         let first = try await Runner(stages: stages, configuration: configuration(runs, approval: .denied)).run()
         try await between(first)
         let replay = Replay(original: first.manifest, originalDirectory: first.directory, mode: .from, stage: "apply")
@@ -109,7 +109,7 @@ import Testing
     static func approvedUpFront(_ db: TestDatabase, overrides: [String] = []) async throws -> RunResult {
         let runs = try await StageHarness.makeRunDirectory()
         return try await Runner(
-            stages: try stages(db, overrides: overrides), configuration: configuration(runs, approval: .granted)
+            stages: try await stages(db, overrides: overrides), configuration: configuration(runs, approval: .granted)
         ).run()
     }
 
@@ -154,7 +154,7 @@ import Testing
         configuration.onReview = { stage, review in
             shown.withLock { $0.append("review \(stage): \(review.file.rows) cells") }
         }
-        let result = try await Runner(stages: try Self.stages(db), configuration: configuration).run()
+        let result = try await Runner(stages: try await Self.stages(db), configuration: configuration).run()
         #expect(result.manifest.status == .succeeded, "\(String(describing: result.manifest.error))")
         #expect(shown.withLock { $0 } == ["review apply: 4 cells", "asked apply"])
         let apply = try #require(result.manifest.stage("apply"))
@@ -185,15 +185,15 @@ import Testing
     /// Runs up to the apply's gate, where the review is written, and stops there.
     static func stopAtTheGate(_ db: TestDatabase) async throws -> RunResult {
         let runs = try await StageHarness.makeRunDirectory()
-        return try await Runner(stages: try stages(db), configuration: configuration(runs, approval: .denied)).run()
+        return try await Runner(stages: try await stages(db), configuration: configuration(runs, approval: .denied))
+            .run()
     }
 
     @Test func thePageIsSelfContainedAndItsCountsAreTheCSVs() async throws {
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }
         let result = try await Self.stopAtTheGate(db)
-        let html = try String(
-            contentsOf: result.directory.appendingPathComponent("review.html"), encoding: .utf8)
+        let html = try await text(of: result.directory.appendingPathComponent("review.html"))
         #expect(try await mode(of: result.directory.appendingPathComponent("review.html")) == 0o600)
         for external in ["http://", "https://", "src=", "<script", "<link", "url("] {
             #expect(!html.contains(external), "the page references \(external)")
@@ -382,7 +382,7 @@ import Testing
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }
         let runs = try await StageHarness.makeRunDirectory()
-        let stages = try Self.stages(db, overrides: ["apply.on_drift=skip"])
+        let stages = try await Self.stages(db, overrides: ["apply.on_drift=skip"])
         let first = try await Runner(stages: stages, configuration: Self.configuration(runs, approval: .denied)).run()
         _ = try await db.connection.execute(
             "UPDATE tracks SET spotify_popularity = 31 WHERE id = '\(TestDatabase.track(3))'")

@@ -31,8 +31,9 @@ import Testing
         try await db.connection.execute("SELECT id::text, spotify_popularity, isrc FROM track_spotify ORDER BY id").rows
     }
 
-    static func plan(_ db: TestDatabase, mode: String) throws -> Plan {
-        try TestPlans.spotify(database: db.conninfo, overrides: ["apply.table=track_spotify", "apply.mode=\(mode)"])
+    static func plan(_ db: TestDatabase, mode: String) async throws -> Plan {
+        try await TestPlans.spotify(
+            database: db.conninfo, overrides: ["apply.table=track_spotify", "apply.mode=\(mode)"])
     }
 
     /// 1 unchanged, 2 gains an ISRC (its popularity kept), 3 and 4 are new.
@@ -44,7 +45,7 @@ import Testing
         let db = try await Self.sideTable()
         defer { Task { await db.close() } }
         let before = try await Self.snapshot(db)
-        let plan = try Self.plan(db, mode: "upsert")
+        let plan = try await Self.plan(db, mode: "upsert")
         #expect(plan.stage(named: "apply")?.apply?.mode == .upsert)
         let stage = try TestPlans.stage("apply", of: plan)
         let harness = try await StageHarness(stage: stage)
@@ -93,7 +94,7 @@ import Testing
         let db = try await Self.sideTable()
         defer { Task { await db.close() } }
         let before = try await Self.snapshot(db)
-        let stage = try TestPlans.stage("apply", of: try Self.plan(db, mode: "upsert"), dryRun: true)
+        let stage = try TestPlans.stage("apply", of: try await Self.plan(db, mode: "upsert"), dryRun: true)
         let harness = try await StageHarness(stage: stage)
         _ = try await harness.run(stage, input: Self.input)
         #expect(try await Self.snapshot(db) == before)
@@ -109,7 +110,7 @@ import Testing
         let db = try await Self.sideTable()
         defer { Task { await db.close() } }
         let before = try await Self.snapshot(db)
-        let stage = try TestPlans.stage("apply", of: try Self.plan(db, mode: "insert"))
+        let stage = try TestPlans.stage("apply", of: try await Self.plan(db, mode: "insert"))
         let harness = try await StageHarness(stage: stage)
         let error = await #expect(throws: BulkUpdateError.self) { try await harness.run(stage, input: Self.input) }
         #expect(error?.reason == .existingKeys)
@@ -126,7 +127,7 @@ import Testing
         #expect(try await Self.snapshot(db).count == 4)
         let undo = try Undo(
             runDirectory: inserting.runDirectory, manifest: try ApplyStageTests.manifest(for: inserting),
-            plan: try Self.plan(db, mode: "insert"))
+            plan: try await Self.plan(db, mode: "insert"))
         #expect(try await undo.run(logger: StageHarness.logger).deleted == 2)
         #expect(try await Self.snapshot(db) == before)
     }
@@ -136,7 +137,7 @@ import Testing
     @Test func anUpdateWritesTheUndoFileAsBefore() async throws {
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }
-        let stage = try TestPlans.stage("apply", of: try TestPlans.spotify(database: db.conninfo))
+        let stage = try TestPlans.stage("apply", of: try await TestPlans.spotify(database: db.conninfo))
         let harness = try await StageHarness(stage: stage)
         _ = try await harness.run(stage, input: ApplyStageTests.input)
         #expect(harness.counters["inserted"] == nil)

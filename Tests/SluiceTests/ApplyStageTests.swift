@@ -20,14 +20,14 @@ import Testing
         Batch(columns: columns, rows: [row(3, 3, "ISRC3"), row(4, .null, .null), row(99, 7, .null)]),
     ]
 
-    static func applyStage(_ db: TestDatabase, dryRun: Bool = false) throws -> any Stage {
-        try TestPlans.stage("apply", of: try TestPlans.spotify(database: db.conninfo), dryRun: dryRun)
+    static func applyStage(_ db: TestDatabase, dryRun: Bool = false) async throws -> any Stage {
+        try TestPlans.stage("apply", of: try await TestPlans.spotify(database: db.conninfo), dryRun: dryRun)
     }
 
     @Test func countsChangedUnchangedAndUnknownRows() async throws {
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }
-        let stage = try Self.applyStage(db)
+        let stage = try await Self.applyStage(db)
         let harness = try await StageHarness(stage: stage)
         let out = try await harness.run(stage, input: Self.input)
         #expect(out.isEmpty)
@@ -52,7 +52,7 @@ import Testing
     @Test func reapplyingChangesNothing() async throws {
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }
-        let stage = try Self.applyStage(db)
+        let stage = try await Self.applyStage(db)
         _ = try await StageHarness(stage: stage).run(stage, input: Self.input)
         let again = try await StageHarness(stage: stage)
         _ = try await again.run(stage, input: Self.input)
@@ -63,7 +63,7 @@ import Testing
     @Test func emptyPopularityKeepsAndEmptyISRCClears() async throws {
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }
-        let stage = try Self.applyStage(db)
+        let stage = try await Self.applyStage(db)
         let input = [Batch(columns: Self.columns, rows: [Self.row(3, .null, .null), Self.row(5, "", "")])]
         let harness = try await StageHarness(stage: stage)
         _ = try await harness.run(stage, input: input)
@@ -78,7 +78,7 @@ import Testing
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }
         let before = try await db.snapshot()
-        let stage = try Self.applyStage(db)
+        let stage = try await Self.applyStage(db)
         let harness = try await StageHarness(stage: stage)
         let input = [Batch(columns: Self.columns, rows: [Self.row(1, 50, "A"), Self.row(2, 140, .null)])]
         let error = await #expect(throws: BulkUpdateError.self) { try await harness.run(stage, input: input) }
@@ -93,7 +93,7 @@ import Testing
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }
         let before = try await db.snapshot()
-        let stage = try Self.applyStage(db, dryRun: true)
+        let stage = try await Self.applyStage(db, dryRun: true)
         let harness = try await StageHarness(stage: stage)
         _ = try await harness.run(stage, input: Self.input)
         #expect(try await db.snapshot() == before)
@@ -110,7 +110,7 @@ import Testing
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }
         let before = try await db.snapshot()
-        let stage = try Self.applyStage(db)
+        let stage = try await Self.applyStage(db)
         let harness = try await StageHarness(stage: stage)
         let input = [
             Batch(columns: Self.columns, rows: [Self.row(1, 90, "NEW1"), Self.row(3, 30, .null), Self.row(4, 4, "X")])
@@ -120,7 +120,8 @@ import Testing
 
         let manifest = try Self.manifest(for: harness)
         let undo = try Undo(
-            runDirectory: harness.runDirectory, manifest: manifest, plan: try TestPlans.spotify(database: db.conninfo))
+            runDirectory: harness.runDirectory, manifest: manifest,
+            plan: try await TestPlans.spotify(database: db.conninfo))
         let report = try await undo.run(logger: StageHarness.logger)
         #expect(report.rows == 3)
         #expect(report.restored == 3)
@@ -145,7 +146,7 @@ import Testing
             FROM generate_series(1, \(count)) AS n
             """)
         let before = try await db.snapshot()
-        let stage = try Self.applyStage(db)
+        let stage = try await Self.applyStage(db)
         let harness = try await StageHarness(stage: stage)
         let rows = (1...count).map { Self.row($0, .int(Int64($0 % 101)), .string("NEW\($0)")) }
         let input = stride(from: 0, to: count, by: 5_000).map {
@@ -169,7 +170,7 @@ import Testing
 
         let undo = try Undo(
             runDirectory: harness.runDirectory, manifest: try Self.manifest(for: harness),
-            plan: try TestPlans.spotify(database: db.conninfo))
+            plan: try await TestPlans.spotify(database: db.conninfo))
         let report = try await undo.run(logger: StageHarness.logger)
         #expect(report.restored == count)
         #expect(try await db.snapshot() == before)
@@ -198,7 +199,7 @@ import Testing
             runID: "old-run", toolVersion: "test", plan: .init(path: "plan.yaml", sha256: "", name: "test"),
             resolvedPlan: .null, overrides: [], startedAt: StageHarness.startedAt, stages: [record])
         let undo = try Undo(
-            runDirectory: directory, manifest: manifest, plan: try TestPlans.spotify(database: db.conninfo))
+            runDirectory: directory, manifest: manifest, plan: try await TestPlans.spotify(database: db.conninfo))
         let report = try await undo.run(logger: StageHarness.logger)
         #expect(report.restored == 1)
         #expect(!report.checkedChangesSince)
@@ -209,17 +210,20 @@ import Testing
     @Test func undoRefusesAModifiedFile() async throws {
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }
-        let stage = try Self.applyStage(db)
+        let stage = try await Self.applyStage(db)
         let harness = try await StageHarness(stage: stage)
         _ = try await harness.run(stage, input: Self.input)
         let manifest = try Self.manifest(for: harness)
         let file = try #require(harness.artifacts("undo").first)
-        let handle = try FileHandle(forWritingTo: file)
-        try handle.seekToEnd()
-        try handle.write(contentsOf: Data("[\"x\",1,null]\n".utf8))
-        try handle.close()
+        try await BlockingIO.runOnOwnThread {
+            let handle = try FileHandle(forWritingTo: file)
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data("[\"x\",1,null]\n".utf8))
+            try handle.close()
+        }
         let undo = try Undo(
-            runDirectory: harness.runDirectory, manifest: manifest, plan: try TestPlans.spotify(database: db.conninfo))
+            runDirectory: harness.runDirectory, manifest: manifest,
+            plan: try await TestPlans.spotify(database: db.conninfo))
         await #expect(throws: UndoError.self) { try await undo.run(logger: StageHarness.logger) }
     }
 

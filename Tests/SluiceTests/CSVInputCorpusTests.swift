@@ -127,7 +127,7 @@ import Testing
     ) async throws
         -> Outcome
     {
-        let plan = try TestPlans.spotify()
+        let plan = try await TestPlans.spotify()
         let apply = try #require(plan.stage(named: "apply"))
         var stage = CSVInputStage(
             url: url, displayPath: name,
@@ -256,8 +256,8 @@ import Testing
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-many-\(UUID().uuidString).csv")
         defer { try? FileManager.default.removeItem(at: url) }
         let row = "6f1c2a52-8d3e-4b7a-9c1d-0a1b2c3d4e01,4uLU6hMCjMI75M1A2tKUQA,abc,USRC17607839\n"
-        try Data(("track_id,spotify_id,spotify_popularity,isrc\n" + String(repeating: row, count: 80)).utf8).write(
-            to: url)
+        let text = "track_id,spotify_id,spotify_popularity,isrc\n" + String(repeating: row, count: 80)
+        try await BlockingIO.runOnOwnThread { try Data(text.utf8).write(to: url) }
 
         let error = try #require(try await Self.read(url, as: "many.csv").error)
         #expect(error.diagnostics.count == CSVReader.defaultMaxProblems + 1)

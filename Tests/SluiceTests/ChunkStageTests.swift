@@ -14,7 +14,7 @@ import Testing
 
     @Test(arguments: [1, 20, 50])
     func regroupsIntoBatchesOfSize(size: Int) async throws {
-        let plan = try TestPlans.spotify(overrides: ["chunk.size=\(size)"])
+        let plan = try await TestPlans.spotify(overrides: ["chunk.size=\(size)"])
         let stage = try TestPlans.stage("chunk", of: plan)
         let harness = try await StageHarness(stage: stage)
         let out = try await harness.run(stage, input: Self.input([7, 33, 1, 60, 0, 12]))
@@ -25,14 +25,14 @@ import Testing
     }
 
     @Test func sizeTwentyGivesBatchesOfAtMostTwenty() async throws {
-        let plan = try TestPlans.spotify(overrides: ["chunk.size=20"])
+        let plan = try await TestPlans.spotify(overrides: ["chunk.size=20"])
         let stage = try TestPlans.stage("chunk", of: plan)
         let out = try await StageHarness(stage: stage).run(stage, input: Self.input([50, 50, 50]))
         #expect(out.map(\.count) == [20, 20, 20, 20, 20, 20, 20, 10])
     }
 
     @Test func aNewColumnListStartsANewBatch() async throws {
-        let stage = try TestPlans.stage("chunk", of: try TestPlans.spotify())
+        let stage = try TestPlans.stage("chunk", of: try await TestPlans.spotify())
         let a = Batch(columns: ["a"], rows: [[1], [2]])
         let b = Batch(columns: ["b"], rows: [[3]])
         let out = try await StageHarness(stage: stage).run(stage, input: [a, b])

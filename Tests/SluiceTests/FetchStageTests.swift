@@ -29,7 +29,7 @@ import Testing
             let known = catalog.knownID(1)
             let relinked = catalog.relinkedID(1)
             let unknown = catalog.unknownID(1)
-            let stage = try sim.fetchStage()
+            let stage = try await sim.fetchStage()
             let harness = try await StageHarness(stage: stage)
             let input = [
                 Self.batch([
@@ -66,7 +66,7 @@ import Testing
         try await Simulator.with { sim in
             var ids: [Value] = (0..<49).map { .string(sim.catalog.knownID($0)) }
             ids.insert("abc", at: 17)
-            let stage = try sim.fetchStage(["fetch.id_pattern=.+"])
+            let stage = try await sim.fetchStage(["fetch.id_pattern=.+"])
             let harness = try await StageHarness(stage: stage)
             let out = try await harness.run(stage, input: [Self.batch(ids)])
             let got = rows(out)
@@ -86,7 +86,7 @@ import Testing
     @Test func developmentModeFallsBackPerItemAndSaysPopularityIsMissing() async throws {
         try await Simulator.with({ $0.developmentMode = true }) { sim in
             let ids: [Value] = (0..<6).map { .string(sim.catalog.knownID($0)) }
-            let stage = try sim.fetchStage()
+            let stage = try await sim.fetchStage()
             let harness = try await StageHarness(stage: stage)
             let out = try await harness.run(stage, input: [Self.batch(ids)])
             let got = rows(out)
@@ -107,7 +107,7 @@ import Testing
             $0.retryAfter = .seconds(1)
             $0.penalizeRequestsDuringWait = true
         }) { sim in
-            let stage = try sim.fetchStage()
+            let stage = try await sim.fetchStage()
             let harness = try await StageHarness(stage: stage)
             let input = (0..<4).map { Self.batch([.string(sim.catalog.knownID($0))], from: $0 + 1) }
             // Once the 429 has been sent, lift the limit: the retry must still wait out the
@@ -134,7 +134,7 @@ import Testing
             $0.faults.seed = 24  // 4 faults in the first 40 draws: truncated JSON, a hang, a 500, a dropped connection
             $0.faults.hangLimit = .seconds(5)
         }) { sim in
-            let stage = try sim.fetchStage(["fetch.timeout=2s", "fetch.retries=8"])
+            let stage = try await sim.fetchStage(["fetch.timeout=2s", "fetch.retries=8"])
             let harness = try await StageHarness(stage: stage)
             let input = (0..<40).map { b in
                 Self.batch((0..<50).map { .string(sim.catalog.knownID(b * 50 + $0)) }, from: b * 50 + 1)
@@ -159,7 +159,7 @@ import Testing
         try await Simulator.with { sim in
             var ids: [Value] = (0..<49).map { .string(sim.catalog.knownID($0)) }
             ids.insert("abc", at: 17)
-            let stage = try sim.fetchStage()
+            let stage = try await sim.fetchStage()
             let harness = try await StageHarness(stage: stage)
             let out = try await harness.run(stage, input: [Self.batch(ids)])
             #expect(rows(out).count == 49)
@@ -184,7 +184,7 @@ import Testing
             sim.simulator.scheduleFaults([.hang])
             // The hang lasts until the 4 s timeout: time enough, even with the whole suite
             // running beside this test, for the window to do all it may meanwhile.
-            let stage = try sim.fetchStage(["fetch.concurrency=4", "fetch.timeout=4s", "fetch.retries=2"])
+            let stage = try await sim.fetchStage(["fetch.concurrency=4", "fetch.timeout=4s", "fetch.retries=2"])
             let harness = try await StageHarness(stage: stage)
             let input = (0..<12).map { Self.batch([.string(sim.catalog.knownID($0))], from: $0 + 1) }
             let out = try await harness.run(stage, input: input)
@@ -202,7 +202,7 @@ import Testing
 
     @Test func concurrentBatchesKeepInputOrder() async throws {
         try await Simulator.with({ $0.latency = .milliseconds(5) }) { sim in
-            let stage = try sim.fetchStage(["fetch.concurrency=4", "chunk.size=10"])
+            let stage = try await sim.fetchStage(["fetch.concurrency=4", "chunk.size=10"])
             let harness = try await StageHarness(stage: stage)
             let input = (0..<9).map { b in
                 Self.batch((0..<10).map { .string(sim.catalog.knownID(b * 10 + $0)) }, from: b * 10 + 1)
@@ -218,7 +218,7 @@ import Testing
             $0.rateLimit = 1
             $0.retryAfter = .seconds(3600)
         }) { sim in
-            let stage = try sim.fetchStage(["fetch.max_retry_after=1s"])
+            let stage = try await sim.fetchStage(["fetch.max_retry_after=1s"])
             let harness = try await StageHarness(stage: stage)
             let input = (0..<2).map { Self.batch([.string(sim.catalog.knownID($0))], from: $0 + 1) }
             let started = ContinuousClock.now

@@ -5,8 +5,8 @@ import Testing
 @testable import Sluice
 
 @Suite struct PipelineBuilderTests {
-    @Test func buildsOneSpecPerStageInPlanOrder() throws {
-        let plan = try TestPlans.spotify()
+    @Test func buildsOneSpecPerStageInPlanOrder() async throws {
+        let plan = try await TestPlans.spotify()
         let specs = try PipelineBuilder(plan: plan, logger: StageHarness.logger).stages()
         #expect(
             specs.map(\.name) == ["query", "chunk", "fetch", "transform", "validate", "write-csv", "apply", "verify"])
@@ -19,8 +19,8 @@ import Testing
         #expect(specs.allSatisfy { $0.bufferSize != nil })
     }
 
-    @Test func parametersHoldNoSecret() throws {
-        let plan = try TestPlans.spotify()
+    @Test func parametersHoldNoSecret() async throws {
+        let plan = try await TestPlans.spotify()
         let specs = try PipelineBuilder(plan: plan, logger: StageHarness.logger).stages()
         for spec in specs {
             let text = JSON.encode(spec.stage.parameters)
@@ -30,15 +30,15 @@ import Testing
         #expect(JSON.encode(specs[0].stage.parameters).contains("SELECT id AS track_id"))
     }
 
-    @Test func dryRunReachesApply() throws {
-        let plan = try TestPlans.spotify()
+    @Test func dryRunReachesApply() async throws {
+        let plan = try await TestPlans.spotify()
         let stage = try #require(try TestPlans.stage("apply", of: plan, dryRun: true) as? ApplyStage)
         #expect(stage.update.dryRun)
         #expect(try #require(try TestPlans.stage("apply", of: plan) as? ApplyStage).update.dryRun == false)
     }
 
-    @Test func fetchConfigurationComesFromThePlanAndConnection() throws {
-        let plan = try TestPlans.spotify(apiURL: "http://127.0.0.1:9/v1", overrides: ["fetch.delay=0.5s"])
+    @Test func fetchConfigurationComesFromThePlanAndConnection() async throws {
+        let plan = try await TestPlans.spotify(apiURL: "http://127.0.0.1:9/v1", overrides: ["fetch.delay=0.5s"])
         let stage = try #require(try TestPlans.stage("fetch", of: plan) as? FetchStage)
         let configuration = stage.configuration
         #expect(configuration.baseURL == "http://127.0.0.1:9/v1")

@@ -10,7 +10,7 @@ import Testing
     @Test func streamsEveryRowInBatchesAndReleasesTheDatabase() async throws {
         let db = try await TestDatabase.make(tracks: 23)
         defer { Task { await db.close() } }
-        let plan = try TestPlans.spotify(database: db.conninfo, overrides: ["query.batch_size=5"])
+        let plan = try await TestPlans.spotify(database: db.conninfo, overrides: ["query.batch_size=5"])
         let stage = try TestPlans.stage("query", of: plan)
         let harness = try await StageHarness(stage: stage)
         let out = try await harness.run(stage, input: nil)
@@ -35,7 +35,7 @@ import Testing
     @Test func anEmptyResultSendsNothing() async throws {
         let db = try await TestDatabase.make(tracks: 0)
         defer { Task { await db.close() } }
-        let stage = try TestPlans.stage("query", of: try TestPlans.spotify(database: db.conninfo))
+        let stage = try TestPlans.stage("query", of: try await TestPlans.spotify(database: db.conninfo))
         let harness = try await StageHarness(stage: stage)
         #expect(try await harness.run(stage, input: nil).isEmpty)
         #expect(harness.context.progress.expectedTotal == 0)
@@ -44,7 +44,7 @@ import Testing
     @Test func aSQLErrorCarriesItsSQLStateAndPosition() async throws {
         let db = try await TestDatabase.make(tracks: 1)
         defer { Task { await db.close() } }
-        let plan = try TestPlans.spotify(
+        let plan = try await TestPlans.spotify(
             database: db.conninfo, overrides: ["query.sql=SELECT nope, spotify_id FROM tracks"])
         let stage = try TestPlans.stage("query", of: plan)
         let error = await #expect(throws: PostgresError.self) {

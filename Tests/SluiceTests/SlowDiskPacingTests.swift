@@ -22,7 +22,7 @@ import Testing
 
     @Test func fetchKeepsThePlansPaceWhileEveryManifestWriteTakesSeconds() async throws {
         try await Simulator.with { sim in
-            let fetch = try sim.fetchStage(["fetch.delay=\(Self.delay)s", "fetch.concurrency=1"])
+            let fetch = try await sim.fetchStage(["fetch.delay=\(Self.delay)s", "fetch.concurrency=1"])
             let ids = (1...Self.requests).map { sim.catalog.knownID($0) }
             let stages = [
                 StageSpec(IDSource(ids: ids)),

@@ -12,7 +12,7 @@ import Testing
     }
 
     @Test func mapsTheSpotifyPlanFields() async throws {
-        let stage = try TestPlans.stage("transform", of: try TestPlans.spotify())
+        let stage = try TestPlans.stage("transform", of: try await TestPlans.spotify())
         let input = Batch(
             columns: Self.columns,
             rows: [
@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test func aMissingFieldNamesTheFieldAndTheStage() async throws {
-        let stage = try TestPlans.stage("transform", of: try TestPlans.spotify())
+        let stage = try TestPlans.stage("transform", of: try await TestPlans.spotify())
         let input = Batch(columns: ["track_id", "spotify_id"], rows: [["x", "y"]])
         let error = await #expect(throws: StageError.self) {
             try await StageHarness(stage: stage).run(stage, input: [input])
@@ -46,7 +46,7 @@ import Testing
     /// A field no answer filled is said once, with the expression that computed it and the
     /// plan's own note for it; a field filled in some row is not mentioned.
     @Test func aFieldEmptyInEveryRowIsSaidWithThePlansNote() async throws {
-        let stage = try TestPlans.stage("transform", of: try TestPlans.spotify())
+        let stage = try TestPlans.stage("transform", of: try await TestPlans.spotify())
         let harness = try await StageHarness(stage: stage)
         let noPopularity: Value = .object(["external_ids": .object(["isrc": "USUM71703861"])])
         let input = Batch(columns: Self.columns, rows: [Self.row("4uLU6hMCjMI75M1A2tKUQC", noPopularity)])

@@ -12,7 +12,7 @@ import Testing
     static let notUUID: [Value] = ["track-4", "4uLU6hMCjMI75M1A2tKUQF", 5, .null]
 
     @Test func rejectsInvalidRowsIntoTheStageRejectsFile() async throws {
-        let stage = try TestPlans.stage("validate", of: try TestPlans.spotify())
+        let stage = try TestPlans.stage("validate", of: try await TestPlans.spotify())
         let harness = try await StageHarness(stage: stage)
         let input = [
             Batch(columns: Self.columns, rows: [Self.good, Self.badISRC]),
@@ -39,7 +39,7 @@ import Testing
     }
 
     @Test func acceptsEveryValidRowWithoutARejectsFile() async throws {
-        let stage = try TestPlans.stage("validate", of: try TestPlans.spotify())
+        let stage = try TestPlans.stage("validate", of: try await TestPlans.spotify())
         let harness = try await StageHarness(stage: stage)
         let out = try await harness.run(stage, input: [Batch(columns: Self.columns, rows: [Self.good, Self.good])])
         #expect(out.map(\.count) == [2])
@@ -48,7 +48,7 @@ import Testing
     }
 
     @Test func failModeNamesRowFieldRuleAndValue() async throws {
-        let plan = try TestPlans.spotify(overrides: ["validate.on_invalid=fail"])
+        let plan = try await TestPlans.spotify(overrides: ["validate.on_invalid=fail"])
         let stage = try TestPlans.stage("validate", of: plan)
         let input = [
             Batch(columns: Self.columns, rows: [Self.good, Self.good]),

@@ -27,7 +27,7 @@ import Testing
     @Test func passesWhenEveryCheckHolds() async throws {
         let db = try await Self.database()
         defer { Task { await db.close() } }
-        let stage = try TestPlans.stage("verify", of: try TestPlans.spotify(database: db.conninfo))
+        let stage = try TestPlans.stage("verify", of: try await TestPlans.spotify(database: db.conninfo))
         let harness = try await StageHarness(
             stage: stage, finishedStage: Self.apply(["filled_spotify_popularity": 3, "filled_isrc": 1]))
         _ = try await harness.run(stage, input: [])
@@ -40,7 +40,7 @@ import Testing
         let db = try await Self.database()
         defer { Task { await db.close() } }
         let before = try await db.snapshot()
-        let plan = try TestPlans.spotify(
+        let plan = try await TestPlans.spotify(
             database: db.conninfo,
             overrides: [
                 "verify.checks=[{sql: 'WITH d AS (DELETE FROM tracks RETURNING 1) SELECT count(*) FROM d', expect: '>= 0'}]"
@@ -57,7 +57,7 @@ import Testing
         let db = try await Self.database()
         defer { Task { await db.close() } }
         _ = try await db.connection.execute("UPDATE tracks SET isrc = 'bad-isrc' WHERE id = '\(TestDatabase.track(1))'")
-        let stage = try TestPlans.stage("verify", of: try TestPlans.spotify(database: db.conninfo))
+        let stage = try TestPlans.stage("verify", of: try await TestPlans.spotify(database: db.conninfo))
         let harness = try await StageHarness(
             stage: stage, finishedStage: Self.apply(["filled_spotify_popularity": 4, "filled_isrc": 1]))
         let error = await #expect(throws: VerifyError.self) { try await harness.run(stage, input: []) }
@@ -72,7 +72,7 @@ import Testing
     @Test func anUnknownCounterIsAFailureNamingIt() async throws {
         let db = try await Self.database()
         defer { Task { await db.close() } }
-        let stage = try TestPlans.stage("verify", of: try TestPlans.spotify(database: db.conninfo))
+        let stage = try TestPlans.stage("verify", of: try await TestPlans.spotify(database: db.conninfo))
         let harness = try await StageHarness(stage: stage, finishedStage: Self.apply(["filled_isrc": 1]))
         let error = await #expect(throws: VerifyError.self) { try await harness.run(stage, input: []) }
         #expect(error?.failures.first?.contains("stage 'apply' has no counter 'filled_spotify_popularity'") == true)
@@ -81,7 +81,7 @@ import Testing
     @Test func dryRunReportsInsteadOfFailing() async throws {
         let db = try await Self.database()
         defer { Task { await db.close() } }
-        let stage = try TestPlans.stage("verify", of: try TestPlans.spotify(database: db.conninfo), dryRun: true)
+        let stage = try TestPlans.stage("verify", of: try await TestPlans.spotify(database: db.conninfo), dryRun: true)
         let harness = try await StageHarness(
             stage: stage, finishedStage: Self.apply(["filled_spotify_popularity": 9, "filled_isrc": 1]))
         _ = try await harness.run(stage, input: [])
@@ -97,7 +97,7 @@ import Testing
         let checks = (1...count).map { n in
             "{name: c\(n), sql: 'SELECT \(n) FROM pg_sleep(0.05)', expect: '\(n % 4 == 0 ? "<" : "==") \(n)'}"
         }
-        let plan = try TestPlans.spotify(
+        let plan = try await TestPlans.spotify(
             database: db.conninfo, overrides: ["verify.checks=[\(checks.joined(separator: ", "))]"])
         let stage = try TestPlans.stage("verify", of: plan)
         let harness = try await StageHarness(stage: stage, finishedStage: Self.apply([:]))
@@ -114,7 +114,7 @@ import Testing
         var checks = (1...6).map { n in "{sql: 'SELECT \(n) FROM pg_sleep(0.05)', expect: '>= 0'}" }
         checks.insert(
             "{sql: 'WITH d AS (DELETE FROM tracks RETURNING 1) SELECT count(*) FROM d', expect: '>= 0'}", at: 5)
-        let plan = try TestPlans.spotify(
+        let plan = try await TestPlans.spotify(
             database: db.conninfo, overrides: ["verify.checks=[\(checks.joined(separator: ", "))]"])
         let stage = try TestPlans.stage("verify", of: plan)
         let harness = try await StageHarness(stage: stage, finishedStage: Self.apply([:]))

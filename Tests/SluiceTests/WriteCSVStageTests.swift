@@ -8,7 +8,7 @@ import Testing
     static let columns = ["isrc", "spotify_popularity", "extra", "track_id", "spotify_id"]
 
     @Test func writesRFC4180InThePlanColumnOrderAndPassesRowsOn() async throws {
-        let stage = try TestPlans.stage("write-csv", of: try TestPlans.spotify())
+        let stage = try TestPlans.stage("write-csv", of: try await TestPlans.spotify())
         let harness = try await StageHarness(stage: stage)
         let input = [
             Batch(
@@ -68,7 +68,7 @@ import Testing
 
     @Test func anAbsolutePathIsUsedAsGiven() async throws {
         let directory = try await StageHarness.makeRunDirectory()
-        let plan = try TestPlans.spotify(overrides: ["write-csv.path=\(directory.path)/out-{run_id}.csv"])
+        let plan = try await TestPlans.spotify(overrides: ["write-csv.path=\(directory.path)/out-{run_id}.csv"])
         let stage = try TestPlans.stage("write-csv", of: plan)
         let harness = try await StageHarness(stage: stage)
         _ = try await harness.run(
@@ -86,7 +86,7 @@ import Testing
         let directory = try await StageHarness.makeRunDirectory()
         let target = directory.appendingPathComponent("audit.csv")
         try await BlockingIO.runOnOwnThread { try Data("the first run's audit trail\n".utf8).write(to: target) }
-        let plan = try TestPlans.spotify(overrides: ["write-csv.path=\(target.path)"])
+        let plan = try await TestPlans.spotify(overrides: ["write-csv.path=\(target.path)"])
         let stage = try TestPlans.stage("write-csv", of: plan)
         let harness = try await StageHarness(stage: stage)
         let error = await #expect(throws: StageError.self) {
@@ -125,7 +125,7 @@ import Testing
     }
 
     @Test func aMissingColumnFailsAndLeavesNoFile() async throws {
-        let stage = try TestPlans.stage("write-csv", of: try TestPlans.spotify())
+        let stage = try TestPlans.stage("write-csv", of: try await TestPlans.spotify())
         let harness = try await StageHarness(stage: stage)
         await #expect(throws: StageError.self) {
             try await harness.run(stage, input: [Batch(columns: ["track_id", "spotify_id"], rows: [["a", "b"]])])

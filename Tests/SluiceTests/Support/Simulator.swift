@@ -30,8 +30,8 @@ struct Simulator {
 
     /// The fetch stage of the Spotify plan against this simulator, without the plan's pacing
     /// (tests that pace say so) and with short backoffs.
-    func fetchStage(_ overrides: [String] = []) throws -> any Stage {
-        let plan = try TestPlans.spotify(
+    func fetchStage(_ overrides: [String] = []) async throws -> any Stage {
+        let plan = try await TestPlans.spotify(
             apiURL: simulator.baseURL, tokenURL: simulator.tokenURL,
             overrides: ["fetch.delay=0s", "fetch.backoff=0.01s", "fetch.max_backoff=0.05s"] + overrides)
         return try TestPlans.stage("fetch", of: plan)

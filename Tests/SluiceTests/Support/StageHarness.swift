@@ -97,12 +97,15 @@ enum TestPlans {
     static func spotify(
         database: String = "postgresql://user:db-pass-123@127.0.0.1:1/none", apiURL: String = "http://127.0.0.1:1/v1",
         tokenURL: String = "http://127.0.0.1:1/api/token", overrides: [String] = []
-    ) throws -> Plan {
+    ) async throws -> Plan {
         let environment = [
             "DATABASE_URL": database, "SPOTIFY_API_URL": apiURL, "SPOTIFY_TOKEN_URL": tokenURL,
             "SPOTIFY_CLIENT_ID": "sluice-demo-client", "SPOTIFY_CLIENT_SECRET": "sluice-demo-secret",
         ]
-        return try PlanLoader(environment: environment).load(path: spotifyPlanPath, overrides: overrides)
+        let path = spotifyPlanPath
+        return try await BlockingIO.runOnOwnThread {
+            try PlanLoader(environment: environment).load(path: path, overrides: overrides)
+        }
     }
 
     /// A plan from YAML text (connections `db` and `api` are defined by the caller).
