@@ -35,7 +35,8 @@ struct ApplyCommand: AsyncParsableCommand {
             then applies exactly that review: a row changed since is not overwritten (on_drift).
 
             Exit status: 0 applied (and verified), 1 failed (a problem in the CSV, or the database \
-            refused it: nothing changed), 2 invalid plan, 3 awaiting approval, 130 interrupted.
+            refused it: nothing changed), 2 invalid plan, 3 awaiting approval, 5 applied, then \
+            verify failed (the database changed: `sluice undo RUN` puts it back), 130 interrupted.
             """)
 
     @Argument(help: "The plan file (YAML).")
@@ -119,12 +120,14 @@ struct ApplyCommand: AsyncParsableCommand {
     }
 
     /// The command that runs this apply again with approval: what an interrupted or failed run
-    /// prints. `overrides` are the plan's recorded ones: a secret given with --set shows redacted.
+    /// prints, and records for `sluice resume` (so its paths are absolute). `overrides` are the
+    /// plan's recorded ones: a secret given with --set shows redacted.
     private func continueCommand(overrides: [String]) -> String {
-        var words = ["sluice", "apply", plan, file]
+        func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+        var words = ["sluice", "apply", absolute(plan), absolute(file)]
         if let stage { words += ["--stage", stage] }
         for override in overrides { words += ["--set", override] }
-        if let runsDir = execution.runsDir { words += ["--runs-dir", runsDir] }
+        if let runsDir = execution.runsDir { words += ["--runs-dir", absolute(runsDir)] }
         words.append("--yes")
         return words.map(Execution.shellQuoted).joined(separator: " ")
     }

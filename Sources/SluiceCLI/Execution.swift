@@ -74,7 +74,9 @@ enum Execution {
         case .succeeded: return 0
         case .awaitingApproval: return ExitStatus.awaitingApproval
         case .interrupted: return ExitStatus.interrupted
-        case .failed, .running: return manifest.error?.resumable == true ? ExitStatus.resumable : ExitStatus.failed
+        case .failed, .running:
+            if !manifest.committedApplies.isEmpty { return ExitStatus.failedAfterApply }
+            return manifest.error?.resumable == true ? ExitStatus.resumable : ExitStatus.failed
         }
     }
 
@@ -95,12 +97,10 @@ enum Execution {
         return command
     }
 
-    /// `url`'s path, relative to the current directory when it is inside it.
+    /// `url`'s absolute path: the command is recorded in the manifest, and printed again by
+    /// `sluice resume` and `sluice runs show` from wherever they are run.
     private static func displayPath(_ url: URL) -> String {
-        let cwd = FileManager.default.currentDirectoryPath + "/"
-        var path = url.standardizedFileURL.path
-        if path.hasPrefix(cwd) { path.removeFirst(cwd.count) }
-        return path
+        url.standardizedFileURL.path
     }
 
     static func shellQuoted(_ text: String) -> String {

@@ -62,9 +62,10 @@ struct Resume: AsyncParsableCommand {
         }
         if let first = original.stages.first, first.kind == CSVInputStage.kindName {
             let file = first.appliedCSVPath.map(Execution.shellQuoted)
+            let runsDir = execution.runsDir.map { " --runs-dir \(Execution.shellQuoted($0))" } ?? ""
             Terminal.printError(
                 "error: run \(original.runID) applied a CSV file (sluice apply); to continue, apply it again: "
-                    + "sluice apply \(Execution.shellQuoted(original.plan.path)) \(file ?? "FILE.csv") --yes")
+                    + "sluice apply \(Execution.shellQuoted(original.plan.path)) \(file ?? "FILE.csv")\(runsDir) --yes")
             throw ExitCode(ExitStatus.failed)
         }
         // A replay that started after the first stage (`replay --from apply`) is continued as

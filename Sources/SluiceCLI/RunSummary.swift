@@ -1,4 +1,5 @@
 import Foundation
+import Sluice
 import SluicePipeline
 
 /// What a person reads after a run (and in `sluice runs show`): how it ended, each stage's
@@ -53,6 +54,16 @@ struct RunSummary {
         }
         if let error = manifest.error {
             out += "error\(error.stage.map { " in stage '\($0)'" } ?? ""): \(errorMessage(error.message))\n"
+        }
+        if manifest.status != .succeeded {
+            let committed = manifest.committedApplies
+            for (stage, undo) in committed {
+                let option = committed.count > 1 ? " --stage \(Execution.shellQuoted(stage))" : ""
+                out +=
+                    "the database changed: stage '\(stage)' committed before the run ended (\(undo.rows) "
+                    + "row\(undo.rows == 1 ? "" : "s") changed); to put back their prior values:\n"
+                    + "  sluice undo \(Execution.shellQuoted(directory.path))\(option)\n"
+            }
         }
         if manifest.isAbandoned, let process = manifest.process {
             out +=
@@ -140,4 +151,17 @@ struct RunSummary {
 private func zip<A, B>(_ a: A?, _ b: B?) -> (A, B)? {
     guard let a, let b else { return nil }
     return (a, b)
+}
+
+extension Manifest {
+    /// The apply stages that committed changes, each with its undo file (the prior values of
+    /// the rows it changed): a run that then failed has changed the database all the same.
+    var committedApplies: [(stage: String, undo: Artifact)] {
+        stages.compactMap { stage in
+            guard stage.status == .succeeded,
+                let undo = stage.outputs.first(where: { $0.kind == ApplyStage.undoArtifactKind }), undo.rows > 0
+            else { return nil }
+            return (stage.name, undo)
+        }
+    }
 }

@@ -63,6 +63,8 @@ enum ExitStatus {
     static let invalidPlan: Int32 = 2
     static let awaitingApproval: Int32 = 3
     static let resumable: Int32 = 4
+    /// The run failed after an apply committed: the database changed (`sluice undo` puts it back).
+    static let failedAfterApply: Int32 = 5
     static let interrupted: Int32 = 130
 }
 

@@ -24,6 +24,9 @@ struct UndoCommand: AsyncParsableCommand {
     @Option(help: "The apply stage to undo, when the run has several.")
     var stage: String?
 
+    @Option(help: ArgumentHelp("The runs directory, for a bare run id (default: runs).", valueName: "DIR"))
+    var runsDir: String?
+
     @Flag(name: .shortAndLong, help: "Do not ask for confirmation.")
     var yes = false
 
@@ -34,7 +37,7 @@ struct UndoCommand: AsyncParsableCommand {
         var options = try ExecutionOptions.parse([])
         options.logLevel = logLevel
         let logger = options.bootstrapLogging()
-        let runURL = await ExecutionOptions.runURL(run, runsDir: nil)
+        let runURL = await ExecutionOptions.runURL(run, runsDir: runsDir)
         do {
             let manifest = try await BlockingIO.run { try Manifest.load(from: runURL) }
             let directory = Manifest.manifestURL(for: runURL).deletingLastPathComponent().standardizedFileURL

@@ -117,6 +117,8 @@ struct ApplyCommandTests {
             resumed.stderr.contains("waits for approval; to apply what was reviewed: sluice replay "),
             "\(resumed.stderr)")
         #expect(resumed.stderr.contains("--from apply --yes"), "\(resumed.stderr)")
+        // The command is recorded with the run's absolute path: it works from any directory.
+        #expect(resumed.stderr.contains("sluice replay \(directory.path) --from apply --yes"), "\(resumed.stderr)")
         #expect(await fixture.manifests().count == runs, "resume started a run")
         // A stage the run cannot replay is refused naming those it can: a typo gets its nearest,
         // the file's check how to run it again.
@@ -150,6 +152,42 @@ struct ApplyCommandTests {
         let after = try await fixture.table()
         #expect(after[changed]?[0] == "77")
         #expect(after != before)
+    }
+
+    /// A verify that fails after the apply committed: the database changed, which the exit code
+    /// (5, not 1's "nothing changed") and the summary say, with the undo that puts it back; that
+    /// undo, given the bare run id and the runs directory, restores the table.
+    @Test func aVerifyFailingAfterTheCommitSaysTheDatabaseChangedAndHowToUndoIt() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 40)
+        defer { Task { await fixture.tearDown() } }
+        var rows = try await fixture.reviewedRows()
+        // A track the CSV leaves out gets an ISRC the plan's verify refuses ("ISRCs are normalised").
+        let outside = rows.remove(at: 1)[0]
+        _ = try await fixture.server.execute(
+            "UPDATE tracks SET isrc = 'not-normalised' WHERE id = '\(outside)'", conninfo: fixture.conninfo)
+        let file = fixture.directory.appendingPathComponent("reviewed.csv")
+        try await Files.write(Array(CSVText.lines(rows, end: "\n").utf8), to: file)
+        let before = try await fixture.table()
+
+        let applied = try await fixture.databaseOnly.run([
+            "apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory, "--yes",
+        ])
+        #expect(applied.status == 5, "\(applied.stderr)\n\(applied.stdout)")
+        let (directory, manifest) = try #require(await fixture.manifests().last)
+        #expect(manifest.status == .failed)
+        #expect(manifest.stage("apply")?.status == .succeeded)
+        #expect(manifest.stage("verify")?.status == .failed)
+        #expect(try await fixture.table() != before, "the apply committed")
+        #expect(
+            applied.stdout.contains("the database changed: stage 'apply' committed before the run ended"),
+            "\(applied.stdout)")
+        #expect(applied.stdout.contains("  sluice undo \(directory.path)\n"), "\(applied.stdout)")
+
+        let undone = try await fixture.databaseOnly.run([
+            "undo", manifest.runID, "--runs-dir", fixture.runsDirectory, "--yes",
+        ])
+        #expect(undone.status == 0, "\(undone.stderr)")
+        #expect(try await fixture.table() == before)
     }
 
     /// On a terminal `sluice apply` shows the review and asks; declined, it stops at the gate as
@@ -372,7 +410,11 @@ struct ApplyCommandTests {
         ])
         outcomes.append(resumed)
         #expect(resumed.status == 1, "\(resumed.stderr)")
-        #expect(resumed.stderr.contains("to continue, apply it again: sluice apply \(Self.plan) \(first.path) --yes"))
+        #expect(
+            resumed.stderr.contains(
+                "to continue, apply it again: sluice apply \(Self.plan) \(first.path) --runs-dir \(fixture.runsDirectory) --yes"
+            ),
+            "\(resumed.stderr)")
         #expect(await fixture.manifests().count == runs, "resume started a run")
         try await FaultChecks.expectNoSecrets(fixture, outputs: outcomes)
     }

@@ -17,6 +17,10 @@ import SluicePostgres
 /// a non-empty value for that column), which verify checks the table against, and `analyzed`
 /// (1 when the columns written were analyzed after COMMIT). Sends nothing downstream.
 public struct ApplyStage: ReviewingStage {
+    /// The kind of the artifact holding the prior values of the rows an apply changed (what
+    /// `sluice undo` puts back): recorded once the update committed, or may have.
+    public static let undoArtifactKind = "undo"
+
     public let name: String
     public var kind: String { "apply" }
     public let parameters: Value
@@ -122,7 +126,8 @@ public struct ApplyStage: ReviewingStage {
             // It may have committed: the prior values are what puts the table back.
             if let writer {
                 let summary = try await writer.close()
-                context.registerArtifact(at: summary.url, kind: "undo", sha256: summary.sha256, rows: writer.rows)
+                context.registerArtifact(
+                    at: summary.url, kind: Self.undoArtifactKind, sha256: summary.sha256, rows: writer.rows)
                 context.notice(
                     "whether the update committed is unknown; if it did, `sluice undo` on this run restores the "
                         + "\(writer.rows) prior values kept in \(summary.url.lastPathComponent)")
@@ -135,7 +140,8 @@ public struct ApplyStage: ReviewingStage {
         }
         if let writer {
             let summary = try await writer.close()
-            context.registerArtifact(at: summary.url, kind: "undo", sha256: summary.sha256, rows: writer.rows)
+            context.registerArtifact(
+                at: summary.url, kind: Self.undoArtifactKind, sha256: summary.sha256, rows: writer.rows)
         }
         if stats.commitConfirmedAfterConnectionLoss {
             context.notice("the connection was lost during COMMIT; the server confirmed that the update committed")

@@ -46,7 +46,7 @@ public struct Undo: Sendable {
     /// run stopped before recording it, the file the stage writes in the run directory.
     public func undoFile() async throws -> URL {
         let record = manifest.stage(stage)
-        if let artifact = record?.outputs.first(where: { $0.kind == "undo" }) {
+        if let artifact = record?.outputs.first(where: { $0.kind == ApplyStage.undoArtifactKind }) {
             let url = artifact.url(in: runDirectory)
             let (sha256, _) = try await PrivateFile.sha256(of: url)
             guard sha256 == artifact.sha256 else {
