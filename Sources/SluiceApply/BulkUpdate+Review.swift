@@ -34,6 +34,7 @@ extension BulkUpdate {
         var phase = BulkUpdateError.Phase.prepare
         do {
             _ = try await connection.execute(sql.createInput(onCommitDrop: false))
+            try await checkRowsCanBeAdded(sql, on: connection)
             var summary = ReviewSummary(table: table, key: key, mode: mode.rawValue)
             // A step of its own: it can keep every key's fingerprint (see reviewLimit).
             var keys = try await keyTracker(sql, on: connection, limit: KeyTracker.reviewLimit)

@@ -374,6 +374,16 @@ extension BulkUpdate {
             """
         }
 
+        /// The target's columns a row cannot be added without: NOT NULL, with no default (a
+        /// generated column has one), not an identity.
+        var requiredColumns: String {
+            """
+            SELECT attname::text FROM pg_attribute \
+            WHERE attrelid = \(targetLiteral)::regclass AND attnum > 0 AND NOT attisdropped \
+            AND attnotnull AND NOT atthasdef AND attidentity = '' ORDER BY attnum
+            """
+        }
+
         var targetColumns: String {
             """
             SELECT attname::text FROM pg_attribute \

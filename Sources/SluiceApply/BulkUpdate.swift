@@ -289,7 +289,7 @@ public struct BulkUpdate: Sendable {
             // lost while COMMIT is in flight.
             let transaction = dryRun ? nil : try await connection.execute("SELECT txid_current()").scalar.intValue
             _ = try await connection.execute(sql.createInput)
-            if mode == .upsert { try await checkConflictArbiter(sql, on: connection) }
+            try await checkRowsCanBeAdded(sql, on: connection)
             var keys = try await keyTracker(sql, on: connection, limit: KeyTracker.limit)
             phase = .copy
             var stats = BulkUpdateStats(dryRun: dryRun)
@@ -970,6 +970,29 @@ public struct BulkUpdate: Sendable {
             if inTransaction { _ = try await connection.execute("ROLLBACK TO SAVEPOINT sluice_apply_keys") }
             return false
         }
+    }
+
+    /// For an upsert or an insert, which add rows: that the server can tell a new key from an
+    /// existing one (``checkConflictArbiter(_:on:)``), and that a row holding only the key and
+    /// the written columns is one the table takes. A column that must hold a value and has no
+    /// default refuses every added row, and every row of an upsert, whose proposed row the server
+    /// checks before it finds the conflict. Found before the input is copied. An update adds no
+    /// rows: nothing to check.
+    func checkRowsCanBeAdded(_ sql: SQL, on connection: PostgresConnection) async throws {
+        guard mode != .update else { return }
+        if mode == .upsert { try await checkConflictArbiter(sql, on: connection) }
+        let written = Set([key] + columns.map(\.name))
+        let required = try await connection.execute(sql.requiredColumns).rows.compactMap { $0.first?.text }
+            .filter { !written.contains($0) }
+        guard !required.isEmpty else { return }
+        let names = required.map { "'\($0)'" }.joined(separator: ", ")
+        let plural = required.count > 1
+        throw BulkUpdateError(
+            table: table, phase: .prepare, reason: .invalidConfiguration,
+            message:
+                "mode: \(mode.rawValue) adds rows holding only \(key) and the columns this apply writes, but "
+                + "\(table) needs a value in column\(plural ? "s" : "") \(names) (NOT NULL, no default): write "
+                + "\(plural ? "them" : "it") too, give \(plural ? "them" : "it") a default, or use mode: update")
     }
 
     /// An upsert needs a unique index on the key alone to tell an existing row from a new one.

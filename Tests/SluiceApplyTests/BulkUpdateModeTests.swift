@@ -232,6 +232,53 @@ import Testing
         #expect(try await update.run(on: db.connection, batches: [Self.input]) { _ in }.inserted == 4)
     }
 
+    /// A row an upsert or insert adds holds the key and the written columns only: a column that
+    /// must hold a value and has no default would refuse it, and, for an upsert, every row (the
+    /// server checks the proposed row before it finds the conflict), even one whose key is in
+    /// the table. The apply and its review both fail before the input is copied, naming the
+    /// column; a default, an identity or a generated column is fine.
+    @Test(arguments: [BulkUpdate.Mode.upsert, .insert]) func aRequiredColumnTheApplyDoesNotWriteFailsBeforeCopying(
+        mode: BulkUpdate.Mode
+    ) async throws {
+        let db = try await Scratch.make(
+            schema: """
+                CREATE TABLE side (
+                    track_id uuid PRIMARY KEY, mbid uuid, length_ms int, source text NOT NULL, note text NOT NULL,
+                    added timestamptz NOT NULL DEFAULT now(), serial int GENERATED ALWAYS AS IDENTITY,
+                    doubled int GENERATED ALWAYS AS (length_ms * 2) STORED
+                )
+                """)
+        var update = SideTable.write(mode)
+        update.table = "side"
+        // Keys already in the table: an upsert would only update them, and is refused all the same.
+        _ = try await db.connection.execute(
+            "INSERT INTO side (track_id, source, note) VALUES ('\(SideTable.id(1))', 's', 'n')")
+        let input =
+            mode == .upsert
+            ? SideTable.batch([(1, SideTable.mbid(1), 1000)])
+            : SideTable.batch([(4, SideTable.mbid(4), 4000), (5, nil, nil)])
+        let error = try await #require(throws: BulkUpdateError.self) {
+            try await update.run(on: db.connection, batches: [input]) { _ in }
+        }
+        #expect(error.reason == .invalidConfiguration)
+        #expect(error.phase == .prepare)
+        #expect(
+            error.message.contains(
+                "mode: \(mode.rawValue) adds rows holding only track_id and the columns this apply writes, but "
+                    + "side needs a value in columns 'source', 'note' (NOT NULL, no default)"), "\(error.message)")
+        let reviewError = try await #require(throws: BulkUpdateError.self) {
+            try await update.review(on: db.connection, input: AsyncBatches([input])) { _ in }
+        }
+        #expect(reviewError.message == error.message)
+        #expect(try await db.connection.execute("SELECT count(*), count(mbid) FROM side").rows == [[.int(1), .int(0)]])
+
+        // Given defaults, the same apply adds (or updates) its rows.
+        _ = try await db.connection.execute(
+            "ALTER TABLE side ALTER COLUMN source SET DEFAULT 'sluice', ALTER COLUMN note SET DEFAULT ''")
+        let stats = try await update.run(on: db.connection, batches: [input]) { _ in }
+        #expect(stats.inserted + stats.changed == (mode == .upsert ? 1 : 2))
+    }
+
     /// A new row breaking a CHECK is found and named, like an updated one.
     @Test(arguments: [BulkUpdate.Mode.upsert, .insert]) func checkViolationOfANewRowNamesItsKey(
         mode: BulkUpdate.Mode
