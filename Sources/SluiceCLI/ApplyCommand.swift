@@ -103,18 +103,21 @@ struct ApplyCommand: AsyncParsableCommand {
             return plan
         case .failure(let error):
             let stage = stage
-            if let bytes = try? await BlockingIO.run({ Array(try Data(contentsOf: URL(fileURLWithPath: path))) }),
-                let plan = RecordedPlan.withPlaceholders(
+            let bytes = try? await BlockingIO.run { Array(try Data(contentsOf: URL(fileURLWithPath: path))) }
+            let loaded = bytes.flatMap { bytes in
+                RecordedPlan.withPlaceholders(
                     for: error, (bytes, path, overrides),
                     running: { plan in
                         (try? CSVApplyPipeline(
                             plan: plan, csv: csv, displayPath: path, applyStage: stage, logger: logger))?
                             .planStagesRun ?? Set(plan.stages.map(\.name))
                     })
-            {
-                return plan
             }
-            Terminal.report(error)
+            switch loaded {
+            case .success(let plan): return plan
+            case .failure(let needed): Terminal.report(needed)
+            case nil: Terminal.report(error)
+            }
             throw ExitCode(ExitStatus.invalidPlan)
         }
     }

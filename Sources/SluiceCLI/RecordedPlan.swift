@@ -41,13 +41,18 @@ enum RecordedPlan {
         do {
             plan = try PlanLoader().load(bytes: source.bytes, path: source.path, overrides: source.overrides)
         } catch {
-            guard let running, let loaded = withPlaceholders(for: error, source, running: running) else {
+            switch running.flatMap({ withPlaceholders(for: error, source, running: $0) }) {
+            case .success(let loaded):
+                plan = loaded
+            case .failure(let needed):
+                Terminal.report(needed)
+                throw ExitCode(ExitStatus.invalidPlan)
+            case nil:
                 // Most likely the plan file's stand-in for the secret is what failed to load.
                 if !missing.isEmpty { askAgain(for: missing, of: original) }
                 Terminal.report(error)
                 throw ExitCode(ExitStatus.invalidPlan)
             }
-            plan = loaded
         }
         try requireSecretOverrides(missing, of: original, in: plan, running: running)
         return plan
@@ -89,11 +94,13 @@ enum RecordedPlan {
 
     private static let marker = "sluice-unset-"
 
-    /// The plan loaded with a placeholder for every unset variable, when the only errors are
-    /// unset variables and no connection holding a placeholder is used by a stage that runs.
+    /// When the only errors are unset variables: the plan loaded with a placeholder for each,
+    /// if no connection holding one is used by a stage that runs, else the errors of the
+    /// variables those connections need (not those of the connections nothing here uses).
+    /// `nil` when there are other errors.
     private static func withPlaceholders(
         for error: PlanError, _ source: (bytes: [UInt8], path: String, overrides: [String]), running: Set<String>
-    ) -> Plan? {
+    ) -> Result<Plan, PlanError>? {
         withPlaceholders(for: error, source, running: { _ in running })
     }
 
@@ -101,7 +108,7 @@ enum RecordedPlan {
     static func withPlaceholders(
         for error: PlanError, _ source: (bytes: [UInt8], path: String, overrides: [String]),
         running: (Plan) -> Set<String>
-    ) -> Plan? {
+    ) -> Result<Plan, PlanError>? {
         var environment = ProcessInfo.processInfo.environment
         for diagnostic in error.errors {
             guard case .unsetVariable(let name) = diagnostic.code, environment[name] == nil else { return nil }
@@ -111,10 +118,16 @@ enum RecordedPlan {
             let plan = try? PlanLoader(environment: environment).load(
                 bytes: source.bytes, path: source.path, overrides: source.overrides)
         else { return nil }
-        let unusable = Set(plan.connections.filter { contains(marker, in: $0.parameters) }.map(\.name))
         let running = running(plan)
-        let needed = plan.stages.filter { running.contains($0.name) }.compactMap(\.configuration.connection)
-        return needed.contains(where: unusable.contains) ? nil : plan
+        let needed = Set(plan.stages.filter { running.contains($0.name) }.compactMap(\.configuration.connection))
+        let unusable = plan.connections.filter { needed.contains($0.name) && contains(marker, in: $0.parameters) }
+        guard !unusable.isEmpty else { return .success(plan) }
+        return .failure(
+            PlanError(
+                error.diagnostics.filter { diagnostic in
+                    guard case .unsetVariable(let name) = diagnostic.code else { return true }
+                    return unusable.contains { contains(marker + name, in: $0.parameters) }
+                }))
     }
 
     private static func contains(_ text: String, in value: PlanValue) -> Bool {

@@ -53,6 +53,23 @@ import Testing
         #expect(run.stderr.contains("error: environment variable 'SPOTIFY_CLIENT_SECRET' is not set"), "\(run.stderr)")
     }
 
+    /// `apply` needs only the database's variable: with none set, it names DATABASE_URL alone,
+    /// not the API's credentials, which it would not use.
+    @Test func applyWithNoVariableSetNamesOnlyTheDatabases() async throws {
+        let csv = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-bare-\(UUID().uuidString).csv")
+        try await Files.write(Array("track_id,spotify_popularity,isrc\n".utf8), to: csv)
+        let outcome = try await Self.sluice.run([
+            "apply", "plans/spotify-enrichment.yaml", csv.path, "--runs-dir", "/nonexistent",
+        ])
+        try await Files.remove(csv)
+        #expect(outcome.status == 2)
+        #expect(
+            outcome.stderr.contains("error: environment variable 'DATABASE_URL' is not set and has no default"),
+            "\(outcome.stderr)")
+        #expect(!outcome.stderr.contains("SPOTIFY_CLIENT"), "\(outcome.stderr)")
+        #expect(outcome.stderr.contains("1 error"), "\(outcome.stderr)")
+    }
+
     @Test func graphNeedsNoCredentials() async throws {
         let outcome = try await Self.sluice.run(["graph", "plans/spotify-enrichment.yaml"])
         #expect(outcome.status == 0, "\(outcome.stderr)")
