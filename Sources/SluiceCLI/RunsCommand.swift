@@ -16,7 +16,8 @@ struct Runs: AsyncParsableCommand {
 
         func run() async throws {
             let directory = URL(fileURLWithPath: runsDir)
-            let runs = try await BlockingIO.run { Manifest.loadAll(in: directory) }
+            let (runs, unreadable) = try await BlockingIO.run { Manifest.loadEvery(in: directory) }
+            for error in unreadable { Terminal.printError("warning: \(error); left out of the list") }
             guard !runs.isEmpty else {
                 Terminal.printError("no runs in \(runsDir)/")
                 return

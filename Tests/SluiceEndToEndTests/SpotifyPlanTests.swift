@@ -120,8 +120,24 @@ struct SpotifyPlanTests {
         let fetchRow = try #require(applied.stdout.split(separator: "\n").first { $0.hasPrefix("  fetch ") })
         #expect(fetchRow.split(separator: " ").suffix(4) == ["-", "-", "-", "-"], "\(applied.stdout)")
         #expect((replay.stage("apply")?.counters["changed"] ?? 0) > 0)
-        // `sluice runs` counts the rows the replayed apply read, not the 0 rows it output.
+        // `sluice runs` counts the rows the replayed apply read, not the 0 rows it output. A run
+        // directory whose manifest does not read is named on stderr, not silently left out; one
+        // without a manifest is not a run.
+        let runs = URL(fileURLWithPath: fixture.runsDirectory)
+        let broken = runs.appendingPathComponent("20990101-000000-zzzzzz")
+        try await BlockingIO.runOnOwnThread {
+            try FileManager.default.createDirectory(at: broken, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: runs.appendingPathComponent("notes"), withIntermediateDirectories: true)
+            try Data("{garbage".utf8).write(to: broken.appendingPathComponent("manifest.json"))
+        }
         let listed = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        #expect(listed.status == 0)
+        #expect(
+            listed.stderr.contains("warning: \(broken.path)/manifest.json: not a Sluice run manifest"),
+            "\(listed.stderr)")
+        #expect(!listed.stderr.contains("notes"), "\(listed.stderr)")
+        try await BlockingIO.runOnOwnThread { try FileManager.default.removeItem(at: broken) }
         let line = try #require(
             listed.stdout.split(separator: "\n").first { $0.hasPrefix(replay.runID) }, "\(listed.stdout)")
         let applyRows = try #require(replay.stage("apply")?.rowsIn)

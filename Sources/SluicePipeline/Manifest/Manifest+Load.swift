@@ -33,14 +33,32 @@ extension Manifest {
     /// Every run in `runsDirectory` whose manifest loads, oldest first.
     /// Directories without a readable manifest are left out.
     public static func loadAll(in runsDirectory: URL) -> [(directory: URL, manifest: Manifest)] {
+        loadEvery(in: runsDirectory).runs
+    }
+
+    /// Every run in `runsDirectory` whose manifest loads, oldest first, and why each
+    /// `manifest.json` that does not load does not (a directory without one is not a run).
+    public static func loadEvery(
+        in runsDirectory: URL
+    ) -> (runs: [(directory: URL, manifest: Manifest)], unreadable: [ManifestError]) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: runsDirectory.path)) ?? []
-        let runs = names.compactMap { name -> (directory: URL, manifest: Manifest)? in
+        var runs: [(directory: URL, manifest: Manifest)] = []
+        var unreadable: [ManifestError] = []
+        for name in names.sorted() {
             let directory = runsDirectory.appendingPathComponent(name)
-            guard let manifest = try? load(from: directory.appendingPathComponent(fileName)) else { return nil }
-            return (directory, manifest)
+            let file = directory.appendingPathComponent(fileName)
+            guard FileManager.default.fileExists(atPath: file.path) else { continue }
+            do {
+                runs.append((directory, try load(from: file)))
+            } catch let error as ManifestError {
+                unreadable.append(error)
+            } catch {
+                unreadable.append(ManifestError(path: file.path, message: "\(error)"))
+            }
         }
         // Run ids sort by second only; two runs in the same second are ordered by their start.
-        return runs.sorted { ($0.manifest.startedAt, $0.manifest.runID) < ($1.manifest.startedAt, $1.manifest.runID) }
+        runs.sort { ($0.manifest.startedAt, $0.manifest.runID) < ($1.manifest.startedAt, $1.manifest.runID) }
+        return (runs, unreadable)
     }
 }
 
