@@ -53,7 +53,12 @@ struct RunSummary {
             for notice in manifest.notices { out += "  - \(notice)\n" }
         }
         if let error = manifest.error {
-            out += "error\(error.stage.map { " in stage '\($0)'" } ?? ""): \(errorMessage(error.message))\n"
+            var message = error.message
+            // A stage's own error names it too: once is enough.
+            if let stage = error.stage, message.hasPrefix("stage '\(stage)': ") {
+                message.removeFirst("stage '\(stage)': ".count)
+            }
+            out += "error\(error.stage.map { " in stage '\($0)'" } ?? ""): \(errorMessage(message))\n"
         }
         if manifest.status != .succeeded {
             let committed = manifest.committedApplies

@@ -182,6 +182,7 @@ struct ApplyCommandTests {
             applied.stdout.contains("the database changed: stage 'apply' committed before the run ended"),
             "\(applied.stdout)")
         #expect(applied.stdout.contains("  sluice undo \(directory.path)\n"), "\(applied.stdout)")
+        #expect(applied.stdout.contains("error in stage 'verify': 1 check failed"), "\(applied.stdout)")
 
         let undone = try await fixture.databaseOnly.run([
             "undo", manifest.runID, "--runs-dir", fixture.runsDirectory, "--yes",
