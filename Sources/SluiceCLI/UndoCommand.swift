@@ -38,9 +38,11 @@ struct UndoCommand: AsyncParsableCommand {
         options.logLevel = logLevel
         let logger = options.bootstrapLogging()
         let runURL = await ExecutionOptions.runURL(run, runsDir: runsDir)
+        var loaded: (manifest: Manifest, directory: URL)?
         do {
             let manifest = try await BlockingIO.run { try Manifest.load(from: runURL) }
             let directory = Manifest.manifestURL(for: runURL).deletingLastPathComponent().standardizedFileURL
+            loaded = (manifest, directory)
             let applies = Set(manifest.stages.filter { $0.kind == "apply" }.map(\.name))
             let plan = try await RecordedPlan.load(
                 of: manifest, directory: directory, overrides: [], running: stage.map { [$0] } ?? applies)
@@ -61,7 +63,22 @@ struct UndoCommand: AsyncParsableCommand {
             throw exit
         } catch {
             Terminal.report(error)
+            if let (manifest, directory) = loaded { await nameTheRunsThatApplied(manifest, in: directory) }
             throw ExitCode(ExitStatus.failed)
+        }
+    }
+
+    /// After a failure: the replays of `manifest`'s run beside it whose apply committed (the
+    /// approval of a run stopped at its gate is a run of its own), each with its undo.
+    private func nameTheRunsThatApplied(_ manifest: Manifest, in directory: URL) async {
+        let runs = directory.deletingLastPathComponent()
+        let replays =
+            (try? await BlockingIO.run { Manifest.loadAll(in: runs) })?
+            .filter { $0.manifest.replayOf?.runID == manifest.runID && !$0.manifest.committedApplies.isEmpty } ?? []
+        for (replay, record) in replays {
+            Terminal.printError(
+                "note: run \(record.runID), a replay of this run, applied it; to undo that: "
+                    + "sluice undo \(Execution.shellQuoted(replay.path))")
         }
     }
 }

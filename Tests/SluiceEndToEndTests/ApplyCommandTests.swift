@@ -152,6 +152,19 @@ struct ApplyCommandTests {
         let after = try await fixture.table()
         #expect(after[changed]?[0] == "77")
         #expect(after != before)
+
+        // Undoing the run that stopped at the gate undoes nothing: its apply never ran. It says
+        // so, and names its approval, the run that applied.
+        let approval = try await fixture.lastRunDirectory()
+        let misdirected = try await sluice.run(["undo", directory.path, "--yes"])
+        #expect(misdirected.status == 1)
+        #expect(misdirected.stderr.contains("stage 'apply' of run \(manifest.replayOf?.runID ?? "?") did not run"))
+        #expect(
+            misdirected.stderr.contains(
+                "note: run \(manifest.runID), a replay of this run, applied it; to undo that: sluice undo \(approval.path)"
+            ),
+            "\(misdirected.stderr)")
+        #expect(try await fixture.table() == after)
     }
 
     /// A verify that fails after the apply committed: the database changed, which the exit code

@@ -56,9 +56,17 @@ public struct Undo: Sendable {
         }
         let url = runDirectory.appendingPathComponent(UndoFile.fileName(stage: stage))
         guard await BlockingIO.fileExists(atPath: url.path) else {
-            throw UndoError(
-                "run \(manifest.runID) has no undo file for stage '\(stage)': "
-                    + "the apply did not change anything, or was a dry run")
+            switch record?.status {
+            case .awaitingApproval, .pending, .skipped, .cancelled:
+                throw UndoError(
+                    "stage '\(stage)' of run \(manifest.runID) did not run (\(record?.status.rawValue ?? "")), so it "
+                        + "changed nothing; an approval (sluice replay \(manifest.runID) --from \(stage) --yes) is a "
+                        + "run of its own: undo that run")
+            default:
+                throw UndoError(
+                    "run \(manifest.runID) has no undo file for stage '\(stage)': "
+                        + "the apply did not change anything, or was a dry run")
+            }
         }
         return url
     }
