@@ -67,6 +67,7 @@ public struct PipelineBuilder: Sendable {
                 name: name, settings: settings, database: try postgres(settings.connection, for: name),
                 parameters: parameters)
             stage.location = definition.location.description
+            stage.parameterLocations = definition.parameterLocations.mapValues(\.description)
             stage.force = force
             return stage
         case .verify(let settings):

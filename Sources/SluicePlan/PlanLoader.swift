@@ -322,7 +322,11 @@ struct PlanChecker {
                     // The one default that depends on the kind.
                     requiresApproval: try common.optional("requires_approval")?.bool() ?? (kind == .apply),
                     buffer: try common.int("buffer"), redactedParameters: own(checked.redacted),
-                    location: element.location)
+                    location: element.location,
+                    parameterLocations: Dictionary(
+                        uniqueKeysWithValues: validator.locations.compactMap { key, location in
+                            key.hasPrefix(path + ".") ? (String(key.dropFirst(path.count + 1)), location) : nil
+                        }))
             } catch {
                 reportUnreported(error, at: element.location)
             }

@@ -134,6 +134,17 @@ let minimal = """
         #expect(plan.stage(named: "query")?.requiresApproval == false)
     }
 
+    /// Each parameter given is located where it was written: its line in the file, or the
+    /// --set that gave it (at its value); a default has no location.
+    @Test func parametersAreLocatedInTheFileOrInTheirSet() throws {
+        let plan = try load(minimal, overrides: ["chunk.size=20", "fetch.delay=1s"])
+        let fetch = try #require(plan.stage(named: "fetch"))
+        #expect(fetch.parameterLocations["path"]?.description == "plan.yaml:14:11")
+        #expect(fetch.parameterLocations["delay"]?.description == "--set:1:13")
+        #expect(fetch.parameterLocations["retries"] == nil)
+        #expect(plan.stage(named: "chunk")?.parameterLocations["size"]?.description == "--set:1:12")
+    }
+
     @Test func durationsAcceptEveryDocumentedForm() {
         #expect(Duration.parseSeconds("0.33s") == 0.33)
         #expect(Duration.parseSeconds("500ms") == 0.5)

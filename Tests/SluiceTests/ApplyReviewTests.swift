@@ -339,7 +339,10 @@ import Testing
         #expect(pageExists, "\(pagePath)")
         let error = tripped.manifest.error?.message ?? ""
         #expect(error.contains(message), "\(error)")
-        #expect(error.contains("spotify-enrichment.yaml:"), "located: \(error)")
+        // Located where the limit was set: here, the --set that gave it (its value's column).
+        #expect(
+            error.contains("--set:1:\(pastLimit.firstIndex(of: "=")!.utf16Offset(in: pastLimit) + 2): error: "),
+            "located: \(error)")
         #expect(try await db.snapshot() == before)
         // Stopped before anything: not even an undo file was begun.
         let left = try await BlockingIO.runOnOwnThread {

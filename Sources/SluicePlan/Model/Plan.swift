@@ -159,6 +159,9 @@ public struct StageDefinition: Sendable {
     /// Every parameter after defaults and overrides, with secrets redacted: for the manifest.
     public var redactedParameters: PlanValue
     public var location: SourceLocation
+    /// Where each parameter given was written, by its path in the stage (`max_changed`,
+    /// `columns.isrc.max_cleared`): in the plan file, or in a `--set`.
+    public var parameterLocations: [String: SourceLocation] = [:]
 
     public var kind: StageKind { configuration.kind }
 }

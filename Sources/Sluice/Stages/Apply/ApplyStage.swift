@@ -28,6 +28,9 @@ public struct ApplyStage: ReviewingStage {
     let database: PostgresSettings
     /// Where the stage is in the plan (`plan.yaml:40:5`), for guard-rail messages.
     public var location: String?
+    /// Where each parameter given was set (`plan.yaml:52:7`, `--set:1:20`), by its path in the
+    /// stage: a guard-rail's message points at its limit.
+    public var parameterLocations: [String: String] = [:]
     /// Go past the guard-rails, recording a warning (`--force`).
     public var force = false
     /// See ``BulkUpdate/inputKeysDistinctAsUUIDs``: set by a stage feeding it checked keys.
@@ -233,7 +236,6 @@ extension ApplyStage {
         }
         let violations = ReviewGuardRails.check(summary, against: settings)
         guard !violations.isEmpty else { return }
-        let place = location.map { "\($0): " } ?? ""
         if force {
             for violation in violations {
                 context.notice("--force: guard-rail overridden: \(violation)")
@@ -244,7 +246,11 @@ extension ApplyStage {
         }
         throw StageError(
             stage: name,
-            violations.map { "\(place)error: stages.\(name).\($0)" }.joined(separator: "\n")
+            violations.map { violation in
+                // Where the limit was set: its line in the plan, or the --set that gave it.
+                let place = (parameterLocations[violation.key] ?? location).map { "\($0): " } ?? ""
+                return "\(place)error: stages.\(name).\(violation)"
+            }.joined(separator: "\n")
                 + "\nnothing was changed; raise the limit in the plan, or pass --force to apply anyway")
     }
 }
