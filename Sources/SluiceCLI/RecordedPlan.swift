@@ -45,10 +45,11 @@ enum RecordedPlan {
             case .success(let loaded):
                 plan = loaded
             case .failure(let needed):
+                // Most likely the plan file's stand-in for the secret is what failed to load.
+                if !missing.isEmpty { askAgain(for: missing, of: original) }
                 Terminal.report(needed)
                 throw ExitCode(ExitStatus.invalidPlan)
             case nil:
-                // Most likely the plan file's stand-in for the secret is what failed to load.
                 if !missing.isEmpty { askAgain(for: missing, of: original) }
                 Terminal.report(error)
                 throw ExitCode(ExitStatus.invalidPlan)
