@@ -134,6 +134,9 @@ struct PlanChecker {
 
     /// Names of connections that are defined but invalid.
     var invalidConnections: [String] = []
+    /// Stages left out because their kind or parameters did not check: still there for the
+    /// stages that read from them, which are not reported as reading from an unknown stage too.
+    var invalidStages: Set<String> = []
 
     mutating func checkConnections(_ node: Node?) -> [CheckedConnection] {
         guard let node else { return [] }
@@ -294,12 +297,16 @@ struct PlanChecker {
             guard let kindText = discriminator(element, what: what, kinds: StageKind.allCases.map(\.rawValue)),
                 let kind = StageKind(rawValue: kindText)
             else {
+                invalidStages.insert(label)
                 previous = label
                 continue
             }
             let specs = Schema.commonStageKeys + Schema.parameters(of: kind)
             let path = "stages.\(label)"
-            guard let checked = validator.object(element, specs: specs, path: path, what: what) else { continue }
+            guard let checked = validator.object(element, specs: specs, path: path, what: what) else {
+                invalidStages.insert(label)
+                continue
+            }
             let name = checked.value["name"]?.string ?? kind.rawValue
             if !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
                 validator.diagnostics.error(
@@ -371,7 +378,9 @@ struct PlanChecker {
                     validator.diagnostics.error(
                         "a \(s.kind.rawValue) stage reads no input; remove 'input'",
                         at: location("\(path).input", or: s.location))
-                } else if index[input] == nil || (input == s.name && s.explicitInput) {
+                } else if (index[input] == nil && !invalidStages.contains(input))
+                    || (input == s.name && s.explicitInput)
+                {
                     let later = stages.contains { $0.name == input }
                     validator.diagnostics.error(
                         later

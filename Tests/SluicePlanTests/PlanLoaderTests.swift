@@ -157,6 +157,16 @@ let minimal = """
         #expect(Duration.parseSeconds("") == nil)
     }
 
+    /// A stage whose kind is misspelt is reported once: the stage reading from it is not also
+    /// said to read from an unknown stage.
+    @Test func aStageWithAnUnknownKindIsNotAlsoAnUnknownInput() {
+        let plan = minimal.replacingOccurrences(of: "  - kind: chunk\n", with: "  - name: chunk\n    kind: chnk\n")
+        let found = errors(plan)
+        #expect(found.count == 1, "\(found.map(\.message))")
+        #expect(found.first?.message.contains("chnk") == true, "\(found.map(\.message))")
+        #expect(!found.contains { $0.message.contains("unknown stage") })
+    }
+
     @Test func reportsEveryProblemNotJustTheFirst() {
         let yaml = minimal.replacingOccurrences(of: "size: 50", with: "size: 500")
             .replacingOccurrences(of: "delay: 0.33s", with: "delay: soon\n    retrys: 3")
