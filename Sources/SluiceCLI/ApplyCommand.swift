@@ -58,13 +58,16 @@ struct ApplyCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = execution.bootstrapLogging()
         let csv = URL(fileURLWithPath: file).standardizedFileURL
-        let readable = try await BlockingIO.run {
+        let problem = try await BlockingIO.run { () -> String? in
             var isDirectory: ObjCBool = false
-            return FileManager.default.fileExists(atPath: csv.path, isDirectory: &isDirectory)
-                && !isDirectory.boolValue && FileManager.default.isReadableFile(atPath: csv.path)
+            guard FileManager.default.fileExists(atPath: csv.path, isDirectory: &isDirectory) else {
+                return "no such file"
+            }
+            if isDirectory.boolValue { return "a directory, not a CSV file" }
+            return FileManager.default.isReadableFile(atPath: csv.path) ? nil : "not readable (permission denied)"
         }
-        guard readable else {
-            Terminal.printError("\(file): error: no such readable file")
+        if let problem {
+            Terminal.printError("\(file): error: \(problem)")
             throw ExitCode(ExitStatus.failed)
         }
         let plan = try await loadPlan(csv: csv, logger: logger)

@@ -420,6 +420,15 @@ struct ApplyCommandTests {
                 #expect(manifest.stage("apply")?.status == .cancelled, "\(bad.name)")
             }
         }
+        // A path that is not a file to read says which it is.
+        for (path, said) in [
+            (fixture.directory.path, "a directory, not a CSV file"),
+            (fixture.directory.appendingPathComponent("missing.csv").path, "no such file"),
+        ] {
+            let outcome = try await fixture.databaseOnly.run(["apply", Self.plan, path, "--yes"])
+            #expect(outcome.status == 1)
+            #expect(outcome.stderr.contains("\(path): error: \(said)"), "\(outcome.stderr)")
+        }
         // Without --yes the whole file is checked before the gate: the apply never starts.
         let first = fixture.directory.appendingPathComponent(cases[0].name)
         let gated = try await fixture.databaseOnly.run([

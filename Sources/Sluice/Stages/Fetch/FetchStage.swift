@@ -94,7 +94,8 @@ public struct FetchStage: Stage {
         if let previousAnswers { known = await FetchAnswers.load(from: previousAnswers) }
         if let previousAnswers, !known.isEmpty {
             context.notice(
-                "reusing \(known.count) answers recorded in \(previousAnswers.path); asking the API only for the rest")
+                "reusing the answers for \(known.count) ids recorded in \(previousAnswers.path); asking the API "
+                    + "only for the rest")
         }
         let answers = try FetchAnswers.Writer(runDirectory: context.runDirectory, stage: name)
         do {

@@ -144,7 +144,7 @@ final class ReviewWriter {
             runDirectory: runDirectory)
         var text = summary.text
         for violation in ReviewGuardRails.check(summary, against: settings) { text += "  guard-rail: \(violation)\n" }
-        text += "  review: \(csvURL.path) (\(writer.rows) cells), \(htmlURL.path)\n"
+        text += "  review: \(csvURL.path) (\(writer.rows) cell\(writer.rows == 1 ? "" : "s")), \(htmlURL.path)\n"
         return Manifest.Review(
             file: Manifest.Artifact(kind: "review", path: csvURL.path, sha256: sha256, rows: writer.rows),
             files: [Manifest.Artifact(kind: "review-html", path: page.url.path, sha256: page.sha256, rows: 0)],
