@@ -264,6 +264,7 @@ import Testing
         #expect(
             error.diagnostics.last?.description == "many.csv:51:61: error: too many problems (50); stopped reading here"
         )
+        #expect(error.description.hasPrefix("the first 50 problems in many.csv (reading stopped there)"))
         #expect(error.stoppedEarly)
     }
 

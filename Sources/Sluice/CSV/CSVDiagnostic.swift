@@ -35,8 +35,13 @@ public struct CSVInputError: Error, CustomStringConvertible, Sendable {
 
     /// A summary line, then one located line per problem.
     public var description: String {
-        let n = diagnostics.count
-        var text = "\(n) problem\(n == 1 ? "" : "s") in \(path)\(stoppedEarly ? " (reading stopped there)" : "")"
+        // The note that reading stopped at the limit is not a problem of its own.
+        let limited = diagnostics.last?.message.hasPrefix(CSVReader.tooManyProblems) == true
+        let n = diagnostics.count - (limited ? 1 : 0)
+        var text =
+            limited
+            ? "the first \(n) problems in \(path) (reading stopped there)"
+            : "\(n) problem\(n == 1 ? "" : "s") in \(path)\(stoppedEarly ? " (reading stopped there)" : "")"
         text += "; nothing was changed"
         for diagnostic in diagnostics { text += "\n" + diagnostic.description }
         return text

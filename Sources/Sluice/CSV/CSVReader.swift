@@ -54,6 +54,8 @@ public final class CSVReader {
 
     public static let defaultMaxRowBytes = 1 << 20
     public static let defaultMaxProblems = 50
+    /// How the note that ends reading at ``maxProblems`` begins.
+    static let tooManyProblems = "too many problems "
 
     /// The file as the user named it, for diagnostics.
     public let path: String
@@ -150,7 +152,7 @@ public final class CSVReader {
             diagnostics.append(
                 CSVDiagnostic(
                     path: path, line: line, column: column,
-                    message: "too many problems (\(maxProblems)); stopped reading here"))
+                    message: Self.tooManyProblems + "(\(maxProblems)); stopped reading here"))
             stoppedEarly = true
         }
     }
