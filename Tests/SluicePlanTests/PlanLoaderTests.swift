@@ -167,6 +167,19 @@ let minimal = """
         #expect(!found.contains { $0.message.contains("unknown stage") })
     }
 
+    /// The line a diagnostic quotes is safe on a terminal: an escape sequence, a NUL or a
+    /// bidirectional override in a plan (or in a binary file given as one) is shown, not sent.
+    @Test func aQuotedLineShowsControlAndFormatCharactersInsteadOfSendingThem() throws {
+        let text = "version: 1\nname: \"a\u{202E}b\u{1B}[31m\u{0}\"\n"
+        let error = try #require(throws: PlanError.self) {
+            try PlanLoader(environment: [:]).load(bytes: Array(text.utf8), path: "plan.yaml")
+        }
+        let rendered = error.description
+        #expect(rendered.contains("name: \"a\u{FFFD}b\u{241B}[31m\u{2400}\""), "\(rendered)")
+        #expect(!rendered.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" })
+        #expect(!rendered.unicodeScalars.contains { $0.properties.generalCategory == .format })
+    }
+
     @Test func reportsEveryProblemNotJustTheFirst() {
         let yaml = minimal.replacingOccurrences(of: "size: 50", with: "size: 500")
             .replacingOccurrences(of: "delay: 0.33s", with: "delay: soon\n    retrys: 3")

@@ -82,7 +82,7 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
             let prefix = location.map { "\u{1B}[1m\($0):\u{1B}[0m " } ?? ""
             out = "\(prefix)\(tint)\(severity.rawValue):\u{1B}[0m \u{1B}[1m\(masked(message))\u{1B}[0m"
         }
-        if let location, let line = location.source.line(location.line).map(masked) {
+        if let location, let line = location.source.line(location.line).map(masked).map(Self.visible) {
             let shown = line.count > 160 ? String(line.prefix(160)) + "…" : line
             out += "\n    \(shown)\n    "
             // Keep tabs so the caret lines up under tab-indented text.
@@ -91,6 +91,26 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
         }
         for note in notes { out += "\n    note: \(masked(note))" }
         return out
+    }
+
+    /// A quoted line safe to print on a terminal, one character for one: a control character
+    /// as its Control Picture (`␀`, `␛`, `␡`; a tab stays, for the caret), a format or separator
+    /// character (a bidirectional override) as `�`.
+    static func visible(_ line: String) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in line.unicodeScalars {
+            switch scalar.value {
+            case 0x09: out.append(scalar)
+            case 0x00..<0x20: out.append(Unicode.Scalar(0x2400 + scalar.value)!)
+            case 0x7F: out.append("\u{2421}")
+            default:
+                switch scalar.properties.generalCategory {
+                case .control, .format, .lineSeparator, .paragraphSeparator: out.append("\u{FFFD}")
+                default: out.append(scalar)
+                }
+            }
+        }
+        return String(out)
     }
 }
 
