@@ -27,9 +27,22 @@ struct ReviewCommand: AsyncParsableCommand {
         let directory = Manifest.manifestURL(for: url).deletingLastPathComponent()
         let reviewed = manifest.stages.filter { $0.review != nil }
         guard !reviewed.isEmpty else {
-            Terminal.printError(
-                "error: run \(manifest.runID) has no review: only a run that reached an apply's approval gate has one; "
-                    + "make one with: sluice replay \(Execution.shellQuoted(directory.path)) --from apply --dry-run")
+            var message =
+                "error: run \(manifest.runID) has no review: only a run that reached an apply's approval gate has one"
+            // A dry run of the apply reviews it, from the rows recorded for it, if any were.
+            let apply = manifest.stages.first { $0.kind == "apply" }
+            if let apply, let input = apply.input, manifest.stage(input)?.status == .succeeded {
+                message +=
+                    "; make one with: sluice replay \(Execution.shellQuoted(directory.path)) "
+                    + "--from \(Execution.shellQuoted(apply.name)) --dry-run"
+            } else if let file = manifest.stages.first?.appliedCSVPath {
+                message +=
+                    "; it stopped before its apply had rows to review: mend \(Execution.shellQuoted(file)) and run "
+                    + "sluice apply \(Execution.shellQuoted(manifest.plan.path)) \(Execution.shellQuoted(file)) again"
+            } else if apply != nil {
+                message += "; it stopped before its apply had rows to review: run the plan again"
+            }
+            Terminal.printError(message)
             throw ExitCode(ExitStatus.failed)
         }
         for stage in reviewed {

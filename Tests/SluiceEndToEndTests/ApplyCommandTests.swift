@@ -419,6 +419,17 @@ struct ApplyCommandTests {
                 // stopped it before it locked or changed anything (its transaction rolled back).
                 #expect(manifest.stage("apply")?.status == .cancelled, "\(bad.name)")
             }
+            if bad.name == "abc.csv" {
+                // Such a run has no review, and no rows recorded for a dry run to review: the
+                // file is what to mend.
+                let review = try await fixture.sluice.run(["review", run.directory.path])
+                #expect(review.status == 1)
+                #expect(
+                    review.stderr.contains(
+                        "it stopped before its apply had rows to review: mend \(file.path) and run "),
+                    "\(review.stderr)")
+                #expect(!review.stderr.contains("sluice replay"), "\(review.stderr)")
+            }
         }
         // A path that is not a file to read says which it is.
         for (path, said) in [
