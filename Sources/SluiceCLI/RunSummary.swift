@@ -70,6 +70,12 @@ struct RunSummary {
                     + "  sluice undo \(Execution.shellQuoted(directory.path))\(option)\n"
             }
         }
+        for undo in manifest.undos {
+            var what = "restored \(undo.restored) row\(undo.restored == 1 ? "" : "s")"
+            if undo.deleted > 0 { what += ", deleted the \(undo.deleted) it added" }
+            if undo.changedSince > 0 { what += ", left \(undo.changedSince) changed since" }
+            out += "undone (stage '\(undo.stage)') at \(ISO8601DateFormatter().string(from: undo.undoneAt)): \(what)\n"
+        }
         if manifest.isAbandoned, let process = manifest.process {
             out +=
                 "the process that ran it (pid \(process.pid)) is gone without writing a final status: it was "
@@ -111,7 +117,7 @@ struct RunSummary {
     static func status(of manifest: Manifest) -> String {
         if manifest.isAbandoned { return "running, process gone" }
         let dryRun = manifest.stages.contains { $0.counters["dry_run", default: 0] > 0 }
-        return manifest.status.rawValue + (dryRun ? " (dry run)" : "")
+        return manifest.status.rawValue + (dryRun ? " (dry run)" : "") + (manifest.undos.isEmpty ? "" : ", undone")
     }
 
     var stageTable: String {

@@ -58,13 +58,34 @@ struct UndoCommand: AsyncParsableCommand {
                     throw ExitCode(ExitStatus.awaitingApproval)
                 }
             }
-            print(try await undo.run(logger: logger))
+            let report = try await undo.run(logger: logger)
+            print(report)
+            if report.restored + report.deleted > 0 {
+                await record(report, in: manifest, at: Manifest.manifestURL(for: runURL))
+            }
         } catch let exit as ExitCode {
             throw exit
         } catch {
             Terminal.report(error)
             if let (manifest, directory) = loaded { await nameTheRunsThatApplied(manifest, in: directory) }
             throw ExitCode(ExitStatus.failed)
+        }
+    }
+
+    /// Adds the undo to the run's manifest (``Manifest/undos``), so `sluice runs` shows the run
+    /// as undone. The undo has committed: a manifest that cannot be written is only a warning.
+    private func record(_ report: UndoReport, in manifest: Manifest, at file: URL) async {
+        var manifest = manifest
+        manifest.undos.append(
+            Manifest.UndoRecord(
+                stage: report.stage, undoneAt: Manifest.milliseconds(Date()), restored: report.restored,
+                deleted: report.deleted,
+                changedSince: report.changedSince))
+        let bytes = manifest.encoded()
+        do {
+            try await BlockingIO.run { try PrivateFile.writeAtomicallyBlocking(bytes, to: file) }
+        } catch {
+            Terminal.printError("warning: the undo committed, but \(file.path) could not record it: \(error)")
         }
     }
 

@@ -202,6 +202,16 @@ struct ApplyCommandTests {
         ])
         #expect(undone.status == 0, "\(undone.stderr)")
         #expect(try await fixture.table() == before)
+        // The run records it: `sluice runs` shows it undone, `runs show` with what was put back.
+        let recorded = try #require(await fixture.manifests().last { $0.manifest.runID == manifest.runID }?.manifest)
+        let changed = try #require(manifest.stage("apply")?.counters["changed"])
+        #expect(recorded.undos.map(\.stage) == ["apply"])
+        #expect(recorded.undos.first?.restored == changed)
+        let listed = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        #expect(listed.stdout.contains("\(manifest.runID)  spotify-enrichment  failed, undone"), "\(listed.stdout)")
+        let shown = try await fixture.sluice.run(["runs", "show", directory.path])
+        #expect(shown.stdout.contains("undone (stage 'apply') at "), "\(shown.stdout)")
+        #expect(shown.stdout.contains(": restored \(changed) row"), "\(shown.stdout)")
     }
 
     /// On a terminal `sluice apply` shows the review and asks; declined, it stops at the gate as

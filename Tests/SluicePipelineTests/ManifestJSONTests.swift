@@ -34,6 +34,23 @@ import Testing
         #expect(decoded.encoded() == bytes)
     }
 
+    /// An undo is recorded with its figures and read back; a manifest from before the field
+    /// existed reads as never undone.
+    @Test func undosRoundTripAndAnOlderManifestHasNone() throws {
+        var manifest = Self.manifest()
+        manifest.undos = [
+            .init(
+                stage: "apply", undoneAt: Manifest.milliseconds(Date(timeIntervalSince1970: 1_790_000_100.5)),
+                restored: 3, deleted: 1, changedSince: 2)
+        ]
+        let bytes = manifest.encoded()
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(text.contains("\"undone_at\": \"2026-09-21T14:15:00.500Z\""), "\(text)")
+        #expect(try Manifest.decode(Data(bytes)) == manifest)
+        let older = text.replacingOccurrences(of: "\"undos\"", with: "\"unknown_field\"")
+        #expect(try Manifest.decode(Data(older.utf8)).undos.isEmpty)
+    }
+
     @Test func aDamagedManifestNamesTheField() throws {
         var text = String(decoding: Self.manifest().encoded(), as: UTF8.self)
         text = text.replacingOccurrences(of: "\"status\": \"pending\"", with: "\"status\": 3")

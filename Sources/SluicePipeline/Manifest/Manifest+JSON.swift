@@ -27,7 +27,7 @@ extension Manifest {
             "started_at": .date(startedAt), "finished_at": .date(finishedAt), "status": .string(status.rawValue),
             "error": error?.json ?? .null, "replay_of": replayOf?.json ?? .null, "process": process?.json ?? .null,
             "resume_command": resumeCommand.map(Value.string) ?? .null, "notices": .strings(notices),
-            "stages": .array(stages.map(\.json)),
+            "stages": .array(stages.map(\.json)), "undos": .array(undos.map(\.json)),
         ])
     }
 
@@ -49,6 +49,22 @@ extension Manifest {
         resumeCommand = try r.optionalString("resume_command")
         notices = try r.optionalStrings("notices")
         stages = try r.objects("stages").map(StageRecord.init(json:))
+        undos = try r.optionalObjects("undos").map(UndoRecord.init(json:))
+    }
+}
+
+extension Manifest.UndoRecord {
+    var json: Value {
+        .object([
+            "stage": .string(stage), "undone_at": .date(undoneAt), "restored": .int(Int64(restored)),
+            "deleted": .int(Int64(deleted)), "changed_since": .int(Int64(changedSince)),
+        ])
+    }
+
+    init(json r: ManifestFields) throws {
+        self.init(
+            stage: try r.string("stage"), undoneAt: try r.date("undone_at"), restored: try r.int("restored"),
+            deleted: try r.int("deleted"), changedSince: try r.int("changed_since"))
     }
 }
 

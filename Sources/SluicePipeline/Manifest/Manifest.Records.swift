@@ -128,6 +128,26 @@ extension Manifest {
         }
     }
 
+    /// A `sluice undo` of one of the run's apply stages, once it committed.
+    public struct UndoRecord: Sendable, Equatable {
+        public var stage: String
+        public var undoneAt: Date
+        /// Rows given back their prior values.
+        public var restored: Int
+        /// Rows the apply (an upsert or insert) had added, deleted.
+        public var deleted: Int
+        /// Rows changed since the apply, left as they are.
+        public var changedSince: Int
+
+        public init(stage: String, undoneAt: Date, restored: Int, deleted: Int, changedSince: Int) {
+            self.stage = stage
+            self.undoneAt = undoneAt
+            self.restored = restored
+            self.deleted = deleted
+            self.changedSince = changedSince
+        }
+    }
+
     /// `stage`: that stage alone; `from`: that stage and every later one.
     public enum ReplayMode: String, Sendable {
         case stage

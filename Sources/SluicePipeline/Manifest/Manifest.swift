@@ -39,6 +39,8 @@ public struct Manifest: Sendable, Equatable {
     public var notices: [String]
     /// Every stage of the pipeline, in plan order, including those that did not run.
     public var stages: [StageRecord]
+    /// Each `sluice undo` of the run's applies since, in order.
+    public var undos: [UndoRecord]
 
     public init(
         runID: String, toolVersion: String, plan: Plan, resolvedPlan: Value, overrides: [String],
@@ -61,6 +63,7 @@ public struct Manifest: Sendable, Equatable {
         self.resumeCommand = nil
         self.notices = []
         self.stages = stages
+        self.undos = []
     }
 
     /// The record of the stage called `name`.
