@@ -26,28 +26,49 @@ public struct SelfSignedTLSServer: Sendable {
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificatePath, "-days", "1",
             "-subj", "/CN=sluice test", "-addext", "subjectAltName=\(subjectAltName)",
         ])
-        let port = try Self.freePort()
-        self.port = port
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        server.arguments = [
-            "s_server", "-accept", "127.0.0.1:\(port)", "-cert", certificatePath, "-key", key, "-www", "-quiet",
-        ]
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        server.standardInput = Pipe()
-        try server.run()
-        pid = server.processIdentifier
-        // Ready when it accepts a connection (bounded: 10 s; each probe is a non-blocking
-        // connect to 127.0.0.1, answered or refused at once).
-        for _ in 0..<200 where !Self.accepts(port) { try await Task.sleep(for: .milliseconds(50)) }
+        // The port is free when picked, but may be taken before the server binds it (by another
+        // test's socket): the server then exits, and another port is tried. It is ours once the
+        // server says ACCEPT (bound and listening): a connection to the port could reach
+        // another test's server that got the same port.
+        for attempt in 0..<5 {
+            let port = try Self.freePort()
+            let output = directory.appendingPathComponent("tls-\(name)-\(attempt).out")
+            let server = Process()
+            server.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            server.arguments = [
+                "s_server", "-accept", "127.0.0.1:\(port)", "-cert", certificatePath, "-key", key, "-www",
+            ]
+            try await BlockingIO.runOnOwnThread {
+                _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+            }
+            server.standardOutput = try FileHandle(forWritingTo: output)
+            server.standardError = FileHandle.nullDevice
+            server.standardInput = Pipe()
+            try server.run()
+            // Bounded at 60 s, for a loaded machine.
+            let deadline = ContinuousClock.now + .seconds(60)
+            while server.isRunning, ContinuousClock.now < deadline {
+                let said = try await BlockingIO.runOnOwnThread { try String(contentsOf: output, encoding: .utf8) }
+                if said.contains("ACCEPT") {
+                    self.port = port
+                    pid = server.processIdentifier
+                    return
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            await Self.stop(server.processIdentifier)
+        }
+        throw SelfSignedTLSServerError(message: "openssl s_server did not start accepting connections")
     }
 
     /// SIGKILL, not `terminate()`: the server inherits the test process's signal mask and
     /// dispositions, where SIGTERM may be blocked or ignored, and waiting then never ended.
     /// The server is reaped on a thread of its own.
     public func stop() async {
-        let pid = self.pid
+        await Self.stop(pid)
+    }
+
+    private static func stop(_ pid: pid_t) async {
         kill(pid, SIGKILL)
         _ = try? await BlockingIO.runOnOwnThread {
             var status: Int32 = 0
@@ -66,17 +87,9 @@ public struct SelfSignedTLSServer: Sendable {
         return port
     }
 
-    private static func accepts(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        return withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-    }
+}
+
+public struct SelfSignedTLSServerError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
 }
