@@ -24,6 +24,7 @@ enum RecordedPlan {
         let recorded = original.overrides.filter { !secret.contains(Self.key(of: $0)) }
         let missing = original.secretOverrides.filter { !given.contains($0) }
         let source: (bytes: [UInt8], path: String, overrides: [String])
+        var loader = PlanLoader()
         let planPath = original.plan.path
         // Reading the file: off the cooperative pool.
         if let bytes = try? await BlockingIO.run({ Array(try Data(contentsOf: URL(fileURLWithPath: planPath))) }),
@@ -36,12 +37,13 @@ enum RecordedPlan {
                     + "using the plan recorded in its manifest")
             let name = directory.appendingPathComponent(Manifest.fileName).path + " (resolved_plan)"
             source = (Array(JSON.encode(original.resolvedPlan).utf8), name, overrides)
+            loader.isRecorded = true
         }
         let plan: Plan
         do {
-            plan = try PlanLoader().load(bytes: source.bytes, path: source.path, overrides: source.overrides)
+            plan = try loader.load(bytes: source.bytes, path: source.path, overrides: source.overrides)
         } catch {
-            switch running.flatMap({ withPlaceholders(for: error, source, running: $0) }) {
+            switch running.flatMap({ withPlaceholders(for: error, source, loader: loader, running: $0) }) {
             case .success(let loaded):
                 plan = loaded
             case .failure(let needed):
@@ -100,24 +102,25 @@ enum RecordedPlan {
     /// variables those connections need (not those of the connections nothing here uses).
     /// `nil` when there are other errors.
     private static func withPlaceholders(
-        for error: PlanError, _ source: (bytes: [UInt8], path: String, overrides: [String]), running: Set<String>
+        for error: PlanError, _ source: (bytes: [UInt8], path: String, overrides: [String]), loader: PlanLoader,
+        running: Set<String>
     ) -> Result<Plan, PlanError>? {
-        withPlaceholders(for: error, source, running: { _ in running })
+        withPlaceholders(for: error, source, loader: loader, running: { _ in running })
     }
 
     /// The same, for a command (`apply`) that knows which stages run only once it sees the plan.
     static func withPlaceholders(
         for error: PlanError, _ source: (bytes: [UInt8], path: String, overrides: [String]),
-        running: (Plan) -> Set<String>
+        loader: PlanLoader = PlanLoader(), running: (Plan) -> Set<String>
     ) -> Result<Plan, PlanError>? {
         var environment = ProcessInfo.processInfo.environment
         for diagnostic in error.errors {
             guard case .unsetVariable(let name) = diagnostic.code, environment[name] == nil else { return nil }
             environment[name] = marker + name
         }
-        guard
-            let plan = try? PlanLoader(environment: environment).load(
-                bytes: source.bytes, path: source.path, overrides: source.overrides)
+        var loader = loader
+        loader.environment = environment
+        guard let plan = try? loader.load(bytes: source.bytes, path: source.path, overrides: source.overrides)
         else { return nil }
         let running = running(plan)
         let needed = Set(plan.stages.filter { running.contains($0.name) }.compactMap(\.configuration.connection))

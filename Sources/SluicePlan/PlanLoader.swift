@@ -11,6 +11,10 @@ public struct PlanLoader: Sendable {
     /// Whether a `${VAR}` that is not set is a warning (`sluice check` and `graph`, which need
     /// no credentials) rather than an error (`run`, `check --strict`).
     public var unsetVariablesAreWarnings = false
+    /// The plan is one a run recorded (a manifest's `resolved_plan`), checked when it ran: its
+    /// per-item fetches may list the batch keys' defaults, which manifests written before
+    /// 0.1.x kept (see ``PlanChecker/batchOnlyKeys``).
+    public var isRecorded = false
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.environment = environment
@@ -74,7 +78,7 @@ public struct PlanLoader: Sendable {
         Interpolator(environment: environment, unsetIsWarning: unsetVariablesAreWarnings)
             .apply(to: &root, diagnostics: &bag)
 
-        var checker = PlanChecker(validator: Validator(), diagnostics: bag)
+        var checker = PlanChecker(validator: Validator(), diagnostics: bag, isRecorded: isRecorded)
         let plan = checker.check(root, path: path, sha256: SHA256.hex(bytes), overrides: overrides)
         let hidden = checker.validator.secretTexts.sorted()
         let all = checker.diagnostics.sorted.map { $0.hiding(hidden) }
@@ -90,6 +94,12 @@ public struct PlanLoader: Sendable {
 struct PlanChecker {
     var validator: Validator
     var diagnostics: DiagnosticBag
+    /// See ``PlanLoader/isRecorded``.
+    var isRecorded = false
+
+    /// A fetch's keys that only a batch request reads: a per-item fetch (a path with
+    /// placeholders) may not give them, and its resolved plan leaves out their defaults.
+    static let batchOnlyKeys = ["ids_param", "id_separator", "id_prefix", "max_ids", "match", "body", "fallback_path"]
 
     mutating func check(_ root: Node, path: String, sha256: String, overrides: [String]) -> Plan? {
         defer { diagnostics.append(contentsOf: validator.diagnostics.diagnostics) }
@@ -337,6 +347,15 @@ struct PlanChecker {
             } catch {
                 reportUnreported(error, at: element.location)
             }
+            // A per-item fetch reads none of the batch keys: its resolved plan (the manifest's, a
+            // replay's plan) leaves out their defaults, which would not check as given.
+            if var perItem = definition, case .fetch(let fetch) = perItem.configuration, fetch.perItem {
+                let unread = Set(Self.batchOnlyKeys.filter { validator.locations["\(path).\($0)"] == nil })
+                redacted.removeAll { unread.contains($0.key) }
+                perItem.redactedParameters = .map(
+                    perItem.redactedParameters.entries.filter { !unread.contains($0.key) })
+                definition = perItem
+            }
             out.append(
                 CheckedStage(
                     name: name, kind: kind, input: input, location: element.location, definition: definition,
@@ -504,12 +523,16 @@ extension PlanChecker {
     mutating func checkRequestShape(_ fetch: FetchSettings, stage s: StageDefinition, path: String, input: [String]?) {
         func at(_ key: String) -> SourceLocation { location("\(path).\(key)", or: s.location) }
         func given(_ key: String) -> Bool { validator.locations["\(path).\(key)"] != nil }
+        // A recorded plan's value that is the key's default: what an older manifest listed.
+        func isDefault(_ key: String) -> Bool {
+            guard let spec = Schema.parameters(of: .fetch).first(where: { $0.name == key }) else { return false }
+            return spec.defaultValue != nil && s.redactedParameters[key]?.value == spec.defaultValue
+        }
         let placeholders = fetch.path.fields
         if fetch.perItem {
             let why =
                 "the path has placeholders (\(placeholders.map { "{\($0)}" }.joined(separator: ", "))), so fetch makes one request per row"
-            for key in ["ids_param", "id_separator", "id_prefix", "max_ids", "match", "body", "fallback_path"]
-            where given(key) {
+            for key in Self.batchOnlyKeys where given(key) && !(isRecorded && isDefault(key)) {
                 validator.diagnostics.error(
                     "'\(key)' applies to batch requests; \(why)", at: at(key),
                     notes: ["remove '\(key)', or use a batch path without placeholders"])

@@ -1,6 +1,7 @@
 import APIFixtureServer
 import Foundation
 import SluiceCore
+import SluicePipeline
 import SluiceTestSupport
 import Testing
 
@@ -125,6 +126,60 @@ struct RESTPlanTests {
         let again = try await fixture.run("plans/musicbrainz-isrc.yaml")
         #expect(again.status == 0, "stderr: \(again.stderr)")
         #expect(again.stdout.contains("changed=0") || again.stdout.contains("0 rows changed"), "\(again.stdout)")
+    }
+
+    /// A per-item plan's run stopped at its gate is approved from the plan its manifest recorded
+    /// once the file has changed. That plan does not list the batch keys' defaults, which would
+    /// not check on a per-item fetch (manifests that did are read as they were), and applying
+    /// needs only the database's variables.
+    @Test func aPerItemRunIsApprovedFromItsRecordedPlanOnceTheFileChanged() async throws {
+        var api = FixtureAPI(
+            shape: .perItem(pathPrefix: "/ws/2/isrc/"),
+            answers: ["USRC17607839": Self.recording(Self.uuid(101), length: 207_000)])
+        api.requiredQuery = ["fmt": "json"]
+        let schema = """
+            CREATE TABLE tracks (id uuid PRIMARY KEY, isrc text);
+            CREATE TABLE track_musicbrainz (track_id uuid PRIMARY KEY, mbid uuid NOT NULL, length_ms int, recordings int);
+            INSERT INTO tracks VALUES ('\(Self.uuid(1))', 'USRC17607839');
+            """
+        let fixture = try await Fixture.make(schema: schema, api: api) { origin in
+            [
+                "MUSICBRAINZ_API_URL": origin + "/ws/2",
+                "MUSICBRAINZ_USER_AGENT": "SluiceTests/1.0 ( tests@example.com )",
+            ]
+        }
+        defer { Task { await fixture.tearDown() } }
+        let plan = fixture.directory.appendingPathComponent("musicbrainz.yaml")
+        let runs = fixture.directory.appendingPathComponent("runs")
+        let text = try await BlockingIO.runOnOwnThread {
+            try String(
+                contentsOf: SluiceProcess.root.appendingPathComponent("plans/musicbrainz-isrc.yaml"), encoding: .utf8)
+        }
+        try await BlockingIO.runOnOwnThread { try text.write(to: plan, atomically: true, encoding: .utf8) }
+
+        let stopped = try await fixture.sluice.run(["run", plan.path, "--runs-dir", runs.path])
+        #expect(stopped.status == 3, "\(stopped.stderr)")
+        let (directory, manifest) = try #require(
+            try await BlockingIO.runOnOwnThread { Manifest.loadAll(in: runs) }.last)
+        let stages = manifest.resolvedPlan["stages"]
+        guard case .array(let list) = stages, let fetch = list.first(where: { $0["kind"] == "fetch" }),
+            case .object(let fetchKeys) = fetch
+        else {
+            Issue.record("no fetch stage in the resolved plan: \(stages)")
+            return
+        }
+        #expect(fetchKeys["max_ids"] == nil && fetchKeys["ids_param"] == nil, "\(fetchKeys.keys.sorted())")
+
+        try await BlockingIO.runOnOwnThread {
+            try (text + "# edited\n").write(to: plan, atomically: true, encoding: .utf8)
+        }
+        var databaseOnly = fixture.sluice
+        databaseOnly.environment["MUSICBRAINZ_API_URL"] = nil
+        databaseOnly.environment["MUSICBRAINZ_USER_AGENT"] = nil
+        let approved = try await databaseOnly.run(["replay", directory.path, "--from", "apply", "--yes"])
+        #expect(approved.status == 0, "\(approved.stderr)")
+        #expect(approved.stderr.contains("using the plan recorded in its manifest"), "\(approved.stderr)")
+        #expect(try await fixture.rows("SELECT mbid FROM track_musicbrainz") == [[Self.uuid(101)]])
     }
 
     /// Without the User-Agent MusicBrainz requires, the run stops at the first request with the

@@ -40,6 +40,25 @@ import Testing
         #expect(fetch.id == nil)
     }
 
+    /// A per-item fetch's resolved plan (what a manifest records, and a replay of an edited
+    /// plan loads) leaves out the batch keys' defaults; one recorded with them (manifests of
+    /// earlier versions did) loads as a recorded plan, and only with the defaults.
+    @Test func aRecordedPerItemPlanListingTheBatchDefaultsLoads() throws {
+        let plan = try load(Self.plan(fetch: "path: /isrc/{isrc}"))
+        let resolved = plan.resolved["stages"]?.items.last
+        #expect(resolved?["max_ids"] == nil && resolved?["match"] == nil && resolved?["id_separator"] == nil)
+        #expect(resolved?["path"]?.string == "/isrc/{isrc}")
+
+        let older = Self.plan(fetch: "path: /isrc/{isrc}\nmax_ids: 50\nmatch: position\nid_separator: \",\"")
+        var loader = PlanLoader(environment: [:])
+        #expect(throws: PlanError.self) { try loader.load(bytes: Array(older.utf8), path: "older.json") }
+        loader.isRecorded = true
+        #expect(
+            try loader.load(bytes: Array(older.utf8), path: "older.json").stage(named: "fetch")?.fetch?.perItem == true)
+        let changed = Self.plan(fetch: "path: /isrc/{isrc}\nmax_ids: 10")
+        #expect(throws: PlanError.self) { try loader.load(bytes: Array(changed.utf8), path: "older.json") }
+    }
+
     @Test func theThreeShapesLoadWithTheirMatchRules() throws {
         let books = try load(
             Self.plan(fetch: "path: /api/books\nid: isrc\nids_param: bibkeys\nid_prefix: \"ISBN:\"\nmatch: object_keys")
