@@ -180,6 +180,23 @@ let minimal = """
         #expect(!rendered.unicodeScalars.contains { $0.properties.generalCategory == .format })
     }
 
+    /// On a long line (a recorded plan's JSON is one) the quoted part is around the column, and
+    /// the caret under it.
+    @Test func aLongLineIsQuotedAroundTheColumn() throws {
+        let text = #"{"version": 1, "name": ""# + String(repeating: "a", count: 300) + #"", "bogus": 1, "stages": []}"#
+        let error = try #require(throws: PlanError.self) {
+            try PlanLoader(environment: [:]).load(bytes: Array(text.utf8), path: "plan.json")
+        }
+        let diagnostic = try #require(error.errors.first { $0.message.contains("bogus") })
+        let lines = diagnostic.rendered().split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let quoted = try #require(lines.dropFirst().first)
+        let caret = try #require(lines.dropFirst(2).first)
+        #expect(quoted.hasPrefix("    …") && quoted.contains("\"bogus\""), "\(quoted)")
+        let at = try #require(quoted.firstRange(of: "\"bogus\""))
+        #expect(caret.count == quoted.distance(from: quoted.startIndex, to: at.lowerBound) + 1, "\n\(quoted)\n\(caret)")
+        #expect(caret.hasSuffix("^"))
+    }
+
     @Test func reportsEveryProblemNotJustTheFirst() {
         let yaml = minimal.replacingOccurrences(of: "size: 50", with: "size: 500")
             .replacingOccurrences(of: "delay: 0.33s", with: "delay: soon\n    retrys: 3")

@@ -83,10 +83,16 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
             out = "\(prefix)\(tint)\(severity.rawValue):\u{1B}[0m \u{1B}[1m\(masked(message))\u{1B}[0m"
         }
         if let location, let line = location.source.line(location.line).map(masked).map(Self.visible) {
-            let shown = line.count > 160 ? String(line.prefix(160)) + "…" : line
+            // 160 characters of a long line (a recorded plan's JSON is one): from its start, or
+            // around the column when that lies further on.
+            let characters = Array(line)
+            let column = max(0, location.column - 1)
+            let start = characters.count > 160 && column > 100 ? column - 60 : 0
+            let end = min(characters.count, start + 160)
+            let shown = (start > 0 ? "…" : "") + String(characters[start..<end]) + (end < characters.count ? "…" : "")
             out += "\n    \(shown)\n    "
             // Keep tabs so the caret lines up under tab-indented text.
-            let lead = line.prefix(max(0, min(location.column - 1, 160))).map { $0 == "\t" ? "\t" : " " }
+            let lead = (start > 0 ? [" "] : []) + characters[start..<min(column, end)].map { $0 == "\t" ? "\t" : " " }
             out += lead.joined() + (color ? "\u{1B}[1;32m^\u{1B}[0m" : "^")
         }
         for note in notes { out += "\n    note: \(masked(note))" }
