@@ -478,6 +478,11 @@ struct PlanChecker {
                     "column '\(column)' is listed twice",
                     at: location("\(path).columns[\(i)]", or: s.location))
             }
+            if let input = s.input.flatMap({ knownFields(of: $0, in: stages) }) {
+                for (i, column) in writeCSV.columns.enumerated() where !input.contains(column) {
+                    missingField(column, in: input, from: s, at: location("\(path).columns[\(i)]", or: s.location))
+                }
+            }
             for (name, offset) in writeCSV.path.unknownPlaceholders {
                 let at = location("\(path).path", or: s.location)
                 validator.diagnostics.error(
@@ -511,9 +516,29 @@ struct PlanChecker {
                     at: location("\(path).when_empty.\(field)", or: s.location),
                     notes: Suggestion.note(for: field, in: fields.sorted()))
             }
-        case .query, .readCSV, .apply:
+        case .apply(let apply):
+            guard let input = s.input.flatMap({ knownFields(of: $0, in: stages) }) else { break }
+            if !input.contains(apply.keyField) {
+                let key = validator.locations["\(path).key_field"] != nil ? "key_field" : "key"
+                missingField(apply.keyField, in: input, from: s, at: location("\(path).\(key)", or: s.location))
+            }
+            for column in apply.columns where !input.contains(column.from) {
+                let from = "\(path).columns.\(column.column).from"
+                let at = location(from, or: location("\(path).columns.\(column.column)", or: s.location))
+                missingField(column.from, in: input, from: s, at: at)
+            }
+        case .query, .readCSV:
             break
         }
+    }
+
+    /// A field a stage reads that its input (whose fields are known) does not have.
+    private mutating func missingField(_ name: String, in input: [String], from s: StageDefinition, at: SourceLocation)
+    {
+        validator.diagnostics.error(
+            "stage '\(s.name)' reads field '\(name)', which its input '\(s.input ?? "")' does not have "
+                + "(it has: \(input.joined(separator: ", ")))",
+            at: at, notes: Suggestion.note(for: name, in: input), code: .unknownReference(name))
     }
 }
 
@@ -626,7 +651,7 @@ extension PlanChecker {
         switch definition.configuration {
         case .query(let query): return SelectColumns.names(in: query.sql)
         case .readCSV(let read): return read.columns
-        case .chunk, .validate: return input()
+        case .chunk, .validate, .writeCSV: return input()
         case .fetch(let fetch):
             guard let fields = input() else { return nil }
             return fields.contains(fetch.responseField) ? fields : fields + [fetch.responseField]

@@ -197,6 +197,43 @@ let minimal = """
         #expect(caret.hasSuffix("^"))
     }
 
+    /// When a stage's input has known fields (a query's SELECT list, a read-csv's columns, a
+    /// transform's), a write-csv column or an apply's key_field or `from` it lacks is an error
+    /// at its place, with the nearest field.
+    @Test func writeCSVAndApplyFieldsTheInputLacksAreLocated() {
+        let plan = """
+            version: 1
+            name: w
+            connections:
+              db: { kind: postgres, url: "postgresql://127.0.0.1/db" }
+            stages:
+              - { name: src, kind: query, connection: db, sql: "SELECT id, ext AS ext_id FROM items" }
+              - { name: t, kind: transform, fields: { rid: id, score: ext_id } }
+              - { name: out, kind: write-csv, path: o.csv, columns: [rid, scor] }
+              - name: apply
+                kind: apply
+                connection: db
+                table: items
+                key: id
+                key_field: ridd
+                columns: { score: { from: scores }, rid: {} }
+            """
+        let found = errors(plan).map { "\($0.location?.line ?? 0):\($0.location?.column ?? 0) \($0.message)" }
+        #expect(
+            found == [
+                "8:63 stage 'out' reads field 'scor', which its input 't' does not have (it has: rid, score)",
+                "14:16 stage 'apply' reads field 'ridd', which its input 'out' does not have (it has: rid, score)",
+                "15:31 stage 'apply' reads field 'scores', which its input 'out' does not have (it has: rid, score)",
+            ], "\(found)")
+        // Unknown input fields (a read-csv without `columns`) are not guessed at.
+        let unknown = plan.replacingOccurrences(
+            of: #"{ name: src, kind: query, connection: db, sql: "SELECT id, ext AS ext_id FROM items" }"#,
+            with: "{ name: src, kind: read-csv, path: in.csv }"
+        ).replacingOccurrences(
+            of: "{ name: t, kind: transform, fields: { rid: id, score: ext_id } }", with: "{ kind: chunk, size: 5 }")
+        #expect(errors(unknown).isEmpty, "\(errors(unknown).map(\.message))")
+    }
+
     @Test func reportsEveryProblemNotJustTheFirst() {
         let yaml = minimal.replacingOccurrences(of: "size: 50", with: "size: 500")
             .replacingOccurrences(of: "delay: 0.33s", with: "delay: soon\n    retrys: 3")
