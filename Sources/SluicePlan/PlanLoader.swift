@@ -509,6 +509,13 @@ struct PlanChecker {
                 }
             }
         case .transform(let transform):
+            if let input = s.input.flatMap({ knownFields(of: $0, in: stages) }) {
+                for (name, expression) in transform.fields {
+                    for field in Set(expression.fields).sorted() where !input.contains(field) {
+                        missingField(field, in: input, from: s, at: location("\(path).fields.\(name)", or: s.location))
+                    }
+                }
+            }
             let fields = Set(transform.fields.map(\.name))
             for field in transform.whenEmpty.keys.sorted() where !fields.contains(field) {
                 validator.diagnostics.error(

@@ -198,9 +198,9 @@ let minimal = """
     }
 
     /// When a stage's input has known fields (a query's SELECT list, a read-csv's columns, a
-    /// transform's), a write-csv column or an apply's key_field or `from` it lacks is an error
-    /// at its place, with the nearest field.
-    @Test func writeCSVAndApplyFieldsTheInputLacksAreLocated() {
+    /// transform's), a field a transform expression, a write-csv column or an apply's key_field
+    /// or `from` reads that it lacks is an error at its place, with the nearest field.
+    @Test func fieldsTheInputLacksAreLocated() {
         let plan = """
             version: 1
             name: w
@@ -208,7 +208,7 @@ let minimal = """
               db: { kind: postgres, url: "postgresql://127.0.0.1/db" }
             stages:
               - { name: src, kind: query, connection: db, sql: "SELECT id, ext AS ext_id FROM items" }
-              - { name: t, kind: transform, fields: { rid: id, score: ext_id } }
+              - { name: t, kind: transform, fields: { rid: id, score: ext_id, code: "upper(ext)" } }
               - { name: out, kind: write-csv, path: o.csv, columns: [rid, scor] }
               - name: apply
                 kind: apply
@@ -221,16 +221,18 @@ let minimal = """
         let found = errors(plan).map { "\($0.location?.line ?? 0):\($0.location?.column ?? 0) \($0.message)" }
         #expect(
             found == [
-                "8:63 stage 'out' reads field 'scor', which its input 't' does not have (it has: rid, score)",
-                "14:16 stage 'apply' reads field 'ridd', which its input 'out' does not have (it has: rid, score)",
-                "15:31 stage 'apply' reads field 'scores', which its input 'out' does not have (it has: rid, score)",
+                "7:73 stage 't' reads field 'ext', which its input 'src' does not have (it has: id, ext_id)",
+                "8:63 stage 'out' reads field 'scor', which its input 't' does not have (it has: rid, score, code)",
+                "14:16 stage 'apply' reads field 'ridd', which its input 'out' does not have (it has: rid, score, code)",
+                "15:31 stage 'apply' reads field 'scores', which its input 'out' does not have (it has: rid, score, code)",
             ], "\(found)")
         // Unknown input fields (a read-csv without `columns`) are not guessed at.
         let unknown = plan.replacingOccurrences(
             of: #"{ name: src, kind: query, connection: db, sql: "SELECT id, ext AS ext_id FROM items" }"#,
             with: "{ name: src, kind: read-csv, path: in.csv }"
         ).replacingOccurrences(
-            of: "{ name: t, kind: transform, fields: { rid: id, score: ext_id } }", with: "{ kind: chunk, size: 5 }")
+            of: #"{ name: t, kind: transform, fields: { rid: id, score: ext_id, code: "upper(ext)" } }"#,
+            with: "{ kind: chunk, size: 5 }")
         #expect(errors(unknown).isEmpty, "\(errors(unknown).map(\.message))")
     }
 
