@@ -97,6 +97,22 @@ import Testing
         }
     }
 
+    /// A placeholder the rows lack stops the stage before any request, naming where it is
+    /// written: the path, or the query parameter.
+    @Test func aPlaceholderTheRowsLackIsNamedWhereItIsWritten() async throws {
+        let stage = try Self.fetchStage(
+            "path: /isrc/{isrc}\nquery: { fmt: json, track: \"{track}\" }",
+            connection: "kind: http\nbase_url: http://127.0.0.1:9")
+        let harness = try await StageHarness(stage: stage)
+        let batch = Batch(columns: ["track_id", "isrc"], rows: [["t1", "USRC17607839"]])
+        let error = await #expect(throws: (any Error).self) { _ = try await harness.run(stage, input: [batch]) }
+        let message = "\(error.map { "\($0)" } ?? "")"
+        #expect(
+            message.contains("{track} in query parameter 'track' ('{track}'): the input has no field 'track'"),
+            "\(message)")
+        #expect(harness.counters["requests"] == nil || harness.counters["requests"] == 0)
+    }
+
     /// Without the `User-Agent` MusicBrainz insists on, the API forbids every request: the
     /// stage stops with that message rather than rejecting rows one by one.
     @Test func aForbiddenPerItemRequestStopsTheStageWithTheAPIsReason() async throws {

@@ -40,11 +40,16 @@ struct RequestKeys {
         self.idPattern = idPattern
         var slots: [String: Int] = [:]
         if settings.perItem {
-            let fields = settings.path.fields + settings.query.flatMap(\.1.fields)
-            for field in fields where field != "id" && slots[field] == nil {
+            // Where each placeholder is written: the path, or a query parameter.
+            let fields =
+                settings.path.fields.map { ($0, "path '\(settings.path)'") }
+                + settings.query.flatMap { name, template in
+                    template.fields.map { ($0, "query parameter '\(name)' ('\(template)')") }
+                }
+            for (field, place) in fields where field != "id" && slots[field] == nil {
                 guard let index = columns.firstIndex(of: field) else {
                     var text =
-                        "{\(field)} in path '\(settings.path)': the input has no field '\(field)' (it has: "
+                        "{\(field)} in \(place): the input has no field '\(field)' (it has: "
                         + columns.joined(separator: ", ") + ")"
                     if let near = Suggestion.nearest(to: field, in: columns) { text += "; did you mean '\(near)'?" }
                     throw UnknownField(description: text)
