@@ -44,6 +44,24 @@ import Testing
         #expect(try Self.evaluate(expression) == expected)
     }
 
+    /// A row field whose name is not a plain name (a CSV header's `Book ID`) is read with
+    /// `['Book ID']`, steps after it as anywhere; it prints back the same way.
+    @Test func aFieldThatIsNotAPlainNameIsReadInBrackets() throws {
+        let columns = ["Book ID", "null", "id"]
+        let row: [Value] = [.object(["isbn": "978"]), "n", "i"]
+        #expect(try Expression.parse("['Book ID'].isbn").bind(to: columns).evaluate(row) == "978")
+        #expect(try Expression.parse(#"[ "Book ID" ]['isbn']"#).bind(to: columns).evaluate(row) == "978")
+        #expect(try Expression.parse("['null']").bind(to: columns).evaluate(row) == "n")
+        #expect(try Expression.parse("['id']").bind(to: columns).evaluate(row) == "i")
+        for text in ["['Book ID'].isbn", "['null']", "id", "concat(['Book ID'], 'x')"] {
+            #expect(try Expression.parse(text).description == text)
+        }
+        #expect(try Expression.parse("['id']").description == "id")
+        let error = try #require(throws: Expression.ParseError.self) { try Expression.parse("[0]") }
+        #expect(error.message.contains("expected a quoted field name after '['"))
+        #expect(error.offset == 1)
+    }
+
     @Test(arguments: [
         ("length(response.name)", "4"),
         ("length(response.recordings)", "2"),

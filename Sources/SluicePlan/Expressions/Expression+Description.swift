@@ -5,7 +5,12 @@ extension Expression: CustomStringConvertible {
     /// The expression as it would be written, with only the parentheses precedence needs.
     public var description: String {
         switch self {
-        case .path(let field, let keys): return field + keys.map(\.description).joined()
+        case .path(let field, let keys):
+            // A field that would not read back as itself (`Book ID`, `null`) is written `['Book ID']`.
+            let plain =
+                PathComponent.isPlain(field) && ExpressionParser.isIdentStart(field.first!)
+                && !ExpressionParser.keywords.contains(field) && !["null", "true", "false"].contains(field)
+            return (plain ? field : "[" + Self.quote(field) + "]") + keys.map(\.description).joined()
         case .literal(let v):
             if case .string(let s) = v { return Self.quote(s) }
             return v.description

@@ -205,6 +205,20 @@ struct ExpressionParser {
             skipSpaces()
             guard i < chars.count, chars[i] == ")" else { throw .init(message: "expected ')'", offset: i) }
             i += 1
+        } else if c == "[" {
+            // `['Book ID']`: a row field whose name is not a plain name (a CSV's header, say).
+            i += 1
+            skipSpaces()
+            guard i < chars.count, chars[i] == "'" || chars[i] == "\"" else {
+                throw .init(
+                    message: "expected a quoted field name after '[', as in ['Book ID'] (a field whose name is "
+                        + "not a plain name)", offset: i)
+            }
+            let name = try quoted(chars[i])
+            skipSpaces()
+            guard i < chars.count, chars[i] == "]" else { throw .init(message: "expected ']'", offset: i) }
+            i += 1
+            return Node(expression: .path(field: name, keys: try components()), height: 1)
         } else {
             guard Self.isIdentStart(c) else { throw unexpected() }
             let name = identifier()
