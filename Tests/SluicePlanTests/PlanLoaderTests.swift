@@ -395,6 +395,11 @@ let minimal = """
             errors(minimal, env: ["API_TOKEN": "tok-123"], overrides: ["fetch.concurrency=${API_TOKEN}"]).first)
         #expect(typed.message.contains("must be an integer"))
         #expect(!typed.rendered().contains("tok-123") && typed.rendered().contains("*******"), "\(typed.rendered())")
+
+        // A secret of a few characters is masked where it stands alone, not inside other words.
+        let short = Diagnostic.error("'id_prefix' applies to batch requests; token x, id {ext_id}", at: nil)
+            .hiding(["x"])
+        #expect(short.rendered() == "error: 'id_prefix' applies to batch requests; token *, id {ext_id}")
     }
 
     @Test(arguments: [
