@@ -66,6 +66,7 @@ struct Replay: AsyncParsableCommand {
         let replay = SluicePipeline.Replay(
             original: original, originalDirectory: originalDirectory, mode: mode, stage: name)
         try await refuseEditedReviewFiles(of: replay)
+        await noteChangedSources(of: original, running: running, directory: originalDirectory)
         let plan = try await RecordedPlan.load(
             of: original, directory: originalDirectory, overrides: overrides, running: running)
         // The run's stages that its plan still has: a run of `sluice apply` begins with a
@@ -119,6 +120,20 @@ struct Replay: AsyncParsableCommand {
         }
         try await Execution.execute(
             Runner(stages: stages, configuration: configuration), runsDirectory: options.runsDirectory)
+    }
+
+    /// A replay that runs a stage reading a file (read-csv) reads it again, as it is now: says so
+    /// when it is no longer the file the run recorded (its SHA-256 differs).
+    static func noteChangedSources(of original: Manifest, running: Set<String>, directory: URL) async {
+        for record in original.stages where running.contains(record.name) {
+            for input in record.inputs where input.kind == "csv" {
+                let url = input.url(in: directory)
+                guard let now = try? await PrivateFile.sha256(of: url), now.sha256 != input.sha256 else { continue }
+                Terminal.printError(
+                    "note: \(url.path) changed since run \(original.runID) read it (sha256 \(now.sha256.prefix(12))…, "
+                        + "recorded \(input.sha256.prefix(12))…); stage '\(record.name)' reads it as it is now")
+            }
+        }
     }
 
     /// A replay applies the rows the run recorded, not the CSV it wrote for review: when that
