@@ -31,6 +31,11 @@ enum Overrides {
             } catch {
                 for var d in error.diagnostics {
                     d.location = d.location.map { $0.advanced(by: valueOffset) }
+                    if let first = valueText.first, "[{".contains(first) {
+                        d.notes.append(
+                            "a value starting with '\(first)' is read as a YAML \(first == "[" ? "list" : "mapping"); "
+                                + "to give it as text (a pattern), quote it: --set '\(text[..<eq])=\"\(valueText)\"'")
+                    }
                     diagnostics.append(contentsOf: [d])
                 }
                 continue

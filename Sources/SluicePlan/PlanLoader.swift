@@ -575,7 +575,8 @@ extension PlanChecker {
                     notes: ["per-item requests are GET"])
             }
         } else {
-            if fetch.id == nil {
+            // An 'id' given that did not parse was reported where it is written.
+            if fetch.id == nil, !given("id") {
                 validator.diagnostics.error(
                     "stage '\(s.name)' needs 'id': a batch request sends each row's id", at: s.location,
                     notes: ["or give the path {field} placeholders to make one request per row"],

@@ -312,8 +312,17 @@ struct Validator {
                 return nil
             }
             return .string(text)
-        case .choiceOr(let options, _):
-            return scalar(s, .choice(options), path: path, at: location, what: what)
+        case .choiceOr(let options, let specs):
+            guard options.contains(text) else {
+                // The mapping form is a choice too: name it with the others.
+                let mapping = "{" + specs.map { "\($0.name): ..." }.joined(separator: ", ") + "}"
+                diagnostics.error(
+                    "\(what) must be one of \(options.joined(separator: ", ")), or a mapping \(mapping); "
+                        + "found '\(text.prefix(60))'",
+                    at: location, notes: Suggestion.note(for: text, in: options), code: .invalidValue(path: path))
+                return nil
+            }
+            return .string(text)
         case .requestTemplate:
             guard
                 parse(

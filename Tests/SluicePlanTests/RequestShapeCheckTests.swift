@@ -59,6 +59,21 @@ import Testing
         #expect(throws: PlanError.self) { try loader.load(bytes: Array(changed.utf8), path: "older.json") }
     }
 
+    /// An 'id' that does not parse is reported once, where it is written: not also as missing.
+    /// A pattern given with --set unquoted reads as a YAML list; the error says to quote it.
+    @Test func anIDThatDoesNotParseIsNotAlsoMissingAndAnUnquotedPatternIsExplained() {
+        let found = errors(Self.plan(fetch: "path: /tracks\nid: \"upper(\""))
+        #expect(found.count == 1, "\(found.map(\.message))")
+        #expect(!found.contains { $0.message.contains("needs 'id'") })
+        let pattern = errors(Self.plan(fetch: "path: /tracks\nid: isrc"), overrides: ["fetch.id_pattern=[a-z0-9]+"])
+        #expect(
+            pattern.first?.notes.contains {
+                $0.contains(#"to give it as text (a pattern), quote it: --set 'fetch.id_pattern="[a-z0-9]+"'"#)
+            } == true, "\(pattern.map(\.notes))")
+        #expect(
+            errors(Self.plan(fetch: "path: /tracks\nid: isrc"), overrides: [#"fetch.id_pattern="[a-z0-9]+""#]).isEmpty)
+    }
+
     @Test func theThreeShapesLoadWithTheirMatchRules() throws {
         let books = try load(
             Self.plan(fetch: "path: /api/books\nid: isrc\nids_param: bibkeys\nid_prefix: \"ISBN:\"\nmatch: object_keys")
@@ -89,7 +104,10 @@ import Testing
         ("path: /lookup\nmethod: POST\nid: isrc\nbody: { ids: [x] }", "'body' does not say where the ids go", 18, 11),
         ("path: /tracks\nid: isrc\nquery: { q: \"{isrc}\" }", "query parameter 'q' has placeholders", 17, 17),
         ("path: /tracks\nid: spotify_id", "id 'spotify_id' reads field 'spotify_id'", 16, 9),
-        ("path: /tracks\nid: isrc\nmatch: keys", "must be one of position, object_keys", 17, 12),
+        (
+            "path: /tracks\nid: isrc\nmatch: keys",
+            "must be one of position, object_keys, or a mapping {item_field: ...}", 17, 12
+        ),
     ])
     func mistakesAreLocated(fetch: String, message: String, line: Int, column: Int) {
         let found = errors(Self.plan(fetch: fetch))

@@ -45,13 +45,13 @@ import Testing
         let db = try await TestDatabase.make(tracks: 1)
         defer { Task { await db.close() } }
         let plan = try await TestPlans.spotify(
-            database: db.conninfo, overrides: ["query.sql=SELECT nope, spotify_id FROM tracks"])
+            database: db.conninfo, overrides: ["query.sql=SELECT nope AS track_id, spotify_id FROM tracks"])
         let stage = try TestPlans.stage("query", of: plan)
         let error = await #expect(throws: PostgresError.self) {
             try await StageHarness(stage: stage).run(stage, input: nil)
         }
         #expect(error?.sqlState == "42703")
         #expect(error?.position == 8)
-        #expect(error?.description.contains("LINE 1: SELECT nope, spotify_id FROM tracks") == true)
+        #expect(error?.description.contains("LINE 1: SELECT nope AS track_id, spotify_id FROM tracks") == true)
     }
 }
