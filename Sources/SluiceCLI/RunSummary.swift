@@ -61,7 +61,10 @@ struct RunSummary {
             out += "error\(error.stage.map { " in stage '\($0)'" } ?? ""): \(errorMessage(message))\n"
         }
         if manifest.status != .succeeded {
-            let committed = manifest.committedApplies
+            // Not those undone since (`sluice runs show` after `sluice undo`).
+            let committed = manifest.committedApplies.filter { applied in
+                !manifest.undos.contains { $0.stage == applied.stage }
+            }
             for (stage, undo) in committed {
                 let option = committed.count > 1 ? " --stage \(Execution.shellQuoted(stage))" : ""
                 out +=

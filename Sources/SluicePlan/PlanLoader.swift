@@ -12,8 +12,8 @@ public struct PlanLoader: Sendable {
     /// no credentials) rather than an error (`run`, `check --strict`).
     public var unsetVariablesAreWarnings = false
     /// The plan is one a run recorded (a manifest's `resolved_plan`), checked when it ran: its
-    /// per-item fetches may list the batch keys' defaults, which manifests written before
-    /// 0.1.x kept (see ``PlanChecker/batchOnlyKeys``).
+    /// per-item fetches may list the batch keys' defaults, as manifests written before the
+    /// resolved plan left them out did (see ``PlanChecker/batchOnlyKeys``).
     public var isRecorded = false
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {

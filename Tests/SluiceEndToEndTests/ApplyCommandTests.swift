@@ -212,6 +212,7 @@ struct ApplyCommandTests {
         let shown = try await fixture.sluice.run(["runs", "show", directory.path])
         #expect(shown.stdout.contains("undone (stage 'apply') at "), "\(shown.stdout)")
         #expect(shown.stdout.contains(": restored \(changed) row"), "\(shown.stdout)")
+        #expect(!shown.stdout.contains("the database changed"), "undone: \(shown.stdout)")
     }
 
     /// On a terminal `sluice apply` shows the review and asks; declined, it stops at the gate as

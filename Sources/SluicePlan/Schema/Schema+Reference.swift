@@ -38,7 +38,8 @@ extension Schema {
 
             - field paths: `response.external_ids.isrc`; `[0]` indexes a list and `[-1]` counts from
               its end (`response.recordings[0].id`); `a.0` also indexes; `['odd key']` reads a key that
-              is not a plain name, and a row field's too (`['Book ID']`, a CSV column). A missing key, an index out of range or a step into the wrong
+              is not a plain name, and a row field's too (`['Book ID']`, a CSV column). A missing
+              key, an index out of range or a step into the wrong
               type gives null. Calls and parenthesized expressions take the same steps:
               `split(isrc, '-')[1]`;
             - literals: `'text'` (a quote inside is doubled: `'it''s'`), `42`, `-1.5`, `null`, `true`, `false`;
