@@ -48,7 +48,7 @@ struct PlanCheck: ParsableCommand {
             stages:
               - kind: query
                 connection: db
-                sql: SELECT id, spotify_id FROM tracks
+                sql: SELECT id AS track_id, spotify_id FROM tracks
               - kind: chunk
                 size: 50
               - kind: fetch
@@ -62,6 +62,7 @@ struct PlanCheck: ParsableCommand {
             yaml += """
                   - kind: transform
                     name: t\(i)
+                    keep_input: true
                     fields:
                       track_id: track_id
                       isrc: upper(replace(trim(response.external_ids.isrc), '-', ''))

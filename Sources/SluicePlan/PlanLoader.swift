@@ -313,6 +313,7 @@ struct PlanChecker {
             }
             let specs = Schema.commonStageKeys + Schema.parameters(of: kind)
             let path = "stages.\(label)"
+            let locatedBefore = validator.locatedPaths.count
             guard let checked = validator.object(element, specs: specs, path: path, what: what) else {
                 invalidStages.insert(label)
                 continue
@@ -341,9 +342,10 @@ struct PlanChecker {
                     buffer: try common.int("buffer"), redactedParameters: own(checked.redacted),
                     location: element.location,
                     parameterLocations: Dictionary(
-                        uniqueKeysWithValues: validator.locations.compactMap { key, location in
-                            key.hasPrefix(path + ".") ? (String(key.dropFirst(path.count + 1)), location) : nil
-                        }))
+                        validator.locatedPaths[locatedBefore...].compactMap { key in
+                            guard key.hasPrefix(path + "."), let location = validator.locations[key] else { return nil }
+                            return (String(key.dropFirst(path.count + 1)), location)
+                        }, uniquingKeysWith: { first, _ in first }))
             } catch {
                 reportUnreported(error, at: element.location)
             }
@@ -372,6 +374,7 @@ struct PlanChecker {
     }
 
     mutating func crossCheck(stages: [CheckedStage], connections: [CheckedConnection]) {
+        let known = knownFields(of: stages)
         var firstByName: [String: SourceLocation] = [:]
         var index: [String: Int] = [:]
         var kinds = Dictionary(
@@ -434,13 +437,13 @@ struct PlanChecker {
                 }
             }
             if let definition = s.definition {
-                checkKindSpecific(definition, path: path, stages: stages, index: index)
+                checkKindSpecific(definition, path: path, stages: stages, index: index, known: known)
             }
         }
     }
 
     mutating func checkKindSpecific(
-        _ s: StageDefinition, path: String, stages: [CheckedStage], index: [String: Int]
+        _ s: StageDefinition, path: String, stages: [CheckedStage], index: [String: Int], known: [String: [String]]
     ) {
         switch s.configuration {
         case .chunk(let chunk):
@@ -470,7 +473,7 @@ struct PlanChecker {
                     "fallback_path must contain '{id}', e.g. '/tracks/{id}'",
                     at: location("\(path).fallback_path", or: s.location))
             }
-            checkRequestShape(fetch, stage: s, path: path, input: s.input.flatMap { knownFields(of: $0, in: stages) })
+            checkRequestShape(fetch, stage: s, path: path, input: s.input.flatMap { known[$0] })
         case .writeCSV(let writeCSV):
             var seen = Set<String>()
             for (i, column) in writeCSV.columns.enumerated() where !seen.insert(column).inserted {
@@ -478,7 +481,7 @@ struct PlanChecker {
                     "column '\(column)' is listed twice",
                     at: location("\(path).columns[\(i)]", or: s.location))
             }
-            if let input = s.input.flatMap({ knownFields(of: $0, in: stages) }) {
+            if let input = s.input.flatMap({ known[$0] }) {
                 for (i, column) in writeCSV.columns.enumerated() where !input.contains(column) {
                     missingField(column, in: input, from: s, at: location("\(path).columns[\(i)]", or: s.location))
                 }
@@ -509,7 +512,7 @@ struct PlanChecker {
                 }
             }
         case .transform(let transform):
-            if let input = s.input.flatMap({ knownFields(of: $0, in: stages) }) {
+            if let input = s.input.flatMap({ known[$0] }) {
                 for (name, expression) in transform.fields {
                     for field in Set(expression.fields).sorted() where !input.contains(field) {
                         missingField(field, in: input, from: s, at: location("\(path).fields.\(name)", or: s.location))
@@ -524,7 +527,7 @@ struct PlanChecker {
                     notes: Suggestion.note(for: field, in: fields.sorted()))
             }
         case .apply(let apply):
-            guard let input = s.input.flatMap({ knownFields(of: $0, in: stages) }) else { break }
+            guard let input = s.input.flatMap({ known[$0] }) else { break }
             if !input.contains(apply.keyField) {
                 let key = validator.locations["\(path).key_field"] != nil ? "key_field" : "key"
                 missingField(apply.keyField, in: input, from: s, at: location("\(path).\(key)", or: s.location))
@@ -650,25 +653,28 @@ extension PlanChecker {
         }
     }
 
-    /// The fields of the rows stage `name` sends, when the plan says them (`nil`: known only at run time).
-    func knownFields(of name: String, in stages: [CheckedStage], depth: Int = 0) -> [String]? {
-        guard depth < stages.count, let stage = stages.first(where: { $0.name == name }),
-            let definition = stage.definition
-        else { return nil }
-        func input() -> [String]? { stage.input.flatMap { knownFields(of: $0, in: stages, depth: depth + 1) } }
-        switch definition.configuration {
-        case .query(let query): return SelectColumns.names(in: query.sql)
-        case .readCSV(let read): return read.columns
-        case .chunk, .validate, .writeCSV: return input()
-        case .fetch(let fetch):
-            guard let fields = input() else { return nil }
-            return fields.contains(fetch.responseField) ? fields : fields + [fetch.responseField]
-        case .transform(let transform):
-            let own = transform.fields.map(\.name)
-            guard transform.keepInput else { return own }
-            guard let fields = input() else { return nil }
-            return own + fields.filter { !own.contains($0) }
-        default: return nil
+    /// The fields of the rows each stage sends, by name, when the plan says them (a stage that
+    /// is not there: known only at run time). One pass in plan order: a stage's input comes
+    /// before it (or is reported), so its fields are known by then.
+    func knownFields(of stages: [CheckedStage]) -> [String: [String]] {
+        var known: [String: [String]] = [:]
+        for stage in stages where known[stage.name] == nil {
+            guard let definition = stage.definition else { continue }
+            let input = stage.input.flatMap { known[$0] }
+            let fields: [String]?
+            switch definition.configuration {
+            case .query(let query): fields = SelectColumns.names(in: query.sql)
+            case .readCSV(let read): fields = read.columns
+            case .chunk, .validate, .writeCSV: fields = input
+            case .fetch(let fetch):
+                fields = input.map { $0.contains(fetch.responseField) ? $0 : $0 + [fetch.responseField] }
+            case .transform(let transform):
+                let own = transform.fields.map(\.name)
+                fields = transform.keepInput ? input.map { own + $0.filter { !own.contains($0) } } : own
+            default: fields = nil
+            }
+            if let fields { known[stage.name] = fields }
         }
+        return known
     }
 }

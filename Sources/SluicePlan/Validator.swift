@@ -8,7 +8,14 @@ import SluiceCore
 struct Validator {
     var diagnostics = DiagnosticBag()
     /// Where each validated value was written, by dotted path (`stages.chunk.size`).
-    var locations: [String: SourceLocation] = [:]
+    private(set) var locations: [String: SourceLocation] = [:]
+    /// The paths of ``locations`` in the order they were met: a stage's are the ones met while
+    /// it was checked.
+    private(set) var locatedPaths: [String] = []
+    mutating func locate(_ path: String, at location: SourceLocation) {
+        if locations.updateValue(location, forKey: path) == nil { locatedPaths.append(path) }
+    }
+
     /// The secret texts met (a client secret, a URL's password, a secret variable's value), so
     /// that diagnostics quoting the plan can hide them.
     var secretTexts: Set<String> = []
@@ -71,7 +78,7 @@ struct Validator {
                 emptied.insert(key)
                 continue
             }
-            locations[childPath] = pair.value.location
+            locate(childPath, at: pair.value.location)
             guard
                 let checked = value(
                     pair.value, spec.type, path: childPath, what: "'\(key)' in \(what)",
@@ -149,7 +156,7 @@ struct Validator {
                 }
                 seen[key] = pair.key.location
                 let childPath = path + "." + key
-                locations[childPath] = pair.value.location
+                locate(childPath, at: pair.value.location)
                 guard
                     let c = value(pair.value, elementType, path: childPath, what: "\(keyName) '\(key)'", secret: secret)
                 else { continue }
@@ -171,7 +178,7 @@ struct Validator {
             var values: [PlanValue] = [], redacted: [PlanValue] = []
             for (i, element) in elements.enumerated() {
                 let childPath = "\(path)[\(i)]"
-                locations[childPath] = element.location
+                locate(childPath, at: element.location)
                 guard
                     let c = value(
                         element, elementType, path: childPath, what: "item \(i + 1) of \(what)", secret: secret)
