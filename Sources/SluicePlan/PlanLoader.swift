@@ -142,8 +142,9 @@ struct PlanChecker {
         var redacted: PlanValue
     }
 
-    /// Names of connections that are defined but invalid.
-    var invalidConnections: [String] = []
+    /// Connections that are defined but invalid, with their kind when that checked (else `""`):
+    /// a stage using one is still told when it needs the other kind.
+    var invalidConnections: [String: String] = [:]
     /// Stages left out because their kind or parameters did not check: still there for the
     /// stages that read from them, which are not reported as reading from an unknown stage too.
     var invalidStages: Set<String> = []
@@ -163,11 +164,12 @@ struct PlanChecker {
                 continue
             }
             seen[name] = pair.key.location
-            invalidConnections.append(name)
+            invalidConnections[name] = ""
             let what = "connection '\(name)'"
             guard let kindText = discriminator(pair.value, what: what, kinds: ConnectionKind.allCases.map(\.rawValue)),
                 let kind = ConnectionKind(rawValue: kindText)
             else { continue }
+            invalidConnections[name] = kind.rawValue
             let path = "connections.\(name)"
             guard let checked = validator.object(pair.value, specs: Schema.parameters(of: kind), path: path, what: what)
             else { continue }
@@ -196,7 +198,7 @@ struct PlanChecker {
                         "write \"${\(key == "client_secret" ? "SPOTIFY_CLIENT_SECRET" : "API_" + key.uppercased())}\" in the plan and set the variable"
                     ])
             }
-            invalidConnections.removeLast()
+            invalidConnections[name] = nil
             out.append(
                 CheckedConnection(
                     name: name,
@@ -380,7 +382,7 @@ struct PlanChecker {
         var kinds = Dictionary(
             connections.map { ($0.name, $0.definition.kind.rawValue) }, uniquingKeysWith: { a, _ in a })
         // Connections that failed their own checks still exist: don't report them as undefined too.
-        for name in invalidConnections where kinds[name] == nil { kinds[name] = "" }
+        for (name, kind) in invalidConnections where kinds[name] == nil { kinds[name] = kind }
         for (i, s) in stages.enumerated() {
             let path = "stages.\(s.name)"
             if let first = firstByName[s.name] {

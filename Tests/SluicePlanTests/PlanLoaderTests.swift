@@ -236,6 +236,26 @@ let minimal = """
         #expect(errors(unknown).isEmpty, "\(errors(unknown).map(\.message))")
     }
 
+    /// A connection whose own check fails still has its kind: a stage needing the other kind is
+    /// told so as well, not left for the next check.
+    @Test func aBrokenConnectionStillHasItsKind() {
+        let plan = """
+            version: 1
+            name: k
+            connections:
+              api: { kind: http, base_url: "http://127.0.0.1:9", auth: { kind: bearer } }
+            stages:
+              - { kind: read-csv, path: in.csv }
+              - kind: verify
+                connection: api
+                checks: [{ name: one, sql: "SELECT 1", expect: "== 1" }]
+            """
+        let found = errors(plan).map(\.message)
+        #expect(found.contains { $0.contains("token") }, "\(found)")
+        #expect(
+            found.contains { $0.contains("stage 'verify' needs a postgres connection, but 'api' is http") }, "\(found)")
+    }
+
     @Test func reportsEveryProblemNotJustTheFirst() {
         let yaml = minimal.replacingOccurrences(of: "size: 50", with: "size: 500")
             .replacingOccurrences(of: "delay: 0.33s", with: "delay: soon\n    retrys: 3")
