@@ -343,18 +343,19 @@ struct PlanChecker {
                     requiresApproval: try common.optional("requires_approval")?.bool() ?? (kind == .apply),
                     buffer: try common.int("buffer"), redactedParameters: own(checked.redacted),
                     location: element.location,
+                    // The validator meets each path once: the keys are distinct.
                     parameterLocations: Dictionary(
-                        validator.locatedPaths[locatedBefore...].compactMap { key in
+                        uniqueKeysWithValues: validator.locatedPaths[locatedBefore...].compactMap { key in
                             guard key.hasPrefix(path + "."), let location = validator.locations[key] else { return nil }
                             return (String(key.dropFirst(path.count + 1)), location)
-                        }, uniquingKeysWith: { first, _ in first }))
+                        }))
             } catch {
                 reportUnreported(error, at: element.location)
             }
             // A per-item fetch reads none of the batch keys: its resolved plan (the manifest's, a
             // replay's plan) leaves out their defaults, which would not check as given.
             if var perItem = definition, case .fetch(let fetch) = perItem.configuration, fetch.perItem {
-                let unread = Set(Self.batchOnlyKeys.filter { validator.locations["\(path).\($0)"] == nil })
+                let unread = Set(Self.batchOnlyKeys.filter { !isGiven($0, in: path) })
                 redacted.removeAll { unread.contains($0.key) }
                 perItem.redactedParameters = .map(
                     perItem.redactedParameters.entries.filter { !unread.contains($0.key) })
@@ -370,6 +371,9 @@ struct PlanChecker {
         }
         return out
     }
+
+    /// Whether the plan (or a `--set`) gave `key` of the object at `path`, rather than its default.
+    func isGiven(_ key: String, in path: String) -> Bool { validator.locations["\(path).\(key)"] != nil }
 
     func location(_ path: String, or fallback: SourceLocation) -> SourceLocation {
         validator.locations[path] ?? fallback
@@ -531,7 +535,7 @@ struct PlanChecker {
         case .apply(let apply):
             guard let input = s.input.flatMap({ known[$0] }) else { break }
             if !input.contains(apply.keyField) {
-                let key = validator.locations["\(path).key_field"] != nil ? "key_field" : "key"
+                let key = isGiven("key_field", in: path) ? "key_field" : "key"
                 missingField(apply.keyField, in: input, from: s, at: location("\(path).\(key)", or: s.location))
             }
             for column in apply.columns where !input.contains(column.from) {
@@ -559,7 +563,7 @@ extension PlanChecker {
     /// in a query parameter (GET), or a batch in a JSON body (POST).
     mutating func checkRequestShape(_ fetch: FetchSettings, stage s: StageDefinition, path: String, input: [String]?) {
         func at(_ key: String) -> SourceLocation { location("\(path).\(key)", or: s.location) }
-        func given(_ key: String) -> Bool { validator.locations["\(path).\(key)"] != nil }
+        func given(_ key: String) -> Bool { isGiven(key, in: path) }
         // A recorded plan's value that is the key's default: what an older manifest listed.
         func isDefault(_ key: String) -> Bool {
             guard let spec = Schema.parameters(of: .fetch).first(where: { $0.name == key }) else { return false }

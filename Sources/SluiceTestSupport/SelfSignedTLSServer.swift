@@ -86,7 +86,6 @@ public struct SelfSignedTLSServer: Sendable {
         close(fd)
         return port
     }
-
 }
 
 public struct SelfSignedTLSServerError: Error, CustomStringConvertible {
