@@ -151,16 +151,12 @@ struct RESTPlanTests {
         defer { Task { await fixture.tearDown() } }
         let plan = fixture.directory.appendingPathComponent("musicbrainz.yaml")
         let runs = fixture.directory.appendingPathComponent("runs")
-        let text = try await BlockingIO.runOnOwnThread {
-            try String(
-                contentsOf: SluiceProcess.root.appendingPathComponent("plans/musicbrainz-isrc.yaml"), encoding: .utf8)
-        }
-        try await BlockingIO.runOnOwnThread { try text.write(to: plan, atomically: true, encoding: .utf8) }
+        let text = try await Files.bytes(SluiceProcess.root.appendingPathComponent("plans/musicbrainz-isrc.yaml"))
+        try await Files.write(text, to: plan)
 
         let stopped = try await fixture.sluice.run(["run", plan.path, "--runs-dir", runs.path])
         #expect(stopped.status == 3, "\(stopped.stderr)")
-        let (directory, manifest) = try #require(
-            try await BlockingIO.runOnOwnThread { Manifest.loadAll(in: runs) }.last)
+        let (directory, manifest) = try #require(await Files.runs(in: runs).last)
         let stages = manifest.resolvedPlan["stages"]
         guard case .array(let list) = stages, let fetch = list.first(where: { $0["kind"] == "fetch" }),
             case .object(let fetchKeys) = fetch
@@ -170,9 +166,7 @@ struct RESTPlanTests {
         }
         #expect(fetchKeys["max_ids"] == nil && fetchKeys["ids_param"] == nil, "\(fetchKeys.keys.sorted())")
 
-        try await BlockingIO.runOnOwnThread {
-            try (text + "# edited\n").write(to: plan, atomically: true, encoding: .utf8)
-        }
+        try await Files.write(text + Array("# edited\n".utf8), to: plan)
         var databaseOnly = fixture.sluice
         databaseOnly.environment["MUSICBRAINZ_API_URL"] = nil
         databaseOnly.environment["MUSICBRAINZ_USER_AGENT"] = nil

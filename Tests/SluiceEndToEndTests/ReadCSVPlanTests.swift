@@ -32,7 +32,7 @@ import Testing
         let sluice = SluiceProcess(environment: ["NO_COLOR": "1"], directory: directory)
         let first = try await sluice.run(["run", plan.path, "--runs-dir", runs.path])
         #expect(first.status == 0, "\(first.stderr)")
-        let run = try #require(try await BlockingIO.runOnOwnThread { Manifest.loadAll(in: runs) }.first)
+        let run = try #require(await Files.runs(in: runs).first)
 
         let same = try await sluice.run(["replay", run.directory.path, "--from", "src"])
         #expect(same.status == 0, "\(same.stderr)")
@@ -46,8 +46,8 @@ import Testing
                 "note: \(input.path) changed since run \(run.manifest.runID) read it"),
             "\(changed.stderr)")
         #expect(changed.stderr.contains("stage 'src' reads it as it is now"), "\(changed.stderr)")
-        let replayed = try #require(try await BlockingIO.runOnOwnThread { Manifest.loadAll(in: runs) }.last)
+        let replayed = try #require(await Files.runs(in: runs).last)
         #expect(replayed.manifest.stage("src")?.rowsOut == 3)
-        try await BlockingIO.runOnOwnThread { try FileManager.default.removeItem(at: directory) }
+        try await Files.remove(directory)
     }
 }

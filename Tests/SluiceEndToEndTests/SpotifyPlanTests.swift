@@ -94,13 +94,13 @@ struct SpotifyPlanTests {
         let csvURL =
             csv.path.hasPrefix("/") ? URL(fileURLWithPath: csv.path) : directory.appendingPathComponent(csv.path)
         let reviewed = try await Files.bytes(csvURL)
-        try await BlockingIO.runOnOwnThread { try Data(reviewed + Array("\r\n".utf8)).write(to: csvURL) }
+        try await Files.write(reviewed + Array("\r\n".utf8), to: csvURL)
         let refused = try await databaseOnly.run(["replay", directory.path, "--from", "apply", "--yes"])
         #expect(refused.status == 1, "\(refused.stderr)")
         #expect(refused.stderr.contains("was changed after run \(manifest.runID) wrote it"), "\(refused.stderr)")
         #expect(refused.stderr.contains("sluice apply plans/spotify-enrichment.yaml"), "\(refused.stderr)")
         #expect(try await fixture.table() == before)
-        try await BlockingIO.runOnOwnThread { try Data(reviewed).write(to: csvURL) }
+        try await Files.write(reviewed, to: csvURL)
 
         // A --stage replay stopped at the gate is continued as a --stage replay (not running verify).
         let gated = try await databaseOnly.run(["replay", directory.path, "--stage", "apply"])
@@ -137,7 +137,7 @@ struct SpotifyPlanTests {
             listed.stderr.contains("warning: \(broken.path)/manifest.json: not a Sluice run manifest"),
             "\(listed.stderr)")
         #expect(!listed.stderr.contains("notes"), "\(listed.stderr)")
-        try await BlockingIO.runOnOwnThread { try FileManager.default.removeItem(at: broken) }
+        try await Files.remove(broken)
         let line = try #require(
             listed.stdout.split(separator: "\n").first { $0.hasPrefix(replay.runID) }, "\(listed.stdout)")
         let applyRows = try #require(replay.stage("apply")?.rowsIn)

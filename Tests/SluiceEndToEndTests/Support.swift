@@ -191,8 +191,7 @@ struct EnrichmentFixture {
 
     /// The runs in the runs directory, oldest first.
     func manifests() async -> [(directory: URL, manifest: Manifest)] {
-        let runs = URL(fileURLWithPath: runsDirectory)
-        return (try? await BlockingIO.runOnOwnThread { Manifest.loadAll(in: runs) }) ?? []
+        await Files.runs(in: URL(fileURLWithPath: runsDirectory))
     }
 
     func tearDown() async {
@@ -219,6 +218,11 @@ enum Files {
 
     static func remove(_ url: URL) async throws {
         try await BlockingIO.runOnOwnThread { try FileManager.default.removeItem(at: url) }
+    }
+
+    /// The runs in `directory`, oldest first (``Manifest/loadAll(in:)``).
+    static func runs(in directory: URL) async -> [(directory: URL, manifest: Manifest)] {
+        (try? await BlockingIO.runOnOwnThread { Manifest.loadAll(in: directory) }) ?? []
     }
 
     static func exists(_ url: URL) async -> Bool {
