@@ -80,8 +80,9 @@ extension BulkUpdate {
     /// the rows the update will change or add are also handed to `undo` as its records
     /// (``undoColumns``), typed as the update's own prior-value read types them.
     ///
-    /// Returns, besides the page's details, per column the input rows giving it a value (what
-    /// ``BulkUpdateStats/filled`` counts): `inputCounts` (the input's rows, then those), when the
+    /// Returns, besides the page's details, per column the input rows giving it a value whose key
+    /// the table has or gets (what ``BulkUpdateStats/filled`` counts), from `inputCounts` (the
+    /// input's rows, then per column those with a value) and the unknown keys streamed, when the
     /// caller counted them as it copied the input table as it still is, else read with the
     /// input's row count.
     func tallyReview(
@@ -129,7 +130,11 @@ extension BulkUpdate {
             let emptyOfMatched = (rows - count(1 + index)) - tally.emptyOfStreamedNew[index]
             summary.columns[index].kept = columns[index].onEmpty == .keep ? emptyOfMatched : 0
         }
-        return (details, columns.indices.map { count(1 + $0) })
+        // Filled counts keys the table has (or gets): an unknown key's value goes nowhere.
+        let unknownFilled = columns.indices.map {
+            mode == .update ? tally.unknownKeys - tally.emptyOfStreamedNew[$0] : 0
+        }
+        return (details, columns.indices.map { count(1 + $0) - unknownFilled[$0] })
     }
 
     private func dropReviewInput(_ sql: SQL, on connection: PostgresConnection) async {

@@ -253,6 +253,15 @@ extension BulkUpdate {
             "SELECT \(columns.map { "count(\($0))" }.joined(separator: ", ")) FROM \(input)"
         }
 
+        /// Per updated column, the input rows giving it a value whose key the table does not have
+        /// (an update's unknown keys): what ``filledCounts`` counted that was not filled.
+        var filledOfUnknownKeys: String {
+            """
+            SELECT \(columns.map { "count(s.\($0))" }.joined(separator: ", ")) FROM \(input) AS s \
+            WHERE NOT EXISTS (SELECT 1 FROM \(target) AS t WHERE t.\(key) = s.\(key))
+            """
+        }
+
         var anyDuplicate: String { "SELECT 1 FROM \(input) GROUP BY \(key) HAVING count(*) > 1 LIMIT 1" }
 
         /// A unique index over the input's keys: built only to prove them distinct (it fails when

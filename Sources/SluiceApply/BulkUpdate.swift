@@ -456,6 +456,11 @@ public struct BulkUpdate: Sendable {
                 written = try await write(sql, on: connection)
             }
             count(written, recorded: recorded, into: &stats)
+            if countsFilled, inlineFilled == nil, mode == .update, stats.unknownKeys > 0 {
+                // Filled counts keys the table has: an unknown key's value went nowhere.
+                let row = try await connection.execute(sql.filledOfUnknownKeys).rows.first ?? []
+                stats.filled = zip(stats.filled, row).map { $0 - Int($1.intValue ?? 0) }
+            }
             stats.writeStatements = written.statements
             if written.rows + written.deleted != recorded.prior + recorded.added {
                 connection.logger.warning(
@@ -1087,8 +1092,9 @@ public struct BulkUpdateStats: Sendable, Hashable {
     public var unknownKeys = 0
     /// Up to ``BulkUpdate/sampleLimit`` of those keys, sorted.
     public var unknownKeySamples: [String] = []
-    /// Per column (``BulkUpdate/countsFilled`` only), the distinct input keys given a value:
-    /// not empty, or for ``BulkUpdate/exactValues`` not NULL.
+    /// Per column (``BulkUpdate/countsFilled`` only), the distinct input keys given a value (not
+    /// empty, or for ``BulkUpdate/exactValues`` not NULL) that the table has or gets: an update's
+    /// unknown keys are not counted, so the table holds at least this many values afterwards.
     public var filled: [Int] = []
     public var dryRun: Bool
     /// The prior values were read on a second connection while the UPDATE ran

@@ -37,7 +37,8 @@ import Testing
         #expect(harness.counters["unchanged"] == 2)
         #expect(harness.counters["unknown_keys"] == 1)
         #expect(harness.counters["duplicate_rows"] == 0)
-        #expect(harness.counters["filled_spotify_popularity"] == 4)
+        // Track 99's popularity went nowhere: the table holds at least as many values as filled says.
+        #expect(harness.counters["filled_spotify_popularity"] == 3)
         #expect(harness.counters["filled_isrc"] == 2)
         #expect(harness.notices.contains { $0.contains("1 id value(s) are not in tracks") })
         let table = try await db.snapshot()
