@@ -143,7 +143,8 @@ let package = Package(
         .testTarget(
             name: "SluiceEndToEndTests",
             dependencies: [
-                "CFileIO", "SluicePipeline", "SluiceCore", "SluiceTestSupport", "SpotifySimulator", "APIFixtureServer",
+                "CFileIO", "SluicePipeline", "SluicePlan", "SluiceCore", "SluiceTestSupport", "SpotifySimulator",
+                "APIFixtureServer",
             ]
         ),
         .testTarget(

@@ -501,12 +501,34 @@ struct PlanChecker {
             }
         case .verify(let verify):
             for (i, check) in verify.checks.enumerated() {
-                guard case .stageCounter(let ref, _) = check.expect.operand else { continue }
-                let at = location("\(path).checks[\(i)].expect", or: s.location)
-                if index[ref] == nil || ref == s.name {
+                guard case .stageCounter(let ref, let counter) = check.expect.operand else { continue }
+                let expect = "\(path).checks[\(i)].expect"
+                let at = location(expect, or: s.location)
+                let reference = validator.counterReferences[expect] ?? (at, at)
+                let what = "'expect' in item \(i + 1) of 'checks' in stage '\(s.name)'"
+                guard let target = index[ref].map({ stages[$0] }), ref != s.name else {
+                    let later = ref != s.name && stages.contains { $0.name == ref }
                     validator.diagnostics.error(
-                        "expectation refers to unknown stage '\(ref)'", at: at,
-                        notes: Suggestion.note(for: ref, in: index.keys.sorted()), code: .unknownReference(ref))
+                        later
+                            ? "\(what) reads stage '\(ref)', which runs after it"
+                            : "\(what) reads unknown stage '\(ref)'",
+                        at: reference.stage,
+                        notes: later ? [] : Suggestion.note(for: ref, in: index.keys.filter { $0 != s.name }.sorted()),
+                        code: .unknownReference(ref))
+                    continue
+                }
+                // A stage that failed its own checks has no definition: its counters are unknown.
+                guard let definition = target.definition else { continue }
+                let counters = Schema.counterNames(of: definition)
+                if !counters.contains(counter) {
+                    validator.diagnostics.error(
+                        "\(what): stage '\(ref)' has no counter '\(counter)'", at: reference.counter,
+                        notes: Suggestion.note(for: counter, in: counters)
+                            + [
+                                "stage '\(ref)' (\(definition.kind.rawValue)) counts: "
+                                    + counters.joined(separator: ", ")
+                            ],
+                        code: .unknownReference(counter))
                 }
             }
         case .validate(let validate):

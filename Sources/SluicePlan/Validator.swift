@@ -24,6 +24,9 @@ struct Validator {
     /// Every expression and expectation, parsed once here, by dotted path: decoding the typed
     /// plan takes them from this table rather than parsing the text again.
     var parsed: [String: Parsed] = [:]
+    /// Where an expectation's `{{ stages.NAME.COUNTER }}` names its stage and its counter, by the
+    /// expectation's path (its start when the scalar's text is not its source's).
+    var counterReferences: [String: (stage: SourceLocation, counter: SourceLocation)] = [:]
 
     /// A scalar whose text the validator had to parse to check it.
     enum Parsed {
@@ -46,6 +49,8 @@ struct Validator {
         guard let pairs = mapping(node, what: what) else { return nil }
         var seen: [String: SourceLocation] = [:]
         var emptied: Set<String> = []
+        // Keys an unknown key looks like a misspelling of: reported there, not as missing too.
+        var misspelt: Set<String> = []
         var values: [PlanValue.Entry] = []
         var redacted: [PlanValue.Entry] = []
         let byName = Dictionary(specs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -62,6 +67,7 @@ struct Validator {
             if skip.contains(key) { continue }
             guard let spec = byName[key] else {
                 let known = specs.map(\.name) + skip
+                if let meant = Suggestion.nearest(to: key, in: known) { misspelt.insert(meant) }
                 diagnostics.error(
                     "unknown key '\(key)' in \(what)", at: pair.key.location,
                     notes: Suggestion.note(for: key, in: known)
@@ -89,7 +95,7 @@ struct Validator {
         }
         for spec in specs where seen[spec.name] == nil || emptied.contains(spec.name) {
             if spec.required {
-                guard !emptied.contains(spec.name) else { continue }
+                guard !emptied.contains(spec.name), !misspelt.contains(spec.name) else { continue }
                 diagnostics.error(
                     "\(what) is missing required key '\(spec.name)' (\(spec.type.name))",
                     at: node.location, notes: [spec.doc], code: .missingKey(spec.name))
@@ -347,25 +353,29 @@ struct Validator {
             if text == "true" { return .bool(true) }
             if text == "false" { return .bool(false) }
             return .string(text)
+        // One that does not parse is reported and stands in as a constant, which reads no field
+        // and names no stage: the stage still decodes, so the plan's other checks still run.
         case .expression:
-            guard
-                let e = parse(
-                    s, at: location, path: path, what: what,
-                    { () throws(Expression.ParseError) in
-                        try Expression.parse(text)
-                    })
-            else { return nil }
-            parsed[path] = .expression(e)
+            let e = parse(
+                s, at: location, path: path, what: what,
+                { () throws(Expression.ParseError) in
+                    try Expression.parse(text)
+                })
+            parsed[path] = .expression(e ?? .literal(.null))
             return .string(text)
         case .expectation:
-            guard
-                let e = parse(
-                    s, at: location, path: path, what: what,
-                    { () throws(Expectation.ParseError) in
-                        try Expectation.parse(text)
-                    })
-            else { return nil }
-            parsed[path] = .expectation(e)
+            let e = parse(
+                s, at: location, path: path, what: what,
+                { () throws(Expectation.ParseError) in
+                    try Expectation.parse(text)
+                })
+            parsed[path] = .expectation(e ?? Expectation(comparison: .equal, operand: .number(0), factor: 1))
+            if case .stageCounter(let stage, _) = e?.operand, let at = text.range(of: "stages.\(stage).") {
+                let offset = text.distance(from: text.startIndex, to: at.lowerBound) + "stages.".count
+                counterReferences[path] = (
+                    innerLocation(s, location, offset), innerLocation(s, location, offset + stage.count + 1)
+                )
+            }
             return .string(text)
         case .pattern:
             do {

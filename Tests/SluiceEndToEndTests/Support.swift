@@ -2,6 +2,7 @@ import CFileIO
 import Foundation
 import SluiceCore
 import SluicePipeline
+import SluicePlan
 import SluiceTestSupport
 import SpotifySimulator
 import Testing
@@ -98,7 +99,7 @@ struct SluiceProcess {
     /// What an ended sluice left. A debug build watches its own cooperative pool
     /// (``PoolWatchdog``): a warning that it was blocked fails the test that ran it.
     static func outcome(
-        of process: Process, _ out: URL, _ err: URL, sourceLocation: SourceLocation = #_sourceLocation
+        of process: Process, _ out: URL, _ err: URL, sourceLocation: Testing.SourceLocation = #_sourceLocation
     ) async -> Outcome {
         let status = process.terminationStatus
         let (stdout, stderr) =
@@ -221,8 +222,21 @@ enum Files {
     }
 
     /// The runs in `directory`, oldest first (``Manifest/loadAll(in:)``).
+    ///
+    /// Every run an end-to-end test reads is also held to the plan reference: each stage records
+    /// only counters its kind declares (`Schema.counters(of:)`), the names `sluice check` lets a
+    /// verify check compare with.
     static func runs(in directory: URL) async -> [(directory: URL, manifest: Manifest)] {
-        (try? await BlockingIO.runOnOwnThread { Manifest.loadAll(in: directory) }) ?? []
+        let runs = (try? await BlockingIO.runOnOwnThread { Manifest.loadAll(in: directory) }) ?? []
+        for (_, manifest) in runs {
+            for stage in manifest.stages {
+                guard let kind = StageKind(rawValue: stage.kind) else { continue }
+                let undeclared = stage.counters.keys.filter { Schema.counter($0, of: kind) == nil }
+                #expect(
+                    undeclared.isEmpty, "\(stage.kind) stage '\(stage.name)' records undeclared \(undeclared.sorted())")
+            }
+        }
+        return runs
     }
 
     static func exists(_ url: URL) async -> Bool {

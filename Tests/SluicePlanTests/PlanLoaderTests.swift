@@ -256,6 +256,53 @@ let minimal = """
             found.contains { $0.contains("stage 'verify' needs a postgres connection, but 'api' is http") }, "\(found)")
     }
 
+    /// `sise: 50` is one mistake: an unknown key that looks like the missing `size`, not both.
+    @Test func aMisspeltRequiredKeyIsOneError() {
+        let found = errors(minimal.replacingOccurrences(of: "size: 50", with: "sise: 50"))
+        #expect(found.map(\.message) == ["unknown key 'sise' in stage 'chunk'"])
+        #expect(found.first?.notes.first == "did you mean 'size'?")
+        // Without a key it looks like, the missing one is reported as such.
+        let missing = errors(minimal.replacingOccurrences(of: "size: 50", with: "buffer: 2"))
+        #expect(missing.count == 1 && missing[0].message.hasPrefix("stage 'chunk' is missing required key 'size'"))
+    }
+
+    /// Every counter a verify check names is checked against what its stage records, wherever the
+    /// expectation is; a check's own mistake hides none of the others'.
+    @Test func verifyCountersAreCheckedWhateverElseIsWrong() {
+        let plan = """
+            version: 1
+            name: v
+            connections:
+              db: { kind: postgres, url: "postgres://localhost/db" }
+            stages:
+              - { kind: query, connection: db, sql: "SELECT id, isrc FROM tracks" }
+              - { kind: validate, rules: { isrc: { type: string } } }
+              - kind: apply
+                connection: db
+                table: tracks
+                key: id
+                mode: upsert
+                columns: { isrc: {} }
+              - kind: verify
+                connection: db
+                checks:
+                  - { sql: "SELECT 1", expect: "= 1" }
+                  - { sql: "SELECT 1", expect: ">= {{ stages.apply.filled_isrc }} * 0.5" }
+                  - { sql: "SELECT 1", expect: "== {{ stages.apply.inserted }}" }
+                  - { sql: "SELECT 1", expect: "== {{ stages.validate.rejected_pattern }}" }
+                  - { sql: "SELECT 1", expect: "== {{ stages.validate.rejected_patern }}" }
+                  - { sql: "SELECT 1", expect: "== {{ stages.apply.filled_id }}" }
+            """
+        let found = errors(plan)
+        #expect(
+            found.map(\.message) == [
+                "'expect' in item 1 of 'checks' in stage 'verify': expected a comparison (==, !=, >=, <=, >, <) first, e.g. '>= 3000'",
+                "'expect' in item 5 of 'checks' in stage 'verify': stage 'validate' has no counter 'rejected_patern'",
+                "'expect' in item 6 of 'checks' in stage 'verify': stage 'apply' has no counter 'filled_id'",
+            ], "\(found)")
+        #expect(found[1].notes.first == "did you mean 'rejected_pattern'?")
+    }
+
     @Test func reportsEveryProblemNotJustTheFirst() {
         let yaml = minimal.replacingOccurrences(of: "size: 50", with: "size: 500")
             .replacingOccurrences(of: "delay: 0.33s", with: "delay: soon\n    retrys: 3")

@@ -78,6 +78,22 @@ import Testing
         #expect(error?.failures.first?.contains("stage 'apply' has no counter 'filled_spotify_popularity'") == true)
     }
 
+    /// `inserted` is recorded by an upsert or insert only: an update's apply has none, and a check
+    /// comparing with it compares with 0 rather than failing after the apply committed.
+    @Test func aCounterRecordedOnlyWhenItAppliesReadsAsZero() async throws {
+        let db = try await Self.database()
+        defer { Task { await db.close() } }
+        let plan = try await TestPlans.spotify(
+            database: db.conninfo,
+            overrides: [
+                "verify.checks=[{sql: 'SELECT count(*) FROM tracks WHERE false', expect: '== {{ stages.apply.inserted }}'}]"
+            ])
+        let stage = try TestPlans.stage("verify", of: plan)
+        let harness = try await StageHarness(stage: stage, finishedStage: Self.apply(["changed": 4]))
+        _ = try await harness.run(stage, input: [])
+        #expect(harness.counters["passed"] == 1)
+    }
+
     @Test func dryRunReportsInsteadOfFailing() async throws {
         let db = try await Self.database()
         defer { Task { await db.close() } }

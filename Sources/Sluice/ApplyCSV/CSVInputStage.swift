@@ -326,17 +326,17 @@ struct RowChecker {
     }
 
     /// A sentence for the reason ``CompiledRule/failed(_:present:)`` gave.
-    static func explain(_ reason: String, rule: ValidationRule, value: Value) -> String {
+    static func explain(_ reason: RejectionReason, rule: ValidationRule, value: Value) -> String {
         let shown = value.doubleValue != nil ? (value.text ?? "") : quoted(value.text ?? "")
         switch reason {
-        case "required": return "empty, but a value is required"
-        case "min": return "\(shown) is below the minimum \(Expectation.format(rule.min ?? 0))"
-        case "max": return "\(shown) is above the maximum \(Expectation.format(rule.max ?? 0))"
-        case "max_length": return "\(shown) is longer than \(rule.maxLength ?? 0) characters"
-        case "pattern": return "\(shown) does not match the pattern \(rule.pattern ?? "")"
-        case "one_of":
+        case .required: return "empty, but a value is required"
+        case .min: return "\(shown) is below the minimum \(Expectation.format(rule.min ?? 0))"
+        case .max: return "\(shown) is above the maximum \(Expectation.format(rule.max ?? 0))"
+        case .maxLength: return "\(shown) is longer than \(rule.maxLength ?? 0) characters"
+        case .pattern: return "\(shown) does not match the pattern \(rule.pattern ?? "")"
+        case .oneOf:
             return "\(shown) is not one of \((rule.oneOf ?? []).compactMap(\.text).joined(separator: ", "))"
-        default: return "\(shown) breaks the rule '\(reason)'"
+        case .missingField, .type: return "\(shown) breaks the rule '\(reason.rawValue)'"
         }
     }
 

@@ -24,8 +24,21 @@ extension Schema {
         }
         out += "\n#### `auth` (http)\n\n" + table(authKeys)
         out += "\n## Stages\n\nEvery stage accepts these keys:\n\n" + table(commonStageKeys)
+        out += """
+
+            Every stage records counters in the run's manifest (`sluice runs show RUN` lists them),
+            which a verify check can compare with: `>= {{ stages.apply.filled_isrc }}`. These, and
+            its kind's own, listed under each kind below:
+
+            \(counterTable(commonCounters))
+            A counter marked "when it applies" is recorded only then; a check reads it as 0 when it
+            was not. `sluice check` refuses a name the stage does not record.
+
+            """
         for kind in StageKind.allCases {
             out += "\n### `\(kind.rawValue)`\n\n\(kind.summary)\n\n" + table(parameters(of: kind))
+            let counters = counters(of: kind)
+            if !counters.isEmpty { out += "\nCounters:\n\n" + counterTable(counters) }
         }
         out += "\n### Validation rules (`validate.rules.FIELD`)\n\n" + table(ruleKeys)
         out += "\n### Apply columns (`apply.columns.COLUMN`)\n\n" + table(applyColumnKeys)
@@ -78,6 +91,12 @@ extension Schema {
             null when it is not valid).
 
             """
+        return out
+    }
+
+    static func counterTable(_ counters: [CounterSpec]) -> String {
+        var out = "| counter | meaning |\n|---|---|\n"
+        for c in counters { out += "| `\(c.name)` | \(c.doc)\(c.sometimes ? " Recorded when it applies." : "") |\n" }
         return out
     }
 

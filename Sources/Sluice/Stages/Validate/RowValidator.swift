@@ -50,7 +50,7 @@ public struct RowValidator {
         var valid = Batch(columns: batch.columns)
         var rejected: [Rejection] = []
         for row in batch.rows {
-            var failure: (ValidationRule, String, String)?
+            var failure: (ValidationRule, RejectionReason, String)?
             for (compiled, slot) in zip(rules, slots) {
                 let value = slot.map { row[$0] } ?? .null
                 if let (reason, detail) = compiled.failed(value, present: slot != nil) {
@@ -62,7 +62,7 @@ public struct RowValidator {
                 let value = batch.index(of: rule.field).map { row[$0] } ?? .null
                 rejected.append(
                     Rejection(
-                        stage: stage, reason: reason, field: rule.field, value: value.text, detail: detail,
+                        stage: stage, reason: reason.rawValue, field: rule.field, value: value.text, detail: detail,
                         row: Dictionary(zip(batch.columns, row), uniquingKeysWith: { a, _ in a })))
             } else {
                 valid.rows.append(row)
@@ -111,34 +111,34 @@ final class CompiledRule {
     }
 
     /// The reason and explanation when `value` breaks the rule, or `nil`.
-    func failed(_ value: Value, present: Bool) -> (String, String)? {
-        if !present { return ("missing_field", "the input has no field '\(rule.field)'") }
+    func failed(_ value: Value, present: Bool) -> (RejectionReason, String)? {
+        if !present { return (.missingField, "the input has no field '\(rule.field)'") }
         if value.isNull {
-            return rule.required ? ("required", "\(rule.field) is empty but required") : nil
+            return rule.required ? (.required, "\(rule.field) is empty but required") : nil
         }
         return wrongType(value) ?? outOfBounds(value)
     }
 
     /// The reason and explanation when `value` (not null) is not of the rule's type.
-    private func wrongType(_ value: Value) -> (String, String)? {
+    private func wrongType(_ value: Value) -> (RejectionReason, String)? {
         switch rule.type {
         case .string:
             guard case .string = value else {
-                return ("type", "\(rule.field) should be a string, is \(value.typeName)")
+                return (.type, "\(rule.field) should be a string, is \(value.typeName)")
             }
         case .int:
-            guard case .int = value else { return ("type", "\(rule.field) should be an integer, is \(value.typeName)") }
+            guard case .int = value else { return (.type, "\(rule.field) should be an integer, is \(value.typeName)") }
         case .double:
             guard value.doubleValue != nil else {
-                return ("type", "\(rule.field) should be a number, is \(value.typeName)")
+                return (.type, "\(rule.field) should be a number, is \(value.typeName)")
             }
         case .bool:
             guard case .bool = value else {
-                return ("type", "\(rule.field) should be true or false, is \(value.typeName)")
+                return (.type, "\(rule.field) should be true or false, is \(value.typeName)")
             }
         case .uuid:
             guard let s = value.stringValue, RowValidator.isUUID(s) else {
-                return ("type", "\(rule.field) should be a UUID, is '\(value.text ?? "")'")
+                return (.type, "\(rule.field) should be a UUID, is '\(value.text ?? "")'")
             }
         case .any: break
         }
@@ -147,28 +147,28 @@ final class CompiledRule {
 
     /// The reason and explanation when `value`, of the rule's type, breaks its bounds, length,
     /// pattern or list; `nil` for a null value (which only ``failed(_:present:)`` judges).
-    func outOfBounds(_ value: Value) -> (String, String)? {
+    func outOfBounds(_ value: Value) -> (RejectionReason, String)? {
         if value.isNull { return nil }
         if let n = value.doubleValue {
             if let min = rule.min, n < min {
-                return ("min", "\(rule.field) is \(value.text ?? ""), below \(Expectation.format(min))")
+                return (.min, "\(rule.field) is \(value.text ?? ""), below \(Expectation.format(min))")
             }
             if let max = rule.max, n > max {
-                return ("max", "\(rule.field) is \(value.text ?? ""), above \(Expectation.format(max))")
+                return (.max, "\(rule.field) is \(value.text ?? ""), above \(Expectation.format(max))")
             }
         }
         guard rule.maxLength != nil || rule.pattern != nil || rule.oneOf != nil else { return nil }
         // Only now: an integer's text is a new string, made for every row otherwise.
         let text = value.text ?? ""
         if let maxLength = rule.maxLength, text.count > maxLength {
-            return ("max_length", "\(rule.field) is \(text.count) characters, more than \(maxLength)")
+            return (.maxLength, "\(rule.field) is \(text.count) characters, more than \(maxLength)")
         }
         if let pattern, !pattern.wholeMatches(text) {
-            return ("pattern", "\(rule.field) '\(text.prefix(80))' does not match \(rule.pattern ?? "")")
+            return (.pattern, "\(rule.field) '\(text.prefix(80))' does not match \(rule.pattern ?? "")")
         }
         if let options = rule.oneOf, !options.contains(value), !options.contains(where: { $0.text == value.text }) {
             return (
-                "one_of",
+                .oneOf,
                 "\(rule.field) '\(text.prefix(80))' is not one of \(options.compactMap(\.text).joined(separator: ", "))"
             )
         }

@@ -154,7 +154,11 @@ public struct VerifyStage: Stage {
             case "rows_in": value = record.rowsIn
             case "rows_out": value = record.rowsOut
             case "rows_rejected": value = record.rowsRejected
-            default: value = record.counters[counter]
+            default:
+                // A counter recorded only when it applies (`inserted`, `drifted`, `rejected_pattern`...)
+                // is 0 when it did not; `sluice check` refused any other name.
+                let spec = StageKind(rawValue: record.kind).flatMap { Schema.counter(counter, of: $0) }
+                value = record.counters[counter] ?? (spec?.sometimes == true ? 0 : nil)
             }
             guard let value else {
                 let known = (["rows_in", "rows_out", "rows_rejected"] + record.counters.keys.sorted()).joined(

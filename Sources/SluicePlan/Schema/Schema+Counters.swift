@@ -1,0 +1,132 @@
+/// A figure a stage records in its manifest (`counters`), which a verify check can compare with:
+/// `{{ stages.NAME.COUNTER }}`. A name ending in an upper-case word stands for a family:
+/// `filled_COLUMN` is one counter per column an apply writes.
+public struct CounterSpec: Sendable {
+    public var name: String
+    public var doc: String
+    /// Recorded only when it applies (`inserted` by an upsert): read as 0 when it was not.
+    public var sometimes: Bool
+
+    public init(_ name: String, _ doc: String, sometimes: Bool = false) {
+        self.name = name
+        self.doc = doc
+        self.sometimes = sometimes
+    }
+
+    /// `filled_` for `filled_COLUMN`; `nil` for a single counter.
+    var familyPrefix: String? {
+        guard let underscore = name.lastIndex(of: "_") else { return nil }
+        let word = name[name.index(after: underscore)...]
+        return word.allSatisfy(\.isUppercase) ? String(name[...underscore]) : nil
+    }
+}
+
+/// Why validate refused a row: its `rejected_REASON` counter and the reason in the rejects file.
+public enum RejectionReason: String, Sendable, CaseIterable {
+    case missingField = "missing_field"
+    case required, type, min, max
+    case maxLength = "max_length"
+    case pattern
+    case oneOf = "one_of"
+}
+
+extension Schema {
+    /// What every stage records: its rows in, out and rejected.
+    public static let commonCounters: [CounterSpec] = [
+        CounterSpec("rows_in", "Rows the stage read."),
+        CounterSpec("rows_out", "Rows it passed on."),
+        CounterSpec("rows_rejected", "Rows it set aside (in `rejects-<stage>.csv`)."),
+    ]
+
+    /// The counters a stage of `kind` records besides ``commonCounters``. Some are recorded only
+    /// when they apply (`inserted`, `drifted`, `analyzed`, `dry_run`, `rejected_REASON`): a
+    /// verify check reads one that was not recorded as 0.
+    public static func counters(of kind: StageKind) -> [CounterSpec] {
+        switch kind {
+        case .query:
+            return [
+                CounterSpec("rows", "Rows the query returned."),
+                CounterSpec("read_ms", "Milliseconds from sending the query to its last row."),
+            ]
+        case .readCSV:
+            return [CounterSpec("rows", "Data rows read."), CounterSpec("bytes", "Bytes read.")]
+        case .chunk:
+            return [CounterSpec("batches", "Batches sent on.")]
+        case .fetch:
+            return [
+                CounterSpec("requests", "Requests to the API (not the token endpoint), retries included."),
+                CounterSpec("retries", "Requests that repeated one after a transient failure or a 429."),
+                CounterSpec("http_429", "429 answers."),
+                CounterSpec("throttled", "Answers that said to slow down: 429s and `throttle_statuses`."),
+                CounterSpec("waits", "Sleeps for a `Retry-After` or a backoff."),
+                CounterSpec("wait_ms", "Their total length, in milliseconds."),
+                CounterSpec("paced_ms", "Milliseconds spent waiting for a turn under `delay` or `rate`."),
+                CounterSpec("bytes", "Response body bytes received."),
+                CounterSpec("token_requests", "Requests to the token endpoint."),
+                CounterSpec("token_refreshes", "Of those, the ones that replaced an earlier token."),
+                CounterSpec("fallback_requests", "Per-item requests sent because the batch endpoint was forbidden."),
+                CounterSpec("narrowed_requests", "Requests sent to find the ids that made a whole batch fail."),
+                CounterSpec("timeouts", "Requests that ran past their deadline."),
+                CounterSpec("found", "Ids the API answered with an item."),
+                CounterSpec("not_found", "Ids the API does not know."),
+                CounterSpec("rejected", "Ids the API refused."),
+                CounterSpec("missing_id", "Rows without an id."),
+                CounterSpec("malformed_id", "Ids `id_pattern` refused, never sent."),
+                CounterSpec("reused_answers", "Ids answered by an earlier run (resume) and not asked again."),
+            ]
+        case .transform:
+            return []
+        case .validate:
+            let reasons = RejectionReason.allCases.map { "`\($0.rawValue)`" }.joined(separator: ", ")
+            return [
+                CounterSpec("valid", "Rows that met every rule."),
+                CounterSpec("invalid", "Rows that broke one."),
+                CounterSpec("rejected_REASON", "Rows refused for REASON: \(reasons).", sometimes: true),
+            ]
+        case .writeCSV:
+            return [CounterSpec("csv_rows", "Data rows written.")]
+        case .apply:
+            return [
+                CounterSpec("input_rows", "Rows in the apply's input."),
+                CounterSpec("duplicate_rows", "Input rows whose key an earlier row had."),
+                CounterSpec("matched", "Rows of the table the input's keys found."),
+                CounterSpec("changed", "Rows written: updated, or inserted by `upsert` and `insert`."),
+                CounterSpec("unchanged", "Matched rows that already held the values."),
+                CounterSpec("unknown_keys", "Input keys not in the table (`update`)."),
+                CounterSpec("inserted", "Rows inserted (`upsert` and `insert`).", sometimes: true),
+                CounterSpec(
+                    "drifted", "Rows changed since the review and left as they are (an apply held to one).",
+                    sometimes: true),
+                CounterSpec("filled_COLUMN", "Distinct keys given a value for COLUMN (one of `columns`)."),
+                CounterSpec(
+                    "analyzed", "1 when it ran `ANALYZE` on the columns it wrote after COMMIT.", sometimes: true),
+                CounterSpec("dry_run", "1 for `--dry-run`: the transaction was rolled back.", sometimes: true),
+            ]
+        case .verify:
+            return [CounterSpec("checks", "Checks run."), CounterSpec("passed", "Checks met.")]
+        }
+    }
+
+    /// Every counter a stage of this definition may record, families spelled out where the plan
+    /// says what they hold (an apply's `filled_COLUMN`, validate's `rejected_REASON`).
+    public static func counterNames(of stage: StageDefinition) -> [String] {
+        var names = commonCounters.map(\.name)
+        for counter in counters(of: stage.kind) {
+            switch counter.familyPrefix {
+            case nil: names.append(counter.name)
+            case "filled_": names += (stage.apply?.columns ?? []).map { "filled_" + $0.column }
+            case "rejected_": names += RejectionReason.allCases.map { "rejected_" + $0.rawValue }
+            case let prefix?: assertionFailure("no members known for the counter family \(prefix)")
+            }
+        }
+        return names
+    }
+
+    /// What a stage of `kind` declares of the counter `name` (`filled_isrc` finds `filled_COLUMN`), or
+    /// `nil` when it records no such counter.
+    public static func counter(_ name: String, of kind: StageKind) -> CounterSpec? {
+        (commonCounters + counters(of: kind)).first { spec in
+            spec.familyPrefix.map { name.hasPrefix($0) && name.count > $0.count } ?? (spec.name == name)
+        }
+    }
+}
