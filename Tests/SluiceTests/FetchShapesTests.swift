@@ -162,10 +162,12 @@ import Testing
     }
 
     /// Open Library's shape: many ids in one query parameter, each with a prefix, answered by an
-    /// object keyed by the ids sent; unknown ids are simply absent.
-    @Test func batchAnswersKeyedByPrefixedIDMatchEachRow() async throws {
+    /// object keyed by the ids sent; unknown ids are simply absent. Whatever the separator, the
+    /// server reads the ids as sent: a `|` or a space is encoded once, with the ids' `:`, not twice.
+    @Test(arguments: [",", "|", " ", ";"])
+    func batchAnswersKeyedByPrefixedIDMatchEachRow(separator: String) async throws {
         var api = FixtureAPI(
-            shape: .batchObject(path: "/api/books", parameter: "bibkeys", separator: ","),
+            shape: .batchObject(path: "/api/books", parameter: "bibkeys", separator: separator),
             answers: [
                 "ISBN:0451526538": .object(["title": "The adventures of Tom Sawyer", "number_of_pages": 216]),
                 "ISBN:9780140328721": .object(["title": "Fantastic Mr. Fox", "number_of_pages": 96]),
@@ -177,6 +179,7 @@ import Testing
                 path: /api/books
                 id: isbn
                 ids_param: bibkeys
+                id_separator: "\(separator)"
                 id_prefix: "ISBN:"
                 match: object_keys
                 query: { format: json, jscmd: data }

@@ -21,7 +21,8 @@ struct RequestURL {
         let prefix = configuration.idPrefix
         switch configuration.request {
         case .batchQuery(let parameter, let separator):
-            let list = ids.map { Self.encode(prefix + $0) }.joined(separator: separator)
+            let list = ids.map { Self.encode(prefix + $0) }.joined(
+                separator: PercentEncoding.encodeSeparator(separator))
             return Request(
                 method: configuration.method, url: url(path: configuration.path, parameters: [(parameter, list)]))
         case .batchBody(let template):
@@ -65,6 +66,22 @@ struct RequestURL {
 
 /// Percent-encoding for one URL path segment or query value.
 public enum PercentEncoding {
+    /// A separator between the ids of one query value, as it goes into the URL: as written when a
+    /// query may carry it so (`,`, `;`, `:`, `/`, `@`...), which is how APIs document it, else
+    /// percent-encoded like the ids (`|` is `%7C`, a space `%20`; `&`, `=`, `+` and `#` would end
+    /// or change the value). The URL then holds only characters a URL may, so no HTTP layer
+    /// encodes it again (which would turn an id's `%3A` into `%253A`).
+    public static func encodeSeparator(_ separator: String) -> String {
+        var out = ""
+        for scalar in separator.unicodeScalars {
+            switch scalar {
+            case "!", "$", "'", "(", ")", "*", ",", ";", ":", "@", "/", "?": out.unicodeScalars.append(scalar)
+            default: out += encode(String(scalar))
+            }
+        }
+        return out
+    }
+
     /// Encodes everything but RFC 3986's unreserved characters, so the text stays one segment or
     /// one value whatever it holds (`/`, `&`, `:`, spaces).
     public static func encode(_ text: String) -> String {
