@@ -90,6 +90,14 @@ struct RunSummary {
                 manifest.status == .awaitingApproval
                 ? "\(review), then continue with:\n  \(command)\n"
                 : "continue later with:\n  \(command)\n"
+            // That approval would stop at the guard-rails the review goes past: say how to go on.
+            let passed = manifest.stages.first { $0.status == .awaitingApproval }?.review?.guardRails ?? []
+            if manifest.status == .awaitingApproval, !passed.isEmpty {
+                let count = passed.count == 1 ? "a guard-rail" : "\(passed.count) guard-rails"
+                out +=
+                    "the review goes past \(count), so that stops there; to apply anyway "
+                    + "(recorded as a warning):\n  \(command) --force\n"
+            }
         }
         return out
     }

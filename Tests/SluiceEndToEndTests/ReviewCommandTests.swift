@@ -54,6 +54,26 @@ import Testing
         #expect(refused.stderr.contains("was changed after the review"), "\(refused.stderr)")
     }
 
+    /// A review past a guard-rail says at the gate that the approval would stop there, and gives
+    /// the command that goes past it, which applies.
+    @Test func theGateSaysHowToGoPastAGuardRailItsReviewPasses() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let stopped = try await fixture.run(["--set", "apply.max_changed=1"])
+        #expect(stopped.status == 3, "stderr: \(stopped.stderr)")
+        let manifest = try #require(await fixture.manifests().last?.manifest)
+        #expect(manifest.stage("apply")?.review?.guardRails.first?.hasPrefix("max_changed: the review writes") == true)
+        let lines = stopped.stdout.split(separator: "\n").map(String.init)
+        let note = try #require(
+            lines.firstIndex { $0.hasPrefix("the review goes past a guard-rail, so that stops there") },
+            "\(stopped.stdout)")
+        let forced = lines[note + 1].trimmingCharacters(in: .whitespaces)
+        #expect(forced.hasPrefix("sluice replay /") && forced.hasSuffix(" --from apply --yes --force"), "\(forced)")
+        let applied = try await fixture.sluice.run(forced.split(separator: " ").dropFirst().map(String.init))
+        #expect(applied.status == 0, "stderr: \(applied.stderr)")
+        #expect(applied.stdout.contains("--force: guard-rail overridden: max_changed"), "\(applied.stdout)")
+    }
+
     /// A dry run reviews too: the review files and summary, and a table left as it was.
     @Test func aDryRunWritesTheReviewAndChangesNothing() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)

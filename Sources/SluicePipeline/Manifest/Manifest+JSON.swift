@@ -166,11 +166,13 @@ extension Manifest.StageRecord {
 
 extension Manifest.Review {
     var json: Value {
-        .object([
+        var fields: [String: Value] = [
             "file": file.json, "files": .array(files.map(\.json)),
             "input_sha256": inputSHA256.map(Value.string) ?? .null, "run_id": .string(runID),
             "reviewed_at": .date(reviewedAt), "summary": summary, "text": .string(text),
-        ])
+        ]
+        if !guardRails.isEmpty { fields["guard_rails"] = .strings(guardRails) }
+        return .object(fields)
     }
 
     init(json r: ManifestFields) throws {
@@ -178,8 +180,9 @@ extension Manifest.Review {
             file: try Manifest.Artifact(json: r.object("file")),
             files: try r.optionalObjects("files").map(Manifest.Artifact.init(json:)),
             inputSHA256: try r.optionalString("input_sha256"), runID: try r.optionalString("run_id") ?? "",
-            reviewedAt: try r.date("reviewed_at"), summary: r.value("summary"), text: try r.optionalString("text") ?? ""
-        )
+            reviewedAt: try r.date("reviewed_at"), summary: r.value("summary"),
+            text: try r.optionalString("text") ?? "",
+            guardRails: try r.optionalStrings("guard_rails"))
     }
 }
 

@@ -171,10 +171,13 @@ extension Manifest {
         public var summary: Value
         /// The summary as people read it (what `sluice runs show` prints).
         public var text: String
+        /// The guard-rails the reviewed change goes past, as sentences: an approval without
+        /// `--force` stops at them.
+        public var guardRails: [String]
 
         public init(
             file: Artifact, files: [Artifact] = [], inputSHA256: String? = nil, runID: String = "",
-            reviewedAt: Date, summary: Value, text: String
+            reviewedAt: Date, summary: Value, text: String, guardRails: [String] = []
         ) {
             self.file = file
             self.files = files
@@ -183,6 +186,7 @@ extension Manifest {
             self.reviewedAt = reviewedAt
             self.summary = summary
             self.text = text
+            self.guardRails = guardRails
         }
     }
 

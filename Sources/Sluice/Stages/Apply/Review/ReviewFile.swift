@@ -143,12 +143,13 @@ final class ReviewWriter {
             to: htmlURL, summary: summary, details: details, cells: csvURL, earlier: earlier,
             runDirectory: runDirectory)
         var text = summary.text
-        for violation in ReviewGuardRails.check(summary, against: settings) { text += "  guard-rail: \(violation)\n" }
+        let guardRails = ReviewGuardRails.check(summary, against: settings).map { "\($0)" }
+        for violation in guardRails { text += "  guard-rail: \(violation)\n" }
         text += "  review: \(csvURL.path) (\(writer.rows) cell\(writer.rows == 1 ? "" : "s")), \(htmlURL.path)\n"
         return Manifest.Review(
             file: Manifest.Artifact(kind: "review", path: csvURL.path, sha256: sha256, rows: writer.rows),
             files: [Manifest.Artifact(kind: "review-html", path: page.url.path, sha256: page.sha256, rows: 0)],
-            reviewedAt: context.now(), summary: summary.json, text: text)
+            reviewedAt: context.now(), summary: summary.json, text: text, guardRails: guardRails)
     }
 
     /// Removes a review.csv that was not finished.
