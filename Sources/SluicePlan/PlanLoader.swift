@@ -532,6 +532,13 @@ struct PlanChecker {
                 }
             }
         case .validate(let validate):
+            // A rule on a field the input lacks would refuse every row (missing_field).
+            if let input = s.input.flatMap({ known[$0] }) {
+                for rule in validate.rules where !input.contains(rule.field) {
+                    missingField(
+                        rule.field, in: input, from: s, at: location("\(path).rules.\(rule.field)", or: s.location))
+                }
+            }
             for rule in validate.rules {
                 if let lo = rule.min, let hi = rule.max, lo > hi {
                     validator.diagnostics.error(
