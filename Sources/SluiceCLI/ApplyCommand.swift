@@ -36,7 +36,8 @@ struct ApplyCommand: AsyncParsableCommand {
 
             Exit status: 0 applied (and verified), 1 failed (a problem in the CSV, or the database \
             refused it: nothing changed), 2 invalid plan, 3 awaiting approval, 5 applied, then \
-            verify failed (the database changed: `sluice undo RUN` puts it back), 130 interrupted.
+            verify failed (the database changed: `sluice undo RUN` puts it back), 64 usage error, \
+            130 interrupted.
             """)
 
     @Argument(help: "The plan file (YAML).")

@@ -10,8 +10,8 @@ struct SluiceCommand: AsyncParsableCommand {
         commandName: "sluice",
         abstract: "Run declarative data pipelines from YAML plans.",
         discussion: """
-            A plan names stages (query, chunk, fetch, transform, validate, write-csv, apply, \
-            verify); sluice runs them as a streaming pipeline with backpressure and writes a \
+            A plan names stages (query, read-csv, chunk, fetch, transform, validate, write-csv, \
+            apply, verify); sluice runs them as a streaming pipeline with backpressure and writes a \
             manifest for every run, from which any stage can be replayed.
             """,
         version: SluiceVersion.current,

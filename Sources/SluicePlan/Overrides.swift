@@ -25,17 +25,29 @@ enum Overrides {
                 continue
             }
             let value: Node
+            // A value that YAML reads as something other than its text: how to give the text.
+            let quoteIt = valueText.first.map { first in
+                let what =
+                    first == "[" ? "a YAML list" : first == "{" ? "a YAML mapping" : "YAML syntax, not text"
+                return "a value starting with '\(first)' is read as \(what); "
+                    + "to give it as text (a pattern, a separator), quote it: --set '\(text[..<eq])=\"\(valueText)\"'"
+            }
             do {
                 let parsed = try reader.read(Array(valueText.utf8), source: source)
+                // `|` or `>` starts a block scalar: on one line it is empty, never the character.
+                if case .scalar(let s)? = parsed?.content, s.style == .literal || s.style == .folded,
+                    !valueText.contains("\n"), let quoteIt
+                {
+                    diagnostics.error(
+                        "'\(valueText)' is an empty YAML block scalar", at: start.advanced(by: valueOffset),
+                        notes: [quoteIt])
+                    continue
+                }
                 value = shifted(parsed ?? Node(.scalar(Scalar(text: "", style: .plain)), at: start), by: valueOffset)
             } catch {
                 for var d in error.diagnostics {
                     d.location = d.location.map { $0.advanced(by: valueOffset) }
-                    if let first = valueText.first, "[{".contains(first) {
-                        d.notes.append(
-                            "a value starting with '\(first)' is read as a YAML \(first == "[" ? "list" : "mapping"); "
-                                + "to give it as text (a pattern), quote it: --set '\(text[..<eq])=\"\(valueText)\"'")
-                    }
+                    if let first = valueText.first, "[{@`&*!%".contains(first), let quoteIt { d.notes.append(quoteIt) }
                     diagnostics.append(contentsOf: [d])
                 }
                 continue

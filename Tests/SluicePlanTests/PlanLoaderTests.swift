@@ -140,7 +140,8 @@ let minimal = """
         let plan = try load(minimal, overrides: ["chunk.size=20", "fetch.delay=1s"])
         let fetch = try #require(plan.stage(named: "fetch"))
         #expect(fetch.parameterLocations["path"]?.description == "plan.yaml:14:11")
-        #expect(fetch.parameterLocations["delay"]?.description == "--set:1:13")
+        // The second --set: --set:2:COL, so that several can be told apart.
+        #expect(fetch.parameterLocations["delay"]?.description == "--set:2:13")
         #expect(fetch.parameterLocations["retries"] == nil)
         #expect(plan.stage(named: "chunk")?.parameterLocations["size"]?.description == "--set:1:12")
     }
@@ -503,6 +504,22 @@ let minimal = """
         #expect(found.first?.location?.description == "--set:1:12")
         #expect(found.first?.message == "'size' in stage 'chunk' must be an integer (1…1000000), found 'abc'")
         #expect(found.first?.rendered().contains("chunk.size=abc\n               ^") == true)
+    }
+
+    /// `|` and `>` start a YAML block scalar, empty on one line: said so, with the quoting that
+    /// gives the character; a value YAML cannot read as text gets the same advice.
+    @Test func overrideOfAYAMLIndicatorSaysToQuoteIt() throws {
+        let bar = errors(minimal, overrides: ["chunk.size=20", "fetch.id_separator=|"])
+        #expect(bar.map(\.message) == ["'|' is an empty YAML block scalar"])
+        #expect(bar.first?.location?.description == "--set:2:20")
+        #expect(
+            bar.first?.notes == [
+                #"a value starting with '|' is read as YAML syntax, not text; to give it as text (a pattern, a separator), quote it: --set 'fetch.id_separator="|"'"#
+            ])
+        let at = errors(minimal, overrides: ["fetch.id_prefix=@x"])
+        #expect(at.first?.notes.last?.contains(#"quote it: --set 'fetch.id_prefix="@x"'"#) == true, "\(at)")
+        #expect(
+            try load(minimal, overrides: [#"fetch.id_separator="|""#]).stage(named: "fetch")?.fetch?.idSeparator == "|")
     }
 
     @Test func overrideIsCheckedAgainstOtherStages() {

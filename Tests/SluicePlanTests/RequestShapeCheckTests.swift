@@ -68,7 +68,8 @@ import Testing
         let pattern = errors(Self.plan(fetch: "path: /tracks\nid: isrc"), overrides: ["fetch.id_pattern=[a-z0-9]+"])
         #expect(
             pattern.first?.notes.contains {
-                $0.contains(#"to give it as text (a pattern), quote it: --set 'fetch.id_pattern="[a-z0-9]+"'"#)
+                $0.contains(
+                    #"to give it as text (a pattern, a separator), quote it: --set 'fetch.id_pattern="[a-z0-9]+"'"#)
             } == true, "\(pattern.map(\.notes))")
         #expect(
             errors(Self.plan(fetch: "path: /tracks\nid: isrc"), overrides: [#"fetch.id_pattern="[a-z0-9]+""#]).isEmpty)

@@ -11,8 +11,11 @@ public struct SourceLocation: Sendable, Hashable, Comparable, CustomStringConver
         self.column = column
     }
 
-    /// `path:line:col`, the form compilers and editors understand.
-    public var description: String { "\(source.name):\(line):\(column)" }
+    /// `path:line:col`, the form compilers and editors understand. The `--set` arguments read as
+    /// the lines of one text: `--set:2:13` is column 13 of the second `--set`.
+    public var description: String {
+        source.name == "--set" && line == 1 ? "--set:\(source.order):\(column)" : "\(source.name):\(line):\(column)"
+    }
 
     /// The same location moved `offset` characters to the right on its line.
     public func advanced(by offset: Int) -> SourceLocation {
