@@ -17,7 +17,7 @@ import Testing
     }
 
     /// An object where the plan expects the items: the plan's mistake, not a flaky answer, so
-    /// not retried, and the message names the keys `items_key` could be.
+    /// not retried, and the message names where its arrays are, or else its keys.
     @Test func aBodyOfAnotherShapeIsThePlansMistakeAndNamesItsKeys() {
         let matching = AnswerMatching(rule: .position, itemsKey: nil, idPrefix: "")
         guard case .failure(let mismatch) = matching.results(for: ["a"], in: .object(["tracks": .array([.null])]))
@@ -28,7 +28,33 @@ import Testing
         #expect(mismatch.isShape)
         #expect(
             mismatch.description
-                == "the body is a JSON object, not an array; set items_key to where the items are (its keys: tracks)")
+                == "the body is a JSON object, not an array; set items_key to where the items are: tracks")
+        // Without an array in it, its keys.
+        guard case .failure(let keys) = matching.results(for: ["a"], in: .object(["tracks": .null, "next": 1])) else {
+            Issue.record("an object is not an array")
+            return
+        }
+        #expect(keys.description.hasSuffix("set items_key to where the items are (its keys: next, tracks)"))
+    }
+
+    /// `items_key` may be a key path into the answer; a key that holds a dot is still a key. An
+    /// answer whose items are elsewhere says where its arrays are.
+    @Test func itemsKeyMayBeAKeyPath() throws {
+        let body: Value = .object(["data": .object(["results": .array([.object(["id": "x"])]), "count": 1])])
+        let nested = AnswerMatching(rule: .position, itemsKey: "data.results", idPrefix: "")
+        #expect(try nested.results(for: ["a"], in: body).get() == [.found(.object(["id": "x"]))])
+        #expect(nested.item(in: body) == .found(.array([.object(["id": "x"])])))
+        let dotted = AnswerMatching(rule: .position, itemsKey: "data.results", idPrefix: "")
+        #expect(try dotted.results(for: ["a"], in: .object(["data.results": .array([.null])])).get() == [.notFound])
+        let wrong = AnswerMatching(rule: .position, itemsKey: "results", idPrefix: "")
+        guard case .failure(let mismatch) = wrong.results(for: ["a"], in: body) else {
+            Issue.record("the items are not at 'results'")
+            return
+        }
+        #expect(
+            mismatch.description
+                == "the body's \"results\" is missing, not an array; set items_key to where the items are: data.results"
+        )
     }
 
     @Test func itemFieldMatchesAnyOrderAndNestedKeys() throws {

@@ -4,7 +4,8 @@ import SluiceCore
 /// ``MatchRule``. Pure, so every rule and body shape is testable without a server.
 struct AnswerMatching: Sendable {
     var rule: MatchRule
-    /// `nil`: the body itself holds the items.
+    /// The key of the body that holds the items, or a dotted key path to them (`data.results`);
+    /// `nil`: the body itself holds them.
     var itemsKey: String?
     var idPrefix: String
 
@@ -13,17 +14,21 @@ struct AnswerMatching: Sendable {
     /// shape than the plan says (an object where the items should be an array) is the plan's
     /// mistake, and says where the items might be.
     func results(for ids: some Collection<String>, in body: Value) -> Result<[ItemResult], Mismatch> {
-        let items = itemsKey.map { body[$0] } ?? body
+        let items = items(of: body)
         let place = itemsKey.map { "the body's \"\($0)\"" } ?? "the body"
         switch rule {
         case .position:
-            guard case .array(let list) = items else { return .failure(.shape(place, items, wanted: "an array")) }
+            guard case .array(let list) = items else {
+                return .failure(.shape(place, items, wanted: "an array", in: body))
+            }
             guard list.count == ids.count else {
                 return .failure(Mismatch("\(place) has \(list.count) items for \(ids.count) ids"))
             }
             return .success(list.map { $0.isNull ? .notFound : .found($0) })
         case .itemField(let keys):
-            guard case .array(let list) = items else { return .failure(.shape(place, items, wanted: "an array")) }
+            guard case .array(let list) = items else {
+                return .failure(.shape(place, items, wanted: "an array", in: body))
+            }
             var byID: [String: Value] = [:]
             for item in list {
                 guard let id = Self.text(keys.reduce(item) { $0[$1] }) else { continue }
@@ -32,7 +37,7 @@ struct AnswerMatching: Sendable {
             return .success(ids.map { id in (byID[id] ?? byID[idPrefix + id]).map(ItemResult.found) ?? .notFound })
         case .objectKeys:
             guard case .object(let object) = items else {
-                return .failure(.shape(place, items, wanted: "an object keyed by id"))
+                return .failure(.shape(place, items, wanted: "an object keyed by id", in: body))
             }
             return .success(
                 ids.map { id in
@@ -44,7 +49,15 @@ struct AnswerMatching: Sendable {
 
     /// The answer to one per-item request: the body (or its `itemsKey`); `null` is "not found".
     func item(in body: Value) -> ItemResult {
-        Self.whole(itemsKey.map { body[$0] } ?? body)
+        Self.whole(items(of: body))
+    }
+
+    /// What ``itemsKey`` names in `body`: a key of it (which may hold a dot), else the value at
+    /// that key path.
+    func items(of body: Value) -> Value {
+        guard let itemsKey else { return body }
+        if case .object(let object) = body, let items = object[itemsKey] { return items }
+        return itemsKey.split(separator: ".").reduce(body) { $0[String($1)] }
     }
 
     /// `item` as the answer for one id.
@@ -70,15 +83,29 @@ struct AnswerMatching: Sendable {
 
         /// `place` holds `found`, not what the match rule needs; names the keys an object has,
         /// since `items_key` is the usual fix.
-        static func shape(_ place: String, _ found: Value, wanted: String) -> Mismatch {
+        static func shape(_ place: String, _ found: Value, wanted: String, in body: Value) -> Mismatch {
             var text = "\(place) is \(found.isNull ? "missing" : "a JSON \(found.typeName)"), not \(wanted)"
-            if case .object(let fields) = found, !fields.isEmpty {
+            let arrays = wanted == "an array" ? arrayPaths(in: body) : []
+            if !arrays.isEmpty {
+                text += "; set items_key to where the items are: \(arrays.prefix(4).joined(separator: " or "))"
+            } else if case .object(let fields) = found, !fields.isEmpty {
                 text +=
                     "; set items_key to where the items are (its keys: \(fields.keys.sorted().prefix(8).joined(separator: ", ")))"
             }
             var mismatch = Mismatch(text)
             mismatch.isShape = true
             return mismatch
+        }
+
+        /// The key paths of the non-empty arrays in `value` (an object), at most three keys deep,
+        /// in key order: where an answer's items may be (`data.results`).
+        static func arrayPaths(in value: Value, prefix: String = "", depth: Int = 0) -> [String] {
+            guard case .object(let fields) = value, depth < 3 else { return [] }
+            return fields.keys.sorted().flatMap { key -> [String] in
+                let path = prefix + key
+                if case .array(let list) = fields[key], !list.isEmpty { return [path] }
+                return arrayPaths(in: fields[key] ?? .null, prefix: path + ".", depth: depth + 1)
+            }
         }
     }
 }

@@ -224,8 +224,8 @@ public enum Schema {
                         + "An id nothing answers is not found (`on_not_found`)."),
                 ParameterSpec(
                     "items_key", .string,
-                    "The key of the answer that holds the items (`tracks`); without it the body itself is the array, "
-                        + "the object keyed by id, or (per item) the item."),
+                    "The key of the answer that holds the items (`tracks`), or a key path to them (`data.results`); "
+                        + "without it the body itself is the array, the object keyed by id, or (per item) the item."),
                 ParameterSpec(
                     "fallback_path", .string,
                     "Per-item path with `{id}` used when the batch endpoint answers 403, e.g. `/tracks/{id}`."
