@@ -31,6 +31,9 @@ public struct FixtureAPI: Sendable {
     public var requiresUserAgent = false
     /// A header every request must carry with this value, or 401 (`X-Api-Key`).
     public var requiredHeader: (name: String, value: String)?
+    /// Error answers repeat that header as the request sent it (`you sent X-Api-Key: ...`), as
+    /// some APIs do: a client must not pass the credential on to its files and logs.
+    public var echoesCredentials = false
     /// The shortest gap between two answered requests; a request that arrives sooner gets a 503
     /// (without `Retry-After`, as MusicBrainz sends it). Gaps are measured on arrival, allowing
     /// ``arrivalJitter`` of network noise.

@@ -12,6 +12,15 @@ struct FixtureState: Sendable {
     init(api: FixtureAPI) { self.api = api }
 
     mutating func respond(to request: FixtureRequest, at now: Double) -> FixtureReply {
+        let reply = ruled(request, at: now)
+        guard api.echoesCredentials, reply.status >= 400, let name = api.requiredHeader?.name,
+            let sent = request.headers[name.lowercased()]
+        else { return reply }
+        let message = (try? JSON.decode(reply.body))?["error"].stringValue ?? "error"
+        return .error(reply.status, "\(message) (you sent \(name): \(sent))")
+    }
+
+    private mutating func ruled(_ request: FixtureRequest, at now: Double) -> FixtureReply {
         stats.requests += 1
         stats.seenURLs.append(request.path + (request.query.isEmpty ? "" : "?" + request.query))
         if api.requiresUserAgent, !Self.namesAnApplication(request.headers["user-agent"]) {

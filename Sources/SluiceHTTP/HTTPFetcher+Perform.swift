@@ -171,12 +171,22 @@ extension HTTPFetcher {
     ) async throws -> (status: Int, bytes: Int, outcome: ResponseOutcome) {
         var headers = [("Accept", "application/json")] + configuration.headers
         var url = request.url
+        var secrets: [String] = []
         switch configuration.auth {
-        case .oauth2: if let token { headers.append(("Authorization", token.authorizationHeader)) }
-        case .bearer(let token): headers.append(("Authorization", "Bearer " + token))
-        case .apiKeyHeader(let name, let key): headers.append((name, key))
+        case .oauth2:
+            if let token {
+                headers.append(("Authorization", token.authorizationHeader))
+                secrets.append(token.value)
+            }
+        case .bearer(let token):
+            headers.append(("Authorization", "Bearer " + token))
+            secrets.append(token)
+        case .apiKeyHeader(let name, let key):
+            headers.append((name, key))
+            secrets.append(key)
         case .apiKeyQuery(let name, let key):
             url += (url.contains("?") ? "&" : "?") + RequestURL.encode(name) + "=" + RequestURL.encode(key)
+            secrets.append(key)
         case nil: break
         }
         if request.body != nil { headers.append(("Content-Type", "application/json")) }
@@ -185,7 +195,7 @@ extension HTTPFetcher {
             timeout: configuration.timeout, logger: logger)
         let outcome = ResponseOutcome.classify(
             status: response.status, retryAfter: response.headers.first(name: "Retry-After"), body: response.body,
-            throttleStatuses: configuration.throttleStatuses)
+            throttleStatuses: configuration.throttleStatuses, secrets: secrets)
         logger.trace(
             "HTTP exchange",
             metadata: ["http.url": "\(URLRedaction.describe(request.url))", "http.status": "\(response.status)"])

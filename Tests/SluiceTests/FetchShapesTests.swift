@@ -237,21 +237,48 @@ import Testing
         }
     }
 
-    /// A wrong key stops the stage with what the API said, not a token story from OAuth.
+    /// A wrong key stops the stage with what the API said, not a token story from OAuth; an API
+    /// that repeats the key in its answer does not get it into the error.
     @Test func aRefusedKeyStopsTheStageNamingTheCredentials() async throws {
         var api = FixtureAPI(shape: .batchList(path: "/v1/lookup", bodyKey: "ids", resultsKey: "results"), answers: [:])
         api.requiredHeader = ("X-Api-Key", "right")
+        api.echoesCredentials = true
         try await Self.with(api) { server, origin in
             let stage = try Self.fetchStage(
                 "path: /v1/lookup\nmethod: POST\nid: v\nbody: { ids: \"{ids}\" }\nmatch: { item_field: id }",
-                connection: "kind: http\nbase_url: \(origin)\nauth: { kind: api-key, header: X-Api-Key, key: wrong }")
+                connection:
+                    "kind: http\nbase_url: \(origin)\nauth: { kind: api-key, header: X-Api-Key, key: wr0ng-k3y }")
             let harness = try await StageHarness(stage: stage)
             let error = await #expect(throws: (any Error).self) {
                 try await harness.run(stage, input: [Batch(columns: ["v"], rows: [["a"]])])
             }
             #expect("\(error!)".contains("the API refused the connection's credentials (401"), "\(error!)")
-            #expect(!"\(error!)".contains("wrong"))
+            #expect("\(error!)".contains("you sent X-Api-Key: ***"), "\(error!)")
+            #expect(!"\(error!)".contains("wr0ng"))
             #expect(server.stats().refused == 1)
+        }
+    }
+
+    /// A 400 that repeats the key: the narrowing's rejects say why without it.
+    @Test func aBadRequestRepeatingTheKeyRejectsWithoutIt() async throws {
+        var api = FixtureAPI(shape: .batchList(path: "/v1/lookup", bodyKey: "ids", resultsKey: "results"), answers: [:])
+        api.requiredHeader = ("X-Api-Key", "s3cret-k3y")
+        api.echoesCredentials = true
+        api.maxIDs = 0
+        try await Self.with(api) { _, origin in
+            let stage = try Self.fetchStage(
+                "path: /v1/lookup\nmethod: POST\nid: v\nbody: { ids: \"{ids}\" }\nmatch: { item_field: id }",
+                connection:
+                    "kind: http\nbase_url: \(origin)\nauth: { kind: api-key, header: X-Api-Key, key: s3cret-k3y }")
+            let harness = try await StageHarness(stage: stage)
+            _ = try? await harness.run(stage, input: [Batch(columns: ["v"], rows: [["a"], ["b"]])])
+            let rejects = try await text(of: try #require(harness.artifacts("rejects").first))
+            #expect(rejects.contains("you sent X-Api-Key: ***"), "\(rejects)")
+            for file in try await harness.files() {
+                let written = try await text(of: harness.runDirectory.appendingPathComponent(file))
+                #expect(!written.contains("s3cret"), "\(file)")
+            }
+            #expect(!harness.notices.contains { $0.contains("s3cret") })
         }
     }
 

@@ -35,6 +35,15 @@ actor TokenProvider<C: Clock<Duration>> {
 
     /// How a transient failure names the endpoint: the error that ends a fetch carries the API's
     /// URL, not this one, so a host that does not resolve or refuses is named here.
+    /// What the token request carries that an error answer must not repeat: the secret, alone
+    /// and in the Basic header.
+    private var hidden: [String] {
+        [
+            credentials.clientSecret,
+            Data("\(credentials.clientID):\(credentials.clientSecret)".utf8).base64EncodedString(),
+        ]
+    }
+
     private var endpoint: String { "token endpoint \(URLRedaction.describe(credentials.tokenURL))" }
 
     /// Tokens issued after the first one.
@@ -119,19 +128,20 @@ actor TokenProvider<C: Clock<Duration>> {
             let refusal = FetchError(
                 .authFailed,
                 "the token endpoint refused the client credentials of client id \"\(credentials.clientID)\": "
-                    + "\(APIErrorMessage.extract(from: response.body)); check the client id and secret",
+                    + "\(APIErrorMessage.extract(from: response.body, hiding: hidden)); check the client id and secret",
                 url: credentials.tokenURL, status: response.status)
             self.refusal = refusal
             logger.error("\(refusal.message)", metadata: ["http.status": "\(response.status)"])
             throw refusal
         case 408, 429, 500..<600:
             throw TransientFailure(
-                description: "\(endpoint): HTTP \(response.status): \(APIErrorMessage.extract(from: response.body))",
+                description:
+                    "\(endpoint): HTTP \(response.status): \(APIErrorMessage.extract(from: response.body, hiding: hidden))",
                 status: response.status)
         default:
             throw FetchError(
                 .unexpectedStatus(response.status),
-                "the token endpoint answered HTTP \(response.status): \(APIErrorMessage.extract(from: response.body))",
+                "the token endpoint answered HTTP \(response.status): \(APIErrorMessage.extract(from: response.body, hiding: hidden))",
                 url: credentials.tokenURL, status: response.status)
         }
     }

@@ -7,6 +7,21 @@ import SluiceCore
 enum APIErrorMessage {
     static let textLimit = 200
 
+    /// The message in an error answer; `hiding` the credentials sent with the request, which an
+    /// API may echo (`you sent Bearer ...`): they become `***`, here and in every file or log the
+    /// message reaches.
+    static func extract(from body: [UInt8], hiding secrets: [String]) -> String {
+        let secrets = secrets.filter { $0.count >= 4 }
+        guard !secrets.isEmpty else { return extract(from: body) }
+        var text = String(decoding: body, as: UTF8.self)
+        for secret in secrets {
+            for form in Set([secret, PercentEncoding.encode(secret)]) {
+                text = text.replacingOccurrences(of: form, with: "***")
+            }
+        }
+        return extract(from: Array(text.utf8))
+    }
+
     static func extract(from body: [UInt8]) -> String {
         if let json = try? JSON.decode(body) {
             return extract(from: json) ?? shortened(JSON.encode(json))

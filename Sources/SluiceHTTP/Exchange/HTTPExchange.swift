@@ -57,8 +57,12 @@ struct HTTPExchange: Sendable {
             request.body = .bytes(ByteBuffer(bytes: body))
         }
         let deadline = NIODeadline.now() + .nanoseconds(Int64(min(timeout.seconds, 1e9) * 1e9))
+        // The client logs the ends of every body at trace level, a token endpoint's answer too:
+        // never below debug, whatever `--log-level` says.
+        var clientLogger = logger
+        clientLogger.logLevel = max(logger.logLevel, .debug)
         do {
-            let response = try await client.execute(request, deadline: deadline, logger: logger)
+            let response = try await client.execute(request, deadline: deadline, logger: clientLogger)
             let bytes = try await Self.collect(response.body, before: deadline, timeout: timeout)
             return Response(status: Int(response.status.code), headers: response.headers, body: bytes)
         } catch {

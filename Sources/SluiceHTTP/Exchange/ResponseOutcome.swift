@@ -18,8 +18,10 @@ enum ResponseOutcome: Sendable, Equatable {
     /// A status that another try will not change.
     case final(status: Int, message: String)
 
+    /// `secrets`: the credentials the request carried, hidden in any message taken from the body.
     static func classify(
-        status: Int, retryAfter: String?, body: [UInt8], throttleStatuses: Set<Int> = [], now: Date = Date()
+        status: Int, retryAfter: String?, body: [UInt8], throttleStatuses: Set<Int> = [], secrets: [String] = [],
+        now: Date = Date()
     ) -> ResponseOutcome {
         if status == 429 || throttleStatuses.contains(status) {
             return .rateLimited(status: status, retryAfter: RetryAfter.parse(retryAfter, now: now))
@@ -31,12 +33,13 @@ enum ResponseOutcome: Sendable, Equatable {
             } catch {
                 return .transient("HTTP \(status) with a body that is not valid JSON (\(body.count) bytes, \(error))")
             }
-        case 400: return .badRequest(APIErrorMessage.extract(from: body))
-        case 401: return .unauthorized(APIErrorMessage.extract(from: body))
-        case 403: return .forbidden(APIErrorMessage.extract(from: body))
-        case 404: return .notFound(APIErrorMessage.extract(from: body))
-        case 408, 500..<600: return .transient("HTTP \(status): \(APIErrorMessage.extract(from: body))")
-        default: return .final(status: status, message: APIErrorMessage.extract(from: body))
+        case 400: return .badRequest(APIErrorMessage.extract(from: body, hiding: secrets))
+        case 401: return .unauthorized(APIErrorMessage.extract(from: body, hiding: secrets))
+        case 403: return .forbidden(APIErrorMessage.extract(from: body, hiding: secrets))
+        case 404: return .notFound(APIErrorMessage.extract(from: body, hiding: secrets))
+        case 408, 500..<600:
+            return .transient("HTTP \(status): \(APIErrorMessage.extract(from: body, hiding: secrets))")
+        default: return .final(status: status, message: APIErrorMessage.extract(from: body, hiding: secrets))
         }
     }
 }
