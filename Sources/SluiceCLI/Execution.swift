@@ -4,17 +4,18 @@ import Foundation
 import SluiceCore
 import SluicePipeline
 
-/// Runs a pipeline the way every executing command does: in a task that SIGINT/SIGTERM cancel
-/// cleanly (a second signal exits at once), then prints the run summary on stdout and turns
-/// the final status into the exit code.
+/// Runs a pipeline the way every executing command does: in a task that SIGINT, SIGTERM, SIGHUP
+/// (the terminal went away) and SIGQUIT (Ctrl-\, which would otherwise print a crash report and
+/// carry on) cancel cleanly, a second signal exiting at once; then prints the run summary on
+/// stdout and turns the final status into the exit code.
 enum Execution {
     /// - Returns: never normally; exits with the code for the run's final status.
     static func execute(_ runner: Runner, runsDirectory: URL) async throws -> Never {
         let task = Task { try await withPoolWatchdog { try await runner.run() } }
-        let signals = SignalTrap(signals: [SIGINT, SIGTERM]) { count in
+        let signals = SignalTrap(signals: [SIGINT, SIGTERM, SIGHUP, SIGQUIT]) { number, count in
             if count == 1 {
-                Terminal.printError(
-                    "\nsluice: interrupting: finishing the manifest (press Ctrl-C again to exit immediately)")
+                let again = number == SIGINT ? "press Ctrl-C again" : "signal again"
+                Terminal.printError("\nsluice: interrupting: finishing the manifest (\(again) to exit immediately)")
                 task.cancel()
             } else {
                 Terminal.printError("sluice: exiting immediately; the manifest may say 'running'")
@@ -117,14 +118,15 @@ final class SignalTrap {
     private let sources: [any DispatchSourceSignal]
     private let signals: [Int32]
 
-    init(signals: [Int32], handler: @escaping @Sendable (Int) -> Void) {
+    /// `handler` gets the signal and how many of the trapped signals have come so far.
+    init(signals: [Int32], handler: @escaping @Sendable (Int32, Int) -> Void) {
         let queue = DispatchQueue(label: "sluice.signals")
         let counter = Counter()
         self.signals = signals
         self.sources = signals.map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler { handler(counter.increment()) }
+            source.setEventHandler { handler(number, counter.increment()) }
             source.resume()
             return source
         }

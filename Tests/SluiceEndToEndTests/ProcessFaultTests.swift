@@ -18,17 +18,21 @@ import Glibc
 struct ProcessFaultTests {
     // MARK: Signals during apply
 
-    @Test func aSigintWhileApplyWaitsEndsInterruptedChangesNothingAndAReplayOfApplyConverges() async throws {
+    /// Ctrl-C, a `kill`, the terminal going away (SIGHUP) and Ctrl-\ (SIGQUIT, which the Swift
+    /// runtime would answer with a crash report and then carry on) all end the run cleanly.
+    @Test(arguments: [SIGINT, SIGTERM, SIGHUP, SIGQUIT])
+    func aSignalWhileApplyWaitsEndsInterruptedChangesNothingAndAReplayOfApplyConverges(signal: Int32) async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
         defer { Task { await fixture.tearDown() } }
         let before = try await fixture.table()
 
         let (held, out, err) = try await fixture.startApplyHeldOnARow()
         defer { FaultChecks.stop(held.process) }
-        kill(held.process.processIdentifier, SIGINT)
+        kill(held.process.processIdentifier, signal)
         let interrupted = await FaultChecks.finish(held.process, out, err, within: .seconds(60))
         await held.lock.release()
         #expect(interrupted.status == 130, "\(interrupted.stderr)")
+        #expect(!interrupted.stderr.contains("crashed"), "\(interrupted.stderr)")
         let manifest = try #require(await fixture.manifests().last?.manifest)
         #expect(manifest.status == .interrupted)
         #expect(manifest.finishedAt != nil)
