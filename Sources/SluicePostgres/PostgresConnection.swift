@@ -1,5 +1,7 @@
+import Dispatch
 import Logging
 import SluiceCore
+import Synchronization
 
 /// One connection to PostgreSQL through libpq.
 ///
@@ -266,16 +268,43 @@ public final class PostgresConnection: Sendable {
         await core.close()
     }
 
+    /// How long a cancelled operation may take to end before the connection is cut: a server that
+    /// answers neither the statement nor the cancel must not hold Ctrl-C (or anything else that
+    /// cancels) for ever. A server that is alive ends a cancelled statement in milliseconds.
+    public static let cancelGrace: Duration = .seconds(10)
+
     /// Wires task cancellation to `PQcancel` and reports a query the server cancelled for that
-    /// reason as `CancellationError`.
+    /// reason as `CancellationError`. When the operation has not ended ``cancelGrace`` after the
+    /// cancel, the connection's socket is shut down: it then ends with the connection lost (and
+    /// the server rolls back whatever it had not committed).
     func cancellable<T>(_ operation: () async throws -> T) async throws -> T {
         try Task.checkCancellation()
+        let inFlight = InFlight()
+        defer { inFlight.end() }
         do {
             return try await withTaskCancellationHandler(operation: operation) { [cancel] in
                 cancel?.request()
+                inFlight.after(Self.cancelGrace) { cancel?.cut() }
             }
         } catch let error as PostgresError where error.isQueryCanceled && Task.isCancelled {
             throw CancellationError()
+        }
+    }
+
+    /// One cancellable operation: whether it is still in flight, under a lock that a delayed cut
+    /// holds while it cuts, so that it never touches a connection the operation has left.
+    private final class InFlight: Sendable {
+        private let ended = Mutex(false)
+
+        func end() { ended.withLock { $0 = true } }
+
+        /// Runs `cut` after `delay` on a thread of its own, unless the operation ended by then.
+        func after(_ delay: Duration, _ cut: @escaping @Sendable () -> Void) {
+            let nanoseconds =
+                Int(delay.components.seconds) * 1_000_000_000 + Int(delay.components.attoseconds / 1_000_000_000)
+            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [self] in
+                ended.withLock { ended in if !ended { cut() } }
+            }
         }
     }
 }

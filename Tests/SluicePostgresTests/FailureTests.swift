@@ -3,6 +3,10 @@ import SluicePostgres
 import SluiceTestSupport
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @Suite struct FailureTests {
     /// Against a server this suite started (it has a role with a password); an external
     /// server given by `SLUICE_TEST_DATABASE_URL` has none, and the test shows as skipped.
@@ -93,6 +97,42 @@ import Testing
         let state = try await monitor.execute("SELECT state FROM pg_stat_activity WHERE pid = $1", [.int(Int64(pid))])
         #expect(state.scalar == .string("idle"))
         #expect(try await connection.execute("SELECT 'usable'").scalar == .string("usable"))
+    }
+
+    /// A server that answers neither the query nor the cancel (its backend stopped, as by a hung
+    /// host): the connection is cut after the grace period instead of holding the task for ever.
+    @Test(
+        .enabled(if: TestPostgres.externalURL == nil, "stops a backend of the suite's own server"),
+        .timeLimit(.minutes(3)))
+    func cancellingAQueryOnAServerThatDoesNotAnswerCutsTheConnection() async throws {
+        let db = try await Scratch.make()
+        let monitor = try await db.connect()
+        let pid = db.connection.backendPID
+        let connection = db.connection
+        let task = Task { try await connection.execute("SELECT pg_sleep(600)") }
+        #expect(
+            try await eventually {
+                try await monitor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active'", [.int(Int64(pid))]
+                ).scalar == .int(1)
+            })
+        kill(pid_t(pid), SIGSTOP)
+        defer { kill(pid_t(pid), SIGCONT) }
+        let start = ContinuousClock.now
+        task.cancel()
+        let result = await task.result
+        let waited = ContinuousClock.now - start
+        #expect(waited >= PostgresConnection.cancelGrace, "cut before the grace period: \(waited)")
+        #expect(waited < .seconds(120), "the cancel was not followed by a cut: \(waited)")
+        #expect(throws: (any Error).self) { try result.get() }
+        kill(pid_t(pid), SIGCONT)
+        // The cut connection is done with; the server ends the stopped session once it runs again.
+        await #expect(throws: PostgresError.self) { try await connection.execute("SELECT 1") }
+        #expect(
+            try await eventually {
+                try await monitor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", [.int(Int64(pid))])
+                    .scalar == .int(0)
+            })
     }
 
     @Test func cancellingAStreamStopsIt() async throws {

@@ -1,6 +1,12 @@
 internal import CLibPQ
 import Logging
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The single owner of a `PGconn*`, confined to its connection's executor.
 ///
 /// Not `Sendable`: only ``LibPQConnection`` holds one, so every libpq call on `conn` runs on that
@@ -22,7 +28,8 @@ final class PQHandle {
     init(conn: OpaquePointer, executor: DispatchQueueExecutor, logger: Logger) {
         self.conn = conn
         self.executor = executor
-        self.cancel = PQgetCancel(conn).map(PQCancel.init)
+        let socket = PQsocket(conn)
+        self.cancel = PQgetCancel(conn).map { PQCancel($0, socket: socket) }
         self.noticeSink = NoticeSink(logger: logger)
         PQsetNoticeProcessor(conn, noticeProcessor, Unmanaged.passUnretained(noticeSink).toOpaque())
     }
@@ -66,9 +73,12 @@ private struct OrphanedConnection: @unchecked Sendable {
 /// concerned"), and it does not touch the `PGconn`, which may even have been finished.
 final class PQCancel: @unchecked Sendable {
     private let cancel: OpaquePointer
+    /// The connection's socket, for ``cut()``.
+    private let socket: Int32
 
-    init(_ cancel: OpaquePointer) {
+    init(_ cancel: OpaquePointer, socket: Int32) {
         self.cancel = cancel
+        self.socket = socket
     }
 
     deinit {
@@ -80,6 +90,16 @@ final class PQCancel: @unchecked Sendable {
     func request() {
         var buffer = [CChar](repeating: 0, count: 256)
         _ = PQcancel(cancel, &buffer, Int32(buffer.count))
+    }
+
+    /// Shuts the connection's socket down both ways, so that a call waiting for a server that
+    /// answers neither its statement nor a cancel (a stopped backend, a hung host) ends at once
+    /// with the connection lost. The descriptor stays open until libpq closes it: call only while
+    /// an operation is in flight, when the connection cannot have been closed and its number
+    /// given to another socket.
+    func cut() {
+        guard socket >= 0 else { return }
+        _ = shutdown(socket, Int32(SHUT_RDWR))
     }
 }
 
