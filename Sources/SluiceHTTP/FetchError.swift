@@ -17,6 +17,8 @@ public struct FetchError: Error, Sendable, Equatable {
         /// The server's TLS certificate failed verification (untrusted, expired, or for another
         /// host). Never retried: trying again cannot make the certificate trustworthy.
         case untrustedServer
+        /// The API refused ids one by one (400) and answered nothing: the request is wrong.
+        case refusedEverything
     }
 
     public var kind: Kind
@@ -39,7 +41,7 @@ public struct FetchError: Error, Sendable, Equatable {
     public var isResumable: Bool {
         switch kind {
         case .retryAfterTooLong, .exhausted: true
-        case .authFailed, .forbidden, .unexpectedStatus, .invalidResponse, .untrustedServer: false
+        case .authFailed, .forbidden, .unexpectedStatus, .invalidResponse, .untrustedServer, .refusedEverything: false
         }
     }
 }

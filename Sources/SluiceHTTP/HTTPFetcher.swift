@@ -30,6 +30,13 @@ public actor HTTPFetcher {
     public private(set) var usedFallback = false
     /// Things the run summary should tell the user, each said once (e.g. why the run got slower).
     public private(set) var notices: [String] = []
+    /// Whether any request got an answer (an item, or "not found"), and how many ids the API
+    /// refused on their own (400) before one did: a source that refuses every id is misconfigured.
+    private var answeredAny = false
+    private var refusedBeforeAnyAnswer = 0
+    /// Ids refused on their own, with no request answered yet, that stop the fetch: the request
+    /// is wrong (path, `ids_param`, `id_prefix`, a required query parameter), not the ids.
+    public static let refusalsBeforeGivingUp = 8
 
     /// - Parameters:
     ///   - configuration: the source and how to treat it.
@@ -117,6 +124,7 @@ public actor HTTPFetcher {
         }
         switch answer {
         case .ok(let results):
+            answeredAny = true
             return results
         case .badRequest(let message):
             if !narrowing {
@@ -155,7 +163,9 @@ public actor HTTPFetcher {
         _ ids: ArraySlice<String>, refusedWith message: String, asked: Bool
     ) async throws -> [ItemResult] {
         guard ids.count > 1 else {
-            return asked ? [.rejected(reason: message)] : try await fetchBatch(ids, narrowing: true)
+            guard asked else { return try await fetchBatch(ids, narrowing: true) }
+            try refusedAlone(message, url: urls.batch(ids).url)
+            return [.rejected(reason: message)]
         }
         let middle = ids.startIndex + (ids.count + 1) / 2
         let (head, tail) = (ids[..<middle], ids[middle...])
@@ -188,9 +198,14 @@ public actor HTTPFetcher {
             }
             switch answer {
             case .ok(let result):
+                answeredAny = true
                 results.append(result)
-            case .notFound: results.append(.notFound)
-            case .badRequest(let message): results.append(.rejected(reason: message))
+            case .notFound:
+                answeredAny = true
+                results.append(.notFound)
+            case .badRequest(let message):
+                try refusedAlone(message, url: url)
+                results.append(.rejected(reason: message))
             case .forbidden(let message):
                 throw FetchError(
                     .forbidden,
@@ -201,6 +216,21 @@ public actor HTTPFetcher {
             }
         }
         return results
+    }
+
+    /// Counts an id the API refused on its own; stops the fetch when it has refused
+    /// ``refusalsBeforeGivingUp`` of them and answered nothing yet, rather than asking about every
+    /// id one at a time only to reject them all.
+    private func refusedAlone(_ message: String, url: String) throws {
+        guard !answeredAny else { return }
+        refusedBeforeAnyAnswer += 1
+        guard refusedBeforeAnyAnswer >= Self.refusalsBeforeGivingUp else { return }
+        throw FetchError(
+            .refusedEverything,
+            "the API refused each of the first \(refusedBeforeAnyAnswer) ids on its own (400: \(message)) and "
+                + "answered no request: the request is likely wrong rather than the ids (check path, "
+                + "ids_param, id_prefix, id_separator, query and headers against the API's documentation)",
+            url: url, status: 400)
     }
 
     private func switchToFallback(_ message: String) {

@@ -259,6 +259,25 @@ import Testing
         }
     }
 
+    /// An API that refuses every id on its own (the request is wrong, not the ids) stops the fetch
+    /// after a few, with its message, instead of asking about all of them one at a time.
+    @Test func anAPIThatRefusesEveryIDStopsTheFetch() async throws {
+        var api = FixtureAPI(shape: .batchList(path: "/v1/lookup", bodyKey: "ids", resultsKey: "results"), answers: [:])
+        api.maxIDs = 0
+        try await Self.with(api) { server, origin in
+            let stage = try Self.fetchStage(
+                "path: /v1/lookup\nmethod: POST\nid: v\nbody: { ids: \"{ids}\" }\nmatch: { item_field: id }",
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let ids = (0..<50).map { Value.string("v\($0)") }
+            let error = await #expect(throws: (any Error).self) {
+                try await harness.run(stage, input: [Batch(columns: ["v"], rows: ids.map { [$0] })])
+            }
+            #expect("\(error!)".contains("the API refused each of the first 8 ids on its own (400: ids needs 1 to 0"))
+            #expect(server.stats().requests < 40, "\(server.stats().requests) requests")
+        }
+    }
+
     /// A 400 that repeats the key: the narrowing's rejects say why without it.
     @Test func aBadRequestRepeatingTheKeyRejectsWithoutIt() async throws {
         var api = FixtureAPI(shape: .batchList(path: "/v1/lookup", bodyKey: "ids", resultsKey: "results"), answers: [:])
