@@ -76,6 +76,34 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
     /// True for `57014 query_canceled`, what the server answers to `PQcancel`.
     public var isQueryCanceled: Bool { sqlState == "57014" }
 
+    /// Whether the same work may succeed later with nothing changed: the server could not be
+    /// reached, went away, restarted, or ran short (connections, disk, memory), or the statement
+    /// lost a serialization or deadlock race. Not for what needs a fix first: a refused password,
+    /// a missing database, a constraint, a statement timeout the plan set.
+    public var isTransient: Bool {
+        switch kind {
+        case .connectionLost: return true
+        case .connect:
+            let text = message.lowercased()
+            return Self.transientConnectFailures.contains { text.contains($0) }
+        case .server:
+            guard let code = sqlState else { return false }
+            // 08 connection exception, 53 insufficient resources, 57P01-57P05 shutdown, crash,
+            // cannot connect now, idle session timeout; 40001 serialization, 40P01 deadlock.
+            return code.hasPrefix("08") || code.hasPrefix("53") || code.hasPrefix("57P") || code == "40001"
+                || code == "40P01"
+        case .client: return false
+        }
+    }
+
+    /// What libpq says when a server is unreachable or not ready, rather than refusing the client.
+    static let transientConnectFailures = [
+        "connection refused", "timed out", "timeout expired", "the database system is starting up",
+        "the database system is shutting down", "the database system is in recovery mode", "too many clients",
+        "server closed the connection unexpectedly", "no route to host", "network is unreachable",
+        "could not receive data from server", "could not send data to server",
+    ]
+
     public var description: String {
         var out = message
         if let sqlState { out = "\(severity ?? "ERROR") \(sqlState): \(message)" }

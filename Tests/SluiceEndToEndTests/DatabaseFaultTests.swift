@@ -60,7 +60,9 @@ struct DatabaseFaultTests {
         let failed = try await sluice.run(
             fixture.runArguments(["--yes", "--set", "connections.db.connect_timeout=3s"]))
         #expect(ContinuousClock.now - started < .seconds(60))
-        #expect(failed.status == 1, "\(failed.stderr)")
+        // Resumable (4): nothing needs fixing, the server only has to come back.
+        #expect(failed.status == 4, "\(failed.stderr)")
+        #expect(failed.stdout.contains("continue later with:\n  sluice resume "), "\(failed.stdout)")
         try await FaultChecks.expectFailed(
             fixture, failed, stage: "query", mentions: ["host=127.0.0.1", "port=\(port)", "refused"])
         #expect(try await fixture.table() == before)
@@ -90,7 +92,7 @@ struct DatabaseFaultTests {
         let took = ContinuousClock.now - started
         #expect(took >= .seconds(2), "gave up before the timeout: \(took)")
         #expect(took < .seconds(60), "the connect timeout did not bound the wait: \(took)")
-        #expect(failed.status == 1, "\(failed.stderr)")
+        #expect(failed.status == 4, "\(failed.stderr)")
         try await FaultChecks.expectFailed(
             fixture, failed, stage: "query", mentions: ["host=127.0.0.1", "port=\(silent.port)", "timed out"])
         #expect(try await fixture.table() == before)
@@ -136,7 +138,7 @@ struct DatabaseFaultTests {
         }
         try await fixture.terminateSluiceBackends()
         let failed = await FaultChecks.finish(process, out, err, within: .seconds(60))
-        #expect(failed.status == 1, "\(failed.stderr)")
+        #expect(failed.status == 4, "\(failed.stderr)")
         try await FaultChecks.expectFailed(
             fixture, failed, stage: "query", mentions: ["57P01", "terminating connection due to administrator command"])
         #expect(try await fixture.table() == before)
@@ -194,7 +196,7 @@ struct DatabaseFaultTests {
         try await fixture.terminateSluiceBackends()
         await lock.release()
         let failed = await FaultChecks.finish(process, out, err, within: .seconds(60))
-        #expect(failed.status == 1, "\(failed.stderr)")
+        #expect(failed.status == 4, "\(failed.stderr)")
         try await FaultChecks.expectFailed(
             fixture, failed, stage: "apply", mentions: ["57P01", "update", "nothing was changed"])
         #expect(try await fixture.table() == before)
@@ -223,7 +225,7 @@ struct DatabaseFaultTests {
         }
         try await fixture.terminateSluiceBackends()
         let failed = await FaultChecks.finish(process, out, err, within: .seconds(60))
-        #expect(failed.status == 1, "\(failed.stderr)")
+        #expect(failed.status == 4, "\(failed.stderr)")
         let manifest = try await FaultChecks.expectFailed(
             fixture, failed, stage: "apply", mentions: ["commit", "rolled back", "nothing was changed"])
         #expect(manifest.stage("apply")?.outputs.contains { $0.kind == "undo" } != true)

@@ -1,0 +1,20 @@
+import SluiceApply
+import SluicePipeline
+import SluicePostgres
+
+/// A database that could not be reached, went away or ran short ends the run as resumable: the
+/// summary gives `sluice resume`, which reuses every answer the run fetched.
+extension PostgresError: ResumableError {
+    public var isResumable: Bool { isTransient }
+}
+
+/// An apply cut off from its database (rolled back, or its commit's outcome unknown: applying
+/// the same input again is safe either way) can be resumed; one the database refused cannot.
+extension BulkUpdateError: ResumableError {
+    public var isResumable: Bool {
+        switch reason {
+        case .connectionLost, .commitOutcomeUnknown: true
+        default: underlying?.isTransient ?? false
+        }
+    }
+}
