@@ -103,6 +103,13 @@ extension HTTPFetcher {
         }
     }
 
+    /// A wait long enough that, unannounced, the run would look stuck.
+    static let noticeableWait: Duration = .seconds(5)
+
+    static func seconds(_ d: Duration) -> String {
+        d.seconds < 10 ? String(format: "%.1f s", d.seconds) : "\(Int(d.seconds.rounded())) s"
+    }
+
     private func count(_ purpose: Purpose) {
         tally.requests += 1
         switch purpose {
@@ -130,8 +137,10 @@ extension HTTPFetcher {
         }
         tally.waits += 1
         tally.waitSeconds += wait.seconds
-        logger.notice(
-            "Rate limited (\(status)); sending nothing to the host for \(what)",
+        // A wait people notice is said at the default level: the run is not stuck.
+        logger.log(
+            level: wait >= Self.noticeableWait ? .warning : .notice,
+            "Rate limited (\(status)); sending nothing to the host for \(what) of \(Self.seconds(wait))",
             metadata: ["http.status": "\(status)", "http.retry_after": "\(wait.seconds)"])
         let said = retryAfter == nil ? "without Retry-After (backed off" : "(waited Retry-After"
         return Problem(description: "HTTP \(status) \(said) \(wait.seconds) s)", status: status, rateLimited: true)
@@ -153,11 +162,15 @@ extension HTTPFetcher {
         let wait = retryPolicy.backoff(forRetry: attempts, using: &random)
         tally.waits += 1
         tally.waitSeconds += wait.seconds
-        logger.notice(
-            "Request failed; retrying after a backoff",
+        // The first retry is said at the default level (failures slow the run down); the rest
+        // are counted in the summary (`retries`).
+        logger.log(
+            level: !saidRetrying || wait >= Self.noticeableWait ? .warning : .notice,
+            "Request failed (\(problem)); retrying after \(Self.seconds(wait))",
             metadata: [
                 "fetch.problem": "\(problem)", "fetch.attempt": "\(attempts)", "fetch.backoff": "\(wait.seconds)",
             ])
+        saidRetrying = true
         try await clock.sleep(until: clock.now.advanced(by: wait), tolerance: nil)
     }
 

@@ -24,6 +24,8 @@ struct APIFaultTests {
         let outcome = try await fixture.sluice.run(fixture.apiRunArguments())
         let manifest = try await APIChecks.expectSucceeded(fixture, outcome)
         #expect(manifest.stage("fetch")?.counters["http_429"] == 2)
+        // A wait this short is not worth a line at the default level.
+        #expect(!outcome.stderr.contains("Rate limited"), "\(outcome.stderr)")
         // Nothing reached the API during either announced wait.
         let log = fixture.apiLog()
         let limited = log.indices.filter { log[$0].status == 429 }
@@ -87,6 +89,9 @@ struct APIFaultTests {
         let manifest = try await APIChecks.expectSucceeded(fixture, outcome)
         #expect(manifest.stage("fetch")?.counters["retries"] == 3)
         #expect(fixture.apiLog().prefix(3).map(\.status) == [500, 502, 503])
+        // The first retry is said (the run is slowed down, not stuck); the others are counted.
+        #expect(outcome.stderr.components(separatedBy: "Request failed (HTTP 500").count == 2, "\(outcome.stderr)")
+        #expect(!outcome.stderr.contains("Request failed (HTTP 502"), "\(outcome.stderr)")
         try await FaultChecks.expectEnriched(fixture, before: before)
         let again = try await APIChecks.expectRerunChangesNothing(fixture)
         try await APIChecks.expectNoSecrets(fixture, outputs: [outcome, again])

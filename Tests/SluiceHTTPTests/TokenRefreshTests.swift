@@ -45,4 +45,41 @@ import Testing
         try await client.shutdown()
         await simulator.stop()
     }
+
+    /// A wait long enough to look like a hang is said at the default level (warning); a short
+    /// one, and every retry after the first, only at notice.
+    @Test func aLongRetryAfterAndTheFirstRetryAreWarnedAbout() async throws {
+        var configuration = SimulatorConfiguration()
+        configuration.faults.retryAfter = .seconds(30)
+        let simulator = SpotifySimulator(configuration: configuration)
+        _ = try await simulator.start()
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let log = LogCapture()
+        do {
+            var fetch = FetchConfiguration(
+                baseURL: simulator.baseURL, path: "/tracks", itemsKey: "tracks",
+                auth: OAuth2ClientCredentials(
+                    tokenURL: simulator.tokenURL, clientID: configuration.clientID,
+                    clientSecret: configuration.clientSecret))
+            fetch.retries = 3
+            fetch.backoffBase = .milliseconds(1)
+            fetch.backoffMax = .milliseconds(2)
+            let fetcher = HTTPFetcher(
+                configuration: fetch, httpClient: client, logger: log.logger, clock: TestClock(autoAdvance: true))
+            simulator.scheduleFaults([.tooManyRequests429, .serverError500, .serverError500])
+            let results = try await fetcher.fetch(ids: [simulator.catalog.knownID(0)])
+            #expect(results.count == 1)
+            let warnings = log.records.filter { $0.level == .warning }.map(\.message)
+            #expect(warnings.count == 2, "\(warnings)")
+            #expect(warnings.first == "Rate limited (429); sending nothing to the host for Retry-After of 30 s")
+            #expect(warnings.last?.hasPrefix("Request failed (HTTP 500") == true, "\(warnings)")
+            #expect(log.records.filter { $0.message.hasPrefix("Request failed") }.count == 2)
+        } catch {
+            try? await client.shutdown()
+            await simulator.stop()
+            throw error
+        }
+        try await client.shutdown()
+        await simulator.stop()
+    }
 }
