@@ -84,6 +84,7 @@ struct Resume: AsyncParsableCommand {
         }
         let directory = Manifest.manifestURL(for: runURL).deletingLastPathComponent().standardizedFileURL
         let plan = try await RecordedPlan.load(of: original, directory: directory, overrides: overrides)
+        try await Self.waitForTheAPI(original)
         let stages: [StageSpec]
         do {
             var builder = PipelineBuilder(plan: plan, logger: logger, dryRun: execution.dryRun, force: execution.force)
@@ -101,5 +102,16 @@ struct Resume: AsyncParsableCommand {
             original: original, originalDirectory: directory, mode: .from, stage: first.name)
         try await Execution.execute(
             Runner(stages: stages, configuration: configuration), runsDirectory: options.runsDirectory)
+    }
+
+    /// A run stopped on an API's `Retry-After` may continue only once that wait is over: asking
+    /// sooner gets another 429, and an API such as Spotify lengthens the wait for early retries.
+    static func waitForTheAPI(_ original: Manifest, now: Date = Date()) async throws {
+        guard let notBefore = original.error?.notBefore, notBefore > now else { return }
+        let seconds = notBefore.timeIntervalSince(now)
+        Terminal.printError(
+            "note: the API asked run \(original.runID) to wait until \(RunSummary.clockTime(notBefore)); "
+                + "waiting \(Int(seconds.rounded(.up))) s before resuming (Ctrl-C stops)")
+        try await Task.sleep(for: .seconds(seconds))
     }
 }

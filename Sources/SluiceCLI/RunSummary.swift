@@ -86,10 +86,12 @@ struct RunSummary {
         }
         if let command = manifest.resumeCommand {
             let review = files.isEmpty ? "review what it will apply" : "review the files above"
+            let later =
+                manifest.error?.notBefore.map { "after \(Self.clockTime($0)), when the API's wait ends," } ?? "later"
             out +=
                 manifest.status == .awaitingApproval
                 ? "\(review), then continue with:\n  \(command)\n"
-                : "continue later with:\n  \(command)\n"
+                : "continue \(later) with:\n  \(command)\n"
             // That approval would stop at the guard-rails the review goes past: say how to go on.
             let passed = manifest.stages.first { $0.status == .awaitingApproval }?.review?.guardRails ?? []
             if manifest.status == .awaitingApproval, !passed.isEmpty {
@@ -100,6 +102,14 @@ struct RunSummary {
             }
         }
         return out
+    }
+
+    /// A moment as `21:53:10 UTC`, or with its date when it is not today (UTC).
+    static func clockTime(_ date: Date, now: Date = Date()) -> String {
+        let format = ISO8601DateFormatter()
+        let day = format.string(from: date).prefix(10)
+        let time = format.string(from: date).dropFirst(11).prefix(8)
+        return (day == format.string(from: now).prefix(10) ? "" : "\(day) ") + "\(time) UTC"
     }
 
     /// `message` without the lines in ``shown``; its first line says they are above.

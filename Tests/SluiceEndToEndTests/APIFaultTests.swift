@@ -55,14 +55,20 @@ struct APIFaultTests {
             fixture, stopped, before: before, approved: false,
             mentions: ["Retry-After", "max_retry_after", "sent nothing meanwhile"])
         #expect(manifest.stage("fetch")?.counters["http_429"] == 1)
+        // When the API's wait ends is recorded, and the summary says to continue after it.
+        let notBefore = try #require(manifest.error?.notBefore)
+        #expect(stopped.stdout.contains("continue after "), "\(stopped.stdout)")
         let log = fixture.apiLog()
         #expect(log.last?.status == 429, "nothing was sent after the 429")
         #expect(log.filter { $0.status == 429 }.count == 1)
 
-        // Once the limit is lifted: what the summary says to type.
+        // Once the limit is lifted: what the summary says to type. Typed at once, it waits for the
+        // API's Retry-After to pass before asking anything (sooner would be refused again).
         fixture.simulator.setConfiguration { $0.rateLimit = nil }
         let asked = log.count
         let resumed = try await fixture.sluice.run(["resume", fixture.lastRunDirectory().path])
+        #expect(Date() >= notBefore)
+        #expect(resumed.stderr.contains("s before resuming"), "\(resumed.stderr)")
         #expect(resumed.status == 3, "stopped before apply for review\n\(resumed.stderr)")
         #expect(try await fixture.table() == before)
         let fetch = try #require(await fixture.manifests().last?.manifest.stage("fetch"))

@@ -90,16 +90,19 @@ extension Manifest.Artifact {
 
 extension Manifest.ErrorRecord {
     var json: Value {
-        .object([
+        var fields: [String: Value] = [
             "message": .string(message), "stage": stage.map(Value.string) ?? .null,
             "detail": detail.map(Value.string) ?? .null, "resumable": .bool(resumable),
-        ])
+        ]
+        if let notBefore { fields["not_before"] = .date(notBefore) }
+        return .object(fields)
     }
 
     init(json r: ManifestFields) throws {
         self.init(
             message: try r.string("message"), stage: try r.optionalString("stage"),
-            detail: try r.optionalString("detail"), resumable: try r.optionalBool("resumable") ?? false)
+            detail: try r.optionalString("detail"), resumable: try r.optionalBool("resumable") ?? false,
+            notBefore: try r.optionalDate("not_before"))
     }
 }
 

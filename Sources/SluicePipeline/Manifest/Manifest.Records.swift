@@ -49,12 +49,19 @@ extension Manifest {
         /// Whether continuing the run (`resume_command`) can pick up where it stopped: set when
         /// the error is a ``ResumableError`` that says so (e.g. fetch hit a rate limit).
         public var resumable: Bool
+        /// For a resumable error that came with a wait (an API's `Retry-After`): when continuing
+        /// may start. `sluice resume` waits until then rather than be refused again.
+        public var notBefore: Date?
 
-        public init(message: String, stage: String? = nil, detail: String? = nil, resumable: Bool = false) {
+        public init(
+            message: String, stage: String? = nil, detail: String? = nil, resumable: Bool = false,
+            notBefore: Date? = nil
+        ) {
             self.message = message
             self.stage = stage
             self.detail = detail
             self.resumable = resumable
+            self.notBefore = notBefore
         }
     }
 

@@ -103,7 +103,7 @@ struct RunExecution: Sendable {
                 review = try await stage.review(
                     context, input: StageInput(upstream: upstream, source: source, progress: nil), earlier: earlier)
             } catch {
-                var record = StageExecution.errorRecord(error)
+                var record = StageExecution.errorRecord(error, now: configuration.now())
                 record.stage = spec.name
                 let failed = record
                 logger.error("review failed", metadata: ["stage.name": "\(spec.name)", "error": "\(failed.message)"])

@@ -23,4 +23,10 @@ public struct RunnerError: Error, CustomStringConvertible, Sendable {
 /// `resume_command` for the failing stage.
 public protocol ResumableError: Error {
     var isResumable: Bool { get }
+    /// How long to wait before continuing is worth it (an API's `Retry-After`); `nil`: at once.
+    var resumableAfter: Duration? { get }
+}
+
+extension ResumableError {
+    public var resumableAfter: Duration? { nil }
 }

@@ -111,7 +111,7 @@ struct StageExecution: Sendable {
                 kind: artifact.kind, path: RunDirectory.relativePath(of: artifact.url, in: runDirectory),
                 sha256: artifact.sha256, rows: artifact.rows)
         }
-        var errorRecord = status == .failed ? failure.map(Self.errorRecord) : nil
+        var errorRecord = status == .failed ? failure.map { Self.errorRecord($0, now: configuration.now()) } : nil
         errorRecord?.stage = spec.name
         await recorder.updateStage(spec.name) { record, manifest in
             record.status = status
@@ -135,10 +135,13 @@ struct StageExecution: Sendable {
         }
     }
 
-    static func errorRecord(_ error: any Error) -> Manifest.ErrorRecord {
+    static func errorRecord(_ error: any Error, now: Date) -> Manifest.ErrorRecord {
         let message = String(describing: error)
         let detail = String(reflecting: error)
         let resumable = (error as? any ResumableError)?.isResumable ?? false
-        return Manifest.ErrorRecord(message: message, detail: detail == message ? nil : detail, resumable: resumable)
+        let wait = resumable ? (error as? any ResumableError)?.resumableAfter : nil
+        return Manifest.ErrorRecord(
+            message: message, detail: detail == message ? nil : detail, resumable: resumable,
+            notBefore: wait.map { now.addingTimeInterval($0.seconds) })
     }
 }
