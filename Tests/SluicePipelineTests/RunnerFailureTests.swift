@@ -91,6 +91,26 @@ import Testing
         #expect(result.manifest.resumeCommand == "resume \(result.directory.path)")
     }
 
+    /// After a stage that needed approval (an apply) has done its work, a resumable failure later
+    /// (verify, its database gone) is continued from the failing stage: resuming the whole run
+    /// would run the approved stage again.
+    @Test func aResumableFailureAfterAnApprovedStageContinuesFromTheFailingStage() async throws {
+        let test = try await TestRun()
+        var configuration = test.configuration(approval: .granted)
+        configuration.resumeCommand = { directory in "resume \(directory.path)" }
+        let result = try await Runner(
+            stages: [
+                StageSpec(SourceStage(batches: 2, rowsPerBatch: 10)),
+                StageSpec(SinkStage(), input: "source", requiresApproval: true),
+                // Fails once its input has ended, as verify starts once apply is done.
+                StageSpec(FailingStage(after: 100, error: RateLimited()), input: "sink"),
+            ], configuration: configuration
+        ).run()
+        #expect(result.manifest.stage("sink")?.status == .succeeded)
+        #expect(result.manifest.error?.resumable == true)
+        #expect(result.manifest.resumeCommand == configuration.continueCommand(result.directory, "fail"))
+    }
+
     @Test func cancellingTheRunInterruptsItAndStillWritesTheManifest() async throws {
         let test = try await TestRun()
         let gate = Gate()  // never opened

@@ -127,9 +127,16 @@ struct StageExecution: Sendable {
             if let errorRecord {
                 manifest.error = errorRecord
                 if errorRecord.resumable {
+                    // Once a stage that needed approval (an apply) has done its work, continuing
+                    // means this stage and the rest, not the run again from its start.
+                    let approvedDone = manifest.stages.contains {
+                        $0.requiresApproval && $0.status == .succeeded && $0.name != spec.name
+                    }
                     manifest.resumeCommand =
-                        configuration.resumeCommand?(runDirectory)
-                        ?? configuration.continueCommand(runDirectory, spec.name)
+                        approvedDone
+                        ? configuration.continueCommand(runDirectory, spec.name)
+                        : configuration.resumeCommand?(runDirectory)
+                            ?? configuration.continueCommand(runDirectory, spec.name)
                 }
             }
         }
