@@ -56,13 +56,46 @@ enum Terminal {
 }
 
 extension Terminal {
-    /// Asks a yes/no question on stderr and reads the answer from stdin; anything but `y`/`yes` is no.
+    /// Asks a yes/no question on stderr and reads the answer from stdin; anything but `y`/`yes` is
+    /// no, and so is a Ctrl-C (the task cancelled) while it waits, which returns at once.
     static func confirm(_ question: String) async -> Bool {
         printError("\(question) [y/N] ")
-        let answer = await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
-            // readLine blocks: keep it off the cooperative pool.
-            Thread.detachNewThread { continuation.resume(returning: readLine()) }
+        let reply = Reply()
+        let answer = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
+                reply.wait(continuation)
+                // readLine blocks: keep it off the cooperative pool. After a cancel it is left
+                // waiting, and its line (if any) goes nowhere.
+                Thread.detachNewThread { reply.give(readLine()) }
+            }
+        } onCancel: {
+            reply.give(nil)
         }
         return ["y", "yes"].contains(answer?.trimmingCharacters(in: .whitespaces).lowercased() ?? "")
+    }
+
+    /// The one answer to a question: the first of a line read and a cancel, whichever comes first,
+    /// even before anyone waits for it.
+    private final class Reply: Sendable {
+        private let state = Mutex<(waiting: CheckedContinuation<String?, Never>?, given: String??)>((nil, nil))
+
+        func wait(_ continuation: CheckedContinuation<String?, Never>) {
+            let given = state.withLock { state -> String?? in
+                if let given = state.given { return given }
+                state.waiting = continuation
+                return nil
+            }
+            if let given { continuation.resume(returning: given) }
+        }
+
+        func give(_ answer: String?) {
+            let waiting = state.withLock { state -> CheckedContinuation<String?, Never>? in
+                guard state.given == nil else { return nil }
+                state.given = .some(answer)
+                defer { state.waiting = nil }
+                return state.waiting
+            }
+            waiting?.resume(returning: answer)
+        }
     }
 }

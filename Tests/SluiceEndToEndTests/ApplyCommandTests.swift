@@ -238,6 +238,14 @@ struct ApplyCommandTests {
         let shown = try await fixture.sluice.run(["runs", "show", try await fixture.lastRunDirectory().path])
         #expect(shown.stdout.contains(table), "\(shown.stdout)")
 
+        // A Ctrl-C while it asks ends it at once (it does not wait for a line), changing nothing.
+        let started = ContinuousClock.now
+        let interrupted = try await fixture.databaseOnly.runOnTerminal(
+            ["apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory], answer: nil)
+        #expect(interrupted.status == 130, "\(interrupted.stderr)\n\(interrupted.stdout)")
+        #expect(ContinuousClock.now - started < .seconds(100), "it waited for the answer")
+        #expect(try await fixture.table() == before)
+
         // Approved at the prompt, it applies and verifies.
         let approved = try await fixture.databaseOnly.runOnTerminal(
             ["apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory], answer: "y")

@@ -51,9 +51,10 @@ struct SluiceProcess {
     }
 
     /// Runs `sluice ARGS` as a person at a terminal: its stdin and stderr are a pseudo-terminal,
-    /// on which `answer` is typed before it asks anything. The outcome's stderr is what the
-    /// terminal showed (the answer echoed, and the cursor movements of its progress lines).
-    func runOnTerminal(_ arguments: [String], answer: String) async throws -> Outcome {
+    /// on which `answer` is typed before it asks anything (`nil`: nothing is typed, and once it
+    /// asks, it gets a Ctrl-C instead). The outcome's stderr is what the terminal showed (the
+    /// answer echoed, and the cursor movements of its progress lines).
+    func runOnTerminal(_ arguments: [String], answer: String?) async throws -> Outcome {
         let controller = posix_openpt(O_RDWR | O_NOCTTY)
         guard controller >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         defer { close(controller) }
@@ -71,15 +72,23 @@ struct SluiceProcess {
             process.terminate()
         }
         defer { stuck.cancel() }
-        let typed = Array((answer + "\n").utf8)
-        _ = typed.withUnsafeBytes { write(controller, $0.baseAddress, $0.count) }
+        if let answer {
+            let typed = Array((answer + "\n").utf8)
+            _ = typed.withUnsafeBytes { write(controller, $0.baseAddress, $0.count) }
+        }
+        let pid = process.processIdentifier
         let shown = try await BlockingIO.runOnOwnThread {
             var bytes: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 4096)
+            var interrupted = false
             while true {
                 let count = buffer.withUnsafeMutableBytes { read(controller, $0.baseAddress, $0.count) }
                 guard count > 0 else { break }
                 bytes += buffer[..<count]
+                if answer == nil, !interrupted, String(decoding: bytes, as: UTF8.self).contains("[y/N]") {
+                    interrupted = true
+                    kill(pid, SIGINT)
+                }
             }
             return String(decoding: bytes, as: UTF8.self)
         }
