@@ -198,6 +198,20 @@ struct PlanChecker {
                         "write \"${\(key == "client_secret" ? "SPOTIFY_CLIENT_SECRET" : "API_" + key.uppercased())}\" in the plan and set the variable"
                     ])
             }
+            // A database password written out, rather than from a variable, ~/.pgpass or PGPASSWORD.
+            if let node = pair.value["url"], let url = node.scalar, url.raw == url.text, Redaction.hasPassword(url.text)
+            {
+                validator.diagnostics.warning(
+                    node.location.source.name == "--set"
+                        ? "the url's password is given on the command line; manifests keep it redacted, but "
+                            + "shell history and the process list show it"
+                        : "the url's password is written in the plan file; anyone who can read the file can use it",
+                    at: node.location,
+                    notes: [
+                        "write \"${DATABASE_URL}\" in the plan and set the variable, or keep the password in "
+                            + "~/.pgpass or PGPASSWORD"
+                    ])
+            }
             invalidConnections[name] = nil
             out.append(
                 CheckedConnection(

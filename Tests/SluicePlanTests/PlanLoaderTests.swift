@@ -571,6 +571,11 @@ let minimal = """
                 "connections.db.url=postgres://u:***@h/db", "chunk.size=20", "connections.api.headers.X-Api-Key=***",
             ])
         #expect(plan.secretOverrideKeys == ["connections.db.url", "connections.api.headers.X-Api-Key"])
+        // A database password typed out is warned about like a client secret, and never shown.
+        let password = try #require(
+            plan.warnings.first { $0.message.hasPrefix("the url's password is given on the command line") })
+        #expect(password.location?.description == "--set:1:20")
+        #expect(!password.rendered().contains("pw-777"))
 
         let secretOnCommandLine = try load(
             Self.inlineSecretFree, overrides: ["connections.api.auth.client_secret=s3cret-cli"])
@@ -583,6 +588,7 @@ let minimal = """
             minimal, env: ["DB_URL": "postgres://u:pw-777@h/db"],
             overrides: ["connections.db.url=${DB_URL}", "connections.api.base_url=http://127.0.0.1:8/v1"])
         #expect(viaVariable.connection(named: "db")?.postgres?.url.value == "postgres://u:pw-777@h/db")
+        #expect(!viaVariable.warnings.contains { $0.message.contains("password") })
         #expect(viaVariable.recordedOverrides == viaVariable.overrides)
         #expect(viaVariable.secretOverrideKeys.isEmpty)
         #expect(try load(minimal, overrides: ["connections.db.url=postgres://u@h/db"]).secretOverrideKeys.isEmpty)
