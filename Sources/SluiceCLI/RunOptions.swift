@@ -75,10 +75,24 @@ extension ExecutionOptions {
         return await BlockingIO.fileExists(atPath: inRuns.path) ? inRuns : given
     }
 
+    /// ``runURL(_:runsDir:)`` when something is there; otherwise the command fails saying the
+    /// run is not found (rather than that its manifest cannot be read).
+    static func existingRunURL(_ run: String, runsDir: String?) async throws -> URL {
+        let url = await runURL(run, runsDir: runsDir)
+        guard await BlockingIO.fileExists(atPath: url.path) else {
+            let listing = runsDir.map { " --runs-dir \(Execution.shellQuoted($0))" } ?? ""
+            Terminal.printError(
+                "error: no run '\(run)': not a run directory, and not a run id in \(runsDir ?? "runs")/ "
+                    + "(sluice runs\(listing) lists them)")
+            throw ExitCode(ExitStatus.failed)
+        }
+        return url
+    }
+
     /// The run given on the command line and its manifest; a manifest that cannot be read is
     /// reported and the command fails.
     static func loadRun(_ run: String, runsDir: String?) async throws -> (url: URL, manifest: Manifest) {
-        let url = await runURL(run, runsDir: runsDir)
+        let url = try await existingRunURL(run, runsDir: runsDir)
         do {
             return (url, try await BlockingIO.run { try Manifest.load(from: url) })
         } catch {

@@ -16,6 +16,11 @@ struct Runs: AsyncParsableCommand {
 
         func run() async throws {
             let directory = URL(fileURLWithPath: runsDir)
+            guard await BlockingIO.fileExists(atPath: directory.path) else {
+                Terminal.printError(
+                    "error: no runs directory \(runsDir)/ (runs are written to --runs-dir, default runs/)")
+                throw ExitCode(ExitStatus.failed)
+            }
             let (runs, unreadable) = try await BlockingIO.run { Manifest.loadEvery(in: directory) }
             for error in unreadable { Terminal.printError("warning: \(error); left out of the list") }
             guard !runs.isEmpty else {
@@ -54,7 +59,7 @@ struct Runs: AsyncParsableCommand {
         var runsDir = "runs"
 
         func run() async throws {
-            let url = await ExecutionOptions.runURL(run, runsDir: runsDir)
+            let url = try await ExecutionOptions.existingRunURL(run, runsDir: runsDir == "runs" ? nil : runsDir)
             do {
                 let manifest = try await BlockingIO.run { try Manifest.load(from: url) }
                 let directory = Manifest.manifestURL(for: url).deletingLastPathComponent()

@@ -37,7 +37,7 @@ struct UndoCommand: AsyncParsableCommand {
         var options = try ExecutionOptions.parse([])
         options.logLevel = logLevel
         let logger = options.bootstrapLogging()
-        let runURL = await ExecutionOptions.runURL(run, runsDir: runsDir)
+        let runURL = try await ExecutionOptions.existingRunURL(run, runsDir: runsDir)
         var loaded: (manifest: Manifest, directory: URL)?
         do {
             let manifest = try await BlockingIO.run { try Manifest.load(from: runURL) }

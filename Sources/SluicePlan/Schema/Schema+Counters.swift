@@ -72,7 +72,9 @@ extension Schema {
                 CounterSpec("rejected", "Ids the API refused."),
                 CounterSpec("missing_id", "Rows without an id."),
                 CounterSpec("malformed_id", "Ids `id_pattern` refused, never sent."),
-                CounterSpec("reused_answers", "Ids answered by an earlier run (resume) and not asked again."),
+                CounterSpec(
+                    "reused_answers",
+                    "Rows whose id an earlier run answered (resume), not asked again; an id may be in several rows."),
             ]
         case .transform:
             return []

@@ -94,8 +94,8 @@ public struct FetchStage: Stage {
         if let previousAnswers { known = await FetchAnswers.load(from: previousAnswers) }
         if let previousAnswers, !known.isEmpty {
             context.notice(
-                "reusing the answers for \(known.count) ids recorded in \(previousAnswers.path); asking the API "
-                    + "only for the rest")
+                "reusing the answers for \(known.count) distinct ids recorded in \(previousAnswers.path) "
+                    + "(reused_answers counts the rows they answer); asking the API only for the rest")
         }
         let answers = try FetchAnswers.Writer(runDirectory: context.runDirectory, stage: name)
         do {

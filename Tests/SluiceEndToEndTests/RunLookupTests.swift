@@ -1,0 +1,29 @@
+import Foundation
+import Testing
+
+/// A run named on the command line that is not there: every command that takes one says so
+/// (not that a manifest could not be read), and `runs` tells an empty runs directory from a
+/// missing one.
+@Suite struct RunLookupTests {
+    static let sluice = SluiceProcess(environment: ["NO_COLOR": "1"], directory: FileManager.default.temporaryDirectory)
+
+    @Test(arguments: [
+        ["runs", "show", "no-such-run"], ["replay", "no-such-run", "--stage", "apply"], ["resume", "no-such-run"],
+        ["review", "no-such-run"], ["undo", "no-such-run"],
+    ])
+    func aRunThatIsNotThereIsSaidToBeMissing(arguments: [String]) async throws {
+        let outcome = try await Self.sluice.run(arguments)
+        #expect(outcome.status == 1, "\(outcome.stderr)")
+        #expect(
+            outcome.stderr.contains("error: no run 'no-such-run': not a run directory, and not a run id in runs/"),
+            "\(outcome.stderr)")
+        #expect(!outcome.stderr.contains("manifest"), "\(outcome.stderr)")
+    }
+
+    @Test func aRunsDirectoryThatIsNotThereIsAnError() async throws {
+        let missing = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-no-such-runs-\(UUID())")
+        let outcome = try await Self.sluice.run(["runs", "--runs-dir", missing.path])
+        #expect(outcome.status == 1, "\(outcome.stderr)")
+        #expect(outcome.stderr.contains("error: no runs directory \(missing.path)/"), "\(outcome.stderr)")
+    }
+}
