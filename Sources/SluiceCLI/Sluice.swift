@@ -46,6 +46,7 @@ struct PlanOptions: ParsableArguments {
         do {
             var loader = PlanLoader()
             loader.unsetVariablesAreWarnings = unsetVariablesAreWarnings
+            loader.readsCSVHeaders = true
             let (loading, path, overrides) = (loader, plan, overrides)
             // Reading the file: off the cooperative pool.
             let plan = try await BlockingIO.run { try loading.load(path: path, overrides: overrides) }

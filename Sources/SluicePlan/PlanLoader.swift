@@ -15,6 +15,11 @@ public struct PlanLoader: Sendable {
     /// per-item fetches may list the batch keys' defaults, as manifests written before the
     /// resolved plan left them out did (see ``PlanChecker/batchOnlyKeys``).
     public var isRecorded = false
+    /// Read the header of each `read-csv` stage's file (relative to the working directory): its
+    /// fields are then known to the checks of the stages after it, its `columns` are checked
+    /// against it, and a file that is not there is a warning. Blocking file I/O: for callers
+    /// that load the plan on a thread of their own (the CLI does).
+    public var readsCSVHeaders = false
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.environment = environment
@@ -78,7 +83,9 @@ public struct PlanLoader: Sendable {
         Interpolator(environment: environment, unsetIsWarning: unsetVariablesAreWarnings)
             .apply(to: &root, diagnostics: &bag)
 
-        var checker = PlanChecker(validator: Validator(), diagnostics: bag, isRecorded: isRecorded)
+        var checker = PlanChecker(
+            validator: Validator(), diagnostics: bag, isRecorded: isRecorded,
+            readsCSVHeaders: readsCSVHeaders && !isRecorded)
         let plan = checker.check(root, path: path, sha256: SHA256.hex(bytes), overrides: overrides)
         let hidden = checker.validator.secretTexts.sorted()
         let all = checker.diagnostics.sorted.map { $0.hiding(hidden) }
@@ -96,6 +103,10 @@ struct PlanChecker {
     var diagnostics: DiagnosticBag
     /// See ``PlanLoader/isRecorded``.
     var isRecorded = false
+    /// See ``PlanLoader/readsCSVHeaders``.
+    var readsCSVHeaders = false
+    /// What each read-csv path holds, read once.
+    var csvHeaders: [String: CSVHeader.Outcome] = [:]
 
     /// A fetch's keys that only a batch request reads: a per-item fetch (a path with
     /// placeholders) may not give them, and its resolved plan leaves out their defaults.
@@ -394,6 +405,12 @@ struct PlanChecker {
     }
 
     mutating func crossCheck(stages: [CheckedStage], connections: [CheckedConnection]) {
+        if readsCSVHeaders {
+            for case .readCSV(let read) in stages.compactMap(\.definition?.configuration)
+            where csvHeaders[read.path] == nil {
+                csvHeaders[read.path] = CSVHeader.read(read.path)
+            }
+        }
         let known = knownFields(of: stages)
         var firstByName: [String: SourceLocation] = [:]
         var index: [String: Int] = [:]
@@ -586,7 +603,25 @@ struct PlanChecker {
                 let at = location(from, or: location("\(path).columns.\(column.column)", or: s.location))
                 missingField(column.from, in: input, from: s, at: at)
             }
-        case .query, .readCSV:
+        case .readCSV(let read):
+            switch csvHeaders[read.path] {
+            case .header(let header)?:
+                for (i, column) in (read.columns ?? []).enumerated() where !header.contains(column) {
+                    validator.diagnostics.error(
+                        "column '\(column)' is not in the header of \(read.path)",
+                        at: location("\(path).columns[\(i)]", or: s.location),
+                        notes: Suggestion.note(for: column, in: header)
+                            + ["its header: " + header.prefix(20).joined(separator: ", ")],
+                        code: .unknownReference(column))
+                }
+            case .missing?:
+                validator.diagnostics.warning(
+                    "\(read.path) does not exist (yet): the run reads it from the working directory",
+                    at: location("\(path).path", or: s.location))
+            case .unreadable?, nil:
+                break
+            }
+        case .query:
             break
         }
     }
@@ -713,7 +748,16 @@ extension PlanChecker {
             let fields: [String]?
             switch definition.configuration {
             case .query(let query): fields = SelectColumns.names(in: query.sql)
-            case .readCSV(let read): fields = read.columns
+            case .readCSV(let read):
+                switch (read.columns, csvHeaders[read.path]) {
+                case (let columns?, .header(let header)?):
+                    // A listed column the header lacks is reported there; the stages after it
+                    // are not also told to read the misspelling.
+                    fields = columns.allSatisfy(header.contains) ? columns : nil
+                case (let columns?, _): fields = columns
+                case (nil, .header(let header)?): fields = header
+                case (nil, _): fields = nil
+                }
             case .chunk, .validate, .writeCSV: fields = input
             case .fetch(let fetch):
                 fields = input.map { $0.contains(fetch.responseField) ? $0 : $0 + [fetch.responseField] }

@@ -1,0 +1,90 @@
+import Foundation
+import SluiceCore
+import Testing
+
+@testable import SluicePlan
+
+/// `sluice check` reads the header of a `read-csv` stage's file: the fields it sends are then
+/// known to the stages after it, the `columns` it lists are checked against the header, and a
+/// file that is not there is a warning.
+@Suite struct CSVHeaderCheckTests {
+    static func plan(path: String, columns: String? = nil, transform: String) -> String {
+        """
+        version: 1
+        name: r
+        stages:
+          - name: read
+            kind: read-csv
+            path: \(path)
+        \(columns.map { "    columns: \($0)" } ?? "")
+          - kind: transform
+            fields: { \(transform) }
+        """
+    }
+
+    /// Loads `yaml` reading CSV headers, on a thread of its own (it reads files).
+    static func load(_ yaml: String) async throws -> Result<Plan, PlanError> {
+        try await BlockingIO.runOnOwnThread {
+            var loader = PlanLoader(environment: [:])
+            loader.readsCSVHeaders = true
+            return Result { () throws(PlanError) in
+                try loader.load(bytes: Array(yaml.utf8), path: "plan.yaml", overrides: [])
+            }
+        }
+    }
+
+    static func withFile<T>(_ text: String, _ body: (String) async throws -> T) async throws -> T {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-header-\(UUID()).csv")
+        try await BlockingIO.runOnOwnThread { try Data(text.utf8).write(to: url) }
+        defer { Task { try? await BlockingIO.runOnOwnThread { try FileManager.default.removeItem(at: url) } } }
+        return try await body(url.path)
+    }
+
+    @Test func theHeaderGivesTheFieldsTheNextStagesRead() async throws {
+        try await Self.withFile("\u{FEFF}\"Book ID\",title,\"sc\"\"ore\"\r\nb1,T,3\r\n") { path in
+            let good = try await Self.load(Self.plan(path: path, transform: #"id: "['Book ID']", t: title"#))
+            _ = try good.get()
+            guard case .failure(let error) = try await Self.load(Self.plan(path: path, transform: "t: titel")) else {
+                Issue.record("a field the header lacks")
+                return
+            }
+            #expect(
+                error.errors.map(\.message) == [
+                    "stage 'transform' reads field 'titel', which its input 'read' does not have (it has: Book ID, title, sc\"ore)"
+                ])
+            #expect(error.errors.first?.notes.first == "did you mean 'title'?")
+        }
+    }
+
+    /// A listed column the header lacks is the error, with the header's nearest name; the stage
+    /// after it is not also told to read the misspelling.
+    @Test func aListedColumnTheHeaderLacksIsTheOneError() async throws {
+        try await Self.withFile("id,score\n1,2\n") { path in
+            guard
+                case .failure(let error) = try await Self.load(
+                    Self.plan(path: path, columns: "[id, scor]", transform: "s: score"))
+            else {
+                Issue.record("scor is not in the header")
+                return
+            }
+            #expect(error.errors.map(\.message) == ["column 'scor' is not in the header of \(path)"])
+            #expect(error.errors.first?.notes.first == "did you mean 'score'?")
+            #expect(error.errors.first?.location?.line == 7)
+        }
+    }
+
+    @Test func aFileThatIsNotThereIsAWarning() async throws {
+        let plan = try await Self.load(Self.plan(path: "no-such-file.csv", transform: "s: score")).get()
+        #expect(
+            plan.warnings.map(\.message) == [
+                "no-such-file.csv does not exist (yet): the run reads it from the working directory"
+            ])
+    }
+
+    @Test func theFirstRecordIsReadAsRFC4180Says() {
+        #expect(CSVHeader.fields(ofFirstLine: "a,\"b,c\",\"d\"\"e\"\r\nx") == ["a", "b,c", "d\"e"])
+        #expect(CSVHeader.fields(ofFirstLine: "\"multi\nline\",z\nrest") == ["multi\nline", "z"])
+        #expect(CSVHeader.fields(ofFirstLine: "") == [])
+        #expect(CSVHeader.fields(ofFirstLine: "only") == ["only"])
+    }
+}
