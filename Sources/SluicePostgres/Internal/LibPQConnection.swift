@@ -114,7 +114,8 @@ actor LibPQConnection {
         if let user = text(PQuser(conn)) { target.append("user=\(user)") }
         var libpqMessage = text(PQerrorMessage(conn)) ?? ""
         while libpqMessage.last?.isWhitespace == true { libpqMessage.removeLast() }
-        var message = "could not connect to PostgreSQL (\(target.joined(separator: " ")))"
+        // A conninfo libpq could not parse names no host: no empty "()".
+        var message = "could not connect to PostgreSQL" + (target.isEmpty ? "" : " (\(target.joined(separator: " ")))")
         if let reason { message += ": \(reason)" }
         if !libpqMessage.isEmpty { message += ": \(libpqMessage)" }
         var error = PostgresError(kind: .connect, message: PostgresError.scrub(message, conninfo: conninfo))
