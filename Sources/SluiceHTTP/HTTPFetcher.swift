@@ -33,12 +33,12 @@ public actor HTTPFetcher {
     /// Whether any request got an answer (an item, or "not found"), and how many ids the API
     /// refused on their own (400) before one did: a source that refuses every id is misconfigured.
     private var answeredAny = false
-    /// Whether a failed request's retry was said at warning level: the first one is.
-    var saidRetrying = false
     private var refusedBeforeAnyAnswer = 0
     /// Ids refused on their own, with no request answered yet, that stop the fetch: the request
     /// is wrong (path, `ids_param`, `id_prefix`, a required query parameter), not the ids.
     public static let refusalsBeforeGivingUp = 8
+    /// Whether a failed request's retry was said at warning level: the first one is.
+    var saidRetrying = false
 
     /// - Parameters:
     ///   - configuration: the source and how to treat it.

@@ -33,8 +33,6 @@ actor TokenProvider<C: Clock<Duration>> {
         self.logger = logger
     }
 
-    /// How a transient failure names the endpoint: the error that ends a fetch carries the API's
-    /// URL, not this one, so a host that does not resolve or refuses is named here.
     /// What the token request carries that an error answer must not repeat: the secret, alone
     /// and in the Basic header.
     private var hidden: [String] {
@@ -44,6 +42,8 @@ actor TokenProvider<C: Clock<Duration>> {
         ]
     }
 
+    /// How a transient failure names the endpoint: the error that ends a fetch carries the API's
+    /// URL, not this one, so a host that does not resolve or refuses is named here.
     private var endpoint: String { "token endpoint \(URLRedaction.describe(credentials.tokenURL))" }
 
     /// Tokens issued after the first one.
