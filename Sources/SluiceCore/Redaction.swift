@@ -48,6 +48,16 @@ public enum Redaction {
         return isURL(text) ? [] : [text]
     }
 
+    /// `text` with every occurrence of each of `secrets` replaced by `***`, the longest first, so
+    /// that a secret containing another is masked whole.
+    public static func masking(_ secrets: some Sequence<String>, in text: String) -> String {
+        var out = text
+        for secret in Set(secrets).sorted(by: { $0.count > $1.count }) where !secret.isEmpty {
+            out = out.replacingAll(secret, with: "***")
+        }
+        return out
+    }
+
     /// A URL without its user info (`https://user:pw@host/x` → `https://host/x`).
     public static func removingUserInfo(_ url: String) -> String {
         guard let scheme = url.range(of: "://"), let at = userInfoEnd(url, afterScheme: scheme.upperBound) else {

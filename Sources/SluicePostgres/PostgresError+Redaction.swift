@@ -20,11 +20,6 @@ extension PostgresError {
             secrets.insert(Redaction.unescaped(raw))
             secrets.insert(Redaction.percentDecoded(raw))
         }
-        var out = redactConninfo(message)
-        // Longest first, so a password containing another is masked whole.
-        for secret in secrets.sorted(by: { $0.count > $1.count }) where !secret.isEmpty {
-            out = out.replacingAll(secret, with: "***")
-        }
-        return out
+        return Redaction.masking(secrets, in: redactConninfo(message))
     }
 }

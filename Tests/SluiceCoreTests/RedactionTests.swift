@@ -27,6 +27,12 @@ import Testing
         #expect(Redaction.secretParts(of: "https://api.example.com/v1").isEmpty)
     }
 
+    /// Every secret is masked, a longer one whole even when a shorter one is inside it.
+    @Test func maskingHidesEverySecretLongestFirst() {
+        #expect(Redaction.masking(["abc", "xxabcxx", ""], in: "1 xxabcxx 2 abc 3") == "1 *** 2 *** 3")
+        #expect(Redaction.masking([String](), in: "plain") == "plain")
+    }
+
     @Test func userInfoIsRemovedUpToTheLastAt() {
         #expect(Redaction.removingUserInfo("https://u:p@ss@h/x?ids=a@b") == "https://h/x?ids=a@b")
         #expect(Redaction.removingUserInfo("https://h/x") == "https://h/x")

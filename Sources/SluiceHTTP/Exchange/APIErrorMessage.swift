@@ -13,13 +13,8 @@ enum APIErrorMessage {
     static func extract(from body: [UInt8], hiding secrets: [String]) -> String {
         let secrets = secrets.filter { $0.count >= 4 }
         guard !secrets.isEmpty else { return extract(from: body) }
-        var text = String(decoding: body, as: UTF8.self)
-        for secret in secrets {
-            for form in Set([secret, PercentEncoding.encode(secret)]) {
-                text = text.replacingOccurrences(of: form, with: "***")
-            }
-        }
-        return extract(from: Array(text.utf8))
+        let forms = secrets.flatMap { [$0, PercentEncoding.encode($0)] }
+        return extract(from: Array(Redaction.masking(forms, in: String(decoding: body, as: UTF8.self)).utf8))
     }
 
     static func extract(from body: [UInt8]) -> String {
