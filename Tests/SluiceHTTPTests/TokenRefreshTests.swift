@@ -7,17 +7,34 @@ import Testing
 /// The fetcher's OAuth2 token against the simulator over HTTP: fetched once, reused, and
 /// replaced exactly once when the API says it expired.
 @Suite struct TokenRefreshTests {
-    @Test func anExpiredTokenIsRefreshedOnceAndTheBatchStillSucceeds() async throws {
-        let simulator = SpotifySimulator(configuration: SimulatorConfiguration())
+    /// Runs `body` with a started simulator, an HTTP client, and a fetch configuration for its
+    /// `/tracks` endpoint with its OAuth2 credentials; stops both whatever `body` does.
+    static func withSimulator(
+        _ configuration: SimulatorConfiguration = SimulatorConfiguration(),
+        _ body: (SpotifySimulator, HTTPClient, FetchConfiguration) async throws -> Void
+    ) async throws {
+        let simulator = SpotifySimulator(configuration: configuration)
         _ = try await simulator.start()
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let fetch = FetchConfiguration(
+            baseURL: simulator.baseURL, path: "/tracks", itemsKey: "tracks",
+            auth: OAuth2ClientCredentials(
+                tokenURL: simulator.tokenURL, clientID: configuration.clientID,
+                clientSecret: configuration.clientSecret))
         do {
-            let configuration = simulator.configuration
-            var fetch = FetchConfiguration(
-                baseURL: simulator.baseURL, path: "/tracks", itemsKey: "tracks",
-                auth: OAuth2ClientCredentials(
-                    tokenURL: simulator.tokenURL, clientID: configuration.clientID,
-                    clientSecret: configuration.clientSecret))
+            try await body(simulator, client, fetch)
+        } catch {
+            try? await client.shutdown()
+            await simulator.stop()
+            throw error
+        }
+        try await client.shutdown()
+        await simulator.stop()
+    }
+
+    @Test func anExpiredTokenIsRefreshedOnceAndTheBatchStillSucceeds() async throws {
+        try await Self.withSimulator { simulator, client, configuration in
+            var fetch = configuration
             fetch.retries = 0
             let fetcher = HTTPFetcher(configuration: fetch, httpClient: client, logger: Logger(label: "test"))
             let ids = (0..<3).map { simulator.catalog.knownID($0) }
@@ -37,13 +54,7 @@ import Testing
                 #expect(results.allSatisfy { if case .found = $0 { true } else { false } })
             }
             #expect(simulator.stats().tokenRequests == 2)
-        } catch {
-            try? await client.shutdown()
-            await simulator.stop()
-            throw error
         }
-        try await client.shutdown()
-        await simulator.stop()
     }
 
     /// A wait long enough to look like a hang is said at the default level (warning); a short
@@ -51,16 +62,9 @@ import Testing
     @Test func aLongRetryAfterAndTheFirstRetryAreWarnedAbout() async throws {
         var configuration = SimulatorConfiguration()
         configuration.faults.retryAfter = .seconds(30)
-        let simulator = SpotifySimulator(configuration: configuration)
-        _ = try await simulator.start()
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
         let log = LogCapture()
-        do {
-            var fetch = FetchConfiguration(
-                baseURL: simulator.baseURL, path: "/tracks", itemsKey: "tracks",
-                auth: OAuth2ClientCredentials(
-                    tokenURL: simulator.tokenURL, clientID: configuration.clientID,
-                    clientSecret: configuration.clientSecret))
+        try await Self.withSimulator(configuration) { simulator, client, fetchConfiguration in
+            var fetch = fetchConfiguration
             fetch.retries = 3
             fetch.backoffBase = .milliseconds(1)
             fetch.backoffMax = .milliseconds(2)
@@ -74,12 +78,6 @@ import Testing
             #expect(warnings.first == "Rate limited (429); sending nothing to the host for Retry-After of 30 s")
             #expect(warnings.last?.hasPrefix("Request failed (HTTP 500") == true, "\(warnings)")
             #expect(log.records.filter { $0.message.hasPrefix("Request failed") }.count == 2)
-        } catch {
-            try? await client.shutdown()
-            await simulator.stop()
-            throw error
         }
-        try await client.shutdown()
-        await simulator.stop()
     }
 }
