@@ -237,15 +237,21 @@ import Testing
         }
     }
 
+    /// A vendor's POST lookup that knows no ids, and the fetch stage asking it about column `v`.
+    static let emptyLookup = FixtureAPI(
+        shape: .batchList(path: "/v1/lookup", bodyKey: "ids", resultsKey: "results"), answers: [:])
+    static let lookupFetch =
+        "path: /v1/lookup\nmethod: POST\nid: v\nbody: { ids: \"{ids}\" }\nmatch: { item_field: id }"
+
     /// A wrong key stops the stage with what the API said, not a token story from OAuth; an API
     /// that repeats the key in its answer does not get it into the error.
     @Test func aRefusedKeyStopsTheStageNamingTheCredentials() async throws {
-        var api = FixtureAPI(shape: .batchList(path: "/v1/lookup", bodyKey: "ids", resultsKey: "results"), answers: [:])
+        var api = Self.emptyLookup
         api.requiredHeader = ("X-Api-Key", "right")
         api.echoesCredentials = true
         try await Self.with(api) { server, origin in
             let stage = try Self.fetchStage(
-                "path: /v1/lookup\nmethod: POST\nid: v\nbody: { ids: \"{ids}\" }\nmatch: { item_field: id }",
+                Self.lookupFetch,
                 connection:
                     "kind: http\nbase_url: \(origin)\nauth: { kind: api-key, header: X-Api-Key, key: wr0ng-k3y }")
             let harness = try await StageHarness(stage: stage)
@@ -262,11 +268,11 @@ import Testing
     /// An API that refuses every id on its own (the request is wrong, not the ids) stops the fetch
     /// after a few, with its message, instead of asking about all of them one at a time.
     @Test func anAPIThatRefusesEveryIDStopsTheFetch() async throws {
-        var api = FixtureAPI(shape: .batchList(path: "/v1/lookup", bodyKey: "ids", resultsKey: "results"), answers: [:])
+        var api = Self.emptyLookup
         api.maxIDs = 0
         try await Self.with(api) { server, origin in
             let stage = try Self.fetchStage(
-                "path: /v1/lookup\nmethod: POST\nid: v\nbody: { ids: \"{ids}\" }\nmatch: { item_field: id }",
+                Self.lookupFetch,
                 connection: "kind: http\nbase_url: \(origin)")
             let harness = try await StageHarness(stage: stage)
             let ids = (0..<50).map { Value.string("v\($0)") }
@@ -280,13 +286,13 @@ import Testing
 
     /// A 400 that repeats the key: the narrowing's rejects say why without it.
     @Test func aBadRequestRepeatingTheKeyRejectsWithoutIt() async throws {
-        var api = FixtureAPI(shape: .batchList(path: "/v1/lookup", bodyKey: "ids", resultsKey: "results"), answers: [:])
+        var api = Self.emptyLookup
         api.requiredHeader = ("X-Api-Key", "s3cret-k3y")
         api.echoesCredentials = true
         api.maxIDs = 0
         try await Self.with(api) { _, origin in
             let stage = try Self.fetchStage(
-                "path: /v1/lookup\nmethod: POST\nid: v\nbody: { ids: \"{ids}\" }\nmatch: { item_field: id }",
+                Self.lookupFetch,
                 connection:
                     "kind: http\nbase_url: \(origin)\nauth: { kind: api-key, header: X-Api-Key, key: s3cret-k3y }")
             let harness = try await StageHarness(stage: stage)
