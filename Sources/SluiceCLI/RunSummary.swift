@@ -107,9 +107,9 @@ struct RunSummary {
     /// A moment as `21:53:10 UTC`, or with its date when it is not today (UTC).
     static func clockTime(_ date: Date, now: Date = Date()) -> String {
         let format = ISO8601DateFormatter()
-        let day = format.string(from: date).prefix(10)
-        let time = format.string(from: date).dropFirst(11).prefix(8)
-        return (day == format.string(from: now).prefix(10) ? "" : "\(day) ") + "\(time) UTC"
+        let stamp = format.string(from: date)  // 2026-12-04T21:53:10Z
+        let day = stamp.prefix(10)
+        return (day == format.string(from: now).prefix(10) ? "" : "\(day) ") + "\(stamp.dropFirst(11).prefix(8)) UTC"
     }
 
     /// `message` without the lines in ``shown``; its first line says they are above.
