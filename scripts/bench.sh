@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every benchmark in release mode and prints one Markdown table row each
-# (the rows BENCHMARKS.md records). Takes about 25 minutes on 2 cores after the build.
+# (the rows BENCHMARKS.md records). Takes about 16 minutes on 2 cores after the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
