@@ -41,11 +41,19 @@ extension BulkUpdate {
                     }
                 }
             }
-            newValues = values(from: "s")
+            let expected = update.guarded ? update.columns.indices.map { "sluice_expected_\($0 + 1)" } : []
+            // Guarded (an undo), cell by cell: a cell still holding what the undone apply wrote
+            // gets its prior value back, a cell changed since keeps what it holds.
+            newValues =
+                expected.isEmpty
+                ? values(from: "s")
+                : zip(values(from: "s"), zip(columns, expected)).map { value, pair in
+                    "CASE WHEN t.\(pair.0) IS NOT DISTINCT FROM s.\(pair.1) THEN \(value) ELSE t.\(pair.0) END"
+                }
             excludedValues = values(from: "EXCLUDED")
             targetLiteral = try PostgresConnection.quoteLiteral(target)
             sampleLimit = update.sampleLimit
-            expected = update.guarded ? update.columns.indices.map { "sluice_expected_\($0 + 1)" } : []
+            self.expected = expected
             hasCollationDeterminism = serverVersion >= 120_000
             inserted = update.deletesInserted ? "sluice_inserted" : nil
             mode = update.mode
@@ -65,6 +73,28 @@ extension BulkUpdate {
         private var holdsExpected: String {
             expected.isEmpty
                 ? "true" : "(\(current)) IS NOT DISTINCT FROM (\(expected.map { "s.\($0)" }.joined(separator: ", ")))"
+        }
+
+        /// Guarded, per column: the cell was changed since — it holds neither what the input
+        /// expects nor (unless the undone apply added the row) the value to restore.
+        private var changedSince: [String] {
+            zip(columns, expected).map { column, expected in
+                let notPrior =
+                    inserted.map { "(s.\($0) OR t.\(column) IS DISTINCT FROM s.\(column))" }
+                    ?? "t.\(column) IS DISTINCT FROM s.\(column)"
+                return "(t.\(column) IS DISTINCT FROM s.\(expected) AND \(notPrior))"
+            }
+        }
+
+        /// The matched row changes: its values differ, or (an undo of rows an apply added) it is
+        /// deleted, which it is when it holds the expected values.
+        private var changes: String {
+            inserted.map { "((s.\($0) AND \(holdsExpected)) OR (NOT s.\($0) AND \(differs)))" } ?? "(\(differs))"
+        }
+
+        /// Guarded: some cell of the matched row was changed since (``changedSince``); else `false`.
+        private var conflicts: String {
+            expected.isEmpty ? "false" : "(\(changedSince.joined(separator: " OR ")))"
         }
 
         var lock: String { "LOCK TABLE \(target) IN SHARE ROW EXCLUSIVE MODE" }
@@ -288,18 +318,24 @@ extension BulkUpdate {
             """
         }
 
-        /// The matched rows the write changes (or, guarded, would change but finds changed since):
-        /// the key, the current values, the values the update writes, whether the update will
-        /// change the row, and whether it is a conflict (it differs but does not hold the expected
-        /// values). Rows that already hold the new values are left on the server, so re-applying
-        /// an input that changes nothing sends nothing back (``matchedCount`` counts them all).
-        /// A row the undone apply inserted (``inserted``) changes — it is deleted — whenever it
-        /// holds the expected values.
+        /// The matched rows the write changes (or, guarded, with a cell changed since): the key,
+        /// the current values, the values the update writes, guarded then per column whether the
+        /// cell was changed since (``changedSince``), then whether the update changes the row and
+        /// whether it has a cell changed since. Rows that already hold the new values are left on
+        /// the server, so re-applying an input that changes nothing sends nothing back
+        /// (``matchedCount`` counts them all). A row the undone apply inserted (``inserted``)
+        /// changes — it is deleted — when it holds the expected values.
         var matchedRows: String {
-            let changes = inserted.map { "(s.\($0) OR (\(differs)))" } ?? "(\(differs))"
+            guard !expected.isEmpty else {
+                return """
+                    SELECT t.\(key), \(current), \(newValues.joined(separator: ", ")), \
+                    \(changes), false FROM \(join) WHERE \(changes)
+                    """
+            }
             return """
                 SELECT t.\(key), \(current), \(newValues.joined(separator: ", ")), \
-                \(changes) AND \(holdsExpected), \(changes) AND NOT \(holdsExpected) FROM \(join) WHERE \(changes)
+                \(changedSince.joined(separator: ", ")), \(changes), \(conflicts) FROM \(join) \
+                WHERE \(changes) OR \(conflicts)
                 """
         }
 
@@ -317,8 +353,8 @@ extension BulkUpdate {
 
         /// How many input rows have a row in the target, and how many of those ``matchedRows`` returns.
         var matchedCount: String {
-            let changes = inserted.map { "(s.\($0) OR (\(differs)))" } ?? "(\(differs))"
-            return "SELECT count(*), count(*) FILTER (WHERE \(changes)) FROM \(join)"
+            let returned = expected.isEmpty ? changes : "\(changes) OR \(conflicts)"
+            return "SELECT count(*), count(*) FILTER (WHERE \(returned)) FROM \(join)"
         }
 
         /// The statement that writes the input: by ``BulkUpdate/mode``.
@@ -333,8 +369,8 @@ extension BulkUpdate {
         var update: String {
             let assignments = zip(columns, newValues).map { "\($0) = \($1)" }.joined(separator: ", ")
             return
-                "UPDATE \(target) AS t SET \(assignments) FROM \(input) AS s WHERE t.\(key) = s.\(key) AND \(differs) "
-                + "AND \(holdsExpected)" + (inserted.map { " AND NOT s.\($0)" } ?? "")
+                "UPDATE \(target) AS t SET \(assignments) FROM \(input) AS s WHERE t.\(key) = s.\(key) AND \(differs)"
+                + (inserted.map { " AND NOT s.\($0)" } ?? "")
         }
 
         /// Inserts the rows whose key is new; of the others, updates those whose values differ.

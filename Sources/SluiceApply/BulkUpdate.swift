@@ -48,8 +48,9 @@ import SluicePostgres
 /// ``exactValues`` (an undo) the input holds database values and `""` is written as `""`.
 ///
 /// A ``guarded`` update (an undo) also gets, per row, the values it expects the row to hold
-/// (what the undone update wrote); a row holding anything else was changed by someone since and
-/// is left as it is, counted in ``BulkUpdateStats/conflicts``.
+/// (what the undone update wrote). It writes cell by cell: a cell holding anything else was
+/// changed by someone since and is left as it is, its row counted in
+/// ``BulkUpdateStats/conflicts``; the row's other cells are written.
 /// Table and column names are always quoted (``PostgresConnection/quoteIdentifier(_:)``). The
 /// connection must not be used by anything else (including `undo`) while this runs.
 public struct BulkUpdate: Sendable {
@@ -153,7 +154,7 @@ public struct BulkUpdate: Sendable {
     }
 
     /// Each input row also carries, after the columns, the value every column is expected to
-    /// hold now (``expectedColumn(_:)``); rows holding other values are conflicts, left alone.
+    /// hold now (``expectedColumn(_:)``); a cell holding another value is a conflict, left alone.
     public var guarded = false
     /// The input holds database values, not source data: `""` is a value, not "empty".
     public var exactValues = false
@@ -843,17 +844,23 @@ public struct BulkUpdate: Sendable {
         let counts = try await connection.execute(sql.matchedCount).rows.first
         stats.matched = Int(counts?.first?.intValue ?? 0)
         guard counts?.last?.intValue != 0 else { return 0 }
-        // Each row: the undo columns, then "changes", then "conflicts".
+        // Each row: the undo columns, guarded a flag per column changed since, then "changes",
+        // then "has a cell changed since".
+        let recordWidth = 1 + 2 * self.columns.count
+        let names = self.columns.map(\.name)
         _ = try await connection.stream(sql.matchedRows, batchSize: undoBatchSize) { batch in
             var changing: [[Value]] = []
             for row in batch.rows {
-                if row[row.count - 2] == .bool(true) {
-                    changing.append(Array(row.dropLast(2)) + updatedFlag)
-                } else if row[row.count - 1] == .bool(true) {
-                    stats.conflicts += 1
-                    if stats.conflictSamples.count < sampleLimit, let key = row[0].text {
-                        stats.conflictSamples.append(key)
-                    }
+                let changes = row[row.count - 2] == .bool(true)
+                if changes { changing.append(Array(row.prefix(recordWidth)) + updatedFlag) }
+                guard row[row.count - 1] == .bool(true) else { continue }
+                stats.conflicts += 1
+                if changes { stats.partlyChanged += 1 }
+                if stats.conflictSamples.count < sampleLimit, let key = row[0].text {
+                    stats.conflictSamples.append(key)
+                }
+                for (index, name) in names.enumerated() where row[recordWidth + index] == .bool(true) {
+                    stats.conflictCells[name, default: 0] += 1
                 }
             }
             prior += changing.count
@@ -861,8 +868,11 @@ public struct BulkUpdate: Sendable {
         }
         if guarded, stats.conflicts > 0 {
             connection.logger.warning(
-                "rows changed since the values they are expected to hold are left as they are",
-                metadata: ["db.table": "\(table)", "apply.conflicts": "\(stats.conflicts)"])
+                "cells changed since they held the values expected are left as they are",
+                metadata: [
+                    "db.table": "\(table)", "apply.conflicts": "\(stats.conflicts)",
+                    "apply.partly_changed": "\(stats.partlyChanged)",
+                ])
         }
         return prior
     }
@@ -1117,14 +1127,19 @@ public struct BulkUpdateStats: Sendable, Hashable {
     /// Input rows set aside because they drifted.
     public var driftedInputRows = 0
 
-    /// Of a ``BulkUpdate/guarded`` update's matched rows, those that held neither the expected
-    /// values nor the new ones, left as they are.
+    /// Of a ``BulkUpdate/guarded`` update's matched rows, those with a cell changed since: one
+    /// holding neither the expected value nor the new one, left as it is (the row's other cells
+    /// are written).
     public var conflicts = 0
     /// Up to ``BulkUpdate/sampleLimit`` of their keys.
     public var conflictSamples: [String] = []
+    /// Per column, how many of those rows have that cell changed since.
+    public var conflictCells: [String: Int] = [:]
+    /// Of the ``conflicts``, the rows whose other cells were written (counted in ``changed`` too).
+    public var partlyChanged = 0
 
     /// Matched rows that already had the input's values.
-    public var unchanged: Int { matched - changed - deleted - conflicts }
+    public var unchanged: Int { matched - changed - deleted - (conflicts - partlyChanged) }
 
     public init(dryRun: Bool) {
         self.dryRun = dryRun

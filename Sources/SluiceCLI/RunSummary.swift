@@ -76,7 +76,9 @@ struct RunSummary {
         for undo in manifest.undos {
             var what = "restored \(undo.restored) row\(undo.restored == 1 ? "" : "s")"
             if undo.deleted > 0 { what += ", deleted the \(undo.deleted) it added" }
-            if undo.changedSince > 0 { what += ", left \(undo.changedSince) changed since" }
+            if undo.changedSince > 0 {
+                what += ", left the cells changed since in \(undo.changedSince) row\(undo.changedSince == 1 ? "" : "s")"
+            }
             out += "undone (stage '\(undo.stage)') at \(ISO8601DateFormatter().string(from: undo.undoneAt)): \(what)\n"
         }
         if manifest.isAbandoned, let process = manifest.process {
@@ -138,7 +140,11 @@ struct RunSummary {
     static func status(of manifest: Manifest) -> String {
         if manifest.isAbandoned { return "running, process gone" }
         let dryRun = manifest.stages.contains { $0.counters["dry_run", default: 0] > 0 }
-        return manifest.status.rawValue + (dryRun ? " (dry run)" : "") + (manifest.undos.isEmpty ? "" : ", undone")
+        // Each apply stage's latest undo says whether it is complete.
+        let latest = Dictionary(manifest.undos.map { ($0.stage, $0) }, uniquingKeysWith: { $1 })
+        let undone =
+            latest.isEmpty ? "" : latest.values.contains { $0.changedSince > 0 } ? ", partly undone" : ", undone"
+        return manifest.status.rawValue + (dryRun ? " (dry run)" : "") + undone
     }
 
     var stageTable: String {

@@ -66,6 +66,8 @@ enum ExitStatus {
     static let resumable: Int32 = 4
     /// The run failed after an apply committed: the database changed (`sluice undo` puts it back).
     static let failedAfterApply: Int32 = 5
+    /// `sluice undo` restored what it could and committed, but left cells changed since.
+    static let partlyUndone: Int32 = 6
     static let interrupted: Int32 = 130
 }
 

@@ -12,10 +12,15 @@ struct UndoCommand: AsyncParsableCommand {
         discussion: """
             Before it commits, apply writes the old values of every row it changes, and the \
             values it wrote, to an undo file in its run directory. This writes the old values \
-            back, in one transaction, to the rows that still hold what the apply wrote, and \
-            deletes the rows an apply with mode upsert or insert added. A row changed since (by \
-            a later apply or someone else) is left as it is and named: undo \
-            later applies first to restore it.
+            back, in one transaction, to the cells that still hold what the apply wrote, and \
+            deletes the rows an apply with mode upsert or insert added. A cell changed since (by \
+            a later apply, a trigger or someone else) is left as it is, and its row named; the \
+            row's other cells are restored. Undo what changed it (later applies first), then run \
+            this undo again to restore it.
+
+            Exit status: 0 every row the apply changed is back (or already was), 1 failed \
+            (nothing changed), 3 not confirmed, 6 partly undone: the rest was restored and \
+            committed, but cells changed since were left as they are.
             """)
 
     @Argument(help: "The run directory (or its manifest.json), or a run id in the runs directory.")
@@ -63,6 +68,7 @@ struct UndoCommand: AsyncParsableCommand {
             if report.restored + report.deleted > 0 {
                 await record(report, in: manifest, at: Manifest.manifestURL(for: runURL))
             }
+            if report.isPartial { throw ExitCode(ExitStatus.partlyUndone) }
         } catch let exit as ExitCode {
             throw exit
         } catch {

@@ -126,9 +126,9 @@ import Testing
         #expect(try await SideTable.snapshot(db.connection) == before)
     }
 
-    /// An updated row or an added row that someone changed after the upsert is left as it is
-    /// (not restored, not deleted) and named.
-    @Test(arguments: [false, true]) func undoLeavesRowsChangedSinceTheUpsert(concurrent: Bool) async throws {
+    /// A cell of an updated row that someone changed after the upsert is left as it is (the
+    /// row's other cells are restored), an added row someone changed is not deleted; both named.
+    @Test(arguments: [false, true]) func undoLeavesCellsChangedSinceTheUpsert(concurrent: Bool) async throws {
         let db = try await SideTable.scratch()
         var records: [Batch] = []
         let update = SideTable.write(.upsert, concurrent: concurrent)
@@ -139,13 +139,15 @@ import Testing
             "UPDATE track_musicbrainz SET mbid = $2 WHERE track_id = $1", [.string(SideTable.id(4)), SideTable.mbid(9)])
 
         let undone = try await update.undoing.run(on: db.connection, batches: records) { _ in }
-        #expect(undone.changed == 0)
+        #expect(undone.changed == 1)
+        #expect(undone.partlyChanged == 1)
         #expect(undone.deleted == 1)
         #expect(undone.conflicts == 2)
         #expect(undone.conflictSamples.sorted() == [SideTable.id(2), SideTable.id(4)])
+        #expect(undone.conflictCells == ["length_ms": 1, "mbid": 1])
         #expect(
             try await SideTable.snapshot(db.connection) == [
-                SideTable.row(1, SideTable.mbid(1), 1000), SideTable.row(2, SideTable.mbid(5), 2222),
+                SideTable.row(1, SideTable.mbid(1), 1000), SideTable.row(2, SideTable.mbid(2), 2222),
                 SideTable.row(3, nil, 3000), SideTable.row(4, SideTable.mbid(9), 4000),
             ])
 
@@ -153,8 +155,10 @@ import Testing
         _ = try await db.connection.execute(
             "UPDATE track_musicbrainz SET mbid = $2 WHERE track_id = $1", [.string(SideTable.id(4)), SideTable.mbid(4)])
         let again = try await update.undoing.run(on: db.connection, batches: records) { _ in }
+        #expect(again.changed == 0)
         #expect(again.deleted == 1)
         #expect(again.conflicts == 1)
+        #expect(again.conflictCells == ["length_ms": 1])
         #expect(try await SideTable.snapshot(db.connection).count == 3)
     }
 

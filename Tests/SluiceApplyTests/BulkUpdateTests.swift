@@ -150,9 +150,9 @@ import Testing
         #expect(try await Tracks.snapshot(db.connection) == before)
     }
 
-    /// Undo restores only rows still holding what the apply wrote: a row changed since is a
-    /// conflict, left as it is and named.
-    @Test(arguments: [false, true]) func undoLeavesRowsChangedSinceTheApply(concurrent: Bool) async throws {
+    /// Undo restores only cells still holding what the apply wrote: a cell changed since is a
+    /// conflict, left as it is and its row named; the row's other cells are restored.
+    @Test(arguments: [false, true]) func undoLeavesCellsChangedSinceTheApply(concurrent: Bool) async throws {
         let db = try await Tracks.scratch()
         let before = try await Tracks.snapshot(db.connection)
         let input = Tracks.batch([(1, 99, nil), (2, 22, "NEW"), (3, 33, "ISRC-3")])
@@ -163,18 +163,20 @@ import Testing
         let undone = try await Tracks.update(concurrent: concurrent).undoing.run(on: db.connection, batches: prior) {
             _ in
         }
-        #expect(undone.changed == 2)
+        #expect(undone.changed == 3)
+        #expect(undone.partlyChanged == 1)
         #expect(undone.conflicts == 1)
         #expect(undone.conflictSamples == [Tracks.id(2)])
+        #expect(undone.conflictCells == ["spotify_popularity": 1])
         #expect(undone.unchanged == 0)
         #expect(undone.priorReadConcurrently == concurrent)
-        #expect(try await Tracks.row(db.connection, 2) == [77, "NEW"])
+        #expect(try await Tracks.row(db.connection, 2) == [77, "ISRC-B"])
         let after = try await Tracks.snapshot(db.connection)
         #expect(
             after.enumerated().filter { $0.offset != 1 }.map(\.element)
                 == before.enumerated().filter { $0.offset != 1 }.map(\.element))
 
-        // Once the row is back to what the apply wrote, undo restores it too.
+        // Once the cell is back to what the apply wrote, undo restores it too.
         _ = try await db.connection.execute(
             "UPDATE tracks SET spotify_popularity = 22 WHERE id = $1", [.string(Tracks.id(2))])
         let again = try await Tracks.update.undoing.run(on: db.connection, batches: prior) { _ in }

@@ -50,21 +50,34 @@ struct SpotifyPlanTests {
         #expect(manifest.stage("verify")?.status == .succeeded)
 
         // Someone corrects one enriched row afterwards: `sluice undo` restores every other row
-        // and leaves that one as it is, naming it.
+        // and leaves that one as it is, naming it, and says it is not complete (exit 6).
         let enriched = try await fixture.table()
         let corrected = try #require(before.keys.sorted().first { before[$0] != enriched[$0] })
         _ = try await fixture.server.execute(
             "UPDATE tracks SET spotify_popularity = 1, isrc = 'FIXEDBYHAND' WHERE id = $1", [.string(corrected)],
             conninfo: fixture.conninfo)
         let undone = try await fixture.sluice.run(["undo", directory.path, "--yes"])
-        #expect(undone.status == 0, "stderr: \(undone.stderr)")
-        #expect(undone.stdout.contains("1 row was changed after the apply"), "\(undone.stdout)")
+        #expect(undone.status == 6, "stderr: \(undone.stderr)")
+        #expect(undone.stdout.contains("not undone: 1 row has cells changed after the apply"), "\(undone.stdout)")
         #expect(undone.stdout.contains(corrected), "\(undone.stdout)")
         let undoneTable = try await fixture.table()
         #expect(undoneTable[corrected]?.prefix(2) == ["1", "FIXEDBYHAND"])
         #expect(before.filter { $0.key != corrected } == undoneTable.filter { $0.key != corrected })
+        let partly = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        #expect(partly.stdout.contains("succeeded, partly undone"), "\(partly.stdout)")
 
-        try await expectNoSecrets(in: fixture, outputs: [outcome, undone])
+        // Once the row holds what the apply wrote again, a second undo restores it: complete.
+        _ = try await fixture.server.execute(
+            "UPDATE tracks SET spotify_popularity = $2::int, isrc = $3 WHERE id = $1",
+            [.string(corrected)] + [0, 1].map { ((enriched[corrected] ?? [])[$0]).map(Value.string) ?? .null },
+            conninfo: fixture.conninfo)
+        let again = try await fixture.sluice.run(["undo", directory.path, "--yes"])
+        #expect(again.status == 0, "stdout: \(again.stdout) stderr: \(again.stderr)")
+        #expect(try await fixture.table() == before)
+        let complete = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        #expect(complete.stdout.contains("succeeded, undone"), "\(complete.stdout)")
+
+        try await expectNoSecrets(in: fixture, outputs: [outcome, undone, again])
     }
 
     @Test func withoutApprovalTheRunStopsBeforeApplyAndItsReplayCommandFinishesTheJob() async throws {

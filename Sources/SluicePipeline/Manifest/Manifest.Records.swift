@@ -143,7 +143,8 @@ extension Manifest {
         public var restored: Int
         /// Rows the apply (an upsert or insert) had added, deleted.
         public var deleted: Int
-        /// Rows changed since the apply, left as they are.
+        /// Rows with cells changed since the apply, left as they are (the rows' other cells
+        /// were restored, counted in ``restored``).
         public var changedSince: Int
 
         public init(stage: String, undoneAt: Date, restored: Int, deleted: Int, changedSince: Int) {

@@ -10,8 +10,9 @@ import SluicePostgres
 /// The undo file holds the prior values of exactly the rows the apply changed, and the values it
 /// wrote; writing the prior values back (one transaction, NULLs restored as NULL, strings
 /// exactly) returns those rows to their state before the apply. The rows an upsert or insert
-/// added are deleted, in the same transaction. A row that no longer holds what the apply wrote
-/// (a later apply or someone else changed it) is left as it is and reported: undo never
+/// added are deleted, in the same transaction. A cell that no longer holds what the apply wrote
+/// (a later apply, a trigger or someone else changed it) is left as it is and reported, and the
+/// row's other cells are restored; an added row that changed is not deleted. Undo never
 /// overwrites or deletes a change it did not make.
 public struct Undo: Sendable {
     public let runDirectory: URL
@@ -92,7 +93,10 @@ public struct Undo: Sendable {
             matched: stats.matched, restored: stats.changed, unknownKeys: stats.unknownKeys,
             changedSince: stats.conflicts, changedSinceSamples: stats.conflictSamples,
             checkedChangesSince: original.hasWrittenValues, deleted: stats.deleted,
-            deletesInserted: update.deletesInserted)
+            deletesInserted: update.deletesInserted, partlyRestored: stats.partlyChanged,
+            changedCells: update.columns.compactMap { column in
+                stats.conflictCells[column.name].map { (column.name, $0) }
+            })
     }
 
     static func applyStage(in manifest: Manifest, named name: String?) throws -> String {
@@ -115,7 +119,7 @@ public struct Undo: Sendable {
 }
 
 /// What ``Undo`` restored.
-public struct UndoReport: Sendable, Hashable, CustomStringConvertible {
+public struct UndoReport: Sendable, CustomStringConvertible {
     public var stage: String
     public var table: String
     public var key: String
@@ -128,21 +132,28 @@ public struct UndoReport: Sendable, Hashable, CustomStringConvertible {
     public var restored: Int
     /// Keys no longer in the table.
     public var unknownKeys: Int
-    /// Rows changed since the apply (holding neither what it wrote nor the prior values), left
-    /// as they are.
+    /// Rows with a cell changed since the apply (holding neither what it wrote nor the prior
+    /// value), left as it is; the row's other cells are restored (``partlyRestored``).
     public var changedSince: Int
     /// A few of their keys.
     public var changedSinceSamples: [String]
-    /// The undo file records what the apply wrote, so rows changed since were detected (older
+    /// The undo file records what the apply wrote, so cells changed since were detected (older
     /// files do not, and their undo restores every row).
     public var checkedChangesSince: Bool
     /// Rows the apply (an upsert or insert) had added, deleted.
     public var deleted = 0
     /// The apply was an upsert or insert: the rows it added are deleted.
     public var deletesInserted = false
+    /// Of the ``changedSince`` rows, those whose other cells were restored (in ``restored`` too).
+    public var partlyRestored = 0
+    /// Per column (in the apply's order), how many ``changedSince`` rows have that cell changed.
+    public var changedCells: [(column: String, rows: Int)] = []
 
     /// Matched rows that already had their prior values.
-    public var alreadyRestored: Int { matched - restored - deleted - changedSince }
+    public var alreadyRestored: Int { matched - restored - deleted - (changedSince - partlyRestored) }
+
+    /// Some cells were left as they are: the undo is not complete.
+    public var isPartial: Bool { changedSince > 0 }
 
     public var description: String {
         var text =
@@ -151,12 +162,14 @@ public struct UndoReport: Sendable, Hashable, CustomStringConvertible {
             + (alreadyRestored > 0 ? " (\(alreadyRestored) already had their prior values)" : "")
             + (unknownKeys > 0 ? "; \(unknownKeys) keys are no longer in the table" : "")
         if changedSince > 0 {
-            let rows = changedSince == 1 ? "1 row was" : "\(changedSince) rows were"
+            let rows = changedSince == 1 ? "1 row has" : "\(changedSince) rows have"
+            let cells = changedCells.map { "\($0.column) (\($0.rows) row\($0.rows == 1 ? "" : "s"))" }
             text +=
-                "\n\(rows) changed after the apply (by a later apply or someone else) and left as "
-                + (changedSince == 1 ? "it is" : "they are") + ": \(key) "
+                "\nnot undone: \(rows) cells changed after the apply (by a later apply, a trigger or someone "
+                + "else), left as they are: \(cells.joined(separator: ", ")); \(key) "
                 + changedSinceSamples.prefix(5).joined(separator: ", ") + (changedSince > 5 ? ", ..." : "")
-                + "; to restore \(changedSince == 1 ? "it" : "them"), undo the later apply first"
+                + (partlyRestored > 0 ? "; their other cells were restored" : "")
+                + "; to restore them too, undo what changed them (a later apply first), then run this undo again"
         }
         if !checkedChangesSince {
             text += "\n(this undo file does not record what the apply wrote, so rows changed since were overwritten)"
