@@ -68,8 +68,9 @@ struct RunSummary {
             for (stage, undo) in committed {
                 let option = committed.count > 1 ? " --stage \(Execution.shellQuoted(stage))" : ""
                 out +=
-                    "the database changed: stage '\(stage)' committed before the run ended (\(undo.rows) "
-                    + "row\(undo.rows == 1 ? "" : "s") changed); to put back their prior values:\n"
+                    "the database changed: stage '\(stage)' committed before the run ended "
+                    + "(\(ApplyStage.written(rows: undo.rows, counters: manifest.stage(stage)?.counters ?? [:]))); "
+                    + "to put back their prior values:\n"
                     + "  sluice undo \(Execution.shellQuoted(directory.path))\(option)\n"
             }
         }

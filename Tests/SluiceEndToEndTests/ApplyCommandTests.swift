@@ -191,8 +191,10 @@ struct ApplyCommandTests {
         #expect(manifest.stage("apply")?.status == .succeeded)
         #expect(manifest.stage("verify")?.status == .failed)
         #expect(try await fixture.table() != before, "the apply committed")
+        let changed = try #require(manifest.stage("apply")?.counters["changed"])
         #expect(
-            applied.stdout.contains("the database changed: stage 'apply' committed before the run ended"),
+            applied.stdout.contains(
+                "the database changed: stage 'apply' committed before the run ended (\(changed) rows changed)"),
             "\(applied.stdout)")
         #expect(applied.stdout.contains("  sluice undo \(directory.path)\n"), "\(applied.stdout)")
         #expect(applied.stdout.contains("error in stage 'verify': 1 check failed"), "\(applied.stdout)")
@@ -204,7 +206,6 @@ struct ApplyCommandTests {
         #expect(try await fixture.table() == before)
         // The run records it: `sluice runs` shows it undone, `runs show` with what was put back.
         let recorded = try #require(await fixture.manifests().last { $0.manifest.runID == manifest.runID }?.manifest)
-        let changed = try #require(manifest.stage("apply")?.counters["changed"])
         #expect(recorded.undos.map(\.stage) == ["apply"])
         #expect(recorded.undos.first?.restored == changed)
         let listed = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])

@@ -73,6 +73,8 @@ import Testing
         #expect(lines[0].contains(#""mode":"upsert""#))
         #expect(lines.dropFirst().filter { $0.hasPrefix(#"{"inserted":["#) }.count == 2)
         #expect(lines.dropFirst().filter { $0.hasPrefix("[") }.count == 1)
+        // What a run that failed after this commit says it wrote (`the database changed: ...`).
+        #expect(ApplyStage.written(rows: 3, counters: harness.counters) == "3 rows: 1 updated, 2 inserted")
 
         let undo = try Undo(
             runDirectory: harness.runDirectory, manifest: try ApplyStageTests.manifest(for: harness), plan: plan)

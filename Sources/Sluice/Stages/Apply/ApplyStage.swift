@@ -21,6 +21,15 @@ public struct ApplyStage: ReviewingStage {
     /// `sluice undo` puts back): recorded once the update committed, or may have.
     public static let undoArtifactKind = "undo"
 
+    /// What an apply wrote, from its counters (`rows`, its undo file's, when they are missing):
+    /// "3 rows changed", or "91 rows: 1 updated, 90 inserted" when it added rows.
+    public static func written(rows: Int, counters: [String: Int]) -> String {
+        let inserted = counters["inserted", default: 0]
+        guard inserted > 0 else { return "\(rows) row\(rows == 1 ? "" : "s") changed" }
+        let updated = counters["changed", default: rows - inserted]
+        return "\(updated + inserted) rows: \(updated) updated, \(inserted) inserted"
+    }
+
     public let name: String
     public var kind: String { "apply" }
     public let parameters: Value
