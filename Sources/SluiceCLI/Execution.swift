@@ -11,23 +11,13 @@ import SluicePipeline
 enum Execution {
     /// - Returns: never normally; exits with the code for the run's final status.
     static func execute(_ runner: Runner, runsDirectory: URL) async throws -> Never {
-        let task = Task { try await withPoolWatchdog { try await runner.run() } }
-        let signals = SignalTrap(signals: [SIGINT, SIGTERM, SIGHUP, SIGQUIT]) { number, count in
-            if count == 1 {
-                let again = number == SIGINT ? "press Ctrl-C again" : "signal again"
-                Terminal.printError("\nsluice: interrupting: finishing the manifest (\(again) to exit immediately)")
-                task.cancel()
-            } else {
-                Terminal.printError("sluice: exiting immediately; the manifest may say 'running'")
-                _exit(ExitStatus.interrupted)
-            }
-        }
-        defer { withExtendedLifetime(signals) {} }
         let result: RunResult
         do {
-            result = try await task.value
+            result = try await interruptible(
+                finishing: "finishing the manifest", unfinished: "the manifest may say 'running'"
+            ) { try await withPoolWatchdog { try await runner.run() } }
         } catch {
-            Terminal.report(error)
+            Terminal.report((error as? Interrupted)?.underlying ?? error)
             throw ExitCode(ExitStatus.failed)
         }
         var summary = RunSummary(manifest: result.manifest, directory: result.directory)
@@ -43,6 +33,36 @@ enum Execution {
                 + "(the summary above does)")
         let status = exitStatus(for: result.manifest)
         throw ExitCode(status == 0 || status == ExitStatus.awaitingApproval ? ExitStatus.failed : status)
+    }
+
+    /// Runs `body` in a task that the first SIGINT, SIGTERM, SIGHUP or SIGQUIT cancels, saying
+    /// it is `finishing`; a second one exits at once, saying what is then `unfinished`.
+    static func interruptible<T: Sendable>(
+        finishing: String, unfinished: String, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        let task = Task { try await body() }
+        let signals = SignalTrap(signals: [SIGINT, SIGTERM, SIGHUP, SIGQUIT]) { number, count in
+            if count == 1 {
+                let again = number == SIGINT ? "press Ctrl-C again" : "signal again"
+                Terminal.printError("\nsluice: interrupting: \(finishing) (\(again) to exit immediately)")
+                task.cancel()
+            } else {
+                Terminal.printError("sluice: exiting immediately; \(unfinished)")
+                _exit(ExitStatus.interrupted)
+            }
+        }
+        defer { withExtendedLifetime(signals) {} }
+        do {
+            return try await task.value
+        } catch {
+            throw task.isCancelled ? Interrupted(underlying: error) : error
+        }
+    }
+
+    /// What ``interruptible(finishing:unfinished:_:)`` throws when its body failed after a signal
+    /// cancelled it.
+    struct Interrupted: Error {
+        var underlying: any Error
     }
 
     /// Runs `body` with a ``PoolWatchdog`` beside it in debug builds, or when

@@ -63,7 +63,19 @@ struct UndoCommand: AsyncParsableCommand {
                     throw ExitCode(ExitStatus.awaitingApproval)
                 }
             }
-            let report = try await undo.run(logger: logger)
+            let report: UndoReport
+            do {
+                report = try await Execution.interruptible(
+                    finishing: "rolling the undo back",
+                    unfinished: "the server rolls it back when the connection closes"
+                ) { try await undo.run(logger: logger) }
+            } catch let interrupted as Execution.Interrupted {
+                // Anything else (a COMMIT whose outcome is unknown) says what became of it itself.
+                guard interrupted.underlying is CancellationError else { throw interrupted.underlying }
+                // Cancelled before COMMIT: the undo's transaction was rolled back.
+                Terminal.printError("sluice: undo interrupted: rolled back, nothing was changed")
+                throw ExitCode(ExitStatus.interrupted)
+            }
             print(report)
             if report.restored + report.deleted > 0 {
                 await record(report, in: manifest, at: Manifest.manifestURL(for: runURL))

@@ -48,6 +48,34 @@ struct ProcessFaultTests {
             after: [interrupted])
     }
 
+    /// Ctrl-C during `sluice undo` rolls the undo back and says so; the undo can run again.
+    @Test func aSignalDuringUndoRollsItBackAndSaysSo() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let applied = try await fixture.run(["--yes"])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        let enriched = try await fixture.table()
+        let run = try await fixture.lastRunDirectory()
+
+        let (held, out, err) = try await fixture.startApplyHeldOnARow(["undo", run.path, "--yes"])
+        defer { FaultChecks.stop(held.process) }
+        kill(held.process.processIdentifier, SIGINT)
+        let interrupted = await FaultChecks.finish(held.process, out, err, within: .seconds(60))
+        await held.lock.release()
+        #expect(interrupted.status == 130, "\(interrupted.stderr)")
+        #expect(
+            interrupted.stderr.contains("sluice: undo interrupted: rolled back, nothing was changed"),
+            "\(interrupted.stderr)")
+        try await fixture.waitForNoSluiceBackends()
+        #expect(try await fixture.table() == enriched)
+        #expect(try #require(await fixture.manifests().last?.manifest).undos.isEmpty)
+
+        let undone = try await fixture.sluice.run(["undo", run.path, "--yes"])
+        #expect(undone.status == 0, "\(undone.stderr)")
+        #expect(try await fixture.table() == before)
+    }
+
     /// `sluice resume` of an interrupted `replay --from apply` applies the reviewed rows again: it
     /// never runs the query or asks the API, so nothing unreviewed reaches the table.
     @Test func resumingAnInterruptedReplayOfApplyAppliesTheReviewedRowsWithoutFetching() async throws {
