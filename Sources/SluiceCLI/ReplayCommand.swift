@@ -84,7 +84,7 @@ struct Replay: AsyncParsableCommand {
                 message += "; did you mean '\(near)'?"
             }
             Terminal.printError(message)
-            throw ExitCode(ExitStatus.failed)
+            throw ExitCode(ExitStatus.usage)
         }
         let stages: [StageSpec]
         // A run of `sluice apply FILE.csv` is replayed as that pipeline (its csv-input stage's

@@ -68,6 +68,8 @@ enum ExitStatus {
     static let failedAfterApply: Int32 = 5
     /// `sluice undo` restored what it could and committed, but left cells changed since.
     static let partlyUndone: Int32 = 6
+    /// A command line naming what is not there (ArgumentParser's own usage errors exit so too).
+    static let usage: Int32 = 64
     static let interrupted: Int32 = 130
 }
 

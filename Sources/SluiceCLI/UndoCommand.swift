@@ -20,7 +20,8 @@ struct UndoCommand: AsyncParsableCommand {
 
             Exit status: 0 every row the apply changed is back (or already was), 1 failed \
             (nothing changed), 3 not confirmed, 6 partly undone: the rest was restored and \
-            committed, but cells changed since were left as they are.
+            committed, but cells changed since were left as they are; 64 usage error (a --stage \
+            the run does not have), 130 interrupted (rolled back: nothing changed).
             """)
 
     @Argument(help: "The run directory (or its manifest.json), or a run id in the runs directory.")
@@ -48,6 +49,13 @@ struct UndoCommand: AsyncParsableCommand {
             let manifest = try await BlockingIO.run { try Manifest.load(from: runURL) }
             let directory = Manifest.manifestURL(for: runURL).deletingLastPathComponent().standardizedFileURL
             loaded = (manifest, directory)
+            if stage != nil {
+                // A stage the run does not have is a usage error, as for replay.
+                do { _ = try Undo.applyStage(in: manifest, named: stage) } catch {
+                    Terminal.report(error)
+                    throw ExitCode(ExitStatus.usage)
+                }
+            }
             let applies = Set(manifest.stages.filter { $0.kind == "apply" }.map(\.name))
             let plan = try await RecordedPlan.load(
                 of: manifest, directory: directory, overrides: [], running: stage.map { [$0] } ?? applies)

@@ -56,6 +56,9 @@ struct SpotifyPlanTests {
         _ = try await fixture.server.execute(
             "UPDATE tracks SET spotify_popularity = 1, isrc = 'FIXEDBYHAND' WHERE id = $1", [.string(corrected)],
             conninfo: fixture.conninfo)
+        let misspelt = try await fixture.sluice.run(["undo", directory.path, "--stage", "aply", "--yes"])
+        #expect(misspelt.status == 64, "\(misspelt.stderr)")
+        #expect(misspelt.stderr.contains("has no apply stage 'aply' (it has: apply); did you mean 'apply'?"))
         let undone = try await fixture.sluice.run(["undo", directory.path, "--yes"])
         #expect(undone.status == 6, "stderr: \(undone.stderr)")
         #expect(undone.stdout.contains("not undone: 1 row has cells changed after the apply"), "\(undone.stdout)")
@@ -114,6 +117,13 @@ struct SpotifyPlanTests {
         #expect(refused.stderr.contains("sluice apply plans/spotify-enrichment.yaml"), "\(refused.stderr)")
         #expect(try await fixture.table() == before)
         try await Files.write(reviewed, to: csvURL)
+
+        // A stage the run does not have is a usage error, with the name meant.
+        let misspelt = try await databaseOnly.run(["replay", directory.path, "--stage", "aply"])
+        #expect(misspelt.status == 64, "\(misspelt.stderr)")
+        #expect(misspelt.stderr.contains("has no stage 'aply' to replay"), "\(misspelt.stderr)")
+        #expect(misspelt.stderr.contains("did you mean 'apply'?"), "\(misspelt.stderr)")
+        #expect(await fixture.manifests().count == 1, "no run started")
 
         // A --stage replay stopped at the gate is continued as a --stage replay (not running verify).
         let gated = try await databaseOnly.run(["replay", directory.path, "--stage", "apply"])

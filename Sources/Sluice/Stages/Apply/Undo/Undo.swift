@@ -99,11 +99,16 @@ public struct Undo: Sendable {
             })
     }
 
-    static func applyStage(in manifest: Manifest, named name: String?) throws -> String {
+    /// The apply stage `name` of the run, or its only one when `name` is `nil`.
+    /// - Throws: ``UndoError`` when there is no such stage, or several and no name.
+    public static func applyStage(in manifest: Manifest, named name: String?) throws -> String {
         let applies = manifest.stages.filter { $0.kind == "apply" }
         if let name {
             guard applies.contains(where: { $0.name == name }) else {
-                throw UndoError("run \(manifest.runID) has no apply stage '\(name)'")
+                let names = applies.map(\.name)
+                throw UndoError(
+                    "run \(manifest.runID) has no apply stage '\(name)' (it has: \(names.joined(separator: ", ")))"
+                        + (Suggestion.nearest(to: name, in: names).map { "; did you mean '\($0)'?" } ?? ""))
             }
             return name
         }
