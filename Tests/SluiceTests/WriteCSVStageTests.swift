@@ -124,6 +124,18 @@ import Testing
         #expect(left.files == ["audit.csv"])
     }
 
+    /// A path through a file (`/etc/passwd/x.csv`) names that file, not "already exists".
+    @Test func aPathThroughAFileSaysWhichFileIsInTheWay() async throws {
+        let directory = try await StageHarness.makeRunDirectory()
+        let file = directory.appendingPathComponent("notes.txt")
+        try await BlockingIO.runOnOwnThread { try Data("notes\n".utf8).write(to: file) }
+        let target = file.appendingPathComponent("audit/x.csv")
+        let error = await #expect(throws: CSVWriteError.self) {
+            _ = try await CSVFileWriter(url: target, columns: ["a"], replaceExisting: false)
+        }
+        #expect(error?.description == "cannot write \(target.path): \(file.path) is a file, not a directory")
+    }
+
     @Test func aMissingColumnFailsAndLeavesNoFile() async throws {
         let stage = try TestPlans.stage("write-csv", of: try await TestPlans.spotify())
         let harness = try await StageHarness(stage: stage)

@@ -22,10 +22,18 @@ public final class CSVFileWriter {
         do {
             let directory = url.deletingLastPathComponent()
             try await BlockingIO.run {
-                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                do {
+                    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                } catch {
+                    // Foundation says "a file with the same name already exists": name the file.
+                    guard let file = Self.fileInPlaceOfDirectory(directory) else { throw error }
+                    throw CSVWriteError(path: url.path, reason: "\(file.path) is a file, not a directory")
+                }
             }
             file = try PrivateFileWriter(
                 at: url, atomic: true, replaceExisting: replaceExisting, bufferSize: 1 << 16)
+        } catch let error as CSVWriteError {
+            throw error
         } catch {
             throw CSVWriteError(path: url.path, error)
         }
@@ -34,6 +42,19 @@ public final class CSVFileWriter {
     }
 
     /// Appends one row per batch row, taking `columns` by name (a missing column is an empty cell).
+    /// The nearest existing ancestor of `directory` (itself included), when it is not a directory.
+    private static func fileInPlaceOfDirectory(_ directory: URL) -> URL? {
+        var candidate = directory.standardizedFileURL
+        while candidate.path != "/" {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDirectory) {
+                return isDirectory.boolValue ? nil : candidate
+            }
+            candidate.deleteLastPathComponent()
+        }
+        return nil
+    }
+
     public func write(_ batch: Batch) async throws {
         let slots = columns.map { batch.index(of: $0) }
         // One append per batch: no array per row, no call per row.
@@ -145,6 +166,11 @@ public struct CSVWriteError: Error, CustomStringConvertible, Sendable {
     /// The CSV at `path` could not be written because of `error`: a system call's reason
     /// ("No space left on device") is given as the system words it, for the CSV's own path
     /// rather than its temporary file's.
+    init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+
     init(path: String, _ error: any Error) {
         self.path = path
         if let error = error as? FileError {
