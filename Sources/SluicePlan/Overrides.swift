@@ -43,6 +43,16 @@ enum Overrides {
                         notes: [quoteIt])
                     continue
                 }
+                // `&name` and `!tag` mark a node; alone they mark an empty one, never the text.
+                if case .scalar(let s)? = parsed?.content, s.style == .plain, s.text.isEmpty,
+                    let first = valueText.first, first == "&" || first == "!", let quoteIt
+                {
+                    let what = first == "&" ? "a YAML anchor" : "a YAML tag"
+                    diagnostics.error(
+                        "'\(valueText)' is \(what) with no value, not text", at: start.advanced(by: valueOffset),
+                        notes: [quoteIt])
+                    continue
+                }
                 value = shifted(parsed ?? Node(.scalar(Scalar(text: "", style: .plain)), at: start), by: valueOffset)
             } catch {
                 for var d in error.diagnostics {

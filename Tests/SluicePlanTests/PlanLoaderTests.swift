@@ -518,6 +518,15 @@ let minimal = """
             ])
         let at = errors(minimal, overrides: ["fetch.id_prefix=@x"])
         #expect(at.first?.notes.last?.contains(#"quote it: --set 'fetch.id_prefix="@x"'"#) == true, "\(at)")
+        // An anchor or a tag alone marks an empty node: an error, not a silent null.
+        for (value, what) in [("&x", "a YAML anchor"), ("!x", "a YAML tag")] {
+            let marked = errors(minimal, overrides: ["fetch.id_prefix=\(value)"])
+            #expect(marked.map(\.message) == ["'\(value)' is \(what) with no value, not text"])
+            #expect(marked.first?.location?.description == "--set:1:17")
+            #expect(marked.first?.notes.last?.contains(#"quote it: --set 'fetch.id_prefix="\#(value)"'"#) == true)
+        }
+        #expect(
+            try load(minimal, overrides: ["fetch.id_prefix=&x abc"]).stage(named: "fetch")?.fetch?.idPrefix == "abc")
         #expect(
             try load(minimal, overrides: [#"fetch.id_separator="|""#]).stage(named: "fetch")?.fetch?.idSeparator == "|")
     }
