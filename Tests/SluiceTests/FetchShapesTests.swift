@@ -89,6 +89,14 @@ import Testing
             #expect(harness.counters["requests"] == 4)
             #expect(harness.counters["not_found"] == 2)
             #expect(harness.counters["missing_id"] == 1)
+            // A rejected row is named by the field its request filled in, not by the request.
+            let rejects = try await FetchStageTests.rejects(harness)
+            #expect(
+                rejects.contains {
+                    $0.hasPrefix(
+                        "fetch,not_found,isrc,ZZZZZ9999999,the API does not know this id (request /isrc/ZZZZZ9999999?fmt=json),"
+                    )
+                }, "\(rejects)")
             let stats = server.stats()
             #expect(stats.refused == 0)
             // The id with '/' and '?' stayed one path segment.

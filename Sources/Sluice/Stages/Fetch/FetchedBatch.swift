@@ -15,6 +15,9 @@ struct FetchedBatch {
     private(set) var ids: [String] = []
     /// For each requested id, the input row it came from.
     private var rowForID: [Int] = []
+    /// For each request of a per-item fetch, what names its row (``RequestKeys/Key``); empty
+    /// for batch requests, whose key is the id.
+    private var itemIDs: [(field: String, value: String)?] = []
     /// Rows rejected before any request (no id, or one the plan's `id_pattern` refuses), then
     /// those the answers reject.
     private(set) var rejections: [Rejection] = []
@@ -41,9 +44,10 @@ struct FetchedBatch {
         self.batch = batch
         for (index, row) in batch.rows.enumerated() {
             switch keys.key(for: row) {
-            case .key(let key):
+            case .key(let key, let id):
                 ids.append(key)
                 rowForID.append(index)
+                if keys.perItem { itemIDs.append(id) }
             case .missing(let field, let value):
                 missingIDs += 1
                 rejections.append(
@@ -101,10 +105,20 @@ struct FetchedBatch {
         return out
     }
 
+    /// A row the answer rejects: its id, or for a per-item request without one, the request.
     private func reject(_ row: [Value], _ reason: String, _ detail: String, stage: String, _ index: Int) -> Rejection {
-        let id = rowForID.firstIndex(of: index).map { ids[$0] }
+        let position = rowForID.firstIndex(of: index)
+        let key = position.map { ids[$0] }
+        var field = "id"
+        var value = key
+        var detail = detail
+        if let position, position < itemIDs.count, let key {
+            detail += " (request \(key))"
+            if let id = itemIDs[position] { (field, value) = id } else { field = "request" }
+        }
         return Rejection(
-            stage: stage, reason: reason, field: "id", value: id, detail: detail, row: Self.object(batch.columns, row))
+            stage: stage, reason: reason, field: field, value: value, detail: detail,
+            row: Self.object(batch.columns, row))
     }
 
     static func object(_ columns: [String], _ row: [Value]) -> [String: Value] {

@@ -11,7 +11,9 @@ import SluicePlan
 struct RequestKeys {
     /// The text of a row's request, or why the row has none.
     enum Key {
-        case key(String)
+        /// The request key, and what names the row in a rejection: the id, or the one field a
+        /// per-item request fills in (`nil` when it fills in several).
+        case key(String, id: (field: String, value: String)?)
         /// A value the request needs is empty: `field` names it as the plan wrote it.
         case missing(field: String, value: String?)
         /// The id does not match `id_pattern`.
@@ -60,6 +62,9 @@ struct RequestKeys {
         self.slots = slots
     }
 
+    /// One request per row, its key the URL below the base URL.
+    var perItem: Bool { settings.perItem }
+
     /// The id expression as the plan wrote it.
     var idText: String { settings.id.map { "\($0)" } ?? "id" }
     var patternText: String { idPattern?.text ?? "" }
@@ -75,7 +80,7 @@ struct RequestKeys {
             if let idPattern, !idPattern.matches(text) { return .malformed(text) }
             idText = text
         }
-        guard settings.perItem else { return .key(idText ?? "") }
+        guard settings.perItem else { return .key(idText ?? "", id: idText.map { ("id", $0) }) }
         var missing: (String, String?)?
         func fill(_ name: String) -> String? {
             let text: String?
@@ -101,6 +106,9 @@ struct RequestKeys {
             pairs.append(
                 PercentEncoding.encode(name) + "=" + (template.hasPlaceholders ? value : PercentEncoding.encode(value)))
         }
-        return .key(pairs.isEmpty ? path : path + "?" + pairs.joined(separator: "&"))
+        let identity =
+            idText.map { ("id", $0) }
+            ?? (slots.count == 1 ? slots.first.map { ($0.key, row[$0.value].text ?? "") } : nil)
+        return .key(pairs.isEmpty ? path : path + "?" + pairs.joined(separator: "&"), id: identity)
     }
 }
