@@ -11,7 +11,10 @@ struct ReviewCommand: AsyncParsableCommand {
             A run that stops before an approval-gated apply (or a --dry-run) reviews what the apply \
             would change and writes review.csv and review.html in the run directory. This prints \
             the summary recorded in the manifest and writes review.html again from review.csv \
-            (refusing a review.csv changed since), e.g. for a run made before the page existed.
+            (refusing a review.csv changed since), e.g. for a run made before the page existed. \
+            A replay that approved a review (or replays such a run) is held to the review of the \
+            run that stopped at the gate: that review is printed, and its page is left to \
+            `sluice review` of that run.
 
               sluice review runs/20261125-101500-a1b2c3
             """)
@@ -47,6 +50,16 @@ struct ReviewCommand: AsyncParsableCommand {
         }
         for stage in reviewed {
             guard let review = stage.review else { continue }
+            let csv = review.file.url(in: directory).standardizedFileURL
+            guard csv.deletingLastPathComponent().path == directory.standardizedFileURL.path else {
+                // A replay held to the review of the run it approved: that run's files, not this one's.
+                print(review.text, terminator: "")
+                let original = csv.deletingLastPathComponent()
+                print(
+                    "  that is the review of run \(original.lastPathComponent), which this run replays; "
+                        + "to write its page again: sluice review \(Execution.shellQuoted(original.path))")
+                continue
+            }
             do {
                 let page = try await ReviewReport.rewritePage(
                     of: review, stage: stage.name, stages: manifest.stages, directory: directory)

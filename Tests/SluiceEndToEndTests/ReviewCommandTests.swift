@@ -54,6 +54,37 @@ import Testing
         #expect(refused.stderr.contains("was changed after the review"), "\(refused.stderr)")
     }
 
+    /// The runs after a gate (its approval, a replay of verify) point at the review they were
+    /// held to, in the run that stopped: `sluice review` of them prints it and names that run,
+    /// and writes nothing in another run's directory.
+    @Test func theReviewOfAReplayIsTheOriginalRunsAndIsLeftThere() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 60)
+        defer { Task { await fixture.tearDown() } }
+        #expect(try await fixture.run().status == 3)
+        let (stopped, manifest) = try #require(await fixture.manifests().last)
+        let review = try #require(manifest.stage("apply")?.review)
+        let approved = try await fixture.sluice.run(["replay", stopped.path, "--from", "apply", "--yes"])
+        #expect(approved.status == 0, "\(approved.stderr)")
+        let approval = try #require(await fixture.manifests().last?.directory)
+        let verified = try await fixture.sluice.run(["replay", approval.path, "--stage", "verify"])
+        #expect(verified.status == 0, "\(verified.stderr)")
+        let replayOfVerify = try #require(await fixture.manifests().last?.directory)
+
+        let page = stopped.appendingPathComponent("review.html")
+        try await Files.remove(page)
+        for run in [approval, replayOfVerify] {
+            let shown = try await fixture.sluice.run(["review", run.path])
+            #expect(shown.status == 0, "\(run.lastPathComponent): \(shown.stderr)")
+            #expect(shown.stdout.hasPrefix(review.text), "\(shown.stdout)")
+            #expect(
+                shown.stdout.contains(
+                    "that is the review of run \(manifest.runID), which this run replays; to write its page again: "
+                        + "sluice review \(stopped.standardizedFileURL.path)"), "\(shown.stdout)")
+            #expect(!(await Files.exists(page)), "wrote the page of run \(manifest.runID)")
+            #expect(!(await Files.exists(run.appendingPathComponent("review.html"))))
+        }
+    }
+
     /// A review past a guard-rail says at the gate that the approval would stop there, and gives
     /// the command that goes past it, which applies.
     @Test func theGateSaysHowToGoPastAGuardRailItsReviewPasses() async throws {

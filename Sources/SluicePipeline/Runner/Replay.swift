@@ -34,6 +34,11 @@ public struct Replay: Sendable {
         guard var record = original.stage(name) else { return nil }
         record.inputs = record.inputs.map(absolute)
         record.outputs = record.outputs.map(absolute)
+        if var review = record.review {
+            review.file = absolute(review.file)
+            review.files = review.files.map(absolute)
+            record.review = review
+        }
         return record
     }
 
