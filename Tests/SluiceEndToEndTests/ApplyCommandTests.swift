@@ -123,10 +123,10 @@ struct ApplyCommandTests {
         // A stage the run cannot replay is refused naming those it can: a typo gets its nearest,
         // the file's check how to run it again.
         let typo = try await sluice.run(["replay", directory.path, "--stage", "aply", "--yes"])
-        #expect(typo.status == 1)
+        #expect(typo.status == 64, "a usage error")
         #expect(typo.stderr.contains("it can replay: apply, verify); did you mean 'apply'?"), "\(typo.stderr)")
         let source = try await sluice.run(["replay", directory.path, "--stage", "csv-input", "--yes"])
-        #expect(source.status == 1)
+        #expect(source.status == 64)
         #expect(source.stderr.contains("to read and check it again, run: sluice apply "), "\(source.stderr)")
         #expect(source.stderr.contains(file.path), "\(source.stderr)")
 

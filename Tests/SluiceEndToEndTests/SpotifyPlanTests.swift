@@ -118,13 +118,6 @@ struct SpotifyPlanTests {
         #expect(try await fixture.table() == before)
         try await Files.write(reviewed, to: csvURL)
 
-        // A stage the run does not have is a usage error, with the name meant.
-        let misspelt = try await databaseOnly.run(["replay", directory.path, "--stage", "aply"])
-        #expect(misspelt.status == 64, "\(misspelt.stderr)")
-        #expect(misspelt.stderr.contains("has no stage 'aply' to replay"), "\(misspelt.stderr)")
-        #expect(misspelt.stderr.contains("did you mean 'apply'?"), "\(misspelt.stderr)")
-        #expect(await fixture.manifests().count == 1, "no run started")
-
         // A --stage replay stopped at the gate is continued as a --stage replay (not running verify).
         let gated = try await databaseOnly.run(["replay", directory.path, "--stage", "apply"])
         #expect(gated.status == 3, "\(gated.stderr)")
