@@ -38,6 +38,19 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
     /// Where in the run it failed.
     public enum Phase: String, Sendable, Hashable {
         case begin, prepare, copy, check, recordPrior = "record-prior", update, commit
+
+        /// When it failed, in the words of the message (`apply to tracks failed while ...`).
+        public var words: String {
+            switch self {
+            case .begin: return "starting its transaction"
+            case .prepare: return "preparing the input"
+            case .copy: return "copying the rows in"
+            case .check: return "checking the rows against the table"
+            case .recordPrior: return "keeping the prior values"
+            case .update: return "writing the rows"
+            case .commit: return "committing"
+            }
+        }
     }
 
     public var table: String
@@ -71,7 +84,7 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
     public var changedNothing: Bool { reason != .commitOutcomeUnknown }
 
     public var description: String {
-        var out = "apply to \(table) failed (\(phase.rawValue)): \(message)"
+        var out = "apply to \(table) failed while \(phase.words): \(message)"
         out +=
             changedNothing
             ? "; nothing was changed"

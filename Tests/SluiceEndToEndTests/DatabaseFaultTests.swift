@@ -198,7 +198,8 @@ struct DatabaseFaultTests {
         let failed = await FaultChecks.finish(process, out, err, within: .seconds(60))
         #expect(failed.status == 4, "\(failed.stderr)")
         try await FaultChecks.expectFailed(
-            fixture, failed, stage: "apply", mentions: ["57P01", "update", "nothing was changed"])
+            fixture, failed, stage: "apply",
+            mentions: ["57P01", "failed while writing the rows", "nothing was changed"])
         #expect(try await fixture.table() == before)
 
         let replayed = try await fixture.sluice.run([
