@@ -115,7 +115,9 @@ let package = Package(
             ]
         ),
         // Throwaway PostgreSQL servers and simulator processes for tests and benchmarks.
-        .target(name: "SluiceTestSupport", dependencies: ["SluicePostgres", "SluiceCore"]),
+        .target(
+            name: "SluiceTestSupport",
+            dependencies: ["SluicePostgres", "SluiceCore", .product(name: "Logging", package: "swift-log")]),
 
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTestSupport"]),
         .testTarget(name: "SluicePlanTests", dependencies: ["SluicePlan", "SluiceCore"], resources: [.copy("Corpus")]),

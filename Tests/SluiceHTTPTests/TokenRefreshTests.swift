@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Logging
 import SluiceHTTP
+import SluiceTestSupport
 import SpotifySimulator
 import Testing
 

@@ -1,6 +1,9 @@
+import SluicePostgres
+import SluiceTestSupport
 import Testing
 
 @testable import Sluice
+@testable import SluicePlan
 
 /// What the lock-wait watcher says, and when, from what `pg_blocking_pids` showed (no server).
 @Suite struct LockWaitTests {
@@ -35,5 +38,47 @@ import Testing
                 == true)
         #expect(observe(&wait, [], after: 34) == nil)
         #expect(wait.summary == "waited about 32s for a lock on tracks held by \(run), \(psql)")
+    }
+}
+
+/// The watcher itself, against the test server behind a proxy that stops answering.
+@Suite struct LockWaitWatcherTests {
+    /// A database that goes quiet (a frozen server, a network gone silent) leaves the waiting
+    /// session stuck without a word from anyone; the watcher's own look then gets no answer
+    /// either, and it says so.
+    @Test func saysSoWhenTheDatabaseStopsAnswering() async throws {
+        let server = try await TestPostgres.shared()
+        let db = try await TestDatabase.make(tracks: 1)
+        defer { Task { await db.close() } }
+        let proxy = FaultProxy(targetPort: try #require(server.port))
+        let port = try proxy.start()
+        let name = try #require(db.conninfo.split(separator: " ").first { $0.hasPrefix("dbname=") }).dropFirst(7)
+        let database = try #require(
+            server.tcpConninfo(
+                database: String(name), user: TestPostgres.passwordRole, password: TestPostgres.passwordRolePassword))
+        let capture = LogCapture()
+        var watcher = LockWaitWatcher(
+            database: PostgresSettings(
+                url: Secret(try PostgresConnection.conninfo(database, setting: ["port": "\(port)"])),
+                connectTimeout: 10, statementTimeout: nil),
+            waiter: db.connection.backendPID, table: "tracks", applicationName: "sluice-test watcher",
+            logger: capture.logger)
+        watcher.interval = .milliseconds(100)
+        watcher.silentAfter = .milliseconds(500)
+        let watching = Task { await watcher.run() }
+        #expect(try await eventually { proxy.stats.bytesToClient > 0 }, "the watcher looks through the proxy")
+        #expect(!capture.records.contains { $0.level == .warning }, "nothing to say while it answers")
+
+        proxy.setMode(.stall)
+        #expect(
+            try await eventually {
+                capture.records.contains {
+                    $0.level == .warning && $0.message.hasPrefix("the database has not answered for")
+                }
+            })
+        // Its connection cut, the watcher ends: it never stops the apply it watches.
+        await proxy.stop()
+        watching.cancel()
+        #expect(await watching.value == nil)
     }
 }

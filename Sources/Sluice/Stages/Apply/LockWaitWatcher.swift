@@ -14,6 +14,10 @@ import SluicePostgres
 /// shorter than that never opens it), then every ``interval``. It logs a warning when the wait
 /// starts, when the holders change and every ``repeatEvery``, and returns a one-line summary
 /// for the run's notices.
+///
+/// A look that gets no answer for ``silentAfter`` means the database, or the way to it, has
+/// stopped answering (a frozen server, a network gone quiet): the waiting session is then stuck
+/// too, and the watcher says so, every ``repeatEvery``, until the answer comes.
 struct LockWaitWatcher: Sendable {
     let database: PostgresSettings
     /// The server process of the session that may wait.
@@ -25,6 +29,7 @@ struct LockWaitWatcher: Sendable {
     let logger: Logger
     var interval: Duration = .seconds(1)
     var repeatEvery: Duration = .seconds(30)
+    var silentAfter: Duration = .seconds(15)
 
     /// Watches until cancelled.
     /// - Returns: "waited about 12s for a lock on tracks held by ...", or `nil` when the session
@@ -49,7 +54,8 @@ struct LockWaitWatcher: Sendable {
         while !Task.isCancelled {
             let holders: [LockHolder]
             do {
-                holders = try await Self.holders(of: waiter, on: connection)
+                holders = try await warningWhileSilent { [waiter] in try await Self.holders(of: waiter, on: connection)
+                }
             } catch {
                 return wait.summary
             }
@@ -64,6 +70,33 @@ struct LockWaitWatcher: Sendable {
             }
         }
         return wait.summary
+    }
+
+    /// `look`'s answer; while there is none after ``silentAfter``, and every ``repeatEvery``
+    /// then, a warning that the database is not answering.
+    private func warningWhileSilent<T: Sendable>(_ look: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await look() }
+            group.addTask { [logger, silentAfter, repeatEvery, table] in
+                let clock = ContinuousClock()
+                let start = clock.now
+                try await Task.sleep(for: silentAfter)
+                while true {
+                    let waited = LockWait.seconds(clock.now - start)
+                    let message =
+                        "the database has not answered for \(waited) (asked on a second connection, watching the "
+                        + "session that writes \(table)): the server may be stopped or out of reach; still waiting "
+                        + "(Ctrl-C stops the run)"
+                    logger.warning("\(message)", metadata: ["db.table": "\(table)"])
+                    try await Task.sleep(for: repeatEvery)
+                }
+            }
+            defer { group.cancelAll() }
+            while let answer = try await group.next() {
+                if let answer { return answer }
+            }
+            throw CancellationError()
+        }
     }
 
     /// The sessions `pid` waits for, as `pg_stat_activity` shows them.

@@ -2,27 +2,29 @@ import Foundation
 import Logging
 
 /// Keeps every log record, so tests can count warnings and look for leaked secrets.
-final class LogCapture: @unchecked Sendable {
+public final class LogCapture: @unchecked Sendable {
     // @unchecked: `records` is only touched under `lock`.
-    struct Record: Sendable {
-        var level: Logger.Level
-        var message: String
-        var metadata: String
+    public struct Record: Sendable {
+        public var level: Logger.Level
+        public var message: String
+        public var metadata: String
     }
 
     private let lock = NSLock()
     private var stored: [Record] = []
 
-    var records: [Record] { lock.withLock { stored } }
+    public init() {}
 
-    var logger: Logger {
-        var logger = Logger(label: "sluice.http.tests") { _ in Handler(capture: self) }
+    public var records: [Record] { lock.withLock { stored } }
+
+    public var logger: Logger {
+        var logger = Logger(label: "sluice.tests") { _ in Handler(capture: self) }
         logger.logLevel = .trace
         return logger
     }
 
     /// Every message and its metadata as one text, for "is this secret anywhere?" checks.
-    var fullText: String {
+    public var fullText: String {
         records.map { "\($0.level) \($0.message) \($0.metadata)" }.joined(separator: "\n")
     }
 
