@@ -85,7 +85,8 @@ struct RunSummary {
         if manifest.isAbandoned, let process = manifest.process {
             out +=
                 "the process that ran it (pid \(process.pid)) is gone without writing a final status: it was "
-                + "killed or crashed; continue with:\n  sluice resume \(Execution.shellQuoted(directory.path))\n"
+                + "killed or crashed; continue with:\n  "
+                + (process.resumeCommand ?? "sluice resume \(Execution.shellQuoted(directory.path))") + "\n"
         }
         if let command = manifest.resumeCommand {
             let review = files.isEmpty ? "review what it will apply" : "review the files above"

@@ -145,7 +145,8 @@ struct ProcessFaultTests {
         let shown = try await fixture.sluice.run(["runs", "show", directory.path])
         #expect(shown.status == 0, "\(shown.stderr)")
         #expect(shown.stdout.contains("is gone without writing a final status"), "\(shown.stdout)")
-        #expect(shown.stdout.contains("sluice resume \(directory.path)"), "\(shown.stdout)")
+        // Approved up front, it goes on approved: the command is the one an interruption gives.
+        #expect(shown.stdout.contains("  sluice resume \(directory.path) --yes\n"), "\(shown.stdout)")
 
         // The killed run's UPDATE is still waiting for the row when its client dies; the server
         // notices (client_connection_check_interval) and ends the session, rolling it back and

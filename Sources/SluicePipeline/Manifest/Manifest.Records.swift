@@ -80,12 +80,18 @@ extension Manifest {
         public var bootID: String?
         /// When the process started, in clock ticks since that boot (`/proc/PID/stat`, field 22).
         public var startTicks: Int?
+        /// The command that continues the run if this process dies before it ends (the one an
+        /// interruption would record as ``Manifest/resumeCommand``); `nil` for `sluice resume RUN`.
+        public var resumeCommand: String?
 
-        public init(pid: Int, host: String, bootID: String? = nil, startTicks: Int? = nil) {
+        public init(
+            pid: Int, host: String, bootID: String? = nil, startTicks: Int? = nil, resumeCommand: String? = nil
+        ) {
             self.pid = pid
             self.host = host
             self.bootID = bootID
             self.startTicks = startTicks
+            self.resumeCommand = resumeCommand
         }
 
         /// This process, on this machine.

@@ -45,7 +45,8 @@ public struct Runner: Sendable {
         logger[metadataKey: "run.id"] = "\(runID)"
 
         let recorder = ManifestRecorder(
-            manifest: initialManifest(runID: runID, startedAt: startedAt, layout: layout), directory: directory,
+            manifest: initialManifest(runID: runID, startedAt: startedAt, layout: layout, directory: directory),
+            directory: directory,
             originals: layout.originals, logger: logger,
             writeFile: configuration.manifestFileWriter ?? ManifestRecorder.diskWriter)
         do {
@@ -70,7 +71,7 @@ public struct Runner: Sendable {
         return RunResult(manifest: manifest, directory: directory, manifestWriteError: recorder.writeError)
     }
 
-    private func initialManifest(runID: String, startedAt: Date, layout: RunLayout) -> Manifest {
+    private func initialManifest(runID: String, startedAt: Date, layout: RunLayout, directory: URL) -> Manifest {
         let replayOf = configuration.replay.map { replay in
             Manifest.ReplayOrigin(
                 runID: replay.original.runID, path: replay.originalDirectory.standardizedFileURL.path,
@@ -82,6 +83,8 @@ public struct Runner: Sendable {
             secretOverrides: configuration.secretOverrides, startedAt: startedAt,
             replayOf: replayOf)
         manifest.process = .current
+        // If the process dies, this is how to go on: as after an interruption, approval included.
+        manifest.process?.resumeCommand = configuration.resumeCommand?(directory)
         manifest.stages = stages.map { spec in
             if var original = layout.originals[spec.name] {
                 original.status = .skipped
