@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Sluice
+import SluiceCore
 import SluicePipeline
 
 struct Resume: AsyncParsableCommand {
@@ -26,6 +27,21 @@ struct Resume: AsyncParsableCommand {
     var overrides: [String] = []
 
     @OptionGroup var execution: ExecutionOptions
+
+    /// Removes the partial files the dead process of `original` left in its directory (a
+    /// half-written CSV among them), saying so; a file that cannot be removed is only a note.
+    static func removeLeftovers(of original: Manifest, at runURL: URL) async {
+        let directory = Manifest.manifestURL(for: runURL).deletingLastPathComponent()
+        do {
+            let removed = try await BlockingIO.run { try Manifest.removeLeftovers(ofRunIn: directory) }
+            guard !removed.isEmpty else { return }
+            Terminal.printError(
+                "note: removed what the killed process of run \(original.runID) left half-written in "
+                    + "\(directory.path): \(removed.joined(separator: ", "))")
+        } catch {
+            Terminal.printError("note: could not remove the partial files in \(directory.path): \(error)")
+        }
+    }
 
     func run() async throws {
         let logger = execution.bootstrapLogging()
@@ -60,6 +76,7 @@ struct Resume: AsyncParsableCommand {
         case .failed, .interrupted:
             break
         }
+        if original.isAbandoned { await Self.removeLeftovers(of: original, at: runURL) }
         if let first = original.stages.first, first.kind == CSVInputStage.kindName {
             let file = first.appliedCSVPath.map(Execution.shellQuoted)
             let runsDir = execution.runsDir.map { " --runs-dir \(Execution.shellQuoted($0))" } ?? ""

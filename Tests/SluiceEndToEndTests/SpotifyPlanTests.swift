@@ -196,8 +196,21 @@ struct SpotifyPlanTests {
             #expect(said.contains("continue later with:\n  sluice resume"), "\(said)")
         }
         #expect(try await fixture.table() == before)
+        // What a process leaves half-done when it cannot finish: the audit CSV it was writing, the
+        // space it held back for its manifest. The resume clears them away.
+        let leftovers = {
+            try await BlockingIO.runOnOwnThread {
+                try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix(".") }
+            }
+        }
+        if signal == SIGKILL {
+            let left = try await leftovers()
+            #expect(left.contains(".manifest.reserve"), "\(left)")
+            #expect(left.contains { $0.hasPrefix(".spotify_enrichment_") && $0.hasSuffix(".tmp") }, "\(left)")
+        }
         let resumed = try await fixture.sluice.run(["resume", directory.path, "--yes", "--set", "fetch.delay=0.01s"])
         #expect(resumed.status == 0, "stderr: \(resumed.stderr)")
+        #expect(try await leftovers().isEmpty, "\(resumed.stderr)")
         try await expectEnriched(fixture, before: before)
         let manifest = try #require(await fixture.manifests().last?.manifest)
         #expect(manifest.replayOf?.runID == interrupted.runID)

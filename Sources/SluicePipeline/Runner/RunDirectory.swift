@@ -57,3 +57,21 @@ enum RunDirectory {
         return path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : path
     }
 }
+
+extension Manifest {
+    /// Removes what a run's process leaves in its directory only when it dies before it ends:
+    /// the temporary files of files it was writing (`.NAME.XXXX.tmp`, some with rows of data in
+    /// them) and the space it held back for its manifest (``ManifestRecorder/reserveFileName``).
+    /// Only for a run whose process is gone. Blocking.
+    /// - Returns: the names removed.
+    public static func removeLeftovers(ofRunIn directory: URL) throws -> [String] {
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        let leftovers = names.filter { name in
+            name == ManifestRecorder.reserveFileName || (name.hasPrefix(".") && name.hasSuffix(".tmp"))
+        }
+        for name in leftovers.sorted() {
+            try FileManager.default.removeItem(at: directory.appendingPathComponent(name))
+        }
+        return leftovers.sorted()
+    }
+}
