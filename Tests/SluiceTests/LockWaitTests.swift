@@ -66,7 +66,16 @@ import Testing
         watcher.interval = .milliseconds(100)
         watcher.silentAfter = .milliseconds(500)
         let watching = Task { await watcher.run() }
-        #expect(try await eventually { proxy.stats.bytesToClient > 0 }, "the watcher looks through the proxy")
+        // Connected and looking (a stall during its connect would only time the connect out).
+        #expect(
+            try await eventually {
+                try await db.connection.execute(
+                    """
+                    SELECT count(*) FROM pg_stat_activity
+                    WHERE application_name = 'sluice-test watcher' AND query LIKE '%pg_blocking_pids%'
+                    """
+                ).scalar != .int(0)
+            }, "the watcher looks through the proxy")
         #expect(!capture.records.contains { $0.level == .warning }, "nothing to say while it answers")
 
         proxy.setMode(.stall)
