@@ -14,7 +14,7 @@ struct ExecutionOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "Where run directories go (default: runs/, or for a replay the original run's).", valueName: "DIR"))
+            "Where run directories go (default: runs/; for replay and resume, the original run's).", valueName: "DIR"))
     var runsDir: String?
 
     @Flag(help: "Apply even when the review goes past a guard-rail of the apply stage (recorded as a warning).")
