@@ -28,6 +28,15 @@ struct Resume: AsyncParsableCommand {
 
     @OptionGroup var execution: ExecutionOptions
 
+    /// The latest run in the same runs directory that continued `original` (a resume, or a
+    /// replay from a stage on), if any.
+    static func latestContinuation(of original: Manifest, at runURL: URL) async -> (URL, Manifest)? {
+        let runs = Manifest.manifestURL(for: runURL).deletingLastPathComponent().deletingLastPathComponent()
+        let all = (try? await BlockingIO.run { Manifest.loadAll(in: runs) }) ?? []
+        return all.last { $0.manifest.replayOf?.runID == original.runID && $0.manifest.replayOf?.mode == .from }
+            .map { ($0.directory, $0.manifest) }
+    }
+
     /// Removes the partial files the dead process of `original` left in its directory (a
     /// half-written CSV among them), saying so; a file that cannot be removed is only a note.
     static func removeLeftovers(of original: Manifest, at runURL: URL) async {
@@ -77,6 +86,19 @@ struct Resume: AsyncParsableCommand {
             break
         }
         if original.isAbandoned { await Self.removeLeftovers(of: original, at: runURL) }
+        // Resumed before: the later run has the answers this one lacks, or finished the job.
+        if let (later, laterRun) = await Self.latestContinuation(of: original, at: runURL) {
+            let path = Execution.shellQuoted(later.path)
+            if laterRun.status == .succeeded {
+                Terminal.printError(
+                    "note: run \(laterRun.runID) already continued run \(original.runID) and succeeded: there is "
+                        + "nothing to resume")
+                return
+            }
+            Terminal.printError(
+                "note: run \(laterRun.runID) already continued run \(original.runID) (\(RunSummary.status(of: laterRun))); "
+                    + "resuming it instead reuses the answers it fetched too: sluice resume \(path)")
+        }
         if let first = original.stages.first, first.kind == CSVInputStage.kindName {
             let file = first.appliedCSVPath.map(Execution.shellQuoted)
             let runsDir = execution.runsDir.map { " --runs-dir \(Execution.shellQuoted($0))" } ?? ""

@@ -217,6 +217,18 @@ struct SpotifyPlanTests {
         let fetch = try #require(manifest.stage("fetch"))
         #expect(fetch.counters["reused_answers", default: 0] >= 50)
 
+        // Resumed once already, and that resume finished the job: nothing is asked or applied again.
+        let asked = fixture.simulator.stats().apiRequests
+        let runs = await fixture.manifests().count
+        let twice = try await fixture.sluice.run(["resume", directory.path, "--yes"])
+        #expect(twice.status == 0, "\(twice.stderr)")
+        #expect(
+            twice.stderr.contains(
+                "note: run \(manifest.runID) already continued run \(interrupted.runID) and succeeded: there is nothing "
+                    + "to resume"), "\(twice.stderr)")
+        #expect(await fixture.manifests().count == runs)
+        #expect(fixture.simulator.stats().apiRequests == asked)
+
         // Together the two runs asked the API at most one batch's requests (the one in flight,
         // with its narrowing of a malformed id) more than a single uninterrupted run does.
         let askedAfter = fixture.simulator.stats().apiRequests
