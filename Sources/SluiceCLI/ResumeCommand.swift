@@ -15,7 +15,10 @@ struct Resume: AsyncParsableCommand {
             since are included. Use it after Ctrl-C, a crash, or a Retry-After longer than \
             max_retry_after. A run that succeeded has nothing to resume; one that stopped for \
             review is continued by approving it (the replay command it printed); one whose process \
-            is still running it is not resumed beside it.
+            is still running it is not resumed beside it; one a later run already continued to \
+            success has nothing left to resume (a later run that stopped too is named: resuming \
+            that one reuses its answers as well). Files a killed run left half-written in its \
+            directory are removed.
             """)
 
     @Argument(help: "The run directory (or its manifest.json), or a run id in the runs directory.")
