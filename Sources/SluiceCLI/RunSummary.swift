@@ -40,13 +40,15 @@ struct RunSummary {
             guard let review = stage.review else { continue }
             let html = review.files.first { $0.kind == "review-html" }.map { display($0.path) }
             out += "review (\(stage.name)): \(html ?? display(review.file.path))"
+            let outcome = ReviewReport.outcome(of: stage).map { "  \($0)\n" } ?? ""
             guard !reviewsShown.contains(stage.name) else {
-                out += " (shown above)\n"
+                out += " (shown above)\n" + outcome
                 continue
             }
             out += "\n"
             out += review.text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
                 .filter { !$0.hasPrefix("  review: ") }.map { "  " + $0 + "\n" }.joined()
+            out += outcome
         }
         if !manifest.notices.isEmpty {
             out += "notices:\n"

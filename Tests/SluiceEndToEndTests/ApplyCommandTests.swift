@@ -149,6 +149,12 @@ struct ApplyCommandTests {
         let manifest = try #require(await fixture.manifests().last?.manifest)
         #expect(manifest.stage("apply")?.counters["drifted"] == 1)
         #expect(manifest.stage("apply")?.review?.file.sha256 != nil)
+        // Under the review it was held to, the summary says what the apply wrote of it.
+        let reviewed = try #require(ReviewSummary(json: manifest.stage("apply")?.review?.summary ?? .null))
+        #expect(
+            skipped.stdout.contains(
+                "  applied: \(reviewed.rowsWritten - 1) of the \(reviewed.rowsWritten) rows the review would write; "
+                    + "1 changed since the review and were left as they are\n"), "\(skipped.stdout)")
         let after = try await fixture.table()
         #expect(after[changed]?[0] == "77")
         #expect(after != before)

@@ -295,6 +295,25 @@ private func zip<A, B>(_ a: A?, _ b: B?) -> (A, B)? {
 
 /// Review files of a recorded run, for `sluice review`.
 public enum ReviewReport {
+    /// When an apply held to a review wrote other than the review said (it was applied since,
+    /// or rows drifted), a line saying what it did write: "applied: 0 of the 200000 rows the
+    /// review would write; 200000 already held the values reviewed". `nil` when they agree,
+    /// for a dry run, and for a stage that did not succeed.
+    public static func outcome(of stage: Manifest.StageRecord) -> String? {
+        guard stage.status == .succeeded, stage.counters["dry_run", default: 0] == 0,
+            let review = stage.review, let summary = ReviewSummary(json: review.summary),
+            let changed = stage.counters["changed"]
+        else { return nil }
+        let written = changed + stage.counters["inserted", default: 0]
+        guard written != summary.rowsWritten else { return nil }
+        var line = "applied: \(written) of the \(summary.rowsWritten) rows the review would write"
+        let unchanged = stage.counters["unchanged", default: 0]
+        if unchanged > 0 { line += "; \(unchanged) already held the values reviewed" }
+        let drifted = stage.counters["drifted", default: 0]
+        if drifted > 0 { line += "; \(drifted) changed since the review and were left as they are" }
+        return line
+    }
+
     /// Writes the HTML page of a recorded review again, from its CSV (checked against the
     /// recorded SHA-256 first) and the run's records. Returns the page's URL.
     /// - Parameters:
