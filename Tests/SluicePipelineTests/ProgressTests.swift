@@ -57,6 +57,26 @@ import Testing
         #expect(lines.last?.hasSuffix("\n") == true)
     }
 
+    /// One stage failing cancels the others; the last line waits for them to end, so it shows
+    /// how each ended, not "running" for a stage still winding down.
+    @Test func theLastLineAfterAFailureShowsHowEveryStageEnded() async throws {
+        let run = try await TestRun()
+        var configuration = run.configuration()
+        let written = Mutex<[String]>([])
+        configuration.progress = .lines(every: .seconds(3600))
+        configuration.progressWrite = { text in written.withLock { $0.append(text) } }
+        let stages = [
+            StageSpec(SourceStage(batches: 1, rowsPerBatch: 10)),
+            StageSpec(FailingStage(after: 0), input: "source"),
+            StageSpec(SlowToEndStage(), input: "fail"),
+        ]
+        let result = try await Runner(stages: stages, configuration: configuration).run()
+        #expect(result.manifest.stage("slow")?.status == .cancelled)
+        let last = try #require(written.withLock { $0.last })
+        #expect(last.contains("fail failed") && last.contains("slow cancelled"), "\(last)")
+        #expect(!last.contains("running"), "\(last)")
+    }
+
     @Test func theTerminalReporterRedrawsInPlace() async {
         let stages = [
             StageProgress(name: "a", kind: "k", hasInput: false), StageProgress(name: "b", kind: "k", hasInput: true),

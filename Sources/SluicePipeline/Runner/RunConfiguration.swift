@@ -25,6 +25,8 @@ public struct RunConfiguration: Sendable {
     public var logger: Logger
     /// Progress on stderr; never stdout.
     public var progress: ProgressMode = .off
+    /// Where progress is written: stderr (a test captures it).
+    public var progressWrite: @Sendable (String) -> Void = ProgressReporter.standardError
     /// The command that continues a run stopped at an approval gate, given its run directory
     /// and the gated stage (e.g. "sluice replay runs/ID --from apply --yes"); recorded as
     /// `resume_command`. Also used, from the stage that failed, for a failure whose error is

@@ -168,29 +168,41 @@ struct RunExecution: Sendable {
         let executions = specs.map { spec in
             makeExecution(spec, inputChannel: inputChannels[spec.name], outputChannels: outputChannels[spec.name] ?? [])
         }
-        let reporter = ProgressReporter(stages: executions.map(\.context.progress), mode: configuration.progress)
+        let reporter = ProgressReporter(
+            stages: executions.map(\.context.progress), mode: configuration.progress, write: configuration.progressWrite
+        )
 
-        var statuses: [StageStatus] = []
-        await withTaskGroup(of: StageExecution.Outcome?.self) { group in
-            for execution in executions {
-                group.addTask { await execution.run() }
+        // The reporter beside the stages' own group, so that a failure cancelling the stages
+        // does not stop it before they have ended: its last line is their final state.
+        let statuses = await withTaskGroup(of: [StageStatus]?.self) { outer in
+            outer.addTask {
+                await withTaskGroup(of: StageStatus.self) { group in
+                    for execution in executions {
+                        group.addTask { await execution.run().status }
+                    }
+                    var statuses: [StageStatus] = []
+                    for await status in group {
+                        statuses.append(status)
+                        // One stage failing (or being cancelled) stops every other one.
+                        if status != .succeeded { group.cancelAll() }
+                    }
+                    return statuses
+                }
             }
             if let reporter {
-                group.addTask {
+                outer.addTask {
                     await reporter.run()
                     return nil
                 }
             }
-            var remaining = executions.count
-            while remaining > 0, let outcome = await group.next() {
-                guard let outcome else { continue }
-                remaining -= 1
-                statuses.append(outcome.status)
-                // One stage failing (or being cancelled) stops every other one.
-                if outcome.status != .succeeded { group.cancelAll() }
+            var statuses: [StageStatus] = []
+            while let next = await outer.next() {
+                guard let next else { continue }
+                statuses = next
+                // Stops the progress reporter, which draws its last state.
+                outer.cancelAll()
             }
-            // Stops the progress reporter, which draws its last state.
-            group.cancelAll()
+            return statuses
         }
         await recordChannelInputs(of: specs, within: names)
         if latch.stage != nil { return .failed }

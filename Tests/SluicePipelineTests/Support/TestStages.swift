@@ -1,3 +1,4 @@
+import Dispatch
 import SluiceCore
 import Synchronization
 
@@ -89,6 +90,24 @@ struct FailingStage: Stage {
             try await output.send(batch)
         }
         throw error
+    }
+}
+
+/// Reads its input; when it ends in an error, takes 300 ms (whatever the cancellation) to end.
+struct SlowToEndStage: Stage {
+    var name = "slow"
+    var kind: String { "test-slow-to-end" }
+    var parameters: Value { .object([:]) }
+
+    func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        do {
+            for try await batch in input! { try await output.send(batch) }
+        } catch {
+            await withCheckedContinuation { continuation in
+                DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { continuation.resume() }
+            }
+            throw error
+        }
     }
 }
 
