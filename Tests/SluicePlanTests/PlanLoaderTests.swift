@@ -158,6 +158,12 @@ let minimal = """
         #expect(Duration.parseSeconds("") == nil)
     }
 
+    /// Durations are shown as they would be written: `500ms`, not `500.0ms`.
+    @Test func durationsAreDescribedInTheirShortestForm() {
+        let shown = [0, 0.001, 0.33, 0.5, 0.0125, 1, 2.5, 120, 90, 3600].map(Duration.describe)
+        #expect(shown == ["0s", "1ms", "330ms", "500ms", "12.5ms", "1s", "2.5s", "2m", "90s", "1h"])
+    }
+
     /// A stage whose kind is misspelt is reported once: the stage reading from it is not also
     /// said to read from an unknown stage.
     @Test func aStageWithAnUnknownKindIsNotAlsoAnUnknownInput() {

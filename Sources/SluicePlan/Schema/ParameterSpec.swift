@@ -140,11 +140,15 @@ extension Duration {
 
     /// The shortest readable form of a number of seconds: `330ms`, `2s`, `10m`.
     public static func describe(_ seconds: Double) -> String {
+        // `500ms`, not `500.0ms`.
+        func number(_ value: Double) -> String {
+            let text = JSON.format(value)
+            return text.hasSuffix(".0") ? String(text.dropLast(2)) : text
+        }
         if seconds == 0 { return "0s" }
-        if seconds < 1 { return JSON.format((seconds * 1000 * 1000).rounded() / 1000) + "ms" }
+        if seconds < 1 { return number((seconds * 1000 * 1000).rounded() / 1000) + "ms" }
         if seconds >= 3600, seconds.truncatingRemainder(dividingBy: 3600) == 0 { return "\(Int(seconds / 3600))h" }
         if seconds >= 60, seconds.truncatingRemainder(dividingBy: 60) == 0 { return "\(Int(seconds / 60))m" }
-        let s = JSON.format(seconds)
-        return (s.hasSuffix(".0") ? String(s.dropLast(2)) : s) + "s"
+        return number(seconds) + "s"
     }
 }
