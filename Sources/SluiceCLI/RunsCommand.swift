@@ -29,11 +29,20 @@ struct Runs: AsyncParsableCommand {
             }
             var rows = [["run", "plan", "status", "started", "duration", "rows"]]
             let formatter = ISO8601DateFormatter()
+            // A run that stopped, and the latest run that went on from it (a resume, an approval).
+            var continuedBy: [String: String] = [:]
+            for (_, manifest) in runs {
+                if let origin = manifest.replayOf, origin.mode == .from { continuedBy[origin.runID] = manifest.runID }
+            }
             for (_, manifest) in runs {
                 let source = manifest.stages.first { $0.status != .skipped } ?? manifest.stages.first
+                var status = RunSummary.status(of: manifest)
+                if manifest.status != .succeeded, let later = continuedBy[manifest.runID] {
+                    status += ", continued by \(later)"
+                }
                 rows.append([
                     manifest.runID + (manifest.replayOf.map { " (replay of \($0.runID))" } ?? ""),
-                    manifest.plan.name, RunSummary.status(of: manifest), formatter.string(from: manifest.startedAt),
+                    manifest.plan.name, status, formatter.string(from: manifest.startedAt),
                     manifest.duration.map { RunSummary.format(seconds: $0) } ?? "-",
                     // The rows the run started from: what its first stage read (a replayed apply)
                     // or, for a source stage, produced.

@@ -217,6 +217,11 @@ struct SpotifyPlanTests {
         let fetch = try #require(manifest.stage("fetch"))
         #expect(fetch.counters["reused_answers", default: 0] >= 50)
 
+        // The list says which run went on from the interrupted one.
+        let listed = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        let line = try #require(listed.stdout.split(separator: "\n").first { $0.hasPrefix(interrupted.runID) })
+        #expect(line.contains(", continued by \(manifest.runID)"), "\(listed.stdout)")
+
         // Resumed once already, and that resume finished the job: nothing is asked or applied again.
         let asked = fixture.simulator.stats().apiRequests
         let runs = await fixture.manifests().count
