@@ -31,13 +31,12 @@ struct Resume: AsyncParsableCommand {
 
     @OptionGroup var execution: ExecutionOptions
 
-    /// The latest run in the same runs directory that continued `original` (a resume, or a
-    /// replay from a stage on), if any.
+    /// The latest run in the same runs directory that went on from where `original` stopped
+    /// (``Manifest/continues(_:)``), if any.
     static func latestContinuation(of original: Manifest, at runURL: URL) async -> (URL, Manifest)? {
         let runs = Manifest.manifestURL(for: runURL).deletingLastPathComponent().deletingLastPathComponent()
         let all = (try? await BlockingIO.run { Manifest.loadAll(in: runs) }) ?? []
-        return all.last { $0.manifest.replayOf?.runID == original.runID && $0.manifest.replayOf?.mode == .from }
-            .map { ($0.directory, $0.manifest) }
+        return all.last { $0.manifest.continues(original) }.map { ($0.directory, $0.manifest) }
     }
 
     /// Removes the partial files the dead process of `original` left in its directory (a

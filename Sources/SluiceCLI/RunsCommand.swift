@@ -30,9 +30,12 @@ struct Runs: AsyncParsableCommand {
             var rows = [["run", "plan", "status", "started", "duration", "rows"]]
             let formatter = ISO8601DateFormatter()
             // A run that stopped, and the latest run that went on from it (a resume, an approval).
+            let byID = Dictionary(runs.map { ($0.manifest.runID, $0.manifest) }, uniquingKeysWith: { $1 })
             var continuedBy: [String: String] = [:]
             for (_, manifest) in runs {
-                if let origin = manifest.replayOf, origin.mode == .from { continuedBy[origin.runID] = manifest.runID }
+                if let origin = manifest.replayOf, let original = byID[origin.runID], manifest.continues(original) {
+                    continuedBy[origin.runID] = manifest.runID
+                }
             }
             for (_, manifest) in runs {
                 let source = manifest.stages.first { $0.status != .skipped } ?? manifest.stages.first

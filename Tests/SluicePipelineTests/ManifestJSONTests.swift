@@ -34,6 +34,29 @@ import Testing
         #expect(decoded.encoded() == bytes)
     }
 
+    /// A run continues another when it replays it from where it stopped (or earlier), not
+    /// from a later stage, and not when it replays only one stage.
+    @Test func aReplayContinuesARunOnlyFromWhereItStopped() {
+        var original = Self.manifest()
+        original.stages = ["query", "fetch", "verify"].map {
+            .init(name: $0, kind: $0, parameters: .object([:]), input: nil)
+        }
+        original.stages[0].status = .succeeded
+        original.stages[1].status = .failed
+        func replay(_ stage: String, _ mode: Manifest.ReplayMode, of run: String? = nil) -> Manifest {
+            var later = Self.manifest()
+            later.runID = "20261202-130000-zzzzzz"
+            later.replayOf = .init(runID: run ?? original.runID, path: "/runs/x", stage: stage, mode: mode)
+            return later
+        }
+        #expect(replay("query", .from).continues(original))
+        #expect(replay("fetch", .from).continues(original))
+        #expect(!replay("verify", .from).continues(original), "fetch never finished")
+        #expect(!replay("fetch", .stage).continues(original), "one stage, not the rest")
+        #expect(!replay("query", .from, of: "20261202-110000-other1").continues(original))
+        #expect(!Self.manifest().continues(original), "not a replay")
+    }
+
     /// An undo is recorded with its figures and read back; a manifest from before the field
     /// existed reads as never undone.
     @Test func undosRoundTripAndAnOlderManifestHasNone() throws {

@@ -71,6 +71,18 @@ public struct Manifest: Sendable, Equatable {
         stages.first { $0.name == name }
     }
 
+    /// Whether this run went on from where `original` stopped: a replay of it (a resume, an
+    /// approval) from a stage at or before the first one that did not succeed. A replay from a
+    /// later stage (`--from verify` of a run whose fetch failed) leaves the rest undone.
+    public func continues(_ original: Manifest) -> Bool {
+        guard let origin = replayOf, origin.runID == original.runID, origin.mode == .from,
+            let from = original.stages.firstIndex(where: { $0.name == origin.stage })
+        else { return false }
+        let stopped =
+            original.stages.firstIndex { $0.status != .succeeded && $0.status != .skipped } ?? original.stages.count
+        return from <= stopped
+    }
+
     /// Still `running` on disk, but the process that ran it is gone (killed, crashed, the
     /// machine restarted): it will never write a final status.
     public var isAbandoned: Bool {
