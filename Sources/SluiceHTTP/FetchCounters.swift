@@ -24,6 +24,14 @@ public struct FetchCounters: Sendable, Equatable {
     public var narrowedRequests = 0
     /// Requests that ran past their deadline.
     public var timeouts = 0
+    /// The latest wait for a `Retry-After` or a retry's backoff: why, and when it ends.
+    public var waiting: Waiting?
+
+    /// A wait the run is in, for progress to say why nothing moves.
+    public struct Waiting: Sendable, Equatable {
+        public var reason: String
+        public var ends: ContinuousClock.Instant
+    }
 
     public init() {}
 }

@@ -137,6 +137,8 @@ extension HTTPFetcher {
         }
         tally.waits += 1
         tally.waitSeconds += wait.seconds
+        tally.waiting = FetchCounters.Waiting(
+            reason: "rate limited (HTTP \(status)), \(what)", ends: ContinuousClock.now.advanced(by: wait))
         // A wait people notice is said at the default level: the run is not stuck.
         logger.log(
             level: wait >= Self.noticeableWait ? .warning : .notice,
@@ -162,6 +164,9 @@ extension HTTPFetcher {
         let wait = retryPolicy.backoff(forRetry: attempts, using: &random)
         tally.waits += 1
         tally.waitSeconds += wait.seconds
+        tally.waiting = FetchCounters.Waiting(
+            reason: "retry \(attempts) after \(problem.description.prefix(80))",
+            ends: ContinuousClock.now.advanced(by: wait))
         // The first retry is said at the default level (failures slow the run down); the rest
         // are counted in the summary (`retries`).
         logger.log(

@@ -36,6 +36,27 @@ import Testing
         #expect(line == "progress: query succeeded 3159 rows; fetch running 50/100 rows (50%) 5.0/s ETA 10s")
     }
 
+    /// A running stage in a wait says why and how long it still lasts; one that ended does not.
+    @Test func aWaitingStageSaysWhyAndForHowLong() {
+        var figures = Figures(name: "fetch", status: .running, rowsDone: 1200, expectedTotal: 3159, elapsed: nil)
+        figures.waiting = ("rate limited (HTTP 429), Retry-After", .milliseconds(17_200))
+        #expect(
+            ProgressFormat.plainLine([figures])
+                == "progress: fetch running 1200/3159 rows (37%) (waiting 18s: rate limited (HTTP 429), Retry-After)")
+        #expect(
+            ProgressFormat.terminalLine(figures, width: 5, color: false).hasSuffix(
+                "  waiting 18s: rate limited (HTTP 429), Retry-After"))
+        figures.status = .failed
+        #expect(!ProgressFormat.plainLine([figures]).contains("waiting"))
+
+        let stage = StageProgress(name: "fetch", kind: "fetch", hasInput: true)
+        stage.setStatus(.running)
+        let now = ContinuousClock.now
+        stage.setWaiting("retry 1 after HTTP 502", until: now + .seconds(2))
+        #expect(ProgressFormat.figures(of: stage, now: now).waiting?.reason == "retry 1 after HTTP 502")
+        #expect(ProgressFormat.figures(of: stage, now: now + .seconds(3)).waiting == nil)
+    }
+
     @Test func offMeansNoReporter() {
         let stage = StageProgress(name: "a", kind: "k", hasInput: false)
         #expect(ProgressReporter(stages: [stage], mode: .off) == nil)

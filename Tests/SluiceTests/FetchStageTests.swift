@@ -1,11 +1,11 @@
 import Foundation
 import SluiceCore
 import SluiceHTTP
-import SluicePipeline
 import SpotifySimulator
 import Testing
 
 @testable import Sluice
+@testable import SluicePipeline
 
 @Suite struct FetchStageTests {
     static let columns = ["track_id", "spotify_id"]
@@ -125,6 +125,30 @@ import Testing
             #expect(sim.simulator.stats().rateLimited == 1)
             #expect(harness.counters["retries"] == 1)
             #expect(elapsed >= .seconds(1))
+        }
+    }
+
+    /// While it waits out a Retry-After, the stage's progress says so: a fetch that sends
+    /// nothing for a while is not stuck.
+    @Test func progressSaysWhyAFetchWaits() async throws {
+        try await Simulator.with({
+            $0.rateLimit = 1
+            $0.retryAfter = .seconds(3)
+        }) { sim in
+            let stage = try await sim.fetchStage()
+            let harness = try await StageHarness(stage: stage)
+            let input = (0..<3).map { Self.batch([.string(sim.catalog.knownID($0))], from: $0 + 1) }
+            let running = Task { try await harness.run(stage, input: input) }
+            var said: String?
+            let deadline = ContinuousClock.now + .seconds(60)
+            while said == nil, ContinuousClock.now < deadline {
+                said = harness.context.progress.waiting(at: .now)?.reason
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            sim.simulator.setConfiguration { $0.rateLimit = nil }
+            #expect(rows(try await running.value).count == 3)
+            #expect(said == "rate limited (HTTP 429), Retry-After", "\(String(describing: said))")
+            #expect(harness.context.progress.waiting(at: .now + .seconds(4)) == nil, "said only while it lasts")
         }
     }
 

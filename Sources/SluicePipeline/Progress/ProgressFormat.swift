@@ -11,12 +11,28 @@ enum ProgressFormat {
         var rowsDone: Int
         var expectedTotal: Int?
         var elapsed: Duration?
+        /// Why a running stage waits, and how long still (``StageProgress/setWaiting(_:until:)``).
+        var waiting: (reason: String, left: Duration)? = nil
+
+        static func == (lhs: Figures, rhs: Figures) -> Bool {
+            (lhs.name, lhs.status, lhs.rowsDone, lhs.expectedTotal, lhs.elapsed)
+                == (rhs.name, rhs.status, rhs.rowsDone, rhs.expectedTotal, rhs.elapsed)
+                && lhs.waiting?.reason == rhs.waiting?.reason && lhs.waiting?.left == rhs.waiting?.left
+        }
     }
 
     static func figures(of progress: StageProgress, now: ContinuousClock.Instant) -> Figures {
         Figures(
             name: progress.name, status: progress.status, rowsDone: progress.rowsDone,
-            expectedTotal: progress.expectedTotal, elapsed: progress.elapsed(now: now))
+            expectedTotal: progress.expectedTotal, elapsed: progress.elapsed(now: now),
+            waiting: progress.status == .running ? progress.waiting(at: now) : nil)
+    }
+
+    /// `waiting 18s: rate limited (HTTP 429), Retry-After`, for a running stage in a wait.
+    static func waitingText(_ figures: Figures) -> String? {
+        guard figures.status == .running, let waiting = figures.waiting else { return nil }
+        let (seconds, attoseconds) = waiting.left.components
+        return "waiting \(clock(Int(seconds) + (attoseconds > 0 ? 1 : 0))): \(waiting.reason)"
     }
 
     /// Average rows per second since the stage started, when it has run measurably long.
@@ -64,6 +80,7 @@ enum ProgressFormat {
             line += "  \(rateText(rate))"
         }
         if let eta = eta(figures) { line += "  ETA \(clock(eta))" }
+        if let waiting = waitingText(figures) { line += "  \(waiting)" }
         return line
     }
 
@@ -75,6 +92,7 @@ enum ProgressFormat {
                 part += " \(rateText(rate))"
             }
             if let eta = eta(figures) { part += " ETA \(clock(eta))" }
+            if let waiting = waitingText(figures) { part += " (\(waiting))" }
             return part
         }
         return "progress: " + parts.joined(separator: "; ")

@@ -13,6 +13,7 @@ public final class StageProgress: Sendable {
     private let _rowsOut = Atomic<Int>(0)
     private let _rowsRejected = Atomic<Int>(0)
     private let _expectedTotal = Atomic<Int>(-1)
+    private let waiting = Mutex<(reason: String, ends: ContinuousClock.Instant)?>(nil)
     private let state = Mutex<
         (status: StageStatus, started: ContinuousClock.Instant?, finished: ContinuousClock.Instant?)
     >(
@@ -48,6 +49,20 @@ public final class StageProgress: Sendable {
     func addRowsOut(_ n: Int) { _rowsOut.add(n, ordering: .relaxed) }
     func addRowsRejected(_ n: Int) { _rowsRejected.add(n, ordering: .relaxed) }
     func setExpectedTotal(_ n: Int) { _expectedTotal.store(max(0, n), ordering: .relaxed) }
+
+    /// Says why the stage is waiting until `ends` (a `Retry-After`, a retry's backoff):
+    /// progress shows it while the wait lasts.
+    public func setWaiting(_ reason: String, until ends: ContinuousClock.Instant) {
+        waiting.withLock { $0 = (reason, ends) }
+    }
+
+    /// The wait the stage is in at `now`, and how long it still lasts.
+    func waiting(at now: ContinuousClock.Instant) -> (reason: String, left: Duration)? {
+        waiting.withLock { waiting in
+            guard let waiting, waiting.ends > now else { return nil }
+            return (waiting.reason, waiting.ends - now)
+        }
+    }
 
     func setStatus(_ status: StageStatus, at instant: ContinuousClock.Instant = .now) {
         state.withLock { state in

@@ -103,7 +103,14 @@ public struct FetchStage: Stage {
             let clock = clock
             let timeline = try await withThrowingTaskGroup(of: [[Int]].self) { group in
                 group.addTask {
-                    await FetchTimeline.record(every: .seconds(1), on: clock) { await fetcher.counters }
+                    await FetchTimeline.record(every: .seconds(1), on: clock) {
+                        let counters = await fetcher.counters
+                        // Progress says why a fetch that waits is not moving.
+                        if let waiting = counters.waiting {
+                            context.progress.setWaiting(waiting.reason, until: waiting.ends)
+                        }
+                        return counters
+                    }
                 }
                 try await fetchAll(
                     input, fetcher: fetcher, known: known, answers: answers, rejects: rejects, tally: &tally,
