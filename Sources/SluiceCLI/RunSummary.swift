@@ -148,7 +148,8 @@ struct RunSummary {
         let latest = Dictionary(manifest.undos.map { ($0.stage, $0) }, uniquingKeysWith: { $1 })
         let undone =
             latest.isEmpty ? "" : latest.values.contains { $0.changedSince > 0 } ? ", partly undone" : ", undone"
-        return manifest.status.rawValue + (dryRun ? " (dry run)" : "") + undone
+        let unknown = ApplyStage.mayHaveApplied(manifest) ? ", may have applied (commit outcome unknown)" : ""
+        return manifest.status.rawValue + (dryRun ? " (dry run)" : "") + unknown + undone
     }
 
     var stageTable: String {

@@ -24,6 +24,25 @@ import Testing
         try TestPlans.stage("apply", of: try await TestPlans.spotify(database: db.conninfo), dryRun: dryRun)
     }
 
+    /// A failed apply that kept its undo file (its COMMIT's outcome is unknown) may have
+    /// applied, until an undo of it is recorded; any other failed apply changed nothing.
+    @Test func aFailedApplyThatKeptItsUndoFileMayHaveApplied() {
+        var manifest = Manifest(
+            runID: "20261205-000000-abcdef", toolVersion: "test",
+            plan: .init(path: "plan.yaml", sha256: "00", name: "demo"), resolvedPlan: .object([:]), overrides: [],
+            startedAt: Date(timeIntervalSince1970: 1_790_000_000),
+            stages: [.init(name: "apply", kind: "apply", parameters: .object([:]), input: nil)])
+        manifest.status = .failed
+        manifest.stages[0].status = .failed
+        #expect(!ApplyStage.mayHaveApplied(manifest))
+        manifest.stages[0].outputs = [
+            .init(kind: ApplyStage.undoArtifactKind, path: "apply.undo.ndjson", sha256: "0", rows: 3)
+        ]
+        #expect(ApplyStage.mayHaveApplied(manifest))
+        manifest.undos = [.init(stage: "apply", undoneAt: Date(), restored: 3, deleted: 0, changedSince: 0)]
+        #expect(!ApplyStage.mayHaveApplied(manifest), "undone since")
+    }
+
     @Test func countsChangedUnchangedAndUnknownRows() async throws {
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }

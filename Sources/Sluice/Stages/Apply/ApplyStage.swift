@@ -21,6 +21,18 @@ public struct ApplyStage: ReviewingStage {
     /// `sluice undo` puts back): recorded once the update committed, or may have.
     public static let undoArtifactKind = "undo"
 
+    /// The run failed in an apply whose COMMIT it cannot know the outcome of (the connection
+    /// died during it and the server could not be asked): that apply kept its undo file, which
+    /// no other failed apply does. It may have applied, and nothing has undone it since.
+    public static func mayHaveApplied(_ manifest: Manifest) -> Bool {
+        manifest.status == .failed
+            && manifest.stages.contains { stage in
+                stage.kind == "apply" && stage.status == .failed
+                    && stage.outputs.contains { $0.kind == undoArtifactKind }
+                    && !manifest.undos.contains { $0.stage == stage.name }
+            }
+    }
+
     /// What an apply wrote, from its counters (`rows`, its undo file's, when they are missing):
     /// "3 rows changed", or "91 rows: 1 updated, 90 inserted" when it added rows.
     public static func written(rows: Int, counters: [String: Int]) -> String {
