@@ -52,12 +52,13 @@ struct ReviewCommand: AsyncParsableCommand {
             guard let review = stage.review else { continue }
             let csv = review.file.url(in: directory).standardizedFileURL
             guard csv.deletingLastPathComponent().path == directory.standardizedFileURL.path else {
-                // A replay held to the review of the run it approved: that run's files, not this one's.
+                // A replay held to the review of the run it approved (or a replay of that replay):
+                // the stopped run's files, not this one's.
                 print(review.text, terminator: "")
                 let original = csv.deletingLastPathComponent()
                 print(
-                    "  that is the review of run \(original.lastPathComponent), which this run replays; "
-                        + "to write its page again: sluice review \(Execution.shellQuoted(original.path))")
+                    "  that review belongs to run \(original.lastPathComponent); to write its page again: "
+                        + "sluice review \(Execution.shellQuoted(original.path))")
                 continue
             }
             do {

@@ -78,7 +78,7 @@ import Testing
             #expect(shown.stdout.hasPrefix(review.text), "\(shown.stdout)")
             #expect(
                 shown.stdout.contains(
-                    "that is the review of run \(manifest.runID), which this run replays; to write its page again: "
+                    "that review belongs to run \(manifest.runID); to write its page again: "
                         + "sluice review \(stopped.standardizedFileURL.path)"), "\(shown.stdout)")
             #expect(!(await Files.exists(page)), "wrote the page of run \(manifest.runID)")
             #expect(!(await Files.exists(run.appendingPathComponent("review.html"))))

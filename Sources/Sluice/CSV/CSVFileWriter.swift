@@ -41,7 +41,6 @@ public final class CSVFileWriter {
         if header { try await write { out in Self.appendRecord(columns.map(Optional.some), to: &out) } }
     }
 
-    /// Appends one row per batch row, taking `columns` by name (a missing column is an empty cell).
     /// The nearest existing ancestor of `directory` (itself included), when it is not a directory.
     private static func fileInPlaceOfDirectory(_ directory: URL) -> URL? {
         var candidate = directory.standardizedFileURL
@@ -55,6 +54,7 @@ public final class CSVFileWriter {
         return nil
     }
 
+    /// Appends one row per batch row, taking `columns` by name (a missing column is an empty cell).
     public func write(_ batch: Batch) async throws {
         let slots = columns.map { batch.index(of: $0) }
         // One append per batch: no array per row, no call per row.
@@ -163,14 +163,15 @@ public struct CSVWriteError: Error, CustomStringConvertible, Sendable {
     public var reason: String
     public var description: String { "cannot write \(path): \(reason)" }
 
-    /// The CSV at `path` could not be written because of `error`: a system call's reason
-    /// ("No space left on device") is given as the system words it, for the CSV's own path
-    /// rather than its temporary file's.
+    /// The CSV at `path` could not be written, for `reason`.
     init(path: String, reason: String) {
         self.path = path
         self.reason = reason
     }
 
+    /// The CSV at `path` could not be written because of `error`: a system call's reason
+    /// ("No space left on device") is given as the system words it, for the CSV's own path
+    /// rather than its temporary file's.
     init(path: String, _ error: any Error) {
         self.path = path
         if let error = error as? FileError {

@@ -178,7 +178,7 @@ struct RunExecution: Sendable {
             outer.addTask {
                 await withTaskGroup(of: StageStatus.self) { group in
                     for execution in executions {
-                        group.addTask { await execution.run().status }
+                        group.addTask { await execution.run() }
                     }
                     var statuses: [StageStatus] = []
                     for await status in group {

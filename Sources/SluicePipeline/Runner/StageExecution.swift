@@ -5,12 +5,6 @@ import SluiceCore
 /// One stage's run inside its segment's task group: marks it running, runs it, closes its
 /// spool and channels, and records how it ended.
 struct StageExecution: Sendable {
-    /// How a stage ended, for the segment's task group.
-    struct Outcome: Sendable {
-        var stage: String
-        var status: StageStatus
-    }
-
     let spec: StageSpec
     let context: StageContext
     let input: StageInput?
@@ -26,7 +20,8 @@ struct StageExecution: Sendable {
     let configuration: RunConfiguration
     let runDirectory: URL
 
-    func run() async -> Outcome {
+    /// - Returns: how the stage ended, for the segment's task group.
+    func run() async -> StageStatus {
         let name = spec.name
         let logger = context.logger
         await recorder.updateStage(name) { record, _ in
@@ -76,7 +71,7 @@ struct StageExecution: Sendable {
                 "stage.status": "\(status.rawValue)", "rows.in": "\(context.progress.rowsIn)",
                 "rows.out": "\(context.progress.rowsOut)",
             ])
-        return Outcome(stage: name, status: status)
+        return status
     }
 
     /// A failure is this stage's own only when the run was not already cancelled or failing.
