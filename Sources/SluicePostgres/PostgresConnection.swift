@@ -300,9 +300,7 @@ public final class PostgresConnection: Sendable {
 
         /// Runs `cut` after `delay` on a thread of its own, unless the operation ended by then.
         func after(_ delay: Duration, _ cut: @escaping @Sendable () -> Void) {
-            let nanoseconds =
-                Int(delay.components.seconds) * 1_000_000_000 + Int(delay.components.attoseconds / 1_000_000_000)
-            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [self] in
+            DispatchQueue.global().asyncAfter(deadline: .now() + delay.seconds) { [self] in
                 ended.withLock { ended in if !ended { cut() } }
             }
         }

@@ -39,7 +39,8 @@ import Testing
     /// A running stage in a wait says why and how long it still lasts; one that ended does not.
     @Test func aWaitingStageSaysWhyAndForHowLong() {
         var figures = Figures(name: "fetch", status: .running, rowsDone: 1200, expectedTotal: 3159, elapsed: nil)
-        figures.waiting = ("rate limited (HTTP 429), Retry-After", .milliseconds(17_200))
+        figures.waiting = StageProgress.Wait(
+            reason: "rate limited (HTTP 429), Retry-After", left: .milliseconds(17_200))
         #expect(
             ProgressFormat.plainLine([figures])
                 == "progress: fetch running 1200/3159 rows (37%) (waiting 18s: rate limited (HTTP 429), Retry-After)")

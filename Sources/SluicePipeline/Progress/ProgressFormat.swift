@@ -12,13 +12,7 @@ enum ProgressFormat {
         var expectedTotal: Int?
         var elapsed: Duration?
         /// Why a running stage waits, and how long still (``StageProgress/setWaiting(_:until:)``).
-        var waiting: (reason: String, left: Duration)? = nil
-
-        static func == (lhs: Figures, rhs: Figures) -> Bool {
-            (lhs.name, lhs.status, lhs.rowsDone, lhs.expectedTotal, lhs.elapsed)
-                == (rhs.name, rhs.status, rhs.rowsDone, rhs.expectedTotal, rhs.elapsed)
-                && lhs.waiting?.reason == rhs.waiting?.reason && lhs.waiting?.left == rhs.waiting?.left
-        }
+        var waiting: StageProgress.Wait? = nil
     }
 
     static func figures(of progress: StageProgress, now: ContinuousClock.Instant) -> Figures {
@@ -31,8 +25,7 @@ enum ProgressFormat {
     /// `waiting 18s: rate limited (HTTP 429), Retry-After`, for a running stage in a wait.
     static func waitingText(_ figures: Figures) -> String? {
         guard figures.status == .running, let waiting = figures.waiting else { return nil }
-        let (seconds, attoseconds) = waiting.left.components
-        return "waiting \(clock(Int(seconds) + (attoseconds > 0 ? 1 : 0))): \(waiting.reason)"
+        return "waiting \(clock(waiting.left.wholeSecondsUp)): \(waiting.reason)"
     }
 
     /// Average rows per second since the stage started, when it has run measurably long.

@@ -56,11 +56,17 @@ public final class StageProgress: Sendable {
         waiting.withLock { $0 = (reason, ends) }
     }
 
-    /// The wait the stage is in at `now`, and how long it still lasts.
-    func waiting(at now: ContinuousClock.Instant) -> (reason: String, left: Duration)? {
+    /// A wait the stage is in: why, and how long it still lasts.
+    struct Wait: Sendable, Equatable {
+        var reason: String
+        var left: Duration
+    }
+
+    /// The wait the stage is in at `now`.
+    func waiting(at now: ContinuousClock.Instant) -> Wait? {
         waiting.withLock { waiting in
             guard let waiting, waiting.ends > now else { return nil }
-            return (waiting.reason, waiting.ends - now)
+            return Wait(reason: waiting.reason, left: waiting.ends - now)
         }
     }
 

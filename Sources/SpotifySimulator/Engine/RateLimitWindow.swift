@@ -1,3 +1,5 @@
+import SluiceCore
+
 /// Spotify's rate limit: a count of admitted requests over a rolling 30-second window.
 ///
 /// Pure state: the caller passes the time, so tests can drive it with instants they make up.
@@ -49,7 +51,6 @@ struct RateLimitWindow: Sendable {
 
     /// `Retry-After` carries whole seconds; round up so a client that obeys it is never early, and never send 0.
     static func wholeSeconds(_ duration: Duration) -> Int {
-        let (seconds, attoseconds) = duration.components
-        return max(1, Int(seconds) + (attoseconds > 0 ? 1 : 0))
+        max(1, duration.wholeSecondsUp)
     }
 }

@@ -206,7 +206,6 @@ struct LockWait {
     }
 
     static func seconds(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        return "\(seconds + (attoseconds > 0 ? 1 : 0))s"
+        "\(duration.wholeSecondsUp)s"
     }
 }
