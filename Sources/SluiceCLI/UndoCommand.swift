@@ -18,6 +18,11 @@ struct UndoCommand: AsyncParsableCommand {
             row's other cells are restored. Undo what changed it (later applies first), then run \
             this undo again to restore it.
 
+            With --dry-run it does all of that, says what it restored, then rolls back: nothing \
+            changes, and no confirmation is asked. Its exit status is the one the undo would have \
+            now (0 or 6), so `sluice undo RUN --dry-run && sluice undo RUN --yes` undoes only \
+            what it can undo completely.
+
             Exit status: 0 every row the apply changed is back (or already was), 1 failed \
             (nothing changed), 3 not confirmed, 6 partly undone: the rest was restored and \
             committed, but cells changed since were left as they are; 64 usage error (a --stage \
@@ -35,6 +40,9 @@ struct UndoCommand: AsyncParsableCommand {
 
     @Flag(name: .shortAndLong, help: "Do not ask for confirmation.")
     var yes = false
+
+    @Flag(help: "Say what undo would restore now, then roll back: nothing changes.")
+    var dryRun = false
 
     @Option(help: "trace, debug, info, notice, warning, error or critical (logs go to stderr).")
     var logLevel: Logger.Level = .warning
@@ -61,12 +69,17 @@ struct UndoCommand: AsyncParsableCommand {
                 of: manifest, directory: directory, overrides: [], running: stage.map { [$0] } ?? applies)
             let undo = try Undo(runDirectory: directory, manifest: manifest, plan: plan, stage: stage)
             let file = try await undo.undoFile()
-            if !yes {
+            if !yes && !dryRun {
                 guard Terminal.stdinIsTerminal else {
                     Terminal.printError(
-                        "error: undo changes the database; pass --yes to confirm (no terminal to ask on)")
+                        "error: undo changes the database; pass --yes to confirm (no terminal to ask on); "
+                            + "--dry-run says what it would restore")
                     throw ExitCode(ExitStatus.awaitingApproval)
                 }
+                let stageOption = stage.map { " --stage \(Execution.shellQuoted($0))" } ?? ""
+                Terminal.printError(
+                    "sluice undo \(Execution.shellQuoted(directory.path))\(stageOption) --dry-run says what this "
+                        + "would restore, changing nothing")
                 guard await Terminal.confirm("Restore the values recorded in \(file.path)?") else {
                     throw ExitCode(ExitStatus.awaitingApproval)
                 }
@@ -76,7 +89,7 @@ struct UndoCommand: AsyncParsableCommand {
                 report = try await Execution.interruptible(
                     finishing: "rolling the undo back",
                     unfinished: "the server rolls it back when the connection closes"
-                ) { try await undo.run(logger: logger) }
+                ) { try await undo.run(logger: logger, dryRun: dryRun) }
             } catch let interrupted as Execution.Interrupted {
                 // Anything else (a COMMIT whose outcome is unknown) says what became of it itself.
                 guard interrupted.underlying is CancellationError else { throw interrupted.underlying }
@@ -85,7 +98,7 @@ struct UndoCommand: AsyncParsableCommand {
                 throw ExitCode(ExitStatus.interrupted)
             }
             print(report)
-            if report.restored + report.deleted > 0 {
+            if !dryRun, report.restored + report.deleted > 0 {
                 await record(report, in: manifest, at: Manifest.manifestURL(for: runURL))
             }
             if report.isPartial { throw ExitCode(ExitStatus.partlyUndone) }

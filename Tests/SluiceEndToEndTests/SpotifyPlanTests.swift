@@ -59,6 +59,19 @@ struct SpotifyPlanTests {
         let misspelt = try await fixture.sluice.run(["undo", directory.path, "--stage", "aply", "--yes"])
         #expect(misspelt.status == 64, "\(misspelt.stderr)")
         #expect(misspelt.stderr.contains("has no apply stage 'aply' (it has: apply); did you mean 'apply'?"))
+        // A dry run says what the undo would do and exits as it would (6), changing nothing.
+        let corrections = try await fixture.table()
+        let dry = try await fixture.sluice.run(["undo", directory.path, "--dry-run"])
+        #expect(dry.status == 6, "stderr: \(dry.stderr)")
+        let restorable = before.keys.filter { $0 != corrected && before[$0] != enriched[$0] }.count
+        #expect(
+            dry.stdout.contains("(dry run, rolled back: nothing changed): would restore \(restorable) of"),
+            "\(dry.stdout)")
+        #expect(dry.stdout.contains("not undone: 1 row has cells changed after the apply"), "\(dry.stdout)")
+        #expect(dry.stdout.contains("would be left as they are"), "\(dry.stdout)")
+        #expect(try await fixture.table() == corrections)
+        let notUndone = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        #expect(!notUndone.stdout.contains("undone"), "\(notUndone.stdout)")
         let undone = try await fixture.sluice.run(["undo", directory.path, "--yes"])
         #expect(undone.status == 6, "stderr: \(undone.stderr)")
         #expect(undone.stdout.contains("not undone: 1 row has cells changed after the apply"), "\(undone.stdout)")
@@ -74,6 +87,9 @@ struct SpotifyPlanTests {
             "UPDATE tracks SET spotify_popularity = $2::int, isrc = $3 WHERE id = $1",
             [.string(corrected)] + [0, 1].map { ((enriched[corrected] ?? [])[$0]).map(Value.string) ?? .null },
             conninfo: fixture.conninfo)
+        let dryAgain = try await fixture.sluice.run(["undo", directory.path, "--dry-run"])
+        #expect(dryAgain.status == 0, "stdout: \(dryAgain.stdout) stderr: \(dryAgain.stderr)")
+        #expect(dryAgain.stdout.contains("would restore 1 of"), "\(dryAgain.stdout)")
         let again = try await fixture.sluice.run(["undo", directory.path, "--yes"])
         #expect(again.status == 0, "stdout: \(again.stdout) stderr: \(again.stderr)")
         #expect(try await fixture.table() == before)

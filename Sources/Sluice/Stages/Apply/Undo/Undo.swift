@@ -73,12 +73,15 @@ public struct Undo: Sendable {
     }
 
     /// Writes the prior values back.
-    /// - Returns: what was restored.
-    public func run(logger: Logger) async throws -> UndoReport {
+    /// - Parameter dryRun: do everything, then roll back: the report says what an undo would
+    ///   restore now, and nothing changes.
+    /// - Returns: what was restored (or would be).
+    public func run(logger: Logger, dryRun: Bool = false) async throws -> UndoReport {
         let url = try await undoFile()
         let reader = try await UndoFile.Reader(url: url)
         let original = reader.undo
-        let update = reader.update
+        var update = reader.update
+        update.dryRun = dryRun
         let applicationName = DatabaseConnector.applicationName(run: manifest.runID, stage: "undo")
         let stats = try await DatabaseConnector.with(database, logger: logger, applicationName: applicationName) {
             connection in
@@ -96,7 +99,7 @@ public struct Undo: Sendable {
             deletesInserted: update.deletesInserted, partlyRestored: stats.partlyChanged,
             changedCells: update.columns.compactMap { column in
                 stats.conflictCells[column.name].map { (column.name, $0) }
-            })
+            }, dryRun: dryRun)
     }
 
     /// The apply stage `name` of the run, or its only one when `name` is `nil`.
@@ -153,6 +156,8 @@ public struct UndoReport: Sendable, CustomStringConvertible {
     public var partlyRestored = 0
     /// Per column (in the apply's order), how many ``changedSince`` rows have that cell changed.
     public var changedCells: [(column: String, rows: Int)] = []
+    /// A dry run: the counts are what an undo would do now; it was rolled back.
+    public var dryRun = false
 
     /// Matched rows that already had their prior values.
     public var alreadyRestored: Int { matched - restored - deleted - (changedSince - partlyRestored) }
@@ -161,9 +166,13 @@ public struct UndoReport: Sendable, CustomStringConvertible {
     public var isPartial: Bool { changedSince > 0 }
 
     public var description: String {
+        // A dry run says what the undo would do, in the same words.
+        let (restores, deletes, leaves) =
+            dryRun ? ("would restore", "would delete", "would be left") : ("restored", "deleted", "left")
         var text =
-            "undo of '\(stage)': restored \(restored) "
-            + (deletesInserted ? "and deleted \(deleted) (added by the apply) " : "") + "of \(rows) rows in \(table)"
+            "undo of '\(stage)'" + (dryRun ? " (dry run, rolled back: nothing changed)" : "")
+            + ": \(restores) \(restored) "
+            + (deletesInserted ? "and \(deletes) \(deleted) (added by the apply) " : "") + "of \(rows) rows in \(table)"
             + (alreadyRestored > 0 ? " (\(alreadyRestored) already had their prior values)" : "")
             + (unknownKeys > 0 ? "; \(unknownKeys) keys are no longer in the table" : "")
         if changedSince > 0 {
@@ -171,13 +180,15 @@ public struct UndoReport: Sendable, CustomStringConvertible {
             let cells = changedCells.map { "\($0.column) (\($0.rows) row\($0.rows == 1 ? "" : "s"))" }
             text +=
                 "\nnot undone: \(rows) cells changed after the apply (by a later apply, a trigger or someone "
-                + "else), left as they are: \(cells.joined(separator: ", ")); \(key) "
+                + "else), \(leaves) as they are: \(cells.joined(separator: ", ")); \(key) "
                 + changedSinceSamples.prefix(5).joined(separator: ", ") + (changedSince > 5 ? ", ..." : "")
-                + (partlyRestored > 0 ? "; their other cells were restored" : "")
+                + (partlyRestored > 0 ? "; their other cells \(dryRun ? "would be" : "were") restored" : "")
                 + "; to restore them too, undo what changed them (a later apply first), then run this undo again"
         }
         if !checkedChangesSince {
-            text += "\n(this undo file does not record what the apply wrote, so rows changed since were overwritten)"
+            text +=
+                "\n(this undo file does not record what the apply wrote, so rows changed since "
+                + (dryRun ? "would be overwritten)" : "were overwritten)")
         }
         return text
     }
