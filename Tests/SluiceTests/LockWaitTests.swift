@@ -47,22 +47,10 @@ import Testing
     /// session stuck without a word from anyone; the watcher's own look then gets no answer
     /// either, and it says so.
     @Test func saysSoWhenTheDatabaseStopsAnswering() async throws {
-        let server = try await TestPostgres.shared()
         let db = try await TestDatabase.make(tracks: 1)
         defer { Task { await db.close() } }
-        let proxy = FaultProxy(targetPort: try #require(server.port))
-        let port = try proxy.start()
-        let name = try #require(db.conninfo.split(separator: " ").first { $0.hasPrefix("dbname=") }).dropFirst(7)
-        let database = try #require(
-            server.tcpConninfo(
-                database: String(name), user: TestPostgres.passwordRole, password: TestPostgres.passwordRolePassword))
-        let capture = LogCapture()
-        var watcher = LockWaitWatcher(
-            database: PostgresSettings(
-                url: Secret(try PostgresConnection.conninfo(database, setting: ["port": "\(port)"])),
-                connectTimeout: 10, statementTimeout: nil),
-            waiter: db.connection.backendPID, table: "tracks", applicationName: "sluice-test watcher",
-            logger: capture.logger)
+        let (proxy, capture, made) = try await Self.watcherThroughAProxy(of: db)
+        var watcher = made
         watcher.interval = .milliseconds(100)
         watcher.silentAfter = .milliseconds(500)
         let watching = Task { await watcher.run() }
@@ -89,5 +77,46 @@ import Testing
         await proxy.stop()
         watching.cancel()
         #expect(await watching.value == nil)
+    }
+}
+
+extension LockWaitWatcherTests {
+    /// A watcher of `db`'s session that connects, as the password role, through a proxy in
+    /// front of the test server, and logs to the capture.
+    static func watcherThroughAProxy(
+        of db: TestDatabase
+    ) async throws -> (proxy: FaultProxy, capture: LogCapture, watcher: LockWaitWatcher) {
+        let server = try await TestPostgres.shared()
+        let proxy = FaultProxy(targetPort: try #require(server.port))
+        let port = try proxy.start()
+        let name = try #require(db.conninfo.split(separator: " ").first { $0.hasPrefix("dbname=") }).dropFirst(7)
+        let database = try #require(
+            server.tcpConninfo(
+                database: String(name), user: TestPostgres.passwordRole, password: TestPostgres.passwordRolePassword))
+        let capture = LogCapture()
+        let watcher = LockWaitWatcher(
+            database: PostgresSettings(
+                url: Secret(try PostgresConnection.conninfo(database, setting: ["port": "\(port)"])),
+                connectTimeout: 10, statementTimeout: nil),
+            waiter: db.connection.backendPID, table: "tracks", applicationName: "sluice-test watcher",
+            logger: capture.logger)
+        return (proxy, capture, watcher)
+    }
+
+    /// A watcher that cannot open its own connection (a role's connection limit, a full server)
+    /// leaves a lock wait unreported: it says so once, and the apply it watches goes on.
+    @Test func saysSoWhenItCannotConnect() async throws {
+        let db = try await TestDatabase.make(tracks: 1)
+        defer { Task { await db.close() } }
+        let (proxy, capture, made) = try await Self.watcherThroughAProxy(of: db)
+        defer { Task { await proxy.stop() } }
+        proxy.setMode(.refuse)
+        var watcher = made
+        watcher.interval = .milliseconds(10)
+        #expect(await watcher.run() == nil)
+        let warnings = capture.records.filter { $0.level == .warning }.map(\.message)
+        #expect(warnings.count == 1, "\(warnings)")
+        #expect(warnings.first?.hasPrefix("cannot watch for lock waits on tracks: a second connection failed") == true)
+        #expect(warnings.allSatisfy { !$0.contains(TestPostgres.passwordRolePassword) })
     }
 }

@@ -37,14 +37,34 @@ struct LockWaitWatcher: Sendable {
     func run() async -> String? {
         do {
             try await Task.sleep(for: interval)
-            return try await DatabaseConnector.with(database, logger: logger, applicationName: applicationName) {
-                try await watch(on: $0)
-            }
         } catch {
-            // Cancelled, or the watcher's own session failed: the apply goes on regardless.
-            logger.debug("lock watch ended", metadata: ["error": "\(error)"])
             return nil
         }
+        let connection: PostgresConnection
+        do {
+            connection = try await DatabaseConnector.connect(
+                database, logger: logger, applicationName: applicationName)
+        } catch {
+            // The apply goes on regardless, but a wait for a lock would now go unreported:
+            // say so (a role's connection limit, a full server), unless the apply has ended.
+            if !Task.isCancelled {
+                let message =
+                    "cannot watch for lock waits on \(table): a second connection failed (\(error)); the apply goes "
+                    + "on, but if it waits for another session's lock nothing will say so"
+                logger.warning("\(message)", metadata: ["db.table": "\(table)"])
+            }
+            return nil
+        }
+        let summary: String?
+        do {
+            summary = try await watch(on: connection)
+        } catch {
+            // The watcher's own session failed: the apply goes on regardless.
+            logger.debug("lock watch ended", metadata: ["error": "\(error)"])
+            summary = nil
+        }
+        await connection.close()
+        return summary
     }
 
     /// The last summary is kept across polls so that cancellation, the normal end, returns it.
