@@ -164,7 +164,7 @@ public struct ReviewSummary: Sendable, Hashable {
                 out +=
                     "  \(column.name) \(label): min \(Self.format(distribution.min)), "
                     + "median \(Self.format(distribution.median)), max \(Self.format(distribution.max)) "
-                    + "(\(distribution.count) cell\(distribution.count == 1 ? "" : "s"))\n"
+                    + "(\(distribution.count.counted("cell")))\n"
             }
         }
         if unknownKeys > 0 {

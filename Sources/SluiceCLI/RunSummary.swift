@@ -1,5 +1,6 @@
 import Foundation
 import Sluice
+import SluiceCore
 import SluicePipeline
 
 /// What a person reads after a run (and in `sluice runs show`): how it ended, each stage's
@@ -25,7 +26,7 @@ struct RunSummary {
             out += "files:\n"
             for (stage, file) in files {
                 out +=
-                    "  \(stage) \(file.kind): \(display(file.path)) (\(file.rows) row\(file.rows == 1 ? "" : "s"), sha256 \(file.sha256.prefix(12))…)\n"
+                    "  \(stage) \(file.kind): \(display(file.path)) (\(file.rows.counted("row")), sha256 \(file.sha256.prefix(12))…)\n"
             }
         }
         let counters = manifest.stages.filter { !$0.counters.isEmpty && $0.status != .skipped }
@@ -77,10 +78,10 @@ struct RunSummary {
             }
         }
         for undo in manifest.undos {
-            var what = "restored \(undo.restored) row\(undo.restored == 1 ? "" : "s")"
+            var what = "restored \(undo.restored.counted("row"))"
             if undo.deleted > 0 { what += ", deleted the \(undo.deleted) it added" }
             if undo.changedSince > 0 {
-                what += ", left the cells changed since in \(undo.changedSince) row\(undo.changedSince == 1 ? "" : "s")"
+                what += ", left the cells changed since in \(undo.changedSince.counted("row"))"
             }
             out += "undone (stage '\(undo.stage)') at \(ISO8601DateFormatter().string(from: undo.undoneAt)): \(what)\n"
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Sluice
+import SluiceCore
 import SluicePlan
 import Synchronization
 
@@ -48,7 +49,7 @@ enum Terminal {
         if let planError = error as? PlanError {
             for d in planError.diagnostics { printError(d.rendered(color: colorOnStderr)) }
             let n = planError.errors.count
-            printError("\(n) error\(n == 1 ? "" : "s")")
+            printError("\(n.counted("error"))")
         } else {
             printError("error: \(error)")
         }

@@ -179,7 +179,7 @@ struct Validator {
             }
             if elements.count < minCount {
                 diagnostics.error(
-                    "\(what) needs at least \(minCount) item\(minCount == 1 ? "" : "s")", at: node.location)
+                    "\(what) needs at least \(minCount.counted("item"))", at: node.location)
             }
             var values: [PlanValue] = [], redacted: [PlanValue] = []
             for (i, element) in elements.enumerated() {

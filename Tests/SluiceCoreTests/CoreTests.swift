@@ -103,3 +103,13 @@ import Testing
         #expect(SplitMix64.mix(0) == 0xE220_A839_7B1D_CDAF)
     }
 }
+
+@Suite struct CountedTests {
+    @Test func singularForExactlyOne() {
+        #expect(1.counted("row") == "1 row")
+        #expect(0.counted("row") == "0 rows")
+        #expect(2.counted("cell") == "2 cells")
+        #expect(3.counted("match", plural: "matches") == "3 matches")
+        #expect((-1).counted("row") == "-1 rows")
+    }
+}

@@ -228,7 +228,7 @@ struct RowChecker {
         let fields = record.fields
         guard fields.count == columns.count else {
             let message =
-                "this row has \(fields.count) field\(fields.count == 1 ? "" : "s"), the header has \(columns.count)"
+                "this row has \(fields.count.counted("field")), the header has \(columns.count)"
             if fields.count > columns.count {
                 let extra = fields[columns.count]
                 reader.report(

@@ -1,3 +1,5 @@
+import SluiceCore
+
 /// One problem in a CSV file, located like a compiler error: `FILE:LINE:COL: error: message`.
 ///
 /// Lines and columns are 1-based; a column counts characters (Unicode scalars), not bytes, so it
@@ -41,7 +43,7 @@ public struct CSVInputError: Error, CustomStringConvertible, Sendable {
         var text =
             limited
             ? "the first \(n) problems in \(path) (reading stopped there)"
-            : "\(n) problem\(n == 1 ? "" : "s") in \(path)\(stoppedEarly ? " (reading stopped there)" : "")"
+            : "\(n.counted("problem")) in \(path)\(stoppedEarly ? " (reading stopped there)" : "")"
         text += "; nothing was changed"
         for diagnostic in diagnostics { text += "\n" + diagnostic.description }
         return text

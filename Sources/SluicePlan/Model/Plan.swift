@@ -51,8 +51,8 @@ public struct Plan: Sendable {
     public var summary: String {
         let chain = stages.map(\.name).joined(separator: " → ")
         let c = connections.count
-        return "plan '\(name)': \(stages.count) stage\(stages.count == 1 ? "" : "s") (\(chain)), "
-            + "\(c) connection\(c == 1 ? "" : "s")"
+        return "plan '\(name)': \(stages.count.counted("stage")) (\(chain)), "
+            + "\(c.counted("connection"))"
     }
 }
 

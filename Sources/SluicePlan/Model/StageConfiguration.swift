@@ -221,7 +221,7 @@ public enum RowLimit: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .rows(let rows): return "\(rows) row\(rows == 1 ? "" : "s")"
+        case .rows(let rows): return "\(rows.counted("row"))"
         case .percent(let percent): return "\(percent.rounded() == percent ? String(Int(percent)) : String(percent))%"
         }
     }

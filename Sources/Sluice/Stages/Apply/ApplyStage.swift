@@ -37,7 +37,7 @@ public struct ApplyStage: ReviewingStage {
     /// "3 rows changed", or "91 rows: 1 updated, 90 inserted" when it added rows.
     public static func written(rows: Int, counters: [String: Int]) -> String {
         let inserted = counters["inserted", default: 0]
-        guard inserted > 0 else { return "\(rows) row\(rows == 1 ? "" : "s") changed" }
+        guard inserted > 0 else { return "\(rows.counted("row")) changed" }
         let updated = counters["changed", default: rows - inserted]
         return "\(updated + inserted) rows: \(updated) updated, \(inserted) inserted"
     }

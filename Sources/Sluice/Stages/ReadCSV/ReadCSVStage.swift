@@ -95,7 +95,7 @@ public struct ReadCSVStage: Stage {
             guard record.fields.count == names.count else {
                 reader.report(
                     line: record.line, column: 1,
-                    "this row has \(record.fields.count) field\(record.fields.count == 1 ? "" : "s"), the header "
+                    "this row has \(record.fields.count.counted("field")), the header "
                         + "\(names.count)")
                 continue
             }

@@ -176,7 +176,7 @@ public struct VerifyError: Error, CustomStringConvertible, Sendable {
     public var failures: [String]
     public var description: String {
         let count = failures.count
-        return "stage '\(stage)': \(count) check\(count == 1 ? "" : "s") failed:\n  "
+        return "stage '\(stage)': \(count.counted("check")) failed:\n  "
             + failures.joined(separator: "\n  ")
     }
 }

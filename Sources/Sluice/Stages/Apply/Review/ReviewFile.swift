@@ -145,7 +145,7 @@ final class ReviewWriter {
         var text = summary.text
         let guardRails = ReviewGuardRails.check(summary, against: settings).map { "\($0)" }
         for violation in guardRails { text += "  guard-rail: \(violation)\n" }
-        text += "  review: \(csvURL.path) (\(writer.rows) cell\(writer.rows == 1 ? "" : "s")), \(htmlURL.path)\n"
+        text += "  review: \(csvURL.path) (\(writer.rows.counted("cell"))), \(htmlURL.path)\n"
         return Manifest.Review(
             file: Manifest.Artifact(kind: "review", path: csvURL.path, sha256: sha256, rows: writer.rows),
             files: [Manifest.Artifact(kind: "review-html", path: page.url.path, sha256: page.sha256, rows: 0)],

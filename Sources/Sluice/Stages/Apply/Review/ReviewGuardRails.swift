@@ -1,4 +1,5 @@
 import SluiceApply
+import SluiceCore
 import SluicePlan
 
 /// The apply stage's guard-rails checked against a review: pure.
@@ -25,7 +26,7 @@ enum ReviewGuardRails {
                 Violation(
                     key: key,
                     description:
-                        "\(key): the review \(what) \(count) row\(count == 1 ? "" : "s") "
+                        "\(key): the review \(what) \(count.counted("row")) "
                         + "(\(ReviewSummary.format(percent))% of \(summary.rowsAfter)), above the limit of \(limit)"))
         }
         if let limit = settings.maxChanged {

@@ -162,7 +162,7 @@ enum ReviewPage {
         if rejects.isEmpty { html += "<p>No stage rejected a row.</p>\n" }
         for file in rejects {
             html +=
-                "<h3>\(escape(file.stage)): \(file.total) row\(file.total == 1 ? "" : "s") (\(escape(file.path)))</h3>\n"
+                "<h3>\(escape(file.stage)): \(file.total.counted("row")) (\(escape(file.path)))</h3>\n"
             if let header = file.rows.first { html += table(header, Array(file.rows.dropFirst())) }
         }
         let fetches = earlier.filter { $0.kind == "fetch" }

@@ -177,7 +177,7 @@ public struct UndoReport: Sendable, CustomStringConvertible {
             + (unknownKeys > 0 ? "; \(unknownKeys) keys are no longer in the table" : "")
         if changedSince > 0 {
             let rows = changedSince == 1 ? "1 row has" : "\(changedSince) rows have"
-            let cells = changedCells.map { "\($0.column) (\($0.rows) row\($0.rows == 1 ? "" : "s"))" }
+            let cells = changedCells.map { "\($0.column) (\($0.rows.counted("row")))" }
             text +=
                 "\nnot undone: \(rows) cells changed after the apply (by a later apply, a trigger or someone "
                 + "else), \(leaves) as they are: \(cells.joined(separator: ", ")); \(key) "
