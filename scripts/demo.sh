@@ -53,7 +53,8 @@ echo "== replaying apply from the manifest (no fetching): it must change 0 rows"
 "$BIN/sluice" replay "$run_dir" --stage apply --yes --quiet | tee "$work/replay.txt"
 grep -q "changed=0" "$work/replay.txt" && echo "ok: the second apply changed 0 rows"
 echo
-echo "== undoing the run's apply from the prior values it recorded"
+echo "== undoing the run's apply from the prior values it recorded: first what it would do, then it"
+"$BIN/sluice" undo "$run_dir" --dry-run
 "$BIN/sluice" undo "$run_dir" --yes
 [ "$(table_sum)" = "$before_sum" ] && echo "ok: the table is exactly as it was before the run"
 echo
