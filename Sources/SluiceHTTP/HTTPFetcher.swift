@@ -39,6 +39,8 @@ public actor HTTPFetcher {
     public static let refusalsBeforeGivingUp = 8
     /// Whether a failed request's retry was said at warning level: the first one is.
     var saidRetrying = false
+    /// Whether a batch refused for its size was said (``refusedForItsSize(_:message:)``).
+    private var saidRefusedForItsSize = false
 
     /// - Parameters:
     ///   - configuration: the source and how to treat it.
@@ -129,12 +131,15 @@ public actor HTTPFetcher {
             answeredAny = true
             return results
         case .badRequest(let message):
-            if !narrowing {
-                logger.info(
-                    "The API refused a whole batch (400); splitting it to isolate the ids it refuses",
-                    metadata: ["http.message": "\(message)", "fetch.ids": "\(count)"])
+            guard !narrowing else { return try await narrow(ids, refusedWith: message, asked: true) }
+            logger.info(
+                "The API refused a whole batch (400); splitting it to isolate the ids it refuses",
+                metadata: ["http.message": "\(message)", "fetch.ids": "\(count)"])
+            let results = try await narrow(ids, refusedWith: message, asked: true)
+            if !results.contains(where: { if case .rejected = $0 { true } else { false } }) {
+                refusedForItsSize(count, message: message)
             }
-            return try await narrow(ids, refusedWith: message, asked: true)
+            return results
         case .forbidden(let message):
             guard configuration.fallbackPath != nil else {
                 throw FetchError(
@@ -233,6 +238,20 @@ public actor HTTPFetcher {
                 + "answered no request: the request is likely wrong rather than the ids (check path, "
                 + "ids_param, id_prefix, id_separator, query and headers against the API's documentation)",
             url: url, status: 400)
+    }
+
+    /// A batch the API refused whole (400) although it refused none of its ids on its own: the
+    /// batch itself was refused, most likely for its size. Narrowing still answered every id,
+    /// at the cost of extra requests; said once, since every full batch will do the same.
+    private func refusedForItsSize(_ count: Int, message: String) {
+        guard !saidRefusedForItsSize else { return }
+        saidRefusedForItsSize = true
+        let notice =
+            "The API refused a whole batch of \(count) ids (400: \(message)) but none of them on its own, so the "
+            + "batch was split to ask for them (narrowed_requests counts the extra requests): it likely limits "
+            + "the ids a request may carry; lower max_ids (now \(configuration.maxIDs)) to that limit."
+        notices.append(notice)
+        logger.warning("\(notice)", metadata: ["http.status": "400", "fetch.ids": "\(count)"])
     }
 
     private func switchToFallback(_ message: String) {

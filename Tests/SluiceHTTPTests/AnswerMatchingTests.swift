@@ -70,6 +70,31 @@ import Testing
         #expect((try? matching.results(for: ["a"], in: .object([:])).get()) == nil)
     }
 
+    /// Items none of which names an id where `item_field` says: the plan's mistake, naming what
+    /// is there instead; no items, or only nulls, is every id not found.
+    @Test func itemFieldNoItemHoldsIsThePlansMistake() throws {
+        let matching = AnswerMatching(rule: .itemField(["isbn"]), itemsKey: nil, idPrefix: "")
+        guard case .failure(let keys) = matching.results(for: ["a"], in: .array([.object(["id": "a", "n": 1])])),
+            case .failure(let typed) = matching.results(for: ["a"], in: .array([.object(["isbn": .array([])])])),
+            case .failure(let strings) = matching.results(for: ["a"], in: .array(["a", "b"]))
+        else {
+            Issue.record("no item names an id")
+            return
+        }
+        #expect(keys.isShape)
+        #expect(
+            keys.description
+                == "the one item in the body has no \"isbn\" (match.item_field); set match.item_field to the key "
+                + "holding each item's id (the items' keys: id, n)")
+        #expect(
+            typed.description
+                == "the items' \"isbn\" (match.item_field) is a JSON array, not an id (a string or an integer)"
+        )
+        #expect(strings.description.hasSuffix("; they are JSON strings, not objects"))
+        #expect(try matching.results(for: ["a"], in: .array([])).get() == [.notFound])
+        #expect(try matching.results(for: ["a"], in: .array([.null])).get() == [.notFound])
+    }
+
     @Test func objectKeysCarryThePrefixAndAbsentIsNotFound() throws {
         let matching = AnswerMatching(rule: .objectKeys, itemsKey: nil, idPrefix: "ISBN:")
         let book: Value = .object(["title": "Fox"])

@@ -245,6 +245,55 @@ import Testing
         }
     }
 
+    /// An API that takes fewer ids a request than `max_ids` refuses every full batch with 400
+    /// though it knows each id: narrowing still gets every answer, and the run says why it asked
+    /// more often and what to change.
+    @Test func aBatchRefusedForItsSizeSaysToLowerMaxIDs() async throws {
+        let known = (0..<8).map { "v\($0)" }
+        var api = FixtureAPI(
+            shape: .batchList(path: "/v1/lookup", bodyKey: "ids", resultsKey: "results"),
+            answers: Dictionary(uniqueKeysWithValues: known.map { ($0, Value.object(["id": .string($0)])) }))
+        api.maxIDs = 4
+        try await Self.with(api) { server, origin in
+            let stage = try Self.fetchStage(
+                Self.lookupFetch + "\nitems_key: results\nmax_ids: 8", connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let got = rows(
+                try await harness.run(stage, input: [Batch(columns: ["v"], rows: known.map { [.string($0)] })]))
+            #expect(got.count == 8)
+            #expect(server.stats().badRequests == 1)
+            #expect(
+                harness.notices.contains {
+                    $0.contains("refused a whole batch of 8 ids (400: ids needs 1 to 4 string ids) but none of them")
+                        && $0.hasSuffix("lower max_ids (now 8) to that limit.")
+                }, "\(harness.notices)")
+        }
+    }
+
+    /// A `match.item_field` no item has is the plan's mistake: the stage stops at the first
+    /// answer (not retried), naming the keys the items do have, instead of finding nothing.
+    @Test func anItemFieldNoItemHasStopsTheFetchNamingTheItemsKeys() async throws {
+        let api = FixtureAPI(
+            shape: .batchList(path: "/v1/lookup", bodyKey: "ids", resultsKey: "results"),
+            answers: ["a": .object(["id": "a", "score": 1]), "b": .object(["id": "b", "score": 2])])
+        try await Self.with(api) { server, origin in
+            let fetch = Self.lookupFetch.replacingOccurrences(of: "item_field: id", with: "item_field: isbn")
+            let stage = try Self.fetchStage(
+                fetch + "\nitems_key: results", connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let error = await #expect(throws: (any Error).self) {
+                try await harness.run(stage, input: [Batch(columns: ["v"], rows: [["a"], ["b"], ["c"]])])
+            }
+            let message = error.map { "\($0)" } ?? ""
+            #expect(
+                message.contains(
+                    "none of the 2 items in the body's \"results\" has \"isbn\" (match.item_field); set "
+                        + "match.item_field to the key holding each item's id (the items' keys: id, score)"),
+                "\(message)")
+            #expect(server.stats().requests == 1)
+        }
+    }
+
     /// A vendor's POST lookup that knows no ids, and the fetch stage asking it about column `v`.
     static let emptyLookup = FixtureAPI(
         shape: .batchList(path: "/v1/lookup", bodyKey: "ids", resultsKey: "results"), answers: [:])

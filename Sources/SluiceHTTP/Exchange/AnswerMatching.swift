@@ -34,6 +34,11 @@ struct AnswerMatching: Sendable {
                 guard let id = Self.text(keys.reduce(item) { $0[$1] }) else { continue }
                 if byID[id] == nil { byID[id] = item }
             }
+            // Items, and not one names an id: the plan names the wrong field, or the API another
+            // shape (an empty answer, or nulls, is "none of them found").
+            if byID.isEmpty, list.contains(where: { !$0.isNull }) {
+                return .failure(.noIDField(keys, in: list, place: place))
+            }
             return .success(ids.map { id in (byID[id] ?? byID[idPrefix + id]).map(ItemResult.found) ?? .notFound })
         case .objectKeys:
             guard case .object(let object) = items else {
@@ -91,6 +96,37 @@ struct AnswerMatching: Sendable {
             } else if case .object(let fields) = found, !fields.isEmpty {
                 text +=
                     "; set items_key to where the items are (its keys: \(fields.keys.sorted().prefix(8).joined(separator: ", ")))"
+            }
+            var mismatch = Mismatch(text)
+            mismatch.isShape = true
+            return mismatch
+        }
+
+        /// No item of `list` has an id at `keys` (``MatchRule/itemField(_:)``): names what the
+        /// items hold there, or their keys, since `match.item_field` is the usual fix.
+        static func noIDField(_ keys: [String], in list: [Value], place: String) -> Mismatch {
+            let path = keys.joined(separator: ".")
+            let items = list.filter { !$0.isNull }
+            var text: String
+            if let held = items.lazy.map({ keys.reduce($0) { $0[$1] } }).first(where: { !$0.isNull }) {
+                text =
+                    "the items' \"\(path)\" (match.item_field) is a JSON \(held.typeName), not an id (a string or "
+                    + "an integer)"
+            } else {
+                text =
+                    items.count == 1
+                    ? "the one item in \(place) has no \"\(path)\" (match.item_field)"
+                    : "none of the \(items.count) items in \(place) has \"\(path)\" (match.item_field)"
+                let fields = Set(
+                    items.prefix(20).flatMap { item -> [String] in
+                        if case .object(let fields) = item { return Array(fields.keys) }
+                        return []
+                    })
+                text +=
+                    fields.isEmpty
+                    ? "; they are JSON \(items[0].typeName)s, not objects"
+                    : "; set match.item_field to the key holding each item's id (the items' keys: "
+                        + "\(fields.sorted().prefix(8).joined(separator: ", ")))"
             }
             var mismatch = Mismatch(text)
             mismatch.isShape = true

@@ -200,7 +200,9 @@ public enum Schema {
                         + "in `object_keys` answers."),
                 ParameterSpec(
                     "max_ids", .int(min: 1, max: 10_000), default: 50,
-                    "Batch requests: most ids the endpoint accepts in one request (Spotify: 50)."),
+                    "Batch requests: most ids the endpoint accepts in one request (Spotify: 50). A batch the API "
+                        + "refuses with 400 is split until the ids it refuses alone are found; when it refuses a "
+                        + "whole batch but none of its ids alone, the run's notices say to lower `max_ids`."),
                 ParameterSpec(
                     "query", .map(of: .requestTemplate, keyName: "parameter"), default: .object([:]),
                     "Query parameters sent with every request, e.g. `market: US`. Per item, values may hold "
@@ -220,7 +222,8 @@ public enum Schema {
                     default: "position",
                     "Batch requests: how answer items are matched to ids. `position`: an array with one entry per id, in "
                         + "order (`null`: not found). `{item_field: id}`: an array in any order, each item naming its id "
-                        + "at that key path (`id`, `identifiers.isbn`). `object_keys`: an object keyed by the ids sent. "
+                        + "at that key path (`id`, `identifiers.isbn`); an answer whose items all lack it stops the "
+                        + "fetch, naming the keys they have. `object_keys`: an object keyed by the ids sent. "
                         + "An id nothing answers is not found (`on_not_found`)."),
                 ParameterSpec(
                     "items_key", .string,
