@@ -13,6 +13,9 @@ public struct FixtureAPI: Sendable {
         /// `GET {path}?{parameter}=ID1{separator}ID2`: an object keyed by the ids sent, unknown
         /// ids simply absent (Open Library `/api/books?bibkeys=ISBN:a,ISBN:b`).
         case batchObject(path: String, parameter: String, separator: String)
+        /// `GET {path}?{parameter}=ID1&{parameter}=ID2`: an object keyed by the ids sent, unknown
+        /// ids absent (an API taking a list-valued query parameter).
+        case batchRepeated(path: String, parameter: String)
         /// `POST {path}` with `{"<bodyKey>": [ids]}`: `{"<resultsKey>": [items]}` in an order of
         /// its own, each item carrying its id, unknown ids absent (a vendor's batch lookup).
         case batchList(path: String, bodyKey: String, resultsKey: String)
@@ -68,6 +71,16 @@ public struct FixtureRequest: Sendable {
     }
 
     /// The decoded query parameters.
+    /// Every value of the query parameter `name`, in order (`?id=a&id=b`: `a`, `b`).
+    func values(of name: String) -> [String] {
+        query.split(separator: "&").compactMap { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1).map {
+                String($0).removingPercentEncoding ?? String($0)
+            }
+            return parts[0] == name ? (parts.count > 1 ? parts[1] : "") : nil
+        }
+    }
+
     var parameters: [String: String] {
         var out: [String: String] = [:]
         for pair in query.split(separator: "&") {

@@ -52,6 +52,18 @@ struct FixtureState: Sendable {
         return reply
     }
 
+    /// An object holding the answer of each id it knows, keyed by the id; 400 for no ids or more
+    /// than ``FixtureAPI/maxIDs``.
+    private mutating func answerKeyedByID(_ ids: [String], parameter: String) -> FixtureReply {
+        guard !ids.isEmpty, ids.count <= api.maxIDs else {
+            return .error(400, "\(parameter) needs 1 to \(api.maxIDs) ids")
+        }
+        stats.idsAsked += ids
+        var object: [String: Value] = [:]
+        for id in ids { if let item = api.answers[id] { object[id] = item } }
+        return FixtureReply(200, json: .object(object))
+    }
+
     private mutating func answer(_ request: FixtureRequest) -> FixtureReply {
         let parameters = request.parameters
         for (name, value) in api.requiredQuery where parameters[name] != value {
@@ -67,13 +79,10 @@ struct FixtureState: Sendable {
         case .batchObject(let path, let parameter, let separator):
             guard request.method == "GET", request.path == path else { return .error(404, "Not Found") }
             let ids = (parameters[parameter] ?? "").components(separatedBy: separator).filter { !$0.isEmpty }
-            guard !ids.isEmpty, ids.count <= api.maxIDs else {
-                return .error(400, "\(parameter) needs 1 to \(api.maxIDs) ids")
-            }
-            stats.idsAsked += ids
-            var object: [String: Value] = [:]
-            for id in ids { if let item = api.answers[id] { object[id] = item } }
-            return FixtureReply(200, json: .object(object))
+            return answerKeyedByID(ids, parameter: parameter)
+        case .batchRepeated(let path, let parameter):
+            guard request.method == "GET", request.path == path else { return .error(404, "Not Found") }
+            return answerKeyedByID(request.values(of: parameter).filter { !$0.isEmpty }, parameter: parameter)
         case .batchList(let path, let bodyKey, let resultsKey):
             guard request.path == path else { return .error(404, "Not Found") }
             guard request.method == "POST" else { return .error(405, "use POST") }

@@ -76,6 +76,9 @@ public enum RequestShape: Sendable, Equatable {
     /// The ids, each with the id prefix, joined by `separator` in one query parameter
     /// (`?ids=a,b,c`; `?bibkeys=ISBN:a,ISBN:b`).
     case batchQuery(parameter: String, separator: String)
+    /// The ids, each with the id prefix, each in a query parameter of its own, all named
+    /// `parameter` (`?id=a&id=b`; `?id[]=a&id[]=b`).
+    case batchQueryRepeated(parameter: String)
     /// A JSON body: `template` with every string `"{ids}"` replaced by the list of ids (each
     /// with the id prefix), and every one-element list whose element holds `"{id}"` repeated
     /// once per id with it filled in (`[{"isbn": "{id}"}]` → one object per id).

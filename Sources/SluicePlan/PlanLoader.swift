@@ -110,7 +110,9 @@ struct PlanChecker {
 
     /// A fetch's keys that only a batch request reads: a per-item fetch (a path with
     /// placeholders) may not give them, and its resolved plan leaves out their defaults.
-    static let batchOnlyKeys = ["ids_param", "id_separator", "id_prefix", "max_ids", "match", "body", "fallback_path"]
+    static let batchOnlyKeys = [
+        "ids_param", "id_separator", "ids_repeat", "id_prefix", "max_ids", "match", "body", "fallback_path",
+    ]
 
     mutating func check(_ root: Node, path: String, sha256: String, overrides: [String]) -> Plan? {
         defer { diagnostics.append(contentsOf: validator.diagnostics.diagnostics) }
@@ -689,14 +691,18 @@ extension PlanChecker {
                         "'body' does not say where the ids go: write the string \"{ids}\" where the list belongs, "
                             + "or a one-item list whose item holds \"{id}\"", at: at("body"))
                 }
-                for key in ["ids_param", "id_separator"] where given(key) {
+                for key in ["ids_param", "id_separator", "ids_repeat"] where given(key) {
                     validator.diagnostics.error(
                         "'\(key)' applies to GET batch requests; this one sends its ids in 'body'", at: at(key))
                 }
             case (.get, nil):
                 break
             }
-            if fetch.method == .get, fetch.idSeparator.isEmpty {
+            if fetch.method == .get, fetch.idsRepeat, given("id_separator") {
+                validator.diagnostics.error(
+                    "'id_separator' has no use with ids_repeat: true: each id is a parameter of its own",
+                    at: at("id_separator"))
+            } else if fetch.method == .get, fetch.idSeparator.isEmpty {
                 validator.diagnostics.error("id_separator must not be empty", at: at("id_separator"))
             }
         }

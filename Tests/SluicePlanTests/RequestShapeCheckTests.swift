@@ -89,6 +89,8 @@ import Testing
         #expect(fetch.match == .itemField("meta.id"))
         #expect(fetch.body == .object(["ids": "{ids}", "fields": .array(["a", "b"])]))
         #expect(fetch.method == .post)
+        let repeated = try load(Self.plan(fetch: "path: /v3/lookup\nid: isrc\nids_param: id\nids_repeat: true"))
+        #expect(repeated.stage(named: "fetch")?.fetch?.idsRepeat == true)
     }
 
     /// Each mistake, the message it gets and the line and column it points at.
@@ -104,6 +106,15 @@ import Testing
         ("path: /lookup\nid: isrc\nbody: { ids: x }", "'body' is sent only with method POST", 17, 11),
         ("path: /lookup\nmethod: POST\nid: isrc\nbody: { ids: [x] }", "'body' does not say where the ids go", 18, 11),
         ("path: /tracks\nid: isrc\nquery: { q: \"{isrc}\" }", "query parameter 'q' has placeholders", 17, 17),
+        ("path: /isrc/{isrc}\nids_repeat: true", "'ids_repeat' applies to batch requests", 16, 17),
+        (
+            "path: /lookup\nmethod: POST\nid: isrc\nbody: { ids: \"{ids}\" }\nids_repeat: true",
+            "'ids_repeat' applies to GET batch requests", 19, 17
+        ),
+        (
+            "path: /lookup\nid: isrc\nids_param: id\nids_repeat: true\nid_separator: \"|\"",
+            "'id_separator' has no use with ids_repeat: true", 19, 19
+        ),
         ("path: /tracks\nid: spotify_id", "id 'spotify_id' reads field 'spotify_id'", 16, 9),
         (
             "path: /tracks\nid: isrc\nmatch: keys",

@@ -207,6 +207,34 @@ import Testing
         }
     }
 
+    /// A list-valued query parameter: each id a parameter of its own (`?id=a&id=b`, or with
+    /// brackets in the name), encoded once, answered by an object keyed by the ids sent.
+    @Test(arguments: ["id", "id[]"])
+    func repeatedQueryParametersCarryOneIDEach(parameter: String) async throws {
+        let api = FixtureAPI(
+            shape: .batchRepeated(path: "/v3/lookup", parameter: parameter),
+            answers: ["a&b": .object(["title": "And"]), "9780140328721": .object(["title": "Fox"])])
+        try await Self.with(api) { server, origin in
+            let stage = try Self.fetchStage(
+                """
+                path: /v3/lookup
+                id: isbn
+                ids_param: "\(parameter)"
+                ids_repeat: true
+                match: object_keys
+                """,
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let batch = Batch(
+                columns: ["book_id", "isbn"], rows: [["b1", "9780140328721"], ["b2", "nope"], ["b3", "a&b"]])
+            let got = rows(try await harness.run(stage, input: [batch]))
+            #expect(got.map { $0["book_id"] } == ["b1", "b3"])
+            #expect(got[1]["response"]?["title"] == "And")
+            #expect(harness.counters["requests"] == 1)
+            #expect(server.stats().idsAsked == ["9780140328721", "nope", "a&b"])
+        }
+    }
+
     /// A vendor's batch lookup: POST with the ids in a JSON body, results in any order each
     /// naming its id, authenticated by an API key header or a bearer token.
     @Test(arguments: [

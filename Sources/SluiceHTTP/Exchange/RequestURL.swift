@@ -25,6 +25,9 @@ struct RequestURL {
                 separator: PercentEncoding.encodeSeparator(separator))
             return Request(
                 method: configuration.method, url: url(path: configuration.path, parameters: [(parameter, list)]))
+        case .batchQueryRepeated(let parameter):
+            let pairs = ids.map { (parameter, Self.encode(prefix + $0)) }
+            return Request(method: configuration.method, url: url(path: configuration.path, parameters: pairs))
         case .batchBody(let template):
             let body = BodyTemplate.render(template, ids: ids.map { prefix + $0 })
             return Request(

@@ -111,6 +111,7 @@ extension StageConfiguration {
                     method: try r.choice("method", HTTPMethod.self), id: try r.optional("id")?.expression(),
                     idPattern: try r.optional("id_pattern")?.string(), idsParam: try r.string("ids_param"),
                     idPrefix: try r.string("id_prefix"), idSeparator: try r.string("id_separator"),
+                    idsRepeat: try r.bool("ids_repeat"),
                     maxIDs: try r.int("max_ids"),
                     query: try r.need("query").entries.map { entry throws(ParameterReader.Missing) in
                         (entry.key, try entry.reader.template())

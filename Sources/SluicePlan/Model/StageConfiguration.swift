@@ -104,6 +104,8 @@ public struct FetchSettings: Sendable {
     public var idPrefix: String
     /// Between the ids in `ids_param`.
     public var idSeparator: String
+    /// Each id is an `ids_param` of its own (`?id=a&id=b`); `id_separator` is then unused.
+    public var idsRepeat: Bool
     public var maxIDs: Int
     /// Query parameters of every request; per item, values may hold `{field}` placeholders.
     public var query: [(String, RequestTemplate)]

@@ -195,6 +195,11 @@ public enum Schema {
                 ParameterSpec(
                     "id_separator", .string, default: ",", "Batch GET: what goes between the ids in `ids_param`."),
                 ParameterSpec(
+                    "ids_repeat", .bool, default: false,
+                    "Batch GET: send each id as a parameter of its own, `?id=a&id=b` (with `ids_param: id`; "
+                        + "`ids_param: id[]` gives `?id[]=a&id[]=b`), instead of one `ids_param` joined by "
+                        + "`id_separator`."),
+                ParameterSpec(
                     "id_prefix", .string, default: "",
                     "Batch requests: written before every id sent (Open Library's `ISBN:`), and expected before it "
                         + "in `object_keys` answers."),

@@ -59,7 +59,10 @@ public struct FetchStage: Stage {
         } else if let body = settings.body {
             c.request = .batchBody(template: body)
         } else {
-            c.request = .batchQuery(parameter: settings.idsParam, separator: settings.idSeparator)
+            c.request =
+                settings.idsRepeat
+                ? .batchQueryRepeated(parameter: settings.idsParam)
+                : .batchQuery(parameter: settings.idsParam, separator: settings.idSeparator)
             c.query = Dictionary(settings.query.map { ($0.0, literal($0.1)) }, uniquingKeysWith: { _, last in last })
         }
         c.idPrefix = settings.idPrefix
