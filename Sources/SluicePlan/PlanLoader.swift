@@ -249,7 +249,9 @@ struct PlanChecker {
             usable = false
         }
         for pair in node.pairs ?? [] {
-            guard let key = pair.key.scalar?.text, key != "kind", !required.contains(key), !optional.contains(key)
+            // A key no auth kind has is reported as unknown already, with a "did you mean".
+            guard let key = pair.key.scalar?.text, key != "kind", !required.contains(key), !optional.contains(key),
+                Schema.authKeys.contains(where: { $0.name == key })
             else { continue }
             validator.diagnostics.error(
                 "'\(key)' is not used by auth kind \(kind)", at: pair.key.location,

@@ -25,6 +25,12 @@ public struct SimulatorConfiguration: Sendable {
     public var developmentMode = false
     /// Seeded fault injection on `/v1/tracks` requests.
     public var faults = FaultConfiguration()
+    /// Form fields a token request must carry besides `grant_type`, as an identity provider asks
+    /// for a `scope` or an `audience`; a request without them gets `invalid_scope`.
+    public var requiredTokenFields: [String: String] = [:]
+    /// `false`: the token endpoint ignores `Authorization: Basic` and takes the client only from
+    /// the form (`client_secret_post`), as some identity providers do.
+    public var acceptsBasicCredentials = true
 
     public init() {}
 }

@@ -82,3 +82,47 @@ import Testing
         }
     }
 }
+
+extension TokenRefreshTests {
+    /// An identity provider that wants a scope and an audience, and takes the client only from
+    /// the form (`client_secret_post`): the token request carries what the plan says, and
+    /// without the scope the provider's refusal is what the fetch reports.
+    @Test func scopeAudienceAndFormCredentialsReachTheTokenEndpoint() async throws {
+        var configuration = SimulatorConfiguration()
+        configuration.requiredTokenFields = ["scope": "read:tracks", "audience": "https://api.example.com/v1"]
+        configuration.acceptsBasicCredentials = false
+        try await Self.withSimulator(configuration) { simulator, client, plain in
+            var fetch = plain
+            fetch.retries = 0
+            guard case .oauth2(var credentials) = fetch.auth else {
+                Issue.record("the helper's fetch uses OAuth2")
+                return
+            }
+            credentials.scope = "read:tracks"
+            credentials.audience = "https://api.example.com/v1"
+            credentials.clientAuthentication = .body
+            fetch.auth = .oauth2(credentials)
+            let ids = (0..<3).map { simulator.catalog.knownID($0) }
+            let results = try await HTTPFetcher(configuration: fetch, httpClient: client, logger: Logger(label: "t"))
+                .fetch(ids: ids)
+            #expect(results.allSatisfy { if case .found = $0 { true } else { false } })
+
+            credentials.scope = nil
+            fetch.auth = .oauth2(credentials)
+            let error = await #expect(throws: FetchError.self) {
+                _ = try await HTTPFetcher(configuration: fetch, httpClient: client, logger: Logger(label: "t"))
+                    .fetch(ids: ids)
+            }
+            #expect("\(error.map { "\($0)" } ?? "")".contains("invalid_scope"), "\(String(describing: error))")
+
+            credentials.scope = "read:tracks"
+            credentials.clientAuthentication = .basic
+            fetch.auth = .oauth2(credentials)
+            let basic = await #expect(throws: FetchError.self) {
+                _ = try await HTTPFetcher(configuration: fetch, httpClient: client, logger: Logger(label: "t"))
+                    .fetch(ids: ids)
+            }
+            #expect("\(basic.map { "\($0)" } ?? "")".contains("invalid_client"), "\(String(describing: basic))")
+        }
+    }
+}

@@ -149,10 +149,41 @@ import Testing
         ("auth: { kind: api-key, key: x, header: H, query_param: q }", "not both"),
         ("auth: { kind: oauth2-client-credentials, token_url: http://t }", "which needs 'client_id'"),
         ("auth: { kind: basic }", "must be one of oauth2-client-credentials, bearer, api-key"),
+        ("auth: { kind: bearer, token: x, scope: y }", "'scope' is not used by auth kind bearer"),
+        (
+            "auth: { kind: oauth2-client-credentials, token_url: http://t, client_id: i, client_secret: s, "
+                + "client_auth: post }", "'client_auth' in 'auth' in connection 'api' must be one of basic, body"
+        ),
     ])
     func authKindsNeedTheirKeys(auth: String, message: String) {
         let found = errors(Self.plan(fetch: "path: /isrc/{isrc}", connection: auth))
         #expect(found.contains { $0.message.contains(message) }, "\(found.map(\.message))")
+    }
+
+    /// A key no auth kind has is one error, with its "did you mean", not also "not used by" the kind.
+    @Test func anUnknownAuthKeyIsOneError() {
+        let found = errors(
+            Self.plan(
+                fetch: "path: /isrc/{isrc}",
+                connection:
+                    "auth: { kind: oauth2-client-credentials, token_url: http://t, client_id: i, client_secret: s, "
+                    + "scopes: r }"))
+        #expect(found.map(\.message) == ["unknown key 'scopes' in 'auth' in connection 'api'"])
+    }
+
+    /// The provider's scope and audience, and the credentials in the form instead of a header.
+    @Test func oauth2TakesScopeAudienceAndWhereTheCredentialsGo() throws {
+        let connection =
+            "auth: { kind: oauth2-client-credentials, token_url: http://t, client_id: i, client_secret: s"
+        let plain = try load(Self.plan(fetch: "path: /isrc/{isrc}", connection: connection + " }"))
+        let defaults = try #require(plain.connections.first { $0.name == "api" }?.http?.auth?.oauth2)
+        #expect(defaults.scope == nil && defaults.audience == nil && defaults.clientAuth == "basic")
+        let plan = try load(
+            Self.plan(
+                fetch: "path: /isrc/{isrc}",
+                connection: connection + ", scope: \"read:books\", audience: https://api, client_auth: body }"))
+        let oauth2 = try #require(plan.connections.first { $0.name == "api" }?.http?.auth?.oauth2)
+        #expect(oauth2.scope == "read:books" && oauth2.audience == "https://api" && oauth2.clientAuth == "body")
     }
 
     @Test func aLiteralTokenIsWarnedAboutAndNeverQuoted() throws {

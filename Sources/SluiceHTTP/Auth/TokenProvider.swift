@@ -86,19 +86,15 @@ actor TokenProvider<C: Clock<Duration>> {
         defer { refreshing = nil }
         requests += 1
         let requestedAt = clock.now
-        let basic = Data("\(credentials.clientID):\(credentials.clientSecret)".utf8).base64EncodedString()
+        let (headers, form) = credentials.tokenRequest()
         logger.debug(
             "Requesting an access token",
             metadata: ["http.url": "\(credentials.tokenURL)", "auth.client_id": "\(credentials.clientID)"])
         let response: HTTPExchange.Response
         do {
             response = try await exchange.send(
-                method: .POST, url: credentials.tokenURL,
-                headers: [
-                    ("Authorization", "Basic \(basic)"), ("Content-Type", "application/x-www-form-urlencoded"),
-                    ("Accept", "application/json"),
-                ],
-                body: Array("grant_type=client_credentials".utf8), timeout: timeout, logger: logger)
+                method: .POST, url: credentials.tokenURL, headers: headers, body: form, timeout: timeout,
+                logger: logger)
         } catch let failure as HTTPExchange.Failure {
             if case .untrustedServer(let cause) = failure {
                 throw FetchError(.untrustedServer, "token endpoint: \(cause); not retried", url: credentials.tokenURL)

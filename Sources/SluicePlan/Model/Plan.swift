@@ -132,7 +132,8 @@ public enum HTTPAuthSettings: Sendable {
     /// The keys each kind needs, and those it may have besides.
     public static func keys(of kind: String) -> (required: [String], optional: [String]) {
         switch kind {
-        case "oauth2-client-credentials": return (["token_url", "client_id", "client_secret"], [])
+        case "oauth2-client-credentials":
+            return (["token_url", "client_id", "client_secret"], ["scope", "audience", "client_auth"])
         case "bearer": return (["token"], [])
         case "api-key": return (["key"], ["header", "query_param"])
         default: return ([], [])
@@ -144,6 +145,15 @@ public struct OAuth2Settings: Sendable {
     public var tokenURL: String
     public var clientID: String
     public var clientSecret: Secret
+    /// The token request's `scope` and `audience` form fields, when set.
+    public var scope: String?
+    public var audience: String?
+    /// Where the client id and secret go: `basic` (an `Authorization: Basic` header) or `body`
+    /// (form fields, `client_secret_post`).
+    public var clientAuth: String
+
+    /// The ways ``clientAuth`` may be written.
+    public static let clientAuths = ["basic", "body"]
 }
 
 /// One stage of the plan.

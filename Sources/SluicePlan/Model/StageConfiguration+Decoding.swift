@@ -216,7 +216,9 @@ extension ConnectionConfiguration {
                     auth = .oauth2(
                         OAuth2Settings(
                             tokenURL: try a.string("token_url"), clientID: try a.string("client_id"),
-                            clientSecret: Secret(try a.string("client_secret"))))
+                            clientSecret: Secret(try a.string("client_secret")),
+                            scope: try a.optional("scope")?.string(), audience: try a.optional("audience")?.string(),
+                            clientAuth: try a.optional("client_auth")?.string() ?? "basic"))
                 }
             }
             return .http(

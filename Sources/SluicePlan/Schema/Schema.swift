@@ -72,7 +72,8 @@ public enum Schema {
         ParameterSpec(
             "kind", .choice(HTTPAuthSettings.kinds), required: true,
             "`oauth2-client-credentials`: a token from `token_url`, refreshed before it expires and on a 401 "
-                + "(needs `token_url`, `client_id`, `client_secret`). `bearer`: `Authorization: Bearer TOKEN` "
+                + "(needs `token_url`, `client_id`, `client_secret`; may have `scope`, `audience`, `client_auth`). "
+                + "`bearer`: `Authorization: Bearer TOKEN` "
                 + "(needs `token`). `api-key`: `key` sent in the request header `header` or the query parameter "
                 + "`query_param` (one of them)."),
         ParameterSpec("token_url", .string, "oauth2-client-credentials: where tokens come from."),
@@ -81,6 +82,17 @@ public enum Schema {
             "client_secret", .string, secret: true,
             "oauth2-client-credentials: the client secret. Write `${SPOTIFY_CLIENT_SECRET}`: never put the secret in the file."
         ),
+        ParameterSpec(
+            "scope", .string,
+            "oauth2-client-credentials: the `scope` to ask the token for, when the provider wants one."),
+        ParameterSpec(
+            "audience", .string,
+            "oauth2-client-credentials: the `audience` to ask the token for (the API it is for, as Auth0 asks)."),
+        ParameterSpec(
+            "client_auth", .choice(OAuth2Settings.clientAuths),
+            "oauth2-client-credentials: how the token request carries the client id and secret. `basic` (the "
+                + "default): an `Authorization: Basic` header (`client_secret_basic`). `body`: form fields "
+                + "(`client_secret_post`)."),
         ParameterSpec("token", .string, secret: true, "bearer: the token. Write `${API_TOKEN}`."),
         ParameterSpec("key", .string, secret: true, "api-key: the key. Write `${API_KEY}`."),
         ParameterSpec("header", .string, "api-key: the request header carrying the key, e.g. `X-Api-Key`."),

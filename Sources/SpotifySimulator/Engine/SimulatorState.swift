@@ -81,7 +81,8 @@ struct SimulatorState: Sendable {
         guard request.method == "POST" else { return .apiError(405, "Method not allowed") }
         let form = request.formFields
         // Spotify takes the client from `Authorization: Basic` or, failing that, from the form.
-        guard let (id, secret) = Self.basicCredentials(request.authorization) ?? formCredentials(form),
+        let basic = configuration.acceptsBasicCredentials ? Self.basicCredentials(request.authorization) : nil
+        guard let (id, secret) = basic ?? formCredentials(form),
             id == configuration.clientID
         else {
             return .tokenError("invalid_client", "Invalid client")
@@ -95,6 +96,10 @@ struct SimulatorState: Sendable {
         guard grantType == "client_credentials" else {
             return .tokenError(
                 "unsupported_grant_type", "grant_type must be client_credentials, authorization_code or refresh_token")
+        }
+        for (name, value) in configuration.requiredTokenFields.sorted(by: { $0.key < $1.key }) where form[name] != value
+        {
+            return .tokenError("invalid_scope", "\(name) must be \(value)")
         }
         let token = Self.randomToken()
         tokens[token] = now + configuration.tokenLifetime

@@ -46,7 +46,11 @@ public struct FetchStage: Stage {
         switch http.auth {
         case .oauth2(let a):
             c.auth = .oauth2(
-                OAuth2ClientCredentials(tokenURL: a.tokenURL, clientID: a.clientID, clientSecret: a.clientSecret.value))
+                OAuth2ClientCredentials(
+                    tokenURL: a.tokenURL, clientID: a.clientID, clientSecret: a.clientSecret.value, scope: a.scope,
+                    audience: a.audience,
+                    clientAuthentication: OAuth2ClientCredentials.ClientAuthentication(rawValue: a.clientAuth) ?? .basic
+                ))
         case .bearer(let token): c.auth = .bearer(token: token.value)
         case .apiKey(let name, let inQuery, let key):
             c.auth = inQuery ? .apiKeyQuery(name: name, key: key.value) : .apiKeyHeader(name: name, key: key.value)
