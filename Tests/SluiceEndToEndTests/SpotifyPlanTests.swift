@@ -30,6 +30,9 @@ struct SpotifyPlanTests {
         #expect(
             ReviewSummary(json: review.summary)?.changedRows
                 == manifest.stage("apply")?.counters["changed"])
+        // The review says what would change; the summary then says that it did.
+        let changed = try #require(manifest.stage("apply")?.counters["changed"])
+        #expect(outcome.stdout.contains("\n  applied and committed: \(changed) rows changed\n"), "\(outcome.stdout)")
 
         // The CSV audit trail: the columns the job asks for, and the manifest's rows and sha256.
         let csv = try #require(manifest.stage("write-csv")?.outputs.first { $0.kind == "csv" })

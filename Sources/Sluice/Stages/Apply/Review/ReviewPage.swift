@@ -295,17 +295,22 @@ private func zip<A, B>(_ a: A?, _ b: B?) -> (A, B)? {
 
 /// Review files of a recorded run, for `sluice review`.
 public enum ReviewReport {
-    /// When an apply held to a review wrote other than the review said (it was applied since,
-    /// or rows drifted), a line saying what it did write: "applied: 0 of the 200000 rows the
-    /// review would write; 200000 already held the values reviewed". `nil` when they agree,
-    /// for a dry run, and for a stage that did not succeed.
+    /// What a reviewed apply did: "applied and committed: 232 rows changed" when it wrote what
+    /// the review said; when it wrote other (it was applied since, or rows drifted), what it
+    /// did write: "applied: 0 of the 200000 rows the review would write; 200000 already held
+    /// the values reviewed". `nil` for a dry run, and for a stage that did not succeed.
     public static func outcome(of stage: Manifest.StageRecord) -> String? {
         guard stage.status == .succeeded, stage.counters["dry_run", default: 0] == 0,
             let review = stage.review, let summary = ReviewSummary(json: review.summary),
             let changed = stage.counters["changed"]
         else { return nil }
         let written = changed + stage.counters["inserted", default: 0]
-        guard written != summary.rowsWritten else { return nil }
+        // The review says what "would" change; once it did, the summary says so in the past.
+        guard written != summary.rowsWritten else {
+            return written == 0
+                ? "applied: nothing to change"
+                : "applied and committed: \(ApplyStage.written(rows: written, counters: stage.counters))"
+        }
         var line = "applied: \(written) of the \(summary.rowsWritten) rows the review would write"
         let unchanged = stage.counters["unchanged", default: 0]
         if unchanged > 0 { line += "; \(unchanged) already held the values reviewed" }
