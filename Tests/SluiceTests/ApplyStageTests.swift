@@ -259,3 +259,29 @@ import Testing
             resolvedPlan: .null, overrides: [], startedAt: StageHarness.startedAt, stages: [record])
     }
 }
+
+/// What `sluice undo` prints when a cell changed since the apply: the rows restored whole, the
+/// row restored in part, and the cell left, in the past or (a dry run) the conditional.
+@Suite struct UndoReportTests {
+    static let partial = UndoReport(
+        stage: "apply", table: "books", key: "id", file: URL(fileURLWithPath: "/runs/r/apply.undo.ndjson"), rows: 232,
+        matched: 232, restored: 232, unknownKeys: 0, changedSince: 1, changedSinceSamples: ["k1"],
+        checkedChangesSince: true, partlyRestored: 1, changedCells: [("pages", 1)])
+
+    @Test func aRowRestoredInPartIsNotCountedAsRestored() {
+        #expect(
+            Self.partial.description == """
+                undo of 'apply': restored 231 (and 1 in part) of 232 rows in books
+                not undone: 1 row has cells changed after the apply (by a later apply, a trigger or someone else), \
+                left as they are: pages (1 row); id k1; its other cells were restored; to restore them too, undo \
+                what changed them (a later apply first), then run this undo again
+                """)
+        var dry = Self.partial
+        dry.dryRun = true
+        #expect(
+            dry.description.hasPrefix(
+                "undo of 'apply' (dry run, rolled back: nothing changed): would restore 231 (and 1 in part) of 232 rows"
+            ))
+        #expect(dry.description.contains("would be left as they are: pages (1 row); id k1; its other cells would be"))
+    }
+}

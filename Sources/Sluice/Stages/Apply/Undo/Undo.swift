@@ -171,7 +171,8 @@ public struct UndoReport: Sendable, CustomStringConvertible {
             dryRun ? ("would restore", "would delete", "would be left") : ("restored", "deleted", "left")
         var text =
             "undo of '\(stage)'" + (dryRun ? " (dry run, rolled back: nothing changed)" : "")
-            + ": \(restores) \(restored) "
+            + ": \(restores) \(restored - partlyRestored)"
+            + (partlyRestored > 0 ? " (and \(partlyRestored) in part)" : "") + " "
             + (deletesInserted ? "and \(deletes) \(deleted) (added by the apply) " : "") + "of \(rows) rows in \(table)"
             + (alreadyRestored > 0 ? " (\(alreadyRestored) already had their prior values)" : "")
             + (unknownKeys > 0 ? "; \(unknownKeys) keys are no longer in the table" : "")
@@ -182,7 +183,9 @@ public struct UndoReport: Sendable, CustomStringConvertible {
                 "\nnot undone: \(rows) cells changed after the apply (by a later apply, a trigger or someone "
                 + "else), \(leaves) as they are: \(cells.joined(separator: ", ")); \(key) "
                 + changedSinceSamples.prefix(5).joined(separator: ", ") + (changedSince > 5 ? ", ..." : "")
-                + (partlyRestored > 0 ? "; their other cells \(dryRun ? "would be" : "were") restored" : "")
+                + (partlyRestored > 0
+                    ? "; \(partlyRestored == 1 ? "its" : "their") other cells \(dryRun ? "would be" : "were") restored"
+                    : "")
                 + "; to restore them too, undo what changed them (a later apply first), then run this undo again"
         }
         if !checkedChangesSince {
