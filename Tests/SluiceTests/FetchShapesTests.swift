@@ -2,6 +2,7 @@ import APIFixtureServer
 import Foundation
 import SluiceCore
 import SluicePipeline
+import SluiceTestSupport
 import Testing
 
 @testable import Sluice
@@ -102,6 +103,35 @@ import Testing
             // The id with '/' and '?' stayed one path segment.
             #expect(stats.idsAsked == ["USRC17607839", "ZZZZZ9999999", "GBAYE0601498", "a/b?c"])
             #expect(stats.seenURLs.allSatisfy { $0.hasSuffix("?fmt=json") })
+        }
+    }
+
+    /// One request per row: the answers are written down every few rows as their requests
+    /// end, not when a query's batch of a thousand rows does, so a run stopped halfway is
+    /// resumed without asking again what was answered.
+    @Test func perItemAnswersAreWrittenDownAsTheyComeNotPerBatch() async throws {
+        let count = 40
+        var api = FixtureAPI(
+            shape: .perItem(pathPrefix: "/item/"),
+            answers: Dictionary(
+                uniqueKeysWithValues: (0..<count).map { ("ID\($0)", Value.object(["n": .int(Int64($0))])) }))
+        api.latency = .milliseconds(40)
+        try await Self.with(api) { server, origin in
+            let stage = try Self.fetchStage("path: /item/{isrc}", connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let batch = Batch(
+                columns: ["track_id", "isrc"], rows: (0..<count).map { [.string("t\($0)"), .string("ID\($0)")] })
+            let file = harness.runDirectory.appendingPathComponent(FetchAnswers.fileName(stage: "fetch"))
+            async let fetched = harness.run(stage, input: [batch])
+            var firstSeen = 0
+            #expect(
+                try await eventually {
+                    firstSeen = ((try? await text(of: file)) ?? "").split(separator: "\n").count
+                    return firstSeen > 0
+                })
+            #expect(firstSeen < count, "answers appear as pieces end, not all with the batch")
+            #expect(rows(try await fetched).count == count)
+            #expect(server.stats().requests == count)
         }
     }
 

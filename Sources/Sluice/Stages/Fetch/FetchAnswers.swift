@@ -5,12 +5,14 @@ import SluicePipeline
 
 /// What the API answered for each id, written by the fetch stage as it goes, so an interrupted
 /// run (SIGINT, SIGKILL, a crash, a Retry-After over the cap) can be resumed without asking
-/// again: `sluice resume RUN` re-fetches at most the batches that were in flight.
+/// again: `sluice resume RUN` re-fetches at most the batches that were in flight (for one
+/// request per row, pieces of ``FetchStage/perItemPiece`` rows).
 ///
 /// One JSON object per line, `{"id":..,"found":ITEM}`, `{"id":..,"not_found":true}` or
-/// `{"id":..,"rejected":REASON}`, handed to the kernel after every group of batches (a
-/// `write`, no fsync: it must survive the process, not the machine). A resumed run writes every
-/// answer it uses, reused ones included, so the newest file is always complete.
+/// `{"id":..,"rejected":REASON}`, handed to the kernel as soon as a batch's requests end, in
+/// whatever order they end (a `write`, no fsync: it must survive the process, not the
+/// machine). A resumed run writes every answer it uses, reused ones included, so the newest
+/// file is always complete.
 enum FetchAnswers {
     static func fileName(stage: String) -> String { "\(stage).answers.ndjson" }
 

@@ -172,12 +172,13 @@ public struct FetchStage: Stage {
         var nextSequence = 0
         var nextToSend = 0
 
-        /// Attaches the answers of the batch whose turn it is, writes them down and sends it on.
+        /// Attaches the answers of the batch whose turn it is, writes down those it reused (the
+        /// newest answers file is complete) and sends it on.
         func send(_ done: (batch: FetchedBatch, asks: [String], fresh: [ItemResult])) async throws {
             var fetched = done.batch
             let fresh = Dictionary(zip(done.asks, done.fresh), uniquingKeysWith: { first, _ in first })
             let results = fetched.ids.map { known[$0] ?? fresh[$0] ?? .notFound }
-            for (id, result) in zip(fetched.ids, results) { try await answers.append(id: id, result) }
+            for id in fetched.ids { if let reused = known[id] { try await answers.append(id: id, reused) } }
             counts.reused += fetched.ids.count { known[$0] != nil }
             let batch = fetched.assemble(
                 results, responseField: settings.responseField,
@@ -189,10 +190,14 @@ public struct FetchStage: Stage {
         }
 
         try await withThrowingTaskGroup(of: (Int, [ItemResult]).self) { group in
-            /// Waits for one request to end, then sends on every batch whose turn has come.
+            /// Waits for one batch's requests to end, writes its answers down at once (a resume
+            /// reuses them even while an earlier batch is still being asked), then sends on every
+            /// batch whose turn has come.
             func collect() async throws {
                 guard let (sequence, results) = try await group.next() else { return }
                 let (batch, asks) = inFlight.removeValue(forKey: sequence)!
+                for (id, result) in zip(asks, results) { try await answers.append(id: id, result) }
+                try await answers.flush()
                 answered[sequence] = (batch, asks, results)
                 while let done = answered.removeValue(forKey: nextToSend) {
                     try await send(done)
@@ -211,17 +216,34 @@ public struct FetchStage: Stage {
                         throw StageError(stage: name, "\(error)")
                     }
                 }
-                let fetched = FetchedBatch(batch: batch, keys: bound!.keys, stage: name)
-                // Ask only for ids no earlier run answered, each once; an empty list sends no request.
-                var asked = Set<String>()
-                let asks = fetched.ids.filter { known[$0] == nil && asked.insert($0).inserted }
-                while inFlight.count >= width || answered.count >= width { try await collect() }
-                let sequence = nextSequence
-                nextSequence += 1
-                inFlight[sequence] = (fetched, asks)
-                group.addTask { (sequence, try await fetcher.fetch(ids: asks)) }
+                for piece in Self.pieces(of: batch, perItem: settings.perItem) {
+                    let fetched = FetchedBatch(batch: piece, keys: bound!.keys, stage: name)
+                    // Ask only for ids no earlier run answered, each once; an empty list sends no request.
+                    var asked = Set<String>()
+                    let asks = fetched.ids.filter { known[$0] == nil && asked.insert($0).inserted }
+                    while inFlight.count >= width || answered.count >= width { try await collect() }
+                    let sequence = nextSequence
+                    nextSequence += 1
+                    inFlight[sequence] = (fetched, asks)
+                    group.addTask { (sequence, try await fetcher.fetch(ids: asks)) }
+                }
             }
             while !inFlight.isEmpty { try await collect() }
+        }
+    }
+
+    /// Rows a per-item fetch asks about as one unit: its answers are written down when the
+    /// unit's requests end, so an interrupted run loses at most this many requests per unit in
+    /// flight, whatever the size of the batches it reads (a query's 1,000 rows at MusicBrainz's
+    /// one request a second would be 17 minutes).
+    static let perItemPiece = 10
+
+    /// `batch` as the units fetched: whole for batch requests (its ids go out in requests of
+    /// `max_ids`), in pieces of ``perItemPiece`` rows for one request per row.
+    static func pieces(of batch: Batch, perItem: Bool) -> [Batch] {
+        guard perItem, batch.rows.count > perItemPiece else { return [batch] }
+        return stride(from: 0, to: batch.rows.count, by: perItemPiece).map { start in
+            Batch(columns: batch.columns, rows: Array(batch.rows[start..<min(start + perItemPiece, batch.rows.count)]))
         }
     }
 
