@@ -11,7 +11,8 @@ public struct FetchCounters: Sendable, Equatable {
     /// Sleeps for a `Retry-After` or a backoff, and their total length.
     public var waits = 0
     public var waitSeconds: Double = 0
-    /// Time spent waiting for a turn under `delay`, `rate` or a host-wide `Retry-After` block.
+    /// Time spent waiting for a turn under `delay` or `rate`; a `Retry-After` is in
+    /// ``waitSeconds`` instead.
     public var pacedSeconds: Double = 0
     /// Response body bytes received from the API.
     public var bytes = 0

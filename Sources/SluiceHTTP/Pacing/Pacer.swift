@@ -13,23 +13,25 @@ actor Pacer<C: Clock<Duration>> {
     }
 
     /// Returns when the caller may start a request (its start is then counted).
-    /// - Returns: how long the caller waited.
+    /// - Returns: how long the caller waited for its turn under `delay` or `rate`; time spent in
+    ///   a host-wide block (a `Retry-After`) is not in it: the fetcher counts that wait itself.
     /// - Throws: `CancellationError`, or ``FetchError`` `.retryAfterTooLong` when the host
     ///   has asked for a wait longer than `maxBlockedWait`.
     func waitForTurn() async throws -> Duration {
-        let began = clock.now
+        var paced = Duration.zero
         while true {
             try Task.checkCancellation()
             let now = clock.now
             switch machine.requestStart(at: now) {
             case .start:
-                return began.duration(to: now)
+                return paced
             case .wait(let until, let blocked):
                 let wait = now.duration(to: until)
                 if blocked && wait > maxBlockedWait {
                     throw FetchError.retryAfterTooLong(wait)
                 }
                 try await clock.sleep(until: until, tolerance: nil)
+                if !blocked { paced += now.duration(to: clock.now) }
             }
         }
     }
