@@ -133,4 +133,6 @@ public struct FixtureStats: Sendable {
     public var answeredAt: [Double] = []
     /// Every header name and value and every URL seen, to check no secret went where it should not.
     public var seenURLs: [String] = []
+    /// The `User-Agent` of every request, in order (`nil` where there was none).
+    public var userAgents: [String?] = []
 }

@@ -23,6 +23,7 @@ struct FixtureState: Sendable {
     private mutating func ruled(_ request: FixtureRequest, at now: Double) -> FixtureReply {
         stats.requests += 1
         stats.seenURLs.append(request.path + (request.query.isEmpty ? "" : "?" + request.query))
+        stats.userAgents.append(request.headers["user-agent"])
         if api.requiresUserAgent, !Self.namesAnApplication(request.headers["user-agent"]) {
             stats.refused += 1
             return .error(

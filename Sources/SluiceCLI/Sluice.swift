@@ -73,10 +73,6 @@ enum ExitStatus {
     static let interrupted: Int32 = 130
 }
 
-enum SluiceVersion {
-    static let current = "0.1.0"
-}
-
 struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Validate a plan without running it.",

@@ -48,6 +48,8 @@ public struct FetchConfiguration: Sendable {
     public var auth: RequestAuth?
     /// Sent with every request to the API (a `User-Agent` naming the app, an `Accept-Language`).
     public var headers: [(String, String)] = []
+    /// The `User-Agent` sent when ``headers`` has none.
+    public static let defaultUserAgent = "sluice/\(SluiceVersion.current)"
     /// The key of the answer holding the items (an array, or an object for
     /// ``MatchRule/objectKeys``); `nil` when the body itself is that.
     public var itemsKey: String?

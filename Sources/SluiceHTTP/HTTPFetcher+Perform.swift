@@ -188,6 +188,10 @@ extension HTTPFetcher {
         exchange: HTTPExchange, logger: Logger
     ) async throws -> (status: Int, bytes: Int, outcome: ResponseOutcome) {
         var headers = [("Accept", "application/json")] + configuration.headers
+        // Some APIs refuse a request that names no client (GitHub); the connection's own wins.
+        if !configuration.headers.contains(where: { $0.0.lowercased() == "user-agent" }) {
+            headers.append(("User-Agent", FetchConfiguration.defaultUserAgent))
+        }
         var url = request.url
         var secrets: [String] = []
         switch configuration.auth {

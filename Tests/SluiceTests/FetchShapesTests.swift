@@ -103,6 +103,8 @@ import Testing
             // The id with '/' and '?' stayed one path segment.
             #expect(stats.idsAsked == ["USRC17607839", "ZZZZZ9999999", "GBAYE0601498", "a/b?c"])
             #expect(stats.seenURLs.allSatisfy { $0.hasSuffix("?fmt=json") })
+            // The connection's User-Agent, not sluice's own.
+            #expect(stats.userAgents.allSatisfy { $0 == "SluiceTests/1.0 ( tests@example.com )" })
         }
     }
 
@@ -234,6 +236,9 @@ import Testing
             #expect(harness.counters["requests"] == 1)
             #expect(harness.counters["not_found"] == 1)
             #expect(server.stats().idsAsked == ["ISBN:9780140328721", "ISBN:0000000000", "ISBN:0451526538"])
+            // A connection without headers names its client all the same (some APIs refuse
+            // a request that does not).
+            #expect(server.stats().userAgents == ["sluice/\(SluiceVersion.current)"])
         }
     }
 

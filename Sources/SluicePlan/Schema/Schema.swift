@@ -65,7 +65,8 @@ public enum Schema {
         ParameterSpec(
             "headers", .map(of: .string, keyName: "header name"), default: .object([:]), secret: true,
             "Headers sent with every request to the API, e.g. `User-Agent: my-app/1.0 (me@example.com)` (MusicBrainz "
-                + "requires one naming the app). Values are treated as secrets."),
+                + "requires one naming the app; without one here, requests send `User-Agent: sluice/VERSION`). "
+                + "Values are treated as secrets."),
     ]
 
     static let authKeys: [ParameterSpec] = [
