@@ -218,9 +218,14 @@ extension HTTPFetcher {
         let outcome = ResponseOutcome.classify(
             status: response.status, retryAfter: response.headers.first(name: "Retry-After"), body: response.body,
             throttleStatuses: configuration.throttleStatuses, secrets: secrets)
-        logger.trace(
+        // The shape a plan gives its requests, for `--log-level debug`: never a key (the URL is
+        // the one before the key was added, and redacted).
+        logger.debug(
             "HTTP exchange",
-            metadata: ["http.url": "\(URLRedaction.describe(request.url))", "http.status": "\(response.status)"])
+            metadata: [
+                "http.method": "\(request.method)", "http.url": "\(URLRedaction.describe(request.url))",
+                "http.status": "\(response.status)", "http.bytes": "\(response.body.count)",
+            ])
         return (response.status, response.body.count, outcome)
     }
 }
