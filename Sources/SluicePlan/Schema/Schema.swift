@@ -229,7 +229,8 @@ public enum Schema {
                     "body", .json,
                     "Batch POST: the JSON body, with the string `\"{ids}\"` where the id list goes "
                         + "(`{ids: \"{ids}\"}`), or a one-item list whose item holds `{id}` to send one object per "
-                        + "id (`[{isbn: \"{id}\"}]`)."),
+                        + "id (`[{isbn: \"{id}\"}]`). Either may sit anywhere in the body, beside other keys: "
+                        + "`{items: [{isbn: \"{id}\"}], fields: [title]}`."),
                 ParameterSpec(
                     "match",
                     .choiceOr(
