@@ -39,6 +39,15 @@ import Testing
         ("split(response.tags, ',')[-1]", #""c""#),
         ("(response.recordings)[1].id", #""r2""#),
         ("first(response.recordings).id", #""r1""#),
+        // A key or index computed for the row: text is a key, an integer an index.
+        ("response.obj[id]", "null"),
+        ("response[concat('od', 'd key')]", "5"),
+        ("response.obj[lower('B')]", "2"),
+        ("response.recordings[response.n - 6].id", #""r2""#),
+        ("response.items[length(response.items) - 1]", "3"),
+        ("response.items[0 + 1]", "2"),
+        ("response.items[1.0]", "null"),
+        ("response[response.missing]", "null"),
     ])
     func pathsIndexListsAndObjects(expression: String, expected: String) throws {
         #expect(try Self.evaluate(expression) == expected)
@@ -270,6 +279,30 @@ import Testing
     @Test func fieldsAreCollectedFromEveryPart() throws {
         let e = try Expression.parse("if(a.x > 0, (b[0]).y, -c) or not split(d, e)[0] == 'z'")
         #expect(e.fields == ["a", "b", "c", "d", "e"])
+        // A computed step reads fields too: the plan check looks for them in the input.
+        #expect(try Expression.parse("response[replace(trim(isbn), '-', '')].edition").fields == ["response", "isbn"])
+        #expect(try Expression.parse("(upper(x))[y]").fields == ["x", "y"])
+    }
+
+    /// A computed step parses into the expression it holds and prints back as written.
+    @Test func computedStepsParseAndReadBack() throws {
+        let e = try Expression.parse("response[replace(trim(isbn), '-', '')].edition")
+        #expect(
+            e
+                == .path(
+                    field: "response",
+                    keys: [
+                        .computed(
+                            .call(
+                                .replace,
+                                [.call(.trim, [.path(field: "isbn", keys: [])]), .literal("-"), .literal("")])),
+                        .key("edition"),
+                    ]))
+        #expect(e.description == "response[replace(trim(isbn), '-', '')].edition")
+        for text in ["a[b]", "a[b.c[0]][-1]", "a[n - 1]", "split(x, ',')[n]", "a[1 + 1]"] {
+            #expect(try Expression.parse(text).description == text)
+        }
+        #expect(try Expression.parse("a[ 2 ]") == .path(field: "a", keys: [.index(2)]))
     }
 
     @Test(arguments: [
@@ -284,7 +317,8 @@ import Testing
         ("a < b < c", "comparisons do not chain; join them with 'and'", 6),
         ("'a' + 1", "'+' works on numbers, not text; use concat(a, b) to join text", 4),
         ("1 * 'a'", "'*' works on numbers, not text", 4),
-        ("a[b]", "expected an integer index or a quoted key after '['", 2),
+        ("a[]", "expected an index, a quoted key or an expression after '['", 2),
+        ("a[b", "expected ']'", 3),
         ("a[0", "expected ']'", 3),
         ("a[0]. b", "expected a field name after '.'", 5),
         ("(a + b", "expected ')'", 6),

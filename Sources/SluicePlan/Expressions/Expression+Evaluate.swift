@@ -50,14 +50,23 @@ extension Expression {
         return out + children.flatMap(\.literalPatterns)
     }
 
+    /// `value` after each step of `keys`, a computed step resolved for the row first.
+    fileprivate static func step(_ value: Value, through keys: [PathComponent], _ row: [Value], _ bound: Bound) -> Value
+    {
+        keys.reduce(value) { value, key in
+            guard case .computed(let expression) = key else { return key.step(into: value) }
+            return PathComponent.named(by: expression.evaluate(row, bound))?.step(into: value) ?? .null
+        }
+    }
+
     fileprivate func evaluate(_ row: [Value], _ bound: Bound) -> Value {
         switch self {
         case .literal(let v): return v
         case .path(let field, let keys):
             let value = bound.slots[field].map { row[$0] } ?? .null
-            return keys.reduce(value) { $1.step(into: $0) }
+            return Self.step(value, through: keys, row, bound)
         case .access(let base, let keys):
-            return keys.reduce(base.evaluate(row, bound)) { $1.step(into: $0) }
+            return Self.step(base.evaluate(row, bound), through: keys, row, bound)
         case .unary(.not, let operand): return .bool(!operand.evaluate(row, bound).isTruthy)
         case .unary(.negate, let operand): return Self.negate(operand.evaluate(row, bound))
         // `and`, `or` and `if` evaluate only what decides the result.

@@ -1,14 +1,18 @@
 import SluiceCore
 
 extension Expression {
-    /// One step into a JSON value: `.name` (or `['any key']`) into an object, `[2]` into a list.
-    public enum PathComponent: Sendable, Hashable, CustomStringConvertible, ExpressibleByStringLiteral,
+    /// One step into a JSON value: `.name` (or `['any key']`) into an object, `[2]` into a list,
+    /// `[expression]` by what the expression gives for the row.
+    public indirect enum PathComponent: Sendable, Hashable, CustomStringConvertible, ExpressibleByStringLiteral,
         ExpressibleByIntegerLiteral
     {
         /// An object key; on a list, a key spelled as a non-negative integer (`a.0`) is an index.
         case key(String)
         /// A list index; negative counts from the end (`[-1]` is the last item).
         case index(Int)
+        /// A key or index computed for each row: `response[isbn]` reads the answer's key named
+        /// by the row's `isbn` (text is a key, an integer an index; anything else reads null).
+        case computed(Expression)
 
         public init(stringLiteral value: String) { self = .key(value) }
         public init(integerLiteral value: Int) { self = .index(value) }
@@ -18,6 +22,20 @@ extension Expression {
             case .index(let n): return "[\(n)]"
             case .key(let k) where Self.isPlain(k): return "." + k
             case .key(let k): return "[" + Expression.quote(k) + "]"
+            case .computed(let e): return "[\(e)]"
+            }
+        }
+
+        /// The expression of a ``computed(_:)`` step.
+        var expression: Expression? { if case .computed(let e) = self { e } else { nil } }
+
+        /// The step a ``computed(_:)`` value names: text a key, an integer an index; `nil` for
+        /// anything else.
+        static func named(by value: Value) -> PathComponent? {
+            switch value {
+            case .string(let s): return .key(s)
+            case .int(let n): return Int(exactly: n).map(PathComponent.index)
+            default: return nil
             }
         }
 
@@ -31,7 +49,7 @@ extension Expression {
             case (.index(let n), .array(let a)):
                 let at = n < 0 ? a.count + n : n
                 return a.indices.contains(at) ? a[at] : .null
-            default: return .null
+            default: return .null  // a computed step is resolved to a key or index first
             }
         }
 

@@ -26,9 +26,10 @@ public indirect enum Expression: Sendable, Hashable {
     /// The expressions this one is made of, in reading order.
     var children: [Expression] {
         switch self {
-        case .path, .literal: return []
+        case .literal: return []
+        case .path(_, let keys): return keys.compactMap(\.expression)
         case .call(_, let args): return args
-        case .access(let base, _): return [base]
+        case .access(let base, let keys): return [base] + keys.compactMap(\.expression)
         case .unary(_, let operand): return [operand]
         case .binary(_, let lhs, let rhs): return [lhs, rhs]
         }
@@ -36,7 +37,7 @@ public indirect enum Expression: Sendable, Hashable {
 
     /// Row fields the expression reads.
     public var fields: [String] {
-        if case .path(let field, _) = self { return [field] }
+        if case .path(let field, _) = self { return [field] + children.flatMap(\.fields) }
         return children.flatMap(\.fields)
     }
 

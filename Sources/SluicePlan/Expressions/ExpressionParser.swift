@@ -218,7 +218,7 @@ struct ExpressionParser {
             skipSpaces()
             guard i < chars.count, chars[i] == "]" else { throw .init(message: "expected ']'", offset: i) }
             i += 1
-            return Node(expression: .path(field: name, keys: try components()), height: 1)
+            return Node(expression: .path(field: name, keys: try components(depth: depth)), height: 1)
         } else {
             guard Self.isIdentStart(c) else { throw unexpected() }
             let name = identifier()
@@ -236,17 +236,17 @@ struct ExpressionParser {
                 case "null": return Node(expression: .literal(.null), height: 1)
                 case "true": return Node(expression: .literal(.bool(true)), height: 1)
                 case "false": return Node(expression: .literal(.bool(false)), height: 1)
-                default: return Node(expression: .path(field: name, keys: try components()), height: 1)
+                default: return Node(expression: .path(field: name, keys: try components(depth: depth)), height: 1)
                 }
             }
         }
-        let keys = try components()
+        let keys = try components(depth: depth)
         if keys.isEmpty { return base }
         return try node(.access(base.expression, keys: keys), over: [base], at: start)
     }
 
-    /// `.name`, `['key']` and `[index]` steps, as many as follow.
-    mutating func components() throws(ParseError) -> [Expression.PathComponent] {
+    /// `.name`, `['key']`, `[index]` and `[expression]` steps, as many as follow.
+    mutating func components(depth: Int) throws(ParseError) -> [Expression.PathComponent] {
         var keys: [Expression.PathComponent] = []
         while true {
             skipSpaces()
@@ -266,10 +266,19 @@ struct ExpressionParser {
                 } else {
                     if i < chars.count, chars[i] == "-" { i += 1 }
                     while i < chars.count, chars[i].isASCII, chars[i].isNumber { i += 1 }
-                    guard let n = Int(String(chars[start..<i])) else {
-                        throw .init(message: "expected an integer index or a quoted key after '['", offset: start)
+                    let digitsEnd = i
+                    skipSpaces()
+                    if let n = Int(String(chars[start..<digitsEnd])), i < chars.count, chars[i] == "]" {
+                        keys.append(.index(n))
+                    } else {
+                        // Anything else is an expression giving the key or index for each row.
+                        i = start
+                        guard i < chars.count, chars[i] != "]" else {
+                            throw .init(
+                                message: "expected an index, a quoted key or an expression after '['", offset: i)
+                        }
+                        keys.append(.computed(try disjunction(depth: depth + 1).expression))
                     }
-                    keys.append(.index(n))
                 }
                 skipSpaces()
                 guard i < chars.count, chars[i] == "]" else { throw .init(message: "expected ']'", offset: i) }

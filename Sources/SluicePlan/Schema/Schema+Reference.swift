@@ -51,7 +51,10 @@ extension Schema {
 
             - field paths: `response.external_ids.isrc`; `[0]` indexes a list and `[-1]` counts from
               its end (`response.recordings[0].id`); `a.0` also indexes; `['odd key']` reads a key that
-              is not a plain name, and a row field's too (`['Book ID']`, a CSV column). A missing
+              is not a plain name, and a row field's too (`['Book ID']`, a CSV column); any other
+              expression in brackets is computed for each row, its text a key and its integer an
+              index: `response[isbn].title` reads an answer keyed by the row's ISBN,
+              `response.items[length(response.items) - 1]` the last item. A missing
               key, an index out of range or a step into the wrong
               type gives null. Calls and parenthesized expressions take the same steps:
               `split(isrc, '-')[1]`;
