@@ -108,6 +108,10 @@ import Testing
         ("path: /tracks\nid: isrc\nquery: { q: \"{isrc}\" }", "query parameter 'q' has placeholders", 17, 17),
         ("path: /isrc/{isrc}\nids_repeat: true", "'ids_repeat' applies to batch requests", 16, 17),
         (
+            "path: /isrc/{isrc}\nnot_found_when: isrc == 'x'",
+            "not_found_when reads 'isrc', but it sees only the answer item, as 'response'", 16, 21
+        ),
+        (
             "path: /lookup\nmethod: POST\nid: isrc\nbody: { ids: \"{ids}\" }\nids_repeat: true",
             "'ids_repeat' applies to GET batch requests", 19, 17
         ),

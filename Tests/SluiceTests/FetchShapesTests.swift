@@ -357,6 +357,30 @@ import Testing
         }
     }
 
+    /// An API that answers 200 with an error inside an item: `not_found_when` says which items
+    /// mean "not found", so they are rejected (or kept, per `on_not_found`) instead of found.
+    @Test func itemsThePlanSaysMeanNotFoundAreNotFound() async throws {
+        let api = FixtureAPI(
+            shape: .batchList(path: "/v1/lookup", bodyKey: "ids", resultsKey: "results"),
+            answers: [
+                "a": .object(["id": "a", "status": "ok", "n": 1]),
+                "b": .object(["id": "b", "status": "error", "error": .object(["code": "NOT_FOUND"])]),
+            ])
+        try await Self.with(api) { server, origin in
+            let stage = try Self.fetchStage(
+                Self.lookupFetch + "\nitems_key: results\nnot_found_when: response.status == 'error'",
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let got = rows(
+                try await harness.run(stage, input: [Batch(columns: ["v"], rows: [["a"], ["b"], ["c"]])]))
+            #expect(got.map { $0["v"] } == ["a"])
+            #expect(harness.counters["found"] == 1)
+            #expect(harness.counters["not_found"] == 2)
+            let rejects = try await FetchStageTests.rejects(harness)
+            #expect(rejects.contains { $0.hasPrefix("fetch,not_found,id,b,") }, "\(rejects)")
+        }
+    }
+
     /// A vendor's POST lookup that knows no ids, and the fetch stage asking it about column `v`.
     static let emptyLookup = FixtureAPI(
         shape: .batchList(path: "/v1/lookup", bodyKey: "ids", resultsKey: "results"), answers: [:])

@@ -103,7 +103,7 @@ extension Expression {
 extension Value {
     /// How `if`, `and`, `or` and `not` read a value: null, false, empty text and zero are
     /// false; everything else (empty lists and objects too) is true.
-    var isTruthy: Bool {
+    public var isTruthy: Bool {
         switch self {
         case .null: return false
         case .bool(let b): return b

@@ -128,7 +128,8 @@ extension StageConfiguration {
                         item throws(ParameterReader.Missing) in
                         try item.int()
                     },
-                    onNotFound: try r.choice("on_not_found", NotFoundPolicy.self)))
+                    onNotFound: try r.choice("on_not_found", NotFoundPolicy.self),
+                    notFoundWhen: try r.optional("not_found_when")?.expression()))
         case .transform:
             var whenEmpty: [String: String] = [:]
             for entry in try r.need("when_empty").entries { whenEmpty[entry.key] = try entry.reader.string() }

@@ -131,6 +131,9 @@ public struct FetchSettings: Sendable {
     /// Statuses that mean "slow down", besides 429.
     public var throttleStatuses: [Int]
     public var onNotFound: NotFoundPolicy
+    /// An answer item for which this is true is "not found" (an error the API sent with a 200);
+    /// it reads only ``responseField``, the item.
+    public var notFoundWhen: Expression?
 
     /// One request per row: the path names row fields.
     public var perItem: Bool { path.hasPlaceholders }

@@ -285,6 +285,12 @@ public enum Schema {
                     "on_not_found", .choice(of: NotFoundPolicy.self), default: "reject",
                     "Ids the API does not know (null, absent, or 404 per item): `reject` them (rejects.csv) or `keep` the row with a null response."
                 ),
+                ParameterSpec(
+                    "not_found_when", .expression,
+                    "An answer item that means \"not found\" though the API sent it, for an API that answers "
+                        + "200 with an error inside: an expression over the item, read as `response` (or "
+                        + "`response_field`), e.g. `response.status == 'error'`; where it is true the id is not "
+                        + "found (`on_not_found`)."),
             ]
         case .transform:
             return [

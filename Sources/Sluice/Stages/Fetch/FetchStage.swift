@@ -164,6 +164,13 @@ public struct FetchStage: Stage {
         } catch {
             throw StageError(stage: name, "id_pattern '\(settings.idPattern ?? "")': \(error)")
         }
+        // The items the plan says mean "not found" (an error answered with a 200).
+        let notFoundWhen: SluicePlan.Expression.Bound?
+        do {
+            notFoundWhen = try settings.notFoundWhen?.bind(to: [settings.responseField])
+        } catch {
+            throw StageError(stage: name, "not_found_when: \(error)")
+        }
         var bound: (columns: [String], keys: RequestKeys)?
         /// Batches whose requests are in flight, by sequence number, with the ids asked for.
         var inFlight: [Int: (batch: FetchedBatch, asks: [String])] = [:]
@@ -194,7 +201,15 @@ public struct FetchStage: Stage {
             /// reuses them even while an earlier batch is still being asked), then sends on every
             /// batch whose turn has come.
             func collect() async throws {
-                guard let (sequence, results) = try await group.next() else { return }
+                guard var (sequence, results) = try await group.next() else { return }
+                if let notFoundWhen {
+                    results = results.map { result in
+                        guard case .found(let item) = result, notFoundWhen.evaluate([item]).isTruthy else {
+                            return result
+                        }
+                        return .notFound
+                    }
+                }
                 let (batch, asks) = inFlight.removeValue(forKey: sequence)!
                 for (id, result) in zip(asks, results) { try await answers.append(id: id, result) }
                 try await answers.flush()
