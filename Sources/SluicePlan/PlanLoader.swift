@@ -113,6 +113,8 @@ struct PlanChecker {
     static let batchOnlyKeys = [
         "ids_param", "id_separator", "ids_repeat", "id_prefix", "max_ids", "match", "body", "fallback_path",
     ]
+    /// The keys only a GET batch (ids in a query parameter) reads.
+    static let queryBatchKeys = ["ids_param", "id_separator", "ids_repeat"]
 
     mutating func check(_ root: Node, path: String, sha256: String, overrides: [String]) -> Plan? {
         defer { diagnostics.append(contentsOf: validator.diagnostics.diagnostics) }
@@ -381,14 +383,18 @@ struct PlanChecker {
             } catch {
                 reportUnreported(error, at: element.location)
             }
-            // A per-item fetch reads none of the batch keys: its resolved plan (the manifest's, a
-            // replay's plan) leaves out their defaults, which would not check as given.
-            if var perItem = definition, case .fetch(let fetch) = perItem.configuration, fetch.perItem {
-                let unread = Set(Self.batchOnlyKeys.filter { !isGiven($0, in: path) })
+            // A per-item fetch reads none of the batch keys, a POST batch none of the query
+            // batch's: its resolved plan (the manifest's, a replay's plan) leaves out their
+            // defaults, which would not check as given.
+            if var fetchStage = definition, case .fetch(let fetch) = fetchStage.configuration,
+                fetch.perItem || fetch.method == .post
+            {
+                let keys = fetch.perItem ? Self.batchOnlyKeys : Self.queryBatchKeys
+                let unread = Set(keys.filter { !isGiven($0, in: path) })
                 redacted.removeAll { unread.contains($0.key) }
-                perItem.redactedParameters = .map(
-                    perItem.redactedParameters.entries.filter { !unread.contains($0.key) })
-                definition = perItem
+                fetchStage.redactedParameters = .map(
+                    fetchStage.redactedParameters.entries.filter { !unread.contains($0.key) })
+                definition = fetchStage
             }
             out.append(
                 CheckedStage(
@@ -693,7 +699,7 @@ extension PlanChecker {
                         "'body' does not say where the ids go: write the string \"{ids}\" where the list belongs, "
                             + "or a one-item list whose item holds \"{id}\"", at: at("body"))
                 }
-                for key in ["ids_param", "id_separator", "ids_repeat"] where given(key) {
+                for key in Self.queryBatchKeys where given(key) && !(isRecorded && isDefault(key)) {
                     validator.diagnostics.error(
                         "'\(key)' applies to GET batch requests; this one sends its ids in 'body'", at: at(key))
                 }

@@ -54,6 +54,14 @@ struct RESTPlanTests {
         }
     }
 
+    /// The keys of the fetch stage in the plan `manifest` recorded.
+    static func fetchKeys(in manifest: Manifest) -> [String: Value]? {
+        guard case .array(let list) = manifest.resolvedPlan["stages"],
+            case .object(let keys) = list.first(where: { $0["kind"] == "fetch" })
+        else { return nil }
+        return keys
+    }
+
     static func uuid(_ n: Int) -> String { String(format: "00000000-0000-4000-8000-%012d", n) }
 
     static func recording(_ mbid: String, length: Int?, also: Int = 0) -> Value {
@@ -157,13 +165,7 @@ struct RESTPlanTests {
         let stopped = try await fixture.sluice.run(["run", plan.path, "--runs-dir", runs.path])
         #expect(stopped.status == 3, "\(stopped.stderr)")
         let (directory, manifest) = try #require(await Files.runs(in: runs).last)
-        let stages = manifest.resolvedPlan["stages"]
-        guard case .array(let list) = stages, let fetch = list.first(where: { $0["kind"] == "fetch" }),
-            case .object(let fetchKeys) = fetch
-        else {
-            Issue.record("no fetch stage in the resolved plan: \(stages)")
-            return
-        }
+        let fetchKeys = try #require(Self.fetchKeys(in: manifest))
         #expect(fetchKeys["max_ids"] == nil && fetchKeys["ids_param"] == nil, "\(fetchKeys.keys.sorted())")
 
         try await Files.write(text + Array("# edited\n".utf8), to: plan)
@@ -174,6 +176,72 @@ struct RESTPlanTests {
         #expect(approved.status == 0, "\(approved.stderr)")
         #expect(approved.stderr.contains("using the plan recorded in its manifest"), "\(approved.stderr)")
         #expect(try await fixture.rows("SELECT mbid FROM track_musicbrainz") == [[Self.uuid(101)]])
+    }
+
+    /// The same for a POST batch: its recorded plan (the plan file edited since the run) loads
+    /// for the approval, without the GET keys' defaults that would not check as given.
+    @Test func aPostRunIsApprovedFromItsRecordedPlanOnceTheFileChanged() async throws {
+        var api = FixtureAPI(
+            shape: .batchList(path: "/v1/lookup", bodyKey: "ids", resultsKey: "results"),
+            answers: ["s1": .object(["id": "s1", "score": 7]), "s2": .object(["id": "s2", "score": 9])])
+        api.requiredHeader = ("X-Api-Key", "k3y")
+        let schema = """
+            CREATE TABLE books (id uuid PRIMARY KEY, sku text, score int);
+            INSERT INTO books VALUES ('\(Self.uuid(1))', 's1', NULL), ('\(Self.uuid(2))', 's2', 1), ('\(Self.uuid(3))', 'zz', NULL);
+            """
+        let fixture = try await Fixture.make(schema: schema, api: api) { origin in
+            ["VENDOR_URL": origin, "VENDOR_KEY": "k3y"]
+        }
+        defer { Task { await fixture.tearDown() } }
+        let plan = fixture.directory.appendingPathComponent("vendor.yaml")
+        let runs = fixture.directory.appendingPathComponent("runs")
+        let text = """
+            version: 1
+            name: vendor
+            connections:
+              db: { kind: postgres, url: "${DATABASE_URL}" }
+              vendor:
+                kind: http
+                base_url: "${VENDOR_URL}"
+                auth: { kind: api-key, header: X-Api-Key, key: "${VENDOR_KEY}" }
+            stages:
+              - { name: query, kind: query, connection: db, sql: "SELECT id AS book_id, sku FROM books ORDER BY id" }
+              - name: fetch
+                kind: fetch
+                connection: vendor
+                path: /v1/lookup
+                method: POST
+                id: sku
+                body: { ids: "{ids}" }
+                items_key: results
+                match: { item_field: id }
+              - { name: transform, kind: transform, fields: { book_id: book_id, score: response.score } }
+              - name: apply
+                kind: apply
+                requires_approval: true
+                connection: db
+                table: books
+                key: id
+                key_field: book_id
+                columns: { score: {} }
+
+            """
+        try await Files.write(Array(text.utf8), to: plan)
+
+        let stopped = try await fixture.sluice.run(["run", plan.path, "--runs-dir", runs.path])
+        #expect(stopped.status == 3, "\(stopped.stderr)")
+        let (directory, manifest) = try #require(await Files.runs(in: runs).last)
+        let fetchKeys = try #require(Self.fetchKeys(in: manifest))
+        #expect(fetchKeys["ids_param"] == nil && fetchKeys["max_ids"] != nil, "\(fetchKeys.keys.sorted())")
+
+        try await Files.write(Array((text + "# edited\n").utf8), to: plan)
+        let approved = try await fixture.sluice.run(["replay", directory.path, "--from", "apply", "--yes"])
+        #expect(approved.status == 0, "\(approved.stderr)")
+        #expect(approved.stderr.contains("using the plan recorded in its manifest"), "\(approved.stderr)")
+        #expect(
+            try await fixture.rows("SELECT sku, score FROM books ORDER BY id") == [
+                ["s1", "7"], ["s2", "9"], ["zz", nil],
+            ])
     }
 
     /// Without the User-Agent MusicBrainz requires, the run stops at the first request with the

@@ -93,6 +93,24 @@ import Testing
         #expect(repeated.stage(named: "fetch")?.fetch?.idsRepeat == true)
     }
 
+    /// A POST batch's resolved plan (what a manifest records, and a replay loads) leaves out the
+    /// GET keys' defaults; one recorded with them (manifests of earlier versions did) loads as a
+    /// recorded plan.
+    @Test func aRecordedPostPlanListingTheGETDefaultsLoads() throws {
+        let post = "path: /lookup\nmethod: POST\nid: isrc\nbody: { ids: \"{ids}\" }"
+        let plan = try load(Self.plan(fetch: post))
+        let resolved = plan.resolved["stages"]?.items.last
+        #expect(resolved?["ids_param"] == nil && resolved?["id_separator"] == nil && resolved?["ids_repeat"] == nil)
+        #expect(resolved?["max_ids"] != nil)
+
+        let older = Self.plan(fetch: post + "\nids_param: ids\nid_separator: \",\"\nids_repeat: false")
+        var loader = PlanLoader(environment: [:])
+        #expect(throws: PlanError.self) { try loader.load(bytes: Array(older.utf8), path: "older.json") }
+        loader.isRecorded = true
+        #expect(
+            try loader.load(bytes: Array(older.utf8), path: "older.json").stage(named: "fetch")?.fetch?.method == .post)
+    }
+
     /// Each mistake, the message it gets and the line and column it points at.
     @Test(arguments: [
         ("path: /isrc/{isrc}\nids_param: ids", "'ids_param' applies to batch requests", 16, 16),
