@@ -126,3 +126,23 @@ extension TokenRefreshTests {
         }
     }
 }
+
+extension TokenRefreshTests {
+    /// `--log-level debug` shows each request's method, URL and status: the shape a plan gives
+    /// its requests, without reading the server's log; the token never.
+    @Test func debugLogsEachRequestWithoutItsToken() async throws {
+        try await Self.withSimulator { simulator, client, fetch in
+            let capture = LogCapture()
+            var logger = capture.logger
+            logger.logLevel = .debug
+            let ids = (0..<2).map { simulator.catalog.knownID($0) }
+            _ = try await HTTPFetcher(configuration: fetch, httpClient: client, logger: logger).fetch(ids: ids)
+            let exchanges = capture.records.filter { $0.level == .debug && $0.message == "HTTP exchange" }
+            #expect(exchanges.count == 1, "\(capture.fullText)")
+            #expect(exchanges.first?.metadata.contains("http.method=GET") == true, "\(exchanges)")
+            #expect(exchanges.first?.metadata.contains("/tracks?ids=") == true, "\(exchanges)")
+            #expect(exchanges.first?.metadata.contains("http.status=200") == true, "\(exchanges)")
+            for token in simulator.issuedTokens() { #expect(!capture.fullText.contains(token)) }
+        }
+    }
+}
