@@ -270,6 +270,29 @@ import Testing
         }
     }
 
+    /// An API keyed by prefixed ids asked without the prefix answers nothing for any id: the
+    /// run says so, naming what to check, instead of only counting them not found.
+    @Test func anAPIThatFindsNoIDSaysWhatToCheck() async throws {
+        let api = FixtureAPI(
+            shape: .batchObject(path: "/api/books", parameter: "bibkeys", separator: ","),
+            answers: ["ISBN:0451526538": .object(["title": "Tom Sawyer"])])
+        try await Self.with(api) { _, origin in
+            let stage = try Self.fetchStage(
+                "path: /api/books\nid: isbn\nids_param: bibkeys\nmatch: object_keys",
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let got = rows(
+                try await harness.run(
+                    stage, input: [Batch(columns: ["isbn"], rows: [["0451526538"], ["9780140328721"]])]))
+            #expect(got.isEmpty)
+            #expect(
+                harness.notices.contains {
+                    $0.hasPrefix("fetch: the API found none of the 2 ids it was asked about: if it should know them")
+                        && $0.contains("id_prefix")
+                }, "\(harness.notices)")
+        }
+    }
+
     /// A vendor's batch lookup: POST with the ids in a JSON body, results in any order each
     /// naming its id, authenticated by an API key header or a bearer token.
     @Test(arguments: [

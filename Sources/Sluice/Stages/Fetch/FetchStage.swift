@@ -138,6 +138,13 @@ public struct FetchStage: Stage {
         }
         try await client.shutdown()
         for notice in await fetcher.notices { context.notice(notice) }
+        // An API that knows none of the ids is more often a plan that asks or reads wrong.
+        if tally.found == 0, tally.notFound > 0, await fetcher.counters.requests > 0 {
+            context.notice(
+                "the API found none of the \(tally.notFound) ids it was asked about: if it should know them, check "
+                    + "how the plan asks (path, ids_param, id_prefix, query) and reads the answers (items_key, match"
+                    + (settings.notFoundWhen == nil ? ")" : ", not_found_when)"))
+        }
         context.logger.info(
             "fetch done",
             metadata: [
