@@ -71,25 +71,24 @@ public struct FixtureRequest: Sendable {
     }
 
     /// The decoded query parameters.
-    /// Every value of the query parameter `name`, in order (`?id=a&id=b`: `a`, `b`).
-    func values(of name: String) -> [String] {
-        query.split(separator: "&").compactMap { pair in
+    /// The query's parameters in order, names and values percent-decoded.
+    var pairs: [(name: String, value: String)] {
+        query.split(separator: "&").map { pair in
             let parts = pair.split(separator: "=", maxSplits: 1).map {
                 String($0).removingPercentEncoding ?? String($0)
             }
-            return parts[0] == name ? (parts.count > 1 ? parts[1] : "") : nil
+            return (parts[0], parts.count > 1 ? parts[1] : "")
         }
     }
 
+    /// Every value of the query parameter `name`, in order (`?id=a&id=b`: `a`, `b`).
+    func values(of name: String) -> [String] {
+        pairs.filter { $0.name == name }.map(\.value)
+    }
+
+    /// Each parameter's value; a repeated one's last.
     var parameters: [String: String] {
-        var out: [String: String] = [:]
-        for pair in query.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1).map {
-                String($0).removingPercentEncoding ?? String($0)
-            }
-            out[parts[0]] = parts.count > 1 ? parts[1] : ""
-        }
-        return out
+        Dictionary(pairs.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last })
     }
 }
 

@@ -49,7 +49,7 @@ enum Terminal {
         if let planError = error as? PlanError {
             for d in planError.diagnostics { printError(d.rendered(color: colorOnStderr)) }
             let n = planError.errors.count
-            printError("\(n.counted("error"))")
+            printError(n.counted("error"))
         } else {
             printError("error: \(error)")
         }

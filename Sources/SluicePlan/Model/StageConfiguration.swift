@@ -226,7 +226,7 @@ public enum RowLimit: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .rows(let rows): return "\(rows.counted("row"))"
+        case .rows(let rows): return rows.counted("row")
         case .percent(let percent): return "\(percent.rounded() == percent ? String(Int(percent)) : String(percent))%"
         }
     }
