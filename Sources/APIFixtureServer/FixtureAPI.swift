@@ -44,6 +44,9 @@ public struct FixtureAPI: Sendable {
     public var arrivalJitter: Duration = .milliseconds(20)
     /// Most ids in one batch request; more is a 400.
     public var maxIDs = 50
+    /// Ids a `batchList` answers the first N times they are asked with
+    /// `{"id": ID, "status": "unavailable"}` instead of their item: a temporary error inside a 200.
+    public var unavailableFirst: [String: Int] = [:]
     /// Time to answer each request.
     public var latency: Duration = .zero
 

@@ -8,8 +8,13 @@ struct FixtureState: Sendable {
     var stats = FixtureStats()
     private var lastAnswered: Double?
     private var order = SplitMix64(seed: 7)
+    /// How many more times each id of ``FixtureAPI/unavailableFirst`` is answered as unavailable.
+    private var unavailableLeft: [String: Int]
 
-    init(api: FixtureAPI) { self.api = api }
+    init(api: FixtureAPI) {
+        self.api = api
+        unavailableLeft = api.unavailableFirst
+    }
 
     mutating func respond(to request: FixtureRequest, at now: Double) -> FixtureReply {
         let reply = ruled(request, at: now)
@@ -95,7 +100,11 @@ struct FixtureState: Sendable {
                 return .error(400, "\(bodyKey) needs 1 to \(api.maxIDs) string ids")
             }
             stats.idsAsked += ids
-            var items = ids.compactMap { api.answers[$0] }
+            var items = ids.compactMap { id -> Value? in
+                guard let left = unavailableLeft[id], left > 0 else { return api.answers[id] }
+                unavailableLeft[id] = left - 1
+                return .object(["id": .string(id), "status": "unavailable"])
+            }
             // Any order: the client must match items by the id they carry.
             for i in items.indices.reversed() where i > 0 {
                 items.swapAt(i, Int(order.next() % UInt64(i + 1)))

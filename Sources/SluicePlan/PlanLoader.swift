@@ -714,11 +714,13 @@ extension PlanChecker {
                 validator.diagnostics.error("id_separator must not be empty", at: at("id_separator"))
             }
         }
-        // It sees the answer item alone, not the row: any other field is a mistake.
-        for field in fetch.notFoundWhen?.fields ?? [] where field != fetch.responseField {
-            validator.diagnostics.error(
-                "not_found_when reads '\(field)', but it sees only the answer item, as '\(fetch.responseField)'",
-                at: at("not_found_when"), notes: ["e.g. \(fetch.responseField).status == 'error'"])
+        // They see the answer item alone, not the row: any other field is a mistake.
+        for (key, expression) in [("not_found_when", fetch.notFoundWhen), ("retry_when", fetch.retryWhen)] {
+            for field in expression?.fields ?? [] where field != fetch.responseField {
+                validator.diagnostics.error(
+                    "\(key) reads '\(field)', but it sees only the answer item, as '\(fetch.responseField)'",
+                    at: at(key), notes: ["e.g. \(fetch.responseField).status == 'error'"])
+            }
         }
         if fetch.idPattern != nil, fetch.id == nil {
             validator.diagnostics.error(

@@ -130,6 +130,10 @@ import Testing
             "not_found_when reads 'isrc', but it sees only the answer item, as 'response'", 16, 21
         ),
         (
+            "path: /isrc/{isrc}\nretry_when: isrc == 'x'",
+            "retry_when reads 'isrc', but it sees only the answer item, as 'response'", 16, 17
+        ),
+        (
             "path: /lookup\nmethod: POST\nid: isrc\nbody: { ids: \"{ids}\" }\nids_repeat: true",
             "'ids_repeat' applies to GET batch requests", 19, 17
         ),

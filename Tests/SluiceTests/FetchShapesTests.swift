@@ -270,6 +270,26 @@ import Testing
         }
     }
 
+    /// An API that answers an item "unavailable, ask again" inside a 200: `retry_when` makes
+    /// the request a transient failure, asked again until the item comes, never an answer kept.
+    @Test func itemsThePlanSaysToAskAgainForAreAskedAgain() async throws {
+        var api = FixtureAPI(
+            shape: .batchList(path: "/v1/lookup", bodyKey: "ids", resultsKey: "results"),
+            answers: ["a": .object(["id": "a", "status": "ok"]), "b": .object(["id": "b", "status": "ok"])])
+        api.unavailableFirst = ["b": 2]
+        try await Self.with(api) { server, origin in
+            let stage = try Self.fetchStage(
+                Self.lookupFetch
+                    + "\nitems_key: results\nretry_when: response.status == 'unavailable'\nbackoff: 0.01s\nretries: 3",
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let got = rows(try await harness.run(stage, input: [Batch(columns: ["v"], rows: [["a"], ["b"]])]))
+            #expect(got.map { $0["response"]?["status"] } == ["ok", "ok"])
+            #expect(harness.counters["retries"] == 2)
+            #expect(server.stats().requests == 3)
+        }
+    }
+
     /// An API keyed by prefixed ids asked without the prefix answers nothing for any id: the
     /// run says so, naming what to check, instead of only counting them not found.
     @Test func anAPIThatFindsNoIDSaysWhatToCheck() async throws {

@@ -129,7 +129,8 @@ extension StageConfiguration {
                         try item.int()
                     },
                     onNotFound: try r.choice("on_not_found", NotFoundPolicy.self),
-                    notFoundWhen: try r.optional("not_found_when")?.expression()))
+                    notFoundWhen: try r.optional("not_found_when")?.expression(),
+                    retryWhen: try r.optional("retry_when")?.expression()))
         case .transform:
             var whenEmpty: [String: String] = [:]
             for entry in try r.need("when_empty").entries { whenEmpty[entry.key] = try entry.reader.string() }

@@ -134,6 +134,8 @@ public struct FetchSettings: Sendable {
     /// An answer item for which this is true is "not found" (an error the API sent with a 200);
     /// it reads only ``responseField``, the item.
     public var notFoundWhen: Expression?
+    /// An answer item for which this is true makes its request a transient failure, tried again.
+    public var retryWhen: Expression?
 
     /// One request per row: the path names row fields.
     public var perItem: Bool { path.hasPlaceholders }

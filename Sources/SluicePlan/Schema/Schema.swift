@@ -291,6 +291,13 @@ public enum Schema {
                         + "200 with an error inside: an expression over the item, read as `response` (or "
                         + "`response_field`), e.g. `response.status == 'error'`; where it is true the id is not "
                         + "found (`on_not_found`)."),
+                ParameterSpec(
+                    "retry_when", .expression,
+                    "An answer item that means \"ask again later\" (an API's temporary error inside a 200): "
+                        + "an expression over the item, as for `not_found_when`, e.g. "
+                        + "`response.error.code == 'TEMPORARILY_UNAVAILABLE'`; where it is true the request is "
+                        + "tried again like a 5xx (`retries`, `backoff`), and a run that runs out of retries "
+                        + "stops, resumable."),
             ]
         case .transform:
             return [

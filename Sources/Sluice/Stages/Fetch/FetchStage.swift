@@ -92,6 +92,16 @@ public struct FetchStage: Stage {
 
     public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
         guard let input else { throw StageError(stage: name, "a fetch stage needs an input") }
+        var configuration = configuration
+        if let retryWhen = settings.retryWhen {
+            let bound: SluicePlan.Expression.Bound
+            do {
+                bound = try retryWhen.bind(to: [settings.responseField])
+            } catch {
+                throw StageError(stage: name, "retry_when: \(error)")
+            }
+            configuration.retryItem = { bound.evaluate([$0]).isTruthy }
+        }
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPFetcher.clientConfiguration)
         let fetcher = HTTPFetcher(
             configuration: configuration, httpClient: client, logger: context.logger, clock: clock)
