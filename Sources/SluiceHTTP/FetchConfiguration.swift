@@ -50,9 +50,8 @@ public struct FetchConfiguration: Sendable {
     public var headers: [(String, String)] = []
     /// The `User-Agent` sent when ``headers`` has none.
     public static let defaultUserAgent = "sluice/\(SluiceVersion.current)"
-    /// An answer item the API says to ask for again later (an error inside a 200): true makes
-    /// the whole request a transient failure, retried like a 5xx.
-    public var retryItem: (@Sendable (Value) -> Bool)?
+    /// What an item the API sent means besides itself (`retry_when`, `not_found_when`).
+    public var itemRules = ItemRules()
     /// The key of the answer holding the items (an array, or an object for
     /// ``MatchRule/objectKeys``); `nil` when the body itself is that.
     public var itemsKey: String?

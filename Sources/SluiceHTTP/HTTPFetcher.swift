@@ -123,9 +123,9 @@ public actor HTTPFetcher {
         let url = request.url
         let count = ids.count
         let matching = matching
-        let retryItem = configuration.retryItem
+        let rules = configuration.itemRules
         let answer = try await perform(request, purpose: narrowing ? .narrowing : .batch) { json in
-            matching.results(for: ids, in: json).flatMap { Self.askAgain($0, retryItem) }
+            matching.results(for: ids, in: json).flatMap(rules.judge)
         }
         switch answer {
         case .ok(let results):
@@ -200,11 +200,11 @@ public actor HTTPFetcher {
         let matching = matching
         for id in ids {
             guard let url = url(id) else { break }
-            let retryItem = configuration.retryItem
+            let rules = configuration.itemRules
             let answer = try await perform(RequestURL.Request(url: url), purpose: purpose) { json in
                 // A fallback endpoint answers the item itself; a per-item source may wrap it (items_key).
                 let item = purpose == .fallback ? AnswerMatching.whole(json) : matching.item(in: json)
-                return Self.askAgain([item], retryItem).map { _ in item }
+                return rules.judge([item]).map { $0[0] }
             }
             switch answer {
             case .ok(let result):
@@ -241,18 +241,6 @@ public actor HTTPFetcher {
                 + "answered no request: the request is likely wrong rather than the ids (check path, "
                 + "ids_param, id_prefix, id_separator, query and headers against the API's documentation)",
             url: url, status: 400)
-    }
-
-    /// `results`, or a transient mismatch (the request is tried again) when an item found is one
-    /// the plan says to ask for again (``FetchConfiguration/retryItem``).
-    static func askAgain(
-        _ results: [ItemResult], _ retryItem: (@Sendable (Value) -> Bool)?
-    ) -> Result<[ItemResult], AnswerMatching.Mismatch> {
-        guard let retryItem else { return .success(results) }
-        let again = results.count { if case .found(let item) = $0 { retryItem(item) } else { false } }
-        guard again > 0 else { return .success(results) }
-        return .failure(
-            AnswerMatching.Mismatch("\(again.counted("item")) the plan says to ask for again (retry_when)"))
     }
 
     /// A batch the API refused whole (400) although it refused none of its ids on its own: the

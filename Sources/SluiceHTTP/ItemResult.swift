@@ -9,3 +9,37 @@ public enum ItemResult: Sendable, Equatable {
     /// The API refused the id itself, e.g. a malformed one; `reason` is the API's message.
     case rejected(reason: String)
 }
+
+/// What the plan says an item the API sent means besides itself: an error inside a 200.
+public struct ItemRules: Sendable {
+    /// True for an item to ask for again later (`retry_when`): its whole request is then a
+    /// transient failure, tried again like a 5xx.
+    public var askAgain: (@Sendable (Value) -> Bool)?
+    /// True for an item that means the id is not found (`not_found_when`).
+    public var notFound: (@Sendable (Value) -> Bool)?
+
+    public init(
+        askAgain: (@Sendable (Value) -> Bool)? = nil, notFound: (@Sendable (Value) -> Bool)? = nil
+    ) {
+        self.askAgain = askAgain
+        self.notFound = notFound
+    }
+
+    /// `results` read by the rules: a transient mismatch when an item found is one to ask for
+    /// again, else each item found that means "not found" as ``ItemResult/notFound``.
+    func judge(_ results: [ItemResult]) -> Result<[ItemResult], AnswerMatching.Mismatch> {
+        if let askAgain {
+            let again = results.count { if case .found(let item) = $0 { askAgain(item) } else { false } }
+            if again > 0 {
+                return .failure(
+                    AnswerMatching.Mismatch("\(again.counted("item")) the plan says to ask for again (retry_when)"))
+            }
+        }
+        guard let notFound else { return .success(results) }
+        return .success(
+            results.map { result in
+                if case .found(let item) = result, notFound(item) { return .notFound }
+                return result
+            })
+    }
+}

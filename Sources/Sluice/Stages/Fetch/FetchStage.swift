@@ -93,15 +93,9 @@ public struct FetchStage: Stage {
     public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
         guard let input else { throw StageError(stage: name, "a fetch stage needs an input") }
         var configuration = configuration
-        if let retryWhen = settings.retryWhen {
-            let bound: SluicePlan.Expression.Bound
-            do {
-                bound = try retryWhen.bind(to: [settings.responseField])
-            } catch {
-                throw StageError(stage: name, "retry_when: \(error)")
-            }
-            configuration.retryItem = { bound.evaluate([$0]).isTruthy }
-        }
+        configuration.itemRules = ItemRules(
+            askAgain: try itemRule(settings.retryWhen, key: "retry_when"),
+            notFound: try itemRule(settings.notFoundWhen, key: "not_found_when"))
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPFetcher.clientConfiguration)
         let fetcher = HTTPFetcher(
             configuration: configuration, httpClient: client, logger: context.logger, clock: clock)
@@ -181,13 +175,6 @@ public struct FetchStage: Stage {
         } catch {
             throw StageError(stage: name, "id_pattern '\(settings.idPattern ?? "")': \(error)")
         }
-        // The items the plan says mean "not found" (an error answered with a 200).
-        let notFoundWhen: SluicePlan.Expression.Bound?
-        do {
-            notFoundWhen = try settings.notFoundWhen?.bind(to: [settings.responseField])
-        } catch {
-            throw StageError(stage: name, "not_found_when: \(error)")
-        }
         var bound: (columns: [String], keys: RequestKeys)?
         /// Batches whose requests are in flight, by sequence number, with the ids asked for.
         var inFlight: [Int: (batch: FetchedBatch, asks: [String])] = [:]
@@ -218,15 +205,7 @@ public struct FetchStage: Stage {
             /// reuses them even while an earlier batch is still being asked), then sends on every
             /// batch whose turn has come.
             func collect() async throws {
-                guard var (sequence, results) = try await group.next() else { return }
-                if let notFoundWhen {
-                    results = results.map { result in
-                        guard case .found(let item) = result, notFoundWhen.evaluate([item]).isTruthy else {
-                            return result
-                        }
-                        return .notFound
-                    }
-                }
+                guard let (sequence, results) = try await group.next() else { return }
                 let (batch, asks) = inFlight.removeValue(forKey: sequence)!
                 for (id, result) in zip(asks, results) { try await answers.append(id: id, result) }
                 try await answers.flush()
@@ -262,6 +241,18 @@ public struct FetchStage: Stage {
             }
             while !inFlight.isEmpty { try await collect() }
         }
+    }
+
+    /// `expression` (the plan's `key`) as a test of an answer item, read as ``responseField``.
+    private func itemRule(_ expression: SluicePlan.Expression?, key: String) throws -> (@Sendable (Value) -> Bool)? {
+        guard let expression else { return nil }
+        let bound: SluicePlan.Expression.Bound
+        do {
+            bound = try expression.bind(to: [settings.responseField])
+        } catch {
+            throw StageError(stage: name, "\(key): \(error)")
+        }
+        return { bound.evaluate([$0]).isTruthy }
     }
 
     /// Rows a per-item fetch asks about as one unit: its answers are written down when the
