@@ -68,10 +68,10 @@ extension Manifest {
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
         let leftovers = names.filter { name in
             name == ManifestRecorder.reserveFileName || (name.hasPrefix(".") && name.hasSuffix(".tmp"))
-        }
-        for name in leftovers.sorted() {
+        }.sorted()
+        for name in leftovers {
             try FileManager.default.removeItem(at: directory.appendingPathComponent(name))
         }
-        return leftovers.sorted()
+        return leftovers
     }
 }
