@@ -19,6 +19,10 @@ public struct FixtureAPI: Sendable {
         /// `POST {path}` with `{"<bodyKey>": [ids]}`: `{"<resultsKey>": [items]}` in an order of
         /// its own, each item carrying its id, unknown ids absent (a vendor's batch lookup).
         case batchList(path: String, bodyKey: String, resultsKey: String)
+        /// `POST {path}` with a JSON object per item, its id at `idKey` (a string or a number):
+        /// the recorded answer, or 404 (a lookup, geocoding or classification API taking one
+        /// record at a time).
+        case itemBody(path: String, idKey: String)
     }
 
     public var shape: Shape
@@ -137,4 +141,6 @@ public struct FixtureStats: Sendable {
     public var seenURLs: [String] = []
     /// The `User-Agent` of every request, in order (`nil` where there was none).
     public var userAgents: [String?] = []
+    /// The JSON body of every `itemBody` request, in order, as the server decoded it.
+    public var bodies: [Value] = []
 }

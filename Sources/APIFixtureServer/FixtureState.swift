@@ -110,6 +110,19 @@ struct FixtureState: Sendable {
                 items.swapAt(i, Int(order.next() % UInt64(i + 1)))
             }
             return FixtureReply(200, json: .object([resultsKey: .array(items)]))
+        case .itemBody(let path, let idKey):
+            guard request.path == path else { return .error(404, "Not Found") }
+            guard request.method == "POST" else { return .error(405, "use POST") }
+            guard request.headers["content-type"] == "application/json", let body = try? JSON.decode(request.body),
+                case .object = body
+            else { return .error(400, "the body must be a JSON object") }
+            stats.bodies.append(body)
+            guard let id = body[idKey].text, !(body[idKey].stringValue?.isEmpty ?? false) else {
+                return .error(400, "\(idKey) is required")
+            }
+            stats.idsAsked.append(id)
+            guard let item = api.answers[id] else { return .error(404, "no record for \(idKey) \(id)") }
+            return FixtureReply(200, json: item)
         }
     }
 

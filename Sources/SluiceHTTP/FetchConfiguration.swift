@@ -9,7 +9,7 @@ import SluiceCore
 public struct FetchConfiguration: Sendable {
     /// Scheme, host and base path, e.g. `https://api.spotify.com/v1`.
     public var baseURL: String
-    /// `GET`, or `POST` for a ``RequestShape/batchBody(template:)`` request.
+    /// `GET`, or `POST` for a ``RequestShape/batchBody(template:)`` request or a per-item one.
     public var method: String = "GET"
     /// The batch endpoint below ``baseURL``, e.g. `/tracks`. Unused by ``RequestShape/perItem``,
     /// whose ids are whole relative URLs.
@@ -75,7 +75,8 @@ public struct FetchConfiguration: Sendable {
 /// How the ids of one request reach the API.
 public enum RequestShape: Sendable, Equatable {
     /// One request per id; each id is the request's URL below the base URL, path and query
-    /// already rendered and percent-encoded (`/ws/2/isrc/USRC17607839?fmt=json`).
+    /// already rendered and percent-encoded (`/ws/2/isrc/USRC17607839?fmt=json`), and for a
+    /// `POST` with a body, a newline and the body's JSON (`/lookup\n{"isbn":"0451526538"}`).
     case perItem
     /// The ids, each with the id prefix, joined by `separator` in one query parameter
     /// (`?ids=a,b,c`; `?bibkeys=ISBN:a,ISBN:b`).

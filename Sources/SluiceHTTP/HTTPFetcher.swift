@@ -105,7 +105,7 @@ public actor HTTPFetcher {
         while start < ids.endIndex {
             let chunk = ids[start..<min(start + size, ids.endIndex)]
             if configuration.request == .perItem {
-                results += try await fetchEach(chunk, purpose: .batch) { urls.relative($0) }
+                results += try await fetchEach(chunk, purpose: .batch) { urls.perItem($0) }
             } else if usedFallback {
                 results += try await fetchEach(chunk, purpose: .fallback) { urls.item($0) }
             } else {
@@ -190,18 +190,19 @@ public actor HTTPFetcher {
 
     // MARK: Per-item requests (the shape, or the fallback)
 
-    /// One request per id, at `url(id)`: a 404 or a `null` item is "not found", a 400 refuses
+    /// One request per id, `request(id)`: a 404 or a `null` item is "not found", a 400 refuses
     /// that id alone.
     private func fetchEach(
-        _ ids: ArraySlice<String>, purpose: Purpose, url: (String) -> String?
+        _ ids: ArraySlice<String>, purpose: Purpose, request: (String) -> RequestURL.Request?
     ) async throws -> [ItemResult] {
         var results: [ItemResult] = []
         results.reserveCapacity(ids.count)
         let matching = matching
         for id in ids {
-            guard let url = url(id) else { break }
+            guard let request = request(id) else { break }
+            let url = request.url
             let rules = configuration.itemRules
-            let answer = try await perform(RequestURL.Request(url: url), purpose: purpose) { json in
+            let answer = try await perform(request, purpose: purpose) { json in
                 // A fallback endpoint answers the item itself; a per-item source may wrap it (items_key).
                 let item = purpose == .fallback ? AnswerMatching.whole(json) : matching.item(in: json)
                 return rules.judge([item]).map { $0[0] }
@@ -239,7 +240,7 @@ public actor HTTPFetcher {
             .refusedEverything,
             "the API refused each of the first \(refusedBeforeAnyAnswer) ids on its own (400: \(message)) and "
                 + "answered no request: the request is likely wrong rather than the ids (check path, "
-                + "ids_param, id_prefix, id_separator, query and headers against the API's documentation)",
+                + "ids_param, id_prefix, id_separator, query, body and headers against the API's documentation)",
             url: url, status: 400)
     }
 

@@ -407,6 +407,19 @@ struct PlanChecker {
         return out
     }
 
+    /// Whether a secret was interpolated into `value`: its `written` form (the resolved plan's)
+    /// then keeps the `${VAR}` or a redaction, where any other string is only `$`-escaped.
+    static func holdsSecret(_ value: Value, written: Value?) -> Bool {
+        switch (value, written) {
+        case (.string(let text), .string(let form)?): return form != text.replacingOccurrences(of: "$", with: "$$")
+        case (.array(let items), .array(let forms)?):
+            return zip(items, forms).contains { holdsSecret($0, written: $1) }
+        case (.object(let members), .object(let forms)?):
+            return members.contains { holdsSecret($0.value, written: forms[$0.key]) }
+        default: return false
+        }
+    }
+
     /// Whether the plan (or a `--set`) gave `key` of the object at `path`, rather than its default.
     func isGiven(_ key: String, in path: String) -> Bool { validator.locations["\(path).\(key)"] != nil }
 
@@ -657,19 +670,44 @@ extension PlanChecker {
             guard let spec = Schema.parameters(of: .fetch).first(where: { $0.name == key }) else { return false }
             return spec.defaultValue != nil && s.redactedParameters[key]?.value == spec.defaultValue
         }
-        let placeholders = fetch.path.fields
+        let itemBody = fetch.itemBody
         if fetch.perItem {
+            let (place, placeholders) =
+                fetch.path.hasPlaceholders ? ("path", fetch.path.fields) : ("body", itemBody?.fields ?? [])
             let why =
-                "the path has placeholders (\(placeholders.map { "{\($0)}" }.joined(separator: ", "))), so fetch makes one request per row"
+                "the \(place) has placeholders (\(placeholders.map { "{\($0)}" }.joined(separator: ", "))), "
+                + "so fetch makes one request per row"
+            // A POST's body is what a per-item POST sends.
             for key in Self.batchOnlyKeys where given(key) && !(isRecorded && isDefault(key)) {
+                guard key != "body" || fetch.method == .get else { continue }
                 validator.diagnostics.error(
                     "'\(key)' applies to batch requests; \(why)", at: at(key),
-                    notes: ["remove '\(key)', or use a batch path without placeholders"])
+                    notes: [
+                        key == "body"
+                            ? "a body is sent only with method POST" : "remove '\(key)', or use a batch request"
+                    ])
             }
-            if fetch.method == .post {
+            // Its request is its key, written to the answers and rejects files: no secret in it.
+            let written = s.redactedParameters
+            let sent: [(String, Value, Value?)] =
+                [("path", .string(fetch.path.text), written["path"]?.value)]
+                + fetch.query.map { ("query.\($0.0)", .string($0.1.text), written["query"]?[$0.0]?.value) }
+                + [("body", fetch.body ?? .null, written["body"]?.value)]
+            for (key, value, written) in sent where Self.holdsSecret(value, written: written) {
                 validator.diagnostics.error(
-                    "method POST sends a batch in 'body'; \(why)", at: at("method"),
-                    notes: ["per-item requests are GET"])
+                    "'\(key)' holds a secret, and a per-item request (path, query and body) is written to the run's "
+                        + "answers and rejects files to name the row it answers",
+                    at: at(key),
+                    notes: [
+                        "send the credential with the connection's 'auth' (kind: api-key with header or query_param, "
+                            + "or bearer), which is never written"
+                    ])
+            }
+            if fetch.method == .post, let body = fetch.body, BodyTemplate.placesIDs(body) {
+                validator.diagnostics.error(
+                    "'body' places a batch's ids (\"{ids}\", or a list of one item holding \"{id}\"); \(why)",
+                    at: at("body"),
+                    notes: ["per item, write the row's fields in the body: {isbn: \"{isbn}\"} or {isbn: \"{id}\"}"])
             }
         } else {
             // An 'id' given that did not parse was reported where it is written.
@@ -681,7 +719,7 @@ extension PlanChecker {
             }
             for (name, template) in fetch.query where template.hasPlaceholders {
                 validator.diagnostics.error(
-                    "query parameter '\(name)' has placeholders, which only a per-item path can fill",
+                    "query parameter '\(name)' has placeholders, which only a per-item request can fill",
                     at: at("query.\(name)"),
                     notes: [
                         "a batch request sends the same query for all its rows", "write {{ and }} for literal braces",
@@ -697,7 +735,15 @@ extension PlanChecker {
                 if !BodyTemplate.placesIDs(body) {
                     validator.diagnostics.error(
                         "'body' does not say where the ids go: write the string \"{ids}\" where the list belongs, "
-                            + "or a one-item list whose item holds \"{id}\"", at: at("body"))
+                            + "or a one-item list whose item holds \"{id}\"", at: at("body"),
+                        notes: ["or fill it from each row, {isbn: \"{isbn}\"}, to send one request per row"])
+                } else if case let fields = ItemBodyTemplate(body).fields.filter({ $0 != "ids" && $0 != "id" }),
+                    !fields.isEmpty
+                {
+                    validator.diagnostics.warning(
+                        "'body' places a batch's ids, so it is one body for all the rows of a request: "
+                            + fields.map { "{\($0)}" }.joined(separator: ", ") + " is sent as written",
+                        at: at("body"), notes: ["write {{ and }} if the braces are meant"])
                 }
                 for key in Self.queryBatchKeys where given(key) && !(isRecorded && isDefault(key)) {
                     validator.diagnostics.error(
@@ -727,26 +773,27 @@ extension PlanChecker {
                 "'id_pattern' checks the 'id', which this stage does not set", at: at("id_pattern"))
         }
         // Fields the requests read that the input does not have, when the input's fields are known.
-        var templates = [("path", fetch.path)]
-        templates += fetch.query.map { ("query.\($0.0)", $0.1) }
-        for (key, template) in templates {
-            for part in template.parts {
-                guard case .field(let name, let offset) = part else { continue }
-                if name == "id" {
-                    if fetch.id == nil {
-                        validator.diagnostics.error(
-                            "{id} in \(key) stands for the 'id' expression, which this stage does not set",
-                            at: at(key).advanced(by: offset + 1), notes: ["set 'id', or name a row field instead"])
-                    }
-                } else if let input, !input.contains(name) {
+        var placeholders: [(key: String, name: String, at: SourceLocation)] = []
+        for (key, template) in [("path", fetch.path)] + fetch.query.map({ ("query.\($0.0)", $0.1) }) {
+            for case .field(let name, let offset) in template.parts {
+                placeholders.append((key, name, at(key).advanced(by: offset + 1)))
+            }
+        }
+        if fetch.perItem, let itemBody {
+            placeholders += itemBody.fields.map { ("body", $0, at("body")) }
+        }
+        for (key, name, place) in placeholders {
+            if name == "id" {
+                if fetch.id == nil {
                     validator.diagnostics.error(
-                        "{\(name)} in \(key) names a field the input does not have",
-                        at: at(key).advanced(by: offset + 1),
-                        notes: Suggestion.note(for: name, in: input) + [
-                            "the input has: " + input.joined(separator: ", ")
-                        ],
-                        code: .unknownReference(name))
+                        "{id} in \(key) stands for the 'id' expression, which this stage does not set",
+                        at: place, notes: ["set 'id', or name a row field instead"])
                 }
+            } else if let input, !input.contains(name) {
+                validator.diagnostics.error(
+                    "{\(name)} in \(key) names a field the input does not have", at: place,
+                    notes: Suggestion.note(for: name, in: input) + ["the input has: " + input.joined(separator: ", ")],
+                    code: .unknownReference(name))
             }
         }
         if let input, let id = fetch.id {

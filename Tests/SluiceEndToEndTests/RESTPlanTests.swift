@@ -48,6 +48,26 @@ struct RESTPlanTests {
             try await server.execute(sql, conninfo: conninfo).rows.map { $0.map(\.text) }
         }
 
+        /// Writes `text` as the plan `name`, runs it to its approval gate, edits the file, and
+        /// approves the run (`replay --from apply --yes`, by `approver` if given) from the plan
+        /// its manifest recorded. Returns the fetch keys that plan holds.
+        func stopEditAndApprove(
+            _ text: [UInt8], name: String, approver: SluiceProcess? = nil
+        ) async throws -> [String: Value] {
+            let plan = directory.appendingPathComponent(name)
+            let runs = directory.appendingPathComponent("runs")
+            try await Files.write(text, to: plan)
+            let stopped = try await sluice.run(["run", plan.path, "--runs-dir", runs.path])
+            #expect(stopped.status == 3, "\(stopped.stderr)")
+            let (run, manifest) = try #require(await Files.runs(in: runs).last)
+            let fetchKeys = try #require(RESTPlanTests.fetchKeys(in: manifest))
+            try await Files.write(text + Array("# edited\n".utf8), to: plan)
+            let approved = try await (approver ?? sluice).run(["replay", run.path, "--from", "apply", "--yes"])
+            #expect(approved.status == 0, "\(approved.stderr)")
+            #expect(approved.stderr.contains("using the plan recorded in its manifest"), "\(approved.stderr)")
+            return fetchKeys
+        }
+
         func tearDown() async {
             await api.stop()
             try? FileManager.default.removeItem(at: directory)
@@ -60,6 +80,37 @@ struct RESTPlanTests {
             case .object(let keys) = list.first(where: { $0["kind"] == "fetch" })
         else { return nil }
         return keys
+    }
+
+    /// A vendor API plan: `sql` from `books`, a fetch from the `vendor` connection (an API key
+    /// in a header) with the `fetch` lines, each answer's `score` applied at an approval gate.
+    static func vendorPlan(sql: String, fetch: String) -> String {
+        """
+        version: 1
+        name: vendor
+        connections:
+          db: { kind: postgres, url: "${DATABASE_URL}" }
+          vendor:
+            kind: http
+            base_url: "${VENDOR_URL}"
+            auth: { kind: api-key, header: X-Api-Key, key: "${VENDOR_KEY}" }
+        stages:
+          - { name: query, kind: query, connection: db, sql: "\(sql)" }
+          - name: fetch
+            kind: fetch
+            connection: vendor
+        \(fetch.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+          - { name: transform, kind: transform, fields: { book_id: book_id, score: response.score } }
+          - name: apply
+            kind: apply
+            requires_approval: true
+            connection: db
+            table: books
+            key: id
+            key_field: book_id
+            columns: { score: {} }
+
+        """
     }
 
     static func uuid(_ n: Int) -> String { String(format: "00000000-0000-4000-8000-%012d", n) }
@@ -157,24 +208,12 @@ struct RESTPlanTests {
             ]
         }
         defer { Task { await fixture.tearDown() } }
-        let plan = fixture.directory.appendingPathComponent("musicbrainz.yaml")
-        let runs = fixture.directory.appendingPathComponent("runs")
         let text = try await Files.bytes(SluiceProcess.root.appendingPathComponent("plans/musicbrainz-isrc.yaml"))
-        try await Files.write(text, to: plan)
-
-        let stopped = try await fixture.sluice.run(["run", plan.path, "--runs-dir", runs.path])
-        #expect(stopped.status == 3, "\(stopped.stderr)")
-        let (directory, manifest) = try #require(await Files.runs(in: runs).last)
-        let fetchKeys = try #require(Self.fetchKeys(in: manifest))
-        #expect(fetchKeys["max_ids"] == nil && fetchKeys["ids_param"] == nil, "\(fetchKeys.keys.sorted())")
-
-        try await Files.write(text + Array("# edited\n".utf8), to: plan)
         var databaseOnly = fixture.sluice
         databaseOnly.environment["MUSICBRAINZ_API_URL"] = nil
         databaseOnly.environment["MUSICBRAINZ_USER_AGENT"] = nil
-        let approved = try await databaseOnly.run(["replay", directory.path, "--from", "apply", "--yes"])
-        #expect(approved.status == 0, "\(approved.stderr)")
-        #expect(approved.stderr.contains("using the plan recorded in its manifest"), "\(approved.stderr)")
+        let fetchKeys = try await fixture.stopEditAndApprove(text, name: "musicbrainz.yaml", approver: databaseOnly)
+        #expect(fetchKeys["max_ids"] == nil && fetchKeys["ids_param"] == nil, "\(fetchKeys.keys.sorted())")
         #expect(try await fixture.rows("SELECT mbid FROM track_musicbrainz") == [[Self.uuid(101)]])
     }
 
@@ -193,54 +232,58 @@ struct RESTPlanTests {
             ["VENDOR_URL": origin, "VENDOR_KEY": "k3y"]
         }
         defer { Task { await fixture.tearDown() } }
-        let plan = fixture.directory.appendingPathComponent("vendor.yaml")
-        let runs = fixture.directory.appendingPathComponent("runs")
-        let text = """
-            version: 1
-            name: vendor
-            connections:
-              db: { kind: postgres, url: "${DATABASE_URL}" }
-              vendor:
-                kind: http
-                base_url: "${VENDOR_URL}"
-                auth: { kind: api-key, header: X-Api-Key, key: "${VENDOR_KEY}" }
-            stages:
-              - { name: query, kind: query, connection: db, sql: "SELECT id AS book_id, sku FROM books ORDER BY id" }
-              - name: fetch
-                kind: fetch
-                connection: vendor
+        let text = Self.vendorPlan(
+            sql: "SELECT id AS book_id, sku FROM books ORDER BY id",
+            fetch: """
                 path: /v1/lookup
                 method: POST
                 id: sku
                 body: { ids: "{ids}" }
                 items_key: results
                 match: { item_field: id }
-              - { name: transform, kind: transform, fields: { book_id: book_id, score: response.score } }
-              - name: apply
-                kind: apply
-                requires_approval: true
-                connection: db
-                table: books
-                key: id
-                key_field: book_id
-                columns: { score: {} }
-
-            """
-        try await Files.write(Array(text.utf8), to: plan)
-
-        let stopped = try await fixture.sluice.run(["run", plan.path, "--runs-dir", runs.path])
-        #expect(stopped.status == 3, "\(stopped.stderr)")
-        let (directory, manifest) = try #require(await Files.runs(in: runs).last)
-        let fetchKeys = try #require(Self.fetchKeys(in: manifest))
+                """)
+        let fetchKeys = try await fixture.stopEditAndApprove(Array(text.utf8), name: "vendor.yaml")
         #expect(fetchKeys["ids_param"] == nil && fetchKeys["max_ids"] != nil, "\(fetchKeys.keys.sorted())")
-
-        try await Files.write(Array((text + "# edited\n").utf8), to: plan)
-        let approved = try await fixture.sluice.run(["replay", directory.path, "--from", "apply", "--yes"])
-        #expect(approved.status == 0, "\(approved.stderr)")
-        #expect(approved.stderr.contains("using the plan recorded in its manifest"), "\(approved.stderr)")
         #expect(
             try await fixture.rows("SELECT sku, score FROM books ORDER BY id") == [
                 ["s1", "7"], ["s2", "9"], ["zz", nil],
+            ])
+    }
+
+    /// One POST per row, its JSON body filled from the row (a number stays a number): the run
+    /// stops at the gate, the plan file changes, and the approval replays the recorded plan,
+    /// body template included, without asking the API again.
+    @Test func aPerItemPostRunFillsEachBodyAndIsApprovedFromItsRecordedPlan() async throws {
+        var api = FixtureAPI(
+            shape: .itemBody(path: "/v1/score", idKey: "sku"),
+            answers: ["s1": .object(["score": 7]), "s2": .object(["score": 9])])
+        api.requiredHeader = ("X-Api-Key", "k3y")
+        let schema = """
+            CREATE TABLE books (id uuid PRIMARY KEY, sku text, pages int, score int);
+            INSERT INTO books VALUES ('\(Self.uuid(1))', 's1', 120, NULL), ('\(Self.uuid(2))', 's2', 300, 1),
+              ('\(Self.uuid(3))', 'zz', 80, NULL), ('\(Self.uuid(4))', NULL, 10, NULL);
+            """
+        let fixture = try await Fixture.make(schema: schema, api: api) { origin in
+            ["VENDOR_URL": origin, "VENDOR_KEY": "k3y"]
+        }
+        defer { Task { await fixture.tearDown() } }
+        let text = Self.vendorPlan(
+            sql: "SELECT id AS book_id, sku, pages FROM books ORDER BY id",
+            fetch: """
+                path: /v1/score
+                method: POST
+                body: { sku: "{sku}", pages: "{pages}", model: v2 }
+                """)
+        let fetchKeys = try await fixture.stopEditAndApprove(Array(text.utf8), name: "score.yaml")
+        #expect(fetchKeys["max_ids"] == nil && fetchKeys["body"] != nil, "\(fetchKeys.keys.sorted())")
+        // The row without a sku was never asked about; the approval asked nothing.
+        #expect(fixture.api.stats().requests == 3)
+        #expect(
+            fixture.api.stats().bodies.first == .object(["sku": "s1", "pages": .int(120), "model": "v2"]),
+            "\(fixture.api.stats().bodies)")
+        #expect(
+            try await fixture.rows("SELECT sku, score FROM books ORDER BY id") == [
+                ["s1", "7"], ["s2", "9"], ["zz", nil], [nil, nil],
             ])
     }
 

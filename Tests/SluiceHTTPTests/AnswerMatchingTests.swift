@@ -129,8 +129,10 @@ import Testing
         let request = urls.batch(["1"])
         #expect(request.url == "http://h/v1/lookup")
         #expect(request.method == "POST")
-        // A per-item fallback is a GET whatever the batch's method (the fetcher sends it as such).
-        #expect(urls.item("1") == "http://h/v1/items/1")
+        // A per-item fallback is a GET whatever the batch's method.
+        #expect(urls.item("1")?.url == "http://h/v1/items/1")
+        #expect(urls.item("1")?.method == "GET")
+        #expect(urls.item("1")?.body == nil)
         #expect(try JSON.decode(request.body ?? []) == .object(["ids": .array(["v:1"])]))
     }
 

@@ -72,7 +72,7 @@ import Testing
 
     @Test func itemFillsTheFallbackTemplate() {
         let urls = RequestURL(configuration: Self.configuration)
-        #expect(urls.item("a/b") == "http://127.0.0.1:9/v1/tracks/a%2Fb?market=SE")
+        #expect(urls.item("a/b")?.url == "http://127.0.0.1:9/v1/tracks/a%2Fb?market=SE")
         var without = Self.configuration
         without.fallbackPath = nil
         #expect(RequestURL(configuration: without).item("a") == nil)

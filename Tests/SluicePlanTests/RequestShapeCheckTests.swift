@@ -142,17 +142,54 @@ import Testing
             "'id_separator' has no use with ids_repeat: true", 19, 19
         ),
         ("path: /tracks\nid: spotify_id", "id 'spotify_id' reads field 'spotify_id'", 16, 9),
+        // Per-item POST: a body filled from the row.
+        ("path: /lookup\nmethod: POST\nbody: { isbn: \"{isrcc}\" }", "{isrcc} in body names a field", 17, 11),
+        ("path: /lookup\nmethod: POST\nbody: { isbn: \"{id}\" }", "{id} in body stands for the 'id'", 17, 11),
+        ("path: /lookup/{isrc}\nbody: { a: 1 }", "'body' applies to batch requests; the path has placeholders", 16, 11),
+        (
+            "path: /lookup/{isrc}\nmethod: POST\nid: isrc\nbody: { ids: \"{ids}\" }",
+            "'body' places a batch's ids", 18, 11
+        ),
+        (
+            "path: /lookup\nmethod: POST\nbody: { isrc: \"{isrc}\" }\nmax_ids: 10",
+            "'max_ids' applies to batch requests; the body has placeholders ({isrc})", 18, 14
+        ),
+        (
+            "path: /lookup\nmethod: POST\nbody: { isrc: \"{isrc}\", key: \"${API_KEY}\" }", "'body' holds a secret",
+            17, 11
+        ),
+        ("path: /isrc/{isrc}\nquery: { key: \"${API_KEY}\" }", "'query.key' holds a secret", 16, 19),
         (
             "path: /tracks\nid: isrc\nmatch: keys",
             "must be one of position, object_keys, or a mapping {item_field: ...}", 17, 12
         ),
     ])
     func mistakesAreLocated(fetch: String, message: String, line: Int, column: Int) {
-        let found = errors(Self.plan(fetch: fetch))
+        let found = errors(Self.plan(fetch: fetch), env: ["API_KEY": "s3cret-value"])
         let error = found.first { $0.message.contains(message) }
         #expect(error != nil, "\(found.map(\.message))")
         #expect(error?.location?.line == line, "\(found.map(\.message))")
         #expect(error?.location?.column == column, "\(found.map(\.message))")
+    }
+
+    /// A POST body with row fields and no id list is one request per row, the stage's `id`
+    /// optional; a fixed body with a per-item path is sent as it is. A batch body naming a row
+    /// field is a warning: it is one body for all the rows.
+    @Test func aPostBodyFilledFromTheRowIsOneRequestPerRow() throws {
+        let plan = try load(Self.plan(fetch: "path: /lookup\nmethod: POST\nbody: { isrc: \"{isrc}\", n: 2 }"))
+        let fetch = try #require(plan.stage(named: "fetch")?.fetch)
+        #expect(fetch.perItem)
+        #expect(fetch.itemBody?.fields == ["isrc"])
+        let resolved = plan.resolved["stages"]?.items.last
+        #expect(resolved?["max_ids"] == nil && resolved?["ids_param"] == nil)
+
+        let fixed = try load(Self.plan(fetch: "path: /lookup/{isrc}\nmethod: POST\nbody: { fields: [title] }"))
+        #expect(fixed.stage(named: "fetch")?.fetch?.perItem == true)
+
+        let batch = try load(
+            Self.plan(fetch: "path: /lookup\nmethod: POST\nid: isrc\nbody: { ids: \"{ids}\", m: \"{market}\" }"))
+        #expect(batch.stage(named: "fetch")?.fetch?.perItem == false)
+        #expect(batch.warnings.contains { $0.message.contains("{market} is sent as written") }, "\(batch.warnings)")
     }
 
     /// Doubled braces are literal, in a batch query as anywhere.

@@ -137,6 +137,83 @@ import Testing
         }
     }
 
+    /// A lookup API that takes one JSON object per record: the body is filled from each row, a
+    /// number stays a number, other braces are sent as written, a row whose field is empty is
+    /// never asked about, and 404 is "not found".
+    @Test func perItemPostsFillTheBodyFromEachRow() async throws {
+        let api = FixtureAPI(
+            shape: .itemBody(path: "/lookup", idKey: "isbn"),
+            answers: [
+                "0451526538": .object(["title": "The Adventures of Tom Sawyer"]),
+                "9780140449136": .object(["title": "Crime and Punishment"]),
+            ])
+        try await Self.with(api) { server, origin in
+            let stage = try Self.fetchStage(
+                """
+                path: /lookup
+                method: POST
+                body: { isbn: "{isbn}", year: "{year}", note: "ISBN {isbn} ({year})", fields: [title], raw: '{{isbn}} {"k": 1}' }
+                """,
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let batch = Batch(
+                columns: ["book_id", "isbn", "year"],
+                rows: [
+                    ["b1", "0451526538", .int(1876)], ["b2", "0000000000", .int(2000)], ["b3", .null, .int(1999)],
+                    ["b4", "9780140449136", .null], ["b5", "9780140449136", .int(1866)],
+                ])
+            let got = rows(try await harness.run(stage, input: [batch]))
+            #expect(got.map { $0["book_id"] } == ["b1", "b5"])
+            #expect(got[1]["response"]?["title"] == "Crime and Punishment")
+            let stats = server.stats()
+            #expect(stats.idsAsked == ["0451526538", "0000000000", "9780140449136"])
+            #expect(
+                stats.bodies.first
+                    == .object([
+                        "isbn": "0451526538", "year": .int(1876), "note": "ISBN 0451526538 (1876)",
+                        "fields": .array(["title"]), "raw": "{isbn} {\"k\": 1}",
+                    ]))
+            #expect(harness.counters["requests"] == 3)
+            #expect(harness.counters["not_found"] == 1)
+            #expect(harness.counters["missing_id"] == 2)
+            let rejects = try await FetchStageTests.rejects(harness)
+            // Two fields fill the body: the row is named by its request, the body after the URL.
+            #expect(
+                rejects.contains { $0.hasPrefix("fetch,not_found,request,\"/lookup {\"\"fields\"\":[\"\"title\"\"],") },
+                "\(rejects)")
+            #expect(rejects.contains { $0.hasPrefix("fetch,missing_id,{year},,") }, "\(rejects)")
+        }
+    }
+
+    /// A per-item POST's answers are keyed by the request, body included: a resumed run asks
+    /// only for the rows it has no answer for, and two rows with the same URL but different
+    /// bodies are two requests.
+    @Test func perItemPostAnswersAreReusedByTheirBody() async throws {
+        let api = FixtureAPI(
+            shape: .itemBody(path: "/lookup", idKey: "code"),
+            answers: ["1": .object(["n": .int(1)]), "2": .object(["n": .int(2)]), "3": .object(["n": .int(3)])])
+        try await Self.with(api) { server, origin in
+            let plan = (
+                "path: /lookup\nmethod: POST\nbody: { code: \"{code}\" }",
+                connection: "kind: http\nbase_url: \(origin)"
+            )
+            let first = try Self.fetchStage(plan.0, connection: plan.connection)
+            let firstRun = try await StageHarness(stage: first)
+            let codes = Batch(columns: ["code"], rows: [[.int(1)], [.int(2)]])
+            #expect(rows(try await firstRun.run(first, input: [codes])).count == 2)
+            #expect(server.stats().idsAsked == ["1", "2"])
+
+            var second = try #require(try Self.fetchStage(plan.0, connection: plan.connection) as? FetchStage)
+            second.previousAnswers = firstRun.runDirectory.appendingPathComponent(
+                FetchAnswers.fileName(stage: "fetch"))
+            let secondRun = try await StageHarness(stage: second)
+            let more = Batch(columns: ["code"], rows: [[.int(1)], [.int(2)], [.int(3)]])
+            let got = rows(try await secondRun.run(second, input: [more]))
+            #expect(got.map { $0["response"]?["n"] } == [.int(1), .int(2), .int(3)])
+            #expect(server.stats().idsAsked == ["1", "2", "3"])
+        }
+    }
+
     /// A placeholder the rows lack stops the stage before any request, naming where it is
     /// written: the path, or the query parameter.
     @Test func aPlaceholderTheRowsLackIsNamedWhereItIsWritten() async throws {

@@ -34,15 +34,26 @@ struct RequestURL {
                 method: configuration.method, url: url(path: configuration.path, parameters: []),
                 body: Array(JSON.encode(body).utf8))
         case .perItem:
-            // Each id is a whole relative URL: a batch of them is never one request.
-            return Request(url: relative(ids.first ?? ""))
+            // Each id is a whole request: a batch of them is never one request.
+            return perItem(ids.first ?? "")
         }
     }
 
-    /// `{base}{fallbackPath with {id}}?{extra query}`; `nil` without a fallback path.
-    func item(_ id: String) -> String? {
+    /// A ``RequestShape/perItem`` request from its key: the URL below the base URL and, after a
+    /// newline, a `POST`'s JSON body.
+    func perItem(_ key: String) -> Request {
+        guard let newline = key.firstIndex(of: "\n") else {
+            return Request(method: configuration.method, url: relative(key))
+        }
+        return Request(
+            method: configuration.method, url: relative(String(key[..<newline])),
+            body: Array(key[key.index(after: newline)...].utf8))
+    }
+
+    /// A GET of `{base}{fallbackPath with {id}}?{extra query}`; `nil` without a fallback path.
+    func item(_ id: String) -> Request? {
         guard let template = configuration.fallbackPath else { return nil }
-        return url(path: template.replacingOccurrences(of: "{id}", with: Self.encode(id)), parameters: [])
+        return Request(url: url(path: template.replacingOccurrences(of: "{id}", with: Self.encode(id)), parameters: []))
     }
 
     /// `{base}{key}`: a per-item request's URL, path and query rendered by the caller.

@@ -62,7 +62,7 @@ public struct ChunkSettings: Sendable {
     public var size: Int
 }
 
-/// The HTTP methods a fetch may use: `POST` carries a batch of ids in a JSON `body`.
+/// The HTTP methods a fetch may use: `POST` carries a JSON `body`, a batch's ids or one row's fields.
 public enum HTTPMethod: String, Sendable, CaseIterable {
     case get = "GET"
     case post = "POST"
@@ -109,7 +109,8 @@ public struct FetchSettings: Sendable {
     public var maxIDs: Int
     /// Query parameters of every request; per item, values may hold `{field}` placeholders.
     public var query: [(String, RequestTemplate)]
-    /// The JSON body of a `POST` batch request: `"{ids}"` marks where the id list goes.
+    /// The JSON body of a `POST`: for a batch, `"{ids}"` marks where the id list goes; per item,
+    /// `{field}` placeholders are filled from each row (``itemBody``).
     public var body: Value?
     public var match: MatchMode
     /// Where the answer's items are; `nil`: the body itself.
@@ -137,8 +138,16 @@ public struct FetchSettings: Sendable {
     /// An answer item for which this is true makes its request a transient failure, tried again.
     public var retryWhen: Expression?
 
-    /// One request per row: the path names row fields.
-    public var perItem: Bool { path.hasPlaceholders }
+    /// The `POST` body as a per-item template: a body that does not place a batch's ids. Its
+    /// placeholders make the fetch one request per row, as a path's do. Parsed on each use:
+    /// callers that ask per row keep it.
+    public var itemBody: ItemBodyTemplate? {
+        guard method == .post, let body, !BodyTemplate.placesIDs(body) else { return nil }
+        return ItemBodyTemplate(body)
+    }
+
+    /// One request per row: the path, or a `POST` body, names row fields.
+    public var perItem: Bool { path.hasPlaceholders || itemBody?.fields.isEmpty == false }
 }
 
 public struct TransformSettings: Sendable {

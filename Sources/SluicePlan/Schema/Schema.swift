@@ -189,10 +189,11 @@ public enum Schema {
                     "path", .requestTemplate, required: true,
                     "Request path under the connection's base_url. A batch endpoint (`/tracks`) gets many ids per "
                         + "request; a path with `{field}` placeholders (`/ws/2/isrc/{isrc}`) makes one request per row, "
-                        + "each placeholder a row field (or `{id}`, the `id` expression), percent-encoded."),
+                        + "each placeholder a row field (or `{id}`, the `id` expression), percent-encoded. So does a "
+                        + "`POST` whose `body` holds placeholders."),
                 ParameterSpec(
                     "method", .choice(of: HTTPMethod.self), default: "GET",
-                    "HTTP method. `POST` sends the ids of a batch in a JSON `body`."),
+                    "HTTP method. `POST` sends a JSON `body`: a batch's ids, or one row's fields."),
                 ParameterSpec(
                     "id", .expression,
                     "Expression giving each row's id, e.g. `spotify_id(spotify_id)` to accept URI and URL forms. "
@@ -230,7 +231,13 @@ public enum Schema {
                     "Batch POST: the JSON body, with the string `\"{ids}\"` where the id list goes "
                         + "(`{ids: \"{ids}\"}`), or a one-item list whose item holds `{id}` to send one object per "
                         + "id (`[{isbn: \"{id}\"}]`). Either may sit anywhere in the body, beside other keys: "
-                        + "`{items: [{isbn: \"{id}\"}], fields: [title]}`."),
+                        + "`{items: [{isbn: \"{id}\"}], fields: [title]}`. Per-item POST: a body without them whose "
+                        + "strings hold `{field}` placeholders (`{isbn: \"{isbn}\", fields: [title]}`) sends one "
+                        + "request per row. A string that is one placeholder alone takes the row's value with its "
+                        + "JSON type (a number stays a number); one inside other text is filled with the value as "
+                        + "text. Only `{name}` with a field name's characters is a placeholder: other braces are "
+                        + "sent as written, `{{` and `}}` are literal braces. A row whose field is empty is "
+                        + "rejected without a request."),
                 ParameterSpec(
                     "match",
                     .choiceOr(

@@ -113,8 +113,9 @@ struct FetchedBatch {
         var value = key
         var detail = detail
         if let position, position < itemIDs.count, let key {
-            detail += " (request \(key))"
-            if let id = itemIDs[position] { (field, value) = id } else { field = "request" }
+            let request = RequestKeys.display(key)
+            detail += " (request \(request))"
+            if let id = itemIDs[position] { (field, value) = id } else { (field, value) = ("request", request) }
         }
         return Rejection(
             stage: stage, reason: reason, field: field, value: value, detail: detail,

@@ -4,8 +4,9 @@ import SluiceHTTP
 import SluicePlan
 
 /// What fetch asks the API for, row by row: the id (batch requests), or the request's URL
-/// below the base URL, placeholders filled and percent-encoded (per-item requests). The key is
-/// what requests, answers files and resumes are keyed by.
+/// below the base URL, placeholders filled and percent-encoded (per-item requests), and for a
+/// per-item `POST` with a body, a newline and the body's JSON. The key is what requests,
+/// answers files and resumes are keyed by.
 ///
 /// Bound to one column list, like an expression.
 struct RequestKeys {
@@ -21,6 +22,8 @@ struct RequestKeys {
     }
 
     private let settings: FetchSettings
+    /// The body of a per-item `POST`, filled per row.
+    private let body: ItemBodyTemplate?
     private let id: SluicePlan.Expression.Bound?
     /// Column positions of the placeholder fields.
     private let slots: [String: Int]
@@ -40,14 +43,16 @@ struct RequestKeys {
             throw UnknownField(description: "id '\(settings.id!)': \(error)")
         }
         self.idPattern = idPattern
+        perItem = settings.perItem
+        body = perItem && settings.method == .post ? settings.itemBody : nil
         var slots: [String: Int] = [:]
-        if settings.perItem {
-            // Where each placeholder is written: the path, or a query parameter.
+        if perItem {
+            // Where each placeholder is written: the path, a query parameter, or the body.
             let fields =
                 settings.path.fields.map { ($0, "path '\(settings.path)'") }
                 + settings.query.flatMap { name, template in
                     template.fields.map { ($0, "query parameter '\(name)' ('\(template)')") }
-                }
+                } + (body?.fields ?? []).map { ($0, "body") }
             for (field, place) in fields where field != "id" && slots[field] == nil {
                 guard let index = columns.firstIndex(of: field) else {
                     var text =
@@ -62,8 +67,11 @@ struct RequestKeys {
         self.slots = slots
     }
 
-    /// One request per row, its key the URL below the base URL.
-    var perItem: Bool { settings.perItem }
+    /// One request per row, its key the URL below the base URL (and the body).
+    let perItem: Bool
+
+    /// A key as people read it in a rejection: a per-item `POST`'s body after its URL.
+    static func display(_ key: String) -> String { key.replacingOccurrences(of: "\n", with: " ") }
 
     /// The id expression as the plan wrote it.
     var idText: String { settings.id.map { "\($0)" } ?? "id" }
@@ -80,7 +88,7 @@ struct RequestKeys {
             if let idPattern, !idPattern.matches(text) { return .malformed(text) }
             idText = text
         }
-        guard settings.perItem else { return .key(idText ?? "", id: idText.map { ("id", $0) }) }
+        guard perItem else { return .key(idText ?? "", id: idText.map { ("id", $0) }) }
         var missing: (String, String?)?
         func fill(_ name: String) -> String? {
             let text: String?
@@ -106,9 +114,19 @@ struct RequestKeys {
             pairs.append(
                 PercentEncoding.encode(name) + "=" + (template.hasPlaceholders ? value : PercentEncoding.encode(value)))
         }
+        var key = pairs.isEmpty ? path : path + "?" + pairs.joined(separator: "&")
+        if let body {
+            let filled = body.render { name in
+                let value = name == "id" ? idText.map(Value.string) : row[slots[name]!]
+                if missing == nil, (value?.text ?? "").isEmpty { missing = (name, name == "id" ? nil : value?.text) }
+                return value
+            }
+            guard let filled else { return .missing(field: "{\(missing?.0 ?? "")}", value: missing?.1) }
+            key += "\n" + JSON.encode(filled)
+        }
         let identity =
             idText.map { ("id", $0) }
             ?? (slots.count == 1 ? slots.first.map { ($0.key, row[$0.value].text ?? "") } : nil)
-        return .key(pairs.isEmpty ? path : path + "?" + pairs.joined(separator: "&"), id: identity)
+        return .key(key, id: identity)
     }
 }

@@ -1,0 +1,48 @@
+import SluiceCore
+import Testing
+
+@testable import SluicePlan
+
+/// A per-item POST body filled from a row: which braces are placeholders, how a value keeps
+/// its type, and when a row has no request.
+@Suite struct ItemBodyTemplateTests {
+    static let row: [String: Value] = [
+        "isbn": "0451526538", "year": .int(1876), "price": .double(9.5), "tags": .array(["a", "b"]),
+        "empty": "", "none": .null,
+    ]
+
+    static func render(_ body: Value) -> Value? {
+        ItemBodyTemplate(body).render { Self.row[$0] }
+    }
+
+    @Test func aPlaceholderAloneKeepsTheValuesType() {
+        #expect(
+            Self.render(.object(["y": "{year}", "p": "{price}", "t": "{tags}", "i": "{isbn}"]))
+                == .object(["y": .int(1876), "p": .double(9.5), "t": .array(["a", "b"]), "i": "0451526538"]))
+    }
+
+    @Test func aPlaceholderInTextIsFilledWithTheValuesText() {
+        #expect(Self.render(.array(["{isbn}/{year}", "p={price}"])) == .array(["0451526538/1876", "p=9.5"]))
+    }
+
+    /// Only a field name between braces is a placeholder; doubled braces are one brace.
+    @Test(arguments: [
+        ("{{isbn}}", "{isbn}"), ("{\"genre\": 1}", "{\"genre\": 1}"), ("{1x}", "{1x}"), ("{ isbn }", "{ isbn }"),
+        ("{}", "{}"), ("a } b {", "a } b {"), ("{{{isbn}}}", "{0451526538}"),
+    ])
+    func otherBracesAreSentAsWritten(template: String, sent: String) {
+        #expect(Self.render(.string(template)) == .string(sent))
+    }
+
+    @Test func fieldsAreListedOnceInOrder() {
+        let template = ItemBodyTemplate(.object(["a": "{isbn}", "b": .array(["{year} {isbn}", 3, .null])]))
+        #expect(template.fields == ["isbn", "year"])
+        #expect(ItemBodyTemplate(.object(["fixed": .array([1, "x"])])).fields.isEmpty)
+    }
+
+    /// An empty or null field leaves the row without a request, alone or in text.
+    @Test(arguments: ["{empty}", "{none}", "{missing}", "x {none}", "x {empty}"])
+    func anEmptyFieldHasNoBody(template: String) {
+        #expect(Self.render(.object(["a": .string(template), "b": "{isbn}"])) == nil)
+    }
+}
