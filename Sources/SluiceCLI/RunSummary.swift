@@ -153,6 +153,10 @@ struct RunSummary {
         return manifest.status.rawValue + (dryRun ? " (dry run)" : "") + unknown + undone
     }
 
+    /// The stage kinds that end a pipeline: they write to the database, or check it, and send
+    /// no rows to a next stage.
+    static let endKinds: Set<String> = ["apply", "verify"]
+
     var stageTable: String {
         var rows = [["stage", "kind", "status", "in", "out", "rejected", "time"]]
         for stage in manifest.stages {
@@ -161,9 +165,11 @@ struct RunSummary {
             let time =
                 ran
                 ? zip(stage.startedAt, stage.finishedAt).map { Self.format(seconds: $1.timeIntervalSince($0)) } : nil
+            // An apply's or verify's "out 0" read as "nothing applied": they pass no rows on.
+            let passesRowsOn = !Self.endKinds.contains(stage.kind)
             rows.append([
                 stage.name, stage.kind, stage.status.rawValue, ran && stage.input != nil ? "\(stage.rowsIn)" : "-",
-                ran ? "\(stage.rowsOut)" : "-", ran ? "\(stage.rowsRejected)" : "-", time ?? "-",
+                ran && passesRowsOn ? "\(stage.rowsOut)" : "-", ran ? "\(stage.rowsRejected)" : "-", time ?? "-",
             ])
         }
         let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }

@@ -33,6 +33,10 @@ struct SpotifyPlanTests {
         // The review says what would change; the summary then says that it did.
         let changed = try #require(manifest.stage("apply")?.counters["changed"])
         #expect(outcome.stdout.contains("\n  applied and committed: \(changed) rows changed\n"), "\(outcome.stdout)")
+        // The stage table shows no "out 0" for the stages that pass no rows on.
+        let table = outcome.stdout.split(separator: "\n").map { $0.split(separator: " ") }
+        let ends = table.filter { $0.count == 7 && ["apply", "verify"].contains($0[1]) }
+        #expect(ends.map { $0[4] } == ["-", "-"], "\(outcome.stdout)")
 
         // The CSV audit trail: the columns the job asks for, and the manifest's rows and sha256.
         let csv = try #require(manifest.stage("write-csv")?.outputs.first { $0.kind == "csv" })
