@@ -211,9 +211,9 @@ public actor HTTPFetcher {
             case .ok(let result):
                 answeredAny = true
                 results.append(result)
-            case .notFound:
+            case .notFound(let message):
                 answeredAny = true
-                results.append(.notFound)
+                results.append(.notFound(because: message.isEmpty ? "404" : "404: \(message)"))
             case .badRequest(let message):
                 try refusedAlone(message, url: url)
                 results.append(.rejected(reason: message))

@@ -4,8 +4,9 @@ import SluiceCore
 public enum ItemResult: Sendable, Equatable {
     /// The item as the API returned it (its `id` may differ from the one asked for: relinking).
     case found(Value)
-    /// The API does not know the id (`null` in a batch, 404 per item).
-    case notFound
+    /// The API does not know the id (`null` or absent in a batch, 404 per item). `because`
+    /// says how it said so when it said more: a 404's message, the plan's `not_found_when`.
+    case notFound(because: String?)
     /// The API refused the id itself, e.g. a malformed one; `reason` is the API's message.
     case rejected(reason: String)
 }
@@ -17,12 +18,16 @@ public struct ItemRules: Sendable {
     public var askAgain: (@Sendable (Value) -> Bool)?
     /// True for an item that means the id is not found (`not_found_when`).
     public var notFound: (@Sendable (Value) -> Bool)?
+    /// What a rejection says of such an item (`its answer meets not_found_when (...)`).
+    public var notFoundReason: String?
 
     public init(
-        askAgain: (@Sendable (Value) -> Bool)? = nil, notFound: (@Sendable (Value) -> Bool)? = nil
+        askAgain: (@Sendable (Value) -> Bool)? = nil, notFound: (@Sendable (Value) -> Bool)? = nil,
+        notFoundReason: String? = nil
     ) {
         self.askAgain = askAgain
         self.notFound = notFound
+        self.notFoundReason = notFoundReason
     }
 
     /// `results` read by the rules: a transient mismatch when an item found is one to ask for
@@ -38,7 +43,7 @@ public struct ItemRules: Sendable {
         guard let notFound else { return .success(results) }
         return .success(
             results.map { result in
-                if case .found(let item) = result, notFound(item) { return .notFound }
+                if case .found(let item) = result, notFound(item) { return .notFound(because: notFoundReason) }
                 return result
             })
     }

@@ -8,7 +8,10 @@ import Testing
     @Test func positionNeedsOneEntryPerIDAndNullIsNotFound() throws {
         let matching = AnswerMatching(rule: .position, itemsKey: "tracks", idPrefix: "")
         let body: Value = .object(["tracks": .array([.object(["id": "x"]), .null])])
-        #expect(try matching.results(for: ["a", "b"], in: body).get() == [.found(.object(["id": "x"])), .notFound])
+        #expect(
+            try matching.results(for: ["a", "b"], in: body).get() == [
+                .found(.object(["id": "x"])), .notFound(because: nil),
+            ])
         guard case .failure(let mismatch) = matching.results(for: ["a", "b", "c"], in: body) else {
             Issue.record("a short answer is a transient failure")
             return
@@ -45,7 +48,10 @@ import Testing
         #expect(try nested.results(for: ["a"], in: body).get() == [.found(.object(["id": "x"]))])
         #expect(nested.item(in: body) == .found(.array([.object(["id": "x"])])))
         let dotted = AnswerMatching(rule: .position, itemsKey: "data.results", idPrefix: "")
-        #expect(try dotted.results(for: ["a"], in: .object(["data.results": .array([.null])])).get() == [.notFound])
+        #expect(
+            try dotted.results(for: ["a"], in: .object(["data.results": .array([.null])])).get() == [
+                .notFound(because: nil)
+            ])
         let wrong = AnswerMatching(rule: .position, itemsKey: "results", idPrefix: "")
         guard case .failure(let mismatch) = wrong.results(for: ["a"], in: body) else {
             Issue.record("the items are not at 'results'")
@@ -65,7 +71,7 @@ import Testing
         let body: Value = .array([c, .object(["meta": .null]), a, seven])
         #expect(
             try matching.results(for: ["a", "b", "c", "7"], in: body).get() == [
-                .found(a), .notFound, .found(c), .found(seven),
+                .found(a), .notFound(because: nil), .found(c), .found(seven),
             ])
         #expect((try? matching.results(for: ["a"], in: .object([:])).get()) == nil)
     }
@@ -91,15 +97,18 @@ import Testing
                 == "the items' \"isbn\" (match.item_field) is a JSON array, not an id (a string or an integer)"
         )
         #expect(strings.description.hasSuffix("; they are JSON strings, not objects"))
-        #expect(try matching.results(for: ["a"], in: .array([])).get() == [.notFound])
-        #expect(try matching.results(for: ["a"], in: .array([.null])).get() == [.notFound])
+        #expect(try matching.results(for: ["a"], in: .array([])).get() == [.notFound(because: nil)])
+        #expect(try matching.results(for: ["a"], in: .array([.null])).get() == [.notFound(because: nil)])
     }
 
     @Test func objectKeysCarryThePrefixAndAbsentIsNotFound() throws {
         let matching = AnswerMatching(rule: .objectKeys, itemsKey: nil, idPrefix: "ISBN:")
         let book: Value = .object(["title": "Fox"])
         let body: Value = .object(["ISBN:1": book, "ISBN:2": .null])
-        #expect(try matching.results(for: ["1", "2", "3"], in: body).get() == [.found(book), .notFound, .notFound])
+        #expect(
+            try matching.results(for: ["1", "2", "3"], in: body).get() == [
+                .found(book), .notFound(because: nil), .notFound(because: nil),
+            ])
         #expect((try? matching.results(for: ["1"], in: .array([])).get()) == nil)
     }
 

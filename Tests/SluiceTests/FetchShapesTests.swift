@@ -95,7 +95,7 @@ import Testing
             #expect(
                 rejects.contains {
                     $0.hasPrefix(
-                        "fetch,not_found,isrc,ZZZZZ9999999,the API does not know this id (request /isrc/ZZZZZ9999999?fmt=json),"
+                        "fetch,not_found,isrc,ZZZZZ9999999,the API does not know this id (404: Not Found) (request /isrc/ZZZZZ9999999?fmt=json),"
                     )
                 }, "\(rejects)")
             let stats = server.stats()
@@ -199,18 +199,23 @@ import Testing
             )
             let first = try Self.fetchStage(plan.0, connection: plan.connection)
             let firstRun = try await StageHarness(stage: first)
-            let codes = Batch(columns: ["code"], rows: [[.int(1)], [.int(2)]])
+            let codes = Batch(columns: ["code"], rows: [[.int(1)], [.int(2)], [.int(4)]])
             #expect(rows(try await firstRun.run(first, input: [codes])).count == 2)
-            #expect(server.stats().idsAsked == ["1", "2"])
+            #expect(server.stats().idsAsked == ["1", "2", "4"])
 
             var second = try #require(try Self.fetchStage(plan.0, connection: plan.connection) as? FetchStage)
             second.previousAnswers = firstRun.runDirectory.appendingPathComponent(
                 FetchAnswers.fileName(stage: "fetch"))
             let secondRun = try await StageHarness(stage: second)
-            let more = Batch(columns: ["code"], rows: [[.int(1)], [.int(2)], [.int(3)]])
+            let more = Batch(columns: ["code"], rows: [[.int(1)], [.int(2)], [.int(3)], [.int(4)]])
             let got = rows(try await secondRun.run(second, input: [more]))
             #expect(got.map { $0["response"]?["n"] } == [.int(1), .int(2), .int(3)])
-            #expect(server.stats().idsAsked == ["1", "2", "3"])
+            #expect(server.stats().idsAsked == ["1", "2", "4", "3"])
+            // The reused "not found" still says what the API said.
+            let rejects = try await FetchStageTests.rejects(secondRun)
+            #expect(
+                rejects.contains { $0.contains("the API does not know this id (404: no record for code 4)") },
+                "\(rejects)")
         }
     }
 
@@ -497,7 +502,15 @@ import Testing
             #expect(harness.counters["found"] == 1)
             #expect(harness.counters["not_found"] == 2)
             let rejects = try await FetchStageTests.rejects(harness)
-            #expect(rejects.contains { $0.hasPrefix("fetch,not_found,id,b,") }, "\(rejects)")
+            // Each rejection says how the API said so.
+            #expect(
+                rejects.contains {
+                    $0.hasPrefix(
+                        "fetch,not_found,id,b,the API does not know this id (its answer meets not_found_when: response.status == 'error'),"
+                    )
+                }, "\(rejects)")
+            #expect(
+                rejects.contains { $0.hasPrefix("fetch,not_found,id,c,the API does not know this id,") }, "\(rejects)")
         }
     }
 

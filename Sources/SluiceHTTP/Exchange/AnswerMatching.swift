@@ -24,7 +24,7 @@ struct AnswerMatching: Sendable {
             guard list.count == ids.count else {
                 return .failure(Mismatch("\(place) has \(list.count) items for \(ids.count) ids"))
             }
-            return .success(list.map { $0.isNull ? .notFound : .found($0) })
+            return .success(list.map { $0.isNull ? .notFound(because: nil) : .found($0) })
         case .itemField(let keys):
             guard case .array(let list) = items else {
                 return .failure(.shape(place, items, wanted: "an array", in: body))
@@ -39,14 +39,15 @@ struct AnswerMatching: Sendable {
             if byID.isEmpty, list.contains(where: { !$0.isNull }) {
                 return .failure(.noIDField(keys, in: list, place: place))
             }
-            return .success(ids.map { id in (byID[id] ?? byID[idPrefix + id]).map(ItemResult.found) ?? .notFound })
+            return .success(
+                ids.map { id in (byID[id] ?? byID[idPrefix + id]).map(ItemResult.found) ?? .notFound(because: nil) })
         case .objectKeys:
             guard case .object(let object) = items else {
                 return .failure(.shape(place, items, wanted: "an object keyed by id", in: body))
             }
             return .success(
                 ids.map { id in
-                    guard let item = object[idPrefix + id], !item.isNull else { return .notFound }
+                    guard let item = object[idPrefix + id], !item.isNull else { return .notFound(because: nil) }
                     return .found(item)
                 })
         }
@@ -67,7 +68,7 @@ struct AnswerMatching: Sendable {
 
     /// `item` as the answer for one id.
     static func whole(_ item: Value) -> ItemResult {
-        item.isNull ? .notFound : .found(item)
+        item.isNull ? .notFound(because: nil) : .found(item)
     }
 
     /// An id as an item states it: text, or a number written as JSON writes it.

@@ -8,8 +8,9 @@ import SluicePipeline
 /// again: `sluice resume RUN` re-fetches at most the batches that were in flight (for one
 /// request per row, pieces of ``FetchStage/perItemPiece`` rows).
 ///
-/// One JSON object per line, `{"id":..,"found":ITEM}`, `{"id":..,"not_found":true}` or
-/// `{"id":..,"rejected":REASON}`, handed to the kernel as soon as a batch's requests end, in
+/// One JSON object per line, `{"id":..,"found":ITEM}`, `{"id":..,"not_found":true}` (or the
+/// way the API said so, `"not_found":"404: no such record"`) or `{"id":..,"rejected":REASON}`,
+/// handed to the kernel as soon as a batch's requests end, in
 /// whatever order they end (a `write`, no fsync: it must survive the process, not the
 /// machine). A resumed run writes every answer it uses, reused ones included, so the newest
 /// file is always complete.
@@ -32,7 +33,9 @@ enum FetchAnswers {
             if case .object = line["found"] {
                 answers[id] = .found(line["found"])
             } else if line["not_found"].boolValue == true {
-                answers[id] = .notFound
+                answers[id] = .notFound(because: nil)
+            } else if let because = line["not_found"].stringValue {
+                answers[id] = .notFound(because: because)
             } else if let reason = line["rejected"].stringValue {
                 answers[id] = .rejected(reason: reason)
             }
@@ -55,7 +58,8 @@ enum FetchAnswers {
             let line: Value
             switch result {
             case .found(let item): line = .object(["id": .string(id), "found": item])
-            case .notFound: line = .object(["id": .string(id), "not_found": .bool(true)])
+            case .notFound(let because):
+                line = .object(["id": .string(id), "not_found": because.map(Value.string) ?? .bool(true)])
             case .rejected(let reason): line = .object(["id": .string(id), "rejected": .string(reason)])
             }
             try await file.append { out in

@@ -95,7 +95,8 @@ public struct FetchStage: Stage {
         var configuration = configuration
         configuration.itemRules = ItemRules(
             askAgain: try itemRule(settings.retryWhen, key: "retry_when"),
-            notFound: try itemRule(settings.notFoundWhen, key: "not_found_when"))
+            notFound: try itemRule(settings.notFoundWhen, key: "not_found_when"),
+            notFoundReason: settings.notFoundWhen.map { "its answer meets not_found_when: \($0)" })
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPFetcher.clientConfiguration)
         let fetcher = HTTPFetcher(
             configuration: configuration, httpClient: client, logger: context.logger, clock: clock)
@@ -188,7 +189,7 @@ public struct FetchStage: Stage {
         func send(_ done: (batch: FetchedBatch, asks: [String], fresh: [ItemResult])) async throws {
             var fetched = done.batch
             let fresh = Dictionary(zip(done.asks, done.fresh), uniquingKeysWith: { first, _ in first })
-            let results = fetched.ids.map { known[$0] ?? fresh[$0] ?? .notFound }
+            let results = fetched.ids.map { known[$0] ?? fresh[$0] ?? .notFound(because: nil) }
             for id in fetched.ids { if let reused = known[id] { try await answers.append(id: id, reused) } }
             counts.reused += fetched.ids.count { known[$0] != nil }
             let batch = fetched.assemble(

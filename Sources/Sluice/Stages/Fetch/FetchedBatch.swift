@@ -86,10 +86,11 @@ struct FetchedBatch {
             case .found(let item):
                 tally.found += 1
                 attached = item
-            case .notFound:
+            case .notFound(let because):
                 tally.notFound += 1
                 guard keepNotFound else {
-                    rejections.append(reject(row, "not_found", "the API does not know this id", stage: stage, index))
+                    let detail = "the API does not know this id" + (because.map { " (\($0))" } ?? "")
+                    rejections.append(reject(row, "not_found", detail, stage: stage, index))
                     continue
                 }
                 attached = .null
