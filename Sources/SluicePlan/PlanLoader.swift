@@ -407,15 +407,24 @@ struct PlanChecker {
         return out
     }
 
-    /// Whether a secret was interpolated into `value`: its `written` form (the resolved plan's)
-    /// then keeps the `${VAR}` or a redaction, where any other string is only `$`-escaped.
-    static func holdsSecret(_ value: Value, written: Value?) -> Bool {
+    /// Whether `value` holds a secret: one interpolated into it (its `written` form, the
+    /// resolved plan's, then keeps the `${VAR}` or a redaction, where any other string is only
+    /// `$`-escaped), or the value of one of the plan's secrets (`known`: an auth key from a
+    /// `${VAR}` whose name does not say it is secret) of at least 8 characters, which no
+    /// ordinary word is mistaken for.
+    static func holdsSecret(_ value: Value, written: Value?, known: Set<String>) -> Bool {
         switch (value, written) {
-        case (.string(let text), .string(let form)?): return form != text.replacingOccurrences(of: "$", with: "$$")
-        case (.array(let items), .array(let forms)?):
-            return zip(items, forms).contains { holdsSecret($0, written: $1) }
-        case (.object(let members), .object(let forms)?):
-            return members.contains { holdsSecret($0.value, written: forms[$0.key]) }
+        case (.string(let text), let form):
+            if case .string(let form)? = form, form != text.replacingOccurrences(of: "$", with: "$$") { return true }
+            return known.contains { $0.count >= 8 && text.contains($0) }
+        case (.array(let items), _):
+            let forms: [Value]
+            if case .array(let list)? = written { forms = list } else { forms = [] }
+            return items.enumerated().contains { i, item in
+                holdsSecret(item, written: i < forms.count ? forms[i] : nil, known: known)
+            }
+        case (.object(let members), _):
+            return members.contains { holdsSecret($0.value, written: written?[$0.key], known: known) }
         default: return false
         }
     }
@@ -693,7 +702,8 @@ extension PlanChecker {
                 [("path", .string(fetch.path.text), written["path"]?.value)]
                 + fetch.query.map { ("query.\($0.0)", .string($0.1.text), written["query"]?[$0.0]?.value) }
                 + [("body", fetch.body ?? .null, written["body"]?.value)]
-            for (key, value, written) in sent where Self.holdsSecret(value, written: written) {
+            for (key, value, written) in sent
+            where Self.holdsSecret(value, written: written, known: validator.secretTexts) {
                 validator.diagnostics.error(
                     "'\(key)' holds a secret, and a per-item request (path, query and body) is written to the run's "
                         + "answers and rejects files to name the row it answers",

@@ -192,6 +192,18 @@ import Testing
         #expect(batch.warnings.contains { $0.message.contains("{market} is sent as written") }, "\(batch.warnings)")
     }
 
+    /// An auth key whose variable's name does not say it is secret is still known to be one:
+    /// a per-item body that sends it too is refused, and the error does not quote it.
+    @Test func theAuthKeyInAPerItemBodyIsRefused() {
+        let found = errors(
+            Self.plan(
+                fetch: "path: /lookup\nmethod: POST\nbody: { isrc: \"{isrc}\", k: \"${VENDOR}\" }",
+                connection: "auth: { kind: api-key, header: X-Key, key: \"${VENDOR}\" }"),
+            env: ["VENDOR": "v3ndor-key-value"])
+        #expect(found.map(\.message).contains { $0.hasPrefix("'body' holds a secret") }, "\(found.map(\.message))")
+        #expect(!found.map(\.description).joined().contains("v3ndor-key-value"))
+    }
+
     /// Doubled braces are literal, in a batch query as anywhere.
     @Test func doubledBracesAreLiteral() throws {
         let plan = try load(Self.plan(fetch: "path: /tracks\nid: isrc\nquery: { q: \"{{\\\"a\\\"}}\" }"))
