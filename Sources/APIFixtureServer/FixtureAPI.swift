@@ -38,7 +38,10 @@ public struct FixtureAPI: Sendable {
     public var requiresUserAgent = false
     /// A header every request must carry with this value, or 401 (`X-Api-Key`).
     public var requiredHeader: (name: String, value: String)?
-    /// Error answers repeat that header as the request sent it (`you sent X-Api-Key: ...`), as
+    /// A member an `itemBody` request's JSON body must carry with this value, or 401 (an API
+    /// that takes its key in the body).
+    public var requiredBodyField: (name: String, value: String)?
+    /// Error answers repeat that header (or body member) as the request sent it (`you sent X-Api-Key: ...`), as
     /// some APIs do: a client must not pass the credential on to its files and logs.
     public var echoesCredentials = false
     /// The shortest gap between two answered requests; a request that arrives sooner gets a 503

@@ -18,9 +18,16 @@ struct FixtureState: Sendable {
 
     mutating func respond(to request: FixtureRequest, at now: Double) -> FixtureReply {
         let reply = ruled(request, at: now)
-        guard api.echoesCredentials, reply.status >= 400, let name = api.requiredHeader?.name,
-            let sent = request.headers[name.lowercased()]
-        else { return reply }
+        guard api.echoesCredentials, reply.status >= 400 else { return reply }
+        let sent: (String, String)?
+        if let name = api.requiredHeader?.name {
+            sent = request.headers[name.lowercased()].map { (name, $0) }
+        } else if let name = api.requiredBodyField?.name {
+            sent = (try? JSON.decode(request.body))?[name].stringValue.map { (name, $0) }
+        } else {
+            sent = nil
+        }
+        guard let (name, sent) = sent else { return reply }
         let message = (try? JSON.decode(reply.body))?["error"].stringValue ?? "error"
         return .error(reply.status, "\(message) (you sent \(name): \(sent))")
     }
@@ -117,6 +124,9 @@ struct FixtureState: Sendable {
                 case .object = body
             else { return .error(400, "the body must be a JSON object") }
             stats.bodies.append(body)
+            if let (name, value) = api.requiredBodyField, body[name].stringValue != value {
+                return .error(401, "\(name) is missing or wrong")
+            }
             guard let id = body[idKey].text, !(body[idKey].stringValue?.isEmpty ?? false) else {
                 return .error(400, "\(idKey) is required")
             }

@@ -115,6 +115,9 @@ public enum RequestAuth: Sendable, Equatable {
     /// An API key in a query parameter (`?api_key=KEY`), added when the request is sent and
     /// never to a URL that is logged or reported.
     case apiKeyQuery(name: String, key: String)
+    /// An API key as the member `name` of a `POST`'s JSON object body, added when the request
+    /// is sent: never in a request's key, which is written down.
+    case apiKeyBody(name: String, key: String)
 }
 
 extension RequestAuth: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
@@ -124,6 +127,7 @@ extension RequestAuth: CustomStringConvertible, CustomDebugStringConvertible, Cu
         case .bearer: return "bearer(<redacted>)"
         case .apiKeyHeader(let name, _): return "apiKeyHeader(\(name): <redacted>)"
         case .apiKeyQuery(let name, _): return "apiKeyQuery(\(name)=<redacted>)"
+        case .apiKeyBody(let name, _): return "apiKeyBody(\(name): <redacted>)"
         }
     }
 

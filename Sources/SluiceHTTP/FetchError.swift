@@ -19,6 +19,9 @@ public struct FetchError: Error, Sendable, Equatable {
         case untrustedServer
         /// The API refused ids one by one (400) and answered nothing: the request is wrong.
         case refusedEverything
+        /// The plan asks for a request that cannot be made as it says (a key for a body the
+        /// request does not have). `sluice check` refuses such plans; this is the backstop.
+        case unsendable
     }
 
     public var kind: Kind
@@ -41,7 +44,9 @@ public struct FetchError: Error, Sendable, Equatable {
     public var isResumable: Bool {
         switch kind {
         case .retryAfterTooLong, .exhausted: true
-        case .authFailed, .forbidden, .unexpectedStatus, .invalidResponse, .untrustedServer, .refusedEverything: false
+        case .authFailed, .forbidden, .unexpectedStatus, .invalidResponse, .untrustedServer, .refusedEverything,
+            .unsendable:
+            false
         }
     }
 }

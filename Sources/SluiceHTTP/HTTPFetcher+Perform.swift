@@ -193,6 +193,7 @@ extension HTTPFetcher {
             headers.append(("User-Agent", FetchConfiguration.defaultUserAgent))
         }
         var url = request.url
+        var body = request.body
         var secrets: [String] = []
         switch configuration.auth {
         case .oauth2:
@@ -209,11 +210,22 @@ extension HTTPFetcher {
         case .apiKeyQuery(let name, let key):
             url += (url.contains("?") ? "&" : "?") + RequestURL.encode(name) + "=" + RequestURL.encode(key)
             secrets.append(key)
+        case .apiKeyBody(let name, let key):
+            guard let sent = body, case .object(var members) = try? JSON.decode(sent) else {
+                throw FetchError(
+                    .unsendable,
+                    "auth body_field '\(name)' puts the key in a POST's JSON object body, and this request has "
+                        + (body == nil ? "no body" : "a body that is not a JSON object"),
+                    url: request.url)
+            }
+            members[name] = .string(key)
+            body = Array(JSON.encode(.object(members)).utf8)
+            secrets.append(key)
         case nil: break
         }
-        if request.body != nil { headers.append(("Content-Type", "application/json")) }
+        if body != nil { headers.append(("Content-Type", "application/json")) }
         let response = try await exchange.send(
-            method: .init(rawValue: request.method), url: url, headers: headers, body: request.body,
+            method: .init(rawValue: request.method), url: url, headers: headers, body: body,
             timeout: configuration.timeout, logger: logger)
         let outcome = ResponseOutcome.classify(
             status: response.status, retryAfter: response.headers.first(name: "Retry-After"), body: response.body,

@@ -160,6 +160,9 @@ struct PlanChecker {
     /// Connections that are defined but invalid, with their kind when that checked (else `""`):
     /// a stage using one is still told when it needs the other kind.
     var invalidConnections: [String: String] = [:]
+    /// The JSON body member each connection with `auth: {kind: api-key, body_field: ...}` puts
+    /// its key in.
+    var bodyKeyFields: [String: String] = [:]
     /// Stages left out because their kind or parameters did not check: still there for the
     /// stages that read from them, which are not reported as reading from an unknown stage too.
     var invalidStages: Set<String> = []
@@ -262,12 +265,14 @@ struct PlanChecker {
             usable = false
         }
         if kind == "api-key" {
-            let places = ["header", "query_param"].filter { checked[$0] != nil }
+            let places = APIKeyPlace.allCases.map(\.rawValue).filter { checked[$0] != nil }
             if places.count != 1 {
                 validator.diagnostics.error(
                     places.isEmpty
-                        ? "auth kind api-key needs 'header' (e.g. X-Api-Key) or 'query_param' (e.g. api_key)"
-                        : "auth kind api-key takes 'header' or 'query_param', not both",
+                        ? "auth kind api-key needs 'header' (e.g. X-Api-Key), 'query_param' (e.g. api_key) or "
+                            + "'body_field' (a POST body's member, e.g. key)"
+                        : "auth kind api-key takes one of 'header', 'query_param' and 'body_field', not "
+                            + places.map { "'\($0)'" }.joined(separator: " and "),
                     at: node.location)
                 usable = false
             }
@@ -444,6 +449,11 @@ struct PlanChecker {
             }
         }
         let known = knownFields(of: stages)
+        for connection in connections {
+            if case .apiKey(let field, .body, _)? = connection.definition.http?.auth {
+                bodyKeyFields[connection.name] = field
+            }
+        }
         var firstByName: [String: SourceLocation] = [:]
         var index: [String: Int] = [:]
         var kinds = Dictionary(
@@ -680,6 +690,23 @@ extension PlanChecker {
             return spec.defaultValue != nil && s.redactedParameters[key]?.value == spec.defaultValue
         }
         let itemBody = fetch.itemBody
+        if let field = bodyKeyFields[fetch.connection] {
+            if fetch.method == .post, case .object(let members)? = fetch.body {
+                if members[field] != nil {
+                    validator.diagnostics.error(
+                        "'body' has '\(field)', which connection '\(fetch.connection)' fills with its key "
+                            + "(auth body_field) as each request leaves", at: at("body"),
+                        notes: ["remove '\(field)' from the body"])
+                }
+            } else {
+                validator.diagnostics.error(
+                    "connection '\(fetch.connection)' sends its key as the member '\(field)' of a POST's JSON body "
+                        + "(auth body_field), and stage '\(s.name)' "
+                        + (fetch.method == .get ? "sends GET requests" : "has no body that is a JSON object"),
+                    at: at(fetch.method == .get ? "method" : "body"),
+                    notes: ["use method: POST with a body that is a mapping, or auth header or query_param"])
+            }
+        }
         if fetch.perItem {
             let (place, placeholders) =
                 fetch.path.hasPlaceholders ? ("path", fetch.path.fields) : ("body", itemBody?.fields ?? [])
@@ -709,8 +736,8 @@ extension PlanChecker {
                         + "answers and rejects files to name the row it answers",
                     at: at(key),
                     notes: [
-                        "send the credential with the connection's 'auth' (kind: api-key with header or query_param, "
-                            + "or bearer), which is never written"
+                        "send the credential with the connection's 'auth' (kind: api-key with header, query_param "
+                            + "or body_field, or bearer), which is never written"
                     ])
             }
             if fetch.method == .post, let body = fetch.body, BodyTemplate.placesIDs(body) {

@@ -389,7 +389,8 @@ let minimal = """
 
     @Test(arguments: [
         ("SPOTIFY_CLIENT_SECRET", true), ("DB_PASSWORD", true), ("API_TOKEN", true), ("GITHUB_API_KEY", true),
-        ("SPOTIFY_CLIENT_ID", false), ("SPOTIFY_API_URL", false), ("HOME", false),
+        ("GEOCODER_KEY", true), ("maps_key", true), ("SPOTIFY_CLIENT_ID", false), ("SPOTIFY_API_URL", false),
+        ("HOME", false), ("KEYBOARD_LAYOUT", false),
     ])
     func secretNamesAreRecognised(name: String, secret: Bool) {
         #expect(Redaction.isSecretName(name) == secret)

@@ -192,6 +192,23 @@ import Testing
         #expect(batch.warnings.contains { $0.message.contains("{market} is sent as written") }, "\(batch.warnings)")
     }
 
+    /// A key in the body: the body must be a JSON object without that member.
+    @Test func aKeyInTheBodyNeedsAnObjectBodyWithoutIt() throws {
+        let connection = "auth: { kind: api-key, body_field: key, key: \"${GEO_KEY}\" }"
+        let env = ["GEO_KEY": "gk-PRIVATE-999"]
+        _ = try load(
+            Self.plan(fetch: "path: /geo\nmethod: POST\nbody: { street: \"{isrc}\" }", connection: connection), env: env
+        )
+        let taken = errors(
+            Self.plan(fetch: "path: /geo\nmethod: POST\nbody: { street: \"{isrc}\", key: x }", connection: connection),
+            env: env)
+        #expect(taken.map(\.message).contains { $0.hasPrefix("'body' has 'key', which connection 'api' fills") })
+        let list = errors(
+            Self.plan(fetch: "path: /geo\nmethod: POST\nid: isrc\nbody: [{ isrc: \"{id}\" }]", connection: connection),
+            env: env)
+        #expect(list.map(\.message).contains { $0.hasSuffix("has no body that is a JSON object") }, "\(list)")
+    }
+
     /// An auth key whose variable's name does not say it is secret is still known to be one:
     /// a per-item body that sends it too is refused, and the error does not quote it.
     @Test func theAuthKeyInAPerItemBodyIsRefused() {
@@ -221,7 +238,11 @@ import Testing
         ("auth: { kind: bearer }", "auth of connection 'api' is kind bearer, which needs 'token'"),
         ("auth: { kind: bearer, token: x, client_id: y }", "'client_id' is not used by auth kind bearer"),
         ("auth: { kind: api-key, key: x }", "auth kind api-key needs 'header'"),
-        ("auth: { kind: api-key, key: x, header: H, query_param: q }", "not both"),
+        ("auth: { kind: api-key, key: x, header: H, query_param: q }", "not 'header' and 'query_param'"),
+        (
+            "auth: { kind: api-key, key: x, body_field: k }",
+            "as the member 'k' of a POST's JSON body (auth body_field), and stage 'fetch' sends GET requests"
+        ),
         ("auth: { kind: oauth2-client-credentials, token_url: http://t }", "which needs 'client_id'"),
         ("auth: { kind: basic }", "must be one of oauth2-client-credentials, bearer, api-key"),
         ("auth: { kind: bearer, token: x, scope: y }", "'scope' is not used by auth kind bearer"),

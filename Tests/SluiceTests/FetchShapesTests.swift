@@ -185,6 +185,39 @@ import Testing
         }
     }
 
+    /// An API that takes its key in the JSON body: `auth` adds it as each request leaves, so
+    /// it reaches the API but no request key, answers file, rejects file or notice.
+    @Test func aKeyInTheBodyIsSentButNeverWritten() async throws {
+        var api = FixtureAPI(
+            shape: .itemBody(path: "/geocode", idKey: "street"), answers: ["1 Main St": .object(["lat": 1.5])])
+        api.requiredBodyField = ("key", "gk-PRIVATE-999")
+        api.echoesCredentials = true
+        try await Self.with(api) { server, origin in
+            let stage = try Self.fetchStage(
+                "path: /geocode\nmethod: POST\nbody: { street: \"{street}\", city: \"{city}\" }",
+                connection:
+                    "kind: http\nbase_url: \(origin)\nauth: { kind: api-key, body_field: key, key: \"${GEO}\" }",
+                environment: ["GEO": "gk-PRIVATE-999"])
+            let harness = try await StageHarness(stage: stage)
+            let batch = Batch(
+                columns: ["street", "city"], rows: [["1 Main St", "Springfield"], ["2 Elm St", "Shelbyville"]])
+            let got = rows(try await harness.run(stage, input: [batch]))
+            #expect(got.map { $0["response"]?["lat"] } == [.double(1.5)])
+            #expect(server.stats().refused == 0)
+            #expect(
+                server.stats().bodies.first
+                    == .object(["street": "1 Main St", "city": "Springfield", "key": "gk-PRIVATE-999"]))
+            for file in try await harness.files() {
+                let text = (try? await text(of: harness.runDirectory.appendingPathComponent(file))) ?? ""
+                #expect(!text.contains("gk-PRIVATE"), "\(file) holds the key")
+            }
+            #expect(!harness.notices.contains { $0.contains("gk-PRIVATE") })
+            // The API's 404 repeated the key: the rejection keeps its message, not the key.
+            let rejects = try await FetchStageTests.rejects(harness)
+            #expect(rejects.contains { $0.contains("you sent key: ") }, "\(rejects)")
+        }
+    }
+
     /// A per-item POST's answers are keyed by the request, body included: a resumed run asks
     /// only for the rows it has no answer for, and two rows with the same URL but different
     /// bodies are two requests.

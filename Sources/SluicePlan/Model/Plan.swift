@@ -120,8 +120,8 @@ public struct HTTPSettings: Sendable {
 public enum HTTPAuthSettings: Sendable {
     case oauth2(OAuth2Settings)
     case bearer(token: Secret)
-    /// An API key in the header or query parameter `name`.
-    case apiKey(name: String, inQuery: Bool, key: Secret)
+    /// An API key in the header, query parameter or JSON body member `name`.
+    case apiKey(name: String, place: APIKeyPlace, key: Secret)
 
     /// The client credentials, when the kind is `oauth2-client-credentials`.
     public var oauth2: OAuth2Settings? { if case .oauth2(let s) = self { s } else { nil } }
@@ -135,10 +135,18 @@ public enum HTTPAuthSettings: Sendable {
         case "oauth2-client-credentials":
             return (["token_url", "client_id", "client_secret"], ["scope", "audience", "client_auth"])
         case "bearer": return (["token"], [])
-        case "api-key": return (["key"], ["header", "query_param"])
+        case "api-key": return (["key"], APIKeyPlace.allCases.map(\.rawValue))
         default: return ([], [])
         }
     }
+}
+
+/// Where an `api-key` auth puts the key: the plan key that names it.
+public enum APIKeyPlace: String, Sendable, CaseIterable {
+    case header
+    case query = "query_param"
+    /// A member of a `POST`'s JSON object body, added as the request leaves.
+    case body = "body_field"
 }
 
 public struct OAuth2Settings: Sendable {

@@ -208,12 +208,9 @@ extension ConnectionConfiguration {
                 switch try a.string("kind") {
                 case "bearer": auth = .bearer(token: Secret(try a.string("token")))
                 case "api-key":
-                    if let header = try a.optional("header")?.string() {
-                        auth = .apiKey(name: header, inQuery: false, key: Secret(try a.string("key")))
-                    } else {
-                        auth = .apiKey(
-                            name: try a.string("query_param"), inQuery: true, key: Secret(try a.string("key")))
-                    }
+                    // The checker made sure there is exactly one place.
+                    let place = APIKeyPlace.allCases.first { a.optional($0.rawValue) != nil } ?? .header
+                    auth = .apiKey(name: try a.string(place.rawValue), place: place, key: Secret(try a.string("key")))
                 default:
                     auth = .oauth2(
                         OAuth2Settings(

@@ -75,8 +75,8 @@ public enum Schema {
             "`oauth2-client-credentials`: a token from `token_url`, refreshed before it expires and on a 401 "
                 + "(needs `token_url`, `client_id`, `client_secret`; may have `scope`, `audience`, `client_auth`). "
                 + "`bearer`: `Authorization: Bearer TOKEN` "
-                + "(needs `token`). `api-key`: `key` sent in the request header `header` or the query parameter "
-                + "`query_param` (one of them)."),
+                + "(needs `token`). `api-key`: `key` sent in the request header `header`, the query parameter "
+                + "`query_param`, or the member `body_field` of a `POST`'s JSON body (one of them)."),
         ParameterSpec("token_url", .string, "oauth2-client-credentials: where tokens come from."),
         ParameterSpec("client_id", .string, "oauth2-client-credentials: the OAuth2 client id."),
         ParameterSpec(
@@ -101,6 +101,11 @@ public enum Schema {
             "query_param", .string,
             "api-key: the query parameter carrying the key, e.g. `api_key`. It is added as the request leaves and "
                 + "never shown in a logged or reported URL."),
+        ParameterSpec(
+            "body_field", .string,
+            "api-key: the member of a `POST`'s JSON object body carrying the key, e.g. `key`, for an API that "
+                + "takes it there. It is added as the request leaves: never in a request's key, the answers or "
+                + "rejects files, or a log."),
     ]
 
     static let ruleKeys: [ParameterSpec] = [

@@ -52,8 +52,9 @@ public struct FetchStage: Stage {
                     clientAuthentication: OAuth2ClientCredentials.ClientAuthentication(rawValue: a.clientAuth) ?? .basic
                 ))
         case .bearer(let token): c.auth = .bearer(token: token.value)
-        case .apiKey(let name, let inQuery, let key):
-            c.auth = inQuery ? .apiKeyQuery(name: name, key: key.value) : .apiKeyHeader(name: name, key: key.value)
+        case .apiKey(let name, .header, let key): c.auth = .apiKeyHeader(name: name, key: key.value)
+        case .apiKey(let name, .query, let key): c.auth = .apiKeyQuery(name: name, key: key.value)
+        case .apiKey(let name, .body, let key): c.auth = .apiKeyBody(name: name, key: key.value)
         case nil: break
         }
         c.headers = http.headers.map { ($0.0, $0.1.value) }
