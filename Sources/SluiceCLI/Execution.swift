@@ -103,8 +103,14 @@ enum Execution {
 
     /// The command that continues a run from `stage`, as the user should type it.
     /// `only`: the run replays just that stage (`--stage`), so continuing it must not run the rest.
-    static func continueCommand(runDirectory: URL, stage: String, only: Bool = false) -> String {
-        "sluice replay \(shellQuoted(displayPath(runDirectory))) \(only ? "--stage" : "--from") \(shellQuoted(stage)) --yes"
+    /// `gateFollows`: a later stage needs approval too, so the command approves this gate alone
+    /// (`--approve STAGE`, not `--yes`) and the later one stops for its own review.
+    static func continueCommand(
+        runDirectory: URL, stage: String, only: Bool = false, gateFollows: Bool = false
+    ) -> String {
+        let approval = !only && gateFollows ? "--approve \(shellQuoted(stage))" : "--yes"
+        return
+            "sluice replay \(shellQuoted(displayPath(runDirectory))) \(only ? "--stage" : "--from") \(shellQuoted(stage)) \(approval)"
     }
 
     /// The command that continues a run that failed with a resumable error (a long Retry-After,

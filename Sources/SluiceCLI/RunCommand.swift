@@ -41,6 +41,14 @@ struct Run: AsyncParsableCommand {
     }
 }
 
+extension Plan {
+    /// Whether a stage after `stage` (in the plan's order) needs approval too.
+    func hasGate(after stage: String) -> Bool {
+        guard let index = stages.firstIndex(where: { $0.name == stage }) else { return false }
+        return stages[(index + 1)...].contains(where: \.requiresApproval)
+    }
+}
+
 extension RunConfiguration {
     /// The configuration every executing command shares.
     static func make(for plan: Plan, options: ExecutionOptions, logger: Logger) -> RunConfiguration {
@@ -48,12 +56,16 @@ extension RunConfiguration {
             runsDirectory: options.runsDirectory, toolVersion: SluiceVersion.current,
             plan: Manifest.Plan(path: plan.path, sha256: plan.sha256, name: plan.name),
             resolvedPlan: plan.resolved.value, overrides: plan.recordedOverrides, logger: logger,
-            continueCommand: { directory, stage in Execution.continueCommand(runDirectory: directory, stage: stage) })
+            continueCommand: { directory, stage in
+                Execution.continueCommand(
+                    runDirectory: directory, stage: stage, gateFollows: plan.hasGate(after: stage))
+            })
         configuration.secretOverrides = plan.secretOverrideKeys
         configuration.resumeCommand = { Execution.resumeCommand(runDirectory: $0, options: options) }
-        configuration.approval = options.approval
+        let writers = Set(plan.stages.filter { $0.kind == .apply }.map(\.name))
+        configuration.approval = options.approval { writers.contains($0) }
         configuration.progress = options.progress
-        if case .ask = options.approval {
+        if case .ask = configuration.approval {
             // The person about to answer the prompt sees what they approve.
             configuration.onReview = { stage, review in Terminal.printReview(review.text, of: stage) }
         }

@@ -9,6 +9,12 @@ struct ExecutionOptions: ParsableArguments {
     @Flag(name: .shortAndLong, help: "Approve every stage that needs approval (e.g. apply) without asking.")
     var yes = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Approve this stage's gate without asking, and only this one (repeatable); a later gate still asks "
+                + "or stops.", valueName: "STAGE"))
+    var approve: [String] = []
+
     @Flag(help: "Run apply stages in a transaction that is rolled back: report what would change, change nothing.")
     var dryRun = false
 
@@ -49,12 +55,20 @@ struct ExecutionOptions: ParsableArguments {
     }
 
     /// How the runner decides on a stage that needs approval: `--yes` or `--dry-run` (which
-    /// changes nothing) approve it; on a terminal the user is asked; otherwise the run stops
-    /// before it and prints the command that continues it.
-    var approval: Approval {
+    /// changes nothing) approve it, as `--approve` does the stages it names; on a terminal the
+    /// user is asked; otherwise the run stops before it and prints the command that continues
+    /// it. `changesDatabase` says which stages write (the prompt says so).
+    func approval(changesDatabase: @escaping @Sendable (String) -> Bool) -> Approval {
         if yes || dryRun { return .granted }
-        guard Terminal.stdinIsTerminal && Terminal.stderrIsTerminal else { return .denied }
-        return .ask { stage in await Terminal.confirm("Stage '\(stage)' changes the database. Run it now?") }
+        let approved = Set(approve)
+        let asks = Terminal.stdinIsTerminal && Terminal.stderrIsTerminal
+        if approved.isEmpty, !asks { return .denied }
+        return .ask { stage in
+            if approved.contains(stage) { return true }
+            guard asks else { return false }
+            let what = changesDatabase(stage) ? "changes the database" : "waits for approval (requires_approval)"
+            return await Terminal.confirm("Stage '\(stage)' \(what). Run it now?")
+        }
     }
 
     var progress: ProgressMode {

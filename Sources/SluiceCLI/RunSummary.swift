@@ -92,12 +92,17 @@ struct RunSummary {
                 + (process.resumeCommand ?? "sluice resume \(Execution.shellQuoted(directory.path))") + "\n"
         }
         if let command = manifest.resumeCommand {
-            let review = files.isEmpty ? "review what it will apply" : "review the files above"
+            // Only an apply's gate has something to review; another (a paid API's fetch) waits for a yes.
+            let gate = manifest.stages.first { $0.status == .awaitingApproval }
+            let review =
+                gate.map { $0.kind != "apply" } == true
+                ? "stage '\(gate?.name ?? "")' waits for approval (requires_approval); to run it, continue with:"
+                : (files.isEmpty ? "review what it will apply" : "review the files above") + ", then continue with:"
             let later =
                 manifest.error?.notBefore.map { "after \(Self.clockTime($0)), when the API's wait ends," } ?? "later"
             out +=
                 manifest.status == .awaitingApproval
-                ? "\(review), then continue with:\n  \(command)\n"
+                ? "\(review)\n  \(command)\n"
                 : "continue \(later) with:\n  \(command)\n"
             // That approval would stop at the guard-rails the review goes past: say how to go on.
             let passed = manifest.stages.first { $0.status == .awaitingApproval }?.review?.guardRails ?? []

@@ -287,6 +287,42 @@ struct RESTPlanTests {
             ])
     }
 
+    /// A gate on a paid API's fetch as well as on the apply: the command printed at the fetch
+    /// gate approves that gate alone, so the apply still stops for its review.
+    @Test func theCommandAtAFetchGateDoesNotAlsoApproveTheApply() async throws {
+        let api = FixtureAPI(
+            shape: .itemBody(path: "/v1/score", idKey: "sku"), answers: ["s1": .object(["score": 7])])
+        let schema = """
+            CREATE TABLE books (id uuid PRIMARY KEY, sku text, score int);
+            INSERT INTO books VALUES ('\(Self.uuid(1))', 's1', NULL);
+            """
+        let fixture = try await Fixture.make(schema: schema, api: api) { origin in
+            ["VENDOR_URL": origin, "VENDOR_KEY": "k3y"]
+        }
+        defer { Task { await fixture.tearDown() } }
+        let plan = fixture.directory.appendingPathComponent("gates.yaml")
+        let text = Self.vendorPlan(
+            sql: "SELECT id AS book_id, sku FROM books ORDER BY id",
+            fetch: "requires_approval: true\npath: /v1/score\nmethod: POST\nbody: { sku: \"{sku}\" }")
+        try await Files.write(Array(text.utf8), to: plan)
+        let runs = fixture.directory.appendingPathComponent("runs").path
+
+        let atFetch = try await fixture.sluice.run(["run", plan.path, "--runs-dir", runs])
+        #expect(atFetch.status == 3, "\(atFetch.stderr)")
+        #expect(atFetch.stdout.contains("stage 'fetch' waits for approval"), "\(atFetch.stdout)")
+        let command = try #require(
+            atFetch.stdout.split(separator: "\n").first { $0.contains("sluice replay") }?
+                .trimmingCharacters(in: .whitespaces))
+        #expect(command.hasSuffix("--from fetch --approve fetch"), "\(command)")
+        #expect(fixture.api.stats().requests == 0)
+
+        let atApply = try await fixture.sluice.run(Array(command.split(separator: " ").dropFirst().map(String.init)))
+        #expect(atApply.status == 3, "\(atApply.stderr)")
+        #expect(fixture.api.stats().requests == 1)
+        #expect(try await fixture.rows("SELECT score FROM books") == [[nil]])
+        #expect(atApply.stdout.contains("--from apply --yes"), "\(atApply.stdout)")
+    }
+
     /// Without the User-Agent MusicBrainz requires, the run stops at the first request with the
     /// API's reason, and the side table is untouched.
     @Test func musicBrainzPlanWithoutAUserAgentStopsWithTheReason() async throws {
