@@ -98,22 +98,36 @@ public actor HTTPFetcher {
     /// - Throws: ``FetchError`` when the source cannot answer (see ``FetchError/isResumable``),
     ///   or `CancellationError`.
     public func fetch(ids: [String]) async throws -> [ItemResult] {
+        let (answered, error) = await fetchKeepingAnswers(ids: ids)
+        if let error { throw error }
+        return answered
+    }
+
+    /// ``fetch(ids:)`` that keeps what was answered when it stops: the results for the ids
+    /// before the one whose request failed (or was cancelled), and why it stopped; `error` is
+    /// `nil` when every id was answered. A caller that writes answers down keeps these too, so
+    /// a resume does not ask for them again.
+    public func fetchKeepingAnswers(ids: [String]) async -> (answered: [ItemResult], error: (any Error)?) {
         let size = max(1, configuration.maxIDs)
         var results: [ItemResult] = []
         results.reserveCapacity(ids.count)
         var start = ids.startIndex
-        while start < ids.endIndex {
-            let chunk = ids[start..<min(start + size, ids.endIndex)]
-            if configuration.request == .perItem {
-                results += try await fetchEach(chunk, purpose: .batch) { urls.perItem($0) }
-            } else if usedFallback {
-                results += try await fetchEach(chunk, purpose: .fallback) { urls.item($0) }
-            } else {
-                results += try await fetchBatch(chunk, narrowing: false)
+        do {
+            while start < ids.endIndex {
+                let chunk = ids[start..<min(start + size, ids.endIndex)]
+                if configuration.request == .perItem {
+                    try await fetchEach(chunk, purpose: .batch, into: &results) { urls.perItem($0) }
+                } else if usedFallback {
+                    try await fetchEach(chunk, purpose: .fallback, into: &results) { urls.item($0) }
+                } else {
+                    results += try await fetchBatch(chunk, narrowing: false)
+                }
+                start = chunk.endIndex
             }
-            start = chunk.endIndex
+        } catch {
+            return (results, error)
         }
-        return results
+        return (results, nil)
     }
 
     // MARK: Batches
@@ -148,7 +162,9 @@ public actor HTTPFetcher {
                     url: url, status: 403)
             }
             switchToFallback(message)
-            return try await fetchEach(ids, purpose: .fallback) { urls.item($0) }
+            var results: [ItemResult] = []
+            try await fetchEach(ids, purpose: .fallback, into: &results) { urls.item($0) }
+            return results
         case .notFound(let message):
             throw FetchError(
                 .unexpectedStatus(404), "the batch endpoint answered 404 (\(message)); check base_url and path",
@@ -190,13 +206,12 @@ public actor HTTPFetcher {
 
     // MARK: Per-item requests (the shape, or the fallback)
 
-    /// One request per id, `request(id)`: a 404 or a `null` item is "not found", a 400 refuses
-    /// that id alone.
+    /// One request per id, `request(id)`, each result appended to `results` as it comes: a 404
+    /// or a `null` item is "not found", a 400 refuses that id alone.
     private func fetchEach(
-        _ ids: ArraySlice<String>, purpose: Purpose, request: (String) -> RequestURL.Request?
-    ) async throws -> [ItemResult] {
-        var results: [ItemResult] = []
-        results.reserveCapacity(ids.count)
+        _ ids: ArraySlice<String>, purpose: Purpose, into results: inout [ItemResult],
+        request: (String) -> RequestURL.Request?
+    ) async throws {
         let matching = matching
         for id in ids {
             guard let request = request(id) else { break }
@@ -226,7 +241,6 @@ public actor HTTPFetcher {
                     url: url, status: 403)
             }
         }
-        return results
     }
 
     /// Counts an id the API refused on its own; stops the fetch when it has refused

@@ -252,6 +252,31 @@ import Testing
         }
     }
 
+    /// A fetch that stops partway (here the API answers one request, then 503s, and retries run out) writes down
+    /// every answer it had, not only those of the pieces that ended: a resume asks only for the
+    /// rest. Before, the answers of a piece's first rows were lost with the piece, and with
+    /// several pieces in flight, those of the others too.
+    @Test(arguments: [1, 3])
+    func aFetchThatStopsKeepsEveryAnswerItHad(concurrency: Int) async throws {
+        var api = FixtureAPI(
+            shape: .itemBody(path: "/lookup", idKey: "code"),
+            answers: ["1": .object(["n": .int(1)]), "2": .object(["n": .int(2)]), "3": .object(["n": .int(3)])])
+        api.minInterval = .seconds(60)
+        try await Self.with(api) { server, origin in
+            let stage = try Self.fetchStage(
+                "path: /lookup\nmethod: POST\nbody: { code: \"{code}\" }\nretries: 0\nconcurrency: \(concurrency)\ndelay: 0.5s",
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let batch = Batch(columns: ["code"], rows: (1...30).map { [.int(Int64($0))] })
+            await #expect(throws: (any Error).self) { _ = try await harness.run(stage, input: [batch]) }
+            #expect(server.stats().answered == 1)
+            let file = harness.runDirectory.appendingPathComponent(FetchAnswers.fileName(stage: "fetch"))
+            let lines = try await text(of: file).split(separator: "\n")
+            // The first request is answered at once, the next one (0.5 s later) refused.
+            #expect(lines.count == 1, "\(lines)")
+        }
+    }
+
     /// A placeholder the rows lack stops the stage before any request, naming where it is
     /// written: the path, or the query parameter.
     @Test func aPlaceholderTheRowsLackIsNamedWhereItIsWritten() async throws {

@@ -202,15 +202,23 @@ public struct FetchStage: Stage {
             try await record(fetcher, counts, context)
         }
 
-        try await withThrowingTaskGroup(of: (Int, [ItemResult]).self) { group in
-            /// Waits for one batch's requests to end, writes its answers down at once (a resume
-            /// reuses them even while an earlier batch is still being asked), then sends on every
-            /// batch whose turn has come.
-            func collect() async throws {
-                guard let (sequence, results) = try await group.next() else { return }
-                let (batch, asks) = inFlight.removeValue(forKey: sequence)!
+        // A task never throws: it returns what was answered and, when it stopped short, why.
+        try await withThrowingTaskGroup(of: (Int, [ItemResult], (any Error)?).self) { group in
+            /// Writes down what one batch's requests answered (a resume reuses it, even while an
+            /// earlier batch is still being asked).
+            func writeDown(_ sequence: Int, _ results: [ItemResult]) async throws {
+                guard let asks = inFlight[sequence]?.asks else { return }
                 for (id, result) in zip(asks, results) { try await answers.append(id: id, result) }
                 try await answers.flush()
+            }
+
+            /// Waits for one batch's requests to end, writes its answers down at once, then sends
+            /// on every batch whose turn has come. A batch that stopped short stops the fetch.
+            func collect() async throws {
+                guard let (sequence, results, error) = try await group.next() else { return }
+                try await writeDown(sequence, results)
+                if let error { throw error }
+                let (batch, asks) = inFlight.removeValue(forKey: sequence)!
                 answered[sequence] = (batch, asks, results)
                 while let done = answered.removeValue(forKey: nextToSend) {
                     try await send(done)
@@ -218,30 +226,53 @@ public struct FetchStage: Stage {
                 }
             }
 
-            for try await batch in input {
-                if bound?.columns != batch.columns {
-                    do {
-                        bound = (
-                            batch.columns,
-                            try RequestKeys(settings: settings, columns: batch.columns, idPattern: idPattern)
-                        )
-                    } catch {
-                        throw StageError(stage: name, "\(error)")
-                    }
-                }
-                for piece in Self.pieces(of: batch, perItem: settings.perItem) {
-                    let fetched = FetchedBatch(batch: piece, keys: bound!.keys, stage: name)
-                    // Ask only for ids no earlier run answered, each once; an empty list sends no request.
-                    var asked = Set<String>()
-                    let asks = fetched.ids.filter { known[$0] == nil && asked.insert($0).inserted }
-                    while inFlight.count >= width || answered.count >= width { try await collect() }
-                    let sequence = nextSequence
-                    nextSequence += 1
-                    inFlight[sequence] = (fetched, asks)
-                    group.addTask { (sequence, try await fetcher.fetch(ids: asks)) }
+            /// Stopping (an error, a signal): the batches still in flight are cancelled, and what
+            /// they were answered before is written down too, so a resume asks only for the rest.
+            func keepWhatWasAnswered() async {
+                group.cancelAll()
+                while let (sequence, results, _) = try? await group.next() {
+                    try? await writeDown(sequence, results)
+                    inFlight[sequence] = nil
                 }
             }
-            while !inFlight.isEmpty { try await collect() }
+
+            /// Every batch of the input, `concurrency` of them in flight.
+            func fetchEvery() async throws {
+                for try await batch in input {
+                    if bound?.columns != batch.columns {
+                        do {
+                            bound = (
+                                batch.columns,
+                                try RequestKeys(settings: settings, columns: batch.columns, idPattern: idPattern)
+                            )
+                        } catch {
+                            throw StageError(stage: name, "\(error)")
+                        }
+                    }
+                    for piece in Self.pieces(of: batch, perItem: settings.perItem) {
+                        let fetched = FetchedBatch(batch: piece, keys: bound!.keys, stage: name)
+                        // Ask only for ids no earlier run answered, each once; an empty list sends no request.
+                        var asked = Set<String>()
+                        let asks = fetched.ids.filter { known[$0] == nil && asked.insert($0).inserted }
+                        while inFlight.count >= width || answered.count >= width { try await collect() }
+                        let sequence = nextSequence
+                        nextSequence += 1
+                        inFlight[sequence] = (fetched, asks)
+                        group.addTask {
+                            let (answered, error) = await fetcher.fetchKeepingAnswers(ids: asks)
+                            return (sequence, answered, error)
+                        }
+                    }
+                }
+                while !inFlight.isEmpty { try await collect() }
+            }
+
+            do {
+                try await fetchEvery()
+            } catch {
+                await keepWhatWasAnswered()
+                throw error
+            }
         }
     }
 
@@ -258,9 +289,9 @@ public struct FetchStage: Stage {
     }
 
     /// Rows a per-item fetch asks about as one unit: its answers are written down when the
-    /// unit's requests end, so an interrupted run loses at most this many requests per unit in
-    /// flight, whatever the size of the batches it reads (a query's 1,000 rows at MusicBrainz's
-    /// one request a second would be 17 minutes).
+    /// unit's requests end (or the fetch stops), so a killed run loses at most this many
+    /// requests per unit in flight, whatever the size of the batches it reads (a query's 1,000
+    /// rows at MusicBrainz's one request a second would be 17 minutes).
     static let perItemPiece = 10
 
     /// `batch` as the units fetched: whole for batch requests (its ids go out in requests of
