@@ -47,6 +47,12 @@ extension Value {
         return nil
     }
 
+    /// An object's keys; none for any other value.
+    public var objectKeys: [String] {
+        if case .object(let o) = self { return Array(o.keys) }
+        return []
+    }
+
     /// Looks up `key` in an object; `.null` for a missing key or a non-object.
     public subscript(key: String) -> Value {
         if case .object(let o) = self { return o[key] ?? .null }

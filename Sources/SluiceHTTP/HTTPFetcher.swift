@@ -34,6 +34,10 @@ public actor HTTPFetcher {
     /// refused on their own (400) before one did: a source that refuses every id is misconfigured.
     private var answeredAny = false
     private var refusedBeforeAnyAnswer = 0
+    /// Per item: whether an answer had `items_key`, and how many had not before one did.
+    private var sawItemsKey = false
+    private var answersWithoutItemsKey = 0
+    static let answersToJudgeItemsKey = 5
     /// Ids refused on their own, with no request answered yet, that stop the fetch: the request
     /// is wrong (path, `ids_param`, `id_prefix`, a required query parameter), not the ids.
     public static let refusalsBeforeGivingUp = 8
@@ -219,12 +223,14 @@ public actor HTTPFetcher {
             let rules = configuration.itemRules
             let answer = try await perform(request, purpose: purpose) { json in
                 // A fallback endpoint answers the item itself; a per-item source may wrap it (items_key).
-                let item = purpose == .fallback ? AnswerMatching.whole(json) : matching.item(in: json)
-                return rules.judge([item]).map { $0[0] }
+                let (item, hasItemsKey) =
+                    purpose == .fallback ? (AnswerMatching.whole(json), true) : matching.item(in: json)
+                return rules.judge([item]).map { ($0[0], hasItemsKey, json.objectKeys) }
             }
             switch answer {
-            case .ok(let result):
+            case .ok(let (result, hasItemsKey, keys)):
                 answeredAny = true
+                try judgeItemsKey(hasItemsKey, keys: keys, url: url)
                 results.append(result)
             case .notFound(let message):
                 answeredAny = true
@@ -243,6 +249,26 @@ public actor HTTPFetcher {
         }
     }
 
+    /// Per item, answers without `items_key` are "not found"; when the first
+    /// ``answersToJudgeItemsKey`` all lack it, the plan reads the wrong key (it would take every
+    /// id for unknown, and `on_not_found: keep` would clear what the apply writes): stop, naming
+    /// the keys the answers have.
+    private func judgeItemsKey(_ hasItemsKey: Bool, keys: [String], url: String) throws {
+        guard !sawItemsKey, let itemsKey = configuration.itemsKey else { return }
+        guard !hasItemsKey else {
+            sawItemsKey = true
+            return
+        }
+        answersWithoutItemsKey += 1
+        guard answersWithoutItemsKey >= Self.answersToJudgeItemsKey else { return }
+        throw FetchError(
+            .invalidResponse,
+            "the first \(answersWithoutItemsKey) answers have no '\(itemsKey)'"
+                + (keys.isEmpty ? "" : " (the last has: \(keys.sorted().joined(separator: ", ")))")
+                + "; set items_key to where the item is, or leave it out when the answer is the item",
+            url: url)
+    }
+
     /// Counts an id the API refused on its own; stops the fetch when it has refused
     /// ``refusalsBeforeGivingUp`` of them and answered nothing yet, rather than asking about every
     /// id one at a time only to reject them all.
@@ -253,8 +279,10 @@ public actor HTTPFetcher {
         throw FetchError(
             .refusedEverything,
             "the API refused each of the first \(refusedBeforeAnyAnswer) ids on its own (400: \(message)) and "
-                + "answered no request: the request is likely wrong rather than the ids (check path, "
-                + "ids_param, id_prefix, id_separator, query, body and headers against the API's documentation)",
+                + "answered no request: the request is likely wrong rather than the ids (check "
+                + (configuration.request == .perItem
+                    ? "path, query, body" : "path, ids_param, id_prefix, id_separator, query, body")
+                + " and headers against the API's documentation)",
             url: url, status: 400)
     }
 

@@ -46,7 +46,13 @@ import Testing
         let body: Value = .object(["data": .object(["results": .array([.object(["id": "x"])]), "count": 1])])
         let nested = AnswerMatching(rule: .position, itemsKey: "data.results", idPrefix: "")
         #expect(try nested.results(for: ["a"], in: body).get() == [.found(.object(["id": "x"]))])
-        #expect(nested.item(in: body) == .found(.array([.object(["id": "x"])])))
+        #expect(nested.item(in: body).result == .found(.array([.object(["id": "x"])])))
+        // Per item, an answer without the key says what it has; a `null` answer is just "not found".
+        #expect(
+            nested.item(in: .object(["error": "gone", "code": 7])).result
+                == .notFound(because: "its answer has no 'data.results'; it has: code, error"))
+        #expect(nested.item(in: .object(["error": "gone"])).hasItemsKey == false)
+        #expect(nested.item(in: .null).hasItemsKey && nested.item(in: .null).result == .notFound(because: nil))
         let dotted = AnswerMatching(rule: .position, itemsKey: "data.results", idPrefix: "")
         #expect(
             try dotted.results(for: ["a"], in: .object(["data.results": .array([.null])])).get() == [

@@ -277,6 +277,40 @@ import Testing
         }
     }
 
+    /// Per item, an answer without `items_key` is "not found" and says so; when the first
+    /// answers all lack it, the plan reads the wrong key, and the fetch stops naming the keys
+    /// they have rather than take every id for unknown.
+    @Test func perItemAnswersWithoutTheItemsKeyStopTheFetchWhenNoneHasIt() async throws {
+        let answers = Dictionary(
+            uniqueKeysWithValues: (1...8).map { ("\($0)", Value.object(["data": .object(["n": .int(Int64($0))])])) })
+        let api = FixtureAPI(shape: .itemBody(path: "/lookup", idKey: "code"), answers: answers)
+        try await Self.with(api) { server, origin in
+            let wrong = try Self.fetchStage(
+                "path: /lookup\nmethod: POST\nbody: { code: \"{code}\" }\nitems_key: result",
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: wrong)
+            let batch = Batch(columns: ["code"], rows: (1...8).map { [.string("\($0)")] })
+            let error = await #expect(throws: (any Error).self) { _ = try await harness.run(wrong, input: [batch]) }
+            let message = error.map { "\($0)" } ?? ""
+            #expect(message.contains("the first 5 answers have no 'result' (the last has: data)"), "\(message)")
+            #expect(server.stats().requests == 5)
+
+            // Read right, an answer that lacks the key is one id not found, with the reason.
+            var mixed = api
+            mixed.answers["3"] = .object(["error": "gone"])
+            try await Self.with(mixed) { _, origin in
+                let right = try Self.fetchStage(
+                    "path: /lookup\nmethod: POST\nbody: { code: \"{code}\" }\nitems_key: data",
+                    connection: "kind: http\nbase_url: \(origin)")
+                let harness = try await StageHarness(stage: right)
+                #expect(rows(try await harness.run(right, input: [batch])).count == 7)
+                let rejects = try await FetchStageTests.rejects(harness)
+                #expect(
+                    rejects.contains { $0.contains("(its answer has no 'data'; it has: error)") }, "\(rejects)")
+            }
+        }
+    }
+
     /// A placeholder the rows lack stops the stage before any request, naming where it is
     /// written: the path, or the query parameter.
     @Test func aPlaceholderTheRowsLackIsNamedWhereItIsWritten() async throws {

@@ -53,9 +53,28 @@ struct AnswerMatching: Sendable {
         }
     }
 
-    /// The answer to one per-item request: the body (or its `itemsKey`); `null` is "not found".
-    func item(in body: Value) -> ItemResult {
-        Self.whole(items(of: body))
+    /// The answer to one per-item request: the body (or its `itemsKey`); `null` is "not found",
+    /// and so is an answer without `itemsKey` at all, which says so (`hasItemsKey` false: the
+    /// fetcher stops when no answer has it).
+    func item(in body: Value) -> (result: ItemResult, hasItemsKey: Bool) {
+        // A `null` answer is the API's "not found", whatever the key.
+        guard let itemsKey, !body.isNull, !Self.holds(body, itemsKey) else {
+            return (Self.whole(items(of: body)), true)
+        }
+        let keys = body.objectKeys
+        let has = keys.isEmpty ? "it is \(body.typeName)" : "it has: " + keys.sorted().joined(separator: ", ")
+        return (.notFound(because: "its answer has no '\(itemsKey)'; \(has)"), false)
+    }
+
+    /// Whether `body` has `key`, as a key of its own (which may hold a dot) or a key path.
+    private static func holds(_ body: Value, _ key: String) -> Bool {
+        if case .object(let object) = body, object[key] != nil { return true }
+        var value = body
+        for part in key.split(separator: ".") {
+            guard case .object(let object) = value, let next = object[String(part)] else { return false }
+            value = next
+        }
+        return true
     }
 
     /// What ``itemsKey`` names in `body`: a key of it (which may hold a dot), else the value at

@@ -148,7 +148,9 @@ public struct FetchStage: Stage {
         if tally.found == 0, tally.notFound > 0, await fetcher.counters.requests > 0 {
             context.notice(
                 "the API found none of the \(tally.notFound) ids it was asked about: if it should know them, check "
-                    + "how the plan asks (path, ids_param, id_prefix, query) and reads the answers (items_key, match"
+                    + "how the plan asks ("
+                    + (settings.perItem ? "path, query, body" : "path, ids_param, id_prefix, query")
+                    + ") and reads the answers (items_key" + (settings.perItem ? "" : ", match")
                     + (settings.notFoundWhen == nil ? ")" : ", not_found_when)"))
         }
         context.logger.info(
