@@ -819,17 +819,22 @@ extension PlanChecker {
         if fetch.perItem, let itemBody {
             placeholders += itemBody.fields.map { ("body", $0, at("body")) }
         }
+        var warnedOfID = false
         for (key, name, place) in placeholders {
-            if name == "id" {
-                if fetch.id == nil {
-                    validator.diagnostics.error(
-                        "{id} in \(key) stands for the 'id' expression, which this stage does not set",
-                        at: place, notes: ["set 'id', or name a row field instead"])
+            if name == "id", let id = fetch.id {
+                // The expression wins over a field of that name: say so once, it surprises.
+                if let input, input.contains("id"), !warnedOfID {
+                    warnedOfID = true
+                    validator.diagnostics.warning(
+                        "{id} in \(key) is the stage's 'id' expression (\(id)), not the input's field 'id'",
+                        at: place, notes: ["to send the field, give the expression another name in a transform"])
                 }
             } else if let input, !input.contains(name) {
                 validator.diagnostics.error(
                     "{\(name)} in \(key) names a field the input does not have", at: place,
-                    notes: Suggestion.note(for: name, in: input) + ["the input has: " + input.joined(separator: ", ")],
+                    notes: Suggestion.note(for: name, in: input)
+                        + (name == "id" ? ["or set 'id', the expression {id} stands for"] : [])
+                        + ["the input has: " + input.joined(separator: ", ")],
                     code: .unknownReference(name))
             }
         }

@@ -27,11 +27,17 @@ import Testing
 
     /// Only a field name between braces is a placeholder; doubled braces are one brace.
     @Test(arguments: [
-        ("{{isbn}}", "{isbn}"), ("{\"genre\": 1}", "{\"genre\": 1}"), ("{1x}", "{1x}"), ("{ isbn }", "{ isbn }"),
-        ("{}", "{}"), ("a } b {", "a } b {"), ("{{{isbn}}}", "{0451526538}"),
+        ("{{isbn}}", "{isbn}"), ("{\"genre\": 1}", "{\"genre\": 1}"), ("{1x}", "{1x}"), ("{ isbn }", "0451526538"),
+        ("{}", "{}"), ("a } b {", "a } b {"), ("{{{isbn}}}", "{0451526538}"), ("{a: 1, b: [2]}", "{a: 1, b: [2]}"),
     ])
     func otherBracesAreSentAsWritten(template: String, sent: String) {
         #expect(Self.render(.string(template)) == .string(sent))
+    }
+
+    /// Columns named as CSV headers and SQL aliases name them: `track-id`, `isbn.13`, `Book ID`.
+    @Test func fieldNamesMayHoldDashesDotsAndSpaces() {
+        let template = ItemBodyTemplate(.object(["a": "{track-id}", "b": "{isbn.13}", "c": "{ Book ID }"]))
+        #expect(template.fields == ["track-id", "isbn.13", "Book ID"])
     }
 
     @Test func fieldsAreListedOnceInOrder() {

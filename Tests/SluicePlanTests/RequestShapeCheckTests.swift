@@ -117,7 +117,7 @@ import Testing
         ("path: /isrc/{isrc}\nid: isrc\nid_prefix: \"X:\"", "'id_prefix' applies to batch requests", 17, 16),
         ("path: /isrc/{isrc}\nmatch: object_keys", "'match' applies to batch requests", 16, 12),
         ("path: /isrc/{isrcc}", "{isrcc} in path names a field the input does not have", 15, 18),
-        ("path: /isrc/{id}", "{id} in path stands for the 'id' expression", 15, 18),
+        ("path: /isrc/{id}", "{id} in path names a field the input does not have", 15, 18),
         ("path: /isrc/{isrc\nid: x", "'{' without '}'", 15, 17),
         ("path: /tracks", "needs 'id': a batch request sends each row's id", 13, 5),
         ("path: /lookup\nmethod: POST\nid: isrc", "method POST needs a 'body'", 16, 13),
@@ -144,7 +144,10 @@ import Testing
         ("path: /tracks\nid: spotify_id", "id 'spotify_id' reads field 'spotify_id'", 16, 9),
         // Per-item POST: a body filled from the row.
         ("path: /lookup\nmethod: POST\nbody: { isbn: \"{isrcc}\" }", "{isrcc} in body names a field", 17, 11),
-        ("path: /lookup\nmethod: POST\nbody: { isbn: \"{id}\" }", "{id} in body stands for the 'id'", 17, 11),
+        (
+            "path: /lookup\nmethod: POST\nbody: { isbn: \"{id}\" }",
+            "{id} in body names a field the input does not have", 17, 11
+        ),
         ("path: /lookup/{isrc}\nbody: { a: 1 }", "'body' applies to batch requests; the path has placeholders", 16, 11),
         (
             "path: /lookup/{isrc}\nmethod: POST\nid: isrc\nbody: { ids: \"{ids}\" }",
@@ -190,6 +193,19 @@ import Testing
             Self.plan(fetch: "path: /lookup\nmethod: POST\nid: isrc\nbody: { ids: \"{ids}\", m: \"{market}\" }"))
         #expect(batch.stage(named: "fetch")?.fetch?.perItem == false)
         #expect(batch.warnings.contains { $0.message.contains("{market} is sent as written") }, "\(batch.warnings)")
+    }
+
+    /// `{id}` is the stage's `id` expression when it sets one (a warning says so when the input
+    /// has a field `id` too), else the input's field `id`.
+    @Test func idIsTheExpressionWhenThereIsOneElseTheField() throws {
+        let sql = "SELECT id, isrc FROM tracks"
+        let field = try load(Self.plan(fetch: "path: /isrc/{id}", sql: sql))
+        #expect(field.warnings.isEmpty, "\(field.warnings)")
+        let both = try load(Self.plan(fetch: "path: /isrc/{id}\nid: upper(isrc)", sql: sql))
+        #expect(
+            both.warnings.map(\.message) == [
+                "{id} in path is the stage's 'id' expression (upper(isrc)), not the input's field 'id'"
+            ])
     }
 
     /// A key in the body: the body must be a JSON object without that member.

@@ -311,6 +311,28 @@ import Testing
         }
     }
 
+    /// Without an `id` expression, `{id}` is the row's field `id`; a field with a dash in its
+    /// name fills a body too.
+    @Test func idIsTheRowsFieldWhenTheStageSetsNoExpression() async throws {
+        let api = FixtureAPI(shape: .perItem(pathPrefix: "/items/"), answers: ["7": .object(["n": .int(7)])])
+        try await Self.with(api) { server, origin in
+            let stage = try Self.fetchStage("path: /items/{id}", connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let got = rows(try await harness.run(stage, input: [Batch(columns: ["id"], rows: [[.int(7)]])]))
+            #expect(got.first?["response"]?["n"] == .int(7))
+            #expect(server.stats().idsAsked == ["7"])
+        }
+        let posted = FixtureAPI(shape: .itemBody(path: "/lookup", idKey: "code"), answers: ["a1": .object([:])])
+        try await Self.with(posted) { server, origin in
+            let stage = try Self.fetchStage(
+                "path: /lookup\nmethod: POST\nbody: { code: \"{track-id}\" }",
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            _ = try await harness.run(stage, input: [Batch(columns: ["track-id"], rows: [["a1"]])])
+            #expect(server.stats().bodies == [.object(["code": "a1"])])
+        }
+    }
+
     /// A placeholder the rows lack stops the stage before any request, naming where it is
     /// written: the path, or the query parameter.
     @Test func aPlaceholderTheRowsLackIsNamedWhereItIsWritten() async throws {

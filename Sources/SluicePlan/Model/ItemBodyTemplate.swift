@@ -6,9 +6,10 @@ import SluiceCore
 ///
 /// A string that is one placeholder alone takes the field's value with its JSON type, so a
 /// number stays a number and an object stays an object; a placeholder inside other text is
-/// filled with the value as text. Only `{name}` with a field name's characters is a
-/// placeholder: other braces (a prompt's `{"genre": ...}`) are sent as written, and `{{` and
-/// `}}` are literal braces.
+/// filled with the value as text. Only `{name}` with a field name's characters (letters,
+/// digits, `_`, `-`, `.` and spaces, starting with a letter or `_`; spaces around it are
+/// trimmed, as in a path) is a placeholder: other braces (a prompt's `{"genre": ...}`) are sent
+/// as written, and `{{` and `}}` are literal braces.
 public struct ItemBodyTemplate: Sendable, Hashable {
     indirect enum Node: Sendable, Hashable {
         case literal(Value)
@@ -99,8 +100,8 @@ public struct ItemBodyTemplate: Sendable, Hashable {
         return fill(root)
     }
 
-    /// The text and placeholders of one string: `{name}` where the name is a field name
-    /// (letters, digits, `_`; not starting with a digit), `{{` and `}}` as single braces.
+    /// The text and placeholders of one string: `{name}` where the name is a field name, `{{`
+    /// and `}}` as single braces.
     static func parts(of string: String) -> [Part] {
         var parts: [Part] = []
         var literal = ""
@@ -113,12 +114,13 @@ public struct ItemBodyTemplate: Sendable, Hashable {
                 i += 2
                 continue
             }
-            if c == "{", let close = chars[(i + 1)...].firstIndex(of: "}"), close > i + 1,
-                Self.isFieldName(chars[(i + 1)..<close])
+            if c == "{", let close = chars[(i + 1)...].firstIndex(of: "}"),
+                case let name = String(chars[(i + 1)..<close]).trimmingCharacters(in: .whitespaces),
+                Self.isFieldName(name)
             {
                 if !literal.isEmpty { parts.append(.text(literal)) }
                 literal = ""
-                parts.append(.field(String(chars[(i + 1)..<close])))
+                parts.append(.field(name))
                 i = close + 1
                 continue
             }
@@ -129,8 +131,10 @@ public struct ItemBodyTemplate: Sendable, Hashable {
         return parts
     }
 
-    private static func isFieldName(_ name: ArraySlice<Character>) -> Bool {
-        guard let first = name.first, first == "_" || (first.isASCII && first.isLetter) else { return false }
-        return name.allSatisfy { $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }
+    /// Letters, digits, `_`, `-`, `.` and spaces, starting with a letter or `_`: what columns
+    /// are called (`track_id`, `track-id`, `isbn.13`, `Book ID`), not JSON or prose.
+    private static func isFieldName(_ name: String) -> Bool {
+        guard let first = name.first, first == "_" || first.isLetter else { return false }
+        return name.allSatisfy { $0 == "_" || $0 == "-" || $0 == "." || $0 == " " || $0.isLetter || $0.isNumber }
     }
 }

@@ -202,7 +202,8 @@ public enum Schema {
                 ParameterSpec(
                     "id", .expression,
                     "Expression giving each row's id, e.g. `spotify_id(spotify_id)` to accept URI and URL forms. "
-                        + "Required for batch requests; per item, what `{id}` stands for."),
+                        + "Required for batch requests; per item, what `{id}` stands for (without it, `{id}` is the "
+                        + "row's field `id`)."),
                 ParameterSpec(
                     "id_pattern", .pattern,
                     "A regular expression every id must match in whole, e.g. `[0-9A-Za-z]{22}` for Spotify. An id "
@@ -240,9 +241,9 @@ public enum Schema {
                         + "strings hold `{field}` placeholders (`{isbn: \"{isbn}\", fields: [title]}`) sends one "
                         + "request per row. A string that is one placeholder alone takes the row's value with its "
                         + "JSON type (a number stays a number); one inside other text is filled with the value as "
-                        + "text. Only `{name}` with a field name's characters is a placeholder: other braces are "
-                        + "sent as written, `{{` and `}}` are literal braces. A row whose field is empty is "
-                        + "rejected without a request."),
+                        + "text. Only `{name}` with a field name's characters (letters, digits, `_`, `-`, `.`, "
+                        + "spaces) is a placeholder: other braces are sent as written, `{{` and `}}` are literal "
+                        + "braces. A row whose field is empty is rejected without a request."),
                 ParameterSpec(
                     "match",
                     .choiceOr(

@@ -53,7 +53,8 @@ struct RequestKeys {
                 + settings.query.flatMap { name, template in
                     template.fields.map { ($0, "query parameter '\(name)' ('\(template)')") }
                 } + (body?.fields ?? []).map { ($0, "body") }
-            for (field, place) in fields where field != "id" && slots[field] == nil {
+            // `{id}` is the `id` expression when the stage sets one, else the row's field `id`.
+            for (field, place) in fields where (field != "id" || settings.id == nil) && slots[field] == nil {
                 guard let index = columns.firstIndex(of: field) else {
                     var text =
                         "{\(field)} in \(place): the input has no field '\(field)' (it has: "
@@ -92,13 +93,13 @@ struct RequestKeys {
         var missing: (String, String?)?
         func fill(_ name: String) -> String? {
             let text: String?
-            if name == "id" {
+            if name == "id", id != nil {
                 text = idText
             } else {
                 text = row[slots[name]!].text?.trimmingCharacters(in: .whitespaces)
             }
             guard let text, !text.isEmpty else {
-                if missing == nil { missing = (name, name == "id" ? nil : row[slots[name]!].text) }
+                if missing == nil { missing = (name, slots[name].map { row[$0].text } ?? nil) }
                 return nil
             }
             return PercentEncoding.encode(text)
@@ -117,8 +118,8 @@ struct RequestKeys {
         var key = pairs.isEmpty ? path : path + "?" + pairs.joined(separator: "&")
         if let body {
             let filled = body.render { name in
-                let value = name == "id" ? idText.map(Value.string) : row[slots[name]!]
-                if missing == nil, (value?.text ?? "").isEmpty { missing = (name, name == "id" ? nil : value?.text) }
+                let value = name == "id" && id != nil ? idText.map(Value.string) : row[slots[name]!]
+                if missing == nil, (value?.text ?? "").isEmpty { missing = (name, value?.text) }
                 return value
             }
             guard let filled else { return .missing(field: "{\(missing?.0 ?? "")}", value: missing?.1) }
