@@ -12,7 +12,7 @@ import Testing
     ]
 
     static func render(_ body: Value) -> Value? {
-        ItemBodyTemplate(body).render { Self.row[$0] }
+        try? ItemBodyTemplate(body).render { Self.row[$0] }
     }
 
     @Test func aPlaceholderAloneKeepsTheValuesType() {
@@ -46,9 +46,25 @@ import Testing
         #expect(ItemBodyTemplate(.object(["fixed": .array([1, "x"])])).fields.isEmpty)
     }
 
-    /// An empty or null field leaves the row without a request, alone or in text.
+    /// An empty or null field leaves the row without a request, alone or in text, and says
+    /// which field it was.
     @Test(arguments: ["{empty}", "{none}", "{missing}", "x {none}", "x {empty}"])
     func anEmptyFieldHasNoBody(template: String) {
-        #expect(Self.render(.object(["a": .string(template), "b": "{isbn}"])) == nil)
+        let body = ItemBodyTemplate(.object(["a": .string(template), "b": "{isbn}"]))
+        #expect(throws: ItemBodyTemplate.Missing.self) { try body.render { Self.row[$0] } }
+        let name = template.split(separator: "{").last?.dropLast()
+        do {
+            _ = try body.render { Self.row[$0] }
+        } catch {
+            #expect(error.field == name.map(String.init))
+        }
+    }
+
+    /// `{field?}` may be empty: alone it sends null, inside text nothing.
+    @Test func anOptionalFieldMayBeEmpty() {
+        #expect(
+            Self.render(.object(["a": "{none?}", "b": "x{empty ?}y", "c": "{year?}", "d": "{missing?}"]))
+                == .object(["a": .null, "b": "xy", "c": .int(1876), "d": .null]))
+        #expect(ItemBodyTemplate(.object(["a": "{zip?}"])).fields == ["zip"])
     }
 }

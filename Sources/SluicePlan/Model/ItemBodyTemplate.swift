@@ -9,12 +9,14 @@ import SluiceCore
 /// filled with the value as text. Only `{name}` with a field name's characters (letters,
 /// digits, `_`, `-`, `.` and spaces, starting with a letter or `_`; spaces around it are
 /// trimmed, as in a path) is a placeholder: other braces (a prompt's `{"genre": ...}`) are sent
-/// as written, and `{{` and `}}` are literal braces.
+/// as written, and `{{` and `}}` are literal braces. A row whose field is empty (null, or
+/// empty text) has no request, unless the placeholder says the field may be empty: `{zip?}`
+/// alone sends null, inside text nothing.
 public struct ItemBodyTemplate: Sendable, Hashable {
     indirect enum Node: Sendable, Hashable {
         case literal(Value)
         /// A string that is one placeholder alone.
-        case field(String)
+        case field(Placeholder)
         /// A string with placeholders among text.
         case text([Part])
         case array([Node])
@@ -23,7 +25,18 @@ public struct ItemBodyTemplate: Sendable, Hashable {
 
     enum Part: Sendable, Hashable {
         case text(String)
-        case field(String)
+        case field(Placeholder)
+    }
+
+    /// `{name}`, or `{name?}`: a field that may be empty (alone it sends null, in text nothing).
+    struct Placeholder: Sendable, Hashable {
+        var name: String
+        var optional: Bool
+    }
+
+    /// A row's value that a placeholder needs is empty.
+    public struct Missing: Error, Sendable {
+        public var field: String
     }
 
     let root: Node
@@ -36,12 +49,12 @@ public struct ItemBodyTemplate: Sendable, Hashable {
             switch value {
             case .string(let s):
                 let parts = Self.parts(of: s)
-                for case .field(let name) in parts where !fields.contains(name) { fields.append(name) }
+                for case .field(let field) in parts where !fields.contains(field.name) { fields.append(field.name) }
                 switch parts.count {
                 case 0: return .literal(.string(""))
                 case 1:
                     switch parts[0] {
-                    case .field(let name): return .field(name)
+                    case .field(let field): return .field(field)
                     case .text(let text): return .literal(.string(text))
                     }
                 default: return .text(parts)
@@ -58,50 +71,46 @@ public struct ItemBodyTemplate: Sendable, Hashable {
         self.fields = fields
     }
 
-    /// The body for one row: each placeholder replaced by `value(name)`; `nil` when a value is
-    /// missing (`nil`, null, or empty text), so the row is never asked about.
-    public func render(_ value: (String) -> Value?) -> Value? {
-        func present(_ name: String) -> Value? {
-            guard let v = value(name), !v.isNull, v.text?.isEmpty != true else { return nil }
+    /// The body for one row: each placeholder replaced by `value(name)`.
+    /// - Throws: ``Missing`` for the first required field that is empty (`nil`, null, or empty
+    ///   text), so the row is never asked about.
+    public func render(_ value: (String) -> Value?) throws(Missing) -> Value {
+        func present(_ field: Placeholder) throws(Missing) -> Value? {
+            guard let v = value(field.name), !v.isNull, v.text?.isEmpty != true else {
+                if field.optional { return nil }
+                throw Missing(field: field.name)
+            }
             return v
         }
-        func fill(_ node: Node) -> Value? {
+        func fill(_ node: Node) throws(Missing) -> Value {
             switch node {
             case .literal(let v): return v
-            case .field(let name): return present(name)
+            case .field(let field): return try present(field) ?? .null
             case .text(let parts):
                 var out = ""
                 for part in parts {
                     switch part {
                     case .text(let text): out += text
-                    case .field(let name):
-                        guard let v = present(name), let text = v.text else { return nil }
-                        out += text
+                    case .field(let field): out += try present(field)?.text ?? ""
                     }
                 }
                 return .string(out)
             case .array(let items):
                 var out: [Value] = []
                 out.reserveCapacity(items.count)
-                for item in items {
-                    guard let v = fill(item) else { return nil }
-                    out.append(v)
-                }
+                for item in items { out.append(try fill(item)) }
                 return .array(out)
             case .object(let members):
                 var out: [String: Value] = [:]
-                for (key, member) in members {
-                    guard let v = fill(member) else { return nil }
-                    out[key] = v
-                }
+                for (key, member) in members { out[key] = try fill(member) }
                 return .object(out)
             }
         }
-        return fill(root)
+        return try fill(root)
     }
 
-    /// The text and placeholders of one string: `{name}` where the name is a field name, `{{`
-    /// and `}}` as single braces.
+    /// The text and placeholders of one string: `{name}` or `{name?}` where the name is a field
+    /// name, `{{` and `}}` as single braces.
     static func parts(of string: String) -> [Part] {
         var parts: [Part] = []
         var literal = ""
@@ -115,12 +124,11 @@ public struct ItemBodyTemplate: Sendable, Hashable {
                 continue
             }
             if c == "{", let close = chars[(i + 1)...].firstIndex(of: "}"),
-                case let name = String(chars[(i + 1)..<close]).trimmingCharacters(in: .whitespaces),
-                Self.isFieldName(name)
+                let field = Self.placeholder(String(chars[(i + 1)..<close]))
             {
                 if !literal.isEmpty { parts.append(.text(literal)) }
                 literal = ""
-                parts.append(.field(name))
+                parts.append(.field(field))
                 i = close + 1
                 continue
             }
@@ -131,10 +139,17 @@ public struct ItemBodyTemplate: Sendable, Hashable {
         return parts
     }
 
-    /// Letters, digits, `_`, `-`, `.` and spaces, starting with a letter or `_`: what columns
-    /// are called (`track_id`, `track-id`, `isbn.13`, `Book ID`), not JSON or prose.
-    private static func isFieldName(_ name: String) -> Bool {
-        guard let first = name.first, first == "_" || first.isLetter else { return false }
-        return name.allSatisfy { $0 == "_" || $0 == "-" || $0 == "." || $0 == " " || $0.isLetter || $0.isNumber }
+    /// What is between braces as a placeholder, when it is a field name (with `?` after it for
+    /// an optional one): letters, digits, `_`, `-`, `.` and spaces, starting with a letter or
+    /// `_` (`track_id`, `track-id`, `isbn.13`, `Book ID`), not JSON or prose. Spaces around it
+    /// are trimmed, as in a path.
+    private static func placeholder(_ text: String) -> Placeholder? {
+        var name = text.trimmingCharacters(in: .whitespaces)
+        let optional = name.hasSuffix("?")
+        if optional { name = String(name.dropLast()).trimmingCharacters(in: .whitespaces) }
+        guard let first = name.first, first == "_" || first.isLetter,
+            name.allSatisfy({ $0 == "_" || $0 == "-" || $0 == "." || $0 == " " || $0.isLetter || $0.isNumber })
+        else { return nil }
+        return Placeholder(name: name, optional: optional)
     }
 }

@@ -243,7 +243,8 @@ public enum Schema {
                         + "JSON type (a number stays a number); one inside other text is filled with the value as "
                         + "text. Only `{name}` with a field name's characters (letters, digits, `_`, `-`, `.`, "
                         + "spaces) is a placeholder: other braces are sent as written, `{{` and `}}` are literal "
-                        + "braces. A row whose field is empty is rejected without a request."),
+                        + "braces. A row whose field is empty is rejected without a request, unless the placeholder "
+                        + "says it may be empty: `{zip?}` alone sends null, inside text nothing."),
                 ParameterSpec(
                     "match",
                     .choiceOr(

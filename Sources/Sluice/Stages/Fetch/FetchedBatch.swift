@@ -53,7 +53,10 @@ struct FetchedBatch {
                 rejections.append(
                     Rejection(
                         stage: stage, reason: "missing_id", field: field, value: value,
-                        detail: "the row has no id (\(field) is empty)", row: Self.object(batch.columns, row)))
+                        detail: field.hasPrefix("{")
+                            ? "the request needs \(field), which is empty in this row"
+                            : "the row has no id (\(field) is empty)",
+                        row: Self.object(batch.columns, row)))
             case .malformed(let id):
                 malformedIDs += 1
                 rejections.append(

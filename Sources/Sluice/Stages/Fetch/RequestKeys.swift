@@ -117,13 +117,14 @@ struct RequestKeys {
         }
         var key = pairs.isEmpty ? path : path + "?" + pairs.joined(separator: "&")
         if let body {
-            let filled = body.render { name in
-                let value = name == "id" && id != nil ? idText.map(Value.string) : row[slots[name]!]
-                if missing == nil, (value?.text ?? "").isEmpty { missing = (name, value?.text) }
-                return value
+            func value(_ name: String) -> Value? {
+                name == "id" && id != nil ? idText.map(Value.string) : row[slots[name]!]
             }
-            guard let filled else { return .missing(field: "{\(missing?.0 ?? "")}", value: missing?.1) }
-            key += "\n" + JSON.encode(filled)
+            do {
+                key += "\n" + JSON.encode(try body.render(value))
+            } catch {
+                return .missing(field: "{\(error.field)}", value: value(error.field)?.text)
+            }
         }
         let identity =
             idText.map { ("id", $0) }
