@@ -54,6 +54,8 @@ public struct FixtureAPI: Sendable {
     /// Ids a `batchList` answers the first N times they are asked with
     /// `{"id": ID, "status": "unavailable"}` instead of their item: a temporary error inside a 200.
     public var unavailableFirst: [String: Int] = [:]
+    /// Ids an `itemBody` request is refused for with 422 (input the API cannot process).
+    public var unprocessable: Set<String> = []
     /// Time to answer each request.
     public var latency: Duration = .zero
 

@@ -131,6 +131,7 @@ struct FixtureState: Sendable {
                 return .error(400, "\(idKey) is required")
             }
             stats.idsAsked.append(id)
+            if api.unprocessable.contains(id) { return .error(422, "\(idKey) \(id) is not valid") }
             guard let item = api.answers[id] else { return .error(404, "no record for \(idKey) \(id)") }
             return FixtureReply(200, json: item)
         }

@@ -221,11 +221,18 @@ public actor HTTPFetcher {
             guard let request = request(id) else { break }
             let url = request.url
             let rules = configuration.itemRules
-            let answer = try await perform(request, purpose: purpose) { json in
-                // A fallback endpoint answers the item itself; a per-item source may wrap it (items_key).
-                let (item, hasItemsKey) =
-                    purpose == .fallback ? (AnswerMatching.whole(json), true) : matching.item(in: json)
-                return rules.judge([item]).map { ($0[0], hasItemsKey, json.objectKeys) }
+            let answer: Answer<(ItemResult, Bool, [String])>
+            do {
+                answer = try await perform(request, purpose: purpose) { json in
+                    // A fallback endpoint answers the item itself; a per-item source may wrap it (items_key).
+                    let (item, hasItemsKey) =
+                        purpose == .fallback ? (AnswerMatching.whole(json), true) : matching.item(in: json)
+                    return rules.judge([item]).map { ($0[0], hasItemsKey, json.objectKeys) }
+                }
+            } catch var error as FetchError where request.body != nil {
+                // Per-item POSTs share their URL: the body says which row it was.
+                error.message += " (request body \(Self.shortened(request.body ?? [])))"
+                throw error
             }
             switch answer {
             case .ok(let (result, hasItemsKey, keys)):
@@ -267,6 +274,12 @@ public actor HTTPFetcher {
                 + (keys.isEmpty ? "" : " (the last has: \(keys.sorted().joined(separator: ", ")))")
                 + "; set items_key to where the item is, or leave it out when the answer is the item",
             url: url)
+    }
+
+    /// A request body as an error shows it: at most 300 characters.
+    static func shortened(_ body: [UInt8]) -> String {
+        let text = String(decoding: body, as: UTF8.self)
+        return text.count <= 300 ? text : text.prefix(300) + "…(\(text.count - 300) more characters)"
     }
 
     /// Counts an id the API refused on its own; stops the fetch when it has refused

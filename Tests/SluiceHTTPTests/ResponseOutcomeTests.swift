@@ -43,10 +43,19 @@ import Testing
         #expect(Self.classify(status, html) == .transient("HTTP \(status): HTML page: \(status) Service Unavailable"))
     }
 
-    @Test(arguments: [405, 409, 410, 418])
+    @Test(arguments: [405, 409, 418])
     func otherClientErrorsAreFinal(status: Int) {
         #expect(
             Self.classify(status, #"{"error":{"status":0,"message":"no"}}"#) == .final(status: status, message: "no"))
+    }
+
+    /// 422 refuses the request's input as 400 does, 410 is "not found" as 404 is, and 204 is an
+    /// answer with nothing in it, not a body to retry for.
+    @Test func unprocessableGoneAndNoContentAreAnswers() {
+        let body = #"{"error":{"status":0,"message":"no"}}"#
+        #expect(Self.classify(422, body) == .badRequest("no"))
+        #expect(Self.classify(410, body) == .notFound("no"))
+        #expect(Self.classify(204, "") == .success(.null))
     }
 
     @Test func oauthErrorsReadAsCodeAndDescription() {

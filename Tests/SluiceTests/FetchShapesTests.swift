@@ -192,6 +192,31 @@ import Testing
         }
     }
 
+    /// 422, what JSON APIs answer for input they cannot process, refuses that row alone, with
+    /// the API's message, as 400 does.
+    @Test func anUnprocessableRowIsRejectedAlone() async throws {
+        var api = FixtureAPI(
+            shape: .itemBody(path: "/geocode", idKey: "street"),
+            answers: ["1 Main St": .object(["lat": 1.5]), "3 Oak St": .object(["lat": 3.5])])
+        api.unprocessable = ["???"]
+        try await Self.with(api) { _, origin in
+            let stage = try Self.fetchStage(
+                "path: /geocode\nmethod: POST\nbody: { street: \"{street}\" }",
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let batch = Batch(columns: ["street"], rows: [["1 Main St"], ["???"], ["3 Oak St"]])
+            let got = rows(try await harness.run(stage, input: [batch]))
+            #expect(got.map { $0["street"] } == ["1 Main St", "3 Oak St"])
+            let rejects = try await FetchStageTests.rejects(harness)
+            #expect(
+                rejects.contains {
+                    $0.hasPrefix(
+                        "fetch,invalid_id,street,???,\"the API refused this id: street ??? is not valid (request")
+                },
+                "\(rejects)")
+        }
+    }
+
     /// An API that takes its key in the JSON body: `auth` adds it as each request leaves, so
     /// it reaches the API but no request key, answers file, rejects file or notice.
     @Test func aKeyInTheBodyIsSentButNeverWritten() async throws {
@@ -275,8 +300,11 @@ import Testing
                 connection: "kind: http\nbase_url: \(origin)")
             let harness = try await StageHarness(stage: stage)
             let batch = Batch(columns: ["code"], rows: (1...30).map { [.int(Int64($0))] })
-            await #expect(throws: (any Error).self) { _ = try await harness.run(stage, input: [batch]) }
+            let error = await #expect(throws: (any Error).self) { _ = try await harness.run(stage, input: [batch]) }
             #expect(server.stats().answered == 1)
+            // Every request has the same URL: the error names the row by its body.
+            let message = error.map { "\($0)" } ?? ""
+            #expect(message.contains(#"(request body {"code":"#), "\(message)")
             let file = harness.runDirectory.appendingPathComponent(FetchAnswers.fileName(stage: "fetch"))
             let lines = try await text(of: file).split(separator: "\n")
             // The first request is answered at once, the next one (0.5 s later) refused.

@@ -4,9 +4,10 @@ import SluiceCore
 /// What an API answer means for the fetcher, decided from status, `Retry-After` and body
 /// alone. Pure, so every status and body shape is testable without a server.
 enum ResponseOutcome: Sendable, Equatable {
-    /// 2xx with a JSON body.
+    /// 2xx with a JSON body (204, no content: `null`).
     case success(Value)
-    /// 400: the request itself is wrong (for a batch, usually one bad id); the API's message.
+    /// 400, or 422 (what JSON APIs answer for input they cannot process): the request itself
+    /// is wrong (for a batch, usually one bad id; per item, the row's values); the API's message.
     case badRequest(String)
     case unauthorized(String)
     case forbidden(String)
@@ -27,16 +28,19 @@ enum ResponseOutcome: Sendable, Equatable {
             return .rateLimited(status: status, retryAfter: RetryAfter.parse(retryAfter, now: now))
         }
         switch status {
+        // No content: the API has nothing for this request (per item, "not found").
+        case 204: return .success(.null)
         case 200..<300:
             do {
                 return .success(try JSON.decode(body))
             } catch {
                 return .transient("HTTP \(status) with a body that is not valid JSON (\(body.count) bytes, \(error))")
             }
-        case 400: return .badRequest(APIErrorMessage.extract(from: body, hiding: secrets))
+        case 400, 422: return .badRequest(APIErrorMessage.extract(from: body, hiding: secrets))
         case 401: return .unauthorized(APIErrorMessage.extract(from: body, hiding: secrets))
         case 403: return .forbidden(APIErrorMessage.extract(from: body, hiding: secrets))
-        case 404: return .notFound(APIErrorMessage.extract(from: body, hiding: secrets))
+        // 410 Gone: it was there and is no more, which for a lookup is "not found" too.
+        case 404, 410: return .notFound(APIErrorMessage.extract(from: body, hiding: secrets))
         case 408, 500..<600:
             return .transient("HTTP \(status): \(APIErrorMessage.extract(from: body, hiding: secrets))")
         default: return .final(status: status, message: APIErrorMessage.extract(from: body, hiding: secrets))

@@ -297,7 +297,8 @@ public enum Schema {
                         + "`Retry-After`, or a backoff when there is none, before anything else is sent."),
                 ParameterSpec(
                     "on_not_found", .choice(of: NotFoundPolicy.self), default: "reject",
-                    "Ids the API does not know (null, absent, or 404 per item): `reject` them (rejects.csv) or `keep` the row with a null response."
+                    "Ids the API does not know (null, absent; per item 404, 410 or 204): `reject` them (rejects.csv) "
+                        + "or `keep` the row with a null response. An id the API refuses (400 or 422) is always rejected."
                 ),
                 ParameterSpec(
                     "not_found_when", .expression,
