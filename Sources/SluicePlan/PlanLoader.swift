@@ -412,25 +412,36 @@ struct PlanChecker {
         return out
     }
 
-    /// Whether `value` holds a secret: one interpolated into it (its `written` form, the
+    /// Where `value` holds a secret: one interpolated into it (its `written` form, the
     /// resolved plan's, then keeps the `${VAR}` or a redaction, where any other string is only
     /// `$`-escaped), or the value of one of the plan's secrets (`known`: an auth key from a
     /// `${VAR}` whose name does not say it is secret) of at least 8 characters, which no
     /// ordinary word is mistaken for.
-    static func holdsSecret(_ value: Value, written: Value?, known: Set<String>) -> Bool {
+    ///
+    /// - Returns: where in `value` the secret is (`""` for the value itself, `.key`, `[0]`), or
+    ///   `nil` when it holds none.
+    static func secretPlace(in value: Value, written: Value?, known: Set<String>) -> String? {
         switch (value, written) {
         case (.string(let text), let form):
-            if case .string(let form)? = form, form != text.replacingOccurrences(of: "$", with: "$$") { return true }
-            return known.contains { $0.count >= 8 && text.contains($0) }
+            if case .string(let form)? = form, form != text.replacingOccurrences(of: "$", with: "$$") { return "" }
+            return known.contains { $0.count >= 8 && text.contains($0) } ? "" : nil
         case (.array(let items), _):
             let forms: [Value]
             if case .array(let list)? = written { forms = list } else { forms = [] }
-            return items.enumerated().contains { i, item in
-                holdsSecret(item, written: i < forms.count ? forms[i] : nil, known: known)
+            for (i, item) in items.enumerated() {
+                if let inner = secretPlace(in: item, written: i < forms.count ? forms[i] : nil, known: known) {
+                    return "[\(i)]" + inner
+                }
             }
+            return nil
         case (.object(let members), _):
-            return members.contains { holdsSecret($0.value, written: written?[$0.key], known: known) }
-        default: return false
+            for key in members.keys.sorted() {
+                if let inner = secretPlace(in: members[key]!, written: written?[key], known: known) {
+                    return "." + key + inner
+                }
+            }
+            return nil
+        default: return nil
         }
     }
 
@@ -729,8 +740,10 @@ extension PlanChecker {
                 [("path", .string(fetch.path.text), written["path"]?.value)]
                 + fetch.query.map { ("query.\($0.0)", .string($0.1.text), written["query"]?[$0.0]?.value) }
                 + [("body", fetch.body ?? .null, written["body"]?.value)]
-            for (key, value, written) in sent
-            where Self.holdsSecret(value, written: written, known: validator.secretTexts) {
+            for (name, value, written) in sent {
+                guard let place = Self.secretPlace(in: value, written: written, known: validator.secretTexts)
+                else { continue }
+                let key = name + place
                 validator.diagnostics.error(
                     "'\(key)' holds a secret, and a per-item request (path, query and body) is written to the run's "
                         + "answers and rejects files to name the row it answers",
@@ -817,7 +830,9 @@ extension PlanChecker {
             }
         }
         if fetch.perItem, let itemBody {
-            placeholders += itemBody.fields.map { ("body", $0, at("body")) }
+            placeholders += itemBody.uses.map { use in
+                ("body" + use.path, use.field, at("body" + use.path).advanced(by: use.offset + 1))
+            }
         }
         var warnedOfID = false
         for (key, name, place) in placeholders {

@@ -143,10 +143,14 @@ import Testing
         ),
         ("path: /tracks\nid: spotify_id", "id 'spotify_id' reads field 'spotify_id'", 16, 9),
         // Per-item POST: a body filled from the row.
-        ("path: /lookup\nmethod: POST\nbody: { isbn: \"{isrcc}\" }", "{isrcc} in body names a field", 17, 11),
+        ("path: /lookup\nmethod: POST\nbody: { isbn: \"{isrcc}\" }", "{isrcc} in body.isbn names a field", 17, 20),
+        (
+            "path: /lookup\nmethod: POST\nbody: { q: { a: [ \"x {isrx}\" ] } }",
+            "{isrx} in body.q.a[0] names a field", 17, 26
+        ),
         (
             "path: /lookup\nmethod: POST\nbody: { isbn: \"{id}\" }",
-            "{id} in body names a field the input does not have", 17, 11
+            "{id} in body.isbn names a field the input does not have", 17, 20
         ),
         ("path: /lookup/{isrc}\nbody: { a: 1 }", "'body' applies to batch requests; the path has placeholders", 16, 11),
         (
@@ -158,8 +162,8 @@ import Testing
             "'max_ids' applies to batch requests; the body has placeholders ({isrc})", 18, 14
         ),
         (
-            "path: /lookup\nmethod: POST\nbody: { isrc: \"{isrc}\", key: \"${API_KEY}\" }", "'body' holds a secret",
-            17, 11
+            "path: /lookup\nmethod: POST\nbody: { isrc: \"{isrc}\", key: \"${API_KEY}\" }", "'body.key' holds a secret",
+            17, 34
         ),
         ("path: /isrc/{isrc}\nquery: { key: \"${API_KEY}\" }", "'query.key' holds a secret", 16, 19),
         (
@@ -233,7 +237,7 @@ import Testing
                 fetch: "path: /lookup\nmethod: POST\nbody: { isrc: \"{isrc}\", k: \"${VENDOR}\" }",
                 connection: "auth: { kind: api-key, header: X-Key, key: \"${VENDOR}\" }"),
             env: ["VENDOR": "v3ndor-key-value"])
-        #expect(found.map(\.message).contains { $0.hasPrefix("'body' holds a secret") }, "\(found.map(\.message))")
+        #expect(found.map(\.message).contains { $0.hasPrefix("'body.k' holds a secret") }, "\(found.map(\.message))")
         #expect(!found.map(\.description).joined().contains("v3ndor-key-value"))
     }
 

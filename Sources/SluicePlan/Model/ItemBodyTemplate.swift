@@ -39,17 +39,30 @@ public struct ItemBodyTemplate: Sendable, Hashable {
         public var field: String
     }
 
+    /// One placeholder as written: its field, where in the body (`.a`, `.items[0].isbn`) and
+    /// the offset of its `{` in that string, for `check` to point at.
+    public struct Use: Sendable, Hashable {
+        public var field: String
+        public var path: String
+        public var offset: Int
+    }
+
     let root: Node
     /// The placeholder names, in order of first use (object members in key order).
     public let fields: [String]
+    /// Every placeholder, in the same order.
+    public let uses: [Use]
 
     public init(_ body: Value) {
         var fields: [String] = []
+        var uses: [Use] = []
+        var path = ""
         func parse(_ value: Value) -> Node {
             switch value {
             case .string(let s):
                 let parts = Self.parts(of: s)
                 for case .field(let field) in parts where !fields.contains(field.name) { fields.append(field.name) }
+                uses += Self.offsets(in: s).map { Use(field: $0.name, path: path, offset: $0.offset) }
                 switch parts.count {
                 case 0: return .literal(.string(""))
                 case 1:
@@ -59,16 +72,29 @@ public struct ItemBodyTemplate: Sendable, Hashable {
                     }
                 default: return .text(parts)
                 }
-            case .array(let items): return .array(items.map(parse))
+            case .array(let items):
+                let outer = path
+                defer { path = outer }
+                return .array(
+                    items.enumerated().map { i, item in
+                        path = outer + "[\(i)]"
+                        return parse(item)
+                    })
             case .object(let members):
+                let outer = path
+                defer { path = outer }
                 var nodes: [String: Node] = [:]
-                for key in members.keys.sorted() { nodes[key] = parse(members[key]!) }
+                for key in members.keys.sorted() {
+                    path = outer + "." + key
+                    nodes[key] = parse(members[key]!)
+                }
                 return .object(nodes)
             default: return .literal(value)
             }
         }
         root = parse(body)
         self.fields = fields
+        self.uses = uses
     }
 
     /// The body for one row: each placeholder replaced by `value(name)`.
@@ -109,9 +135,16 @@ public struct ItemBodyTemplate: Sendable, Hashable {
         return try fill(root)
     }
 
+    /// The placeholders of one string with the offset of each `{`.
+    static func offsets(in string: String) -> [(name: String, offset: Int)] {
+        var found: [(String, Int)] = []
+        _ = parts(of: string) { found.append(($0.name, $1)) }
+        return found
+    }
+
     /// The text and placeholders of one string: `{name}` or `{name?}` where the name is a field
-    /// name, `{{` and `}}` as single braces.
-    static func parts(of string: String) -> [Part] {
+    /// name, `{{` and `}}` as single braces. `found` is told each placeholder's offset.
+    static func parts(of string: String, found: (Placeholder, Int) -> Void = { _, _ in }) -> [Part] {
         var parts: [Part] = []
         var literal = ""
         let chars = Array(string)
@@ -129,6 +162,7 @@ public struct ItemBodyTemplate: Sendable, Hashable {
                 if !literal.isEmpty { parts.append(.text(literal)) }
                 literal = ""
                 parts.append(.field(field))
+                found(field, i)
                 i = close + 1
                 continue
             }
