@@ -368,6 +368,38 @@ import Testing
         }
     }
 
+    /// The same request on many rows (one address, one label) is sent once, whichever piece of
+    /// rows it falls in, and every row gets its answer.
+    @Test func aRepeatedPerItemRequestIsSentOnce() async throws {
+        let labels = (0..<5).map { "row \($0)" }
+        let api = FixtureAPI(
+            shape: .itemBody(path: "/classify", idKey: "label"),
+            answers: Dictionary(uniqueKeysWithValues: labels.map { ($0, Value.object(["class": .string($0)])) }))
+        try await Self.with(api) { server, origin in
+            let stage = try Self.fetchStage(
+                "path: /classify\nmethod: POST\nbody: { label: \"{label}\" }",
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let batch = Batch(
+                columns: ["n", "label"], rows: (0..<30).map { [.int(Int64($0)), .string(labels[$0 % 5])] })
+            let got = rows(try await harness.run(stage, input: [batch]))
+            #expect(got.count == 30)
+            #expect(got.allSatisfy { $0["response"]?["class"] == $0["label"] })
+            #expect(server.stats().requests == 5)
+        }
+    }
+
+    /// The answers kept for repeats are the latest, at most as many as the capacity.
+    @Test func recentAnswersForgetTheOldestFirst() {
+        var recent = RecentAnswers(capacity: 3)
+        for i in 0..<10 { recent.remember("k\(i)", .found(.int(Int64(i)))) }
+        #expect((0..<7).allSatisfy { recent["k\($0)"] == nil })
+        #expect((7..<10).allSatisfy { recent["k\($0)"] == .found(.int(Int64($0))) })
+        var none = RecentAnswers(capacity: 0)
+        none.remember("k", .notFound(because: nil))
+        #expect(none["k"] == nil)
+    }
+
     /// A placeholder the rows lack stops the stage before any request, naming where it is
     /// written: the path, or the query parameter.
     @Test func aPlaceholderTheRowsLackIsNamedWhereItIsWritten() async throws {

@@ -83,3 +83,29 @@ enum FetchAnswers {
         }
     }
 }
+
+/// The latest answers of a run, at most `capacity` of them (the oldest go first): what a
+/// per-item fetch answers a request repeated a few pieces later from.
+struct RecentAnswers {
+    private var answers: [String: ItemResult] = [:]
+    private var order: [String] = []
+    private var oldest = 0
+    let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    subscript(id: String) -> ItemResult? { answers[id] }
+
+    mutating func remember(_ id: String, _ result: ItemResult) {
+        guard capacity > 0, answers.updateValue(result, forKey: id) == nil else { return }
+        order.append(id)
+        guard answers.count > capacity else { return }
+        answers[order[oldest]] = nil
+        oldest += 1
+        // Drop the forgotten half of the list now and then, not on every answer.
+        if oldest > capacity {
+            order.removeFirst(oldest)
+            oldest = 0
+        }
+    }
+}

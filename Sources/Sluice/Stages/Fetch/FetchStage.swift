@@ -180,8 +180,12 @@ public struct FetchStage: Stage {
             throw StageError(stage: name, "id_pattern '\(settings.idPattern ?? "")': \(error)")
         }
         var bound: (columns: [String], keys: RequestKeys)?
-        /// Batches whose requests are in flight, by sequence number, with the ids asked for.
-        var inFlight: [Int: (batch: FetchedBatch, asks: [String])] = [:]
+        /// Batches whose requests are in flight, by sequence number, with the ids asked for and
+        /// the answers of this run they reuse.
+        var inFlight: [Int: (batch: FetchedBatch, asks: [String], borrowed: [(String, ItemResult)])] = [:]
+        /// Per item, the latest answers of this run: a request repeated in a later piece (the
+        /// same address on many rows) is answered from here, not sent again.
+        var recent = RecentAnswers(capacity: settings.perItem ? Self.recentAnswers : 0)
         /// Answered batches waiting for an earlier one.
         var answered: [Int: (batch: FetchedBatch, asks: [String], fresh: [ItemResult])] = [:]
         var nextSequence = 0
@@ -220,8 +224,9 @@ public struct FetchStage: Stage {
                 guard let (sequence, results, error) = try await group.next() else { return }
                 try await writeDown(sequence, results)
                 if let error { throw error }
-                let (batch, asks) = inFlight.removeValue(forKey: sequence)!
-                answered[sequence] = (batch, asks, results)
+                let (batch, asks, borrowed) = inFlight.removeValue(forKey: sequence)!
+                for (id, result) in zip(asks, results) { recent.remember(id, result) }
+                answered[sequence] = (batch, asks + borrowed.map(\.0), results + borrowed.map(\.1))
                 while let done = answered.removeValue(forKey: nextToSend) {
                     try await send(done)
                     nextToSend += 1
@@ -253,13 +258,21 @@ public struct FetchStage: Stage {
                     }
                     for piece in Self.pieces(of: batch, perItem: settings.perItem) {
                         let fetched = FetchedBatch(batch: piece, keys: bound!.keys, stage: name)
-                        // Ask only for ids no earlier run answered, each once; an empty list sends no request.
-                        var asked = Set<String>()
-                        let asks = fetched.ids.filter { known[$0] == nil && asked.insert($0).inserted }
+                        // A place in the window first: what it frees may answer this piece.
                         while inFlight.count >= width || answered.count >= width { try await collect() }
+                        // Ask only for ids no earlier run answered, and none this run has just
+                        // answered, each once; an empty list sends no request.
+                        var asked = Set<String>()
+                        var borrowed: [(String, ItemResult)] = []
+                        let asks = fetched.ids.filter { id in
+                            guard known[id] == nil, asked.insert(id).inserted else { return false }
+                            guard let answer = recent[id] else { return true }
+                            borrowed.append((id, answer))
+                            return false
+                        }
                         let sequence = nextSequence
                         nextSequence += 1
-                        inFlight[sequence] = (fetched, asks)
+                        inFlight[sequence] = (fetched, asks, borrowed)
                         group.addTask {
                             let (answered, error) = await fetcher.fetchKeepingAnswers(ids: asks)
                             return (sequence, answered, error)
@@ -289,6 +302,9 @@ public struct FetchStage: Stage {
         }
         return { bound.evaluate([$0]).isTruthy }
     }
+
+    /// How many of its latest answers a per-item fetch keeps to answer a repeated request.
+    static let recentAnswers = 10_000
 
     /// Rows a per-item fetch asks about as one unit: its answers are written down when the
     /// unit's requests end (or the fetch stops), so a killed run loses at most this many
