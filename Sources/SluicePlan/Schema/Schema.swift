@@ -159,7 +159,13 @@ public enum Schema {
                     "The postgres connection to read from."),
                 ParameterSpec(
                     "sql", .string, required: true,
-                    "The SELECT to run. Rows are read and spooled, then the connection is released."),
+                    "The SELECT to run. Rows are read and spooled, then the connection is released. Column types "
+                        + "become values as follows: `bool` a boolean; `int2`, `int4`, `int8` an integer; `float4`, "
+                        + "`float8` a double; `json`, `jsonb` their JSON value; NULL null; every other type "
+                        + "(`numeric`, `text`, `uuid`, dates and times, arrays) text as the server prints it, "
+                        + "`numeric` kept exact. To send a `numeric` as a JSON number, select it `::float8` (or "
+                        + "`number(...)` in a transform); an array as a JSON list, `to_jsonb(...)`; a timestamp in "
+                        + "ISO 8601, `to_json(...)`."),
                 ParameterSpec(
                     "params", .list(of: .scalar), default: .array([]), "Values for `$1`, `$2`, ... in the SQL."),
                 ParameterSpec(
