@@ -15,6 +15,9 @@ struct RunSummary {
     /// The stages whose review was printed with their approval prompt: named here, not
     /// printed again. `sluice runs show` prints every review.
     var reviewsShown: Set<String> = []
+    /// The latest run that went on from this one (a resume, an approval), when `sluice runs
+    /// show` found one: said in place of the command that would continue it again.
+    var continuedBy: String?
 
     var text: String {
         var out = headline + "\n"
@@ -85,13 +88,15 @@ struct RunSummary {
             }
             out += "undone (stage '\(undo.stage)') at \(ISO8601DateFormatter().string(from: undo.undoneAt)): \(what)\n"
         }
-        if manifest.isAbandoned, let process = manifest.process {
+        if manifest.isAbandoned, let process = manifest.process, continuedBy == nil {
             out +=
                 "the process that ran it (pid \(process.pid)) is gone without writing a final status: it was "
                 + "killed or crashed; continue with:\n  "
                 + (process.resumeCommand ?? "sluice resume \(Execution.shellQuoted(directory.path))") + "\n"
         }
-        if let command = manifest.resumeCommand {
+        if let continuedBy, manifest.status != .succeeded {
+            out += "continued by run \(continuedBy) (sluice runs show \(continuedBy))\n"
+        } else if let command = manifest.resumeCommand {
             // Only an apply's gate has something to review; another (a paid API's fetch) waits for a yes.
             let gate = manifest.stages.first { $0.status == .awaitingApproval }
             let review =

@@ -3,6 +3,20 @@ import Foundation
 import SluiceCore
 import SluicePipeline
 
+extension Manifest {
+    /// For each run that stopped, the latest run that went on from it (a resume, an approval).
+    static func continuations(among runs: [Manifest]) -> [String: String] {
+        let byID = Dictionary(runs.map { ($0.runID, $0) }, uniquingKeysWith: { $1 })
+        var continuedBy: [String: String] = [:]
+        for manifest in runs {
+            if let origin = manifest.replayOf, let original = byID[origin.runID], manifest.continues(original) {
+                continuedBy[origin.runID] = manifest.runID
+            }
+        }
+        return continuedBy
+    }
+}
+
 struct Runs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List runs (id, plan, status, started, duration, rows), or show one.",
@@ -29,14 +43,7 @@ struct Runs: AsyncParsableCommand {
             }
             var rows = [["run", "plan", "status", "started", "duration", "rows"]]
             let formatter = ISO8601DateFormatter()
-            // A run that stopped, and the latest run that went on from it (a resume, an approval).
-            let byID = Dictionary(runs.map { ($0.manifest.runID, $0.manifest) }, uniquingKeysWith: { $1 })
-            var continuedBy: [String: String] = [:]
-            for (_, manifest) in runs {
-                if let origin = manifest.replayOf, let original = byID[origin.runID], manifest.continues(original) {
-                    continuedBy[origin.runID] = manifest.runID
-                }
-            }
+            let continuedBy = Manifest.continuations(among: runs.map(\.manifest))
             for (_, manifest) in runs {
                 let source = manifest.stages.first { $0.status != .skipped } ?? manifest.stages.first
                 var status = RunSummary.status(of: manifest)
@@ -75,7 +82,15 @@ struct Runs: AsyncParsableCommand {
             do {
                 let manifest = try await BlockingIO.run { try Manifest.load(from: url) }
                 let directory = Manifest.manifestURL(for: url).deletingLastPathComponent()
-                print(RunSummary(manifest: manifest, directory: directory).text, terminator: "")
+                var summary = RunSummary(manifest: manifest, directory: directory)
+                if manifest.status != .succeeded {
+                    // Its siblings say whether a later run went on from it.
+                    let (siblings, _) = try await BlockingIO.run {
+                        Manifest.loadEvery(in: directory.deletingLastPathComponent())
+                    }
+                    summary.continuedBy = Manifest.continuations(among: siblings.map(\.manifest))[manifest.runID]
+                }
+                print(summary.text, terminator: "")
             } catch {
                 Terminal.report(error)
                 throw ExitCode(ExitStatus.failed)

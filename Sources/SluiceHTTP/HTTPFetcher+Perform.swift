@@ -230,14 +230,15 @@ extension HTTPFetcher {
         let outcome = ResponseOutcome.classify(
             status: response.status, retryAfter: response.headers.first(name: "Retry-After"), body: response.body,
             throttleStatuses: configuration.throttleStatuses, secrets: secrets)
-        // The shape a plan gives its requests, for `--log-level debug`: never a key (the URL is
-        // the one before the key was added, and redacted).
-        logger.debug(
-            "HTTP exchange",
-            metadata: [
-                "http.method": "\(request.method)", "http.url": "\(URLRedaction.describe(request.url))",
-                "http.status": "\(response.status)", "http.bytes": "\(response.body.count)",
-            ])
+        // The shape a plan gives its requests, for `--log-level debug`: never a key (the URL and
+        // body are the ones before the key was added, the URL redacted, and check refuses a
+        // secret in a per-item request).
+        var metadata: Logger.Metadata = [
+            "http.method": "\(request.method)", "http.url": "\(URLRedaction.describe(request.url))",
+            "http.status": "\(response.status)", "http.bytes": "\(response.body.count)",
+        ]
+        if let sent = request.body { metadata["http.body"] = "\(HTTPFetcher.shortened(sent))" }
+        logger.debug("HTTP exchange", metadata: metadata)
         return (response.status, response.body.count, outcome)
     }
 }

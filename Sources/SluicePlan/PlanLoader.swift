@@ -849,6 +849,7 @@ extension PlanChecker {
                     "{\(name)} in \(key) names a field the input does not have", at: place,
                     notes: Suggestion.note(for: name, in: input)
                         + (name == "id" ? ["or set 'id', the expression {id} stands for"] : [])
+                        + (name == "ids" ? ["\"{ids}\" places a batch's id list only as a string of its own"] : [])
                         + ["the input has: " + input.joined(separator: ", ")],
                     code: .unknownReference(name))
             }

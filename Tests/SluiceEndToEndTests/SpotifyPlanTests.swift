@@ -244,6 +244,10 @@ struct SpotifyPlanTests {
         let listed = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
         let line = try #require(listed.stdout.split(separator: "\n").first { $0.hasPrefix(interrupted.runID) })
         #expect(line.contains(", continued by \(manifest.runID)"), "\(listed.stdout)")
+        // Shown, it says so instead of how to continue it again.
+        let shown = try await fixture.sluice.run(["runs", "show", directory.path])
+        #expect(shown.stdout.contains("continued by run \(manifest.runID)"), "\(shown.stdout)")
+        #expect(!shown.stdout.contains("sluice resume"), "\(shown.stdout)")
 
         // Resumed once already, and that resume finished the job: nothing is asked or applied again.
         let asked = fixture.simulator.stats().apiRequests

@@ -1,6 +1,9 @@
 import APIFixtureServer
+import AsyncHTTPClient
 import Foundation
+import Logging
 import SluiceCore
+import SluiceHTTP
 import SluicePipeline
 import SluiceTestSupport
 import Testing
@@ -247,6 +250,19 @@ import Testing
             // The API's 404 repeated the key: the rejection keeps its message, not the key.
             let rejects = try await FetchStageTests.rejects(harness)
             #expect(rejects.contains { $0.contains("you sent key: ") }, "\(rejects)")
+
+            // `--log-level debug` shows each request's body, as the plan made it: without the key.
+            let configuration = try #require(stage as? FetchStage).configuration
+            let capture = LogCapture()
+            var logger = capture.logger
+            logger.logLevel = .debug
+            let client = HTTPClient(eventLoopGroupProvider: .singleton)
+            let fetcher = HTTPFetcher(configuration: configuration, httpClient: client, logger: logger)
+            _ = try? await fetcher.fetch(ids: [#"/geocode\#n{"city":"Springfield","street":"1 Main St"}"#])
+            try await client.shutdown()
+            let exchange = capture.records.first { $0.message == "HTTP exchange" }
+            #expect(exchange?.metadata.contains(#"http.body={"city":"Springfield","street":"1 Main St"}"#) == true)
+            #expect(!capture.fullText.contains("gk-PRIVATE"), "\(capture.fullText)")
         }
     }
 

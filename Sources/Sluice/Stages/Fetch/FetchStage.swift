@@ -157,7 +157,8 @@ public struct FetchStage: Stage {
             "fetch done",
             metadata: [
                 "fetch.found": "\(tally.found)", "fetch.not_found": "\(tally.notFound)",
-                "fetch.rejected": "\(tally.rejected + tally.missingID + tally.malformedID)",
+                "fetch.rejected": "\(tally.rejected)", "fetch.missing_id": "\(tally.missingID)",
+                "fetch.malformed_id": "\(tally.malformedID)",
             ])
     }
 
