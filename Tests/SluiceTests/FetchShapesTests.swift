@@ -189,7 +189,7 @@ import Testing
                 "\(rejects)")
             #expect(
                 rejects.contains {
-                    $0.hasPrefix("fetch,missing_id,{year},,\"the request needs {year}, which is empty in this row\",")
+                    $0.hasPrefix("fetch,missing_id,year,,\"the request needs {year}, which is empty in this row\",")
                 },
                 "\(rejects)")
         }

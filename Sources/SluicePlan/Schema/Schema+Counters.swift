@@ -70,7 +70,9 @@ extension Schema {
                 CounterSpec("found", "Ids the API answered with an item."),
                 CounterSpec("not_found", "Ids the API does not know."),
                 CounterSpec("rejected", "Ids the API refused."),
-                CounterSpec("missing_id", "Rows without an id."),
+                CounterSpec(
+                    "missing_id",
+                    "Rows without an id, or (per item) without a value the request needs: never asked about."),
                 CounterSpec("malformed_id", "Ids `id_pattern` refused, never sent."),
                 CounterSpec(
                     "reused_answers",

@@ -50,10 +50,13 @@ struct FetchedBatch {
                 if keys.perItem { itemIDs.append(id) }
             case .missing(let field, let value):
                 missingIDs += 1
+                // A placeholder's field is named as the row names it, as in the other rejections.
+                let placeholder = field.hasPrefix("{") && field.hasSuffix("}")
                 rejections.append(
                     Rejection(
-                        stage: stage, reason: "missing_id", field: field, value: value,
-                        detail: field.hasPrefix("{")
+                        stage: stage, reason: "missing_id",
+                        field: placeholder ? String(field.dropFirst().dropLast()) : field, value: value,
+                        detail: placeholder
                             ? "the request needs \(field), which is empty in this row"
                             : "the row has no id (\(field) is empty)",
                         row: Self.object(batch.columns, row)))
