@@ -8,6 +8,7 @@ extension HTTPFetcher {
         case ok(Item)
         case badRequest(String)
         case forbidden(String)
+        /// 404 or 410: the status and the API's message (`410: gone`).
         case notFound(String)
     }
 
@@ -61,7 +62,7 @@ extension HTTPFetcher {
                     problem = Problem(description: "HTTP \(status) but \(mismatch)", status: status)
                 case .badRequest(let message): return .badRequest(message)
                 case .forbidden(let message): return .forbidden(message)
-                case .notFound(let message): return .notFound(message)
+                case .notFound(let message, let status): return .notFound("\(status): \(message)")
                 case .unauthorized(let message):
                     guard let tokens, let token, !replayedAfter401 else {
                         let what =
@@ -155,7 +156,8 @@ extension HTTPFetcher {
                 "Giving up on a request",
                 metadata: ["http.url": "\(URLRedaction.describe(url))", "fetch.attempts": "\(attempts)"])
             throw FetchError(
-                .exhausted(attempts: attempts), "gave up after \(attempts) attempts; the last one: \(problem)",
+                .exhausted(attempts: attempts),
+                "gave up after \(attempts.counted("attempt")); the last one: \(problem)",
                 url: url,
                 status: problem.status)
         }

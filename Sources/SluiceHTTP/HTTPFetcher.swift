@@ -171,7 +171,7 @@ public actor HTTPFetcher {
             return results
         case .notFound(let message):
             throw FetchError(
-                .unexpectedStatus(404), "the batch endpoint answered 404 (\(message)); check base_url and path",
+                .unexpectedStatus(404), "the batch endpoint answered \(message); check base_url and path",
                 url: url, status: 404)
         }
     }
@@ -241,7 +241,8 @@ public actor HTTPFetcher {
                 results.append(result)
             case .notFound(let message):
                 answeredAny = true
-                results.append(.notFound(because: message.isEmpty ? "404" : "404: \(message)"))
+                // The status and the API's message: `404: no record for isbn ...`, `410: gone`.
+                results.append(.notFound(because: message))
             case .badRequest(let message):
                 try refusedAlone(message, url: url)
                 results.append(.rejected(reason: message))

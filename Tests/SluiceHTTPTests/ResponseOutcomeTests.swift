@@ -29,7 +29,7 @@ import Testing
         #expect(Self.classify(403, #"{"error":{"status":403,"message":"Forbidden"}}"#) == .forbidden("Forbidden"))
         #expect(
             Self.classify(404, #"{"error":{"status":404,"message":"non existing id"}}"#)
-                == .notFound("non existing id"))
+                == .notFound("non existing id", status: 404))
     }
 
     @Test func rateLimitCarriesRetryAfter() {
@@ -54,8 +54,18 @@ import Testing
     @Test func unprocessableGoneAndNoContentAreAnswers() {
         let body = #"{"error":{"status":0,"message":"no"}}"#
         #expect(Self.classify(422, body) == .badRequest("no"))
-        #expect(Self.classify(410, body) == .notFound("no"))
+        #expect(Self.classify(410, body) == .notFound("no", status: 410))
         #expect(Self.classify(204, "") == .success(.null))
+    }
+
+    /// An answer that echoes the request hands back the key it carried: masked, as in errors.
+    @Test func aSuccessfulAnswerEchoingTheKeyKeepsItMasked() {
+        let body = Array(#"{"data":{"you_sent":{"api_key":"gk-PRIVATE-999","k":"x"}},"gk-PRIVATE-999":1}"#.utf8)
+        let outcome = ResponseOutcome.classify(status: 200, retryAfter: nil, body: body, secrets: ["gk-PRIVATE-999"])
+        #expect(
+            outcome
+                == .success(.object(["data": .object(["you_sent": .object(["api_key": "***", "k": "x"])]), "***": 1])))
+        #expect(Self.classify(200, #"{"k":"x"}"#) == .success(.object(["k": "x"])))
     }
 
     @Test func oauthErrorsReadAsCodeAndDescription() {

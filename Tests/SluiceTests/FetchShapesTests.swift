@@ -385,21 +385,22 @@ import Testing
     }
 
     /// The same request on many rows (one address, one label) is sent once, whichever piece of
-    /// rows it falls in, and every row gets its answer.
-    @Test func aRepeatedPerItemRequestIsSentOnce() async throws {
+    /// rows it falls in and however many pieces are in flight, and every row gets its answer.
+    @Test(arguments: [1, 4, 16])
+    func aRepeatedPerItemRequestIsSentOnce(concurrency: Int) async throws {
         let labels = (0..<5).map { "row \($0)" }
         let api = FixtureAPI(
             shape: .itemBody(path: "/classify", idKey: "label"),
             answers: Dictionary(uniqueKeysWithValues: labels.map { ($0, Value.object(["class": .string($0)])) }))
         try await Self.with(api) { server, origin in
             let stage = try Self.fetchStage(
-                "path: /classify\nmethod: POST\nbody: { label: \"{label}\" }",
+                "path: /classify\nmethod: POST\nbody: { label: \"{label}\" }\nconcurrency: \(concurrency)",
                 connection: "kind: http\nbase_url: \(origin)")
             let harness = try await StageHarness(stage: stage)
             let batch = Batch(
-                columns: ["n", "label"], rows: (0..<30).map { [.int(Int64($0)), .string(labels[$0 % 5])] })
+                columns: ["n", "label"], rows: (0..<200).map { [.int(Int64($0)), .string(labels[$0 % 5])] })
             let got = rows(try await harness.run(stage, input: [batch]))
-            #expect(got.count == 30)
+            #expect(got.map { $0["n"] } == (0..<200).map { .int(Int64($0)) })
             #expect(got.allSatisfy { $0["response"]?["class"] == $0["label"] })
             #expect(server.stats().requests == 5)
         }

@@ -11,7 +11,8 @@ enum ResponseOutcome: Sendable, Equatable {
     case badRequest(String)
     case unauthorized(String)
     case forbidden(String)
-    case notFound(String)
+    /// 404 or 410, with the API's message.
+    case notFound(String, status: Int)
     /// 429, or a status the plan says means "slow down" (a rate-limited API's 503).
     case rateLimited(status: Int, retryAfter: Duration?)
     /// Worth trying again: 5xx, 408, a 2xx whose body is not JSON (truncated).
@@ -19,7 +20,22 @@ enum ResponseOutcome: Sendable, Equatable {
     /// A status that another try will not change.
     case final(status: Int, message: String)
 
-    /// `secrets`: the credentials the request carried, hidden in any message taken from the body.
+    /// `value` with every secret in its texts (and keys) replaced by `***`.
+    static func masking(_ secrets: [String], in value: Value) -> Value {
+        switch value {
+        case .string(let text): return .string(Redaction.masking(secrets, in: text))
+        case .array(let items): return .array(items.map { masking(secrets, in: $0) })
+        case .object(let members):
+            return .object(
+                Dictionary(
+                    members.map { (Redaction.masking(secrets, in: $0.key), masking(secrets, in: $0.value)) },
+                    uniquingKeysWith: { first, _ in first }))
+        default: return value
+        }
+    }
+
+    /// `secrets`: the credentials the request carried, hidden in any message taken from the body
+    /// and in a 2xx body that repeats them.
     static func classify(
         status: Int, retryAfter: String?, body: [UInt8], throttleStatuses: Set<Int> = [], secrets: [String] = [],
         now: Date = Date()
@@ -32,7 +48,10 @@ enum ResponseOutcome: Sendable, Equatable {
         case 204: return .success(.null)
         case 200..<300:
             do {
-                return .success(try JSON.decode(body))
+                let json = try JSON.decode(body)
+                // An API that echoes the request would hand back the key it carried: never kept.
+                let echoed = secrets.contains { !$0.isEmpty && body.firstRange(of: Array($0.utf8)) != nil }
+                return .success(echoed ? Self.masking(secrets, in: json) : json)
             } catch {
                 return .transient("HTTP \(status) with a body that is not valid JSON (\(body.count) bytes, \(error))")
             }
@@ -40,7 +59,7 @@ enum ResponseOutcome: Sendable, Equatable {
         case 401: return .unauthorized(APIErrorMessage.extract(from: body, hiding: secrets))
         case 403: return .forbidden(APIErrorMessage.extract(from: body, hiding: secrets))
         // 410 Gone: it was there and is no more, which for a lookup is "not found" too.
-        case 404, 410: return .notFound(APIErrorMessage.extract(from: body, hiding: secrets))
+        case 404, 410: return .notFound(APIErrorMessage.extract(from: body, hiding: secrets), status: status)
         case 408, 500..<600:
             return .transient("HTTP \(status): \(APIErrorMessage.extract(from: body, hiding: secrets))")
         default: return .final(status: status, message: APIErrorMessage.extract(from: body, hiding: secrets))

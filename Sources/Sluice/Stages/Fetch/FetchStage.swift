@@ -181,12 +181,14 @@ public struct FetchStage: Stage {
             throw StageError(stage: name, "id_pattern '\(settings.idPattern ?? "")': \(error)")
         }
         var bound: (columns: [String], keys: RequestKeys)?
-        /// Batches whose requests are in flight, by sequence number, with the ids asked for and
-        /// the answers of this run they reuse.
-        var inFlight: [Int: (batch: FetchedBatch, asks: [String], borrowed: [(String, ItemResult)])] = [:]
-        /// Per item, the latest answers of this run: a request repeated in a later piece (the
-        /// same address on many rows) is answered from here, not sent again.
-        var recent = RecentAnswers(capacity: settings.perItem ? Self.recentAnswers : 0)
+        /// Batches whose requests are in flight, by sequence number, with the ids asked for.
+        var inFlight: [Int: (batch: FetchedBatch, asks: [String])] = [:]
+        /// Per item, the latest answers of this run, and the requests in flight: a request
+        /// repeated in a later piece (the same address on many rows) is not sent again but
+        /// answered from here when its piece's turn comes, which is after the earlier piece's.
+        let dedupes = settings.perItem
+        var recent = RecentAnswers(capacity: dedupes ? Self.recentAnswers : 0)
+        var asking = Set<String>()
         /// Answered batches waiting for an earlier one.
         var answered: [Int: (batch: FetchedBatch, asks: [String], fresh: [ItemResult])] = [:]
         var nextSequence = 0
@@ -197,7 +199,7 @@ public struct FetchStage: Stage {
         func send(_ done: (batch: FetchedBatch, asks: [String], fresh: [ItemResult])) async throws {
             var fetched = done.batch
             let fresh = Dictionary(zip(done.asks, done.fresh), uniquingKeysWith: { first, _ in first })
-            let results = fetched.ids.map { known[$0] ?? fresh[$0] ?? .notFound(because: nil) }
+            let results = fetched.ids.map { known[$0] ?? fresh[$0] ?? recent[$0] ?? .notFound(because: nil) }
             for id in fetched.ids { if let reused = known[id] { try await answers.append(id: id, reused) } }
             counts.reused += fetched.ids.count { known[$0] != nil }
             let batch = fetched.assemble(
@@ -225,9 +227,10 @@ public struct FetchStage: Stage {
                 guard let (sequence, results, error) = try await group.next() else { return }
                 try await writeDown(sequence, results)
                 if let error { throw error }
-                let (batch, asks, borrowed) = inFlight.removeValue(forKey: sequence)!
+                let (batch, asks) = inFlight.removeValue(forKey: sequence)!
                 for (id, result) in zip(asks, results) { recent.remember(id, result) }
-                answered[sequence] = (batch, asks + borrowed.map(\.0), results + borrowed.map(\.1))
+                if dedupes { asking.subtract(asks) }
+                answered[sequence] = (batch, asks, results)
                 while let done = answered.removeValue(forKey: nextToSend) {
                     try await send(done)
                     nextToSend += 1
@@ -261,19 +264,16 @@ public struct FetchStage: Stage {
                         let fetched = FetchedBatch(batch: piece, keys: bound!.keys, stage: name)
                         // A place in the window first: what it frees may answer this piece.
                         while inFlight.count >= width || answered.count >= width { try await collect() }
-                        // Ask only for ids no earlier run answered, and none this run has just
-                        // answered, each once; an empty list sends no request.
+                        // Ask only for ids no earlier run answered, and none this run has answered
+                        // or is asking about, each once; an empty list sends no request.
                         var asked = Set<String>()
-                        var borrowed: [(String, ItemResult)] = []
                         let asks = fetched.ids.filter { id in
-                            guard known[id] == nil, asked.insert(id).inserted else { return false }
-                            guard let answer = recent[id] else { return true }
-                            borrowed.append((id, answer))
-                            return false
+                            known[id] == nil && recent[id] == nil && !asking.contains(id) && asked.insert(id).inserted
                         }
+                        if dedupes { asking.formUnion(asks) }
                         let sequence = nextSequence
                         nextSequence += 1
-                        inFlight[sequence] = (fetched, asks, borrowed)
+                        inFlight[sequence] = (fetched, asks)
                         group.addTask {
                             let (answered, error) = await fetcher.fetchKeepingAnswers(ids: asks)
                             return (sequence, answered, error)
