@@ -82,7 +82,7 @@ struct ApplyCommand: AsyncParsableCommand {
             Terminal.report(error)
             throw ExitCode(ExitStatus.invalidPlan)
         }
-        var configuration = RunConfiguration.make(for: plan, options: execution, logger: logger)
+        var configuration = try RunConfiguration.make(for: plan, options: execution, logger: logger)
         configuration.approval = pipeline.approval(configuration.approval)
         // Stopped at its gate, the run is approved by replaying its apply, held to the review it
         // just wrote (the default continue command). Interrupted or failed, an apply of a CSV

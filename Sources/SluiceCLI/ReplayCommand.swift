@@ -110,7 +110,7 @@ struct Replay: AsyncParsableCommand {
         }
         var options = execution
         if options.runsDir == nil { options.runsDir = originalDirectory.deletingLastPathComponent().path }
-        var configuration = RunConfiguration.make(for: plan, options: options, logger: logger)
+        var configuration = try RunConfiguration.make(for: plan, options: options, logger: logger)
         if let csvApply { configuration.approval = csvApply.approval(configuration.approval) }
         configuration.replay = replay
         if mode == .stage {

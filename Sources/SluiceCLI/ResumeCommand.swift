@@ -65,7 +65,7 @@ struct Resume: AsyncParsableCommand {
         case .awaitingApproval:
             let next = original.resumeCommand.map { ": \($0)" } ?? ""
             Terminal.printError(
-                "note: run \(original.runID) stopped for review and waits for approval; to apply what was reviewed\(next)"
+                "note: run \(original.runID) stopped at a gate and waits for approval; to go on\(next)"
             )
             throw ExitCode(ExitStatus.awaitingApproval)
         case .running where original.isInProgress:
@@ -138,7 +138,7 @@ struct Resume: AsyncParsableCommand {
         guard let first = stages.first else { throw ExitCode(ExitStatus.invalidPlan) }
         var options = execution
         if options.runsDir == nil { options.runsDir = directory.deletingLastPathComponent().path }
-        var configuration = RunConfiguration.make(for: plan, options: options, logger: logger)
+        var configuration = try RunConfiguration.make(for: plan, options: options, logger: logger)
         configuration.replay = SluicePipeline.Replay(
             original: original, originalDirectory: directory, mode: .from, stage: first.name)
         try await Execution.execute(

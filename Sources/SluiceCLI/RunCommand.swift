@@ -35,7 +35,7 @@ struct Run: AsyncParsableCommand {
             Terminal.report(error)
             throw ExitCode(ExitStatus.invalidPlan)
         }
-        let configuration = RunConfiguration.make(for: plan, options: execution, logger: logger)
+        let configuration = try RunConfiguration.make(for: plan, options: execution, logger: logger)
         try await Execution.execute(
             Runner(stages: stages, configuration: configuration), runsDirectory: execution.runsDirectory)
     }
@@ -51,7 +51,7 @@ extension Plan {
 
 extension RunConfiguration {
     /// The configuration every executing command shares.
-    static func make(for plan: Plan, options: ExecutionOptions, logger: Logger) -> RunConfiguration {
+    static func make(for plan: Plan, options: ExecutionOptions, logger: Logger) throws -> RunConfiguration {
         var configuration = RunConfiguration(
             runsDirectory: options.runsDirectory, toolVersion: SluiceVersion.current,
             plan: Manifest.Plan(path: plan.path, sha256: plan.sha256, name: plan.name),
@@ -64,6 +64,14 @@ extension RunConfiguration {
         configuration.resumeCommand = { Execution.resumeCommand(runDirectory: $0, options: options) }
         let writers = Set(plan.stages.filter { $0.kind == .apply }.map(\.name))
         configuration.approval = options.approval { writers.contains($0) }
+        // A misspelt --approve would approve nothing and stop at the gate it meant to pass.
+        for stage in options.approve where !plan.stages.contains(where: { $0.name == stage && $0.requiresApproval }) {
+            let gates = plan.stages.filter(\.requiresApproval).map { "'\($0.name)'" }
+            Terminal.printError(
+                "error: --approve \(stage): the plan has no stage '\(stage)' that needs approval"
+                    + (gates.isEmpty ? "" : " (its gates: \(gates.joined(separator: ", ")))"))
+            throw ExitCode(ExitStatus.usage)
+        }
         configuration.progress = options.progress
         if case .ask = configuration.approval {
             // The person about to answer the prompt sees what they approve.

@@ -58,13 +58,16 @@ struct ExecutionOptions: ParsableArguments {
     /// changes nothing) approve it, as `--approve` does the stages it names; on a terminal the
     /// user is asked; otherwise the run stops before it and prints the command that continues
     /// it. `changesDatabase` says which stages write (the prompt says so).
+    /// A `--dry-run` approves the gates of the stages that change the database (their
+    /// transactions roll back), not another gate: a paid API's fetch is not a dry run.
     func approval(changesDatabase: @escaping @Sendable (String) -> Bool) -> Approval {
-        if yes || dryRun { return .granted }
+        if yes { return .granted }
         let approved = Set(approve)
         let asks = Terminal.stdinIsTerminal && Terminal.stderrIsTerminal
-        if approved.isEmpty, !asks { return .denied }
+        if approved.isEmpty, !asks, !dryRun { return .denied }
+        let dryRun = dryRun
         return .ask { stage in
-            if approved.contains(stage) { return true }
+            if approved.contains(stage) || (dryRun && changesDatabase(stage)) { return true }
             guard asks else { return false }
             let what = changesDatabase(stage) ? "changes the database" : "waits for approval (requires_approval)"
             return await Terminal.confirm("Stage '\(stage)' \(what). Run it now?")

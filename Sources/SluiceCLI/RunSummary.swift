@@ -154,7 +154,7 @@ struct RunSummary {
     /// `running, process gone` for a run whose process was killed.
     static func status(of manifest: Manifest) -> String {
         if manifest.isAbandoned { return "running, process gone" }
-        let dryRun = manifest.stages.contains { $0.counters["dry_run", default: 0] > 0 }
+        let dryRun = manifest.isDryRun
         // Each apply stage's latest undo says whether it is complete.
         let latest = Dictionary(manifest.undos.map { ($0.stage, $0) }, uniquingKeysWith: { $1 })
         let undone =

@@ -114,7 +114,7 @@ struct ApplyCommandTests {
         let resumed = try await sluice.run(["resume", directory.path])
         #expect(resumed.status == 3, "\(resumed.stderr)")
         #expect(
-            resumed.stderr.contains("waits for approval; to apply what was reviewed: sluice replay "),
+            resumed.stderr.contains("waits for approval; to go on: sluice replay "),
             "\(resumed.stderr)")
         #expect(resumed.stderr.contains("--from apply --yes"), "\(resumed.stderr)")
         // The command is recorded with the run's absolute path: it works from any directory.

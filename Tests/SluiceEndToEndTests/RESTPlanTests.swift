@@ -316,9 +316,28 @@ struct RESTPlanTests {
         #expect(command.hasSuffix("--from fetch --approve fetch"), "\(command)")
         #expect(fixture.api.stats().requests == 0)
 
+        // A dry run rolls back an apply, not a paid API's calls: it stops at the fetch's gate too.
+        let dry = try await fixture.sluice.run(["run", plan.path, "--runs-dir", runs, "--dry-run"])
+        #expect(dry.status == 3, "\(dry.stderr)")
+        #expect(fixture.api.stats().requests == 0)
+        // A gate misspelt would approve nothing: a usage error, before anything runs.
+        let typo = try await fixture.sluice.run(["run", plan.path, "--runs-dir", runs, "--approve", "fetchh"])
+        #expect(typo.status == 64, "\(typo.stderr)")
+        #expect(typo.stderr.contains("--approve fetchh: the plan has no stage 'fetchh' that needs approval"))
+        #expect(fixture.api.stats().requests == 0)
+
+        // Approved and dry-run, it asks the API and rolls the apply back: that run does not
+        // count as continuing the one stopped at the gate, which still waits.
+        let tried = try await fixture.sluice.run(
+            Array(command.split(separator: " ").dropFirst().map(String.init)) + ["--dry-run"])
+        #expect(tried.status == 0, "\(tried.stderr)")
+        let listed = try await fixture.sluice.run(["runs", "--runs-dir", runs])
+        #expect(!listed.stdout.contains("continued by"), "\(listed.stdout)")
+        #expect(try await fixture.rows("SELECT score FROM books") == [[nil]])
+
         let atApply = try await fixture.sluice.run(Array(command.split(separator: " ").dropFirst().map(String.init)))
         #expect(atApply.status == 3, "\(atApply.stderr)")
-        #expect(fixture.api.stats().requests == 1)
+        #expect(fixture.api.stats().requests == 2)
         #expect(try await fixture.rows("SELECT score FROM books") == [[nil]])
         #expect(atApply.stdout.contains("--from apply --yes"), "\(atApply.stdout)")
     }

@@ -75,12 +75,18 @@ public struct Manifest: Sendable, Equatable {
     /// approval) from a stage at or before the first one that did not succeed. A replay from a
     /// later stage (`--from verify` of a run whose fetch failed) leaves the rest undone.
     public func continues(_ original: Manifest) -> Bool {
-        guard let origin = replayOf, origin.runID == original.runID, origin.mode == .from,
+        // A dry run changed nothing: the original still waits for what it was stopped for.
+        guard !isDryRun, let origin = replayOf, origin.runID == original.runID, origin.mode == .from,
             let from = original.stages.firstIndex(where: { $0.name == origin.stage })
         else { return false }
         let stopped =
             original.stages.firstIndex { $0.status != .succeeded && $0.status != .skipped } ?? original.stages.count
         return from <= stopped
+    }
+
+    /// A `--dry-run`: its applies rolled back (each counts `dry_run`).
+    public var isDryRun: Bool {
+        stages.contains { $0.counters["dry_run", default: 0] > 0 }
     }
 
     /// Still `running` on disk, but the process that ran it is gone (killed, crashed, the
