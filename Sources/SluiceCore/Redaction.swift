@@ -72,9 +72,11 @@ public enum Redaction {
     /// `api_token`, `X_API_KEY`, ...
     public static func isSecretName(_ name: String) -> Bool {
         let upper = name.uppercased()
-        // `_KEY` at the end: a service's key (`GEOCODER_KEY`, `MAPS_KEY`), not only an `API_KEY`.
-        return ["SECRET", "PASSWORD", "PASSWD", "TOKEN", "CREDENTIAL", "API_KEY", "APIKEY", "PRIVATE"]
-            .contains { upper.contains($0) } || upper.hasSuffix("_KEY") || upper == "KEY"
+        // At the end: a service's key, password, auth or signature (`GEOCODER_KEY`, `DB_PWD`,
+        // `GEO_AUTH`, `HMAC_SIG`), not only an `API_KEY`.
+        return ["SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "TOKEN", "CREDENTIAL", "API_KEY", "APIKEY", "PRIVATE"]
+            .contains { upper.contains($0) }
+            || ["KEY", "PWD", "AUTH", "SIG", "SIGNATURE"].contains { upper == $0 || upper.hasSuffix("_" + $0) }
     }
 
     /// What in one line of text looks secret, for a message that quotes text Sluice could not

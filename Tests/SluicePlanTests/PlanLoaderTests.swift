@@ -389,8 +389,9 @@ let minimal = """
 
     @Test(arguments: [
         ("SPOTIFY_CLIENT_SECRET", true), ("DB_PASSWORD", true), ("API_TOKEN", true), ("GITHUB_API_KEY", true),
-        ("GEOCODER_KEY", true), ("maps_key", true), ("SPOTIFY_CLIENT_ID", false), ("SPOTIFY_API_URL", false),
-        ("HOME", false), ("KEYBOARD_LAYOUT", false),
+        ("GEOCODER_KEY", true), ("maps_key", true), ("GEO_PWD", true), ("GEO_AUTH", true), ("HMAC_SIG", true),
+        ("SPOTIFY_CLIENT_ID", false), ("SPOTIFY_API_URL", false), ("HOME", false), ("KEYBOARD_LAYOUT", false),
+        ("AUTHOR_NAME", false), ("MAPS_KEY_ID", false),
     ])
     func secretNamesAreRecognised(name: String, secret: Bool) {
         #expect(Redaction.isSecretName(name) == secret)
