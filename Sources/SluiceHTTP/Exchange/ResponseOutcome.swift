@@ -20,6 +20,27 @@ enum ResponseOutcome: Sendable, Equatable {
     /// A status that another try will not change.
     case final(status: Int, message: String)
 
+    /// Whether `body` holds `secret`'s bytes. Every 2xx body is searched, so by `memchr` for
+    /// the first byte and `memcmp` for the rest, not a generic collection search.
+    static func contains(_ body: [UInt8], _ secret: String) -> Bool {
+        let needle = Array(secret.utf8)
+        guard let first = needle.first, body.count >= needle.count else { return false }
+        return body.withUnsafeBytes { haystack in
+            needle.withUnsafeBytes { pattern in
+                guard let base = haystack.baseAddress else { return false }
+                var offset = 0
+                let last = haystack.count - pattern.count
+                while offset <= last {
+                    guard let hit = memchr(base + offset, Int32(first), last - offset + 1) else { return false }
+                    let at = base.distance(to: UnsafeRawPointer(hit))
+                    if memcmp(base + at, pattern.baseAddress!, pattern.count) == 0 { return true }
+                    offset = at + 1
+                }
+                return false
+            }
+        }
+    }
+
     /// `value` with every secret in its texts (and keys) replaced by `***`.
     static func masking(_ secrets: [String], in value: Value) -> Value {
         switch value {
@@ -50,7 +71,7 @@ enum ResponseOutcome: Sendable, Equatable {
             do {
                 let json = try JSON.decode(body)
                 // An API that echoes the request would hand back the key it carried: never kept.
-                let echoed = secrets.contains { !$0.isEmpty && body.firstRange(of: Array($0.utf8)) != nil }
+                let echoed = secrets.contains { Self.contains(body, $0) }
                 return .success(echoed ? Self.masking(secrets, in: json) : json)
             } catch {
                 return .transient("HTTP \(status) with a body that is not valid JSON (\(body.count) bytes, \(error))")
