@@ -850,6 +850,11 @@ extension PlanChecker {
                     notes: Suggestion.note(for: name, in: input)
                         + (name == "id" ? ["or set 'id', the expression {id} stands for"] : [])
                         + (name == "ids" ? ["\"{ids}\" places a batch's id list only as a string of its own"] : [])
+                        + (name.hasSuffix("?")
+                            ? [
+                                "'?' (the field may be empty) is for a body's placeholders: a path or query needs the value"
+                            ]
+                            : [])
                         + ["the input has: " + input.joined(separator: ", ")],
                     code: .unknownReference(name))
             }

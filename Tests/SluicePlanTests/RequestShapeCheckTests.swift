@@ -199,6 +199,14 @@ import Testing
         #expect(batch.warnings.contains { $0.message.contains("{market} is sent as written") }, "\(batch.warnings)")
     }
 
+    /// `{zip?}` may be empty only in a body: in a path or query it is named as the mistake it is.
+    @Test func anOptionalPlaceholderOutsideABodyIsExplained() {
+        let found = errors(Self.plan(fetch: "path: /isrc/{isrc}\nquery: { z: \"{isrc?}\" }"))
+        let error = found.first { $0.message.hasPrefix("{isrc?} in query.z names a field") }
+        #expect(
+            error?.notes.contains { $0.hasPrefix("'?' (the field may be empty) is for a body's") } == true, "\(found)")
+    }
+
     /// `{id}` is the stage's `id` expression when it sets one (a warning says so when the input
     /// has a field `id` too), else the input's field `id`.
     @Test func idIsTheExpressionWhenThereIsOneElseTheField() throws {
