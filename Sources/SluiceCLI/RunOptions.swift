@@ -54,12 +54,11 @@ struct ExecutionOptions: ParsableArguments {
         return logger
     }
 
-    /// How the runner decides on a stage that needs approval: `--yes` or `--dry-run` (which
-    /// changes nothing) approve it, as `--approve` does the stages it names; on a terminal the
-    /// user is asked; otherwise the run stops before it and prints the command that continues
-    /// it. `changesDatabase` says which stages write (the prompt says so).
-    /// A `--dry-run` approves the gates of the stages that change the database (their
-    /// transactions roll back), not another gate: a paid API's fetch is not a dry run.
+    /// How the runner decides on a stage that needs approval: `--yes` approves every one,
+    /// `--approve` the stages it names, and `--dry-run` those that change the database (their
+    /// transactions roll back; a paid API's fetch is not a dry run). On a terminal the user is
+    /// asked about the rest; otherwise the run stops before it and prints the command that
+    /// continues it. `changesDatabase` says which stages write (the prompt says so).
     func approval(changesDatabase: @escaping @Sendable (String) -> Bool) -> Approval {
         if yes { return .granted }
         let approved = Set(approve)

@@ -279,8 +279,7 @@ public actor HTTPFetcher {
 
     /// A request body as an error shows it: at most 300 characters.
     static func shortened(_ body: [UInt8]) -> String {
-        let text = String(decoding: body, as: UTF8.self)
-        return text.count <= 300 ? text : text.prefix(300) + "…(\(text.count - 300) more characters)"
+        URLRedaction.shortened(String(decoding: body, as: UTF8.self), to: 300)
     }
 
     /// Counts an id the API refused on its own; stops the fetch when it has refused

@@ -58,31 +58,30 @@ struct AnswerMatching: Sendable {
     /// fetcher stops when no answer has it).
     func item(in body: Value) -> (result: ItemResult, hasItemsKey: Bool) {
         // A `null` answer is the API's "not found", whatever the key.
-        guard let itemsKey, !body.isNull, !Self.holds(body, itemsKey) else {
-            return (Self.whole(items(of: body)), true)
-        }
+        guard let itemsKey, !body.isNull else { return (Self.whole(items(of: body)), true) }
+        if let items = Self.value(at: itemsKey, in: body) { return (Self.whole(items), true) }
         let keys = body.objectKeys
         let has = keys.isEmpty ? "it is \(body.typeName)" : "it has: " + keys.sorted().joined(separator: ", ")
         return (.notFound(because: "its answer has no '\(itemsKey)'; \(has)"), false)
     }
 
-    /// Whether `body` has `key`, as a key of its own (which may hold a dot) or a key path.
-    private static func holds(_ body: Value, _ key: String) -> Bool {
-        if case .object(let object) = body, object[key] != nil { return true }
-        var value = body
-        for part in key.split(separator: ".") {
-            guard case .object(let object) = value, let next = object[String(part)] else { return false }
-            value = next
-        }
-        return true
-    }
-
     /// What ``itemsKey`` names in `body`: a key of it (which may hold a dot), else the value at
-    /// that key path.
+    /// that key path; `null` where there is none.
     func items(of body: Value) -> Value {
         guard let itemsKey else { return body }
-        if case .object(let object) = body, let items = object[itemsKey] { return items }
-        return itemsKey.split(separator: ".").reduce(body) { $0[String($1)] }
+        return Self.value(at: itemsKey, in: body) ?? .null
+    }
+
+    /// The value `key` names in `body`, as a key of its own (which may hold a dot) or a key path;
+    /// `nil` when `body` has no such key.
+    private static func value(at key: String, in body: Value) -> Value? {
+        if case .object(let object) = body, let value = object[key] { return value }
+        var value = body
+        for part in key.split(separator: ".") {
+            guard case .object(let object) = value, let next = object[String(part)] else { return nil }
+            value = next
+        }
+        return value
     }
 
     /// `item` as the answer for one id.

@@ -8,8 +8,11 @@ enum URLRedaction {
         let text = Redaction.removingUserInfo(url)
         guard let question = text.firstIndex(of: "?") else { return text }
         let query = text[text.index(after: question)...]
-        guard query.count > queryLimit else { return text }
-        let kept = query.prefix(queryLimit)
-        return text[...question] + kept + "…(\(query.count - queryLimit) more characters)"
+        return text[...question] + shortened(query, to: queryLimit)
+    }
+
+    /// `text` cut to `limit` characters, saying how many more there were.
+    static func shortened(_ text: some StringProtocol, to limit: Int) -> String {
+        text.count <= limit ? String(text) : text.prefix(limit) + "…(\(text.count - limit) more characters)"
     }
 }
