@@ -82,6 +82,11 @@ struct RESTPlanTests {
         return keys
     }
 
+    /// A database with `schema` and `api` as the vendor ``vendorPlan(sql:fetch:)`` reads, its key `k3y`.
+    static func vendorFixture(schema: String, api: FixtureAPI) async throws -> Fixture {
+        try await Fixture.make(schema: schema, api: api) { origin in ["VENDOR_URL": origin, "VENDOR_KEY": "k3y"] }
+    }
+
     /// A vendor API plan: `sql` from `books`, a fetch from the `vendor` connection (an API key
     /// in a header) with the `fetch` lines, each answer's `score` applied at an approval gate.
     static func vendorPlan(sql: String, fetch: String) -> String {
@@ -228,9 +233,7 @@ struct RESTPlanTests {
             CREATE TABLE books (id uuid PRIMARY KEY, sku text, score int);
             INSERT INTO books VALUES ('\(Self.uuid(1))', 's1', NULL), ('\(Self.uuid(2))', 's2', 1), ('\(Self.uuid(3))', 'zz', NULL);
             """
-        let fixture = try await Fixture.make(schema: schema, api: api) { origin in
-            ["VENDOR_URL": origin, "VENDOR_KEY": "k3y"]
-        }
+        let fixture = try await Self.vendorFixture(schema: schema, api: api)
         defer { Task { await fixture.tearDown() } }
         let text = Self.vendorPlan(
             sql: "SELECT id AS book_id, sku FROM books ORDER BY id",
@@ -263,9 +266,7 @@ struct RESTPlanTests {
             INSERT INTO books VALUES ('\(Self.uuid(1))', 's1', 120, NULL), ('\(Self.uuid(2))', 's2', 300, 1),
               ('\(Self.uuid(3))', 'zz', 80, NULL), ('\(Self.uuid(4))', NULL, 10, NULL);
             """
-        let fixture = try await Fixture.make(schema: schema, api: api) { origin in
-            ["VENDOR_URL": origin, "VENDOR_KEY": "k3y"]
-        }
+        let fixture = try await Self.vendorFixture(schema: schema, api: api)
         defer { Task { await fixture.tearDown() } }
         let text = Self.vendorPlan(
             sql: "SELECT id AS book_id, sku, pages FROM books ORDER BY id",
@@ -296,9 +297,7 @@ struct RESTPlanTests {
             CREATE TABLE books (id uuid PRIMARY KEY, sku text, score int);
             INSERT INTO books VALUES ('\(Self.uuid(1))', 's1', NULL);
             """
-        let fixture = try await Fixture.make(schema: schema, api: api) { origin in
-            ["VENDOR_URL": origin, "VENDOR_KEY": "k3y"]
-        }
+        let fixture = try await Self.vendorFixture(schema: schema, api: api)
         defer { Task { await fixture.tearDown() } }
         let plan = fixture.directory.appendingPathComponent("gates.yaml")
         let text = Self.vendorPlan(
