@@ -2,7 +2,8 @@ import SluiceCore
 
 /// The complete result of one statement, rows decoded by column type.
 ///
-/// Types: `bool` → `.bool`; `int2`/`int4`/`int8`/`oid` → `.int`; `float4`/`float8` → `.double`;
+/// Types: `bool` → `.bool`; `int2`/`int4`/`int8`/`oid` → `.int`; `float4`/`float8` → `.double`
+/// (`NaN` and `±Infinity` → `.string`, the server's spelling: JSON has none for them);
 /// `json`/`jsonb` → the decoded JSON value; `numeric` → `.string` (exact: a `Double` would lose
 /// digits of a money amount); `text`, `varchar`, `uuid`, `timestamptz` (as the server prints
 /// it, ISO 8601 with the session's time zone) and every other type → `.string`; NULL → `.null`.

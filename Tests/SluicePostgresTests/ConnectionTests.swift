@@ -30,8 +30,9 @@ import Testing
         #expect(row[4] == .int(Int64.max))
         #expect(row[5] == .double(1.5))
         #expect(row[6] == .double(0.1))
-        #expect(row[7].doubleValue?.isNaN == true)
-        #expect(row[8] == .double(-.infinity))
+        // JSON (the spools) has no NaN or infinity: they stay the server's text, which a CSV keeps.
+        #expect(row[7] == .string("NaN"))
+        #expect(row[8] == .string("-Infinity"))
         #expect(row[9] == .string("12345678901234567890.123456789"))
         #expect(row[10] == .string("héllo"))
         #expect(row[11] == .string("v"))
@@ -56,7 +57,7 @@ import Testing
             result.rows[0] == [
                 .int(42), .string("it's; DROP"), .bool(true), .bool(true), .double(0.1),
                 .object(["k": .array([1, "two"])]),
-                .double(.infinity),
+                .string("Infinity"),  // sent as PostgreSQL spells it, read back as that text
             ])
     }
 

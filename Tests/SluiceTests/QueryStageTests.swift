@@ -41,6 +41,20 @@ import Testing
         #expect(harness.context.progress.expectedTotal == 0)
     }
 
+    /// A `float8` NaN or infinity reaches the CSV and the spool as PostgreSQL spells it: JSON has
+    /// no spelling for them, and an empty cell would say "not available".
+    @Test func aNonFiniteFloatKeepsItsSpellingThroughTheSpool() async throws {
+        let db = try await TestDatabase.make(tracks: 0)
+        defer { Task { await db.close() } }
+        let sql = "SELECT x AS track_id, 'id' AS spotify_id FROM unnest('{NaN,Infinity,-Infinity,2.5}'::float8[]) AS x"
+        let plan = try await TestPlans.spotify(database: db.conninfo, overrides: ["query.sql=\(sql)"])
+        let stage = try TestPlans.stage("query", of: plan)
+        let out = try await StageHarness(stage: stage).run(stage, input: nil)
+        let values = rows(out).map { $0["track_id"] }
+        #expect(values == [.string("NaN"), .string("Infinity"), .string("-Infinity"), .double(2.5)])
+        #expect(values.map { JSON.encode($0 ?? .null) } == [#""NaN""#, #""Infinity""#, #""-Infinity""#, "2.5"])
+    }
+
     @Test func aSQLErrorCarriesItsSQLStateAndPosition() async throws {
         let db = try await TestDatabase.make(tracks: 1)
         defer { Task { await db.close() } }

@@ -161,7 +161,8 @@ public enum Schema {
                     "sql", .string, required: true,
                     "The SELECT to run. Rows are read and spooled, then the connection is released. Column types "
                         + "become values as follows: `bool` a boolean; `int2`, `int4`, `int8` an integer; `float4`, "
-                        + "`float8` a double; `json`, `jsonb` their JSON value; NULL null; every other type "
+                        + "`float8` a double (`NaN`, `Infinity` and `-Infinity` stay that text, which a CSV keeps "
+                        + "and a `float8` column reads back); `json`, `jsonb` their JSON value; NULL null; every other type "
                         + "(`numeric`, `text`, `uuid`, dates and times, arrays) text as the server prints it, "
                         + "`numeric` kept exact. To send a `numeric` as a JSON number, select it `::float8` (or "
                         + "`number(...)` in a transform); an array as a JSON list, `to_jsonb(...)`; a timestamp in "

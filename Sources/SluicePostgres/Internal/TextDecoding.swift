@@ -10,7 +10,8 @@ enum ColumnDecoding: Sendable {
         switch oid {
         case 16: self = .bool  // bool
         case 20, 21, 23, 26: self = .int  // int8, int2, int4, oid
-        case 700, 701: self = .double  // float4, float8
+        // float4, float8; `NaN` and `±Infinity` stay text (below): JSON has no spelling for them.
+        case 700, 701: self = .double
         case 114, 3802: self = .json  // json, jsonb
         // numeric (1700) stays a string on purpose: it is exact, a Double is not.
         // text, varchar, uuid, timestamptz and anything unknown: the server's own spelling.
@@ -25,7 +26,7 @@ enum ColumnDecoding: Sendable {
         case .int:
             if let i = TextDecoding.int64(bytes) { return .int(i) }
         case .double:
-            if let d = Double(TextDecoding.string(bytes)) { return .double(d) }
+            if let d = Double(TextDecoding.string(bytes)), d.isFinite { return .double(d) }
         case .json:
             if let v = try? JSON.decode(bytes) { return v }
         case .string:
