@@ -293,8 +293,8 @@ struct ReviewTally {
                     details.sample(cells.texts(cells.count - 1), column: columnNames[index], change: change.rawValue)
                 }
                 if columns[index].numeric {
-                    let o = before.flatMap(Self.number)
-                    let n = after.flatMap(Self.number)
+                    let o = before.flatMap(ValueCounts.number)
+                    let n = after.flatMap(ValueCounts.number)
                     if let o { old[index].add(o) }
                     if let n { new[index].add(n) }
                     if let o, let n {
@@ -306,14 +306,6 @@ struct ReviewTally {
             if changes { changedRows += 1 }
         }
         return cells
-    }
-
-    /// A numeric column's value as the server prints it, as a number: an integer read as one
-    /// (several times cheaper than `Double`'s reading, and the same double: both round to
-    /// nearest), anything else as `Double` reads it ("-0" too, whose sign an integer loses).
-    static func number(_ text: String) -> Double? {
-        if let integer = Int(text), integer != 0 || text.utf8.first != UInt8(ascii: "-") { return Double(integer) }
-        return Double(text)
     }
 
     /// Writes the figures into `summary`; the coverage after is the coverage before plus fills

@@ -267,11 +267,22 @@ public struct ValueCounts: Sendable {
 
     public init() {}
 
-    /// Adds a value; NaN (PostgreSQL's `'NaN'`), which has no place in an order, is left out.
+    /// Adds a value; NaN and the infinities (a `float8` may hold them), which have no place on a
+    /// histogram's axis, are left out.
     public mutating func add(_ value: Double) {
-        guard !value.isNaN else { return }
+        guard value.isFinite else { return }
         counts[value, default: 0] += 1
         total += 1
+    }
+
+    /// A numeric column's value as the server prints it, as a number: an integer read as one
+    /// (several times cheaper than `Double`'s reading, and the same double: both round to
+    /// nearest), anything else as `Double` reads it ("-0" too, whose sign an integer loses).
+    /// `nil` for `NaN` and `±Infinity` (a `float8` may hold them): they have no place on a
+    /// histogram's axis, and a change to or from them has no size.
+    public static func number(_ text: String) -> Double? {
+        if let integer = Int(text), integer != 0 || text.utf8.first != UInt8(ascii: "-") { return Double(integer) }
+        return Double(text).flatMap { $0.isFinite ? $0 : nil }
     }
 
     /// Each distinct value with how many times it was added, smallest first.

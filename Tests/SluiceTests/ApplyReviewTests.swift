@@ -138,6 +138,46 @@ import Testing
         #expect(after[2] == [.string(TestDatabase.track(3)), 30, .null])
     }
 
+    /// A `float8` column may hold NaN and the infinities: the review lists them (and leaves them
+    /// off its histogram's axis), the apply writes them, and the undo puts them back exactly.
+    @Test func aFloatColumnsNaNAndInfinitiesAreReviewedWrittenAndUndoneExactly() async throws {
+        let db = try await TestDatabase.make(tracks: 3)
+        defer { Task { await db.close() } }
+        _ = try await db.connection.execute(
+            """
+            ALTER TABLE tracks DROP CONSTRAINT tracks_spotify_popularity_check,
+                ALTER COLUMN spotify_popularity TYPE float8;
+            UPDATE tracks SET spotify_popularity = CASE id WHEN '\(TestDatabase.track(1))' THEN 'NaN'
+                WHEN '\(TestDatabase.track(2))' THEN '-Infinity' ELSE 1e308 END
+            """)
+        let before = try await db.snapshot()
+        #expect(before.map { $0[1] } == ["NaN", "-Infinity", .double(1e308)])
+        let plan = try await TestPlans.spotify(database: db.conninfo)
+        let apply = try PipelineBuilder(plan: plan, logger: StageHarness.logger).stage(
+            for: try #require(plan.stage(named: "apply")))
+        let input = [
+            Batch(
+                columns: Self.columns,
+                rows: [Self.row(1, 1.5, .null), Self.row(2, -1e308, .null), Self.row(3, "Infinity", .null)])
+        ]
+        let result = try await Runner(
+            stages: [StageSpec(Rows(batches: input)), StageSpec(apply, input: "rows", requiresApproval: true)],
+            configuration: Self.configuration(try await StageHarness.makeRunDirectory(), approval: .granted)
+        ).run()
+        #expect(result.manifest.status == .succeeded, "\(String(describing: result.manifest.error))")
+        #expect(try await db.snapshot().map { $0[1] } == [.double(1.5), .double(-1e308), "Infinity"])
+        let cells = try await Self.cells(in: result.directory.appendingPathComponent("review.csv"))
+        #expect(cells.contains { $0[2] == "NaN" && $0[3] == "1.5" }, "\(cells)")
+        #expect(cells.contains { $0[2] == "1e+308" && $0[3] == "Infinity" }, "\(cells)")
+        let page = try await text(of: result.directory.appendingPathComponent("review.html"))
+        #expect(page.contains("<svg"), "the finite values still make a histogram")
+
+        let undo = try Undo(runDirectory: result.directory, manifest: result.manifest, plan: plan)
+        let report = try await undo.run(logger: StageHarness.logger)
+        #expect(report.restored == 3, "\(report)")
+        #expect(try await db.snapshot() == before)
+    }
+
     /// At a terminal prompt the person is shown the review before being asked, and a yes
     /// applies the reviewed changes held to that review (the drift check runs), not a new one.
     @Test func thePromptShowsTheReviewFirstAndAYesAppliesIt() async throws {

@@ -74,8 +74,8 @@ enum ReviewPage {
             gathered.counts[column, default: [:]][change, default: 0] += 1
             gathered.details.sample(fields, column: column, change: change)
             guard numeric.contains(column) else { continue }
-            let o = Double(old)
-            let n = Double(new)
+            let o = ValueCounts.number(old)
+            let n = ValueCounts.number(new)
             if let o { gathered.details.old[column, default: ValueCounts()].add(o) }
             if let n { gathered.details.new[column, default: ValueCounts()].add(n) }
             if let o, let n { gathered.details.consider(fields, size: abs(n - o)) }
@@ -196,10 +196,15 @@ enum ReviewPage {
         let all = Array(old.counts.keys) + Array(new.counts.keys)
         guard let low = all.min(), let high = all.max() else { return "" }
         let bins = 20
-        let width = high > low ? (high - low) / Double(bins) : 1
+        // In halves: the distance between two finite doubles may not be one (1e308 - -1e308).
+        let span = high / 2 - low / 2
+        func bin(_ value: Double) -> Int {
+            guard span > 0 else { return 0 }
+            return min(bins - 1, Int((value / 2 - low / 2) / span * Double(bins)))
+        }
         func counts(_ values: ValueCounts) -> [Int] {
             var out = Array(repeating: 0, count: bins)
-            for (value, times) in values.counts { out[min(bins - 1, Int((value - low) / width))] += times }
+            for (value, times) in values.counts { out[bin(value)] += times }
             return out
         }
         let (o, n) = (counts(old), counts(new))
