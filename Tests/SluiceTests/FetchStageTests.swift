@@ -250,6 +250,10 @@ import Testing
             #expect(ContinuousClock.now - started < .seconds(60), "slept on a 3,600 s Retry-After")
             #expect((error as (any Error)?).flatMap { $0 as? any ResumableError }?.isResumable == true)
             #expect(harness.counters["http_429"] == 1)
+            // The stopped fetch keeps its timeline, the 429 in it.
+            let timeline = try #require(harness.artifacts("timeline").first)
+            let rows = try await text(of: timeline).components(separatedBy: "\r\n").dropFirst().filter { !$0.isEmpty }
+            #expect(rows.map { $0.split(separator: ",")[3] }.contains("1"), "\(rows)")
         }
     }
 }

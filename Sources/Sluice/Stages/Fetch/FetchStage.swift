@@ -112,7 +112,9 @@ public struct FetchStage: Stage {
         }
         let answers = try FetchAnswers.Writer(runDirectory: context.runDirectory, stage: name)
         do {
-            // Beside the fetching, once a second: what the review page draws as the timeline.
+            // Beside the fetching, once a second: what the review page draws as the timeline. A
+            // fetch that stops keeps its timeline too: the 429s and waits before a stop are what
+            // a person looks for.
             let clock = clock
             let timeline = try await withThrowingTaskGroup(of: [[Int]].self) { group in
                 group.addTask {
@@ -125,9 +127,15 @@ public struct FetchStage: Stage {
                         return counters
                     }
                 }
-                try await fetchAll(
-                    input, fetcher: fetcher, known: known, answers: answers, rejects: rejects, tally: &tally,
-                    context: context, output: output)
+                do {
+                    try await fetchAll(
+                        input, fetcher: fetcher, known: known, answers: answers, rejects: rejects, tally: &tally,
+                        context: context, output: output)
+                } catch {
+                    group.cancelAll()
+                    try? await FetchTimeline.write(try await group.next() ?? [], stage: name, context: context)
+                    throw error
+                }
                 group.cancelAll()
                 return try await group.next() ?? []
             }
