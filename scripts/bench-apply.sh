@@ -5,7 +5,9 @@
 # CHECK, in a throwaway PostgreSQL. ROUNDS alternating rounds (psql first), each after a reset
 # (values NULL, VACUUM ANALYZE, CHECKPOINT); the median of each side counts. Then ROUNDS
 # re-applies of the same CSV onto the applied table (nothing changes), alternating with the psql
-# script run again. Prints one Markdown table row.
+# script run again. Each round also times the command the issue measured, `sluice replay RUN
+# --stage apply --yes` (the apply alone, on the input the first round's run recorded: no CSV to
+# read and check, no verify). Prints one Markdown table row.
 #   ROWS=200000 ROUNDS=5 bash scripts/bench-apply.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,7 +62,7 @@ timed() {
     python3 -c "print(f'{$end - $start:.3f}')"
 }
 
-psql_times=() sluice_times=()
+psql_times=() sluice_times=() replay_times=()
 for round in $(seq "$ROUNDS"); do
     reset_table
     psql_times+=("$(timed "$(command -v psql)" -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$work/apply.sql")")
@@ -70,18 +72,23 @@ for round in $(seq "$ROUNDS"); do
         --runs-dir "$work/runs" --quiet)")
     sluice_rss=$(cat "$work/rss")
     [ "$(table_sum)" = "$psql_sum" ] || { echo "round $round: sluice and psql left different tables" >&2; exit 1; }
-    echo "round $round: psql ${psql_times[-1]} s, sluice ${sluice_times[-1]} s" >&2
+    [ "$round" = 1 ] && recorded=$(ls -td "$work"/runs/*/ | head -1)
+    reset_table
+    replay_times+=("$(timed "$BIN/sluice" replay "$recorded" --stage apply --yes --runs-dir "$work/runs" --quiet)")
+    [ "$(table_sum)" = "$psql_sum" ] || { echo "round $round: the replay left a different table" >&2; exit 1; }
+    echo "round $round: psql ${psql_times[-1]} s, sluice ${sluice_times[-1]} s, replay ${replay_times[-1]} s" >&2
 done
 # Re-applying onto the applied table (nothing changes), alternating with the psql script run
 # again the same way: what the same command costs a second time, for each side.
-psql_reapply=() sluice_reapply=()
+psql_reapply=() sluice_reapply=() replay_reapply=()
 for round in $(seq "$ROUNDS"); do
     psql_reapply+=("$(timed "$(command -v psql)" -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$work/apply.sql")")
     sluice_reapply+=("$(timed "$BIN/sluice" apply plans/spotify-enrichment.yaml "$work/reviewed.csv" --yes \
         --runs-dir "$work/runs" --quiet)")
+    replay_reapply+=("$(timed "$BIN/sluice" replay "$recorded" --stage apply --yes --runs-dir "$work/runs" --quiet)")
 done
 [ "$(table_sum)" = "$psql_sum" ] || { echo "a re-apply changed the table" >&2; exit 1; }
-echo "re-apply: psql ${psql_reapply[*]} s, sluice ${sluice_reapply[*]} s" >&2
+echo "re-apply: psql ${psql_reapply[*]} s, sluice ${sluice_reapply[*]} s, replay ${replay_reapply[*]} s" >&2
 
 # The review at the gate, as a person gets it: without --yes the command reads and checks the
 # CSV, reviews (review.csv, review.html) and stops (exit 3), changing nothing; then its
@@ -95,7 +102,7 @@ approved=$(timed "$BIN/sluice" replay "$stopped" --from apply --yes --runs-dir "
 echo "review at the gate ${gate} s, its approval ${approved} s" >&2
 
 python3 - "$ROWS" "$sluice_rss" "${psql_times[*]}" "${sluice_times[*]}" "$gate" "$approved" \
-    "${psql_reapply[*]}" "${sluice_reapply[*]}" <<'PY'
+    "${psql_reapply[*]}" "${sluice_reapply[*]}" "${replay_times[*]}" "${replay_reapply[*]}" <<'PY'
 import statistics, sys
 rows, rss = int(sys.argv[1]), int(sys.argv[2])
 psql = [float(x) for x in sys.argv[3].split()]
@@ -104,6 +111,10 @@ gate, approved = float(sys.argv[5]), float(sys.argv[6])
 p, s = statistics.median(psql), statistics.median(sluice)
 p_again = statistics.median(float(x) for x in sys.argv[7].split())
 reapply = statistics.median(float(x) for x in sys.argv[8].split())
+replay = [float(x) for x in sys.argv[9].split()]
+r = statistics.median(replay)
+replay_again = statistics.median(float(x) for x in sys.argv[10].split())
+replay_rounds = ", ".join(f"{b / a:.2f}x" for a, b in zip(psql, replay))
 ratios = [b / a for a, b in zip(psql, sluice)]
 rounds = ", ".join(f"{r:.2f}x" for r in ratios)
 print(f"| apply command vs psql | `sluice apply plans/spotify-enrichment.yaml reviewed.csv --yes` (release) vs "
@@ -112,7 +123,10 @@ print(f"| apply command vs psql | `sluice apply plans/spotify-enrichment.yaml re
       f"| median sluice **{s:.2f} s** vs psql **{p:.2f} s**: **{s / p:.2f}x**; each round's ratio "
       f"(psql and sluice back to back) median **{statistics.median(ratios):.2f}x** (rounds {rounds}); "
       f"re-apply of the same CSV (median of {len(psql)}) {reapply:.2f} s = **{reapply / s:.0%}** of the first, "
-      f"the psql script run again {p_again:.2f} s = {p_again / p:.0%} of its first; sluice peak RSS {rss / 1024:.0f} MiB; "
+      f"the psql script run again {p_again:.2f} s = {p_again / p:.0%} of its first; "
+      f"`sluice replay RUN --stage apply --yes` (the issue's command: the apply alone on the recorded input, no CSV, "
+      f"no verify) median **{r:.2f} s = {r / p:.2f}x** (rounds {replay_rounds}), its re-apply {replay_again:.2f} s = "
+      f"**{replay_again / r:.0%}** of its first; sluice peak RSS {rss / 1024:.0f} MiB; "
       f"the review at the gate (the same command without `--yes`: reads the CSV, reviews, stops) {gate:.2f} s = "
       f"**{gate / s:.0%}** of the apply command; its approval (`replay --from apply --yes`, held to the review) "
       f"{approved:.2f} s |")
