@@ -325,6 +325,8 @@ import Testing
             let lines = try await text(of: file).split(separator: "\n")
             // The first request is answered at once, the next one (0.5 s later) refused.
             #expect(lines.count == 1, "\(lines)")
+            // Recorded as the stopped stage's output: the run says how many answers it kept.
+            #expect(harness.artifacts("answers") == [file])
         }
     }
 

@@ -77,9 +77,11 @@ enum FetchAnswers {
             context.registerArtifact(at: summary.url, kind: "answers", sha256: summary.sha256, rows: count)
         }
 
-        func discard() async {
-            // Keep what was written: it is what a resume reuses.
-            _ = try? await file.close()
+        /// After a failure: keeps what was written (it is what a resume reuses) and records it as
+        /// the stage's output, so the run says how many answers it kept.
+        func keep(context: StageContext) async {
+            guard let summary = try? await file.close() else { return }
+            context.registerArtifact(at: summary.url, kind: "answers", sha256: summary.sha256, rows: count)
         }
     }
 }

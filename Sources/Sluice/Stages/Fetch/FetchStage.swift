@@ -146,7 +146,7 @@ public struct FetchStage: Stage {
         } catch {
             try? await record(fetcher, tally, context)
             await rejects.abandon()
-            await answers.discard()
+            await answers.keep(context: context)
             try? await client.shutdown()
             throw error
         }
