@@ -76,17 +76,14 @@ struct ProcessFaultTests {
         #expect(try await fixture.table() == before)
     }
 
-    /// `sluice resume` of an interrupted `replay --from apply` applies the reviewed rows again: it
-    /// never runs the query or asks the API, so nothing unreviewed reaches the table.
-    @Test func resumingAnInterruptedReplayOfApplyAppliesTheReviewedRowsWithoutFetching() async throws {
-        let fixture = try await EnrichmentFixture.make(tracks: 120)
-        defer { Task { await fixture.tearDown() } }
-        let before = try await fixture.table()
+    /// Runs the plan to its gate, then interrupts its approval (`replay --from apply --yes`)
+    /// while the UPDATE waits for a row: the replay's run directory and manifest, and the API
+    /// requests made (all of them the gate run's).
+    static func interruptAnApproval(_ fixture: EnrichmentFixture) async throws -> (URL, Manifest, Int) {
         let stopped = try await fixture.run()
         #expect(stopped.status == 3, "awaiting approval: \(stopped.stderr)")
         let reviewed = try await fixture.lastRunDirectory()
         let asked = fixture.simulator.stats().apiRequests
-
         let (held, out, err) = try await fixture.startApplyHeldOnARow(
             ["replay", reviewed.path, "--from", "apply", "--yes"])
         defer { FaultChecks.stop(held.process) }
@@ -94,7 +91,17 @@ struct ProcessFaultTests {
         let interrupted = await FaultChecks.finish(held.process, out, err, within: .seconds(60))
         await held.lock.release()
         #expect(interrupted.status == 130, "\(interrupted.stderr)")
-        let (replayRun, replay) = try #require(await fixture.manifests().last)
+        let (directory, manifest) = try #require(await fixture.manifests().last)
+        return (directory, manifest, asked)
+    }
+
+    /// `sluice resume` of an interrupted `replay --from apply` applies the reviewed rows again: it
+    /// never runs the query or asks the API, so nothing unreviewed reaches the table.
+    @Test func resumingAnInterruptedReplayOfApplyAppliesTheReviewedRowsWithoutFetching() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let (replayRun, replay, asked) = try await Self.interruptAnApproval(fixture)
         #expect(replay.replayOf?.runID != nil && replay.status == .interrupted)
         #expect(try await fixture.table() == before)
 
@@ -107,6 +114,25 @@ struct ProcessFaultTests {
         #expect(manifest.stage("query")?.status == .skipped && manifest.stage("fetch")?.status == .skipped)
         #expect(manifest.stage("apply")?.status == .succeeded)
         try await FaultChecks.expectEnriched(fixture, before: before)
+    }
+
+    /// Resuming an interrupted approval stays held to the review the person saw: a row someone
+    /// changed since is not written over. (The resume used to review afresh in its own
+    /// transaction and overwrite it.)
+    @Test func aResumeOfAnInterruptedApprovalIsHeldToTheSameReview() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let (replayRun, _, _) = try await Self.interruptAnApproval(fixture)
+        let changed = try fixture.aTrackThatWillChange()
+        _ = try await fixture.server.execute(
+            "UPDATE tracks SET isrc = 'EDITEDBYHAND' WHERE id = '\(changed)'", conninfo: fixture.conninfo)
+        let before = try await fixture.table()
+        let resumed = try await fixture.sluice.run(["resume", replayRun.path, "--yes"])
+        #expect(resumed.status == 1, "\(resumed.stderr)")
+        let said = resumed.stdout + resumed.stderr
+        #expect(said.contains("changed since the review"), "\(said)")
+        #expect(said.contains(changed), "\(said)")
+        #expect(try await fixture.table() == before)
     }
 
     @Test func aSigkillDuringApplyChangesNothingTheServerEndsTheOrphanedSessionAndResumeConverges() async throws {

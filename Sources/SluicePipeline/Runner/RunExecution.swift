@@ -66,16 +66,21 @@ struct RunExecution: Sendable {
         return originalReview(of: spec) == nil
     }
 
-    /// The review a person saw at the gate the original run stopped at, when this is a replay
-    /// of that run on the same input (its paths made absolute): this replay is its approval, and
-    /// the stage is held to it. (A stage that ran since, or failed, is reviewed anew: what it
-    /// reviewed is no longer what it would do.)
+    /// The review a person saw at a gate, when this is a replay on the same input (its paths
+    /// made absolute): this replay is its approval, and the stage is held to it. That is the
+    /// review of the gate the original run stopped at, or the one the original (a replay held to
+    /// it, then interrupted or failed: its transaction rolled back) was held to, so resuming an
+    /// approval stays held to what the person saw. (A stage that succeeded since is reviewed
+    /// anew, and so is one reviewed in its own transaction: no person saw that review first.)
     private func originalReview(of spec: StageSpec) -> Manifest.Review? {
         let (_, artifact) = inputSource(for: spec)
         guard let replay = configuration.replay, let stopped = replay.original.stage(spec.name),
-            stopped.status == .awaitingApproval, var original = stopped.review, original.inputSHA256 != nil,
-            original.inputSHA256 == artifact?.sha256
+            var original = stopped.review, original.inputSHA256 != nil, original.inputSHA256 == artifact?.sha256
         else { return nil }
+        let atItsGate = stopped.status == .awaitingApproval
+        let heldAndStopped =
+            (stopped.status == .cancelled || stopped.status == .failed) && original.runID != replay.original.runID
+        guard atItsGate || heldAndStopped else { return nil }
         original.file.path = replay.resolve(original.file.path).standardizedFileURL.path
         original.files = original.files.map { file in
             var file = file
