@@ -86,7 +86,7 @@ struct ApplyCommand: AsyncParsableCommand {
         configuration.approval = pipeline.approval(configuration.approval)
         // Stopped at its gate, the run is approved by replaying its apply, held to the review it
         // just wrote (the default continue command). Interrupted or failed, an apply of a CSV
-        // continues by applying the same file again.
+        // continues by applying the same file again, the same way.
         let command = continueCommand(overrides: plan.recordedOverrides)
         configuration.resumeCommand = { _ in command }
         try await Execution.execute(
@@ -126,16 +126,21 @@ struct ApplyCommand: AsyncParsableCommand {
         }
     }
 
-    /// The command that runs this apply again with approval: what an interrupted or failed run
-    /// prints, and records for `sluice resume` (so its paths are absolute). `overrides` are the
-    /// plan's recorded ones: a secret given with --set shows redacted.
+    /// The command that runs this apply again as it was run: what an interrupted or failed run
+    /// prints, and records for `sluice resume` (so its paths are absolute). It approves only if
+    /// this run did (`--yes`, `--approve`) and dry-runs if this run did: a preview interrupted
+    /// is continued as a preview, and an apply meant for review stops at its gate again.
+    /// `overrides` are the plan's recorded ones: a secret given with --set shows redacted.
     private func continueCommand(overrides: [String]) -> String {
         func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
         var words = ["sluice", "apply", absolute(plan), absolute(file)]
         if let stage { words += ["--stage", stage] }
         for override in overrides { words += ["--set", override] }
         if let runsDir = execution.runsDir { words += ["--runs-dir", absolute(runsDir)] }
-        words.append("--yes")
+        if execution.yes { words.append("--yes") }
+        for stage in execution.approve { words += ["--approve", stage] }
+        if execution.dryRun { words.append("--dry-run") }
+        if execution.force { words.append("--force") }
         return words.map(Execution.shellQuoted).joined(separator: " ")
     }
 }

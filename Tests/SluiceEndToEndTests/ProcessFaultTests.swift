@@ -48,6 +48,30 @@ struct ProcessFaultTests {
             after: [interrupted])
     }
 
+    /// An interrupted `sluice apply FILE --dry-run` is continued as a dry run: the command it
+    /// prints and records never approves (it used to end in `--yes`, committing a preview).
+    @Test func anInterruptedDryRunOfACSVIsContinuedAsADryRun() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let rows = try await fixture.reviewedRows()
+        let csv = fixture.directory.appendingPathComponent("reviewed.csv")
+        try await Files.write(Array(CSVText.lines(rows, end: "\n").utf8), to: csv)
+        let before = try await fixture.table()
+        let (held, out, err) = try await fixture.startApplyHeldOnARow([
+            "apply", "plans/spotify-enrichment.yaml", csv.path, "--runs-dir", fixture.runsDirectory, "--dry-run",
+        ])
+        defer { FaultChecks.stop(held.process) }
+        kill(held.process.processIdentifier, SIGINT)
+        let interrupted = await FaultChecks.finish(held.process, out, err, within: .seconds(60))
+        await held.lock.release()
+        #expect(interrupted.status == 130, "\(interrupted.stderr)")
+        let manifest = try #require(await fixture.manifests().last?.manifest)
+        let command = try #require(manifest.resumeCommand)
+        #expect(command.hasSuffix(" --dry-run") && !command.contains("--yes"), "\(command)")
+        #expect(interrupted.stdout.contains(command), "\(interrupted.stdout)")
+        #expect(try await fixture.table() == before)
+    }
+
     /// Ctrl-C during `sluice undo` rolls the undo back and says so; the undo can run again.
     @Test func aSignalDuringUndoRollsItBackAndSaysSo() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
