@@ -136,18 +136,21 @@ struct Replay: AsyncParsableCommand {
         }
     }
 
-    /// A replay applies the rows the run recorded, not the CSV it wrote for review: when that
-    /// CSV was edited since, the person most likely meant their edits to be applied. Refuses,
-    /// saying how to apply the edited file, rather than silently applying the recorded rows.
+    /// A replay applies the rows the run recorded, not the CSV it wrote for review, nor the CSV
+    /// a `sluice apply` run read: when that CSV was edited since, the person most likely meant
+    /// their edits to be applied. Refuses, saying how to apply the edited file, rather than
+    /// silently applying the recorded rows.
     static func refuseEditedReviewFiles(of replay: SluicePipeline.Replay) async throws {
         let original = replay.original
         for record in original.stages.prefix(while: { $0.name != replay.stage }) {
-            for file in record.outputs where file.kind == "csv" {
+            let read = record.kind == CSVInputStage.kindName ? record.inputs.filter { $0.kind == "csv" } : []
+            for file in record.outputs.filter({ $0.kind == "csv" }) + read {
                 let url = replay.resolve(file.path)
                 guard let now = try? await PrivateFile.sha256(of: url), now.sha256 != file.sha256 else { continue }
+                let verb = read.contains(file) ? "read" : "wrote"
                 Terminal.printError(
                     """
-                    error: \(url.path) was changed after run \(original.runID) wrote it (sha256 \(now.sha256.prefix(12))…, \
+                    error: \(url.path) was changed after run \(original.runID) \(verb) it (sha256 \(now.sha256.prefix(12))…, \
                     recorded \(file.sha256.prefix(12))…); a replay applies the rows the run recorded, not this file
                         to apply the edited file: sluice apply \(Execution.shellQuoted(original.plan.path)) \(Execution.shellQuoted(url.path))
                         to apply the recorded rows: put the file back as it was (or move it away)

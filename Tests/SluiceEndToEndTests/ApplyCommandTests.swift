@@ -130,6 +130,16 @@ struct ApplyCommandTests {
         #expect(source.stderr.contains("to read and check it again, run: sluice apply "), "\(source.stderr)")
         #expect(source.stderr.contains(file.path), "\(source.stderr)")
 
+        // The file edited after the review: its approval would apply the reviewed rows, not the
+        // edit, so it is refused, saying how to apply the edited file.
+        let asReviewed = try await Files.text(file)
+        try await Files.write(Array((asReviewed + rows[1].joined(separator: ",") + "\n").utf8), to: file)
+        let edited = try await sluice.run(["replay", directory.path, "--from", "apply", "--yes"])
+        #expect(edited.status == 1, "\(edited.stderr)")
+        #expect(edited.stderr.contains("\(file.path) was changed after run "), "\(edited.stderr)")
+        #expect(edited.stderr.contains("to apply the edited file: sluice apply "), "\(edited.stderr)")
+        try await Files.write(Array(asReviewed.utf8), to: file)
+
         // Someone sets a popularity the review will fill or update.
         let changed = try #require(rows.dropFirst().first { !$0[2].isEmpty && $0[2] != "77" })[0]
         _ = try await fixture.server.execute(
