@@ -297,6 +297,7 @@ public struct BulkUpdate: Sendable {
             // The COPY's bytes, in case a second connection reads the prior values (or reviews).
             var spool = concurrentPriorReadRows == nil ? nil : makeSpool(logger: connection.logger)
             var rows = InputRows(self)
+            rows.jsonPositions = try await jsonColumns(sql, on: connection)
             var ahead: WrittenAhead?
             var firstRowsWriteNothing = false
             let copied: Copied
@@ -737,6 +738,10 @@ public struct BulkUpdate: Sendable {
         private(set) var count = 0
         private(set) var filled: [Int]
         private var row: [Value] = []
+        /// Where a row holds a `json` or `jsonb` column (``jsonColumns(_:on:)``): a list, an
+        /// object, a number or a boolean goes there as its JSON text (`true`, not the `t` a
+        /// `bool` takes); a string is JSON text already (a CSV cell, a query's JSON scalar).
+        var jsonPositions: [Int] = []
 
         init(_ update: BulkUpdate) {
             names = update.inputColumns
@@ -782,8 +787,31 @@ public struct BulkUpdate: Sendable {
             }
             keys.add(row[0])
             for index in filled.indices where !row[1 + index].isNull { filled[index] += 1 }
+            for position in jsonPositions {
+                switch row[position] {
+                case .null, .string: break
+                case let value: row[position] = .string(JSON.encode(value))
+                }
+            }
             return row
         }
+    }
+
+    /// The positions of the input table's `json` and `jsonb` columns (``InputRows/jsonPositions``).
+    /// A `json` column (not `jsonb`) is refused: PostgreSQL has no equality for it, so no change
+    /// to it could be told from no change.
+    func jsonColumns(_ sql: SQL, on connection: PostgresConnection) async throws -> [Int] {
+        let oids = try await connection.execute(sql.columnTypes).rows.map { $0[0].intValue ?? 0 }
+        if let position = oids.indices.dropFirst().first(where: { oids[$0] == 114 }) {
+            let column = inputColumns[position]
+            throw BulkUpdateError(
+                table: table, phase: .prepare, reason: .invalidConfiguration, column: column,
+                message:
+                    "column \(column) of \(table) is of type json, which PostgreSQL cannot compare (there is no "
+                    + "json = json), so the apply cannot tell which rows change; make it jsonb "
+                    + "(ALTER TABLE \(table) ALTER COLUMN \(column) TYPE jsonb) or apply to a jsonb column")
+        }
+        return oids.indices.filter { [114, 3802].contains(oids[$0]) }
     }
 
     /// A spool for the COPY's bytes, or `nil` (logged) when no temporary file can be made: then

@@ -14,13 +14,14 @@ import Testing
                    12345678901234567890.123456789::numeric AS n, 'héllo'::text AS t, 'v'::varchar(3) AS v,
                    'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid AS u,
                    '{"a": [1, 2.5, null, "x"], "b": {"c": true}}'::json AS j, '{"k": 1}'::jsonb AS jb,
+                   '"x"'::jsonb AS js, 'null'::jsonb AS jn, '5'::json AS j5,
                    '2024-01-02 03:04:05.123456+00'::timestamptz AS ts, NULL::int AS nul,
                    '1 day'::interval AS other
             """)
         #expect(
             result.columns == [
-                "b", "f", "i2", "i4", "i8", "f4", "f8", "nan", "ninf", "n", "t", "v", "u", "j", "jb", "ts", "nul",
-                "other",
+                "b", "f", "i2", "i4", "i8", "f4", "f8", "nan", "ninf", "n", "t", "v", "u", "j", "jb", "js", "jn", "j5",
+                "ts", "nul", "other",
             ])
         let row = result.rows[0]
         #expect(row[0] == .bool(true))
@@ -40,9 +41,13 @@ import Testing
         #expect(
             row[13] == .object(["a": .array([.int(1), .double(2.5), .null, .string("x")]), "b": .object(["c": true])]))
         #expect(row[14] == .object(["k": .int(1)]))
-        #expect(row[15] == .string("2024-01-02 03:04:05.123456+00"))
-        #expect(row[16] == .null)
-        #expect(row[17] == .string("1 day"))
+        // A JSON scalar stays its JSON text: written back, the string is not a number, null not NULL.
+        #expect(row[15] == .string(#""x""#))
+        #expect(row[16] == .string("null"))
+        #expect(row[17] == .string("5"))
+        #expect(row[18] == .string("2024-01-02 03:04:05.123456+00"))
+        #expect(row[19] == .null)
+        #expect(row[20] == .string("1 day"))
     }
 
     @Test func sendsParametersAsTextWithNullAsNull() async throws {

@@ -28,7 +28,15 @@ enum ColumnDecoding: Sendable {
         case .double:
             if let d = Double(TextDecoding.string(bytes)), d.isFinite { return .double(d) }
         case .json:
-            if let v = try? JSON.decode(bytes) { return v }
+            // An object or a list is read as the JSON value; a scalar (a string, a number,
+            // `true`, `null`) stays the server's JSON text, so it goes back into a json column
+            // as it was: the string "123" is not the number 123, and JSON null not SQL NULL.
+            if let v = try? JSON.decode(bytes) {
+                switch v {
+                case .object, .array: return v
+                default: break
+                }
+            }
         case .string:
             break
         }

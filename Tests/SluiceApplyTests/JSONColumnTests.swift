@@ -1,0 +1,70 @@
+import SluiceApply
+import SluiceCore
+import SluicePostgres
+import SluiceTestSupport
+import Testing
+
+/// `json` and `jsonb` columns take each value as JSON: a query's JSON scalar (read as its JSON
+/// text) goes back as that scalar, a boolean as `true` rather than `t`, a list or an object as
+/// its JSON, and the prior values recorded for undo put the table back exactly.
+@Suite struct JSONColumnTests {
+    static let schema = """
+        CREATE TABLE docs (id int PRIMARY KEY, j jsonb, b jsonb);
+        INSERT INTO docs SELECT n, '"old"', '"old"' FROM generate_series(1, 5) AS n
+        """
+
+    static func table(_ connection: PostgresConnection) async throws -> [[Value]] {
+        try await connection.execute(
+            "SELECT id, j::text, jsonb_typeof(j), b::text, jsonb_typeof(b) FROM docs ORDER BY id"
+        ).rows
+    }
+
+    @Test(arguments: [false, true]) func valuesGoInAsJSONAndTheirPriorValuesComeBack(concurrent: Bool) async throws {
+        let db = try await Scratch.make(schema: Self.schema)
+        let before = try await Self.table(db.connection)
+        // What a query reads from jsonb columns holding "123", null, {"x": "y"}, 2.5 and "str".
+        let read = try await db.connection.execute(
+            """
+            SELECT n AS id, (ARRAY['"123"', 'null', '{"x": "y"}', '2.5', '"str"']::jsonb[])[n] AS j
+            FROM generate_series(1, 5) AS n ORDER BY n
+            """)
+        #expect(read.rows.map { $0[1] } == [#""123""#, "null", .object(["x": "y"]), "2.5", #""str""#])
+        let others: [Value] = [true, 5, .array([1, "a"]), .null, false]
+        let input = Batch(
+            columns: ["id", "j", "b"], rows: zip(read.rows, others).map { [$0[0], $0[1], $1] })
+        var update = BulkUpdate(
+            table: "docs", key: "id", columns: [.init("j", onEmpty: .clear), .init("b", onEmpty: .clear)])
+        update.concurrentPriorReadRows = concurrent ? 1 : nil
+        var prior: [Batch] = []
+        let stats = try await update.run(on: db.connection, batches: [input]) { prior.append($0) }
+        #expect(stats.changed == 5)
+        #expect(
+            try await Self.table(db.connection) == [
+                [1, #""123""#, "string", "true", "boolean"], [2, "null", "null", "5", "number"],
+                [3, #"{"x": "y"}"#, "object", #"[1, "a"]"#, "array"], [4, "2.5", "number", nil, nil],
+                [5, #""str""#, "string", "false", "boolean"],
+            ])
+
+        // The prior values as recorded, written back exactly as an undo writes them.
+        let rows = prior.flatMap(\.rows).map { Array($0.prefix(3)) }
+        #expect(rows.allSatisfy { $0[1] == #""old""# && $0[2] == #""old""# }, "\(rows)")
+        var undo = BulkUpdate(
+            table: "docs", key: "id", columns: [.init("j", onEmpty: .clear), .init("b", onEmpty: .clear)])
+        undo.exactValues = true
+        _ = try await undo.run(on: db.connection, batches: [Batch(columns: ["id", "j", "b"], rows: rows)]) { _ in }
+        #expect(try await Self.table(db.connection) == before)
+    }
+
+    /// A `json` column (not `jsonb`) has no equality, so no change to it can be told from none:
+    /// refused before anything is copied, saying how to make it one that can.
+    @Test func aJSONColumnIsRefusedSayingToMakeItJSONB() async throws {
+        let db = try await Scratch.make(schema: "CREATE TABLE docs (id int PRIMARY KEY, j json)")
+        let update = BulkUpdate(table: "docs", key: "id", columns: [.init("j", onEmpty: .clear)])
+        let input = Batch(columns: ["id", "j"], rows: [[1, .object(["x": 1])]])
+        let error = try await #require(throws: BulkUpdateError.self) {
+            try await update.run(on: db.connection, batches: [input]) { _ in }
+        }
+        #expect(error.column == "j")
+        #expect(error.message.contains("ALTER TABLE docs ALTER COLUMN j TYPE jsonb"), "\(error.message)")
+    }
+}
