@@ -46,6 +46,9 @@ extension BulkUpdate {
             let copied = try await copy(input, into: sql, on: connection, rows: &rows, keys: &keys, spool: nil)
             summary.inputRows = copied.rows
             phase = .check
+            if try await !keyMatchesOneRow(sql, on: connection) {
+                try await refuseKeysMatchingSeveralRows(sql, on: connection)
+            }
             try await analyzeInput(sql, on: connection)
             if !keys.provesUnique && !keysProvenDistinct(keys) {
                 summary.duplicateRows = try await removeDuplicates(sql, on: connection, inTransaction: false)

@@ -13,6 +13,8 @@ extension BulkUpdate {
         let input = "sluice_apply_input"
         /// The target's name as a string literal, for `::regclass`.
         let targetLiteral: String
+        /// The key's name, unquoted, as a literal.
+        let keyLiteral: String
         let sampleLimit: Int
         /// The input's expected-value columns (``BulkUpdate/guarded``), else empty.
         let expected: [String]
@@ -52,6 +54,7 @@ extension BulkUpdate {
                 }
             excludedValues = values(from: "EXCLUDED")
             targetLiteral = try PostgresConnection.quoteLiteral(target)
+            keyLiteral = try PostgresConnection.quoteLiteral(update.key)
             sampleLimit = update.sampleLimit
             self.expected = expected
             hasCollationDeterminism = serverVersion >= 120_000
@@ -426,6 +429,26 @@ extension BulkUpdate {
             SELECT attname::text FROM pg_attribute \
             WHERE attrelid = \(targetLiteral)::regclass AND attnum > 0 AND NOT attisdropped \
             AND attnotnull AND NOT atthasdef AND attidentity = '' ORDER BY attnum
+            """
+        }
+
+        /// Whether the key alone has a unique index in the target (a primary key, a unique
+        /// constraint): each key then matches at most one row.
+        var keyHasUniqueIndex: String {
+            """
+            SELECT EXISTS (SELECT 1 FROM pg_index AS i JOIN pg_attribute AS a \
+            ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+            WHERE i.indrelid = \(targetLiteral)::regclass AND i.indisunique AND i.indnkeyatts = 1 \
+            AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = \(keyLiteral))
+            """
+        }
+
+        /// The input keys that match more than one target row (a few, and how many in all).
+        var keysMatchingSeveralRows: String {
+            """
+            SELECT k::text, count(*) OVER () FROM (SELECT t.\(key) AS k FROM \(target) AS t \
+            WHERE t.\(key) IN (SELECT s.\(key) FROM \(input) AS s) GROUP BY t.\(key) HAVING count(*) > 1) AS d \
+            ORDER BY 1 LIMIT \(sampleLimit)
             """
         }
 

@@ -291,6 +291,7 @@ public struct BulkUpdate: Sendable {
             let transaction = dryRun ? nil : try await connection.execute("SELECT txid_current()").scalar.intValue
             _ = try await connection.execute(sql.createInput)
             try await checkRowsCanBeAdded(sql, on: connection)
+            let keyIsUnique = try await keyMatchesOneRow(sql, on: connection)
             var keys = try await keyTracker(sql, on: connection, limit: KeyTracker.limit)
             phase = .copy
             var stats = BulkUpdateStats(dryRun: dryRun)
@@ -301,7 +302,9 @@ public struct BulkUpdate: Sendable {
             var ahead: WrittenAhead?
             var firstRowsWriteNothing = false
             let copied: Copied
-            if let inlineReview, writesWhileCopying, mode == .update, !guarded, reviewed == nil, let spooled = spool {
+            if let inlineReview, writesWhileCopying, mode == .update, !guarded, reviewed == nil, keyIsUnique,
+                let spooled = spool
+            {
                 switch try await copyAhead(
                     input, into: sql, on: connection, rows: &rows, keys: &keys, spool: spooled, review: inlineReview,
                     reader: &reader, undo: undo)
@@ -323,6 +326,10 @@ public struct BulkUpdate: Sendable {
                 copied = try await copy(input, into: sql, on: connection, rows: &rows, keys: &keys, spool: spool)
             }
             stats.inputRows = copied.rows
+            if !keyIsUnique {
+                phase = .check
+                try await refuseKeysMatchingSeveralRows(sql, on: connection)
+            }
             var inlineSummary: ReviewSummary?
             var intact: Copied?
             var inlineFilled: [Int]?
@@ -1036,6 +1043,32 @@ public struct BulkUpdate: Sendable {
                 "mode: \(mode.rawValue) adds rows holding only \(key) and the columns this apply writes, but "
                 + "\(table) needs a value in column\(plural ? "s" : "") \(names) (NOT NULL, no default): write "
                 + "\(plural ? "them" : "it") too, give \(plural ? "them" : "it") a default, or use mode: update")
+    }
+
+    /// Whether each key matches at most one row of the target: always for an upsert (which
+    /// requires a unique index on the key) and an insert (which adds rows), and for an update
+    /// when the key has a unique index of its own. Otherwise the input's keys are checked once
+    /// copied (``refuseKeysMatchingSeveralRows(_:on:)``).
+    func keyMatchesOneRow(_ sql: SQL, on connection: PostgresConnection) async throws -> Bool {
+        guard mode == .update else { return true }
+        return try await connection.execute(sql.keyHasUniqueIndex).scalar.boolValue ?? false
+    }
+
+    /// An update matches each input row to one table row by its key: with no unique index on
+    /// the key, fails naming the input keys that match several rows, before anything is written
+    /// (it would write each of them, record prior values no undo could tell apart, and count
+    /// more rows changed than matched).
+    func refuseKeysMatchingSeveralRows(_ sql: SQL, on connection: PostgresConnection) async throws {
+        let rows = try await connection.execute(sql.keysMatchingSeveralRows).rows
+        guard let total = rows.first?.last?.intValue.map(Int.init) else { return }
+        let keys = rows.compactMap { $0.first?.text }
+        let list = keys.joined(separator: ", ") + (total > keys.count ? ", ..." : "")
+        throw BulkUpdateError(
+            table: table, phase: .check, reason: .invalidConfiguration, key: keys.first, keys: keys, column: key,
+            message:
+                "\(key) is not unique in \(table): \(total.counted("key")) of the input \(total == 1 ? "matches" : "match") "
+                + "more than one row (\(list)); an apply writes each input row to the one row its key names: "
+                + "use a key with a unique index (a primary key), or add one")
     }
 
     /// An upsert needs a unique index on the key alone to tell an existing row from a new one.

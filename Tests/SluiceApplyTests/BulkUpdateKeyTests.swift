@@ -9,6 +9,37 @@ import Testing
 /// Duplicate keys are found however the input spells them, whether or not the client-side check
 /// proves the keys distinct, and a second connection never stalls the apply.
 @Suite struct BulkUpdateKeyTests {
+    /// A key with no unique index of its own (part of a composite primary key) that matches
+    /// several rows is refused, naming it, before anything is written, by the apply and by the
+    /// review at the gate alike; keys that match one row each go through.
+    @Test(arguments: [false, true]) func aKeyMatchingSeveralRowsIsRefused(concurrent: Bool) async throws {
+        let db = try await Scratch.make(
+            schema: """
+                CREATE TABLE shelf (shelf int, isbn text, qty int, PRIMARY KEY (shelf, isbn));
+                INSERT INTO shelf VALUES (1, 'A', 5), (2, 'A', 7), (1, 'B', 1), (1, 'C', 3)
+                """)
+        let table = "SELECT shelf, isbn, qty FROM shelf ORDER BY shelf, isbn"
+        let before = try await db.connection.execute(table).rows
+        var update = BulkUpdate(table: "shelf", key: "isbn", columns: [.init("qty", onEmpty: .keep)])
+        update.concurrentPriorReadRows = concurrent ? 1 : nil
+        let input = Batch(columns: ["isbn", "qty"], rows: [["A", 100], ["B", 200]])
+        let error = try await #require(throws: BulkUpdateError.self) {
+            try await update.run(on: db.connection, batches: [input]) { _ in }
+        }
+        #expect(error.keys == ["A"])
+        #expect(
+            error.message.hasPrefix("isbn is not unique in shelf: 1 key of the input matches more than one row (A)"))
+        #expect(try await db.connection.execute(table).rows == before)
+        let review = try await #require(throws: BulkUpdateError.self) {
+            try await update.review(on: db.connection, input: AsyncBatches([input])) { _ in }
+        }
+        #expect(review.keys == ["A"])
+
+        let unique = Batch(columns: ["isbn", "qty"], rows: [["B", 200], ["C", 300]])
+        let stats = try await update.run(on: db.connection, batches: [unique]) { _ in }
+        #expect(stats.changed == 2)
+    }
+
     @Test(arguments: [false, true]) func aUUIDSpelledTwoWaysIsOneKey(concurrent: Bool) async throws {
         let db = try await Tracks.scratch()
         let before = try await Tracks.snapshot(db.connection)

@@ -364,7 +364,9 @@ public enum Schema {
                     "table", .string, required: true, "Table to write (`schema.table` allowed); quoted safely."),
                 ParameterSpec(
                     "key", .string, required: true,
-                    "The table's key column that rows are matched on. `mode: upsert` needs a primary key or unique constraint on it."
+                    "The table's key column that rows are matched on. `mode: upsert` needs a primary key or unique constraint on it; "
+                        + "for `mode: update`, a key without a unique index of its own is checked once the input is copied, and "
+                        + "input keys that match more than one row are refused, named, before anything is written."
                 ),
                 ParameterSpec("key_field", .string, "Input field holding the key; defaults to `key`."),
                 ParameterSpec(
