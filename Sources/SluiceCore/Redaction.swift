@@ -94,6 +94,9 @@ public enum Redaction {
             let name = String(key.reversed())
             // (`token_url` names where a token comes from, not a secret: URLs are handled below.)
             guard isSecretName(name), !name.lowercased().hasSuffix("url") else { continue }
+            // An apply stage's `key` is its key column: a stage written on one line names its
+            // `table` too (auth, whose `key` is a secret, has none).
+            if name == "key", line.contains("table:") { continue }
             if let quote = value.first, quote == "\"" || quote == "'" {
                 value = value.dropFirst().prefix { $0 != quote }
             } else {

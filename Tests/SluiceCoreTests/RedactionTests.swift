@@ -41,6 +41,11 @@ import Testing
     @Test func likelySecretsInALineOfAPlan() {
         #expect(Redaction.likelySecrets(inLine: "    client_secret: abc123 # x") == ["abc123"])
         #expect(Redaction.likelySecrets(inLine: "    client_secret: \"${SECRET}\"").isEmpty)
+        // An apply stage's key column, on one line with its table, is no secret; auth's key is.
+        #expect(Redaction.likelySecrets(inLine: "  - { kind: apply, table: t, key: k, columns: { j: {} } }").isEmpty)
+        #expect(Redaction.likelySecrets(inLine: "  - { kind: apply, key: kid, table: t }").isEmpty)
+        #expect(
+            Redaction.likelySecrets(inLine: "    auth: { kind: api-key, key: sk_live_123 }").contains("sk_live_123"))
         #expect(Redaction.likelySecrets(inLine: "    url: postgres://u:pw@h/db") == ["pw"])
         #expect(Redaction.likelySecrets(inLine: "    token_url: https://h/token").isEmpty)
     }
