@@ -191,6 +191,39 @@ struct SpotifyPlanTests {
         try await expectNoSecrets(in: fixture, outputs: [stopped, refused, gated, applied, again])
     }
 
+    /// docs/cli.md's example: approving a review with `--set` that changes what the apply writes
+    /// (an ISRC the answer lacks kept instead of cleared). The review no longer shows what it
+    /// would do, so it is reviewed anew and applied as set, saying so (it used to fail,
+    /// reporting every such row as changed since the review); `on_drift` alone keeps it held.
+    @Test func aReplayWhoseSetChangesTheApplyIsReviewedAnew() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 200)
+        defer { Task { await fixture.tearDown() } }
+        // Tracks Spotify knows without an ISRC hold one the enrichment would clear.
+        let cleared = fixture.dataset.tracks.filter {
+            fixture.dataset.isKnown($0) && fixture.dataset.expected($0).isrc == nil
+        }
+        try #require(!cleared.isEmpty, "the dataset has known tracks without an ISRC")
+        for track in cleared {
+            _ = try await fixture.server.execute(
+                "UPDATE tracks SET isrc = 'GBAAA0000001' WHERE id = '\(track.id)'", conninfo: fixture.conninfo)
+        }
+        let before = try await fixture.table()
+        let stopped = try await fixture.run()
+        #expect(stopped.status == 3, "stderr: \(stopped.stderr)")
+        let directory = try await fixture.lastRunDirectory()
+
+        let kept = try await fixture.databaseOnly.run([
+            "replay", directory.path, "--from", "apply", "--yes", "--set", "apply.columns.isrc.on_empty=keep",
+        ])
+        #expect(kept.status == 0, "\(kept.stderr)\n\(kept.stdout)")
+        #expect(kept.stdout.contains("stage 'apply' is reviewed anew"), "\(kept.stdout)")
+        let after = try await fixture.table()
+        for track in fixture.dataset.tracks {
+            let expected = fixture.dataset.expected(track)
+            #expect(after[track.id]?[1] == expected.isrc ?? before[track.id]?[1], "\(track.kind)")
+        }
+    }
+
     @Test(arguments: [Int32(SIGINT), SIGKILL])
     func anInterruptedRunResumedEndsLikeAnUninterruptedOneWithoutAskingAgain(signal: Int32) async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 1000)

@@ -33,6 +33,7 @@ public struct CSVApplyStage: ReviewingStage {
     public var name: String { apply.name }
     public var kind: String { apply.kind }
     public var parameters: Value { apply.parameters }
+    public func reviewedParameters(_ parameters: Value) -> Value { apply.reviewedParameters(parameters) }
 
     public func review(
         _ context: StageContext, input: StageInput, earlier: [Manifest.StageRecord]

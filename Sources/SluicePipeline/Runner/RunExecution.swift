@@ -32,6 +32,15 @@ struct RunExecution: Sendable {
                 return await refuse(first.name, because: reason)
             }
             if first.requiresApproval {
+                if let replay = configuration.replay, replay.original.stage(first.name)?.review != nil,
+                    parametersChangedSinceReview(first)
+                {
+                    let notice =
+                        "stage '\(first.name)' is reviewed anew: its parameters differ (--set) from those run "
+                        + "\(replay.original.runID) reviewed, so that review no longer shows what it would do"
+                    logger.notice("\(notice)")
+                    await recorder.update { manifest in manifest.notices.append(notice) }
+                }
                 if let reviewing = first.stage as? any ReviewingStage, !reviewsWhileRunning(first) {
                     guard await review(first, reviewing) else { return Task.isCancelled ? .interrupted : .failed }
                 }
@@ -80,7 +89,7 @@ struct RunExecution: Sendable {
         let atItsGate = stopped.status == .awaitingApproval
         let heldAndStopped =
             (stopped.status == .cancelled || stopped.status == .failed) && original.runID != replay.original.runID
-        guard atItsGate || heldAndStopped else { return nil }
+        guard atItsGate || heldAndStopped, !parametersChangedSinceReview(spec) else { return nil }
         original.file.path = replay.resolve(original.file.path).standardizedFileURL.path
         original.files = original.files.map { file in
             var file = file
@@ -88,6 +97,16 @@ struct RunExecution: Sendable {
             return file
         }
         return original
+    }
+
+    /// Whether this replay's `spec` writes otherwise than the stage the original run recorded
+    /// (`--set` changed what decides its review): the review then no longer shows what it
+    /// would do.
+    private func parametersChangedSinceReview(_ spec: StageSpec) -> Bool {
+        guard let replay = configuration.replay, let recorded = replay.original.stage(spec.name),
+            let reviewing = spec.stage as? any ReviewingStage
+        else { return false }
+        return reviewing.reviewedParameters(spec.stage.parameters) != reviewing.reviewedParameters(recorded.parameters)
     }
 
     /// Records the review of a gated stage: the original run's, for a replay on the same input,

@@ -23,4 +23,14 @@ public protocol ReviewingStage: Stage {
         _ context: StageContext, input: StageInput, earlier: [Manifest.StageRecord]
     ) async throws
         -> Manifest.Review
+
+    /// The part of resolved `parameters` (this stage's, or as a run recorded them) that decides
+    /// what a review shows: a replay whose stage differs there from the reviewed one is
+    /// reviewed anew instead of held to that review. Parameters that only say how to go about
+    /// it (a dry run, what to do with drift) are left out.
+    func reviewedParameters(_ parameters: Value) -> Value
+}
+
+extension ReviewingStage {
+    public func reviewedParameters(_ parameters: Value) -> Value { parameters }
 }

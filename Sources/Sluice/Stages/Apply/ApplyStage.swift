@@ -67,6 +67,13 @@ public struct ApplyStage: ReviewingStage {
         self.parameters = parameters
     }
 
+    /// What the review of an apply depends on: the table, its key, the columns it writes and
+    /// how. A dry run, `on_drift`, `analyze` and the guard-rails do not change what it shows.
+    public func reviewedParameters(_ parameters: Value) -> Value {
+        guard case .object(let all) = parameters else { return parameters }
+        return .object(all.filter { ["table", "key", "key_field", "columns", "mode"].contains($0.key) })
+    }
+
     /// The update this stage runs.
     public var update: BulkUpdate {
         var update = BulkUpdate(
