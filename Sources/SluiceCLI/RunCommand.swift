@@ -73,9 +73,15 @@ extension RunConfiguration {
             throw ExitCode(ExitStatus.usage)
         }
         configuration.progress = options.progress
-        if case .ask = configuration.approval {
-            // The person about to answer the prompt sees what they approve.
-            configuration.onReview = { stage, review in Terminal.printReview(review.text, of: stage) }
+        if case .ask = configuration.approval, Terminal.stdinIsTerminal, Terminal.stderrIsTerminal {
+            // The person about to answer the prompt sees what they approve. A stage approved
+            // without asking (--approve, a dry run's apply) has its review in the summary, on
+            // stdout, like any run's.
+            let (approved, dryRun) = (Set(options.approve), options.dryRun)
+            configuration.onReview = { stage, review in
+                guard !approved.contains(stage), !(dryRun && writers.contains(stage)) else { return }
+                Terminal.printReview(review.text, of: stage)
+            }
         }
         return configuration
     }

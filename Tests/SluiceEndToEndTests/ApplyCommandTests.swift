@@ -42,6 +42,9 @@ struct ApplyCommandTests {
         #expect(dryManifest.notices.contains { $0.contains("dry run") })
         #expect(dryManifest.stage("apply")?.counters["dry_run"] == 1)
         #expect(dry.stdout.contains("succeeded (dry run)"), "a dry run is told apart: \(dry.stdout)")
+        // Its review is what a dry run is for: in the summary on stdout, not only on stderr.
+        #expect(dry.stdout.contains("  review of tracks (update): "), "\(dry.stdout)")
+        #expect(!dry.stdout.contains("(shown above)"), "\(dry.stdout)")
 
         let applied = try await sluice.run([
             "apply", Self.plan, edited.path, "--runs-dir", fixture.runsDirectory, "--yes",
