@@ -191,6 +191,24 @@ struct SpotifyPlanTests {
         try await expectNoSecrets(in: fixture, outputs: [stopped, refused, gated, applied, again])
     }
 
+    /// A table the apply cannot write (a column renamed) fails the run before it starts: not
+    /// one request is spent on answers it could not apply.
+    @Test func aColumnTheApplyNeedsIsMissingBeforeAnythingIsFetched() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 50)
+        defer { Task { await fixture.tearDown() } }
+        _ = try await fixture.server.execute(
+            "ALTER TABLE tracks RENAME COLUMN isrc TO isrc_code", conninfo: fixture.conninfo)
+        let failed = try await fixture.run(["--yes"])
+        #expect(failed.status == 1, "\(failed.stderr)")
+        let said = failed.stdout + failed.stderr
+        #expect(said.contains("table tracks has no column 'isrc' (it has: "), "\(said)")
+        #expect(said.contains("checked before the run started"), "\(said)")
+        #expect(fixture.simulator.stats().apiRequests == 0)
+        let manifest = try #require(await fixture.manifests().last?.manifest)
+        #expect(manifest.stage("apply")?.status == .failed)
+        #expect(manifest.stage("fetch")?.status == .pending)
+    }
+
     /// docs/cli.md's example: approving a review with `--set` that changes what the apply writes
     /// (an ISRC the answer lacks kept instead of cleared). The review no longer shows what it
     /// would do, so it is reviewed anew and applied as set, saying so (it used to fail,

@@ -12,7 +12,7 @@ import SluicePostgres
 /// ``BulkUpdateError`` names the input row (its position) or its key; to turn that into a line
 /// the CSV is read again, only on failure, and only if its SHA-256 is still the one recorded
 /// when it was read (so the line numbers are those of the rows that were applied).
-public struct CSVApplyStage: ReviewingStage {
+public struct CSVApplyStage: ReviewingStage, PreflightingStage {
     public let apply: ApplyStage
     public let csvURL: URL
     public let displayPath: String
@@ -34,6 +34,7 @@ public struct CSVApplyStage: ReviewingStage {
     public var kind: String { apply.kind }
     public var parameters: Value { apply.parameters }
     public func reviewedParameters(_ parameters: Value) -> Value { apply.reviewedParameters(parameters) }
+    public func preflight(_ context: StageContext) async throws { try await apply.preflight(context) }
 
     public func review(
         _ context: StageContext, input: StageInput, earlier: [Manifest.StageRecord]

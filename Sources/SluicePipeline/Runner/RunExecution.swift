@@ -24,6 +24,7 @@ struct RunExecution: Sendable {
     let latch = FailureLatch()
 
     func run() async -> Ending {
+        guard await preflight() else { return Task.isCancelled ? .interrupted : .failed }
         for segment in layout.segments {
             if Task.isCancelled { return .interrupted }
             let first = layout.specs[segment[0]]
@@ -57,6 +58,38 @@ struct RunExecution: Sendable {
             guard case .succeeded = ending else { return ending }
         }
         return .succeeded
+    }
+
+    /// Checks the stages that run after others (``PreflightingStage``) before anything runs;
+    /// returns false (the failure recorded on that stage) when one would fail. A stage in the
+    /// first segment starts at once: it finds out as soon.
+    private func preflight() async -> Bool {
+        for segment in layout.segments.dropFirst() {
+            for index in segment {
+                let spec = layout.specs[index]
+                guard let stage = spec.stage as? any PreflightingStage else { continue }
+                let context = StageContext(
+                    stageName: spec.name, stageKind: spec.stage.kind, runID: runID, runDirectory: directory,
+                    runStartedAt: startedAt, logger: logger, hasInput: spec.input != nil,
+                    finishedStage: { recorder.finishedStage($0) }, now: configuration.now)
+                do {
+                    try await stage.preflight(context)
+                } catch {
+                    var record = StageExecution.errorRecord(error, now: configuration.now())
+                    record.stage = spec.name
+                    let failed = record
+                    logger.error(
+                        "preflight failed", metadata: ["stage.name": "\(spec.name)", "error": "\(failed.message)"])
+                    await recorder.updateStage(spec.name) { stage, manifest in
+                        stage.status = Task.isCancelled ? .cancelled : .failed
+                        stage.error = failed
+                        manifest.error = failed
+                    }
+                    return false
+                }
+            }
+        }
+        return true
     }
 
     /// Fails the run before `stage` starts: the manifest cannot be written.

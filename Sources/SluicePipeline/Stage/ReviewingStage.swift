@@ -34,3 +34,11 @@ public protocol ReviewingStage: Stage {
 extension ReviewingStage {
     public func reviewedParameters(_ parameters: Value) -> Value { parameters }
 }
+
+/// A stage that can check, before the run starts, what it needs long after (an apply: its
+/// table and columns). A run that would fail there fails first, before the stages ahead of it
+/// spend an hour of an API's quota.
+public protocol PreflightingStage: Stage {
+    /// Checks, changing nothing; throws what the stage would fail with.
+    func preflight(_ context: StageContext) async throws
+}

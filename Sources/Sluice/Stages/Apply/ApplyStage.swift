@@ -16,7 +16,7 @@ import SluicePostgres
 /// `unknown_keys`, `inserted` (upsert and insert only), `filled_<column>` (distinct keys given
 /// a non-empty value for that column), which verify checks the table against, and `analyzed`
 /// (1 when the columns written were analyzed after COMMIT). Sends nothing downstream.
-public struct ApplyStage: ReviewingStage {
+public struct ApplyStage: ReviewingStage, PreflightingStage {
     /// The kind of the artifact holding the prior values of the rows an apply changed (what
     /// `sluice undo` puts back): recorded once the update committed, or may have.
     public static let undoArtifactKind = "undo"
@@ -65,6 +65,51 @@ public struct ApplyStage: ReviewingStage {
         self.settings = settings
         self.database = database
         self.parameters = parameters
+    }
+
+    /// Before the run starts: the table and the columns it writes are there, so a plan that
+    /// fetches for an hour does not find out at the end. Changes nothing. Anything else (the
+    /// server cannot be reached, a password is wrong) is left to the stage that needs the
+    /// database first, which says so as it always did.
+    public func preflight(_ context: StageContext) async throws {
+        do {
+            try await checkTableAndColumns(context)
+        } catch let error as StageError {
+            throw error
+        } catch {
+            context.logger.debug("apply preflight skipped", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func checkTableAndColumns(_ context: StageContext) async throws {
+        let names = [settings.key] + settings.columns.map(\.column)
+        let table = try PostgresConnection.quoteIdentifier(settings.table)
+        let list = try names.map { name throws(PostgresError) in try PostgresConnection.quoteIdentifierPart(name) }
+        // A server slow to answer is the first stage's to report: this waits for it briefly.
+        var database = database
+        database.connectTimeout = min(database.connectTimeout, 2)
+        try await DatabaseConnector.with(database, for: context) { connection in
+            do {
+                _ = try await connection.execute("SELECT \(list.joined(separator: ", ")) FROM \(table) LIMIT 0")
+            } catch let error as PostgresError where error.sqlState == "42703" || error.sqlState == "42P01" {
+                var message = "\(error.message) (checked before the run started: nothing ran)"
+                if error.sqlState == "42703" {
+                    let has = try await connection.execute(
+                        "SELECT attname::text FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 "
+                            + "AND NOT attisdropped ORDER BY attnum", [.string(table)]
+                    ).rows.compactMap { $0.first?.text }
+                    let missing = names.filter { !has.contains($0) }
+                    message =
+                        "table \(settings.table) has no column \(missing.map { "'\($0)'" }.joined(separator: ", ")) "
+                        + "(it has: \(has.joined(separator: ", ")))"
+                        + (missing.first.flatMap { Suggestion.nearest(to: $0, in: has) }.map {
+                            "; did you mean '\($0)'?"
+                        } ?? "")
+                        + " (checked before the run started: nothing ran)"
+                }
+                throw StageError(stage: name, message)
+            }
+        }
     }
 
     /// What the review of an apply depends on: the table, its key, the columns it writes and
