@@ -94,8 +94,16 @@ struct RunSummary {
                 + "killed or crashed; continue with:\n  "
                 + (process.resumeCommand ?? "sluice resume \(Execution.shellQuoted(directory.path))") + "\n"
         }
+        // Answers a fetch kept, which `sluice resume` reuses.
+        let kept = manifest.stages.flatMap(\.outputs).filter { $0.kind == "answers" }.map(\.rows).reduce(0, +)
         if let continuedBy, manifest.status != .succeeded {
             out += "continued by run \(continuedBy) (sluice runs show \(continuedBy))\n"
+        } else if manifest.status == .failed, manifest.resumeCommand == nil, kept > 0 {
+            // Not resumable by itself (a table to fix, a disk to free), but the answers are kept.
+            out +=
+                "the API's answers to \(kept.counted("id")) are kept: once the cause is fixed (the table, the disk, "
+                + "or the plan with --set), continue with this, which asks only for the rest:\n"
+                + "  sluice resume \(Execution.shellQuoted(directory.path))\n"
         } else if let command = manifest.resumeCommand {
             // Only an apply's gate has something to review; another (a paid API's fetch) waits for a yes.
             let gate = manifest.stages.first { $0.status == .awaitingApproval }
