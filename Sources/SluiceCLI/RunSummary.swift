@@ -76,8 +76,9 @@ struct RunSummary {
                 out +=
                     "the database changed: stage '\(stage)' committed before the run ended "
                     + "(\(ApplyStage.written(rows: undo.rows, counters: manifest.stage(stage)?.counters ?? [:]))); "
-                    + "to put back their prior values:\n"
-                    + "  sluice undo \(Execution.shellQuoted(directory.path))\(option)\n"
+                    + "to see what undoing it restores, then to put back their prior values:\n"
+                    + "  sluice undo \(Execution.shellQuoted(directory.path))\(option) --dry-run\n"
+                    + "  sluice undo \(Execution.shellQuoted(directory.path))\(option) --yes\n"
             }
         }
         for undo in manifest.undos {
