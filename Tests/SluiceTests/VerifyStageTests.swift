@@ -69,6 +69,36 @@ import Testing
         #expect(harness.counters["passed"] == 1)
     }
 
+    /// A check whose SQL the server refuses, or that returns more than one number, fails by
+    /// name; the other checks still run and count.
+    @Test func aBrokenCheckFailsByNameAndTheOthersStillRun() async throws {
+        let db = try await Self.database()
+        defer { Task { await db.close() } }
+        let checks = [
+            "{name: first, sql: 'SELECT 1', expect: '== 1'}",
+            "{name: typo, sql: 'SELECT count(nosuchcol) FROM tracks', expect: '>= 0'}",
+            "{name: two, sql: 'SELECT 1, 2', expect: '== 1'}",
+            "{name: rows, sql: 'SELECT 1 FROM tracks', expect: '== 1'}",
+            "{name: last, sql: 'SELECT 2', expect: '== 2'}",
+        ]
+        let plan = try await TestPlans.spotify(
+            database: db.conninfo, overrides: ["verify.checks=[\(checks.joined(separator: ", "))]"])
+        let stage = try TestPlans.stage("verify", of: plan)
+        let harness = try await StageHarness(stage: stage, finishedStage: Self.apply([:]))
+        let error = await #expect(throws: VerifyError.self) { try await harness.run(stage, input: []) }
+        let failures = error?.failures ?? []
+        #expect(failures.count == 3, "\(failures)")
+        #expect(failures.first?.hasPrefix("check 'typo': its query failed: ") == true, "\(failures)")
+        #expect(failures.first?.contains("nosuchcol") == true, "\(failures)")
+        #expect(
+            failures.dropFirst().first
+                == "check 'two': the query returned 1 row of 2 columns; a check returns one row with one number")
+        #expect(
+            failures.last
+                == "check 'rows': the query returned 5 rows of 1 column; a check returns one row with one number")
+        #expect(harness.counters["passed"] == 2)
+    }
+
     @Test func anUnknownCounterIsAFailureNamingIt() async throws {
         let db = try await Self.database()
         defer { Task { await db.close() } }

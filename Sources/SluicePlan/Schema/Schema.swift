@@ -142,7 +142,10 @@ public enum Schema {
 
     static let checkKeys: [ParameterSpec] = [
         ParameterSpec("name", .string, "Shown in the run summary; defaults to the SQL."),
-        ParameterSpec("sql", .string, required: true, "A query returning one row with one number."),
+        ParameterSpec(
+            "sql", .string, required: true,
+            "A query returning one row with one number. Any other answer, or a query the server refuses, fails "
+                + "this check by name; the other checks still run."),
         ParameterSpec(
             "expect", .expectation, required: true,
             "`OP VALUE` with OP one of `==`, `!=`, `>=`, `<=`, `>`, `<`; VALUE a number or `{{ stages.NAME.COUNTER }}`, optionally `* FACTOR`."

@@ -40,7 +40,21 @@ public struct VerifyStage: Stage {
         let results = try await DatabaseConnector.with(database, for: context) { connection in
             try await Self.answers(to: settings.checks.map(\.sql), on: connection, connections: Self.connections)
         }
-        for (check, result) in zip(settings.checks, results) {
+        for (check, outcome) in zip(settings.checks, results) {
+            let answer: PostgresResult
+            switch outcome {
+            case .success(let result): answer = result
+            case .failure(let error):
+                failures.append("check '\(check.name)': its query failed: \(error)")
+                continue
+            }
+            guard answer.rows.count == 1, answer.columns.count == 1 else {
+                failures.append(
+                    "check '\(check.name)': the query returned \(answer.rows.count.counted("row")) of "
+                        + "\(answer.columns.count.counted("column")); a check returns one row with one number")
+                continue
+            }
+            let result = answer.scalar
             guard let actual = result.doubleValue ?? result.text.flatMap(Double.init) else {
                 failures.append("check '\(check.name)': the query returned \(result.text ?? "NULL"), not a number")
                 continue
@@ -77,15 +91,17 @@ public struct VerifyStage: Stage {
     /// another.
     static let connections = 4
 
-    /// The first value each query returns, in order: the queries run `connections` at a time, on
+    /// What each query returns, in order: the queries run `connections` at a time, on
     /// `connection` and on more connections like it, closed before returning (when one cannot be
-    /// opened, the others answer its share). A query that fails (or would write) fails the whole.
+    /// opened, the others answer its share). A query the server refuses (an error in its SQL,
+    /// one that would write) is that check's failure, the others still run; anything else (the
+    /// connection lost) fails the whole.
     static func answers(
         to queries: [String], on connection: PostgresConnection, connections: Int
-    ) async throws -> [Value] {
+    ) async throws -> [Result<PostgresResult, PostgresError>] {
         let next = TakeANumber()
         let workers = max(1, min(connections, queries.count))
-        return try await withThrowingTaskGroup(of: [(Int, Value)].self) { group in
+        return try await withThrowingTaskGroup(of: [(Int, Result<PostgresResult, PostgresError>)].self) { group in
             for worker in 0..<workers {
                 group.addTask {
                     let own: PostgresConnection
@@ -105,11 +121,18 @@ public struct VerifyStage: Stage {
                     do {
                         // Verify only reads production: a check that would write fails instead.
                         _ = try await own.execute("BEGIN TRANSACTION READ ONLY")
-                        var answers: [(Int, Value)] = []
+                        var answers: [(Int, Result<PostgresResult, PostgresError>)] = []
                         while true {
                             let index = next.take()
                             guard index < queries.count else { break }
-                            answers.append((index, try await own.execute(queries[index]).scalar))
+                            do {
+                                answers.append((index, .success(try await own.execute(queries[index]))))
+                            } catch let error as PostgresError where error.kind == .server {
+                                answers.append((index, .failure(error)))
+                                // The refusal ended the transaction: a new one for the next check.
+                                await own.rollbackQuietly()
+                                _ = try await own.execute("BEGIN TRANSACTION READ ONLY")
+                            }
                         }
                         await own.rollbackQuietly()
                         if worker != 0 { await own.close() }
@@ -121,11 +144,11 @@ public struct VerifyStage: Stage {
                     }
                 }
             }
-            var values = [Value](repeating: .null, count: queries.count)
+            var values = [Result<PostgresResult, PostgresError>?](repeating: nil, count: queries.count)
             for try await answers in group {
                 for (index, value) in answers { values[index] = value }
             }
-            return values
+            return values.map { $0 ?? .success(PostgresResult(columns: [], rows: [], affectedRows: 0)) }
         }
     }
 
