@@ -104,7 +104,7 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
     /// From a data error during COPY, whose context reads
     /// `COPY sluice_apply_input, line 3, column id: "abc"`.
     init(invalidInput error: PostgresError, table: String, key keyColumn: String) {
-        let context = error.context ?? ""
+        let context = error.copyContext ?? error.context ?? ""
         let line = Self.field(in: context, after: ", line ", until: [",", ":"]).flatMap { Int($0) }
         let column = Self.field(in: context, after: ", column ", until: [":"])
         var value: String?

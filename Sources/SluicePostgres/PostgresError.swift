@@ -55,10 +55,16 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
         self.statement = statement.map(PostgresError.truncate)
     }
 
+    /// The line of ``context`` where a COPY names the row it was reading (`COPY t, line 2,
+    /// column j: "..."`): a type's own context may come first (`JSON data, line 1: ...`).
+    public var copyContext: String? { copyLine.map(String.init) }
+
+    private var copyLine: Substring? { context?.split(separator: "\n").last { $0.hasPrefix("COPY ") } }
+
     /// This error with the `line N` of a COPY's context (`COPY t, line 3, column id: "abc"`)
     /// replaced by `renumber(N)`; unchanged when the context names no line.
     public func renumberingCopyLine(_ renumber: (Int) -> Int) -> PostgresError {
-        guard let context, let marker = context.firstRange(of: ", line ") else { return self }
+        guard let context, let marker = copyLine?.firstRange(of: ", line ") else { return self }
         let digits = context[marker.upperBound...].prefix(while: \.isNumber)
         guard let line = Int(digits) else { return self }
         var renumbered = context

@@ -55,6 +55,21 @@ import Testing
         #expect(try await Self.table(db.connection) == before)
     }
 
+    /// A value jsonb refuses is named at its own input row: the JSON parser's context (`JSON
+    /// data, line 1: ...`) comes before the COPY's (`COPY ..., line 3, column j`).
+    @Test func aValueJSONBRefusesIsNamedAtItsRow() async throws {
+        let db = try await Scratch.make(schema: "CREATE TABLE docs (id int PRIMARY KEY, j jsonb)")
+        let update = BulkUpdate(table: "docs", key: "id", columns: [.init("j", onEmpty: .clear)])
+        let input = Batch(columns: ["id", "j"], rows: [[1, "{}"], [2, "[]"], [3, "{bad json"]])
+        let error = try await #require(throws: BulkUpdateError.self) {
+            try await update.run(on: db.connection, batches: [input]) { _ in }
+        }
+        #expect(error.inputRow == 3)
+        #expect(error.column == "j")
+        #expect(
+            error.message.hasPrefix("input row 3, column j: invalid input syntax for type json"), "\(error.message)")
+    }
+
     /// A `json` column (not `jsonb`) has no equality, so no change to it can be told from none:
     /// refused before anything is copied, saying how to make it one that can.
     @Test func aJSONColumnIsRefusedSayingToMakeItJSONB() async throws {
