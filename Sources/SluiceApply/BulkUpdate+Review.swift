@@ -42,7 +42,7 @@ extension BulkUpdate {
             // (which could not build the index that proves its keys distinct).
             phase = .copy
             var rows = InputRows(self)
-            rows.jsonPositions = try await jsonColumns(sql, on: connection)
+            (rows.jsonPositions, rows.arrayPositions) = try await columnShapes(sql, on: connection)
             let copied = try await copy(input, into: sql, on: connection, rows: &rows, keys: &keys, spool: nil)
             summary.inputRows = copied.rows
             phase = .check

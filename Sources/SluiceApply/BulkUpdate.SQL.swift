@@ -140,7 +140,7 @@ extension BulkUpdate {
         /// (`pg_type.typcategory = 'N'`).
         var columnTypes: String {
             """
-            SELECT a.atttypid::int8, a.atttypmod, (ty.typcategory = 'N') FROM pg_attribute AS a \
+            SELECT a.atttypid::int8, a.atttypmod, (ty.typcategory = 'N'), (ty.typcategory = 'A') FROM pg_attribute AS a \
             JOIN pg_type AS ty ON ty.oid = a.atttypid \
             WHERE a.attrelid = '\(input)'::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
             """

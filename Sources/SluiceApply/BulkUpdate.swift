@@ -298,7 +298,7 @@ public struct BulkUpdate: Sendable {
             // The COPY's bytes, in case a second connection reads the prior values (or reviews).
             var spool = concurrentPriorReadRows == nil ? nil : makeSpool(logger: connection.logger)
             var rows = InputRows(self)
-            rows.jsonPositions = try await jsonColumns(sql, on: connection)
+            (rows.jsonPositions, rows.arrayPositions) = try await columnShapes(sql, on: connection)
             var ahead: WrittenAhead?
             var firstRowsWriteNothing = false
             let copied: Copied
@@ -745,10 +745,14 @@ public struct BulkUpdate: Sendable {
         private(set) var count = 0
         private(set) var filled: [Int]
         private var row: [Value] = []
-        /// Where a row holds a `json` or `jsonb` column (``jsonColumns(_:on:)``): a list, an
+        /// Where a row holds a `json` or `jsonb` column (``columnShapes(_:on:)``): a list, an
         /// object, a number or a boolean goes there as its JSON text (`true`, not the `t` a
         /// `bool` takes); a string is JSON text already (a CSV cell, a query's JSON scalar).
         var jsonPositions: [Int] = []
+        /// Where a row holds an array column (`text[]`, `int[]`, ...): a list goes there as an
+        /// array literal (`{"a","b,c"}`), and so does a string holding a JSON list (the audit
+        /// CSV's spelling of one); any other string is the column's own text already.
+        var arrayPositions: [Int] = []
 
         init(_ update: BulkUpdate) {
             names = update.inputColumns
@@ -800,15 +804,43 @@ public struct BulkUpdate: Sendable {
                 case let value: row[position] = .string(JSON.encode(value))
                 }
             }
+            for position in arrayPositions {
+                switch row[position] {
+                case .array: row[position] = .string(Self.arrayLiteral(row[position]))
+                case .string(let text) where text.hasPrefix("["):
+                    if let list = try? JSON.decode(text), case .array = list {
+                        row[position] = .string(Self.arrayLiteral(list))
+                    }
+                default: break
+                }
+            }
             return row
+        }
+
+        /// PostgreSQL's literal for an array: every string quoted (so commas, braces, quotes and
+        /// backslashes are its own), `NULL` for null, lists nested, objects as quoted JSON.
+        static func arrayLiteral(_ value: Value) -> String {
+            switch value {
+            case .null: return "NULL"
+            case .array(let items): return "{" + items.map(arrayLiteral).joined(separator: ",") + "}"
+            case .string(let text): return quoted(text)
+            case .object: return quoted(JSON.encode(value))
+            default: return value.text ?? "NULL"
+            }
+        }
+
+        private static func quoted(_ text: String) -> String {
+            "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
         }
     }
 
-    /// The positions of the input table's `json` and `jsonb` columns (``InputRows/jsonPositions``).
-    /// A `json` column (not `jsonb`) is refused: PostgreSQL has no equality for it, so no change
-    /// to it could be told from no change.
-    func jsonColumns(_ sql: SQL, on connection: PostgresConnection) async throws -> [Int] {
-        let oids = try await connection.execute(sql.columnTypes).rows.map { $0[0].intValue ?? 0 }
+    /// The positions of the input table's `json` and `jsonb` columns (``InputRows/jsonPositions``)
+    /// and of its array columns (``InputRows/arrayPositions``). A `json` column (not `jsonb`) is
+    /// refused: PostgreSQL has no equality for it, so no change to it could be told from none.
+    func columnShapes(_ sql: SQL, on connection: PostgresConnection) async throws -> (json: [Int], arrays: [Int]) {
+        let types = try await connection.execute(sql.columnTypes).rows
+        let oids = types.map { $0[0].intValue ?? 0 }
+        let arrays = types.indices.filter { types[$0].count > 3 && types[$0][3].boolValue == true }
         if let position = oids.indices.dropFirst().first(where: { oids[$0] == 114 }) {
             let column = inputColumns[position]
             throw BulkUpdateError(
@@ -818,7 +850,7 @@ public struct BulkUpdate: Sendable {
                     + "json = json), so the apply cannot tell which rows change; make it jsonb "
                     + "(ALTER TABLE \(table) ALTER COLUMN \(column) TYPE jsonb) or apply to a jsonb column")
         }
-        return oids.indices.filter { [114, 3802].contains(oids[$0]) }
+        return (oids.indices.filter { [114, 3802].contains(oids[$0]) }, arrays)
     }
 
     /// A spool for the COPY's bytes, or `nil` (logged) when no temporary file can be made: then

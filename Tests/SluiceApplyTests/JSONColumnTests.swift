@@ -70,6 +70,48 @@ import Testing
             error.message.hasPrefix("input row 3, column j: invalid input syntax for type json"), "\(error.message)")
     }
 
+    /// An array column takes a list as an array literal, whatever its strings hold (commas,
+    /// quotes, backslashes, braces), nested lists and nulls included; a JSON list in a string
+    /// (a CSV cell) too; the column's own text as it is. The undo's prior values put it back.
+    @Test func anArrayColumnTakesAListAndItsUndoPutsItBack() async throws {
+        let db = try await Scratch.make(
+            schema: """
+                CREATE TABLE docs (id int PRIMARY KEY, tags text[], grid int[]);
+                INSERT INTO docs SELECT n, '{old}', '{{1,2},{3,4}}' FROM generate_series(1, 4) AS n
+                """)
+        let table = "SELECT id, tags, grid::text FROM docs ORDER BY id"
+        let before = try await db.connection.execute(table).rows
+        let tricky: Value = .array(["a", "b,c", #"d"e"#, #"f\g"#, "{h}", .null, ""])
+        let input = Batch(
+            columns: ["id", "tags", "grid"],
+            rows: [
+                [1, tricky, .array([.array([5, 6]), .array([7, 8])])],
+                [2, .array([]), .array([9])],
+                [3, #"["x", "y,z"]"#, "{10,11}"],
+                [4, "{plain,text}", .null],
+            ])
+        let update = BulkUpdate(
+            table: "docs", key: "id", columns: [.init("tags", onEmpty: .clear), .init("grid", onEmpty: .clear)])
+        var prior: [Batch] = []
+        let stats = try await update.run(on: db.connection, batches: [input]) { prior.append($0) }
+        #expect(stats.changed == 4)
+        let tags = try await db.connection.execute(
+            "SELECT array_to_json(tags)::text, grid::text FROM docs ORDER BY id"
+        ).rows
+        #expect(
+            tags == [
+                [#"["a","b,c","d\"e","f\\g","{h}",null,""]"#, "{{5,6},{7,8}}"], ["[]", "{9}"],
+                [#"["x","y,z"]"#, "{10,11}"], [#"["plain","text"]"#, nil],
+            ])
+
+        var undo = update
+        undo.exactValues = true
+        let rows = prior.flatMap(\.rows).map { Array($0.prefix(3)) }
+        _ = try await undo.run(on: db.connection, batches: [Batch(columns: ["id", "tags", "grid"], rows: rows)]) { _ in
+        }
+        #expect(try await db.connection.execute(table).rows == before)
+    }
+
     /// A `json` column (not `jsonb`) has no equality, so no change to it can be told from none:
     /// refused before anything is copied, saying how to make it one that can.
     @Test func aJSONColumnIsRefusedSayingToMakeItJSONB() async throws {
