@@ -69,11 +69,15 @@ extension Schema {
                 CounterSpec("timeouts", "Requests that ran past their deadline."),
                 CounterSpec("found", "Ids the API answered with an item."),
                 CounterSpec("not_found", "Ids the API does not know."),
-                CounterSpec("rejected", "Ids the API refused."),
+                CounterSpec(
+                    "rejected",
+                    "Ids the API refused (reason `invalid_id` in the rejects file). Not the stage's `rejected` rows, "
+                        + "which also count `malformed_id`, `missing_id` and, with `on_not_found: reject`, `not_found`."
+                ),
                 CounterSpec(
                     "missing_id",
                     "Rows without an id, or (per item) without a value the request needs: never asked about."),
-                CounterSpec("malformed_id", "Ids `id_pattern` refused, never sent."),
+                CounterSpec("malformed_id", "Ids `id_pattern` refused, never sent (reason `invalid_id` too)."),
                 CounterSpec(
                     "reused_answers",
                     "Rows whose id an earlier run answered (resume), not asked again; an id may be in several rows."),
