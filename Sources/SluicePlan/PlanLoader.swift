@@ -875,8 +875,23 @@ extension PlanChecker {
     func knownFields(of stages: [CheckedStage]) -> [String: [String]] {
         var known: [String: [String]] = [:]
         for stage in stages where known[stage.name] == nil {
-            guard let definition = stage.definition else { continue }
             let input = stage.input.flatMap { known[$0] }
+            guard let definition = stage.definition else {
+                // A stage whose own parameters are wrong (a chunk of size 0) still passes its
+                // input's fields on when its kind does: the stages after it are checked too,
+                // so one mistake does not hide the others.
+                if [.chunk, .validate, .writeCSV].contains(stage.kind), let input { known[stage.name] = input }
+                // A query with a wrong connection still names its columns; a fetch with a wrong
+                // setting still adds its answer to its input's fields.
+                if stage.kind == .query, let sql = stage.values["sql"]?.string {
+                    known[stage.name] = SelectColumns.names(in: sql)
+                }
+                if stage.kind == .fetch, let input {
+                    let answer = stage.values["response_field"]?.string ?? "response"
+                    known[stage.name] = input.contains(answer) ? input : input + [answer]
+                }
+                continue
+            }
             let fields: [String]?
             switch definition.configuration {
             case .query(let query): fields = SelectColumns.names(in: query.sql)

@@ -179,6 +179,23 @@ import Testing
         #expect(error?.location?.column == column, "\(found.map(\.message))")
     }
 
+    /// A wrong setting in one stage does not hide the field mistakes after it: a chunk of size
+    /// 0, or a query on an undefined connection, still passes its fields on.
+    @Test func aWrongSettingUpstreamDoesNotHideAFieldMistakeDownstream() {
+        let chunked = Self.plan(fetch: "path: /isrc/{isrcc}").replacingOccurrences(
+            of: "  - kind: fetch", with: "  - kind: chunk\n    size: 0\n  - kind: fetch")
+        let messages = errors(chunked).map(\.message)
+        #expect(messages.contains { $0.contains("'size' in stage 'chunk' is 0") }, "\(messages)")
+        #expect(
+            messages.contains { $0.contains("{isrcc} in path names a field the input does not have") }, "\(messages)")
+
+        let unconnected = Self.plan(fetch: "path: /isrc/{isrcc}").replacingOccurrences(
+            of: "connection: db", with: "connection: dbb")
+        let more = errors(unconnected).map(\.message)
+        #expect(more.contains { $0.contains("undefined connection 'dbb'") }, "\(more)")
+        #expect(more.contains { $0.contains("{isrcc} in path names a field the input does not have") }, "\(more)")
+    }
+
     /// A POST body with row fields and no id list is one request per row, the stage's `id`
     /// optional; a fixed body with a per-item path is sent as it is. A batch body naming a row
     /// field is a warning: it is one body for all the rows.
