@@ -306,9 +306,13 @@ struct Validator {
             return .double(seconds)
         case .limit:
             if let rows = Int64(text), rows >= 0 { return .int(rows) }
-            if text.hasSuffix("%"), let percent = Double(text.dropLast()), percent.isFinite, (0...100).contains(percent)
-            {
-                return .string(text)
+            if text.hasSuffix("%"), let percent = Double(text.dropLast()), percent.isFinite {
+                if (0...100).contains(percent) { return .string(text) }
+                diagnostics.error(
+                    "\(what) is \(text), past 100%: a percentage of the table's rows is from 0% to 100%",
+                    at: location, notes: ["to allow any share of the table, leave it out"],
+                    code: .invalidValue(path: path))
+                return nil
             }
             return wrong(["write a number of rows (10) or a percentage of the table's rows (5%)"])
         case .percent:

@@ -39,7 +39,7 @@ import Testing
 
     @Test(arguments: [
         ("apply.max_changed=ten", "number of rows or percentage"),
-        ("apply.max_changed=120%", "number of rows or percentage"),
+        ("apply.max_changed=120%", "is 120%, past 100%: a percentage of the table's rows is from 0% to 100%"),
         ("apply.columns.isrc.min_coverage=101%", "percentage"),
         ("apply.on_drift=ignore", "fail, skip"),
         ("apply.analyze=sometimes", "true or false"),
