@@ -1001,7 +1001,11 @@ public struct BulkUpdate: Sendable {
         let rows = try await connection.execute(sql.driftSummary).rows
         guard let total = rows.first?[1].intValue, total > 0 else { return }
         stats.drifted = Int(total)
-        stats.driftSamples = rows.map { "\($0[0].text ?? "") (\($0[2].text ?? ""))" }
+        // A value's line breaks written as `\n`: a notice or an error is one line.
+        func oneLine(_ text: String?) -> String {
+            (text ?? "").replacingOccurrences(of: "\r", with: "\\r").replacingOccurrences(of: "\n", with: "\\n")
+        }
+        stats.driftSamples = rows.map { "\(oneLine($0[0].text)) (\(oneLine($0[2].text)))" }
         if onDrift == .fail {
             let keys = rows.compactMap { $0[0].text }
             throw BulkUpdateError(

@@ -152,6 +152,25 @@ import Testing
         #expect(try await Tracks.snapshot(db.connection) == before)
     }
 
+    /// A drifted value holding line breaks is named on one line (`\\n`), as every message is.
+    @Test func aDriftedValueWithLineBreaksIsNamedOnOneLine() async throws {
+        let db = try await Tracks.scratch()
+        let (_, cells) = try await Self.review(Tracks.update, [Self.input], on: db.connection)
+        let other = try await db.connect()
+        _ = try await other.execute(
+            "UPDATE tracks SET isrc = E'two\\nlines\\r\\n' WHERE id = $1", [.string(Tracks.id(4))])
+        await other.close()
+        let error = await #expect(throws: BulkUpdateError.self) {
+            _ = try await Tracks.update.run(
+                on: db.connection, input: AsyncBatches([Self.input]), reviewed: AsyncBatches(Self.reviewed(cells)),
+                onDrift: .fail
+            ) { _ in }
+        }
+        let message = error?.message ?? ""
+        #expect(!message.contains("\n") && !message.contains("\r"), "\(message)")
+        #expect(message.contains(#"two\nlines\r\n"#), "\(message)")
+    }
+
     /// The reviewed cells are read in before the table is locked: other writers do not wait while
     /// they are, and a review the apply cannot use fails without waiting for the lock. Here
     /// another session holds a lock the apply's would wait for (a `lock_timeout` keeps a wait from
