@@ -94,7 +94,7 @@ extension BulkUpdate {
         cells: (ReviewCells) async throws -> Void, undo: ((Batch) async throws -> Void)? = nil
     ) async throws -> (details: ReviewDetails, filled: [Int]) {
         let types = try await connection.execute(sql.columnTypes).rows
-        let numeric = types.dropFirst().map { $0.last?.boolValue ?? false }
+        let numeric = types.dropFirst().map { $0[2].boolValue ?? false }
         let records = ReviewUndoRecords(
             typeOIDs: types.prefix(1 + columns.count).map { UInt32(truncatingIfNeeded: $0.first?.intValue ?? 0) },
             flagsInserted: mode != .update)

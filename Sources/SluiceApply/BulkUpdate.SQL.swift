@@ -136,8 +136,8 @@ extension BulkUpdate {
         // MARK: The review and the drift check
 
         /// The input's columns in COPY order (``copyInput``: the key, each updated column, then
-        /// any the apply adds): each one's type OID, its modifier, and whether it is numeric
-        /// (`pg_type.typcategory = 'N'`).
+        /// any the apply adds): each one's type OID, its modifier, whether it is numeric
+        /// (`pg_type.typcategory = 'N'`) and whether it is an array (`'A'`).
         var columnTypes: String {
             """
             SELECT a.atttypid::int8, a.atttypmod, (ty.typcategory = 'N'), (ty.typcategory = 'A') FROM pg_attribute AS a \
