@@ -207,6 +207,18 @@ struct SpotifyPlanTests {
         let manifest = try #require(await fixture.manifests().last?.manifest)
         #expect(manifest.stage("apply")?.status == .failed)
         #expect(manifest.stage("fetch")?.status == .pending)
+
+        // `sluice apply`, whose apply starts at once, says it the same way.
+        let csv = fixture.directory.appendingPathComponent("one.csv")
+        let id = try #require(fixture.dataset.tracks.first?.id)
+        try await Files.write(Array("track_id,spotify_popularity,isrc\n\(id),50,USUM71703861\n".utf8), to: csv)
+        let applied = try await fixture.databaseOnly.run([
+            "apply", "plans/spotify-enrichment.yaml", csv.path, "--runs-dir", fixture.runsDirectory, "--yes",
+        ])
+        #expect(applied.status == 1, "\(applied.stderr)")
+        let told = applied.stdout + applied.stderr
+        #expect(told.contains("table tracks has no column 'isrc' (it has: "), "\(told)")
+        #expect(told.contains("found before anything was written"), "\(told)")
     }
 
     /// docs/cli.md's example: approving a review with `--set` that changes what the apply writes

@@ -73,7 +73,7 @@ public struct ApplyStage: ReviewingStage, PreflightingStage {
     /// database first, which says so as it always did.
     public func preflight(_ context: StageContext) async throws {
         do {
-            try await checkTableAndColumns(context)
+            try await checkTableAndColumns(context, when: "checked before the run started: nothing ran")
         } catch let error as StageError {
             throw error
         } catch {
@@ -81,7 +81,9 @@ public struct ApplyStage: ReviewingStage, PreflightingStage {
         }
     }
 
-    private func checkTableAndColumns(_ context: StageContext) async throws {
+    /// Fails naming what the table lacks (its columns, the nearest name), `when` saying when it
+    /// was found; returns when the table has the key and every column.
+    private func checkTableAndColumns(_ context: StageContext, when: String) async throws {
         let names = [settings.key] + settings.columns.map(\.column)
         let table = try PostgresConnection.quoteIdentifier(settings.table)
         let list = try names.map { name throws(PostgresError) in try PostgresConnection.quoteIdentifierPart(name) }
@@ -92,7 +94,7 @@ public struct ApplyStage: ReviewingStage, PreflightingStage {
             do {
                 _ = try await connection.execute("SELECT \(list.joined(separator: ", ")) FROM \(table) LIMIT 0")
             } catch let error as PostgresError where error.sqlState == "42703" || error.sqlState == "42P01" {
-                var message = "\(error.message) (checked before the run started: nothing ran)"
+                var message = "\(error.message) (\(when))"
                 if error.sqlState == "42703" {
                     let has = try await connection.execute(
                         "SELECT attname::text FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 "
@@ -105,7 +107,7 @@ public struct ApplyStage: ReviewingStage, PreflightingStage {
                         + (missing.first.flatMap { Suggestion.nearest(to: $0, in: has) }.map {
                             "; did you mean '\($0)'?"
                         } ?? "")
-                        + " (checked before the run started: nothing ran)"
+                        + " (\(when))"
                 }
                 throw StageError(stage: name, message)
             }
@@ -212,6 +214,12 @@ public struct ApplyStage: ReviewingStage, PreflightingStage {
         } catch {
             await writer?.remove()
             await inline?.abandon()
+            // A table or column that is not there: said as the check before a run says it.
+            if let underlying = (error as? BulkUpdateError)?.underlying ?? (error as? PostgresError),
+                underlying.sqlState == "42703" || underlying.sqlState == "42P01"
+            {
+                try await checkTableAndColumns(context, when: "found before anything was written")
+            }
             throw error
         }
         if let writer {
