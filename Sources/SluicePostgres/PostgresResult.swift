@@ -4,8 +4,8 @@ import SluiceCore
 ///
 /// Types: `bool` → `.bool`; `int2`/`int4`/`int8`/`oid` → `.int`; `float4`/`float8` → `.double`
 /// (`NaN` and `±Infinity` → `.string`, the server's spelling: JSON has none for them);
-/// `json`/`jsonb` → an object or array decoded, a scalar as its JSON text (`.string("\"a\"")`); `numeric` → `.string` (exact: a `Double` would lose
-/// digits of a money amount); `text`, `varchar`, `uuid`, `timestamptz` (as the server prints
+/// `json`/`jsonb` → an object or array decoded, a scalar as its JSON text (`.string("\"a\"")`);
+/// `numeric` → `.string` (exact: a `Double` would lose digits of a money amount); `text`, `varchar`, `uuid`, `timestamptz` (as the server prints
 /// it, ISO 8601 with the session's time zone) and every other type → `.string`; NULL → `.null`.
 public struct PostgresResult: Sendable, Hashable {
     public var columns: [String]

@@ -124,7 +124,7 @@ public enum Schema {
         ParameterSpec("from", .string, "The input field holding the new value; defaults to the column's name."),
         ParameterSpec(
             "on_empty", .choice(of: EmptyPolicy.self), default: "clear",
-            "What an empty input value means: `clear` sets NULL (the source says there is none); `keep` leaves the table's value (the source could not say). A row that `upsert` or `insert` adds gets NULL either way."
+            "What an empty input value means: `clear` sets NULL (the source says there is none); `keep` leaves the table's value (the source could not say). A row that `upsert` or `insert` adds gets NULL either way. Empty is NULL or an empty string alike (a CSV cannot tell them apart), a query's `''` too."
         ),
         ParameterSpec(
             "max_cleared", .limit,
