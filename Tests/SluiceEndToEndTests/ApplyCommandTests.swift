@@ -184,6 +184,17 @@ struct ApplyCommandTests {
             ),
             "\(misdirected.stderr)")
         #expect(try await fixture.table() == after)
+
+        // A replay that skipped the apply (verify alone) lists the apply with the approval's
+        // record: undoing it undoes nothing, and names the run whose apply it is.
+        let verified = try await sluice.run(["replay", approval.path, "--stage", "verify", "--yes"])
+        #expect(verified.status == 0, "\(verified.stderr)")
+        let verifyRun = try await fixture.lastRunDirectory()
+        let skippedUndo = try await sluice.run(["undo", verifyRun.path, "--yes"])
+        #expect(skippedUndo.status == 1, "\(skippedUndo.stderr)")
+        #expect(skippedUndo.stderr.contains("did not run in run "), "\(skippedUndo.stderr)")
+        #expect(skippedUndo.stderr.contains("sluice undo \(approval.path)"), "\(skippedUndo.stderr)")
+        #expect(try await fixture.table() == after)
     }
 
     /// A verify that fails after the apply committed: the database changed, which the exit code

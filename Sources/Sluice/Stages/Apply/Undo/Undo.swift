@@ -47,6 +47,14 @@ public struct Undo: Sendable {
     /// run stopped before recording it, the file the stage writes in the run directory.
     public func undoFile() async throws -> URL {
         let record = manifest.stage(stage)
+        // A replay lists the stages it skipped with the original's record, its undo file too:
+        // that change is the original run's to undo, not this one's.
+        if record?.status == .skipped, let origin = manifest.replayOf {
+            throw UndoError(
+                "stage '\(stage)' did not run in run \(manifest.runID) (a replay of run \(origin.runID), which it "
+                    + "skipped), so this run changed nothing there; to undo what run \(origin.runID) applied: "
+                    + "sluice undo \(origin.path)")
+        }
         if let artifact = record?.outputs.first(where: { $0.kind == ApplyStage.undoArtifactKind }) {
             let url = artifact.url(in: runDirectory)
             let (sha256, _) = try await PrivateFile.sha256(of: url)
