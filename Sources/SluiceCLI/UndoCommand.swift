@@ -136,9 +136,15 @@ struct UndoCommand: AsyncParsableCommand {
             (try? await BlockingIO.run { Manifest.loadAll(in: runs) })?
             .filter { $0.manifest.replayOf?.runID == manifest.runID && !$0.manifest.committedApplies.isEmpty } ?? []
         for (replay, record) in replays {
+            // One undone since has nothing left to undo.
+            let undone = record.committedApplies.allSatisfy { applied in
+                record.undos.contains { $0.stage == applied.stage }
+            }
             Terminal.printError(
-                "note: run \(record.runID), a replay of this run, applied it; to undo that: "
-                    + "sluice undo \(Execution.shellQuoted(replay.path))")
+                "note: run \(record.runID), a replay of this run, applied it"
+                    + (undone
+                        ? ", and has been undone since"
+                        : "; to undo that: sluice undo \(Execution.shellQuoted(replay.path)) --yes"))
         }
     }
 }

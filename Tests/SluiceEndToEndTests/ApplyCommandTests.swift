@@ -180,7 +180,7 @@ struct ApplyCommandTests {
         #expect(misdirected.stderr.contains("stage 'apply' of run \(manifest.replayOf?.runID ?? "?") did not run"))
         #expect(
             misdirected.stderr.contains(
-                "note: run \(manifest.runID), a replay of this run, applied it; to undo that: sluice undo \(approval.path)"
+                "note: run \(manifest.runID), a replay of this run, applied it; to undo that: sluice undo \(approval.path) --yes"
             ),
             "\(misdirected.stderr)")
         #expect(try await fixture.table() == after)
@@ -195,6 +195,15 @@ struct ApplyCommandTests {
         #expect(skippedUndo.stderr.contains("did not run in run "), "\(skippedUndo.stderr)")
         #expect(skippedUndo.stderr.contains("sluice undo \(approval.path)"), "\(skippedUndo.stderr)")
         #expect(try await fixture.table() == after)
+
+        // Once the approval is undone, the gate run's undo says so instead of offering it again.
+        let undone = try await sluice.run(["undo", approval.path, "--yes"])
+        #expect(undone.status == 0, "\(undone.stderr)")
+        let again = try await sluice.run(["undo", directory.path, "--yes"])
+        #expect(
+            again.stderr.contains(
+                "note: run \(manifest.runID), a replay of this run, applied it, and has been undone since"),
+            "\(again.stderr)")
     }
 
     /// A verify that fails after the apply committed: the database changed, which the exit code
