@@ -34,7 +34,12 @@ struct ReviewCommand: AsyncParsableCommand {
                 "error: run \(manifest.runID) has no review: only a run that reached an apply's approval gate has one"
             // A dry run of the apply reviews it, from the rows recorded for it, if any were.
             let apply = manifest.stages.first { $0.kind == "apply" }
-            if let apply, let input = apply.input, manifest.stage(input)?.status == .succeeded {
+            if let origin = manifest.replayOf, origin.mode == .stage, manifest.stage(origin.stage)?.kind != "apply" {
+                // A replay of one other stage (`--stage fetch`) never reaches an apply.
+                message +=
+                    "; it replayed stage '\(origin.stage)' alone; the review, if any, is run \(origin.runID)'s: "
+                    + "sluice review \(Execution.shellQuoted(origin.path))"
+            } else if let apply, let input = apply.input, manifest.stage(input)?.status == .succeeded {
                 message +=
                     "; make one with: sluice replay \(Execution.shellQuoted(directory.path)) "
                     + "--from \(Execution.shellQuoted(apply.name)) --dry-run"

@@ -52,6 +52,15 @@ import Testing
         let refused = try await fixture.sluice.run(["review", directory.path])
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("was changed after the review"), "\(refused.stderr)")
+
+        // A replay of the fetch alone has no review: it says whose review there is.
+        let fetched = try await fixture.sluice.run(["replay", directory.path, "--stage", "fetch", "--yes"])
+        #expect(fetched.status == 0, "\(fetched.stderr)")
+        let none = try await fixture.sluice.run(["review", try await fixture.lastRunDirectory().path])
+        #expect(none.status == 1)
+        #expect(
+            none.stderr.contains("it replayed stage 'fetch' alone; the review, if any, is run \(manifest.runID)'s"),
+            "\(none.stderr)")
     }
 
     /// The runs after a gate (its approval, a replay of verify) point at the review they were

@@ -52,7 +52,7 @@ public struct Undo: Sendable {
         if record?.status == .skipped, let origin = manifest.replayOf {
             throw UndoError(
                 "stage '\(stage)' did not run in run \(manifest.runID) (a replay of run \(origin.runID), which it "
-                    + "skipped), so this run changed nothing there; to undo what run \(origin.runID) applied: "
+                    + "skipped), so this run changed nothing there; the apply is run \(origin.runID)'s: "
                     + "sluice undo \(origin.path)")
         }
         if let artifact = record?.outputs.first(where: { $0.kind == ApplyStage.undoArtifactKind }) {
