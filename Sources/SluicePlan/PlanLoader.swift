@@ -659,6 +659,17 @@ struct PlanChecker {
         case .readCSV(let read):
             switch csvHeaders[read.path] {
             case .header(let header)?:
+                // Without `columns`, every header column is read: an empty name (a trailing comma)
+                // would fail the run.
+                if read.columns == nil,
+                    let empty = header.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty })
+                {
+                    validator.diagnostics.error(
+                        "column \(empty + 1) of the header of \(read.path) has no name"
+                            + (empty == header.count - 1 ? " (a comma at the end of the header line?)" : ""),
+                        at: location("\(path).path", or: s.location),
+                        notes: ["name it, or list the columns to read with 'columns'"])
+                }
                 for (i, column) in (read.columns ?? []).enumerated() where !header.contains(column) {
                     validator.diagnostics.error(
                         "column '\(column)' is not in the header of \(read.path)",

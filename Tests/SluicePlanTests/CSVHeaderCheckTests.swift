@@ -56,6 +56,22 @@ import Testing
         }
     }
 
+    /// A header ending in a comma has a column with no name, which the run would refuse: check
+    /// says so at the stage's path; listing the columns to read is fine.
+    @Test func aHeaderEndingInACommaIsAnErrorUnlessTheColumnsAreListed() async throws {
+        try await Self.withFile("id,title,\n1,T,\n") { path in
+            guard case .failure(let error) = try await Self.load(Self.plan(path: path, transform: "t: title")) else {
+                Issue.record("an empty header name")
+                return
+            }
+            #expect(
+                error.errors.map(\.message) == [
+                    "column 3 of the header of \(path) has no name (a comma at the end of the header line?)"
+                ])
+            _ = try await Self.load(Self.plan(path: path, columns: "[id, title]", transform: "t: title")).get()
+        }
+    }
+
     /// A listed column the header lacks is the error, with the header's nearest name; the stage
     /// after it is not also told to read the misspelling.
     @Test func aListedColumnTheHeaderLacksIsTheOneError() async throws {

@@ -69,7 +69,10 @@ public struct ReadCSVStage: Stage {
         var seen: [String: Int] = [:]
         for (field, name) in zip(header.fields, names) {
             if name.isEmpty {
-                reader.report(line: field.line, column: field.column, "an empty column name in the header")
+                let last = field.column > 1 && name == names.last && header.fields.count > 1
+                reader.report(
+                    line: field.line, column: field.column,
+                    "an empty column name in the header" + (last ? " (a comma at the end of the header line?)" : ""))
             } else if let first = seen[name] {
                 reader.report(
                     line: field.line, column: field.column, "column '\(name)' repeats column \(first + 1) of the header"
@@ -79,7 +82,8 @@ public struct ReadCSVStage: Stage {
             }
         }
         let wanted = settings.columns ?? names
-        for column in wanted where seen[column] == nil {
+        // An empty name is reported above, once.
+        for column in wanted where seen[column] == nil && !column.isEmpty {
             let near = Suggestion.nearest(to: column, in: names).map { "; did you mean '\($0)'?" } ?? ""
             reader.report(
                 line: header.line, column: 1,
