@@ -67,9 +67,9 @@ public struct ReadCSVStage: Stage {
         }
         let names = header.fields.map { $0.value.trimmingCharacters(in: .whitespaces) }
         var seen: [String: Int] = [:]
-        for (field, name) in zip(header.fields, names) {
+        for (index, (field, name)) in zip(header.fields, names).enumerated() {
             if name.isEmpty {
-                let last = field.column > 1 && name == names.last && header.fields.count > 1
+                let last = index > 0 && index == names.count - 1
                 reader.report(
                     line: field.line, column: field.column,
                     "an empty column name in the header" + (last ? " (a comma at the end of the header line?)" : ""))
