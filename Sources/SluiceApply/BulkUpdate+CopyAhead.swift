@@ -44,7 +44,7 @@ extension BulkUpdate {
         keys: inout KeyTracker, spool: CopySpool, review: InlineReview, reader: inout PriorReader?,
         undo: (Batch) async throws -> Void
     ) async throws -> CopiedAhead where Input.Element == Batch {
-        let encoder = try await CopySpool.Encoder(spool: spool, encoding: copyEncoding(sql, on: connection))
+        let encoder = CopySpool.Encoder(spool: spool, encoding: rows.encoding)
         var iterator = input.makeAsyncIterator()
         var ended = false
         while rows.count < copyAheadRows {

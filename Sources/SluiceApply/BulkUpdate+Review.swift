@@ -42,7 +42,7 @@ extension BulkUpdate {
             // (which could not build the index that proves its keys distinct).
             phase = .copy
             var rows = InputRows(self)
-            (rows.jsonPositions, rows.arrayPositions) = try await columnShapes(sql, on: connection)
+            try await describeInput(sql, on: connection, into: &rows)
             let copied = try await copy(input, into: sql, on: connection, rows: &rows, keys: &keys, spool: nil)
             summary.inputRows = copied.rows
             phase = .check

@@ -298,7 +298,7 @@ public struct BulkUpdate: Sendable {
             // The COPY's bytes, in case a second connection reads the prior values (or reviews).
             var spool = concurrentPriorReadRows == nil ? nil : makeSpool(logger: connection.logger)
             var rows = InputRows(self)
-            (rows.jsonPositions, rows.arrayPositions) = try await columnShapes(sql, on: connection)
+            try await describeInput(sql, on: connection, into: &rows)
             var ahead: WrittenAhead?
             var firstRowsWriteNothing = false
             let copied: Copied
@@ -662,6 +662,13 @@ public struct BulkUpdate: Sendable {
         }
     }
 
+    /// The target table's columns, in table order (``SQL/targetColumns``): what a message about
+    /// a column the table lacks lists.
+    public func tableColumns(on connection: PostgresConnection) async throws -> [String] {
+        let sql = try validate(serverVersion: connection.serverVersion)
+        return try await connection.execute(sql.targetColumns).rows.compactMap { $0.first?.stringValue }
+    }
+
     /// Checks the configuration and returns its statements.
     func validate(serverVersion: Int) throws(BulkUpdateError) -> SQL {
         func fail(_ message: String) -> BulkUpdateError {
@@ -704,8 +711,7 @@ public struct BulkUpdate: Sendable {
     ) async throws -> Copied where Input.Element == Batch {
         let firstRow = rows.count
         do {
-            let binary = try await copyEncoding(sql, on: connection)
-            _ = try await connection.copyIn(sql.copyInput, binary: binary) { writer in
+            _ = try await connection.copyIn(sql.copyInput, binary: rows.encoding) { writer in
                 writer.spool = spool
                 for try await batch in input {
                     let indices = try rows.indices(in: batch)
@@ -720,19 +726,6 @@ public struct BulkUpdate: Sendable {
         }
     }
 
-    /// The binary encoding of the input table's columns (``SQL/copyInput``), or `nil` when a
-    /// type has none: the server then stores the rows without parsing text (half the COPY's time
-    /// at 1M rows).
-    func copyEncoding(_ sql: SQL, on connection: PostgresConnection) async throws -> BinaryCopyEncoding? {
-        let types = try await connection.execute(sql.columnTypes).rows.map { row in
-            (
-                oid: UInt32(truncatingIfNeeded: row[0].intValue ?? 0),
-                modifier: Int32(truncatingIfNeeded: row[1].intValue ?? -1)
-            )
-        }
-        return types.count == inputColumns.count ? BinaryCopyEncoding(types: types) : nil
-    }
-
     /// The input's rows as the input table takes them (``inputColumns``, in order; an empty
     /// string as NULL unless ``exactValues``), counted and numbered, their keys checked present
     /// and tracked, and per updated column how many give it a value.
@@ -745,7 +738,11 @@ public struct BulkUpdate: Sendable {
         private(set) var count = 0
         private(set) var filled: [Int]
         private var row: [Value] = []
-        /// Where a row holds a `json` or `jsonb` column (``columnShapes(_:on:)``): a list, an
+        /// The binary encoding of the input table's columns (``SQL/copyInput``), or `nil` when a
+        /// type has none: the server then stores the rows without parsing text (half the COPY's
+        /// time at 1M rows). Set, with the positions below, by ``describeInput(_:on:into:)``.
+        var encoding: BinaryCopyEncoding?
+        /// Where a row holds a `json` or `jsonb` column: a list, an
         /// object, a number or a boolean goes there as its JSON text (`true`, not the `t` a
         /// `bool` takes); a string is JSON text already (a CSV cell, a query's JSON scalar).
         var jsonPositions: [Int] = []
@@ -834,13 +831,14 @@ public struct BulkUpdate: Sendable {
         }
     }
 
-    /// The positions of the input table's `json` and `jsonb` columns (``InputRows/jsonPositions``)
-    /// and of its array columns (``InputRows/arrayPositions``). A `json` column (not `jsonb`) is
-    /// refused: PostgreSQL has no equality for it, so no change to it could be told from none.
-    func columnShapes(_ sql: SQL, on connection: PostgresConnection) async throws -> (json: [Int], arrays: [Int]) {
+    /// Reads the input table's column types once (``SQL/columnTypes``) into `rows`: the COPY's
+    /// binary encoding (``InputRows/encoding``), where its `json` and `jsonb` columns are
+    /// (``InputRows/jsonPositions``) and its array columns (``InputRows/arrayPositions``). A
+    /// `json` column (not `jsonb`) is refused: PostgreSQL has no equality for it, so no change to
+    /// it could be told from none.
+    func describeInput(_ sql: SQL, on connection: PostgresConnection, into rows: inout InputRows) async throws {
         let types = try await connection.execute(sql.columnTypes).rows
         let oids = types.map { $0[0].intValue ?? 0 }
-        let arrays = types.indices.filter { types[$0].count > 3 && types[$0][3].boolValue == true }
         if let position = oids.indices.dropFirst().first(where: { oids[$0] == 114 }) {
             let column = inputColumns[position]
             throw BulkUpdateError(
@@ -850,7 +848,15 @@ public struct BulkUpdate: Sendable {
                     + "json = json), so the apply cannot tell which rows change; make it jsonb "
                     + "(ALTER TABLE \(table) ALTER COLUMN \(column) TYPE jsonb) or apply to a jsonb column")
         }
-        return (oids.indices.filter { [114, 3802].contains(oids[$0]) }, arrays)
+        rows.jsonPositions = oids.indices.filter { [114, 3802].contains(oids[$0]) }
+        rows.arrayPositions = types.indices.filter { types[$0][3].boolValue == true }
+        let binary = types.map { row in
+            (
+                oid: UInt32(truncatingIfNeeded: row[0].intValue ?? 0),
+                modifier: Int32(truncatingIfNeeded: row[1].intValue ?? -1)
+            )
+        }
+        rows.encoding = binary.count == inputColumns.count ? BinaryCopyEncoding(types: binary) : nil
     }
 
     /// A spool for the COPY's bytes, or `nil` (logged) when no temporary file can be made: then

@@ -96,10 +96,7 @@ public struct ApplyStage: ReviewingStage, PreflightingStage {
             } catch let error as PostgresError where error.sqlState == "42703" || error.sqlState == "42P01" {
                 var message = "\(error.message) (\(when))"
                 if error.sqlState == "42703" {
-                    let has = try await connection.execute(
-                        "SELECT attname::text FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 "
-                            + "AND NOT attisdropped ORDER BY attnum", [.string(table)]
-                    ).rows.compactMap { $0.first?.text }
+                    let has = try await update.tableColumns(on: connection)
                     let missing = names.filter { !has.contains($0) }
                     message =
                         "table \(settings.table) has no column \(missing.map { "'\($0)'" }.joined(separator: ", ")) "
