@@ -887,42 +887,33 @@ extension PlanChecker {
         var known: [String: [String]] = [:]
         for stage in stages where known[stage.name] == nil {
             let input = stage.input.flatMap { known[$0] }
-            guard let definition = stage.definition else {
-                // A stage whose own parameters are wrong (a chunk of size 0) still passes its
-                // input's fields on when its kind does: the stages after it are checked too,
-                // so one mistake does not hide the others.
-                if [.chunk, .validate, .writeCSV].contains(stage.kind), let input { known[stage.name] = input }
-                // A query with a wrong connection still names its columns; a fetch with a wrong
-                // setting still adds its answer to its input's fields.
-                if stage.kind == .query, let sql = stage.values["sql"]?.string {
-                    known[stage.name] = SelectColumns.names(in: sql)
-                }
-                if stage.kind == .fetch, let input {
-                    let answer = stage.values["response_field"]?.string ?? "response"
-                    known[stage.name] = input.contains(answer) ? input : input + [answer]
-                }
-                continue
-            }
+            // From the values that checked, not the definition: a stage with one wrong setting (a
+            // chunk of size 0, a query's unknown connection) still passes its fields on, so the
+            // stages after it are checked too and one mistake does not hide the others.
             let fields: [String]?
-            switch definition.configuration {
-            case .query(let query): fields = SelectColumns.names(in: query.sql)
-            case .readCSV(let read):
-                switch (read.columns, csvHeaders[read.path]) {
-                case (let columns?, .header(let header)?):
-                    // A listed column the header lacks is reported there; the stages after it
-                    // are not also told to read the misspelling.
-                    fields = columns.allSatisfy(header.contains) ? columns : nil
-                case (let columns?, _): fields = columns
-                case (nil, .header(let header)?): fields = header
-                case (nil, _): fields = nil
-                }
+            switch stage.kind {
+            case .query: fields = stage.values["sql"]?.string.flatMap { SelectColumns.names(in: $0) }
             case .chunk, .validate, .writeCSV: fields = input
-            case .fetch(let fetch):
-                fields = input.map { $0.contains(fetch.responseField) ? $0 : $0 + [fetch.responseField] }
-            case .transform(let transform):
-                let own = transform.fields.map(\.name)
-                fields = transform.keepInput ? input.map { own + $0.filter { !own.contains($0) } } : own
-            default: fields = nil
+            case .fetch:
+                let answer = stage.values["response_field"]?.string ?? "response"
+                fields = input.map { $0.contains(answer) ? $0 : $0 + [answer] }
+            default:
+                switch stage.definition?.configuration {
+                case .readCSV(let read)?:
+                    switch (read.columns, csvHeaders[read.path]) {
+                    case (let columns?, .header(let header)?):
+                        // A listed column the header lacks is reported there; the stages after it
+                        // are not also told to read the misspelling.
+                        fields = columns.allSatisfy(header.contains) ? columns : nil
+                    case (let columns?, _): fields = columns
+                    case (nil, .header(let header)?): fields = header
+                    case (nil, _): fields = nil
+                    }
+                case .transform(let transform)?:
+                    let own = transform.fields.map(\.name)
+                    fields = transform.keepInput ? input.map { own + $0.filter { !own.contains($0) } } : own
+                default: fields = nil
+                }
             }
             if let fields { known[stage.name] = fields }
         }
