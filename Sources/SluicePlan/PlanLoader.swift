@@ -646,6 +646,13 @@ struct PlanChecker {
                     notes: Suggestion.note(for: field, in: fields.sorted()))
             }
         case .apply(let apply):
+            if apply.maxUnknown != nil, apply.mode != .update {
+                validator.diagnostics.error(
+                    "max_unknown limits the keys an update does not find; with mode: \(apply.mode.rawValue) "
+                        + "those keys are inserted",
+                    at: location("\(path).max_unknown", or: s.location),
+                    notes: ["to limit the rows it adds, use max_changed"])
+            }
             guard let input = s.input.flatMap({ known[$0] }) else { break }
             if !input.contains(apply.keyField) {
                 let key = isGiven("key_field", in: path) ? "key_field" : "key"

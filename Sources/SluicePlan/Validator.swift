@@ -309,12 +309,12 @@ struct Validator {
             if text.hasSuffix("%"), let percent = Double(text.dropLast()), percent.isFinite {
                 if (0...100).contains(percent) { return .string(text) }
                 diagnostics.error(
-                    "\(what) is \(text), past 100%: a percentage of the table's rows is from 0% to 100%",
-                    at: location, notes: ["to allow any share of the table, leave it out"],
+                    "\(what) is \(text), past 100%: a percentage is from 0% to 100%",
+                    at: location, notes: ["to allow any share, leave it out"],
                     code: .invalidValue(path: path))
                 return nil
             }
-            return wrong(["write a number of rows (10) or a percentage of the table's rows (5%)"])
+            return wrong(["write a number (10) or a percentage (5%)"])
         case .percent:
             let number = text.hasSuffix("%") ? String(text.dropLast()) : text
             guard let percent = Double(number), percent.isFinite, (0...100).contains(percent) else {

@@ -37,12 +37,26 @@ import Testing
         #expect(!without.analyze)
     }
 
+    /// An upsert or an insert adds the keys it does not find: a limit on them is refused where
+    /// it is set, pointing at the one that limits what is added.
+    @Test(arguments: ["upsert", "insert"])
+    func maxUnknownIsForAnUpdateOnly(mode: String) {
+        let found = errors(Self.plan, overrides: ["apply.mode=\(mode)", "apply.max_unknown=1%"])
+        #expect(found.count == 1, "\(found)")
+        #expect(found.first?.message.contains("with mode: \(mode) those keys are inserted") == true, "\(found)")
+        #expect(found.first?.notes.contains { $0.contains("max_changed") } == true, "\(found)")
+        #expect(found.first?.location?.source.name == "--set", "\(found)")
+        #expect(errors(Self.plan, overrides: ["apply.max_unknown=1%"]).isEmpty)
+    }
+
     @Test(arguments: [
-        ("apply.max_changed=ten", "number of rows or percentage"),
-        ("apply.max_changed=120%", "is 120%, past 100%: a percentage of the table's rows is from 0% to 100%"),
+        ("apply.max_changed=ten", "number or percentage"),
+        ("apply.max_changed=120%", "is 120%, past 100%: a percentage is from 0% to 100%"),
         ("apply.columns.isrc.min_coverage=101%", "percentage"),
         ("apply.on_drift=ignore", "fail, skip"),
         ("apply.analyze=sometimes", "true or false"),
+        ("apply.max_unknown=5 keys", "number or percentage"),
+        ("apply.max_unknown=101%", "past 100%"),
     ])
     func refusesAnInvalidLimitAtItsLocation(override: String, expected: String) {
         let found = errors(Self.plan, overrides: [override])

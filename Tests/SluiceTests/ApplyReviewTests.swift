@@ -329,8 +329,8 @@ import Testing
         #expect(try await db.snapshot() == before)
     }
 
-    /// The review writes 3 rows of 5 (60%), clears 1 ISRC, updates 1 popularity, and leaves
-    /// 1 ISRC of 5 (20%): each limit holds at that value and trips just below it.
+    /// The review writes 3 rows of 5 (60%), clears 1 ISRC, updates 1 popularity, leaves 1 ISRC
+    /// of 5 (20%) and finds 1 unknown key: each limit holds at that value and trips just below it.
     @Test(arguments: [
         (
             "apply.max_changed=3", "apply.max_changed=2",
@@ -350,6 +350,12 @@ import Testing
             "apply.columns.isrc.min_coverage=20%", "apply.columns.isrc.min_coverage=21%",
             "columns.isrc.min_coverage: after the apply 1 of 5 rows (20%) would hold a value, below the limit of 21%"
         ),
+        // Track 99 is one of the input's 6 keys: a share of the input, not of the table's 5 rows.
+        (
+            "apply.max_unknown=1", "apply.max_unknown=0",
+            "max_unknown: the review finds 1 of 6 input keys (16.67%) not in tracks, above the limit of 0 keys"
+        ),
+        ("apply.max_unknown=17%", "apply.max_unknown=16%", "above the limit of 16%"),
     ])
     func aGuardRailHoldsAtItsLimitAndTripsPastIt(atLimit: String, pastLimit: String, message: String) async throws {
         try await guardRail(atLimit: atLimit, pastLimit: pastLimit, message: message, upFront: false)

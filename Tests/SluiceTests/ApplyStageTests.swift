@@ -60,6 +60,11 @@ import Testing
         #expect(harness.counters["filled_spotify_popularity"] == 3)
         #expect(harness.counters["filled_isrc"] == 2)
         #expect(harness.notices.contains { $0.contains("1 id value(s) are not in tracks") })
+        // One key in five: more than a tenth, so the notice names the guard-rail that stops it.
+        #expect(
+            harness.notices.contains {
+                $0.contains("that is 20% of the input's 5 keys (max_unknown stops such an apply before it writes)")
+            }, "\(harness.notices)")
         let table = try await db.snapshot()
         #expect(table[0] == [.string(TestDatabase.track(1)), 1, "ISRC1"])
         #expect(table[1] == [.string(TestDatabase.track(2)), 20, .null])

@@ -178,6 +178,7 @@ extension StageConfiguration {
                     mode: try r.choice("mode", ApplyMode.self), dryRun: try r.bool("dry_run"),
                     onDrift: try r.choice("on_drift", DriftPolicy.self),
                     maxChanged: r.optional("max_changed").flatMap { RowLimit($0.value) },
+                    maxUnknown: r.optional("max_unknown").flatMap { RowLimit($0.value) },
                     analyze: try r.bool("analyze")))
         case .verify:
             return .verify(

@@ -218,7 +218,7 @@ public enum DriftPolicy: String, Sendable, CaseIterable {
     case skip
 }
 
-/// A guard-rail's limit: a number of rows or a percentage of the table's rows.
+/// A guard-rail's limit: a number of rows (or keys) or a percentage of what it is measured against.
 public enum RowLimit: Sendable, Hashable, CustomStringConvertible {
     case rows(Int)
     case percent(Double)
@@ -263,6 +263,9 @@ public struct ApplySettings: Sendable {
     public var dryRun: Bool
     public var onDrift: DriftPolicy = .fail
     public var maxChanged: RowLimit? = nil
+    /// The most input keys an update may not find in the table, as keys or a percentage of the
+    /// input's distinct keys.
+    public var maxUnknown: RowLimit? = nil
     /// `ANALYZE` the columns written after an apply that changed more than a tenth of the table.
     public var analyze = true
 }

@@ -68,7 +68,7 @@ public indirect enum ParameterType: Sendable {
         case .expectation: return "expectation"
         case .pattern: return "regular expression"
         case .pathTemplate: return "path template"
-        case .limit: return "number of rows or percentage"
+        case .limit: return "number or percentage"
         case .percent: return "percentage"
         case .requestTemplate: return "request template"
         case .json: return "JSON value"

@@ -391,6 +391,10 @@ public enum Schema {
                     "Guard-rail: the most rows the apply may write (updated plus inserted), as rows (`500`) or a percentage of the table's rows after the apply (`10%`). Checked against the review before anything changes; `--force` overrides, recording a warning."
                 ),
                 ParameterSpec(
+                    "max_unknown", .limit,
+                    "Guard-rail for `mode: update`: the most input keys the table may not have (`unknown_keys`), as keys (`100`) or a percentage of the input's distinct keys (`1%`), so that a file meant for another table, or keyed by another column, stops before anything changes rather than updating the few keys that happen to match. Checked against the review; `--force` overrides, recording a warning."
+                ),
+                ParameterSpec(
                     "analyze", .bool, default: true,
                     "After COMMIT, when the apply wrote more than 50 rows plus a tenth of the table (autovacuum's own trigger), `ANALYZE` the columns written (waiting at most 100 ms for the table), so verify and the queries after it are planned on the new values rather than until autovacuum comes by. `false` leaves it to autovacuum."
                 ),

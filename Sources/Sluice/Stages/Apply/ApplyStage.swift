@@ -247,8 +247,15 @@ public struct ApplyStage: ReviewingStage, PreflightingStage {
         for (column, filled) in zip(settings.columns, stats.filled) { counters.set("filled_\(column.column)", filled) }
         if stats.unknownKeys > 0 {
             let samples = stats.unknownKeySamples.joined(separator: ", ")
+            let keys = stats.matched + stats.unknownKeys
+            // A large share unknown is most often the wrong file: say what would have stopped it.
+            let hint =
+                settings.maxUnknown == nil && stats.unknownKeys * 10 > keys
+                ? "; that is \(stats.unknownKeys * 100 / keys)% of the input's \(keys) keys "
+                    + "(max_unknown stops such an apply before it writes)"
+                : ""
             context.notice(
-                "\(stats.unknownKeys) \(settings.key) value(s) are not in \(settings.table) (e.g. \(samples))")
+                "\(stats.unknownKeys) \(settings.key) value(s) are not in \(settings.table) (e.g. \(samples))\(hint)")
         }
         if settings.dryRun {
             // So that `sluice runs` can tell a dry run from an apply that changed the table.

@@ -16,12 +16,7 @@ enum ReviewGuardRails {
         var violations: [Violation] = []
         func measure(_ count: Int, _ limit: RowLimit, key: String, what: String) {
             let percent = summary.percent(count)
-            let exceeded: Bool
-            switch limit {
-            case .rows(let rows): exceeded = count > rows
-            case .percent(let max): exceeded = percent > max
-            }
-            guard exceeded else { return }
+            guard limit.isExceeded(by: count, percent: percent) else { return }
             violations.append(
                 Violation(
                     key: key,
@@ -31,6 +26,23 @@ enum ReviewGuardRails {
         }
         if let limit = settings.maxChanged {
             measure(summary.rowsWritten, limit, key: "max_changed", what: "writes")
+        }
+        if let limit = settings.maxUnknown {
+            // Of the input's distinct keys, not of the table: a file of 100 rows with 90 keys
+            // the table lacks is the wrong file however large the table is.
+            let unknown = summary.unknownKeys
+            let keys = summary.matched + unknown
+            let percent = keys == 0 ? 0 : Double(unknown) * 100 / Double(keys)
+            if limit.isExceeded(by: unknown, percent: percent) {
+                let shown = if case .rows(let most) = limit { most.counted("key") } else { "\(limit)" }
+                violations.append(
+                    Violation(
+                        key: "max_unknown",
+                        description:
+                            "max_unknown: the review finds \(unknown) of \(keys.counted("input key")) "
+                            + "(\(ReviewSummary.format(percent))%) not in \(summary.table), "
+                            + "above the limit of \(shown)"))
+            }
         }
         for column in settings.columns {
             guard let reviewed = summary.columns.first(where: { $0.name == column.column }) else { continue }
@@ -55,5 +67,15 @@ enum ReviewGuardRails {
             }
         }
         return violations
+    }
+}
+
+extension RowLimit {
+    /// Whether `count`, which is `percent`% of what the limit is measured against, goes past it.
+    fileprivate func isExceeded(by count: Int, percent: Double) -> Bool {
+        switch self {
+        case .rows(let most): count > most
+        case .percent(let most): percent > most
+        }
     }
 }
