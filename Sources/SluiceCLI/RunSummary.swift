@@ -82,7 +82,9 @@ struct RunSummary {
             }
         }
         for undo in manifest.undos {
-            var what = "restored \(undo.restored.counted("row"))"
+            // As `sluice undo` said it: rows restored in full, then those restored in part.
+            var what = "restored \((undo.restored - undo.partlyRestored).counted("row"))"
+            if undo.partlyRestored > 0 { what += " (and \(undo.partlyRestored) in part)" }
             if undo.deleted > 0 { what += ", deleted the \(undo.deleted) it added" }
             if undo.changedSince > 0 {
                 what += ", left the cells changed since in \(undo.changedSince.counted("row"))"

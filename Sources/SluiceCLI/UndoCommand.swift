@@ -118,8 +118,7 @@ struct UndoCommand: AsyncParsableCommand {
         manifest.undos.append(
             Manifest.UndoRecord(
                 stage: report.stage, undoneAt: Manifest.milliseconds(Date()), restored: report.restored,
-                deleted: report.deleted,
-                changedSince: report.changedSince))
+                deleted: report.deleted, changedSince: report.changedSince, partlyRestored: report.partlyRestored))
         let bytes = manifest.encoded()
         do {
             try await BlockingIO.run { try PrivateFile.writeAtomicallyBlocking(bytes, to: file) }

@@ -56,13 +56,13 @@ struct SpotifyPlanTests {
         #expect(csv.rows == fixture.dataset.tracks.filter { $0.spotifyID != nil }.count - unenrichable.count)
         #expect(manifest.stage("verify")?.status == .succeeded)
 
-        // Someone corrects one enriched row afterwards: `sluice undo` restores every other row
-        // and leaves that one as it is, naming it, and says it is not complete (exit 6).
+        // Someone corrects one enriched row's ISRC afterwards: `sluice undo` restores every other
+        // row and that row's popularity, leaves its ISRC as it is, naming it, and says it is not
+        // complete (exit 6).
         let enriched = try await fixture.table()
-        let corrected = try #require(before.keys.sorted().first { before[$0] != enriched[$0] })
+        let corrected = try #require(before.keys.sorted().first { before[$0]?.first != enriched[$0]?.first })
         _ = try await fixture.server.execute(
-            "UPDATE tracks SET spotify_popularity = 1, isrc = 'FIXEDBYHAND' WHERE id = $1", [.string(corrected)],
-            conninfo: fixture.conninfo)
+            "UPDATE tracks SET isrc = 'FIXEDBYHAND' WHERE id = $1", [.string(corrected)], conninfo: fixture.conninfo)
         let misspelt = try await fixture.sluice.run(["undo", directory.path, "--stage", "aply", "--yes"])
         #expect(misspelt.status == 64, "\(misspelt.stderr)")
         #expect(misspelt.stderr.contains("has no apply stage 'aply' (it has: apply); did you mean 'apply'?"))
@@ -72,7 +72,8 @@ struct SpotifyPlanTests {
         #expect(dry.status == 6, "stderr: \(dry.stderr)")
         let restorable = before.keys.filter { $0 != corrected && before[$0] != enriched[$0] }.count
         #expect(
-            dry.stdout.contains("(dry run, rolled back: nothing changed): would restore \(restorable) of"),
+            dry.stdout.contains(
+                "(dry run, rolled back: nothing changed): would restore \(restorable) (and 1 in part) of"),
             "\(dry.stdout)")
         #expect(dry.stdout.contains("not undone: 1 row has cells changed after the apply"), "\(dry.stdout)")
         #expect(dry.stdout.contains("would be left as they are"), "\(dry.stdout)")
@@ -83,11 +84,18 @@ struct SpotifyPlanTests {
         #expect(undone.status == 6, "stderr: \(undone.stderr)")
         #expect(undone.stdout.contains("not undone: 1 row has cells changed after the apply"), "\(undone.stdout)")
         #expect(undone.stdout.contains(corrected), "\(undone.stdout)")
+        #expect(undone.stdout.contains("; its other cells were restored;"), "\(undone.stdout)")
         let undoneTable = try await fixture.table()
-        #expect(undoneTable[corrected]?.prefix(2) == ["1", "FIXEDBYHAND"])
+        #expect(undoneTable[corrected]?.prefix(2) == [before[corrected]?.first ?? nil, "FIXEDBYHAND"])
         #expect(before.filter { $0.key != corrected } == undoneTable.filter { $0.key != corrected })
         let partly = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
         #expect(partly.stdout.contains("succeeded, partly undone"), "\(partly.stdout)")
+        // `runs show` counts the row as `sluice undo` did: restored in part, not restored.
+        let shownPartly = try await fixture.sluice.run(["runs", "show", directory.path])
+        #expect(
+            shownPartly.stdout.contains(
+                ": restored \(restorable) rows (and 1 in part), left the cells changed since in 1 row"),
+            "\(shownPartly.stdout)")
 
         // Once the row holds what the apply wrote again, a second undo restores it: complete.
         _ = try await fixture.server.execute(

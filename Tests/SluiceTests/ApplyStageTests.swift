@@ -289,4 +289,19 @@ import Testing
             ))
         #expect(dry.description.contains("would be left as they are: pages (1 row); id k1; its other cells would be"))
     }
+
+    /// Of two rows with a cell changed since, one had its other cells restored; after an upsert
+    /// the other may be a row it added, which is kept.
+    @Test func onlyTheRowsRestoredInPartAreSaidToBe() {
+        var report = Self.partial
+        report.changedSince = 2
+        report.changedSinceSamples = ["k1", "k2"]
+        report.deletesInserted = true
+        report.deleted = 3
+        #expect(report.description.contains("; id k1, k2; the other cells of 1 of them were restored;"))
+        #expect(report.description.contains("; a row the apply added is kept, not deleted, when changed since;"))
+        report.partlyRestored = 2
+        #expect(report.description.contains("; id k1, k2; their other cells were restored;"))
+        #expect(!report.description.contains("kept, not deleted"))
+    }
 }

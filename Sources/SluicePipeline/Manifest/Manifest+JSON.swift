@@ -58,13 +58,15 @@ extension Manifest.UndoRecord {
         .object([
             "stage": .string(stage), "undone_at": .date(undoneAt), "restored": .int(Int64(restored)),
             "deleted": .int(Int64(deleted)), "changed_since": .int(Int64(changedSince)),
+            "partly_restored": .int(Int64(partlyRestored)),
         ])
     }
 
     init(json r: ManifestFields) throws {
         self.init(
             stage: try r.string("stage"), undoneAt: try r.date("undone_at"), restored: try r.int("restored"),
-            deleted: try r.int("deleted"), changedSince: try r.int("changed_since"))
+            deleted: try r.int("deleted"), changedSince: try r.int("changed_since"),
+            partlyRestored: try r.optionalInt("partly_restored") ?? 0)
     }
 }
 

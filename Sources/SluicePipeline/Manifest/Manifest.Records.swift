@@ -149,16 +149,21 @@ extension Manifest {
         public var restored: Int
         /// Rows the apply (an upsert or insert) had added, deleted.
         public var deleted: Int
-        /// Rows with cells changed since the apply, left as they are (the rows' other cells
-        /// were restored, counted in ``restored``).
+        /// Rows with cells changed since the apply, those cells left as they are.
         public var changedSince: Int
+        /// Of the ``changedSince`` rows, those whose other cells were restored (counted in
+        /// ``restored`` too).
+        public var partlyRestored: Int
 
-        public init(stage: String, undoneAt: Date, restored: Int, deleted: Int, changedSince: Int) {
+        public init(
+            stage: String, undoneAt: Date, restored: Int, deleted: Int, changedSince: Int, partlyRestored: Int = 0
+        ) {
             self.stage = stage
             self.undoneAt = undoneAt
             self.restored = restored
             self.deleted = deleted
             self.changedSince = changedSince
+            self.partlyRestored = partlyRestored
         }
     }
 

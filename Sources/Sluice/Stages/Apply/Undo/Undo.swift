@@ -173,6 +173,23 @@ public struct UndoReport: Sendable, CustomStringConvertible {
     /// Some cells were left as they are: the undo is not complete.
     public var isPartial: Bool { changedSince > 0 }
 
+    /// Which of the rows with cells changed since had their other cells restored, and that
+    /// rows the apply added are kept when changed since.
+    private var restoredInPart: String {
+        let were = dryRun ? "would be" : "were"
+        var text =
+            switch partlyRestored {
+            case 0: ""
+            case changedSince: "; \(changedSince == 1 ? "its" : "their") other cells \(were) restored"
+            default: "; the other cells of \(partlyRestored) of them \(were) restored"
+            }
+        // Rows left whole may be rows the apply added: those are kept, nothing of them restored.
+        if deletesInserted, changedSince > partlyRestored {
+            text += "; a row the apply added is kept, not deleted, when changed since"
+        }
+        return text
+    }
+
     public var description: String {
         // A dry run says what the undo would do, in the same words.
         let (restores, deletes, leaves) =
@@ -191,9 +208,7 @@ public struct UndoReport: Sendable, CustomStringConvertible {
                 "\nnot undone: \(rows) cells changed after the apply (by a later apply, a trigger or someone "
                 + "else), \(leaves) as they are: \(cells.joined(separator: ", ")); \(key) "
                 + changedSinceSamples.prefix(5).joined(separator: ", ") + (changedSince > 5 ? ", ..." : "")
-                + (partlyRestored > 0
-                    ? "; \(partlyRestored == 1 ? "its" : "their") other cells \(dryRun ? "would be" : "were") restored"
-                    : "")
+                + restoredInPart
                 + "; to restore them too, undo what changed them (a later apply first), then run this undo again"
         }
         if !checkedChangesSince {
