@@ -134,12 +134,24 @@ public struct ReviewSummary: Sendable, Hashable {
     /// Cells that change, in all columns.
     public var changedCells: Int { columns.reduce(0) { $0 + $1.changed } }
 
+    /// What changes, in rows: of the table's rows for an update; an upsert or insert says the
+    /// rows it changes apart from those it adds (else "1 of 4" would count the row it adds).
+    public var headline: String {
+        mode == "update"
+            ? "\(rowsWritten) of \(rowsAfter) rows would change (\(changedRows) updated, \(insertedRows) inserted)"
+            : "\(changedRows) of \(tableRows) rows would change and \(insertedRows) would be added "
+                + "(\(rowsAfter) rows after)"
+    }
+
+    /// The input's keys: found, not found (an update; an upsert or insert adds them), repeated.
+    public var keyCounts: String {
+        "\(matched) matched, " + (mode == "update" ? "\(unknownKeys) unknown keys, " : "")
+            + "\(duplicateRows) duplicate rows"
+    }
+
     /// The summary as people read it: a headline, one line per column, the unknown keys.
     public var text: String {
-        var out =
-            "review of \(table) (\(mode)): \(rowsWritten) of \(rowsAfter) rows would change "
-            + "(\(changedRows) updated, \(insertedRows) inserted), \(changedCells) cells; "
-            + "\(matched) matched, \(unknownKeys) unknown keys, \(duplicateRows) duplicate rows\n"
+        var out = "review of \(table) (\(mode)): \(headline), \(changedCells) cells; \(keyCounts)\n"
         let header = ["column", "fill", "update", "clear", "insert", "unchanged", "kept", "coverage after"]
         var rows = [header]
         for column in columns {

@@ -108,6 +108,11 @@ import Testing
                 [SideTable.id(4), "mbid", "", SideTable.mbid(4).text!, "insert"],
             ])
         #expect(summary.rowsAfter == 4)
+        // The row it adds is not one of the table's rows that change.
+        #expect(
+            summary.text.hasPrefix(
+                "review of track_musicbrainz (upsert): 1 of 3 rows would change and 1 would be added (4 rows after), "
+                    + "3 cells; 2 matched, 0 duplicate rows\n"), "\(summary.text)")
     }
 
     @Test func insertReviewRefusesKeysAlreadyInTheTable() async throws {

@@ -106,6 +106,8 @@ import Testing
         #expect(harness.artifacts("undo").isEmpty)
         let expected = "dry run: 1 of 2 matched rows in track_spotify would change and 2 new rows would be inserted"
         #expect(harness.notices.contains { $0.contains(expected) }, "\(harness.notices)")
+        // Its examples are of the rows it writes, changed or added alike: they say so.
+        #expect(harness.notices.contains { $0.contains("(changed or added, e.g. id ") }, "\(harness.notices)")
     }
 
     @Test func insertOfAKeyAlreadyInTheTableFailsAndChangesNothing() async throws {

@@ -260,7 +260,12 @@ public struct ApplyStage: ReviewingStage, PreflightingStage {
         if settings.dryRun {
             // So that `sluice runs` can tell a dry run from an apply that changed the table.
             counters.set("dry_run", 1)
-            let examples = sampleKeys.isEmpty ? "" : "(e.g. \(settings.key) \(sampleKeys.joined(separator: ", "))) "
+            // The first rows it would write: an upsert's, changed or added (the changed ones first).
+            let examples =
+                sampleKeys.isEmpty
+                ? ""
+                : "(\(update.mode == .upsert ? "changed or added, " : "")e.g. \(settings.key) "
+                    + "\(sampleKeys.joined(separator: ", "))) "
             switch update.mode {
             case .update:
                 context.notice(

@@ -108,9 +108,7 @@ enum ReviewPage {
             .old{fill:#999}.new{fill:#2a6fdb}
             </style></head><body>
             <h1>Review of <code>\(escape(summary.table))</code> (\(escape(summary.mode)))</h1>
-            <p id="headline">\(summary.rowsWritten) of \(summary.rowsAfter) rows would change \
-            (\(summary.changedRows) updated, \(summary.insertedRows) inserted); \
-            \(summary.matched) matched, \(summary.unknownKeys) unknown keys, \(summary.duplicateRows) duplicate rows.</p>
+            <p id="headline">\(escape(summary.headline)); \(escape(summary.keyCounts)).</p>
 
             """
         html += "<h2>Changes per column</h2>\n<table id=\"counts\"><tr><th class=\"t\">column</th>"
