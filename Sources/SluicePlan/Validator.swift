@@ -118,11 +118,18 @@ struct Validator {
         }
     }
 
-    mutating func mapping(_ node: Node, what: String) -> [Node.Pair]? {
+    /// `node`'s pairs; else an error. `listed`: for a list of names given where a mapping of
+    /// them is wanted, the mapping it could be, from the names.
+    mutating func mapping(_ node: Node, what: String, listed: (([String]) -> String)? = nil) -> [Node.Pair]? {
         guard let pairs = node.pairs else {
+            var notes: [String] = []
+            if let listed, let items = node.elements, !items.isEmpty {
+                let names = items.compactMap { $0.scalar?.text }
+                if names.count == items.count { notes.append("name each one as a key: " + listed(names)) }
+            }
             diagnostics.error(
                 "\(what) must be a mapping (key: value lines), found \(node.kindDescription)",
-                at: node.location)
+                at: node.location, notes: notes)
             return nil
         }
         return pairs
@@ -149,7 +156,12 @@ struct Validator {
         case .json where node.elements != nil:
             return value(node, .list(of: .json), path: path, what: what, secret: secret)
         case .map(let elementType, let keyName):
-            guard let pairs = mapping(node, what: what) else { return nil }
+            // `columns: [a, b]` where each column takes settings: `{a: {}, b: {}}` with the defaults.
+            let listed: (([String]) -> String)? =
+                if case .object = elementType {
+                    { names in "{" + names.map { "\($0): {}" }.joined(separator: ", ") + "}" }
+                } else { nil }
+            guard let pairs = mapping(node, what: what, listed: listed) else { return nil }
             var seen: [String: SourceLocation] = [:]
             var values: [PlanValue.Entry] = [], redacted: [PlanValue.Entry] = []
             for pair in pairs {

@@ -37,6 +37,19 @@ import Testing
         #expect(!without.analyze)
     }
 
+    /// Columns listed where each takes its settings: the error shows the mapping with defaults.
+    @Test func columnsGivenAsAListAreShownAsTheMappingTheyCouldBe() {
+        let plan = Self.plan.replacingOccurrences(
+            of: "isrc: { on_empty: clear, max_cleared: 3, max_updated: 0.5%, min_coverage: 95% }\n"
+                + "      popularity: { on_empty: keep }",
+            with: "[isrc, popularity]")
+        let found = errors(plan)
+        #expect(found.count == 1, "\(found)")
+        #expect(found.first?.message.contains("must be a mapping (key: value lines), found a list") == true)
+        #expect(found.first?.notes == ["name each one as a key: {isrc: {}, popularity: {}}"], "\(found)")
+        #expect(found.first?.location?.line == 15, "\(found)")
+    }
+
     /// An upsert or an insert adds the keys it does not find: a limit on them is refused where
     /// it is set, pointing at the one that limits what is added.
     @Test(arguments: ["upsert", "insert"])
