@@ -97,7 +97,10 @@ extension Schema {
             return [
                 CounterSpec("input_rows", "Rows in the apply's input."),
                 CounterSpec("duplicate_rows", "Input rows whose key an earlier row had."),
-                CounterSpec("matched", "Rows of the table the input's keys found."),
+                CounterSpec(
+                    "matched",
+                    "Rows of the table the input's keys found, apart from the rows counted in `drifted`, which are left out of the apply."
+                ),
                 CounterSpec("changed", "Rows written: updated, or inserted by `upsert` and `insert`."),
                 CounterSpec("unchanged", "Matched rows that already held the values."),
                 CounterSpec("unknown_keys", "Input keys not in the table (`update`)."),
