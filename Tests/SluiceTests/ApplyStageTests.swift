@@ -2,6 +2,7 @@ import Foundation
 import SluiceApply
 import SluiceCore
 import SluicePostgres
+import SluiceTestSupport
 import Testing
 
 @testable import Sluice
@@ -41,6 +42,30 @@ import Testing
         #expect(ApplyStage.mayHaveApplied(manifest))
         manifest.undos = [.init(stage: "apply", undoneAt: Date(), restored: 3, deleted: 0, changedSince: 0)]
         #expect(!ApplyStage.mayHaveApplied(manifest), "undone since")
+    }
+
+    /// An apply waiting for another session's lock says so on its progress line, naming the
+    /// session, instead of looking like it runs; once the lock is let go the line is clear again.
+    @Test func aLockWaitShowsOnTheProgressLineUntilItEnds() async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        _ = try await db.connection.execute("BEGIN")
+        _ = try await db.connection.execute("LOCK TABLE tracks IN ROW EXCLUSIVE MODE")
+        let stage = try await Self.applyStage(db)
+        let harness = try await StageHarness(stage: stage)
+        harness.context.progress.setStatus(.running)
+        let applying = Task { try await harness.run(stage, input: Self.input) }
+        let holder = "held by another session (pid \(db.connection.backendPID)"
+        let progress = harness.context.progress
+        let shown = try await eventually {
+            let figures = ProgressFormat.figures(of: progress, now: .now)
+            return ProgressFormat.waitingText(figures)?.hasPrefix("waiting: for a lock on tracks \(holder)") == true
+        }
+        #expect(shown, "\(String(describing: progress.waiting(at: .now)))")
+        _ = try await db.connection.execute("COMMIT")
+        _ = try await applying.value
+        #expect(progress.waiting(at: .now) == nil)
+        #expect(harness.counters["changed"] == 2)
     }
 
     @Test func countsChangedUnchangedAndUnknownRows() async throws {

@@ -31,12 +31,15 @@ import Testing
             observe(&wait, [run], after: 2)
                 == "waiting for a lock on tracks held by \(run); going on when that transaction ends")
         #expect(observe(&wait, [run], after: 3) == nil)
+        // Seen first at 2 s, one look after it began: waiting since 1 s.
+        #expect(wait.status(at: start + .seconds(5)) == "for a lock on tracks held by \(run) (4s so far)")
         #expect(observe(&wait, [run], after: 31) == nil)
         #expect(observe(&wait, [run], after: 32) == "still waiting (31s) for a lock on tracks held by \(run)")
         #expect(
             observe(&wait, [run, psql], after: 33)?.hasPrefix("waiting for a lock on tracks held by \(run), \(psql)")
                 == true)
         #expect(observe(&wait, [], after: 34) == nil)
+        #expect(wait.status(at: start + .seconds(34)) == nil, "no longer waiting")
         #expect(wait.summary == "waited about 32s for a lock on tracks held by \(run), \(psql)")
     }
 }

@@ -22,10 +22,12 @@ enum ProgressFormat {
             waiting: progress.status == .running ? progress.waiting(at: now) : nil)
     }
 
-    /// `waiting 18s: rate limited (HTTP 429), Retry-After`, for a running stage in a wait.
+    /// `waiting 18s: rate limited (HTTP 429), Retry-After`, for a running stage in a wait;
+    /// `waiting: for a lock on ...` for one that lasts until another session lets go.
     static func waitingText(_ figures: Figures) -> String? {
         guard figures.status == .running, let waiting = figures.waiting else { return nil }
-        return "waiting \(clock(waiting.left.wholeSecondsUp)): \(waiting.reason)"
+        guard let left = waiting.left else { return "waiting: \(waiting.reason)" }
+        return "waiting \(clock(left.wholeSecondsUp)): \(waiting.reason)"
     }
 
     /// Average rows per second since the stage started, when it has run measurably long.

@@ -13,7 +13,7 @@ public final class StageProgress: Sendable {
     private let _rowsOut = Atomic<Int>(0)
     private let _rowsRejected = Atomic<Int>(0)
     private let _expectedTotal = Atomic<Int>(-1)
-    private let waiting = Mutex<(reason: String, ends: ContinuousClock.Instant)?>(nil)
+    private let waiting = Mutex<(reason: String, ends: ContinuousClock.Instant?)?>(nil)
     private let state = Mutex<
         (status: StageStatus, started: ContinuousClock.Instant?, finished: ContinuousClock.Instant?)
     >(
@@ -56,17 +56,24 @@ public final class StageProgress: Sendable {
         waiting.withLock { $0 = (reason, ends) }
     }
 
-    /// A wait the stage is in: why, and how long it still lasts.
+    /// Says why the stage is waiting for as long as it does (another session's lock), or with
+    /// `nil` that it no longer is: progress shows it until then.
+    public func setWaiting(_ reason: String?) {
+        waiting.withLock { $0 = reason.map { ($0, nil) } }
+    }
+
+    /// A wait the stage is in: why, and how long it still lasts (`nil`: until it ends).
     struct Wait: Sendable, Equatable {
         var reason: String
-        var left: Duration
+        var left: Duration?
     }
 
     /// The wait the stage is in at `now`.
     func waiting(at now: ContinuousClock.Instant) -> Wait? {
         waiting.withLock { waiting in
-            guard let waiting, waiting.ends > now else { return nil }
-            return Wait(reason: waiting.reason, left: waiting.ends - now)
+            guard let waiting else { return nil }
+            guard let ends = waiting.ends else { return Wait(reason: waiting.reason, left: nil) }
+            return ends > now ? Wait(reason: waiting.reason, left: ends - now) : nil
         }
     }
 

@@ -168,7 +168,7 @@ public struct ApplyStage: ReviewingStage, PreflightingStage {
                 // Another apply to the table, or any writer, makes this wait: say so, and for whom.
                 try await LockWaitWatcher.watching(
                     connection, table: settings.table, database: database, applicationName: applicationName,
-                    logger: context.logger
+                    logger: context.logger, progress: context.progress
                 ) {
                     let keep: (Batch) async throws -> Void = { batch in
                         wouldChange += batch.count

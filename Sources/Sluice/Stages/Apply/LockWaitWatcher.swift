@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SluiceCore
+import SluicePipeline
 import SluicePlan
 import SluicePostgres
 
@@ -30,6 +31,9 @@ struct LockWaitWatcher: Sendable {
     var interval: Duration = .seconds(1)
     var repeatEvery: Duration = .seconds(30)
     var silentAfter: Duration = .seconds(15)
+    /// Told after each look what the session waits for (``LockWait/status(at:)``), `nil` once
+    /// it does not: for the stage's progress line.
+    var onLook: @Sendable (String?) -> Void = { _ in }
 
     /// Watches until cancelled.
     /// - Returns: "waited about 12s for a lock on tracks held by ...", or `nil` when the session
@@ -83,6 +87,7 @@ struct LockWaitWatcher: Sendable {
             if let message = wait.observe(holders, at: clock.now, interval: interval, repeatEvery: repeatEvery) {
                 logger.warning("\(message)", metadata: ["db.table": "\(table)"])
             }
+            onLook(wait.status(at: clock.now))
             do {
                 try await Task.sleep(for: interval)
             } catch {
@@ -138,11 +143,15 @@ struct LockWaitWatcher: Sendable {
     /// - Returns: what `body` returned, and the watcher's summary of the wait, if there was one.
     static func watching<T>(
         _ connection: PostgresConnection, table: String, database: PostgresSettings, applicationName: String,
-        logger: Logger, _ body: () async throws -> T
+        logger: Logger, progress: StageProgress? = nil, _ body: () async throws -> T
     ) async throws -> (result: T, wait: String?) {
-        let watcher = LockWaitWatcher(
+        var configured = LockWaitWatcher(
             database: database, waiter: connection.backendPID, table: table, applicationName: applicationName,
             logger: logger)
+        if let progress { configured.onLook = { progress.setWaiting($0) } }
+        let watcher = configured
+        // Not waiting once the body is done, whatever the watcher last saw.
+        defer { progress?.setWaiting(nil) }
         return try await withThrowingTaskGroup(of: String?.self) { group in
             group.addTask { await watcher.run() }
             let result: T
@@ -216,6 +225,13 @@ struct LockWait {
             return "waiting for a lock on \(table) held by \(list); going on when that transaction ends"
         }
         return "still waiting (\(Self.seconds(now - start))) for a lock on \(table) held by \(list)"
+    }
+
+    /// "for a lock on tracks held by ... (12s so far)" while the session waits, else `nil`.
+    func status(at now: ContinuousClock.Instant) -> String? {
+        guard let started, !holders.isEmpty else { return nil }
+        let list = holders.map(\.description).joined(separator: ", ")
+        return "for a lock on \(table) held by \(list) (\(Self.seconds(now - started)) so far)"
     }
 
     /// "waited about 12s for a lock on tracks held by ...", once a wait was seen.
