@@ -160,6 +160,8 @@ struct PlanChecker {
     /// Connections that are defined but invalid, with their kind when that checked (else `""`):
     /// a stage using one is still told when it needs the other kind.
     var invalidConnections: [String: String] = [:]
+    /// Connections whose `kind` a `--set` gave, with where: errors that follow from it say so.
+    var kindsSetOnTheCommandLine: [String: SourceLocation] = [:]
     /// The JSON body member each connection with `auth: {kind: api-key, body_field: ...}` puts
     /// its key in.
     var bodyKeyFields: [String: String] = [:]
@@ -188,6 +190,18 @@ struct PlanChecker {
                 let kind = ConnectionKind(rawValue: kindText)
             else { continue }
             invalidConnections[name] = kind.rawValue
+            // `--set connections.db.kind=http`: the plan's other keys now fail against the new
+            // kind at their lines in the plan; each such error says where the kind came from.
+            let mark = validator.diagnostics.count
+            if let given = pair.value["kind"]?.location, given.source.name == "--set" {
+                kindsSetOnTheCommandLine[name] = given
+            }
+            defer {
+                if let given = kindsSetOnTheCommandLine[name] {
+                    validator.diagnostics.addNote(
+                        "connection '\(name)' has kind \(kind.rawValue) from \(given)", toErrorsFrom: mark)
+                }
+            }
             let path = "connections.\(name)"
             guard let checked = validator.object(pair.value, specs: Schema.parameters(of: kind), path: path, what: what)
             else { continue }
@@ -514,7 +528,10 @@ struct PlanChecker {
                     if kind != wanted, !kind.isEmpty {
                         validator.diagnostics.error(
                             "stage '\(s.name)' needs \(wanted == "http" ? "an" : "a") \(wanted) connection, but '\(ref)' is \(kind)",
-                            at: at)
+                            at: at,
+                            notes: kindsSetOnTheCommandLine[ref].map {
+                                ["connection '\(ref)' has kind \(kind) from \($0)"]
+                            } ?? [])
                     }
                 } else {
                     validator.diagnostics.error(

@@ -561,6 +561,24 @@ let minimal = """
         #expect(errors(minimal, overrides: ["chunk.name=x"]).first?.message == "--set cannot change a stage's name")
     }
 
+    /// A connection's kind changed with `--set`: the plan's keys that no longer fit fail at their
+    /// lines in the file, and each error says the kind came from the `--set`.
+    @Test func errorsThatFollowFromAKindGivenWithSetSaySo() {
+        let found = errors(minimal, overrides: ["connections.db.kind=http"])
+        let fromSet = "connection 'db' has kind http from --set:1:21"
+        #expect(found.count == 3, "\(found)")
+        #expect(found.contains { $0.message == "connection 'db' is missing required key 'base_url' (string)" })
+        #expect(found.contains { $0.message == "unknown key 'url' in connection 'db'" })
+        #expect(found.contains { $0.message == "stage 'query' needs a postgres connection, but 'db' is http" })
+        for error in found {
+            #expect(error.notes.last == fromSet, "\(error)")
+            #expect(error.location?.source.name != "--set", "located in the plan: \(error)")
+        }
+        // Given in the file, the kind needs no such note.
+        let inFile = errors(minimal.replacingOccurrences(of: "kind: postgres", with: "kind: http"))
+        #expect(!inFile.isEmpty && inFile.allSatisfy { !$0.notes.contains { $0.contains("--set") } }, "\(inFile)")
+    }
+
     @Test func connectionOverride() throws {
         let plan = try load(minimal, overrides: ["connections.api.base_url=http://127.0.0.1:8/v1"])
         #expect(plan.connection(named: "api")?.http?.baseURL == "http://127.0.0.1:8/v1")

@@ -177,6 +177,16 @@ struct DiagnosticBag {
 
     mutating func append(_ diagnostic: Diagnostic) { diagnostics.append(diagnostic) }
 
+    /// The count so far, to mark where a check's diagnostics begin (``addNote(_:toErrorsFrom:)``).
+    var count: Int { diagnostics.count }
+
+    /// Adds `note` to every error from index `start` on: what they all follow from.
+    mutating func addNote(_ note: String, toErrorsFrom start: Int) {
+        for index in diagnostics.indices.dropFirst(start) where diagnostics[index].severity == .error {
+            diagnostics[index].notes.append(note)
+        }
+    }
+
     mutating func append(contentsOf other: [Diagnostic]) { diagnostics.append(contentsOf: other) }
 
     /// Diagnostics in source order, duplicates removed.
