@@ -19,7 +19,7 @@ extension Manifest {
 
 struct Runs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List runs (id, plan, status, started, duration, rows), or show one.",
+        abstract: "List runs (id, plan, command, status, started, duration, rows, link), or show one.",
         subcommands: [List.self, Show.self], defaultSubcommand: List.self)
 
     struct List: AsyncParsableCommand {
@@ -41,22 +41,23 @@ struct Runs: AsyncParsableCommand {
                 Terminal.printError("no runs in \(runsDir)/")
                 return
             }
-            var rows = [["run", "plan", "status", "started", "duration", "rows"]]
+            // The links between runs go last, so that the columns before them line up.
+            var rows = [["run", "plan", "command", "status", "started", "duration", "rows", "link"]]
             let formatter = ISO8601DateFormatter()
             let continuedBy = Manifest.continuations(among: runs.map(\.manifest))
             for (_, manifest) in runs {
                 let source = manifest.stages.first { $0.status != .skipped } ?? manifest.stages.first
-                var status = RunSummary.status(of: manifest)
+                var link = manifest.replayOf.map { "replay of \($0.runID)" } ?? ""
                 if manifest.status != .succeeded, let later = continuedBy[manifest.runID] {
-                    status += ", continued by \(later)"
+                    link += (link.isEmpty ? "" : "; ") + "continued by \(later)"
                 }
                 rows.append([
-                    manifest.runID + (manifest.replayOf.map { " (replay of \($0.runID))" } ?? ""),
-                    manifest.plan.name, status, formatter.string(from: manifest.startedAt),
+                    manifest.runID, manifest.plan.name, Self.command(of: manifest), RunSummary.status(of: manifest),
+                    formatter.string(from: manifest.startedAt),
                     manifest.duration.map { RunSummary.format(seconds: $0) } ?? "-",
                     // The rows the run started from: what its first stage read (a replayed apply)
                     // or, for a source stage, produced.
-                    source.map { "\($0.input != nil ? $0.rowsIn : $0.rowsOut)" } ?? "-",
+                    source.map { "\($0.input != nil ? $0.rowsIn : $0.rowsOut)" } ?? "-", link,
                 ])
             }
             let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
@@ -65,6 +66,13 @@ struct Runs: AsyncParsableCommand {
                     zip(row, widths).map { $0 + String(repeating: " ", count: $1 - $0.count) }
                         .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
             }
+        }
+
+        /// The command that made the run: `run` (a plan), `apply` (`sluice apply FILE.csv`, whose
+        /// run reads the file in a `csv-input` stage) or `replay` (`replay` and `resume` alike).
+        static func command(of manifest: Manifest) -> String {
+            if manifest.replayOf != nil { return "replay" }
+            return manifest.stages.contains { $0.kind == "csv-input" } ? "apply" : "run"
         }
     }
 

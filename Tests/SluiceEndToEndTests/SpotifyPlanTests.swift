@@ -188,7 +188,15 @@ struct SpotifyPlanTests {
         let line = try #require(
             listed.stdout.split(separator: "\n").first { $0.hasPrefix(replay.runID) }, "\(listed.stdout)")
         let applyRows = try #require(replay.stage("apply")?.rowsIn)
-        #expect(applyRows > 0 && line.hasSuffix(" \(applyRows)"), "\(line)")
+        // Its command, then after its rows the run it replays: the columns before line up.
+        let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+        #expect(fields.prefix(3) == [Substring(replay.runID), "spotify-enrichment", "replay"], "\(line)")
+        #expect(applyRows > 0, "\(line)")
+        #expect(fields.suffix(4) == ["\(applyRows)", "replay", "of", Substring(manifest.runID)], "\(line)")
+        let header = try #require(listed.stdout.split(separator: "\n").first)
+        #expect(
+            header.split(separator: " ", omittingEmptySubsequences: true)
+                == ["run", "plan", "command", "status", "started", "duration", "rows", "link"], "\(header)")
 
         // Applying the same rows again changes nothing.
         // A bare run id is looked up in the runs directory.
@@ -314,7 +322,7 @@ struct SpotifyPlanTests {
         // The list says which run went on from the interrupted one.
         let listed = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
         let line = try #require(listed.stdout.split(separator: "\n").first { $0.hasPrefix(interrupted.runID) })
-        #expect(line.contains(", continued by \(manifest.runID)"), "\(listed.stdout)")
+        #expect(line.hasSuffix("  continued by \(manifest.runID)"), "\(listed.stdout)")
         // Shown, it says so instead of how to continue it again.
         let shown = try await fixture.sluice.run(["runs", "show", directory.path])
         #expect(shown.stdout.contains("continued by run \(manifest.runID)"), "\(shown.stdout)")
