@@ -252,7 +252,8 @@ struct ApplyCommandTests {
         let listed = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
         // Listed as a run of `sluice apply`, not of the plan.
         #expect(
-            listed.stdout.contains("\(manifest.runID)  spotify-enrichment  apply    failed, undone"), "\(listed.stdout)")
+            listed.stdout.contains("\(manifest.runID)  spotify-enrichment  apply    failed, undone"), "\(listed.stdout)"
+        )
         let shown = try await fixture.sluice.run(["runs", "show", directory.path])
         #expect(shown.stdout.contains("undone (stage 'apply') at "), "\(shown.stdout)")
         #expect(shown.stdout.contains(": restored \(changed) row"), "\(shown.stdout)")
