@@ -7,13 +7,15 @@ import SluicePlan
 /// The plan an earlier run used, for commands that act on a run (`replay`, `resume`, `undo`).
 enum RecordedPlan {
     /// The plan as the original run used it: its file when unchanged, else the manifest's copy;
-    /// the run's overrides first, then this command's.
+    /// the run's overrides first, then this command's. `edited` (`replay --plan FILE`): that file
+    /// as it is now instead, a plan fixed since the run; `offersEdited`: the command has that option.
     ///
     /// Environment variables that only stages left out of this command need may be unset: replaying
     /// `apply` needs `DATABASE_URL`, not the Spotify credentials. `running` names the stages that
     /// will run (`nil`: all of them).
     static func load(
-        of original: Manifest, directory: URL, overrides: [String], running: Set<String>? = nil
+        of original: Manifest, directory: URL, overrides: [String], running: Set<String>? = nil,
+        edited: String? = nil, offersEdited: Bool = false
     ) async throws
         -> Plan
     {
@@ -25,16 +27,31 @@ enum RecordedPlan {
         let missing = original.secretOverrides.filter { !given.contains($0) }
         let source: (bytes: [UInt8], path: String, overrides: [String])
         var loader = PlanLoader()
-        let planPath = original.plan.path
+        let planPath = edited ?? original.plan.path
         // Reading the file: off the cooperative pool.
-        if let bytes = try? await BlockingIO.run({ Array(try Data(contentsOf: URL(fileURLWithPath: planPath))) }),
-            SHA256.hex(bytes) == original.plan.sha256
-        {
-            source = (bytes, original.plan.path, recorded + overrides)
+        let bytes: [UInt8]?
+        do {
+            bytes = try await BlockingIO.run { Array(try Data(contentsOf: URL(fileURLWithPath: planPath))) }
+        } catch {
+            guard edited == nil else {
+                Terminal.printError("error: cannot read the plan \(planPath): \(PlanLoader.reason(error))")
+                throw ExitCode(ExitStatus.invalidPlan)
+            }
+            bytes = nil
+        }
+        if let bytes, edited != nil || SHA256.hex(bytes) == original.plan.sha256 {
+            if SHA256.hex(bytes) != original.plan.sha256 {
+                Terminal.printError(
+                    "note: using \(planPath) as it is now, not the plan run \(original.runID) used "
+                        + "(sha256 \(SHA256.hex(bytes).prefix(12))…, recorded \(original.plan.sha256.prefix(12))…)")
+            }
+            source = (bytes, planPath, recorded + overrides)
         } else {
             Terminal.printError(
                 "note: \(original.plan.path) is missing or changed since run \(original.runID); "
-                    + "using the plan recorded in its manifest")
+                    + "using the plan recorded in its manifest"
+                    + (offersEdited ? " (to use the file as it is now: --plan \(Execution.shellQuoted(planPath)))" : "")
+            )
             let name = directory.appendingPathComponent(Manifest.fileName).path + " (resolved_plan)"
             source = (Array(JSON.encode(original.resolvedPlan).utf8), name, overrides)
             loader.isRecorded = true

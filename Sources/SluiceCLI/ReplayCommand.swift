@@ -19,9 +19,12 @@ struct Replay: AsyncParsableCommand {
               sluice replay runs/20261125-101500-a1b2c3 --stage verify
 
             The plan is read again from its file when that is unchanged (same sha256), otherwise \
-            from the copy recorded in the manifest. Environment variables are needed only for the \
-            connections of the stages that run: replaying apply needs DATABASE_URL, not the \
-            Spotify credentials.
+            from the copy recorded in the manifest; --plan FILE replays with a plan file as it is \
+            now instead (a transform fixed since the run), its stages before the replayed one \
+            being the run's. Environment variables are needed only for the connections of the \
+            stages that run: replaying apply needs DATABASE_URL, not the Spotify credentials.
+
+              sluice replay runs/20261125-101500-a1b2c3 --from transform --plan plans/enrich.yaml
             """)
 
     @Argument(help: "The run directory (or its manifest.json), or a run id in the runs directory.")
@@ -38,6 +41,13 @@ struct Replay: AsyncParsableCommand {
         help: ArgumentHelp("Override a parameter: STAGE.PARAM=VALUE (repeatable).", valueName: "K=V"))
     var overrides: [String] = []
 
+    @Option(
+        name: .customLong("plan"),
+        help: ArgumentHelp(
+            "Replay with this plan file as it is now, not the plan the run used (a plan fixed since).",
+            valueName: "FILE"))
+    var planFile: String?
+
     @OptionGroup var execution: ExecutionOptions
 
     func validate() throws {
@@ -51,13 +61,15 @@ struct Replay: AsyncParsableCommand {
         let (runURL, original) = try await ExecutionOptions.loadRun(run, runsDir: execution.runsDir)
         try await Self.replay(
             original, at: runURL, mode: stage != nil ? .stage : .from, stage: stage ?? from ?? "",
-            overrides: overrides, execution: execution, logger: logger)
+            overrides: overrides, planFile: planFile, offersPlanFile: true, execution: execution, logger: logger)
     }
 
-    /// Replays `stage` of the run `original` (read from `runURL`) as a new run.
+    /// Replays `stage` of the run `original` (read from `runURL`) as a new run; with `planFile`
+    /// (`--plan`), that file's stages rather than the run's plan. `offersPlanFile`: the command
+    /// has `--plan` (`replay`, not `resume`), so a note may point at it.
     static func replay(
         _ original: Manifest, at runURL: URL, mode: Manifest.ReplayMode, stage name: String, overrides: [String],
-        execution: ExecutionOptions, logger: Logger
+        planFile: String? = nil, offersPlanFile: Bool = false, execution: ExecutionOptions, logger: Logger
     ) async throws {
         let originalDirectory = Manifest.manifestURL(for: runURL).deletingLastPathComponent().standardizedFileURL
         let names = original.stages.map(\.name)
@@ -68,7 +80,8 @@ struct Replay: AsyncParsableCommand {
         try await refuseEditedReviewFiles(of: replay)
         await noteChangedSources(of: original, running: running, directory: originalDirectory)
         let plan = try await RecordedPlan.load(
-            of: original, directory: originalDirectory, overrides: overrides, running: running)
+            of: original, directory: originalDirectory, overrides: overrides, running: running,
+            edited: planFile, offersEdited: offersPlanFile)
         // The run's stages that its plan still has: a run of `sluice apply` begins with a
         // csv-input stage, which is not the plan's.
         let replayable = names.filter { plan.stage(named: $0) != nil }

@@ -65,6 +65,8 @@ struct RESTPlanTests {
             let approved = try await (approver ?? sluice).run(["replay", run.path, "--from", "apply", "--yes"])
             #expect(approved.status == 0, "\(approved.stderr)")
             #expect(approved.stderr.contains("using the plan recorded in its manifest"), "\(approved.stderr)")
+            #expect(
+                approved.stderr.contains("(to use the file as it is now: --plan \(plan.path))"), "\(approved.stderr)")
             return fetchKeys
         }
 
@@ -85,6 +87,31 @@ struct RESTPlanTests {
     /// A database with `schema` and `api` as the vendor ``vendorPlan(sql:fetch:)`` reads, its key `k3y`.
     static func vendorFixture(schema: String, api: FixtureAPI) async throws -> Fixture {
         try await Fixture.make(schema: schema, api: api) { origin in ["VENDOR_URL": origin, "VENDOR_KEY": "k3y"] }
+    }
+
+    /// A vendor API answering a POST batch of skus with a score each (s1: 7, s2: 9), books s1
+    /// and s2 (score 1) and the `more` rows, and the vendor plan that asks it about every book.
+    static func postBatch(books more: String? = nil) async throws -> (Fixture, String) {
+        var api = FixtureAPI(
+            shape: .batchList(path: "/v1/lookup", bodyKey: "ids", resultsKey: "results"),
+            answers: ["s1": .object(["id": "s1", "score": 7]), "s2": .object(["id": "s2", "score": 9])])
+        api.requiredHeader = ("X-Api-Key", "k3y")
+        let schema = """
+            CREATE TABLE books (id uuid PRIMARY KEY, sku text, score int);
+            INSERT INTO books VALUES ('\(Self.uuid(1))', 's1', NULL), ('\(Self.uuid(2))', 's2', 1)\(more.map { ", " + $0 } ?? "");
+            """
+        let fixture = try await Self.vendorFixture(schema: schema, api: api)
+        let text = Self.vendorPlan(
+            sql: "SELECT id AS book_id, sku FROM books ORDER BY id",
+            fetch: """
+                path: /v1/lookup
+                method: POST
+                id: sku
+                body: { ids: "{ids}" }
+                items_key: results
+                match: { item_field: id }
+                """)
+        return (fixture, text)
     }
 
     /// A vendor API plan: `sql` from `books`, a fetch from the `vendor` connection (an API key
@@ -225,32 +252,53 @@ struct RESTPlanTests {
     /// The same for a POST batch: its recorded plan (the plan file edited since the run) loads
     /// for the approval, without the GET keys' defaults that would not check as given.
     @Test func aPostRunIsApprovedFromItsRecordedPlanOnceTheFileChanged() async throws {
-        var api = FixtureAPI(
-            shape: .batchList(path: "/v1/lookup", bodyKey: "ids", resultsKey: "results"),
-            answers: ["s1": .object(["id": "s1", "score": 7]), "s2": .object(["id": "s2", "score": 9])])
-        api.requiredHeader = ("X-Api-Key", "k3y")
-        let schema = """
-            CREATE TABLE books (id uuid PRIMARY KEY, sku text, score int);
-            INSERT INTO books VALUES ('\(Self.uuid(1))', 's1', NULL), ('\(Self.uuid(2))', 's2', 1), ('\(Self.uuid(3))', 'zz', NULL);
-            """
-        let fixture = try await Self.vendorFixture(schema: schema, api: api)
+        let (fixture, text) = try await Self.postBatch(books: "('\(Self.uuid(3))', 'zz', NULL)")
         defer { Task { await fixture.tearDown() } }
-        let text = Self.vendorPlan(
-            sql: "SELECT id AS book_id, sku FROM books ORDER BY id",
-            fetch: """
-                path: /v1/lookup
-                method: POST
-                id: sku
-                body: { ids: "{ids}" }
-                items_key: results
-                match: { item_field: id }
-                """)
         let fetchKeys = try await fixture.stopEditAndApprove(Array(text.utf8), name: "vendor.yaml")
         #expect(fetchKeys["ids_param"] == nil && fetchKeys["max_ids"] != nil, "\(fetchKeys.keys.sorted())")
         #expect(
             try await fixture.rows("SELECT sku, score FROM books ORDER BY id") == [
                 ["s1", "7"], ["s2", "9"], ["zz", nil],
             ])
+    }
+
+    /// A transform fixed in the plan file after the run fetched: `replay --from transform --plan
+    /// FILE` runs the file's transform on the answers the run recorded (the API is not asked
+    /// again) and records the file it used; a file that cannot be read changes nothing.
+    @Test func aReplayWithPlanUsesTheFileAsItIsNowOnTheRecordedAnswers() async throws {
+        let (fixture, text) = try await Self.postBatch()
+        defer { Task { await fixture.tearDown() } }
+        let plan = fixture.directory.appendingPathComponent("vendor.yaml")
+        let runs = fixture.directory.appendingPathComponent("runs").path
+        try await Files.write(Array(text.utf8), to: plan)
+        let stopped = try await fixture.sluice.run(["run", plan.path, "--runs-dir", runs])
+        #expect(stopped.status == 3, "\(stopped.stderr)")
+        let (run, _) = try #require(await Files.runs(in: URL(fileURLWithPath: runs)).last)
+        let requests = fixture.api.stats().requests
+        let fixed = text.replacingOccurrences(of: "score: response.score", with: "score: response.score * 10")
+        #expect(fixed != text)
+        try await Files.write(Array(fixed.utf8), to: plan)
+
+        let missing = fixture.directory.appendingPathComponent("nope.yaml").path
+        let unreadable = try await fixture.sluice.run([
+            "replay", run.path, "--from", "transform", "--plan", missing, "--yes",
+        ])
+        #expect(unreadable.status == 2, "\(unreadable.stderr)")
+        #expect(
+            unreadable.stderr.contains("error: cannot read the plan \(missing): no such file"), "\(unreadable.stderr)")
+        #expect(await Files.runs(in: URL(fileURLWithPath: runs)).count == 1, "no run made")
+
+        let replayed = try await fixture.sluice.run([
+            "replay", run.path, "--from", "transform", "--plan", plan.path, "--yes",
+        ])
+        #expect(replayed.status == 0, "\(replayed.stderr)")
+        #expect(
+            replayed.stderr.contains("note: using \(plan.path) as it is now, not the plan run "), "\(replayed.stderr)")
+        #expect(fixture.api.stats().requests == requests, "the recorded answers, not the API")
+        #expect(try await fixture.rows("SELECT sku, score FROM books ORDER BY id") == [["s1", "70"], ["s2", "90"]])
+        let (_, manifest) = try #require(await Files.runs(in: URL(fileURLWithPath: runs)).last)
+        #expect(manifest.plan.sha256 == SHA256.hex(Array(fixed.utf8)))
+        #expect(manifest.stage("fetch")?.status == .skipped)
     }
 
     /// One POST per row, its JSON body filled from the row (a number stays a number): the run
