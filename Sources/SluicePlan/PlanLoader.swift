@@ -596,7 +596,7 @@ struct PlanChecker {
             for (name, offset) in writeCSV.path.unknownPlaceholders {
                 let at = location("\(path).path", or: s.location)
                 validator.diagnostics.error(
-                    "unknown placeholder '{\(name)}' in path", at: at.advanced(by: offset + 1),
+                    "unknown placeholder '{\(name)}' in path", at: at.advanced(intoValueBy: offset),
                     notes: Suggestion.note(for: name, in: PathTemplate.placeholders)
                         + ["placeholders: " + PathTemplate.placeholders.map { "{\($0)}" }.joined(separator: ", ")])
             }
@@ -861,12 +861,12 @@ extension PlanChecker {
         var placeholders: [(key: String, name: String, at: SourceLocation)] = []
         for (key, template) in [("path", fetch.path)] + fetch.query.map({ ("query.\($0.0)", $0.1) }) {
             for case .field(let name, let offset) in template.parts {
-                placeholders.append((key, name, at(key).advanced(by: offset + 1)))
+                placeholders.append((key, name, at(key).advanced(intoValueBy: offset)))
             }
         }
         if fetch.perItem, let itemBody {
             placeholders += itemBody.uses.map { use in
-                ("body" + use.path, use.field, at("body" + use.path).advanced(by: use.offset + 1))
+                ("body" + use.path, use.field, at("body" + use.path).advanced(intoValueBy: use.offset))
             }
         }
         var warnedOfID = false

@@ -116,8 +116,8 @@ import Testing
         ("path: /isrc/{isrc}\nids_param: ids", "'ids_param' applies to batch requests", 16, 16),
         ("path: /isrc/{isrc}\nid: isrc\nid_prefix: \"X:\"", "'id_prefix' applies to batch requests", 17, 16),
         ("path: /isrc/{isrc}\nmatch: object_keys", "'match' applies to batch requests", 16, 12),
-        ("path: /isrc/{isrcc}", "{isrcc} in path names a field the input does not have", 15, 18),
-        ("path: /isrc/{id}", "{id} in path names a field the input does not have", 15, 18),
+        ("path: /isrc/{isrcc}", "{isrcc} in path names a field the input does not have", 15, 17),
+        ("path: /isrc/{id}", "{id} in path names a field the input does not have", 15, 17),
         ("path: /isrc/{isrc\nid: x", "'{' without '}'", 15, 17),
         ("path: /tracks", "needs 'id': a batch request sends each row's id", 13, 5),
         ("path: /lookup\nmethod: POST\nid: isrc", "method POST needs a 'body'", 16, 13),
@@ -147,6 +147,15 @@ import Testing
         (
             "path: /lookup\nmethod: POST\nbody: { q: { a: [ \"x {isrx}\" ] } }",
             "{isrx} in body.q.a[0] names a field", 17, 26
+        ),
+        // In a block scalar: on the block's line that holds it, literal or folded alike.
+        (
+            "path: /lookup\nmethod: POST\nbody:\n  text: |\n    Summary of\n    ISRC {isrx} now",
+            "{isrx} in body.text names a field", 20, 14
+        ),
+        (
+            "path: /lookup\nmethod: POST\nbody:\n  text: >\n    Summary of\n    ISRC {isrx} now",
+            "{isrx} in body.text names a field", 20, 14
         ),
         (
             "path: /lookup\nmethod: POST\nbody: { isbn: \"{id}\" }",
@@ -344,5 +353,39 @@ import Testing
         ] as [(String, [String]?)])
     func selectColumnsAreReadOnlyWhenPlain(sql: String, names: [String]?) {
         #expect(SelectColumns.names(in: sql) == names)
+    }
+}
+
+/// Where a character of a scalar's text is in the plan: quoted, plain, and in block scalars,
+/// whose lines (and a folded block's blank lines) are walked.
+@Suite struct ScalarLocationTests {
+    static let text = """
+        a: "x {f}"
+        b: x {f}
+        c: |
+          one
+            {f} more
+        d: >
+          one
+
+          two {f}
+        e: 1
+        """
+
+    func place(line: Int, column: Int, offset: Int) -> (Int, Int) {
+        let at = SourceLocation(source: SourceText(name: "p.yaml", text: Self.text), line: line, column: column)
+            .advanced(intoValueBy: offset)
+        return (at.line, at.column)
+    }
+
+    @Test func findsTheCharacterWhereverTheScalarIsWritten() {
+        #expect(place(line: 1, column: 4, offset: 2) == (1, 7), "after the quote")
+        #expect(place(line: 2, column: 4, offset: 2) == (2, 6))
+        // "one\n  {f} more\n": a more-indented line keeps its extra spaces.
+        #expect(place(line: 3, column: 4, offset: 6) == (5, 5))
+        // "one\ntwo {f}\n": the blank line is the line break; the break before it is dropped.
+        #expect(place(line: 6, column: 4, offset: 8) == (9, 7))
+        // Past the block's end: the block's start.
+        #expect(place(line: 3, column: 4, offset: 99) == (3, 4))
     }
 }

@@ -22,6 +22,44 @@ public struct SourceLocation: Sendable, Hashable, Comparable, CustomStringConver
         SourceLocation(source: source, line: line, column: column + offset)
     }
 
+    /// Where the character `offset` of a scalar's text is, this being where the scalar starts:
+    /// after the quote of a quoted scalar, on its line; in a block scalar (`|` or `>`), on the
+    /// line of the block that holds it, past the block's indentation (a folded block's line
+    /// breaks read as the one space they become).
+    public func advanced(intoValueBy offset: Int) -> SourceLocation {
+        guard let text = source.line(line), column >= 1, column <= text.count else { return advanced(by: offset) }
+        switch text[text.index(text.startIndex, offsetBy: column - 1)] {
+        case "\"", "'": return advanced(by: offset + 1)
+        case "|", ">": return intoBlock(by: offset) ?? self
+        default: return advanced(by: offset)
+        }
+    }
+
+    private func intoBlock(by offset: Int) -> SourceLocation? {
+        let folded = source.line(line)?.dropFirst(column - 1).first == ">"
+        func isBlank(_ number: Int) -> Bool { source.line(number)?.allSatisfy { $0 == " " } ?? false }
+        var number = line + 1
+        var indent: Int?
+        var left = offset
+        while let text = source.line(number) {
+            let blank = isBlank(number)
+            let leading = text.prefix { $0 == " " }.count
+            if !blank {
+                if indent == nil { indent = leading }
+                if let indent, leading < indent { return nil }
+            }
+            let content = blank ? 0 : text.count - (indent ?? 0)
+            if !blank, left <= content {
+                return SourceLocation(source: source, line: number, column: (indent ?? 0) + left + 1)
+            }
+            // A literal block keeps each line break; a folded one makes it a space, or drops it
+            // before blank lines (each of which is a line break of its own).
+            left -= content + (folded && !blank && isBlank(number + 1) ? 0 : 1)
+            number += 1
+        }
+        return nil
+    }
+
     public static func < (a: SourceLocation, b: SourceLocation) -> Bool {
         if a.source != b.source, a.source.order != b.source.order { return a.source.order < b.source.order }
         return (a.line, a.column) < (b.line, b.column)
