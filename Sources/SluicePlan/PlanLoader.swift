@@ -736,6 +736,22 @@ extension PlanChecker {
             return spec.defaultValue != nil && s.redactedParameters[key]?.value == spec.defaultValue
         }
         let itemBody = fetch.itemBody
+        // JSON pasted into a block scalar (`body: |`) is a string: sent as one JSON string, which
+        // an API that wants the object refuses. (`"{isrc}"` alone is a placeholder, not an object.)
+        if case .string(let text)? = fetch.body,
+            case let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines),
+            (trimmed.hasPrefix("{") && trimmed.hasSuffix("}") && trimmed.contains(":"))
+                || (trimmed.hasPrefix("[") && trimmed.hasSuffix("]"))
+        {
+            validator.diagnostics.warning(
+                "'body' is a string that spells JSON: it is sent as one JSON string, not as the object or list "
+                    + "it spells",
+                at: at("body"),
+                notes: [
+                    "write the body as YAML, e.g. body: {sku: \"{sku}\", pages: \"{pages}\"} or key: value lines "
+                        + "(JSON is YAML too: drop the '|' and quote each placeholder)"
+                ])
+        }
         if let field = bodyKeyFields[fetch.connection] {
             if fetch.method == .post, case .object(let members)? = fetch.body {
                 if members[field] != nil {

@@ -356,6 +356,25 @@ import Testing
     }
 }
 
+extension RequestShapeCheckTests {
+    /// JSON pasted as a block scalar is a string, sent as a JSON string: check warns, saying
+    /// how to write the object; a string that does not spell JSON is sent as it is, silently.
+    @Test(arguments: [
+        ("body: |\n  {\"isrc\": \"{isrc}\", \"n\": 1}", true),
+        ("body: '[\"{isrc}\"]'", true),
+        ("body: \"{isrc}\"", false),
+        ("body: { isrc: \"{isrc}\" }", false),
+    ])
+    func aBodyStringThatSpellsJSONIsWarnedOf(body: String, warned: Bool) throws {
+        let found = try load(Self.plan(fetch: "path: /lookup\nmethod: POST\n" + body)).warnings
+        let warning = found.first { $0.message.hasPrefix("'body' is a string that spells JSON") }
+        #expect((warning != nil) == warned, "\(found)")
+        #expect(warning == nil || warning?.severity == .warning)
+        #expect(warning == nil || warning?.location?.line == 17, "\(found)")
+        #expect(warning == nil || warning?.notes.first?.contains("drop the '|' and quote each placeholder") == true)
+    }
+}
+
 /// Where a character of a scalar's text is in the plan: quoted, plain, and in block scalars,
 /// whose lines (and a folded block's blank lines) are walked.
 @Suite struct ScalarLocationTests {
