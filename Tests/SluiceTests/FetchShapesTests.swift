@@ -596,7 +596,8 @@ import Testing
     }
 
     /// A vendor's batch lookup: POST with the ids in a JSON body, results in any order each
-    /// naming its id, authenticated by an API key header or a bearer token.
+    /// naming its id, authenticated by an API key header or a bearer token; the plan's query
+    /// goes with the POST as with a GET.
     @Test(arguments: [
         ("X-Api-Key", "k3y-123", "kind: api-key\n  header: X-Api-Key\n  key: \"${VENDOR_KEY}\""),
         ("Authorization", "Bearer k3y-123", "kind: bearer\n  token: \"${VENDOR_KEY}\""),
@@ -617,6 +618,7 @@ import Testing
                 method: POST
                 id: vendor_id
                 body: { ids: "{ids}" }
+                query: { market: US, fields: "id,score" }
                 items_key: results
                 match: { item_field: id }
                 """,
@@ -630,6 +632,7 @@ import Testing
             #expect(harness.counters["not_found"] == 1)
             #expect(harness.counters["requests"] == 1)
             #expect(server.stats().refused == 0)
+            #expect(server.stats().seenURLs == ["/v1/lookup?fields=id%2Cscore&market=US"], "\(server.stats().seenURLs)")
         }
     }
 

@@ -60,14 +60,18 @@ public struct FetchStage: Stage {
         c.headers = http.headers.map { ($0.0, $0.1.value) }
         c.method = settings.method.rawValue
         if settings.perItem {
+            // Each request's query is rendered from its row, into its key.
             c.request = .perItem
-        } else if let body = settings.body {
-            c.request = .batchBody(template: body)
         } else {
             c.request =
-                settings.idsRepeat
-                ? .batchQueryRepeated(parameter: settings.idsParam)
-                : .batchQuery(parameter: settings.idsParam, separator: settings.idSeparator)
+                if let body = settings.body {
+                    .batchBody(template: body)
+                } else if settings.idsRepeat {
+                    .batchQueryRepeated(parameter: settings.idsParam)
+                } else {
+                    .batchQuery(parameter: settings.idsParam, separator: settings.idSeparator)
+                }
+            // Every batch request carries the plan's query, a POST's as much as a GET's.
             c.query = Dictionary(settings.query.map { ($0.0, literal($0.1)) }, uniquingKeysWith: { _, last in last })
         }
         c.idPrefix = settings.idPrefix
