@@ -66,10 +66,12 @@ struct Replay: AsyncParsableCommand {
 
     /// Replays `stage` of the run `original` (read from `runURL`) as a new run; with `planFile`
     /// (`--plan`), that file's stages rather than the run's plan. `offersPlanFile`: the command
-    /// has `--plan` (`replay`, not `resume`), so a note may point at it.
+    /// has `--plan` (`replay`, not `resume`), so a note may point at it. `reusingAnswers`
+    /// (`resume`): a fetch that runs reuses the answers `original` recorded.
     static func replay(
         _ original: Manifest, at runURL: URL, mode: Manifest.ReplayMode, stage name: String, overrides: [String],
-        planFile: String? = nil, offersPlanFile: Bool = false, execution: ExecutionOptions, logger: Logger
+        planFile: String? = nil, offersPlanFile: Bool = false, reusingAnswers: Bool = false,
+        execution: ExecutionOptions, logger: Logger
     ) async throws {
         let originalDirectory = Manifest.manifestURL(for: runURL).deletingLastPathComponent().standardizedFileURL
         let names = original.stages.map(\.name)
@@ -113,9 +115,10 @@ struct Replay: AsyncParsableCommand {
                 stages = try pipeline.stages()
                 csvApply = pipeline
             } else {
-                stages = try PipelineBuilder(
-                    plan: plan, logger: logger, dryRun: execution.dryRun, force: execution.force
-                ).stages()
+                var builder = PipelineBuilder(
+                    plan: plan, logger: logger, dryRun: execution.dryRun, force: execution.force)
+                if reusingAnswers { builder.resumeFrom = originalDirectory }
+                stages = try builder.stages()
             }
         } catch {
             Terminal.report(error)

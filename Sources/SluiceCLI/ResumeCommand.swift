@@ -117,10 +117,12 @@ struct Resume: AsyncParsableCommand {
                 "note: run \(original.runID) replayed '\(origin.stage)' of run \(origin.runID); "
                     + "resuming replays \(origin.mode == .from ? "from " : "")'\(origin.stage)' again on the same recorded rows"
             )
+            // Its fetch, if it runs again, asks only what this run did not get an answer to,
+            // once the API's Retry-After that stopped it is over.
+            try await Self.waitForTheAPI(original)
             try await Replay.replay(
                 original, at: runURL, mode: origin.mode, stage: origin.stage, overrides: overrides,
-                execution: execution,
-                logger: logger)
+                reusingAnswers: true, execution: execution, logger: logger)
             return
         }
         let directory = Manifest.manifestURL(for: runURL).deletingLastPathComponent().standardizedFileURL

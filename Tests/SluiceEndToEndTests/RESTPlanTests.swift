@@ -301,6 +301,53 @@ struct RESTPlanTests {
         #expect(manifest.stage("fetch")?.status == .skipped)
     }
 
+    /// A replay of the fetch that stops resumably is resumed as that replay, reusing the answers
+    /// it got: only the rest is asked (an API that refuses a request sooner than a second after
+    /// the last, with `retries: 0`, stops each run at its second request).
+    @Test func aResumedReplayOfTheFetchAsksOnlyWhatItWasNotAnswered() async throws {
+        var api = FixtureAPI(
+            shape: .itemBody(path: "/v1/score", idKey: "sku"),
+            answers: ["s1": .object(["score": 7]), "s2": .object(["score": 9]), "s3": .object(["score": 4])])
+        api.requiredHeader = ("X-Api-Key", "k3y")
+        api.minInterval = .seconds(1)
+        let schema = """
+            CREATE TABLE books (id uuid PRIMARY KEY, sku text, score int);
+            INSERT INTO books VALUES ('\(Self.uuid(1))', 's1', NULL), ('\(Self.uuid(2))', 's2', NULL),
+              ('\(Self.uuid(3))', 's3', NULL);
+            """
+        let fixture = try await Self.vendorFixture(schema: schema, api: api)
+        defer { Task { await fixture.tearDown() } }
+        let plan = fixture.directory.appendingPathComponent("score.yaml")
+        let runs = fixture.directory.appendingPathComponent("runs")
+        let text = Self.vendorPlan(
+            sql: "SELECT id AS book_id, sku FROM books ORDER BY id",
+            fetch: "path: /v1/score\nmethod: POST\nbody: { sku: \"{sku}\" }\nretries: 0")
+        try await Files.write(Array(text.utf8), to: plan)
+        let first = try await fixture.sluice.run(["run", plan.path, "--runs-dir", runs.path])
+        #expect(first.status == 4, "\(first.stderr)")
+        let (original, _) = try #require(await Files.runs(in: runs).last)
+        try await Task.sleep(for: .milliseconds(1200))
+        let replayed = try await fixture.sluice.run(["replay", original.path, "--from", "fetch"])
+        #expect(replayed.status == 4, "\(replayed.stderr)")
+        let (replay, replayManifest) = try #require(await Files.runs(in: runs).last)
+        #expect(replayManifest.replayOf?.runID == original.lastPathComponent)
+        let kept = replayManifest.stage("fetch")?.outputs.first { $0.kind == "answers" }
+        #expect(kept?.rows == 1, "one answer kept: \(String(describing: replayManifest.stage("fetch")))")
+
+        try await Task.sleep(for: .milliseconds(1200))
+        let asked = fixture.api.stats().requests
+        let resumed = try await fixture.sluice.run(["resume", replay.path, "--set", "fetch.delay=1.2s", "--yes"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let (_, manifest) = try #require(await Files.runs(in: runs).last)
+        let fetch = try #require(manifest.stage("fetch"))
+        #expect(fetch.counters["reused_answers"] == 1, "\(fetch.counters)")
+        #expect(fixture.api.stats().requests - asked == 2, "only the two it had no answer for")
+        #expect(
+            try await fixture.rows("SELECT sku, score FROM books ORDER BY id") == [
+                ["s1", "7"], ["s2", "9"], ["s3", "4"],
+            ])
+    }
+
     /// One POST per row, its JSON body filled from the row (a number stays a number): the run
     /// stops at the gate, the plan file changes, and the approval replays the recorded plan,
     /// body template included, without asking the API again.
