@@ -23,6 +23,12 @@ struct UndoCommand: AsyncParsableCommand {
             now (0 or 6), so `sluice undo RUN --dry-run && sluice undo RUN --yes` undoes only \
             what it can undo completely.
 
+            Undo tells a cell changed since by its value only: a later run that wrote the same \
+            value looks like this apply's. So an apply undone completely before is not undone \
+            again (nothing is left), and one that later runs in the runs directory applied to the \
+            same table after is refused, naming them: undo those first (newest first), or pass \
+            --force to undo this one anyway.
+
             Exit status: 0 every row the apply changed is back (or already was), 1 failed \
             (nothing changed), 3 not confirmed, 6 partly undone: the rest was restored and \
             committed, but cells changed since were left as they are; 64 usage error (a --stage \
@@ -43,6 +49,9 @@ struct UndoCommand: AsyncParsableCommand {
 
     @Flag(help: "Say what undo would restore now, then roll back: nothing changes.")
     var dryRun = false
+
+    @Flag(help: "Undo even though later runs applied to the same table (cells they set to this run's values too).")
+    var force = false
 
     @Option(help: "trace, debug, info, notice, warning, error or critical (logs go to stderr).")
     var logLevel: Logger.Level = .warning
@@ -69,6 +78,27 @@ struct UndoCommand: AsyncParsableCommand {
                 of: manifest, directory: directory, overrides: [], running: stage.map { [$0] } ?? applies)
             let undo = try Undo(runDirectory: directory, manifest: manifest, plan: plan, stage: stage)
             let file = try await undo.undoFile()
+            if let done = manifest.undos.last(where: { $0.stage == undo.stage }), done.changedSince == 0 {
+                // Undoing it again would find only cells a later run may have set to its values.
+                Terminal.printError(
+                    "note: stage '\(undo.stage)' of run \(manifest.runID) was undone completely at "
+                        + "\(ISO8601DateFormatter().string(from: done.undoneAt)); nothing is left to undo")
+                return
+            }
+            let later = await Self.laterApplies(after: undo.stage, of: manifest, in: directory)
+            if !later.isEmpty {
+                let list = later.map { "\($0.runID) (stage '\($0.stage)')" }.joined(separator: ", ")
+                let advice =
+                    "undo a cell here only when it still holds this run's value, which a later run may have set "
+                    + "again; undo the later runs first, newest first (sluice undo \(later.last!.runID) --yes)"
+                if !force {
+                    Terminal.printError(
+                        "error: later runs applied to \(later[0].table) after this one and are not undone: \(list); "
+                            + advice + ", or pass --force to undo this run anyway")
+                    throw ExitCode(ExitStatus.failed)
+                }
+                Terminal.printError("warning: --force: later runs applied to \(later[0].table) after this one: \(list)")
+            }
             if !yes && !dryRun {
                 guard Terminal.stdinIsTerminal else {
                     Terminal.printError(
@@ -125,6 +155,33 @@ struct UndoCommand: AsyncParsableCommand {
         } catch {
             Terminal.printError("warning: the undo committed, but \(file.path) could not record it: \(error)")
         }
+    }
+
+    /// A later apply to the same table, recorded in the runs directory.
+    struct LaterApply {
+        var runID: String
+        var stage: String
+        var table: String
+    }
+
+    /// The runs beside `manifest`'s whose apply to the table `stage` wrote finished after it and
+    /// is not undone completely, oldest first.
+    static func laterApplies(after stage: String, of manifest: Manifest, in directory: URL) async -> [LaterApply] {
+        guard let record = manifest.stage(stage), let finished = record.finishedAt,
+            let table = record.parameters["table"].stringValue
+        else { return [] }
+        let runs = directory.deletingLastPathComponent()
+        let all = (try? await BlockingIO.run { Manifest.loadAll(in: runs) }) ?? []
+        return all.flatMap { _, other -> [(Date, LaterApply)] in
+            guard other.runID != manifest.runID else { return [] }
+            return other.committedApplies.compactMap { applied in
+                guard let theirs = other.stage(applied.stage), theirs.parameters["table"].stringValue == table,
+                    let when = theirs.finishedAt, when > finished,
+                    !other.undos.contains(where: { $0.stage == applied.stage && $0.changedSince == 0 })
+                else { return nil }
+                return (when, LaterApply(runID: other.runID, stage: applied.stage, table: table))
+            }
+        }.sorted { $0.0 < $1.0 }.map(\.1)
     }
 
     /// After a failure: the replays of `manifest`'s run beside it whose apply committed (the

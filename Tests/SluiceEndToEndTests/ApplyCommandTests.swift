@@ -381,6 +381,57 @@ struct ApplyCommandTests {
         var extra: [String] = []
     }
 
+    /// Undo tells a cell changed since by its value: a later run that wrote the same values
+    /// looks like the undone apply's. An apply undone completely is not undone again, and one
+    /// that a later apply to the table followed is refused, naming it, unless --force.
+    @Test func anUndoNeverRevertsALaterRunsApplyUnlessForced() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 60)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let file = fixture.directory.appendingPathComponent("reviewed.csv")
+        try await Files.write(Array(CSVText.lines(try await fixture.reviewedRows(), end: "\n").utf8), to: file)
+        let sluice = fixture.databaseOnly
+        let apply = ["apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory, "--yes"]
+        func undo(_ run: String, _ extra: [String] = []) async throws -> SluiceProcess.Outcome {
+            try await sluice.run(["undo", run, "--runs-dir", fixture.runsDirectory, "--yes"] + extra)
+        }
+
+        // A, undone; then B writes the same values: undoing A again leaves B's apply alone.
+        #expect(try await sluice.run(apply).status == 0)
+        let first = try #require(await fixture.manifests().last?.manifest.runID)
+        #expect(try await undo(first).status == 0)
+        #expect(try await fixture.table() == before)
+        #expect(try await sluice.run(apply).status == 0)
+        let second = try #require(await fixture.manifests().last?.manifest.runID)
+        let enriched = try await fixture.table()
+        #expect(enriched != before)
+        let again = try await undo(first)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("was undone completely at "), "\(again.stderr)")
+        #expect(try await fixture.table() == enriched, "run \(second)'s apply is left as it is")
+
+        // C changes one row's popularity after B: an undo of B is refused while C stands, naming
+        // it (its dry run exits as the undo would); --force undoes B all the same.
+        var rows = try await fixture.reviewedRows()
+        rows[1][2] = String(((Int(rows[1][2]) ?? 0) + 3) % 101)
+        try await Files.write(Array(CSVText.lines(rows, end: "\n").utf8), to: file)
+        #expect(try await sluice.run(apply).status == 0)
+        let third = try #require(await fixture.manifests().last?.manifest.runID)
+        let refused = try await undo(second)
+        #expect(refused.status == 1, "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains("error: later runs applied to tracks after this one and are not undone: \(third)"),
+            "\(refused.stderr)")
+        #expect(refused.stderr.contains("sluice undo \(third) --yes"), "\(refused.stderr)")
+        let dry = try await sluice.run(["undo", second, "--runs-dir", fixture.runsDirectory, "--dry-run"])
+        #expect(dry.status == 1, "the status the undo would have: \(dry.stderr)")
+        let latest = try await fixture.table()
+        #expect(latest != enriched)
+        let forced = try await undo(second, ["--force"])
+        #expect(forced.stderr.contains("warning: --force: later runs applied to tracks"), "\(forced.stderr)")
+        #expect(try await fixture.table() != latest, "forced, it undid what it could")
+    }
+
     @Test func badCSVsGetLocatedErrorsExitOneAndLeaveEveryRowAsItWas() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
         defer { Task { await fixture.tearDown() } }
