@@ -115,12 +115,17 @@ enum Execution {
 
     /// The command that continues a run that failed with a resumable error (a long Retry-After,
     /// an API that stopped answering): `sluice resume`, which reuses every answer the run
-    /// recorded, and approves (`--yes`) or dry-runs only if the run did, so a run meant for
-    /// review still stops before apply.
+    /// recorded, and approves (`--yes`, `--approve STAGE`), dry-runs or forces only as the run
+    /// did, so a run meant for review still stops before apply and one approved stops at no gate.
     static func resumeCommand(runDirectory: URL, options: ExecutionOptions) -> String {
         var command = "sluice resume \(shellQuoted(displayPath(runDirectory)))"
-        if options.yes { command += " --yes" }
+        if options.yes {
+            command += " --yes"
+        } else {
+            for stage in options.approve { command += " --approve \(shellQuoted(stage))" }
+        }
         if options.dryRun { command += " --dry-run" }
+        if options.force { command += " --force" }
         return command
     }
 

@@ -118,6 +118,26 @@ struct APIFaultTests {
         try await APIChecks.expectNoSecrets(fixture, outputs: [stopped, resumed])
     }
 
+    /// Approved with `--approve apply` (not `--yes`): the recorded resume command approves the
+    /// same gate, so following it finishes the job instead of stopping at the gate.
+    @Test func theResumeCommandApprovesWhatTheRunApproved() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        fixture.simulator.scheduleFaults([.serverError500])
+        let stopped = try await fixture.sluice.run(
+            fixture.apiRunArguments(retries: 0, approve: false) + ["--approve", "apply"])
+        #expect(stopped.status == 4, "\(stopped.stderr)")
+        let directory = try await fixture.lastRunDirectory().path
+        let manifest = try #require(await fixture.manifests().last?.manifest)
+        #expect(
+            manifest.resumeCommand == "sluice resume \(directory) --approve apply",
+            "\(String(describing: manifest.resumeCommand))")
+        let resumed = try await fixture.sluice.run(["resume", directory, "--approve", "apply"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        try await FaultChecks.expectEnriched(fixture, before: before)
+    }
+
     // MARK: The connection
 
     @Test func aResponseThatNeverComesTimesOutOnEveryAttemptAndStopsResumably() async throws {
