@@ -219,6 +219,10 @@ struct SpotifyPlanTests {
         let said = failed.stdout + failed.stderr
         #expect(said.contains("table tracks has no column 'isrc' (it has: "), "\(said)")
         #expect(said.contains("checked before the run started"), "\(said)")
+        // Located where the plan names the column, as a guard-rail is.
+        #expect(
+            said.contains("plans/spotify-enrichment.yaml:99:13: error: stages.apply.columns.isrc: table tracks"),
+            "\(said)")
         #expect(fixture.simulator.stats().apiRequests == 0)
         let manifest = try #require(await fixture.manifests().last?.manifest)
         #expect(manifest.stage("apply")?.status == .failed)

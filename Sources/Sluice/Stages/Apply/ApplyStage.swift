@@ -95,9 +95,13 @@ public struct ApplyStage: ReviewingStage, PreflightingStage {
                 _ = try await connection.execute("SELECT \(list.joined(separator: ", ")) FROM \(table) LIMIT 0")
             } catch let error as PostgresError where error.sqlState == "42703" || error.sqlState == "42P01" {
                 var message = "\(error.message) (\(when))"
+                // Located where the plan names it, as a guard-rail is: the table, or the first
+                // missing column (the key, or one of `columns`).
+                var key = "table"
                 if error.sqlState == "42703" {
                     let has = try await update.tableColumns(on: connection)
                     let missing = names.filter { !has.contains($0) }
+                    if let first = missing.first { key = first == settings.key ? "key" : "columns.\(first)" }
                     message =
                         "table \(settings.table) has no column \(missing.map { "'\($0)'" }.joined(separator: ", ")) "
                         + "(it has: \(has.joined(separator: ", ")))"
@@ -106,7 +110,8 @@ public struct ApplyStage: ReviewingStage, PreflightingStage {
                         } ?? "")
                         + " (\(when))"
                 }
-                throw StageError(stage: name, message)
+                let place = (parameterLocations[key] ?? location).map { "\($0): error: stages.\(name).\(key): " } ?? ""
+                throw StageError(stage: name, place + message)
             }
         }
     }
