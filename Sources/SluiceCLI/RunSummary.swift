@@ -66,20 +66,16 @@ struct RunSummary {
             }
             out += "error\(error.stage.map { " in stage '\($0)'" } ?? ""): \(errorMessage(message))\n"
         }
-        if manifest.status != .succeeded {
-            // Not those undone since (`sluice runs show` after `sluice undo`).
-            let committed = manifest.committedApplies.filter { applied in
-                !manifest.undos.contains { $0.stage == applied.stage }
-            }
-            for (stage, undo) in committed {
-                let option = committed.count > 1 ? " --stage \(Execution.shellQuoted(stage))" : ""
-                out +=
-                    "the database changed: stage '\(stage)' committed before the run ended "
-                    + "(\(ApplyStage.written(rows: undo.rows, counters: manifest.stage(stage)?.counters ?? [:]))); "
-                    + "to see what undoing it restores, then to put back their prior values:\n"
-                    + "  sluice undo \(Execution.shellQuoted(directory.path))\(option) --dry-run\n"
-                    + "  sluice undo \(Execution.shellQuoted(directory.path))\(option) --yes\n"
-            }
+        // Not those undone since (`sluice runs show` after `sluice undo`).
+        let committed = manifest.status == .succeeded ? [] : manifest.committedAppliesNotUndone
+        for (stage, undo) in committed {
+            let option = committed.count > 1 ? " --stage \(Execution.shellQuoted(stage))" : ""
+            out +=
+                "the database changed: stage '\(stage)' committed before the run ended "
+                + "(\(ApplyStage.written(rows: undo.rows, counters: manifest.stage(stage)?.counters ?? [:]))); "
+                + "to see what undoing it restores, then to put back their prior values:\n"
+                + "  sluice undo \(Execution.shellQuoted(directory.path))\(option) --dry-run\n"
+                + "  sluice undo \(Execution.shellQuoted(directory.path))\(option) --yes\n"
         }
         for undo in manifest.undos {
             // As `sluice undo` said it: rows restored in full, then those restored in part.
@@ -101,7 +97,7 @@ struct RunSummary {
         let kept = manifest.stages.flatMap(\.outputs).filter { $0.kind == "answers" }.map(\.rows).reduce(0, +)
         if let continuedBy, manifest.status != .succeeded {
             out += "continued by run \(continuedBy) (sluice runs show \(continuedBy))\n"
-        } else if manifest.status == .failed, manifest.resumeCommand == nil, kept > 0 {
+        } else if manifest.status == .failed, manifest.resumeCommand == nil, kept > 0, committed.isEmpty {
             // Not resumable by itself (a table to fix, a disk to free), but the answers are kept.
             out +=
                 "the API's answers to \(kept.counted("id")) are kept: once the cause is fixed (the table, the disk, "
@@ -171,7 +167,11 @@ struct RunSummary {
         let undone =
             latest.isEmpty ? "" : latest.values.contains { $0.changedSince > 0 } ? ", partly undone" : ", undone"
         let unknown = ApplyStage.mayHaveApplied(manifest) ? ", may have applied (commit outcome unknown)" : ""
-        return manifest.status.rawValue + (dryRun ? " (dry run)" : "") + unknown + undone
+        // A run that failed after its apply committed (a verify that failed): the table changed.
+        let committed =
+            manifest.status != .succeeded && !dryRun && !manifest.committedAppliesNotUndone.isEmpty
+            ? ", apply committed" : ""
+        return manifest.status.rawValue + (dryRun ? " (dry run)" : "") + unknown + committed + undone
     }
 
     /// The stage kinds that end a pipeline: they write to the database, or check it, and send
@@ -234,5 +234,10 @@ extension Manifest {
             else { return nil }
             return (stage.name, undo)
         }
+    }
+
+    /// ``committedApplies`` that no `sluice undo` has undone since.
+    var committedAppliesNotUndone: [(stage: String, undo: Artifact)] {
+        committedApplies.filter { applied in !undos.contains { $0.stage == applied.stage } }
     }
 }

@@ -239,6 +239,11 @@ struct ApplyCommandTests {
         #expect(applied.stdout.contains("  sluice undo \(directory.path) --dry-run\n"), "\(applied.stdout)")
         #expect(applied.stdout.contains("  sluice undo \(directory.path) --yes\n"), "\(applied.stdout)")
         #expect(applied.stdout.contains("error in stage 'verify': 1 check failed"), "\(applied.stdout)")
+        // Resuming would run the apply and the same verify again: the summary offers only the undo.
+        #expect(!applied.stdout.contains("sluice resume"), "\(applied.stdout)")
+        // The list tells this run from a failed one that changed nothing.
+        let failed = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        #expect(failed.stdout.contains("  failed, apply committed  "), "\(failed.stdout)")
 
         let undone = try await fixture.databaseOnly.run([
             "undo", manifest.runID, "--runs-dir", fixture.runsDirectory, "--yes",
