@@ -352,9 +352,8 @@ public struct BulkUpdate: Sendable {
                 if !keys.provesUnique && !keysProvenDistinct(keys) {
                     stats.duplicateRows = try await removeDuplicates(sql, on: connection, inTransaction: true)
                 }
-                if sampled == nil, inlineReview != nil, mode == .update, reviewed == nil,
-                    let threshold = concurrentPriorReadRows, stats.inputRows >= threshold, stats.duplicateRows == 0
-                {
+                // Any size of input: a re-apply of ten rows locks nothing either (the sample is ~4 ms).
+                if sampled == nil, inlineReview != nil, mode == .update, reviewed == nil, stats.duplicateRows == 0 {
                     sampled = try await sampleWrites(sql, on: connection)
                 }
                 if let inlineReview, sampled == false, mode == .update, reviewed == nil {

@@ -69,12 +69,12 @@ import Testing
         func makeAsyncIterator() -> AsyncIterator { AsyncIterator(rows: rows, failAt: failAt, meanwhile: meanwhile) }
     }
 
-    static func update(ahead: Bool) -> BulkUpdate {
+    static func update(ahead: Bool, concurrentFrom rows: Int = 1) -> BulkUpdate {
         var update = BulkUpdate(
             table: "tracks", key: "id",
             columns: [.init("spotify_popularity", onEmpty: .keep), .init("isrc", onEmpty: .clear)])
         update.countsFilled = true
-        update.concurrentPriorReadRows = 1
+        update.concurrentPriorReadRows = rows
         update.writesWhileCopying = ahead
         update.copyAheadRows = 10
         return update
@@ -250,10 +250,12 @@ import Testing
     /// Rows that write nothing at all (a re-apply) never lock the table, read as they are written
     /// or after the last: a session holding the lock `VACUUM` and autovacuum take, which the
     /// apply's own lock would wait for (and then cancel an autovacuum), does not hold it up. The
-    /// same rows with one changed far in are written, so they lock the table: they wait.
-    @Test(arguments: [true, false]) func aReApplyTakesNoTableLock(ahead: Bool) async throws {
+    /// same rows with one changed far in are written, so they lock the table: they wait. An
+    /// input too small for a second connection (the default 50,000 rows) locks nothing either.
+    @Test(arguments: [(true, 1), (false, 1), (false, 50_000)])
+    func aReApplyTakesNoTableLock(ahead: Bool, concurrentFrom: Int) async throws {
         let db = try await Self.scratch()
-        let update = Self.update(ahead: ahead)
+        let update = Self.update(ahead: ahead, concurrentFrom: concurrentFrom)
         let quiet = BulkUpdate.InlineReview(cells: { _ in }) { _, _ in }
         _ = try await update.run(on: db.connection, input: Trickle(rows: Self.rows()), review: quiet) { _ in }
         let vacuum = try await db.connect()
