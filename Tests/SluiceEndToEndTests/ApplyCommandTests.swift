@@ -394,7 +394,8 @@ struct ApplyCommandTests {
         defer { Task { await fixture.tearDown() } }
         let before = try await fixture.table()
         let file = fixture.directory.appendingPathComponent("reviewed.csv")
-        try await Files.write(Array(CSVText.lines(try await fixture.reviewedRows(), end: "\n").utf8), to: file)
+        let reviewed = try await fixture.reviewedRows()
+        try await Files.write(Array(CSVText.lines(reviewed, end: "\n").utf8), to: file)
         let sluice = fixture.databaseOnly
         let apply = ["apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory, "--yes"]
         func undo(_ run: String, _ extra: [String] = []) async throws -> SluiceProcess.Outcome {
@@ -417,7 +418,7 @@ struct ApplyCommandTests {
 
         // C changes one row's popularity after B: an undo of B is refused while C stands, naming
         // it (its dry run exits as the undo would); --force undoes B all the same.
-        var rows = try await fixture.reviewedRows()
+        var rows = reviewed
         rows[1][2] = String(((Int(rows[1][2]) ?? 0) + 3) % 101)
         try await Files.write(Array(CSVText.lines(rows, end: "\n").utf8), to: file)
         #expect(try await sluice.run(apply).status == 0)

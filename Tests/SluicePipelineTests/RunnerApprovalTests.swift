@@ -8,6 +8,49 @@ import Testing
 /// Approval gates: a gated stage starts only once everything before it succeeded and the
 /// run's approval says so, and then reads its input back from the upstream spool.
 @Suite struct RunnerApprovalTests {
+    /// A sink that reviews what it would do first: nothing (a re-apply), or something.
+    struct ReviewedSink: ReviewingStage {
+        var sink = SinkStage()
+        var changesNothing: Bool
+        var name: String { sink.name }
+        var kind: String { sink.kind }
+        var parameters: Value { sink.parameters }
+
+        func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+            try await sink.run(context, input: input, output: output)
+        }
+
+        func review(
+            _ context: StageContext, input: StageInput, earlier: [Manifest.StageRecord]
+        ) async throws -> Manifest.Review {
+            let file = context.runDirectory.appendingPathComponent("review.csv")
+            try await BlockingIO.runOnOwnThread { try Data().write(to: file) }
+            return Manifest.Review(
+                file: Manifest.Artifact(kind: "review", path: file.path, sha256: SHA256.hex([]), rows: 0),
+                reviewedAt: Date(), summary: .object([:]), text: "", changesNothing: changesNothing)
+        }
+    }
+
+    /// A review that finds nothing to change leaves nothing to approve: the run goes on without
+    /// a yes, saying so; one that finds something stops at the gate as ever.
+    @Test(arguments: [true, false])
+    func aGateWhoseReviewChangesNothingLetsTheRunGoOn(changesNothing: Bool) async throws {
+        let test = try await TestRun()
+        let sink = ReviewedSink(changesNothing: changesNothing)
+        var stages = chain(batches: 2, gated: true)
+        stages[2] = StageSpec(sink, input: "map", requiresApproval: true)
+        let result = try await test.run(stages, approval: .denied)
+        let manifest = result.manifest
+        #expect(manifest.status == (changesNothing ? .succeeded : .awaitingApproval))
+        #expect(sink.sink.received.value == (changesNothing ? 2 : 0))
+        #expect(manifest.stage("sink")?.review?.changesNothing == changesNothing)
+        #expect(
+            manifest.notices.contains {
+                $0.contains("the review finds nothing to change, so there is nothing to approve")
+            }
+                == changesNothing, "\(manifest.notices)")
+        #expect(try await BlockingIO.runOnOwnThread { try Manifest.load(from: result.directory) } == manifest)
+    }
     @Test func aDeniedGateStopsTheRunAwaitingApproval() async throws {
         let test = try await TestRun()
         let sink = SinkStage()

@@ -178,6 +178,7 @@ extension Manifest.Review {
             "reviewed_at": .date(reviewedAt), "summary": summary, "text": .string(text),
         ]
         if !guardRails.isEmpty { fields["guard_rails"] = .strings(guardRails) }
+        if changesNothing { fields["changes_nothing"] = .bool(true) }
         return .object(fields)
     }
 
@@ -188,7 +189,8 @@ extension Manifest.Review {
             inputSHA256: try r.optionalString("input_sha256"), runID: try r.optionalString("run_id") ?? "",
             reviewedAt: try r.date("reviewed_at"), summary: r.value("summary"),
             text: try r.optionalString("text") ?? "",
-            guardRails: try r.optionalStrings("guard_rails"))
+            guardRails: try r.optionalStrings("guard_rails"),
+            changesNothing: try r.optionalBool("changes_nothing") ?? false)
     }
 }
 

@@ -193,10 +193,13 @@ extension Manifest {
         /// The guard-rails the reviewed change goes past, as sentences: an approval without
         /// `--force` stops at them.
         public var guardRails: [String]
+        /// The stage would change nothing (an apply that writes no row): there is nothing to
+        /// approve, so its gate lets the run go on.
+        public var changesNothing: Bool
 
         public init(
             file: Artifact, files: [Artifact] = [], inputSHA256: String? = nil, runID: String = "",
-            reviewedAt: Date, summary: Value, text: String, guardRails: [String] = []
+            reviewedAt: Date, summary: Value, text: String, guardRails: [String] = [], changesNothing: Bool = false
         ) {
             self.file = file
             self.files = files
@@ -206,6 +209,7 @@ extension Manifest {
             self.summary = summary
             self.text = text
             self.guardRails = guardRails
+            self.changesNothing = changesNothing
         }
     }
 

@@ -42,10 +42,22 @@ struct RunExecution: Sendable {
                     logger.notice("\(notice)")
                     await recorder.update { manifest in manifest.notices.append(notice) }
                 }
+                var nothingToApprove = false
                 if let reviewing = first.stage as? any ReviewingStage, !reviewsWhileRunning(first) {
-                    guard await review(first, reviewing) else { return Task.isCancelled ? .interrupted : .failed }
+                    guard let reviewed = await review(first, reviewing) else {
+                        return Task.isCancelled ? .interrupted : .failed
+                    }
+                    nothingToApprove = reviewed.changesNothing
                 }
-                let approved = await approve(first.name)
+                if nothingToApprove {
+                    // Nobody need approve a change that changes nothing: the run goes on, and the
+                    // stage, held to that review, writes nothing.
+                    let notice =
+                        "stage '\(first.name)': the review finds nothing to change, so there is nothing to approve"
+                    logger.notice("\(notice)")
+                    await recorder.update { manifest in manifest.notices.append(notice) }
+                }
+                let approved = nothingToApprove ? true : await approve(first.name)
                 // A prompt interrupted by a signal is an interruption, whatever it answered.
                 if Task.isCancelled { return .interrupted }
                 guard approved else { return .awaitingApproval(first.name) }
@@ -143,8 +155,8 @@ struct RunExecution: Sendable {
     }
 
     /// Records the review of a gated stage: the original run's, for a replay on the same input,
-    /// else a new one. Returns false (the failure recorded) when the review fails.
-    private func review(_ spec: StageSpec, _ stage: any ReviewingStage) async -> Bool {
+    /// else a new one, and returns it; `nil` (the failure recorded) when the review fails.
+    private func review(_ spec: StageSpec, _ stage: any ReviewingStage) async -> Manifest.Review? {
         let (source, artifact) = inputSource(for: spec)
         var review: Manifest.Review
         if let original = originalReview(of: spec) {
@@ -170,7 +182,7 @@ struct RunExecution: Sendable {
                     manifest.error = failed
                     manifest.notices.append(contentsOf: context.notices)
                 }
-                return false
+                return nil
             }
             review = recordable(review, input: artifact)
             let notices = context.notices
@@ -179,7 +191,7 @@ struct RunExecution: Sendable {
         let recorded = review
         await recorder.updateStage(spec.name) { stage, _ in stage.review = recorded }
         configuration.onReview?(spec.name, recorded)
-        return true
+        return recorded
     }
 
     /// A new review as the manifest records it: pinned to the input it read and this run, its

@@ -149,7 +149,8 @@ final class ReviewWriter {
         return Manifest.Review(
             file: Manifest.Artifact(kind: "review", path: csvURL.path, sha256: sha256, rows: writer.rows),
             files: [Manifest.Artifact(kind: "review-html", path: page.url.path, sha256: page.sha256, rows: 0)],
-            reviewedAt: context.now(), summary: summary.json, text: text, guardRails: guardRails)
+            reviewedAt: context.now(), summary: summary.json, text: text, guardRails: guardRails,
+            changesNothing: summary.rowsWritten == 0 && guardRails.isEmpty)
     }
 
     /// Removes a review.csv that was not finished.
