@@ -21,6 +21,13 @@ struct RunSummary {
 
     var text: String {
         var out = headline + "\n"
+        // What the run changed of its plan: `--set on_drift=skip` shows in its behaviour only.
+        // (A secret given in clear is recorded redacted.)
+        if !manifest.overrides.isEmpty {
+            out +=
+                "overrides: " + manifest.overrides.map { "--set \(Execution.shellQuoted($0))" }.joined(separator: " ")
+                + "\n"
+        }
         out += stageTable
         let files = manifest.stages.flatMap { stage in
             stage.outputs.filter { $0.kind != Manifest.Artifact.spoolKind }.map { (stage.name, $0) }

@@ -133,6 +133,11 @@ struct APIFaultTests {
         #expect(
             manifest.resumeCommand == "sluice resume \(directory) --approve apply",
             "\(String(describing: manifest.resumeCommand))")
+        // The summary, and `runs show`, say what the run changed of its plan.
+        let overrides = "overrides: --set fetch.delay=0.01s --set fetch.timeout=5s --set fetch.retries=0 "
+        #expect(stopped.stdout.contains(overrides), "\(stopped.stdout)")
+        let shown = try await fixture.sluice.run(["runs", "show", directory])
+        #expect(shown.stdout.contains(overrides), "\(shown.stdout)")
         let resumed = try await fixture.sluice.run(["resume", directory, "--approve", "apply"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         try await FaultChecks.expectEnriched(fixture, before: before)
