@@ -200,7 +200,8 @@ public struct UndoReport: Sendable, CustomStringConvertible {
             + (partlyRestored > 0 ? " (and \(partlyRestored) in part)" : "") + " "
             + (deletesInserted ? "and \(deletes) \(deleted) (added by the apply) " : "") + "of \(rows) rows in \(table)"
             + (alreadyRestored > 0 ? " (\(alreadyRestored) already had their prior values)" : "")
-            + (unknownKeys > 0 ? "; \(unknownKeys) keys are no longer in the table" : "")
+            + (unknownKeys > 0
+                ? "; \(unknownKeys.counted("key")) \(unknownKeys == 1 ? "is" : "are") no longer in the table" : "")
         if changedSince > 0 {
             let rows = changedSince == 1 ? "1 row has" : "\(changedSince) rows have"
             let cells = changedCells.map { "\($0.column) (\($0.rows.counted("row")))" }
