@@ -101,7 +101,9 @@ extension Schema {
                     "matched",
                     "Rows of the table the input's keys found, apart from the rows counted in `drifted`, which are left out of the apply."
                 ),
-                CounterSpec("changed", "Rows of the table updated (the rows `upsert` and `insert` add are counted in `inserted`)."),
+                CounterSpec(
+                    "changed",
+                    "Rows of the table updated (the rows `upsert` and `insert` add are counted in `inserted`)."),
                 CounterSpec("unchanged", "Matched rows that already held the values."),
                 CounterSpec("unknown_keys", "Input keys not in the table (`update`)."),
                 CounterSpec("inserted", "Rows inserted (`upsert` and `insert`).", sometimes: true),
