@@ -7,6 +7,25 @@ import Testing
 /// Runs that do not succeed: a stage failing, the run interrupted, and the backpressure that
 /// keeps a producer close to a blocked consumer.
 @Suite struct RunnerFailureTests {
+    /// A runs directory that cannot be made says why, in the system's words, at the part of
+    /// the path that stops it; a path whose directories are missing is made.
+    @Test func aRunsDirectoryThatCannotBeMadeSaysWhy() async throws {
+        let test = try await TestRun()
+        let file = test.root.appendingPathComponent("plan.yaml")
+        try await BlockingIO.runOnOwnThread { try Data("x".utf8).write(to: file) }
+        let under = file.appendingPathComponent("runs")
+        let error = await #expect(throws: RunnerError.self) {
+            try await BlockingIO.runOnOwnThread { try RunDirectory.create(in: under, at: Date()) }
+        }
+        #expect(
+            "\(error.map { "\($0)" } ?? "")"
+                == "cannot create the runs directory \(under.path): cannot create directory \(file.path): Not a directory"
+        )
+        let deep = test.root.appendingPathComponent("a/b/runs")
+        let made = try await BlockingIO.runOnOwnThread { try RunDirectory.create(in: deep, at: Date()) }
+        #expect(made.url.deletingLastPathComponent().path == deep.path)
+    }
+
     @Test func aProducerStaysWithinItsBufferOfABlockedConsumer() async throws {
         let test = try await TestRun()
         let capacity = 2

@@ -26,10 +26,19 @@ enum RunDirectory {
     /// missing. The directory is made with a single `mkdir`, which fails if it exists, so two
     /// concurrent runs never share one: on a collision a new id is drawn.
     static func create(in runsDirectory: URL, at date: Date) throws -> (id: String, url: URL) {
-        do {
-            try FileManager.default.createDirectory(at: runsDirectory, withIntermediateDirectories: true)
-        } catch {
-            throw RunnerError("cannot create the runs directory \(runsDirectory.path): \(error.localizedDescription)")
+        // Each missing directory with its own mkdir: a failure then has the system's reason
+        // ("Not a directory", "Permission denied"), not Foundation's "error 512".
+        var path = ""
+        for component in runsDirectory.standardizedFileURL.pathComponents {
+            path = component == "/" ? "/" : (path.hasSuffix("/") ? path : path + "/") + component
+            guard mkdir(path, 0o777) != 0 else { continue }
+            let error = errno
+            var status = stat()
+            guard error == EEXIST, stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
+                throw RunnerError(
+                    "cannot create the runs directory \(runsDirectory.path): "
+                        + "\(FileError("create directory", path: path, errno: error == EEXIST ? ENOTDIR : error))")
+            }
         }
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<100 {
