@@ -600,6 +600,16 @@ struct PlanChecker {
                     notes: Suggestion.note(for: name, in: PathTemplate.placeholders)
                         + ["placeholders: " + PathTemplate.placeholders.map { "{\($0)}" }.joined(separator: ", ")])
             }
+            // Outside the run directory, the same name every run: the second run finds the file
+            // there, and a CSV is never overwritten.
+            let template = writeCSV.path.template
+            if template.hasPrefix("/"), !template.contains("{timestamp}"), !template.contains("{run_id}") {
+                validator.diagnostics.warning(
+                    "path \(template) is outside the run directory and names the same file on every run: the "
+                        + "second run will fail, since a CSV is never overwritten",
+                    at: location("\(path).path", or: s.location),
+                    notes: ["put {timestamp} or {run_id} in it, or make it relative (inside the run directory)"])
+            }
         case .verify(let verify):
             for (i, check) in verify.checks.enumerated() {
                 guard case .stageCounter(let ref, let counter) = check.expect.operand else { continue }

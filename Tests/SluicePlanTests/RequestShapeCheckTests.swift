@@ -375,6 +375,34 @@ extension RequestShapeCheckTests {
     }
 }
 
+/// A write-csv path outside the run directory without a per-run placeholder: check warns.
+@Suite struct WriteCSVPathCheckTests {
+    static func plan(path: String) -> String {
+        """
+        version: 1
+        name: audit
+        stages:
+          - kind: read-csv
+            path: in.csv
+            columns: [id]
+          - kind: write-csv
+            path: "\(path)"
+            columns: [id]
+        """
+    }
+
+    @Test(arguments: [
+        ("/srv/audit/enrich.csv", true), ("/srv/audit/enrich_{date}.csv", true),
+        ("/srv/audit/enrich_{timestamp}.csv", false), ("/srv/audit/{run_id}.csv", false), ("enrich.csv", false),
+    ])
+    func aFixedPathOutsideTheRunIsWarnedOf(path: String, warned: Bool) throws {
+        let warnings = try load(Self.plan(path: path)).warnings
+        let warning = warnings.first { $0.message.contains("names the same file on every run") }
+        #expect((warning != nil) == warned, "\(warnings)")
+        #expect(warning == nil || warning?.location?.line == 8, "\(warnings)")
+    }
+}
+
 /// Where a character of a scalar's text is in the plan: quoted, plain, and in block scalars,
 /// whose lines (and a folded block's blank lines) are walked.
 @Suite struct ScalarLocationTests {
