@@ -56,6 +56,9 @@ public struct FixtureAPI: Sendable {
     public var unavailableFirst: [String: Int] = [:]
     /// Ids an `itemBody` request is refused for with 422 (input the API cannot process).
     public var unprocessable: Set<String> = []
+    /// Ids an `itemBody` request, or a `batchList` request holding one, always fails for with
+    /// 500: a record the API breaks on.
+    public var failing: Set<String> = []
     /// Time to answer each request.
     public var latency: Duration = .zero
 

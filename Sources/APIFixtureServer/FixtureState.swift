@@ -107,6 +107,7 @@ struct FixtureState: Sendable {
                 return .error(400, "\(bodyKey) needs 1 to \(api.maxIDs) string ids")
             }
             stats.idsAsked += ids
+            if ids.contains(where: api.failing.contains) { return .error(500, "internal error") }
             var items = ids.compactMap { id -> Value? in
                 guard let left = unavailableLeft[id], left > 0 else { return api.answers[id] }
                 unavailableLeft[id] = left - 1
@@ -132,6 +133,7 @@ struct FixtureState: Sendable {
             }
             stats.idsAsked.append(id)
             if api.unprocessable.contains(id) { return .error(422, "\(idKey) \(id) is not valid") }
+            if api.failing.contains(id) { return .error(500, "internal error") }
             guard let item = api.answers[id] else { return .error(404, "no record for \(idKey) \(id)") }
             return FixtureReply(200, json: item)
         }

@@ -63,6 +63,9 @@ public struct FetchConfiguration: Sendable {
     public var fallbackNote: String?
     /// Most ids in one batch request; longer lists are split.
     public var maxIDs: Int = 50
+    /// A request still answered with a 5xx after every retry rejects its ids (the last error
+    /// as the reason) instead of stopping the fetch.
+    public var rejectOnGiveUp = false
 
     public init(baseURL: String, path: String, itemsKey: String?, auth: OAuth2ClientCredentials? = nil) {
         self.baseURL = baseURL

@@ -25,6 +25,9 @@ public struct FetchCounters: Sendable, Equatable {
     public var narrowedRequests = 0
     /// Requests that ran past their deadline.
     public var timeouts = 0
+    /// Ids rejected because the API answered their request with a 5xx after every retry
+    /// (``FetchConfiguration/rejectOnGiveUp``).
+    public var gaveUp = 0
     /// The latest wait for a `Retry-After` or a retry's backoff: why, and when it ends.
     public var waiting: Waiting?
 

@@ -39,6 +39,13 @@ public struct FetchError: Error, Sendable, Equatable {
         self.status = status
     }
 
+    /// The API answered with a server error (5xx) every time the retry budget allowed: no
+    /// timeout, no lost connection, a status.
+    public var isServerErrorGivenUp: Bool {
+        guard case .exhausted = kind, let status else { return false }
+        return (500...599).contains(status)
+    }
+
     /// Whether running again later (after the wait, or once the service recovers) is expected
     /// to work without changing the plan.
     public var isResumable: Bool {

@@ -142,8 +142,14 @@ public actor HTTPFetcher {
         let count = ids.count
         let matching = matching
         let rules = configuration.itemRules
-        let answer = try await perform(request, purpose: narrowing ? .narrowing : .batch) { json in
-            matching.results(for: ids, in: json).flatMap(rules.judge)
+        let answer: Answer<[ItemResult]>
+        do {
+            answer = try await perform(request, purpose: narrowing ? .narrowing : .batch) { json in
+                matching.results(for: ids, in: json).flatMap(rules.judge)
+            }
+        } catch let error as FetchError where givesUp(error) {
+            giveUp(count, error)
+            return ids.map { _ in .rejected(reason: error.message) }
         }
         switch answer {
         case .ok(let results):
@@ -208,6 +214,23 @@ public actor HTTPFetcher {
         return first + (try await fetchBatch(tail, narrowing: true))
     }
 
+    /// `on_give_up: reject`: whether `error` (a request the API failed with a 5xx after every
+    /// retry) rejects the request's ids instead of stopping the fetch. A throttling status
+    /// (MusicBrainz's 503) is the API asking to slow down, not failing the ids.
+    private func givesUp(_ error: FetchError) -> Bool {
+        configuration.rejectOnGiveUp && error.isServerErrorGivenUp
+            && !configuration.throttleStatuses.contains(error.status ?? 0)
+    }
+
+    /// Counts and says that the `count` ids of a request are rejected on `error`: an id the API
+    /// always fails on must not stop every run.
+    private func giveUp(_ count: Int, _ error: FetchError) {
+        tally.gaveUp += count
+        logger.warning(
+            "Rejecting the ids of a request the API keeps failing (on_give_up: reject)",
+            metadata: ["fetch.ids": "\(count)", "error": "\(error.message)"])
+    }
+
     // MARK: Per-item requests (the shape, or the fallback)
 
     /// One request per id, `request(id)`, each result appended to `results` as it comes: a 404
@@ -229,10 +252,13 @@ public actor HTTPFetcher {
                         purpose == .fallback ? (AnswerMatching.whole(json), true) : matching.item(in: json)
                     return rules.judge([item]).map { ($0[0], hasItemsKey, json.objectKeys) }
                 }
-            } catch var error as FetchError where request.body != nil {
+            } catch var error as FetchError {
                 // Per-item POSTs share their URL: the body says which row it was.
-                error.message += " (request body \(Self.shortened(request.body ?? [])))"
-                throw error
+                if let body = request.body { error.message += " (request body \(Self.shortened(body)))" }
+                guard givesUp(error) else { throw error }
+                giveUp(1, error)
+                results.append(.rejected(reason: error.message))
+                continue
             }
             switch answer {
             case .ok(let (result, hasItemsKey, keys)):

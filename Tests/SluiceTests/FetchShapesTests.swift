@@ -220,6 +220,57 @@ import Testing
         }
     }
 
+    /// An id the API always fails on (500 after every retry) stops the fetch, resumably; with
+    /// `on_give_up: reject` it is rejected with the last error and the other rows go on.
+    @Test(arguments: [false, true]) func anIDTheAPIAlwaysFailsOnIsRejectedWhenThePlanSaysSo(reject: Bool) async throws {
+        var api = FixtureAPI(
+            shape: .itemBody(path: "/geocode", idKey: "street"),
+            answers: ["1 Main St": .object(["lat": 1.5]), "3 Oak St": .object(["lat": 3.5])])
+        api.failing = ["2 Bad St"]
+        try await Self.with(api) { server, origin in
+            let stage = try Self.fetchStage(
+                "path: /geocode\nmethod: POST\nbody: { street: \"{street}\" }\nretries: 1\nbackoff: 0.01s"
+                    + (reject ? "\non_give_up: reject" : ""),
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let batch = Batch(columns: ["street"], rows: [["1 Main St"], ["2 Bad St"], ["3 Oak St"]])
+            guard reject else {
+                let error = await #expect(throws: (any Error).self) { try await harness.run(stage, input: [batch]) }
+                #expect("\(error.map { "\($0)" } ?? "")".contains("gave up after 2 attempts"))
+                return
+            }
+            let got = rows(try await harness.run(stage, input: [batch]))
+            #expect(got.map { $0["street"] } == ["1 Main St", "3 Oak St"])
+            #expect(harness.counters["gave_up"] == 1)
+            #expect(server.stats().idsAsked.filter { $0 == "2 Bad St" }.count == 2, "asked, then retried once")
+            let rejects = try await FetchStageTests.rejects(harness)
+            #expect(
+                rejects.contains {
+                    $0.hasPrefix("fetch,") && $0.contains("2 Bad St") && $0.contains("gave up after 2 attempts")
+                },
+                "\(rejects)")
+        }
+    }
+
+    /// A batch the API always fails on rejects every id in it (it cannot tell which one breaks it).
+    @Test func aBatchTheAPIAlwaysFailsOnIsRejectedWhole() async throws {
+        var api = FixtureAPI(
+            shape: .batchList(path: "/v1/lookup", bodyKey: "ids", resultsKey: "results"),
+            answers: ["a": .object(["id": "a"]), "b": .object(["id": "b"])])
+        api.failing = ["b"]
+        try await Self.with(api) { _, origin in
+            let stage = try Self.fetchStage(
+                Self.lookupFetch + "\nitems_key: results\nretries: 0\non_give_up: reject",
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let got = rows(try await harness.run(stage, input: [Batch(columns: ["v"], rows: [["a"], ["b"]])]))
+            #expect(got.isEmpty)
+            #expect(harness.counters["gave_up"] == 2)
+            #expect(
+                try await FetchStageTests.rejects(harness).filter { $0.contains("gave up after 1 attempt") }.count == 2)
+        }
+    }
+
     /// An API that takes its key in the JSON body: `auth` adds it as each request leaves, so
     /// it reaches the API but no request key, answers file, rejects file or notice.
     @Test func aKeyInTheBodyIsSentButNeverWritten() async throws {

@@ -129,6 +129,7 @@ extension StageConfiguration {
                         try item.int()
                     },
                     onNotFound: try r.choice("on_not_found", NotFoundPolicy.self),
+                    onGiveUp: try r.choice("on_give_up", GiveUpPolicy.self),
                     notFoundWhen: try r.optional("not_found_when")?.expression(),
                     retryWhen: try r.optional("retry_when")?.expression()))
         case .transform:

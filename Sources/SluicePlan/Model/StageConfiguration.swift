@@ -89,6 +89,14 @@ public enum NotFoundPolicy: String, Sendable, CaseIterable {
     case keep
 }
 
+/// What fetch does with a request the API keeps failing with 5xx after every retry.
+public enum GiveUpPolicy: String, Sendable, CaseIterable {
+    /// Stop the fetch, resumably.
+    case fail
+    /// Reject the request's ids with the last error, and go on.
+    case reject
+}
+
 public struct FetchSettings: Sendable {
     public var connection: String
     /// The request path below the connection's `base_url`; with `{field}` placeholders, one
@@ -132,6 +140,7 @@ public struct FetchSettings: Sendable {
     /// Statuses that mean "slow down", besides 429.
     public var throttleStatuses: [Int]
     public var onNotFound: NotFoundPolicy
+    public var onGiveUp: GiveUpPolicy = .fail
     /// An answer item for which this is true is "not found" (an error the API sent with a 200);
     /// it reads only ``responseField``, the item.
     public var notFoundWhen: Expression?

@@ -67,6 +67,10 @@ extension Schema {
                 CounterSpec("fallback_requests", "Per-item requests sent because the batch endpoint was forbidden."),
                 CounterSpec("narrowed_requests", "Requests sent to find the ids that made a whole batch fail."),
                 CounterSpec("timeouts", "Requests that ran past their deadline."),
+                CounterSpec(
+                    "gave_up",
+                    "Ids rejected because the API answered their request with a 5xx after every retry "
+                        + "(`on_give_up: reject`; recorded only then)."),
                 CounterSpec("found", "Ids the API answered with an item."),
                 CounterSpec("not_found", "Ids the API does not know."),
                 CounterSpec(

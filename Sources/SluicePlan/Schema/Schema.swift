@@ -308,6 +308,13 @@ public enum Schema {
                     "Statuses that mean \"slow down\" (MusicBrainz: 503). Like a 429, the whole host then waits "
                         + "`Retry-After`, or a backoff when there is none, before anything else is sent."),
                 ParameterSpec(
+                    "on_give_up", .choice(of: GiveUpPolicy.self), default: "fail",
+                    "A request the API still answers with a 5xx after every retry: `fail` stops the fetch, resumably "
+                        + "(exit 4: `sluice resume` asks it again); `reject` rejects its ids (rejects.csv, the last "
+                        + "error as the reason; counted in `gave_up`) and goes on, for an id the API always fails on, "
+                        + "which would otherwise stop every run and every resume. A batch request rejects all its "
+                        + "ids. A timeout or a connection that fails still stops the fetch."),
+                ParameterSpec(
                     "on_not_found", .choice(of: NotFoundPolicy.self), default: "reject",
                     "Ids the API does not know (null, absent; per item 404, 410 or 204): `reject` them (rejects.csv) "
                         + "or `keep` the row with a null response. An id the API refuses (400 or 422) is always rejected."

@@ -92,6 +92,7 @@ public struct FetchStage: Stage {
         c.fallbackPath = settings.fallbackPath
         c.fallbackNote = settings.fallbackNote
         c.maxIDs = settings.perItem ? 1 : settings.maxIDs
+        c.rejectOnGiveUp = settings.onGiveUp == .reject
         return c
     }
 
@@ -350,6 +351,7 @@ public struct FetchStage: Stage {
         counters.set("token_refreshes", c.tokenRefreshes)
         counters.set("fallback_requests", c.fallbackRequests)
         counters.set("narrowed_requests", c.narrowedRequests)
+        if settings.onGiveUp == .reject { counters.set("gave_up", c.gaveUp) }
         counters.set("timeouts", c.timeouts)
         counters.set("found", tally.found)
         counters.set("not_found", tally.notFound)
