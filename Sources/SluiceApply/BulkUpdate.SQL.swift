@@ -27,6 +27,10 @@ extension BulkUpdate {
         let columnLiterals: [String]
         /// Each updated column's name, unquoted.
         let columnNames: [String]
+        /// An undo of added rows (``inserted``): the target's columns the undone apply did not
+        /// write and that have no default, quoted. A row the apply added was NULL there; a value
+        /// in one now is someone's since, and the row is not deleted (``untouched``).
+        var unwritten: [String] = []
 
         /// - Throws: ``PostgresError`` when a name cannot be quoted (it contains NUL).
         init(update: BulkUpdate, serverVersion: Int) throws(PostgresError) {
@@ -89,15 +93,31 @@ extension BulkUpdate {
             }
         }
 
+        /// The columns no one wrote since the apply added the row: ``unwritten`` still NULL.
+        private var untouched: String {
+            unwritten.isEmpty ? "true" : "(" + unwritten.map { "t.\($0) IS NULL" }.joined(separator: " AND ") + ")"
+        }
+
+        /// An added row the undo deletes: it holds the expected values, and nothing else was
+        /// written in it since.
+        private var deletable: String { "(\(holdsExpected) AND \(untouched))" }
+
         /// The matched row changes: its values differ, or (an undo of rows an apply added) it is
-        /// deleted, which it is when it holds the expected values.
+        /// deleted, which it is when it holds the expected values and nothing else since.
         private var changes: String {
-            inserted.map { "((s.\($0) AND \(holdsExpected)) OR (NOT s.\($0) AND \(differs)))" } ?? "(\(differs))"
+            inserted.map { "((s.\($0) AND \(deletable)) OR (NOT s.\($0) AND \(differs)))" } ?? "(\(differs))"
+        }
+
+        /// Guarded, per column (``changedSince``), then for an added row a value written since
+        /// in a column the apply did not write (the last flag, when there are such columns).
+        private var changedSinceFlags: [String] {
+            guard let inserted, !unwritten.isEmpty else { return changedSince }
+            return changedSince + ["(s.\(inserted) AND NOT \(untouched))"]
         }
 
         /// Guarded: some cell of the matched row was changed since (``changedSince``); else `false`.
         private var conflicts: String {
-            expected.isEmpty ? "false" : "(\(changedSince.joined(separator: " OR ")))"
+            expected.isEmpty ? "false" : "(\(changedSinceFlags.joined(separator: " OR ")))"
         }
 
         var lock: String { "LOCK TABLE \(target) IN SHARE ROW EXCLUSIVE MODE" }
@@ -337,7 +357,7 @@ extension BulkUpdate {
             }
             return """
                 SELECT t.\(key), \(current), \(newValues.joined(separator: ", ")), \
-                \(changedSince.joined(separator: ", ")), \(changes), \(conflicts) FROM \(join) \
+                \(changedSinceFlags.joined(separator: ", ")), \(changes), \(conflicts) FROM \(join) \
                 WHERE \(changes) OR \(conflicts)
                 """
         }
@@ -410,7 +430,7 @@ extension BulkUpdate {
         /// Deletes the rows the undone apply inserted that still hold what it wrote.
         var deleteInserted: String? {
             inserted.map {
-                "DELETE FROM \(target) AS t USING \(input) AS s WHERE t.\(key) = s.\(key) AND s.\($0) AND \(holdsExpected)"
+                "DELETE FROM \(target) AS t USING \(input) AS s WHERE t.\(key) = s.\(key) AND s.\($0) AND \(deletable)"
             }
         }
 
@@ -450,6 +470,17 @@ extension BulkUpdate {
             WHERE t.\(key) IN (SELECT s.\(key) FROM \(input) AS s) GROUP BY t.\(key) HAVING count(*) > 1) AS d \
             ORDER BY 1 LIMIT \(sampleLimit)
             """
+        }
+
+        /// The target's columns an added row is NULL in unless someone wrote them (``unwritten``):
+        /// not the key or a column written, no default, not generated or an identity.
+        var unwrittenColumns: String {
+            let written = ([keyLiteral] + columnLiterals).joined(separator: ", ")
+            return """
+                SELECT attname::text FROM pg_attribute \
+                WHERE attrelid = \(targetLiteral)::regclass AND attnum > 0 AND NOT attisdropped AND NOT atthasdef \
+                AND attidentity = '' AND attname::text NOT IN (\(written)) ORDER BY attnum
+                """
         }
 
         var targetColumns: String {

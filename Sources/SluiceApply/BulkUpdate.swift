@@ -181,6 +181,10 @@ public struct BulkUpdate: Sendable {
     /// The label of the input column holding the value `column` is expected to hold now.
     public static func expectedColumn(_ column: String) -> String { "expected:\(column)" }
 
+    /// How ``BulkUpdateStats/conflictCells`` names the cells of an added row that someone wrote
+    /// since in columns the apply did not write (so the row is kept).
+    public static let unwrittenCells = "(columns the apply did not write)"
+
     /// The label of the flag saying a row was inserted (``undoColumns``, ``deletesInserted``).
     public static let insertedColumn = "sluice:inserted"
 
@@ -276,7 +280,7 @@ public struct BulkUpdate: Sendable {
         on connection: PostgresConnection, input: Input, reviewed: Reviewed?, onDrift: OnDrift,
         inlineReview: InlineReview? = nil, undo: (Batch) async throws -> Void
     ) async throws -> BulkUpdateStats where Input.Element == Batch, Reviewed.Element == Batch {
-        let sql = try validate(serverVersion: connection.serverVersion)
+        var sql = try validate(serverVersion: connection.serverVersion)
         if inlineReview != nil, guarded {
             throw BulkUpdateError(
                 table: table, phase: .begin, reason: .invalidConfiguration, message: "a guarded update is not reviewed")
@@ -290,6 +294,14 @@ public struct BulkUpdate: Sendable {
             // lost while COMMIT is in flight.
             let transaction = dryRun ? nil : try await connection.execute("SELECT txid_current()").scalar.intValue
             _ = try await connection.execute(sql.createInput)
+            if deletesInserted {
+                // What an added row must still be NULL in to be deleted: no one else wrote it.
+                sql.unwritten = try await connection.execute(sql.unwrittenColumns).rows.compactMap { row in
+                    try row.first?.stringValue.map { name throws(PostgresError) in
+                        try PostgresConnection.quoteIdentifierPart(name)
+                    }
+                }
+            }
             try await checkRowsCanBeAdded(sql, on: connection)
             let keyIsUnique = try await keyMatchesOneRow(sql, on: connection)
             var keys = try await keyTracker(sql, on: connection, limit: KeyTracker.limit)
@@ -919,7 +931,9 @@ public struct BulkUpdate: Sendable {
         // Each row: the undo columns, guarded a flag per column changed since, then "changes",
         // then "has a cell changed since".
         let recordWidth = 1 + 2 * self.columns.count
-        let names = self.columns.map(\.name)
+        // An added row's value written since in a column the apply did not write: its own flag.
+        let names =
+            self.columns.map(\.name) + (sql.inserted != nil && !sql.unwritten.isEmpty ? [Self.unwrittenCells] : [])
         _ = try await connection.stream(sql.matchedRows, batchSize: undoBatchSize) { batch in
             var changing: [[Value]] = []
             for row in batch.rows {

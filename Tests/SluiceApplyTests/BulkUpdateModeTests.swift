@@ -126,6 +126,31 @@ import Testing
         #expect(try await SideTable.snapshot(db.connection) == before)
     }
 
+    /// A row the upsert added in which someone since wrote a column the apply does not write
+    /// (a note) is not deleted by the undo, and named; one with only its defaults is deleted.
+    @Test func undoKeepsAnAddedRowSomeoneWroteInSince() async throws {
+        let db = try await Scratch.make(
+            schema: """
+                CREATE TABLE track_musicbrainz (
+                    track_id uuid PRIMARY KEY, mbid uuid, length_ms int, note text, added timestamptz DEFAULT now()
+                )
+                """)
+        var records: [Batch] = []
+        let update = SideTable.write(.upsert)
+        let input = SideTable.batch([(1, SideTable.mbid(1), 1000), (2, SideTable.mbid(2), 2000)])
+        _ = try await update.run(on: db.connection, batches: [input]) { records.append($0) }
+        _ = try await db.connection.execute(
+            "UPDATE track_musicbrainz SET note = 'checked by alice' WHERE track_id = $1", [.string(SideTable.id(1))])
+
+        let undone = try await update.undoing.run(on: db.connection, batches: records) { _ in }
+        #expect(undone.deleted == 1)
+        #expect(undone.conflicts == 1)
+        #expect(undone.conflictSamples == [SideTable.id(1)])
+        #expect(undone.conflictCells == [BulkUpdate.unwrittenCells: 1])
+        let left = try await db.connection.execute("SELECT track_id::text, note FROM track_musicbrainz").rows
+        #expect(left == [[.string(SideTable.id(1)), "checked by alice"]])
+    }
+
     /// A cell of an updated row that someone changed after the upsert is left as it is (the
     /// row's other cells are restored), an added row someone changed is not deleted; both named.
     @Test(arguments: [false, true]) func undoLeavesCellsChangedSinceTheUpsert(concurrent: Bool) async throws {

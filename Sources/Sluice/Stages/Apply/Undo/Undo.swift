@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SluiceApply
 import SluiceCore
 import SluicePipeline
 import SluicePlan
@@ -105,8 +106,8 @@ public struct Undo: Sendable {
             changedSince: stats.conflicts, changedSinceSamples: stats.conflictSamples,
             checkedChangesSince: original.hasWrittenValues, deleted: stats.deleted,
             deletesInserted: update.deletesInserted, partlyRestored: stats.partlyChanged,
-            changedCells: update.columns.compactMap { column in
-                stats.conflictCells[column.name].map { (column.name, $0) }
+            changedCells: (update.columns.map(\.name) + [BulkUpdate.unwrittenCells]).compactMap { name in
+                stats.conflictCells[name].map { (name, $0) }
             }, dryRun: dryRun)
     }
 
