@@ -315,13 +315,18 @@ import Testing
         return shown
     }
 
-    @Test func anEditedReviewIsRefusedAndNothingChanges() async throws {
+    /// A cell edited, or a line added by hand that is no review row at all: either way the
+    /// approval says the review was changed, and nothing changes.
+    @Test(arguments: [false, true]) func anEditedReviewIsRefusedAndNothingChanges(lineAdded: Bool) async throws {
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }
         let before = try await db.snapshot()
         let (_, second) = try await Self.reviewThenApply(db) { first in
             let csv = first.directory.appendingPathComponent("review.csv")
-            let edited = try await text(of: csv).replacingOccurrences(of: ",20,fill", with: ",99,fill")
+            let text = try await text(of: csv)
+            let edited =
+                lineAdded
+                ? text + "also apply this please\r\n" : text.replacingOccurrences(of: ",20,fill", with: ",99,fill")
             try await BlockingIO.runOnOwnThread { try edited.write(to: csv, atomically: true, encoding: .utf8) }
         }
         #expect(second.manifest.status == .failed)

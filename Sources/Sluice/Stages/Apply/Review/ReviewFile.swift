@@ -33,8 +33,7 @@ struct ReviewFile: AsyncSequence {
                 let opened = try CSVReader(url: file.url, path: file.url.path)
                 guard let header = try await opened.next(), header.fields.map(\.value) == BulkUpdate.reviewColumns
                 else {
-                    throw ReviewFileError(
-                        path: file.url.path,
+                    throw await refusal(
                         "does not start with the review's header \(BulkUpdate.reviewColumns.joined(separator: ","))")
                 }
                 reader = opened
@@ -43,24 +42,33 @@ struct ReviewFile: AsyncSequence {
             var batch = Batch(columns: ["key", "column", "old", "new"])
             while batch.count < file.batchSize, let record = try await reader.next() {
                 guard record.fields.count == 5, !record.hasProblem else {
-                    throw ReviewFileError(path: file.url.path, "line \(record.line) is not a review row")
+                    throw await refusal("line \(record.line) is not a review row")
                 }
                 batch.rows.append(record.fields.prefix(4).map { .string($0.value) })
             }
             if let problem = reader.diagnostics.first {
-                throw ReviewFileError(path: file.url.path, problem.description)
+                throw await refusal(problem.description)
             }
             if batch.isEmpty {
                 done = true
-                guard reader.sha256 == file.sha256 else {
-                    throw ReviewFileError(
-                        path: file.url.path,
-                        "was changed after the review (sha256 \(reader.sha256?.prefix(12) ?? "?")…, "
-                            + "reviewed \(file.sha256.prefix(12))…); an edited review is never applied")
-                }
+                guard reader.sha256 == file.sha256 else { throw changed(reader.sha256) }
                 return nil
             }
             return batch
+        }
+
+        private func changed(_ sha256: String?) -> ReviewFileError {
+            ReviewFileError(
+                path: file.url.path,
+                "was changed after the review (sha256 \(sha256?.prefix(12) ?? "?")…, "
+                    + "reviewed \(file.sha256.prefix(12))…); an edited review is never applied")
+        }
+
+        /// A file that does not read as a review: most likely edited since (a line added by
+        /// hand), which is what to say then; else `problem`.
+        private func refusal(_ problem: String) async -> ReviewFileError {
+            if let now = try? await PrivateFile.sha256(of: file.url).sha256, now != file.sha256 { return changed(now) }
+            return ReviewFileError(path: file.url.path, problem)
         }
     }
 
