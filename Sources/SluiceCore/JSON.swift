@@ -21,6 +21,26 @@ public enum JSON {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Whether `double`, parsed from the JSON number `text`, stands for it without loss: at
+    /// most 15 significant digits, and finite and normal (not `1e400` nor `1e-400` turned to
+    /// infinity or zero).
+    public static func isExactAsDouble(_ text: String, _ double: Double) -> Bool {
+        guard double.isFinite, double == 0 || double.isNormal else { return false }
+        var digits = 0
+        var leading = true
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") { break }
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { continue }
+            if leading && byte == UInt8(ascii: "0") { continue }
+            leading = false
+            digits += 1
+        }
+        // A zero is exact only when it was written as one (not 1e-400 underflowing). Trailing
+        // zeros of an integer part (1200000000000000000.0) count as digits: such a number keeps
+        // its text, which is exact either way.
+        return double == 0 ? digits == 0 : digits <= 15
+    }
+
     /// Appends the compact JSON form of `value` to `out`.
     public static func encode(_ value: Value, into out: inout [UInt8]) {
         switch value {
@@ -28,6 +48,7 @@ public enum JSON {
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
         case .int(let i): out.append(contentsOf: String(i).utf8)
         case .double(let d): out.append(contentsOf: format(d).utf8)
+        case .decimal(let text): out.append(contentsOf: text.utf8)
         case .string(let s): encodeString(s, into: &out)
         case .array(let a):
             out.append(UInt8(ascii: "["))
@@ -365,7 +386,10 @@ public enum JSON {
             let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
             if !isDouble, let i = Int64(text) { return .int(i) }
             guard let d = Double(text) else { throw DecodingError(message: "invalid number", offset: start) }
-            return .double(d)
+            // A double holds any number of 15 significant digits within its range exactly
+            // enough to give it back; another keeps its text (a 20-digit id, money to 18
+            // decimals, 1e400), so that what comes in goes out unchanged.
+            return JSON.isExactAsDouble(text, d) ? .double(d) : .decimal(text)
         }
     }
 }

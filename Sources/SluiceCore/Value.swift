@@ -8,6 +8,11 @@ public enum Value: Sendable, Hashable {
     case bool(Bool)
     case int(Int64)
     case double(Double)
+    /// A number a double cannot hold exactly (more than 15 significant digits, an integer
+    /// beyond 64 bits, or past a double's range: `12345678901234567890`, `19.999999999999999999`,
+    /// `1e400`), kept as its literal text: written, stored and sent as it came. Arithmetic
+    /// reads it as the nearest double.
+    case decimal(String)
     case string(String)
     indirect case array([Value])
     indirect case object([String: Value])
@@ -34,10 +39,12 @@ extension Value {
         }
     }
 
+    /// The number as a double: the nearest one for a ``decimal``.
     public var doubleValue: Double? {
         switch self {
         case .int(let i): return Double(i)
         case .double(let d): return d
+        case .decimal(let text): return Double(text)
         default: return nil
         }
     }
@@ -65,7 +72,7 @@ extension Value {
         case .null: return "null"
         case .bool: return "bool"
         case .int: return "int"
-        case .double: return "double"
+        case .double, .decimal: return "double"
         case .string: return "string"
         case .array: return "array"
         case .object: return "object"
@@ -80,9 +87,24 @@ extension Value {
         case .bool(let b): return b ? "true" : "false"
         case .int(let i): return String(i)
         case .double(let d): return JSON.format(d)
+        case .decimal(let text): return text
         case .string(let s): return s
         case .array, .object: return JSON.encode(self)
         }
+    }
+}
+
+extension Value {
+    /// `text` as a number, when it is one as JSON and SQL write it (digits with a sign, a point
+    /// and an exponent; not hex, not `inf` or `nan`): an int when whole and within 64 bits, a
+    /// double when that holds it exactly, else a ``decimal`` keeping the text. `nil` otherwise.
+    public static func number(parsing text: String) -> Value? {
+        if let i = Int64(text) { return .int(i) }
+        guard !text.isEmpty, text.utf8.allSatisfy({ "0123456789+-.eE".utf8.contains($0) }),
+            text.utf8.contains(where: { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+            let d = Double(text)
+        else { return nil }
+        return JSON.isExactAsDouble(text, d) ? .double(d) : .decimal(text)
     }
 }
 

@@ -93,6 +93,11 @@ public struct BinaryCopyEncoding: Sendable {
             switch value {
             case .double(let v): d = v
             case .int(let i): d = Double(i)
+            // Nearest double, as the server would read the text; past a double's range, the
+            // server's own error.
+            case .decimal(let text):
+                guard let v = Double(text), v.isFinite else { return false }
+                d = v
             default: return false
             }
             Self.append(UInt32(8), to: &buffer)

@@ -55,6 +55,32 @@ import Testing
         #expect(try await Self.table(db.connection) == before)
     }
 
+    /// Numbers a double cannot hold (an API's 20-digit id, money to 18 decimals) go into numeric
+    /// and jsonb columns as they came, and the undo's prior and written values match them
+    /// exactly: it restores the table, naming no cell as changed since.
+    @Test func numbersADoubleCannotHoldGoInExactlyAndUndo() async throws {
+        let db = try await Scratch.make(
+            schema: """
+                CREATE TABLE docs (id int PRIMARY KEY, n numeric, j jsonb);
+                INSERT INTO docs VALUES (1, 1, '{}')
+                """)
+        let before = try await db.connection.execute("SELECT n::text, j::text FROM docs").rows
+        let answer = try JSON.decode(
+            #"{"big": 12345678901234567890, "doc": {"id": 123456789012345678901, "price": 19.999999999999999999}}"#)
+        let input = Batch(columns: ["id", "n", "j"], rows: [[1, answer["big"], answer["doc"]]])
+        let update = BulkUpdate(
+            table: "docs", key: "id", columns: [.init("n", onEmpty: .clear), .init("j", onEmpty: .clear)])
+        var records: [Batch] = []
+        _ = try await update.run(on: db.connection, batches: [input]) { records.append($0) }
+        #expect(
+            try await db.connection.execute("SELECT n::text, j::text FROM docs").rows == [
+                ["12345678901234567890", #"{"id": 123456789012345678901, "price": 19.999999999999999999}"#]
+            ])
+        let undone = try await update.undoing.run(on: db.connection, batches: records) { _ in }
+        #expect(undone.conflicts == 0 && undone.changed == 1)
+        #expect(try await db.connection.execute("SELECT n::text, j::text FROM docs").rows == before)
+    }
+
     /// A value jsonb refuses is named at its own input row: the JSON parser's context (`JSON
     /// data, line 1: ...`) comes before the COPY's (`COPY ..., line 3, column j`).
     @Test func aValueJSONBRefusesIsNamedAtItsRow() async throws {

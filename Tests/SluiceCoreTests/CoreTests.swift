@@ -69,6 +69,31 @@ import Testing
         #expect(try JSON.decode("-1e3") == .double(-1000))
     }
 
+    /// A number a double cannot hold exactly (more than 15 significant digits, past 64-bit
+    /// integers, past a double's range) keeps its text, and goes out as it came in.
+    @Test(arguments: [
+        "12345678901234567890", "-98765432109876543210", "19.999999999999999999", "0.30000000000000004", "1e400",
+        "-1e-400", "123456789012345678901.5",
+    ])
+    func keepsTheTextOfANumberADoubleCannotHold(text: String) throws {
+        #expect(try JSON.decode(text) == .decimal(text))
+        #expect(JSON.encode(try JSON.decode("[\(text)]")) == "[\(text)]")
+        #expect(Value.decimal(text).text == text)
+        #expect(Value.number(parsing: text) == .decimal(text))
+    }
+
+    @Test func readsNumbersAsJSONAndSQLWriteThem() throws {
+        #expect(try JSON.decode("0.1") == .double(0.1))
+        #expect(try JSON.decode("123456789012345") == .int(123_456_789_012_345))
+        #expect(try JSON.decode("1.5e300") == .double(1.5e300))
+        #expect(try JSON.decode("0e999") == .double(0))
+        #expect(Value.number(parsing: "-12") == .int(-12))
+        #expect(Value.number(parsing: "2.50") == .double(2.5))
+        for notANumber in ["0x1A", "0x1p3", "inf", "nan", "", "1,5", " 1"] {
+            #expect(Value.number(parsing: notANumber) == nil, "\(notANumber)")
+        }
+    }
+
     @Test func roundTripsUnicodeAndEscapes() throws {
         let text = #"{"s":"caf\u00e9 \ud83c\udfb5 \\ \/ \t"}"#
         #expect(try JSON.decode(text) == .object(["s": "café 🎵 \\ / \t"]))

@@ -7,6 +7,18 @@ import Testing
 /// The transform expression language: paths and indexes, functions, operators and their
 /// precedence, null handling, located parse errors, and `description` reading back.
 @Suite struct ExpressionLanguageTests {
+    /// Numbers kept as their text (past a double's digits) compare by exact value with each
+    /// other, and by the nearest double with other numbers; hex is not numeric text.
+    @Test func numbersKeptAsTextCompareExactly() {
+        func equal(_ a: Value, _ b: Value) -> Bool { Expression.BinaryOperator.equal.apply(a, b) == .bool(true) }
+        #expect(equal(.decimal("12345678901234567890"), .decimal("12345678901234567890.0")))
+        #expect(!equal(.decimal("12345678901234567890"), .decimal("12345678901234567891")))
+        #expect(equal(.decimal("12345678901234567890"), .double(12_345_678_901_234_567_890)))
+        #expect(Expression.Function.number(.string("12345678901234567890")) == .decimal("12345678901234567890"))
+        #expect(Expression.Function.number(.string("0x1A")) == .null)
+        #expect(Expression.BinaryOperator.equal.apply(.decimal("-1e400"), .decimal("-1e400")) == .bool(true))
+    }
+
     static let response = #"""
         {"length": 215123, "recordings": [{"id": "r1"}, {"id": "r2"}], "items": [1, 2, 3], "name": "Café",
          "url": "https://open.spotify.com/track/3n3Ppam7vgaVa1iaRUc9Lp?si=1", "tags": "a,b,,c", "n": 7,

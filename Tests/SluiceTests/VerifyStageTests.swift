@@ -35,6 +35,30 @@ import Testing
         #expect(harness.counters["passed"] == 3)
     }
 
+    /// Numbers a double would round (money to the cent past 15 digits, a bigint past 2^53) are
+    /// compared exactly, and shown as the server printed them: a false check fails.
+    @Test func numbersPastADoublesDigitsAreComparedExactly() async throws {
+        let db = try await Self.database()
+        defer { Task { await db.close() } }
+        let checks = [
+            ("SELECT 1234567890123456.78::numeric", "== 1234567890123456.79"),
+            ("SELECT 12345678901234567890123::numeric", "== 12345678901234567890000"),
+            ("SELECT 9007199254740993::bigint", "== 9007199254740992"),
+            ("SELECT 9007199254740993::bigint", "== 9007199254740993"),
+            ("SELECT 1234567890123456.78::numeric", "< 1234567890123456.79"),
+        ]
+        let list = checks.map { "{sql: \"\($0.0)\", expect: '\($0.1)'}" }.joined(separator: ", ")
+        let plan = try await TestPlans.spotify(database: db.conninfo, overrides: ["verify.checks=[\(list)]"])
+        let stage = try TestPlans.stage("verify", of: plan)
+        let harness = try await StageHarness(stage: stage, finishedStage: Self.apply([:]))
+        let error = await #expect(throws: (any Error).self) { try await harness.run(stage, input: []) }
+        let message = "\(error.map { "\($0)" } ?? "")"
+        #expect(harness.counters["passed"] == 2, "\(message)")
+        #expect(message.contains("got 1234567890123456.78, expected == 1234567890123456.79"), "\(message)")
+        #expect(message.contains("got 12345678901234567890123, expected == 12345678901234567890000"), "\(message)")
+        #expect(message.contains("got 9007199254740993, expected == 9007199254740992"), "\(message)")
+    }
+
     /// Verify only reads production: a check that would write fails, and the table stays as it was.
     @Test func aCheckThatWouldWriteFailsInItsReadOnlyTransaction() async throws {
         let db = try await Self.database()

@@ -300,8 +300,13 @@ struct RowChecker {
         case .int:
             return Int64(text).map(Value.int)
         case .double:
-            guard let number = Double(text), number.isFinite else { return nil }
-            return .double(number)
+            // Decimal text only (not 0x10), its digits kept when a double would lose some.
+            switch Value.number(parsing: text) {
+            case .int(let i)?: return i.magnitude <= 1 << 53 ? .double(Double(i)) : .decimal(text)
+            case .double(let d)? where d.isFinite: return .double(d)
+            case .decimal(let exact)?: return .decimal(exact)
+            default: return nil
+            }
         case .bool:
             switch text {
             case "true": return .bool(true)

@@ -6,7 +6,7 @@ public struct Expectation: Sendable, Hashable, CustomStringConvertible {
     public enum Comparison: String, Sendable, CaseIterable {
         case equal = "==", notEqual = "!=", atLeast = ">=", atMost = "<=", greater = ">", less = "<"
 
-        public func holds(_ actual: Double, _ expected: Double) -> Bool {
+        public func holds<Number: Comparable>(_ actual: Number, _ expected: Number) -> Bool {
             switch self {
             case .equal: return actual == expected
             case .notEqual: return actual != expected
@@ -27,6 +27,9 @@ public struct Expectation: Sendable, Hashable, CustomStringConvertible {
     public var comparison: Comparison
     public var operand: Operand
     public var factor: Double
+    /// The number as written (`1234567890123456.79`), for a comparison exact past a double's
+    /// 15 digits.
+    public var literal: String? = nil
 
     public var description: String {
         let rhs: String
@@ -83,6 +86,16 @@ public struct Expectation: Sendable, Hashable, CustomStringConvertible {
                     "expected a number or '{{ stages.NAME.COUNTER }}' after '\(comparison.rawValue)', found '\(rest)'",
                 offset: lead)
         }
-        return Expectation(comparison: comparison, operand: operand, factor: factor)
+        var expectation = Expectation(comparison: comparison, operand: operand, factor: factor)
+        if case .number = operand { expectation.literal = rest }
+        return expectation
+    }
+
+    /// `text` as an exact decimal (up to 38 digits), when it is a plain decimal number.
+    public static func exact(_ text: String) -> Decimal? {
+        guard !text.isEmpty, text.utf8.allSatisfy({ "0123456789+-.".utf8.contains($0) }),
+            let value = Decimal(string: text), !value.isNaN
+        else { return nil }
+        return value
     }
 }

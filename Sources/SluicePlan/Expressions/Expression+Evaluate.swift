@@ -95,6 +95,7 @@ extension Expression {
         switch v {
         case .int(let i): return i == .min ? .double(-Double(i)) : .int(-i)
         case .double(let d): return .double(-d)
+        case .decimal(let text): return .decimal(text.hasPrefix("-") ? String(text.dropFirst()) : "-" + text)
         default: return .null
         }
     }
@@ -109,6 +110,8 @@ extension Value {
         case .bool(let b): return b
         case .int(let i): return i != 0
         case .double(let d): return d != 0
+        // Never zero: a zero is a double.
+        case .decimal: return true
         case .string(let s): return !s.isEmpty
         case .array, .object: return true
         }

@@ -1,3 +1,4 @@
+import Foundation
 import SluiceCore
 
 extension Expression.BinaryOperator {
@@ -24,12 +25,17 @@ extension Expression.BinaryOperator {
         }
     }
 
-    /// Numbers compare by value across int and double (`1 == 1.0`); anything else must be
-    /// the same value (`null == null`).
+    /// Numbers compare by value across int and double (`1 == 1.0`), two kept as text
+    /// (``Value/decimal``) by their exact value, a kept one and another by the nearest double;
+    /// anything else must be the same value (`null == null`).
     static func equal(_ lhs: Value, _ rhs: Value) -> Bool {
         switch (lhs, rhs) {
         case (.int(let a), .int(let b)): return a == b
         case (.int, .double), (.double, .int), (.double, .double): return lhs.doubleValue == rhs.doubleValue
+        case (.decimal(let a), .decimal(let b)):
+            return a == b || (Decimal(string: a).flatMap { x in Decimal(string: b).map { $0 == x } } ?? false)
+        case (.decimal, .int), (.decimal, .double), (.int, .decimal), (.double, .decimal):
+            return lhs.doubleValue == rhs.doubleValue
         default: return lhs == rhs
         }
     }

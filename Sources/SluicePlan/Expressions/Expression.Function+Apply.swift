@@ -48,7 +48,9 @@ extension Expression.Function {
             if let s = a[0].text, let i = Int64(s.trimmingCharacters(in: .whitespaces)) { return .int(i) }
             return .null
         case .number: return Self.number(a[0])
-        case .double: return Self.number(a[0]).doubleValue.map(Value.double) ?? .null
+        case .double:
+            guard let d = Self.number(a[0]).doubleValue, d.isFinite else { return .null }
+            return .double(d)
         case .string: return a[0].text.map { .string($0) } ?? .null
         case .date:
             guard let s = a[0].scalarText else { return .null }
@@ -74,20 +76,18 @@ extension Expression.Function {
             switch a[0] {
             case .int(let i): return i == .min ? .double(-Double(i)) : .int(Swift.abs(i))
             case .double(let d): return .double(Swift.abs(d))
+            case .decimal(let text): return .decimal(text.hasPrefix("-") ? String(text.dropFirst()) : text)
             default: return .null
             }
         }
     }
 
-    /// A number as it is, or numeric text as an int when it is whole, else as a double.
+    /// A number as it is, or numeric text (decimal digits: `0x1A` is not one) as an int when it
+    /// is whole, a double when that holds it exactly, else kept as its text (``Value/decimal``).
     static func number(_ v: Value) -> Value {
         switch v {
-        case .int, .double: return v
-        case .string(let s):
-            let t = s.trimmingCharacters(in: .whitespaces)
-            if let i = Int64(t) { return .int(i) }
-            if let d = Double(t), d.isFinite { return .double(d) }
-            return .null
+        case .int, .double, .decimal: return v
+        case .string(let s): return Value.number(parsing: s.trimmingCharacters(in: .whitespaces)) ?? .null
         default: return .null
         }
     }
@@ -110,6 +110,7 @@ extension Expression.Function {
             guard rounded.isFinite else { return .null }
             if digits <= 0, Swift.abs(rounded) < 9.2e18 { return .int(Int64(rounded)) }
             return .double(rounded)
+        case .decimal(let text): return Double(text).map { round(.double($0), digits: digits) } ?? .null
         default: return .null
         }
     }

@@ -59,8 +59,10 @@ extension Expression {
             case .if:
                 return "`then` when `condition` reads as true (see above), else `else`; only that one is evaluated"
             case .int: return "a whole number from an int, a whole double or integer text"
-            case .double: return "a double from a number or numeric text"
-            case .number: return "an int or a double from a number or numeric text (`'42'` gives 42, `'4.5'` 4.5)"
+            case .double: return "the nearest double to a number or numeric text (null past a double's range)"
+            case .number:
+                return "an int or a double from a number or numeric text (`'42'` gives 42, `'4.5'` 4.5): decimal "
+                    + "digits only (`'0x1A'` is not numeric), and past 15 significant digits its digits as written"
             case .string: return "the value as text (lists and objects as JSON)"
             case .date:
                 return

@@ -77,6 +77,12 @@ extension Schema {
             false when it is null, false, empty text or zero, and as true otherwise; `and`, `or` and
             `not` give true or false.
 
+            A JSON number a double cannot hold exactly — more than 15 significant digits (a
+            20-digit id, an amount to 18 decimals), an integer past 64 bits, or past a double's
+            range (`1e400`) — keeps its digits as written: it goes into a CSV, a `numeric` or
+            `jsonb` column, a request body and the undo file unchanged, and two such numbers
+            compare by their exact value. Arithmetic and ordering read it as the nearest double.
+
             Functions (a missing value or one of the wrong type gives null):
 
 

@@ -41,6 +41,9 @@ enum PostgresText {
             buffer.append(contentsOf: String(i).utf8)
         case .double(let d):
             buffer.append(contentsOf: double(d).utf8)
+        case .decimal(let text):
+            // Digits, a sign, a point and an exponent: nothing COPY would read as special.
+            buffer.append(contentsOf: text.utf8)
         case .string(var s):
             s.withUTF8 { appendEscaped($0, to: &buffer) }
         case .array, .object:

@@ -66,9 +66,23 @@ public struct VerifyStage: Stage {
                 failures.append("check '\(check.name)': \(error.message)")
                 continue
             }
-            let got = Expectation.format(actual)
-            let wanted = "\(check.expect.comparison.rawValue) \(Expectation.format(expected))"
-            if check.expect.comparison.holds(actual, expected) {
+            // Exactly, when both sides are decimals a double would round (a numeric's 18
+            // digits, a bigint past 2^53): the answer as the server printed it, the number as
+            // the plan wrote it (or a counter, an integer).
+            var got = Expectation.format(actual)
+            var wanted = "\(check.expect.comparison.rawValue) \(Expectation.format(expected))"
+            var holds = check.expect.comparison.holds(actual, expected)
+            let exactExpected =
+                check.expect.factor != 1
+                ? nil
+                : check.expect.literal.flatMap(Expectation.exact)
+                    ?? (expected.magnitude < 0x1p53 && expected.rounded() == expected ? Decimal(Int64(expected)) : nil)
+            if let text = result.text, let exactActual = Expectation.exact(text), let exactExpected {
+                got = text
+                wanted = "\(check.expect.comparison.rawValue) \(check.expect.literal ?? Expectation.format(expected))"
+                holds = check.expect.comparison.holds(exactActual, exactExpected)
+            }
+            if holds {
                 passed += 1
                 context.logger.info("check passed", metadata: ["check.name": "\(check.name)", "check.value": "\(got)"])
             } else {
