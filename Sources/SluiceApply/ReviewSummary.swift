@@ -187,10 +187,12 @@ public struct ReviewSummary: Sendable, Hashable {
     }
 
     /// A number as people read it: no `.0` on whole numbers, else up to two decimals.
+    /// Past 1e15 (where `* 100` could overflow to infinity and a double has no cents left),
+    /// the double's own shortest spelling.
     public static func format(_ number: Double) -> String {
         if number.rounded() == number, abs(number) < 1e15 { return String(Int64(number)) }
-        let text = String((number * 100).rounded() / 100)
-        return text
+        guard abs(number) < 1e15 else { return JSON.format(number) }
+        return String((number * 100).rounded() / 100)
     }
 }
 

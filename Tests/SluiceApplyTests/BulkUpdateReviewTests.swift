@@ -86,6 +86,16 @@ import Testing
         #expect(summary.columns.first { $0.name == "isrc" }?.kept == 0)
     }
 
+    /// The summary's numbers: whole numbers as integers, cents below 1e15, and past it the
+    /// double as it is (not `inf` for the largest double, nor invented cents).
+    @Test func summaryNumbersAreNeverInfinityForAFiniteValue() {
+        #expect(ReviewSummary.format(42) == "42")
+        #expect(ReviewSummary.format(0.30000000000000004) == "0.3")
+        #expect(ReviewSummary.format(1.7976931348623157e308) == JSON.format(1.7976931348623157e308))
+        #expect(!ReviewSummary.format(1.7976931348623157e308).contains("inf"))
+        #expect(ReviewSummary.format(9_007_199_254_740_992) == JSON.format(9_007_199_254_740_992))
+    }
+
     @Test func upsertReviewsNewRowsAsInserts() async throws {
         let db = try await SideTable.scratch()
         let input = SideTable.batch([
