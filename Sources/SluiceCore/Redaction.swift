@@ -82,7 +82,11 @@ public enum Redaction {
     /// What in one line of text looks secret, for a message that quotes text Sluice could not
     /// parse: the value of every `key: value` or `key=value` whose key names a secret (unless
     /// it is a `${VAR}`), and the password of every URL in it.
-    public static func likelySecrets(inLine fullLine: String) -> [String] {
+    ///
+    /// `siblingKeys`: the keys of the mapping the line is in, when known (from the lines around
+    /// it): an apply stage's `key` (its key column) is written beside its `table`, auth's `key`
+    /// (a secret) is not.
+    public static func likelySecrets(inLine fullLine: String, siblingKeys: Set<String> = []) -> [String] {
         // A diagnostic shows at most 160 characters of its line.
         let line = Substring(fullLine.prefix(400))
         var found: [String] = []
@@ -96,7 +100,7 @@ public enum Redaction {
             guard isSecretName(name), !name.lowercased().hasSuffix("url") else { continue }
             // An apply stage's `key` is its key column: a stage written on one line names its
             // `table` too (auth, whose `key` is a secret, has none).
-            if name == "key", line.contains("table:") { continue }
+            if name == "key", line.contains("table:") || siblingKeys.contains("table") { continue }
             if let quote = value.first, quote == "\"" || quote == "'" {
                 value = value.dropFirst().prefix { $0 != quote }
             } else {

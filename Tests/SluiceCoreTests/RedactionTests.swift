@@ -44,6 +44,12 @@ import Testing
         // An apply stage's key column, on one line with its table, is no secret; auth's key is.
         #expect(Redaction.likelySecrets(inLine: "  - { kind: apply, table: t, key: k, columns: { j: {} } }").isEmpty)
         #expect(Redaction.likelySecrets(inLine: "  - { kind: apply, key: kid, table: t }").isEmpty)
+        // On a line of its own, beside a `table` key: the same.
+        #expect(Redaction.likelySecrets(inLine: "    key: isbn", siblingKeys: ["kind", "table", "key"]).isEmpty)
+        #expect(
+            Redaction.likelySecrets(inLine: "      key: sk_live_9", siblingKeys: ["kind", "header", "key"]) == [
+                "sk_live_9"
+            ])
         #expect(
             Redaction.likelySecrets(inLine: "    auth: { kind: api-key, key: sk_live_123 }").contains("sk_live_123"))
         #expect(Redaction.likelySecrets(inLine: "    url: postgres://u:pw@h/db") == ["pw"])

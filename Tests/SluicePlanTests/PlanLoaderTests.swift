@@ -434,6 +434,41 @@ let minimal = """
         #expect(!plan.resolved.jsonText().contains("literal-s3cret"))
     }
 
+    /// An apply stage's `key` on a line of its own is its key column, named in an error about
+    /// it; an auth block's `key`, on its own line too, stays masked.
+    @Test func anApplyKeyOnItsOwnLineIsNoSecret() throws {
+        let yaml = """
+            version: 1
+            name: keys
+            connections:
+              db: { kind: postgres, url: "postgres://localhost/db" }
+              api:
+                kind: http
+                base_url: http://127.0.0.1:9
+                auth:
+                  kind: api-key
+                  header: X-Key
+                  key: s3cr3t-value-xyz
+            stages:
+              - kind: query
+                connection: db
+                sql: SELECT id FROM books
+              - kind: apply
+                connection: db
+                table: books
+                key: isbnn
+                columns:
+                  title: {}
+            """
+        var all: [Diagnostic] = []
+        do { _ = try load(yaml) } catch { all = error.diagnostics }
+        let error = try #require(all.first { $0.message.contains("isbn") }, "\(all)")
+        #expect(error.rendered().contains("reads field 'isbnn'"), "\(error.rendered())")
+        #expect(error.rendered().contains("key: isbnn"), "\(error.rendered())")
+        let warning = try #require(all.first { $0.severity == .warning }, "\(all)")
+        #expect(warning.rendered().contains("key: ****************"), "\(warning.rendered())")
+    }
+
     /// A diagnostic quotes its source line; a secret on that line shows as `*`s (the caret stays
     /// under the right column), and so does a secret value quoted in a message.
     @Test func diagnosticsNeverQuoteASecret() throws {

@@ -62,7 +62,9 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     func hiding(_ secrets: [String]) -> Diagnostic {
         var copy = self
         let line = location.flatMap { $0.source.line($0.line) } ?? ""
-        copy.hidden = Array(Set(hidden + secrets + Redaction.likelySecrets(inLine: line))).sorted()
+        let siblings = location.map { $0.source.siblingKeys(ofLine: $0.line) } ?? []
+        copy.hidden = Array(Set(hidden + secrets + Redaction.likelySecrets(inLine: line, siblingKeys: siblings)))
+            .sorted()
         return copy
     }
 

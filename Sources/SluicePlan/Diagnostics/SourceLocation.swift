@@ -88,6 +88,42 @@ public final class SourceText: Sendable, Hashable {
         return String(text)
     }
 
+    /// The keys of the block mapping `line` is a key of: the lines around it at its indentation
+    /// (a list item's `- ` counts as indentation), up to a line indented less. Empty for a line
+    /// that is no `key: value`.
+    public func siblingKeys(ofLine line: Int) -> Set<String> {
+        /// A line's key, its indentation (`- ` included) and whether it starts a list item.
+        func parts(_ number: Int) -> (key: String?, indent: Int, item: Bool)? {
+            guard let text = self.line(number) else { return nil }
+            var rest = Substring(text)
+            var indent = 0
+            var item = false
+            while let first = rest.first, first == " " || first == "-" {
+                item = item || first == "-"
+                rest = rest.dropFirst()
+                indent += 1
+            }
+            // A blank line or a comment: part of whatever block it is in.
+            guard !rest.isEmpty, !rest.hasPrefix("#") else { return (nil, Int.max, false) }
+            return (rest.firstIndex(of: ":").map { String(rest[..<$0]) }, indent, item)
+        }
+        guard let own = parts(line), own.key != nil else { return [] }
+        var keys: Set<String> = []
+        var number = line
+        // Up to the line that starts the block (a list item's `- `), then down to its end.
+        while let (key, indent, item) = parts(number), indent >= own.indent {
+            if indent == own.indent, let key { keys.insert(key) }
+            if indent == own.indent, item { break }
+            number -= 1
+        }
+        number = line + 1
+        while let (key, indent, item) = parts(number), indent >= own.indent, !(indent == own.indent && item) {
+            if indent == own.indent, let key { keys.insert(key) }
+            number += 1
+        }
+        return keys
+    }
+
     public static func == (a: SourceText, b: SourceText) -> Bool { a === b }
     public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
 }
