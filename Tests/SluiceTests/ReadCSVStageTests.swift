@@ -41,6 +41,18 @@ import Testing
         #expect(input.sha256 == SHA256.hex(try await BlockingIO.runOnOwnThread { Array(try Data(contentsOf: url)) }))
     }
 
+    /// A one-column file's empty value, written `""` (as write-csv writes it), is a row; a blank
+    /// line is skipped, but said, with its line.
+    @Test func aOneColumnFilesEmptyValueIsARowAndABlankLineIsSaid() async throws {
+        let url = try await Self.file("name\r\na\r\n\"\"\r\nc\r\n\r\nd\r\n")
+        let stage = try Self.stage(url)
+        let harness = try await StageHarness(stage: stage)
+        let out = try await harness.run(stage, input: nil)
+        #expect(rows(out).map { $0["name"] } == ["a", .null, "c", "d"])
+        #expect(
+            harness.notices.contains { $0.contains("in.csv: 1 blank line skipped (line 5)") }, "\(harness.notices)")
+    }
+
     /// Every problem, located, and not one row sent: the stages after it never see half a file.
     @Test func aBadFileSendsNothingAndNamesEveryProblem() async throws {
         let url = try await Self.file("book_id,isbn,book_id\nb1,1\nb2,2,3\nb3,\"open\n")

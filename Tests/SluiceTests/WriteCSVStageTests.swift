@@ -42,6 +42,23 @@ import Testing
         #expect(try await harness.files() == [file.lastPathComponent])  // no temporary file left
     }
 
+    /// One column: an empty value is written `""`, not as a blank line a reader would skip.
+    @Test func aOneColumnFilesEmptyValueIsWrittenQuoted() async throws {
+        let plan = try TestPlans.load(
+            """
+            version: 1
+            name: one
+            stages:
+              - { kind: read-csv, path: in.csv, columns: [name] }
+              - { name: out, kind: write-csv, path: one.csv, columns: [name] }
+            """)
+        let stage = try TestPlans.stage("out", of: plan)
+        let harness = try await StageHarness(stage: stage)
+        _ = try await harness.run(stage, input: [Batch(columns: ["name"], rows: [["a"], [.null], [""], ["c"]])])
+        let file = try #require(harness.artifacts("csv").first)
+        #expect(try await text(of: file) == "name\r\na\r\n\"\"\r\n\"\"\r\nc\r\n")
+    }
+
     /// The eight-bytes-at-a-time scan finds a comma, quote, CR or LF wherever it sits (in a
     /// word or in the tail), and nothing in text without one, multi-byte characters included.
     @Test func everyByteThatNeedsQuotesIsFoundAtEveryPlace() {

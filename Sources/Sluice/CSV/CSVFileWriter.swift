@@ -64,6 +64,8 @@ public final class CSVFileWriter {
                     if i > 0 { out.append(UInt8(ascii: ",")) }
                     if let slot, let text = row[slot].text { Self.appendField(text, to: &out) }
                 }
+                // A lone empty field would be a blank line, which readers skip: write it "".
+                if slots.count == 1, slots[0].flatMap({ row[$0].text })?.isEmpty ?? true { out += Self.emptyField }
                 out.append(0x0D)  // RFC 4180: CRLF
                 out.append(0x0A)
             }
@@ -101,11 +103,15 @@ public final class CSVFileWriter {
         }
     }
 
+    /// `""`: an empty field that is the whole record, which unquoted would be a blank line.
+    static let emptyField: [UInt8] = [UInt8(ascii: "\""), UInt8(ascii: "\"")]
+
     private static func appendRecord(_ cells: [String?], to out: inout [UInt8]) {
         for (i, cell) in cells.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
             if let cell { appendField(cell, to: &out) }
         }
+        if cells.count == 1, cells[0]?.isEmpty ?? true { out += emptyField }
         out.append(contentsOf: [0x0D, 0x0A])  // RFC 4180: CRLF
     }
 

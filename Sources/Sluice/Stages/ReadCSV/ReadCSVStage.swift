@@ -49,12 +49,20 @@ public struct ReadCSVStage: Stage {
         context.registerInput(at: url, kind: "csv", sha256: sent.sha256, rows: sent.rows)
         context.counters.set("rows", sent.rows)
         context.counters.set("bytes", sent.bytes)
+        if !sent.blankLines.isEmpty {
+            // Not a row (a one-column file's empty value is written ""), but not silently.
+            let lines = sent.blankLines.prefix(5).map(String.init).joined(separator: ", ")
+            context.notice(
+                "\(settings.path): \(sent.blankLines.count.counted("blank line")) skipped (line "
+                    + "\(lines)\(sent.blankLines.count > 5 ? ", ..." : "")); an empty value of a one-column file is "
+                    + "written \"\"")
+        }
     }
 
     /// Reads the file once, checking it; with `send`, also sends its rows in batches.
     private func read(
         _ url: URL, send: ((Batch) async throws -> Void)?
-    ) async throws -> (sha256: String, rows: Int, bytes: Int) {
+    ) async throws -> (sha256: String, rows: Int, bytes: Int, blankLines: [Int]) {
         let reader: CSVReader
         do {
             reader = try CSVReader(url: url, path: settings.path)
@@ -93,9 +101,13 @@ public struct ReadCSVStage: Stage {
         let positions = wanted.map { seen[$0]! }
         var batch = Batch(columns: wanted)
         var rows = 0
+        var blankLines: [Int] = []
         while let record = try await reader.next() {
             try Task.checkCancellation()
-            if record.isBlank { continue }
+            if record.isBlank {
+                blankLines.append(record.line)
+                continue
+            }
             guard record.fields.count == names.count else {
                 reader.report(
                     line: record.line, column: 1,
@@ -114,7 +126,7 @@ public struct ReadCSVStage: Stage {
         }
         guard reader.diagnostics.isEmpty, let sha256 = reader.sha256 else { throw failure(reader) }
         if let send, !batch.isEmpty { try await send(batch) }
-        return (sha256, rows, reader.bytesRead)
+        return (sha256, rows, reader.bytesRead, blankLines)
     }
 
     private func failure(_ reader: CSVReader) -> any Error {
