@@ -278,10 +278,12 @@ struct ReviewTally {
                 } else if !differs {
                     // Counted with the rows that do not change at all, on the server.
                     continue
-                } else if before == nil {
+                } else if before == nil, after != nil {
                     change = .fill
                     columns[index].fill += 1
                 } else if after == nil {
+                    // Also both empty and yet differing: an empty text that becomes NULL (the
+                    // table's count of values, the coverage, goes down by one).
                     change = .clear
                     columns[index].clear += 1
                 } else {

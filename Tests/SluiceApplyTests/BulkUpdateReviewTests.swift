@@ -96,6 +96,23 @@ import Testing
         #expect(ReviewSummary.format(9_007_199_254_740_992) == JSON.format(9_007_199_254_740_992))
     }
 
+    /// An empty text the apply makes NULL (`on_empty: clear`) is a clear, not a fill: the
+    /// coverage after drops, as the table's count of values does once it is applied.
+    @Test func anEmptyTextMadeNullIsAClear() async throws {
+        let db = try await Scratch.make(
+            schema:
+                "CREATE TABLE docs (id int PRIMARY KEY, tx text); INSERT INTO docs VALUES (1, ''), (2, NULL), (3, 'a')")
+        let update = BulkUpdate(table: "docs", key: "id", columns: [.init("tx", onEmpty: .clear)])
+        let (summary, _) = try await Self.review(
+            update, [Batch(columns: ["id", "tx"], rows: [[1, .null]])], on: db.connection)
+        let column = try #require(summary.columns.first)
+        #expect(column.fill == 0 && column.clear == 1, "\(column)")
+        _ = try await update.run(on: db.connection, batches: [Batch(columns: ["id", "tx"], rows: [[1, .null]])]) { _ in
+        }
+        let count = try await db.connection.execute("SELECT count(tx) FROM docs").scalar.intValue
+        #expect(column.valuesAfter == Int(count ?? -1))
+    }
+
     @Test func upsertReviewsNewRowsAsInserts() async throws {
         let db = try await SideTable.scratch()
         let input = SideTable.batch([
