@@ -19,6 +19,16 @@ import Testing
         #expect(Expression.BinaryOperator.equal.apply(.decimal("-1e400"), .decimal("-1e400")) == .bool(true))
     }
 
+    /// Texts compare code point by code point, as documented: é as one code point is not e
+    /// and an accent (which a table holds as other bytes), and orders after it.
+    @Test func textsCompareByCodePoints() {
+        let (composed, decomposed): (Value, Value) = (.string("\u{e9}"), .string("e\u{301}"))
+        #expect(Expression.BinaryOperator.equal.apply(composed, decomposed) == .bool(false))
+        #expect(Expression.BinaryOperator.less.apply(decomposed, composed) == .bool(true))
+        #expect(Expression.BinaryOperator.equal.apply(composed, .string("\u{e9}")) == .bool(true))
+        #expect(Expression.Function.length.apply([decomposed]) == .int(2))
+    }
+
     static let response = #"""
         {"length": 215123, "recordings": [{"id": "r1"}, {"id": "r2"}], "items": [1, 2, 3], "name": "Café",
          "url": "https://open.spotify.com/track/3n3Ppam7vgaVa1iaRUc9Lp?si=1", "tags": "a,b,,c", "n": 7,

@@ -3,6 +3,7 @@ import SluiceCore
 import Testing
 
 @testable import Sluice
+@testable import SluicePlan
 
 @Suite struct ValidateStageTests {
     static let columns = ["track_id", "spotify_id", "spotify_popularity", "isrc"]
@@ -62,5 +63,41 @@ import Testing
         #expect(text.contains("spotify_popularity"))
         #expect(text.contains("'max'"))
         #expect(text.contains("140"))
+    }
+}
+
+/// What a rule accepts, text by text: empty text is empty for `required`, lengths are code
+/// points (as a `varchar(n)` counts them), `one_of` matches numbers by value and text code
+/// point for code point.
+@Suite struct ValidationRuleTests {
+    static func failed(_ rule: ValidationRule, _ value: Value) throws -> String? {
+        let validator = try RowValidator(stage: "v", settings: ValidateSettings(rules: [rule], onInvalid: .reject))
+        return validator.check(Batch(columns: [rule.field], rows: [[value]])).rejected.first?.reason
+    }
+
+    static func rule(required: Bool = false, oneOf: [Value]? = nil, maxLength: Int? = nil) -> ValidationRule {
+        ValidationRule(
+            field: "f", type: .any, required: required, min: nil, max: nil, pattern: nil, oneOf: oneOf,
+            maxLength: maxLength)
+    }
+
+    @Test func emptyTextIsEmptyForRequired() throws {
+        #expect(try Self.failed(Self.rule(required: true), "") == "required")
+        #expect(try Self.failed(Self.rule(required: true), .null) == "required")
+        #expect(try Self.failed(Self.rule(required: true), "x") == nil)
+        #expect(try Self.failed(Self.rule(), "") == nil)
+    }
+
+    @Test func lengthsAreCodePoints() throws {
+        let decomposed = "e\u{301}e\u{301}e\u{301}"  // three é, six code points
+        #expect(try Self.failed(Self.rule(maxLength: 5), .string(decomposed)) == "max_length")
+        #expect(try Self.failed(Self.rule(maxLength: 6), .string(decomposed)) == nil)
+    }
+
+    @Test func oneOfMatchesNumbersByValueAndTextByCodePoints() throws {
+        #expect(try Self.failed(Self.rule(oneOf: [1]), .double(1.0)) == nil)
+        #expect(try Self.failed(Self.rule(oneOf: [1]), "1") == nil)
+        #expect(try Self.failed(Self.rule(oneOf: ["\u{e9}"]), "e\u{301}") == "one_of")
+        #expect(try Self.failed(Self.rule(oneOf: ["\u{e9}"]), "\u{e9}") == nil)
     }
 }

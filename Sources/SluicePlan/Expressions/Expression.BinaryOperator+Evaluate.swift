@@ -36,6 +36,9 @@ extension Expression.BinaryOperator {
             return a == b || (Decimal(string: a).flatMap { x in Decimal(string: b).map { $0 == x } } ?? false)
         case (.decimal, .int), (.decimal, .double), (.int, .decimal), (.double, .decimal):
             return lhs.doubleValue == rhs.doubleValue
+        // Code point for code point, as documented (and as a table's bytes differ): not Swift's
+        // canonical equivalence, under which é and e + an accent are equal.
+        case (.string(let a), .string(let b)): return a.unicodeScalars.elementsEqual(b.unicodeScalars)
         default: return lhs == rhs
         }
     }
@@ -45,7 +48,9 @@ extension Expression.BinaryOperator {
         func sign<T: Comparable>(_ a: T, _ b: T) -> Int { a < b ? -1 : a == b ? 0 : 1 }
         switch (lhs, rhs) {
         case (.int(let a), .int(let b)): return sign(a, b)
-        case (.string(let a), .string(let b)): return sign(a, b)
+        case (.string(let a), .string(let b)):
+            if a.unicodeScalars.elementsEqual(b.unicodeScalars) { return 0 }
+            return a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars) ? -1 : 1
         default:
             guard let a = lhs.doubleValue, let b = rhs.doubleValue else { return nil }
             return sign(a, b)

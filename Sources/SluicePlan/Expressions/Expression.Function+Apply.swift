@@ -34,7 +34,7 @@ extension Expression.Function {
         case .spotify_id: return a[0].text.map { .string(SpotifyID.bare($0)) } ?? .null
         case .length:
             switch a[0] {
-            case .string(let s): return .int(Int64(s.count))
+            case .string(let s): return .int(Int64(s.unicodeScalars.count))
             case .array(let items): return .int(Int64(items.count))
             case .object(let o): return .int(Int64(o.count))
             default: return .null

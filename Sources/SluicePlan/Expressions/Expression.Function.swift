@@ -52,7 +52,10 @@ extension Expression {
                     "the pattern's first capture group in the text, or the whole match when it has no group; "
                     + "null when nothing matches"
             case .spotify_id: return "the bare track id from a Spotify URI or URL (see below)"
-            case .length: return "characters in a text, items in a list, keys in an object"
+            case .length:
+                return
+                    "characters in a text (Unicode code points, as PostgreSQL counts them), items in a list, keys in "
+                    + "an object"
             case .first: return "a list's first item"
             case .coalesce: return "the first argument that is neither null nor empty text"
             case .default: return "`value` unless it is null or empty text, else `fallback`"

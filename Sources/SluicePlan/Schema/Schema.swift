@@ -112,12 +112,17 @@ public enum Schema {
         ParameterSpec(
             "type", .choice(of: ValueType.self), default: "any",
             "The value's type. Numbers in strings do not count as numbers."),
-        ParameterSpec("required", .bool, default: false, "When true, an empty (null) value is invalid."),
+        ParameterSpec(
+            "required", .bool, default: false,
+            "When true, an empty value (null, or empty text, which an apply writes as NULL) is invalid."),
         ParameterSpec("min", .double(), "Smallest allowed number."),
         ParameterSpec("max", .double(), "Largest allowed number."),
         ParameterSpec("pattern", .pattern, "A regular expression the whole text must match."),
         ParameterSpec("one_of", .list(of: .scalar, minCount: 1), "The allowed values."),
-        ParameterSpec("max_length", .int(min: 0), "Longest allowed text, in characters."),
+        ParameterSpec(
+            "max_length", .int(min: 0),
+            "Longest allowed text, in characters as PostgreSQL counts them for a `varchar(n)`: Unicode code points (an `é` written as `e` and an accent is two)."
+        ),
     ]
 
     static let applyColumnKeys: [ParameterSpec] = [

@@ -113,9 +113,11 @@ final class CompiledRule {
     /// The reason and explanation when `value` breaks the rule, or `nil`.
     func failed(_ value: Value, present: Bool) -> (RejectionReason, String)? {
         if !present { return (.missingField, "the input has no field '\(rule.field)'") }
-        if value.isNull {
-            return rule.required ? (.required, "\(rule.field) is empty but required") : nil
+        // Empty text is empty too: the apply makes it NULL (`on_empty`), as a CSV cannot tell them apart.
+        if value.isNull || value.stringValue?.isEmpty == true, rule.required {
+            return (.required, "\(rule.field) is empty but required")
         }
+        if value.isNull { return nil }
         return wrongType(value) ?? outOfBounds(value)
     }
 
@@ -145,6 +147,15 @@ final class CompiledRule {
         return nil
     }
 
+    /// Whether `value` is the `option` of a `one_of`: the same number (`1` and `1.0`), or the
+    /// same text code point for code point (`é` as one code point is not `e` and an accent,
+    /// which a table stores as other bytes); a number's text matches text (a CSV's `"1"`).
+    static func same(_ option: Value, _ value: Value) -> Bool {
+        if let a = option.doubleValue, let b = value.doubleValue { return a == b }
+        guard let a = option.text, let b = value.text else { return option == value }
+        return a.unicodeScalars.elementsEqual(b.unicodeScalars)
+    }
+
     /// The reason and explanation when `value`, of the rule's type, breaks its bounds, length,
     /// pattern or list; `nil` for a null value (which only ``failed(_:present:)`` judges).
     func outOfBounds(_ value: Value) -> (RejectionReason, String)? {
@@ -160,13 +171,15 @@ final class CompiledRule {
         guard rule.maxLength != nil || rule.pattern != nil || rule.oneOf != nil else { return nil }
         // Only now: an integer's text is a new string, made for every row otherwise.
         let text = value.text ?? ""
-        if let maxLength = rule.maxLength, text.count > maxLength {
-            return (.maxLength, "\(rule.field) is \(text.count) characters, more than \(maxLength)")
+        // Code points, as PostgreSQL counts a varchar(n)'s characters (é written as e and an
+        // accent is two; a family emoji is several).
+        if let maxLength = rule.maxLength, case let length = text.unicodeScalars.count, length > maxLength {
+            return (.maxLength, "\(rule.field) is \(length) characters, more than \(maxLength)")
         }
         if let pattern, !pattern.wholeMatches(text) {
             return (.pattern, "\(rule.field) '\(text.prefix(80))' does not match \(rule.pattern ?? "")")
         }
-        if let options = rule.oneOf, !options.contains(value), !options.contains(where: { $0.text == value.text }) {
+        if let options = rule.oneOf, !options.contains(where: { Self.same($0, value) }) {
             return (
                 .oneOf,
                 "\(rule.field) '\(text.prefix(80))' is not one of \(options.compactMap(\.text).joined(separator: ", "))"
