@@ -389,8 +389,18 @@ extension BulkUpdate {
             }
         }
 
+        /// `column = value`, or, for a row with several columns written, only where the value
+        /// differs: a cell equal to it (`1.0` and `1.000` in a numeric, `0` and `-0`) keeps its own
+        /// spelling, as the review showed it unchanged. An undo restores its prior values exactly.
+        private func assignments(_ values: [String]) -> String {
+            zip(columns, values).map { column, value in
+                guard columns.count > 1, expected.isEmpty else { return "\(column) = \(value)" }
+                return "\(column) = CASE WHEN \(value) IS DISTINCT FROM t.\(column) THEN \(value) ELSE t.\(column) END"
+            }.joined(separator: ", ")
+        }
+
         var update: String {
-            let assignments = zip(columns, newValues).map { "\($0) = \($1)" }.joined(separator: ", ")
+            let assignments = assignments(newValues)
             return
                 "UPDATE \(target) AS t SET \(assignments) FROM \(input) AS s WHERE t.\(key) = s.\(key) AND \(differs)"
                 + (inserted.map { " AND NOT s.\($0)" } ?? "")
@@ -399,7 +409,7 @@ extension BulkUpdate {
         /// Inserts the rows whose key is new; of the others, updates those whose values differ.
         /// Needs a unique index on the key alone (the conflict's arbiter).
         var upsert: String {
-            let assignments = zip(columns, excludedValues).map { "\($0) = \($1)" }.joined(separator: ", ")
+            let assignments = assignments(excludedValues)
             return """
                 INSERT INTO \(target) AS t (\(key), \(columnList)) SELECT \(inputRow) FROM \(input) AS s \
                 ON CONFLICT (\(key)) DO UPDATE SET \(assignments) \

@@ -81,6 +81,31 @@ import Testing
         #expect(try await db.connection.execute("SELECT n::text, j::text FROM docs").rows == before)
     }
 
+    /// A row with one cell changed keeps the others as they are spelled: `1.000` for a numeric
+    /// `1.0`, `-0` for a float8 `0` and `{"a": 1.000}` for a jsonb `{"a": 1.0}` are equal, so the
+    /// review shows them unchanged, and they are not rewritten; an upsert's update likewise.
+    @Test(arguments: [BulkUpdate.Mode.update, .upsert]) func equalCellsOfAChangedRowKeepTheirSpelling(
+        mode: BulkUpdate.Mode
+    ) async throws {
+        let db = try await Scratch.make(
+            schema: """
+                CREATE TABLE docs (id int PRIMARY KEY, n numeric, f float8, j jsonb, tx text);
+                INSERT INTO docs VALUES (1, 1.0, 0, '{"a": 1.0}', 'old')
+                """)
+        var update = BulkUpdate(
+            table: "docs", key: "id",
+            columns: ["n", "f", "j", "tx"].map { BulkUpdate.Column($0, onEmpty: .clear) })
+        update.mode = mode
+        let input = Batch(
+            columns: ["id", "n", "f", "j", "tx"], rows: [[1, "1.000", "-0", .object(["a": .decimal("1.000")]), "new"]])
+        let stats = try await update.run(on: db.connection, batches: [input]) { _ in }
+        #expect(stats.changed == 1)
+        #expect(
+            try await db.connection.execute("SELECT n::text, f::text, j::text, tx FROM docs").rows == [
+                ["1.0", "0", #"{"a": 1.0}"#, "new"]
+            ])
+    }
+
     /// A value jsonb refuses is named at its own input row: the JSON parser's context (`JSON
     /// data, line 1: ...`) comes before the COPY's (`COPY ..., line 3, column j`).
     @Test func aValueJSONBRefusesIsNamedAtItsRow() async throws {
