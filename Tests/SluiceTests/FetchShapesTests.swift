@@ -623,6 +623,28 @@ import Testing
         }
     }
 
+    /// `é` as one code point and as `e` + an accent are two ids to an API and a table, one to
+    /// Swift's `String`: they are never put in one request (an answer keyed by one would be
+    /// taken for both), but asked in turn, each row matched with its own request's answer.
+    @Test func idsSwiftTakesForOneAreAskedApart() async throws {
+        let (composed, decomposed) = ("caf\u{e9}", "cafe\u{301}")
+        let api = FixtureAPI(
+            shape: .batchObject(path: "/api/books", parameter: "ids", separator: ","),
+            answers: [composed: .object(["name": "composed"]), "tea": .object(["name": "tea"])])
+        try await Self.with(api) { server, origin in
+            let stage = try Self.fetchStage(
+                "path: /api/books\nid: name\nids_param: ids\nmatch: object_keys",
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let input = Batch(columns: ["name"], rows: [[.string(composed)], ["tea"], [.string(decomposed)]])
+            _ = try await harness.run(stage, input: [input])
+            #expect(harness.counters["requests"] == 2)
+            let asked = server.stats().idsAsked
+            #expect(asked.count == 3, "\(asked)")
+            #expect(asked.contains { $0.unicodeScalars.elementsEqual(decomposed.unicodeScalars) }, "\(asked)")
+        }
+    }
+
     /// An API keyed by prefixed ids asked without the prefix answers nothing for any id: the
     /// run says so, naming what to check, instead of only counting them not found.
     @Test func anAPIThatFindsNoIDSaysWhatToCheck() async throws {

@@ -211,8 +211,11 @@ public struct FetchStage: Stage {
         /// newest answers file is complete) and sends it on.
         func send(_ done: (batch: FetchedBatch, asks: [String], fresh: [ItemResult])) async throws {
             var fetched = done.batch
-            let fresh = Dictionary(zip(done.asks, done.fresh), uniquingKeysWith: { first, _ in first })
-            let results = fetched.ids.map { known[$0] ?? fresh[$0] ?? recent[$0] ?? .notFound(because: nil) }
+            let fresh = Dictionary(
+                zip(done.asks.map(ExactID.init), done.fresh), uniquingKeysWith: { first, _ in first })
+            let results = fetched.ids.map {
+                known[$0] ?? fresh[ExactID($0)] ?? recent[$0] ?? .notFound(because: nil)
+            }
             for id in fetched.ids { if let reused = known[id] { try await answers.append(id: id, reused) } }
             counts.reused += fetched.ids.count { known[$0] != nil }
             let batch = fetched.assemble(
@@ -279,16 +282,17 @@ public struct FetchStage: Stage {
                         while inFlight.count >= width || answered.count >= width { try await collect() }
                         // Ask only for ids no earlier run answered, and none this run has answered
                         // or is asking about, each once; an empty list sends no request.
-                        var asked = Set<String>()
+                        var asked = Set<ExactID>()
                         let asks = fetched.ids.filter { id in
-                            known[id] == nil && recent[id] == nil && !asking.contains(id) && asked.insert(id).inserted
+                            known[id] == nil && recent[id] == nil && !asking.contains(id)
+                                && asked.insert(ExactID(id)).inserted
                         }
                         if dedupes { asking.formUnion(asks) }
                         let sequence = nextSequence
                         nextSequence += 1
                         inFlight[sequence] = (fetched, asks)
                         group.addTask {
-                            let (answered, error) = await fetcher.fetchKeepingAnswers(ids: asks)
+                            let (answered, error) = await Self.fetchApartTwins(asks, with: fetcher)
                             return (sequence, answered, error)
                         }
                     }
@@ -328,6 +332,39 @@ public struct FetchStage: Stage {
 
     /// `batch` as the units fetched: whole for batch requests (its ids go out in requests of
     /// `max_ids`), in pieces of ``perItemPiece`` rows for one request per row.
+    /// `ids` fetched so that no request holds two that Swift's `String` takes for one (`é` as
+    /// one code point and as `e` + an accent: other bytes to the API and the table): matched
+    /// by text, they would share one answer. Each such twin goes in a request of its own round;
+    /// the answers come back in the order of `ids` (up to the first that stopped short).
+    static func fetchApartTwins(
+        _ ids: [String], with fetcher: HTTPFetcher
+    ) async -> (answered: [ItemResult], error: (any Error)?) {
+        // ASCII texts are equal only when their bytes are: the common case is one round.
+        guard !ids.allSatisfy({ $0.utf8.allSatisfy { $0 < 0x80 } }) else {
+            return await fetcher.fetchKeepingAnswers(ids: ids)
+        }
+        var rounds: [[Int]] = []
+        var seen: [[String: Int]] = []  // per round, by text as Swift compares it
+        for (index, id) in ids.enumerated() {
+            let round = seen.firstIndex { $0[id] == nil } ?? seen.count
+            if round == seen.count {
+                seen.append([:])
+                rounds.append([])
+            }
+            seen[round][id] = index
+            rounds[round].append(index)
+        }
+        guard rounds.count > 1 else { return await fetcher.fetchKeepingAnswers(ids: ids) }
+        var answers = [ItemResult?](repeating: nil, count: ids.count)
+        var stopped: (any Error)?
+        for round in rounds where stopped == nil {
+            let (answered, error) = await fetcher.fetchKeepingAnswers(ids: round.map { ids[$0] })
+            for (index, answer) in zip(round, answered) { answers[index] = answer }
+            stopped = error
+        }
+        return (Array(answers.prefix { $0 != nil }.map { $0! }), stopped)
+    }
+
     static func pieces(of batch: Batch, perItem: Bool) -> [Batch] {
         guard perItem, batch.rows.count > perItemPiece else { return [batch] }
         return stride(from: 0, to: batch.rows.count, by: perItemPiece).map { start in
@@ -359,5 +396,19 @@ public struct FetchStage: Stage {
         counters.set("missing_id", tally.missingID)
         counters.set("malformed_id", tally.malformedID)
         counters.set("reused_answers", tally.reused)
+    }
+}
+
+/// A text compared code point by code point, unlike `String`, whose `==` takes `é` as one code
+/// point and as `e` + an accent for one: two ids an API and a table tell apart.
+struct ExactID: Hashable {
+    let text: String
+
+    init(_ text: String) { self.text = text }
+
+    static func == (a: ExactID, b: ExactID) -> Bool { a.text.unicodeScalars.elementsEqual(b.text.unicodeScalars) }
+
+    func hash(into hasher: inout Hasher) {
+        for scalar in text.unicodeScalars { hasher.combine(scalar.value) }
     }
 }
