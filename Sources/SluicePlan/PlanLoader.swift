@@ -650,11 +650,37 @@ struct PlanChecker {
                         rule.field, in: input, from: s, at: location("\(path).rules.\(rule.field)", or: s.location))
                 }
             }
+            // A read-csv's values are text, and numbers in text are not numbers to a rule.
+            let readsText = s.input.flatMap { input in stages.first { $0.name == input } }?.kind == .readCSV
             for rule in validate.rules {
                 if let lo = rule.min, let hi = rule.max, lo > hi {
                     validator.diagnostics.error(
                         "rule for '\(rule.field)': min \(Expectation.format(lo)) is greater than max \(Expectation.format(hi))",
                         at: location("\(path).rules.\(rule.field).min", or: s.location))
+                }
+                if readsText, [.int, .double, .bool].contains(rule.type) {
+                    validator.diagnostics.warning(
+                        "rule for '\(rule.field)': type \(rule.type.rawValue) refuses every row, since read-csv reads "
+                            + "every value as text",
+                        at: location("\(path).rules.\(rule.field).type", or: s.location),
+                        notes: [
+                            "make it \(rule.type == .int ? "an" : "a") \(rule.type.rawValue) in a transform before validate: \(rule.field): "
+                                + "\(rule.type == .bool ? "\(rule.field) == 'true'" : "number(\(rule.field))")"
+                        ])
+                }
+                let bound = rule.min != nil ? "min" : rule.max != nil ? "max" : nil
+                if let bound, (readsText && rule.type == .any) || [.string, .uuid, .bool].contains(rule.type) {
+                    validator.diagnostics.warning(
+                        "rule for '\(rule.field)': \(bound) applies to numbers, and '\(rule.field)' is "
+                            + (rule.type == .any
+                                ? "text (read-csv reads every value as text)" : "of type \(rule.type.rawValue)")
+                            + ", so it never applies",
+                        at: location("\(path).rules.\(rule.field).\(bound)", or: s.location),
+                        notes: [
+                            rule.type == .any
+                                ? "make it a number in a transform before validate: \(rule.field): number(\(rule.field))"
+                                : "use max_length for text, or a number type"
+                        ])
                 }
             }
         case .transform(let transform):
@@ -703,6 +729,14 @@ struct PlanChecker {
                             + (empty == header.count - 1 ? " (a comma at the end of the header line?)" : ""),
                         at: location("\(path).path", or: s.location),
                         notes: ["name it, or list the columns to read with 'columns'"])
+                }
+                // Two columns of one name: a row could not say which is meant.
+                var named: Set<String> = []
+                for name in header where !name.isEmpty && !named.insert(name).inserted {
+                    validator.diagnostics.error(
+                        "the header of \(read.path) names column '\(name)' twice",
+                        at: location("\(path).path", or: s.location),
+                        notes: ["rename one of them in the file"])
                 }
                 for (i, column) in (read.columns ?? []).enumerated() where !header.contains(column) {
                     validator.diagnostics.error(

@@ -104,3 +104,38 @@ import Testing
         #expect(CSVHeader.fields(ofFirstLine: "only") == ["only"])
     }
 }
+
+extension CSVHeaderCheckTests {
+    /// A header naming a column twice fails check, where the run would fail.
+    @Test func aColumnNamedTwiceInTheHeaderIsAnError() async throws {
+        try await Self.withFile("id,name,id\n1,a,1\n") { path in
+            guard case .failure(let error) = try await Self.load(Self.plan(path: path, transform: "n: name")) else {
+                Issue.record("a duplicate column must fail check")
+                return
+            }
+            #expect(error.errors.contains { $0.message.contains("names column 'id' twice") }, "\(error)")
+        }
+    }
+
+    /// Numbers in text are not numbers to a rule: on a read-csv's fields a `min` or `max` never
+    /// applies and a number type refuses every row; check says so, and how to convert.
+    @Test func numericRulesOnReadCSVTextAreWarnedOf() async throws {
+        let yaml = """
+            version: 1
+            name: r
+            stages:
+              - kind: read-csv
+                path: in.csv
+                columns: [score, n]
+              - kind: validate
+                rules:
+                  score: { max: 100 }
+                  n: { type: double }
+            """
+        let plan = try SluicePlanTests.load(yaml)
+        let messages = plan.warnings.map(\.message)
+        #expect(messages.contains { $0.contains("rule for 'score': max applies to numbers") }, "\(messages)")
+        #expect(messages.contains { $0.contains("rule for 'n': type double refuses every row") }, "\(messages)")
+        #expect(plan.warnings.contains { $0.notes.contains { $0.contains("score: number(score)") } })
+    }
+}
