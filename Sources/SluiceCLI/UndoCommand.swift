@@ -90,7 +90,8 @@ struct UndoCommand: AsyncParsableCommand {
                 let list = later.map { "\($0.runID) (stage '\($0.stage)')" }.joined(separator: ", ")
                 let advice =
                     "undo a cell here only when it still holds this run's value, which a later run may have set "
-                    + "again; undo the later runs first, newest first (sluice undo \(later.last!.runID) --yes)"
+                    + "again; undo the later runs first, newest first (sluice undo \(later.last!.runID)"
+                    + (runsDir.map { " --runs-dir \(Execution.shellQuoted($0))" } ?? "") + " --yes)"
                 if !force {
                     Terminal.printError(
                         "error: later runs applied to \(later[0].table) after this one and are not undone: \(list); "

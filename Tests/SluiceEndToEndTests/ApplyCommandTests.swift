@@ -428,7 +428,9 @@ struct ApplyCommandTests {
         #expect(
             refused.stderr.contains("error: later runs applied to tracks after this one and are not undone: \(third)"),
             "\(refused.stderr)")
-        #expect(refused.stderr.contains("sluice undo \(third) --yes"), "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains("sluice undo \(third) --runs-dir \(fixture.runsDirectory) --yes"),
+            "\(refused.stderr)")
         let dry = try await sluice.run(["undo", second, "--runs-dir", fixture.runsDirectory, "--dry-run"])
         #expect(dry.status == 1, "the status the undo would have: \(dry.stderr)")
         let latest = try await fixture.table()
