@@ -37,8 +37,6 @@ public struct Interpolator: Sendable {
         let chars = Array(scalar.text)
         var out = ""
         var i = 0
-        // Columns are exact for single-line scalars; quoted ones start one column later.
-        let base = scalar.isQuoted ? 1 : 0
         while i < chars.count {
             if chars[i] == "$", i + 1 < chars.count, chars[i + 1] == "$" {
                 out.append("$")
@@ -50,7 +48,7 @@ public struct Interpolator: Sendable {
                 i += 1
                 continue
             }
-            let at = location.advanced(by: base + i)
+            let at = location.advanced(intoValueBy: i)
             guard let close = chars[(i + 2)...].firstIndex(of: "}") else {
                 diagnostics.error(
                     "unterminated '${' (expected '}')", at: at,
