@@ -368,28 +368,25 @@ public enum JSON {
 
         mutating func parseNumber() throws(DecodingError) -> Value {
             let start = position
-            var isDouble = false
             if current == UInt8(ascii: "-") { position += 1 }
             guard let first = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else {
                 throw error("invalid number")
             }
             while let c = current {
                 switch c {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "-"): position += 1
-                case UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"):
-                    isDouble = true
+                case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
+                    UInt8(ascii: "e"), UInt8(ascii: "E"):
                     position += 1
                 default: break
                 }
                 if let c2 = current, !"0123456789+-.eE".utf8.contains(c2) { break }
             }
             let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
-            if !isDouble, let i = Int64(text) { return .int(i) }
-            guard let d = Double(text) else { throw DecodingError(message: "invalid number", offset: start) }
-            // A double holds any number of 15 significant digits within its range exactly
-            // enough to give it back; another keeps its text (a 20-digit id, money to 18
-            // decimals, 1e400), so that what comes in goes out unchanged.
-            return JSON.isExactAsDouble(text, d) ? .double(d) : .decimal(text)
+            // An int, a double, or (a 20-digit id, money to 18 decimals, 1e400) its text kept.
+            guard let number = Value.number(parsing: text) else {
+                throw DecodingError(message: "invalid number", offset: start)
+            }
+            return number
         }
     }
 }
