@@ -194,9 +194,7 @@ struct UndoCommand: AsyncParsableCommand {
             .filter { $0.manifest.replayOf?.runID == manifest.runID && !$0.manifest.committedApplies.isEmpty } ?? []
         for (replay, record) in replays {
             // One undone since has nothing left to undo.
-            let undone = record.committedApplies.allSatisfy { applied in
-                record.undos.contains { $0.stage == applied.stage }
-            }
+            let undone = record.committedAppliesNotUndone.isEmpty
             Terminal.printError(
                 "note: run \(record.runID), a replay of this run, applied it"
                     + (undone

@@ -10,3 +10,12 @@ extension String {
         return try copy.withUTF8(body)
     }
 }
+
+extension String {
+    /// Whether `other` is the same text code point for code point: unlike `==`, which takes
+    /// `é` as one code point and `e` + an accent for one, though an API and a table hold them as
+    /// other bytes.
+    public func hasSameCodePoints(as other: String) -> Bool {
+        unicodeScalars.elementsEqual(other.unicodeScalars)
+    }
+}

@@ -38,7 +38,7 @@ extension Expression.BinaryOperator {
             return lhs.doubleValue == rhs.doubleValue
         // Code point for code point, as documented (and as a table's bytes differ): not Swift's
         // canonical equivalence, under which é and e + an accent are equal.
-        case (.string(let a), .string(let b)): return a.unicodeScalars.elementsEqual(b.unicodeScalars)
+        case (.string(let a), .string(let b)): return a.hasSameCodePoints(as: b)
         default: return lhs == rhs
         }
     }
@@ -49,7 +49,7 @@ extension Expression.BinaryOperator {
         switch (lhs, rhs) {
         case (.int(let a), .int(let b)): return sign(a, b)
         case (.string(let a), .string(let b)):
-            if a.unicodeScalars.elementsEqual(b.unicodeScalars) { return 0 }
+            if a.hasSameCodePoints(as: b) { return 0 }
             return a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars) ? -1 : 1
         default:
             guard let a = lhs.doubleValue, let b = rhs.doubleValue else { return nil }

@@ -344,14 +344,14 @@ public struct FetchStage: Stage {
             return await fetcher.fetchKeepingAnswers(ids: ids)
         }
         var rounds: [[Int]] = []
-        var seen: [[String: Int]] = []  // per round, by text as Swift compares it
+        var seen: [Set<String>] = []  // per round, by text as Swift compares it
         for (index, id) in ids.enumerated() {
-            let round = seen.firstIndex { $0[id] == nil } ?? seen.count
+            let round = seen.firstIndex { !$0.contains(id) } ?? seen.count
             if round == seen.count {
-                seen.append([:])
+                seen.append([])
                 rounds.append([])
             }
-            seen[round][id] = index
+            seen[round].insert(id)
             rounds[round].append(index)
         }
         guard rounds.count > 1 else { return await fetcher.fetchKeepingAnswers(ids: ids) }
@@ -406,7 +406,7 @@ struct ExactID: Hashable {
 
     init(_ text: String) { self.text = text }
 
-    static func == (a: ExactID, b: ExactID) -> Bool { a.text.unicodeScalars.elementsEqual(b.text.unicodeScalars) }
+    static func == (a: ExactID, b: ExactID) -> Bool { a.text.hasSameCodePoints(as: b.text) }
 
     func hash(into hasher: inout Hasher) {
         for scalar in text.unicodeScalars { hasher.combine(scalar.value) }

@@ -153,7 +153,7 @@ final class CompiledRule {
     static func same(_ option: Value, _ value: Value) -> Bool {
         if let a = option.doubleValue, let b = value.doubleValue { return a == b }
         guard let a = option.text, let b = value.text else { return option == value }
-        return a.unicodeScalars.elementsEqual(b.unicodeScalars)
+        return a.hasSameCodePoints(as: b)
     }
 
     /// The reason and explanation when `value`, of the rule's type, breaks its bounds, length,
