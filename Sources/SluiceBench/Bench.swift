@@ -54,7 +54,7 @@ struct PlanCheck: ParsableCommand {
               - kind: fetch
                 connection: api
                 path: /tracks
-                id: spotify_id(spotify_id)
+                id: trim(spotify_id)
                 delay: 0.33s
 
             """

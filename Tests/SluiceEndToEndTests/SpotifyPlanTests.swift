@@ -228,7 +228,7 @@ struct SpotifyPlanTests {
         #expect(said.contains("checked before the run started"), "\(said)")
         // Located where the plan names the column, as a guard-rail is.
         #expect(
-            said.contains("plans/spotify-enrichment.yaml:99:13: error: stages.apply.columns.isrc: table tracks"),
+            said.contains("plans/spotify-enrichment.yaml:101:13: error: stages.apply.columns.isrc: table tracks"),
             "\(said)")
         #expect(fixture.simulator.stats().apiRequests == 0)
         let manifest = try #require(await fixture.manifests().last?.manifest)

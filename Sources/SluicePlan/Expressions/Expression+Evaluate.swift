@@ -125,33 +125,3 @@ extension Value {
         }
     }
 }
-
-/// Spotify id forms seen in real catalogs.
-public enum SpotifyID {
-    /// The bare 22-character id from `spotify:track:ID`, `https://open.spotify.com/track/ID?si=…`
-    /// (with or without an `intl-xx/` segment), or the text itself, trimmed.
-    public static func bare(_ text: String) -> String {
-        var s = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        if s.lowercased().hasPrefix("spotify:track:") {
-            s = String(s.dropFirst("spotify:track:".count))
-        } else if let r = s.range(of: "open.spotify.com/", options: .caseInsensitive) {
-            var rest = s[r.upperBound...]
-            if rest.hasPrefix("intl-"), let slash = rest.firstIndex(of: "/") {
-                rest = rest[rest.index(after: slash)...]
-            }
-            if rest.hasPrefix("track/") { s = String(rest.dropFirst("track/".count)) }
-        }
-        if let cut = s.firstIndex(where: { $0 == "?" || $0 == "#" || $0 == "/" }) { s = String(s[..<cut]) }
-        return s
-    }
-
-    /// A `regex_extract` pattern that gives what ``bare(_:)`` gives for the forms it is meant for.
-    public static let pattern =
-        #"^\s*(?:(?i:spotify:track:)|.*(?i:open\.spotify\.com/)(?:intl-[^/]*/)?track/)?([^?#/\s]+)"#
-
-    /// Exactly 22 base62 characters.
-    public static func isValid(_ id: String) -> Bool {
-        id.utf8.count == 22
-            && id.utf8.allSatisfy { (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }
-    }
-}

@@ -31,7 +31,6 @@ extension Expression.Function {
                 return .null
             }
             return pattern.extract(from: s).map(Value.string) ?? .null
-        case .spotify_id: return a[0].text.map { .string(SpotifyID.bare($0)) } ?? .null
         case .length:
             switch a[0] {
             case .string(let s): return .int(Int64(s.unicodeScalars.count))

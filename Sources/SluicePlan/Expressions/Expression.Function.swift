@@ -1,15 +1,23 @@
 extension Expression {
     /// The functions an expression may call, in the order the plan reference lists them.
     public enum Function: String, Sendable, CaseIterable {
-        case upper, lower, trim, replace, concat, split, join, regex_extract, spotify_id
+        case upper, lower, trim, replace, concat, split, join, regex_extract
         case length, first
         case coalesce, `default`, `if`
         case int, double, number, string, date, datetime
         case round, abs
 
+        /// Functions earlier versions had, with what a plan writes instead.
+        static let retired = [
+            "spotify_id":
+                "spotify_id() is no longer built in (the engine holds no API's knowledge): "
+                + "plans/spotify-enrichment.yaml gets the bare id from a URI or URL with regex_extract; "
+                + "copy its fetch `id:`"
+        ]
+
         var arity: ClosedRange<Int> {
             switch self {
-            case .upper, .lower, .trim, .spotify_id, .length, .first, .int, .double, .number, .string, .datetime,
+            case .upper, .lower, .trim, .length, .first, .int, .double, .number, .string, .datetime,
                 .abs:
                 return 1...1
             case .coalesce, .concat: return 1...16
@@ -21,7 +29,7 @@ extension Expression {
 
         var signature: String {
             switch self {
-            case .upper, .lower, .trim, .spotify_id, .length, .int, .double, .number, .string, .datetime, .abs:
+            case .upper, .lower, .trim, .length, .int, .double, .number, .string, .datetime, .abs:
                 return "\(rawValue)(value)"
             case .coalesce: return "coalesce(value, fallback, ...)"
             case .concat: return "concat(value, ...)"
@@ -51,7 +59,6 @@ extension Expression {
                 return
                     "the pattern's first capture group in the text, or the whole match when it has no group; "
                     + "null when nothing matches"
-            case .spotify_id: return "the bare track id from a Spotify URI or URL (see below)"
             case .length:
                 return
                     "characters in a text (Unicode code points, as PostgreSQL counts them), items in a list, keys in "

@@ -9,7 +9,7 @@ import SluiceCore
 ///     coalesce(response.popularity, 0)
 ///     response.duration_ms / 1000
 ///     if(length(response.recordings) > 0, response.recordings[0].id, null)
-///     spotify_id(spotify_id)          # bare id from spotify:track:… or open.spotify.com/track/…
+///     regex_extract(url, '/track/([^?/]+)')     # the first capture group
 ///
 /// `description` prints an expression so that ``parse(_:)`` gives it back unchanged.
 public indirect enum Expression: Sendable, Hashable {

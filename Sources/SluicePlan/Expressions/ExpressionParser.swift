@@ -294,7 +294,8 @@ struct ExpressionParser {
             let names = Expression.Function.allCases.map(\.rawValue)
             throw .init(
                 message: "unknown function '\(name)'", offset: start,
-                notes: Suggestion.note(for: name, in: names) + ["functions: " + names.joined(separator: ", ")])
+                notes: (Expression.Function.retired[name].map { [$0] } ?? Suggestion.note(for: name, in: names))
+                    + ["functions: " + names.joined(separator: ", ")])
         }
         i += 1
         var args: [Node] = []

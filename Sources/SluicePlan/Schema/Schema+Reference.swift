@@ -92,9 +92,6 @@ extension Schema {
         }
         out += """
 
-            `spotify_id(x)` turns `spotify:track:ID` and `https://open.spotify.com/track/ID?si=…`
-            into the bare `ID`; for those forms it is a shorter
-            `regex_extract(x, '\(SpotifyID.pattern)')`.
             `regex_extract` patterns use ICU syntax; a quoted pattern is checked when the plan is
             loaded and compiled once per stage, one read from a field is compiled per row (and gives
             null when it is not valid).

@@ -218,7 +218,8 @@ public enum Schema {
                     "HTTP method. `POST` sends a JSON `body`: a batch's ids, or one row's fields."),
                 ParameterSpec(
                     "id", .expression,
-                    "Expression giving each row's id, e.g. `spotify_id(spotify_id)` to accept URI and URL forms. "
+                    "Expression giving each row's id, e.g. `trim(isrc)`, or `regex_extract(url, '/track/([^?/]+)')` for "
+                        + "an id inside a URL. "
                         + "Required for batch requests; per item, what `{id}` stands for (without it, `{id}` is the "
                         + "row's field `id`)."),
                 ParameterSpec(

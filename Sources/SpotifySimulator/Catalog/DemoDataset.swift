@@ -90,7 +90,7 @@ public struct DemoDataset: Sendable {
         track.spotifyID.map { catalog.track(for: Self.bare($0)) != nil } ?? false
     }
 
-    /// The bare id in a URI, URL or padded id (what the plan's `spotify_id()` does).
+    /// The bare id in a URI, URL or padded id (what the plan's `id:` expression gives).
     static func bare(_ raw: String) -> String {
         var id = raw.trimmingCharacters(in: .whitespaces)
         if id.hasPrefix("spotify:track:") { id.removeFirst("spotify:track:".count) }
