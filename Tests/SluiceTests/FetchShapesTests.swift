@@ -462,12 +462,12 @@ import Testing
     /// The answers kept for repeats are the latest, at most as many as the capacity.
     @Test func recentAnswersForgetTheOldestFirst() {
         var recent = RecentAnswers(capacity: 3)
-        for i in 0..<10 { recent.remember("k\(i)", .found(.int(Int64(i)))) }
-        #expect((0..<7).allSatisfy { recent["k\($0)"] == nil })
-        #expect((7..<10).allSatisfy { recent["k\($0)"] == .found(.int(Int64($0))) })
+        for i in 0..<10 { recent.remember(ExactID("k\(i)"), .found(.int(Int64(i)))) }
+        #expect((0..<7).allSatisfy { recent[ExactID("k\($0)")] == nil })
+        #expect((7..<10).allSatisfy { recent[ExactID("k\($0)")] == .found(.int(Int64($0))) })
         var none = RecentAnswers(capacity: 0)
-        none.remember("k", .notFound(because: nil))
-        #expect(none["k"] == nil)
+        none.remember(ExactID("k"), .notFound(because: nil))
+        #expect(none[ExactID("k")] == nil)
     }
 
     /// A placeholder the rows lack stops the stage before any request, naming where it is
@@ -642,6 +642,54 @@ import Testing
             let asked = server.stats().idsAsked
             #expect(asked.count == 3, "\(asked)")
             #expect(asked.contains { $0.unicodeScalars.elementsEqual(decomposed.unicodeScalars) }, "\(asked)")
+        }
+    }
+
+    /// The same twins in two pieces of a per-item POST (its body keeps `é` as written, where a
+    /// path percent-encodes it): the second is asked, not answered with the first's answer as
+    /// a repeat of its request.
+    @Test func twinsInLaterPiecesAreAskedThemselves() async throws {
+        let (composed, decomposed) = ("caf\u{e9}", "cafe\u{301}")
+        let api = FixtureAPI(shape: .itemBody(path: "/lookup", idKey: "name"), answers: [composed: .object(["n": 1])])
+        try await Self.with(api) { server, origin in
+            let stage = try Self.fetchStage(
+                "path: /lookup\nmethod: POST\nbody: { name: \"{name}\" }", connection: "kind: http\nbase_url: \(origin)"
+            )
+            let harness = try await StageHarness(stage: stage)
+            let input = [composed, decomposed].map { Batch(columns: ["name"], rows: [[.string($0)]]) }
+            _ = try await harness.run(stage, input: input)
+            let asked = server.stats().idsAsked
+            #expect(asked.count == 2, "\(asked)")
+            #expect(asked.contains { $0.unicodeScalars.elementsEqual(decomposed.unicodeScalars) }, "\(asked)")
+        }
+    }
+
+    /// A resumed fetch reuses an answer only for the id it was given for: a twin of an answered
+    /// id is asked.
+    @Test func aResumeDoesNotReuseATwinsAnswer() async throws {
+        let (composed, decomposed) = ("caf\u{e9}", "cafe\u{301}")
+        let api = FixtureAPI(
+            shape: .batchObject(path: "/api/books", parameter: "ids", separator: ","),
+            answers: [composed: .object(["name": "composed"])])
+        try await Self.with(api) { server, origin in
+            let plan = (
+                "path: /api/books\nid: name\nids_param: ids\nmatch: object_keys", "kind: http\nbase_url: \(origin)"
+            )
+            let first = try Self.fetchStage(plan.0, connection: plan.1)
+            let firstRun = try await StageHarness(stage: first)
+            _ = try await firstRun.run(first, input: [Batch(columns: ["name"], rows: [[.string(composed)]])])
+            #expect(server.stats().idsAsked.count == 1)
+
+            var second = try #require(try Self.fetchStage(plan.0, connection: plan.1) as? FetchStage)
+            second.previousAnswers = firstRun.runDirectory.appendingPathComponent(
+                FetchAnswers.fileName(stage: "fetch"))
+            let secondRun = try await StageHarness(stage: second)
+            let both = Batch(columns: ["name"], rows: [[.string(composed)], [.string(decomposed)]])
+            _ = try await secondRun.run(second, input: [both])
+            #expect(secondRun.counters["reused_answers"] == 1)
+            let asked = server.stats().idsAsked.dropFirst()
+            #expect(asked.count == 1, "\(asked)")
+            #expect(asked.first?.unicodeScalars.elementsEqual(decomposed.unicodeScalars) == true, "\(asked)")
         }
     }
 

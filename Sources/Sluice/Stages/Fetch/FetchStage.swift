@@ -108,7 +108,7 @@ public struct FetchStage: Stage {
             configuration: configuration, httpClient: client, logger: context.logger, clock: clock)
         let rejects = RejectsFile(runDirectory: context.runDirectory, stage: name)
         var tally = FetchedBatch.Tally()
-        var known: [String: ItemResult] = [:]
+        var known: [ExactID: ItemResult] = [:]
         if let previousAnswers { known = await FetchAnswers.load(from: previousAnswers) }
         if let previousAnswers, !known.isEmpty {
             context.notice(
@@ -180,7 +180,7 @@ public struct FetchStage: Stage {
     /// sending the results in input order. Answered batches wait for the ones before them in a
     /// reorder buffer of at most `concurrency` batches, so memory stays bounded.
     private func fetchAll(
-        _ input: StageInput, fetcher: HTTPFetcher, known: [String: ItemResult], answers: FetchAnswers.Writer,
+        _ input: StageInput, fetcher: HTTPFetcher, known: [ExactID: ItemResult], answers: FetchAnswers.Writer,
         rejects: RejectsFile, tally: inout FetchedBatch.Tally, context: StageContext, output: StageOutput
     ) async throws {
         let width = max(1, settings.concurrency)
@@ -201,7 +201,7 @@ public struct FetchStage: Stage {
         /// answered from here when its piece's turn comes, which is after the earlier piece's.
         let dedupes = settings.perItem
         var recent = RecentAnswers(capacity: dedupes ? Self.recentAnswers : 0)
-        var asking = Set<String>()
+        var asking = Set<ExactID>()
         /// Answered batches waiting for an earlier one.
         var answered: [Int: (batch: FetchedBatch, asks: [String], fresh: [ItemResult])] = [:]
         var nextSequence = 0
@@ -213,11 +213,10 @@ public struct FetchStage: Stage {
             var fetched = done.batch
             let fresh = Dictionary(
                 zip(done.asks.map(ExactID.init), done.fresh), uniquingKeysWith: { first, _ in first })
-            let results = fetched.ids.map {
-                known[$0] ?? fresh[ExactID($0)] ?? recent[$0] ?? .notFound(because: nil)
-            }
-            for id in fetched.ids { if let reused = known[id] { try await answers.append(id: id, reused) } }
-            counts.reused += fetched.ids.count { known[$0] != nil }
+            let ids = fetched.ids.map(ExactID.init)
+            let results = ids.map { known[$0] ?? fresh[$0] ?? recent[$0] ?? .notFound(because: nil) }
+            for id in ids { if let reused = known[id] { try await answers.append(id: id.text, reused) } }
+            counts.reused += ids.count { known[$0] != nil }
             let batch = fetched.assemble(
                 results, responseField: settings.responseField,
                 keepNotFound: settings.onNotFound == .keep, stage: name, tally: &counts)
@@ -244,8 +243,8 @@ public struct FetchStage: Stage {
                 try await writeDown(sequence, results)
                 if let error { throw error }
                 let (batch, asks) = inFlight.removeValue(forKey: sequence)!
-                for (id, result) in zip(asks, results) { recent.remember(id, result) }
-                if dedupes { asking.subtract(asks) }
+                for (id, result) in zip(asks, results) { recent.remember(ExactID(id), result) }
+                if dedupes { asking.subtract(asks.map(ExactID.init)) }
                 answered[sequence] = (batch, asks, results)
                 while let done = answered.removeValue(forKey: nextToSend) {
                     try await send(done)
@@ -283,11 +282,12 @@ public struct FetchStage: Stage {
                         // Ask only for ids no earlier run answered, and none this run has answered
                         // or is asking about, each once; an empty list sends no request.
                         var asked = Set<ExactID>()
-                        let asks = fetched.ids.filter { id in
-                            known[id] == nil && recent[id] == nil && !asking.contains(id)
-                                && asked.insert(ExactID(id)).inserted
+                        let asks = fetched.ids.filter { text in
+                            let id = ExactID(text)
+                            return known[id] == nil && recent[id] == nil && !asking.contains(id)
+                                && asked.insert(id).inserted
                         }
-                        if dedupes { asking.formUnion(asks) }
+                        if dedupes { asking.formUnion(asks.map(ExactID.init)) }
                         let sequence = nextSequence
                         nextSequence += 1
                         inFlight[sequence] = (fetched, asks)
@@ -409,6 +409,8 @@ struct ExactID: Hashable {
     static func == (a: ExactID, b: ExactID) -> Bool { a.text.hasSameCodePoints(as: b.text) }
 
     func hash(into hasher: inout Hasher) {
-        for scalar in text.unicodeScalars { hasher.combine(scalar.value) }
+        // Equal code points are equal UTF-8 bytes.
+        var text = text
+        text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
     }
 }
