@@ -19,3 +19,18 @@ extension String {
         unicodeScalars.elementsEqual(other.unicodeScalars)
     }
 }
+
+/// A text compared code point by code point, unlike `String`, whose `==` takes `é` as one code
+/// point and as `e` + an accent for one: two ids to an API, two keys to a table.
+public struct ExactText: Hashable, Sendable {
+    public let text: String
+
+    public init(_ text: String) { self.text = text }
+
+    public static func == (a: ExactText, b: ExactText) -> Bool { a.text.hasSameCodePoints(as: b.text) }
+
+    public func hash(into hasher: inout Hasher) {
+        // Equal code points are equal UTF-8 bytes.
+        text.withUTF8Bytes { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+}

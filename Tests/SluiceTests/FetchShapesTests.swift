@@ -462,12 +462,12 @@ import Testing
     /// The answers kept for repeats are the latest, at most as many as the capacity.
     @Test func recentAnswersForgetTheOldestFirst() {
         var recent = RecentAnswers(capacity: 3)
-        for i in 0..<10 { recent.remember(ExactID("k\(i)"), .found(.int(Int64(i)))) }
-        #expect((0..<7).allSatisfy { recent[ExactID("k\($0)")] == nil })
-        #expect((7..<10).allSatisfy { recent[ExactID("k\($0)")] == .found(.int(Int64($0))) })
+        for i in 0..<10 { recent.remember(ExactText("k\(i)"), .found(.int(Int64(i)))) }
+        #expect((0..<7).allSatisfy { recent[ExactText("k\($0)")] == nil })
+        #expect((7..<10).allSatisfy { recent[ExactText("k\($0)")] == .found(.int(Int64($0))) })
         var none = RecentAnswers(capacity: 0)
-        none.remember(ExactID("k"), .notFound(because: nil))
-        #expect(none[ExactID("k")] == nil)
+        none.remember(ExactText("k"), .notFound(because: nil))
+        #expect(none[ExactText("k")] == nil)
     }
 
     /// A placeholder the rows lack stops the stage before any request, naming where it is

@@ -68,4 +68,16 @@ import Testing
         }
         #expect(Self.answers(rows).lines == Self.expected(rows))
     }
+
+    /// Text keys are told apart as the table does, code point by code point: `é` written two
+    /// ways is two keys (one Swift `String`), and so are two values written so.
+    @Test func textKeysAndValuesAreComparedByCodePoint() {
+        let (composed, decomposed) = ("caf\u{e9}", "cafe\u{301}")
+        var ledger = KeyLedger(columns: ["track_id", "isrc"], schema: Self.schema, keyIsUUID: false)
+        #expect(ledger.firstLineWithOtherValues([.string(composed), "A"], line: 2) == nil)
+        #expect(ledger.firstLineWithOtherValues([.string(decomposed), "B"], line: 3) == nil)
+        #expect(ledger.repeats == 0)
+        #expect(ledger.firstLineWithOtherValues(["k", .string(composed)], line: 4) == nil)
+        #expect(ledger.firstLineWithOtherValues(["k", .string(decomposed)], line: 5) == 4)
+    }
 }

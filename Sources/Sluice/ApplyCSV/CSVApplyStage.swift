@@ -135,15 +135,15 @@ public struct CSVApplyStage: ReviewingStage, PreflightingStage {
             }
         case .duplicateKeys:
             let keys = error.keys.isEmpty ? error.key.map { [$0] } ?? [] : error.keys
-            var lines: [String: [CSVReader.Field]] = [:]
+            var lines: [ExactText: [CSVReader.Field]] = [:]
             _ = await scan(recordedSHA256: recordedSHA256) { _, cells, _ in
                 guard let cell = cells[settings.keyField], let key = keys.first(where: { Self.sameKey(cell.value, $0) })
                 else { return true }
-                if lines[key, default: []].count < 10 { lines[key, default: []].append(cell) }
+                if lines[ExactText(key), default: []].count < 10 { lines[ExactText(key), default: []].append(cell) }
                 return true
             }
             return keys.compactMap { key in
-                guard let cells = lines[key], cells.count > 1 else { return nil }
+                guard let cells = lines[ExactText(key)], cells.count > 1 else { return nil }
                 let others = cells.filter { $0 != cells[1] }.map { String($0.line) }.joined(separator: ", ")
                 return CSVDiagnostic(
                     path: displayPath, line: cells[1].line, column: cells[1].column,
@@ -195,7 +195,7 @@ public struct CSVApplyStage: ReviewingStage, PreflightingStage {
 
     /// Keys as the database prints them (a UUID in lower case) and as the CSV has them.
     static func sameKey(_ a: String, _ b: String) -> Bool {
-        if a == b { return true }
+        if a.hasSameCodePoints(as: b) { return true }
         guard let x = UUID(uuidString: a), let y = UUID(uuidString: b) else { return false }
         return x == y
     }

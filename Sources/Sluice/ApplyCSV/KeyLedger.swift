@@ -22,7 +22,9 @@ struct KeyLedger {
     let keyIsUUID: Bool
     /// Rows whose key an earlier row had (with the same values or not).
     private(set) var repeats = 0
-    private var seen: [Value: Entry] = [:]
+    /// Keys as the table tells them apart: text code point by code point (`é` written two ways
+    /// is two keys, though one `String`).
+    private var seen: [Key: Entry] = [:]
     /// UUID keys by their 128 bits: cheaper to hash and compare than their text, and equal
     /// exactly when the texts are equal ignoring case.
     private var seenUUIDs: [UUIDBits: Entry] = [:]
@@ -30,6 +32,15 @@ struct KeyLedger {
     private var ordered: [(bits: UUIDBits, entry: Entry)] = []
     /// Every UUID key so far was greater than the one before: they are in ``ordered``.
     private var inOrder = true
+
+    private enum Key: Hashable {
+        case text(ExactText)
+        case other(Value)
+
+        init(_ value: Value) {
+            if case .string(let text) = value { self = .text(ExactText(text)) } else { self = .other(value) }
+        }
+    }
 
     private struct Entry {
         var line: Int
@@ -79,7 +90,7 @@ struct KeyLedger {
     /// Notes a row's key; returns the line where the same key came with other values, if it did.
     mutating func firstLineWithOtherValues(_ row: [Value], line: Int) -> Int? {
         var hasher = Hasher()
-        for index in valueIndices { hasher.combine(row[index]) }
+        for index in valueIndices { hasher.combine(Key(row[index])) }
         let entry = Entry(line: line, digest: hasher.finalize())
         let first: Entry?
         if keyIsUUID, let text = row[keyIndex].stringValue, let bits = Self.uuidBits(text) {
@@ -94,7 +105,7 @@ struct KeyLedger {
         } else {
             var key = row[keyIndex]
             if keyIsUUID, let text = key.stringValue { key = .string(text.lowercased()) }
-            first = Self.note(entry, in: &seen[key, default: .unseen])
+            first = Self.note(entry, in: &seen[Key(key), default: .unseen])
         }
         guard let first else { return nil }
         repeats += 1

@@ -18,9 +18,9 @@ enum FetchAnswers {
     static func fileName(stage: String) -> String { "\(stage).answers.ndjson" }
 
     /// The answers in `url`; lines that do not parse (a line cut short by SIGKILL) are skipped.
-    static func load(from url: URL) async -> [ExactID: ItemResult] {
+    static func load(from url: URL) async -> [ExactText: ItemResult] {
         guard let reader = try? NDJSONReader(url: url) else { return [:] }
-        var answers: [ExactID: ItemResult] = [:]
+        var answers: [ExactText: ItemResult] = [:]
         while true {
             let line: Value?
             do {
@@ -29,7 +29,7 @@ enum FetchAnswers {
                 continue  // a torn line: that id is simply asked again
             }
             guard let line else { break }
-            guard let id = line["id"].stringValue.map(ExactID.init) else { continue }
+            guard let id = line["id"].stringValue.map(ExactText.init) else { continue }
             if case .object = line["found"] {
                 answers[id] = .found(line["found"])
             } else if line["not_found"].boolValue == true {
@@ -89,16 +89,16 @@ enum FetchAnswers {
 /// The latest answers of a run, at most `capacity` of them (the oldest go first): what a
 /// per-item fetch answers a request repeated a few pieces later from.
 struct RecentAnswers {
-    private var answers: [ExactID: ItemResult] = [:]
-    private var order: [ExactID] = []
+    private var answers: [ExactText: ItemResult] = [:]
+    private var order: [ExactText] = []
     private var oldest = 0
     let capacity: Int
 
     init(capacity: Int) { self.capacity = capacity }
 
-    subscript(id: ExactID) -> ItemResult? { answers[id] }
+    subscript(id: ExactText) -> ItemResult? { answers[id] }
 
-    mutating func remember(_ id: ExactID, _ result: ItemResult) {
+    mutating func remember(_ id: ExactText, _ result: ItemResult) {
         guard capacity > 0, answers.updateValue(result, forKey: id) == nil else { return }
         order.append(id)
         guard answers.count > capacity else { return }

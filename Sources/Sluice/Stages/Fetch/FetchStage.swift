@@ -108,7 +108,7 @@ public struct FetchStage: Stage {
             configuration: configuration, httpClient: client, logger: context.logger, clock: clock)
         let rejects = RejectsFile(runDirectory: context.runDirectory, stage: name)
         var tally = FetchedBatch.Tally()
-        var known: [ExactID: ItemResult] = [:]
+        var known: [ExactText: ItemResult] = [:]
         if let previousAnswers { known = await FetchAnswers.load(from: previousAnswers) }
         if let previousAnswers, !known.isEmpty {
             context.notice(
@@ -180,7 +180,7 @@ public struct FetchStage: Stage {
     /// sending the results in input order. Answered batches wait for the ones before them in a
     /// reorder buffer of at most `concurrency` batches, so memory stays bounded.
     private func fetchAll(
-        _ input: StageInput, fetcher: HTTPFetcher, known: [ExactID: ItemResult], answers: FetchAnswers.Writer,
+        _ input: StageInput, fetcher: HTTPFetcher, known: [ExactText: ItemResult], answers: FetchAnswers.Writer,
         rejects: RejectsFile, tally: inout FetchedBatch.Tally, context: StageContext, output: StageOutput
     ) async throws {
         let width = max(1, settings.concurrency)
@@ -201,7 +201,7 @@ public struct FetchStage: Stage {
         /// answered from here when its piece's turn comes, which is after the earlier piece's.
         let dedupes = settings.perItem
         var recent = RecentAnswers(capacity: dedupes ? Self.recentAnswers : 0)
-        var asking = Set<ExactID>()
+        var asking = Set<ExactText>()
         /// Answered batches waiting for an earlier one.
         var answered: [Int: (batch: FetchedBatch, asks: [String], fresh: [ItemResult])] = [:]
         var nextSequence = 0
@@ -212,8 +212,8 @@ public struct FetchStage: Stage {
         func send(_ done: (batch: FetchedBatch, asks: [String], fresh: [ItemResult])) async throws {
             var fetched = done.batch
             let fresh = Dictionary(
-                zip(done.asks.map(ExactID.init), done.fresh), uniquingKeysWith: { first, _ in first })
-            let ids = fetched.ids.map(ExactID.init)
+                zip(done.asks.map(ExactText.init), done.fresh), uniquingKeysWith: { first, _ in first })
+            let ids = fetched.ids.map(ExactText.init)
             let results = ids.map { known[$0] ?? fresh[$0] ?? recent[$0] ?? .notFound(because: nil) }
             for id in ids { if let reused = known[id] { try await answers.append(id: id.text, reused) } }
             counts.reused += ids.count { known[$0] != nil }
@@ -243,8 +243,8 @@ public struct FetchStage: Stage {
                 try await writeDown(sequence, results)
                 if let error { throw error }
                 let (batch, asks) = inFlight.removeValue(forKey: sequence)!
-                for (id, result) in zip(asks, results) { recent.remember(ExactID(id), result) }
-                if dedupes { asking.subtract(asks.map(ExactID.init)) }
+                for (id, result) in zip(asks, results) { recent.remember(ExactText(id), result) }
+                if dedupes { asking.subtract(asks.map(ExactText.init)) }
                 answered[sequence] = (batch, asks, results)
                 while let done = answered.removeValue(forKey: nextToSend) {
                     try await send(done)
@@ -281,13 +281,13 @@ public struct FetchStage: Stage {
                         while inFlight.count >= width || answered.count >= width { try await collect() }
                         // Ask only for ids no earlier run answered, and none this run has answered
                         // or is asking about, each once; an empty list sends no request.
-                        var asked = Set<ExactID>()
+                        var asked = Set<ExactText>()
                         let asks = fetched.ids.filter { text in
-                            let id = ExactID(text)
+                            let id = ExactText(text)
                             return known[id] == nil && recent[id] == nil && !asking.contains(id)
                                 && asked.insert(id).inserted
                         }
-                        if dedupes { asking.formUnion(asks.map(ExactID.init)) }
+                        if dedupes { asking.formUnion(asks.map(ExactText.init)) }
                         let sequence = nextSequence
                         nextSequence += 1
                         inFlight[sequence] = (fetched, asks)
@@ -396,21 +396,5 @@ public struct FetchStage: Stage {
         counters.set("missing_id", tally.missingID)
         counters.set("malformed_id", tally.malformedID)
         counters.set("reused_answers", tally.reused)
-    }
-}
-
-/// A text compared code point by code point, unlike `String`, whose `==` takes `é` as one code
-/// point and as `e` + an accent for one: two ids an API and a table tell apart.
-struct ExactID: Hashable {
-    let text: String
-
-    init(_ text: String) { self.text = text }
-
-    static func == (a: ExactID, b: ExactID) -> Bool { a.text.hasSameCodePoints(as: b.text) }
-
-    func hash(into hasher: inout Hasher) {
-        // Equal code points are equal UTF-8 bytes.
-        var text = text
-        text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
     }
 }
