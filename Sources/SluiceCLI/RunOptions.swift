@@ -92,7 +92,8 @@ extension ExecutionOptions {
     }
 
     /// ``runURL(_:runsDir:)`` when something is there; otherwise the command fails saying the
-    /// run is not found (rather than that its manifest cannot be read).
+    /// run is not found (rather than that its manifest cannot be read), as a usage error: a
+    /// script tells a run id that names nothing from a run that failed.
     static func existingRunURL(_ run: String, runsDir: String?) async throws -> URL {
         let url = await runURL(run, runsDir: runsDir)
         guard await BlockingIO.fileExists(atPath: url.path) else {
@@ -100,7 +101,7 @@ extension ExecutionOptions {
             Terminal.printError(
                 "error: no run '\(run)': not a run directory, and not a run id in \(runsDir ?? "runs")/ "
                     + "(sluice runs\(listing) lists them)")
-            throw ExitCode(ExitStatus.failed)
+            throw ExitCode(ExitStatus.usage)
         }
         return url
     }

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// A run named on the command line that is not there: every command that takes one says so
-/// (not that a manifest could not be read), and `runs` tells an empty runs directory from a
+/// (not that a manifest could not be read) with the usage error's exit code, and `runs` tells an empty runs directory from a
 /// missing one.
 @Suite struct RunLookupTests {
     static let sluice = SluiceProcess(environment: ["NO_COLOR": "1"], directory: FileManager.default.temporaryDirectory)
@@ -13,7 +13,7 @@ import Testing
     ])
     func aRunThatIsNotThereIsSaidToBeMissing(arguments: [String]) async throws {
         let outcome = try await Self.sluice.run(arguments)
-        #expect(outcome.status == 1, "\(outcome.stderr)")
+        #expect(outcome.status == 64, "a usage error, not a failed run: \(outcome.stderr)")
         #expect(
             outcome.stderr.contains("error: no run 'no-such-run': not a run directory, and not a run id in runs/"),
             "\(outcome.stderr)")
