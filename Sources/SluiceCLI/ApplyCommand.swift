@@ -90,7 +90,8 @@ struct ApplyCommand: AsyncParsableCommand {
         let command = continueCommand(overrides: plan.recordedOverrides)
         configuration.resumeCommand = { _ in command }
         try await Execution.execute(
-            Runner(stages: stages, configuration: configuration), runsDirectory: execution.runsDirectory)
+            Runner(stages: stages, configuration: configuration), runsDirectory: execution.runsDirectory,
+            json: execution.json)
     }
 
     /// The plan, tolerating unset variables of connections that the stages run here do not use

@@ -7,10 +7,11 @@ import SluicePipeline
 /// Runs a pipeline the way every executing command does: in a task that SIGINT, SIGTERM, SIGHUP
 /// (the terminal went away) and SIGQUIT (Ctrl-\, which would otherwise print a crash report and
 /// carry on) cancel cleanly, a second signal exiting at once; then prints the run summary on
-/// stdout and turns the final status into the exit code.
+/// stdout (or, with `--json`, ``runJSON(_:directory:exitCode:)``) and turns the final status into the
+/// exit code.
 enum Execution {
     /// - Returns: never normally; exits with the code for the run's final status.
-    static func execute(_ runner: Runner, runsDirectory: URL) async throws -> Never {
+    static func execute(_ runner: Runner, runsDirectory: URL, json: Bool = false) async throws -> Never {
         let result: RunResult
         do {
             result = try await interruptible(
@@ -20,19 +21,27 @@ enum Execution {
             Terminal.report((error as? Interrupted)?.underlying ?? error)
             throw ExitCode(ExitStatus.failed)
         }
-        var summary = RunSummary(manifest: result.manifest, directory: result.directory)
-        summary.shown = Terminal.diagnosticsPrinted.withLock { $0 }
-        summary.reviewsShown = Terminal.reviewsPrinted.withLock { $0 }
-        print(summary.text, terminator: "")
-        guard let writeError = result.manifestWriteError else { throw ExitCode(exitStatus(for: result.manifest)) }
-        // The summary above is then the only complete record of the run: never exit 0 on it.
-        let file = result.directory.appendingPathComponent(Manifest.fileName).path
-        Terminal.printError("error: \(writeError)")
-        Terminal.printError(
-            "error: \(file) is out of date: it does not record that the run \(result.manifest.status.rawValue) "
-                + "(the summary above does)")
-        let status = exitStatus(for: result.manifest)
-        throw ExitCode(status == 0 || status == ExitStatus.awaitingApproval ? ExitStatus.failed : status)
+        var status = exitStatus(for: result.manifest)
+        // Then the summary is the only complete record of the run: never exit 0 on it.
+        if result.manifestWriteError != nil, status == 0 || status == ExitStatus.awaitingApproval {
+            status = ExitStatus.failed
+        }
+        if json {
+            print(JSON.encodePretty(runJSON(result.manifest, directory: result.directory, exitCode: status)))
+        } else {
+            var summary = RunSummary(manifest: result.manifest, directory: result.directory)
+            summary.shown = Terminal.diagnosticsPrinted.withLock { $0 }
+            summary.reviewsShown = Terminal.reviewsPrinted.withLock { $0 }
+            print(summary.text, terminator: "")
+        }
+        if let writeError = result.manifestWriteError {
+            let file = result.directory.appendingPathComponent(Manifest.fileName).path
+            Terminal.printError("error: \(writeError)")
+            Terminal.printError(
+                "error: \(file) is out of date: it does not record that the run \(result.manifest.status.rawValue) "
+                    + "(the \(json ? "JSON" : "summary") above does)")
+        }
+        throw ExitCode(status)
     }
 
     /// Runs `body` in a task that the first SIGINT, SIGTERM, SIGHUP or SIGQUIT cancels, saying
@@ -88,6 +97,17 @@ enum Execution {
         #else
         return nil
         #endif
+    }
+
+    /// A run for scripts (`--json`, `runs show --json`): `directory` (as the summary prints it),
+    /// `exit_code` (what its final status exits with), `state` (the status as `sluice runs`
+    /// lists it: `failed, apply committed`) and `manifest` (manifest.json's content).
+    static func runJSON(_ manifest: Manifest, directory: URL, exitCode: Int32? = nil) -> Value {
+        .object([
+            "directory": .string(displayPath(directory)),
+            "exit_code": .int(Int64(exitCode ?? exitStatus(for: manifest))),
+            "state": .string(RunSummary.status(of: manifest)), "manifest": manifest.json,
+        ])
     }
 
     static func exitStatus(for manifest: Manifest) -> Int32 {

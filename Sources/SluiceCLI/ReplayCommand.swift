@@ -135,7 +135,8 @@ struct Replay: AsyncParsableCommand {
             }
         }
         try await Execution.execute(
-            Runner(stages: stages, configuration: configuration), runsDirectory: options.runsDirectory)
+            Runner(stages: stages, configuration: configuration), runsDirectory: options.runsDirectory,
+            json: options.json)
     }
 
     /// A replay that runs a stage reading a file (read-csv) reads it again, as it is now: says so

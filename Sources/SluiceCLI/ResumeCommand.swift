@@ -144,7 +144,8 @@ struct Resume: AsyncParsableCommand {
         configuration.replay = SluicePipeline.Replay(
             original: original, originalDirectory: directory, mode: .from, stage: first.name)
         try await Execution.execute(
-            Runner(stages: stages, configuration: configuration), runsDirectory: options.runsDirectory)
+            Runner(stages: stages, configuration: configuration), runsDirectory: options.runsDirectory,
+            json: options.json)
     }
 
     /// A run stopped on an API's `Retry-After` may continue only once that wait is over: asking

@@ -37,7 +37,8 @@ struct Run: AsyncParsableCommand {
         }
         let configuration = try RunConfiguration.make(for: plan, options: execution, logger: logger)
         try await Execution.execute(
-            Runner(stages: stages, configuration: configuration), runsDirectory: execution.runsDirectory)
+            Runner(stages: stages, configuration: configuration), runsDirectory: execution.runsDirectory,
+            json: execution.json)
     }
 }
 

@@ -29,6 +29,11 @@ struct ExecutionOptions: ParsableArguments {
     @Flag(name: .shortAndLong, help: "No progress on stderr; only the summary and errors.")
     var quiet = false
 
+    @Flag(
+        help: ArgumentHelp(
+            "Print the run as JSON on stdout instead of the summary: its directory, exit code, state and manifest."))
+    var json = false
+
     @Option(help: "trace, debug, info, notice, warning, error or critical (logs go to stderr).")
     var logLevel: Logger.Level = .warning
 

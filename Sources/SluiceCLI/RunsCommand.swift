@@ -28,6 +28,9 @@ struct Runs: AsyncParsableCommand {
         @Option(help: ArgumentHelp("The runs directory.", valueName: "DIR"))
         var runsDir = "runs"
 
+        @Flag(help: "Print the list as a JSON array on stdout, one object per run.")
+        var json = false
+
         func run() async throws {
             let directory = URL(fileURLWithPath: runsDir)
             guard await BlockingIO.fileExists(atPath: directory.path) else {
@@ -37,6 +40,12 @@ struct Runs: AsyncParsableCommand {
             }
             let (runs, unreadable) = try await BlockingIO.run { Manifest.loadEvery(in: directory) }
             for error in unreadable { Terminal.printError("warning: \(error); left out of the list") }
+            if json {
+                let continuedBy = Manifest.continuations(among: runs.map(\.manifest))
+                let listed = runs.map { Self.json($0.manifest, directory: $0.directory, continuedBy: continuedBy) }
+                print(JSON.encodePretty(.array(listed)))
+                return
+            }
             guard !runs.isEmpty else {
                 Terminal.printError("no runs in \(runsDir)/")
                 return
@@ -68,6 +77,25 @@ struct Runs: AsyncParsableCommand {
             }
         }
 
+        /// One run of `runs --json`: what the table's columns show, as values.
+        static func json(_ manifest: Manifest, directory: URL, continuedBy: [String: String]) -> Value {
+            let source = manifest.stages.first { $0.status != .skipped } ?? manifest.stages.first
+            let continued = manifest.status != .succeeded ? continuedBy[manifest.runID] : nil
+            return .object([
+                "run_id": .string(manifest.runID), "plan": .string(manifest.plan.name),
+                "command": .string(command(of: manifest)), "status": .string(manifest.status.rawValue),
+                "state": .string(RunSummary.status(of: manifest)),
+                "exit_code": .int(Int64(Execution.exitStatus(for: manifest))),
+                "started_at": .string(Manifest.format(manifest.startedAt)),
+                "finished_at": manifest.finishedAt.map { .string(Manifest.format($0)) } ?? .null,
+                "duration_seconds": manifest.duration.map { .double(($0 * 1000).rounded() / 1000) } ?? .null,
+                "rows": source.map { .int(Int64($0.input != nil ? $0.rowsIn : $0.rowsOut)) } ?? .null,
+                "replay_of": manifest.replayOf.map { .string($0.runID) } ?? .null,
+                "continued_by": continued.map(Value.string) ?? .null,
+                "directory": .string(directory.standardizedFileURL.path),
+            ])
+        }
+
         /// The command that made the run: `run` (a plan), `apply` (`sluice apply FILE.csv`, whose
         /// run reads the file in a `csv-input` stage) or `replay` (`replay` and `resume` alike).
         static func command(of manifest: Manifest) -> String {
@@ -85,11 +113,18 @@ struct Runs: AsyncParsableCommand {
         @Option(help: ArgumentHelp("The runs directory, for a bare run id.", valueName: "DIR"))
         var runsDir = "runs"
 
+        @Flag(help: "Print the run as JSON on stdout: its directory, exit code, state and manifest.")
+        var json = false
+
         func run() async throws {
             let url = try await ExecutionOptions.existingRunURL(run, runsDir: runsDir == "runs" ? nil : runsDir)
             do {
                 let manifest = try await BlockingIO.run { try Manifest.load(from: url) }
                 let directory = Manifest.manifestURL(for: url).deletingLastPathComponent()
+                if json {
+                    print(JSON.encodePretty(Execution.runJSON(manifest, directory: directory)))
+                    return
+                }
                 var summary = RunSummary(manifest: manifest, directory: directory)
                 if manifest.status != .succeeded {
                     // Its siblings say whether a later run went on from it.

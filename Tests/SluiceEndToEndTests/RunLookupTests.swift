@@ -2,8 +2,8 @@ import Foundation
 import Testing
 
 /// A run named on the command line that is not there: every command that takes one says so
-/// (not that a manifest could not be read) with the usage error's exit code, and `runs` tells an empty runs directory from a
-/// missing one.
+/// (not that a manifest could not be read) with the usage error's exit code, and `runs` tells
+/// an empty runs directory from a missing one.
 @Suite struct RunLookupTests {
     static let sluice = SluiceProcess(environment: ["NO_COLOR": "1"], directory: FileManager.default.temporaryDirectory)
 

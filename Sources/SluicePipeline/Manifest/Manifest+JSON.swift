@@ -19,7 +19,8 @@ extension Manifest {
         try Manifest(json: JSON.decode(Array(data)))
     }
 
-    var json: Value {
+    /// The manifest as a JSON value: what ``encoded()`` writes.
+    public var json: Value {
         .object([
             "manifest_version": .int(Int64(manifestVersion)), "run_id": .string(runID),
             "tool_version": .string(toolVersion), "plan": plan.json, "resolved_plan": resolvedPlan,
@@ -205,7 +206,7 @@ extension Manifest {
 
     /// `2024-05-01T12:00:00.123Z`. Formatted from whole milliseconds by hand: the format
     /// style truncates, so a date a hair below a millisecond would lose one on every round trip.
-    static func format(_ date: Date) -> String {
+    public static func format(_ date: Date) -> String {
         let ms = Int64((date.timeIntervalSince1970 * 1000).rounded())
         let (seconds, fraction) = ms.quotientAndRemainder(dividingBy: 1000)
         let (wholeSeconds, millis) = fraction < 0 ? (seconds - 1, fraction + 1000) : (seconds, fraction)
