@@ -61,6 +61,9 @@ public struct FixtureAPI: Sendable {
     public var failing: Set<String> = []
     /// Time to answer each request.
     public var latency: Duration = .zero
+    /// Answer every request with a 307 to this origin (`http://127.0.0.1:PORT`), the same path
+    /// and query after it: an API that moved, or one that hands its callers to another host.
+    public var redirectsTo: String?
 
     public init(shape: Shape, answers: [String: Value]) {
         self.shape = shape
@@ -112,6 +115,8 @@ public struct FixtureReply: Sendable, Equatable {
     public var status: Int
     public var body: [UInt8]
     public var contentType = "application/json"
+    /// The `Location` header, for a redirect.
+    public var location: String?
 
     init(_ status: Int, json: Value) {
         self.status = status

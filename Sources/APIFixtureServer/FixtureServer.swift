@@ -82,6 +82,7 @@ public final class FixtureServer: Sendable {
         if latency > .zero { try await Task.sleep(for: latency) }
         var fields = HTTPFields()
         fields[.contentType] = reply.contentType
+        if let location = reply.location { fields[.location] = location }
         return Response(
             status: .init(code: reply.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: reply.body)))
     }

@@ -36,6 +36,11 @@ struct FixtureState: Sendable {
         stats.requests += 1
         stats.seenURLs.append(request.path + (request.query.isEmpty ? "" : "?" + request.query))
         stats.userAgents.append(request.headers["user-agent"])
+        if let origin = api.redirectsTo {
+            var reply = FixtureReply.error(307, "moved")
+            reply.location = origin + request.path + (request.query.isEmpty ? "" : "?" + request.query)
+            return reply
+        }
         if api.requiresUserAgent, !Self.namesAnApplication(request.headers["user-agent"]) {
             stats.refused += 1
             return .error(

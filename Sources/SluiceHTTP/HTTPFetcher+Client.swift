@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import SluiceCore
 
 extension HTTPFetcher {
     /// How to set up the HTTP client a fetcher is given:
@@ -9,9 +10,27 @@ extension HTTPFetcher {
     /// every attempt cost the whole `timeout` (30 s by default) before the fetcher even saw the
     /// error. The fetcher already retries a failed request with jittered backoff, counted and
     /// bounded by `retries`: one layer of retries is enough.
+    ///
+    /// Redirects are not followed: a request carries credentials (an API key in a header, the
+    /// query or the body, a client secret in a token request's form) that a hop to another host
+    /// would hand over, and AsyncHTTPClient strips only `Authorization` on the way. A 3xx is
+    /// reported with where it points (``RedirectRefusal``), so the plan can name that address.
     public static var clientConfiguration: HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.redirectConfiguration = .disallow
         return configuration
+    }
+}
+
+/// What a fetch or a token request says when it is answered with a redirect, which it does not
+/// follow (see ``HTTPFetcher/clientConfiguration``).
+enum RedirectRefusal {
+    /// `secrets`: the credentials the request carried, never shown if the address repeats them.
+    static func message(location: String?, secrets: [String]) -> String {
+        let target = location.map { Redaction.masking(secrets, in: URLRedaction.describe($0)) }
+        return "a redirect" + (target.map { " to \($0)" } ?? " without a Location")
+            + ", which Sluice does not follow: the request's credentials would go with it; "
+            + "write the address it points to in the plan (base_url, token_url, path)"
     }
 }

@@ -231,7 +231,8 @@ extension HTTPFetcher {
             timeout: configuration.timeout, logger: logger)
         let outcome = ResponseOutcome.classify(
             status: response.status, retryAfter: response.headers.first(name: "Retry-After"), body: response.body,
-            throttleStatuses: configuration.throttleStatuses, secrets: secrets)
+            throttleStatuses: configuration.throttleStatuses, secrets: secrets,
+            location: response.headers.first(name: "Location"))
         // The shape a plan gives its requests, for `--log-level debug`: never a key (the URL and
         // body are the ones before the key was added, the URL redacted, and check refuses a
         // secret in a per-item request).

@@ -134,6 +134,13 @@ actor TokenProvider<C: Clock<Duration>> {
                 description:
                     "\(endpoint): HTTP \(response.status): \(APIErrorMessage.extract(from: response.body, hiding: hidden))",
                 status: response.status)
+        case 300..<400:
+            throw FetchError(
+                .unexpectedStatus(response.status),
+                "the token endpoint answered HTTP \(response.status) ("
+                    + RedirectRefusal.message(location: response.headers.first(name: "Location"), secrets: hidden)
+                    + ")",
+                url: credentials.tokenURL, status: response.status)
         default:
             throw FetchError(
                 .unexpectedStatus(response.status),

@@ -59,7 +59,7 @@ enum ResponseOutcome: Sendable, Equatable {
     /// and in a 2xx body that repeats them.
     static func classify(
         status: Int, retryAfter: String?, body: [UInt8], throttleStatuses: Set<Int> = [], secrets: [String] = [],
-        now: Date = Date()
+        location: String? = nil, now: Date = Date()
     ) -> ResponseOutcome {
         if status == 429 || throttleStatuses.contains(status) {
             return .rateLimited(status: status, retryAfter: RetryAfter.parse(retryAfter, now: now))
@@ -83,6 +83,8 @@ enum ResponseOutcome: Sendable, Equatable {
         case 404, 410: return .notFound(APIErrorMessage.extract(from: body, hiding: secrets), status: status)
         case 408, 500..<600:
             return .transient("HTTP \(status): \(APIErrorMessage.extract(from: body, hiding: secrets))")
+        case 300..<400:
+            return .final(status: status, message: RedirectRefusal.message(location: location, secrets: secrets))
         default: return .final(status: status, message: APIErrorMessage.extract(from: body, hiding: secrets))
         }
     }
