@@ -114,6 +114,61 @@ public enum Redaction {
         return found
     }
 
+    /// Every text in a connection string that may be (part of) its password, for hiding in what
+    /// libpq says about it: the passwords ``passwordRanges(in:)`` finds, and those a writer
+    /// meant where libpq reads something else, with the pieces libpq may cut them into.
+    ///
+    /// A password holding `/`, `@`, `?` or a space that the URL does not percent-encode
+    /// (`postgresql://u:ab/cd@host/db`) ends its user info early for libpq, which reads `ab` as a
+    /// port and `cd@host` as a database; `u:secret@host/db` without a scheme is, to libpq, one
+    /// database name; `password=two words` leaves `words` as a key without a value. So the user
+    /// info is taken up to the **last** `@` anywhere, a scheme-less text with an `@` and no `=`
+    /// is read as user info the same way, and a key=value password runs to the next `key=`.
+    public static func suspectedPasswords(in conninfo: String) -> [String] {
+        var found = passwordRanges(in: conninfo).map { String(conninfo[$0]) }
+        let text = conninfo.trimmingWhitespace
+        var userInfo: Substring?
+        if let scheme = text.range(of: "://"), text[..<scheme.lowerBound].allSatisfy(isSchemeCharacter) {
+            let rest = text[scheme.upperBound...]
+            userInfo = rest.lastIndex(of: "@").map { rest[..<$0] }
+        } else if !text.contains("="), let at = text.lastIndex(of: "@") {
+            userInfo = text[..<at]
+        }
+        if let userInfo, let colon = userInfo.firstIndex(of: ":") {
+            found.append(String(userInfo[userInfo.index(after: colon)...]))
+        }
+        var searchStart = text.startIndex
+        while let key = text.range(ofCaseInsensitive: "password", from: searchStart) {
+            searchStart = key.upperBound
+            let afterKey = text[key.upperBound...].drop { $0 == " " }
+            guard afterKey.first == "=" else { continue }
+            let value = afterKey.dropFirst().drop { $0 == " " }
+            // Up to the next `word=` (or `word =`), or the end.
+            var end = value.endIndex
+            var i = value.startIndex
+            while i < value.endIndex {
+                if value[i].isWhitespace {
+                    let word = value[i...].drop { $0.isWhitespace }.prefix { $0.isLetter || $0 == "_" }
+                    if !word.isEmpty, value[word.endIndex...].drop(while: { $0 == " " }).first == "=" {
+                        end = i
+                        break
+                    }
+                }
+                i = value.index(after: i)
+            }
+            found.append(String(value[..<end]).trimmingWhitespace)
+        }
+        var all = Set<String>()
+        for password in found where !password.isEmpty {
+            for form in [password, unescaped(password), percentDecoded(password)] {
+                all.insert(form)
+                let pieces = form.split { "/@:?#&=' \t".contains($0) }
+                if pieces.count > 1 { for piece in pieces where piece.count >= 3 { all.insert(String(piece)) } }
+            }
+        }
+        return all.sorted()
+    }
+
     /// A password as libpq reads it from a quoted conninfo value (`\'` is `'`).
     package static func unescaped(_ value: String) -> String {
         var out = ""
@@ -247,6 +302,11 @@ public enum Redaction {
 }
 
 extension String {
+    /// The text without leading and trailing white space (no Foundation needed).
+    package var trimmingWhitespace: String {
+        String(drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
+    }
+
     /// Every occurrence of `target` replaced (no Foundation needed).
     package func replacingAll(_ target: String, with replacement: String) -> String {
         guard !target.isEmpty else { return self }

@@ -39,16 +39,19 @@ extension PostgresConnection {
 }
 
 extension PostgresConnection {
-    /// What is weak about how `conninfo` reaches a server on another machine, or `nil`.
+    /// What is weak about how `conninfo` reaches a server on another machine (or, first, why
+    /// libpq would misread it: ``misreading(of:)``), or `nil`.
     ///
     /// libpq's default `sslmode=prefer` silently falls back to an unencrypted connection and,
-    /// like `require`, never checks who the server is; only `verify-full` (or `verify-ca`)
-    /// protects the password and the data from someone in the path. Unix sockets and loopback
-    /// addresses are not on a network and get no advice. `PGHOST` and `PGSSLMODE` count as psql
-    /// counts them (`environment`); a conninfo libpq cannot parse gets none (connecting says why).
+    /// like `require`, never checks who the server is; only `verify-full` protects the password
+    /// and the data from someone in the path (`verify-ca` checks the certificate, not that it
+    /// names the host). Unix sockets and loopback addresses are not on a network and get no
+    /// advice. `PGHOST` and `PGSSLMODE` count as psql counts them (`environment`).
     public static func transportAdvice(
         for conninfo: String, environment: [String: String]
     ) -> String? {
+        // Misread, its "host" may be part of the password: nothing about it is quoted.
+        if let misreading = misreading(of: conninfo) { return misreading }
         guard let options = PQconninfoParse(conninfo, nil) else { return nil }
         defer { PQconninfoFree(options) }
         var values: [String: String] = [:]
@@ -67,12 +70,49 @@ extension PostgresConnection {
         let mode = given ?? "prefer"
         let risk: String
         switch mode {
-        case "verify-full", "verify-ca": return nil
+        case "verify-full": return nil
+        case "verify-ca": risk = "the server's certificate is checked, but not that it was issued for this host"
         case "require": risk = "the connection is encrypted but the server's certificate is never checked"
         default: risk = "the password and the data may travel unencrypted, and the server is never verified"
         }
         let named = given == nil ? "no sslmode (libpq's default is prefer)" : "sslmode=\(mode)"
         return "\(first) is reached with \(named): \(risk); use sslmode=verify-full "
             + "(with sslrootcert=FILE when the server's certificate comes from a private CA)"
+    }
+}
+
+extension PostgresConnection {
+    /// Why libpq will not read `conninfo` as it was most likely meant, or `nil`. Never quotes it:
+    /// what libpq misreads is usually the password.
+    ///
+    /// A URL whose user info holds `/`, `@`, `?`, `#` or a space (a generated password) ends it
+    /// early for libpq, which then takes part of the password for the host, port or database; a
+    /// URL without its `postgresql://` is to libpq one database name; key=value text libpq cannot
+    /// parse (an unquoted value with a space) fails with a piece of it in the message.
+    public static func misreading(of conninfo: String) -> String? {
+        let text = Substring(conninfo).drop { $0.isWhitespace }
+        if let scheme = text.range(of: "://") {
+            let rest = text[scheme.upperBound...]
+            guard var at = rest.lastIndex(of: "@") else { return nil }
+            // An `@` in the query (`?options=-c%20a@b`: a `key=value` before it) is not the user
+            // info's end: the last one before the query is.
+            if let query = rest.firstIndex(of: "?"), query < at, rest[query..<at].contains("=") {
+                guard let before = rest[..<query].lastIndex(of: "@") else { return nil }
+                at = before
+            }
+            guard rest[..<at].contains(where: { "/@?# ".contains($0) }) else { return nil }
+            return "the URL's user name or password holds '/', '@', '?', '#' or a space, which a URL must "
+                + "percent-encode (%2F %40 %3F %23 %20): as written, libpq takes part of it for the host, port "
+                + "or database"
+        }
+        if !text.contains("="), text.contains("@") {
+            return "the URL has no postgresql:// scheme: libpq reads such text as one database name "
+                + "(write postgresql://user:password@host:port/database)"
+        }
+        if text.contains("="), PQconninfoParse(String(text), nil) == nil {
+            return "libpq cannot read it as key=value settings: a value with a space or a quote goes in single "
+                + "quotes (password='two words', with \\' for a quote)"
+        }
+        return nil
     }
 }

@@ -10,16 +10,11 @@ extension PostgresError {
         Redaction.maskingPasswords(conninfo)
     }
 
-    /// `message` with any password from `conninfo` (as written, unescaped or percent-decoded)
-    /// replaced by `***`: libpq may echo parts of a connection string it could not parse.
+    /// `message` with any password from `conninfo` (as written, unescaped or percent-decoded,
+    /// and as libpq may cut one it misread: ``Redaction/suspectedPasswords(in:)``) replaced by
+    /// `***`: libpq echoes parts of a connection string it could not parse, or read otherwise
+    /// than meant, as its host, port or database.
     static func scrub(_ message: String, conninfo: String) -> String {
-        var secrets = Set<String>()
-        for range in Redaction.passwordRanges(in: conninfo) {
-            let raw = String(conninfo[range])
-            secrets.insert(raw)
-            secrets.insert(Redaction.unescaped(raw))
-            secrets.insert(Redaction.percentDecoded(raw))
-        }
-        return Redaction.masking(secrets, in: redactConninfo(message))
+        Redaction.masking(Redaction.suspectedPasswords(in: conninfo), in: redactConninfo(message))
     }
 }

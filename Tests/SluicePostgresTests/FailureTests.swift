@@ -1,7 +1,8 @@
 import SluiceCore
-import SluicePostgres
 import SluiceTestSupport
 import Testing
+
+@testable import SluicePostgres
 
 #if canImport(Glibc)
 import Glibc
@@ -75,6 +76,28 @@ import Glibc
         #expect(error.message.contains("bogus_option"))
         #expect(!error.description.contains("leaky-secret"))
         #expect(!error.message.contains("()"), "\(error.message)")
+    }
+
+    /// A URL libpq misreads puts pieces of the password in its host, port or database, which the
+    /// connect error names: none of them is shown, and the hint says what is wrong with the URL.
+    @Test(arguments: [
+        "enricher:S3CRETpw-uat10@127.0.0.1:1/music",
+        "postgresql://enricher:S3CRET/pw-uat10@127.0.0.1:1/music",
+        "host=127.0.0.1 port=1 password=S3CRET pw-uat10 dbname=music",
+    ])
+    func aMisreadURLNeverShowsPiecesOfThePassword(conninfo: String) async throws {
+        let error = try await #require(throws: PostgresError.self) {
+            try await PostgresConnection.connect(conninfo, logger: TestPostgres.logger)
+        }
+        for piece in ["S3CRET", "pw-uat10"] { #expect(!error.description.contains(piece), "\(error.description)") }
+        #expect(error.hint == PostgresConnection.misreading(of: conninfo))
+    }
+
+    /// What libpq says about a password with an unencoded `@`: its second half as the host.
+    @Test func aPasswordCutAtAnAtSignIsHiddenInPieces() {
+        let message = #"could not translate host name "RETpw-uat10@127.0.0.1" to address"#
+        let scrubbed = PostgresError.scrub(message, conninfo: "postgresql://enricher:S3C@RETpw-uat10@127.0.0.1/music")
+        #expect(!scrubbed.contains("RETpw-uat10"), "\(scrubbed)")
     }
 
     @Test func cancellingTheTaskCancelsTheServerQuery() async throws {

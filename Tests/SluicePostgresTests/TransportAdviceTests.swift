@@ -21,11 +21,41 @@ import Testing
         }
         #expect(Self.advice("postgresql://db.internal/music")?.contains("libpq's default is prefer") == true)
         #expect(Self.advice("host=10.0.0.5 sslmode=require")?.contains("certificate is never checked") == true)
+        #expect(
+            Self.advice("postgresql://10.1.2.3/music?sslmode=verify-ca")?.contains(
+                "not that it was issued for this host")
+                == true)
+    }
+
+    /// A URL libpq will read otherwise than meant (a password holding a character a URL must
+    /// encode, no scheme, an unquoted space) is said to be misread, without quoting any of it:
+    /// libpq's "host" would be part of the password.
+    @Test(arguments: [
+        ("postgresql://enricher:S3CRET/pw-uat10@db.internal:5432/music", "percent-encode"),
+        ("postgresql://enricher:S3C@RETpw-uat10@db.internal/music", "percent-encode"),
+        ("postgres://enricher:S3C RETpw-uat10@db.internal/music", "percent-encode"),
+        ("enricher:S3CRETpw-uat10@db.internal:5432/music", "no postgresql:// scheme"),
+        ("host=db.internal password=S3CRET pw-uat10 dbname=music", "single quotes"),
+    ])
+    func aMisreadURLIsSaidToBeWithoutQuotingIt(conninfo: String, said: String) {
+        let text = PostgresConnection.misreading(of: conninfo)
+        #expect(text?.contains(said) == true, "\(text ?? "nil")")
+        #expect(Self.advice(conninfo) == text)
+        for piece in ["S3C", "RET", "pw-uat10", "S3CRET"] { #expect(text?.contains(piece) != true) }
+    }
+
+    @Test func wellFormedURLsAreNotMisread() {
+        for conninfo in [
+            "postgresql://enricher:S3CRET%2Fpw@db.internal/music", "postgresql://u@h/db?options=-c%20a@b",
+            "postgresql:///music?host=/var/run/postgresql", "host=h password='two words' dbname=d", "dbname=music",
+            "music",
+        ] {
+            #expect(PostgresConnection.misreading(of: conninfo) == nil, "\(conninfo)")
+        }
     }
 
     @Test func verifiedLocalOrSocketConnectionsAreNot() {
         #expect(Self.advice("postgresql://db.internal/music?sslmode=verify-full") == nil)
-        #expect(Self.advice("host=db.internal sslmode=verify-ca") == nil)
         #expect(Self.advice("host=/var/run/postgresql dbname=music") == nil)
         #expect(Self.advice("postgresql://127.0.0.1:5432/music") == nil)
         #expect(Self.advice("postgresql://localhost/music") == nil)

@@ -122,6 +122,7 @@ actor LibPQConnection {
         if PQconnectionNeedsPassword(conn) != 0 {
             error.hint = "the server asks for a password: put it in the URL, PGPASSWORD or ~/.pgpass"
         }
+        if let misreading = PostgresConnection.misreading(of: conninfo) { error.hint = misreading }
         return error
     }
 
