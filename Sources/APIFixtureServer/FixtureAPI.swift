@@ -64,6 +64,10 @@ public struct FixtureAPI: Sendable {
     /// Answer every request with a 307 to this origin (`http://127.0.0.1:PORT`), the same path
     /// and query after it: an API that moved, or one that hands its callers to another host.
     public var redirectsTo: String?
+    /// Every 200 answer that is a JSON object also holds `"echo": {"query", "headers", "body"}`:
+    /// the request as it arrived (query and body as sent, header names in lower case), as an API
+    /// that repeats its request in `self` links or debug fields does.
+    public var echoesRequest = false
 
     public init(shape: Shape, answers: [String: Value]) {
         self.shape = shape

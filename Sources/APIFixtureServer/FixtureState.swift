@@ -17,7 +17,14 @@ struct FixtureState: Sendable {
     }
 
     mutating func respond(to request: FixtureRequest, at now: Double) -> FixtureReply {
-        let reply = ruled(request, at: now)
+        var reply = ruled(request, at: now)
+        if api.echoesRequest, reply.status == 200, case .object(var members)? = try? JSON.decode(reply.body) {
+            members["echo"] = .object([
+                "query": .string(request.query), "body": .string(String(decoding: request.body, as: UTF8.self)),
+                "headers": .object(request.headers.mapValues(Value.string)),
+            ])
+            reply = FixtureReply(200, json: .object(members))
+        }
         guard api.echoesCredentials, reply.status >= 400 else { return reply }
         let sent: (String, String)?
         if let name = api.requiredHeader?.name {

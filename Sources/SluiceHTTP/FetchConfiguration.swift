@@ -154,3 +154,13 @@ extension FetchConfiguration: CustomReflectable {
             ])
     }
 }
+
+extension FetchConfiguration {
+    /// Whether a header carries a credential, by its name: `Authorization`, `Cookie`, or one
+    /// whose name reads as a secret (`X-Api-Key`, `X-Vendor-Token`), as a variable's would.
+    public static func isCredentialHeader(_ name: String) -> Bool {
+        let lower = name.lowercased()
+        return ["authorization", "proxy-authorization", "cookie"].contains(lower)
+            || Redaction.isSecretName(lower.replacingOccurrences(of: "-", with: "_"))
+    }
+}

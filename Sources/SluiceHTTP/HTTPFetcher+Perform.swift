@@ -226,6 +226,9 @@ extension HTTPFetcher {
         case nil: break
         }
         if body != nil { headers.append(("Content-Type", "application/json")) }
+        // A connection's header whose name says it is a credential (`X-Vendor-Token`) is one too.
+        secrets += configuration.headers.filter { FetchConfiguration.isCredentialHeader($0.0) }.map(\.1)
+        secrets = ResponseOutcome.forms(of: secrets)
         let response = try await exchange.send(
             method: .init(rawValue: request.method), url: url, headers: headers, body: body,
             timeout: configuration.timeout, logger: logger)

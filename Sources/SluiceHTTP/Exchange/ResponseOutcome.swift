@@ -41,6 +41,40 @@ enum ResponseOutcome: Sendable, Equatable {
         }
     }
 
+    /// The texts an answer may repeat a credential as: as sent, percent-encoded (in upper- or
+    /// lower-case hex, a space as `+` too: a query string or form echoed back) and JSON-escaped
+    /// (a body echoed inside a string). Each is looked for in the body as it is, and once more
+    /// JSON-escaped, since the body is JSON; texts under 4 characters are not (too common).
+    static func forms(of secrets: [String]) -> [String] {
+        var forms = Set<String>()
+        for secret in secrets where secret.count >= 4 {
+            let encoded = PercentEncoding.encode(secret)
+            let escaped = String(JSON.encode(.string(secret)).dropFirst().dropLast())
+            forms.formUnion([
+                secret, encoded, Self.lowercasingHex(encoded), encoded.replacingAll("%20", with: "+"), escaped,
+            ])
+        }
+        return forms.sorted { $0.count > $1.count }
+    }
+
+    /// `%2b` for `%2B`: some servers echo percent-encoding in lower case.
+    static func lowercasingHex(_ encoded: String) -> String {
+        var out = ""
+        var hexLeft = 0
+        for c in encoded {
+            if c == "%" {
+                hexLeft = 2
+                out.append(c)
+            } else if hexLeft > 0 {
+                hexLeft -= 1
+                out += c.lowercased()
+            } else {
+                out.append(c)
+            }
+        }
+        return out
+    }
+
     /// `value` with every secret in its texts (and keys) replaced by `***`.
     static func masking(_ secrets: [String], in value: Value) -> Value {
         switch value {
@@ -71,7 +105,10 @@ enum ResponseOutcome: Sendable, Equatable {
             do {
                 let json = try JSON.decode(body)
                 // An API that echoes the request would hand back the key it carried: never kept.
-                let echoed = secrets.contains { Self.contains(body, $0) }
+                let echoed = secrets.contains {
+                    Self.contains(body, $0)
+                        || Self.contains(body, String(JSON.encode(.string($0)).dropFirst().dropLast()))
+                }
                 return .success(echoed ? Self.masking(secrets, in: json) : json)
             } catch {
                 return .transient("HTTP \(status) with a body that is not valid JSON (\(body.count) bytes, \(error))")

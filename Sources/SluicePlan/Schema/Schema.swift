@@ -66,7 +66,9 @@ public enum Schema {
             "headers", .map(of: .string, keyName: "header name"), default: .object([:]), secret: true,
             "Headers sent with every request to the API, e.g. `User-Agent: my-app/1.0 (me@example.com)` (MusicBrainz "
                 + "requires one naming the app; without one here, requests send `User-Agent: sluice/VERSION`). "
-                + "Values are treated as secrets."),
+                + "Values are treated as secrets: never in the manifest, logs or messages; one whose header name "
+                + "reads as a credential (`Authorization`, `Cookie`, `X-Api-Key`, `X-Vendor-Token`) is also "
+                + "replaced by `***` where an answer repeats it."),
     ]
 
     static let authKeys: [ParameterSpec] = [

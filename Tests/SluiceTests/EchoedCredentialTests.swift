@@ -1,0 +1,44 @@
+import APIFixtureServer
+import Foundation
+import SluiceCore
+import Testing
+
+@testable import Sluice
+
+/// An API that repeats its request in a 200 answer hands back the credentials the request
+/// carried, in whatever form it carried them: none of them is kept, a header that is not a
+/// credential is.
+@Suite struct EchoedCredentialTests {
+    @Test(arguments: [
+        ("path: /item/{name}", "{ kind: api-key, query_param: api_key, key: \"${SECRET}\" }"),
+        (
+            "path: /lookup\nmethod: POST\nbody: { name: \"{name}\" }",
+            "{ kind: api-key, body_field: key, key: \"${SECRET}\" }"
+        ),
+    ])
+    func echoedCredentialsAreNeverKept(fetch: String, auth: String) async throws {
+        let key = #"k3y+/= "x\y"#
+        var api = FixtureAPI(
+            shape: fetch.contains("POST") ? .itemBody(path: "/lookup", idKey: "name") : .perItem(pathPrefix: "/item/"),
+            answers: ["a": .object(["n": 1])])
+        api.echoesRequest = true
+        try await FetchShapesTests.with(api) { _, origin in
+            let stage = try FetchShapesTests.fetchStage(
+                fetch,
+                connection: """
+                    kind: http
+                    base_url: \(origin)
+                    headers: { X-Vendor-Token: "${TOKEN}", X-Customer: cust-12345 }
+                    auth: \(auth)
+                    """,
+                environment: ["SECRET": key, "TOKEN": "tok-12345678"])
+            let harness = try await StageHarness(stage: stage)
+            let got = rows(try await harness.run(stage, input: [Batch(columns: ["name"], rows: [["a"]])]))
+            let echo = try #require(got.first?["response"]?["echo"])
+            let kept = JSON.encode(echo)
+            for form in ["k3y", "tok-12345678"] { #expect(!kept.contains(form), "\(kept)") }
+            #expect(echo["headers"]["x-vendor-token"] == "***")
+            #expect(echo["headers"]["x-customer"] == "cust-12345", "not a credential: kept")
+        }
+    }
+}
