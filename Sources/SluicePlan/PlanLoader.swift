@@ -813,6 +813,28 @@ extension PlanChecker {
                     notes: ["use method: POST with a body that is a mapping, or auth header or query_param"])
             }
         }
+        // A request's path, query and body are shown in errors and debug logs, and a per-item
+        // request is its key, written to the answers and rejects files: no secret in them.
+        let written = s.redactedParameters
+        let sent: [(String, Value, Value?)] =
+            [("path", .string(fetch.path.text), written["path"]?.value)]
+            + fetch.query.map { ("query.\($0.0)", .string($0.1.text), written["query"]?[$0.0]?.value) }
+            + [("body", fetch.body ?? .null, written["body"]?.value)]
+        for (name, value, written) in sent {
+            guard let place = Self.secretPlace(in: value, written: written, known: validator.secretTexts)
+            else { continue }
+            let key = name + place
+            validator.diagnostics.error(
+                "'\(key)' holds a secret, and a request's path, query and body are shown in errors and debug logs"
+                    + (fetch.perItem
+                        ? ", and a per-item request's are written to the run's answers and rejects files to name the "
+                            + "row it answers" : ""),
+                at: at(key),
+                notes: [
+                    "send the credential with the connection's 'auth' (kind: api-key with header, query_param "
+                        + "or body_field, or bearer), which is never written"
+                ])
+        }
         if fetch.perItem {
             let (place, placeholders) =
                 fetch.path.hasPlaceholders ? ("path", fetch.path.fields) : ("body", itemBody?.fields ?? [])
@@ -827,25 +849,6 @@ extension PlanChecker {
                     notes: [
                         key == "body"
                             ? "a body is sent only with method POST" : "remove '\(key)', or use a batch request"
-                    ])
-            }
-            // Its request is its key, written to the answers and rejects files: no secret in it.
-            let written = s.redactedParameters
-            let sent: [(String, Value, Value?)] =
-                [("path", .string(fetch.path.text), written["path"]?.value)]
-                + fetch.query.map { ("query.\($0.0)", .string($0.1.text), written["query"]?[$0.0]?.value) }
-                + [("body", fetch.body ?? .null, written["body"]?.value)]
-            for (name, value, written) in sent {
-                guard let place = Self.secretPlace(in: value, written: written, known: validator.secretTexts)
-                else { continue }
-                let key = name + place
-                validator.diagnostics.error(
-                    "'\(key)' holds a secret, and a per-item request (path, query and body) is written to the run's "
-                        + "answers and rejects files to name the row it answers",
-                    at: at(key),
-                    notes: [
-                        "send the credential with the connection's 'auth' (kind: api-key with header, query_param "
-                            + "or body_field, or bearer), which is never written"
                     ])
             }
             if fetch.method == .post, let body = fetch.body, BodyTemplate.placesIDs(body) {

@@ -175,6 +175,12 @@ import Testing
             17, 34
         ),
         ("path: /isrc/{isrc}\nquery: { key: \"${API_KEY}\" }", "'query.key' holds a secret", 16, 19),
+        // A batch request's URL is shown in errors and debug logs too.
+        ("path: /tracks\nid: isrc\nquery: { apikey: \"${API_KEY}\" }", "'query.apikey' holds a secret", 17, 22),
+        (
+            "path: /tracks\nid: isrc\nmethod: POST\nbody: { ids: \"{ids}\", key: \"${API_KEY}\" }",
+            "'body.key' holds a secret, and a request's path, query and body are shown", 18, 32
+        ),
         (
             "path: /tracks\nid: isrc\nmatch: keys",
             "must be one of position, object_keys, or a mapping {item_field: ...}", 17, 12
