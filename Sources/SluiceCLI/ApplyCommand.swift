@@ -104,6 +104,7 @@ struct ApplyCommand: AsyncParsableCommand {
         }
         switch loaded {
         case .success(let plan):
+            SecretRegistry.register(plan.secretTexts)
             Terminal.reportWarnings(of: plan)
             return plan
         case .failure(let error):
@@ -119,7 +120,9 @@ struct ApplyCommand: AsyncParsableCommand {
                     })
             }
             switch loaded {
-            case .success(let plan): return plan
+            case .success(let plan):
+                SecretRegistry.register(plan.secretTexts)
+                return plan
             case .failure(let needed): Terminal.report(needed)
             case nil: Terminal.report(error)
             }

@@ -27,12 +27,14 @@ enum Execution {
             status = ExitStatus.failed
         }
         if json {
-            print(JSON.encodePretty(runJSON(result.manifest, directory: result.directory, exitCode: status)))
+            print(
+                SecretRegistry.masking(
+                    JSON.encodePretty(runJSON(result.manifest, directory: result.directory, exitCode: status))))
         } else {
             var summary = RunSummary(manifest: result.manifest, directory: result.directory)
             summary.shown = Terminal.diagnosticsPrinted.withLock { $0 }
             summary.reviewsShown = Terminal.reviewsPrinted.withLock { $0 }
-            print(summary.text, terminator: "")
+            print(SecretRegistry.masking(summary.text), terminator: "")
         }
         if let writeError = result.manifestWriteError {
             let file = result.directory.appendingPathComponent(Manifest.fileName).path

@@ -74,6 +74,7 @@ enum RecordedPlan {
                 throw ExitCode(ExitStatus.invalidPlan)
             }
         }
+        SecretRegistry.register(plan.secretTexts)
         try requireSecretOverrides(missing, of: original, in: plan, running: running)
         return plan
     }

@@ -52,7 +52,7 @@ struct ExecutionOptions: ParsableArguments {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
-            return handler
+            return SecretMaskingLogHandler(handler)
         }
         var logger = Logger(label: "sluice")
         logger.logLevel = level

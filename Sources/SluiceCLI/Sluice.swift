@@ -50,6 +50,7 @@ struct PlanOptions: ParsableArguments {
             let (loading, path, overrides) = (loader, plan, overrides)
             // Reading the file: off the cooperative pool.
             let plan = try await BlockingIO.run { try loading.load(path: path, overrides: overrides) }
+            SecretRegistry.register(plan.secretTexts)
             Terminal.reportWarnings(of: plan)
             return plan
         } catch {

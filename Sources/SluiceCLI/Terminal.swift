@@ -15,7 +15,7 @@ enum Terminal {
     }
 
     static func printError(_ text: String) {
-        FileHandle.standardError.write(Data((text + "\n").utf8))
+        FileHandle.standardError.write(Data((SecretRegistry.masking(text) + "\n").utf8))
     }
 
     /// Prints one located problem (`FILE:LINE:COL: error: ...`) on stderr as it is found, and

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Finding and hiding secrets in text that is shown or stored: the one place that knows where
 /// a URL's password or a libpq connection string's password is.
 ///
@@ -330,5 +332,30 @@ extension String {
             i = index(after: i)
         }
         return nil
+    }
+}
+
+/// The secret values of the plan a command runs (``register(_:)``, once it is loaded), hidden in
+/// whatever the process shows or records from then on: its stderr, its log lines, the errors
+/// and notices its manifest keeps. A backstop behind the redaction each part does for its own
+/// secrets: a `${DB_PASSPHRASE}` written into a query's SQL comes back in PostgreSQL's own
+/// error text (`LINE 1: ... md5('...')`) and in the statement a trace log prints.
+public enum SecretRegistry {
+    private static let secrets = Mutex<[String]>([])
+
+    /// Adds secret values; texts under 4 characters are not hidden (they are everywhere).
+    public static func register(_ values: some Sequence<String>) {
+        let added = values.filter { $0.count >= 4 }
+        guard !added.isEmpty else { return }
+        secrets.withLock { known in
+            known = Array(Set(known + added)).sorted { $0.count > $1.count }
+        }
+    }
+
+    /// `text` with every registered secret replaced by `***`.
+    public static func masking(_ text: String) -> String {
+        let known = secrets.withLock { $0 }
+        guard !known.isEmpty else { return text }
+        return Redaction.masking(known, in: text)
     }
 }

@@ -73,7 +73,11 @@ public struct Interpolator: Sendable {
             }
             if let value = environment[name], !value.isEmpty {
                 out += value
-                if Redaction.isSecretName(name) || Redaction.hasPassword(value) { scalar.isSecret = true }
+                if Redaction.isSecretName(name) || Redaction.hasPassword(value) {
+                    scalar.isSecret = true
+                    // A URL's password, not the URL (`${SPOTIFY_TOKEN_URL}` names a secret's place).
+                    scalar.secretValues += Redaction.secretParts(of: value)
+                }
             } else if let fallback {
                 out += fallback
             } else {

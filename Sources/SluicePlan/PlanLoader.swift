@@ -93,6 +93,7 @@ public struct PlanLoader: Sendable {
         var result = plan!
         result.warnings = all.filter { $0.severity != .error }
         result.secretOverrides = checker.validator.secretOverrides
+        result.secretTexts = hidden
         return result
     }
 }

@@ -57,9 +57,10 @@ extension Manifest {
             message: String, stage: String? = nil, detail: String? = nil, resumable: Bool = false,
             notBefore: Date? = nil
         ) {
-            self.message = message
+            // A failure may quote what it failed on (PostgreSQL's `LINE 1:`), secrets and all.
+            self.message = SecretRegistry.masking(message)
             self.stage = stage
-            self.detail = detail
+            self.detail = detail.map(SecretRegistry.masking)
             self.resumable = resumable
             self.notBefore = notBefore
         }

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 
 /// Shows the progress of running stages on stderr (never stdout), until its task is cancelled.
 ///
@@ -28,7 +29,7 @@ public struct ProgressReporter: Sendable {
     }
 
     @Sendable public static func standardError(_ text: String) {
-        FileHandle.standardError.write(Data(text.utf8))
+        FileHandle.standardError.write(Data(SecretRegistry.masking(text).utf8))
     }
 
     /// Reports until cancelled, then draws the final state.

@@ -118,7 +118,7 @@ struct StageExecution: Sendable {
             record.outputs = outputs
             if !readFiles.isEmpty { record.inputs = (inputArtifact.map { [$0] } ?? []) + readFiles }
             record.error = errorRecord
-            manifest.notices.append(contentsOf: notices)
+            manifest.notices.append(contentsOf: notices.map(SecretRegistry.masking))
             if let errorRecord {
                 manifest.error = errorRecord
                 if errorRecord.resumable {

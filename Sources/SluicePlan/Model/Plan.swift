@@ -15,6 +15,9 @@ public struct Plan: Sendable {
     public var overrides: [String]
     /// The 1-based positions in ``overrides`` of those that give a secret in clear.
     var secretOverrides: Set<Int> = []
+    /// Every secret value the plan holds (keep in memory only): what ``SecretRegistry`` hides
+    /// once the plan runs.
+    public var secretTexts: [String] = []
     /// Warnings found while checking (e.g. a secret written into the file).
     public var warnings: [Diagnostic]
     /// The whole plan after overrides and defaults, with every secret in its `${VAR}` form or

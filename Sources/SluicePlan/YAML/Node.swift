@@ -74,6 +74,9 @@ public struct Scalar: Sendable {
     /// says it is a secret, or from a parameter declared secret. Such values are redacted
     /// from everything Sluice writes.
     public var isSecret = false
+    /// The values of secret variables interpolated into it (`${DB_PASSPHRASE}` in a query's
+    /// SQL): hidden wherever the text may come back in part.
+    public var secretValues: [String] = []
     /// True when a `${VAR}` in it was not set and `sluice check` let that pass (the run's
     /// environment sets it): its value is a stand-in, not checked against the parameter's type.
     public var isUnresolved = false
