@@ -80,6 +80,9 @@ struct Replay: AsyncParsableCommand {
         let replay = SluicePipeline.Replay(
             original: original, originalDirectory: originalDirectory, mode: mode, stage: name)
         try await refuseEditedReviewFiles(of: replay)
+        try await refuseSupersededReviews(
+            of: original, running: running, runs: originalDirectory.deletingLastPathComponent(),
+            force: execution.force)
         await noteChangedSources(of: original, running: running, directory: originalDirectory)
         let plan = try await RecordedPlan.load(
             of: original, directory: originalDirectory, overrides: overrides, running: running,
@@ -157,6 +160,37 @@ struct Replay: AsyncParsableCommand {
     /// a `sluice apply` run read: when that CSV was edited since, the person most likely meant
     /// their edits to be applied. Refuses, saying how to apply the edited file, rather than
     /// silently applying the recorded rows.
+    /// Approving a review made before another apply to the same table committed would write the
+    /// reviewed values over that apply's (a newer reviewed decision: a cell the reviewer kept as
+    /// it was, which no drift check sees, since it did not change since this review). Refused,
+    /// naming the applies; `--force` goes on, saying so. This run's own approvals (its replays)
+    /// do not count: approving twice writes nothing new.
+    static func refuseSupersededReviews(
+        of original: Manifest, running: Set<String>, runs: URL, force: Bool
+    ) async throws {
+        for record in original.stages where running.contains(record.name) && record.status != .succeeded {
+            guard let review = record.review, !review.changesNothing,
+                let table = record.parameters["table"].stringValue
+            else { continue }
+            let ids: Set<String> = [original.runID, review.runID]
+            let later = await UndoCommand.laterApplies(
+                to: table, after: review.reviewedAt, in: runs,
+                excluding: { ids.contains($0.runID) || ids.contains($0.replayOf?.runID ?? "") })
+            guard !later.isEmpty else { continue }
+            let list = later.map { "\($0.runID) (stage '\($0.stage)')" }.joined(separator: ", ")
+            let made = ISO8601DateFormatter().string(from: review.reviewedAt)
+            guard force else {
+                Terminal.printError(
+                    "error: the review of stage '\(record.name)' (run \(review.runID), \(made)) is older than applies to "
+                        + "\(table) that committed since: \(list); approving it would write its reviewed values over "
+                        + "theirs. Review again (run the plan, or sluice apply on an edited CSV, anew), or pass --force "
+                        + "to apply this review anyway")
+                throw ExitCode(ExitStatus.failed)
+            }
+            Terminal.printError("warning: --force: applying a review older than applies to \(table) since: \(list)")
+        }
+    }
+
     static func refuseEditedReviewFiles(of replay: SluicePipeline.Replay) async throws {
         let original = replay.original
         for record in original.stages.prefix(while: { $0.name != replay.stage }) {

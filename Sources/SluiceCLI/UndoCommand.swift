@@ -171,13 +171,22 @@ struct UndoCommand: AsyncParsableCommand {
         guard let record = manifest.stage(stage), let finished = record.finishedAt,
             let table = record.parameters["table"].stringValue
         else { return [] }
-        let runs = directory.deletingLastPathComponent()
+        return await laterApplies(
+            to: table, after: finished, in: directory.deletingLastPathComponent(),
+            excluding: { $0.runID == manifest.runID })
+    }
+
+    /// The runs in `runs` (but those `excluding` names) whose apply to `table` committed after
+    /// `date` and is not undone completely, oldest first.
+    static func laterApplies(
+        to table: String, after date: Date, in runs: URL, excluding: @escaping @Sendable (Manifest) -> Bool
+    ) async -> [LaterApply] {
         let all = (try? await BlockingIO.run { Manifest.loadAll(in: runs) }) ?? []
         return all.flatMap { _, other -> [(Date, LaterApply)] in
-            guard other.runID != manifest.runID else { return [] }
+            guard !excluding(other) else { return [] }
             return other.committedApplies.compactMap { applied in
                 guard let theirs = other.stage(applied.stage), theirs.parameters["table"].stringValue == table,
-                    let when = theirs.finishedAt, when > finished,
+                    let when = theirs.finishedAt, when > date,
                     !other.undos.contains(where: { $0.stage == applied.stage && $0.changedSince == 0 })
                 else { return nil }
                 return (when, LaterApply(runID: other.runID, stage: applied.stage, table: table))

@@ -206,6 +206,42 @@ struct ApplyCommandTests {
             "\(again.stderr)")
     }
 
+    /// A review older than an apply to the same table since (another reviewed change) is not
+    /// approved: it would write its values over that apply's. Its own approvals are no such
+    /// apply (approving twice writes nothing new); `--force` goes on, saying so.
+    @Test func aReviewOlderThanAnApplySinceIsNotApproved() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 40)
+        defer { Task { await fixture.tearDown() } }
+        var rows = try await fixture.reviewedRows()
+        let gated = try await fixture.lastRunDirectory()
+        let sluice = fixture.databaseOnly
+        let approved = try await sluice.run(["replay", gated.path, "--from", "apply", "--yes"])
+        #expect(approved.status == 0, "\(approved.stderr)")
+        let twice = try await sluice.run(["replay", gated.path, "--from", "apply", "--yes"])
+        #expect(twice.status == 0, "its own approval is no later apply: \(twice.stderr)")
+
+        // Another reviewed change to the table: one popularity set otherwise.
+        rows[1][2] = String(((Int(rows[1][2]) ?? 0) + 7) % 101)
+        let edited = fixture.directory.appendingPathComponent("edited.csv")
+        try await Files.write(Array(CSVText.lines(rows, end: "\n").utf8), to: edited)
+        let applied = try await sluice.run([
+            "apply", Self.plan, edited.path, "--runs-dir", fixture.runsDirectory, "--yes",
+        ])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        let editedRun = try #require(await fixture.manifests().last?.manifest.runID)
+        let after = try await fixture.table()
+
+        let stale = try await sluice.run(["replay", gated.path, "--from", "apply", "--yes"])
+        #expect(stale.status == 1, "\(stale.stderr)")
+        #expect(
+            stale.stderr.contains("is older than applies to tracks that committed since: \(editedRun) (stage 'apply')"),
+            "\(stale.stderr)")
+        #expect(try await fixture.table() == after)
+        let forced = try await sluice.run(["replay", gated.path, "--from", "apply", "--yes", "--force"])
+        #expect(forced.stderr.contains("warning: --force: applying a review older than"), "\(forced.stderr)")
+        #expect(!forced.stderr.contains("error: the review of stage"), "\(forced.stderr)")
+    }
+
     /// A verify that fails after the apply committed: the database changed, which the exit code
     /// (5, not 1's "nothing changed") and the summary say, with the undo that puts it back; that
     /// undo, given the bare run id and the runs directory, restores the table.
