@@ -31,6 +31,12 @@ extension BulkUpdate {
         /// write and that have no default, quoted. A row the apply added was NULL there; a value
         /// in one now is someone's since, and the row is not deleted (``untouched``).
         var unwritten: [String] = []
+        /// The target has row-level BEFORE triggers for the write (``writeTriggers``): each write
+        /// first records the values it means to write in ``intended``, and the values stored are
+        /// read back before COMMIT (``storedRows``).
+        var readsBack = false
+        /// Whether the server has `pg_partition_tree` (12+), to find the triggers of partitions.
+        let hasPartitionTree: Bool
 
         /// - Throws: ``PostgresError`` when a name cannot be quoted (it contains NUL).
         init(update: BulkUpdate, serverVersion: Int) throws(PostgresError) {
@@ -62,6 +68,7 @@ extension BulkUpdate {
             sampleLimit = update.sampleLimit
             self.expected = expected
             hasCollationDeterminism = serverVersion >= 120_000
+            hasPartitionTree = serverVersion >= 120_000
             inserted = update.deletesInserted ? "sluice_inserted" : nil
             mode = update.mode
             var literals: [String] = []
@@ -442,6 +449,63 @@ extension BulkUpdate {
             inserted.map {
                 "DELETE FROM \(target) AS t USING \(input) AS s WHERE t.\(key) = s.\(key) AND s.\($0) AND \(deletable)"
             }
+        }
+
+        // MARK: Reading back what triggers stored
+
+        /// Whether a row-level BEFORE trigger of the target (or of one of its partitions) fires
+        /// on the write: for UPDATE when it updates, for INSERT when it adds rows. Only those can
+        /// store other values than the ones written; internal triggers (foreign keys) and
+        /// disabled ones cannot. `pg_trigger.tgtype` bits: ROW 1, BEFORE 2, INSERT 4, UPDATE 16.
+        var writeTriggers: String {
+            let events =
+                switch mode {
+                case .update: 16
+                case .upsert: 4 | 16
+                case .insert: 4
+                }
+            // `pg_partition_tree` lists nothing for a table that is not partitioned.
+            let relations =
+                "tgrelid = \(targetLiteral)::regclass"
+                + (hasPartitionTree
+                    ? " OR tgrelid IN (SELECT relid FROM pg_partition_tree(\(targetLiteral)::regclass))" : "")
+            return """
+                SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE (\(relations)) AND NOT tgisinternal \
+                AND tgenabled <> 'D' AND tgtype::int & 3 = 3 AND tgtype::int & \(events) <> 0)
+                """
+        }
+
+        /// The values each write means to store, by key, as typed as the target's: what undo
+        /// would otherwise expect the rows to hold.
+        let intended = "sluice_apply_intended"
+
+        var createIntended: String {
+            "CREATE TEMP TABLE \(intended) ON COMMIT DROP AS SELECT \(key), \(columnList) FROM \(target) WITH NO DATA"
+        }
+
+        /// Records, just before a write, the rows it changes and the values it writes to them:
+        /// the matched rows that differ (``newValues``: `keep` computed against the values they
+        /// hold now) and, for an upsert or insert, the rows it adds as the input gives them.
+        var recordIntended: String {
+            let matched = "SELECT t.\(key), \(newValues.joined(separator: ", ")) FROM \(join) WHERE \(differs)"
+            switch mode {
+            case .update: return "INSERT INTO \(intended) \(matched)"
+            case .upsert: return "INSERT INTO \(intended) \(matched) UNION ALL \(newRows)"
+            case .insert: return "INSERT INTO \(intended) \(newRows)"
+            }
+        }
+
+        /// After the writes, the rows holding other values than written, by key: the key, the
+        /// values stored, the values written, then per column whether they differ. Compared as
+        /// undo compares (`IS DISTINCT FROM`), so a numeric `1.0` stored as written `1.000` is
+        /// the same value.
+        var storedRows: String {
+            let differing = columns.map { "t.\($0) IS DISTINCT FROM i.\($0)" }
+            return """
+                SELECT t.\(key), \(current), \(columns.map { "i.\($0)" }.joined(separator: ", ")), \
+                \(differing.joined(separator: ", ")) FROM \(intended) AS i JOIN \(target) AS t ON t.\(key) = i.\(key) \
+                WHERE \(differing.joined(separator: " OR ")) ORDER BY 1
+                """
         }
 
         /// `$1` is the constraint name.

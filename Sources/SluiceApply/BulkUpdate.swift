@@ -33,6 +33,11 @@ import SluicePostgres
 /// 5. `UPDATE target SET ... FROM tmp WHERE key matches AND (new) IS DISTINCT FROM (old)`:
 ///    only rows that differ are written, so re-applying the same input changes 0 rows. A
 ///    constraint violation fails naming the offending key and the constraint.
+/// 6. Only when the table has row-level BEFORE triggers that fire on the write (one catalog
+///    lookup in step 1), which may store other values than written: each write first records
+///    the values it writes, and before COMMIT the rows holding other values are read back,
+///    counted (``BulkUpdateStats/alteredByTrigger``) and handed to `undo` (``storedColumns``),
+///    so that the undo expects what the table holds, not what the trigger replaced.
 ///
 /// With ``writesWhileCopying``, an update reviewed in its own transaction (``InlineReview``) takes
 /// these steps in stretches of the input as it arrives: see ``copyAhead``.
@@ -212,7 +217,9 @@ public struct BulkUpdate: Sendable {
     ///   - undo: receives the prior values (``undoColumns``: the key, the updated columns, then
     ///     the values written) of every row that will change, in batches, before COMMIT (before
     ///     the UPDATE, or for large inputs while it runs); for an upsert or insert, also every row
-    ///     it adds, flagged. Persist them here; if it throws, nothing is changed.
+    ///     it adds, flagged. Persist them here; if it throws, nothing is changed. Last, when
+    ///     a trigger stored other values than written, batches of ``storedColumns`` saying what
+    ///     those rows hold: the values their undo must expect instead.
     /// - Returns: the counts, also for a dry run.
     /// - Throws: ``BulkUpdateError`` (with the underlying ``PostgresError``) or
     ///   `CancellationError`; in every case the transaction is rolled back.
@@ -294,6 +301,12 @@ public struct BulkUpdate: Sendable {
             // lost while COMMIT is in flight.
             let transaction = dryRun ? nil : try await connection.execute("SELECT txid_current()").scalar.intValue
             _ = try await connection.execute(sql.createInput)
+            // A trigger may store other values than the apply writes; an undo (guarded) expects
+            // what the apply's undo file says, not what it writes.
+            if !guarded, try await firesWriteTriggers(sql, on: connection) {
+                sql.readsBack = true
+                _ = try await connection.execute(sql.createIntended)
+            }
             if deletesInserted {
                 // What an added row must still be NULL in to be deleted: no one else wrote it.
                 sql.unwritten = try await connection.execute(sql.unwrittenColumns).rows.compactMap { row in
@@ -482,6 +495,12 @@ public struct BulkUpdate: Sendable {
                 stats.filled = zip(stats.filled, row).map { $0 - Int($1.intValue ?? 0) }
             }
             stats.writeStatements = written.statements
+            if sql.readsBack {
+                // Every prior value is in `undo` by now: what the triggers stored follows them.
+                phase = .recordPrior
+                stats.checkedTriggers = true
+                try await readBack(sql, on: connection, into: &stats, undo: undo)
+            }
             if written.rows + written.deleted != recorded.prior + recorded.added {
                 connection.logger.warning(
                     "rows changed differ from prior values recorded",
@@ -1163,6 +1182,8 @@ public struct BulkUpdate: Sendable {
     /// Runs the write statement (and an undo's DELETE) behind a savepoint so a constraint
     /// violation can be traced to its key.
     func write(_ sql: SQL, on connection: PostgresConnection) async throws -> Written {
+        // Under the lock, just before the write: exactly what it writes (``readBack``).
+        if sql.readsBack { _ = try await connection.execute(sql.recordIntended) }
         _ = try await connection.execute("SAVEPOINT sluice_apply_update")
         do {
             var written = Written(rows: try await connection.execute(sql.write).affectedRows, statements: 1)
@@ -1253,6 +1274,17 @@ public struct BulkUpdateStats: Sendable, Hashable {
     public var conflictCells: [String: Int] = [:]
     /// Of the ``conflicts``, the rows whose other cells were written (counted in ``changed`` too).
     public var partlyChanged = 0
+
+    /// The table has row-level BEFORE triggers that fire on the write, so the values stored
+    /// were read back before COMMIT (``alteredByTrigger``).
+    public var checkedTriggers = false
+    /// Cells that hold, once written, another value than the one written (``BulkUpdate/storedColumns``):
+    /// a trigger changed them (a cap, a normalization), or skipped their row.
+    public var alteredByTrigger = 0
+    /// The rows holding those cells.
+    public var rowsAlteredByTrigger = 0
+    /// Up to ``BulkUpdate/sampleLimit`` of those cells, by key: `KEY COLUMN WRITTEN -> STORED`.
+    public var alteredByTriggerSamples: [String] = []
 
     /// Matched rows that already had the input's values.
     public var unchanged: Int { matched - changed - deleted - (conflicts - partlyChanged) }

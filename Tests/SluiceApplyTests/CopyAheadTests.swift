@@ -12,8 +12,8 @@ import Testing
         "00000000-0000-4000-8000-\(String(repeating: "0", count: 12 - String(n).count))\(n)"
     }
 
-    /// Tracks 1...60: popularity n % 50, isrc `X<n>` for even n, else NULL.
-    static func scratch() async throws -> Scratch {
+    /// Tracks 1...60: popularity n % 50, isrc `X<n>` for even n, else NULL; then `then` runs.
+    static func scratch(then: String? = nil) async throws -> Scratch {
         try await Scratch.make(
             schema: TestPostgres.tracksSchema
                 + """
@@ -22,7 +22,7 @@ import Testing
                 SELECT ('00000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, 'T' || i, i % 50,
                        CASE WHEN i % 2 = 0 THEN 'X' || i END
                 FROM generate_series(1, 60) AS i
-                """)
+                """ + (then.map { ";\n" + $0 } ?? ""))
     }
 
     /// Keys 1...70 (61...70 are not in the table): every third keeps its popularity, every

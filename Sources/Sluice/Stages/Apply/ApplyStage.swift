@@ -175,7 +175,13 @@ public struct ApplyStage: ReviewingStage, PreflightingStage {
                     connection, table: settings.table, database: database, applicationName: applicationName,
                     logger: context.logger, progress: context.progress
                 ) {
+                    let storedColumns = update.storedColumns
                     let keep: (Batch) async throws -> Void = { batch in
+                        // What a trigger stored instead of the values written: no row of its own.
+                        if batch.columns == storedColumns {
+                            try await writer?.appendStored(batch)
+                            return
+                        }
                         wouldChange += batch.count
                         if settings.dryRun, sampleKeys.count < 5 {
                             sampleKeys += batch.rows.prefix(5 - sampleKeys.count).compactMap { $0.first?.text }

@@ -7,14 +7,17 @@ import SluicePostgres
 extension UndoFile {
     /// Reads an undo file back as batches of rows (`key` then the columns), a bounded number
     /// at a time, for ``BulkUpdate``'s input. For an upsert's or insert's file each row ends with
-    /// the inserted flag, true for the rows the apply added (which have no prior values).
+    /// the inserted flag, true for the rows the apply added (which have no prior values). A row
+    /// a trigger changed (a `{"stored":...}` line) expects what it stored, not what was written.
     struct Reader: AsyncSequence {
         typealias Element = Batch
         let url: URL
         let undo: UndoFile
         let batchSize: Int
+        /// By key, what the rows a trigger changed hold after the apply (``UndoFile/storedRecord``).
+        let stored: [Value: [Value]]
 
-        /// Opens the file and reads its header.
+        /// Opens the file and reads its header, then the values triggers stored.
         init(url: URL, batchSize: Int = 10_000) async throws {
             self.url = url
             self.batchSize = batchSize
@@ -23,6 +26,35 @@ extension UndoFile {
                 throw NDJSONError(path: url.path, line: 1, message: "the undo file is empty")
             }
             undo = try UndoFile(header: header, path: url.path)
+            stored = undo.hasWrittenValues ? try await Self.storedValues(url: url, columns: undo.columns.count) : [:]
+        }
+
+        /// The file's `{"stored":[KEY, VALUE...]}` lines, by key. They follow the rows they
+        /// amend, so they are read first, in a pass that decodes no other line (the rows'
+        /// lines start with `[` or `{"inserted"`): one more read of a file the SHA-256 check
+        /// has just read whole too.
+        private static func storedValues(url: URL, columns: Int) async throws -> [Value: [Value]] {
+            let file = try FileChunks(path: url.path)
+            let prefix = Array("{\"\(UndoFile.storedRecord)\"".utf8)
+            var stored: [Value: [Value]] = [:]
+            while let range = try await file.nextLine() {
+                guard file.bytes[range].starts(with: prefix) else { continue }
+                let line: Value
+                do {
+                    line = try file.bytes.withUnsafeBufferPointer { buffer in
+                        try JSON.decode(UnsafeBufferPointer(rebasing: buffer[range]))
+                    }
+                } catch {
+                    throw NDJSONError(path: url.path, line: file.lineNumber, message: String(describing: error))
+                }
+                guard case .array(let values) = line[UndoFile.storedRecord], values.count == 1 + columns else {
+                    throw NDJSONError(
+                        path: url.path, line: file.lineNumber,
+                        message: "not {\"\(UndoFile.storedRecord)\": [key and \(columns) values]}")
+                }
+                stored[values[0]] = Array(values.dropFirst())
+            }
+            return stored
         }
 
         /// The update that restores the file's rows, guarded by the values the apply wrote when
@@ -45,6 +77,10 @@ extension UndoFile {
             let batchSize: Int
             /// The rows end with the inserted flag (``BulkUpdate/deletesInserted``).
             let flagged: Bool
+            /// See ``Reader/stored``.
+            let stored: [Value: [Value]]
+            /// The file records the values written, so it may have stored values, read already.
+            let hasStored: Bool
 
             mutating func next() async throws -> Batch? {
                 try Task.checkCancellation()
@@ -55,17 +91,25 @@ extension UndoFile {
                 guard let reader else { return nil }
                 var batch = Batch(columns: columns)
                 while batch.count < batchSize, let line = try await reader.next() {
-                    batch.rows.append(try row(line, lineNumber: reader.lineNumber))
+                    guard var row = try row(line, lineNumber: reader.lineNumber) else { continue }
+                    if let values = stored[row[0]] {
+                        // The values written, where the apply's expected values are.
+                        let start = 1 + values.count
+                        row.replaceSubrange(start..<start + values.count, with: values)
+                    }
+                    batch.rows.append(row)
                 }
                 return batch.isEmpty ? nil : batch
             }
 
-            /// One line as a row of ``columns``.
-            private func row(_ line: Value, lineNumber: Int) throws -> [Value] {
+            /// One line as a row of ``columns``; `nil` for a line of stored values (read first).
+            private func row(_ line: Value, lineNumber: Int) throws -> [Value]? {
                 let width = flagged ? columns.count - 1 : columns.count
                 switch line {
                 case .array(let row) where row.count == width:
                     return flagged ? row + [.bool(false)] : row
+                case .object(let record) where hasStored && record.count == 1 && record[UndoFile.storedRecord] != nil:
+                    return nil
                 case .object(let record) where flagged && record.count == 1:
                     // A row the apply added: the key, then the values it wrote.
                     let written = (width - 1) / 2
@@ -85,7 +129,8 @@ extension UndoFile {
 
         func makeAsyncIterator() -> AsyncIterator {
             AsyncIterator(
-                url: url, reader: nil, columns: columns, batchSize: batchSize, flagged: update.deletesInserted)
+                url: url, reader: nil, columns: columns, batchSize: batchSize, flagged: update.deletesInserted,
+                stored: stored, hasStored: undo.hasWrittenValues)
         }
     }
 }

@@ -19,6 +19,12 @@ import SluicePipeline
 /// row the apply added, an object `{"inserted":[KEY, VALUE...]}`: the key and the value it
 /// wrote to each column. Undo deletes such a row when it still holds those values. Older
 /// versions of sluice refuse these lines rather than misread them.
+///
+/// When a trigger on the table stored other values than the apply wrote (a cap, a
+/// normalization), the file ends with one line per such row, `{"stored":[KEY, VALUE...]}`: what
+/// each column holds after the apply. Undo expects those values in the row instead of the ones
+/// written, so it restores the row rather than take the trigger's change for someone else's.
+/// Older versions of sluice refuse these lines too.
 public struct UndoFile: Sendable, Hashable {
     public var table: String
     public var key: String
@@ -53,6 +59,9 @@ public struct UndoFile: Sendable, Hashable {
 
     /// The key of a line's object holding a row the apply added.
     static let insertedRecord = "inserted"
+    /// The key of a line's object holding what a row holds after the apply, where a trigger
+    /// made it differ from what was written (``BulkUpdate/storedColumns``).
+    static let storedRecord = "stored"
 
     init(header: Value, path: String) throws {
         guard let table = header["table"].stringValue, let key = header["key"].stringValue,
@@ -113,6 +122,18 @@ public struct UndoFile: Sendable, Hashable {
                 }
             }
             rows += batch.count
+            try await file.flush()
+        }
+
+        /// Appends a batch of ``BulkUpdate/storedColumns`` rows, after every row of ``append(_:)``.
+        /// Not counted in ``rows``: they describe rows already there.
+        func appendStored(_ batch: Batch) async throws {
+            try await file.append { out in
+                for row in batch.rows {
+                    JSON.encode(.object([UndoFile.storedRecord: .array(row)]), into: &out)
+                    out.append(UInt8(ascii: "\n"))
+                }
+            }
             try await file.flush()
         }
 

@@ -1,0 +1,65 @@
+import SluiceCore
+import SluicePostgres
+
+extension BulkUpdate {
+    /// The label of the column of a stored-values batch holding what `column` holds after the
+    /// write (``storedColumns``).
+    public static func storedColumn(_ column: String) -> String { "stored:\(column)" }
+
+    /// The columns of the batches `undo` receives, after every prior value, for the rows a
+    /// trigger made hold other values than this update wrote: the key, then what each column
+    /// holds. Those are the values its undo must expect instead of the ones written
+    /// (``BulkUpdateStats/alteredByTrigger``).
+    public var storedColumns: [String] { [key] + columns.map { Self.storedColumn($0.name) } }
+
+    /// Whether the write fires a row-level BEFORE trigger (``SQL/writeTriggers``), which may
+    /// store other values than those written. One catalog lookup, so a table without one (the
+    /// usual case) pays nothing more.
+    func firesWriteTriggers(_ sql: SQL, on connection: PostgresConnection) async throws -> Bool {
+        try await connection.execute(sql.writeTriggers).scalar.boolValue ?? false
+    }
+
+    /// After the writes, before COMMIT: finds the rows whose stored values differ from those
+    /// written (a trigger changed them), counts them and their cells into `stats` with a few
+    /// samples, and hands what they hold to `undo` (``storedColumns``). Without this an undo
+    /// would find every such cell "changed since" and never restore it, however often it ran.
+    func readBack(
+        _ sql: SQL, on connection: PostgresConnection, into stats: inout BulkUpdateStats,
+        undo: (Batch) async throws -> Void
+    ) async throws {
+        let columns = storedColumns
+        let names = self.columns.map(\.name)
+        let width = names.count
+        let sampleLimit = sampleLimit
+        _ = try await connection.stream(sql.storedRows, batchSize: undoBatchSize) { batch in
+            var stored: [[Value]] = []
+            for row in batch.rows {
+                stored.append(Array(row.prefix(1 + width)))
+                stats.rowsAlteredByTrigger += 1
+                for index in 0..<width where row[1 + 2 * width + index] == .bool(true) {
+                    stats.alteredByTrigger += 1
+                    if stats.alteredByTriggerSamples.count < sampleLimit {
+                        let (now, written) = (row[1 + index], row[1 + width + index])
+                        stats.alteredByTriggerSamples.append(
+                            "\(Self.shown(row[0])) \(names[index]) \(Self.shown(written)) -> \(Self.shown(now))")
+                    }
+                }
+            }
+            if !stored.isEmpty { try await undo(Batch(columns: columns, rows: stored)) }
+        }
+        if stats.alteredByTrigger > 0 {
+            connection.logger.warning(
+                "a trigger stored other values than the apply wrote",
+                metadata: [
+                    "db.table": "\(table)", "apply.altered_by_trigger": "\(stats.alteredByTrigger)",
+                    "apply.rows_altered_by_trigger": "\(stats.rowsAlteredByTrigger)",
+                ])
+        }
+    }
+
+    /// A value on one line, as the drift samples show it: `(empty)` for NULL.
+    private static func shown(_ value: Value) -> String {
+        guard let text = value.text else { return "(empty)" }
+        return text.replacingOccurrences(of: "\r", with: "\\r").replacingOccurrences(of: "\n", with: "\\n")
+    }
+}

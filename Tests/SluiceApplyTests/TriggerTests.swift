@@ -1,0 +1,177 @@
+import SluiceApply
+import SluiceCore
+import SluicePostgres
+import SluiceTestSupport
+import Testing
+
+/// A row-level BEFORE trigger that stores other values than the apply writes: the apply reads
+/// them back, counts and names them, and hands them to `undo`, whose undo then expects them.
+@Suite struct TriggerTests {
+    /// Caps popularity at 90 and touches `updated_at`, as a business rule would.
+    static let cappingTrigger = """
+        CREATE FUNCTION tracks_cap() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          NEW.updated_at := now();
+          IF NEW.spotify_popularity > 90 THEN NEW.spotify_popularity := 90; END IF;
+          RETURN NEW;
+        END $$;
+        CREATE TRIGGER tracks_cap BEFORE UPDATE ON tracks FOR EACH ROW EXECUTE FUNCTION tracks_cap()
+        """
+
+    /// Touches only `updated_at`, a column the apply does not write.
+    static let touchingTrigger = """
+        CREATE FUNCTION tracks_touch() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN NEW.updated_at := now(); RETURN NEW; END $$;
+        CREATE TRIGGER tracks_touch BEFORE UPDATE ON tracks FOR EACH ROW EXECUTE FUNCTION tracks_touch()
+        """
+
+    /// 1 and 2 over the cap (2 a new isrc too), 3 under it, 4 kept (empty popularity) and unchanged.
+    static let input = Tracks.batch([(1, 95, "ISRC-A"), (2, 99, "NEW-B"), (3, 30, nil), (4, "", "ISRC-D")])
+
+    /// What `undo` received as the undo file reads it back: each row's written values replaced
+    /// by what a trigger stored, where it did (``BulkUpdate/storedColumns``).
+    static func undoInput(_ records: [Batch], of update: BulkUpdate) -> [Batch] {
+        let stored = Dictionary(
+            records.filter { $0.columns == update.storedColumns }.flatMap(\.rows).map {
+                ($0[0], Array($0.dropFirst()))
+            },
+            uniquingKeysWith: { first, _ in first })
+        let width = update.columns.count
+        return records.filter { $0.columns == update.undoColumns }.map { batch in
+            Batch(
+                columns: batch.columns,
+                rows: batch.rows.map { row in
+                    guard let values = stored[row[0]] else { return row }
+                    var row = row
+                    row.replaceSubrange(1 + width..<1 + 2 * width, with: values)
+                    return row
+                })
+        }
+    }
+
+    @Test(arguments: [false, true]) func cellsATriggerChangedAreCountedNamedAndUndoneAsTheApplysOwn(
+        concurrent: Bool
+    ) async throws {
+        let db = try await Scratch.make(
+            schema: TestPostgres.tracksSchema + ";\n" + Tracks.insert + ";\n" + Self.cappingTrigger)
+        let before = try await db.connection.execute("SELECT id, spotify_popularity, isrc FROM tracks ORDER BY id").rows
+        var records: [Batch] = []
+        let update = Tracks.update(concurrent: concurrent)
+        let stats = try await update.run(on: db.connection, batches: [Self.input]) { records.append($0) }
+        #expect(stats.changed == 3)
+        #expect(stats.checkedTriggers)
+        #expect(stats.alteredByTrigger == 2)
+        #expect(stats.rowsAlteredByTrigger == 2)
+        #expect(
+            stats.alteredByTriggerSamples == [
+                "\(Tracks.id(1)) spotify_popularity 95 -> 90", "\(Tracks.id(2)) spotify_popularity 99 -> 90",
+            ])
+        #expect(try await Tracks.row(db.connection, 1) == [90, "ISRC-A"])
+        #expect(try await Tracks.row(db.connection, 2) == [90, "NEW-B"])
+        // What the two rows hold, after every prior value.
+        let stored = records.filter { $0.columns == update.storedColumns }
+        #expect(records.last?.columns == update.storedColumns)
+        #expect(
+            stored.flatMap(\.rows) == [[.string(Tracks.id(1)), 90, "ISRC-A"], [.string(Tracks.id(2)), 90, "NEW-B"]])
+
+        let undone = try await update.undoing.run(on: db.connection, batches: Self.undoInput(records, of: update)) {
+            _ in
+        }
+        #expect(undone.conflicts == 0)
+        #expect(undone.changed == 3)
+        #expect(
+            try await db.connection.execute("SELECT id, spotify_popularity, isrc FROM tracks ORDER BY id").rows
+                == before)
+    }
+
+    /// A trigger that writes only a column the apply does not write stores what was written:
+    /// nothing to report, and undo restores every row.
+    @Test func aTriggerTouchingAnotherColumnIsNotReported() async throws {
+        let db = try await Scratch.make(
+            schema: TestPostgres.tracksSchema + ";\n" + Tracks.insert + ";\n" + Self.touchingTrigger)
+        let before = try await db.connection.execute("SELECT id, spotify_popularity, isrc FROM tracks ORDER BY id").rows
+        var records: [Batch] = []
+        let update = Tracks.update
+        let stats = try await update.run(on: db.connection, batches: [Self.input]) { records.append($0) }
+        #expect(stats.changed == 3)
+        #expect(stats.checkedTriggers)
+        #expect(stats.alteredByTrigger == 0)
+        #expect(stats.alteredByTriggerSamples.isEmpty)
+        #expect(records.allSatisfy { $0.columns == update.undoColumns })
+        let undone = try await update.undoing.run(on: db.connection, batches: records) { _ in }
+        #expect(undone.conflicts == 0)
+        #expect(
+            try await db.connection.execute("SELECT id, spotify_popularity, isrc FROM tracks ORDER BY id").rows
+                == before)
+    }
+
+    /// An upsert fires BEFORE INSERT triggers for the rows it adds: a capped added row is still
+    /// the apply's, so its undo deletes it; the capped updated row gets its prior value back.
+    @Test func anUpsertsRowsCappedOnInsertAreDeletedByItsUndo() async throws {
+        let db = try await Scratch.make(
+            schema: SideTable.schema
+                + """
+                ;
+                CREATE FUNCTION cap_length() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN NEW.length_ms := least(NEW.length_ms, 5000); RETURN NEW; END $$;
+                CREATE TRIGGER cap_length BEFORE INSERT OR UPDATE ON track_musicbrainz
+                FOR EACH ROW EXECUTE FUNCTION cap_length()
+                """)
+        let before = try await SideTable.snapshot(db.connection)
+        let update = SideTable.write(.upsert)
+        var records: [Batch] = []
+        let input = SideTable.batch([(2, SideTable.mbid(2), 9000), (4, SideTable.mbid(4), 7000)])
+        let stats = try await update.run(on: db.connection, batches: [input]) { records.append($0) }
+        #expect(stats.changed == 1 && stats.inserted == 1)
+        #expect(stats.alteredByTrigger == 2)
+        #expect(
+            stats.alteredByTriggerSamples == [
+                "\(SideTable.id(2)) length_ms 9000 -> 5000", "\(SideTable.id(4)) length_ms 7000 -> 5000",
+            ])
+        let undone = try await update.undoing.run(on: db.connection, batches: Self.undoInput(records, of: update)) {
+            _ in
+        }
+        #expect(undone.conflicts == 0)
+        #expect(undone.deleted == 1)
+        #expect(try await SideTable.snapshot(db.connection) == before)
+    }
+
+    /// A table without such a trigger (a disabled one, an AFTER one) is not read back.
+    @Test func aDisabledOrAfterTriggerIsNotReadBack() async throws {
+        let db = try await Scratch.make(
+            schema: TestPostgres.tracksSchema + ";\n" + Tracks.insert + ";\n" + Self.cappingTrigger
+                + """
+                ;
+                ALTER TABLE tracks DISABLE TRIGGER tracks_cap;
+                CREATE TRIGGER tracks_after AFTER UPDATE ON tracks FOR EACH ROW EXECUTE FUNCTION tracks_cap()
+                """)
+        let stats = try await Tracks.update.run(on: db.connection, batches: [Self.input]) { _ in }
+        #expect(stats.changed == 3)
+        #expect(!stats.checkedTriggers)
+        #expect(try await Tracks.row(db.connection, 2) == [99, "NEW-B"])
+    }
+}
+
+extension TriggerTests {
+    /// Written as the rows are read, in several statements, or after the last row: the cells
+    /// capped by every statement are found, the same either way.
+    @Test func cellsCappedWhileWritingAsTheRowsAreReadAreAllFound() async throws {
+        // The table's rows whose new popularity (n * 7 % 101, kept for every third) is over 90.
+        let capped = (1...60).filter { $0 % 3 != 0 && $0 * 7 % 101 > 90 }.map { CopyAheadTests.id($0) }
+        for ahead in [false, true] {
+            let db = try await CopyAheadTests.scratch(then: Self.cappingTrigger)
+            let update = CopyAheadTests.update(ahead: ahead)
+            var stored: [[Value]] = []
+            let review = BulkUpdate.InlineReview(cells: { _ in }) { _, _ in }
+            let stats = try await update.run(
+                on: db.connection, input: CopyAheadTests.Trickle(rows: CopyAheadTests.rows()), review: review
+            ) { batch in
+                if batch.columns == update.storedColumns { stored += batch.rows }
+            }
+            #expect(stats.writeStatements > 1 || !ahead)
+            #expect(stats.alteredByTrigger == capped.count, "ahead: \(ahead)")
+            #expect(stored.compactMap { $0[0].text } == capped, "ahead: \(ahead)")
+            #expect(stored.allSatisfy { $0[1] == 90 })
+        }
+    }
+}
