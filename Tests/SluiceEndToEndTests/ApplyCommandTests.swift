@@ -474,6 +474,46 @@ struct ApplyCommandTests {
         #expect(try await fixture.table() != latest, "forced, it undid what it could")
     }
 
+    /// A trigger caps popularity at 90 where the CSV says 95-97: the apply says which cells the
+    /// table holds otherwise than reviewed, and its undo restores every row and exits 0 (it used
+    /// to take the capped cells for someone else's change and exit 6 for ever).
+    @Test func cellsATriggerCappedAreReportedAndTheUndoRestoresThem() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 40)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        var rows = try await fixture.reviewedRows()
+        try #require(rows.count > 4)
+        for index in 1...3 { rows[index][2] = String(94 + index) }
+        let file = fixture.directory.appendingPathComponent("reviewed.csv")
+        try await Files.write(Array(CSVText.lines(rows, end: "\n").utf8), to: file)
+        _ = try await fixture.server.execute(
+            """
+            CREATE FUNCTION tracks_cap() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN IF NEW.spotify_popularity > 90 THEN NEW.spotify_popularity := 90; END IF; RETURN NEW; END $$;
+            CREATE TRIGGER tracks_cap BEFORE UPDATE ON tracks FOR EACH ROW EXECUTE FUNCTION tracks_cap()
+            """, conninfo: fixture.conninfo)
+        let sluice = fixture.databaseOnly
+        let applied = try await sluice.run([
+            "apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory, "--yes",
+        ])
+        #expect(applied.status == 0, "\(applied.stderr)\n\(applied.stdout)")
+        let manifest = try #require(await fixture.manifests().last?.manifest)
+        // Those three, and any other row the fetch gave more than 90 (what the table held differs).
+        let capped = rows.dropFirst().filter { (Int($0[2]) ?? 0) > 90 && before[$0[0]]?[0] != $0[2] }.count
+        #expect(capped >= 3)
+        #expect(manifest.stage("apply")?.counters["altered_by_trigger"] == capped)
+        #expect(
+            applied.stdout.contains(
+                "a trigger on tracks stored other values than the apply wrote in \(capped) cells of \(capped) rows"),
+            "\(applied.stdout)")
+        #expect(applied.stdout.contains("\(rows[1][0]) spotify_popularity 95 -> 90"), "\(applied.stdout)")
+        #expect(try await fixture.table()[rows[1][0]]?[0] == "90")
+
+        let undone = try await sluice.run(["undo", manifest.runID, "--runs-dir", fixture.runsDirectory, "--yes"])
+        #expect(undone.status == 0, "\(undone.stderr)\n\(undone.stdout)")
+        #expect(try await fixture.table() == before)
+    }
+
     @Test func badCSVsGetLocatedErrorsExitOneAndLeaveEveryRowAsItWas() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
         defer { Task { await fixture.tearDown() } }

@@ -277,6 +277,73 @@ import Testing
         await #expect(throws: UndoError.self) { try await undo.run(logger: StageHarness.logger) }
     }
 
+    /// A BEFORE UPDATE trigger caps popularity at 90 (and touches `updated_at`); with
+    /// `capping: false` it only touches `updated_at`.
+    static func addTrigger(_ db: TestDatabase, capping: Bool) async throws {
+        _ = try await db.connection.execute(
+            """
+            CREATE FUNCTION tracks_touch() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              NEW.updated_at := now();
+              \(capping ? "IF NEW.spotify_popularity > 90 THEN NEW.spotify_popularity := 90; END IF;" : "")
+              RETURN NEW;
+            END $$;
+            CREATE TRIGGER tracks_touch BEFORE UPDATE ON tracks FOR EACH ROW EXECUTE FUNCTION tracks_touch()
+            """)
+    }
+
+    /// The table holds 90 where the apply wrote 95 and 99: the apply says so, and its undo
+    /// takes the capped cells for its own writes, restoring every row (it used to leave them,
+    /// "changed after the apply", for ever).
+    @Test func cellsATriggerCappedAreReportedAndUndoRestoresTheirRows() async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        try await Self.addTrigger(db, capping: true)
+        let before = try await db.snapshot()
+        let stage = try await Self.applyStage(db)
+        let harness = try await StageHarness(stage: stage)
+        let input = [
+            Batch(
+                columns: Self.columns,
+                rows: [Self.row(1, 95, "NEW1"), Self.row(2, 99, .null), Self.row(3, 30, "ISRC3")])
+        ]
+        _ = try await harness.run(stage, input: input)
+        #expect(harness.counters["changed"] == 3)
+        #expect(harness.counters["altered_by_trigger"] == 2)
+        let notice = try #require(
+            harness.notices.first { $0.contains("a trigger on tracks stored other values than the apply wrote") },
+            "\(harness.notices)")
+        #expect(notice.contains("in 2 cells of 2 rows"), "\(notice)")
+        #expect(notice.contains("\(TestDatabase.track(1)) spotify_popularity 95 -> 90"), "\(notice)")
+        #expect(notice.contains("\(TestDatabase.track(2)) spotify_popularity 99 -> 90"), "\(notice)")
+        let file = try #require(harness.artifacts("undo").first)
+        #expect(try await text(of: file).contains(#"{"stored":[""# + TestDatabase.track(1) + #"",90,"NEW1"]}"#))
+
+        let undo = try Undo(
+            runDirectory: harness.runDirectory, manifest: try Self.manifest(for: harness),
+            plan: try await TestPlans.spotify(database: db.conninfo))
+        let report = try await undo.run(logger: StageHarness.logger)
+        #expect(report.changedSince == 0, "\(report)")
+        #expect(report.restored == 3)
+        #expect(!report.isPartial)
+        #expect(try await db.snapshot() == before)
+    }
+
+    /// A trigger that touches only `updated_at` stores what the apply wrote: nothing to say.
+    @Test func aTriggerTouchingAnotherColumnGivesNoNotice() async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        try await Self.addTrigger(db, capping: false)
+        let stage = try await Self.applyStage(db)
+        let harness = try await StageHarness(stage: stage)
+        let input = [Batch(columns: Self.columns, rows: [Self.row(1, 95, "NEW1"), Self.row(2, 99, .null)])]
+        _ = try await harness.run(stage, input: input)
+        #expect(harness.counters["changed"] == 2)
+        // Recorded, as 0: the table has a trigger, and it changed nothing the apply wrote.
+        #expect(harness.counters["altered_by_trigger"] == 0)
+        #expect(!harness.notices.contains { $0.contains("trigger") }, "\(harness.notices)")
+    }
+
     /// A manifest recording the apply stage and its undo artifact, as the runner writes it.
     static func manifest(for harness: StageHarness) throws -> Manifest {
         var record = Manifest.StageRecord(name: "apply", kind: "apply", parameters: .null, input: "write-csv")

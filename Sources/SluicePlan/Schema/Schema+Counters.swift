@@ -39,8 +39,8 @@ extension Schema {
     ]
 
     /// The counters a stage of `kind` records besides ``commonCounters``. Some are recorded only
-    /// when they apply (`inserted`, `drifted`, `analyzed`, `dry_run`, `rejected_REASON`): a
-    /// verify check reads one that was not recorded as 0.
+    /// when they apply (`inserted`, `drifted`, `analyzed`, `dry_run`, `altered_by_trigger`,
+    /// `rejected_REASON`): a verify check reads one that was not recorded as 0.
     public static func counters(of kind: StageKind) -> [CounterSpec] {
         switch kind {
         case .query:
@@ -118,6 +118,11 @@ extension Schema {
                 CounterSpec(
                     "analyzed", "1 when it ran `ANALYZE` on the columns it wrote after COMMIT.", sometimes: true),
                 CounterSpec("dry_run", "1 for `--dry-run`: the transaction was rolled back.", sometimes: true),
+                CounterSpec(
+                    "altered_by_trigger",
+                    "Cells that hold another value than the apply wrote, because a row-level `BEFORE` trigger on the "
+                        + "table changed it (recorded only for a table with such a trigger).",
+                    sometimes: true),
             ]
         case .verify:
             return [CounterSpec("checks", "Checks run."), CounterSpec("passed", "Checks met.")]

@@ -14,8 +14,10 @@ import SluicePostgres
 ///
 /// Counters: `input_rows`, `duplicate_rows`, `matched`, `changed` (rows updated), `unchanged`,
 /// `unknown_keys`, `inserted` (upsert and insert only), `filled_<column>` (distinct keys given
-/// a non-empty value for that column), which verify checks the table against, and `analyzed`
-/// (1 when the columns written were analyzed after COMMIT). Sends nothing downstream.
+/// a non-empty value for that column), which verify checks the table against, `analyzed`
+/// (1 when the columns written were analyzed after COMMIT) and `altered_by_trigger` (cells a
+/// trigger stored other values in than written; only for a table with such triggers). Sends
+/// nothing downstream.
 public struct ApplyStage: ReviewingStage, PreflightingStage {
     /// The kind of the artifact holding the prior values of the rows an apply changed (what
     /// `sluice undo` puts back): recorded once the update committed, or may have.
@@ -255,6 +257,10 @@ public struct ApplyStage: ReviewingStage, PreflightingStage {
                         + stats.driftSamples.joined(separator: "; "))
             }
         }
+        if stats.checkedTriggers {
+            counters.set("altered_by_trigger", stats.alteredByTrigger)
+            if stats.alteredByTrigger > 0 { context.notice(alteredByTrigger(stats)) }
+        }
         for (column, filled) in zip(settings.columns, stats.filled) { counters.set("filled_\(column.column)", filled) }
         if stats.unknownKeys > 0 {
             let samples = stats.unknownKeySamples.joined(separator: ", ")
@@ -306,6 +312,21 @@ public struct ApplyStage: ReviewingStage, PreflightingStage {
 }
 
 extension ApplyStage {
+    /// Says that the table does not hold what the review showed: a trigger changed cells as they
+    /// were written. The review showed the values written, and the apply committed without an
+    /// error: without this notice nothing would tell the difference.
+    func alteredByTrigger(_ stats: BulkUpdateStats) -> String {
+        let cells = stats.alteredByTrigger
+        let rows = stats.rowsAlteredByTrigger
+        let stores = settings.dryRun ? "would store" : "stored"
+        let samples = stats.alteredByTriggerSamples.prefix(5).joined(separator: "; ")
+        return
+            "a trigger on \(settings.table) \(stores) other values than the apply wrote in \(cells.counted("cell")) "
+            + "of \(rows.counted("row")) (\(settings.key) column written -> stored: \(samples)"
+            + (cells > 5 ? "; ..." : "") + "); the table holds the trigger's values, not the reviewed ones"
+            + (settings.dryRun ? "" : ", and undo restores those rows as the apply's own writes")
+    }
+
     /// Reads what the apply would change (``BulkUpdate/review(on:input:cells:)``) and writes
     /// `review.csv` and `review.html` in the run directory.
     public func review(
