@@ -1,3 +1,5 @@
+import SluiceCore
+
 /// `--set STAGE.PARAM=VALUE` overrides, applied to the node tree before validation so an
 /// override is typed and checked exactly like the same value written in the file.
 ///
@@ -25,12 +27,14 @@ enum Overrides {
                 continue
             }
             let value: Node
-            // A value that YAML reads as something other than its text: how to give the text.
+            // A value that YAML reads as something other than its text: how to give the text (a
+            // secret's, an auth token starting with `[`, is not repeated).
+            let secret = keyPath.contains { Redaction.isSecretName($0) || $0 == "headers" || $0 == "url" }
             let quoteIt = valueText.first.map { first in
                 let what =
                     first == "[" ? "a YAML list" : first == "{" ? "a YAML mapping" : "YAML syntax, not text"
                 return "a value starting with '\(first)' is read as \(what); "
-                    + "to give it as text (a pattern, a separator), quote it: --set '\(text[..<eq])=\"\(valueText)\"'"
+                    + "to give it as text (a pattern, a separator), quote it: --set '\(text[..<eq])=\"\(secret ? "..." : valueText)\"'"
             }
             do {
                 let parsed = try reader.read(Array(valueText.utf8), source: source)
@@ -56,7 +60,11 @@ enum Overrides {
                 value = shifted(parsed ?? Node(.scalar(Scalar(text: "", style: .plain)), at: start), by: valueOffset)
             } catch {
                 for var d in error.diagnostics {
-                    d.location = d.location.map { $0.advanced(by: valueOffset) }
+                    // A one-line value's error past its line (libyaml's "end of input") is at its end.
+                    d.location = d.location.map {
+                        $0.line > 1 && !valueText.contains("\n")
+                            ? start.advanced(by: text.count) : $0.advanced(by: valueOffset)
+                    }
                     if let first = valueText.first, "[{@`&*!%".contains(first), let quoteIt { d.notes.append(quoteIt) }
                     diagnostics.append(contentsOf: [d])
                 }

@@ -574,6 +574,18 @@ let minimal = """
             try load(minimal, overrides: [#"fetch.id_separator="|""#]).stage(named: "fetch")?.fetch?.idSeparator == "|")
     }
 
+    /// A secret given with `--set` that YAML cannot read (a token starting with `[`) is not
+    /// repeated by the note that says to quote it, and the error is at the end of that `--set`,
+    /// not on a second line it does not have.
+    @Test func aSecretOverrideYAMLCannotReadIsNeverRepeated() {
+        let set = "connections.api.auth.token=[tok-secret-123"
+        let found = errors(minimal, overrides: ["chunk.size=20", set])
+        let said = found.map { "\($0.rendered(color: false)) \($0.notes)" }.joined(separator: "\n")
+        #expect(!said.contains("tok-secret-123"), "\(said)")
+        #expect(said.contains(#"quote it: --set 'connections.api.auth.token="..."'"#), "\(said)")
+        #expect(found.first?.location?.description == "--set:2:\(set.count + 1)", "\(said)")
+    }
+
     @Test func overrideIsCheckedAgainstOtherStages() {
         let found = errors(minimal, overrides: ["chunk.size=51"])
         #expect(found.first?.message.contains("chunk size 51 is more than the 50 ids") == true)
