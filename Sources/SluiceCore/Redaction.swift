@@ -88,21 +88,39 @@ public enum Redaction {
     /// `siblingKeys`: the keys of the mapping the line is in, when known (from the lines around
     /// it): an apply stage's `key` (its key column) is written beside its `table`, auth's `key`
     /// (a secret) is not.
-    public static func likelySecrets(inLine fullLine: String, siblingKeys: Set<String> = []) -> [String] {
+    ///
+    /// `inCredentials`: the line is inside an `auth` or `headers` mapping, where every value but
+    /// those of ``credentialSettings`` is a credential, whatever its key (`tokn:` mistyped, a
+    /// header named `X-Custom-Auth`); a line that opens one in flow style (`auth: { ... }`) is
+    /// read so from there on.
+    public static func likelySecrets(
+        inLine fullLine: String, siblingKeys: Set<String> = [], inCredentials: Bool = false
+    ) -> [String] {
         // A diagnostic shows at most 160 characters of its line.
         let line = Substring(fullLine.prefix(400))
         var found: [String] = []
         var rest = line
+        var credentials = inCredentials
         while let colon = rest.firstIndex(where: { $0 == ":" || $0 == "=" }) {
             let key = rest[..<colon].reversed().prefix { $0.isLetter || $0.isNumber || "_.-".contains($0) }
             var value = rest[rest.index(after: colon)...].drop { $0 == " " || $0 == "\t" }
             rest = rest[rest.index(after: colon)...]
             let name = String(key.reversed())
+            // `http://...`: a URL's scheme, not a key (URLs are handled below).
+            if rest.hasPrefix("//") { continue }
+            if name == "auth" || name == "headers" {
+                credentials = true
+                continue
+            }
+            let credential = credentials && !credentialSettings.contains(name) && !name.isEmpty
             // (`token_url` names where a token comes from, not a secret: URLs are handled below.)
-            guard isSecretName(name), !name.lowercased().hasSuffix("url") else { continue }
+            guard credential || isSecretName(name.replacingAll("-", with: "_")), !name.lowercased().hasSuffix("url")
+            else { continue }
             // An apply stage's `key` is its key column: a stage written on one line names its
             // `table` too (auth, whose `key` is a secret, has none).
             if name == "key", line.contains("table:") || siblingKeys.contains("table") { continue }
+            // A list's items (`X-Auth: ["..."]`) are as secret as a value.
+            value = value.drop { $0 == "[" || $0 == " " }
             if let quote = value.first, quote == "\"" || quote == "'" {
                 value = value.dropFirst().prefix { $0 != quote }
             } else {
@@ -170,6 +188,11 @@ public enum Redaction {
         }
         return all.sorted()
     }
+
+    /// The keys of an `auth` mapping whose values are settings, not credentials.
+    public static let credentialSettings: Set<String> = [
+        "kind", "header", "query_param", "body_field", "token_url", "client_id", "scope", "audience", "client_auth",
+    ]
 
     /// A password as libpq reads it from a quoted conninfo value (`\'` is `'`).
     package static func unescaped(_ value: String) -> String {

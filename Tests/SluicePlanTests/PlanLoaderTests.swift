@@ -471,6 +471,21 @@ let minimal = """
 
     /// A diagnostic quotes its source line; a secret on that line shows as `*`s (the caret stays
     /// under the right column), and so does a secret value quoted in a message.
+    /// Inside `auth` or `headers`, a value is a credential whatever its key: a mistyped `tokn`, a
+    /// header named `X-Custom-Auth` given as a list. The lines such errors quote hide it.
+    @Test(arguments: [
+        ("api:\n    kind: http\n    auth:\n      kind: bearer\n      tokn: BEARtok-secret-1", "tokn"),
+        ("api: { kind: http, auth: { kind: bearer, tokn: BEARtok-secret-1 } }", "tokn"),
+        ("api:\n    kind: http\n    headers:\n      X-Custom-Auth: [BEARtok-secret-1]", "X-Custom-Auth"),
+    ])
+    func aCredentialUnderAnyKeyIsNeverQuoted(connection: String, key: String) throws {
+        let yaml = minimal.replacingOccurrences(
+            of: #"api: { kind: http, base_url: "http://127.0.0.1:9/v1" }"#, with: connection)
+        let found = errors(yaml)
+        let error = try #require(found.first { $0.message.contains(key) }, "\(found.map(\.message))")
+        #expect(!error.rendered().contains("BEARtok-secret-1"), "\(error.rendered())")
+    }
+
     @Test func diagnosticsNeverQuoteASecret() throws {
         let yaml = Self.inlineSecret
         let warning = try #require(try load(yaml).warnings.first)

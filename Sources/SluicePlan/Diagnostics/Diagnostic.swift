@@ -63,8 +63,10 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
         var copy = self
         let line = location.flatMap { $0.source.line($0.line) } ?? ""
         let siblings = location.map { $0.source.siblingKeys(ofLine: $0.line) } ?? []
-        copy.hidden = Array(Set(hidden + secrets + Redaction.likelySecrets(inLine: line, siblingKeys: siblings)))
-            .sorted()
+        let parent = location.flatMap { $0.source.parentKey(ofLine: $0.line) }
+        let likely = Redaction.likelySecrets(
+            inLine: line, siblingKeys: siblings, inCredentials: parent == "auth" || parent == "headers")
+        copy.hidden = Array(Set(hidden + secrets + likely)).sorted()
         return copy
     }
 

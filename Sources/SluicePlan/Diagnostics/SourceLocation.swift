@@ -91,6 +91,26 @@ public final class SourceText: Sendable, Hashable {
     /// The keys of the block mapping `line` is a key of: the lines around it at its indentation
     /// (a list item's `- ` counts as indentation), up to a line indented less. Empty for a line
     /// that is no `key: value`.
+    /// The key of the block mapping `line` is in (`auth` for a line of its mapping), from the
+    /// nearest line above it that is indented less; `nil` at the top level.
+    public func parentKey(ofLine line: Int) -> String? {
+        func indent(_ text: String) -> Int? {
+            let rest = text.drop { $0 == " " || $0 == "-" }
+            guard !rest.isEmpty, !rest.hasPrefix("#") else { return nil }
+            return text.count - rest.count
+        }
+        guard let text = self.line(line), let own = indent(text) else { return nil }
+        var number = line - 1
+        while number >= 1, let above = self.line(number) {
+            if let depth = indent(above), depth < own {
+                let rest = above.drop { $0 == " " || $0 == "-" }
+                return rest.firstIndex(of: ":").map { String(rest[..<$0]) }
+            }
+            number -= 1
+        }
+        return nil
+    }
+
     public func siblingKeys(ofLine line: Int) -> Set<String> {
         /// A line's key, its indentation (`- ` included) and whether it starts a list item.
         func parts(_ number: Int) -> (key: String?, indent: Int, item: Bool)? {
