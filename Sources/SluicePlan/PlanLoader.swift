@@ -231,18 +231,25 @@ struct PlanChecker {
                         "write \"${\(key == "client_secret" ? "SPOTIFY_CLIENT_SECRET" : "API_" + key.uppercased())}\" in the plan and set the variable"
                     ])
             }
-            // A database password written out, rather than from a variable, ~/.pgpass or PGPASSWORD.
-            if let node = pair.value["url"], let url = node.scalar, url.raw == url.text, Redaction.hasPassword(url.text)
-            {
+            // A password written out in a URL (a database's, an API's `https://user:PASSWORD@host`),
+            // rather than from a variable, ~/.pgpass or PGPASSWORD.
+            let urls =
+                [("url", pair.value["url"]), ("base_url", pair.value["base_url"])]
+                + [("token_url", pair.value["auth"]?["token_url"])]
+            for case let (key, node?) in urls {
+                guard let url = node.scalar, url.raw == url.text, Redaction.hasPassword(url.text) else { continue }
                 validator.diagnostics.warning(
                     node.location.source.name == "--set"
-                        ? "the url's password is given on the command line; manifests keep it redacted, but "
+                        ? "the \(key)'s password is given on the command line; manifests keep it redacted, but "
                             + "shell history and the process list show it"
-                        : "the url's password is written in the plan file; anyone who can read the file can use it",
+                        : "the \(key)'s password is written in the plan file; anyone who can read the file can use it",
                     at: node.location,
                     notes: [
-                        "write \"${DATABASE_URL}\" in the plan and set the variable, or keep the password in "
-                            + "~/.pgpass or PGPASSWORD"
+                        key == "url"
+                            ? "write \"${DATABASE_URL}\" in the plan and set the variable, or keep the password in "
+                                + "~/.pgpass or PGPASSWORD"
+                            : "write \"${API_URL}\" in the plan and set the variable, or give the credential with "
+                                + "'auth'"
                     ])
             }
             invalidConnections[name] = nil

@@ -60,7 +60,9 @@ public enum Schema {
     static let httpKeys: [ParameterSpec] = [
         ParameterSpec("kind", .choice(of: ConnectionKind.self), required: true, "`http`."),
         ParameterSpec(
-            "base_url", .string, required: true, "Prefix of every request path, e.g. `https://api.spotify.com/v1`."),
+            "base_url", .string, required: true, secret: true,
+            "Prefix of every request path, e.g. `https://api.spotify.com/v1`. A password in it "
+                + "(`https://user:PASSWORD@host`) is never shown or written."),
         ParameterSpec("auth", .object(authKeys), "How requests authenticate. Omit for none."),
         ParameterSpec(
             "headers", .map(of: .string, keyName: "header name"), default: .object([:]), secret: true,
@@ -79,7 +81,9 @@ public enum Schema {
                 + "`bearer`: `Authorization: Bearer TOKEN` "
                 + "(needs `token`). `api-key`: `key` sent in the request header `header`, the query parameter "
                 + "`query_param`, or the member `body_field` of a `POST`'s JSON body (one of them)."),
-        ParameterSpec("token_url", .string, "oauth2-client-credentials: where tokens come from."),
+        ParameterSpec(
+            "token_url", .string, secret: true,
+            "oauth2-client-credentials: where tokens come from (a password in it is never shown or written)."),
         ParameterSpec("client_id", .string, "oauth2-client-credentials: the OAuth2 client id."),
         ParameterSpec(
             "client_secret", .string, secret: true,

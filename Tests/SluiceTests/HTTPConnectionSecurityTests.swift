@@ -1,0 +1,55 @@
+import SluiceCore
+import SluicePlan
+import Testing
+
+@testable import Sluice
+
+/// What `check` says about how an http connection's credentials travel and where its URL's
+/// password goes.
+@Suite struct HTTPConnectionSecurityTests {
+    static func plan(_ connection: String, environment: [String: String] = [:]) throws -> Plan {
+        try TestPlans.load(
+            """
+            version: 1
+            name: http-security
+            connections:
+              db: { kind: postgres, url: "postgresql://127.0.0.1:1/none" }
+              api: \(connection)
+            stages:
+              - { name: query, kind: query, connection: db, sql: "SELECT 1 AS id" }
+              - { name: fetch, kind: fetch, connection: api, path: "/x/{id}" }
+            """, environment: environment)
+    }
+
+    static func advice(_ connection: String) throws -> [String] {
+        try plan(connection, environment: ["API_TOKEN": "tok-12345678"]).transportWarnings(environment: [:])
+            .map(\.message)
+    }
+
+    @Test func credentialsOverPlainHTTPToAnotherMachineAreWarnedAbout() throws {
+        let bearer = #"auth: { kind: bearer, token: "${API_TOKEN}" }"#
+        #expect(
+            try Self.advice("{ kind: http, base_url: \"http://api.example.com/v1\", \(bearer) }") == [
+                "connection 'api': its credentials go to api.example.com over plain http, where anyone on the way "
+                    + "can read them; use https://"
+            ])
+        #expect(
+            try Self.advice(#"{ kind: http, base_url: "http://api.example.com", headers: { X-Api-Key: k3y-123456 } }"#)
+                .count == 1, "a header that reads as a credential")
+        #expect(try Self.advice("{ kind: http, base_url: \"https://api.example.com/v1\", \(bearer) }").isEmpty)
+        #expect(try Self.advice("{ kind: http, base_url: \"http://127.0.0.1:8080/v1\", \(bearer) }").isEmpty)
+        #expect(try Self.advice("{ kind: http, base_url: \"http://localhost/v1\", \(bearer) }").isEmpty)
+        #expect(try Self.advice(#"{ kind: http, base_url: "http://api.example.com/v1" }"#).isEmpty, "nothing to read")
+    }
+
+    /// `https://user:PASSWORD@host` as a base_url: the resolved plan the manifest keeps masks the
+    /// password, and check warns that the plan file holds it.
+    @Test func aPasswordInABaseURLIsNeverKept() throws {
+        let plan = try Self.plan(#"{ kind: http, base_url: "https://u:pw-secret-991@api.example.com/v1" }"#)
+        #expect(!JSON.encode(plan.resolved.value).contains("pw-secret-991"))
+        #expect(plan.secretTexts.contains("pw-secret-991"))
+        #expect(
+            plan.warnings.contains { $0.message.hasPrefix("the base_url's password is written in the plan file") },
+            "\(plan.warnings.map(\.message))")
+    }
+}
