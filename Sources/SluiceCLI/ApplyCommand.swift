@@ -73,10 +73,17 @@ struct ApplyCommand: AsyncParsableCommand {
         }
         let plan = try await loadPlan(csv: csv, logger: logger)
         let pipeline: CSVApplyPipeline
-        let stages: [StageSpec]
         do {
             pipeline = try CSVApplyPipeline(
                 plan: plan, csv: csv, displayPath: file, applyStage: stage, execution: execution, logger: logger)
+        } catch {
+            // A --stage the plan has no apply stage of, or none given where it has several, is a
+            // usage error; a plan with no apply stage at all is not one for this command.
+            Terminal.report(error)
+            throw ExitCode(plan.stages.contains { $0.apply != nil } ? ExitStatus.usage : ExitStatus.invalidPlan)
+        }
+        let stages: [StageSpec]
+        do {
             stages = try pipeline.stages()
         } catch {
             Terminal.report(error)

@@ -26,4 +26,24 @@ import Testing
         #expect(outcome.status == 1, "\(outcome.stderr)")
         #expect(outcome.stderr.contains("error: no runs directory \(missing.path)/"), "\(outcome.stderr)")
     }
+
+    /// `sluice apply --stage NAME` for a stage that is not an apply stage of the plan is a usage
+    /// error, as a replay's `--stage` is.
+    @Test func anApplyStageThePlanDoesNotHaveIsAUsageError() async throws {
+        let csv = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-stage-\(UUID()).csv")
+        try await Files.write(Array("track_id,spotify_popularity,isrc\n".utf8), to: csv)
+        defer { Task { try? await Files.remove(csv) } }
+        let sluice = SluiceProcess(
+            environment: [
+                "NO_COLOR": "1", "DATABASE_URL": "postgresql://127.0.0.1:1/none", "SPOTIFY_CLIENT_ID": "id",
+                "SPOTIFY_CLIENT_SECRET": "secret-1234",
+            ],
+            directory: SluiceProcess.root)
+        let outcome = try await sluice.run([
+            "apply", "plans/spotify-enrichment.yaml", csv.path, "--stage", "nosuch", "--runs-dir",
+            FileManager.default.temporaryDirectory.appendingPathComponent("sluice-stage-runs-\(UUID())").path,
+        ])
+        #expect(outcome.status == 64, "\(outcome.stderr)")
+        #expect(outcome.stderr.contains("is not an apply stage of the plan (apply stages: apply)"), "\(outcome.stderr)")
+    }
 }
