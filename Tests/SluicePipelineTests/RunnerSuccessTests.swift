@@ -121,6 +121,7 @@ import Testing
             }
         }
         #expect(try await mode(result.directory) == 0o700)
+        #expect(try await mode(result.directory.deletingLastPathComponent()) == 0o700, "the runs directory it made")
         let files = try await BlockingIO.runOnOwnThread {
             try FileManager.default.contentsOfDirectory(atPath: result.directory.path)
         }

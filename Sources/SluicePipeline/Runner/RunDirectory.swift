@@ -23,15 +23,22 @@ enum RunDirectory {
     }
 
     /// Creates a new run directory (mode 0700) under `runsDirectory`, creating that too when
-    /// missing. The directory is made with a single `mkdir`, which fails if it exists, so two
-    /// concurrent runs never share one: on a collision a new id is drawn.
+    /// missing (mode 0700 as well: whoever may write there could plant or rename the run
+    /// directories that replay and undo act on; an existing one is left as it is). The directory
+    /// is made with a single `mkdir`, which fails if it exists, so two concurrent runs never share
+    /// one: on a collision a new id is drawn.
     static func create(in runsDirectory: URL, at date: Date) throws -> (id: String, url: URL) {
         // Each missing directory with its own mkdir: a failure then has the system's reason
         // ("Not a directory", "Permission denied"), not Foundation's "error 512".
         var path = ""
-        for component in runsDirectory.standardizedFileURL.pathComponents {
+        let components = runsDirectory.standardizedFileURL.pathComponents
+        for (index, component) in components.enumerated() {
             path = component == "/" ? "/" : (path.hasSuffix("/") ? path : path + "/") + component
-            guard mkdir(path, 0o777) != 0 else { continue }
+            let isRuns = index == components.count - 1
+            if mkdir(path, isRuns ? PrivateFile.directoryMode : 0o777) == 0 {
+                if isRuns { _ = chmod(path, PrivateFile.directoryMode) }
+                continue
+            }
             let error = errno
             var status = stat()
             guard error == EEXIST, stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
