@@ -157,6 +157,17 @@ enum Overrides {
         let keyNode = Node(.scalar(Scalar(text: key, style: .plain)), at: keyLocation)
         if path.count == 1 {
             if let j = pairs.firstIndex(where: { $0.key.scalar?.text == key }) {
+                // `--set fetch.delay=$DELAY` with DELAY unset: the plan's pacing would go silently.
+                if case .scalar(let given) = value.content, given.text.isEmpty, given.style == .plain,
+                    case .scalar(let was) = pairs[j].value.content, !was.text.isEmpty
+                {
+                    let secret = Redaction.isSecretName(key) || key == "url"
+                    let given = (keyLocation.source.line(1) ?? key).prefix { $0 != "=" }
+                    diagnostics.warning(
+                        "--set \(given)= is empty: it restores the default, replacing the plan's "
+                            + (secret ? "value" : "'\(was.raw)'"),
+                        at: keyLocation, notes: ["to keep the plan's value, leave this --set out"])
+                }
                 pairs[j].value = value
             } else {
                 pairs.append(.init(key: keyNode, value: value))

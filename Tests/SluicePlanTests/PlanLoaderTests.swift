@@ -696,6 +696,11 @@ let minimal = """
             minimal.replacingOccurrences(of: "delay: 0.33s", with: "delay: 0.33s\n    retries: 9"),
             overrides: ["fetch.retries="])
         #expect(plan.stage(named: "fetch")?.fetch?.retries == 5)
+        // Said, since an empty shell variable does it too: `--set fetch.delay=$DELAY`.
+        #expect(
+            plan.warnings.map(\.message) == [
+                "--set fetch.retries= is empty: it restores the default, replacing the plan's '9'"
+            ])
     }
 }
 
