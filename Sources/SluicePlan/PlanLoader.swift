@@ -608,9 +608,16 @@ struct PlanChecker {
                     notes: Suggestion.note(for: name, in: PathTemplate.placeholders)
                         + ["placeholders: " + PathTemplate.placeholders.map { "{\($0)}" }.joined(separator: ", ")])
             }
+            let template = writeCSV.path.template
+            // A relative path is inside the run directory: `..` would leave it unseen.
+            if !template.hasPrefix("/"), template.split(separator: "/").contains("..") {
+                validator.diagnostics.error(
+                    "path \(template) climbs out of the run directory with '..'; a relative path is inside it",
+                    at: location("\(path).path", or: s.location),
+                    notes: ["to write elsewhere, give an absolute path (with {timestamp} or {run_id} in it)"])
+            }
             // Outside the run directory, the same name every run: the second run finds the file
             // there, and a CSV is never overwritten.
-            let template = writeCSV.path.template
             if template.hasPrefix("/"), !template.contains("{timestamp}"), !template.contains("{run_id}") {
                 validator.diagnostics.warning(
                     "path \(template) is outside the run directory and names the same file on every run: the "

@@ -407,6 +407,18 @@ extension RequestShapeCheckTests {
         #expect((warning != nil) == warned, "\(warnings)")
         #expect(warning == nil || warning?.location?.line == 8, "\(warnings)")
     }
+
+    /// A relative path is inside the run directory: one that climbs out with `..` is refused.
+    @Test(arguments: [
+        ("../escape_{timestamp}.csv", true), ("out/../../x.csv", true), ("sub/x..y.csv", false),
+        ("/tmp/../srv/x_{run_id}.csv", false),
+    ])
+    func aRelativePathThatClimbsOutIsRefused(path: String, refused: Bool) throws {
+        let found = errors(Self.plan(path: path))
+        let error = found.first { $0.message.contains("climbs out of the run directory") }
+        #expect((error != nil) == refused, "\(found)")
+        #expect(error == nil || error?.location?.line == 8, "\(found)")
+    }
 }
 
 /// Where a character of a scalar's text is in the plan: quoted, plain, and in block scalars,
