@@ -99,7 +99,8 @@ extension BulkUpdate {
             typeOIDs: types.prefix(1 + columns.count).map { UInt32(truncatingIfNeeded: $0.first?.intValue ?? 0) },
             flagsInserted: mode != .update)
         let undoColumns = undoColumns
-        let coverage = try await connection.execute(sql.coverage).rows.first ?? []
+        let text = types.dropFirst().map { $0.count > 4 && $0[4].boolValue == true }
+        let coverage = try await connection.execute(sql.coverage(text: text)).rows.first ?? []
         summary.tableRows = coverage.first?.intValue.map(Int.init) ?? 0
         summary.columns = columns.enumerated().map { index, column in
             var summary = ReviewSummary.Column(name: column.name, numeric: index < numeric.count && numeric[index])
@@ -281,17 +282,20 @@ struct ReviewTally {
                 } else if before == nil, after != nil {
                     change = .fill
                     columns[index].fill += 1
-                } else if after == nil {
-                    // Also both empty and yet differing: an empty text that becomes NULL (the
-                    // table's count of values, the coverage, goes down by one).
+                } else if after == nil, before != nil {
                     change = .clear
                     columns[index].clear += 1
                 } else {
+                    // Also both empty and yet differing: an empty text that becomes NULL, no value
+                    // lost or gained (the coverage counts neither), shown as "" -> (empty).
                     change = .update
                     columns[index].update += 1
                 }
                 if exists { changes = true }
-                cells.append(key: key.text, column: index, old: before, new: after, change: change)
+                // As they are: review.csv tells an empty text ("") from NULL (an empty field).
+                cells.append(
+                    key: key.text, column: index, old: row[ReviewRow.old(index)].text,
+                    new: row[ReviewRow.new(index)].text, change: change)
                 // Counted here, so the page's few samples cost the other cells no lookup.
                 let kind = index * Self.changeKinds.count + (Self.changeKinds.firstIndex(of: change) ?? 0)
                 if sampled[kind] < ReviewDetails.sampleLimit {

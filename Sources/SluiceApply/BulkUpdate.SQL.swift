@@ -164,18 +164,25 @@ extension BulkUpdate {
 
         /// The input's columns in COPY order (``copyInput``: the key, each updated column, then
         /// any the apply adds): each one's type OID, its modifier, whether it is numeric
-        /// (`pg_type.typcategory = 'N'`) and whether it is an array (`'A'`).
+        /// (`pg_type.typcategory = 'N'`), whether it is an array (`'A'`) and whether it is text
+        /// (`'S'`: it may hold `''`).
         var columnTypes: String {
             """
-            SELECT a.atttypid::int8, a.atttypmod, (ty.typcategory = 'N'), (ty.typcategory = 'A') FROM pg_attribute AS a \
+            SELECT a.atttypid::int8, a.atttypmod, (ty.typcategory = 'N'), (ty.typcategory = 'A'), \
+            (ty.typcategory = 'S') FROM pg_attribute AS a \
             JOIN pg_type AS ty ON ty.oid = a.atttypid \
             WHERE a.attrelid = '\(input)'::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
             """
         }
 
-        /// The target's rows and, per column, how many hold a value: the coverage before.
-        var coverage: String {
-            "SELECT count(*)" + columns.map { ", count(\($0))" }.joined() + " FROM \(target)"
+        /// The target's rows and, per column, how many hold a value: the coverage before. An empty
+        /// text is no value (an apply writes an empty input as NULL, and the review calls `''`
+        /// becoming a value a fill): `text` says which columns may hold one.
+        func coverage(text: [Bool]) -> String {
+            let counts = zip(columns, text).map { column, text in
+                text ? ", count(NULLIF(\(column), ''))" : ", count(\(column))"
+            }
+            return "SELECT count(*)" + counts.joined() + " FROM \(target)"
         }
 
         /// The input rows the write would change or add, or whose key is not in the table, beside

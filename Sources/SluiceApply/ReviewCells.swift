@@ -1,7 +1,8 @@
 import SluiceCore
 
 /// A batch of a review's cells, the rows of ``BulkUpdate/reviewColumns``: per cell the row's
-/// key, the column, its current and new value (nil: empty) and the kind of change. Held column
+/// key, the column, its current and new value (nil: NULL; `""`: an empty text) and the kind of
+/// change. Held column
 /// by column: a review of a million rows hands out millions of cells, and an array per cell
 /// was most of what they cost.
 public struct ReviewCells: Sendable {
@@ -29,9 +30,13 @@ public struct ReviewCells: Sendable {
         self.change.append(change)
     }
 
-    /// Cell `index` as a row of ``BulkUpdate/reviewColumns``, empty values as "".
+    /// Cell `index` as a row of ``BulkUpdate/reviewColumns`` as the page shows it: NULL as "",
+    /// an empty text as `""` (which it is not, in a CSV, told apart from).
     public func texts(_ index: Int) -> [String] {
-        [keys[index] ?? "", columnNames[column[index]], old[index] ?? "", new[index] ?? "", change[index].rawValue]
+        func shown(_ value: String?) -> String { value.map { $0.isEmpty ? "\"\"" : $0 } ?? "" }
+        return [
+            keys[index] ?? "", columnNames[column[index]], shown(old[index]), shown(new[index]), change[index].rawValue,
+        ]
     }
 
     /// The cells as a batch of ``BulkUpdate/reviewColumns``, empty values NULL.

@@ -25,7 +25,10 @@ import Testing
         let summary = try await update.review(on: connection, input: AsyncBatches(batches)) { batch in
             #expect(batch.batch.columns == BulkUpdate.reviewColumns)
             cells += batch.batch.rows.map { $0.map { $0.text ?? "" } }
-            #expect(batch.batch.rows.map { $0.map { $0.text ?? "" } } == (0..<batch.count).map(batch.texts))
+            // The page shows an empty text as "", NULL as nothing.
+            #expect(
+                batch.batch.rows.map { $0.map { $0.text.map { $0.isEmpty ? "\"\"" : $0 } ?? "" } }
+                    == (0..<batch.count).map(batch.texts))
         }
         return (summary, cells.sorted { ($0[0], $0[1]) < ($1[0], $1[1]) })
     }
@@ -96,20 +99,23 @@ import Testing
         #expect(ReviewSummary.format(9_007_199_254_740_992) == JSON.format(9_007_199_254_740_992))
     }
 
-    /// An empty text the apply makes NULL (`on_empty: clear`) is a clear, not a fill: the
-    /// coverage after drops, as the table's count of values does once it is applied.
-    @Test func anEmptyTextMadeNullIsAClear() async throws {
+    /// An empty text holds no value, as an empty input does: one the apply makes NULL is neither
+    /// a clear (no value is lost, and `max_cleared` is not spent on it) nor a fill, and one that
+    /// gets a value is a fill, counted once. The coverage after is the table's count of values
+    /// (neither NULL nor empty) once it is applied, and review.csv tells "" from NULL.
+    @Test func anEmptyTextIsNoValue() async throws {
         let db = try await Scratch.make(
             schema:
-                "CREATE TABLE docs (id int PRIMARY KEY, tx text); INSERT INTO docs VALUES (1, ''), (2, NULL), (3, 'a')")
+                "CREATE TABLE docs (id int PRIMARY KEY, tx text); "
+                + "INSERT INTO docs VALUES (1, ''), (2, NULL), (3, 'a'), (4, '')")
         let update = BulkUpdate(table: "docs", key: "id", columns: [.init("tx", onEmpty: .clear)])
-        let (summary, _) = try await Self.review(
-            update, [Batch(columns: ["id", "tx"], rows: [[1, .null]])], on: db.connection)
+        let input = [Batch(columns: ["id", "tx"], rows: [[1, .null], [4, "b"]])]
+        let (summary, cells) = try await Self.review(update, input, on: db.connection)
         let column = try #require(summary.columns.first)
-        #expect(column.fill == 0 && column.clear == 1, "\(column)")
-        _ = try await update.run(on: db.connection, batches: [Batch(columns: ["id", "tx"], rows: [[1, .null]])]) { _ in
-        }
-        let count = try await db.connection.execute("SELECT count(tx) FROM docs").scalar.intValue
+        #expect(column.valuesBefore == 1 && column.fill == 1 && column.clear == 0 && column.update == 1, "\(column)")
+        #expect(cells == [["1", "tx", "", "", "update"], ["4", "tx", "", "b", "fill"]])
+        _ = try await update.run(on: db.connection, batches: input) { _ in }
+        let count = try await db.connection.execute("SELECT count(NULLIF(tx, '')) FROM docs").scalar.intValue
         #expect(column.valuesAfter == Int(count ?? -1))
     }
 

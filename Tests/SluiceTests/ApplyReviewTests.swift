@@ -138,6 +138,30 @@ import Testing
         #expect(after[2] == [.string(TestDatabase.track(3)), 30, .null])
     }
 
+    /// review.csv tells an empty text from NULL (`""` against an empty field): an ISRC that was
+    /// '' and gets a value is a fill, one made NULL a change of spelling, no clear; the approval
+    /// held to that file applies it without taking it for drift.
+    @Test func theReviewTellsAnEmptyTextFromNull() async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        _ = try await db.connection.execute(
+            "UPDATE tracks SET isrc = '' WHERE id IN ('\(TestDatabase.track(1))', '\(TestDatabase.track(5))')")
+        let (first, second) = try await Self.reviewThenApply(db)
+        let lines = try await text(of: first.directory.appendingPathComponent("review.csv")).split(
+            whereSeparator: \.isNewline
+        ).map(String.init)
+        #expect(lines.contains("\(TestDatabase.track(1)),isrc,\"\",ISRC1,fill"), "\(lines)")
+        #expect(lines.contains("\(TestDatabase.track(5)),isrc,\"\",,update"), "\(lines)")
+        let review = try #require(first.manifest.stage("apply")?.review)
+        let summary = try #require(ReviewSummary(json: review.summary))
+        let isrc = try #require(summary.columns.first { $0.name == "isrc" })
+        #expect(isrc.clear == 1 && isrc.fill == 1, "only track 3's ISRC is lost: \(isrc)")
+        #expect(second.manifest.status == .succeeded, "\(String(describing: second.manifest.error))")
+        #expect(second.manifest.stage("apply")?.counters["drifted"] == 0)
+        let count = try await db.connection.execute("SELECT count(NULLIF(isrc, '')) FROM tracks").scalar.intValue
+        #expect(isrc.valuesAfter == Int(count ?? -1))
+    }
+
     /// A `float8` column may hold NaN and the infinities: the review lists them (and leaves them
     /// off its histogram's axis), the apply writes them, and the undo puts them back exactly.
     @Test func aFloatColumnsNaNAndInfinitiesAreReviewedWrittenAndUndoneExactly() async throws {

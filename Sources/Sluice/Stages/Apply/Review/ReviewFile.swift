@@ -89,14 +89,26 @@ extension CSVFileWriter {
                 out.append(UInt8(ascii: ","))
                 out.append(contentsOf: names[cells.column[index]])
                 out.append(UInt8(ascii: ","))
-                if let old = cells.old[index] { Self.appendField(old, to: &out) }
+                // An empty text quoted (`""`), NULL an empty field: RFC 4180 tells them apart.
+                if let old = cells.old[index] { Self.appendValue(old, to: &out) }
                 out.append(UInt8(ascii: ","))
-                if let new = cells.new[index] { Self.appendField(new, to: &out) }
+                if let new = cells.new[index] { Self.appendValue(new, to: &out) }
                 out.append(UInt8(ascii: ","))
                 Self.appendField(cells.change[index].rawValue, to: &out)
                 out.append(0x0D)  // RFC 4180: CRLF
                 out.append(0x0A)
             }
+        }
+    }
+}
+
+extension CSVFileWriter {
+    /// `value` as a field, an empty one as `""` so that it reads back as text, not as nothing.
+    static func appendValue(_ value: String, to out: inout [UInt8]) {
+        if value.isEmpty {
+            out += [UInt8(ascii: "\""), UInt8(ascii: "\"")]
+        } else {
+            appendField(value, to: &out)
         }
     }
 }
