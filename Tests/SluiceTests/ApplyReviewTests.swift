@@ -358,6 +358,16 @@ import Testing
         #expect(try await db.snapshot() == before)
     }
 
+    /// A share past a percentage limit never reads as the limit itself: it gets the decimals that
+    /// tell them apart (96.333% against 96.33%), and two otherwise.
+    @Test func aShareJustPastALimitIsShownPastIt() {
+        #expect(ReviewGuardRails.percent(289.0 * 100 / 300, beside: 96.33) == "96.333")
+        #expect(ReviewGuardRails.percent(95.33333, beside: 95.2) == "95.33")
+        #expect(ReviewGuardRails.percent(60, beside: 59) == "60")
+        #expect(ReviewGuardRails.percent(100.0 / 6, beside: nil) == "16.67")
+        #expect(ReviewGuardRails.percent(95.0051, beside: 95.005) == "95.0051")
+    }
+
     /// The review writes 3 rows of 5 (60%), clears 1 ISRC, updates 1 popularity, leaves 1 ISRC
     /// of 5 (20%) and finds 1 unknown key: each limit holds at that value and trips just below it.
     @Test(arguments: [

@@ -1,3 +1,4 @@
+import Foundation
 import SluiceApply
 import SluiceCore
 import SluicePlan
@@ -22,7 +23,8 @@ enum ReviewGuardRails {
                     key: key,
                     description:
                         "\(key): the review \(what) \(count.counted("row")) "
-                        + "(\(ReviewSummary.format(percent))% of \(summary.rowsAfter)), above the limit of \(limit)"))
+                        + "(\(Self.percent(percent, beside: limit.percentValue))% of \(summary.rowsAfter)), "
+                        + "above the limit of \(limit)"))
         }
         if let limit = settings.maxChanged {
             measure(summary.rowsWritten, limit, key: "max_changed", what: "writes")
@@ -40,7 +42,7 @@ enum ReviewGuardRails {
                         key: "max_unknown",
                         description:
                             "max_unknown: the review finds \(unknown) of \(keys.counted("input key")) "
-                            + "(\(ReviewSummary.format(percent))%) not in \(summary.table), "
+                            + "(\(Self.percent(percent, beside: limit.percentValue))%) not in \(summary.table), "
                             + "above the limit of \(shown)"))
             }
         }
@@ -61,16 +63,32 @@ enum ReviewGuardRails {
                             key: key + ".min_coverage",
                             description:
                                 "\(key).min_coverage: after the apply \(reviewed.valuesAfter) of \(summary.rowsAfter) rows "
-                                + "(\(ReviewSummary.format(coverage))%) would hold a value, below the limit of "
+                                + "(\(Self.percent(coverage, beside: minimum))%) would hold a value, below the limit of "
                                 + "\(ReviewSummary.format(minimum))%"))
                 }
             }
         }
         return violations
     }
+
+    /// `value` as a percentage, with as many more decimals than two as it takes not to read as
+    /// the `limit` it went past (`96.333%`, not `96.33%` beside a limit of 96.33%).
+    static func percent(_ value: Double, beside limit: Double?) -> String {
+        let shown = ReviewSummary.format(value)
+        guard let limit, value != limit, shown == ReviewSummary.format(limit) else { return shown }
+        for digits in 3...8 {
+            let scale = pow(10, Double(digits))
+            let text = String((value * scale).rounded() / scale)
+            if Double(text) != (limit * scale).rounded() / scale { return text }
+        }
+        return String(value)
+    }
 }
 
 extension RowLimit {
+    /// The limit as a percentage, when it is one.
+    fileprivate var percentValue: Double? { if case .percent(let most) = self { most } else { nil } }
+
     /// Whether `count`, which is `percent`% of what the limit is measured against, goes past it.
     fileprivate func isExceeded(by count: Int, percent: Double) -> Bool {
         switch self {
