@@ -154,6 +154,13 @@ struct ApplyCommandTests {
         #expect(said.contains("changed since the review"), "\(said)")
         #expect(said.contains(changed), "\(said)")
         #expect(try await fixture.table() == before)
+        // Held to the same review, a resume or a replay would fail again: the summary offers
+        // the way to review the same rows against the table as it is now.
+        #expect(
+            refused.stdout.contains(
+                "the table changed since the review: to review the same rows against the table as it is now, "
+                    + "then apply them:\n  sluice apply \(Self.plan) \(file.path)\n"), "\(refused.stdout)")
+        #expect(!refused.stdout.contains("sluice resume"), "\(refused.stdout)")
 
         let skipped = try await sluice.run([
             "replay", directory.path, "--from", "apply", "--yes", "--set", "apply.on_drift=skip",
