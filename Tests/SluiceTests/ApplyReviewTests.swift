@@ -358,6 +358,26 @@ import Testing
         #expect(try await db.snapshot() == before)
     }
 
+    /// What an apply held to a review wrote of it adds up to the rows the review would write:
+    /// those it wrote, those that already held the reviewed values, those that drifted.
+    @Test(arguments: [
+        (285, 4, "; 4 changed since the review and were left as they are"),
+        (0, 0, "; 289 of them already held the values reviewed"),
+        (280, 4, "; 5 of them already held the values reviewed; 4 changed since the review and were left as they are"),
+    ])
+    func whatAnApplyWroteOfItsReviewAddsUp(changed: Int, drifted: Int, rest: String) {
+        var summary = ReviewSummary(table: "tracks", key: "id", mode: "update")
+        summary.changedRows = 289
+        var stage = Manifest.StageRecord(
+            name: "apply", kind: "apply", parameters: .null, input: "x", status: .succeeded)
+        stage.counters = ["changed": changed, "drifted": drifted, "unchanged": 300]
+        stage.review = Manifest.Review(
+            file: Manifest.Artifact(kind: "review", path: "review.csv", sha256: "0", rows: 0), reviewedAt: Date(),
+            summary: summary.json, text: "")
+        #expect(
+            ReviewReport.outcome(of: stage) == "applied: \(changed) of the 289 rows the review would write" + rest)
+    }
+
     /// A share past a percentage limit never reads as the limit itself: it gets the decimals that
     /// tell them apart (96.333% against 96.33%), and two otherwise.
     @Test func aShareJustPastALimitIsShownPastIt() {

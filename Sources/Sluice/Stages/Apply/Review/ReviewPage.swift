@@ -315,9 +315,11 @@ public enum ReviewReport {
                 : "applied and committed: \(ApplyStage.written(rows: written, counters: stage.counters))"
         }
         var line = "applied: \(written) of the \(summary.rowsWritten) rows the review would write"
-        let unchanged = stage.counters["unchanged", default: 0]
-        if unchanged > 0 { line += "; \(unchanged) already held the values reviewed" }
+        // Of those rows, not of the table's (its `unchanged` counts rows the review left as
+        // they were too): what was not written held the values already, or drifted.
         let drifted = stage.counters["drifted", default: 0]
+        let held = max(0, summary.rowsWritten - written - drifted)
+        if held > 0 { line += "; \(held) of them already held the values reviewed" }
         if drifted > 0 { line += "; \(drifted) changed since the review and were left as they are" }
         return line
     }
