@@ -43,9 +43,11 @@ public struct PipelineBuilder: Sendable {
         let parameters = definition.redactedParameters.value
         switch definition.configuration {
         case .query(let settings):
-            return QueryStage(
+            var stage = QueryStage(
                 name: name, settings: settings, database: try postgres(settings.connection, for: name),
                 parameters: parameters)
+            stage.sqlLocation = definition.parameterLocations["sql"]
+            return stage
         case .readCSV(let settings):
             return ReadCSVStage(name: name, settings: settings, parameters: parameters)
         case .chunk(let settings):

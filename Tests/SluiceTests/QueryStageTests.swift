@@ -61,11 +61,14 @@ import Testing
         let plan = try await TestPlans.spotify(
             database: db.conninfo, overrides: ["query.sql=SELECT nope AS track_id, spotify_id FROM tracks"])
         let stage = try TestPlans.stage("query", of: plan)
-        let error = await #expect(throws: PostgresError.self) {
+        let located = await #expect(throws: QueryStage.SQLError.self) {
             try await StageHarness(stage: stage).run(stage, input: nil)
         }
+        let error = located?.underlying
         #expect(error?.sqlState == "42703")
         #expect(error?.position == 8)
         #expect(error?.description.contains("LINE 1: SELECT nope AS track_id, spotify_id FROM tracks") == true)
+        // Where the plan writes it: the --set, at the column of `nope`.
+        #expect(located?.description.hasPrefix("--set:1:18: error: stages.query.sql: ERROR 42703") == true)
     }
 }

@@ -21,6 +21,9 @@ public struct QueryStage: Stage {
     public let parameters: Value
     public let settings: QuerySettings
     let database: PostgresSettings
+    /// Where the plan writes the SQL: a statement the server refuses is reported there, at the
+    /// character it names (`plan.yaml:12:19: error: stages.query.sql: ERROR 42601: ...`).
+    public var sqlLocation: SourceLocation?
 
     public init(name: String, settings: QuerySettings, database: PostgresSettings, parameters: Value) {
         self.name = name
@@ -31,19 +34,36 @@ public struct QueryStage: Stage {
 
     public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
         let started = ContinuousClock.now
-        let total = try await DatabaseConnector.with(database, for: context) { connection in
-            try await connection.transaction { connection in
-                _ = try await connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                if settings.countFirst { try await count(on: connection, context: context) }
-                return try await connection.stream(settings.sql, settings.params, batchSize: settings.batchSize) {
-                    batch in try await output.hold(batch)
+        let total: Int
+        do {
+            total = try await DatabaseConnector.with(database, for: context) { connection in
+                try await connection.transaction { connection in
+                    _ = try await connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    if settings.countFirst { try await count(on: connection, context: context) }
+                    return try await connection.stream(settings.sql, settings.params, batchSize: settings.batchSize) {
+                        batch in try await output.hold(batch)
+                    }
                 }
             }
+        } catch let error as PostgresError where error.kind == .server && !error.isTransient {
+            guard let sqlLocation else { throw error }
+            // The server counts characters from 1 into the statement, which is the plan's text.
+            let at = error.position.map { sqlLocation.advanced(intoValueBy: max(0, $0 - 1)) } ?? sqlLocation
+            throw SQLError(location: at.description, stage: name, underlying: error)
         }
         context.counters.set("rows", total)
         context.counters.set("read_ms", Int((ContinuousClock.now - started).seconds * 1000))
         context.logger.info("query read", metadata: ["query.rows": "\(total)"])
         try await output.sendHeld()
+    }
+
+    /// The server refused the plan's SQL: its error, located in the plan.
+    public struct SQLError: Error, CustomStringConvertible, Sendable {
+        public var location: String
+        public var stage: String
+        public var underlying: PostgresError
+
+        public var description: String { "\(location): error: stages.\(stage).sql: \(underlying)" }
     }
 
     /// Counts the rows first, for progress. A failure here is left to the query itself to
