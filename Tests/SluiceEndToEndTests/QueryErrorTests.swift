@@ -8,24 +8,8 @@ import Testing
     @Test func aRefusedQueryIsLocatedInThePlan() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 5)
         defer { Task { await fixture.tearDown() } }
-        let plan = fixture.directory.appendingPathComponent("bad-sql.yaml")
-        try await Files.write(
-            Array(
-                """
-                version: 1
-                name: bad-sql
-                connections:
-                  db: { kind: postgres, url: "${DATABASE_URL}" }
-                stages:
-                  - name: query
-                    kind: query
-                    connection: db
-                    sql: >
-                      SELECT id
-                      FROM tracks WHER spotify_id IS NOT NULL
-                  - { name: out, kind: write-csv, path: out.csv, columns: [id] }
-
-                """.utf8), to: plan)
+        let plan = try await fixture.queryPlan(
+            named: "bad-sql", sql: "sql: >\n  SELECT id\n  FROM tracks WHER spotify_id IS NOT NULL")
         let failed = try await fixture.sluice.run(["run", plan.path, "--runs-dir", fixture.runsDirectory])
         #expect(failed.status == 1, "\(failed.stderr)")
         // `spotify_id`, the token after the unknown `WHER`: line 11, column 24.

@@ -10,22 +10,8 @@ import Testing
         let passphrase = "pass-PHRASE-7731"
         let fixture = try await EnrichmentFixture.make(tracks: 5)
         defer { Task { await fixture.tearDown() } }
-        let plan = fixture.directory.appendingPathComponent("secret-sql.yaml")
-        try await Files.write(
-            Array(
-                """
-                version: 1
-                name: secret-sql
-                connections:
-                  db: { kind: postgres, url: "${DATABASE_URL}" }
-                stages:
-                  - name: query
-                    kind: query
-                    connection: db
-                    sql: SELECT id FROM tracks WHERE md5x('${ENCRYPTION_PASSPHRASE}') IS NULL
-                  - { name: out, kind: write-csv, path: out.csv, columns: [id] }
-
-                """.utf8), to: plan)
+        let plan = try await fixture.queryPlan(
+            named: "secret-sql", sql: "sql: SELECT id FROM tracks WHERE md5x('${ENCRYPTION_PASSPHRASE}') IS NULL")
         var environment = fixture.sluice.environment
         environment["ENCRYPTION_PASSPHRASE"] = passphrase
         let sluice = SluiceProcess(environment: environment, directory: fixture.directory)

@@ -182,6 +182,28 @@ struct EnrichmentFixture {
 
     var runsDirectory: String { directory.appendingPathComponent("runs").path }
 
+    /// A plan of its own in the fixture's directory: a query on the fixture's database (`sql`,
+    /// the key and its value as the plan writes them, from line 9), its ids written to a CSV.
+    func queryPlan(named name: String, sql: String) async throws -> URL {
+        let plan = directory.appendingPathComponent("\(name).yaml")
+        let indented = sql.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }
+        let text = """
+            version: 1
+            name: \(name)
+            connections:
+              db: { kind: postgres, url: "${DATABASE_URL}" }
+            stages:
+              - name: query
+                kind: query
+                connection: db
+            \(indented.joined(separator: "\n"))
+              - { name: out, kind: write-csv, path: out.csv, columns: [id] }
+
+            """
+        try await Files.write(Array(text.utf8), to: plan)
+        return plan
+    }
+
     /// `sluice run plans/spotify-enrichment.yaml` with a fast fetch delay and these runs.
     func run(_ extra: [String] = []) async throws -> SluiceProcess.Outcome {
         try await sluice.run(
