@@ -47,12 +47,17 @@ enum RecordedPlan {
             }
             source = (bytes, planPath, recorded + overrides)
         } else {
-            Terminal.printError(
-                "note: \(original.plan.path) is missing or changed since run \(original.runID); "
-                    + "using the plan recorded in its manifest"
-                    + (offersEdited ? " (to use the file as it is now: --plan \(Execution.shellQuoted(planPath)))" : "")
-            )
-            let name = directory.appendingPathComponent(Manifest.fileName).path + " (resolved_plan)"
+            // A run that itself ran a recorded plan (a replay of one whose file had changed) names
+            // that record, no file: reading it from the manifest again is no news.
+            if !original.plan.path.hasSuffix(Self.recordedSuffix) {
+                Terminal.printError(
+                    "note: \(original.plan.path) is missing or changed since run \(original.runID); "
+                        + "using the plan recorded in its manifest"
+                        + (offersEdited
+                            ? " (to use the file as it is now: --plan \(Execution.shellQuoted(planPath)))" : "")
+                )
+            }
+            let name = directory.appendingPathComponent(Manifest.fileName).path + Self.recordedSuffix
             source = (Array(JSON.encode(original.resolvedPlan).utf8), name, overrides)
             loader.isRecorded = true
         }
@@ -78,6 +83,9 @@ enum RecordedPlan {
         try requireSecretOverrides(missing, of: original, in: plan, running: running)
         return plan
     }
+
+    /// How a plan read from a manifest is named (`runs/ID/manifest.json (resolved_plan)`).
+    static let recordedSuffix = " (resolved_plan)"
 
     /// `K` of `K=V`.
     static func key(of override: String) -> String {

@@ -6,15 +6,19 @@ import Testing
 /// A plan that reads a file (`read-csv`) instead of a query, run by the real binary: no database
 /// or API needed.
 @Suite struct ReadCSVPlanTests {
+    /// A test's own directory and, in it, its input CSV, its plan and its runs directory.
+    static func places(_ prefix: String) -> (directory: URL, input: URL, plan: URL, runs: URL) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+        return (
+            directory, directory.appendingPathComponent("in.csv"), directory.appendingPathComponent("plan.yaml"),
+            directory.appendingPathComponent("runs")
+        )
+    }
+
     /// A replay from the source stage reads the file again, as it is now; when it is no longer
     /// the file the run recorded, it says so.
     @Test func aReplayOfAChangedSourceFileSaysItReadsItAsItIsNow() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "sluice-read-\(UUID().uuidString)")
-        let (input, plan, runs) = (
-            directory.appendingPathComponent("in.csv"), directory.appendingPathComponent("plan.yaml"),
-            directory.appendingPathComponent("runs")
-        )
+        let (directory, input, plan, runs) = Self.places("sluice-read")
         try await BlockingIO.runOnOwnThread {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             try Data("id,name\n1,a\n2,b\n".utf8).write(to: input)
@@ -48,6 +52,37 @@ import Testing
         #expect(changed.stderr.contains("stage 'src' reads it as it is now"), "\(changed.stderr)")
         let replayed = try #require(await Files.runs(in: runs).last)
         #expect(replayed.manifest.stage("src")?.rowsOut == 3)
+        try await Files.remove(directory)
+    }
+
+    /// A replay that ran the plan recorded in a manifest (its file had changed) records that
+    /// plan; replaying it reads the record again without calling it missing or changed.
+    @Test func aReplayOfARecordedPlanIsNotCalledMissing() async throws {
+        let (directory, input, plan, runs) = Self.places("sluice-recorded")
+        let text = """
+            version: 1
+            name: copy
+            stages:
+              - { name: src, kind: read-csv, path: \(input.path) }
+              - { name: out, kind: write-csv, path: "out-{run_id}.csv", columns: [id, name] }
+
+            """
+        try await BlockingIO.runOnOwnThread {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try Data("id,name\n1,a\n".utf8).write(to: input)
+            try Data(text.utf8).write(to: plan)
+        }
+        let sluice = SluiceProcess(environment: ["NO_COLOR": "1"], directory: directory)
+        #expect(try await sluice.run(["run", plan.path, "--runs-dir", runs.path]).status == 0)
+        try await Files.write(Array((text + "# edited\n").utf8), to: plan)
+        let first = try #require(await Files.runs(in: runs).first)
+        let replay = try await sluice.run(["replay", first.directory.path, "--from", "out"])
+        #expect(replay.status == 0, "\(replay.stderr)")
+        #expect(replay.stderr.contains("is missing or changed since run"), "the file changed: \(replay.stderr)")
+        let second = try #require(await Files.runs(in: runs).last)
+        let again = try await sluice.run(["replay", second.directory.path, "--from", "out"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(!again.stderr.contains("is missing or changed"), "\(again.stderr)")
         try await Files.remove(directory)
     }
 }
