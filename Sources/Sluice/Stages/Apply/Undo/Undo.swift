@@ -108,7 +108,7 @@ public struct Undo: Sendable {
             deletesInserted: update.deletesInserted, partlyRestored: stats.partlyChanged,
             changedCells: (update.columns.map(\.name) + [BulkUpdate.unwrittenCells]).compactMap { name in
                 stats.conflictCells[name].map { (name, $0) }
-            }, dryRun: dryRun)
+            }, dryRun: dryRun, unknownKeySamples: stats.unknownKeySamples)
     }
 
     /// The apply stage `name` of the run, or its only one when `name` is `nil`.
@@ -167,6 +167,8 @@ public struct UndoReport: Sendable, CustomStringConvertible {
     public var changedCells: [(column: String, rows: Int)] = []
     /// A dry run: the counts are what an undo would do now; it was rolled back.
     public var dryRun = false
+    /// A few of the ``unknownKeys``: rows deleted since the apply, left deleted.
+    public var unknownKeySamples: [String] = []
 
     /// Matched rows that already had their prior values.
     public var alreadyRestored: Int { matched - restored - deleted - (changedSince - partlyRestored) }
@@ -202,7 +204,9 @@ public struct UndoReport: Sendable, CustomStringConvertible {
             + (deletesInserted ? "and \(deletes) \(deleted) (added by the apply) " : "") + "of \(rows) rows in \(table)"
             + (alreadyRestored > 0 ? " (\(alreadyRestored) already had their prior values)" : "")
             + (unknownKeys > 0
-                ? "; \(unknownKeys.counted("key")) \(unknownKeys == 1 ? "is" : "are") no longer in the table" : "")
+                ? "; \(unknownKeys.counted("row")) the apply changed \(unknownKeys == 1 ? "is" : "are") no longer in "
+                    + "the table (deleted since, left so): \(key) "
+                    + unknownKeySamples.prefix(5).joined(separator: ", ") + (unknownKeys > 5 ? ", ..." : "") : "")
         if changedSince > 0 {
             let rows = changedSince == 1 ? "1 row has" : "\(changedSince) rows have"
             let cells = changedCells.map { "\($0.column) (\($0.rows.counted("row")))" }
