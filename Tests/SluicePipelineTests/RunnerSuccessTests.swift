@@ -50,6 +50,19 @@ import Testing
         #expect(try Manifest.decode(Data(loaded.encoded())) == loaded)
     }
 
+    /// Who ran a run (and so approved what it applied): the account the login gave the process,
+    /// recorded with it and read back.
+    @Test func theManifestNamesTheAccountThatRanIt() throws {
+        #expect(Manifest.ProcessRecord.account(in: ["USER": "ana", "LOGNAME": "x"]) == "ana")
+        #expect(Manifest.ProcessRecord.account(in: ["LOGNAME": "nightly"]) == "nightly", "as cron sets it")
+        #expect(Manifest.ProcessRecord.account(in: ["USER": ""]) == nil)
+        var manifest = Manifest(
+            runID: "r", toolVersion: "0", plan: .init(path: "p", sha256: "0", name: "p"), resolvedPlan: .null,
+            overrides: [], startedAt: Date(timeIntervalSince1970: 0))
+        manifest.process = .init(pid: 1, host: "h", user: "ana")
+        #expect(try Manifest.decode(Data(manifest.encoded())).process?.user == "ana")
+    }
+
     @Test func theManifestNamesItsProcessSoAKilledRunCanBeToldFromARunningOne() async throws {
         let test = try await TestRun()
         let result = try await test.run(chain(batches: 1))

@@ -114,14 +114,15 @@ extension Manifest.ProcessRecord {
         .object([
             "pid": .int(Int64(pid)), "host": .string(host), "boot_id": bootID.map(Value.string) ?? .null,
             "start_ticks": startTicks.map { .int(Int64($0)) } ?? .null,
-            "resume_command": resumeCommand.map(Value.string) ?? .null,
+            "resume_command": resumeCommand.map(Value.string) ?? .null, "user": user.map(Value.string) ?? .null,
         ])
     }
 
     init(json r: ManifestFields) throws {
         self.init(
             pid: try r.int("pid"), host: try r.string("host"), bootID: try r.optionalString("boot_id"),
-            startTicks: try r.optionalInt("start_ticks"), resumeCommand: try r.optionalString("resume_command"))
+            startTicks: try r.optionalInt("start_ticks"), resumeCommand: try r.optionalString("resume_command"),
+            user: try r.optionalString("user"))
     }
 }
 

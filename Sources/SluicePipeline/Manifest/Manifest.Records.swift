@@ -84,15 +84,20 @@ extension Manifest {
         /// The command that continues the run if this process dies before it ends (the one an
         /// interruption would record as ``Manifest/resumeCommand``); `nil` for `sluice resume RUN`.
         public var resumeCommand: String?
+        /// The account the process ran as: who ran the run, and so who approved what it applied
+        /// (`nil` in manifests written before it was recorded).
+        public var user: String?
 
         public init(
-            pid: Int, host: String, bootID: String? = nil, startTicks: Int? = nil, resumeCommand: String? = nil
+            pid: Int, host: String, bootID: String? = nil, startTicks: Int? = nil, resumeCommand: String? = nil,
+            user: String? = nil
         ) {
             self.pid = pid
             self.host = host
             self.bootID = bootID
             self.startTicks = startTicks
             self.resumeCommand = resumeCommand
+            self.user = user
         }
 
         /// This process, on this machine.
@@ -100,7 +105,14 @@ extension Manifest {
             let pid = Int(getpid())
             return ProcessRecord(
                 pid: pid, host: ProcessInfo.processInfo.hostName, bootID: ProcFS.bootID,
-                startTicks: ProcFS.startTicks(of: pid))
+                startTicks: ProcFS.startTicks(of: pid), user: Self.account())
+        }
+
+        /// The account name the login gave the process (`$USER`, else `$LOGNAME`, as cron sets):
+        /// no lookup in the password database, which may ask a directory server.
+        static func account(in environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+            (environment["USER"].flatMap { $0.isEmpty ? nil : $0 } ?? environment["LOGNAME"])
+                .flatMap { $0.isEmpty ? nil : $0 }
         }
 
         /// True when the process ran on this machine and no longer exists: no process has its
