@@ -265,15 +265,23 @@ extension BulkUpdate {
         }
 
         /// The first drifted rows by key, each with how many there are in all and what differs:
-        /// `reviewed <column> <old> -> <new>` and `now ...` per differing cell, by column name.
+        /// `reviewed <column> <old> -> <new>` and `now ...` per differing cell, by column name. A
+        /// value that is empty text or starts or ends with white space is quoted (`"DE9L5 "`), so
+        /// a change of spaces alone shows.
         var driftSummary: String {
             let byName = zip(columns.indices, columnNames).sorted { $0.1 < $1.1 }
+            func shown(_ value: String) -> String {
+                """
+                COALESCE(CASE WHEN \(value)::text = '' OR \(value)::text ~ '^\\s|\\s$' \
+                THEN '"' || \(value)::text || '"' ELSE \(value)::text END, '(empty)')
+                """
+            }
             let parts = byName.flatMap { index, _ -> [String] in
                 let label = columnLiterals[index]
                 func cell(_ side: String, _ listed: String, _ old: String, _ new: String) -> String {
                     """
                     CASE WHEN d\(index) AND \(listed) THEN '\(side) ' || \(label) || ' ' || \
-                    COALESCE(\(old), '(empty)') || ' -> ' || COALESCE(\(new), '(empty)') END
+                    \(shown(old)) || ' -> ' || \(shown(new)) END
                     """
                 }
                 return [

@@ -33,7 +33,12 @@ public struct ReviewCells: Sendable {
     /// Cell `index` as a row of ``BulkUpdate/reviewColumns`` as the page shows it: NULL as "",
     /// an empty text as `""` (which it is not, in a CSV, told apart from).
     public func texts(_ index: Int) -> [String] {
-        func shown(_ value: String?) -> String { value.map { $0.isEmpty ? "\"\"" : $0 } ?? "" }
+        // Quoted when empty or edged with white space: a change of spaces alone shows.
+        func shown(_ value: String?) -> String {
+            guard let value else { return "" }
+            let edged = value.first?.isWhitespace == true || value.last?.isWhitespace == true
+            return value.isEmpty || edged ? "\"\(value)\"" : value
+        }
         return [
             keys[index] ?? "", columnNames[column[index]], shown(old[index]), shown(new[index]), change[index].rawValue,
         ]

@@ -209,6 +209,25 @@ import Testing
         #expect(message.contains(#"two\nlines\r\n"#), "\(message)")
     }
 
+    /// A value changed by white space alone (a trailing space added since the review) is quoted
+    /// where a drift names it, so the change shows.
+    @Test func aDriftOfSpacesAloneShows() async throws {
+        let db = try await Tracks.scratch()
+        let (_, cells) = try await Self.review(Tracks.update, [Self.input], on: db.connection)
+        let now = try #require(
+            try await db.connection.execute("SELECT isrc FROM tracks WHERE id = $1", [.string(Tracks.id(4))]).scalar
+                .text)
+        _ = try await db.connection.execute(
+            "UPDATE tracks SET isrc = isrc || ' ' WHERE id = $1", [.string(Tracks.id(4))])
+        let error = await #expect(throws: BulkUpdateError.self) {
+            _ = try await Tracks.update.run(
+                on: db.connection, input: AsyncBatches([Self.input]), reviewed: AsyncBatches(Self.reviewed(cells)),
+                onDrift: .fail
+            ) { _ in }
+        }
+        #expect(error?.message.contains("now isrc \"\(now) \" -> ") == true, "\(error?.message ?? "")")
+    }
+
     /// The reviewed cells are read in before the table is locked: other writers do not wait while
     /// they are, and a review the apply cannot use fails without waiting for the lock. Here
     /// another session holds a lock the apply's would wait for (a `lock_timeout` keeps a wait from
