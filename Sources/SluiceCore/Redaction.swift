@@ -114,7 +114,8 @@ public enum Redaction {
             }
             let credential = credentials && !credentialSettings.contains(name) && !name.isEmpty
             // (`token_url` names where a token comes from, not a secret: URLs are handled below.)
-            guard credential || isSecretName(name.replacingAll("-", with: "_")), !name.lowercased().hasSuffix("url")
+            guard credential || (isSecretName(name.replacingAll("-", with: "_")) && !settingNames.contains(name)),
+                !name.lowercased().hasSuffix("url")
             else { continue }
             // An apply stage's `key` is its key column: a stage written on one line names its
             // `table` too (auth, whose `key` is a secret, has none).
@@ -188,6 +189,10 @@ public enum Redaction {
         }
         return all.sorted()
     }
+
+    /// A plan's keys that read as secret names and are not: `items_key` names where an answer's
+    /// items are, `client_auth` how the client authenticates.
+    public static let settingNames: Set<String> = ["items_key", "client_auth"]
 
     /// The keys of an `auth` mapping whose values are settings, not credentials.
     public static let credentialSettings: Set<String> = [

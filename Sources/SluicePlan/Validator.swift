@@ -221,7 +221,9 @@ struct Validator {
     /// Remembers what of `scalar` is secret (all of it, or a URL's password), and whether a
     /// `--set` argument wrote it in clear.
     mutating func noteSecret(_ scalar: Scalar, at location: SourceLocation) {
-        let parts = Redaction.secretParts(of: scalar.text) + scalar.secretValues
+        // An interpolation that did not resolve (`${DATABASE_URL` unclosed) is its own text, no
+        // secret: hiding it would hide the mistake being reported.
+        let parts = (Redaction.secretParts(of: scalar.text) + scalar.secretValues).filter { !$0.contains("${") }
         guard !parts.isEmpty else { return }
         secretTexts.formUnion(parts)
         if location.source.name == "--set", scalar.raw == scalar.text { secretOverrides.insert(location.source.order) }

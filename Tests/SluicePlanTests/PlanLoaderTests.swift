@@ -486,6 +486,19 @@ let minimal = """
         #expect(!error.rendered().contains("BEARtok-secret-1"), "\(error.rendered())")
     }
 
+    /// What only looks secret is shown: an unclosed `${` in a URL (the mistake reported), a key
+    /// like `items_key` (a setting, whatever its `_key`).
+    @Test func aMistakeThatHoldsNoSecretIsShownAsWritten() throws {
+        let unclosed = minimal.replacingOccurrences(
+            of: #"url: "${DB_URL:-postgres://localhost/db}""#, with: #"url: "${DB_URL""#)
+        let open = try #require(errors(unclosed).first)
+        #expect(open.rendered().contains(#"url: "${DB_URL" }"#), "\(open.rendered())")
+        let twice = minimal.replacingOccurrences(
+            of: "delay: 0.33s", with: "delay: 0.33s\n    items_key: tracks\n    items_key: other")
+        let duplicate = try #require(errors(twice).first { $0.message.contains("duplicate key") })
+        #expect(duplicate.rendered().contains("items_key: other"), "\(duplicate.rendered())")
+    }
+
     @Test func diagnosticsNeverQuoteASecret() throws {
         let yaml = Self.inlineSecret
         let warning = try #require(try load(yaml).warnings.first)
