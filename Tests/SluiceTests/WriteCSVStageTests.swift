@@ -42,6 +42,28 @@ import Testing
         #expect(try await harness.files() == [file.lastPathComponent])  // no temporary file left
     }
 
+    /// A text an API returned that a spreadsheet would run as a formula is written as it is (the
+    /// audit trail is what `sluice apply` reads back) and said to be there, with where the first
+    /// is; a negative number is not one.
+    @Test func aValueASpreadsheetWouldRunIsPointedOut() async throws {
+        let stage = try TestPlans.stage("write-csv", of: try await TestPlans.spotify())
+        let harness = try await StageHarness(stage: stage)
+        let formula = #"=HYPERLINK("http://evil.example","x")"#
+        _ = try await harness.run(
+            stage,
+            input: [
+                Batch(
+                    columns: Self.columns,
+                    rows: [["USUM71703861", 73, .null, "id-1", "-5"], [.string(formula), 1, .null, "id-2", "@x"]])
+            ])
+        let file = try #require(harness.artifacts("csv").first)
+        #expect(try await text(of: file).contains(#""=HYPERLINK(""http://evil.example"",""x"")""#))
+        #expect(
+            harness.notices.contains {
+                $0.contains("2 cells begin with =, +, -, @ or a tab (the first: line 3, column spotify_id)")
+            }, "\(harness.notices)")
+    }
+
     /// One column: an empty value is written `""`, not as a blank line a reader would skip.
     @Test func aOneColumnFilesEmptyValueIsWrittenQuoted() async throws {
         let plan = try TestPlans.load(

@@ -46,6 +46,7 @@ public struct WriteCSVStage: Stage {
             url: url, columns: settings.columns, header: settings.header, replaceExisting: false)
         do {
             var checked: [String]?
+            var formulas = SpreadsheetFormulas(columns: settings.columns)
             for try await batch in input {
                 if checked != batch.columns {
                     // A column the input lacks would silently be an empty column: say so instead.
@@ -57,16 +58,55 @@ public struct WriteCSVStage: Stage {
                     }
                     checked = batch.columns
                 }
+                formulas.count(batch, firstLine: writer.rows + (settings.header ? 2 : 1))
                 try await writer.write(batch)
                 try await output.send(batch)
             }
             let sha256 = try await writer.commit()
             context.registerArtifact(at: url, kind: "csv", sha256: sha256, rows: writer.rows)
             context.counters.set("csv_rows", writer.rows)
+            if let notice = formulas.notice(file: url.lastPathComponent) { context.notice(notice) }
             context.logger.info("wrote CSV", metadata: ["csv.path": "\(url.path)", "csv.rows": "\(writer.rows)"])
         } catch {
             await writer.abandon()
             throw error
         }
+    }
+}
+
+/// Text cells a spreadsheet would take for a formula (`=HYPERLINK(...)`, `+cmd`, `@SUM(...)`)
+/// and run when a reviewer opens the CSV: counted, with the first one's place, for a notice.
+/// The cells are written as they are (the audit trail is also what `sluice apply` reads back).
+struct SpreadsheetFormulas {
+    let columns: [String]
+    private(set) var cells = 0
+    private var first: (line: Int, column: String)?
+
+    init(columns: [String]) { self.columns = columns }
+
+    /// Whether a spreadsheet would read `text` as a formula: it starts with `=`, `+`, `-`, `@`,
+    /// a tab or a carriage return, and is not a number (`-5`, `+1.5`).
+    static func isFormula(_ text: String) -> Bool {
+        guard let first = text.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) else { return false }
+        return Double(text) == nil
+    }
+
+    /// `firstLine`: the file's line the batch's first row goes on.
+    mutating func count(_ batch: Batch, firstLine: Int) {
+        let indices = columns.compactMap { batch.index(of: $0) }
+        for (offset, row) in batch.rows.enumerated() {
+            for (index, column) in zip(indices, columns) {
+                guard case .string(let text) = row[index], Self.isFormula(text) else { continue }
+                cells += 1
+                if first == nil { first = (firstLine + offset, column) }
+            }
+        }
+    }
+
+    func notice(file: String) -> String? {
+        guard let first else { return nil }
+        return "\(file): \(cells.counted("cell")) begin\(cells == 1 ? "s" : "") with =, +, -, @ or a tab (the first: "
+            + "line \(first.line), column \(first.column)), which a spreadsheet opening the file would run as "
+            + "formulas: open it as text (an import that treats every column as text), not by double-clicking it"
     }
 }
