@@ -38,9 +38,10 @@ import Testing
                 "NO_COLOR": "1", "DATABASE_URL": "postgresql://127.0.0.1:1/none", "SPOTIFY_CLIENT_ID": "id",
                 "SPOTIFY_CLIENT_SECRET": "secret-1234",
             ],
-            directory: SluiceProcess.root)
+            directory: FileManager.default.temporaryDirectory)
+        let plan = SluiceProcess.root.appendingPathComponent("plans/spotify-enrichment.yaml").path
         let outcome = try await sluice.run([
-            "apply", "plans/spotify-enrichment.yaml", csv.path, "--stage", "nosuch", "--runs-dir",
+            "apply", plan, csv.path, "--stage", "nosuch", "--runs-dir",
             FileManager.default.temporaryDirectory.appendingPathComponent("sluice-stage-runs-\(UUID())").path,
         ])
         #expect(outcome.status == 64, "\(outcome.stderr)")

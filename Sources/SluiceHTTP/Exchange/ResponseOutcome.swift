@@ -43,8 +43,7 @@ enum ResponseOutcome: Sendable, Equatable {
 
     /// The texts an answer may repeat a credential as: as sent, percent-encoded (in upper- or
     /// lower-case hex, a space as `+` too: a query string or form echoed back) and JSON-escaped
-    /// (a body echoed inside a string). Each is looked for in the body as it is, and once more
-    /// JSON-escaped, since the body is JSON; texts under 4 characters are not (too common).
+    /// (a body echoed inside a string); texts under 4 characters are not (too common).
     static func forms(of secrets: [String]) -> [String] {
         var forms = Set<String>()
         for secret in secrets where secret.count >= 4 {
@@ -105,9 +104,12 @@ enum ResponseOutcome: Sendable, Equatable {
             do {
                 let json = try JSON.decode(body)
                 // An API that echoes the request would hand back the key it carried: never kept.
-                let echoed = secrets.contains {
-                    Self.contains(body, $0)
-                        || Self.contains(body, String(JSON.encode(.string($0)).dropFirst().dropLast()))
+                // One scan of the bytes for a plain secret; one that JSON may spell in more than one
+                // way (a quote, a backslash, a slash, a control or non-ASCII character, escaped as
+                // the API's encoder likes) is looked for in the decoded answer, where it is itself.
+                let echoed = secrets.contains { secret in
+                    secret.utf8.contains { $0 == 0x22 || $0 == 0x5C || $0 == 0x2F || $0 < 0x20 || $0 >= 0x80 }
+                        || Self.contains(body, secret)
                 }
                 return .success(echoed ? Self.masking(secrets, in: json) : json)
             } catch {
