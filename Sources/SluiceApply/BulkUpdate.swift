@@ -1049,8 +1049,7 @@ public struct BulkUpdate: Sendable {
             throw BulkUpdateError(
                 table: table, phase: .check, reason: .drift, key: keys.first, keys: keys,
                 message:
-                    "\(total) row(s) of \(table) changed since the review, so it no longer shows what the apply "
-                    + "would do: \(stats.driftSamples.joined(separator: "; "))\(total > rows.count ? "; ..." : ""); "
+                    "\(total) row(s) of \(table) \(BulkUpdateError.driftPhrase): \(stats.driftSamples.joined(separator: "; "))\(total > rows.count ? "; ..." : ""); "
                     + "review again (run the plan, or its apply, anew), or set on_drift: skip to apply the rest")
         }
         stats.driftedInputRows = try await connection.execute(sql.deleteDrifted).affectedRows

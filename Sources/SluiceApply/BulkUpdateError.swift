@@ -4,6 +4,10 @@ import SluicePostgres
 /// Why a ``BulkUpdate`` failed. Its transaction was rolled back — the table is exactly as
 /// before — except for ``Reason/commitOutcomeUnknown``, where the server could not be asked.
 public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
+    /// What the message of a ``Reason/drift`` failure says, which a run's record keeps as text:
+    /// how a summary knows the apply failed for that (``message`` holds it).
+    public static let driftPhrase = "changed since the review, so it no longer shows what the apply would do"
+
     public enum Reason: String, Sendable, Hashable {
         case invalidConfiguration
         /// An input batch lacks the key or an updated column (``column``).

@@ -104,7 +104,7 @@ struct RunSummary {
         let kept = manifest.stages.flatMap(\.outputs).filter { $0.kind == "answers" }.map(\.rows).reduce(0, +)
         if let continuedBy, manifest.status != .succeeded {
             out += "continued by run \(continuedBy) (sluice runs show \(continuedBy))\n"
-        } else if manifest.status == .failed, let csv = driftedReviewsCSV {
+        } else if let csv = driftedReviewsCSV {
             // Resumed or replayed, the run would be held to the same review and fail again.
             out +=
                 "the table changed since the review: to review the same rows against the table as it is now, "
@@ -170,19 +170,18 @@ struct RunSummary {
         return line + ": \(display(directory.path))"
     }
 
-    /// The status as stored (`succeeded (dry run)` when an apply only rolled back), or
-    /// `running, process gone` for a run whose process was killed.
     /// The rows an apply that failed because the table changed since its review was given (the
     /// run's audit CSV, or the file `sluice apply` read), or `nil`.
     var driftedReviewsCSV: String? {
-        guard let error = manifest.error, error.message.contains("changed since the review, so it no longer shows")
-        else { return nil }
+        guard ApplyStage.failedOnDrift(manifest) else { return nil }
         let artifacts = manifest.stages.flatMap {
             $0.outputs.filter { $0.kind == "csv" } + $0.inputs.filter { $0.kind == "csv" }
         }
-        return artifacts.last.map { $0.path.hasPrefix("/") ? $0.path : directory.appendingPathComponent($0.path).path }
+        return artifacts.last.map { $0.url(in: directory).path }
     }
 
+    /// The status as stored (`succeeded (dry run)` when an apply only rolled back), or
+    /// `running, process gone` for a run whose process was killed.
     static func status(of manifest: Manifest) -> String {
         if manifest.isAbandoned { return "running, process gone" }
         let dryRun = manifest.isDryRun

@@ -35,6 +35,12 @@ public struct ApplyStage: ReviewingStage, PreflightingStage {
             }
     }
 
+    /// The run failed in an apply held to a review because rows changed since that review: a
+    /// resume or a replay, held to the same review, would fail again.
+    public static func failedOnDrift(_ manifest: Manifest) -> Bool {
+        manifest.status == .failed && manifest.error?.message.contains(BulkUpdateError.driftPhrase) == true
+    }
+
     /// What an apply wrote, from its counters (`rows`, its undo file's, when they are missing):
     /// "3 rows changed", or "91 rows: 1 updated, 90 inserted" when it added rows.
     public static func written(rows: Int, counters: [String: Int]) -> String {
