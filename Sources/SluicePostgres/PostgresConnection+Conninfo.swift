@@ -1,4 +1,5 @@
 internal import CLibPQ
+import SluiceCore
 
 extension PostgresConnection {
     /// `base` (a URI or key=value conninfo) rewritten as key=value with `overrides` applied, e.g.
@@ -62,8 +63,7 @@ extension PostgresConnection {
         }
         let host = values["hostaddr"].flatMap { $0.isEmpty ? nil : $0 } ?? values["host"] ?? environment["PGHOST"] ?? ""
         let remote = host.split(separator: ",").map { $0.filter { !$0.isWhitespace } }.filter {
-            !($0.isEmpty || $0.hasPrefix("/") || $0.hasPrefix("@") || $0 == "localhost" || $0.hasPrefix("127.")
-                || $0 == "::1")
+            !($0.isEmpty || $0.hasPrefix("/") || $0.hasPrefix("@") || HostName.isLoopback($0))
         }
         guard let first = remote.first else { return nil }
         let given = values["sslmode"] ?? environment["PGSSLMODE"]

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 import SluiceHTTP
 import SluicePlan
 import SluicePostgres
@@ -28,7 +29,7 @@ extension Plan {
         guard http.auth != nil || credentialHeaders else { return nil }
         let urls = [http.baseURL] + (http.auth?.oauth2.map { [$0.tokenURL] } ?? [])
         for url in urls {
-            guard url.lowercased().hasPrefix("http://"), let host = Self.host(of: url), !Self.isLoopback(host)
+            guard url.lowercased().hasPrefix("http://"), let host = Self.host(of: url), !HostName.isLoopback(host)
             else { continue }
             return "its credentials go to \(host) over plain http, where anyone on the way can read them; "
                 + "use https://"
@@ -46,10 +47,5 @@ extension Plan {
         }
         let host = afterUser.prefix { $0 != ":" }
         return host.isEmpty ? nil : String(host)
-    }
-
-    static func isLoopback(_ host: String) -> Bool {
-        let lower = host.lowercased()
-        return lower == "localhost" || lower.hasSuffix(".localhost") || lower.hasPrefix("127.") || lower == "::1"
     }
 }
