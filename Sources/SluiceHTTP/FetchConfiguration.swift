@@ -158,6 +158,18 @@ extension FetchConfiguration: CustomReflectable {
 extension FetchConfiguration {
     /// Whether a header carries a credential, by its name: `Authorization`, `Cookie`, or one
     /// whose name reads as a secret (`X-Api-Key`, `X-Vendor-Token`), as a variable's would.
+    /// What every request carries whatever its access token: the auth's key or bearer token,
+    /// and the values of the headers that read as credentials (``isCredentialHeader(_:)``).
+    var fixedCredentials: [String] {
+        var credentials = headers.filter { Self.isCredentialHeader($0.0) }.map(\.1)
+        switch auth {
+        case .bearer(let token): credentials.append(token)
+        case .apiKeyHeader(_, let key), .apiKeyQuery(_, let key), .apiKeyBody(_, let key): credentials.append(key)
+        case .oauth2, nil: break
+        }
+        return credentials
+    }
+
     public static func isCredentialHeader(_ name: String) -> Bool {
         let lower = name.lowercased()
         return ["authorization", "proxy-authorization", "cookie"].contains(lower)

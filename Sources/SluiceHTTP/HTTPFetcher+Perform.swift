@@ -46,7 +46,8 @@ extension HTTPFetcher {
                 tally.pacedSeconds += try await pacer.waitForTurn().seconds
                 count(purpose)
                 let (status, bytes, outcome) = try await Self.exchange(
-                    request, token: token, configuration: configuration, exchange: exchange, logger: logger)
+                    request, token: token, configuration: configuration, credentialForms: credentialForms,
+                    exchange: exchange, logger: logger)
                 tally.bytes += bytes
                 switch outcome {
                 case .success(let json):
@@ -187,7 +188,7 @@ extension HTTPFetcher {
     @concurrent
     nonisolated private static func exchange(
         _ request: RequestURL.Request, token: AccessToken?, configuration: FetchConfiguration,
-        exchange: HTTPExchange, logger: Logger
+        credentialForms: [String], exchange: HTTPExchange, logger: Logger
     ) async throws -> (status: Int, bytes: Int, outcome: ResponseOutcome) {
         var headers = [("Accept", "application/json")] + configuration.headers
         // Some APIs refuse a request that names no client (GitHub); the connection's own wins.
@@ -196,22 +197,20 @@ extension HTTPFetcher {
         }
         var url = request.url
         var body = request.body
-        var secrets: [String] = []
+        // The fixed credentials' forms, found once; an access token's as it is used.
+        var secrets = credentialForms
         switch configuration.auth {
         case .oauth2:
             if let token {
                 headers.append(("Authorization", token.authorizationHeader))
-                secrets.append(token.value)
+                secrets = ResponseOutcome.forms(of: [token.value]) + secrets
             }
         case .bearer(let token):
             headers.append(("Authorization", "Bearer " + token))
-            secrets.append(token)
         case .apiKeyHeader(let name, let key):
             headers.append((name, key))
-            secrets.append(key)
         case .apiKeyQuery(let name, let key):
             url += (url.contains("?") ? "&" : "?") + RequestURL.encode(name) + "=" + RequestURL.encode(key)
-            secrets.append(key)
         case .apiKeyBody(let name, let key):
             guard let sent = body, case .object(var members) = try? JSON.decode(sent) else {
                 throw FetchError(
@@ -222,13 +221,9 @@ extension HTTPFetcher {
             }
             members[name] = .string(key)
             body = Array(JSON.encode(.object(members)).utf8)
-            secrets.append(key)
         case nil: break
         }
         if body != nil { headers.append(("Content-Type", "application/json")) }
-        // A connection's header whose name says it is a credential (`X-Vendor-Token`) is one too.
-        secrets += configuration.headers.filter { FetchConfiguration.isCredentialHeader($0.0) }.map(\.1)
-        secrets = ResponseOutcome.forms(of: secrets)
         let response = try await exchange.send(
             method: .init(rawValue: request.method), url: url, headers: headers, body: body,
             timeout: configuration.timeout, logger: logger)

@@ -25,6 +25,9 @@ public actor HTTPFetcher {
     let urls: RequestURL
     let matching: AnswerMatching
     let retryPolicy: RetryPolicy
+    /// The forms the fixed credentials may come back in from an API that echoes its requests
+    /// (``ResponseOutcome/forms(of:)`` of ``FetchConfiguration/fixedCredentials``), found once.
+    let credentialForms: [String]
     var tally = FetchCounters()
     /// Whether the batch endpoint was forbidden and every request now goes per item.
     public private(set) var usedFallback = false
@@ -80,6 +83,7 @@ public actor HTTPFetcher {
             rule: configuration.match, itemsKey: configuration.itemsKey, idPrefix: configuration.idPrefix)
         self.retryPolicy = RetryPolicy(
             retries: max(0, configuration.retries), base: configuration.backoffBase, cap: configuration.backoffMax)
+        self.credentialForms = ResponseOutcome.forms(of: configuration.fixedCredentials)
     }
 
     /// What has been done so far.

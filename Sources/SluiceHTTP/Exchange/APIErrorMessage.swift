@@ -9,11 +9,10 @@ enum APIErrorMessage {
 
     /// The message in an error answer; `hiding` the credentials sent with the request, which an
     /// API may echo (`you sent Bearer ...`): they become `***`, here and in every file or log the
-    /// message reaches.
+    /// message reaches, in each form they may come back in (``ResponseOutcome/forms(of:)``).
     static func extract(from body: [UInt8], hiding secrets: [String]) -> String {
-        let secrets = secrets.filter { $0.count >= 4 }
-        guard !secrets.isEmpty else { return extract(from: body) }
-        let forms = secrets.flatMap { [$0, PercentEncoding.encode($0)] }
+        let forms = ResponseOutcome.forms(of: secrets)
+        guard !forms.isEmpty else { return extract(from: body) }
         return extract(from: Array(Redaction.masking(forms, in: String(decoding: body, as: UTF8.self)).utf8))
     }
 
