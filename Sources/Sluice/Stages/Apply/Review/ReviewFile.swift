@@ -105,11 +105,7 @@ extension CSVFileWriter {
 extension CSVFileWriter {
     /// `value` as a field, an empty one as `""` so that it reads back as text, not as nothing.
     static func appendValue(_ value: String, to out: inout [UInt8]) {
-        if value.isEmpty {
-            out += [UInt8(ascii: "\""), UInt8(ascii: "\"")]
-        } else {
-            appendField(value, to: &out)
-        }
+        if value.isEmpty { out += emptyField } else { appendField(value, to: &out) }
     }
 }
 
