@@ -116,6 +116,7 @@ enum Execution {
         switch manifest.status {
         case .succeeded: return 0
         case .awaitingApproval: return ExitStatus.awaitingApproval
+        case .rejected: return ExitStatus.failed
         case .interrupted: return ExitStatus.interrupted
         case .failed, .running:
             if !manifest.committedApplies.isEmpty { return ExitStatus.failedAfterApply }

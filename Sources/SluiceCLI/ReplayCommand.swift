@@ -80,6 +80,7 @@ struct Replay: AsyncParsableCommand {
         let replay = SluicePipeline.Replay(
             original: original, originalDirectory: originalDirectory, mode: mode, stage: name)
         try await refuseEditedReviewFiles(of: replay)
+        try await refuseRejected(original, at: originalDirectory, replaying: name, execution: execution)
         try await refuseSupersededReviews(
             of: original, running: running, runs: originalDirectory.deletingLastPathComponent(),
             force: execution.force)
@@ -156,10 +157,6 @@ struct Replay: AsyncParsableCommand {
         }
     }
 
-    /// A replay applies the rows the run recorded, not the CSV it wrote for review, nor the CSV
-    /// a `sluice apply` run read: when that CSV was edited since, the person most likely meant
-    /// their edits to be applied. Refuses, saying how to apply the edited file, rather than
-    /// silently applying the recorded rows.
     /// Approving a review made before another apply to the same table committed would write the
     /// reviewed values over that apply's (a newer reviewed decision: a cell the reviewer kept as
     /// it was, which no drift check sees, since it did not change since this review). Refused,
@@ -168,14 +165,10 @@ struct Replay: AsyncParsableCommand {
     static func refuseSupersededReviews(
         of original: Manifest, running: Set<String>, runs: URL, force: Bool
     ) async throws {
+        let all = (try? await BlockingIO.run { Manifest.loadAll(in: runs) })?.map(\.manifest) ?? []
         for record in original.stages where running.contains(record.name) && record.status != .succeeded {
-            guard let review = record.review, !review.changesNothing,
-                let table = record.parameters["table"].stringValue
-            else { continue }
-            let ids: Set<String> = [original.runID, review.runID]
-            let later = await UndoCommand.laterApplies(
-                to: table, after: review.reviewedAt, in: runs,
-                excluding: { ids.contains($0.runID) || ids.contains($0.replayOf?.runID ?? "") })
+            guard let table = record.parameters["table"].stringValue, let review = record.review else { continue }
+            let later = supersedingApplies(of: original, stage: record, among: all)
             guard !later.isEmpty else { continue }
             let list = later.map { "\($0.runID) (stage '\($0.stage)')" }.joined(separator: ", ")
             let made = ISO8601DateFormatter().string(from: review.reviewedAt)
@@ -191,6 +184,65 @@ struct Replay: AsyncParsableCommand {
         }
     }
 
+    /// The applies among `all` to the table `record` (a stage of `original` with a review that
+    /// changes something) applies to, committed after that review: newer reviewed decisions that
+    /// approving the review would write over. `original`'s own approvals, and those of the run
+    /// that made the review, do not count.
+    static func supersedingApplies(
+        of original: Manifest, stage record: Manifest.StageRecord, among all: [Manifest]
+    ) -> [UndoCommand.LaterApply] {
+        guard let review = record.review, !review.changesNothing, let table = record.parameters["table"].stringValue
+        else { return [] }
+        let ids: Set<String> = [original.runID, review.runID]
+        return UndoCommand.laterApplies(
+            to: table, after: review.reviewedAt, among: all,
+            excluding: { ids.contains($0.runID) || ids.contains($0.replayOf?.runID ?? "") })
+    }
+
+    /// A replay that starts at a gate a person rejected (`sluice reject`) would approve what
+    /// they turned down: the rejected run's own approval, or the resume of an approval of it
+    /// that failed before its apply. Refused; `--force` goes on, saying so, as does a dry run
+    /// (it changes nothing). A replay from an earlier stage makes a review of its own.
+    static func refuseRejected(
+        _ original: Manifest, at directory: URL, replaying stage: String, execution: ExecutionOptions
+    ) async throws {
+        guard original.stage(stage)?.status != .succeeded,
+            let (rejected, rejectedDirectory) = await rejectedRun(behind: original, at: directory),
+            rejected.rejection?.stage == stage,
+            let rejection = rejected.rejection
+        else { return }
+        let what = "run \(rejected.runID)'s \(RejectCommand.describe(rejection))"
+        if execution.force || execution.dryRun {
+            Terminal.printError("warning: \(execution.force ? "--force: approving" : "a dry run of") \(what)")
+            return
+        }
+        Terminal.printError(
+            "error: \(what); approving it is refused. For a new review: \(RejectCommand.newReviewCommand(for: rejected, in: rejectedDirectory)) "
+                + "(or pass --force to approve the rejected one anyway)")
+        throw ExitCode(ExitStatus.failed)
+    }
+
+    /// `manifest` (in `directory`), or the run it replays (and so on back), if one of them was
+    /// rejected, with its directory.
+    static func rejectedRun(behind manifest: Manifest, at directory: URL) async -> (Manifest, URL)? {
+        var (run, directory) = (manifest, directory)
+        // A chain of replays is short; the bound only guards against a loop of edited manifests.
+        for _ in 0..<32 {
+            if run.rejection != nil { return (run, directory) }
+            guard let origin = run.replayOf else { return nil }
+            directory = URL(fileURLWithPath: origin.path)
+            guard let earlier = try? await BlockingIO.run({ [directory] in try Manifest.load(from: directory) }) else {
+                return nil
+            }
+            run = earlier
+        }
+        return nil
+    }
+
+    /// A replay applies the rows the run recorded, not the CSV it wrote for review, nor the CSV
+    /// a `sluice apply` run read: when that CSV was edited since, the person most likely meant
+    /// their edits to be applied. Refuses, saying how to apply the edited file, rather than
+    /// silently applying the recorded rows.
     static func refuseEditedReviewFiles(of replay: SluicePipeline.Replay) async throws {
         let original = replay.original
         for record in original.stages.prefix(while: { $0.name != replay.stage }) {

@@ -68,6 +68,15 @@ struct Resume: AsyncParsableCommand {
                 "note: run \(original.runID) stopped at a gate and waits for approval; to go on\(next)"
             )
             throw ExitCode(ExitStatus.awaitingApproval)
+        case .rejected:
+            // What it waited for was turned down: continuing it would apply it.
+            let rejection = original.rejection.map(RejectCommand.describe) ?? "rejected"
+            let directory = Manifest.manifestURL(for: runURL).deletingLastPathComponent()
+            let again = RejectCommand.newReviewCommand(for: original, in: directory)
+            Terminal.printError(
+                "error: run \(original.runID) was rejected (\(rejection)); there is nothing to resume. For a new "
+                    + "review: \(again)")
+            throw ExitCode(ExitStatus.failed)
         case .running where original.isInProgress:
             // Another resume would run the plan beside it: both would ask the API, and the second
             // apply would wait for the first's lock, then find nothing left to change.

@@ -71,6 +71,9 @@ struct ReviewCommand: AsyncParsableCommand {
                     of: review, stage: stage.name, stages: manifest.stages, directory: directory)
                 print(review.text, terminator: "")
                 print("  page written: \(page.path)")
+                if let rejection = manifest.rejection, rejection.stage == stage.name {
+                    print("  \(RejectCommand.describe(rejection))")
+                }
             } catch {
                 Terminal.report(error)
                 throw ExitCode(ExitStatus.failed)

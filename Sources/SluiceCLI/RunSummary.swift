@@ -102,7 +102,12 @@ struct RunSummary {
         }
         // Answers a fetch kept, which `sluice resume` reuses.
         let kept = manifest.stages.flatMap(\.outputs).filter { $0.kind == "answers" }.map(\.rows).reduce(0, +)
-        if let continuedBy, manifest.status != .succeeded {
+        if let rejection = manifest.rejection {
+            // Turned down: the gate's command would be refused; a new review is the way on.
+            out +=
+                "\(RejectCommand.describe(rejection)); approving it is refused (--force overrides). For a new review:\n"
+                + "  \(RejectCommand.newReviewCommand(for: manifest, in: directory))\n"
+        } else if let continuedBy, manifest.status != .succeeded {
             out += "continued by run \(continuedBy) (sluice runs show \(continuedBy))\n"
         } else if let csv = driftedReviewsCSV {
             // Resumed or replayed, the run would be held to the same review and fail again.
@@ -129,6 +134,11 @@ struct RunSummary {
                 manifest.status == .awaitingApproval
                 ? "\(review)\n  \(command)\n"
                 : "continue \(later) with:\n  \(command)\n"
+            if manifest.status == .awaitingApproval {
+                out +=
+                    "or, to turn it down (recorded; approving it is then refused):\n  sluice reject "
+                    + "\(Execution.shellQuoted(directory.standardizedFileURL.path)) --reason '...'\n"
+            }
             // That approval would stop at the guard-rails the review goes past: say how to go on.
             let passed = manifest.stages.first { $0.status == .awaitingApproval }?.review?.guardRails ?? []
             if manifest.status == .awaitingApproval, !passed.isEmpty {
@@ -204,7 +214,10 @@ struct RunSummary {
     var stageTable: String {
         var rows = [["stage", "kind", "status", "in", "out", "rejected", "time"]]
         for stage in manifest.stages {
-            let ran = stage.status != .pending && stage.status != .skipped && stage.status != .awaitingApproval
+            // A stage whose gate a person turned down never started, as one still waiting.
+            let rejected = manifest.rejection?.stage == stage.name
+            let ran =
+                stage.status != .pending && stage.status != .skipped && stage.status != .awaitingApproval && !rejected
             // A replay's skipped stages keep the original run's times in the manifest: not this run's.
             let time =
                 ran

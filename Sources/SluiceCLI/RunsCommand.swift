@@ -4,6 +4,22 @@ import SluiceCore
 import SluicePipeline
 
 extension Manifest {
+    /// The runs waiting for approval of a review that an apply to the same table committed
+    /// since (one that approving it is refused for), each with the first such apply's run. A
+    /// run approved since (a replay of it succeeded) waits for nothing.
+    static func supersededReviews(among runs: [Manifest]) -> [String: String] {
+        var superseded: [String: String] = [:]
+        for manifest in runs where manifest.status == .awaitingApproval {
+            guard !runs.contains(where: { $0.status == .succeeded && $0.continues(manifest) }) else { continue }
+            for record in manifest.stages where record.status == .awaitingApproval {
+                guard let later = Replay.supersedingApplies(of: manifest, stage: record, among: runs).first
+                else { continue }
+                superseded[manifest.runID] = later.runID
+            }
+        }
+        return superseded
+    }
+
     /// For each run that stopped, the latest run that went on from it (a resume, an approval).
     static func continuations(among runs: [Manifest]) -> [String: String] {
         let byID = Dictionary(runs.map { ($0.runID, $0) }, uniquingKeysWith: { $1 })
@@ -40,9 +56,14 @@ struct Runs: AsyncParsableCommand {
             }
             let (runs, unreadable) = try await BlockingIO.run { Manifest.loadEvery(in: directory) }
             for error in unreadable { Terminal.printError("warning: \(error); left out of the list") }
+            let superseded = Manifest.supersededReviews(among: runs.map(\.manifest))
             if json {
                 let continuedBy = Manifest.continuations(among: runs.map(\.manifest))
-                let listed = runs.map { Self.json($0.manifest, directory: $0.directory, continuedBy: continuedBy) }
+                let listed = runs.map {
+                    Self.json(
+                        $0.manifest, directory: $0.directory, continuedBy: continuedBy,
+                        supersededBy: superseded[$0.manifest.runID])
+                }
                 print(JSON.encodePretty(.array(listed)))
                 return
             }
@@ -60,8 +81,12 @@ struct Runs: AsyncParsableCommand {
                 if manifest.status != .succeeded, let later = continuedBy[manifest.runID] {
                     link += (link.isEmpty ? "" : "; ") + "continued by \(later)"
                 }
+                if let later = superseded[manifest.runID] {
+                    link += (link.isEmpty ? "" : "; ") + "review superseded by \(later)"
+                }
                 rows.append([
-                    manifest.runID, manifest.plan.name, Self.command(of: manifest), RunSummary.status(of: manifest),
+                    manifest.runID, manifest.plan.name, Self.command(of: manifest),
+                    RunSummary.status(of: manifest) + (superseded[manifest.runID] != nil ? ", superseded" : ""),
                     formatter.string(from: manifest.startedAt),
                     manifest.duration.map { RunSummary.format(seconds: $0) } ?? "-",
                     // The rows the run started from: what its first stage read (a replayed apply)
@@ -78,13 +103,16 @@ struct Runs: AsyncParsableCommand {
         }
 
         /// One run of `runs --json`: what the table's columns show, as values.
-        static func json(_ manifest: Manifest, directory: URL, continuedBy: [String: String]) -> Value {
+        static func json(
+            _ manifest: Manifest, directory: URL, continuedBy: [String: String], supersededBy: String? = nil
+        ) -> Value {
             let source = manifest.stages.first { $0.status != .skipped } ?? manifest.stages.first
             let continued = manifest.status != .succeeded ? continuedBy[manifest.runID] : nil
             return .object([
                 "run_id": .string(manifest.runID), "plan": .string(manifest.plan.name),
                 "command": .string(command(of: manifest)), "status": .string(manifest.status.rawValue),
-                "state": .string(RunSummary.status(of: manifest)),
+                "state": .string(RunSummary.status(of: manifest) + (supersededBy != nil ? ", superseded" : "")),
+                "superseded_by": supersededBy.map(Value.string) ?? .null,
                 "exit_code": .int(Int64(Execution.exitStatus(for: manifest))),
                 "started_at": .string(Manifest.format(manifest.startedAt)),
                 "finished_at": manifest.finishedAt.map { .string(Manifest.format($0)) } ?? .null,

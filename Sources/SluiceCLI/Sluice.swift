@@ -17,7 +17,7 @@ struct SluiceCommand: AsyncParsableCommand {
         version: SluiceVersion.current,
         subcommands: [
             Check.self, Run.self, ApplyCommand.self, Replay.self, Resume.self, Runs.self, ReviewCommand.self,
-            UndoCommand.self,
+            RejectCommand.self, UndoCommand.self,
             Graph.self,
             Reference.self,
         ]

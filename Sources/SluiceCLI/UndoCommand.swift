@@ -182,7 +182,14 @@ struct UndoCommand: AsyncParsableCommand {
         to table: String, after date: Date, in runs: URL, excluding: @escaping @Sendable (Manifest) -> Bool
     ) async -> [LaterApply] {
         let all = (try? await BlockingIO.run { Manifest.loadAll(in: runs) }) ?? []
-        return all.flatMap { _, other -> [(Date, LaterApply)] in
+        return laterApplies(to: table, after: date, among: all.map(\.manifest), excluding: excluding)
+    }
+
+    /// ``laterApplies(to:after:in:excluding:)`` among runs already loaded.
+    static func laterApplies(
+        to table: String, after date: Date, among all: [Manifest], excluding: (Manifest) -> Bool
+    ) -> [LaterApply] {
+        all.flatMap { other -> [(Date, LaterApply)] in
             guard !excluding(other) else { return [] }
             return other.committedApplies.compactMap { applied in
                 guard let theirs = other.stage(applied.stage), theirs.parameters["table"].stringValue == table,

@@ -29,6 +29,7 @@ extension Manifest {
             "error": error?.json ?? .null, "replay_of": replayOf?.json ?? .null, "process": process?.json ?? .null,
             "resume_command": resumeCommand.map(Value.string) ?? .null, "notices": .strings(notices),
             "stages": .array(stages.map(\.json)), "undos": .array(undos.map(\.json)),
+            "rejection": rejection?.json ?? .null,
         ])
     }
 
@@ -51,6 +52,22 @@ extension Manifest {
         notices = try r.optionalStrings("notices")
         stages = try r.objects("stages").map(StageRecord.init(json:))
         undos = try r.optionalObjects("undos").map(UndoRecord.init(json:))
+        rejection = try r.optionalObject("rejection").map(RejectionRecord.init(json:))
+    }
+}
+
+extension Manifest.RejectionRecord {
+    var json: Value {
+        .object([
+            "stage": .string(stage), "rejected_at": .date(rejectedAt), "user": user.map(Value.string) ?? .null,
+            "reason": reason.map(Value.string) ?? .null,
+        ])
+    }
+
+    init(json r: ManifestFields) throws {
+        self.init(
+            stage: try r.string("stage"), rejectedAt: try r.date("rejected_at"), user: try r.optionalString("user"),
+            reason: try r.optionalString("reason"))
     }
 }
 

@@ -180,6 +180,31 @@ extension Manifest {
         }
     }
 
+    /// A person's rejection of what a run stopped at a gate for (`sluice reject`): the run is
+    /// `rejected`, and approving it is refused.
+    public struct RejectionRecord: Sendable, Equatable {
+        /// The stage whose gate it stopped at.
+        public var stage: String
+        public var rejectedAt: Date
+        /// The account that rejected it (``ProcessRecord/user``'s rule), if known.
+        public var user: String?
+        /// Why, as given (`--reason`).
+        public var reason: String?
+
+        public init(stage: String, rejectedAt: Date, user: String?, reason: String?) {
+            self.stage = stage
+            self.rejectedAt = rejectedAt
+            self.user = user
+            self.reason = reason
+        }
+
+        /// A rejection of `stage` by this process's account, now.
+        public static func now(stage: String, reason: String?) -> RejectionRecord {
+            RejectionRecord(
+                stage: stage, rejectedAt: Manifest.milliseconds(Date()), user: ProcessRecord.account(), reason: reason)
+        }
+    }
+
     /// `stage`: that stage alone; `from`: that stage and every later one.
     public enum ReplayMode: String, Sendable {
         case stage

@@ -41,6 +41,8 @@ public struct Manifest: Sendable, Equatable {
     public var stages: [StageRecord]
     /// Each `sluice undo` of the run's applies since, in order.
     public var undos: [UndoRecord]
+    /// Set when a person rejected the review the run stopped at (`sluice reject`).
+    public var rejection: RejectionRecord?
 
     public init(
         runID: String, toolVersion: String, plan: Plan, resolvedPlan: Value, overrides: [String],
@@ -64,6 +66,7 @@ public struct Manifest: Sendable, Equatable {
         self.notices = []
         self.stages = stages
         self.undos = []
+        self.rejection = nil
     }
 
     /// The record of the stage called `name`.
@@ -116,6 +119,9 @@ public enum RunStatus: String, Sendable, CaseIterable {
     case interrupted
     /// Stopped before a stage that needs approval; `resume_command` continues it.
     case awaitingApproval = "awaiting-approval"
+    /// Stopped at a gate, then a person rejected what it waited for (`sluice reject`):
+    /// `rejection` says who, when and why. Approving it is refused.
+    case rejected
 }
 
 /// Where one stage is in its life.
@@ -127,7 +133,8 @@ public enum StageStatus: String, Sendable, CaseIterable {
     case failed
     /// Not run because this run is a replay that starts after it.
     case skipped
-    /// Stopped because another stage failed or the run was interrupted.
+    /// Stopped because another stage failed or the run was interrupted, or never run because
+    /// a person rejected the review at its gate.
     case cancelled
     /// The gate this stage sits behind was not approved.
     case awaitingApproval = "awaiting-approval"

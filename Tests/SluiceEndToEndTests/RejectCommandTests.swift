@@ -1,0 +1,130 @@
+import Foundation
+import SluiceCore
+import SluicePipeline
+import Testing
+
+/// `sluice reject`: a review turned down is recorded, listed, and never applied by accident.
+@Suite struct RejectCommandTests {
+    /// A rejected review: the run is listed as rejected with who and why; its approval, its
+    /// resume and a second rejection change nothing; a dry run and `--force` go on, saying so.
+    @Test func aRejectedReviewIsRecordedAndItsApprovalRefused() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 40)
+        defer { Task { await fixture.tearDown() } }
+        var sluice = fixture.databaseOnly
+        sluice.environment["USER"] = "steward"
+        let stopped = try await fixture.run()
+        #expect(stopped.status == 3, "\(stopped.stderr)")
+        let gated = try await fixture.lastRunDirectory()
+        #expect(stopped.stdout.contains("sluice reject \(gated.path) --reason '...'"), "\(stopped.stdout)")
+        let before = try await fixture.table()
+
+        let rejected = try await sluice.run(["reject", gated.path, "--reason", "  popularity looks stale \n"])
+        #expect(rejected.status == 0, "\(rejected.stderr)")
+        #expect(rejected.stdout.contains("stage 'apply' will not run"), "\(rejected.stdout)")
+        #expect(
+            rejected.stdout.contains(
+                "sluice run plans/spotify-enrichment.yaml --set fetch.delay=0.01s --runs-dir \(fixture.runsDirectory)"),
+            "\(rejected.stdout)")
+        let manifest = try #require(await fixture.manifests().last?.manifest)
+        #expect(manifest.status == .rejected)
+        #expect(manifest.stage("apply")?.status == .cancelled)
+        let rejection = try #require(manifest.rejection)
+        #expect(rejection.stage == "apply" && rejection.user == "steward")
+        #expect(rejection.reason == "popularity looks stale")
+
+        let listed = try await sluice.run(["runs", "--runs-dir", fixture.runsDirectory, "--json"])
+        #expect(listed.stdout.contains("\"state\": \"rejected\""), "\(listed.stdout)")
+        #expect(listed.stdout.contains("\"exit_code\": 1"), "\(listed.stdout)")
+        let shown = try await sluice.run(["runs", "show", gated.path])
+        #expect(
+            shown.stdout.contains("stage 'apply' rejected by steward at ")
+                && shown.stdout.contains(": popularity looks stale; approving it is refused"), "\(shown.stdout)")
+        #expect(!shown.stdout.contains("--from apply --yes"), "the gate's command is not offered: \(shown.stdout)")
+
+        let review = try await sluice.run(["review", gated.path])
+        #expect(review.stdout.contains("  stage 'apply' rejected by steward at "), "\(review.stdout)")
+        let again = try await sluice.run(["reject", gated.path])
+        #expect(again.status == 0 && again.stderr.contains("was rejected already"), "\(again.stderr)")
+        let approval = try await sluice.run(["replay", gated.path, "--from", "apply", "--yes"])
+        #expect(approval.status == 1, "\(approval.stderr)")
+        #expect(approval.stderr.contains("approving it is refused"), "\(approval.stderr)")
+        let resumed = try await sluice.run(["resume", gated.path])
+        #expect(resumed.status == 1 && resumed.stderr.contains("nothing to resume"), "\(resumed.stderr)")
+        let dry = try await sluice.run(["replay", gated.path, "--from", "apply", "--yes", "--dry-run"])
+        #expect(dry.status == 0 && dry.stderr.contains("warning: a dry run of run"), "\(dry.stderr)")
+        #expect(try await fixture.table() == before)
+
+        let forced = try await sluice.run(["replay", gated.path, "--from", "apply", "--yes", "--force"])
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(forced.stderr.contains("warning: --force: approving run"), "\(forced.stderr)")
+        #expect(try await fixture.table() != before)
+    }
+
+    /// Only a run waiting at its gate is rejected: one approved already (its apply committed)
+    /// is not, and the undo of its approval is named; an approval that failed before its commit
+    /// leaves the review open to rejection, and resuming that approval is then refused too.
+    @Test func anApprovedRunIsNotRejectedAndAFailedApprovalIsNotResumedOnceRejected() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 40)
+        defer { Task { await fixture.tearDown() } }
+        let sluice = fixture.databaseOnly
+        #expect(try await fixture.run().status == 3)
+        let first = try await fixture.lastRunDirectory()
+        #expect(try await sluice.run(["replay", first.path, "--from", "apply", "--yes"]).status == 0)
+        let approval = try await fixture.lastRunDirectory()
+        let late = try await sluice.run(["reject", first.path])
+        #expect(late.status == 1, "\(late.stderr)")
+        #expect(late.stderr.contains("approved run"), "\(late.stderr)")
+        #expect(late.stderr.contains("sluice undo \(approval.path) --dry-run"), "\(late.stderr)")
+        let done = try await sluice.run(["reject", approval.path])
+        #expect(done.status == 1 && done.stderr.contains("is not waiting for approval (succeeded)"), "\(done.stderr)")
+
+        // A second review, then a cell it would write changed behind it: its approval fails on
+        // the drift, before any commit.
+        #expect(try await sluice.run(["undo", approval.path, "--yes"]).status == 0)
+        #expect(try await fixture.run().status == 3)
+        let second = try await fixture.lastRunDirectory()
+        _ = try await fixture.server.execute(
+            "UPDATE tracks SET spotify_popularity = (coalesce(spotify_popularity, 0) + 7) % 101",
+            conninfo: fixture.conninfo)
+        let drifted = try await sluice.run(["replay", second.path, "--from", "apply", "--yes"])
+        #expect(drifted.status == 1, "\(drifted.stderr)")
+        let failed = try await fixture.lastRunDirectory()
+        let rejected = try await sluice.run(["reject", second.path, "--reason", "drifted"])
+        #expect(rejected.status == 0, "\(rejected.stderr)")
+        let table = try await fixture.table()
+        let resumed = try await sluice.run(["resume", failed.path])
+        #expect(resumed.status == 1, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("approving it is refused"), "\(resumed.stderr)")
+        #expect(try await fixture.table() == table)
+    }
+
+    /// A review older than an apply to the same table since waits for nothing approving it would
+    /// do: `sluice runs` lists it as superseded, naming that apply's run. The review that apply
+    /// approved is not listed so.
+    @Test func aReviewOlderThanAnApplySinceIsListedAsSuperseded() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 40)
+        defer { Task { await fixture.tearDown() } }
+        let sluice = fixture.databaseOnly
+        #expect(try await fixture.run().status == 3)
+        let older = try #require(await fixture.manifests().last?.manifest.runID)
+        #expect(try await fixture.run().status == 3)
+        let newer = try #require(await fixture.manifests().last?.manifest.runID)
+        let listedBefore = try await sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        #expect(!listedBefore.stdout.contains("superseded"), "\(listedBefore.stdout)")
+        let approved = try await sluice.run([
+            "replay", newer, "--runs-dir", fixture.runsDirectory, "--from", "apply", "--yes",
+        ])
+        #expect(approved.status == 0, "\(approved.stderr)")
+        let approval = try #require(await fixture.manifests().last?.manifest.runID)
+
+        let listed = try await sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        let lines = listed.stdout.split(separator: "\n")
+        let olderLine = try #require(lines.first { $0.hasPrefix(older) })
+        #expect(olderLine.contains("awaiting-approval, superseded"), "\(listed.stdout)")
+        #expect(olderLine.hasSuffix("review superseded by \(approval)"), "\(listed.stdout)")
+        let newerLine = try #require(lines.first { $0.hasPrefix(newer) })
+        #expect(!newerLine.contains("superseded"), "\(listed.stdout)")
+        let json = try await sluice.run(["runs", "--runs-dir", fixture.runsDirectory, "--json"])
+        #expect(json.stdout.contains("\"superseded_by\": \"\(approval)\""), "\(json.stdout)")
+    }
+}
