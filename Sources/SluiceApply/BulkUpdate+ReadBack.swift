@@ -12,11 +12,11 @@ extension BulkUpdate {
     /// (``BulkUpdateStats/alteredByTrigger``).
     public var storedColumns: [String] { [key] + columns.map { Self.storedColumn($0.name) } }
 
-    /// Whether the write fires a row-level BEFORE trigger (``SQL/writeTriggers``), which may
-    /// store other values than those written. One catalog lookup, so a table without one (the
-    /// usual case) pays nothing more.
-    func firesWriteTriggers(_ sql: SQL, on connection: PostgresConnection) async throws -> Bool {
-        try await connection.execute(sql.writeTriggers).scalar.boolValue ?? false
+    /// The row-level BEFORE triggers the write fires (``SQL/writeTriggers``), which may store
+    /// other values than those written, by name. One catalog lookup, so a table without one
+    /// (the usual case) pays nothing more.
+    func writeTriggers(_ sql: SQL, on connection: PostgresConnection) async throws -> [String] {
+        try await connection.execute(sql.writeTriggers).rows.compactMap { $0.first?.stringValue }
     }
 
     /// After the writes, before COMMIT: finds the rows whose stored values differ from those

@@ -56,6 +56,8 @@ extension BulkUpdate {
             let inputCounts = summary.duplicateRows == 0 ? copied.counts : nil
             _ = try await connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             if mode == .insert { try await refuseExistingKeys(sql, on: connection) }
+            // The reviewer is told when what is stored may not be what they read.
+            summary.triggers = try await writeTriggers(sql, on: connection)
             phase = .recordPrior
             let details = try await tallyReview(
                 sql, on: connection, into: &summary, inputCounts: inputCounts, cells: cells

@@ -31,10 +31,11 @@ extension BulkUpdate {
         /// write and that have no default, quoted. A row the apply added was NULL there; a value
         /// in one now is someone's since, and the row is not deleted (``untouched``).
         var unwritten: [String] = []
-        /// The target has row-level BEFORE triggers for the write (``writeTriggers``): each write
-        /// first records the values it means to write in ``intended``, and the values stored are
-        /// read back before COMMIT (``storedRows``).
-        var readsBack = false
+        /// The target's row-level BEFORE triggers for the write (``writeTriggers``), by name.
+        var triggers: [String] = []
+        /// The target has such triggers: each write first records the values it means to write
+        /// in ``intended``, and the values stored are read back before COMMIT (``storedRows``).
+        var readsBack: Bool { !triggers.isEmpty }
         /// Whether the server has `pg_partition_tree` (12+), to find the triggers of partitions.
         let hasPartitionTree: Bool
 
@@ -468,9 +469,9 @@ extension BulkUpdate {
 
         // MARK: Reading back what triggers stored
 
-        /// Whether a row-level BEFORE trigger of the target (or of one of its partitions) fires
-        /// on the write: for UPDATE when it updates, for INSERT when it adds rows. Only those can
-        /// store other values than the ones written; internal triggers (foreign keys) and
+        /// The names of the row-level BEFORE triggers of the target (or of its partitions) that
+        /// fire on the write: for UPDATE when it updates, for INSERT when it adds rows. Only those
+        /// can store other values than the ones written; internal triggers (foreign keys) and
         /// disabled ones cannot. `pg_trigger.tgtype` bits: ROW 1, BEFORE 2, INSERT 4, UPDATE 16.
         var writeTriggers: String {
             let events =
@@ -485,8 +486,8 @@ extension BulkUpdate {
                 + (hasPartitionTree
                     ? " OR tgrelid IN (SELECT relid FROM pg_partition_tree(\(targetLiteral)::regclass))" : "")
             return """
-                SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE (\(relations)) AND NOT tgisinternal \
-                AND tgenabled <> 'D' AND tgtype::int & 3 = 3 AND tgtype::int & \(events) <> 0)
+                SELECT DISTINCT tgname::text FROM pg_trigger WHERE (\(relations)) AND NOT tgisinternal \
+                AND tgenabled <> 'D' AND tgtype::int & 3 = 3 AND tgtype::int & \(events) <> 0 ORDER BY 1
                 """
         }
 

@@ -303,9 +303,9 @@ public struct BulkUpdate: Sendable {
             _ = try await connection.execute(sql.createInput)
             // A trigger may store other values than the apply writes; an undo (guarded) expects
             // what the apply's undo file says, not what it writes.
-            if !guarded, try await firesWriteTriggers(sql, on: connection) {
-                sql.readsBack = true
-                _ = try await connection.execute(sql.createIntended)
+            if !guarded {
+                sql.triggers = try await writeTriggers(sql, on: connection)
+                if sql.readsBack { _ = try await connection.execute(sql.createIntended) }
             }
             if deletesInserted {
                 // What an added row must still be NULL in to be deleted: no one else wrote it.
@@ -382,7 +382,7 @@ public struct BulkUpdate: Sendable {
                     sampled = try await sampleWrites(sql, on: connection)
                 }
                 if let inlineReview, sampled == false, mode == .update, reviewed == nil {
-                    var summary = reviewSummary(of: stats)
+                    var summary = reviewSummary(of: stats, sql)
                     intact = stats.duplicateRows == 0 ? copied : nil
                     if let filled = try await reviewUnlocked(
                         sql, on: connection, into: &summary, inputCounts: intact?.counts, review: inlineReview)
@@ -414,7 +414,7 @@ public struct BulkUpdate: Sendable {
                 // The client's counts of what it copied hold while every row copied is still there.
                 intact = stats.duplicateRows == 0 && stats.driftedInputRows == 0 ? copied : nil
                 if let inlineReview {
-                    var summary = reviewSummary(of: stats)
+                    var summary = reviewSummary(of: stats, sql)
                     if let threshold = concurrentPriorReadRows, stats.inputRows >= threshold, stats.duplicateRows == 0,
                         let spooled = spool, spooled.failure == nil,
                         try await sampled == nil ? sampleWrites(sql, on: connection) : sampled == true,
@@ -576,11 +576,12 @@ public struct BulkUpdate: Sendable {
     }
 
     /// An empty review of this update's input as `stats` counts it so far: its rows and the
-    /// duplicates dropped from them.
-    private func reviewSummary(of stats: BulkUpdateStats) -> ReviewSummary {
+    /// duplicates dropped from them, and the triggers `sql` found.
+    private func reviewSummary(of stats: BulkUpdateStats, _ sql: SQL) -> ReviewSummary {
         var summary = ReviewSummary(table: table, key: key, mode: mode.rawValue)
         summary.inputRows = stats.inputRows
         summary.duplicateRows = stats.duplicateRows
+        summary.triggers = sql.triggers
         return summary
     }
 

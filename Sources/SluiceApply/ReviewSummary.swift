@@ -113,6 +113,9 @@ public struct ReviewSummary: Sendable, Hashable {
     /// The table's rows at the review.
     public var tableRows = 0
     public var columns: [Column] = []
+    /// The row-level BEFORE triggers the write fires, which may store other values than it
+    /// writes (named at the gate, so the reviewer knows).
+    public var triggers: [String] = []
 
     public init(table: String, key: String, mode: String) {
         self.table = table
@@ -183,7 +186,17 @@ public struct ReviewSummary: Sendable, Hashable {
             out += "  unknown \(key) (not in \(table)): \(unknownKeySamples.joined(separator: ", "))"
             out += unknownKeys > unknownKeySamples.count ? ", ...\n" : "\n"
         }
+        if let triggerNote { out += "  note: \(triggerNote)\n" }
         return out
+    }
+
+    /// Says that ``triggers`` may store other values than the review shows, or `nil` for none.
+    public var triggerNote: String? {
+        guard !triggers.isEmpty else { return nil }
+        let event = mode == "update" ? "UPDATE" : mode == "insert" ? "INSERT" : "INSERT or UPDATE"
+        return "\(table) has \(triggers.count == 1 ? "a row-level trigger" : "row-level triggers") BEFORE \(event) "
+            + "(\(triggers.joined(separator: ", "))) that may store other values than the new ones shown here; the "
+            + "apply reads back what is stored, names the cells they altered, and undo restores them"
     }
 
     /// A number as people read it: no `.0` on whole numbers, else up to two decimals.
@@ -206,6 +219,7 @@ extension ReviewSummary {
             "inserted_rows": .int(Int64(insertedRows)), "unknown_keys": .int(Int64(unknownKeys)),
             "unknown_key_samples": .array(unknownKeySamples.map(Value.string)),
             "table_rows": .int(Int64(tableRows)), "columns": .array(columns.map(\.json)),
+            "triggers": .array(triggers.map(Value.string)),
         ])
     }
 
@@ -224,6 +238,7 @@ extension ReviewSummary {
         unknownKeys = int("unknown_keys")
         tableRows = int("table_rows")
         if case .array(let samples) = json["unknown_key_samples"] { unknownKeySamples = samples.compactMap(\.text) }
+        if case .array(let names) = json["triggers"] { triggers = names.compactMap(\.text) }
         self.columns = columns.compactMap(Column.init(json:))
     }
 }

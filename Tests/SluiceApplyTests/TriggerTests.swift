@@ -153,6 +153,37 @@ import Testing
 }
 
 extension TriggerTests {
+    /// The review at the gate (and inside an apply) names the triggers that may store other
+    /// values than it shows (enabled, row-level, BEFORE the write); a table with none says
+    /// nothing of them.
+    @Test func theReviewNamesTheTriggersThatMayStoreOtherValues() async throws {
+        let db = try await Scratch.make(
+            schema: TestPostgres.tracksSchema + ";\n" + Tracks.insert + ";\n" + Self.cappingTrigger + ";\n"
+                + Self.touchingTrigger
+                    + """
+                    ;
+                    CREATE TRIGGER tracks_after AFTER UPDATE ON tracks FOR EACH ROW EXECUTE FUNCTION tracks_cap();
+                    CREATE TRIGGER tracks_off BEFORE UPDATE ON tracks FOR EACH ROW EXECUTE FUNCTION tracks_cap();
+                    ALTER TABLE tracks DISABLE TRIGGER tracks_off
+                    """)
+        let summary = try await Tracks.update.review(on: db.connection, input: AsyncBatches([Self.input])) { _ in }
+        #expect(summary.triggers == ["tracks_cap", "tracks_touch"])
+        #expect(
+            summary.text.contains(
+                "note: tracks has row-level triggers BEFORE UPDATE (tracks_cap, tracks_touch) that may store other values"
+            ),
+            "\(summary.text)")
+        #expect(ReviewSummary(json: summary.json)?.triggers == summary.triggers)
+        // The review an apply approved up front makes inside its transaction records them too.
+        var inline: [ReviewSummary] = []
+        let review = BulkUpdate.InlineReview(cells: { _ in }) { summary, _ in inline.append(summary) }
+        _ = try await Tracks.update.run(on: db.connection, input: AsyncBatches([Self.input]), review: review) { _ in }
+        #expect(inline.map(\.triggers) == [["tracks_cap", "tracks_touch"]])
+        _ = try await db.connection.execute("DROP TRIGGER tracks_cap ON tracks; DROP TRIGGER tracks_touch ON tracks")
+        let none = try await Tracks.update.review(on: db.connection, input: AsyncBatches([Self.input])) { _ in }
+        #expect(none.triggers.isEmpty && !none.text.contains("note:"), "\(none.text)")
+    }
+
     /// Written as the rows are read, in several statements, or after the last row: the cells
     /// capped by every statement are found, the same either way.
     @Test func cellsCappedWhileWritingAsTheRowsAreReadAreAllFound() async throws {

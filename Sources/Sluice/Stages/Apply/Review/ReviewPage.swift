@@ -130,6 +130,7 @@ enum ReviewPage {
             html += summary.unknownKeySamples.map(escape).joined(separator: ", ")
             html += summary.unknownKeys > summary.unknownKeySamples.count ? ", …</p>\n" : "</p>\n"
         }
+        if let note = summary.triggerNote { html += "<p id=\"triggers\">Note: \(escape(note)).</p>\n" }
         for column in summary.columns where column.numeric {
             html += "<h2>\(escape(column.name)): old and new values</h2>\n"
             html += "<table><tr><th class=\"t\"></th><th>cells</th><th>min</th><th>median</th><th>max</th></tr>\n"
