@@ -88,6 +88,23 @@ import Testing
         #expect(try Self.failed(Self.rule(), "") == nil)
     }
 
+    /// A NUL character, which neither PostgreSQL nor the audit CSV can hold, rejects its row
+    /// wherever it is: in a field with no rule, inside an array or an object (a jsonb value).
+    @Test func aNULCharacterAnywhereRejectsTheRow() throws {
+        let validator = try RowValidator(
+            stage: "v", settings: ValidateSettings(rules: [Self.rule()], onInvalid: .reject))
+        let rows: [[Value]] = [
+            ["ok", "fine"], ["ok", "a\u{0}b"], ["ok", .array(["x", "\u{0}"])], ["ok", .object(["k": "\u{0}"])],
+            ["\u{0}", "fine"],
+        ]
+        let (valid, rejected) = validator.check(Batch(columns: ["f", "title"], rows: rows))
+        #expect(valid.rows == [["ok", "fine"]])
+        #expect(rejected.map(\.reason) == Array(repeating: "nul_character", count: 4))
+        #expect(rejected.map(\.field) == ["title", "title", "title", "f"])
+        #expect(rejected.first?.value == "a\\0b")
+        #expect(rejected.first?.detail.contains("NUL character") == true)
+    }
+
     @Test func lengthsAreCodePoints() throws {
         let decomposed = "e\u{301}e\u{301}e\u{301}"  // three é, six code points
         #expect(try Self.failed(Self.rule(maxLength: 5), .string(decomposed)) == "max_length")

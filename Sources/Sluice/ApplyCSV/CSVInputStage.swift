@@ -341,7 +341,7 @@ struct RowChecker {
         case .pattern: return "\(shown) does not match the pattern \(rule.pattern ?? "")"
         case .oneOf:
             return "\(shown) is not one of \((rule.oneOf ?? []).compactMap(\.text).joined(separator: ", "))"
-        case .missingField, .type: return "\(shown) breaks the rule '\(reason.rawValue)'"
+        case .missingField, .type, .nulCharacter: return "\(shown) breaks the rule '\(reason.rawValue)'"
         }
     }
 

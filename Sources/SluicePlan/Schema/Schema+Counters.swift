@@ -28,6 +28,9 @@ public enum RejectionReason: String, Sendable, CaseIterable {
     case maxLength = "max_length"
     case pattern
     case oneOf = "one_of"
+    /// Text holding a NUL character, which neither PostgreSQL nor a CSV file can hold: checked
+    /// in every field, ruled or not.
+    case nulCharacter = "nul_character"
 }
 
 extension Schema {

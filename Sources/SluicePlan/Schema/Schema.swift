@@ -448,7 +448,9 @@ public enum StageKind: String, Sendable, CaseIterable, Codable {
             return
                 "Asks an HTTP API for each row's item (a batch of ids per request, or one request per row) and attaches it."
         case .transform: return "Computes output fields from expressions."
-        case .validate: return "Checks fields against rules; rejects or fails on invalid rows."
+        case .validate:
+            return "Checks fields against rules, and every field for a NUL character (which PostgreSQL and the "
+                + "audit CSV cannot hold); rejects or fails on invalid rows."
         case .writeCSV: return "Writes rows to an RFC 4180 CSV file (atomically, mode 0600) and passes them on."
         case .apply: return "Bulk-updates a table from the rows in one transaction, or upserts or inserts them."
         case .verify:

@@ -58,6 +58,17 @@ public struct RowValidator {
                     break
                 }
             }
+            if failure == nil, let nul = row.firstIndex(where: Self.holdsNUL) {
+                let field = batch.columns[nul]
+                rejected.append(
+                    Rejection(
+                        stage: stage, reason: RejectionReason.nulCharacter.rawValue, field: field,
+                        value: row[nul].text?.replacingOccurrences(of: "\u{0}", with: "\\0"),
+                        detail:
+                            "\(field) holds a NUL character (\\u0000), which a PostgreSQL text and a CSV file cannot hold",
+                        row: Dictionary(zip(batch.columns, row), uniquingKeysWith: { a, _ in a })))
+                continue
+            }
             if let (rule, reason, detail) = failure {
                 let value = batch.index(of: rule.field).map { row[$0] } ?? .null
                 rejected.append(
@@ -69,6 +80,17 @@ public struct RowValidator {
             }
         }
         return (valid, rejected)
+    }
+
+    /// Whether `value` is, or holds (in an array or object), text with a NUL character.
+    static func holdsNUL(_ value: Value) -> Bool {
+        switch value {
+        case .string(let text): text.utf8.contains(0)
+        case .array(let values): values.contains(where: holdsNUL)
+        case .object(let fields):
+            fields.keys.contains { $0.utf8.contains(0) } || fields.values.contains(where: holdsNUL)
+        default: false
+        }
     }
 
     /// Whether `text` is a UUID as `UUID(uuidString:)` reads one: 36 characters, hyphens at
