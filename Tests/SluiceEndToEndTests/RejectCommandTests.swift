@@ -127,4 +127,29 @@ import Testing
         let json = try await sluice.run(["runs", "--runs-dir", fixture.runsDirectory, "--json"])
         #expect(json.stdout.contains("\"superseded_by\": \"\(approval)\""), "\(json.stdout)")
     }
+
+    /// A review of `sluice apply FILE.csv` turned down: the new review it points at is that
+    /// file applied again, not the plan run anew.
+    @Test func aRejectedApplyOfACSVPointsAtApplyingTheFileAgain() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 40)
+        defer { Task { await fixture.tearDown() } }
+        let rows = try await fixture.reviewedRows()
+        let file = fixture.directory.appendingPathComponent("reviewed.csv")
+        try await Files.write(Array(CSVText.lines(rows, end: "\n").utf8), to: file)
+        let sluice = fixture.databaseOnly
+        let stopped = try await sluice.run([
+            "apply", ApplyCommandTests.plan, file.path, "--runs-dir", fixture.runsDirectory,
+        ])
+        #expect(stopped.status == 3, "\(stopped.stderr)")
+        let gated = try await fixture.lastRunDirectory()
+        let rejected = try await sluice.run(["reject", gated.path])
+        #expect(rejected.status == 0, "\(rejected.stderr)")
+        #expect(
+            rejected.stdout.contains(
+                "sluice apply \(ApplyCommandTests.plan) \(file.path) --runs-dir \(fixture.runsDirectory)"),
+            "\(rejected.stdout)")
+        let shown = try await sluice.run(["runs", "show", gated.path])
+        #expect(shown.stdout.contains("stage 'apply' rejected "), "\(shown.stdout)")
+        #expect(shown.stdout.contains("(no reason given)"), "\(shown.stdout)")
+    }
 }
