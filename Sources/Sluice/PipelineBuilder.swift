@@ -73,11 +73,13 @@ public struct PipelineBuilder: Sendable {
             stage.force = force
             return stage
         case .verify(let settings):
-            return VerifyStage(
+            var stage = VerifyStage(
                 name: name, settings: settings, database: try postgres(settings.connection, for: name),
                 upstream: definition.input,
                 dryRun: dryRun || plan.stages.contains { $0.apply?.dryRun == true },
                 parameters: parameters)
+            stage.sqlLocations = settings.checks.indices.map { definition.parameterLocations["checks[\($0)].sql"] }
+            return stage
         }
     }
 

@@ -249,6 +249,53 @@ struct ApplyCommandTests {
         #expect(!forced.stderr.contains("error: the review of stage"), "\(forced.stderr)")
     }
 
+    /// A verify check whose SQL the server refuses (a misspelt column) is found before anything
+    /// runs, located in the plan, even when the apply is approved up front and starts with the
+    /// rest: nothing is asked of the API, nothing changes. A query of several statements is left
+    /// to the run.
+    @Test func aVerifyQueryTheServerRefusesStopsTheRunBeforeAnythingRuns() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 40)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let text = try await Files.text(SluiceProcess.root.appendingPathComponent(Self.plan))
+        let good = "sql: SELECT COUNT(*) FROM tracks WHERE isrc IS NOT NULL"
+        #expect(text.components(separatedBy: good).count == 2)
+        let plan = fixture.directory.appendingPathComponent("typo.yaml")
+        try await Files.write(
+            Array(
+                text.replacingOccurrences(of: good, with: good.replacingOccurrences(of: "isrc IS", with: "isrcc IS"))
+                    .utf8),
+            to: plan)
+        let line =
+            try #require(text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains(good) })
+            + 1
+        let column = try #require(
+            text.split(separator: "\n", omittingEmptySubsequences: false)[line - 1].range(of: "isrc IS"))
+        let run = try await fixture.sluice.run([
+            "run", plan.path, "--runs-dir", fixture.runsDirectory, "--yes", "--set", "fetch.delay=0.01s",
+        ])
+        #expect(run.status == 1, "\(run.stderr)\n\(run.stdout)")
+        let lineText = text.split(separator: "\n", omittingEmptySubsequences: false)[line - 1]
+        let col = lineText.distance(from: lineText.startIndex, to: column.lowerBound) + 1
+        #expect(
+            run.stdout.contains(
+                "\(plan.path):\(line):\(col): error: stages.verify.checks[1].sql (check 'every ISRC fetched is in the table'): ERROR 42703"
+            ),
+            "\(run.stdout)")
+        #expect(run.stdout.contains("(checked before the run started: nothing ran)"), "\(run.stdout)")
+        #expect(fixture.simulator.stats().apiRequests == 0)
+        #expect(try await fixture.table() == before)
+        let manifest = try #require(await fixture.manifests().last?.manifest)
+        #expect(manifest.stage("query")?.status != .succeeded)
+
+        // Several statements, which PREPARE does not take: the run judges them, as before.
+        let several = try await fixture.sluice.run([
+            "run", Self.plan, "--runs-dir", fixture.runsDirectory, "--yes", "--set", "fetch.delay=0.01s",
+            "--set", "verify.checks=[{name: two, sql: 'SELECT 1; SELECT COUNT(*) FROM tracks', expect: '>= 1'}]",
+        ])
+        #expect(!several.stdout.contains("checked before the run started"), "\(several.stdout)")
+    }
+
     /// A verify that fails after the apply committed: the database changed, which the exit code
     /// (5, not 1's "nothing changed") and the summary say, with the undo that puts it back; that
     /// undo, given the bare run id and the runs directory, restores the table.

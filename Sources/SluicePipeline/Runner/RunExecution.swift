@@ -72,36 +72,55 @@ struct RunExecution: Sendable {
         return .succeeded
     }
 
-    /// Checks the stages that run after others (``PreflightingStage``) before anything runs;
-    /// returns false (the failure recorded on that stage) when one would fail. A stage in the
-    /// first segment starts at once: it finds out as soon.
+    /// Checks the stages that run after others (``PreflightingStage``) before anything runs,
+    /// side by side (each on its own connection); returns false (the first failure in stage
+    /// order recorded on its stage) when one would fail. A stage in the first segment starts at
+    /// once: it finds out as soon, unless one there would find out only after the stages ahead
+    /// of it changed something (``PreflightingStage/preflightsInFirstSegment``): then every
+    /// stage of that segment is checked first, so that the cause (an apply's missing column)
+    /// is named before what it causes (a verify query on that column).
     private func preflight() async -> Bool {
-        for segment in layout.segments.dropFirst() {
-            for index in segment {
-                let spec = layout.specs[index]
-                guard let stage = spec.stage as? any PreflightingStage else { continue }
+        let first = layout.segments.first ?? []
+        let firstToo = first.contains {
+            (layout.specs[$0].stage as? any PreflightingStage)?.preflightsInFirstSegment == true
+        }
+        let checked = (firstToo ? layout.segments : Array(layout.segments.dropFirst())).flatMap { $0 }.compactMap {
+            index -> (StageSpec, any PreflightingStage)? in
+            let spec = layout.specs[index]
+            return (spec.stage as? any PreflightingStage).map { (spec, $0) }
+        }
+        guard !checked.isEmpty else { return true }
+        let failures = await withTaskGroup(of: (Int, (any Error)?).self) { group in
+            for (order, (spec, stage)) in checked.enumerated() {
                 let context = StageContext(
                     stageName: spec.name, stageKind: spec.stage.kind, runID: runID, runDirectory: directory,
                     runStartedAt: startedAt, logger: logger, hasInput: spec.input != nil,
                     finishedStage: { recorder.finishedStage($0) }, now: configuration.now)
-                do {
-                    try await stage.preflight(context)
-                } catch {
-                    var record = StageExecution.errorRecord(error, now: configuration.now())
-                    record.stage = spec.name
-                    let failed = record
-                    logger.error(
-                        "preflight failed", metadata: ["stage.name": "\(spec.name)", "error": "\(failed.message)"])
-                    await recorder.updateStage(spec.name) { stage, manifest in
-                        stage.status = Task.isCancelled ? .cancelled : .failed
-                        stage.error = failed
-                        manifest.error = failed
+                group.addTask {
+                    do {
+                        try await stage.preflight(context)
+                        return (order, nil)
+                    } catch {
+                        return (order, error)
                     }
-                    return false
                 }
             }
+            var failures: [(Int, any Error)] = []
+            for await (order, error) in group { if let error { failures.append((order, error)) } }
+            return failures
         }
-        return true
+        guard let (order, error) = failures.min(by: { $0.0 < $1.0 }) else { return true }
+        let name = checked[order].0.name
+        var record = StageExecution.errorRecord(error, now: configuration.now())
+        record.stage = name
+        let failed = record
+        logger.error("preflight failed", metadata: ["stage.name": "\(name)", "error": "\(failed.message)"])
+        await recorder.updateStage(name) { stage, manifest in
+            stage.status = Task.isCancelled ? .cancelled : .failed
+            stage.error = failed
+            manifest.error = failed
+        }
+        return false
     }
 
     /// Fails the run before `stage` starts: the manifest cannot be written.

@@ -41,4 +41,13 @@ extension ReviewingStage {
 public protocol PreflightingStage: Stage {
     /// Checks, changing nothing; throws what the stage would fail with.
     func preflight(_ context: StageContext) async throws
+    /// Checked before the run starts even in the run's first segment, where it starts with the
+    /// others: what it would find only after the stages ahead of it changed something (a
+    /// verify's SQL, read after the apply committed) must be found before they run. `false`
+    /// (the default): such a stage finds out as it starts.
+    var preflightsInFirstSegment: Bool { get }
+}
+
+extension PreflightingStage {
+    public var preflightsInFirstSegment: Bool { false }
 }

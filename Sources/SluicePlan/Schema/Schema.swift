@@ -454,7 +454,9 @@ public enum StageKind: String, Sendable, CaseIterable, Codable {
         case .writeCSV: return "Writes rows to an RFC 4180 CSV file (atomically, mode 0600) and passes them on."
         case .apply: return "Bulk-updates a table from the rows in one transaction, or upserts or inserts them."
         case .verify:
-            return "Runs SQL assertions after apply, up to four at a time, each on its own read-only connection."
+            return "Runs SQL assertions after apply, up to four at a time, each on its own read-only connection. "
+                + "Each check's SQL is parsed by the server (`PREPARE`) before the run starts, so one it would refuse "
+                + "stops the run before anything changes."
         }
     }
 

@@ -19,6 +19,9 @@ public struct VerifyStage: Stage {
     let dryRun: Bool
     /// The stage this one reads (and so runs after), from the plan.
     let upstream: String?
+    /// Where the plan writes each check's SQL, in order: a query the server refuses is
+    /// reported there, at the character it names.
+    public var sqlLocations: [SourceLocation?] = []
 
     public init(
         name: String, settings: VerifySettings, database: PostgresSettings, upstream: String? = nil,
@@ -215,5 +218,63 @@ public struct VerifyError: Error, CustomStringConvertible, Sendable {
         let count = failures.count
         return "stage '\(stage)': \(count.counted("check")) failed:\n  "
             + failures.joined(separator: "\n  ")
+    }
+}
+
+extension VerifyStage: PreflightingStage {
+    /// Its checks run only after the apply ahead of it committed: a query the server refuses
+    /// must be found before anything runs, even when both start together (`--yes`).
+    public var preflightsInFirstSegment: Bool { true }
+
+    /// The name a check's query is prepared under, then deallocated.
+    static let preflightStatement = "sluice_verify_preflight"
+
+    /// Has the server parse and analyse each check's query (`PREPARE`: nothing runs, no row is
+    /// read), so a check it would refuse — a typo, a table or column it does not have, a
+    /// function it does not know — fails the run before the apply changes anything, each
+    /// located in the plan. A query of several statements (which `PREPARE` does not take) is
+    /// left to the run; so is a server that cannot be reached now (the stages ahead say so).
+    public func preflight(_ context: StageContext) async throws {
+        var database = database
+        database.connectTimeout = min(database.connectTimeout, 2)
+        let checks = settings.checks
+        let refused: [(index: Int, error: PostgresError)]
+        do {
+            refused = try await DatabaseConnector.with(database, for: context) { connection in
+                var refused: [(index: Int, error: PostgresError)] = []
+                for (index, check) in checks.enumerated() {
+                    let sql = QueryStage.trimmed(check.sql)
+                    guard !sql.contains(";") else { continue }
+                    do {
+                        _ = try await connection.execute("PREPARE \(Self.preflightStatement) AS \(sql)")
+                        _ = try await connection.execute("DEALLOCATE \(Self.preflightStatement)")
+                    } catch let error as PostgresError where error.kind == .server && !error.isTransient {
+                        refused.append((index, error))
+                    }
+                }
+                return refused
+            }
+        } catch {
+            context.logger.debug("verify preflight skipped", metadata: ["error": "\(error)"])
+            return
+        }
+        guard !refused.isEmpty else { return }
+        let prefix = "PREPARE \(Self.preflightStatement) AS ".count
+        let lines = refused.map { index, error in
+            let key = "stages.\(name).checks[\(index)].sql"
+            // The server counts characters from 1 into the statement: shown, and located, in the
+            // plan's SQL after the prefix.
+            var shown = error
+            shown.statement = QueryStage.trimmed(checks[index].sql)
+            shown.position = error.position.map { max(1, $0 - prefix) }
+            var place = ""
+            if let start = index < sqlLocations.count ? sqlLocations[index] : nil {
+                place = "\(shown.position.map { start.advanced(intoValueBy: $0 - 1) } ?? start): error: "
+            }
+            var text = shown.description.split(separator: "\n", omittingEmptySubsequences: false)
+            text[0] += " (checked before the run started: nothing ran)"
+            return "\(place)\(key) (check '\(checks[index].name)'): " + text.joined(separator: "\n")
+        }
+        throw StageError(stage: name, lines.joined(separator: "\n"))
     }
 }
