@@ -91,13 +91,18 @@ extension BulkUpdate {
         }
 
         /// Guarded, per column: the cell was changed since — it holds neither what the input
-        /// expects nor (unless the undone apply added the row) the value to restore.
+        /// expects nor (unless the undone apply added the row) the value to restore. A cell the
+        /// undone apply left as it was (its prior value is what it wrote) is not its to restore:
+        /// a change there since is someone else's, and no conflict of this undo.
         private var changedSince: [String] {
             zip(columns, expected).map { column, expected in
                 let notPrior =
                     inserted.map { "(s.\($0) OR t.\(column) IS DISTINCT FROM s.\(column))" }
                     ?? "t.\(column) IS DISTINCT FROM s.\(column)"
-                return "(t.\(column) IS DISTINCT FROM s.\(expected) AND \(notPrior))"
+                let written =
+                    inserted.map { "(s.\($0) OR s.\(column) IS DISTINCT FROM s.\(expected))" }
+                    ?? "s.\(column) IS DISTINCT FROM s.\(expected)"
+                return "(t.\(column) IS DISTINCT FROM s.\(expected) AND \(notPrior) AND \(written))"
             }
         }
 

@@ -186,6 +186,23 @@ import Testing
         #expect(try await Tracks.snapshot(db.connection) == before)
     }
 
+    /// A cell the apply left as it was (its row changed in another column) is not the apply's:
+    /// changed since by someone else, it is no conflict of the undo, which restores the row's
+    /// other cells and is complete.
+    @Test(arguments: [false, true]) func undoIgnoresCellsTheApplyDidNotChange(concurrent: Bool) async throws {
+        let db = try await Tracks.scratch()
+        var prior: [Batch] = []
+        let input = Tracks.batch([(2, 22, "ISRC-B")])
+        #expect(try await Tracks.update.run(on: db.connection, batches: [input]) { prior.append($0) }.changed == 1)
+        _ = try await db.connection.execute("UPDATE tracks SET isrc = 'LATER' WHERE id = $1", [.string(Tracks.id(2))])
+        let undone = try await Tracks.update(concurrent: concurrent).undoing.run(on: db.connection, batches: prior) {
+            _ in
+        }
+        #expect(undone.changed == 1)
+        #expect(undone.conflicts == 0)
+        #expect(try await Tracks.row(db.connection, 2) == [20, "LATER"])
+    }
+
     /// Keeping the prior values failed (a full disk, say): the update is cancelled or rolled
     /// back, the table is as before, and the connection is fine for the next apply.
     @Test(arguments: [false, true]) func failingToKeepThePriorValuesChangesNothing(concurrent: Bool) async throws {
