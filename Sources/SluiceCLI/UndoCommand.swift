@@ -129,7 +129,10 @@ struct UndoCommand: AsyncParsableCommand {
                 throw ExitCode(ExitStatus.interrupted)
             }
             print(report)
-            if !dryRun, report.restored + report.deleted > 0 {
+            // Recorded when it put something back, or when it finds complete an undo recorded as
+            // partial (the cells changed since were put back by hand): the run is then undone.
+            let partial = manifest.undos.last { $0.stage == report.stage }.map { $0.changedSince > 0 } ?? false
+            if !dryRun, report.restored + report.deleted > 0 || (partial && !report.isPartial) {
                 await record(report, in: manifest, at: Manifest.manifestURL(for: runURL))
             }
             if report.isPartial { throw ExitCode(ExitStatus.partlyUndone) }

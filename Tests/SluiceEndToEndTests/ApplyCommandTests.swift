@@ -249,6 +249,42 @@ struct ApplyCommandTests {
         #expect(!forced.stderr.contains("error: the review of stage"), "\(forced.stderr)")
     }
 
+    /// A partly undone run whose cells changed since were put back by hand: the next undo finds
+    /// nothing left, and records that, so the run is undone (not partly, for good).
+    @Test func anUndoFindingAPartialOneCompleteRecordsItUndone() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 40)
+        defer { Task { await fixture.tearDown() } }
+        let rows = try await fixture.reviewedRows()
+        let file = fixture.directory.appendingPathComponent("reviewed.csv")
+        try await Files.write(Array(CSVText.lines(rows, end: "\n").utf8), to: file)
+        let before = try await fixture.table()
+        let sluice = fixture.databaseOnly
+        let applied = try await sluice.run([
+            "apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory, "--yes",
+        ])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        let run = try await fixture.lastRunDirectory()
+        let after = try await fixture.table()
+        let id = try #require(before.keys.sorted().first { before[$0]?[1] != after[$0]?[1] })
+        func setISRC(_ value: String?) async throws {
+            _ = try await fixture.server.execute(
+                "UPDATE tracks SET isrc = $2 WHERE id = $1", [.string(id), value.map(Value.string) ?? .null],
+                conninfo: fixture.conninfo)
+        }
+        try await setISRC("BYHAND")
+        #expect(try await sluice.run(["undo", run.path, "--yes"]).status == 6)
+        let partly = try await sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        #expect(partly.stdout.contains("succeeded, partly undone"), "\(partly.stdout)")
+
+        try await setISRC(before[id]?[1] ?? nil)
+        let again = try await sluice.run(["undo", run.path, "--yes"])
+        #expect(again.status == 0, "\(again.stdout)\n\(again.stderr)")
+        #expect(try await fixture.table() == before)
+        let undone = try await sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        #expect(undone.stdout.contains("succeeded, undone"), "\(undone.stdout)")
+        #expect(!undone.stdout.contains("partly"), "\(undone.stdout)")
+    }
+
     /// A verify check whose SQL the server refuses (a misspelt column) is found before anything
     /// runs, located in the plan, even when the apply is approved up front and starts with the
     /// rest: nothing is asked of the API, nothing changes. A query of several statements is left
