@@ -153,7 +153,7 @@ public actor HTTPFetcher {
             }
         } catch let error as FetchError where givesUp(error) {
             giveUp(count, error)
-            return ids.map { _ in .rejected(reason: error.message) }
+            return ids.map { _ in .gaveUp(reason: error.message) }
         }
         switch answer {
         case .ok(let results):
@@ -261,7 +261,7 @@ public actor HTTPFetcher {
                 if let body = request.body { error.message += " (request body \(Self.shortened(body)))" }
                 guard givesUp(error) else { throw error }
                 giveUp(1, error)
-                results.append(.rejected(reason: error.message))
+                results.append(.gaveUp(reason: error.message))
                 continue
             }
             switch answer {

@@ -9,6 +9,10 @@ public enum ItemResult: Sendable, Equatable {
     case notFound(because: String?)
     /// The API refused the id itself, e.g. a malformed one; `reason` is the API's message.
     case rejected(reason: String)
+    /// The API failed every attempt at the id's request (a 5xx after the retries) and the plan
+    /// rejects such ids (`on_give_up: reject`): no verdict on the id, which a later run or a
+    /// resume asks again; `reason` is the last error.
+    case gaveUp(reason: String)
 }
 
 /// What the plan says an item the API sent means besides itself: an error inside a 200.

@@ -243,12 +243,19 @@ import Testing
             #expect(got.map { $0["street"] } == ["1 Main St", "3 Oak St"])
             #expect(harness.counters["gave_up"] == 1)
             #expect(server.stats().idsAsked.filter { $0 == "2 Bad St" }.count == 2, "asked, then retried once")
+            // Rejected as given up on (not as an id the API refused: nothing was said of it), and
+            // not kept among the answers, so that a resume asks again.
+            #expect(harness.counters["rejected"] == 0)
             let rejects = try await FetchStageTests.rejects(harness)
             #expect(
                 rejects.contains {
-                    $0.hasPrefix("fetch,") && $0.contains("2 Bad St") && $0.contains("gave up after 2 attempts")
+                    $0.hasPrefix("fetch,gave_up,") && $0.contains("2 Bad St") && $0.contains("gave up after 2 attempts")
+                        && $0.contains("says nothing of the id")
                 },
                 "\(rejects)")
+            let answers = try await text(
+                of: harness.runDirectory.appendingPathComponent(FetchAnswers.fileName(stage: "fetch")))
+            #expect(answers.contains("1 Main St") && !answers.contains("2 Bad St"), "\(answers)")
         }
     }
 

@@ -83,7 +83,7 @@ public enum MatchMode: Sendable, Hashable {
 
 /// What fetch does with a row whose id the API does not know.
 public enum NotFoundPolicy: String, Sendable, CaseIterable {
-    /// Write it to rejects.csv (reason `not_found`) and drop it.
+    /// Write it to `rejects-<stage>.csv` (reason `not_found`) and drop it.
     case reject
     /// Pass it on with a null response.
     case keep
@@ -184,7 +184,7 @@ public struct ValidationRule: Sendable {
 
 /// What validate does with a row that breaks a rule.
 public enum InvalidPolicy: String, Sendable, CaseIterable {
-    /// Write it to rejects.csv and go on.
+    /// Write it to `rejects-<stage>.csv` and go on.
     case reject
     /// Stop the run.
     case fail

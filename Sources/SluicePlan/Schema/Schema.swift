@@ -322,13 +322,14 @@ public enum Schema {
                 ParameterSpec(
                     "on_give_up", .choice(of: GiveUpPolicy.self), default: "fail",
                     "A request the API still answers with a 5xx after every retry: `fail` stops the fetch, resumably "
-                        + "(exit 4: `sluice resume` asks it again); `reject` rejects its ids (rejects.csv, the last "
-                        + "error as the reason; counted in `gave_up`) and goes on, for an id the API always fails on, "
+                        + "(exit 4: `sluice resume` asks it again); `reject` rejects its ids (`rejects-<stage>.csv`, "
+                        + "reason `gave_up` with the last error; counted in `gave_up`, not as ids the API refused; "
+                        + "not kept among the answers, so a resume asks again) and goes on, for an id the API always fails on, "
                         + "which would otherwise stop every run and every resume. A batch request rejects all its "
                         + "ids. A timeout or a connection that fails still stops the fetch."),
                 ParameterSpec(
                     "on_not_found", .choice(of: NotFoundPolicy.self), default: "reject",
-                    "Ids the API does not know (null, absent; per item 404, 410 or 204): `reject` them (rejects.csv) "
+                    "Ids the API does not know (null, absent; per item 404, 410 or 204): `reject` them (`rejects-<stage>.csv`) "
                         + "or `keep` the row with a null response. An id the API refuses (400 or 422) is always rejected."
                 ),
                 ParameterSpec(
@@ -364,7 +365,7 @@ public enum Schema {
                     "Rules per field. See Validation rules."),
                 ParameterSpec(
                     "on_invalid", .choice(of: InvalidPolicy.self), default: "reject",
-                    "`reject`: invalid rows go to rejects.csv and the run goes on; `fail`: the run stops."),
+                    "`reject`: invalid rows go to `rejects-<stage>.csv` and the run goes on; `fail`: the run stops."),
             ]
         case .writeCSV:
             return [

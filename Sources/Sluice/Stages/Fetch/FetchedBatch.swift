@@ -104,6 +104,14 @@ struct FetchedBatch {
                 tally.rejected += 1
                 rejections.append(reject(row, "invalid_id", "the API refused this id: \(reason)", stage: stage, index))
                 continue
+            case .gaveUp(let reason):
+                // Counted in `gave_up` as the request failed, not as a verdict on the id.
+                rejections.append(
+                    reject(
+                        row, "gave_up",
+                        "the API failed every attempt at this id's request (on_give_up: reject), which says nothing "
+                            + "of the id: a later run asks again; the last error: \(reason)", stage: stage, index))
+                continue
             }
             var newRow = row
             if let existing { newRow[existing] = attached } else { newRow.append(attached) }
