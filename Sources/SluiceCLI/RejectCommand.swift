@@ -91,7 +91,9 @@ struct RejectCommand: AsyncParsableCommand {
 
     /// `by alice at 2026-12-05T14:02:11Z: popularity looks stale`.
     static func describe(_ rejection: Manifest.RejectionRecord) -> String {
-        "stage '\(rejection.stage)' rejected" + (rejection.user.map { " by \($0)" } ?? "") + " at "
+        "stage '\(rejection.stage)' rejected"
+            + (rejection.user.map { " by \($0)" } ?? rejection.uid.map { " by uid \($0)" } ?? "")
+            + " at "
             + ISO8601DateFormatter().string(from: rejection.rejectedAt)
             + (rejection.reason.map { ": \($0)" } ?? " (no reason given)")
     }

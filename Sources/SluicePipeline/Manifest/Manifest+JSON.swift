@@ -60,6 +60,7 @@ extension Manifest.RejectionRecord {
     var json: Value {
         .object([
             "stage": .string(stage), "rejected_at": .date(rejectedAt), "user": user.map(Value.string) ?? .null,
+            "uid": uid.map { .int(Int64($0)) } ?? .null,
             "reason": reason.map(Value.string) ?? .null,
         ])
     }
@@ -67,7 +68,7 @@ extension Manifest.RejectionRecord {
     init(json r: ManifestFields) throws {
         self.init(
             stage: try r.string("stage"), rejectedAt: try r.date("rejected_at"), user: try r.optionalString("user"),
-            reason: try r.optionalString("reason"))
+            uid: try r.optionalInt("uid"), reason: try r.optionalString("reason"))
     }
 }
 
@@ -132,6 +133,7 @@ extension Manifest.ProcessRecord {
             "pid": .int(Int64(pid)), "host": .string(host), "boot_id": bootID.map(Value.string) ?? .null,
             "start_ticks": startTicks.map { .int(Int64($0)) } ?? .null,
             "resume_command": resumeCommand.map(Value.string) ?? .null, "user": user.map(Value.string) ?? .null,
+            "uid": uid.map { .int(Int64($0)) } ?? .null,
         ])
     }
 
@@ -139,7 +141,7 @@ extension Manifest.ProcessRecord {
         self.init(
             pid: try r.int("pid"), host: try r.string("host"), bootID: try r.optionalString("boot_id"),
             startTicks: try r.optionalInt("start_ticks"), resumeCommand: try r.optionalString("resume_command"),
-            user: try r.optionalString("user"))
+            user: try r.optionalString("user"), uid: try r.optionalInt("uid"))
     }
 }
 

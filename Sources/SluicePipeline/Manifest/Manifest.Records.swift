@@ -84,13 +84,18 @@ extension Manifest {
         /// The command that continues the run if this process dies before it ends (the one an
         /// interruption would record as ``Manifest/resumeCommand``); `nil` for `sluice resume RUN`.
         public var resumeCommand: String?
-        /// The account the process ran as: who ran the run, and so who approved what it applied
-        /// (`nil` in manifests written before it was recorded).
+        /// The login name the process was given (`$USER`, else `$LOGNAME`; ``account(in:)``):
+        /// who ran the run, and so who approved what it applied, as the environment says it;
+        /// `nil` where neither is set (cron sets `LOGNAME`; systemd and `docker exec` may set
+        /// neither) and in manifests written before it was recorded.
         public var user: String?
+        /// The effective user id the process ran with: always known, and not taken from the
+        /// environment (`nil` in manifests written before it was recorded).
+        public var uid: Int?
 
         public init(
             pid: Int, host: String, bootID: String? = nil, startTicks: Int? = nil, resumeCommand: String? = nil,
-            user: String? = nil
+            user: String? = nil, uid: Int? = nil
         ) {
             self.pid = pid
             self.host = host
@@ -98,6 +103,7 @@ extension Manifest {
             self.startTicks = startTicks
             self.resumeCommand = resumeCommand
             self.user = user
+            self.uid = uid
         }
 
         /// This process, on this machine.
@@ -105,7 +111,7 @@ extension Manifest {
             let pid = Int(getpid())
             return ProcessRecord(
                 pid: pid, host: ProcessInfo.processInfo.hostName, bootID: ProcFS.bootID,
-                startTicks: ProcFS.startTicks(of: pid), user: Self.account())
+                startTicks: ProcFS.startTicks(of: pid), user: Self.account(), uid: Int(geteuid()))
         }
 
         /// The account name the login gave the process (`$USER`, else `$LOGNAME`, as cron sets):
@@ -186,22 +192,25 @@ extension Manifest {
         /// The stage whose gate it stopped at.
         public var stage: String
         public var rejectedAt: Date
-        /// The account that rejected it (``ProcessRecord/user``'s rule), if known.
+        /// Who rejected it, as ``ProcessRecord/user`` and ``ProcessRecord/uid`` say.
         public var user: String?
+        public var uid: Int?
         /// Why, as given (`--reason`).
         public var reason: String?
 
-        public init(stage: String, rejectedAt: Date, user: String?, reason: String?) {
+        public init(stage: String, rejectedAt: Date, user: String?, uid: Int? = nil, reason: String?) {
             self.stage = stage
             self.rejectedAt = rejectedAt
             self.user = user
+            self.uid = uid
             self.reason = reason
         }
 
         /// A rejection of `stage` by this process's account, now.
         public static func now(stage: String, reason: String?) -> RejectionRecord {
             RejectionRecord(
-                stage: stage, rejectedAt: Manifest.milliseconds(Date()), user: ProcessRecord.account(), reason: reason)
+                stage: stage, rejectedAt: Manifest.milliseconds(Date()), user: ProcessRecord.account(),
+                uid: Int(geteuid()), reason: reason)
         }
     }
 
