@@ -83,7 +83,7 @@ struct Replay: AsyncParsableCommand {
         try await refuseRejected(original, at: originalDirectory, replaying: name, execution: execution)
         try await refuseSupersededReviews(
             of: original, running: running, runs: originalDirectory.deletingLastPathComponent(),
-            force: execution.force)
+            force: execution.force, dryRun: execution.dryRun)
         await noteChangedSources(of: original, running: running, directory: originalDirectory)
         let plan = try await RecordedPlan.load(
             of: original, directory: originalDirectory, overrides: overrides, running: running,
@@ -163,7 +163,7 @@ struct Replay: AsyncParsableCommand {
     /// naming the applies; `--force` goes on, saying so. This run's own approvals (its replays)
     /// do not count: approving twice writes nothing new.
     static func refuseSupersededReviews(
-        of original: Manifest, running: Set<String>, runs: URL, force: Bool
+        of original: Manifest, running: Set<String>, runs: URL, force: Bool, dryRun: Bool = false
     ) async throws {
         let all = (try? await BlockingIO.run { Manifest.loadAll(in: runs) })?.map(\.manifest) ?? []
         for record in original.stages where running.contains(record.name) && record.status != .succeeded {
@@ -172,7 +172,8 @@ struct Replay: AsyncParsableCommand {
             guard !later.isEmpty else { continue }
             let list = later.map { "\($0.runID) (stage '\($0.stage)')" }.joined(separator: ", ")
             let made = ISO8601DateFormatter().string(from: review.reviewedAt)
-            guard force else {
+            // A dry run writes nothing over them: it says what approving would do, and warns.
+            guard force || dryRun else {
                 Terminal.printError(
                     "error: the review of stage '\(record.name)' (run \(review.runID), \(made)) is older than applies to "
                         + "\(table) that committed since: \(list); approving it would write its reviewed values over "
@@ -180,7 +181,9 @@ struct Replay: AsyncParsableCommand {
                         + "to apply this review anyway")
                 throw ExitCode(ExitStatus.failed)
             }
-            Terminal.printError("warning: --force: applying a review older than applies to \(table) since: \(list)")
+            Terminal.printError(
+                "warning: \(force ? "--force: applying" : "a dry run of") a review older than applies to \(table) "
+                    + "since: \(list)")
         }
     }
 

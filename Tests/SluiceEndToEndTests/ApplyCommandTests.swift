@@ -244,6 +244,13 @@ struct ApplyCommandTests {
             stale.stderr.contains("is older than applies to tracks that committed since: \(editedRun) (stage 'apply')"),
             "\(stale.stderr)")
         #expect(try await fixture.table() == after)
+        // A dry run writes nothing over them: it runs, saying what it is (and, here, that the
+        // row the edited apply changed has drifted since the review).
+        let dry = try await sluice.run(["replay", gated.path, "--from", "apply", "--yes", "--dry-run"])
+        #expect(dry.stderr.contains("warning: a dry run of a review older than applies to tracks"), "\(dry.stderr)")
+        #expect(!dry.stderr.contains("error: the review of stage"), "\(dry.stderr)")
+        #expect(dry.stdout.contains("drift"), "\(dry.stdout)")
+        #expect(try await fixture.table() == after)
         let forced = try await sluice.run(["replay", gated.path, "--from", "apply", "--yes", "--force"])
         #expect(forced.stderr.contains("warning: --force: applying a review older than"), "\(forced.stderr)")
         #expect(!forced.stderr.contains("error: the review of stage"), "\(forced.stderr)")
