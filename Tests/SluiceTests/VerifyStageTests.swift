@@ -24,6 +24,22 @@ import Testing
         return db
     }
 
+    /// What the preflight has the server parse: one query; a `SHOW`, several statements (or a
+    /// `;` in a literal) and anything else are left to the run, which judges them.
+    @Test func thePreflightPreparesOneQueryAndLeavesTheRest() {
+        for sql in [
+            "SELECT 1", "  select count(*) FROM t", "WITH x AS (SELECT 1) SELECT 1", "(SELECT 1)", "TABLE t",
+            "VALUES (1)", "SELECT 1;",
+        ] {
+            #expect(VerifyStage.preparable(QueryStage.trimmed(sql)), "\(sql)")
+        }
+        for sql in [
+            "SHOW server_version_num", "SELECT 1; SELECT 2", "SELECT ';'", "-- note\nSELECT 1", "EXPLAIN SELECT 1",
+        ] {
+            #expect(!VerifyStage.preparable(QueryStage.trimmed(sql)), "\(sql)")
+        }
+    }
+
     @Test func passesWhenEveryCheckHolds() async throws {
         let db = try await Self.database()
         defer { Task { await db.close() } }

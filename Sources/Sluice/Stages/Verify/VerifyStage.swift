@@ -226,6 +226,15 @@ extension VerifyStage: PreflightingStage {
     /// must be found before anything runs, even when both start together (`--yes`).
     public var preflightsInFirstSegment: Bool { true }
 
+    /// Whether `PREPARE` takes `sql` as it is: one statement (no `;` inside it, not even in a
+    /// literal, to be sure), a query (`SELECT`, `WITH`, `VALUES`, `TABLE`; not `SHOW`, which a
+    /// check may use and `PREPARE` refuses). Any other is judged when it runs.
+    static func preparable(_ sql: String) -> Bool {
+        guard !sql.contains(";") else { return false }
+        let first = sql.drop { $0.isWhitespace || $0 == "(" }.prefix { $0.isLetter }.uppercased()
+        return ["SELECT", "WITH", "VALUES", "TABLE"].contains(first)
+    }
+
     /// The name a check's query is prepared under, then deallocated.
     static let preflightStatement = "sluice_verify_preflight"
 
@@ -244,7 +253,7 @@ extension VerifyStage: PreflightingStage {
                 var refused: [(index: Int, error: PostgresError)] = []
                 for (index, check) in checks.enumerated() {
                     let sql = QueryStage.trimmed(check.sql)
-                    guard !sql.contains(";") else { continue }
+                    guard Self.preparable(sql) else { continue }
                     do {
                         _ = try await connection.execute("PREPARE \(Self.preflightStatement) AS \(sql)")
                         _ = try await connection.execute("DEALLOCATE \(Self.preflightStatement)")
