@@ -134,6 +134,12 @@ struct RunSummary {
                 manifest.status == .awaitingApproval
                 ? "\(review)\n  \(command)\n"
                 : "continue \(later) with:\n  \(command)\n"
+            let secrets = secretsToGiveAgain
+            if !secrets.isEmpty {
+                // The manifest keeps no secret: the command needs the ones its stages use again.
+                let again = secrets.map { "--set \($0)=..." }.joined(separator: " ")
+                out += "  (adding \(again) again: the manifest does not keep secrets given with --set)\n"
+            }
             if manifest.status == .awaitingApproval {
                 out +=
                     "or, to turn it down (recorded; approving it is then refused):\n  sluice reject "
@@ -149,6 +155,23 @@ struct RunSummary {
             }
         }
         return out
+    }
+
+    /// The secrets the run was given with `--set` (recorded redacted) that the command
+    /// continuing it needs again: those of the stages it runs (from the gate on; all of them
+    /// for a resume) and of their connections.
+    var secretsToGiveAgain: [String] {
+        let gate = manifest.stages.firstIndex { $0.status == .awaitingApproval }
+        let from = (manifest.status == .awaitingApproval ? gate : nil) ?? 0
+        let running = manifest.stages[from...]
+        let names = Set(running.map(\.name))
+        let connections = Set(running.compactMap { $0.parameters["connection"].stringValue })
+        return manifest.secretOverrides.filter { key in
+            let parts = key.split(separator: ".").map(String.init)
+            guard let first = parts.first else { return false }
+            return names.contains(first)
+                || (first == "connections" && parts.count > 1 && connections.contains(parts[1]))
+        }
     }
 
     /// A moment as `21:53:10 UTC`, or with its date when it is not today (UTC).

@@ -63,6 +63,8 @@ struct CLISecurityTests {
         let (directory, manifest) = try #require(await fixture.manifests().last)
         #expect(manifest.overrides == ["fetch.delay=0.01s", "connections.spotify.auth.client_secret=***"])
         #expect(manifest.secretOverrides == ["connections.spotify.auth.client_secret"])
+        // Approving needs no Spotify secret: the command is given as it is.
+        #expect(!stopped.stdout.contains("again: the manifest does not keep secrets"), "\(stopped.stdout)")
 
         // Fetching again needs the secret: asked for, nothing run.
         let refetch = try await sluice.run(["replay", directory.path, "--from", "fetch", "--yes"])
@@ -84,6 +86,20 @@ struct CLISecurityTests {
         // Given again, the fetch replay runs.
         let again = try await sluice.run(["replay", directory.path, "--from", "fetch", "--yes", "--set", secret])
         #expect(again.status == 0, "\(again.stderr)")
+
+        // A database password given with --set is needed to approve: the gate's command says so.
+        let url = try #require(sluice.environment["DATABASE_URL"])
+        _ = try await fixture.server.execute("UPDATE tracks SET spotify_popularity = NULL", conninfo: fixture.conninfo)
+        let withURL = try await sluice.run([
+            "run", "plans/spotify-enrichment.yaml", "--runs-dir", fixture.runsDirectory, "--set", "fetch.delay=0.01s",
+            "--set", secret, "--set", "connections.db.url=\(url)",
+        ])
+        #expect(withURL.status == 3, "\(withURL.stderr)")
+        #expect(
+            withURL.stdout.contains(
+                "(adding --set connections.db.url=... again: the manifest does not keep secrets given with --set)"),
+            "\(withURL.stdout)")
+        #expect(!withURL.stdout.contains("--set connections.spotify.auth.client_secret=..."), "\(withURL.stdout)")
         try await FaultChecks.expectNoSecrets(fixture, outputs: [stopped, refetch, withVariable, applied, again])
     }
 
