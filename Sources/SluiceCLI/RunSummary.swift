@@ -237,10 +237,11 @@ struct RunSummary {
     var stageTable: String {
         var rows = [["stage", "kind", "status", "in", "out", "rejected", "time"]]
         for stage in manifest.stages {
-            // A stage whose gate a person turned down never started, as one still waiting.
-            let rejected = manifest.rejection?.stage == stage.name
+            // Not one that never started: cancelled before it did, failed its check before the run
+            // started, or behind a gate a person turned down.
             let ran =
-                stage.status != .pending && stage.status != .skipped && stage.status != .awaitingApproval && !rejected
+                stage.status != .pending && stage.status != .skipped && stage.status != .awaitingApproval
+                && stage.startedAt != nil
             // A replay's skipped stages keep the original run's times in the manifest: not this run's.
             let time =
                 ran
