@@ -68,6 +68,34 @@ import Testing
         #expect(harness.counters["changed"] == 2)
     }
 
+    /// The undo file removed while the apply runs (its run directory deleted): nothing is
+    /// committed, since the change could not be undone.
+    @Test func anApplyWhoseUndoFileIsRemovedBeforeItCommitsChangesNothing() async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        // Each row written takes half a second: the file is gone well before COMMIT.
+        _ = try await db.connection.execute(
+            """
+            CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END $$;
+            CREATE TRIGGER slow BEFORE UPDATE ON tracks FOR EACH ROW EXECUTE FUNCTION slow()
+            """)
+        let before = try await db.connection.execute("SELECT * FROM tracks ORDER BY id").rows
+        let stage = try await Self.applyStage(db)
+        let harness = try await StageHarness(stage: stage)
+        let undo = harness.runDirectory.appendingPathComponent(UndoFile.fileName(stage: "apply"))
+        let remover = Task {
+            let made = try await eventually { await BlockingIO.fileExists(atPath: undo.path) }
+            try await BlockingIO.runOnOwnThread { try FileManager.default.removeItem(at: undo) }
+            return made
+        }
+        let error = await #expect(throws: (any Error).self) { try await harness.run(stage, input: Self.input) }
+        #expect(try await remover.value)
+        #expect(
+            "\(error.map { "\($0)" } ?? "")".contains("was removed or replaced while the apply ran"),
+            "\(String(describing: error))")
+        #expect(try await db.connection.execute("SELECT * FROM tracks ORDER BY id").rows == before)
+    }
+
     @Test func countsChangedUnchangedAndUnknownRows() async throws {
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }

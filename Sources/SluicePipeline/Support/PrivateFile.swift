@@ -31,6 +31,22 @@ public enum PrivateFile {
         _ = chmod(url.path, directoryMode)
     }
 
+    /// Which file `url` names now (its device and inode), or `nil` when none does.
+    public static func identity(of url: URL) async -> FileIdentity? {
+        try? await BlockingIO.run { () -> FileIdentity? in
+            var info = stat()
+            guard stat(url.path, &info) == 0 else { return nil }
+            return FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+        }
+    }
+
+    /// A file as the file system knows it: the same identity at a path later means the same
+    /// file is still there (not removed, nor replaced).
+    public struct FileIdentity: Sendable, Equatable {
+        public var device: UInt64
+        public var inode: UInt64
+    }
+
     /// Writes `bytes` to `url` atomically: a private temporary file in the same directory,
     /// fsync, then rename over `url`, so a reader sees the old or the new content, never a mix.
     public static func writeAtomically(_ bytes: [UInt8], to url: URL) async throws {

@@ -166,6 +166,19 @@ public struct ApplyStage: ReviewingStage, PreflightingStage {
         undo.mode = update.mode
         // A dry run changes nothing, so it leaves no undo file; it counts what would change.
         let writer = settings.dryRun ? nil : try await UndoFile.Writer(at: undoURL, describing: undo)
+        if writer != nil, let created = await PrivateFile.identity(of: undoURL) {
+            // A run directory removed (or the file replaced) while the apply ran would leave a
+            // committed change with no undo anywhere: then nothing is committed.
+            let stage = name
+            update.beforeCommit = {
+                guard await PrivateFile.identity(of: undoURL) == created else {
+                    throw StageError(
+                        stage: stage,
+                        "the undo file \(undoURL.path) was removed or replaced while the apply ran (the run "
+                            + "directory deleted?): rolled back, nothing changed, since the change could not be undone")
+                }
+            }
+        }
         var wouldChange = 0
         // A dry run names a few of the keys it would change, so a person can look them up.
         var sampleKeys: [String] = []
