@@ -283,7 +283,10 @@ public final class PostgresConnection: Sendable {
         defer { inFlight.end() }
         do {
             return try await withTaskCancellationHandler(operation: operation) { [cancel] in
-                cancel?.request()
+                // libpq's cancel waits for the server to answer it, for ever from one that answers
+                // nothing (a stopped postmaster, a host dropping packets): never on the thread
+                // that cancels, which may be the signal handler's, which must see a second Ctrl-C.
+                if let cancel { DispatchQueue.global().async { cancel.request() } }
                 inFlight.after(Self.cancelGrace) { cancel?.cut() }
             }
         } catch let error as PostgresError where error.isQueryCanceled && Task.isCancelled {

@@ -123,6 +123,49 @@ import Glibc
         #expect(try await connection.execute("SELECT 'usable'").scalar == .string("usable"))
     }
 
+    /// A server that answers nothing at all, not even the cancel request (its postmaster stopped
+    /// too, or a host dropping packets: libpq's cancel then waits for ever): cancelling the task
+    /// returns at once, since the blocking cancel runs on a thread of its own (the canceller may
+    /// be the signal handler's queue, which must still see a second Ctrl-C), and the connection
+    /// is cut after the grace period.
+    @Test(.timeLimit(.minutes(3)))
+    func cancellingWhenEvenTheCancelRequestHangsReturnsAtOnceAndCuts() async throws {
+        let server = try await TestPostgres.shared()
+        let db = try await Scratch.make()
+        let proxy = FaultProxy(targetPort: try #require(server.port))
+        let port = try proxy.start()
+        let name = try #require(db.conninfo.split(separator: " ").first { $0.hasPrefix("dbname=") }).dropFirst(7)
+        let through = try PostgresConnection.conninfo(
+            try #require(
+                server.tcpConninfo(
+                    database: String(name), user: TestPostgres.passwordRole,
+                    password: TestPostgres.passwordRolePassword)), setting: ["port": "\(port)"])
+        let connection = try await PostgresConnection.connect(through, logger: TestPostgres.logger)
+        let monitor = try await db.connect()
+        let pid = connection.backendPID
+        let task = Task { try await connection.execute("SELECT pg_sleep(600)") }
+        #expect(
+            try await eventually {
+                try await monitor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active'", [.int(Int64(pid))]
+                ).scalar == .int(1)
+            })
+        // Nothing through the proxy is answered from now on, the cancel's own connection included.
+        proxy.setMode(.stall)
+        let cancelled = try await BlockingIO.runOnOwnThread { () -> Duration in
+            let start = ContinuousClock.now
+            task.cancel()
+            return ContinuousClock.now - start
+        }
+        #expect(cancelled < .seconds(5), "task.cancel() waited for the cancel request: \(cancelled)")
+        let start = ContinuousClock.now
+        let result = await task.result
+        #expect(ContinuousClock.now - start < .seconds(120), "the connection was not cut")
+        #expect(throws: (any Error).self) { try result.get() }
+        _ = try await monitor.execute("SELECT pg_terminate_backend($1)", [.int(Int64(pid))])
+        await proxy.stop()
+    }
+
     /// A server that answers neither the query nor the cancel (its backend stopped, as by a hung
     /// host): the connection is cut after the grace period instead of holding the task for ever.
     @Test(
