@@ -97,6 +97,16 @@ struct Resume: AsyncParsableCommand {
             break
         }
         if original.isAbandoned { await Self.removeLeftovers(of: original, at: runURL) }
+        // Its apply committed before it stopped: the resume's apply will find those rows done and
+        // change nothing, so its own undo restores nothing. The undo that does is this run's.
+        let runDirectory = Manifest.manifestURL(for: runURL).deletingLastPathComponent()
+        for (stage, _) in original.committedAppliesNotUndone {
+            Terminal.printError(
+                "note: stage '\(stage)' of run \(original.runID) committed before the run stopped: the resume's apply "
+                    + "finds those rows done and changes nothing; to put them back, undo run \(original.runID): sluice undo "
+                    + "\(Execution.shellQuoted(runDirectory.path))"
+                    + (original.committedApplies.count > 1 ? " --stage \(Execution.shellQuoted(stage))" : ""))
+        }
         // Resumed before: the later run has the answers this one lacks, or finished the job.
         if let (later, laterRun) = await Self.latestContinuation(of: original, at: runURL) {
             let path = Execution.shellQuoted(later.path)

@@ -375,6 +375,14 @@ struct ApplyCommandTests {
         // The list tells this run from a failed one that changed nothing.
         let failed = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
         #expect(failed.stdout.contains("  failed, apply committed  "), "\(failed.stdout)")
+        // A resume (refused for a run of `sluice apply`) says whose undo puts the table back.
+        let resumed = try await fixture.databaseOnly.run(["resume", directory.path])
+        #expect(
+            resumed.stderr.contains(
+                "note: stage 'apply' of run \(manifest.runID) committed before the run stopped: the resume's apply "
+                    + "finds those rows done and changes nothing; to put them back, undo run \(manifest.runID): "
+                    + "sluice undo \(directory.path)"),
+            "\(resumed.stderr)")
 
         let undone = try await fixture.databaseOnly.run([
             "undo", manifest.runID, "--runs-dir", fixture.runsDirectory, "--yes",

@@ -149,6 +149,29 @@ import Testing
         #expect(try await BlockingIO.runOnOwnThread { try Manifest.load(from: result.directory) } == manifest)
     }
 
+    /// A stage that finishes its work although the run was cancelled while it did (an apply whose
+    /// COMMIT went through as Ctrl-C came): recorded as it returned when what it did is final
+    /// once it returns (``FinalOnReturnStage``), as cancelled otherwise; the run is interrupted.
+    @Test(arguments: [true, false]) func aStageThatFinishesAfterTheCancelIsRecordedAsItEnded(final: Bool) async throws {
+        let test = try await TestRun()
+        let started = Counter()
+        let stage: any Stage =
+            final ? FinishingStage(started: started) as any Stage : UnmarkedFinishingStage(started: started)
+        let run = Task {
+            try await test.run([
+                StageSpec(SourceStage(batches: 1)), StageSpec(stage, input: "source"),
+                // As verify after apply: it reads the end of the finished stage's output.
+                StageSpec(SinkStage(name: "after"), input: "finish"),
+            ])
+        }
+        await started.reach(1)
+        run.cancel()
+        let manifest = try await run.value.manifest
+        #expect(manifest.status == .interrupted)
+        #expect(manifest.stage("finish")?.status == (final ? .succeeded : .cancelled))
+        #expect(manifest.stage("after")?.status == .cancelled)
+    }
+
     @Test func aRunCancelledBeforeItStartsEndsInterrupted() async throws {
         let test = try await TestRun()
         let run = Task {
@@ -178,5 +201,32 @@ struct LeadCheckingSink: Stage {
             if lead > maxLead.value { maxLead.increment(by: lead - maxLead.value) }
             try await output.send(batch)
         }
+    }
+}
+
+/// Reads its input, then waits for the run to be cancelled and returns normally, as an apply
+/// whose COMMIT completes while Ctrl-C comes.
+private struct UnmarkedFinishingStage: Stage {
+    var name = "finish"
+    var kind: String { "test-finish" }
+    var parameters: Value { .object([:]) }
+    var started: Counter
+
+    func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        for try await _ in input! {}
+        started.increment()
+        while !Task.isCancelled { try? await Task.sleep(for: .milliseconds(5)) }
+    }
+}
+
+/// ``UnmarkedFinishingStage``, final once it returns.
+private struct FinishingStage: FinalOnReturnStage {
+    var name = "finish"
+    var kind: String { "test-finish" }
+    var parameters: Value { .object([:]) }
+    var started: Counter
+
+    func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        try await UnmarkedFinishingStage(started: started).run(context, input: input, output: output)
     }
 }

@@ -12,7 +12,7 @@ import SluicePostgres
 /// ``BulkUpdateError`` names the input row (its position) or its key; to turn that into a line
 /// the CSV is read again, only on failure, and only if its SHA-256 is still the one recorded
 /// when it was read (so the line numbers are those of the rows that were applied).
-public struct CSVApplyStage: ReviewingStage, PreflightingStage {
+public struct CSVApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage {
     public let apply: ApplyStage
     public let csvURL: URL
     public let displayPath: String

@@ -40,8 +40,9 @@ struct StageExecution: Sendable {
                 progress: context.progress)
             output = out
             try await spec.stage.run(context, input: input, output: out)
-            // A stage that returns after the run was cancelled may have seen only part of its input.
-            try Task.checkCancellation()
+            // A stage that returns after the run was cancelled may have seen only part of its
+            // input, unless what it did is final once it returns (an apply that committed).
+            if !(spec.stage is any FinalOnReturnStage) { try Task.checkCancellation() }
         } catch {
             failure = error
         }

@@ -24,6 +24,14 @@ public protocol Stage: Sendable {
     func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws
 }
 
+/// A stage that returns only once what it did is final (an apply: its transaction committed, or
+/// was never to commit), even when the run was cancelled meanwhile: Ctrl-C during the apply's
+/// post-commit `ANALYZE`, or while its COMMIT waited for a synchronous standby, came too late to
+/// undo it. The runner records such a stage as it returned (succeeded, its undo file kept),
+/// not as cancelled; any other stage returning after a cancellation may have seen only part of
+/// its input, and is recorded cancelled.
+public protocol FinalOnReturnStage: Stage {}
+
 /// A stage's place in a pipeline: the stage, the stage it reads from and how it is run.
 public struct StageSpec: Sendable {
     public var stage: any Stage

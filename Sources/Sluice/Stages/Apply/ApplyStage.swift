@@ -18,7 +18,7 @@ import SluicePostgres
 /// (1 when the columns written were analyzed after COMMIT) and `altered_by_trigger` (cells a
 /// trigger stored other values in than written; only for a table with such triggers). Sends
 /// nothing downstream.
-public struct ApplyStage: ReviewingStage, PreflightingStage {
+public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage {
     /// The kind of the artifact holding the prior values of the rows an apply changed (what
     /// `sluice undo` puts back): recorded once the update committed, or may have.
     public static let undoArtifactKind = "undo"
