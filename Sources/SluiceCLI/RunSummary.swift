@@ -18,6 +18,9 @@ struct RunSummary {
     /// The latest run that went on from this one (a resume, an approval), when `sluice runs
     /// show` found one: said in place of the command that would continue it again.
     var continuedBy: String?
+    /// The apply stages of a run whose process died while they ran that left an undo file in its
+    /// directory (`sluice runs show` looks): their COMMIT may have gone through.
+    var unfinishedUndoFiles: [String] = []
 
     var text: String {
         var out = headline + "\n"
@@ -93,6 +96,16 @@ struct RunSummary {
                 what += ", left the cells changed since in \(undo.changedSince.counted("row"))"
             }
             out += "undone (stage '\(undo.stage)') at \(ISO8601DateFormatter().string(from: undo.undoneAt)): \(what)\n"
+        }
+        for stage in unfinishedUndoFiles where manifest.isAbandoned {
+            // Killed between writing its prior values and recording how its COMMIT ended.
+            let option =
+                manifest.stages.filter { $0.kind == "apply" }.count > 1
+                ? " --stage \(Execution.shellQuoted(stage))" : ""
+            out +=
+                "stage '\(stage)' was running when the process died and left its undo file: its COMMIT may have "
+                + "gone through; to see what undoing it would restore (nothing, if it did not commit):\n"
+                + "  sluice undo \(Execution.shellQuoted(directory.path))\(option) --dry-run\n"
         }
         if manifest.isAbandoned, let process = manifest.process, continuedBy == nil {
             out +=

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Sluice
 import SluiceCore
 import SluicePipeline
 
@@ -160,6 +161,14 @@ struct Runs: AsyncParsableCommand {
                         Manifest.loadEvery(in: directory.deletingLastPathComponent())
                     }
                     summary.continuedBy = Manifest.continuations(among: siblings.map(\.manifest))[manifest.runID]
+                }
+                if manifest.isAbandoned {
+                    for stage in manifest.stages where stage.kind == "apply" && stage.status == .running {
+                        let file = directory.appendingPathComponent(UndoFile.fileName(stage: stage.name))
+                        if await BlockingIO.fileExists(atPath: file.path) {
+                            summary.unfinishedUndoFiles.append(stage.name)
+                        }
+                    }
                 }
                 print(summary.text, terminator: "")
             } catch {

@@ -195,6 +195,12 @@ struct ProcessFaultTests {
         let shown = try await fixture.sluice.run(["runs", "show", directory.path])
         #expect(shown.status == 0, "\(shown.stderr)")
         #expect(shown.stdout.contains("is gone without writing a final status"), "\(shown.stdout)")
+        // Its apply had written its undo file: whether its COMMIT went through is for undo to say.
+        #expect(
+            shown.stdout.contains(
+                "stage 'apply' was running when the process died and left its undo file: its COMMIT may have gone "
+                    + "through; to see what undoing it would restore (nothing, if it did not commit):\n  sluice undo "
+                    + "\(directory.path) --dry-run\n"), "\(shown.stdout)")
         // Approved up front, it goes on approved: the command is the one an interruption gives.
         #expect(shown.stdout.contains("  sluice resume \(directory.path) --yes\n"), "\(shown.stdout)")
 
