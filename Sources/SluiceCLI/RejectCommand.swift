@@ -9,7 +9,7 @@ struct RejectCommand: AsyncParsableCommand {
         abstract: "Reject what a run stopped at its approval gate for: it will not be applied.",
         discussion: """
             Records in the run's manifest that its review (or the stage it waits for) was \
-            rejected, by whom ($USER), when and why (--reason). The run is then listed as \
+            rejected, by whom ($USER and the uid), when and why (--reason). The run is then listed as \
             rejected, and approving it (sluice replay RUN --from STAGE, sluice resume) is refused: \
             --force approves it anyway. Nothing in the database changes. For a new review, run \
             the plan again (or sluice apply an edited CSV).
