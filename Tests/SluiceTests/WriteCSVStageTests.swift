@@ -163,6 +163,24 @@ import Testing
         #expect(left.files == ["audit.csv"])
     }
 
+    /// A directory made for the CSV (the run's own, removed while the run went on) holds data: it
+    /// is 0700, whatever the umask; one that exists is left as it is.
+    @Test func aDirectoryMadeForTheCSVIsPrivate() async throws {
+        let directory = try await StageHarness.makeRunDirectory()
+        let made = directory.appendingPathComponent("exports")
+        let writer = try await CSVFileWriter(url: made.appendingPathComponent("audit.csv"), columns: ["a"])
+        _ = try await writer.commit()
+        #expect(try await mode(of: made) == 0o700)
+        let shared = directory.appendingPathComponent("shared")
+        try await BlockingIO.runOnOwnThread {
+            try FileManager.default.createDirectory(at: shared, withIntermediateDirectories: false)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: shared.path)
+        }
+        let beside = try await CSVFileWriter(url: shared.appendingPathComponent("audit.csv"), columns: ["a"])
+        _ = try await beside.commit()
+        #expect(try await mode(of: shared) == 0o755)
+    }
+
     /// A path through a file (`/etc/passwd/x.csv`) names that file, not "already exists".
     @Test func aPathThroughAFileSaysWhichFileIsInTheWay() async throws {
         let directory = try await StageHarness.makeRunDirectory()
