@@ -4,15 +4,46 @@ import Foundation
 import Logging
 import SluiceCore
 import SluiceHTTP
-import SluicePipeline
 import SluiceTestSupport
 import Testing
 
 @testable import Sluice
+@testable import SluicePipeline
 
 /// The request shapes, match rules and auth kinds of the fetch stage, each against a real
 /// local server that plays the API and enforces its rules.
 @Suite struct FetchShapesTests {
+    /// After a failure the answers file is recorded as the disk holds it: cut short (a disk that
+    /// filled up kept fewer bytes than were written), with its hash on disk and the answers a
+    /// resume reads back from it; gone with its run directory, not at all.
+    @Test func answersKeptAfterAFailureAreRecordedAsTheDiskHoldsThem() async throws {
+        for removed in [false, true] {
+            let harness = try await StageHarness(stage: KeepingStage())
+            let writer = try FetchAnswers.Writer(runDirectory: harness.runDirectory, stage: "fetch")
+            for n in 0..<10 { try await writer.append(id: "id\(n)", .found(.object(["n": .int(Int64(n))]))) }
+            try await writer.flush()
+            let url = writer.url
+            try await BlockingIO.runOnOwnThread {
+                if removed {
+                    try FileManager.default.removeItem(at: url)
+                } else {
+                    let size = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int ?? 0
+                    _ = truncate(url.path, off_t(size * 6 / 10))
+                }
+            }
+            await writer.keep(context: harness.context)
+            let kept = harness.context.artifacts.filter { $0.kind == "answers" }
+            guard !removed else {
+                #expect(kept.isEmpty)
+                continue
+            }
+            let readable = await FetchAnswers.load(from: url).count
+            #expect(readable > 0 && readable < 10)
+            #expect(kept.map(\.rows) == [readable])
+            #expect(kept.map(\.sha256) == [try await PrivateFile.sha256(of: url).sha256])
+        }
+    }
+
     /// A plan with a query source (never run; `*`, so any field may be named) and `fetch` as written.
     static func fetchStage(_ fetch: String, connection: String, environment: [String: String] = [:]) throws -> any Stage
     {
@@ -935,4 +966,12 @@ import Testing
             }
         }
     }
+}
+
+/// A stage that does nothing: a context for the answers file's writer.
+private struct KeepingStage: Stage {
+    var name: String { "fetch" }
+    var kind: String { "fetch" }
+    var parameters: Value { .object([:]) }
+    func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {}
 }

@@ -80,10 +80,20 @@ enum FetchAnswers {
         }
 
         /// After a failure: keeps what was written (it is what a resume reuses) and records it as
-        /// the stage's output, so the run says how many answers it kept.
+        /// the stage's output, so the run says how many answers it kept. A disk that filled up may
+        /// have kept fewer bytes than were handed over (the last line cut short): then the file is
+        /// recorded as it is on disk, with the answers a resume can read back from it; one gone
+        /// (its run directory deleted) is not recorded at all.
         func keep(context: StageContext) async {
-            guard let summary = try? await file.close() else { return }
-            context.registerArtifact(at: summary.url, kind: "answers", sha256: summary.sha256, rows: count)
+            guard let summary = try? await file.close(),
+                let onDisk = try? await PrivateFile.sha256(of: summary.url)
+            else { return }
+            guard onDisk.sha256 != summary.sha256 else {
+                context.registerArtifact(at: summary.url, kind: "answers", sha256: summary.sha256, rows: count)
+                return
+            }
+            let readable = await FetchAnswers.load(from: summary.url).count
+            context.registerArtifact(at: summary.url, kind: "answers", sha256: onDisk.sha256, rows: readable)
         }
     }
 }
