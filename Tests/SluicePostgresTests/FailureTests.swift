@@ -65,6 +65,7 @@ import Glibc
         #expect(elapsed < .seconds(60), "the timeout did not bound the wait: \(elapsed)")
         #expect(error.message.contains("timed out"))
         #expect(error.message.contains("port=\(listener.port)"))
+        #expect(!error.message.hasSuffix(":"), "libpq's reasonless 'failed:' is not left dangling: \(error.message)")
         #expect(!error.description.contains("s3cret-pw"))
     }
 

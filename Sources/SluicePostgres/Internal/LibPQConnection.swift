@@ -113,7 +113,8 @@ actor LibPQConnection {
         if let db = text(PQdb(conn)) { target.append("dbname=\(db)") }
         if let user = text(PQuser(conn)) { target.append("user=\(user)") }
         var libpqMessage = text(PQerrorMessage(conn)) ?? ""
-        while libpqMessage.last?.isWhitespace == true { libpqMessage.removeLast() }
+        // Given up on mid-attempt (a timeout), libpq's message ends `... failed:` with no reason.
+        while libpqMessage.last?.isWhitespace == true || libpqMessage.last == ":" { libpqMessage.removeLast() }
         // A conninfo libpq could not parse names no host: no empty "()".
         var message = "could not connect to PostgreSQL" + (target.isEmpty ? "" : " (\(target.joined(separator: " ")))")
         if let reason { message += ": \(reason)" }
