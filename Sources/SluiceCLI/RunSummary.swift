@@ -113,8 +113,10 @@ struct RunSummary {
                 + "killed or crashed; continue with:\n  "
                 + (process.resumeCommand ?? "sluice resume \(Execution.shellQuoted(directory.path))") + "\n"
         }
-        // Answers a fetch kept, which `sluice resume` reuses.
-        let kept = manifest.stages.flatMap(\.outputs).filter { $0.kind == "answers" }.map(\.rows).reduce(0, +)
+        // Answers a fetch of this run kept, which `sluice resume` reuses (not those of a fetch a
+        // replay skipped: resuming a replay of the apply asks the API nothing).
+        let kept = manifest.stages.filter { $0.status != .skipped }.flatMap(\.outputs).filter { $0.kind == "answers" }
+            .map(\.rows).reduce(0, +)
         if let rejection = manifest.rejection {
             // Turned down: the gate's command would be refused; a new review is the way on.
             out +=

@@ -156,4 +156,19 @@ import Testing
         #expect(shown.stdout.contains("stage 'apply' rejected by uid \(geteuid()) at "), "\(shown.stdout)")
         #expect(shown.stdout.contains("(no reason given)"), "\(shown.stdout)")
     }
+
+    /// An approval that fails (a guard-rail) is not told the API's answers are kept for a resume:
+    /// the fetch is the stopped run's, and continuing the approval asks the API nothing.
+    @Test func aFailedApprovalIsNotOfferedTheFetchsAnswers() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 40)
+        defer { Task { await fixture.tearDown() } }
+        #expect(try await fixture.run().status == 3)
+        let gated = try await fixture.lastRunDirectory()
+        let failed = try await fixture.databaseOnly.run([
+            "replay", gated.path, "--from", "apply", "--yes", "--set", "apply.max_changed=1",
+        ])
+        #expect(failed.status == 1, "\(failed.stderr)")
+        #expect(failed.stdout.contains("max_changed"), "\(failed.stdout)")
+        #expect(!failed.stdout.contains("answers to"), "\(failed.stdout)")
+    }
 }

@@ -68,10 +68,13 @@ public struct Undo: Sendable {
         guard await BlockingIO.fileExists(atPath: url.path) else {
             switch record?.status {
             case .awaitingApproval, .pending, .skipped, .cancelled:
+                // Cancelled once started, its transaction was rolled back; otherwise it never ran.
+                let what =
+                    record?.status == .cancelled && record?.startedAt != nil
+                    ? "was cancelled and rolled back" : "did not run (\(record?.status.rawValue ?? ""))"
                 throw UndoError(
-                    "stage '\(stage)' of run \(manifest.runID) did not run (\(record?.status.rawValue ?? "")), so it "
-                        + "changed nothing; an approval (sluice replay \(manifest.runID) --from \(stage) --yes) is a "
-                        + "run of its own: undo that run")
+                    "stage '\(stage)' of run \(manifest.runID) \(what), so it changed nothing; an approval "
+                        + "(sluice replay \(manifest.runID) --from \(stage) --yes) is a run of its own: undo that run")
             default:
                 throw UndoError(
                     "run \(manifest.runID) has no undo file for stage '\(stage)': "
