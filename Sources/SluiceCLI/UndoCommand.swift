@@ -118,7 +118,7 @@ struct UndoCommand: AsyncParsableCommand {
             let report: UndoReport
             do {
                 report = try await Execution.interruptible(
-                    finishing: "rolling the undo back",
+                    finishing: "rolling the undo back, unless it has committed already",
                     unfinished: "the server rolls it back when the connection closes"
                 ) { try await undo.run(logger: logger, dryRun: dryRun) }
             } catch let interrupted as Execution.Interrupted {
