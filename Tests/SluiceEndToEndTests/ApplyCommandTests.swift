@@ -261,9 +261,7 @@ struct ApplyCommandTests {
     @Test func anUndoFindingAPartialOneCompleteRecordsItUndone() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 40)
         defer { Task { await fixture.tearDown() } }
-        let rows = try await fixture.reviewedRows()
-        let file = fixture.directory.appendingPathComponent("reviewed.csv")
-        try await Files.write(Array(CSVText.lines(rows, end: "\n").utf8), to: file)
+        let file = try await fixture.reviewedCSV()
         let before = try await fixture.table()
         let sluice = fixture.databaseOnly
         let applied = try await sluice.run([
@@ -409,8 +407,7 @@ struct ApplyCommandTests {
     @Test func onATerminalTheReviewIsShownOnceAndADeclinedApplyChangesNothing() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
         defer { Task { await fixture.tearDown() } }
-        let file = fixture.directory.appendingPathComponent("reviewed.csv")
-        try await Files.write(Array(CSVText.lines(try await fixture.reviewedRows(), end: "\n").utf8), to: file)
+        let file = try await fixture.reviewedCSV()
         let before = try await fixture.table()
         let declined = try await fixture.databaseOnly.runOnTerminal(
             ["apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory], answer: "n")
@@ -787,6 +784,14 @@ extension EnrichmentFixture {
             sluice.environment[name] = nil
         }
         return sluice
+    }
+
+    /// ``reviewedRows()`` written to `reviewed.csv` in the fixture's directory (`\n` line ends),
+    /// for `sluice apply`.
+    func reviewedCSV() async throws -> URL {
+        let file = directory.appendingPathComponent("reviewed.csv")
+        try await Files.write(Array(CSVText.lines(try await reviewedRows(), end: "\n").utf8), to: file)
+        return file
     }
 
     /// Runs the plan up to its approval gate and returns the audit trail it wrote, header first,

@@ -53,9 +53,7 @@ struct ProcessFaultTests {
     @Test func anInterruptedDryRunOfACSVIsContinuedAsADryRun() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
         defer { Task { await fixture.tearDown() } }
-        let rows = try await fixture.reviewedRows()
-        let csv = fixture.directory.appendingPathComponent("reviewed.csv")
-        try await Files.write(Array(CSVText.lines(rows, end: "\n").utf8), to: csv)
+        let csv = try await fixture.reviewedCSV()
         let before = try await fixture.table()
         let (held, out, err) = try await fixture.startApplyHeldOnARow([
             "apply", "plans/spotify-enrichment.yaml", csv.path, "--runs-dir", fixture.runsDirectory, "--dry-run",

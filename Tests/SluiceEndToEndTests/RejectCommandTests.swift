@@ -134,9 +134,7 @@ import Testing
     @Test func aRejectedApplyOfACSVPointsAtApplyingTheFileAgain() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 40)
         defer { Task { await fixture.tearDown() } }
-        let rows = try await fixture.reviewedRows()
-        let file = fixture.directory.appendingPathComponent("reviewed.csv")
-        try await Files.write(Array(CSVText.lines(rows, end: "\n").utf8), to: file)
+        let file = try await fixture.reviewedCSV()
         var sluice = fixture.databaseOnly
         sluice.environment["USER"] = nil
         sluice.environment["LOGNAME"] = nil

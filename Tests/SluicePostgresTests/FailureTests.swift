@@ -9,6 +9,16 @@ import Glibc
 #endif
 
 @Suite struct FailureTests {
+    /// Whether the server session `pid` runs a statement (it is `active`) before long, as
+    /// `monitor` sees it.
+    static func eventuallyActive(_ pid: Int, seenBy monitor: PostgresConnection) async throws -> Bool {
+        try await eventually {
+            try await monitor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active'", [.int(Int64(pid))]
+            ).scalar == .int(1)
+        }
+    }
+
     /// Against a server this suite started (it has a role with a password); an external
     /// server given by `SLUICE_TEST_DATABASE_URL` has none, and the test shows as skipped.
     @Test(.enabled(if: TestPostgres.externalURL == nil, "needs the suite's own server, which has a password role"))
@@ -145,12 +155,7 @@ import Glibc
         let monitor = try await db.connect()
         let pid = connection.backendPID
         let task = Task { try await connection.execute("SELECT pg_sleep(600)") }
-        #expect(
-            try await eventually {
-                try await monitor.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active'", [.int(Int64(pid))]
-                ).scalar == .int(1)
-            })
+        #expect(try await Self.eventuallyActive(pid, seenBy: monitor))
         // Nothing through the proxy is answered from now on, the cancel's own connection included.
         proxy.setMode(.stall)
         let cancelled = try await BlockingIO.runOnOwnThread { () -> Duration in
@@ -178,12 +183,7 @@ import Glibc
         let pid = db.connection.backendPID
         let connection = db.connection
         let task = Task { try await connection.execute("SELECT pg_sleep(600)") }
-        #expect(
-            try await eventually {
-                try await monitor.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active'", [.int(Int64(pid))]
-                ).scalar == .int(1)
-            })
+        #expect(try await Self.eventuallyActive(pid, seenBy: monitor))
         kill(pid_t(pid), SIGSTOP)
         defer { kill(pid_t(pid), SIGCONT) }
         let start = ContinuousClock.now
