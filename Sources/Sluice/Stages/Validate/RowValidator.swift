@@ -50,30 +50,29 @@ public struct RowValidator {
         var valid = Batch(columns: batch.columns)
         var rejected: [Rejection] = []
         for row in batch.rows {
-            var failure: (ValidationRule, RejectionReason, String)?
+            // The first rule the row breaks, else a NUL anywhere in it: the field, why, and the
+            // value as the rejects file shows it.
+            var failure: (field: String, reason: RejectionReason, detail: String, value: String?)?
             for (compiled, slot) in zip(rules, slots) {
                 let value = slot.map { row[$0] } ?? .null
                 if let (reason, detail) = compiled.failed(value, present: slot != nil) {
-                    failure = (compiled.rule, reason, detail)
+                    failure = (compiled.rule.field, reason, detail, value.text)
                     break
                 }
             }
             if failure == nil, let nul = row.firstIndex(where: Self.holdsNUL) {
                 let field = batch.columns[nul]
-                rejected.append(
-                    Rejection(
-                        stage: stage, reason: RejectionReason.nulCharacter.rawValue, field: field,
-                        value: row[nul].text?.replacingOccurrences(of: "\u{0}", with: "\\0"),
-                        detail:
-                            "\(field) holds a NUL character (\\u0000), which a PostgreSQL text and a CSV file cannot hold",
-                        row: Dictionary(zip(batch.columns, row), uniquingKeysWith: { a, _ in a })))
-                continue
+                failure = (
+                    field, .nulCharacter,
+                    "\(field) holds a NUL character (\\u0000), which a PostgreSQL text and a CSV file cannot hold",
+                    row[nul].text?.replacingOccurrences(of: "\u{0}", with: "\\0")
+                )
             }
-            if let (rule, reason, detail) = failure {
-                let value = batch.index(of: rule.field).map { row[$0] } ?? .null
+            if let failure {
                 rejected.append(
                     Rejection(
-                        stage: stage, reason: reason.rawValue, field: rule.field, value: value.text, detail: detail,
+                        stage: stage, reason: failure.reason.rawValue, field: failure.field, value: failure.value,
+                        detail: failure.detail,
                         row: Dictionary(zip(batch.columns, row), uniquingKeysWith: { a, _ in a })))
             } else {
                 valid.rows.append(row)
