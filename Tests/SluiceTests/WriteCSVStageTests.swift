@@ -191,6 +191,12 @@ import Testing
             _ = try await CSVFileWriter(url: target, columns: ["a"], replaceExisting: false)
         }
         #expect(error?.description == "cannot write \(target.path): \(file.path) is a file, not a directory")
+        // The file where the CSV's own directory would be.
+        let beside = file.appendingPathComponent("x.csv")
+        let direct = await #expect(throws: CSVWriteError.self) {
+            _ = try await CSVFileWriter(url: beside, columns: ["a"], replaceExisting: false)
+        }
+        #expect(direct?.description == "cannot write \(beside.path): \(file.path) is a file, not a directory")
     }
 
     @Test func aMissingColumnFailsAndLeavesNoFile() async throws {

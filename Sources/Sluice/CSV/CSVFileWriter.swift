@@ -25,9 +25,7 @@ public final class CSVFileWriter {
                 do {
                     // A directory made for it holds data, as a run directory does: 0700 (its run
                     // directory, deleted while the run went on, included).
-                    let made = !FileManager.default.fileExists(atPath: directory.path)
-                    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-                    if made { _ = chmod(directory.path, PrivateFile.directoryMode) }
+                    try PrivateFile.createDirectory(at: directory)
                 } catch {
                     // Foundation says "a file with the same name already exists": name the file.
                     guard let file = Self.fileInPlaceOfDirectory(directory) else { throw error }

@@ -16,7 +16,7 @@ public enum PrivateFile {
     public static let directoryMode: mode_t = 0o700
 
     /// Creates `url` (mode 0700) and any missing parents (default mode); an existing
-    /// directory is left as it is.
+    /// directory is left as it is, a file in its place is an error (`ENOTDIR`).
     public static func createDirectory(at url: URL) throws {
         let parent = url.deletingLastPathComponent()
         if parent.path != url.path, !FileManager.default.fileExists(atPath: parent.path) {
@@ -25,6 +25,9 @@ public enum PrivateFile {
         if mkdir(url.path, directoryMode) != 0 {
             let error = errno
             guard error == EEXIST else { throw FileError("create directory", path: url.path, errno: error) }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue
+            else { throw FileError("create directory", path: url.path, errno: ENOTDIR) }
             return
         }
         // mkdir applies the umask; make the mode exact.
