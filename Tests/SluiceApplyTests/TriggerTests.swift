@@ -25,6 +25,11 @@ import Testing
         CREATE TRIGGER tracks_touch BEFORE UPDATE ON tracks FOR EACH ROW EXECUTE FUNCTION tracks_touch()
         """
 
+    /// The columns the apply writes, row by row (not `updated_at`, which the triggers touch).
+    static func written(_ connection: PostgresConnection) async throws -> [[Value]] {
+        try await connection.execute("SELECT id, spotify_popularity, isrc FROM tracks ORDER BY id").rows
+    }
+
     /// 1 and 2 over the cap (2 a new isrc too), 3 under it, 4 kept (empty popularity) and unchanged.
     static let input = Tracks.batch([(1, 95, "ISRC-A"), (2, 99, "NEW-B"), (3, 30, nil), (4, "", "ISRC-D")])
 
@@ -54,7 +59,7 @@ import Testing
     ) async throws {
         let db = try await Scratch.make(
             schema: TestPostgres.tracksSchema + ";\n" + Tracks.insert + ";\n" + Self.cappingTrigger)
-        let before = try await db.connection.execute("SELECT id, spotify_popularity, isrc FROM tracks ORDER BY id").rows
+        let before = try await Self.written(db.connection)
         var records: [Batch] = []
         let update = Tracks.update(concurrent: concurrent)
         let stats = try await update.run(on: db.connection, batches: [Self.input]) { records.append($0) }
@@ -80,7 +85,7 @@ import Testing
         #expect(undone.conflicts == 0)
         #expect(undone.changed == 3)
         #expect(
-            try await db.connection.execute("SELECT id, spotify_popularity, isrc FROM tracks ORDER BY id").rows
+            try await Self.written(db.connection)
                 == before)
     }
 
@@ -89,7 +94,7 @@ import Testing
     @Test func aTriggerTouchingAnotherColumnIsNotReported() async throws {
         let db = try await Scratch.make(
             schema: TestPostgres.tracksSchema + ";\n" + Tracks.insert + ";\n" + Self.touchingTrigger)
-        let before = try await db.connection.execute("SELECT id, spotify_popularity, isrc FROM tracks ORDER BY id").rows
+        let before = try await Self.written(db.connection)
         var records: [Batch] = []
         let update = Tracks.update
         let stats = try await update.run(on: db.connection, batches: [Self.input]) { records.append($0) }
@@ -101,7 +106,7 @@ import Testing
         let undone = try await update.undoing.run(on: db.connection, batches: records) { _ in }
         #expect(undone.conflicts == 0)
         #expect(
-            try await db.connection.execute("SELECT id, spotify_popularity, isrc FROM tracks ORDER BY id").rows
+            try await Self.written(db.connection)
                 == before)
     }
 
