@@ -318,9 +318,17 @@ public enum JSON {
             position += 1
             let start = position
             // Fast path: no escapes.
-            while let c = current, c != UInt8(ascii: "\""), c != UInt8(ascii: "\\"), c >= 0x20 { position += 1 }
+            var ored: UInt8 = 0
+            while let c = current, c != UInt8(ascii: "\""), c != UInt8(ascii: "\\"), c >= 0x20 {
+                ored |= c
+                position += 1
+            }
             if current == UInt8(ascii: "\"") {
-                let s = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
+                let text = UnsafeBufferPointer(rebasing: bytes[start..<position])
+                // ASCII needs no validating: made straight from the bytes. `String(validating:as:)`
+                // is generic and unspecialized here: it looked up type metadata for every string
+                // (a third of reading a recorded input back).
+                let s = ored < 0x80 ? String(decoding: text, as: UTF8.self) : String(validating: text, as: UTF8.self)
                 guard let s else { throw error("invalid UTF-8 in string") }
                 position += 1
                 return s
@@ -372,14 +380,27 @@ public enum JSON {
             guard let first = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else {
                 throw error("invalid number")
             }
-            while let c = current {
+            // Digits alone (nearly every number) are summed as they are read, without a string.
+            var magnitude: UInt64 = 0
+            var digitsOnly = true
+            scan: while let c = current {
                 switch c {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
-                    UInt8(ascii: "e"), UInt8(ascii: "E"):
-                    position += 1
-                default: break
+                case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    let (times10, over1) = magnitude.multipliedReportingOverflow(by: 10)
+                    let (sum, over2) = times10.addingReportingOverflow(UInt64(c &- UInt8(ascii: "0")))
+                    if over1 || over2 { digitsOnly = false }
+                    magnitude = sum
+                case UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"):
+                    digitsOnly = false
+                default: break scan
                 }
-                if let c2 = current, !"0123456789+-.eE".utf8.contains(c2) { break }
+                position += 1
+            }
+            if digitsOnly {
+                if bytes[start] != UInt8(ascii: "-"), magnitude <= UInt64(Int64.max) { return .int(Int64(magnitude)) }
+                if bytes[start] == UInt8(ascii: "-"), magnitude <= UInt64(Int64.max) + 1 {
+                    return .int(magnitude == UInt64(Int64.max) + 1 ? .min : -Int64(magnitude))
+                }
             }
             let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
             // An int, a double, or (a 20-digit id, money to 18 decimals, 1e400) its text kept.

@@ -94,6 +94,30 @@ import Testing
         }
     }
 
+    /// Integers are read digit by digit, without text: every edge of Int64 as before, one past
+    /// it as the text it is.
+    @Test func readsIntegersAtTheEdgesOfInt64() throws {
+        #expect(try JSON.decode("9223372036854775807") == .int(.max))
+        #expect(try JSON.decode("-9223372036854775808") == .int(.min))
+        #expect(try JSON.decode("9223372036854775808") == .decimal("9223372036854775808"))
+        #expect(try JSON.decode("-9223372036854775809") == .decimal("-9223372036854775809"))
+        #expect(try JSON.decode("[0,-0,42,-7]") == .array([0, 0, 42, -7]))
+        #expect(try JSON.decode("99999999999999999999999") == .decimal("99999999999999999999999"))
+    }
+
+    /// A string without escapes is read in place: ASCII as is, anything else checked as UTF-8.
+    @Test func readsUnescapedStringsAndRefusesInvalidUTF8() throws {
+        #expect(try JSON.decode(#"["plain","café 🎵",""]"#) == .array(["plain", "café 🎵", ""]))
+        let invalid: [UInt8] = Array(#"["ok","bad "#.utf8) + [0xC3, 0x28] + Array(#""]"#.utf8)
+        do {
+            _ = try JSON.decode(invalid)
+            Issue.record("decoded invalid UTF-8")
+        } catch {
+            #expect(error.message == "invalid UTF-8 in string")
+            #expect(error.offset == invalid.count - 2)  // at the closing quote
+        }
+    }
+
     @Test func roundTripsUnicodeAndEscapes() throws {
         let text = #"{"s":"caf\u00e9 \ud83c\udfb5 \\ \/ \t"}"#
         #expect(try JSON.decode(text) == .object(["s": "café 🎵 \\ / \t"]))
