@@ -62,6 +62,8 @@ extension BulkUpdate {
             let details = try await tallyReview(
                 sql, on: connection, into: &summary, inputCounts: inputCounts, cells: cells
             ).details
+            // From the same snapshot as the cells: what an apply held to this review compares first.
+            summary.stateFingerprint = try await stateFingerprint(sql, on: connection)
             _ = try await connection.execute("ROLLBACK")
             _ = try await connection.execute("DROP TABLE IF EXISTS \(sql.input)")
             return (summary, details)
@@ -75,6 +77,25 @@ extension BulkUpdate {
             await dropReviewInput(sql, on: connection)
             throw error
         }
+    }
+
+    /// What the write would do now (``SQL/stateFingerprint``), prefixed with a hash of the
+    /// statement that reads it, which names the table, key and columns and how each is written:
+    /// the same rows written into another column give another fingerprint. `nil` before
+    /// PostgreSQL 14, or when a column's type has no hash function (`point`): read behind a
+    /// savepoint, so that failure leaves the transaction as it was.
+    func stateFingerprint(_ sql: SQL, on connection: PostgresConnection) async throws -> String? {
+        guard sql.hasRecordHash else { return nil }
+        _ = try await connection.execute("SAVEPOINT sluice_apply_fingerprint")
+        let state: String?
+        do {
+            state = try await connection.execute(sql.stateFingerprint).scalar.text
+        } catch let error as PostgresError where error.kind == .server {
+            _ = try await connection.execute("ROLLBACK TO SAVEPOINT sluice_apply_fingerprint")
+            return nil
+        }
+        _ = try await connection.execute("RELEASE SAVEPOINT sluice_apply_fingerprint")
+        return state.map { SHA256.hex(sql.stateFingerprint).prefix(16) + ":" + $0 }
     }
 
     /// Reads, in the current transaction, what the write would change given the input table as

@@ -14,7 +14,8 @@ import SluicePostgres
 /// 2. `LOCK TABLE target IN SHARE ROW EXCLUSIVE MODE`: readers go on, other writers wait, so
 ///    the prior values recorded below are exactly what the update replaces. Taken after the
 ///    COPY, the duplicate check of step 3 (which reads the input alone) and, for an update held
-///    to a review, the copy of the reviewed cells, so writers are not held up while they arrive;
+///    to a review with no fingerprint to compare first, the copy of the reviewed cells, so
+///    writers are not held up while they arrive;
 ///    never taken by an update reviewed in its own transaction that finds nothing to change
 ///    (``reviewUnlocked(_:on:into:inputCounts:review:)``).
 /// 3. Duplicate keys: rows repeating a key with *identical* values are dropped (counted in
@@ -278,18 +279,25 @@ public struct BulkUpdate: Sendable {
     /// with ``OnDrift/skip`` they are left as they are and counted
     /// (``BulkUpdateStats/drifted``), and the rest is written.
     ///
+    /// With the review's `fingerprint` (``ReviewSummary/stateFingerprint``), the locked table's is
+    /// read first: the same one means the write would change exactly the reviewed cells, so
+    /// `reviewed` is not read at all (``BulkUpdateStats/reviewFingerprintMatched``; its caller
+    /// checks that the review's file is intact). Any other is compared cell by cell as without
+    /// it, the reviewed cells then read in while the table is locked.
+    ///
     /// - Parameter reviewed: batches of `[key, column, old, new]` as the review gave them
     ///   (text, NULL or `""` for empty).
     public func run<Input: AsyncSequence, Reviewed: AsyncSequence>(
-        on connection: PostgresConnection, input: Input, reviewed: Reviewed, onDrift: OnDrift,
-        undo: (Batch) async throws -> Void
+        on connection: PostgresConnection, input: Input, reviewed: Reviewed, fingerprint: String? = nil,
+        onDrift: OnDrift, undo: (Batch) async throws -> Void
     ) async throws -> BulkUpdateStats where Input.Element == Batch, Reviewed.Element == Batch {
-        try await perform(on: connection, input: input, reviewed: reviewed, onDrift: onDrift, undo: undo)
+        try await perform(
+            on: connection, input: input, reviewed: reviewed, fingerprint: fingerprint, onDrift: onDrift, undo: undo)
     }
 
     private func perform<Input: AsyncSequence, Reviewed: AsyncSequence>(
-        on connection: PostgresConnection, input: Input, reviewed: Reviewed?, onDrift: OnDrift,
-        inlineReview: InlineReview? = nil, undo: (Batch) async throws -> Void
+        on connection: PostgresConnection, input: Input, reviewed: Reviewed?, fingerprint: String? = nil,
+        onDrift: OnDrift, inlineReview: InlineReview? = nil, undo: (Batch) async throws -> Void
     ) async throws -> BulkUpdateStats where Input.Element == Batch, Reviewed.Element == Batch {
         var sql = try validate(serverVersion: connection.serverVersion)
         if inlineReview != nil, guarded {
@@ -397,8 +405,10 @@ public struct BulkUpdate: Sendable {
                     }
                 }
             }
+            // Compared first, on the locked table: the reviewed cells are read only when it differs.
+            let fingerprint = sql.hasRecordHash ? fingerprint : nil
             if ahead == nil, inlineSummary == nil {
-                if let reviewed {
+                if let reviewed, fingerprint == nil {
                     // The reviewed cells are this session's own table: read in before the lock, so
                     // other writers do not wait while the review file is read.
                     phase = .check
@@ -410,8 +420,14 @@ public struct BulkUpdate: Sendable {
                 _ = try await connection.execute(sql.lock)
                 phase = .check
                 if mode == .insert { try await refuseExistingKeys(sql, on: connection) }
-                if reviewed != nil {
-                    try await holdToReview(sql, onDrift: onDrift, on: connection, into: &stats)
+                if let reviewed {
+                    if let fingerprint, try await stateFingerprint(sql, on: connection) == fingerprint {
+                        stats.reviewFingerprintMatched = true
+                    } else {
+                        // Changed since the review (or a re-apply of it): the rare case, read in locked.
+                        if fingerprint != nil { try await loadReviewed(sql, reviewed: reviewed, on: connection) }
+                        try await holdToReview(sql, onDrift: onDrift, on: connection, into: &stats)
+                    }
                 }
                 // Reviewed here, on the locked table: what it finds is what the write will do, and the
                 // rows it streams carry the prior values, so `undo` gets them from the same read.
@@ -1268,6 +1284,10 @@ public struct BulkUpdateStats: Sendable, Hashable {
     public var driftSamples: [String] = []
     /// Input rows set aside because they drifted.
     public var driftedInputRows = 0
+    /// Held to a review that recorded a fingerprint (``ReviewSummary/stateFingerprint``): the
+    /// locked table gave the same one, so nothing could have drifted and the reviewed cells were
+    /// not read.
+    public var reviewFingerprintMatched = false
 
     /// Of a ``BulkUpdate/guarded`` update's matched rows, those with a cell changed since: one
     /// holding neither the expected value nor the new one, left as it is (the row's other cells

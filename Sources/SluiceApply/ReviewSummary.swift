@@ -116,6 +116,11 @@ public struct ReviewSummary: Sendable, Hashable {
     /// The row-level BEFORE triggers the write fires, which may store other values than it
     /// writes (named at the gate, so the reviewer knows).
     public var triggers: [String] = []
+    /// What the review read, as one text (``BulkUpdate/SQL/stateFingerprint``): an apply held to
+    /// the review that reads the same on the locked table has nothing that could have drifted,
+    /// and skips comparing the reviewed cells one by one. `nil` for a review made inside the
+    /// write's own transaction, or where ``BulkUpdate`` reads none (before PostgreSQL 14, a column type with no hash function).
+    public var stateFingerprint: String?
 
     public init(table: String, key: String, mode: String) {
         self.table = table
@@ -212,7 +217,7 @@ public struct ReviewSummary: Sendable, Hashable {
 extension ReviewSummary {
     /// The summary as JSON, for the manifest.
     public var json: Value {
-        .object([
+        var fields: [String: Value] = [
             "table": .string(table), "key": .string(key), "mode": .string(mode),
             "input_rows": .int(Int64(inputRows)), "duplicate_rows": .int(Int64(duplicateRows)),
             "matched": .int(Int64(matched)), "changed_rows": .int(Int64(changedRows)),
@@ -220,7 +225,9 @@ extension ReviewSummary {
             "unknown_key_samples": .array(unknownKeySamples.map(Value.string)),
             "table_rows": .int(Int64(tableRows)), "columns": .array(columns.map(\.json)),
             "triggers": .array(triggers.map(Value.string)),
-        ])
+        ]
+        if let stateFingerprint { fields["state_fingerprint"] = .string(stateFingerprint) }
+        return .object(fields)
     }
 
     /// Reads ``json`` back; `nil` when it is not a review summary.
@@ -239,6 +246,7 @@ extension ReviewSummary {
         tableRows = int("table_rows")
         if case .array(let samples) = json["unknown_key_samples"] { unknownKeySamples = samples.compactMap(\.text) }
         if case .array(let names) = json["triggers"] { triggers = names.compactMap(\.text) }
+        if case .string(let fingerprint) = json["state_fingerprint"] { stateFingerprint = fingerprint }
         self.columns = columns.compactMap(Column.init(json:))
     }
 }

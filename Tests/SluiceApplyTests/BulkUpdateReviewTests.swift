@@ -172,15 +172,21 @@ import Testing
         [Batch(columns: ["key", "column", "old", "new"], rows: cells.map { $0.prefix(4).map(Value.string) })]
     }
 
-    @Test func onDriftFailChangesNothingAndNamesTheDriftedRows() async throws {
+    /// `fingerprinted`: held to the review's fingerprint too, which the drift changed, so the
+    /// cells are compared as without it (read in under the lock).
+    @Test(arguments: [false, true]) func onDriftFailChangesNothingAndNamesTheDriftedRows(
+        fingerprinted: Bool
+    )
+        async throws
+    {
         let db = try await Tracks.scratch()
-        let (_, cells) = try await Self.review(Tracks.update, [Self.input], on: db.connection)
+        let (summary, cells) = try await Self.review(Tracks.update, [Self.input], on: db.connection)
         try await Self.drift(db)
         let before = try await Tracks.snapshot(db.connection)
         let error = await #expect(throws: BulkUpdateError.self) {
             _ = try await Tracks.update.run(
                 on: db.connection, input: AsyncBatches([Self.input]), reviewed: AsyncBatches(Self.reviewed(cells)),
-                onDrift: .fail
+                fingerprint: fingerprinted ? summary.stateFingerprint : nil, onDrift: .fail
             ) { _ in }
         }
         #expect(error?.reason == .drift)
@@ -228,6 +234,67 @@ import Testing
         #expect(error?.message.contains("now isrc \"\(now) \" -> ") == true, "\(error?.message ?? "")")
     }
 
+    /// A review's fingerprint is of everything the write depends on: the table's rows and the
+    /// input's values, and how each column is written (`on_empty`). The same on the locked table,
+    /// the reviewed cells are not read at all (here they would fail the apply if they were).
+    @Test func aMatchingFingerprintSkipsReadingTheReviewedCells() async throws {
+        let db = try await Tracks.scratch()
+        let (summary, _) = try await Self.review(Tracks.update, [Self.input], on: db.connection)
+        let fingerprint = try #require(summary.stateFingerprint)
+        // Reviewed again, unchanged: the same fingerprint; another input or another way of
+        // writing a column, another.
+        #expect(try await Self.review(Tracks.update, [Self.input], on: db.connection).0.stateFingerprint == fingerprint)
+        let otherInput = Tracks.batch([
+            (1, 10, "ISRC-A3"), (2, "", ""), (3, 33, "ISRC-C"), (4, 45, "ISRC-D"), (9, 90, "ISRC-X"),
+            (1, 10, "ISRC-A3"),
+        ])
+        #expect(try await Self.review(Tracks.update, [otherInput], on: db.connection).0.stateFingerprint != fingerprint)
+        var clearing = Tracks.update
+        clearing.columns = clearing.columns.map { BulkUpdate.Column($0.name, onEmpty: .clear) }
+        #expect(try await Self.review(clearing, [Self.input], on: db.connection).0.stateFingerprint != fingerprint)
+
+        let stats = try await Tracks.update.run(
+            on: db.connection, input: AsyncBatches([Self.input]), reviewed: UnreadableBatches(),
+            fingerprint: fingerprint,
+            onDrift: .fail
+        ) { _ in }
+        #expect(stats.reviewFingerprintMatched)
+        #expect(stats.changed == 4)
+        #expect(try await Tracks.row(db.connection, 4) == [45, "ISRC-D"])
+        // Read once the fingerprint differs: then reading them is what fails.
+        await #expect(throws: UnreadableBatches.Read.self) {
+            _ = try await Tracks.update.run(
+                on: db.connection, input: AsyncBatches([Self.input]), reviewed: UnreadableBatches(),
+                fingerprint: fingerprint, onDrift: .fail
+            ) { _ in }
+        }
+    }
+
+    /// A column type with no hash function (`money`) gives no fingerprint: the review goes on
+    /// without one, and an apply given one compares cell by cell (the failed read, behind a
+    /// savepoint, leaves its transaction usable).
+    @Test func aTypeWithoutAHashFunctionReviewsAndAppliesWithoutAFingerprint() async throws {
+        let db = try await Scratch.make(
+            schema: "CREATE TABLE prices (id uuid PRIMARY KEY, price money); "
+                + "INSERT INTO prices VALUES ('\(Tracks.id(1))', 1.5), ('\(Tracks.id(2))', 2)")
+        let update = BulkUpdate(table: "prices", key: "id", columns: [.init("price", onEmpty: .keep)])
+        let input = Batch(
+            columns: ["id", "price"], rows: [[.string(Tracks.id(1)), "1.75"], [.string(Tracks.id(2)), "2"]])
+        let (summary, cells) = try await Self.review(update, [input], on: db.connection)
+        #expect(summary.stateFingerprint == nil)
+        #expect(summary.changedRows == 1)
+        let stats = try await update.run(
+            on: db.connection, input: AsyncBatches([input]), reviewed: AsyncBatches(Self.reviewed(cells)),
+            fingerprint: "0123456789abcdef:2:0", onDrift: .fail
+        ) { _ in }
+        #expect(!stats.reviewFingerprintMatched)
+        #expect(stats.changed == 1)
+        #expect(
+            try await db.connection.execute("SELECT price::numeric::text FROM prices ORDER BY id").rows == [
+                ["1.75"], ["2.00"],
+            ])
+    }
+
     /// The reviewed cells are read in before the table is locked: other writers do not wait while
     /// they are, and a review the apply cannot use fails without waiting for the lock. Here
     /// another session holds a lock the apply's would wait for (a `lock_timeout` keeps a wait from
@@ -254,16 +321,18 @@ import Testing
         #expect(try await Tracks.snapshot(db.connection) == before)
     }
 
-    @Test(arguments: [false, true]) func onDriftSkipAppliesTheRestAndLeavesDriftedRows(concurrent: Bool) async throws {
+    @Test(arguments: [(false, false), (true, false), (false, true)])
+    func onDriftSkipAppliesTheRestAndLeavesDriftedRows(concurrent: Bool, fingerprinted: Bool) async throws {
         let db = try await Tracks.scratch()
         let update = Tracks.update(concurrent: concurrent)
-        let (_, cells) = try await Self.review(update, [Self.input], on: db.connection)
+        let (summary, cells) = try await Self.review(update, [Self.input], on: db.connection)
         try await Self.drift(db)
         var undo: [Batch] = []
         let stats = try await update.run(
             on: db.connection, input: AsyncBatches([Self.input]), reviewed: AsyncBatches(Self.reviewed(cells)),
-            onDrift: .skip
+            fingerprint: fingerprinted ? summary.stateFingerprint : nil, onDrift: .skip
         ) { undo.append($0) }
+        #expect(!stats.reviewFingerprintMatched)
         #expect(stats.drifted == 2)
         #expect(stats.changed == 2)
         #expect(stats.unknownKeys == 1)
@@ -278,17 +347,22 @@ import Testing
         #expect(!stats.priorReadConcurrently)
     }
 
-    @Test(arguments: [false, true]) func anUndriftedApplyWritesExactlyTheReviewedCells(concurrent: Bool) async throws {
+    /// `fingerprinted`: held to the review's fingerprint too, which the table still gives, so the
+    /// cells are not compared one by one; the write is the same.
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func anUndriftedApplyWritesExactlyTheReviewedCells(concurrent: Bool, fingerprinted: Bool) async throws {
         let db = try await Tracks.scratch()
         // Without the repeated row: a folded duplicate would keep the second connection away.
         let input = Batch(columns: Self.input.columns, rows: Array(Self.input.rows.dropLast()))
-        let (_, cells) = try await Self.review(Tracks.update, [input], on: db.connection)
+        let (summary, cells) = try await Self.review(Tracks.update, [input], on: db.connection)
+        let fingerprint = fingerprinted ? try #require(summary.stateFingerprint) : nil
         var undo: [Batch] = []
         let stats = try await Tracks.update(concurrent: concurrent).run(
             on: db.connection, input: AsyncBatches([input]), reviewed: AsyncBatches(Self.reviewed(cells)),
-            onDrift: .fail
+            fingerprint: fingerprint, onDrift: .fail
         ) { undo.append($0) }
         #expect(stats.drifted == 0)
+        #expect(stats.reviewFingerprintMatched == fingerprinted)
         #expect(stats.changed == 4)
         // With nothing drifted (and no duplicate), the prior values may be read beside the UPDATE.
         #expect(stats.priorReadConcurrently == concurrent)
@@ -306,14 +380,16 @@ import Testing
         // written and nothing has drifted; one cell set back since is drift again.
         let again = try await Tracks.update.run(
             on: db.connection, input: AsyncBatches([input]), reviewed: AsyncBatches(Self.reviewed(cells)),
-            onDrift: .fail
+            fingerprint: fingerprint, onDrift: .fail
         ) { _ in }
         #expect(again.drifted == 0 && again.changed == 0)
+        // The table holds what the review wrote, not what it read: compared cell by cell.
+        #expect(!again.reviewFingerprintMatched)
         _ = try await db.connection.execute("UPDATE tracks SET isrc = 'ISRC-Z' WHERE id = $1", [.string(Tracks.id(3))])
         let error = await #expect(throws: BulkUpdateError.self) {
             _ = try await Tracks.update.run(
                 on: db.connection, input: AsyncBatches([input]), reviewed: AsyncBatches(Self.reviewed(cells)),
-                onDrift: .fail
+                fingerprint: fingerprint, onDrift: .fail
             ) { _ in }
         }
         #expect(error?.keys == [Tracks.id(3)])
@@ -477,4 +553,14 @@ import Testing
                 SideTable.row(6, SideTable.mbid(6), 6000),
             ])
     }
+}
+
+/// Reviewed cells that fail the apply when read.
+struct UnreadableBatches: AsyncSequence {
+    typealias Element = Batch
+    struct Read: Error {}
+    struct AsyncIterator: AsyncIteratorProtocol {
+        mutating func next() async throws -> Batch? { throw Read() }
+    }
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator() }
 }

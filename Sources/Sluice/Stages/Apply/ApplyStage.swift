@@ -159,6 +159,10 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
             try checkGuardRails(review, context: context)
             return ReviewFile(url: URL(fileURLWithPath: review.file.path), sha256: review.file.sha256)
         }
+        // What the review read: the same on the locked table, and its cells need no reading. The
+        // file is checked here instead, so an edited review is refused either way.
+        let fingerprint = context.review.flatMap { ReviewSummary(json: $0.summary)?.stateFingerprint }
+        if let reviewed, fingerprint != nil { try await reviewed.checkUnchanged() }
         let onDrift: BulkUpdate.OnDrift = settings.onDrift == .skip ? .skip : .fail
         let applyInput = ApplyInput(base: input, settings: settings, stage: name)
         let undoURL = context.runDirectory.appendingPathComponent(UndoFile.fileName(stage: name))
@@ -211,7 +215,8 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
                     }
                     if let reviewed {
                         return try await update.run(
-                            on: connection, input: applyInput, reviewed: reviewed, onDrift: onDrift, undo: keep)
+                            on: connection, input: applyInput, reviewed: reviewed, fingerprint: fingerprint,
+                            onDrift: onDrift, undo: keep)
                     }
                     if let inline, let recorder = context.reviewWhileRunning {
                         let review = BulkUpdate.InlineReview(cells: inline.write) { summary, details in

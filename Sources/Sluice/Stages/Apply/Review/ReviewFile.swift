@@ -57,7 +57,7 @@ struct ReviewFile: AsyncSequence {
             return batch
         }
 
-        private func changed(_ sha256: String?) -> ReviewFileError {
+        func changed(_ sha256: String?) -> ReviewFileError {
             ReviewFileError(
                 path: file.url.path,
                 "was changed after the review (sha256 \(sha256?.prefix(12) ?? "?")…, "
@@ -73,6 +73,19 @@ struct ReviewFile: AsyncSequence {
     }
 
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(file: self) }
+
+    /// Fails as reading would when the file is not the one reviewed: for an apply that may not
+    /// read it (its fingerprint matched, ``BulkUpdate/run(on:input:reviewed:fingerprint:onDrift:undo:)``).
+    func checkUnchanged() async throws {
+        let iterator = AsyncIterator(file: self)
+        let now: String
+        do {
+            now = try await PrivateFile.sha256(of: url).sha256
+        } catch {
+            throw ReviewFileError(path: url.path, "cannot be read: \(error)")
+        }
+        if now != sha256 { throw iterator.changed(now) }
+    }
 }
 
 extension CSVFileWriter {
