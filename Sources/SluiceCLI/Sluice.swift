@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Sluice
 import SluiceCore
+import SluicePipeline
 import SluicePlan
 
 @main
@@ -81,6 +83,11 @@ struct Check: AsyncParsableCommand {
             Prints every problem as PLAN:LINE:COL: error: ... and exits 2; exits 0 with a summary when valid. \
             Needs no credentials: an environment variable the plan uses that is not set (DATABASE_URL, a client \
             secret) is a warning, set at run time; --strict makes it an error, as it is for run.
+
+            With --connect it also opens every PostgreSQL connection (so it needs their credentials, as \
+            --strict), has the server plan each query's SQL without running it, and checks what a run checks \
+            before it starts: each apply's table, key and columns, each verify check's SQL. It changes \
+            nothing and asks no API anything. Every problem is printed located in the plan; exit 2.
             """)
 
     @OptionGroup var options: PlanOptions
@@ -88,8 +95,28 @@ struct Check: AsyncParsableCommand {
     @Flag(help: "Treat an environment variable that is not set as an error, as run does.")
     var strict = false
 
+    @Flag(help: "Also connect to the plan's databases and check its SQL, tables and columns there.")
+    var connect = false
+
     func run() async throws {
-        let plan = try await options.load(unsetVariablesAreWarnings: !strict)
+        let plan = try await options.load(unsetVariablesAreWarnings: !strict && !connect)
+        if connect {
+            let logger = Logger(label: "sluice.check") { _ in SwiftLogNoOpLogHandler() }
+            let stages: [StageSpec]
+            do {
+                stages = try PipelineBuilder(plan: plan, logger: logger).stages()
+            } catch {
+                Terminal.report(error)
+                throw ExitCode(ExitStatus.invalidPlan)
+            }
+            let report = await DatabaseCheck.run(plan, stages: stages, logger: logger)
+            for line in report.connected { print(line) }
+            for problem in report.problems { Terminal.printError(problem) }
+            guard report.problems.isEmpty else {
+                Terminal.printError(report.errorCount.counted("error"))
+                throw ExitCode(ExitStatus.invalidPlan)
+            }
+        }
         print("\(options.plan): ok: \(plan.summary)")
     }
 }

@@ -57,6 +57,33 @@ public struct QueryStage: Stage {
         try await output.sendHeld()
     }
 
+    /// Has the server plan the SQL with its params, reading no row (`LIMIT 0`, in a read-only
+    /// transaction): a statement it refuses fails located in the plan, as the run would. A server
+    /// that cannot be reached is not this stage's to report (``DatabaseCheck`` names it).
+    public func check(_ context: StageContext) async throws {
+        var database = database
+        database.connectTimeout = min(database.connectTimeout, 2)
+        let sql = Self.trimmed(settings.sql)
+        let prefix = "SELECT * FROM ("
+        do {
+            try await DatabaseConnector.with(database, for: context) { connection in
+                try await connection.transaction { connection in
+                    _ = try await connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    _ = try await connection.execute(prefix + sql + "\n) AS sluice_check LIMIT 0", settings.params)
+                }
+            }
+        } catch let error as PostgresError where error.kind == .server && !error.isTransient {
+            var shown = error
+            shown.statement = sql
+            shown.position = error.position.map { max(1, $0 - prefix.count) }
+            guard let sqlLocation else { throw shown }
+            let at = shown.position.map { sqlLocation.advanced(intoValueBy: $0 - 1) } ?? sqlLocation
+            throw SQLError(location: at.description, stage: name, underlying: shown)
+        } catch {
+            context.logger.debug("query check skipped", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// The server refused the plan's SQL: its error, located in the plan.
     public struct SQLError: Error, CustomStringConvertible, Sendable {
         public var location: String

@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+
+/// `sluice check --connect`: a plan checked at its databases before anything runs — every
+/// connection opened, every query planned, every apply's table and every verify's SQL checked —
+/// changing nothing and asking no API anything.
+@Suite struct CheckConnectTests {
+    @Test func theSpotifyPlanChecksOutAtItsDatabaseAndNothingRuns() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 5)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let outcome = try await fixture.sluice.run(["check", "--connect", "plans/spotify-enrichment.yaml"])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdout.contains("connection 'db': connected (PostgreSQL "), "\(outcome.stdout)")
+        #expect(outcome.stdout.contains("plans/spotify-enrichment.yaml: ok"), "\(outcome.stdout)")
+        #expect(!outcome.stdout.contains("spotify':"), "an http connection is not contacted: \(outcome.stdout)")
+        let stats = fixture.simulator.stats()
+        #expect(stats.apiRequests == 0 && stats.tokenRequests == 0)
+        #expect(try await fixture.table() == before)
+    }
+
+    /// The table the plan writes lacks a column: the apply and the verify check reading it are
+    /// named where the plan names them, in one go, and nothing runs.
+    @Test func whatTheTableLacksIsLocatedInThePlan() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 5)
+        defer { Task { await fixture.tearDown() } }
+        _ = try await fixture.server.execute(
+            "ALTER TABLE tracks RENAME COLUMN isrc TO isrc_code", conninfo: fixture.conninfo)
+        let outcome = try await fixture.sluice.run(["check", "--connect", "plans/spotify-enrichment.yaml"])
+        #expect(outcome.status == 2, "\(outcome.stderr)")
+        #expect(
+            outcome.stderr.contains("error: stages.apply.columns.isrc: table tracks has no column 'isrc'"),
+            "\(outcome.stderr)")
+        #expect(outcome.stderr.contains("error: stages.verify.checks[1].sql"), "\(outcome.stderr)")
+        // Located first, stage and key in the message; one error per check the server refuses.
+        let lines = outcome.stderr.split(separator: "\n").filter { $0.contains(": error: ") }
+        #expect(lines.count == 3 && lines.allSatisfy { $0.hasPrefix("plans/spotify-enrichment.yaml:") }, "\(lines)")
+        #expect(outcome.stderr.hasSuffix("3 errors\n"), "\(outcome.stderr)")
+        #expect(!outcome.stdout.contains(": ok"))
+        #expect(fixture.simulator.stats().apiRequests == 0)
+    }
+
+    /// A query the server refuses is planned, not run, and located at the character it names,
+    /// as a run would report it.
+    @Test func aQueryTheServerRefusesIsLocated() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 5)
+        defer { Task { await fixture.tearDown() } }
+        let plan = try await fixture.queryPlan(named: "bad-table", sql: "sql: >\n  SELECT id\n  FROM trakcs")
+        let outcome = try await fixture.sluice.run(["check", "--connect", plan.path])
+        #expect(outcome.status == 2, "\(outcome.stderr)")
+        // `trakcs`: line 11, column 12 of the plan.
+        #expect(
+            outcome.stderr.contains("\(plan.path):11:12: error: stages.query.sql: ERROR 42P01"), "\(outcome.stderr)")
+    }
+
+    /// A database that cannot be reached is named by its connection, located in the plan; its
+    /// URL's password is never printed.
+    @Test func aDatabaseThatCannotBeReachedIsNamed() async throws {
+        var environment = CheckWithoutCredentialsTests.bareEnvironment
+        environment["DATABASE_URL"] = "postgresql://app:hunter2secret@127.0.0.1:1/music?connect_timeout=2"
+        environment["SPOTIFY_CLIENT_ID"] = "id"
+        environment["SPOTIFY_CLIENT_SECRET"] = "secret"
+        let sluice = SluiceProcess(environment: environment, directory: FileManager.default.temporaryDirectory)
+        let outcome = try await sluice.run(["check", "--connect", "plans/spotify-enrichment.yaml"])
+        #expect(outcome.status == 2, "\(outcome.stderr)")
+        #expect(outcome.stderr.contains("error: connections.db: cannot connect:"), "\(outcome.stderr)")
+        #expect(outcome.stderr.contains("plans/spotify-enrichment.yaml:"), "\(outcome.stderr)")
+        #expect(!(outcome.stdout + outcome.stderr).contains("hunter2secret"))
+    }
+}
