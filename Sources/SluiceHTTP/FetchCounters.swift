@@ -30,6 +30,8 @@ public struct FetchCounters: Sendable, Equatable {
     public var gaveUp = 0
     /// The latest wait for a `Retry-After` or a retry's backoff: why, and when it ends.
     public var waiting: Waiting?
+    /// When the request that has waited longest for its answer was sent; `nil` when none waits.
+    public var oldestUnanswered: ContinuousClock.Instant?
 
     /// A wait the run is in, for progress to say why nothing moves.
     public struct Waiting: Sendable, Equatable {

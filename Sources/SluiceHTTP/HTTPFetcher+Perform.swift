@@ -45,9 +45,21 @@ extension HTTPFetcher {
                 let token = try await tokens?.token()
                 tally.pacedSeconds += try await pacer.waitForTurn().seconds
                 count(purpose)
-                let (status, bytes, outcome) = try await Self.exchange(
-                    request, token: token, configuration: configuration, credentialForms: credentialForms,
-                    exchange: exchange, logger: logger)
+                // Sent at: an answer long in coming is what progress says the fetch waits for.
+                let sent = sentRequests
+                sentRequests += 1
+                inFlight[sent] = .now
+                let exchanged: (status: Int, bytes: Int, outcome: ResponseOutcome)
+                do {
+                    exchanged = try await Self.exchange(
+                        request, token: token, configuration: configuration, credentialForms: credentialForms,
+                        exchange: exchange, logger: logger)
+                    inFlight[sent] = nil
+                } catch {
+                    inFlight[sent] = nil
+                    throw error
+                }
+                let (status, bytes, outcome) = exchanged
                 tally.bytes += bytes
                 switch outcome {
                 case .success(let json):
@@ -106,7 +118,7 @@ extension HTTPFetcher {
     }
 
     /// A wait long enough that, unannounced, the run would look stuck.
-    static let noticeableWait: Duration = .seconds(5)
+    public static let noticeableWait: Duration = .seconds(5)
 
     static func seconds(_ d: Duration) -> String {
         d.seconds < 10 ? String(format: "%.1f s", d.seconds) : "\(Int(d.seconds.rounded())) s"

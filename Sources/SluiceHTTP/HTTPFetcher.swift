@@ -46,6 +46,9 @@ public actor HTTPFetcher {
     public static let refusalsBeforeGivingUp = 8
     /// Whether a failed request's retry was said at warning level: the first one is.
     var saidRetrying = false
+    /// Requests sent so far, numbering them; those awaiting their answer, with when they were sent.
+    var sentRequests = 0
+    var inFlight: [Int: ContinuousClock.Instant] = [:]
     /// Whether a batch refused for its size was said (``refusedForItsSize(_:message:)``).
     private var saidRefusedForItsSize = false
 
@@ -90,6 +93,7 @@ public actor HTTPFetcher {
     public var counters: FetchCounters {
         get async {
             var counters = tally
+            counters.oldestUnanswered = inFlight.values.min()
             if let tokens {
                 counters.tokenRequests = await tokens.requests
                 counters.tokenRefreshes = await tokens.refreshes

@@ -152,6 +152,33 @@ import Testing
         }
     }
 
+    /// An answer long in coming (here 8 s) shows as a wait for it once it has taken 5 s, with
+    /// the time left before the request times out: a fetch that is not moving is waiting, not stuck.
+    @Test func progressSaysAFetchWaitsForAnAnswerLongInComing() async throws {
+        try await Simulator.with({ $0.latency = .seconds(8) }) { sim in
+            let stage = try await sim.fetchStage()
+            let harness = try await StageHarness(stage: stage)
+            let input = [Self.batch([.string(sim.catalog.knownID(0))], from: 1)]
+            let started = ContinuousClock.now
+            let running = Task { try await harness.run(stage, input: input) }
+            var said: StageProgress.Wait?
+            var saidAfter: Duration?
+            let deadline = ContinuousClock.now + .seconds(60)
+            while said == nil, ContinuousClock.now < deadline {
+                said = harness.context.progress.waiting(at: .now)
+                if said != nil { saidAfter = ContinuousClock.now - started }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(rows(try await running.value).count == 1)
+            let reason = try #require(said?.reason)
+            #expect(reason.hasPrefix("no answer from the API for "), "\(reason)")
+            #expect(reason.hasSuffix("s; the request times out after 30s"), "\(reason)")
+            #expect(try #require(saidAfter) >= HTTPFetcher.noticeableWait)
+            // The time left counts down to the request's timeout.
+            #expect(try #require(said?.left) <= .seconds(25))
+        }
+    }
+
     @Test func faultsAtFivePercentStillGiveACompleteResult() async throws {
         try await Simulator.with({
             $0.faults.rate = 0.05

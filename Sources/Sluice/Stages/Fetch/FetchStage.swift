@@ -121,13 +121,22 @@ public struct FetchStage: Stage {
             // fetch that stops keeps its timeline too: the 429s and waits before a stop are what
             // a person looks for.
             let clock = clock
+            let timeout = configuration.timeout
             let timeline = try await withThrowingTaskGroup(of: [[Int]].self) { group in
                 group.addTask {
                     await FetchTimeline.record(every: .seconds(1), on: clock) {
                         let counters = await fetcher.counters
-                        // Progress says why a fetch that waits is not moving.
-                        if let waiting = counters.waiting {
+                        // Progress says why a fetch that waits is not moving: a Retry-After or a
+                        // backoff, else an answer long in coming (until its timeout).
+                        let now = ContinuousClock.now
+                        if let waiting = counters.waiting, waiting.ends > now {
                             context.progress.setWaiting(waiting.reason, until: waiting.ends)
+                        } else if let sent = counters.oldestUnanswered, now - sent >= HTTPFetcher.noticeableWait {
+                            context.progress.setWaiting(
+                                Self.unansweredReason(for: now - sent, timeout: timeout),
+                                until: sent.advanced(by: timeout))
+                        } else {
+                            context.progress.setWaiting(nil)
                         }
                         return counters
                     }
@@ -396,5 +405,13 @@ public struct FetchStage: Stage {
         counters.set("missing_id", tally.missingID)
         counters.set("malformed_id", tally.malformedID)
         counters.set("reused_answers", tally.reused)
+    }
+}
+
+extension FetchStage {
+    /// What progress says while the oldest request sent has had no answer for `waited` (shown
+    /// with the time left until `timeout` ends it): a fetch that is not moving is waiting, not stuck.
+    static func unansweredReason(for waited: Duration, timeout: Duration) -> String {
+        "no answer from the API for \(Int(waited.seconds))s; the request times out after \(Int(timeout.seconds))s"
     }
 }
