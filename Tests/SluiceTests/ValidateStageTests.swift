@@ -105,6 +105,19 @@ import Testing
         #expect(rejected.first?.detail.contains("NUL character") == true)
     }
 
+    /// A whole number an API wrote as 5.0 is no integer to the rule (PostgreSQL's int columns
+    /// refuse `5.0` too), but its rejection says how a transform reads it as one.
+    @Test func aWholeDoubleUnderAnIntRuleSaysHowToMakeItOne() throws {
+        var rule = Self.rule()
+        rule.type = .int
+        let validator = try RowValidator(stage: "v", settings: ValidateSettings(rules: [rule], onInvalid: .reject))
+        let rejected = validator.check(Batch(columns: ["f"], rows: [[.double(5)], [.double(5.5)], ["5"], [7]])).rejected
+        #expect(rejected.map(\.reason) == ["type", "type", "type"])
+        #expect(rejected[0].detail.contains("is the number 5.0 (int(...) in a transform"), "\(rejected[0].detail)")
+        #expect(rejected[1].detail.hasSuffix("should be an integer, is double"), "\(rejected[1].detail)")
+        #expect(rejected[2].detail.hasSuffix("should be an integer, is string"), "\(rejected[2].detail)")
+    }
+
     @Test func lengthsAreCodePoints() throws {
         let decomposed = "e\u{301}e\u{301}e\u{301}"  // three é, six code points
         #expect(try Self.failed(Self.rule(maxLength: 5), .string(decomposed)) == "max_length")

@@ -150,7 +150,17 @@ final class CompiledRule {
                 return (.type, "\(rule.field) should be a string, is \(value.typeName)")
             }
         case .int:
-            guard case .int = value else { return (.type, "\(rule.field) should be an integer, is \(value.typeName)") }
+            guard case .int = value else {
+                // An API may write a whole number as 5.0: the transform's int() reads it as one.
+                if case .double(let d) = value, d.isFinite, d == d.rounded(.towardZero) {
+                    return (
+                        .type,
+                        "\(rule.field) should be an integer, is the number \(value.text ?? "") (int(...) in a transform "
+                            + "makes a whole number an integer)"
+                    )
+                }
+                return (.type, "\(rule.field) should be an integer, is \(value.typeName)")
+            }
         case .double:
             guard value.doubleValue != nil else {
                 return (.type, "\(rule.field) should be a number, is \(value.typeName)")
