@@ -27,6 +27,7 @@ public enum DatabaseCheck {
 
     public static func run(_ plan: Plan, stages: [StageSpec], logger: Logger) async -> Report {
         var report = Report()
+        var unreachable: Set<String> = []
         for connection in plan.connections {
             guard let settings = connection.postgres else { continue }
             do {
@@ -37,12 +38,14 @@ public enum DatabaseCheck {
                 }
                 report.connected.append("connection '\(connection.name)': connected (PostgreSQL \(version))")
             } catch {
+                unreachable.insert(connection.name)
                 report.problems.append(
                     "\(connection.location): error: connections.\(connection.name): cannot connect: \(error)")
             }
         }
-        // A stage whose server could not be reached finds nothing more to say: named above.
-        for spec in stages {
+        // A stage whose server could not be reached has nothing more to say (named above), and
+        // is not made to wait for it again.
+        for spec in stages where !unreachable.contains(connection(of: spec.stage) ?? "") {
             let context = StageContext(
                 stageName: spec.stage.name, stageKind: spec.stage.kind, runID: "check",
                 runDirectory: URL(fileURLWithPath: "/nonexistent"), runStartedAt: Date(), logger: logger)
@@ -60,5 +63,16 @@ public enum DatabaseCheck {
             }
         }
         return report
+    }
+
+    /// The connection a stage that checks at its database uses.
+    private static func connection(of stage: any Stage) -> String? {
+        switch stage {
+        case let query as QueryStage: return query.settings.connection
+        case let apply as ApplyStage: return apply.settings.connection
+        case let apply as CSVApplyStage: return apply.apply.settings.connection
+        case let verify as VerifyStage: return verify.settings.connection
+        default: return nil
+        }
     }
 }

@@ -82,7 +82,7 @@ extension BulkUpdate {
     /// What the write would do now (``SQL/stateFingerprint``), prefixed with a hash of the
     /// statement that reads it, which names the table, key and columns and how each is written:
     /// the same rows written into another column give another fingerprint. `nil` before
-    /// PostgreSQL 14, or when a column's type has no hash function (`point`): read behind a
+    /// PostgreSQL 14, or when a column's type has no hash function (`money`): read behind a
     /// savepoint, so that failure leaves the transaction as it was.
     func stateFingerprint(_ sql: SQL, on connection: PostgresConnection) async throws -> String? {
         guard sql.hasRecordHash else { return nil }

@@ -217,7 +217,8 @@ extension BulkUpdate {
         /// columns' types (64 bits, `hash_record_extended`) and the hashes XORed, so the order of
         /// rows does not matter (the keys are distinct), with the row count: `ROWS:XOR`
         /// (``BulkUpdate``'s `stateFingerprint(_:on:)` adds which table, key and columns, written
-        /// how). ~0.1 s per 200,000 rows; reading them as text to hash it took five times that. A
+        /// how). ~0.2 s per 200,000 rows here, most of it the join; the rows read as text and
+        /// hashed took more than twice that. A
         /// review records it (``ReviewSummary/stateFingerprint``); an apply held to the review that
         /// reads the same on the locked table would write exactly the reviewed cells, so nothing
         /// has drifted.
