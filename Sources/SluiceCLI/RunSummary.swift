@@ -110,7 +110,7 @@ struct RunSummary {
         if manifest.isAbandoned, let process = manifest.process, continuedBy == nil {
             out +=
                 "the process that ran it (pid \(process.pid)) is gone without writing a final status: it was "
-                + "killed or crashed; continue with:\n  "
+                + "killed or crashed, or could no longer write the manifest (a full disk?); continue with:\n  "
                 + (process.resumeCommand ?? "sluice resume \(Execution.shellQuoted(directory.path))") + "\n"
         }
         // Answers a fetch of this run kept, which `sluice resume` reuses (not those of a fetch a
