@@ -45,21 +45,11 @@ extension HTTPFetcher {
                 let token = try await tokens?.token()
                 tally.pacedSeconds += try await pacer.waitForTurn().seconds
                 count(purpose)
-                // Sent at: an answer long in coming is what progress says the fetch waits for.
-                let sent = sentRequests
-                sentRequests += 1
-                inFlight[sent] = .now
-                let exchanged: (status: Int, bytes: Int, outcome: ResponseOutcome)
-                do {
-                    exchanged = try await Self.exchange(
+                let (status, bytes, outcome) = try await awaitingAnswer {
+                    try await Self.exchange(
                         request, token: token, configuration: configuration, credentialForms: credentialForms,
                         exchange: exchange, logger: logger)
-                    inFlight[sent] = nil
-                } catch {
-                    inFlight[sent] = nil
-                    throw error
                 }
-                let (status, bytes, outcome) = exchanged
                 tally.bytes += bytes
                 switch outcome {
                 case .success(let json):
@@ -115,6 +105,15 @@ extension HTTPFetcher {
             }
             try await prepareRetry(after: problem, attempts: attempts, url: url)
         }
+    }
+
+    /// Runs `exchange`, the request just counted (``count(_:)``) noted in ``inFlight`` until its
+    /// answer comes: an answer long in coming is what progress says the fetch waits for.
+    private func awaitingAnswer<T>(_ exchange: () async throws -> T) async rethrows -> T {
+        let request = tally.requests
+        inFlight[request] = .now
+        defer { inFlight[request] = nil }
+        return try await exchange()
     }
 
     /// A wait long enough that, unannounced, the run would look stuck.

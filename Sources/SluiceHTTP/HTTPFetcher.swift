@@ -46,8 +46,8 @@ public actor HTTPFetcher {
     public static let refusalsBeforeGivingUp = 8
     /// Whether a failed request's retry was said at warning level: the first one is.
     var saidRetrying = false
-    /// Requests sent so far, numbering them; those awaiting their answer, with when they were sent.
-    var sentRequests = 0
+    /// The requests awaiting their answer, by their number in ``FetchCounters/requests``, with
+    /// when they were sent.
     var inFlight: [Int: ContinuousClock.Instant] = [:]
     /// Whether a batch refused for its size was said (``refusedForItsSize(_:message:)``).
     private var saidRefusedForItsSize = false
