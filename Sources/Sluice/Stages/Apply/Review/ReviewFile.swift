@@ -51,23 +51,18 @@ struct ReviewFile: AsyncSequence {
             }
             if batch.isEmpty {
                 done = true
-                guard reader.sha256 == file.sha256 else { throw changed(reader.sha256) }
+                guard reader.sha256 == file.sha256 else { throw file.changed(reader.sha256) }
                 return nil
             }
             return batch
         }
 
-        func changed(_ sha256: String?) -> ReviewFileError {
-            ReviewFileError(
-                path: file.url.path,
-                "was changed after the review (sha256 \(sha256?.prefix(12) ?? "?")…, "
-                    + "reviewed \(file.sha256.prefix(12))…); an edited review is never applied")
-        }
-
         /// A file that does not read as a review: most likely edited since (a line added by
         /// hand), which is what to say then; else `problem`.
         private func refusal(_ problem: String) async -> ReviewFileError {
-            if let now = try? await PrivateFile.sha256(of: file.url).sha256, now != file.sha256 { return changed(now) }
+            if let now = try? await PrivateFile.sha256(of: file.url).sha256, now != file.sha256 {
+                return file.changed(now)
+            }
             return ReviewFileError(path: file.url.path, problem)
         }
     }
@@ -77,14 +72,21 @@ struct ReviewFile: AsyncSequence {
     /// Fails as reading would when the file is not the one reviewed: for an apply that may not
     /// read it (its fingerprint matched, ``BulkUpdate/run(on:input:reviewed:fingerprint:onDrift:undo:)``).
     func checkUnchanged() async throws {
-        let iterator = AsyncIterator(file: self)
         let now: String
         do {
             now = try await PrivateFile.sha256(of: url).sha256
         } catch {
             throw ReviewFileError(path: url.path, "cannot be read: \(error)")
         }
-        if now != sha256 { throw iterator.changed(now) }
+        if now != sha256 { throw changed(now) }
+    }
+
+    /// The refusal of a review file whose SHA-256 is now `now`.
+    func changed(_ now: String?) -> ReviewFileError {
+        ReviewFileError(
+            path: url.path,
+            "was changed after the review (sha256 \(now?.prefix(12) ?? "?")…, "
+                + "reviewed \(sha256.prefix(12))…); an edited review is never applied")
     }
 }
 
