@@ -86,16 +86,17 @@ extension BulkUpdate {
     /// savepoint, so that failure leaves the transaction as it was.
     func stateFingerprint(_ sql: SQL, on connection: PostgresConnection) async throws -> String? {
         guard sql.hasRecordHash else { return nil }
+        let statement = sql.stateFingerprint
         _ = try await connection.execute("SAVEPOINT sluice_apply_fingerprint")
         let state: String?
         do {
-            state = try await connection.execute(sql.stateFingerprint).scalar.text
+            state = try await connection.execute(statement).scalar.text
         } catch let error as PostgresError where error.kind == .server {
             _ = try await connection.execute("ROLLBACK TO SAVEPOINT sluice_apply_fingerprint")
             return nil
         }
         _ = try await connection.execute("RELEASE SAVEPOINT sluice_apply_fingerprint")
-        return state.map { SHA256.hex(sql.stateFingerprint).prefix(16) + ":" + $0 }
+        return state.map { SHA256.hex(statement).prefix(16) + ":" + $0 }
     }
 
     /// Reads, in the current transaction, what the write would change given the input table as

@@ -46,10 +46,7 @@ public struct QueryStage: Stage {
                 }
             }
         } catch let error as PostgresError where error.kind == .server && !error.isTransient {
-            guard let sqlLocation else { throw error }
-            // The server counts characters from 1 into the statement, which is the plan's text.
-            let at = error.position.map { sqlLocation.advanced(intoValueBy: max(0, $0 - 1)) } ?? sqlLocation
-            throw SQLError(location: at.description, stage: name, underlying: error)
+            throw located(error)
         }
         context.counters.set("rows", total)
         context.counters.set("read_ms", Int((ContinuousClock.now - started).seconds * 1000))
@@ -76,12 +73,18 @@ public struct QueryStage: Stage {
             var shown = error
             shown.statement = sql
             shown.position = error.position.map { max(1, $0 - prefix.count) }
-            guard let sqlLocation else { throw shown }
-            let at = shown.position.map { sqlLocation.advanced(intoValueBy: $0 - 1) } ?? sqlLocation
-            throw SQLError(location: at.description, stage: name, underlying: shown)
+            throw located(shown)
         } catch {
             context.logger.debug("query check skipped", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// `error`, the server's refusal of the plan's SQL, located where the plan writes it (the
+    /// server counts characters from 1 into the statement, which is the plan's text).
+    private func located(_ error: PostgresError) -> any Error {
+        guard let sqlLocation else { return error }
+        let at = error.position.map { sqlLocation.advanced(intoValueBy: max(0, $0 - 1)) } ?? sqlLocation
+        return SQLError(location: at.description, stage: name, underlying: error)
     }
 
     /// The server refused the plan's SQL: its error, located in the plan.
