@@ -3,7 +3,7 @@ import SluicePostgres
 import Synchronization
 
 extension BulkUpdate {
-    /// What ``copyAhead(_:into:on:rows:keys:spool:review:reader:undo:)`` did.
+    /// What ``copyAhead(_:into:on:rows:keys:spool:review:recordsState:reader:undo:)`` did.
     enum CopiedAhead {
         /// The whole input is in the input table (and the spool), nothing is written yet: the
         /// update goes on as for any input. `firstRowsWriteNothing`: a sample of its first rows
@@ -38,11 +38,12 @@ extension BulkUpdate {
     /// uncommitted. Keys not proven distinct are checked there: rows repeating a key with the same
     /// values are dropped from the review (the write changes such a row once), a key given
     /// different values fails the update, which then changes nothing. A refused review, a
-    /// refused row, any failure: the transaction rolls back.
+    /// refused row, any failure: the transaction rolls back. `recordsState`: that review also
+    /// keeps what a re-apply of the input counts (``AppliedState``).
     func copyAhead<Input: AsyncSequence>(
         _ input: Input, into sql: SQL, on connection: PostgresConnection, rows: inout InputRows,
-        keys: inout KeyTracker, spool: CopySpool, review: InlineReview, reader: inout PriorReader?,
-        undo: (Batch) async throws -> Void
+        keys: inout KeyTracker, spool: CopySpool, review: InlineReview, recordsState: Bool,
+        reader: inout PriorReader?, undo: (Batch) async throws -> Void
     ) async throws -> CopiedAhead where Input.Element == Batch {
         let encoder = CopySpool.Encoder(spool: spool, encoding: rows.encoding)
         var iterator = input.makeAsyncIterator()
@@ -117,13 +118,14 @@ extension BulkUpdate {
                 if summary.duplicateRows > 0 { counts = nil }
             }
             let filled = try await reviewInline(
-                sql, on: concurrent.connection, into: &summary, inputCounts: counts, review: review, undo: undo)
+                sql, on: concurrent.connection, into: &summary, inputCounts: counts, recordsState: recordsState,
+                review: review, undo: undo)
             let written = try await group.next() ?? Written()
             return .written(WrittenAhead(copied: rows.copied, summary: summary, filled: filled, written: written))
         }
     }
 
-    /// The write's side of ``copyAhead(_:into:on:rows:keys:spool:review:reader:undo:)``: writes
+    /// The write's side of ``copyAhead(_:into:on:rows:keys:spool:review:recordsState:reader:undo:)``: writes
     /// the `firstRows` rows in the input table, then, until the input ends, replaces them with
     /// the rows read since (at least half as many as written so far, so the statements stay
     /// few) and writes those.

@@ -87,15 +87,7 @@ extension BulkUpdate {
     func stateFingerprint(_ sql: SQL, on connection: PostgresConnection) async throws -> String? {
         guard sql.hasRecordHash else { return nil }
         let statement = sql.stateFingerprint
-        _ = try await connection.execute("SAVEPOINT sluice_apply_fingerprint")
-        let state: String?
-        do {
-            state = try await connection.execute(statement).scalar.text
-        } catch let error as PostgresError where error.kind == .server {
-            _ = try await connection.execute("ROLLBACK TO SAVEPOINT sluice_apply_fingerprint")
-            return nil
-        }
-        _ = try await connection.execute("RELEASE SAVEPOINT sluice_apply_fingerprint")
+        let state = try await hashedRow(statement, on: connection)?.first?.text
         return state.map { SHA256.hex(statement).prefix(16) + ":" + $0 }
     }
 
@@ -108,6 +100,9 @@ extension BulkUpdate {
     /// the rows the update will change or add are also handed to `undo` as its records
     /// (``undoColumns``), typed as the update's own prior-value read types them.
     ///
+    /// With `recordsState`, it also keeps in `summary.appliedState` what a re-apply of this input
+    /// counts (``AppliedState``), its fingerprint left for the update to read once it has written.
+    ///
     /// Returns, besides the page's details, per column the input rows giving it a value whose key
     /// the table has or gets (what ``BulkUpdateStats/filled`` counts), from `inputCounts` (the
     /// input's rows, then per column those with a value) and the unknown keys streamed, when the
@@ -115,7 +110,8 @@ extension BulkUpdate {
     /// input's row count.
     func tallyReview(
         _ sql: SQL, on connection: PostgresConnection, into summary: inout ReviewSummary, inputCounts: [Int]?,
-        cells: (ReviewCells) async throws -> Void, undo: ((Batch) async throws -> Void)? = nil
+        recordsState: Bool = false, cells: (ReviewCells) async throws -> Void,
+        undo: ((Batch) async throws -> Void)? = nil
     ) async throws -> (details: ReviewDetails, filled: [Int]) {
         let types = try await connection.execute(sql.columnTypes).rows
         let numeric = types.dropFirst().map { $0[2].boolValue ?? false }
@@ -126,11 +122,7 @@ extension BulkUpdate {
         let text = types.dropFirst().map { $0.count > 4 && $0[4].boolValue == true }
         let coverage = try await connection.execute(sql.coverage(text: text)).rows.first ?? []
         summary.tableRows = coverage.first?.intValue.map(Int.init) ?? 0
-        summary.columns = columns.enumerated().map { index, column in
-            var summary = ReviewSummary.Column(name: column.name, numeric: index < numeric.count && numeric[index])
-            summary.valuesBefore = index + 1 < coverage.count ? coverage[index + 1].intValue.map(Int.init) ?? 0 : 0
-            return summary
-        }
+        summary.columns = reviewColumns(numeric: numeric, coverage: coverage)
         var tally = ReviewTally(columns: summary.columns, inserts: mode != .update)
         // As text: every value but the flags is wanted as text, and a million rows cost the client
         // a line each rather than a result each.
@@ -149,6 +141,34 @@ extension BulkUpdate {
         if inputCounts == nil, let row = try await connection.execute(sql.inputCounts).rows.first {
             counts = row.map { $0.intValue.map(Int.init) ?? 0 }
         }
+        let filled = settle(&summary, tally: tally, counts: counts)
+        if recordsState {
+            // After the write an upsert's new keys are matched: a re-apply finds none unknown.
+            let update = mode == .update
+            summary.appliedState = AppliedState(
+                fingerprint: "", inputRows: summary.inputRows, duplicateRows: summary.duplicateRows,
+                inputCounts: counts,
+                unknownKeys: update ? summary.unknownKeys : 0,
+                unknownKeySamples: update ? summary.unknownKeySamples : [],
+                emptyOfUnknown: update ? tally.emptyOfStreamedNew : columns.map { _ in 0 })
+        }
+        return (details, filled)
+    }
+
+    /// The review's columns, each with its coverage before (`coverage`: the table's rows, then
+    /// per column those holding a value).
+    func reviewColumns(numeric: [Bool], coverage: [Value]) -> [ReviewSummary.Column] {
+        columns.enumerated().map { index, column in
+            var summary = ReviewSummary.Column(name: column.name, numeric: index < numeric.count && numeric[index])
+            summary.valuesBefore = index + 1 < coverage.count ? coverage[index + 1].intValue.map(Int.init) ?? 0 : 0
+            return summary
+        }
+    }
+
+    /// Counts into `summary`, once `tally` has every streamed row, the rows left as they are,
+    /// which follow from `counts` (the input's rows, then per column those giving a value);
+    /// returns per column the input rows giving it a value whose key the table has or gets.
+    func settle(_ summary: inout ReviewSummary, tally: ReviewTally, counts: [Int]) -> [Int] {
         func count(_ index: Int) -> Int { index < counts.count ? counts[index] : 0 }
         let rows = count(0)
         summary.matched = rows - (mode == .update ? summary.unknownKeys : summary.insertedRows)
@@ -163,7 +183,7 @@ extension BulkUpdate {
         let unknownFilled = columns.indices.map {
             mode == .update ? tally.unknownKeys - tally.emptyOfStreamedNew[$0] : 0
         }
-        return (details, columns.indices.map { count(1 + $0) - unknownFilled[$0] })
+        return columns.indices.map { count(1 + $0) - unknownFilled[$0] }
     }
 
     private func dropReviewInput(_ sql: SQL, on connection: PostgresConnection) async {

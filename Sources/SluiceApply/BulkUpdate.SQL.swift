@@ -187,11 +187,21 @@ extension BulkUpdate {
         /// The target's rows and, per column, how many hold a value: the coverage before. An empty
         /// text is no value (an apply writes an empty input as NULL, and the review calls `''`
         /// becoming a value a fill): `text` says which columns may hold one.
-        func coverage(text: [Bool]) -> String {
+        /// `hashed`: then last, ``tableHash``'s hash, from the same scan.
+        func coverage(text: [Bool], hashed: Bool = false) -> String {
             let counts = zip(columns, text).map { column, text in
                 text ? ", count(NULLIF(\(column), ''))" : ", count(\(column))"
             }
-            return "SELECT count(*)" + counts.joined() + " FROM \(target)"
+            return "SELECT count(*)" + counts.joined() + (hashed ? ", \(rowsHash)" : "") + " FROM \(target)"
+        }
+
+        /// The table's rows, and every row's key and written columns hashed by their types (64
+        /// bits) and the hashes XORed, as text (``BulkUpdate/AppliedState``). Fails for a type with
+        /// no hash function (`money`).
+        var tableHash: String { "SELECT count(*), \(rowsHash) FROM \(target)" }
+
+        private var rowsHash: String {
+            "COALESCE(bit_xor(hash_record_extended(ROW(\(key), \(columnList)), 0)), 0)::text"
         }
 
         /// The input rows the write would change or add, or whose key is not in the table, beside

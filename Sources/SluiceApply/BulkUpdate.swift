@@ -155,6 +155,18 @@ public struct BulkUpdate: Sendable {
     /// trigger, met now rather than a minute or so later, so that what runs next (verify) is
     /// planned on the new values. `nil` never does.
     public var analyzeShare: Double?
+    /// Work out what the table holds once this update commits (``BulkUpdateStats/appliedState``),
+    /// for a later apply of the same input to skip with (``appliedState``). Costs the review
+    /// hashing each row of the table as it reads its coverage; only where the review reads the
+    /// locked table (see ``AppliedState``).
+    public var recordsAppliedState = false
+    /// What an earlier apply of this very input recorded (``BulkUpdateStats/appliedState``); the
+    /// caller vouches that the input is the same, row for row, and the update the same. When the
+    /// table's key and written columns are still what that apply left (one scan), this update
+    /// would change nothing: it then writes nothing and does not read `input` at all
+    /// (``BulkUpdateStats/alreadyApplied``); a review inside it (``InlineReview``) gets the summary
+    /// a re-apply that reads the input gets. Otherwise it runs as usual.
+    public var appliedState: AppliedState?
 
     public init(table: String, key: String, columns: [Column], dryRun: Bool = false) {
         self.table = table
@@ -329,9 +341,25 @@ public struct BulkUpdate: Sendable {
             }
             try await checkRowsCanBeAdded(sql, on: connection)
             let keyIsUnique = try await keyMatchesOneRow(sql, on: connection)
+            let tracksState = reviewed == nil && tracksAppliedState(sql, keyIsUnique: keyIsUnique)
+            var stats = BulkUpdateStats(dryRun: dryRun)
+            if let appliedState, tracksState,
+                let (summary, details, filled) = try await alreadyApplied(appliedState, sql, on: connection)
+            {
+                // Nothing to write, and nothing written: the transaction ends as it began.
+                try await inlineReview?.reviewed(summary, details)
+                _ = try await connection.execute("ROLLBACK")
+                stats.alreadyApplied = true
+                stats.inputRows = summary.inputRows
+                stats.duplicateRows = summary.duplicateRows
+                stats.matched = summary.matched
+                stats.unknownKeys = summary.unknownKeys
+                stats.unknownKeySamples = summary.unknownKeySamples
+                if countsFilled { stats.filled = filled }
+                return stats
+            }
             var keys = try await keyTracker(sql, on: connection, limit: KeyTracker.limit)
             phase = .copy
-            var stats = BulkUpdateStats(dryRun: dryRun)
             // The COPY's bytes, in case a second connection reads the prior values (or reviews).
             var spool = concurrentPriorReadRows == nil ? nil : makeSpool(logger: connection.logger)
             var rows = InputRows(self)
@@ -344,7 +372,7 @@ public struct BulkUpdate: Sendable {
             {
                 switch try await copyAhead(
                     input, into: sql, on: connection, rows: &rows, keys: &keys, spool: spooled, review: inlineReview,
-                    reader: &reader, undo: undo)
+                    recordsState: recordsAppliedState && tracksState, reader: &reader, undo: undo)
                 {
                 case .copied(let all, let writeNothing):
                     copied = all
@@ -435,6 +463,8 @@ public struct BulkUpdate: Sendable {
                 intact = stats.duplicateRows == 0 && stats.driftedInputRows == 0 ? copied : nil
                 if let inlineReview {
                     var summary = reviewSummary(of: stats, sql)
+                    // The table is locked: what the review reads is what the write replaces.
+                    let recordsState = recordsAppliedState && tracksState && stats.driftedInputRows == 0
                     if let threshold = concurrentPriorReadRows, stats.inputRows >= threshold, stats.duplicateRows == 0,
                         let spooled = spool, spooled.failure == nil,
                         try await sampled == nil ? sampleWrites(sql, on: connection) : sampled == true,
@@ -443,14 +473,14 @@ public struct BulkUpdate: Sendable {
                         reader = concurrent
                         (inlineFilled, inlineWritten) = try await reviewWhileWriting(
                             sql, on: connection, reader: concurrent, spool: spooled, inputCounts: intact?.counts,
-                            review: inlineReview, into: &summary, undo: undo)
+                            recordsState: recordsState, review: inlineReview, into: &summary, undo: undo)
                         await concurrent.close()
                         reader = nil
                         stats.priorReadConcurrently = true
                     } else {
                         inlineFilled = try await reviewInline(
-                            sql, on: connection, into: &summary, inputCounts: intact?.counts, review: inlineReview,
-                            undo: undo)
+                            sql, on: connection, into: &summary, inputCounts: intact?.counts,
+                            recordsState: recordsState, review: inlineReview, undo: undo)
                     }
                     spool = nil
                     inlineSummary = summary
@@ -521,6 +551,14 @@ public struct BulkUpdate: Sendable {
                 stats.checkedTriggers = true
                 try await readBack(sql, on: connection, into: &stats, undo: undo)
             }
+            // What the table holds now, for a re-apply of this input: the table is still locked.
+            var applied: AppliedState?
+            if !dryRun, var state = inlineSummary?.appliedState,
+                let fingerprint = try await fingerprintWritten(sql, on: connection)
+            {
+                state.fingerprint = fingerprint
+                applied = state
+            }
             if written.rows + written.deleted != recorded.prior + recorded.added {
                 connection.logger.warning(
                     "rows changed differ from prior values recorded",
@@ -548,6 +586,7 @@ public struct BulkUpdate: Sendable {
                     stats.analyzed = await refreshStatistics(
                         sql, written: written.rows + written.deleted, on: connection)
                 }
+                stats.appliedState = applied
             }
             return stats
         } catch let error as BulkUpdateError {
@@ -573,11 +612,13 @@ public struct BulkUpdate: Sendable {
     /// Returns the input's filled counts and what the write reported.
     private func reviewWhileWriting(
         _ sql: SQL, on connection: PostgresConnection, reader: PriorReader, spool: CopySpool, inputCounts: [Int]?,
-        review: InlineReview, into summary: inout ReviewSummary, undo: (Batch) async throws -> Void
+        recordsState: Bool, review: InlineReview, into summary: inout ReviewSummary,
+        undo: (Batch) async throws -> Void
     ) async throws -> (filled: [Int], written: Written) {
         try await besideWrite(sql, on: connection, reader: reader, spool: spool, inputRows: summary.inputRows) {
             try await reviewInline(
-                sql, on: reader.connection, into: &summary, inputCounts: inputCounts, review: review, undo: undo)
+                sql, on: reader.connection, into: &summary, inputCounts: inputCounts, recordsState: recordsState,
+                review: review, undo: undo)
         }
     }
 
@@ -586,11 +627,12 @@ public struct BulkUpdate: Sendable {
     /// the input's filled counts.
     func reviewInline(
         _ sql: SQL, on connection: PostgresConnection, into summary: inout ReviewSummary, inputCounts: [Int]?,
-        review: InlineReview, undo: (Batch) async throws -> Void
+        recordsState: Bool = false, review: InlineReview, undo: (Batch) async throws -> Void
     ) async throws -> [Int] {
         let (details, filled) = try await withoutActuallyEscaping(undo) { undo in
             try await tallyReview(
-                sql, on: connection, into: &summary, inputCounts: inputCounts, cells: review.cells, undo: undo)
+                sql, on: connection, into: &summary, inputCounts: inputCounts, recordsState: recordsState,
+                cells: review.cells, undo: undo)
         }
         try await review.reviewed(summary, details)
         return filled
@@ -1288,6 +1330,13 @@ public struct BulkUpdateStats: Sendable, Hashable {
     /// locked table gave the same one, so nothing could have drifted and the reviewed cells were
     /// not read.
     public var reviewFingerprintMatched = false
+    /// What the table holds now that this update committed, for a later apply of the same input
+    /// (``BulkUpdate/appliedState``); `nil` unless asked for (``BulkUpdate/recordsAppliedState``)
+    /// and the review read it (see ``BulkUpdate/AppliedState``).
+    public var appliedState: BulkUpdate.AppliedState?
+    /// The table still held what an apply of the same input left (``BulkUpdate/appliedState``):
+    /// nothing was written, and the input was not read.
+    public var alreadyApplied = false
 
     /// Of a ``BulkUpdate/guarded`` update's matched rows, those with a cell changed since: one
     /// holding neither the expected value nor the new one, left as it is (the row's other cells

@@ -121,6 +121,10 @@ public struct ReviewSummary: Sendable, Hashable {
     /// and skips comparing the reviewed cells one by one. `nil` for a review made inside the
     /// write's own transaction, or where ``BulkUpdate`` reads none (before PostgreSQL 14, a column type with no hash function).
     public var stateFingerprint: String?
+    /// What the table holds once the reviewed write is done, for a re-apply of the same input
+    /// (``BulkUpdate/AppliedState``): worked out by a review inside the write's transaction that
+    /// asked for it; not part of the summary's JSON.
+    var appliedState: BulkUpdate.AppliedState?
 
     public init(table: String, key: String, mode: String) {
         self.table = table

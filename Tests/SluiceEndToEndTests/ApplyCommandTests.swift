@@ -441,6 +441,70 @@ struct ApplyCommandTests {
         #expect(try await fixture.table() != before)
     }
 
+    /// Replaying an apply onto a table still holding what an apply of the same recorded rows left
+    /// reads neither the rows nor the table's matching rows: one scan says nothing would change,
+    /// and the run says so, counting as a re-apply that reads them counts. A cell changed since
+    /// (even outside the rows reviewed) makes it apply as usual.
+    @Test func aReplayOfAnInputAppliedAlreadyReadsNothing() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let rows = try await fixture.reviewedRows()
+        let file = fixture.directory.appendingPathComponent("reviewed.csv")
+        try await Files.write(Array(CSVText.lines(rows, end: "\n").utf8), to: file)
+        let sluice = fixture.databaseOnly
+        // Applied and undone: its replay has the recorded rows to write again.
+        let applied = try await sluice.run([
+            "apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory, "--yes",
+        ])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        let recorded = try await fixture.lastRunDirectory().path
+        let undone = try await sluice.run(["undo", recorded, "--yes"])
+        #expect(undone.status == 0, "\(undone.stderr)")
+        func replay() async throws -> (output: String, counters: [String: Int], rowsIn: Int?) {
+            let run = try await sluice.run([
+                "replay", recorded, "--stage", "apply", "--yes", "--runs-dir", fixture.runsDirectory,
+            ])
+            #expect(run.status == 0, "\(run.stderr)")
+            let apply = try #require(await fixture.manifests().last?.manifest.stage("apply"))
+            return (run.stdout + run.stderr, apply.counters, apply.rowsIn)
+        }
+        let first = try await replay()
+        #expect((first.counters["changed"] ?? 0) > 0 && !first.output.contains("nothing to write"), "\(first.output)")
+        let table = try await fixture.table()
+        let states = URL(fileURLWithPath: fixture.runsDirectory).appendingPathComponent(".applied")
+        #expect(
+            try await BlockingIO.runOnOwnThread { try FileManager.default.contentsOfDirectory(atPath: states.path) }
+                .count == 1)
+
+        let again = try await replay()
+        #expect(
+            again.output.contains("nothing to write: tracks still holds what applying this same input left"),
+            "\(again.output)")
+        #expect(again.counters["changed"] == 0 && again.rowsIn == 0)
+        var expected = first.counters
+        expected["changed"] = 0
+        expected["unchanged"] = first.counters["matched"]
+        expected["analyzed"] = nil
+        #expect(again.counters == expected)
+        #expect(try await fixture.table() == table)
+        // Not a run: `sluice runs` lists the runs only.
+        let listed = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        #expect(listed.status == 0 && !listed.stderr.contains(".applied"), "\(listed.stderr)")
+
+        // Someone changed a track the file does not name: the table is not what the apply left,
+        // so it is read and applied as usual (nothing to change there); one it names, rewritten.
+        let named = try #require(rows.dropFirst().first?.first)
+        _ = try await fixture.server.execute(
+            "UPDATE tracks SET isrc = 'ZZZ000000001' WHERE id NOT IN (\(rows.dropFirst().map { "'\($0[0])'" }.joined(separator: ",")));"
+                + "UPDATE tracks SET spotify_popularity = 1 WHERE id = '\(named)'",
+            conninfo: fixture.conninfo)
+        let changed = try await replay()
+        #expect(!changed.output.contains("nothing to write"), "\(changed.output)")
+        #expect(changed.counters["changed"] == 1 && (changed.rowsIn ?? 0) > 0)
+        let skipped = try await replay()
+        #expect(skipped.output.contains("nothing to write"), "\(skipped.output)")
+    }
+
     /// From 50,000 rows an apply approved up front reviews on a second connection while its
     /// UPDATE runs, and from 20,000 it writes the file's rows while it reads the rest
     /// (`BulkUpdate.writesWhileCopying`): the review still lists every changed cell, the undo file

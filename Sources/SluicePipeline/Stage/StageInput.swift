@@ -26,6 +26,14 @@ public struct StageInput: AsyncSequence, Sendable {
         self.progress = progress
     }
 
+    /// The SHA-256 of the spool this input reads, when it reads one whose hash was recorded
+    /// (a replay's recorded input, checked before the run started; a stage behind an approval
+    /// gate reading its upstream's): it names the rows the input holds. `nil` for a channel.
+    public var spoolSHA256: String? {
+        if case .spool(_, let sha256) = source { return sha256 }
+        return nil
+    }
+
     /// An input of fixed batches: for testing a stage on its own.
     public init(_ batches: [Batch], upstream: String? = nil) {
         self.init(upstream: upstream, source: .batches(batches), progress: nil)

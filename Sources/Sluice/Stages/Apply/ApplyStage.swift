@@ -164,6 +164,22 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
         let fingerprint = context.review.flatMap { ReviewSummary(json: $0.summary)?.stateFingerprint }
         if let reviewed, fingerprint != nil { try await reviewed.checkUnchanged() }
         let onDrift: BulkUpdate.OnDrift = settings.onDrift == .skip ? .skip : .fail
+        // An input read back from a spool is named by its hash: what applying it left is kept, and
+        // applying it again onto a table still holding that reads neither the input nor the rows.
+        let stateFile =
+            settings.dryRun || reviewed != nil
+            ? nil
+            : AppliedStateFile(
+                runDirectory: context.runDirectory, inputSHA256: input.spoolSHA256,
+                reviewedParameters: reviewedParameters(parameters))
+        var earlierApply: String?
+        if let stateFile {
+            update.recordsAppliedState = true
+            if let (state, runID) = await stateFile.load() {
+                update.appliedState = state
+                earlierApply = runID
+            }
+        }
         let applyInput = ApplyInput(base: input, settings: settings, stage: name)
         let undoURL = context.runDirectory.appendingPathComponent(UndoFile.fileName(stage: name))
         var undo = UndoFile(table: settings.table, key: settings.key, columns: update.columns.map(\.name), stage: name)
@@ -263,6 +279,20 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
         }
         if stats.commitConfirmedAfterConnectionLoss {
             context.notice("the connection was lost during COMMIT; the server confirmed that the update committed")
+        }
+        if stats.alreadyApplied {
+            context.notice(
+                "nothing to write: \(settings.table) still holds what applying this same input left (run "
+                    + "\(earlierApply ?? "?")), so its \(stats.inputRows.counted("row")) were not read again")
+        } else if let stateFile, let state = stats.appliedState {
+            // Committed already: failing to keep the shortcut fails nothing.
+            do {
+                try await stateFile.save(state, runID: context.runID)
+            } catch {
+                context.logger.warning(
+                    "could not record what the apply left",
+                    metadata: ["file": "\(stateFile.url.path)", "error": "\(error)"])
+            }
         }
         let counters = context.counters
         counters.set("input_rows", stats.inputRows)
