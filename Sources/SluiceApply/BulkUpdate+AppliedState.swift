@@ -15,7 +15,9 @@ extension BulkUpdate {
     /// against other writers: one scan of the table (~40 ms per 200,000 rows here). Recorded
     /// only by an apply that writes (a re-apply that finds nothing to change locks nothing, so
     /// what it could read is not known to be what it left), reviewed in its own transaction, with
-    /// a unique key, no triggers, not an undo, not a dry run.
+    /// a unique key, no triggers, not an undo, not a dry run, into a table of at most
+    /// ``appliedStateTableRatio`` times its input's rows (a larger one would pay more for the scan
+    /// than a re-apply saves).
     ///
     /// The rest is what a review of a re-apply counts from its input, which a skipping apply does
     /// not read: the summary and counts it gives are those a re-apply that reads it gives.

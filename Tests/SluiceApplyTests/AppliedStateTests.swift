@@ -187,6 +187,26 @@ import Testing
             try await prices.connection.execute("SELECT price::numeric::text FROM prices").rows == [["1.75"]])
     }
 
+    /// A table much larger than the input: no scan after the write, no state.
+    @Test func noStateForAFewRowsOfALargeTable() async throws {
+        let db = try await CopyAheadTests.scratch()
+        let rows = Array(CopyAheadTests.rows().prefix(60 / BulkUpdate.appliedStateTableRatio))
+        let few = try await Self.apply(
+            Self.recording(CopyAheadTests.update(ahead: false)),
+            AsyncBatches([Batch(columns: CopyAheadTests.columns, rows: rows)]), on: db.connection)
+        #expect(few.stats.changed > 0 && few.stats.appliedState != nil)
+        let fewer = try await Self.apply(
+            Self.recording(CopyAheadTests.update(ahead: false)),
+            AsyncBatches([
+                Batch(
+                    columns: CopyAheadTests.columns,
+                    rows: Array(
+                        CopyAheadTests.rows(
+                            [1: (99, "NEW")]).prefix(rows.count - 1)))
+            ]), on: db.connection)
+        #expect(fewer.stats.changed == 1 && fewer.stats.appliedState == nil)
+    }
+
     @Test func theStateReadsBackFromItsJSON() throws {
         let state = BulkUpdate.AppliedState(
             fingerprint: "0123456789abcdef:5:-42", inputRows: 6, duplicateRows: 1, inputCounts: [5, 4, 3],
