@@ -32,6 +32,8 @@ public struct FetchCounters: Sendable, Equatable {
     public var waiting: Waiting?
     /// When the request that has waited longest for its answer was sent; `nil` when none waits.
     public var oldestUnanswered: ContinuousClock.Instant?
+    /// When the access token request waiting for its answer was sent; `nil` when none waits.
+    public var tokenUnansweredSince: ContinuousClock.Instant?
 
     /// A wait the run is in, for progress to say why nothing moves.
     public struct Waiting: Sendable, Equatable {

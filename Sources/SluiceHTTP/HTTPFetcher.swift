@@ -97,6 +97,7 @@ public actor HTTPFetcher {
             if let tokens {
                 counters.tokenRequests = await tokens.requests
                 counters.tokenRefreshes = await tokens.refreshes
+                counters.tokenUnansweredSince = await tokens.unansweredSince
             }
             return counters
         }

@@ -21,6 +21,8 @@ public struct SimulatorConfiguration: Sendable {
     public var penalizeRequestsDuringWait = false
     /// Added to every `/v1` response (including errors and faults).
     public var latency: Duration = .zero
+    /// Added to every token endpoint response: an identity provider slow to answer.
+    public var tokenLatency: Duration = .zero
     /// Spotify's Development Mode (2026): batch endpoint 403, `GET /tracks/{id}` works, no `popularity`.
     public var developmentMode = false
     /// Seeded fault injection on `/v1/tracks` requests.

@@ -179,6 +179,27 @@ import Testing
         }
     }
 
+    /// The same for the token endpoint, asked before any request can go: a slow identity provider
+    /// shows as a wait for it, not as a fetch that does nothing.
+    @Test func progressSaysAFetchWaitsForAnAccessTokenLongInComing() async throws {
+        try await Simulator.with({ $0.tokenLatency = .seconds(8) }) { sim in
+            let stage = try await sim.fetchStage()
+            let harness = try await StageHarness(stage: stage)
+            let input = [Self.batch([.string(sim.catalog.knownID(0))], from: 1)]
+            let running = Task { try await harness.run(stage, input: input) }
+            var said: StageProgress.Wait?
+            let deadline = ContinuousClock.now + .seconds(60)
+            while said == nil, ContinuousClock.now < deadline {
+                said = harness.context.progress.waiting(at: .now)
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(rows(try await running.value).count == 1)
+            let reason = try #require(said?.reason)
+            #expect(reason.hasPrefix("no answer from the token endpoint for "), "\(reason)")
+            #expect(reason.hasSuffix("s; the request times out after 30s"), "\(reason)")
+        }
+    }
+
     @Test func faultsAtFivePercentStillGiveACompleteResult() async throws {
         try await Simulator.with({
             $0.faults.rate = 0.05

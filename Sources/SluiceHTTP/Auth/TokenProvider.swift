@@ -24,6 +24,8 @@ actor TokenProvider<C: Clock<Duration>> {
     private var refusal: FetchError?
     /// Requests sent to the token endpoint.
     private(set) var requests = 0
+    /// When the token request awaiting its answer was sent (real time, as its timeout runs).
+    private(set) var unansweredSince: ContinuousClock.Instant?
 
     init(credentials: OAuth2ClientCredentials, exchange: HTTPExchange, clock: C, timeout: Duration, logger: Logger) {
         self.credentials = credentials
@@ -91,6 +93,8 @@ actor TokenProvider<C: Clock<Duration>> {
             "Requesting an access token",
             metadata: ["http.url": "\(credentials.tokenURL)", "auth.client_id": "\(credentials.clientID)"])
         let response: HTTPExchange.Response
+        unansweredSince = .now
+        defer { unansweredSince = nil }
         do {
             response = try await exchange.send(
                 method: .POST, url: credentials.tokenURL, headers: headers, body: form, timeout: timeout,

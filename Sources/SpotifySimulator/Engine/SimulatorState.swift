@@ -71,7 +71,8 @@ struct SimulatorState: Sendable {
 
     private mutating func respondToToken(_ request: InboundRequest, at now: ContinuousClock.Instant) -> Reply {
         stats.tokenRequests += 1
-        let reply = tokenReply(request, at: now)
+        var reply = tokenReply(request, at: now)
+        reply.delay = configuration.tokenLatency
         log(RequestRecord(time: now, path: request.path, ids: [], status: reply.status))
         return reply
     }

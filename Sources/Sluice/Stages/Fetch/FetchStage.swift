@@ -127,13 +127,18 @@ public struct FetchStage: Stage {
                     await FetchTimeline.record(every: .seconds(1), on: clock) {
                         let counters = await fetcher.counters
                         // Progress says why a fetch that waits is not moving: a Retry-After or a
-                        // backoff, else an answer long in coming (until its timeout).
+                        // backoff, else an answer long in coming (until its timeout), from the API
+                        // or, before any request can go, from the token endpoint.
                         let now = ContinuousClock.now
                         if let waiting = counters.waiting, waiting.ends > now {
                             context.progress.setWaiting(waiting.reason, until: waiting.ends)
                         } else if let sent = counters.oldestUnanswered, now - sent >= HTTPFetcher.noticeableWait {
                             context.progress.setWaiting(
                                 Self.unansweredReason(for: now - sent, timeout: timeout),
+                                until: sent.advanced(by: timeout))
+                        } else if let sent = counters.tokenUnansweredSince, now - sent >= HTTPFetcher.noticeableWait {
+                            context.progress.setWaiting(
+                                Self.unansweredReason(for: now - sent, timeout: timeout, from: "the token endpoint"),
                                 until: sent.advanced(by: timeout))
                         } else {
                             context.progress.setWaiting(nil)
@@ -411,7 +416,7 @@ public struct FetchStage: Stage {
 extension FetchStage {
     /// What progress says while the oldest request sent has had no answer for `waited` (shown
     /// with the time left until `timeout` ends it): a fetch that is not moving is waiting, not stuck.
-    static func unansweredReason(for waited: Duration, timeout: Duration) -> String {
-        "no answer from the API for \(Int(waited.seconds))s; the request times out after \(Int(timeout.seconds))s"
+    static func unansweredReason(for waited: Duration, timeout: Duration, from whom: String = "the API") -> String {
+        "no answer from \(whom) for \(Int(waited.seconds))s; the request times out after \(Int(timeout.seconds))s"
     }
 }
