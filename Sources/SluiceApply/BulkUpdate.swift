@@ -156,9 +156,9 @@ public struct BulkUpdate: Sendable {
     /// planned on the new values. `nil` never does.
     public var analyzeShare: Double?
     /// Work out what the table holds once this update commits (``BulkUpdateStats/appliedState``),
-    /// for a later apply of the same input to skip with (``appliedState``). Costs the review
-    /// hashing each row of the table as it reads its coverage; only where the review reads the
-    /// locked table (see ``AppliedState``).
+    /// for a later apply of the same input to skip with (``appliedState``). Costs one scan of the
+    /// table, hashing each row, after the write and before COMMIT; only for an update that
+    /// writes, reviewed in its own transaction (see ``AppliedState``).
     public var recordsAppliedState = false
     /// What an earlier apply of this very input recorded (``BulkUpdateStats/appliedState``); the
     /// caller vouches that the input is the same, row for row, and the update the same. When the
@@ -463,7 +463,7 @@ public struct BulkUpdate: Sendable {
                 intact = stats.duplicateRows == 0 && stats.driftedInputRows == 0 ? copied : nil
                 if let inlineReview {
                     var summary = reviewSummary(of: stats, sql)
-                    // The table is locked: what the review reads is what the write replaces.
+                    // Locked from here to COMMIT: the keys the review finds unknown stay so.
                     let recordsState = recordsAppliedState && tracksState && stats.driftedInputRows == 0
                     if let threshold = concurrentPriorReadRows, stats.inputRows >= threshold, stats.duplicateRows == 0,
                         let spooled = spool, spooled.failure == nil,

@@ -5,7 +5,7 @@ import SluicePipeline
 
 /// Where the runs of one runs directory keep what an apply of an input left in its table
 /// (``BulkUpdate/AppliedState``), so that applying that input again (`sluice replay RUN --stage
-/// apply`, a resumed run) finds out from one scan that nothing has changed since, instead of
+/// apply --yes`, for one) finds out from one scan that nothing has changed since, instead of
 /// copying and joining every row: `<runs>/.applied/<key>.json`, the key a SHA-256 of the input
 /// spool's SHA-256 and of what the stage does with it (table, key, key field, columns, mode).
 ///

@@ -130,15 +130,15 @@ public struct FetchStage: Stage {
                         // backoff, else an answer long in coming (until its timeout), from the API
                         // or, before any request can go, from the token endpoint.
                         let now = ContinuousClock.now
+                        let unanswered = [
+                            (counters.oldestUnanswered, "the API"),
+                            (counters.tokenUnansweredSince, "the token endpoint"),
+                        ].first { sent, _ in sent.map { now - $0 >= HTTPFetcher.noticeableWait } ?? false }
                         if let waiting = counters.waiting, waiting.ends > now {
                             context.progress.setWaiting(waiting.reason, until: waiting.ends)
-                        } else if let sent = counters.oldestUnanswered, now - sent >= HTTPFetcher.noticeableWait {
+                        } else if let (since, whom) = unanswered, let sent = since {
                             context.progress.setWaiting(
-                                Self.unansweredReason(for: now - sent, timeout: timeout),
-                                until: sent.advanced(by: timeout))
-                        } else if let sent = counters.tokenUnansweredSince, now - sent >= HTTPFetcher.noticeableWait {
-                            context.progress.setWaiting(
-                                Self.unansweredReason(for: now - sent, timeout: timeout, from: "the token endpoint"),
+                                Self.unansweredReason(for: now - sent, timeout: timeout, from: whom),
                                 until: sent.advanced(by: timeout))
                         } else {
                             context.progress.setWaiting(nil)
@@ -416,7 +416,7 @@ public struct FetchStage: Stage {
 extension FetchStage {
     /// What progress says while the oldest request sent has had no answer for `waited` (shown
     /// with the time left until `timeout` ends it): a fetch that is not moving is waiting, not stuck.
-    static func unansweredReason(for waited: Duration, timeout: Duration, from whom: String = "the API") -> String {
+    static func unansweredReason(for waited: Duration, timeout: Duration, from whom: String) -> String {
         "no answer from \(whom) for \(Int(waited.seconds))s; the request times out after \(Int(timeout.seconds))s"
     }
 }
