@@ -128,8 +128,7 @@ extension BulkUpdate {
             return nil
         }
         let types = try await connection.execute(sql.columnTypes).rows
-        let text = types.dropFirst().map { $0.count > 4 && $0[4].boolValue == true }
-        guard let row = try await hashedRow(sql.coverage(text: text, hashed: true), on: connection),
+        guard let row = try await hashedRow(sql.coverage(text: Self.textColumns(types), hashed: true), on: connection),
             let rows = row.first?.intValue,
             appliedFingerprint(sql, rows: row.first, hash: row.last) == state.fingerprint
         else { return nil }
@@ -137,9 +136,8 @@ extension BulkUpdate {
         var summary = ReviewSummary(table: table, key: key, mode: mode.rawValue)
         summary.inputRows = state.inputRows
         summary.duplicateRows = state.duplicateRows
-        let numeric = types.dropFirst().map { $0[2].boolValue ?? false }
         summary.tableRows = Int(rows)
-        summary.columns = reviewColumns(numeric: numeric, coverage: coverage)
+        summary.columns = reviewColumns(types: types, coverage: coverage)
         var tally = ReviewTally(columns: summary.columns, inserts: mode != .update)
         tally.unknownKeys = state.unknownKeys
         tally.unknownKeySamples = state.unknownKeySamples

@@ -114,15 +114,13 @@ extension BulkUpdate {
         undo: ((Batch) async throws -> Void)? = nil
     ) async throws -> (details: ReviewDetails, filled: [Int]) {
         let types = try await connection.execute(sql.columnTypes).rows
-        let numeric = types.dropFirst().map { $0[2].boolValue ?? false }
         let records = ReviewUndoRecords(
             typeOIDs: types.prefix(1 + columns.count).map { UInt32(truncatingIfNeeded: $0.first?.intValue ?? 0) },
             flagsInserted: mode != .update)
         let undoColumns = undoColumns
-        let text = types.dropFirst().map { $0.count > 4 && $0[4].boolValue == true }
-        let coverage = try await connection.execute(sql.coverage(text: text)).rows.first ?? []
+        let coverage = try await connection.execute(sql.coverage(text: Self.textColumns(types))).rows.first ?? []
         summary.tableRows = coverage.first?.intValue.map(Int.init) ?? 0
-        summary.columns = reviewColumns(numeric: numeric, coverage: coverage)
+        summary.columns = reviewColumns(types: types, coverage: coverage)
         var tally = ReviewTally(columns: summary.columns, inserts: mode != .update)
         // As text: every value but the flags is wanted as text, and a million rows cost the client
         // a line each rather than a result each.
@@ -162,10 +160,17 @@ extension BulkUpdate {
     /// an input row.
     public static let appliedStateTableRatio = 10
 
-    /// The review's columns, each with its coverage before (`coverage`: the table's rows, then
-    /// per column those holding a value).
-    func reviewColumns(numeric: [Bool], coverage: [Value]) -> [ReviewSummary.Column] {
-        columns.enumerated().map { index, column in
+    /// Per column after the key, as ``SQL/columnTypes`` reads them: whether it is text, which may
+    /// hold `''` (no value, to the coverage).
+    static func textColumns(_ types: [[Value]]) -> [Bool] {
+        types.dropFirst().map { $0.count > 4 && $0[4].boolValue == true }
+    }
+
+    /// The review's columns, numeric or not as ``SQL/columnTypes`` reads them (`types`), each with
+    /// its coverage before (`coverage`: the table's rows, then per column those holding a value).
+    func reviewColumns(types: [[Value]], coverage: [Value]) -> [ReviewSummary.Column] {
+        let numeric = types.dropFirst().map { $0[2].boolValue ?? false }
+        return columns.enumerated().map { index, column in
             var summary = ReviewSummary.Column(name: column.name, numeric: index < numeric.count && numeric[index])
             summary.valuesBefore = index + 1 < coverage.count ? coverage[index + 1].intValue.map(Int.init) ?? 0 : 0
             return summary

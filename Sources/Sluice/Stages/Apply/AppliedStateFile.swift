@@ -38,10 +38,7 @@ struct AppliedStateFile {
     /// Records `state`, replacing what was there (atomically, mode 0600 in a 0700 directory).
     func save(_ state: BulkUpdate.AppliedState, runID: String) async throws {
         let directory = url.deletingLastPathComponent()
-        try await BlockingIO.run {
-            try FileManager.default.createDirectory(
-                at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        }
+        try await BlockingIO.run { try PrivateFile.createDirectory(at: directory) }
         let json = Value.object(["run_id": .string(runID), "state": state.json])
         try await PrivateFile.writeAtomically(Array((JSON.encode(json) + "\n").utf8), to: url)
     }
