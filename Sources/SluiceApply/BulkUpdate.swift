@@ -295,7 +295,11 @@ public struct BulkUpdate: Sendable {
     /// read first: the same one means the write would change exactly the reviewed cells, so
     /// `reviewed` is not read at all (``BulkUpdateStats/reviewFingerprintMatched``; its caller
     /// checks that the review's file is intact). Any other is compared cell by cell as without
-    /// it, the reviewed cells then read in while the table is locked.
+    /// it, the reviewed cells then read in while the table is locked. When a second connection
+    /// reads the prior values beside the UPDATE (``concurrentPriorReadRows``), it reads the
+    /// fingerprint there too, first, on the table as the write found it: the UPDATE does not wait
+    /// for it. Another one (the rare case) rolls the UPDATE back to its savepoint before anything
+    /// reached `undo`, and the apply goes on as above: compared cell by cell, then written again.
     ///
     /// - Parameter reviewed: batches of `[key, column, old, new]` as the review gave them
     ///   (text, NULL or `""` for empty).
@@ -435,6 +439,8 @@ public struct BulkUpdate: Sendable {
             }
             // Compared first, on the locked table: the reviewed cells are read only when it differs.
             let fingerprint = sql.hasRecordHash ? fingerprint : nil
+            // The review's fingerprint when the second connection compares it beside the write.
+            var besideFingerprint: String?
             if ahead == nil, inlineSummary == nil {
                 if let reviewed, fingerprint == nil {
                     // The reviewed cells are this session's own table: read in before the lock, so
@@ -449,7 +455,14 @@ public struct BulkUpdate: Sendable {
                 phase = .check
                 if mode == .insert { try await refuseExistingKeys(sql, on: connection) }
                 if let reviewed {
-                    if let fingerprint, try await stateFingerprint(sql, on: connection) == fingerprint {
+                    if let fingerprint, inlineReview == nil, !sql.readsBack,
+                        let threshold = concurrentPriorReadRows, stats.inputRows >= threshold, stats.duplicateRows == 0,
+                        let spooled = spool, spooled.failure == nil,
+                        let concurrent = await PriorReader.open(alongside: connection, sql: sql)
+                    {
+                        reader = concurrent
+                        besideFingerprint = fingerprint
+                    } else if let fingerprint, try await stateFingerprint(sql, on: connection) == fingerprint {
                         stats.reviewFingerprintMatched = true
                     } else {
                         // Changed since the review (or a re-apply of it): the rare case, read in locked.
@@ -490,17 +503,17 @@ public struct BulkUpdate: Sendable {
             // After the review has held back drifted rows: these are the values the update writes.
             // A review in this transaction counted them already, on the same input.
             if countsFilled {
-                if let filled = inlineFilled ?? intact?.filled {
-                    stats.filled = filled
+                if let inlineFilled {
+                    stats.filled = inlineFilled
                 } else {
-                    let row = try await connection.execute(sql.filledCounts).rows.first ?? []
-                    stats.filled = row.map { Int($0.intValue ?? 0) }
+                    stats.filled = try await filledCounts(sql, intact: intact, on: connection)
                 }
             }
             phase = .recordPrior
             // The second connection's copy of the input holds every row copied: not when some
             // were dropped since (duplicates folded, drifted rows set aside).
-            if inlineSummary == nil, let threshold = concurrentPriorReadRows, stats.inputRows >= threshold,
+            if inlineSummary == nil, reader == nil, let threshold = concurrentPriorReadRows,
+                stats.inputRows >= threshold,
                 stats.duplicateRows == 0, stats.driftedInputRows == 0, let spool, spool.failure == nil
             {
                 reader = await PriorReader.open(alongside: connection, sql: sql)
@@ -525,14 +538,52 @@ public struct BulkUpdate: Sendable {
                 }
             } else if let concurrent = reader, let spool {
                 let inputRows = stats.inputRows
-                (recorded, written) = try await besideWrite(
-                    sql, on: connection, reader: concurrent, spool: spool, inputRows: inputRows
-                ) {
-                    try await recordPrior(sql, on: concurrent.connection, into: &stats, undo: undo)
+                var besideRecorded: Recorded?
+                var besideWritten = Written()
+                do {
+                    (besideRecorded, besideWritten) = try await besideWrite(
+                        sql, on: connection, reader: concurrent, spool: spool, inputRows: inputRows
+                    ) { () async throws -> Recorded? in
+                        if let besideFingerprint {
+                            // The table as the write found it: the reader cannot see the write.
+                            guard try await stateFingerprint(sql, on: concurrent.connection) == besideFingerprint else {
+                                return nil
+                            }
+                            stats.reviewFingerprintMatched = true
+                        }
+                        return try await recordPrior(sql, on: concurrent.connection, into: &stats, undo: undo)
+                    }
+                } catch let error as BulkUpdateError
+                    where error.reason == .constraintViolation && besideFingerprint != nil
+                {
+                    // A row that drifted may be the one that fails (set aside, it would not be
+                    // written): the violation stands only on the table the review saw. The write
+                    // rolled itself back to its savepoint.
+                    guard try await stateFingerprint(sql, on: connection) != besideFingerprint else { throw error }
                 }
                 await concurrent.close()
                 reader = nil
-                stats.priorReadConcurrently = true
+                if let besideRecorded {
+                    (recorded, written) = (besideRecorded, besideWritten)
+                    stats.priorReadConcurrently = true
+                } else if let reviewed {
+                    // Changed since the review: the write is undone, the reviewed cells compared
+                    // one by one as without a fingerprint, and what is left written again.
+                    if besideWritten.statements > 0 {
+                        _ = try await connection.execute("ROLLBACK TO SAVEPOINT sluice_apply_update")
+                    }
+                    phase = .check
+                    try await loadReviewed(sql, reviewed: reviewed, on: connection)
+                    try await holdToReview(sql, onDrift: onDrift, on: connection, into: &stats)
+                    intact = stats.driftedInputRows == 0 ? copied : nil
+                    if countsFilled { stats.filled = try await filledCounts(sql, intact: intact, on: connection) }
+                    phase = .recordPrior
+                    recorded = try await recordPrior(sql, on: connection, into: &stats, undo: undo)
+                    phase = .update
+                    written = try await write(sql, on: connection)
+                } else {
+                    throw PostgresError(kind: .client, message: "the prior values were not read beside the write")
+                }
             } else {
                 recorded = try await recordPrior(sql, on: connection, into: &stats, undo: undo)
                 phase = .update
@@ -602,6 +653,14 @@ public struct BulkUpdate: Sendable {
             await connection.rollbackQuietly()
             throw error
         }
+    }
+
+    /// The values the update writes, per column: the client's counts of what it copied (`intact`)
+    /// while every row copied is still in the input, otherwise counted on the server.
+    private func filledCounts(_ sql: SQL, intact: Copied?, on connection: PostgresConnection) async throws -> [Int] {
+        if let filled = intact?.filled { return filled }
+        let row = try await connection.execute(sql.filledCounts).rows.first ?? []
+        return row.map { Int($0.intValue ?? 0) }
     }
 
     /// An inline review on the ``PriorReader``'s connection while the main one writes: the reader

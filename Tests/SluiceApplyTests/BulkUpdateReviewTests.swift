@@ -196,6 +196,77 @@ import Testing
         #expect(try await Tracks.snapshot(db.connection) == before)
     }
 
+    /// With a second connection reading the prior values beside the UPDATE, the review's
+    /// fingerprint is compared there, while the UPDATE runs. One that differs (rows changed since
+    /// the review) undoes that UPDATE before `undo` got anything, and the apply goes on as
+    /// without it: drifted rows fail it, changing nothing, or are set aside and the rest written.
+    @Test(arguments: [BulkUpdate.OnDrift.fail, .skip])
+    func aFingerprintThatDiffersBesideTheWriteUndoesTheWrite(onDrift: BulkUpdate.OnDrift) async throws {
+        let db = try await Tracks.scratch()
+        // Without the repeated row: a folded duplicate would keep the second connection away.
+        let input = Batch(columns: Self.input.columns, rows: Array(Self.input.rows.dropLast()))
+        let (summary, cells) = try await Self.review(Tracks.update, [input], on: db.connection)
+        let fingerprint = try #require(summary.stateFingerprint)
+        try await Self.drift(db)
+        let before = try await Tracks.snapshot(db.connection)
+        var undo: [Batch] = []
+        let update = Tracks.update(concurrent: true)
+        guard onDrift == .skip else {
+            let error = await #expect(throws: BulkUpdateError.self) {
+                _ = try await update.run(
+                    on: db.connection, input: AsyncBatches([input]), reviewed: AsyncBatches(Self.reviewed(cells)),
+                    fingerprint: fingerprint, onDrift: onDrift
+                ) { undo.append($0) }
+            }
+            #expect(error?.reason == .drift)
+            #expect(error?.keys == [Tracks.id(1), Tracks.id(4)])
+            #expect(try await Tracks.snapshot(db.connection) == before)
+            #expect(undo.isEmpty)
+            return
+        }
+        let stats = try await update.run(
+            on: db.connection, input: AsyncBatches([input]), reviewed: AsyncBatches(Self.reviewed(cells)),
+            fingerprint: fingerprint, onDrift: onDrift
+        ) { undo.append($0) }
+        #expect(!stats.reviewFingerprintMatched)
+        #expect(!stats.priorReadConcurrently)
+        #expect((stats.drifted, stats.changed, stats.unknownKeys) == (2, 2, 1))
+        #expect(try await Tracks.row(db.connection, 1) == [11, "ISRC-A"])
+        #expect(try await Tracks.row(db.connection, 4) == [41, "ISRC-D"])
+        #expect(try await Tracks.row(db.connection, 2) == [20, .null])
+        #expect(try await Tracks.row(db.connection, 3) == [33, "ISRC-C"])
+        // The prior values of the two rows written, once each: none from the undone UPDATE.
+        #expect(undo.flatMap(\.rows).map { $0[0] } == [.string(Tracks.id(2)), .string(Tracks.id(3))])
+    }
+
+    /// A row set aside as drifted is not written, so it cannot fail the apply, though the UPDATE
+    /// beside which the fingerprint is compared tries it first. Undrifted, the same row fails it.
+    @Test func aDriftedRowThatWouldBreakAConstraintIsSetAsideNotFailed() async throws {
+        let db = try await Tracks.scratch()
+        let input = Batch(columns: Self.input.columns, rows: Array(Self.input.rows.dropLast()))
+        let (summary, cells) = try await Self.review(Tracks.update, [input], on: db.connection)
+        let fingerprint = try #require(summary.stateFingerprint)
+        // Since the review: a constraint only row 4's reviewed value (popularity 45) breaks.
+        _ = try await db.connection.execute("ALTER TABLE tracks ADD CONSTRAINT not_45 CHECK (spotify_popularity <> 45)")
+        let update = Tracks.update(concurrent: true)
+        let error = await #expect(throws: BulkUpdateError.self) {
+            _ = try await update.run(
+                on: db.connection, input: AsyncBatches([input]), reviewed: AsyncBatches(Self.reviewed(cells)),
+                fingerprint: fingerprint, onDrift: .skip
+            ) { _ in }
+        }
+        #expect(error?.reason == .constraintViolation)
+        #expect(error?.key == Tracks.id(4))
+        try await Self.drift(db)
+        let stats = try await update.run(
+            on: db.connection, input: AsyncBatches([input]), reviewed: AsyncBatches(Self.reviewed(cells)),
+            fingerprint: fingerprint, onDrift: .skip
+        ) { _ in }
+        #expect((stats.drifted, stats.changed) == (2, 2))
+        #expect(try await Tracks.row(db.connection, 4) == [41, "ISRC-D"])
+        #expect(try await Tracks.row(db.connection, 3) == [33, "ISRC-C"])
+    }
+
     /// A drifted value holding line breaks is named on one line (`\\n`), as every message is.
     @Test func aDriftedValueWithLineBreaksIsNamedOnOneLine() async throws {
         let db = try await Tracks.scratch()
