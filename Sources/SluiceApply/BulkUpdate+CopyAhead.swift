@@ -3,7 +3,7 @@ import SluicePostgres
 import Synchronization
 
 extension BulkUpdate {
-    /// What ``copyAhead(_:into:on:rows:keys:spool:review:recordsState:reader:undo:)`` did.
+    /// What ``copyAhead(_:into:on:rows:keys:spool:beside:stats:reader:undo:)`` did.
     enum CopiedAhead {
         /// The whole input is in the input table (and the spool), nothing is written yet: the
         /// update goes on as for any input. `firstRowsWriteNothing`: a sample of its first rows
@@ -11,6 +11,24 @@ extension BulkUpdate {
         case copied(Copied, firstRowsWriteNothing: Bool)
         /// The input is written, and reviewed with the prior values read: the update commits.
         case written(WrittenAhead)
+        /// Held to a review whose fingerprint the table still gives: the input is written and its
+        /// prior values recorded (``recordPrior(_:on:into:undo:)``): the update commits.
+        case recorded(Copied, Recorded, Written)
+        /// Held to a review whose fingerprint the table no longer gives (or whose input repeats
+        /// a key, or whose write failed): what was written is undone, nothing reached `undo`,
+        /// and the whole input is in the input table. The update goes on as for any input held
+        /// to a review that changed since.
+        case undone(Copied)
+    }
+
+    /// What the second connection does with the whole input beside the write.
+    enum AheadRead {
+        /// Reviews it (an update approved up front); `recordsState`: keeps what a re-apply of
+        /// the input counts (``AppliedState``).
+        case review(InlineReview, recordsState: Bool)
+        /// Compares the table's fingerprint with the review's (an approval), then records the
+        /// prior values.
+        case heldToReview(fingerprint: String)
     }
 
     /// An input written while it was copied, and its review.
@@ -22,8 +40,9 @@ extension BulkUpdate {
     }
 
     /// Copies an input that arrives as fast as it can be read (``writesWhileCopying``) for an
-    /// update reviewed in its own transaction, writing it while it is read. The time it takes
-    /// to read and check rows is then spent beside the server's UPDATE rather than before it.
+    /// update reviewed in its own transaction or held to a review's fingerprint, writing it
+    /// while it is read. The time it takes to read and check rows is then spent beside the
+    /// server's UPDATE rather than before it.
     ///
     /// Its first rows (``copyAheadRows``) are copied; when the input is no longer than that,
     /// or when they would write nothing (a re-apply, most likely; the table is left unlocked),
@@ -38,11 +57,17 @@ extension BulkUpdate {
     /// uncommitted. Keys not proven distinct are checked there: rows repeating a key with the same
     /// values are dropped from the review (the write changes such a row once), a key given
     /// different values fails the update, which then changes nothing. A refused review, a
-    /// refused row, any failure: the transaction rolls back. `recordsState`: that review also
-    /// keeps what a re-apply of the input counts (``AppliedState``).
+    /// refused row, any failure: the transaction rolls back.
+    ///
+    /// Held to a review (``AheadRead/heldToReview(fingerprint:)``), the second connection reads
+    /// the table's fingerprint first, then the prior values into `stats` and `undo`. Another
+    /// fingerprint, a repeated key or a write that failed (it may have failed on a row that
+    /// drifted, which the apply sets aside) is the rare case: the writes are rolled back to a
+    /// savepoint taken before the first, the whole input copied in again
+    /// (``CopiedAhead/undone(_:)``), and the update goes on as without writing ahead.
     func copyAhead<Input: AsyncSequence>(
         _ input: Input, into sql: SQL, on connection: PostgresConnection, rows: inout InputRows,
-        keys: inout KeyTracker, spool: CopySpool, review: InlineReview, recordsState: Bool,
+        keys: inout KeyTracker, spool: CopySpool, beside read: AheadRead, stats: inout BulkUpdateStats,
         reader: inout PriorReader?, undo: (Batch) async throws -> Void
     ) async throws -> CopiedAhead where Input.Element == Batch {
         let encoder = CopySpool.Encoder(spool: spool, encoding: rows.encoding)
@@ -74,6 +99,9 @@ extension BulkUpdate {
         reader = concurrent
         let queue = StretchQueue()
         let firstRows = rows.count
+        // Held to a review: what the write undoes when the table is not the one reviewed.
+        let undoable = if case .heldToReview = read { true } else { false }
+        if undoable { _ = try await connection.execute("SAVEPOINT sluice_apply_ahead") }
         return try await withThrowingTaskGroup(of: Written.self) { group in
             group.addTask { [self] in
                 do {
@@ -89,7 +117,8 @@ extension BulkUpdate {
             }
             do {
                 var handedOver = rows.count
-                while !queue.hasWriteFailed, let batch = try await iterator.next() {
+                // Held to a review, the rows are all read even so: the write is undone and redone.
+                while undoable || !queue.hasWriteFailed, let batch = try await iterator.next() {
                     try await encode(batch, rows: &rows, keys: &keys, into: encoder)
                     if rows.count - handedOver >= max(1, copyAheadRows / 2) {
                         try await queue.add(flushed(encoder))
@@ -102,9 +131,34 @@ extension BulkUpdate {
                 queue.abandon()
                 throw error
             }
-            if queue.hasWriteFailed {
+            if queue.hasWriteFailed, !undoable {
                 // The write's error.
                 _ = try await group.next()
+            }
+            let review: InlineReview
+            let recordsState: Bool
+            switch read {
+            case .heldToReview(let fingerprint):
+                stats.inputRows = rows.copied.rows
+                let distinct = keys.provesUnique || keysProvenDistinct(keys)
+                if !queue.hasWriteFailed,
+                    let recorded = try await recordBeside(
+                        sql, fingerprint: fingerprint, reader: concurrent.connection, spool: spool, source: source,
+                        keysDistinct: distinct, into: &stats, undo: undo)
+                {
+                    let written = try await group.next() ?? Written()
+                    return .recorded(rows.copied, recorded, written)
+                }
+                // Written on a table that changed since the review: undone, whatever came of it.
+                do {
+                    _ = try await group.next()
+                } catch let error as BulkUpdateError where error.reason == .constraintViolation {}
+                _ = try await connection.execute("ROLLBACK TO SAVEPOINT sluice_apply_ahead")
+                _ = try await connection.execute(sql.emptyInput)
+                try await copy(spool.whole, from: source, into: sql, on: connection)
+                return .undone(rows.copied)
+            case .review(let inline, let records):
+                (review, recordsState) = (inline, records)
             }
             // Every row is read: the second connection reviews them while the write goes on.
             var summary = ReviewSummary(table: table, key: key, mode: mode.rawValue)
@@ -125,7 +179,24 @@ extension BulkUpdate {
         }
     }
 
-    /// The write's side of ``copyAhead(_:into:on:rows:keys:spool:review:recordsState:reader:undo:)``: writes
+    /// The second connection's part of an update held to a review, once every row is read: the
+    /// input copied in, the table's fingerprint compared with the review's (`nil` when another,
+    /// or when the input repeats a key), then the prior values recorded.
+    private func recordBeside(
+        _ sql: SQL, fingerprint: String, reader: PostgresConnection, spool: CopySpool, source: CopySpool.Reader,
+        keysDistinct: Bool, into stats: inout BulkUpdateStats, undo: (Batch) async throws -> Void
+    ) async throws -> Recorded? {
+        try await copy(spool.whole, from: source, into: sql, on: reader)
+        try await analyzeInput(sql, on: reader)
+        if !keysDistinct {
+            guard try await removeDuplicates(sql, on: reader, inTransaction: true) == 0 else { return nil }
+        }
+        guard try await stateFingerprint(sql, on: reader) == fingerprint else { return nil }
+        stats.reviewFingerprintMatched = true
+        return try await recordPrior(sql, on: reader, into: &stats, undo: undo)
+    }
+
+    /// The write's side of ``copyAhead(_:into:on:rows:keys:spool:beside:stats:reader:undo:)``: writes
     /// the `firstRows` rows in the input table, then, until the input ends, replaces them with
     /// the rows read since (at least half as many as written so far, so the statements stay
     /// few) and writes those.

@@ -370,13 +370,19 @@ public struct BulkUpdate: Sendable {
             try await describeInput(sql, on: connection, into: &rows)
             var ahead: WrittenAhead?
             var firstRowsWriteNothing = false
+            // Held to a review, written while copied: the prior values, and what the write did.
+            var aheadRecorded: (Recorded, Written)?
+            // Held to a review, the writes made while copying undone (``CopiedAhead/undone(_:)``).
+            var undoneAhead = false
             let copied: Copied
-            if let inlineReview, writesWhileCopying, mode == .update, !guarded, reviewed == nil, keyIsUnique,
-                let spooled = spool
+            if writesWhileCopying, mode == .update, !guarded, keyIsUnique, let spooled = spool,
+                let read = aheadRead(
+                    sql, inlineReview: inlineReview, reviewed: reviewed != nil, fingerprint: fingerprint,
+                    tracksState: tracksState)
             {
                 switch try await copyAhead(
-                    input, into: sql, on: connection, rows: &rows, keys: &keys, spool: spooled, review: inlineReview,
-                    recordsState: recordsAppliedState && tracksState, reader: &reader, undo: undo)
+                    input, into: sql, on: connection, rows: &rows, keys: &keys, spool: spooled, beside: read,
+                    stats: &stats, reader: &reader, undo: undo)
                 {
                 case .copied(let all, let writeNothing):
                     copied = all
@@ -386,6 +392,12 @@ public struct BulkUpdate: Sendable {
                 case .written(let written):
                     ahead = written
                     copied = written.copied
+                case .recorded(let all, let prior, let written):
+                    copied = all
+                    aheadRecorded = (prior, written)
+                case .undone(let all):
+                    copied = all
+                    undoneAhead = true
                 }
                 if let concurrent = reader {
                     await concurrent.close()
@@ -410,6 +422,11 @@ public struct BulkUpdate: Sendable {
                 inlineSummary = ahead.summary
                 inlineFilled = ahead.filled
                 inlineWritten = ahead.written
+                stats.priorReadConcurrently = true
+                spool = nil
+            } else if aheadRecorded != nil {
+                // Every row copied is in: the fingerprint matched, no key repeats.
+                intact = copied
                 stats.priorReadConcurrently = true
                 spool = nil
             } else {
@@ -441,7 +458,7 @@ public struct BulkUpdate: Sendable {
             let fingerprint = sql.hasRecordHash ? fingerprint : nil
             // The review's fingerprint when the second connection compares it beside the write.
             var besideFingerprint: String?
-            if ahead == nil, inlineSummary == nil {
+            if ahead == nil, aheadRecorded == nil, inlineSummary == nil {
                 if let reviewed, fingerprint == nil {
                     // The reviewed cells are this session's own table: read in before the lock, so
                     // other writers do not wait while the review file is read.
@@ -455,7 +472,7 @@ public struct BulkUpdate: Sendable {
                 phase = .check
                 if mode == .insert { try await refuseExistingKeys(sql, on: connection) }
                 if let reviewed {
-                    if let fingerprint, inlineReview == nil, !sql.readsBack,
+                    if let fingerprint, inlineReview == nil, !sql.readsBack, !undoneAhead,
                         let threshold = concurrentPriorReadRows, stats.inputRows >= threshold, stats.duplicateRows == 0,
                         let spooled = spool, spooled.failure == nil,
                         let concurrent = await PriorReader.open(alongside: connection, sql: sql)
@@ -512,7 +529,7 @@ public struct BulkUpdate: Sendable {
             phase = .recordPrior
             // The second connection's copy of the input holds every row copied: not when some
             // were dropped since (duplicates folded, drifted rows set aside).
-            if inlineSummary == nil, reader == nil, let threshold = concurrentPriorReadRows,
+            if inlineSummary == nil, aheadRecorded == nil, reader == nil, let threshold = concurrentPriorReadRows,
                 stats.inputRows >= threshold,
                 stats.duplicateRows == 0, stats.driftedInputRows == 0, let spool, spool.failure == nil
             {
@@ -536,6 +553,8 @@ public struct BulkUpdate: Sendable {
                 } else {
                     written = reviewedWrites == 0 ? Written() : try await write(sql, on: connection)
                 }
+            } else if let aheadRecorded {
+                (recorded, written) = aheadRecorded
             } else if let concurrent = reader, let spool {
                 let inputRows = stats.inputRows
                 var besideRecorded: Recorded?
@@ -653,6 +672,19 @@ public struct BulkUpdate: Sendable {
             await connection.rollbackQuietly()
             throw error
         }
+    }
+
+    /// What the second connection does beside a write made while the input is copied: an update
+    /// approved up front reviews; one held to a review with a fingerprint (and no trigger whose
+    /// stored values it would read back) compares it; any other is not written while copied.
+    private func aheadRead(
+        _ sql: SQL, inlineReview: InlineReview?, reviewed: Bool, fingerprint: String?, tracksState: Bool
+    ) -> AheadRead? {
+        if let inlineReview, !reviewed {
+            return .review(inlineReview, recordsState: recordsAppliedState && tracksState)
+        }
+        guard inlineReview == nil, reviewed, let fingerprint, sql.hasRecordHash, !sql.readsBack else { return nil }
+        return .heldToReview(fingerprint: fingerprint)
     }
 
     /// The values the update writes, per column: the client's counts of what it copied (`intact`)
@@ -1028,7 +1060,7 @@ public struct BulkUpdate: Sendable {
     /// hands the prior values of those that will change to `undo`, then counts and samples the
     /// keys with no row — or, for an upsert or insert, hands those rows to `undo` as inserted.
     /// Returns how many rows `undo` got.
-    private func recordPrior(
+    func recordPrior(
         _ sql: SQL, on connection: PostgresConnection, into stats: inout BulkUpdateStats,
         undo: (Batch) async throws -> Void
     ) async throws -> Recorded {
