@@ -572,6 +572,85 @@ struct ApplyCommandTests {
         let restored = try await fixture.table()
         // updated_at is the table's own (a trigger may move it); the values are back.
         #expect(restored.mapValues { Array($0.prefix(4)) } == before.mapValues { Array($0.prefix(4)) })
+
+        // Held to a person's review instead: its approval writes the rows as it reads them back,
+        // the review's fingerprint compared beside the write. The same cells change, and undo.
+        let gated = try await sluice.run(["apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory])
+        #expect(gated.status == 3, "\(gated.stderr)\n\(gated.stdout)")
+        let gate = try #require(await fixture.manifests().last)
+        let approved = try await sluice.run(["replay", gate.directory.path, "--from", "apply", "--yes"])
+        #expect(approved.status == 0, "\(approved.stderr)\n\(approved.stdout)")
+        let approval = try #require(await fixture.manifests().last)
+        #expect(approval.manifest.stage("apply")?.counters["changed"] == changedRows)
+        #expect(approval.manifest.stage("apply")?.counters["drifted"] == 0)
+        #expect(try await fixture.table().mapValues { Array($0.prefix(4)) } == after.mapValues { Array($0.prefix(4)) })
+        let undoneApproval = try await sluice.run(["undo", approval.directory.path, "--yes"])
+        #expect(undoneApproval.status == 0, "\(undoneApproval.stderr)\n\(undoneApproval.stdout)")
+        #expect(
+            try await fixture.table().mapValues { Array($0.prefix(4)) } == before.mapValues { Array($0.prefix(4)) })
+    }
+
+    /// A plan's apply held to its gate reads its input back from the run's spool when approved:
+    /// as fast as the file is read, so from 20,000 rows it writes them as it reads them, the
+    /// review's fingerprint compared beside the write. The reviewed cells change, and undo.
+    @Test func anApprovedRunWritesItsRecordedRowsAsItReadsThem() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 10)
+        defer { Task { await fixture.tearDown() } }
+        let count = 25_000
+        _ = try await fixture.server.execute(
+            """
+            INSERT INTO tracks (id, title, spotify_id)
+            SELECT format('e0000000-0000-4000-8000-%s', lpad(n::text, 12, '0'))::uuid, 'Track ' || n, 'sp' || n
+            FROM generate_series(1, \(count)) AS n
+            """, conninfo: fixture.conninfo)
+        let before = try await fixture.table()
+        var csv = "track_id,spotify_popularity,isrc\n"
+        for n in 1...count {
+            csv += "e0000000-0000-4000-8000-\(String(repeating: "0", count: 12 - "\(n)".count))\(n),\(n % 101),US\(n)\n"
+        }
+        let file = fixture.directory.appendingPathComponent("rows.csv")
+        try await Files.write(Array(csv.utf8), to: file)
+        let plan = fixture.directory.appendingPathComponent("recorded.yaml")
+        try await Files.write(
+            Array(
+                """
+                version: 1
+                name: recorded-approval
+                connections:
+                  db: { kind: postgres, url: "${DATABASE_URL}" }
+                stages:
+                  - { name: src, kind: read-csv, path: \(file.path) }
+                  - name: apply
+                    kind: apply
+                    requires_approval: true
+                    connection: db
+                    table: tracks
+                    key: id
+                    key_field: track_id
+                    columns:
+                      spotify_popularity: { from: spotify_popularity, on_empty: keep }
+                      isrc: { from: isrc, on_empty: clear }
+
+                """.utf8), to: plan)
+        let sluice = fixture.databaseOnly
+        let gated = try await sluice.run(["run", plan.path, "--runs-dir", fixture.runsDirectory])
+        #expect(gated.status == 3, "\(gated.stderr)\n\(gated.stdout)")
+        let gate = try #require(await fixture.manifests().last)
+        let approved = try await sluice.run([
+            "replay", gate.directory.path, "--from", "apply", "--yes", "--log-level", "info",
+        ])
+        #expect(approved.status == 0, "\(approved.stderr)\n\(approved.stdout)")
+        let statements = approved.stderr.firstMatch(of: /apply\.write_statements=(\d+)/).flatMap { Int($0.1) }
+        #expect((statements ?? 0) > 1, "\(approved.stderr)")
+        #expect(approved.stderr.contains("apply.prior_read_beside_write=true"), "\(approved.stderr)")
+        let approval = try #require(await fixture.manifests().last)
+        #expect(approval.manifest.stage("apply")?.counters["changed"] == count)
+        let after = try await fixture.table()
+        #expect(
+            after.filter { $0.key.hasPrefix("e0000000") && $0.value[0] != nil && $0.value[1] != nil }.count == count)
+        let undone = try await sluice.run(["undo", approval.directory.path, "--yes"])
+        #expect(undone.status == 0, "\(undone.stderr)\n\(undone.stdout)")
+        #expect(try await fixture.table().mapValues { Array($0.prefix(4)) } == before.mapValues { Array($0.prefix(4)) })
     }
 
     /// A bad CSV and the one-line error it must give: `FILE:LINE:COL: error: ` then `fragment`.

@@ -25,6 +25,25 @@ import Testing
         try TestPlans.stage("apply", of: try await TestPlans.spotify(database: db.conninfo), dryRun: dryRun)
     }
 
+    /// Rows read back from a recorded spool are written as they are read when their COPY
+    /// encoding (up to ~6x the file's text) fits the spool that carries them to the write.
+    @Test func aRecordedInputIsWrittenAsItIsReadWhenTheSpoolHoldsIt() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("spool-holds-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let small = directory.appendingPathComponent("small.ndjson")
+        #expect(FileManager.default.createFile(atPath: small.path, contents: Data("[1]\n".utf8)))
+        #expect(ApplyStage.spoolHolds(small))
+        // Sparse: its size is what counts.
+        let large = directory.appendingPathComponent("large.ndjson")
+        #expect(FileManager.default.createFile(atPath: large.path, contents: nil))
+        let handle = try FileHandle(forWritingTo: large)
+        try handle.truncate(atOffset: UInt64(BulkUpdate.defaultSpoolLimit / 8 + 1))
+        try handle.close()
+        #expect(!ApplyStage.spoolHolds(large))
+        #expect(!ApplyStage.spoolHolds(directory.appendingPathComponent("missing.ndjson")))
+    }
+
     /// A failed apply that kept its undo file (its COMMIT's outcome is unknown) may have
     /// applied, until an undo of it is recorded; any other failed apply changed nothing.
     @Test func aFailedApplyThatKeptItsUndoFileMayHaveApplied() {

@@ -34,6 +34,13 @@ public struct StageInput: AsyncSequence, Sendable {
         return nil
     }
 
+    /// The spool this input reads back, when it reads one: its rows arrive as fast as the file
+    /// can be read. `nil` for a channel.
+    public var spoolURL: URL? {
+        if case .spool(let url, _) = source { return url }
+        return nil
+    }
+
     /// An input of fixed batches: for testing a stage on its own.
     public init(_ batches: [Batch], upstream: String? = nil) {
         self.init(upstream: upstream, source: .batches(batches), progress: nil)

@@ -131,6 +131,16 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
         return .object(all.filter { ["table", "key", "key_field", "columns", "mode"].contains($0.key) })
     }
 
+    /// Whether the spool that carries the rows to the write when it writes them as they come
+    /// (``BulkUpdate/spoolLimit``) holds the rows of this recorded input: a value's COPY encoding
+    /// is at most about six times its text in the file (a one-digit number sent as an `int8`),
+    /// so files up to an eighth of the limit. A stat(2): call it off the cooperative pool.
+    static func spoolHolds(_ recorded: URL) -> Bool {
+        var status = stat()
+        guard stat(recorded.path, &status) == 0 else { return false }
+        return Int(status.st_size) <= BulkUpdate.defaultSpoolLimit / 8
+    }
+
     /// The update this stage runs.
     public var update: BulkUpdate {
         var update = BulkUpdate(
@@ -149,6 +159,10 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
     public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
         guard let input else { throw StageError(stage: name, "an apply stage needs an input") }
         var update = update
+        // Rows read back from a spool (a replay, an approval) arrive as fast as the file is read.
+        if !update.writesWhileCopying, let spool = input.spoolURL {
+            update.writesWhileCopying = try await BlockingIO.run { Self.spoolHolds(spool) }
+        }
         // The second connection's copy of the input goes beside the run's other spools.
         update.spoolDirectory = context.runDirectory.path
         // Verify compares the table with these counts; the server counts them on the input.
@@ -356,6 +370,10 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
         var metadata: Logger.Metadata = [
             "apply.table": "\(settings.table)", "apply.changed": "\(stats.changed)",
             "apply.matched": "\(stats.matched)", "apply.dry_run": "\(settings.dryRun)",
+            // How: written in stretches as the input was read (more than one), and whether a
+            // second connection read the prior values beside the write.
+            "apply.write_statements": "\(stats.writeStatements)",
+            "apply.prior_read_beside_write": "\(stats.priorReadConcurrently)",
         ]
         if update.mode != .update {
             metadata["apply.mode"] = "\(update.mode.rawValue)"
