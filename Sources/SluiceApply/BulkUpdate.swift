@@ -40,8 +40,9 @@ import SluicePostgres
 ///    counted (``BulkUpdateStats/alteredByTrigger``) and handed to `undo` (``storedColumns``),
 ///    so that the undo expects what the table holds, not what the trigger replaced.
 ///
-/// With ``writesWhileCopying``, an update reviewed in its own transaction (``InlineReview``) takes
-/// these steps in stretches of the input as it arrives: see ``copyAhead``.
+/// With ``writesWhileCopying``, an update reviewed in its own transaction (``InlineReview``) or
+/// held to a review's fingerprint takes these steps in stretches of the input as it arrives: see
+/// ``copyAhead``.
 ///
 /// An ``Mode/upsert`` checks in step 2 that the key has a unique index to arbitrate conflicts,
 /// streams in step 4 the rows it will add to `undo` too (flagged ``insertedColumn``), and writes
@@ -131,11 +132,12 @@ public struct BulkUpdate: Sendable {
     public var spoolLimit = defaultSpoolLimit
     /// 1 GiB.
     public static let defaultSpoolLimit = 1 << 30
-    /// The input arrives as fast as it can be read (a file checked as it streams in), so the
-    /// table may be locked while it does: an update reviewed in its own transaction
-    /// (``InlineReview``) then writes the rows while the rest are read (``copyAhead``), instead
-    /// of after the last. Leave it `false` for an input that may take long (a fetch upstream):
-    /// the table is then locked only once the input is in.
+    /// The input arrives as fast as it can be read (a file checked as it streams in, a recorded
+    /// spool read back), so the table may be locked while it does: an update reviewed in its
+    /// own transaction (``InlineReview``), or held to a review's fingerprint, then writes the rows
+    /// while the rest are read (``copyAhead``), instead of after the last. Leave it `false` for
+    /// an input that may take long (a fetch upstream): the table is then locked only once the
+    /// input is in.
     public var writesWhileCopying = false
     /// With ``writesWhileCopying``: the rows read before the first write, and half of it the
     /// fewest rows handed to the write at a time.

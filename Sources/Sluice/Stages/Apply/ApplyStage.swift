@@ -65,7 +65,8 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
     /// See ``BulkUpdate/inputKeysDistinctAsUUIDs``: set by a stage feeding it checked keys.
     public var inputKeysDistinctAsUUIDs: (@Sendable () -> Bool)?
     /// See ``BulkUpdate/writesWhileCopying``: set by a stage feeding it rows it reads from a
-    /// file as fast as it can.
+    /// file as fast as it can; the stage sets it itself for an input read back from a recorded
+    /// spool (``spoolHolds(_:)``).
     public var writesWhileCopying = false
 
     public init(name: String, settings: ApplySettings, database: PostgresSettings, parameters: Value) {
