@@ -13,7 +13,7 @@ extension BulkUpdate {
         case written(WrittenAhead)
         /// Held to a review whose fingerprint the table still gives: the input is written and its
         /// prior values recorded (``recordPrior(_:on:into:undo:)``): the update commits.
-        case recorded(Copied, Recorded, Written)
+        case recorded(RecordedAhead)
         /// Held to a review whose fingerprint the table no longer gives (or whose input repeats
         /// a key, or whose write failed): what was written is undone, nothing reached `undo`,
         /// and the whole input is in the input table. The update goes on as for any input held
@@ -29,6 +29,18 @@ extension BulkUpdate {
         /// Compares the table's fingerprint with the review's (an approval), then records the
         /// prior values.
         case heldToReview(fingerprint: String)
+    }
+
+    /// An input held to a review, written while it was copied, and its prior values recorded.
+    struct RecordedAhead {
+        var copied: Copied
+        var recorded: Recorded
+        var written: Written
+        /// Per column, the values the input gives keys the table does not have (as
+        /// ``SQL/filledOfUnknownKeys`` counts them; empty unless ``countsFilled`` and some key is
+        /// unknown), read on the second connection: the write's input table ends holding only
+        /// the last stretch.
+        var filledOfUnknownKeys: [Int] = []
     }
 
     /// An input written while it was copied, and its review.
@@ -142,12 +154,13 @@ extension BulkUpdate {
                 stats.inputRows = rows.copied.rows
                 let distinct = keys.provesUnique || keysProvenDistinct(keys)
                 if !queue.hasWriteFailed,
-                    let recorded = try await recordBeside(
+                    var recorded = try await recordBeside(
                         sql, fingerprint: fingerprint, reader: concurrent.connection, spool: spool, source: source,
                         keysDistinct: distinct, into: &stats, undo: undo)
                 {
-                    let written = try await group.next() ?? Written()
-                    return .recorded(rows.copied, recorded, written)
+                    recorded.copied = rows.copied
+                    recorded.written = try await group.next() ?? Written()
+                    return .recorded(recorded)
                 }
                 // Written on a table that changed since the review: undone, whatever came of it.
                 do {
@@ -181,11 +194,12 @@ extension BulkUpdate {
 
     /// The second connection's part of an update held to a review, once every row is read: the
     /// input copied in, the table's fingerprint compared with the review's (`nil` when another,
-    /// or when the input repeats a key), then the prior values recorded.
+    /// or when the input repeats a key), then the prior values recorded, and what the input gives
+    /// unknown keys counted (the write is not in the result yet).
     private func recordBeside(
         _ sql: SQL, fingerprint: String, reader: PostgresConnection, spool: CopySpool, source: CopySpool.Reader,
         keysDistinct: Bool, into stats: inout BulkUpdateStats, undo: (Batch) async throws -> Void
-    ) async throws -> Recorded? {
+    ) async throws -> RecordedAhead? {
         try await copy(spool.whole, from: source, into: sql, on: reader)
         try await analyzeInput(sql, on: reader)
         if !keysDistinct {
@@ -193,7 +207,14 @@ extension BulkUpdate {
         }
         guard try await stateFingerprint(sql, on: reader) == fingerprint else { return nil }
         stats.reviewFingerprintMatched = true
-        return try await recordPrior(sql, on: reader, into: &stats, undo: undo)
+        var recorded = RecordedAhead(
+            copied: Copied(filled: []), recorded: try await recordPrior(sql, on: reader, into: &stats, undo: undo),
+            written: Written())
+        if countsFilled, mode == .update, stats.unknownKeys > 0 {
+            let row = try await reader.execute(sql.filledOfUnknownKeys).rows.first ?? []
+            recorded.filledOfUnknownKeys = row.map { Int($0.intValue ?? 0) }
+        }
+        return recorded
     }
 
     /// The write's side of ``copyAhead(_:into:on:rows:keys:spool:beside:stats:reader:undo:)``: writes

@@ -373,7 +373,7 @@ public struct BulkUpdate: Sendable {
             var ahead: WrittenAhead?
             var firstRowsWriteNothing = false
             // Held to a review, written while copied: the prior values, and what the write did.
-            var aheadRecorded: (Recorded, Written)?
+            var aheadRecorded: RecordedAhead?
             // Held to a review, the writes made while copying undone (``CopiedAhead/undone(_:)``).
             var undoneAhead = false
             let copied: Copied
@@ -394,9 +394,9 @@ public struct BulkUpdate: Sendable {
                 case .written(let written):
                     ahead = written
                     copied = written.copied
-                case .recorded(let all, let prior, let written):
-                    copied = all
-                    aheadRecorded = (prior, written)
+                case .recorded(let recorded):
+                    copied = recorded.copied
+                    aheadRecorded = recorded
                 case .undone(let all):
                     copied = all
                     undoneAhead = true
@@ -556,7 +556,7 @@ public struct BulkUpdate: Sendable {
                     written = reviewedWrites == 0 ? Written() : try await write(sql, on: connection)
                 }
             } else if let aheadRecorded {
-                (recorded, written) = aheadRecorded
+                (recorded, written) = (aheadRecorded.recorded, aheadRecorded.written)
             } else if let concurrent = reader, let spool {
                 let inputRows = stats.inputRows
                 var besideRecorded: Recorded?
@@ -612,9 +612,16 @@ public struct BulkUpdate: Sendable {
             }
             count(written, recorded: recorded, into: &stats)
             if countsFilled, inlineFilled == nil, mode == .update, stats.unknownKeys > 0 {
-                // Filled counts keys the table has: an unknown key's value went nowhere.
-                let row = try await connection.execute(sql.filledOfUnknownKeys).rows.first ?? []
-                stats.filled = zip(stats.filled, row).map { $0 - Int($1.intValue ?? 0) }
+                // Filled counts keys the table has: an unknown key's value went nowhere. Written
+                // while copied, this connection's input table holds the last stretch only.
+                let unknown: [Int]
+                if let aheadRecorded {
+                    unknown = aheadRecorded.filledOfUnknownKeys
+                } else {
+                    let row = try await connection.execute(sql.filledOfUnknownKeys).rows.first ?? []
+                    unknown = row.map { Int($0.intValue ?? 0) }
+                }
+                stats.filled = zip(stats.filled, unknown).map { $0 - $1 }
             }
             stats.writeStatements = written.statements
             if sql.readsBack {

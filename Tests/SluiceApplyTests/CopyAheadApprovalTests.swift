@@ -76,6 +76,18 @@ import Testing
         #expect(ahead.stats.changed > 30 && ahead.undo.count == ahead.stats.changed)
     }
 
+    /// Keys the table does not have, read before the last stretch: their values are not counted
+    /// as filled, though the write's input table ends holding only that stretch (verify checks
+    /// these counts).
+    @Test func unknownKeysReadEarlyAreNotCountedAsFilled() async throws {
+        let rows = Rows.rows()
+        let ahead = try await Self.compare(Array(rows[0..<30] + rows[60..<70] + rows[30..<60]))
+        #expect(ahead.stats.writeStatements > 1 && ahead.stats.reviewFingerprintMatched)
+        #expect(ahead.stats.unknownKeys == 10)
+        // Keys 1...60: every popularity given; an ISRC for all but every fifth.
+        #expect(ahead.stats.filled == [60, 48])
+    }
+
     /// Row 7 changed since the review: the writes made as the rows were read are undone before
     /// `undo` got anything, and the drifted row is set aside, the rest written once.
     @Test func aTableChangedSinceTheReviewUndoesTheWritesAndSetsTheDriftedRowAside() async throws {
