@@ -60,7 +60,9 @@ public struct CSVApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnSta
         do {
             let csvURL = csvURL
             // A stat(2): file I/O, so off the cooperative pool.
-            let writesWhileCopying = try await BlockingIO.run { Self.spoolHolds(csvURL) }
+            // A CSV's COPY encoding is at most about four times its text (a column of one-digit
+            // numbers): files up to a quarter of the spool's limit.
+            let writesWhileCopying = try await BlockingIO.run { ApplyStage.spoolHolds(csvURL, expansion: 4) }
             try await checkedApply(context, writesWhileCopying: writesWhileCopying)
                 .run(context, input: input, output: output)
         } catch let error as BulkUpdateError {
@@ -83,15 +85,6 @@ public struct CSVApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnSta
             return record.counters["repeated_keys"] == 0
         }
         return apply
-    }
-
-    /// Whether the spool that carries the rows to the write when it writes them as they come
-    /// (``BulkUpdate/spoolLimit``) holds a CSV this large: its COPY encoding is at most about
-    /// four times its text (a column of one-digit numbers), so files up to a quarter of the limit.
-    static func spoolHolds(_ csvURL: URL) -> Bool {
-        var status = stat()
-        guard stat(csvURL.path, &status) == 0 else { return false }
-        return Int(status.st_size) <= BulkUpdate.defaultSpoolLimit / 4
     }
 
     /// The CSV positions of the rows `error` is about; empty when they cannot be found.

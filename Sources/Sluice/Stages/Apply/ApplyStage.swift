@@ -133,13 +133,14 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
     }
 
     /// Whether the spool that carries the rows to the write when it writes them as they come
-    /// (``BulkUpdate/spoolLimit``) holds the rows of this recorded input: a value's COPY encoding
-    /// is at most about six times its text in the file (a one-digit number sent as an `int8`),
-    /// so files up to an eighth of the limit. A stat(2): call it off the cooperative pool.
-    static func spoolHolds(_ recorded: URL) -> Bool {
+    /// (``BulkUpdate/spoolLimit``) holds the rows of `file`, whose values' COPY encoding is at
+    /// most `expansion` times their text in it: files up to that share of the limit. A recorded
+    /// input's values take at most about six times their NDJSON text (a one-digit number sent
+    /// as an `int8`), hence its default of 8. A stat(2): call it off the cooperative pool.
+    static func spoolHolds(_ file: URL, expansion: Int = 8) -> Bool {
         var status = stat()
-        guard stat(recorded.path, &status) == 0 else { return false }
-        return Int(status.st_size) <= BulkUpdate.defaultSpoolLimit / 8
+        guard stat(file.path, &status) == 0 else { return false }
+        return Int(status.st_size) <= BulkUpdate.defaultSpoolLimit / expansion
     }
 
     /// The update this stage runs.
