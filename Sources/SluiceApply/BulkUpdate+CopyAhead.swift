@@ -147,12 +147,12 @@ extension BulkUpdate {
                 // The write's error.
                 _ = try await group.next()
             }
+            let distinct = keys.provesUnique || keysProvenDistinct(keys)
             let review: InlineReview
             let recordsState: Bool
             switch read {
             case .heldToReview(let fingerprint):
                 stats.inputRows = rows.copied.rows
-                let distinct = keys.provesUnique || keysProvenDistinct(keys)
                 if !queue.hasWriteFailed,
                     var recorded = try await recordBeside(
                         sql, fingerprint: fingerprint, reader: concurrent.connection, spool: spool, source: source,
@@ -180,7 +180,7 @@ extension BulkUpdate {
             try await copy(spool.whole, from: source, into: sql, on: concurrent.connection)
             try await analyzeInput(sql, on: concurrent.connection)
             var counts: [Int]? = rows.copied.counts
-            if !keys.provesUnique && !keysProvenDistinct(keys) {
+            if !distinct {
                 summary.duplicateRows = try await removeDuplicates(sql, on: concurrent.connection, inTransaction: true)
                 if summary.duplicateRows > 0 { counts = nil }
             }
