@@ -102,9 +102,7 @@ struct ApplyCommandTests {
     @Test func stoppedAtTheGateItsReplayAppliesExactlyTheReview() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
         defer { Task { await fixture.tearDown() } }
-        let rows = try await fixture.reviewedRows()
-        let file = fixture.directory.appendingPathComponent("reviewed.csv")
-        try await Files.write(Array(CSVText.lines(rows, end: "\n").utf8), to: file)
+        let (file, rows) = try await fixture.reviewedCSVWithRows()
         let sluice = fixture.databaseOnly
         let stopped = try await sluice.run(["apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory])
         #expect(stopped.status == 3, "\(stopped.stderr)")
@@ -343,9 +341,7 @@ struct ApplyCommandTests {
     @Test func aVerifyFailingAfterTheCommitSaysTheDatabaseChangedAndHowToUndoIt() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 40)
         defer { Task { await fixture.tearDown() } }
-        let rows = try await fixture.reviewedRows()
-        let file = fixture.directory.appendingPathComponent("reviewed.csv")
-        try await Files.write(Array(CSVText.lines(rows, end: "\n").utf8), to: file)
+        let (file, rows) = try await fixture.reviewedCSVWithRows()
         let before = try await fixture.table()
 
         // A check no table meets.
@@ -448,9 +444,7 @@ struct ApplyCommandTests {
     @Test func aReplayOfAnInputAppliedAlreadyReadsNothing() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
         defer { Task { await fixture.tearDown() } }
-        let rows = try await fixture.reviewedRows()
-        let file = fixture.directory.appendingPathComponent("reviewed.csv")
-        try await Files.write(Array(CSVText.lines(rows, end: "\n").utf8), to: file)
+        let (file, rows) = try await fixture.reviewedCSVWithRows()
         let sluice = fixture.databaseOnly
         // Applied and undone: its replay has the recorded rows to write again.
         let applied = try await sluice.run([
@@ -932,9 +926,15 @@ extension EnrichmentFixture {
     /// ``reviewedRows()`` written to `reviewed.csv` in the fixture's directory (`\n` line ends),
     /// for `sluice apply`.
     func reviewedCSV() async throws -> URL {
+        try await reviewedCSVWithRows().file
+    }
+
+    /// ``reviewedCSV()``, with the rows it holds as cells, header first.
+    func reviewedCSVWithRows() async throws -> (file: URL, rows: [[String]]) {
+        let rows = try await reviewedRows()
         let file = directory.appendingPathComponent("reviewed.csv")
-        try await Files.write(Array(CSVText.lines(try await reviewedRows(), end: "\n").utf8), to: file)
-        return file
+        try await Files.write(Array(CSVText.lines(rows, end: "\n").utf8), to: file)
+        return (file, rows)
     }
 
     /// Runs the plan up to its approval gate and returns the audit trail it wrote, header first,
