@@ -72,7 +72,7 @@ struct ApplyCommand: AsyncParsableCommand {
             throw ExitCode(ExitStatus.failed)
         }
         let plan = try await loadPlan(csv: csv, logger: logger)
-        let pipeline: CSVApplyPipeline
+        var pipeline: CSVApplyPipeline
         do {
             pipeline = try CSVApplyPipeline(
                 plan: plan, csv: csv, displayPath: file, applyStage: stage, execution: execution, logger: logger)
@@ -82,6 +82,9 @@ struct ApplyCommand: AsyncParsableCommand {
             Terminal.report(error)
             throw ExitCode(plan.stages.contains { $0.apply != nil } ? ExitStatus.usage : ExitStatus.invalidPlan)
         }
+        var configuration = try RunConfiguration.make(for: plan, options: execution, logger: logger)
+        configuration.approval = pipeline.approval(configuration.approval)
+        if case .granted = configuration.approval { pipeline.approvedUpFront = true }
         let stages: [StageSpec]
         do {
             stages = try pipeline.stages()
@@ -89,8 +92,6 @@ struct ApplyCommand: AsyncParsableCommand {
             Terminal.report(error)
             throw ExitCode(ExitStatus.invalidPlan)
         }
-        var configuration = try RunConfiguration.make(for: plan, options: execution, logger: logger)
-        configuration.approval = pipeline.approval(configuration.approval)
         // Stopped at its gate, the run is approved by replaying its apply, held to the review it
         // just wrote (the default continue command). Interrupted or failed, an apply of a CSV
         // continues by applying the same file again, the same way.

@@ -465,10 +465,11 @@ struct ApplyCommandTests {
         let first = try await replay()
         #expect((first.counters["changed"] ?? 0) > 0 && !first.output.contains("nothing to write"), "\(first.output)")
         let table = try await fixture.table()
+        // The CSV's state (kept by `sluice apply --yes`) and now the recorded rows'.
         let states = URL(fileURLWithPath: fixture.runsDirectory).appendingPathComponent(".applied")
         #expect(
             try await BlockingIO.runOnOwnThread { try FileManager.default.contentsOfDirectory(atPath: states.path) }
-                .count == 1)
+                .count == 2)
 
         let again = try await replay()
         #expect(
@@ -497,6 +498,85 @@ struct ApplyCommandTests {
         #expect(changed.counters["changed"] == 1 && (changed.rowsIn ?? 0) > 0)
         let skipped = try await replay()
         #expect(skipped.output.contains("nothing to write"), "\(skipped.output)")
+    }
+
+    /// `sluice apply FILE.csv --yes` of a file it applied before, onto a table still holding what
+    /// that apply left, reads neither the file (it hashes it) nor the rows: the run records the
+    /// earlier run's spool of the file's rows as its own, so replaying it still has the rows. A
+    /// cell changed since, a file edited since or the earlier run removed: read and applied as
+    /// usual.
+    @Test func aCSVAppliedAgainIsNotReadWhileTheTableHoldsWhatItLeft() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        var (file, rows) = try await fixture.reviewedCSVWithRows()
+        let sluice = fixture.databaseOnly
+        let runs = fixture.runsDirectory
+        func apply() async throws -> (output: String, run: (directory: URL, manifest: Manifest)) {
+            let applied = try await sluice.run(["apply", Self.plan, file.path, "--runs-dir", runs, "--yes"])
+            #expect(applied.status == 0, "\(applied.stderr)")
+            return (applied.stdout + applied.stderr, try #require(await fixture.manifests().last))
+        }
+        let first = try await apply()
+        let firstApply = try #require(first.run.manifest.stage("apply"))
+        let firstInput = try #require(first.run.manifest.stage("csv-input"))
+        #expect((firstApply.counters["changed"] ?? 0) > 0 && firstInput.rowsOut == rows.count - 1)
+        let table = try await fixture.table()
+
+        let again = try await apply()
+        #expect(
+            again.output.contains("nothing to write: tracks still holds what applying this same input left"),
+            "\(again.output)")
+        let input = try #require(again.run.manifest.stage("csv-input"))
+        let reapplied = try #require(again.run.manifest.stage("apply"))
+        // Nothing read, the file recorded as hashed, the earlier run's spool as this run's rows.
+        #expect(input.status == .succeeded && input.rowsOut == 0 && reapplied.rowsIn == 0)
+        #expect(input.inputs.map(\.sha256) == firstInput.inputs.map(\.sha256))
+        #expect(input.counters == firstInput.counters)
+        let firstSpool = try #require(firstInput.spool)
+        #expect(
+            input.spool?.path == first.run.directory.appendingPathComponent(firstSpool.path).standardizedFileURL.path)
+        #expect(input.spool?.sha256 == firstSpool.sha256 && input.spool?.rows == firstSpool.rows)
+        #expect(reapplied.inputs == [try #require(input.spool)])
+        #expect(!(await Files.exists(again.run.directory.appendingPathComponent("csv-input.ndjson"))))
+        var expected = firstApply.counters
+        expected["changed"] = 0
+        expected["unchanged"] = firstApply.counters["matched"]
+        expected["analyzed"] = nil
+        #expect(reapplied.counters == expected)
+        #expect(again.run.manifest.stage("verify")?.counters["passed"] == 3)
+        #expect(try await fixture.table() == table)
+
+        // Its apply replayed reads the rows the earlier run recorded.
+        let replayed = try await sluice.run([
+            "replay", again.run.directory.path, "--stage", "apply", "--yes", "--runs-dir", runs,
+        ])
+        #expect(replayed.status == 0, "\(replayed.stderr)")
+        let replay = try #require(await fixture.manifests().last?.manifest.stage("apply"))
+        #expect(replay.rowsIn == rows.count - 1 && replay.counters["changed"] == 0)
+
+        // A track the file names, changed since: read and applied; then skipped again.
+        let named = try #require(rows.dropFirst().first?.first)
+        _ = try await fixture.server.execute(
+            "UPDATE tracks SET spotify_popularity = 1 WHERE id = '\(named)'", conninfo: fixture.conninfo)
+        let changed = try await apply()
+        #expect(!changed.output.contains("nothing to write"), "\(changed.output)")
+        #expect(changed.run.manifest.stage("apply")?.counters["changed"] == 1)
+        #expect(changed.run.manifest.stage("csv-input")?.rowsOut == rows.count - 1)
+        #expect(try await apply().output.contains("nothing to write"))
+
+        // The file edited: read, its one changed value written.
+        rows[1][2] = String(((Int(rows[1][2]) ?? 0) + 1) % 101)
+        try await Files.write(Array(CSVText.lines(rows, end: "\n").utf8), to: file)
+        let edited = try await apply()
+        #expect(!edited.output.contains("nothing to write"), "\(edited.output)")
+        #expect(edited.run.manifest.stage("apply")?.counters["changed"] == 1)
+
+        // The run that read it removed: read again, nothing to change.
+        try await BlockingIO.runOnOwnThread { try FileManager.default.removeItem(at: edited.run.directory) }
+        let orphaned = try await apply()
+        #expect(!orphaned.output.contains("nothing to write"), "\(orphaned.output)")
+        #expect(orphaned.run.manifest.stage("csv-input")?.rowsOut == rows.count - 1)
+        #expect(orphaned.run.manifest.stage("apply")?.counters["changed"] == 0)
     }
 
     /// From 50,000 rows an apply approved up front reviews on a second connection while its

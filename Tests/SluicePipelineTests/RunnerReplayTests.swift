@@ -66,6 +66,45 @@ import Testing
         #expect(try await BlockingIO.runOnOwnThread { try Manifest.load(from: result.directory) } == manifest)
     }
 
+    /// A source that found its rows already recorded by an earlier run (the same CSV, applied
+    /// before) sends none and names that run's spool: the run records it as the source's spool
+    /// (no empty one of its own), and a replay of the next stage reads it. A stage that sent
+    /// rows keeps its own spool whatever it named.
+    @Test func aStageNamingAnEarlierRunsSpoolIsReplayedFromIt() async throws {
+        let test = try await TestRun()
+        let first = try await original(test)
+        let earlier = try #require(first.manifest.stage("source")?.spool)
+        let earlierURL = first.directory.appendingPathComponent(earlier.path).standardizedFileURL
+        let recorded = RecordedSource(name: "source", spool: earlierURL, sha256: earlier.sha256, rows: earlier.rows)
+        let run = try await test.run([
+            StageSpec(recorded), StageSpec(MapStage(lookup: "source"), input: "source"),
+            StageSpec(SinkStage(), input: "map"),
+        ])
+        #expect(run.manifest.status == .succeeded)
+        let source = try #require(run.manifest.stage("source"))
+        #expect(
+            source.rowsOut == 0
+                && source.spool
+                    == Manifest.Artifact(
+                        kind: Manifest.Artifact.spoolKind, path: earlierURL.path, sha256: earlier.sha256,
+                        rows: earlier.rows)
+        )
+        #expect(run.manifest.stage("map")?.inputs == [try #require(source.spool)])
+        let ownSpool = run.directory.appendingPathComponent("source.ndjson").path
+        #expect(!(try await BlockingIO.runOnOwnThread { FileManager.default.fileExists(atPath: ownSpool) }))
+
+        let replayed = try await test.run(stages, replay: replay(run, .stage, "map"))
+        #expect(replayed.manifest.status == .succeeded)
+        #expect(replayed.manifest.stage("map")?.spool?.sha256 == first.manifest.stage("map")?.spool?.sha256)
+        #expect(replayed.manifest.stage("map")?.spool?.rows == 300)
+
+        var sending = recorded
+        sending.sends = true
+        let sent = try await test.run([StageSpec(sending)])
+        #expect(sent.manifest.stage("source")?.spool?.path == "source.ndjson")
+        #expect(sent.manifest.stage("source")?.spool?.rows == 1)
+    }
+
     @Test func replayingFromAStageRunsItAndEveryLaterOne() async throws {
         let test = try await TestRun()
         let first = try await original(test)
@@ -133,5 +172,22 @@ import Testing
             try await test.run(stages, replay: replay(first, .stage, "nope"))
         }
         #expect(error?.description.contains("no such stage") == true)
+    }
+}
+
+/// A source whose rows an earlier run's spool holds: it names that spool and sends nothing
+/// (or, with `sends`, one row of its own anyway).
+private struct RecordedSource: Stage {
+    var name: String
+    var kind: String { "test-recorded" }
+    var parameters: Value { .object([:]) }
+    var spool: URL
+    var sha256: String
+    var rows: Int
+    var sends = false
+
+    func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        context.recordOutput(asSpoolAt: spool, sha256: sha256, rows: rows)
+        if sends { try await output.send(Batch(columns: ["id"], rows: [[.int(1)]])) }
     }
 }

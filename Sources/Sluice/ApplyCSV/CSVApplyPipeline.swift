@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SluiceCore
 import SluicePipeline
 import SluicePlan
 
@@ -31,6 +32,11 @@ public struct CSVApplyPipeline: Sendable {
     public var report: (@Sendable (String) -> Void)?
     /// Lets apply go past its guard-rails, recording a warning (`--force`).
     public var force = false
+    /// The approval the runner is given is ``Approval/granted`` (`--yes`): the apply streams
+    /// beside the csv-input stage, and a file applied before may not be read again
+    /// (``CSVReapply``). Must be set only then: behind a gate, the csv-input stage would wait
+    /// for an apply that starts after it.
+    public var approvedUpFront = false
 
     /// - Parameters:
     ///   - applyStage: the apply stage to feed; may be `nil` when the plan has exactly one.
@@ -103,6 +109,19 @@ public struct CSVApplyPipeline: Sendable {
         var wrapped = CSVApplyStage(apply: applyStage, csvURL: csvURL, displayPath: displayPath, inputStage: inputName)
         wrapped.report = report
         wrapped.keysAreUUIDs = schema.keyIsUUID
+        if approvedUpFront, !dryRun, !applySettings.dryRun {
+            // The file and how it is read: its path, csv-input's parameters, the rules checking it.
+            let rules = schema.rules.map { rule in
+                JSON.encode(plan.stage(named: rule.stage)?.redactedParameters.value ?? .null)
+            }
+            let identity = ([csvURL.standardizedFileURL.path, JSON.encode(input.parameters)] + rules)
+                .joined(separator: "\n")
+            let reapply = CSVReapply(
+                identity: identity, reviewedParameters: applyStage.reviewedParameters(applyStage.parameters),
+                inputStage: inputName)
+            input.reapply = reapply
+            wrapped.reapply = reapply
+        }
         var applySpec = StageSpec(wrapped, input: inputName, requiresApproval: true, bufferSize: apply.buffer)
         applySpec.streamsWhenApproved = true
         var specs = [StageSpec(input), applySpec]

@@ -22,6 +22,8 @@ public struct CSVApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnSta
     /// The input stage's rules type the key as a UUID (``CSVInputSchema/keyIsUUID``): its count
     /// of repeated keys then tells the apply whether the server's duplicate check can be skipped.
     public var keysAreUUIDs = false
+    /// Set when this stage streams beside the input stage (``CSVReapply``).
+    var reapply: CSVReapply?
 
     public init(apply: ApplyStage, csvURL: URL, displayPath: String, inputStage: String) {
         self.apply = apply
@@ -57,14 +59,26 @@ public struct CSVApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnSta
     }
 
     public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        // Ended without reading or skipping (a failure): the input stage, if waiting, stops.
+        defer { reapply?.abandon() }
         do {
             let csvURL = csvURL
             // A stat(2): file I/O, so off the cooperative pool.
             // A CSV's COPY encoding is at most about four times its text (a column of one-digit
             // numbers): files up to a quarter of the spool's limit.
             let writesWhileCopying = try await BlockingIO.run { ApplyStage.spoolHolds(csvURL, expansion: 4) }
-            try await checkedApply(context, writesWhileCopying: writesWhileCopying)
-                .run(context, input: input, output: output)
+            var apply = checkedApply(context, writesWhileCopying: writesWhileCopying)
+            if let reapply {
+                let inputStage = inputStage
+                apply.streamedState = ApplyStage.StreamedState(
+                    file: reapply.stateFile(runDirectory: context.runDirectory),
+                    earlier: await reapply.offered()?.recorded,
+                    readSHA256: { context.finishedStage(inputStage)?.inputs.first { $0.kind == "csv" }?.sha256 },
+                    willRead: { reapply.read() })
+            }
+            try await apply.run(context, input: input, output: output)
+            // Returned without asking for a row: the table still held what the offer said.
+            reapply?.skip()
         } catch let error as BulkUpdateError {
             throw await located(error, context: context)
         }

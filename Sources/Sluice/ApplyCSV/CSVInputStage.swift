@@ -31,6 +31,9 @@ public struct CSVInputStage: Stage {
     public var batchSize = 1000
     /// Called with each problem as a one-line `FILE:LINE:COL: error: ...` (the CLI prints them).
     public var report: (@Sendable (String) -> Void)?
+    /// Set when the apply streams beside this stage: a file it applied before and that is
+    /// unchanged may not need reading (``CSVReapply``).
+    var reapply: CSVReapply?
 
     public init(name: String = CSVInputStage.kindName, url: URL, displayPath: String, schema: CSVInputSchema) {
         self.name = name
@@ -51,6 +54,19 @@ public struct CSVInputStage: Stage {
     }
 
     public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        if let reapply {
+            let candidate = await reapply.lookUp(csv: url, runDirectory: context.runDirectory)
+            reapply.offer(candidate)
+            if let candidate {
+                switch await reapply.verdict() {
+                case .read: break
+                case .skip:
+                    record(unread: candidate, context: context)
+                    return
+                case .abandoned: throw CancellationError()
+                }
+            }
+        }
         let reader = try CSVReader(url: url, path: displayPath, maxRowBytes: maxRowBytes)
         let checker = try RowChecker(schema: schema)
         guard let header = try await reader.next() else {
@@ -116,6 +132,17 @@ public struct CSVInputStage: Stage {
         context.counters.set("rows", rows)
         context.counters.set("bytes", reader.bytesRead)
         context.counters.set("repeated_keys", keys.repeats)
+    }
+
+    /// The table still holds what applying these very bytes left: the file is recorded as read
+    /// (the SHA-256 it hashed to), and the earlier run's spool of its rows as this stage's output.
+    private func record(unread candidate: CSVReapply.Candidate, context: StageContext) {
+        let spool = candidate.spool
+        context.registerInput(at: url.standardizedFileURL, kind: "csv", sha256: candidate.sha256, rows: spool.rows)
+        context.recordOutput(asSpoolAt: URL(fileURLWithPath: spool.path), sha256: spool.sha256, rows: spool.rows)
+        context.counters.set("rows", candidate.counters["rows"] ?? spool.rows)
+        context.counters.set("bytes", candidate.bytes)
+        if let repeats = candidate.counters["repeated_keys"] { context.counters.set("repeated_keys", repeats) }
     }
 
     private func failure(_ reader: CSVReader) -> CSVInputError {

@@ -88,7 +88,15 @@ struct StageExecution: Sendable {
         let counters = context.counters.snapshot
         let notices = context.notices
         var outputs: [Manifest.Artifact] = []
-        if let spool {
+        if let spool, spool.rows == 0, status == .succeeded, let recorded = context.recordedSpool {
+            // Its rows are an earlier run's spool: that one is recorded, the empty one removed.
+            let empty = spool.summary.url
+            _ = try? await BlockingIO.run { unlink(empty.path) }
+            outputs.append(
+                Manifest.Artifact(
+                    kind: recorded.kind, path: recorded.url.standardizedFileURL.path, sha256: recorded.sha256,
+                    rows: recorded.rows))
+        } else if let spool {
             outputs.append(
                 Manifest.Artifact(
                     kind: Manifest.Artifact.spoolKind,

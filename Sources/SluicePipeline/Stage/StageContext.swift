@@ -47,7 +47,8 @@ public final class StageContext: Sendable {
     }
 
     private let clock: @Sendable () -> Date
-    private let collected = Mutex<(artifacts: [Artifact], notices: [String], inputs: [Artifact])>(([], [], []))
+    private let collected = Mutex<(artifacts: [Artifact], notices: [String], inputs: [Artifact], spool: Artifact?)>(
+        ([], [], [], nil))
     private let lookup: @Sendable (String) -> Manifest.StageRecord?
 
     /// A file a stage produced, before it is written to the manifest.
@@ -118,6 +119,17 @@ public final class StageContext: Sendable {
         collected.withLock { $0.inputs.append(Artifact(kind: kind, url: url, sha256: sha256, rows: rows)) }
     }
 
+    /// Records, as this stage's spool, an earlier run's spool holding the rows this stage would
+    /// have sent (it sent none): its path (absolute), SHA-256 and rows. A stage that found its
+    /// output already recorded (the CSV an earlier run read, unchanged) leaves a run that
+    /// `sluice replay` can still re-run from, as a replay's skipped stages point at the original
+    /// run's files. Ignored when the stage sent rows or failed.
+    public func recordOutput(asSpoolAt url: URL, sha256: String, rows: Int) {
+        collected.withLock {
+            $0.spool = Artifact(kind: Manifest.Artifact.spoolKind, url: url, sha256: sha256, rows: rows)
+        }
+    }
+
     /// Adds a one-line notice to the run summary (the manifest's `notices`).
     public func notice(_ line: String) {
         collected.withLock { $0.notices.append("\(stageName): \(line)") }
@@ -134,4 +146,5 @@ public final class StageContext: Sendable {
     var artifacts: [Artifact] { collected.withLock { $0.artifacts } }
     var notices: [String] { collected.withLock { $0.notices } }
     var inputs: [Artifact] { collected.withLock { $0.inputs } }
+    var recordedSpool: Artifact? { collected.withLock { $0.spool } }
 }

@@ -8,11 +8,20 @@ struct ApplyInput<Base: AsyncSequence>: AsyncSequence where Base.Element == Batc
     let base: Base
     let settings: ApplySettings
     let stage: String
+    /// Called once, before the first row is asked for (``ApplyStage/StreamedState/willRead``).
+    var willRead: (@Sendable () -> Void)?
+
+    init(base: Base, settings: ApplySettings, stage: String) {
+        self.base = base
+        self.settings = settings
+        self.stage = stage
+    }
 
     struct AsyncIterator: AsyncIteratorProtocol {
         var base: Base.AsyncIterator
         let settings: ApplySettings
         let stage: String
+        var willRead: (@Sendable () -> Void)?
         /// For the columns of the batches being read: where each field apply reads is, and the
         /// same columns renamed for apply when every field is read once (``renamed(_:as:)``).
         var slots: (columns: [String], indices: [Int], renamed: [String]?)?
@@ -20,6 +29,10 @@ struct ApplyInput<Base: AsyncSequence>: AsyncSequence where Base.Element == Batc
         var names: [String] { [settings.key] + settings.columns.map(\.column) }
 
         mutating func next() async throws -> Batch? {
+            if let willRead {
+                self.willRead = nil
+                willRead()
+            }
             guard let batch = try await base.next() else { return nil }
             if slots?.columns != batch.columns {
                 let fields = [settings.keyField] + settings.columns.map(\.from)
@@ -56,6 +69,6 @@ struct ApplyInput<Base: AsyncSequence>: AsyncSequence where Base.Element == Batc
     }
 
     func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(base: base.makeAsyncIterator(), settings: settings, stage: stage)
+        AsyncIterator(base: base.makeAsyncIterator(), settings: settings, stage: stage, willRead: willRead)
     }
 }

@@ -68,6 +68,20 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
     /// file as fast as it can; the stage sets it itself for an input read back from a recorded
     /// spool (``spoolHolds(_:)``).
     public var writesWhileCopying = false
+    /// For an input that is no recorded spool, so has no SHA-256 to key what applying it left
+    /// by: a CSV streaming beside the apply (``CSVReapply``).
+    var streamedState: StreamedState?
+
+    /// Where a streamed input's applied state is kept, and what the stage is told about it.
+    struct StreamedState: Sendable {
+        var file: AppliedStateFile
+        /// What an earlier apply of the same bytes kept, when the reader found the file unchanged.
+        var earlier: AppliedStateFile.Recorded?
+        /// Once the input is read: the SHA-256 of its bytes, kept with the state.
+        var readSHA256: @Sendable () -> String?
+        /// Called before the first row is asked for: the reader waits to hear whether to read.
+        var willRead: @Sendable () -> Void
+    }
 
     public init(name: String, settings: ApplySettings, database: PostgresSettings, parameters: Value) {
         self.name = name
@@ -185,18 +199,21 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
         let stateFile =
             settings.dryRun || reviewed != nil
             ? nil
-            : AppliedStateFile(
-                runDirectory: context.runDirectory, inputSHA256: input.spoolSHA256,
-                reviewedParameters: reviewedParameters(parameters))
+            : streamedState?.file
+                ?? AppliedStateFile(
+                    runDirectory: context.runDirectory, inputSHA256: input.spoolSHA256,
+                    reviewedParameters: reviewedParameters(parameters))
         var earlierApply: String?
         if let stateFile {
             update.recordsAppliedState = true
-            if let (state, runID) = await stateFile.load() {
-                update.appliedState = state
-                earlierApply = runID
+            let recorded = streamedState == nil ? await stateFile.load() : streamedState?.earlier
+            if let recorded {
+                update.appliedState = recorded.state
+                earlierApply = recorded.runID
             }
         }
-        let applyInput = ApplyInput(base: input, settings: settings, stage: name)
+        var applyInput = ApplyInput(base: input, settings: settings, stage: name)
+        applyInput.willRead = streamedState?.willRead
         let undoURL = context.runDirectory.appendingPathComponent(UndoFile.fileName(stage: name))
         var undo = UndoFile(table: settings.table, key: settings.key, columns: update.columns.map(\.name), stage: name)
         undo.mode = update.mode
@@ -303,7 +320,14 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
         } else if let stateFile, let state = stats.appliedState {
             // Committed already: failing to keep the shortcut fails nothing.
             do {
-                try await stateFile.save(state, runID: context.runID)
+                if let streamedState {
+                    // Kept with the SHA-256 of the bytes read: a file that changed since is read again.
+                    if let sha256 = streamedState.readSHA256() {
+                        try await stateFile.save(state, runID: context.runID, inputSHA256: sha256)
+                    }
+                } else {
+                    try await stateFile.save(state, runID: context.runID)
+                }
             } catch {
                 context.logger.warning(
                     "could not record what the apply left",
