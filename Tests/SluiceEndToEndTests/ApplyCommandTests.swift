@@ -537,6 +537,9 @@ struct ApplyCommandTests {
             input.spool?.path == first.run.directory.appendingPathComponent(firstSpool.path).standardizedFileURL.path)
         #expect(input.spool?.sha256 == firstSpool.sha256 && input.spool?.rows == firstSpool.rows)
         #expect(reapplied.inputs == [try #require(input.spool)])
+        // Its review names those rows, as a review of rows read does.
+        #expect(reapplied.review?.inputSHA256 == firstSpool.sha256)
+        #expect(firstApply.review?.inputSHA256 == firstSpool.sha256)
         #expect(!(await Files.exists(again.run.directory.appendingPathComponent("csv-input.ndjson"))))
         var expected = firstApply.counters
         expected["changed"] = 0

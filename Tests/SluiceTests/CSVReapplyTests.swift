@@ -22,6 +22,17 @@ import Testing
         #expect(await shared.offered() == nil)
     }
 
+    @Test func aReviewSkipsOnlyWhenNoRowWasAskedFor() async {
+        let reading = reapply()
+        reading.read()
+        #expect(!reading.skipUnlessRead())
+        #expect(await reading.verdict() == .read)
+        let skipping = reapply()
+        #expect(skipping.skipUnlessRead())
+        skipping.read()
+        #expect(await skipping.verdict() == .skip)
+    }
+
     @Test func anApplyThatEndsWithoutAnAnswerStopsTheReader() async {
         let shared = reapply()
         shared.abandon()

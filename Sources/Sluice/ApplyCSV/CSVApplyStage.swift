@@ -74,7 +74,7 @@ public struct CSVApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnSta
                     file: reapply.stateFile(runDirectory: context.runDirectory),
                     earlier: await reapply.offered()?.recorded,
                     readSHA256: { context.finishedStage(inputStage)?.inputs.first { $0.kind == "csv" }?.sha256 },
-                    willRead: { reapply.read() })
+                    willRead: { reapply.read() }, skipUnlessRead: { reapply.skipUnlessRead() })
             }
             try await apply.run(context, input: input, output: output)
             // Returned without asking for a row: the table still held what the offer said.

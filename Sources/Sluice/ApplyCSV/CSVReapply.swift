@@ -18,7 +18,8 @@ import Synchronization
 /// 2. The apply takes the offer (``offered()``) before it opens its transaction. With one, it
 ///    compares the table with the state in one scan; the first time it asks for a row it says
 ///    ``read()``; if the table still holds what that apply left it says ``skip()`` without
-///    reading any.
+///    reading any, and waits for its input to end (`csv-input` has then recorded the file)
+///    before it records its review.
 /// 3. Told to skip, `csv-input` records the file as read (the SHA-256 it hashed) and the earlier
 ///    run's spool as its own output, so the run can be replayed like any other; told to read, it
 ///    reads and checks the file as usual.
@@ -106,6 +107,12 @@ final class CSVReapply: Sendable {
 
     func read() { verdictSlot.set(.read) }
     func skip() { verdictSlot.set(.skip) }
+
+    /// ``skip()`` unless the apply asked for a row already; whether `csv-input` skips.
+    func skipUnlessRead() -> Bool {
+        verdictSlot.set(.skip)
+        return verdictSlot.current == .skip
+    }
     func abandon() { verdictSlot.set(.abandoned) }
 }
 
@@ -124,6 +131,9 @@ final class OneShot<T: Sendable>: Sendable {
         }
         for waiter in waiters { waiter.resume(returning: value) }
     }
+
+    /// The value, if set.
+    var current: T? { state.withLock { $0.value } }
 
     func value(whenCancelled fallback: T) async -> T {
         await withTaskCancellationHandler {

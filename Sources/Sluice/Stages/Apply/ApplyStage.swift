@@ -81,6 +81,9 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
         var readSHA256: @Sendable () -> String?
         /// Called before the first row is asked for: the reader waits to hear whether to read.
         var willRead: @Sendable () -> Void
+        /// Called by the review: unless a row was asked for, tells the reader not to read, and
+        /// says whether it did (then the input ends with no rows, once the reader has recorded it).
+        var skipUnlessRead: @Sendable () -> Bool
     }
 
     public init(name: String, settings: ApplySettings, database: PostgresSettings, parameters: Value) {
@@ -268,7 +271,11 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
                             onDrift: onDrift, undo: keep)
                     }
                     if let inline, let recorder = context.reviewWhileRunning {
+                        let streamedState = streamedState
                         let review = BulkUpdate.InlineReview(cells: inline.write) { summary, details in
+                            // Not read (the table holds what applying the same rows left): the
+                            // reader records them first, so the review names them as it would.
+                            if let streamedState, streamedState.skipUnlessRead() { for try await _ in input {} }
                             // Every input row is in: a streaming upstream has finished by now.
                             inline.earlier = recorder.earlier
                             let review = try await inline.finish(
