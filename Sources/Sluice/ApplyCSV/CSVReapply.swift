@@ -31,7 +31,6 @@ final class CSVReapply: Sendable {
     /// What an earlier apply of the same file left, and where the rows it read are recorded.
     struct Candidate: Sendable {
         var recorded: AppliedStateFile.Recorded
-        var file: AppliedStateFile
         /// The file's SHA-256, hashed before anything else was read.
         var sha256: String
         var bytes: Int
@@ -90,8 +89,7 @@ final class CSVReapply: Sendable {
         guard let (spool, counters) = earlier ?? nil,
             let (sha256, bytes) = try? await PrivateFile.sha256(of: csv), sha256 == recordedSHA256
         else { return nil }
-        return Candidate(
-            recorded: recorded, file: file, sha256: sha256, bytes: bytes, spool: spool, counters: counters)
+        return Candidate(recorded: recorded, sha256: sha256, bytes: bytes, spool: spool, counters: counters)
     }
 
     /// Offers `candidate` (or nothing) to the apply; only the first call counts.
@@ -113,6 +111,7 @@ final class CSVReapply: Sendable {
         verdictSlot.set(.skip)
         return verdictSlot.current == .skip
     }
+
     func abandon() { verdictSlot.set(.abandoned) }
 }
 
