@@ -67,9 +67,10 @@ import Testing
     }
 
     /// A source that found its rows already recorded by an earlier run (the same CSV, applied
-    /// before) sends none and names that run's spool: the run records it as the source's spool
-    /// (no empty one of its own), and a replay of the next stage reads it. A stage that sent
-    /// rows keeps its own spool whatever it named.
+    /// before) sends none and names that run's spool: the run links it in place of the empty
+    /// spool and records it as the source's, so a replay of the next stage reads it even once
+    /// the earlier run is gone. Where it cannot be linked (here: it is missing) the earlier path
+    /// is recorded. A stage that sent rows keeps its own spool whatever it named.
     @Test func aStageNamingAnEarlierRunsSpoolIsReplayedFromIt() async throws {
         let test = try await TestRun()
         let first = try await original(test)
@@ -82,21 +83,20 @@ import Testing
         ])
         #expect(run.manifest.status == .succeeded)
         let source = try #require(run.manifest.stage("source"))
-        #expect(
-            source.rowsOut == 0
-                && source.spool
-                    == Manifest.Artifact(
-                        kind: Manifest.Artifact.spoolKind, path: earlierURL.path, sha256: earlier.sha256,
-                        rows: earlier.rows)
-        )
-        #expect(run.manifest.stage("map")?.inputs == [try #require(source.spool)])
-        let ownSpool = run.directory.appendingPathComponent("source.ndjson").path
-        #expect(!(try await BlockingIO.runOnOwnThread { FileManager.default.fileExists(atPath: ownSpool) }))
+        #expect(source.rowsOut == 0 && source.spool == earlier)
+        #expect(run.manifest.stage("map")?.inputs == [earlier])
+        let linked = run.directory.appendingPathComponent("source.ndjson")
+        #expect(try await PrivateFile.sha256(of: linked).sha256 == earlier.sha256)
 
+        try await BlockingIO.runOnOwnThread { try FileManager.default.removeItem(at: first.directory) }
         let replayed = try await test.run(stages, replay: replay(run, .stage, "map"))
         #expect(replayed.manifest.status == .succeeded)
         #expect(replayed.manifest.stage("map")?.spool?.sha256 == first.manifest.stage("map")?.spool?.sha256)
         #expect(replayed.manifest.stage("map")?.spool?.rows == 300)
+
+        let missing = RecordedSource(name: "source", spool: earlierURL, sha256: earlier.sha256, rows: earlier.rows)
+        let unlinked = try await test.run([StageSpec(missing)])
+        #expect(unlinked.manifest.stage("source")?.spool?.path == earlierURL.path)
 
         var sending = recorded
         sending.sends = true

@@ -135,7 +135,8 @@ public struct CSVInputStage: Stage {
     }
 
     /// The table still holds what applying these very bytes left: the file is recorded as read
-    /// (the SHA-256 it hashed to), and the earlier run's spool of its rows as this stage's output.
+    /// (the SHA-256 it hashed to), and the earlier run's spool of its rows as this stage's output
+    /// (the runner links it into this run).
     private func record(unread candidate: CSVReapply.Candidate, context: StageContext) {
         let spool = candidate.spool
         context.registerInput(at: url.standardizedFileURL, kind: "csv", sha256: candidate.sha256, rows: spool.rows)

@@ -21,8 +21,8 @@ import Synchronization
 ///    reading any, and waits for its input to end (`csv-input` has then recorded the file)
 ///    before it records its review.
 /// 3. Told to skip, `csv-input` records the file as read (the SHA-256 it hashed) and the earlier
-///    run's spool as its own output, so the run can be replayed like any other; told to read, it
-///    reads and checks the file as usual.
+///    run's spool as its own output (linked into this run's directory), so the run can be
+///    replayed like any other; told to read, it reads and checks the file as usual.
 ///
 /// Only for a pipeline whose apply streams beside its input (approved up front, not a dry run):
 /// behind a gate the apply starts only once `csv-input` has finished, so `csv-input` would wait

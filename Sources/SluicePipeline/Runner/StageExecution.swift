@@ -89,13 +89,16 @@ struct StageExecution: Sendable {
         let notices = context.notices
         var outputs: [Manifest.Artifact] = []
         if let spool, spool.rows == 0, status == .succeeded, let recorded = context.recordedSpool {
-            // Its rows are an earlier run's spool: that one is recorded, the empty one removed.
-            let empty = spool.summary.url
-            _ = try? await BlockingIO.run { unlink(empty.path) }
+            // Its rows are an earlier run's spool: linked in place of the empty one, so that this
+            // run keeps them whatever becomes of the earlier one; named where it is if it cannot be.
+            let (own, earlier) = (spool.summary.url, recorded.url.standardizedFileURL)
+            let linked =
+                (try? await BlockingIO.run { unlink(own.path) == 0 && link(earlier.path, own.path) == 0 }) ?? false
             outputs.append(
                 Manifest.Artifact(
-                    kind: recorded.kind, path: recorded.url.standardizedFileURL.path, sha256: recorded.sha256,
-                    rows: recorded.rows))
+                    kind: recorded.kind,
+                    path: linked ? RunDirectory.relativePath(of: own, in: runDirectory) : earlier.path,
+                    sha256: recorded.sha256, rows: recorded.rows))
         } else if let spool {
             outputs.append(
                 Manifest.Artifact(

@@ -120,10 +120,11 @@ public final class StageContext: Sendable {
     }
 
     /// Records, as this stage's spool, an earlier run's spool holding the rows this stage would
-    /// have sent (it sent none): its path (absolute), SHA-256 and rows. A stage that found its
-    /// output already recorded (the CSV an earlier run read, unchanged) leaves a run that
-    /// `sluice replay` can still re-run from, as a replay's skipped stages point at the original
-    /// run's files. Ignored when the stage sent rows or failed.
+    /// have sent (it sent none): its path (absolute), SHA-256 and rows. The runner links it into
+    /// this run's directory in place of the empty spool (or, where it cannot, records the earlier
+    /// path), so a stage that found its output already recorded (the CSV an earlier run read,
+    /// unchanged) leaves a run that `sluice replay` can re-run from like any other. Ignored when
+    /// the stage sent rows or failed.
     public func recordOutput(asSpoolAt url: URL, sha256: String, rows: Int) {
         collected.withLock {
             $0.spool = Artifact(kind: Manifest.Artifact.spoolKind, url: url, sha256: sha256, rows: rows)
