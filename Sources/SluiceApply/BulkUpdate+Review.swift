@@ -118,13 +118,43 @@ extension BulkUpdate {
             typeOIDs: types.prefix(1 + columns.count).map { UInt32(truncatingIfNeeded: $0.first?.intValue ?? 0) },
             flagsInserted: mode != .update)
         let undoColumns = undoColumns
-        let coverage = try await connection.execute(sql.coverage(text: Self.textColumns(types))).rows.first ?? []
+        // Keeping the state: the table's hash from the same scan, and what each row streamed
+        // changes in it, make the hash after the write (no scan after it). Where a type has no
+        // hash function, the coverage alone, and no state.
+        var hash: Int64?
+        var coverage: [Value] = []
+        if recordsState, sql.hasRecordHash,
+            let row = try await hashedRow(sql.coverage(text: Self.textColumns(types), hashed: true), on: connection),
+            let text = row.last?.text, let value = Int64(text)
+        {
+            hash = value
+            coverage = Array(row.dropLast())
+        } else {
+            coverage = try await connection.execute(sql.coverage(text: Self.textColumns(types))).rows.first ?? []
+        }
         summary.tableRows = coverage.first?.intValue.map(Int.init) ?? 0
         summary.columns = reviewColumns(types: types, coverage: coverage)
         var tally = ReviewTally(columns: summary.columns, inserts: mode != .update)
+        let adds = mode != .update
+        var added = 0
         // As text: every value but the flags is wanted as text, and a million rows cost the client
         // a line each rather than a result each.
-        _ = try await connection.streamText(sql.reviewRows, batchSize: undoBatchSize) { batch in
+        let rows = hash == nil ? sql.reviewRows : sql.reviewRowsHashed
+        _ = try await connection.streamText(rows, batchSize: undoBatchSize) { batch in
+            if let before = hash {
+                var after: Int64? = before
+                for row in batch.rows {
+                    // An update leaves a key the table has not as it is: not in the table after.
+                    guard adds || ReviewRow.flag(row[ReviewRow.exists]) else { continue }
+                    if !ReviewRow.flag(row[ReviewRow.exists]) { added += 1 }
+                    guard let text = row.last?.text, let delta = Int64(text) else {
+                        after = nil
+                        break
+                    }
+                    after = after.map { $0 ^ delta }
+                }
+                hash = after
+            }
             let changing = tally.add(batch)
             if !changing.isEmpty { try await cells(changing) }
             if let undo {
@@ -145,8 +175,12 @@ extension BulkUpdate {
         if recordsState, summary.tableRows <= Self.appliedStateTableRatio * max(summary.inputRows, 1) {
             // After the write an upsert's new keys are matched: a re-apply finds none unknown.
             let update = mode == .update
+            // The hash after the write, when read: the table's rows then are its rows now and those added.
+            let written = hash.flatMap { hash in
+                appliedFingerprint(sql, rows: .int(Int64(summary.tableRows + added)), hash: .string(String(hash)))
+            }
             summary.appliedState = AppliedState(
-                fingerprint: "", inputRows: summary.inputRows, duplicateRows: summary.duplicateRows,
+                fingerprint: written ?? "", inputRows: summary.inputRows, duplicateRows: summary.duplicateRows,
                 inputCounts: counts,
                 unknownKeys: update ? summary.unknownKeys : 0,
                 unknownKeySamples: update ? summary.unknownKeySamples : [],

@@ -210,16 +210,31 @@ extension BulkUpdate {
         /// them). Where the row does not exist the value after the write is the input's (NULL
         /// when it was empty: the COPY sent an empty input as NULL). Rows left as they are stay
         /// on the server: ``inputCounts`` counts them.
-        var reviewRows: String {
+        var reviewRows: String { reviewRows(andThen: nil) }
+
+        private func reviewRows(andThen extra: String?) -> String {
             let cells = zip(columns, newValues).map { column, new in
                 "t.\(column)::text, (\(new))::text, (\(new)) IS DISTINCT FROM t.\(column)"
             }
             let changes = zip(columns, newValues).map { column, new in "(\(new)) IS DISTINCT FROM t.\(column)" }
             return """
-                SELECT s.\(key)::text, t.\(key) IS NOT NULL, \(cells.joined(separator: ", ")) \
+                SELECT s.\(key)::text, t.\(key) IS NOT NULL, \(cells.joined(separator: ", "))\(extra.map { ", " + $0 } ?? "") \
                 FROM \(input) AS s LEFT JOIN \(target) AS t ON t.\(key) = s.\(key) \
                 WHERE t.\(key) IS NULL OR \(changes.joined(separator: " OR "))
                 """
+        }
+
+        /// ``reviewRows`` with one more column: what each row changes in ``tableHash``'s hash, for
+        /// the hash after the write without a scan of the table after it (``BulkUpdate/AppliedState``).
+        /// A row the table has: its key and written columns hashed as they are and as the write
+        /// leaves them, XORed; a row it has not: them hashed as an upsert adds them (what an
+        /// update does with it, nothing, is the caller's to know).
+        var reviewRowsHashed: String {
+            let before = "hash_record_extended(ROW(t.\(key), \(columns.map { "t.\($0)" }.joined(separator: ", "))), 0)"
+            let after = "hash_record_extended(ROW(t.\(key), \(newValues.joined(separator: ", "))), 0)"
+            let added = "hash_record_extended(ROW(\(inputRow)), 0)"
+            return reviewRows(
+                andThen: "(CASE WHEN t.\(key) IS NOT NULL THEN \(before) # \(after) ELSE \(added) END)::text")
         }
 
         /// What the write would do now, as one text: per input row its key and values, whether

@@ -630,13 +630,14 @@ public struct BulkUpdate: Sendable {
                 stats.checkedTriggers = true
                 try await readBack(sql, on: connection, into: &stats, undo: undo)
             }
-            // What the table holds now, for a re-apply of this input: the table is still locked.
+            // What the table holds now, for a re-apply of this input: worked out by the review
+            // (its scan's hash and what each row changes), else read, the table still locked.
             var applied: AppliedState?
-            if !dryRun, var state = inlineSummary?.appliedState,
-                let fingerprint = try await fingerprintWritten(sql, on: connection)
-            {
-                state.fingerprint = fingerprint
-                applied = state
+            if !dryRun, var state = inlineSummary?.appliedState {
+                if state.fingerprint.isEmpty, let fingerprint = try await fingerprintWritten(sql, on: connection) {
+                    state.fingerprint = fingerprint
+                }
+                if !state.fingerprint.isEmpty { applied = state }
             }
             if written.rows + written.deleted != recorded.prior + recorded.added {
                 connection.logger.warning(

@@ -32,6 +32,16 @@ import Testing
         return Applied(stats: stats, summary: summary, cells: cells, undoRows: undoRows)
     }
 
+    /// The `ROWS:HASH` end of an ``BulkUpdate/AppliedState/fingerprint`` as a scan of `table`
+    /// reads it now (the state is worked out without one: this checks it).
+    static func scanned(_ table: String, _ columns: String, on connection: PostgresConnection) async throws -> String {
+        let row = try #require(
+            try await connection.execute(
+                "SELECT count(*)::text || ':' || COALESCE(bit_xor(hash_record_extended(ROW(\(columns)), 0)), 0)::text FROM \(table)"
+            ).rows.first)
+        return try #require(row.first?.text)
+    }
+
     static func recording(_ update: BulkUpdate, state: BulkUpdate.AppliedState? = nil) -> BulkUpdate {
         var update = update
         update.recordsAppliedState = true
@@ -51,6 +61,8 @@ import Testing
         #expect(first.stats.changed == 4 && first.stats.priorReadConcurrently == concurrent)
         let state = try #require(first.stats.appliedState)
         #expect(state.unknownKeys == 1 && state.duplicateRows == (concurrent ? 0 : 1))
+        let scan = try await Self.scanned("tracks", "id, spotify_popularity, isrc", on: db.connection)
+        #expect(state.fingerprint.hasSuffix(":" + scan))
         let after = try await Tracks.snapshot(db.connection)
 
         // The usual re-apply, reading the input: what the skipping one must report.
@@ -143,6 +155,8 @@ import Testing
         let first = try await Self.apply(Self.recording(update), AsyncBatches([input]), on: db.connection)
         #expect(first.stats.inserted == 2)
         let state = try #require(first.stats.appliedState)
+        let scan = try await Self.scanned("track_musicbrainz", "track_id, mbid, length_ms", on: db.connection)
+        #expect(state.fingerprint.hasSuffix(":" + scan))
         let usual = try await Self.apply(update, AsyncBatches([input]), on: db.connection)
         #expect(usual.stats.inserted == 0 && usual.stats.changed == 0)
         let skipped = try await Self.apply(
