@@ -11,8 +11,10 @@ extension BulkUpdate {
     /// still, row for row, what that apply left is one this input changes nothing in. The
     /// ``fingerprint`` says what it left: every row's key and written columns hashed by their
     /// types (64 bits, `hash_record_extended`), the hashes XORed, with the row count
-    /// (``SQL/tableHash``), read after the write and before COMMIT, the table still locked
-    /// against other writers: one scan of the table (~40 ms per 200,000 rows here). Recorded
+    /// (``SQL/tableHash``) as the table is once written, the table still locked against other
+    /// writers: worked out by the review (its coverage scan hashes the table, and each row it
+    /// reads says what the write changes in that hash, ``SQL/reviewRowsHashed``), else read by
+    /// one scan after the write, before COMMIT (~40 ms per 200,000 rows here). Recorded
     /// only by an apply that writes (a re-apply that finds nothing to change locks nothing, so
     /// what it could read is not known to be what it left), reviewed in its own transaction, with
     /// a unique key, no triggers, not an undo, not a dry run, into a table of at most
