@@ -52,8 +52,7 @@ public struct CSVApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnSta
     }
 
     private func located(_ error: BulkUpdateError, context: StageContext) async -> CSVApplyError {
-        let recorded = context.finishedStage(inputStage)?.inputs.first { $0.kind == "csv" }?.sha256
-        let diagnostics = await locate(error, recordedSHA256: recorded)
+        let diagnostics = await locate(error, recordedSHA256: Self.csvSHA256(read: inputStage, context: context))
         for diagnostic in diagnostics { report?(diagnostic.description) }
         return CSVApplyError(diagnostics: diagnostics, underlying: error)
     }
@@ -73,7 +72,7 @@ public struct CSVApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnSta
                 apply.streamedState = ApplyStage.StreamedState(
                     file: reapply.stateFile(runDirectory: context.runDirectory),
                     earlier: await reapply.offered()?.recorded,
-                    readSHA256: { context.finishedStage(inputStage)?.inputs.first { $0.kind == "csv" }?.sha256 },
+                    readSHA256: { Self.csvSHA256(read: inputStage, context: context) },
                     willRead: { reapply.read() }, skipUnlessRead: { reapply.skipUnlessRead() })
             }
             try await apply.run(context, input: input, output: output)
@@ -82,6 +81,11 @@ public struct CSVApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnSta
         } catch let error as BulkUpdateError {
             throw await located(error, context: context)
         }
+    }
+
+    /// The SHA-256 of the CSV bytes the input stage read, from its record once it has finished.
+    private static func csvSHA256(read inputStage: String, context: StageContext) -> String? {
+        context.finishedStage(inputStage)?.inputs.first { $0.kind == "csv" }?.sha256
     }
 
     /// The apply, told whether its rows come from a file read as fast as it can be, small enough
