@@ -3,6 +3,17 @@ import SluiceCore
 import SluicePostgres
 import SluiceTestSupport
 
+extension BulkUpdateStats {
+    /// These figures with how the rows got written taken from `other` (the write statements,
+    /// where the prior values were read): what two ways of writing the same input agree on.
+    func written(like other: BulkUpdateStats) -> BulkUpdateStats {
+        var stats = self
+        stats.writeStatements = other.writeStatements
+        stats.priorReadConcurrently = other.priorReadConcurrently
+        return stats
+    }
+}
+
 /// The tracks fixture: five rows with known ids and values.
 enum Tracks {
     static func id(_ n: Int) -> String { "00000000-0000-4000-8000-00000000000\(n)" }
