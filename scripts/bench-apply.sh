@@ -7,12 +7,16 @@
 # re-applies of the same CSV onto the applied table (nothing changes), alternating with the psql
 # script run again. Each round also times the command the issue measured, `sluice replay RUN
 # --stage apply --yes` (the apply alone, on the input the first round's run recorded: no CSV to
-# read and check, no verify). Prints one Markdown table row.
+# read and check, no verify). Each round's first applies keep their runs in a directory of their
+# own, as a first apply finds no state an earlier apply of the same file kept; AGAIN_ROUNDS more
+# apply the file once more after a reset, where the state the last round kept is found stale
+# (one more scan of the table), against psql's script again. Prints one Markdown table row.
 #   ROWS=200000 ROUNDS=5 bash scripts/bench-apply.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=${ROWS:-200000}
 ROUNDS=${ROUNDS:-5}
+AGAIN_ROUNDS=${AGAIN_ROUNDS:-3}
 swift build -c release --product sluice >&2
 swift build -c release --product sluice-spotify-sim >&2
 BIN=$(swift build -c release --show-bin-path)
@@ -68,13 +72,15 @@ for round in $(seq "$ROUNDS"); do
     psql_times+=("$(timed "$(command -v psql)" -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$work/apply.sql")")
     psql_sum=$(table_sum)
     reset_table
+    # A first apply: no state kept by an earlier apply of the file in its runs directory.
+    runs="$work/runs-$round" replays="$work/replays-$round"
     sluice_times+=("$(timed "$BIN/sluice" apply plans/spotify-enrichment.yaml "$work/reviewed.csv" --yes \
-        --runs-dir "$work/runs" --quiet)")
+        --runs-dir "$runs" --quiet)")
     sluice_rss=$(cat "$work/rss")
     [ "$(table_sum)" = "$psql_sum" ] || { echo "round $round: sluice and psql left different tables" >&2; exit 1; }
-    [ "$round" = 1 ] && recorded=$(ls -td "$work"/runs/*/ | head -1)
+    [ "$round" = 1 ] && recorded=$(ls -td "$runs"/*/ | head -1)
     reset_table
-    replay_times+=("$(timed "$BIN/sluice" replay "$recorded" --stage apply --yes --runs-dir "$work/runs" --quiet)")
+    replay_times+=("$(timed "$BIN/sluice" replay "$recorded" --stage apply --yes --runs-dir "$replays" --quiet)")
     [ "$(table_sum)" = "$psql_sum" ] || { echo "round $round: the replay left a different table" >&2; exit 1; }
     echo "round $round: psql ${psql_times[-1]} s, sluice ${sluice_times[-1]} s, replay ${replay_times[-1]} s" >&2
 done
@@ -84,25 +90,39 @@ psql_reapply=() sluice_reapply=() replay_reapply=()
 for round in $(seq "$ROUNDS"); do
     psql_reapply+=("$(timed "$(command -v psql)" -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$work/apply.sql")")
     sluice_reapply+=("$(timed "$BIN/sluice" apply plans/spotify-enrichment.yaml "$work/reviewed.csv" --yes \
-        --runs-dir "$work/runs" --quiet)")
-    replay_reapply+=("$(timed "$BIN/sluice" replay "$recorded" --stage apply --yes --runs-dir "$work/runs" --quiet)")
+        --runs-dir "$runs" --quiet)")
+    replay_reapply+=("$(timed "$BIN/sluice" replay "$recorded" --stage apply --yes --runs-dir "$replays" --quiet)")
 done
 [ "$(table_sum)" = "$psql_sum" ] || { echo "a re-apply changed the table" >&2; exit 1; }
 echo "re-apply: psql ${psql_reapply[*]} s, sluice ${sluice_reapply[*]} s, replay ${replay_reapply[*]} s" >&2
+
+# The file applied again after the table was reset: the state the last round kept is there but
+# stale, so the apply scans the table, finds it changed, and reads the file as a first apply does.
+psql_again=() sluice_again=()
+for round in $(seq "$AGAIN_ROUNDS"); do
+    reset_table
+    psql_again+=("$(timed "$(command -v psql)" -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$work/apply.sql")")
+    reset_table
+    sluice_again+=("$(timed "$BIN/sluice" apply plans/spotify-enrichment.yaml "$work/reviewed.csv" --yes \
+        --runs-dir "$runs" --quiet)")
+    [ "$(table_sum)" = "$psql_sum" ] || { echo "applying again after a reset left a different table" >&2; exit 1; }
+done
+echo "applied again after a reset: psql ${psql_again[*]} s, sluice ${sluice_again[*]} s" >&2
 
 # The review at the gate, as a person gets it: without --yes the command reads and checks the
 # CSV, reviews (review.csv, review.html) and stops (exit 3), changing nothing; then its
 # approval, `replay --from apply --yes`: the apply held to that review (drift checked).
 reset_table
 gate=$(ALLOWED_STATUS=3 timed "$BIN/sluice" apply plans/spotify-enrichment.yaml "$work/reviewed.csv" \
-    --runs-dir "$work/runs" --quiet)
-stopped=$(ls -td "$work"/runs/*/ | head -1)
-approved=$(timed "$BIN/sluice" replay "$stopped" --from apply --yes --runs-dir "$work/runs" --quiet)
+    --runs-dir "$runs" --quiet)
+stopped=$(ls -td "$runs"/*/ | head -1)
+approved=$(timed "$BIN/sluice" replay "$stopped" --from apply --yes --runs-dir "$runs" --quiet)
 [ "$(table_sum)" = "$psql_sum" ] || { echo "the approved review left a different table" >&2; exit 1; }
 echo "review at the gate ${gate} s, its approval ${approved} s" >&2
 
 python3 - "$ROWS" "$sluice_rss" "${psql_times[*]}" "${sluice_times[*]}" "$gate" "$approved" \
-    "${psql_reapply[*]}" "${sluice_reapply[*]}" "${replay_times[*]}" "${replay_reapply[*]}" <<'PY'
+    "${psql_reapply[*]}" "${sluice_reapply[*]}" "${replay_times[*]}" "${replay_reapply[*]}" \
+    "${psql_again[*]}" "${sluice_again[*]}" <<'PY'
 import statistics, sys
 rows, rss = int(sys.argv[1]), int(sys.argv[2])
 psql = [float(x) for x in sys.argv[3].split()]
@@ -114,6 +134,7 @@ reapply = statistics.median(float(x) for x in sys.argv[8].split())
 replay = [float(x) for x in sys.argv[9].split()]
 r = statistics.median(replay)
 replay_again = statistics.median(float(x) for x in sys.argv[10].split())
+again = [b / a for a, b in zip((float(x) for x in sys.argv[11].split()), (float(x) for x in sys.argv[12].split()))]
 replay_rounds = ", ".join(f"{b / a:.2f}x" for a, b in zip(psql, replay))
 ratios = [b / a for a, b in zip(psql, sluice)]
 rounds = ", ".join(f"{r:.2f}x" for r in ratios)
@@ -124,6 +145,8 @@ print(f"| apply command vs psql | `sluice apply plans/spotify-enrichment.yaml re
       f"(psql and sluice back to back) median **{statistics.median(ratios):.2f}x** (rounds {rounds}); "
       f"re-apply of the same CSV (median of {len(psql)}) {reapply:.2f} s = **{reapply / s:.0%}** of the first, "
       f"the psql script run again {p_again:.2f} s = {p_again / p:.0%} of its first; "
+      f"applied again after a reset (the state kept is found stale by one more scan; {len(again)} rounds against "
+      f"psql's script) median **{statistics.median(again):.2f}x**; "
       f"`sluice replay RUN --stage apply --yes` (the issue's command: the apply alone on the recorded input, no CSV, "
       f"no verify) median **{r:.2f} s = {r / p:.2f}x** (rounds {replay_rounds}), its re-apply {replay_again:.2f} s = "
       f"**{replay_again / r:.0%}** of its first; sluice peak RSS {rss / 1024:.0f} MiB; "
