@@ -258,9 +258,9 @@ struct RunSummary {
                 stage.status != .pending && stage.status != .skipped && stage.status != .awaitingApproval
                 && stage.startedAt != nil
             // A replay's skipped stages keep the original run's times in the manifest: not this run's.
-            let time =
-                ran
-                ? zip(stage.startedAt, stage.finishedAt).map { Self.format(seconds: $1.timeIntervalSince($0)) } : nil
+            // Stages start together: a stage's time runs from its first input (verify's, once the
+            // apply ends), not from the run's start.
+            let time = ran ? stage.workedSeconds.map(Self.format(seconds:)) : nil
             // An apply's or verify's "out 0" read as "nothing applied": they pass no rows on.
             let passesRowsOn = !Self.endKinds.contains(stage.kind)
             rows.append([

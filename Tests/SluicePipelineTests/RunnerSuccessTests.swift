@@ -41,6 +41,29 @@ import Testing
         }
     }
 
+    /// Stages start together and stream: a stage's time is its own from its first input, not
+    /// the time it waited on an upstream that had nothing yet (verify behind an apply).
+    @Test func aStageRecordsWhenItsInputFirstGaveItSomething() async throws {
+        let test = try await TestRun()
+        let result = try await test.run([
+            StageSpec(SourceStage(batches: 1, delay: .milliseconds(300))),
+            StageSpec(MapStage(), input: "source"),
+            StageSpec(SinkStage(), input: "map"),
+        ])
+        let source = try #require(result.manifest.stage("source"))
+        #expect(source.firstInputAt == nil, "a source has no input")
+        #expect(source.workedSeconds == source.finishedAt!.timeIntervalSince(source.startedAt!))
+        for name in ["map", "sink"] {
+            let record = try #require(result.manifest.stage(name))
+            let (started, first, finished) = try (
+                #require(record.startedAt), #require(record.firstInputAt), #require(record.finishedAt)
+            )
+            // Dates are kept to the millisecond.
+            #expect(first.timeIntervalSince(started) >= 0.299, "\(name) waited for the source's first batch")
+            #expect(record.workedSeconds == finished.timeIntervalSince(first))
+        }
+    }
+
     @Test func theManifestOnDiskEqualsTheReturnedOne() async throws {
         let test = try await TestRun()
         let result = try await test.run(chain(batches: 3))

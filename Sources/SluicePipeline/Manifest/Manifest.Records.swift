@@ -272,6 +272,10 @@ extension Manifest {
         public var status: StageStatus
         public var startedAt: Date?
         public var finishedAt: Date?
+        /// When its input first gave it something: its first batch, or the end of an input that
+        /// sends no rows (verify after apply). Until then the stage was waiting on its upstream,
+        /// which streams beside it. `nil` for a source, or a stage that never read its input.
+        public var firstInputAt: Date?
         /// Rows the stage took from its input.
         public var rowsIn: Int
         /// Rows the stage sent to its output.
@@ -308,6 +312,14 @@ extension Manifest {
         /// This stage's output spool.
         public var spool: Artifact? {
             outputs.first { $0.kind == Artifact.spoolKind }
+        }
+
+        /// How long the stage worked: from when its input first gave it something (from its
+        /// start for a source) to its end. Stages start together and stream, so a stage at the
+        /// end of the pipeline starts long before it has anything to do; `nil` until it ends.
+        public var workedSeconds: TimeInterval? {
+            guard let startedAt, let finishedAt else { return nil }
+            return max(0, finishedAt.timeIntervalSince(max(startedAt, firstInputAt ?? startedAt)))
         }
     }
 }

@@ -50,6 +50,7 @@ public struct StageInput: AsyncSequence, Sendable {
         let input: StageInput
         private var reader: SpoolReader?
         private var position = 0
+        private var arrived = false
 
         init(input: StageInput) {
             self.input = input
@@ -68,6 +69,10 @@ public struct StageInput: AsyncSequence, Sendable {
                 try Task.checkCancellation()
                 batch = position < batches.count ? batches[position] : nil
                 position += 1
+            }
+            if !arrived {
+                arrived = true
+                input.progress?.inputArrived()
             }
             if let batch { input.progress?.addRowsIn(batch.count) }
             return batch

@@ -14,6 +14,7 @@ public final class StageProgress: Sendable {
     private let _rowsRejected = Atomic<Int>(0)
     private let _expectedTotal = Atomic<Int>(-1)
     private let waiting = Mutex<(reason: String, ends: ContinuousClock.Instant?)?>(nil)
+    private let firstInput = Mutex<ContinuousClock.Instant?>(nil)
     private let state = Mutex<
         (status: StageStatus, started: ContinuousClock.Instant?, finished: ContinuousClock.Instant?)
     >(
@@ -42,6 +43,20 @@ public final class StageProgress: Sendable {
         state.withLock { state in
             guard let started = state.started else { return nil }
             return (state.finished ?? now) - started
+        }
+    }
+
+    /// How long after it started the stage's input first gave it something (a batch, or its
+    /// end); `nil` before, or for a stage without input.
+    public var waitedForInput: Duration? {
+        guard let first = firstInput.withLock({ $0 }) else { return nil }
+        return state.withLock { state in state.started.map { max(.zero, first - $0) } }
+    }
+
+    /// Notes the first time the stage's input gives it something; later calls change nothing.
+    func inputArrived(at instant: ContinuousClock.Instant = .now) {
+        firstInput.withLock { first in
+            if first == nil { first = instant }
         }
     }
 

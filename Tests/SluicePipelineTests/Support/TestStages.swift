@@ -5,7 +5,8 @@ import Synchronization
 @testable import SluicePipeline
 
 /// Emits `batches` batches of `rowsPerBatch` rows `[id, name, score]` (forever when `nil`),
-/// counting each send it starts in `attempts` (before the send, which may suspend).
+/// counting each send it starts in `attempts` (before the send, which may suspend); with a
+/// `delay`, only after it (its downstream stages wait).
 struct SourceStage: Stage {
     var name = "source"
     var kind: String { "test-source" }
@@ -13,8 +14,10 @@ struct SourceStage: Stage {
     var batches: Int?
     var rowsPerBatch = 100
     var attempts = Counter()
+    var delay: Duration?
 
     func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        if let delay { try await Task.sleep(for: delay) }
         if let batches { context.expectTotal(rows: batches * rowsPerBatch) }
         var index = 0
         while batches.map({ index < $0 }) ?? true {
