@@ -58,6 +58,26 @@ import Testing
         #expect(ProgressFormat.figures(of: stage, now: now + .seconds(3)).waiting == nil)
     }
 
+    /// A running stage whose upstream has sent it nothing yet says it waits for it, until the
+    /// first batch (or the end of its input) arrives; a stage's own wait says more, and wins.
+    @Test func aStageWaitingForItsUpstreamSaysSo() {
+        let verify = StageProgress(name: "verify", kind: "verify", hasInput: true, upstream: "apply")
+        verify.setStatus(.running)
+        let now = ContinuousClock.now
+        let figures = ProgressFormat.figures(of: verify, now: now)
+        #expect(ProgressFormat.terminalLine(figures, width: 6, color: false).hasSuffix("  waiting: for apply"))
+        #expect(ProgressFormat.plainLine([figures]) == "progress: verify running 0 rows (waiting: for apply)")
+        verify.setWaiting("for a lock on tracks")
+        #expect(ProgressFormat.figures(of: verify, now: now).waiting?.reason == "for a lock on tracks")
+        verify.setWaiting(nil)
+        verify.inputArrived()
+        #expect(ProgressFormat.figures(of: verify, now: now).waiting == nil)
+
+        let source = StageProgress(name: "query", kind: "query", hasInput: false)
+        source.setStatus(.running)
+        #expect(ProgressFormat.figures(of: source, now: now).waiting == nil)
+    }
+
     @Test func offMeansNoReporter() {
         let stage = StageProgress(name: "a", kind: "k", hasInput: false)
         #expect(ProgressReporter(stages: [stage], mode: .off) == nil)

@@ -16,14 +16,21 @@ enum ProgressFormat {
     }
 
     static func figures(of progress: StageProgress, now: ContinuousClock.Instant) -> Figures {
-        Figures(
-            name: progress.name, status: progress.status, rowsDone: progress.rowsDone,
-            expectedTotal: progress.expectedTotal, elapsed: progress.elapsed(now: now),
-            waiting: progress.status == .running ? progress.waiting(at: now) : nil)
+        let status = progress.status
+        var waiting = status == .running ? progress.waiting(at: now) : nil
+        // Stages start together: one whose upstream has sent nothing yet (verify behind an
+        // apply) waits for it.
+        if waiting == nil, status == .running, let upstream = progress.upstream, !progress.inputHasArrived {
+            waiting = StageProgress.Wait(reason: "for \(upstream)", left: nil)
+        }
+        return Figures(
+            name: progress.name, status: status, rowsDone: progress.rowsDone,
+            expectedTotal: progress.expectedTotal, elapsed: progress.elapsed(now: now), waiting: waiting)
     }
 
     /// `waiting 18s: rate limited (HTTP 429), Retry-After`, for a running stage in a wait;
-    /// `waiting: for a lock on ...` for one that lasts until another session lets go.
+    /// `waiting: for a lock on ...` for one that lasts until another session lets go, and
+    /// `waiting: for apply` for one whose upstream has sent it nothing yet.
     static func waitingText(_ figures: Figures) -> String? {
         guard figures.status == .running, let waiting = figures.waiting else { return nil }
         guard let left = waiting.left else { return "waiting: \(waiting.reason)" }

@@ -334,7 +334,7 @@ struct RunExecution: Sendable {
         }
         let context = StageContext(
             stageName: spec.name, stageKind: spec.stage.kind, runID: runID, runDirectory: directory,
-            runStartedAt: startedAt, logger: logger, hasInput: spec.input != nil,
+            runStartedAt: startedAt, logger: logger, hasInput: spec.input != nil, upstream: spec.input,
             finishedStage: { recorder.finishedStage($0) }, now: configuration.now, review: review,
             reviewWhileRunning: reviewWhileRunning)
         var input: StageInput?

@@ -66,7 +66,7 @@ public final class StageContext: Sendable {
     ///   - now: the date provider (a fixed clock in tests).
     public init(
         stageName: String, stageKind: String, runID: String, runDirectory: URL, runStartedAt: Date,
-        logger: Logger, hasInput: Bool = true,
+        logger: Logger, hasInput: Bool = true, upstream: String? = nil,
         finishedStage: @escaping @Sendable (String) -> Manifest.StageRecord? = { _ in nil },
         now: @escaping @Sendable () -> Date = { Date() }, review: Manifest.Review? = nil,
         reviewWhileRunning: ReviewWhileRunning? = nil
@@ -83,7 +83,7 @@ public final class StageContext: Sendable {
         logger[metadataKey: "run.id"] = "\(runID)"
         self.logger = logger
         self.counters = StageCounters()
-        self.progress = StageProgress(name: stageName, kind: stageKind, hasInput: hasInput)
+        self.progress = StageProgress(name: stageName, kind: stageKind, hasInput: hasInput, upstream: upstream)
         self.lookup = finishedStage
         self.clock = now
     }

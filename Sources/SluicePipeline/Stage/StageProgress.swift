@@ -8,6 +8,8 @@ public final class StageProgress: Sendable {
     public let kind: String
     /// Whether the stage reads an input (progress then counts rows in rather than rows out).
     public let hasInput: Bool
+    /// The stage it reads from, when the runner said (a live line says it waits for it).
+    public let upstream: String?
 
     private let _rowsIn = Atomic<Int>(0)
     private let _rowsOut = Atomic<Int>(0)
@@ -20,10 +22,11 @@ public final class StageProgress: Sendable {
     >(
         (.pending, nil, nil))
 
-    public init(name: String, kind: String, hasInput: Bool) {
+    public init(name: String, kind: String, hasInput: Bool, upstream: String? = nil) {
         self.name = name
         self.kind = kind
         self.hasInput = hasInput
+        self.upstream = upstream
     }
 
     public var rowsIn: Int { _rowsIn.load(ordering: .relaxed) }
@@ -52,6 +55,9 @@ public final class StageProgress: Sendable {
         guard let first = firstInput.withLock({ $0 }) else { return nil }
         return state.withLock { state in state.started.map { max(.zero, first - $0) } }
     }
+
+    /// Whether its input has given it anything yet.
+    var inputHasArrived: Bool { firstInput.withLock { $0 != nil } }
 
     /// Notes the first time the stage's input gives it something; later calls change nothing.
     func inputArrived(at instant: ContinuousClock.Instant = .now) {
