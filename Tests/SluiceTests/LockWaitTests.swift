@@ -55,7 +55,9 @@ import Testing
         let (proxy, capture, made) = try await Self.watcherThroughAProxy(of: db)
         var watcher = made
         watcher.interval = .milliseconds(100)
-        watcher.silentAfter = .milliseconds(500)
+        // Long enough that a look slowed by a loaded machine (the whole suite on two cores) is
+        // not taken for a database gone quiet: at 500 ms, one was.
+        watcher.silentAfter = .seconds(5)
         let watching = Task { await watcher.run() }
         // Connected and looking (a stall during its connect would only time the connect out).
         #expect(
