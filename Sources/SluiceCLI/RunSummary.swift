@@ -258,8 +258,8 @@ struct RunSummary {
                 stage.status != .pending && stage.status != .skipped && stage.status != .awaitingApproval
                 && stage.startedAt != nil
             // A replay's skipped stages keep the original run's times in the manifest: not this run's.
-            // Stages start together: a stage's time runs from its first input (verify's, once the
-            // apply ends), not from the run's start.
+            // Stages start together: a stage's time leaves out its wait for its first input
+            // (verify's for the apply to end), which is its upstream's time.
             let time = ran ? stage.workedSeconds.map(Self.format(seconds:)) : nil
             // An apply's or verify's "out 0" read as "nothing applied": they pass no rows on.
             let passesRowsOn = !Self.endKinds.contains(stage.kind)

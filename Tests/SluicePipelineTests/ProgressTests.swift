@@ -58,12 +58,15 @@ import Testing
         #expect(ProgressFormat.figures(of: stage, now: now + .seconds(3)).waiting == nil)
     }
 
-    /// A running stage whose upstream has sent it nothing yet says it waits for it, until the
-    /// first batch (or the end of its input) arrives; a stage's own wait says more, and wins.
+    /// A running stage that asked its upstream for rows and has had nothing yet says it waits
+    /// for it, until the first batch (or the end of its input) arrives; one that has not asked
+    /// yet is busy with something else; a stage's own wait says more, and wins.
     @Test func aStageWaitingForItsUpstreamSaysSo() {
         let verify = StageProgress(name: "verify", kind: "verify", hasInput: true, upstream: "apply")
         verify.setStatus(.running)
         let now = ContinuousClock.now
+        #expect(ProgressFormat.figures(of: verify, now: now).waiting == nil, "it has not asked yet")
+        verify.inputAsked()
         let figures = ProgressFormat.figures(of: verify, now: now)
         #expect(ProgressFormat.terminalLine(figures, width: 6, color: false).hasSuffix("  waiting: for apply"))
         #expect(ProgressFormat.plainLine([figures]) == "progress: verify running 0 rows (waiting: for apply)")

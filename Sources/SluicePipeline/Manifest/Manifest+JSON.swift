@@ -165,7 +165,8 @@ extension Manifest.StageRecord {
             "name": .string(name), "kind": .string(kind), "parameters": parameters,
             "input": input.map(Value.string) ?? .null, "requires_approval": .bool(requiresApproval),
             "status": .string(status.rawValue), "started_at": .date(startedAt), "finished_at": .date(finishedAt),
-            "first_input_at": .date(firstInputAt), "rows_in": .int(Int64(rowsIn)), "rows_out": .int(Int64(rowsOut)),
+            "waited_for_input_ms": waitedForInputMilliseconds.map { .int(Int64($0)) } ?? .null,
+            "rows_in": .int(Int64(rowsIn)), "rows_out": .int(Int64(rowsOut)),
             "rows_rejected": .int(Int64(rowsRejected)),
             "counters": .object(counters.mapValues { .int(Int64($0)) }),
             "inputs": .array(inputs.map(\.json)), "outputs": .array(outputs.map(\.json)),
@@ -180,7 +181,7 @@ extension Manifest.StageRecord {
             status: try r.choice("status", StageStatus.self))
         startedAt = try r.optionalDate("started_at")
         finishedAt = try r.optionalDate("finished_at")
-        firstInputAt = try r.optionalDate("first_input_at")
+        waitedForInputMilliseconds = try r.optionalInt("waited_for_input_ms")
         rowsIn = try r.optionalInt("rows_in") ?? 0
         rowsOut = try r.optionalInt("rows_out") ?? 0
         rowsRejected = try r.optionalInt("rows_rejected") ?? 0

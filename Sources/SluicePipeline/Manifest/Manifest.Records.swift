@@ -272,10 +272,11 @@ extension Manifest {
         public var status: StageStatus
         public var startedAt: Date?
         public var finishedAt: Date?
-        /// When its input first gave it something: its first batch, or the end of an input that
-        /// sends no rows (verify after apply). Until then the stage was waiting on its upstream,
-        /// which streams beside it. `nil` for a source, or a stage that never read its input.
-        public var firstInputAt: Date?
+        /// How long, in milliseconds, it waited for its input to give it anything (its first
+        /// batch, or the end of an input that sends no rows on, as verify's after apply): stages
+        /// start together and stream, so one downstream waits on its upstream. `nil` for a
+        /// source, or a stage that never read its input.
+        public var waitedForInputMilliseconds: Int?
         /// Rows the stage took from its input.
         public var rowsIn: Int
         /// Rows the stage sent to its output.
@@ -314,12 +315,12 @@ extension Manifest {
             outputs.first { $0.kind == Artifact.spoolKind }
         }
 
-        /// How long the stage worked: from when its input first gave it something (from its
-        /// start for a source) to its end. Stages start together and stream, so a stage at the
-        /// end of the pipeline starts long before it has anything to do; `nil` until it ends.
+        /// How long the stage worked: its start to its end, less the wait for its first input
+        /// (``waitedForInputMilliseconds``); `nil` until it ends.
         public var workedSeconds: TimeInterval? {
             guard let startedAt, let finishedAt else { return nil }
-            return max(0, finishedAt.timeIntervalSince(max(startedAt, firstInputAt ?? startedAt)))
+            let waited = Double(waitedForInputMilliseconds ?? 0) / 1000
+            return max(0, finishedAt.timeIntervalSince(startedAt) - waited)
         }
     }
 }

@@ -18,9 +18,9 @@ enum ProgressFormat {
     static func figures(of progress: StageProgress, now: ContinuousClock.Instant) -> Figures {
         let status = progress.status
         var waiting = status == .running ? progress.waiting(at: now) : nil
-        // Stages start together: one whose upstream has sent nothing yet (verify behind an
-        // apply) waits for it.
-        if waiting == nil, status == .running, let upstream = progress.upstream, !progress.inputHasArrived {
+        // Stages start together: one that asked its upstream for rows and has had nothing yet
+        // (verify behind an apply) waits for it.
+        if waiting == nil, status == .running, let upstream = progress.upstream, progress.awaitsFirstInput {
             waiting = StageProgress.Wait(reason: "for \(upstream)", left: nil)
         }
         return Figures(

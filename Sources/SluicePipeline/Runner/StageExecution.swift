@@ -123,9 +123,7 @@ struct StageExecution: Sendable {
         await recorder.updateStage(spec.name) { record, manifest in
             record.status = status
             record.finishedAt = ManifestRecorder.normalized(configuration.now())
-            if let startedAt = record.startedAt, let waited = progress.waitedForInput {
-                record.firstInputAt = ManifestRecorder.normalized(startedAt.addingTimeInterval(waited.seconds))
-            }
+            record.waitedForInputMilliseconds = progress.waitedForInput.map { Int(($0.seconds * 1000).rounded()) }
             record.rowsIn = progress.rowsIn
             record.rowsOut = progress.rowsOut
             record.rowsRejected = progress.rowsRejected

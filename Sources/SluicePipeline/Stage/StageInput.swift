@@ -57,6 +57,7 @@ public struct StageInput: AsyncSequence, Sendable {
         }
 
         public mutating func next() async throws -> Batch? {
+            if !arrived { input.progress?.inputAsked() }
             let batch: Batch?
             switch input.source {
             case .channel(let channel):

@@ -16,7 +16,8 @@ public final class StageProgress: Sendable {
     private let _rowsRejected = Atomic<Int>(0)
     private let _expectedTotal = Atomic<Int>(-1)
     private let waiting = Mutex<(reason: String, ends: ContinuousClock.Instant?)?>(nil)
-    private let firstInput = Mutex<ContinuousClock.Instant?>(nil)
+    /// When the stage first asked its input for something, and when it first got it.
+    private let firstInput = Mutex<(asked: ContinuousClock.Instant?, got: ContinuousClock.Instant?)>((nil, nil))
     private let state = Mutex<
         (status: StageStatus, started: ContinuousClock.Instant?, finished: ContinuousClock.Instant?)
     >(
@@ -49,20 +50,29 @@ public final class StageProgress: Sendable {
         }
     }
 
-    /// How long after it started the stage's input first gave it something (a batch, or its
-    /// end); `nil` before, or for a stage without input.
+    /// How long the stage waited for its input's first answer (a batch, or its end) once it
+    /// asked; `nil` before that, or for a stage without input.
     public var waitedForInput: Duration? {
-        guard let first = firstInput.withLock({ $0 }) else { return nil }
-        return state.withLock { state in state.started.map { max(.zero, first - $0) } }
+        firstInput.withLock { first in
+            guard let asked = first.asked, let got = first.got else { return nil }
+            return max(.zero, got - asked)
+        }
     }
 
-    /// Whether its input has given it anything yet.
-    var inputHasArrived: Bool { firstInput.withLock { $0 != nil } }
+    /// Whether it is waiting for its input's first answer: it asked, and has had none yet.
+    var awaitsFirstInput: Bool { firstInput.withLock { $0.asked != nil && $0.got == nil } }
+
+    /// Notes the first time the stage asks its input for something; later calls change nothing.
+    func inputAsked(at instant: ContinuousClock.Instant = .now) {
+        firstInput.withLock { first in
+            if first.asked == nil { first.asked = instant }
+        }
+    }
 
     /// Notes the first time the stage's input gives it something; later calls change nothing.
     func inputArrived(at instant: ContinuousClock.Instant = .now) {
         firstInput.withLock { first in
-            if first == nil { first = instant }
+            if first.got == nil { first.got = instant }
         }
     }
 

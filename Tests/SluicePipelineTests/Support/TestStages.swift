@@ -33,14 +33,17 @@ struct SourceStage: Stage {
     }
 }
 
-/// Adds a column `double = id * 2`; optionally records what `finishedStage(lookup)` says.
+/// Adds a column `double = id * 2`; optionally records what `finishedStage(lookup)` says; with
+/// a `delay`, reads its input only after it.
 struct MapStage: Stage {
     var name = "map"
     var kind: String { "test-map" }
     var parameters: Value { .object(["factor": .int(2)]) }
     var lookup: String? = nil
+    var delay: Duration? = nil
 
     func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        if let delay { try await Task.sleep(for: delay) }
         if let lookup, let record = context.finishedStage(lookup) {
             context.counters.set("seen_rows_out", record.rowsOut)
             context.counters.set("seen_emitted", record.counters["emitted"] ?? -1)
