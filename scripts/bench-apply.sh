@@ -65,17 +65,22 @@ timed() {
     end=$(date +%s.%N)
     python3 -c "print(f'{$end - $start:.3f}')"
 }
+# psql's script, and `sluice apply` of the reviewed CSV approved up front keeping its runs in $1,
+# each timed as above.
+psql_apply() { timed "$(command -v psql)" -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$work/apply.sql"; }
+sluice_apply() {
+    timed "$BIN/sluice" apply plans/spotify-enrichment.yaml "$work/reviewed.csv" --yes --runs-dir "$1" --quiet
+}
 
 psql_times=() sluice_times=() replay_times=()
 for round in $(seq "$ROUNDS"); do
     reset_table
-    psql_times+=("$(timed "$(command -v psql)" -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$work/apply.sql")")
+    psql_times+=("$(psql_apply)")
     psql_sum=$(table_sum)
     reset_table
     # A first apply: no state kept by an earlier apply of the file in its runs directory.
     runs="$work/runs-$round" replays="$work/replays-$round"
-    sluice_times+=("$(timed "$BIN/sluice" apply plans/spotify-enrichment.yaml "$work/reviewed.csv" --yes \
-        --runs-dir "$runs" --quiet)")
+    sluice_times+=("$(sluice_apply "$runs")")
     sluice_rss=$(cat "$work/rss")
     [ "$(table_sum)" = "$psql_sum" ] || { echo "round $round: sluice and psql left different tables" >&2; exit 1; }
     [ "$round" = 1 ] && recorded=$(ls -td "$runs"/*/ | head -1)
@@ -88,9 +93,8 @@ done
 # again the same way: what the same command costs a second time, for each side.
 psql_reapply=() sluice_reapply=() replay_reapply=()
 for round in $(seq "$ROUNDS"); do
-    psql_reapply+=("$(timed "$(command -v psql)" -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$work/apply.sql")")
-    sluice_reapply+=("$(timed "$BIN/sluice" apply plans/spotify-enrichment.yaml "$work/reviewed.csv" --yes \
-        --runs-dir "$runs" --quiet)")
+    psql_reapply+=("$(psql_apply)")
+    sluice_reapply+=("$(sluice_apply "$runs")")
     replay_reapply+=("$(timed "$BIN/sluice" replay "$recorded" --stage apply --yes --runs-dir "$replays" --quiet)")
 done
 [ "$(table_sum)" = "$psql_sum" ] || { echo "a re-apply changed the table" >&2; exit 1; }
@@ -101,10 +105,9 @@ echo "re-apply: psql ${psql_reapply[*]} s, sluice ${sluice_reapply[*]} s, replay
 psql_again=() sluice_again=()
 for round in $(seq "$AGAIN_ROUNDS"); do
     reset_table
-    psql_again+=("$(timed "$(command -v psql)" -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$work/apply.sql")")
+    psql_again+=("$(psql_apply)")
     reset_table
-    sluice_again+=("$(timed "$BIN/sluice" apply plans/spotify-enrichment.yaml "$work/reviewed.csv" --yes \
-        --runs-dir "$runs" --quiet)")
+    sluice_again+=("$(sluice_apply "$runs")")
     [ "$(table_sum)" = "$psql_sum" ] || { echo "applying again after a reset left a different table" >&2; exit 1; }
 done
 echo "applied again after a reset: psql ${psql_again[*]} s, sluice ${sluice_again[*]} s" >&2
