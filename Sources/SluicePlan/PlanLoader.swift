@@ -627,34 +627,39 @@ struct PlanChecker {
             }
         case .verify(let verify):
             for (i, check) in verify.checks.enumerated() {
-                guard case .stageCounter(let ref, let counter) = check.expect.operand else { continue }
-                let expect = "\(path).checks[\(i)].expect"
-                let at = location(expect, or: s.location)
-                let reference = validator.counterReferences[expect] ?? (at, at)
-                let what = "'expect' in item \(i + 1) of 'checks' in stage '\(s.name)'"
-                guard let target = index[ref].map({ stages[$0] }), ref != s.name else {
-                    let later = ref != s.name && stages.contains { $0.name == ref }
-                    validator.diagnostics.error(
-                        later
-                            ? "\(what) reads stage '\(ref)', which runs after it"
-                            : "\(what) reads unknown stage '\(ref)'",
-                        at: reference.stage,
-                        notes: later ? [] : Suggestion.note(for: ref, in: index.keys.filter { $0 != s.name }.sorted()),
-                        code: .unknownReference(ref))
-                    continue
-                }
-                // A stage that failed its own checks has no definition: its counters are unknown.
-                guard let definition = target.definition else { continue }
-                let counters = Schema.counterNames(of: definition)
-                if !counters.contains(counter) {
-                    validator.diagnostics.error(
-                        "\(what): stage '\(ref)' has no counter '\(counter)'", at: reference.counter,
-                        notes: Suggestion.note(for: counter, in: counters)
-                            + [
-                                "stage '\(ref)' (\(definition.kind.rawValue)) counts: "
-                                    + counters.joined(separator: ", ")
-                            ],
-                        code: .unknownReference(counter))
+                for expectation in check.expectations {
+                    guard case .stageCounter(let ref, let counter) = expectation.expect.operand else { continue }
+                    let expect = "\(path).checks[\(i)].expect" + (expectation.column.map { ".\($0)" } ?? "")
+                    let at = location(expect, or: s.location)
+                    let reference = validator.counterReferences[expect] ?? (at, at)
+                    let what =
+                        (expectation.column.map { "column '\($0)' of " } ?? "")
+                        + "'expect' in item \(i + 1) of 'checks' in stage '\(s.name)'"
+                    guard let target = index[ref].map({ stages[$0] }), ref != s.name else {
+                        let later = ref != s.name && stages.contains { $0.name == ref }
+                        validator.diagnostics.error(
+                            later
+                                ? "\(what) reads stage '\(ref)', which runs after it"
+                                : "\(what) reads unknown stage '\(ref)'",
+                            at: reference.stage,
+                            notes: later
+                                ? [] : Suggestion.note(for: ref, in: index.keys.filter { $0 != s.name }.sorted()),
+                            code: .unknownReference(ref))
+                        continue
+                    }
+                    // A stage that failed its own checks has no definition: its counters are unknown.
+                    guard let definition = target.definition else { continue }
+                    let counters = Schema.counterNames(of: definition)
+                    if !counters.contains(counter) {
+                        validator.diagnostics.error(
+                            "\(what): stage '\(ref)' has no counter '\(counter)'", at: reference.counter,
+                            notes: Suggestion.note(for: counter, in: counters)
+                                + [
+                                    "stage '\(ref)' (\(definition.kind.rawValue)) counts: "
+                                        + counters.joined(separator: ", ")
+                                ],
+                            code: .unknownReference(counter))
+                    }
                 }
             }
         case .validate(let validate):

@@ -153,6 +153,17 @@ struct Validator {
             return object(node, specs: specs, path: path, what: what)
         case .json where node.pairs != nil:
             return value(node, .map(of: .json, keyName: "key"), path: path, what: what, secret: secret)
+        case .expectations where node.pairs != nil:
+            guard node.pairs?.isEmpty == false else {
+                diagnostics.error(
+                    "\(what) names no column: give each column the query returns its expectation, or write one "
+                        + "expectation for a query returning one number",
+                    at: node.location, code: .invalidValue(path: path))
+                return nil
+            }
+            return value(node, .map(of: .expectation, keyName: "column"), path: path, what: what, secret: secret)
+        case .expectations where node.scalar != nil:
+            return value(node, .expectation, path: path, what: what, secret: secret)
         case .json where node.elements != nil:
             return value(node, .list(of: .json), path: path, what: what, secret: secret)
         case .map(let elementType, let keyName):
@@ -175,8 +186,10 @@ struct Validator {
                 seen[key] = pair.key.location
                 let childPath = path + "." + key
                 locate(childPath, at: pair.value.location)
-                guard
-                    let c = value(pair.value, elementType, path: childPath, what: "\(keyName) '\(key)'", secret: secret)
+                // A verify column's expectation says whose it is; settings say so in their keys' own.
+                var childWhat = "\(keyName) '\(key)'"
+                if case .expectation = elementType { childWhat += " of \(what)" }
+                guard let c = value(pair.value, elementType, path: childPath, what: childWhat, secret: secret)
                 else { continue }
                 values.append(.init(key, c.value))
                 redacted.append(.init(key, c.redacted))
@@ -405,7 +418,7 @@ struct Validator {
                 return nil
             }
             return .string(text)
-        case .object, .map, .list:
+        case .object, .map, .list, .expectations:
             return nil
         }
     }

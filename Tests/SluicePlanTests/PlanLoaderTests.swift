@@ -102,10 +102,39 @@ let minimal = """
         #expect(transform.fields.first?.expression == .call(.upper, [.path(field: "response", keys: ["name"])]))
         #expect(validate.rules.first?.type == .string)
         #expect(validate.onInvalid == .fail)
-        #expect(verify.checks.first?.expect.operand == .stageCounter(stage: "validate", counter: "rows_out"))
-        #expect(verify.checks.first?.expect.factor == 0.5)
+        #expect(verify.checks.first?.expectations.count == 1)
+        #expect(verify.checks.first?.expectations.first?.column == nil)
+        #expect(
+            verify.checks.first?.expectations.first?.expect.operand
+                == .stageCounter(stage: "validate", counter: "rows_out"))
+        #expect(verify.checks.first?.expectations.first?.expect.factor == 0.5)
         #expect(verify.checks.first?.name == "SELECT 1")
         #expect(plan.connection(named: "db")?.postgres?.connectTimeout == 10)
+    }
+
+    /// `expect` as a mapping: one expectation per column of the query's row, in the plan's order.
+    @Test func aCheckMayExpectSeveralColumns() throws {
+        let yaml =
+            minimal + """
+                  - kind: verify
+                    connection: db
+                    checks:
+                      - sql: SELECT COUNT(*) AS total, COUNT(isrc) AS filled FROM tracks
+                        expect:
+                          total: ">= {{ stages.query.rows_out }}"
+                          filled: "> 2"
+
+                """
+        guard case .verify(let verify) = try load(yaml).stage(named: "verify")?.configuration else {
+            Issue.record("no verify stage")
+            return
+        }
+        let expectations = try #require(verify.checks.first?.expectations)
+        #expect(expectations.map(\.column) == ["total", "filled"])
+        #expect(expectations[0].expect.operand == .stageCounter(stage: "query", counter: "rows_out"))
+        #expect(expectations[1].expect.comparison == .greater)
+        #expect(expectations[1].expect.operand == .number(2))
+        #expect(verify.checks.first?.hasColumns == true)
     }
 
     @Test func diagnosticsCarryAMachineCode() {

@@ -153,6 +153,55 @@ import Testing
         #expect(harness.counters["passed"] == 2)
     }
 
+    /// One query, one scan, several numbers: each column meets or fails its own expectation, and
+    /// each counts as a check. The server keeps a quoted alias's case (`"ISRC"`): the plan's
+    /// `isrc` finds it, the only column spelled so.
+    @Test func aCheckOfSeveralColumnsMeetsOrFailsEachOnItsOwn() async throws {
+        let db = try await Self.database()
+        defer { Task { await db.close() } }
+        let check =
+            "{name: c, sql: 'SELECT count(spotify_popularity) AS popularity, count(isrc) AS \"ISRC\", 7 AS seven "
+            + "FROM tracks', expect: {popularity: '== 3', isrc: '>= {{ stages.apply.filled_isrc }}', seven: '== 7'}}"
+        let plan = try await TestPlans.spotify(database: db.conninfo, overrides: ["verify.checks=[\(check)]"])
+        let stage = try TestPlans.stage("verify", of: plan)
+        let harness = try await StageHarness(stage: stage, finishedStage: Self.apply(["filled_isrc": 2]))
+        let error = await #expect(throws: VerifyError.self) { try await harness.run(stage, input: []) }
+        #expect(error?.failures == ["check 'c', column 'isrc': got 1, expected >= 2"])
+        #expect(error?.failed == 1)
+        #expect(harness.counters["checks"] == 3)
+        #expect(harness.counters["passed"] == 2)
+    }
+
+    /// A column the plan names and the answer lacks, one the answer has and the plan does not
+    /// name, more than one row: each fails its check by name, counting all its columns; the
+    /// others still run.
+    @Test func aColumnCheckOfTheWrongShapeFailsByName() async throws {
+        let db = try await Self.database()
+        defer { Task { await db.close() } }
+        let checks = [
+            "{name: missing, sql: 'SELECT 1 AS a, 2 AS b', expect: {a: '== 1', c: '== 3'}}",
+            "{name: rows, sql: 'SELECT 1 AS a FROM tracks', expect: {a: '== 1'}}",
+            "{name: twice, sql: 'SELECT 1 AS a, 1 AS a', expect: {a: '== 1'}}",
+            "{name: fine, sql: 'SELECT 1 AS a, 2 AS b', expect: {b: '== 2', a: '== 1'}}",
+        ]
+        let plan = try await TestPlans.spotify(
+            database: db.conninfo, overrides: ["verify.checks=[\(checks.joined(separator: ", "))]"])
+        let stage = try TestPlans.stage("verify", of: plan)
+        let harness = try await StageHarness(stage: stage, finishedStage: Self.apply([:]))
+        let error = await #expect(throws: VerifyError.self) { try await harness.run(stage, input: []) }
+        #expect(
+            error?.failures == [
+                "check 'missing': the query returned no column 'c' (its columns: a, b); the query's column 'b' has "
+                    + "no expectation: name it in 'expect', or leave it out of the query",
+                "check 'rows': the query returned 5 rows; a check returns one row",
+                "check 'twice': the query returned 2 columns named 'a'; name each with AS",
+            ])
+        #expect(error?.failed == 4)
+        #expect("\(error.map { "\($0)" } ?? "")".hasPrefix("stage 'verify': 4 checks failed:"))
+        #expect(harness.counters["checks"] == 6)
+        #expect(harness.counters["passed"] == 2)
+    }
+
     @Test func anUnknownCounterIsAFailureNamingIt() async throws {
         let db = try await Self.database()
         defer { Task { await db.close() } }

@@ -187,9 +187,17 @@ extension StageConfiguration {
                     connection: try r.string("connection"),
                     checks: try r.need("checks").items.map { check throws(ParameterReader.Missing) in
                         let sql = try check.string("sql")
+                        let expect = try check.need("expect")
+                        let expectations =
+                            if case .map = expect.value {
+                                try expect.entries.map { column, reader throws(ParameterReader.Missing) in
+                                    ColumnExpectation(column: column, expect: try reader.expectation())
+                                }
+                            } else {
+                                [ColumnExpectation(column: nil, expect: try expect.expectation())]
+                            }
                         return VerifyCheck(
-                            name: try check.optional("name")?.string() ?? sql, sql: sql,
-                            expect: try check.need("expect").expectation())
+                            name: try check.optional("name")?.string() ?? sql, sql: sql, expectations: expectations)
                     }))
         }
     }

@@ -282,7 +282,36 @@ public struct ApplySettings: Sendable {
 public struct VerifyCheck: Sendable {
     public var name: String
     public var sql: String
+    /// What the query's one row must hold: one expectation of its one number (`column` nil), or
+    /// one for each column, in the plan's order (`expect: {isrc: ">= 3"}`): one scan of a table
+    /// can answer several checks.
+    public var expectations: [ColumnExpectation]
+
+    public init(name: String, sql: String, expectations: [ColumnExpectation]) {
+        self.name = name
+        self.sql = sql
+        self.expectations = expectations
+    }
+
+    /// A check of a query returning one number.
+    public init(name: String, sql: String, expect: Expectation) {
+        self.init(name: name, sql: sql, expectations: [ColumnExpectation(column: nil, expect: expect)])
+    }
+
+    /// Whether the query answers with named columns, each with its expectation.
+    public var hasColumns: Bool { expectations.contains { $0.column != nil } }
+}
+
+/// The expectation a verify check's number meets: the query's one number (`column` nil), or
+/// the number in the named column of its one row.
+public struct ColumnExpectation: Sendable {
+    public var column: String?
     public var expect: Expectation
+
+    public init(column: String?, expect: Expectation) {
+        self.column = column
+        self.expect = expect
+    }
 }
 
 public struct VerifySettings: Sendable {

@@ -26,6 +26,8 @@ public indirect enum ParameterType: Sendable {
     case expression
     /// A verify expectation such as `>= 3000` or `== {{ stages.apply.changed }}`.
     case expectation
+    /// One ``expectation``, or a mapping from each column a verify query returns to its own.
+    case expectations
     /// A regular expression.
     case pattern
     /// A file path that may hold `{timestamp}`, `{date}`, `{run_id}`, `{plan}`.
@@ -66,6 +68,7 @@ public indirect enum ParameterType: Sendable {
         case .connectionReference(let kind): return "name of a \(kind) connection"
         case .expression: return "expression"
         case .expectation: return "expectation"
+        case .expectations: return "expectation, or mapping of column to expectation"
         case .pattern: return "regular expression"
         case .pathTemplate: return "path template"
         case .limit: return "number or percentage"

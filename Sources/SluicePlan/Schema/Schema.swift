@@ -155,11 +155,15 @@ public enum Schema {
         ParameterSpec("name", .string, "Shown in the run summary; defaults to the SQL."),
         ParameterSpec(
             "sql", .string, required: true,
-            "A query returning one row with one number. Any other answer, or a query the server refuses, fails "
-                + "this check by name; the other checks still run."),
+            "A query returning one row: one number, or with `expect` a mapping, one number in each column it "
+                + "names. Any other answer, or a query the server refuses, fails this check by name; the other "
+                + "checks still run."),
         ParameterSpec(
-            "expect", .expectation, required: true,
-            "`OP VALUE` with OP one of `==`, `!=`, `>=`, `<=`, `>`, `<`; VALUE a number or `{{ stages.NAME.COUNTER }}`, optionally `* FACTOR`."
+            "expect", .expectations, required: true,
+            "`OP VALUE` with OP one of `==`, `!=`, `>=`, `<=`, `>`, `<`; VALUE a number or `{{ stages.NAME.COUNTER }}`, "
+                + "optionally `* FACTOR`. Or a mapping from each column the query returns to its own expectation "
+                + "(`{filled: \">= 10\", normalised: \">= 10\"}`): one query, so one scan of a table, answers "
+                + "them all, and each is met or failed on its own."
         ),
     ]
 

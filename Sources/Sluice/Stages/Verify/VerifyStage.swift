@@ -1,11 +1,13 @@
 import Foundation
+import Logging
 import SluiceCore
 import SluicePipeline
 import SluicePlan
 import SluicePostgres
 
 /// Runs SQL assertions after apply: each check's query returns one number, compared with a
-/// constant or another stage's counter (`>= {{ stages.apply.filled_isrc }}`).
+/// constant or another stage's counter (`>= {{ stages.apply.filled_isrc }}`); or one row of
+/// named numbers, each compared with its own (one scan of a table for several checks).
 ///
 /// Every check runs, then the stage fails listing each unmet one with both numbers
 /// ("check 'X': got 3050, expected >= 3159"). In a dry run the table was not changed, so
@@ -44,62 +46,119 @@ public struct VerifyStage: Stage {
             try await Self.answers(to: settings.checks.map(\.sql), on: connection, connections: Self.connections)
         }
         for (check, outcome) in zip(settings.checks, results) {
-            let answer: PostgresResult
-            switch outcome {
-            case .success(let result): answer = result
-            case .failure(let error):
+            let numbers: [(ColumnExpectation, Value)]
+            do {
+                numbers = try Self.numbers(in: try outcome.get(), for: check)
+            } catch let error as AnswerShape {
+                failures.append("check '\(check.name)': \(error.problem)")
+                continue
+            } catch {
                 failures.append("check '\(check.name)': its query failed: \(error)")
                 continue
             }
-            guard answer.rows.count == 1, answer.columns.count == 1 else {
-                failures.append(
-                    "check '\(check.name)': the query returned \(answer.rows.count.counted("row")) of "
-                        + "\(answer.columns.count.counted("column")); a check returns one row with one number")
-                continue
-            }
-            let result = answer.scalar
-            guard let actual = result.doubleValue ?? result.text.flatMap(Double.init) else {
-                failures.append("check '\(check.name)': the query returned \(result.text ?? "NULL"), not a number")
-                continue
-            }
-            let expected: Double
-            do {
-                expected = try await resolve(check.expect, context: context, upstream: upstream ?? input?.upstream)
-            } catch let error as StageError {
-                failures.append("check '\(check.name)': \(error.message)")
-                continue
-            }
-            // Exactly, when both sides are decimals a double would round (a numeric's 18
-            // digits, a bigint past 2^53): the answer as the server printed it, the number as
-            // the plan wrote it (or a counter, an integer).
-            var got = Expectation.format(actual)
-            var wanted = "\(check.expect.comparison.rawValue) \(Expectation.format(expected))"
-            var holds = check.expect.comparison.holds(actual, expected)
-            let exactExpected =
-                check.expect.factor != 1
-                ? nil
-                : check.expect.literal.flatMap(Expectation.exact)
-                    ?? (expected.magnitude < 0x1p53 && expected.rounded() == expected ? Decimal(Int64(expected)) : nil)
-            if let text = result.text, let exactActual = Expectation.exact(text), let exactExpected {
-                got = text
-                wanted = "\(check.expect.comparison.rawValue) \(check.expect.literal ?? Expectation.format(expected))"
-                holds = check.expect.comparison.holds(exactActual, exactExpected)
-            }
-            if holds {
-                passed += 1
-                context.logger.info("check passed", metadata: ["check.name": "\(check.name)", "check.value": "\(got)"])
-            } else {
-                failures.append("check '\(check.name)': got \(got), expected \(wanted)")
+            for (expectation, result) in numbers {
+                let which = "check '\(check.name)'" + (expectation.column.map { ", column '\($0)'" } ?? "")
+                guard let actual = result.doubleValue ?? result.text.flatMap(Double.init) else {
+                    failures.append("\(which): the query returned \(result.text ?? "NULL"), not a number")
+                    continue
+                }
+                let expect = expectation.expect
+                let expected: Double
+                do {
+                    expected = try await resolve(expect, context: context, upstream: upstream ?? input?.upstream)
+                } catch let error as StageError {
+                    failures.append("\(which): \(error.message)")
+                    continue
+                }
+                // Exactly, when both sides are decimals a double would round (a numeric's 18
+                // digits, a bigint past 2^53): the answer as the server printed it, the number as
+                // the plan wrote it (or a counter, an integer).
+                var got = Expectation.format(actual)
+                var wanted = "\(expect.comparison.rawValue) \(Expectation.format(expected))"
+                var holds = expect.comparison.holds(actual, expected)
+                let exactExpected =
+                    expect.factor != 1
+                    ? nil
+                    : expect.literal.flatMap(Expectation.exact)
+                        ?? (expected.magnitude < 0x1p53 && expected.rounded() == expected
+                            ? Decimal(Int64(expected)) : nil)
+                if let text = result.text, let exactActual = Expectation.exact(text), let exactExpected {
+                    got = text
+                    wanted = "\(expect.comparison.rawValue) \(expect.literal ?? Expectation.format(expected))"
+                    holds = expect.comparison.holds(exactActual, exactExpected)
+                }
+                if holds {
+                    passed += 1
+                    var metadata: Logger.Metadata = ["check.name": "\(check.name)", "check.value": "\(got)"]
+                    if let column = expectation.column { metadata["check.column"] = "\(column)" }
+                    context.logger.info("check passed", metadata: metadata)
+                } else {
+                    failures.append("\(which): got \(got), expected \(wanted)")
+                }
             }
         }
-        context.counters.set("checks", settings.checks.count)
+        let checked = settings.checks.reduce(0) { $0 + $1.expectations.count }
+        context.counters.set("checks", checked)
         context.counters.set("passed", passed)
         guard !failures.isEmpty else { return }
         if dryRun {
             for failure in failures { context.notice("dry run, not enforced: \(failure)") }
             return
         }
-        throw VerifyError(stage: name, failures: failures)
+        throw VerifyError(stage: name, failures: failures, failed: checked - passed)
+    }
+
+    /// The numbers `answer` gives `check`'s expectations, each with its own; else what is wrong
+    /// with its shape. One row either way: one column for a single expectation; for columns, each
+    /// one the plan names (its exact name, else the only one spelled the same in any case: the
+    /// server folds an unquoted `AS Filled` to `filled`), and none it does not.
+    static func numbers(
+        in answer: PostgresResult, for check: VerifyCheck
+    ) throws(AnswerShape) -> [(ColumnExpectation, Value)] {
+        guard check.hasColumns else {
+            guard answer.rows.count == 1, answer.columns.count == 1, let expectation = check.expectations.first else {
+                throw AnswerShape(
+                    problem:
+                        "the query returned \(answer.rows.count.counted("row")) of "
+                        + "\(answer.columns.count.counted("column")); a check returns one row with one number")
+            }
+            return [(expectation, answer.rows[0][0])]
+        }
+        guard answer.rows.count == 1 else {
+            throw AnswerShape(
+                problem: "the query returned \(answer.rows.count.counted("row")); a check returns one row")
+        }
+        var problems: [String] = []
+        var found: [(ColumnExpectation, Value)] = []
+        var used = Set<Int>()
+        let columns = answer.columns.joined(separator: ", ")
+        for expectation in check.expectations {
+            let column = expectation.column ?? ""
+            var at = answer.columns.indices.filter { answer.columns[$0] == column }
+            if at.isEmpty {
+                at = answer.columns.indices.filter { answer.columns[$0].lowercased() == column.lowercased() }
+            }
+            used.formUnion(at)
+            switch at.count {
+            case 1: found.append((expectation, answer.rows[0][at[0]]))
+            case 0: problems.append("the query returned no column '\(column)' (its columns: \(columns))")
+            default:
+                problems.append(
+                    "the query returned \(at.count) columns named '\(answer.columns[at[0]])'; name each with AS")
+            }
+        }
+        for index in answer.columns.indices where !used.contains(index) {
+            problems.append(
+                "the query's column '\(answer.columns[index])' has no expectation: name it in 'expect', or leave it "
+                    + "out of the query")
+        }
+        guard problems.isEmpty else { throw AnswerShape(problem: problems.joined(separator: "; ")) }
+        return found
+    }
+
+    /// What is wrong with the shape of a check's answer.
+    struct AnswerShape: Error {
+        var problem: String
     }
 
     /// At most this many checks run at once, each connection reading in its own `READ ONLY`
@@ -214,10 +273,17 @@ public struct VerifyStage: Stage {
 public struct VerifyError: Error, CustomStringConvertible, Sendable {
     public var stage: String
     public var failures: [String]
+    /// The expectations not met: a check whose query failed fails each of its columns'.
+    public var failed: Int
+
+    public init(stage: String, failures: [String], failed: Int? = nil) {
+        self.stage = stage
+        self.failures = failures
+        self.failed = failed ?? failures.count
+    }
+
     public var description: String {
-        let count = failures.count
-        return "stage '\(stage)': \(count.counted("check")) failed:\n  "
-            + failures.joined(separator: "\n  ")
+        "stage '\(stage)': \(failed.counted("check")) failed:\n  " + failures.joined(separator: "\n  ")
     }
 }
 
