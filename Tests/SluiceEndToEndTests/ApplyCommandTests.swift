@@ -297,19 +297,19 @@ struct ApplyCommandTests {
         defer { Task { await fixture.tearDown() } }
         let before = try await fixture.table()
         let text = try await Files.text(SluiceProcess.root.appendingPathComponent(Self.plan))
-        let good = "sql: SELECT COUNT(*) FROM tracks WHERE isrc IS NOT NULL"
+        let good = "COUNT(isrc) AS isrc"
         #expect(text.components(separatedBy: good).count == 2)
         let plan = fixture.directory.appendingPathComponent("typo.yaml")
         try await Files.write(
             Array(
-                text.replacingOccurrences(of: good, with: good.replacingOccurrences(of: "isrc IS", with: "isrcc IS"))
+                text.replacingOccurrences(of: good, with: good.replacingOccurrences(of: "isrc)", with: "isrcc)"))
                     .utf8),
             to: plan)
         let line =
             try #require(text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains(good) })
             + 1
         let column = try #require(
-            text.split(separator: "\n", omittingEmptySubsequences: false)[line - 1].range(of: "isrc IS"))
+            text.split(separator: "\n", omittingEmptySubsequences: false)[line - 1].range(of: "isrc)"))
         let run = try await fixture.sluice.run([
             "run", plan.path, "--runs-dir", fixture.runsDirectory, "--yes", "--set", "fetch.delay=0.01s",
         ])
@@ -318,7 +318,7 @@ struct ApplyCommandTests {
         let col = lineText.distance(from: lineText.startIndex, to: column.lowerBound) + 1
         #expect(
             run.stdout.contains(
-                "\(plan.path):\(line):\(col): error: stages.verify.checks[1].sql (check 'every ISRC fetched is in the table'): ERROR 42703"
+                "\(plan.path):\(line):\(col): error: stages.verify.checks[0].sql (check 'what the apply wrote is in the table'): ERROR 42703"
             ),
             "\(run.stdout)")
         #expect(run.stdout.contains("(checked before the run started: nothing ran)"), "\(run.stdout)")

@@ -31,11 +31,11 @@ import Testing
         #expect(
             outcome.stderr.contains("error: stages.apply.columns.isrc: table tracks has no column 'isrc'"),
             "\(outcome.stderr)")
-        #expect(outcome.stderr.contains("error: stages.verify.checks[1].sql"), "\(outcome.stderr)")
+        #expect(outcome.stderr.contains("error: stages.verify.checks[0].sql"), "\(outcome.stderr)")
         // Located first, stage and key in the message; one error per check the server refuses.
         let lines = outcome.stderr.split(separator: "\n").filter { $0.contains(": error: ") }
-        #expect(lines.count == 3 && lines.allSatisfy { $0.hasPrefix("plans/spotify-enrichment.yaml:") }, "\(lines)")
-        #expect(outcome.stderr.hasSuffix("3 errors\n"), "\(outcome.stderr)")
+        #expect(lines.count == 2 && lines.allSatisfy { $0.hasPrefix("plans/spotify-enrichment.yaml:") }, "\(lines)")
+        #expect(outcome.stderr.hasSuffix("2 errors\n"), "\(outcome.stderr)")
         #expect(!outcome.stdout.contains(": ok"))
         #expect(fixture.simulator.stats().apiRequests == 0)
     }
