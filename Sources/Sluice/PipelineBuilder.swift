@@ -78,7 +78,7 @@ public struct PipelineBuilder: Sendable {
                 upstream: definition.input,
                 dryRun: dryRun || plan.stages.contains { $0.apply?.dryRun == true },
                 parameters: parameters)
-            stage.sqlLocations = settings.checks.indices.map { definition.parameterLocations["checks[\($0)].sql"] }
+            stage.locations = definition.parameterLocations
             return stage
         }
     }

@@ -104,6 +104,16 @@ public final class PostgresConnection: Sendable {
         }
     }
 
+    /// The names of the columns `sql` (one statement) would return, from the server's analysis of
+    /// it: nothing runs, no row is read. A statement the server refuses throws its error, its
+    /// `position` counted in `sql`.
+    public func describe(_ sql: String) async throws -> [String] {
+        logger.trace("describe", metadata: ["db.statement": "\(PostgresError.truncate(sql))"])
+        return try await cancellable {
+            try await core.describe(sql)
+        }
+    }
+
     /// Runs a query and hands its rows to `body` in batches of at most `batchSize` rows, reading
     /// them in libpq's single-row mode: memory holds two batches, never the whole result.
     ///

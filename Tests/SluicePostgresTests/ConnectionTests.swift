@@ -88,6 +88,26 @@ import Testing
         #expect(try await db.connection.execute("SELECT 1").scalar == .int(1))
     }
 
+    /// Describing names the columns a query would return and runs nothing: a write inside it
+    /// does not happen, a division by zero is not reached. A refused statement carries its
+    /// position in the SQL given; the connection goes on after either.
+    @Test func describeNamesTheColumnsWithoutRunning() async throws {
+        let db = try await Scratch.make()
+        _ = try await db.connection.execute("CREATE TABLE t (id int)")
+        let columns = try await db.connection.describe(
+            "WITH gone AS (INSERT INTO t VALUES (1) RETURNING id) SELECT count(*) AS \"Rows\", 1 / 0, id FROM gone GROUP BY id"
+        )
+        #expect(columns == ["Rows", "?column?", "id"])
+        #expect(try await db.connection.execute("SELECT count(*) FROM t").scalar == .int(0))
+        let error = try await #require(throws: PostgresError.self) {
+            try await db.connection.describe("SELECT nosuch FROM t")
+        }
+        #expect(error.sqlState == "42703")
+        #expect(error.position == 8)
+        #expect(try await db.connection.describe("SELECT id FROM t") == ["id"])
+        #expect(try await db.connection.execute("SELECT 1").scalar == .int(1))
+    }
+
     @Test func undefinedTableNamesTheTable() async throws {
         let db = try await Scratch.make()
         let error = try await #require(throws: PostgresError.self) {

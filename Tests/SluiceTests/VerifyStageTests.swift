@@ -40,6 +40,44 @@ import Testing
         }
     }
 
+    /// Before anything runs, the server describes each check's query: an answer that could not
+    /// meet its expectations (a column `expect` names that the query lacks, two columns for one
+    /// number) fails the preflight located at the check's `expect`, as a query the server refuses
+    /// is at its SQL; a check that fits says nothing.
+    @Test func thePreflightFindsAnAnswerThatCouldNotMeetItsExpectations() async throws {
+        let db = try await Self.database()
+        defer { Task { await db.close() } }
+        let checks = [
+            "{name: typo, sql: 'SELECT count(isrc) AS filled FROM tracks', expect: {filed: '>= 0'}}",
+            "{name: two, sql: 'SELECT 1 AS a, 2 AS b', expect: '== 1'}",
+            "{name: fine, sql: 'SELECT count(isrc) AS \"ISRC\" FROM tracks', expect: {isrc: '>= 0'}}",
+            "{name: refused, sql: 'SELECT nosuch FROM tracks', expect: '>= 0'}",
+        ]
+        let plan = try await TestPlans.spotify(
+            database: db.conninfo, overrides: ["verify.checks=[\(checks.joined(separator: ", "))]"])
+        let stage = try #require(try TestPlans.stage("verify", of: plan) as? VerifyStage)
+        let harness = try await StageHarness(stage: stage, finishedStage: Self.apply([:]))
+        let error = await #expect(throws: StageError.self) { try await stage.preflight(harness.context) }
+        let message = error?.message ?? ""
+        // One error each, the refused query's followed by the server's LINE and caret.
+        let lines = message.split(separator: "\n").map(String.init).filter { $0.contains(": error: ") }
+        #expect(lines.count == 3, "\(message)")
+        #expect(
+            lines.first?.hasSuffix(
+                "error: stages.verify.checks[0].expect (check 'typo'): the query returns no column 'filed' (its "
+                    + "columns: filled); the query's column 'filled' has no expectation: name it in 'expect', or "
+                    + "leave it out of the query (checked before the run started: nothing ran)") == true,
+            "\(lines)")
+        #expect(
+            lines.dropFirst().first?.hasSuffix(
+                "error: stages.verify.checks[1].expect (check 'two'): the query returns 2 columns (a, b); a check "
+                    + "returns one number, or names each column in 'expect' (checked before the run started: "
+                    + "nothing ran)") == true, "\(lines)")
+        #expect(
+            lines.dropFirst(2).first?.contains("stages.verify.checks[3].sql (check 'refused'): ERROR 42703") == true)
+        #expect(!message.contains("check 'fine'"), "\(message)")
+    }
+
     @Test func passesWhenEveryCheckHolds() async throws {
         let db = try await Self.database()
         defer { Task { await db.close() } }
@@ -191,10 +229,10 @@ import Testing
         let error = await #expect(throws: VerifyError.self) { try await harness.run(stage, input: []) }
         #expect(
             error?.failures == [
-                "check 'missing': the query returned no column 'c' (its columns: a, b); the query's column 'b' has "
+                "check 'missing': the query returns no column 'c' (its columns: a, b); the query's column 'b' has "
                     + "no expectation: name it in 'expect', or leave it out of the query",
                 "check 'rows': the query returned 5 rows; a check returns one row",
-                "check 'twice': the query returned 2 columns named 'a'; name each with AS",
+                "check 'twice': the query returns 2 columns named 'a'; name each with AS",
             ])
         #expect(error?.failed == 4)
         #expect("\(error.map { "\($0)" } ?? "")".hasPrefix("stage 'verify': 4 checks failed:"))

@@ -460,8 +460,9 @@ public enum StageKind: String, Sendable, CaseIterable, Codable {
         case .apply: return "Bulk-updates a table from the rows in one transaction, or upserts or inserts them."
         case .verify:
             return "Runs SQL assertions after apply, up to four at a time, each on its own read-only connection. "
-                + "Each check's SQL is parsed by the server (`PREPARE`) before the run starts, so one it would refuse "
-                + "stops the run before anything changes."
+                + "Each check's SQL is parsed and described by the server before the run starts (nothing runs), so "
+                + "one it would refuse, or whose columns could not meet its `expect`, stops the run before anything "
+                + "changes."
         }
     }
 

@@ -198,6 +198,29 @@ actor LibPQConnection {
         return last ?? PostgresResult(columns: [], rows: [], affectedRows: 0, commandTag: "")
     }
 
+    /// The names of the columns `sql` returns, as the server's analysis of it finds them: it is
+    /// parsed as the unnamed prepared statement (which the next one replaces), then described;
+    /// nothing runs. One statement, no parameters.
+    func describe(_ sql: String) throws(PostgresError) -> [String] {
+        let conn = try idleConnection(for: "describe a statement")
+        guard PQsendPrepare(conn, "", sql, 0, nil) == 1 else { throw clientError(conn, sql: sql) }
+        if let error = drain(conn, sql: sql) { throw error }
+        guard PQsendDescribePrepared(conn, "") == 1 else { throw clientError(conn, sql: sql) }
+        var columns: [String] = []
+        var firstError: PostgresError?
+        while let result = PQgetResult(conn) {
+            defer { PQclear(result) }
+            if PQresultStatus(result) == PGRES_COMMAND_OK {
+                columns = ResultReader(result).columnNames
+            } else {
+                firstError = firstError ?? serverError(conn, result, sql: sql)
+            }
+        }
+        if let firstError { throw firstError }
+        guard PQstatus(conn) == CONNECTION_OK else { throw clientError(conn, sql: sql) }
+        return columns
+    }
+
     // MARK: Streaming
 
     struct Chunk: Sendable {

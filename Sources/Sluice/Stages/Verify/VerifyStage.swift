@@ -21,9 +21,10 @@ public struct VerifyStage: Stage {
     let dryRun: Bool
     /// The stage this one reads (and so runs after), from the plan.
     let upstream: String?
-    /// Where the plan writes each check's SQL, in order: a query the server refuses is
-    /// reported there, at the character it names.
-    public var sqlLocations: [SourceLocation?] = []
+    /// Where the plan writes each parameter (`checks[0].sql`, `checks[0].expect.isrc`): a query
+    /// the server refuses is reported at the character it names, an answer of the wrong shape at
+    /// the expectation that wants another.
+    public var locations: [String: SourceLocation] = [:]
 
     public init(
         name: String, settings: VerifySettings, database: PostgresSettings, upstream: String? = nil,
@@ -110,8 +111,7 @@ public struct VerifyStage: Stage {
 
     /// The numbers `answer` gives `check`'s expectations, each with its own; else what is wrong
     /// with its shape. One row either way: one column for a single expectation; for columns, each
-    /// one the plan names (its exact name, else the only one spelled the same in any case: the
-    /// server folds an unquoted `AS Filled` to `filled`), and none it does not.
+    /// one the plan names and none it does not (``columnIndices(_:for:)``).
     static func numbers(
         in answer: PostgresResult, for check: VerifyCheck
     ) throws(AnswerShape) -> [(ColumnExpectation, Value)] {
@@ -128,29 +128,35 @@ public struct VerifyStage: Stage {
             throw AnswerShape(
                 problem: "the query returned \(answer.rows.count.counted("row")); a check returns one row")
         }
+        let indices = try columnIndices(answer.columns, for: check)
+        return zip(check.expectations, indices).map { ($0, answer.rows[0][$1]) }
+    }
+
+    /// Where among `columns` (an answer's, or those the server says a query returns) each of a
+    /// column check's expectations finds its number, in the check's order: its exact name, else
+    /// the only one spelled the same in any case (the server folds an unquoted `AS Filled` to
+    /// `filled`). Each named column must be there once, and every column named.
+    static func columnIndices(_ columns: [String], for check: VerifyCheck) throws(AnswerShape) -> [Int] {
         var problems: [String] = []
-        var found: [(ColumnExpectation, Value)] = []
+        var found: [Int] = []
         var used = Set<Int>()
-        let columns = answer.columns.joined(separator: ", ")
+        let listed = columns.joined(separator: ", ")
         for expectation in check.expectations {
             let column = expectation.column ?? ""
-            var at = answer.columns.indices.filter { answer.columns[$0] == column }
-            if at.isEmpty {
-                at = answer.columns.indices.filter { answer.columns[$0].lowercased() == column.lowercased() }
-            }
+            var at = columns.indices.filter { columns[$0] == column }
+            if at.isEmpty { at = columns.indices.filter { columns[$0].lowercased() == column.lowercased() } }
             used.formUnion(at)
             switch at.count {
-            case 1: found.append((expectation, answer.rows[0][at[0]]))
-            case 0: problems.append("the query returned no column '\(column)' (its columns: \(columns))")
+            case 1: found.append(at[0])
+            case 0: problems.append("the query returns no column '\(column)' (its columns: \(listed))")
             default:
-                problems.append(
-                    "the query returned \(at.count) columns named '\(answer.columns[at[0]])'; name each with AS")
+                problems.append("the query returns \(at.count) columns named '\(columns[at[0]])'; name each with AS")
             }
         }
-        for index in answer.columns.indices where !used.contains(index) {
+        for index in columns.indices where !used.contains(index) {
             problems.append(
-                "the query's column '\(answer.columns[index])' has no expectation: name it in 'expect', or leave it "
-                    + "out of the query")
+                "the query's column '\(columns[index])' has no expectation: name it in 'expect', or leave it out of "
+                    + "the query")
         }
         guard problems.isEmpty else { throw AnswerShape(problem: problems.joined(separator: "; ")) }
         return found
@@ -292,64 +298,93 @@ extension VerifyStage: PreflightingStage {
     /// must be found before anything runs, even when both start together (`--yes`).
     public var preflightsInFirstSegment: Bool { true }
 
-    /// Whether `PREPARE` takes `sql` as it is: one statement (no `;` inside it, not even in a
-    /// literal, to be sure), a query (`SELECT`, `WITH`, `VALUES`, `TABLE`; not `SHOW`, which a
-    /// check may use and `PREPARE` refuses). Any other is judged when it runs.
+    /// Whether the preflight prepares `sql` as it is: one statement (no `;` inside it, not even
+    /// in a literal, to be sure), a query (`SELECT`, `WITH`, `VALUES`, `TABLE`; not `SHOW`,
+    /// which a check may use and `PREPARE` refuses). Any other is judged when it runs.
     static func preparable(_ sql: String) -> Bool {
         guard !sql.contains(";") else { return false }
         let first = sql.drop { $0.isWhitespace || $0 == "(" }.prefix { $0.isLetter }.uppercased()
         return ["SELECT", "WITH", "VALUES", "TABLE"].contains(first)
     }
 
-    /// The name a check's query is prepared under, then deallocated.
-    static let preflightStatement = "sluice_verify_preflight"
-
-    /// Has the server parse and analyse each check's query (`PREPARE`: nothing runs, no row is
-    /// read), so a check it would refuse — a typo, a table or column it does not have, a
-    /// function it does not know — fails the run before the apply changes anything, each
-    /// located in the plan. A query of several statements (which `PREPARE` does not take) is
-    /// left to the run; so is a server that cannot be reached now (the stages ahead say so).
+    /// Has the server parse and analyse each check's query and say what columns it returns
+    /// (prepared and described: nothing runs, no row is read), so a check it would refuse — a
+    /// typo, a table or column it does not have, a function it does not know — or whose answer
+    /// could not meet its expectations — two columns for one number, a column `expect` names that
+    /// the query lacks — fails the run before the apply changes anything, each located in the
+    /// plan. A query of several statements (which cannot be prepared) is left to the run; so is a
+    /// server that cannot be reached now (the stages ahead say so).
     public func preflight(_ context: StageContext) async throws {
         var database = database
         database.connectTimeout = min(database.connectTimeout, 2)
         let checks = settings.checks
-        let refused: [(index: Int, error: PostgresError)]
+        let found: [(index: Int, problem: Problem)]
         do {
-            refused = try await DatabaseConnector.with(database, for: context) { connection in
-                var refused: [(index: Int, error: PostgresError)] = []
+            found = try await DatabaseConnector.with(database, for: context) { connection in
+                var found: [(index: Int, problem: Problem)] = []
                 for (index, check) in checks.enumerated() {
                     let sql = QueryStage.trimmed(check.sql)
                     guard Self.preparable(sql) else { continue }
+                    let columns: [String]
                     do {
-                        _ = try await connection.execute("PREPARE \(Self.preflightStatement) AS \(sql)")
-                        _ = try await connection.execute("DEALLOCATE \(Self.preflightStatement)")
+                        columns = try await connection.describe(sql)
                     } catch let error as PostgresError where error.kind == .server && !error.isTransient {
-                        refused.append((index, error))
+                        found.append((index, .refused(error)))
+                        continue
+                    }
+                    if check.hasColumns {
+                        do throws(AnswerShape) {
+                            _ = try Self.columnIndices(columns, for: check)
+                        } catch {
+                            found.append((index, .shape(error.problem)))
+                        }
+                    } else if columns.count != 1 {
+                        found.append(
+                            (
+                                index,
+                                .shape(
+                                    "the query returns \(columns.count.counted("column")) (\(columns.joined(separator: ", "))); "
+                                        + "a check returns one number, or names each column in 'expect'")
+                            ))
                     }
                 }
-                return refused
+                return found
             }
         } catch {
             context.logger.debug("verify preflight skipped", metadata: ["error": "\(error)"])
             return
         }
-        guard !refused.isEmpty else { return }
-        let prefix = "PREPARE \(Self.preflightStatement) AS ".count
-        let lines = refused.map { index, error in
-            let key = "stages.\(name).checks[\(index)].sql"
-            // The server counts characters from 1 into the statement: shown, and located, in the
-            // plan's SQL after the prefix.
-            var shown = error
-            shown.statement = QueryStage.trimmed(checks[index].sql)
-            shown.position = error.position.map { max(1, $0 - prefix) }
-            var place = ""
-            if let start = index < sqlLocations.count ? sqlLocations[index] : nil {
-                place = "\(shown.position.map { start.advanced(intoValueBy: $0 - 1) } ?? start): error: "
+        guard !found.isEmpty else { return }
+        let lines = found.map { index, problem in
+            let check = "check '\(checks[index].name)'"
+            switch problem {
+            case .refused(let error):
+                let key = "stages.\(name).checks[\(index)].sql"
+                // The server counts characters from 1 into the statement: shown, and located, in
+                // the plan's SQL.
+                var shown = error
+                shown.statement = QueryStage.trimmed(checks[index].sql)
+                var place = ""
+                if let start = locations["checks[\(index)].sql"] {
+                    place = "\(error.position.map { start.advanced(intoValueBy: max(1, $0) - 1) } ?? start): error: "
+                }
+                var text = shown.description.split(separator: "\n", omittingEmptySubsequences: false)
+                text[0] += " (checked before the run started: nothing ran)"
+                return "\(place)\(key) (\(check)): " + text.joined(separator: "\n")
+            case .shape(let problem):
+                let key = "stages.\(name).checks[\(index)].expect"
+                let place = locations["checks[\(index)].expect"].map { "\($0): error: " } ?? ""
+                return "\(place)\(key) (\(check)): \(problem) (checked before the run started: nothing ran)"
             }
-            var text = shown.description.split(separator: "\n", omittingEmptySubsequences: false)
-            text[0] += " (checked before the run started: nothing ran)"
-            return "\(place)\(key) (check '\(checks[index].name)'): " + text.joined(separator: "\n")
         }
         throw StageError(stage: name, lines.joined(separator: "\n"))
+    }
+
+    /// What the preflight found wrong with one check.
+    enum Problem {
+        /// The server would not run its query.
+        case refused(PostgresError)
+        /// Its query's columns cannot meet its expectations.
+        case shape(String)
     }
 }
