@@ -40,6 +40,31 @@ import Testing
         #expect(fixture.simulator.stats().apiRequests == 0)
     }
 
+    /// A column `expect` names that the verify query does not return is found by the server's
+    /// description of the query, located at that expectation with the column it likely meant.
+    @Test func aVerifyColumnTheQueryLacksIsLocatedAtItsExpectation() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 5)
+        defer { Task { await fixture.tearDown() } }
+        let text = try await Files.text(SluiceProcess.root.appendingPathComponent("plans/spotify-enrichment.yaml"))
+        let good = "normalised_isrc: \">="
+        #expect(text.components(separatedBy: good).count == 2)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let line = try #require(lines.firstIndex { $0.contains(good) }) + 1
+        let column = try #require(lines[line - 1].firstIndex(of: "\"")).utf16Offset(in: lines[line - 1]) + 1
+        let plan = fixture.directory.appendingPathComponent("typo.yaml")
+        try await Files.write(
+            Array(text.replacingOccurrences(of: good, with: "normalized_isrc: \">=").utf8), to: plan)
+        let outcome = try await fixture.sluice.run(["check", "--connect", plan.path])
+        #expect(outcome.status == 2, "\(outcome.stderr)")
+        #expect(
+            outcome.stderr.contains(
+                "\(plan.path):\(line):\(column): error: stages.verify.checks[0].expect.normalized_isrc (check 'what "
+                    + "the apply wrote is in the table'): the query returns no column 'normalized_isrc' (its columns: "
+                    + "popularity, isrc, normalised_isrc): did you mean 'normalised_isrc'?"),
+            "\(outcome.stderr)")
+        #expect(outcome.stderr.hasSuffix("1 error\n"), "\(outcome.stderr)")
+    }
+
     /// A query the server refuses is planned, not run, and located at the character it names,
     /// as a run would report it.
     @Test func aQueryTheServerRefusesIsLocated() async throws {

@@ -64,9 +64,9 @@ import Testing
         #expect(lines.count == 3, "\(message)")
         #expect(
             lines.first?.hasSuffix(
-                "error: stages.verify.checks[0].expect (check 'typo'): the query returns no column 'filed' (its "
-                    + "columns: filled); the query's column 'filled' has no expectation: name it in 'expect', or "
-                    + "leave it out of the query (checked before the run started: nothing ran)") == true,
+                "error: stages.verify.checks[0].expect.filed (check 'typo'): the query returns no column 'filed' "
+                    + "(its columns: filled): did you mean 'filled'? (checked before the run started: nothing ran)")
+                == true,
             "\(lines)")
         #expect(
             lines.dropFirst().first?.hasSuffix(
@@ -217,7 +217,7 @@ import Testing
         let db = try await Self.database()
         defer { Task { await db.close() } }
         let checks = [
-            "{name: missing, sql: 'SELECT 1 AS a, 2 AS b', expect: {a: '== 1', c: '== 3'}}",
+            "{name: missing, sql: 'SELECT 1 AS a, 2 AS extra', expect: {a: '== 1', c: '== 3'}}",
             "{name: rows, sql: 'SELECT 1 AS a FROM tracks', expect: {a: '== 1'}}",
             "{name: twice, sql: 'SELECT 1 AS a, 1 AS a', expect: {a: '== 1'}}",
             "{name: fine, sql: 'SELECT 1 AS a, 2 AS b', expect: {b: '== 2', a: '== 1'}}",
@@ -229,8 +229,8 @@ import Testing
         let error = await #expect(throws: VerifyError.self) { try await harness.run(stage, input: []) }
         #expect(
             error?.failures == [
-                "check 'missing': the query returns no column 'c' (its columns: a, b); the query's column 'b' has "
-                    + "no expectation: name it in 'expect', or leave it out of the query",
+                "check 'missing': the query returns no column 'c' (its columns: a, extra); the query's column 'extra' "
+                    + "has no expectation: name it in 'expect', or leave it out of the query",
                 "check 'rows': the query returned 5 rows; a check returns one row",
                 "check 'twice': the query returns 2 columns named 'a'; name each with AS",
             ])

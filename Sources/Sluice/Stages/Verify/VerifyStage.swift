@@ -138,9 +138,13 @@ public struct VerifyStage: Stage {
     /// `filled`). Each named column must be there once, and every column named.
     static func columnIndices(_ columns: [String], for check: VerifyCheck) throws(AnswerShape) -> [Int] {
         var problems: [String] = []
+        var firstNamed: String?
         var found: [Int] = []
         var used = Set<Int>()
         let listed = columns.joined(separator: ", ")
+        let unnamed = columns.filter { column in
+            !check.expectations.contains { $0.column?.lowercased() == column.lowercased() }
+        }
         for expectation in check.expectations {
             let column = expectation.column ?? ""
             var at = columns.indices.filter { columns[$0] == column }
@@ -148,23 +152,32 @@ public struct VerifyStage: Stage {
             used.formUnion(at)
             switch at.count {
             case 1: found.append(at[0])
-            case 0: problems.append("the query returns no column '\(column)' (its columns: \(listed))")
+            case 0:
+                // A likely typo: the column it meant is explained, not reported again as unnamed.
+                let guess = Suggestion.nearest(to: column, in: unnamed)
+                if let guess, let index = columns.firstIndex(of: guess) { used.insert(index) }
+                problems.append(
+                    "the query returns no column '\(column)' (its columns: \(listed))"
+                        + (guess.map { ": did you mean '\($0)'?" } ?? ""))
             default:
                 problems.append("the query returns \(at.count) columns named '\(columns[at[0]])'; name each with AS")
             }
+            if at.count != 1, firstNamed == nil { firstNamed = column }
         }
         for index in columns.indices where !used.contains(index) {
             problems.append(
                 "the query's column '\(columns[index])' has no expectation: name it in 'expect', or leave it out of "
                     + "the query")
         }
-        guard problems.isEmpty else { throw AnswerShape(problem: problems.joined(separator: "; ")) }
+        guard problems.isEmpty else { throw AnswerShape(problem: problems.joined(separator: "; "), column: firstNamed) }
         return found
     }
 
-    /// What is wrong with the shape of a check's answer.
+    /// What is wrong with the shape of a check's answer, and the first column `expect` names
+    /// that the answer does not give once (where the plan is at fault).
     struct AnswerShape: Error {
         var problem: String
+        var column: String? = nil
     }
 
     /// At most this many checks run at once, each connection reading in its own `READ ONLY`
@@ -336,7 +349,7 @@ extension VerifyStage: PreflightingStage {
                         do throws(AnswerShape) {
                             _ = try Self.columnIndices(columns, for: check)
                         } catch {
-                            found.append((index, .shape(error.problem)))
+                            found.append((index, .shape(error.problem, column: error.column)))
                         }
                     } else if columns.count != 1 {
                         found.append(
@@ -344,7 +357,7 @@ extension VerifyStage: PreflightingStage {
                                 index,
                                 .shape(
                                     "the query returns \(columns.count.counted("column")) (\(columns.joined(separator: ", "))); "
-                                        + "a check returns one number, or names each column in 'expect'")
+                                        + "a check returns one number, or names each column in 'expect'", column: nil)
                             ))
                     }
                 }
@@ -371,9 +384,12 @@ extension VerifyStage: PreflightingStage {
                 var text = shown.description.split(separator: "\n", omittingEmptySubsequences: false)
                 text[0] += " (checked before the run started: nothing ran)"
                 return "\(place)\(key) (\(check)): " + text.joined(separator: "\n")
-            case .shape(let problem):
-                let key = "stages.\(name).checks[\(index)].expect"
-                let place = locations["checks[\(index)].expect"].map { "\($0): error: " } ?? ""
+            case .shape(let problem, let column):
+                // At the column expected and not found, else at the whole expectation.
+                let expect = "checks[\(index)].expect"
+                let at = column.map { "\(expect).\($0)" } ?? expect
+                let key = "stages.\(name).\(at)"
+                let place = (locations[at] ?? locations[expect]).map { "\($0): error: " } ?? ""
                 return "\(place)\(key) (\(check)): \(problem) (checked before the run started: nothing ran)"
             }
         }
@@ -384,7 +400,8 @@ extension VerifyStage: PreflightingStage {
     enum Problem {
         /// The server would not run its query.
         case refused(PostgresError)
-        /// Its query's columns cannot meet its expectations.
-        case shape(String)
+        /// Its query's columns cannot meet its expectations; the column `expect` names and the
+        /// answer lacks, if that is what is wrong.
+        case shape(String, column: String?)
     }
 }
