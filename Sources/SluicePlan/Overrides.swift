@@ -154,6 +154,14 @@ enum Overrides {
             return
         }
         let key = path[0]
+        // `checks[0]`: not a key, and a list's items have no path of their own here.
+        if let bracket = key.firstIndex(of: "["), key.hasSuffix("]") {
+            let list = (keyLocation.source.line(1) ?? key).prefix { $0 != "[" }
+            diagnostics.error(
+                "--set cannot change one item of a list ('\(key)'): it replaces '\(key[..<bracket])' whole",
+                at: keyLocation, notes: ["for example: --set '\(list)=[{...}, {...}]', every item written out"])
+            return
+        }
         let keyNode = Node(.scalar(Scalar(text: key, style: .plain)), at: keyLocation)
         if path.count == 1 {
             if let j = pairs.firstIndex(where: { $0.key.scalar?.text == key }) {

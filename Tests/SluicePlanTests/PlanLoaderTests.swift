@@ -663,6 +663,13 @@ let minimal = """
             errors(minimal, overrides: ["chunk.size"]).first?.message
                 == "expected STAGE.PARAM=VALUE, found 'chunk.size'")
         #expect(errors(minimal, overrides: ["chunk.name=x"]).first?.message == "--set cannot change a stage's name")
+        // One item of a list has no path: the list is given whole, which the error shows how to do.
+        let item = errors(
+            minimal + "  - kind: verify\n    connection: db\n    checks: [{sql: SELECT 1, expect: '== 1'}]\n",
+            overrides: ["verify.checks[0].expect='>= 2'"])
+        #expect(
+            item.map(\.message) == ["--set cannot change one item of a list ('checks[0]'): it replaces 'checks' whole"])
+        #expect(item.first?.notes == ["for example: --set 'verify.checks=[{...}, {...}]', every item written out"])
     }
 
     /// A connection's kind changed with `--set`: the plan's keys that no longer fit fail at their
