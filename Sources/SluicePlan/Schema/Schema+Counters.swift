@@ -128,7 +128,10 @@ extension Schema {
                     sometimes: true),
             ]
         case .verify:
-            return [CounterSpec("checks", "Checks run."), CounterSpec("passed", "Checks met.")]
+            return [
+                CounterSpec("checks", "Expectations checked: one per check, or one per column of a check's `expect`."),
+                CounterSpec("passed", "Expectations met."),
+            ]
         }
     }
 
