@@ -296,7 +296,9 @@ import Testing
             let input = (0..<2).map { Self.batch([.string(sim.catalog.knownID($0))], from: $0 + 1) }
             let started = ContinuousClock.now
             let error = await #expect(throws: FetchError.self) { try await harness.run(stage, input: input) }
-            #expect(ContinuousClock.now - started < .seconds(60), "slept on a 3,600 s Retry-After")
+            // Far under the hour it was told to wait, and far over what a loaded 2-core machine takes
+            // to get there (65 s once, at the start of a fresh clone's suite).
+            #expect(ContinuousClock.now - started < .seconds(600), "slept on a 3,600 s Retry-After")
             #expect((error as (any Error)?).flatMap { $0 as? any ResumableError }?.isResumable == true)
             #expect(harness.counters["http_429"] == 1)
             // The stopped fetch keeps its timeline, the 429 in it.
