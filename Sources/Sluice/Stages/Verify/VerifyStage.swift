@@ -133,10 +133,20 @@ public struct VerifyStage: Stage {
     }
 
     /// Where among `columns` (an answer's, or those the server says a query returns) each of a
-    /// column check's expectations finds its number, in the check's order: its exact name, else
-    /// the only one spelled the same in any case (the server folds an unquoted `AS Filled` to
-    /// `filled`). Each named column must be there once, and every column named.
+    /// check's expectations finds its number, in the check's order. A one-number check's is the
+    /// only column. A column check's is its exact name, else the only one spelled the same in any
+    /// case (the server folds an unquoted `AS Filled` to `filled`); each named column must be
+    /// there once, and every column named.
     static func columnIndices(_ columns: [String], for check: VerifyCheck) throws(AnswerShape) -> [Int] {
+        guard check.hasColumns else {
+            guard columns.count == 1 else {
+                throw AnswerShape(
+                    problem:
+                        "the query returns \(columns.count.counted("column")) (\(columns.joined(separator: ", "))); "
+                        + "a check returns one number, or names each column in 'expect'")
+            }
+            return [0]
+        }
         var problems: [String] = []
         var firstNamed: String?
         var found: [Int] = []
@@ -345,20 +355,10 @@ extension VerifyStage: PreflightingStage {
                         found.append((index, .refused(error)))
                         continue
                     }
-                    if check.hasColumns {
-                        do throws(AnswerShape) {
-                            _ = try Self.columnIndices(columns, for: check)
-                        } catch {
-                            found.append((index, .shape(error.problem, column: error.column)))
-                        }
-                    } else if columns.count != 1 {
-                        found.append(
-                            (
-                                index,
-                                .shape(
-                                    "the query returns \(columns.count.counted("column")) (\(columns.joined(separator: ", "))); "
-                                        + "a check returns one number, or names each column in 'expect'", column: nil)
-                            ))
+                    do throws(AnswerShape) {
+                        _ = try Self.columnIndices(columns, for: check)
+                    } catch {
+                        found.append((index, .shape(error.problem, column: error.column)))
                     }
                 }
                 return found
