@@ -65,12 +65,14 @@ timed() {
     end=$(date +%s.%N)
     python3 -c "print(f'{$end - $start:.3f}')"
 }
-# psql's script, and `sluice apply` of the reviewed CSV approved up front keeping its runs in $1,
-# each timed as above.
+# psql's script, `sluice apply` of the reviewed CSV approved up front keeping its runs in $1, and
+# the replay of the apply alone on the recorded input keeping its runs in $replays, each timed as
+# above.
 psql_apply() { timed "$(command -v psql)" -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$work/apply.sql"; }
 sluice_apply() {
     timed "$BIN/sluice" apply plans/spotify-enrichment.yaml "$work/reviewed.csv" --yes --runs-dir "$1" --quiet
 }
+sluice_replay() { timed "$BIN/sluice" replay "$recorded" --stage apply --yes --runs-dir "$replays" --quiet; }
 
 psql_times=() sluice_times=() replay_times=()
 for round in $(seq "$ROUNDS"); do
@@ -85,7 +87,7 @@ for round in $(seq "$ROUNDS"); do
     [ "$(table_sum)" = "$psql_sum" ] || { echo "round $round: sluice and psql left different tables" >&2; exit 1; }
     [ "$round" = 1 ] && recorded=$(ls -td "$runs"/*/ | head -1)
     reset_table
-    replay_times+=("$(timed "$BIN/sluice" replay "$recorded" --stage apply --yes --runs-dir "$replays" --quiet)")
+    replay_times+=("$(sluice_replay)")
     [ "$(table_sum)" = "$psql_sum" ] || { echo "round $round: the replay left a different table" >&2; exit 1; }
     echo "round $round: psql ${psql_times[-1]} s, sluice ${sluice_times[-1]} s, replay ${replay_times[-1]} s" >&2
 done
@@ -95,7 +97,7 @@ psql_reapply=() sluice_reapply=() replay_reapply=()
 for round in $(seq "$ROUNDS"); do
     psql_reapply+=("$(psql_apply)")
     sluice_reapply+=("$(sluice_apply "$runs")")
-    replay_reapply+=("$(timed "$BIN/sluice" replay "$recorded" --stage apply --yes --runs-dir "$replays" --quiet)")
+    replay_reapply+=("$(sluice_replay)")
 done
 [ "$(table_sum)" = "$psql_sum" ] || { echo "a re-apply changed the table" >&2; exit 1; }
 echo "re-apply: psql ${psql_reapply[*]} s, sluice ${sluice_reapply[*]} s, replay ${replay_reapply[*]} s" >&2
