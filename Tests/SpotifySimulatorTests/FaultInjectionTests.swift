@@ -62,10 +62,10 @@ import Testing
             let clock = ContinuousClock()
             let started = clock.now
             await #expect(throws: HTTPClientError.self) {
-                _ = try await harness.tracks(Self.ids, token: token, timeout: .seconds(20))
+                _ = try await harness.tracks(Self.ids, token: token, timeout: .seconds(120))
             }
             #expect(
-                clock.now - started < .seconds(15), "the hang outlived its limit: the client's 20 s timeout ended it")
+                clock.now - started < .seconds(60), "the hang outlived its limit: the client's 120 s timeout ended it")
         }
     }
 

@@ -4,7 +4,7 @@ import NIOSSL
 import SluiceHTTP
 import Testing
 
-/// Fetches one id from `baseURL` with the client configuration fetch uses (plus `tls`), a 20 s
+/// Fetches one id from `baseURL` with the client configuration fetch uses (plus `tls`), a 120 s
 /// timeout, `retries` retries and a 10 ms backoff, expecting it to fail.
 /// - Returns: the error, the fetcher's counters, and how long it took.
 func failingFetch(
@@ -15,7 +15,7 @@ func failingFetch(
     let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
     defer { _ = client.shutdown() }
     var configuration = FetchConfiguration(baseURL: baseURL, path: "/tracks", itemsKey: "tracks", auth: auth)
-    configuration.timeout = .seconds(20)
+    configuration.timeout = .seconds(120)
     configuration.retries = retries
     configuration.backoffBase = .milliseconds(10)
     let fetcher = HTTPFetcher(configuration: configuration, httpClient: client, logger: Logger(label: "test"))
