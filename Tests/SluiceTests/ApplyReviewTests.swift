@@ -490,6 +490,34 @@ import Testing
         #expect(try await db.snapshot() == before)
     }
 
+    /// A guard-rail given with the approval (`--set`), the table's or a column's, is checked
+    /// against the review: the approval stays held to it, so a row changed since still stops it.
+    @Test(arguments: [
+        "apply.max_changed=50", "apply.columns.isrc.max_cleared=50", "apply.columns.isrc.max_updated=50",
+        "apply.columns.spotify_popularity.min_coverage=1%",
+    ])
+    func aGuardRailSetOnTheApprovalKeepsItHeldToTheReview(guardRail: String) async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        let runs = try await StageHarness.makeRunDirectory()
+        let first = try await Runner(
+            stages: try await Self.stages(db), configuration: Self.configuration(runs, approval: .denied)
+        ).run()
+        _ = try await db.connection.execute(
+            "UPDATE tracks SET spotify_popularity = 31 WHERE id = '\(TestDatabase.track(3))'")
+        let before = try await db.snapshot()
+        let replay = Replay(original: first.manifest, originalDirectory: first.directory, mode: .from, stage: "apply")
+        let applied = try await Runner(
+            stages: try await Self.stages(db, overrides: [guardRail]),
+            configuration: Self.configuration(runs, approval: .granted, replay: replay)
+        ).run()
+        #expect(!applied.manifest.notices.contains { $0.contains("reviewed anew") }, "\(applied.manifest.notices)")
+        #expect(applied.manifest.status == .failed)
+        let message = applied.manifest.error?.message ?? ""
+        #expect(message.contains("1 row(s) of tracks changed since the review"), "\(message)")
+        #expect(try await db.snapshot() == before)
+    }
+
     @Test func onDriftSkipAppliesTheOtherRowsAndCountsTheDrifted() async throws {
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }

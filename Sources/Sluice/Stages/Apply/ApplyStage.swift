@@ -143,11 +143,24 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
     }
 
     /// What the review of an apply depends on: the table, its key, the columns it writes and
-    /// how. A dry run, `on_drift`, `analyze` and the guard-rails do not change what it shows.
+    /// how. A dry run, `on_drift`, `analyze` and the guard-rails, the table's and each column's,
+    /// do not change what it shows: an approval given one stays held to the review.
     public func reviewedParameters(_ parameters: Value) -> Value {
-        guard case .object(let all) = parameters else { return parameters }
-        return .object(all.filter { ["table", "key", "key_field", "columns", "mode"].contains($0.key) })
+        guard case .object(var all) = parameters else { return parameters }
+        all = all.filter { ["table", "key", "key_field", "columns", "mode"].contains($0.key) }
+        if case .object(let columns)? = all["columns"] {
+            // Left out rather than kept in: a key added later decides the review until said otherwise.
+            all["columns"] = .object(
+                columns.mapValues { column in
+                    guard case .object(let keys) = column else { return column }
+                    return .object(keys.filter { !Self.columnGuardRails.contains($0.key) })
+                })
+        }
+        return .object(all)
     }
+
+    /// A column's guard-rails: checked against the review, never changing it.
+    static let columnGuardRails: Set<String> = ["max_cleared", "max_updated", "min_coverage"]
 
     /// Whether the spool that carries the rows to the write when it writes them as they come
     /// (``BulkUpdate/spoolLimit``) holds the rows of `file`, whose values' COPY encoding is at
