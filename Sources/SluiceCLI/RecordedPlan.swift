@@ -81,7 +81,37 @@ enum RecordedPlan {
         }
         SecretRegistry.register(plan.secretTexts)
         try requireSecretOverrides(missing, of: original, in: plan, running: running)
+        if loader.isRecorded {
+            try requireWrittenSecrets(of: original, in: plan, running: running, planFile: offersEdited ? planPath : nil)
+        }
         return plan
+    }
+
+    /// Fails, naming them, when the plan read from the manifest holds a secret the plan file
+    /// had written into it (not a `${VAR}`): the manifest keeps only its stand-in (`***`), and a
+    /// connection a running stage uses would otherwise try that as the password or the key.
+    private static func requireWrittenSecrets(
+        of original: Manifest, in plan: Plan, running: Set<String>?, planFile: String?
+    ) throws {
+        let runs = running ?? Set(plan.stages.map(\.name))
+        let used = Set(plan.stages.filter { runs.contains($0.name) }.compactMap(\.configuration.connection))
+        let keys = plan.connections.filter { used.contains($0.name) }.flatMap { connection in
+            connection.secrets.filter { Redaction.isRedacted($0.secret.value) }.map {
+                "connections.\(connection.name).\($0.key)"
+            }
+        }
+        guard !keys.isEmpty else { return }
+        let named = keys.joined(separator: ", ")
+        var ways = keys.map { "--set \($0)=..." }
+        if let planFile { ways.insert("--plan \(Execution.shellQuoted(planFile))", at: 0) }
+        Terminal.printError(
+            "error: the plan run \(original.runID) recorded holds \(named) redacted: the plan file wrote "
+                + (keys.count == 1 ? "that secret" : "those secrets")
+                + " into it, and a manifest never keeps one. Give "
+                + ways.joined(separator: " or ")
+                + "; or have the plan read it from an environment variable (`${VAR}`), which a manifest records as such"
+        )
+        throw ExitCode(ExitStatus.invalidPlan)
     }
 
     /// How a plan read from a manifest is named (`runs/ID/manifest.json (resolved_plan)`).

@@ -34,6 +34,12 @@ public enum Redaction {
     /// Whether `text` is a URL or connection string that carries a password.
     public static func hasPassword(_ text: String) -> Bool { !passwordRanges(in: text).isEmpty }
 
+    /// Whether `text` is what ``redact(_:)`` left of a secret (`***`, or a URL whose password
+    /// is `***`): a stand-in, not the secret, as a plan recorded in a manifest holds one.
+    public static func isRedacted(_ text: String) -> Bool {
+        text == "***" || passwordRanges(in: text).contains { text[$0] == "***" }
+    }
+
     /// A secret value as it may be shown: a URL or connection string with its password masked
     /// (it stays readable), a URL without one unchanged, anything else `***` entirely.
     public static func redact(_ text: String) -> String {

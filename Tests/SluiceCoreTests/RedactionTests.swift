@@ -55,4 +55,14 @@ import Testing
         #expect(Redaction.likelySecrets(inLine: "    url: postgres://u:pw@h/db") == ["pw"])
         #expect(Redaction.likelySecrets(inLine: "    token_url: https://h/token").isEmpty)
     }
+
+    /// What ``Redaction/redact(_:)`` leaves is known for a stand-in; a real secret is not.
+    @Test func aRedactedValueIsToldFromASecret() {
+        for secret in ["postgresql://app:pw@db/music", "host=db password='it''s'", "sk_live_123"] {
+            #expect(!Redaction.isRedacted(secret), "\(secret)")
+            #expect(Redaction.isRedacted(Redaction.redact(secret)), "\(Redaction.redact(secret))")
+        }
+        #expect(!Redaction.isRedacted("postgresql://db/music"))
+        #expect(!Redaction.isRedacted("${DATABASE_URL}"))
+    }
 }

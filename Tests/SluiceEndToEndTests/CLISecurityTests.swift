@@ -103,6 +103,44 @@ struct CLISecurityTests {
         try await FaultChecks.expectNoSecrets(fixture, outputs: [stopped, refetch, withVariable, applied, again])
     }
 
+    /// A password written into the plan file is kept out of the manifest too: once the file has
+    /// changed, the approval that would read the recorded plan asks for it instead of connecting
+    /// with its stand-in (`***`) and failing to authenticate.
+    @Test func aPasswordWrittenInThePlanIsAskedForWhenThePlanFileHasChanged() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 20)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let url = try #require(fixture.sluice.environment["DATABASE_URL"])
+        let spotify = try await Files.bytes(SluiceProcess.root.appendingPathComponent("plans/spotify-enrichment.yaml"))
+        let written = String(decoding: spotify, as: UTF8.self).replacingOccurrences(
+            of: "url: \"${DATABASE_URL}\"", with: "url: \"\(url)\"")
+        #expect(written.contains(TestPostgres.passwordRolePassword))
+        let plan = fixture.directory.appendingPathComponent("inline.yaml")
+        try await Files.write(Array(written.utf8), to: plan)
+        var sluice = fixture.sluice
+        sluice.environment["DATABASE_URL"] = nil
+
+        let stopped = try await sluice.run(
+            ["run", plan.path, "--runs-dir", fixture.runsDirectory, "--set", "fetch.delay=0.01s"])
+        #expect(stopped.status == 3, "awaiting approval: \(stopped.stderr)")
+        let directory = try #require(await fixture.manifests().last?.directory)
+        try await Files.write(Array((written + "# edited since\n").utf8), to: plan)
+
+        let refused = try await sluice.run(["replay", directory.path, "--from", "apply", "--yes"])
+        #expect(refused.status == 2, "\(refused.stderr)")
+        #expect(refused.stderr.contains("holds connections.db.url redacted"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("--plan \(plan.path)"), "\(refused.stderr)")
+        #expect(!refused.stderr.contains("authentication failed"), "\(refused.stderr)")
+        #expect(await fixture.manifests().count == 1, "nothing ran")
+        #expect(try await fixture.table() == before)
+
+        // The file as it is now, which holds the password, applies what the run reviewed.
+        let applied = try await sluice.run(["replay", directory.path, "--from", "apply", "--yes", "--plan", plan.path])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(try await fixture.table() != before)
+        try await FaultChecks.expectNoSecrets(fixture, outputs: [stopped, refused, applied])
+    }
+
     /// A server with a self-signed certificate is refused: certificate verification is on, the
     /// failure is said in words (not as a BoringSSL error stack) and is not retried.
     @Test func anHTTPSEndpointWithAnUntrustedCertificateIsRefusedAtOnce() async throws {

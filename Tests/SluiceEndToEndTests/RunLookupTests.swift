@@ -22,9 +22,12 @@ import Testing
 
     @Test func aRunsDirectoryThatIsNotThereIsAnError() async throws {
         let missing = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-no-such-runs-\(UUID())")
-        let outcome = try await Self.sluice.run(["runs", "--runs-dir", missing.path])
-        #expect(outcome.status == 1, "\(outcome.stderr)")
-        #expect(outcome.stderr.contains("error: no runs directory \(missing.path)/"), "\(outcome.stderr)")
+        for json in [false, true] {
+            let outcome = try await Self.sluice.run(["runs", "--runs-dir", missing.path] + (json ? ["--json"] : []))
+            #expect(outcome.status == 1, "\(outcome.stderr)")
+            #expect(outcome.stderr.contains("error: no runs directory \(missing.path)/"), "\(outcome.stderr)")
+            #expect(outcome.stdout.isEmpty)
+        }
     }
 
     /// `sluice apply --stage NAME` for a stage that is not an apply stage of the plan is a usage

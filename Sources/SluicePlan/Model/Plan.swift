@@ -87,6 +87,24 @@ public struct ConnectionDefinition: Sendable {
 
     public var kind: ConnectionKind { configuration.kind }
 
+    /// The connection's secrets, each with the key that holds it (`url`, `auth.client_secret`,
+    /// `headers.X-Api-Key`).
+    public var secrets: [(key: String, secret: Secret)] {
+        switch configuration {
+        case .postgres(let settings):
+            return [("url", settings.url)]
+        case .http(let settings):
+            var secrets = settings.headers.map { ("headers.\($0.0)", $0.1) }
+            switch settings.auth {
+            case .oauth2(let oauth2)?: secrets.append(("auth.client_secret", oauth2.clientSecret))
+            case .bearer(let token)?: secrets.append(("auth.token", token))
+            case .apiKey(_, _, let key)?: secrets.append(("auth.key", key))
+            case nil: break
+            }
+            return secrets
+        }
+    }
+
     public var postgres: PostgresSettings? {
         if case .postgres(let s) = configuration { s } else { nil }
     }
