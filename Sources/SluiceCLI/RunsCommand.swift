@@ -21,16 +21,37 @@ extension Manifest {
         return superseded
     }
 
-    /// For each run that stopped, the latest run that went on from it (a resume, an approval).
+    /// For each run that stopped, the run that went on from it (a resume, an approval): the
+    /// latest that succeeded, else the latest (a failed attempt after the approval that committed
+    /// does not hide it).
     static func continuations(among runs: [Manifest]) -> [String: String] {
         let byID = Dictionary(runs.map { ($0.runID, $0) }, uniquingKeysWith: { $1 })
-        var continuedBy: [String: String] = [:]
+        var continuedBy: [String: Manifest] = [:]
         for manifest in runs {
-            if let origin = manifest.replayOf, let original = byID[origin.runID], manifest.continues(original) {
-                continuedBy[origin.runID] = manifest.runID
+            guard let origin = manifest.replayOf, let original = byID[origin.runID], manifest.continues(original)
+            else { continue }
+            if manifest.status == .succeeded || continuedBy[origin.runID]?.status != .succeeded {
+                continuedBy[origin.runID] = manifest
             }
         }
-        return continuedBy
+        return continuedBy.mapValues(\.runID)
+    }
+
+    /// The runs stopped at an approval gate that a later run went on from and finished (an
+    /// approval that committed): they wait for nothing, though their own status stays.
+    static func approvedGates(among runs: [Manifest]) -> Set<String> {
+        Set(
+            runs.filter { gate in
+                gate.status == .awaitingApproval && runs.contains { $0.status == .succeeded && $0.continues(gate) }
+            }.map(\.runID))
+    }
+
+    /// The state `sluice runs` lists: the status with what is known of it
+    /// (``RunSummary/status(of:)``), and for a gate, whether it was approved since or its review
+    /// superseded.
+    static func listedState(of run: Manifest, approved: Set<String>, superseded: [String: String]) -> String {
+        RunSummary.status(of: run)
+            + (approved.contains(run.runID) ? ", approved" : superseded[run.runID] != nil ? ", superseded" : "")
     }
 }
 
@@ -58,12 +79,13 @@ struct Runs: AsyncParsableCommand {
             let (runs, unreadable) = try await BlockingIO.run { Manifest.loadEvery(in: directory) }
             for error in unreadable { Terminal.printError("warning: \(error); left out of the list") }
             let superseded = Manifest.supersededReviews(among: runs.map(\.manifest))
+            let approved = Manifest.approvedGates(among: runs.map(\.manifest))
             if json {
                 let continuedBy = Manifest.continuations(among: runs.map(\.manifest))
                 let listed = runs.map {
                     Self.json(
-                        $0.manifest, directory: $0.directory, continuedBy: continuedBy,
-                        supersededBy: superseded[$0.manifest.runID])
+                        $0.manifest, directory: $0.directory, continuedBy: continuedBy, approved: approved,
+                        superseded: superseded)
                 }
                 print(JSON.encodePretty(.array(listed)))
                 return
@@ -87,7 +109,7 @@ struct Runs: AsyncParsableCommand {
                 }
                 rows.append([
                     manifest.runID, manifest.plan.name, Self.command(of: manifest),
-                    RunSummary.status(of: manifest) + (superseded[manifest.runID] != nil ? ", superseded" : ""),
+                    Manifest.listedState(of: manifest, approved: approved, superseded: superseded),
                     formatter.string(from: manifest.startedAt),
                     manifest.duration.map { RunSummary.format(seconds: $0) } ?? "-",
                     // The rows the run started from: what its first stage read (a replayed apply)
@@ -105,14 +127,16 @@ struct Runs: AsyncParsableCommand {
 
         /// One run of `runs --json`: what the table's columns show, as values.
         static func json(
-            _ manifest: Manifest, directory: URL, continuedBy: [String: String], supersededBy: String? = nil
+            _ manifest: Manifest, directory: URL, continuedBy: [String: String], approved: Set<String> = [],
+            superseded: [String: String] = [:]
         ) -> Value {
+            let supersededBy = superseded[manifest.runID]
             let source = manifest.stages.first { $0.status != .skipped } ?? manifest.stages.first
             let continued = manifest.status != .succeeded ? continuedBy[manifest.runID] : nil
             return .object([
                 "run_id": .string(manifest.runID), "plan": .string(manifest.plan.name),
                 "command": .string(command(of: manifest)), "status": .string(manifest.status.rawValue),
-                "state": .string(RunSummary.status(of: manifest) + (supersededBy != nil ? ", superseded" : "")),
+                "state": .string(Manifest.listedState(of: manifest, approved: approved, superseded: superseded)),
                 "superseded_by": supersededBy.map(Value.string) ?? .null,
                 "exit_code": .int(Int64(Execution.exitStatus(for: manifest))),
                 "started_at": .string(Manifest.format(manifest.startedAt)),

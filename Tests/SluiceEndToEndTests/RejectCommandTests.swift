@@ -101,7 +101,7 @@ import Testing
 
     /// A review older than an apply to the same table since waits for nothing approving it would
     /// do: `sluice runs` lists it as superseded, naming that apply's run. The review that apply
-    /// approved is not listed so.
+    /// approved is listed as approved, naming it.
     @Test func aReviewOlderThanAnApplySinceIsListedAsSuperseded() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 40)
         defer { Task { await fixture.tearDown() } }
@@ -123,10 +123,25 @@ import Testing
         let olderLine = try #require(lines.first { $0.hasPrefix(older) })
         #expect(olderLine.contains("awaiting-approval, superseded"), "\(listed.stdout)")
         #expect(olderLine.hasSuffix("review superseded by \(approval)"), "\(listed.stdout)")
-        let newerLine = try #require(lines.first { $0.hasPrefix(newer) })
-        #expect(!newerLine.contains("superseded"), "\(listed.stdout)")
+        // The approved one is listed so, with the approval that committed, even after an attempt
+        // since that failed (past a guard-rail given with --set).
+        let failed = try await sluice.run([
+            "replay", newer, "--runs-dir", fixture.runsDirectory, "--from", "apply", "--yes", "--set",
+            "apply.max_changed=1",
+        ])
+        #expect(failed.status == 1, "\(failed.stderr)")
+        #expect(await fixture.manifests().last?.manifest.replayOf?.runID == newer)
+        let relisted = try await sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        let newerLine = try #require(relisted.stdout.split(separator: "\n").first { $0.hasPrefix(newer) })
+        #expect(!newerLine.contains("superseded"), "\(relisted.stdout)")
+        #expect(newerLine.contains("awaiting-approval, approved"), "\(relisted.stdout)")
+        #expect(newerLine.hasSuffix("continued by \(approval)"), "\(relisted.stdout)")
         let json = try await sluice.run(["runs", "--runs-dir", fixture.runsDirectory, "--json"])
         #expect(json.stdout.contains("\"superseded_by\": \"\(approval)\""), "\(json.stdout)")
+        let runs = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        let newerRun = try #require(runs.first { $0["run_id"] as? String == newer })
+        #expect(newerRun["state"] as? String == "awaiting-approval, approved")
+        #expect(newerRun["continued_by"] as? String == approval)
     }
 
     /// A review of `sluice apply FILE.csv` turned down: the new review it points at is that
