@@ -55,9 +55,40 @@ import Testing
         let notice = try #require(harness.notices.first)
         #expect(
             notice.hasPrefix(
-                "transform: field 'spotify_popularity' was empty in all 2 rows (spotify_popularity: response.popularity)."
-            ))
+                "transform: field 'spotify_popularity' was empty in all 2 rows (spotify_popularity: response.popularity): "
+                    + "no row's response has a key 'popularity'. Spotify leaves popularity out"), "\(notice)")
         #expect(notice.contains("Development Mode"), "the plan's when_empty note")
+    }
+
+    /// A field read from a misspelt key is told from one the answers lack: the notice suggests
+    /// the key they have, and leaves out the plan's note, which explains another cause.
+    @Test func aFieldEmptyBecauseItsKeyIsMisspeltSuggestsTheKeyTheRowsHave() async throws {
+        let plan = try await TestPlans.spotify(overrides: ["transform.fields.spotify_popularity=response.populraity"])
+        let stage = try TestPlans.stage("transform", of: plan)
+        let harness = try await StageHarness(stage: stage)
+        let answer: Value = .object(["popularity": 73, "external_ids": .object(["isrc": "USUM71703861"])])
+        let input = Batch(
+            columns: Self.columns, rows: [Self.row("4uLU6hMCjMI75M1A2tKUQC", .null), Self.row("x", answer)])
+        _ = try await harness.run(stage, input: [input])
+        #expect(
+            harness.notices == [
+                "transform: field 'spotify_popularity' was empty in all 2 rows (spotify_popularity: "
+                    + "response.populraity): no row's response has a key 'populraity'; did you mean 'popularity'?"
+            ], "\(harness.notices)")
+    }
+
+    /// A key that is there but null in every row is not said to be missing; one a nested path
+    /// stops at is named where it stopped.
+    @Test func aKeyThatIsThereButNullIsNotSaidToBeMissing() async throws {
+        let stage = try TestPlans.stage("transform", of: try await TestPlans.spotify())
+        let harness = try await StageHarness(stage: stage)
+        let answer: Value = .object(["popularity": .null, "external_ids": .object(["upc": "123"])])
+        let input = Batch(columns: Self.columns, rows: [Self.row("4uLU6hMCjMI75M1A2tKUQC", answer)])
+        _ = try await harness.run(stage, input: [input])
+        let popularity = try #require(harness.notices.first { $0.contains("'spotify_popularity'") })
+        #expect(!popularity.contains("no row's"), "\(popularity)")
+        let isrc = try #require(harness.notices.first { $0.contains("field 'isrc'") })
+        #expect(isrc.contains("no row's response.external_ids has a key 'isrc'."), "\(isrc)")
     }
 
     @Test func whenEmptyMustNameAnOutputField() throws {

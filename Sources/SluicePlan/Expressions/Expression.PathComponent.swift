@@ -40,7 +40,7 @@ extension Expression {
         }
 
         /// The value one step into `value`; null when the step does not fit it.
-        func step(into value: Value) -> Value {
+        public func step(into value: Value) -> Value {
             switch (self, value) {
             case (.key(let k), .object(let o)): return o[k] ?? .null
             case (.key(let k), .array(let a)):

@@ -41,6 +41,14 @@ public indirect enum Expression: Sendable, Hashable {
         return children.flatMap(\.fields)
     }
 
+    /// The paths into row fields the expression reads, each up to its first computed step:
+    /// `response.external_ids.isrc` in `upper(trim(response.external_ids.isrc))`.
+    public var paths: [(field: String, keys: [PathComponent])] {
+        var own: [(field: String, keys: [PathComponent])] = []
+        if case .path(let field, let keys) = self { own.append((field, Array(keys.prefix { $0.expression == nil }))) }
+        return own + children.flatMap(\.paths)
+    }
+
     /// A parse error: message and the 0-based character offset in the expression text.
     public struct ParseError: Error, Sendable {
         public var message: String

@@ -360,7 +360,9 @@ public enum Schema {
                 ParameterSpec(
                     "when_empty", .map(of: .string, keyName: "output field"), default: .object([:]),
                     "A note per output field, added to the run summary when the field was empty in every row the "
-                        + "stage sent (the summary always says so; the note says why, e.g. what the API leaves out)."),
+                        + "stage sent (the summary always says so; the note says why, e.g. what the API leaves out). "
+                        + "When a key the field's path reads was in no row, the summary says that too; when the rows "
+                        + "hold a key it most likely misspells, it suggests that key instead of the note."),
             ]
         case .validate:
             return [

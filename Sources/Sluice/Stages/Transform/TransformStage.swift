@@ -21,8 +21,10 @@ public struct TransformStage: Stage {
         var transformer = Transformer(settings: settings)
         // Output fields that had a value in some row sent; the rest are said to be empty.
         var filled = Set<String>()
+        var sightings = PathSightings(fields: settings.fields)
         var rows = 0
         for try await batch in input {
+            sightings.observe(batch, for: settings.fields.map(\.name).filter { !filled.contains($0) })
             let result: Batch
             do {
                 result = try transformer.apply(batch)
@@ -43,8 +45,21 @@ public struct TransformStage: Stage {
         }
         guard rows > 0 else { return }
         for (field, expression) in settings.fields where !filled.contains(field) {
-            let note = settings.whenEmpty[field].map { " " + $0 } ?? ""
-            context.notice("field '\(field)' was empty in all \(rows) rows (\(field): \(expression)).\(note)")
+            var said = "field '\(field)' was empty in all \(rows) rows (\(field): \(expression))"
+            var note = settings.whenEmpty[field].map { " " + $0 } ?? ""
+            if let missing = sightings.missingKey(of: field) {
+                said += ": no row's \(missing.at) has a key '\(missing.key)'"
+                if let nearest = missing.nearest {
+                    // A misspelt key, most likely: the plan's note explains a key the answers lack.
+                    said += "; did you mean '\(nearest)'?"
+                    note = ""
+                } else {
+                    said += "."
+                }
+            } else {
+                said += "."
+            }
+            context.notice(said + note)
         }
     }
 }
