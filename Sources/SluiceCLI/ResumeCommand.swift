@@ -175,6 +175,17 @@ struct Resume: AsyncParsableCommand {
         Terminal.printError(
             "note: the API asked run \(original.runID) to wait until \(RunSummary.clockTime(notBefore)); "
                 + "waiting \(Int(seconds.rounded(.up))) s before resuming (Ctrl-C stops)")
-        try await Task.sleep(for: .seconds(seconds))
+        // Nothing has started: a signal ends the wait, and the command, as it ends a run.
+        let wait = Task { try await Task.sleep(for: .seconds(seconds)) }
+        let signals = SignalTrap(signals: [SIGINT, SIGTERM, SIGHUP, SIGQUIT]) { _, _ in wait.cancel() }
+        defer { withExtendedLifetime(signals) {} }
+        do {
+            try await wait.value
+        } catch {
+            Terminal.printError(
+                "\nsluice: interrupted while waiting for the API: nothing was run or changed; the same command "
+                    + "continues later")
+            throw ExitCode(ExitStatus.interrupted)
+        }
     }
 }

@@ -40,6 +40,33 @@ struct APIFaultTests {
         try await APIChecks.expectNoSecrets(fixture, outputs: [outcome, again])
     }
 
+    /// `sluice resume` waiting out the API's Retry-After has started nothing: a signal ends the
+    /// wait and the command as it ends a run (130, saying so), and no run is made.
+    @Test(arguments: [SIGINT, SIGTERM])
+    func aSignalDuringResumesWaitForTheAPIStopsItCleanly(signal: Int32) async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120) {
+            $0.rateLimit = 2
+            $0.retryAfter = .seconds(900)
+        }
+        defer { Task { await fixture.tearDown() } }
+        let stopped = try await fixture.sluice.run(fixture.apiRunArguments())
+        #expect(stopped.status == 4, "stopped resumably: \(stopped.stderr)")
+        let runs = await fixture.manifests().count
+
+        let run = try await fixture.lastRunDirectory()
+        let (process, _, err) = try fixture.sluice.start(["resume", run.path])
+        try await FaultChecks.eventually("the wait for the API") {
+            ((try? await Files.text(err)) ?? "").contains("s before resuming")
+        }
+        kill(process.processIdentifier, signal)
+        await SluiceProcess.wait(for: process)
+        let said = (try? await Files.text(err)) ?? ""
+        #expect(process.terminationStatus == 130, "\(said)")
+        #expect(process.terminationReason == .exit, "ended by its own hand, not the signal: \(said)")
+        #expect(said.contains("interrupted while waiting for the API: nothing was run or changed"), "\(said)")
+        #expect(await fixture.manifests().count == runs)
+    }
+
     /// Run for review (no `--yes`), as the plan is meant to be: the stop says `sluice resume`, which
     /// asks only for what was not answered and stops before apply again; apply then finishes.
     @Test func aRetryAfterOverTheCapStopsAtOnceAsResumableAndResumeAsksOnlyForTheRest() async throws {
