@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluicePipeline
 import Testing
 
 @testable import Sluice
@@ -37,6 +38,28 @@ import Testing
         #expect(lines[1].contains("\"\"track_id\"\":\"\"00000000-0000-4000-8000-000000000002\"\""))
         #expect(lines[2].hasPrefix("validate,max,spotify_popularity,140,"))
         #expect(lines[3].hasPrefix("validate,type,track_id,track-4,"))
+    }
+
+    /// A run that stops while validate is reading (a later stage failed, or Ctrl-C) keeps the
+    /// rows it rejected so far, and its manifest lists the file.
+    @Test func theRejectsOfAStageStoppedMidwayAreKeptAndRecorded() async throws {
+        let validate = try TestPlans.stage("validate", of: try await TestPlans.spotify())
+        let stages = [
+            StageSpec(OneBatchThenWait(batch: Batch(columns: Self.columns, rows: [Self.good, Self.badISRC]))),
+            StageSpec(validate, input: "rows"), StageSpec(FailingSink(), input: validate.name),
+        ]
+        let result = try await Runner(
+            stages: stages,
+            configuration: ApplyReviewTests.configuration(try await StageHarness.makeRunDirectory(), approval: .denied)
+        ).run()
+        #expect(result.manifest.status == .failed)
+        let record = try #require(result.manifest.stage("validate"))
+        #expect(record.status != .succeeded)
+        let rejects = try #require(record.outputs.first { $0.kind == "rejects" }, "\(record.outputs)")
+        #expect(rejects.rows == 1)
+        let lines = try await text(of: result.directory.appendingPathComponent(rejects.path)).split(separator: "\r\n")
+        #expect(lines.count == 2, "\(lines)")
+        #expect(lines.last?.hasPrefix("validate,pattern,isrc,") == true)
     }
 
     @Test func acceptsEveryValidRowWithoutARejectsFile() async throws {
@@ -129,5 +152,29 @@ import Testing
         #expect(try Self.failed(Self.rule(oneOf: [1]), "1") == nil)
         #expect(try Self.failed(Self.rule(oneOf: ["\u{e9}"]), "e\u{301}") == "one_of")
         #expect(try Self.failed(Self.rule(oneOf: ["\u{e9}"]), "\u{e9}") == nil)
+    }
+}
+
+/// A source that sends one batch, then waits until the run is cancelled.
+private struct OneBatchThenWait: Stage {
+    var name: String { "rows" }
+    var kind: String { "test-rows" }
+    var parameters: Value { .object([:]) }
+    let batch: Batch
+
+    func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        try await output.send(batch)
+        try await Task.sleep(for: .seconds(3600))
+    }
+}
+
+/// A stage that fails on the first batch it reads.
+private struct FailingSink: Stage {
+    var name: String { "sink" }
+    var kind: String { "test-sink" }
+    var parameters: Value { .object([:]) }
+
+    func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
+        for try await _ in input! { throw StageError(stage: name, "refuses every row") }
     }
 }

@@ -54,10 +54,18 @@ final class RejectsFile {
         context.registerArtifact(at: summary.url, kind: "rejects", sha256: summary.sha256, rows: rows)
     }
 
-    /// Closes the file after a failure, keeping what was written.
-    func abandon() async {
-        await writer?.discard()
-        writer = nil
+    /// Closes the file after a failure or an interruption, keeping what was written, and
+    /// registers it: the rows set aside before the stage stopped are part of the run's record
+    /// (its summary lists the file, a resume starts a new one).
+    func abandon(context: StageContext) async {
+        guard let writer else { return }
+        self.writer = nil
+        if let summary = try? await writer.close() {
+            context.registerArtifact(at: summary.url, kind: "rejects", sha256: summary.sha256, rows: rows)
+        } else if let onDisk = try? await PrivateFile.sha256(of: url) {
+            // A write that failed may have left part of a record: named by what is on disk.
+            context.registerArtifact(at: url, kind: "rejects", sha256: onDisk.sha256, rows: rows)
+        }
     }
 
     private static func appendRecord(_ cells: [String], to out: inout [UInt8]) {

@@ -164,7 +164,7 @@ public struct FetchStage: Stage {
             try await answers.close(context: context)
         } catch {
             try? await record(fetcher, tally, context)
-            await rejects.abandon()
+            await rejects.abandon(context: context)
             await answers.keep(context: context)
             try? await client.shutdown()
             throw error

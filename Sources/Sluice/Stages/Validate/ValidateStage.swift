@@ -42,7 +42,7 @@ public struct ValidateStage: Stage {
             }
             try await rejects.finish(context: context)
         } catch {
-            await rejects.abandon()
+            await rejects.abandon(context: context)
             throw error
         }
         context.counters.set("valid", valid)
