@@ -11,15 +11,18 @@ struct PathSightings {
         let keys: [Expression.PathComponent]
         /// Steps the deepest row allowed; `keys.count` once a row held the whole path.
         var depth = 0
-        /// The keys of the objects met at `depth` that lacked the next one (at most
-        /// ``keysKept``): what a misspelt key is compared with.
+        /// The keys of the objects met at `depth` that lacked the next one (those of the first
+        /// ``objectsKept``): what a misspelt key is compared with.
         var keysThere: Set<String> = []
+        /// How many such objects gave their keys.
+        var objectsThere = 0
 
         var found: Bool { depth == keys.count }
     }
 
-    /// Enough keys to suggest from; an object with more is not what a path names keys of.
-    static let keysKept = 1000
+    /// Enough objects to suggest a key from: an API's answers share their keys, and a million
+    /// rows lacking one need not each add theirs.
+    static let objectsKept = 100
 
     /// Each output field's paths, in plan order.
     private(set) var sightings: [String: [Sighting]]
@@ -56,9 +59,12 @@ struct PathSightings {
             let key = sighting.keys[depth]
             if case .key(let name) = key, case .object(let object) = value {
                 guard let next = object[name] else {
-                    if depth > sighting.depth { (sighting.depth, sighting.keysThere) = (depth, []) }
-                    if depth == sighting.depth, sighting.keysThere.count < keysKept {
-                        sighting.keysThere.formUnion(object.keys.prefix(keysKept))
+                    if depth > sighting.depth {
+                        (sighting.depth, sighting.keysThere, sighting.objectsThere) = (depth, [], 0)
+                    }
+                    if depth == sighting.depth, sighting.objectsThere < objectsKept {
+                        sighting.keysThere.formUnion(object.keys)
+                        sighting.objectsThere += 1
                     }
                     return
                 }
@@ -71,7 +77,7 @@ struct PathSightings {
             }
             depth += 1
         }
-        if depth > sighting.depth { (sighting.depth, sighting.keysThere) = (depth, []) }
+        if depth > sighting.depth { (sighting.depth, sighting.keysThere, sighting.objectsThere) = (depth, [], 0) }
     }
 
     /// The first path of `output` whose next key was in no row that had an object there: where
