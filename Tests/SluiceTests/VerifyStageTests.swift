@@ -24,20 +24,42 @@ import Testing
         return db
     }
 
-    /// What the preflight has the server parse: one query; a `SHOW`, several statements (or a
-    /// `;` in a literal) and anything else are left to the run, which judges them.
-    @Test func thePreflightPreparesOneQueryAndLeavesTheRest() {
-        for sql in [
-            "SELECT 1", "  select count(*) FROM t", "WITH x AS (SELECT 1) SELECT 1", "(SELECT 1)", "TABLE t",
-            "VALUES (1)", "SELECT 1;",
-        ] {
-            #expect(VerifyStage.preparable(QueryStage.trimmed(sql)), "\(sql)")
-        }
-        for sql in [
-            "SHOW server_version_num", "SELECT 1; SELECT 2", "SELECT ';'", "-- note\nSELECT 1", "EXPLAIN SELECT 1",
-        ] {
-            #expect(!VerifyStage.preparable(QueryStage.trimmed(sql)), "\(sql)")
-        }
+    /// What the preflight of the Spotify plan's verify with these `checks` (YAML flow mappings)
+    /// fails with, on `db`.
+    static func preflightErrors(_ db: TestDatabase, checks: [String]) async throws -> String {
+        let plan = try await TestPlans.spotify(
+            database: db.conninfo, overrides: ["verify.checks=[\(checks.joined(separator: ", "))]"])
+        let stage = try #require(try TestPlans.stage("verify", of: plan) as? VerifyStage)
+        let harness = try await StageHarness(stage: stage, finishedStage: Self.apply([:]))
+        let error = await #expect(throws: StageError.self) { try await stage.preflight(harness.context) }
+        return error?.message ?? ""
+    }
+
+    /// The preflight has the server describe every check, whatever it starts with: a comment
+    /// before a query the server refuses, or a misspelt keyword, is found before the run as a
+    /// plain query is; `SHOW` and `EXPLAIN` are described like a query; a statement that returns
+    /// nothing is refused by its shape; a check of several statements is left to the run.
+    @Test func thePreflightDescribesEveryCheckWhateverItStartsWith() async throws {
+        let db = try await Self.database()
+        defer { Task { await db.close() } }
+        let checks = [
+            #"{name: commented, sql: "-- rows loaded\nSELECT count(*) FROM nosuchtable", expect: '>= 0'}"#,
+            #"{name: misspelt, sql: 'SELEC count(*) FROM tracks', expect: '>= 0'}"#,
+            #"{name: shown, sql: 'SHOW server_version_num', expect: '>= 0'}"#,
+            #"{name: explained, sql: 'EXPLAIN SELECT 1', expect: '>= 0'}"#,
+            #"{name: nothing, sql: 'DELETE FROM tracks WHERE false', expect: '>= 0'}"#,
+            #"{name: several, sql: 'SET LOCAL work_mem = 65536; SELECT count(*) FROM tracks', expect: '>= 0'}"#,
+        ]
+        let message = try await Self.preflightErrors(db, checks: checks)
+        let lines = message.split(separator: "\n").map(String.init).filter { $0.contains(": error: ") }
+        #expect(lines.count == 3, "\(message)")
+        #expect(message.contains("checks[0].sql (check 'commented'): ERROR 42P01"), "\(message)")
+        #expect(message.contains("checks[1].sql (check 'misspelt'): ERROR 42601"), "\(message)")
+        #expect(
+            message.contains("checks[4].expect (check 'nothing'): the statement returns no rows; a check is a query"),
+            "\(message)")
+        for fine in ["shown", "explained", "several"] { #expect(!message.contains("check '\(fine)'"), "\(message)") }
+        #expect(try await db.connection.execute("SELECT count(*) FROM tracks").scalar == .int(5), "nothing ran")
     }
 
     /// Before anything runs, the server describes each check's query: an answer that could not
@@ -53,12 +75,7 @@ import Testing
             "{name: fine, sql: 'SELECT count(isrc) AS \"ISRC\" FROM tracks', expect: {isrc: '>= 0'}}",
             "{name: refused, sql: 'SELECT nosuch FROM tracks', expect: '>= 0'}",
         ]
-        let plan = try await TestPlans.spotify(
-            database: db.conninfo, overrides: ["verify.checks=[\(checks.joined(separator: ", "))]"])
-        let stage = try #require(try TestPlans.stage("verify", of: plan) as? VerifyStage)
-        let harness = try await StageHarness(stage: stage, finishedStage: Self.apply([:]))
-        let error = await #expect(throws: StageError.self) { try await stage.preflight(harness.context) }
-        let message = error?.message ?? ""
+        let message = try await Self.preflightErrors(db, checks: checks)
         // One error each, the refused query's followed by the server's LINE and caret.
         let lines = message.split(separator: "\n").map(String.init).filter { $0.contains(": error: ") }
         #expect(lines.count == 3, "\(message)")

@@ -138,6 +138,9 @@ public struct VerifyStage: Stage {
     /// case (the server folds an unquoted `AS Filled` to `filled`); each named column must be
     /// there once, and every column named.
     static func columnIndices(_ columns: [String], for check: VerifyCheck) throws(AnswerShape) -> [Int] {
+        guard !columns.isEmpty else {
+            throw AnswerShape(problem: "the statement returns no rows; a check is a query that returns one row")
+        }
         guard check.hasColumns else {
             guard columns.count == 1 else {
                 throw AnswerShape(
@@ -321,13 +324,11 @@ extension VerifyStage: PreflightingStage {
     /// must be found before anything runs, even when both start together (`--yes`).
     public var preflightsInFirstSegment: Bool { true }
 
-    /// Whether the preflight prepares `sql` as it is: one statement (no `;` inside it, not even
-    /// in a literal, to be sure), a query (`SELECT`, `WITH`, `VALUES`, `TABLE`; not `SHOW`,
-    /// which a check may use and `PREPARE` refuses). Any other is judged when it runs.
-    static func preparable(_ sql: String) -> Bool {
-        guard !sql.contains(";") else { return false }
-        let first = sql.drop { $0.isWhitespace || $0 == "(" }.prefix { $0.isLetter }.uppercased()
-        return ["SELECT", "WITH", "VALUES", "TABLE"].contains(first)
+    /// Whether the server's refusal to describe a check only says it holds several statements
+    /// (`SET LOCAL ...; SELECT ...`), which one description cannot cover: such a check is left to
+    /// the run, which runs them in order.
+    static func holdsSeveralStatements(_ error: PostgresError) -> Bool {
+        error.sqlState == "42601" && error.message.contains("multiple commands")
     }
 
     /// Has the server parse and analyse each check's query and say what columns it returns
@@ -335,8 +336,8 @@ extension VerifyStage: PreflightingStage {
     /// typo, a table or column it does not have, a function it does not know — or whose answer
     /// could not meet its expectations — two columns for one number, a column `expect` names that
     /// the query lacks — fails the run before the apply changes anything, each located in the
-    /// plan. A query of several statements (which cannot be prepared) is left to the run; so is a
-    /// server that cannot be reached now (the stages ahead say so).
+    /// plan. A check of several statements (which one description cannot cover) is left to the
+    /// run; so is a server that cannot be reached now (the stages ahead say so).
     public func preflight(_ context: StageContext) async throws {
         var database = database
         database.connectTimeout = min(database.connectTimeout, 2)
@@ -346,13 +347,13 @@ extension VerifyStage: PreflightingStage {
             found = try await DatabaseConnector.with(database, for: context) { connection in
                 var found: [(index: Int, problem: Problem)] = []
                 for (index, check) in checks.enumerated() {
-                    let sql = QueryStage.trimmed(check.sql)
-                    guard Self.preparable(sql) else { continue }
+                    // Every check, whatever its first word (a comment, SHOW, EXPLAIN, a typo):
+                    // parsed and described, nothing runs.
                     let columns: [String]
                     do {
-                        columns = try await connection.describe(sql)
+                        columns = try await connection.describe(QueryStage.trimmed(check.sql))
                     } catch let error as PostgresError where error.kind == .server && !error.isTransient {
-                        found.append((index, .refused(error)))
+                        if !Self.holdsSeveralStatements(error) { found.append((index, .refused(error))) }
                         continue
                     }
                     do throws(AnswerShape) {
