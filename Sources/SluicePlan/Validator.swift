@@ -343,9 +343,16 @@ struct Validator {
             }
             return wrong(["write a number (10) or a percentage (5%)"])
         case .percent:
-            let number = text.hasSuffix("%") ? String(text.dropLast()) : text
-            guard let percent = Double(number), percent.isFinite, (0...100).contains(percent) else {
-                return wrong(["write a percentage from 0% to 100%"])
+            // With its sign only: a bare 0.95 is as likely meant as 95% as 0.95%.
+            guard text.hasSuffix("%"), let percent = Double(text.dropLast()), percent.isFinite,
+                (0...100).contains(percent)
+            else {
+                let bare = Double(text).map { number in
+                    number > 0 && number <= 1
+                        ? ["write it with its sign: \(Expectation.format(number * 100))% or \(text)%"]
+                        : ["write it with its sign: \(text)%"]
+                }
+                return wrong((text.hasSuffix("%") ? [] : bare ?? []) + ["write a percentage from 0% to 100%"])
             }
             return .double(percent)
         case .choice(let options):

@@ -77,4 +77,17 @@ import Testing
         #expect(found.first?.message.contains(expected) == true, "\(found)")
         #expect(found.first?.location?.source.name == "--set", "\(found)")
     }
+
+    /// A coverage without its sign is refused, not read as a percentage: `0.95` would have been
+    /// 0.95%, a guard-rail that never trips, when 95% was meant.
+    @Test(arguments: [
+        ("0.95", "write it with its sign: 95% or 0.95%"), ("95", "write it with its sign: 95%"),
+    ])
+    func aCoverageWithoutItsPercentSignIsRefused(value: String, note: String) {
+        let found = errors(Self.plan, overrides: ["apply.columns.isrc.min_coverage=\(value)"])
+        #expect(found.count == 1, "\(found)")
+        #expect(found.first?.message.contains("must be a percentage, found '\(value)'") == true, "\(found)")
+        #expect(found.first?.notes.contains(note) == true, "\(found)")
+        #expect(errors(Self.plan, overrides: ["apply.columns.isrc.min_coverage=95%"]).isEmpty)
+    }
 }

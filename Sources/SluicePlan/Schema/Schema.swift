@@ -147,7 +147,7 @@ public enum Schema {
         ),
         ParameterSpec(
             "min_coverage", .percent,
-            "Guard-rail: the least share of the table's rows that must hold a value in this column after the apply (`95%`)."
+            "Guard-rail: the least share of the table's rows that must hold a value in this column after the apply, with its sign (`95%`; a bare `0.95` is refused, not read as 0.95%)."
         ),
     ]
 
