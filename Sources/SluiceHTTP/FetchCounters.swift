@@ -28,6 +28,8 @@ public struct FetchCounters: Sendable, Equatable {
     /// Ids rejected because the API answered their request with a 5xx after every retry
     /// (``FetchConfiguration/rejectOnGiveUp``).
     public var gaveUp = 0
+    /// The requests whose ids ``gaveUp`` counts.
+    public var gaveUpRequests = 0
     /// The latest wait for a `Retry-After` or a retry's backoff: why, and when it ends.
     public var waiting: Waiting?
     /// When the request that has waited longest for its answer was sent; `nil` when none waits.

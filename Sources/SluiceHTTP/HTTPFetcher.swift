@@ -235,6 +235,7 @@ public actor HTTPFetcher {
     /// always fails on must not stop every run.
     private func giveUp(_ count: Int, _ error: FetchError) {
         tally.gaveUp += count
+        tally.gaveUpRequests += 1
         logger.warning(
             "Rejecting the ids of a request the API keeps failing (on_give_up: reject)",
             metadata: ["fetch.ids": "\(count)", "error": "\(error.message)"])

@@ -290,6 +290,28 @@ import Testing
         }
     }
 
+    /// `on_give_up: reject` is for ids the API always fails on: an API that fails every request
+    /// of several answered nothing, and the fetch stops resumably instead of passing on no rows
+    /// as a success; what it set aside is in the rejects file.
+    @Test func anAPIThatFailsEveryRequestStopsTheFetchEvenWhenGivingUpRejects() async throws {
+        var api = FixtureAPI(shape: .itemBody(path: "/geocode", idKey: "street"), answers: [:])
+        api.failing = ["1 Main St", "2 Bad St", "3 Oak St"]
+        try await Self.with(api) { _, origin in
+            let stage = try Self.fetchStage(
+                "path: /geocode\nmethod: POST\nbody: { street: \"{street}\" }\nretries: 0\non_give_up: reject",
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let batch = Batch(columns: ["street"], rows: [["1 Main St"], ["2 Bad St"], ["3 Oak St"]])
+            let error = await #expect(throws: FetchError.self) { try await harness.run(stage, input: [batch]) }
+            #expect(error?.isResumable == true)
+            #expect(
+                error?.message.contains("the API answered none of the 3 ids: all 3 requests gave up") == true,
+                "\(String(describing: error))")
+            #expect(harness.output.collected.isEmpty)
+            #expect(try await FetchStageTests.rejects(harness).filter { $0.hasPrefix("fetch,gave_up,") }.count == 3)
+        }
+    }
+
     /// A batch the API always fails on rejects every id in it (it cannot tell which one breaks it).
     @Test func aBatchTheAPIAlwaysFailsOnIsRejectedWhole() async throws {
         var api = FixtureAPI(

@@ -330,7 +330,9 @@ public enum Schema {
                         + "reason `gave_up` with the last error; counted in `gave_up`, not as ids the API refused; "
                         + "not kept among the answers, so a resume asks again) and goes on, for an id the API always fails on, "
                         + "which would otherwise stop every run and every resume. A batch request rejects all its "
-                        + "ids. A timeout or a connection that fails still stops the fetch."),
+                        + "ids. A timeout or a connection that fails still stops the fetch, and so does an API that "
+                        + "failed every request of several and answered no id: it is down, and a run that fetched "
+                        + "nothing is not a success."),
                 ParameterSpec(
                     "on_not_found", .choice(of: NotFoundPolicy.self), default: "reject",
                     "Ids the API does not know (null, absent; per item 404, 410 or 204): `reject` them (`rejects-<stage>.csv`) "

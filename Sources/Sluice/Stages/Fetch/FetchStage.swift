@@ -180,6 +180,17 @@ public struct FetchStage: Stage {
                     + ") and reads the answers (items_key" + (settings.perItem ? "" : ", match")
                     + (settings.notFoundWhen == nil ? ")" : ", not_found_when)"))
         }
+        // `on_give_up: reject` sets aside ids the API always fails on; an API that failed every
+        // request of several and answered nothing is down, and a run that fetched nothing must
+        // not end as a success. (A single request may hold the one id it always fails on.)
+        let counters = await fetcher.counters
+        if counters.gaveUpRequests > 1, tally.found == 0, tally.notFound == 0 {
+            throw FetchError(
+                .exhausted(attempts: settings.retries + 1),
+                "the API answered none of the \(counters.gaveUp.counted("id")): all \(counters.gaveUpRequests) "
+                    + "requests gave up after their retries (reason gave_up in the rejects file). on_give_up: reject "
+                    + "sets aside ids the API always fails on, not every id: stopped, to ask again once it answers")
+        }
         context.logger.info(
             "fetch done",
             metadata: [
