@@ -13,8 +13,20 @@ public enum PlanGraph {
         }
     }
 
+    /// A node id for `name`, different for every name (`w-a` and `w_a` are two stages): ASCII
+    /// letters and digits as they are, `_` doubled, any other character as `_<hex>_`.
     static func id(_ prefix: String, _ name: String) -> String {
-        prefix + "_" + String(name.map { $0.isLetter || $0.isNumber ? $0 : "_" })
+        var id = prefix + "_"
+        for scalar in name.unicodeScalars {
+            if scalar.isASCII, scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) {
+                id.unicodeScalars.append(scalar)
+            } else if scalar == "_" {
+                id += "__"
+            } else {
+                id += "_" + String(scalar.value, radix: 16) + "_"
+            }
+        }
+        return id
     }
 
     static func label(_ stage: StageDefinition) -> String {

@@ -862,6 +862,20 @@ let minimal = """
         #expect(graph.contains("c_db[(\"db\")]"))
     }
 
+    /// Stage names that differ only in punctuation (`w-a`, `w_a`) are two nodes, not one.
+    @Test func everyStageNameIsANodeOfItsOwn() {
+        let names = ["w-a", "w_a", "w a", "wa", "w__a", "w.a", "wé"]
+        let ids = names.map { PlanGraph.id("s", $0) }
+        #expect(Set(ids).count == names.count, "\(ids)")
+        #expect(
+            ids.allSatisfy {
+                $0.unicodeScalars.allSatisfy {
+                    $0.isASCII && ($0 == "_" || $0.properties.isAlphabetic || ("0"..."9").contains($0))
+                }
+            }, "\(ids)")
+        #expect(PlanGraph.id("s", "write-csv") == "s_write_2d_csv")
+    }
+
     @Test func dotGraphIsADigraph() throws {
         let graph = PlanGraph.render(try load(minimal), format: .dot)
         #expect(graph.hasPrefix("digraph \"demo\" {"))
