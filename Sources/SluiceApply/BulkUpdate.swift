@@ -1269,6 +1269,24 @@ public struct BulkUpdate: Sendable {
     func checkRowsCanBeAdded(_ sql: SQL, on connection: PostgresConnection) async throws {
         guard mode != .update else { return }
         if mode == .upsert { try await checkConflictArbiter(sql, on: connection) }
+        try await checkRequiredColumns(sql, on: connection)
+    }
+
+    /// What ``checkRowsCanBeAdded(_:on:)`` finds, asked of the catalog alone (no input table, no
+    /// transaction): for a run's preflight, before the stages ahead of the apply spend an API's
+    /// quota on rows the table would refuse.
+    public func checkRowsCanBeAdded(on connection: PostgresConnection) async throws {
+        guard mode != .update else { return }
+        let sql = try validate(serverVersion: connection.serverVersion)
+        if mode == .upsert, try await connection.execute(sql.keyHasUniqueIndex).scalar.boolValue != true {
+            throw BulkUpdateError(
+                table: table, phase: .prepare, reason: .noUniqueKey,
+                message: "\(table) needs a primary key or unique constraint on \(key) alone for mode: upsert")
+        }
+        try await checkRequiredColumns(sql, on: connection)
+    }
+
+    private func checkRequiredColumns(_ sql: SQL, on connection: PostgresConnection) async throws {
         let written = Set([key] + columns.map(\.name))
         let required = try await connection.execute(sql.requiredColumns).rows.compactMap { $0.first?.text }
             .filter { !written.contains($0) }

@@ -214,6 +214,42 @@ struct SpotifyPlanTests {
         try await expectNoSecrets(in: fixture, outputs: [stopped, refused, gated, applied, again, nightly])
     }
 
+    /// A side table an upsert or an insert could not add rows to (no unique key for the upsert
+    /// to find conflicts on, a NOT NULL column the apply does not write) fails the run before it
+    /// starts, as a missing column does: not one request is spent.
+    @Test(arguments: [
+        (
+            "upsert", "CREATE TABLE side (id uuid, spotify_popularity int, isrc text)",
+            "stages.apply.key: side needs a primary key or unique constraint on id alone for mode: upsert"
+        ),
+        (
+            "insert", "CREATE TABLE side (id uuid PRIMARY KEY, spotify_popularity int, isrc text, must text NOT NULL)",
+            "stages.apply.mode: mode: insert adds rows holding only id and the columns this apply writes, but side "
+                + "needs a value in column 'must'"
+        ),
+    ])
+    func aSideTableThatCannotTakeTheAddedRowsFailsBeforeAnythingIsFetched(
+        mode: String, table: String, expected: String
+    ) async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 20)
+        defer { Task { await fixture.tearDown() } }
+        _ = try await fixture.server.execute(
+            table + "; GRANT SELECT, INSERT, UPDATE ON side TO \(TestPostgres.passwordRole)", conninfo: fixture.conninfo
+        )
+        let failed = try await fixture.run(["--yes", "--set", "apply.table=side", "--set", "apply.mode=\(mode)"])
+        #expect(failed.status == 1, "\(failed.stderr)")
+        let said = failed.stdout + failed.stderr
+        #expect(said.contains(expected), "\(said)")
+        #expect(said.contains("(checked before the run started: nothing ran)"), "\(said)")
+        #expect(fixture.simulator.stats().apiRequests == 0)
+        let checked = try await fixture.sluice.run([
+            "check", "--connect", "plans/spotify-enrichment.yaml", "--set", "apply.table=side", "--set",
+            "apply.mode=\(mode)",
+        ])
+        #expect(checked.status != 0, "\(checked.stdout)")
+        #expect((checked.stdout + checked.stderr).contains(expected), "\(checked.stdout + checked.stderr)")
+    }
+
     /// A table the apply cannot write (a column renamed) fails the run before it starts: not
     /// one request is spent on answers it could not apply.
     @Test func aColumnTheApplyNeedsIsMissingBeforeAnythingIsFetched() async throws {

@@ -139,6 +139,17 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
                 let place = (parameterLocations[key] ?? location).map { "\($0): error: stages.\(name).\(key): " } ?? ""
                 throw StageError(stage: name, place + message)
             }
+            do {
+                try await update.checkRowsCanBeAdded(on: connection)
+            } catch let error as BulkUpdateError where error.phase == .prepare {
+                // Located at what to change: the key's unique index, or the mode that adds rows.
+                let key = error.reason == .noUniqueKey ? "key" : "mode"
+                let place =
+                    (parameterLocations[key] ?? parameterLocations["mode"] ?? location).map {
+                        "\($0): error: stages.\(name).\(key): "
+                    } ?? ""
+                throw StageError(stage: name, place + error.message + " (\(when))")
+            }
         }
     }
 
