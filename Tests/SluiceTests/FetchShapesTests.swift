@@ -145,6 +145,24 @@ import Testing
     /// One request per row: the answers are written down every few rows as their requests
     /// end, not when a query's batch of a thousand rows does, so a run stopped halfway is
     /// resumed without asking again what was answered.
+    /// A row's value that would be a path segment of its own, `.` or `..`, is sent with its dots
+    /// encoded: the request asks for that item, not for the path above it.
+    @Test func aDotSegmentFromARowIsSentEncoded() throws {
+        let stage = try #require(
+            try Self.fetchStage(
+                "path: /item/{sku}\nquery: { v: \"{sku}\" }", connection: "kind: http\nbase_url: http://127.0.0.1:9")
+                as? FetchStage)
+        let keys = try RequestKeys(settings: stage.settings, columns: ["sku"], idPattern: nil)
+        func key(_ sku: String) -> String? {
+            if case .key(let key, _) = keys.key(for: [.string(sku)]) { return key }
+            return nil
+        }
+        #expect(key("..") == "/item/%2E%2E?v=%2E%2E")
+        #expect(key(".") == "/item/%2E?v=%2E")
+        #expect(key("a..b") == "/item/a..b?v=a..b")
+        #expect(key("../admin") == "/item/..%2Fadmin?v=..%2Fadmin")
+    }
+
     @Test func perItemAnswersAreWrittenDownAsTheyComeNotPerBatch() async throws {
         let count = 40
         var api = FixtureAPI(

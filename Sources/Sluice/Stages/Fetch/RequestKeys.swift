@@ -102,6 +102,9 @@ struct RequestKeys {
                 if missing == nil { missing = (name, slots[name].map { row[$0].text } ?? nil) }
                 return nil
             }
+            // `.` and `..` are left as they are by percent-encoding, and as a path segment they
+            // would name the path itself or the one above it, another resource: their dots encoded.
+            if text == "." || text == ".." { return String(repeating: "%2E", count: text.count) }
             return PercentEncoding.encode(text)
         }
         guard let path = settings.path.render(fill) else {
