@@ -411,16 +411,16 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
             switch update.mode {
             case .update:
                 context.notice(
-                    "dry run: \(stats.changed) of \(stats.matched) matched rows in \(settings.table) would change "
-                        + examples + "(\(wouldChange) prior values read); nothing was written")
+                    "dry run: \(stats.changed) of \(stats.matched.counted("matched row")) in \(settings.table) would "
+                        + "change " + examples + "(\(wouldChange) prior values read); nothing was written")
             case .upsert:
                 context.notice(
-                    "dry run: \(stats.changed) of \(stats.matched) matched rows in \(settings.table) would change and "
-                        + "\(stats.inserted) new rows would be inserted " + examples
+                    "dry run: \(stats.changed) of \(stats.matched.counted("matched row")) in \(settings.table) would "
+                        + "change and \(stats.inserted.counted("new row")) would be inserted " + examples
                         + "(\(wouldChange) rows recorded); nothing was written")
             case .insert:
                 context.notice(
-                    "dry run: \(stats.inserted) rows would be inserted into \(settings.table) " + examples
+                    "dry run: \(stats.inserted.counted("row")) would be inserted into \(settings.table) " + examples
                         + "(\(wouldChange) rows recorded); nothing was written")
             }
         }
