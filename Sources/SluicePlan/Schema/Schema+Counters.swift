@@ -62,7 +62,10 @@ extension Schema {
                 CounterSpec("http_429", "429 answers."),
                 CounterSpec("throttled", "Answers that said to slow down: 429s and `throttle_statuses`."),
                 CounterSpec("waits", "Sleeps for a `Retry-After` or a backoff."),
-                CounterSpec("wait_ms", "Their total length, in milliseconds."),
+                CounterSpec(
+                    "wait_ms",
+                    "Their total length, in milliseconds, summed over the requests that slept: with `concurrency`, "
+                        + "sleeps at the same time each count, so it may exceed the stage's time."),
                 CounterSpec("paced_ms", "Milliseconds spent waiting for a turn under `delay` or `rate`."),
                 CounterSpec("bytes", "Response body bytes received."),
                 CounterSpec("token_requests", "Requests to the token endpoint."),
