@@ -347,12 +347,14 @@ struct Validator {
             guard text.hasSuffix("%"), let percent = Double(text.dropLast()), percent.isFinite,
                 (0...100).contains(percent)
             else {
-                let bare = Double(text).map { number in
-                    number > 0 && number <= 1
+                // A bare number that could be one: both readings when it could be a fraction.
+                let bare = Double(text).flatMap { number -> [String]? in
+                    guard !text.hasSuffix("%"), (0...100).contains(number) else { return nil }
+                    return number > 0 && number <= 1
                         ? ["write it with its sign: \(Expectation.format(number * 100))% or \(text)%"]
                         : ["write it with its sign: \(text)%"]
                 }
-                return wrong((text.hasSuffix("%") ? [] : bare ?? []) + ["write a percentage from 0% to 100%"])
+                return wrong(bare ?? ["write a percentage from 0% to 100%"])
             }
             return .double(percent)
         case .choice(let options):

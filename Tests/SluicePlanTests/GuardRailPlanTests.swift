@@ -82,6 +82,7 @@ import Testing
     /// 0.95%, a guard-rail that never trips, when 95% was meant.
     @Test(arguments: [
         ("0.95", "write it with its sign: 95% or 0.95%"), ("95", "write it with its sign: 95%"),
+        ("150", "write a percentage from 0% to 100%"),
     ])
     func aCoverageWithoutItsPercentSignIsRefused(value: String, note: String) {
         let found = errors(Self.plan, overrides: ["apply.columns.isrc.min_coverage=\(value)"])
