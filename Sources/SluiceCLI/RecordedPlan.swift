@@ -8,14 +8,15 @@ import SluicePlan
 enum RecordedPlan {
     /// The plan as the original run used it: its file when unchanged, else the manifest's copy;
     /// the run's overrides first, then this command's. `edited` (`replay --plan FILE`): that file
-    /// as it is now instead, a plan fixed since the run; `offersEdited`: the command has that option.
+    /// as it is now instead, a plan fixed since the run; `offersEdited`: the command has that option;
+    /// `offersOverrides`: it takes `--set` (undo does not).
     ///
     /// Environment variables that only stages left out of this command need may be unset: replaying
     /// `apply` needs `DATABASE_URL`, not the Spotify credentials. `running` names the stages that
     /// will run (`nil`: all of them).
     static func load(
         of original: Manifest, directory: URL, overrides: [String], running: Set<String>? = nil,
-        edited: String? = nil, offersEdited: Bool = false
+        edited: String? = nil, offersEdited: Bool = false, offersOverrides: Bool = true
     ) async throws
         -> Plan
     {
@@ -82,7 +83,9 @@ enum RecordedPlan {
         SecretRegistry.register(plan.secretTexts)
         try requireSecretOverrides(missing, of: original, in: plan, running: running)
         if loader.isRecorded {
-            try requireWrittenSecrets(of: original, in: plan, running: running, planFile: offersEdited ? planPath : nil)
+            try requireWrittenSecrets(
+                of: original, in: plan, running: running, planFile: offersEdited ? planPath : nil,
+                offersOverrides: offersOverrides)
         }
         return plan
     }
@@ -91,7 +94,7 @@ enum RecordedPlan {
     /// had written into it (not a `${VAR}`): the manifest keeps only its stand-in (`***`), and a
     /// connection a running stage uses would otherwise try that as the password or the key.
     private static func requireWrittenSecrets(
-        of original: Manifest, in plan: Plan, running: Set<String>?, planFile: String?
+        of original: Manifest, in plan: Plan, running: Set<String>?, planFile: String?, offersOverrides: Bool
     ) throws {
         let runs = running ?? Set(plan.stages.map(\.name))
         let used = Set(plan.stages.filter { runs.contains($0.name) }.compactMap(\.configuration.connection))
@@ -102,15 +105,18 @@ enum RecordedPlan {
         }
         guard !keys.isEmpty else { return }
         let named = keys.joined(separator: ", ")
-        var ways = keys.map { "--set \($0)=..." }
+        var ways = offersOverrides ? keys.map { "--set \($0)=..." } : []
         if let planFile { ways.insert("--plan \(Execution.shellQuoted(planFile))", at: 0) }
+        // Without either option, the recorded plan is read because the file changed: put it back.
+        let remedy =
+            ways.isEmpty
+            ? "Put \(original.plan.path) back as run \(original.runID) read it (sha256 "
+                + "\(original.plan.sha256.prefix(12))…)" : "Give " + ways.joined(separator: " or ")
         Terminal.printError(
             "error: the plan run \(original.runID) recorded holds \(named) redacted: the plan file wrote "
                 + (keys.count == 1 ? "that secret" : "those secrets")
-                + " into it, and a manifest never keeps one. Give "
-                + ways.joined(separator: " or ")
-                + "; or have the plan read it from an environment variable (`${VAR}`), which a manifest records as such"
-        )
+                + " into it, and a manifest never keeps one. \(remedy). A plan that reads its secrets from "
+                + "environment variables (`${VAR}`) is recorded with them, and needs neither")
         throw ExitCode(ExitStatus.invalidPlan)
     }
 

@@ -75,7 +75,8 @@ struct UndoCommand: AsyncParsableCommand {
             }
             let applies = Set(manifest.stages.filter { $0.kind == "apply" }.map(\.name))
             let plan = try await RecordedPlan.load(
-                of: manifest, directory: directory, overrides: [], running: stage.map { [$0] } ?? applies)
+                of: manifest, directory: directory, overrides: [], running: stage.map { [$0] } ?? applies,
+                offersOverrides: false)
             let undo = try Undo(runDirectory: directory, manifest: manifest, plan: plan, stage: stage)
             let file = try await undo.undoFile()
             if let done = manifest.undos.last(where: { $0.stage == undo.stage }), done.changedSince == 0 {

@@ -138,7 +138,19 @@ struct CLISecurityTests {
         let applied = try await sluice.run(["replay", directory.path, "--from", "apply", "--yes", "--plan", plan.path])
         #expect(applied.status == 0, "\(applied.stderr)")
         #expect(try await fixture.table() != before)
-        try await FaultChecks.expectNoSecrets(fixture, outputs: [stopped, refused, applied])
+
+        // Undo takes neither --plan nor --set: with the file changed again, it says to put it back.
+        let approval = try #require(await fixture.manifests().last?.directory)
+        try await Files.write(Array((written + "# edited again\n").utf8), to: plan)
+        let undoRefused = try await sluice.run(["undo", approval.path, "--yes"])
+        #expect(undoRefused.status == 2, "\(undoRefused.stderr)")
+        #expect(undoRefused.stderr.contains("Put \(plan.path) back as run"), "\(undoRefused.stderr)")
+        #expect(!undoRefused.stderr.contains("--set"), "\(undoRefused.stderr)")
+        try await Files.write(Array((written + "# edited since\n").utf8), to: plan)
+        let undone = try await sluice.run(["undo", approval.path, "--yes"])
+        #expect(undone.status == 0, "\(undone.stderr)")
+        #expect(try await fixture.table() == before)
+        try await FaultChecks.expectNoSecrets(fixture, outputs: [stopped, refused, applied, undoRefused, undone])
     }
 
     /// A server with a self-signed certificate is refused: certificate verification is on, the
