@@ -56,7 +56,7 @@ import Testing
         #expect(message.contains("checks[0].sql (check 'commented'): ERROR 42P01"), "\(message)")
         #expect(message.contains("checks[1].sql (check 'misspelt'): ERROR 42601"), "\(message)")
         #expect(
-            message.contains("checks[4].expect (check 'nothing'): the statement returns no rows; a check is a query"),
+            message.contains("checks[4].expect (check 'nothing'): the statement returns no columns; a check is a query"),
             "\(message)")
         for fine in ["shown", "explained", "several"] { #expect(!message.contains("check '\(fine)'"), "\(message)") }
         #expect(try await db.connection.execute("SELECT count(*) FROM tracks").scalar == .int(5), "nothing ran")

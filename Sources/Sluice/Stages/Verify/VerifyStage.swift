@@ -139,7 +139,7 @@ public struct VerifyStage: Stage {
     /// there once, and every column named.
     static func columnIndices(_ columns: [String], for check: VerifyCheck) throws(AnswerShape) -> [Int] {
         guard !columns.isEmpty else {
-            throw AnswerShape(problem: "the statement returns no rows; a check is a query that returns one row")
+            throw AnswerShape(problem: "the statement returns no columns; a check is a query that returns one row")
         }
         guard check.hasColumns else {
             guard columns.count == 1 else {
