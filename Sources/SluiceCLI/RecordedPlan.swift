@@ -96,8 +96,7 @@ enum RecordedPlan {
     private static func requireWrittenSecrets(
         of original: Manifest, in plan: Plan, running: Set<String>?, planFile: String?, offersOverrides: Bool
     ) throws {
-        let runs = running ?? Set(plan.stages.map(\.name))
-        let used = Set(plan.stages.filter { runs.contains($0.name) }.compactMap(\.configuration.connection))
+        let used = connections(usedBy: running, in: plan)
         let keys = plan.connections.filter { used.contains($0.name) }.flatMap { connection in
             connection.secrets.filter { Redaction.isRedacted($0.secret.value) }.map {
                 "connections.\(connection.name).\($0.key)"
@@ -120,6 +119,12 @@ enum RecordedPlan {
         throw ExitCode(ExitStatus.invalidPlan)
     }
 
+    /// The connections the `running` stages use (`nil`: every stage).
+    private static func connections(usedBy running: Set<String>?, in plan: Plan) -> Set<String> {
+        let runs = running ?? Set(plan.stages.map(\.name))
+        return Set(plan.stages.filter { runs.contains($0.name) }.compactMap(\.configuration.connection))
+    }
+
     /// How a plan read from a manifest is named (`runs/ID/manifest.json (resolved_plan)`).
     static let recordedSuffix = " (resolved_plan)"
 
@@ -136,11 +141,10 @@ enum RecordedPlan {
         _ missing: [String], of original: Manifest, in plan: Plan, running: Set<String>?
     ) throws {
         let runs = running ?? Set(plan.stages.map(\.name))
-        let connections = Set(
-            plan.stages.filter { runs.contains($0.name) }.compactMap(\.configuration.connection))
+        let used = connections(usedBy: runs, in: plan)
         let needed = missing.filter { key in
             let parts = key.split(separator: ".").map(String.init)
-            if parts.first == "connections", parts.count > 1 { return connections.contains(parts[1]) }
+            if parts.first == "connections", parts.count > 1 { return used.contains(parts[1]) }
             return parts.first.map(runs.contains) ?? false
         }
         guard !needed.isEmpty else { return }

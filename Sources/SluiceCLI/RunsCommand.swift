@@ -7,11 +7,11 @@ import SluicePipeline
 extension Manifest {
     /// The runs waiting for approval of a review that an apply to the same table committed
     /// since (one that approving it is refused for), each with the first such apply's run. A
-    /// run approved since (a replay of it succeeded) waits for nothing.
+    /// run approved since (``approvedGates(among:)``) waits for nothing.
     static func supersededReviews(among runs: [Manifest]) -> [String: String] {
         var superseded: [String: String] = [:]
-        for manifest in runs where manifest.status == .awaitingApproval {
-            guard !runs.contains(where: { $0.status == .succeeded && $0.continues(manifest) }) else { continue }
+        let approved = approvedGates(among: runs)
+        for manifest in runs where manifest.status == .awaitingApproval && !approved.contains(manifest.runID) {
             for record in manifest.stages where record.status == .awaitingApproval {
                 guard let later = Replay.supersedingApplies(of: manifest, stage: record, among: runs).first
                 else { continue }

@@ -349,7 +349,7 @@ struct Validator {
             else {
                 // A bare number that could be one: both readings when it could be a fraction.
                 let bare = Double(text).flatMap { number -> [String]? in
-                    guard !text.hasSuffix("%"), (0...100).contains(number) else { return nil }
+                    guard (0...100).contains(number) else { return nil }
                     return number > 0 && number <= 1
                         ? ["write it with its sign: \(Expectation.format(number * 100))% or \(text)%"]
                         : ["write it with its sign: \(text)%"]

@@ -24,13 +24,32 @@ import Testing
         return db
     }
 
-    /// What the preflight of the Spotify plan's verify with these `checks` (YAML flow mappings)
-    /// fails with, on `db`.
-    static func preflightErrors(_ db: TestDatabase, checks: [String]) async throws -> String {
+    /// The Spotify plan's verify stage with these `checks` (YAML flow mappings) on `db`, in a
+    /// harness whose apply counted `counters`.
+    static func verify(
+        _ db: TestDatabase, checks: [String], apply counters: [String: Int] = [:]
+    ) async throws -> (stage: VerifyStage, harness: StageHarness) {
         let plan = try await TestPlans.spotify(
             database: db.conninfo, overrides: ["verify.checks=[\(checks.joined(separator: ", "))]"])
         let stage = try #require(try TestPlans.stage("verify", of: plan) as? VerifyStage)
-        let harness = try await StageHarness(stage: stage, finishedStage: Self.apply([:]))
+        return (stage, try await StageHarness(stage: stage, finishedStage: Self.apply(counters)))
+    }
+
+    /// What running those checks fails with, expected to fail, and the harness (its counters).
+    static func failures(
+        _ db: TestDatabase, checks: [String], apply counters: [String: Int] = [:],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> (error: VerifyError?, harness: StageHarness) {
+        let (stage, harness) = try await verify(db, checks: checks, apply: counters)
+        let error = await #expect(throws: VerifyError.self, sourceLocation: sourceLocation) {
+            try await harness.run(stage, input: [])
+        }
+        return (error, harness)
+    }
+
+    /// What the preflight of those checks fails with.
+    static func preflightErrors(_ db: TestDatabase, checks: [String]) async throws -> String {
+        let (stage, harness) = try await verify(db, checks: checks)
         let error = await #expect(throws: StageError.self) { try await stage.preflight(harness.context) }
         return error?.message ?? ""
     }
@@ -56,7 +75,8 @@ import Testing
         #expect(message.contains("checks[0].sql (check 'commented'): ERROR 42P01"), "\(message)")
         #expect(message.contains("checks[1].sql (check 'misspelt'): ERROR 42601"), "\(message)")
         #expect(
-            message.contains("checks[4].expect (check 'nothing'): the statement returns no columns; a check is a query"),
+            message.contains(
+                "checks[4].expect (check 'nothing'): the statement returns no columns; a check is a query"),
             "\(message)")
         for fine in ["shown", "explained", "several"] { #expect(!message.contains("check '\(fine)'"), "\(message)") }
         #expect(try await db.connection.execute("SELECT count(*) FROM tracks").scalar == .int(5), "nothing ran")
@@ -132,10 +152,7 @@ import Testing
             ("SELECT 9007199254740993::bigint", "== 9007199254740993"),
             ("SELECT 1234567890123456.78::numeric", "< 1234567890123456.79"),
         ]
-        let list = checks.map { "{sql: \"\($0.0)\", expect: '\($0.1)'}" }.joined(separator: ", ")
-        let plan = try await TestPlans.spotify(database: db.conninfo, overrides: ["verify.checks=[\(list)]"])
-        let stage = try TestPlans.stage("verify", of: plan)
-        let harness = try await StageHarness(stage: stage, finishedStage: Self.apply([:]))
+        let (stage, harness) = try await Self.verify(db, checks: checks.map { "{sql: \"\($0.0)\", expect: '\($0.1)'}" })
         let error = await #expect(throws: (any Error).self) { try await harness.run(stage, input: []) }
         let message = "\(error.map { "\($0)" } ?? "")"
         #expect(harness.counters["passed"] == 2, "\(message)")
@@ -190,11 +207,7 @@ import Testing
             "{name: rows, sql: 'SELECT 1 FROM tracks', expect: '== 1'}",
             "{name: last, sql: 'SELECT 2', expect: '== 2'}",
         ]
-        let plan = try await TestPlans.spotify(
-            database: db.conninfo, overrides: ["verify.checks=[\(checks.joined(separator: ", "))]"])
-        let stage = try TestPlans.stage("verify", of: plan)
-        let harness = try await StageHarness(stage: stage, finishedStage: Self.apply([:]))
-        let error = await #expect(throws: VerifyError.self) { try await harness.run(stage, input: []) }
+        let (error, harness) = try await Self.failures(db, checks: checks)
         let failures = error?.failures ?? []
         #expect(failures.count == 3, "\(failures)")
         #expect(failures.first?.hasPrefix("check 'typo': its query failed: ") == true, "\(failures)")
@@ -217,10 +230,7 @@ import Testing
         let check =
             "{name: c, sql: 'SELECT count(spotify_popularity) AS popularity, count(isrc) AS \"ISRC\", 7 AS seven "
             + "FROM tracks', expect: {popularity: '== 3', isrc: '>= {{ stages.apply.filled_isrc }}', seven: '== 7'}}"
-        let plan = try await TestPlans.spotify(database: db.conninfo, overrides: ["verify.checks=[\(check)]"])
-        let stage = try TestPlans.stage("verify", of: plan)
-        let harness = try await StageHarness(stage: stage, finishedStage: Self.apply(["filled_isrc": 2]))
-        let error = await #expect(throws: VerifyError.self) { try await harness.run(stage, input: []) }
+        let (error, harness) = try await Self.failures(db, checks: [check], apply: ["filled_isrc": 2])
         #expect(error?.failures == ["check 'c', column 'isrc': got 1, expected >= 2"])
         #expect(error?.failed == 1)
         #expect(harness.counters["checks"] == 3)
@@ -239,11 +249,7 @@ import Testing
             "{name: twice, sql: 'SELECT 1 AS a, 1 AS a', expect: {a: '== 1'}}",
             "{name: fine, sql: 'SELECT 1 AS a, 2 AS b', expect: {b: '== 2', a: '== 1'}}",
         ]
-        let plan = try await TestPlans.spotify(
-            database: db.conninfo, overrides: ["verify.checks=[\(checks.joined(separator: ", "))]"])
-        let stage = try TestPlans.stage("verify", of: plan)
-        let harness = try await StageHarness(stage: stage, finishedStage: Self.apply([:]))
-        let error = await #expect(throws: VerifyError.self) { try await harness.run(stage, input: []) }
+        let (error, harness) = try await Self.failures(db, checks: checks)
         #expect(
             error?.failures == [
                 "check 'missing': the query returns no column 'c' (its columns: a, extra); the query's column 'extra' "
@@ -302,11 +308,7 @@ import Testing
         let checks = (1...count).map { n in
             "{name: c\(n), sql: 'SELECT \(n) FROM pg_sleep(0.05)', expect: '\(n % 4 == 0 ? "<" : "==") \(n)'}"
         }
-        let plan = try await TestPlans.spotify(
-            database: db.conninfo, overrides: ["verify.checks=[\(checks.joined(separator: ", "))]"])
-        let stage = try TestPlans.stage("verify", of: plan)
-        let harness = try await StageHarness(stage: stage, finishedStage: Self.apply([:]))
-        let error = await #expect(throws: VerifyError.self) { try await harness.run(stage, input: []) }
+        let (error, harness) = try await Self.failures(db, checks: checks)
         #expect(error?.failures == ["check 'c4': got 4, expected < 4", "check 'c8': got 8, expected < 8"])
         #expect(harness.counters["passed"] == count - 2)
     }
@@ -319,10 +321,7 @@ import Testing
         var checks = (1...6).map { n in "{sql: 'SELECT \(n) FROM pg_sleep(0.05)', expect: '>= 0'}" }
         checks.insert(
             "{sql: 'WITH d AS (DELETE FROM tracks RETURNING 1) SELECT count(*) FROM d', expect: '>= 0'}", at: 5)
-        let plan = try await TestPlans.spotify(
-            database: db.conninfo, overrides: ["verify.checks=[\(checks.joined(separator: ", "))]"])
-        let stage = try TestPlans.stage("verify", of: plan)
-        let harness = try await StageHarness(stage: stage, finishedStage: Self.apply([:]))
+        let (stage, harness) = try await Self.verify(db, checks: checks)
         await #expect { try await harness.run(stage, input: []) } throws: { error in
             "\(error)".contains("read-only transaction")
         }

@@ -171,8 +171,9 @@ public struct FetchStage: Stage {
         }
         try await client.shutdown()
         for notice in await fetcher.notices { context.notice(notice) }
+        let counters = await fetcher.counters
         // An API that knows none of the ids is more often a plan that asks or reads wrong.
-        if tally.found == 0, tally.notFound > 0, await fetcher.counters.requests > 0 {
+        if tally.found == 0, tally.notFound > 0, counters.requests > 0 {
             context.notice(
                 "the API found none of the \(tally.notFound) ids it was asked about: if it should know them, check "
                     + "how the plan asks ("
@@ -183,7 +184,6 @@ public struct FetchStage: Stage {
         // `on_give_up: reject` sets aside ids the API always fails on; an API that failed every
         // request of several and answered nothing is down, and a run that fetched nothing must
         // not end as a success. (A single request may hold the one id it always fails on.)
-        let counters = await fetcher.counters
         if counters.gaveUpRequests > 1, tally.found == 0, tally.notFound == 0 {
             throw FetchError(
                 .exhausted(attempts: settings.retries + 1),
