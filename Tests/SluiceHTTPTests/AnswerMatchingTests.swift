@@ -82,6 +82,15 @@ import Testing
         #expect((try? matching.results(for: ["a"], in: .object([:])).get()) == nil)
     }
 
+    /// Two different items naming one id: neither is taken for it; the same item twice is one.
+    @Test func anIDTwoDifferentItemsNameIsAmbiguous() throws {
+        let matching = AnswerMatching(rule: .itemField(["id"]), itemsKey: nil, idPrefix: "")
+        let a: Value = .object(["id": "a", "n": 1])
+        let b: Value = .object(["id": "b", "n": 2])
+        let body: Value = .array([a, b, .object(["id": "a", "n": 3]), b, .object(["id": "a", "n": 4])])
+        #expect(try matching.results(for: ["a", "b"], in: body).get() == [.ambiguous(items: 3), .found(b)])
+    }
+
     /// Items none of which names an id where `item_field` says: the plan's mistake, naming what
     /// is there instead; no items, or only nulls, is every id not found.
     @Test func itemFieldNoItemHoldsIsThePlansMistake() throws {

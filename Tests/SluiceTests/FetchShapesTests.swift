@@ -884,6 +884,39 @@ import Testing
         }
     }
 
+    /// An answer holding two different items for one id (here the item recorded for `b` names
+    /// `a`): which is `a`'s is unknown, so `a` is rejected, saying so, rather than given the
+    /// first; `b`, which no item names, is not found; nothing about `a` is kept for a resume.
+    @Test func anIDTwoDifferentItemsNameIsRejectedNotGuessed() async throws {
+        let api = FixtureAPI(
+            shape: .batchList(path: "/v1/lookup", bodyKey: "ids", resultsKey: "results"),
+            answers: [
+                "a": .object(["id": "a", "n": 1]), "b": .object(["id": "a", "n": 2]),
+                "c": .object(["id": "c", "n": 3]),
+            ])
+        try await Self.with(api) { _, origin in
+            let stage = try Self.fetchStage(
+                Self.lookupFetch + "\nitems_key: results", connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let got = rows(
+                try await harness.run(stage, input: [Batch(columns: ["v"], rows: [["a"], ["b"], ["c"]])]))
+            #expect(got.map { $0["v"] } == ["c"])
+            #expect(harness.counters["found"] == 1)
+            #expect(harness.counters["ambiguous"] == 1)
+            #expect(harness.counters["not_found"] == 1)
+            let rejects = try await FetchStageTests.rejects(harness)
+            #expect(
+                rejects.contains {
+                    $0.hasPrefix(
+                        "fetch,ambiguous_answer,id,a,\"the API's answer holds 2 different items naming this id; which "
+                            + "one is meant is unknown, so none is used: a later run asks again\",")
+                }, "\(rejects)")
+            let answers = try await text(
+                of: harness.runDirectory.appendingPathComponent(FetchAnswers.fileName(stage: "fetch")))
+            #expect(answers.contains(#""id":"c""#) && !answers.contains(#""id":"a""#), "\(answers)")
+        }
+    }
+
     /// An API that answers 200 with an error inside an item: `not_found_when` says which items
     /// mean "not found", so they are rejected (or kept, per `on_not_found`) instead of found.
     @Test func itemsThePlanSaysMeanNotFoundAreNotFound() async throws {

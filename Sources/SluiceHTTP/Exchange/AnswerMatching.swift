@@ -29,10 +29,11 @@ struct AnswerMatching: Sendable {
             guard case .array(let list) = items else {
                 return .failure(.shape(place, items, wanted: "an array", in: body))
             }
-            var byID: [String: Value] = [:]
+            // Each id's different items: an item repeated as it is counts once.
+            var byID: [String: [Value]] = [:]
             for item in list {
                 guard let id = Self.text(keys.reduce(item) { $0[$1] }) else { continue }
-                if byID[id] == nil { byID[id] = item }
+                if byID[id]?.contains(item) != true { byID[id, default: []].append(item) }
             }
             // Items, and not one names an id: the plan names the wrong field, or the API another
             // shape (an empty answer, or nulls, is "none of them found").
@@ -40,7 +41,10 @@ struct AnswerMatching: Sendable {
                 return .failure(.noIDField(keys, in: list, place: place))
             }
             return .success(
-                ids.map { id in (byID[id] ?? byID[idPrefix + id]).map(ItemResult.found) ?? .notFound(because: nil) })
+                ids.map { id in
+                    guard let items = byID[id] ?? byID[idPrefix + id] else { return .notFound(because: nil) }
+                    return items.count == 1 ? .found(items[0]) : .ambiguous(items: items.count)
+                })
         case .objectKeys:
             guard case .object(let object) = items else {
                 return .failure(.shape(place, items, wanted: "an object keyed by id", in: body))

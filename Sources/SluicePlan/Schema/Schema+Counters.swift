@@ -43,7 +43,7 @@ extension Schema {
 
     /// The counters a stage of `kind` records besides ``commonCounters``. Some are recorded only
     /// when they apply (`inserted`, `drifted`, `analyzed`, `dry_run`, `altered_by_trigger`,
-    /// `rejected_REASON`): a verify check reads one that was not recorded as 0.
+    /// `gave_up`, `ambiguous`, `rejected_REASON`): a verify check reads one that was not recorded as 0.
     public static func counters(of kind: StageKind) -> [CounterSpec] {
         switch kind {
         case .query:
@@ -84,6 +84,10 @@ extension Schema {
                     "Ids the API refused (reason `invalid_id` in the rejects file). Not the stage's `rejected` rows, "
                         + "which also count `malformed_id`, `missing_id` and, with `on_not_found: reject`, `not_found`."
                 ),
+                CounterSpec(
+                    "ambiguous",
+                    "Ids the answer named in several different items (`match: {item_field: ...}`; reason "
+                        + "`ambiguous_answer` in the rejects file; recorded only then)."),
                 CounterSpec(
                     "missing_id",
                     "Rows without an id, or (per item) without a value the request needs: never asked about."),

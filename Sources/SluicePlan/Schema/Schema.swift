@@ -284,7 +284,8 @@ public enum Schema {
                     "Batch requests: how answer items are matched to ids. `position`: an array with one entry per id, in "
                         + "order (`null`: not found). `{item_field: id}`: an array in any order, each item naming its id "
                         + "at that key path (`id`, `identifiers.isbn`); an answer whose items all lack it stops the "
-                        + "fetch, naming the keys they have. `object_keys`: an object keyed by the ids sent. "
+                        + "fetch, naming the keys they have; an id two different items name is rejected (reason "
+                        + "`ambiguous_answer`), neither used. `object_keys`: an object keyed by the ids sent. "
                         + "An id nothing answers is not found (`on_not_found`)."),
                 ParameterSpec(
                     "items_key", .string,

@@ -62,7 +62,7 @@ enum FetchAnswers {
                 line = .object(["id": .string(id), "not_found": because.map(Value.string) ?? .bool(true)])
             case .rejected(let reason): line = .object(["id": .string(id), "rejected": .string(reason)])
             // No answer to keep: a resume asks again.
-            case .gaveUp: return
+            case .gaveUp, .ambiguous: return
             }
             try await file.append { out in
                 JSON.encode(line, into: &out)

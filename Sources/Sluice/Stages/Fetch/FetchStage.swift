@@ -418,6 +418,7 @@ public struct FetchStage: Stage {
         counters.set("found", tally.found)
         counters.set("not_found", tally.notFound)
         counters.set("rejected", tally.rejected)
+        if tally.ambiguous > 0 { counters.set("ambiguous", tally.ambiguous) }
         counters.set("missing_id", tally.missingID)
         counters.set("malformed_id", tally.malformedID)
         counters.set("reused_answers", tally.reused)

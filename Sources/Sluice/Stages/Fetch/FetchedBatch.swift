@@ -31,6 +31,8 @@ struct FetchedBatch {
         var found = 0
         var notFound = 0
         var rejected = 0
+        /// Ids the answer named in several different items.
+        var ambiguous = 0
         var missingID = 0
         /// Ids the plan's `id_pattern` refused, never sent.
         var malformedID = 0
@@ -111,6 +113,14 @@ struct FetchedBatch {
                         row, "gave_up",
                         "the API failed every attempt at this id's request (on_give_up: reject), which says nothing "
                             + "of the id: a later run asks again; the last error: \(reason)", stage: stage, index))
+                continue
+            case .ambiguous(let items):
+                tally.ambiguous += 1
+                rejections.append(
+                    reject(
+                        row, "ambiguous_answer",
+                        "the API's answer holds \(items) different items naming this id; which one is meant is "
+                            + "unknown, so none is used: a later run asks again", stage: stage, index))
                 continue
             }
             var newRow = row
