@@ -78,7 +78,7 @@ struct Replay: AsyncParsableCommand {
         let running: Set<String> =
             mode == .stage ? [name] : Set(names.drop(while: { $0 != name }))
         let replay = SluicePipeline.Replay(
-            original: original, originalDirectory: originalDirectory, mode: mode, stage: name)
+            original: original, originalDirectory: originalDirectory, mode: mode, stage: name, resumed: reusingAnswers)
         try await refuseEditedReviewFiles(of: replay)
         try await refuseRejected(original, at: originalDirectory, replaying: name, execution: execution)
         try await refuseSupersededReviews(

@@ -161,7 +161,7 @@ struct Resume: AsyncParsableCommand {
         if options.runsDir == nil { options.runsDir = directory.deletingLastPathComponent().path }
         var configuration = try RunConfiguration.make(for: plan, options: options, logger: logger)
         configuration.replay = SluicePipeline.Replay(
-            original: original, originalDirectory: directory, mode: .from, stage: first.name)
+            original: original, originalDirectory: directory, mode: .from, stage: first.name, resumed: true)
         try await Execution.execute(
             Runner(stages: stages, configuration: configuration), runsDirectory: options.runsDirectory,
             json: options.json)

@@ -100,7 +100,7 @@ struct Runs: AsyncParsableCommand {
             let continuedBy = Manifest.continuations(among: runs.map(\.manifest))
             for (_, manifest) in runs {
                 let source = manifest.stages.first { $0.status != .skipped } ?? manifest.stages.first
-                var link = manifest.replayOf.map { "replay of \($0.runID)" } ?? ""
+                var link = manifest.replayOf.map { "\($0.resumed ? "resume" : "replay") of \($0.runID)" } ?? ""
                 if manifest.status != .succeeded, let later = continuedBy[manifest.runID] {
                     link += (link.isEmpty ? "" : "; ") + "continued by \(later)"
                 }
@@ -150,9 +150,9 @@ struct Runs: AsyncParsableCommand {
         }
 
         /// The command that made the run: `run` (a plan), `apply` (`sluice apply FILE.csv`, whose
-        /// run reads the file in a `csv-input` stage) or `replay` (`replay` and `resume` alike).
+        /// run reads the file in a `csv-input` stage), `replay` or `resume`.
         static func command(of manifest: Manifest) -> String {
-            if manifest.replayOf != nil { return "replay" }
+            if let origin = manifest.replayOf { return origin.resumed ? "resume" : "replay" }
             return manifest.stages.contains { $0.kind == "csv-input" } ? "apply" : "run"
         }
     }

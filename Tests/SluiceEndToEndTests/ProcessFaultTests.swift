@@ -133,6 +133,8 @@ struct ProcessFaultTests {
         #expect(fixture.simulator.stats().apiRequests == asked, "resume asked the API again")
         let manifest = try #require(await fixture.manifests().last?.manifest)
         #expect(manifest.replayOf?.runID == replay.runID)
+        // Recorded as the resume it was; the interrupted replay stays a replay.
+        #expect(manifest.replayOf?.resumed == true && replay.replayOf?.resumed == false)
         #expect(manifest.stage("query")?.status == .skipped && manifest.stage("fetch")?.status == .skipped)
         #expect(manifest.stage("apply")?.status == .succeeded)
         try await FaultChecks.expectEnriched(fixture, before: before)

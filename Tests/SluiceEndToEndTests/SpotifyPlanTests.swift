@@ -373,6 +373,12 @@ struct SpotifyPlanTests {
         let listed = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
         let line = try #require(listed.stdout.split(separator: "\n").first { $0.hasPrefix(interrupted.runID) })
         #expect(line.hasSuffix("  continued by \(manifest.runID)"), "\(listed.stdout)")
+        // ... and lists that run as the resume it was, not as a replay.
+        #expect(manifest.replayOf?.resumed == true)
+        let resumeLine = try #require(listed.stdout.split(separator: "\n").first { $0.hasPrefix(manifest.runID) })
+        #expect(
+            resumeLine.contains("  resume  ") && resumeLine.hasSuffix("  resume of \(interrupted.runID)"),
+            "\(listed.stdout)")
         // Shown, it says so instead of how to continue it again.
         let shown = try await fixture.sluice.run(["runs", "show", directory.path])
         #expect(shown.stdout.contains("continued by run \(manifest.runID)"), "\(shown.stdout)")

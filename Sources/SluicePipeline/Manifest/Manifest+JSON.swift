@@ -147,15 +147,17 @@ extension Manifest.ProcessRecord {
 
 extension Manifest.ReplayOrigin {
     var json: Value {
-        .object([
+        var fields: [String: Value] = [
             "run_id": .string(runID), "path": .string(path), "stage": .string(stage), "mode": .string(mode.rawValue),
-        ])
+        ]
+        if resumed { fields["resumed"] = .bool(true) }
+        return .object(fields)
     }
 
     init(json r: ManifestFields) throws {
         self.init(
             runID: try r.string("run_id"), path: try r.string("path"), stage: try r.string("stage"),
-            mode: try r.choice("mode", Manifest.ReplayMode.self))
+            mode: try r.choice("mode", Manifest.ReplayMode.self), resumed: try r.optionalBool("resumed") ?? false)
     }
 }
 

@@ -151,12 +151,16 @@ extension Manifest {
         public var path: String
         public var stage: String
         public var mode: ReplayMode
+        /// Made by `sluice resume` (asking again only what the original did not get an answer
+        /// to), not `sluice replay`.
+        public var resumed: Bool
 
-        public init(runID: String, path: String, stage: String, mode: ReplayMode) {
+        public init(runID: String, path: String, stage: String, mode: ReplayMode, resumed: Bool = false) {
             self.runID = runID
             self.path = path
             self.stage = stage
             self.mode = mode
+            self.resumed = resumed
         }
     }
 

@@ -15,12 +15,17 @@ public struct Replay: Sendable {
     public var mode: Manifest.ReplayMode
     /// The first (or only) stage to re-run.
     public var stage: String
+    /// A `sluice resume`, recorded as such (``Manifest/ReplayOrigin/resumed``).
+    public var resumed: Bool
 
-    public init(original: Manifest, originalDirectory: URL, mode: Manifest.ReplayMode, stage: String) {
+    public init(
+        original: Manifest, originalDirectory: URL, mode: Manifest.ReplayMode, stage: String, resumed: Bool = false
+    ) {
         self.original = original
         self.originalDirectory = originalDirectory
         self.mode = mode
         self.stage = stage
+        self.resumed = resumed
     }
 
     /// `path` as an absolute file URL: relative paths are taken relative to the original run.

@@ -75,7 +75,7 @@ public struct Runner: Sendable {
         let replayOf = configuration.replay.map { replay in
             Manifest.ReplayOrigin(
                 runID: replay.original.runID, path: replay.originalDirectory.standardizedFileURL.path,
-                stage: replay.stage, mode: replay.mode)
+                stage: replay.stage, mode: replay.mode, resumed: replay.resumed)
         }
         var manifest = Manifest(
             runID: runID, toolVersion: configuration.toolVersion, plan: configuration.plan,
