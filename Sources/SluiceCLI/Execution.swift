@@ -128,12 +128,15 @@ enum Execution {
     /// `only`: the run replays just that stage (`--stage`), so continuing it must not run the rest.
     /// `gateFollows`: a later stage needs approval too, so the command approves this gate alone
     /// (`--approve STAGE`, not `--yes`) and the later one stops for its own review.
+    /// `dryRun`: the run was a dry run, and so is its continuation: a preview stopped at a gate
+    /// (a fetch's, which a dry run does not pass) must not go on to write.
     static func continueCommand(
-        runDirectory: URL, stage: String, only: Bool = false, gateFollows: Bool = false
+        runDirectory: URL, stage: String, only: Bool = false, gateFollows: Bool = false, dryRun: Bool = false
     ) -> String {
         let approval = !only && gateFollows ? "--approve \(shellQuoted(stage))" : "--yes"
         return
             "sluice replay \(shellQuoted(displayPath(runDirectory))) \(only ? "--stage" : "--from") \(shellQuoted(stage)) \(approval)"
+            + (dryRun ? " --dry-run" : "")
     }
 
     /// The command that continues a run that failed with a resumable error (a long Retry-After,

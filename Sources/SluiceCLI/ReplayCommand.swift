@@ -134,8 +134,9 @@ struct Replay: AsyncParsableCommand {
         if let csvApply { configuration.approval = csvApply.approval(configuration.approval) }
         configuration.replay = replay
         if mode == .stage {
+            let dryRun = options.dryRun
             configuration.continueCommand = { directory, stage in
-                Execution.continueCommand(runDirectory: directory, stage: stage, only: true)
+                Execution.continueCommand(runDirectory: directory, stage: stage, only: true, dryRun: dryRun)
             }
         }
         try await Execution.execute(

@@ -59,7 +59,8 @@ extension RunConfiguration {
             resolvedPlan: plan.resolved.value, overrides: plan.recordedOverrides, logger: logger,
             continueCommand: { directory, stage in
                 Execution.continueCommand(
-                    runDirectory: directory, stage: stage, gateFollows: plan.hasGate(after: stage))
+                    runDirectory: directory, stage: stage, gateFollows: plan.hasGate(after: stage),
+                    dryRun: options.dryRun)
             })
         configuration.secretOverrides = plan.secretOverrideKeys
         configuration.resumeCommand = { Execution.resumeCommand(runDirectory: $0, options: options) }

@@ -410,10 +410,17 @@ struct RESTPlanTests {
         #expect(command.hasSuffix("--from fetch --approve fetch"), "\(command)")
         #expect(fixture.api.stats().requests == 0)
 
-        // A dry run rolls back an apply, not a paid API's calls: it stops at the fetch's gate too.
+        // A dry run rolls back an apply, not a paid API's calls: it stops at the fetch's gate too,
+        // and the command it prints goes on as a dry run, not on to write.
         let dry = try await fixture.sluice.run(["run", plan.path, "--runs-dir", runs, "--dry-run"])
         #expect(dry.status == 3, "\(dry.stderr)")
         #expect(fixture.api.stats().requests == 0)
+        let dryCommand = try #require(
+            dry.stdout.split(separator: "\n").first { $0.contains("sluice replay") }?
+                .trimmingCharacters(in: .whitespaces))
+        #expect(dryCommand.hasSuffix("--from fetch --approve fetch --dry-run"), "\(dryCommand)")
+        let dryManifest = try #require(await Files.runs(in: URL(fileURLWithPath: runs)).last?.manifest)
+        #expect(dryManifest.resumeCommand?.hasSuffix("--approve fetch --dry-run") == true)
         // A gate misspelt would approve nothing: a usage error, before anything runs.
         let typo = try await fixture.sluice.run(["run", plan.path, "--runs-dir", runs, "--approve", "fetchh"])
         #expect(typo.status == 64, "\(typo.stderr)")
