@@ -104,11 +104,13 @@ enum Execution {
     /// A run for scripts (`--json`, `runs show --json`): `directory` (as the summary prints it),
     /// `exit_code` (what its final status exits with), `state` (the status as `sluice runs`
     /// lists it: `failed, apply committed`) and `manifest` (manifest.json's content).
-    static func runJSON(_ manifest: Manifest, directory: URL, exitCode: Int32? = nil) -> Value {
+    /// `state`: as `sluice runs` lists it, when the runs beside it were read (a gate approved
+    /// since, a review superseded); else what the manifest alone says.
+    static func runJSON(_ manifest: Manifest, directory: URL, exitCode: Int32? = nil, state: String? = nil) -> Value {
         .object([
             "directory": .string(displayPath(directory)),
             "exit_code": .int(Int64(exitCode ?? exitStatus(for: manifest))),
-            "state": .string(RunSummary.status(of: manifest)), "manifest": manifest.json,
+            "state": .string(state ?? RunSummary.status(of: manifest)), "manifest": manifest.json,
         ])
     }
 

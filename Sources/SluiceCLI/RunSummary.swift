@@ -18,6 +18,12 @@ struct RunSummary {
     /// The latest run that went on from this one (a resume, an approval), when `sluice runs
     /// show` found one: said in place of the command that would continue it again.
     var continuedBy: String?
+    /// The state as `sluice runs` lists it, when `sluice runs show` read the runs beside this
+    /// one (``Manifest/listedState(of:approved:superseded:)``); else the manifest's own.
+    var state: String?
+    /// The run whose apply superseded this gate's review, when `sluice runs show` found one:
+    /// approving it would be refused.
+    var supersededBy: String?
     /// The apply stages of a run whose process died while they ran that left an undo file in its
     /// directory (`sluice runs show` looks): their COMMIT may have gone through.
     var unfinishedUndoFiles: [String] = []
@@ -124,6 +130,12 @@ struct RunSummary {
                 + "  \(RejectCommand.newReviewCommand(for: manifest, in: directory))\n"
         } else if let continuedBy, manifest.status != .succeeded {
             out += "continued by run \(continuedBy) (sluice runs show \(continuedBy))\n"
+        } else if let supersededBy {
+            // The gate's command would be refused: a newer reviewed decision committed since.
+            out +=
+                "its review was superseded by run \(supersededBy), an apply to the same table since; approving it is "
+                + "refused (--force overrides). For a new review:\n"
+                + "  \(RejectCommand.newReviewCommand(for: manifest, in: directory))\n"
         } else if let csv = driftedReviewsCSV {
             // Resumed or replayed, the run would be held to the same review and fail again.
             out +=
@@ -210,7 +222,7 @@ struct RunSummary {
     }
 
     var headline: String {
-        var line = "run \(manifest.runID) \(Self.status(of: manifest))"
+        var line = "run \(manifest.runID) \(state ?? Self.status(of: manifest))"
         if let duration = manifest.duration { line += " in \(Self.format(seconds: duration))" }
         if let origin = manifest.replayOf {
             line += " (replay of \(origin.runID), \(origin.mode.rawValue) \(origin.stage))"

@@ -174,17 +174,23 @@ struct Runs: AsyncParsableCommand {
             do {
                 let manifest = try await BlockingIO.run { try Manifest.load(from: url) }
                 let directory = Manifest.manifestURL(for: url).deletingLastPathComponent()
-                if json {
-                    print(JSON.encodePretty(Execution.runJSON(manifest, directory: directory)))
-                    return
-                }
                 var summary = RunSummary(manifest: manifest, directory: directory)
                 if manifest.status != .succeeded {
-                    // Its siblings say whether a later run went on from it.
+                    // Its siblings say whether a later run went on from it, approved its gate, or
+                    // superseded its review: the state `sluice runs` lists.
                     let (siblings, _) = try await BlockingIO.run {
                         Manifest.loadEvery(in: directory.deletingLastPathComponent())
                     }
-                    summary.continuedBy = Manifest.continuations(among: siblings.map(\.manifest))[manifest.runID]
+                    let runs = siblings.map(\.manifest)
+                    let superseded = Manifest.supersededReviews(among: runs)
+                    summary.state = Manifest.listedState(
+                        of: manifest, approved: Manifest.approvedGates(among: runs), superseded: superseded)
+                    summary.supersededBy = superseded[manifest.runID]
+                    summary.continuedBy = Manifest.continuations(among: runs)[manifest.runID]
+                }
+                if json {
+                    print(JSON.encodePretty(Execution.runJSON(manifest, directory: directory, state: summary.state)))
+                    return
                 }
                 if manifest.isAbandoned {
                     for stage in manifest.stages where stage.kind == "apply" && stage.status == .running {

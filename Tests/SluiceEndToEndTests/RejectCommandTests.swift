@@ -142,6 +142,23 @@ import Testing
         let newerRun = try #require(runs.first { $0["run_id"] as? String == newer })
         #expect(newerRun["state"] as? String == "awaiting-approval, approved")
         #expect(newerRun["continued_by"] as? String == approval)
+
+        // `runs show` says the same of each, as text and as JSON; the superseded review is not
+        // offered the approval that would be refused, but a new review.
+        for (run, state) in [(older, "awaiting-approval, superseded"), (newer, "awaiting-approval, approved")] {
+            let shownJSON = try await sluice.run(["runs", "show", run, "--runs-dir", fixture.runsDirectory, "--json"])
+            let object = try #require(
+                try JSONSerialization.jsonObject(with: Data(shownJSON.stdout.utf8)) as? [String: Any])
+            #expect(object["state"] as? String == state, "\(shownJSON.stdout)")
+            let shown = try await sluice.run(["runs", "show", run, "--runs-dir", fixture.runsDirectory])
+            #expect(shown.stdout.hasPrefix("run \(run) \(state)"), "\(shown.stdout)")
+        }
+        let shownOlder = try await sluice.run(["runs", "show", older, "--runs-dir", fixture.runsDirectory])
+        #expect(
+            shownOlder.stdout.contains(
+                "its review was superseded by run \(approval), an apply to the same table since; approving it is "
+                    + "refused (--force overrides). For a new review:\n  sluice run "), "\(shownOlder.stdout)")
+        #expect(!shownOlder.stdout.contains("--from apply --yes"), "\(shownOlder.stdout)")
     }
 
     /// A review of `sluice apply FILE.csv` turned down: the new review it points at is that
