@@ -166,13 +166,18 @@ struct Validator {
             return value(node, .expectation, path: path, what: what, secret: secret)
         case .json where node.elements != nil:
             return value(node, .list(of: .json), path: path, what: what, secret: secret)
-        case .map(let elementType, let keyName):
+        case .map(let elementType, let keyName, let minCount):
             // `columns: [a, b]` where each column takes settings: `{a: {}, b: {}}` with the defaults.
             let listed: (([String]) -> String)? =
                 if case .object = elementType {
                     { names in "{" + names.map { "\($0): {}" }.joined(separator: ", ") + "}" }
                 } else { nil }
             guard let pairs = mapping(node, what: what, listed: listed) else { return nil }
+            if pairs.count < minCount {
+                diagnostics.error(
+                    "\(what) needs at least \(minCount == 1 ? "one \(keyName)" : "\(minCount) \(keyName)s")",
+                    at: node.location, code: .invalidValue(path: path))
+            }
             var seen: [String: SourceLocation] = [:]
             var values: [PlanValue.Entry] = [], redacted: [PlanValue.Entry] = []
             for pair in pairs {

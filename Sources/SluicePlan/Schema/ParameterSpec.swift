@@ -14,7 +14,7 @@ public indirect enum ParameterType: Sendable {
     /// A mapping with these fixed keys.
     case object([ParameterSpec])
     /// A mapping from user-chosen keys to values of one type.
-    case map(of: ParameterType, keyName: String)
+    case map(of: ParameterType, keyName: String, minCount: Int = 0)
     case list(of: ParameterType, minCount: Int = 0)
     /// Any scalar (string, number, bool, null), typed as YAML would read it.
     case scalar
@@ -61,7 +61,7 @@ public indirect enum ParameterType: Sendable {
             return "duration" + Self.range(lo.map(Duration.describe), hi.map(Duration.describe))
         case .choice(let options): return "one of " + options.map { "`\($0)`" }.joined(separator: ", ")
         case .object: return "mapping"
-        case .map(let type, let key): return "mapping of \(key) to \(type.name)"
+        case .map(let type, let key, _): return "mapping of \(key) to \(type.name)"
         case .list(let type, _): return "list of \(type.name)"
         case .scalar: return "scalar"
         case .stageReference: return "stage name"

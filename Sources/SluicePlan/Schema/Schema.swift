@@ -402,7 +402,7 @@ public enum Schema {
                 ),
                 ParameterSpec("key_field", .string, "Input field holding the key; defaults to `key`."),
                 ParameterSpec(
-                    "columns", .map(of: .object(applyColumnKeys), keyName: "column"), required: true,
+                    "columns", .map(of: .object(applyColumnKeys), keyName: "column", minCount: 1), required: true,
                     "Columns to write. Only rows whose values differ are changed."),
                 ParameterSpec(
                     "mode", .choice(of: ApplyMode.self), default: "update",
