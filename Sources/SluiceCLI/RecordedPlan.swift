@@ -47,6 +47,7 @@ enum RecordedPlan {
                         + "(sha256 \(SHA256.hex(bytes).prefix(12))…, recorded \(original.plan.sha256.prefix(12))…)")
             }
             source = (bytes, planPath, recorded + overrides)
+            loader.recordedOverrides = recorded.count
         } else {
             // A run that itself ran a recorded plan (a replay of one whose file had changed) names
             // that record, no file: reading it from the manifest again is no news.

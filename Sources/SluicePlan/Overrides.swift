@@ -8,10 +8,15 @@ import SluiceCore
 /// overrides a connection, and `name=` / `description=` the plan's own keys. `VALUE` is
 /// read as YAML, so `20` is a number, `0.5s` a duration, `[a, b]` a list.
 enum Overrides {
-    static func apply(_ overrides: [String], to root: inout Node, reader: YAMLReader, diagnostics: inout DiagnosticBag)
-    {
+    /// The first `recorded` of `overrides` are those a replayed run recorded, numbered apart
+    /// from the command's own (`recorded --set:1`, `--set:1`).
+    static func apply(
+        _ overrides: [String], recorded: Int = 0, to root: inout Node, reader: YAMLReader,
+        diagnostics: inout DiagnosticBag
+    ) {
         for (i, text) in overrides.enumerated() {
-            let source = SourceText(name: "--set", text: text, order: i + 1)
+            let shown = i < recorded ? "recorded --set:\(i + 1)" : "--set:\(i + 1 - recorded)"
+            let source = SourceText(name: "--set", text: text, order: i + 1, shownName: shown)
             let start = SourceLocation(source: source, line: 1, column: 1)
             guard let eq = text.firstIndex(of: "=") else {
                 diagnostics.error(

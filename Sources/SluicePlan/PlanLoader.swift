@@ -15,6 +15,9 @@ public struct PlanLoader: Sendable {
     /// per-item fetches may list the batch keys' defaults, as manifests written before the
     /// resolved plan left them out did (see ``PlanChecker/batchOnlyKeys``).
     public var isRecorded = false
+    /// The first overrides given to ``load(bytes:path:overrides:)`` are this many that a
+    /// replayed run recorded: a diagnostic numbers the command's own `--set` from 1 all the same.
+    public var recordedOverrides = 0
     /// Read the header of each `read-csv` stage's file (relative to the working directory): its
     /// fields are then known to the checks of the stages after it, its `columns` are checked
     /// against it, and a file that is not there is a warning. Blocking file I/O: for callers
@@ -79,7 +82,7 @@ public struct PlanLoader: Sendable {
             throw PlanError([.error("plan is empty", at: start)])
         }
         var bag = DiagnosticBag()
-        Overrides.apply(overrides, to: &root, reader: reader, diagnostics: &bag)
+        Overrides.apply(overrides, recorded: recordedOverrides, to: &root, reader: reader, diagnostics: &bag)
         Interpolator(environment: environment, unsetIsWarning: unsetVariablesAreWarnings)
             .apply(to: &root, diagnostics: &bag)
 

@@ -130,6 +130,8 @@ import Testing
             "apply.max_changed=1",
         ])
         #expect(failed.status == 1, "\(failed.stderr)")
+        // Located at the --set typed (the first), not numbered after the run's recorded one.
+        #expect(failed.stdout.contains("--set:1:19: error: "), "\(failed.stdout)")
         #expect(await fixture.manifests().last?.manifest.replayOf?.runID == newer)
         let relisted = try await sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
         let newerLine = try #require(relisted.stdout.split(separator: "\n").first { $0.hasPrefix(newer) })

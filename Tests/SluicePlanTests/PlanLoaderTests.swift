@@ -175,6 +175,26 @@ let minimal = """
         #expect(plan.stage(named: "chunk")?.parameterLocations["size"]?.description == "--set:1:12")
     }
 
+    /// A replay loads the run's recorded overrides before the command's own: those are numbered
+    /// from 1 all the same, so an error in the first --set typed is at `--set:1`, not after the
+    /// recorded ones.
+    @Test func aReplaysOwnSetIsNumberedApartFromTheRecordedOnes() throws {
+        var loader = PlanLoader(environment: [:])
+        loader.recordedOverrides = 2
+        let plan = try loader.load(
+            bytes: Array(minimal.utf8), path: "plan.yaml",
+            overrides: ["chunk.size=20", "fetch.retries=2", "fetch.delay=1s"])
+        let fetch = try #require(plan.stage(named: "fetch"))
+        #expect(fetch.parameterLocations["delay"]?.description == "--set:1:13")
+        #expect(fetch.parameterLocations["retries"]?.description == "recorded --set:2:15")
+        let error = #expect(throws: PlanError.self) {
+            try loader.load(
+                bytes: Array(minimal.utf8), path: "plan.yaml",
+                overrides: ["chunk.size=20", "fetch.retries=2", "fetch.delay=soon"])
+        }
+        #expect(error?.errors.map { $0.location?.description } == ["--set:1:13"], "\(String(describing: error))")
+    }
+
     @Test func durationsAcceptEveryDocumentedForm() {
         #expect(Duration.parseSeconds("0.33s") == 0.33)
         #expect(Duration.parseSeconds("500ms") == 0.5)

@@ -12,9 +12,10 @@ public struct SourceLocation: Sendable, Hashable, Comparable, CustomStringConver
     }
 
     /// `path:line:col`, the form compilers and editors understand. The `--set` arguments read as
-    /// the lines of one text: `--set:2:13` is column 13 of the second `--set`.
+    /// the lines of one text: `--set:2:13` is column 13 of the second `--set` (`recorded
+    /// --set:1:13`: of the first the replayed run recorded).
     public var description: String {
-        source.name == "--set" && line == 1 ? "--set:\(source.order):\(column)" : "\(source.name):\(line):\(column)"
+        source.name == "--set" && line == 1 ? "\(source.shownName):\(column)" : "\(source.name):\(line):\(column)"
     }
 
     /// The same location moved `offset` characters to the right on its line.
@@ -72,11 +73,14 @@ public final class SourceText: Sendable, Hashable {
     public let name: String
     /// Sort key so that diagnostics in the plan come before those in overrides.
     public let order: Int
+    /// How a location in it is named before its column: an override's `--set:2`.
+    public let shownName: String
     private let lines: [Substring]
 
-    public init(name: String, text: String, order: Int = 0) {
+    public init(name: String, text: String, order: Int = 0, shownName: String? = nil) {
         self.name = name
         self.order = order
+        self.shownName = shownName ?? name
         self.lines = text.split(separator: "\n", omittingEmptySubsequences: false)
     }
 
