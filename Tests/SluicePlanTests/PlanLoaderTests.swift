@@ -317,6 +317,10 @@ let minimal = """
         let found = errors(minimal.replacingOccurrences(of: "size: 50", with: "sise: 50"))
         #expect(found.map(\.message) == ["unknown key 'sise' in stage 'chunk'"])
         #expect(found.first?.notes.first == "did you mean 'size'?")
+        // The key qualified by the stage's kind, as other tools spell it: the same mistake.
+        let qualified = errors(minimal.replacingOccurrences(of: "size: 50", with: "chunk_size: 50"))
+        #expect(qualified.map(\.message) == ["unknown key 'chunk_size' in stage 'chunk'"])
+        #expect(qualified.first?.notes.first == "did you mean 'size'?")
         // Without a key it looks like, the missing one is reported as such.
         let missing = errors(minimal.replacingOccurrences(of: "size: 50", with: "buffer: 2"))
         #expect(missing.count == 1 && missing[0].message.hasPrefix("stage 'chunk' is missing required key 'size'"))

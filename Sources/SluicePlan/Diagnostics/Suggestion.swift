@@ -10,7 +10,21 @@ public enum Suggestion {
         }
         guard let (candidate, d) = best else { return nil }
         let limit = max(1, min(3, candidate.count / 3))
-        return d <= limit ? candidate : nil
+        return d <= limit ? candidate : containedKey(in: lowered, among: candidates)
+    }
+
+    /// The one candidate whose words (`max_ids`: max, ids) are all words of `word`, with the
+    /// stage's kind or a qualifier around it (`chunk_size` for `size`, `fetch_delay` for `delay`);
+    /// `nil` when none or several are.
+    private static func containedKey(in word: String, among candidates: some Sequence<String>) -> String? {
+        func words(_ text: String) -> Set<String> { Set(text.split { $0 == "_" || $0 == "-" }.map(String.init)) }
+        let parts = words(word)
+        guard parts.count > 1 else { return nil }
+        let found = candidates.filter { candidate in
+            let own = words(candidate.lowercased())
+            return own.contains { $0.count >= 3 } && own.isSubset(of: parts)
+        }
+        return found.count == 1 ? found[0] : nil
     }
 
     /// A "did you mean" note, or nothing.
