@@ -121,10 +121,12 @@ public struct BulkUpdate: Sendable {
     /// Where the second connection's copy of the input waits (an unnamed file, gone when the
     /// update ends); `nil` is `$TMPDIR` or `/tmp`. The apply stage uses its run directory.
     public var spoolDirectory: String?
-    /// Called just before COMMIT (not in a dry run, nor for a review): throwing rolls the
-    /// transaction back, so nothing changes. The apply checks there that its undo file is still
-    /// where `sluice undo` will look for it.
-    public var beforeCommit: (@Sendable () async throws -> Void)?
+    /// Called just before COMMIT (not in a dry run, nor for a review) with the transaction's id
+    /// (`txid_current()`, `nil` where it could not be read): throwing rolls the transaction
+    /// back, so nothing changes. The apply checks there that its undo file is still where `sluice
+    /// undo` will look for it, and writes the id to it: what a later look asks the server about
+    /// (`txid_status`) when the COMMIT's outcome was never learnt.
+    public var beforeCommit: (@Sendable (Int64?) async throws -> Void)?
     /// Inputs whose COPY text is larger than this are read before the update instead: the spool
     /// is a second copy of the input on disk. With ``writesWhileCopying`` the spool carries the
     /// rows to the write, and such an input fails the update instead (which changes nothing):
@@ -651,7 +653,7 @@ public struct BulkUpdate: Sendable {
             if dryRun {
                 _ = try await connection.execute("ROLLBACK")
             } else {
-                if let beforeCommit { try await beforeCommit() }
+                if let beforeCommit { try await beforeCommit(transaction) }
                 do {
                     let commit = try await connection.execute("COMMIT")
                     guard commit.commandTag == "COMMIT" else {

@@ -67,11 +67,12 @@ struct Replay: AsyncParsableCommand {
     /// Replays `stage` of the run `original` (read from `runURL`) as a new run; with `planFile`
     /// (`--plan`), that file's stages rather than the run's plan. `offersPlanFile`: the command
     /// has `--plan` (`replay`, not `resume`), so a note may point at it. `reusingAnswers`
-    /// (`resume`): a fetch that runs reuses the answers `original` recorded.
+    /// (`resume`): a fetch that runs reuses the answers `original` recorded. `planLoaded` is
+    /// given the plan once it is loaded, before anything runs.
     static func replay(
         _ original: Manifest, at runURL: URL, mode: Manifest.ReplayMode, stage name: String, overrides: [String],
         planFile: String? = nil, offersPlanFile: Bool = false, reusingAnswers: Bool = false,
-        execution: ExecutionOptions, logger: Logger
+        execution: ExecutionOptions, logger: Logger, planLoaded: ((Plan) async -> Void)? = nil
     ) async throws {
         let originalDirectory = Manifest.manifestURL(for: runURL).deletingLastPathComponent().standardizedFileURL
         let names = original.stages.map(\.name)
@@ -88,6 +89,7 @@ struct Replay: AsyncParsableCommand {
         let plan = try await RecordedPlan.load(
             of: original, directory: originalDirectory, overrides: overrides, running: running,
             edited: planFile, offersEdited: offersPlanFile)
+        await planLoaded?(plan)
         // The run's stages that its plan still has: a run of `sluice apply` begins with a
         // csv-input stage, which is not the plan's.
         let replayable = names.filter { plan.stage(named: $0) != nil }

@@ -1,8 +1,10 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Sluice
 import SluiceCore
 import SluicePipeline
+import SluicePlan
 
 struct Resume: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -141,11 +143,15 @@ struct Resume: AsyncParsableCommand {
             try await Self.waitForTheAPI(original)
             try await Replay.replay(
                 original, at: runURL, mode: origin.mode, stage: origin.stage, overrides: overrides,
-                reusingAnswers: true, execution: execution, logger: logger)
+                reusingAnswers: true, execution: execution, logger: logger
+            ) { plan in
+                await Self.noteAppliesInDoubt(of: original, in: runDirectory, plan: plan, logger: logger)
+            }
             return
         }
         let directory = Manifest.manifestURL(for: runURL).deletingLastPathComponent().standardizedFileURL
         let plan = try await RecordedPlan.load(of: original, directory: directory, overrides: overrides)
+        await Self.noteAppliesInDoubt(of: original, in: directory, plan: plan, logger: logger)
         try await Self.waitForTheAPI(original)
         let stages: [StageSpec]
         do {
@@ -165,6 +171,32 @@ struct Resume: AsyncParsableCommand {
         try await Execution.execute(
             Runner(stages: stages, configuration: configuration), runsDirectory: options.runsDirectory,
             json: options.json)
+    }
+
+    /// Says what became of each apply of `original` whose COMMIT's outcome its run never learnt,
+    /// asking the server (``CommitOutcome``): one that committed is undone with `original`'s
+    /// undo, not the resume's, whose apply finds those rows done and changes nothing.
+    static func noteAppliesInDoubt(of original: Manifest, in directory: URL, plan: Plan, logger: Logger) async {
+        let stages = await CommitOutcome.stagesInDoubt(of: original, in: directory)
+        let path = Execution.shellQuoted(directory.path)
+        for stage in stages {
+            let option = original.stages.filter { $0.kind == "apply" }.count > 1 ? " --stage \(stage)" : ""
+            let apply = "stage '\(stage)' of run \(original.runID)"
+            switch await CommitOutcome.settle(stage: stage, in: directory, plan: plan, logger: logger) {
+            case .committed(let transaction):
+                Terminal.printError(
+                    "note: \(apply) committed before the run stopped (the server reports transaction \(transaction) "
+                        + "committed): the resume's apply finds those rows done and changes nothing; to put them "
+                        + "back, undo run \(original.runID): sluice undo \(path)\(option)")
+            case .notCommitted(let why):
+                Terminal.printError("note: \(apply) did not commit (\(why)): nothing of it is in the table")
+            case .unknown(let why):
+                Terminal.printError(
+                    "note: \(apply) may have committed before the run stopped (\(why)); if it did, the resume's "
+                        + "apply finds those rows done and changes nothing, and undoing run \(original.runID) puts "
+                        + "them back (to see what that would restore: sluice undo \(path)\(option) --dry-run)")
+            }
+        }
     }
 
     /// A run stopped on an API's `Retry-After` may continue only once that wait is over: asking

@@ -86,7 +86,29 @@ struct UndoCommand: AsyncParsableCommand {
                         + "\(ISO8601DateFormatter().string(from: done.undoneAt)); nothing is left to undo")
                 return
             }
-            let later = await Self.laterApplies(after: undo.stage, of: manifest, in: directory)
+            // An apply whose COMMIT its run never heard back about: the server says whether
+            // there is anything to undo (``CommitOutcome``).
+            if await CommitOutcome.stagesInDoubt(of: manifest, in: directory).contains(undo.stage),
+                case .notCommitted(let why) = await CommitOutcome.settle(
+                    stage: undo.stage, in: directory, plan: plan, logger: logger)
+            {
+                Terminal.printError(
+                    "note: stage '\(undo.stage)' of run \(manifest.runID) did not commit (\(why)): nothing to undo")
+                return
+            }
+            let (later, unreadable) = await Self.laterApplies(after: undo.stage, of: manifest, in: directory)
+            if let first = unreadable.first {
+                // A later apply recorded there would be undone without a word.
+                let what =
+                    "cannot tell whether a later run applied to the same table: \(unreadable.count.counted("run manifest")) "
+                    + "in \(directory.deletingLastPathComponent().path) cannot be read (\(first))"
+                guard force else {
+                    Terminal.printError(
+                        "error: \(what); mend or move it away, or pass --force to undo this run anyway")
+                    throw ExitCode(ExitStatus.failed)
+                }
+                Terminal.printError("warning: --force: \(what)")
+            }
             if !later.isEmpty {
                 let list = later.map { "\($0.runID) (stage '\($0.stage)')" }.joined(separator: ", ")
                 let advice =
@@ -134,7 +156,9 @@ struct UndoCommand: AsyncParsableCommand {
             // partial (the cells changed since were put back by hand): the run is then undone.
             let partial = manifest.undos.last { $0.stage == report.stage }.map { $0.changedSince > 0 } ?? false
             if !dryRun, report.restored + report.deleted > 0 || (partial && !report.isPartial) {
-                await record(report, in: manifest, at: Manifest.manifestURL(for: runURL))
+                guard await record(report, in: manifest, at: Manifest.manifestURL(for: runURL)) else {
+                    throw ExitCode(ExitStatus.failed)
+                }
             }
             if report.isPartial { throw ExitCode(ExitStatus.partlyUndone) }
         } catch let exit as ExitCode {
@@ -148,7 +172,9 @@ struct UndoCommand: AsyncParsableCommand {
 
     /// Adds the undo to the run's manifest (``Manifest/undos``), so `sluice runs` shows the run
     /// as undone. The undo has committed: a manifest that cannot be written is only a warning.
-    private func record(_ report: UndoReport, in manifest: Manifest, at file: URL) async {
+    /// Records `report` in the run's manifest; false, having said so, when it cannot: the table
+    /// is restored, but the run still reads as not undone, which later undos and approvals trust.
+    private func record(_ report: UndoReport, in manifest: Manifest, at file: URL) async -> Bool {
         var manifest = manifest
         manifest.undos.append(
             Manifest.UndoRecord(
@@ -157,8 +183,13 @@ struct UndoCommand: AsyncParsableCommand {
         let bytes = manifest.encoded()
         do {
             try await BlockingIO.run { try PrivateFile.writeAtomicallyBlocking(bytes, to: file) }
+            return true
         } catch {
-            Terminal.printError("warning: the undo committed, but \(file.path) could not record it: \(error)")
+            Terminal.printError(
+                "error: the undo committed (the table holds the prior values again), but \(file.path) could not "
+                    + "record it: \(error); until it does, sluice runs lists the run as not undone and a later undo or "
+                    + "approval trusts that")
+            return false
         }
     }
 
@@ -170,26 +201,23 @@ struct UndoCommand: AsyncParsableCommand {
     }
 
     /// The runs beside `manifest`'s whose apply to the table `stage` wrote finished after it and
-    /// is not undone completely, oldest first.
-    static func laterApplies(after stage: String, of manifest: Manifest, in directory: URL) async -> [LaterApply] {
+    /// is not undone completely, oldest first; and why the manifests beside it that cannot be
+    /// read (any of which may be such a run) cannot.
+    static func laterApplies(
+        after stage: String, of manifest: Manifest, in directory: URL
+    ) async -> (later: [LaterApply], unreadable: [String]) {
         guard let record = manifest.stage(stage), let finished = record.finishedAt,
             let table = record.parameters["table"].stringValue
-        else { return [] }
-        return await laterApplies(
-            to: table, after: finished, in: directory.deletingLastPathComponent(),
-            excluding: { $0.runID == manifest.runID })
+        else { return ([], []) }
+        let runs = directory.deletingLastPathComponent()
+        let (all, unreadable) = (try? await BlockingIO.run { Manifest.loadEvery(in: runs) }) ?? ([], [])
+        let later = laterApplies(
+            to: table, after: finished, among: all.map(\.manifest), excluding: { $0.runID == manifest.runID })
+        return (later, unreadable.map { "\($0)" })
     }
 
-    /// The runs in `runs` (but those `excluding` names) whose apply to `table` committed after
+    /// The runs among `all` (but those `excluding` names) whose apply to `table` committed after
     /// `date` and is not undone completely, oldest first.
-    static func laterApplies(
-        to table: String, after date: Date, in runs: URL, excluding: @escaping @Sendable (Manifest) -> Bool
-    ) async -> [LaterApply] {
-        let all = (try? await BlockingIO.run { Manifest.loadAll(in: runs) }) ?? []
-        return laterApplies(to: table, after: date, among: all.map(\.manifest), excluding: excluding)
-    }
-
-    /// ``laterApplies(to:after:in:excluding:)`` among runs already loaded.
     static func laterApplies(
         to table: String, after date: Date, among all: [Manifest], excluding: (Manifest) -> Bool
     ) -> [LaterApply] {

@@ -797,6 +797,20 @@ struct ApplyCommandTests {
         #expect(dry.status == 1, "the status the undo would have: \(dry.stderr)")
         let latest = try await fixture.table()
         #expect(latest != enriched)
+        // C's manifest unreadable (truncated), the undo cannot see whether C applied since: it
+        // is refused all the same, saying why, rather than undo C's rows without a word.
+        let thirdManifest = URL(fileURLWithPath: fixture.runsDirectory).appendingPathComponent(third)
+            .appendingPathComponent("manifest.json")
+        let kept = try await Files.text(thirdManifest)
+        try await Files.write([], to: thirdManifest)
+        let blind = try await undo(second)
+        #expect(blind.status == 1, "\(blind.stderr)")
+        #expect(
+            blind.stderr.contains(
+                "error: cannot tell whether a later run applied to the same table: 1 run manifest in "),
+            "\(blind.stderr)")
+        #expect(try await fixture.table() == latest)
+        try await Files.write(Array(kept.utf8), to: thirdManifest)
         let forced = try await undo(second, ["--force"])
         #expect(forced.stderr.contains("warning: --force: later runs applied to tracks"), "\(forced.stderr)")
         #expect(try await fixture.table() != latest, "forced, it undid what it could")

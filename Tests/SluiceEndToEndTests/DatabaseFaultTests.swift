@@ -243,6 +243,94 @@ struct DatabaseFaultTests {
         try await FaultChecks.expectEnriched(fixture, before: before)
         try await FaultChecks.expectNoSecrets(fixture, outputs: [failed, replayed])
     }
+
+    /// A run killed while its COMMIT went through unanswered (the proxy in front of the
+    /// server swallows the answer, so the server sees no client gone): the table changed, and
+    /// the run never learnt it. Its undo file names the transaction; `sluice resume` asks the
+    /// server and says the apply committed and whose undo puts it back — not its own, which
+    /// changes nothing.
+    @Test func aResumeAsksWhatBecameOfACommitItsRunNeverHeardBack() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        try await fixture.installSlowCommit(seconds: 3)
+        let before = try await fixture.table()
+        let proxy = FaultProxy(targetPort: try #require(fixture.server.port))
+        let port = try proxy.start()
+        defer { Task { await proxy.stop() } }
+        var sluice = fixture.sluice
+        sluice.environment["DATABASE_URL"] = try PostgresConnection.conninfo(
+            try #require(fixture.sluice.environment["DATABASE_URL"]), setting: ["port": "\(port)"])
+
+        let (process, _, _) = try sluice.start(fixture.runArguments(["--yes"]))
+        defer { FaultChecks.stop(process) }
+        try await FaultChecks.eventually("COMMIT to be running", within: .seconds(60)) {
+            try await fixture.sluiceBackends().contains { $0.query == "COMMIT" && $0.state == "active" }
+        }
+        proxy.setMode(.stall)
+        try await FaultChecks.eventually("the COMMIT to go through", within: .seconds(60)) {
+            try await fixture.table() != before
+        }
+        kill(process.processIdentifier, SIGKILL)
+        try await FaultChecks.eventually("sluice to be gone", within: .seconds(60)) { !process.isRunning }
+        let killed = try await fixture.lastRunDirectory()
+        let undoFile = killed.appendingPathComponent("apply.undo.ndjson")
+        let undoText = try await BlockingIO.runOnOwnThread { try String(contentsOf: undoFile, encoding: .utf8) }
+        #expect(undoText.hasPrefix("{") && undoText.contains("\"marks_commit\":true"))
+        #expect(undoText.split(separator: "\n").last?.hasPrefix("{\"transaction\":") == true, "\(undoText.suffix(200))")
+
+        try await fixture.removeSlowCommit()
+        let resumed = try await fixture.sluice.run(["resume", killed.path, "--yes"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let runID = killed.lastPathComponent
+        #expect(
+            resumed.stderr.contains(
+                "note: stage 'apply' of run \(runID) committed before the run stopped (the server reports transaction "),
+            "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("undo run \(runID): sluice undo \(killed.path)"), "\(resumed.stderr)")
+        try await FaultChecks.expectEnriched(fixture, before: before)
+        // The killed run's undo is the one that puts the table back.
+        let undone = try await fixture.sluice.run(["undo", killed.path, "--yes"])
+        #expect(undone.status == 0, "\(undone.stderr)")
+        #expect(try await fixture.table() == before)
+    }
+
+    /// Killed while COMMIT runs (the server notices the client gone and rolls back): the
+    /// resume says that apply did not commit, and applies the rows itself.
+    @Test func aResumeSaysACommitCutByTheProcessDyingWasRolledBack() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        try await fixture.installSlowCommit(seconds: 60)
+        let before = try await fixture.table()
+        let (process, _, _) = try fixture.sluice.start(fixture.runArguments(["--yes"]))
+        defer { FaultChecks.stop(process) }
+        try await FaultChecks.eventually("COMMIT to be running", within: .seconds(60)) {
+            try await fixture.sluiceBackends().contains { $0.query == "COMMIT" && $0.state == "active" }
+        }
+        kill(process.processIdentifier, SIGKILL)
+        // The server checks for its client every 2 s while a query runs (sluice sets
+        // client_connection_check_interval), and ends the session.
+        try await fixture.waitForNoSluiceBackends()
+        #expect(try await fixture.table() == before)
+
+        try await fixture.removeSlowCommit()
+        let killed = try await fixture.lastRunDirectory()
+        let resumed = try await fixture.sluice.run(["resume", killed.path, "--yes"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(
+            resumed.stderr.contains(
+                "note: stage 'apply' of run \(killed.lastPathComponent) did not commit (the server reports transaction "
+            ),
+            "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("rolled back): nothing of it is in the table"), "\(resumed.stderr)")
+        try await FaultChecks.expectEnriched(fixture, before: before)
+        // Its undo has nothing to put back: undoing it would take the resume's rows for its own.
+        let enriched = try await fixture.table()
+        let undone = try await fixture.sluice.run(["undo", killed.path, "--yes"])
+        #expect(undone.status == 0, "\(undone.stderr)")
+        #expect(undone.stderr.contains("did not commit ("), "\(undone.stderr)")
+        #expect(undone.stderr.hasSuffix("): nothing to undo\n"), "\(undone.stderr)")
+        #expect(try await fixture.table() == enriched)
+    }
 }
 
 // MARK: - Checks shared by the fault tests

@@ -351,6 +351,35 @@ struct ProcessFaultTests {
             fixture, before: before, running: ["resume", directory.path, "--yes"], after: [failed])
     }
 
+    /// An undo that commits but cannot record itself in the run's manifest (its directory
+    /// immutable) fails: the run would still read as not undone, which later undos and
+    /// approvals trust. The table holds the prior values all the same.
+    @Test(.enabled(if: ScratchDisk.canMakeImmutable, "chattr +i does not work here"))
+    func anUndoThatCannotBeRecordedFails() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 60)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        #expect(try await fixture.run(["--yes"]).status == 0)
+        let directory = try await fixture.lastRunDirectory()
+        #expect(try await fixture.table() != before)
+        try await ScratchDisk.setImmutable(directory, true)
+        let undone: SluiceProcess.Outcome
+        do {
+            undone = try await fixture.sluice.run(["undo", directory.path, "--yes"])
+        } catch {
+            try? await ScratchDisk.setImmutable(directory, false)
+            throw error
+        }
+        try await ScratchDisk.setImmutable(directory, false)
+        #expect(undone.status == 1, "\(undone.stderr)")
+        #expect(
+            undone.stderr.contains(
+                "error: the undo committed (the table holds the prior values again), but \(directory.path)/manifest.json "
+                    + "could not record it"), "\(undone.stderr)")
+        #expect(try await fixture.table() == before)
+        #expect(await fixture.manifests().last?.manifest.undos.isEmpty == true)
+    }
+
     // MARK: Two runs at once
 
     @Test func twoRunsOfThePlanAtOnceKeepTheirOwnRunsAndTheSecondApplySaysWhoItWaitsFor() async throws {

@@ -69,8 +69,9 @@ import Testing
         let file = try #require(harness.artifacts("undo").first)
         let lines = try await text(of: file).split(
             separator: "\n")
-        #expect(lines.count == 4)
+        #expect(lines.count == 5)
         #expect(lines[0].contains(#""mode":"upsert""#))
+        #expect(lines.last?.hasPrefix(#"{"transaction":"#) == true)
         #expect(lines.dropFirst().filter { $0.hasPrefix(#"{"inserted":["#) }.count == 2)
         #expect(lines.dropFirst().filter { $0.hasPrefix("[") }.count == 1)
         // What a run that failed after this commit says it wrote (`the database changed: ...`).
@@ -136,9 +137,35 @@ import Testing
         #expect(try await Self.snapshot(db) == before)
     }
 
-    /// An update's undo file is what it was before modes existed (no `mode` in its header), so
-    /// an older sluice can still undo it; an upsert's is refused by one, not misread.
-    @Test func anUpdateWritesTheUndoFileAsBefore() async throws {
+    /// What an undo file says of its COMMIT: the transaction's line; none, in a file that marks
+    /// its commit, is an apply that stopped before COMMIT; an older file says nothing.
+    @Test func anUndoFileSaysWhetherItsApplyReachedCommit() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-marker-\(UUID())")
+        try await BlockingIO.runOnOwnThread {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        }
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let header = #"{"columns":["isrc"],"key":"id","stage":"apply","table":"tracks","written":true"#
+        let files: [(String, UndoFile.CommitMarker)] = [
+            (header + #","marks_commit":true}\#n["a",null,"X"]\#n{"transaction":7812}\#n"#, .transaction(7812)),
+            (header + #","marks_commit":true}\#n["a",null,"X"]\#n"#, .none),
+            (header + #","marks_commit":true}\#n"#, .none),
+            (header + "}\n[\"a\",null,\"X\"]\n", .notMarked),
+        ]
+        for (index, (text, marker)) in files.enumerated() {
+            let url = directory.appendingPathComponent("\(index).undo.ndjson")
+            let read = try await BlockingIO.runOnOwnThread {
+                try Data(text.utf8).write(to: url)
+                return try UndoFile.commitMarker(at: url)
+            }
+            #expect(read == marker, "\(text)")
+        }
+    }
+
+    /// An update's undo file has no `mode` in its header, as before modes existed; it says it
+    /// marks its COMMIT, and its last line, written just before COMMIT, names the transaction
+    /// (which an older sluice refuses rather than misread).
+    @Test func anUpdatesUndoFileNamesItsTransactionLast() async throws {
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }
         let stage = try TestPlans.stage("apply", of: try await TestPlans.spotify(database: db.conninfo))
@@ -146,12 +173,13 @@ import Testing
         _ = try await harness.run(stage, input: ApplyStageTests.input)
         #expect(harness.counters["inserted"] == nil)
         let file = try #require(harness.artifacts("undo").first)
-        let header = try #require(
-            try await text(of: file).split(separator: "\n")
-                .first)
+        let lines = try await text(of: file).split(separator: "\n")
         #expect(
-            header
-                == #"{"columns":["spotify_popularity","isrc"],"key":"id","stage":"apply","table":"tracks","written":true}"#
+            lines.first
+                == #"{"columns":["spotify_popularity","isrc"],"key":"id","marks_commit":true,"stage":"apply","table":"tracks","written":true}"#
         )
+        let transaction = try #require(lines.last?.wholeMatch(of: #/\{"transaction":([0-9]+)\}/#)?.1)
+        let marker = try await BlockingIO.runOnOwnThread { try UndoFile.commitMarker(at: file) }
+        #expect(marker == .transaction(Int64(transaction)!))
     }
 }

@@ -46,8 +46,8 @@ import Testing
         #expect(!ApplyStage.spoolHolds(directory.appendingPathComponent("missing.ndjson")))
     }
 
-    /// A failed apply that kept its undo file (its COMMIT's outcome is unknown) may have
-    /// applied, until an undo of it is recorded; any other failed apply changed nothing.
+    /// A failed or interrupted apply that kept its undo file (its COMMIT's outcome is unknown)
+    /// may have applied, until an undo of it is recorded; any other failed apply changed nothing.
     @Test func aFailedApplyThatKeptItsUndoFileMayHaveApplied() {
         var manifest = Manifest(
             runID: "20261205-000000-abcdef", toolVersion: "test",
@@ -61,6 +61,10 @@ import Testing
             .init(kind: ApplyStage.undoArtifactKind, path: "apply.undo.ndjson", sha256: "0", rows: 3)
         ]
         #expect(ApplyStage.mayHaveApplied(manifest))
+        // Interrupted while its COMMIT went unanswered: the stage is cancelled, the same holds.
+        manifest.status = .interrupted
+        manifest.stages[0].status = .cancelled
+        #expect(ApplyStage.stagesThatMayHaveApplied(manifest) == ["apply"])
         manifest.undos = [.init(stage: "apply", undoneAt: Date(), restored: 3, deleted: 0, changedSince: 0)]
         #expect(!ApplyStage.mayHaveApplied(manifest), "undone since")
     }
@@ -280,7 +284,7 @@ import Testing
             try await text(of: undoFile).split(
                 separator: "\n"
             ).count
-                == count + 1)
+                == count + 2, "the header, a line per row, the transaction's")
         #expect(
             try await BlockingIO.runOnOwnThread {
                 try FileManager.default.contentsOfDirectory(atPath: harness.runDirectory.path)

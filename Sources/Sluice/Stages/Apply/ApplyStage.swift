@@ -23,16 +23,22 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
     /// `sluice undo` puts back): recorded once the update committed, or may have.
     public static let undoArtifactKind = "undo"
 
-    /// The run failed in an apply whose COMMIT it cannot know the outcome of (the connection
-    /// died during it and the server could not be asked): that apply kept its undo file, which
-    /// no other failed apply does. It may have applied, and nothing has undone it since.
+    /// The run failed, or was interrupted, in an apply whose COMMIT it cannot know the outcome
+    /// of (the connection died or stopped answering during it, and the server could not be
+    /// asked): that apply kept its undo file, which no other apply that did not finish does. It
+    /// may have applied, and nothing has undone it since.
     public static func mayHaveApplied(_ manifest: Manifest) -> Bool {
-        manifest.status == .failed
-            && manifest.stages.contains { stage in
-                stage.kind == "apply" && stage.status == .failed
-                    && stage.outputs.contains { $0.kind == undoArtifactKind }
-                    && !manifest.undos.contains { $0.stage == stage.name }
-            }
+        !stagesThatMayHaveApplied(manifest).isEmpty
+    }
+
+    /// The apply stages of ``mayHaveApplied(_:)``.
+    public static func stagesThatMayHaveApplied(_ manifest: Manifest) -> [String] {
+        guard manifest.status == .failed || manifest.status == .interrupted else { return [] }
+        return manifest.stages.filter { stage in
+            stage.kind == "apply" && (stage.status == .failed || stage.status == .cancelled)
+                && stage.outputs.contains { $0.kind == undoArtifactKind }
+                && !manifest.undos.contains { $0.stage == stage.name }
+        }.map(\.name)
     }
 
     /// The run failed in an apply held to a review because rows changed since that review: a
@@ -246,17 +252,19 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
         undo.mode = update.mode
         // A dry run changes nothing, so it leaves no undo file; it counts what would change.
         let writer = settings.dryRun ? nil : try await UndoFile.Writer(at: undoURL, describing: undo)
-        if writer != nil, let created = await PrivateFile.identity(of: undoURL) {
+        if let writer, let created = await PrivateFile.identity(of: undoURL) {
             // A run directory removed (or the file replaced) while the apply ran would leave a
             // committed change with no undo anywhere: then nothing is committed.
             let stage = name
-            update.beforeCommit = {
+            update.beforeCommit = { transaction in
                 guard await PrivateFile.identity(of: undoURL) == created else {
                     throw StageError(
                         stage: stage,
                         "the undo file \(undoURL.path) was removed or replaced while the apply ran (the run "
                             + "directory deleted?): rolled back, nothing changed, since the change could not be undone")
                 }
+                // What a later look asks the server about if the COMMIT's answer never comes.
+                if let transaction { try await writer.appendTransaction(.int(transaction)) }
             }
         }
         var wouldChange = 0

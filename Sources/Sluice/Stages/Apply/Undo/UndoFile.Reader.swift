@@ -102,12 +102,15 @@ extension UndoFile {
                 return batch.isEmpty ? nil : batch
             }
 
-            /// One line as a row of ``columns``; `nil` for a line of stored values (read first).
+            /// One line as a row of ``columns``; `nil` for a line of stored values (read first) or
+            /// the transaction's.
             private func row(_ line: Value, lineNumber: Int) throws -> [Value]? {
                 let width = flagged ? columns.count - 1 : columns.count
                 switch line {
                 case .array(let row) where row.count == width:
                     return flagged ? row + [.bool(false)] : row
+                case .object(let record) where record.count == 1 && record[UndoFile.transactionRecord] != nil:
+                    return nil
                 case .object(let record) where hasStored && record.count == 1 && record[UndoFile.storedRecord] != nil:
                     return nil
                 case .object(let record) where flagged && record.count == 1:

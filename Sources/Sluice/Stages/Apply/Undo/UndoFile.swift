@@ -6,7 +6,7 @@ import SluicePipeline
 /// The prior values an apply replaced: what ``Undo`` writes back to restore the table.
 ///
 /// NDJSON, mode 0600. Line 1 describes the update,
-/// `{"columns":["spotify_popularity","isrc"],"key":"id","stage":"apply","table":"tracks","written":true}`;
+/// `{"columns":["spotify_popularity","isrc"],"key":"id","marks_commit":true,"stage":"apply","table":"tracks","written":true}`;
 /// every later line is one row as a JSON array: the key, the prior value of each column, then
 /// the value the apply wrote to each column (``BulkUpdate/undoColumns``), which undo checks a
 /// row still holds before restoring it. Files without `"written"` (older ones) hold the key and
@@ -51,12 +51,16 @@ public struct UndoFile: Sendable, Hashable {
     var header: Value {
         var fields: [String: Value] = [
             "table": .string(table), "key": .string(key), "columns": .array(columns.map(Value.string)),
-            "stage": .string(stage), "written": .bool(hasWrittenValues),
+            "stage": .string(stage), "written": .bool(hasWrittenValues), "marks_commit": true,
         ]
         if mode != .update { fields["mode"] = .string(mode.rawValue) }
         return .object(fields)
     }
 
+    /// The key of the object of the last line, written just before COMMIT: the transaction's
+    /// id. A file whose header says `"marks_commit"` and that has no such line was never
+    /// committed: the apply stopped before it sent COMMIT.
+    static let transactionRecord = "transaction"
     /// The key of a line's object holding a row the apply added.
     static let insertedRecord = "inserted"
     /// The key of a line's object holding what a row holds after the apply, where a trigger
@@ -87,7 +91,10 @@ public struct UndoFile: Sendable, Hashable {
     }
 
     /// Writes an undo file; not thread-safe (the apply stage's task owns it).
-    final class Writer {
+    /// `@unchecked Sendable`: the apply stage uses it from its one task, one call at a time —
+    /// the rows as the update hands them over, then the transaction's line from
+    /// ``BulkUpdate/beforeCommit`` (which that task awaits), then `close` — never two at once.
+    final class Writer: @unchecked Sendable {
         private let file: PrivateFileWriter
         private let undo: UndoFile
         private(set) var rows = 0
@@ -122,6 +129,15 @@ public struct UndoFile: Sendable, Hashable {
                 }
             }
             rows += batch.count
+            try await file.flush()
+        }
+
+        /// Appends the transaction's line (``UndoFile/transactionRecord``), the last before COMMIT.
+        func appendTransaction(_ id: Value) async throws {
+            try await file.append { out in
+                JSON.encode(.object([UndoFile.transactionRecord: id]), into: &out)
+                out.append(UInt8(ascii: "\n"))
+            }
             try await file.flush()
         }
 

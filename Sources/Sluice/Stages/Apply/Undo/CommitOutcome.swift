@@ -1,0 +1,106 @@
+import Foundation
+import Logging
+import SluiceCore
+import SluicePipeline
+import SluicePlan
+import SluicePostgres
+
+/// What became of an apply whose run never learnt whether its COMMIT went through: the
+/// connection stopped answering during it (``ApplyStage/stagesThatMayHaveApplied(_:)``), or
+/// the process died while the stage ran and left its undo file. Asked of the server later by
+/// the transaction's id, the undo file's last line (``UndoFile/transactionRecord``).
+public enum CommitOutcome: Sendable, Equatable {
+    /// The server reports the transaction committed: the run's undo puts the rows back.
+    case committed(transaction: Int64)
+    /// It was rolled back, or never reached COMMIT: nothing of it is in the table.
+    case notCommitted(String)
+    /// The server could not be asked, or does not say: why.
+    case unknown(String)
+
+    /// The apply stages of the run `manifest` (in `directory`) whose COMMIT's outcome the run
+    /// does not know, in plan order.
+    public static func stagesInDoubt(of manifest: Manifest, in directory: URL) async -> [String] {
+        let failed = ApplyStage.stagesThatMayHaveApplied(manifest)
+        var doubtful: [String] = []
+        for stage in manifest.stages where stage.kind == "apply" {
+            if failed.contains(stage.name) {
+                doubtful.append(stage.name)
+            } else if manifest.isAbandoned, stage.status == .running {
+                let file = directory.appendingPathComponent(UndoFile.fileName(stage: stage.name))
+                if await BlockingIO.fileExists(atPath: file.path) { doubtful.append(stage.name) }
+            }
+        }
+        return doubtful
+    }
+
+    /// Asks the server what became of `stage`'s transaction, on the connection the stage of
+    /// `plan` writes with.
+    public static func settle(stage: String, in directory: URL, plan: Plan, logger: Logger) async -> CommitOutcome {
+        let url = directory.appendingPathComponent(UndoFile.fileName(stage: stage))
+        let marker: UndoFile.CommitMarker
+        do {
+            marker = try await BlockingIO.run { try UndoFile.commitMarker(at: url) }
+        } catch {
+            return .unknown("its undo file cannot be read: \(error)")
+        }
+        let transaction: Int64
+        switch marker {
+        case .transaction(let id):
+            transaction = id
+        case .none:
+            return .notCommitted("it stopped before it sent COMMIT (its undo file has no transaction line)")
+        case .notMarked:
+            return .unknown("its undo file, written by an earlier version of sluice, does not name its transaction")
+        }
+        guard let name = plan.stage(named: stage)?.apply?.connection,
+            let settings = plan.connection(named: name)?.postgres
+        else {
+            return .unknown("the plan has no database connection for stage '\(stage)'")
+        }
+        do {
+            let status = try await DatabaseConnector.with(settings, logger: logger, applicationName: "sluice resume") {
+                try await $0.execute("SELECT txid_status($1)", [.int(transaction)]).scalar.stringValue
+            }
+            switch status {
+            case "committed": return .committed(transaction: transaction)
+            case "aborted": return .notCommitted("the server reports transaction \(transaction) rolled back")
+            case let other?: return .unknown("the server reports transaction \(transaction) '\(other)'")
+            case nil: return .unknown("the server no longer remembers transaction \(transaction)")
+            }
+        } catch {
+            return .unknown("asking the server about transaction \(transaction) failed: \(error)")
+        }
+    }
+}
+
+extension UndoFile {
+    /// What an undo file says of its COMMIT (``transactionRecord``).
+    enum CommitMarker: Equatable {
+        /// The transaction's id, written just before COMMIT.
+        case transaction(Int64)
+        /// A file that marks its commit (`"marks_commit"`) without the line: never committed.
+        case none
+        /// An earlier version's file, which does not say.
+        case notMarked
+    }
+
+    /// Reads the header and the last line of the file at `url`: blocking file I/O.
+    static func commitMarker(at url: URL) throws -> CommitMarker {
+        let handle = try FileHandle(forReadingFrom: url)
+        defer { try? handle.close() }
+        let head = try handle.read(upToCount: 64 * 1024) ?? Data()
+        let firstLine = head.prefix { $0 != UInt8(ascii: "\n") }
+        guard let header = try? JSON.decode(Array(firstLine)), header["marks_commit"].boolValue == true else {
+            return .notMarked
+        }
+        let size = try handle.seekToEnd()
+        let tail = min(size, 256)
+        try handle.seek(toOffset: size - tail)
+        let bytes = try handle.readToEnd() ?? Data()
+        let lines = bytes.split(separator: UInt8(ascii: "\n"))
+        guard let last = lines.last, let line = try? JSON.decode(Array(last)),
+            let id = line[transactionRecord].intValue
+        else { return .none }
+        return .transaction(Int64(id))
+    }
+}
