@@ -151,6 +151,34 @@ struct DatabaseFaultTests {
 
     // MARK: Apply
 
+    /// A table another session holds exclusively (`LOCK TABLE`, as a migration does) before the
+    /// run starts: the check of the apply's table waits for it, and says so, naming the session,
+    /// instead of the run hanging without a word; once the lock goes, the run goes on.
+    @Test func aTableLockedExclusivelyBeforeTheRunIsSaidToBeWaitedFor() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 60)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let connection = try await fixture.server.connect(fixture.conninfo)
+        _ = try await connection.execute("BEGIN")
+        _ = try await connection.execute("LOCK TABLE tracks")
+        let lock = HeldLock(connection: connection)
+        let (process, out, err) = try fixture.sluice.start(fixture.runArguments(["--yes"]))
+        defer { FaultChecks.stop(process) }
+        do {
+            try await FaultChecks.eventually("the wait to be said", within: .seconds(60)) {
+                (try? await Files.text(err))?.contains("waiting for a lock on tracks held by ") == true
+            }
+        } catch {
+            await lock.release()
+            throw error
+        }
+        // (Nothing to read back yet: the lock this test holds keeps the table from any reader.)
+        await lock.release()
+        let finished = await FaultChecks.finish(process, out, err, within: .seconds(120))
+        #expect(finished.status == 0, "\(finished.stderr)")
+        try await FaultChecks.expectEnriched(fixture, before: before)
+    }
+
     @Test func aValueTheCheckConstraintRefusesFailsNamingTheKeyAndTheConstraintAndChangesNothing() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
         defer { Task { await fixture.tearDown() } }

@@ -124,7 +124,15 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
         database.connectTimeout = min(database.connectTimeout, 2)
         try await DatabaseConnector.with(database, for: context) { connection in
             do {
-                _ = try await connection.execute("SELECT \(list.joined(separator: ", ")) FROM \(table) LIMIT 0")
+                // A session holding the table exclusively (`LOCK TABLE`, an `ALTER TABLE`) makes
+                // even this wait: said, naming it, rather than a run that hangs without a word.
+                _ = try await LockWaitWatcher.watching(
+                    connection, table: settings.table, database: database,
+                    applicationName: DatabaseConnector.applicationName(run: context.runID, stage: name),
+                    logger: context.logger
+                ) {
+                    try await connection.execute("SELECT \(list.joined(separator: ", ")) FROM \(table) LIMIT 0")
+                }
             } catch let error as PostgresError where error.sqlState == "42703" || error.sqlState == "42P01" {
                 var message = "\(error.message) (\(when))"
                 // Located where the plan names it, as a guard-rail is: the table, or the first
