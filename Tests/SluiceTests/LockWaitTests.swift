@@ -21,6 +21,13 @@ import Testing
         #expect(psql.description == "another session (pid 77, application 'psql', user 'alice', idle in transaction)")
         #expect(LockHolder(pid: 9, applicationName: "", user: "", state: "").description == "another session (pid 9)")
         #expect(LockHolder(pid: 9, applicationName: "sluice", user: "", state: "").sluiceRun == nil)
+        // The server's own processes by what they are: autovacuum, which gives way to a lock it blocks.
+        #expect(
+            LockHolder(pid: 14032, applicationName: "", user: "", state: "active", backendType: "autovacuum worker")
+                .description == "autovacuum (pid 14032; it usually gives way within a second)")
+        #expect(
+            LockHolder(pid: 9, applicationName: "", user: "", state: "", backendType: "background worker").description
+                == "another session (pid 9, background worker)")
     }
 
     @Test func saysSoWhenTheWaitStartsWhenTheHoldersChangeAndEvery30sButNotAtEveryLook() {

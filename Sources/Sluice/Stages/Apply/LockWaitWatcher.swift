@@ -128,14 +128,15 @@ struct LockWaitWatcher: Sendable {
     static func holders(of pid: Int, on connection: PostgresConnection) async throws -> [LockHolder] {
         let result = try await connection.execute(
             """
-            SELECT h.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''), coalesce(a.state, '')
+            SELECT h.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''), coalesce(a.state, ''),
+                coalesce(a.backend_type, 'client backend')
             FROM unnest(pg_blocking_pids($1::int)) AS h(pid) LEFT JOIN pg_stat_activity AS a ON a.pid = h.pid
             ORDER BY h.pid
             """, [.int(Int64(pid))])
         return result.rows.map { row in
             LockHolder(
                 pid: Int(row[0].intValue ?? 0), applicationName: row[1].text ?? "", user: row[2].text ?? "",
-                state: row[3].text ?? "")
+                state: row[3].text ?? "", backendType: row[4].text ?? "client backend")
         }
     }
 
@@ -175,6 +176,8 @@ struct LockHolder: Sendable, Hashable, CustomStringConvertible {
     var user: String
     /// `active`, `idle in transaction`, ...; empty when the server does not show it to us.
     var state: String
+    /// `client backend`, `autovacuum worker`, ... (`pg_stat_activity.backend_type`).
+    var backendType = "client backend"
 
     /// Another sluice names itself `sluice RUN-ID STAGE` (``DatabaseConnector/applicationName(run:stage:)``).
     var sluiceRun: (run: String, stage: String)? {
@@ -185,7 +188,11 @@ struct LockHolder: Sendable, Hashable, CustomStringConvertible {
 
     var description: String {
         if let (run, stage) = sluiceRun { return "sluice run \(run) (stage \(stage), pid \(pid))" }
+        // The server's own: it cancels itself for a lock it blocks after deadlock_timeout (1 s by
+        // default), unless it runs to prevent transaction id wraparound.
+        if backendType == "autovacuum worker" { return "autovacuum (pid \(pid); it usually gives way within a second)" }
         var details = ["pid \(pid)"]
+        if backendType != "client backend" { details.append(backendType) }
         if !applicationName.isEmpty { details.append("application '\(applicationName)'") }
         if !user.isEmpty { details.append("user '\(user)'") }
         if !state.isEmpty { details.append(state) }
