@@ -81,6 +81,7 @@ struct Replay: AsyncParsableCommand {
         let replay = SluicePipeline.Replay(
             original: original, originalDirectory: originalDirectory, mode: mode, stage: name, resumed: reusingAnswers)
         try await refuseEditedReviewFiles(of: replay)
+        try await refuseMissingReviews(of: replay, running: running)
         try await refuseRejected(original, at: originalDirectory, replaying: name, execution: execution)
         try await refuseSupersededReviews(
             of: original, running: running, runs: originalDirectory.deletingLastPathComponent(),
@@ -252,6 +253,22 @@ struct Replay: AsyncParsableCommand {
     /// a `sluice apply` run read: when that CSV was edited since, the person most likely meant
     /// their edits to be applied. Refuses, saying how to apply the edited file, rather than
     /// silently applying the recorded rows.
+    /// A gate's review file gone (moved, deleted): its approval would be held to a review no one
+    /// can read again. Refused naming the file and how to go on, rather than fail on opening it.
+    static func refuseMissingReviews(of replay: SluicePipeline.Replay, running: Set<String>) async throws {
+        let original = replay.original
+        for record in original.stages where running.contains(record.name) && record.status == .awaitingApproval {
+            guard let review = record.review else { continue }
+            let url = replay.resolve(review.file.path)
+            guard !(await BlockingIO.fileExists(atPath: url.path)) else { continue }
+            let again = RejectCommand.newReviewCommand(for: original, in: replay.originalDirectory)
+            Terminal.printError(
+                "error: \(url.path), the review of stage '\(record.name)' that approving run \(original.runID) applies, "
+                    + "is gone (moved or deleted); put it back, or review anew: \(again)")
+            throw ExitCode(ExitStatus.failed)
+        }
+    }
+
     static func refuseEditedReviewFiles(of replay: SluicePipeline.Replay) async throws {
         let original = replay.original
         for record in original.stages.prefix(while: { $0.name != replay.stage }) {

@@ -148,6 +148,19 @@ struct SpotifyPlanTests {
         #expect(refused.stderr.contains("sluice apply plans/spotify-enrichment.yaml"), "\(refused.stderr)")
         #expect(try await fixture.table() == before)
         try await Files.write(reviewed, to: csvURL)
+        // The review file moved away: the approval, held to it, is refused naming it and how to
+        // go on, instead of failing as it opens the file.
+        let reviewFile = directory.appendingPathComponent("review.csv")
+        let moved = directory.appendingPathComponent("review.csv.moved")
+        try await BlockingIO.runOnOwnThread { try FileManager.default.moveItem(at: reviewFile, to: moved) }
+        let missing = try await databaseOnly.run(["replay", directory.path, "--from", "apply", "--yes"])
+        try await BlockingIO.runOnOwnThread { try FileManager.default.moveItem(at: moved, to: reviewFile) }
+        #expect(missing.status == 1, "\(missing.stderr)")
+        #expect(
+            missing.stderr.contains(
+                "error: \(reviewFile.path), the review of stage 'apply' that approving run \(manifest.runID) applies, "
+                    + "is gone (moved or deleted); put it back, or review anew: sluice run "), "\(missing.stderr)")
+        #expect(try await fixture.table() == before)
 
         // A --stage replay stopped at the gate is continued as a --stage replay (not running verify).
         let gated = try await databaseOnly.run(["replay", directory.path, "--stage", "apply"])
