@@ -577,7 +577,11 @@ struct PlanChecker {
                                 "chunk size \(size) is more than the \(maxIDs) ids stage '\(reader.name)' may send in one request",
                                 at: location("\(path).size", or: s.location),
                                 notes: [
-                                    "set size to at most \(maxIDs) (the endpoint's documented limit, fetch max_ids)"
+                                    "set size to at most \(maxIDs) ("
+                                        + (validator.locations["stages.\(reader.name).max_ids"] != nil
+                                            ? "fetch max_ids, the most the endpoint takes in one request"
+                                            : "fetch max_ids's default; set it to what the endpoint takes, if more")
+                                        + ")"
                                 ])
                         }
                     } else if reader.kind != .chunk {

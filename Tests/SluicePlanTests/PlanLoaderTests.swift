@@ -163,6 +163,18 @@ let minimal = """
         #expect(plan.stage(named: "query")?.requiresApproval == false)
     }
 
+    /// A chunk bigger than its fetch's `max_ids`: the note says where that limit comes from,
+    /// the plan (the endpoint's) or the default, also when the fetch has another mistake.
+    @Test func aChunkOverMaxIDsNamesWhereTheLimitComesFrom() {
+        let set = minimal.replacingOccurrences(of: "delay: 0.33s", with: "delay: 0.33s\n    max_ids: 20")
+        for plan in [set, set.replacingOccurrences(of: "delay: 0.33s", with: "delay: soon")] {
+            let found = errors(plan).first { $0.message.hasPrefix("chunk size 50 is more than the 20 ids") }
+            #expect(
+                found?.notes == ["set size to at most 20 (fetch max_ids, the most the endpoint takes in one request)"],
+                "\(errors(plan))")
+        }
+    }
+
     /// Each parameter given is located where it was written: its line in the file, or the
     /// --set that gave it (at its value); a default has no location.
     @Test func parametersAreLocatedInTheFileOrInTheirSet() throws {
