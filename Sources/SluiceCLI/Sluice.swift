@@ -60,6 +60,26 @@ struct PlanOptions: ParsableArguments {
             throw ExitCode(ExitStatus.invalidPlan)
         }
     }
+
+    /// Of the variables `plan` (loaded with unset variables as warnings) found unset, those its
+    /// PostgreSQL connections use: the plan is loaded again with each set to a marker, and the
+    /// connections whose URL holds one name it.
+    func databaseVariables(unsetIn plan: Plan) async throws -> Set<String> {
+        let unset = Set(
+            plan.warnings.compactMap { warning -> String? in
+                if case .unsetVariable(let name) = warning.code { name } else { nil }
+            })
+        guard !unset.isEmpty else { return [] }
+        let marker = "\u{1}sluice-unset:"
+        var environment = ProcessInfo.processInfo.environment
+        for name in unset { environment[name] = marker + name + "\u{1}" }
+        let (path, overrides, environmentMarked) = (self.plan, self.overrides, environment)
+        let marked = try await BlockingIO.run {
+            try PlanLoader(environment: environmentMarked).load(path: path, overrides: overrides)
+        }
+        let urls = marked.connections.compactMap { $0.postgres?.url.value }
+        return unset.filter { name in urls.contains { $0.contains(marker + name + "\u{1}") } }
+    }
 }
 
 enum ExitStatus {
@@ -84,8 +104,8 @@ struct Check: AsyncParsableCommand {
             Needs no credentials: an environment variable the plan uses that is not set (DATABASE_URL, a client \
             secret) is a warning, set at run time; --strict makes it an error, as it is for run.
 
-            With --connect it also opens every PostgreSQL connection (so it needs their credentials, as \
-            --strict), has the server plan each query's SQL without running it, and checks what a run checks \
+            With --connect it also opens every PostgreSQL connection (so it needs their credentials: an \
+            unset variable one uses is an error; an API's may stay unset), has the server plan each query's SQL without running it, and checks what a run checks \
             before it starts: each apply's table, key and columns, each verify check's SQL. It changes \
             nothing and asks no API anything. Every problem is printed located in the plan; exit 2.
             """)
@@ -99,8 +119,26 @@ struct Check: AsyncParsableCommand {
     var connect = false
 
     func run() async throws {
-        let plan = try await options.load(unsetVariablesAreWarnings: !strict && !connect)
+        let plan = try await options.load(unsetVariablesAreWarnings: !strict)
         if connect {
+            // The databases' credentials are needed to connect to them; an API's are not: check
+            // asks no API anything.
+            let needed = (try? await options.databaseVariables(unsetIn: plan)) ?? []
+            let missing = plan.warnings.filter { warning in
+                if case .unsetVariable(let name) = warning.code { needed.contains(name) } else { false }
+            }
+            if !missing.isEmpty {
+                for warning in missing {
+                    guard case .unsetVariable(let name) = warning.code else { continue }
+                    var error = Diagnostic.error(
+                        "environment variable '\(name)' is not set, and --connect connects with it",
+                        at: warning.location, notes: ["set it, or check without --connect"])
+                    error.code = warning.code
+                    Terminal.printError(error.rendered(color: Terminal.colorOnStderr))
+                }
+                Terminal.printError(missing.count.counted("error"))
+                throw ExitCode(ExitStatus.invalidPlan)
+            }
             let logger = Logger(label: "sluice.check") { _ in SwiftLogNoOpLogHandler() }
             let stages: [StageSpec]
             do {

@@ -19,6 +19,36 @@ import Testing
         #expect(try await fixture.table() == before)
     }
 
+    /// Without the API's credentials (a CI, a first look): the database's are what connecting
+    /// needs, so the check goes on, the API's unset variables staying warnings; without the
+    /// database's, that variable is the one error, located.
+    @Test func onlyTheDatabasesVariablesAreNeededToConnect() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 5)
+        defer { Task { await fixture.tearDown() } }
+        var sluice = fixture.sluice
+        sluice.environment["SPOTIFY_CLIENT_ID"] = nil
+        sluice.environment["SPOTIFY_CLIENT_SECRET"] = nil
+        let outcome = try await sluice.run(["check", "--connect", "plans/spotify-enrichment.yaml"])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdout.contains("connection 'db': connected (PostgreSQL "), "\(outcome.stdout)")
+        #expect(
+            outcome.stderr.contains("warning: environment variable 'SPOTIFY_CLIENT_SECRET' is not set"),
+            "\(outcome.stderr)")
+        #expect(!outcome.stderr.contains("error:"), "\(outcome.stderr)")
+
+        sluice.environment["DATABASE_URL"] = nil
+        let without = try await sluice.run(["check", "--connect", "plans/spotify-enrichment.yaml"])
+        #expect(without.status == 2, "\(without.stderr)")
+        let errors = without.stderr.split(separator: "\n").filter { $0.contains(": error: ") }
+        #expect(
+            errors.count == 1
+                && errors[0].hasPrefix("plans/spotify-enrichment.yaml:")
+                && errors[0].hasSuffix(
+                    "error: environment variable 'DATABASE_URL' is not set, and --connect connects with it"),
+            "\(without.stderr)")
+        #expect(!without.stdout.contains("connected"), "\(without.stdout)")
+    }
+
     /// The table the plan writes lacks a column: the apply and the verify check reading it are
     /// named where the plan names them, in one go, and nothing runs.
     @Test func whatTheTableLacksIsLocatedInThePlan() async throws {
