@@ -421,6 +421,9 @@ struct RESTPlanTests {
         #expect(dryCommand.hasSuffix("--from fetch --approve fetch --dry-run"), "\(dryCommand)")
         let dryManifest = try #require(await Files.runs(in: URL(fileURLWithPath: runs)).last?.manifest)
         #expect(dryManifest.resumeCommand?.hasSuffix("--approve fetch --dry-run") == true)
+        // Recorded as a dry run, though it stopped before its apply could count one.
+        #expect(dryManifest.dryRun && dryManifest.isDryRun)
+        #expect(dry.stdout.contains("awaiting-approval (dry run)"), "\(dry.stdout)")
         // A gate misspelt would approve nothing: a usage error, before anything runs.
         let typo = try await fixture.sluice.run(["run", plan.path, "--runs-dir", runs, "--approve", "fetchh"])
         #expect(typo.status == 64, "\(typo.stderr)")

@@ -55,6 +55,21 @@ import Testing
         #expect(!replay("fetch", .stage).continues(original), "one stage, not the rest")
         #expect(!replay("query", .from, of: "20261202-110000-other1").continues(original))
         #expect(!Self.manifest().continues(original), "not a replay")
+        // A dry run changes nothing, also one that failed before its apply (no dry_run counter).
+        var dry = replay("query", .from)
+        dry.dryRun = true
+        #expect(dry.isDryRun && !dry.continues(original))
+    }
+
+    /// `dry_run` is recorded and read back; a manifest from before it reads as no dry run.
+    @Test func aDryRunIsRecordedAndAnOlderManifestIsNone() throws {
+        var manifest = Self.manifest()
+        manifest.dryRun = true
+        let text = String(decoding: manifest.encoded(), as: UTF8.self)
+        #expect(text.contains("\"dry_run\": true"), "\(text)")
+        #expect(try Manifest.decode(Data(text.utf8)) == manifest)
+        let older = text.replacingOccurrences(of: "\"dry_run\"", with: "\"unknown_field\"")
+        #expect(try Manifest.decode(Data(older.utf8)).dryRun == false)
     }
 
     /// An undo is recorded with its figures and read back; a manifest from before the field

@@ -29,7 +29,7 @@ extension Manifest {
             "error": error?.json ?? .null, "replay_of": replayOf?.json ?? .null, "process": process?.json ?? .null,
             "resume_command": resumeCommand.map(Value.string) ?? .null, "notices": .strings(notices),
             "stages": .array(stages.map(\.json)), "undos": .array(undos.map(\.json)),
-            "rejection": rejection?.json ?? .null,
+            "rejection": rejection?.json ?? .null, "dry_run": .bool(dryRun),
         ])
     }
 
@@ -53,6 +53,7 @@ extension Manifest {
         stages = try r.objects("stages").map(StageRecord.init(json:))
         undos = try r.optionalObjects("undos").map(UndoRecord.init(json:))
         rejection = try r.optionalObject("rejection").map(RejectionRecord.init(json:))
+        dryRun = try r.optionalBool("dry_run") ?? false
     }
 }
 

@@ -43,6 +43,9 @@ public struct Manifest: Sendable, Equatable {
     public var undos: [UndoRecord]
     /// Set when a person rejected the review the run stopped at (`sluice reject`).
     public var rejection: RejectionRecord?
+    /// The run was started with `--dry-run` (`false` in manifests written before that was
+    /// recorded, whose applies' `dry_run` counters say it).
+    public var dryRun = false
 
     public init(
         runID: String, toolVersion: String, plan: Plan, resolvedPlan: Value, overrides: [String],
@@ -87,9 +90,10 @@ public struct Manifest: Sendable, Equatable {
         return from <= stopped
     }
 
-    /// A `--dry-run`: its applies rolled back (each counts `dry_run`).
+    /// A `--dry-run`: its applies roll back (each counts `dry_run`), also one that failed or
+    /// stopped before any did.
     public var isDryRun: Bool {
-        stages.contains { $0.counters["dry_run", default: 0] > 0 }
+        dryRun || stages.contains { $0.counters["dry_run", default: 0] > 0 }
     }
 
     /// Still `running` on disk, but the process that ran it is gone (killed, crashed, the

@@ -17,6 +17,9 @@ public struct RunConfiguration: Sendable {
     public var secretOverrides: [String] = []
     /// What to do at a stage that requires approval.
     public var approval: Approval = .denied
+    /// The run is a `--dry-run` (recorded as ``Manifest/dryRun``; its apply stages are built
+    /// to roll back).
+    public var dryRun = false
     /// Set to re-run part of an earlier run.
     public var replay: Replay? = nil
     /// Batches that may wait on an edge whose ``StageSpec/bufferSize`` is `nil`.

@@ -83,6 +83,7 @@ public struct Runner: Sendable {
             secretOverrides: configuration.secretOverrides, startedAt: startedAt,
             replayOf: replayOf)
         manifest.process = .current
+        manifest.dryRun = configuration.dryRun
         // If the process dies, this is how to go on: as after an interruption, approval included.
         manifest.process?.resumeCommand = configuration.resumeCommand?(directory)
         manifest.stages = stages.map { spec in
