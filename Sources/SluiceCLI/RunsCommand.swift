@@ -38,11 +38,16 @@ extension Manifest {
     }
 
     /// The runs stopped at an approval gate that a later run went on from and finished (an
-    /// approval that committed): they wait for nothing, though their own status stays.
+    /// approval that committed): they wait for nothing, though their own status stays. An
+    /// approval whose every change was undone since leaves its gate waiting again.
     static func approvedGates(among runs: [Manifest]) -> Set<String> {
         Set(
             runs.filter { gate in
-                gate.status == .awaitingApproval && runs.contains { $0.status == .succeeded && $0.continues(gate) }
+                gate.status == .awaitingApproval
+                    && runs.contains { approval in
+                        approval.status == .succeeded && approval.continues(gate)
+                            && (approval.committedApplies.isEmpty || !approval.committedAppliesNotUndone.isEmpty)
+                    }
             }.map(\.runID))
     }
 

@@ -161,6 +161,15 @@ import Testing
                 "its review was superseded by run \(approval), an apply to the same table since; approving it is "
                     + "refused (--force overrides). For a new review:\n  sluice run "), "\(shownOlder.stdout)")
         #expect(!shownOlder.stdout.contains("--from apply --yes"), "\(shownOlder.stdout)")
+
+        // The approval undone, its gate waits again: no longer listed as approved.
+        let undone = try await sluice.run(["undo", approval, "--runs-dir", fixture.runsDirectory, "--yes"])
+        #expect(undone.status == 0, "\(undone.stderr)")
+        let afterUndo = try await sluice.run(["runs", "--runs-dir", fixture.runsDirectory, "--json"])
+        let listedAfter = try #require(
+            try JSONSerialization.jsonObject(with: Data(afterUndo.stdout.utf8)) as? [[String: Any]])
+        let waiting = try #require(listedAfter.first { $0["run_id"] as? String == newer })
+        #expect(waiting["state"] as? String == "awaiting-approval", "\(afterUndo.stdout)")
     }
 
     /// A review of `sluice apply FILE.csv` turned down: the new review it points at is that
