@@ -27,7 +27,25 @@ struct SluiceCommand: AsyncParsableCommand {
 
     static func main() async {
         MallocTuning.apply()
-        await main(nil)
+        do {
+            var command = try parseAsRoot(nil)
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            // As ArgumentParser's own `exit(withError:)`, but a usage error reads `error: ...`
+            // like every other error sluice prints (ArgumentParser writes `Error: `).
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if code == .success {
+                if !message.isEmpty { print(message) }
+            } else if !message.isEmpty {
+                Terminal.printError(message.hasPrefix("Error: ") ? "error: " + message.dropFirst(7) : message)
+            }
+            Foundation.exit(code.rawValue)
+        }
     }
 }
 

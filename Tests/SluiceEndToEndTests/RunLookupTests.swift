@@ -50,4 +50,18 @@ import Testing
         #expect(outcome.status == 64, "\(outcome.stderr)")
         #expect(outcome.stderr.contains("is not an apply stage of the plan (apply stages: apply)"), "\(outcome.stderr)")
     }
+
+    /// The argument parser's usage errors read like every other error sluice prints
+    /// (`error: ...`, not its own `Error: ...`), and still exit 64; help still goes to stdout.
+    @Test func usageErrorsReadLikeEveryOtherError() async throws {
+        let sluice = SluiceProcess(environment: ["NO_COLOR": "1"], directory: FileManager.default.temporaryDirectory)
+        let missing = try await sluice.run(["run"])
+        #expect(missing.status == 64, "\(missing.stderr)")
+        #expect(missing.stderr.hasPrefix("error: Missing expected argument '<plan>'"), "\(missing.stderr)")
+        let unknown = try await sluice.run(["runs", "--bogus"])
+        #expect(unknown.status == 64, "\(unknown.stderr)")
+        #expect(unknown.stderr.hasPrefix("error: Unknown option '--bogus'"), "\(unknown.stderr)")
+        let help = try await sluice.run(["undo", "--help"])
+        #expect(help.status == 0 && help.stdout.hasPrefix("OVERVIEW: ") && help.stderr.isEmpty, "\(help.stderr)")
+    }
 }
