@@ -171,9 +171,8 @@ struct UndoCommand: AsyncParsableCommand {
     }
 
     /// Adds the undo to the run's manifest (``Manifest/undos``), so `sluice runs` shows the run
-    /// as undone. The undo has committed: a manifest that cannot be written is only a warning.
-    /// Records `report` in the run's manifest; false, having said so, when it cannot: the table
-    /// is restored, but the run still reads as not undone, which later undos and approvals trust.
+    /// as undone. False, having said so, when the manifest cannot be written: the undo has
+    /// committed, but the run still reads as not undone, which later undos and approvals trust.
     private func record(_ report: UndoReport, in manifest: Manifest, at file: URL) async -> Bool {
         var manifest = manifest
         manifest.undos.append(
@@ -200,19 +199,21 @@ struct UndoCommand: AsyncParsableCommand {
         var table: String
     }
 
-    /// The runs beside `manifest`'s whose apply to the table `stage` wrote finished after it and
-    /// is not undone completely, oldest first; and why the manifests beside it that cannot be
-    /// read (any of which may be such a run) cannot.
+    /// The runs beside `manifest`'s whose apply to the table `stage` wrote finished after it
+    /// (after it started, for one whose process died in it) and is not undone completely,
+    /// oldest first; and why the manifests beside it that cannot be read (any of which may be
+    /// such a run) cannot.
     static func laterApplies(
         after stage: String, of manifest: Manifest, in directory: URL
     ) async -> (later: [LaterApply], unreadable: [String]) {
-        guard let record = manifest.stage(stage), let finished = record.finishedAt,
-            let table = record.parameters["table"].stringValue
-        else { return ([], []) }
         let runs = directory.deletingLastPathComponent()
         let (all, unreadable) = (try? await BlockingIO.run { Manifest.loadEvery(in: runs) }) ?? ([], [])
+        guard let record = manifest.stage(stage), let table = record.parameters["table"].stringValue else {
+            return ([], unreadable.map { "\($0)" })
+        }
+        let since = record.finishedAt ?? record.startedAt ?? manifest.startedAt
         let later = laterApplies(
-            to: table, after: finished, among: all.map(\.manifest), excluding: { $0.runID == manifest.runID })
+            to: table, after: since, among: all.map(\.manifest), excluding: { $0.runID == manifest.runID })
         return (later, unreadable.map { "\($0)" })
     }
 

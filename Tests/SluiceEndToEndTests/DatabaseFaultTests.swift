@@ -316,10 +316,24 @@ struct DatabaseFaultTests {
             "\(resumed.stderr)")
         #expect(resumed.stderr.contains("undo run \(runID): sluice undo \(killed.path)"), "\(resumed.stderr)")
         try await FaultChecks.expectEnriched(fixture, before: before)
-        // The killed run's undo is the one that puts the table back.
-        let undone = try await fixture.sluice.run(["undo", killed.path, "--yes"])
+        // A later apply of a row the killed run left alone (a track Spotify does not know):
+        // undoing the killed run is refused while it stands, though that run never recorded
+        // finishing its apply.
+        let untouched = try #require(fixture.dataset.tracks.first { !fixture.dataset.isKnown($0) }?.id)
+        let csv = fixture.directory.appendingPathComponent("later.csv")
+        try await Files.write(Array("track_id,spotify_popularity,isrc\n\(untouched),42,XX0000000001\n".utf8), to: csv)
+        let laterApply = try await fixture.databaseOnly.run([
+            "apply", "plans/spotify-enrichment.yaml", csv.path, "--runs-dir", fixture.runsDirectory, "--yes",
+        ])
+        #expect(laterApply.status == 0, "\(laterApply.stderr)")
+        let later = try #require(await fixture.manifests().last?.manifest.runID)
+        let refused = try await fixture.sluice.run(["undo", killed.path, "--yes"])
+        #expect(refused.status == 1, "\(refused.stderr)")
+        #expect(refused.stderr.contains("after this one and are not undone: \(later)"), "\(refused.stderr)")
+        // The killed run's undo is the one that puts its rows back.
+        let undone = try await fixture.sluice.run(["undo", killed.path, "--yes", "--force"])
         #expect(undone.status == 0, "\(undone.stderr)")
-        #expect(try await fixture.table() == before)
+        #expect(try await fixture.table().filter { $0.key != untouched } == before.filter { $0.key != untouched })
     }
 
     /// Killed while COMMIT runs (the server notices the client gone and rolls back): the
