@@ -180,7 +180,9 @@ struct Resume: AsyncParsableCommand {
         let stages = await CommitOutcome.stagesInDoubt(of: original, in: directory)
         let path = Execution.shellQuoted(directory.path)
         for stage in stages {
-            let option = original.stages.filter { $0.kind == "apply" }.count > 1 ? " --stage \(stage)" : ""
+            let option =
+                original.stages.filter { $0.kind == "apply" }.count > 1
+                ? " --stage \(Execution.shellQuoted(stage))" : ""
             let apply = "stage '\(stage)' of run \(original.runID)"
             switch await CommitOutcome.settle(stage: stage, in: directory, plan: plan, logger: logger) {
             case .committed(let transaction):

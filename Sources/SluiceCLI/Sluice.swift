@@ -140,10 +140,14 @@ struct Check: AsyncParsableCommand {
         let plan = try await options.load(unsetVariablesAreWarnings: !strict)
         if connect {
             // The databases' credentials are needed to connect to them; an API's are not: check
-            // asks no API anything.
-            let needed = (try? await options.databaseVariables(unsetIn: plan)) ?? []
-            let missing = plan.warnings.filter { warning in
-                if case .unsetVariable(let name) = warning.code { needed.contains(name) } else { false }
+            // asks no API anything. When that cannot be told (the plan does not load with stand-ins
+            // for them), every unset variable is needed: a URL left empty would connect libpq to
+            // its defaults, another database than the plan's.
+            let unset = plan.warnings.filter { if case .unsetVariable = $0.code { true } else { false } }
+            let needed = try? await options.databaseVariables(unsetIn: plan)
+            let missing = unset.filter { warning in
+                guard case .unsetVariable(let name) = warning.code else { return false }
+                return needed?.contains(name) ?? true
             }
             if !missing.isEmpty {
                 for warning in missing {

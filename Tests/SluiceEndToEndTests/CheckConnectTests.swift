@@ -47,6 +47,29 @@ import Testing
                     "error: environment variable 'DATABASE_URL' is not set, and --connect connects with it"),
             "\(without.stderr)")
         #expect(!without.stdout.contains("connected"), "\(without.stdout)")
+
+        // A database setting from an unset variable that cannot be stood in for (a duration):
+        // which variables the databases need cannot be told, so every unset one is an error
+        // and nothing connects.
+        let text = try await Files.text(SluiceProcess.root.appendingPathComponent("plans/spotify-enrichment.yaml"))
+        let plan = fixture.directory.appendingPathComponent("timeout.yaml")
+        let url = #"url: "${DATABASE_URL}""#
+        #expect(text.components(separatedBy: url).count == 2)
+        try await Files.write(
+            Array(text.replacingOccurrences(of: url, with: url + "\n    " + #"connect_timeout: "${DB_TIMEOUT}""#).utf8),
+            to: plan
+        )
+        var timeout = fixture.sluice
+        timeout.environment["SPOTIFY_CLIENT_SECRET"] = nil
+        let untold = try await timeout.run(["check", "--connect", plan.path])
+        #expect(untold.status == 2, "\(untold.stderr)")
+        for name in ["DB_TIMEOUT", "SPOTIFY_CLIENT_SECRET"] {
+            #expect(
+                untold.stderr.contains(
+                    "error: environment variable '\(name)' is not set, and --connect connects with it"),
+                "\(untold.stderr)")
+        }
+        #expect(!untold.stdout.contains("connected"), "\(untold.stdout)")
     }
 
     /// The table the plan writes lacks a column: the apply and the verify check reading it are
