@@ -162,7 +162,26 @@ enum RecordedPlan {
                 + "and the plan: ${VAR})")
     }
 
-    private static let marker = "sluice-unset-"
+    /// The stand-in for variable `name` (``loadMarking(_:_:loader:needed:)``); the end mark keeps
+    /// `DB`'s from being found in `DB_URL`'s.
+    private static func marker(_ name: String) -> String { "sluice-unset-\(name)-end" }
+
+    /// `source` loaded with each of `names` (variables the environment does not set) set to a
+    /// stand-in, and those of them the connections `needed` picks use; `nil` when it does not
+    /// load so (a stand-in where a number goes).
+    static func loadMarking(
+        _ names: [String], _ source: (bytes: [UInt8], path: String, overrides: [String]),
+        loader: PlanLoader = PlanLoader(), needed: (Plan) -> [ConnectionDefinition]
+    ) -> (plan: Plan, used: Set<String>)? {
+        var environment = ProcessInfo.processInfo.environment
+        for name in names { environment[name] = marker(name) }
+        var loader = loader
+        loader.environment = environment
+        guard let plan = try? loader.load(bytes: source.bytes, path: source.path, overrides: source.overrides)
+        else { return nil }
+        let connections = needed(plan)
+        return (plan, Set(names.filter { name in connections.contains { contains(marker(name), in: $0.parameters) } }))
+    }
 
     /// When the only errors are unset variables: the plan loaded with a placeholder for each,
     /// if no connection holding one is used by a stage that runs, else the errors of the
@@ -180,24 +199,24 @@ enum RecordedPlan {
         for error: PlanError, _ source: (bytes: [UInt8], path: String, overrides: [String]),
         loader: PlanLoader = PlanLoader(), running: (Plan) -> Set<String>
     ) -> Result<Plan, PlanError>? {
-        var environment = ProcessInfo.processInfo.environment
+        var names: [String] = []
         for diagnostic in error.errors {
-            guard case .unsetVariable(let name) = diagnostic.code, environment[name] == nil else { return nil }
-            environment[name] = marker + name
+            guard case .unsetVariable(let name) = diagnostic.code, ProcessInfo.processInfo.environment[name] == nil
+            else { return nil }
+            names.append(name)
         }
-        var loader = loader
-        loader.environment = environment
-        guard let plan = try? loader.load(bytes: source.bytes, path: source.path, overrides: source.overrides)
-        else { return nil }
-        let running = running(plan)
-        let needed = Set(plan.stages.filter { running.contains($0.name) }.compactMap(\.configuration.connection))
-        let unusable = plan.connections.filter { needed.contains($0.name) && contains(marker, in: $0.parameters) }
-        guard !unusable.isEmpty else { return .success(plan) }
+        let marked = loadMarking(names, source, loader: loader) { plan in
+            let running = running(plan)
+            let needed = Set(plan.stages.filter { running.contains($0.name) }.compactMap(\.configuration.connection))
+            return plan.connections.filter { needed.contains($0.name) }
+        }
+        guard let (plan, used) = marked else { return nil }
+        guard !used.isEmpty else { return .success(plan) }
         return .failure(
             PlanError(
                 error.diagnostics.filter { diagnostic in
                     guard case .unsetVariable(let name) = diagnostic.code else { return true }
-                    return unusable.contains { contains(marker + name, in: $0.parameters) }
+                    return used.contains(name)
                 }))
     }
 

@@ -79,24 +79,16 @@ struct PlanOptions: ParsableArguments {
         }
     }
 
-    /// Of the variables `plan` (loaded with unset variables as warnings) found unset, those its
-    /// PostgreSQL connections use: the plan is loaded again with each set to a marker, and the
-    /// connections whose URL holds one name it.
-    func databaseVariables(unsetIn plan: Plan) async throws -> Set<String> {
-        let unset = Set(
-            plan.warnings.compactMap { warning -> String? in
-                if case .unsetVariable(let name) = warning.code { name } else { nil }
-            })
-        guard !unset.isEmpty else { return [] }
-        let marker = "\u{1}sluice-unset:"
-        var environment = ProcessInfo.processInfo.environment
-        for name in unset { environment[name] = marker + name + "\u{1}" }
-        let (path, overrides, environmentMarked) = (self.plan, self.overrides, environment)
-        let marked = try await BlockingIO.run {
-            try PlanLoader(environment: environmentMarked).load(path: path, overrides: overrides)
+    /// Of `unset` (variables the plan uses that are not set), those its PostgreSQL connections
+    /// use (``RecordedPlan/loadMarking(_:_:loader:needed:)``); `nil` when that cannot be told.
+    func databaseVariables(among unset: [String]) async -> Set<String>? {
+        let (path, overrides) = (plan, self.overrides)
+        return try? await BlockingIO.run {
+            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+            return RecordedPlan.loadMarking(unset, (bytes, path, overrides)) { plan in
+                plan.connections.filter { $0.postgres != nil }
+            }?.used
         }
-        let urls = marked.connections.compactMap { $0.postgres?.url.value }
-        return unset.filter { name in urls.contains { $0.contains(marker + name + "\u{1}") } }
     }
 }
 
@@ -143,15 +135,13 @@ struct Check: AsyncParsableCommand {
             // asks no API anything. When that cannot be told (the plan does not load with stand-ins
             // for them), every unset variable is needed: a URL left empty would connect libpq to
             // its defaults, another database than the plan's.
-            let unset = plan.warnings.filter { if case .unsetVariable = $0.code { true } else { false } }
-            let needed = try? await options.databaseVariables(unsetIn: plan)
-            let missing = unset.filter { warning in
-                guard case .unsetVariable(let name) = warning.code else { return false }
-                return needed?.contains(name) ?? true
+            let unset = plan.warnings.compactMap { warning -> (Diagnostic, String)? in
+                if case .unsetVariable(let name) = warning.code { (warning, name) } else { nil }
             }
+            let needed = await options.databaseVariables(among: unset.map(\.1))
+            let missing = unset.filter { needed?.contains($0.1) ?? true }
             if !missing.isEmpty {
-                for warning in missing {
-                    guard case .unsetVariable(let name) = warning.code else { continue }
+                for (warning, name) in missing {
                     var error = Diagnostic.error(
                         "environment variable '\(name)' is not set, and --connect connects with it",
                         at: warning.location, notes: ["set it, or check without --connect"])
