@@ -197,14 +197,7 @@ struct Runs: AsyncParsableCommand {
                     print(JSON.encodePretty(Execution.runJSON(manifest, directory: directory, state: summary.state)))
                     return
                 }
-                if manifest.isAbandoned {
-                    for stage in manifest.stages where stage.kind == "apply" && stage.status == .running {
-                        let file = directory.appendingPathComponent(UndoFile.fileName(stage: stage.name))
-                        if await BlockingIO.fileExists(atPath: file.path) {
-                            summary.unfinishedUndoFiles.append(stage.name)
-                        }
-                    }
-                }
+                summary.unfinishedUndoFiles = await CommitOutcome.unfinishedUndoFiles(of: manifest, in: directory)
                 print(summary.text, terminator: "")
             } catch {
                 Terminal.report(error)

@@ -20,17 +20,21 @@ public enum CommitOutcome: Sendable, Equatable {
     /// The apply stages of the run `manifest` (in `directory`) whose COMMIT's outcome the run
     /// does not know, in plan order.
     public static func stagesInDoubt(of manifest: Manifest, in directory: URL) async -> [String] {
-        let failed = ApplyStage.stagesThatMayHaveApplied(manifest)
-        var doubtful: [String] = []
-        for stage in manifest.stages where stage.kind == "apply" {
-            if failed.contains(stage.name) {
-                doubtful.append(stage.name)
-            } else if manifest.isAbandoned, stage.status == .running {
-                let file = directory.appendingPathComponent(UndoFile.fileName(stage: stage.name))
-                if await BlockingIO.fileExists(atPath: file.path) { doubtful.append(stage.name) }
-            }
+        let doubtful = Set(ApplyStage.stagesThatMayHaveApplied(manifest))
+            .union(await unfinishedUndoFiles(of: manifest, in: directory))
+        return manifest.stages.map(\.name).filter(doubtful.contains)
+    }
+
+    /// The apply stages of a run whose process died while they ran (``Manifest/isAbandoned``)
+    /// that left their undo file in `directory`: their COMMIT may have gone through.
+    public static func unfinishedUndoFiles(of manifest: Manifest, in directory: URL) async -> [String] {
+        guard manifest.isAbandoned else { return [] }
+        var left: [String] = []
+        for stage in manifest.stages where stage.kind == "apply" && stage.status == .running {
+            let file = directory.appendingPathComponent(UndoFile.fileName(stage: stage.name))
+            if await BlockingIO.fileExists(atPath: file.path) { left.append(stage.name) }
         }
-        return doubtful
+        return left
     }
 
     /// Asks the server what became of `stage`'s transaction, on the connection the stage of
