@@ -252,9 +252,7 @@ struct DatabaseFaultTests {
 
         let (process, out, err) = try fixture.sluice.start(fixture.runArguments(["--yes"]))
         defer { FaultChecks.stop(process) }
-        try await FaultChecks.eventually("COMMIT to be running", within: .seconds(60)) {
-            try await fixture.sluiceBackends().contains { $0.query == "COMMIT" }
-        }
+        try await fixture.waitForCommitToRun()
         try await fixture.terminateSluiceBackends()
         let failed = await FaultChecks.finish(process, out, err, within: .seconds(60))
         #expect(failed.status == 4, "\(failed.stderr)")
@@ -291,9 +289,7 @@ struct DatabaseFaultTests {
 
         let (process, _, _) = try sluice.start(fixture.runArguments(["--yes"]))
         defer { FaultChecks.stop(process) }
-        try await FaultChecks.eventually("COMMIT to be running", within: .seconds(60)) {
-            try await fixture.sluiceBackends().contains { $0.query == "COMMIT" && $0.state == "active" }
-        }
+        try await fixture.waitForCommitToRun()
         proxy.setMode(.stall)
         try await FaultChecks.eventually("the COMMIT to go through", within: .seconds(60)) {
             try await fixture.table() != before
@@ -345,9 +341,7 @@ struct DatabaseFaultTests {
         let before = try await fixture.table()
         let (process, _, _) = try fixture.sluice.start(fixture.runArguments(["--yes"]))
         defer { FaultChecks.stop(process) }
-        try await FaultChecks.eventually("COMMIT to be running", within: .seconds(60)) {
-            try await fixture.sluiceBackends().contains { $0.query == "COMMIT" && $0.state == "active" }
-        }
+        try await fixture.waitForCommitToRun()
         kill(process.processIdentifier, SIGKILL)
         // The server checks for its client every 2 s while a query runs (sluice sets
         // client_connection_check_interval), and ends the session.
@@ -604,6 +598,13 @@ extension EnrichmentFixture {
             CREATE CONSTRAINT TRIGGER sluice_test_slow_commit AFTER UPDATE ON tracks
                 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION sluice_test_slow_commit();
             """, conninfo: conninfo)
+    }
+
+    /// Waits until one of sluice's sessions runs COMMIT (held there by ``installSlowCommit(seconds:)``).
+    func waitForCommitToRun() async throws {
+        try await FaultChecks.eventually("COMMIT to be running", within: .seconds(60)) {
+            try await sluiceBackends().contains { $0.query == "COMMIT" && $0.state == "active" }
+        }
     }
 
     func removeSlowCommit() async throws {
