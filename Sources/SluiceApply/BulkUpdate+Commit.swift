@@ -50,10 +50,9 @@ extension BulkUpdate {
         repeat {
             do {
                 let checker = try await connection.openAnother()
-                let answer = try await checker.execute("SELECT txid_status($1)", [.int(transaction)]).scalar
+                let answer = try await transactionStatus(transaction, on: checker)
                 await checker.close()
-                // NULL: the transaction is too old for the server to remember.
-                guard let status = answer.stringValue else {
+                guard let status = answer else {
                     return .failure(CheckFailure(description: "the server no longer knows the transaction"))
                 }
                 if status == "committed" || status == "aborted" { return .success(status) }
@@ -66,6 +65,16 @@ extension BulkUpdate {
             do { try await Task.sleep(for: .milliseconds(200)) } catch { return last }
         } while ContinuousClock.now < deadline
         return last
+    }
+
+    /// `txid_status(transaction)`: `committed`, `aborted` or `in progress`; `nil` when the
+    /// transaction is too old for the server to remember.
+    public static func transactionStatus(
+        _ transaction: Int64, on connection: PostgresConnection
+    ) async throws
+        -> String?
+    {
+        try await connection.execute("SELECT txid_status($1)", [.int(transaction)]).scalar.stringValue
     }
 
     struct CheckFailure: Error, CustomStringConvertible {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SluiceApply
 import SluiceCore
 import SluicePipeline
 import SluicePlan
@@ -62,8 +63,10 @@ public enum CommitOutcome: Sendable, Equatable {
             return .unknown("the plan has no database connection for stage '\(stage)'")
         }
         do {
-            let status = try await DatabaseConnector.with(settings, logger: logger, applicationName: "sluice resume") {
-                try await $0.execute("SELECT txid_status($1)", [.int(transaction)]).scalar.stringValue
+            let status = try await DatabaseConnector.with(
+                settings, logger: logger, applicationName: "sluice commit check"
+            ) {
+                try await BulkUpdate.transactionStatus(transaction, on: $0)
             }
             switch status {
             case "committed": return .committed(transaction: transaction)
