@@ -18,6 +18,9 @@ struct RunSummary {
     /// The latest run that went on from this one (a resume, an approval), when `sluice runs
     /// show` found one: said in place of the command that would continue it again.
     var continuedBy: String?
+    /// The run in ``continuedBy`` committed changes and all were undone since: this one is back
+    /// where it stopped.
+    var continuationUndone = false
     /// The state as `sluice runs` lists it, when `sluice runs show` read the runs beside this
     /// one (``Manifest/listedState(of:approved:superseded:)``); else the manifest's own.
     var state: String?
@@ -123,12 +126,16 @@ struct RunSummary {
         // replay skipped: resuming a replay of the apply asks the API nothing).
         let kept = manifest.stages.filter { $0.status != .skipped }.flatMap(\.outputs).filter { $0.kind == "answers" }
             .map(\.rows).reduce(0, +)
+        if let continuedBy, continuationUndone, manifest.status != .succeeded {
+            out +=
+                "continued by run \(continuedBy), whose changes were undone since (sluice runs show \(continuedBy))\n"
+        }
         if let rejection = manifest.rejection {
             // Turned down: the gate's command would be refused; a new review is the way on.
             out +=
                 "\(RejectCommand.describe(rejection)); approving it is refused (--force overrides). For a new review:\n"
                 + "  \(RejectCommand.newReviewCommand(for: manifest, in: directory))\n"
-        } else if let continuedBy, manifest.status != .succeeded {
+        } else if let continuedBy, manifest.status != .succeeded, !continuationUndone {
             out += "continued by run \(continuedBy) (sluice runs show \(continuedBy))\n"
         } else if let supersededBy {
             // The gate's command would be refused: a newer reviewed decision committed since.
@@ -327,4 +334,7 @@ extension Manifest {
     var committedAppliesNotUndone: [(stage: String, undo: Artifact)] {
         committedApplies.filter { applied in !undos.contains { $0.stage == applied.stage } }
     }
+
+    /// It committed changes and `sluice undo` has put every one of them back since.
+    var undoneSince: Bool { !committedApplies.isEmpty && committedAppliesNotUndone.isEmpty }
 }

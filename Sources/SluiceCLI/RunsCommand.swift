@@ -22,19 +22,21 @@ extension Manifest {
     }
 
     /// For each run that stopped, the run that went on from it (a resume, an approval): the
-    /// latest that succeeded, else the latest (a failed attempt after the approval that committed
-    /// does not hide it).
-    static func continuations(among runs: [Manifest]) -> [String: String] {
+    /// latest that succeeded with a change not undone since, else the latest that succeeded, else
+    /// the latest (a failed attempt after the approval that committed does not hide it).
+    static func continuations(among runs: [Manifest]) -> [String: Manifest] {
         let byID = Dictionary(runs.map { ($0.runID, $0) }, uniquingKeysWith: { $1 })
         var continuedBy: [String: Manifest] = [:]
+        func rank(_ run: Manifest?) -> Int {
+            guard let run else { return -1 }
+            return run.status != .succeeded ? 0 : run.undoneSince ? 1 : 2
+        }
         for manifest in runs {
             guard let origin = manifest.replayOf, let original = byID[origin.runID], manifest.continues(original)
             else { continue }
-            if manifest.status == .succeeded || continuedBy[origin.runID]?.status != .succeeded {
-                continuedBy[origin.runID] = manifest
-            }
+            if rank(manifest) >= rank(continuedBy[origin.runID]) { continuedBy[origin.runID] = manifest }
         }
-        return continuedBy.mapValues(\.runID)
+        return continuedBy
     }
 
     /// The runs stopped at an approval gate that a later run went on from and finished (an
@@ -107,7 +109,9 @@ struct Runs: AsyncParsableCommand {
                 let source = manifest.stages.first { $0.status != .skipped } ?? manifest.stages.first
                 var link = manifest.replayOf.map { "\($0.resumed ? "resume" : "replay") of \($0.runID)" } ?? ""
                 if manifest.status != .succeeded, let later = continuedBy[manifest.runID] {
-                    link += (link.isEmpty ? "" : "; ") + "continued by \(later)"
+                    link +=
+                        (link.isEmpty ? "" : "; ") + "continued by \(later.runID)"
+                        + (later.undoneSince ? " (undone since)" : "")
                 }
                 if let later = superseded[manifest.runID] {
                     link += (link.isEmpty ? "" : "; ") + "review superseded by \(later)"
@@ -132,7 +136,7 @@ struct Runs: AsyncParsableCommand {
 
         /// One run of `runs --json`: what the table's columns show, as values.
         static func json(
-            _ manifest: Manifest, directory: URL, continuedBy: [String: String], approved: Set<String> = [],
+            _ manifest: Manifest, directory: URL, continuedBy: [String: Manifest], approved: Set<String> = [],
             superseded: [String: String] = [:]
         ) -> Value {
             let supersededBy = superseded[manifest.runID]
@@ -149,7 +153,8 @@ struct Runs: AsyncParsableCommand {
                 "duration_seconds": manifest.duration.map { .double(($0 * 1000).rounded() / 1000) } ?? .null,
                 "rows": source.map { .int(Int64($0.input != nil ? $0.rowsIn : $0.rowsOut)) } ?? .null,
                 "replay_of": manifest.replayOf.map { .string($0.runID) } ?? .null,
-                "continued_by": continued.map(Value.string) ?? .null,
+                "continued_by": continued.map { .string($0.runID) } ?? .null,
+                "continuation_undone": continued.map { .bool($0.undoneSince) } ?? .null,
                 "directory": .string(directory.standardizedFileURL.path),
             ])
         }
@@ -191,7 +196,9 @@ struct Runs: AsyncParsableCommand {
                     summary.state = Manifest.listedState(
                         of: manifest, approved: Manifest.approvedGates(among: runs), superseded: superseded)
                     summary.supersededBy = superseded[manifest.runID]
-                    summary.continuedBy = Manifest.continuations(among: runs)[manifest.runID]
+                    let continuation = Manifest.continuations(among: runs)[manifest.runID]
+                    summary.continuedBy = continuation?.runID
+                    summary.continuationUndone = continuation?.undoneSince ?? false
                 }
                 if json {
                     print(JSON.encodePretty(Execution.runJSON(manifest, directory: directory, state: summary.state)))

@@ -170,6 +170,17 @@ import Testing
             try JSONSerialization.jsonObject(with: Data(afterUndo.stdout.utf8)) as? [[String: Any]])
         let waiting = try #require(listedAfter.first { $0["run_id"] as? String == newer })
         #expect(waiting["state"] as? String == "awaiting-approval", "\(afterUndo.stdout)")
+        #expect(waiting["continued_by"] as? String == approval, "\(afterUndo.stdout)")
+        #expect(waiting["continuation_undone"] as? Bool == true, "\(afterUndo.stdout)")
+        let relistedAfter = try await sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        let waitingLine = try #require(relistedAfter.stdout.split(separator: "\n").first { $0.hasPrefix(newer) })
+        #expect(waitingLine.hasSuffix("continued by \(approval) (undone since)"), "\(relistedAfter.stdout)")
+        // `runs show` says so and gives the approval again, as for a gate never approved.
+        let shownAfter = try await sluice.run(["runs", "show", newer, "--runs-dir", fixture.runsDirectory])
+        #expect(
+            shownAfter.stdout.contains("continued by run \(approval), whose changes were undone since"),
+            "\(shownAfter.stdout)")
+        #expect(shownAfter.stdout.contains("--from apply --yes"), "\(shownAfter.stdout)")
     }
 
     /// A review of `sluice apply FILE.csv` turned down: the new review it points at is that
