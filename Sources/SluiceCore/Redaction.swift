@@ -56,14 +56,52 @@ public enum Redaction {
         return isURL(text) ? [] : [text]
     }
 
-    /// `text` with every occurrence of each of `secrets` replaced by `***`, the longest first, so
-    /// that a secret containing another is masked whole.
-    public static func masking(_ secrets: some Sequence<String>, in text: String) -> String {
+    /// `text` with every occurrence of each of `secrets` replaced (by `***` unless said
+    /// otherwise), the longest first, so that a secret containing another is masked whole.
+    ///
+    /// A secret shorter than ``anywhereLength`` is masked only where it stands as a word of its
+    /// own: a password `explore35` is not masked inside `/tmp/explore35b/`, where `/tmp/***b/`
+    /// would tell it to anyone who knows the path (and break the command that names it). A
+    /// `%XX` escape before it counts as a boundary (`Bearer%20s3cret`).
+    public static func masking(
+        _ secrets: some Sequence<String>, in text: String, with replacement: (String) -> String = { _ in "***" }
+    ) -> String {
         var out = text
         for secret in Set(secrets).sorted(by: { $0.count > $1.count }) where !secret.isEmpty {
-            out = out.replacingAll(secret, with: "***")
+            out = maskingOccurrences(of: secret, in: out, with: replacement(secret))
         }
         return out
+    }
+
+    /// From this length on a secret is masked wherever it occurs: a text this long that is not
+    /// the secret is not met by chance, and an encoding may glue anything to it.
+    public static let anywhereLength = 16
+
+    private static func maskingOccurrences(of secret: String, in text: String, with replacement: String) -> String {
+        guard secret.count < anywhereLength else { return text.replacingAll(secret, with: replacement) }
+        func isWord(_ c: Character?) -> Bool { c.map { $0.isLetter || $0.isNumber || $0 == "_" } ?? false }
+        let gluedBefore = isWord(secret.first)
+        let gluedAfter = isWord(secret.last)
+        var out = ""
+        var cursor = text.startIndex
+        var searchFrom = text.startIndex
+        while let found = text[searchFrom...].firstRange(of: secret) {
+            let before = found.lowerBound > text.startIndex ? text[text.index(before: found.lowerBound)] : nil
+            let after = found.upperBound < text.endIndex ? text[found.upperBound] : nil
+            let escaped = text[..<found.lowerBound].suffix(3)
+            let afterEscape =
+                escaped.count == 3 && escaped.first == "%" && escaped.dropFirst().allSatisfy(\.isHexDigit)
+            let standsAlone = !(gluedBefore && isWord(before) && !afterEscape) && !(gluedAfter && isWord(after))
+            if standsAlone {
+                out += text[cursor..<found.lowerBound]
+                out += replacement
+                cursor = found.upperBound
+                searchFrom = found.upperBound
+            } else {
+                searchFrom = text.index(after: found.lowerBound)
+            }
+        }
+        return out + text[cursor...]
     }
 
     /// A URL without its user info (`https://user:pw@host/x` → `https://host/x`).

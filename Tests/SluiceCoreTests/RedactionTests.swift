@@ -33,6 +33,30 @@ import Testing
         #expect(Redaction.masking([String](), in: "plain") == "plain")
     }
 
+    /// A short secret is masked where it stands alone, not inside a longer word, where masking it
+    /// would tell it to whoever knows the word (`/tmp/***b` for a password `explore35`) and break
+    /// the path; a long one everywhere.
+    @Test func aShortSecretIsMaskedOnlyWhereItStandsAlone() {
+        let text = "sluice replay /tmp/explore35b/runs/1 --from apply; password explore35 (explore35)"
+        #expect(
+            Redaction.masking(["explore35"], in: text)
+                == "sluice replay /tmp/explore35b/runs/1 --from apply; password *** (***)")
+        #expect(
+            Redaction.masking(["spotify"], in: "SELECT spotify_id FROM t -- spotify")
+                == "SELECT spotify_id FROM t -- ***")
+        // In a URL, its user info, a query or after an escape, it is a word of its own.
+        #expect(
+            Redaction.masking(["s3cret"], in: "postgres://u:s3cret@h/db?password=s3cret&x=1 Bearer%20s3cret")
+                == "postgres://u:***@h/db?password=***&x=1 Bearer%20***")
+        // Found inside a word first, then alone.
+        #expect(Redaction.masking(["abc"], in: "xabc abc") == "xabc ***")
+        // A secret that starts or ends with a symbol has no word to be part of on that side.
+        #expect(Redaction.masking(["-key1"], in: "a-key1 b") == "a*** b")
+        let long = "0123456789abcdefXYZ"
+        #expect(Redaction.masking([long], in: "id\(long)x") == "id***x")
+        #expect(Redaction.masking(["abcd"], in: "abcd") { String(repeating: "*", count: $0.count) } == "****")
+    }
+
     @Test func userInfoIsRemovedUpToTheLastAt() {
         #expect(Redaction.removingUserInfo("https://u:p@ss@h/x?ids=a@b") == "https://h/x?ids=a@b")
         #expect(Redaction.removingUserInfo("https://h/x") == "https://h/x")

@@ -70,36 +70,11 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
         return copy
     }
 
-    /// `text` with every hidden secret replaced by as many `*`s, longest secrets first.
+    /// `text` with every hidden secret replaced by as many `*`s (so that the caret under the
+    /// quoted line stays under its column), a short one only where it stands alone
+    /// (``Redaction/masking(_:in:with:)``: the `x` of `id_prefix` is part of that word).
     func masked(_ text: String) -> String {
-        hidden.sorted { $0.count > $1.count }.reduce(text) { text, secret in
-            if secret.isEmpty { return text }
-            if secret.count >= Self.shortSecret {
-                return text.replacingOccurrences(of: secret, with: String(repeating: "*", count: secret.count))
-            }
-            return Self.maskingWhole(secret, in: text)
-        }
-    }
-
-    /// Below this length a secret (`x`, a test's token) is masked only where it stands alone:
-    /// inside a longer word (the `x` of `id_prefix`) it is part of that word, and masking it
-    /// there garbles every message.
-    static let shortSecret = 6
-
-    /// `text` with each occurrence of `secret` that no letter, digit or `_` touches replaced by
-    /// `*`s.
-    static func maskingWhole(_ secret: String, in text: String) -> String {
-        func isWord(_ c: Character?) -> Bool { c.map { $0.isLetter || $0.isNumber || $0 == "_" } ?? false }
-        var out = ""
-        var rest = text[...]
-        while let found = rest.range(of: secret) {
-            let before = found.lowerBound > text.startIndex ? text[text.index(before: found.lowerBound)] : nil
-            let after = found.upperBound < text.endIndex ? text[found.upperBound] : nil
-            out += rest[..<found.lowerBound]
-            out += isWord(before) || isWord(after) ? String(rest[found]) : String(repeating: "*", count: secret.count)
-            rest = rest[found.upperBound...]
-        }
-        return out + rest
+        Redaction.masking(hidden, in: text) { String(repeating: "*", count: $0.count) }
     }
 
     /// The full form: the headline, the quoted source line with a caret under the column, then notes.
