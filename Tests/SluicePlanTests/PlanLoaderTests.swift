@@ -600,10 +600,11 @@ let minimal = """
         #expect(typed.message.contains("must be an integer"))
         #expect(!typed.rendered().contains("tok-123") && typed.rendered().contains("*******"), "\(typed.rendered())")
 
-        // A secret of a few characters is masked where it stands alone, not inside other words.
-        let short = Diagnostic.error("'id_prefix' applies to batch requests; token x, id {ext_id}", at: nil)
-            .hiding(["x"])
-        #expect(short.rendered() == "error: 'id_prefix' applies to batch requests; token *, id {ext_id}")
+        // A short secret is masked where it stands alone, not inside other words; one under 4
+        // characters (a header's `v1`) not at all.
+        let short = Diagnostic.error("'tok_prefix' applies to batch requests; token tok1, id {tok1_id} v1", at: nil)
+            .hiding(["tok1", "v1"])
+        #expect(short.rendered() == "error: 'tok_prefix' applies to batch requests; token ****, id {tok1_id} v1")
     }
 
     @Test(arguments: [

@@ -73,8 +73,11 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     /// `text` with every hidden secret replaced by as many `*`s (so that the caret under the
     /// quoted line stays under its column), a short one only where it stands alone
     /// (``Redaction/masking(_:in:with:)``: the `x` of `id_prefix` is part of that word).
+    /// A text under 4 characters is not hidden, as ``SecretRegistry`` hides none: a header's
+    /// `v1` or `2` is everywhere in a plan (`path: /v1/items`, `timeout: 2 s`), and masking it
+    /// there garbles the message without keeping anything secret.
     func masked(_ text: String) -> String {
-        Redaction.masking(hidden, in: text) { String(repeating: "*", count: $0.count) }
+        Redaction.masking(hidden.filter { $0.count >= 4 }, in: text) { String(repeating: "*", count: $0.count) }
     }
 
     /// The full form: the headline, the quoted source line with a caret under the column, then notes.
