@@ -33,12 +33,13 @@ struct Resume: AsyncParsableCommand {
 
     @OptionGroup var execution: ExecutionOptions
 
-    /// The latest run in the same runs directory that went on from where `original` stopped
-    /// (``Manifest/continues(_:)``), if any.
+    /// The latest run in the same runs directory that went on from where `original` stopped,
+    /// itself or by resuming a run that did (``Manifest/continues(_:among:)``), if any.
     static func latestContinuation(of original: Manifest, at runURL: URL) async -> (URL, Manifest)? {
         let runs = Manifest.manifestURL(for: runURL).deletingLastPathComponent().deletingLastPathComponent()
         let all = (try? await BlockingIO.run { Manifest.loadAll(in: runs) }) ?? []
-        return all.last { $0.manifest.continues(original) }.map { ($0.directory, $0.manifest) }
+        let byID = Dictionary(all.map { ($0.manifest.runID, $0.manifest) }, uniquingKeysWith: { $1 })
+        return all.last { $0.manifest.continues(original, among: byID) }.map { ($0.directory, $0.manifest) }
     }
 
     /// Removes the partial files the dead process of `original` left in its directory (a
@@ -206,13 +207,14 @@ struct Resume: AsyncParsableCommand {
     static func waitForTheAPI(_ original: Manifest, now: Date = Date()) async throws {
         guard let notBefore = original.error?.notBefore, notBefore > now else { return }
         let seconds = notBefore.timeIntervalSince(now)
-        Terminal.printError(
-            "note: the API asked run \(original.runID) to wait until \(RunSummary.clockTime(notBefore)); "
-                + "waiting \(Int(seconds.rounded(.up))) s before resuming (Ctrl-C stops)")
-        // Nothing has started: a signal ends the wait, and the command, as it ends a run.
+        // Nothing has started: a signal ends the wait, and the command, as it ends a run. Caught
+        // before the note says Ctrl-C stops it, so one sent on reading the note is not missed.
         let wait = Task { try await Task.sleep(for: .seconds(seconds)) }
         let signals = SignalTrap(signals: [SIGINT, SIGTERM, SIGHUP, SIGQUIT]) { _, _ in wait.cancel() }
         defer { withExtendedLifetime(signals) {} }
+        Terminal.printError(
+            "note: the API asked run \(original.runID) to wait until \(RunSummary.clockTime(notBefore)); "
+                + "waiting \(Int(seconds.rounded(.up))) s before resuming (Ctrl-C stops)")
         do {
             try await wait.value
         } catch {
