@@ -72,7 +72,9 @@ struct RejectCommand: AsyncParsableCommand {
     static func refuseApproved(_ manifest: Manifest, in directory: URL) async throws {
         let runs = directory.deletingLastPathComponent()
         let siblings = (try? await BlockingIO.run { Manifest.loadAll(in: runs) }) ?? []
-        for (replay, other) in siblings where other.continues(manifest) {
+        let byID = Dictionary(siblings.map { ($0.manifest.runID, $0.manifest) }, uniquingKeysWith: { $1 })
+        // Also the resume of an approval whose process died: it approved this run as well.
+        for (replay, other) in siblings where other.continues(manifest, among: byID) {
             let path = Execution.shellQuoted(replay.path)
             if other.isInProgress {
                 Terminal.printError(

@@ -204,9 +204,13 @@ struct Replay: AsyncParsableCommand {
         guard let review = record.review, !review.changesNothing, let table = record.parameters["table"].stringValue
         else { return [] }
         let ids: Set<String> = [original.runID, review.runID]
+        let byID = Dictionary(all.map { ($0.runID, $0) }, uniquingKeysWith: { $1 })
+        // Its approvals, also the resume of one whose process died.
         return UndoCommand.laterApplies(
             to: table, after: review.reviewedAt, among: all,
-            excluding: { ids.contains($0.runID) || ids.contains($0.replayOf?.runID ?? "") })
+            excluding: {
+                ids.contains($0.runID) || ids.contains($0.replayOf?.runID ?? "") || $0.continues(original, among: byID)
+            })
     }
 
     /// A replay that starts at a gate a person rejected (`sluice reject`) would approve what

@@ -21,35 +21,43 @@ extension Manifest {
         return superseded
     }
 
-    /// For each run that stopped, the run that went on from it (a resume, an approval): the
-    /// latest that succeeded with a change not undone since, else the latest that succeeded, else
-    /// the latest (a failed attempt after the approval that committed does not hide it).
+    /// For each run that stopped, the run that went on from it (a resume, an approval, or the
+    /// resume of one: ``Manifest/continues(_:among:)``), most telling first:
+    /// 1. the latest that succeeded and committed a change not undone since;
+    /// 2. else the latest that succeeded changing nothing (the table held it already) after
+    ///    every undo of the others: still an approval;
+    /// 3. else the latest that succeeded and whose every change was undone since
+    ///    (``undoneSince``): the run it continued is back where it stopped;
+    /// 4. else the latest (a failed attempt).
     static func continuations(among runs: [Manifest]) -> [String: Manifest] {
         let byID = Dictionary(runs.map { ($0.runID, $0) }, uniquingKeysWith: { $1 })
-        var continuedBy: [String: Manifest] = [:]
-        func rank(_ run: Manifest?) -> Int {
-            guard let run else { return -1 }
-            return run.status != .succeeded ? 0 : run.undoneSince ? 1 : 2
-        }
+        var candidates: [String: [Manifest]] = [:]
         for manifest in runs {
-            guard let origin = manifest.replayOf, let original = byID[origin.runID], manifest.continues(original)
-            else { continue }
-            if rank(manifest) >= rank(continuedBy[origin.runID]) { continuedBy[origin.runID] = manifest }
+            for original in manifest.continuedRuns(among: byID) {
+                candidates[original.runID, default: []].append(manifest)
+            }
         }
-        return continuedBy
+        return candidates.compactMapValues { later in
+            let succeeded = later.filter { $0.status == .succeeded }
+            let lastUndo = succeeded.flatMap(\.undos).map(\.undoneAt).max()
+            return succeeded.last { !$0.committedAppliesNotUndone.isEmpty }
+                ?? succeeded.last { run in
+                    run.committedApplies.isEmpty && lastUndo.map { (run.finishedAt ?? run.startedAt) > $0 } ?? true
+                }
+                ?? succeeded.last { $0.undoneSince } ?? later.last
+        }
     }
 
     /// The runs stopped at an approval gate that a later run went on from and finished (an
-    /// approval that committed): they wait for nothing, though their own status stays. An
-    /// approval whose every change was undone since leaves its gate waiting again.
+    /// approval that committed, or found nothing to change): they wait for nothing, though their
+    /// own status stays. An approval whose every change was undone since leaves its gate waiting
+    /// again (``continuations(among:)``).
     static func approvedGates(among runs: [Manifest]) -> Set<String> {
-        Set(
+        let continuations = continuations(among: runs)
+        return Set(
             runs.filter { gate in
-                gate.status == .awaitingApproval
-                    && runs.contains { approval in
-                        approval.status == .succeeded && approval.continues(gate)
-                            && (approval.committedApplies.isEmpty || !approval.committedAppliesNotUndone.isEmpty)
-                    }
+                guard gate.status == .awaitingApproval, let approval = continuations[gate.runID] else { return false }
+                return approval.status == .succeeded && !approval.undoneSince
             }.map(\.runID))
     }
 

@@ -138,6 +138,20 @@ struct ProcessFaultTests {
         #expect(manifest.stage("query")?.status == .skipped && manifest.stage("fetch")?.status == .skipped)
         #expect(manifest.stage("apply")?.status == .succeeded)
         try await FaultChecks.expectEnriched(fixture, before: before)
+
+        // The gate was approved by that resume of its approval: listed so, not as a review the
+        // resume's apply superseded, and no longer open to a rejection.
+        let gate = try #require(await fixture.manifests().first?.manifest)
+        let listed = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory, "--json"])
+        let runs = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
+        let listedGate = try #require(runs.first { $0["run_id"] as? String == gate.runID })
+        #expect(listedGate["state"] as? String == "awaiting-approval, approved", "\(listed.stdout)")
+        #expect(listedGate["continued_by"] as? String == manifest.runID, "\(listed.stdout)")
+        #expect(listedGate["superseded_by"] is NSNull, "\(listed.stdout)")
+        let rejected = try await fixture.sluice.run(["reject", gate.runID, "--runs-dir", fixture.runsDirectory])
+        #expect(rejected.status == 1, "\(rejected.stderr)")
+        #expect(
+            rejected.stderr.contains("run \(manifest.runID) approved run \(gate.runID) already"), "\(rejected.stderr)")
     }
 
     /// Resuming an interrupted approval stays held to the review the person saw: a row someone

@@ -162,6 +162,14 @@ import Testing
                     + "refused (--force overrides). For a new review:\n  sluice run "), "\(shownOlder.stdout)")
         #expect(!shownOlder.stdout.contains("--from apply --yes"), "\(shownOlder.stdout)")
 
+        // Approved again, which finds the table holding it already: that changes nothing, and
+        // once the approval that wrote is undone, the gate waits again all the same.
+        let again = try await sluice.run([
+            "replay", newer, "--runs-dir", fixture.runsDirectory, "--from", "apply", "--yes",
+        ])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(await fixture.manifests().last?.manifest.stage("apply")?.counters["changed"] == 0)
+
         // The approval undone, its gate waits again: no longer listed as approved.
         let undone = try await sluice.run(["undo", approval, "--runs-dir", fixture.runsDirectory, "--yes"])
         #expect(undone.status == 0, "\(undone.stderr)")

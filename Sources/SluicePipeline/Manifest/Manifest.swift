@@ -90,6 +90,27 @@ public struct Manifest: Sendable, Equatable {
         return from <= stopped
     }
 
+    /// The runs this one went on from where they stopped, nearest first: the run it continues
+    /// (``continues(_:)``), the one that run continues, and so on. The resume of an approval
+    /// whose process died goes on from the approval and from its gate. `runs` holds the runs of
+    /// the directory by id.
+    public func continuedRuns(among runs: [String: Manifest]) -> [Manifest] {
+        var chain: [Manifest] = []
+        var run = self
+        // A chain is short; the bound only guards against a loop of edited manifests.
+        while chain.count < 32, let origin = run.replayOf, let previous = runs[origin.runID], run.continues(previous) {
+            chain.append(previous)
+            run = previous
+        }
+        return chain
+    }
+
+    /// Whether this run went on from where `original` stopped, itself or through the runs it
+    /// continued (``continuedRuns(among:)``).
+    public func continues(_ original: Manifest, among runs: [String: Manifest]) -> Bool {
+        continuedRuns(among: runs).contains { $0.runID == original.runID }
+    }
+
     /// A `--dry-run`: its applies roll back (each counts `dry_run`), also one that failed or
     /// stopped before any did.
     public var isDryRun: Bool {
