@@ -78,7 +78,6 @@ struct UndoCommand: AsyncParsableCommand {
                 of: manifest, directory: directory, overrides: [], running: stage.map { [$0] } ?? applies,
                 offersOverrides: false)
             let undo = try Undo(runDirectory: directory, manifest: manifest, plan: plan, stage: stage)
-            let file = try await undo.undoFile()
             if let done = manifest.undos.last(where: { $0.stage == undo.stage }), done.changedSince == 0 {
                 // Undoing it again would find only cells a later run may have set to its values.
                 Terminal.printError(
@@ -96,6 +95,7 @@ struct UndoCommand: AsyncParsableCommand {
                     "note: stage '\(undo.stage)' of run \(manifest.runID) did not commit (\(why)): nothing to undo")
                 return
             }
+            let file = try await undo.undoFile()
             let (later, unreadable) = await Self.laterApplies(after: undo.stage, of: manifest, in: directory)
             if let first = unreadable.first {
                 // A later apply recorded there would be undone without a word.

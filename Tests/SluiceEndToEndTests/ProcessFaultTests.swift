@@ -212,12 +212,15 @@ struct ProcessFaultTests {
             shown.stdout.contains(
                 "is gone without writing a final status: it was killed or crashed, or could no longer write the "
                     + "manifest (a full disk?)"), "\(shown.stdout)")
-        // Its apply had written its undo file: whether its COMMIT went through is for undo to say.
+        // Its apply was killed waiting for a row, before COMMIT: its undo file says so (no
+        // transaction line), so no undo is offered, and one asked for says there is nothing to undo.
+        #expect(!shown.stdout.contains("its COMMIT may have gone through"), "\(shown.stdout)")
+        let undoFile = directory.appendingPathComponent("apply.undo.ndjson")
+        #expect(FileManager.default.fileExists(atPath: undoFile.path))
+        let nothing = try await fixture.sluice.run(["undo", directory.path, "--dry-run"])
+        #expect(nothing.status == 0, "\(nothing.stderr)")
         #expect(
-            shown.stdout.contains(
-                "stage 'apply' was running when the process died and left its undo file: its COMMIT may have gone "
-                    + "through; to see what undoing it would restore (nothing, if it did not commit):\n  sluice undo "
-                    + "\(directory.path) --dry-run\n"), "\(shown.stdout)")
+            nothing.stderr.contains("note: stage 'apply' of run \(manifest.runID) did not commit"), "\(nothing.stderr)")
         // Approved up front, it goes on approved: the command is the one an interruption gives.
         #expect(shown.stdout.contains("  sluice resume \(directory.path) --yes\n"), "\(shown.stdout)")
 

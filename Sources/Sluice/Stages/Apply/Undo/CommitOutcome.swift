@@ -22,18 +22,28 @@ public enum CommitOutcome: Sendable, Equatable {
     /// does not know, in plan order.
     public static func stagesInDoubt(of manifest: Manifest, in directory: URL) async -> [String] {
         let doubtful = Set(ApplyStage.stagesThatMayHaveApplied(manifest))
-            .union(await unfinishedUndoFiles(of: manifest, in: directory))
+            .union(await unfinishedUndoFiles(of: manifest, in: directory, evenUncommitted: true))
         return manifest.stages.map(\.name).filter(doubtful.contains)
     }
 
     /// The apply stages of a run whose process died while they ran (``Manifest/isAbandoned``)
-    /// that left their undo file in `directory`: their COMMIT may have gone through.
-    public static func unfinishedUndoFiles(of manifest: Manifest, in directory: URL) async -> [String] {
+    /// that left their undo file in `directory`: their COMMIT may have gone through. Not one
+    /// whose file shows it never sent COMMIT (empty, or no transaction line: it was killed
+    /// waiting for a lock, or while copying), unless `evenUncommitted`.
+    public static func unfinishedUndoFiles(
+        of manifest: Manifest, in directory: URL, evenUncommitted: Bool = false
+    ) async -> [String] {
         guard manifest.isAbandoned else { return [] }
         var left: [String] = []
         for stage in manifest.stages where stage.kind == "apply" && stage.status == .running {
             let file = directory.appendingPathComponent(UndoFile.fileName(stage: stage.name))
-            if await BlockingIO.fileExists(atPath: file.path) { left.append(stage.name) }
+            guard await BlockingIO.fileExists(atPath: file.path) else { continue }
+            if evenUncommitted {
+                left.append(stage.name)
+                continue
+            }
+            let marker = try? await BlockingIO.run { try UndoFile.commitMarker(at: file) }
+            if marker != UndoFile.CommitMarker.none { left.append(stage.name) }
         }
         return left
     }
@@ -85,17 +95,20 @@ extension UndoFile {
     enum CommitMarker: Equatable {
         /// The transaction's id, written just before COMMIT.
         case transaction(Int64)
-        /// A file that marks its commit (`"marks_commit"`) without the line: never committed.
+        /// A file that marks its commit (`"marks_commit"`) without the line, or an empty one:
+        /// never committed.
         case none
         /// An earlier version's file, which does not say.
         case notMarked
     }
 
-    /// Reads the header and the last line of the file at `url`: blocking file I/O.
+    /// Reads the header and the last line of the file at `url`: blocking file I/O. An empty file
+    /// never reached COMMIT: what it holds is flushed before COMMIT is sent.
     static func commitMarker(at url: URL) throws -> CommitMarker {
         let handle = try FileHandle(forReadingFrom: url)
         defer { try? handle.close() }
         let head = try handle.read(upToCount: 64 * 1024) ?? Data()
+        if head.isEmpty { return .none }
         let firstLine = head.prefix { $0 != UInt8(ascii: "\n") }
         guard let header = try? JSON.decode(Array(firstLine)), header["marks_commit"].boolValue == true else {
             return .notMarked
