@@ -42,6 +42,28 @@ struct Resume: AsyncParsableCommand {
         return all.last { $0.manifest.continues(original, among: byID) }.map { ($0.directory, $0.manifest) }
     }
 
+    /// Takes the lock that one `sluice resume` of a run holds until its process exits (`flock`
+    /// on the run's directory), or fails naming the other: two resumes started together would
+    /// each ask the API for the ids left and leave two reviews of the same rows.
+    static func holdResumeLock(of original: Manifest, at runURL: URL) async throws {
+        let directory = Manifest.manifestURL(for: runURL).deletingLastPathComponent().path
+        let held = try await BlockingIO.run { () throws -> Bool in
+            let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard descriptor >= 0 else { throw FileError("open", path: directory, errno: errno) }
+            // Kept open: the lock goes with the process.
+            if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return true }
+            let failure = errno
+            close(descriptor)
+            guard failure == EWOULDBLOCK else { throw FileError("lock", path: directory, errno: failure) }
+            return false
+        }
+        guard !held else { return }
+        Terminal.printError(
+            "error: another sluice process is resuming run \(original.runID) now; wait for it to end "
+                + "(sluice runs), then resume it if it still needs to be")
+        throw ExitCode(ExitStatus.failed)
+    }
+
     /// Removes the partial files the dead process of `original` left in its directory (a
     /// half-written CSV among them), saying so; a file that cannot be removed is only a note.
     static func removeLeftovers(of original: Manifest, at runURL: URL) async {
@@ -99,6 +121,7 @@ struct Resume: AsyncParsableCommand {
         case .failed, .interrupted:
             break
         }
+        try await Self.holdResumeLock(of: original, at: runURL)
         if original.isAbandoned { await Self.removeLeftovers(of: original, at: runURL) }
         // Its apply committed before it stopped: the resume's apply will find those rows done and
         // change nothing, so its own undo restores nothing. The undo that does is this run's.
@@ -113,6 +136,15 @@ struct Resume: AsyncParsableCommand {
         // Resumed before: the later run has the answers this one lacks, or finished the job.
         if let (later, laterRun) = await Self.latestContinuation(of: original, at: runURL) {
             let path = Execution.shellQuoted(later.path)
+            if laterRun.isInProgress {
+                // Resumed beside it, the API would be asked for the same ids twice, and two
+                // reviews of the same rows would wait.
+                let pid = laterRun.process.map { String($0.pid) } ?? "?"
+                Terminal.printError(
+                    "error: run \(laterRun.runID) is continuing run \(original.runID) now (pid \(pid)); wait for it "
+                        + "to end (sluice runs show \(path)), or stop it (kill -INT \(pid))")
+                throw ExitCode(ExitStatus.failed)
+            }
             if laterRun.status == .succeeded {
                 Terminal.printError(
                     "note: run \(laterRun.runID) already continued run \(original.runID) and succeeded: there is "

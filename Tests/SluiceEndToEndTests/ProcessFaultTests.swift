@@ -173,6 +173,39 @@ struct ProcessFaultTests {
         #expect(try await fixture.table() == before)
     }
 
+    /// Two `sluice resume`s of the same run at once: the second is refused while the first runs
+    /// (it would ask the API for the same ids and leave a second review of the same rows).
+    @Test func aSecondResumeOfARunBeingResumedIsRefused() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 60)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let (held, out, err) = try await fixture.startApplyHeldOnARow()
+        defer { FaultChecks.stop(held.process) }
+        kill(held.process.processIdentifier, SIGKILL)
+        _ = await FaultChecks.finish(held.process, out, err, within: .seconds(60))
+        let killed = try #require(await fixture.manifests().last)
+        try await FaultChecks.eventually("the server to end the killed run's session", within: .seconds(60)) {
+            try await fixture.sluiceBackends().isEmpty
+        }
+        // The first resume's apply waits for the row still held.
+        let (first, firstOut, firstErr) = try fixture.sluice.start(["resume", killed.directory.path, "--yes"])
+        defer { FaultChecks.stop(first) }
+        try await FaultChecks.eventually("the resume's UPDATE to wait for the row", within: .seconds(60)) {
+            try await fixture.sluiceBackends().contains { $0.query.hasPrefix("UPDATE") && $0.waitEventType == "Lock" }
+        }
+        let runs = await fixture.manifests().count
+        let second = try await fixture.sluice.run(["resume", killed.directory.path, "--yes"])
+        #expect(second.status == 1, "\(second.stderr)")
+        #expect(
+            second.stderr.contains("error: another sluice process is resuming run \(killed.manifest.runID) now"),
+            "\(second.stderr)")
+        #expect(await fixture.manifests().count == runs, "the refused resume started no run")
+        await held.lock.release()
+        let resumed = await FaultChecks.finish(first, firstOut, firstErr, within: .seconds(120))
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        try await FaultChecks.expectEnriched(fixture, before: before)
+    }
+
     @Test func aSigkillDuringApplyChangesNothingTheServerEndsTheOrphanedSessionAndResumeConverges() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
         defer { Task { await fixture.tearDown() } }
