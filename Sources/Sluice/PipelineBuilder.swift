@@ -58,7 +58,9 @@ public struct PipelineBuilder: Sendable {
             stage.previousAnswers = resumeFrom?.appendingPathComponent(FetchAnswers.fileName(stage: name))
             return stage
         case .transform(let settings):
-            return TransformStage(name: name, settings: settings, parameters: parameters)
+            var stage = TransformStage(name: name, settings: settings, parameters: parameters)
+            stage.force = force
+            return stage
         case .validate(let settings):
             return ValidateStage(name: name, settings: settings, parameters: parameters)
         case .writeCSV(let settings):

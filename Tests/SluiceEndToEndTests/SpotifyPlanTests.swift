@@ -333,6 +333,30 @@ struct SpotifyPlanTests {
         }
     }
 
+    /// A field read from a misspelt key (`external_ids.isrcc`) is empty in every row; approved up
+    /// front, the apply would clear every ISRC. The run stops at the transform instead, changing
+    /// nothing, and `sluice resume` with the key set right goes on from the answers kept.
+    @Test func aMisspeltKeyStopsTheRunBeforeItsApplyClearsTheColumn() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 60)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let misspelt = try await fixture.run([
+            "--yes", "--set", "transform.fields.isrc=upper(response.external_ids.isrcc)",
+        ])
+        #expect(misspelt.status == 1, "\(misspelt.stderr)")
+        let said = misspelt.stdout + misspelt.stderr
+        #expect(said.contains("no row's response.external_ids has a key 'isrcc'; did you mean 'isrc'?"), "\(said)")
+        #expect(try await fixture.table() == before)
+        let asked = fixture.simulator.stats().apiRequests
+        let directory = try await fixture.lastRunDirectory()
+        let resumed = try await fixture.sluice.run([
+            "resume", directory.path, "--yes", "--set", "transform.fields.isrc=upper(response.external_ids.isrc)",
+        ])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(fixture.simulator.stats().apiRequests == asked, "the resume reused the answers")
+        try await FaultChecks.expectEnriched(fixture, before: before)
+    }
+
     @Test(arguments: [Int32(SIGINT), SIGKILL])
     func anInterruptedRunResumedEndsLikeAnUninterruptedOneWithoutAskingAgain(signal: Int32) async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 1000)

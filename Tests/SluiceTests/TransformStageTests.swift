@@ -60,21 +60,31 @@ import Testing
         #expect(notice.contains("Development Mode"), "the plan's when_empty note")
     }
 
-    /// A field read from a misspelt key is told from one the answers lack: the notice suggests
-    /// the key they have, and leaves out the plan's note, which explains another cause.
-    @Test func aFieldEmptyBecauseItsKeyIsMisspeltSuggestsTheKeyTheRowsHave() async throws {
+    /// A field read from a misspelt key is told from one the answers lack: the stage suggests
+    /// the key they have, leaves out the plan's note (which explains another cause), and fails,
+    /// since every later stage would take the field for values the answers lack (an apply would
+    /// clear the column); `--force` goes on, saying so.
+    @Test func aFieldEmptyBecauseItsKeyIsMisspeltSuggestsTheKeyTheRowsHaveAndStops() async throws {
         let plan = try await TestPlans.spotify(overrides: ["transform.fields.spotify_popularity=response.populraity"])
-        let stage = try TestPlans.stage("transform", of: plan)
-        let harness = try await StageHarness(stage: stage)
+        var stage = try #require(try TestPlans.stage("transform", of: plan) as? TransformStage)
         let answer: Value = .object(["popularity": 73, "external_ids": .object(["isrc": "USUM71703861"])])
         let input = Batch(
             columns: Self.columns, rows: [Self.row("4uLU6hMCjMI75M1A2tKUQC", .null), Self.row("x", answer)])
-        _ = try await harness.run(stage, input: [input])
-        #expect(
-            harness.notices == [
-                "transform: field 'spotify_popularity' was empty in all 2 rows (spotify_popularity: "
-                    + "response.populraity): no row's response has a key 'populraity'; did you mean 'popularity'?"
-            ], "\(harness.notices)")
+        let said =
+            "field 'spotify_popularity' was empty in all 2 rows (spotify_popularity: "
+            + "response.populraity): no row's response has a key 'populraity'; did you mean 'popularity'?"
+        let harness = try await StageHarness(stage: stage)
+        let error = await #expect(throws: StageError.self) { _ = try await harness.run(stage, input: [input]) }
+        let text = "\(error.map { "\($0)" } ?? "")"
+        #expect(text.contains(said + " Stopped before a later stage takes it"), "\(text)")
+        #expect(text.contains("--set transform.fields.FIELD=") && text.contains("--force"), "\(text)")
+        #expect(harness.notices.isEmpty, "\(harness.notices)")
+
+        stage.force = true
+        let forced = try await StageHarness(stage: stage)
+        let sent = try await forced.run(stage, input: [input])
+        #expect(sent.map(\.count).reduce(0, +) == 2)
+        #expect(forced.notices == ["transform: " + said + " (gone on past it: --force)"], "\(forced.notices)")
     }
 
     /// A key that is there but null in every row is not said to be missing; one a nested path

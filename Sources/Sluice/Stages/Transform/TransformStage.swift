@@ -9,6 +9,8 @@ public struct TransformStage: Stage {
     public var kind: String { "transform" }
     public let parameters: Value
     public let settings: TransformSettings
+    /// Goes on past a field whose key looks misspelt (`--force`), saying so.
+    public var force = false
 
     public init(name: String, settings: TransformSettings, parameters: Value) {
         self.name = name
@@ -44,22 +46,39 @@ public struct TransformStage: Stage {
             try await output.send(result)
         }
         guard rows > 0 else { return }
+        // Said of each field whose key looks misspelt: sent on, such a field reads as "no value"
+        // to every later stage, and an apply would clear its column (`on_empty: clear`) in every
+        // row, which a review lists as any other change.
+        var misspelt: [String] = []
         for (field, expression) in settings.fields where !filled.contains(field) {
             var said = "field '\(field)' was empty in all \(rows) rows (\(field): \(expression))"
             var note = settings.whenEmpty[field].map { " " + $0 } ?? ""
+            var looksMisspelt = false
             if let missing = sightings.missingKey(of: field) {
                 said += ": no row's \(missing.at) has a key '\(missing.key)'"
                 if let nearest = missing.nearest {
                     // A misspelt key, most likely: the plan's note explains a key the answers lack.
                     said += "; did you mean '\(nearest)'?"
                     note = ""
+                    looksMisspelt = true
                 } else {
                     said += "."
                 }
             } else {
                 said += "."
             }
-            context.notice(said + note)
+            if looksMisspelt, !force {
+                misspelt.append(said)
+            } else {
+                context.notice(said + note + (looksMisspelt ? " (gone on past it: --force)" : ""))
+            }
         }
+        guard !misspelt.isEmpty else { return }
+        throw StageError(
+            stage: name,
+            misspelt.joined(separator: " ")
+                + " Stopped before a later stage takes \(misspelt.count > 1 ? "these fields" : "it") for values the "
+                + "answers lack: fix the plan (`sluice resume` with `--set \(name).fields.FIELD=...` goes on with the "
+                + "answers kept), or pass --force if the key is right")
     }
 }
