@@ -59,6 +59,9 @@ public struct FixtureAPI: Sendable {
     /// Ids an `itemBody` request, or a `batchList` request holding one, always fails for with
     /// 500: a record the API breaks on.
     public var failing: Set<String> = []
+    /// Ids an `itemBody` request always gets a 200 for whose body is not JSON (a Latin-1 byte
+    /// in a string): a record the API cannot encode.
+    public var garbled: Set<String> = []
     /// Time to answer each request.
     public var latency: Duration = .zero
     /// Answer every request with a 307 to this origin (`http://127.0.0.1:PORT`), the same path

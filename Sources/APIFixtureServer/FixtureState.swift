@@ -146,6 +146,11 @@ struct FixtureState: Sendable {
             stats.idsAsked.append(id)
             if api.unprocessable.contains(id) { return .error(422, "\(idKey) \(id) is not valid") }
             if api.failing.contains(id) { return .error(500, "internal error") }
+            if api.garbled.contains(id) {
+                var reply = FixtureReply(200, json: .object(["name": "Caf"]))
+                reply.body.insert(0xE9, at: reply.body.count - 2)
+                return reply
+            }
             guard let item = api.answers[id] else { return .error(404, "no record for \(idKey) \(id)") }
             return FixtureReply(200, json: item)
         }

@@ -46,6 +46,13 @@ public struct FetchError: Error, Sendable, Equatable {
         return (500...599).contains(status)
     }
 
+    /// The API answered with a success status every time, but with nothing to read for the
+    /// request's ids: a body that is not JSON, or fewer items than ids.
+    public var isUnusableAnswerGivenUp: Bool {
+        guard case .exhausted = kind, let status else { return false }
+        return (200...299).contains(status)
+    }
+
     /// Whether running again later (after the wait, or once the service recovers) is expected
     /// to work without changing the plan.
     public var isResumable: Bool {

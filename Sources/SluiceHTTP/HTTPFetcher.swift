@@ -224,10 +224,11 @@ public actor HTTPFetcher {
     }
 
     /// `on_give_up: reject`: whether `error` (a request the API failed with a 5xx after every
-    /// retry) rejects the request's ids instead of stopping the fetch. A throttling status
-    /// (MusicBrainz's 503) is the API asking to slow down, not failing the ids.
+    /// retry, or answered with nothing to read: a body that is not JSON, too few items) rejects
+    /// the request's ids instead of stopping the fetch. A throttling status (MusicBrainz's 503)
+    /// is the API asking to slow down, not failing the ids.
     private func givesUp(_ error: FetchError) -> Bool {
-        configuration.rejectOnGiveUp && error.isServerErrorGivenUp
+        configuration.rejectOnGiveUp && (error.isServerErrorGivenUp || error.isUnusableAnswerGivenUp)
             && !configuration.throttleStatuses.contains(error.status ?? 0)
     }
 

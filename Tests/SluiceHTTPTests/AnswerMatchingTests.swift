@@ -16,7 +16,10 @@ import Testing
             Issue.record("a short answer is a transient failure")
             return
         }
-        #expect(mismatch.description == "the body's \"tracks\" has 2 items for 3 ids")
+        #expect(
+            mismatch.description
+                == "the body's \"tracks\" has 2 items for 3 ids (matched by position; if the API leaves out ids it "
+                + "does not know, match its items by the id they carry: match: {item_field: FIELD})")
     }
 
     /// An object where the plan expects the items: the plan's mistake, not a flaky answer, so

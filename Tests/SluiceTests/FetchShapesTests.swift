@@ -269,13 +269,15 @@ import Testing
         }
     }
 
-    /// An id the API always fails on (500 after every retry) stops the fetch, resumably; with
-    /// `on_give_up: reject` it is rejected with the last error and the other rows go on.
-    @Test(arguments: [false, true]) func anIDTheAPIAlwaysFailsOnIsRejectedWhenThePlanSaysSo(reject: Bool) async throws {
+    /// An id the API always fails on (500 after every retry, or a 200 whose body is not JSON)
+    /// stops the fetch, resumably; with `on_give_up: reject` it is rejected with the last error
+    /// and the other rows go on.
+    @Test(arguments: [false, true], [false, true])
+    func anIDTheAPIAlwaysFailsOnIsRejectedWhenThePlanSaysSo(reject: Bool, garbled: Bool) async throws {
         var api = FixtureAPI(
             shape: .itemBody(path: "/geocode", idKey: "street"),
             answers: ["1 Main St": .object(["lat": 1.5]), "3 Oak St": .object(["lat": 3.5])])
-        api.failing = ["2 Bad St"]
+        if garbled { api.garbled = ["2 Bad St"] } else { api.failing = ["2 Bad St"] }
         try await Self.with(api) { server, origin in
             let stage = try Self.fetchStage(
                 "path: /geocode\nmethod: POST\nbody: { street: \"{street}\" }\nretries: 1\nbackoff: 0.01s"
@@ -300,6 +302,7 @@ import Testing
                 rejects.contains {
                     $0.hasPrefix("fetch,gave_up,") && $0.contains("2 Bad St") && $0.contains("gave up after 2 attempts")
                         && $0.contains("says nothing of the id")
+                        && $0.contains(garbled ? "HTTP 200 with a body that is not valid JSON" : "HTTP 500")
                 },
                 "\(rejects)")
             let answers = try await text(

@@ -22,7 +22,13 @@ struct AnswerMatching: Sendable {
                 return .failure(.shape(place, items, wanted: "an array", in: body))
             }
             guard list.count == ids.count else {
-                return .failure(Mismatch("\(place) has \(list.count) items for \(ids.count) ids"))
+                // Items are matched by position: an API that leaves out the ids it does not know
+                // needs another rule.
+                return .failure(
+                    Mismatch(
+                        "\(place) has \(list.count) items for \(ids.count) ids (matched by position; if the API leaves "
+                            + "out ids it does not know, match its items by the id they carry: match: {item_field: "
+                            + "FIELD})"))
             }
             return .success(list.map { $0.isNull ? .notFound(because: nil) : .found($0) })
         case .itemField(let keys):
