@@ -163,8 +163,9 @@ enum RecordedPlan {
     }
 
     /// The stand-in for variable `name` (``loadMarking(_:_:loader:needed:)``); the end mark keeps
-    /// `DB`'s from being found in `DB_URL`'s.
-    private static func marker(_ name: String) -> String { "sluice-unset-\(name)-end" }
+    /// `DB`'s from being found in `DB_URL`'s. An http URL, so that it loads where the plan checks
+    /// for one (an API's `base_url`).
+    private static func marker(_ name: String) -> String { "http://sluice-unset-\(name)-end" }
 
     /// `source` loaded with each of `names` (variables the environment does not set) set to a
     /// stand-in, and those of them the connections `needed` picks use; `nil` when it does not

@@ -234,6 +234,21 @@ struct PlanChecker {
                         "write \"${\(key == "client_secret" ? "SPOTIFY_CLIENT_SECRET" : "API_" + key.uppercased())}\" in the plan and set the variable"
                     ])
             }
+            // An API's URLs are http(s): `127.0.0.1:8080` or `htps://...` would fail every request,
+            // each retried, and the run would stop as if the API were down.
+            if kind == .http {
+                for key in ["base_url", "token_url"] {
+                    let node = key == "base_url" ? pair.value["base_url"] : pair.value["auth"]?["token_url"]
+                    // (A variable that is not set is said so on its own.)
+                    guard let node, let url = node.scalar, !(url.text.isEmpty && url.raw.contains("${")),
+                        let problem = Self.httpURLProblem(url.text)
+                    else { continue }
+                    let from = url.raw != url.text ? " (as \(url.raw) gives it)" : ""
+                    validator.diagnostics.error(
+                        "\(key) \(problem)\(from)", at: node.location,
+                        notes: ["an API's URL reads like https://api.example.com/v1, or http://localhost:8080/v1"])
+                }
+            }
             // A password written out in a URL (a database's, an API's `https://user:PASSWORD@host`),
             // rather than from a variable, ~/.pgpass or PGPASSWORD.
             let urls =
@@ -265,6 +280,17 @@ struct PlanChecker {
                     redacted: checked.redacted))
         }
         return out
+    }
+
+    /// What is wrong with `text` as an API's URL: not `http://` or `https://`, or no host.
+    static func httpURLProblem(_ text: String) -> String? {
+        let lowered = text.lowercased()
+        guard let scheme = ["https://", "http://"].first(where: lowered.hasPrefix) else {
+            return "must start with http:// or https://"
+        }
+        let authority = text.dropFirst(scheme.count).prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        let host = authority.split(separator: "@", omittingEmptySubsequences: false).last ?? ""
+        return host.isEmpty || host.hasPrefix(":") ? "has no host" : nil
     }
 
     /// Checks that an http connection's `auth` has the keys its kind needs and no others.

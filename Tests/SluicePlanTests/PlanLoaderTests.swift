@@ -424,6 +424,39 @@ let minimal = """
     }
 }
 
+@Suite struct HTTPURLTests {
+    /// An API's URL without http(s) (`127.0.0.1:8080`, `htps://`, no host) is refused where it is
+    /// written, instead of failing every request as if the API were down; one from a variable
+    /// names the variable; an unset variable is said as unset, not as a bad URL.
+    @Test func anAPIURLMustBeHTTPWithAHost() throws {
+        for (value, problem) in [
+            ("127.0.0.1:8080", "must start with http:// or https://"), ("htps://api.example.com", "must start with"),
+            ("ftp://h/x", "must start with"), ("http:///v1", "has no host"), ("https://u:pw@/v1", "has no host"),
+        ] {
+            let found = errors(minimal, overrides: ["connections.api.base_url=\(value)"])
+            #expect(found.count == 1, "\(value): \(found)")
+            #expect(found.first?.description.contains("--set:1:26: error: base_url \(problem)") == true, "\(found)")
+        }
+        for value in ["http://127.0.0.1:9/v1", "HTTPS://api.example.com", "https://u:pw@h", "http://[::1]:8080/"] {
+            #expect(errors(minimal, overrides: ["connections.api.base_url=\(value)"]).isEmpty, "\(value)")
+        }
+        let fromVariable = minimal.replacingOccurrences(of: "http://127.0.0.1:9/v1", with: "${API_URL}")
+        let bad = errors(fromVariable, env: ["API_URL": "localhost:8080"])
+        #expect(
+            bad.map(\.description) == [
+                "plan.yaml:5:32: error: base_url must start with http:// or https:// (as ${API_URL} gives it)"
+            ], "\(bad)")
+        #expect(!errors(fromVariable).contains { $0.message.contains("must start with") })
+        let token = errors(
+            minimal,
+            overrides: [
+                "connections.api.auth={kind: oauth2-client-credentials, token_url: accounts.example.com/token, "
+                    + "client_id: c, client_secret: \"${SECRET}\"}"
+            ], )
+        #expect(token.contains { $0.message == "token_url must start with http:// or https://" }, "\(token)")
+    }
+}
+
 @Suite struct InterpolationTests {
     @Test func substitutesVariablesAndDefaults() throws {
         let yaml = minimal.replacingOccurrences(
