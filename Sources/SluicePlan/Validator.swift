@@ -66,7 +66,9 @@ struct Validator {
             seen[key] = pair.key.location
             if skip.contains(key) { continue }
             guard let spec = byName[key] else {
-                let known = specs.map(\.name) + skip
+                // (A key checked elsewhere may have a spec too: each is named once.)
+                var named = Set<String>()
+                let known = (specs.map(\.name) + skip).filter { named.insert($0).inserted }
                 if let meant = Suggestion.nearest(to: key, in: known) { misspelt.insert(meant) }
                 diagnostics.error(
                     "unknown key '\(key)' in \(what)", at: pair.key.location,

@@ -333,6 +333,10 @@ let minimal = """
         let qualified = errors(minimal.replacingOccurrences(of: "size: 50", with: "chunk_size: 50"))
         #expect(qualified.map(\.message) == ["unknown key 'chunk_size' in stage 'chunk'"])
         #expect(qualified.first?.notes.first == "did you mean 'size'?")
+        // The keys it could be are each listed once (the plan's top level checks two apart).
+        let top = errors(minimal.replacingOccurrences(of: "name: demo", with: "name: demo\nstagez: []"))
+        #expect(top.map(\.message) == ["unknown key 'stagez' in the plan"])
+        #expect(top.first?.notes.last == "expected one of: version, name, description, connections, stages")
         // Without a key it looks like, the missing one is reported as such.
         let missing = errors(minimal.replacingOccurrences(of: "size: 50", with: "buffer: 2"))
         #expect(missing.count == 1 && missing[0].message.hasPrefix("stage 'chunk' is missing required key 'size'"))
