@@ -897,12 +897,16 @@ extension PlanChecker {
             // A POST's body is what a per-item POST sends.
             for key in Self.batchOnlyKeys where given(key) && !(isRecorded && isDefault(key)) {
                 guard key != "body" || fetch.method == .get else { continue }
+                if key == "body" {
+                    // A per-item POST sends its body: the method is what is missing.
+                    validator.diagnostics.error(
+                        "'body' is sent only with method POST, and this request is a GET", at: at(key),
+                        notes: ["add method: POST, or remove 'body'"])
+                    continue
+                }
                 validator.diagnostics.error(
                     "'\(key)' applies to batch requests; \(why)", at: at(key),
-                    notes: [
-                        key == "body"
-                            ? "a body is sent only with method POST" : "remove '\(key)', or use a batch request"
-                    ])
+                    notes: ["remove '\(key)', or use a batch request"])
             }
             if fetch.method == .post, let body = fetch.body, BodyTemplate.placesIDs(body) {
                 validator.diagnostics.error(

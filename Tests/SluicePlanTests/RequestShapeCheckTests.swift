@@ -161,7 +161,10 @@ import Testing
             "path: /lookup\nmethod: POST\nbody: { isbn: \"{id}\" }",
             "{id} in body.isbn names a field the input does not have", 17, 20
         ),
-        ("path: /lookup/{isrc}\nbody: { a: 1 }", "'body' applies to batch requests; the path has placeholders", 16, 11),
+        (
+            "path: /lookup/{isrc}\nbody: { a: 1 }", "'body' is sent only with method POST, and this request is a GET",
+            16, 11
+        ),
         (
             "path: /lookup/{isrc}\nmethod: POST\nid: isrc\nbody: { ids: \"{ids}\" }",
             "'body' places a batch's ids", 18, 11
