@@ -62,6 +62,9 @@ public struct FixtureAPI: Sendable {
     /// Ids an `itemBody` request always gets a 200 for whose body is not JSON (a Latin-1 byte
     /// in a string): a record the API cannot encode.
     public var garbled: Set<String> = []
+    /// The longest request target (path and query) answered; a longer one gets 414 and an HTML
+    /// page, as web servers answer it.
+    public var maxTargetLength: Int?
     /// Time to answer each request.
     public var latency: Duration = .zero
     /// Answer every request with a 307 to this origin (`http://127.0.0.1:PORT`), the same path

@@ -90,6 +90,11 @@ struct FixtureState: Sendable {
     }
 
     private mutating func answer(_ request: FixtureRequest) -> FixtureReply {
+        if let most = api.maxTargetLength, request.path.count + 1 + request.query.count > most {
+            return FixtureReply(
+                414, text: "<html><head><title>414 Request-URI Too Large</title></head></html>",
+                contentType: "text/html")
+        }
         let parameters = request.parameters
         for (name, value) in api.requiredQuery where parameters[name] != value {
             return FixtureReply(200, text: api.nonJSONBody, contentType: "text/plain")

@@ -87,8 +87,13 @@ extension HTTPFetcher {
                 case .transient(let reason):
                     problem = Problem(description: reason, status: status)
                 case .final(let status, let message):
+                    // Too long a URL (414) or body (413): a batch of fewer ids fits.
+                    let hint =
+                        status == 414 || status == 413
+                        ? "; the request is too large for the API: lower the fetch's max_ids (and the chunk's size)"
+                        : ""
                     throw FetchError(
-                        .unexpectedStatus(status), "the API answered HTTP \(status) (\(message)); not retried",
+                        .unexpectedStatus(status), "the API answered HTTP \(status) (\(message)); not retried\(hint)",
                         url: url, status: status)
                 }
             } catch let failure as HTTPExchange.Failure {

@@ -19,6 +19,19 @@ import Testing
             return
         }
         #expect(reason.contains("not valid JSON"))
+        #expect(!reason.contains("HTML"), "\(reason)")
+    }
+
+    /// A 200 that is a web page (a maintenance page, a proxy's login form) is said to be one.
+    @Test func anHTMLPageWithStatus200IsSaidToBeOne() {
+        let page = "<!doctype html><html><head><title>Down for maintenance</title></head><body>back soon</body></html>"
+        guard case .transient(let reason) = Self.classify(200, page) else {
+            Issue.record("a 200 that is not JSON must be retried")
+            return
+        }
+        #expect(
+            reason.hasPrefix("HTTP 200 with a body that is not valid JSON (HTML page: Down for maintenance, 98 bytes"),
+            "\(reason)")
     }
 
     @Test func spotifyErrorMessagesAreKept() {

@@ -704,6 +704,28 @@ import Testing
         }
     }
 
+    /// A batch whose URL is longer than the API's server takes (414) stops the fetch, saying to
+    /// send fewer ids per request.
+    @Test func aRequestTooLongForTheAPIsServerSaysToSendFewerIDs() async throws {
+        var api = FixtureAPI(
+            shape: .batchObject(path: "/api/books", parameter: "ids", separator: ","),
+            answers: ["a": .object(["name": "a"])])
+        api.maxTargetLength = 40
+        try await Self.with(api) { _, origin in
+            let stage = try Self.fetchStage(
+                "path: /api/books\nid: name\nids_param: ids\nmatch: object_keys",
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let input = Batch(columns: ["name"], rows: (1...12).map { [.string("book-\($0)")] })
+            let error = await #expect(throws: FetchError.self) { try await harness.run(stage, input: [input]) }
+            let said = error?.message ?? ""
+            #expect(
+                said.hasPrefix("the API answered HTTP 414 (HTML page: 414 Request-URI Too Large); not retried"),
+                "\(said)")
+            #expect(said.hasSuffix("lower the fetch's max_ids (and the chunk's size)"), "\(said)")
+        }
+    }
+
     /// `é` as one code point and as `e` + an accent are two ids to an API and a table, one to
     /// Swift's `String`: they are never put in one request (an answer keyed by one would be
     /// taken for both), but asked in turn, each row matched with its own request's answer.

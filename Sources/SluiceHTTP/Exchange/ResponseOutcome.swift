@@ -113,7 +113,11 @@ enum ResponseOutcome: Sendable, Equatable {
                 }
                 return .success(echoed ? Self.masking(secrets, in: json) : json)
             } catch {
-                return .transient("HTTP \(status) with a body that is not valid JSON (\(body.count) bytes, \(error))")
+                // A maintenance page or a login form behind a proxy answers 200 too: say so.
+                let said = APIErrorMessage.extract(from: body, hiding: secrets)
+                let page = said.hasPrefix("HTML page") ? "\(said), " : ""
+                return .transient(
+                    "HTTP \(status) with a body that is not valid JSON (\(page)\(body.count) bytes, \(error))")
             }
         case 400, 422: return .badRequest(APIErrorMessage.extract(from: body, hiding: secrets))
         case 401: return .unauthorized(APIErrorMessage.extract(from: body, hiding: secrets))
