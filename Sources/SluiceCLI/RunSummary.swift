@@ -232,7 +232,9 @@ struct RunSummary {
         var line = "run \(manifest.runID) \(state ?? Self.status(of: manifest))"
         if let duration = manifest.duration { line += " in \(Self.format(seconds: duration))" }
         if let origin = manifest.replayOf {
-            line += " (replay of \(origin.runID), \(origin.mode.rawValue) \(origin.stage))"
+            // Named as `sluice runs` lists it.
+            line +=
+                " (\(origin.resumed ? "resume" : "replay") of \(origin.runID), \(origin.mode.rawValue) \(origin.stage))"
         }
         return line + ": \(display(directory.path))"
     }

@@ -135,6 +135,7 @@ struct ProcessFaultTests {
         #expect(manifest.replayOf?.runID == replay.runID)
         // Recorded as the resume it was; the interrupted replay stays a replay.
         #expect(manifest.replayOf?.resumed == true && replay.replayOf?.resumed == false)
+        #expect(resumed.stdout.contains("(resume of \(replay.runID), from apply)"), "\(resumed.stdout)")
         #expect(manifest.stage("query")?.status == .skipped && manifest.stage("fetch")?.status == .skipped)
         #expect(manifest.stage("apply")?.status == .succeeded)
         try await FaultChecks.expectEnriched(fixture, before: before)
