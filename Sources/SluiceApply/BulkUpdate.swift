@@ -947,6 +947,11 @@ public struct BulkUpdate: Sendable {
         /// array literal (`{"a","b,c"}`), and so does a string holding a JSON list (the audit
         /// CSV's spelling of one); any other string is the column's own text already.
         var arrayPositions: [Int] = []
+        /// Where a row holds an integer column (`int2`, `int4`, `int8`): a whole number that came
+        /// as a double (`3.0`, as some APIs write every number) goes there as the integer it is,
+        /// which PostgreSQL's integer input would refuse as text; `3.5` stays, for the server to
+        /// refuse.
+        var integerPositions: [Int] = []
 
         init(_ update: BulkUpdate) {
             names = update.inputColumns
@@ -983,6 +988,11 @@ public struct BulkUpdate: Sendable {
                     row.append(.null)
                 } else {
                     row.append(value)
+                }
+            }
+            for position in integerPositions {
+                if case .double(let number) = row[position], let whole = Int64(exactly: number) {
+                    row[position] = .int(whole)
                 }
             }
             if row[0].isNull {
@@ -1047,6 +1057,7 @@ public struct BulkUpdate: Sendable {
         }
         rows.jsonPositions = oids.indices.filter { [114, 3802].contains(oids[$0]) }
         rows.arrayPositions = types.indices.filter { types[$0][3].boolValue == true }
+        rows.integerPositions = oids.indices.filter { [20, 21, 23].contains(oids[$0]) }
         let binary = types.map { row in
             (
                 oid: UInt32(truncatingIfNeeded: row[0].intValue ?? 0),

@@ -163,6 +163,35 @@ import Testing
         #expect(try await db.connection.execute(table).rows == before)
     }
 
+    /// A whole number that came as a double (`3.0`: some APIs write every number so) goes into
+    /// an integer column as that integer, by the binary COPY (integer columns only) and the text
+    /// one (a `varchar` beside them); `3.5` is the server's to refuse, named at its row.
+    @Test(arguments: ["", ", note varchar(10), price numeric"])
+    func aWholeNumberWrittenAsADoubleGoesIntoAnIntegerColumn(more: String) async throws {
+        let db = try await Scratch.make(
+            schema: """
+                CREATE TABLE stock (id int PRIMARY KEY, n int, big bigint, small smallint\(more));
+                INSERT INTO stock (id) VALUES (1), (2)
+                """)
+        let update = BulkUpdate(
+            table: "stock", key: "id",
+            columns: [.init("n", onEmpty: .clear), .init("big", onEmpty: .clear), .init("small", onEmpty: .clear)])
+        let input = Batch(
+            columns: ["id", "n", "big", "small"],
+            rows: [[.double(1.0), .double(3.0), .double(4_000_000_000), .double(-2)], [2, 5, .null, .double(0)]])
+        let stats = try await update.run(on: db.connection, batches: [input]) { _ in }
+        #expect(stats.changed == 2)
+        #expect(
+            try await db.connection.execute("SELECT id, n, big, small FROM stock ORDER BY id").rows == [
+                [1, 3, 4_000_000_000, -2], [2, 5, nil, 0],
+            ])
+        let half = Batch(columns: ["id", "n", "big", "small"], rows: [[1, 4, 1, 1], [2, .double(3.5), 1, 1]])
+        let error = try await #require(throws: BulkUpdateError.self) {
+            try await update.run(on: db.connection, batches: [half]) { _ in }
+        }
+        #expect(error.inputRow == 2 && error.column == "n", "\(error)")
+    }
+
     /// A `json` column (not `jsonb`) has no equality, so no change to it can be told from none:
     /// refused before anything is copied, saying how to make it one that can.
     @Test func aJSONColumnIsRefusedSayingToMakeItJSONB() async throws {
