@@ -220,19 +220,31 @@ struct PlanChecker {
                 reportUnreported(error, at: pair.value.location)
                 continue
             }
+            // A credential written out rather than from a variable: named after the connection
+            // (`spotify` → SPOTIFY_CLIENT_SECRET).
+            let prefix = name.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
+            var literals: [(what: String, node: Node, variable: String)] = []
             for key in ["client_secret", "token", "key"] {
-                guard let node = pair.value["auth"]?[key], let secret = node.scalar, secret.raw == secret.text,
-                    !secret.text.isEmpty
+                if let node = pair.value["auth"]?[key] { literals.append((key, node, prefix + "_" + key.uppercased())) }
+            }
+            // A header whose name says it carries one (`Authorization`, `X-Api-Key`), not
+            // `Accept-Version`.
+            for header in pair.value["headers"]?.pairs ?? [] {
+                guard let headerName = header.key.scalar?.text,
+                    headerName.lowercased() == "authorization"
+                        || Redaction.isSecretName(headerName.replacingOccurrences(of: "-", with: "_"))
                 else { continue }
+                let variable = headerName.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
+                literals.append(("header \(headerName)", header.value, prefix + "_" + variable))
+            }
+            for (what, node, variable) in literals {
+                guard let secret = node.scalar, secret.raw == secret.text, !secret.text.isEmpty else { continue }
                 validator.diagnostics.warning(
                     node.location.source.name == "--set"
-                        ? "\(key) is given on the command line; manifests keep it redacted, but shell "
+                        ? "\(what) is given on the command line; manifests keep it redacted, but shell "
                             + "history and the process list show it"
-                        : "\(key) is written in the plan file; anyone who can read the file can use it",
-                    at: node.location,
-                    notes: [
-                        "write \"${\(key == "client_secret" ? "SPOTIFY_CLIENT_SECRET" : "API_" + key.uppercased())}\" in the plan and set the variable"
-                    ])
+                        : "\(what) is written in the plan file; anyone who can read the file can use it",
+                    at: node.location, notes: ["write \"${\(variable)}\" in the plan and set the variable"])
             }
             // An API's URLs are http(s): `127.0.0.1:8080` or `htps://...` would fail every request,
             // each retried, and the run would stop as if the API were down.

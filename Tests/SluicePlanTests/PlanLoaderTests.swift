@@ -533,7 +533,29 @@ let minimal = """
         let plan = try load(yaml)
         #expect(plan.warnings.count == 1)
         #expect(plan.warnings.first?.message.contains("client_secret is written in the plan file") == true)
+        // The variable it suggests is named after the connection, not after one API.
+        #expect(plan.warnings.first?.notes == ["write \"${API_CLIENT_SECRET}\" in the plan and set the variable"])
         #expect(!plan.resolved.jsonText().contains("literal-s3cret"))
+    }
+
+    /// A credential written into a header whose name says so is warned about like one in auth;
+    /// another header (a version) is not.
+    @Test func aLiteralCredentialInAHeaderIsWarnedAbout() throws {
+        let yaml = minimal.replacingOccurrences(
+            of: "api: { kind: http, base_url: \"http://127.0.0.1:9/v1\" }",
+            with: """
+                my-api:
+                    kind: http
+                    base_url: http://127.0.0.1:9/v1
+                    headers: { X-Api-Key: hdr-s3cret-77, Accept-Version: v1, Authorization: "Bearer ${TOKEN}" }
+                """
+        ).replacingOccurrences(of: "connection: api", with: "connection: my-api")
+        let plan = try load(yaml, env: ["TOKEN": "from-env"])
+        #expect(
+            plan.warnings.map(\.message) == [
+                "header X-Api-Key is written in the plan file; anyone who can read the file can use it"
+            ], "\(plan.warnings)")
+        #expect(plan.warnings.first?.notes == ["write \"${MY_API_X_API_KEY}\" in the plan and set the variable"])
     }
 
     /// An apply stage's `key` on a line of its own is its key column, named in an error about
