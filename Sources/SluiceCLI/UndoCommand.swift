@@ -152,6 +152,20 @@ struct UndoCommand: AsyncParsableCommand {
                 throw ExitCode(ExitStatus.interrupted)
             }
             print(report)
+            if report.isPartial, later.isEmpty, !dryRun {
+                // An apply waiting for the table when the check above ran committed before this
+                // undo got its lock: the cells left are most likely its.
+                let (since, _) = await Self.laterApplies(after: undo.stage, of: manifest, in: directory)
+                if let latest = since.last {
+                    let list = since.map { "\($0.runID) (stage '\($0.stage)')" }.joined(separator: ", ")
+                    Terminal.printError(
+                        "note: \(since.count == 1 ? "a later run" : "later runs") applied to \(latest.table) while "
+                            + "this undo waited for the table: \(list); to put back all the way, undo "
+                            + "\(since.count == 1 ? "it" : "them, newest first,") then this run again (sluice undo "
+                            + "\(latest.runID)" + (runsDir.map { " --runs-dir \(Execution.shellQuoted($0))" } ?? "")
+                            + " --yes)")
+                }
+            }
             // Recorded when it put something back, or when it finds complete an undo recorded as
             // partial (the cells changed since were put back by hand): the run is then undone.
             let partial = manifest.undos.last { $0.stage == report.stage }.map { $0.changedSince > 0 } ?? false

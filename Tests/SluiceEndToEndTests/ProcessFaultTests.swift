@@ -155,6 +155,50 @@ struct ProcessFaultTests {
             rejected.stderr.contains("run \(manifest.runID) approved run \(gate.runID) already"), "\(rejected.stderr)")
     }
 
+    /// An undo started while a later apply waited for a row: that apply had not committed when
+    /// the undo looked for later runs, then committed before the undo got the table. The undo
+    /// leaves that run's cells as they are (partly undone, exit 6) and names the run to undo first.
+    @Test func anUndoThatWaitedForALaterApplyNamesIt() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 60)
+        defer { Task { await fixture.tearDown() } }
+        let applied = try await fixture.run(["--yes"])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        let (first, manifest) = try #require(await fixture.manifests().last)
+        // The same rows with every popularity moved by one: a later, different apply.
+        let written = try #require(manifest.stage("write-csv")?.outputs.first { $0.kind == "csv" }?.path)
+        let csv = written.hasPrefix("/") ? URL(fileURLWithPath: written) : first.appendingPathComponent(written)
+        let lines = try await Files.text(csv).split(whereSeparator: \.isNewline)
+        let moved = lines.dropFirst().map { line -> String in
+            var cells = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            if let popularity = Int(cells[2]) { cells[2] = String((popularity + 1) % 101) }
+            return cells.joined(separator: ",")
+        }
+        let edited = fixture.directory.appendingPathComponent("moved.csv")
+        try await Files.write(Array(([String(lines[0])] + moved).joined(separator: "\n").utf8), to: edited)
+
+        let later = try await fixture.startApplyHeldOnARow([
+            "apply", "plans/spotify-enrichment.yaml", edited.path, "--yes", "--runs-dir", fixture.runsDirectory,
+        ])
+        defer { FaultChecks.stop(later.0.process) }
+        let laterRun = try #require(await fixture.manifests().last?.manifest.runID)
+        let (undo, undoOut, undoErr) = try fixture.sluice.start(["undo", first.path, "--yes"])
+        defer { FaultChecks.stop(undo) }
+        try await FaultChecks.eventually("the undo to wait for the table") {
+            try await fixture.sluiceBackends().filter { $0.waitEventType == "Lock" }.count >= 2
+        }
+        await later.0.lock.release()
+        let laterDone = await FaultChecks.finish(later.0.process, later.1, later.2, within: .seconds(60))
+        // Committed; its verify may already see what the undo put back of the first run's cells.
+        #expect([0, 5].contains(laterDone.status), "\(laterDone.stderr)")
+        let undone = await FaultChecks.finish(undo, undoOut, undoErr, within: .seconds(60))
+        #expect(undone.status == 6, "\(undone.stderr)")
+        #expect(
+            undone.stderr.contains(
+                "note: a later run applied to tracks while this undo waited for the table: \(laterRun) (stage "
+                    + "'apply'); to put back all the way, undo it then this run again (sluice undo \(laterRun)"),
+            "\(undone.stderr)")
+    }
+
     /// Resuming an interrupted approval stays held to the review the person saw: a row someone
     /// changed since is not written over. (The resume used to review afresh in its own
     /// transaction and overwrite it.)
