@@ -75,6 +75,12 @@ public final class PostgresConnection: Sendable {
         let connection = PostgresConnection(
             core: core, session: session, conninfo: conninfo, connectTimeout: connectTimeout,
             applicationName: applicationName, logger: logger)
+        do {
+            _ = try await connection.execute(pinnedFormats)
+        } catch {
+            await connection.close()
+            throw error
+        }
         logger.debug(
             "connected to PostgreSQL",
             metadata: [
@@ -83,6 +89,15 @@ public final class PostgresConnection: Sendable {
             ])
         return connection
     }
+
+    /// Sets how the session prints values, whatever the database, the role or `PGOPTIONS` set:
+    /// every value sluice reads as text (prior values kept for an undo, a review's cells, a
+    /// query's rows) must read back as the same value on any other connection. `DateStyle` ISO
+    /// (the output only: the order a date such as `01/02/2024` is read in stays the server's),
+    /// whose times carry a numeric offset (`SQL` style prints `IST`, which input reads as
+    /// Israel's); `extra_float_digits` 3, every double exactly (below 1, digits are cut);
+    /// `IntervalStyle` postgres, which input reads the same under every style.
+    static let pinnedFormats = "SET DateStyle = ISO; SET extra_float_digits = 3; SET IntervalStyle = postgres"
 
     /// A new connection to the same server with the same settings (conninfo, connect timeout,
     /// application name, logger), e.g. to ask what became of a transaction after this connection

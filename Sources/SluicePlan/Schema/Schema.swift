@@ -183,7 +183,9 @@ public enum Schema {
                         + "and a `float8` column reads back); `json`, `jsonb` an object or list as that JSON value, a "
                         + "scalar as its JSON text (`\"abc\"` with its quotes, `5`, `true`, `null`), so it goes back into "
                         + "a `jsonb` column as it was; NULL null; every other type "
-                        + "(`numeric`, `text`, `uuid`, dates and times, arrays) text as the server prints it, "
+                        + "(`numeric`, `text`, `uuid`, dates and times, arrays) text as the server prints it (dates "
+                        + "and times in ISO style, doubles exactly, whatever the database's `DateStyle` or "
+                        + "`extra_float_digits`), "
                         + "`numeric` kept exact. To send a `numeric` as a JSON number, select it `::float8` (or "
                         + "`number(...)` in a transform); an array as a JSON list, `to_jsonb(...)`; a timestamp in "
                         + "ISO 8601, `to_json(...)`."),
