@@ -155,7 +155,9 @@ struct UndoCommand: AsyncParsableCommand {
             if report.isPartial, later.isEmpty, !dryRun {
                 // An apply waiting for the table when the check above ran committed before this
                 // undo got its lock: the cells left are most likely its.
-                let (since, _) = await Self.laterApplies(after: undo.stage, of: manifest, in: directory)
+                // (Its run may not have recorded the commit yet: one still in its apply counts.)
+                let (since, _) = await Self.laterApplies(
+                    after: undo.stage, of: manifest, in: directory, orStillApplying: true)
                 if let latest = since.last {
                     let list = since.map { "\($0.runID) (stage '\($0.stage)')" }.joined(separator: ", ")
                     Terminal.printError(
@@ -217,8 +219,10 @@ struct UndoCommand: AsyncParsableCommand {
     /// (after it started, for one whose process died in it) and is not undone completely,
     /// oldest first; and why the manifests beside it that cannot be read (any of which may be
     /// such a run) cannot.
+    /// `orStillApplying`: also the runs whose apply to the table is running now (committed
+    /// perhaps, not recorded yet), last.
     static func laterApplies(
-        after stage: String, of manifest: Manifest, in directory: URL
+        after stage: String, of manifest: Manifest, in directory: URL, orStillApplying: Bool = false
     ) async -> (later: [LaterApply], unreadable: [String]) {
         let runs = directory.deletingLastPathComponent()
         let (all, unreadable) = (try? await BlockingIO.run { Manifest.loadEvery(in: runs) }) ?? ([], [])
@@ -226,8 +230,18 @@ struct UndoCommand: AsyncParsableCommand {
             return ([], unreadable.map { "\($0)" })
         }
         let since = record.finishedAt ?? record.startedAt ?? manifest.startedAt
-        let later = laterApplies(
+        var later = laterApplies(
             to: table, after: since, among: all.map(\.manifest), excluding: { $0.runID == manifest.runID })
+        if orStillApplying {
+            for other in all.map(\.manifest) where other.isInProgress && other.runID != manifest.runID {
+                for running in other.stages
+                where running.kind == "apply" && running.status == .running
+                    && running.parameters["table"].stringValue == table
+                {
+                    later.append(LaterApply(runID: other.runID, stage: running.name, table: table))
+                }
+            }
+        }
         return (later, unreadable.map { "\($0)" })
     }
 
