@@ -856,6 +856,35 @@ struct ApplyCommandTests {
         #expect(try await fixture.table() == before)
     }
 
+    /// A rule checks a cell, it does not rewrite it: `042` under the plan's `type: int` goes into
+    /// a text column as written (it went in as `42`), and a cell the column holds already, as
+    /// written, is no change.
+    @Test func aCellGoesInAsWrittenWhateverTypeItsRuleReadsItAs() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 20)
+        defer { Task { await fixture.tearDown() } }
+        var rows = try await fixture.reviewedRows()
+        _ = try await fixture.server.execute(
+            """
+            ALTER TABLE tracks DROP CONSTRAINT tracks_spotify_popularity_check;
+            ALTER TABLE tracks ALTER COLUMN spotify_popularity TYPE text;
+            UPDATE tracks SET spotify_popularity = '007' WHERE id = '\(rows[2][0])'
+            """, conninfo: fixture.conninfo)
+        rows[1][2] = "042"
+        rows[2][2] = "007"
+        let file = fixture.directory.appendingPathComponent("reviewed.csv")
+        try await Files.write(Array(CSVText.lines(rows, end: "\n").utf8), to: file)
+        let applied = try await fixture.databaseOnly.run([
+            "apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory, "--yes",
+        ])
+        #expect(applied.status == 0, "\(applied.stderr)\n\(applied.stdout)")
+        let table = try await fixture.table()
+        #expect(table[rows[1][0]]?[0] == "042")
+        #expect(table[rows[2][0]]?[0] == "007")
+        let review = try await Files.text(
+            try await fixture.lastRunDirectory().appendingPathComponent("review.csv"))
+        #expect(!review.contains("\(rows[2][0]),spotify_popularity"), "\(review)")
+    }
+
     @Test func badCSVsGetLocatedErrorsExitOneAndLeaveEveryRowAsItWas() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
         defer { Task { await fixture.tearDown() } }

@@ -298,11 +298,14 @@ struct RowChecker {
         var message: String
     }
 
-    /// The field's value read as the type of the first rule for its column that gives one, and
-    /// checked against every rule for that column.
+    /// The field's text (null when empty), checked against every rule for its column, each
+    /// reading it as its type. The text goes on as written: a rule checks, it does not rewrite
+    /// (`01234` under `type: int` stays `01234` for a text column; the table's column type reads
+    /// it, as psql's `\copy` would).
     private func typed(_ field: CSVReader.Field, column: Column) -> Result<Value, Problem> {
         let text = field.value
-        var value: Value = text.isEmpty ? .null : .string(text)
+        let written: Value = text.isEmpty ? .null : .string(text)
+        var value = written
         for compiled in column.rules {
             var source: String { "(rule from stage '\(compiled.stage)')" }
             if !text.isEmpty {
@@ -319,7 +322,7 @@ struct RowChecker {
                     Problem(message: Self.explain(reason, rule: compiled.rule, value: value) + " " + source))
             }
         }
-        return .success(value)
+        return .success(written)
     }
 
     /// `text` as a rule's type: `nil` when it is not one.
