@@ -87,6 +87,21 @@ import Testing
         #expect(text.contains("'max'"))
         #expect(text.contains("140"))
     }
+
+    /// A rule for a field the input does not have (misspelt) would reject every row as missing
+    /// it, and the run would succeed with nothing: the stage fails, as write-csv does.
+    @Test func aRuleForAFieldTheInputLacksStopsTheStage() async throws {
+        let stage = try TestPlans.stage("validate", of: try await TestPlans.spotify())
+        let columns = Self.columns.map { $0 == "spotify_popularity" ? "spotify_popularty" : $0 }
+        let error = await #expect(throws: StageError.self) {
+            try await StageHarness(stage: stage).run(stage, input: [Batch(columns: columns, rows: [Self.good])])
+        }
+        #expect(
+            error?.description.contains(
+                "the rule for 'spotify_popularity' names a field that is not in the input (it has: track_id, "
+                    + "spotify_id, spotify_popularty, isrc); did you mean 'spotify_popularty'?") == true,
+            "\(String(describing: error))")
+    }
 }
 
 /// What a rule accepts, text by text: empty text is empty for `required`, lengths are code
@@ -139,6 +154,20 @@ import Testing
         #expect(rejected[0].detail.contains("is the number 5.0 (int(...) in a transform"), "\(rejected[0].detail)")
         #expect(rejected[1].detail.hasSuffix("should be an integer, is double"), "\(rejected[1].detail)")
         #expect(rejected[2].detail.hasSuffix("should be an integer, is string"), "\(rejected[2].detail)")
+    }
+
+    /// Bounds are for numbers: text is read as one (a query's text column), and text that is no
+    /// number breaks them instead of passing unchecked.
+    @Test func minAndMaxReadTextAsANumberAndRefuseTextThatIsNone() throws {
+        let rule = ValidationRule(
+            field: "f", type: .any, required: false, min: 0, max: 100, pattern: nil, oneOf: nil, maxLength: nil)
+        #expect(try Self.failed(rule, "50") == nil)
+        #expect(try Self.failed(rule, "500") == "max")
+        #expect(try Self.failed(rule, "-1") == "min")
+        #expect(try Self.failed(rule, "abc") == "type")
+        #expect(try Self.failed(rule, .bool(true)) == "type")
+        #expect(try Self.failed(rule, 7) == nil)
+        #expect(try Self.failed(rule, .null) == nil)
     }
 
     @Test func lengthsAreCodePoints() throws {

@@ -121,8 +121,11 @@ public enum Schema {
         ParameterSpec(
             "required", .bool, default: false,
             "When true, an empty value (null, or empty text, which an apply writes as NULL) is invalid."),
-        ParameterSpec("min", .double(), "Smallest allowed number."),
-        ParameterSpec("max", .double(), "Largest allowed number."),
+        ParameterSpec(
+            "min", .double(),
+            "Smallest allowed number (itself allowed). Text is read as a number (`'50'` from a text column); "
+                + "text that is no number breaks the rule (reason `type`)."),
+        ParameterSpec("max", .double(), "Largest allowed number (itself allowed); text as for `min`."),
         ParameterSpec("pattern", .pattern, "A regular expression the whole text must match."),
         ParameterSpec("one_of", .list(of: .scalar, minCount: 1), "The allowed values."),
         ParameterSpec(

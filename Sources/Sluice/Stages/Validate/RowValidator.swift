@@ -191,7 +191,13 @@ final class CompiledRule {
     /// pattern or list; `nil` for a null value (which only ``failed(_:present:)`` judges).
     func outOfBounds(_ value: Value) -> (RejectionReason, String)? {
         if value.isNull { return nil }
-        if let n = value.doubleValue {
+        // Bounds are for numbers: text (a query's text column, a CSV cell) is read as one, and
+        // text that is no number breaks them, rather than passing unchecked.
+        let number = value.doubleValue ?? value.stringValue.flatMap { Value.number(parsing: $0)?.doubleValue }
+        if number == nil, rule.min != nil || rule.max != nil {
+            return (.type, "\(rule.field) is '\((value.text ?? "").prefix(80))', not a number, which min and max need")
+        }
+        if let n = number {
             if let min = rule.min, n < min {
                 return (.min, "\(rule.field) is \(value.text ?? ""), below \(Expectation.format(min))")
             }

@@ -29,6 +29,15 @@ public struct ValidateStage: Stage {
         var valid = 0
         do {
             for try await batch in input {
+                // A rule for a field the input does not have would reject every row as missing it:
+                // a misspelt field, said as write-csv says it.
+                if seen == 0, let rule = settings.rules.first(where: { batch.index(of: $0.field) == nil }) {
+                    let meant = Suggestion.nearest(to: rule.field, in: batch.columns).map { "; did you mean '\($0)'?" }
+                    throw StageError(
+                        stage: name,
+                        "the rule for '\(rule.field)' names a field that is not in the input (it has: "
+                            + batch.columns.joined(separator: ", ") + ")" + (meant ?? ""))
+                }
                 let (good, rejected) = validator.check(batch)
                 if settings.onInvalid == .fail, let first = rejected.first {
                     let row = seen + 1 + (batch.rows.firstIndex { Self.object(batch.columns, $0) == first.row } ?? 0)
