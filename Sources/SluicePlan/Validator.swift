@@ -433,6 +433,15 @@ struct Validator {
                 )
                 return nil
             }
+            // A pattern must match the whole text: a line break at its end (what a YAML block
+            // scalar, `>` or `|`, keeps) would make it match nothing a field holds.
+            if text.last?.isNewline == true {
+                diagnostics.error(
+                    "\(what) ends with a line break, so it matches no value on one line (a YAML block scalar "
+                        + "'>' or '|' keeps one: write '>-' or '|-', or quote the pattern)",
+                    at: location, code: .invalidValue(path: path))
+                return nil
+            }
             return .string(text)
         case .object, .map, .list, .expectations:
             return nil

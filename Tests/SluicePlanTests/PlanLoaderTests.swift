@@ -428,6 +428,34 @@ let minimal = """
     }
 }
 
+@Suite struct BlockScalarTests {
+    /// A pattern written as a folded block scalar keeps its final line break and would match
+    /// nothing: refused where it is written. `>-` is fine.
+    @Test func aPatternEndingInALineBreakIsRefused() {
+        let plan = """
+            version: 1
+            name: p
+            connections:
+              db: { kind: postgres, url: "postgresql://127.0.0.1:1/x" }
+            stages:
+              - { kind: query, connection: db, sql: "SELECT 1 AS id" }
+              - kind: validate
+                rules:
+                  id:
+                    pattern: STYLE
+                      [0-9]+
+              - { kind: write-csv, path: out.csv, columns: [id] }
+            """
+        let found = errors(plan.replacingOccurrences(of: "STYLE", with: ">"))
+        #expect(
+            found.map(\.description) == [
+                "plan.yaml:10:18: error: 'pattern' in field 'id' ends with a line break, so it matches no value on one "
+                    + "line (a YAML block scalar '>' or '|' keeps one: write '>-' or '|-', or quote the pattern)"
+            ], "\(found)")
+        #expect(errors(plan.replacingOccurrences(of: "STYLE", with: ">-")).isEmpty)
+    }
+}
+
 @Suite struct HTTPURLTests {
     /// An API's URL without http(s) (`127.0.0.1:8080`, `htps://`, no host) is refused where it is
     /// written, instead of failing every request as if the API were down; one from a variable
@@ -889,6 +917,9 @@ let minimal = """
         ("default(response.name, 'unknown')", #"{"name":""}"#, #""unknown""#),
         ("concat('a', response.x, 'b')", #"{"x":1}"#, #""a1b""#),
         ("int(response.s)", #"{"s":"42"}"#, "42"),
+        // As a YAML block scalar gives it: line breaks are spaces (`>` keeps the last, `|` all).
+        ("upper(response.name)\n", #"{"name":"x"}"#, #""X""#),
+        ("concat(response.name,\r\n  '-',\n  response.name)\n", #"{"name":"x"}"#, #""x-x""#),
     ])
     func evaluates(expression: String, response: String, expected: String) throws {
         let e = try Expression.parse(expression)

@@ -37,7 +37,16 @@ struct ExpressionParser {
     static func isIdent(_ c: Character) -> Bool { isIdentStart(c) || (c.isNumber && c.isASCII) || c == "-" }
     static let keywords: Set<String> = ["and", "or", "not"]
 
-    mutating func skipSpaces() { while i < chars.count, chars[i] == " " || chars[i] == "\t" { i += 1 } }
+    /// Spaces, tabs and line breaks: an expression written as a YAML block scalar (`>` keeps a
+    /// final line break, `|` every one) reads as one written on a line.
+    mutating func skipSpaces() {
+        while i < chars.count,
+            chars[i] == " " || chars[i] == "\t" || chars[i] == "\n" || chars[i] == "\r\n"
+                || chars[i] == "\r"
+        {
+            i += 1
+        }
+    }
 
     func peek(_ s: String) -> Bool {
         var j = i
