@@ -96,8 +96,10 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
             guard let code = sqlState else { return false }
             // 08 connection exception, 53 insufficient resources, 57P01-57P05 shutdown, crash,
             // cannot connect now, idle session timeout; 40001 serialization, 40P01 deadlock.
-            return code.hasPrefix("08") || code.hasPrefix("53") || code.hasPrefix("57P") || code == "40001"
-                || code == "40P01"
+            // Not 08P01, a protocol violation: what the client sent (as many parameters as the
+            // SQL's $n) is refused again however often it is sent.
+            return (code.hasPrefix("08") && code != "08P01") || code.hasPrefix("53") || code.hasPrefix("57P")
+                || code == "40001" || code == "40P01"
         case .client: return false
         }
     }

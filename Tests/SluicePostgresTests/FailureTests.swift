@@ -47,6 +47,19 @@ import Glibc
         #expect(try await connection.execute("SELECT current_user").scalar == .string(TestPostgres.passwordRole))
     }
 
+    /// Parameters the SQL does not take (08P01, a protocol violation) are the plan's mistake:
+    /// not a lost connection, not worth a retry or a resume; the connection goes on.
+    @Test func parametersTheSQLDoesNotTakeAreNoConnectionFailure() async throws {
+        let db = try await Scratch.make()
+        let error = try await #require(throws: PostgresError.self) {
+            try await db.connection.execute("SELECT $1::int", [1, 2])
+        }
+        #expect(error.sqlState == "08P01", "\(error)")
+        #expect(error.kind == .server)
+        #expect(!error.isTransient)
+        #expect(try await db.connection.execute("SELECT 1").scalar == .int(1))
+    }
+
     @Test func refusedPortFailsWithinTheTimeoutNamingHostAndPort() async throws {
         let port = try TestPostgres.freePort()
         let start = ContinuousClock.now

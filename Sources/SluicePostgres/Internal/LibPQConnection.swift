@@ -468,7 +468,9 @@ actor LibPQConnection {
         // closes the socket, while libpq may still think the connection is fine.
         let lost =
             PQstatus(conn) == CONNECTION_BAD || severity == "FATAL" || severity == "PANIC"
-            || sqlState?.hasPrefix("08") == true
+            // (An ERROR 08P01, a protocol violation such as parameters the SQL does not take,
+            // leaves the connection as it was.)
+            || (sqlState?.hasPrefix("08") == true && !(sqlState == "08P01" && severity == "ERROR"))
         var message = field("M") ?? ""
         if message.isEmpty {
             message = String(cString: PQresultErrorMessage(result))
