@@ -167,6 +167,11 @@ import Testing
         ("round(2.5)", "3"),
         ("round(-2.5)", "-3"),
         ("round(2.346, 2)", "2.35"),
+        // Half away from zero as the number is written, as PostgreSQL rounds a numeric (in binary,
+        // 1.005 is 1.00499999...).
+        ("round(1.005, 2)", "1.01"), ("round(1.015, 2)", "1.02"), ("round(0.285, 2)", "0.29"),
+        ("round(1.255, 2)", "1.26"), ("round(2.675, 2)", "2.68"), ("round(-1.005, 2)", "-1.01"),
+        ("round(0.125, 2)", "0.13"), ("round(1e-7, 3)", "0.0"), ("round(123456.789e3, -4)", "123460000"),
         ("round(1234, -2)", "1200"),
         ("round(1250, -2)", "1300"),
         ("round(-1250, -2)", "-1300"),

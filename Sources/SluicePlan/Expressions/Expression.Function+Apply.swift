@@ -104,9 +104,15 @@ extension Expression.Function {
             let (rounded, overflow) = (q + step).multipliedReportingOverflow(by: scale)
             return overflow ? .null : .int(rounded)
         case .double(let d):
-            let scale = pow(10, Double(Swift.abs(digits)))
-            let rounded = digits >= 0 ? (d * scale).rounded() / scale : (d / scale).rounded() * scale
-            guard rounded.isFinite else { return .null }
+            guard d.isFinite else { return .null }
+            // As written in decimal (the shortest text that reads back as `d`: `1.005`, not the
+            // binary 1.00499999999999989...), the way PostgreSQL's round(numeric) sees the
+            // number the API wrote: round(1.005, 2) is 1.01.
+            var exact = Decimal(string: "\(d)", locale: Locale(identifier: "en_US_POSIX")) ?? Decimal(d)
+            var decimal = Decimal()
+            NSDecimalRound(&decimal, &exact, Int(digits), .plain)
+            // Read back from its digits: the nearest double to the decimal result.
+            guard let rounded = Double(decimal.description), rounded.isFinite else { return .null }
             if digits <= 0, Swift.abs(rounded) < 9.2e18 { return .int(Int64(rounded)) }
             return .double(rounded)
         case .decimal(let text): return Double(text).map { round(.double($0), digits: digits) } ?? .null
