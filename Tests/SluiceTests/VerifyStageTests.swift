@@ -299,6 +299,24 @@ import Testing
         #expect(harness.notices.contains { $0.contains(notice) }, "\(harness.notices)")
     }
 
+    /// A check whose SQL fails as it runs (division by zero) is broken whatever the table holds:
+    /// a dry run fails on it rather than passing it off as a notice.
+    @Test func aDryRunFailsOnACheckWhoseQueryFails() async throws {
+        let db = try await Self.database()
+        defer { Task { await db.close() } }
+        let plan = try await TestPlans.spotify(
+            database: db.conninfo,
+            overrides: [
+                "verify.checks=[{name: divzero, sql: 'SELECT 1/(count(*) - count(*)) FROM tracks', expect: '>= 0'}]"
+            ])
+        let stage = try TestPlans.stage("verify", of: plan, dryRun: true)
+        let harness = try await StageHarness(stage: stage, finishedStage: Self.apply(["changed": 1]))
+        let error = await #expect(throws: VerifyError.self) { _ = try await harness.run(stage, input: []) }
+        #expect(
+            error?.description.contains("check 'divzero': its query failed: ERROR 22012: division by zero") == true,
+            "\(String(describing: error))")
+    }
+
     /// More checks than connections: each answer is matched with its own check, and failures
     /// are listed in the plan's order, whichever connection ran them.
     @Test func manyChecksRunOnSeveralConnectionsAndKeepTheirOrder() async throws {
