@@ -139,6 +139,25 @@ import Testing
         #expect(left.files == ["audit.csv"])
     }
 
+    /// Two runs started in the same second render {timestamp} alike: the refusal then says to
+    /// use {run_id}, not to add the {timestamp} the path has.
+    @Test func aTimestampedPathTakenSaysToUseTheRunID() async throws {
+        let directory = try await StageHarness.makeRunDirectory()
+        let plan = try await TestPlans.spotify(overrides: ["write-csv.path=\(directory.path)/audit-{timestamp}.csv"])
+        let stage = try #require(try TestPlans.stage("write-csv", of: plan) as? WriteCSVStage)
+        let harness = try await StageHarness(stage: stage)
+        let target = stage.url(runDirectory: harness.runDirectory, runID: "test-run", startedAt: StageHarness.startedAt)
+        try await BlockingIO.runOnOwnThread { try Data("another run's\n".utf8).write(to: target) }
+        let error = await #expect(throws: StageError.self) {
+            _ = try await harness.run(
+                stage, input: [Batch(columns: ["track_id", "spotify_id", "spotify_popularity", "isrc"])])
+        }
+        #expect(
+            String(describing: error).contains(
+                "put {run_id} (unlike {timestamp}, which two runs started in the same second share) in the path"),
+            "\(String(describing: error))")
+    }
+
     /// What `target` holds and which files `directory` holds, read off the cooperative pool.
     static func left(_ target: URL, in directory: URL) async throws -> (text: String, files: [String]) {
         try await BlockingIO.runOnOwnThread {

@@ -37,10 +37,15 @@ public struct WriteCSVStage: Stage {
         guard let input else { throw StageError(stage: name, "a write-csv stage needs an input") }
         let url = url(runDirectory: context.runDirectory, runID: context.runID, startedAt: context.runStartedAt)
         if await BlockingIO.fileExists(atPath: url.path) {
+            // {timestamp} names the second: two runs started in one second render it alike.
+            let unique =
+                settings.path.template.contains("{timestamp}")
+                ? "{run_id} (unlike {timestamp}, which two runs started in the same second share)"
+                : "{timestamp} or {run_id}"
             throw StageError(
                 stage: name,
-                "\(url.path) already exists (another run's audit trail?) and is never overwritten: put {timestamp} "
-                    + "or {run_id} in the path, or move the file away")
+                "\(url.path) already exists (another run's audit trail?) and is never overwritten: put \(unique) "
+                    + "in the path, or move the file away")
         }
         let writer = try await CSVFileWriter(
             url: url, columns: settings.columns, header: settings.header, replaceExisting: false)
