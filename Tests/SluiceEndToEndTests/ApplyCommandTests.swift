@@ -288,6 +288,32 @@ struct ApplyCommandTests {
         #expect(!undone.stdout.contains("partly"), "\(undone.stdout)")
     }
 
+    /// Every row put back by hand: the undo finds nothing to restore, and records the run as
+    /// undone, since none of its changes is in the table.
+    @Test func anUndoFindingEveryRowPutBackByHandRecordsItUndone() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 30)
+        defer { Task { await fixture.tearDown() } }
+        let file = try await fixture.reviewedCSV()
+        let before = try await fixture.table()
+        let sluice = fixture.databaseOnly
+        let applied = try await sluice.run([
+            "apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory, "--yes",
+        ])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        let run = try await fixture.lastRunDirectory()
+        for (id, values) in before {
+            _ = try await fixture.server.execute(
+                "UPDATE tracks SET spotify_popularity = $2::int, isrc = $3 WHERE id = $1",
+                [.string(id), values[0].map(Value.string) ?? .null, values[1].map(Value.string) ?? .null],
+                conninfo: fixture.conninfo)
+        }
+        let undone = try await sluice.run(["undo", run.path, "--yes"])
+        #expect(undone.status == 0, "\(undone.stderr)")
+        #expect(undone.stdout.contains("restored 0 of"), "\(undone.stdout)")
+        let listed = try await sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        #expect(listed.stdout.contains("succeeded, undone"), "\(listed.stdout)")
+    }
+
     /// A verify check whose SQL the server refuses (a misspelt column) is found before anything
     /// runs, located in the plan, even when the apply is approved up front and starts with the
     /// rest: nothing is asked of the API, nothing changes. A query of several statements is left
