@@ -98,9 +98,15 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
     }
 
     init(table: String, phase: Phase, postgres error: PostgresError) {
+        // A refused row's own words (`Key (isrc)=(X) already exists.`) say which row, which a
+        // constraint's name alone does not.
+        var message = error.message
+        if error.sqlState?.hasPrefix("23") == true, let detail = error.detail, !detail.isEmpty {
+            message += ": \(detail)"
+        }
         self.init(
             table: table, phase: phase, reason: error.kind == .connectionLost ? .connectionLost : .database,
-            message: error.kind == .connectionLost ? "the connection was lost: \(error.message)" : error.message)
+            message: error.kind == .connectionLost ? "the connection was lost: \(error.message)" : message)
         underlying = error
         constraint = error.constraint
     }
