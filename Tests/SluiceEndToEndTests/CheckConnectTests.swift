@@ -93,6 +93,25 @@ import Testing
         #expect(fixture.simulator.stats().apiRequests == 0)
     }
 
+    /// A column the apply writes that the database computes (GENERATED ALWAYS AS) cannot be
+    /// written: found before anything runs, located at that column.
+    @Test func aGeneratedColumnTheApplyWritesIsLocatedInThePlan() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 5)
+        defer { Task { await fixture.tearDown() } }
+        _ = try await fixture.server.execute(
+            """
+            ALTER TABLE tracks DROP COLUMN isrc;
+            ALTER TABLE tracks ADD COLUMN isrc text GENERATED ALWAYS AS (upper(title)) STORED
+            """, conninfo: fixture.conninfo)
+        let outcome = try await fixture.sluice.run(["check", "--connect", "plans/spotify-enrichment.yaml"])
+        #expect(outcome.status == 2, "\(outcome.stderr)")
+        #expect(
+            outcome.stderr.contains(
+                "error: stages.apply.columns.isrc: column 'isrc' of tracks is generated: the database computes it, "
+                    + "and it cannot be written; remove it from the apply's columns"), "\(outcome.stderr)")
+        #expect(fixture.simulator.stats().apiRequests == 0)
+    }
+
     /// A column `expect` names that the verify query does not return is found by the server's
     /// description of the query, located at that expectation with the column it likely meant.
     @Test func aVerifyColumnTheQueryLacksIsLocatedAtItsExpectation() async throws {

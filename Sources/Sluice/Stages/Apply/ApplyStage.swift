@@ -153,6 +153,28 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
                 let place = (parameterLocations[key] ?? location).map { "\($0): error: stages.\(name).\(key): " } ?? ""
                 throw StageError(stage: name, place + message)
             }
+            // A generated column (or an identity GENERATED ALWAYS) takes no value: the write would
+            // fail with "can only be updated to DEFAULT" after everything before it ran.
+            let written = try settings.columns.map { column throws(PostgresError) in
+                try PostgresConnection.quoteLiteral(column.column)
+            }
+            let generated = try await connection.execute(
+                """
+                SELECT attname::text, CASE WHEN attgenerated <> '' THEN 'generated' ELSE 'an identity GENERATED ALWAYS' END
+                FROM pg_attribute WHERE attrelid = \(try PostgresConnection.quoteLiteral(table))::regclass
+                AND attname IN (\(written.joined(separator: ", "))) AND (attgenerated <> '' OR attidentity = 'a')
+                ORDER BY attnum
+                """
+            ).rows
+            if let first = generated.first, let column = first[0].stringValue {
+                let key = "columns.\(column)"
+                let place = (parameterLocations[key] ?? location).map { "\($0): error: stages.\(name).\(key): " } ?? ""
+                throw StageError(
+                    stage: name,
+                    place + "column '\(column)' of \(settings.table) is \(first[1].stringValue ?? "generated"): the "
+                        + "database computes it, and it cannot be written; remove it from the apply's columns (\(when))"
+                )
+            }
             do {
                 try await update.checkRowsCanBeAdded(on: connection)
             } catch let error as BulkUpdateError where error.phase == .prepare {
