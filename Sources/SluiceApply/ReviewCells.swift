@@ -33,15 +33,33 @@ public struct ReviewCells: Sendable {
     /// Cell `index` as a row of ``BulkUpdate/reviewColumns`` as the page shows it: NULL as "",
     /// an empty text as `""` (which it is not, in a CSV, told apart from).
     public func texts(_ index: Int) -> [String] {
-        // Quoted when empty or edged with white space: a change of spaces alone shows.
+        // Quoted when empty or edged with white space: a change of spaces alone shows. A
+        // character that shows as nothing (a zero-width space, a byte-order mark, a control
+        // character) is written as its code, `\u{200B}`, and the text quoted: a change of one
+        // alone shows too.
         func shown(_ value: String?) -> String {
             guard let value else { return "" }
+            let invisible = value.unicodeScalars.contains(where: Self.isInvisible)
+            let text =
+                invisible
+                ? value.unicodeScalars.map {
+                    Self.isInvisible($0) ? "\\u{\(String($0.value, radix: 16, uppercase: true))}" : String($0)
+                }.joined() : value
             let edged = value.first?.isWhitespace == true || value.last?.isWhitespace == true
-            return value.isEmpty || edged ? "\"\(value)\"" : value
+            return value.isEmpty || edged || invisible ? "\"\(text)\"" : text
         }
         return [
             keys[index] ?? "", columnNames[column[index]], shown(old[index]), shown(new[index]), change[index].rawValue,
         ]
+    }
+
+    /// A format or control character (not a tab or a line break): one that takes no room.
+    static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .format: return true
+        case .control: return scalar != "\t" && scalar != "\n" && scalar != "\r"
+        default: return false
+        }
     }
 
     /// The cells as a batch of ``BulkUpdate/reviewColumns``, empty values NULL.
