@@ -165,6 +165,23 @@ import Testing
         #expect(await test.runNames() == runsBefore)
     }
 
+    /// A replay of a replay reads the spool the first run wrote (the replay skipped that
+    /// stage): when it is gone, the error names the run that wrote it, not the replay.
+    @Test func aMissingInputOfAReplayOfAReplayNamesTheRunThatWroteIt() async throws {
+        let test = try await TestRun()
+        let first = try await original(test)
+        let second = try await test.run(stages, replay: replay(first, .stage, "sink"))
+        #expect(second.manifest.status == .succeeded)
+        try await BlockingIO.runOnOwnThread { try FileManager.default.removeItem(at: first.directory) }
+        let error = await #expect(throws: RunnerError.self) {
+            try await test.run(stages, replay: replay(second, .stage, "sink"))
+        }
+        #expect(
+            error?.description.contains(
+                "(output of 'map' in run \(first.manifest.runID), which run \(second.manifest.runID) replayed) is missing"
+            ) == true, "\(String(describing: error))")
+    }
+
     @Test func anUnknownReplayStageIsRefused() async throws {
         let test = try await TestRun()
         let first = try await original(test)

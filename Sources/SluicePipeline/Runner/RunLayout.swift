@@ -105,9 +105,15 @@ struct RunLayout: Sendable {
             throw RunnerError("the original run \(run) recorded no spool for its input stage '\(input)'", stage: stage)
         }
         let url = replay.resolve(artifact.path).standardizedFileURL
+        // A stage the original skipped (itself a replay) names the spool of the run it replayed,
+        // in that run's directory.
+        let madeBy =
+            record.status == .skipped
+            ? "run \(url.deletingLastPathComponent().lastPathComponent), which run \(run) replayed"
+            : "run \(run)"
         guard await BlockingIO.fileExists(atPath: url.path) else {
             throw RunnerError(
-                "recorded input \(url.path) (output of '\(input)' in run \(run)) is missing", stage: stage)
+                "recorded input \(url.path) (output of '\(input)' in \(madeBy)) is missing", stage: stage)
         }
         let actual: String
         do {
@@ -117,7 +123,7 @@ struct RunLayout: Sendable {
         }
         guard actual == artifact.sha256 else {
             throw RunnerError(
-                "recorded input \(url.path) (output of '\(input)' in run \(run)) has changed: sha256 \(actual), recorded \(artifact.sha256)",
+                "recorded input \(url.path) (output of '\(input)' in \(madeBy)) has changed: sha256 \(actual), recorded \(artifact.sha256)",
                 stage: stage)
         }
         var absolute = artifact
