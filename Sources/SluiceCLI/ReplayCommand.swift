@@ -108,6 +108,17 @@ struct Replay: AsyncParsableCommand {
             Terminal.printError(message)
             throw ExitCode(ExitStatus.usage)
         }
+        // A `--set` for a stage this replay does not run changes nothing here: said, not taken in
+        // silence as if it had.
+        for override in overrides {
+            let key = override.prefix { $0 != "=" }
+            let stage = String(key.prefix { $0 != "." })
+            guard key.contains("."), plan.stage(named: stage) != nil, !running.contains(stage) else { continue }
+            let replays = mode == .stage ? "replays '\(name)' alone" : "replays from '\(name)'"
+            Terminal.printError(
+                "warning: --set \(key)=... is for stage '\(stage)', which this replay does not run (it \(replays)): "
+                    + "it changes nothing here")
+        }
         let stages: [StageSpec]
         // A run of `sluice apply FILE.csv` is replayed as that pipeline (its csv-input stage's
         // recorded rows into the plan's apply), not as the plan (which would query and fetch).

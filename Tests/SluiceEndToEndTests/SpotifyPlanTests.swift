@@ -323,9 +323,16 @@ struct SpotifyPlanTests {
 
         let kept = try await fixture.databaseOnly.run([
             "replay", directory.path, "--from", "apply", "--yes", "--set", "apply.columns.isrc.on_empty=keep",
+            "--set", "chunk.size=7",
         ])
         #expect(kept.status == 0, "\(kept.stderr)\n\(kept.stdout)")
         #expect(kept.stdout.contains("stage 'apply' is reviewed anew"), "\(kept.stdout)")
+        // The chunk does not run in a replay from apply: its --set is said to change nothing.
+        #expect(
+            kept.stderr.contains(
+                "warning: --set chunk.size=... is for stage 'chunk', which this replay does not run (it replays "
+                    + "from 'apply'): it changes nothing here"), "\(kept.stderr)")
+        #expect(!kept.stderr.contains("--set apply.columns"), "\(kept.stderr)")
         let after = try await fixture.table()
         for track in fixture.dataset.tracks {
             let expected = fixture.dataset.expected(track)
