@@ -685,7 +685,10 @@ struct PlanChecker {
                         validator.diagnostics.error(
                             later
                                 ? "\(what) reads stage '\(ref)', which runs after it"
-                                : "\(what) reads unknown stage '\(ref)'",
+                                : ref == s.name
+                                    ? "\(what) reads its own stage's counters, which are counted only as its checks "
+                                        + "finish: read a stage before it"
+                                    : "\(what) reads unknown stage '\(ref)'",
                             at: reference.stage,
                             notes: later
                                 ? [] : Suggestion.note(for: ref, in: index.keys.filter { $0 != s.name }.sorted()),
