@@ -62,13 +62,19 @@ public enum Redaction {
     /// A secret shorter than ``anywhereLength`` is masked only where it stands as a word of its
     /// own: a password `explore35` is not masked inside `/tmp/explore35b/`, where `/tmp/***b/`
     /// would tell it to anyone who knows the path (and break the command that names it). A
-    /// `%XX` escape before it counts as a boundary (`Bearer%20s3cret`).
+    /// `%XX` escape before it counts as a boundary (`Bearer%20s3cret`). `anywhere`: every
+    /// occurrence whatever its length, for text another party wrote (an API's answer, a
+    /// server's error), which may glue anything to a secret.
     public static func masking(
-        _ secrets: some Sequence<String>, in text: String, with replacement: (String) -> String = { _ in "***" }
+        _ secrets: some Sequence<String>, in text: String, anywhere: Bool = false,
+        with replacement: (String) -> String = { _ in "***" }
     ) -> String {
         var out = text
         for secret in Set(secrets).sorted(by: { $0.count > $1.count }) where !secret.isEmpty {
-            out = maskingOccurrences(of: secret, in: out, with: replacement(secret))
+            out =
+                anywhere
+                ? out.replacingAll(secret, with: replacement(secret))
+                : maskingOccurrences(of: secret, in: out, with: replacement(secret))
         }
         return out
     }

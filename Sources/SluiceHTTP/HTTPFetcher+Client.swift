@@ -28,7 +28,7 @@ extension HTTPFetcher {
 enum RedirectRefusal {
     /// `secrets`: the credentials the request carried, never shown if the address repeats them.
     static func message(location: String?, secrets: [String]) -> String {
-        let target = location.map { Redaction.masking(secrets, in: URLRedaction.describe($0)) }
+        let target = location.map { Redaction.masking(secrets, in: URLRedaction.describe($0), anywhere: true) }
         return "a redirect" + (target.map { " to \($0)" } ?? " without a Location")
             + ", which Sluice does not follow: the request's credentials would go with it; "
             + "write the address it points to in the plan (base_url, token_url, path)"

@@ -222,7 +222,10 @@ struct PlanChecker {
             }
             // A credential written out rather than from a variable: named after the connection
             // (`spotify` → SPOTIFY_CLIENT_SECRET).
-            let prefix = name.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
+            func variableName(_ text: String) -> String {
+                text.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
+            }
+            let prefix = variableName(name)
             var literals: [(what: String, node: Node, variable: String)] = []
             for key in ["client_secret", "token", "key"] {
                 if let node = pair.value["auth"]?[key] { literals.append((key, node, prefix + "_" + key.uppercased())) }
@@ -234,8 +237,7 @@ struct PlanChecker {
                     headerName.lowercased() == "authorization"
                         || Redaction.isSecretName(headerName.replacingOccurrences(of: "-", with: "_"))
                 else { continue }
-                let variable = headerName.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
-                literals.append(("header \(headerName)", header.value, prefix + "_" + variable))
+                literals.append(("header \(headerName)", header.value, prefix + "_" + variableName(headerName)))
             }
             for (what, node, variable) in literals {
                 guard let secret = node.scalar, secret.raw == secret.text, !secret.text.isEmpty else { continue }

@@ -15,6 +15,6 @@ extension PostgresError {
     /// `***`: libpq echoes parts of a connection string it could not parse, or read otherwise
     /// than meant, as its host, port or database.
     static func scrub(_ message: String, conninfo: String) -> String {
-        Redaction.masking(Redaction.suspectedPasswords(in: conninfo), in: redactConninfo(message))
+        Redaction.masking(Redaction.suspectedPasswords(in: conninfo), in: redactConninfo(message), anywhere: true)
     }
 }

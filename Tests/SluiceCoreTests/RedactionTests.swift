@@ -55,6 +55,8 @@ import Testing
         let long = "0123456789abcdefXYZ"
         #expect(Redaction.masking([long], in: "id\(long)x") == "id***x")
         #expect(Redaction.masking(["abcd"], in: "abcd") { String(repeating: "*", count: $0.count) } == "****")
+        // Text another party wrote (an API's answer, a server's error) is masked everywhere.
+        #expect(Redaction.masking(["s3cret"], in: "xs3cretx s3cret", anywhere: true) == "x***x ***")
     }
 
     @Test func userInfoIsRemovedUpToTheLastAt() {

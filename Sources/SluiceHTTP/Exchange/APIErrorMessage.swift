@@ -13,7 +13,8 @@ enum APIErrorMessage {
     static func extract(from body: [UInt8], hiding secrets: [String]) -> String {
         let forms = ResponseOutcome.forms(of: secrets)
         guard !forms.isEmpty else { return extract(from: body) }
-        return extract(from: Array(Redaction.masking(forms, in: String(decoding: body, as: UTF8.self)).utf8))
+        return extract(
+            from: Array(Redaction.masking(forms, in: String(decoding: body, as: UTF8.self), anywhere: true).utf8))
     }
 
     static func extract(from body: [UInt8]) -> String {

@@ -77,12 +77,14 @@ enum ResponseOutcome: Sendable, Equatable {
     /// `value` with every secret in its texts (and keys) replaced by `***`.
     static func masking(_ secrets: [String], in value: Value) -> Value {
         switch value {
-        case .string(let text): return .string(Redaction.masking(secrets, in: text))
+        case .string(let text): return .string(Redaction.masking(secrets, in: text, anywhere: true))
         case .array(let items): return .array(items.map { masking(secrets, in: $0) })
         case .object(let members):
             return .object(
                 Dictionary(
-                    members.map { (Redaction.masking(secrets, in: $0.key), masking(secrets, in: $0.value)) },
+                    members.map {
+                        (Redaction.masking(secrets, in: $0.key, anywhere: true), masking(secrets, in: $0.value))
+                    },
                     uniquingKeysWith: { first, _ in first }))
         default: return value
         }
