@@ -110,11 +110,10 @@ struct UndoCommand: AsyncParsableCommand {
                 Terminal.printError("warning: --force: \(what)")
             }
             if !later.isEmpty {
-                let list = later.map { "\($0.runID) (stage '\($0.stage)')" }.joined(separator: ", ")
+                let list = LaterApply.listed(later)
                 let advice =
                     "undo a cell here only when it still holds this run's value, which a later run may have set "
-                    + "again; undo the later runs first, newest first (sluice undo \(later.last!.runID)"
-                    + (runsDir.map { " --runs-dir \(Execution.shellQuoted($0))" } ?? "") + " --yes)"
+                    + "again; undo the later runs first, newest first (\(undoCommand(later.last!.runID)))"
                 if !force {
                     Terminal.printError(
                         "error: later runs applied to \(later[0].table) after this one and are not undone: \(list); "
@@ -159,13 +158,11 @@ struct UndoCommand: AsyncParsableCommand {
                 let (since, _) = await Self.laterApplies(
                     after: undo.stage, of: manifest, in: directory, orStillApplying: true)
                 if let latest = since.last {
-                    let list = since.map { "\($0.runID) (stage '\($0.stage)')" }.joined(separator: ", ")
                     Terminal.printError(
                         "note: \(since.count == 1 ? "a later run" : "later runs") applied to \(latest.table) while "
-                            + "this undo waited for the table: \(list); to put back all the way, undo "
-                            + "\(since.count == 1 ? "it" : "them, newest first,") then this run again (sluice undo "
-                            + "\(latest.runID)" + (runsDir.map { " --runs-dir \(Execution.shellQuoted($0))" } ?? "")
-                            + " --yes)")
+                            + "this undo waited for the table: \(LaterApply.listed(since)); to put back all the way, "
+                            + "undo \(since.count == 1 ? "it" : "them, newest first,") then this run again "
+                            + "(\(undoCommand(latest.runID)))")
                 }
             }
             // Recorded when it put something back, or when it finds complete an undo recorded as
@@ -217,6 +214,16 @@ struct UndoCommand: AsyncParsableCommand {
         var runID: String
         var stage: String
         var table: String
+
+        /// `RUN (stage 'apply'), ...`, as the messages name them.
+        static func listed(_ applies: [LaterApply]) -> String {
+            applies.map { "\($0.runID) (stage '\($0.stage)')" }.joined(separator: ", ")
+        }
+    }
+
+    /// The command that undoes run `runID` of this runs directory.
+    func undoCommand(_ runID: String) -> String {
+        "sluice undo \(runID)" + (runsDir.map { " --runs-dir \(Execution.shellQuoted($0))" } ?? "") + " --yes"
     }
 
     /// The runs beside `manifest`'s whose apply to the table `stage` wrote finished after it
