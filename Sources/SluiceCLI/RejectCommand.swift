@@ -72,7 +72,7 @@ struct RejectCommand: AsyncParsableCommand {
     static func refuseApproved(_ manifest: Manifest, in directory: URL) async throws {
         let runs = directory.deletingLastPathComponent()
         let siblings = (try? await BlockingIO.run { Manifest.loadAll(in: runs) }) ?? []
-        let byID = Dictionary(siblings.map { ($0.manifest.runID, $0.manifest) }, uniquingKeysWith: { $1 })
+        let byID = Manifest.byRunID(siblings.map(\.manifest))
         // Also the resume of an approval whose process died: it approved this run as well.
         for (replay, other) in siblings where other.continues(manifest, among: byID) {
             let path = Execution.shellQuoted(replay.path)

@@ -215,7 +215,7 @@ struct Replay: AsyncParsableCommand {
         guard let review = record.review, !review.changesNothing, let table = record.parameters["table"].stringValue
         else { return [] }
         let ids: Set<String> = [original.runID, review.runID]
-        let byID = Dictionary(all.map { ($0.runID, $0) }, uniquingKeysWith: { $1 })
+        let byID = Manifest.byRunID(all)
         // Its approvals, also the resume of one whose process died.
         return UndoCommand.laterApplies(
             to: table, after: review.reviewedAt, among: all,

@@ -38,7 +38,7 @@ struct Resume: AsyncParsableCommand {
     static func latestContinuation(of original: Manifest, at runURL: URL) async -> (URL, Manifest)? {
         let runs = Manifest.manifestURL(for: runURL).deletingLastPathComponent().deletingLastPathComponent()
         let all = (try? await BlockingIO.run { Manifest.loadAll(in: runs) }) ?? []
-        let byID = Dictionary(all.map { ($0.manifest.runID, $0.manifest) }, uniquingKeysWith: { $1 })
+        let byID = Manifest.byRunID(all.map(\.manifest))
         return all.last { $0.manifest.continues(original, among: byID) }.map { ($0.directory, $0.manifest) }
     }
 

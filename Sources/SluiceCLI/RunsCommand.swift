@@ -30,7 +30,7 @@ extension Manifest {
     ///    (``undoneSince``): the run it continued is back where it stopped;
     /// 4. else the latest (a failed attempt).
     static func continuations(among runs: [Manifest]) -> [String: Manifest] {
-        let byID = Dictionary(runs.map { ($0.runID, $0) }, uniquingKeysWith: { $1 })
+        let byID = Manifest.byRunID(runs)
         var candidates: [String: [Manifest]] = [:]
         for manifest in runs {
             for original in manifest.continuedRuns(among: byID) {

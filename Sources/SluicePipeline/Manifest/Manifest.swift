@@ -90,6 +90,11 @@ public struct Manifest: Sendable, Equatable {
         return from <= stopped
     }
 
+    /// `runs` by run id, as ``continuedRuns(among:)`` takes them (the last of a duplicated id).
+    public static func byRunID(_ runs: some Sequence<Manifest>) -> [String: Manifest] {
+        Dictionary(runs.map { ($0.runID, $0) }, uniquingKeysWith: { $1 })
+    }
+
     /// The runs this one went on from where they stopped, nearest first: the run it continues
     /// (``continues(_:)``), the one that run continues, and so on. The resume of an approval
     /// whose process died goes on from the approval and from its gate. `runs` holds the runs of
