@@ -259,14 +259,8 @@ struct ApplyCommandTests {
     @Test func anUndoFindingAPartialOneCompleteRecordsItUndone() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 40)
         defer { Task { await fixture.tearDown() } }
-        let file = try await fixture.reviewedCSV()
-        let before = try await fixture.table()
+        let (before, run) = try await fixture.applyReviewedCSV()
         let sluice = fixture.databaseOnly
-        let applied = try await sluice.run([
-            "apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory, "--yes",
-        ])
-        #expect(applied.status == 0, "\(applied.stderr)")
-        let run = try await fixture.lastRunDirectory()
         let after = try await fixture.table()
         let id = try #require(before.keys.sorted().first { before[$0]?[1] != after[$0]?[1] })
         func setISRC(_ value: String?) async throws {
@@ -293,14 +287,8 @@ struct ApplyCommandTests {
     @Test func anUndoFindingEveryRowPutBackByHandRecordsItUndone() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 30)
         defer { Task { await fixture.tearDown() } }
-        let file = try await fixture.reviewedCSV()
-        let before = try await fixture.table()
+        let (before, run) = try await fixture.applyReviewedCSV()
         let sluice = fixture.databaseOnly
-        let applied = try await sluice.run([
-            "apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory, "--yes",
-        ])
-        #expect(applied.status == 0, "\(applied.stderr)")
-        let run = try await fixture.lastRunDirectory()
         for (id, values) in before {
             _ = try await fixture.server.execute(
                 "UPDATE tracks SET spotify_popularity = $2::int, isrc = $3 WHERE id = $1",
@@ -1081,6 +1069,18 @@ extension EnrichmentFixture {
         return sluice
     }
 
+    /// ``reviewedCSV()`` applied, approved up front (`sluice apply PLAN FILE --yes`): the table
+    /// before, and the run's directory.
+    func applyReviewedCSV() async throws -> (before: [String: [String?]], run: URL) {
+        let file = try await reviewedCSV()
+        let before = try await table()
+        let applied = try await databaseOnly.run([
+            "apply", ApplyCommandTests.plan, file.path, "--runs-dir", runsDirectory, "--yes",
+        ])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        return (before, try await lastRunDirectory())
+    }
+
     /// ``reviewedRows()`` written to `reviewed.csv` in the fixture's directory (`\n` line ends),
     /// for `sluice apply`.
     func reviewedCSV() async throws -> URL {
@@ -1101,6 +1101,11 @@ extension EnrichmentFixture {
         let stopped = try await run()
         #expect(stopped.status == 3, "\(stopped.stderr)")
         let (directory, manifest) = try #require(await manifests().last)
+        return try await auditRows(of: manifest, in: directory)
+    }
+
+    /// The audit trail the run `manifest` (in `directory`) wrote, header first, as cells.
+    func auditRows(of manifest: Manifest, in directory: URL) async throws -> [[String]] {
         let csv = try #require(manifest.stage("write-csv")?.outputs.first { $0.kind == "csv" })
         let url = csv.path.hasPrefix("/") ? URL(fileURLWithPath: csv.path) : directory.appendingPathComponent(csv.path)
         let text = try await Files.text(url)

@@ -165,16 +165,12 @@ struct ProcessFaultTests {
         #expect(applied.status == 0, "\(applied.stderr)")
         let (first, manifest) = try #require(await fixture.manifests().last)
         // The same rows with every popularity moved by one: a later, different apply.
-        let written = try #require(manifest.stage("write-csv")?.outputs.first { $0.kind == "csv" }?.path)
-        let csv = written.hasPrefix("/") ? URL(fileURLWithPath: written) : first.appendingPathComponent(written)
-        let lines = try await Files.text(csv).split(whereSeparator: \.isNewline)
-        let moved = lines.dropFirst().map { line -> String in
-            var cells = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-            if let popularity = Int(cells[2]) { cells[2] = String((popularity + 1) % 101) }
-            return cells.joined(separator: ",")
+        var rows = try await fixture.auditRows(of: manifest, in: first)
+        for index in rows.indices.dropFirst() {
+            if let popularity = Int(rows[index][2]) { rows[index][2] = String((popularity + 1) % 101) }
         }
         let edited = fixture.directory.appendingPathComponent("moved.csv")
-        try await Files.write(Array(([String(lines[0])] + moved).joined(separator: "\n").utf8), to: edited)
+        try await Files.write(Array(CSVText.lines(rows, end: "\n").utf8), to: edited)
 
         let later = try await fixture.startApplyHeldOnARow([
             "apply", "plans/spotify-enrichment.yaml", edited.path, "--yes", "--runs-dir", fixture.runsDirectory,
