@@ -100,8 +100,15 @@ extension Value {
     /// double when that holds it exactly, else a ``decimal`` keeping the text. `nil` otherwise.
     public static func number(parsing text: String) -> Value? {
         if let i = Int64(text) { return .int(i) }
-        guard !text.isEmpty, text.utf8.allSatisfy({ "0123456789+-.eE".utf8.contains($0) }),
-            text.utf8.contains(where: { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+        var digits = false
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digits = true
+            case UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"): break
+            default: return nil
+            }
+        }
+        guard digits,
             let d = Double(text)
         else { return nil }
         return JSON.isExactAsDouble(text, d) ? .double(d) : .decimal(text)

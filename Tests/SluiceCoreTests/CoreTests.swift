@@ -89,7 +89,8 @@ import Testing
         #expect(try JSON.decode("0e999") == .double(0))
         #expect(Value.number(parsing: "-12") == .int(-12))
         #expect(Value.number(parsing: "2.50") == .double(2.5))
-        for notANumber in ["0x1A", "0x1p3", "inf", "nan", "", "1,5", " 1"] {
+        let digitsOnlyUUID = "00000000-0000-4000-8000-000000000001"
+        for notANumber in ["0x1A", "0x1p3", "inf", "nan", "", "1,5", " 1", "-", "+.e", "1é", digitsOnlyUUID] {
             #expect(Value.number(parsing: notANumber) == nil, "\(notANumber)")
         }
     }

@@ -193,8 +193,11 @@ final class CompiledRule {
         if value.isNull { return nil }
         // Bounds are for numbers: text (a query's text column, a CSV cell) is read as one, and
         // text that is no number breaks them, rather than passing unchecked.
-        let number = value.doubleValue ?? value.stringValue.flatMap { Value.number(parsing: $0)?.doubleValue }
-        if number == nil, rule.min != nil || rule.max != nil {
+        let bounded = rule.min != nil || rule.max != nil
+        // Text is parsed only for bounds to judge: a UUID or an ISRC in every row costs nothing.
+        let number =
+            value.doubleValue ?? (bounded ? value.stringValue.flatMap { Value.number(parsing: $0)?.doubleValue } : nil)
+        if number == nil, bounded {
             return (.type, "\(rule.field) is '\((value.text ?? "").prefix(80))', not a number, which min and max need")
         }
         if let n = number {
