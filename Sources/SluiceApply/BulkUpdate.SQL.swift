@@ -556,7 +556,10 @@ extension BulkUpdate {
         /// the matched rows that differ (``newValues``: `keep` computed against the values they
         /// hold now) and, for an upsert or insert, the rows it adds as the input gives them.
         var recordIntended: String {
-            let matched = "SELECT t.\(key), \(newValues.joined(separator: ", ")) FROM \(join) WHERE \(differs)"
+            // As ``update`` picks them: an undo's added rows are deleted (or kept whole), not written.
+            let matched =
+                "SELECT t.\(key), \(newValues.joined(separator: ", ")) FROM \(join) WHERE \(differs)"
+                + (inserted.map { " AND NOT s.\($0)" } ?? "")
             switch mode {
             case .update: return "INSERT INTO \(intended) \(matched)"
             case .upsert: return "INSERT INTO \(intended) \(matched) UNION ALL \(newRows)"

@@ -38,7 +38,8 @@ import SluicePostgres
 ///    lookup in step 1), which may store other values than written: each write first records
 ///    the values it writes, and before COMMIT the rows holding other values are read back,
 ///    counted (``BulkUpdateStats/alteredByTrigger``) and handed to `undo` (``storedColumns``),
-///    so that the undo expects what the table holds, not what the trigger replaced.
+///    so that the undo expects what the table holds, not what the trigger replaced. A guarded
+///    update (an undo) reads back the same way: those are cells it did not restore.
 ///
 /// With ``writesWhileCopying``, an update reviewed in its own transaction (``InlineReview``) or
 /// held to a review's fingerprint takes these steps in stretches of the input as it arrives: see
@@ -333,12 +334,10 @@ public struct BulkUpdate: Sendable {
             // lost while COMMIT is in flight.
             let transaction = dryRun ? nil : try await connection.execute("SELECT txid_current()").scalar.intValue
             _ = try await connection.execute(sql.createInput)
-            // A trigger may store other values than the apply writes; an undo (guarded) expects
-            // what the apply's undo file says, not what it writes.
-            if !guarded {
-                sql.triggers = try await writeTriggers(sql, on: connection)
-                if sql.readsBack { _ = try await connection.execute(sql.createIntended) }
-            }
+            // A trigger may store other values than the write's: an apply's undo must expect
+            // them, and an undo that restores a cell the trigger rewrites has not restored it.
+            sql.triggers = try await writeTriggers(sql, on: connection)
+            if sql.readsBack { _ = try await connection.execute(sql.createIntended) }
             if deletesInserted {
                 // What an added row must still be NULL in to be deleted: no one else wrote it.
                 sql.unwritten = try await connection.execute(sql.unwrittenColumns).rows.compactMap { row in

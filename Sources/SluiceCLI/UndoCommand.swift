@@ -195,7 +195,7 @@ struct UndoCommand: AsyncParsableCommand {
         manifest.undos.append(
             Manifest.UndoRecord(
                 stage: report.stage, undoneAt: Manifest.milliseconds(Date()), restored: report.restored,
-                deleted: report.deleted, changedSince: report.changedSince, partlyRestored: report.partlyRestored))
+                deleted: report.deleted, changedSince: report.rowsNotRestored, partlyRestored: report.partlyRestored))
         let bytes = manifest.encoded()
         do {
             try await BlockingIO.run { try PrivateFile.writeAtomicallyBlocking(bytes, to: file) }

@@ -84,9 +84,47 @@ import Testing
         }
         #expect(undone.conflicts == 0)
         #expect(undone.changed == 3)
+        #expect(undone.checkedTriggers)
+        #expect(undone.alteredByTrigger == 0, "the prior values are under the cap")
         #expect(
             try await Self.written(db.connection)
                 == before)
+    }
+
+    /// A trigger that upper-cases isrc, added after rows were written in lower case: the undo
+    /// writes the lower-case prior values back, the trigger stores them upper-cased. The undo
+    /// counts and names those cells (it used to say every row was restored).
+    @Test(arguments: [false, true]) func cellsATriggerRewritesAsTheUndoRestoresThemAreCountedAndNamed(
+        concurrent: Bool
+    ) async throws {
+        let db = try await Scratch.make(
+            schema: TestPostgres.tracksSchema + ";\n" + Tracks.insert + ";\n"
+                + """
+                UPDATE tracks SET isrc = lower(isrc);
+                CREATE FUNCTION tracks_upper() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN NEW.isrc := upper(NEW.isrc); RETURN NEW; END $$;
+                CREATE TRIGGER tracks_upper BEFORE UPDATE ON tracks FOR EACH ROW EXECUTE FUNCTION tracks_upper()
+                """)
+        var records: [Batch] = []
+        let update = Tracks.update(concurrent: concurrent)
+        let input = Tracks.batch([(1, 10, "NEW-A"), (2, 25, "NEW-B"), (3, 30, nil)])
+        let stats = try await update.run(on: db.connection, batches: [input]) { records.append($0) }
+        #expect(stats.changed == 3)
+        #expect(stats.alteredByTrigger == 0, "written in upper case already")
+
+        let undone = try await update.undoing.run(on: db.connection, batches: Self.undoInput(records, of: update)) {
+            _ in
+        }
+        #expect(undone.conflicts == 0)
+        #expect(undone.changed == 3)
+        #expect(undone.alteredByTrigger == 2)
+        #expect(undone.rowsAlteredByTrigger == 2)
+        #expect(
+            undone.alteredByTriggerSamples == [
+                "\(Tracks.id(1)) isrc isrc-a -> ISRC-A", "\(Tracks.id(2)) isrc isrc-b -> ISRC-B",
+            ])
+        #expect(try await Tracks.row(db.connection, 2) == [20, "ISRC-B"])
+        #expect(try await Tracks.row(db.connection, 3) == [.null, .null])
     }
 
     /// A trigger that writes only a column the apply does not write stores what was written:

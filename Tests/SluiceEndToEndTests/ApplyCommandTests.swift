@@ -870,6 +870,47 @@ struct ApplyCommandTests {
         #expect(try await fixture.table() == before)
     }
 
+    /// A trigger upper-cases isrc, and three rows held lower-case ISRCs from before it: the undo
+    /// writes those back and the trigger stores them upper-cased. The undo names the cells that
+    /// do not hold their prior values and exits 6, and the run reads partly undone (it said every
+    /// row was restored, exit 0).
+    @Test func anUndoWhoseValuesATriggerRewritesNamesTheCellsAndIsPartial() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 40)
+        defer { Task { await fixture.tearDown() } }
+        var rows = try await fixture.reviewedRows()
+        try #require(rows.count > 4)
+        let ids = rows[1...3].map { $0[0] }
+        for index in 1...3 { rows[index][3] = "USABC000000\(index)" }
+        let file = fixture.directory.appendingPathComponent("reviewed.csv")
+        try await Files.write(Array(CSVText.lines(rows, end: "\n").utf8), to: file)
+        _ = try await fixture.server.execute(
+            """
+            UPDATE tracks SET isrc = 'old-' || left(id::text, 8) WHERE id IN (\(ids.map { "'\($0)'" }.joined(separator: ", ")));
+            CREATE FUNCTION tracks_upper() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN NEW.isrc := upper(NEW.isrc); RETURN NEW; END $$;
+            CREATE TRIGGER tracks_upper BEFORE UPDATE ON tracks FOR EACH ROW EXECUTE FUNCTION tracks_upper()
+            """, conninfo: fixture.conninfo)
+        let before = try await fixture.table()
+        let sluice = fixture.databaseOnly
+        let applied = try await sluice.run([
+            "apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory, "--yes",
+        ])
+        #expect(applied.status == 0, "\(applied.stderr)\n\(applied.stdout)")
+        let manifest = try #require(await fixture.manifests().last?.manifest)
+
+        let undone = try await sluice.run(["undo", manifest.runID, "--runs-dir", fixture.runsDirectory, "--yes"])
+        #expect(undone.status == 6, "\(undone.stderr)\n\(undone.stdout)")
+        #expect(
+            undone.stdout.contains(
+                "not restored: a trigger on tracks stored other values than the prior ones the undo wrote in 3 cells "
+                    + "of 3 rows"), "\(undone.stdout)")
+        let prior = try #require(before[ids[0]]?[1] ?? nil)
+        #expect(undone.stdout.contains("\(ids[0]) isrc \(prior) -> \(prior.uppercased())"), "\(undone.stdout)")
+        #expect(try await fixture.table()[ids[0]]?[1] == prior.uppercased())
+        let runs = try await sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        #expect(runs.stdout.contains("succeeded, partly undone"), "\(runs.stdout)")
+    }
+
     /// A rule checks a cell, it does not rewrite it: `042` under the plan's `type: int` goes into
     /// a text column as written (it went in as `42`), and a cell the column holds already, as
     /// written, is no change.

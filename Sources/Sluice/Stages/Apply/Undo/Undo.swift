@@ -111,7 +111,8 @@ public struct Undo: Sendable {
             deletesInserted: update.deletesInserted, partlyRestored: stats.partlyChanged,
             changedCells: (update.columns.map(\.name) + [BulkUpdate.unwrittenCells]).compactMap { name in
                 stats.conflictCells[name].map { (name, $0) }
-            }, dryRun: dryRun, unknownKeySamples: stats.unknownKeySamples)
+            }, dryRun: dryRun, unknownKeySamples: stats.unknownKeySamples, alteredByTrigger: stats.alteredByTrigger,
+            rowsAlteredByTrigger: stats.rowsAlteredByTrigger, alteredByTriggerSamples: stats.alteredByTriggerSamples)
     }
 
     /// The apply stage `name` of the run, or its only one when `name` is `nil`.
@@ -172,12 +173,24 @@ public struct UndoReport: Sendable, CustomStringConvertible {
     public var dryRun = false
     /// A few of the ``unknownKeys``: rows deleted since the apply, left deleted.
     public var unknownKeySamples: [String] = []
+    /// Cells a trigger of the table stored other values in than the prior values written back:
+    /// they do not hold their prior values, and no undo can put them back through the trigger.
+    public var alteredByTrigger = 0
+    /// The rows holding those cells (counted in ``restored``).
+    public var rowsAlteredByTrigger = 0
+    /// A few of those cells: `key column written -> stored`.
+    public var alteredByTriggerSamples: [String] = []
 
     /// Matched rows that already had their prior values.
     public var alreadyRestored: Int { matched - restored - deleted - (changedSince - partlyRestored) }
 
-    /// Some cells were left as they are: the undo is not complete.
-    public var isPartial: Bool { changedSince > 0 }
+    /// Some cells were left as they are, or a trigger stored other values than their prior
+    /// ones: the undo is not complete.
+    public var isPartial: Bool { changedSince > 0 || alteredByTrigger > 0 }
+
+    /// The rows that do not hold all their prior values: changed since, or rewritten by a
+    /// trigger (a row may be both), as the run's record counts them.
+    public var rowsNotRestored: Int { min(changedSince + rowsAlteredByTrigger, matched) }
 
     /// Which of the rows with cells changed since had their other cells restored, and that
     /// rows the apply added are kept when changed since.
@@ -219,6 +232,15 @@ public struct UndoReport: Sendable, CustomStringConvertible {
                 + changedSinceSamples.prefix(5).joined(separator: ", ") + (changedSince > 5 ? ", ..." : "")
                 + restoredInPart
                 + "; to restore them too, undo what changed them (a later apply first), then run this undo again"
+        }
+        if alteredByTrigger > 0 {
+            let stores = dryRun ? "would store" : "stored"
+            text +=
+                "\nnot restored: a trigger on \(table) \(stores) other values than the prior ones the undo wrote in "
+                + "\(alteredByTrigger.counted("cell")) of \(rowsAlteredByTrigger.counted("row")) (\(key) column written -> "
+                + "stored: \(alteredByTriggerSamples.prefix(5).joined(separator: "; "))\(alteredByTrigger > 5 ? "; ..." : ""))"
+                + "; those cells hold the trigger's values, and undoing again cannot change that: disable the "
+                + "trigger, or put them back by hand"
         }
         if !checkedChangesSince {
             text +=
