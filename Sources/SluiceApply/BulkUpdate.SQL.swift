@@ -599,7 +599,7 @@ extension BulkUpdate {
         }
 
         /// Whether the key alone has a unique index in the target (a primary key, a unique
-        /// constraint): each key then matches at most one row.
+        /// constraint): the arbiter an upsert's `ON CONFLICT` needs.
         var keyHasUniqueIndex: String {
             """
             SELECT EXISTS (SELECT 1 FROM pg_index AS i JOIN pg_attribute AS a \
@@ -607,6 +607,17 @@ extension BulkUpdate {
             WHERE i.indrelid = \(targetLiteral)::regclass AND i.indisunique AND i.indnkeyatts = 1 \
             AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = \(keyLiteral))
             """
+        }
+
+        /// Whether each key matches at most one row of an update: the key has a unique index
+        /// (``keyHasUniqueIndex``) and the target has no inheritance children, whose rows an
+        /// `UPDATE` of the parent writes too and its index does not cover (a partitioned table's
+        /// unique index spans its partitions).
+        var keyMatchesOneRow: String {
+            keyHasUniqueIndex + """
+                 AND NOT EXISTS (SELECT 1 FROM pg_inherits AS h JOIN pg_class AS p ON p.oid = h.inhparent \
+                WHERE h.inhparent = \(targetLiteral)::regclass AND p.relkind <> 'p')
+                """
         }
 
         /// The input keys that match more than one target row (a few, and how many in all).

@@ -1319,7 +1319,7 @@ public struct BulkUpdate: Sendable {
     /// copied (``refuseKeysMatchingSeveralRows(_:on:)``).
     func keyMatchesOneRow(_ sql: SQL, on connection: PostgresConnection) async throws -> Bool {
         guard mode == .update else { return true }
-        return try await connection.execute(sql.keyHasUniqueIndex).scalar.boolValue ?? false
+        return try await connection.execute(sql.keyMatchesOneRow).scalar.boolValue ?? false
     }
 
     /// An update matches each input row to one table row by its key: with no unique index on

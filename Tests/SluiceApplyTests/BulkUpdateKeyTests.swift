@@ -40,6 +40,36 @@ import Testing
         #expect(stats.changed == 2)
     }
 
+    /// A parent's primary key does not cover its inheritance children, whose rows an UPDATE of
+    /// the parent writes too: a key in both is refused before anything is written (it wrote
+    /// both rows, counted -1 unchanged, and left an undo file no undo could apply).
+    @Test func aKeyInAParentAndItsInheritanceChildIsRefused() async throws {
+        let db = try await Scratch.make(
+            schema: """
+                CREATE TABLE par (id int PRIMARY KEY, v text);
+                CREATE TABLE chi (extra int) INHERITS (par);
+                INSERT INTO par VALUES (1, 'p1'); INSERT INTO chi VALUES (1, 'c1', 0), (2, 'c2', 0)
+                """)
+        let table = "SELECT tableoid::regclass::text, id, v FROM par ORDER BY 1, 2"
+        let before = try await db.connection.execute(table).rows
+        let update = BulkUpdate(table: "par", key: "id", columns: [.init("v", onEmpty: .keep)])
+        let error = try await #require(throws: BulkUpdateError.self) {
+            try await update.run(
+                on: db.connection, batches: [Batch(columns: ["id", "v"], rows: [[1, "X"], [2, "Y"]])]
+            ) {
+                _ in
+            }
+        }
+        #expect(error.keys == ["1"])
+        #expect(try await db.connection.execute(table).rows == before)
+
+        // A key in one table only is one row: written, once.
+        let stats = try await update.run(on: db.connection, batches: [Batch(columns: ["id", "v"], rows: [[2, "Y"]])]) {
+            _ in
+        }
+        #expect(stats.changed == 1 && stats.matched == 1)
+    }
+
     @Test(arguments: [false, true]) func aUUIDSpelledTwoWaysIsOneKey(concurrent: Bool) async throws {
         let db = try await Tracks.scratch()
         let before = try await Tracks.snapshot(db.connection)
