@@ -237,6 +237,7 @@ extension BulkUpdate {
             written.rows += more.rows
             written.deleted += more.deleted
             written.statements += more.statements
+            written.intended += more.intended
         }
         return written
     }

@@ -630,6 +630,7 @@ public struct BulkUpdate: Sendable {
                 phase = .recordPrior
                 stats.checkedTriggers = true
                 try await readBack(sql, on: connection, into: &stats, undo: undo)
+                stats.rowsSkippedByTrigger = max(0, written.intended - written.rows)
             }
             // What the table holds now, for a re-apply of this input: worked out by the review
             // (its scan's hash and what each row changes), else read, the table still locked.
@@ -640,7 +641,7 @@ public struct BulkUpdate: Sendable {
                 }
                 if !state.fingerprint.isEmpty { applied = state }
             }
-            if written.rows + written.deleted != recorded.prior + recorded.added {
+            if written.rows + written.deleted + stats.rowsSkippedByTrigger != recorded.prior + recorded.added {
                 connection.logger.warning(
                     "rows changed differ from prior values recorded",
                     metadata: [
@@ -832,6 +833,9 @@ public struct BulkUpdate: Sendable {
         var deleted = 0
         /// Write statements run: more than one when rows were written as the input was read.
         var statements = 0
+        /// Rows the write meant to change, recorded before it when the table's triggers are read
+        /// back (``SQL/recordIntended``); else 0.
+        var intended = 0
     }
 
     /// What the pass before the write handed to `undo`.
@@ -1377,10 +1381,11 @@ public struct BulkUpdate: Sendable {
     /// violation can be traced to its key.
     func write(_ sql: SQL, on connection: PostgresConnection) async throws -> Written {
         // Under the lock, just before the write: exactly what it writes (``readBack``).
-        if sql.readsBack { _ = try await connection.execute(sql.recordIntended) }
+        let intended = sql.readsBack ? try await connection.execute(sql.recordIntended).affectedRows : 0
         _ = try await connection.execute("SAVEPOINT sluice_apply_update")
         do {
-            var written = Written(rows: try await connection.execute(sql.write).affectedRows, statements: 1)
+            var written = Written(
+                rows: try await connection.execute(sql.write).affectedRows, statements: 1, intended: intended)
             if let delete = sql.deleteInserted { written.deleted = try await connection.execute(delete).affectedRows }
             return written
         } catch let error as PostgresError where error.kind == .server && ["23514", "23502"].contains(error.sqlState) {
@@ -1488,6 +1493,9 @@ public struct BulkUpdateStats: Sendable, Hashable {
     public var alteredByTrigger = 0
     /// The rows holding those cells.
     public var rowsAlteredByTrigger = 0
+    /// Of those rows, the ones a trigger kept from being written at all (a BEFORE trigger
+    /// returning NULL): not in ``changed`` either.
+    public var rowsSkippedByTrigger = 0
     /// Up to ``BulkUpdate/sampleLimit`` of those cells, by key: `KEY COLUMN WRITTEN -> STORED`.
     public var alteredByTriggerSamples: [String] = []
 

@@ -127,6 +127,33 @@ import Testing
         #expect(try await Tracks.row(db.connection, 3) == [.null, .null])
     }
 
+    /// A trigger that keeps a value from being written (returns NULL for a legacy one): the
+    /// apply writes the row; its undo cannot write the legacy value back, and counts that row as
+    /// kept from being written, not as one that held its prior value.
+    @Test func aRowATriggerKeepsFromBeingRestoredIsCountedAsSkipped() async throws {
+        let db = try await Scratch.make(
+            schema: """
+                CREATE TABLE sk (id int PRIMARY KEY, v text);
+                INSERT INTO sk VALUES (1, 'legacy'), (2, 'b');
+                CREATE FUNCTION no_legacy() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN IF NEW.v = 'legacy' THEN RETURN NULL; END IF; RETURN NEW; END $$;
+                CREATE TRIGGER no_legacy BEFORE UPDATE ON sk FOR EACH ROW EXECUTE FUNCTION no_legacy()
+                """)
+        let update = BulkUpdate(table: "sk", key: "id", columns: [.init("v", onEmpty: .keep)])
+        var records: [Batch] = []
+        let input = Batch(columns: ["id", "v"], rows: [[1, "modern"], [2, "c"]])
+        let stats = try await update.run(on: db.connection, batches: [input]) { records.append($0) }
+        #expect(stats.changed == 2 && stats.rowsSkippedByTrigger == 0 && stats.alteredByTrigger == 0)
+
+        let undone = try await update.undoing.run(on: db.connection, batches: records) { _ in }
+        #expect(undone.changed == 1)
+        #expect(undone.rowsSkippedByTrigger == 1)
+        #expect(undone.alteredByTrigger == 1)
+        #expect(undone.alteredByTriggerSamples == ["1 v legacy -> modern"])
+        #expect(
+            try await db.connection.execute("SELECT id, v FROM sk ORDER BY id").rows == [[1, "modern"], [2, "b"]])
+    }
+
     /// A trigger that writes only a column the apply does not write stores what was written:
     /// nothing to report, and undo restores every row.
     @Test func aTriggerTouchingAnotherColumnIsNotReported() async throws {

@@ -363,18 +363,23 @@ import Testing
     }
 
     /// What an apply held to a review wrote of it adds up to the rows the review would write:
-    /// those it wrote, those that already held the reviewed values, those that drifted.
+    /// those it wrote, those that already held the reviewed values, those that drifted, those a
+    /// trigger kept from being written (which used to read as holding the values already).
     @Test(arguments: [
-        (285, 4, "; 4 changed since the review and were left as they are"),
-        (0, 0, "; 289 of them already held the values reviewed"),
-        (280, 4, "; 5 of them already held the values reviewed; 4 changed since the review and were left as they are"),
+        (285, 4, 0, "; 4 changed since the review and were left as they are"),
+        (0, 0, 0, "; 289 of them already held the values reviewed"),
+        (
+            280, 4, 0,
+            "; 5 of them already held the values reviewed; 4 changed since the review and were left as they are"
+        ),
+        (288, 0, 1, "; a trigger kept 1 of them from being written"),
     ])
-    func whatAnApplyWroteOfItsReviewAddsUp(changed: Int, drifted: Int, rest: String) {
+    func whatAnApplyWroteOfItsReviewAddsUp(changed: Int, drifted: Int, skipped: Int, rest: String) {
         var summary = ReviewSummary(table: "tracks", key: "id", mode: "update")
         summary.changedRows = 289
         var stage = Manifest.StageRecord(
             name: "apply", kind: "apply", parameters: .null, input: "x", status: .succeeded)
-        stage.counters = ["changed": changed, "drifted": drifted, "unchanged": 300]
+        stage.counters = ["changed": changed, "drifted": drifted, "unchanged": 300, "skipped_by_trigger": skipped]
         stage.review = Manifest.Review(
             file: Manifest.Artifact(kind: "review", path: "review.csv", sha256: "0", rows: 0), reviewedAt: Date(),
             summary: summary.json, text: "")

@@ -43,7 +43,7 @@ extension Schema {
 
     /// The counters a stage of `kind` records besides ``commonCounters``. Some are recorded only
     /// when they apply (`inserted`, `drifted`, `analyzed`, `dry_run`, `altered_by_trigger`,
-    /// `gave_up`, `ambiguous`, `rejected_REASON`): a verify check reads one that was not recorded as 0.
+    /// `skipped_by_trigger`, `gave_up`, `ambiguous`, `rejected_REASON`): a verify check reads one that was not recorded as 0.
     public static func counters(of kind: StageKind) -> [CounterSpec] {
         switch kind {
         case .query:
@@ -132,6 +132,11 @@ extension Schema {
                     "altered_by_trigger",
                     "Cells that hold another value than the apply wrote, because a row-level `BEFORE` trigger on the "
                         + "table changed it (recorded only for a table with such a trigger).",
+                    sometimes: true),
+                CounterSpec(
+                    "skipped_by_trigger",
+                    "Of the rows holding those cells, the ones such a trigger kept from being written at all (it "
+                        + "returned NULL); not in `changed` (recorded only for a table with such a trigger).",
                     sometimes: true),
             ]
         case .verify:

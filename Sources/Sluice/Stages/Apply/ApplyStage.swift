@@ -16,7 +16,8 @@ import SluicePostgres
 /// `unknown_keys`, `inserted` (upsert and insert only), `filled_<column>` (distinct keys given
 /// a non-empty value for that column), which verify checks the table against, `analyzed`
 /// (1 when the columns written were analyzed after COMMIT) and `altered_by_trigger` (cells a
-/// trigger stored other values in than written; only for a table with such triggers). Sends
+/// trigger stored other values in than written; only for a table with such triggers) and
+/// `skipped_by_trigger` (of their rows, those a trigger kept from being written). Sends
 /// nothing downstream.
 public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage {
     /// The kind of the artifact holding the prior values of the rows an apply changed (what
@@ -422,6 +423,7 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
         }
         if stats.checkedTriggers {
             counters.set("altered_by_trigger", stats.alteredByTrigger)
+            counters.set("skipped_by_trigger", stats.rowsSkippedByTrigger)
             if stats.alteredByTrigger > 0 { context.notice(alteredByTrigger(stats)) }
         }
         for (column, filled) in zip(settings.columns, stats.filled) { counters.set("filled_\(column.column)", filled) }

@@ -319,8 +319,10 @@ public enum ReviewReport {
         // Of those rows, not of the table's (its `unchanged` counts rows the review left as
         // they were too): what was not written held the values already, or drifted.
         let drifted = stage.counters["drifted", default: 0]
-        let held = max(0, summary.rowsWritten - written - drifted)
+        let skipped = stage.counters["skipped_by_trigger", default: 0]
+        let held = max(0, summary.rowsWritten - written - drifted - skipped)
         if held > 0 { line += "; \(held) of them already held the values reviewed" }
+        if skipped > 0 { line += "; a trigger kept \(skipped) of them from being written" }
         if drifted > 0 { line += "; \(drifted) changed since the review and were left as they are" }
         return line
     }

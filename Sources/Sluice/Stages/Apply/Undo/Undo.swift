@@ -112,7 +112,8 @@ public struct Undo: Sendable {
             changedCells: (update.columns.map(\.name) + [BulkUpdate.unwrittenCells]).compactMap { name in
                 stats.conflictCells[name].map { (name, $0) }
             }, dryRun: dryRun, unknownKeySamples: stats.unknownKeySamples, alteredByTrigger: stats.alteredByTrigger,
-            rowsAlteredByTrigger: stats.rowsAlteredByTrigger, alteredByTriggerSamples: stats.alteredByTriggerSamples)
+            rowsAlteredByTrigger: stats.rowsAlteredByTrigger, alteredByTriggerSamples: stats.alteredByTriggerSamples,
+            rowsSkippedByTrigger: stats.rowsSkippedByTrigger)
     }
 
     /// The apply stage `name` of the run, or its only one when `name` is `nil`.
@@ -176,13 +177,17 @@ public struct UndoReport: Sendable, CustomStringConvertible {
     /// Cells a trigger of the table stored other values in than the prior values written back:
     /// they do not hold their prior values, and no undo can put them back through the trigger.
     public var alteredByTrigger = 0
-    /// The rows holding those cells (counted in ``restored``).
+    /// The rows holding those cells (in ``restored`` unless skipped: ``rowsSkippedByTrigger``).
     public var rowsAlteredByTrigger = 0
     /// A few of those cells: `key column written -> stored`.
     public var alteredByTriggerSamples: [String] = []
+    /// Of ``rowsAlteredByTrigger``, the rows a trigger kept from being written (not in ``restored``).
+    public var rowsSkippedByTrigger = 0
 
     /// Matched rows that already had their prior values.
-    public var alreadyRestored: Int { matched - restored - deleted - (changedSince - partlyRestored) }
+    public var alreadyRestored: Int {
+        matched - restored - deleted - (changedSince - partlyRestored) - rowsSkippedByTrigger
+    }
 
     /// Some cells were left as they are, or a trigger stored other values than their prior
     /// ones: the undo is not complete.
