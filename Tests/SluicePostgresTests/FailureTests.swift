@@ -117,6 +117,23 @@ import Glibc
         #expect(error.hint == PostgresConnection.misreading(of: conninfo))
     }
 
+    /// Pieces too short to mask (`ab/cd`: port "ab", database "cd@..."): what libpq made of the
+    /// URL is not shown at all (it was `port=ab dbname=cd@127.0.0.1:1/music`, and `invalid integer
+    /// value "ab"`).
+    @Test(arguments: [
+        "postgresql://enricher:ab/cd@127.0.0.1:1/music", "enricher:ab@127.0.0.1:1/music",
+        "host=127.0.0.1 port=1 password=ab cd dbname=music",
+    ])
+    func aMisreadURLWithShortPiecesShowsNothingLibpqMadeOfIt(conninfo: String) async throws {
+        let error = try await #require(throws: PostgresError.self) {
+            try await PostgresConnection.connect(conninfo, logger: TestPostgres.logger)
+        }
+        #expect(
+            error.message
+                == "could not connect to PostgreSQL: libpq misread the connection settings (not shown: see the hint)")
+        #expect(error.hint == PostgresConnection.misreading(of: conninfo))
+    }
+
     /// What libpq says about a password with an unencoded `@`: its second half as the host.
     @Test func aPasswordCutAtAnAtSignIsHiddenInPieces() {
         let message = #"could not translate host name "RETpw-uat10@127.0.0.1" to address"#

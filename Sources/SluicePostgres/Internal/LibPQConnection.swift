@@ -115,15 +115,25 @@ actor LibPQConnection {
         var libpqMessage = text(PQerrorMessage(conn)) ?? ""
         // Given up on mid-attempt (a timeout), libpq's message ends `... failed:` with no reason.
         while libpqMessage.last?.isWhitespace == true || libpqMessage.last == ":" { libpqMessage.removeLast() }
+        let misreading = PostgresConnection.misreading(of: conninfo)
+        // What libpq made of a misread URL (its host, port, database, its complaint), or of an
+        // unquoted value with a space (`missing "=" after "..."`), is pieces of the password,
+        // some too short to mask: none of it is shown; the hint says why. An unknown option's
+        // complaint names the option, and stays.
+        let hidden =
+            misreading != nil
+            && (conninfo.contains("://") || !conninfo.contains("=") || libpqMessage.contains(#"missing "=" after"#))
+        if hidden { (target, libpqMessage) = ([], "") }
         // A conninfo libpq could not parse names no host: no empty "()".
         var message = "could not connect to PostgreSQL" + (target.isEmpty ? "" : " (\(target.joined(separator: " ")))")
         if let reason { message += ": \(reason)" }
         if !libpqMessage.isEmpty { message += ": \(libpqMessage)" }
+        if hidden { message += ": libpq misread the connection settings (not shown: see the hint)" }
         var error = PostgresError(kind: .connect, message: PostgresError.scrub(message, conninfo: conninfo))
         if PQconnectionNeedsPassword(conn) != 0 {
             error.hint = "the server asks for a password: put it in the URL, PGPASSWORD or ~/.pgpass"
         }
-        if let misreading = PostgresConnection.misreading(of: conninfo) { error.hint = misreading }
+        if let misreading { error.hint = misreading }
         return error
     }
 
