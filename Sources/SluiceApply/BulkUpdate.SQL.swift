@@ -40,6 +40,8 @@ extension BulkUpdate {
         let hasPartitionTree: Bool
         /// Whether the server has `hash_record_extended` and `bit_xor` (14+), for ``stateFingerprint``.
         let hasRecordHash: Bool
+        /// `SET LOCAL TimeZone` to ``BulkUpdate/timeZone``, for each connection's transaction.
+        let setTimeZone: String?
 
         /// - Throws: ``PostgresError`` when a name cannot be quoted (it contains NUL).
         init(update: BulkUpdate, serverVersion: Int) throws(PostgresError) {
@@ -73,6 +75,11 @@ extension BulkUpdate {
             hasCollationDeterminism = serverVersion >= 120_000
             hasPartitionTree = serverVersion >= 120_000
             hasRecordHash = serverVersion >= 140_000
+            if let zone = update.timeZone {
+                setTimeZone = "SET LOCAL TimeZone = \(try PostgresConnection.quoteLiteral(zone))"
+            } else {
+                setTimeZone = nil
+            }
             inserted = update.deletesInserted ? "sluice_inserted" : nil
             mode = update.mode
             var literals: [String] = []

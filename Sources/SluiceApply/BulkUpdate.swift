@@ -160,6 +160,11 @@ public struct BulkUpdate: Sendable {
     /// trigger, met now rather than a minute or so later, so that what runs next (verify) is
     /// planned on the new values. `nil` never does.
     public var analyzeShare: Double?
+    /// The `TimeZone` to run in (`SET LOCAL`, on both connections), or `nil` for the session's
+    /// own. An apply held to a review sets the review's: a `timestamptz` cell is printed (and
+    /// compared with the reviewed one) as the review printed it, and a value without an offset
+    /// reads as the instant the review showed, whoever approves it from wherever.
+    public var timeZone: String?
     /// Work out what the table holds once this update commits (``BulkUpdateStats/appliedState``),
     /// for a later apply of the same input to skip with (``appliedState``). Costs one scan of the
     /// table, hashing each row, after the write and before COMMIT; only for an update that
@@ -330,6 +335,7 @@ public struct BulkUpdate: Sendable {
         do {
             _ = try await connection.execute("BEGIN")
             phase = .prepare
+            if let setTimeZone = sql.setTimeZone { _ = try await connection.execute(setTimeZone) }
             // The transaction's id, to ask the server what became of it if the connection is
             // lost while COMMIT is in flight.
             let transaction = dryRun ? nil : try await connection.execute("SELECT txid_current()").scalar.intValue

@@ -121,6 +121,10 @@ public struct ReviewSummary: Sendable, Hashable {
     /// and skips comparing the reviewed cells one by one. `nil` for a review made inside the
     /// write's own transaction, or where ``BulkUpdate`` reads none (before PostgreSQL 14, a column type with no hash function).
     public var stateFingerprint: String?
+    /// The session's `TimeZone` the review read the table in (`SHOW TimeZone`), or `nil` (a
+    /// review made before it was recorded): an apply held to the review runs in it
+    /// (``BulkUpdate/timeZone``).
+    public var timeZone: String?
     /// What the table holds once the reviewed write is done, for a re-apply of the same input
     /// (``BulkUpdate/AppliedState``): worked out by a review inside the write's transaction that
     /// asked for it; not part of the summary's JSON.
@@ -231,6 +235,7 @@ extension ReviewSummary {
             "triggers": .array(triggers.map(Value.string)),
         ]
         if let stateFingerprint { fields["state_fingerprint"] = .string(stateFingerprint) }
+        if let timeZone { fields["time_zone"] = .string(timeZone) }
         return .object(fields)
     }
 
@@ -251,6 +256,7 @@ extension ReviewSummary {
         if case .array(let samples) = json["unknown_key_samples"] { unknownKeySamples = samples.compactMap(\.text) }
         if case .array(let names) = json["triggers"] { triggers = names.compactMap(\.text) }
         if case .string(let fingerprint) = json["state_fingerprint"] { stateFingerprint = fingerprint }
+        if case .string(let zone) = json["time_zone"] { timeZone = zone }
         self.columns = columns.compactMap(Column.init(json:))
     }
 }

@@ -53,8 +53,15 @@ import Testing
         _ db: TestDatabase, overrides: [String] = [], force: Bool = false,
         between: (RunResult) async throws -> Void = { _ in }
     ) async throws -> (review: RunResult, apply: RunResult) {
+        try await reviewThenApply(
+            stages: try await Self.stages(db, overrides: overrides, force: force), between: between)
+    }
+
+    /// Runs `stages` up to the gate, then replays the apply with approval.
+    static func reviewThenApply(
+        stages: [StageSpec], between: (RunResult) async throws -> Void = { _ in }
+    ) async throws -> (review: RunResult, apply: RunResult) {
         let runs = try await StageHarness.makeRunDirectory()
-        let stages = try await Self.stages(db, overrides: overrides, force: force)
         let first = try await Runner(stages: stages, configuration: configuration(runs, approval: .denied)).run()
         try await between(first)
         let replay = Replay(original: first.manifest, originalDirectory: first.directory, mode: .from, stage: "apply")
@@ -130,10 +137,12 @@ import Testing
         let gateCells = try await Self.cells(in: gate.directory.appendingPathComponent("review.csv"))
         let cells = try await Self.cells(in: result.directory.appendingPathComponent("review.csv"))
         #expect(Set(cells) == Set(gateCells))
-        // The same but for the gate's fingerprint, which only an apply held to it reads.
+        // The same but for the gate's fingerprint and time zone, which only an apply held to it reads.
         var gateSummary = try #require(gate.manifest.stage("apply")?.review.flatMap { ReviewSummary(json: $0.summary) })
         #expect(gateSummary.stateFingerprint != nil)
+        #expect(gateSummary.timeZone != nil)
         gateSummary.stateFingerprint = nil
+        gateSummary.timeZone = nil
         #expect(review.summary == gateSummary.json)
         #expect(apply.counters["changed"] == 3)
         #expect(apply.counters["drifted"] == 0)
@@ -521,6 +530,59 @@ import Testing
         let message = applied.manifest.error?.message ?? ""
         #expect(message.contains("1 row(s) of tracks changed since the review"), "\(message)")
         #expect(try await db.snapshot() == before)
+    }
+
+    /// Reviewed in UTC, approved in Asia/Kathmandu (another role's, database's or PGTZ's zone):
+    /// a timestamptz cell reads `05:45:00+05:45` now where the review printed `00:00:00+00`.
+    /// Row 2 really drifted; row 1 did not, and is written (it was skipped as "changed since the
+    /// review"), and the value without an offset is written as the instant the review showed.
+    @Test func anApprovalFromAnotherTimeZoneComparesAndWritesAsTheReviewDid() async throws {
+        let db = try await TestDatabase.make(tracks: 0)
+        defer { Task { await db.close() } }
+        _ = try await db.connection.execute(
+            """
+            CREATE TABLE ev (id int PRIMARY KEY, ts timestamptz, v text);
+            INSERT INTO ev VALUES (1, '2024-01-01 00:00Z', 'a'), (2, '2024-01-01 00:00Z', 'b');
+            DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET TimeZone = %L', current_database(), 'UTC'); END $$
+            """)
+        let plan = try TestPlans.load(
+            """
+            version: 1
+            name: zones
+            connections:
+              db: { kind: postgres, url: "\(db.conninfo)" }
+            stages:
+              - name: rows
+                kind: query
+                connection: db
+                sql: SELECT 1 AS id WHERE false
+              - name: apply
+                kind: apply
+                connection: db
+                table: ev
+                key: id
+                on_drift: skip
+                columns: { ts: {}, v: {} }
+            """)
+        let apply = try TestPlans.stage("apply", of: plan)
+        let input = Batch(
+            columns: ["id", "ts", "v"], rows: [[1, "2025-01-01 00:00", "a1"], [2, "2025-01-01 00:00Z", "b1"]])
+        let stages = [StageSpec(Rows(batches: [input])), StageSpec(apply, input: "rows", requiresApproval: true)]
+        let (first, applied) = try await Self.reviewThenApply(stages: stages) { _ in
+            _ = try await db.connection.execute(
+                """
+                UPDATE ev SET v = 'b-other' WHERE id = 2;
+                DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET TimeZone = %L', current_database(), 'Asia/Kathmandu'); END $$
+                """)
+        }
+        #expect(first.manifest.status == .awaitingApproval)
+        #expect(applied.manifest.status == .succeeded, "\(String(describing: applied.manifest.error))")
+        #expect(applied.manifest.stage("apply")?.counters["drifted"] == 1)
+        #expect(applied.manifest.stage("apply")?.counters["changed"] == 1)
+        let rows = try await db.connection.execute(
+            "SELECT id, ts = '2025-01-01 00:00Z', v FROM ev ORDER BY id"
+        ).rows
+        #expect(rows == [[1, true, "a1"], [2, false, "b-other"]])
     }
 
     @Test func onDriftSkipAppliesTheOtherRowsAndCountsTheDrifted() async throws {

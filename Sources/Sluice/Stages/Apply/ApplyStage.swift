@@ -255,7 +255,10 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
         }
         // What the review read: the same on the locked table, and its cells need no reading. The
         // file is checked here instead, so an edited review is refused either way.
-        let fingerprint = context.review.flatMap { ReviewSummary(json: $0.summary)?.stateFingerprint }
+        let summary = context.review.flatMap { ReviewSummary(json: $0.summary) }
+        let fingerprint = summary?.stateFingerprint
+        // Values printed, compared and read as the review did them, wherever it is approved from.
+        update.timeZone = summary?.timeZone
         if let reviewed, fingerprint != nil { try await reviewed.checkUnchanged() }
         let onDrift: BulkUpdate.OnDrift = settings.onDrift == .skip ? .skip : .fail
         // An input read back from a spool is named by its hash: what applying it left is kept, and
@@ -509,7 +512,11 @@ extension ApplyStage {
         let reviewed: (summary: ReviewSummary, details: ReviewDetails)
         do {
             reviewed = try await DatabaseConnector.with(database, for: context) { connection in
-                try await update.reviewWithDetails(on: connection, input: applyInput, cells: writer.write)
+                let zone = try await connection.execute("SHOW TimeZone").scalar.stringValue
+                var made = try await update.reviewWithDetails(
+                    on: connection, input: applyInput, cells: writer.write)
+                made.summary.timeZone = zone
+                return made
             }
         } catch {
             await writer.abandon()
