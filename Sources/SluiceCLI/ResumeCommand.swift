@@ -156,11 +156,16 @@ struct Resume: AsyncParsableCommand {
                     + "resuming it instead reuses the answers it fetched too: sluice resume \(path)")
         }
         if let first = original.stages.first, first.kind == CSVInputStage.kindName {
+            // As the run was started: with --yes only if it was, since a run killed at its
+            // prompt was approved by nobody.
             let file = first.appliedCSVPath.map(Execution.shellQuoted)
             let runsDir = execution.runsDir.map { " --runs-dir \(Execution.shellQuoted($0))" } ?? ""
+            let command =
+                original.process?.resumeCommand
+                ?? "sluice apply \(Execution.shellQuoted(original.plan.path)) \(file ?? "FILE.csv")\(runsDir)"
             Terminal.printError(
-                "error: run \(original.runID) applied a CSV file (sluice apply); to continue, apply it again: "
-                    + "sluice apply \(Execution.shellQuoted(original.plan.path)) \(file ?? "FILE.csv")\(runsDir) --yes")
+                "error: run \(original.runID) applied a CSV file (sluice apply); to continue, apply it again: \(command)"
+            )
             throw ExitCode(ExitStatus.failed)
         }
         // A replay that started after the first stage (`replay --from apply`) is continued as

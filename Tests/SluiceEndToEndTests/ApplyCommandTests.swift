@@ -940,6 +940,27 @@ struct ApplyCommandTests {
         #expect(!review.contains("\(rows[2][0]),spotify_popularity"), "\(review)")
     }
 
+    /// A `sluice apply` that stopped before its apply (a bad file, a kill at its prompt) is
+    /// continued by applying the file again as it was started: `resume` says so, with `--yes`
+    /// only when the run had it (it offered `--yes` always, approving what nobody reviewed).
+    @Test(arguments: [false, true]) func resumingAnApplyOfACSVSaysToApplyItAgainAsStarted(yes: Bool) async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 20)
+        defer { Task { await fixture.tearDown() } }
+        var rows = try await fixture.reviewedRows()
+        rows[1][2] = "abc"
+        let file = fixture.directory.appendingPathComponent("abc.csv")
+        try await Files.write(Array(CSVText.lines(rows, end: "\n").utf8), to: file)
+        let sluice = fixture.databaseOnly
+        let failed = try await sluice.run(
+            ["apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory] + (yes ? ["--yes"] : []))
+        #expect(failed.status == 1, "\(failed.stderr)")
+        let resumed = try await sluice.run(["resume", try await fixture.lastRunDirectory().path])
+        #expect(resumed.status == 1)
+        #expect(resumed.stderr.contains("to continue, apply it again: sluice apply "), "\(resumed.stderr)")
+        #expect(resumed.stderr.contains(file.path), "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("--yes") == yes, "\(resumed.stderr)")
+    }
+
     @Test func badCSVsGetLocatedErrorsExitOneAndLeaveEveryRowAsItWas() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
         defer { Task { await fixture.tearDown() } }
