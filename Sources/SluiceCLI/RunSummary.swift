@@ -250,9 +250,9 @@ struct RunSummary {
     }
 
     /// The status as stored (`succeeded (dry run)` when an apply only rolled back), or
-    /// `running, process gone` for a run whose process was killed.
+    /// `running, process gone` for a run whose process was killed; then what it did to the
+    /// database (`apply committed`, `undone`): a run killed during its verify committed its apply.
     static func status(of manifest: Manifest) -> String {
-        if manifest.isAbandoned { return "running, process gone" }
         let dryRun = manifest.isDryRun
         // Each apply stage's latest undo says whether it is complete.
         let latest = Dictionary(manifest.undos.map { ($0.stage, $0) }, uniquingKeysWith: { $1 })
@@ -263,7 +263,9 @@ struct RunSummary {
         let committed =
             manifest.status != .succeeded && !dryRun && !manifest.committedAppliesNotUndone.isEmpty
             ? ", apply committed" : ""
-        return manifest.status.rawValue + (dryRun ? " (dry run)" : "") + unknown + committed + undone
+        let stored =
+            manifest.isAbandoned ? "running, process gone" : manifest.status.rawValue + (dryRun ? " (dry run)" : "")
+        return stored + unknown + committed + undone
     }
 
     /// The stage kinds that end a pipeline: they write to the database, or check it, and send

@@ -247,6 +247,36 @@ struct ProcessFaultTests {
         try await FaultChecks.expectEnriched(fixture, before: before)
     }
 
+    /// A run killed during its verify committed its apply: `sluice runs` says so beside "process
+    /// gone" (it listed only `running, process gone`; `runs show` knew). The kill is simulated:
+    /// an applied run's manifest as a kill during verify leaves it, its process one that exited.
+    @Test func aRunKilledAfterItsApplyCommittedIsListedAsHavingCommitted() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 20)
+        defer { Task { await fixture.tearDown() } }
+        let (_, run) = try await fixture.applyReviewedCSV()
+        let exited = try await BlockingIO.runOnOwnThread {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/true")
+            try process.run()
+            process.waitUntilExit()
+            return Int(process.processIdentifier)
+        }
+        let file = Manifest.manifestURL(for: run)
+        var manifest = try #require(await fixture.manifests().last?.manifest)
+        manifest.status = .running
+        manifest.finishedAt = nil
+        manifest.process = .init(pid: exited, host: ProcessInfo.processInfo.hostName)
+        let verify = try #require(manifest.stages.firstIndex { $0.name == "verify" })
+        manifest.stages[verify].status = .running
+        try await Files.write(manifest.encoded(), to: file)
+
+        let listed = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        #expect(listed.stdout.contains("running, process gone, apply committed"), "\(listed.stdout)")
+        #expect(try await fixture.sluice.run(["undo", run.path, "--yes"]).status == 0)
+        let undone = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        #expect(undone.stdout.contains("running, process gone, undone"), "\(undone.stdout)")
+    }
+
     @Test func aSigkillDuringApplyChangesNothingTheServerEndsTheOrphanedSessionAndResumeConverges() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
         defer { Task { await fixture.tearDown() } }
