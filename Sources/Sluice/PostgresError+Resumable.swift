@@ -18,3 +18,9 @@ extension BulkUpdateError: ResumableError {
         }
     }
 }
+
+/// The same for an apply of a CSV (its error located in the file): a lost connection is
+/// resumable there too.
+extension CSVApplyError: ResumableError {
+    public var isResumable: Bool { underlying.isResumable }
+}

@@ -93,7 +93,8 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
             changedNothing
             ? "; nothing was changed"
             : "; the update may have been applied: applying the same rows again is safe (only rows that still differ are written)"
-        if let underlying { out += "\n" + underlying.description }
+        // A lost connection's message holds the underlying error already.
+        if let underlying, reason != .connectionLost { out += "\n" + underlying.description }
         return out
     }
 
@@ -106,7 +107,7 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
         }
         self.init(
             table: table, phase: phase, reason: error.kind == .connectionLost ? .connectionLost : .database,
-            message: error.kind == .connectionLost ? "the connection was lost: \(error.message)" : message)
+            message: error.kind == .connectionLost ? "the connection was lost: \(error.description)" : message)
         underlying = error
         constraint = error.constraint
     }

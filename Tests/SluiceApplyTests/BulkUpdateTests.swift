@@ -322,6 +322,9 @@ import Testing
         try await producer.value
         #expect(error.reason == .connectionLost)
         #expect(error.phase == .copy)
+        // libpq's words once (they were repeated after "nothing was changed").
+        let said = try #require(error.underlying?.message.split(whereSeparator: \.isNewline).first)
+        #expect(error.description.components(separatedBy: said).count == 2, "\(error.description)")
         #expect(try await Tracks.snapshot(monitor) == before)
 
         let retry = try await db.connect()

@@ -217,16 +217,7 @@ struct DatabaseFaultTests {
         defer { Task { await fixture.tearDown() } }
         let before = try await fixture.table()
 
-        // Hold one row the update will change, so the UPDATE waits on it mid-statement.
-        let lock = try await fixture.holdRowLock(on: fixture.aTrackThatWillChange())
-        let (process, out, err) = try fixture.sluice.start(fixture.runArguments(["--yes"]))
-        defer { FaultChecks.stop(process) }
-        try await FaultChecks.eventually("the UPDATE to wait for the row", within: .seconds(60)) {
-            try await fixture.sluiceBackends().contains { $0.query.hasPrefix("UPDATE") && $0.waitEventType == "Lock" }
-        }
-        try await fixture.terminateSluiceBackends()
-        await lock.release()
-        let failed = await FaultChecks.finish(process, out, err, within: .seconds(60))
+        let failed = try await Self.killingTheUpdate(fixture, fixture.sluice, fixture.runArguments(["--yes"]))
         #expect(failed.status == 4, "\(failed.stderr)")
         try await FaultChecks.expectFailed(
             fixture, failed, stage: "apply",
@@ -239,6 +230,39 @@ struct DatabaseFaultTests {
         #expect(replayed.status == 0, "\(replayed.stderr)")
         try await FaultChecks.expectEnriched(fixture, before: before)
         try await FaultChecks.expectNoSecrets(fixture, outputs: [failed, replayed])
+    }
+
+    /// Runs `sluice` with `arguments` holding one row its UPDATE changes, so the UPDATE waits on
+    /// it mid-statement, then ends sluice's sessions (`pg_terminate_backend`: 57P01).
+    static func killingTheUpdate(
+        _ fixture: EnrichmentFixture, _ sluice: SluiceProcess, _ arguments: [String]
+    ) async throws -> SluiceProcess.Outcome {
+        let lock = try await fixture.holdRowLock(on: fixture.aTrackThatWillChange())
+        let (process, out, err) = try sluice.start(arguments)
+        defer { FaultChecks.stop(process) }
+        try await FaultChecks.eventually("the UPDATE to wait for the row", within: .seconds(60)) {
+            try await fixture.sluiceBackends().contains { $0.query.hasPrefix("UPDATE") && $0.waitEventType == "Lock" }
+        }
+        try await fixture.terminateSluiceBackends()
+        await lock.release()
+        return await FaultChecks.finish(process, out, err, within: .seconds(60))
+    }
+
+    /// The same for `sluice apply FILE.csv`: its error, located in the file, is resumable too
+    /// (it exited 1, "failed", with no command to continue).
+    @Test func aConnectionKilledDuringTheUpdateOfACSVApplyStopsItResumable() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let (file, _) = try await fixture.reviewedCSVWithRows()
+        let before = try await fixture.table()
+        let failed = try await Self.killingTheUpdate(
+            fixture, fixture.databaseOnly,
+            ["apply", "plans/spotify-enrichment.yaml", file.path, "--runs-dir", fixture.runsDirectory, "--yes"])
+        #expect(failed.status == 4, "\(failed.stderr)\n\(failed.stdout)")
+        #expect(failed.stdout.contains("nothing was changed"), "\(failed.stdout)")
+        #expect(try await fixture.table() == before)
+        let manifest = try #require(await fixture.manifests().last?.manifest)
+        #expect(manifest.error?.resumable == true)
     }
 
     /// A COMMIT whose connection dies before the answer comes back: the client cannot know
