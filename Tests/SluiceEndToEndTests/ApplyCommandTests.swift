@@ -1096,8 +1096,8 @@ struct ApplyCommandTests {
         #expect(stopped.error?.stage == "csv-input")
         #expect(stopped.stage("apply")?.status == .pending)
         #expect(try await fixture.table() == before)
-        // `resume` is for plan runs: on a failed CSV apply it says how to apply the file again,
-        // and never runs the plan (which would query and fetch).
+        // `resume` is for plan runs: on a failed CSV apply it says how to apply the file again
+        // (as it was applied: without --yes), and never runs the plan (which would query and fetch).
         let runs = await fixture.manifests().count
         let resumed = try await fixture.databaseOnly.run([
             "resume", try await fixture.lastRunDirectory().path, "--runs-dir", fixture.runsDirectory,
@@ -1106,8 +1106,8 @@ struct ApplyCommandTests {
         #expect(resumed.status == 1, "\(resumed.stderr)")
         #expect(
             resumed.stderr.contains(
-                "to continue, apply it again: sluice apply \(Self.plan) \(first.path) --runs-dir \(fixture.runsDirectory) --yes"
-            ),
+                "to continue, apply it again: sluice apply \(URL(fileURLWithPath: Self.plan).path) \(first.path) "
+                    + "--runs-dir \(fixture.runsDirectory)\n"),
             "\(resumed.stderr)")
         #expect(await fixture.manifests().count == runs, "resume started a run")
         try await FaultChecks.expectNoSecrets(fixture, outputs: outcomes)
