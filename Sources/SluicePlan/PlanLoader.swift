@@ -769,6 +769,16 @@ struct PlanChecker {
                     notes: Suggestion.note(for: field, in: fields.sorted()))
             }
         case .apply(let apply):
+            // In the apply's transaction its temporary tables come first in the search path: a
+            // table of the same name, unqualified, would be one of them (nothing written, the
+            // input's keys all "matched").
+            if !apply.table.contains("."), apply.table.hasPrefix("sluice_apply_") {
+                validator.diagnostics.error(
+                    "table '\(apply.table)' has the name of a temporary table the apply creates, which would stand "
+                        + "for it in the apply's transaction",
+                    at: location("\(path).table", or: s.location),
+                    notes: ["name it with its schema: public.\(apply.table)"])
+            }
             if apply.maxUnknown != nil, apply.mode != .update {
                 validator.diagnostics.error(
                     "max_unknown limits the keys an update does not find; with mode: \(apply.mode.rawValue) "

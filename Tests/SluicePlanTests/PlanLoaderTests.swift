@@ -342,6 +342,28 @@ let minimal = """
         #expect(missing.count == 1 && missing[0].message.hasPrefix("stage 'chunk' is missing required key 'size'"))
     }
 
+    /// A table named like the apply's temporary tables would be one of them in its transaction:
+    /// refused unless named with its schema.
+    @Test(arguments: [("sluice_apply_input", true), ("public.sluice_apply_input", false), ("sluice_applied", false)])
+    func aTableNamedLikeTheApplysTemporaryTablesNeedsItsSchema(table: String, refused: Bool) {
+        let plan = """
+            version: 1
+            name: t
+            connections:
+              db: { kind: postgres, url: "postgres://localhost/db" }
+            stages:
+              - { kind: query, connection: db, sql: "SELECT id, v FROM x" }
+              - { kind: apply, connection: db, table: \(table), key: id, columns: { v: {} } }
+            """
+        let found = errors(plan)
+        #expect(
+            found.map(\.message).contains { $0.contains("has the name of a temporary table") } == refused, "\(found)")
+        if refused {
+            #expect(found.first?.location?.line == 7)
+            #expect(found.first?.notes == ["name it with its schema: public.\(table)"])
+        }
+    }
+
     /// Every counter a verify check names is checked against what its stage records, wherever the
     /// expectation is; a check's own mistake hides none of the others'.
     @Test func verifyCountersAreCheckedWhateverElseIsWrong() {
