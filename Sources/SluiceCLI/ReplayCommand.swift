@@ -208,7 +208,8 @@ struct Replay: AsyncParsableCommand {
     /// The applies among `all` to the table `record` (a stage of `original` with a review that
     /// changes something) applies to, committed after that review: newer reviewed decisions that
     /// approving the review would write over. `original`'s own approvals, and those of the run
-    /// that made the review, do not count.
+    /// that made the review, and any approval of that review (a run that continues its run: the
+    /// resume of an approval, say), do not count.
     static func supersedingApplies(
         of original: Manifest, stage record: Manifest.StageRecord, among all: [Manifest]
     ) -> [UndoCommand.LaterApply] {
@@ -216,11 +217,14 @@ struct Replay: AsyncParsableCommand {
         else { return [] }
         let ids: Set<String> = [original.runID, review.runID]
         let byID = Manifest.byRunID(all)
-        // Its approvals, also the resume of one whose process died.
+        let gate = byID[review.runID]
+        // Its approvals, also the resume of one whose process died; the review's other approvals
+        // too, however reached (judged the same from a replay of the gate and a resume of one).
         return UndoCommand.laterApplies(
             to: table, after: review.reviewedAt, among: all,
-            excluding: {
-                ids.contains($0.runID) || ids.contains($0.replayOf?.runID ?? "") || $0.continues(original, among: byID)
+            excluding: { other in
+                ids.contains(other.runID) || ids.contains(other.replayOf?.runID ?? "")
+                    || other.continues(original, among: byID) || gate.map { other.continues($0, among: byID) } == true
             })
     }
 

@@ -265,6 +265,36 @@ struct DatabaseFaultTests {
         #expect(manifest.error?.resumable == true)
     }
 
+    /// Two approvals of one review: the first cut off and resumed (committed, then partly undone),
+    /// the second cut off too. Its resume is judged as a replay of the gate is: the first
+    /// approval's apply is the same review's, not a newer one that approving would overwrite (the
+    /// resume was refused, "older than applies ... since", while the replay was accepted).
+    @Test func aSecondApprovalOfAReviewCutOffResumesThoughTheFirstCommittedSince() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        #expect(try await fixture.sluice.run(fixture.runArguments()).status == 3)
+        let gate = try await fixture.lastRunDirectory().path
+        let approve = ["replay", gate, "--from", "apply", "--yes", "--set", "apply.on_drift=skip"]
+        #expect(try await Self.killingTheUpdate(fixture, fixture.sluice, approve).status == 4)
+        let first = try await fixture.lastRunDirectory().path
+        let resumed = try await fixture.sluice.run(["resume", first, "--yes"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let applied = try await fixture.lastRunDirectory().path
+        // Someone changes one row it wrote; its undo leaves that one (exit 6: partly undone).
+        let locked = try fixture.aTrackThatWillChange()
+        let byHand = try #require(try await fixture.table().keys.sorted().first { $0 != locked && before[$0] != nil })
+        _ = try await fixture.server.execute(
+            "UPDATE tracks SET isrc = 'BYHAND' WHERE id = $1", [.string(byHand)], conninfo: fixture.conninfo)
+        #expect(try await fixture.sluice.run(["undo", applied, "--yes"]).status == 6)
+
+        #expect(try await Self.killingTheUpdate(fixture, fixture.sluice, approve).status == 4)
+        let second = try await fixture.lastRunDirectory().path
+        let again = try await fixture.sluice.run(["resume", second, "--yes"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(!again.stderr.contains("is older than applies"), "\(again.stderr)")
+    }
+
     /// A COMMIT whose connection dies before the answer comes back: the client cannot know
     /// whether it happened, so sluice must find out (`txid_status`) rather than guess. Here the
     /// backend is killed while COMMIT runs a deferred trigger, so the transaction is rolled back.
