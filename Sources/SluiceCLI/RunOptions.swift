@@ -23,7 +23,11 @@ struct ExecutionOptions: ParsableArguments {
             "Where run directories go (default: runs/; for replay and resume, the original run's).", valueName: "DIR"))
     var runsDir: String?
 
-    @Flag(help: "Apply even when the review goes past a guard-rail of the apply stage (recorded as a warning).")
+    @Flag(
+        help: """
+            Go on past a refusal, recorded as a warning: an apply's guard-rail, a transform field whose key \
+            looks misspelt, approving a rejected review or one older than applies since.
+            """)
     var force = false
 
     @Flag(name: .shortAndLong, help: "No progress on stderr; only the summary and errors.")
