@@ -282,6 +282,36 @@ struct ApplyCommandTests {
         #expect(!undone.stdout.contains("partly"), "\(undone.stdout)")
     }
 
+    /// Every row put back by hand but one, changed since: the undo restores nothing, leaves that
+    /// one (exit 6) and records the run partly undone, once (it recorded nothing, and the run
+    /// read as not undone at all).
+    @Test func anUndoFindingRowsPutBackByHandAndOneChangedRecordsItPartlyUndone() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 40)
+        defer { Task { await fixture.tearDown() } }
+        let (before, run) = try await fixture.applyReviewedCSV()
+        let after = try await fixture.table()
+        let changed = before.keys.sorted().filter { before[$0] != after[$0] }
+        try #require(changed.count > 1)
+        for id in changed.dropFirst() {
+            _ = try await fixture.server.execute(
+                "UPDATE tracks SET spotify_popularity = $2::int, isrc = $3 WHERE id = $1::uuid",
+                [.string(id), before[id]?[0].map(Value.string) ?? .null, before[id]?[1].map(Value.string) ?? .null],
+                conninfo: fixture.conninfo)
+        }
+        _ = try await fixture.server.execute(
+            "UPDATE tracks SET isrc = 'BYHAND', spotify_popularity = 1 WHERE id = $1::uuid", [.string(changed[0])],
+            conninfo: fixture.conninfo)
+        let sluice = fixture.databaseOnly
+        for _ in 0..<2 {
+            let undone = try await sluice.run(["undo", run.path, "--yes"])
+            #expect(undone.status == 6, "\(undone.stderr)\n\(undone.stdout)")
+            #expect(undone.stdout.contains("restored 0 of \(changed.count) rows"), "\(undone.stdout)")
+        }
+        let listed = try await sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        #expect(listed.stdout.contains("succeeded, partly undone"), "\(listed.stdout)")
+        #expect(try await fixture.manifests().last?.manifest.undos.count == 1)
+    }
+
     /// Every row put back by hand: the undo finds nothing to restore, and records the run as
     /// undone, since none of its changes is in the table.
     @Test func anUndoFindingEveryRowPutBackByHandRecordsItUndone() async throws {
