@@ -250,7 +250,7 @@ extension BulkUpdate {
         let copied: Int
         do {
             copied = try await source.copy(into: connection, sql.copyInput, stretch)
-        } catch let error as PostgresError where error.kind == .server && error.sqlState?.hasPrefix("22") == true {
+        } catch let error as PostgresError where error.refusesACopiedValue {
             throw BulkUpdateError(invalidInput: error, table: table, key: key)
         }
         guard copied == stretch.rowCount else {

@@ -927,7 +927,7 @@ public struct BulkUpdate: Sendable {
                 }
             }
             return rows.copied
-        } catch let error as PostgresError where error.kind == .server && error.sqlState?.hasPrefix("22") == true {
+        } catch let error as PostgresError where error.refusesACopiedValue {
             throw BulkUpdateError(invalidInput: error.renumberingCopyLine { $0 + firstRow }, table: table, key: key)
         }
     }

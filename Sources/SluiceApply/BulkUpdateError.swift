@@ -164,3 +164,12 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
         return String(text[start..<end])
     }
 }
+
+extension PostgresError {
+    /// A COPY into the input table refused a value: a data exception (22: not a UUID, out of
+    /// range), or a domain's constraint (23: the input table has the target's column types, and
+    /// a domain brings its CHECK and NOT NULL; the table's own constraints are not copied).
+    var refusesACopiedValue: Bool {
+        kind == .server && (sqlState?.hasPrefix("22") == true || sqlState?.hasPrefix("23") == true)
+    }
+}

@@ -114,6 +114,31 @@ import Testing
         #expect(try await Tracks.snapshot(db.connection) == before)
     }
 
+    /// A domain's CHECK refuses the value as it is copied in (the input table has the column's
+    /// type): the error names the input row and column, as a value the type refuses does (it
+    /// named neither, so a CSV's line was not found).
+    @Test func aDomainsCheckFailsNamingTheRowAndChangesNothing() async throws {
+        let db = try await Scratch.make(
+            schema: """
+                CREATE DOMAIN percent AS int CHECK (VALUE BETWEEN 0 AND 100);
+                CREATE TABLE ty (id int PRIMARY KEY, p percent);
+                INSERT INTO ty VALUES (1, 10), (2, 20), (3, 30)
+                """)
+        let update = BulkUpdate(table: "ty", key: "id", columns: [.init("p", onEmpty: .keep)])
+        let error = try await #require(throws: BulkUpdateError.self) {
+            try await update.run(
+                on: db.connection, batches: [Batch(columns: ["id", "p"], rows: [[1, 11], [2, 140]])]
+            ) {
+                _ in
+            }
+        }
+        #expect(error.reason == .invalidValue)
+        #expect(error.inputRow == 2)
+        #expect(error.column == "p")
+        #expect(error.description.contains("input row 2, column p: value for domain percent violates check constraint"))
+        #expect(try await db.connection.execute("SELECT p FROM ty ORDER BY id").rows == [[10], [20], [30]])
+    }
+
     @Test(arguments: [false, true]) func checkViolationFailsNamingKeyAndConstraintAndChangesNothing(
         concurrent: Bool
     ) async throws {
