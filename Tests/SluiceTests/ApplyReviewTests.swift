@@ -585,6 +585,30 @@ import Testing
         #expect(rows == [[1, true, "a1"], [2, false, "b-other"]])
     }
 
+    /// A new value a spreadsheet would run as a formula (`=HYPERLINK(...)`) is written to
+    /// review.csv as it is, and said in a notice, as write-csv says it of the audit trail: the
+    /// reviewer may open review.csv by double-clicking it.
+    @Test func aFormulaInTheReviewIsSaidInANotice() async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        let plan = try await TestPlans.spotify(database: db.conninfo)
+        let apply = try TestPlans.stage("apply", of: plan)
+        let formula = #"=HYPERLINK("http://x.invalid","ok")"#
+        let input = Batch(columns: Self.columns, rows: [Self.row(1, 1, .string(formula)), Self.row(2, 20, "ISRC2")])
+        let runs = try await StageHarness.makeRunDirectory()
+        let stopped = try await Runner(
+            stages: [StageSpec(Rows(batches: [input])), StageSpec(apply, input: "rows", requiresApproval: true)],
+            configuration: Self.configuration(runs, approval: .denied)
+        ).run()
+        #expect(stopped.manifest.status == .awaitingApproval)
+        #expect(
+            stopped.manifest.notices.contains {
+                $0.hasPrefix("apply: review.csv: 1 cell begins with =, +, -, @ or a tab (the first: line 2, column new)")
+            }, "\(stopped.manifest.notices)")
+        let review = try await text(of: stopped.directory.appendingPathComponent("review.csv"))
+        #expect(review.contains("HYPERLINK"), "written as it is")
+    }
+
     @Test func onDriftSkipAppliesTheOtherRowsAndCountsTheDrifted() async throws {
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }

@@ -101,11 +101,17 @@ struct SpreadsheetFormulas {
         let indices = columns.compactMap { batch.index(of: $0) }
         for (offset, row) in batch.rows.enumerated() {
             for (index, column) in zip(indices, columns) {
-                guard case .string(let text) = row[index], Self.isFormula(text) else { continue }
-                cells += 1
-                if first == nil { first = (firstLine + offset, column) }
+                guard case .string(let text) = row[index] else { continue }
+                count(text, line: firstLine + offset, column: column)
             }
         }
+    }
+
+    /// Counts `text`, on the file's `line` in `column`, when it is one (``isFormula(_:)``).
+    mutating func count(_ text: String, line: Int, column: String) {
+        guard Self.isFormula(text) else { return }
+        cells += 1
+        if first == nil { first = (line, column) }
     }
 
     func notice(file: String) -> String? {

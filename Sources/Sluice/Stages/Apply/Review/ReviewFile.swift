@@ -147,6 +147,9 @@ final class ReviewWriter {
     var earlier: [Manifest.StageRecord]
     let runDirectory: URL
     private let writer: CSVFileWriter
+    /// Cells a spreadsheet opening review.csv would run as formulas: said in a notice, as
+    /// write-csv says it of the audit trail.
+    private var formulas = SpreadsheetFormulas(columns: [])
 
     init(stage: String, context: StageContext, earlier: [Manifest.StageRecord]) async throws {
         csvURL = ReviewFile.url(stage: stage, in: context.runDirectory, extension: "csv")
@@ -158,6 +161,16 @@ final class ReviewWriter {
 
     /// Appends a batch of cells to review.csv.
     func write(_ cells: ReviewCells) async throws {
+        // Line 1 is the header.
+        let firstLine = writer.rows + 2
+        // review.csv's own columns: the key, the column's name, its old and new value.
+        let names = BulkUpdate.reviewColumns
+        for index in 0..<cells.count {
+            let line = firstLine + index
+            if let key = cells.keys[index] { formulas.count(key, line: line, column: names[0]) }
+            if let old = cells.old[index] { formulas.count(old, line: line, column: names[2]) }
+            if let new = cells.new[index] { formulas.count(new, line: line, column: names[3]) }
+        }
         try await writer.write(cells)
     }
 
@@ -170,6 +183,7 @@ final class ReviewWriter {
         -> Manifest.Review
     {
         let sha256 = try await writer.commit()
+        if let notice = formulas.notice(file: csvURL.lastPathComponent) { context.notice(notice) }
         let page = try await ReviewPage.write(
             to: htmlURL, summary: summary, details: details, cells: csvURL, earlier: earlier,
             runDirectory: runDirectory)
