@@ -603,7 +603,8 @@ import Testing
         #expect(stopped.manifest.status == .awaitingApproval)
         #expect(
             stopped.manifest.notices.contains {
-                $0.hasPrefix("apply: review.csv: 1 cell begins with =, +, -, @ or a tab (the first: line 2, column new)")
+                $0.hasPrefix(
+                    "apply: review.csv: 1 cell begins with =, +, -, @ or a tab (the first: line 2, column new)")
             }, "\(stopped.manifest.notices)")
         let review = try await text(of: stopped.directory.appendingPathComponent("review.csv"))
         #expect(review.contains("HYPERLINK"), "written as it is")
