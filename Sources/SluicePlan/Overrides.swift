@@ -140,7 +140,10 @@ enum Overrides {
             return
         }
         var target = stages[i]
-        set(&target, path: path, value: value, keyLocation: keyLocation, diagnostics: &diagnostics)
+        // The parameter's own place in the --set, past `STAGE.`: where a misspelt key is shown.
+        set(
+            &target, path: path, value: value, keyLocation: keyLocation.advanced(by: stage.count + 1),
+            diagnostics: &diagnostics)
         stages[i] = target
         pairs[stagesIndex].value.content = .sequence(stages)
         root.content = .mapping(pairs)
@@ -188,7 +191,8 @@ enum Overrides {
         } else if let j = pairs.firstIndex(where: { $0.key.scalar?.text == key }) {
             var child = pairs[j].value
             set(
-                &child, path: Array(path.dropFirst()), value: value, keyLocation: keyLocation,
+                &child, path: Array(path.dropFirst()), value: value,
+                keyLocation: keyLocation.advanced(by: key.count + 1),
                 diagnostics: &diagnostics, mustExist: mustExist - 1)
             pairs[j].value = child
         } else if mustExist > 0 {
@@ -200,8 +204,9 @@ enum Overrides {
         } else {
             var child = Node(.mapping([]), at: keyLocation)
             set(
-                &child, path: Array(path.dropFirst()), value: value, keyLocation: keyLocation, diagnostics: &diagnostics
-            )
+                &child, path: Array(path.dropFirst()), value: value,
+                keyLocation: keyLocation.advanced(by: key.count + 1),
+                diagnostics: &diagnostics)
             pairs.append(.init(key: keyNode, value: child))
         }
         node.content = .mapping(pairs)

@@ -744,6 +744,18 @@ let minimal = """
         #expect(plan.overrides.count == 5)
     }
 
+    /// A misspelt key is shown where it is in the argument, past `STAGE.` (the caret was on the
+    /// stage's name); a misspelt stage is shown at the start.
+    @Test func aMisspeltKeyInAnOverrideIsPointedAt() {
+        let key = errors(minimal, overrides: ["fetch.dealy=1s"])
+        #expect(key.first?.message == "unknown key 'dealy' in stage 'fetch'", "\(key)")
+        #expect(key.first?.location?.description == "--set:1:7")
+        let nested = errors(minimal, overrides: ["connections.api.base_ulr=http://127.0.0.1:9/v2"])
+        #expect(nested.first?.location?.description == "--set:1:17", "\(nested)")
+        let stage = errors(minimal, overrides: ["fecth.delay=1s"])
+        #expect(stage.first?.location?.description == "--set:1:1", "\(stage)")
+    }
+
     @Test func overrideErrorsPointIntoTheArgument() {
         let found = errors(minimal, overrides: ["chunk.size=abc"])
         #expect(found.count == 1)
