@@ -488,15 +488,22 @@ extension ApplyStage {
     /// were written. The review showed the values written, and the apply committed without an
     /// error: without this notice nothing would tell the difference.
     func alteredByTrigger(_ stats: BulkUpdateStats) -> String {
-        let cells = stats.alteredByTrigger
-        let rows = stats.rowsAlteredByTrigger
-        let stores = settings.dryRun ? "would store" : "stored"
-        let samples = stats.alteredByTriggerSamples.prefix(5).joined(separator: "; ")
-        return
-            "a trigger on \(settings.table) \(stores) other values than the apply wrote in \(cells.counted("cell")) "
-            + "of \(rows.counted("row")) (\(settings.key) column written -> stored: \(samples)"
-            + (cells > 5 ? "; ..." : "") + "); the table holds the trigger's values, not the reviewed ones"
+        Self.triggerStored(
+            table: settings.table, key: settings.key, written: "the apply wrote", cells: stats.alteredByTrigger,
+            rows: stats.rowsAlteredByTrigger, samples: stats.alteredByTriggerSamples, dryRun: settings.dryRun)
+            + "; the table holds the trigger's values, not the reviewed ones"
             + (settings.dryRun ? "" : ", and undo restores those rows as the apply's own writes")
+    }
+
+    /// How the apply and its undo say that a trigger stored other values than `written` (what
+    /// the write meant to store), with a few of the cells: `a trigger on T stored other values
+    /// than the apply wrote in 2 cells of 2 rows (id column written -> stored: ...)`.
+    static func triggerStored(
+        table: String, key: String, written: String, cells: Int, rows: Int, samples: [String], dryRun: Bool
+    ) -> String {
+        "a trigger on \(table) \(dryRun ? "would store" : "stored") other values than \(written) in "
+            + "\(cells.counted("cell")) of \(rows.counted("row")) (\(key) column written -> stored: "
+            + samples.prefix(5).joined(separator: "; ") + (cells > 5 ? "; ..." : "") + ")"
     }
 
     /// Reads what the apply would change (``BulkUpdate/review(on:input:cells:)``) and writes

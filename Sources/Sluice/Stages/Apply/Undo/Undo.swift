@@ -239,11 +239,11 @@ public struct UndoReport: Sendable, CustomStringConvertible {
                 + "; to restore them too, undo what changed them (a later apply first), then run this undo again"
         }
         if alteredByTrigger > 0 {
-            let stores = dryRun ? "would store" : "stored"
             text +=
-                "\nnot restored: a trigger on \(table) \(stores) other values than the prior ones the undo wrote in "
-                + "\(alteredByTrigger.counted("cell")) of \(rowsAlteredByTrigger.counted("row")) (\(key) column written -> "
-                + "stored: \(alteredByTriggerSamples.prefix(5).joined(separator: "; "))\(alteredByTrigger > 5 ? "; ..." : ""))"
+                "\nnot restored: "
+                + ApplyStage.triggerStored(
+                    table: table, key: key, written: "the prior ones the undo wrote", cells: alteredByTrigger,
+                    rows: rowsAlteredByTrigger, samples: alteredByTriggerSamples, dryRun: dryRun)
                 + "; those cells hold the trigger's values, and undoing again cannot change that: disable the "
                 + "trigger, or put them back by hand"
         }
