@@ -10,6 +10,8 @@ public enum ChildProcess {
         public var status: Int32
         /// Standard output, when it was captured.
         public var output: String
+        /// Its process id, now free (it has exited and been reaped): a pid no process has.
+        public var pid: Int32
     }
 
     /// Runs `executable` with `arguments` to the end.
@@ -37,7 +39,7 @@ public enum ChildProcess {
             }
             let output = stdout.map { String(decoding: $0.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
             process.waitUntilExit()
-            return Outcome(status: process.terminationStatus, output: output ?? "")
+            return Outcome(status: process.terminationStatus, output: output ?? "", pid: process.processIdentifier)
         }
     }
 }

@@ -254,13 +254,7 @@ struct ProcessFaultTests {
         let fixture = try await EnrichmentFixture.make(tracks: 20)
         defer { Task { await fixture.tearDown() } }
         let (_, run) = try await fixture.applyReviewedCSV()
-        let exited = try await BlockingIO.runOnOwnThread {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/true")
-            try process.run()
-            process.waitUntilExit()
-            return Int(process.processIdentifier)
-        }
+        let exited = Int(try await ChildProcess.run("/bin/true", []).pid)
         let file = Manifest.manifestURL(for: run)
         var manifest = try #require(await fixture.manifests().last?.manifest)
         manifest.status = .running
