@@ -18,8 +18,9 @@ struct Resume: AsyncParsableCommand {
             max_retry_after. A run that succeeded has nothing to resume; one that stopped for \
             review is continued by approving it (the replay command it printed); one whose process \
             is still running it is not resumed beside it; one a later run already continued to \
-            success has nothing left to resume (a later run that stopped too is named: resuming \
-            that one reuses its answers as well). Files a killed run left half-written in its \
+            success has nothing left to resume, and one whose continuation stopped too is resumed \
+            as that continuation (which holds the answers of both; one waiting for approval is \
+            approved, not fetched again). Files a killed run left half-written in its \
             directory are removed.
             """)
 
@@ -82,6 +83,10 @@ struct Resume: AsyncParsableCommand {
     func run() async throws {
         let logger = execution.bootstrapLogging()
         let (runURL, original) = try await ExecutionOptions.loadRun(run, runsDir: execution.runsDir)
+        try await resume(original, at: runURL, logger: logger)
+    }
+
+    private func resume(_ original: Manifest, at runURL: URL, logger: Logger) async throws {
         // Nothing was cut short: running the plan again would fetch and apply anew.
         switch original.status {
         case .succeeded:
@@ -151,9 +156,13 @@ struct Resume: AsyncParsableCommand {
                         + "nothing to resume")
                 return
             }
+            // That run wrote every answer it used, this run's included: resumed, it asks the API
+            // only for what neither got, and one waiting for approval is approved, not fetched again.
             Terminal.printError(
                 "note: run \(laterRun.runID) already continued run \(original.runID) (\(RunSummary.status(of: laterRun))); "
-                    + "resuming it instead reuses the answers it fetched too: sluice resume \(path)")
+                    + "resuming run \(laterRun.runID), which holds the answers of both (sluice resume \(path))")
+            try await resume(laterRun, at: later, logger: logger)
+            return
         }
         if let first = original.stages.first, first.kind == CSVInputStage.kindName {
             // As the run was started: with --yes only if it was, since a run killed at its

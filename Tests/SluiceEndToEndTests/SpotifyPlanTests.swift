@@ -449,6 +449,64 @@ struct SpotifyPlanTests {
         #expect(askedAfter <= full + 13, "interrupted + resumed asked \(askedAfter), one run asks \(full)")
     }
 
+    /// A run resumed once whose resume stopped too is resumed as that resume, which holds the
+    /// answers of both: resuming the first run again asked the API anew for everything the resume
+    /// had fetched, and left a second review of the same rows beside one waiting for approval.
+    @Test func resumingARunAgainContinuesItsLatestResume() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 400)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let slow = ["--set", "fetch.delay=0.25s"]
+        /// Starts `arguments`, and interrupts it once the API has had `requests` requests in all.
+        func interrupted(_ arguments: [String], after requests: Int) async throws -> (URL, Manifest) {
+            let (process, out, err) = try fixture.sluice.start(arguments)
+            defer { FaultChecks.stop(process) }
+            try await FaultChecks.eventually("\(requests) requests", within: .seconds(60)) {
+                fixture.simulator.stats().apiRequests >= requests
+            }
+            kill(process.processIdentifier, SIGINT)
+            let outcome = await FaultChecks.finish(process, out, err, within: .seconds(60))
+            #expect(outcome.status == 130, "\(outcome.stderr)")
+            let last = try #require(await fixture.manifests().last)
+            #expect(last.manifest.status == .interrupted)
+            return last
+        }
+        let (first, original) = try await interrupted(
+            ["run", "plans/spotify-enrichment.yaml", "--runs-dir", fixture.runsDirectory] + slow, after: 2)
+        let (_, resume) = try await interrupted(
+            ["resume", first.path] + slow, after: fixture.simulator.stats().apiRequests + 3)
+        #expect(resume.replayOf?.runID == original.runID)
+        let resumeReused = try #require(resume.stage("fetch")?.counters["reused_answers"])
+
+        // Resumed again from the first run: the resume's answers are reused, and it waits at the gate.
+        let again = try await fixture.sluice.run(["resume", first.path, "--set", "fetch.delay=0.01s"])
+        #expect(again.status == 3, "\(again.stderr)")
+        #expect(
+            again.stderr.contains(
+                "note: run \(resume.runID) already continued run \(original.runID) (interrupted); resuming run "
+                    + "\(resume.runID), which holds the answers of both"), "\(again.stderr)")
+        let (gate, waiting) = try #require(await fixture.manifests().last)
+        #expect(waiting.status == .awaitingApproval)
+        #expect(waiting.replayOf?.runID == resume.runID)
+        let reused = try #require(waiting.stage("fetch")?.counters["reused_answers"])
+        #expect(reused > resumeReused, "the first run's answers and the resume's: \(reused)")
+
+        // And once more: the run at the gate is named with its approval; nothing is asked or run.
+        let asked = fixture.simulator.stats().apiRequests
+        let runs = await fixture.manifests().count
+        let third = try await fixture.sluice.run(["resume", first.path])
+        #expect(third.status == 3, "\(third.stderr)")
+        #expect(
+            third.stderr.contains("note: run \(waiting.runID) stopped at a gate and waits for approval; to go on: "),
+            "\(third.stderr)")
+        #expect(fixture.simulator.stats().apiRequests == asked)
+        #expect(await fixture.manifests().count == runs)
+        #expect(try await fixture.table() == before)
+        let approved = try await fixture.sluice.run(["replay", gate.path, "--from", "apply", "--yes"])
+        #expect(approved.status == 0, "\(approved.stderr)")
+        try await FaultChecks.expectEnriched(fixture, before: before)
+    }
+
     @Test func developmentModeStillFillsISRCsAndExplainsTheMissingPopularity() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120) { $0.developmentMode = true }
         defer { Task { await fixture.tearDown() } }
