@@ -87,6 +87,25 @@ import Testing
         #expect(forced.notices == ["transform: " + said + " (gone on past it: --force)"], "\(forced.notices)")
     }
 
+    /// A key the stage reads in another field is no misspelling: answers that carry `dec` and never
+    /// `dec2`, read by two fields, are sparse (the stage stopped, suggesting 'dec', and only
+    /// `--force` went on, lifting the apply's guard-rails too).
+    @Test func aKeyAnotherFieldReadsIsNotSuggestedForAMissingOne() async throws {
+        let plan = try await TestPlans.spotify(overrides: [
+            "transform.fields.spotify_popularity=response.dec", "transform.fields.isrc=response.dec2",
+        ])
+        let stage = try TestPlans.stage("transform", of: plan)
+        let harness = try await StageHarness(stage: stage)
+        let input = Batch(columns: Self.columns, rows: [Self.row("4uLU6hMCjMI75M1A2tKUQC", .object(["dec": 1]))])
+        let sent = try await harness.run(stage, input: [input])
+        #expect(sent.map(\.count).reduce(0, +) == 1)
+        #expect(
+            harness.notices == [
+                "transform: field 'isrc' was empty in all 1 rows (isrc: response.dec2): no row's response has a key 'dec2'."
+            ],
+            "\(harness.notices)")
+    }
+
     /// A key that is there but null in every row is not said to be missing; one a nested path
     /// stops at is named where it stopped.
     @Test func aKeyThatIsThereButNullIsNotSaidToBeMissing() async throws {

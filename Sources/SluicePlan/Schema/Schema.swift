@@ -371,7 +371,7 @@ public enum Schema {
                     "A note per output field, added to the run summary when the field was empty in every row the "
                         + "stage sent (the summary always says so; the note says why, e.g. what the API leaves out). "
                         + "When a key the field's path reads was in no row, the summary says that too; when the rows "
-                        + "hold a key it most likely misspells, the stage fails suggesting that key (sent on, the "
+                        + "hold a key it most likely misspells (one no field of the stage reads), the stage fails suggesting that key (sent on, the "
                         + "empty field would read as no value to every later stage, and an apply would clear its "
                         + "column); `--force` goes on, saying so."),
             ]

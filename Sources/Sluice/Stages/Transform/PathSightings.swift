@@ -81,12 +81,22 @@ struct PathSightings {
     }
 
     /// The first path of `output` whose next key was in no row that had an object there: where
-    /// it stopped (`response`), the key, and the key there it most likely misspells.
+    /// it stopped (`response`), the key, and the key there it most likely misspells. A key some
+    /// path of the stage reads there is none: a plan that reads `isbn_13` and `isbn_10` knows
+    /// both, and answers that lack one are sparse, not misread.
     func missingKey(of output: String) -> (at: String, key: String, nearest: String?)? {
         for sighting in sightings[output] ?? [] where !sighting.found && !sighting.keysThere.isEmpty {
             guard case .key(let key) = sighting.keys[sighting.depth] else { continue }
             let at = sighting.field + sighting.keys.prefix(sighting.depth).map(\.description).joined()
-            return (at, key, Suggestion.nearest(to: key, in: sighting.keysThere))
+            let parent = sighting.keys.prefix(sighting.depth)
+            let read = Set(
+                sightings.values.joined().compactMap { other -> String? in
+                    guard other.field == sighting.field, other.keys.count > parent.count,
+                        other.keys.prefix(parent.count) == parent, case .key(let name) = other.keys[parent.count]
+                    else { return nil }
+                    return name
+                })
+            return (at, key, Suggestion.nearest(to: key, in: sighting.keysThere.subtracting(read)))
         }
         return nil
     }
