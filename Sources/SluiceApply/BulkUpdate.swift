@@ -1000,8 +1000,9 @@ public struct BulkUpdate: Sendable {
                 }
             }
             for position in integerPositions {
-                if case .double(let number) = row[position], let whole = Int64(exactly: number) {
-                    row[position] = .int(whole)
+                switch row[position] {
+                case .double, .decimal: if let whole = row[position].intValue { row[position] = .int(whole) }
+                default: break
                 }
             }
             if row[0].isNull {

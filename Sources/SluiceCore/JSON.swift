@@ -21,26 +21,6 @@ public enum JSON {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Whether `double`, parsed from the JSON number `text`, stands for it without loss: at
-    /// most 15 significant digits, and finite and normal (not `1e400` nor `1e-400` turned to
-    /// infinity or zero).
-    public static func isExactAsDouble(_ text: String, _ double: Double) -> Bool {
-        guard double.isFinite, double == 0 || double.isNormal else { return false }
-        var digits = 0
-        var leading = true
-        for byte in text.utf8 {
-            if byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") { break }
-            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { continue }
-            if leading && byte == UInt8(ascii: "0") { continue }
-            leading = false
-            digits += 1
-        }
-        // A zero is exact only when it was written as one (not 1e-400 underflowing). Trailing
-        // zeros of an integer part (1200000000000000000.0) count as digits: such a number keeps
-        // its text, which is exact either way.
-        return double == 0 ? digits == 0 : digits <= 15
-    }
-
     /// Appends the compact JSON form of `value` to `out`.
     public static func encode(_ value: Value, into out: inout [UInt8]) {
         switch value {

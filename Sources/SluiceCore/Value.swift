@@ -1,3 +1,5 @@
+import Foundation
+
 /// One typed value flowing through a pipeline.
 ///
 /// Rows are small ordered records of these; stages pass ``Batch``es of rows. Objects and
@@ -8,10 +10,12 @@ public enum Value: Sendable, Hashable {
     case bool(Bool)
     case int(Int64)
     case double(Double)
-    /// A number a double cannot hold exactly (more than 15 significant digits, an integer
-    /// beyond 64 bits, or past a double's range: `12345678901234567890`, `19.999999999999999999`,
-    /// `1e400`), kept as its literal text: written, stored and sent as it came. Arithmetic
-    /// reads it as the nearest double.
+    /// A number whose text a double would not give back: one it cannot hold exactly (more than
+    /// 15 significant digits, an integer beyond 64 bits, or past a double's range:
+    /// `12345678901234567890`, `19.999999999999999999`, `1e400`), or one written otherwise than
+    /// the double's shortest form (`1.50`, `100.000`, `1e3`). Kept as its literal text: written,
+    /// stored and sent as it came (a jsonb value keeps its `1.50`). Arithmetic reads it as the
+    /// nearest double; ``intValue`` reads a whole one exactly.
     case decimal(String)
     case string(String)
     indirect case array([Value])
@@ -35,6 +39,13 @@ extension Value {
         switch self {
         case .int(let i): return i
         case .double(let d) where d.rounded() == d && abs(d) < 9.2e18: return Int64(d)
+        case .decimal(let text):
+            // Exactly: `3.00` and `1e3` are whole, 9007199254740993.0 is not a double's 2^53.
+            guard let exact = Decimal(string: text), exact.isFinite else { return nil }
+            var whole = Decimal()
+            var copy = exact
+            NSDecimalRound(&whole, &copy, 0, .plain)
+            return whole == exact ? Int64(whole.description) : nil
         default: return nil
         }
     }
@@ -111,7 +122,9 @@ extension Value {
         guard digits,
             let d = Double(text)
         else { return nil }
-        return JSON.isExactAsDouble(text, d) ? .double(d) : .decimal(text)
+        // Written back, a double is its shortest form: any other spelling (`1.50`, `1e3`, 20
+        // digits) is kept as it came, so a jsonb value or an API's number goes on unchanged.
+        return JSON.format(d) == text ? .double(d) : .decimal(text)
     }
 }
 

@@ -81,6 +81,38 @@ import Testing
         #expect(try await db.connection.execute("SELECT n::text, j::text FROM docs").rows == before)
     }
 
+    /// A jsonb value's numbers keep their spelling through the undo file: `10.50` was read as the
+    /// double 10.5, recorded and put back as `10.5` (equal as jsonb, but not the text that was
+    /// there), and a query read it so too.
+    @Test func aJSONBValuesNumbersKeepTheirSpellingThroughTheUndoFile() async throws {
+        let db = try await Scratch.make(
+            schema: """
+                CREATE TABLE docs (id int PRIMARY KEY, j jsonb);
+                INSERT INTO docs VALUES (1, '{"price": 10.50, "n": [1.0, 2.00, 0.10]}')
+                """)
+        let before = try await db.connection.execute("SELECT j::text FROM docs").rows
+        #expect(before == [[#"{"n": [1.0, 2.00, 0.10], "price": 10.50}"#]])
+        let read = try await db.connection.execute("SELECT j FROM docs").scalar
+        #expect(read["price"] == .decimal("10.50"), "\(read)")
+        let update = BulkUpdate(table: "docs", key: "id", columns: [.init("j", onEmpty: .clear)])
+        var records: [Batch] = []
+        _ = try await update.run(on: db.connection, batches: [Batch(columns: ["id", "j"], rows: [[1, .object([:])]])]) {
+            records.append($0)
+        }
+        // Each record as a line of the undo file, and read back.
+        let lines = try records.map { batch in
+            Batch(
+                columns: batch.columns,
+                rows: try batch.rows.map { row in
+                    guard case .array(let cells) = try JSON.decode(JSON.encode(.array(row))) else { return [] }
+                    return cells
+                })
+        }
+        let undone = try await update.undoing.run(on: db.connection, batches: lines) { _ in }
+        #expect(undone.conflicts == 0 && undone.changed == 1)
+        #expect(try await db.connection.execute("SELECT j::text FROM docs").rows == before)
+    }
+
     /// A row with one cell changed keeps the others as they are spelled: `1.000` for a numeric
     /// `1.0`, `-0` for a float8 `0` and `{"a": 1.000}` for a jsonb `{"a": 1.0}` are equal, so the
     /// review shows them unchanged, and they are not rewritten; an upsert's update likewise.

@@ -66,13 +66,14 @@ import Testing
     @Test func keepsIntegersAndDoublesApart() throws {
         #expect(try JSON.decode("7") == .int(7))
         #expect(try JSON.decode("7.0") == .double(7))
-        #expect(try JSON.decode("-1e3") == .double(-1000))
+        #expect(try JSON.decode("-1e3") == .decimal("-1e3"))
+        #expect(try JSON.decode("-1e3").doubleValue == -1000)
     }
 
     /// A number a double cannot hold exactly (more than 15 significant digits, past 64-bit
     /// integers, past a double's range) keeps its text, and goes out as it came in.
     @Test(arguments: [
-        "12345678901234567890", "-98765432109876543210", "19.999999999999999999", "0.30000000000000004", "1e400",
+        "12345678901234567890", "-98765432109876543210", "19.999999999999999999", "1e400",
         "-1e-400", "123456789012345678901.5",
     ])
     func keepsTheTextOfANumberADoubleCannotHold(text: String) throws {
@@ -85,14 +86,38 @@ import Testing
     @Test func readsNumbersAsJSONAndSQLWriteThem() throws {
         #expect(try JSON.decode("0.1") == .double(0.1))
         #expect(try JSON.decode("123456789012345") == .int(123_456_789_012_345))
-        #expect(try JSON.decode("1.5e300") == .double(1.5e300))
-        #expect(try JSON.decode("0e999") == .double(0))
+        #expect(try JSON.decode("1.5e+300") == .double(1.5e300))
+        #expect(try JSON.decode("100.0") == .double(100))
+        // 17 digits, and the shortest form of the double they make: it gives them back.
+        #expect(try JSON.decode("0.30000000000000004") == .double(0.1 + 0.2))
         #expect(Value.number(parsing: "-12") == .int(-12))
-        #expect(Value.number(parsing: "2.50") == .double(2.5))
+        #expect(Value.number(parsing: "2.5") == .double(2.5))
         let digitsOnlyUUID = "00000000-0000-4000-8000-000000000001"
         for notANumber in ["0x1A", "0x1p3", "inf", "nan", "", "1,5", " 1", "-", "+.e", "1é", digitsOnlyUUID] {
             #expect(Value.number(parsing: notANumber) == nil, "\(notANumber)")
         }
+    }
+
+    /// A number written otherwise than a double's shortest form keeps its text too: a jsonb
+    /// value's `10.50` read and written back stays `10.50` (an undo put back `10.5`), an API's
+    /// `100.000` goes into the audit CSV as it came. It still counts as the number it is.
+    @Test(arguments: ["2.50", "10.50", "100.000", "1e3", "1.5e300", "0e999", "0.00", "-0.10", "1E-7"])
+    func keepsTheTextOfANumberWrittenOtherwiseThanItsShortestForm(text: String) throws {
+        #expect(try JSON.decode(text) == .decimal(text))
+        #expect(JSON.encode(try JSON.decode(#"{"a":[\#(text)]}"#)) == #"{"a":[\#(text)]}"#)
+        #expect(Value.number(parsing: text) == .decimal(text))
+        #expect(Value.decimal(text).doubleValue == Double(text))
+    }
+
+    /// A whole number kept as text is read as the integer it is, exactly; one with a fraction is none.
+    @Test func readsAWholeNumberKeptAsTextAsItsInteger() {
+        #expect(Value.decimal("3.00").intValue == 3)
+        #expect(Value.decimal("1e3").intValue == 1000)
+        #expect(Value.decimal("-2.0E+1").intValue == -20)
+        #expect(Value.decimal("9007199254740993.0").intValue == 9_007_199_254_740_993)
+        #expect(Value.decimal("3.05").intValue == nil)
+        #expect(Value.decimal("12345678901234567890").intValue == nil, "past Int64")
+        #expect(Value.decimal("1e400").intValue == nil)
     }
 
     /// Integers are read digit by digit, without text: every edge of Int64 as before, one past

@@ -19,6 +19,21 @@ import Testing
         #expect(Expression.BinaryOperator.equal.apply(.decimal("-1e400"), .decimal("-1e400")) == .bool(true))
     }
 
+    /// A number written otherwise than a double's shortest form keeps its spelling and counts
+    /// as its value: `number('1.50')` is `1.50` (it gave `1.5`, and a text column lost the
+    /// zero), `0.00` is false, `int()` reads `3.00` and `datetime()` seconds as `1.7e9`; a
+    /// literal keeps its digits past a double's (`== 12345678901234567890124` was true of
+    /// `...123`).
+    @Test func numbersKeptAsWrittenCountAsTheirValue() throws {
+        #expect(try Self.evaluate("number('1.50')") == "1.50")
+        #expect(try Self.evaluate("if(number('0.00'), 'yes', 'no')") == #""no""#)
+        #expect(try Self.evaluate("int(number('3.00'))") == "3")
+        #expect(try Self.evaluate("datetime(number('1.7e9'))") == #""2023-11-14T22:13:20Z""#)
+        #expect(try Self.evaluate("12345678901234567890124 == 12345678901234567890123") == "false")
+        #expect(try Self.evaluate("12345678901234567890123") == "12345678901234567890123")
+        #expect(try Self.evaluate("1.50 + 1") == "2.5")
+    }
+
     /// Texts compare code point by code point, as documented: é as one code point is not e
     /// and an accent (which a table holds as other bytes), and orders after it.
     @Test func textsCompareByCodePoints() {

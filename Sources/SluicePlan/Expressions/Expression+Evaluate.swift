@@ -110,8 +110,7 @@ extension Value {
         case .bool(let b): return b
         case .int(let i): return i != 0
         case .double(let d): return d != 0
-        // Never zero: a zero is a double.
-        case .decimal: return true
+        case .decimal: return doubleValue != 0
         case .string(let s): return !s.isEmpty
         case .array, .object: return true
         }

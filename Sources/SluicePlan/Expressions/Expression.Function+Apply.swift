@@ -61,8 +61,10 @@ extension Expression.Function {
         case .datetime:
             switch a[0] {
             case .int(let seconds): return DateText.datetime(epochSeconds: seconds).map(Value.string) ?? .null
-            case .double(let seconds):
-                guard let whole = Int64(exactly: seconds.rounded(.down)) else { return .null }
+            case .double, .decimal:
+                guard let seconds = a[0].doubleValue, let whole = Int64(exactly: seconds.rounded(.down)) else {
+                    return .null
+                }
                 return DateText.datetime(epochSeconds: whole).map(Value.string) ?? .null
             case .string(let s): return DateText.datetime(s).map(Value.string) ?? .null
             default: return .null

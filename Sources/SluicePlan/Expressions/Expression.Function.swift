@@ -72,7 +72,8 @@ extension Expression {
             case .double: return "the nearest double to a number or numeric text (null past a double's range)"
             case .number:
                 return "an int or a double from a number or numeric text (`'42'` gives 42, `'4.5'` 4.5): decimal "
-                    + "digits only (`'0x1A'` is not numeric), and past 15 significant digits its digits as written"
+                    + "digits only (`'0x1A'` is not numeric); a number a double would not give back as written "
+                    + "(`'1.50'`, past 15 significant digits) keeps its digits as written"
             case .string: return "the value as text (lists and objects as JSON)"
             case .date:
                 return

@@ -396,8 +396,8 @@ struct ExpressionParser {
             if exponent, i < chars.count, chars[i] == "+" || chars[i] == "-" { i += 1 }
         }
         let text = String(chars[start..<i])
-        if let v = Int64(text) { return .int(v) }
-        if let d = Double(text), d.isFinite { return .double(d) }
+        // Digits past a double's (`12345678901234567890123`) kept, as a number from an answer.
+        if let v = Value.number(parsing: text), v.doubleValue?.isFinite == true { return v }
         throw .init(message: "invalid number '\(text)'", offset: start)
     }
 }

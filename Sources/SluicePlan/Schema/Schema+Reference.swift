@@ -77,11 +77,15 @@ extension Schema {
             false when it is null, false, empty text or zero, and as true otherwise; `and`, `or` and
             `not` give true or false.
 
-            A JSON number a double cannot hold exactly — more than 15 significant digits (a
-            20-digit id, an amount to 18 decimals), an integer past 64 bits, or past a double's
-            range (`1e400`) — keeps its digits as written: it goes into a CSV, a `numeric` or
-            `jsonb` column, a request body and the undo file unchanged, and two such numbers
-            compare by their exact value. Arithmetic and ordering read it as the nearest double.
+            A number a double would not give back as written — one it cannot hold exactly (more
+            than 15 significant digits: a 20-digit id, an amount to 18 decimals; an integer past 64
+            bits; past a double's range, `1e400`), or one written otherwise than a double's
+            shortest form (`1.50`, `100.000`, `1e3`) — keeps its digits as written, in an API's
+            answer, a `jsonb` value a query reads, the plan's own literals and `number()`'s text:
+            it goes into a CSV, a `numeric` or `jsonb` column, a request body and the undo file
+            unchanged, and two such numbers compare by their exact value (`1.50 == 1.5` is true).
+            Arithmetic and ordering read it as the nearest double; `int()` reads a whole one
+            (`3.00`) as its integer.
 
             Functions (a missing value or one of the wrong type gives null):
 

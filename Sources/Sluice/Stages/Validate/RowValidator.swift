@@ -152,7 +152,7 @@ final class CompiledRule {
         case .int:
             guard case .int = value else {
                 // An API may write a whole number as 5.0: the transform's int() reads it as one.
-                if case .double(let d) = value, d.isFinite, d == d.rounded(.towardZero) {
+                if value.doubleValue != nil, value.intValue != nil {
                     return (
                         .type,
                         "\(rule.field) should be an integer, is the number \(value.text ?? "") (int(...) in a transform "
