@@ -10,6 +10,11 @@ extension BulkUpdate {
         let newValues: [String]
         /// The same for the `ON CONFLICT DO UPDATE` of an upsert, where the input row is `EXCLUDED`.
         let excludedValues: [String]
+        /// Each column's value in the row an upsert proposes (``upsert``): the input's, or for a
+        /// column whose empty cell keeps the table's value, `COALESCE(s.c, cur.c)` (the current row
+        /// joined as `cur`), so that a NOT NULL column's kept cell is no NULL the server refuses
+        /// before it finds the conflict.
+        let proposedValues: [String]
         let input = "sluice_apply_input"
         /// The target's name as a string literal, for `::regclass`.
         let targetLiteral: String
@@ -68,6 +73,12 @@ extension BulkUpdate {
                     "CASE WHEN t.\(pair.0) IS NOT DISTINCT FROM s.\(pair.1) THEN \(value) ELSE t.\(pair.0) END"
                 }
             excludedValues = values(from: "EXCLUDED")
+            proposedValues = zip(update.columns, columns).map { column, quoted in
+                switch column.onEmpty {
+                case .clear: return "s.\(quoted)"
+                case .keep: return "COALESCE(s.\(quoted), cur.\(quoted))"
+                }
+            }
             targetLiteral = try PostgresConnection.quoteLiteral(target)
             keyLiteral = try PostgresConnection.quoteLiteral(update.key)
             sampleLimit = update.sampleLimit
@@ -493,8 +504,14 @@ extension BulkUpdate {
         /// Needs a unique index on the key alone (the conflict's arbiter).
         var upsert: String {
             let assignments = assignments(excludedValues)
+            // The current row only where a kept cell needs it (an update reads it anyway).
+            let proposed =
+                proposedValues == columns.map({ "s.\($0)" })
+                ? "SELECT \(inputRow) FROM \(input) AS s"
+                : "SELECT s.\(key), \(proposedValues.joined(separator: ", ")) FROM \(input) AS s "
+                    + "LEFT JOIN \(target) AS cur ON cur.\(key) = s.\(key)"
             return """
-                INSERT INTO \(target) AS t (\(key), \(columnList)) SELECT \(inputRow) FROM \(input) AS s \
+                INSERT INTO \(target) AS t (\(key), \(columnList)) \(proposed) \
                 ON CONFLICT (\(key)) DO UPDATE SET \(assignments) \
                 WHERE (\(excludedValues.joined(separator: ", "))) IS DISTINCT FROM (\(current))
                 """

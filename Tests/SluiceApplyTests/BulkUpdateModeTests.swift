@@ -73,6 +73,37 @@ import Testing
         #expect(rows[4] == SideTable.row(7, nil, 700))
     }
 
+    /// A NOT NULL column whose empty cell keeps the table's value: an existing row keeps it (the
+    /// upsert proposed a NULL, which the server refused before it found the conflict: the whole
+    /// apply failed, naming no row); a new row with it empty is refused, named by its key.
+    @Test func aKeptNotNullCellOfAnExistingRowIsNoNullTheServerRefuses() async throws {
+        let db = try await Scratch.make(
+            schema: """
+                CREATE TABLE items (id text PRIMARY KEY, name text NOT NULL DEFAULT 'x', qty int);
+                INSERT INTO items VALUES ('a', 'Apple', 1)
+                """)
+        var update = BulkUpdate(
+            table: "items", key: "id", columns: [.init("name", onEmpty: .keep), .init("qty", onEmpty: .clear)])
+        update.mode = .upsert
+        let columns = ["id", "name", "qty"]
+        let stats = try await update.run(
+            on: db.connection, batches: [Batch(columns: columns, rows: [["a", "", 5], ["b", "Banana", 2]])]
+        ) { _ in }
+        #expect(stats.changed == 1 && stats.inserted == 1)
+        let table = "SELECT id, name, qty::text FROM items ORDER BY id"
+        let after = try await db.connection.execute(table).rows
+        #expect(after == [["a", "Apple", "5"], ["b", "Banana", "2"]])
+
+        let error = try await #require(throws: BulkUpdateError.self) {
+            try await update.run(
+                on: db.connection, batches: [Batch(columns: columns, rows: [["a", "", 6], ["c", "", 1]])]
+            ) { _ in }
+        }
+        #expect(error.key == "c", "\(error.message)")
+        #expect(error.message.hasPrefix("key c (name = NULL, qty = 1) violates NOT NULL on name"), "\(error.message)")
+        #expect(try await db.connection.execute(table).rows == after)
+    }
+
     @Test(arguments: [BulkUpdate.Mode.upsert, .insert]) func dryRunReportsButChangesNothing(
         mode: BulkUpdate.Mode
     ) async throws {
