@@ -112,6 +112,29 @@ import Testing
         #expect(fixture.simulator.stats().apiRequests == 0)
     }
 
+    /// A column of a type without equality (`point`, `xml`, `json`) cannot be compared with the
+    /// value written: found before anything runs, located at that column (the apply failed once
+    /// the input was copied, with the server's `operator does not exist: point = point`).
+    @Test(arguments: [
+        ("point", "write it to a column of a type with one, or remove it from the apply's columns"),
+        ("json", "make it jsonb (ALTER TABLE tracks ALTER COLUMN isrc TYPE jsonb)"),
+    ])
+    func aColumnWithoutEqualityIsLocatedInThePlan(type: String, fix: String) async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 5)
+        defer { Task { await fixture.tearDown() } }
+        _ = try await fixture.server.execute(
+            "ALTER TABLE tracks DROP COLUMN isrc; ALTER TABLE tracks ADD COLUMN isrc \(type)",
+            conninfo: fixture.conninfo)
+        let outcome = try await fixture.sluice.run(["check", "--connect", "plans/spotify-enrichment.yaml"])
+        #expect(outcome.status == 2, "\(outcome.stderr)")
+        #expect(
+            outcome.stderr.contains(
+                "error: stages.apply.columns.isrc: column 'isrc' of tracks is of type \(type), which has no equality "
+                    + "operator (\(type) = \(type)): the apply could not tell a changed value from an unchanged one; "
+                    + fix), "\(outcome.stderr)")
+        #expect(fixture.simulator.stats().apiRequests == 0)
+    }
+
     /// A column `expect` names that the verify query does not return is found by the server's
     /// description of the query, located at that expectation with the column it likely meant.
     @Test func aVerifyColumnTheQueryLacksIsLocatedAtItsExpectation() async throws {

@@ -176,6 +176,7 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
                         + "database computes it, and it cannot be written; remove it from the apply's columns (\(when))"
                 )
             }
+            try await refuseColumnsWithoutEquality(table: table, on: connection, when: when)
             do {
                 try await update.checkRowsCanBeAdded(on: connection)
             } catch let error as BulkUpdateError where error.phase == .prepare {
@@ -187,6 +188,52 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
                     } ?? ""
                 throw StageError(stage: name, place + error.message + " (\(when))")
             }
+        }
+    }
+
+    /// Fails, located at the first column the apply writes whose type has no equality (`point`,
+    /// `xml`, `json`): the apply compares each new value with the current one, and the server
+    /// refused that only once the input was copied (`operator does not exist: point = point`).
+    private func refuseColumnsWithoutEquality(
+        table: String, on connection: PostgresConnection, when: String
+    ) async throws {
+        let columns = settings.columns.map(\.column)
+        func comparison(_ names: [String]) throws -> String {
+            let cells = try names.map { name throws(PostgresError) in
+                let quoted = try PostgresConnection.quoteIdentifierPart(name)
+                return "(\(quoted) IS DISTINCT FROM \(quoted))"
+            }
+            return "SELECT \(cells.joined(separator: ", ")) FROM \(table) LIMIT 0"
+        }
+        func comparable(_ names: [String]) async throws -> Bool {
+            do {
+                _ = try await connection.execute(comparison(names))
+                return true
+            } catch let error as PostgresError where error.sqlState == "42883" {
+                return false
+            }
+        }
+        guard !columns.isEmpty, try await !comparable(columns) else { return }
+        for column in columns where try await !comparable([column]) {
+            let type =
+                try await connection.execute(
+                    """
+                    SELECT format_type(atttypid, atttypmod) FROM pg_attribute \
+                    WHERE attrelid = \(try PostgresConnection.quoteLiteral(table))::regclass \
+                    AND attname = \(try PostgresConnection.quoteLiteral(column))
+                    """
+                ).scalar.stringValue ?? "its type"
+            let fix =
+                type == "json"
+                ? "make it jsonb (ALTER TABLE \(settings.table) ALTER COLUMN \(column) TYPE jsonb)"
+                : "write it to a column of a type with one, or remove it from the apply's columns"
+            let key = "columns.\(column)"
+            let place = (parameterLocations[key] ?? location).map { "\($0): error: stages.\(name).\(key): " } ?? ""
+            throw StageError(
+                stage: name,
+                place + "column '\(column)' of \(settings.table) is of type \(type), which has no equality operator "
+                    + "(\(type) = \(type)): the apply could not tell a changed value from an unchanged one; \(fix) "
+                    + "(\(when))")
         }
     }
 
