@@ -123,6 +123,17 @@ public final class PostgresConnection: Sendable {
     /// it: nothing runs, no row is read. A statement the server refuses throws its error, its
     /// `position` counted in `sql`.
     public func describe(_ sql: String) async throws -> [String] {
+        try await describeColumns(sql).map(\.name)
+    }
+
+    /// A column a statement would return: its name and its type's OID.
+    public struct DescribedColumn: Sendable, Hashable {
+        public var name: String
+        public var typeOID: UInt32
+    }
+
+    /// ``describe(_:)`` with each column's type.
+    public func describeColumns(_ sql: String) async throws -> [DescribedColumn] {
         logger.trace("describe", metadata: ["db.statement": "\(PostgresError.truncate(sql))"])
         return try await cancellable {
             try await core.describe(sql)

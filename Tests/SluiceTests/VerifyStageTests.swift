@@ -115,6 +115,34 @@ import Testing
         #expect(!message.contains("check 'fine'"), "\(message)")
     }
 
+    /// A column whose type is never a number (a boolean, a date, a list) cannot meet an `expect`:
+    /// found before anything runs, located at the expectation (the run failed with "the query
+    /// returned true, not a number" after the apply had committed). Text, which may hold digits,
+    /// and numbers pass.
+    @Test func thePreflightFindsAColumnThatIsNeverANumber() async throws {
+        let db = try await Self.database()
+        defer { Task { await db.close() } }
+        let checks = [
+            "{name: all, sql: 'SELECT bool_and(isrc IS NOT NULL) FROM tracks', expect: '== 1'}",
+            "{name: dated, sql: 'SELECT current_date AS day, count(*) AS n FROM tracks', expect: {day: '>= 0', n: '>= 0'}}",
+            "{name: texts, sql: 'SELECT count(*)::text FROM tracks', expect: '>= 0'}",
+            "{name: numbers, sql: 'SELECT avg(spotify_popularity) FROM tracks', expect: '>= 0'}",
+        ]
+        let message = try await Self.preflightErrors(db, checks: checks)
+        let lines = message.split(separator: "\n").map(String.init).filter { $0.contains(": error: ") }
+        #expect(lines.count == 2, "\(message)")
+        #expect(
+            lines.first?.hasSuffix(
+                "error: stages.verify.checks[0].expect (check 'all'): the query's column 'bool_and' is boolean, which "
+                    + "is never a number: a check's answer is compared as one; count the rows that break it "
+                    + "(count(*) FILTER (WHERE NOT ...), expect: \"== 0\") or cast it (::int) (checked before the run "
+                    + "started: nothing ran)") == true, "\(lines)")
+        #expect(
+            lines.dropFirst().first?.contains(
+                "stages.verify.checks[1].expect.day (check 'dated'): the query's column 'day' is date, which is never "
+                    + "a number") == true, "\(lines)")
+    }
+
     @Test func passesWhenEveryCheckHolds() async throws {
         let db = try await Self.database()
         defer { Task { await db.close() } }

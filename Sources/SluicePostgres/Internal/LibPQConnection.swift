@@ -211,17 +211,20 @@ actor LibPQConnection {
     /// The names of the columns `sql` returns, as the server's analysis of it finds them: it is
     /// parsed as the unnamed prepared statement (which the next one replaces), then described;
     /// nothing runs. One statement, no parameters.
-    func describe(_ sql: String) throws(PostgresError) -> [String] {
+    func describe(_ sql: String) throws(PostgresError) -> [PostgresConnection.DescribedColumn] {
         let conn = try idleConnection(for: "describe a statement")
         guard PQsendPrepare(conn, "", sql, 0, nil) == 1 else { throw clientError(conn, sql: sql) }
         if let error = drain(conn, sql: sql) { throw error }
         guard PQsendDescribePrepared(conn, "") == 1 else { throw clientError(conn, sql: sql) }
-        var columns: [String] = []
+        var columns: [PostgresConnection.DescribedColumn] = []
         var firstError: PostgresError?
         while let result = PQgetResult(conn) {
             defer { PQclear(result) }
             if PQresultStatus(result) == PGRES_COMMAND_OK {
-                columns = ResultReader(result).columnNames
+                let reader = ResultReader(result)
+                columns = zip(reader.columnNames, 0..<reader.columnCount).map { name, index in
+                    PostgresConnection.DescribedColumn(name: name, typeOID: UInt32(PQftype(result, index)))
+                }
             } else {
                 firstError = firstError ?? serverError(conn, result, sql: sql)
             }

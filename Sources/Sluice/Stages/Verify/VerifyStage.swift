@@ -353,17 +353,23 @@ extension VerifyStage: PreflightingStage {
                 for (index, check) in checks.enumerated() {
                     // Every check, whatever its first word (a comment, SHOW, EXPLAIN, a typo):
                     // parsed and described, nothing runs.
-                    let columns: [String]
+                    let columns: [PostgresConnection.DescribedColumn]
                     do {
-                        columns = try await connection.describe(QueryStage.trimmed(check.sql))
+                        columns = try await connection.describeColumns(QueryStage.trimmed(check.sql))
                     } catch let error as PostgresError where error.kind == .server && !error.isTransient {
                         if !Self.holdsSeveralStatements(error) { found.append((index, .refused(error))) }
                         continue
                     }
+                    let indices: [Int]
                     do throws(AnswerShape) {
-                        _ = try Self.columnIndices(columns, for: check)
+                        indices = try Self.columnIndices(columns.map(\.name), for: check)
                     } catch {
                         found.append((index, .shape(error.problem, column: error.column)))
+                        continue
+                    }
+                    for (expectation, column) in zip(check.expectations, indices.map { columns[$0] }) {
+                        guard let problem = try await Self.notANumber(column, on: connection) else { continue }
+                        found.append((index, .shape(problem, column: expectation.column)))
                     }
                 }
                 return found
@@ -399,6 +405,27 @@ extension VerifyStage: PreflightingStage {
             }
         }
         throw StageError(stage: name, lines.joined(separator: "\n"))
+    }
+
+    /// Why a column of `column`'s type can never be read as the number a check compares, or `nil`
+    /// when it may be (a number; text, which may hold digits; a type of an extension). The run
+    /// found out only after the apply before it had committed: `the query returned true, not a
+    /// number`.
+    static func notANumber(
+        _ column: PostgresConnection.DescribedColumn, on connection: PostgresConnection
+    ) async throws -> String? {
+        let row = try await connection.execute(
+            "SELECT typcategory::text, format_type(oid, NULL) FROM pg_type WHERE oid = \(column.typeOID)"
+        ).rows.first
+        guard let category = row?[0].stringValue, let type = row?[1].stringValue,
+            ["B", "D", "T", "A", "G", "I", "R", "C", "E", "V"].contains(category)
+        else { return nil }
+        let fix =
+            category == "B"
+            ? "count the rows that break it (count(*) FILTER (WHERE NOT ...), expect: \"== 0\") or cast it (::int)"
+            : "return a count or a number"
+        return "the query's column '\(column.name)' is \(type), which is never a number: a check's answer is "
+            + "compared as one; \(fix)"
     }
 
     /// What the preflight found wrong with one check.
