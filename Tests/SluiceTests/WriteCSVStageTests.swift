@@ -64,6 +64,25 @@ import Testing
             }, "\(harness.notices)")
     }
 
+    /// A NUL character an API sent stops the stage at its line and column, leaving no file: it
+    /// went into the audit trail raw, and the apply after it failed naming no field. A column the
+    /// CSV does not write may hold one.
+    @Test func aNULCharacterIsRefusedAtItsLineAndColumn() async throws {
+        let stage = try TestPlans.stage("write-csv", of: try await TestPlans.spotify())
+        let harness = try await StageHarness(stage: stage)
+        let input = [
+            Batch(columns: Self.columns, rows: [["USUM71703861", 73, "not\u{0}written", "id-1", "plain"]]),
+            Batch(columns: Self.columns, rows: [["X", 5, .null, "id-2", "a\u{0}b"]]),
+        ]
+        let error = await #expect(throws: StageError.self) { _ = try await harness.run(stage, input: input) }
+        #expect(
+            error?.message.hasPrefix(
+                "spotify_enrichment_20260301_123456.csv line 3, column 'spotify_id': the value holds a NUL character "
+                    + "(\\u0000), which a CSV file and a PostgreSQL text cannot hold") == true,
+            "\(error.map { "\($0)" } ?? "")")
+        #expect(try await harness.files().isEmpty)
+    }
+
     /// One column: an empty value is written `""`, not as a blank line a reader would skip.
     @Test func aOneColumnFilesEmptyValueIsWrittenQuoted() async throws {
         let plan = try TestPlans.load(

@@ -63,7 +63,9 @@ public struct WriteCSVStage: Stage {
                     }
                     checked = batch.columns
                 }
-                formulas.count(batch, firstLine: writer.rows + (settings.header ? 2 : 1))
+                let firstLine = writer.rows + (settings.header ? 2 : 1)
+                try refuseNUL(in: batch, firstLine: firstLine, file: url.lastPathComponent)
+                formulas.count(batch, firstLine: firstLine)
                 try await writer.write(batch)
                 try await output.send(batch)
             }
@@ -75,6 +77,25 @@ public struct WriteCSVStage: Stage {
         } catch {
             await writer.abandon()
             throw error
+        }
+    }
+}
+
+extension WriteCSVStage {
+    /// Fails at the first text cell holding a NUL character, which an API may send (`"a\u0000b"`)
+    /// and no CSV reader, nor a PostgreSQL text, takes: it went into the audit trail raw, and the
+    /// apply after it failed naming the row but not the field.
+    func refuseNUL(in batch: Batch, firstLine: Int, file: String) throws {
+        let indices = settings.columns.compactMap { batch.index(of: $0) }
+        for (offset, row) in batch.rows.enumerated() {
+            for index in indices {
+                guard case .string(let text) = row[index], text.utf8.contains(0) else { continue }
+                throw StageError(
+                    stage: name,
+                    "\(file) line \(firstLine + offset), column '\(batch.columns[index])': the value holds a NUL "
+                        + "character (\\u0000), which a CSV file and a PostgreSQL text cannot hold: a validate stage "
+                        + "before this one rejects such rows (it checks every field for NUL), with the rest going on")
+            }
         }
     }
 }
