@@ -31,7 +31,7 @@ extension BulkUpdate {
                 opened = other
                 _ = try await other.execute("BEGIN")
                 _ = try await other.execute("SET LOCAL lock_timeout = '1s'")
-                if let setTimeZone = sql.setTimeZone { _ = try await other.execute(setTimeZone) }
+                for setting in sql.sessionSettings { _ = try await other.execute(setting) }
                 _ = try await other.execute(sql.createInput)
                 return PriorReader(connection: other)
             } catch {

@@ -45,8 +45,9 @@ extension BulkUpdate {
         let hasPartitionTree: Bool
         /// Whether the server has `hash_record_extended` and `bit_xor` (14+), for ``stateFingerprint``.
         let hasRecordHash: Bool
-        /// `SET LOCAL TimeZone` to ``BulkUpdate/timeZone``, for each connection's transaction.
-        let setTimeZone: String?
+        /// `SET LOCAL TimeZone` and `DateStyle` to ``BulkUpdate/timeZone`` and
+        /// ``BulkUpdate/dateStyle``, for each connection's transaction.
+        let sessionSettings: [String]
 
         /// - Throws: ``PostgresError`` when a name cannot be quoted (it contains NUL).
         init(update: BulkUpdate, serverVersion: Int) throws(PostgresError) {
@@ -86,11 +87,14 @@ extension BulkUpdate {
             hasCollationDeterminism = serverVersion >= 120_000
             hasPartitionTree = serverVersion >= 120_000
             hasRecordHash = serverVersion >= 140_000
+            var settings: [String] = []
             if let zone = update.timeZone {
-                setTimeZone = "SET LOCAL TimeZone = \(try PostgresConnection.quoteLiteral(zone))"
-            } else {
-                setTimeZone = nil
+                settings.append("SET LOCAL TimeZone = \(try PostgresConnection.quoteLiteral(zone))")
             }
+            if let style = update.dateStyle {
+                settings.append("SET LOCAL DateStyle = \(try PostgresConnection.quoteLiteral(style))")
+            }
+            sessionSettings = settings
             inserted = update.deletesInserted ? "sluice_inserted" : nil
             mode = update.mode
             var literals: [String] = []

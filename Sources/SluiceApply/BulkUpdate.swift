@@ -165,6 +165,10 @@ public struct BulkUpdate: Sendable {
     /// compared with the reviewed one) as the review printed it, and a value without an offset
     /// reads as the instant the review showed, whoever approves it from wherever.
     public var timeZone: String?
+    /// The `DateStyle` to run in (`SET LOCAL`, on both connections), or `nil` for the session's
+    /// own: an apply held to a review sets the review's, so that an input date such as
+    /// `01/02/2024` is read in the order the review read it (a session of `DMY` reads February).
+    public var dateStyle: String?
     /// Work out what the table holds once this update commits (``BulkUpdateStats/appliedState``),
     /// for a later apply of the same input to skip with (``appliedState``). Costs one scan of the
     /// table, hashing each row, after the write and before COMMIT; only for an update that
@@ -335,7 +339,7 @@ public struct BulkUpdate: Sendable {
         do {
             _ = try await connection.execute("BEGIN")
             phase = .prepare
-            if let setTimeZone = sql.setTimeZone { _ = try await connection.execute(setTimeZone) }
+            for setting in sql.sessionSettings { _ = try await connection.execute(setting) }
             // The transaction's id, to ask the server what became of it if the connection is
             // lost while COMMIT is in flight.
             let transaction = dryRun ? nil : try await connection.execute("SELECT txid_current()").scalar.intValue

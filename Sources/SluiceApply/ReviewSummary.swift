@@ -125,6 +125,10 @@ public struct ReviewSummary: Sendable, Hashable {
     /// review made before it was recorded): an apply held to the review runs in it
     /// (``BulkUpdate/timeZone``).
     public var timeZone: String?
+    /// The session's `DateStyle` the review read its input in (`SHOW DateStyle`: `ISO, DMY`), or
+    /// `nil`: an apply held to the review reads `01/02/2024` in the same order
+    /// (``BulkUpdate/dateStyle``).
+    public var dateStyle: String?
     /// What the table holds once the reviewed write is done, for a re-apply of the same input
     /// (``BulkUpdate/AppliedState``): worked out by a review inside the write's transaction that
     /// asked for it; not part of the summary's JSON.
@@ -236,6 +240,7 @@ extension ReviewSummary {
         ]
         if let stateFingerprint { fields["state_fingerprint"] = .string(stateFingerprint) }
         if let timeZone { fields["time_zone"] = .string(timeZone) }
+        if let dateStyle { fields["date_style"] = .string(dateStyle) }
         return .object(fields)
     }
 
@@ -257,6 +262,7 @@ extension ReviewSummary {
         if case .array(let names) = json["triggers"] { triggers = names.compactMap(\.text) }
         if case .string(let fingerprint) = json["state_fingerprint"] { stateFingerprint = fingerprint }
         if case .string(let zone) = json["time_zone"] { timeZone = zone }
+        if case .string(let style) = json["date_style"] { dateStyle = style }
         self.columns = columns.compactMap(Column.init(json:))
     }
 }

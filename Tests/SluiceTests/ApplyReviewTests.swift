@@ -141,8 +141,10 @@ import Testing
         var gateSummary = try #require(gate.manifest.stage("apply")?.review.flatMap { ReviewSummary(json: $0.summary) })
         #expect(gateSummary.stateFingerprint != nil)
         #expect(gateSummary.timeZone != nil)
+        #expect(gateSummary.dateStyle == "ISO, MDY")
         gateSummary.stateFingerprint = nil
         gateSummary.timeZone = nil
+        gateSummary.dateStyle = nil
         #expect(review.summary == gateSummary.json)
         #expect(apply.counters["changed"] == 3)
         #expect(apply.counters["drifted"] == 0)
@@ -583,6 +585,54 @@ import Testing
             "SELECT id, ts = '2025-01-01 00:00Z', v FROM ev ORDER BY id"
         ).rows
         #expect(rows == [[1, true, "a1"], [2, false, "b-other"]])
+    }
+
+    /// Reviewed in a `MDY` session, approved in a `DMY` one (another role's, database's or
+    /// PGDATESTYLE's order): the input's `01/02/2024` read as 2 January in the review and as
+    /// 1 February at the approval, which refused it as "changed since the review" although the
+    /// table had not changed. The approval reads it as the review did.
+    @Test func anApprovalInAnotherDateOrderReadsTheInputAsTheReviewDid() async throws {
+        let db = try await TestDatabase.make(tracks: 0)
+        defer { Task { await db.close() } }
+        _ = try await db.connection.execute(
+            """
+            CREATE TABLE ev (id int PRIMARY KEY, d date);
+            INSERT INTO ev VALUES (1, '2023-12-31');
+            DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET DateStyle = %L', current_database(), 'ISO, MDY'); END $$
+            """)
+        let plan = try TestPlans.load(
+            """
+            version: 1
+            name: dates
+            connections:
+              db: { kind: postgres, url: "\(db.conninfo)" }
+            stages:
+              - name: rows
+                kind: query
+                connection: db
+                sql: SELECT 1 AS id WHERE false
+              - name: apply
+                kind: apply
+                connection: db
+                table: ev
+                key: id
+                columns: { d: {} }
+            """)
+        let apply = try TestPlans.stage("apply", of: plan)
+        let input = Batch(columns: ["id", "d"], rows: [[1, "01/02/2024"]])
+        let stages = [StageSpec(Rows(batches: [input])), StageSpec(apply, input: "rows", requiresApproval: true)]
+        let (first, applied) = try await Self.reviewThenApply(stages: stages) { _ in
+            _ = try await db.connection.execute(
+                """
+                DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET DateStyle = %L', current_database(), 'ISO, DMY'); END $$
+                """)
+        }
+        #expect(first.manifest.status == .awaitingApproval)
+        let summary = try #require(first.manifest.stage("apply")?.review.flatMap { ReviewSummary(json: $0.summary) })
+        #expect(summary.dateStyle == "ISO, MDY")
+        #expect(applied.manifest.status == .succeeded, "\(String(describing: applied.manifest.error))")
+        #expect(applied.manifest.stage("apply")?.counters["changed"] == 1)
+        #expect(try await db.connection.execute("SELECT d::text FROM ev").rows == [["2024-01-02"]])
     }
 
     /// A new value a spreadsheet would run as a formula (`=HYPERLINK(...)`) is written to

@@ -306,6 +306,7 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
         let fingerprint = summary?.stateFingerprint
         // Values printed, compared and read as the review did them, wherever it is approved from.
         update.timeZone = summary?.timeZone
+        update.dateStyle = summary?.dateStyle
         if let reviewed, fingerprint != nil { try await reviewed.checkUnchanged() }
         let onDrift: BulkUpdate.OnDrift = settings.onDrift == .skip ? .skip : .fail
         // An input read back from a spool is named by its hash: what applying it left is kept, and
@@ -567,9 +568,11 @@ extension ApplyStage {
         do {
             reviewed = try await DatabaseConnector.with(database, for: context) { connection in
                 let zone = try await connection.execute("SHOW TimeZone").scalar.stringValue
+                let style = try await connection.execute("SHOW DateStyle").scalar.stringValue
                 var made = try await update.reviewWithDetails(
                     on: connection, input: applyInput, cells: writer.write)
                 made.summary.timeZone = zone
+                made.summary.dateStyle = style
                 return made
             }
         } catch {
