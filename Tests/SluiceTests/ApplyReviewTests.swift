@@ -534,6 +534,30 @@ import Testing
         #expect(try await db.snapshot() == before)
     }
 
+    /// The apply stage of a plan that writes `columns` of table `ev` on `db`, keyed by `id`.
+    static func applyToEv(_ db: TestDatabase, columns: String, onDrift: String) throws -> any Stage {
+        let plan = try TestPlans.load(
+            """
+            version: 1
+            name: ev
+            connections:
+              db: { kind: postgres, url: "\(db.conninfo)" }
+            stages:
+              - name: rows
+                kind: query
+                connection: db
+                sql: SELECT 1 AS id WHERE false
+              - name: apply
+                kind: apply
+                connection: db
+                table: ev
+                key: id
+                on_drift: \(onDrift)
+                columns: \(columns)
+            """)
+        return try TestPlans.stage("apply", of: plan)
+    }
+
     /// Reviewed in UTC, approved in Asia/Kathmandu (another role's, database's or PGTZ's zone):
     /// a timestamptz cell reads `05:45:00+05:45` now where the review printed `00:00:00+00`.
     /// Row 2 really drifted; row 1 did not, and is written (it was skipped as "changed since the
@@ -547,26 +571,7 @@ import Testing
             INSERT INTO ev VALUES (1, '2024-01-01 00:00Z', 'a'), (2, '2024-01-01 00:00Z', 'b');
             DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET TimeZone = %L', current_database(), 'UTC'); END $$
             """)
-        let plan = try TestPlans.load(
-            """
-            version: 1
-            name: zones
-            connections:
-              db: { kind: postgres, url: "\(db.conninfo)" }
-            stages:
-              - name: rows
-                kind: query
-                connection: db
-                sql: SELECT 1 AS id WHERE false
-              - name: apply
-                kind: apply
-                connection: db
-                table: ev
-                key: id
-                on_drift: skip
-                columns: { ts: {}, v: {} }
-            """)
-        let apply = try TestPlans.stage("apply", of: plan)
+        let apply = try Self.applyToEv(db, columns: "{ ts: {}, v: {} }", onDrift: "skip")
         let input = Batch(
             columns: ["id", "ts", "v"], rows: [[1, "2025-01-01 00:00", "a1"], [2, "2025-01-01 00:00Z", "b1"]])
         let stages = [StageSpec(Rows(batches: [input])), StageSpec(apply, input: "rows", requiresApproval: true)]
@@ -600,25 +605,7 @@ import Testing
             INSERT INTO ev VALUES (1, '2023-12-31');
             DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET DateStyle = %L', current_database(), 'ISO, MDY'); END $$
             """)
-        let plan = try TestPlans.load(
-            """
-            version: 1
-            name: dates
-            connections:
-              db: { kind: postgres, url: "\(db.conninfo)" }
-            stages:
-              - name: rows
-                kind: query
-                connection: db
-                sql: SELECT 1 AS id WHERE false
-              - name: apply
-                kind: apply
-                connection: db
-                table: ev
-                key: id
-                columns: { d: {} }
-            """)
-        let apply = try TestPlans.stage("apply", of: plan)
+        let apply = try Self.applyToEv(db, columns: "{ d: {} }", onDrift: "fail")
         let input = Batch(columns: ["id", "d"], rows: [[1, "01/02/2024"]])
         let stages = [StageSpec(Rows(batches: [input])), StageSpec(apply, input: "rows", requiresApproval: true)]
         let (first, applied) = try await Self.reviewThenApply(stages: stages) { _ in
