@@ -85,6 +85,46 @@ import Testing
         #expect((try? matching.results(for: ["a"], in: .object([:])).get()) == nil)
     }
 
+    /// An integer id beyond 64 bits is parsed as a decimal keeping its literal: it still names the
+    /// id asked as that text, alone or beside small ones; a fractional number is no id, and the
+    /// message shows it.
+    @Test func idsBeyond64BitsMatchAsTheirLiteral() throws {
+        let matching = AnswerMatching(rule: .itemField(["id"]), itemsKey: "results", idPrefix: "")
+        let body = try JSON.decode(
+            Array(
+                #"{"results":[{"id":18446744073709551616,"n":1},{"id":-9223372036854775809,"n":2},{"id":7,"n":3}]}"#
+                    .utf8))
+        guard case .array(let items) = body["results"] else {
+            Issue.record("the results are an array")
+            return
+        }
+        #expect(items[0]["id"] == .decimal("18446744073709551616"))
+        #expect(
+            try matching.results(
+                for: ["18446744073709551616", "-9223372036854775809", "7", "18446744073709551617"], in: body
+            )
+            .get() == [.found(items[0]), .found(items[1]), .found(items[2]), .notFound(because: nil)])
+        // Big ids alone: not taken for a field that names no id.
+        let big = try JSON.decode(Array(#"{"results":[{"id":98765432109876543210987}]}"#.utf8))
+        #expect(
+            try matching.results(for: ["98765432109876543210987"], in: big).get() == [
+                .found(.object(["id": .decimal("98765432109876543210987")]))
+            ])
+        for (literal, shown) in [
+            ("1.5", "1.5"), ("18446744073709551616.5", "18446744073709551616.5"), ("1e3", "1000.0"),
+        ] {
+            let fractional = try JSON.decode(Array(#"{"results":[{"id":\#(literal)}]}"#.utf8))
+            guard case .failure(let mismatch) = matching.results(for: ["1"], in: fractional) else {
+                Issue.record("\(literal) is not an id")
+                continue
+            }
+            #expect(
+                mismatch.description
+                    == "the items' \"id\" (match.item_field) is a JSON double (\(shown)), not an id (a string or an "
+                    + "integer)")
+        }
+    }
+
     /// Two different items naming one id: neither is taken for it; the same item twice is one.
     @Test func anIDTwoDifferentItemsNameIsAmbiguous() throws {
         let matching = AnswerMatching(rule: .itemField(["id"]), itemsKey: nil, idPrefix: "")

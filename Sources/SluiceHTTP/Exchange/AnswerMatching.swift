@@ -99,13 +99,22 @@ struct AnswerMatching: Sendable {
         item.isNull ? .notFound(because: nil) : .found(item)
     }
 
-    /// An id as an item states it: text, or a number written as JSON writes it.
+    /// An id as an item states it: text, or an integer written as JSON writes it. An integer
+    /// beyond 64 bits (`18446744073709551616`) is a ``Value/decimal`` keeping its literal, which is
+    /// the id; a number with a fraction or an exponent is not one.
     private static func text(_ value: Value) -> String? {
         switch value {
         case .string(let s): return s
         case .int(let i): return String(i)
+        case .decimal(let literal) where isIntegerLiteral(literal): return literal
         default: return nil
         }
+    }
+
+    /// Whether `literal` is an integer as JSON writes one: an optional `-`, then digits.
+    private static func isIntegerLiteral(_ literal: String) -> Bool {
+        let digits = literal.utf8.first == UInt8(ascii: "-") ? literal.utf8.dropFirst() : literal.utf8[...]
+        return !digits.isEmpty && digits.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
     }
 
     struct Mismatch: Error, Sendable, CustomStringConvertible {
@@ -138,9 +147,11 @@ struct AnswerMatching: Sendable {
             let items = list.filter { !$0.isNull }
             var text: String
             if let held = items.lazy.map({ keys.reduce($0) { $0[$1] } }).first(where: { !$0.isNull }) {
+                // A number is shown: `1.5` or `1e3` says why it is no id better than its type does.
+                let shown = held.doubleValue != nil ? " (\(JSON.encode(held)))" : ""
                 text =
-                    "the items' \"\(path)\" (match.item_field) is a JSON \(held.typeName), not an id (a string or "
-                    + "an integer)"
+                    "the items' \"\(path)\" (match.item_field) is a JSON \(held.typeName)\(shown), not an id (a "
+                    + "string or an integer)"
             } else {
                 text =
                     items.count == 1
