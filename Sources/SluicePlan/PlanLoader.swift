@@ -915,6 +915,18 @@ extension PlanChecker {
                         + "or body_field, or bearer), which is never written"
                 ])
         }
+        // A fragment is never sent: what follows a '#' would silently not reach the API. (A query
+        // value without placeholders is percent-encoded, '#' and all; one with them is sent as written.)
+        let targets =
+            [("path", fetch.path.text), ("fallback_path", fetch.fallbackPath ?? "")]
+            + fetch.query.filter { $0.1.hasPlaceholders }.map { ("query.\($0.0)", $0.1.text) }
+        for (key, text) in targets {
+            guard let offset = Array(text).firstIndex(of: "#") else { continue }
+            validator.diagnostics.error(
+                "'#' in \(key) of stage '\(s.name)' starts a URL fragment, which is never sent: the request "
+                    + "would end there",
+                at: at(key).advanced(intoValueBy: offset), notes: ["write %23 for a '#' the API should see"])
+        }
         if fetch.perItem {
             let (place, placeholders) =
                 fetch.path.hasPlaceholders ? ("path", fetch.path.fields) : ("body", itemBody?.fields ?? [])

@@ -141,6 +141,16 @@ import Testing
             "path: /lookup\nid: isrc\nids_param: id\nids_repeat: true\nid_separator: \"|\"",
             "'id_separator' has no use with ids_repeat: true", 19, 19
         ),
+        // A fragment is never sent: at the '#'.
+        ("path: /books#x\nid: isrc", "'#' in path of stage 'fetch' starts a URL fragment, which is never sent", 15, 17),
+        (
+            "path: /isrc/{isrc}\nquery: { q: \"a#{isrc}\" }", "'#' in query.q of stage 'fetch' starts a URL fragment",
+            16, 19
+        ),
+        (
+            "path: /tracks\nid: isrc\nfallback_path: \"/t/{id}#x\"",
+            "'#' in fallback_path of stage 'fetch' starts a URL fragment", 17, 28
+        ),
         ("path: /tracks\nid: spotify_id", "id 'spotify_id' reads field 'spotify_id'", 16, 9),
         // Per-item POST: a body filled from the row.
         ("path: /lookup\nmethod: POST\nbody: { isbn: \"{isrcc}\" }", "{isrcc} in body.isbn names a field", 17, 20),

@@ -656,6 +656,49 @@ import Testing
         }
     }
 
+    /// A path that carries a query of its own (`?format=json`): the ids parameter and the plan's
+    /// `query` follow it after `&`, not a second `?` that would make them part of its value; batch
+    /// and per item alike.
+    @Test func aPathWithAQueryOfItsOwnKeepsTheOtherParameters() async throws {
+        var books = FixtureAPI(
+            shape: .batchObject(path: "/api/books", parameter: "bibkeys", separator: ","),
+            answers: ["0451526538": .object(["title": "Tom Sawyer"])])
+        books.requiredQuery = ["format": "json", "jscmd": "data"]
+        try await Self.with(books) { server, origin in
+            let stage = try Self.fetchStage(
+                """
+                path: /api/books?format=json
+                id: isbn
+                ids_param: bibkeys
+                match: object_keys
+                query: { jscmd: data }
+                """,
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let batch = Batch(columns: ["book_id", "isbn"], rows: [["b1", "0451526538"], ["b2", "0000000000"]])
+            let got = rows(try await harness.run(stage, input: [batch]))
+            #expect(got.map { $0["book_id"] } == ["b1"])
+            #expect(got.first?["response"]?["title"] == "Tom Sawyer")
+            #expect(server.stats().seenURLs == ["/api/books?format=json&bibkeys=0451526538,0000000000&jscmd=data"])
+        }
+        var items = FixtureAPI(
+            shape: .perItem(pathPrefix: "/item/"), answers: ["a1": .object(["n": 1]), "a 2": .object(["n": 2])])
+        items.requiredQuery = ["fmt": "json", "a": "b"]
+        try await Self.with(items) { server, origin in
+            let stage = try Self.fetchStage(
+                """
+                path: "/item/{item}?fmt=json"
+                query: { a: b }
+                """,
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let batch = Batch(columns: ["item"], rows: [["a1"], ["a 2"]])
+            let got = rows(try await harness.run(stage, input: [batch]))
+            #expect(got.map { $0["response"]?["n"] } == [1, 2])
+            #expect(server.stats().seenURLs.sorted() == ["/item/a%202?fmt=json&a=b", "/item/a1?fmt=json&a=b"])
+        }
+    }
+
     /// A list-valued query parameter: each id a parameter of its own (`?id=a&id=b`, or with
     /// brackets in the name), encoded once, answered by an object keyed by the ids sent.
     @Test(arguments: ["id", "id[]"])

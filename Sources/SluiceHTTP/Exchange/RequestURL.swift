@@ -71,8 +71,7 @@ struct RequestURL {
         let path = path.hasPrefix("/") || path.isEmpty ? path : "/" + path
         let extra = configuration.query.sorted { $0.key < $1.key }.map { (Self.encode($0.key), Self.encode($0.value)) }
         let pairs = parameters.map { (Self.encode($0.0), $0.1) } + extra
-        guard !pairs.isEmpty else { return base + path }
-        return base + path + "?" + pairs.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
+        return base + URLQuery.appending(pairs.map { "\($0.0)=\($0.1)" }, to: path)
     }
 
     static func encode(_ text: String) -> String { PercentEncoding.encode(text) }

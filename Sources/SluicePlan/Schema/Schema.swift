@@ -227,7 +227,9 @@ public enum Schema {
                     "Request path under the connection's base_url. A batch endpoint (`/tracks`) gets many ids per "
                         + "request; a path with `{field}` placeholders (`/ws/2/isrc/{isrc}`) makes one request per row, "
                         + "each placeholder a row field (or `{id}`, the `id` expression), percent-encoded. So does a "
-                        + "`POST` whose `body` holds placeholders."),
+                        + "`POST` whose `body` holds placeholders. It may carry a query of its own "
+                        + "(`/api/books?format=json`): the ids and `query` follow it after `&`. A `#` is refused: a "
+                        + "URL's fragment is never sent (write `%23`)."),
                 ParameterSpec(
                     "method", .choice(of: HTTPMethod.self), default: "GET",
                     "HTTP method. `POST` sends a JSON `body`: a batch's ids, or one row's fields."),

@@ -118,7 +118,7 @@ struct RequestKeys {
             pairs.append(
                 PercentEncoding.encode(name) + "=" + (template.hasPlaceholders ? value : PercentEncoding.encode(value)))
         }
-        var key = pairs.isEmpty ? path : path + "?" + pairs.joined(separator: "&")
+        var key = URLQuery.appending(pairs, to: path)
         if let body {
             func value(_ name: String) -> Value? {
                 name == "id" && id != nil ? idText.map(Value.string) : row[slots[name]!]
