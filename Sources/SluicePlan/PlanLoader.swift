@@ -915,6 +915,11 @@ extension PlanChecker {
                         + "or body_field, or bearer), which is never written"
                 ])
         }
+        if let itemsKey = fetch.itemsKey {
+            checkKeyPath(
+                itemsKey, key: "items_key", stage: s.name, at: at("items_key"),
+                whenEmpty: "leave it out when the body itself holds the items", spelled: { "items_key: \($0)" })
+        }
         // A fragment is never sent: what follows a '#' would silently not reach the API. (A query
         // value without placeholders is percent-encoded, '#' and all; one with them is sent as written.)
         let targets =
@@ -1003,6 +1008,18 @@ extension PlanChecker {
             } else if fetch.method == .get, fetch.idSeparator.isEmpty {
                 validator.diagnostics.error("id_separator must not be empty", at: at("id_separator"))
             }
+            // `?=a,b`: a parameter without a name, which no API reads as the ids.
+            if fetch.method == .get, fetch.idsParam.isEmpty {
+                validator.diagnostics.error(
+                    "ids_param of stage '\(s.name)' must not be empty: it names the query parameter that carries the ids",
+                    at: at("ids_param"), notes: ["e.g. ids_param: ids, for ?ids=a,b,c"])
+            }
+            if case .itemField(let field) = fetch.match {
+                checkKeyPath(
+                    field, key: "match.item_field", stage: s.name, at: at("match.item_field"),
+                    whenEmpty: "it names the key of each item that holds its id",
+                    spelled: { "match: {item_field: \($0)}" })
+            }
         }
         // They see the answer item alone, not the row: any other field is a mistake.
         for (key, expression) in [("not_found_when", fetch.notFoundWhen), ("retry_when", fetch.retryWhen)] {
@@ -1061,6 +1078,33 @@ extension PlanChecker {
                     code: .unknownReference(field))
             }
         }
+    }
+
+    /// A key path into an answer (`data.results`): not empty, and no empty key before, between or
+    /// after its dots, which would name nothing (an answer's key path is looked up key by key).
+    /// `spelled`: how the plan writes `key` with a path, for the note that mends it.
+    mutating func checkKeyPath(
+        _ path: String, key: String, stage: String, at location: SourceLocation, whenEmpty: String,
+        spelled: (String) -> String
+    ) {
+        guard !path.isEmpty else {
+            validator.diagnostics.error("\(key) of stage '\(stage)' must not be empty: \(whenEmpty)", at: location)
+            return
+        }
+        let chars = Array(path)
+        guard
+            let offset = chars.indices.first(where: { i in
+                chars[i] == "." && (i == 0 || i == chars.count - 1 || chars[i + 1] == ".")
+            })
+        else { return }
+        let parts = path.split(separator: ".")
+        validator.diagnostics.error(
+            "\(key) '\(path)' of stage '\(stage)' has an empty key "
+                + (offset == 0
+                    ? "before its first dot" : offset == chars.count - 1 ? "after its last dot" : "between two dots")
+                + ": each dot separates two keys of a key path",
+            at: location.advanced(intoValueBy: offset),
+            notes: parts.isEmpty ? [] : ["write " + spelled(parts.joined(separator: "."))])
     }
 
     /// The fields of the rows each stage sends, by name, when the plan says them (a stage that

@@ -141,6 +141,30 @@ import Testing
             "path: /lookup\nid: isrc\nids_param: id\nids_repeat: true\nid_separator: \"|\"",
             "'id_separator' has no use with ids_repeat: true", 19, 19
         ),
+        // Empty names and key paths with an empty key: refused, not run as `?=a,b` or a lookup of "".
+        ("path: /tracks\nid: isrc\nids_param: \"\"", "ids_param of stage 'fetch' must not be empty", 17, 16),
+        (
+            "path: /tracks\nid: isrc\nmatch: { item_field: \"\" }",
+            "match.item_field of stage 'fetch' must not be empty", 17, 26
+        ),
+        (
+            "path: /tracks\nid: isrc\nmatch: { item_field: meta..id }",
+            "match.item_field 'meta..id' of stage 'fetch' has an empty key between two dots", 17, 30
+        ),
+        ("path: /tracks\nid: isrc\nitems_key: \"\"", "items_key of stage 'fetch' must not be empty", 17, 16),
+        (
+            "path: /tracks\nid: isrc\nitems_key: data..results",
+            "items_key 'data..results' of stage 'fetch' has an empty key between two dots", 17, 20
+        ),
+        (
+            "path: /tracks\nid: isrc\nitems_key: .data",
+            "items_key '.data' of stage 'fetch' has an empty key before its first dot", 17,
+            16
+        ),
+        (
+            "path: /isrc/{isrc}\nitems_key: \"data.\"",
+            "items_key 'data.' of stage 'fetch' has an empty key after its last dot", 16, 21
+        ),
         // A fragment is never sent: at the '#'.
         ("path: /books#x\nid: isrc", "'#' in path of stage 'fetch' starts a URL fragment, which is never sent", 15, 17),
         (
@@ -205,6 +229,21 @@ import Testing
         #expect(error != nil, "\(found.map(\.message))")
         #expect(error?.location?.line == line, "\(found.map(\.message))")
         #expect(error?.location?.column == column, "\(found.map(\.message))")
+    }
+
+    /// A key path with an empty key (a doubled, leading or trailing dot) says how to write it
+    /// without; an empty `ids_param` says what it is for.
+    @Test func anEmptyKeyOrNameSaysHowToWriteIt() {
+        let items = errors(Self.plan(fetch: "path: /tracks\nid: isrc\nitems_key: .data..results."))
+        #expect(items.map(\.notes) == [["write items_key: data.results"]], "\(items.map(\.message))")
+        let field = errors(Self.plan(fetch: "path: /tracks\nid: isrc\nmatch: { item_field: \"meta..id\" }"))
+        #expect(field.map(\.notes) == [["write match: {item_field: meta.id}"]], "\(field.map(\.message))")
+        let param = errors(Self.plan(fetch: "path: /tracks\nid: isrc\nids_param: \"\""))
+        #expect(param.map(\.notes) == [["e.g. ids_param: ids, for ?ids=a,b,c"]], "\(param.map(\.message))")
+        // A key path whose dots each sit between two keys is fine.
+        #expect(
+            errors(Self.plan(fetch: "path: /lookup\nmethod: POST\nid: isrc\nbody: { ids: \"{ids}\" }\nitems_key: a.b"))
+                .isEmpty)
     }
 
     /// A wrong setting in one stage does not hide the field mistakes after it: a chunk of size
