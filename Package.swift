@@ -17,6 +17,9 @@ let package = Package(
         // Already in the graph through async-http-client; named so fetch can tell a certificate
         // that failed verification (permanent) from a dropped connection (worth a retry).
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
+        // Already in the graph through async-http-client, which decompresses answers with it: named
+        // so a body that expands past the limit is told apart from a dropped connection.
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         // Already in the graph through async-http-client and hummingbird: NIOThreadPool runs
         // blocking file I/O and process waits off the cooperative pool (BlockingIO); Crypto's
@@ -28,6 +31,9 @@ let package = Package(
         // C libraries, each behind its own system-library target.
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        // zlib's deflate, for the fixture server's compressed answers (async-http-client's
+        // decompression links zlib already).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Linux's sync_file_range(2), which Swift's Glibc module does not declare (no library).
         .systemLibrary(name: "CFileIO"),
 
@@ -64,6 +70,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTPCompression", package: "swift-nio-extras"),
             ]
         ),
         // The eight stage kinds, built from a Plan.
@@ -92,7 +99,7 @@ let package = Package(
         // lookups), answering recorded items and enforcing the real API's rules.
         .target(
             name: "APIFixtureServer",
-            dependencies: ["SluiceCore", .product(name: "Hummingbird", package: "hummingbird")]
+            dependencies: ["SluiceCore", "CZlib", .product(name: "Hummingbird", package: "hummingbird")]
         ),
         .executableTarget(
             name: "SpotifySimulatorCLI",

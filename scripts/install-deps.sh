@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages Sluice builds and tests against, where they are missing:
-# libyaml-dev (YAML), libpq-dev (PostgreSQL client), postgresql (throwaway servers in tests
-# and the demo); with --browser also chromium (the tests read the review page as Chromium
+# libyaml-dev (YAML), libpq-dev (PostgreSQL client), zlib1g-dev (compressed HTTP answers),
+# postgresql (throwaway servers in tests and the demo); with --browser also chromium (the tests read the review page as Chromium
 # renders it). Debian/Ubuntu only; elsewhere it says what to install and carries on.
 set -euo pipefail
 
@@ -11,6 +11,7 @@ if [ "${1:-}" = "--browser" ]; then
 fi
 pkg-config --exists yaml-0.1 2>/dev/null || missing+=(libyaml-dev)
 pkg-config --exists libpq 2>/dev/null || missing+=(libpq-dev)
+pkg-config --exists zlib 2>/dev/null || missing+=(zlib1g-dev)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 

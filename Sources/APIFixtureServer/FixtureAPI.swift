@@ -67,6 +67,10 @@ public struct FixtureAPI: Sendable {
     public var maxTargetLength: Int?
     /// Time to answer each request.
     public var latency: Duration = .zero
+    /// Every answer's body compressed so, `gzip` or `deflate`, with a `Content-Encoding` saying it,
+    /// whatever the request's `Accept-Encoding`: an API (or a proxy before it) that compresses
+    /// unasked.
+    public var contentEncoding: String?
     /// Answer every request with a 307 to this origin (`http://127.0.0.1:PORT`), the same path
     /// and query after it: an API that moved, or one that hands its callers to another host.
     public var redirectsTo: String?

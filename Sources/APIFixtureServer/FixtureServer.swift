@@ -17,11 +17,13 @@ public final class FixtureServer: Sendable {
     private let state: NIOLockedValueBox<FixtureState>
     private let running = NIOLockedValueBox<(group: ServiceGroup, task: Task<Void, Never>, port: Int)?>(nil)
     private let latency: Duration
+    private let contentEncoding: String?
     private let started = ContinuousClock.now
 
     public init(api: FixtureAPI) {
         self.state = NIOLockedValueBox(FixtureState(api: api))
         self.latency = api.latency
+        self.contentEncoding = api.contentEncoding
     }
 
     /// Binds an ephemeral port on 127.0.0.1 and starts serving.
@@ -83,8 +85,14 @@ public final class FixtureServer: Sendable {
         var fields = HTTPFields()
         fields[.contentType] = reply.contentType
         if let location = reply.location { fields[.location] = location }
+        var bytes = reply.body
+        if let encoding = contentEncoding {
+            // Compressing a large answer takes a while: on a blocking-I/O thread, not the pool's.
+            bytes = try await BlockingIO.run { try Compression.compress(reply.body, gzip: encoding == "gzip") }
+            fields[.contentEncoding] = encoding
+        }
         return Response(
-            status: .init(code: reply.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: reply.body)))
+            status: .init(code: reply.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }
 

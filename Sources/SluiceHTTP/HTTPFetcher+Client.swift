@@ -15,10 +15,17 @@ extension HTTPFetcher {
     /// query or the body, a client secret in a token request's form) that a hop to another host
     /// would hand over, and AsyncHTTPClient strips only `Authorization` on the way. A 3xx is
     /// reported with where it points (``RedirectRefusal``), so the plan can name that address.
+    ///
+    /// Answers compressed with gzip or deflate are decompressed (the client asks for them with
+    /// `Accept-Encoding` unless the connection's headers say otherwise, and some APIs compress
+    /// unasked), and no further than ``HTTPExchange/maxBodyBytes``, the most a plain body may
+    /// hold: a small body that would expand to gigabytes (a decompression bomb) fails as a body
+    /// too large, having taken no more memory than that.
     public static var clientConfiguration: HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.redirectConfiguration = .disallow
+        configuration.decompression = .enabled(limit: .size(HTTPExchange.maxBodyBytes))
         return configuration
     }
 }

@@ -246,7 +246,8 @@ extension HTTPFetcher {
         let outcome = ResponseOutcome.classify(
             status: response.status, retryAfter: response.headers.first(name: "Retry-After"), body: response.body,
             throttleStatuses: configuration.throttleStatuses, secrets: secrets,
-            location: response.headers.first(name: "Location"))
+            location: response.headers.first(name: "Location"),
+            contentEncoding: response.headers.first(name: "Content-Encoding"))
         // The shape a plan gives its requests, for `--log-level debug`: never a key (the URL and
         // body are the ones before the key was added, the URL redacted, and check refuses a
         // secret in a per-item request).

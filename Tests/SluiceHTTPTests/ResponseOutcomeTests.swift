@@ -34,6 +34,29 @@ import Testing
             "\(reason)")
     }
 
+    /// A body still compressed when it reaches the fetcher: an encoding the client does not decode,
+    /// named with what to do; gzip data no Content-Encoding announced, said to be gzip. The client
+    /// has decoded a gzip or deflate body already: that one is not said to be compressed.
+    @Test func aBodyStillCompressedIsSaidToBe() {
+        let gzipped: [UInt8] = [0x1F, 0x8B, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xAB, 0xAE, 0x05, 0x00]
+        func reason(_ body: [UInt8], _ encoding: String?) -> String {
+            guard
+                case .transient(let reason) = ResponseOutcome.classify(
+                    status: 200, retryAfter: nil, body: body, contentEncoding: encoding)
+            else { return "not transient" }
+            return reason
+        }
+        #expect(
+            reason([0x1B, 0x02, 0x00], "br").hasSuffix(
+                "; it is compressed (Content-Encoding: br), which Sluice does not decode: it decodes gzip and deflate, "
+                    + "and asks for them itself when the connection's headers set no Accept-Encoding"))
+        #expect(
+            reason(gzipped, nil).hasSuffix(
+                "; it is gzip data, though the answer has no Content-Encoding: gzip to say so"))
+        #expect(!reason(Array("{truncated".utf8), "gzip").contains("compressed"))
+        #expect(!reason(Array("{truncated".utf8), nil).contains("gzip"))
+    }
+
     @Test func spotifyErrorMessagesAreKept() {
         #expect(Self.classify(400, #"{"error":{"status":400,"message":"invalid id"}}"#) == .badRequest("invalid id"))
         #expect(

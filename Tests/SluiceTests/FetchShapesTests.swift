@@ -699,6 +699,49 @@ import Testing
         }
     }
 
+    /// An API that compresses its answers (asked to by the connection's `Accept-Encoding`, or
+    /// unasked): gzip and deflate bodies are decompressed and read as the JSON they hold, each
+    /// answered at the first request.
+    @Test(arguments: ["gzip", "deflate"])
+    func compressedAnswersAreDecompressed(encoding: String) async throws {
+        var api = FixtureAPI(
+            shape: .batchObject(path: "/api/books", parameter: "ids", separator: ","),
+            answers: ["0451526538": .object(["title": "Tom Sawyer"]), "9780140328721": .object(["title": "Fox"])])
+        api.contentEncoding = encoding
+        try await Self.with(api) { server, origin in
+            let stage = try Self.fetchStage(
+                "path: /api/books\nid: isbn\nmatch: object_keys",
+                connection: "kind: http\nbase_url: \(origin)\nheaders: { Accept-Encoding: gzip }")
+            let harness = try await StageHarness(stage: stage)
+            let batch = Batch(
+                columns: ["book_id", "isbn"], rows: [["b1", "9780140328721"], ["b2", "nope"], ["b3", "0451526538"]])
+            let got = rows(try await harness.run(stage, input: [batch]))
+            #expect(got.map { $0["response"]?["title"] } == ["Fox", "Tom Sawyer"])
+            #expect(harness.counters["requests"] == 1)
+            #expect(server.stats().requests == 1)
+        }
+    }
+
+    /// A small compressed answer that would expand past the most a body may hold (a
+    /// decompression bomb) fails as a body too large: decompressed no further than that.
+    @Test func aCompressedAnswerExpandingPastTheBodyLimitIsTooLarge() async throws {
+        var api = FixtureAPI(
+            shape: .batchObject(path: "/api/books", parameter: "ids", separator: ","),
+            answers: ["0451526538": .string(String(repeating: "x", count: 65 << 20))])
+        api.contentEncoding = "gzip"
+        try await Self.with(api) { _, origin in
+            let stage = try Self.fetchStage(
+                "path: /api/books\nid: isbn\nmatch: object_keys\nretries: 0",
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let batch = Batch(columns: ["isbn"], rows: [["0451526538"]])
+            let error = await #expect(throws: (any Error).self) { try await harness.run(stage, input: [batch]) }
+            #expect(
+                "\(error!)".contains("response body larger than 67108864 bytes (decompressed, if it came compressed)"),
+                "\(error!)")
+        }
+    }
+
     /// A list-valued query parameter: each id a parameter of its own (`?id=a&id=b`, or with
     /// brackets in the name), encoded once, answered by an object keyed by the ids sent.
     @Test(arguments: ["id", "id[]"])

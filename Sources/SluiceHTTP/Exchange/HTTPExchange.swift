@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOHTTPCompression
 import NIOSSL
 
 #if canImport(Glibc)
@@ -24,7 +25,7 @@ struct HTTPExchange: Sendable {
         case timeout(Duration)
         /// The connection could not be made or was lost before the response was complete.
         case connection(String)
-        /// The body was larger than ``HTTPExchange/maxBodyBytes``.
+        /// The body was larger than ``HTTPExchange/maxBodyBytes``, decompressed if it came compressed.
         case bodyTooLarge
         /// The server's TLS certificate failed verification: permanent, never retried.
         case untrustedServer(String)
@@ -33,7 +34,8 @@ struct HTTPExchange: Sendable {
             switch self {
             case .timeout(let limit): "no complete response within \(limit.seconds) s"
             case .connection(let cause): "connection failed: \(cause)"
-            case .bodyTooLarge: "response body larger than \(HTTPExchange.maxBodyBytes) bytes"
+            case .bodyTooLarge:
+                "response body larger than \(HTTPExchange.maxBodyBytes) bytes (decompressed, if it came compressed)"
             case .untrustedServer(let cause): cause
             }
         }
@@ -100,7 +102,12 @@ struct HTTPExchange: Sendable {
                 return Failure.connection(String(describing: error))
             }
         }
-        if error is NIOTooManyBytesError { return Failure.bodyTooLarge }
+        if error is NIOTooManyBytesError || error as? NIOHTTPDecompression.DecompressionError == .limit {
+            return Failure.bodyTooLarge
+        }
+        if error is NIOHTTPDecompression.DecompressionError || error is NIOHTTPDecompression.ExtraDecompressionError {
+            return Failure.connection("the compressed response body could not be decompressed (\(error))")
+        }
         if let untrusted = untrustedServer(error) { return untrusted }
         // NIO says "connection reset (error set): Connection refused) (errno: 111)" for a refusal.
         if let error = error as? IOError {

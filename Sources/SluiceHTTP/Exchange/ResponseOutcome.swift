@@ -90,11 +90,27 @@ enum ResponseOutcome: Sendable, Equatable {
         }
     }
 
+    /// Why a body that is not JSON may be compressed still: an encoding the client does not decode
+    /// (`br`, `zstd`: asked for by an `Accept-Encoding` in the connection's headers), or gzip data
+    /// no `Content-Encoding` announced; empty otherwise.
+    static func compression(of body: [UInt8], contentEncoding: String?) -> String {
+        let encoding = contentEncoding?.trimmingCharacters(in: .whitespaces) ?? ""
+        if !encoding.isEmpty, !["gzip", "deflate", "identity"].contains(encoding.lowercased()) {
+            return "; it is compressed (Content-Encoding: \(encoding)), which Sluice does not decode: it decodes "
+                + "gzip and deflate, and asks for them itself when the connection's headers set no Accept-Encoding"
+        }
+        if encoding.isEmpty, body.starts(with: [0x1F, 0x8B]) {
+            return "; it is gzip data, though the answer has no Content-Encoding: gzip to say so"
+        }
+        return ""
+    }
+
     /// `secrets`: the credentials the request carried, hidden in any message taken from the body
-    /// and in a 2xx body that repeats them.
+    /// and in a 2xx body that repeats them. `contentEncoding`: the answer's `Content-Encoding`
+    /// (the client has decompressed gzip and deflate), named when the body is not JSON.
     static func classify(
         status: Int, retryAfter: String?, body: [UInt8], throttleStatuses: Set<Int> = [], secrets: [String] = [],
-        location: String? = nil, now: Date = Date()
+        location: String? = nil, contentEncoding: String? = nil, now: Date = Date()
     ) -> ResponseOutcome {
         if status == 429 || throttleStatuses.contains(status) {
             return .rateLimited(status: status, retryAfter: RetryAfter.parse(retryAfter, now: now))
@@ -119,7 +135,8 @@ enum ResponseOutcome: Sendable, Equatable {
                 let said = APIErrorMessage.extract(from: body, hiding: secrets)
                 let page = said.hasPrefix("HTML page") ? "\(said), " : ""
                 return .transient(
-                    "HTTP \(status) with a body that is not valid JSON (\(page)\(body.count) bytes, \(error))")
+                    "HTTP \(status) with a body that is not valid JSON (\(page)\(body.count) bytes, \(error))"
+                        + Self.compression(of: body, contentEncoding: contentEncoding))
             }
         case 400, 422: return .badRequest(APIErrorMessage.extract(from: body, hiding: secrets))
         case 401: return .unauthorized(APIErrorMessage.extract(from: body, hiding: secrets))

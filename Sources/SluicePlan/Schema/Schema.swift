@@ -70,7 +70,10 @@ public enum Schema {
                 + "requires one naming the app; without one here, requests send `User-Agent: sluice/VERSION`). "
                 + "Values are treated as secrets: never in the manifest, logs or messages; one whose header name "
                 + "reads as a credential (`Authorization`, `Cookie`, `X-Api-Key`, `X-Vendor-Token`) is also "
-                + "replaced by `***` where an answer repeats it."),
+                + "replaced by `***` where an answer repeats it. Requests ask for gzip or deflate answers "
+                + "(`Accept-Encoding`) and decompress them, to at most 64 MiB like any body; an `Accept-Encoding` "
+                + "here is sent instead (an answer in an encoding other than gzip and deflate is not decoded, and "
+                + "its error says so)."),
     ]
 
     static let authKeys: [ParameterSpec] = [
