@@ -254,34 +254,43 @@ struct PlanChecker {
                 for key in ["base_url", "token_url"] {
                     let node = key == "base_url" ? pair.value["base_url"] : pair.value["auth"]?["token_url"]
                     // (A variable that is not set is said so on its own.)
-                    guard let node, let url = node.scalar, !(url.text.isEmpty && url.raw.contains("${")),
-                        let problem = Self.httpURLProblem(url.text)
-                    else { continue }
+                    guard let node, let url = node.scalar, !(url.text.isEmpty && url.raw.contains("${")) else {
+                        continue
+                    }
                     let from = url.raw != url.text ? " (as \(url.raw) gives it)" : ""
-                    validator.diagnostics.error(
-                        "\(key) \(problem)\(from)", at: node.location,
-                        notes: ["an API's URL reads like https://api.example.com/v1, or http://localhost:8080/v1"])
+                    if let problem = Self.httpURLProblem(url.text) {
+                        validator.diagnostics.error(
+                            "\(key) \(problem)\(from)", at: node.location,
+                            notes: ["an API's URL reads like https://api.example.com/v1, or http://localhost:8080/v1"])
+                    } else if Self.hasUserInfo(url.text) {
+                        // curl would send it as HTTP Basic; requests here never did, and went
+                        // without any credential.
+                        validator.diagnostics.error(
+                            "\(key) holds a user name or password (https://USER:PASSWORD@host)\(from), which no request "
+                                + "sends", at: node.location,
+                            notes: [
+                                "give the credential with 'auth' (kind: bearer, api-key or oauth2-client-credentials); "
+                                    + "for HTTP Basic, a header: Authorization: \"Basic ${API_BASIC}\", the variable "
+                                    + "holding base64 of USER:PASSWORD (a header that reads as a credential is kept "
+                                    + "secret like auth)"
+                            ])
+                    }
                 }
             }
-            // A password written out in a URL (a database's, an API's `https://user:PASSWORD@host`),
-            // rather than from a variable, ~/.pgpass or PGPASSWORD.
-            let urls =
-                [("url", pair.value["url"]), ("base_url", pair.value["base_url"])]
-                + [("token_url", pair.value["auth"]?["token_url"])]
-            for case let (key, node?) in urls {
-                guard let url = node.scalar, url.raw == url.text, Redaction.hasPassword(url.text) else { continue }
+            // A password written out in a database's URL rather than from a variable, ~/.pgpass or
+            // PGPASSWORD (an API's URL with one is refused above).
+            if let node = pair.value["url"], let url = node.scalar, url.raw == url.text,
+                Redaction.hasPassword(url.text)
+            {
                 validator.diagnostics.warning(
                     node.location.source.name == "--set"
-                        ? "the \(key)'s password is given on the command line; manifests keep it redacted, but "
-                            + "shell history and the process list show it"
-                        : "the \(key)'s password is written in the plan file; anyone who can read the file can use it",
+                        ? "the url's password is given on the command line; manifests keep it redacted, but shell "
+                            + "history and the process list show it"
+                        : "the url's password is written in the plan file; anyone who can read the file can use it",
                     at: node.location,
                     notes: [
-                        key == "url"
-                            ? "write \"${DATABASE_URL}\" in the plan and set the variable, or keep the password in "
-                                + "~/.pgpass or PGPASSWORD"
-                            : "write \"${API_URL}\" in the plan and set the variable, or give the credential with "
-                                + "'auth'"
+                        "write \"${DATABASE_URL}\" in the plan and set the variable, or keep the password in "
+                            + "~/.pgpass or PGPASSWORD"
                     ])
             }
             invalidConnections[name] = nil
@@ -305,6 +314,12 @@ struct PlanChecker {
         let authority = text.dropFirst(scheme.count).prefix { $0 != "/" && $0 != "?" && $0 != "#" }
         let host = authority.split(separator: "@", omittingEmptySubsequences: false).last ?? ""
         return host.isEmpty || host.hasPrefix(":") ? "has no host" : nil
+    }
+
+    /// Whether an http(s) URL names a user (and maybe a password) before its host.
+    static func hasUserInfo(_ text: String) -> Bool {
+        guard let scheme = text.range(of: "://") else { return false }
+        return text[scheme.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }.contains("@")
     }
 
     /// Checks that an http connection's `auth` has the keys its kind needs and no others.

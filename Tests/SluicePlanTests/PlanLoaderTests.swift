@@ -491,8 +491,20 @@ let minimal = """
             #expect(found.count == 1, "\(value): \(found)")
             #expect(found.first?.description.contains("--set:1:26: error: base_url \(problem)") == true, "\(found)")
         }
-        for value in ["http://127.0.0.1:9/v1", "HTTPS://api.example.com", "https://u:pw@h", "http://[::1]:8080/"] {
+        for value in ["http://127.0.0.1:9/v1", "HTTPS://api.example.com", "http://[::1]:8080/", "https://h/a@b"] {
             #expect(errors(minimal, overrides: ["connections.api.base_url=\(value)"]).isEmpty, "\(value)")
+        }
+        // A user (and password) before the host: no request sent it, and requests went without
+        // any credential. Refused, with what does send one.
+        for value in ["https://u:pw@h", "https://user@api.example.com/v1"] {
+            let found = errors(minimal, overrides: ["connections.api.base_url=\(value)"])
+            #expect(found.count == 1, "\(value): \(found)")
+            #expect(
+                found.first?.description.contains(
+                    "--set:1:26: error: base_url holds a user name or password (https://USER:PASSWORD@host), which "
+                        + "no request sends") == true, "\(found)")
+            #expect(found.first?.notes.first?.contains("Authorization: \"Basic ${API_BASIC}\"") == true, "\(found)")
+            #expect(found.first?.description.contains("pw") == false, "\(found)")
         }
         let fromVariable = minimal.replacingOccurrences(of: "http://127.0.0.1:9/v1", with: "${API_URL}")
         let bad = errors(fromVariable, env: ["API_URL": "localhost:8080"])

@@ -42,14 +42,15 @@ import Testing
         #expect(try Self.advice(#"{ kind: http, base_url: "http://api.example.com/v1" }"#).isEmpty, "nothing to read")
     }
 
-    /// `https://user:PASSWORD@host` as a base_url: the resolved plan the manifest keeps masks the
-    /// password, and check warns that the plan file holds it.
-    @Test func aPasswordInABaseURLIsNeverKept() throws {
-        let plan = try Self.plan(#"{ kind: http, base_url: "https://u:pw-secret-991@api.example.com/v1" }"#)
-        #expect(!JSON.encode(plan.resolved.value).contains("pw-secret-991"))
-        #expect(plan.secretTexts.contains("pw-secret-991"))
-        #expect(
-            plan.warnings.contains { $0.message.hasPrefix("the base_url's password is written in the plan file") },
-            "\(plan.warnings.map(\.message))")
+    /// `https://user:PASSWORD@host` as a base_url is refused (no request sent it: they went
+    /// without a credential), and what check prints of it, the plan's line included, never shows
+    /// the password.
+    @Test func aPasswordInABaseURLIsRefusedWithoutShowingIt() throws {
+        let error = #expect(throws: PlanError.self) {
+            try Self.plan(#"{ kind: http, base_url: "https://u:pw-secret-991@api.example.com/v1" }"#)
+        }
+        let said = error.map(\.description) ?? ""
+        #expect(said.contains("error: base_url holds a user name or password"), "\(said)")
+        #expect(!said.contains("pw-secret-991"), "\(said)")
     }
 }

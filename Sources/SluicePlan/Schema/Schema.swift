@@ -61,8 +61,9 @@ public enum Schema {
         ParameterSpec("kind", .choice(of: ConnectionKind.self), required: true, "`http`."),
         ParameterSpec(
             "base_url", .string, required: true, secret: true,
-            "Prefix of every request path, e.g. `https://api.spotify.com/v1`. A password in it "
-                + "(`https://user:PASSWORD@host`) is never shown or written."),
+            "Prefix of every request path, e.g. `https://api.spotify.com/v1`. A user or password in it "
+                + "(`https://user:PASSWORD@host`) is refused, never shown: no request sends it; give the "
+                + "credential with `auth`, or for HTTP Basic a header `Authorization: \"Basic ${API_BASIC}\"`."),
         ParameterSpec("auth", .object(authKeys), "How requests authenticate. Omit for none."),
         ParameterSpec(
             "headers", .map(of: .string, keyName: "header name"), default: .object([:]), secret: true,
@@ -86,7 +87,8 @@ public enum Schema {
                 + "`query_param`, or the member `body_field` of a `POST`'s JSON body (one of them)."),
         ParameterSpec(
             "token_url", .string, secret: true,
-            "oauth2-client-credentials: where tokens come from (a password in it is never shown or written)."),
+            "oauth2-client-credentials: where tokens come from (a user or password in it is refused, never "
+                + "shown: the client id and secret are sent instead)."),
         ParameterSpec("client_id", .string, "oauth2-client-credentials: the OAuth2 client id."),
         ParameterSpec(
             "client_secret", .string, secret: true,
