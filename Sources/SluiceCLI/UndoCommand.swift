@@ -166,12 +166,13 @@ struct UndoCommand: AsyncParsableCommand {
                 }
             }
             // Recorded when it put something back, or when it finds complete an undo recorded as
-            // partial, or finds rows holding their prior values already (put back by hand): the
-            // run is then undone, or partly undone when it left cells changed since (once: finding
-            // the same again records nothing new).
+            // partial, or partial one not recorded so (every cell it would restore changed since),
+            // or finds rows holding their prior values already (put back by hand): the run is then
+            // undone, or partly undone when it left cells changed since (once: finding the same
+            // again records nothing new).
             let partial = manifest.undos.last { $0.stage == report.stage }.map { $0.changedSince > 0 } ?? false
             if !dryRun,
-                report.restored + report.deleted > 0 || (partial && !report.isPartial)
+                report.restored + report.deleted > 0 || partial != report.isPartial
                     || (report.alreadyRestored > 0 && !(partial && report.isPartial))
             {
                 guard await record(report, in: manifest, at: Manifest.manifestURL(for: runURL)) else {

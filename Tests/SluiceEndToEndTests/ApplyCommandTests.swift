@@ -312,6 +312,30 @@ struct ApplyCommandTests {
         #expect(try await fixture.manifests().last?.manifest.undos.count == 1)
     }
 
+    /// Every row the apply changed changed again since: the undo restores none (exit 6) and
+    /// records the run partly undone, once (it recorded nothing: `sluice runs` showed the run as
+    /// succeeded, and an undo of an earlier run to the table needed --force).
+    @Test func anUndoFindingEveryRowChangedSinceRecordsItPartlyUndone() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 30)
+        defer { Task { await fixture.tearDown() } }
+        let (before, run) = try await fixture.applyReviewedCSV()
+        let after = try await fixture.table()
+        let changed = before.keys.sorted().filter { before[$0] != after[$0] }
+        try #require(!changed.isEmpty)
+        _ = try await fixture.server.execute(
+            "UPDATE tracks SET isrc = 'BYHAND', spotify_popularity = 1 WHERE id = ANY($1::uuid[])",
+            [.string("{" + changed.joined(separator: ",") + "}")], conninfo: fixture.conninfo)
+        let sluice = fixture.databaseOnly
+        for _ in 0..<2 {
+            let undone = try await sluice.run(["undo", run.path, "--yes"])
+            #expect(undone.status == 6, "\(undone.stderr)\n\(undone.stdout)")
+            #expect(undone.stdout.contains("restored 0 of \(changed.count) rows"), "\(undone.stdout)")
+        }
+        let listed = try await sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        #expect(listed.stdout.contains("succeeded, partly undone"), "\(listed.stdout)")
+        #expect(try await fixture.manifests().last?.manifest.undos.count == 1)
+    }
+
     /// Every row put back by hand: the undo finds nothing to restore, and records the run as
     /// undone, since none of its changes is in the table.
     @Test func anUndoFindingEveryRowPutBackByHandRecordsItUndone() async throws {
