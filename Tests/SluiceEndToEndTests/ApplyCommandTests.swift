@@ -1041,6 +1041,44 @@ struct ApplyCommandTests {
         #expect(try await fixture.table() == before)
     }
 
+    /// An integer key written two ways (`1` and `01`) with different values: the server names the
+    /// key as it prints it (`1`), and the error is located at both lines (it named no line: the
+    /// file's `01` is not the text `1`).
+    @Test func anIntegerKeyWrittenTwoWaysIsLocatedAtBothLines() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 1)
+        defer { Task { await fixture.tearDown() } }
+        _ = try await fixture.server.execute(
+            """
+            CREATE TABLE items (id int PRIMARY KEY, name text);
+            INSERT INTO items VALUES (1, 'a');
+            GRANT SELECT, UPDATE ON items TO \(TestPostgres.passwordRole)
+            """, conninfo: fixture.conninfo)
+        let file = fixture.directory.appendingPathComponent("items.csv")
+        try await Files.write(Array("id,name\n1,foo\n01,bar\n".utf8), to: file)
+        let plan = fixture.directory.appendingPathComponent("items.yaml")
+        try await Files.write(
+            Array(
+                """
+                version: 1
+                name: items
+                connections:
+                  db: { kind: postgres, url: "${DATABASE_URL}" }
+                stages:
+                  - { name: src, kind: read-csv, path: \(file.path) }
+                  - { name: apply, kind: apply, connection: db, table: items, key: id, columns: { name: {} } }
+
+                """.utf8), to: plan)
+        let refused = try await fixture.databaseOnly.run([
+            "apply", plan.path, file.path, "--runs-dir", fixture.runsDirectory, "--yes",
+        ])
+        #expect(refused.status == 1, "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains("\(file.path):3:1: error: id 1 is given different values here and on line 2"),
+            "\(refused.stderr)")
+        #expect(
+            try await fixture.server.execute("SELECT name FROM items", conninfo: fixture.conninfo).rows == [["a"]])
+    }
+
     @Test func badCSVsGetLocatedErrorsExitOneAndLeaveEveryRowAsItWas() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
         defer { Task { await fixture.tearDown() } }

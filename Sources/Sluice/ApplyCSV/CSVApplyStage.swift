@@ -146,15 +146,28 @@ public struct CSVApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnSta
             }
         case .duplicateKeys:
             let keys = error.keys.isEmpty ? error.key.map { [$0] } ?? [] : error.keys
+            // The server names a key as its column prints it: an integer key's `1` is the file's
+            // `01` and `1` too, which only the same number tells (a text key's are exact).
             var lines: [ExactText: [CSVReader.Field]] = [:]
+            var sameNumber: [ExactText: [CSVReader.Field]] = [:]
             _ = await scan(recordedSHA256: recordedSHA256) { _, cells, _ in
-                guard let cell = cells[settings.keyField], let key = keys.first(where: { Self.sameKey(cell.value, $0) })
-                else { return true }
-                if lines[ExactText(key), default: []].count < 10 { lines[ExactText(key), default: []].append(cell) }
+                guard let cell = cells[settings.keyField] else { return true }
+                if let key = keys.first(where: { Self.sameKey(cell.value, $0) }),
+                    lines[ExactText(key), default: []].count < 10
+                {
+                    lines[ExactText(key), default: []].append(cell)
+                }
+                if let key = keys.first(where: { Self.sameNumber(cell.value, $0) }),
+                    sameNumber[ExactText(key), default: []].count < 10
+                {
+                    sameNumber[ExactText(key), default: []].append(cell)
+                }
                 return true
             }
             return keys.compactMap { key in
-                guard let cells = lines[ExactText(key)], cells.count > 1 else { return nil }
+                let exact = lines[ExactText(key)] ?? []
+                let cells = exact.count > 1 ? exact : sameNumber[ExactText(key)] ?? []
+                guard cells.count > 1 else { return nil }
                 let others = cells.filter { $0 != cells[1] }.map { String($0.line) }.joined(separator: ", ")
                 return CSVDiagnostic(
                     path: displayPath, line: cells[1].line, column: cells[1].column,
@@ -205,6 +218,19 @@ public struct CSVApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnSta
     }
 
     /// Keys as the database prints them (a UUID in lower case) and as the CSV has them.
+    /// Whether `a` and `b` are decimal numbers (`01`, `+1`, `1.50`) of the same value.
+    static func sameNumber(_ a: String, _ b: String) -> Bool {
+        func number(_ text: String) -> Decimal? {
+            let digits = text.drop { $0 == "+" || $0 == "-" }
+            guard !digits.isEmpty, digits.count >= text.count - 1,
+                digits.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }), digits.contains(where: \.isNumber)
+            else { return nil }
+            return Decimal(string: text.hasPrefix("+") ? String(text.dropFirst()) : text)
+        }
+        guard let x = number(a), let y = number(b) else { return false }
+        return x == y
+    }
+
     static func sameKey(_ a: String, _ b: String) -> Bool {
         if a.hasSameCodePoints(as: b) { return true }
         guard let x = UUID(uuidString: a), let y = UUID(uuidString: b) else { return false }
