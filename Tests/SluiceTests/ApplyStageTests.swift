@@ -121,6 +121,17 @@ import Testing
         #expect(try await db.connection.execute("SELECT * FROM tracks ORDER BY id").rows == before)
     }
 
+    /// Unknown keys are listed as they are, but one that would read as two, or as another key
+    /// (`a ` with its space, a no-break space, a comma), is quoted with its spaces shown: the list
+    /// read `A, a ,  c`.
+    @Test func keysThatWouldReadAsOthersAreQuotedInAList() {
+        #expect(RowChecker.keyList(["A", "b-2"]) == "A, b-2")
+        #expect(
+            RowChecker.keyList(["A", "a ", "\u{A0}c", "x,y", "", "it's"])
+                == #"A, 'a ', '\u{A0}c', 'x,y', '', it's"#)
+        #expect(RowChecker.keyList(["tab\there"]) == #"'tab\there'"#)
+    }
+
     @Test func countsChangedUnchangedAndUnknownRows() async throws {
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }

@@ -376,6 +376,24 @@ struct RowChecker {
         }
     }
 
+    /// Keys listed one after another (`a, b`): each as it is, unless that would read as another
+    /// list (`A, a ,  c` for `A`, `a `, and a no-break space before `c`): then quoted, and any
+    /// space but a plain one written as an escape.
+    static func keyList(_ keys: some Sequence<String>) -> String {
+        keys.map { key in
+            let ambiguous =
+                key.isEmpty || key.first?.isWhitespace == true || key.last?.isWhitespace == true
+                || key.contains(",")
+                || key.unicodeScalars.contains { $0.properties.isWhitespace && $0 != " " }
+            guard ambiguous else { return printable(key) }
+            let spaces = key.unicodeScalars.map { scalar in
+                scalar.properties.isWhitespace && scalar != " " && !["\n", "\r", "\t"].contains(scalar)
+                    ? "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}" : String(scalar)
+            }.joined()
+            return quoted(spaces)
+        }.joined(separator: ", ")
+    }
+
     /// `text` in quotes, cut at 80 characters and ``printable(_:)``.
     static func quoted(_ text: String) -> String {
         "'" + printable(text.count > 80 ? text.prefix(80) + "…" : text) + "'"

@@ -479,7 +479,7 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
         }
         for (column, filled) in zip(settings.columns, stats.filled) { counters.set("filled_\(column.column)", filled) }
         if stats.unknownKeys > 0 {
-            let samples = stats.unknownKeySamples.joined(separator: ", ")
+            let samples = RowChecker.keyList(stats.unknownKeySamples)
             let keys = stats.matched + stats.unknownKeys
             // A large share unknown is most often the wrong file: say what would have stopped it.
             let hint =

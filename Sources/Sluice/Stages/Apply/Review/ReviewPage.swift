@@ -127,7 +127,7 @@ enum ReviewPage {
         html += "</table>\n"
         if summary.unknownKeys > 0 {
             html += "<p>Unknown \(escape(summary.key)) (not in the table): "
-            html += summary.unknownKeySamples.map(escape).joined(separator: ", ")
+            html += escape(RowChecker.keyList(summary.unknownKeySamples))
             html += summary.unknownKeys > summary.unknownKeySamples.count ? ", …</p>\n" : "</p>\n"
         }
         if let note = summary.triggerNote { html += "<p id=\"triggers\">Note: \(escape(note)).</p>\n" }

@@ -218,6 +218,7 @@ public struct UndoReport: Sendable, CustomStringConvertible {
         // A dry run says what the undo would do, in the same words.
         let (restores, deletes, leaves) =
             dryRun ? ("would restore", "would delete", "would be left") : ("restored", "deleted", "left")
+        let unknownListed: String = RowChecker.keyList(unknownKeySamples.prefix(5)) + (unknownKeys > 5 ? ", ..." : "")
         var text =
             "undo of '\(stage)'" + (dryRun ? " (dry run, rolled back: nothing changed)" : "")
             + ": \(restores) \(restored - partlyRestored)"
@@ -226,15 +227,14 @@ public struct UndoReport: Sendable, CustomStringConvertible {
             + (alreadyRestored > 0 ? " (\(alreadyRestored) already had their prior values)" : "")
             + (unknownKeys > 0
                 ? "; \(unknownKeys.counted("row")) the apply changed \(unknownKeys == 1 ? "is" : "are") no longer in "
-                    + "the table (deleted since, left so): \(key) "
-                    + unknownKeySamples.prefix(5).joined(separator: ", ") + (unknownKeys > 5 ? ", ..." : "") : "")
+                    + "the table (deleted since, left so): \(key) \(unknownListed)" : "")
         if changedSince > 0 {
             let rows = changedSince == 1 ? "1 row has" : "\(changedSince) rows have"
             let cells = changedCells.map { "\($0.column) (\($0.rows.counted("row")))" }
             text +=
                 "\nnot undone: \(rows) cells changed after the apply (by a later apply, a trigger or someone "
                 + "else), \(leaves) as they are: \(cells.joined(separator: ", ")); \(key) "
-                + changedSinceSamples.prefix(5).joined(separator: ", ") + (changedSince > 5 ? ", ..." : "")
+                + RowChecker.keyList(changedSinceSamples.prefix(5)) + (changedSince > 5 ? ", ..." : "")
                 + restoredInPart
                 + "; to restore them too, undo what changed them (a later apply first), then run this undo again"
         }
