@@ -41,7 +41,7 @@ public struct ValidateStage: Stage {
                 let (good, rejected) = validator.check(batch)
                 if settings.onInvalid == .fail, let first = rejected.first {
                     let row = seen + 1 + (batch.rows.firstIndex { Self.object(batch.columns, $0) == first.row } ?? 0)
-                    throw StageError(stage: name, Self.describe(first, row: row))
+                    throw StageError(stage: name, Self.describe(first, row: row, columns: batch.columns))
                 }
                 try await rejects.write(rejected, context: context)
                 seen += batch.count
@@ -58,11 +58,19 @@ public struct ValidateStage: Stage {
         context.counters.set("invalid", seen - valid)
     }
 
-    /// "row 12: field isrc breaks rule pattern (value 'abc'): isrc 'abc' does not match ...".
-    static func describe(_ rejection: Rejection, row: Int) -> String {
+    /// "row 12 (track_id 7f3...): field isrc breaks rule pattern (value 'abc'): isrc 'abc' does not
+    /// match ...": the row counted from the stage's first, and named by its first field (a query's
+    /// key, most often), unless that is the field that broke the rule.
+    static func describe(_ rejection: Rejection, row: Int, columns: [String]) -> String {
         let value = rejection.value.map { "'\($0.prefix(80))'" } ?? "empty"
-        return "row \(row): field \(rejection.field ?? "?") breaks rule '\(rejection.reason)' (value \(value)): "
-            + rejection.detail
+        var named = ""
+        if let first = columns.first, first != rejection.field, let text = rejection.row[first]?.text,
+            !text.isEmpty
+        {
+            named = " (\(first) \(RowChecker.keyList([String(text.prefix(80))])))"
+        }
+        return "row \(row)\(named): field \(rejection.field ?? "?") breaks rule '\(rejection.reason)' (value "
+            + "\(value)): \(rejection.detail)"
     }
 
     static func object(_ columns: [String], _ row: [Value]) -> [String: Value] {
