@@ -83,7 +83,8 @@ extension Expression {
             case .datetime:
                 return
                     "`YYYY-MM-DDTHH:MM:SSZ` in UTC from ISO-8601 text (an offset such as `+02:00` is applied; "
-                    + "none means UTC; fractions of a second are dropped) or from unix epoch seconds"
+                    + "none means UTC; fractions of a second are dropped) or from unix epoch seconds given as a "
+                    + "number (text is read as a date, so a CSV cell's digits need `datetime(int(cell))`)"
             case .round:
                 return
                     "rounded half away from zero to `digits` decimals (default 0; negative rounds to tens, "
