@@ -334,15 +334,27 @@ public enum JSON {
                     case UInt8(ascii: "r"): out.append(0x0D)
                     case UInt8(ascii: "t"): out.append(0x09)
                     case UInt8(ascii: "u"):
+                        // An unpaired surrogate, which no UTF-8 text can hold, reads as U+FFFD, as
+                        // browsers and Go read it: one such character in an API's answer made the
+                        // whole answer unreadable, every retry, and stopped every run.
                         var scalar = try parseHex4()
                         if (0xD800..<0xDC00).contains(scalar) {
-                            guard current == UInt8(ascii: "\\"), position + 1 < bytes.count,
+                            if current == UInt8(ascii: "\\"), position + 1 < bytes.count,
                                 bytes[position + 1] == UInt8(ascii: "u")
-                            else { throw error("unpaired surrogate") }
-                            position += 2
-                            let low = try parseHex4()
-                            guard (0xDC00..<0xE000).contains(low) else { throw error("unpaired surrogate") }
-                            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                            {
+                                let next = position
+                                position += 2
+                                let low = try parseHex4()
+                                if (0xDC00..<0xE000).contains(low) {
+                                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                                } else {
+                                    (position, scalar) = (next, 0xFFFD)
+                                }
+                            } else {
+                                scalar = 0xFFFD
+                            }
+                        } else if (0xDC00..<0xE000).contains(scalar) {
+                            scalar = 0xFFFD
                         }
                         guard let u = Unicode.Scalar(scalar) else { throw error("invalid code point") }
                         out.append(contentsOf: Array(String(Character(u)).utf8))

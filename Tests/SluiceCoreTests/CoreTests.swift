@@ -151,8 +151,18 @@ import Testing
         #expect(try JSON.decode(JSON.encode(v)) == v)
     }
 
+    /// An unpaired surrogate reads as U+FFFD, and what follows it as itself: an answer holding
+    /// one was unreadable, every retry.
+    @Test func readsAnUnpairedSurrogateAsTheReplacementCharacter() throws {
+        #expect(try JSON.decode(#""a\ud800b""#) == "a\u{FFFD}b")
+        #expect(try JSON.decode(#""\udc00""#) == "\u{FFFD}")
+        #expect(try JSON.decode(#""\ud800\u0041""#) == "\u{FFFD}A")
+        #expect(try JSON.decode(#""\ud800\ud83c\udfb5""#) == "\u{FFFD}🎵")
+        #expect(try JSON.decode(#""x\ud800""#) == "x\u{FFFD}")
+    }
+
     @Test(arguments: [
-        "", "{", "[1,]", #"{"a" 1}"#, "tru", #""unterminated"#, #"{"a":1}x"#, "01x", #""\ud800""#,
+        "", "{", "[1,]", #"{"a" 1}"#, "tru", #""unterminated"#, #"{"a":1}x"#, "01x",
         "[" + String(repeating: "[", count: 600),
     ])
     func rejectsMalformedDocuments(text: String) {
