@@ -1,3 +1,4 @@
+import Foundation
 import SluiceCore
 
 /// Everything an ``HTTPFetcher`` needs to know about one HTTP source: where it is, how to
@@ -113,6 +114,8 @@ public enum RequestAuth: Sendable, Equatable {
     case oauth2(OAuth2ClientCredentials)
     /// `Authorization: Bearer TOKEN` with a token the plan is given.
     case bearer(token: String)
+    /// HTTP Basic: `Authorization: Basic BASE64(USER:PASSWORD)`.
+    case basic(username: String, password: String)
     /// An API key in a request header (`X-Api-Key: KEY`).
     case apiKeyHeader(name: String, key: String)
     /// An API key in a query parameter (`?api_key=KEY`), added when the request is sent and
@@ -123,11 +126,19 @@ public enum RequestAuth: Sendable, Equatable {
     case apiKeyBody(name: String, key: String)
 }
 
+extension RequestAuth {
+    /// `BASE64(USER:PASSWORD)`, as an `Authorization: Basic` header carries it (RFC 7617, UTF-8).
+    public static func basicCredentials(username: String, password: String) -> String {
+        Data("\(username):\(password)".utf8).base64EncodedString()
+    }
+}
+
 extension RequestAuth: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public var description: String {
         switch self {
         case .oauth2(let credentials): return credentials.description
         case .bearer: return "bearer(<redacted>)"
+        case .basic: return "basic(<redacted>)"
         case .apiKeyHeader(let name, _): return "apiKeyHeader(\(name): <redacted>)"
         case .apiKeyQuery(let name, _): return "apiKeyQuery(\(name)=<redacted>)"
         case .apiKeyBody(let name, _): return "apiKeyBody(\(name): <redacted>)"
@@ -164,6 +175,9 @@ extension FetchConfiguration {
         var credentials = headers.filter { Self.isCredentialHeader($0.0) }.map(\.1)
         switch auth {
         case .bearer(let token): credentials.append(token)
+        case .basic(let username, let password):
+            // The password, and the header's value as an answer may repeat it.
+            credentials += [username, password, RequestAuth.basicCredentials(username: username, password: password)]
         case .apiKeyHeader(_, let key), .apiKeyQuery(_, let key), .apiKeyBody(_, let key): credentials.append(key)
         case .oauth2, nil: break
         }

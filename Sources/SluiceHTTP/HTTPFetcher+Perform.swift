@@ -223,6 +223,9 @@ extension HTTPFetcher {
             }
         case .bearer(let token):
             headers.append(("Authorization", "Bearer " + token))
+        case .basic(let username, let password):
+            headers.append(
+                ("Authorization", "Basic " + RequestAuth.basicCredentials(username: username, password: password)))
         case .apiKeyHeader(let name, let key):
             headers.append((name, key))
         case .apiKeyQuery(let name, let key):

@@ -42,7 +42,7 @@ public struct OAuth2ClientCredentials: Sendable, Equatable {
         var headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")]
         switch clientAuthentication {
         case .basic:
-            let basic = Data("\(clientID):\(clientSecret)".utf8).base64EncodedString()
+            let basic = RequestAuth.basicCredentials(username: clientID, password: clientSecret)
             headers.insert(("Authorization", "Basic \(basic)"), at: 0)
         case .body:
             fields += [("client_id", clientID), ("client_secret", clientSecret)]

@@ -227,7 +227,7 @@ struct PlanChecker {
             }
             let prefix = variableName(name)
             var literals: [(what: String, node: Node, variable: String)] = []
-            for key in ["client_secret", "token", "key"] {
+            for key in ["client_secret", "token", "key", "password"] {
                 if let node = pair.value["auth"]?[key] { literals.append((key, node, prefix + "_" + key.uppercased())) }
             }
             // A header whose name says it carries one (`Authorization`, `X-Api-Key`), not
@@ -269,10 +269,8 @@ struct PlanChecker {
                             "\(key) holds a user name or password (https://USER:PASSWORD@host)\(from), which no request "
                                 + "sends", at: node.location,
                             notes: [
-                                "give the credential with 'auth' (kind: bearer, api-key or oauth2-client-credentials); "
-                                    + "for HTTP Basic, a header: Authorization: \"Basic ${API_BASIC}\", the variable "
-                                    + "holding base64 of USER:PASSWORD (a header that reads as a credential is kept "
-                                    + "secret like auth)"
+                                "give the credential with 'auth': for HTTP Basic, auth: { kind: basic, username: "
+                                    + "\"${API_USER}\", password: \"${API_PASSWORD}\" }"
                             ])
                     }
                 }

@@ -503,7 +503,7 @@ let minimal = """
                 found.first?.description.contains(
                     "--set:1:26: error: base_url holds a user name or password (https://USER:PASSWORD@host), which "
                         + "no request sends") == true, "\(found)")
-            #expect(found.first?.notes.first?.contains("Authorization: \"Basic ${API_BASIC}\"") == true, "\(found)")
+            #expect(found.first?.notes.first?.contains("auth: { kind: basic, username: ") == true, "\(found)")
             #expect(found.first?.description.contains("pw") == false, "\(found)")
         }
         let fromVariable = minimal.replacingOccurrences(of: "http://127.0.0.1:9/v1", with: "${API_URL}")

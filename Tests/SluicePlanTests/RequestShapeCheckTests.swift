@@ -356,7 +356,10 @@ import Testing
             "as the member 'k' of a POST's JSON body (auth body_field), and stage 'fetch' sends GET requests"
         ),
         ("auth: { kind: oauth2-client-credentials, token_url: http://t }", "which needs 'client_id'"),
-        ("auth: { kind: basic }", "must be one of oauth2-client-credentials, bearer, api-key"),
+        ("auth: { kind: basic }", "auth of connection 'api' is kind basic, which needs 'username'"),
+        ("auth: { kind: basic, username: u }", "auth of connection 'api' is kind basic, which needs 'password'"),
+        ("auth: { kind: basic, username: u, password: p, token: t }", "'token' is not used by auth kind basic"),
+        ("auth: { kind: basics }", "must be one of oauth2-client-credentials, bearer, api-key, basic"),
         ("auth: { kind: bearer, token: x, scope: y }", "'scope' is not used by auth kind bearer"),
         (
             "auth: { kind: oauth2-client-credentials, token_url: http://t, client_id: i, client_secret: s, "

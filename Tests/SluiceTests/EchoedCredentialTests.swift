@@ -41,4 +41,35 @@ import Testing
             #expect(echo["headers"]["x-customer"] == "cust-12345", "not a credential: kept")
         }
     }
+
+    /// `auth: { kind: basic }` sends `Authorization: Basic BASE64(user:password)` (the API
+    /// answers 401 to anything else), and an answer that repeats it keeps neither that nor the
+    /// user or password. A user or password in the base_url had been the only way to say it,
+    /// and no request sent it.
+    @Test func basicAuthIsSentAndItsEchoNeverKept() async throws {
+        let (user, password) = ("ann@example.com", "pa55:w0rd é")
+        let header = "Basic " + Data("\(user):\(password)".utf8).base64EncodedString()
+        var api = FixtureAPI(shape: .perItem(pathPrefix: "/item/"), answers: ["a": .object(["n": 1])])
+        api.requiredHeader = ("Authorization", header)
+        api.echoesRequest = true
+        try await FetchShapesTests.with(api) { server, origin in
+            let stage = try FetchShapesTests.fetchStage(
+                "path: /item/{name}",
+                connection: """
+                    kind: http
+                    base_url: \(origin)
+                    auth: { kind: basic, username: "${API_USER}", password: "${API_PASSWORD}" }
+                    """,
+                environment: ["API_USER": user, "API_PASSWORD": password])
+            let harness = try await StageHarness(stage: stage)
+            let got = rows(try await harness.run(stage, input: [Batch(columns: ["name"], rows: [["a"]])]))
+            #expect(server.stats().refused == 0)
+            let echo = try #require(got.first?["response"]?["echo"])
+            #expect(echo["headers"]["authorization"] == "Basic ***", "\(echo)")
+            let kept = JSON.encode(echo)
+            for form in [String(header.dropFirst(6)), "pa55", "ann@example.com"] {
+                #expect(!kept.contains(form), "\(kept)")
+            }
+        }
+    }
 }

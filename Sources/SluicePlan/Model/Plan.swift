@@ -98,6 +98,8 @@ public struct ConnectionDefinition: Sendable {
             switch settings.auth {
             case .oauth2(let oauth2)?: secrets.append(("auth.client_secret", oauth2.clientSecret))
             case .bearer(let token)?: secrets.append(("auth.token", token))
+            case .basic(let username, let password)?:
+                secrets += [("auth.username", username), ("auth.password", password)]
             case .apiKey(_, _, let key)?: secrets.append(("auth.key", key))
             case nil: break
             }
@@ -141,6 +143,8 @@ public struct HTTPSettings: Sendable {
 public enum HTTPAuthSettings: Sendable {
     case oauth2(OAuth2Settings)
     case bearer(token: Secret)
+    /// HTTP Basic: a user name and its password.
+    case basic(username: Secret, password: Secret)
     /// An API key in the header, query parameter or JSON body member `name`.
     case apiKey(name: String, place: APIKeyPlace, key: Secret)
 
@@ -148,7 +152,7 @@ public enum HTTPAuthSettings: Sendable {
     public var oauth2: OAuth2Settings? { if case .oauth2(let s) = self { s } else { nil } }
 
     /// The plan's spelling of each kind.
-    public static let kinds = ["oauth2-client-credentials", "bearer", "api-key"]
+    public static let kinds = ["oauth2-client-credentials", "bearer", "api-key", "basic"]
 
     /// The keys each kind needs, and those it may have besides.
     public static func keys(of kind: String) -> (required: [String], optional: [String]) {
@@ -156,6 +160,7 @@ public enum HTTPAuthSettings: Sendable {
         case "oauth2-client-credentials":
             return (["token_url", "client_id", "client_secret"], ["scope", "audience", "client_auth"])
         case "bearer": return (["token"], [])
+        case "basic": return (["username", "password"], [])
         case "api-key": return (["key"], APIKeyPlace.allCases.map(\.rawValue))
         default: return ([], [])
         }

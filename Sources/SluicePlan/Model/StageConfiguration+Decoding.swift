@@ -217,6 +217,9 @@ extension ConnectionConfiguration {
             if let a = r.optional("auth") {
                 switch try a.string("kind") {
                 case "bearer": auth = .bearer(token: Secret(try a.string("token")))
+                case "basic":
+                    auth = .basic(
+                        username: Secret(try a.string("username")), password: Secret(try a.string("password")))
                 case "api-key":
                     // The checker made sure there is exactly one place.
                     let place = APIKeyPlace.allCases.first { a.optional($0.rawValue) != nil } ?? .header

@@ -63,7 +63,7 @@ public enum Schema {
             "base_url", .string, required: true, secret: true,
             "Prefix of every request path, e.g. `https://api.spotify.com/v1`. A user or password in it "
                 + "(`https://user:PASSWORD@host`) is refused, never shown: no request sends it; give the "
-                + "credential with `auth`, or for HTTP Basic a header `Authorization: \"Basic ${API_BASIC}\"`."),
+                + "credential with `auth` (for HTTP Basic, `kind: basic`)."),
         ParameterSpec("auth", .object(authKeys), "How requests authenticate. Omit for none."),
         ParameterSpec(
             "headers", .map(of: .string, keyName: "header name"), default: .object([:]), secret: true,
@@ -84,7 +84,8 @@ public enum Schema {
                 + "(needs `token_url`, `client_id`, `client_secret`; may have `scope`, `audience`, `client_auth`). "
                 + "`bearer`: `Authorization: Bearer TOKEN` "
                 + "(needs `token`). `api-key`: `key` sent in the request header `header`, the query parameter "
-                + "`query_param`, or the member `body_field` of a `POST`'s JSON body (one of them)."),
+                + "`query_param`, or the member `body_field` of a `POST`'s JSON body (one of them). `basic`: HTTP "
+                + "Basic, `Authorization: Basic BASE64(username:password)` (needs `username`, `password`)."),
         ParameterSpec(
             "token_url", .string, secret: true,
             "oauth2-client-credentials: where tokens come from (a user or password in it is refused, never "
@@ -106,6 +107,11 @@ public enum Schema {
                 + "default): an `Authorization: Basic` header (`client_secret_basic`). `body`: form fields "
                 + "(`client_secret_post`)."),
         ParameterSpec("token", .string, secret: true, "bearer: the token. Write `${API_TOKEN}`."),
+        ParameterSpec(
+            "username", .string, secret: true,
+            "basic: the user name. Write `${API_USER}`; an API that takes its key as the user name (as Stripe "
+                + "does) takes the key here, with `password: \"\"`."),
+        ParameterSpec("password", .string, secret: true, "basic: the password. Write `${API_PASSWORD}`."),
         ParameterSpec("key", .string, secret: true, "api-key: the key. Write `${API_KEY}`."),
         ParameterSpec("header", .string, "api-key: the request header carrying the key, e.g. `X-Api-Key`."),
         ParameterSpec(

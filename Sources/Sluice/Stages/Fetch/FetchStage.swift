@@ -52,6 +52,7 @@ public struct FetchStage: Stage {
                     clientAuthentication: OAuth2ClientCredentials.ClientAuthentication(rawValue: a.clientAuth) ?? .basic
                 ))
         case .bearer(let token): c.auth = .bearer(token: token.value)
+        case .basic(let username, let password): c.auth = .basic(username: username.value, password: password.value)
         case .apiKey(let name, .header, let key): c.auth = .apiKeyHeader(name: name, key: key.value)
         case .apiKey(let name, .query, let key): c.auth = .apiKeyQuery(name: name, key: key.value)
         case .apiKey(let name, .body, let key): c.auth = .apiKeyBody(name: name, key: key.value)
