@@ -649,6 +649,20 @@ struct PlanChecker {
                     at: location("\(path).fallback_path", or: s.location))
             }
             checkRequestShape(fetch, stage: s, path: path, input: s.input.flatMap { known[$0] })
+            // The answer goes into the row as a field of its own: one of the input's name would be
+            // replaced by it in every row (the id it was asked by among them), said by nothing.
+            if let input = s.input.flatMap({ known[$0] }), input.contains(fetch.responseField) {
+                let given = isGiven("response_field", in: path)
+                validator.diagnostics.error(
+                    "stage '\(s.name)' puts each answer in field '\(fetch.responseField)', which its input '\(s.input ?? "")' "
+                        + "has already: the answer would replace it in every row",
+                    at: location(given ? "\(path).response_field" : path, or: s.location),
+                    notes: [
+                        given
+                            ? "name the answer's field otherwise (response_field: answer)"
+                            : "set response_field to a name the input lacks (response_field: answer)"
+                    ])
+            }
         case .writeCSV(let writeCSV):
             var seen = Set<String>()
             for (i, column) in writeCSV.columns.enumerated() where !seen.insert(column).inserted {

@@ -32,6 +32,24 @@ import Testing
         """
     }
 
+    /// The answer's field named like one of the input's would replace it in every row (the
+    /// tester's `response_field: item` lost the ids the rows were asked by): refused where it is
+    /// named, or at the stage when the default `response` is the one the input has.
+    @Test func anAnswerFieldTheInputHasAlreadyIsRefused() throws {
+        let named = errors(Self.plan(fetch: "path: /isrc/{isrc}\nresponse_field: isrc"))
+        #expect(
+            named.map(\.message) == [
+                "stage 'fetch' puts each answer in field 'isrc', which its input 'query' has already: the answer "
+                    + "would replace it in every row"
+            ], "\(named)")
+        #expect(named.first?.location?.line == 16, "\(named)")
+        let byDefault = errors(
+            Self.plan(fetch: "path: /isrc/{isrc}", sql: "SELECT id AS track_id, isrc, response FROM tracks"))
+        #expect(byDefault.first?.message.contains("in field 'response', which its input") == true, "\(byDefault)")
+        #expect(byDefault.first?.notes.first?.hasPrefix("set response_field to a name the input lacks") == true)
+        _ = try load(Self.plan(fetch: "path: /isrc/{isrc}\nresponse_field: answer"))
+    }
+
     @Test func perItemPathWithQueryTemplatesLoads() throws {
         let plan = try load(Self.plan(fetch: "path: /isrc/{isrc}\nquery: { fmt: json, track: \"{track_id}\" }"))
         let fetch = try #require(plan.stage(named: "fetch")?.fetch)

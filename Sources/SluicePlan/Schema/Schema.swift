@@ -319,7 +319,8 @@ public enum Schema {
                         + "what the per-item answers lack)."),
                 ParameterSpec(
                     "response_field", .string, default: "response",
-                    "Name of the field the response item is attached as."),
+                    "Name of the field the response item is attached as: one the input lacks (check refuses a "
+                        + "name the input has, which the answer would replace)."),
                 ParameterSpec(
                     "delay", .duration(min: 0, max: 3600), default: 0,
                     "Minimum time between the starts of two requests."),
