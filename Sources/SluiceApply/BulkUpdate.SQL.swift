@@ -365,9 +365,14 @@ extension BulkUpdate {
                     cell("now", "w\(index)", "a\(index)", "b\(index)"),
                 ]
             }
+            // Whether the table holds, in every cell that drifted, what the review saw: then the
+            // input reads as other values now (`now`, `today`, a setting that reads it otherwise).
+            let tableAsReviewed = columns.indices.map { i in
+                "(NOT d\(i) OR (l\(i) AND w\(i) AND a\(i) IS NOT DISTINCT FROM o\(i)))"
+            }.joined(separator: " AND ")
             return """
-                SELECT k::text, count(*) OVER (), array_to_string(ARRAY[\(parts.joined(separator: ", "))], '; ') \
-                FROM sluice_apply_drift ORDER BY 1 LIMIT \(sampleLimit)
+                SELECT k::text, count(*) OVER (), array_to_string(ARRAY[\(parts.joined(separator: ", "))], '; '), \
+                \(tableAsReviewed) FROM sluice_apply_drift ORDER BY 1 LIMIT \(sampleLimit)
                 """
         }
 

@@ -1238,10 +1238,15 @@ public struct BulkUpdate: Sendable {
         stats.driftSamples = rows.map { "\(oneLine($0[0].text)) (\(oneLine($0[2].text)))" }
         if onDrift == .fail {
             let keys = rows.compactMap { $0[0].text }
+            // Not the table's doing: said, since "changed since the review" sends one looking for a writer.
+            let inputOnly =
+                rows.allSatisfy { $0.count > 3 && $0[3] == .bool(true) }
+                ? " (the table holds what the review saw in these cells: the input reads as other values now, as "
+                    + "an input such as now or today does, or a setting of the session reads it otherwise)" : ""
             throw BulkUpdateError(
                 table: table, phase: .check, reason: .drift, key: keys.first, keys: keys,
                 message:
-                    "\(total) row(s) of \(table) \(BulkUpdateError.driftPhrase): \(stats.driftSamples.joined(separator: "; "))\(total > rows.count ? "; ..." : ""); "
+                    "\(total) row(s) of \(table) \(BulkUpdateError.driftPhrase): \(stats.driftSamples.joined(separator: "; "))\(total > rows.count ? "; ..." : "")\(inputOnly); "
                     + "review again (run the plan, or its apply, anew), or set on_drift: skip to apply the rest")
         }
         stats.driftedInputRows = try await connection.execute(sql.deleteDrifted).affectedRows

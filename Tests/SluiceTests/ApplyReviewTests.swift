@@ -622,6 +622,31 @@ import Testing
         #expect(try await db.connection.execute("SELECT d::text FROM ev").rows == [["2024-01-02"]])
     }
 
+    /// An input of `now` reads as another instant at the approval than in the review: refused as
+    /// drift (what the approval would write is not what was reviewed), and said to be the input's
+    /// doing, not the table's, which holds what the review saw.
+    @Test func anInputThatReadsOtherwiseAtTheApprovalIsSaidNotToBeTheTables() async throws {
+        let db = try await TestDatabase.make(tracks: 0)
+        defer { Task { await db.close() } }
+        _ = try await db.connection.execute(
+            "CREATE TABLE ev (id int PRIMARY KEY, ts timestamptz, v text); INSERT INTO ev VALUES (1, NULL, 'a')")
+        let apply = try Self.applyToEv(db, columns: "{ ts: {} }", onDrift: "fail")
+        let input = Batch(columns: ["id", "ts"], rows: [[1, "now"]])
+        let stages = [StageSpec(Rows(batches: [input])), StageSpec(apply, input: "rows", requiresApproval: true)]
+        let (first, applied) = try await Self.reviewThenApply(stages: stages) { _ in
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(first.manifest.status == .awaitingApproval)
+        #expect(applied.manifest.status == .failed)
+        let message = applied.manifest.error?.message ?? ""
+        #expect(message.contains(BulkUpdateError.driftPhrase), "\(message)")
+        #expect(
+            message.contains(
+                "(the table holds what the review saw in these cells: the input reads as other values now"),
+            "\(message)")
+        #expect(try await db.connection.execute("SELECT ts FROM ev").rows == [[.null]])
+    }
+
     /// A new value a spreadsheet would run as a formula (`=HYPERLINK(...)`) is written to
     /// review.csv as it is, and said in a notice, as write-csv says it of the audit trail: the
     /// reviewer may open review.csv by double-clicking it.
