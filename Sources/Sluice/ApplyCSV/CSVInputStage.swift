@@ -385,23 +385,19 @@ struct RowChecker {
                 key.isEmpty || key.first?.isWhitespace == true || key.last?.isWhitespace == true
                 || key.contains(",")
                 || key.unicodeScalars.contains { $0.properties.isWhitespace && $0 != " " }
-            guard ambiguous else { return printable(key) }
-            let spaces = key.unicodeScalars.map { scalar in
-                scalar.properties.isWhitespace && scalar != " " && !["\n", "\r", "\t"].contains(scalar)
-                    ? "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}" : String(scalar)
-            }.joined()
-            return quoted(spaces)
+            return ambiguous ? quoted(key, spaces: true) : printable(key)
         }.joined(separator: ", ")
     }
 
-    /// `text` in quotes, cut at 80 characters and ``printable(_:)``.
-    static func quoted(_ text: String) -> String {
-        "'" + printable(text.count > 80 ? text.prefix(80) + "…" : text) + "'"
+    /// `text` in quotes, cut at 80 characters and ``printable(_:spaces:)``.
+    static func quoted(_ text: String, spaces: Bool = false) -> String {
+        "'" + printable(text.count > 80 ? text.prefix(80) + "…" : text, spaces: spaces) + "'"
     }
 
     /// `text` safe to print inside a one-line message: line ends, control and format characters
-    /// (terminal escapes, bidirectional overrides) written as escapes (`\n`, `\u{1B}`).
-    static func printable(_ text: some StringProtocol) -> String {
+    /// (terminal escapes, bidirectional overrides) written as escapes (`\n`, `\u{1B}`); with
+    /// `spaces`, any space but a plain one too (`\u{A0}`).
+    static func printable(_ text: some StringProtocol, spaces: Bool = false) -> String {
         var out = ""
         for scalar in text.unicodeScalars {
             switch scalar {
@@ -410,7 +406,8 @@ struct RowChecker {
             case "\t": out += "\\t"
             default:
                 switch scalar.properties.generalCategory {
-                case .control, .format, .lineSeparator, .paragraphSeparator:
+                case .control, .format, .lineSeparator, .paragraphSeparator,
+                    .spaceSeparator where spaces && scalar != " ":
                     out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
                 default:
                     out.unicodeScalars.append(scalar)
