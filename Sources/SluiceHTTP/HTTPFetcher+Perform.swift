@@ -229,7 +229,7 @@ extension HTTPFetcher {
         case .apiKeyHeader(let name, let key):
             headers.append((name, key))
         case .apiKeyQuery(let name, let key):
-            url += (url.contains("?") ? "&" : "?") + RequestURL.encode(name) + "=" + RequestURL.encode(key)
+            url = URLQuery.appending([RequestURL.encode(name) + "=" + RequestURL.encode(key)], to: url)
         case .apiKeyBody(let name, let key):
             guard let sent = body, case .object(var members) = try? JSON.decode(sent) else {
                 throw FetchError(
