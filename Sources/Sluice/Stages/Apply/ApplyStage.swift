@@ -567,12 +567,13 @@ extension ApplyStage {
         let reviewed: (summary: ReviewSummary, details: ReviewDetails)
         do {
             reviewed = try await DatabaseConnector.with(database, for: context) { connection in
-                let zone = try await connection.execute("SHOW TimeZone").scalar.stringValue
-                let style = try await connection.execute("SHOW DateStyle").scalar.stringValue
+                let settings = try await connection.execute(
+                    "SELECT current_setting('TimeZone'), current_setting('DateStyle')"
+                ).rows.first
                 var made = try await update.reviewWithDetails(
                     on: connection, input: applyInput, cells: writer.write)
-                made.summary.timeZone = zone
-                made.summary.dateStyle = style
+                made.summary.timeZone = settings?[0].stringValue
+                made.summary.dateStyle = settings?[1].stringValue
                 return made
             }
         } catch {
