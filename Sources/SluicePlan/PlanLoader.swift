@@ -305,19 +305,22 @@ struct PlanChecker {
 
     /// What is wrong with `text` as an API's URL: not `http://` or `https://`, or no host.
     static func httpURLProblem(_ text: String) -> String? {
-        let lowered = text.lowercased()
-        guard let scheme = ["https://", "http://"].first(where: lowered.hasPrefix) else {
-            return "must start with http:// or https://"
-        }
-        let authority = text.dropFirst(scheme.count).prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        guard let authority = httpAuthority(of: text) else { return "must start with http:// or https://" }
         let host = authority.split(separator: "@", omittingEmptySubsequences: false).last ?? ""
         return host.isEmpty || host.hasPrefix(":") ? "has no host" : nil
     }
 
+    /// What an `http://` or `https://` URL names before its path, query or fragment
+    /// (`user:pw@host:8080`); `nil` for any other text.
+    private static func httpAuthority(of text: String) -> Substring? {
+        let lowered = text.lowercased()
+        guard let scheme = ["https://", "http://"].first(where: lowered.hasPrefix) else { return nil }
+        return text.dropFirst(scheme.count).prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+    }
+
     /// Whether an http(s) URL names a user (and maybe a password) before its host.
     static func hasUserInfo(_ text: String) -> Bool {
-        guard let scheme = text.range(of: "://") else { return false }
-        return text[scheme.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }.contains("@")
+        httpAuthority(of: text)?.contains("@") == true
     }
 
     /// Checks that an http connection's `auth` has the keys its kind needs and no others.
