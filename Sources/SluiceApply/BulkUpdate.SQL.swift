@@ -681,10 +681,70 @@ extension BulkUpdate {
             """
         }
 
+        /// A foreign key of the target (`$1`: its name), pair by pair: the target's column, the
+        /// column it references, the referenced table (as `regclass` prints it, quoted), and the
+        /// key's `confmatchtype` (`f` for MATCH FULL).
+        var foreignKeyColumns: String {
+            """
+            SELECT a.attname::text, r.attname::text, c.confrelid::regclass::text, c.confmatchtype::text \
+            FROM pg_constraint AS c CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(own, referenced, n) \
+            JOIN pg_attribute AS a ON a.attrelid = c.conrelid AND a.attnum = k.own \
+            JOIN pg_attribute AS r ON r.attrelid = c.confrelid AND r.attnum = k.referenced \
+            WHERE c.conrelid = \(targetLiteral)::regclass AND c.conname = $1 AND c.contype = 'f' ORDER BY k.n
+            """
+        }
+
+        /// The key columns of a unique index of the target (`$1`: its name, which a unique
+        /// violation gives as its constraint's) over columns alone, with no predicate; none for
+        /// another index.
+        var uniqueIndexColumns: String {
+            """
+            SELECT a.attname::text FROM pg_index AS i JOIN pg_class AS x ON x.oid = i.indexrelid \
+            CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) \
+            JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+            WHERE i.indrelid = \(targetLiteral)::regclass AND x.relname = $1 AND i.indisunique \
+            AND i.indpred IS NULL AND i.indexprs IS NULL AND k.n <= i.indnkeyatts ORDER BY k.n
+            """
+        }
+
+        /// For ``violation(targetColumns:condition:)``: the row `t` leaves `columns` (quoted) as
+        /// the table holds them for its key. The server checks a foreign key or a unique index
+        /// only where a row changes them (or is added).
+        private func keeps(_ columns: [String]) -> String {
+            let held = columns.map { "c.\($0)" }.joined(separator: ", ")
+            let new = columns.map { "t.\($0)" }.joined(separator: ", ")
+            return
+                "EXISTS (SELECT 1 FROM \(target) AS c WHERE c.\(key) = t.\(key) AND (\(held)) IS NOT DISTINCT FROM (\(new)))"
+        }
+
+        /// For ``violation(targetColumns:condition:)``: the row `t` meets the foreign key whose
+        /// `columns` (quoted) reference `referenced` (quoted) of `table`: a NULL in one of them
+        /// (in all of them for MATCH FULL), or a referenced row holding their values.
+        func meetsForeignKey(
+            _ columns: [String], referencing referenced: [String], of table: String, matchFull: Bool
+        ) -> String {
+            let nulls = columns.map { "t.\($0) IS NULL" }.joined(separator: matchFull ? " AND " : " OR ")
+            let found = zip(columns, referenced).map { "r.\($1) = t.\($0)" }.joined(separator: " AND ")
+            return "(\(keeps(columns)) OR (\(nulls)) OR EXISTS (SELECT 1 FROM \(table) AS r WHERE \(found)))"
+        }
+
+        /// For ``violation(targetColumns:condition:)``: the row `t` meets the unique index over
+        /// `columns` (quoted): no other row of the table holds its values there, nor does another
+        /// row the write leaves or adds (a NULL equals nothing).
+        func meetsUniqueIndex(_ columns: [String]) -> String {
+            func same(_ alias: String) -> String {
+                columns.map { "\(alias).\($0) = t.\($0)" }.joined(separator: " AND ")
+                    + " AND \(alias).\(key) IS DISTINCT FROM t.\(key)"
+            }
+            return "(\(keeps(columns)) OR NOT (EXISTS (SELECT 1 FROM \(target) AS o WHERE \(same("o"))) "
+                + "OR EXISTS (SELECT 1 FROM t AS n WHERE \(same("n")))))"
+        }
+
         /// The first key whose row, with the new values, fails `condition` (a CHECK expression
-        /// over the target's column names), with the new values of the updated columns. For an
-        /// upsert or insert the rows it adds are looked at too: their key and columns from the
-        /// input, their other columns NULL (the defaults are not evaluated).
+        /// over the target's column names, or one of the conditions above over `t`), with the new
+        /// values of the updated columns. For an upsert or insert the rows it adds are looked at
+        /// too: their key and columns from the input, their other columns NULL (the defaults are
+        /// not evaluated).
         func violation(targetColumns: [String], condition: String) throws(PostgresError) -> String {
             let updated = Dictionary(uniqueKeysWithValues: zip(columns, newValues))
             var row: [String] = []
@@ -699,7 +759,7 @@ extension BulkUpdate {
                 rows += " UNION ALL SELECT \(added.joined(separator: ", ")) FROM \(input) AS s WHERE \(isNew)"
             }
             return """
-                SELECT \(key)::text, \(columnList) FROM (\(rows)) AS t \
+                WITH t AS (\(rows)) SELECT \(key)::text, \(columnList) FROM t \
                 WHERE NOT (\(condition)) ORDER BY 1 LIMIT 1
                 """
         }

@@ -1404,22 +1404,49 @@ public struct BulkUpdate: Sendable {
                 rows: try await connection.execute(sql.write).affectedRows, statements: 1, intended: intended)
             if let delete = sql.deleteInserted { written.deleted = try await connection.execute(delete).affectedRows }
             return written
-        } catch let error as PostgresError where error.kind == .server && ["23514", "23502"].contains(error.sqlState) {
+        } catch let error as PostgresError
+            where error.kind == .server && ["23514", "23502", "23503", "23505"].contains(error.sqlState)
+        {
             _ = try await connection.execute("ROLLBACK TO SAVEPOINT sluice_apply_update")
-            let offending = try? await findViolation(error, sql: sql, on: connection)
-            throw BulkUpdateError(violation: error, table: table, offending: offending, columns: columns.map(\.name))
+            let found = try? await findViolation(error, sql: sql, on: connection)
+            // A foreign key or unique index whose row is not found: the server's own words.
+            if found == nil, ["23503", "23505"].contains(error.sqlState) {
+                throw BulkUpdateError(table: table, phase: .update, postgres: error)
+            }
+            throw BulkUpdateError(
+                violation: error, table: table, offending: found?.row, columns: columns.map(\.name),
+                constrained: found?.constrained ?? [])
         } catch let error as PostgresError where error.kind == .server && error.sqlState == "42P10" {
             throw BulkUpdateError(noConflictArbiter: error, table: table, key: key, phase: .update)
         }
     }
 
-    /// The first key whose new values violate the failed constraint, and those values.
+    /// The first key whose new values violate the failed constraint, and those values; for a
+    /// foreign key or a unique index, the target's columns it constrains too.
     private func findViolation(
         _ error: PostgresError, sql: SQL, on connection: PostgresConnection
-    ) async throws -> [Value]? {
+    ) async throws -> (row: [Value], constrained: [String])? {
         let condition: String
+        var constrained: [String] = []
         if error.sqlState == "23502", let column = error.column {
             condition = "\(try PostgresConnection.quoteIdentifierPart(column)) IS NOT NULL"
+        } else if error.sqlState == "23503", let constraint = error.constraint {
+            // The target's own key; not one of another table referencing a value written here.
+            let pairs = try await connection.execute(sql.foreignKeyColumns, [.string(constraint)]).rows
+            guard let first = pairs.first, let table = first[2].stringValue else { return nil }
+            constrained = pairs.compactMap { $0[0].stringValue }
+            let referenced = pairs.compactMap { $0[1].stringValue }
+            guard constrained.count == pairs.count, referenced.count == pairs.count else { return nil }
+            condition = sql.meetsForeignKey(
+                try constrained.map(PostgresConnection.quoteIdentifierPart),
+                referencing: try referenced.map(PostgresConnection.quoteIdentifierPart), of: table,
+                matchFull: first[3].stringValue == "f")
+        } else if error.sqlState == "23505", let constraint = error.constraint {
+            constrained = try await connection.execute(sql.uniqueIndexColumns, [.string(constraint)]).rows.compactMap {
+                $0.first?.stringValue
+            }
+            guard !constrained.isEmpty else { return nil }
+            condition = sql.meetsUniqueIndex(try constrained.map(PostgresConnection.quoteIdentifierPart))
         } else if let constraint = error.constraint {
             let definition = try await connection.execute(sql.constraintDefinition, [.string(constraint)]).scalar
             guard var text = definition.stringValue, text.hasPrefix("CHECK ") else { return nil }
@@ -1430,8 +1457,9 @@ public struct BulkUpdate: Sendable {
             return nil
         }
         let targetColumns = try await connection.execute(sql.targetColumns).rows.compactMap { $0.first?.stringValue }
-        return try await connection.execute(sql.violation(targetColumns: targetColumns, condition: condition)).rows
+        let row = try await connection.execute(sql.violation(targetColumns: targetColumns, condition: condition)).rows
             .first
+        return row.map { ($0, constrained) }
     }
 }
 

@@ -103,7 +103,7 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
         // constraint's name alone does not.
         var message = error.message
         if error.sqlState?.hasPrefix("23") == true, let detail = error.detail, !detail.isEmpty {
-            message += ": \(detail)"
+            message += ": \(detail.hasSuffix(".") ? String(detail.dropLast()) : detail)"
         }
         self.init(
             table: table, phase: phase, reason: error.kind == .connectionLost ? .connectionLost : .database,
@@ -141,8 +141,13 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
         underlying = error
     }
 
-    /// From a CHECK or NOT NULL violation; `offending` is `[key, new values...]` when found.
-    init(violation error: PostgresError, table: String, offending: [Value]?, columns: [String]) {
+    /// From a CHECK, NOT NULL, foreign key or unique violation; `offending` is
+    /// `[key, new values...]` when found, `constrained` the target's columns a foreign key or a
+    /// unique index is over (the first of them written is the column in question).
+    init(
+        violation error: PostgresError, table: String, offending: [Value]?, columns: [String],
+        constrained: [String] = []
+    ) {
         let what = error.constraint.map { "constraint \"\($0)\"" } ?? "NOT NULL on \(error.column ?? "a column")"
         var message: String
         if let offending, let key = offending.first?.text {
@@ -151,10 +156,15 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
         } else {
             message = "the new values violate \(what)"
         }
+        // Which value a foreign key misses, or which row already holds it (a CHECK's detail is
+        // the whole failing row).
+        if ["23503", "23505"].contains(error.sqlState), let detail = error.detail, !detail.isEmpty {
+            message += ": \(detail.hasSuffix(".") ? String(detail.dropLast()) : detail)"
+        }
         self.init(
             table: table, phase: .update, reason: .constraintViolation, key: offending?.first?.text, message: message)
         constraint = error.constraint
-        column = error.column
+        column = error.column ?? constrained.first(where: columns.contains) ?? constrained.first
         underlying = error
     }
 

@@ -159,6 +159,62 @@ import Testing
         #expect(try await db.connection.execute("SELECT 1").scalar == .int(1))
     }
 
+    /// A foreign key or a unique index the new values break is traced to the input row like a
+    /// CHECK: its key, its values, and the server's words on what is missing or taken.
+    @Test(arguments: [false, true]) func foreignKeyAndUniqueViolationsNameTheKey(concurrent: Bool) async throws {
+        let db = try await Scratch.make(
+            schema: """
+                CREATE TABLE authors (id int PRIMARY KEY);
+                INSERT INTO authors VALUES (1), (2);
+                CREATE TABLE editions (lang text, edition int, PRIMARY KEY (lang, edition));
+                INSERT INTO editions VALUES ('en', 1), ('fr', 2);
+                CREATE TABLE books (id int PRIMARY KEY, author int REFERENCES authors, code text UNIQUE,
+                  lang text, edition int, FOREIGN KEY (lang, edition) REFERENCES editions MATCH FULL);
+                INSERT INTO books SELECT i, 1, 'c' || i, 'en', 1 FROM generate_series(1, 6) AS i
+                """)
+        var update = BulkUpdate(
+            table: "books", key: "id",
+            columns: [.init("author", onEmpty: .clear), .init("code", onEmpty: .clear)])
+        update.concurrentPriorReadRows = concurrent ? 1 : nil
+        let before = try await db.connection.execute("SELECT * FROM books ORDER BY id").rows
+        func refusal(_ rows: [[Value]], _ update: BulkUpdate) async throws -> BulkUpdateError {
+            let columns = ["id"] + update.columns.map(\.name)
+            return try await #require(throws: BulkUpdateError.self) {
+                try await update.run(on: db.connection, batches: [Batch(columns: columns, rows: rows)]) { _ in }
+            }
+        }
+
+        // Row 2 keeps an author, row 4 names one that is not there; a NULL references nothing.
+        let missing = try await refusal([[1, nil, "c1"], [2, 2, "c2"], [4, 7, "c4"], [5, 2, "c5"]], update)
+        #expect(missing.reason == .constraintViolation)
+        #expect(missing.key == "4")
+        #expect(missing.constraint == "books_author_fkey")
+        #expect(missing.column == "author")
+        #expect(
+            missing.message
+                == "key 4 (author = 7, code = c4) violates constraint \"books_author_fkey\": Key (author)=(7) is not "
+                + "present in table \"authors\"")
+
+        // A code another row holds, one two input rows are given: the first key of either.
+        let taken = try await refusal([[2, 1, "c2"], [5, 1, "c3"]], update)
+        #expect(taken.key == "5")
+        #expect(taken.column == "code")
+        #expect(
+            taken.message.hasPrefix("key 5 (author = 1, code = c3) violates constraint \"books_code_key\": Key (code)=")
+        )
+        let twice = try await refusal([[3, 1, "new"], [6, 1, "new"]], update)
+        #expect(twice.key == "3")
+        #expect(twice.constraint == "books_code_key")
+
+        // MATCH FULL: both columns or neither.
+        update.columns = [.init("lang", onEmpty: .clear), .init("edition", onEmpty: .clear)]
+        let half = try await refusal([[1, nil, nil], [2, "fr", 2], [3, "fr", nil]], update)
+        #expect(half.key == "3")
+        #expect(half.constraint == "books_lang_edition_fkey")
+        #expect(half.column == "lang")
+        #expect(try await db.connection.execute("SELECT * FROM books ORDER BY id").rows == before)
+    }
+
     @Test(arguments: [false, true]) func undoRestoresExactly(concurrent: Bool) async throws {
         let db = try await Tracks.scratch()
         let before = try await Tracks.snapshot(db.connection)

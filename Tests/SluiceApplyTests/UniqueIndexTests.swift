@@ -4,8 +4,8 @@ import SluicePostgres
 import SluiceTestSupport
 import Testing
 
-/// A row another unique index refuses is named by the server's own words, not only by the
-/// index's name.
+/// A row another unique index refuses is named by its key and the server's own words, not
+/// only by the index's name.
 @Suite struct UniqueIndexTests {
     @Test func aValueAnotherUniqueIndexRefusesIsNamed() async throws {
         let db = try await Scratch.make(
@@ -19,9 +19,10 @@ import Testing
             try await update.run(on: db.connection, batches: [input]) { _ in }
         }
         #expect(
-            error.message.contains(
-                "duplicate key value violates unique constraint \"items_code_key\": Key (code)=(b) already exists."),
+            error.message
+                == "key 1 (code = b) violates constraint \"items_code_key\": Key (code)=(b) already exists",
             "\(error)")
+        #expect(error.key == "1")
         #expect(error.changedNothing)
     }
 }
