@@ -80,6 +80,13 @@ public struct Interpolator: Sendable {
                 }
             } else if let fallback {
                 out += fallback
+                // A default is written in the plan: a secret in it is hidden as one from a variable.
+                if Redaction.isSecretName(name) || Redaction.hasPassword(fallback) {
+                    scalar.isSecret = true
+                    let parts = Redaction.secretParts(of: fallback)
+                    scalar.secretValues += parts
+                    if !parts.isEmpty { scalar.secretDefaults.append(name) }
+                }
             } else {
                 let hint = environment[name] == nil ? "is not set" : "is empty"
                 var diagnostic = Diagnostic.error(

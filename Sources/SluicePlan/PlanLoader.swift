@@ -240,7 +240,11 @@ struct PlanChecker {
                 literals.append(("header \(headerName)", header.value, prefix + "_" + variableName(headerName)))
             }
             for (what, node, variable) in literals {
-                guard let secret = node.scalar, secret.raw == secret.text, !secret.text.isEmpty else { continue }
+                guard let secret = node.scalar, !secret.text.isEmpty else { continue }
+                if let unset = secret.secretDefaults.first {
+                    Self.warnSecretDefault(what, of: unset, at: node.location, into: &validator.diagnostics)
+                }
+                guard secret.raw == secret.text else { continue }
                 validator.diagnostics.warning(
                     node.location.source.name == "--set"
                         ? "\(what) is given on the command line; manifests keep it redacted, but shell "
@@ -277,6 +281,9 @@ struct PlanChecker {
             }
             // A password written out in a database's URL rather than from a variable, ~/.pgpass or
             // PGPASSWORD (an API's URL with one is refused above).
+            if let node = pair.value["url"], let url = node.scalar, let unset = url.secretDefaults.first {
+                Self.warnSecretDefault("the url's password", of: unset, at: node.location, into: &validator.diagnostics)
+            }
             if let node = pair.value["url"], let url = node.scalar, url.raw == url.text,
                 Redaction.hasPassword(url.text)
             {
@@ -301,6 +308,17 @@ struct PlanChecker {
                     redacted: checked.redacted))
         }
         return out
+    }
+
+    /// Warns that `what` is the default of `${variable:-...}`, written in the plan file, which
+    /// stood in for the variable (it is not set): the secret is as readable as one given inline.
+    static func warnSecretDefault(
+        _ what: String, of variable: String, at location: SourceLocation, into diagnostics: inout DiagnosticBag
+    ) {
+        diagnostics.warning(
+            "\(what) is the default written in the plan file for ${\(variable)}, which is not set; anyone who can "
+                + "read the file can use it", at: location,
+            notes: ["set \(variable), and leave the secret out of the plan: write \"${\(variable)}\""])
     }
 
     /// What is wrong with `text` as an API's URL: not `http://` or `https://`, or no host.

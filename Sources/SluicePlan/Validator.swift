@@ -253,7 +253,10 @@ struct Validator {
     func redact(_ scalar: Scalar, typed: Value, secret: Bool) -> Value {
         guard case .string = typed else { return typed }
         if scalar.isSecret || secret {
-            if scalar.raw != scalar.text { return .string(scalar.raw) }  // keep `${VAR}`, never the value
+            // Keep `${VAR}`, never the value, nor a secret the plan wrote as its default.
+            if scalar.raw != scalar.text {
+                return .string(Redaction.masking(scalar.secretValues, in: scalar.raw, anywhere: true))
+            }
             if secret { return .string(Redaction.redact(scalar.text)) }
         }
         // Escape `$` so loading the resolved plan back does not interpolate twice.

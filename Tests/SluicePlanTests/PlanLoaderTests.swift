@@ -600,6 +600,42 @@ let minimal = """
         #expect(!plan.resolved.jsonText().contains("literal-s3cret"))
     }
 
+    /// A secret written as a variable's default (`${VAR:-secret}`) is in the plan file as much
+    /// as one written inline: warned about when it stands in for the variable, hidden from the
+    /// resolved plan (which keeps the `${VAR}`), and masked wherever it may show. It was kept in
+    /// clear in every manifest, and no warning said so.
+    @Test func aSecretWrittenAsADefaultIsWarnedAboutAndRedacted() throws {
+        let yaml = minimal.replacingOccurrences(
+            of: "api: { kind: http, base_url: \"http://127.0.0.1:9/v1\" }",
+            with: """
+                api:
+                    kind: http
+                    base_url: http://127.0.0.1:9/v1
+                    auth: { kind: bearer, token: "${API_TOKEN_X:-default-t0ken-xyz}" }
+                """
+        ).replacingOccurrences(
+            of: "url: \"${DB_URL:-postgres://localhost/db}\"",
+            with: "url: \"${DB_URL_X:-postgresql://u:default-pw-123@h/db}\"")
+        try #require(yaml.contains("default-pw-123"))
+        let plan = try load(yaml, env: [:])
+        #expect(
+            plan.warnings.map(\.message) == [
+                "the url's password is the default written in the plan file for ${DB_URL_X}, which is not set; "
+                    + "anyone who can read the file can use it",
+                "token is the default written in the plan file for ${API_TOKEN_X}, which is not set; anyone who "
+                    + "can read the file can use it",
+            ], "\(plan.warnings)")
+        let recorded = plan.resolved.jsonText()
+        #expect(!recorded.contains("default-t0ken-xyz") && !recorded.contains("default-pw-123"), "\(recorded)")
+        #expect(recorded.contains("${API_TOKEN_X:-***}"), "\(recorded)")
+        #expect(recorded.contains("${DB_URL_X:-postgresql://u:***@h/db}"), "\(recorded)")
+        #expect(Set(plan.secretTexts).isSuperset(of: ["default-t0ken-xyz", "default-pw-123"]))
+
+        // Set, the variables stand for themselves: nothing of the file is used, nothing warned.
+        let set = try load(yaml, env: ["API_TOKEN_X": "t", "DB_URL_X": "postgresql://u@h/db"])
+        #expect(set.warnings.isEmpty, "\(set.warnings)")
+    }
+
     /// A credential written into a header whose name says so is warned about like one in auth;
     /// another header (a version) is not.
     @Test func aLiteralCredentialInAHeaderIsWarnedAbout() throws {

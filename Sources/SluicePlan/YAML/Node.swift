@@ -77,6 +77,9 @@ public struct Scalar: Sendable {
     /// The values of secret variables interpolated into it (`${DB_PASSPHRASE}` in a query's
     /// SQL): hidden wherever the text may come back in part.
     public var secretValues: [String] = []
+    /// The variables whose default, written in the plan (`${DB_URL:-postgresql://u:pw@h/db}`),
+    /// stood in for them with a secret: as much written in the file as a secret given inline.
+    public var secretDefaults: [String] = []
     /// True when a `${VAR}` in it was not set and `sluice check` let that pass (the run's
     /// environment sets it): its value is a stand-in, not checked against the parameter's type.
     public var isUnresolved = false
