@@ -76,7 +76,8 @@ public struct FixtureAPI: Sendable {
     public var redirectsTo: String?
     /// Every 200 answer that is a JSON object also holds `"echo": {"query", "headers", "body"}`:
     /// the request as it arrived (query and body as sent, header names in lower case), as an API
-    /// that repeats its request in `self` links or debug fields does.
+    /// that repeats its request in `self` links or debug fields does; with ``redirectsTo``, the
+    /// redirect's address repeats the `Authorization` header and the body, percent-encoded.
     public var echoesRequest = false
 
     public init(shape: Shape, answers: [String: Value]) {

@@ -45,7 +45,14 @@ struct FixtureState: Sendable {
         stats.userAgents.append(request.headers["user-agent"])
         if let origin = api.redirectsTo {
             var reply = FixtureReply.error(307, "moved")
-            reply.location = origin + request.path + (request.query.isEmpty ? "" : "?" + request.query)
+            var query = request.query
+            // As a careless server does, the address repeats the request's credentials.
+            if api.echoesRequest {
+                let sent = (request.headers["authorization"] ?? "") + String(decoding: request.body, as: UTF8.self)
+                let encoded = sent.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? sent
+                query += (query.isEmpty ? "" : "&") + "echo=" + encoded
+            }
+            reply.location = origin + request.path + (query.isEmpty ? "" : "?" + query)
             return reply
         }
         if api.requiresUserAgent, !Self.namesAnApplication(request.headers["user-agent"]) {

@@ -42,4 +42,37 @@ import Testing
             }
         }
     }
+
+    /// A token endpoint whose redirect repeats the client's `Authorization: Basic` header in
+    /// its address, percent-encoded: the base64's `=` padding became `%3D`, and the whole pair
+    /// (the client secret, decoded) was shown and recorded.
+    @Test func aTokenRedirectRepeatingTheCredentialsNeverShowsThem() async throws {
+        // 3 + 1 + 21 bytes: a pair whose base64 ends in `=`.
+        let (id, secret) = ("app", "s3cret-never-shown-21")
+        let pair = Data("\(id):\(secret)".utf8).base64EncodedString()
+        try #require(pair.hasSuffix("="))
+        var mover = FixtureAPI(shape: .perItem(pathPrefix: "/item/"), answers: [:])
+        mover.echoesRequest = true
+        try await FetchShapesTests.with(FixtureAPI(shape: .perItem(pathPrefix: "/item/"), answers: [:])) {
+            _, elsewhere in
+            mover.redirectsTo = elsewhere
+            try await FetchShapesTests.with(mover) { _, origin in
+                let stage = try FetchShapesTests.fetchStage(
+                    "path: /item/{name}\nretries: 0",
+                    connection: """
+                        kind: http
+                        base_url: \(origin)
+                        auth: { kind: oauth2-client-credentials, token_url: "\(origin)/token", client_id: \(id), client_secret: "${SECRET}" }
+                        """,
+                    environment: ["SECRET": secret])
+                let harness = try await StageHarness(stage: stage)
+                let error = await #expect(throws: (any Error).self) {
+                    _ = try await harness.run(stage, input: [Batch(columns: ["name"], rows: [["a"]])])
+                }
+                let said = "\(error.map { "\($0)" } ?? "")"
+                #expect(said.contains("a redirect to \(elsewhere)/token?echo=Basic%20***"), "\(said)")
+                for form in [secret, String(pair.dropLast())] { #expect(!said.contains(form), "\(said)") }
+            }
+        }
+    }
 }

@@ -36,12 +36,13 @@ actor TokenProvider<C: Clock<Duration>> {
     }
 
     /// What the token request carries that an error answer must not repeat: the secret, alone
-    /// and in the Basic header.
+    /// and in the Basic header, in each form an answer may give it (a redirect's `Location`
+    /// percent-encodes the header's `=` padding).
     private var hidden: [String] {
-        [
+        ResponseOutcome.forms(of: [
             credentials.clientSecret,
             Data("\(credentials.clientID):\(credentials.clientSecret)".utf8).base64EncodedString(),
-        ]
+        ])
     }
 
     /// How a transient failure names the endpoint: the error that ends a fetch carries the API's
