@@ -56,6 +56,7 @@ public struct PipelineBuilder: Sendable {
             var stage = FetchStage(
                 name: name, settings: settings, http: try http(settings.connection, for: name), parameters: parameters)
             stage.previousAnswers = resumeFrom?.appendingPathComponent(FetchAnswers.fileName(stage: name))
+            stage.sentSecrets = plan.variableSecrets
             return stage
         case .transform(let settings):
             var stage = TransformStage(name: name, settings: settings, parameters: parameters)

@@ -49,6 +49,10 @@ public struct FetchConfiguration: Sendable {
     public var auth: RequestAuth?
     /// Sent with every request to the API (a `User-Agent` naming the app, an `Accept-Language`).
     public var headers: [(String, String)] = []
+    /// The plan's secrets every request carries besides its auth and credential headers: in
+    /// another header's value (`X-Trace: ${TRACE_TOKEN}`) or in the base URL (a key in its
+    /// path). Hidden in answers that repeat them, like the credentials.
+    public var sentSecrets: [String] = []
     /// The `User-Agent` sent when ``headers`` has none.
     public static let defaultUserAgent = "sluice/\(SluiceVersion.current)"
     /// What an item the API sent means besides itself (`retry_when`, `not_found_when`).
@@ -172,7 +176,7 @@ extension FetchConfiguration {
     /// What every request carries whatever its access token: the auth's key or bearer token,
     /// and the values of the headers that read as credentials (``isCredentialHeader(_:)``).
     var fixedCredentials: [String] {
-        var credentials = headers.filter { Self.isCredentialHeader($0.0) }.map(\.1)
+        var credentials = headers.filter { Self.isCredentialHeader($0.0) }.map(\.1) + sentSecrets
         switch auth {
         case .bearer(let token): credentials.append(token)
         case .basic(let username, let password):

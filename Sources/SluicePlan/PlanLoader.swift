@@ -97,6 +97,7 @@ public struct PlanLoader: Sendable {
         result.warnings = all.filter { $0.severity != .error }
         result.secretOverrides = checker.validator.secretOverrides
         result.secretTexts = hidden
+        result.variableSecrets = checker.validator.variableSecrets.sorted()
         return result
     }
 }

@@ -19,6 +19,9 @@ struct Validator {
     /// The secret texts met (a client secret, a URL's password, a secret variable's value), so
     /// that diagnostics quoting the plan can hide them.
     var secretTexts: Set<String> = []
+    /// Of those, the values of variables named as secrets (and secret defaults) interpolated
+    /// into the plan's text (``Scalar/secretValues``).
+    var variableSecrets: Set<String> = []
     /// The `--set` arguments (by their 1-based order) that hold a secret literally, not as `${VAR}`.
     var secretOverrides: Set<Int> = []
     /// Every expression and expectation, parsed once here, by dotted path: decoding the typed
@@ -246,6 +249,7 @@ struct Validator {
         let parts = (Redaction.secretParts(of: scalar.text) + scalar.secretValues).filter { !$0.contains("${") }
         guard !parts.isEmpty else { return }
         secretTexts.formUnion(parts)
+        variableSecrets.formUnion(scalar.secretValues.filter { !$0.contains("${") })
         if location.source.name == "--set", scalar.raw == scalar.text { secretOverrides.insert(location.source.order) }
     }
 

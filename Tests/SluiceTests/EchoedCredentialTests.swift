@@ -6,8 +6,8 @@ import Testing
 @testable import Sluice
 
 /// An API that repeats its request in a 200 answer hands back the credentials the request
-/// carried, in whatever form it carried them: none of them is kept, a header that is not a
-/// credential is.
+/// carried, in whatever form it carried them: none of them is kept (nor a secret variable's
+/// value in any header), a header that is not a credential is.
 @Suite struct EchoedCredentialTests {
     @Test(arguments: [
         ("path: /item/{name}", "{ kind: api-key, query_param: api_key, key: \"${SECRET}\" }"),
@@ -28,16 +28,18 @@ import Testing
                 connection: """
                     kind: http
                     base_url: \(origin)
-                    headers: { X-Vendor-Token: "${TOKEN}", X-Customer: cust-12345 }
+                    headers: { X-Vendor-Token: "${TOKEN}", X-Customer: cust-12345, X-Trace: "${TRACE_TOKEN}" }
                     auth: \(auth)
                     """,
-                environment: ["SECRET": key, "TOKEN": "tok-12345678"])
+                environment: ["SECRET": key, "TOKEN": "tok-12345678", "TRACE_TOKEN": "trace-87654321"])
             let harness = try await StageHarness(stage: stage)
             let got = rows(try await harness.run(stage, input: [Batch(columns: ["name"], rows: [["a"]])]))
             let echo = try #require(got.first?["response"]?["echo"])
             let kept = JSON.encode(echo)
-            for form in ["k3y", "tok-12345678"] { #expect(!kept.contains(form), "\(kept)") }
+            for form in ["k3y", "tok-12345678", "trace-87654321"] { #expect(!kept.contains(form), "\(kept)") }
             #expect(echo["headers"]["x-vendor-token"] == "***")
+            // A secret variable's value in a header whose name says nothing: hidden all the same.
+            #expect(echo["headers"]["x-trace"] == "***")
             #expect(echo["headers"]["x-customer"] == "cust-12345", "not a credential: kept")
         }
     }

@@ -18,6 +18,10 @@ public struct Plan: Sendable {
     /// Every secret value the plan holds (keep in memory only): what ``SecretRegistry`` hides
     /// once the plan runs.
     public var secretTexts: [String] = []
+    /// Of those, the values of variables named as secrets (and secret defaults) put into the
+    /// plan's text: what a request may carry besides its auth (in a header, in the base URL),
+    /// which an answer repeating it must hide.
+    public var variableSecrets: [String] = []
     /// Warnings found while checking (e.g. a secret written into the file).
     public var warnings: [Diagnostic]
     /// The whole plan after overrides and defaults, with every secret in its `${VAR}` form or

@@ -25,6 +25,10 @@ public struct FetchStage: Stage {
     let clock: any Clock<Duration>
     /// An earlier run's answers file (``FetchAnswers``): ids answered there are not asked again.
     public var previousAnswers: URL?
+    /// The values of the plan's secret variables (``Plan/variableSecrets``): those the
+    /// connection sends with every request are hidden in answers
+    /// (``FetchConfiguration/sentSecrets``).
+    public var sentSecrets: [String] = []
 
     public init(
         name: String, settings: FetchSettings, http: HTTPSettings, parameters: Value,
@@ -59,6 +63,9 @@ public struct FetchStage: Stage {
         case nil: break
         }
         c.headers = http.headers.map { ($0.0, $0.1.value) }
+        c.sentSecrets = sentSecrets.filter { secret in
+            http.baseURL.contains(secret) || c.headers.contains { $0.1.contains(secret) }
+        }
         c.method = settings.method.rawValue
         if settings.perItem {
             // Each request's query is rendered from its row, into its key.
