@@ -138,6 +138,7 @@ struct PlanChecker {
         let connections = checkConnections(root["connections"])
         let stages = checkStages(root["stages"], planLocation: root.location)
         crossCheck(stages: stages, connections: connections)
+        refuseSecretNames(root)
 
         var resolvedEntries = top.redacted.entries
         resolvedEntries.append(.init("connections", .map(connections.map { .init($0.name, $0.redacted) })))
@@ -154,6 +155,27 @@ struct PlanChecker {
             version: version, name: name, description: top.value["description"]?.string,
             connections: connections.map(\.definition), stages: definitions,
             path: path, sha256: sha256, overrides: overrides, warnings: [], resolved: .map(resolvedEntries))
+    }
+
+    /// Names are shown and written everywhere: the plan's (and its description) on the terminal,
+    /// in `sluice runs` and every manifest, a stage's in every message about it, a written
+    /// file's path in the run's summary and on disk. One made of a secret variable's value would show the secret there.
+    mutating func refuseSecretNames(_ root: Node) {
+        var named: [(Node, String)] = [("name", "the plan's name"), ("description", "the plan's description")]
+            .compactMap { key, what in root[key].map { ($0, what) } }
+        for stage in root["stages"]?.elements ?? [] {
+            if let name = stage["name"] { named.append((name, "a stage's name")) }
+            if stage["kind"]?.scalar?.text == "write-csv", let path = stage["path"] {
+                named.append((path, "write-csv's path"))
+            }
+        }
+        for (node, what) in named {
+            guard let scalar = node.scalar, scalar.isSecret, scalar.raw != scalar.text else { continue }
+            validator.diagnostics.error(
+                "\(what) takes a secret variable's value (\(scalar.raw)): it would be shown on the terminal and "
+                    + "written in `sluice runs`, manifests and file names", at: node.location,
+                notes: ["name it with words, or a variable that holds no secret"])
+        }
     }
 
     struct CheckedConnection {

@@ -636,6 +636,30 @@ let minimal = """
         #expect(set.warnings.isEmpty, "\(set.warnings)")
     }
 
+    /// A plan's name or description, a stage's name or a write-csv path made of a secret
+    /// variable's value is refused: it would be printed, listed and written into file names
+    /// (`name: "plan-${API_TOKEN}"` showed the token in `check`, `sluice runs` and the manifest).
+    @Test func aNameMadeOfASecretIsRefused() throws {
+        let yaml = """
+            version: 1
+            name: "plan-${API_TOKEN}"
+            description: "from ${REGION}"
+            stages:
+              - { name: "read-${DB_PASSWORD}", kind: read-csv, path: in.csv }
+              - { kind: write-csv, path: "out-${API_TOKEN}.csv", columns: [id] }
+            """
+        let env = ["API_TOKEN": "t0ken-value-1", "DB_PASSWORD": "pw-value-2", "REGION": "eu"]
+        let error = try #require(throws: PlanError.self) { try load(yaml, env: env) }
+        let refused = error.diagnostics.filter { $0.message.contains("takes a secret variable's value") }
+        #expect(
+            refused.map { "\($0.location?.line ?? 0):\($0.location?.column ?? 0)" } == ["2:7", "5:13", "6:30"],
+            "\(error.diagnostics)")
+        #expect(
+            refused.first?.message.hasPrefix("the plan's name takes a secret variable's value (plan-${API_TOKEN})")
+                == true)
+        #expect(!error.diagnostics.map { $0.rendered() }.joined().contains("value-"))
+    }
+
     /// A credential written into a header whose name says so is warned about like one in auth;
     /// another header (a version) is not.
     @Test func aLiteralCredentialInAHeaderIsWarnedAbout() throws {
