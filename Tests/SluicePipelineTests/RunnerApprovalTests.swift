@@ -12,6 +12,8 @@ import Testing
     struct ReviewedSink: ReviewingStage {
         var sink = SinkStage()
         var changesNothing: Bool
+        /// The review is interrupted (Ctrl-C while it reads the table).
+        var interrupted = false
         var name: String { sink.name }
         var kind: String { sink.kind }
         var parameters: Value { sink.parameters }
@@ -23,6 +25,7 @@ import Testing
         func review(
             _ context: StageContext, input: StageInput, earlier: [Manifest.StageRecord]
         ) async throws -> Manifest.Review {
+            if interrupted { throw CancellationError() }
             let file = context.runDirectory.appendingPathComponent("review.csv")
             try await BlockingIO.runOnOwnThread { try Data().write(to: file) }
             return Manifest.Review(
@@ -51,6 +54,19 @@ import Testing
                 == changesNothing, "\(manifest.notices)")
         #expect(try await BlockingIO.runOnOwnThread { try Manifest.load(from: result.directory) } == manifest)
     }
+    /// A review interrupted (Ctrl-C) is cancelled like a stage: no error of its own, which read
+    /// `error in stage 'sink': CancellationError()`.
+    @Test func anInterruptedReviewIsCancelledNotAnError() async throws {
+        let test = try await TestRun()
+        var stages = chain(batches: 2, gated: true)
+        stages[2] = StageSpec(
+            ReviewedSink(changesNothing: false, interrupted: true), input: "map", requiresApproval: true)
+        let manifest = try await test.run(stages, approval: .denied).manifest
+        #expect(manifest.stage("sink")?.status == .cancelled)
+        #expect(manifest.stage("sink")?.error == nil)
+        #expect(manifest.error == nil, "\(manifest.error.map(\.message) ?? "")")
+    }
+
     @Test func aDeniedGateStopsTheRunAwaitingApproval() async throws {
         let test = try await TestRun()
         let sink = SinkStage()

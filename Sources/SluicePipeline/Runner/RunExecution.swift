@@ -191,14 +191,19 @@ struct RunExecution: Sendable {
                 review = try await stage.review(
                     context, input: StageInput(upstream: upstream, source: source, progress: nil), earlier: earlier)
             } catch {
-                var record = StageExecution.errorRecord(error, now: configuration.now())
-                record.stage = spec.name
+                // Interrupted (Ctrl-C): cancelled as a stage is, no error of its own to report.
+                let cancelled = Task.isCancelled || error is CancellationError
+                var record = cancelled ? nil : StageExecution.errorRecord(error, now: configuration.now())
+                record?.stage = spec.name
                 let failed = record
-                logger.error("review failed", metadata: ["stage.name": "\(spec.name)", "error": "\(failed.message)"])
+                if let failed {
+                    logger.error(
+                        "review failed", metadata: ["stage.name": "\(spec.name)", "error": "\(failed.message)"])
+                }
                 await recorder.updateStage(spec.name) { stage, manifest in
-                    stage.status = Task.isCancelled ? .cancelled : .failed
+                    stage.status = cancelled ? .cancelled : .failed
                     stage.error = failed
-                    manifest.error = failed
+                    if let failed { manifest.error = failed }
                     manifest.notices.append(contentsOf: context.notices)
                 }
                 return nil
