@@ -329,6 +329,21 @@ public struct BulkUpdate: Sendable {
         on connection: PostgresConnection, input: Input, reviewed: Reviewed?, fingerprint: String? = nil,
         onDrift: OnDrift, inlineReview: InlineReview? = nil, undo: (Batch) async throws -> Void
     ) async throws -> BulkUpdateStats where Input.Element == Batch, Reviewed.Element == Batch {
+        do {
+            return try await performing(
+                on: connection, input: input, reviewed: reviewed, fingerprint: fingerprint, onDrift: onDrift,
+                inlineReview: inlineReview, undo: undo)
+        } catch var error as BulkUpdateError where guarded {
+            // An undo's failure says so: "apply to tracks failed" read as the apply's.
+            error.isUndo = true
+            throw error
+        }
+    }
+
+    private func performing<Input: AsyncSequence, Reviewed: AsyncSequence>(
+        on connection: PostgresConnection, input: Input, reviewed: Reviewed?, fingerprint: String?,
+        onDrift: OnDrift, inlineReview: InlineReview?, undo: (Batch) async throws -> Void
+    ) async throws -> BulkUpdateStats where Input.Element == Batch, Reviewed.Element == Batch {
         var sql = try validate(serverVersion: connection.serverVersion)
         if inlineReview != nil, guarded {
             throw BulkUpdateError(

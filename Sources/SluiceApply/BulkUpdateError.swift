@@ -69,6 +69,8 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
     public var value: String?
     public var constraint: String?
     public var underlying: PostgresError?
+    /// The update was an undo (``BulkUpdate/guarded``), which its message names.
+    public var isUndo = false
 
     public init(
         table: String, phase: Phase, reason: Reason, key: String? = nil, keys: [String] = [], inputRow: Int? = nil,
@@ -88,11 +90,14 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
     public var changedNothing: Bool { reason != .commitOutcomeUnknown }
 
     public var description: String {
-        var out = "apply to \(table) failed while \(phase.words): \(message)"
+        var out = "\(isUndo ? "undo of" : "apply to") \(table) failed while \(phase.words): \(message)"
         out +=
             changedNothing
             ? "; nothing was changed"
-            : "; the update may have been applied: applying the same rows again is safe (only rows that still differ are written)"
+            : isUndo
+                ? "; the undo may have committed: running it again is safe (it restores only cells still holding what "
+                    + "the apply wrote)"
+                : "; the update may have been applied: applying the same rows again is safe (only rows that still differ are written)"
         // A lost connection's message holds the underlying error already.
         if let underlying, reason != .connectionLost { out += "\n" + underlying.description }
         return out

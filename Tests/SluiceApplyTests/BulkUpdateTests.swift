@@ -231,6 +231,24 @@ import Testing
         #expect(try await Tracks.snapshot(db.connection) == before)
     }
 
+    /// An undo that fails says it is the undo (it read "apply to tracks failed ..." to whoever
+    /// ran `sluice undo`), and changes nothing.
+    @Test func anUndoThatFailsSaysItIsTheUndo() async throws {
+        let db = try await Tracks.scratch()
+        var prior: [Batch] = []
+        _ = try await Tracks.update.run(on: db.connection, batches: [Tracks.batch([(1, 11, nil)])]) { prior.append($0) }
+        let applied = try await Tracks.snapshot(db.connection)
+        // Since the apply, the table refuses the value the undo would put back.
+        _ = try await db.connection.execute(
+            "ALTER TABLE tracks ADD CONSTRAINT no_ten CHECK (spotify_popularity <> 10) NOT VALID")
+        let error = try await #require(throws: BulkUpdateError.self) {
+            try await Tracks.update.undoing.run(on: db.connection, batches: prior) { _ in }
+        }
+        #expect(error.isUndo)
+        #expect(error.description.hasPrefix("undo of tracks failed while writing the rows: key \(Tracks.id(1))"))
+        #expect(try await Tracks.snapshot(db.connection) == applied)
+    }
+
     /// Undo restores only cells still holding what the apply wrote: a cell changed since is a
     /// conflict, left as it is and its row named; the row's other cells are restored.
     @Test(arguments: [false, true]) func undoLeavesCellsChangedSinceTheApply(concurrent: Bool) async throws {
