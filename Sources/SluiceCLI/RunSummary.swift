@@ -258,7 +258,7 @@ struct RunSummary {
         let latest = Dictionary(manifest.undos.map { ($0.stage, $0) }, uniquingKeysWith: { $1 })
         let undone =
             latest.isEmpty ? "" : latest.values.contains { $0.changedSince > 0 } ? ", partly undone" : ", undone"
-        let unknown = ApplyStage.mayHaveApplied(manifest) ? ", may have applied (commit outcome unknown)" : ""
+        let unknown = ApplyStage.mayHaveApplied(manifest) ? mayHaveApplied : ""
         // A run that failed after its apply committed (a verify that failed): the table changed.
         let committed =
             manifest.status != .succeeded && !dryRun && !manifest.committedAppliesNotUndone.isEmpty
@@ -267,6 +267,9 @@ struct RunSummary {
             manifest.isAbandoned ? "running, process gone" : manifest.status.rawValue + (dryRun ? " (dry run)" : "")
         return stored + unknown + committed + undone
     }
+
+    /// What a run's state adds when one of its applies may have committed, unknown to it.
+    static let mayHaveApplied = ", may have applied (commit outcome unknown)"
 
     /// The stage kinds that end a pipeline: they write to the database, or check it, and send
     /// no rows to a next stage.

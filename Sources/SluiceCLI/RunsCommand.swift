@@ -64,8 +64,13 @@ extension Manifest {
     /// The state `sluice runs` lists: the status with what is known of it
     /// (``RunSummary/status(of:)``), and for a gate, whether it was approved since or its review
     /// superseded.
-    static func listedState(of run: Manifest, approved: Set<String>, superseded: [String: String]) -> String {
-        RunSummary.status(of: run)
+    /// `inDoubt`: the run's process died while an apply ran and left its undo file
+    /// (``CommitOutcome/unfinishedUndoFiles(of:in:evenUncommitted:)``): its COMMIT may have gone
+    /// through, which a run killed before it changed nothing does not say.
+    static func listedState(
+        of run: Manifest, approved: Set<String>, superseded: [String: String], inDoubt: Bool = false
+    ) -> String {
+        RunSummary.status(of: run) + (inDoubt && !ApplyStage.mayHaveApplied(run) ? RunSummary.mayHaveApplied : "")
             + (approved.contains(run.runID) ? ", approved" : superseded[run.runID] != nil ? ", superseded" : "")
     }
 }
@@ -95,12 +100,17 @@ struct Runs: AsyncParsableCommand {
             for error in unreadable { Terminal.printError("warning: \(error); left out of the list") }
             let superseded = Manifest.supersededReviews(among: runs.map(\.manifest))
             let approved = Manifest.approvedGates(among: runs.map(\.manifest))
+            var inDoubt = Set<String>()
+            for (directory, manifest) in runs
+            where await !CommitOutcome.unfinishedUndoFiles(of: manifest, in: directory).isEmpty {
+                inDoubt.insert(manifest.runID)
+            }
             if json {
                 let continuedBy = Manifest.continuations(among: runs.map(\.manifest))
                 let listed = runs.map {
                     Self.json(
                         $0.manifest, directory: $0.directory, continuedBy: continuedBy, approved: approved,
-                        superseded: superseded)
+                        superseded: superseded, inDoubt: inDoubt.contains($0.manifest.runID))
                 }
                 print(JSON.encodePretty(.array(listed)))
                 return
@@ -126,7 +136,9 @@ struct Runs: AsyncParsableCommand {
                 }
                 rows.append([
                     manifest.runID, manifest.plan.name, Self.command(of: manifest),
-                    Manifest.listedState(of: manifest, approved: approved, superseded: superseded),
+                    Manifest.listedState(
+                        of: manifest, approved: approved, superseded: superseded,
+                        inDoubt: inDoubt.contains(manifest.runID)),
                     formatter.string(from: manifest.startedAt),
                     manifest.duration.map { RunSummary.format(seconds: $0) } ?? "-",
                     // The rows the run started from: what its first stage read (a replayed apply)
@@ -145,7 +157,7 @@ struct Runs: AsyncParsableCommand {
         /// One run of `runs --json`: what the table's columns show, as values.
         static func json(
             _ manifest: Manifest, directory: URL, continuedBy: [String: Manifest], approved: Set<String> = [],
-            superseded: [String: String] = [:]
+            superseded: [String: String] = [:], inDoubt: Bool = false
         ) -> Value {
             let supersededBy = superseded[manifest.runID]
             let source = manifest.stages.first { $0.status != .skipped } ?? manifest.stages.first
@@ -153,7 +165,9 @@ struct Runs: AsyncParsableCommand {
             return .object([
                 "run_id": .string(manifest.runID), "plan": .string(manifest.plan.name),
                 "command": .string(command(of: manifest)), "status": .string(manifest.status.rawValue),
-                "state": .string(Manifest.listedState(of: manifest, approved: approved, superseded: superseded)),
+                "state": .string(
+                    Manifest.listedState(
+                        of: manifest, approved: approved, superseded: superseded, inDoubt: inDoubt)),
                 "superseded_by": supersededBy.map(Value.string) ?? .null,
                 "exit_code": .int(Int64(Execution.exitStatus(for: manifest))),
                 "started_at": .string(Manifest.format(manifest.startedAt)),
@@ -193,6 +207,7 @@ struct Runs: AsyncParsableCommand {
                 let manifest = try await BlockingIO.run { try Manifest.load(from: url) }
                 let directory = Manifest.manifestURL(for: url).deletingLastPathComponent()
                 var summary = RunSummary(manifest: manifest, directory: directory)
+                summary.unfinishedUndoFiles = await CommitOutcome.unfinishedUndoFiles(of: manifest, in: directory)
                 if manifest.status != .succeeded {
                     // Its siblings say whether a later run went on from it, approved its gate, or
                     // superseded its review: the state `sluice runs` lists.
@@ -202,7 +217,8 @@ struct Runs: AsyncParsableCommand {
                     let runs = siblings.map(\.manifest)
                     let superseded = Manifest.supersededReviews(among: runs)
                     summary.state = Manifest.listedState(
-                        of: manifest, approved: Manifest.approvedGates(among: runs), superseded: superseded)
+                        of: manifest, approved: Manifest.approvedGates(among: runs), superseded: superseded,
+                        inDoubt: !summary.unfinishedUndoFiles.isEmpty)
                     summary.supersededBy = superseded[manifest.runID]
                     let continuation = Manifest.continuations(among: runs)[manifest.runID]
                     summary.continuedBy = continuation?.runID
@@ -212,7 +228,6 @@ struct Runs: AsyncParsableCommand {
                     print(JSON.encodePretty(Execution.runJSON(manifest, directory: directory, state: summary.state)))
                     return
                 }
-                summary.unfinishedUndoFiles = await CommitOutcome.unfinishedUndoFiles(of: manifest, in: directory)
                 print(summary.text, terminator: "")
             } catch {
                 Terminal.report(error)

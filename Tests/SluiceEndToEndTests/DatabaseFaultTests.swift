@@ -401,6 +401,12 @@ struct DatabaseFaultTests {
         // client_connection_check_interval), and ends the session.
         try await fixture.waitForNoSluiceBackends()
         #expect(try await fixture.table() == before)
+        // Listed as what it is until asked: its COMMIT was sent (it read like a run killed
+        // before it changed anything).
+        let listed = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        #expect(
+            listed.stdout.contains("running, process gone, may have applied (commit outcome unknown)"),
+            "\(listed.stdout)")
 
         try await fixture.removeSlowCommit()
         let killed = try await fixture.lastRunDirectory()
