@@ -67,12 +67,17 @@ struct RejectCommand: AsyncParsableCommand {
                 + "for a new review:\n  \(Self.newReviewCommand(for: manifest, in: directory))")
     }
 
-    /// Refuses a run that a replay of it approved already (one that committed its apply, or
-    /// succeeded) or is approving now: rejecting it then would record what did not happen.
+    /// Refuses a run that a replay of it approved (one whose committed apply stands, or that
+    /// `sluice runs` lists as its approval: ``Manifest/approvedGates(among:)``) or is approving
+    /// now: rejecting it then would record what did not happen. An approval whose every change
+    /// was undone since leaves the gate waiting, to approve or reject.
     static func refuseApproved(_ manifest: Manifest, in directory: URL) async throws {
         let runs = directory.deletingLastPathComponent()
         let siblings = (try? await BlockingIO.run { Manifest.loadAll(in: runs) }) ?? []
         let byID = Manifest.byRunID(siblings.map(\.manifest))
+        let approval =
+            Manifest.approvedGates(among: siblings.map(\.manifest)).contains(manifest.runID)
+            ? Manifest.continuations(among: siblings.map(\.manifest))[manifest.runID] : nil
         // Also the resume of an approval whose process died: it approved this run as well.
         for (replay, other) in siblings where other.continues(manifest, among: byID) {
             let path = Execution.shellQuoted(replay.path)
@@ -82,11 +87,11 @@ struct RejectCommand: AsyncParsableCommand {
                         + "to stop it: kill -INT \(other.process?.pid ?? 0)")
                 throw ExitCode(ExitStatus.failed)
             }
-            guard other.status == .succeeded || !other.committedApplies.isEmpty else { continue }
+            let stands = !other.committedAppliesNotUndone.isEmpty
+            guard stands || other.runID == approval?.runID else { continue }
             Terminal.printError(
                 "error: run \(other.runID) approved run \(manifest.runID) already (\(RunSummary.status(of: other)))"
-                    + (other.committedAppliesNotUndone.isEmpty
-                        ? "" : "; to put back what it applied: sluice undo \(path) --dry-run, then --yes"))
+                    + (stands ? "; to put back what it applied: sluice undo \(path) --dry-run, then --yes" : ""))
             throw ExitCode(ExitStatus.failed)
         }
     }

@@ -25,9 +25,10 @@ extension Manifest {
     /// resume of one: ``Manifest/continues(_:among:)``), most telling first:
     /// 1. the latest that succeeded and committed a change not undone since;
     /// 2. else the latest that succeeded changing nothing (the table held it already) after
-    ///    every undo of the others: still an approval;
-    /// 3. else the latest that succeeded and whose every change was undone since
-    ///    (``undoneSince``): the run it continued is back where it stopped;
+    ///    every undo of the others (of any status: an approval killed after its COMMIT, undone,
+    ///    leaves the resume that found its rows written no approval): still an approval;
+    /// 3. else the latest whose every change was undone since (``undoneSince``), one that
+    ///    succeeded first: the run it continued is back where it stopped;
     /// 4. else the latest (a failed attempt).
     static func continuations(among runs: [Manifest]) -> [String: Manifest] {
         let byID = Manifest.byRunID(runs)
@@ -39,12 +40,12 @@ extension Manifest {
         }
         return candidates.compactMapValues { later in
             let succeeded = later.filter { $0.status == .succeeded }
-            let lastUndo = succeeded.flatMap(\.undos).map(\.undoneAt).max()
+            let lastUndo = later.flatMap(\.undos).map(\.undoneAt).max()
             return succeeded.last { !$0.committedAppliesNotUndone.isEmpty }
                 ?? succeeded.last { run in
                     run.committedApplies.isEmpty && lastUndo.map { (run.finishedAt ?? run.startedAt) > $0 } ?? true
                 }
-                ?? succeeded.last { $0.undoneSince } ?? later.last
+                ?? succeeded.last { $0.undoneSince } ?? later.last { $0.undoneSince } ?? later.last
         }
     }
 

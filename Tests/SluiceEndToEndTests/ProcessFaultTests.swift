@@ -254,21 +254,40 @@ struct ProcessFaultTests {
         let fixture = try await EnrichmentFixture.make(tracks: 20)
         defer { Task { await fixture.tearDown() } }
         let (_, run) = try await fixture.applyReviewedCSV()
-        let exited = Int(try await ChildProcess.run("/bin/true", []).pid)
-        let file = Manifest.manifestURL(for: run)
-        var manifest = try #require(await fixture.manifests().last?.manifest)
-        manifest.status = .running
-        manifest.finishedAt = nil
-        manifest.process = .init(pid: exited, host: ProcessInfo.processInfo.hostName)
-        let verify = try #require(manifest.stages.firstIndex { $0.name == "verify" })
-        manifest.stages[verify].status = .running
-        try await Files.write(manifest.encoded(), to: file)
+        try await fixture.leaveAsKilledDuringVerify(run)
 
         let listed = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
         #expect(listed.stdout.contains("running, process gone, apply committed"), "\(listed.stdout)")
         #expect(try await fixture.sluice.run(["undo", run.path, "--yes"]).status == 0)
         let undone = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
         #expect(undone.stdout.contains("running, process gone, undone"), "\(undone.stdout)")
+    }
+
+    /// An approval killed during its verify (its apply committed), resumed (the resume finds
+    /// the rows written and changes nothing), then undone: the gate waits again. It was listed
+    /// as approved, through the resume that had changed nothing before the undo.
+    @Test func aGateWhoseOnlyCommittedApprovalWasUndoneWaitsAgain() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 20)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        #expect(try await fixture.run().status == 3)
+        let gate = try await fixture.lastRunDirectory()
+        #expect(try await fixture.sluice.run(["replay", gate.path, "--from", "apply", "--yes"]).status == 0)
+        let approval = try await fixture.lastRunDirectory()
+        try await fixture.leaveAsKilledDuringVerify(approval)
+        let resumed = try await fixture.sluice.run(["resume", approval.path, "--yes"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let resume = try await fixture.lastRunDirectory().lastPathComponent
+        #expect(try await fixture.sluice.run(["undo", approval.path, "--yes"]).status == 0)
+        #expect(try await fixture.table() == before)
+
+        let listed = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        let line = try #require(listed.stdout.split(separator: "\n").first { $0.hasPrefix(gate.lastPathComponent) })
+        #expect(!line.contains("approved") && !line.contains(resume), "\(listed.stdout)")
+        #expect(line.hasSuffix("continued by \(approval.lastPathComponent) (undone since)"), "\(listed.stdout)")
+        // Rejecting it, as a gate that waits, is not refused.
+        let rejected = try await fixture.sluice.run(["reject", gate.path, "--reason", "stale"])
+        #expect(rejected.status == 0, "\(rejected.stderr)")
     }
 
     @Test func aSigkillDuringApplyChangesNothingTheServerEndsTheOrphanedSessionAndResumeConverges() async throws {
@@ -620,6 +639,19 @@ extension EnrichmentFixture {
             throw error
         }
         return (HeldApply(process: process, lock: lock), out, err)
+    }
+
+    /// Rewrites the manifest of `run` (the latest, which finished) as a kill during its verify
+    /// leaves it: the run and its verify `running`, its process one that has exited.
+    func leaveAsKilledDuringVerify(_ run: URL) async throws {
+        let exited = Int(try await ChildProcess.run("/bin/true", []).pid)
+        var manifest = try #require(await manifests().last?.manifest)
+        manifest.status = .running
+        manifest.finishedAt = nil
+        manifest.process = .init(pid: exited, host: ProcessInfo.processInfo.hostName)
+        let verify = try #require(manifest.stages.firstIndex { $0.name == "verify" })
+        manifest.stages[verify].status = .running
+        try await Files.write(manifest.encoded(), to: Manifest.manifestURL(for: run))
     }
 
     /// Waits until fetch has had `count` answers from the simulator.
