@@ -16,6 +16,9 @@ public struct PipelineBuilder: Sendable {
     public let dryRun: Bool
     /// An earlier run whose recorded fetch answers are reused (`sluice resume`).
     public var resumeFrom: URL?
+    /// How many answers that run's manifest records per fetch stage: a file that held some and
+    /// is gone is said, not silently asked for again.
+    public var recordedAnswers: [String: Int] = [:]
     /// Lets apply go past its guard-rails, recording a warning (`--force`).
     public var force = false
 
@@ -56,6 +59,7 @@ public struct PipelineBuilder: Sendable {
             var stage = FetchStage(
                 name: name, settings: settings, http: try http(settings.connection, for: name), parameters: parameters)
             stage.previousAnswers = resumeFrom?.appendingPathComponent(FetchAnswers.fileName(stage: name))
+            stage.previousAnswersRecorded = recordedAnswers[name] ?? 0
             stage.sentSecrets = plan.variableSecrets
             return stage
         case .transform(let settings):

@@ -34,6 +34,7 @@ enum Execution {
             var summary = RunSummary(manifest: result.manifest, directory: result.directory)
             summary.shown = Terminal.diagnosticsPrinted.withLock { $0 }
             summary.reviewsShown = Terminal.reviewsPrinted.withLock { $0 }
+            summary.answersGone = await RunSummary.missingAnswers(of: result.manifest, in: result.directory)
             print(SecretRegistry.masking(summary.text), terminator: "")
         }
         if let writeError = result.manifestWriteError {

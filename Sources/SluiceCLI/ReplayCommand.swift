@@ -135,7 +135,10 @@ struct Replay: AsyncParsableCommand {
             } else {
                 var builder = PipelineBuilder(
                     plan: plan, logger: logger, dryRun: execution.dryRun, force: execution.force)
-                if reusingAnswers { builder.resumeFrom = originalDirectory }
+                if reusingAnswers {
+                    builder.resumeFrom = originalDirectory
+                    builder.recordedAnswers = original.recordedAnswers
+                }
                 stages = try builder.stages()
             }
         } catch {

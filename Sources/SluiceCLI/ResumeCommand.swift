@@ -204,6 +204,7 @@ struct Resume: AsyncParsableCommand {
         do {
             var builder = PipelineBuilder(plan: plan, logger: logger, dryRun: execution.dryRun, force: execution.force)
             builder.resumeFrom = directory
+            builder.recordedAnswers = original.recordedAnswers
             stages = try builder.stages()
         } catch {
             Terminal.report(error)

@@ -15,6 +15,9 @@ struct RunSummary {
     /// The stages whose review was printed with their approval prompt: named here, not
     /// printed again. `sluice runs show` prints every review.
     var reviewsShown: Set<String> = []
+    /// The answers files the manifest records that are no longer in the run's directory
+    /// (``missingAnswers(of:in:)``): a resume asks the API again for what they held.
+    var answersGone = false
     /// The latest run that went on from this one (a resume, an approval), when `sluice runs
     /// show` found one: said in place of the command that would continue it again.
     var continuedBy: String?
@@ -149,6 +152,11 @@ struct RunSummary {
                 "the table changed since the review: to review the same rows against the table as it is now, "
                 + "then apply them:\n  sluice apply \(Execution.shellQuoted(manifest.plan.path)) "
                 + "\(Execution.shellQuoted(csv))\n"
+        } else if manifest.status == .failed, manifest.resumeCommand == nil, kept > 0, committed.isEmpty, answersGone {
+            out +=
+                "the API's answers to \(kept.counted("id")) are not in \(display(directory.path)) any more (was the "
+                + "directory removed?): a resume asks the API for every one of them again:\n"
+                + "  sluice resume \(Execution.shellQuoted(directory.path))\n"
         } else if manifest.status == .failed, manifest.resumeCommand == nil, kept > 0, committed.isEmpty {
             // Not resumable by itself (a table to fix, a disk to free), but the answers are kept.
             out +=
@@ -268,6 +276,14 @@ struct RunSummary {
         return stored + unknown + committed + undone
     }
 
+    /// Whether an answers file the run's manifest records is missing from `directory`.
+    static func missingAnswers(of manifest: Manifest, in directory: URL) async -> Bool {
+        for answers in manifest.stages.flatMap(\.outputs) where answers.kind == "answers" && answers.rows > 0 {
+            if await !BlockingIO.fileExists(atPath: answers.url(in: directory).path) { return true }
+        }
+        return false
+    }
+
     /// What a run's state adds when one of its applies may have committed, unknown to it.
     static let mayHaveApplied = ", may have applied (commit outcome unknown)"
 
@@ -344,4 +360,11 @@ extension Manifest {
 
     /// It committed changes and `sluice undo` has put every one of them back since.
     var undoneSince: Bool { !committedApplies.isEmpty && committedAppliesNotUndone.isEmpty }
+
+    /// Per fetch stage, the answers its answers file holds, as recorded.
+    var recordedAnswers: [String: Int] {
+        Dictionary(
+            stages.compactMap { stage in stage.outputs.first { $0.kind == "answers" }.map { (stage.name, $0.rows) } },
+            uniquingKeysWith: { $1 })
+    }
 }

@@ -212,6 +212,32 @@ struct DatabaseFaultTests {
         try await FaultChecks.expectNoSecrets(fixture, outputs: [failed, again])
     }
 
+    /// A failed run whose answers file is gone (its directory removed and made again) does not
+    /// claim them kept, and its resume says it asks the API for everything again: it claimed the
+    /// answers kept, and the resume spent the API's quota on them without a word.
+    @Test func answersThatAreGoneAreNotClaimedKept() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 60)
+        defer { Task { await fixture.tearDown() } }
+        let failed = try await fixture.run([
+            "--yes", "--set", "transform.fields.spotify_popularity=int(concat(response.popularity, '0'))",
+            "--set", "validate.rules.spotify_popularity.max=1000",
+        ])
+        #expect(failed.status == 1, "\(failed.stderr)")
+        let run = try await fixture.lastRunDirectory()
+        let answers = try #require(
+            await fixture.manifests().last?.manifest.stage("fetch")?.outputs.first { $0.kind == "answers" })
+        try FileManager.default.removeItem(at: answers.url(in: run))
+        let shown = try await fixture.sluice.run(["runs", "show", run.path])
+        #expect(
+            shown.stdout.contains("are not in \(run.path) any more (was the directory removed?)"), "\(shown.stdout)")
+        #expect(!shown.stdout.contains("are kept"), "\(shown.stdout)")
+        let resumed = try await fixture.sluice.run(["resume", run.path, "--yes"])
+        #expect(
+            (resumed.stdout + resumed.stderr).contains(
+                "recorded \(answers.rows) answers in \(answers.url(in: run).path), which is gone or unreadable: asking "
+                    + "the API for every id again"), "\(resumed.stderr)")
+    }
+
     @Test func aConnectionKilledDuringTheUpdateRollsBackAndAReplayOfApplyConverges() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
         defer { Task { await fixture.tearDown() } }

@@ -25,6 +25,8 @@ public struct FetchStage: Stage {
     let clock: any Clock<Duration>
     /// An earlier run's answers file (``FetchAnswers``): ids answered there are not asked again.
     public var previousAnswers: URL?
+    /// The answers the earlier run's manifest records in ``previousAnswers``.
+    public var previousAnswersRecorded = 0
     /// The values of the plan's secret variables (``Plan/variableSecrets``): those the
     /// connection sends with every request are hidden in answers
     /// (``FetchConfiguration/sentSecrets``).
@@ -122,6 +124,10 @@ public struct FetchStage: Stage {
             context.notice(
                 "reusing the answers for \(known.count) distinct ids recorded in \(previousAnswers.path) "
                     + "(reused_answers counts the rows they answer); asking the API only for the rest")
+        } else if let previousAnswers, previousAnswersRecorded > 0 {
+            context.notice(
+                "the run resumed recorded \(previousAnswersRecorded.counted("answer")) in \(previousAnswers.path), "
+                    + "which is gone or unreadable: asking the API for every id again")
         }
         let answers = try FetchAnswers.Writer(runDirectory: context.runDirectory, stage: name)
         do {
