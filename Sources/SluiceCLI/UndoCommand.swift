@@ -178,6 +178,10 @@ struct UndoCommand: AsyncParsableCommand {
                 guard await record(report, in: manifest, at: Manifest.manifestURL(for: runURL)) else {
                     throw ExitCode(ExitStatus.failed)
                 }
+                if report.restored + report.deleted > 0 {
+                    let runs = Manifest.manifestURL(for: runURL).deletingLastPathComponent().deletingLastPathComponent()
+                    await AppliedStateFile.forget(recordedBy: manifest.runID, in: runs)
+                }
             }
             if report.isPartial { throw ExitCode(ExitStatus.partlyUndone) }
         } catch let exit as ExitCode {

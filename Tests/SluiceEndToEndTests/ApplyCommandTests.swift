@@ -504,8 +504,16 @@ struct ApplyCommandTests {
         ])
         #expect(applied.status == 0, "\(applied.stderr)")
         let recorded = try await fixture.lastRunDirectory().path
+        let states = URL(fileURLWithPath: fixture.runsDirectory).appendingPathComponent(".applied")
+        let stateFiles = {
+            try await BlockingIO.runOnOwnThread { try FileManager.default.contentsOfDirectory(atPath: states.path) }
+        }
+        #expect(try await stateFiles().count == 1)
         let undone = try await sluice.run(["undo", recorded, "--yes"])
         #expect(undone.status == 0, "\(undone.stderr)")
+        // Undone, the state its apply kept is gone: applying the file again would otherwise say
+        // the table holds what that run left when another run's values are there.
+        #expect(try await stateFiles().isEmpty)
         func replay() async throws -> (output: String, counters: [String: Int], rowsIn: Int?) {
             let run = try await sluice.run([
                 "replay", recorded, "--stage", "apply", "--yes", "--runs-dir", fixture.runsDirectory,
@@ -517,11 +525,8 @@ struct ApplyCommandTests {
         let first = try await replay()
         #expect((first.counters["changed"] ?? 0) > 0 && !first.output.contains("nothing to write"), "\(first.output)")
         let table = try await fixture.table()
-        // The CSV's state (kept by `sluice apply --yes`) and now the recorded rows'.
-        let states = URL(fileURLWithPath: fixture.runsDirectory).appendingPathComponent(".applied")
-        #expect(
-            try await BlockingIO.runOnOwnThread { try FileManager.default.contentsOfDirectory(atPath: states.path) }
-                .count == 2)
+        // The recorded rows' state, kept by the replay.
+        #expect(try await stateFiles().count == 1)
 
         let again = try await replay()
         #expect(

@@ -16,10 +16,12 @@ import SluicePipeline
 /// A file that is missing, unreadable or stale costs only the shortcut: the apply compares the
 /// table with what it says, and anything else than a match runs the apply as usual. Not a run
 /// directory (it has no manifest), so `sluice runs` does not list it.
-struct AppliedStateFile: Sendable {
+public struct AppliedStateFile: Sendable {
     static let directoryName = ".applied"
 
     let url: URL
+
+    private init(url: URL) { self.url = url }
 
     /// `nil` when the input has no recorded hash (it streams from a running upstream).
     init?(runDirectory: URL, inputSHA256: String?, reviewedParameters: Value) {
@@ -63,5 +65,25 @@ struct AppliedStateFile: Sendable {
         var fields: [String: Value] = ["run_id": .string(runID), "state": state.json]
         if let inputSHA256 { fields["input_sha256"] = .string(inputSHA256) }
         try await PrivateFile.writeAtomically(Array((JSON.encode(.object(fields)) + "\n").utf8), to: url)
+    }
+}
+
+extension AppliedStateFile {
+    /// After `runID`'s apply is undone: the states it recorded in `runsDirectory` no longer say
+    /// what is in the table, and a later apply that finds the same again would name it as the run
+    /// whose values are there. Forgotten, that apply reads its input as a first one does.
+    public static func forget(recordedBy runID: String, in runsDirectory: URL) async {
+        let directory = runsDirectory.appendingPathComponent(directoryName)
+        guard
+            let names = try? await BlockingIO.run({
+                try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            })
+        else { return }
+        for name in names where name.hasSuffix(".json") {
+            let file = AppliedStateFile(url: directory.appendingPathComponent(name))
+            guard await file.load()?.runID == runID else { continue }
+            let path = file.url.path
+            _ = try? await BlockingIO.run { unlink(path) }
+        }
     }
 }
