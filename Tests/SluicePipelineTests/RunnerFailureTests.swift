@@ -24,6 +24,10 @@ import Testing
         let deep = test.root.appendingPathComponent("a/b/runs")
         let made = try await BlockingIO.runOnOwnThread { try RunDirectory.create(in: deep, at: Date()) }
         #expect(made.url.deletingLastPathComponent().path == deep.path)
+        // Made now (the run says so: a mistyped --runs-dir splits the history), then there.
+        #expect(made.createdRuns)
+        #expect(
+            try await BlockingIO.runOnOwnThread { try RunDirectory.create(in: deep, at: Date()) }.createdRuns == false)
     }
 
     @Test func aProducerStaysWithinItsBufferOfABlockedConsumer() async throws {

@@ -27,16 +27,21 @@ enum RunDirectory {
     /// directories that replay and undo act on; an existing one is left as it is). The directory
     /// is made with a single `mkdir`, which fails if it exists, so two concurrent runs never share
     /// one: on a collision a new id is drawn.
-    static func create(in runsDirectory: URL, at date: Date) throws -> (id: String, url: URL) {
+    /// `createdRuns`: the runs directory did not exist and was made.
+    static func create(in runsDirectory: URL, at date: Date) throws -> (id: String, url: URL, createdRuns: Bool) {
         // Each missing directory with its own mkdir: a failure then has the system's reason
         // ("Not a directory", "Permission denied"), not Foundation's "error 512".
         var path = ""
+        var createdRuns = false
         let components = runsDirectory.standardizedFileURL.pathComponents
         for (index, component) in components.enumerated() {
             path = component == "/" ? "/" : (path.hasSuffix("/") ? path : path + "/") + component
             let isRuns = index == components.count - 1
             if mkdir(path, isRuns ? PrivateFile.directoryMode : 0o777) == 0 {
-                if isRuns { _ = chmod(path, PrivateFile.directoryMode) }
+                if isRuns {
+                    _ = chmod(path, PrivateFile.directoryMode)
+                    createdRuns = true
+                }
                 continue
             }
             let error = errno
@@ -54,7 +59,7 @@ enum RunDirectory {
             if mkdir(url.path, PrivateFile.directoryMode) == 0 {
                 // mkdir applies the umask; make the mode exact.
                 _ = chmod(url.path, PrivateFile.directoryMode)
-                return (id, url)
+                return (id, url, createdRuns)
             }
             let error = errno
             guard error == EEXIST else {

@@ -38,14 +38,21 @@ public struct Runner: Sendable {
             specs: stages, replay: configuration.replay, approvedUpFront: approvedUpFront)
         let startedAt = ManifestRecorder.normalized(configuration.now())
         let runsDirectory = configuration.runsDirectory
-        let (runID, directory) = try await BlockingIO.run {
+        let (runID, directory, createdRuns) = try await BlockingIO.run {
             try RunDirectory.create(in: runsDirectory, at: startedAt)
         }
         var logger = configuration.logger
         logger[metadataKey: "run.id"] = "\(runID)"
 
+        var initial = initialManifest(runID: runID, startedAt: startedAt, layout: layout, directory: directory)
+        if createdRuns {
+            // A mistyped --runs-dir splits the history: undo and approvals look in one directory.
+            initial.notices.append(
+                "created the runs directory \(runsDirectory.path) (it did not exist): undo, approvals and "
+                    + "`sluice runs` see only the runs of one directory")
+        }
         let recorder = ManifestRecorder(
-            manifest: initialManifest(runID: runID, startedAt: startedAt, layout: layout, directory: directory),
+            manifest: initial,
             directory: directory,
             originals: layout.originals, logger: logger,
             writeFile: configuration.manifestFileWriter ?? ManifestRecorder.diskWriter)
