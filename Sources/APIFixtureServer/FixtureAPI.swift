@@ -71,6 +71,9 @@ public struct FixtureAPI: Sendable {
     /// whatever the request's `Accept-Encoding`: an API (or a proxy before it) that compresses
     /// unasked.
     public var contentEncoding: String?
+    /// Every 200 answer's body, sent as it is instead of the JSON of ``answers``: a body too big
+    /// to build as JSON in a test's time (a decompression bomb's 65 MiB).
+    public var rawBody: [UInt8]?
     /// Answer every request with a 307 to this origin (`http://127.0.0.1:PORT`), the same path
     /// and query after it: an API that moved, or one that hands its callers to another host.
     public var redirectsTo: String?

@@ -18,12 +18,14 @@ public final class FixtureServer: Sendable {
     private let running = NIOLockedValueBox<(group: ServiceGroup, task: Task<Void, Never>, port: Int)?>(nil)
     private let latency: Duration
     private let contentEncoding: String?
+    private let rawBody: [UInt8]?
     private let started = ContinuousClock.now
 
     public init(api: FixtureAPI) {
         self.state = NIOLockedValueBox(FixtureState(api: api))
         self.latency = api.latency
         self.contentEncoding = api.contentEncoding
+        self.rawBody = api.rawBody
     }
 
     /// Binds an ephemeral port on 127.0.0.1 and starts serving.
@@ -85,10 +87,10 @@ public final class FixtureServer: Sendable {
         var fields = HTTPFields()
         fields[.contentType] = reply.contentType
         if let location = reply.location { fields[.location] = location }
-        var bytes = reply.body
+        var bytes = reply.status == 200 ? rawBody ?? reply.body : reply.body
         if let encoding = contentEncoding {
             // Compressing a large answer takes a while: on a blocking-I/O thread, not the pool's.
-            bytes = try await BlockingIO.run { try Compression.compress(reply.body, gzip: encoding == "gzip") }
+            bytes = try await BlockingIO.run { [bytes] in try Compression.compress(bytes, gzip: encoding == "gzip") }
             fields[.contentEncoding] = encoding
         }
         return Response(
