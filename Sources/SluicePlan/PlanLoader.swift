@@ -112,6 +112,8 @@ struct PlanChecker {
     var readsCSVHeaders = false
     /// What each read-csv path holds, read once.
     var csvHeaders: [String: CSVHeader.Outcome] = [:]
+    /// The plan's `name`, once checked: a write-csv path's `{plan}`.
+    var planName: String?
 
     /// A fetch's keys that only a batch request reads: a per-item fetch (a path with
     /// placeholders) may not give them, and its resolved plan leaves out their defaults.
@@ -135,6 +137,7 @@ struct PlanChecker {
                 skip: ["connections", "stages"])
         else { return nil }
 
+        planName = top.value["name"]?.string
         let connections = checkConnections(root["connections"])
         let stages = checkStages(root["stages"], planLocation: root.location)
         crossCheck(stages: stages, connections: connections)
@@ -742,6 +745,9 @@ struct PlanChecker {
                         + "second run will fail, since a CSV is never overwritten",
                     at: location("\(path).path", or: s.location),
                     notes: ["put {timestamp} or {run_id} in it, or make it relative (inside the run directory)"])
+            }
+            if !validator.unresolved.contains("\(path).path") {
+                checkWriteCSVFile(writeCSV, stage: s, path: path, stages: stages)
             }
         case .verify(let verify):
             for (i, check) in verify.checks.enumerated() {

@@ -30,6 +30,9 @@ struct Validator {
     /// Where an expectation's `{{ stages.NAME.COUNTER }}` names its stage and its counter, by the
     /// expectation's path (its start when the scalar's text is not its source's).
     var counterReferences: [String: (stage: SourceLocation, counter: SourceLocation)] = [:]
+    /// The paths of the values that stand in for a `${VAR}` not set (``Scalar/isUnresolved``):
+    /// checks of what the value says wait for the run.
+    var unresolved: Set<String> = []
 
     /// A scalar whose text the validator had to parse to check it.
     enum Parsed {
@@ -290,6 +293,7 @@ struct Validator {
     ) -> Value? {
         let text = s.text
         if s.isUnresolved {
+            unresolved.insert(path)
             switch type {
             case .expression: parsed[path] = .expression(.literal(.null))
             case .expectation:

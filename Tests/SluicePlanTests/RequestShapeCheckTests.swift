@@ -492,6 +492,99 @@ extension RequestShapeCheckTests {
         #expect((error != nil) == refused, "\(found)")
         #expect(error == nil || error?.location?.line == 8, "\(found)")
     }
+
+    /// A plan whose run writes every kind of run file: spools, a fetch's answers, timeline and
+    /// rejects, a validate's rejects, an apply's undo file and review; `apply` is named `APPLY`.
+    static func runPlan(path: String, apply: String = "apply") -> String {
+        """
+        version: 1
+        name: audit
+        connections:
+          db: { kind: postgres, url: "postgres://localhost/db" }
+          api: { kind: http, base_url: "http://127.0.0.1:9/v1" }
+        stages:
+          - kind: query
+            connection: db
+            sql: SELECT id, spotify_id FROM tracks
+          - kind: chunk
+            size: 50
+          - kind: fetch
+            connection: api
+            path: /tracks
+            id: spotify_id
+          - kind: transform
+            fields: { id: id, pop: response.popularity }
+          - kind: validate
+            rules: { pop: { min: 0 } }
+          - kind: write-csv
+            path: "\(path)"
+            columns: [id, pop]
+          - name: \(apply)
+            kind: apply
+            connection: db
+            table: tracks
+            key: id
+            columns: { popularity: { from: pop } }
+        """
+    }
+
+    /// A relative path is inside the run directory, where the run writes its own files: a CSV
+    /// named like one would overwrite it (review.csv, losing the review) or stop the run as it
+    /// finds it there. Check refuses it at the path, naming what writes that file.
+    @Test(arguments: [
+        ("review.csv", "stage 'apply' (its review)"), ("./review.html", "stage 'apply' (its review page)"),
+        ("manifest.json", "the run's manifest"), ("query.ndjson", "stage 'query' (its output spool)"),
+        ("write-csv.ndjson", "stage 'write-csv' (its output spool)"), ("fetch.answers.ndjson", "stage 'fetch'"),
+        ("fetch.timeline.csv", "stage 'fetch'"), ("rejects-fetch.csv", "stage 'fetch' (the rows it rejects)"),
+        ("rejects-validate.csv", "stage 'validate'"), ("apply.undo.ndjson", "stage 'apply' (its undo file)"),
+        ("{plan}.ndjson", "stage 'audit'"),
+    ])
+    func aPathNamingARunFileIsRefused(path: String, writer: String) throws {
+        // `{plan}` is the plan's name: a stage named after the plan spools to the same file.
+        let plan = Self.runPlan(path: path, apply: path.hasPrefix("{plan}") ? "audit" : "apply")
+        let found = errors(plan)
+        let error = found.first { $0.message.contains("a file the run writes itself") }
+        #expect(error?.message.contains(writer) == true, "\(found)")
+        #expect(error?.location?.line == 21 && error?.location?.column == 11, "\(found)")
+    }
+
+    /// Another apply's review is review-STAGE.csv; names nothing writes pass.
+    @Test(arguments: [
+        ("review-push.csv", "push", true), ("review.csv", "push", false), ("reviewed.csv", "apply", false),
+        ("out/review.csv", "apply", false), ("review_{timestamp}.csv", "apply", false),
+        ("/srv/review.csv", "apply", false),
+    ])
+    func onlyTheRunsOwnFilesAreRefused(path: String, apply: String, refused: Bool) throws {
+        let found = errors(Self.runPlan(path: path, apply: apply))
+        #expect(found.contains { $0.message.contains("a file the run writes itself") } == refused, "\(found)")
+    }
+
+    /// `path: ""` (or the run directory itself) names no file: the run would fail at it.
+    @Test(arguments: ["", ".", "./"])
+    func aPathNamingNoFileIsRefused(path: String) throws {
+        let found = errors(Self.plan(path: path))
+        let error = found.first { $0.message.contains("path is empty") || $0.message.contains("not a file") }
+        #expect(error?.location?.line == 8, "\(found)")
+    }
+
+    /// Two write-csv stages writing one file: the second would find the first's there.
+    @Test func twoWriteCSVStagesOfOneFileAreRefused() throws {
+        let yaml =
+            Self.plan(path: "out.csv")
+            + "\n  - kind: write-csv\n    name: again\n    path: ./out.csv\n    columns: [id]"
+        let found = errors(yaml)
+        let error = found.first { $0.message.contains("a file the run writes itself") }
+        #expect(error?.message.contains("stage 'write-csv' (its CSV)") == true, "\(found)")
+        #expect(error?.location?.line == 12, "\(found)")
+    }
+
+    /// An unset `${VAR}` in the path is checked at run time, not taken for an empty path.
+    @Test func anUnsetVariableInThePathIsNotAnEmptyPath() throws {
+        var loader = PlanLoader(environment: [:])
+        loader.unsetVariablesAreWarnings = true
+        let plan = try loader.load(bytes: Array(Self.plan(path: "${OUT}").utf8), path: "plan.yaml")
+        #expect(!plan.warnings.contains { $0.message.contains("path is empty") })
+    }
 }
 
 /// Where a character of a scalar's text is in the plan: quoted, plain, and in block scalars,

@@ -22,8 +22,7 @@ final class RejectsFile {
     private(set) var rows = 0
 
     init(runDirectory: URL, stage: String) {
-        let safe = String(stage.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
-        url = runDirectory.appendingPathComponent("rejects-\(safe).csv")
+        url = runDirectory.appendingPathComponent(RunFileNames.rejects(stage: stage))
     }
 
     /// Appends the rejections (and counts them on the stage).

@@ -11,7 +11,7 @@ public struct Manifest: Sendable, Equatable {
     /// The version of this format; bumped when a field changes meaning or disappears.
     public static let currentVersion = 1
     /// The file name inside a run directory.
-    public static let fileName = "manifest.json"
+    public static let fileName = RunFileNames.manifest
 
     public var manifestVersion: Int
     /// `YYYYMMDD-HHMMSS-xxxxxx` (UTC start time, then six random characters): sorts by time.

@@ -23,7 +23,7 @@ import Darwin
 /// space back in the run directory (``reserveFileName``, see ``reserveSpace()``) and gives it up
 /// only to write the final manifest (``finish(_:)``).
 final class ManifestRecorder: Sendable {
-    static let reserveFileName = ".manifest.reserve"
+    static let reserveFileName = RunFileNames.manifestReserve
     /// The least space held back for the final manifest.
     static let minimumReserve = 64 << 10
 

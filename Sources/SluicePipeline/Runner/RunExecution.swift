@@ -390,7 +390,7 @@ struct RunExecution: Sendable {
     }
 
     func spoolURL(_ stage: String) -> URL {
-        directory.appendingPathComponent("\(stage).ndjson")
+        directory.appendingPathComponent(RunFileNames.spool(stage: stage))
     }
 
     private func resolve(_ path: String) -> URL {

@@ -402,7 +402,7 @@ public enum Schema {
             return [
                 ParameterSpec(
                     "path", .pathTemplate, required: true,
-                    "Where to write. `{timestamp}` is the run's start as YYYYMMDD_HHMMSS; `{date}`, `{run_id}`, `{plan}` also work. Relative paths are inside the run directory. An existing file is never overwritten: the stage fails instead."
+                    "Where to write. `{timestamp}` is the run's start as YYYYMMDD_HHMMSS; `{date}`, `{run_id}`, `{plan}` also work. Relative paths are inside the run directory, so one may not name a file the run writes there itself (`manifest.json`, `review.csv`, a stage's `<stage>.ndjson`, ...): `check` refuses it. An existing file is never overwritten: the stage fails instead."
                 ),
                 ParameterSpec(
                     "columns", .list(of: .string, minCount: 1), required: true,

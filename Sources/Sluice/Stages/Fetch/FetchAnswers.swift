@@ -15,7 +15,7 @@ import SluicePipeline
 /// machine). A resumed run writes every answer it uses, reused ones included, so the newest
 /// file is always complete.
 enum FetchAnswers {
-    static func fileName(stage: String) -> String { "\(stage).answers.ndjson" }
+    static func fileName(stage: String) -> String { RunFileNames.answers(stage: stage) }
 
     /// The answers in `url`; lines that do not parse (a line cut short by SIGKILL) are skipped.
     static func load(from url: URL) async -> [ExactText: ItemResult] {

@@ -11,7 +11,7 @@ enum FetchTimeline {
     static let kind = "timeline"
 
     static func url(stage: String, in directory: URL) -> URL {
-        directory.appendingPathComponent("\(stage).timeline.csv")
+        directory.appendingPathComponent(RunFileNames.timeline(stage: stage))
     }
 
     /// Reads `counters` every `interval` on `clock` until the task is cancelled, then once more;

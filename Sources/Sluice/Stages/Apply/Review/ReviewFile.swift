@@ -19,7 +19,7 @@ struct ReviewFile: AsyncSequence {
     /// The file names a stage's review uses: `review.csv` and `review.html` for a stage named
     /// `apply`, `review-<stage>.*` for any other.
     static func url(stage: String, in directory: URL, extension ext: String) -> URL {
-        directory.appendingPathComponent(stage == "apply" ? "review.\(ext)" : "review-\(stage).\(ext)")
+        directory.appendingPathComponent(RunFileNames.review(stage: stage, extension: ext))
     }
 
     struct AsyncIterator: AsyncIteratorProtocol {

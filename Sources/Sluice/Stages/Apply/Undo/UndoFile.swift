@@ -44,8 +44,7 @@ public struct UndoFile: Sendable, Hashable {
 
     /// The file name an apply stage writes in its run directory.
     public static func fileName(stage: String) -> String {
-        let safe = String(stage.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
-        return "\(safe).undo.ndjson"
+        RunFileNames.undo(stage: stage)
     }
 
     var header: Value {
