@@ -797,7 +797,7 @@ struct PlanChecker {
                         rule.field, in: input, from: s, at: location("\(path).rules.\(rule.field)", or: s.location))
                 }
             }
-            // A read-csv's values are text, and numbers in text are not numbers to a rule.
+            // A read-csv's values are text, and numbers in text are not numbers to a rule's type.
             let readsText = s.input.flatMap { input in stages.first { $0.name == input } }?.kind == .readCSV
             for rule in validate.rules {
                 if let lo = rule.min, let hi = rule.max, lo > hi {
@@ -815,19 +815,15 @@ struct PlanChecker {
                                 + "\(rule.type == .bool ? "\(rule.field) == 'true'" : "number(\(rule.field))")"
                         ])
                 }
+                // Text is read as a number for bounds (a read-csv's '50' is 50), as the run does;
+                // a UUID or a bool never is one.
                 let bound = rule.min != nil ? "min" : rule.max != nil ? "max" : nil
-                if let bound, (readsText && rule.type == .any) || [.string, .uuid, .bool].contains(rule.type) {
+                if let bound, [.uuid, .bool].contains(rule.type) {
                     validator.diagnostics.warning(
-                        "rule for '\(rule.field)': \(bound) applies to numbers, and '\(rule.field)' is "
-                            + (rule.type == .any
-                                ? "text (read-csv reads every value as text)" : "of type \(rule.type.rawValue)")
-                            + ", so it never applies",
+                        "rule for '\(rule.field)': \(bound) applies to numbers, and '\(rule.field)' is of type "
+                            + "\(rule.type.rawValue), never a number, so every row with a value breaks it (reason type)",
                         at: location("\(path).rules.\(rule.field).\(bound)", or: s.location),
-                        notes: [
-                            rule.type == .any
-                                ? "make it a number in a transform before validate: \(rule.field): number(\(rule.field))"
-                                : "use max_length for text, or a number type"
-                        ])
+                        notes: ["use max_length for text, or a number type"])
                 }
             }
         case .transform(let transform):
