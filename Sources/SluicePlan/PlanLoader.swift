@@ -302,6 +302,22 @@ struct PlanChecker {
                                 "give the credential with 'auth': for HTTP Basic, auth: { kind: basic, username: "
                                     + "\"${API_USER}\", password: \"${API_PASSWORD}\" }"
                             ])
+                    } else if key == "base_url", let mark = url.text.firstIndex(where: { $0 == "?" || $0 == "#" }) {
+                        // Each request's path goes after the base URL: after its query or
+                        // fragment, `/v1?key=K` + `/tracks` asks `/v1` with `key=K/tracks`.
+                        let offset = url.text.distance(from: url.text.startIndex, to: mark)
+                        let query = url.text[mark] == "?"
+                        validator.diagnostics.error(
+                            "base_url has a " + (query ? "query string ('?...')" : "fragment ('#...')") + from
+                                + ": each request's path is added after it, so no request would reach the endpoint",
+                            at: validator.innerLocation(url, node.location, offset),
+                            notes: [
+                                query
+                                    ? "put query parameters under each fetch's 'query:' (query: { key: value }); an "
+                                        + "API key in the query goes in 'auth': { kind: api-key, key: \"${API_KEY}\", "
+                                        + "query_param: key }"
+                                    : "a URL's fragment is never sent: end base_url with its path (/v1)"
+                            ])
                     }
                 }
             }

@@ -521,6 +521,29 @@ let minimal = """
             ], )
         #expect(token.contains { $0.message == "token_url must start with http:// or https://" }, "\(token)")
     }
+
+    /// Each request's path is added after the base_url: after a query (`/v1?key=K` + `/tracks`
+    /// asked `/v1` with `key=K/tracks`) or a fragment, no request reaches the endpoint, and the run
+    /// "succeeded" against the wrong one. Refused at the '?' or '#', with where parameters go;
+    /// the key the variable gives is never shown.
+    @Test(arguments: [
+        // With a variable in it, the scalar's start (its text is not the plan's); else the '?' or '#'.
+        ("http://127.0.0.1:9/v1?key=${API_KEY}", "query string", 5, 32),
+        ("http://127.0.0.1:9/v1#top", "fragment", 5, 54), ("http://127.0.0.1:9/?a=1", "query string", 5, 52),
+        ("${API_URL}", "query string", 5, 32),
+    ])
+    func aBaseURLWithAQueryOrFragmentIsRefused(value: String, what: String, line: Int, column: Int) throws {
+        let yaml = minimal.replacingOccurrences(of: "http://127.0.0.1:9/v1", with: value)
+        let env = ["API_KEY": "sekrit-key-4411", "API_URL": "https://h/v1?api_key=sekrit-key-4411"]
+        let found = errors(yaml, env: env)
+        let error = found.first { $0.message.hasPrefix("base_url has a \(what)") }
+        #expect(error?.location?.line == line && error?.location?.column == column, "\(found)")
+        #expect(error?.notes.first?.contains(what == "fragment" ? "never sent" : "under each fetch's 'query:'") == true)
+        #expect(!found.map { $0.rendered() }.joined().contains("sekrit"), "\(found.map { $0.rendered() })")
+        // Without the variable (check needs no credentials), the '?' written in the plan is still refused.
+        if value.contains("?") { #expect(errors(yaml).contains { $0.message.hasPrefix("base_url has a") }) }
+        #expect(errors(minimal, env: env).isEmpty)
+    }
 }
 
 @Suite struct InterpolationTests {

@@ -63,7 +63,9 @@ public enum Schema {
             "base_url", .string, required: true, secret: true,
             "Prefix of every request path, e.g. `https://api.spotify.com/v1`. A user or password in it "
                 + "(`https://user:PASSWORD@host`) is refused, never shown: no request sends it; give the "
-                + "credential with `auth` (for HTTP Basic, `kind: basic`)."),
+                + "credential with `auth` (for HTTP Basic, `kind: basic`). A query (`?key=...`) or fragment "
+                + "(`#...`) is refused too: each request's path is added after it. Put query parameters under the "
+                + "fetch's `query`, an API key sent in the query under `auth` (`kind: api-key`, `query_param`)."),
         ParameterSpec("auth", .object(authKeys), "How requests authenticate. Omit for none."),
         ParameterSpec(
             "headers", .map(of: .string, keyName: "header name"), default: .object([:]), secret: true,
