@@ -919,6 +919,12 @@ struct PlanChecker {
                 validator.diagnostics.warning(
                     "\(read.path) does not exist (yet): the run reads it from the working directory",
                     at: location("\(path).path", or: s.location))
+            case .empty?:
+                // The run would stop at it: "the file is empty: expected a header row".
+                validator.diagnostics.error(
+                    "\(read.path) is empty: expected a header row",
+                    at: location("\(path).path", or: s.location),
+                    notes: ["a read-csv file starts with a header row naming its columns (id,name)"])
             case .unreadable?, nil:
                 break
             }

@@ -97,6 +97,20 @@ import Testing
             ])
     }
 
+    /// An empty file (or one whose first line is empty) has no header: the run stops at it
+    /// ("the file is empty: expected a header row"), so check says so too, at the stage's path.
+    @Test(arguments: ["", "\u{FEFF}", "\n", "\r\nid\n1\n"])
+    func anEmptyFileIsAnError(text: String) async throws {
+        try await Self.withFile(text) { path in
+            guard case .failure(let error) = try await Self.load(Self.plan(path: path, transform: "s: score")) else {
+                Issue.record("an empty file must fail check")
+                return
+            }
+            #expect(error.errors.map(\.message) == ["\(path) is empty: expected a header row"], "\(error)")
+            #expect(error.errors.first?.location?.line == 6)
+        }
+    }
+
     @Test func theFirstRecordIsReadAsRFC4180Says() {
         #expect(CSVHeader.fields(ofFirstLine: "a,\"b,c\",\"d\"\"e\"\r\nx") == ["a", "b,c", "d\"e"])
         #expect(CSVHeader.fields(ofFirstLine: "\"multi\nline\",z\nrest") == ["multi\nline", "z"])

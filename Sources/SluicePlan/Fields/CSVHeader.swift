@@ -9,6 +9,8 @@ enum CSVHeader {
         case header([String])
         /// No file at that path (yet): the run needs one.
         case missing
+        /// No header: the file is empty, or its first line is (the run stops at it).
+        case empty
         /// There, but no header could be read from it (empty, not text, a directory...).
         case unreadable
     }
@@ -18,9 +20,18 @@ enum CSVHeader {
         guard FileManager.default.fileExists(atPath: path) else { return .missing }
         guard let handle = FileHandle(forReadingAtPath: path) else { return .unreadable }
         defer { try? handle.close() }
-        guard let data = try? handle.read(upToCount: 64 * 1024), !data.isEmpty else { return .unreadable }
+        let read: Data?
+        do {
+            read = try handle.read(upToCount: 64 * 1024)
+        } catch {
+            return .unreadable
+        }
+        // Nothing before the end of the file: an empty file.
+        guard let data = read else { return .empty }
         var bytes = Array(data)
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
+        // As the stage's reader: a first line with nothing on it is no header.
+        if bytes.first.map({ $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }) ?? true { return .empty }
         // Not UTF-8 (a UTF-16 export, a binary file): the stage's reader says what it is.
         let names = fields(ofFirstLine: String(decoding: bytes, as: UTF8.self))
         return names.isEmpty || names.contains(where: { $0.contains("\u{FFFD}") }) ? .unreadable : .header(names)
