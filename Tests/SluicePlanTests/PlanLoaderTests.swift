@@ -248,6 +248,21 @@ let minimal = """
         #expect(!rendered.unicodeScalars.contains { $0.properties.generalCategory == .format })
     }
 
+    /// A plan saved with CRLF line ends (Windows editors) is quoted as one with LF: the line,
+    /// then the caret under the column ("\r\n" is one Character, so the lines were not split).
+    @Test func aCRLFPlanQuotesTheLineAndTheCaretAsALFOne() throws {
+        let lf = minimal + "  - kind: transform\n    fields: { n: upperr(id) }\n"
+        func rendered(_ text: String) throws -> String {
+            let error = try #require(throws: PlanError.self) {
+                try PlanLoader(environment: [:]).load(bytes: Array(text.utf8), path: "plan.yaml")
+            }
+            return error.description
+        }
+        let expected = try rendered(lf)
+        #expect(expected.contains("fields: { n: upperr(id) }\n") && expected.contains("^"), "\(expected)")
+        #expect(try rendered(lf.replacingOccurrences(of: "\n", with: "\r\n")) == expected)
+    }
+
     /// On a long line (a recorded plan's JSON is one) the quoted part is around the column, and
     /// the caret under it.
     @Test func aLongLineIsQuotedAroundTheColumn() throws {

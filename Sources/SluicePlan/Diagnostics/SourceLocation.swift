@@ -81,7 +81,8 @@ public final class SourceText: Sendable, Hashable {
         self.name = name
         self.order = order
         self.shownName = shownName ?? name
-        self.lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        // "\r\n" is one Character: a file with CRLF line ends splits on it, not on "\n".
+        self.lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }
     }
 
     /// The text of 1-based `line`, without its line break; `nil` past the end.
