@@ -97,6 +97,7 @@ public struct Interpolator: Sendable {
                         "environment variable '\(name)' \(hint): set it at run time (check --strict makes this an error)",
                         at: at)
                     scalar.isUnresolved = true
+                    scalar.unsetVariables.append((out.count, String(chars[i...close])))
                     if Redaction.isSecretName(name) { scalar.isSecret = true }
                 }
                 diagnostic.code = .unsetVariable(name)

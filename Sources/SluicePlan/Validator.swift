@@ -295,7 +295,9 @@ struct Validator {
         if s.isUnresolved {
             unresolved.insert(path)
             switch type {
-            case .expression: parsed[path] = .expression(.literal(.null))
+            case .expression:
+                parsed[path] = .expression(
+                    expressionWithStandIns(s, at: location, path: path, what: what) ?? .literal(.null))
             case .expectation:
                 parsed[path] = .expectation(Expectation(comparison: .equal, operand: .number(0), factor: 1))
             default: break

@@ -578,6 +578,40 @@ let minimal = """
         #expect(found.first?.location?.column == 15)  // the '$' inside the quotes
     }
 
+    /// `check` without the run's environment (an unset variable is a warning) still checks the
+    /// rest of an expression whose quoted text holds the variable, as when it is set: an unknown
+    /// field or function is an error at its place. One whose variable is part of the expression
+    /// itself (or names a field) is left for the run, which refuses the variable unset.
+    @Test(arguments: [
+        ("concat(id, '${SUFFIX}', nosuchfield)", "reads field 'nosuchfield'", 19, 10),
+        ("concat(upperr(spotify_id), '${SUFFIX}')", "unknown function 'upperr'", 19, 18),
+        ("concat('${A}-${B}', 'x''${C}', upperr(id))", "unknown function 'upperr'", 19, 42),
+        ("date(id, '${FORMAT}')", nil, 0, 0), ("regex_extract(id, '${PATTERN}')", nil, 0, 0),
+        ("['${FIELD}']", nil, 0, 0), ("${FIELD} + nosuchfield", nil, 0, 0),
+        ("'${SUFFIX}' + 1", "'+' works on numbers, not text", 19, 23),
+    ])
+    func anExpressionWithAnUnsetVariableIsStillChecked(expression: String, error: String?, line: Int, column: Int) {
+        let yaml = minimal + "  - kind: transform\n    fields:\n      v: \"\(expression)\"\n"
+        var loader = PlanLoader(environment: [:])
+        loader.unsetVariablesAreWarnings = true
+        var found: [Diagnostic] = []
+        do {
+            let plan = try loader.load(bytes: Array(yaml.utf8), path: "plan.yaml")
+            #expect(plan.warnings.allSatisfy { $0.message.contains("is not set: set it at run time") })
+        } catch {
+            found = error.errors
+        }
+        guard let error else {
+            #expect(found.isEmpty, "\(found)")
+            return
+        }
+        let match = found.first { $0.message.contains(error) }
+        #expect(match?.location?.line == line && match?.location?.column == column, "\(found)")
+        // The same error as with the variables set.
+        let env = ["SUFFIX": "s", "A": "a", "B": "b", "C": "c"]
+        #expect(errors(yaml, env: env).contains { $0.message.contains(error) })
+    }
+
     @Test func emptyVariableWithoutDefaultIsAnError() {
         let found = errors(
             minimal.replacingOccurrences(of: "path: /tracks", with: "path: ${BLANK}"), env: ["BLANK": ""])

@@ -83,6 +83,9 @@ public struct Scalar: Sendable {
     /// True when a `${VAR}` in it was not set and `sluice check` let that pass (the run's
     /// environment sets it): its value is a stand-in, not checked against the parameter's type.
     public var isUnresolved = false
+    /// Each `${VAR}` that was not set (see ``isUnresolved``): where its value would be in
+    /// ``text`` (a character offset) and how it is written in ``raw``.
+    public var unsetVariables: [(offset: Int, written: String)] = []
 
     public init(text: String, style: Style, raw: String? = nil) {
         self.text = text
