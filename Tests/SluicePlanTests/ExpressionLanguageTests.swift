@@ -34,6 +34,17 @@ import Testing
         #expect(try Self.evaluate("1.50 + 1") == "2.5")
     }
 
+    /// A literal past a double's range keeps its digits, as the reference says (check refused
+    /// it as an invalid number); arithmetic on it, the nearest double, gives null.
+    @Test func aLiteralPastADoublesRangeKeepsItsDigits() throws {
+        #expect(try Expression.parse("1e400") == .literal(.decimal("1e400")))
+        #expect(try Self.evaluate("-1e400") == "-1e400")
+        #expect(try Self.evaluate("1e400 > 1") == "true")
+        #expect(try Self.evaluate("1e400 == 1e400") == "true")
+        #expect(try Self.evaluate("1e400 + 1") == "null")
+        #expect(try Expression.parse("1e400").description == "1e400")
+    }
+
     /// Texts compare code point by code point, as documented: é as one code point is not e
     /// and an accent (which a table holds as other bytes), and orders after it.
     @Test func textsCompareByCodePoints() {
@@ -368,7 +379,8 @@ import Testing
         ("a == not b", "'not' after an operator needs parentheses: '(not …)'", 5),
         ("and b", "expected an expression before 'and'", 0),
         ("a +", "expected an expression", 3),
-        ("1e999", "invalid number '1e999'", 0),
+        ("1e", "invalid number '1e'", 0),
+        ("x + 1.2.3", "invalid number '1.2.3'", 4),
         ("upper(a) b", "unexpected 'b'", 9),
     ])
     func malformedExpressionsAreLocated(text: String, message: String, offset: Int) {

@@ -396,8 +396,9 @@ struct ExpressionParser {
             if exponent, i < chars.count, chars[i] == "+" || chars[i] == "-" { i += 1 }
         }
         let text = String(chars[start..<i])
-        // Digits past a double's (`12345678901234567890123`) kept, as a number from an answer.
-        if let v = Value.number(parsing: text), v.doubleValue?.isFinite == true { return v }
+        // Digits past a double's (`12345678901234567890123`) or its range (`1e400`) kept, as a
+        // number from an answer.
+        if let v = Value.number(parsing: text) { return v }
         throw .init(message: "invalid number '\(text)'", offset: start)
     }
 }
