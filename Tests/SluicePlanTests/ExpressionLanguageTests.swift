@@ -381,6 +381,10 @@ import Testing
         ("a +", "expected an expression", 3),
         ("1e", "invalid number '1e'", 0),
         ("x + 1.2.3", "invalid number '1.2.3'", 4),
+        (
+            "concat(" + (1...17).map { "a\($0)" }.joined(separator: ", ") + ")",
+            "concat takes concat(value, ...), at most 16 arguments, got 17 argument(s)", 0
+        ),
         ("upper(a) b", "unexpected 'b'", 9),
     ])
     func malformedExpressionsAreLocated(text: String, message: String, offset: Int) {

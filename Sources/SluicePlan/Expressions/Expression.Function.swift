@@ -27,6 +27,12 @@ extension Expression {
             }
         }
 
+        /// How many arguments a function of any number takes at most, said where the signature's
+        /// `...` does not: `at most 16 arguments`.
+        var argumentLimit: String? {
+            signature.contains("...") ? "at most \(arity.upperBound) arguments" : nil
+        }
+
         var signature: String {
             switch self {
             case .upper, .lower, .trim, .length, .int, .double, .number, .string, .datetime, .abs:

@@ -329,7 +329,9 @@ struct ExpressionParser {
             }
         }
         guard function.arity.contains(args.count) else {
-            throw .init(message: "\(name) takes \(function.signature), got \(args.count) argument(s)", offset: start)
+            throw .init(
+                message: "\(name) takes \(function.signature)\(function.argumentLimit.map { ", \($0)" } ?? ""), got "
+                    + "\(args.count) argument(s)", offset: start)
         }
         let expressions = args.map(\.expression)
         try Self.check(function, expressions, offsets)

@@ -92,7 +92,7 @@ extension Schema {
 
             """
         for f in Expression.Function.allCases {
-            out += "- `\(f.signature)`: \(f.summary).\n"
+            out += "- `\(f.signature)`: \(f.summary)\(f.argumentLimit.map { "; \($0)" } ?? "").\n"
         }
         out += """
 
