@@ -107,8 +107,8 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
         // A refused row's own words (`Key (isrc)=(X) already exists.`) say which row, which a
         // constraint's name alone does not.
         var message = error.message
-        if error.sqlState?.hasPrefix("23") == true, let detail = error.detail, !detail.isEmpty {
-            message += ": \(detail.hasSuffix(".") ? String(detail.dropLast()) : detail)"
+        if error.sqlState?.hasPrefix("23") == true, let detail = error.clause {
+            message += ": \(detail)"
         }
         self.init(
             table: table, phase: phase, reason: error.kind == .connectionLost ? .connectionLost : .database,
@@ -163,8 +163,8 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
         }
         // Which value a foreign key misses, or which row already holds it (a CHECK's detail is
         // the whole failing row).
-        if ["23503", "23505"].contains(error.sqlState), let detail = error.detail, !detail.isEmpty {
-            message += ": \(detail.hasSuffix(".") ? String(detail.dropLast()) : detail)"
+        if ["23503", "23505"].contains(error.sqlState), let detail = error.clause {
+            message += ": \(detail)"
         }
         self.init(
             table: table, phase: .update, reason: .constraintViolation, key: offending?.first?.text, message: message)
@@ -181,6 +181,13 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
 }
 
 extension PostgresError {
+    /// The server's detail as a clause of a longer message: without its full stop (a sentence
+    /// of its own ends with one), `nil` when there is none.
+    var clause: String? {
+        guard let detail, !detail.isEmpty else { return nil }
+        return detail.hasSuffix(".") ? String(detail.dropLast()) : detail
+    }
+
     /// A COPY into the input table refused a value: a data exception (22: not a UUID, out of
     /// range), or a domain's constraint (23: the input table has the target's column types, and
     /// a domain brings its CHECK and NOT NULL; the table's own constraints are not copied).
