@@ -21,7 +21,7 @@ public struct Interpolator: Sendable {
     func apply(to node: inout Node, diagnostics: inout DiagnosticBag) {
         switch node.content {
         case .scalar(var scalar):
-            interpolate(&scalar, at: node.location, diagnostics: &diagnostics)
+            node.location.substitutions = interpolate(&scalar, at: node.location, diagnostics: &diagnostics)
             node.content = .scalar(scalar)
         case .sequence(var elements):
             for i in elements.indices { apply(to: &elements[i], diagnostics: &diagnostics) }
@@ -32,13 +32,20 @@ public struct Interpolator: Sendable {
         }
     }
 
-    func interpolate(_ scalar: inout Scalar, at location: SourceLocation, diagnostics: inout DiagnosticBag) {
-        guard scalar.text.contains("$") else { return }
+    /// Replaces each `${VAR}` and `$$` in `scalar`.
+    /// - Returns: where each replacement stands in the text, for ``SourceLocation/substitutions``.
+    @discardableResult
+    func interpolate(
+        _ scalar: inout Scalar, at location: SourceLocation, diagnostics: inout DiagnosticBag
+    ) -> [SourceLocation.Substitution] {
+        guard scalar.text.contains("$") else { return [] }
         let chars = Array(scalar.text)
         var out = ""
+        var substitutions: [SourceLocation.Substitution] = []
         var i = 0
         while i < chars.count {
             if chars[i] == "$", i + 1 < chars.count, chars[i + 1] == "$" {
+                substitutions.append(.init(offset: out.count, length: 1, written: "$$"))
                 out.append("$")
                 i += 2
                 continue
@@ -53,7 +60,7 @@ public struct Interpolator: Sendable {
                 diagnostics.error(
                     "unterminated '${' (expected '}')", at: at,
                     notes: ["write '$$' for a literal '$'"])
-                return
+                return []
             }
             let body = String(chars[(i + 2)..<close])
             let name: String
@@ -69,8 +76,9 @@ public struct Interpolator: Sendable {
                 diagnostics.error(
                     "'${\(body)}' is not a valid variable reference", at: at,
                     notes: ["names are letters, digits and '_'; write '${NAME}' or '${NAME:-default}'"])
-                return
+                return []
             }
+            let before = out.count
             if let value = environment[name], !value.isEmpty {
                 out += value
                 if Redaction.isSecretName(name) || Redaction.hasPassword(value) {
@@ -103,9 +111,11 @@ public struct Interpolator: Sendable {
                 diagnostic.code = .unsetVariable(name)
                 diagnostics.append(diagnostic)
             }
+            substitutions.append(.init(offset: before, length: out.count - before, written: String(chars[i...close])))
             i = close + 1
         }
         scalar.text = out
+        return substitutions
     }
 
     static func isValidName(_ name: String) -> Bool {

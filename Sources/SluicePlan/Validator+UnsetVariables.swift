@@ -68,9 +68,10 @@ extension Validator {
             return e.fields.contains { $0.contains(Self.standInMark) } ? nil : e
         } catch {
             guard !error.message.contains(Self.standInMark) else { return nil }
+            // The stand-ins are as long as the variables are written: offsets into the plan's text.
+            let at = aligned ? location.advanced(intoWrittenValueBy: error.offset) : location
             diagnostics.error(
-                "\(what): \(error.message)", at: aligned ? location.advanced(intoValueBy: error.offset) : location,
-                notes: error.notes, code: .invalidValue(path: path))
+                "\(what): \(error.message)", at: at, notes: error.notes, code: .invalidValue(path: path))
             return nil
         }
     }

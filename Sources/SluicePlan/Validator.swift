@@ -477,7 +477,7 @@ struct Validator {
 
     /// The location of character `offset` inside a scalar (exact for single-line scalars).
     func innerLocation(_ s: Scalar, _ location: SourceLocation, _ offset: Int) -> SourceLocation {
-        guard s.style == .plain || s.isQuoted, s.raw == s.text else { return location }
+        guard s.style == .plain || s.isQuoted else { return location }
         return location.advanced(intoValueBy: offset)
     }
 

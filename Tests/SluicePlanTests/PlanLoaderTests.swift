@@ -542,10 +542,10 @@ let minimal = """
     /// "succeeded" against the wrong one. Refused at the '?' or '#', with where parameters go;
     /// the key the variable gives is never shown.
     @Test(arguments: [
-        // With a variable in it, the scalar's start (its text is not the plan's); else the '?' or '#'.
-        ("http://127.0.0.1:9/v1?key=${API_KEY}", "query string", 5, 32),
+        // At the '?' or '#' the plan writes; at the `${` of the variable whose value holds it.
+        ("http://127.0.0.1:9/v1?key=${API_KEY}", "query string", 5, 54),
         ("http://127.0.0.1:9/v1#top", "fragment", 5, 54), ("http://127.0.0.1:9/?a=1", "query string", 5, 52),
-        ("${API_URL}", "query string", 5, 32),
+        ("${API_URL}", "query string", 5, 33),
     ])
     func aBaseURLWithAQueryOrFragmentIsRefused(value: String, what: String, line: Int, column: Int) throws {
         let yaml = minimal.replacingOccurrences(of: "http://127.0.0.1:9/v1", with: value)
@@ -610,6 +610,38 @@ let minimal = """
         // The same error as with the variables set.
         let env = ["SUFFIX": "s", "A": "a", "B": "b", "C": "c"]
         #expect(errors(yaml, env: env).contains { $0.message.contains(error) })
+    }
+
+    /// A character after a `${VAR}` is located where the plan writes it, whatever the value's
+    /// length (which, for a secret, a column would tell): in a one-line scalar and in a block one,
+    /// as the server's position into a query's SQL is located, and in an expression's error.
+    @Test(arguments: ["x", "a-value-much-longer-than-its-name-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
+    func aCharacterAfterAVariableIsLocatedWhereThePlanWritesIt(value: String) throws {
+        func sql(_ written: String, env: [String: String]) throws -> (SluicePlan.SourceLocation, String) {
+            let yaml = minimal.replacingOccurrences(of: "sql: SELECT id, spotify_id FROM tracks", with: written)
+            let plan = try load(yaml, env: env)
+            let stage = try #require(plan.stage(named: "query"))
+            return (try #require(stage.parameterLocations["sql"]), try #require(stage.query?.sql))
+        }
+        for name in ["TBL", "DB_PASSPHRASE"] {
+            let env = [name: value]
+            let (flow, flowText) = try sql("sql: \"SELECT '${\(name)}$$' AS id, nosuchcol AS spotify_id\"", env: env)
+            let offset = flowText.distance(
+                from: flowText.startIndex, to: try #require(flowText.range(of: "nosuch")).lowerBound)
+            // `    sql: "SELECT '${TBL}$$' AS id, ` is 35 characters (45 with DB_PASSPHRASE).
+            #expect(flow.advanced(intoValueBy: offset).description == "plan.yaml:9:\(36 + name.count - 3)")
+            // A character of the value is at its `${`.
+            #expect(flow.advanced(intoValueBy: 8).description == "plan.yaml:9:19")
+            let (block, blockText) = try sql(
+                "sql: |\n      SELECT '${\(name)}' AS id,\n             nosuchcol AS spotify_id", env: env)
+            let inBlock = blockText.distance(
+                from: blockText.startIndex, to: try #require(blockText.range(of: "nosuch")).lowerBound)
+            #expect(block.advanced(intoValueBy: inBlock).description == "plan.yaml:11:14")
+        }
+        let yaml = minimal + "  - kind: transform\n    fields:\n      v: concat('${SUFFIX}', upperr(spotify_id))\n"
+        let found = errors(yaml, env: ["SUFFIX": value])
+        let unknown = try #require(found.first { $0.message.contains("unknown function 'upperr'") }, "\(found)")
+        #expect(unknown.location?.description == "plan.yaml:19:30")
     }
 
     @Test func emptyVariableWithoutDefaultIsAnError() {

@@ -4,11 +4,42 @@ public struct SourceLocation: Sendable, Hashable, Comparable, CustomStringConver
     public var source: SourceText
     public var line: Int
     public var column: Int
+    /// Where a scalar starting here had its `${VAR}` (and `$$`) replaced, in order: so that a
+    /// character of the interpolated text is found where the plan writes it (an unknown
+    /// column after `'${TABLE}'` in a query's SQL), whatever the value's length. Not part of
+    /// the location's identity.
+    public var substitutions: [Substitution] = []
+
+    /// One `${VAR}` (or `$$`) replaced in a scalar's text.
+    public struct Substitution: Sendable {
+        /// Where its value starts in the interpolated text (a character offset).
+        public var offset: Int
+        /// The value's length in characters.
+        public var length: Int
+        /// What the plan writes in its place (`${TABLE}`, `$$`): never a value.
+        public var written: String
+
+        public init(offset: Int, length: Int, written: String) {
+            self.offset = offset
+            self.length = length
+            self.written = written
+        }
+    }
 
     public init(source: SourceText, line: Int, column: Int) {
         self.source = source
         self.line = line
         self.column = column
+    }
+
+    public static func == (a: SourceLocation, b: SourceLocation) -> Bool {
+        a.source == b.source && a.line == b.line && a.column == b.column
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(source)
+        hasher.combine(line)
+        hasher.combine(column)
     }
 
     /// `path:line:col`, the form compilers and editors understand. The `--set` arguments read as
@@ -26,8 +57,50 @@ public struct SourceLocation: Sendable, Hashable, Comparable, CustomStringConver
     /// Where the character `offset` of a scalar's text is, this being where the scalar starts:
     /// after the quote of a quoted scalar, on its line; in a block scalar (`|` or `>`), on the
     /// line of the block that holds it, past the block's indentation (a folded block's line
-    /// breaks read as the one space they become).
+    /// breaks read as the one space they become). `offset` counts in the interpolated text: a
+    /// character of a variable's value is at its `${`, which tells nothing of the value.
     public func advanced(intoValueBy offset: Int) -> SourceLocation {
+        advanced(intoWrittenValueBy: writtenOffset(offset))
+    }
+
+    /// The offset in the scalar as written of character `offset` of its interpolated text.
+    public func writtenOffset(_ offset: Int) -> Int {
+        var shift = 0
+        for substitution in substitutions {
+            if offset >= substitution.offset + substitution.length {
+                shift += substitution.written.count - substitution.length
+            } else if offset >= substitution.offset {
+                return substitution.offset + shift
+            } else {
+                break
+            }
+        }
+        return offset + shift
+    }
+
+    /// `text`, the interpolated text of the scalar starting here (or the start of it), as the
+    /// plan writes it: each variable's value back in its `${VAR}` form.
+    public func writtenText(of text: String) -> String {
+        guard !substitutions.isEmpty else { return text }
+        let characters = Array(text)
+        var out = ""
+        var next = 0
+        // A value cut short (the SQL's trailing `;` trimmed) is still written as its `${VAR}`.
+        for substitution in substitutions where substitution.offset <= characters.count {
+            out += String(characters[next..<substitution.offset]) + substitution.written
+            next = min(substitution.offset + substitution.length, characters.count)
+        }
+        return out + String(characters[min(next, characters.count)...])
+    }
+
+    /// Where the character `offset` of a scalar as the plan writes it is (before interpolation).
+    public func advanced(intoWrittenValueBy offset: Int) -> SourceLocation {
+        var start = self
+        start.substitutions = []
+        return start.advancedInto(offset)
+    }
+
+    private func advancedInto(_ offset: Int) -> SourceLocation {
         guard let text = source.line(line), column >= 1, column <= text.count else { return advanced(by: offset) }
         switch text[text.index(text.startIndex, offsetBy: column - 1)] {
         case "\"", "'": return advanced(by: offset + 1)

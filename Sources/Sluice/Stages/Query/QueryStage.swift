@@ -84,7 +84,17 @@ public struct QueryStage: Stage {
     private func located(_ error: PostgresError) -> any Error {
         guard let sqlLocation else { return error }
         let at = error.position.map { sqlLocation.advanced(intoValueBy: max(0, $0 - 1)) } ?? sqlLocation
-        return SQLError(location: at.description, stage: name, underlying: error)
+        return SQLError(location: at.description, stage: name, underlying: Self.asWritten(error, at: sqlLocation))
+    }
+
+    /// `error` quoting the SQL as the plan writes it, `${VAR}` and all, its caret moved to match:
+    /// the plan's line and column, and a secret's length told by neither.
+    static func asWritten(_ error: PostgresError, at sqlLocation: SourceLocation) -> PostgresError {
+        guard !sqlLocation.substitutions.isEmpty, let statement = error.statement else { return error }
+        var shown = error
+        shown.statement = sqlLocation.writtenText(of: statement)
+        shown.position = error.position.map { sqlLocation.writtenOffset(max(0, $0 - 1)) + 1 }
+        return shown
     }
 
     /// The server refused the plan's SQL: its error, located in the plan.

@@ -391,6 +391,7 @@ extension VerifyStage: PreflightingStage {
                 var place = ""
                 if let start = locations["checks[\(index)].sql"] {
                     place = "\(error.position.map { start.advanced(intoValueBy: max(1, $0) - 1) } ?? start): error: "
+                    shown = QueryStage.asWritten(shown, at: start)
                 }
                 var text = shown.description.split(separator: "\n", omittingEmptySubsequences: false)
                 text[0] += " (checked before the run started: nothing ran)"
