@@ -52,18 +52,24 @@ enum Overrides {
                         notes: [quoteIt])
                     continue
                 }
-                // `&name` and `!tag` mark a node; alone they mark an empty one, never the text.
+                // `&name` marks a node; alone it marks an empty one, never the text.
                 if case .scalar(let s)? = parsed?.content, s.style == .plain, s.text.isEmpty,
-                    let first = valueText.first, first == "&" || first == "!", let quoteIt
+                    valueText.first == "&", let quoteIt
                 {
-                    let what = first == "&" ? "a YAML anchor" : "a YAML tag"
                     diagnostics.error(
-                        "'\(valueText)' is \(what) with no value, not text", at: start.advanced(by: valueOffset),
+                        "'\(valueText)' is a YAML anchor with no value, not text", at: start.advanced(by: valueOffset),
                         notes: [quoteIt])
                     continue
                 }
                 value = shifted(parsed ?? Node(.scalar(Scalar(text: "", style: .plain)), at: start), by: valueOffset)
             } catch {
+                // A tag alone (`!x`): refused as any tag is, said as the mark of an empty node it is.
+                if valueText.first == "!", !valueText.contains(where: \.isWhitespace), let quoteIt {
+                    diagnostics.error(
+                        "'\(valueText)' is a YAML tag with no value, not text", at: start.advanced(by: valueOffset),
+                        notes: [quoteIt])
+                    continue
+                }
                 for var d in error.diagnostics {
                     // A one-line value's error past its line (libyaml's "end of input") is at its end.
                     d.location = d.location.map {

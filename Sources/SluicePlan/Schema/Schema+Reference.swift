@@ -14,6 +14,9 @@ extension Schema {
             of seconds. Any stage parameter can be overridden for one run with
             `--set STAGE.PARAM=VALUE` (nested: `--set apply.columns.isrc.on_empty=keep`;
             connections: `--set connections.db.url=...`), typed and checked exactly like the file.
+            An alias (`*name`) repeats a whole value its anchor (`&name`) marks; YAML's merge key
+            (`<<: *name`) and explicit tags (`!!str 5`) are refused, each value being read as its
+            key's type says.
 
 
             """

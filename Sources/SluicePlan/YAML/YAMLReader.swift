@@ -109,6 +109,9 @@ private struct Builder {
     let maxNodes: Int
     var anchors: [String: Node] = [:]
     var nodeCount = 0
+    /// What the plan writes that YAML has and Sluice does not read (tags, merge keys): all
+    /// reported once the document is read.
+    var unsupported: [Diagnostic] = []
 
     enum Frame {
         case mapping(start: SourceLocation, tag: String?, anchor: String?, pairs: [Node.Pair], pendingKey: Node?)
@@ -153,6 +156,7 @@ private struct Builder {
             var completed: (node: Node, anchor: String?)?
             switch event.type {
             case YAML_STREAM_END_EVENT:
+                if !unsupported.isEmpty { throw PlanError(unsupported) }
                 return document
             case YAML_DOCUMENT_START_EVENT:
                 documents += 1
@@ -175,6 +179,7 @@ private struct Builder {
                 default: style = .plain
                 }
                 try count(at: here)
+                refuseTag(s.tag, at: here)
                 completed = (
                     Node(.scalar(Scalar(text: text, style: style)), at: here, tag: Self.string(s.tag)),
                     Self.string(s.anchor)
@@ -191,11 +196,13 @@ private struct Builder {
             case YAML_SEQUENCE_START_EVENT:
                 try push(at: here, depth: stack.count)
                 let s = event.data.sequence_start
+                refuseTag(s.tag, at: here)
                 stack.append(
                     .sequence(start: here, tag: Self.string(s.tag), anchor: Self.string(s.anchor), elements: []))
             case YAML_MAPPING_START_EVENT:
                 try push(at: here, depth: stack.count)
                 let m = event.data.mapping_start
+                refuseTag(m.tag, at: here)
                 stack.append(
                     .mapping(
                         start: here, tag: Self.string(m.tag), anchor: Self.string(m.anchor), pairs: [],
@@ -228,12 +235,34 @@ private struct Builder {
                         start: start, tag: tag, anchor: anchor, pairs: pairs,
                         pendingKey: nil)
                 } else {
+                    refuseMergeKey(node)
                     stack[stack.count - 1] = .mapping(
                         start: start, tag: tag, anchor: anchor, pairs: pairs,
                         pendingKey: node)
                 }
             }
         }
+    }
+
+    /// An explicit tag (`!!str 5`, `!!binary ...`, `!custom`) would have the value read other
+    /// than as written, or not at all: each value reads by what its parameter takes.
+    mutating func refuseTag(_ tag: UnsafeMutablePointer<yaml_char_t>?, at here: SourceLocation) {
+        guard let tag = Self.string(tag) else { return }
+        let shown = tag.hasPrefix("tag:yaml.org,2002:") ? "!!" + tag.dropFirst("tag:yaml.org,2002:".count) : tag
+        unsupported.append(
+            .error(
+                "YAML tags ('\(shown)') are not supported", at: here,
+                notes: ["write the value as it should read: a number or true/false plainly, text in quotes"]))
+    }
+
+    /// YAML 1.1's merge key (`<<: *defaults`) is not part of YAML 1.2, which the plan is read as:
+    /// taken as a key named `<<`, its mapping's keys would be missing without a word.
+    mutating func refuseMergeKey(_ key: Node) {
+        guard let scalar = key.scalar, scalar.style == .plain, scalar.text == "<<", key.tag == nil else { return }
+        unsupported.append(
+            .error(
+                "merge keys (<<) are not supported: repeat the keys, or use an alias for a whole value",
+                at: key.location))
     }
 
     mutating func push(at here: SourceLocation, depth: Int) throws(PlanError) {
