@@ -389,10 +389,21 @@ struct PlanChecker {
         guard let checked, let kind = checked["kind"]?.string else { return false }
         let (required, optional) = HTTPAuthSettings.keys(of: kind)
         var usable = true
+        // `--set connections.api.auth.kind=bearer`: a key the kind needs is missing from what the
+        // `--set` made, not from the plan's line (which shows the kind it replaced); the plan's
+        // keys that no longer fit fail at their lines, each saying where the kind came from.
+        let given = node["kind"]?.location.source.name == "--set" ? node["kind"]?.location : nil
         for key in required where checked[key] == nil {
             validator.diagnostics.error(
-                "auth of \(what) is kind \(kind), which needs '\(key)'", at: node.location, code: .missingKey(key))
+                "auth of \(what) is kind \(kind), which needs '\(key)'", at: given ?? node.location,
+                code: .missingKey(key))
             usable = false
+        }
+        let mark = validator.diagnostics.count
+        defer {
+            if let given {
+                validator.diagnostics.addNote("auth of \(what) has kind \(kind) from \(given)", toErrorsFrom: mark)
+            }
         }
         for pair in node.pairs ?? [] {
             // A key no auth kind has is reported as unknown already, with a "did you mean".
@@ -414,7 +425,7 @@ struct PlanChecker {
                             + "'body_field' (a POST body's member, e.g. key)"
                         : "auth kind api-key takes one of 'header', 'query_param' and 'body_field', not "
                             + places.map { "'\($0)'" }.joined(separator: " and "),
-                    at: node.location)
+                    at: places.isEmpty ? given ?? node.location : node.location)
                 usable = false
             }
         }

@@ -1024,6 +1024,23 @@ let minimal = """
         #expect(!inFile.isEmpty && inFile.allSatisfy { !$0.notes.contains { $0.contains("--set") } }, "\(inFile)")
     }
 
+    /// An auth's kind changed with `--set`: the key the new kind needs is missing at the `--set`
+    /// (the plan's line shows the kind it replaced), and the plan's keys that no longer fit fail
+    /// at their lines, saying the kind came from the `--set`.
+    @Test func anAuthKindGivenWithSetIsWhereItsMissingKeyIsReported() {
+        let found = errors(InterpolationTests.inlineSecret, overrides: ["connections.api.auth.kind=bearer"])
+        let needs = found.first { $0.message == "auth of connection 'api' is kind bearer, which needs 'token'" }
+        #expect(needs?.location?.description == "--set:1:27", "\(found)")
+        #expect(needs?.notes == [], "\(found)")
+        let unused = found.filter { $0.message.hasSuffix("is not used by auth kind bearer") }
+        #expect(unused.count == 3, "\(found)")
+        for error in unused {
+            #expect(error.location?.source.name == "plan.yaml", "\(error)")
+            #expect(error.notes.last == "auth of connection 'api' has kind bearer from --set:1:27", "\(error)")
+        }
+        #expect(!found.map { $0.rendered() }.joined().contains("literal-s3cret"))
+    }
+
     @Test func connectionOverride() throws {
         let plan = try load(minimal, overrides: ["connections.api.base_url=http://127.0.0.1:8/v1"])
         #expect(plan.connection(named: "api")?.http?.baseURL == "http://127.0.0.1:8/v1")
