@@ -625,6 +625,7 @@ struct PlanChecker {
         for (name, kind) in invalidConnections where kinds[name] == nil { kinds[name] = kind }
         for (i, s) in stages.enumerated() {
             let path = "stages.\(s.name)"
+            var known = known
             if let first = firstByName[s.name] {
                 validator.diagnostics.error(
                     "duplicate stage name '\(s.name)'", at: s.nameLocation,
@@ -642,9 +643,16 @@ struct PlanChecker {
                     validator.diagnostics.error(
                         "a \(s.kind.rawValue) stage reads no input; remove 'input'",
                         at: location("\(path).input", or: s.location))
-                } else if (index[input] == nil && !invalidStages.contains(input))
-                    || (input == s.name && s.explicitInput)
-                {
+                } else if input == s.name && s.explicitInput {
+                    let previous = i > 0 ? stages[i - 1].name : nil
+                    validator.diagnostics.error(
+                        "stage '\(s.name)' cannot read its own output: 'input' names a stage before it",
+                        at: location("\(path).input", or: s.location),
+                        notes: previous.map { ["leave 'input' out to read the stage just before it ('\($0)')"] } ?? [],
+                        code: .unknownReference(input))
+                    // Its fields are its own: checked against them, it would be told it lacks what it reads.
+                    known[input] = nil
+                } else if index[input] == nil && !invalidStages.contains(input) {
                     let later = stages.contains { $0.name == input }
                     validator.diagnostics.error(
                         later
@@ -652,6 +660,7 @@ struct PlanChecker {
                             : "stage '\(s.name)' reads from unknown stage '\(input)'",
                         at: location("\(path).input", or: s.location),
                         notes: Suggestion.note(for: input, in: index.keys.sorted()), code: .unknownReference(input))
+                    known[input] = nil
                 }
             } else if s.kind.takesInput {
                 validator.diagnostics.error(

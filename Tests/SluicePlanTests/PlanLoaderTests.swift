@@ -235,6 +235,18 @@ let minimal = """
         #expect(!found.contains { $0.message.contains("unknown stage") })
     }
 
+    /// A stage whose `input` names itself is told it cannot read its own output, not offered its
+    /// own name as a "did you mean", and its fields are not checked against its own output.
+    @Test func aStageReadingItselfIsToldSo() {
+        let plan = minimal + "  - kind: transform\n    name: t\n    input: t\n    fields:\n      v: spotify_id\n"
+        let found = errors(plan)
+        #expect(
+            found.map(\.message) == ["stage 't' cannot read its own output: 'input' names a stage before it"],
+            "\(found.map(\.message))")
+        #expect(found.first?.location?.description == "plan.yaml:19:12")
+        #expect(found.first?.notes == ["leave 'input' out to read the stage just before it ('fetch')"])
+    }
+
     /// The line a diagnostic quotes is safe on a terminal: an escape sequence, a NUL or a
     /// bidirectional override in a plan (or in a binary file given as one) is shown, not sent.
     @Test func aQuotedLineShowsControlAndFormatCharactersInsteadOfSendingThem() throws {
