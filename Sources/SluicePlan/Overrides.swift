@@ -97,9 +97,21 @@ enum Overrides {
                 continue
             }
             guard keyPath.count >= 2 else {
-                diagnostics.error(
-                    "expected STAGE.PARAM=VALUE, found '\(text)'", at: start,
-                    notes: ["for example: --set \(keyPath[0]).size=20"])
+                let names = (root["stages"]?.elements ?? []).compactMap { ($0["name"] ?? $0["kind"])?.scalar?.text }
+                if keyPath[0] == "stages" {
+                    // The list is the plan's own: --set changes what is in it, one parameter at a time.
+                    diagnostics.error(
+                        "--set cannot replace the plan's stages: it sets one parameter of one stage, "
+                            + "--set STAGE.PARAM=VALUE", at: start,
+                        notes: ["add, remove or reorder stages in the plan file"]
+                            + (names.isEmpty ? [] : ["stages: " + names.joined(separator: ", ")]))
+                } else {
+                    let example =
+                        names.contains(keyPath[0])
+                        ? "name one of its parameters: --set \(keyPath[0]).PARAM=VALUE"
+                        : "for example: --set chunk.size=20 or --set fetch.delay=0.5s"
+                    diagnostics.error("expected STAGE.PARAM=VALUE, found '\(text)'", at: start, notes: [example])
+                }
                 continue
             }
             setStage(

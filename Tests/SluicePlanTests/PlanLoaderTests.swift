@@ -1036,6 +1036,21 @@ let minimal = """
         #expect(!inFile.isEmpty && inFile.allSatisfy { !$0.notes.contains { $0.contains("--set") } }, "\(inFile)")
     }
 
+    /// `--set stages=[]` is told the stages are the plan file's to change, not offered
+    /// `--set stages.size=20`; a stage's name alone is asked for one of its parameters.
+    @Test func aSetOfTheStagesOrOfAStageWholeSaysWhatItNeeds() {
+        let stages = errors(minimal, overrides: ["stages=[]"])
+        #expect(
+            stages.map(\.message) == [
+                "--set cannot replace the plan's stages: it sets one parameter of one stage, --set STAGE.PARAM=VALUE"
+            ])
+        #expect(
+            stages.first?.notes == ["add, remove or reorder stages in the plan file", "stages: query, chunk, fetch"])
+        let stage = errors(minimal, overrides: ["fetch=1"])
+        #expect(stage.map(\.message) == ["expected STAGE.PARAM=VALUE, found 'fetch=1'"])
+        #expect(stage.first?.notes == ["name one of its parameters: --set fetch.PARAM=VALUE"])
+    }
+
     /// An auth's kind changed with `--set`: the key the new kind needs is missing at the `--set`
     /// (the plan's line shows the kind it replaced), and the plan's keys that no longer fit fail
     /// at their lines, saying the kind came from the `--set`.
