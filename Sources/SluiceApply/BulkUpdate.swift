@@ -1256,7 +1256,7 @@ public struct BulkUpdate: Sendable {
             // Not the table's doing: said, since "changed since the review" sends one looking for a writer.
             let inputOnly =
                 rows.allSatisfy { $0.count > 3 && $0[3] == .bool(true) }
-                ? " (the table holds what the review saw in these cells: the input reads as other values now, as "
+                ? " (\(BulkUpdateError.inputDriftPhrase): the input reads as other values now, as "
                     + "an input such as now or today does, or a setting of the session reads it otherwise)" : ""
             throw BulkUpdateError(
                 table: table, phase: .check, reason: .drift, key: keys.first, keys: keys,

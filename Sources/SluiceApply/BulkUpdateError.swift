@@ -7,6 +7,9 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
     /// What the message of a ``Reason/drift`` failure says, which a run's record keeps as text:
     /// how a summary knows the apply failed for that (``message`` holds it).
     public static let driftPhrase = "changed since the review, so it no longer shows what the apply would do"
+    /// What the message of a ``Reason/drift`` failure adds when the table holds what the review
+    /// saw and the input reads otherwise: how a summary knows it was not the table that changed.
+    public static let inputDriftPhrase = "the table holds what the review saw in these cells"
 
     public enum Reason: String, Sendable, Hashable {
         case invalidConfiguration

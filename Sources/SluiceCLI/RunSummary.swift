@@ -147,11 +147,16 @@ struct RunSummary {
                 + "refused (--force overrides). For a new review:\n"
                 + "  \(RejectCommand.newReviewCommand(for: manifest, in: directory))\n"
         } else if let csv = driftedReviewsCSV {
-            // Resumed or replayed, the run would be held to the same review and fail again.
+            // Resumed or replayed, the run would be held to the same review and fail again. The
+            // error says whether the table changed or the input reads otherwise: said alike here.
+            let inputOnly = ApplyStage.failedOnInputDrift(manifest)
             out +=
-                "the table changed since the review: to review the same rows against the table as it is now, "
-                + "then apply them:\n  sluice apply \(Execution.shellQuoted(manifest.plan.path)) "
-                + "\(Execution.shellQuoted(csv))\n"
+                (inputOnly
+                    ? "the input reads as other values than in the review, on a table that did not change: to "
+                        + "review the same rows as they read now, then apply them:"
+                    : "the table changed since the review: to review the same rows against the table as it is now, "
+                        + "then apply them:")
+                + "\n  sluice apply \(Execution.shellQuoted(manifest.plan.path)) \(Execution.shellQuoted(csv))\n"
         } else if manifest.status == .failed, manifest.resumeCommand == nil, kept > 0, committed.isEmpty, answersGone {
             out +=
                 "the API's answers to \(kept.counted("id")) are not in \(display(directory.path)) any more (was the "

@@ -1271,6 +1271,50 @@ struct ApplyCommandTests {
         #expect(await fixture.manifests().count == runs, "resume started a run")
         try await FaultChecks.expectNoSecrets(fixture, outputs: outcomes)
     }
+
+    /// An input that reads otherwise at the approval than in the review (`now`), on a table
+    /// that did not change: the summary says so, not that the table changed, as the error does.
+    @Test func anInputThatReadsOtherwiseAtTheApprovalIsNotSaidToBeTheTablesChange() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 5)
+        defer { Task { await fixture.tearDown() } }
+        let id = try #require(try await fixture.table().keys.sorted().first)
+        let csv = fixture.directory.appendingPathComponent("touched.csv")
+        try await Files.write(Array("id,updated_at\n\(id),now\n".utf8), to: csv)
+        let plan = fixture.directory.appendingPathComponent("touch.yaml")
+        let text = """
+            version: 1
+            name: touch
+            connections:
+              db: { kind: postgres, url: "${DATABASE_URL}" }
+            stages:
+              - { kind: read-csv, path: \(csv.path) }
+              - name: apply
+                kind: apply
+                requires_approval: true
+                connection: db
+                table: tracks
+                key: id
+                columns: { updated_at: {} }
+
+            """
+        try await Files.write(Array(text.utf8), to: plan)
+        let sluice = fixture.databaseOnly
+        let stopped = try await sluice.run(["run", plan.path, "--runs-dir", fixture.runsDirectory])
+        #expect(stopped.status == 3, "\(stopped.stderr)\n\(stopped.stdout)")
+        let before = try await fixture.table()
+        try await Task.sleep(for: .milliseconds(20))
+        let refused = try await sluice.run([
+            "replay", try await fixture.lastRunDirectory().path, "--from", "apply", "--yes",
+        ])
+        #expect(refused.status == 1, "\(refused.stderr)\n\(refused.stdout)")
+        #expect(refused.stdout.contains(BulkUpdateError.inputDriftPhrase), "\(refused.stdout)")
+        #expect(
+            refused.stdout.contains(
+                "the input reads as other values than in the review, on a table that did not change: to review the "
+                    + "same rows as they read now, then apply them:\n  sluice apply "), "\(refused.stdout)")
+        #expect(!refused.stdout.contains("the table changed since the review"), "\(refused.stdout)")
+        #expect(try await fixture.table() == before)
+    }
 }
 
 /// CSV text for the tests (the audit trail's values need no quoting).

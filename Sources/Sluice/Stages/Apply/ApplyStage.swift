@@ -48,6 +48,12 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
         manifest.status == .failed && manifest.error?.message.contains(BulkUpdateError.driftPhrase) == true
     }
 
+    /// Whether the drift ``failedOnDrift(_:)`` says of was the input's doing: the table holds
+    /// what the review saw, and the input reads as other values now (`now`, a session setting).
+    public static func failedOnInputDrift(_ manifest: Manifest) -> Bool {
+        failedOnDrift(manifest) && manifest.error?.message.contains(BulkUpdateError.inputDriftPhrase) == true
+    }
+
     /// What an apply wrote, from its counters (`rows`, its undo file's, when they are missing):
     /// "3 rows changed", or "91 rows: 1 updated, 90 inserted" when it added rows.
     public static func written(rows: Int, counters: [String: Int]) -> String {
