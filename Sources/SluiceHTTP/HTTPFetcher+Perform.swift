@@ -151,7 +151,7 @@ extension HTTPFetcher {
             logger.error(
                 "Rate limited with a Retry-After over max_retry_after; stopping",
                 metadata: ["http.retry_after": "\(wait.seconds)", "http.url": "\(URLRedaction.describe(url))"])
-            throw FetchError.retryAfterTooLong(wait, url: url)
+            throw FetchError.retryAfterTooLong(wait, limit: configuration.maxRetryAfter, url: url)
         }
         tally.waits += 1
         tally.waitSeconds += wait.seconds

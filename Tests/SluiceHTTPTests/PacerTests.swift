@@ -103,6 +103,11 @@ import Testing
         await pacer.block(for: .seconds(3600))
         let error = await #expect(throws: FetchError.self) { try await pacer.waitForTurn() }
         #expect(error?.kind == .retryAfterTooLong(seconds: 3600))
+        // The limit it was compared with is said: what to raise max_retry_after to, if anything.
+        #expect(
+            error?.message
+                == "the API asked to wait 3600 s before the next request (Retry-After), longer than max_retry_after "
+                + "(120 s); stopped instead of sleeping, and sent nothing meanwhile")
         #expect(error?.isResumable == true)
         #expect(clock.now.offset == .zero)
     }

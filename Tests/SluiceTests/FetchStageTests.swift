@@ -300,6 +300,11 @@ import Testing
             // to get there (65 s once, at the start of a fresh clone's suite).
             #expect(ContinuousClock.now - started < .seconds(600), "slept on a 3,600 s Retry-After")
             #expect((error as (any Error)?).flatMap { $0 as? any ResumableError }?.isResumable == true)
+            // The limit the wait was compared with is said.
+            #expect(
+                error?.message.contains(
+                    "(Retry-After), longer than max_retry_after (1 s); stopped instead of sleeping") == true,
+                "\(String(describing: error))")
             #expect(harness.counters["http_429"] == 1)
             // The stopped fetch keeps its timeline, the 429 in it.
             let timeline = try #require(harness.artifacts("timeline").first)

@@ -28,7 +28,7 @@ actor Pacer<C: Clock<Duration>> {
             case .wait(let until, let blocked):
                 let wait = now.duration(to: until)
                 if blocked && wait > maxBlockedWait {
-                    throw FetchError.retryAfterTooLong(wait)
+                    throw FetchError.retryAfterTooLong(wait, limit: maxBlockedWait)
                 }
                 try await clock.sleep(until: until, tolerance: nil)
                 if !blocked { paced += now.duration(to: clock.now) }
@@ -43,12 +43,16 @@ actor Pacer<C: Clock<Duration>> {
 }
 
 extension FetchError {
-    static func retryAfterTooLong(_ wait: Duration, url: String? = nil) -> FetchError {
+    /// `limit`: the `max_retry_after` the wait was compared with, said so that one knows what
+    /// to raise it to (or that a resume after the wait is the way on).
+    static func retryAfterTooLong(_ wait: Duration, limit: Duration, url: String? = nil) -> FetchError {
         let seconds = Int(wait.seconds.rounded(.up))
+        let most = limit.seconds
+        let shown = most == most.rounded() ? "\(Int(most)) s" : "\(most) s"
         return FetchError(
             .retryAfterTooLong(seconds: seconds),
-            "the API asked to wait \(seconds) s before the next request (Retry-After), longer than max_retry_after;"
-                + " stopped instead of sleeping, and sent nothing meanwhile",
+            "the API asked to wait \(seconds) s before the next request (Retry-After), longer than max_retry_after "
+                + "(\(shown)); stopped instead of sleeping, and sent nothing meanwhile",
             url: url, status: 429)
     }
 }
