@@ -99,6 +99,19 @@ struct RunSummary {
                 + "  sluice undo \(Execution.shellQuoted(directory.path))\(option) --dry-run\n"
                 + "  sluice undo \(Execution.shellQuoted(directory.path))\(option) --yes\n"
         }
+        // Interrupted while it worked on its input (reviewing, or writing in its transaction):
+        // what became of the table is said, as a failure's error says it. Not an apply whose
+        // COMMIT may have gone through (`may have applied`), nor one that committed (above).
+        let unknown = Set(ApplyStage.stagesThatMayHaveApplied(manifest))
+        for stage in manifest.stages
+        where manifest.status == .interrupted && stage.kind == "apply" && stage.status == .cancelled
+            && stage.rowsIn > 0 && !unknown.contains(stage.name) && !committed.contains(where: { $0.0 == stage.name })
+        {
+            let table = stage.parameters["table"].stringValue.map { " in \($0)" } ?? ""
+            out +=
+                "stage '\(stage.name)' was interrupted before it committed: its transaction rolled back, nothing was "
+                + "changed\(table)\n"
+        }
         for undo in manifest.undos {
             // As `sluice undo` said it: rows restored in full, then those restored in part.
             var what = "restored \((undo.restored - undo.partlyRestored).counted("row"))"

@@ -40,6 +40,11 @@ struct ProcessFaultTests {
         #expect(manifest.stage("apply")?.outputs.contains { $0.kind == "undo" } == false, "no undo file for no change")
         #expect(manifest.stage("verify")?.status != .succeeded)
         #expect(interrupted.stdout.contains("interrupted"), "the summary says how the run ended")
+        // As a failure's error does, the summary says the apply changed nothing.
+        #expect(
+            interrupted.stdout.contains(
+                "stage 'apply' was interrupted before it committed: its transaction rolled back, nothing was changed "
+                    + "in tracks\n"), "\(interrupted.stdout)")
         try await fixture.waitForNoSluiceBackends()
         #expect(try await fixture.table() == before)
 
