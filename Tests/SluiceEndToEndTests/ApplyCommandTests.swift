@@ -1030,6 +1030,26 @@ struct ApplyCommandTests {
         #expect(try await fixture.table() == before)
     }
 
+    /// A plan in `fixture`'s directory that applies a CSV (read as `TABLE.csv`; `sluice apply`
+    /// gives the file) to `table` by its key `id`, writing `columns` from the fields of their name.
+    static func tablePlan(_ table: String, columns: [String], in fixture: EnrichmentFixture) async throws -> URL {
+        let plan = fixture.directory.appendingPathComponent("\(table).yaml")
+        let written = columns.map { "\($0): {}" }.joined(separator: ", ")
+        try await Files.write(
+            Array(
+                """
+                version: 1
+                name: \(table)
+                connections:
+                  db: { kind: postgres, url: "${DATABASE_URL}" }
+                stages:
+                  - { name: src, kind: read-csv, path: \(table).csv }
+                  - { name: apply, kind: apply, connection: db, table: \(table), key: id, columns: { \(written) } }
+
+                """.utf8), to: plan)
+        return plan
+    }
+
     /// An integer key written two ways (`1` and `01`) with different values: the server names the
     /// key as it prints it (`1`), and the error is located at both lines (it named no line: the
     /// file's `01` is not the text `1`).
@@ -1044,19 +1064,7 @@ struct ApplyCommandTests {
             """, conninfo: fixture.conninfo)
         let file = fixture.directory.appendingPathComponent("items.csv")
         try await Files.write(Array("id,name\n1,foo\n01,bar\n".utf8), to: file)
-        let plan = fixture.directory.appendingPathComponent("items.yaml")
-        try await Files.write(
-            Array(
-                """
-                version: 1
-                name: items
-                connections:
-                  db: { kind: postgres, url: "${DATABASE_URL}" }
-                stages:
-                  - { name: src, kind: read-csv, path: \(file.path) }
-                  - { name: apply, kind: apply, connection: db, table: items, key: id, columns: { name: {} } }
-
-                """.utf8), to: plan)
+        let plan = try await Self.tablePlan("items", columns: ["name"], in: fixture)
         let refused = try await fixture.databaseOnly.run([
             "apply", plan.path, file.path, "--runs-dir", fixture.runsDirectory, "--yes",
         ])
@@ -1082,19 +1090,7 @@ struct ApplyCommandTests {
             GRANT SELECT ON authors TO \(TestPostgres.passwordRole);
             GRANT SELECT, UPDATE ON books TO \(TestPostgres.passwordRole)
             """, conninfo: fixture.conninfo)
-        let plan = fixture.directory.appendingPathComponent("books.yaml")
-        try await Files.write(
-            Array(
-                """
-                version: 1
-                name: books
-                connections:
-                  db: { kind: postgres, url: "${DATABASE_URL}" }
-                stages:
-                  - { name: src, kind: read-csv, path: books.csv }
-                  - { name: apply, kind: apply, connection: db, table: books, key: id, columns: { author: {}, code: {} } }
-
-                """.utf8), to: plan)
+        let plan = try await Self.tablePlan("books", columns: ["author", "code"], in: fixture)
         let table = {
             try await fixture.server.execute("SELECT * FROM books ORDER BY id", conninfo: fixture.conninfo).rows
         }
