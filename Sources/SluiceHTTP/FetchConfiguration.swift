@@ -175,13 +175,18 @@ extension FetchConfiguration {
     /// whose name reads as a secret (`X-Api-Key`, `X-Vendor-Token`), as a variable's would.
     /// What every request carries whatever its access token: the auth's key or bearer token,
     /// and the values of the headers that read as credentials (``isCredentialHeader(_:)``).
-    var fixedCredentials: [String] {
+    ///
+    /// - Parameter inAnswers: leave out what a 2xx answer may hold as data: a Basic username
+    ///   that comes with a password names an account (GitHub's `login`, an `owner`), which
+    ///   answers repeat; alone, with no password, it is the key itself, and it stays.
+    func fixedCredentials(inAnswers: Bool = false) -> [String] {
         var credentials = headers.filter { Self.isCredentialHeader($0.0) }.map(\.1) + sentSecrets
         switch auth {
         case .bearer(let token): credentials.append(token)
         case .basic(let username, let password):
             // The password, and the header's value as an answer may repeat it.
-            credentials += [username, password, RequestAuth.basicCredentials(username: username, password: password)]
+            credentials += [password, RequestAuth.basicCredentials(username: username, password: password)]
+            if !inAnswers || password.isEmpty { credentials.append(username) }
         case .apiKeyHeader(_, let key), .apiKeyQuery(_, let key), .apiKeyBody(_, let key): credentials.append(key)
         case .oauth2, nil: break
         }

@@ -52,7 +52,8 @@ extension HTTPFetcher {
                 }
                 tally.bytes += bytes
                 switch outcome {
-                case .success(let json):
+                case .success(let json), .echoed(let json):
+                    if case .echoed = outcome { maskedAnswers += 1 }
                     let mismatch: AnswerMatching.Mismatch
                     switch read(json) {
                     case .success(let item): return .ok(item)
@@ -204,7 +205,7 @@ extension HTTPFetcher {
     @concurrent
     nonisolated private static func exchange(
         _ request: RequestURL.Request, token: AccessToken?, configuration: FetchConfiguration,
-        credentialForms: [String], exchange: HTTPExchange, logger: Logger
+        credentialForms: (messages: [String], answers: [String]), exchange: HTTPExchange, logger: Logger
     ) async throws -> (status: Int, bytes: Int, outcome: ResponseOutcome) {
         var headers = [("Accept", "application/json")] + configuration.headers
         // Some APIs refuse a request that names no client (GitHub); the connection's own wins.
@@ -214,12 +215,14 @@ extension HTTPFetcher {
         var url = request.url
         var body = request.body
         // The fixed credentials' forms, found once; an access token's as it is used.
-        var secrets = credentialForms
+        var (secrets, answerSecrets) = credentialForms
         switch configuration.auth {
         case .oauth2:
             if let token {
                 headers.append(("Authorization", token.authorizationHeader))
-                secrets = ResponseOutcome.forms(of: [token.value]) + secrets
+                let forms = ResponseOutcome.forms(of: [token.value])
+                secrets = forms + secrets
+                answerSecrets = forms + answerSecrets
             }
         case .bearer(let token):
             headers.append(("Authorization", "Bearer " + token))
@@ -248,7 +251,7 @@ extension HTTPFetcher {
             timeout: configuration.timeout, logger: logger)
         let outcome = ResponseOutcome.classify(
             status: response.status, retryAfter: response.headers.first(name: "Retry-After"), body: response.body,
-            throttleStatuses: configuration.throttleStatuses, secrets: secrets,
+            throttleStatuses: configuration.throttleStatuses, secrets: secrets, answerSecrets: answerSecrets,
             location: response.headers.first(name: "Location"),
             contentEncoding: response.headers.first(name: "Content-Encoding"))
         // The shape a plan gives its requests, for `--log-level debug`: never a key (the URL and

@@ -26,13 +26,25 @@ public actor HTTPFetcher {
     let matching: AnswerMatching
     let retryPolicy: RetryPolicy
     /// The forms the fixed credentials may come back in from an API that echoes its requests
-    /// (``ResponseOutcome/forms(of:)`` of ``FetchConfiguration/fixedCredentials``), found once.
-    let credentialForms: [String]
+    /// (``ResponseOutcome/forms(of:)`` of ``FetchConfiguration/fixedCredentials(inAnswers:)``),
+    /// found once: those hidden in messages, and those masked in a 2xx answer's data.
+    let credentialForms: (messages: [String], answers: [String])
+    /// The 2xx answers that repeated a credential, masked in them: said in ``notices``.
+    var maskedAnswers = 0
     var tally = FetchCounters()
     /// Whether the batch endpoint was forbidden and every request now goes per item.
     public private(set) var usedFallback = false
     /// Things the run summary should tell the user, each said once (e.g. why the run got slower).
-    public private(set) var notices: [String] = []
+    public var notices: [String] {
+        guard maskedAnswers > 0 else { return said }
+        return said + [
+            "\(maskedAnswers.counted("answer")) of the API repeated a credential the requests carried (a key, "
+                + "token or password, or a secret variable's value in a header or the base_url): it reads *** in "
+                + "them, and so in what the run writes and applies. If that text is data rather than the credential "
+                + "(a short password that answers also hold), use a longer credential"
+        ]
+    }
+    private var said: [String] = []
     /// Whether any request got an answer (an item, or "not found"), and how many ids the API
     /// refused on their own (400) before one did: a source that refuses every id is misconfigured.
     private var answeredAny = false
@@ -86,7 +98,10 @@ public actor HTTPFetcher {
             rule: configuration.match, itemsKey: configuration.itemsKey, idPrefix: configuration.idPrefix)
         self.retryPolicy = RetryPolicy(
             retries: max(0, configuration.retries), base: configuration.backoffBase, cap: configuration.backoffMax)
-        self.credentialForms = ResponseOutcome.forms(of: configuration.fixedCredentials)
+        self.credentialForms = (
+            ResponseOutcome.forms(of: configuration.fixedCredentials()),
+            ResponseOutcome.forms(of: configuration.fixedCredentials(inAnswers: true))
+        )
     }
 
     /// What has been done so far.
@@ -346,7 +361,7 @@ public actor HTTPFetcher {
             "The API refused a whole batch of \(count) ids (400: \(message)) but none of them on its own, so the "
             + "batch was split to ask for them (narrowed_requests counts the extra requests): it likely limits "
             + "the ids a request may carry; lower max_ids (now \(configuration.maxIDs)) to that limit."
-        notices.append(notice)
+        said.append(notice)
         logger.warning("\(notice)", metadata: ["http.status": "400", "fetch.ids": "\(count)"])
     }
 
@@ -354,7 +369,7 @@ public actor HTTPFetcher {
         guard !usedFallback else { return }
         usedFallback = true
         let notice = Self.fallbackNotice(configuration, apiMessage: message)
-        notices.append(notice)
+        said.append(notice)
         logger.warning(
             "\(notice)", metadata: ["http.status": "403", "fetch.fallback": "\(configuration.fallbackPath ?? "")"])
     }

@@ -100,8 +100,13 @@ import Testing
         let outcome = ResponseOutcome.classify(status: 200, retryAfter: nil, body: body, secrets: ["gk-PRIVATE-999"])
         #expect(
             outcome
-                == .success(.object(["data": .object(["you_sent": .object(["api_key": "***", "k": "x"])]), "***": 1])))
+                == .echoed(.object(["data": .object(["you_sent": .object(["api_key": "***", "k": "x"])]), "***": 1])))
         #expect(Self.classify(200, #"{"k":"x"}"#) == .success(.object(["k": "x"])))
+        // What only a message may not show (a Basic username with its password) stays in the data.
+        let owner = Array(#"{"owner":"acme","msg":"acme"}"#.utf8)
+        #expect(
+            ResponseOutcome.classify(status: 200, retryAfter: nil, body: owner, secrets: ["acme"], answerSecrets: [])
+                == .success(.object(["owner": "acme", "msg": "acme"])))
     }
 
     @Test func oauthErrorsReadAsCodeAndDescription() {

@@ -6,6 +6,8 @@ import SluiceCore
 enum ResponseOutcome: Sendable, Equatable {
     /// 2xx with a JSON body (204, no content: `null`).
     case success(Value)
+    /// 2xx with a JSON body that repeated a credential the request carried, masked in it.
+    case echoed(Value)
     /// 400, or 422 (what JSON APIs answer for input they cannot process): the request itself
     /// is wrong (for a batch, usually one bad id; per item, the row's values); the API's message.
     case badRequest(String)
@@ -106,11 +108,11 @@ enum ResponseOutcome: Sendable, Equatable {
     }
 
     /// `secrets`: the credentials the request carried, hidden in any message taken from the body
-    /// and in a 2xx body that repeats them. `contentEncoding`: the answer's `Content-Encoding`
+    /// and, unless `answerSecrets` names fewer, in a 2xx body that repeats them. `contentEncoding`: the answer's `Content-Encoding`
     /// (the client has decompressed gzip and deflate), named when the body is not JSON.
     static func classify(
         status: Int, retryAfter: String?, body: [UInt8], throttleStatuses: Set<Int> = [], secrets: [String] = [],
-        location: String? = nil, contentEncoding: String? = nil, now: Date = Date()
+        answerSecrets: [String]? = nil, location: String? = nil, contentEncoding: String? = nil, now: Date = Date()
     ) -> ResponseOutcome {
         if status == 429 || throttleStatuses.contains(status) {
             return .rateLimited(status: status, retryAfter: RetryAfter.parse(retryAfter, now: now))
@@ -125,11 +127,14 @@ enum ResponseOutcome: Sendable, Equatable {
                 // One scan of the bytes for a plain secret; one that JSON may spell in more than one
                 // way (a quote, a backslash, a slash, a control or non-ASCII character, escaped as
                 // the API's encoder likes) is looked for in the decoded answer, where it is itself.
-                let echoed = secrets.contains { secret in
+                let answerSecrets = answerSecrets ?? secrets
+                let mayEcho = answerSecrets.contains { secret in
                     secret.utf8.contains { $0 == 0x22 || $0 == 0x5C || $0 == 0x2F || $0 < 0x20 || $0 >= 0x80 }
                         || Self.contains(body, secret)
                 }
-                return .success(echoed ? Self.masking(secrets, in: json) : json)
+                guard mayEcho else { return .success(json) }
+                let masked = Self.masking(answerSecrets, in: json)
+                return masked == json ? .success(json) : .echoed(masked)
             } catch {
                 // A maintenance page or a login form behind a proxy answers 200 too: say so.
                 let said = APIErrorMessage.extract(from: body, hiding: secrets)
