@@ -60,7 +60,8 @@ enum RecordedPlan {
                 )
             }
             let name = directory.appendingPathComponent(Manifest.fileName).path + Self.recordedSuffix
-            source = (Array(JSON.encode(original.resolvedPlan).utf8), name, overrides)
+            let recordedPlan = PlanValue(original.resolvedPlan, keyOrder: original.resolvedPlanKeyOrder)
+            source = (Array(recordedPlan.jsonText().utf8), name, overrides)
             loader.isRecorded = true
         }
         let plan: Plan

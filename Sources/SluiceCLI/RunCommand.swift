@@ -63,6 +63,7 @@ extension RunConfiguration {
                     dryRun: options.dryRun)
             })
         configuration.secretOverrides = plan.secretOverrideKeys
+        configuration.resolvedPlanKeyOrder = plan.resolved.keyOrder
         configuration.dryRun = options.dryRun
         configuration.resumeCommand = { Execution.resumeCommand(runDirectory: $0, options: options) }
         let writers = Set(plan.stages.filter { $0.kind == .apply }.map(\.name))

@@ -262,6 +262,48 @@ struct RESTPlanTests {
             ])
     }
 
+    /// A resume whose plan file changed since the run loads the plan its manifest recorded, with
+    /// the plan's own order in every mapping (a body's keys, a query's parameters, a transform's
+    /// fields): the answers recorded are found again and only the id that failed is asked again.
+    @Test func aResumeFromTheRecordedPlanAsksOnlyWhatWasNotAnswered() async throws {
+        var api = FixtureAPI(
+            shape: .itemBody(path: "/v1/score", idKey: "sku"),
+            answers: ["s1": .object(["score": 7]), "s2": .object(["score": 9])])
+        api.requiredHeader = ("X-Api-Key", "k3y")
+        api.failing = ["s3"]
+        let schema = """
+            CREATE TABLE books (id uuid PRIMARY KEY, sku text, score int);
+            INSERT INTO books VALUES ('\(Self.uuid(1))', 's1', NULL), ('\(Self.uuid(2))', 's2', 1),
+              ('\(Self.uuid(3))', 's3', NULL);
+            """
+        let fixture = try await Self.vendorFixture(schema: schema, api: api)
+        defer { Task { await fixture.tearDown() } }
+        let text = Self.vendorPlan(
+            sql: "SELECT id AS book_id, sku FROM books ORDER BY id",
+            fetch: """
+                path: /v1/score
+                method: POST
+                body: { sku: "{sku}", model: v2 }
+                query: { zz: "1", aa: "2" }
+                retries: 0
+                """)
+        let plan = fixture.directory.appendingPathComponent("order.yaml")
+        let runs = fixture.directory.appendingPathComponent("runs").path
+        try await Files.write(Array(text.utf8), to: plan)
+        let failed = try await fixture.sluice.run(["run", plan.path, "--runs-dir", runs])
+        #expect(failed.status != 0 && failed.status != 3, "\(failed.stderr)")
+        let (run, manifest) = try #require(await Files.runs(in: URL(fileURLWithPath: runs)).last)
+        #expect(
+            manifest.resolvedPlanKeyOrder["/stages/1/body"] == ["sku", "model"], "\(manifest.resolvedPlanKeyOrder)")
+        let asked = fixture.api.stats().requests
+        #expect(asked == 3)
+        try await Files.write(Array((text + "# edited\n").utf8), to: plan)
+
+        let resumed = try await fixture.sluice.run(["resume", run.path, "--yes"])
+        #expect(resumed.stderr.contains("using the plan recorded in its manifest"), "\(resumed.stderr)")
+        #expect(fixture.api.stats().requests == asked + 1, "only s3 again: \(resumed.stderr)")
+    }
+
     /// A transform fixed in the plan file after the run fetched: `replay --from transform --plan
     /// FILE` runs the file's transform on the answers the run recorded (the API is not asked
     /// again) and records the file it used; a file that cannot be read changes nothing.

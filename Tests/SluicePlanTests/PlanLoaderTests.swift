@@ -752,6 +752,36 @@ let minimal = """
         #expect(set.warnings.isEmpty, "\(set.warnings)")
     }
 
+    /// The manifest keeps the plan as JSON, whose objects are sorted: ``PlanValue/keyOrder``
+    /// records every mapping written in another order (keys holding `/` and `~` included), and
+    /// the plan built back from both is the plan as written.
+    @Test func theRecordedPlanKeepsEveryMappingInItsWrittenOrder() throws {
+        let plan = try load(
+            """
+            version: 1
+            name: order
+            connections:
+              api: { kind: http, base_url: "http://127.0.0.1:9", headers: { X-B: "1", "A/~z": "2" } }
+            stages:
+              - { kind: read-csv, path: in.csv }
+              - { kind: fetch, connection: api, path: "/x/{id}", query: { zz: "1", aa: "{id}" } }
+              - { kind: transform, fields: { zeta: response.z, alpha: response.a, id: id } }
+              - { kind: write-csv, path: out.csv, columns: [zeta, alpha, id] }
+            """)
+        let order = plan.resolved.keyOrder
+        #expect(order["/stages/2/fields"] == ["zeta", "alpha", "id"], "\(order)")
+        #expect(order["/stages/1/query"] == ["zz", "aa"])
+        #expect(order["/connections/api/headers"] == ["X-B", "A/~z"])
+        let rebuilt = PlanValue(plan.resolved.value, keyOrder: order)
+        #expect(rebuilt == plan.resolved)
+        #expect(rebuilt.jsonText() == plan.resolved.jsonText())
+        // A manifest written before the order was recorded: sorted, as it always was.
+        #expect(
+            PlanValue(plan.resolved.value, keyOrder: [:])["stages"]?.items[2]["fields"]?.entries.map(\.key) == [
+                "alpha", "id", "zeta",
+            ])
+    }
+
     /// A plan's name or description, a stage's name or a write-csv path made of a secret
     /// variable's value is refused: it would be printed, listed and written into file names
     /// (`name: "plan-${API_TOKEN}"` showed the token in `check`, `sluice runs` and the manifest).

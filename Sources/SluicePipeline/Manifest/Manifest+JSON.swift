@@ -24,6 +24,7 @@ extension Manifest {
         .object([
             "manifest_version": .int(Int64(manifestVersion)), "run_id": .string(runID),
             "tool_version": .string(toolVersion), "plan": plan.json, "resolved_plan": resolvedPlan,
+            "resolved_plan_key_order": .object(resolvedPlanKeyOrder.mapValues(Value.strings)),
             "overrides": .strings(overrides), "secret_overrides": .strings(secretOverrides),
             "started_at": .date(startedAt), "finished_at": .date(finishedAt), "status": .string(status.rawValue),
             "error": error?.json ?? .null, "replay_of": replayOf?.json ?? .null, "process": process?.json ?? .null,
@@ -40,6 +41,9 @@ extension Manifest {
         toolVersion = try r.string("tool_version")
         plan = try Plan(json: r.object("plan"))
         resolvedPlan = r.value("resolved_plan")
+        if let order = try r.optionalObject("resolved_plan_key_order") {
+            resolvedPlanKeyOrder = try order.fields.keys.reduce(into: [:]) { $0[$1] = try order.optionalStrings($1) }
+        }
         overrides = try r.optionalStrings("overrides")
         secretOverrides = try r.optionalStrings("secret_overrides")
         startedAt = try r.date("started_at")

@@ -20,6 +20,9 @@ public struct Manifest: Sendable, Equatable {
     public var plan: Plan
     /// The plan after `${VARS}` and `--set` overrides, with secrets redacted by the caller.
     public var resolvedPlan: Value
+    /// The mappings of ``resolvedPlan`` whose keys were written in another order than sorted,
+    /// by JSON Pointer, each with its keys in the plan's order (`resolved_plan_key_order`).
+    public var resolvedPlanKeyOrder: [String: [String]] = [:]
     /// The `--set K=V` arguments of this run, as given, except that a secret given in clear is
     /// redacted (the caller's job).
     public var overrides: [String]

@@ -11,6 +11,8 @@ public struct RunConfiguration: Sendable {
     public var plan: Manifest.Plan
     /// The resolved plan for the manifest, already redacted by the caller.
     public var resolvedPlan: Value
+    /// Its mappings' keys in the plan's order (``Manifest/resolvedPlanKeyOrder``).
+    public var resolvedPlanKeyOrder: [String: [String]] = [:]
     /// The `--set K=V` arguments for the manifest, secrets already redacted by the caller.
     public var overrides: [String]
     /// Keys of overrides whose secret values `overrides` holds redacted (`secret_overrides`).

@@ -89,6 +89,7 @@ public struct Runner: Sendable {
             resolvedPlan: configuration.resolvedPlan, overrides: configuration.overrides,
             secretOverrides: configuration.secretOverrides, startedAt: startedAt,
             replayOf: replayOf)
+        manifest.resolvedPlanKeyOrder = configuration.resolvedPlanKeyOrder
         manifest.process = .current
         manifest.dryRun = configuration.dryRun
         // If the process dies, this is how to go on: as after an interruption, approval included.

@@ -1,3 +1,4 @@
+import Foundation
 import SluiceCore
 
 /// A validated parameter tree that keeps the order keys were written in.
@@ -52,6 +53,50 @@ public indirect enum PlanValue: Sendable, Hashable {
         case .map(let e):
             return .object(Dictionary(e.map { ($0.key, $0.value.value) }, uniquingKeysWith: { a, _ in a }))
         }
+    }
+
+    /// The mappings whose keys ``value`` would give in another order than written (it sorts
+    /// them), by their JSON Pointer (`/stages/2/fields`), each with its keys as written: what
+    /// a manifest records beside its `resolved_plan` so that a replay gives a transform's
+    /// fields, a query's parameters and an apply's columns in the plan's order.
+    public var keyOrder: [String: [String]] {
+        var order: [String: [String]] = [:]
+        func walk(_ value: PlanValue, _ pointer: String) {
+            switch value {
+            case .scalar: break
+            case .list(let items):
+                for (i, item) in items.enumerated() { walk(item, pointer + "/\(i)") }
+            case .map(let entries):
+                let keys = entries.map(\.key)
+                if keys != keys.sorted() { order[pointer] = keys }
+                for entry in entries { walk(entry.value, pointer + "/" + Self.pointerToken(entry.key)) }
+            }
+        }
+        walk(self, "")
+        return order
+    }
+
+    /// `value` (a manifest's `resolved_plan`) with its mappings' keys put back in the order
+    /// ``keyOrder`` recorded; any other mapping's keys sorted, as `value` gives them.
+    public init(_ value: Value, keyOrder: [String: [String]]) {
+        func build(_ value: Value, _ pointer: String) -> PlanValue {
+            switch value {
+            case .array(let items):
+                return .list(items.enumerated().map { build($0.element, pointer + "/\($0.offset)") })
+            case .object(let members):
+                let recorded = (keyOrder[pointer] ?? []).filter { members[$0] != nil }
+                let keys = recorded + members.keys.filter { !recorded.contains($0) }.sorted()
+                return .map(keys.map { Entry($0, build(members[$0]!, pointer + "/" + Self.pointerToken($0))) })
+            default:
+                return .scalar(value)
+            }
+        }
+        self = build(value, "")
+    }
+
+    /// A key as a JSON Pointer token (RFC 6901): `~` as `~0`, `/` as `~1`.
+    static func pointerToken(_ key: String) -> String {
+        key.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
     }
 
     /// JSON text with keys in their written order: valid YAML, so Sluice can load it back.
