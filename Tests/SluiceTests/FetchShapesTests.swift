@@ -429,6 +429,19 @@ import Testing
             #expect(
                 rejects.contains { $0.contains("the API does not know this id (404: no record for code 4)") },
                 "\(rejects)")
+            #expect(!secondRun.notices.contains { $0.contains("answers a request of this run") })
+
+            // Asked with another body, none of the recorded answers is one: said, not claimed reused.
+            let other = "path: /lookup\nmethod: POST\nbody: { code: \"{code}\", v: 2 }"
+            var third = try #require(try Self.fetchStage(other, connection: plan.connection) as? FetchStage)
+            third.previousAnswers = second.previousAnswers
+            let thirdRun = try await StageHarness(stage: third)
+            _ = try await thirdRun.run(third, input: [codes])
+            #expect(server.stats().idsAsked.count == 7)
+            #expect(
+                thirdRun.notices.contains {
+                    $0.contains("none of the 3 answers recorded in ") && $0.contains("every id was asked again")
+                }, "\(thirdRun.notices)")
         }
     }
 

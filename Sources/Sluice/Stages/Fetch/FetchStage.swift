@@ -186,6 +186,14 @@ public struct FetchStage: Stage {
         try await client.shutdown()
         for notice in await fetcher.notices { context.notice(notice) }
         let counters = await fetcher.counters
+        // Answers recorded by a run that asked otherwise (another path, query or body) are no answer
+        // to these requests: the notice above promised otherwise.
+        if let previousAnswers, !known.isEmpty, tally.reused == 0, counters.requests > 0 {
+            context.notice(
+                "none of the \(known.count.counted("answer")) recorded in \(previousAnswers.path) answers a request "
+                    + "of this run, which asks the API otherwise than the run that recorded them (path, query or "
+                    + "body): every id was asked again")
+        }
         // An API that knows none of the ids is more often a plan that asks or reads wrong.
         if tally.found == 0, tally.notFound > 0, counters.requests > 0 {
             context.notice(
