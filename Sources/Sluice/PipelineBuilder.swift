@@ -61,6 +61,7 @@ public struct PipelineBuilder: Sendable {
             stage.previousAnswers = resumeFrom?.appendingPathComponent(FetchAnswers.fileName(stage: name))
             stage.previousAnswersRecorded = recordedAnswers[name] ?? 0
             stage.sentSecrets = plan.variableSecrets
+            stage.force = force
             return stage
         case .transform(let settings):
             var stage = TransformStage(name: name, settings: settings, parameters: parameters)

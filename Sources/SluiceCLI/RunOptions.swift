@@ -26,7 +26,8 @@ struct ExecutionOptions: ParsableArguments {
     @Flag(
         help: """
             Go on past a refusal, recorded as a warning: an apply's guard-rail, a transform field whose key \
-            looks misspelt, approving a rejected review or one older than applies since.
+            looks misspelt, a fetch with on_not_found: keep whose API found none of its ids, approving a \
+            rejected review or one older than applies since.
             """)
     var force = false
 

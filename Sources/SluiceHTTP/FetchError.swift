@@ -19,6 +19,9 @@ public struct FetchError: Error, Sendable, Equatable {
         case untrustedServer
         /// The API refused ids one by one (400) and answered nothing: the request is wrong.
         case refusedEverything
+        /// The API found none of the ids, which `on_not_found: keep` would send on as empty
+        /// answers: most likely the request or the reading of its answers is wrong.
+        case noneFound
         /// The plan asks for a request that cannot be made as it says (a key for a body the
         /// request does not have). `sluice check` refuses such plans; this is the backstop.
         case unsendable
@@ -59,7 +62,7 @@ public struct FetchError: Error, Sendable, Equatable {
         switch kind {
         case .retryAfterTooLong, .exhausted: true
         case .authFailed, .forbidden, .unexpectedStatus, .invalidResponse, .untrustedServer, .refusedEverything,
-            .unsendable:
+            .unsendable, .noneFound:
             false
         }
     }

@@ -262,6 +262,32 @@ struct RESTPlanTests {
             ])
     }
 
+    /// An API that knows none of the ids asked (as when the plan asks or reads wrong), with
+    /// `on_not_found: keep`, would have every row's values cleared: the fetch stops and nothing
+    /// is applied. `--force` goes on, as it says.
+    @Test func aKeptFetchThatFindsNothingStopsBeforeTheApply() async throws {
+        let (fixture, text) = try await Self.postBatch()
+        defer { Task { await fixture.tearDown() } }
+        let wrong = text.replacingOccurrences(of: "path: /v1/lookup", with: "path: /v1/lookup\n    on_not_found: keep")
+        let plan = fixture.directory.appendingPathComponent("keep.yaml")
+        try await Files.write(Array(wrong.utf8), to: plan)
+        _ = try await fixture.server.execute("UPDATE books SET sku = 'x' || sku", conninfo: fixture.conninfo)
+        let before = try await fixture.rows("SELECT sku, score FROM books ORDER BY id")
+        #expect(before == [["xs1", nil], ["xs2", "1"]])
+
+        let stopped = try await fixture.run(plan.path)
+        #expect(stopped.status != 0, "\(stopped.stderr)")
+        let said = stopped.stdout + stopped.stderr
+        #expect(said.contains("the API found none of the 2 ids it was asked about, and on_not_found: keep"), "\(said)")
+        #expect(said.contains("--force goes on"))
+        #expect(try await fixture.rows("SELECT sku, score FROM books ORDER BY id") == before, "nothing applied")
+
+        let forced = try await fixture.run(plan.path, ["--force"])
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(forced.stdout.contains("--force: the API found none of the 2 ids"), "\(forced.stdout)")
+        #expect(try await fixture.rows("SELECT sku, score FROM books ORDER BY id") == [["xs1", nil], ["xs2", nil]])
+    }
+
     /// A resume whose plan file changed since the run loads the plan its manifest recorded, with
     /// the plan's own order in every mapping (a body's keys, a query's parameters, a transform's
     /// fields): the answers recorded are found again and only the id that failed is asked again.

@@ -359,7 +359,9 @@ public enum Schema {
                 ParameterSpec(
                     "on_not_found", .choice(of: NotFoundPolicy.self), default: "reject",
                     "Ids the API does not know (null, absent; per item 404, 410 or 204): `reject` them (`rejects-<stage>.csv`) "
-                        + "or `keep` the row with a null response. An id the API refuses (400 or 422) is always rejected."
+                        + "or `keep` the row with a null response. An id the API refuses (400 or 422) is always rejected. "
+                        + "A fetch whose API found none of its ids stops with `keep` (an apply would write every row's "
+                        + "empty answer over the table: most likely the plan asks or reads wrong); `--force` goes on."
                 ),
                 ParameterSpec(
                     "not_found_when", .expression,

@@ -31,6 +31,8 @@ public struct FetchStage: Stage {
     /// connection sends with every request are hidden in answers
     /// (``FetchConfiguration/sentSecrets``).
     public var sentSecrets: [String] = []
+    /// Go on when the API found none of the ids and `on_not_found: keep` sends them on (`--force`).
+    public var force = false
 
     public init(
         name: String, settings: FetchSettings, http: HTTPSettings, parameters: Value,
@@ -194,14 +196,26 @@ public struct FetchStage: Stage {
                     + "of this run, which asks the API otherwise than the run that recorded them (path, query or "
                     + "body): every id was asked again")
         }
-        // An API that knows none of the ids is more often a plan that asks or reads wrong.
+        // An API that knows none of the ids is more often a plan that asks or reads wrong; kept,
+        // their empty answers would go on to be written over what the table holds.
         if tally.found == 0, tally.notFound > 0, counters.requests > 0 {
-            context.notice(
-                "the API found none of the \(tally.notFound) ids it was asked about: if it should know them, check "
-                    + "how the plan asks ("
-                    + (settings.perItem ? "path, query, body" : "path, ids_param, id_prefix, query")
-                    + ") and reads the answers (items_key" + (settings.perItem ? "" : ", match")
-                    + (settings.notFoundWhen == nil ? ")" : ", not_found_when)"))
+            let check =
+                "check how the plan asks ("
+                + (settings.perItem ? "path, query, body" : "path, ids_param, id_prefix, query")
+                + ") and reads the answers (items_key" + (settings.perItem ? "" : ", match")
+                + (settings.notFoundWhen == nil ? ")" : ", not_found_when)")
+            let noneFound = "the API found none of the \(tally.notFound) ids it was asked about"
+            if settings.onNotFound != .keep {
+                context.notice("\(noneFound): if it should know them, \(check)")
+            } else if force {
+                context.notice("--force: \(noneFound); each row went on with an empty answer (on_not_found: keep)")
+            } else {
+                throw FetchError(
+                    .noneFound,
+                    "\(noneFound), and on_not_found: keep sends each row on with an empty answer, which would be "
+                        + "written over what the table holds: stopped before anything was applied. If the API should "
+                        + "know them, \(check); if it truly knows none of them, --force goes on")
+            }
         }
         // `on_give_up: reject` sets aside ids the API always fails on; an API that failed every
         // request of several and answered nothing is down, and a run that fetched nothing must
