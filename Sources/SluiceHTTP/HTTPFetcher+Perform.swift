@@ -104,6 +104,14 @@ extension HTTPFetcher {
                         metadata: ["http.url": "\(URLRedaction.describe(url))"])
                     throw FetchError(.untrustedServer, cause + "; not retried", url: url)
                 }
+                if case .bodyTooLarge = failure {
+                    // The same request gets the same answer: asking again only downloads it again.
+                    let smaller =
+                        configuration.request == .perItem || configuration.maxIDs <= 1
+                        ? ""
+                        : "; a batch of fewer ids has a smaller answer: lower max_ids (now \(configuration.maxIDs))"
+                    throw FetchError(.invalidResponse, "\(failure); not retried\(smaller)", url: url)
+                }
                 if case .timeout = failure { tally.timeouts += 1 }
                 problem = Problem(description: failure.description)
             } catch let failure as TokenProvider<AnyDurationClock>.TransientFailure {

@@ -736,23 +736,26 @@ import Testing
     }
 
     /// A small compressed answer that would expand past the most a body may hold (a
-    /// decompression bomb) fails as a body too large: decompressed no further than that.
+    /// decompression bomb) fails as a body too large: decompressed no further than that, and
+    /// not asked for again (each retry downloaded the same answer again).
     @Test func aCompressedAnswerExpandingPastTheBodyLimitIsTooLarge() async throws {
         var api = FixtureAPI(shape: .batchObject(path: "/api/books", parameter: "ids", separator: ","), answers: [:])
         // 65 MiB of JSON white space: built as bytes, it takes no time to make (the JSON of a
         // 65 MiB string took long enough on a loaded machine for the request to time out).
         api.rawBody = Array("{\"0451526538\": \"x\"}".utf8) + [UInt8](repeating: UInt8(ascii: " "), count: 65 << 20)
         api.contentEncoding = "gzip"
-        try await Self.with(api) { _, origin in
+        try await Self.with(api) { server, origin in
             let stage = try Self.fetchStage(
-                "path: /api/books\nid: isbn\nmatch: object_keys\nretries: 0",
+                "path: /api/books\nid: isbn\nmatch: object_keys\nretries: 2\nbackoff: 0s",
                 connection: "kind: http\nbase_url: \(origin)")
             let harness = try await StageHarness(stage: stage)
             let batch = Batch(columns: ["isbn"], rows: [["0451526538"]])
             let error = await #expect(throws: (any Error).self) { try await harness.run(stage, input: [batch]) }
             #expect(
-                "\(error!)".contains("response body larger than 67108864 bytes (decompressed, if it came compressed)"),
-                "\(error!)")
+                "\(error!)".contains(
+                    "response body larger than 67108864 bytes (decompressed, if it came compressed); not retried; a "
+                        + "batch of fewer ids has a smaller answer: lower max_ids (now 50)"), "\(error!)")
+            #expect(server.stats().requests == 1)
         }
     }
 
