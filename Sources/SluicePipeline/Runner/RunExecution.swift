@@ -37,7 +37,7 @@ struct RunExecution: Sendable {
                     parametersChangedSinceReview(first)
                 {
                     let notice =
-                        "stage '\(first.name)' is reviewed anew: its parameters differ (--set) from those run "
+                        "stage '\(first.name)' is reviewed anew: its parameters differ from those run "
                         + "\(replay.original.runID) reviewed, so that review no longer shows what it would do"
                     logger.notice("\(notice)")
                     await recorder.update { manifest in manifest.notices.append(notice) }
