@@ -55,7 +55,9 @@ extension RunConfiguration {
     static func make(for plan: Plan, options: ExecutionOptions, logger: Logger) throws -> RunConfiguration {
         var configuration = RunConfiguration(
             runsDirectory: options.runsDirectory, toolVersion: SluiceVersion.current,
-            plan: Manifest.Plan(path: plan.path, sha256: plan.sha256, name: plan.name),
+            // Absolute: a replay or resume run from another directory finds the same file.
+            plan: Manifest.Plan(
+                path: URL(fileURLWithPath: plan.path).standardizedFileURL.path, sha256: plan.sha256, name: plan.name),
             resolvedPlan: plan.resolved.value, overrides: plan.recordedOverrides, logger: logger,
             continueCommand: { directory, stage in
                 Execution.continueCommand(

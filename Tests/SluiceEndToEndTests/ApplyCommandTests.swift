@@ -157,7 +157,8 @@ struct ApplyCommandTests {
         #expect(
             refused.stdout.contains(
                 "the table changed since the review: to review the same rows against the table as it is now, "
-                    + "then apply them:\n  sluice apply \(Self.plan) \(file.path)\n"), "\(refused.stdout)")
+                    + "then apply them:\n  sluice apply \(SluiceProcess.recorded(Self.plan)) \(file.path)\n"),
+            "\(refused.stdout)")
         #expect(!refused.stdout.contains("sluice resume"), "\(refused.stdout)")
 
         let skipped = try await sluice.run([

@@ -288,6 +288,28 @@ struct RESTPlanTests {
         #expect(try await fixture.rows("SELECT sku, score FROM books ORDER BY id") == [["xs1", nil], ["xs2", nil]])
     }
 
+    /// A plan given by a relative path is recorded by its absolute one: a run approved from
+    /// another directory reads the same file (it found no file there, fell back on the
+    /// manifest's copy and offered `--plan vendor.yaml`, a path that did not exist there).
+    @Test func aPlanGivenByARelativePathIsFoundFromAnotherDirectory() async throws {
+        let (fixture, text) = try await Self.postBatch()
+        defer { Task { await fixture.tearDown() } }
+        let plan = fixture.directory.appendingPathComponent("vendor.yaml")
+        let runs = fixture.directory.appendingPathComponent("runs").path
+        try await Files.write(Array(text.utf8), to: plan)
+        var beside = fixture.sluice
+        beside.workingDirectory = fixture.directory
+        let stopped = try await beside.run(["run", "vendor.yaml", "--runs-dir", runs])
+        #expect(stopped.status == 3, "\(stopped.stderr)")
+        let (run, manifest) = try #require(await Files.runs(in: URL(fileURLWithPath: runs)).last)
+        #expect(manifest.plan.path == plan.standardizedFileURL.path)
+
+        let approved = try await fixture.sluice.run(["replay", run.path, "--from", "apply", "--yes"])
+        #expect(approved.status == 0, "\(approved.stderr)")
+        #expect(!approved.stderr.contains("missing or changed"), "\(approved.stderr)")
+        #expect(try await fixture.rows("SELECT sku, score FROM books ORDER BY id") == [["s1", "7"], ["s2", "9"]])
+    }
+
     /// A resume whose plan file changed since the run loads the plan its manifest recorded, with
     /// the plan's own order in every mapping (a body's keys, a query's parameters, a transform's
     /// fields): the answers recorded are found again and only the id that failed is asked again.

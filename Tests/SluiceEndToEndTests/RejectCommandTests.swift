@@ -23,7 +23,8 @@ import Testing
         #expect(rejected.stdout.contains("stage 'apply' will not run"), "\(rejected.stdout)")
         #expect(
             rejected.stdout.contains(
-                "sluice run plans/spotify-enrichment.yaml --set fetch.delay=0.01s --runs-dir \(fixture.runsDirectory)"),
+                "sluice run \(SluiceProcess.recorded("plans/spotify-enrichment.yaml")) --set fetch.delay=0.01s "
+                    + "--runs-dir \(fixture.runsDirectory)"),
             "\(rejected.stdout)")
         let manifest = try #require(await fixture.manifests().last?.manifest)
         #expect(manifest.status == .rejected)
@@ -209,7 +210,8 @@ import Testing
         #expect(rejected.status == 0, "\(rejected.stderr)")
         #expect(
             rejected.stdout.contains(
-                "sluice apply \(ApplyCommandTests.plan) \(file.path) --runs-dir \(fixture.runsDirectory)"),
+                "sluice apply \(SluiceProcess.recorded(ApplyCommandTests.plan)) \(file.path) --runs-dir "
+                    + "\(fixture.runsDirectory)"),
             "\(rejected.stdout)")
         let shown = try await sluice.run(["runs", "show", gated.path])
         // No login name in the environment (systemd, `docker exec`): the uid says who.

@@ -145,7 +145,9 @@ struct SpotifyPlanTests {
         let refused = try await databaseOnly.run(["replay", directory.path, "--from", "apply", "--yes"])
         #expect(refused.status == 1, "\(refused.stderr)")
         #expect(refused.stderr.contains("was changed after run \(manifest.runID) wrote it"), "\(refused.stderr)")
-        #expect(refused.stderr.contains("sluice apply plans/spotify-enrichment.yaml"), "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains("sluice apply \(SluiceProcess.recorded("plans/spotify-enrichment.yaml"))"),
+            "\(refused.stderr)")
         #expect(try await fixture.table() == before)
         try await Files.write(reviewed, to: csvURL)
         // The review file moved away: the approval, held to it, is refused naming it and how to

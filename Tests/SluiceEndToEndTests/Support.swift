@@ -27,8 +27,13 @@ struct SluiceProcess {
         return root.appendingPathComponent(".build/debug/sluice")
     }
 
+    /// `path` (under the package's root, where the processes run) as a manifest records it.
+    static func recorded(_ path: String) -> String { root.appendingPathComponent(path).standardizedFileURL.path }
+
     var environment: [String: String]
     var directory: URL
+    /// Where the process runs; the package's root (`plans/...` as written) when not given.
+    var workingDirectory: URL? = nil
 
     /// Starts `sluice ARGS`; stdout and stderr go to files so no pipe can fill up, or, given a
     /// `terminal`, stdin and stderr go there (the stderr file stays empty).
@@ -36,7 +41,7 @@ struct SluiceProcess {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments
-        process.currentDirectoryURL = Self.root
+        process.currentDirectoryURL = workingDirectory ?? Self.root
         process.environment = environment
         let id = UUID().uuidString.prefix(8)
         let out = directory.appendingPathComponent("stdout-\(id).txt")
