@@ -233,9 +233,13 @@ struct Validator {
             return Checked(value: .list(values), redacted: .list(redacted))
         default:
             guard let scalar = node.scalar else {
+                // `--set fetch.id_prefix=ISBN:` reads as YAML, a mapping: quoting it gives the text.
+                let quote =
+                    node.location.source.name == "--set"
+                    ? ["a --set value is read as YAML; to give it as text, quote it: --set '\(path)=\"...\"'"] : []
                 diagnostics.error(
                     "\(what) must be \(article(type.name)), found \(node.kindDescription)", at: node.location,
-                    code: .invalidValue(path: path))
+                    notes: quote, code: .invalidValue(path: path))
                 return nil
             }
             if scalar.isSecret || secret { noteSecret(scalar, at: node.location) }

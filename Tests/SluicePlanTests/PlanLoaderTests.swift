@@ -207,6 +207,20 @@ let minimal = """
         #expect(error?.errors.map { $0.location?.description } == ["--set:1:13"], "\(String(describing: error))")
     }
 
+    /// A `--set` value is YAML: `ISBN:` is a mapping, not the text a string parameter wants.
+    /// The error says how to give it as text.
+    @Test func aSetValueReadAsAMappingSaysToQuoteIt() throws {
+        let error = #expect(throws: PlanError.self) {
+            try load(minimal, overrides: ["fetch.id_prefix=ISBN:"])
+        }
+        let found = try #require(error?.errors.first)
+        #expect(found.message.contains("must be a string, found a mapping"), "\(found)")
+        #expect(
+            found.notes.contains { $0.contains("a --set value is read as YAML; to give it as text, quote it") },
+            "\(found.notes)")
+        #expect(try load(minimal, overrides: [#"fetch.id_prefix="ISBN:""#]).stage(named: "fetch") != nil)
+    }
+
     @Test func durationsAcceptEveryDocumentedForm() {
         #expect(Duration.parseSeconds("0.33s") == 0.33)
         #expect(Duration.parseSeconds("500ms") == 0.5)
