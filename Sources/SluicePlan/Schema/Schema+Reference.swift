@@ -128,7 +128,13 @@ extension Schema {
             } else {
                 def = "—"
             }
-            let doc = s.doc + (s.secret ? " *Secret: never written to manifests or logs.*" : "")
+            // A URL is recorded without its password and its variables' values, not as `***`.
+            let secret =
+                ["url", "base_url"].contains(s.name)
+                ? " *Secret: its password, and the value of any `${VAR}` in it, never written to manifests or logs; "
+                    + "the rest is recorded as written (write a token the URL holds as a `${VAR}`).*"
+                : " *Secret: never written to manifests or logs.*"
+            let doc = s.doc + (s.secret ? secret : "")
             out += "| `\(s.name)` | \(s.type.name.replacingOccurrences(of: "|", with: "\\|")) | \(def) | \(doc) |\n"
         }
         return out
