@@ -27,17 +27,16 @@ import Testing
         // all paced alike.
         try #require(times.count >= 12)
         let gaps = zip(times.dropFirst(), times).map { ($0 - $1).seconds }
-        // The pace over the whole fetch. Single gaps are not checked: the simulator runs in the
-        // test process and stamps each arrival on that process's (busy) threads, so one gap can
-        // read 0.25 s short and the next as much long; a write in the way would add its 4 s to
-        // the whole span (about 6 s here).
-        // One-sided: a late stamp on the first request shortens the span, while a write in the
-        // way can only lengthen it. The bound sits halfway: the whole suite beside this test has
-        // stretched the span by up to 1 s (a fresh clone's `make test` on 2 cores: one gap of
-        // 1.57 s), a write in the way would by 4 s. The plan's pace within 5% is a benchmark's
-        // target (`scripts/bench-plan.sh`), on a machine doing nothing else.
-        let span = gaps.reduce(0, +)
-        #expect(span <= Double(gaps.count) * delay + slowWrite / 2, "span \(span) s; gaps \(gaps)")
+        // A write in the way of a request would hold that request back by the write's 4 s: one
+        // gap of about 4.5 s. Gaps are stamped by the simulator on this test process's (busy)
+        // threads, so one can read 0.25 s short and the next as much long, and a loaded machine
+        // stretches them: a fresh clone's `make test` on 2 cores showed one of 1.57 s, a suite
+        // beside three builds stretched the whole span by 2.6 s, spread over many gaps. So the
+        // bound is on the longest gap, three quarters of a write past the plan's delay. The
+        // plan's pace within 5% is a benchmark's target (`scripts/bench-plan.sh`), on a machine
+        // doing nothing else.
+        let longest = gaps.max() ?? 0
+        #expect(longest < delay + slowWrite * 3 / 4, "longest gap \(longest) s; gaps \(gaps)")
         let fetch = try #require(await fixture.manifests().last?.manifest.stage("fetch"))
         #expect(fetch.status == .succeeded)
     }
