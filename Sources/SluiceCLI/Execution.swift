@@ -35,6 +35,7 @@ enum Execution {
             summary.shown = Terminal.diagnosticsPrinted.withLock { $0 }
             summary.reviewsShown = Terminal.reviewsPrinted.withLock { $0 }
             summary.answersGone = await RunSummary.missingAnswers(of: result.manifest, in: result.directory)
+            summary.earlierCommit = await RunSummary.earlierCommit(of: result.manifest)
             print(SecretRegistry.masking(summary.text), terminator: "")
         }
         if let writeError = result.manifestWriteError {

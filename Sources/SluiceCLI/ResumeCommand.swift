@@ -15,7 +15,10 @@ struct Resume: AsyncParsableCommand {
             batch, so even a run killed with SIGKILL keeps them): only the batches that were in \
             flight, and those never reached, are requested. The query is read again, so rows added \
             since are included. Use it after Ctrl-C, a crash, or a Retry-After longer than \
-            max_retry_after. A run that succeeded has nothing to resume; one that stopped for \
+            max_retry_after. A run whose verify (or a later stage) failed once its apply committed \
+            runs that stage and those after it again, not the apply: it fails the same way until \
+            the table, or the plan with --set, is fixed (sluice undo RUN puts the apply back \
+            instead). A run that succeeded has nothing to resume; one that stopped for \
             review is continued by approving it (the replay command it printed); one whose process \
             is still running it is not resumed beside it; one a later run already continued to \
             success has nothing left to resume, and one whose continuation stopped too is resumed \
@@ -131,12 +134,24 @@ struct Resume: AsyncParsableCommand {
         // Its apply committed before it stopped: the resume's apply will find those rows done and
         // change nothing, so its own undo restores nothing. The undo that does is this run's.
         let runDirectory = Manifest.manifestURL(for: runURL).deletingLastPathComponent()
+        // A later stage (a verify) failed once the apply committed: running the plan again would
+        // find nothing to change and fail the same way. Only that stage and those after it run.
+        let failedAfterCommit = original.stageFailedAfterItsCommit
         for (stage, _) in original.committedAppliesNotUndone {
+            let undo =
+                "sluice undo \(Execution.shellQuoted(runDirectory.path))"
+                + (original.committedApplies.count > 1 ? " --stage \(Execution.shellQuoted(stage))" : "")
+            if let failed = failedAfterCommit {
+                Terminal.printError(
+                    "note: stage '\(stage)' of run \(original.runID) committed, then stage '\(failed)' failed: the resume "
+                        + "runs '\(failed)' and the stages after it again, not the apply, and fails the same way unless "
+                        + "the table or the plan (--set) changed since; to put the apply back instead: \(undo)")
+                continue
+            }
             Terminal.printError(
                 "note: stage '\(stage)' of run \(original.runID) committed before the run stopped: the resume's apply "
-                    + "finds those rows done and changes nothing; to put them back, undo run \(original.runID): sluice undo "
-                    + "\(Execution.shellQuoted(runDirectory.path))"
-                    + (original.committedApplies.count > 1 ? " --stage \(Execution.shellQuoted(stage))" : ""))
+                    + "finds those rows done and changes nothing; to put them back, undo run \(original.runID): \(undo)"
+            )
         }
         // Resumed before: the later run has the answers this one lacks, or finished the job.
         if let (later, laterRun) = await Self.latestContinuation(of: original, at: runURL) {
@@ -162,6 +177,12 @@ struct Resume: AsyncParsableCommand {
                 "note: run \(laterRun.runID) already continued run \(original.runID) (\(RunSummary.status(of: laterRun))); "
                     + "resuming run \(laterRun.runID), which holds the answers of both (sluice resume \(path))")
             try await resume(laterRun, at: later, logger: logger)
+            return
+        }
+        if let failed = failedAfterCommit {
+            try await Replay.replay(
+                original, at: runURL, mode: .from, stage: failed, overrides: overrides, reusingAnswers: true,
+                execution: execution, logger: logger)
             return
         }
         if let first = original.stages.first, first.kind == CSVInputStage.kindName {

@@ -33,6 +33,16 @@ struct RunSummary {
     /// The apply stages of a run whose process died while they ran that left an undo file in its
     /// directory (`sluice runs show` looks): their COMMIT may have gone through.
     var unfinishedUndoFiles: [String] = []
+    /// For a resume (or replay) that ran from after an apply and failed, the run whose apply
+    /// committed what it checked, not undone since (``earlierCommit(of:)``).
+    var earlierCommit: EarlierCommit?
+
+    /// An apply of an earlier run, committed and not undone, that a later run checked again.
+    struct EarlierCommit {
+        var manifest: Manifest
+        var directory: URL
+        var stage: String
+    }
 
     var text: String {
         var out = headline + "\n"
@@ -98,6 +108,26 @@ struct RunSummary {
                 + "to see what undoing it restores, then to put back their prior values:\n"
                 + "  sluice undo \(Execution.shellQuoted(directory.path))\(option) --dry-run\n"
                 + "  sluice undo \(Execution.shellQuoted(directory.path))\(option) --yes\n"
+        }
+        if let failed = manifest.stageFailedAfterItsCommit, manifest.resumeCommand == nil {
+            out += checkAgain(failed)
+        }
+        if let earlier = earlierCommit, let failed = manifest.error?.stage {
+            // Its own apply was skipped: the change it checked is the earlier run's, and so is the undo.
+            let path = Execution.shellQuoted(earlier.directory.path)
+            let option =
+                earlier.manifest.committedApplies.count > 1 ? " --stage \(Execution.shellQuoted(earlier.stage))" : ""
+            let undo = earlier.manifest.committedApplies.first { $0.stage == earlier.stage }?.undo
+            let written = undo.map {
+                " (\(ApplyStage.written(rows: $0.rows, counters: earlier.manifest.stage(earlier.stage)?.counters ?? [:])))"
+            }
+            out +=
+                "stage '\(failed)' failed again on what stage '\(earlier.stage)' of run \(earlier.manifest.runID) "
+                + "committed\(written ?? ""), which is still in the table; to see what undoing it restores, then to put "
+                + "back their prior values:\n"
+                + "  sluice undo \(path)\(option) --dry-run\n"
+                + "  sluice undo \(path)\(option) --yes\n"
+            if manifest.resumeCommand == nil { out += checkAgain(failed) }
         }
         // Interrupted while it worked on its input (reviewing, or writing in its transaction):
         // what became of the table is said, as a failure's error says it. Not an apply whose
@@ -170,6 +200,8 @@ struct RunSummary {
                     : "the table changed since the review: to review the same rows against the table as it is now, "
                         + "then apply them:")
                 + "\n  sluice apply \(Execution.shellQuoted(manifest.plan.path)) \(Execution.shellQuoted(csv))\n"
+        } else if earlierCommit != nil {
+            // Said above: resuming it runs the checks again, never the fetch.
         } else if manifest.status == .failed, manifest.resumeCommand == nil, kept > 0, committed.isEmpty, answersGone {
             out +=
                 "the API's answers to \(kept.counted("id")) are not in \(display(directory.path)) any more (was the "
@@ -232,6 +264,27 @@ struct RunSummary {
             return names.contains(first)
                 || (first == "connections" && parts.count > 1 && connections.contains(parts[1]))
         }
+    }
+
+    /// How to keep a committed apply whose later stage `failed` (a verify's checks the table does
+    /// not meet) and check again: `sluice resume`, which runs that stage on, not the apply, and
+    /// fails the same way until the table or the plan changes.
+    func checkAgain(_ failed: String) -> String {
+        "or keep the change, and once the table or the plan (--set) is fixed, run stage '\(failed)' and the stages "
+            + "after it again (the apply does not run again; until something is fixed, this fails the same way):\n"
+            + "  sluice resume \(Execution.shellQuoted(directory.path))\n"
+    }
+
+    /// The run whose apply committed what `manifest`, a run from after that apply (a resume of
+    /// its verify), failed on; `nil` when there is none, or it was undone since.
+    static func earlierCommit(of manifest: Manifest) async -> EarlierCommit? {
+        guard let (stage, undo) = manifest.skippedCommittedApply else { return nil }
+        // A skipped stage's record is the earlier run's, its files' paths made absolute.
+        let directory = URL(fileURLWithPath: undo.path).deletingLastPathComponent()
+        guard let earlier = try? await BlockingIO.run({ try Manifest.load(from: directory) }),
+            earlier.committedAppliesNotUndone.contains(where: { $0.stage == stage })
+        else { return nil }
+        return EarlierCommit(manifest: earlier, directory: directory, stage: stage)
     }
 
     /// A moment as `21:53:10 UTC`, or with its date when it is not today (UTC).
@@ -369,6 +422,30 @@ extension Manifest {
             else { return nil }
             return (stage.name, undo)
         }
+    }
+
+    /// The stage the run failed in after one of its applies committed (a verify whose checks the
+    /// table does not meet), while no undo has put that apply back: `sluice resume` runs that
+    /// stage and those after it again, not the apply.
+    var stageFailedAfterItsCommit: String? {
+        guard status == .failed, let failed = error?.stage, let index = stages.firstIndex(where: { $0.name == failed })
+        else { return nil }
+        let committed = Set(committedAppliesNotUndone.map(\.stage))
+        return stages[..<index].contains { committed.contains($0.name) } ? failed : nil
+    }
+
+    /// For a run from after an apply (a resume of a failed verify) that failed: the apply's
+    /// record, kept from the run it replays, when that apply committed changes.
+    var skippedCommittedApply: (stage: String, undo: Artifact)? {
+        guard status == .failed, replayOf != nil, let failed = error?.stage,
+            let index = stages.firstIndex(where: { $0.name == failed })
+        else { return nil }
+        for stage in stages[..<index].reversed() where stage.kind == "apply" && stage.status == .skipped {
+            guard let undo = stage.outputs.first(where: { $0.kind == ApplyStage.undoArtifactKind }), undo.rows > 0
+            else { continue }
+            return (stage.name, undo)
+        }
+        return nil
     }
 
     /// ``committedApplies`` that no `sluice undo` has undone since.

@@ -210,6 +210,7 @@ struct Runs: AsyncParsableCommand {
                 var summary = RunSummary(manifest: manifest, directory: directory)
                 summary.unfinishedUndoFiles = await CommitOutcome.unfinishedUndoFiles(of: manifest, in: directory)
                 summary.answersGone = await RunSummary.missingAnswers(of: manifest, in: directory)
+                summary.earlierCommit = await RunSummary.earlierCommit(of: manifest)
                 if manifest.status != .succeeded {
                     // Its siblings say whether a later run went on from it, approved its gate, or
                     // superseded its review: the state `sluice runs` lists.

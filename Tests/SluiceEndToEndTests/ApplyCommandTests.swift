@@ -417,19 +417,25 @@ struct ApplyCommandTests {
         #expect(applied.stdout.contains("  sluice undo \(directory.path) --dry-run\n"), "\(applied.stdout)")
         #expect(applied.stdout.contains("  sluice undo \(directory.path) --yes\n"), "\(applied.stdout)")
         #expect(applied.stdout.contains("error in stage 'verify': 1 check failed"), "\(applied.stdout)")
-        // Resuming would run the apply and the same verify again: the summary offers only the undo.
-        #expect(!applied.stdout.contains("sluice resume"), "\(applied.stdout)")
+        // Resuming runs the verify alone again: offered as what it is, once something is fixed.
+        #expect(
+            applied.stdout.contains(
+                "or keep the change, and once the table or the plan (--set) is fixed, run stage 'verify' and the "
+                    + "stages after it again (the apply does not run again; until something is fixed, this fails the "
+                    + "same way):\n  sluice resume \(directory.path)\n"), "\(applied.stdout)")
         // The list tells this run from a failed one that changed nothing.
         let failed = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
         #expect(failed.stdout.contains("  failed, apply committed  "), "\(failed.stdout)")
-        // A resume (refused for a run of `sluice apply`) says whose undo puts the table back.
+        // A resume runs the verify again (not the file's apply), and says whose undo puts the table back.
         let resumed = try await fixture.databaseOnly.run(["resume", directory.path])
+        #expect(resumed.status == 1, "\(resumed.stderr)")
         #expect(
             resumed.stderr.contains(
-                "note: stage 'apply' of run \(manifest.runID) committed before the run stopped: the resume's apply "
-                    + "finds those rows done and changes nothing; to put them back, undo run \(manifest.runID): "
-                    + "sluice undo \(directory.path)"),
+                "note: stage 'apply' of run \(manifest.runID) committed, then stage 'verify' failed: the resume runs "
+                    + "'verify' and the stages after it again, not the apply"),
             "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("to put the apply back instead: sluice undo \(directory.path)"))
+        #expect(resumed.stdout.contains("(resume of \(manifest.runID), from verify)"), "\(resumed.stdout)")
 
         let undone = try await fixture.databaseOnly.run([
             "undo", manifest.runID, "--runs-dir", fixture.runsDirectory, "--yes",
@@ -449,6 +455,49 @@ struct ApplyCommandTests {
         #expect(shown.stdout.contains("undone (stage 'apply') at "), "\(shown.stdout)")
         #expect(shown.stdout.contains(": restored \(changed) row"), "\(shown.stdout)")
         #expect(!shown.stdout.contains("the database changed"), "undone: \(shown.stdout)")
+    }
+
+    /// A plan's run whose verify failed once its apply committed, resumed: the resume runs the
+    /// verify alone (it used to run the plan again, find nothing to change, fail the same way and
+    /// offer the same resume again), says the apply stands and whose undo puts it back, and
+    /// passes once the check is fixed, without the query, fetch or apply running.
+    @Test func aResumeOfAFailedVerifyChecksAgainAloneAndSaysTheApplyStands() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 30)
+        defer { Task { await fixture.tearDown() } }
+        let failed = try await fixture.run([
+            "--yes", "--set", "verify.checks=[{name: never met, sql: 'SELECT 0', expect: '>= 1'}]",
+        ])
+        #expect(failed.status == 5, "\(failed.stderr)\n\(failed.stdout)")
+        let (original, manifest) = try #require(await fixture.manifests().last)
+        let changed = try #require(manifest.stage("apply")?.counters["changed"])
+        let asked = fixture.simulator.stats().apiRequests
+
+        let again = try await fixture.sluice.run(["resume", original.path])
+        #expect(again.status == 1, "\(again.stderr)\n\(again.stdout)")
+        let (resumed, resume) = try #require(await fixture.manifests().last)
+        #expect(resume.replayOf?.runID == manifest.runID && resume.replayOf?.resumed == true)
+        #expect(resume.stages.filter { $0.status != .skipped }.map(\.name) == ["verify"])
+        #expect(fixture.simulator.stats().apiRequests == asked, "the resume asked the API")
+        #expect(
+            again.stdout.contains(
+                "stage 'verify' failed again on what stage 'apply' of run \(manifest.runID) committed (\(changed) rows "
+                    + "changed), which is still in the table; to see what undoing it restores, then to put back their "
+                    + "prior values:\n  sluice undo \(original.path) --dry-run\n  sluice undo \(original.path) --yes\n"),
+            "\(again.stdout)")
+        #expect(again.stdout.contains("  sluice resume \(resumed.path)\n"), "\(again.stdout)")
+        #expect(!again.stdout.contains("the API's answers"), "\(again.stdout)")
+        // `runs show` of the resume says the same.
+        let shown = try await fixture.sluice.run(["runs", "show", resumed.path])
+        #expect(shown.stdout.contains("stage 'verify' failed again on what stage 'apply'"), "\(shown.stdout)")
+
+        // The check fixed with --set: the verify passes, and nothing else ran.
+        let fixed = try await fixture.sluice.run([
+            "resume", resumed.path, "--set", "verify.checks=[{name: met, sql: 'SELECT 1', expect: '>= 1'}]",
+        ])
+        #expect(fixed.status == 0, "\(fixed.stderr)\n\(fixed.stdout)")
+        let last = try #require(await fixture.manifests().last?.manifest)
+        #expect(last.status == .succeeded && last.stage("apply")?.status == .skipped)
+        #expect(fixture.simulator.stats().apiRequests == asked, "the resume asked the API")
     }
 
     /// On a terminal `sluice apply` shows the review and asks; declined, it stops at the gate as
