@@ -25,6 +25,12 @@ struct Resume: AsyncParsableCommand {
             as that continuation (which holds the answers of both; one waiting for approval is \
             approved, not fetched again). Files a killed run left half-written in its \
             directory are removed.
+
+            A run of `sluice apply FILE.csv` is not resumed: resume changes nothing, prints the \
+            `sluice apply` command that reads, checks and applies the file again as the run was \
+            started (with --yes only if it had it), and exits 1. The approval of such a run's \
+            review (`replay --from apply`) is resumed as that replay, on the rows it recorded; a \
+            run of either whose verify failed after its apply committed runs the verify again.
             """)
 
     @Argument(help: "The run directory (or its manifest.json), or a run id in the runs directory.")
@@ -185,7 +191,9 @@ struct Resume: AsyncParsableCommand {
                 execution: execution, logger: logger)
             return
         }
-        if let first = original.stages.first, first.kind == CSVInputStage.kindName {
+        // A run of `sluice apply FILE.csv` itself; the approval of one (a replay from its apply)
+        // is resumed as that replay, below, on the rows it recorded.
+        if original.replayOf == nil, let first = original.stages.first, first.kind == CSVInputStage.kindName {
             // As the run was started: with --yes only if it was, since a run killed at its
             // prompt was approved by nobody.
             let file = first.appliedCSVPath.map(Execution.shellQuoted)

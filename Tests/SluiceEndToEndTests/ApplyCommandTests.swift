@@ -1054,6 +1054,50 @@ struct ApplyCommandTests {
         #expect(resumed.stderr.contains("--yes") == yes, "\(resumed.stderr)")
     }
 
+    /// The approval of a `sluice apply` run's review (`replay --from apply`) that failed (the
+    /// table changed since the review) is resumed as that approval, held to the same review, on
+    /// the rows it recorded; it used to be taken for the `sluice apply` run and refused, "apply it
+    /// again", with its own resume command as the way to do so.
+    @Test func resumingTheApprovalOfACSVApplyReplaysItsApply() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 20)
+        defer { Task { await fixture.tearDown() } }
+        let (file, rows) = try await fixture.reviewedCSVWithRows()
+        let sluice = fixture.databaseOnly
+        let gate = try await sluice.run(["apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory])
+        #expect(gate.status == 3, "\(gate.stderr)")
+        let stopped = try await fixture.lastRunDirectory()
+        // A reviewed row changed since the review.
+        let id = rows[1][0]
+        let prior = try #require(await fixture.table()[id])[1]
+        _ = try await fixture.server.execute(
+            "UPDATE tracks SET isrc = 'XX' WHERE id = '\(id)'", conninfo: fixture.conninfo)
+        let approval = try await sluice.run(["replay", stopped.path, "--from", "apply", "--yes"])
+        #expect(approval.status == 1, "\(approval.stderr)")
+        #expect(approval.stdout.contains("changed since the review"), "\(approval.stdout)")
+        let approving = try await fixture.lastRunDirectory()
+        // The row put back as reviewed, the resume applies the review.
+        _ = try await fixture.server.execute(
+            "UPDATE tracks SET isrc = \(prior.map { "'\($0)'" } ?? "NULL") WHERE id = '\(id)'",
+            conninfo: fixture.conninfo)
+        let resumed = try await sluice.run(["resume", approving.path, "--yes"])
+        #expect(resumed.status == 0, "\(resumed.stderr)\n\(resumed.stdout)")
+        #expect(resumed.stderr.contains("resuming replays from 'apply' again"), "\(resumed.stderr)")
+        #expect(!resumed.stderr.contains("apply it again"), "\(resumed.stderr)")
+        let manifest = try #require(await fixture.manifests().last?.manifest)
+        #expect(manifest.replayOf?.resumed == true && manifest.stage("apply")?.status == .succeeded)
+        #expect(manifest.stage("csv-input")?.status == .skipped)
+        // `resume --help` says what becomes of either.
+        let help = try await sluice.run(["resume", "--help"])
+        let words = help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(
+            words.contains(
+                "A run of `sluice apply FILE.csv` is not resumed: resume changes nothing, prints the `sluice apply` "
+                    + "command that reads, checks and applies the file again as the run was started (with --yes only "
+                    + "if it had it), and exits 1. The approval of such a run's review (`replay --from apply`) is "
+                    + "resumed as that replay"),
+            "\(help.stdout)")
+    }
+
     /// A domain's CHECK refuses a cell as the rows are copied in: the error is located in the
     /// file (it was "value for domain ... violates check constraint", no line).
     @Test func aValueADomainRefusesIsLocatedInTheFile() async throws {
