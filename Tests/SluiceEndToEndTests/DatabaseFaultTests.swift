@@ -164,19 +164,59 @@ struct DatabaseFaultTests {
         let lock = HeldLock(connection: connection)
         let (process, out, err) = try fixture.sluice.start(fixture.runArguments(["--yes"]))
         defer { FaultChecks.stop(process) }
-        do {
-            try await FaultChecks.eventually("the wait to be said", within: .seconds(60)) {
-                (try? await Files.text(err))?.contains("waiting for a lock on tracks held by ") == true
-            }
-        } catch {
-            await lock.release()
-            throw error
-        }
         // (Nothing to read back yet: the lock this test holds keeps the table from any reader.)
-        await lock.release()
+        try await lock.release(once: "waiting for a lock on tracks held by ", isIn: err)
         let finished = await FaultChecks.finish(process, out, err, within: .seconds(120))
         #expect(finished.status == 0, "\(finished.stderr)")
         try await FaultChecks.expectEnriched(fixture, before: before)
+    }
+
+    /// An undo (a dry run or not: the same words) waiting for a lock that another application's
+    /// open transaction holds names it as a person knows it (its application, user, address,
+    /// state and for how long, its last statement, as far as the server shows them to the
+    /// undo's role) and says what to do, with the server pid `pg_terminate_backend` takes; it
+    /// used to give only "another session (pid N, ...)".
+    @Test(arguments: [(dryRun: true, sameRole: true), (dryRun: false, sameRole: false)])
+    func anUndoWaitingForALockSaysWhoHoldsItAndWhatToDo(dryRun: Bool, sameRole: Bool) async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 20)
+        defer { Task { await fixture.tearDown() } }
+        let applied = try await fixture.run(["--yes"])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        let run = try await fixture.lastRunDirectory()
+        // The undo's own role sees all of the session; another one, what the server shows of it.
+        let role = try #require(sameRole ? fixture.sluice.environment["DATABASE_URL"] : fixture.conninfo)
+        let connection = try await fixture.server.connect(role + " application_name=nightly-report")
+        _ = try await connection.execute("BEGIN")
+        _ = try await connection.execute(
+            "UPDATE tracks SET title = title WHERE id = (SELECT id FROM tracks ORDER BY id LIMIT 1)")
+        let lock = HeldLock(connection: connection)
+        let pid = connection.backendPID
+        let (process, out, err) = try fixture.sluice.start(["undo", run.path, dryRun ? "--dry-run" : "--yes"])
+        defer { FaultChecks.stop(process) }
+        try await lock.release(once: "waiting for a lock on tracks held by ", isIn: err)
+        let finished = await FaultChecks.finish(process, out, err, within: .seconds(120))
+        #expect(finished.status == 0, "\(finished.stderr)")
+        let said = finished.stderr.split(whereSeparator: \.isNewline).first { $0.contains("waiting for a lock") }
+        let line = String(try #require(said))
+        #expect(line.contains("held by a session of 'nightly-report' (user '"), "\(line)")
+        if sameRole {
+            #expect(line.contains(", from 127.0.0.1, idle in transaction for "), "\(line)")
+            #expect(line.contains(", its transaction open "), "\(line)")
+            #expect(
+                line.contains(", last statement UPDATE, server pid \(pid)); going on when that transaction ends"),
+                "\(line)")
+        } else {
+            #expect(
+                line.contains(
+                    ", what it does not shown to this role without pg_read_all_stats, server pid \(pid)); "
+                        + "going on when that transaction ends"),
+                "\(line)")
+        }
+        #expect(
+            line.contains(
+                "; to go on sooner, commit or roll back in that session, or end it (as its user or a superuser; what "
+                    + "it did in its transaction is rolled back): SELECT pg_terminate_backend(\(pid));"),
+            "\(line)")
     }
 
     @Test func aValueTheCheckConstraintRefusesFailsNamingTheKeyAndTheConstraintAndChangesNothing() async throws {
@@ -588,6 +628,20 @@ struct HeldLock {
     func release() async {
         _ = try? await connection.execute("ROLLBACK")
         await connection.close()
+    }
+
+    /// Lets the lock go once `file` (a process's stderr) says `text`, or when it does not within
+    /// a minute, then failing.
+    func release(once text: String, isIn file: URL) async throws {
+        do {
+            try await FaultChecks.eventually("the wait to be said", within: .seconds(60)) {
+                (try? await Files.text(file))?.contains(text) == true
+            }
+        } catch {
+            await release()
+            throw error
+        }
+        await release()
     }
 }
 

@@ -80,11 +80,13 @@ import Testing
         let harness = try await StageHarness(stage: stage)
         harness.context.progress.setStatus(.running)
         let applying = Task { try await harness.run(stage, input: Self.input) }
-        let holder = "held by another session (pid \(db.connection.backendPID)"
+        let holder = "held by "
         let progress = harness.context.progress
         let shown = try await eventually {
             let figures = ProgressFormat.figures(of: progress, now: .now)
-            return ProgressFormat.waitingText(figures)?.hasPrefix("waiting: for a lock on tracks \(holder)") == true
+            let text = ProgressFormat.waitingText(figures)
+            return text?.hasPrefix("waiting: for a lock on tracks \(holder)") == true
+                && text?.contains("server pid \(db.connection.backendPID))") == true
         }
         #expect(shown, "\(String(describing: progress.waiting(at: .now)))")
         _ = try await db.connection.execute("COMMIT")

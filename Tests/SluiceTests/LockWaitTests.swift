@@ -17,17 +17,54 @@ import Testing
     }
 
     @Test func namesAnotherSluiceRunByItsRunAndStageAndAnyOtherSessionByWhatTheServerShows() {
-        #expect(run.description == "sluice run 20261125-101500-a1b2c3 (stage apply, pid 4242)")
-        #expect(psql.description == "another session (pid 77, application 'psql', user 'alice', idle in transaction)")
-        #expect(LockHolder(pid: 9, applicationName: "", user: "", state: "").description == "another session (pid 9)")
+        #expect(run.description == "sluice run 20261125-101500-a1b2c3 (stage 'apply', server pid 4242)")
+        #expect(
+            LockHolder(pid: 5, applicationName: "sluice 20261125-101500-a1b2c3 undo", user: "etl", state: "active")
+                .description == "sluice undo of run 20261125-101500-a1b2c3 (server pid 5)")
+        #expect(psql.description == "a session of 'psql' (user 'alice', idle in transaction, server pid 77)")
+        var report = psql
+        (report.client, report.transactionSeconds, report.stateSeconds, report.statement) = (
+            "10.1.2.3", 250, 192, "UPDATE"
+        )
+        #expect(
+            report.description
+                == "a session of 'psql' (user 'alice', from 10.1.2.3, idle in transaction for 3m12s, its transaction "
+                + "open 4m10s, last statement UPDATE, server pid 77)")
+        report.client = "local"
+        #expect(report.description.contains("(user 'alice', over a local socket, idle in transaction for 3m12s"))
+        #expect(
+            LockHolder(pid: 9, applicationName: "", user: "", state: "").description
+                == "another session (what it does not shown to this role without pg_read_all_stats, server pid 9)")
         #expect(LockHolder(pid: 9, applicationName: "sluice", user: "", state: "").sluiceRun == nil)
         // The server's own processes by what they are: autovacuum, which gives way to a lock it blocks.
         #expect(
             LockHolder(pid: 14032, applicationName: "", user: "", state: "active", backendType: "autovacuum worker")
-                .description == "autovacuum (pid 14032; it usually gives way within a second)")
+                .description == "autovacuum (server pid 14032; it usually gives way within a second)")
         #expect(
             LockHolder(pid: 9, applicationName: "", user: "", state: "", backendType: "background worker").description
-                == "another session (pid 9, background worker)")
+                == "another session (background worker, server pid 9)")
+    }
+
+    /// What to do is said with the wait: end another application's transaction (with the
+    /// server pid that takes), look at another sluice run; nothing for the server's own.
+    @Test func saysWhatToDoAboutEachKindOfHolder() {
+        #expect(
+            LockHolder.advice([psql])
+                == "to go on sooner, commit or roll back in that session, or end it (as its user or a superuser; what "
+                + "it did in its transaction is rolled back): SELECT pg_terminate_backend(77);")
+        #expect(LockHolder.advice([run]) == "to see what that run is doing: sluice runs show 20261125-101500-a1b2c3")
+        let vacuum = LockHolder(pid: 3, applicationName: "", user: "", state: "", backendType: "autovacuum worker")
+        #expect(LockHolder.advice([vacuum]).isEmpty)
+        var wait = LockWait(table: "tracks")
+        #expect(
+            observe(&wait, [psql], after: 2)
+                == "waiting for a lock on tracks held by \(psql); going on when that transaction ends; "
+                + LockHolder.advice([psql]))
+        // The times grow at every look: the same holder, said again only after 30 s.
+        var later = psql
+        later.stateSeconds = 5
+        #expect(observe(&wait, [later], after: 3) == nil)
+        #expect(wait.status(at: start + .seconds(4)) == "for a lock on tracks held by \(later) (3s so far)")
     }
 
     @Test func saysSoWhenTheWaitStartsWhenTheHoldersChangeAndEvery30sButNotAtEveryLook() {
@@ -36,12 +73,15 @@ import Testing
         #expect(wait.summary == nil, "no wait seen, nothing to record")
         #expect(
             observe(&wait, [run], after: 2)
-                == "waiting for a lock on tracks held by \(run); going on when that transaction ends")
+                == "waiting for a lock on tracks held by \(run); going on when that transaction ends; "
+                + LockHolder.advice([run]))
         #expect(observe(&wait, [run], after: 3) == nil)
         // Seen first at 2 s, one look after it began: waiting since 1 s.
         #expect(wait.status(at: start + .seconds(5)) == "for a lock on tracks held by \(run) (4s so far)")
         #expect(observe(&wait, [run], after: 31) == nil)
-        #expect(observe(&wait, [run], after: 32) == "still waiting (31s) for a lock on tracks held by \(run)")
+        #expect(
+            observe(&wait, [run], after: 32)
+                == "still waiting (31s) for a lock on tracks held by \(run); \(LockHolder.advice([run]))")
         #expect(
             observe(&wait, [run, psql], after: 33)?.hasPrefix("waiting for a lock on tracks held by \(run), \(psql)")
                 == true)

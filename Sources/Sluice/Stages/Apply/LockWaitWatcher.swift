@@ -126,17 +126,25 @@ struct LockWaitWatcher: Sendable {
 
     /// The sessions `pid` waits for, as `pg_stat_activity` shows them.
     static func holders(of pid: Int, on connection: PostgresConnection) async throws -> [LockHolder] {
+        // Of its statement only the first word (UPDATE, LOCK, ALTER): the rest may hold data or
+        // a password. A session of another role shows only some of this without pg_read_all_stats.
         let result = try await connection.execute(
             """
             SELECT h.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''), coalesce(a.state, ''),
-                coalesce(a.backend_type, 'client backend')
+                coalesce(a.backend_type, 'client backend'),
+                coalesce(host(a.client_addr), CASE WHEN a.client_port = -1 THEN 'local' ELSE '' END),
+                floor(extract(epoch FROM clock_timestamp() - a.xact_start))::bigint,
+                floor(extract(epoch FROM clock_timestamp() - a.state_change))::bigint,
+                upper(substring(a.query FROM '^\\s*([A-Za-z]+)'))
             FROM unnest(pg_blocking_pids($1::int)) AS h(pid) LEFT JOIN pg_stat_activity AS a ON a.pid = h.pid
             ORDER BY h.pid
             """, [.int(Int64(pid))])
         return result.rows.map { row in
             LockHolder(
                 pid: Int(row[0].intValue ?? 0), applicationName: row[1].text ?? "", user: row[2].text ?? "",
-                state: row[3].text ?? "", backendType: row[4].text ?? "client backend")
+                state: row[3].text ?? "", backendType: row[4].text ?? "client backend", client: row[5].text ?? "",
+                transactionSeconds: row[6].intValue.map(Int.init), stateSeconds: row[7].intValue.map(Int.init),
+                statement: row[8].text ?? "")
         }
     }
 
@@ -169,8 +177,10 @@ struct LockWaitWatcher: Sendable {
     }
 }
 
-/// One session holding a lock another waits for.
+/// One session holding a lock another waits for, as `pg_stat_activity` shows it.
 struct LockHolder: Sendable, Hashable, CustomStringConvertible {
+    /// The server process serving the session (not a process of the client's machine): what
+    /// `pg_terminate_backend` takes.
     var pid: Int
     var applicationName: String
     var user: String
@@ -178,6 +188,13 @@ struct LockHolder: Sendable, Hashable, CustomStringConvertible {
     var state: String
     /// `client backend`, `autovacuum worker`, ... (`pg_stat_activity.backend_type`).
     var backendType = "client backend"
+    /// The client's address, `local` for a Unix socket; empty when not shown.
+    var client = ""
+    /// How long its transaction has been open, and in its state, in seconds (when shown).
+    var transactionSeconds: Int?
+    var stateSeconds: Int?
+    /// The first word of its current or last statement (`UPDATE`, `LOCK`), when shown.
+    var statement = ""
 
     /// Another sluice names itself `sluice RUN-ID STAGE` (``DatabaseConnector/applicationName(run:stage:)``).
     var sluiceRun: (run: String, stage: String)? {
@@ -186,17 +203,71 @@ struct LockHolder: Sendable, Hashable, CustomStringConvertible {
         return (String(parts[1]), String(parts[2]))
     }
 
+    /// The session and what it is doing, without the times that grow at every look.
+    var identity: [String] { [String(pid), applicationName, user, state, backendType, client] }
+
+    /// Neither sluice nor the server's own: a session someone can commit, roll back or end.
+    var isForeignClient: Bool { sluiceRun == nil && backendType == "client backend" }
+
     var description: String {
-        if let (run, stage) = sluiceRun { return "sluice run \(run) (stage \(stage), pid \(pid))" }
+        // A sluice undo names its session `sluice RUN undo`.
+        if let (run, stage) = sluiceRun {
+            return stage == "undo"
+                ? "sluice undo of run \(run) (server pid \(pid))"
+                : "sluice run \(run) (stage '\(stage)', server pid \(pid))"
+        }
         // The server's own: it cancels itself for a lock it blocks after deadlock_timeout (1 s by
         // default), unless it runs to prevent transaction id wraparound.
-        if backendType == "autovacuum worker" { return "autovacuum (pid \(pid); it usually gives way within a second)" }
-        var details = ["pid \(pid)"]
+        if backendType == "autovacuum worker" {
+            return "autovacuum (server pid \(pid); it usually gives way within a second)"
+        }
+        var details: [String] = []
         if backendType != "client backend" { details.append(backendType) }
-        if !applicationName.isEmpty { details.append("application '\(applicationName)'") }
         if !user.isEmpty { details.append("user '\(user)'") }
-        if !state.isEmpty { details.append(state) }
-        return "another session (\(details.joined(separator: ", ")))"
+        if client == "local" {
+            details.append("over a local socket")
+        } else if !client.isEmpty {
+            details.append("from \(client)")
+        }
+        if !state.isEmpty {
+            details.append(state + (stateSeconds.map { " for \(Self.duration($0))" } ?? ""))
+        } else if backendType == "client backend" {
+            // The server shows another role's sessions only so far.
+            details.append("what it does not shown to this role without pg_read_all_stats")
+        }
+        if let transactionSeconds { details.append("its transaction open \(Self.duration(transactionSeconds))") }
+        if !statement.isEmpty { details.append("last statement \(statement)") }
+        details.append("server pid \(pid)")
+        let who = applicationName.isEmpty ? "another session" : "a session of '\(applicationName)'"
+        return "\(who) (\(details.joined(separator: ", ")))"
+    }
+
+    /// What a person can do about `holders`: the command that ends a foreign session's
+    /// transaction, the run to look at for sluice's own; empty for the server's own.
+    static func advice(_ holders: [LockHolder]) -> String {
+        var advice: [String] = []
+        let foreign = holders.filter(\.isForeignClient).map(\.pid)
+        if !foreign.isEmpty {
+            let ends = foreign.map { "SELECT pg_terminate_backend(\($0));" }.joined(separator: " ")
+            advice.append(
+                "to go on sooner, commit or roll back in \(foreign.count == 1 ? "that session" : "those sessions"), or "
+                    + "end \(foreign.count == 1 ? "it" : "them") (as its user or a superuser; what it did in its "
+                    + "transaction is rolled back): \(ends)")
+        }
+        let runs = holders.compactMap(\.sluiceRun?.run)
+        if let run = runs.first {
+            advice.append(
+                "to see what \(runs.count == 1 ? "that run is" : "those runs are") doing: sluice runs show \(run)")
+        }
+        return advice.joined(separator: "; ")
+    }
+
+    /// `45s`, `3m12s`, `2h05m`.
+    static func duration(_ seconds: Int) -> String {
+        let seconds = max(0, seconds)
+        if seconds < 60 { return "\(seconds)s" }
+        if seconds < 3600 { return "\(seconds / 60)m\(String(format: "%02d", seconds % 60))s" }
+        return "\(seconds / 3600)h\(String(format: "%02d", seconds % 3600 / 60))m"
     }
 }
 
@@ -223,15 +294,18 @@ struct LockWait {
         let start = started ?? now - interval
         started = start
         longest = max(longest, now - start)
-        let changed = current != holders
-        if !changed, let lastReport, now - lastReport < repeatEvery { return nil }
+        // Who holds it, not for how long so far (which every look changes).
+        let changed = current.map(\.identity) != holders.map(\.identity)
         holders = current
+        if !changed, let lastReport, now - lastReport < repeatEvery { return nil }
         lastReport = now
         let list = current.map(\.description).joined(separator: ", ")
+        let advice = LockHolder.advice(current)
+        let then = advice.isEmpty ? "" : "; \(advice)"
         if changed {
-            return "waiting for a lock on \(table) held by \(list); going on when that transaction ends"
+            return "waiting for a lock on \(table) held by \(list); going on when that transaction ends\(then)"
         }
-        return "still waiting (\(Self.seconds(now - start))) for a lock on \(table) held by \(list)"
+        return "still waiting (\(Self.seconds(now - start))) for a lock on \(table) held by \(list)\(then)"
     }
 
     /// "for a lock on tracks held by ... (12s so far)" while the session waits, else `nil`.
