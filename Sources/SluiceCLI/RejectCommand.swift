@@ -73,7 +73,8 @@ struct RejectCommand: AsyncParsableCommand {
     /// was undone since leaves the gate waiting, to approve or reject.
     static func refuseApproved(_ manifest: Manifest, in directory: URL) async throws {
         let runs = directory.deletingLastPathComponent()
-        let siblings = (try? await BlockingIO.run { Manifest.loadAll(in: runs) }) ?? []
+        let siblings = await Manifest.loadEvery(
+            in: runs, warningLeftOutOf: "the check for an approval of run \(manifest.runID) (it may be one)")
         let byID = Manifest.byRunID(siblings.map(\.manifest))
         let approval =
             Manifest.approvedGates(among: siblings.map(\.manifest)).contains(manifest.runID)

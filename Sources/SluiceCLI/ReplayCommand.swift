@@ -186,7 +186,9 @@ struct Replay: AsyncParsableCommand {
         let held = original.stages.filter { running.contains($0.name) && $0.status != .succeeded && $0.review != nil }
         // Most replays approve no review: the runs directory is read only for one that does.
         guard !held.isEmpty else { return }
-        let all = (try? await BlockingIO.run { Manifest.loadAll(in: runs) })?.map(\.manifest) ?? []
+        let all = await Manifest.loadEvery(
+            in: runs, warningLeftOutOf: "the check for applies to the table since the review (it may be one)"
+        ).map(\.manifest)
         for record in held {
             guard let table = record.parameters["table"].stringValue, let review = record.review else { continue }
             let later = supersedingApplies(of: original, stage: record, among: all)

@@ -47,7 +47,8 @@ struct Resume: AsyncParsableCommand {
     /// itself or by resuming a run that did (``Manifest/continues(_:among:)``), if any.
     static func latestContinuation(of original: Manifest, at runURL: URL) async -> (URL, Manifest)? {
         let runs = Manifest.manifestURL(for: runURL).deletingLastPathComponent().deletingLastPathComponent()
-        let all = (try? await BlockingIO.run { Manifest.loadAll(in: runs) }) ?? []
+        let all = await Manifest.loadEvery(
+            in: runs, warningLeftOutOf: "the search for a run that continued run \(original.runID) (it may be one)")
         let byID = Manifest.byRunID(all.map(\.manifest))
         return all.last { $0.manifest.continues(original, among: byID) }.map { ($0.directory, $0.manifest) }
     }

@@ -5,6 +5,15 @@ import SluiceCore
 import SluicePipeline
 
 extension Manifest {
+    /// Every run in `runs`, oldest first. A manifest there that cannot be read is left out with
+    /// a warning naming it, why, and what it is left out `of`: a run it may have been counts
+    /// there (a later apply, an approval), so leaving it out in silence could mislead.
+    static func loadEvery(in runs: URL, warningLeftOutOf of: String) async -> [(directory: URL, manifest: Manifest)] {
+        let (all, unreadable) = (try? await BlockingIO.run { Manifest.loadEvery(in: runs) }) ?? ([], [])
+        for error in unreadable { Terminal.printError("warning: \(error); left out of \(of)") }
+        return all
+    }
+
     /// The runs waiting for approval of a review that an apply to the same table committed
     /// since (one that approving it is refused for), each with the first such apply's run. A
     /// run approved since (``approvedGates(among:)``) waits for nothing.
@@ -97,8 +106,7 @@ struct Runs: AsyncParsableCommand {
                     "error: no runs directory \(runsDir)/ (runs are written to --runs-dir, default runs/)")
                 throw ExitCode(ExitStatus.failed)
             }
-            let (runs, unreadable) = try await BlockingIO.run { Manifest.loadEvery(in: directory) }
-            for error in unreadable { Terminal.printError("warning: \(error); left out of the list") }
+            let runs = await Manifest.loadEvery(in: directory, warningLeftOutOf: "the list")
             let superseded = Manifest.supersededReviews(among: runs.map(\.manifest))
             let approved = Manifest.approvedGates(among: runs.map(\.manifest))
             var inDoubt = Set<String>()
@@ -214,9 +222,9 @@ struct Runs: AsyncParsableCommand {
                 if manifest.status != .succeeded {
                     // Its siblings say whether a later run went on from it, approved its gate, or
                     // superseded its review: the state `sluice runs` lists.
-                    let (siblings, _) = try await BlockingIO.run {
-                        Manifest.loadEvery(in: directory.deletingLastPathComponent())
-                    }
+                    let siblings = await Manifest.loadEvery(
+                        in: directory.deletingLastPathComponent(),
+                        warningLeftOutOf: "the runs that say whether this one was continued, approved or superseded")
                     let runs = siblings.map(\.manifest)
                     let superseded = Manifest.supersededReviews(among: runs)
                     summary.state = Manifest.listedState(

@@ -63,7 +63,12 @@ struct UndoCommand: AsyncParsableCommand {
         let runURL = try await ExecutionOptions.existingRunURL(run, runsDir: runsDir)
         var loaded: (manifest: Manifest, directory: URL)?
         do {
-            let manifest = try await BlockingIO.run { try Manifest.load(from: runURL) }
+            let manifest: Manifest
+            do {
+                manifest = try await BlockingIO.run { try Manifest.load(from: runURL) }
+            } catch let error as ManifestError {
+                try await Self.refuseUnreadable(error, runURL: runURL)
+            }
             let directory = Manifest.manifestURL(for: runURL).deletingLastPathComponent().standardizedFileURL
             loaded = (manifest, directory)
             if stage != nil {
@@ -193,6 +198,31 @@ struct UndoCommand: AsyncParsableCommand {
         }
     }
 
+    /// The run's own manifest cannot be read: refused, saying why and what to do. Its undo file
+    /// alone is not enough: the manifest names the database the apply wrote to (its resolved
+    /// plan), says whether the apply committed and whether it was undone already, and is where
+    /// this undo would be recorded; without it an undo could write to another database, or undo
+    /// again what a later run set to the same values.
+    static func refuseUnreadable(_ error: ManifestError, runURL: URL) async throws -> Never {
+        let directory = Manifest.manifestURL(for: runURL).deletingLastPathComponent()
+        let names =
+            (try? await BlockingIO.run { try FileManager.default.contentsOfDirectory(atPath: directory.path) }) ?? []
+        let undoFiles = names.filter { $0.hasSuffix(".undo.ndjson") && !$0.hasPrefix(".") }.sorted()
+        let needs =
+            "undo needs the manifest: it names the database the apply wrote to, says whether the apply committed "
+            + "and whether it was undone already, and records this undo"
+        let kept =
+            undoFiles.isEmpty
+            ? needs.prefix(1).uppercased() + needs.dropFirst()
+            : "\(undoFiles.count == 1 ? "Its undo file" : "Its undo files") \(undoFiles.joined(separator: ", ")) "
+                + "\(undoFiles.count == 1 ? "is" : "are") still there, untouched, but \(needs)"
+        Terminal.printError(
+            "error: cannot undo run \(directory.lastPathComponent): its manifest \(error.path) cannot be read: "
+                + "\(error.message). \(kept). To go on: \(error.advice), then run this undo again. Nothing was changed."
+        )
+        throw ExitCode(ExitStatus.failed)
+    }
+
     /// Adds the undo to the run's manifest (``Manifest/undos``), so `sluice runs` shows the run
     /// as undone. False, having said so, when the manifest cannot be written: the undo has
     /// committed, but the run still reads as not undone, which later undos and approvals trust.
@@ -283,9 +313,9 @@ struct UndoCommand: AsyncParsableCommand {
     /// approval of a run stopped at its gate is a run of its own), each with its undo.
     private func nameTheRunsThatApplied(_ manifest: Manifest, in directory: URL) async {
         let runs = directory.deletingLastPathComponent()
-        let replays =
-            (try? await BlockingIO.run { Manifest.loadAll(in: runs) })?
-            .filter { $0.manifest.replayOf?.runID == manifest.runID && !$0.manifest.committedApplies.isEmpty } ?? []
+        let replays = await Manifest.loadEvery(
+            in: runs, warningLeftOutOf: "the search for replays of run \(manifest.runID) that applied (it may be one)"
+        ).filter { $0.manifest.replayOf?.runID == manifest.runID && !$0.manifest.committedApplies.isEmpty }
         for (replay, record) in replays {
             // One undone since has nothing left to undo.
             let undone = record.committedAppliesNotUndone.isEmpty

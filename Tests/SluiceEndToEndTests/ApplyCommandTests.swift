@@ -500,6 +500,67 @@ struct ApplyCommandTests {
         #expect(fixture.simulator.stats().apiRequests == asked, "the resume asked the API")
     }
 
+    /// A run whose manifest cannot be read (truncated here) is not undone from its undo file
+    /// alone, which cannot say which database, nor whether it was undone already: refused, naming
+    /// the file, why, and what to do, changing nothing; once the manifest is back, the undo is
+    /// exact. The commands that look through the runs for others say which one they left out.
+    @Test func anUnreadableManifestStopsItsUndoSayingWhyAndScansNameIt() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 20)
+        defer { Task { await fixture.tearDown() } }
+        // A plan's run stopped at its gate, whose review the apply below supersedes.
+        let file = try await fixture.reviewedCSV()
+        let gate = try await fixture.lastRunDirectory()
+        let before = try await fixture.table()
+        let applied = try await fixture.databaseOnly.run([
+            "apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory, "--yes",
+        ])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        let run = try await fixture.lastRunDirectory()
+        let after = try await fixture.table()
+        let manifest = run.appendingPathComponent("manifest.json")
+        let bytes = try await Files.bytes(manifest)
+        try await Files.write(Array(bytes.prefix(bytes.count / 2)), to: manifest)
+
+        let refused = try await fixture.databaseOnly.run(["undo", run.path, "--yes"])
+        #expect(refused.status == 1, "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains(
+                "error: cannot undo run \(run.lastPathComponent): its manifest \(manifest.path) cannot be read: not a "
+                    + "Sluice run manifest: invalid JSON"),
+            "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains(
+                "Its undo file apply.undo.ndjson is still there, untouched, but undo needs the manifest: it names the "
+                    + "database the apply wrote to, says whether the apply committed and whether it was undone "
+                    + "already, and records this undo. To go on: put back a copy of it (from a backup), or mend it "
+                    + "where the error says; nothing reads or changes the run's other files meanwhile, then run this "
+                    + "undo again. Nothing was changed."),
+            "\(refused.stderr)")
+        #expect(try await fixture.table() == after)
+
+        // Left out of a look through the runs: said, with the file and why.
+        let leftOut = "warning: \(manifest.path): not a Sluice run manifest: invalid JSON"
+        let shown = try await fixture.sluice.run(["runs", "show", gate.path])
+        #expect(shown.status == 0, "\(shown.stderr)")
+        #expect(
+            shown.stderr.contains(leftOut)
+                && shown.stderr.contains(
+                    "; left out of the runs that say whether this one was continued, approved or superseded"),
+            "\(shown.stderr)")
+        let approving = try await fixture.databaseOnly.run(["replay", gate.path, "--from", "apply", "--dry-run"])
+        #expect(
+            approving.stderr.contains(leftOut)
+                && approving.stderr.contains(
+                    "; left out of the check for applies to the table since the review (it may be one)"),
+            "\(approving.stderr)")
+
+        // The manifest put back, the undo is whole.
+        try await Files.write(bytes, to: manifest)
+        let undone = try await fixture.databaseOnly.run(["undo", run.path, "--yes"])
+        #expect(undone.status == 0, "\(undone.stderr)")
+        #expect(try await fixture.table() == before)
+    }
+
     /// On a terminal `sluice apply` shows the review and asks; declined, it stops at the gate as
     /// without a terminal, and its summary names the review shown above instead of repeating it.
     @Test func onATerminalTheReviewIsShownOnceAndADeclinedApplyChangesNothing() async throws {

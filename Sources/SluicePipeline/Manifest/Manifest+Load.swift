@@ -9,12 +9,17 @@ extension Manifest {
         do {
             data = try Data(contentsOf: file)
         } catch {
-            throw ManifestError(path: file.path, message: "cannot read the manifest (\(error.localizedDescription))")
+            var failure = ManifestError(
+                path: file.path, message: "cannot read the manifest (\(error.localizedDescription))")
+            failure.permissionDenied = (error as? CocoaError)?.code == .fileReadNoPermission
+            throw failure
         }
         do {
             return try decode(data)
         } catch {
-            throw ManifestError(path: file.path, message: "not a Sluice run manifest: \(error)")
+            var failure = ManifestError(path: file.path, message: "not a Sluice run manifest: \(error)")
+            failure.notAManifest = true
+            throw failure
         }
     }
 
@@ -66,5 +71,26 @@ extension Manifest {
 public struct ManifestError: Error, CustomStringConvertible, Sendable {
     public var path: String
     public var message: String
+    /// The file is there, but this user may not read it.
+    public var permissionDenied = false
+    /// The file was read, and is not a manifest (truncated, edited, another file).
+    public var notAManifest = false
     public var description: String { "\(path): \(message)" }
+
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    /// What a person can do about it.
+    public var advice: String {
+        if permissionDenied {
+            return "make it readable to this user (it is created 0600: run as its owner, or chmod u+r it)"
+        }
+        if notAManifest {
+            return "put back a copy of it (from a backup), or mend it where the error says; nothing reads or "
+                + "changes the run's other files meanwhile"
+        }
+        return "check that the file is there and readable"
+    }
 }
