@@ -19,14 +19,43 @@ extension BulkUpdate {
         try await connection.execute(sql.writeTriggers).rows.compactMap { $0.first?.stringValue }
     }
 
-    /// After the writes, before COMMIT: finds the rows whose stored values differ from those
+    /// After the writes, before COMMIT: refuses a write a trigger made land on other rows than
+    /// meant (``SQL/redirectedRows``); hands the rows an upsert or insert added to `undo` as
+    /// they were stored (``undoColumns``, flagged inserted: under the key the trigger left them,
+    /// and none it kept out); then finds the rows whose stored values differ from those
     /// written (a trigger changed them), counts them and their cells into `stats` with a few
     /// samples, and hands what they hold to `undo` (``storedColumns``). Without this an undo
     /// would find every such cell "changed since" and never restore it, however often it ran.
+    ///
+    /// - Returns: the rows added.
+    /// - Throws: ``BulkUpdateError/Reason/triggerRedirected``.
     func readBack(
         _ sql: SQL, on connection: PostgresConnection, into stats: inout BulkUpdateStats,
         undo: (Batch) async throws -> Void
-    ) async throws {
+    ) async throws -> Int {
+        let redirected = try await connection.execute(sql.redirectedRows).rows
+        if let first = redirected.first {
+            throw BulkUpdateError(
+                triggerRedirected: redirected.compactMap { $0.first?.text }, count: Int(first.last?.intValue ?? 0),
+                table: table, key: key, triggers: sql.triggers, isUndo: guarded)
+        }
+        var added = 0
+        if mode != .update {
+            let undoColumns = undoColumns
+            let noPrior = [Value](repeating: .null, count: self.columns.count)
+            _ = try await connection.stream(sql.addedRows, batchSize: undoBatchSize) { batch in
+                let rows = batch.rows.map { row in [row[0]] + noPrior + row.dropFirst() + [.bool(true)] }
+                added += rows.count
+                try await undo(Batch(columns: undoColumns, rows: rows))
+            }
+            if added > 0, !sql.unwritten.isEmpty, let counts = try await connection.execute(sql.filledAdded).rows.first
+            {
+                stats.rowsFilledByTrigger = Int(counts.first?.intValue ?? 0)
+                stats.columnsFilledByTrigger = zip(sql.unwrittenNames, counts.dropFirst()).compactMap { name, count in
+                    (count.intValue ?? 0) > 0 ? name : nil
+                }
+            }
+        }
         let columns = storedColumns
         let names = self.columns.map(\.name)
         let width = names.count
@@ -55,6 +84,7 @@ extension BulkUpdate {
                     "apply.rows_altered_by_trigger": "\(stats.rowsAlteredByTrigger)",
                 ])
         }
+        return added
     }
 
     /// A value on one line, as the drift samples show it: `(empty)` for NULL.

@@ -34,8 +34,12 @@ extension BulkUpdate {
         let columnNames: [String]
         /// An undo of added rows (``inserted``): the target's columns the undone apply did not
         /// write and that have no default, quoted. A row the apply added was NULL there; a value
-        /// in one now is someone's since, and the row is not deleted (``untouched``).
+        /// in one now is someone's since, and the row is not deleted (``untouched``). An upsert or
+        /// insert into a table with triggers finds them too, to say which a trigger filled
+        /// (``filledAdded``).
         var unwritten: [String] = []
+        /// ``unwritten``, unquoted.
+        var unwrittenNames: [String] = []
         /// The target's row-level BEFORE triggers for the write (``writeTriggers``), by name.
         var triggers: [String] = []
         /// The target has such triggers: each write first records the values it means to write
@@ -582,22 +586,82 @@ extension BulkUpdate {
         let intended = "sluice_apply_intended"
 
         var createIntended: String {
-            "CREATE TEMP TABLE \(intended) ON COMMIT DROP AS SELECT \(key), \(columnList) FROM \(target) WITH NO DATA"
+            """
+            CREATE TEMP TABLE \(intended) ON COMMIT DROP AS SELECT \(key), \(columnList), NULL::boolean AS sluice_added \
+            FROM \(target) WITH NO DATA
+            """
         }
 
         /// Records, just before a write, the rows it changes and the values it writes to them:
         /// the matched rows that differ (``newValues``: `keep` computed against the values they
-        /// hold now) and, for an upsert or insert, the rows it adds as the input gives them.
+        /// hold now) and, for an upsert or insert, the rows it adds as the input gives them
+        /// (`sluice_added`).
         var recordIntended: String {
             // As ``update`` picks them: an undo's added rows are deleted (or kept whole), not written.
             let matched =
-                "SELECT t.\(key), \(newValues.joined(separator: ", ")) FROM \(join) WHERE \(differs)"
+                "SELECT t.\(key), \(newValues.joined(separator: ", ")), false FROM \(join) WHERE \(differs)"
                 + (inserted.map { " AND NOT s.\($0)" } ?? "")
+            let added = "SELECT \(inputRow), true FROM \(input) AS s WHERE \(isNew)"
             switch mode {
             case .update: return "INSERT INTO \(intended) \(matched)"
-            case .upsert: return "INSERT INTO \(intended) \(matched) UNION ALL \(newRows)"
-            case .insert: return "INSERT INTO \(intended) \(newRows)"
+            case .upsert: return "INSERT INTO \(intended) \(matched) UNION ALL \(added)"
+            case .insert: return "INSERT INTO \(intended) \(added)"
             }
+        }
+
+        /// The rows each write stored, as it returned them (after the triggers), and whether a
+        /// row had that key before the write (`sluice_existed`): what the triggers made of
+        /// ``intended``. An upsert's or insert's undo deletes the rows added, under the keys they
+        /// were stored with, and only those (``addedRows``).
+        let returned = "sluice_apply_returned"
+
+        var createReturned: String {
+            """
+            CREATE TEMP TABLE \(returned) ON COMMIT DROP AS SELECT \(key), \(columnList), \
+            NULL::boolean AS sluice_existed FROM \(target) WITH NO DATA
+            """
+        }
+
+        /// ``write``, its rows recorded in ``returned`` when the table's triggers are read back.
+        /// The outer query reads the table as it was before the write (one snapshot for the
+        /// whole statement): whether each row's key was there.
+        var recordedWrite: String {
+            guard readsBack else { return write }
+            let returning = ([key] + columns).map { "t.\($0)" }.joined(separator: ", ")
+            return """
+                WITH w AS (\(write) RETURNING \(returning)) INSERT INTO \(returned) \
+                SELECT w.*, EXISTS (SELECT 1 FROM \(target) AS b WHERE b.\(key) = w.\(key)) FROM w
+                """
+        }
+
+        /// The keys of rows a trigger made the write land elsewhere than meant, each with how
+        /// many there are in all: a row meant to be updated whose key is gone (a trigger gave
+        /// it another), and a row written that was there before but not meant to be written
+        /// (an upsert's new row a trigger gave an existing key, so `ON CONFLICT` updated that
+        /// one). Undo finds rows by their key and restores the prior values it read: it could
+        /// put back neither.
+        var redirectedRows: String {
+            let meant = "EXISTS (SELECT 1 FROM \(intended) AS i WHERE i.\(key) = r.\(key) AND NOT i.sluice_added)"
+            return """
+                SELECT k::text, count(*) OVER () FROM (\
+                SELECT i.\(key) AS k FROM \(intended) AS i WHERE NOT i.sluice_added \
+                AND NOT EXISTS (SELECT 1 FROM \(target) AS t WHERE t.\(key) = i.\(key)) \
+                UNION SELECT r.\(key) FROM \(returned) AS r WHERE r.sluice_existed AND NOT \(meant)) AS x ORDER BY 1 LIMIT \(sampleLimit)
+                """
+        }
+
+        /// Of the rows the writes added, how many hold a value in an ``unwritten`` column (a
+        /// trigger filled it: their undo will keep them), then per such column how many.
+        var filledAdded: String {
+            let join = "\(returned) AS r JOIN \(target) AS t ON t.\(key) = r.\(key) WHERE NOT r.sluice_existed"
+            let columns = unwritten.map { ", count(t.\($0))" }.joined()
+            return "SELECT count(*) FILTER (WHERE NOT \(untouched))\(columns) FROM \(join)"
+        }
+
+        /// The rows the writes added, as stored: their key and columns.
+        var addedRows: String {
+            let row = ([key] + columns).map { "r.\($0)" }.joined(separator: ", ")
+            return "SELECT \(row) FROM \(returned) AS r WHERE NOT r.sluice_existed"
         }
 
         /// After the writes, the rows holding other values than written, by key: the key, the

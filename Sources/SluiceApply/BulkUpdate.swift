@@ -39,7 +39,10 @@ import SluicePostgres
 ///    the values it writes, and before COMMIT the rows holding other values are read back,
 ///    counted (``BulkUpdateStats/alteredByTrigger``) and handed to `undo` (``storedColumns``),
 ///    so that the undo expects what the table holds, not what the trigger replaced. A guarded
-///    update (an undo) reads back the same way: those are cells it did not restore.
+///    update (an undo) reads back the same way: those are cells it did not restore. The write
+///    then also records the rows it returned: an upsert's or insert's added rows go to `undo`
+///    as stored (a trigger may re-key one, or keep it out), and a write a trigger made land on
+///    other rows than meant fails (``BulkUpdateError/Reason/triggerRedirected``).
 ///
 /// With ``writesWhileCopying``, an update reviewed in its own transaction (``InlineReview``) or
 /// held to a review's fingerprint takes these steps in stretches of the input as it arrives: see
@@ -351,6 +354,15 @@ public struct BulkUpdate: Sendable {
         }
         var phase = BulkUpdateError.Phase.begin
         var reader: PriorReader?
+        // With triggers read back, the rows an upsert or insert adds go to `undo` as the write
+        // stored them (``readBack``), not as the input gives them: a trigger may give one another
+        // key, or keep it out.
+        var addsRecordedAfterWrite = false
+        func record(_ batch: Batch) async throws {
+            guard addsRecordedAfterWrite, batch.columns == undoColumns else { return try await undo(batch) }
+            let kept = batch.rows.filter { $0.last != .bool(true) }
+            if !kept.isEmpty { try await undo(Batch(columns: batch.columns, rows: kept)) }
+        }
         do {
             _ = try await connection.execute("BEGIN")
             phase = .prepare
@@ -362,13 +374,19 @@ public struct BulkUpdate: Sendable {
             // A trigger may store other values than the write's: an apply's undo must expect
             // them, and an undo that restores a cell the trigger rewrites has not restored it.
             sql.triggers = try await writeTriggers(sql, on: connection)
-            if sql.readsBack { _ = try await connection.execute(sql.createIntended) }
-            if deletesInserted {
-                // What an added row must still be NULL in to be deleted: no one else wrote it.
-                sql.unwritten = try await connection.execute(sql.unwrittenColumns).rows.compactMap { row in
-                    try row.first?.stringValue.map { name throws(PostgresError) in
-                        try PostgresConnection.quoteIdentifierPart(name)
-                    }
+            if sql.readsBack {
+                _ = try await connection.execute(sql.createIntended)
+                _ = try await connection.execute(sql.createReturned)
+                addsRecordedAfterWrite = mode != .update
+            }
+            if deletesInserted || (sql.readsBack && mode != .update) {
+                // What an added row must still be NULL in to be deleted: no one else wrote it (and
+                // so what a trigger must not fill as the row is added, for its undo to delete it).
+                sql.unwrittenNames = try await connection.execute(sql.unwrittenColumns).rows.compactMap {
+                    $0.first?.stringValue
+                }
+                sql.unwritten = try sql.unwrittenNames.map { name throws(PostgresError) in
+                    try PostgresConnection.quoteIdentifierPart(name)
                 }
             }
             try await checkRowsCanBeAdded(sql, on: connection)
@@ -410,7 +428,7 @@ public struct BulkUpdate: Sendable {
             {
                 switch try await copyAhead(
                     input, into: sql, on: connection, rows: &rows, keys: &keys, spool: spooled, beside: read,
-                    stats: &stats, reader: &reader, undo: undo)
+                    stats: &stats, reader: &reader, undo: record)
                 {
                 case .copied(let all, let writeNothing):
                     copied = all
@@ -531,14 +549,14 @@ public struct BulkUpdate: Sendable {
                         reader = concurrent
                         (inlineFilled, inlineWritten) = try await reviewWhileWriting(
                             sql, on: connection, reader: concurrent, spool: spooled, inputCounts: intact?.counts,
-                            recordsState: recordsState, review: inlineReview, into: &summary, undo: undo)
+                            recordsState: recordsState, review: inlineReview, into: &summary, undo: record)
                         await concurrent.close()
                         reader = nil
                         stats.priorReadConcurrently = true
                     } else {
                         inlineFilled = try await reviewInline(
                             sql, on: connection, into: &summary, inputCounts: intact?.counts,
-                            recordsState: recordsState, review: inlineReview, undo: undo)
+                            recordsState: recordsState, review: inlineReview, undo: record)
                     }
                     spool = nil
                     inlineSummary = summary
@@ -598,7 +616,7 @@ public struct BulkUpdate: Sendable {
                             }
                             stats.reviewFingerprintMatched = true
                         }
-                        return try await recordPrior(sql, on: concurrent.connection, into: &stats, undo: undo)
+                        return try await recordPrior(sql, on: concurrent.connection, into: &stats, undo: record)
                     }
                 } catch let error as BulkUpdateError
                     where error.reason == .constraintViolation && besideFingerprint != nil
@@ -625,14 +643,14 @@ public struct BulkUpdate: Sendable {
                     intact = stats.driftedInputRows == 0 ? copied : nil
                     if countsFilled { stats.filled = try await filledCounts(sql, intact: intact, on: connection) }
                     phase = .recordPrior
-                    recorded = try await recordPrior(sql, on: connection, into: &stats, undo: undo)
+                    recorded = try await recordPrior(sql, on: connection, into: &stats, undo: record)
                     phase = .update
                     written = try await write(sql, on: connection)
                 } else {
                     throw PostgresError(kind: .client, message: "the prior values were not read beside the write")
                 }
             } else {
-                recorded = try await recordPrior(sql, on: connection, into: &stats, undo: undo)
+                recorded = try await recordPrior(sql, on: connection, into: &stats, undo: record)
                 phase = .update
                 written = try await write(sql, on: connection)
             }
@@ -654,8 +672,13 @@ public struct BulkUpdate: Sendable {
                 // Every prior value is in `undo` by now: what the triggers stored follows them.
                 phase = .recordPrior
                 stats.checkedTriggers = true
-                try await readBack(sql, on: connection, into: &stats, undo: undo)
+                let added = try await readBack(sql, on: connection, into: &stats, undo: undo)
                 stats.rowsSkippedByTrigger = max(0, written.intended - written.rows)
+                if mode != .update {
+                    // The rows stored as added: a trigger may have kept some out.
+                    stats.inserted = added
+                    stats.changed = written.rows - added
+                }
             }
             // What the table holds now, for a re-apply of this input: worked out by the review
             // (its scan's hash and what each row changes), else read, the table still locked.
@@ -1416,7 +1439,7 @@ public struct BulkUpdate: Sendable {
         _ = try await connection.execute("SAVEPOINT sluice_apply_update")
         do {
             var written = Written(
-                rows: try await connection.execute(sql.write).affectedRows, statements: 1, intended: intended)
+                rows: try await connection.execute(sql.recordedWrite).affectedRows, statements: 1, intended: intended)
             if let delete = sql.deleteInserted { written.deleted = try await connection.execute(delete).affectedRows }
             return written
         } catch let error as PostgresError
@@ -1557,6 +1580,12 @@ public struct BulkUpdateStats: Sendable, Hashable {
     public var rowsSkippedByTrigger = 0
     /// Up to ``BulkUpdate/sampleLimit`` of those cells, by key: `KEY COLUMN WRITTEN -> STORED`.
     public var alteredByTriggerSamples: [String] = []
+    /// Rows an upsert or insert added in which a trigger filled a column the apply does not
+    /// write and that has no default: their undo takes that value for someone else's and
+    /// keeps the rows (``BulkUpdate/unwrittenCells``).
+    public var rowsFilledByTrigger = 0
+    /// Those columns, in table order.
+    public var columnsFilledByTrigger: [String] = []
 
     /// Matched rows that already had the input's values.
     public var unchanged: Int { matched - changed - deleted - (conflicts - partlyChanged) }

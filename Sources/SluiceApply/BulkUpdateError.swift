@@ -38,6 +38,10 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
         /// transaction committed: the table may hold the update. Applying the same input again
         /// is safe either way (it writes only rows that still differ).
         case commitOutcomeUnknown
+        /// A row-level BEFORE trigger made the write land on other rows than it meant (``keys``):
+        /// it gave a row another key, or a new row the key of an existing one. Undo, which finds
+        /// rows by their key, could not put them back.
+        case triggerRedirected
         /// Any other database error (see ``underlying``).
         case database
     }
@@ -139,6 +143,22 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
             message: message)
         self.value = value
         underlying = error
+    }
+
+    /// From ``BulkUpdate``'s read-back: `keys` (a few of `count`) are rows a trigger (one of
+    /// `triggers`) moved to another key, or written where another row was meant.
+    init(triggerRedirected keys: [String], count: Int, table: String, key: String, triggers: [String], isUndo: Bool) {
+        let shown = keys.joined(separator: ", ") + (count > keys.count ? ", ..." : "")
+        let named =
+            triggers.count == 1 ? "trigger \(triggers[0])" : "one of the triggers \(triggers.joined(separator: ", "))"
+        self.init(
+            table: table, phase: .update, reason: .triggerRedirected, keys: keys,
+            message: "a trigger on \(table) (\(named)) made the write land on other rows than "
+                + "\(isUndo ? "the undo" : "the apply") meant: \(count.counted("row")) (\(key) \(shown)) given another "
+                + "\(key), or written where a row with another \(key) was meant; "
+                + "undo finds rows by their \(key) and could not put them back. Have the trigger leave \(key) as it "
+                + "is, or disable it while applying (ALTER TABLE \(table) DISABLE TRIGGER ...)")
+        self.isUndo = isUndo
     }
 
     /// From the server's refusal of `ON CONFLICT (key)`: no unique index on the key alone.

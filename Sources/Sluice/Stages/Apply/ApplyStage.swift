@@ -482,6 +482,7 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
             counters.set("altered_by_trigger", stats.alteredByTrigger)
             counters.set("skipped_by_trigger", stats.rowsSkippedByTrigger)
             if stats.alteredByTrigger > 0 { context.notice(alteredByTrigger(stats)) }
+            if stats.rowsFilledByTrigger > 0 { context.notice(filledByTrigger(stats)) }
         }
         for (column, filled) in zip(settings.columns, stats.filled) { counters.set("filled_\(column.column)", filled) }
         if stats.unknownKeys > 0 {
@@ -547,6 +548,19 @@ extension ApplyStage {
             rows: stats.rowsAlteredByTrigger, samples: stats.alteredByTriggerSamples, dryRun: settings.dryRun)
             + "; the table holds the trigger's values, not the reviewed ones"
             + (settings.dryRun ? "" : ", and undo restores those rows as the apply's own writes")
+    }
+
+    /// Says that a trigger filled, in rows the apply added, a column it does not write and that
+    /// has no default: an undo cannot tell that value from one someone wrote since, so it keeps
+    /// those rows (and names them). Said when it happens, not first at the undo.
+    func filledByTrigger(_ stats: BulkUpdateStats) -> String {
+        let columns = stats.columnsFilledByTrigger.joined(separator: ", ")
+        let those = stats.columnsFilledByTrigger.count == 1 ? "a column" : "columns"
+        return "a trigger on \(settings.table) \(settings.dryRun ? "would fill" : "filled") \(columns) in "
+            + "\(stats.rowsFilledByTrigger.counted("row")) the apply added (\(those) it does not write, with no default): "
+            + "undo cannot tell such a value from one written since, so it would keep those rows and name them; "
+            + "give \(stats.columnsFilledByTrigger.count == 1 ? "the column" : "them") a default (ALTER TABLE "
+            + "\(settings.table) ALTER COLUMN ... SET DEFAULT ...) for undo to delete such rows"
     }
 
     /// How the apply and its undo say that a trigger stored other values than `written` (what

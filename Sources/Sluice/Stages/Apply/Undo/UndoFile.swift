@@ -17,8 +17,9 @@ import SluicePipeline
 /// The file of an apply with `mode: upsert` or `mode: insert` says so in its header
 /// (`"mode":"upsert"`; an update's header has no `mode`, as before) and also holds one line per
 /// row the apply added, an object `{"inserted":[KEY, VALUE...]}`: the key and the value it
-/// wrote to each column. Undo deletes such a row when it still holds those values. Older
-/// versions of sluice refuse these lines rather than misread them.
+/// wrote to each column (on a table with row-level BEFORE triggers, the key and values as the
+/// write returned them: what a trigger stored). Undo deletes such a row when it still holds those
+/// values. Older versions of sluice refuse these lines rather than misread them.
 ///
 /// When a trigger on the table stored other values than the apply wrote (a cap, a
 /// normalization), the file ends with one line per such row, `{"stored":[KEY, VALUE...]}`: what
