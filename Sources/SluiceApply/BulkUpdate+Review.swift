@@ -398,8 +398,9 @@ struct ReviewTally {
                     if let o { old[index].add(o) }
                     if let n { new[index].add(n) }
                     if let o, let n {
-                        delta[index].add(n - o)
-                        details.consider(cells.texts(cells.count - 1), size: abs(n - o))
+                        let change = n - o
+                        delta[index].add(change)
+                        details.consider(cells.texts(cells.count - 1), size: abs(change.double))
                     }
                 }
             }

@@ -19,12 +19,13 @@ public struct ReviewSummary: Sendable, Hashable {
         case insert
     }
 
-    /// min, median and max of a set of numbers (over the cells that change).
+    /// min, median and max of a set of numbers (over the cells that change), exact: a `bigint`
+    /// near 2^63 or a `numeric` of 30 digits keeps every digit.
     public struct Distribution: Sendable, Hashable {
         public var count: Int
-        public var min: Double
-        public var median: Double
-        public var max: Double
+        public var min: ExactNumber
+        public var median: ExactNumber
+        public var max: ExactNumber
 
         /// `nil` for no values. The median of an even count is the mean of the two middle values.
         public init?(_ counts: ValueCounts) {
@@ -36,7 +37,7 @@ public struct ReviewSummary: Sendable, Hashable {
             // The values at positions middle - 1 and middle of the sorted cells.
             let middle = count / 2
             var seen = 0
-            var below: Double?
+            var below: ExactNumber?
             var at = last.value
             for (value, times) in sorted {
                 if below == nil, seen + times > middle - 1 { below = value }
@@ -46,10 +47,10 @@ public struct ReviewSummary: Sendable, Hashable {
                 }
                 seen += times
             }
-            median = count % 2 == 1 ? at : ((below ?? at) + at) / 2
+            median = count % 2 == 1 ? at : ((below ?? at) + at).halved
         }
 
-        init(count: Int, min: Double, median: Double, max: Double) {
+        init(count: Int, min: ExactNumber, median: ExactNumber, max: ExactNumber) {
             self.count = count
             self.min = min
             self.median = median
@@ -194,8 +195,8 @@ public struct ReviewSummary: Sendable, Hashable {
             for (label, distribution) in [("old", column.old), ("new", column.new), ("delta", column.delta)] {
                 guard let distribution else { continue }
                 out +=
-                    "  \(column.name) \(label): min \(Self.format(distribution.min)), "
-                    + "median \(Self.format(distribution.median)), max \(Self.format(distribution.max)) "
+                    "  \(column.name) \(label): min \(Self.format(value: distribution.min)), "
+                    + "median \(Self.format(value: distribution.median)), max \(Self.format(value: distribution.max)) "
                     + "(\(distribution.count.counted("cell")))\n"
             }
         }
@@ -214,6 +215,12 @@ public struct ReviewSummary: Sendable, Hashable {
         return "\(table) has \(triggers.count == 1 ? "a row-level trigger" : "row-level triggers") BEFORE \(event) "
             + "(\(triggers.joined(separator: ", "))) that may store other values than the new ones shown here; the "
             + "apply reads back what is stored, names the cells they altered, and undo restores them"
+    }
+
+    /// A value of the table as people read it: every digit of a whole number (`9223372036854775807`,
+    /// not `9.2233720368547758e+18`), else rounded to two decimals.
+    public static func format(value number: ExactNumber) -> String {
+        number.rounded(places: 2).description
     }
 
     /// A number as people read it: no `.0` on whole numbers, else up to two decimals.
@@ -272,8 +279,7 @@ extension ReviewSummary.Column {
         func distribution(_ d: ReviewSummary.Distribution?) -> Value {
             guard let d else { return .null }
             return .object([
-                "count": .int(Int64(d.count)), "min": .double(d.min), "median": .double(d.median),
-                "max": .double(d.max),
+                "count": .int(Int64(d.count)), "min": d.min.json, "median": d.median.json, "max": d.max.json,
             ])
         }
         return .object([
@@ -299,8 +305,8 @@ extension ReviewSummary.Column {
         valuesAfter = int("values_after")
         func distribution(_ key: String) -> ReviewSummary.Distribution? {
             let d = json[key]
-            guard let count = d["count"].intValue, let min = d["min"].doubleValue, let median = d["median"].doubleValue,
-                let max = d["max"].doubleValue
+            guard let count = d["count"].intValue, let min = ExactNumber(json: d["min"]),
+                let median = ExactNumber(json: d["median"]), let max = ExactNumber(json: d["max"])
             else { return nil }
             return ReviewSummary.Distribution(count: Int(count), min: min, median: median, max: max)
         }
@@ -314,32 +320,44 @@ extension ReviewSummary.Column {
 /// grows with the distinct values rather than with the cells (a popularity column of a million
 /// changing cells holds at most 101 entries).
 public struct ValueCounts: Sendable {
-    public private(set) var counts: [Double: Int] = [:]
+    public private(set) var counts: [ExactNumber: Int] = [:]
     /// How many values were added.
     public private(set) var total = 0
 
     public init() {}
 
-    /// Adds a value; NaN and the infinities (a `float8` may hold them), which have no place on a
-    /// histogram's axis, are left out.
-    public mutating func add(_ value: Double) {
-        guard value.isFinite else { return }
+    public mutating func add(_ value: ExactNumber) {
         counts[value, default: 0] += 1
         total += 1
     }
 
-    /// A numeric column's value as the server prints it, as a number: an integer read as one
-    /// (several times cheaper than `Double`'s reading, and the same double: both round to
-    /// nearest), anything else as `Double` reads it ("-0" too, whose sign an integer loses).
+    /// A numeric column's value as the server prints it, as an exact number (``ExactNumber``):
     /// `nil` for `NaN` and `±Infinity` (a `float8` may hold them): they have no place on a
     /// histogram's axis, and a change to or from them has no size.
-    public static func number(_ text: String) -> Double? {
-        if let integer = Int(text), integer != 0 || text.utf8.first != UInt8(ascii: "-") { return Double(integer) }
-        return Double(text).flatMap { $0.isFinite ? $0 : nil }
-    }
+    public static func number(_ text: String) -> ExactNumber? { ExactNumber(text) }
 
     /// Each distinct value with how many times it was added, smallest first.
-    public var sorted: [(value: Double, times: Int)] {
+    public var sorted: [(value: ExactNumber, times: Int)] {
         counts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+}
+
+extension ExactNumber {
+    /// As a manifest keeps it: a JSON integer, or a JSON number holding every digit.
+    var json: Value {
+        switch self {
+        case .integer(let value): .int(value)
+        case .decimal: .decimal(description)
+        }
+    }
+
+    /// From ``json``, or from a double a manifest written before kept.
+    init?(json: Value) {
+        switch json {
+        case .int(let value): self = .integer(value)
+        case .double(let value): self.init(JSON.format(value))
+        case .decimal(let text), .string(let text): self.init(text)
+        default: return nil
+        }
     }
 }

@@ -99,6 +99,40 @@ import Testing
         #expect(ReviewSummary.format(9_007_199_254_740_992) == JSON.format(9_007_199_254_740_992))
     }
 
+    /// A `bigint` near 2^63 and a `numeric` past 64 bits: the summary prints min, median, max
+    /// and delta with every digit (not `9.2233720368547758e+18`, `1e+20`), and the manifest keeps them so.
+    @Test func hugeIntegersArePrintedWithEveryDigit() async throws {
+        let db = try await Scratch.make(
+            schema: """
+                CREATE TABLE big (id int PRIMARY KEY, b bigint, n numeric);
+                INSERT INTO big VALUES (1, 9223372036854775800, 100000000000000000000), (2, 0, 1)
+                """)
+        let update = BulkUpdate(
+            table: "big", key: "id", columns: [.init("b", onEmpty: .keep), .init("n", onEmpty: .keep)])
+        let input = [
+            Batch(
+                columns: ["id", "b", "n"],
+                rows: [
+                    [1, .int(9_223_372_036_854_775_807), "100000000000000000001"],
+                    [2, .int(9_223_372_036_854_775_806), "123456789012345678901234567890.25"],
+                ])
+        ]
+        let (summary, _) = try await Self.review(update, input, on: db.connection)
+        for line in [
+            "b old: min 0, median 4611686018427387900, max 9223372036854775800 (2 cells)",
+            "b new: min 9223372036854775806, median 9223372036854775806.5, max 9223372036854775807 (2 cells)",
+            "b delta: min 7, median 4611686018427387906.5, max 9223372036854775806 (2 cells)",
+            "n old: min 1, median 50000000000000000000.5, max 100000000000000000000 (2 cells)",
+            "n new: min 100000000000000000001, median 61728394556172839450617283945.63, "
+                + "max 123456789012345678901234567890.25 (2 cells)",
+        ] {
+            #expect(summary.text.contains(line), "\(summary.text)")
+        }
+        // Through the manifest's JSON text and back: every digit still there.
+        let json = try JSON.decode(JSON.encode(summary.json))
+        #expect(ReviewSummary(json: json) == summary)
+    }
+
     /// An empty text holds no value, as an empty input does: one the apply makes NULL is neither
     /// a clear (no value is lost, and `max_cleared` is not spent on it) nor a fill, and one that
     /// gets a value is a fill, counted once. The coverage after is the table's count of values

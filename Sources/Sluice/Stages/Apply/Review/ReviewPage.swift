@@ -78,7 +78,7 @@ enum ReviewPage {
             let n = ValueCounts.number(new)
             if let o { gathered.details.old[column, default: ValueCounts()].add(o) }
             if let n { gathered.details.new[column, default: ValueCounts()].add(n) }
-            if let o, let n { gathered.details.consider(fields, size: abs(n - o)) }
+            if let o, let n { gathered.details.consider(fields, size: abs((n - o).double)) }
         }
         return gathered
     }
@@ -137,8 +137,8 @@ enum ReviewPage {
             for (label, distribution) in [("old", column.old), ("new", column.new), ("delta", column.delta)] {
                 guard let d = distribution else { continue }
                 html +=
-                    "<tr><td class=\"t\">\(label)</td><td>\(d.count)</td><td>\(ReviewSummary.format(d.min))</td>"
-                    + "<td>\(ReviewSummary.format(d.median))</td><td>\(ReviewSummary.format(d.max))</td></tr>\n"
+                    "<tr><td class=\"t\">\(label)</td><td>\(d.count)</td><td>\(ReviewSummary.format(value: d.min))</td>"
+                    + "<td>\(ReviewSummary.format(value: d.median))</td><td>\(ReviewSummary.format(value: d.max))</td></tr>\n"
             }
             html += "</table>\n"
             html += histogram(
@@ -193,13 +193,18 @@ enum ReviewPage {
     /// Old (grey) and new (blue) values in 20 bins over their common range, as inline SVG.
     static func histogram(old: ValueCounts, new: ValueCounts) -> String {
         let all = Array(old.counts.keys) + Array(new.counts.keys)
-        guard let low = all.min(), let high = all.max() else { return "" }
+        guard let lowest = all.min(), let highest = all.max() else { return "" }
         let bins = 20
+        // On the doubles nearest (the axis needs no more), clamped: a numeric past a double's range.
+        func position(_ value: ExactNumber) -> Double {
+            Swift.min(Swift.max(value.double, -.greatestFiniteMagnitude), .greatestFiniteMagnitude)
+        }
+        let low = position(lowest)
         // In halves: the distance between two finite doubles may not be one (1e308 - -1e308).
-        let span = high / 2 - low / 2
-        func bin(_ value: Double) -> Int {
+        let span = position(highest) / 2 - low / 2
+        func bin(_ value: ExactNumber) -> Int {
             guard span > 0 else { return 0 }
-            return min(bins - 1, Int((value / 2 - low / 2) / span * Double(bins)))
+            return Swift.max(0, min(bins - 1, Int((position(value) / 2 - low / 2) / span * Double(bins))))
         }
         func counts(_ values: ValueCounts) -> [Int] {
             var out = Array(repeating: 0, count: bins)
@@ -219,8 +224,8 @@ enum ReviewPage {
             svg +=
                 "<rect class=\"new\" x=\"\(x + 14)\" y=\"\(150 - hn)\" width=\"13\" height=\"\(hn)\"><title>new: \(n[bin])</title></rect>"
         }
-        svg += "<text x=\"10\" y=\"170\">\(ReviewSummary.format(low))</text>"
-        svg += "<text x=\"610\" y=\"170\" text-anchor=\"end\">\(ReviewSummary.format(high))</text></svg>\n"
+        svg += "<text x=\"10\" y=\"170\">\(ReviewSummary.format(value: lowest))</text>"
+        svg += "<text x=\"610\" y=\"170\" text-anchor=\"end\">\(ReviewSummary.format(value: highest))</text></svg>\n"
         svg += "<p><span style=\"color:#999\">■</span> old <span style=\"color:#2a6fdb\">■</span> new</p>\n"
         return svg
     }
