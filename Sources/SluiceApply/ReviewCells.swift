@@ -30,36 +30,104 @@ public struct ReviewCells: Sendable {
         self.change.append(change)
     }
 
-    /// Cell `index` as a row of ``BulkUpdate/reviewColumns`` as the page shows it: NULL as "",
-    /// an empty text as `""` (which it is not, in a CSV, told apart from).
+    /// Cell `index` as a row of ``BulkUpdate/reviewColumns`` as the page shows it, its old and
+    /// new value as ``shown(_:_:)`` shows them (and the key as ``shown(_:)``).
     public func texts(_ index: Int) -> [String] {
-        // Quoted when empty or edged with white space: a change of spaces alone shows. A
-        // character that shows as nothing (a zero-width space, a byte-order mark, a control
-        // character) is written as its code, `\u{200B}`, and the text quoted: a change of one
-        // alone shows too.
-        func shown(_ value: String?) -> String {
-            guard let value else { return "" }
-            let invisible = value.unicodeScalars.contains(where: Self.isInvisible)
-            let text =
-                invisible
-                ? value.unicodeScalars.map {
-                    Self.isInvisible($0) ? "\\u{\(String($0.value, radix: 16, uppercase: true))}" : String($0)
-                }.joined() : value
-            let edged = value.first?.isWhitespace == true || value.last?.isWhitespace == true
-            return value.isEmpty || edged || invisible ? "\"\(text)\"" : text
-        }
-        return [
-            keys[index] ?? "", columnNames[column[index]], shown(old[index]), shown(new[index]), change[index].rawValue,
-        ]
+        let (old, new) = Self.shown(old[index], new[index])
+        return [keys[index].map(Self.shown) ?? "", columnNames[column[index]], old, new, change[index].rawValue]
     }
 
-    /// A format or control character (not a tab or a line break): one that takes no room.
+    /// A cell's old and new value as people read them, so that no change hides: each as
+    /// ``shown(_:)`` shows it (NULL as ""). Two values that differ but would still read the same
+    /// (`café` composed and decomposed, a Cyrillic `а` for a Latin `a`) have the characters of
+    /// the stretch where they differ that are not ASCII written as their codes too:
+    /// `"caf\u{E9}"` against `"cafe\u{301}"`.
+    public static func shown(_ old: String?, _ new: String?) -> (old: String, new: String) {
+        let shown = (old: old.map(Self.shown) ?? "", new: new.map(Self.shown) ?? "")
+        guard let old, let new else { return shown }
+        let (a, b) = (Array(old.unicodeScalars), Array(new.unicodeScalars))
+        var prefix = 0
+        while prefix < min(a.count, b.count), a[prefix] == b[prefix] { prefix += 1 }
+        guard prefix < max(a.count, b.count) else { return shown }
+        var suffix = 0
+        while suffix < min(a.count, b.count) - prefix, a[a.count - 1 - suffix] == b[b.count - 1 - suffix] {
+            suffix += 1
+        }
+        let (inOld, inNew) = (prefix..<(a.count - suffix), prefix..<(b.count - suffix))
+        // `==` on strings is canonical equivalence: what renders the same, normalization aside.
+        guard shown.old == shown.new || lookAlike(a[inOld], b[inNew]) else { return shown }
+        return (self.shown(old, codes: inOld), self.shown(new, codes: inNew))
+    }
+
+    /// A value as people read it, so that a change of characters that do not show shows:
+    /// quoted when empty, edged with white space or with a quote (else it could read as
+    /// quoted); quoted, with a character that shows as nothing or as some other one written as
+    /// its code, when it holds one: a control character (`\t`, `\n`, `\r`, `\u{1B}`), a format or
+    /// other default-ignorable one (`\u{200B}`, a byte-order mark, a variation selector), a
+    /// space other than the plain one (`\u{A0}`), a line or paragraph separator, a private-use
+    /// or unassigned one. Inside the quotes a backslash and a quote are escaped (`\\`, `\"`),
+    /// so a value that holds the text `\u{A0}` reads otherwise than one holding the space.
+    public static func shown(_ value: String) -> String {
+        shown(value, codes: 0..<0)
+    }
+
+    /// ``shown(_:)``, with every character not ASCII at a position (of the value's scalars) in
+    /// `codes` written as its code too.
+    static func shown(_ value: String, codes: Range<Int>) -> String {
+        func coded(_ offset: Int, _ scalar: Unicode.Scalar) -> Bool {
+            isInvisible(scalar) || (!scalar.isASCII && codes.contains(offset))
+        }
+        let scalars = value.unicodeScalars
+        let quoted =
+            value.isEmpty || value.first?.isWhitespace == true || value.last?.isWhitespace == true
+            || scalars.first == "\"" || scalars.last == "\"" || scalars.enumerated().contains { coded($0, $1) }
+        guard quoted else { return value }
+        var out = "\""
+        for (offset, scalar) in scalars.enumerated() {
+            switch scalar {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\t": out += "\\t"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case _ where coded(offset, scalar): out += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    /// A character that shows as nothing, or as another does: control and format characters,
+    /// the default-ignorable ones (variation selectors, fillers), any space but the plain one,
+    /// line and paragraph separators, and private-use and unassigned ones (a box, whatever the
+    /// code).
     static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.properties.generalCategory {
-        case .format: return true
-        case .control: return scalar != "\t" && scalar != "\n" && scalar != "\r"
-        default: return false
+        case .control, .format, .lineSeparator, .paragraphSeparator, .privateUse, .unassigned, .surrogate:
+            return true
+        case .spaceSeparator: return scalar != " "
+        default: return scalar.properties.isDefaultIgnorableCodePoint || scalar == "\u{2800}"
         }
+    }
+
+    /// Whether the stretches where two values differ may read the same: one ASCII, the other as
+    /// many characters of the scripts and forms whose letters look like Latin ones (Greek,
+    /// Cyrillic, Armenian, Cherokee, letter-like symbols, full-width forms, mathematical letters).
+    static func lookAlike(_ a: ArraySlice<Unicode.Scalar>, _ b: ArraySlice<Unicode.Scalar>) -> Bool {
+        func latinLike(_ scalar: Unicode.Scalar) -> Bool {
+            switch scalar.value {
+            case 0x0370...0x058F, 0x13A0...0x13FF, 0x2100...0x214F, 0xFF00...0xFFEF, 0x1D400...0x1D7FF: true
+            default: false
+            }
+        }
+        func characters(_ scalars: ArraySlice<Unicode.Scalar>) -> Int {
+            var view = String.UnicodeScalarView()
+            view.append(contentsOf: scalars)
+            return String(view).count
+        }
+        let (ascii, other) = a.allSatisfy(\.isASCII) ? (a, b) : (b, a)
+        return ascii.allSatisfy(\.isASCII) && !other.isEmpty && other.allSatisfy { $0.isASCII || latinLike($0) }
+            && !other.allSatisfy(\.isASCII) && characters(ascii) == characters(other)
     }
 
     /// The cells as a batch of ``BulkUpdate/reviewColumns``, empty values NULL.

@@ -201,7 +201,8 @@ public struct ReviewSummary: Sendable, Hashable {
             }
         }
         if unknownKeys > 0 {
-            out += "  unknown \(key) (not in \(table)): \(unknownKeySamples.joined(separator: ", "))"
+            out +=
+                "  unknown \(key) (not in \(table)): \(unknownKeySamples.map(ReviewCells.shown).joined(separator: ", "))"
             out += unknownKeys > unknownKeySamples.count ? ", ...\n" : "\n"
         }
         if let triggerNote { out += "  note: \(triggerNote)\n" }

@@ -268,6 +268,20 @@ import Testing
             .run()
     }
 
+    /// Runs `rows` (of ``columns``) into the plan's apply, up to its gate, where it stops.
+    static func stopAtTheGate(_ db: TestDatabase, rows: [[Value]]) async throws -> RunResult {
+        let plan = try await TestPlans.spotify(database: db.conninfo)
+        let apply = try TestPlans.stage("apply", of: plan)
+        let runs = try await StageHarness.makeRunDirectory()
+        return try await Runner(
+            stages: [
+                StageSpec(Rows(batches: [Batch(columns: columns, rows: rows)])),
+                StageSpec(apply, input: "rows", requiresApproval: true),
+            ],
+            configuration: configuration(runs, approval: .denied)
+        ).run()
+    }
+
     @Test func thePageIsSelfContainedAndItsCountsAreTheCSVs() async throws {
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }

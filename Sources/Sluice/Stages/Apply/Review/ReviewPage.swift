@@ -72,13 +72,18 @@ enum ReviewPage {
             guard fields.count == 5 else { continue }
             let (column, old, new, change) = (fields[1], fields[2], fields[3], fields[4])
             gathered.counts[column, default: [:]][change, default: 0] += 1
-            gathered.details.sample(fields, column: column, change: change)
+            // Shown as the review shows them as it streams (the CSV tells no "" from NULL).
+            func shown() -> [String] {
+                let (o, n) = ReviewCells.shown(old.isEmpty ? nil : old, new.isEmpty ? nil : new)
+                return [fields[0].isEmpty ? "" : ReviewCells.shown(fields[0]), column, o, n, change]
+            }
+            gathered.details.sample(shown(), column: column, change: change)
             guard numeric.contains(column) else { continue }
             let o = ValueCounts.number(old)
             let n = ValueCounts.number(new)
             if let o { gathered.details.old[column, default: ValueCounts()].add(o) }
             if let n { gathered.details.new[column, default: ValueCounts()].add(n) }
-            if let o, let n { gathered.details.consider(fields, size: abs((n - o).double)) }
+            if let o, let n { gathered.details.consider(shown(), size: abs((n - o).double)) }
         }
         return gathered
     }
@@ -105,6 +110,7 @@ enum ReviewPage {
             table{border-collapse:collapse;margin:.5em 0 1.5em}
             td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}
             td.t,th.t{text-align:left}
+            td.t{white-space:pre-wrap}
             .old{fill:#999}.new{fill:#2a6fdb}
             </style></head><body>
             <h1>Review of <code>\(escape(summary.table))</code> (\(escape(summary.mode)))</h1>

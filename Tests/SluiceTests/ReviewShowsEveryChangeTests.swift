@@ -1,0 +1,64 @@
+import Foundation
+import SluiceApply
+import SluiceCore
+import Testing
+
+@testable import Sluice
+@testable import SluicePipeline
+
+/// What the review shows a person of the changes it finds, on a real PostgreSQL through the
+/// plan's apply stage: no change reads as none, in the summary or on the page, and review.csv
+/// keeps the values exactly.
+@Suite struct ReviewShowsEveryChangeTests {
+    /// Runs `rows` (of ``ApplyReviewTests/columns``) into the plan's apply, up to its gate.
+    static func stopAtTheGate(_ db: TestDatabase, _ rows: [[Value]]) async throws -> RunResult {
+        let result = try await ApplyReviewTests.stopAtTheGate(db, rows: rows)
+        #expect(result.manifest.status == .awaitingApproval, "\(String(describing: result.manifest.error))")
+        return result
+    }
+
+    /// The values of review.csv's `old` and `new` fields, read as a CSV, by key.
+    static func reviewed(_ result: RunResult) async throws -> [String: (old: String, new: String)] {
+        let csv = result.directory.appendingPathComponent("review.csv")
+        let reader = try CSVReader(url: csv, path: csv.path)
+        _ = try await reader.next()
+        var out: [String: (old: String, new: String)] = [:]
+        while let record = try await reader.next() {
+            let fields = record.fields.map(\.value)
+            out[fields[0]] = (fields[2], fields[3])
+        }
+        return out
+    }
+
+    /// A change of Unicode normalization (`café` composed to decomposed), a space made a tab, a
+    /// line end or a no-break space: review.html shows each as a change, the characters that
+    /// render as a space written as their codes and the stretch that differs only in its
+    /// normalization with its accented letters as codes; review.csv holds the values as they are.
+    @Test func aChangeThatWouldRenderAlikeShowsOnThePageAndTheCSVKeepsItExactly() async throws {
+        let db = try await TestDatabase.make(tracks: 4)
+        defer { Task { await db.close() } }
+        let track = TestDatabase.track
+        _ = try await db.connection.execute(
+            """
+            UPDATE tracks SET isrc = CASE id WHEN '\(track(1))' THEN 'caf\u{E9}' WHEN '\(track(2))' THEN 'a b'
+                WHEN '\(track(3))' THEN 'x y' ELSE 'p q' END
+            """)
+        let new = ["cafe\u{301}", "a\tb", "x\u{A0}y", "p\r\nq"]
+        let result = try await Self.stopAtTheGate(
+            db, new.enumerated().map { ApplyReviewTests.row($0.offset + 1, .null, .string($0.element)) })
+        let page = try await text(of: result.directory.appendingPathComponent("review.html"))
+        for (old, new) in [
+            ("&quot;caf\\u{E9}&quot;", "&quot;cafe\\u{301}&quot;"), ("a b", "&quot;a\\tb&quot;"),
+            ("x y", "&quot;x\\u{A0}y&quot;"), ("p q", "&quot;p\\r\\nq&quot;"),
+        ] {
+            #expect(page.contains("<td class=\"t\">\(old)</td><td class=\"t\">\(new)</td>"), "\(old) -> \(new)")
+        }
+        #expect(!page.contains("\t") && !page.contains("\u{A0}"), "shown raw, they render as a plain space")
+        let reviewed = try await Self.reviewed(result)
+        for (n, value) in new.enumerated() {
+            let cell = try #require(reviewed[track(n + 1)])
+            #expect(cell.new.unicodeScalars.elementsEqual(value.unicodeScalars), "\(track(n + 1)): \(cell.new)")
+        }
+        #expect(reviewed[track(1)]?.old.unicodeScalars.elementsEqual("caf\u{E9}".unicodeScalars) == true)
+    }
+}
