@@ -1,3 +1,4 @@
+import Foundation
 import SluiceCore
 
 /// What an apply would change, counted per column: the summary of a review
@@ -93,6 +94,17 @@ public struct ReviewSummary: Sendable, Hashable {
 
         /// Cells that change, of every kind.
         public var changed: Int { fill + update + clear + insert }
+
+        /// The min, median and max of ``old``, ``new`` or ``delta`` (`label`) as people read
+        /// them, each with its label: with every digit (``ExactNumber/description``), so no
+        /// change reads as none (`1.5 → 1.5000001`: a delta of `0.0000001`, which two decimals
+        /// would round to `0`).
+        public var figures: [(label: String, distribution: Distribution, min: String, median: String, max: String)] {
+            [("old", old), ("new", new), ("delta", delta)].compactMap { label, distribution in
+                guard let d = distribution else { return nil }
+                return (label, d, d.min.description, d.median.description, d.max.description)
+            }
+        }
     }
 
     public var table: String
@@ -192,12 +204,10 @@ public struct ReviewSummary: Sendable, Hashable {
                 }.joined(separator: "  ") + "\n"
         }
         for column in columns where column.numeric {
-            for (label, distribution) in [("old", column.old), ("new", column.new), ("delta", column.delta)] {
-                guard let distribution else { continue }
+            for figure in column.figures {
                 out +=
-                    "  \(column.name) \(label): min \(Self.format(value: distribution.min)), "
-                    + "median \(Self.format(value: distribution.median)), max \(Self.format(value: distribution.max)) "
-                    + "(\(distribution.count.counted("cell")))\n"
+                    "  \(column.name) \(figure.label): min \(figure.min), median \(figure.median), max \(figure.max) "
+                    + "(\(figure.distribution.count.counted("cell")))\n"
             }
         }
         if unknownKeys > 0 {
@@ -218,8 +228,9 @@ public struct ReviewSummary: Sendable, Hashable {
             + "apply reads back what is stored, names the cells they altered, and undo restores them"
     }
 
-    /// A value of the table as people read it: every digit of a whole number (`9223372036854775807`,
-    /// not `9.2233720368547758e+18`), else rounded to two decimals.
+    /// A value of the table on an axis (the histogram's ends): every digit of a whole number
+    /// (`9223372036854775807`, not `9.2233720368547758e+18`), else rounded to two decimals. The
+    /// figures of a column show every digit (``Column/figures``).
     public static func format(value number: ExactNumber) -> String {
         number.rounded(places: 2).description
     }

@@ -61,4 +61,29 @@ import Testing
         }
         #expect(reviewed[track(1)]?.old.unicodeScalars.elementsEqual("caf\u{E9}".unicodeScalars) == true)
     }
+
+    /// `1.5 -> 1.5000001` in a float8 column: the summary and the page give the new value as it
+    /// is and the difference as `0.0000001`, where two decimals said `1.5` and `0.0`, no change.
+    @Test func aChangeBelowTheCentsShowsInTheFigures() async throws {
+        let db = try await TestDatabase.make(tracks: 2)
+        defer { Task { await db.close() } }
+        _ = try await db.connection.execute(
+            """
+            ALTER TABLE tracks DROP CONSTRAINT tracks_spotify_popularity_check,
+                ALTER COLUMN spotify_popularity TYPE float8;
+            UPDATE tracks SET spotify_popularity = 1.5
+            """)
+        let result = try await Self.stopAtTheGate(
+            db, [ApplyReviewTests.row(1, 1.5000001, .null), ApplyReviewTests.row(2, 1.5, .null)])
+        let summary = try #require(result.manifest.stage("apply")?.review.flatMap { ReviewSummary(json: $0.summary) })
+        #expect(
+            summary.text.contains("spotify_popularity old: min 1.5, median 1.5, max 1.5 (1 cell)"), "\(summary.text)")
+        #expect(summary.text.contains("spotify_popularity new: min 1.5000001, median 1.5000001, max 1.5000001"))
+        #expect(summary.text.contains("spotify_popularity delta: min 0.0000001, median 0.0000001, max 0.0000001"))
+        let page = try await text(of: result.directory.appendingPathComponent("review.html"))
+        #expect(
+            page.contains("<td class=\"t\">new</td><td>1</td><td>1.5000001</td><td>1.5000001</td><td>1.5000001</td>"))
+        #expect(
+            page.contains("<td class=\"t\">delta</td><td>1</td><td>0.0000001</td><td>0.0000001</td><td>0.0000001</td>"))
+    }
 }

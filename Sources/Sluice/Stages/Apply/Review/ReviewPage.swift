@@ -140,11 +140,10 @@ enum ReviewPage {
         for column in summary.columns where column.numeric {
             html += "<h2>\(escape(column.name)): old and new values</h2>\n"
             html += "<table><tr><th class=\"t\"></th><th>cells</th><th>min</th><th>median</th><th>max</th></tr>\n"
-            for (label, distribution) in [("old", column.old), ("new", column.new), ("delta", column.delta)] {
-                guard let d = distribution else { continue }
+            for figure in column.figures {
                 html +=
-                    "<tr><td class=\"t\">\(label)</td><td>\(d.count)</td><td>\(ReviewSummary.format(value: d.min))</td>"
-                    + "<td>\(ReviewSummary.format(value: d.median))</td><td>\(ReviewSummary.format(value: d.max))</td></tr>\n"
+                    "<tr><td class=\"t\">\(figure.label)</td><td>\(figure.distribution.count)</td><td>\(figure.min)</td>"
+                    + "<td>\(figure.median)</td><td>\(figure.max)</td></tr>\n"
             }
             html += "</table>\n"
             html += histogram(
