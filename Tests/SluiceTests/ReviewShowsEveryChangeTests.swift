@@ -86,4 +86,51 @@ import Testing
         #expect(
             page.contains("<td class=\"t\">delta</td><td>1</td><td>0.0000001</td><td>0.0000001</td><td>0.0000001</td>"))
     }
+
+    /// A numeric column none of whose cells change gets no table of old and new values, empty
+    /// but for its header: the page says so.
+    @Test func aNumericColumnWithoutChangesGetsNoEmptyTable() async throws {
+        let db = try await TestDatabase.make(tracks: 1)
+        defer { Task { await db.close() } }
+        let result = try await Self.stopAtTheGate(db, [ApplyReviewTests.row(1, 1, "ISRC1")])
+        let page = try await text(of: result.directory.appendingPathComponent("review.html"))
+        let section = try #require(page.firstRange(of: "<h2>spotify_popularity: old and new values</h2>\n"))
+        #expect(
+            page[section.upperBound...].hasPrefix("<p>No cell changes.</p>"),
+            "\(page[section.upperBound...].prefix(200))")
+        #expect(!page.contains("<th>median</th><th>max</th></tr>\n</table>"), "a table with a header alone")
+    }
+
+    /// A 5,000-character value changed in one character near its end: the page shows the
+    /// stretch around the change and counts what it leaves out, and its cells wrap.
+    @Test func aLongValueIsCutAroundItsChangeWithItsLengthSaid() async throws {
+        let db = try await TestDatabase.make(tracks: 1)
+        defer { Task { await db.close() } }
+        let old = String(repeating: "abcdefghij", count: 500)
+        _ = try await db.connection.execute("UPDATE tracks SET isrc = '\(old)'")
+        let new = String(old.dropLast(10)) + "abcdeXghij"
+        let result = try await Self.stopAtTheGate(db, [ApplyReviewTests.row(1, 1, .string(new))])
+        let page = try await text(of: result.directory.appendingPathComponent("review.html"))
+        #expect(!page.contains(old), "the whole value, one unbroken line 5,000 characters wide")
+        #expect(page.contains("abcdeXghij"), "the change is shown")
+        #expect(page.contains("[… 4846 characters …]</span>"))
+        #expect(page.contains("(5000 characters in all; review.csv holds the whole value)"))
+        #expect(page.contains("td.t{max-width:40em;overflow-wrap:anywhere"))
+        #expect(try await Self.reviewed(result)[TestDatabase.track(1)]?.new == new, "review.csv keeps it whole")
+    }
+
+    /// The page as Chromium lays it out at 1,200 pixels: with a 5,000-character value and one
+    /// 5,000 characters without a break, it is no wider than the window.
+    @Test(.enabled(if: HeadlessBrowser.installed != nil, "needs Debian's chromium; make test installs it"))
+    func aBrowserLaysOutAPageOfLongValuesWithinTheWindow() async throws {
+        let browser = try #require(HeadlessBrowser.installed)
+        let db = try await TestDatabase.make(tracks: 2)
+        defer { Task { await db.close() } }
+        let long = String(repeating: "abcdefghij", count: 500)
+        let spaced = String(repeating: "abcd efghi ", count: 455)
+        let result = try await Self.stopAtTheGate(
+            db, [ApplyReviewTests.row(1, 1, .string(long)), ApplyReviewTests.row(2, 2, .string(spaced))])
+        let width = try await browser.layoutWidth(of: result.directory.appendingPathComponent("review.html"))
+        #expect(width <= 1200, "the page is \(width) pixels wide")
+    }
 }

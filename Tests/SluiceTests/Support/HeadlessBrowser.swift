@@ -23,6 +23,21 @@ struct HeadlessBrowser {
         try await run(["--dump-dom", page.absoluteString])
     }
 
+    /// How wide `page` lays out, in CSS pixels, in a window `width` pixels wide: a copy of it
+    /// beside it, with a script that writes the document's `scrollWidth` into the DOM it
+    /// renders (the page itself runs none).
+    func layoutWidth(of page: URL, window width: Int = 1200) async throws -> Int {
+        let probe = page.deletingLastPathComponent().appendingPathComponent("layout-probe.html")
+        let script = "<script>document.body.dataset.width = document.documentElement.scrollWidth</script>"
+        let html = try await text(of: page).replacingOccurrences(of: "</body>", with: script + "</body>")
+        try await BlockingIO.runOnOwnThread { try Data(html.utf8).write(to: probe) }
+        let dom = try await run(["--window-size=\(width),1600", "--dump-dom", probe.absoluteString])
+        guard let match = dom.firstMatch(of: /data-width="(\d+)"/), let pixels = Int(match.output.1) else {
+            throw Failure(description: "no width in the rendered page: \(dom.prefix(300))")
+        }
+        return pixels
+    }
+
     /// A PNG of `page` at `width`×`height` CSS pixels, written to `png`.
     func screenshot(of page: URL, to png: URL, width: Int = 1200, height: Int = 1600) async throws {
         _ = try await run(

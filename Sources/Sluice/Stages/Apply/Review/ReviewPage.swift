@@ -110,7 +110,8 @@ enum ReviewPage {
             table{border-collapse:collapse;margin:.5em 0 1.5em}
             td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}
             td.t,th.t{text-align:left}
-            td.t{white-space:pre-wrap}
+            td.t{max-width:40em;overflow-wrap:anywhere;white-space:pre-wrap}
+            .cut{color:#777;font-style:italic;white-space:normal}
             .old{fill:#999}.new{fill:#2a6fdb}
             </style></head><body>
             <h1>Review of <code>\(escape(summary.table))</code> (\(escape(summary.mode)))</h1>
@@ -139,6 +140,11 @@ enum ReviewPage {
         if let note = summary.triggerNote { html += "<p id=\"triggers\">Note: \(escape(note)).</p>\n" }
         for column in summary.columns where column.numeric {
             html += "<h2>\(escape(column.name)): old and new values</h2>\n"
+            guard column.old != nil || column.new != nil || column.delta != nil else {
+                html +=
+                    "<p>\(column.changed == 0 ? "No cell changes." : "No number among the cells that change.")</p>\n"
+                continue
+            }
             html += "<table><tr><th class=\"t\"></th><th>cells</th><th>min</th><th>median</th><th>max</th></tr>\n"
             for figure in column.figures {
                 html +=
@@ -153,13 +159,14 @@ enum ReviewPage {
         if !gathered.details.biggest.isEmpty {
             html +=
                 "<h2>Biggest changes</h2>\n"
-                + table(["key", "column", "old", "new", "change"], gathered.details.biggest.map(\.cell))
+                + table(["key", "column", "old", "new", "change"], gathered.details.biggest.map(\.cell), changes: true)
         }
         html += "<h2>Samples of each change</h2>\n"
         for column in summary.columns {
             for kind in kinds {
                 guard let rows = gathered.details.samples[column.name]?[kind], !rows.isEmpty else { continue }
-                html += "<h3>\(escape(column.name)): \(kind)</h3>\n" + table(BulkUpdate.reviewColumns, rows)
+                html +=
+                    "<h3>\(escape(column.name)): \(kind)</h3>\n" + table(BulkUpdate.reviewColumns, rows, changes: true)
             }
         }
         html += "<h2>Rejects</h2>\n"
@@ -280,10 +287,56 @@ enum ReviewPage {
         return svg
     }
 
-    static func table(_ header: [String], _ rows: [[String]]) -> String {
+    /// A table of texts, each cell ``excerpt(_:against:)``; with `changes`, rows of
+    /// ``BulkUpdate/reviewColumns``, whose old and new value are cut around where they differ.
+    static func table(_ header: [String], _ rows: [[String]], changes: Bool = false) -> String {
         var out = "<table><tr>" + header.map { "<th class=\"t\">\(escape($0))</th>" }.joined() + "</tr>\n"
-        for row in rows { out += "<tr>" + row.map { "<td class=\"t\">\(escape($0))</td>" }.joined() + "</tr>\n" }
+        for row in rows {
+            out += "<tr>"
+            for (index, text) in row.enumerated() {
+                let other = changes && row.count == 5 && (index == 2 || index == 3) ? row[5 - index] : nil
+                out += "<td class=\"t\">\(excerpt(text, against: other))</td>"
+            }
+            out += "</tr>\n"
+        }
         return out + "</table>\n"
+    }
+
+    /// Characters of a value shown whole; a longer one is cut.
+    static let excerptLength = 400
+
+    /// `text` for a cell, escaped: whole up to ``excerptLength`` characters; past it (a page of
+    /// 5,000-character values would be too wide to read, or too long) the stretches around where
+    /// it first and last differs from `other` (its start and its end without one), with the
+    /// characters left out counted between them and its length said, so that no part of a
+    /// change is cut away unsaid.
+    static func excerpt(_ text: String, against other: String?) -> String {
+        let a = Array(text)
+        guard a.count > excerptLength else { return escape(text) }
+        let b = Array(other ?? "")
+        var first = 0
+        while first < min(a.count, b.count), a[first] == b[first] { first += 1 }
+        var same = 0
+        while same < min(a.count, b.count) - first, a[a.count - 1 - same] == b[b.count - 1 - same] { same += 1 }
+        let last = a.count - same
+        var shown: [Range<Int>] = []
+        for window in [max(0, first - 100)..<min(a.count, first + 150), max(0, last - 150)..<min(a.count, last + 100)] {
+            if let previous = shown.last, window.lowerBound <= previous.upperBound {
+                shown[shown.count - 1] =
+                    min(previous.lowerBound, window.lowerBound)..<max(previous.upperBound, window.upperBound)
+            } else {
+                shown.append(window)
+            }
+        }
+        var out = ""
+        var at = 0
+        for window in shown {
+            if window.lowerBound > at { out += "<span class=\"cut\">[… \(window.lowerBound - at) characters …]</span>" }
+            out += escape(String(a[window]))
+            at = window.upperBound
+        }
+        if at < a.count { out += "<span class=\"cut\">[… \(a.count - at) characters …]</span>" }
+        return out + "<span class=\"cut\"> (\(a.count) characters in all; review.csv holds the whole value)</span>"
     }
 
     static func escape(_ text: String) -> String {
