@@ -142,6 +142,7 @@ struct PlanChecker {
         let stages = checkStages(root["stages"], planLocation: root.location)
         crossCheck(stages: stages, connections: connections)
         refuseSecretNames(root)
+        refuseSecretData(root)
 
         var resolvedEntries = top.redacted.entries
         resolvedEntries.append(.init("connections", .map(connections.map { .init($0.name, $0.redacted) })))
@@ -179,6 +180,94 @@ struct PlanChecker {
                     + "written in `sluice runs`, manifests and file names", at: node.location,
                 notes: ["name it with words, or a variable that holds no secret"])
         }
+    }
+
+    /// What a transform computes, a fetch's id, a validate rule and a write-csv column become
+    /// data: each row's value goes into the spools, the CSVs, the review and the rejects files
+    /// (a rule's `one_of` and `pattern` into the rejects' detail), and an apply writes it to the
+    /// table, none of which hides a secret. A secret variable there is refused; its name is
+    /// shown, never its value. (A query's SQL may hold one in a `WHERE` clause or a function's
+    /// argument, where it stays in the database: the query stage refuses a row that returns it.)
+    mutating func refuseSecretData(_ root: Node) {
+        var places: [(Node, String, String)] = []
+        for stage in root["stages"]?.elements ?? [] {
+            let label = stage["name"]?.scalar?.text ?? stage["kind"]?.scalar?.text ?? ""
+            switch stage["kind"]?.scalar?.text {
+            case "transform":
+                for field in stage["fields"]?.pairs ?? [] {
+                    let name = field.key.scalar?.text ?? ""
+                    places.append(
+                        (
+                            field.value, "transform '\(label)' field '\(name)'",
+                            "each row's value would be written to the run's files (spools, CSVs, the review) as data, "
+                                + "and an apply would write it to the table"
+                        ))
+                }
+            case "fetch":
+                if let id = stage["id"] {
+                    places.append(
+                        (
+                            id, "fetch '\(label)' id",
+                            "each row's id is sent in requests and written to the run's answers and rejects files as data"
+                        ))
+                }
+            case "validate":
+                for rule in stage["rules"]?.pairs ?? [] {
+                    let field = rule.key.scalar?.text ?? ""
+                    for (key, node) in Self.scalarNodes(in: rule.value, path: "") {
+                        places.append(
+                            (
+                                node, "validate '\(label)' rule \(field)\(key)",
+                                "a rule is quoted in the detail of each row it rejects, in the rejects file"
+                            ))
+                    }
+                }
+            case "write-csv":
+                for column in stage["columns"]?.elements ?? [] {
+                    places.append(
+                        (
+                            column, "write-csv '\(label)' column",
+                            "a column's name is written as the file's header and names the column in the run's files"
+                        ))
+                }
+            default: break
+            }
+        }
+        for (node, what, why) in places {
+            guard let scalar = node.scalar, scalar.isSecret, scalar.raw != scalar.text else { continue }
+            let variables = Self.secretVariables(in: scalar.raw)
+            let named = variables.isEmpty ? "a secret variable" : variables.map { "${\($0)}" }.joined(separator: ", ")
+            validator.diagnostics.error(
+                "\(what) takes the value of \(named), a secret: \(why)", at: node.location,
+                notes: [
+                    "a secret belongs in a connection's url, headers or auth, which are never written; compute data "
+                        + "from the rows and the API's answers"
+                ])
+        }
+    }
+
+    /// Every scalar under `node`, with its key path (`.one_of[1]`).
+    static func scalarNodes(in node: Node, path: String) -> [(String, Node)] {
+        if node.scalar != nil { return [(path, node)] }
+        if let elements = node.elements {
+            return elements.enumerated().flatMap { scalarNodes(in: $1, path: path + "[\($0)]") }
+        }
+        return (node.pairs ?? []).flatMap { scalarNodes(in: $0.value, path: path + "." + ($0.key.scalar?.text ?? "")) }
+    }
+
+    /// The names of the secret variables `raw` interpolates (`${VENDOR_KEY}`, `${API_TOKEN:-...}`),
+    /// in order, each once: what a message may name, where the value may not be shown.
+    static func secretVariables(in raw: String) -> [String] {
+        var names: [String] = []
+        var rest = Substring(raw)
+        while let start = rest.range(of: "${") {
+            guard let close = rest[start.upperBound...].firstIndex(of: "}") else { break }
+            let body = rest[start.upperBound..<close]
+            let name = String(body.range(of: ":-").map { body[..<$0.lowerBound] } ?? body)
+            if Redaction.isSecretName(name), !names.contains(name) { names.append(name) }
+            rest = rest[rest.index(after: close)...]
+        }
+        return names
     }
 
     struct CheckedConnection {
@@ -552,6 +641,16 @@ struct PlanChecker {
                 fetchStage.redactedParameters = .map(
                     fetchStage.redactedParameters.entries.filter { !unread.contains($0.key) })
                 definition = fetchStage
+            }
+            if var queryStage = definition, case .query(var query) = queryStage.configuration {
+                let scalars = ([element["sql"]] + (element["params"]?.elements ?? [])).compactMap { $0?.scalar }
+                    .filter(\.isSecret)
+                query.secretValues = Array(Set(scalars.flatMap(\.secretValues).filter { !$0.contains("${") })).sorted()
+                query.secretVariables = scalars.flatMap { Self.secretVariables(in: $0.raw) }.reduce(into: []) {
+                    if !$0.contains($1) { $0.append($1) }
+                }
+                queryStage.configuration = .query(query)
+                definition = queryStage
             }
             out.append(
                 CheckedStage(

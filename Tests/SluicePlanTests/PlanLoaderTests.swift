@@ -820,6 +820,56 @@ let minimal = """
         #expect(!error.diagnostics.map { $0.rendered() }.joined().contains("value-"))
     }
 
+    /// A secret variable's value where it becomes each row's data (a transform's field, a fetch's
+    /// id, a validate rule quoted in the rejects, a write-csv column) is refused, naming the
+    /// variable and never its value; in a connection's url, headers and auth it is used as before,
+    /// and in a query's SQL it is left to the run (a `WHERE` clause keeps it in the database).
+    @Test func aSecretVariableInRowDataIsRefused() throws {
+        let yaml = """
+            version: 1
+            name: plan
+            connections:
+              db: { kind: postgres, url: "${DATABASE_URL}" }
+              api: { kind: http, base_url: "http://127.0.0.1:9/v1", headers: { X-Api-Key: "${VENDOR_KEY}" } }
+            stages:
+              - { kind: query, connection: db, sql: "SELECT id, sku FROM t WHERE owner = '${API_TOKEN}'" }
+              - { kind: fetch, connection: api, path: /items, id: "concat(sku, '${API_TOKEN}')" }
+              - kind: transform
+                keep_input: true
+                fields: { tag: "concat('${VENDOR_KEY}', 'x')", region: "'${REGION}'" }
+              - { kind: validate, rules: { tag: { one_of: [a, "${DB_PASSWORD:-pw-default-9}"] } } }
+              - { kind: write-csv, path: out.csv, columns: [id, "${API_TOKEN}"] }
+            """
+        let env = [
+            "DATABASE_URL": "postgresql://u:pw-value-0@h/db", "VENDOR_KEY": "vendor-value-1",
+            "API_TOKEN": "t0ken-value-2", "REGION": "eu",
+        ]
+        let error = try #require(throws: PlanError.self) { try load(yaml, env: env) }
+        let refused = error.diagnostics.filter { $0.message.contains(", a secret: ") }
+        #expect(
+            refused.map { "\($0.location?.line ?? 0):\($0.location?.column ?? 0)" } == [
+                "8:55", "11:20", "12:51", "13:53",
+            ], "\(error.diagnostics)")
+        #expect(
+            refused.dropFirst().first?.message
+                == "transform 'transform' field 'tag' takes the value of ${VENDOR_KEY}, a secret: each row's value "
+                + "would be written to the run's files (spools, CSVs, the review) as data, and an apply would write "
+                + "it to the table")
+        #expect(refused.map(\.message).contains { $0.hasPrefix("fetch 'fetch' id takes the value of ${API_TOKEN}") })
+        #expect(
+            refused.map(\.message).contains {
+                $0.hasPrefix("validate 'validate' rule tag.one_of[1] takes the value of ${DB_PASSWORD}")
+            })
+        #expect(
+            refused.map(\.message).contains {
+                $0.hasPrefix("write-csv 'write-csv' column takes the value of ${API_TOKEN}")
+            })
+        // The url, the header and the query's WHERE clause are used as before.
+        #expect(!error.diagnostics.contains { ($0.location?.line ?? 0) < 8 }, "\(error.diagnostics)")
+        #expect(!error.diagnostics.map { $0.rendered() }.joined().contains("value-"))
+        #expect(!error.diagnostics.map { $0.rendered() }.joined().contains("pw-default"))
+    }
+
     /// A credential written into a header whose name says so is warned about like one in auth;
     /// another header (a version) is not.
     @Test func aLiteralCredentialInAHeaderIsWarnedAbout() throws {

@@ -48,6 +48,11 @@ public struct QuerySettings: Sendable {
     public var params: [Value]
     public var batchSize: Int
     public var countFirst: Bool
+    /// The values of the secret variables `sql` and `params` are written with (keep in memory
+    /// only), and those variables' names: a row the query returns holding one is refused, as it
+    /// would be written to the run's files as data.
+    public var secretValues: [String] = []
+    public var secretVariables: [String] = []
 }
 
 public struct ReadCSVSettings: Sendable {

@@ -41,7 +41,9 @@ public struct QueryStage: Stage {
                     _ = try await connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                     if settings.countFirst { try await count(on: connection, context: context) }
                     return try await connection.stream(settings.sql, settings.params, batchSize: settings.batchSize) {
-                        batch in try await output.hold(batch)
+                        batch in
+                        try refuseSecrets(in: batch)
+                        try await output.hold(batch)
                     }
                 }
             }
@@ -95,6 +97,52 @@ public struct QueryStage: Stage {
         shown.statement = sqlLocation.writtenText(of: statement)
         shown.position = error.position.map { sqlLocation.writtenOffset(max(0, $0 - 1)) + 1 }
         return shown
+    }
+
+    /// Refuses `batch` when a row holds the value of a secret variable the SQL (or its params)
+    /// is written with (`SELECT '${API_TOKEN}' AS t`): held, it would be written to the spool,
+    /// then the CSVs, the review and the table, as data. A secret the SQL uses where it stays
+    /// in the database (`WHERE`, `pgp_sym_decrypt(col, '${DB_PASSPHRASE}')`) passes. Checked
+    /// before the batch is held, so no row holding it is written.
+    func refuseSecrets(in batch: Batch) throws {
+        guard !settings.secretValues.isEmpty else { return }
+        for row in batch.rows {
+            guard let slot = row.firstIndex(where: { Self.holds(settings.secretValues, in: $0) }) else { continue }
+            throw SecretInRows(
+                location: sqlLocation?.description, stage: name, field: batch.columns[slot],
+                variables: settings.secretVariables)
+        }
+    }
+
+    /// Whether `value` is, or holds (in a JSON list or object), one of `secrets`: the whole text
+    /// for one of 4 characters or more, anywhere in it for one of 8 or more (which no ordinary
+    /// word is mistaken for).
+    static func holds(_ secrets: [String], in value: Value) -> Bool {
+        switch value {
+        case .string(let text):
+            return secrets.contains { $0.count >= 4 && (text == $0 || ($0.count >= 8 && text.contains($0))) }
+        case .array(let items): return items.contains { holds(secrets, in: $0) }
+        case .object(let members):
+            return members.contains { holds(secrets, in: .string($0.key)) || holds(secrets, in: $0.value) }
+        default: return false
+        }
+    }
+
+    /// A row the query returned holds a secret variable's value: refused before it is written.
+    public struct SecretInRows: Error, CustomStringConvertible, Sendable {
+        public var location: String?
+        public var stage: String
+        public var field: String
+        public var variables: [String]
+
+        public var description: String {
+            let named = variables.isEmpty ? "a secret variable" : variables.map { "${\($0)}" }.joined(separator: ", ")
+            return (location.map { "\($0): error: " } ?? "") + "stages.\(stage).sql: the query returns the value of "
+                + "\(named), a secret its SQL is written with, in column '\(field)': it would be written to the run's "
+                + "files (the spool, CSVs, the review) as data, and an apply would write it to the table; nothing "
+                + "holding it was written (use the secret only where it stays in the database, such as a WHERE "
+                + "clause or a function's argument, not in a column the query returns)"
+        }
     }
 
     /// The server refused the plan's SQL: its error, located in the plan.
