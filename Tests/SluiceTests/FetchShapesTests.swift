@@ -234,7 +234,9 @@ import Testing
             let rejects = try await FetchStageTests.rejects(harness)
             // Two fields fill the body: the row is named by its request, the body after the URL.
             #expect(
-                rejects.contains { $0.hasPrefix("fetch,not_found,request,\"/lookup {\"\"fields\"\":[\"\"title\"\"],") },
+                rejects.contains {
+                    $0.hasPrefix("fetch,not_found,fetch request,\"/lookup {\"\"fields\"\":[\"\"title\"\"],")
+                },
                 "\(rejects)")
             #expect(
                 rejects.contains {
@@ -1037,7 +1039,7 @@ import Testing
             #expect(
                 rejects.contains {
                     $0.hasPrefix(
-                        "fetch,ambiguous_answer,id,a,\"the API's answer holds 2 different items naming this id; which "
+                        "fetch,ambiguous_answer,fetch id (v),a,\"the API's answer holds 2 different items naming this id; which "
                             + "one is meant is unknown, so none is used: a later run asks again\",")
                 }, "\(rejects)")
             let answers = try await text(
@@ -1070,11 +1072,28 @@ import Testing
             #expect(
                 rejects.contains {
                     $0.hasPrefix(
-                        "fetch,not_found,id,b,the API does not know this id (its answer meets not_found_when: response.status == 'error'),"
+                        "fetch,not_found,fetch id (v),b,the API does not know this id (its answer meets not_found_when: response.status == 'error'),"
                     )
                 }, "\(rejects)")
             #expect(
-                rejects.contains { $0.hasPrefix("fetch,not_found,id,c,the API does not know this id,") }, "\(rejects)")
+                rejects.contains { $0.hasPrefix("fetch,not_found,fetch id (v),c,the API does not know this id,") },
+                "\(rejects)")
+        }
+    }
+
+    /// The rejects file's `field` names the fetch's id by its expression, apart from a field of
+    /// the row that is called `id` too: `fetch id (v)` with the id sent, the row's own `id` in `row`.
+    @Test func aRejectionNamesTheFetchIDApartFromTheRowsID() async throws {
+        try await Self.with(Self.emptyLookup) { server, origin in
+            let stage = try Self.fetchStage(
+                Self.lookupFetch + "\nitems_key: results", connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            _ = try await harness.run(stage, input: [Batch(columns: ["id", "v"], rows: [[.int(7), "SKU7"]])])
+            let rejects = try await FetchStageTests.rejects(harness)
+            #expect(
+                rejects == [
+                    #"fetch,not_found,fetch id (v),SKU7,the API does not know this id,"{""id"":7,""v"":""SKU7""}""#
+                ], "\(rejects)")
         }
     }
 

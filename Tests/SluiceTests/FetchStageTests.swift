@@ -56,7 +56,10 @@ import Testing
             let rejects = try await Self.rejects(harness)
             #expect(rejects.count == 2)
             #expect(rejects.contains { $0.hasPrefix("fetch,missing_id,") && $0.contains("t4") })
-            #expect(rejects.contains { $0.hasPrefix("fetch,not_found,id,\(unknown),") && $0.contains("t3") })
+            #expect(
+                rejects.contains {
+                    $0.hasPrefix("fetch,not_found,\"fetch id (") && $0.contains(")\",\(unknown),") && $0.contains("t3")
+                })
         }
     }
 
@@ -78,7 +81,8 @@ import Testing
             #expect(harness.counters["narrowed_requests"] == 10)
             let rejects = try await Self.rejects(harness)
             #expect(rejects.count == 1)
-            #expect(rejects.first?.hasPrefix("fetch,invalid_id,id,abc,") == true)
+            #expect(rejects.first?.hasPrefix("fetch,invalid_id,\"fetch id (") == true, "\(rejects)")
+            #expect(rejects.first?.contains(")\",abc,") == true)
             #expect(rejects.first?.contains("invalid id") == true)
         }
     }
@@ -243,8 +247,10 @@ import Testing
             #expect(sent.count == 49 && !sent.contains("abc"))
             let rejects = try await Self.rejects(harness)
             #expect(rejects.count == 1)
-            #expect(rejects.first?.hasPrefix(#"fetch,invalid_id,"regex_extract(spotify_id, '"#) == true, "\(rejects)")
-            #expect(rejects.first?.contains(#"')",abc,"#) == true, "the value is the id the expression gave")
+            #expect(
+                rejects.first?.hasPrefix(#"fetch,invalid_id,"fetch id (regex_extract(spotify_id, '"#) == true,
+                "\(rejects)")
+            #expect(rejects.first?.contains(#"'))",abc,"#) == true, "the value is the id the expression gave")
             #expect(rejects.first?.contains("does not match id_pattern [0-9A-Za-z]{22}; not sent to the API") == true)
         }
     }

@@ -10,7 +10,10 @@ import SluicePipeline
 /// Per-stage files need none of that and each stage's manifest entry points at its own.
 ///
 /// Columns: `stage,reason,field,value,detail,row`, where `row` is the whole row as a JSON
-/// object (keys sorted), so any key field the plan uses is there. The file is created on the
+/// object (keys sorted), so any key field the plan uses is there, and `field` says what
+/// `value` is: a row field's name, or for a fetch's id expression `fetch id (EXPRESSION)`
+/// (``RequestKeys/idColumn``), which no field of the row (an `id` of its own) is taken for.
+/// docs/manifest.md#rejects-files describes them for people. The file is created on the
 /// first rejection (a stage that rejects nothing leaves no file), mode 0600, and written
 /// through as rows come so that a failed run keeps what it rejected.
 /// Not thread-safe: the stage's single run task owns it.

@@ -13,6 +13,8 @@ struct FetchedBatch {
     let batch: Batch
     /// The ids to request, in row order, one per row that has an id.
     private(set) var ids: [String] = []
+    /// How the rejects file's `field` column names the id (``RequestKeys/idColumn``).
+    private let idColumn: String
     /// For each requested id, the input row it came from.
     private var rowForID: [Int] = []
     /// For each request of a per-item fetch, what names its row (``RequestKeys/Key``); empty
@@ -44,6 +46,7 @@ struct FetchedBatch {
     /// plan's `id_pattern`, is rejected here and never sent.
     init(batch: Batch, keys: RequestKeys, stage: String) {
         self.batch = batch
+        idColumn = keys.idColumn
         for (index, row) in batch.rows.enumerated() {
             switch keys.key(for: row) {
             case .key(let key, let id):
@@ -60,13 +63,13 @@ struct FetchedBatch {
                         field: placeholder ? String(field.dropFirst().dropLast()) : field, value: value,
                         detail: placeholder
                             ? "the request needs \(field), which is empty in this row"
-                            : "the row has no id (\(field) is empty)",
+                            : "the row has no id (\(keys.idText) is empty)",
                         row: Self.object(batch.columns, row)))
             case .malformed(let id):
                 malformedIDs += 1
                 rejections.append(
                     Rejection(
-                        stage: stage, reason: "invalid_id", field: keys.idText, value: id,
+                        stage: stage, reason: "invalid_id", field: keys.idColumn, value: id,
                         detail: "the id does not match id_pattern \(keys.patternText); not sent to the API",
                         row: Self.object(batch.columns, row)))
             }
@@ -134,13 +137,13 @@ struct FetchedBatch {
     private func reject(_ row: [Value], _ reason: String, _ detail: String, stage: String, _ index: Int) -> Rejection {
         let position = rowForID.firstIndex(of: index)
         let key = position.map { ids[$0] }
-        var field = "id"
+        var field = idColumn
         var value = key
         var detail = detail
         if let position, position < itemIDs.count, let key {
             let request = RequestKeys.display(key)
             detail += " (request \(request))"
-            if let id = itemIDs[position] { (field, value) = id } else { (field, value) = ("request", request) }
+            if let id = itemIDs[position] { (field, value) = id } else { (field, value) = ("fetch request", request) }
         }
         return Rejection(
             stage: stage, reason: reason, field: field, value: value, detail: detail,

@@ -76,6 +76,11 @@ struct RequestKeys {
 
     /// The id expression as the plan wrote it.
     var idText: String { settings.id.map { "\($0)" } ?? "id" }
+    /// The id as the rejects file's `field` column names it: the row's field `id` when the plan
+    /// sets no `id` expression, else `fetch id (EXPRESSION)`, which no row field is mistaken for
+    /// (a row may have an `id` of its own, beside the `sku` the fetch asks by).
+    var idColumn: String { settings.id.map { Self.idColumn($0) } ?? "id" }
+    static func idColumn(_ expression: SluicePlan.Expression) -> String { "fetch id (\(expression))" }
     var patternText: String { idPattern?.text ?? "" }
 
     /// What to ask for `row`.
@@ -84,12 +89,12 @@ struct RequestKeys {
         if let id {
             let value = id.evaluate(row)
             guard let text = value.text?.trimmingCharacters(in: .whitespaces), !text.isEmpty else {
-                return .missing(field: "\(settings.id!)", value: value.text)
+                return .missing(field: Self.idColumn(settings.id!), value: value.text)
             }
             if let idPattern, !idPattern.matches(text) { return .malformed(text) }
             idText = text
         }
-        guard perItem else { return .key(idText ?? "", id: idText.map { ("id", $0) }) }
+        guard perItem else { return .key(idText ?? "", id: idText.map { (idColumn, $0) }) }
         var missing: (String, String?)?
         func fill(_ name: String) -> String? {
             let text: String?
@@ -130,7 +135,7 @@ struct RequestKeys {
             }
         }
         let identity =
-            idText.map { ("id", $0) }
+            idText.map { (idColumn, $0) }
             ?? (slots.count == 1 ? slots.first.map { ($0.key, row[$0.value].text ?? "") } : nil)
         return .key(key, id: identity)
     }
