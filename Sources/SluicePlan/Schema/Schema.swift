@@ -310,7 +310,8 @@ public enum Schema {
                 ParameterSpec(
                     "items_key", .string,
                     "The key of the answer that holds the items (`tracks`), or a key path to them (`data.results`); "
-                        + "without it the body itself is the array, the object keyed by id, or (per item) the item."),
+                        + "without it the body itself is the array, the object keyed by id, or (per item) the item. "
+                        + "Only the answer to the request is read: a paged list's later pages are not asked for."),
                 ParameterSpec(
                     "fallback_path", .string,
                     "Per-item path with `{id}` used when the batch endpoint answers 403, e.g. `/tracks/{id}`."
@@ -482,7 +483,11 @@ public enum StageKind: String, Sendable, CaseIterable, Codable {
         case .chunk: return "Regroups rows into batches of `size`."
         case .fetch:
             return
-                "Asks an HTTP API for each row's item (a batch of ids per request, or one request per row) and attaches it."
+                "Asks an HTTP API for each row's item (a batch of ids per request, or one request per row) and attaches it. "
+                + "Each request is sent once and its answer taken as it is: pages are not followed. An API that pages a "
+                + "list (a `next` link or cursor, `page=2`, a `Link` header) gives only its first page, so "
+                + "`length(response.items)` counts that page, not the list: ask for a size that holds the whole answer "
+                + "(`query: {limit: 100}`), or for items by id."
         case .transform: return "Computes output fields from expressions."
         case .validate:
             return "Checks fields against rules, and every field for a NUL character (which PostgreSQL and the "
