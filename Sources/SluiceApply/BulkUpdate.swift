@@ -131,6 +131,11 @@ public struct BulkUpdate: Sendable {
     /// undo` will look for it, and writes the id to it: what a later look asks the server about
     /// (`txid_status`) when the COMMIT's outcome was never learnt.
     public var beforeCommit: (@Sendable (Int64?) async throws -> Void)?
+    /// Called once `BEGIN` has answered on the update's connection (not a review's, nor the
+    /// second connection's): from then until COMMIT an interruption rolls the transaction back;
+    /// before, the update had started nothing on the server. The apply records it
+    /// (``ApplyStage/transactionBeganCounter``), and so does an undo, to say which it was.
+    public var transactionBegan: (@Sendable () -> Void)?
     /// Inputs whose COPY text is larger than this are read before the update instead: the spool
     /// is a second copy of the input on disk. With ``writesWhileCopying`` the spool carries the
     /// rows to the write, and such an input fails the update instead (which changes nothing):
@@ -365,6 +370,7 @@ public struct BulkUpdate: Sendable {
         }
         do {
             _ = try await connection.execute("BEGIN")
+            transactionBegan?()
             phase = .prepare
             for setting in sql.sessionSettings { _ = try await connection.execute(setting) }
             // The transaction's id, to ask the server what became of it if the connection is

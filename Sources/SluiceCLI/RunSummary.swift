@@ -129,18 +129,16 @@ struct RunSummary {
                 + "  sluice undo \(path)\(option) --yes\n"
             if manifest.resumeCommand == nil { out += checkAgain(failed) }
         }
-        // Interrupted while it worked on its input (reviewing, or writing in its transaction):
-        // what became of the table is said, as a failure's error says it. Not an apply whose
-        // COMMIT may have gone through (`may have applied`), nor one that committed (above).
+        // Interrupted before it committed: what became of the table is said, as a failure's error
+        // says it. Not an apply whose COMMIT may have gone through (`may have applied`), nor one
+        // that committed (above).
         let unknown = Set(ApplyStage.stagesThatMayHaveApplied(manifest))
         for stage in manifest.stages
-        where manifest.status == .interrupted && stage.kind == "apply" && stage.status == .cancelled
-            && stage.rowsIn > 0 && !unknown.contains(stage.name) && !committed.contains(where: { $0.0 == stage.name })
+        where manifest.status == .interrupted && stage.kind == "apply"
+            && (stage.status == .cancelled || stage.status == .pending) && !unknown.contains(stage.name)
+            && !committed.contains(where: { $0.0 == stage.name })
         {
-            let table = stage.parameters["table"].stringValue.map { " in \($0)" } ?? ""
-            out +=
-                "stage '\(stage.name)' was interrupted before it committed: its transaction rolled back, nothing was "
-                + "changed\(table)\n"
+            if let line = interrupted(stage) { out += line + "\n" }
         }
         for undo in manifest.undos {
             // As `sluice undo` said it: rows restored in full, then those restored in part.
@@ -461,5 +459,38 @@ extension Manifest {
         Dictionary(
             stages.compactMap { stage in stage.outputs.first { $0.kind == "answers" }.map { (stage.name, $0.rows) } },
             uniquingKeysWith: { $1 })
+    }
+}
+
+extension RunSummary {
+    /// What an apply of an interrupted run that did not commit did to its table, by how far it
+    /// got: its transaction rolled back once it began (``ApplyStage/transactionBeganCounter``);
+    /// before that nothing was started, whatever was in progress (upstream stages, its review,
+    /// its approval, connecting). `nil` for a manifest that cannot tell (written before the
+    /// counter was, by an apply that read no row).
+    func interrupted(_ stage: Manifest.StageRecord) -> String? {
+        let table = stage.parameters["table"].stringValue.map { " in \($0)" } ?? ""
+        let nothing = ": nothing was started or changed\(table)"
+        let began = stage.counters[ApplyStage.transactionBeganCounter]
+        // Rows are read inside the transaction only: an older manifest's rows read say it began.
+        if began.map({ $0 > 0 }) ?? (stage.rowsIn > 0) {
+            return "stage '\(stage.name)' was interrupted before it committed: its transaction rolled back, nothing "
+                + "was changed\(table)"
+        }
+        if stage.startedAt != nil {
+            guard began != nil else { return nil }
+            return "stage '\(stage.name)' was interrupted before its transaction began" + nothing
+        }
+        if stage.status == .pending, stage.review != nil {
+            return "stage '\(stage.name)' was interrupted at its approval, before its transaction began" + nothing
+        }
+        if stage.status == .cancelled, stage.error == nil {
+            // The runner records a review cut short so, and nothing else on a stage not started.
+            return "stage '\(stage.name)' was interrupted during its review, before its transaction began" + nothing
+        }
+        // The first stage cut short: those after it were waiting on it (the stage table shows them).
+        let running = manifest.stages.first { $0.startedAt != nil && $0.status == .cancelled }
+        let during = running.map { " (the run was interrupted in stage '\($0.name)')" } ?? ""
+        return "stage '\(stage.name)' did not start\(during)" + nothing
     }
 }

@@ -143,16 +143,33 @@ struct UndoCommand: AsyncParsableCommand {
                 }
             }
             let report: UndoReport
+            let progress = Undo.Progress()
             do {
                 report = try await Execution.interruptible(
                     finishing: "rolling the undo back, unless it has committed already",
                     unfinished: "the server rolls it back when the connection closes"
-                ) { try await undo.run(logger: logger, dryRun: dryRun) }
+                ) { try await undo.run(logger: logger, dryRun: dryRun, progress: progress) }
             } catch let interrupted as Execution.Interrupted {
-                // Anything else (a COMMIT whose outcome is unknown) says what became of it itself.
-                guard interrupted.underlying is CancellationError else { throw interrupted.underlying }
-                // Cancelled before COMMIT: the undo's transaction was rolled back.
-                Terminal.printError("sluice: undo interrupted: rolled back, nothing was changed")
+                // Before BEGIN whatever ended it (a connect cut short) changed nothing. In the
+                // transaction anything but the cancellation (a COMMIT whose outcome is unknown)
+                // says what became of it itself.
+                let phase = progress.phase
+                guard phase != .inTransaction || interrupted.underlying is CancellationError else {
+                    throw interrupted.underlying
+                }
+                switch phase {
+                case .inTransaction:
+                    // Cancelled before COMMIT: the undo's transaction was rolled back.
+                    Terminal.printError("sluice: undo interrupted: rolled back, nothing was changed")
+                case .connecting:
+                    Terminal.printError(
+                        "sluice: undo interrupted while connecting to the database, before its transaction began: "
+                            + "nothing was started or changed")
+                case .reading:
+                    Terminal.printError(
+                        "sluice: undo interrupted while reading its undo file, before its transaction began: "
+                            + "nothing was started or changed")
+                }
                 throw ExitCode(ExitStatus.interrupted)
             }
             print(report)

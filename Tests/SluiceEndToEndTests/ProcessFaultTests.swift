@@ -38,6 +38,7 @@ struct ProcessFaultTests {
         #expect(manifest.finishedAt != nil)
         #expect(manifest.stage("apply")?.status == .cancelled)
         #expect(manifest.stage("apply")?.outputs.contains { $0.kind == "undo" } == false, "no undo file for no change")
+        #expect(manifest.stage("apply")?.counters["transaction_began"] == 1)
         #expect(manifest.stage("verify")?.status != .succeeded)
         #expect(interrupted.stdout.contains("interrupted"), "the summary says how the run ended")
         // As a failure's error does, the summary says the apply changed nothing.
@@ -53,25 +54,29 @@ struct ProcessFaultTests {
             after: [interrupted])
     }
 
-    /// An interrupted `sluice apply FILE --dry-run` is continued as a dry run: the command it
-    /// prints and records never approves (it used to end in `--yes`, committing a preview).
-    @Test func anInterruptedDryRunOfACSVIsContinuedAsADryRun() async throws {
+    /// `sluice apply FILE` interrupted while its UPDATE waits for a row: its transaction rolled
+    /// back, and the summary says so. An interrupted `--dry-run` is continued as a dry run: the
+    /// command it prints and records never approves (it used to end in `--yes`, committing a preview).
+    @Test(arguments: [true, false])
+    func anInterruptedApplyOfACSVSaysItRolledBackAndADryRunIsContinuedAsOne(dryRun: Bool) async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
         defer { Task { await fixture.tearDown() } }
         let csv = try await fixture.reviewedCSV()
         let before = try await fixture.table()
-        let (held, out, err) = try await fixture.startApplyHeldOnARow([
-            "apply", "plans/spotify-enrichment.yaml", csv.path, "--runs-dir", fixture.runsDirectory, "--dry-run",
-        ])
-        defer { FaultChecks.stop(held.process) }
-        kill(held.process.processIdentifier, SIGINT)
-        let interrupted = await FaultChecks.finish(held.process, out, err, within: .seconds(60))
-        await held.lock.release()
+        let interrupted = try await fixture.interruptApplyHeldOnARow(
+            ["apply", "plans/spotify-enrichment.yaml", csv.path, "--runs-dir", fixture.runsDirectory]
+                + [dryRun ? "--dry-run" : "--yes"])
         #expect(interrupted.status == 130, "\(interrupted.stderr)")
         let manifest = try #require(await fixture.manifests().last?.manifest)
+        #expect(manifest.stage("apply")?.counters["transaction_began"] == 1)
+        #expect(
+            interrupted.stdout.contains(
+                "stage 'apply' was interrupted before it committed: its transaction rolled back, nothing was changed "
+                    + "in tracks\n"), "\(interrupted.stdout)")
         let command = try #require(manifest.resumeCommand)
-        #expect(command.hasSuffix(" --dry-run") && !command.contains("--yes"), "\(command)")
+        if dryRun { #expect(command.hasSuffix(" --dry-run") && !command.contains("--yes"), "\(command)") }
         #expect(interrupted.stdout.contains(command), "\(interrupted.stdout)")
+        try await fixture.waitForNoSluiceBackends()
         #expect(try await fixture.table() == before)
     }
 
@@ -644,6 +649,16 @@ extension EnrichmentFixture {
             throw error
         }
         return (HeldApply(process: process, lock: lock), out, err)
+    }
+
+    /// ``startApplyHeldOnARow(_:)``, then Ctrl-C; the row let go once sluice has exited.
+    func interruptApplyHeldOnARow(_ arguments: [String]) async throws -> SluiceProcess.Outcome {
+        let (held, out, err) = try await startApplyHeldOnARow(arguments)
+        defer { FaultChecks.stop(held.process) }
+        kill(held.process.processIdentifier, SIGINT)
+        let interrupted = await FaultChecks.finish(held.process, out, err, within: .seconds(60))
+        await held.lock.release()
+        return interrupted
     }
 
     /// Rewrites the manifest of `run` (the latest, which finished) as a kill during its verify

@@ -129,6 +129,10 @@ extension Schema {
                     "analyzed", "1 when it ran `ANALYZE` on the columns it wrote after COMMIT.", sometimes: true),
                 CounterSpec("dry_run", "1 for `--dry-run`: the transaction was rolled back.", sometimes: true),
                 CounterSpec(
+                    "transaction_began",
+                    "1 once its transaction began (`BEGIN` answered), 0 until then: a run interrupted at 0 had "
+                        + "started nothing in the database; at 1 (and not committed) its transaction was rolled back."),
+                CounterSpec(
                     "altered_by_trigger",
                     "Cells that hold another value than the apply wrote, because a row-level `BEFORE` trigger on the "
                         + "table changed it (recorded only for a table with such a trigger).",

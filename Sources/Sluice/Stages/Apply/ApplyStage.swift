@@ -15,14 +15,20 @@ import SluicePostgres
 /// Counters: `input_rows`, `duplicate_rows`, `matched`, `changed` (rows updated), `unchanged`,
 /// `unknown_keys`, `inserted` (upsert and insert only), `filled_<column>` (distinct keys given
 /// a non-empty value for that column), which verify checks the table against, `analyzed`
-/// (1 when the columns written were analyzed after COMMIT) and `altered_by_trigger` (cells a
-/// trigger stored other values in than written; only for a table with such triggers) and
-/// `skipped_by_trigger` (of their rows, those a trigger kept from being written). Sends
-/// nothing downstream.
+/// (1 when the columns written were analyzed after COMMIT), `altered_by_trigger` (cells a
+/// trigger stored other values in than written; only for a table with such triggers),
+/// `skipped_by_trigger` (of their rows, those a trigger kept from being written) and
+/// `transaction_began` (``transactionBeganCounter``). Sends nothing downstream.
 public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage {
     /// The kind of the artifact holding the prior values of the rows an apply changed (what
     /// `sluice undo` puts back): recorded once the update committed, or may have.
     public static let undoArtifactKind = "undo"
+
+    /// The counter that says whether the apply's transaction began: 0 from the stage's start, 1
+    /// once `BEGIN` answered. An apply interrupted at 1 rolled back; at 0 it had started nothing
+    /// on the server (``BulkUpdate/transactionBegan``). Absent from a manifest written before it
+    /// was recorded.
+    public static let transactionBeganCounter = "transaction_began"
 
     /// The run failed, or was interrupted, in an apply whose COMMIT it cannot know the outcome
     /// of (the connection died or stopped answering during it, and the server could not be
@@ -292,6 +298,10 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
     public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
         guard let input else { throw StageError(stage: name, "an apply stage needs an input") }
         var update = update
+        // What an interruption undid: a transaction once BEGIN answered, else nothing started.
+        let began = context.counters
+        began.set(Self.transactionBeganCounter, 0)
+        update.transactionBegan = { began.set(Self.transactionBeganCounter, 1) }
         // Rows read back from a spool (a replay, an approval) arrive as fast as the file is read.
         if !update.writesWhileCopying, let spool = input.spoolURL {
             update.writesWhileCopying = try await BlockingIO.run { Self.spoolHolds(spool) }

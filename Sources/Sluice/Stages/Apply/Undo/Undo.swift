@@ -5,6 +5,7 @@ import SluiceCore
 import SluicePipeline
 import SluicePlan
 import SluicePostgres
+import Synchronization
 
 /// Puts back what an apply stage changed, from the undo file it recorded in its run.
 ///
@@ -84,16 +85,38 @@ public struct Undo: Sendable {
         return url
     }
 
+    /// How far an undo got: what an interruption stopped (``run(logger:dryRun:progress:)``).
+    public enum Phase: Sendable, Equatable {
+        /// Reading the undo file: nothing started in the database.
+        case reading
+        /// Connecting, up to `BEGIN`: nothing started in the database.
+        case connecting
+        /// `BEGIN` answered: interrupted before COMMIT, the transaction rolls back.
+        case inTransaction
+    }
+
+    /// Where an undo is (``Phase``), readable while it runs.
+    public final class Progress: Sendable {
+        private let value = Mutex(Phase.reading)
+        public init() {}
+        public var phase: Phase { value.withLock { $0 } }
+        func set(_ phase: Phase) { value.withLock { $0 = phase } }
+    }
+
     /// Writes the prior values back.
-    /// - Parameter dryRun: do everything, then roll back: the report says what an undo would
-    ///   restore now, and nothing changes.
+    /// - Parameters:
+    ///   - dryRun: do everything, then roll back: the report says what an undo would restore
+    ///     now, and nothing changes.
+    ///   - progress: set as the undo goes, for whoever interrupts it to say what became of it.
     /// - Returns: what was restored (or would be).
-    public func run(logger: Logger, dryRun: Bool = false) async throws -> UndoReport {
+    public func run(logger: Logger, dryRun: Bool = false, progress: Progress = Progress()) async throws -> UndoReport {
         let url = try await undoFile()
         let reader = try await UndoFile.Reader(url: url)
         let original = reader.undo
         var update = reader.update
         update.dryRun = dryRun
+        update.transactionBegan = { progress.set(.inTransaction) }
+        progress.set(.connecting)
         let applicationName = DatabaseConnector.applicationName(run: manifest.runID, stage: "undo")
         let stats = try await DatabaseConnector.with(database, logger: logger, applicationName: applicationName) {
             connection in
