@@ -13,6 +13,16 @@ import Testing
 struct ApplyCommandTests {
     static let plan = "plans/spotify-enrichment.yaml"
 
+    /// `sluice apply PLAN FILE` without `--yes`, by `sluice`: stopped at its gate (exit 3). What
+    /// it printed, and its run directory.
+    static func stopAtTheGate(
+        _ file: URL, on fixture: EnrichmentFixture, by sluice: SluiceProcess
+    ) async throws -> (SluiceProcess.Outcome, URL) {
+        let stopped = try await sluice.run(["apply", plan, file.path, "--runs-dir", fixture.runsDirectory])
+        #expect(stopped.status == 3, "\(stopped.stderr)\n\(stopped.stdout)")
+        return (stopped, try await fixture.lastRunDirectory())
+    }
+
     @Test func anEditedAuditTrailAppliesAndVerifiesAndItsDryRunChangesNothing() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
         defer { Task { await fixture.tearDown() } }
@@ -104,9 +114,7 @@ struct ApplyCommandTests {
         defer { Task { await fixture.tearDown() } }
         let (file, rows) = try await fixture.reviewedCSVWithRows()
         let sluice = fixture.databaseOnly
-        let stopped = try await sluice.run(["apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory])
-        #expect(stopped.status == 3, "\(stopped.stderr)")
-        let directory = try await fixture.lastRunDirectory()
+        let (stopped, directory) = try await Self.stopAtTheGate(file, on: fixture, by: sluice)
         #expect((stopped.stdout + stopped.stderr).contains("--from apply --yes"), "\(stopped.stdout)")
         #expect(await Files.exists(directory.appendingPathComponent("review.csv")))
         // What continues it is approval, which `resume` cannot give: it prints the command and
@@ -826,10 +834,8 @@ struct ApplyCommandTests {
 
         // Held to a person's review instead: its approval writes the rows as it reads them back,
         // the review's fingerprint compared beside the write. The same cells change, and undo.
-        let gated = try await sluice.run(["apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory])
-        #expect(gated.status == 3, "\(gated.stderr)\n\(gated.stdout)")
-        let gate = try #require(await fixture.manifests().last)
-        let approved = try await sluice.run(["replay", gate.directory.path, "--from", "apply", "--yes"])
+        let (_, gate) = try await Self.stopAtTheGate(file, on: fixture, by: sluice)
+        let approved = try await sluice.run(["replay", gate.path, "--from", "apply", "--yes"])
         #expect(approved.status == 0, "\(approved.stderr)\n\(approved.stdout)")
         let approval = try #require(await fixture.manifests().last)
         #expect(approval.manifest.stage("apply")?.counters["changed"] == changedRows)
@@ -1124,9 +1130,7 @@ struct ApplyCommandTests {
         defer { Task { await fixture.tearDown() } }
         let (file, rows) = try await fixture.reviewedCSVWithRows()
         let sluice = fixture.databaseOnly
-        let gate = try await sluice.run(["apply", Self.plan, file.path, "--runs-dir", fixture.runsDirectory])
-        #expect(gate.status == 3, "\(gate.stderr)")
-        let stopped = try await fixture.lastRunDirectory()
+        let (_, stopped) = try await Self.stopAtTheGate(file, on: fixture, by: sluice)
         // A reviewed row changed since the review.
         let id = rows[1][0]
         let prior = try #require(await fixture.table()[id])[1]
