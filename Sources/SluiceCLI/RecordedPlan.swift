@@ -16,7 +16,7 @@ enum RecordedPlan {
     /// will run (`nil`: all of them).
     static func load(
         of original: Manifest, directory: URL, overrides: [String], running: Set<String>? = nil,
-        edited: String? = nil, offersEdited: Bool = false, offersOverrides: Bool = true
+        edited: String? = nil, offersEdited: Bool = false, offersOverrides: Bool = true, preferRecorded: Bool = false
     ) async throws
         -> Plan
     {
@@ -40,7 +40,7 @@ enum RecordedPlan {
             }
             bytes = nil
         }
-        if let bytes, edited != nil || SHA256.hex(bytes) == original.plan.sha256 {
+        if let bytes, edited != nil || SHA256.hex(bytes) == original.plan.sha256, !preferRecorded {
             if SHA256.hex(bytes) != original.plan.sha256 {
                 Terminal.printError(
                     "note: using \(planPath) as it is now, not the plan run \(original.runID) used "
@@ -50,8 +50,9 @@ enum RecordedPlan {
             loader.recordedOverrides = recorded.count
         } else {
             // A run that itself ran a recorded plan (a replay of one whose file had changed) names
-            // that record, no file: reading it from the manifest again is no news.
-            if !original.plan.path.hasSuffix(Self.recordedSuffix) {
+            // that record, no file: reading it from the manifest again is no news; nor is it when
+            // the file resolved differently (said below).
+            if !original.plan.path.hasSuffix(Self.recordedSuffix), !preferRecorded {
                 Terminal.printError(
                     "note: \(original.plan.path) is missing or changed since run \(original.runID); "
                         + "using the plan recorded in its manifest"
@@ -82,6 +83,22 @@ enum RecordedPlan {
                 throw ExitCode(ExitStatus.invalidPlan)
             }
         }
+        if !loader.isRecorded, edited == nil {
+            // The same file, but its variables resolve to other values in this environment than
+            // in the run's: the run's are what it fetched with, reviewed and applied.
+            let changed = Self.differences(
+                plan.resolved, from: original, running: running,
+                excluding: Set(overrides.map(Self.key(of:))).union(original.secretOverrides))
+            if !changed.isEmpty {
+                Terminal.printError(
+                    "note: \(planPath) resolves differently here than when run \(original.runID) ran it (an "
+                        + "environment variable set otherwise?): " + Self.describe(changed)
+                        + "; using the plan as the run recorded it (to run with other values: --set them)")
+                return try await load(
+                    of: original, directory: directory, overrides: overrides, running: running,
+                    offersOverrides: offersOverrides, preferRecorded: true)
+            }
+        }
         SecretRegistry.register(plan.secretTexts)
         try requireSecretOverrides(missing, of: original, in: plan, running: running)
         if loader.isRecorded {
@@ -90,6 +107,58 @@ enum RecordedPlan {
                 offersOverrides: offersOverrides)
         }
         return plan
+    }
+
+    /// Where `fresh` (the plan file loaded now) holds another value than the run recorded, by
+    /// `--set` key (`transform.fields.tag`, `connections.api.base_url`): in the plan's top-level
+    /// scalars, the stages that run (`nil`: all) and the connections they use, leaving out keys
+    /// under `excluding` (this command's overrides; the run's secret ones, recorded redacted) and
+    /// keys only one side has (a default a later version added). A list differs as a whole.
+    static func differences(
+        _ fresh: PlanValue, from original: Manifest, running: Set<String>?, excluding: Set<String>
+    ) -> [(key: String, recorded: String, now: String)] {
+        var found: [(key: String, recorded: String, now: String)] = []
+        func compare(_ now: PlanValue, _ then: Value, _ key: String) {
+            if excluding.contains(where: { key == $0 || key.hasPrefix($0 + ".") }) { return }
+            if case .map(let entries) = now, case .object(let members) = then {
+                for entry in entries {
+                    if let member = members[entry.key] { compare(entry.value, member, key + "." + entry.key) }
+                }
+                return
+            }
+            let (a, b) = (JSON.encode(then), JSON.encode(now.value))
+            if a != b { found.append((key, a, b)) }
+        }
+        guard case .object(let plan) = original.resolvedPlan else { return [] }
+        var recordedStages: [String: Value] = [:]
+        if case .array(let stages)? = plan["stages"] {
+            for stage in stages { if let name = stage["name"].stringValue { recordedStages[name] = stage } }
+        }
+        for entry in fresh.entries where entry.value.scalarValue != nil {
+            if let recorded = plan[entry.key] { compare(entry.value, recorded, entry.key) }
+        }
+        let runs = running ?? Set(fresh["stages"]?.items.compactMap { $0["name"]?.string } ?? [])
+        var used: Set<String> = []
+        for stage in fresh["stages"]?.items ?? [] {
+            guard let name = stage["name"]?.string, runs.contains(name) else { continue }
+            if let connection = stage["connection"]?.string { used.insert(connection) }
+            if let recorded = recordedStages[name] { compare(stage, recorded, name) }
+        }
+        if case .object(let connections)? = plan["connections"] {
+            for connection in fresh["connections"]?.entries ?? [] where used.contains(connection.key) {
+                if let recorded = connections[connection.key] {
+                    compare(connection.value, recorded, "connections." + connection.key)
+                }
+            }
+        }
+        return found
+    }
+
+    /// ``differences(_:from:running:excluding:)`` for a note: the first few, each value cut short.
+    static func describe(_ changed: [(key: String, recorded: String, now: String)]) -> String {
+        func cut(_ text: String) -> String { text.count > 60 ? text.prefix(57) + "..." : text }
+        let shown = changed.prefix(4).map { "\($0.key) was \(cut($0.recorded)), is \(cut($0.now))" }
+        return shown.joined(separator: "; ") + (changed.count > 4 ? "; and \(changed.count - 4) more" : "")
     }
 
     /// Fails, naming them, when the plan read from the manifest holds a secret the plan file

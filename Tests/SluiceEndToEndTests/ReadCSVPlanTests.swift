@@ -55,6 +55,62 @@ import Testing
         try await Files.remove(directory)
     }
 
+    /// A replay of an unchanged plan file whose variables resolve otherwise in this shell (`TAG`
+    /// unset, so its default) runs with the run's values, saying so: the run's are what it
+    /// fetched with, reviewed and applied.
+    @Test func aReplayKeepsTheValuesTheRunGaveItsVariables() async throws {
+        let (directory, input, plan, runs) = Self.places("sluice-variables")
+        try await BlockingIO.runOnOwnThread {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try Data("id,name\n1,a\n".utf8).write(to: input)
+            try Data(
+                """
+                version: 1
+                name: copy-${TAG:-A}
+                stages:
+                  - { name: src, kind: read-csv, path: \(input.path) }
+                  - { name: tag, kind: transform, fields: { id: id, tag: "'${TAG:-A}'" } }
+                  - { name: out, kind: write-csv, path: "out-{run_id}.csv", columns: [id, tag] }
+
+                """.utf8
+            ).write(to: plan)
+        }
+        let tagged = SluiceProcess(environment: ["NO_COLOR": "1", "TAG": "X"], directory: directory)
+        let first = try await tagged.run(["run", plan.path, "--runs-dir", runs.path])
+        #expect(first.status == 0, "\(first.stderr)")
+        let run = try #require(await Files.runs(in: runs).first)
+
+        let same = try await tagged.run(["replay", run.directory.path, "--from", "tag"])
+        #expect(same.status == 0 && !same.stderr.contains("resolves differently"), "\(same.stderr)")
+
+        let untagged = SluiceProcess(environment: ["NO_COLOR": "1"], directory: directory)
+        let replay = try await untagged.run(["replay", run.directory.path, "--from", "tag"])
+        #expect(replay.status == 0, "\(replay.stderr)")
+        #expect(
+            replay.stderr.contains(
+                "note: \(plan.path) resolves differently here than when run \(run.manifest.runID) ran it (an "
+                    + "environment variable set otherwise?): name was \"copy-X\", is \"copy-A\"; tag.fields.tag "
+                    + "was \"'X'\", is \"'A'\"; using the plan as the run recorded it"),
+            "\(replay.stderr)")
+        let replayed = try #require(await Files.runs(in: runs).last)
+        #expect(replayed.manifest.plan.name == "copy-X")
+        let written = try await Files.text(
+            replayed.directory.appendingPathComponent("out-\(replayed.manifest.runID).csv"))
+        #expect(written == "id,tag\r\n1,X\r\n")
+
+        // Given with --set, another value is this command's choice: the note names only the rest.
+        let chosen = try await untagged.run([
+            "replay", run.directory.path, "--from", "tag", "--set", "tag.fields.tag=\"'B'\"",
+        ])
+        #expect(chosen.status == 0, "\(chosen.stderr)")
+        #expect(chosen.stderr.contains("resolves differently"), "name still differs: \(chosen.stderr)")
+        #expect(!chosen.stderr.contains("tag.fields.tag was"), "\(chosen.stderr)")
+        let last = try #require(await Files.runs(in: runs).last)
+        let chosenCSV = try await Files.text(last.directory.appendingPathComponent("out-\(last.manifest.runID).csv"))
+        #expect(chosenCSV == "id,tag\r\n1,B\r\n")
+        try await Files.remove(directory)
+    }
+
     /// A replay that ran the plan recorded in a manifest (its file had changed) records that
     /// plan; replaying it reads the record again without calling it missing or changed.
     @Test func aReplayOfARecordedPlanIsNotCalledMissing() async throws {
