@@ -737,7 +737,10 @@ struct PlanChecker {
                 index[s.name] = i
             }
             // Inputs.
-            if let input = s.input {
+            if let input = s.input, isStandIn("input", in: path) {
+                // (Said where 'input' is written.) The stage before stands in: its fields say nothing.
+                known[input] = nil
+            } else if let input = s.input {
                 if !s.kind.takesInput {
                     validator.diagnostics.error(
                         "a \(s.kind.rawValue) stage reads no input; remove 'input'",
@@ -807,7 +810,8 @@ struct PlanChecker {
             while let current = frontier.popLast(), visited.insert(current).inserted {
                 for reader in stages where reader.input == current {
                     if reader.kind == .fetch, let maxIDs = reader.values["max_ids"]?.int {
-                        if size > maxIDs {
+                        // (A max_ids that did not check stands in as its default, which says nothing.)
+                        if size > maxIDs, !isStandIn("max_ids", in: "stages.\(reader.name)") {
                             validator.diagnostics.error(
                                 "chunk size \(size) is more than the \(maxIDs) ids stage '\(reader.name)' may send in one request",
                                 at: location("\(path).size", or: s.location),
@@ -833,7 +837,9 @@ struct PlanChecker {
             checkRequestShape(fetch, stage: s, path: path, input: s.input.flatMap { known[$0] })
             // The answer goes into the row as a field of its own: one of the input's name would be
             // replaced by it in every row (the id it was asked by among them), said by nothing.
-            if let input = s.input.flatMap({ known[$0] }), input.contains(fetch.responseField) {
+            if let input = s.input.flatMap({ known[$0] }), input.contains(fetch.responseField),
+                !isStandIn("response_field", in: path)
+            {
                 let given = isGiven("response_field", in: path)
                 validator.diagnostics.error(
                     "stage '\(s.name)' puts each answer in field '\(fetch.responseField)', which its input '\(s.input ?? "")' "
@@ -910,7 +916,11 @@ struct PlanChecker {
                         continue
                     }
                     // A stage that failed its own checks has no definition: its counters are unknown.
-                    guard let definition = target.definition else { continue }
+                    // So is an apply column's that did not check (its `filled_` counter).
+                    guard let definition = target.definition,
+                        !(counter.hasPrefix("filled_")
+                            && isStandIn(String(counter.dropFirst("filled_".count)), in: "stages.\(ref).columns"))
+                    else { continue }
                     let counters = Schema.counterNames(of: definition)
                     if !counters.contains(counter) {
                         validator.diagnostics.error(
@@ -987,7 +997,7 @@ struct PlanChecker {
                     at: location("\(path).table", or: s.location),
                     notes: ["name it with its schema: public.\(apply.table)"])
             }
-            if apply.maxUnknown != nil, apply.mode != .update {
+            if apply.maxUnknown != nil, apply.mode != .update, !isStandIn("mode", in: path) {
                 validator.diagnostics.error(
                     "max_unknown limits the keys an update does not find; with mode: \(apply.mode.rawValue) "
                         + "those keys are inserted",
@@ -1090,7 +1100,10 @@ extension PlanChecker {
                         + "(JSON is YAML too: drop the '|' and quote each placeholder)"
                 ])
         }
-        if let field = bodyKeyFields[fetch.connection] {
+        // A method that did not check leaves the request's shape unknown: the checks of what the
+        // shape takes wait until it is mended.
+        let methodKnown = !isStandIn("method", in: path)
+        if methodKnown, let field = bodyKeyFields[fetch.connection] {
             if fetch.method == .post, case .object(let members)? = fetch.body {
                 if members[field] != nil {
                     validator.diagnostics.error(
@@ -1146,7 +1159,9 @@ extension PlanChecker {
                     + "would end there",
                 at: at(key).advanced(intoValueBy: offset), notes: ["write %23 for a '#' the API should see"])
         }
-        if fetch.perItem {
+        if !methodKnown {
+            // (Said where the method is written.)
+        } else if fetch.perItem {
             let (place, placeholders) =
                 fetch.path.hasPlaceholders ? ("path", fetch.path.fields) : ("body", itemBody?.fields ?? [])
             let why =
@@ -1235,8 +1250,10 @@ extension PlanChecker {
                     spelled: { "match: {item_field: \($0)}" })
             }
         }
-        // They see the answer item alone, not the row: any other field is a mistake.
-        for (key, expression) in [("not_found_when", fetch.notFoundWhen), ("retry_when", fetch.retryWhen)] {
+        // They see the answer item alone, not the row: any other field is a mistake (once the
+        // answer's name is known).
+        for (key, expression) in [("not_found_when", fetch.notFoundWhen), ("retry_when", fetch.retryWhen)]
+        where !isStandIn("response_field", in: path) {
             for field in expression?.fields ?? [] where field != fetch.responseField {
                 validator.diagnostics.error(
                     "\(key) reads '\(field)', but it sees only the answer item, as '\(fetch.responseField)'",
@@ -1327,7 +1344,9 @@ extension PlanChecker {
     func knownFields(of stages: [CheckedStage]) -> [String: [String]] {
         var known: [String: [String]] = [:]
         for stage in stages where known[stage.name] == nil {
-            let input = stage.input.flatMap { known[$0] }
+            // An 'input' that did not check (or is misspelt): the stage just before stands in for the
+            // one it names, whose fields are not known.
+            let input = isStandIn("input", in: "stages.\(stage.name)") ? nil : stage.input.flatMap { known[$0] }
             // From the values that checked, not the definition: a stage with one wrong setting (a
             // chunk of size 0, a query's unknown connection) still passes its fields on, so the
             // stages after it are checked too and one mistake does not hide the others.
@@ -1336,8 +1355,12 @@ extension PlanChecker {
             case .query: fields = stage.values["sql"]?.string.flatMap { SelectColumns.names(in: $0) }
             case .chunk, .validate, .writeCSV: fields = input
             case .fetch:
+                // A response_field that did not check (or is misspelt) names the answer's field:
+                // what the stages after it read of the answer waits until it is mended.
                 let answer = stage.values["response_field"]?.string ?? "response"
-                fields = input.map { $0.contains(answer) ? $0 : $0 + [answer] }
+                fields =
+                    isStandIn("response_field", in: "stages.\(stage.name)")
+                    ? nil : input.map { $0.contains(answer) ? $0 : $0 + [answer] }
             default:
                 switch stage.definition?.configuration {
                 case .readCSV(let read)?:
@@ -1352,7 +1375,10 @@ extension PlanChecker {
                     }
                 case .transform(let transform)?:
                     let own = transform.fields.map(\.name)
-                    fields = transform.keepInput ? input.map { own + $0.filter { !own.contains($0) } } : own
+                    // With a keep_input that did not check, the input's fields may be passed on or
+                    // not: a field that is neither its own nor its input's is a mistake either way.
+                    let keeps = transform.keepInput || isStandIn("keep_input", in: "stages.\(stage.name)")
+                    fields = keeps ? input.map { own + $0.filter { !own.contains($0) } } : own
                 default: fields = nil
                 }
             }

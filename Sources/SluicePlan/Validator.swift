@@ -33,6 +33,12 @@ struct Validator {
     /// The paths of the values that stand in for a `${VAR}` not set (``Scalar/isUnresolved``):
     /// checks of what the value says wait for the run.
     var unresolved: Set<String> = []
+    /// The paths of the values the plan gave that did not check (each reported), and of the
+    /// keys an unknown key looks like a misspelling of: what the plan means there is not known.
+    /// A value with a default stands in as that default, so that its stage still decodes and is
+    /// still checked, and its fields still followed into the stages after it; a check whose
+    /// verdict depends on the value itself waits until it is mended (``PlanChecker/isStandIn(_:in:)``).
+    private(set) var standIns: Set<String> = []
 
     /// A scalar whose text the validator had to parse to check it.
     enum Parsed {
@@ -54,7 +60,9 @@ struct Validator {
     ) -> Checked? {
         guard let pairs = mapping(node, what: what) else { return nil }
         var seen: [String: SourceLocation] = [:]
-        var emptied: Set<String> = []
+        // Keys given empty (`key:`, "use the default") or with a value that did not check, which
+        // stands in as the default too.
+        var defaulted: Set<String> = []
         // Keys an unknown key looks like a misspelling of: reported there, not as missing too.
         var misspelt: Set<String> = []
         var values: [PlanValue.Entry] = []
@@ -89,7 +97,7 @@ struct Validator {
                     diagnostics.error(
                         "'\(key)' in \(what) needs a value", at: pair.value.location, code: .missingKey(key))
                 }
-                emptied.insert(key)
+                defaulted.insert(key)
                 continue
             }
             locate(childPath, at: pair.value.location)
@@ -97,13 +105,18 @@ struct Validator {
                 let checked = value(
                     pair.value, spec.type, path: childPath, what: "'\(key)' in \(what)",
                     secret: spec.secret)
-            else { continue }
+            else {
+                standIns.insert(childPath)
+                defaulted.insert(key)
+                continue
+            }
             values.append(.init(key, checked.value))
             redacted.append(.init(key, checked.redacted))
         }
-        for spec in specs where seen[spec.name] == nil || emptied.contains(spec.name) {
+        for meant in misspelt where seen[meant] == nil { standIns.insert(path + "." + meant) }
+        for spec in specs where seen[spec.name] == nil || defaulted.contains(spec.name) {
             if spec.required {
-                guard !emptied.contains(spec.name), !misspelt.contains(spec.name) else { continue }
+                guard !defaulted.contains(spec.name), !misspelt.contains(spec.name) else { continue }
                 diagnostics.error(
                     "\(what) is missing required key '\(spec.name)' (\(spec.type.name))",
                     at: node.location, notes: [spec.doc], code: .missingKey(spec.name))
@@ -203,7 +216,10 @@ struct Validator {
                 var childWhat = "\(keyName) '\(key)'"
                 if case .expectation = elementType { childWhat += " of \(what)" }
                 guard let c = value(pair.value, elementType, path: childPath, what: childWhat, secret: secret)
-                else { continue }
+                else {
+                    standIns.insert(childPath)
+                    continue
+                }
                 values.append(.init(key, c.value))
                 redacted.append(.init(key, c.redacted))
             }
@@ -240,7 +256,10 @@ struct Validator {
                 diagnostics.error(
                     "\(what) must be \(article(type.name)), found \(node.kindDescription)", at: node.location,
                     notes: quote, code: .invalidValue(path: path))
-                return nil
+                // As one that does not parse: a transform's field is still one of its fields.
+                guard case .expression = type else { return nil }
+                parsed[path] = .expression(.literal(.null))
+                return Checked(value: .scalar(.string("")), redacted: .scalar(.string("")))
             }
             if scalar.isSecret || secret { noteSecret(scalar, at: node.location) }
             guard let v = self.scalar(scalar, type, path: path, at: node.location, what: what) else { return nil }
