@@ -7,4 +7,9 @@ extension PlanChecker {
     func isStandIn(_ key: String, in path: String) -> Bool {
         validator.standIns.contains("\(path).\(key)")
     }
+
+    /// Where the `i`th value of the list at `path` was written (``Validator/writtenIndices(_:in:standIns:)``).
+    func writtenIndex(_ i: Int, in path: String) -> Int {
+        Validator.writtenIndices(i + 1, in: path, standIns: validator.standIns)[i]
+    }
 }

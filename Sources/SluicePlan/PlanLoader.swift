@@ -330,7 +330,9 @@ struct PlanChecker {
             let configuration: ConnectionConfiguration
             do throws(ParameterReader.Missing) {
                 configuration = try ConnectionConfiguration.decode(
-                    kind, from: ParameterReader(value: checked.value, path: path, parsed: validator.parsed))
+                    kind,
+                    from: ParameterReader(
+                        value: checked.value, path: path, parsed: validator.parsed, standIns: validator.standIns))
             } catch {
                 reportUnreported(error, at: pair.value.location)
                 continue
@@ -613,7 +615,8 @@ struct PlanChecker {
             redacted.insert(.init("name", .scalar(.string(name))), at: 0)
             var definition: StageDefinition?
             do throws(ParameterReader.Missing) {
-                let common = ParameterReader(value: checked.value, path: path, parsed: validator.parsed)
+                let common = ParameterReader(
+                    value: checked.value, path: path, parsed: validator.parsed, standIns: validator.standIns)
                 definition = StageDefinition(
                     name: name, configuration: try StageConfiguration.decode(kind, from: common), input: input,
                     // The one default that depends on the kind.
@@ -853,14 +856,15 @@ struct PlanChecker {
             }
         case .writeCSV(let writeCSV):
             var seen = Set<String>()
+            func at(_ i: Int) -> SourceLocation {
+                location("\(path).columns[\(writtenIndex(i, in: "\(path).columns"))]", or: s.location)
+            }
             for (i, column) in writeCSV.columns.enumerated() where !seen.insert(column).inserted {
-                validator.diagnostics.error(
-                    "column '\(column)' is listed twice",
-                    at: location("\(path).columns[\(i)]", or: s.location))
+                validator.diagnostics.error("column '\(column)' is listed twice", at: at(i))
             }
             if let input = s.input.flatMap({ known[$0] }) {
                 for (i, column) in writeCSV.columns.enumerated() where !input.contains(column) {
-                    missingField(column, in: input, from: s, at: location("\(path).columns[\(i)]", or: s.location))
+                    missingField(column, in: input, from: s, at: at(i))
                 }
             }
             for (name, offset) in writeCSV.path.unknownPlaceholders {
@@ -891,7 +895,8 @@ struct PlanChecker {
                 checkWriteCSVFile(writeCSV, stage: s, path: path, stages: stages)
             }
         case .verify(let verify):
-            for (i, check) in verify.checks.enumerated() {
+            for (checked, check) in verify.checks.enumerated() {
+                let i = writtenIndex(checked, in: "\(path).checks")
                 for expectation in check.expectations {
                     guard case .stageCounter(let ref, let counter) = expectation.expect.operand else { continue }
                     let expect = "\(path).checks[\(i)].expect" + (expectation.column.map { ".\($0)" } ?? "")
@@ -1039,7 +1044,7 @@ struct PlanChecker {
                 for (i, column) in (read.columns ?? []).enumerated() where !header.contains(column) {
                     validator.diagnostics.error(
                         "column '\(column)' is not in the header of \(read.path)",
-                        at: location("\(path).columns[\(i)]", or: s.location),
+                        at: location("\(path).columns[\(writtenIndex(i, in: "\(path).columns"))]", or: s.location),
                         notes: Suggestion.note(for: column, in: header)
                             + ["its header: " + header.prefix(20).joined(separator: ", ")],
                         code: .unknownReference(column))

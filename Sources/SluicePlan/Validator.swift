@@ -40,6 +40,19 @@ struct Validator {
     /// verdict depends on the value itself waits until it is mended (``PlanChecker/isStandIn(_:in:)``).
     private(set) var standIns: Set<String> = []
 
+    /// Where the first `count` values of the list at `path` were written: an item that did not
+    /// check (and was reported, a ``standIns`` path) is not among them, so the ones after it sit
+    /// further down the list.
+    static func writtenIndices(_ count: Int, in path: String, standIns: Set<String>) -> [Int] {
+        var written: [Int] = []
+        var index = 0
+        while written.count < count {
+            if !standIns.contains("\(path)[\(index)]") { written.append(index) }
+            index += 1
+        }
+        return written
+    }
+
     /// A scalar whose text the validator had to parse to check it.
     enum Parsed {
         case expression(Expression)
@@ -242,7 +255,10 @@ struct Validator {
                 guard
                     let c = value(
                         element, elementType, path: childPath, what: "item \(i + 1) of \(what)", secret: secret)
-                else { continue }
+                else {
+                    standIns.insert(childPath)
+                    continue
+                }
                 values.append(c.value)
                 redacted.append(c.redacted)
             }

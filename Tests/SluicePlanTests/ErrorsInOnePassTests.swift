@@ -124,6 +124,27 @@ import Testing
                 "27:18 stage 'validate' reads field 'popularty', which its input 'transform' does not have",
                 "41:27 stage 'apply' reads field 'populrity', which its input 'write-csv' does not have",
             ]),
+        Case(
+            name: "a column after one that did not check is located at its own line",
+            edits: [("- track_id", "- [track_id]"), ("- popularity", "- popularty")],
+            errors: [
+                "31:9 item 1 of 'columns' in stage 'write-csv' must be a string, found a list",
+                "32:9 stage 'write-csv' reads field 'popularty', which its input 'validate' does not have",
+            ]),
+        Case(
+            name: "a check after one that is no mapping is still checked, at its own line",
+            edits: [
+                ("- sql: SELECT COUNT(*) FROM tracks", "- SELECT COUNT(*) FROM tracks"),
+                ("expect: \">= 0\"", "# no expect"),
+                (
+                    "expect: \">= {{ stages.apply.filled_popularity }}\"",
+                    "expect: \">= {{ stages.aply.filled_popularity }}\""
+                ),
+            ],
+            errors: [
+                "45:9 item 1 of 'checks' in stage 'verify' must be a mapping",
+                "48:31 'expect' in item 2 of 'checks' in stage 'verify' reads unknown stage 'aply'",
+            ]),
     ]
 
     /// Two or three mistakes in different stages are all reported, each where it is written, in

@@ -11,6 +11,8 @@ struct ParameterReader {
     /// The dotted path the validator used for this value (`stages.fetch.query`).
     var path: String
     var parsed: [String: Validator.Parsed]
+    /// ``Validator/standIns``: a list's items that did not check are not among its values.
+    var standIns: Set<String>
 
     /// A value the typed plan needs is absent or of the wrong shape (already reported).
     struct Missing: Error {
@@ -18,7 +20,7 @@ struct ParameterReader {
     }
 
     func optional(_ key: String) -> ParameterReader? {
-        value[key].map { ParameterReader(value: $0, path: path + "." + key, parsed: parsed) }
+        value[key].map { ParameterReader(value: $0, path: path + "." + key, parsed: parsed, standIns: standIns) }
     }
 
     func need(_ key: String) throws(Missing) -> ParameterReader {
@@ -28,12 +30,17 @@ struct ParameterReader {
 
     /// The entries of a mapping, in the order written.
     var entries: [(key: String, reader: ParameterReader)] {
-        value.entries.map { ($0.key, ParameterReader(value: $0.value, path: path + "." + $0.key, parsed: parsed)) }
+        value.entries.map {
+            ($0.key, ParameterReader(value: $0.value, path: path + "." + $0.key, parsed: parsed, standIns: standIns))
+        }
     }
 
-    /// The items of a list.
+    /// The items of a list, each with the path it was validated at.
     var items: [ParameterReader] {
-        value.items.enumerated().map { ParameterReader(value: $1, path: "\(path)[\($0)]", parsed: parsed) }
+        let written = Validator.writtenIndices(value.items.count, in: path, standIns: standIns)
+        return zip(written, value.items).map {
+            ParameterReader(value: $1, path: "\(path)[\($0)]", parsed: parsed, standIns: standIns)
+        }
     }
 
     /// This value as a `T`, read by `get` (`\.string`, `\.int`, ...).
