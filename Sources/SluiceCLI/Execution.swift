@@ -123,7 +123,11 @@ enum Execution {
         case .rejected: return ExitStatus.failed
         case .interrupted: return ExitStatus.interrupted
         case .failed, .running:
-            if !manifest.committedApplies.isEmpty { return ExitStatus.failedAfterApply }
+            // Its own apply committed, or (a resume of a failed verify) the apply it kept did: the
+            // table holds a change the checks fail, which the summary's undo puts back.
+            if !manifest.committedApplies.isEmpty || manifest.skippedCommittedApply != nil {
+                return ExitStatus.failedAfterApply
+            }
             return manifest.error?.resumable == true ? ExitStatus.resumable : ExitStatus.failed
         }
     }
