@@ -18,7 +18,8 @@ struct Resume: AsyncParsableCommand {
             max_retry_after. A run whose verify (or a later stage) failed once its apply committed \
             runs that stage and those after it again, not the apply: it fails the same way until \
             the table, or the plan with --set, is fixed (sluice undo RUN puts the apply back \
-            instead). A run that succeeded has nothing to resume; one that stopped for \
+            instead). One interrupted or killed once its apply committed (during its verify) runs \
+            the stage it stopped in and those after it, not the apply either. A run that succeeded has nothing to resume; one that stopped for \
             review is continued by approving it (the replay command it printed); one whose process \
             is still running it is not resumed beside it; one a later run already continued to \
             success has nothing left to resume, and one whose continuation stopped too is resumed \
@@ -30,7 +31,8 @@ struct Resume: AsyncParsableCommand {
             `sluice apply` command that reads, checks and applies the file again as the run was \
             started (with --yes only if it had it), and exits 1. The approval of such a run's \
             review (`replay --from apply`) is resumed as that replay, on the rows it recorded; a \
-            run of either whose verify failed after its apply committed runs the verify again.
+            run of either whose verify failed, or was interrupted or killed, after its apply \
+            committed runs the verify again.
             """)
 
     @Argument(help: "The run directory (or its manifest.json), or a run id in the runs directory.")
@@ -144,6 +146,9 @@ struct Resume: AsyncParsableCommand {
         // A later stage (a verify) failed once the apply committed: running the plan again would
         // find nothing to change and fail the same way. Only that stage and those after it run.
         let failedAfterCommit = original.stageFailedAfterItsCommit
+        // Interrupted or killed once the apply committed (during its verify): the same, from the
+        // stage it stopped in. Running the plan again would query, fetch and apply anew.
+        let stoppedAfterCommit = original.stageStoppedAfterItsCommit
         for (stage, _) in original.committedAppliesNotUndone {
             let undo =
                 "sluice undo \(Execution.shellQuoted(runDirectory.path))"
@@ -153,6 +158,16 @@ struct Resume: AsyncParsableCommand {
                     "note: stage '\(stage)' of run \(original.runID) committed, then stage '\(failed)' failed: the resume "
                         + "runs '\(failed)' and the stages after it again, not the apply, and fails the same way unless "
                         + "the table or the plan (--set) changed since; to put the apply back instead: \(undo)")
+                continue
+            }
+            if let stopped = stoppedAfterCommit {
+                let how =
+                    original.status == .interrupted
+                    ? "it was interrupted" : original.isAbandoned ? "its process died" : "it stopped"
+                Terminal.printError(
+                    "note: stage '\(stage)' of run \(original.runID) committed, then \(how) in stage '\(stopped)': the "
+                        + "resume runs '\(stopped)' and the stages after it, not the apply, whose change stands; to put "
+                        + "the apply back instead: \(undo)")
                 continue
             }
             Terminal.printError(
@@ -186,9 +201,9 @@ struct Resume: AsyncParsableCommand {
             try await resume(laterRun, at: later, logger: logger)
             return
         }
-        if let failed = failedAfterCommit {
+        if let from = failedAfterCommit ?? stoppedAfterCommit {
             try await Replay.replay(
-                original, at: runURL, mode: .from, stage: failed, overrides: overrides, reusingAnswers: true,
+                original, at: runURL, mode: .from, stage: from, overrides: overrides, reusingAnswers: true,
                 execution: execution, logger: logger)
             return
         }

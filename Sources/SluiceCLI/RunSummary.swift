@@ -163,7 +163,8 @@ struct RunSummary {
         if manifest.isAbandoned, let process = manifest.process, continuedBy == nil {
             out +=
                 "the process that ran it (pid \(process.pid)) is gone without writing a final status: it was "
-                + "killed or crashed, or could no longer write the manifest (a full disk?); continue with:\n  "
+                + "killed or crashed, or could no longer write the manifest (a full disk?); "
+                + (manifest.stageStoppedAfterItsCommit.map(Self.keepingTheChange) ?? "") + "continue with:\n  "
                 + (process.resumeCommand ?? "sluice resume \(Execution.shellQuoted(directory.path))") + "\n"
         }
         // Answers a fetch of this run kept, which `sluice resume` reuses (not those of a fetch a
@@ -220,10 +221,12 @@ struct RunSummary {
                 : (files.isEmpty ? "review what it will apply" : "review the files above") + ", then continue with:"
             let later =
                 manifest.error?.notBefore.map { "after \(Self.clockTime($0)), when the API's wait ends," } ?? "later"
+            // Interrupted once its apply committed: the undo is offered above, and this keeps the change.
+            let keep = manifest.stageStoppedAfterItsCommit.map { "or, " + Self.keepingTheChange(from: $0) } ?? ""
             out +=
                 manifest.status == .awaitingApproval
                 ? "\(review)\n  \(command)\n"
-                : "continue \(later) with:\n  \(command)\n"
+                : "\(keep)continue \(later) with:\n  \(command)\n"
             let secrets = secretsToGiveAgain
             if !secrets.isEmpty {
                 // The manifest keeps no secret: the command needs the ones its stages use again.
@@ -271,6 +274,12 @@ struct RunSummary {
         "or keep the change, and once the table or the plan (--set) is fixed, run stage '\(failed)' and the stages "
             + "after it again (the apply does not run again; until something is fixed, this fails the same way):\n"
             + "  sluice resume \(Execution.shellQuoted(directory.path))\n"
+    }
+
+    /// What `sluice resume` does for a run interrupted or killed in `stage`, after its apply
+    /// committed (``Manifest/stageStoppedAfterItsCommit``): it keeps the change.
+    static func keepingTheChange(from stage: String) -> String {
+        "to keep the change and run stage '\(stage)' and the stages after it again (the apply does not run again), "
     }
 
     /// The run whose apply committed what `manifest`, a run from after that apply (a resume of
@@ -430,6 +439,20 @@ extension Manifest {
         else { return nil }
         let committed = Set(committedAppliesNotUndone.map(\.stage))
         return stages[..<index].contains { committed.contains($0.name) } ? failed : nil
+    }
+
+    /// The first stage that did not finish after the last of the run's applies that committed
+    /// (not undone since), for a run interrupted, or whose process died (killed, or its machine
+    /// down), after that COMMIT: `sluice resume` runs it and those after it, not the apply. The
+    /// manifest holds that COMMIT by then: a stage's end (an apply's `succeeded`, with its undo
+    /// file) is written to it before the stages reading it see their input end, so a verify starts
+    /// its checks only once it is. `nil` for a run still running here, or stopped before.
+    var stageStoppedAfterItsCommit: String? {
+        guard status == .interrupted || (status == .running && !isInProgress) else { return nil }
+        let committed = Set(committedAppliesNotUndone.map(\.stage))
+        guard let last = stages.lastIndex(where: { committed.contains($0.name) }) else { return nil }
+        // Not one a replay of the apply alone (`--stage`) left out.
+        return stages[(last + 1)...].first { $0.status != .succeeded && $0.status != .skipped }?.name
     }
 
     /// For a run from after an apply (a resume of a failed verify) that failed: the apply's

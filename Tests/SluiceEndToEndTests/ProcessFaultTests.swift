@@ -16,6 +16,9 @@ import Glibc
 /// anywhere sluice wrote or printed, and a re-run that converges.
 @Suite(.serialized)
 struct ProcessFaultTests {
+    /// The advisory lock a verify of these tests waits on.
+    static let verifyGate = 72_001
+
     // MARK: Signals during apply
 
     /// Ctrl-C, a `kill`, the terminal going away (SIGHUP) and Ctrl-\ (SIGQUIT, which the Swift
@@ -273,8 +276,8 @@ struct ProcessFaultTests {
         #expect(undone.stdout.contains("running, process gone, undone"), "\(undone.stdout)")
     }
 
-    /// An approval killed during its verify (its apply committed), resumed (the resume finds
-    /// the rows written and changes nothing), then undone: the gate waits again. It was listed
+    /// An approval killed during its verify (its apply committed), resumed (the resume runs
+    /// the verify alone and changes nothing), then undone: the gate waits again. It was listed
     /// as approved, through the resume that had changed nothing before the undo.
     @Test func aGateWhoseOnlyCommittedApprovalWasUndoneWaitsAgain() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 20)
@@ -298,6 +301,76 @@ struct ProcessFaultTests {
         // Rejecting it, as a gate that waits, is not refused.
         let rejected = try await fixture.sluice.run(["reject", gate.path, "--reason", "stale"])
         #expect(rejected.status == 0, "\(rejected.stderr)")
+    }
+
+    /// A run killed (SIGKILL: nothing runs to record it) or interrupted (Ctrl-C) while its verify
+    /// runs, after its apply committed: `sluice resume` runs the verify alone, asking the API
+    /// nothing and not running the apply again, saying the apply stands and whose undo puts it
+    /// back; `runs` and `runs show` say the same. It ran the whole plan again: the query, the
+    /// fetch and the apply. The verify waits on an advisory lock the test holds, so the signal
+    /// lands inside it.
+    @Test(arguments: [SIGKILL, SIGINT])
+    func aRunStoppedDuringItsVerifyAfterItsApplyCommittedResumesTheVerifyAlone(signal: Int32) async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 30)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let gate = try await fixture.holdAdvisoryLock(Self.verifyGate)
+        let check =
+            "verify.checks=[{name: gated, sql: 'SELECT COUNT(isrc) AS isrc, (SELECT count(*) FROM (SELECT "
+            + "pg_advisory_lock_shared(\(Self.verifyGate))) AS g) AS gate FROM tracks', expect: {isrc: "
+            + "'>= {{ stages.apply.filled_isrc }}', gate: '>= 1'}}]"
+        let (process, out, err) = try fixture.sluice.start(fixture.runArguments(["--yes", "--set", check]))
+        defer { FaultChecks.stop(process) }
+        do {
+            try await FaultChecks.eventually("the verify to wait for the test's lock", within: .seconds(120)) {
+                try await fixture.sluiceBackends().contains {
+                    $0.query.contains("pg_advisory_lock_shared") && $0.waitEventType == "Lock"
+                }
+            }
+        } catch {
+            await gate.release()
+            throw error
+        }
+        kill(process.processIdentifier, signal)
+        let stopped = await FaultChecks.finish(process, out, err, within: .seconds(60))
+        await gate.release()
+        let (directory, manifest) = try #require(await fixture.manifests().last)
+        #expect(manifest.stage("apply")?.status == .succeeded && manifest.stage("verify")?.status != .succeeded)
+        #expect(signal == SIGKILL ? manifest.isAbandoned : manifest.status == .interrupted, "\(stopped.stderr)")
+        let enriched = try await fixture.table()
+        #expect(enriched != before)
+        let asked = fixture.simulator.stats().apiRequests
+
+        let listed = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        let state = signal == SIGKILL ? "running, process gone, apply committed" : "interrupted, apply committed"
+        #expect(listed.stdout.contains(state), "\(listed.stdout)")
+        // The summary, the one the interrupted run printed and `runs show`'s, offers the undo and
+        // a resume that keeps the change.
+        let keep =
+            "to keep the change and run stage 'verify' and the stages after it again (the apply does not run "
+            + "again), continue"
+        let shown = try await fixture.sluice.run(["runs", "show", directory.path])
+        for summary in signal == SIGKILL ? [shown.stdout] : [shown.stdout, stopped.stdout] {
+            #expect(summary.contains("  sluice undo \(directory.path) --yes\n"), "\(summary)")
+            #expect(summary.contains(keep), "\(summary)")
+        }
+
+        let resumed = try await fixture.sluice.run(["resume", directory.path, "--yes"])
+        #expect(resumed.status == 0, "\(resumed.stderr)\n\(resumed.stdout)")
+        let how = signal == SIGKILL ? "its process died" : "it was interrupted"
+        #expect(
+            resumed.stderr.contains(
+                "note: stage 'apply' of run \(manifest.runID) committed, then \(how) in stage 'verify': the resume "
+                    + "runs 'verify' and the stages after it, not the apply, whose change stands; to put the apply "
+                    + "back instead: sluice undo \(directory.path)"),
+            "\(resumed.stderr)")
+        #expect(resumed.stdout.contains("(resume of \(manifest.runID), from verify)"), "\(resumed.stdout)")
+        let resume = try #require(await fixture.manifests().last?.manifest)
+        #expect(resume.replayOf?.runID == manifest.runID && resume.replayOf?.resumed == true)
+        #expect(resume.stages.filter { $0.status != .skipped }.map(\.name) == ["verify"])
+        #expect(resume.status == .succeeded && resume.stage("verify")?.counters["passed"] == 2)
+        #expect(fixture.simulator.stats().apiRequests == asked, "the resume asked the API")
+        #expect(try await fixture.table() == enriched)
     }
 
     @Test func aSigkillDuringApplyChangesNothingTheServerEndsTheOrphanedSessionAndResumeConverges() async throws {
@@ -672,6 +745,15 @@ extension EnrichmentFixture {
         let verify = try #require(manifest.stages.firstIndex { $0.name == "verify" })
         manifest.stages[verify].status = .running
         try await Files.write(manifest.encoded(), to: Manifest.manifestURL(for: run))
+    }
+
+    /// Takes the advisory lock `key` in a transaction of the test's own: a query that takes it
+    /// too (`pg_advisory_lock_shared`) waits until it is released.
+    func holdAdvisoryLock(_ key: Int) async throws -> HeldLock {
+        let connection = try await server.connect(conninfo)
+        _ = try await connection.execute("BEGIN")
+        _ = try await connection.execute("SELECT pg_advisory_xact_lock(\(key))")
+        return HeldLock(connection: connection)
     }
 
     /// Waits until fetch has had `count` answers from the simulator.
