@@ -68,9 +68,9 @@ extension BulkUpdate {
                 for index in 0..<width where row[1 + 2 * width + index] == .bool(true) {
                     stats.alteredByTrigger += 1
                     if stats.alteredByTriggerSamples.count < sampleLimit {
-                        let (now, written) = (row[1 + index], row[1 + width + index])
-                        stats.alteredByTriggerSamples.append(
-                            "\(Self.shown(row[0])) \(names[index]) \(Self.shown(written)) -> \(Self.shown(now))")
+                        let shown = ReviewCells.named(
+                            [row[0].text, row[1 + width + index].text, row[1 + index].text], comparing: [(1, 2)])
+                        stats.alteredByTriggerSamples.append("\(shown[0]) \(names[index]) \(shown[1]) -> \(shown[2])")
                     }
                 }
             }
@@ -85,11 +85,5 @@ extension BulkUpdate {
                 ])
         }
         return added
-    }
-
-    /// A value on one line, as the drift samples show it: `(empty)` for NULL.
-    private static func shown(_ value: Value) -> String {
-        guard let text = value.text else { return "(empty)" }
-        return text.replacingOccurrences(of: "\r", with: "\\r").replacingOccurrences(of: "\n", with: "\\n")
     }
 }

@@ -28,7 +28,7 @@ extension BulkUpdate {
         /// The input's column flagging rows the undone apply inserted (``BulkUpdate/deletesInserted``).
         let inserted: String?
         let mode: Mode
-        /// Each updated column's name as a string literal, for the drifted cells' descriptions.
+        /// Each updated column's name as a string literal.
         let columnLiterals: [String]
         /// Each updated column's name, unquoted.
         let columnNames: [String]
@@ -344,30 +344,19 @@ extension BulkUpdate {
                 """
         }
 
-        /// The first drifted rows by key, each with how many there are in all and what differs:
-        /// `reviewed <column> <old> -> <new>` and `now ...` per differing cell, by column name. A
-        /// value that is empty text or starts or ends with white space is quoted (`"DE9L5 "`), so
-        /// a change of spaces alone shows.
+        /// The updated columns' places in ``columns``, in the order of their names: the order
+        /// ``driftSummary`` gives their cells in.
+        var driftColumns: [Int] { zip(columns.indices, columnNames).sorted { $0.1 < $1.1 }.map(\.0) }
+
+        /// The first drifted rows by key: the key, how many there are in all, whether the table
+        /// holds, in every cell that drifted, what the review saw, then per column of
+        /// ``driftColumns`` six: whether the review's cell drifted (`d AND l`), its old and new
+        /// value, whether the cell as the write would make it now drifted (`d AND w`), its old and
+        /// new value (the empty text as NULL). The values are described by
+        /// ``BulkUpdate/driftSample(_:columns:)``, as the review shows them, not here.
         var driftSummary: String {
-            let byName = zip(columns.indices, columnNames).sorted { $0.1 < $1.1 }
-            func shown(_ value: String) -> String {
-                """
-                COALESCE(CASE WHEN \(value)::text = '' OR \(value)::text ~ '^\\s|\\s$' \
-                THEN '"' || \(value)::text || '"' ELSE \(value)::text END, '(empty)')
-                """
-            }
-            let parts = byName.flatMap { index, _ -> [String] in
-                let label = columnLiterals[index]
-                func cell(_ side: String, _ listed: String, _ old: String, _ new: String) -> String {
-                    """
-                    CASE WHEN d\(index) AND \(listed) THEN '\(side) ' || \(label) || ' ' || \
-                    \(shown(old)) || ' -> ' || \(shown(new)) END
-                    """
-                }
-                return [
-                    cell("reviewed", "l\(index)", "o\(index)", "n\(index)"),
-                    cell("now", "w\(index)", "a\(index)", "b\(index)"),
-                ]
+            let cells = driftColumns.map { index in
+                "d\(index) AND l\(index), o\(index), n\(index), d\(index) AND w\(index), a\(index), b\(index)"
             }
             // Whether the table holds, in every cell that drifted, what the review saw: then the
             // input reads as other values now (`now`, `today`, a setting that reads it otherwise).
@@ -375,8 +364,8 @@ extension BulkUpdate {
                 "(NOT d\(i) OR (l\(i) AND w\(i) AND a\(i) IS NOT DISTINCT FROM o\(i)))"
             }.joined(separator: " AND ")
             return """
-                SELECT k::text, count(*) OVER (), array_to_string(ARRAY[\(parts.joined(separator: ", "))], '; '), \
-                \(tableAsReviewed) FROM sluice_apply_drift ORDER BY 1 LIMIT \(sampleLimit)
+                SELECT k::text, count(*) OVER (), \(tableAsReviewed), \(cells.joined(separator: ", ")) \
+                FROM sluice_apply_drift ORDER BY 1 LIMIT \(sampleLimit)
                 """
         }
 

@@ -1275,16 +1275,13 @@ public struct BulkUpdate: Sendable {
         let rows = try await connection.execute(sql.driftSummary).rows
         guard let total = rows.first?[1].intValue, total > 0 else { return }
         stats.drifted = Int(total)
-        // A value's line breaks written as `\n`: a notice or an error is one line.
-        func oneLine(_ text: String?) -> String {
-            (text ?? "").replacingOccurrences(of: "\r", with: "\\r").replacingOccurrences(of: "\n", with: "\\n")
-        }
-        stats.driftSamples = rows.map { "\(oneLine($0[0].text)) (\(oneLine($0[2].text)))" }
+        let names = sql.driftColumns.map { columns[$0].name }
+        stats.driftSamples = rows.map { Self.driftSample($0, columns: names) }
         if onDrift == .fail {
             let keys = rows.compactMap { $0[0].text }
             // Not the table's doing: said, since "changed since the review" sends one looking for a writer.
             let inputOnly =
-                rows.allSatisfy { $0.count > 3 && $0[3] == .bool(true) }
+                rows.allSatisfy { $0.count > 2 && $0[2] == .bool(true) }
                 ? " (\(BulkUpdateError.inputDriftPhrase): the input reads as other values now, as "
                     + "an input such as now or today does, or a setting of the session reads it otherwise)" : ""
             throw BulkUpdateError(
@@ -1297,6 +1294,25 @@ public struct BulkUpdate: Sendable {
         connection.logger.warning(
             "rows changed since the review are left as they are",
             metadata: ["db.table": "\(table)", "apply.drifted": "\(total)"])
+    }
+
+    /// A drifted row of ``SQL/driftSummary`` (its cells of `columns`, by name) as a message names
+    /// it: `KEY (reviewed isrc A -> B; now isrc C -> B)`. Values as the review shows them
+    /// (``ReviewCells/named(_:comparing:)``): on one line, and a difference that would not show
+    /// (a tab, a no-break space, `é` composed or not) written as codes, each value against the
+    /// other of its pair and against the same one reviewed or now.
+    static func driftSample(_ row: [Value], columns: [String]) -> String {
+        var parts: [String] = []
+        for (position, name) in columns.enumerated() {
+            let cell = Array(row.dropFirst(3 + position * 6).prefix(6))
+            guard cell.count == 6 else { break }
+            // Reviewed old, reviewed new, old now, new now.
+            let shown = ReviewCells.named(
+                [cell[1].text, cell[2].text, cell[4].text, cell[5].text], comparing: [(0, 1), (2, 3), (0, 2), (1, 3)])
+            if cell[0] == .bool(true) { parts.append("reviewed \(name) \(shown[0]) -> \(shown[1])") }
+            if cell[3] == .bool(true) { parts.append("now \(name) \(shown[2]) -> \(shown[3])") }
+        }
+        return "\(row.first?.text.map(ReviewCells.shown) ?? "") (\(parts.joined(separator: "; ")))"
     }
 
     /// Drops rows that repeat a key with the same values; fails for a key given different values.

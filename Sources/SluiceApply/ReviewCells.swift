@@ -43,20 +43,43 @@ public struct ReviewCells: Sendable {
     /// the stretch where they differ that are not ASCII written as their codes too:
     /// `"caf\u{E9}"` against `"cafe\u{301}"`.
     public static func shown(_ old: String?, _ new: String?) -> (old: String, new: String) {
-        let shown = (old: old.map(Self.shown) ?? "", new: new.map(Self.shown) ?? "")
-        guard let old, let new else { return shown }
+        guard let old, let new, let (inOld, inNew) = hiddenDifference(old, new) else {
+            return (old.map(Self.shown) ?? "", new.map(Self.shown) ?? "")
+        }
+        return (shown(old, codes: [inOld]), shown(new, codes: [inNew]))
+    }
+
+    /// Values a message on one line names side by side (a drift names a cell's old and new
+    /// value as reviewed and as they are now): each as ``shown(_:)`` shows it, NULL as
+    /// `(empty)`, and as ``shown(_:_:)`` shows it against each value `pairs` compares it with
+    /// (indices into `values`), so that a difference between any two of them that would not read
+    /// shows.
+    public static func named(_ values: [String?], comparing pairs: [(Int, Int)]) -> [String] {
+        var codes = [[Range<Int>]](repeating: [], count: values.count)
+        for (one, other) in pairs {
+            guard let a = values[one], let b = values[other], let (inA, inB) = hiddenDifference(a, b) else { continue }
+            codes[one].append(inA)
+            codes[other].append(inB)
+        }
+        return zip(values, codes).map { value, codes in value.map { shown($0, codes: codes) } ?? "(empty)" }
+    }
+
+    /// Where `old` and `new` differ (the stretch of each, as offsets of its scalars) when they
+    /// would still read the same: the same once normalized, or look-alike there
+    /// (``lookAlike(_:_:)``); `nil` when they are equal or read as different.
+    static func hiddenDifference(_ old: String, _ new: String) -> (old: Range<Int>, new: Range<Int>)? {
         let (a, b) = (Array(old.unicodeScalars), Array(new.unicodeScalars))
         var prefix = 0
         while prefix < min(a.count, b.count), a[prefix] == b[prefix] { prefix += 1 }
-        guard prefix < max(a.count, b.count) else { return shown }
+        guard prefix < max(a.count, b.count) else { return nil }
         var suffix = 0
         while suffix < min(a.count, b.count) - prefix, a[a.count - 1 - suffix] == b[b.count - 1 - suffix] {
             suffix += 1
         }
         let (inOld, inNew) = (prefix..<(a.count - suffix), prefix..<(b.count - suffix))
         // `==` on strings is canonical equivalence: what renders the same, normalization aside.
-        guard shown.old == shown.new || lookAlike(a[inOld], b[inNew]) else { return shown }
-        return (self.shown(old, codes: inOld), self.shown(new, codes: inNew))
+        guard shown(old) == shown(new) || lookAlike(a[inOld], b[inNew]) else { return nil }
+        return (inOld, inNew)
     }
 
     /// A value as people read it, so that a change of characters that do not show shows:
@@ -68,14 +91,14 @@ public struct ReviewCells: Sendable {
     /// or unassigned one. Inside the quotes a backslash and a quote are escaped (`\\`, `\"`),
     /// so a value that holds the text `\u{A0}` reads otherwise than one holding the space.
     public static func shown(_ value: String) -> String {
-        shown(value, codes: 0..<0)
+        shown(value, codes: [])
     }
 
     /// ``shown(_:)``, with every character not ASCII at a position (of the value's scalars) in
-    /// `codes` written as its code too.
-    static func shown(_ value: String, codes: Range<Int>) -> String {
+    /// one of `codes` written as its code too.
+    static func shown(_ value: String, codes: [Range<Int>]) -> String {
         func coded(_ offset: Int, _ scalar: Unicode.Scalar) -> Bool {
-            isInvisible(scalar) || (!scalar.isASCII && codes.contains(offset))
+            isInvisible(scalar) || (!scalar.isASCII && codes.contains { $0.contains(offset) })
         }
         let scalars = value.unicodeScalars
         let quoted =

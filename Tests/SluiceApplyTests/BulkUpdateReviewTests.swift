@@ -341,6 +341,37 @@ import Testing
         #expect(error?.message.contains("now isrc \"\(now) \" -> ") == true, "\(error?.message ?? "")")
     }
 
+    /// A drift of characters that do not show, or show as others do, is named with their codes,
+    /// as the review shows them: `café` composed when reviewed and decomposed now (the message
+    /// read `café` on both sides), a tab added at the end of a value (it read as a space, in
+    /// quotes), a cell the review did not list because it held what the input writes, decomposed
+    /// since (`café -> café`).
+    @Test func aDriftOfCharactersThatDoNotShowIsNamedWithTheirCodes() async throws {
+        let db = try await Tracks.scratch()
+        let (composed, decomposed) = ("caf\u{E9}", "cafe\u{301}")
+        let set = "UPDATE tracks SET isrc = $2 WHERE id = $1"
+        // Reviewed: row 1's café -> ISRC-A2; row 5 already holds the café the input writes.
+        for id in [1, 5] { _ = try await db.connection.execute(set, [.string(Tracks.id(id)), .string(composed)]) }
+        var input = Self.input
+        input.rows.append([.string(Tracks.id(5)), 50, .string(composed)])
+        let (_, cells) = try await Self.review(Tracks.update, [input], on: db.connection)
+        for id in [1, 5] { _ = try await db.connection.execute(set, [.string(Tracks.id(id)), .string(decomposed)]) }
+        _ = try await db.connection.execute(set, [.string(Tracks.id(4)), "ISRC-D\t"])
+        let error = await #expect(throws: BulkUpdateError.self) {
+            _ = try await Tracks.update.run(
+                on: db.connection, input: AsyncBatches([input]), reviewed: AsyncBatches(Self.reviewed(cells)),
+                onDrift: .fail
+            ) { _ in }
+        }
+        let message = error?.message ?? ""
+        let named = [
+            "\(Tracks.id(1)) (reviewed isrc \"caf\\u{E9}\" -> ISRC-A2; now isrc \"cafe\\u{301}\" -> ISRC-A2)",
+            "\(Tracks.id(4)) (now isrc \"ISRC-D\\t\" -> ISRC-D)",
+            "\(Tracks.id(5)) (now isrc \"cafe\\u{301}\" -> \"caf\\u{E9}\")",
+        ]
+        #expect(named.filter { !message.contains($0) } == [], "\(message)")
+    }
+
     /// A review's fingerprint is of everything the write depends on: the table's rows and the
     /// input's values, and how each column is written (`on_empty`). The same on the locked table,
     /// the reviewed cells are not read at all (here they would fail the apply if they were).

@@ -417,6 +417,29 @@ import Testing
         #expect(try await db.snapshot() == before)
     }
 
+    /// A trigger that stores a value reading the same as the one written (`é` composed where the
+    /// apply wrote it decomposed) is named with the codes of the difference, as the review shows
+    /// them: the notice read `café -> café`.
+    @Test func aTriggersChangeThatDoesNotShowIsNamedWithItsCodes() async throws {
+        let db = try await TestDatabase.make(tracks: 5)
+        defer { Task { await db.close() } }
+        _ = try await db.connection.execute(
+            """
+            CREATE FUNCTION tracks_nfc() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN NEW.isrc := normalize(NEW.isrc, NFC); RETURN NEW; END $$;
+            CREATE TRIGGER tracks_nfc BEFORE UPDATE ON tracks FOR EACH ROW EXECUTE FUNCTION tracks_nfc()
+            """)
+        let stage = try await Self.applyStage(db)
+        let harness = try await StageHarness(stage: stage)
+        _ = try await harness.run(
+            stage, input: [Batch(columns: Self.columns, rows: [Self.row(1, 95, "cafe\u{301}")])])
+        #expect(harness.counters["altered_by_trigger"] == 1)
+        let notice = harness.notices.first { $0.contains("stored other values than the apply wrote") } ?? ""
+        #expect(
+            notice.contains("\(TestDatabase.track(1)) isrc \"cafe\\u{301}\" -> \"caf\\u{E9}\""),
+            "\(harness.notices)")
+    }
+
     /// A trigger that touches only `updated_at` stores what the apply wrote: nothing to say.
     @Test func aTriggerTouchingAnotherColumnGivesNoNotice() async throws {
         let db = try await TestDatabase.make(tracks: 5)
