@@ -179,16 +179,17 @@ struct Replay: AsyncParsableCommand {
     /// reviewed values over that apply's (a newer reviewed decision: a cell the reviewer kept as
     /// it was, which no drift check sees, since it did not change since this review). Refused,
     /// naming the applies; `--force` goes on, saying so. This run's own approvals (its replays)
-    /// do not count: approving twice writes nothing new.
+    /// do not count: approving twice writes nothing new. A manifest in the runs directory that
+    /// cannot be read may be such an apply: refused too (``refuseUnreadable(_:held:runs:force:dryRun:)``).
     static func refuseSupersededReviews(
         of original: Manifest, running: Set<String>, runs: URL, force: Bool, dryRun: Bool = false
     ) async throws {
         let held = original.stages.filter { running.contains($0.name) && $0.status != .succeeded && $0.review != nil }
         // Most replays approve no review: the runs directory is read only for one that does.
         guard !held.isEmpty else { return }
-        let all = await Manifest.loadEvery(
-            in: runs, warningLeftOutOf: "the check for applies to the table since the review (it may be one)"
-        ).map(\.manifest)
+        let (loaded, unreadable) = (try? await BlockingIO.run { Manifest.loadEvery(in: runs) }) ?? ([], [])
+        let all = loaded.map(\.manifest)
+        try refuseUnreadable(unreadable, held: held, runs: runs, force: force, dryRun: dryRun)
         for record in held {
             guard let table = record.parameters["table"].stringValue, let review = record.review else { continue }
             let later = supersedingApplies(of: original, stage: record, among: all)
@@ -208,6 +209,36 @@ struct Replay: AsyncParsableCommand {
                 "warning: \(force ? "--force: applying" : "a dry run of") a review older than applies to \(table) "
                     + "since: \(list)")
         }
+    }
+
+    /// A manifest in the runs directory that cannot be read (corrupt, not readable by this user)
+    /// may be an apply to the table since a review `held` would approve: approving it then could
+    /// write its reviewed values over that apply's without a word. Refused, naming each file, why
+    /// and what to do, unless `force` (said) or `dryRun` (which writes nothing; warned). Not for a
+    /// review that changes nothing.
+    static func refuseUnreadable(
+        _ unreadable: [ManifestError], held: [Manifest.StageRecord], runs: URL, force: Bool, dryRun: Bool
+    ) throws {
+        guard !unreadable.isEmpty,
+            let record = held.first(where: { $0.review.map { !$0.changesNothing } == true }),
+            let review = record.review, let table = record.parameters["table"].stringValue
+        else { return }
+        let files = unreadable.map { "\($0.path) (\($0.message))" }.joined(separator: ", ")
+        let made = ISO8601DateFormatter().string(from: review.reviewedAt)
+        let what =
+            "cannot tell whether an apply to \(table) committed since the review of stage '\(record.name)' (run "
+            + "\(review.runID), \(made)): the run \(unreadable.count == 1 ? "manifest" : "manifests") \(files) cannot be "
+            + "read, and may be one (approving the review would then write its reviewed values over that apply's)"
+        guard force || dryRun else {
+            let advice = Set(unreadable.map(\.advice)).sorted().joined(separator: "; or ")
+            Terminal.printError(
+                "error: \(what). To go on: \(advice); or move its run directory out of \(runs.path) if it is no run of "
+                    + "this table; then approve again, or pass --force to approve without knowing. Nothing was changed."
+            )
+            throw ExitCode(ExitStatus.failed)
+        }
+        let going = force ? "--force: approving without knowing" : "a dry run, approving nothing"
+        Terminal.printError("warning: \(going): \(what)")
     }
 
     /// The applies among `all` to the table `record` (a stage of `original` with a review that

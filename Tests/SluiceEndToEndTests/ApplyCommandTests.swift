@@ -556,11 +556,14 @@ struct ApplyCommandTests {
                 && shown.stderr.contains(
                     "; left out of the runs that say whether this one was continued, approved or superseded"),
             "\(shown.stderr)")
+        // A dry run of the gate's approval, which would be refused (the next test), says so and goes on.
         let approving = try await fixture.databaseOnly.run(["replay", gate.path, "--from", "apply", "--dry-run"])
         #expect(
-            approving.stderr.contains(leftOut)
+            approving.stderr.contains(
+                "warning: a dry run, approving nothing: cannot tell whether an apply to tracks committed since the "
+                    + "review of stage 'apply'")
                 && approving.stderr.contains(
-                    "; left out of the check for applies to the table since the review (it may be one)"),
+                    "the run manifest \(manifest.path) (not a Sluice run manifest: invalid JSON"),
             "\(approving.stderr)")
 
         // The manifest put back, the undo is whole.
@@ -568,6 +571,58 @@ struct ApplyCommandTests {
         let undone = try await fixture.databaseOnly.run(["undo", run.path, "--yes"])
         #expect(undone.status == 0, "\(undone.stderr)")
         #expect(try await fixture.table() == before)
+    }
+
+    /// The approval of a review checks that no apply to its table committed since; a run manifest
+    /// beside it that cannot be read (cut short here) may be one. The approval is refused, naming
+    /// the file, why and what to do, changing nothing (it warned, and applied the review that may
+    /// be stale); `--force` approves without knowing, saying so.
+    @Test func anApprovalThatCannotReadAManifestBesideItIsRefusedUnlessForced() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 20)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        #expect(try await fixture.run().status == 3)
+        let gate = try await fixture.lastRunDirectory()
+        // Another run's manifest, cut short.
+        let other = URL(fileURLWithPath: fixture.runsDirectory).appendingPathComponent("20261201-000000-cutoff")
+        let manifest = other.appendingPathComponent("manifest.json")
+        let bytes = try await Files.bytes(gate.appendingPathComponent("manifest.json"))
+        try await BlockingIO.runOnOwnThread {
+            try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
+        }
+        try await Files.write(Array(bytes.prefix(bytes.count / 2)), to: manifest)
+
+        let approve = ["replay", gate.path, "--from", "apply", "--yes"]
+        let refused = try await fixture.databaseOnly.run(approve)
+        #expect(refused.status == 1, "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains(
+                "error: cannot tell whether an apply to tracks committed since the review of stage 'apply' (run "
+                    + "\(gate.lastPathComponent), "),
+            "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains(
+                "the run manifest \(manifest.path) (not a Sluice run manifest: invalid JSON"), "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains(
+                "cannot be read, and may be one (approving the review would then write its reviewed values over that "
+                    + "apply's). To go on: put back a copy of it (from a backup), or mend it where the error says"),
+            "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains(
+                "or move its run directory out of \(fixture.runsDirectory) if it is no run of this table; then approve "
+                    + "again, or pass --force to approve without knowing. Nothing was changed."),
+            "\(refused.stderr)")
+        #expect(try await fixture.table() == before)
+        #expect(await fixture.manifests().count == 1, "the refused approval started a run")
+
+        let forced = try await fixture.databaseOnly.run(approve + ["--force"])
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(
+            forced.stderr.contains(
+                "warning: --force: approving without knowing: cannot tell whether an apply to tracks committed since"),
+            "\(forced.stderr)")
+        #expect(try await fixture.table() != before)
     }
 
     /// On a terminal `sluice apply` shows the review and asks; declined, it stops at the gate as
