@@ -1245,6 +1245,53 @@ struct ApplyCommandTests {
         #expect(try await fixture.table() == before)
     }
 
+    /// Every value write-csv writes reads back the same through `sluice apply`: a note holding a
+    /// control character (a BEL from an API, a tab, an escape, a CR inside a quoted field) is data
+    /// (it was "control character 0x07 (not text)", the audit trail refused by its own apply).
+    @Test func theAuditTrailOfValuesHoldingControlCharactersAppliesBackTheSameValues() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 1)
+        defer { Task { await fixture.tearDown() } }
+        _ = try await fixture.server.execute(
+            """
+            CREATE TABLE notes (id int PRIMARY KEY, note text);
+            INSERT INTO notes SELECT i, 'a' || chr(i) || 'b' FROM generate_series(1, 31) AS i;
+            INSERT INTO notes VALUES (127, 'del' || chr(127)), (1000, 'bell' || chr(7) || ',"q"' || chr(13) || chr(10));
+            CREATE TABLE notes_copy (id int PRIMARY KEY, note text);
+            INSERT INTO notes_copy SELECT id, 'old' FROM notes;
+            GRANT SELECT ON notes TO \(TestPostgres.passwordRole);
+            GRANT SELECT, UPDATE ON notes_copy TO \(TestPostgres.passwordRole)
+            """, conninfo: fixture.conninfo)
+        let plan = fixture.directory.appendingPathComponent("notes.yaml")
+        try await Files.write(
+            Array(
+                """
+                version: 1
+                name: notes
+                connections:
+                  db: { kind: postgres, url: "${DATABASE_URL}" }
+                stages:
+                  - { name: query, kind: query, connection: db, sql: "SELECT id, note FROM notes ORDER BY id" }
+                  - { name: out, kind: write-csv, path: notes.csv, columns: [id, note] }
+                  - { name: apply, kind: apply, connection: db, table: notes_copy, key: id, columns: { note: {} } }
+
+                """.utf8), to: plan)
+        let differing = {
+            try await fixture.server.execute(
+                "SELECT count(*) FROM notes JOIN notes_copy USING (id) WHERE notes.note IS DISTINCT FROM notes_copy.note",
+                conninfo: fixture.conninfo
+            ).rows.first?.first?.text
+        }
+        let sluice = fixture.databaseOnly
+        let ran = try await sluice.run(["run", plan.path, "--runs-dir", fixture.runsDirectory, "--yes"])
+        #expect(ran.status == 0, "\(ran.stderr)")
+        #expect(try await differing() == "0")
+        let csv = try await fixture.lastRunDirectory().appendingPathComponent("notes.csv")
+        _ = try await fixture.server.execute("UPDATE notes_copy SET note = 'old'", conninfo: fixture.conninfo)
+        let applied = try await sluice.run(["apply", plan.path, csv.path, "--runs-dir", fixture.runsDirectory, "--yes"])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(try await differing() == "0", "\(applied.stderr)")
+    }
+
     /// A plan in `fixture`'s directory that applies a CSV (read as `TABLE.csv`; `sluice apply`
     /// gives the file) to `table` by its key `id`, writing `columns` from the fields of their name.
     static func tablePlan(_ table: String, columns: [String], in fixture: EnrichmentFixture) async throws -> URL {

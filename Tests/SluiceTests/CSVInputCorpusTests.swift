@@ -59,9 +59,8 @@ import Testing
         ]),
         "header-duplicate-column.csv": .problems([at(1, 45, "column 'isrc' appears twice in the header")]),
         "header-semicolons.csv": .problems([at(1, 1, "separated by semicolons")]),
-        "header-terminal-escape.csv": .problems([
-            at(1, 45, "control character 0x1B"), at(1, 45, "unexpected column '\\u{1B}[2Jnotes'"),
-        ]),
+        // The escape is part of the name (a control character is data); the message shows it as its code.
+        "header-terminal-escape.csv": .problems([at(1, 45, "unexpected column '\\u{1B}[2Jnotes'")]),
         "blank-line-before-header.csv": .problems([at(1, 1, "the first line is empty")]),
 
         // Bytes that are not UTF-8 text.
@@ -69,7 +68,8 @@ import Testing
         "bad-utf8-cut-at-end.csv": .problems([at(2, 75, "invalid UTF-8: the file ends inside a character")]),
         "utf16le.csv": .problems([at(1, 1, "this file is UTF-16 text")]),
         "nul-byte.csv": .problems([at(2, 62, "a NUL byte")]),
-        "control-character.csv": .problems([at(2, 72, "control character 0x0B")]),
+        // A control character other than NUL is data, as write-csv writes it: here the ISRC's rule refuses it.
+        "control-character.csv": .problems([at(2, 64, "'USRC1760\\u{B}7839' does not match the pattern")]),
 
         // Quoting and line ends.
         "quote-unbalanced.csv": .problems([at(3, 61, "unbalanced quote")]),

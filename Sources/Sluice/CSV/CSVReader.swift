@@ -10,8 +10,11 @@ import Darwin
 
 /// A strict, streaming RFC 4180 reader that locates every problem at `LINE:COL`.
 ///
-/// - UTF-8 only (a leading byte-order mark is skipped); invalid UTF-8 and control characters
-///   are errors; a UTF-16 byte-order mark or a NUL byte (a binary or UTF-16 file) stops the reading.
+/// - UTF-8 only (a leading byte-order mark is skipped); invalid UTF-8 is an error; a UTF-16
+///   byte-order mark or a NUL byte (a binary or UTF-16 file) stops the reading. Any other control
+///   character is data: write-csv writes a value as the API or the table gave it (a BEL in a note),
+///   and its audit trail must read back to the same value; only NUL, which no PostgreSQL text holds,
+///   never appears in one.
 /// - Records end in CRLF or LF (mixed is fine); a lone CR stops the reading, since every line
 ///   number after it would be wrong. The last record may lack its line end.
 /// - A field is either unquoted — no `"` in it — or quoted from its first character to a
@@ -392,10 +395,8 @@ public final class CSVReader {
         case 0x00:
             throw stop(
                 line: line, column: column, "a NUL byte: this looks like a binary or UTF-16 file, not UTF-8 CSV text")
-        case 0x09, 0x0A, 0x0D, 0x20...0x7E:
+        case 0x01...0x7F:
             return
-        case 0x01...0x1F, 0x7F:
-            report(line: line, column: column, "control character 0x\(Self.hex(byte)) (not text)")
         case 0xC2...0xDF: begin(1, byte)
         case 0xE0: begin(2, byte, low: 0xA0)
         case 0xE1...0xEC, 0xEE...0xEF: begin(2, byte)
