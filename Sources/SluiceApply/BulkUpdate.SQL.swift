@@ -200,12 +200,22 @@ extension BulkUpdate {
         /// The input's columns in COPY order (``copyInput``: the key, each updated column, then
         /// any the apply adds): each one's type OID, its modifier, whether it is numeric
         /// (`pg_type.typcategory = 'N'`), whether it is an array (`'A'`) and whether it is text
-        /// (`'S'`: it may hold `''`).
+        /// (`'S'`: it may hold `''`); a domain has its base type's category. Last, the type the
+        /// values are of once domains are taken to their base type and an array to its element's
+        /// (recursively: a domain over `int` and an array of one end at `int4`), which decides how
+        /// a value goes in (``InputRows/integerPositions``).
         var columnTypes: String {
             """
+            WITH RECURSIVE resolved(attnum, oid, step) AS (\
+            SELECT attnum, atttypid, 0 FROM pg_attribute \
+            WHERE attrelid = '\(input)'::regclass AND attnum > 0 AND NOT attisdropped \
+            UNION ALL SELECT r.attnum, CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.typelem END, r.step + 1 \
+            FROM resolved AS r JOIN pg_type AS t ON t.oid = r.oid \
+            WHERE r.step < 16 AND (t.typtype = 'd' OR (t.typcategory = 'A' AND t.typelem <> 0))) \
             SELECT a.atttypid::int8, a.atttypmod, (ty.typcategory = 'N'), (ty.typcategory = 'A'), \
-            (ty.typcategory = 'S') FROM pg_attribute AS a \
-            JOIN pg_type AS ty ON ty.oid = a.atttypid \
+            (ty.typcategory = 'S'), \
+            (SELECT r.oid::int8 FROM resolved AS r WHERE r.attnum = a.attnum ORDER BY r.step DESC LIMIT 1) \
+            FROM pg_attribute AS a JOIN pg_type AS ty ON ty.oid = a.atttypid \
             WHERE a.attrelid = '\(input)'::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
             """
         }

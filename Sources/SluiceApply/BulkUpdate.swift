@@ -1009,6 +1009,9 @@ public struct BulkUpdate: Sendable {
         /// which PostgreSQL's integer input would refuse as text; `3.5` stays, for the server to
         /// refuse.
         var integerPositions: [Int] = []
+        /// Where a row holds an array of integers (`int[]`, or of a domain over one): a whole
+        /// number in its list goes in as the integer it is, as in ``integerPositions``.
+        var integerArrayPositions: [Int] = []
 
         init(_ update: BulkUpdate) {
             names = update.inputColumns
@@ -1067,11 +1070,12 @@ public struct BulkUpdate: Sendable {
                 }
             }
             for position in arrayPositions {
+                let integers = integerArrayPositions.contains(position)
                 switch row[position] {
-                case .array: row[position] = .string(Self.arrayLiteral(row[position]))
+                case .array: row[position] = .string(Self.arrayLiteral(row[position], integers: integers))
                 case .string(let text) where text.hasPrefix("["):
                     if let list = try? JSON.decode(text), case .array = list {
-                        row[position] = .string(Self.arrayLiteral(list))
+                        row[position] = .string(Self.arrayLiteral(list, integers: integers))
                     }
                 default: break
                 }
@@ -1080,13 +1084,18 @@ public struct BulkUpdate: Sendable {
         }
 
         /// PostgreSQL's literal for an array: every string quoted (so commas, braces, quotes and
-        /// backslashes are its own), `NULL` for null, lists nested, objects as quoted JSON.
-        static func arrayLiteral(_ value: Value) -> String {
+        /// backslashes are its own), `NULL` for null, lists nested, objects as quoted JSON. With
+        /// `integers` (an array of integers), a whole number that came as a double is the integer.
+        static func arrayLiteral(_ value: Value, integers: Bool = false) -> String {
             switch value {
             case .null: return "NULL"
-            case .array(let items): return "{" + items.map(arrayLiteral).joined(separator: ",") + "}"
+            case .array(let items):
+                return "{" + items.map { arrayLiteral($0, integers: integers) }.joined(separator: ",") + "}"
             case .string(let text): return quoted(text)
             case .object: return quoted(JSON.encode(value))
+            case .double, .decimal:
+                if integers, let whole = value.intValue { return String(whole) }
+                return value.text ?? "NULL"
             default: return value.text ?? "NULL"
             }
         }
@@ -1098,7 +1107,8 @@ public struct BulkUpdate: Sendable {
 
     /// Reads the input table's column types once (``SQL/columnTypes``) into `rows`: the COPY's
     /// binary encoding (``InputRows/encoding``), where its `json` and `jsonb` columns are
-    /// (``InputRows/jsonPositions``) and its array columns (``InputRows/arrayPositions``). A
+    /// (``InputRows/jsonPositions``), its array columns (``InputRows/arrayPositions``) and those
+    /// holding integers, through domains and array elements (``InputRows/integerPositions``). A
     /// `json` column (not `jsonb`) is refused: PostgreSQL has no equality for it, so no change to
     /// it could be told from none.
     func describeInput(_ sql: SQL, on connection: PostgresConnection, into rows: inout InputRows) async throws {
@@ -1114,8 +1124,13 @@ public struct BulkUpdate: Sendable {
                     + "(ALTER TABLE \(table) ALTER COLUMN \(column) TYPE jsonb) or apply to a jsonb column")
         }
         rows.jsonPositions = oids.indices.filter { [114, 3802].contains(oids[$0]) }
-        rows.arrayPositions = types.indices.filter { types[$0][3].boolValue == true }
-        rows.integerPositions = oids.indices.filter { [20, 21, 23].contains(oids[$0]) }
+        let arrays = types.map { $0[3].boolValue == true }
+        rows.arrayPositions = arrays.indices.filter { arrays[$0] }
+        // Through domains and to an array's elements: a domain over int, or an int[], takes `3.0`
+        // as a plain int column does.
+        let integers = types.map { [20, 21, 23].contains($0.count > 5 ? $0[5].intValue ?? 0 : 0) }
+        rows.integerPositions = integers.indices.filter { integers[$0] && !arrays[$0] }
+        rows.integerArrayPositions = integers.indices.filter { integers[$0] && arrays[$0] }
         let binary = types.map { row in
             (
                 oid: UInt32(truncatingIfNeeded: row[0].intValue ?? 0),

@@ -224,6 +224,41 @@ import Testing
         #expect(error.inputRow == 2 && error.column == "n", "\(error)")
     }
 
+    /// So does a column whose values are integers under another name: a domain over int (a domain
+    /// over that one too), an `int[]` (a list, or a JSON list in a CSV cell), an array of the
+    /// domain and a domain over `int[]` (they were "invalid input syntax for type integer: "3.0"").
+    @Test func aWholeNumberWrittenAsADoubleGoesIntoADomainOverIntOrAnIntArray() async throws {
+        let db = try await Scratch.make(
+            schema: """
+                CREATE DOMAIN pct AS int CHECK (VALUE BETWEEN 0 AND 100);
+                CREATE DOMAIN small_pct AS pct CHECK (VALUE < 10);
+                CREATE DOMAIN counts AS int[];
+                CREATE TABLE stock (id int PRIMARY KEY, p pct, s small_pct, nums int[], ps pct[], c counts);
+                INSERT INTO stock (id) VALUES (1), (2)
+                """)
+        let names = ["p", "s", "nums", "ps", "c"]
+        let update = BulkUpdate(table: "stock", key: "id", columns: names.map { .init($0, onEmpty: .clear) })
+        let input = Batch(
+            columns: ["id"] + names,
+            rows: [
+                [
+                    1, .double(3.0), .double(9), .array([.double(1.0), 2]), .array([.double(50)]),
+                    .array([.double(-4)]),
+                ],
+                [2, .decimal("100.00"), 0, "[1.0, 2, null]", "[[1.0], [2.0]]", "{7,8}"],
+            ])
+        let stats = try await update.run(on: db.connection, batches: [input]) { _ in }
+        #expect(stats.changed == 2)
+        #expect(
+            try await db.connection.execute("SELECT id, p, s, nums::text, ps::text, c::text FROM stock ORDER BY id")
+                .rows == [[1, 3, 9, "{1,2}", "{50}", "{-4}"], [2, 100, 0, "{1,2,NULL}", "{{1},{2}}", "{7,8}"]])
+        let half = Batch(columns: ["id"] + names, rows: [[1, 1, 1, .array([.double(3.5)]), .null, .null]])
+        let error = try await #require(throws: BulkUpdateError.self) {
+            try await update.run(on: db.connection, batches: [half]) { _ in }
+        }
+        #expect(error.inputRow == 1 && error.column == "nums", "\(error)")
+    }
+
     /// A `json` column (not `jsonb`) has no equality, so no change to it can be told from none:
     /// refused before anything is copied, saying how to make it one that can.
     @Test func aJSONColumnIsRefusedSayingToMakeItJSONB() async throws {
