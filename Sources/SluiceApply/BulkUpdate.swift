@@ -432,10 +432,15 @@ public struct BulkUpdate: Sendable {
                     sql, inlineReview: inlineReview, reviewed: reviewed != nil, fingerprint: fingerprint,
                     tracksState: tracksState)
             {
-                switch try await copyAhead(
-                    input, into: sql, on: connection, rows: &rows, keys: &keys, spool: spooled, beside: read,
-                    stats: &stats, reader: &reader, undo: record)
-                {
+                let outcome: CopiedAhead
+                do {
+                    outcome = try await copyAhead(
+                        input, into: sql, on: connection, rows: &rows, keys: &keys, spool: spooled, beside: read,
+                        stats: &stats, reader: &reader, undo: record)
+                } catch let error as BulkUpdateError {
+                    throw namingKey(error, from: rows)
+                }
+                switch outcome {
                 case .copied(let all, let writeNothing):
                     copied = all
                     firstRowsWriteNothing = writeNothing
@@ -976,8 +981,17 @@ public struct BulkUpdate: Sendable {
             }
             return rows.copied
         } catch let error as PostgresError where error.refusesACopiedValue {
-            throw BulkUpdateError(invalidInput: error.renumberingCopyLine { $0 + firstRow }, table: table, key: key)
+            throw BulkUpdateError(
+                invalidInput: error.renumberingCopyLine { $0 + firstRow }, table: table, key: key,
+                sentKeys: rows.sentKeys)
         }
+    }
+
+    /// `error`, when the server refused a value of an input row whose key `rows` kept, again with
+    /// that key named (the copies from a spool cannot name it).
+    func namingKey(_ error: BulkUpdateError, from rows: InputRows) -> BulkUpdateError {
+        guard error.reason == .invalidValue, error.key == nil, let underlying = error.underlying else { return error }
+        return BulkUpdateError(invalidInput: underlying, table: table, key: key, sentKeys: rows.sentKeys)
     }
 
     /// The input's rows as the input table takes them (``inputColumns``, in order; an empty
@@ -990,6 +1004,8 @@ public struct BulkUpdate: Sendable {
         let exactValues: Bool
         /// Rows projected so far.
         private(set) var count = 0
+        /// Their keys, to name the row of a value the server refuses.
+        private(set) var sentKeys = SentKeys()
         private(set) var filled: [Int]
         private var row: [Value] = []
         /// The binary encoding of the input table's columns (``SQL/copyInput``), or `nil` when a
@@ -1062,6 +1078,7 @@ public struct BulkUpdate: Sendable {
                     message: "input row \(count) has no \(key)")
             }
             keys.add(row[0])
+            sentKeys.add(row[0])
             for index in filled.indices where !row[1 + index].isNull { filled[index] += 1 }
             for position in jsonPositions {
                 switch row[position] {

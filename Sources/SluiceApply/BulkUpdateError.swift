@@ -18,7 +18,8 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
         /// An input row has an empty key (``inputRow``).
         case missingKey
         /// The server rejected an input value for its column's type (``inputRow``, ``column``,
-        /// ``value``; for the key column ``key`` too), e.g. a key that is not a UUID.
+        /// ``value``; ``key``: the value for the key column, else the row's key when it was kept),
+        /// e.g. a key that is not a UUID.
         case invalidValue
         /// A key appears with different values (``keys``).
         case duplicateKeys
@@ -125,8 +126,12 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
     }
 
     /// From a data error during COPY, whose context reads
-    /// `COPY sluice_apply_input, line 3, column id: "abc"`.
-    init(invalidInput error: PostgresError, table: String, key keyColumn: String) {
+    /// `COPY sluice_apply_input, line 3, column id: "abc"`; the row's key is named when
+    /// `sentKeys` kept it.
+    init(
+        invalidInput error: PostgresError, table: String, key keyColumn: String,
+        sentKeys: BulkUpdate.SentKeys? = nil
+    ) {
         let context = error.copyContext ?? error.context ?? ""
         let line = Self.field(in: context, after: ", line ", until: [",", ":"]).flatMap { Int($0) }
         let column = Self.field(in: context, after: ", column ", until: [":"])
@@ -135,12 +140,14 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
             value = String(context[start..<context.index(before: context.endIndex)])
         }
         let isKey = column == keyColumn
+        let rowKey = isKey ? nil : line.flatMap { sentKeys?.key(ofRow: $0) }
         var message = "input row \(line.map(String.init) ?? "?")"
+        if let rowKey { message += " (\(keyColumn) \(ReviewCells.shown(rowKey)))" }
         if let column { message += ", column \(column)\(isKey ? " (the key)" : "")" }
         message += ": \(error.message)"
         self.init(
-            table: table, phase: .copy, reason: .invalidValue, key: isKey ? value : nil, inputRow: line, column: column,
-            message: message)
+            table: table, phase: .copy, reason: .invalidValue, key: isKey ? value : rowKey, inputRow: line,
+            column: column, message: message)
         self.value = value
         underlying = error
     }

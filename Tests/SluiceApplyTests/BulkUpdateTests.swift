@@ -135,8 +135,33 @@ import Testing
         #expect(error.reason == .invalidValue)
         #expect(error.inputRow == 2)
         #expect(error.column == "p")
-        #expect(error.description.contains("input row 2, column p: value for domain percent violates check constraint"))
+        #expect(error.key == "2")
+        #expect(
+            error.description.contains(
+                "input row 2 (id 2), column p: value for domain percent violates check constraint"))
         #expect(try await db.connection.execute("SELECT p FROM ty ORDER BY id").rows == [[10], [20], [30]])
+    }
+
+    /// A value the column's type refuses as the rows are copied in (too long for a varchar(5))
+    /// is named by its row's key as well as its input row (it was the row alone): in a binary
+    /// COPY, where such a row follows the others in text, and in a text one (a date column).
+    @Test(arguments: ["", ", d date"]) func aValueTheTypeRefusesNamesItsRowsKey(more: String) async throws {
+        let db = try await Scratch.make(
+            schema: """
+                CREATE TABLE items (id int PRIMARY KEY, short varchar(5)\(more));
+                INSERT INTO items (id, short) SELECT n, 'ab' FROM generate_series(1, 6) AS n
+                """)
+        let update = BulkUpdate(table: "items", key: "id", columns: [.init("short", onEmpty: .clear)])
+        let rows: [[Value]] = [[1, "a"], [3, "b"], [5, "c"], [6, "abcdefgh"], [2, "d"], [4, "ijklmnop"]]
+        let error = try await #require(throws: BulkUpdateError.self) {
+            try await update.run(on: db.connection, batches: [Batch(columns: ["id", "short"], rows: rows)]) { _ in }
+        }
+        #expect(error.reason == .invalidValue && error.inputRow == 4 && error.key == "6", "\(error)")
+        #expect(
+            error.description.hasPrefix(
+                "apply to items failed while copying the rows in: input row 4 (id 6), column short: value too long "
+                    + "for type character varying(5)"), "\(error)")
+        #expect(try await db.connection.execute("SELECT count(*) FROM items WHERE short = 'ab'").rows == [[6]])
     }
 
     @Test(arguments: [false, true]) func checkViolationFailsNamingKeyAndConstraintAndChangesNothing(

@@ -177,6 +177,20 @@ import Testing
         }
     }
 
+    /// A value refused late, copied in from the spool after rows were written (a popularity that
+    /// is not a number): named by its row and its key (it was the row alone).
+    @Test func aValueRefusedLateNamesItsRowsKeyAndChangesNothing() async throws {
+        var rows = Self.rows()
+        rows[47][1] = "abc"
+        try await Self.expectNothingChanged(rows: rows) { error in
+            let error = error as? BulkUpdateError
+            #expect(error?.reason == .invalidValue && error?.inputRow == 48 && error?.key == Self.id(48))
+            #expect(
+                error?.message.hasPrefix("input row 48 (id \(Self.id(48))), column spotify_popularity: ") == true,
+                "\(String(describing: error))")
+        }
+    }
+
     @Test func anInputFailingAfterRowsWereWrittenChangesNothing() async throws {
         try await Self.expectNothingChanged(rows: Self.rows(), failAt: 10) { error in
             #expect(error is Trickle.Failed)

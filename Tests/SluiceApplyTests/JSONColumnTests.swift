@@ -150,7 +150,8 @@ import Testing
         #expect(error.inputRow == 3)
         #expect(error.column == "j")
         #expect(
-            error.message.hasPrefix("input row 3, column j: invalid input syntax for type json"), "\(error.message)")
+            error.message.hasPrefix("input row 3 (id 3), column j: invalid input syntax for type json"),
+            "\(error.message)")
     }
 
     /// An array column takes a list as an array literal, whatever its strings hold (commas,

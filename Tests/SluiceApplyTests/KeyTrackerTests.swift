@@ -133,3 +133,25 @@ extension BulkUpdate.KeyTracker {
         return copy.provesUnique
     }
 }
+
+/// The keys sent into the input table, which name the row of a value the server refuses.
+@Suite struct SentKeysTests {
+    /// Kept in order, as their text, up to a budget: past it none is kept (not a shorter later
+    /// one either), so memory stays bounded.
+    @Test func sentKeysAreKeptInOrderUpToTheirBudget() {
+        var keys = BulkUpdate.SentKeys()
+        keys.add(.int(42))
+        // A uuid takes 40 bytes with its offset; the 42, 6.
+        let kept = 1 + (BulkUpdate.SentKeys.budget - 6) / 40
+        for n in 2...(kept + 10) { keys.add(.string(Self.uuid(n))) }
+        keys.add("x")
+        #expect(keys.key(ofRow: 1) == "42" && keys.key(ofRow: 2) == Self.uuid(2))
+        #expect(keys.key(ofRow: kept) == Self.uuid(kept))
+        #expect(keys.key(ofRow: kept + 1) == nil && keys.key(ofRow: kept + 11) == nil && keys.key(ofRow: 0) == nil)
+    }
+
+    static func uuid(_ n: Int) -> String {
+        let digits = String(n)
+        return "00000000-0000-4000-8000-" + String(repeating: "0", count: 12 - digits.count) + digits
+    }
+}

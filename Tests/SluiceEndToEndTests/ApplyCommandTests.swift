@@ -1242,6 +1242,8 @@ struct ApplyCommandTests {
         #expect(refused.status == 1, "\(refused.stderr)")
         #expect(refused.stderr.contains("\(file.path):3:"), "\(refused.stderr)")
         #expect(refused.stderr.contains("violates check constraint \"percent_check\""), "\(refused.stderr)")
+        // Named by its key too, as a constraint's refusal is.
+        #expect(refused.stderr.contains("'140' for track_id \(rows[2][0]) is refused"), "\(refused.stderr)")
         #expect(try await fixture.table() == before)
     }
 

@@ -119,10 +119,13 @@ public struct CSVApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnSta
             let field = fieldOf(error.column) ?? settings.keyField
             return await scan(recordedSHA256: recordedSHA256) { index, cells, emit in
                 guard index == row, let cell = cells[field] else { return index < row }
+                // Named by its key too, as a constraint's refusal is (not the key's own cell).
+                let key = field == settings.keyField ? nil : cells[settings.keyField].map(\.value)
+                let of = key.map { " for \(settings.keyField) \(RowChecker.printable($0))" } ?? ""
                 emit(
                     cell,
-                    "column '\(field)': \(RowChecker.quoted(cell.value)) is refused by the database: \(error.underlying?.message ?? error.message)"
-                )
+                    "column '\(field)': \(RowChecker.quoted(cell.value))\(of) is refused by the database: "
+                        + (error.underlying?.message ?? error.message))
                 return false
             }
         case .constraintViolation:
