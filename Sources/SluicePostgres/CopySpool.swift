@@ -19,6 +19,8 @@ import Darwin
 public final class CopySpool {
     private let descriptor: Int32
     private let limit: Int
+    /// Where the file is, for messages: it has no name of its own once unlinked.
+    let directory: String
     public private(set) var byteCount = 0
     /// Why the spool is incomplete, if it is.
     public private(set) var failure: String?
@@ -30,10 +32,9 @@ public final class CopySpool {
     /// Rows spooled, declined ones included.
     public internal(set) var rowCount = 0
 
-    public init(directory: String? = nil, limit: Int) throws(PostgresError) {
+    public convenience init(directory: String? = nil, limit: Int) throws(PostgresError) {
         let directory =
             directory ?? getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
-        self.limit = limit
         var template = Array("\(directory)/sluice-copy-XXXXXX".utf8CString)
         let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard descriptor >= 0 else {
@@ -42,7 +43,14 @@ public final class CopySpool {
                 message: "cannot create a temporary file in \(directory): \(String(cString: strerror(errno)))")
         }
         unlink(template)
+        self.init(descriptor: descriptor, directory: directory, limit: limit)
+    }
+
+    /// A spool writing to `descriptor`, an open file it then owns, in `directory`.
+    init(descriptor: Int32, directory: String, limit: Int) {
         self.descriptor = descriptor
+        self.directory = directory
+        self.limit = limit
     }
 
     deinit {
@@ -65,7 +73,7 @@ public final class CopySpool {
         let descriptor = descriptor
         let error = await BlockingIO.write(bytes, to: descriptor)
         if let error {
-            failure = "cannot write a temporary file: \(error)"
+            failure = "cannot write a temporary file in \(directory): \(error)"
             return
         }
         byteCount += bytes.count
@@ -92,9 +100,10 @@ public final class CopySpool {
         let copy = dup(descriptor)
         guard copy >= 0 else {
             throw PostgresError(
-                kind: .client, message: "cannot open a temporary file again: \(String(cString: strerror(errno)))")
+                kind: .client,
+                message: "cannot open a temporary file in \(directory) again: \(String(cString: strerror(errno)))")
         }
-        return Reader(descriptor: copy, binary: binary)
+        return Reader(descriptor: copy, binary: binary, directory: directory)
     }
 
     /// Sends stretches of a spool (``CopySpool/reader()``): immutable, so any task may use it
@@ -102,10 +111,12 @@ public final class CopySpool {
     public final class Reader: Sendable {
         private let descriptor: Int32
         private let binary: Bool
+        private let directory: String
 
-        fileprivate init(descriptor: Int32, binary: Bool) {
+        fileprivate init(descriptor: Int32, binary: Bool, directory: String) {
             self.descriptor = descriptor
             self.binary = binary
+            self.directory = directory
         }
 
         deinit {
@@ -117,7 +128,7 @@ public final class CopySpool {
 
         /// `count` bytes from `offset`, read on a blocking-I/O thread (``BlockingIO``).
         private func read(_ count: Int, at offset: Int) async throws -> [UInt8] {
-            let descriptor = descriptor
+            let (descriptor, directory) = (descriptor, directory)
             return try await BlockingIO.run {
                 var chunk = [UInt8](repeating: 0, count: count)
                 var filled = 0
@@ -128,7 +139,8 @@ public final class CopySpool {
                     if read < 0, errno == EINTR { continue }
                     guard read > 0 else {
                         let reason = read < 0 ? String(cString: strerror(errno)) : "it ended early"
-                        throw PostgresError(kind: .client, message: "cannot read a temporary file back: \(reason)")
+                        throw PostgresError(
+                            kind: .client, message: "cannot read a temporary file in \(directory) back: \(reason)")
                     }
                     filled += read
                 }
