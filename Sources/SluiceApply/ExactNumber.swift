@@ -223,6 +223,27 @@ extension ExactNumber: CustomStringConvertible {
     }
 }
 
+extension ExactNumber {
+    /// The most digits a number is shown with in full (``shown``).
+    static let shownDigits = 30
+
+    /// The value as people read it: ``description`` (every digit, no exponent), unless that
+    /// takes more than ``shownDigits`` digits and scientific notation is shorter: then the same
+    /// digits, every one of them, times a power of ten (`1e-300`, `-1.25e+40`), where the plain
+    /// form would run to 300 digits (`0.000…0001`) that no one counts.
+    public var shown: String {
+        let plain = description
+        guard case .decimal(let negative, let digits, let exponent) = self,
+            plain.utf8.count(where: { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) > Self.shownDigits
+        else { return plain }
+        let characters = digits.map { Character(Unicode.Scalar($0 + UInt8(ascii: "0"))) }
+        let power = digits.count - 1 + exponent
+        let mantissa = String(characters[0]) + (characters.count > 1 ? "." + String(characters.dropFirst()) : "")
+        let scientific = (negative ? "-" : "") + mantissa + "e" + (power < 0 ? "-" : "+") + String(power.magnitude)
+        return scientific.utf8.count < plain.utf8.count ? scientific : plain
+    }
+}
+
 extension ExactNumber: ExpressibleByIntegerLiteral {
     public init(integerLiteral value: Int64) { self = .integer(value) }
 }

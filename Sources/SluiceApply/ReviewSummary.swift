@@ -96,13 +96,13 @@ public struct ReviewSummary: Sendable, Hashable {
         public var changed: Int { fill + update + clear + insert }
 
         /// The min, median and max of ``old``, ``new`` or ``delta`` (`label`) as people read
-        /// them, each with its label: with every digit (``ExactNumber/description``), so no
-        /// change reads as none (`1.5 → 1.5000001`: a delta of `0.0000001`, which two decimals
-        /// would round to `0`).
+        /// them, each with its label: with every digit (``ExactNumber/shown``), so no change
+        /// reads as none (`1.5 → 1.5000001`: a delta of `0.0000001`, which two decimals would
+        /// round to `0`); one of more than 30 digits in scientific notation (`1e-300`).
         public var figures: [(label: String, distribution: Distribution, min: String, median: String, max: String)] {
             [("old", old), ("new", new), ("delta", delta)].compactMap { label, distribution in
                 guard let d = distribution else { return nil }
-                return (label, d, d.min.description, d.median.description, d.max.description)
+                return (label, d, d.min.shown, d.median.shown, d.max.shown)
             }
         }
     }
@@ -229,10 +229,11 @@ public struct ReviewSummary: Sendable, Hashable {
     }
 
     /// A value of the table on an axis (the histogram's ends): every digit of a whole number
-    /// (`9223372036854775807`, not `9.2233720368547758e+18`), else rounded to two decimals. The
-    /// figures of a column show every digit (``Column/figures``).
+    /// (`9223372036854775807`, not `9.2233720368547758e+18`), else rounded to two decimals; one of
+    /// more than 30 digits in scientific notation (``ExactNumber/shown``). The figures of a
+    /// column show every digit (``Column/figures``).
     public static func format(value number: ExactNumber) -> String {
-        number.rounded(places: 2).description
+        number.rounded(places: 2).shown
     }
 
     /// A number as people read it: no `.0` on whole numbers, else up to two decimals.

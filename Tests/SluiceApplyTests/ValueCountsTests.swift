@@ -102,3 +102,22 @@ func aNumericCellReadsAsTheNumberItSpells(text: String, exact: String?) {
         #expect(ExactNumber(value)?.rounded(places: 2).description == cents, "\(value)")
     }
 }
+
+/// A figure whose plain form runs past 30 digits is shown in scientific notation, every digit of
+/// it kept (it printed `0.000…0001`, 301 digits, for `1e-300`); one scientific notation would not
+/// make shorter stays plain, and so does every number of up to 30 digits.
+@Test(
+    arguments: [
+        ("1e-300", "1e-300"), ("-1.5e-300", "-1.5e-300"), ("2.5e+300", "2.5e+300"), ("1e30", "1e+30"),
+        ("1e29", "100000000000000000000000000000"), ("1e-29", "0.00000000000000000000000000001"),
+        ("0.000000000000000000000000000001", "1e-30"), ("-0.000015", "-0.000015"),
+        ("9223372036854775807", "9223372036854775807"),
+        ("123456789012345678901234567890123", "123456789012345678901234567890123"),
+        ("0.1234567890123456789012345678901234", "0.1234567890123456789012345678901234"),
+        ("1234567890123456789012345678901234e300", "1.234567890123456789012345678901234e+333"),
+    ] as [(String, String)])
+func aFigureOfMoreThanThirtyDigitsIsShownInScientificNotation(text: String, shown: String) throws {
+    let number = try #require(ExactNumber(text))
+    #expect(number.shown == shown, "\(text)")
+    #expect(ExactNumber(number.shown) == number, "\(text): the shown value reads back as the same number")
+}

@@ -62,9 +62,9 @@ import Testing
         #expect(reviewed[track(1)]?.old.unicodeScalars.elementsEqual("caf\u{E9}".unicodeScalars) == true)
     }
 
-    /// `1.5 -> 1.5000001` in a float8 column: the summary and the page give the new value as it
-    /// is and the difference as `0.0000001`, where two decimals said `1.5` and `0.0`, no change.
-    @Test func aChangeBelowTheCentsShowsInTheFigures() async throws {
+    /// Two tracks whose popularity is a float8 of 1.5, the first changed to `value` up to the gate:
+    /// the summary, the page and the run.
+    static func floatChange(to value: Double) async throws -> (summary: String, page: String, run: RunResult) {
         let db = try await TestDatabase.make(tracks: 2)
         defer { Task { await db.close() } }
         _ = try await db.connection.execute(
@@ -74,17 +74,32 @@ import Testing
             UPDATE tracks SET spotify_popularity = 1.5
             """)
         let result = try await Self.stopAtTheGate(
-            db, [ApplyReviewTests.row(1, 1.5000001, .null), ApplyReviewTests.row(2, 1.5, .null)])
+            db, [ApplyReviewTests.row(1, .double(value), .null), ApplyReviewTests.row(2, 1.5, .null)])
         let summary = try #require(result.manifest.stage("apply")?.review.flatMap { ReviewSummary(json: $0.summary) })
-        #expect(
-            summary.text.contains("spotify_popularity old: min 1.5, median 1.5, max 1.5 (1 cell)"), "\(summary.text)")
-        #expect(summary.text.contains("spotify_popularity new: min 1.5000001, median 1.5000001, max 1.5000001"))
-        #expect(summary.text.contains("spotify_popularity delta: min 0.0000001, median 0.0000001, max 0.0000001"))
         let page = try await text(of: result.directory.appendingPathComponent("review.html"))
+        return (summary.text, page, result)
+    }
+
+    /// `1.5 -> 1.5000001` in a float8 column: the summary and the page give the new value as it
+    /// is and the difference as `0.0000001`, where two decimals said `1.5` and `0.0`, no change.
+    @Test func aChangeBelowTheCentsShowsInTheFigures() async throws {
+        let (summary, page, _) = try await Self.floatChange(to: 1.5000001)
+        #expect(summary.contains("spotify_popularity old: min 1.5, median 1.5, max 1.5 (1 cell)"), "\(summary)")
+        #expect(summary.contains("spotify_popularity new: min 1.5000001, median 1.5000001, max 1.5000001"))
+        #expect(summary.contains("spotify_popularity delta: min 0.0000001, median 0.0000001, max 0.0000001"))
         #expect(
             page.contains("<td class=\"t\">new</td><td>1</td><td>1.5000001</td><td>1.5000001</td><td>1.5000001</td>"))
         #expect(
             page.contains("<td class=\"t\">delta</td><td>1</td><td>0.0000001</td><td>0.0000001</td><td>0.0000001</td>"))
+    }
+
+    /// `1.5 -> 1e-300` in a float8 column: the summary and the page give the new value as
+    /// `1e-300` (every digit: it was `0.000…0001`, 301 digits), review.csv as the server prints it.
+    @Test func aTinyValueShowsInScientificNotation() async throws {
+        let (summary, page, run) = try await Self.floatChange(to: 1e-300)
+        #expect(summary.contains("spotify_popularity new: min 1e-300, median 1e-300, max 1e-300"), "\(summary)")
+        #expect(page.contains("<td class=\"t\">new</td><td>1</td><td>1e-300</td><td>1e-300</td><td>1e-300</td>"))
+        #expect(try await Self.reviewed(run)[TestDatabase.track(1)]?.new == "1e-300")
     }
 
     /// A numeric column none of whose cells change gets no table of old and new values, empty
