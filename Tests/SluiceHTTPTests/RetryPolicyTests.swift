@@ -56,7 +56,16 @@ import Testing
         #expect(RetryAfter.parse("Wed, 21 Oct 2015 07:00:00 GMT", now: now) == .zero)
     }
 
-    @Test(arguments: [nil, "", "soon", "Wed, 99 Foo 2015"])
+    /// An absurd wait is taken as the longest one (which stops the run): as asked, it overflowed
+    /// the wait's `Duration` (a crash) and the manifest's date of its end.
+    @Test(arguments: [
+        "99999999999999999999", "9000000000000000000", "1e300", "inf", "2592001", "Fri, 31 Dec 9999 23:59:59 GMT",
+    ])
+    func anAbsurdWaitIsTakenAsTheLongest(header: String) {
+        #expect(RetryAfter.parse(header) == RetryAfter.longest)
+    }
+
+    @Test(arguments: [nil, "", "soon", "Wed, 99 Foo 2015", "nan"])
     func unreadableHeaderIsNil(header: String?) {
         #expect(RetryAfter.parse(header) == nil)
     }
