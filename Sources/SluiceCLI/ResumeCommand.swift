@@ -232,7 +232,7 @@ struct Resume: AsyncParsableCommand {
             )
             // Its fetch, if it runs again, asks only what this run did not get an answer to,
             // once the API's Retry-After that stopped it is over.
-            try await Self.waitForTheAPI(original)
+            try await Self.waitForTheAPI(original, unless: execution.force)
             try await Replay.replay(
                 original, at: runURL, mode: origin.mode, stage: origin.stage, overrides: overrides,
                 reusingAnswers: true, execution: execution, logger: logger
@@ -244,7 +244,7 @@ struct Resume: AsyncParsableCommand {
         let directory = Manifest.manifestURL(for: runURL).deletingLastPathComponent().standardizedFileURL
         let plan = try await RecordedPlan.load(of: original, directory: directory, overrides: overrides)
         await Self.noteAppliesInDoubt(of: original, in: directory, plan: plan, logger: logger)
-        try await Self.waitForTheAPI(original)
+        try await Self.waitForTheAPI(original, unless: execution.force)
         let stages: [StageSpec]
         do {
             var builder = PipelineBuilder(plan: plan, logger: logger, dryRun: execution.dryRun, force: execution.force)
@@ -296,9 +296,17 @@ struct Resume: AsyncParsableCommand {
 
     /// A run stopped on an API's `Retry-After` may continue only once that wait is over: asking
     /// sooner gets another 429, and an API such as Spotify lengthens the wait for early retries.
-    static func waitForTheAPI(_ original: Manifest, now: Date = Date()) async throws {
+    /// `forced` (`--force`): asks now, saying so (a wait the API set absurdly long, a limit
+    /// known to be lifted).
+    static func waitForTheAPI(_ original: Manifest, unless forced: Bool, now: Date = Date()) async throws {
         guard let notBefore = original.error?.notBefore, notBefore > now else { return }
         let seconds = notBefore.timeIntervalSince(now)
+        if forced {
+            Terminal.printError(
+                "warning: the API asked run \(original.runID) to wait until \(RunSummary.clockTime(notBefore)); "
+                    + "--force: resuming now, \(Int(seconds.rounded(.up))) s early (the API may refuse again)")
+            return
+        }
         // Nothing has started: a signal ends the wait, and the command, as it ends a run. Caught
         // before the note says Ctrl-C stops it, so one sent on reading the note is not missed.
         let wait = Task { try await Task.sleep(for: .seconds(seconds)) }
@@ -306,7 +314,7 @@ struct Resume: AsyncParsableCommand {
         defer { withExtendedLifetime(signals) {} }
         Terminal.printError(
             "note: the API asked run \(original.runID) to wait until \(RunSummary.clockTime(notBefore)); "
-                + "waiting \(Int(seconds.rounded(.up))) s before resuming (Ctrl-C stops)")
+                + "waiting \(Int(seconds.rounded(.up))) s before resuming (Ctrl-C stops; --force resumes now)")
         do {
             try await wait.value
         } catch {

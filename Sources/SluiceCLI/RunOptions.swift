@@ -27,7 +27,8 @@ struct ExecutionOptions: ParsableArguments {
         help: """
             Go on past a refusal, recorded as a warning: an apply's guard-rail, a transform field whose key \
             looks misspelt, a fetch with on_not_found: keep whose API found none of its ids, approving a \
-            rejected review or one older than applies since.
+            rejected review or one older than applies since, a resume's wait for the end of the API's \
+            Retry-After.
             """)
     var force = false
 

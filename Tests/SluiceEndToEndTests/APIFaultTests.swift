@@ -67,6 +67,31 @@ struct APIFaultTests {
         #expect(await fixture.manifests().count == runs)
     }
 
+    /// `sluice resume --force` does not wait out the API's Retry-After (one set absurdly long, a
+    /// limit known to be lifted): it says so and asks at once.
+    @Test func aForcedResumeAsksAtOnceSayingHowEarly() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120) {
+            $0.rateLimit = 2
+            $0.retryAfter = .seconds(900)
+        }
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let stopped = try await fixture.sluice.run(fixture.apiRunArguments())
+        #expect(stopped.status == 4, "stopped resumably: \(stopped.stderr)")
+        let notBefore = try #require(await fixture.manifests().last?.manifest.error?.notBefore)
+
+        fixture.simulator.setConfiguration { $0.rateLimit = nil }
+        let asked = fixture.apiLog().count
+        let resumed = try await fixture.sluice.run(["resume", fixture.lastRunDirectory().path, "--yes", "--force"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("--force: resuming now, "), "\(resumed.stderr)")
+        #expect(!resumed.stderr.contains("s before resuming"), "\(resumed.stderr)")
+        // Judged against the API's own 900 s wait: a resume that slept it out would end after it.
+        #expect(Date() < notBefore)
+        #expect(fixture.apiLog().count > asked)
+        try await FaultChecks.expectEnriched(fixture, before: before)
+    }
+
     /// Run for review (no `--yes`), as the plan is meant to be: the stop says `sluice resume`, which
     /// asks only for what was not answered and stops before apply again; apply then finishes.
     @Test func aRetryAfterOverTheCapStopsAtOnceAsResumableAndResumeAsksOnlyForTheRest() async throws {
