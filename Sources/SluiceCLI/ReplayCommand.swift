@@ -191,23 +191,17 @@ struct Replay: AsyncParsableCommand {
         let all = loaded.map(\.manifest)
         try refuseUnreadable(unreadable, held: held, runs: runs, force: force, dryRun: dryRun)
         for record in held {
-            guard let table = record.parameters["table"].stringValue, let review = record.review else { continue }
+            guard let table = record.parameters["table"].stringValue else { continue }
             let later = supersedingApplies(of: original, stage: record, among: all)
             guard !later.isEmpty else { continue }
-            let list = later.map { "\($0.runID) (stage '\($0.stage)')" }.joined(separator: ", ")
-            let made = ISO8601DateFormatter().string(from: review.reviewedAt)
             // A dry run writes nothing over them: it says what approving would do, and warns.
             guard force || dryRun else {
-                Terminal.printError(
-                    "error: the review of stage '\(record.name)' (run \(review.runID), \(made)) is older than applies to "
-                        + "\(table) that committed since: \(list); approving it would write its reviewed values over "
-                        + "theirs. Review again (run the plan, or sluice apply on an edited CSV, anew), or pass --force "
-                        + "to apply this review anyway")
+                Terminal.printError("error: " + supersededReview(record, by: later))
                 throw ExitCode(ExitStatus.failed)
             }
             Terminal.printError(
                 "warning: \(force ? "--force: applying" : "a dry run of") a review older than applies to \(table) "
-                    + "since: \(list)")
+                    + "since: \(UndoCommand.LaterApply.listed(later))")
         }
     }
 
@@ -239,6 +233,18 @@ struct Replay: AsyncParsableCommand {
         }
         let going = force ? "--force: approving without knowing" : "a dry run, approving nothing"
         Terminal.printError("warning: \(going): \(what)")
+    }
+
+    /// Why approving the review of `record` (a stage at its gate) is refused, and what to do
+    /// instead: `later` (``supersedingApplies(of:stage:among:)``) committed since. Said alike by
+    /// the approval and by `sluice resume` of the run at the gate.
+    static func supersededReview(_ record: Manifest.StageRecord, by later: [UndoCommand.LaterApply]) -> String {
+        let table = record.parameters["table"].stringValue ?? "its table"
+        let made = record.review.map { " (run \($0.runID), \(ISO8601DateFormatter().string(from: $0.reviewedAt)))" }
+        return "the review of stage '\(record.name)'\(made ?? "") is older than applies to \(table) that committed "
+            + "since: \(UndoCommand.LaterApply.listed(later)); approving it would write its reviewed values over "
+            + "theirs. Review again (run the plan, or sluice apply on an edited CSV, anew), or pass --force to apply "
+            + "this review anyway"
     }
 
     /// The applies among `all` to the table `record` (a stage of `original` with a review that

@@ -19,8 +19,11 @@ struct Resume: AsyncParsableCommand {
             runs that stage and those after it again, not the apply: it fails the same way until \
             the table, or the plan with --set, is fixed (sluice undo RUN puts the apply back \
             instead). One interrupted or killed once its apply committed (during its verify) runs \
-            the stage it stopped in and those after it, not the apply either. A run that succeeded has nothing to resume; one that stopped for \
-            review is continued by approving it (the replay command it printed); one whose process \
+            the stage it stopped in and those after it, not the apply either. A run that succeeded \
+            has nothing to resume; one that stopped for \
+            review is continued by approving it (the replay command it printed), unless a later run \
+            approved it since (nothing left to resume: exit 0) or an apply to the table since \
+            superseded its review (approving it is refused: resume says why and exits 1); one whose process \
             is still running it is not resumed beside it; one a later run already continued to \
             success has nothing left to resume, and one whose continuation stopped too is resumed \
             as that continuation (which holds the answers of both; one waiting for approval is \
@@ -105,11 +108,8 @@ struct Resume: AsyncParsableCommand {
             Terminal.printError("note: run \(original.runID) succeeded: there is nothing to resume")
             return
         case .awaitingApproval:
-            let next = original.resumeCommand.map { ": \($0)" } ?? ""
-            Terminal.printError(
-                "note: run \(original.runID) stopped at a gate and waits for approval; to go on\(next)"
-            )
-            throw ExitCode(ExitStatus.awaitingApproval)
+            try await Self.stoppedAtTheGate(original, at: runURL)
+            return
         case .rejected:
             // What it waited for was turned down: continuing it would apply it.
             let rejection = original.rejection.map(RejectCommand.describe) ?? "rejected"
@@ -188,9 +188,7 @@ struct Resume: AsyncParsableCommand {
                 throw ExitCode(ExitStatus.failed)
             }
             if laterRun.status == .succeeded {
-                Terminal.printError(
-                    "note: run \(laterRun.runID) already continued run \(original.runID) and succeeded: there is "
-                        + "nothing to resume")
+                Self.noteNothingLeft(of: original, continuedBy: laterRun)
                 return
             }
             // That run wrote every answer it used, this run's included: resumed, it asks the API

@@ -1219,6 +1219,74 @@ struct ApplyCommandTests {
             "\(help.stdout)")
     }
 
+    /// A run stopped at its gate that a later run approved (a run of the plan, a `sluice apply`
+    /// run) has nothing left to resume: resume said it waits for approval and exited 3. One whose
+    /// review an apply to the table superseded since is not sent to the approval that is refused:
+    /// resume says why, as that approval does. Neither runs anything.
+    @Test func resumingAGateApprovedOrSupersededSinceSaysSoAndRunsNothing() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 40)
+        defer { Task { await fixture.tearDown() } }
+        let sluice = fixture.databaseOnly
+        var rows = try await fixture.reviewedRows()
+        /// The last run's directory and id.
+        func last() async throws -> (URL, String) {
+            let (directory, manifest) = try #require(await fixture.manifests().last)
+            return (directory, manifest.runID)
+        }
+        /// Approves `gate` and returns the approval's run id.
+        func approve(_ gate: URL) async throws -> String {
+            let approved = try await sluice.run(["replay", gate.path, "--from", "apply", "--yes"])
+            #expect(approved.status == 0, "\(approved.stderr)")
+            return try await last().1
+        }
+        /// The reviewed rows with one popularity set to `popularity`, as a file.
+        func edited(_ popularity: Int) async throws -> URL {
+            rows[1][2] = String(popularity)
+            let file = fixture.directory.appendingPathComponent("edited-\(popularity).csv")
+            try await Files.write(Array(CSVText.lines(rows, end: "\n").utf8), to: file)
+            return file
+        }
+        let (planGate, planGateID) = try await last()
+        let planApproval = try await approve(planGate)
+        _ = try await Self.stopAtTheGate(try await edited(7), on: fixture, by: sluice)
+        let (csvGate, csvGateID) = try await last()
+        let csvApproval = try await approve(csvGate)
+        _ = try await Self.stopAtTheGate(try await edited(8), on: fixture, by: sluice)
+        let (stale, staleID) = try await last()
+        let applied = try await sluice.run([
+            "apply", Self.plan, try await edited(9).path, "--runs-dir", fixture.runsDirectory, "--yes",
+        ])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        let later = try await last().1
+        let (runs, table) = (await fixture.manifests().count, try await fixture.table())
+
+        for (gate, id, approval) in [(planGate, planGateID, planApproval), (csvGate, csvGateID, csvApproval)] {
+            let resumed = try await sluice.run(["resume", gate.path])
+            #expect(resumed.status == 0, "\(resumed.stderr)")
+            #expect(
+                resumed.stderr.contains(
+                    "note: run \(approval) already continued run \(id) and succeeded: there is nothing to resume"),
+                "\(resumed.stderr)")
+        }
+        let refused = try await sluice.run(["resume", stale.path])
+        #expect(refused.status == 1, "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains(
+                "error: run \(staleID) stopped at a gate, and approving it is refused: the review of stage 'apply' "
+                    + "(run \(staleID), "),
+            "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains(
+                "is older than applies to tracks that committed since: \(later) (stage 'apply'); approving it would "
+                    + "write its reviewed values over theirs. Review again (run the plan, or sluice apply on an edited "
+                    + "CSV, anew), or pass --force to apply this review anyway (sluice replay \(stale.path) --from "
+                    + "apply --yes --force)"),
+            "\(refused.stderr)")
+        #expect(!refused.stderr.contains("waits for approval"), "\(refused.stderr)")
+        #expect(await fixture.manifests().count == runs, "resume started a run")
+        #expect(try await fixture.table() == table)
+    }
+
     /// A domain's CHECK refuses a cell as the rows are copied in: the error is located in the
     /// file (it was "value for domain ... violates check constraint", no line).
     @Test func aValueADomainRefusesIsLocatedInTheFile() async throws {
