@@ -174,4 +174,7 @@ public struct FixtureStats: Sendable {
     public var userAgents: [String?] = []
     /// The JSON body of every `itemBody` request, in order, as the server decoded it.
     public var bodies: [Value] = []
+    /// The body of every request that had one, in order, as it arrived (its bytes as text): what
+    /// was sent byte for byte, its keys' order included.
+    public var rawBodies: [String] = []
 }

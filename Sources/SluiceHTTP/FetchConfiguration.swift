@@ -94,8 +94,9 @@ public enum RequestShape: Sendable, Equatable {
     case batchQueryRepeated(parameter: String)
     /// A JSON body: `template` with every string `"{ids}"` replaced by the list of ids (each
     /// with the id prefix), and every one-element list whose element holds `"{id}"` repeated
-    /// once per id with it filled in (`[{"isbn": "{id}"}]` → one object per id).
-    case batchBody(template: Value)
+    /// once per id with it filled in (`[{"isbn": "{id}"}]` → one object per id). Its keys are
+    /// sent in `keyOrder`, the plan's.
+    case batchBody(template: Value, keyOrder: JSONKeyOrder = .sorted)
 }
 
 /// How the items of a batch answer are matched to the ids asked for.

@@ -249,8 +249,19 @@ extension HTTPFetcher {
                         + (body == nil ? "no body" : "a body that is not a JSON object"),
                     url: request.url)
             }
-            members[name] = .string(key)
-            body = Array(JSON.encode(.object(members)).utf8)
+            if members[name] == nil, let end = sent.lastIndex(of: UInt8(ascii: "}")) {
+                // Added last, the plan's keys left in the order they are sent in.
+                var with = Array(sent[..<end])
+                if !members.isEmpty { with.append(UInt8(ascii: ",")) }
+                JSON.encodeString(name, into: &with)
+                with.append(UInt8(ascii: ":"))
+                JSON.encodeString(key, into: &with)
+                with.append(UInt8(ascii: "}"))
+                body = with
+            } else {
+                members[name] = .string(key)
+                body = Array(JSON.encode(.object(members)).utf8)
+            }
         case nil: break
         }
         if body != nil { headers.append(("Content-Type", "application/json")) }

@@ -90,12 +90,15 @@ struct RESTPlanTests {
     }
 
     /// A vendor API answering a POST batch of skus with a score each (s1: 7, s2: 9), books s1
-    /// and s2 (score 1) and the `more` rows, and the vendor plan that asks it about every book.
-    static func postBatch(books more: String? = nil) async throws -> (Fixture, String) {
+    /// and s2 (score 1) and the `more` rows, and the vendor plan that asks it about every book
+    /// with `body`, its key in the header X-Api-Key, or in the body's member `keyInBody`.
+    static func postBatch(
+        books more: String? = nil, body: String = #"{ ids: "{ids}" }"#, keyInBody: String? = nil
+    ) async throws -> (Fixture, String) {
         var api = FixtureAPI(
             shape: .batchList(path: "/v1/lookup", bodyKey: "ids", resultsKey: "results"),
             answers: ["s1": .object(["id": "s1", "score": 7]), "s2": .object(["id": "s2", "score": 9])])
-        api.requiredHeader = ("X-Api-Key", "k3y")
+        if keyInBody == nil { api.requiredHeader = ("X-Api-Key", "k3y") }
         let schema = """
             CREATE TABLE books (id uuid PRIMARY KEY, sku text, score int);
             INSERT INTO books VALUES ('\(Self.uuid(1))', 's1', NULL), ('\(Self.uuid(2))', 's2', 1)\(more.map { ", " + $0 } ?? "");
@@ -107,11 +110,14 @@ struct RESTPlanTests {
                 path: /v1/lookup
                 method: POST
                 id: sku
-                body: { ids: "{ids}" }
+                body: \(body)
                 items_key: results
                 match: { item_field: id }
                 """)
-        return (fixture, text)
+        return (
+            fixture,
+            keyInBody.map { text.replacingOccurrences(of: "header: X-Api-Key", with: "body_field: \($0)") } ?? text
+        )
     }
 
     /// A vendor API plan: `sql` from `books`, a fetch from the `vendor` connection (an API key
@@ -345,11 +351,42 @@ struct RESTPlanTests {
             manifest.resolvedPlanKeyOrder["/stages/1/body"] == ["sku", "model"], "\(manifest.resolvedPlanKeyOrder)")
         let asked = fixture.api.stats().requests
         #expect(asked == 3)
+        // Each body as the plan wrote it, not with its keys sorted.
+        let sent = Set(["s1", "s2", "s3"].map { "{\"sku\":\"\($0)\",\"model\":\"v2\"}" })
+        #expect(Set(fixture.api.stats().rawBodies) == sent, "\(fixture.api.stats().rawBodies)")
         try await Files.write(Array((text + "# edited\n").utf8), to: plan)
 
         let resumed = try await fixture.sluice.run(["resume", run.path, "--yes"])
         #expect(resumed.stderr.contains("using the plan recorded in its manifest"), "\(resumed.stderr)")
         #expect(fixture.api.stats().requests == asked + 1, "only s3 again: \(resumed.stderr)")
+        #expect(fixture.api.stats().rawBodies.last == #"{"sku":"s3","model":"v2"}"#, "\(fixture.api.stats().rawBodies)")
+    }
+
+    /// A batch POST's body goes out with its keys in the order the plan wrote them, nested ones
+    /// and each id's copy of a repeated item included, the connection's key (auth body_field)
+    /// after them; the same from the plan a manifest recorded: some APIs sign the body as sent,
+    /// or read its members in order. They went sorted.
+    @Test func aPostBodyIsSentInThePlansKeyOrderAlsoFromTheRecordedPlan() async throws {
+        let (fixture, text) = try await Self.postBatch(
+            body: #"{ model: v2, ids: "{ids}", each: [{ sku: "{id}", at: 1 }], options: { zeta: 1, alpha: [2] } }"#,
+            keyInBody: "token")
+        defer { Task { await fixture.tearDown() } }
+        let plan = fixture.directory.appendingPathComponent("ordered.yaml")
+        let runs = fixture.directory.appendingPathComponent("runs")
+        try await Files.write(Array(text.utf8), to: plan)
+        let stopped = try await fixture.sluice.run(["run", plan.path, "--runs-dir", runs.path])
+        #expect(stopped.status == 3, "\(stopped.stderr)")
+        let (run, _) = try #require(await Files.runs(in: runs).last)
+        let body =
+            #"{"model":"v2","ids":["s1","s2"],"each":[{"sku":"s1","at":1},{"sku":"s2","at":1}],"#
+            + #""options":{"zeta":1,"alpha":[2]},"token":"k3y"}"#
+        #expect(fixture.api.stats().rawBodies == [body])
+
+        try await Files.write(Array((text + "# edited\n").utf8), to: plan)
+        let replayed = try await fixture.sluice.run(["replay", run.path, "--from", "fetch"])
+        #expect(replayed.status == 3, "\(replayed.stderr)")
+        #expect(replayed.stderr.contains("using the plan recorded in its manifest"), "\(replayed.stderr)")
+        #expect(fixture.api.stats().rawBodies == [body, body])
     }
 
     /// A transform fixed in the plan file after the run fetched: `replay --from transform --plan

@@ -232,10 +232,12 @@ import Testing
             #expect(harness.counters["not_found"] == 1)
             #expect(harness.counters["missing_id"] == 2)
             let rejects = try await FetchStageTests.rejects(harness)
-            // Two fields fill the body: the row is named by its request, the body after the URL.
+            // Two fields fill the body: the row is named by its request, the body after the URL
+            // (its keys in the plan's order, as sent).
             #expect(
                 rejects.contains {
-                    $0.hasPrefix("fetch,not_found,fetch request,\"/lookup {\"\"fields\"\":[\"\"title\"\"],")
+                    $0.hasPrefix(
+                        "fetch,not_found,fetch request,\"/lookup {\"\"isbn\"\":\"\"0000000000\"\",\"\"year\"\":2000,")
                 },
                 "\(rejects)")
             #expect(

@@ -28,11 +28,11 @@ struct RequestURL {
         case .batchQueryRepeated(let parameter):
             let pairs = ids.map { (parameter, Self.encode(prefix + $0)) }
             return Request(method: configuration.method, url: url(path: configuration.path, parameters: pairs))
-        case .batchBody(let template):
-            let body = BodyTemplate.render(template, ids: ids.map { prefix + $0 })
+        case .batchBody(let template, let keyOrder):
+            var body: [UInt8] = []
+            JSON.encode(BodyTemplate.render(template, ids: ids.map { prefix + $0 }), keyOrder: keyOrder, into: &body)
             return Request(
-                method: configuration.method, url: url(path: configuration.path, parameters: []),
-                body: Array(JSON.encode(body).utf8))
+                method: configuration.method, url: url(path: configuration.path, parameters: []), body: body)
         case .perItem:
             // Each id is a whole request: a batch of them is never one request.
             return perItem(ids.first ?? "")

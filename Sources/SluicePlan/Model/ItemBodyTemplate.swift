@@ -52,8 +52,11 @@ public struct ItemBodyTemplate: Sendable, Hashable {
     public let fields: [String]
     /// Every placeholder, in the same order.
     public let uses: [Use]
+    /// The order the plan wrote the body's keys in: ``encode(_:)`` sends them so.
+    public let keyOrder: JSONKeyOrder
 
-    public init(_ body: Value) {
+    public init(_ body: Value, keyOrder: JSONKeyOrder = .sorted) {
+        self.keyOrder = keyOrder
         var fields: [String] = []
         var uses: [Use] = []
         var path = ""
@@ -134,6 +137,9 @@ public struct ItemBodyTemplate: Sendable, Hashable {
         }
         return try fill(root)
     }
+
+    /// A body ``render(_:)`` gave, as JSON text with its keys in the plan's order.
+    public func encode(_ rendered: Value) -> String { JSON.encode(rendered, keyOrder: keyOrder) }
 
     /// The placeholders of one string with the offset of each `{`.
     static func offsets(in string: String) -> [(name: String, offset: Int)] {

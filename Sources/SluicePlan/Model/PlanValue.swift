@@ -76,6 +76,18 @@ public indirect enum PlanValue: Sendable, Hashable {
         return order
     }
 
+    /// The order of this value's mappings' keys as written, for sending what ``value`` gives
+    /// (or a template of it renders) in that order: a fetch's `body`.
+    public var jsonKeyOrder: JSONKeyOrder {
+        switch self {
+        case .scalar: return .sorted
+        case .list(let items):
+            let orders = items.map(\.jsonKeyOrder)
+            return orders.allSatisfy { $0 == .sorted } ? .sorted : .array(orders)
+        case .map(let entries): return .object(entries.map { JSONKeyOrder.Member($0.key, $0.value.jsonKeyOrder) })
+        }
+    }
+
     /// `value` (a manifest's `resolved_plan`) with its mappings' keys put back in the order
     /// ``keyOrder`` recorded; any other mapping's keys sorted, as `value` gives them.
     public init(_ value: Value, keyOrder: [String: [String]]) {

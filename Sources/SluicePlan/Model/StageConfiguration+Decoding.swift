@@ -123,7 +123,8 @@ extension StageConfiguration {
                     query: try r.need("query").entries.map { entry throws(ParameterReader.Missing) in
                         (entry.key, try entry.reader.template())
                     },
-                    body: r.optional("body")?.value.value, match: match,
+                    body: r.optional("body")?.value.value,
+                    bodyKeyOrder: r.optional("body")?.value.jsonKeyOrder ?? .sorted, match: match,
                     itemsKey: try r.optional("items_key")?.string(),
                     fallbackPath: try r.optional("fallback_path")?.string(),
                     fallbackNote: try r.optional("fallback_note")?.string(),

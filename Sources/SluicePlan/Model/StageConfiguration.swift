@@ -125,6 +125,8 @@ public struct FetchSettings: Sendable {
     /// The JSON body of a `POST`: for a batch, `"{ids}"` marks where the id list goes; per item,
     /// `{field}` placeholders are filled from each row (``itemBody``).
     public var body: Value?
+    /// The order ``body`` wrote its keys in, which requests send them in.
+    public var bodyKeyOrder: JSONKeyOrder
     public var match: MatchMode
     /// Where the answer's items are; `nil`: the body itself.
     public var itemsKey: String?
@@ -157,7 +159,7 @@ public struct FetchSettings: Sendable {
     /// callers that ask per row keep it.
     public var itemBody: ItemBodyTemplate? {
         guard method == .post, let body, !BodyTemplate.placesIDs(body) else { return nil }
-        return ItemBodyTemplate(body)
+        return ItemBodyTemplate(body, keyOrder: bodyKeyOrder)
     }
 
     /// One request per row: the path, or a `POST` body, names row fields.

@@ -292,7 +292,9 @@ public enum Schema {
                         + "text. Only `{name}` with a field name's characters (letters, digits, `_`, `-`, `.`, "
                         + "spaces) is a placeholder: other braces are sent as written, `{{` and `}}` are literal "
                         + "braces. A row whose field is empty is rejected without a request, unless the placeholder "
-                        + "says it may be empty: `{zip?}` alone sends null, inside text nothing."),
+                        + "says it may be empty: `{zip?}` alone sends null, inside text nothing. Keys are sent in the "
+                        + "order written (an API may sign the body or read it in order), an api-key `body_field` "
+                        + "after them."),
                 ParameterSpec(
                     "match",
                     .choiceOr(

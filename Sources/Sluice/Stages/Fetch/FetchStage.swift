@@ -77,7 +77,7 @@ public struct FetchStage: Stage {
         } else {
             c.request =
                 if let body = settings.body {
-                    .batchBody(template: body)
+                    .batchBody(template: body, keyOrder: settings.bodyKeyOrder)
                 } else if settings.idsRepeat {
                     .batchQueryRepeated(parameter: settings.idsParam)
                 } else {

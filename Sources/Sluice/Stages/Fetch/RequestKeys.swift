@@ -129,7 +129,7 @@ struct RequestKeys {
                 name == "id" && id != nil ? idText.map(Value.string) : row[slots[name]!]
             }
             do {
-                key += "\n" + JSON.encode(try body.render(value))
+                key += "\n" + body.encode(try body.render(value))
             } catch {
                 return .missing(field: "{\(error.field)}", value: value(error.field)?.text)
             }
