@@ -13,7 +13,8 @@ public enum Fault: String, Sendable, CaseIterable, Codable {
     /// A 200 whose body is cut in half; `Content-Length` matches the truncated body, so the
     /// HTTP exchange completes and only JSON decoding fails.
     case truncatedJSON
-    /// 429 with `Retry-After` of ``FaultConfiguration/retryAfter``, whatever the rate limit says:
+    /// 429 with `Retry-After` of ``SimulatorConfiguration/retryAfter`` if set, else of
+    /// ``FaultConfiguration/retryAfter``, whatever the rate limit says:
     /// a short wait on demand, without filling a 30-second window first.
     case tooManyRequests429
     /// 429 without a `Retry-After` header, as a proxy or load balancer in front of an API may send.

@@ -12,7 +12,8 @@ public struct FaultConfiguration: Sendable {
     /// How long a ``Fault/hang`` holds a request before dropping the connection, so that
     /// nothing hangs forever when a client has no timeout.
     public var hangLimit: Duration = .seconds(120)
-    /// The `Retry-After` of a ``Fault/tooManyRequests429``, sent in whole seconds (rounded up, at least 1).
+    /// The `Retry-After` of a ``Fault/tooManyRequests429``, sent in whole seconds (rounded up, at
+    /// least 1), unless ``SimulatorConfiguration/retryAfter`` fixes every 429's.
     public var retryAfter: Duration = .seconds(1)
 
     public init() {}

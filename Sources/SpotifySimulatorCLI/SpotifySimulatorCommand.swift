@@ -44,7 +44,11 @@ struct SpotifySimulatorCommand: AsyncParsableCommand {
     @Option(help: "API requests allowed per rolling 30-second window (default: unlimited).")
     var rateLimit: Int?
 
-    @Option(help: "Fixed Retry-After seconds on a 429 (default: until the window has room).")
+    @Option(
+        help: """
+            Fixed Retry-After seconds on every 429, the rate limit's and an injected 429 fault's \
+            (default: until the window has room; 1 for a fault).
+            """)
     var retryAfter: Double?
 
     @Flag(help: "Lengthen the wait when a client sends during a Retry-After wait, as Spotify does.")

@@ -157,6 +157,21 @@ import Testing
         #expect(drawn.compactMap { $0 }.allSatisfy(Fault.drawnByDefault.contains), "no 429 or wrong count by chance")
     }
 
+    /// `--retry-after 120 --faults 429 --fault-rate 1`: the fixed Retry-After is every 429's, an
+    /// injected one's too (it sent 1, so a client could not be tried on a long wait that way).
+    @Test func aFixedRetryAfterIsAlsoAnInjected429s() async throws {
+        try await SimulatorHarness.with {
+            $0.retryAfter = .seconds(120)
+            $0.faults.rate = 1
+            $0.faults.kinds = [.tooManyRequests429]
+        } _: { harness in
+            let token = try await harness.token()
+            let limited = try await harness.tracks(Self.ids, token: token)
+            #expect(limited.status == 429)
+            #expect(limited.headers.first(name: "Retry-After") == "120")
+        }
+    }
+
     @Test func tooManyRequestsFaultsAre429sWithTheConfiguredRetryAfterOrNone() async throws {
         try await SimulatorHarness.with {
             $0.faults.retryAfter = .milliseconds(1500)

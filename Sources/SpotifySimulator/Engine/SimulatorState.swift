@@ -170,7 +170,7 @@ struct SimulatorState: Sendable {
         if fault == .wrongTrackCount {
             return tracksReply(route, query: request.queryParameters, omitFirstTrack: true)
         }
-        let reply = Self.inject(fault, into: answer, faults: configuration.faults)
+        let reply = Self.inject(fault, into: answer, configuration: configuration)
         if reply.status == 429 { stats.rateLimited += 1 }
         return reply
     }
@@ -236,7 +236,8 @@ struct SimulatorState: Sendable {
 
     /// The reply carrying `fault` instead of the normal `answer` (``Fault/wrongTrackCount`` is
     /// answered by ``tracksReply(_:query:omitFirstTrack:)`` itself).
-    static func inject(_ fault: Fault, into answer: Reply, faults: FaultConfiguration) -> Reply {
+    static func inject(_ fault: Fault, into answer: Reply, configuration: SimulatorConfiguration) -> Reply {
+        let faults = configuration.faults
         switch fault {
         case .serverError500:
             return .apiError(500, "Server error.")
@@ -258,7 +259,8 @@ struct SimulatorState: Sendable {
             return reply
         case .tooManyRequests429:
             var reply = Reply.apiError(429, "API rate limit exceeded")
-            reply.headers["Retry-After"] = String(RateLimitWindow.wholeSeconds(faults.retryAfter))
+            let wait = configuration.retryAfter ?? faults.retryAfter
+            reply.headers["Retry-After"] = String(RateLimitWindow.wholeSeconds(wait))
             return reply
         case .tooManyRequests429WithoutRetryAfter:
             return .apiError(429, "API rate limit exceeded")
