@@ -1020,10 +1020,11 @@ public struct BulkUpdate: Sendable {
         /// array literal (`{"a","b,c"}`), and so does a string holding a JSON list (the audit
         /// CSV's spelling of one); any other string is the column's own text already.
         var arrayPositions: [Int] = []
-        /// Where a row holds an integer column (`int2`, `int4`, `int8`): a whole number that came
-        /// as a double (`3.0`, as some APIs write every number) goes there as the integer it is,
-        /// which PostgreSQL's integer input would refuse as text; `3.5` stays, for the server to
-        /// refuse.
+        /// Where a row holds an integer column (`int2`, `int4`, `int8`, or a domain over one): a
+        /// whole number that came as a double (`3.0`, as some APIs write every number) goes there
+        /// as the integer it is, which PostgreSQL's integer input would refuse as text, and so does
+        /// text spelling one as JSON would (``wholeNumber(written:)``: a CSV cell, the audit
+        /// trail's `3.0`); `3.5` stays, for the server to refuse.
         var integerPositions: [Int] = []
         /// Where a row holds an array of integers (`int[]`, or of a domain over one): a whole
         /// number in its list goes in as the integer it is, as in ``integerPositions``.
@@ -1069,6 +1070,7 @@ public struct BulkUpdate: Sendable {
             for position in integerPositions {
                 switch row[position] {
                 case .double, .decimal: if let whole = row[position].intValue { row[position] = .int(whole) }
+                case .string(let text): if let whole = Self.wholeNumber(written: text) { row[position] = .int(whole) }
                 default: break
                 }
             }
@@ -1098,6 +1100,23 @@ public struct BulkUpdate: Sendable {
                 }
             }
             return row
+        }
+
+        /// The integer `text` is when it spells a whole number as a JSON number with a point or
+        /// an exponent (`3.0`, `3.00`, `1e3`, `-2.0E1`), read as an API's answer is (``JSON``),
+        /// so a CSV cell takes what that number from an API would. `nil` otherwise: `3.5`, and
+        /// text PostgreSQL reads as an integer itself (`3`, ` 3`, `+3`), which goes on as written.
+        static func wholeNumber(written text: String) -> Int64? {
+            var decimal = false
+            for byte in text.utf8 {
+                switch byte {
+                case UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"): decimal = true
+                case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"): break
+                default: return nil
+                }
+            }
+            guard decimal, let number = try? JSON.decode(text) else { return nil }
+            return number.intValue
         }
 
         /// PostgreSQL's literal for an array: every string quoted (so commas, braces, quotes and

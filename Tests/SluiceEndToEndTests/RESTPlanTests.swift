@@ -124,14 +124,7 @@ struct RESTPlanTests {
     /// in a header) with the `fetch` lines, each answer's `score` applied at an approval gate.
     static func vendorPlan(sql: String, fetch: String) -> String {
         """
-        version: 1
-        name: vendor
-        connections:
-          db: { kind: postgres, url: "${DATABASE_URL}" }
-          vendor:
-            kind: http
-            base_url: "${VENDOR_URL}"
-            auth: { kind: api-key, header: X-Api-Key, key: "${VENDOR_KEY}" }
+        \(Self.vendorConnections(name: "vendor"))
         stages:
           - { name: query, kind: query, connection: db, sql: "\(sql)" }
           - name: fetch
@@ -148,6 +141,20 @@ struct RESTPlanTests {
             key_field: book_id
             columns: { score: {} }
 
+        """
+    }
+
+    /// A plan's first lines: its `name`, the database and the vendor API (its key in a header).
+    static func vendorConnections(name: String) -> String {
+        """
+        version: 1
+        name: \(name)
+        connections:
+          db: { kind: postgres, url: "${DATABASE_URL}" }
+          vendor:
+            kind: http
+            base_url: "${VENDOR_URL}"
+            auth: { kind: api-key, header: X-Api-Key, key: "${VENDOR_KEY}" }
         """
     }
 
@@ -508,6 +515,74 @@ struct RESTPlanTests {
             try await fixture.rows("SELECT sku, score FROM books ORDER BY id") == [
                 ["s1", "7"], ["s2", "9"], ["zz", nil], [nil, nil],
             ])
+    }
+
+    /// An API that writes every number as a double (`3.0`, `1e3`, `2.00`) into integer columns: the
+    /// run applies the integers, write-csv's audit trail holds the numbers as the API wrote them,
+    /// and `sluice apply` of that file gives the table the same values (it sent the text `3.0`,
+    /// which an integer column refuses). `3.5`, edited in, is still refused, at its line.
+    @Test func theAuditTrailOfWholeDoublesAppliesBackToTheSameIntegers() async throws {
+        var api = FixtureAPI(
+            shape: .itemBody(path: "/v1/score", idKey: "sku"),
+            answers: [
+                "s1": .object(["score": .double(3.0), "level": .double(2.0), "ranks": .array([.double(1.0), 2])]),
+                "s2": .object([
+                    "score": .decimal("1e3"), "level": .decimal("-2.0E1"), "ranks": .array([.decimal("3.00")]),
+                ]),
+                "s3": .object(["score": .decimal("2.00"), "level": 7, "ranks": .null]),
+            ])
+        api.requiredHeader = ("X-Api-Key", "k3y")
+        let schema = """
+            CREATE DOMAIN level AS int;
+            CREATE TABLE books (id uuid PRIMARY KEY, sku text, score int, level level, ranks int[]);
+            INSERT INTO books (id, sku) VALUES ('\(Self.uuid(1))', 's1'), ('\(Self.uuid(2))', 's2'), ('\(Self.uuid(3))', 's3');
+            """
+        let fixture = try await Self.vendorFixture(schema: schema, api: api)
+        defer { Task { await fixture.tearDown() } }
+        let plan = fixture.directory.appendingPathComponent("scores.yaml")
+        try await Files.write(
+            Array(
+                """
+                \(Self.vendorConnections(name: "scores"))
+                stages:
+                  - { name: query, kind: query, connection: db, sql: "SELECT id AS book_id, sku FROM books ORDER BY id" }
+                  - { name: fetch, kind: fetch, connection: vendor, path: /v1/score, method: POST, body: { sku: "{sku}" } }
+                  - name: transform
+                    kind: transform
+                    fields: { book_id: book_id, score: response.score, level: response.level, ranks: response.ranks }
+                  - { name: audit, kind: write-csv, path: scores.csv, columns: [book_id, score, level, ranks] }
+                  - name: apply
+                    kind: apply
+                    connection: db
+                    table: books
+                    key: id
+                    key_field: book_id
+                    columns: { score: {}, level: {}, ranks: {} }
+
+                """.utf8), to: plan)
+        let runs = fixture.directory.appendingPathComponent("runs")
+        let ran = try await fixture.run(plan.path)
+        #expect(ran.status == 0, "\(ran.stderr)")
+        let applied = try await fixture.rows("SELECT sku, score, level, ranks FROM books ORDER BY id")
+        #expect(applied == [["s1", "3", "2", "{1,2}"], ["s2", "1000", "-20", "{3}"], ["s3", "2", "7", nil]])
+        let csv = try #require(await Files.runs(in: runs).last).directory.appendingPathComponent("scores.csv")
+        let written = try await Files.text(csv)
+        #expect(written.contains(",3.0,2.0,") && written.contains(",1e3,-2.0E1,"), "\(written)")
+
+        _ = try await fixture.rows("UPDATE books SET score = NULL, level = NULL, ranks = NULL")
+        let again = try await fixture.sluice.run(["apply", plan.path, csv.path, "--runs-dir", runs.path, "--yes"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try await fixture.rows("SELECT sku, score, level, ranks FROM books ORDER BY id") == applied)
+
+        // A fraction is no integer: refused at its line and column, naming the key, nothing changed.
+        _ = try await fixture.rows("UPDATE books SET score = NULL")
+        try await Files.write(Array(written.replacingOccurrences(of: ",2.00,", with: ",3.5,").utf8), to: csv)
+        let refused = try await fixture.sluice.run(["apply", plan.path, csv.path, "--runs-dir", runs.path, "--yes"])
+        #expect(refused.status == 1, "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains("\(csv.path):4:") && refused.stderr.contains("'3.5' for book_id \(Self.uuid(3))"),
+            "\(refused.stderr)")
+        #expect(try await fixture.rows("SELECT count(score) FROM books") == [["0"]])
     }
 
     /// A gate on a paid API's fetch as well as on the apply: the command printed at the fetch
