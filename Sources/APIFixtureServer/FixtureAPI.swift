@@ -59,6 +59,9 @@ public struct FixtureAPI: Sendable {
     /// Ids an `itemBody` request, or a `batchList` request holding one, always fails for with
     /// 500: a record the API breaks on.
     public var failing: Set<String> = []
+    /// The message of the 500s ``failing`` ids get (`{"error": "internal error"}`): what an API's
+    /// error page may say, control characters included.
+    public var failureMessage = "internal error"
     /// Ids an `itemBody` request always gets a 200 for whose body is not JSON (a Latin-1 byte
     /// in a string): a record the API cannot encode.
     public var garbled: Set<String> = []

@@ -132,7 +132,7 @@ struct FixtureState: Sendable {
                 return .error(400, "\(bodyKey) needs 1 to \(api.maxIDs) string ids")
             }
             stats.idsAsked += ids
-            if ids.contains(where: api.failing.contains) { return .error(500, "internal error") }
+            if ids.contains(where: api.failing.contains) { return .error(500, api.failureMessage) }
             var items = ids.compactMap { id -> Value? in
                 guard let left = unavailableLeft[id], left > 0 else { return api.answers[id] }
                 unavailableLeft[id] = left - 1
@@ -158,7 +158,7 @@ struct FixtureState: Sendable {
             }
             stats.idsAsked.append(id)
             if api.unprocessable.contains(id) { return .error(422, "\(idKey) \(id) is not valid") }
-            if api.failing.contains(id) { return .error(500, "internal error") }
+            if api.failing.contains(id) { return .error(500, api.failureMessage) }
             if api.garbled.contains(id) {
                 var reply = FixtureReply(200, json: .object(["name": "Caf"]))
                 reply.body.insert(0xE9, at: reply.body.count - 2)

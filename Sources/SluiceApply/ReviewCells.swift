@@ -110,10 +110,8 @@ public struct ReviewCells: Sendable {
             switch scalar {
             case "\\": out += "\\\\"
             case "\"": out += "\\\""
-            case "\t": out += "\\t"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case _ where coded(offset, scalar): out += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+            // `\t`, `\n`, `\r`, else `\u{1B}`.
+            case _ where coded(offset, scalar): out += scalar.escapedCode
             default: out.unicodeScalars.append(scalar)
             }
         }

@@ -27,16 +27,15 @@ enum Execution {
             status = ExitStatus.failed
         }
         if json {
-            print(
-                SecretRegistry.masking(
-                    JSON.encodePretty(runJSON(result.manifest, directory: result.directory, exitCode: status))))
+            Terminal.printJSON(
+                JSON.encodePretty(runJSON(result.manifest, directory: result.directory, exitCode: status)))
         } else {
             var summary = RunSummary(manifest: result.manifest, directory: result.directory)
             summary.shown = Terminal.diagnosticsPrinted.withLock { $0 }
             summary.reviewsShown = Terminal.reviewsPrinted.withLock { $0 }
             summary.answersGone = await RunSummary.missingAnswers(of: result.manifest, in: result.directory)
             summary.earlierCommit = await RunSummary.earlierCommit(of: result.manifest)
-            print(SecretRegistry.masking(summary.text), terminator: "")
+            Terminal.printOutput(summary.text, terminator: "")
         }
         if let writeError = result.manifestWriteError {
             let file = result.directory.appendingPathComponent(Manifest.fileName).path

@@ -62,7 +62,7 @@ struct RejectCommand: AsyncParsableCommand {
             Terminal.printError("error: could not record the rejection in \(file.path): \(error)")
             throw ExitCode(ExitStatus.failed)
         }
-        print(
+        Terminal.printOutput(
             "run \(manifest.runID) rejected: stage '\(stage)' will not run, and approving it is refused from now on; "
                 + "for a new review:\n  \(Self.newReviewCommand(for: manifest, in: directory))")
     }

@@ -59,9 +59,9 @@ struct ReviewCommand: AsyncParsableCommand {
             guard csv.deletingLastPathComponent().path == directory.standardizedFileURL.path else {
                 // A replay held to the review of the run it approved (or a replay of that replay):
                 // the stopped run's files, not this one's.
-                print(review.text, terminator: "")
+                Terminal.printOutput(review.text, terminator: "")
                 let original = csv.deletingLastPathComponent()
-                print(
+                Terminal.printOutput(
                     "  that review belongs to run \(original.lastPathComponent); to write its page again: "
                         + "sluice review \(Execution.shellQuoted(original.path))")
                 continue
@@ -69,10 +69,10 @@ struct ReviewCommand: AsyncParsableCommand {
             do {
                 let page = try await ReviewReport.rewritePage(
                     of: review, stage: stage.name, stages: manifest.stages, directory: directory)
-                print(review.text, terminator: "")
-                print("  page written: \(page.path)")
+                Terminal.printOutput(review.text, terminator: "")
+                Terminal.printOutput("  page written: \(page.path)")
                 if let rejection = manifest.rejection, rejection.stage == stage.name {
-                    print("  \(RejectCommand.describe(rejection))")
+                    Terminal.printOutput("  \(RejectCommand.describe(rejection))")
                 }
             } catch {
                 Terminal.report(error)

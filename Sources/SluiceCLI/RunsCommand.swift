@@ -121,7 +121,7 @@ struct Runs: AsyncParsableCommand {
                         $0.manifest, directory: $0.directory, continuedBy: continuedBy, approved: approved,
                         superseded: superseded, inDoubt: inDoubt.contains($0.manifest.runID))
                 }
-                print(JSON.encodePretty(.array(listed)))
+                Terminal.printJSON(JSON.encodePretty(.array(listed)))
                 return
             }
             guard !runs.isEmpty else {
@@ -157,7 +157,7 @@ struct Runs: AsyncParsableCommand {
             }
             let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
             for row in rows {
-                print(
+                Terminal.printOutput(
                     zip(row, widths).map { $0 + String(repeating: " ", count: $1 - $0.count) }
                         .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
             }
@@ -236,10 +236,11 @@ struct Runs: AsyncParsableCommand {
                     summary.continuationUndone = continuation?.undoneSince ?? false
                 }
                 if json {
-                    print(JSON.encodePretty(Execution.runJSON(manifest, directory: directory, state: summary.state)))
+                    Terminal.printJSON(
+                        JSON.encodePretty(Execution.runJSON(manifest, directory: directory, state: summary.state)))
                     return
                 }
-                print(summary.text, terminator: "")
+                Terminal.printOutput(summary.text, terminator: "")
             } catch {
                 Terminal.report(error)
                 throw ExitCode(ExitStatus.failed)

@@ -3,7 +3,9 @@ import SluiceCore
 
 /// A log handler that hides the plan's secrets (``SecretRegistry``) in every message and
 /// metadata value before the handler it wraps writes them: a trace log prints the statements it
-/// runs, and a query's SQL may hold a `${DB_PASSPHRASE}`.
+/// runs, and a query's SQL may hold a `${DB_PASSPHRASE}`. It also writes any character a
+/// terminal would act on as its code (``Terminal/shown(_:)``), as everything sluice prints: the
+/// wrapped handler writes to stderr, and a logged error may quote a server's or an API's text.
 struct SecretMaskingLogHandler<Inner: LogHandler>: LogHandler {
     var inner: Inner
 
@@ -26,9 +28,9 @@ struct SecretMaskingLogHandler<Inner: LogHandler>: LogHandler {
 
     func log(event: LogEvent) {
         var event = event
-        event.message = "\(SecretRegistry.masking(event.message.description))"
+        event.message = "\(Terminal.shown(event.message.description))"
         event.metadata = event.metadata?.mapValues(Self.masking)
-        if let error = event.error { event.error = MaskedError(description: SecretRegistry.masking("\(error)")) }
+        if let error = event.error { event.error = MaskedError(description: Terminal.shown("\(error)")) }
         inner.log(event: event)
     }
 
@@ -39,8 +41,8 @@ struct SecretMaskingLogHandler<Inner: LogHandler>: LogHandler {
 
     static func masking(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {
         switch value {
-        case .string(let text): return .string(SecretRegistry.masking(text))
-        case .stringConvertible(let item): return .string(SecretRegistry.masking(item.description))
+        case .string(let text): return .string(Terminal.shown(text))
+        case .stringConvertible(let item): return .string(Terminal.shown(item.description))
         case .array(let items): return .array(items.map(masking))
         case .dictionary(let members): return .dictionary(members.mapValues(masking))
         }

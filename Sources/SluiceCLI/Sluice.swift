@@ -40,7 +40,7 @@ struct SluiceCommand: AsyncParsableCommand {
             let code = exitCode(for: error)
             let message = fullMessage(for: error)
             if code == .success {
-                if !message.isEmpty { print(message) }
+                if !message.isEmpty { Terminal.printOutput(message) }
             } else if !message.isEmpty {
                 Terminal.printError(message.hasPrefix("Error: ") ? "error: " + message.dropFirst(7) : message)
             }
@@ -146,7 +146,7 @@ struct Check: AsyncParsableCommand {
                         "environment variable '\(name)' is not set, and --connect connects with it",
                         at: warning.location, notes: ["set it, or check without --connect"])
                     error.code = warning.code
-                    Terminal.printError(error.rendered(color: Terminal.colorOnStderr))
+                    Terminal.printError(error)
                 }
                 Terminal.printError(missing.count.counted("error"))
                 throw ExitCode(ExitStatus.invalidPlan)
@@ -160,14 +160,14 @@ struct Check: AsyncParsableCommand {
                 throw ExitCode(ExitStatus.invalidPlan)
             }
             let report = await DatabaseCheck.run(plan, stages: stages, logger: logger)
-            for line in report.connected { print(line) }
+            for line in report.connected { Terminal.printOutput(line) }
             for problem in report.problems { Terminal.printError(problem) }
             guard report.problems.isEmpty else {
                 Terminal.printError(report.errorCount.counted("error"))
                 throw ExitCode(ExitStatus.invalidPlan)
             }
         }
-        print("\(options.plan): ok: \(plan.summary)")
+        Terminal.printOutput("\(options.plan): ok: \(plan.summary)")
     }
 }
 
@@ -182,7 +182,7 @@ struct Graph: AsyncParsableCommand {
 
     func run() async throws {
         let plan = try await options.load(unsetVariablesAreWarnings: true)
-        print(PlanGraph.render(plan, format: format), terminator: "")
+        Terminal.printOutput(PlanGraph.render(plan, format: format), terminator: "")
     }
 }
 
@@ -193,6 +193,6 @@ struct Reference: AsyncParsableCommand {
         abstract: "Print the plan reference (every key, type and default) as Markdown.")
 
     func run() async throws {
-        print(Schema.referenceMarkdown(), terminator: "")
+        Terminal.printOutput(Schema.referenceMarkdown(), terminator: "")
     }
 }

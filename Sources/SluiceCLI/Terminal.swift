@@ -14,8 +14,35 @@ enum Terminal {
             && ProcessInfo.processInfo.environment["TERM"] != "dumb"
     }
 
+    /// Prints a line on stderr. Every message, log line and result sluice prints passes through
+    /// here, ``printOutput(_:terminator:)`` or ``printJSON(_:)``: secrets hidden, and any character
+    /// a terminal would act on (an escape sequence in a value a server quotes back, a carriage
+    /// return in an API's error body) written as its code (``TerminalText/visible(_:)``).
     static func printError(_ text: String) {
-        FileHandle.standardError.write(Data((SecretRegistry.masking(text) + "\n").utf8))
+        FileHandle.standardError.write(Data((shown(text) + "\n").utf8))
+    }
+
+    /// Prints a diagnostic on stderr, in colour on a terminal: its colour codes are the only
+    /// escapes written as they are (``Diagnostic/rendered(color:)`` shows what it quotes visibly).
+    static func printError(_ diagnostic: Diagnostic) {
+        guard colorOnStderr else { return printError(diagnostic.rendered()) }
+        FileHandle.standardError.write(Data((SecretRegistry.masking(diagnostic.rendered(color: true)) + "\n").utf8))
+    }
+
+    /// Prints a result on stdout, as ``printError(_:)`` prints on stderr.
+    static func printOutput(_ text: String, terminator: String = "\n") {
+        print(shown(text), terminator: terminator)
+    }
+
+    /// Prints JSON (`--json`) on stdout, secrets hidden; the JSON escapes every control character
+    /// but those ``TerminalText/visibleJSON(_:)`` escapes, so it stays the same JSON.
+    static func printJSON(_ json: String) {
+        print(TerminalText.visibleJSON(SecretRegistry.masking(json)))
+    }
+
+    /// `text` as it may reach a terminal: secrets hidden, then what would act on it made visible.
+    static func shown(_ text: String) -> String {
+        TerminalText.visible(SecretRegistry.masking(text))
     }
 
     /// Prints one located problem (`FILE:LINE:COL: error: ...`) on stderr as it is found, and
@@ -41,13 +68,13 @@ enum Terminal {
     /// Prints a loaded plan's warnings: those found while checking it, and transport advice
     /// for its database connections.
     static func reportWarnings(of plan: Plan) {
-        for warning in plan.warnings + plan.transportWarnings() { printError(warning.rendered(color: colorOnStderr)) }
+        for warning in plan.warnings + plan.transportWarnings() { printError(warning) }
     }
 
     /// Prints an error for people: plan diagnostics rendered with carets, anything else as `error: ...`.
     static func report(_ error: Error) {
         if let planError = error as? PlanError {
-            for d in planError.diagnostics { printError(d.rendered(color: colorOnStderr)) }
+            for d in planError.diagnostics { printError(d) }
             let n = planError.errors.count
             printError(n.counted("error"))
         } else {

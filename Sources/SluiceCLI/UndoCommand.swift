@@ -172,7 +172,7 @@ struct UndoCommand: AsyncParsableCommand {
                 }
                 throw ExitCode(ExitStatus.interrupted)
             }
-            print(report)
+            Terminal.printOutput("\(report)")
             if report.isPartial, later.isEmpty, !dryRun {
                 // An apply waiting for the table when the check above ran committed before this
                 // undo got its lock: the cells left are most likely its.

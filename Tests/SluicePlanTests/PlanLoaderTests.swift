@@ -998,6 +998,20 @@ let minimal = """
         #expect(short.rendered() == "error: 'tok_prefix' applies to batch requests; token ****, id {tok1_id} v1")
     }
 
+    /// In colour, a diagnostic's own codes are the only escapes it writes: a value it quotes (an
+    /// environment variable's, given with `--set`) shows its escape sequence as codes.
+    @Test func aColouredDiagnosticShowsTheEscapesItQuotesAsCodes() {
+        let diagnostic = Diagnostic.error(
+            "'5\u{1B}[2J' must be an integer", at: nil, notes: ["it came from \u{1B}]0;title\u{07}"])
+        let rendered = diagnostic.rendered(color: true)
+        let ours = ["\u{1B}[1;31m", "\u{1B}[1m", "\u{1B}[0m"].reduce(rendered) {
+            $0.replacingOccurrences(of: $1, with: "")
+        }
+        #expect(
+            ours == #"error: '5\u{1B}[2J' must be an integer"# + "\n    note: " + #"it came from \u{1B}]0;title\u{7}"#,
+            "\(rendered)")
+    }
+
     @Test(arguments: [
         ("postgresql://u:pw@h:5432/db", "postgresql://u:***@h:5432/db"),
         ("host=h password=pw dbname=d", "host=h password=*** dbname=d"),

@@ -400,18 +400,12 @@ struct RowChecker {
     static func printable(_ text: some StringProtocol, spaces: Bool = false) -> String {
         var out = ""
         for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
+            switch scalar.properties.generalCategory {
+            case .control, .format, .lineSeparator, .paragraphSeparator,
+                .spaceSeparator where spaces && scalar != " ":
+                out += scalar.escapedCode
             default:
-                switch scalar.properties.generalCategory {
-                case .control, .format, .lineSeparator, .paragraphSeparator,
-                    .spaceSeparator where spaces && scalar != " ":
-                    out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
-                default:
-                    out.unicodeScalars.append(scalar)
-                }
+                out.unicodeScalars.append(scalar)
             }
         }
         return out

@@ -23,8 +23,11 @@ enum ProgressFormat {
         if waiting == nil, status == .running, let upstream = progress.upstream, progress.awaitsFirstInput {
             waiting = StageProgress.Wait(reason: "for \(upstream)", left: nil)
         }
+        // The lines are drawn with escape codes of their own: a stage's name and why it waits (a
+        // table's name, the session a lock waits for) are made visible first.
+        if let reason = waiting?.reason { waiting?.reason = TerminalText.visible(reason) }
         return Figures(
-            name: progress.name, status: status, rowsDone: progress.rowsDone,
+            name: TerminalText.visible(progress.name), status: status, rowsDone: progress.rowsDone,
             expectedTotal: progress.expectedTotal, elapsed: progress.elapsed(now: now), waiting: waiting)
     }
 

@@ -81,12 +81,16 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The full form: the headline, the quoted source line with a caret under the column, then notes.
+    /// In `color`, whose escape codes reach the terminal as they are, whatever the diagnostic
+    /// quotes is made visible first (``TerminalText/visible(_:)``); without, the terminal's
+    /// printing does that for the whole text.
     public func rendered(color: Bool = false) -> String {
+        func shown(_ text: String) -> String { color ? TerminalText.visible(text) : text }
         var out = description
         if color {
             let tint = severity == .error ? "\u{1B}[1;31m" : "\u{1B}[1;35m"
-            let prefix = location.map { "\u{1B}[1m\($0):\u{1B}[0m " } ?? ""
-            out = "\(prefix)\(tint)\(severity.rawValue):\u{1B}[0m \u{1B}[1m\(masked(message))\u{1B}[0m"
+            let prefix = location.map { "\u{1B}[1m\(shown("\($0)")):\u{1B}[0m " } ?? ""
+            out = "\(prefix)\(tint)\(severity.rawValue):\u{1B}[0m \u{1B}[1m\(shown(masked(message)))\u{1B}[0m"
         }
         if let location, let line = location.source.line(location.line).map(masked).map(Self.visible) {
             // 160 characters of a long line (a recorded plan's JSON is one): from its start, or
@@ -101,7 +105,7 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
             let lead = (start > 0 ? [" "] : []) + characters[start..<min(column, end)].map { $0 == "\t" ? "\t" : " " }
             out += lead.joined() + (color ? "\u{1B}[1;32m^\u{1B}[0m" : "^")
         }
-        for note in notes { out += "\n    note: \(masked(note))" }
+        for note in notes { out += "\n    note: \(shown(masked(note)))" }
         return out
     }
 
