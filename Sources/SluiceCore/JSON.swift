@@ -11,6 +11,27 @@ public enum JSON {
         public var description: String { "invalid JSON at byte \(offset): \(message)" }
     }
 
+    /// One step of a path into a document: an object's key or an array's index.
+    public enum PathStep: Sendable, Hashable {
+        case key(String)
+        case index(Int)
+    }
+
+    /// An object that names `key` twice with different values (`{"a":1,"a":2}`), at `path` from
+    /// the document's root. The decoded object keeps the last; which one the sender meant is unknown.
+    public struct DuplicateKey: Sendable, Hashable {
+        public var path: [PathStep]
+        public var key: String
+
+        public init(path: [PathStep], key: String) {
+            self.path = path
+            self.key = key
+        }
+
+        /// Where the value is: `path` and then `key`.
+        public var location: [PathStep] { path + [.key(key)] }
+    }
+
     // MARK: Encoding
 
     /// Encodes `value` as compact JSON with object keys in sorted order.
@@ -174,11 +195,32 @@ public enum JSON {
     ) throws(DecodingError)
         -> Value
     {
+        var duplicates: [DuplicateKey] = []
+        return try decode(bytes, maxDepth: maxDepth, duplicates: &duplicates)
+    }
+
+    /// Decodes one JSON document from UTF-8 bytes, and says in `duplicates` which objects name a
+    /// key twice with different values (the value decoded is the last); a key repeated with the
+    /// same value is not one.
+    public static func decode(
+        _ bytes: [UInt8], maxDepth: Int = 512, duplicates: inout [DuplicateKey]
+    ) throws(DecodingError) -> Value {
+        try bytes.withUnsafeBufferPointer { buffer throws(DecodingError) -> Value in
+            try decode(buffer, maxDepth: maxDepth, duplicates: &duplicates)
+        }
+    }
+
+    /// Decodes one JSON document from UTF-8 bytes; `duplicates` as in ``decode(_:maxDepth:duplicates:)``.
+    public static func decode(
+        _ bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int = 512, duplicates: inout [DuplicateKey]
+    ) throws(DecodingError) -> Value {
         var parser = Parser(bytes: bytes, maxDepth: maxDepth)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
         parser.skipWhitespace()
         if parser.position != bytes.count { throw parser.error("unexpected data after the document") }
+        // Each path was written from the inside out, as the values holding it were finished.
+        duplicates = parser.duplicates.map { DuplicateKey(path: $0.path.reversed(), key: $0.key) }
         return value
     }
 
@@ -186,6 +228,9 @@ public enum JSON {
         let bytes: UnsafeBufferPointer<UInt8>
         let maxDepth: Int
         var position = 0
+        /// Keys named twice with different values, each path reversed (innermost step first) until
+        /// the document is read: found rarely, so nothing is spent on paths until one is.
+        var duplicates: [DuplicateKey] = []
 
         init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
             self.bytes = bytes
@@ -242,7 +287,12 @@ public enum JSON {
                 guard current == UInt8(ascii: ":") else { throw error("expected ':'") }
                 position += 1
                 skipWhitespace()
-                object[key] = try parseValue(depth: depth + 1)
+                let found = duplicates.count
+                let value = try parseValue(depth: depth + 1)
+                if duplicates.count != found { addStep(.key(key), since: found) }
+                if let earlier = object.updateValue(value, forKey: key), earlier != value {
+                    duplicates.append(DuplicateKey(path: [], key: key))
+                }
                 skipWhitespace()
                 switch current {
                 case UInt8(ascii: ","): position += 1
@@ -264,7 +314,9 @@ public enum JSON {
             }
             while true {
                 skipWhitespace()
+                let found = duplicates.count
                 array.append(try parseValue(depth: depth + 1))
+                if duplicates.count != found { addStep(.index(array.count - 1), since: found) }
                 skipWhitespace()
                 switch current {
                 case UInt8(ascii: ","): position += 1
@@ -274,6 +326,11 @@ public enum JSON {
                 default: throw error("expected ',' or ']'")
                 }
             }
+        }
+
+        /// Adds `step`, the place of the value just read, to the paths of the duplicates found in it.
+        mutating func addStep(_ step: PathStep, since first: Int) {
+            for i in first..<duplicates.count { duplicates[i].path.append(step) }
         }
 
         mutating func parseHex4() throws(DecodingError) -> UInt32 {

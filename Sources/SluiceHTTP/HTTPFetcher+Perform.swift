@@ -33,7 +33,7 @@ extension HTTPFetcher {
     ///   that retrying cannot change, exhausted retries) or `CancellationError`.
     func perform<Item: Sendable>(
         _ request: RequestURL.Request, purpose: Purpose,
-        read: @Sendable (Value) -> Result<Item, AnswerMatching.Mismatch>
+        read: @Sendable (Value, [JSON.DuplicateKey]) -> Result<Item, AnswerMatching.Mismatch>
     ) async throws -> Answer<Item> {
         let url = request.url
         var attempts = 0
@@ -52,10 +52,10 @@ extension HTTPFetcher {
                 }
                 tally.bytes += bytes
                 switch outcome {
-                case .success(let json), .echoed(let json):
+                case .success(let json, let duplicates), .echoed(let json, let duplicates):
                     if case .echoed = outcome { maskedAnswers += 1 }
                     let mismatch: AnswerMatching.Mismatch
-                    switch read(json) {
+                    switch read(json, duplicates) {
                     case .success(let item): return .ok(item)
                     case .failure(let failure): mismatch = failure
                     }

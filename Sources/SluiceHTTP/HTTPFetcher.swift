@@ -168,8 +168,8 @@ public actor HTTPFetcher {
         let rules = configuration.itemRules
         let answer: Answer<[ItemResult]>
         do {
-            answer = try await perform(request, purpose: narrowing ? .narrowing : .batch) { json in
-                matching.results(for: ids, in: json).flatMap(rules.judge)
+            answer = try await perform(request, purpose: narrowing ? .narrowing : .batch) { json, duplicates in
+                matching.results(for: ids, in: json, duplicates: duplicates).flatMap(rules.judge)
             }
         } catch let error as FetchError where givesUp(error) {
             giveUp(count, error)
@@ -272,10 +272,13 @@ public actor HTTPFetcher {
             let rules = configuration.itemRules
             let answer: Answer<(ItemResult, Bool, [String])>
             do {
-                answer = try await perform(request, purpose: purpose) { json in
+                answer = try await perform(request, purpose: purpose) { json, duplicates in
                     // A fallback endpoint answers the item itself; a per-item source may wrap it (items_key).
                     let (item, hasItemsKey) =
-                        purpose == .fallback ? (AnswerMatching.whole(json), true) : matching.item(in: json)
+                        purpose == .fallback
+                        ? AnswerMatching(rule: .position, itemsKey: nil, idPrefix: "").item(
+                            in: json, duplicates: duplicates)
+                        : matching.item(in: json, duplicates: duplicates)
                     return rules.judge([item]).map { ($0[0], hasItemsKey, json.objectKeys) }
                 }
             } catch var error as FetchError {

@@ -13,10 +13,11 @@ public enum ItemResult: Sendable, Equatable {
     /// rejects such ids (`on_give_up: reject`): no verdict on the id, which a later run or a
     /// resume asks again; `reason` is the last error.
     case gaveUp(reason: String)
-    /// The answer holds `items` different items naming the id (``MatchRule/itemField(_:)``):
-    /// which one is meant is unknown, so none is used; not kept among the answers, so a later
-    /// run asks again.
-    case ambiguous(items: Int)
+    /// The answer holds different items naming the id (``MatchRule/itemField(_:)``), names the id
+    /// twice with different values (``MatchRule/objectKeys``), or its item names a field twice with
+    /// different values: which one is meant is unknown, so none is used; not kept among the
+    /// answers, so a later run asks again. `reason` says which.
+    case ambiguous(String)
 }
 
 /// What the plan says an item the API sent means besides itself: an error inside a 200.

@@ -144,6 +144,23 @@ import Testing
         }
     }
 
+    /// A key named twice with different values is told, with where it is; the same value twice
+    /// is no conflict. The value kept is the last.
+    @Test func tellsAKeyNamedTwiceWithDifferentValues() throws {
+        var duplicates: [JSON.DuplicateKey] = []
+        let text = #"{"a":{"k":1,"k":2},"b":[0,{"t":"A","t":"A"},{"t":"A","t":"B"}],"a":{"k":3}}"#
+        let value = try JSON.decode(Array(text.utf8), duplicates: &duplicates)
+        #expect(value["a"] == .object(["k": 3]))
+        #expect(
+            duplicates == [
+                JSON.DuplicateKey(path: [.key("a")], key: "k"),
+                JSON.DuplicateKey(path: [.key("b"), .index(2)], key: "t"),
+                JSON.DuplicateKey(path: [], key: "a"),
+            ])
+        _ = try JSON.decode(Array(#"{"a":[1],"b":{"c":"d"}}"#.utf8), duplicates: &duplicates)
+        #expect(duplicates.isEmpty)
+    }
+
     @Test func roundTripsUnicodeAndEscapes() throws {
         let text = #"{"s":"caf\u00e9 \ud83c\udfb5 \\ \/ \t"}"#
         #expect(try JSON.decode(text) == .object(["s": "café 🎵 \\ / \t"]))

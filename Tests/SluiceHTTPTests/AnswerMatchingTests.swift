@@ -131,7 +131,10 @@ import Testing
         let a: Value = .object(["id": "a", "n": 1])
         let b: Value = .object(["id": "b", "n": 2])
         let body: Value = .array([a, b, .object(["id": "a", "n": 3]), b, .object(["id": "a", "n": 4])])
-        #expect(try matching.results(for: ["a", "b"], in: body).get() == [.ambiguous(items: 3), .found(b)])
+        #expect(
+            try matching.results(for: ["a", "b"], in: body).get() == [
+                .ambiguous("the API's answer holds 3 different items naming this id"), .found(b),
+            ])
     }
 
     /// Items none of which names an id where `item_field` says: the plan's mistake, naming what
@@ -168,6 +171,35 @@ import Testing
                 .found(book), .notFound(because: nil), .notFound(because: nil),
             ])
         #expect((try? matching.results(for: ["1"], in: .array([])).get()) == nil)
+    }
+
+    /// An id the answer's object names twice with different values, or whose item names a field
+    /// twice with different values, is ambiguous: neither value is used. The same value twice is one.
+    @Test func objectKeysAnIDNamedTwiceIsAmbiguous() throws {
+        let matching = AnswerMatching(rule: .objectKeys, itemsKey: "data", idPrefix: "ISBN:")
+        let text =
+            #"{"data":{"ISBN:a":{"t":"A"},"ISBN:b":{"t":"B","t":"B2"},"ISBN:c":{"t":"C"},"ISBN:a":{"t":"A2"},"#
+            + #""ISBN:c":{"t":"C"}},"meta":1,"meta":2}"#
+        var duplicates: [JSON.DuplicateKey] = []
+        let body = try JSON.decode(Array(text.utf8), duplicates: &duplicates)
+        #expect(
+            try matching.results(for: ["a", "b", "c"], in: body, duplicates: duplicates).get() == [
+                .ambiguous("the API's answer names this id (\"ISBN:a\") twice with different values"),
+                .ambiguous("the API's item for this id names \"t\" twice with different values"),
+                .found(.object(["t": "C"])),
+            ])
+        // Per item, and the array rules: an item naming a field twice is ambiguous.
+        let item = try JSON.decode(Array(#"{"data":{"t":"A","t":"B"}}"#.utf8), duplicates: &duplicates)
+        #expect(
+            matching.item(in: item, duplicates: duplicates).result
+                == .ambiguous("the API's answer names \"t\" twice with different values"))
+        let list = try JSON.decode(Array(#"[{"t":"A"},{"t":"B","t":"C"}]"#.utf8), duplicates: &duplicates)
+        let byPosition = AnswerMatching(rule: .position, itemsKey: nil, idPrefix: "")
+        #expect(
+            try byPosition.results(for: ["a", "b"], in: list, duplicates: duplicates).get() == [
+                .found(.object(["t": "A"])),
+                .ambiguous("the API's item for this id names \"t\" twice with different values"),
+            ])
     }
 
     @Test func batchQueryPrefixesEachIDAndKeepsTheSeparator() {

@@ -764,6 +764,30 @@ import Testing
         }
     }
 
+    /// An answer naming one id twice with different values: the id is rejected as ambiguous, not
+    /// given the last value; an id named once is used.
+    @Test func anIDAnObjectKeysAnswerNamesTwiceIsRejectedAsAmbiguous() async throws {
+        var api = FixtureAPI(shape: .batchObject(path: "/api/books", parameter: "ids", separator: ","), answers: [:])
+        api.rawBody = Array(#"{"ISBN:a":{"title":"A"},"ISBN:b":{"title":"B"},"ISBN:a":{"title":"A2"}}"#.utf8)
+        try await Self.with(api) { _, origin in
+            let stage = try Self.fetchStage(
+                "path: /api/books\nid: isbn\nid_prefix: \"ISBN:\"\nmatch: object_keys",
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let batch = Batch(columns: ["isbn"], rows: [["a"], ["b"]])
+            let got = rows(try await harness.run(stage, input: [batch]))
+            #expect(got.map { $0["response"]?["title"] } == ["B"])
+            #expect(harness.counters["ambiguous"] == 1)
+            let rejects = try await FetchStageTests.rejects(harness)
+            #expect(
+                rejects.contains {
+                    $0.hasPrefix("fetch,ambiguous_answer,fetch id (isbn),a,")
+                        && $0.contains("names this id (\"\"ISBN:a\"\") twice with different values")
+                },
+                "\(rejects)")
+        }
+    }
+
     /// A list-valued query parameter: each id a parameter of its own (`?id=a&id=b`, or with
     /// brackets in the name), encoded once, answered by an object keyed by the ids sent.
     @Test(arguments: ["id", "id[]"])

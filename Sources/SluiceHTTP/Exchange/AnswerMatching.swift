@@ -13,7 +13,68 @@ struct AnswerMatching: Sendable {
     /// count that does not add up is tried again like any transient failure, a body of another
     /// shape than the plan says (an object where the items should be an array) is the plan's
     /// mistake, and says where the items might be.
-    func results(for ids: some Collection<String>, in body: Value) -> Result<[ItemResult], Mismatch> {
+    ///
+    /// `duplicates`: the keys the body names twice with different values. An item holding one
+    /// (`{"title":"A","title":"B"}`), or an id an `object_keys` answer names twice, is
+    /// ``ItemResult/ambiguous(_:)``: which value the API meant is unknown.
+    func results(
+        for ids: some Collection<String>, in body: Value, duplicates: [JSON.DuplicateKey] = []
+    ) -> Result<[ItemResult], Mismatch> {
+        let conflicts = conflicts(duplicates, in: body)
+        if let whole = conflicts.whole { return .success(ids.map { _ in .ambiguous(whole) }) }
+        return results(for: ids, in: body).map { results in
+            guard !conflicts.byKey.isEmpty || !conflicts.inArray.isEmpty else { return results }
+            return zip(ids, results).map { id, result in
+                guard case .found(let item) = result else { return result }
+                if case .objectKeys = rule, let why = conflicts.byKey[idPrefix + id] { return .ambiguous(why) }
+                // An array's item is known by its value: an identical repeat holds the same keys.
+                if let (_, why) = conflicts.inArray.first(where: { $0.item == item }) { return .ambiguous(why) }
+                return result
+            }
+        }
+    }
+
+    /// Where `duplicates` fall in `body`: over the items themselves (`{"tracks":[],"tracks":[..]}`:
+    /// every id), or in one item, reached by its key (`object_keys`) or its place in the array;
+    /// those outside the items (the envelope's metadata) change no item.
+    private func conflicts(
+        _ duplicates: [JSON.DuplicateKey], in body: Value
+    ) -> (whole: String?, byKey: [String: String], inArray: [(item: Value, why: String)]) {
+        var whole: String?
+        var byKey: [String: String] = [:]
+        var inArray: [(item: Value, why: String)] = []
+        let place = duplicates.isEmpty ? [] : itemsPath(in: body)
+        for duplicate in duplicates {
+            let location = duplicate.location
+            if location.count <= place.count, Array(place.prefix(location.count)) == location {
+                whole =
+                    "the API's answer names \"\(duplicate.key)\" twice with different values, and the items are in it"
+                continue
+            }
+            guard Array(location.prefix(place.count)) == place else { continue }
+            let why =
+                location.count == place.count + 1
+                ? "the API's answer names this id (\"\(duplicate.key)\") twice with different values"
+                : "the API's item for this id names \"\(duplicate.key)\" twice with different values"
+            switch location[place.count] {
+            case .key(let key): byKey[key] = why
+            case .index(let index):
+                if case .array(let list) = items(of: body), list.indices.contains(index) {
+                    inArray.append((list[index], why))
+                }
+            }
+        }
+        return (whole, byKey, inArray)
+    }
+
+    /// The path of ``itemsKey`` in `body`, as ``items(of:)`` reads it.
+    private func itemsPath(in body: Value) -> [JSON.PathStep] {
+        guard let itemsKey else { return [] }
+        if case .object(let object) = body, object[itemsKey] != nil { return [.key(itemsKey)] }
+        return itemsKey.split(separator: ".").map { .key(String($0)) }
+    }
+
+    private func results(for ids: some Collection<String>, in body: Value) -> Result<[ItemResult], Mismatch> {
         let items = items(of: body)
         let place = itemsKey.map { "the body's \"\($0)\"" } ?? "the body"
         switch rule {
@@ -49,7 +110,9 @@ struct AnswerMatching: Sendable {
             return .success(
                 ids.map { id in
                     guard let items = byID[id] ?? byID[idPrefix + id] else { return .notFound(because: nil) }
-                    return items.count == 1 ? .found(items[0]) : .ambiguous(items: items.count)
+                    return items.count == 1
+                        ? .found(items[0])
+                        : .ambiguous("the API's answer holds \(items.count) different items naming this id")
                 })
         case .objectKeys:
             guard case .object(let object) = items else {
@@ -66,7 +129,20 @@ struct AnswerMatching: Sendable {
     /// The answer to one per-item request: the body (or its `itemsKey`); `null` is "not found",
     /// and so is an answer without `itemsKey` at all, which says so (`hasItemsKey` false: the
     /// fetcher stops when no answer has it).
-    func item(in body: Value) -> (result: ItemResult, hasItemsKey: Bool) {
+    func item(in body: Value, duplicates: [JSON.DuplicateKey] = []) -> (result: ItemResult, hasItemsKey: Bool) {
+        let (result, hasItemsKey) = item(in: body)
+        guard case .found = result, !duplicates.isEmpty else { return (result, hasItemsKey) }
+        let place = itemsPath(in: body)
+        let inItem = duplicates.first { duplicate in
+            let location = duplicate.location
+            let shorter = min(location.count, place.count)
+            return Array(location.prefix(shorter)) == Array(place.prefix(shorter))
+        }
+        guard let inItem else { return (result, hasItemsKey) }
+        return (.ambiguous("the API's answer names \"\(inItem.key)\" twice with different values"), hasItemsKey)
+    }
+
+    private func item(in body: Value) -> (result: ItemResult, hasItemsKey: Bool) {
         // A `null` answer is the API's "not found", whatever the key.
         guard let itemsKey, !body.isNull else { return (Self.whole(items(of: body)), true) }
         if let items = Self.value(at: itemsKey, in: body) { return (Self.whole(items), true) }

@@ -4,10 +4,11 @@ import SluiceCore
 /// What an API answer means for the fetcher, decided from status, `Retry-After` and body
 /// alone. Pure, so every status and body shape is testable without a server.
 enum ResponseOutcome: Sendable, Equatable {
-    /// 2xx with a JSON body (204, no content: `null`).
-    case success(Value)
+    /// 2xx with a JSON body (204, no content: `null`); `duplicates`: the keys it names twice with
+    /// different values.
+    case success(Value, duplicates: [JSON.DuplicateKey] = [])
     /// 2xx with a JSON body that repeated a credential the request carried, masked in it.
-    case echoed(Value)
+    case echoed(Value, duplicates: [JSON.DuplicateKey] = [])
     /// 400, or 422 (what JSON APIs answer for input they cannot process): the request itself
     /// is wrong (for a batch, usually one bad id; per item, the row's values); the API's message.
     case badRequest(String)
@@ -122,7 +123,8 @@ enum ResponseOutcome: Sendable, Equatable {
         case 204: return .success(.null)
         case 200..<300:
             do {
-                let json = try JSON.decode(body)
+                var duplicates: [JSON.DuplicateKey] = []
+                let json = try JSON.decode(body, duplicates: &duplicates)
                 // An API that echoes the request would hand back the key it carried: never kept.
                 // One scan of the bytes for a plain secret; one that JSON may spell in more than one
                 // way (a quote, a backslash, a slash, a control or non-ASCII character, escaped as
@@ -132,9 +134,9 @@ enum ResponseOutcome: Sendable, Equatable {
                     secret.utf8.contains { $0 == 0x22 || $0 == 0x5C || $0 == 0x2F || $0 < 0x20 || $0 >= 0x80 }
                         || Self.contains(body, secret)
                 }
-                guard mayEcho else { return .success(json) }
+                guard mayEcho else { return .success(json, duplicates: duplicates) }
                 let masked = Self.masking(answerSecrets, in: json)
-                return masked == json ? .success(json) : .echoed(masked)
+                return masked == json ? .success(json, duplicates: duplicates) : .echoed(masked, duplicates: duplicates)
             } catch {
                 // A maintenance page or a login form behind a proxy answers 200 too: say so.
                 let said = APIErrorMessage.extract(from: body, hiding: secrets)

@@ -86,8 +86,9 @@ extension Schema {
                 ),
                 CounterSpec(
                     "ambiguous",
-                    "Ids the answer named in several different items (`match: {item_field: ...}`; reason "
-                        + "`ambiguous_answer` in the rejects file; recorded only then)."),
+                    "Ids the answer named in several different items (`match: {item_field: ...}`), named twice "
+                        + "with different values (`object_keys`), or whose item names a field twice with different "
+                        + "values (reason `ambiguous_answer` in the rejects file; recorded only then)."),
                 CounterSpec(
                     "missing_id",
                     "Rows without an id, or (per item) without a value the request needs: never asked about."),

@@ -307,8 +307,10 @@ public enum Schema {
                         + "order (`null`: not found). `{item_field: id}`: an array in any order, each item naming its id "
                         + "at that key path (`id`, `identifiers.isbn`); an answer whose items all lack it stops the "
                         + "fetch, naming the keys they have; an id two different items name is rejected (reason "
-                        + "`ambiguous_answer`), neither used. `object_keys`: an object keyed by the ids sent. "
-                        + "An id nothing answers is not found (`on_not_found`)."),
+                        + "`ambiguous_answer`), neither used. `object_keys`: an object keyed by the ids sent; an id it names "
+                        + "twice with different values is rejected the same way. An item naming one field twice with "
+                        + "different values (`{\"title\": \"A\", \"title\": \"B\"}`) is too, whatever the match (and "
+                        + "per item). An id nothing answers is not found (`on_not_found`)."),
                 ParameterSpec(
                     "items_key", .string,
                     "The key of the answer that holds the items (`tracks`), or a key path to them (`data.results`); "

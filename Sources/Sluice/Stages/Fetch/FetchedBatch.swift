@@ -117,13 +117,13 @@ struct FetchedBatch {
                         "the API failed every attempt at this id's request (on_give_up: reject), which says nothing "
                             + "of the id: a later run asks again; the last error: \(reason)", stage: stage, index))
                 continue
-            case .ambiguous(let items):
+            case .ambiguous(let reason):
                 tally.ambiguous += 1
                 rejections.append(
                     reject(
                         row, "ambiguous_answer",
-                        "the API's answer holds \(items) different items naming this id; which one is meant is "
-                            + "unknown, so none is used: a later run asks again", stage: stage, index))
+                        "\(reason); which one is meant is unknown, so none is used: a later run asks again",
+                        stage: stage, index))
                 continue
             }
             var newRow = row
