@@ -333,6 +333,14 @@ public enum JSON {
             for i in first..<duplicates.count { duplicates[i].path.append(step) }
         }
 
+        /// `\\u` + `surrogate` at `offset` with no partner: text no UTF-8 can hold.
+        func unpairedSurrogate(_ surrogate: UInt32, at offset: Int) -> DecodingError {
+            let hex = String(surrogate, radix: 16)
+            let half =
+                surrogate < 0xDC00 ? "a high surrogate without its low half" : "a low surrogate without its high half"
+            return DecodingError(message: "invalid UTF-16 escape \\u\(hex) in string (\(half))", offset: offset)
+        }
+
         mutating func parseHex4() throws(DecodingError) -> UInt32 {
             guard position + 4 <= bytes.count else { throw error("truncated \\u escape") }
             var v: UInt32 = 0
@@ -391,27 +399,24 @@ public enum JSON {
                     case UInt8(ascii: "r"): out.append(0x0D)
                     case UInt8(ascii: "t"): out.append(0x09)
                     case UInt8(ascii: "u"):
-                        // An unpaired surrogate, which no UTF-8 text can hold, reads as U+FFFD, as
-                        // browsers and Go read it: one such character in an API's answer made the
-                        // whole answer unreadable, every retry, and stopped every run.
+                        // An unpaired surrogate is no character: no UTF-8 text can hold it, so it
+                        // is refused like invalid UTF-8, not changed into U+FFFD behind the data's back.
+                        let escape = position - 2
                         var scalar = try parseHex4()
                         if (0xD800..<0xDC00).contains(scalar) {
+                            var low: UInt32?
                             if current == UInt8(ascii: "\\"), position + 1 < bytes.count,
                                 bytes[position + 1] == UInt8(ascii: "u")
                             {
-                                let next = position
                                 position += 2
-                                let low = try parseHex4()
-                                if (0xDC00..<0xE000).contains(low) {
-                                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                                } else {
-                                    (position, scalar) = (next, 0xFFFD)
-                                }
-                            } else {
-                                scalar = 0xFFFD
+                                low = try parseHex4()
                             }
+                            guard let low, (0xDC00..<0xE000).contains(low) else {
+                                throw unpairedSurrogate(scalar, at: escape)
+                            }
+                            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                         } else if (0xDC00..<0xE000).contains(scalar) {
-                            scalar = 0xFFFD
+                            throw unpairedSurrogate(scalar, at: escape)
                         }
                         guard let u = Unicode.Scalar(scalar) else { throw error("invalid code point") }
                         out.append(contentsOf: Array(String(Character(u)).utf8))

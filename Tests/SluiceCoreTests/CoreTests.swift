@@ -168,14 +168,20 @@ import Testing
         #expect(try JSON.decode(JSON.encode(v)) == v)
     }
 
-    /// An unpaired surrogate reads as U+FFFD, and what follows it as itself: an answer holding
-    /// one was unreadable, every retry.
-    @Test func readsAnUnpairedSurrogateAsTheReplacementCharacter() throws {
-        #expect(try JSON.decode(#""a\ud800b""#) == "a\u{FFFD}b")
-        #expect(try JSON.decode(#""\udc00""#) == "\u{FFFD}")
-        #expect(try JSON.decode(#""\ud800\u0041""#) == "\u{FFFD}A")
-        #expect(try JSON.decode(#""\ud800\ud83c\udfb5""#) == "\u{FFFD}🎵")
-        #expect(try JSON.decode(#""x\ud800""#) == "x\u{FFFD}")
+    /// An unpaired surrogate is refused like invalid UTF-8, at the offset of its escape: turned
+    /// into U+FFFD it changed the data with no notice.
+    @Test(arguments: [
+        (#""a\ud800b""#, 2, "\\ud800 in string (a high surrogate without its low half)"),
+        (#""x\udc00""#, 2, "\\udc00 in string (a low surrogate without its high half)"),
+        (#"["ok","\ud800\u0041"]"#, 7, "\\ud800 in string (a high surrogate without its low half)"),
+        (#""\ud800\ud83c\udfb5""#, 1, "\\ud800 in string (a high surrogate without its low half)"),
+        (#""x\uD800""#, 2, "\\ud800 in string (a high surrogate without its low half)"),
+    ])
+    func refusesAnUnpairedSurrogate(text: String, offset: Int, message: String) throws {
+        let error = #expect(throws: JSON.DecodingError.self) { try JSON.decode(text) }
+        #expect(error?.offset == offset)
+        #expect(error?.message == "invalid UTF-16 escape " + message)
+        #expect(try JSON.decode(#""\ud83c\udfb5""#) == "🎵")
     }
 
     @Test(arguments: [

@@ -788,6 +788,25 @@ import Testing
         }
     }
 
+    /// A lone surrogate escaped in an answer (`"\\ud800"`) is refused like invalid UTF-8, at its
+    /// byte: it was read as U+FFFD, changing the data with no notice.
+    @Test func anAnswerWithALoneSurrogateIsNotValidJSON() async throws {
+        var api = FixtureAPI(shape: .batchObject(path: "/api/books", parameter: "ids", separator: ","), answers: [:])
+        api.rawBody = Array(#"{"a":{"title":"x\udc00"}}"#.utf8)
+        try await Self.with(api) { _, origin in
+            let stage = try Self.fetchStage(
+                "path: /api/books\nid: isbn\nmatch: object_keys\nretries: 0",
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let batch = Batch(columns: ["isbn"], rows: [["a"]])
+            let error = await #expect(throws: (any Error).self) { try await harness.run(stage, input: [batch]) }
+            #expect(
+                "\(error!)".contains(
+                    "not valid JSON (25 bytes, invalid JSON at byte 16: invalid UTF-16 escape \\udc00 in string (a low "
+                        + "surrogate without its high half))"), "\(error!)")
+        }
+    }
+
     /// A list-valued query parameter: each id a parameter of its own (`?id=a&id=b`, or with
     /// brackets in the name), encoded once, answered by an object keyed by the ids sent.
     @Test(arguments: ["id", "id[]"])
