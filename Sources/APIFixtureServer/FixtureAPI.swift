@@ -65,6 +65,9 @@ public struct FixtureAPI: Sendable {
     /// Ids an `itemBody` request always gets a 200 for whose body is not JSON (a Latin-1 byte
     /// in a string): a record the API cannot encode.
     public var garbled: Set<String> = []
+    /// Ids an `itemBody` request always gets a 200 for that says `Content-Encoding: gzip` over a
+    /// body that is not gzip: a proxy that lies about the encoding.
+    public var notGzip: Set<String> = []
     /// The longest request target (path and query) answered; a longer one gets 414 and an HTML
     /// page, as web servers answer it.
     public var maxTargetLength: Int?
@@ -138,6 +141,8 @@ public struct FixtureReply: Sendable, Equatable {
     public var contentType = "application/json"
     /// The `Location` header, for a redirect.
     public var location: String?
+    /// A `Content-Encoding` header sent over the body as it is.
+    public var contentEncoding: String?
 
     init(_ status: Int, json: Value) {
         self.status = status

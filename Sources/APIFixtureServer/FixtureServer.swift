@@ -92,6 +92,8 @@ public final class FixtureServer: Sendable {
             // Compressing a large answer takes a while: on a blocking-I/O thread, not the pool's.
             bytes = try await BlockingIO.run { [bytes] in try Compression.compress(bytes, gzip: encoding == "gzip") }
             fields[.contentEncoding] = encoding
+        } else if let lie = reply.contentEncoding {
+            fields[.contentEncoding] = lie
         }
         return Response(
             status: .init(code: reply.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))

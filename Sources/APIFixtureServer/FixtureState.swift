@@ -164,6 +164,11 @@ struct FixtureState: Sendable {
                 reply.body.insert(0xE9, at: reply.body.count - 2)
                 return reply
             }
+            if api.notGzip.contains(id) {
+                var reply = FixtureReply(200, json: .object(["name": "plain"]))
+                reply.contentEncoding = "gzip"
+                return reply
+            }
             guard let item = api.answers[id] else { return .error(404, "no record for \(idKey) \(id)") }
             return FixtureReply(200, json: item)
         }

@@ -104,16 +104,25 @@ extension HTTPFetcher {
                         metadata: ["http.url": "\(URLRedaction.describe(url))"])
                     throw FetchError(.untrustedServer, cause + "; not retried", url: url)
                 }
-                if case .bodyTooLarge = failure {
+                if case .bodyTooLarge(let status) = failure {
                     // The same request gets the same answer: asking again only downloads it again.
-                    let smaller =
-                        configuration.request == .perItem || configuration.maxIDs <= 1
-                        ? ""
-                        : "; a batch of fewer ids has a smaller answer: lower max_ids (now \(configuration.maxIDs))"
-                    throw FetchError(.invalidResponse, "\(failure); not retried\(smaller)", url: url)
+                    let oneID = configuration.request == .perItem || configuration.maxIDs <= 1 || purpose == .fallback
+                    guard oneID else {
+                        throw FetchError(
+                            .invalidResponse,
+                            "\(failure); not retried; a batch of fewer ids has a smaller answer: lower max_ids (now "
+                                + "\(configuration.maxIDs))", url: url, status: status)
+                    }
+                    // One id's answer: no smaller request to make, so a bad answer for that id,
+                    // which on_give_up: reject rejects rather than stopping the run.
+                    throw FetchError(
+                        .exhausted(attempts: attempts), "\(failure); not retried", url: url, status: status)
                 }
                 if case .timeout = failure { tally.timeouts += 1 }
-                problem = Problem(description: failure.description)
+                // An answer that cannot be decompressed is a bad answer with its status, tried
+                // again and given up on like a body that is not JSON.
+                let status: Int? = if case .undecompressable(_, let status) = failure { status } else { nil }
+                problem = Problem(description: failure.description, status: status)
             } catch let failure as TokenProvider<AnyDurationClock>.TransientFailure {
                 problem = Problem(description: failure.description, status: failure.status)
             }

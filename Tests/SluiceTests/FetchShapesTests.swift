@@ -315,6 +315,37 @@ import Testing
         }
     }
 
+    /// One id whose answer cannot be decompressed (`Content-Encoding: gzip` over a body that is
+    /// not gzip) is a bad answer: retried, then rejected with `on_give_up: reject` while the other
+    /// rows go on; it stopped the whole run as a failed connection.
+    @Test func anIDWhoseAnswerCannotBeDecompressedIsRejectedWhenThePlanSaysSo() async throws {
+        var api = FixtureAPI(
+            shape: .itemBody(path: "/geocode", idKey: "street"),
+            answers: ["1 Main St": .object(["lat": 1.5]), "3 Oak St": .object(["lat": 3.5])])
+        api.notGzip = ["2 Bad St"]
+        try await Self.with(api) { server, origin in
+            let stage = try Self.fetchStage(
+                "path: /geocode\nmethod: POST\nbody: { street: \"{street}\" }\nretries: 1\nbackoff: 0.01s\n"
+                    + "on_give_up: reject",
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let batch = Batch(columns: ["street"], rows: [["1 Main St"], ["2 Bad St"], ["3 Oak St"]])
+            let got = rows(try await harness.run(stage, input: [batch]))
+            #expect(got.map { $0["street"] } == ["1 Main St", "3 Oak St"])
+            #expect(harness.counters["gave_up"] == 1)
+            #expect(server.stats().idsAsked.filter { $0 == "2 Bad St" }.count == 2, "asked, then retried once")
+            let rejects = try await FetchStageTests.rejects(harness)
+            #expect(
+                rejects.contains {
+                    $0.hasPrefix("fetch,gave_up,") && $0.contains("2 Bad St")
+                        && $0.contains(
+                            "the answer could not be decompressed: its body is not the compressed data "
+                                + "Content-Encoding: gzip says (zlib error -3)")
+                },
+                "\(rejects)")
+        }
+    }
+
     /// `on_give_up: reject` is for ids the API always fails on: an API that fails every request
     /// of several answered nothing, and the fetch stops resumably instead of passing on no rows
     /// as a success; what it set aside is in the rejects file.

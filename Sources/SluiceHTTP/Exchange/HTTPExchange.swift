@@ -25,8 +25,12 @@ struct HTTPExchange: Sendable {
         case timeout(Duration)
         /// The connection could not be made or was lost before the response was complete.
         case connection(String)
-        /// The body was larger than ``HTTPExchange/maxBodyBytes``, decompressed if it came compressed.
-        case bodyTooLarge
+        /// The body was larger than ``HTTPExchange/maxBodyBytes``, decompressed if it came compressed;
+        /// `status`: the answer's, when its head came.
+        case bodyTooLarge(status: Int? = nil)
+        /// The body could not be decompressed as its `Content-Encoding` says (not gzip at all, cut
+        /// short): a bad answer, not a failed connection; `status`: the answer's, when its head came.
+        case undecompressable(String, status: Int? = nil)
         /// The server's TLS certificate failed verification: permanent, never retried.
         case untrustedServer(String)
 
@@ -36,6 +40,7 @@ struct HTTPExchange: Sendable {
             case .connection(let cause): "connection failed: \(cause)"
             case .bodyTooLarge:
                 "response body larger than \(HTTPExchange.maxBodyBytes) bytes (decompressed, if it came compressed)"
+            case .undecompressable(let cause, _): "the answer could not be decompressed: \(cause)"
             case .untrustedServer(let cause): cause
             }
         }
@@ -65,8 +70,14 @@ struct HTTPExchange: Sendable {
         clientLogger.logLevel = max(logger.logLevel, .debug)
         do {
             let response = try await client.execute(request, deadline: deadline, logger: clientLogger)
-            let bytes = try await Self.collect(response.body, before: deadline, timeout: timeout)
-            return Response(status: Int(response.status.code), headers: response.headers, body: bytes)
+            let status = Int(response.status.code)
+            do {
+                let bytes = try await Self.collect(response.body, before: deadline, timeout: timeout)
+                return Response(status: status, headers: response.headers, body: bytes)
+            } catch {
+                throw Self.classify(
+                    error, timeout: timeout, status: status, encoding: response.headers.first(name: "Content-Encoding"))
+            }
         } catch {
             throw Self.classify(error, timeout: timeout)
         }
@@ -91,7 +102,10 @@ struct HTTPExchange: Sendable {
         }
     }
 
-    private static func classify(_ error: any Error, timeout: Duration) -> any Error {
+    /// `status` and `encoding`: the answer's, when the error came with its body.
+    private static func classify(
+        _ error: any Error, timeout: Duration, status: Int? = nil, encoding: String? = nil
+    ) -> any Error {
         if Task.isCancelled || error is CancellationError { return CancellationError() }
         if let failure = error as? Failure { return failure }
         if let error = error as? HTTPClientError {
@@ -103,10 +117,10 @@ struct HTTPExchange: Sendable {
             }
         }
         if error is NIOTooManyBytesError || error as? NIOHTTPDecompression.DecompressionError == .limit {
-            return Failure.bodyTooLarge
+            return Failure.bodyTooLarge(status: status)
         }
-        if error is NIOHTTPDecompression.DecompressionError || error is NIOHTTPDecompression.ExtraDecompressionError {
-            return Failure.connection("the compressed response body could not be decompressed (\(error))")
+        if let cause = undecompressable(error, encoding: encoding) {
+            return Failure.undecompressable(cause, status: status)
         }
         if let untrusted = untrustedServer(error) { return untrusted }
         // NIO says "connection reset (error set): Connection refused) (errno: 111)" for a refusal.
@@ -118,6 +132,26 @@ struct HTTPExchange: Sendable {
             }
         }
         return Failure.connection(String(describing: error))
+    }
+
+    /// Why a body could not be decompressed, in words: zlib's codes and NIO's enum cases say
+    /// nothing to people; `nil` for an error of another kind.
+    private static func undecompressable(_ error: any Error, encoding: String?) -> String? {
+        let says = encoding.map { "Content-Encoding: \($0)" } ?? "its Content-Encoding"
+        if let error = error as? NIOHTTPDecompression.DecompressionError {
+            switch error {
+            case .inflationError(let code):
+                return "its body is not the compressed data \(says) says (zlib error \(code))"
+            case .initializationError(let code): return "zlib could not start (error \(code))"
+            default: return "\(error)"
+            }
+        }
+        if let error = error as? NIOHTTPDecompression.ExtraDecompressionError {
+            if error == .truncatedData { return "its compressed data (\(says)) is cut short" }
+            if error == .invalidTrailingData { return "data follows the end of its compressed data (\(says))" }
+            return "\(error)"
+        }
+        return nil
     }
 
     /// A certificate that failed verification, said plainly. NIO's own text is a BoringSSL error

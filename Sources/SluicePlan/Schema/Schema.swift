@@ -353,7 +353,8 @@ public enum Schema {
                 ParameterSpec(
                     "on_give_up", .choice(of: GiveUpPolicy.self), default: "fail",
                     "A request the API still answers with a 5xx after every retry (or with a success whose body "
-                        + "is not JSON, or has fewer items than ids): `fail` stops the fetch, resumably "
+                        + "is not JSON, cannot be decompressed, or has fewer items than ids; per item, one over the "
+                        + "64 MiB body limit, not retried): `fail` stops the fetch, resumably "
                         + "(exit 4: `sluice resume` asks it again); `reject` rejects its ids (`rejects-<stage>.csv`, "
                         + "reason `gave_up` with the last error; counted in `gave_up`, not as ids the API refused; "
                         + "not kept among the answers, so a resume asks again) and goes on, for an id the API always fails on, "
