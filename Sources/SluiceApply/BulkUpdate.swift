@@ -131,6 +131,11 @@ public struct BulkUpdate: Sendable {
     /// undo` will look for it, and writes the id to it: what a later look asks the server about
     /// (`txid_status`) when the COMMIT's outcome was never learnt.
     public var beforeCommit: (@Sendable (Int64?) async throws -> Void)?
+    /// Called once COMMIT has answered (or the server confirmed it went through), before
+    /// anything after it (``analyzeShare``'s `ANALYZE`), with the figures of what was written:
+    /// the apply records then that it committed, so that a process killed later does not leave
+    /// it looking unfinished. Not called in a dry run, nor for a review.
+    public var afterCommit: (@Sendable (BulkUpdateStats) async -> Void)?
     /// Called once `BEGIN` has answered on the update's connection (not a review's, nor the
     /// second connection's): from then until COMMIT an interruption rolls the transaction back;
     /// before, the update had started nothing on the server. The apply records it
@@ -723,6 +728,7 @@ public struct BulkUpdate: Sendable {
                     try await confirmCommit(transaction, lost: lost, on: connection)
                     stats.commitConfirmedAfterConnectionLoss = true
                 }
+                if let afterCommit { await afterCommit(stats) }
                 if !stats.commitConfirmedAfterConnectionLoss {
                     stats.analyzed = await refreshStatistics(
                         sql, written: written.rows + written.deleted, on: connection)

@@ -18,9 +18,9 @@ struct Resume: AsyncParsableCommand {
             max_retry_after. A run whose verify (or a later stage) failed once its apply committed \
             runs that stage and those after it again, not the apply: it fails the same way until \
             the table, or the plan with --set, is fixed (sluice undo RUN puts the apply back \
-            instead). One interrupted or killed once its apply committed (during its verify) runs \
-            the stage it stopped in and those after it, not the apply either. A run that succeeded \
-            has nothing to resume; one that stopped for \
+            instead). One interrupted or killed once its apply committed (during its verify, or the \
+            apply's ANALYZE after its COMMIT) runs the stages after the apply that did not finish, not \
+            the apply either. A run that succeeded has nothing to resume; one that stopped for \
             review is continued by approving it (the replay command it printed), unless a later run \
             approved it since (nothing left to resume: exit 0) or an apply to the table since \
             superseded its review (approving it is refused: resume says why and exits 1); one whose process \
@@ -160,15 +160,25 @@ struct Resume: AsyncParsableCommand {
                         + "the table or the plan (--set) changed since; to put the apply back instead: \(undo)")
                 continue
             }
+            let how =
+                original.status == .interrupted
+                ? "it was interrupted" : original.isAbandoned ? "its process died" : "it stopped"
             if let stopped = stoppedAfterCommit {
-                let how =
-                    original.status == .interrupted
-                    ? "it was interrupted" : original.isAbandoned ? "its process died" : "it stopped"
+                // Killed between its COMMIT and its end (its ANALYZE), or once it had ended.
+                let place =
+                    original.stage(stage)?.status == .succeeded ? "in stage '\(stopped)'" : "before the stage ended"
                 Terminal.printError(
-                    "note: stage '\(stage)' of run \(original.runID) committed, then \(how) in stage '\(stopped)': the "
-                        + "resume runs '\(stopped)' and the stages after it, not the apply, whose change stands; to put "
-                        + "the apply back instead: \(undo)")
+                    "note: stage '\(stage)' of run \(original.runID) committed, then \(how) \(place): the resume runs "
+                        + "'\(stopped)' and the stages after it, not the apply, whose change stands; to put the apply "
+                        + "back instead: \(undo)")
                 continue
+            }
+            if original.applyStoppedAfterItsCommitWithNothingLeft == stage {
+                Terminal.printError(
+                    "note: stage '\(stage)' of run \(original.runID) committed, then \(how) before the stage ended, "
+                        + "with no stage after it left to run: there is nothing to resume; to put the apply back: \(undo)"
+                )
+                return
             }
             Terminal.printError(
                 "note: stage '\(stage)' of run \(original.runID) committed before the run stopped: the resume's apply "

@@ -164,8 +164,14 @@ struct RunSummary {
             out +=
                 "the process that ran it (pid \(process.pid)) is gone without writing a final status: it was "
                 + "killed or crashed, or could no longer write the manifest (a full disk?); "
-                + (manifest.stageStoppedAfterItsCommit.map(Self.keepingTheChange) ?? "") + "continue with:\n  "
-                + (process.resumeCommand ?? "sluice resume \(Execution.shellQuoted(directory.path))") + "\n"
+            if let apply = manifest.applyStoppedAfterItsCommitWithNothingLeft {
+                out +=
+                    "stage '\(apply)' had committed, and no stage after it was left to run: there is nothing to resume\n"
+            } else {
+                out +=
+                    (manifest.stageStoppedAfterItsCommit.map(Self.keepingTheChange) ?? "") + "continue with:\n  "
+                    + (process.resumeCommand ?? "sluice resume \(Execution.shellQuoted(directory.path))") + "\n"
+            }
         }
         // Answers a fetch of this run kept, which `sluice resume` reuses (not those of a fetch a
         // replay skipped: resuming a replay of the apply asks the API nothing).
@@ -383,8 +389,11 @@ struct RunSummary {
             let time = ran ? stage.workedSeconds.map(Self.format(seconds:)) : nil
             // An apply's or verify's "out 0" read as "nothing applied": they pass no rows on.
             let passesRowsOn = !Self.endKinds.contains(stage.kind)
+            // Committed, then killed before its end (during its ANALYZE), or still at it.
+            let status =
+                stage.status.rawValue + (stage.status == .running && stage.committedAt != nil ? ", committed" : "")
             rows.append([
-                stage.name, stage.kind, stage.status.rawValue, ran && stage.input != nil ? "\(stage.rowsIn)" : "-",
+                stage.name, stage.kind, status, ran && stage.input != nil ? "\(stage.rowsIn)" : "-",
                 ran && passesRowsOn ? "\(stage.rowsOut)" : "-", ran ? "\(stage.rowsRejected)" : "-", time ?? "-",
             ])
         }
@@ -421,10 +430,12 @@ private func zip<A, B>(_ a: A?, _ b: B?) -> (A, B)? {
 
 extension Manifest {
     /// The apply stages that committed changes, each with its undo file (the prior values of
-    /// the rows it changed): a run that then failed has changed the database all the same.
+    /// the rows it changed): a run that then failed has changed the database all the same. Also
+    /// one that had not ended (``StageRecord/committedAt``: killed during its `ANALYZE`), but not
+    /// the record a replay copied of an apply it skipped: that change is the original run's.
     var committedApplies: [(stage: String, undo: Artifact)] {
         stages.compactMap { stage in
-            guard stage.status == .succeeded,
+            guard stage.status == .succeeded || (stage.committedAt != nil && stage.status != .skipped),
                 let undo = stage.outputs.first(where: { $0.kind == ApplyStage.undoArtifactKind }), undo.rows > 0
             else { return nil }
             return (stage.name, undo)
@@ -444,15 +455,32 @@ extension Manifest {
     /// The first stage that did not finish after the last of the run's applies that committed
     /// (not undone since), for a run interrupted, or whose process died (killed, or its machine
     /// down), after that COMMIT: `sluice resume` runs it and those after it, not the apply. The
-    /// manifest holds that COMMIT by then: a stage's end (an apply's `succeeded`, with its undo
-    /// file) is written to it before the stages reading it see their input end, so a verify starts
-    /// its checks only once it is. `nil` for a run still running here, or stopped before.
+    /// manifest holds that COMMIT by then: an apply records it (``StageRecord/committedAt``, with
+    /// its undo file and counters) before anything after it, its `ANALYZE` included, and a stage's
+    /// end is written before the stages reading it see their input end, so a verify starts its
+    /// checks only once it is. `nil` for a run still running here, or stopped before.
     var stageStoppedAfterItsCommit: String? {
-        guard status == .interrupted || (status == .running && !isInProgress) else { return nil }
-        let committed = Set(committedAppliesNotUndone.map(\.stage))
-        guard let last = stages.lastIndex(where: { committed.contains($0.name) }) else { return nil }
+        guard let last = lastCommitOfAStoppedRun else { return nil }
         // Not one a replay of the apply alone (`--stage`) left out.
         return stages[(last + 1)...].first { $0.status != .succeeded && $0.status != .skipped }?.name
+    }
+
+    /// The last of the run's applies that committed (not undone since), for a run interrupted, or
+    /// whose process died, before that apply ended (during its `ANALYZE`), when no stage after it
+    /// was left to run: there is nothing to resume. `nil` otherwise.
+    var applyStoppedAfterItsCommitWithNothingLeft: String? {
+        guard let last = lastCommitOfAStoppedRun, stages[last].status != .succeeded,
+            stages[(last + 1)...].allSatisfy({ $0.status == .succeeded || $0.status == .skipped })
+        else { return nil }
+        return stages[last].name
+    }
+
+    /// Where the last apply that committed (not undone since) is in ``stages``, for a run
+    /// interrupted or whose process died; `nil` for a run still running here, or another.
+    private var lastCommitOfAStoppedRun: Int? {
+        guard status == .interrupted || (status == .running && !isInProgress) else { return nil }
+        let committed = Set(committedAppliesNotUndone.map(\.stage))
+        return stages.lastIndex { committed.contains($0.name) }
     }
 
     /// For a run from after an apply (a resume of a failed verify) that failed: the apply's

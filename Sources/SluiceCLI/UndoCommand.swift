@@ -293,7 +293,7 @@ struct UndoCommand: AsyncParsableCommand {
         guard let record = manifest.stage(stage), let table = record.parameters["table"].stringValue else {
             return ([], unreadable.map { "\($0)" })
         }
-        let since = record.finishedAt ?? record.startedAt ?? manifest.startedAt
+        let since = record.finishedAt ?? record.committedAt ?? record.startedAt ?? manifest.startedAt
         var later = laterApplies(
             to: table, after: since, among: all.map(\.manifest), excluding: { $0.runID == manifest.runID })
         if orStillApplying {
@@ -318,7 +318,7 @@ struct UndoCommand: AsyncParsableCommand {
             guard !excluding(other) else { return [] }
             return other.committedApplies.compactMap { applied in
                 guard let theirs = other.stage(applied.stage), theirs.parameters["table"].stringValue == table,
-                    let when = theirs.finishedAt, when > date,
+                    let when = theirs.finishedAt ?? theirs.committedAt, when > date,
                     !other.undos.contains(where: { $0.stage == applied.stage && $0.changedSince == 0 })
                 else { return nil }
                 return (when, LaterApply(runID: other.runID, stage: applied.stage, table: table))

@@ -18,6 +18,8 @@ import Glibc
 struct ProcessFaultTests {
     /// The advisory lock a verify of these tests waits on.
     static let verifyGate = 72_001
+    /// The advisory lock an apply's `ANALYZE` of these tests waits on.
+    static let analyzeGate = 72_002
 
     // MARK: Signals during apply
 
@@ -321,16 +323,7 @@ struct ProcessFaultTests {
             + "'>= {{ stages.apply.filled_isrc }}', gate: '>= 1'}}]"
         let (process, out, err) = try fixture.sluice.start(fixture.runArguments(["--yes", "--set", check]))
         defer { FaultChecks.stop(process) }
-        do {
-            try await FaultChecks.eventually("the verify to wait for the test's lock", within: .seconds(120)) {
-                try await fixture.sluiceBackends().contains {
-                    $0.query.contains("pg_advisory_lock_shared") && $0.waitEventType == "Lock"
-                }
-            }
-        } catch {
-            await gate.release()
-            throw error
-        }
+        try await fixture.waitForASession("the verify", toWaitFor: gate) { $0.contains("pg_advisory_lock_shared") }
         kill(process.processIdentifier, signal)
         let stopped = await FaultChecks.finish(process, out, err, within: .seconds(60))
         await gate.release()
@@ -369,6 +362,100 @@ struct ProcessFaultTests {
         #expect(resume.replayOf?.runID == manifest.runID && resume.replayOf?.resumed == true)
         #expect(resume.stages.filter { $0.status != .skipped }.map(\.name) == ["verify"])
         #expect(resume.status == .succeeded && resume.stage("verify")?.counters["passed"] == 2)
+        #expect(fixture.simulator.stats().apiRequests == asked, "the resume asked the API")
+        #expect(try await fixture.table() == enriched)
+    }
+
+    /// A run killed after its apply's COMMIT and before the apply's end, during its `ANALYZE`:
+    /// the manifest said the apply `running` with nothing recorded, `sluice runs` that it may
+    /// have applied, and `sluice resume` ran the whole plan again. The apply records its COMMIT
+    /// before the ANALYZE (`committed_at`, its undo file and counters), so the run lists as
+    /// committed and the resume runs the verify alone; with no verify in the plan, there is
+    /// nothing to resume. The ANALYZE (120 rows written: more than 50 and a tenth of the table)
+    /// computes the statistics of an expression whose function waits, under ANALYZE only, on an
+    /// advisory lock the test holds, with no `lock_timeout` (the apply's ANALYZE gives up on a
+    /// busy table after 100 ms).
+    @Test(arguments: [true, false])
+    func aRunKilledDuringItsApplysAnalyzeAfterItsCommitResumesTheStagesAfterIt(verified: Bool) async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        _ = try await fixture.server.execute(
+            """
+            CREATE FUNCTION analyze_gate(text) RETURNS text LANGUAGE plpgsql IMMUTABLE SET lock_timeout = 0 AS $$
+            BEGIN
+                IF current_query() ~* '^\\s*analyze' THEN
+                    PERFORM pg_advisory_xact_lock_shared(\(Self.analyzeGate));
+                END IF;
+                RETURN $1;
+            END $$;
+            CREATE STATISTICS tracks_analyze_gate ON (analyze_gate(isrc)) FROM tracks;
+            ALTER TABLE tracks OWNER TO \(TestPostgres.passwordRole)
+            """, conninfo: fixture.conninfo)
+        var arguments = fixture.runArguments(["--yes"])
+        if !verified {
+            // The Spotify plan without its verify: the apply is its last stage.
+            let text = try await Files.text(SluiceProcess.root.appendingPathComponent("plans/spotify-enrichment.yaml"))
+            let verify = try #require(text.range(of: "\n  - name: verify\n"))
+            let plan = fixture.directory.appendingPathComponent("unverified.yaml")
+            try await Files.write(Array((text[..<verify.lowerBound] + "\n").utf8), to: plan)
+            arguments[1] = plan.path
+        }
+        let gate = try await fixture.holdAdvisoryLock(Self.analyzeGate)
+        let (process, out, err) = try fixture.sluice.start(arguments)
+        defer { FaultChecks.stop(process) }
+        try await fixture.waitForASession("the apply's ANALYZE", toWaitFor: gate) {
+            $0.uppercased().hasPrefix("ANALYZE")
+        }
+        kill(process.processIdentifier, SIGKILL)
+        let stopped = await FaultChecks.finish(process, out, err, within: .seconds(60))
+        await gate.release()
+        let (directory, manifest) = try #require(await fixture.manifests().last)
+        let apply = try #require(manifest.stage("apply"))
+        #expect(manifest.isAbandoned, "\(stopped.stderr)")
+        #expect(apply.status == .running && apply.finishedAt == nil)
+        let recorded = try await Files.text(Manifest.manifestURL(for: directory))
+        #expect(recorded.contains("\"committed_at\": \""), "the apply's COMMIT is not recorded")
+        #expect(
+            apply.outputs.contains { $0.kind == "undo" && $0.rows > 0 } && apply.counters["changed", default: 0] > 0)
+        let enriched = try await fixture.table()
+        #expect(enriched != before)
+        let asked = fixture.simulator.stats().apiRequests
+
+        let listed = try await fixture.sluice.run(["runs", "--runs-dir", fixture.runsDirectory])
+        #expect(listed.stdout.contains("running, process gone, apply committed"), "\(listed.stdout)")
+        #expect(!listed.stdout.contains("may have applied"), "\(listed.stdout)")
+        let shown = try await fixture.sluice.run(["runs", "show", directory.path])
+        #expect(shown.stdout.contains("  sluice undo \(directory.path) --yes\n"), "\(shown.stdout)")
+        #expect(shown.stdout.contains("running, committed"), "\(shown.stdout)")
+        #expect(!shown.stdout.contains("its COMMIT may have gone through"), "\(shown.stdout)")
+        let next =
+            verified
+            ? "to keep the change and run stage 'verify' and the stages after it again (the apply does not run "
+                + "again), continue"
+            : "stage 'apply' had committed, and no stage after it was left to run: there is nothing to resume\n"
+        #expect(shown.stdout.contains(next), "\(shown.stdout)")
+
+        let runs = await fixture.manifests().count
+        let resumed = try await fixture.sluice.run(["resume", directory.path, "--yes"])
+        #expect(resumed.status == 0, "\(resumed.stderr)\n\(resumed.stdout)")
+        let said =
+            verified
+            ? "ended: the resume runs 'verify' and the stages after it, not the apply"
+            : "ended, with no stage after it left to run: there is nothing to resume"
+        #expect(
+            resumed.stderr.contains(
+                "note: stage 'apply' of run \(manifest.runID) committed, then its process died before the stage "
+                    + said),
+            "\(resumed.stderr)")
+        if verified {
+            let resume = try #require(await fixture.manifests().last?.manifest)
+            #expect(resume.replayOf?.runID == manifest.runID && resume.replayOf?.resumed == true)
+            #expect(resume.stages.filter { $0.status != .skipped }.map(\.name) == ["verify"])
+            #expect(resume.status == .succeeded, "\(resumed.stderr)")
+        } else {
+            #expect(await fixture.manifests().count == runs, "the resume started a run")
+        }
         #expect(fixture.simulator.stats().apiRequests == asked, "the resume asked the API")
         #expect(try await fixture.table() == enriched)
     }
@@ -745,6 +832,21 @@ extension EnrichmentFixture {
         let verify = try #require(manifest.stages.firstIndex { $0.name == "verify" })
         manifest.stages[verify].status = .running
         try await Files.write(manifest.encoded(), to: Manifest.manifestURL(for: run))
+    }
+
+    /// Waits until a session of sluice whose query `matches` waits for a lock (`gate`, which the
+    /// test holds); when none does within two minutes, releases `gate` and fails, naming `what`.
+    func waitForASession(
+        _ what: String, toWaitFor gate: HeldLock, matching matches: @escaping @Sendable (String) -> Bool
+    ) async throws {
+        do {
+            try await FaultChecks.eventually("\(what) to wait for the test's lock", within: .seconds(120)) {
+                try await sluiceBackends().contains { matches($0.query) && $0.waitEventType == "Lock" }
+            }
+        } catch {
+            await gate.release()
+            throw error
+        }
     }
 
     /// Takes the advisory lock `key` in a transaction of the test's own: a query that takes it

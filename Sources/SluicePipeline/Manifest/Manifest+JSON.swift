@@ -168,7 +168,7 @@ extension Manifest.ReplayOrigin {
 
 extension Manifest.StageRecord {
     var json: Value {
-        .object([
+        var fields: [String: Value] = [
             "name": .string(name), "kind": .string(kind), "parameters": parameters,
             "input": input.map(Value.string) ?? .null, "requires_approval": .bool(requiresApproval),
             "status": .string(status.rawValue), "started_at": .date(startedAt), "finished_at": .date(finishedAt),
@@ -178,7 +178,10 @@ extension Manifest.StageRecord {
             "counters": .object(counters.mapValues { .int(Int64($0)) }),
             "inputs": .array(inputs.map(\.json)), "outputs": .array(outputs.map(\.json)),
             "error": error?.json ?? .null, "review": review?.json ?? .null,
-        ])
+        ]
+        // Absent when it has nothing to say: added since the format's first version.
+        if let committedAt { fields["committed_at"] = .date(committedAt) }
+        return .object(fields)
     }
 
     init(json r: ManifestFields) throws {
@@ -188,6 +191,7 @@ extension Manifest.StageRecord {
             status: try r.choice("status", StageStatus.self))
         startedAt = try r.optionalDate("started_at")
         finishedAt = try r.optionalDate("finished_at")
+        committedAt = try r.optionalDate("committed_at")
         waitedForInputMilliseconds = try r.optionalInt("waited_for_input_ms")
         rowsIn = try r.optionalInt("rows_in") ?? 0
         rowsOut = try r.optionalInt("rows_out") ?? 0

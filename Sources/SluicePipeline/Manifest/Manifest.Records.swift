@@ -276,6 +276,12 @@ extension Manifest {
         public var status: StageStatus
         public var startedAt: Date?
         public var finishedAt: Date?
+        /// When what the stage did became final though it had not ended (an apply's COMMIT,
+        /// before its `ANALYZE`): its record was written then, counters, files and spool as they
+        /// are once it ends (``StageContext/recordCommitted()``). A run killed after it still says
+        /// `running` for the stage, and this says it committed. `nil` for a stage that has no such
+        /// moment, or did not reach it.
+        public var committedAt: Date?
         /// How long, in milliseconds, it waited for its input to give it anything (its first
         /// batch, or the end of an input that sends no rows on, as verify's after apply): stages
         /// start together and stream, so one downstream waits on its upstream. `nil` for a

@@ -89,14 +89,15 @@ struct RunLayout: Sendable {
         self.segments = segments
     }
 
-    /// The original spool of `input`, checked: the stage succeeded, its spool is recorded,
-    /// the file exists and its SHA-256 is the recorded one.
+    /// The original spool of `input`, checked: the stage succeeded (or committed: its spool was
+    /// complete then, ``Manifest/StageRecord/committedAt``), its spool is recorded, the file
+    /// exists and its SHA-256 is the recorded one.
     static func recordedInput(of input: String, for stage: String, in replay: Replay) async throws -> RecordedInput {
         let run = replay.original.runID
         guard let record = replay.original.stage(input) else {
             throw RunnerError("the original run \(run) has no record of its input stage '\(input)'", stage: stage)
         }
-        guard record.status == .succeeded || record.status == .skipped else {
+        guard record.status == .succeeded || record.status == .skipped || record.committedAt != nil else {
             throw RunnerError(
                 "its input stage '\(input)' did not succeed in the original run \(run) (status \(record.status.rawValue)): there is no complete recorded input to replay from",
                 stage: stage)

@@ -39,6 +39,7 @@ struct StageExecution: Sendable {
                 stageName: name, spool: try SpoolWriter(at: spoolURL), channels: outputChannels,
                 progress: context.progress)
             output = out
+            context.whenCommitted { await recordCommitted(output: out) }
             try await spec.stage.run(context, input: input, output: out)
             // A stage that returns after the run was cancelled may have seen only part of its
             // input, unless what it did is final once it returns (an apply that committed).
@@ -100,18 +101,9 @@ struct StageExecution: Sendable {
                     path: linked ? RunDirectory.relativePath(of: own, in: runDirectory) : earlier.path,
                     sha256: recorded.sha256, rows: recorded.rows))
         } else if let spool {
-            outputs.append(
-                Manifest.Artifact(
-                    kind: Manifest.Artifact.spoolKind,
-                    path: RunDirectory.relativePath(of: spool.summary.url, in: runDirectory),
-                    sha256: spool.summary.sha256, rows: spool.rows))
+            outputs.append(spoolArtifact(spool))
         }
-        for artifact in context.artifacts {
-            outputs.append(
-                Manifest.Artifact(
-                    kind: artifact.kind, path: RunDirectory.relativePath(of: artifact.url, in: runDirectory),
-                    sha256: artifact.sha256, rows: artifact.rows))
-        }
+        outputs += registeredArtifacts
         // Files a source stage read (its own input, not a spool), after the recorded spool if any.
         let readFiles = context.inputs.map { artifact in
             Manifest.Artifact(
@@ -147,6 +139,41 @@ struct StageExecution: Sendable {
                             ?? configuration.continueCommand(runDirectory, spec.name)
                 }
             }
+        }
+    }
+
+    /// The stage's spool as its record names it.
+    private func spoolArtifact(_ spool: (summary: PrivateFileWriter.Summary, rows: Int)) -> Manifest.Artifact {
+        Manifest.Artifact(
+            kind: Manifest.Artifact.spoolKind, path: RunDirectory.relativePath(of: spool.summary.url, in: runDirectory),
+            sha256: spool.summary.sha256, rows: spool.rows)
+    }
+
+    /// The files the stage registered so far, as its record names them.
+    private var registeredArtifacts: [Manifest.Artifact] {
+        context.artifacts.map { artifact in
+            Manifest.Artifact(
+                kind: artifact.kind, path: RunDirectory.relativePath(of: artifact.url, in: runDirectory),
+                sha256: artifact.sha256, rows: artifact.rows)
+        }
+    }
+
+    /// ``StageContext/recordCommitted()``: the stage's record as it stands, its spool closed, with
+    /// `committed_at`, written before the stage goes on. Its status, its end and its notices are
+    /// left to its end (``record(status:failure:spool:)``), which writes the rest.
+    private func recordCommitted(output: StageOutput) async {
+        // A spool that cannot be closed fails the stage at its end, as it would have.
+        let spool = try? await output.closeSpool()
+        let progress = context.progress
+        let counters = context.counters.snapshot
+        let outputs = (spool.flatMap { $0 }.map { [spoolArtifact($0)] } ?? []) + registeredArtifacts
+        await recorder.updateStage(spec.name) { record, _ in
+            record.committedAt = ManifestRecorder.normalized(configuration.now())
+            record.rowsIn = progress.rowsIn
+            record.rowsOut = progress.rowsOut
+            record.rowsRejected = progress.rowsRejected
+            record.counters = counters
+            record.outputs = outputs
         }
     }
 

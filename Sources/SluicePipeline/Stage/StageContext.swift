@@ -50,6 +50,8 @@ public final class StageContext: Sendable {
     private let collected = Mutex<(artifacts: [Artifact], notices: [String], inputs: [Artifact], spool: Artifact?)>(
         ([], [], [], nil))
     private let lookup: @Sendable (String) -> Manifest.StageRecord?
+    /// What ``recordCommitted()`` does: set by the runner as the stage starts.
+    private let committedHandler = Mutex<(@Sendable () async -> Void)?>(nil)
 
     /// A file a stage produced, before it is written to the manifest.
     struct Artifact: Sendable {
@@ -134,6 +136,23 @@ public final class StageContext: Sendable {
     /// Adds a one-line notice to the run summary (the manifest's `notices`).
     public func notice(_ line: String) {
         collected.withLock { $0.notices.append("\(stageName): \(line)") }
+    }
+
+    /// Says that what the stage did is final from here though it goes on (an apply's COMMIT,
+    /// before its `ANALYZE`): the runner writes the stage's record to the manifest now, as it
+    /// would at its end — its counters, the files registered so far, its spool (closed: the
+    /// stage sends nothing after this) — with the time in `committed_at`, the stage still
+    /// `running`. A run killed before the stage ends then says what it committed, and `sluice
+    /// resume` goes on after it. Returns once that is on disk (or the write failed, which the
+    /// runner reports as for any transition); does nothing for a stage run outside a runner.
+    public func recordCommitted() async {
+        guard let handler = committedHandler.withLock({ $0 }) else { return }
+        await handler()
+    }
+
+    /// Makes ``recordCommitted()`` call `handler`.
+    func whenCommitted(_ handler: @escaping @Sendable () async -> Void) {
+        committedHandler.withLock { $0 = handler }
     }
 
     /// The manifest record of a stage that has finished (successfully or not) in this run, or

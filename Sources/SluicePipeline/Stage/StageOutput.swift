@@ -120,11 +120,20 @@ public final class StageOutput: Sendable {
     }
 
     /// Closes the spool and returns its summary; consumers are not told yet. Called once the
-    /// stage has returned, so no ``send(_:)`` runs meanwhile.
+    /// stage has returned, or has said it sends nothing more (``StageContext/recordCommitted()``),
+    /// so no ``send(_:)`` runs meanwhile. Called again, gives the first call's answer.
     func closeSpool() async throws -> (summary: PrivateFileWriter.Summary, rows: Int)? {
+        if let closed = spool.closed { return try closed.get() }
         let writer = spool.writer
         spool.writer = nil
-        return try await writer?.close()
+        let closed: Result<(summary: PrivateFileWriter.Summary, rows: Int)?, any Error>
+        do {
+            closed = .success(try await writer?.close())
+        } catch {
+            closed = .failure(error)
+        }
+        spool.closed = closed
+        return try closed.get()
     }
 
     /// Ends every consumer's channel: with `failure`, or as the end of the input.
@@ -137,10 +146,13 @@ public final class StageOutput: Sendable {
 ///
 /// `@unchecked Sendable`, safe because it is only touched by ``StageOutput/send(_:)``, which
 /// refuses to run twice at once (its `sending` flag), and by ``StageOutput/closeSpool()``, which
-/// the stage's execution calls after the stage returned. A `Mutex` cannot be held across the
-/// `await` of a spool write that runs on a thread of its own (``PrivateFileWriter``).
+/// the stage's execution calls after the stage returned (or the stage's own task, once it sends
+/// nothing more, then the execution after it returned: one after the other). A `Mutex` cannot be
+/// held across the `await` of a spool write that runs on a thread of its own (``PrivateFileWriter``).
 final class SpoolSlot: @unchecked Sendable {
     var writer: SpoolWriter?
+    /// What closing the spool gave, once it was closed.
+    var closed: Result<(summary: PrivateFileWriter.Summary, rows: Int)?, any Error>?
     init(_ writer: sending SpoolWriter?) { self.writer = writer }
 }
 

@@ -5,6 +5,7 @@ import SluiceCore
 import SluicePipeline
 import SluicePlan
 import SluicePostgres
+import Synchronization
 
 /// Updates existing table rows from the input in one transaction (``BulkUpdate``): only rows
 /// whose values differ are written, their prior values (and the values written) go to
@@ -43,7 +44,7 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
         guard manifest.status == .failed || manifest.status == .interrupted else { return [] }
         return manifest.stages.filter { stage in
             stage.kind == "apply" && (stage.status == .failed || stage.status == .cancelled)
-                && stage.outputs.contains { $0.kind == undoArtifactKind }
+                && stage.committedAt == nil && stage.outputs.contains { $0.kind == undoArtifactKind }
                 && !manifest.undos.contains { $0.stage == stage.name }
         }.map(\.name)
     }
@@ -375,6 +376,26 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
         if let recorder = context.reviewWhileRunning {
             inline = try await ReviewWriter(stage: name, context: context, earlier: recorder.earlier)
         }
+        // Once COMMIT answers, before anything after it (an ANALYZE, which may wait): the undo file
+        // closed and the figures recorded in the manifest, so that a process killed then leaves a
+        // run that says the apply committed, not one that looks cut short in it.
+        let closedAtCommit = ClosedAtCommit()
+        let heldToReview = reviewed != nil || inline != nil
+        if let writer {
+            update.afterCommit = { [self] stats in
+                do {
+                    let summary = try await writer.close()
+                    context.registerArtifact(
+                        at: summary.url, kind: Self.undoArtifactKind, sha256: summary.sha256, rows: writer.rows)
+                    closedAtCommit.set(.success(()))
+                } catch {
+                    closedAtCommit.set(.failure(error))
+                    return
+                }
+                count(stats, in: context.counters, heldToReview: heldToReview)
+                await context.recordCommitted()
+            }
+        }
         do {
             let (result, wait) = try await DatabaseConnector.with(database, for: context) { connection in
                 // Another apply to the table, or any writer, makes this wait: say so, and for whom.
@@ -432,7 +453,8 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
             }
             throw error
         } catch {
-            await writer?.remove()
+            // Not a file that went with a COMMIT (nothing throws after it, but the file must stay).
+            if closedAtCommit.outcome == nil { await writer?.remove() }
             await inline?.abandon()
             // A table or column that is not there: said as the check before a run says it.
             if let underlying = (error as? BulkUpdateError)?.underlying ?? (error as? PostgresError),
@@ -442,10 +464,18 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
             }
             throw error
         }
-        if let writer {
-            let summary = try await writer.close()
-            context.registerArtifact(
-                at: summary.url, kind: Self.undoArtifactKind, sha256: summary.sha256, rows: writer.rows)
+        switch closedAtCommit.outcome {
+        case .success?:
+            break
+        case .failure(let error)?:
+            throw error
+        case nil:
+            // No COMMIT (the table held what this input left already): the file is closed here.
+            if let writer {
+                let summary = try await writer.close()
+                context.registerArtifact(
+                    at: summary.url, kind: Self.undoArtifactKind, sha256: summary.sha256, rows: writer.rows)
+            }
         }
         if stats.commitConfirmedAfterConnectionLoss {
             context.notice("the connection was lost during COMMIT; the server confirmed that the update committed")
@@ -472,29 +502,16 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
             }
         }
         let counters = context.counters
-        counters.set("input_rows", stats.inputRows)
-        counters.set("duplicate_rows", stats.duplicateRows)
-        counters.set("matched", stats.matched)
-        counters.set("changed", stats.changed)
-        counters.set("unchanged", stats.unchanged)
-        counters.set("unknown_keys", stats.unknownKeys)
-        if stats.analyzed { counters.set("analyzed", 1) }
-        if update.mode != .update { counters.set("inserted", stats.inserted) }
-        if reviewed != nil || inline != nil {
-            counters.set("drifted", stats.drifted)
-            if stats.drifted > 0 {
-                context.notice(
-                    "\(stats.drifted) row(s) changed since the review and were left as they are (on_drift: skip): "
-                        + stats.driftSamples.joined(separator: "; "))
-            }
+        count(stats, in: counters, heldToReview: heldToReview)
+        if heldToReview, stats.drifted > 0 {
+            context.notice(
+                "\(stats.drifted) row(s) changed since the review and were left as they are (on_drift: skip): "
+                    + stats.driftSamples.joined(separator: "; "))
         }
         if stats.checkedTriggers {
-            counters.set("altered_by_trigger", stats.alteredByTrigger)
-            counters.set("skipped_by_trigger", stats.rowsSkippedByTrigger)
             if stats.alteredByTrigger > 0 { context.notice(alteredByTrigger(stats)) }
             if stats.rowsFilledByTrigger > 0 { context.notice(filledByTrigger(stats)) }
         }
-        for (column, filled) in zip(settings.columns, stats.filled) { counters.set("filled_\(column.column)", filled) }
         if stats.unknownKeys > 0 {
             let samples = RowChecker.keyList(stats.unknownKeySamples)
             let keys = stats.matched + stats.unknownKeys
@@ -549,6 +566,25 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
 }
 
 extension ApplyStage {
+    /// Sets the counters of what the update did (those the manifest records and verify checks):
+    /// at COMMIT, and again at the end with what came after it (`analyzed`).
+    func count(_ stats: BulkUpdateStats, in counters: StageCounters, heldToReview: Bool) {
+        counters.set("input_rows", stats.inputRows)
+        counters.set("duplicate_rows", stats.duplicateRows)
+        counters.set("matched", stats.matched)
+        counters.set("changed", stats.changed)
+        counters.set("unchanged", stats.unchanged)
+        counters.set("unknown_keys", stats.unknownKeys)
+        if stats.analyzed { counters.set("analyzed", 1) }
+        if settings.mode != .update { counters.set("inserted", stats.inserted) }
+        if heldToReview { counters.set("drifted", stats.drifted) }
+        if stats.checkedTriggers {
+            counters.set("altered_by_trigger", stats.alteredByTrigger)
+            counters.set("skipped_by_trigger", stats.rowsSkippedByTrigger)
+        }
+        for (column, filled) in zip(settings.columns, stats.filled) { counters.set("filled_\(column.column)", filled) }
+    }
+
     /// Says that the table does not hold what the review showed: a trigger changed cells as they
     /// were written. The review showed the values written, and the apply committed without an
     /// error: without this notice nothing would tell the difference.
@@ -650,4 +686,12 @@ extension BulkUpdate.Mode {
         case .insert: self = .insert
         }
     }
+}
+
+/// Whether an apply's undo file was closed at its COMMIT (``BulkUpdate/afterCommit``), and how
+/// that went: `nil` until then.
+private final class ClosedAtCommit: Sendable {
+    private let state = Mutex<Result<Void, any Error>?>(nil)
+    var outcome: Result<Void, any Error>? { state.withLock { $0 } }
+    func set(_ outcome: Result<Void, any Error>) { state.withLock { $0 = outcome } }
 }

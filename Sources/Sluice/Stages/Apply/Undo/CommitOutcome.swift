@@ -29,13 +29,15 @@ public enum CommitOutcome: Sendable, Equatable {
     /// The apply stages of a run whose process died while they ran (``Manifest/isAbandoned``)
     /// that left their undo file in `directory`: their COMMIT may have gone through. Not one
     /// whose file shows it never sent COMMIT (empty, or no transaction line: it was killed
-    /// waiting for a lock, or while copying), unless `evenUncommitted`.
+    /// waiting for a lock, or while copying), unless `evenUncommitted`; nor one whose record says
+    /// it committed (``Manifest/StageRecord/committedAt``: killed after, during its `ANALYZE`).
     public static func unfinishedUndoFiles(
         of manifest: Manifest, in directory: URL, evenUncommitted: Bool = false
     ) async -> [String] {
         guard manifest.isAbandoned else { return [] }
         var left: [String] = []
-        for stage in manifest.stages where stage.kind == "apply" && stage.status == .running {
+        for stage in manifest.stages
+        where stage.kind == "apply" && stage.status == .running && stage.committedAt == nil {
             let file = directory.appendingPathComponent(UndoFile.fileName(stage: stage.name))
             guard await BlockingIO.fileExists(atPath: file.path) else { continue }
             if evenUncommitted {
