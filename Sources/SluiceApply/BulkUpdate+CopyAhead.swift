@@ -176,6 +176,7 @@ extension BulkUpdate {
             // Every row is read: the second connection reviews them while the write goes on.
             var summary = ReviewSummary(table: table, key: key, mode: mode.rawValue)
             summary.inputRows = rows.count
+            summary.offsetTimestamps = rows.offsetTimestamps
             // Refusing a value here, before the write got to it, fails the same way.
             try await copy(spool.whole, from: source, into: sql, on: concurrent.connection)
             try await analyzeInput(sql, on: concurrent.connection)

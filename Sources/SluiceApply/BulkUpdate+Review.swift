@@ -45,6 +45,7 @@ extension BulkUpdate {
             try await describeInput(sql, on: connection, into: &rows)
             let copied = try await copy(input, into: sql, on: connection, rows: &rows, keys: &keys, spool: nil)
             summary.inputRows = copied.rows
+            summary.offsetTimestamps = copied.offsetTimestamps
             phase = .check
             if try await !keyMatchesOneRow(sql, on: connection) {
                 try await refuseKeysMatchingSeveralRows(sql, on: connection)

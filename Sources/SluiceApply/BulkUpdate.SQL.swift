@@ -200,10 +200,11 @@ extension BulkUpdate {
         /// The input's columns in COPY order (``copyInput``: the key, each updated column, then
         /// any the apply adds): each one's type OID, its modifier, whether it is numeric
         /// (`pg_type.typcategory = 'N'`), whether it is an array (`'A'`) and whether it is text
-        /// (`'S'`: it may hold `''`); a domain has its base type's category. Last, the type the
+        /// (`'S'`: it may hold `''`); a domain has its base type's category. Then the type the
         /// values are of once domains are taken to their base type and an array to its element's
         /// (recursively: a domain over `int` and an array of one end at `int4`), which decides how
-        /// a value goes in (``InputRows/integerPositions``).
+        /// a value goes in (``InputRows/integerPositions``); last, whether that resolution passes
+        /// `timestamp` without time zone (``OffsetTimestamps``).
         var columnTypes: String {
             """
             WITH RECURSIVE resolved(attnum, oid, step) AS (\
@@ -214,7 +215,8 @@ extension BulkUpdate {
             WHERE r.step < 16 AND (t.typtype = 'd' OR (t.typcategory = 'A' AND t.typelem <> 0))) \
             SELECT a.atttypid::int8, a.atttypmod, (ty.typcategory = 'N'), (ty.typcategory = 'A'), \
             (ty.typcategory = 'S'), \
-            (SELECT r.oid::int8 FROM resolved AS r WHERE r.attnum = a.attnum ORDER BY r.step DESC LIMIT 1) \
+            (SELECT r.oid::int8 FROM resolved AS r WHERE r.attnum = a.attnum ORDER BY r.step DESC LIMIT 1), \
+            EXISTS (SELECT FROM resolved AS r WHERE r.attnum = a.attnum AND r.oid = 'timestamp'::regtype) \
             FROM pg_attribute AS a JOIN pg_type AS ty ON ty.oid = a.atttypid \
             WHERE a.attrelid = '\(input)'::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
             """

@@ -469,6 +469,7 @@ public struct BulkUpdate: Sendable {
                 copied = try await copy(input, into: sql, on: connection, rows: &rows, keys: &keys, spool: spool)
             }
             stats.inputRows = copied.rows
+            stats.offsetTimestamps = copied.offsetTimestamps
             if !keyIsUnique {
                 phase = .check
                 try await refuseKeysMatchingSeveralRows(sql, on: connection)
@@ -813,6 +814,7 @@ public struct BulkUpdate: Sendable {
         summary.inputRows = stats.inputRows
         summary.duplicateRows = stats.duplicateRows
         summary.triggers = sql.triggers
+        summary.offsetTimestamps = stats.offsetTimestamps
         return summary
     }
 
@@ -963,6 +965,8 @@ public struct BulkUpdate: Sendable {
     struct Copied {
         var rows = 0
         var filled: [Int]
+        /// The values for timestamp columns that carried an offset (``InputRows/offsetTimestamps``).
+        var offsetTimestamps: [OffsetTimestamps] = []
         /// `[rows, filled...]`, as ``SQL/inputCounts`` reads them.
         var counts: [Int] { [rows] + filled }
     }
@@ -1035,6 +1039,12 @@ public struct BulkUpdate: Sendable {
         /// Where a row holds an array of integers (`int[]`, or of a domain over one): a whole
         /// number in its list goes in as the integer it is, as in ``integerPositions``.
         var integerArrayPositions: [Int] = []
+        /// Where a row holds a `timestamp` without time zone (or a domain or an array of one): a
+        /// value there that carries an offset, which PostgreSQL drops, is counted
+        /// (``offsetTimestamps``).
+        var timestampPositions: [Int] = []
+        /// Per position of ``timestampPositions``, the values that carried an offset, and the first.
+        private var offsets: [Int: (values: Int, example: String)] = [:]
 
         init(_ update: BulkUpdate) {
             names = update.inputColumns
@@ -1045,7 +1055,14 @@ public struct BulkUpdate: Sendable {
             row.reserveCapacity(names.count)
         }
 
-        var copied: Copied { Copied(rows: count, filled: filled) }
+        var copied: Copied { Copied(rows: count, filled: filled, offsetTimestamps: offsetTimestamps) }
+
+        /// The values for timestamp columns that carried an offset so far, per column in COPY order.
+        var offsetTimestamps: [OffsetTimestamps] {
+            offsets.sorted { $0.key < $1.key }.map { position, found in
+                OffsetTimestamps(column: names[position], values: found.values, example: found.example)
+            }
+        }
 
         /// Where `batch` holds each input column.
         func indices(in batch: Batch) throws(BulkUpdateError) -> [Int] {
@@ -1105,6 +1122,7 @@ public struct BulkUpdate: Sendable {
                 default: break
                 }
             }
+            for position in timestampPositions { noteOffset(in: row[position], at: position) }
             return row
         }
 
@@ -1123,6 +1141,33 @@ public struct BulkUpdate: Sendable {
             }
             guard decimal, let number = try? JSON.decode(text) else { return nil }
             return number.intValue
+        }
+
+        /// Counts `value` when it is a timestamp (or an array literal of some) with an offset.
+        private mutating func noteOffset(in value: Value, at position: Int) {
+            guard case .string(let text) = value else { return }
+            let found: Substring?
+            if arrayPositions.contains(position) {
+                // `{"2024-01-01 00:00:00+05",...}`: a timestamp has no comma, brace or quote.
+                found = text.split(separator: ",").lazy.map(Self.arrayElement).first {
+                    OffsetTimestamps.hasOffset(String($0))
+                }
+            } else {
+                found = OffsetTimestamps.hasOffset(text) ? Substring(text) : nil
+            }
+            guard let found else { return }
+            if offsets[position] != nil {
+                offsets[position]?.values += 1
+            } else {
+                offsets[position] = (1, String(found.prefix(OffsetTimestamps.exampleLimit)))
+            }
+        }
+
+        /// A piece of an array literal between commas without the braces, quotes and spaces around it.
+        static func arrayElement(_ piece: Substring) -> Substring {
+            let kept = { (character: Character) in !"{}\" ".contains(character) }
+            guard let first = piece.firstIndex(where: kept), let last = piece.lastIndex(where: kept) else { return "" }
+            return piece[first...last]
         }
 
         /// PostgreSQL's literal for an array: every string quoted (so commas, braces, quotes and
@@ -1173,6 +1218,11 @@ public struct BulkUpdate: Sendable {
         let integers = types.map { [20, 21, 23].contains($0.count > 5 ? $0[5].intValue ?? 0 : 0) }
         rows.integerPositions = integers.indices.filter { integers[$0] && !arrays[$0] }
         rows.integerArrayPositions = integers.indices.filter { integers[$0] && arrays[$0] }
+        // The key and the columns written (not an undo's expected values): their values only are
+        // looked at, and only for a timestamp without time zone.
+        rows.timestampPositions = types.indices.prefix(1 + columns.count).filter {
+            types[$0].count > 6 && types[$0][6].boolValue == true
+        }
         let binary = types.map { row in
             (
                 oid: UInt32(truncatingIfNeeded: row[0].intValue ?? 0),
@@ -1634,6 +1684,8 @@ public struct BulkUpdateStats: Sendable, Hashable {
     /// The table still held what an apply of the same input left (``BulkUpdate/appliedState``):
     /// nothing was written, and the input was not read.
     public var alreadyApplied = false
+    /// The input's values for timestamp columns that carried an offset PostgreSQL dropped.
+    public var offsetTimestamps: [OffsetTimestamps] = []
 
     /// Of a ``BulkUpdate/guarded`` update's matched rows, those with a cell changed since: one
     /// holding neither the expected value nor the new one, left as it is (the row's other cells

@@ -142,6 +142,9 @@ public struct ReviewSummary: Sendable, Hashable {
     /// `nil`: an apply held to the review reads `01/02/2024` in the same order
     /// (``BulkUpdate/dateStyle``).
     public var dateStyle: String?
+    /// The input's values for timestamp columns that carry an offset, which PostgreSQL drops
+    /// (``OffsetTimestamps``): noted under the summary, written as they are.
+    public var offsetTimestamps: [OffsetTimestamps] = []
     /// What the table holds once the reviewed write is done, for a re-apply of the same input
     /// (``BulkUpdate/AppliedState``): worked out by a review inside the write's transaction that
     /// asked for it; not part of the summary's JSON.
@@ -216,6 +219,7 @@ public struct ReviewSummary: Sendable, Hashable {
             out += unknownKeys > unknownKeySamples.count ? ", ...\n" : "\n"
         }
         if let triggerNote { out += "  note: \(triggerNote)\n" }
+        for note in offsetNotes { out += "  note: \(note)\n" }
         return out
     }
 
@@ -227,6 +231,9 @@ public struct ReviewSummary: Sendable, Hashable {
             + "(\(triggers.joined(separator: ", "))) that may store other values than the new ones shown here; the "
             + "apply reads back what is stored, names the cells they altered, and undo restores them"
     }
+
+    /// Says, per column, that input values carry an offset PostgreSQL drops (``offsetTimestamps``).
+    public var offsetNotes: [String] { offsetTimestamps.map { $0.note(table: table) } }
 
     /// A value of the table on an axis (the histogram's ends): every digit of a whole number
     /// (`9223372036854775807`, not `9.2233720368547758e+18`), else rounded to two decimals; one of
@@ -261,6 +268,7 @@ extension ReviewSummary {
         if let stateFingerprint { fields["state_fingerprint"] = .string(stateFingerprint) }
         if let timeZone { fields["time_zone"] = .string(timeZone) }
         if let dateStyle { fields["date_style"] = .string(dateStyle) }
+        if !offsetTimestamps.isEmpty { fields["offset_timestamps"] = .array(offsetTimestamps.map(\.json)) }
         return .object(fields)
     }
 
@@ -283,6 +291,9 @@ extension ReviewSummary {
         if case .string(let fingerprint) = json["state_fingerprint"] { stateFingerprint = fingerprint }
         if case .string(let zone) = json["time_zone"] { timeZone = zone }
         if case .string(let style) = json["date_style"] { dateStyle = style }
+        if case .array(let offsets) = json["offset_timestamps"] {
+            offsetTimestamps = offsets.compactMap(OffsetTimestamps.init(json:))
+        }
         self.columns = columns.compactMap(Column.init(json:))
     }
 }

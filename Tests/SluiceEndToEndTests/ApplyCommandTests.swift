@@ -1448,6 +1448,85 @@ struct ApplyCommandTests {
         }
     }
 
+    /// A value with a UTC offset (`+05:00`, `Z`) for a `timestamp` without time zone column
+    /// (also a domain over one, an array of them): PostgreSQL drops the offset and stores the time
+    /// as written. The apply writes it so (it may be meant), and its review (at the gate, in
+    /// review.csv's summary and the page) and the run's notices say how many, with an example
+    /// and the fix. A `timestamptz` column takes the offset, and a value without one is no note.
+    @Test func timestampsWithAnOffsetForAColumnWithoutTimeZoneAreNoted() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 1)
+        defer { Task { await fixture.tearDown() } }
+        _ = try await fixture.server.execute(
+            """
+            CREATE DOMAIN moment AS timestamp;
+            CREATE TABLE events (id int PRIMARY KEY, at moment, ats timestamp[], at_tz timestamptz);
+            INSERT INTO events SELECT i FROM generate_series(1, 3) AS i;
+            GRANT SELECT, UPDATE ON events TO \(TestPostgres.passwordRole)
+            """, conninfo: fixture.conninfo)
+        let plan = try await Self.tablePlan("events", columns: ["at", "ats", "at_tz"], in: fixture)
+        let file = fixture.directory.appendingPathComponent("events.csv")
+        try await Files.write(
+            Array(
+                """
+                id,at,ats,at_tz
+                1,2024-01-01T00:00:00+05:00,"{2024-01-02 00:00:00,2024-01-02 10:00:00Z}",2024-01-01T00:00:00+05:00
+                2,2024-01-01 00:00:00 -0800,,
+                3,2024-06-01T12:00:00,{2024-06-01 12:00:00},2024-06-01 12:00:00+02
+
+                """.utf8), to: file)
+        let notes = [
+            "2 input values for at (timestamp without time zone) carry a UTC offset (e.g. "
+                + "2024-01-01T00:00:00+05:00): PostgreSQL drops the offset and stores the time as written, not the "
+                + "instant it meant; to keep instants, make the column timestamptz (ALTER TABLE events ALTER COLUMN "
+                + "at TYPE timestamptz), or convert the values in a transform",
+            "1 input value for ats (timestamp without time zone) carries a UTC offset (e.g. "
+                + "2024-01-02 10:00:00Z)",
+        ]
+        let apply = ["apply", plan.path, file.path, "--runs-dir", fixture.runsDirectory]
+        let gated = try await fixture.databaseOnly.run(apply)
+        #expect(gated.status == 3, "\(gated.stderr)")
+        let gate = try #require(await fixture.manifests().last)
+        for note in notes {
+            // At the gate, as the summary's note, and in the run's notices.
+            #expect(gated.stdout.contains("  note: " + note), "\(gated.stdout)")
+            #expect(gate.manifest.notices.contains { $0.hasPrefix("apply: " + note) }, "\(gate.manifest.notices)")
+        }
+        let offsets: Value = .array([
+            .object(["column": "at", "values": 2, "example": "2024-01-01T00:00:00+05:00"]),
+            .object(["column": "ats", "values": 1, "example": "2024-01-02 10:00:00Z"]),
+        ])
+        #expect(gate.manifest.stage("apply")?.review?.summary["offset_timestamps"] == offsets)
+        let page = try #require(gate.manifest.stage("apply")?.review?.files.first { $0.kind == "review-html" })
+        let html = try await Files.text(page.url(in: gate.directory))
+        #expect(html.contains("<p class=\"offsets\">Note: \(notes[0]).</p>"), "\(html)")
+
+        let applied = try await fixture.databaseOnly.run(apply + ["--yes"])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        let run = try #require(await fixture.manifests().last?.manifest)
+        #expect(notes.allSatisfy { note in run.notices.contains { $0.hasPrefix("apply: " + note) } }, "\(run.notices)")
+        // Reviewed in the apply's own transaction (--yes): the same summary.
+        #expect(run.stage("apply")?.review?.summary["offset_timestamps"] == offsets)
+        #expect(!run.notices.contains { $0.contains("at_tz") }, "\(run.notices)")
+        // Written as PostgreSQL reads them: the offset dropped, not refused.
+        let stored = try await fixture.server.execute(
+            "SELECT at::text, ats::text FROM events ORDER BY id", conninfo: fixture.conninfo
+        ).rows.map { $0.map(\.text) }
+        #expect(
+            stored == [
+                ["2024-01-01 00:00:00", "{\"2024-01-02 00:00:00\",\"2024-01-02 10:00:00\"}"],
+                ["2024-01-01 00:00:00", nil], ["2024-06-01 12:00:00", "{\"2024-06-01 12:00:00\"}"],
+            ])
+
+        try await Files.write(
+            Array("id,at,ats,at_tz\n1,2024-02-01T00:00:00,{2024-02-01 00:00:00},2024-02-01 00:00:00+00\n".utf8),
+            to: file)
+        let plain = try await fixture.databaseOnly.run(apply + ["--yes"])
+        #expect(plain.status == 0, "\(plain.stderr)")
+        let plainRun = try #require(await fixture.manifests().last?.manifest)
+        #expect(!plainRun.notices.contains { $0.contains("offset") }, "\(plainRun.notices)")
+        #expect(!plain.stdout.contains("offset"), "\(plain.stdout)")
+    }
+
     @Test func badCSVsGetLocatedErrorsExitOneAndLeaveEveryRowAsItWas() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
         defer { Task { await fixture.tearDown() } }

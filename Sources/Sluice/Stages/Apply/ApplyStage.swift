@@ -512,6 +512,8 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
             if stats.alteredByTrigger > 0 { context.notice(alteredByTrigger(stats)) }
             if stats.rowsFilledByTrigger > 0 { context.notice(filledByTrigger(stats)) }
         }
+        // Written as they are (they may be meant), but not without a word.
+        for offsets in stats.offsetTimestamps { context.notice(offsets.note(table: settings.table)) }
         if stats.unknownKeys > 0 {
             let samples = RowChecker.keyList(stats.unknownKeySamples)
             let keys = stats.matched + stats.unknownKeys
@@ -646,6 +648,8 @@ extension ApplyStage {
             await writer.abandon()
             throw error
         }
+        // In the run's notices too: the run that stops at the gate says it, as the apply will.
+        for note in reviewed.summary.offsetNotes { context.notice(note) }
         return try await writer.finish(
             reviewed.summary, details: reviewed.details, settings: settings, context: context)
     }

@@ -138,6 +138,7 @@ enum ReviewPage {
             html += summary.unknownKeys > summary.unknownKeySamples.count ? ", …</p>\n" : "</p>\n"
         }
         if let note = summary.triggerNote { html += "<p id=\"triggers\">Note: \(escape(note)).</p>\n" }
+        for note in summary.offsetNotes { html += "<p class=\"offsets\">Note: \(escape(note)).</p>\n" }
         for column in summary.columns where column.numeric {
             html += "<h2>\(escape(column.name)): old and new values</h2>\n"
             guard column.old != nil || column.new != nil || column.delta != nil else {
