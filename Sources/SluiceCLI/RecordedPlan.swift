@@ -96,7 +96,7 @@ enum RecordedPlan {
                         + "; using the plan as the run recorded it (to run with other values: --set them)")
                 return try await load(
                     of: original, directory: directory, overrides: overrides, running: running,
-                    offersOverrides: offersOverrides, preferRecorded: true)
+                    offersEdited: offersEdited, offersOverrides: offersOverrides, preferRecorded: true)
             }
         }
         SecretRegistry.register(plan.secretTexts)
