@@ -298,9 +298,12 @@ struct UndoCommand: AsyncParsableCommand {
             to: table, after: since, among: all.map(\.manifest), excluding: { $0.runID == manifest.runID })
         if orStillApplying {
             for other in all.map(\.manifest) where other.isInProgress && other.runID != manifest.runID {
+                // One that committed already (its record written at COMMIT, the stage still running
+                // its ANALYZE) is among `later` once.
                 for running in other.stages
                 where running.kind == "apply" && running.status == .running
                     && running.parameters["table"].stringValue == table
+                    && !later.contains(where: { $0.runID == other.runID && $0.stage == running.name })
                 {
                     later.append(LaterApply(runID: other.runID, stage: running.name, table: table))
                 }
