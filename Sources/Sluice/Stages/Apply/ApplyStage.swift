@@ -384,9 +384,7 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
         if let writer {
             update.afterCommit = { [self] stats in
                 do {
-                    let summary = try await writer.close()
-                    context.registerArtifact(
-                        at: summary.url, kind: Self.undoArtifactKind, sha256: summary.sha256, rows: writer.rows)
+                    _ = try await Self.closeAndRecord(writer, in: context)
                     closedAtCommit.set(.success(()))
                 } catch {
                     closedAtCommit.set(.failure(error))
@@ -444,9 +442,7 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
         } catch let error as BulkUpdateError where !error.changedNothing {
             // It may have committed: the prior values are what puts the table back.
             if let writer {
-                let summary = try await writer.close()
-                context.registerArtifact(
-                    at: summary.url, kind: Self.undoArtifactKind, sha256: summary.sha256, rows: writer.rows)
+                let summary = try await Self.closeAndRecord(writer, in: context)
                 context.notice(
                     "whether the update committed is unknown; if it did, `sluice undo` on this run restores the "
                         + "\(writer.rows) prior values kept in \(summary.url.lastPathComponent)")
@@ -471,11 +467,7 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
             throw error
         case nil:
             // No COMMIT (the table held what this input left already): the file is closed here.
-            if let writer {
-                let summary = try await writer.close()
-                context.registerArtifact(
-                    at: summary.url, kind: Self.undoArtifactKind, sha256: summary.sha256, rows: writer.rows)
-            }
+            if let writer { _ = try await Self.closeAndRecord(writer, in: context) }
         }
         if stats.commitConfirmedAfterConnectionLoss {
             context.notice("the connection was lost during COMMIT; the server confirmed that the update committed")
@@ -568,6 +560,18 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
 }
 
 extension ApplyStage {
+    /// Closes the undo file and records it among the stage's outputs (its sha256 and rows): at
+    /// COMMIT, when the update found nothing to write, or when whether it committed is unknown.
+    static func closeAndRecord(
+        _ writer: UndoFile.Writer, in context: StageContext
+    ) async throws
+        -> PrivateFileWriter.Summary
+    {
+        let summary = try await writer.close()
+        context.registerArtifact(at: summary.url, kind: undoArtifactKind, sha256: summary.sha256, rows: writer.rows)
+        return summary
+    }
+
     /// Sets the counters of what the update did (those the manifest records and verify checks):
     /// at COMMIT, and again at the end with what came after it (`analyzed`).
     func count(_ stats: BulkUpdateStats, in counters: StageCounters, heldToReview: Bool) {
