@@ -175,38 +175,3 @@ enum Execution {
         return safe && !text.isEmpty ? text : "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 }
-
-/// Catches signals on a dispatch queue instead of killing the process; `handler` gets how many
-/// have arrived so far. Restores the default action when released.
-final class SignalTrap {
-    private let sources: [any DispatchSourceSignal]
-    private let signals: [Int32]
-
-    /// `handler` gets the signal and how many of the trapped signals have come so far.
-    init(signals: [Int32], handler: @escaping @Sendable (Int32, Int) -> Void) {
-        let queue = DispatchQueue(label: "sluice.signals")
-        let counter = Counter()
-        self.signals = signals
-        self.sources = signals.map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler { handler(number, counter.increment()) }
-            source.resume()
-            return source
-        }
-    }
-
-    deinit {
-        for source in sources { source.cancel() }
-        for number in signals { signal(number, SIG_DFL) }
-    }
-
-    /// Only touched on the trap's serial queue.
-    private final class Counter: @unchecked Sendable {
-        private var value = 0
-        func increment() -> Int {
-            value += 1
-            return value
-        }
-    }
-}
