@@ -182,6 +182,13 @@ public struct BulkUpdate: Sendable {
     /// own: an apply held to a review sets the review's, so that an input date such as
     /// `01/02/2024` is read in the order the review read it (a session of `DMY` reads February).
     public var dateStyle: String?
+    /// The table the write must find its name resolve to (``TableIdentity``): an approval sets the
+    /// one its review read, an undo the one its apply changed. Another one (another database,
+    /// another schema first on the `search_path`) fails the update before it changes anything.
+    public var expectedTarget: TableIdentity?
+    /// Called in the transaction, before any row is written, with the table the name resolved to:
+    /// an apply records it in its undo file, for its undo to check.
+    public var targetResolved: (@Sendable (TableIdentity) async throws -> Void)?
     /// Work out what the table holds once this update commits (``BulkUpdateStats/appliedState``),
     /// for a later apply of the same input to skip with (``appliedState``). Costs one scan of the
     /// table, hashing each row, after the write and before COMMIT; only for an update that
@@ -378,6 +385,7 @@ public struct BulkUpdate: Sendable {
             transactionBegan?()
             phase = .prepare
             for setting in sql.sessionSettings { _ = try await connection.execute(setting) }
+            try await checkTarget(sql, on: connection)
             // The transaction's id, to ask the server what became of it if the connection is
             // lost while COMMIT is in flight.
             let transaction = dryRun ? nil : try await connection.execute("SELECT txid_current()").scalar.intValue
@@ -927,6 +935,30 @@ public struct BulkUpdate: Sendable {
         case .insert:
             stats.inserted = written.rows
         }
+    }
+
+    /// The table this update's name resolves to on `connection` (``TableIdentity``), `nil` when
+    /// there is none.
+    public func target(on connection: PostgresConnection) async throws -> TableIdentity? {
+        let sql = try validate(serverVersion: connection.serverVersion)
+        return try await TableIdentity.read(literal: sql.targetLiteral, on: connection)
+    }
+
+    /// Fails when the table is not ``expectedTarget``; hands it to ``targetResolved``.
+    private func checkTarget(_ sql: SQL, on connection: PostgresConnection) async throws {
+        guard expectedTarget != nil || targetResolved != nil,
+            let found = try await TableIdentity.read(literal: sql.targetLiteral, on: connection)
+        else { return }
+        if let expectedTarget, expectedTarget != found {
+            let (who, again) =
+                guarded ? ("apply changed", "") : ("review read", " (or review this one: run the plan again)")
+            throw BulkUpdateError(
+                table: table, phase: .prepare, reason: .otherTable,
+                message: "this connection finds \(table) as \(found), not as \(expectedTarget), the table the \(who): "
+                    + "connect to database \(expectedTarget.database), with schema \(expectedTarget.schema) first on the "
+                    + "search_path, as the \(who.prefix { $0 != " " }) did\(again)")
+        }
+        try await targetResolved?(found)
     }
 
     /// The target table's columns, in table order (``SQL/targetColumns``): what a message about

@@ -43,6 +43,9 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
         /// it gave a row another key, or a new row the key of an existing one. Undo, which finds
         /// rows by their key, could not put them back.
         case triggerRedirected
+        /// The table's name resolves to another table than the review read or the apply changed
+        /// (``BulkUpdate/expectedTarget``): another database, or another schema.
+        case otherTable
         /// Any other database error (see ``underlying``).
         case database
     }

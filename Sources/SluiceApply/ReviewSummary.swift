@@ -142,6 +142,10 @@ public struct ReviewSummary: Sendable, Hashable {
     /// `nil`: an apply held to the review reads `01/02/2024` in the same order
     /// (``BulkUpdate/dateStyle``).
     public var dateStyle: String?
+    /// The table the review read (``TableIdentity``), or `nil` (a review made before it was
+    /// recorded): an apply held to the review writes that table or nothing
+    /// (``BulkUpdate/expectedTarget``).
+    public var target: TableIdentity?
     /// The input's values for timestamp columns that carry an offset, which PostgreSQL drops
     /// (``OffsetTimestamps``): noted under the summary, written as they are.
     public var offsetTimestamps: [OffsetTimestamps] = []
@@ -268,6 +272,7 @@ extension ReviewSummary {
         if let stateFingerprint { fields["state_fingerprint"] = .string(stateFingerprint) }
         if let timeZone { fields["time_zone"] = .string(timeZone) }
         if let dateStyle { fields["date_style"] = .string(dateStyle) }
+        if let target { fields["target"] = target.json }
         if !offsetTimestamps.isEmpty { fields["offset_timestamps"] = .array(offsetTimestamps.map(\.json)) }
         return .object(fields)
     }
@@ -291,6 +296,7 @@ extension ReviewSummary {
         if case .string(let fingerprint) = json["state_fingerprint"] { stateFingerprint = fingerprint }
         if case .string(let zone) = json["time_zone"] { timeZone = zone }
         if case .string(let style) = json["date_style"] { dateStyle = style }
+        target = TableIdentity(json: json["target"])
         if case .array(let offsets) = json["offset_timestamps"] {
             offsetTimestamps = offsets.compactMap(OffsetTimestamps.init(json:))
         }

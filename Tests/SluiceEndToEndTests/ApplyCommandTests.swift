@@ -1315,6 +1315,80 @@ struct ApplyCommandTests {
         #expect(try await fixture.table() == before)
     }
 
+    /// A review is approved, and an apply undone, only on the table it read or changed. A
+    /// connection that finds the table's name elsewhere (another schema first on its search_path, a
+    /// staging database) wrote the reviewed values there, and undid "completely" a table the apply
+    /// never touched, leaving the real one changed and the run marked undone. Now it writes
+    /// nothing and leaves the run as it was; on the right connection each then goes through.
+    @Test func anApprovalAndAnUndoWriteOnlyTheTableTheReviewAndTheApplyFound() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 1)
+        defer { Task { await fixture.tearDown() } }
+        let role = TestPostgres.passwordRole
+        func create(_ table: String) -> String {
+            """
+            CREATE TABLE \(table) (id int PRIMARY KEY, qty int);
+            INSERT INTO \(table) SELECT i, i FROM generate_series(1, 3) AS i;
+            GRANT SELECT, UPDATE ON \(table) TO \(role);
+            """
+        }
+        _ = try await fixture.server.execute(
+            create("drift") + "CREATE SCHEMA s2; GRANT USAGE ON SCHEMA s2 TO \(role);" + create("s2.drift"),
+            conninfo: fixture.conninfo)
+        let staging = try await fixture.server.makeDatabase(prefix: "sluice_staging")
+        _ = try await fixture.server.execute(create("drift"), conninfo: staging)
+        let database = { (conninfo: String) in
+            String(conninfo.split(separator: " ").first { $0.hasPrefix("dbname=") }?.dropFirst(7) ?? "")
+                .trimmingCharacters(in: ["'"])
+        }
+        let sluice = fixture.databaseOnly
+        var otherSchema = sluice
+        otherSchema.environment["DATABASE_URL"] =
+            (sluice.environment["DATABASE_URL"] ?? "")
+            + " options='-c search_path=s2,public'"
+        var otherDatabase = sluice
+        otherDatabase.environment["DATABASE_URL"] = fixture.server.tcpConninfo(
+            database: database(staging), user: role, password: TestPostgres.passwordRolePassword)
+        func tables() async throws -> [String?] {
+            let sql = "SELECT string_agg(qty::text, ',' ORDER BY id) FROM "
+            return [
+                try await fixture.server.execute(sql + "public.drift", conninfo: fixture.conninfo).scalar.text,
+                try await fixture.server.execute(sql + "s2.drift", conninfo: fixture.conninfo).scalar.text,
+                try await fixture.server.execute(sql + "drift", conninfo: staging).scalar.text,
+            ]
+        }
+        let plan = try await Self.tablePlan("drift", columns: ["qty"], in: fixture)
+        let csv = fixture.directory.appendingPathComponent("drift.csv")
+        try await Files.write(Array("id,qty\n1,101\n2,102\n".utf8), to: csv)
+        let untouched = ["1,2,3", "1,2,3", "1,2,3"]
+        let table = "public.drift in database \(database(fixture.conninfo))"
+
+        let stopped = try await sluice.run(["apply", plan.path, csv.path, "--runs-dir", fixture.runsDirectory])
+        #expect(stopped.status == 3, "\(stopped.stderr)")
+        let gate = try await fixture.lastRunDirectory()
+        for elsewhere in [otherSchema, otherDatabase] {
+            let refused = try await elsewhere.run(["replay", gate.path, "--from", "apply", "--yes"])
+            #expect(refused.status == 1, "\(refused.stderr)")
+            let said = refused.stdout + refused.stderr
+            #expect(said.contains("not as \(table), the table the review read: connect to database"), "\(said)")
+            #expect(try await tables() == untouched)
+        }
+        let approved = try await sluice.run(["replay", gate.path, "--from", "apply", "--yes"])
+        #expect(approved.status == 0, "\(approved.stderr)")
+        let applied = ["101,102,3", "1,2,3", "1,2,3"]
+        #expect(try await tables() == applied)
+
+        let approval = try await fixture.lastRunDirectory()
+        for elsewhere in [otherSchema, otherDatabase] {
+            let refused = try await elsewhere.run(["undo", approval.path, "--yes"])
+            #expect(refused.status == 1, "\(refused.stderr)")
+            #expect(refused.stderr.contains("not as \(table), the table the apply changed: "), "\(refused.stderr)")
+            #expect(try await tables() == applied)
+        }
+        let undone = try await sluice.run(["undo", approval.path, "--yes"])
+        #expect(undone.status == 0, "\(undone.stderr)")
+        #expect(try await tables() == untouched)
+    }
+
     /// Every value write-csv writes reads back the same through `sluice apply`: a note holding a
     /// control character (a BEL from an API, a tab, an escape, a CR inside a quoted field) is data
     /// (it was "control character 0x07 (not text)", the audit trail refused by its own apply).

@@ -137,12 +137,15 @@ import Testing
         let gateCells = try await Self.cells(in: gate.directory.appendingPathComponent("review.csv"))
         let cells = try await Self.cells(in: result.directory.appendingPathComponent("review.csv"))
         #expect(Set(cells) == Set(gateCells))
-        // The same but for the gate's fingerprint and time zone, which only an apply held to it reads.
+        // The same but for the gate's fingerprint, time zone and table, which only an apply held to
+        // it reads.
         var gateSummary = try #require(gate.manifest.stage("apply")?.review.flatMap { ReviewSummary(json: $0.summary) })
         #expect(gateSummary.stateFingerprint != nil)
         #expect(gateSummary.timeZone != nil)
         #expect(gateSummary.dateStyle == "ISO, MDY")
+        #expect(gateSummary.target?.schema == "public")
         gateSummary.stateFingerprint = nil
+        gateSummary.target = nil
         gateSummary.timeZone = nil
         gateSummary.dateStyle = nil
         #expect(review.summary == gateSummary.json)

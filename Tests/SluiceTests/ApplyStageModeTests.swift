@@ -69,8 +69,9 @@ import Testing
         let file = try #require(harness.artifacts("undo").first)
         let lines = try await text(of: file).split(
             separator: "\n")
-        #expect(lines.count == 5)
+        #expect(lines.count == 6)
         #expect(lines[0].contains(#""mode":"upsert""#))
+        #expect(lines[1].hasPrefix(#"{"target":{"database":"#))
         #expect(lines.last?.hasPrefix(#"{"transaction":"#) == true)
         #expect(lines.dropFirst().filter { $0.hasPrefix(#"{"inserted":["#) }.count == 2)
         #expect(lines.dropFirst().filter { $0.hasPrefix("[") }.count == 1)

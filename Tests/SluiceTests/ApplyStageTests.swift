@@ -297,7 +297,7 @@ import Testing
             try await text(of: undoFile).split(
                 separator: "\n"
             ).count
-                == count + 2, "the header, a line per row, the transaction's")
+                == count + 3, "the header, the table's, a line per row, the transaction's")
         #expect(
             try await BlockingIO.runOnOwnThread {
                 try FileManager.default.contentsOfDirectory(atPath: harness.runDirectory.path)

@@ -324,6 +324,8 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
         // Values printed, compared and read as the review did them, wherever it is approved from.
         update.timeZone = summary?.timeZone
         update.dateStyle = summary?.dateStyle
+        // The table the review read, not one of the same name elsewhere (another database, schema).
+        update.expectedTarget = summary?.target
         if let reviewed, fingerprint != nil { try await reviewed.checkUnchanged() }
         let onDrift: BulkUpdate.OnDrift = settings.onDrift == .skip ? .skip : .fail
         // An input read back from a spool is named by its hash: what applying it left is kept, and
@@ -351,6 +353,8 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
         undo.mode = update.mode
         // A dry run changes nothing, so it leaves no undo file; it counts what would change.
         let writer = settings.dryRun ? nil : try await UndoFile.Writer(at: undoURL, describing: undo)
+        // Which table was changed, for the undo to restore that one or none.
+        if let writer { update.targetResolved = { try await writer.appendTarget($0) } }
         if let writer, let created = await PrivateFile.identity(of: undoURL) {
             // A run directory removed (or the file replaced) while the apply ran would leave a
             // committed change with no undo anywhere: then nothing is committed.
@@ -646,6 +650,7 @@ extension ApplyStage {
                     on: connection, input: applyInput, cells: writer.write)
                 made.summary.timeZone = settings?[0].stringValue
                 made.summary.dateStyle = settings?[1].stringValue
+                made.summary.target = try await update.target(on: connection)
                 return made
             }
         } catch {

@@ -16,8 +16,11 @@ extension UndoFile {
         let batchSize: Int
         /// By key, what the rows a trigger changed hold after the apply (``UndoFile/storedRecord``).
         let stored: [Value: [Value]]
+        /// The table the apply changed (line 2), when the file names it.
+        let target: TableIdentity?
 
-        /// Opens the file and reads its header, then the values triggers stored.
+        /// Opens the file and reads its header and the table it names, then the values triggers
+        /// stored.
         init(url: URL, batchSize: Int = 10_000) async throws {
             self.url = url
             self.batchSize = batchSize
@@ -26,6 +29,7 @@ extension UndoFile {
                 throw NDJSONError(path: url.path, line: 1, message: "the undo file is empty")
             }
             undo = try UndoFile(header: header, path: url.path)
+            target = try await reader.next().flatMap { TableIdentity(json: $0[UndoFile.targetRecord]) }
             stored = undo.hasWrittenValues ? try await Self.storedValues(url: url, columns: undo.columns.count) : [:]
         }
 
@@ -65,6 +69,7 @@ extension UndoFile {
             ).undoing
             update.guarded = undo.hasWrittenValues
             update.deletesInserted = undo.mode != .update
+            update.expectedTarget = target
             return update
         }
 
@@ -102,14 +107,16 @@ extension UndoFile {
                 return batch.isEmpty ? nil : batch
             }
 
-            /// One line as a row of ``columns``; `nil` for a line of stored values (read first) or
-            /// the transaction's.
+            /// One line as a row of ``columns``; `nil` for a line of stored values (read first), the
+            /// transaction's or the table's.
             private func row(_ line: Value, lineNumber: Int) throws -> [Value]? {
                 let width = flagged ? columns.count - 1 : columns.count
                 switch line {
                 case .array(let row) where row.count == width:
                     return flagged ? row + [.bool(false)] : row
-                case .object(let record) where record.count == 1 && record[UndoFile.transactionRecord] != nil:
+                case .object(let record)
+                where record.count == 1
+                    && (record[UndoFile.transactionRecord] != nil || record[UndoFile.targetRecord] != nil):
                     return nil
                 case .object(let record) where hasStored && record.count == 1 && record[UndoFile.storedRecord] != nil:
                     return nil

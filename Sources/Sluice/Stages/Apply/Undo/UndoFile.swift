@@ -26,6 +26,10 @@ import SluicePipeline
 /// each column holds after the apply. Undo expects those values in the row instead of the ones
 /// written, so it restores the row rather than take the trigger's change for someone else's.
 /// Older versions of sluice refuse these lines too.
+///
+/// Line 2 of a file written since names the table the apply changed (``TableIdentity``),
+/// `{"target":{"database":"shop","schema":"public","table":"tracks"}}`: undo restores that table
+/// or nothing. Older versions of sluice refuse this line too.
 public struct UndoFile: Sendable, Hashable {
     public var table: String
     public var key: String
@@ -66,6 +70,8 @@ public struct UndoFile: Sendable, Hashable {
     /// The key of a line's object holding what a row holds after the apply, where a trigger
     /// made it differ from what was written (``BulkUpdate/storedColumns``).
     static let storedRecord = "stored"
+    /// The key of line 2's object: the table the apply changed.
+    static let targetRecord = "target"
 
     init(header: Value, path: String) throws {
         guard let table = header["table"].stringValue, let key = header["key"].stringValue,
@@ -139,6 +145,14 @@ public struct UndoFile: Sendable, Hashable {
                 out.append(UInt8(ascii: "\n"))
             }
             try await file.flush()
+        }
+
+        /// Appends the table the apply found (``UndoFile/targetRecord``), before any row.
+        func appendTarget(_ target: TableIdentity) async throws {
+            try await file.append { out in
+                JSON.encode(.object([UndoFile.targetRecord: target.json]), into: &out)
+                out.append(UInt8(ascii: "\n"))
+            }
         }
 
         /// Appends a batch of ``BulkUpdate/storedColumns`` rows, after every row of ``append(_:)``.
