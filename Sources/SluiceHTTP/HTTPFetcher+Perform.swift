@@ -23,6 +23,9 @@ extension HTTPFetcher {
         var status: Int?
         /// The host asked for a wait (already set in the pacer), so no backoff of our own.
         var rateLimited = false
+        /// A transient failure whose answer asked for this wait at least (`Retry-After`) before
+        /// the next try: who asked (`asker`, at `url`), for an error that stops on it to say.
+        var retryAfter: (wait: Duration, asker: String, url: String)?
     }
 
     /// Sends one request until it gets an answer worth returning.
@@ -124,7 +127,9 @@ extension HTTPFetcher {
                 let status: Int? = if case .undecompressable(_, let status) = failure { status } else { nil }
                 problem = Problem(description: failure.description, status: status)
             } catch let failure as TokenProvider<AnyDurationClock>.TransientFailure {
-                problem = Problem(description: failure.description, status: failure.status)
+                problem = Problem(
+                    description: failure.description, status: failure.status,
+                    retryAfter: failure.retryAfter.map { ($0, "the token endpoint", tokens?.tokenURL ?? url) })
             }
             try await prepareRetry(after: problem, attempts: attempts, url: url)
         }
@@ -165,12 +170,7 @@ extension HTTPFetcher {
         let what = retryAfter == nil ? "a backoff" : "Retry-After"
         // Block even when stopping, so that concurrent callers send nothing during the wait either.
         await pacer.block(for: wait)
-        if retryAfter != nil, wait > configuration.maxRetryAfter {
-            logger.error(
-                "Rate limited with a Retry-After over max_retry_after; stopping",
-                metadata: ["http.retry_after": "\(wait.seconds)", "http.url": "\(URLRedaction.describe(url))"])
-            throw FetchError.retryAfterTooLong(wait, limit: configuration.maxRetryAfter, url: url)
-        }
+        if retryAfter != nil { try stopIfOverTheCap(wait, status: status, url: url) }
         tally.waits += 1
         tally.waitSeconds += wait.seconds
         tally.waiting = FetchCounters.Waiting(
@@ -184,8 +184,26 @@ extension HTTPFetcher {
         return Problem(description: "HTTP \(status) \(said) \(wait.seconds) s)", status: status, rateLimited: true)
     }
 
-    /// Throws when the budget is spent; otherwise counts the retry and sleeps the backoff.
+    /// Stops the fetch on a `Retry-After` of more than `max_retry_after`, as resumable after the
+    /// wait `asker` gave (which the manifest records), rather than sleeping it.
+    private func stopIfOverTheCap(_ wait: Duration, status: Int?, url: String, asker: String = "the API") throws {
+        guard wait > configuration.maxRetryAfter else { return }
+        logger.error(
+            "Asked to wait longer than max_retry_after (Retry-After); stopping",
+            metadata: [
+                "http.status": "\(status.map(String.init) ?? "none")", "http.retry_after": "\(wait.seconds)",
+                "http.url": "\(URLRedaction.describe(url))",
+            ])
+        throw FetchError.retryAfterTooLong(
+            wait, limit: configuration.maxRetryAfter, url: url, status: status, asker: asker)
+    }
+
+    /// Throws when the budget is spent, or the failure's `Retry-After` is over the cap; otherwise
+    /// counts the retry and sleeps the backoff, or the `Retry-After` when that is longer.
     private func prepareRetry(after problem: Problem, attempts: Int, url: String) async throws {
+        if let asked = problem.retryAfter {
+            try stopIfOverTheCap(asked.wait, status: problem.status, url: asked.url, asker: asked.asker)
+        }
         guard retryPolicy.allowsRetry(afterAttempts: attempts) else {
             logger.error(
                 "Giving up on a request",
@@ -198,17 +216,19 @@ extension HTTPFetcher {
         }
         tally.retries += 1
         guard !problem.rateLimited else { return }
-        let wait = retryPolicy.backoff(forRetry: attempts, using: &random)
+        let backoff = retryPolicy.backoff(forRetry: attempts, using: &random)
+        let wait = max(backoff, problem.retryAfter?.wait ?? .zero)
+        let asked = wait > backoff ? " (Retry-After)" : ""
         tally.waits += 1
         tally.waitSeconds += wait.seconds
         tally.waiting = FetchCounters.Waiting(
-            reason: "retry \(attempts) after \(problem.description.prefix(80))",
+            reason: "retry \(attempts) after \(problem.description.prefix(80))\(asked)",
             ends: ContinuousClock.now.advanced(by: wait))
         // The first retry is said at the default level (failures slow the run down); the rest
         // are counted in the summary (`retries`).
         logger.log(
             level: !saidRetrying || wait >= Self.noticeableWait ? .warning : .notice,
-            "Request failed (\(problem)); retrying after \(Self.seconds(wait))",
+            "Request failed (\(problem)); retrying after \(Self.seconds(wait))\(asked)",
             metadata: [
                 "fetch.problem": "\(problem)", "fetch.attempt": "\(attempts)", "fetch.backoff": "\(wait.seconds)",
             ])

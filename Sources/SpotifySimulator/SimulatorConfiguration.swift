@@ -25,6 +25,10 @@ public struct SimulatorConfiguration: Sendable {
     public var latency: Duration = .zero
     /// Added to every token endpoint response: an identity provider slow to answer.
     public var tokenLatency: Duration = .zero
+    /// A rate-limited token endpoint: when set, the first token request is answered 429 with this
+    /// `Retry-After` (whole seconds), and so is any sent before that wait ends (with what is left of
+    /// it); the first one after it, and every later one, is answered as usual.
+    public var tokenRetryAfter: Duration? = nil
     /// Spotify's Development Mode (2026): batch endpoint 403, `GET /tracks/{id}` works, no `popularity`.
     public var developmentMode = false
     /// Seeded fault injection on `/v1/tracks` requests.

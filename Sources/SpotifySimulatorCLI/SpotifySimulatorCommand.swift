@@ -51,6 +51,13 @@ struct SpotifySimulatorCommand: AsyncParsableCommand {
             """)
     var retryAfter: Double?
 
+    @Option(
+        help: """
+            Rate-limit the token endpoint: answer the first token request 429 with this Retry-After in \
+            seconds, and any sent before it ends; answer the rest as usual (default: never).
+            """)
+    var tokenRetryAfter: Double?
+
     @Flag(help: "Lengthen the wait when a client sends during a Retry-After wait, as Spotify does.")
     var penalizeEarlyRetries = false
 
@@ -97,6 +104,9 @@ struct SpotifySimulatorCommand: AsyncParsableCommand {
         guard tokenLifetime >= 0 else { throw ValidationError("--token-lifetime must not be negative") }
         if let rateLimit, rateLimit < 1 { throw ValidationError("--rate-limit must be at least 1") }
         if let retryAfter, retryAfter < 0 { throw ValidationError("--retry-after must not be negative") }
+        if let tokenRetryAfter, tokenRetryAfter < 0 {
+            throw ValidationError("--token-retry-after must not be negative")
+        }
         guard latencyMs >= 0 else { throw ValidationError("--latency-ms must not be negative") }
         guard (0...1).contains(faultRate) else { throw ValidationError("--fault-rate must be between 0 and 1") }
         if let printIDs, printIDs < 0 { throw ValidationError("--print-ids must not be negative") }
@@ -159,6 +169,7 @@ struct SpotifySimulatorCommand: AsyncParsableCommand {
         configuration.tokenLifetime = .seconds(tokenLifetime)
         configuration.rateLimit = rateLimit
         configuration.retryAfter = retryAfter.map { .milliseconds(Int(($0 * 1000).rounded())) }
+        configuration.tokenRetryAfter = tokenRetryAfter.map { .milliseconds(Int(($0 * 1000).rounded())) }
         configuration.penalizeRequestsDuringWait = penalizeEarlyRetries
         configuration.latency = .milliseconds(latencyMs)
         configuration.developmentMode = developmentMode

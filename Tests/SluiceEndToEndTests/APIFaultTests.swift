@@ -365,6 +365,44 @@ struct APIFaultTests {
         try await APIChecks.expectNoSecrets(fixture, outputs: [outcome, again])
     }
 
+    /// A token endpoint that answers 429 with `Retry-After: 2` (and 429 again to any token request
+    /// sent before those 2 s are over): the token request is sent again only once the wait is over,
+    /// not after the plan's 0.05 s backoff, and the run succeeds.
+    @Test func aTokenEndpointsRetryAfterIsWaitedOutBeforeItIsAskedAgain() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120) { $0.tokenRetryAfter = .seconds(2) }
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+
+        let outcome = try await fixture.sluice.run(fixture.apiRunArguments())
+        try await APIChecks.expectSucceeded(fixture, outcome)
+        let asked = fixture.tokenLog()
+        #expect(asked.map(\.status) == [429, 200], "one refused token request, then one after the wait")
+        if asked.count == 2 {
+            #expect(asked[1].time - asked[0].time >= .seconds(2), "asked again before the Retry-After ended")
+        }
+        try await FaultChecks.expectEnriched(fixture, before: before)
+        try await APIChecks.expectNoSecrets(fixture, outputs: [outcome])
+    }
+
+    /// A token endpoint's `Retry-After` over `max_retry_after` stops the run at once, resumably,
+    /// recording when the wait the endpoint gave ends, as an API's 429 over the cap does.
+    @Test func aTokenEndpointsRetryAfterOverTheCapStopsAtOnceRecordingTheWait() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120) { $0.tokenRetryAfter = .seconds(900) }
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+
+        let stopped = try await fixture.sluice.run(fixture.apiRunArguments())
+        let manifest = try await APIChecks.expectStoppedResumably(
+            fixture, stopped, before: before,
+            mentions: ["the token endpoint asked to wait 900 s", "max_retry_after", "/api/token"])
+        let notBefore = try #require(manifest.error?.notBefore)
+        // Judged against the endpoint's own 900 s: a run that retried or slept would end after it.
+        #expect(Date() < notBefore && notBefore.timeIntervalSinceNow > 800)
+        #expect(stopped.stdout.contains("continue after "), "\(stopped.stdout)")
+        #expect(fixture.tokenLog().map(\.status) == [429], "nothing asked again during the wait")
+        #expect(fixture.apiLog().isEmpty)
+    }
+
     @Test func invalidClientCredentialsFailAtOnceWithOneTokenRequestAndAClearMessage() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
         defer { Task { await fixture.tearDown() } }
@@ -484,6 +522,11 @@ extension EnrichmentFixture {
     /// The simulator's `/v1` requests, in arrival order (token requests left out).
     func apiLog() -> [RequestRecord] {
         simulator.stats().requestLog.filter { $0.path.hasPrefix("/v1") }
+    }
+
+    /// The simulator's token requests, in arrival order.
+    func tokenLog() -> [RequestRecord] {
+        simulator.stats().requestLog.filter { $0.path == "/api/token" }
     }
 
     /// A started ``FaultProxy`` in front of the simulator.

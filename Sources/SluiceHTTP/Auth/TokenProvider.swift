@@ -11,6 +11,8 @@ actor TokenProvider<C: Clock<Duration>> {
     struct TransientFailure: Error, CustomStringConvertible {
         var description: String
         var status: Int?
+        /// The wait the endpoint's `Retry-After` asked for, when the answer gave one.
+        var retryAfter: Duration?
     }
 
     private let credentials: OAuth2ClientCredentials
@@ -22,6 +24,9 @@ actor TokenProvider<C: Clock<Duration>> {
     private var refreshing: Task<AccessToken, any Error>?
     /// Set once the endpoint refuses the credentials; every later call throws it at once.
     private var refusal: FetchError?
+    /// When the token endpoint's latest `Retry-After` ends: no token request is sent before it,
+    /// whichever caller asks (one that did not share the refused request too).
+    private var notBefore: C.Instant?
     /// Requests sent to the token endpoint.
     private(set) var requests = 0
     /// When the token request awaiting its answer was sent (real time, as its timeout runs).
@@ -48,6 +53,9 @@ actor TokenProvider<C: Clock<Duration>> {
     /// How a transient failure names the endpoint: the error that ends a fetch carries the API's
     /// URL, not this one, so a host that does not resolve or refuses is named here.
     private var endpoint: String { "token endpoint \(URLRedaction.describe(credentials.tokenURL))" }
+
+    /// The token endpoint, as an error that it ends a fetch names it.
+    nonisolated var tokenURL: String { credentials.tokenURL }
 
     /// Tokens issued after the first one.
     var refreshes: Int { max(0, cache.issued - 1) }
@@ -87,6 +95,7 @@ actor TokenProvider<C: Clock<Duration>> {
 
     private func requestToken() async throws -> AccessToken {
         defer { refreshing = nil }
+        if let notBefore, clock.now < notBefore { try await clock.sleep(until: notBefore, tolerance: nil) }
         requests += 1
         let requestedAt = clock.now
         let (headers, form) = credentials.tokenRequest()
@@ -135,10 +144,13 @@ actor TokenProvider<C: Clock<Duration>> {
             logger.error("\(refusal.message)", metadata: ["http.status": "\(response.status)"])
             throw refusal
         case 408, 429, 500..<600:
+            // Its Retry-After holds back every token request; the fetcher stops on one over the cap.
+            let retryAfter = RetryAfter.parse(response.headers.first(name: "Retry-After"))
+            if let retryAfter { notBefore = clock.now.advanced(by: retryAfter) }
             throw TransientFailure(
                 description:
                     "\(endpoint): HTTP \(response.status): \(APIErrorMessage.extract(from: response.body, hiding: hidden))",
-                status: response.status)
+                status: response.status, retryAfter: retryAfter)
         case 300..<400:
             throw FetchError(
                 .unexpectedStatus(response.status),

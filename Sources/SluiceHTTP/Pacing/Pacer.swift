@@ -44,15 +44,18 @@ actor Pacer<C: Clock<Duration>> {
 
 extension FetchError {
     /// `limit`: the `max_retry_after` the wait was compared with, said so that one knows what
-    /// to raise it to (or that a resume after the wait is the way on).
-    static func retryAfterTooLong(_ wait: Duration, limit: Duration, url: String? = nil) -> FetchError {
+    /// to raise it to (or that a resume after the wait is the way on). `asker`: who answered
+    /// `status` with the `Retry-After`, the API or its token endpoint (`url`).
+    static func retryAfterTooLong(
+        _ wait: Duration, limit: Duration, url: String? = nil, status: Int? = 429, asker: String = "the API"
+    ) -> FetchError {
         let seconds = Int(wait.seconds.rounded(.up))
         let most = limit.seconds
         let shown = most == most.rounded() ? "\(Int(most)) s" : "\(most) s"
         return FetchError(
             .retryAfterTooLong(seconds: seconds),
-            "the API asked to wait \(seconds) s before the next request (Retry-After), longer than max_retry_after "
+            "\(asker) asked to wait \(seconds) s before the next request (Retry-After), longer than max_retry_after "
                 + "(\(shown)); stopped instead of sleeping, and sent nothing meanwhile",
-            url: url, status: 429)
+            url: url, status: status)
     }
 }

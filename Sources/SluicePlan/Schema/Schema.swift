@@ -345,7 +345,8 @@ public enum Schema {
                 ParameterSpec("max_backoff", .duration(min: 0, max: 86400), default: 30, "Longest retry wait."),
                 ParameterSpec(
                     "max_retry_after", .duration(min: 0, max: 604_800), default: 600,
-                    "A 429 asking to wait longer than this stops the run as resumable instead of sleeping."),
+                    "A 429 (or the token endpoint's answer) whose `Retry-After` asks to wait longer than this stops "
+                        + "the run as resumable, recording when the wait ends, instead of sleeping."),
                 ParameterSpec(
                     "throttle_statuses", .list(of: .int(min: 400, max: 599)), default: .array([429]),
                     "Statuses that mean \"slow down\" (MusicBrainz: 503). Like a 429, the whole host then waits "

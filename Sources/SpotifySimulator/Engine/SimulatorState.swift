@@ -14,6 +14,9 @@ struct SimulatorState: Sendable {
     /// Issued access tokens and when each expires.
     private var tokens: [String: ContinuousClock.Instant] = [:]
     private var rateLimit = RateLimitWindow()
+    /// When the token endpoint's `Retry-After` (``SimulatorConfiguration/tokenRetryAfter``) ends,
+    /// once its first 429 has announced it.
+    private var tokenWaitEnds: ContinuousClock.Instant?
     private var faults: FaultInjector
     /// Faults the next eligible requests get, one each in order, before any draw.
     private(set) var scheduledFaults: [Fault] = []
@@ -71,9 +74,21 @@ struct SimulatorState: Sendable {
 
     private mutating func respondToToken(_ request: InboundRequest, at now: ContinuousClock.Instant) -> Reply {
         stats.tokenRequests += 1
-        var reply = tokenReply(request, at: now)
+        var reply = tokenRateLimit(at: now) ?? tokenReply(request, at: now)
         reply.delay = configuration.tokenLatency
         log(RequestRecord(time: now, path: request.path, ids: [], status: reply.status))
+        return reply
+    }
+
+    /// A 429 for a token request sent before the token endpoint's wait ends, the first one
+    /// starting it (``SimulatorConfiguration/tokenRetryAfter``); `nil` to answer as usual.
+    private mutating func tokenRateLimit(at now: ContinuousClock.Instant) -> Reply? {
+        guard let wait = configuration.tokenRetryAfter else { return nil }
+        let ends = tokenWaitEnds ?? now + .seconds(RateLimitWindow.wholeSeconds(wait))
+        tokenWaitEnds = ends
+        guard now < ends else { return nil }
+        var reply = Reply.json(429, TokenError(error: "rate_limited", errorDescription: "Too many requests"))
+        reply.headers["Retry-After"] = String(RateLimitWindow.wholeSeconds(now.duration(to: ends)))
         return reply
     }
 
