@@ -88,8 +88,12 @@ extension HTTPFetcher {
                 case .rateLimited(let status, let retryAfter):
                     problem = try await rateLimited(
                         status: status, retryAfter: retryAfter, attempts: attempts, url: url)
-                case .transient(let reason):
-                    problem = Problem(description: reason, status: status)
+                case .transient(let reason, let retryAfter):
+                    // A 503's Retry-After is how long the service expects to be down (RFC 9110
+                    // §10.2.3): the whole host waits it out, the retry counted as a failure's.
+                    if let retryAfter { await pacer.block(for: retryAfter) }
+                    problem = Problem(
+                        description: reason, status: status, retryAfter: retryAfter.map { ($0, "the API", url) })
                 case .final(let status, let message):
                     // Too long a URL (414) or body (413): a batch of fewer ids fits.
                     let hint =

@@ -6,6 +6,9 @@ public enum Fault: String, Sendable, CaseIterable, Codable {
     case badGateway502
     /// 503 with an HTML body.
     case unavailable503Html
+    /// 503 with Spotify's JSON error body and a `Retry-After` (as ``tooManyRequests429``'s): the
+    /// service down for a while, saying for how long.
+    case unavailable503WithRetryAfter
     /// No response: the request is held until the client gives up (or ``FaultConfiguration/hangLimit``).
     case hang
     /// The connection is closed without any response.

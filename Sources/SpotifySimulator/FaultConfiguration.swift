@@ -12,8 +12,9 @@ public struct FaultConfiguration: Sendable {
     /// How long a ``Fault/hang`` holds a request before dropping the connection, so that
     /// nothing hangs forever when a client has no timeout.
     public var hangLimit: Duration = .seconds(120)
-    /// The `Retry-After` of a ``Fault/tooManyRequests429``, sent in whole seconds (rounded up, at
-    /// least 1), unless ``SimulatorConfiguration/retryAfter`` fixes every 429's.
+    /// The `Retry-After` of a ``Fault/tooManyRequests429`` or ``Fault/unavailable503WithRetryAfter``,
+    /// sent in whole seconds (rounded up, at least 1), unless ``SimulatorConfiguration/retryAfter``
+    /// fixes every 429's (and those 503s').
     public var retryAfter: Duration = .seconds(1)
 
     public init() {}

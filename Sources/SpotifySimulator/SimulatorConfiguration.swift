@@ -15,8 +15,9 @@ public struct SimulatorConfiguration: Sendable {
     /// authenticated API requests, not token requests, as Spotify limits per app.
     public var rateLimit: Int? = nil
     /// Fixed `Retry-After` sent on every 429: the rate limit's (`nil`: the time until the window
-    /// has room) and an injected ``Fault/tooManyRequests429``'s (`nil`:
-    /// ``FaultConfiguration/retryAfter``), so a client can be tried on a long wait either way.
+    /// has room) and an injected ``Fault/tooManyRequests429``'s or
+    /// ``Fault/unavailable503WithRetryAfter``'s (`nil`: ``FaultConfiguration/retryAfter``), so a
+    /// client can be tried on a long wait either way.
     public var retryAfter: Duration? = nil
     /// Spotify lengthens the wait when a client keeps sending during it (spotipy #1158):
     /// when `true`, each request that arrives during an announced wait doubles what is left of it.

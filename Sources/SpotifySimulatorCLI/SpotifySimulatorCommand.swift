@@ -47,7 +47,7 @@ struct SpotifySimulatorCommand: AsyncParsableCommand {
     @Option(
         help: """
             Fixed Retry-After seconds on every 429, the rate limit's and an injected 429 fault's \
-            (default: until the window has room; 1 for a fault).
+            (and an injected 503-retry-after's) (default: until the window has room; 1 for a fault).
             """)
     var retryAfter: Double?
 
@@ -196,6 +196,7 @@ struct SpotifySimulatorCommand: AsyncParsableCommand {
 enum FaultName {
     static let aliases: [String: Fault] = [
         "500": .serverError500, "502": .badGateway502, "503": .unavailable503Html,
+        "503-retry-after": .unavailable503WithRetryAfter,
         "hang": .hang, "drop": .dropConnection, "truncated": .truncatedJSON,
         "429": .tooManyRequests429, "429-no-retry-after": .tooManyRequests429WithoutRetryAfter,
         "wrong-count": .wrongTrackCount,

@@ -156,6 +156,43 @@ struct APIFaultTests {
         try await APIChecks.expectNoSecrets(fixture, outputs: [outcome, again])
     }
 
+    /// A 503 with `Retry-After: 2` (the service says how long it expects to be down), from an API
+    /// whose plan lists no `throttle_statuses`: its retry waits those 2 s, not the 0.05 s backoff,
+    /// and counts as a failure's retry, not a throttle.
+    @Test func a503sRetryAfterIsWaitedOutBeforeItsRetry() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120) { $0.faults.retryAfter = .seconds(2) }
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        fixture.simulator.scheduleFaults([.unavailable503WithRetryAfter])
+
+        let outcome = try await fixture.sluice.run(fixture.apiRunArguments())
+        let manifest = try await APIChecks.expectSucceeded(fixture, outcome)
+        let counters = manifest.stage("fetch")?.counters ?? [:]
+        #expect(counters["retries"] == 1 && counters["throttled", default: 0] == 0, "\(counters)")
+        let log = fixture.apiLog()
+        let index = try #require(log.firstIndex { $0.status == 503 })
+        let next = try #require(log.indices.contains(index + 1) ? log[index + 1] : nil)
+        #expect(next.time - log[index].time >= .seconds(2), "asked again before the 503's Retry-After ended")
+        try await FaultChecks.expectEnriched(fixture, before: before)
+        try await APIChecks.expectNoSecrets(fixture, outputs: [outcome])
+    }
+
+    /// A 503 whose `Retry-After` is over `max_retry_after` stops the run at once, resumably, with
+    /// when the wait ends recorded, as a 429's does.
+    @Test func a503sRetryAfterOverTheCapStopsAtOnceRecordingTheWait() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120) { $0.faults.retryAfter = .seconds(900) }
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        fixture.simulator.scheduleFaults([.unavailable503WithRetryAfter])
+
+        let stopped = try await fixture.sluice.run(fixture.apiRunArguments())
+        let manifest = try await APIChecks.expectStoppedResumably(
+            fixture, stopped, before: before, mentions: ["the API asked to wait 900 s", "max_retry_after"])
+        let notBefore = try #require(manifest.error?.notBefore)
+        #expect(Date() < notBefore && notBefore.timeIntervalSinceNow > 800)
+        #expect(fixture.apiLog().last?.status == 503, "nothing was sent after the 503")
+    }
+
     @Test func aBurstLongerThanTheRetryBudgetStopsResumablyNamingTheLastAnswer() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
         defer { Task { await fixture.tearDown() } }

@@ -14,7 +14,7 @@ import Testing
     }
 
     @Test func truncatedBodyIsTransient() {
-        guard case .transient(let reason) = Self.classify(200, #"{"tracks":[{"id":"abc","na"#) else {
+        guard case .transient(let reason, _) = Self.classify(200, #"{"tracks":[{"id":"abc","na"#) else {
             Issue.record("a truncated 200 must be retried")
             return
         }
@@ -25,7 +25,7 @@ import Testing
     /// A 200 that is a web page (a maintenance page, a proxy's login form) is said to be one.
     @Test func anHTMLPageWithStatus200IsSaidToBeOne() {
         let page = "<!doctype html><html><head><title>Down for maintenance</title></head><body>back soon</body></html>"
-        guard case .transient(let reason) = Self.classify(200, page) else {
+        guard case .transient(let reason, _) = Self.classify(200, page) else {
             Issue.record("a 200 that is not JSON must be retried")
             return
         }
@@ -41,7 +41,7 @@ import Testing
         let gzipped: [UInt8] = [0x1F, 0x8B, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xAB, 0xAE, 0x05, 0x00]
         func reason(_ body: [UInt8], _ encoding: String?) -> String {
             guard
-                case .transient(let reason) = ResponseOutcome.classify(
+                case .transient(let reason, _) = ResponseOutcome.classify(
                     status: 200, retryAfter: nil, body: body, contentEncoding: encoding)
             else { return "not transient" }
             return reason
@@ -71,6 +71,15 @@ import Testing
     @Test func rateLimitCarriesRetryAfter() {
         #expect(Self.classify(429, "{}", retryAfter: "2") == .rateLimited(status: 429, retryAfter: .seconds(2)))
         #expect(Self.classify(429, "{}") == .rateLimited(status: 429, retryAfter: nil))
+    }
+
+    /// A 503 says with `Retry-After` how long the service expects to be down (RFC 9110 §10.2.3):
+    /// still a transient failure, not a throttle, but one to retry no sooner than that.
+    @Test func aTransientAnswerCarriesItsRetryAfter() {
+        #expect(
+            Self.classify(503, #"{"error":{"status":503,"message":"down"}}"#, retryAfter: "120")
+                == .transient("HTTP 503: down", retryAfter: .seconds(120)))
+        #expect(Self.classify(500, "{}", retryAfter: "x") == .transient("HTTP 500: {}", retryAfter: nil))
     }
 
     @Test(arguments: [500, 502, 503, 504, 408])

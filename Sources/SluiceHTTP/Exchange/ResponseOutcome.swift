@@ -18,8 +18,9 @@ enum ResponseOutcome: Sendable, Equatable {
     case notFound(String, status: Int)
     /// 429, or a status the plan says means "slow down" (a rate-limited API's 503).
     case rateLimited(status: Int, retryAfter: Duration?)
-    /// Worth trying again: 5xx, 408, a 2xx whose body is not JSON (truncated).
-    case transient(String)
+    /// Worth trying again: 5xx, 408, a 2xx whose body is not JSON (truncated); not before the
+    /// answer's `Retry-After`, when it has one (a 503's: how long the service expects to be down).
+    case transient(String, retryAfter: Duration? = nil)
     /// A status that another try will not change.
     case final(status: Int, message: String)
 
@@ -151,7 +152,9 @@ enum ResponseOutcome: Sendable, Equatable {
         // 410 Gone: it was there and is no more, which for a lookup is "not found" too.
         case 404, 410: return .notFound(APIErrorMessage.extract(from: body, hiding: secrets), status: status)
         case 408, 500..<600:
-            return .transient("HTTP \(status): \(APIErrorMessage.extract(from: body, hiding: secrets))")
+            return .transient(
+                "HTTP \(status): \(APIErrorMessage.extract(from: body, hiding: secrets))",
+                retryAfter: RetryAfter.parse(retryAfter, now: now))
         case 300..<400:
             return .final(status: status, message: RedirectRefusal.message(location: location, secrets: secrets))
         default: return .final(status: status, message: APIErrorMessage.extract(from: body, hiding: secrets))

@@ -345,12 +345,16 @@ public enum Schema {
                 ParameterSpec("max_backoff", .duration(min: 0, max: 86400), default: 30, "Longest retry wait."),
                 ParameterSpec(
                     "max_retry_after", .duration(min: 0, max: 604_800), default: 600,
-                    "A 429 (or the token endpoint's answer) whose `Retry-After` asks to wait longer than this stops "
-                        + "the run as resumable, recording when the wait ends, instead of sleeping."),
+                    "A `Retry-After` asking to wait longer than this (a 429's, a `throttle_statuses` answer's, "
+                        + "a 5xx's or 408's, or the token endpoint's) stops the run as resumable, recording when "
+                        + "the wait ends, instead of sleeping."),
                 ParameterSpec(
                     "throttle_statuses", .list(of: .int(min: 400, max: 599)), default: .array([429]),
                     "Statuses that mean \"slow down\" (MusicBrainz: 503). Like a 429, the whole host then waits "
-                        + "`Retry-After`, or a backoff when there is none, before anything else is sent."),
+                        + "`Retry-After`, or a backoff when there is none, before anything else is sent. A 5xx or "
+                        + "408 not listed is a failure, retried after a backoff, but no sooner than its "
+                        + "`Retry-After` when it has one (a 503's: how long the service expects to be down), the "
+                        + "whole host waiting with it; that retry counts against `retries`, and not in `throttled`."),
                 ParameterSpec(
                     "on_give_up", .choice(of: GiveUpPolicy.self), default: "fail",
                     "A request the API still answers with a 5xx after every retry (or with a success whose body "

@@ -253,6 +253,8 @@ struct SimulatorState: Sendable {
     /// answered by ``tracksReply(_:query:omitFirstTrack:)`` itself).
     static func inject(_ fault: Fault, into answer: Reply, configuration: SimulatorConfiguration) -> Reply {
         let faults = configuration.faults
+        // An injected 429's or 503's wait: the fixed one of every 429, else the faults'.
+        let faultRetryAfter = String(RateLimitWindow.wholeSeconds(configuration.retryAfter ?? faults.retryAfter))
         switch fault {
         case .serverError500:
             return .apiError(500, "Server error.")
@@ -260,6 +262,10 @@ struct SimulatorState: Sendable {
             return .html(502, FaultPages.badGateway)
         case .unavailable503Html:
             return .html(503, FaultPages.unavailable)
+        case .unavailable503WithRetryAfter:
+            var reply = Reply.apiError(503, "Service unavailable")
+            reply.headers["Retry-After"] = faultRetryAfter
+            return reply
         case .hang:
             var reply = Reply.apiError(504, "Gateway timeout")
             reply.delivery = .hang(limit: faults.hangLimit)
@@ -274,8 +280,7 @@ struct SimulatorState: Sendable {
             return reply
         case .tooManyRequests429:
             var reply = Reply.apiError(429, "API rate limit exceeded")
-            let wait = configuration.retryAfter ?? faults.retryAfter
-            reply.headers["Retry-After"] = String(RateLimitWindow.wholeSeconds(wait))
+            reply.headers["Retry-After"] = faultRetryAfter
             return reply
         case .tooManyRequests429WithoutRetryAfter:
             return .apiError(429, "API rate limit exceeded")
