@@ -307,7 +307,7 @@ struct Resume: AsyncParsableCommand {
     /// `forced` (`--force`): asks now, saying so (a wait the API set absurdly long, a limit
     /// known to be lifted).
     static func waitForTheAPI(_ original: Manifest, unless forced: Bool, now: Date = Date()) async throws {
-        guard let notBefore = original.error?.notBefore, notBefore > now else { return }
+        guard let notBefore = original.notBefore, notBefore > now else { return }
         let seconds = notBefore.timeIntervalSince(now)
         if forced {
             Terminal.printError(

@@ -226,7 +226,7 @@ struct RunSummary {
                 ? "stage '\(gate?.name ?? "")' waits for approval (requires_approval); to run it, continue with:"
                 : (files.isEmpty ? "review what it will apply" : "review the files above") + ", then continue with:"
             let later =
-                manifest.error?.notBefore.map { "after \(Self.clockTime($0)), when the API's wait ends," } ?? "later"
+                manifest.notBefore.map { "after \(Self.clockTime($0)), when the API's wait ends," } ?? "later"
             // Interrupted once its apply committed: the undo is offered above, and this keeps the change.
             let keep = manifest.stageStoppedAfterItsCommit.map { "or, " + Self.keepingTheChange(from: $0) } ?? ""
             out +=

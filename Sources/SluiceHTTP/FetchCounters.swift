@@ -1,3 +1,5 @@
+import Foundation
+
 /// What a fetcher has done so far, for the run manifest and benchmarks.
 public struct FetchCounters: Sendable, Equatable {
     /// HTTP requests to the API (not to the token endpoint), retries included.
@@ -32,6 +34,9 @@ public struct FetchCounters: Sendable, Equatable {
     public var gaveUpRequests = 0
     /// The latest wait for a `Retry-After` or a retry's backoff: why, and when it ends.
     public var waiting: Waiting?
+    /// When the latest wait a server asked for (`Retry-After`, the API's or its token endpoint's)
+    /// ends, as the time it gave: a fetch that stops sooner may not go on before it.
+    public var retryAfterEnds: Date?
     /// When the request that has waited longest for its answer was sent; `nil` when none waits.
     public var oldestUnanswered: ContinuousClock.Instant?
     /// When the access token request waiting for its answer was sent; `nil` when none waits.
@@ -44,4 +49,10 @@ public struct FetchCounters: Sendable, Equatable {
     }
 
     public init() {}
+
+    /// Moves ``retryAfterEnds`` to `wait` from now, unless an earlier wait ends later.
+    mutating func noteRetryAfter(_ wait: Duration) {
+        let ends = Date().addingTimeInterval(wait.seconds)
+        retryAfterEnds = max(retryAfterEnds ?? ends, ends)
+    }
 }

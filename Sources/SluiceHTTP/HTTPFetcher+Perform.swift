@@ -174,7 +174,7 @@ extension HTTPFetcher {
         let what = retryAfter == nil ? "a backoff" : "Retry-After"
         // Block even when stopping, so that concurrent callers send nothing during the wait either.
         await pacer.block(for: wait)
-        if retryAfter != nil { try stopIfOverTheCap(wait, status: status, url: url) }
+        if retryAfter != nil { try honour(wait, status: status, url: url) }
         tally.waits += 1
         tally.waitSeconds += wait.seconds
         tally.waiting = FetchCounters.Waiting(
@@ -188,9 +188,11 @@ extension HTTPFetcher {
         return Problem(description: "HTTP \(status) \(said) \(wait.seconds) s)", status: status, rateLimited: true)
     }
 
-    /// Stops the fetch on a `Retry-After` of more than `max_retry_after`, as resumable after the
-    /// wait `asker` gave (which the manifest records), rather than sleeping it.
-    private func stopIfOverTheCap(_ wait: Duration, status: Int?, url: String, asker: String = "the API") throws {
+    /// Takes on a `Retry-After`'s wait: notes when it ends (``FetchCounters/retryAfterEnds``: a fetch
+    /// stopped before then, interrupted too, is not to go on sooner), and stops the fetch when it
+    /// is more than `max_retry_after`, as resumable after the wait `asker` gave, rather than sleeping it.
+    private func honour(_ wait: Duration, status: Int?, url: String, asker: String = "the API") throws {
+        tally.noteRetryAfter(wait)
         guard wait > configuration.maxRetryAfter else { return }
         logger.error(
             "Asked to wait longer than max_retry_after (Retry-After); stopping",
@@ -206,7 +208,7 @@ extension HTTPFetcher {
     /// counts the retry and sleeps the backoff, or the `Retry-After` when that is longer.
     private func prepareRetry(after problem: Problem, attempts: Int, url: String) async throws {
         if let asked = problem.retryAfter {
-            try stopIfOverTheCap(asked.wait, status: problem.status, url: asked.url, asker: asked.asker)
+            try honour(asked.wait, status: problem.status, url: asked.url, asker: asked.asker)
         }
         guard retryPolicy.allowsRetry(afterAttempts: attempts) else {
             logger.error(

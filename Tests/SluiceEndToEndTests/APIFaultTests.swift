@@ -40,6 +40,45 @@ struct APIFaultTests {
         try await APIChecks.expectNoSecrets(fixture, outputs: [outcome, again])
     }
 
+    /// Ctrl-C while the fetch waits out a 429's `Retry-After` (under the cap): the run ends
+    /// interrupted, its fetch recording when the API's wait ends (the time the API gave, not a wait
+    /// counted from the Ctrl-C), and `sluice resume` typed at once waits only what is left of it.
+    @Test func aCtrlCDuringARetryAfterRecordsTheAPIsWaitAndResumeWaitsOnlyTheRest() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120) { $0.faults.retryAfter = .seconds(20) }
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        fixture.simulator.scheduleFaults([.tooManyRequests429])
+
+        let (process, out, err) = try fixture.sluice.start(
+            fixture.apiRunArguments() + ["--set", "fetch.max_retry_after=10m"])
+        defer { FaultChecks.stop(process) }
+        try await FaultChecks.eventually("the 429") { fixture.apiLog().contains { $0.status == 429 } }
+        let limited = try #require(fixture.apiLog().first { $0.status == 429 })
+        // The API's wait ends 20 s after the simulator sent the 429: that instant, as a date.
+        let ends = Date().addingTimeInterval(20 - (ContinuousClock.now - limited.time) / .seconds(1))
+        try await Task.sleep(for: .seconds(3))
+        kill(process.processIdentifier, SIGINT)
+        let stopped = await FaultChecks.finish(process, out, err, within: .seconds(60))
+        #expect(stopped.status == 130, "\(stopped.stderr)")
+        let manifest = try #require(await fixture.manifests().last?.manifest)
+        #expect(manifest.status == .interrupted)
+        let notBefore = manifest.stage("fetch")?.notBefore
+        #expect(
+            notBefore.map { abs($0.timeIntervalSince(ends)) < 2 } == true,
+            "recorded \(String(describing: notBefore)), the API's wait ends \(ends)")
+        #expect(stopped.stdout.contains("continue after "), "\(stopped.stdout)")
+
+        let asked = fixture.apiLog().count
+        let resumed = try await fixture.sluice.run(["resume", fixture.lastRunDirectory().path, "--yes"])
+        try await APIChecks.expectSucceeded(fixture, resumed)
+        // What is left of the API's 20 s, 3 s of which had passed before the Ctrl-C.
+        let waited = resumed.stderr.firstMatch(of: /waiting (\d+) s before resuming/).flatMap { Int($0.1) }
+        #expect(waited.map { $0 <= 17 } == true, "\(resumed.stderr)")
+        let first = try #require(fixture.apiLog().dropFirst(asked).first)
+        #expect(first.time - limited.time >= .seconds(19.5), "the resume asked before the API's wait ended")
+        try await FaultChecks.expectEnriched(fixture, before: before)
+    }
+
     /// `sluice resume` waiting out the API's Retry-After has started nothing: a signal ends the
     /// wait and the command as it ends a run (130, saying so), and no run is made.
     @Test(arguments: [SIGINT, SIGTERM])

@@ -181,6 +181,7 @@ extension Manifest.StageRecord {
         ]
         // Absent when it has nothing to say: added since the format's first version.
         if let committedAt { fields["committed_at"] = .date(committedAt) }
+        if let notBefore { fields["not_before"] = .date(notBefore) }
         return .object(fields)
     }
 
@@ -192,6 +193,7 @@ extension Manifest.StageRecord {
         startedAt = try r.optionalDate("started_at")
         finishedAt = try r.optionalDate("finished_at")
         committedAt = try r.optionalDate("committed_at")
+        notBefore = try r.optionalDate("not_before")
         waitedForInputMilliseconds = try r.optionalInt("waited_for_input_ms")
         rowsIn = try r.optionalInt("rows_in") ?? 0
         rowsOut = try r.optionalInt("rows_out") ?? 0

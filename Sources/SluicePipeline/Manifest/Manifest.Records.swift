@@ -299,6 +299,10 @@ extension Manifest {
         /// The spool first, then the files the stage registered.
         public var outputs: [Artifact]
         public var error: ErrorRecord?
+        /// When a wait a server asked for ends, for a stage that stopped (failed, or interrupted)
+        /// during it (a fetch in an API's `Retry-After`): `sluice resume` asks nothing before it.
+        /// `nil` otherwise (``StageContext/continueNoSoonerThan(_:)``).
+        public var notBefore: Date?
         /// What it would change, read at its approval gate (``ReviewingStage``).
         public var review: Review?
 

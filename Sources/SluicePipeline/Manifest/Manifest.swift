@@ -80,6 +80,13 @@ public struct Manifest: Sendable, Equatable {
         stages.first { $0.name == name }
     }
 
+    /// When the wait an API asked for ends, for a run that stopped before it (on a `Retry-After`
+    /// over the cap, or interrupted during one): the latest of the error's and the stages'
+    /// `not_before`. Continuing sooner would be refused again.
+    public var notBefore: Date? {
+        ([error?.notBefore] + stages.map(\.notBefore)).compactMap { $0 }.max()
+    }
+
     /// Whether this run went on from where `original` stopped: a replay of it (a resume, an
     /// approval) from a stage at or before the first one that did not succeed. A replay from a
     /// later stage (`--from verify` of a run whose fetch failed) leaves the rest undone.

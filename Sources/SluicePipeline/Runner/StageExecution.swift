@@ -110,6 +110,7 @@ struct StageExecution: Sendable {
                 kind: artifact.kind, path: RunDirectory.relativePath(of: artifact.url, in: runDirectory),
                 sha256: artifact.sha256, rows: artifact.rows)
         }
+        let notBefore = status == .succeeded ? nil : context.notBefore.map(ManifestRecorder.normalized)
         var errorRecord = status == .failed ? failure.map { Self.errorRecord($0, now: configuration.now()) } : nil
         errorRecord?.stage = spec.name
         await recorder.updateStage(spec.name) { record, manifest in
@@ -123,6 +124,7 @@ struct StageExecution: Sendable {
             record.outputs = outputs
             if !readFiles.isEmpty { record.inputs = (inputArtifact.map { [$0] } ?? []) + readFiles }
             record.error = errorRecord
+            record.notBefore = notBefore
             manifest.notices.append(contentsOf: notices.map(SecretRegistry.masking))
             if let errorRecord {
                 manifest.error = errorRecord

@@ -52,6 +52,8 @@ public final class StageContext: Sendable {
     private let lookup: @Sendable (String) -> Manifest.StageRecord?
     /// What ``recordCommitted()`` does: set by the runner as the stage starts.
     private let committedHandler = Mutex<(@Sendable () async -> Void)?>(nil)
+    /// ``continueNoSoonerThan(_:)``'s latest date.
+    private let waitEnds = Mutex<Date?>(nil)
 
     /// A file a stage produced, before it is written to the manifest.
     struct Artifact: Sendable {
@@ -138,6 +140,13 @@ public final class StageContext: Sendable {
         collected.withLock { $0.notices.append("\(stageName): \(line)") }
     }
 
+    /// Says that the stage stops while a server has asked it to wait until `date` (a fetch in a
+    /// `Retry-After`): its record's `not_before`, which `sluice resume` waits for before asking
+    /// anything. The latest date given wins.
+    public func continueNoSoonerThan(_ date: Date) {
+        waitEnds.withLock { $0 = max($0 ?? date, date) }
+    }
+
     /// Says that what the stage did is final from here though it goes on (an apply's COMMIT,
     /// before its `ANALYZE`): the runner writes the stage's record to the manifest now, as it
     /// would at its end — its counters, the files registered so far, its spool (closed: the
@@ -167,4 +176,5 @@ public final class StageContext: Sendable {
     var notices: [String] { collected.withLock { $0.notices } }
     var inputs: [Artifact] { collected.withLock { $0.inputs } }
     var recordedSpool: Artifact? { collected.withLock { $0.spool } }
+    var notBefore: Date? { waitEnds.withLock { $0 } }
 }

@@ -179,6 +179,10 @@ public struct FetchStage: Stage {
             try await rejects.finish(context: context)
             try await answers.close(context: context)
         } catch {
+            // Stopped (interrupted too) while the API's Retry-After runs: going on sooner is refused.
+            if let ends = await fetcher.counters.retryAfterEnds, ends > Date() {
+                context.continueNoSoonerThan(ends)
+            }
             try? await record(fetcher, tally, context)
             await rejects.abandon(context: context)
             await answers.keep(context: context)
