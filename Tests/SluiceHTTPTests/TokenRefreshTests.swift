@@ -84,6 +84,30 @@ import Testing
 }
 
 extension TokenRefreshTests {
+    /// A token endpoint's `Retry-After` holds back every token request, not only the retry of the
+    /// one it answered: a batch that starts during the wait (and so did not share the refused
+    /// request) asks for its token only once the wait is over, as the first batch's retry does.
+    @Test func aTokenEndpointsRetryAfterHoldsBackALaterBatchsTokenRequestToo() async throws {
+        var configuration = SimulatorConfiguration()
+        configuration.tokenRetryAfter = .seconds(2)
+        try await Self.withSimulator(configuration) { simulator, client, plain in
+            var fetch = plain
+            fetch.retries = 3
+            fetch.backoffBase = .milliseconds(1)
+            fetch.backoffMax = .milliseconds(2)
+            let fetcher = HTTPFetcher(configuration: fetch, httpClient: client, logger: Logger(label: "t"))
+            let ids = [simulator.catalog.knownID(0)]
+            async let first = fetcher.fetch(ids: ids)
+            while simulator.stats().tokenRequests == 0 { try await Task.sleep(for: .milliseconds(20)) }
+            try await Task.sleep(for: .milliseconds(300))
+            let second = try await fetcher.fetch(ids: ids)
+            let results = try await first + second
+            #expect(results.allSatisfy { if case .found = $0 { true } else { false } })
+            let asked = simulator.stats().requestLog.filter { $0.path == "/api/token" }
+            #expect(asked.map(\.status) == [429, 200], "a token request was sent during the wait")
+        }
+    }
+
     /// An identity provider that wants a scope and an audience, and takes the client only from
     /// the form (`client_secret_post`): the token request carries what the plan says, and
     /// without the scope the provider's refusal is what the fetch reports.
