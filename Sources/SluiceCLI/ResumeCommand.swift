@@ -302,8 +302,9 @@ struct Resume: AsyncParsableCommand {
         }
     }
 
-    /// A run stopped on an API's `Retry-After` may continue only once that wait is over: asking
-    /// sooner gets another 429, and an API such as Spotify lengthens the wait for early retries.
+    /// A run stopped on (or interrupted during) an API's `Retry-After` may continue only once that
+    /// wait is over (``Manifest/notBefore``): asking sooner gets another 429, and an API such as
+    /// Spotify lengthens the wait for early retries.
     /// `forced` (`--force`): asks now, saying so (a wait the API set absurdly long, a limit
     /// known to be lifted).
     static func waitForTheAPI(_ original: Manifest, unless forced: Bool, now: Date = Date()) async throws {

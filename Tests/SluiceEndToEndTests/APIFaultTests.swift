@@ -62,18 +62,23 @@ struct APIFaultTests {
         #expect(stopped.status == 130, "\(stopped.stderr)")
         let manifest = try #require(await fixture.manifests().last?.manifest)
         #expect(manifest.status == .interrupted)
+        // The API's time (sluice got the 429 a moment after the simulator sent it), not 20 s
+        // counted from the Ctrl-C, which came 3 s later.
         let notBefore = manifest.stage("fetch")?.notBefore
         #expect(
-            notBefore.map { abs($0.timeIntervalSince(ends)) < 2 } == true,
+            notBefore.map { (-1..<2.5).contains($0.timeIntervalSince(ends)) } == true,
             "recorded \(String(describing: notBefore)), the API's wait ends \(ends)")
         #expect(stopped.stdout.contains("continue after "), "\(stopped.stdout)")
 
         let asked = fixture.apiLog().count
+        let resumeStarted = Date()
         let resumed = try await fixture.sluice.run(["resume", fixture.lastRunDirectory().path, "--yes"])
         try await APIChecks.expectSucceeded(fixture, resumed)
-        // What is left of the API's 20 s, 3 s of which had passed before the Ctrl-C.
+        // What is left of the API's 20 s, 3 s of which had passed before the Ctrl-C (nothing, on a
+        // machine so slow that the resume started after the wait).
         let waited = resumed.stderr.firstMatch(of: /waiting (\d+) s before resuming/).flatMap { Int($0.1) }
-        #expect(waited.map { $0 <= 17 } == true, "\(resumed.stderr)")
+        #expect(
+            waited.map { $0 <= 17 } ?? notBefore.map { resumeStarted >= $0 } ?? false, "\(resumed.stderr)")
         let first = try #require(fixture.apiLog().dropFirst(asked).first)
         #expect(first.time - limited.time >= .seconds(19.5), "the resume asked before the API's wait ended")
         try await FaultChecks.expectEnriched(fixture, before: before)
