@@ -714,7 +714,15 @@ public struct BulkUpdate: Sendable {
                 }
                 if !state.fingerprint.isEmpty { applied = state }
             }
-            if written.rows + written.deleted + stats.rowsSkippedByTrigger != recorded.prior + recorded.added {
+            let wrote = written.rows + written.deleted + stats.rowsSkippedByTrigger
+            if !guarded, wrote < recorded.prior + recorded.added {
+                // Rows it read, and meant to change, that the write passed over: a table it must not
+                // pretend to have changed, nor undo as if it had.
+                throw BulkUpdateError(
+                    table: table, phase: .update, reason: .rowsNotWritten,
+                    message: try await notWritten(recorded.prior + recorded.added - wrote, sql, on: connection))
+            }
+            if wrote != recorded.prior + recorded.added {
                 connection.logger.warning(
                     "rows changed differ from prior values recorded",
                     metadata: [
@@ -935,6 +943,28 @@ public struct BulkUpdate: Sendable {
         case .insert:
             stats.inserted = written.rows
         }
+    }
+
+    /// Says why `count` rows this role can read, whose values differ from the input's, were not
+    /// written: a row-level security policy for UPDATE that the read's does not match (named), or
+    /// a rule.
+    private func notWritten(_ count: Int, _ sql: SQL, on connection: PostgresConnection) async throws -> String {
+        let policies = try await connection.execute(
+            """
+            SELECT p.polname::text FROM pg_policy AS p JOIN pg_class AS c ON c.oid = p.polrelid \
+            WHERE c.oid = \(sql.targetLiteral)::regclass AND c.relrowsecurity AND p.polcmd IN ('w', '*') \
+            ORDER BY 1
+            """
+        ).rows.compactMap { $0.first?.stringValue }
+        let why =
+            policies.isEmpty
+            ? "a rule on \(table), or a row-level security policy, kept them from this role"
+            : "\(table) has row-level security, and its UPDATE "
+                + (policies.count == 1
+                    ? "policy \(policies[0]) does" : "policies \(policies.joined(separator: ", ")) do")
+                + " not let this role write every row it can read"
+        return "the write passed over \(count.counted("row")) whose values differ from the input's, which it "
+            + "read and meant to change: \(why)"
     }
 
     /// The table this update's name resolves to on `connection` (``TableIdentity``), `nil` when

@@ -46,6 +46,9 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
         /// The table's name resolves to another table than the review read or the apply changed
         /// (``BulkUpdate/expectedTarget``): another database, or another schema.
         case otherTable
+        /// The write left rows it read and meant to change as they were (a row-level security
+        /// policy for UPDATE narrower than the one for SELECT, a rule): rolled back.
+        case rowsNotWritten
         /// Any other database error (see ``underlying``).
         case database
     }

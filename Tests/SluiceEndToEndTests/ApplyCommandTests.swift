@@ -1389,6 +1389,48 @@ struct ApplyCommandTests {
         #expect(try await tables() == untouched)
     }
 
+    /// A role that may read every row but update only some (row-level security: an UPDATE policy
+    /// narrower than the SELECT one). The write passed over the others, and the run said they
+    /// "already held the values reviewed", exit 0, with half the file applied; its undo then took
+    /// the rows it never wrote for rows changed since. Now the apply rolls back, naming the policy.
+    @Test func rowsARowLevelSecurityPolicyKeepsFromTheWriteRollItBackNamingThePolicy() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 1)
+        defer { Task { await fixture.tearDown() } }
+        _ = try await fixture.server.execute(
+            """
+            CREATE TABLE docs (id int PRIMARY KEY, owner text, qty int);
+            INSERT INTO docs VALUES (1, 'a', 1), (2, 'b', 2), (3, 'a', 3), (4, 'b', 4);
+            GRANT SELECT, UPDATE ON docs TO \(TestPostgres.passwordRole);
+            ALTER TABLE docs ENABLE ROW LEVEL SECURITY;
+            CREATE POLICY everyone_reads ON docs FOR SELECT USING (true);
+            CREATE POLICY owner_a_writes ON docs FOR UPDATE USING (owner = 'a') WITH CHECK (true)
+            """, conninfo: fixture.conninfo)
+        let table = {
+            try await fixture.server.execute(
+                "SELECT string_agg(qty::text, ',' ORDER BY id) FROM docs", conninfo: fixture.conninfo
+            ).scalar.text
+        }
+        let plan = try await Self.tablePlan("docs", columns: ["qty"], in: fixture)
+        let csv = fixture.directory.appendingPathComponent("docs.csv")
+        try await Files.write(Array("id,qty\n1,101\n2,102\n3,103\n4,104\n".utf8), to: csv)
+        let sluice = fixture.databaseOnly
+        let gate = try await sluice.run(["apply", plan.path, csv.path, "--runs-dir", fixture.runsDirectory])
+        #expect(gate.status == 3, "\(gate.stderr)")
+        let reviewed = try await fixture.lastRunDirectory()
+        for command in [
+            ["apply", plan.path, csv.path, "--runs-dir", fixture.runsDirectory, "--yes"],
+            ["replay", reviewed.path, "--from", "apply", "--yes"],
+        ] {
+            let refused = try await sluice.run(command)
+            let said = refused.stdout + refused.stderr
+            #expect(refused.status == 1, "\(said)")
+            #expect(
+                said.contains("the write passed over 2 rows whose values differ from the input's"), "\(said)")
+            #expect(said.contains("its UPDATE policy owner_a_writes does not let this role write"), "\(said)")
+            #expect(try await table() == "1,2,3,4")
+        }
+    }
+
     /// Every value write-csv writes reads back the same through `sluice apply`: a note holding a
     /// control character (a BEL from an API, a tab, an escape, a CR inside a quoted field) is data
     /// (it was "control character 0x07 (not text)", the audit trail refused by its own apply).
