@@ -1180,7 +1180,11 @@ public struct BulkUpdate: Sendable {
                 case .string(let text) where text.hasPrefix("["):
                     if let list = try? JSON.decode(text), case .array = list {
                         row[position] = .string(Self.arrayLiteral(list, integers: integers))
+                    } else if integers, let literal = Self.wholeElements(of: text) {
+                        row[position] = .string(literal)  // `[1:2]={1.0,2}`: bounds, then braces
                     }
+                case .string(let text) where integers:
+                    if let literal = Self.wholeElements(of: text) { row[position] = .string(literal) }
                 default: break
                 }
             }
@@ -1203,6 +1207,47 @@ public struct BulkUpdate: Sendable {
             }
             guard decimal, let number = try? JSON.decode(text) else { return nil }
             return number.intValue
+        }
+
+        /// `text`, an array literal in PostgreSQL's spelling (`{1.0,2}`, `{{1.0,NULL},{2,3}}`), with
+        /// each unquoted element that ``wholeNumber(written:)`` reads as an integer written as that
+        /// integer, so a CSV cell spelled so takes what the same list as JSON does; `nil` when no
+        /// element is one. `NULL`, `1.5`, quoted elements and anything else stay for the server.
+        static func wholeElements(of text: String) -> String? {
+            var literal = ""
+            var element = ""
+            var depth = 0
+            var changed = false
+            var quoted = false
+            var escaped = false
+            func endElement() {
+                // PostgreSQL takes white space around an unquoted element.
+                let bare = element.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed()
+                if depth > 0, let whole = wholeNumber(written: String(bare)) {
+                    literal += String(whole)
+                    changed = true
+                } else {
+                    literal += element
+                }
+                element = ""
+            }
+            for character in text {
+                if escaped {
+                    escaped = false
+                } else if character == "\\" {
+                    escaped = true
+                } else if character == "\"" {
+                    quoted.toggle()
+                } else if !quoted, "{},".contains(character) {
+                    endElement()
+                    depth += character == "{" ? 1 : character == "}" ? -1 : 0
+                    literal.append(character)
+                    continue
+                }
+                element.append(character)
+            }
+            endElement()
+            return changed ? literal : nil
         }
 
         /// Counts `value` when it is a timestamp (or an array literal of some) with an offset.

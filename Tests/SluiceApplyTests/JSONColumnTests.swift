@@ -260,6 +260,41 @@ import Testing
         #expect(error.inputRow == 1 && error.column == "nums", "\(error)")
     }
 
+    /// And so does an `int[]` cell in PostgreSQL's own array spelling, as a person types one into
+    /// a CSV (`{1.0,2}` was "invalid input syntax for type integer: "1.0""): its elements, nested,
+    /// spaced or bounded, while `NULL`, a quoted element and text in a `text[]` stay as written;
+    /// `{1.5,2}` is refused naming its row and column, as a lone `1.5` is.
+    @Test func aWholeNumberInAnIntArrayWrittenAsPostgreSQLSpellsOneGoesInAsTheInteger() async throws {
+        let db = try await Scratch.make(
+            schema: """
+                CREATE DOMAIN counts AS int[];
+                CREATE TABLE stock (id int PRIMARY KEY, nums int[], c counts, grid int[], words text[]);
+                INSERT INTO stock (id) VALUES (1), (2)
+                """)
+        let names = ["nums", "c", "grid", "words"]
+        let update = BulkUpdate(table: "stock", key: "id", columns: names.map { .init($0, onEmpty: .clear) })
+        let input = Batch(
+            columns: ["id"] + names,
+            rows: [
+                [1, "{1.0,2,NULL}", "{ -2.0E1 , 1e3 }", "{{1.0,NULL},{3,4.00}}", "{1.0,\"2.0\"}"],
+                [2, "[0:1]={7.0,8}", "{}", "{{5}}", "{a}"],
+            ])
+        let stats = try await update.run(on: db.connection, batches: [input]) { _ in }
+        #expect(stats.changed == 2)
+        #expect(
+            try await db.connection.execute(
+                "SELECT id, nums::text, c::text, grid::text, words::text FROM stock ORDER BY id"
+            ).rows == [
+                [1, "{1,2,NULL}", "{-20,1000}", "{{1,NULL},{3,4}}", "{1.0,2.0}"],
+                [2, "[0:1]={7,8}", "{}", "{{5}}", "{a}"],
+            ])
+        let half = Batch(columns: ["id"] + names, rows: [[1, "{1,2}", "{1}", "{{1.5,2}}", "{}"]])
+        let error = try await #require(throws: BulkUpdateError.self) {
+            try await update.run(on: db.connection, batches: [half]) { _ in }
+        }
+        #expect(error.inputRow == 1 && error.column == "grid" && error.value == "{{1.5,2}}", "\(error)")
+    }
+
     /// A `json` column (not `jsonb`) has no equality, so no change to it can be told from none:
     /// refused before anything is copied, saying how to make it one that can.
     @Test func aJSONColumnIsRefusedSayingToMakeItJSONB() async throws {

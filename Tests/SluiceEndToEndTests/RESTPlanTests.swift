@@ -574,14 +574,33 @@ struct RESTPlanTests {
         #expect(again.status == 0, "\(again.stderr)")
         #expect(try await fixture.rows("SELECT sku, score, level, ranks FROM books ORDER BY id") == applied)
 
+        // The audit trail edited (`written` with `cell` in place of `old`), applied to a table
+        // emptied of what the run applied.
+        let applyEdited = { (old: String, cell: String) in
+            _ = try await fixture.rows("UPDATE books SET score = NULL, level = NULL, ranks = NULL")
+            try await Files.write(Array(written.replacingOccurrences(of: old, with: cell).utf8), to: csv)
+            return try await fixture.sluice.run(["apply", plan.path, csv.path, "--runs-dir", runs.path, "--yes"])
+        }
         // A fraction is no integer: refused at its line and column, naming the key, nothing changed.
-        _ = try await fixture.rows("UPDATE books SET score = NULL")
-        try await Files.write(Array(written.replacingOccurrences(of: ",2.00,", with: ",3.5,").utf8), to: csv)
-        let refused = try await fixture.sluice.run(["apply", plan.path, csv.path, "--runs-dir", runs.path, "--yes"])
+        let refused = try await applyEdited(",2.00,", ",3.5,")
         #expect(refused.status == 1, "\(refused.stderr)")
         #expect(
             refused.stderr.contains("\(csv.path):4:") && refused.stderr.contains("'3.5' for book_id \(Self.uuid(3))"),
             "\(refused.stderr)")
+        #expect(try await fixture.rows("SELECT count(score) FROM books") == [["0"]])
+
+        // The list in PostgreSQL's spelling, as a person may type it: the same integers; a fraction
+        // in it is refused as the lone one is.
+        let braces = try await applyEdited("\"[1.0,2]\"", "\"{1.0,2}\"")
+        #expect(braces.status == 0, "\(braces.stderr)")
+        #expect(try await fixture.rows("SELECT sku, score, level, ranks FROM books ORDER BY id") == applied)
+        let fraction = try await applyEdited("\"[1.0,2]\"", "\"{1.5,2}\"")
+        #expect(fraction.status == 1, "\(fraction.stderr)")
+        #expect(
+            fraction.stderr.contains("\(csv.path):2:")
+                && fraction.stderr.contains("column 'ranks': '{1.5,2}' for book_id \(Self.uuid(1))")
+                && fraction.stderr.contains("invalid input syntax for type integer: \"1.5\""),
+            "\(fraction.stderr)")
         #expect(try await fixture.rows("SELECT count(score) FROM books") == [["0"]])
     }
 
