@@ -772,8 +772,8 @@ struct PlanChecker {
                     "stage '\(s.name)' has no input: the first stage must be a source (query or read-csv)",
                     at: s.location)
             }
-            // Connections.
-            if let ref = s.connection {
+            // Connections. (One that did not check is reported where it is written.)
+            if let ref = s.connection, !isStandIn("connection", in: path) {
                 let at = location("\(path).connection", or: s.location)
                 let wanted = s.kind == .fetch ? "http" : "postgres"
                 if let kind = kinds[ref] {
@@ -891,7 +891,7 @@ struct PlanChecker {
                     at: location("\(path).path", or: s.location),
                     notes: ["put {timestamp} or {run_id} in it, or make it relative (inside the run directory)"])
             }
-            if !validator.unresolved.contains("\(path).path") {
+            if !validator.unresolved.contains("\(path).path"), !isStandIn("path", in: path) {
                 checkWriteCSVFile(writeCSV, stage: s, path: path, stages: stages)
             }
         case .verify(let verify):
@@ -924,7 +924,8 @@ struct PlanChecker {
                     // So is an apply column's that did not check (its `filled_` counter).
                     guard let definition = target.definition,
                         !(counter.hasPrefix("filled_")
-                            && isStandIn(String(counter.dropFirst("filled_".count)), in: "stages.\(ref).columns"))
+                            && (isStandIn(String(counter.dropFirst("filled_".count)), in: "stages.\(ref).columns")
+                                || isStandIn("columns", in: "stages.\(ref)")))
                     else { continue }
                     let counters = Schema.counterNames(of: definition)
                     if !counters.contains(counter) {
@@ -1010,8 +1011,8 @@ struct PlanChecker {
                     notes: ["to limit the rows it adds, use max_changed"])
             }
             guard let input = s.input.flatMap({ known[$0] }) else { break }
-            if !input.contains(apply.keyField) {
-                let key = isGiven("key_field", in: path) ? "key_field" : "key"
+            let key = isGiven("key_field", in: path) ? "key_field" : "key"
+            if !input.contains(apply.keyField), !isStandIn(key, in: path) {
                 missingField(apply.keyField, in: input, from: s, at: location("\(path).\(key)", or: s.location))
             }
             for column in apply.columns where !input.contains(column.from) {
@@ -1020,7 +1021,8 @@ struct PlanChecker {
                 missingField(column.from, in: input, from: s, at: at)
             }
         case .readCSV(let read):
-            switch csvHeaders[read.path] {
+            // (A path that did not check is reported where it is written: there is no file to read.)
+            switch isStandIn("path", in: path) ? nil : csvHeaders[read.path] {
             case .header(let header)?:
                 // Without `columns`, every header column is read: an empty name (a trailing comma)
                 // would fail the run.
@@ -1105,9 +1107,9 @@ extension PlanChecker {
                         + "(JSON is YAML too: drop the '|' and quote each placeholder)"
                 ])
         }
-        // A method that did not check leaves the request's shape unknown: the checks of what the
-        // shape takes wait until it is mended.
-        let methodKnown = !isStandIn("method", in: path)
+        // A method or a path that did not check leaves the request's shape unknown: the checks of
+        // what the shape takes wait until it is mended.
+        let methodKnown = !isStandIn("method", in: path) && !isStandIn("path", in: path)
         if methodKnown, let field = bodyKeyFields[fetch.connection] {
             if fetch.method == .post, case .object(let members)? = fetch.body {
                 if members[field] != nil {
@@ -1248,7 +1250,7 @@ extension PlanChecker {
                     "ids_param of stage '\(s.name)' must not be empty: it names the query parameter that carries the ids",
                     at: at("ids_param"), notes: ["e.g. ids_param: ids, for ?ids=a,b,c"])
             }
-            if case .itemField(let field) = fetch.match {
+            if case .itemField(let field) = fetch.match, !isStandIn("match.item_field", in: path) {
                 checkKeyPath(
                     field, key: "match.item_field", stage: s.name, at: at("match.item_field"),
                     whenEmpty: "it names the key of each item that holds its id",
@@ -1383,7 +1385,10 @@ extension PlanChecker {
                     // With a keep_input that did not check, the input's fields may be passed on or
                     // not: a field that is neither its own nor its input's is a mistake either way.
                     let keeps = transform.keepInput || isStandIn("keep_input", in: "stages.\(stage.name)")
-                    fields = keeps ? input.map { own + $0.filter { !own.contains($0) } } : own
+                    // Fields that did not check: what the transform passes on is not known.
+                    fields =
+                        isStandIn("fields", in: "stages.\(stage.name)")
+                        ? nil : keeps ? input.map { own + $0.filter { !own.contains($0) } } : own
                 default: fields = nil
                 }
             }

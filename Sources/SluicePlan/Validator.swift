@@ -129,10 +129,18 @@ struct Validator {
         for meant in misspelt where seen[meant] == nil { standIns.insert(path + "." + meant) }
         for spec in specs where seen[spec.name] == nil || defaulted.contains(spec.name) {
             if spec.required {
-                guard !defaulted.contains(spec.name), !misspelt.contains(spec.name) else { continue }
-                diagnostics.error(
-                    "\(what) is missing required key '\(spec.name)' (\(spec.type.name))",
-                    at: node.location, notes: [spec.doc], code: .missingKey(spec.name))
+                if !defaulted.contains(spec.name), !misspelt.contains(spec.name) {
+                    diagnostics.error(
+                        "\(what) is missing required key '\(spec.name)' (\(spec.type.name))",
+                        at: node.location, notes: [spec.doc], code: .missingKey(spec.name))
+                }
+                // A stage's setting that is not known (missing, misspelt or not checked: reported)
+                // stands in, as one with a default does, so that its other settings are still checked.
+                if path.hasPrefix("stages."), !skip.contains(spec.name) {
+                    let filled = requiredStandIn(spec.type, path: path + "." + spec.name)
+                    values.append(.init(spec.name, filled))
+                    redacted.append(.init(spec.name, filled))
+                }
             } else if let d = spec.defaultValue, !skip.contains(spec.name) {
                 let filled = Self.defaultValue(d, spec.type)
                 values.append(.init(spec.name, filled))
@@ -140,6 +148,22 @@ struct Validator {
             }
         }
         return Checked(value: .map(values), redacted: .map(redacted))
+    }
+
+    /// What stands in for a required value at `path` that the plan gives but that is not known
+    /// (reported where it is written): its type's plainest value (an expectation that holds), so
+    /// that its object decodes. It is a ``standIns`` path: a check of what it says waits until it
+    /// is mended.
+    mutating func requiredStandIn(_ type: ParameterType, path: String) -> PlanValue {
+        standIns.insert(path)
+        switch type {
+        case .map: return .map([])
+        case .list: return .list([])
+        case .expectation, .expectations:
+            parsed[path] = .expectation(Expectation(comparison: .equal, operand: .number(0), factor: 1))
+            return .scalar(.string(""))
+        default: return .scalar(Self.standIn(for: type, text: ""))
+        }
     }
 
     /// A schema default in the same shape a written value would validate to.

@@ -56,6 +56,24 @@ import Testing
         }
     }
 
+    /// A path that is no string is the one mistake of its stage: no file of that name is looked
+    /// for, and its columns still give the fields the stages after it read.
+    @Test func aPathThatIsNoStringLooksForNoFileAndStillPassesItsColumnsOn() async throws {
+        let yaml = Self.plan(path: "[in.csv]", columns: "[id]", transform: "a: idd")
+        guard case .failure(let error) = try await Self.load(yaml) else {
+            Issue.record("a path that is a list")
+            return
+        }
+        #expect(
+            error.diagnostics.map {
+                "\($0.severity) \($0.location?.line ?? 0):\($0.location?.column ?? 0) \($0.message)"
+            }
+                == [
+                    "error 6:11 'path' in stage 'read' must be a string, found a list",
+                    "error 9:18 stage 'transform' reads field 'idd', which its input 'read' does not have (it has: id)",
+                ], "\(error)")
+    }
+
     /// A header ending in a comma has a column with no name, which the run would refuse: check
     /// says so at the stage's path; listing the columns to read is fine.
     @Test func aHeaderEndingInACommaIsAnErrorUnlessTheColumnsAreListed() async throws {

@@ -145,6 +145,48 @@ import Testing
                 "45:9 item 1 of 'checks' in stage 'verify' must be a mapping",
                 "48:31 'expect' in item 2 of 'checks' in stage 'verify' reads unknown stage 'aply'",
             ]),
+        Case(
+            name: "a fetch's path that does not parse hides neither its id's field nor a column after it",
+            edits: [
+                ("path: /tracks", "path: /tracks/{id"), ("id: spotify_id", "id: upper(spotifyid)"),
+                ("- popularity", "- popularty"),
+            ],
+            errors: [
+                "14:19 'path' in stage 'fetch': '{' without '}'",
+                "15:9 id 'upper(spotifyid)' reads field 'spotifyid', which the input does not have",
+                "32:9 stage 'write-csv' reads field 'popularty', which its input 'validate' does not have",
+            ]),
+        Case(
+            name: "a fetch's path left out still checks its id",
+            edits: [("path: /tracks", "# no path"), ("id: spotify_id", "id: upper(spotifyid)")],
+            errors: [
+                "12:5 stage 'fetch' is missing required key 'path'",
+                "15:9 id 'upper(spotifyid)' reads field 'spotifyid', which the input does not have",
+            ]),
+        Case(
+            name: "a fetch's path misspelt still checks its id",
+            edits: [("path: /tracks", "pth: /tracks"), ("id: spotify_id", "id: upper(spotifyid)")],
+            errors: [
+                "14:5 unknown key 'pth' in stage 'fetch'",
+                "15:9 id 'upper(spotifyid)' reads field 'spotifyid', which the input does not have",
+            ]),
+        Case(
+            name: "a write-csv's path that is no path hides not the apply's key_field",
+            edits: [("path: out.csv", "path: [out.csv]"), ("key_field: track_id", "key_field: trackid")],
+            errors: [
+                "29:11 'path' in stage 'write-csv' must be a path template, found a list",
+                "37:16 stage 'apply' reads field 'trackid', which its input 'write-csv' does not have",
+            ]),
+        Case(
+            name: "an apply's key that is no string hides not its columns' fields",
+            edits: [
+                ("key: id", "key: [id]"),
+                ("popularity: { from: popularity, on_empty: keep }", "popularity: { from: populrity, on_empty: keep }"),
+            ],
+            errors: [
+                "36:10 'key' in stage 'apply' must be a string, found a list",
+                "41:27 stage 'apply' reads field 'populrity', which its input 'write-csv' does not have",
+            ]),
     ]
 
     /// Two or three mistakes in different stages are all reported, each where it is written, in
@@ -186,6 +228,29 @@ import Testing
             name: "a wrong mode says nothing of max_unknown",
             edits: [("mode: update", "mode: upsrt"), ("analyze: true", "max_unknown: 5")],
             errors: ["38:11 'mode' in stage 'apply' must be one of update, upsert, insert, found 'upsrt'"]),
+        Case(
+            name: "a fetch's connection that is no name is not also undefined",
+            edits: [("connection: api", "connection: [api]")],
+            errors: ["13:17 'connection' in stage 'fetch' must be name of a http connection, found a list"]),
+        Case(
+            name: "a fetch's path that does not parse leaves the request's shape unknown",
+            edits: [("path: /tracks", "path: /tracks/{spotify_id"), ("id: spotify_id", "# per item: no id")],
+            errors: ["14:19 'path' in stage 'fetch': '{' without '}'"]),
+        Case(
+            name: "an apply's key that is no string is not also a field its input lacks",
+            edits: [("key: id", "key: [id]"), ("key_field: track_id", "# key_field: the key's")],
+            errors: ["36:10 'key' in stage 'apply' must be a string, found a list"]),
+        Case(
+            name: "a transform's fields that are no mapping: what it passes on is not known",
+            edits: [
+                ("fields:", "fields: 3"), ("track_id: track_id", "# none"),
+                ("popularity: response.popularity", "# none"), ("- popularity", "- popularty"),
+            ],
+            errors: ["20:13 'fields' in stage 'transform' must be a mapping"]),
+        Case(
+            name: "an apply's columns that are no mapping: its filled_ counters are not known",
+            edits: [("popularity: { from: popularity, on_empty: keep }", "- popularity")],
+            errors: ["41:7 'columns' in stage 'apply' must be a mapping"]),
     ]
 
     /// A setting that did not check stands in as its default for the stage's other checks, but
