@@ -435,22 +435,23 @@ struct RESTPlanTests {
         #expect(manifest.stage("fetch")?.status == .skipped)
     }
 
-    /// A replay of the fetch that stops resumably is resumed as that replay, reusing the answers
-    /// it got: only the rest is asked (an API that refuses a request sooner than a second after
-    /// the last, with `retries: 0`, stops each run at its second request).
-    @Test func aResumedReplayOfTheFetchAsksOnlyWhatItWasNotAnswered() async throws {
+    /// Books s1, s2 and s3, a vendor API (`refusing` the second request) asked for each one's
+    /// score with a POST per row and `retries: 0`, and the run of that plan, which stopped
+    /// resumably at its second request with s1's answer: the fixture and its runs directory.
+    static func scoresStoppedAtTheSecondRequest(
+        refusing: (inout FixtureAPI) -> Void
+    ) async throws -> (Fixture, URL) {
         var api = FixtureAPI(
             shape: .itemBody(path: "/v1/score", idKey: "sku"),
             answers: ["s1": .object(["score": 7]), "s2": .object(["score": 9]), "s3": .object(["score": 4])])
         api.requiredHeader = ("X-Api-Key", "k3y")
-        api.minInterval = .seconds(1)
+        refusing(&api)
         let schema = """
             CREATE TABLE books (id uuid PRIMARY KEY, sku text, score int);
             INSERT INTO books VALUES ('\(Self.uuid(1))', 's1', NULL), ('\(Self.uuid(2))', 's2', NULL),
               ('\(Self.uuid(3))', 's3', NULL);
             """
         let fixture = try await Self.vendorFixture(schema: schema, api: api)
-        defer { Task { await fixture.tearDown() } }
         let plan = fixture.directory.appendingPathComponent("score.yaml")
         let runs = fixture.directory.appendingPathComponent("runs")
         let text = Self.vendorPlan(
@@ -459,6 +460,15 @@ struct RESTPlanTests {
         try await Files.write(Array(text.utf8), to: plan)
         let first = try await fixture.sluice.run(["run", plan.path, "--runs-dir", runs.path])
         #expect(first.status == 4, "\(first.stderr)")
+        return (fixture, runs)
+    }
+
+    /// A replay of the fetch that stops resumably is resumed as that replay, reusing the answers
+    /// it got: only the rest is asked (an API that refuses a request sooner than a second after
+    /// the last, with `retries: 0`, stops each run at its second request).
+    @Test func aResumedReplayOfTheFetchAsksOnlyWhatItWasNotAnswered() async throws {
+        let (fixture, runs) = try await Self.scoresStoppedAtTheSecondRequest { $0.minInterval = .seconds(1) }
+        defer { Task { await fixture.tearDown() } }
         let (original, _) = try #require(await Files.runs(in: runs).last)
         try await Task.sleep(for: .milliseconds(1200))
         let replayed = try await fixture.sluice.run(["replay", original.path, "--from", "fetch"])
@@ -480,6 +490,27 @@ struct RESTPlanTests {
             try await fixture.rows("SELECT sku, score FROM books ORDER BY id") == [
                 ["s1", "7"], ["s2", "9"], ["s3", "4"],
             ])
+    }
+
+    /// A resume that stops on the API again (a record it always fails on) counts the rows it
+    /// answered from the answers it reused, as its notice says, and keeps them for the next
+    /// resume, which asks again only what no run was answered.
+    @Test func aResumeThatStopsAgainCountsAndKeepsTheAnswersItReused() async throws {
+        let (fixture, runs) = try await Self.scoresStoppedAtTheSecondRequest { $0.failing = ["s2"] }
+        defer { Task { await fixture.tearDown() } }
+        var resumeOf = try #require(await Files.runs(in: runs).last).directory
+        for _ in 1...2 {
+            let asked = fixture.api.stats().requests
+            let resumed = try await fixture.sluice.run(["resume", resumeOf.path, "--yes"])
+            #expect(resumed.status == 4, "\(resumed.stderr)")
+            #expect(resumed.stdout.contains("reusing the answers for 1 distinct ids"), "\(resumed.stdout)")
+            let (run, manifest) = try #require(await Files.runs(in: runs).last)
+            let fetch = try #require(manifest.stage("fetch"))
+            #expect(fetch.counters["reused_answers"] == 1, "\(fetch.counters)")
+            #expect(resumed.stdout.contains("reused_answers=1"), "\(resumed.stdout)")
+            #expect(fixture.api.stats().requests - asked == 1, "s2 alone, not s1 again")
+            resumeOf = run
+        }
     }
 
     /// One POST per row, its JSON body filled from the row (a number stays a number): the run

@@ -272,16 +272,27 @@ public struct FetchStage: Stage {
         var nextSequence = 0
         var nextToSend = 0
 
-        /// Attaches the answers of the batch whose turn it is, writes down those it reused (the
-        /// newest answers file is complete) and sends it on.
+        /// The recorded answers written down in this run's answers file so far.
+        var carried = Set<ExactText>()
+        /// Writes down the answers `ids` reuse that are not written down yet (the newest answers
+        /// file is complete: a resume of this run reads that one alone) and counts the rows they
+        /// answer, as the piece is read: a fetch that stops before its turn comes has reused them.
+        func reuse(_ ids: [String]) async throws {
+            for text in ids {
+                let id = ExactText(text)
+                guard let reused = known[id] else { continue }
+                counts.reused += 1
+                if carried.insert(id).inserted { try await answers.append(id: text, reused) }
+            }
+        }
+
+        /// Attaches the answers of the batch whose turn it is and sends it on.
         func send(_ done: (batch: FetchedBatch, asks: [String], fresh: [ItemResult])) async throws {
             var fetched = done.batch
             let fresh = Dictionary(
                 zip(done.asks.map(ExactText.init), done.fresh), uniquingKeysWith: { first, _ in first })
             let ids = fetched.ids.map(ExactText.init)
             let results = ids.map { known[$0] ?? fresh[$0] ?? recent[$0] ?? .notFound(because: nil) }
-            for id in ids { if let reused = known[id] { try await answers.append(id: id.text, reused) } }
-            counts.reused += ids.count { known[$0] != nil }
             let batch = fetched.assemble(
                 results, responseField: settings.responseField,
                 keepNotFound: settings.onNotFound == .keep, stage: name, tally: &counts)
@@ -318,13 +329,19 @@ public struct FetchStage: Stage {
             }
 
             /// Stopping (an error, a signal): the batches still in flight are cancelled, and what
-            /// they were answered before is written down too, so a resume asks only for the rest.
+            /// they were answered before is written down too, so a resume asks only for the rest;
+            /// so are the recorded answers no piece read so far reused, which a resume of this run
+            /// would otherwise ask for again.
             func keepWhatWasAnswered() async {
                 group.cancelAll()
                 while let (sequence, results, _) = try? await group.next() {
                     try? await writeDown(sequence, results)
                     inFlight[sequence] = nil
                 }
+                for (id, result) in known where !carried.contains(id) {
+                    try? await answers.append(id: id.text, result)
+                }
+                try? await answers.flush()
             }
 
             /// Every batch of the input, `concurrency` of them in flight.
@@ -353,6 +370,7 @@ public struct FetchStage: Stage {
                                 && asked.insert(id).inserted
                         }
                         if dedupes { asking.formUnion(asks.map(ExactText.init)) }
+                        try await reuse(fetched.ids)
                         let sequence = nextSequence
                         nextSequence += 1
                         inFlight[sequence] = (fetched, asks)
