@@ -372,6 +372,27 @@ struct APIFaultTests {
         try await APIChecks.expectNoSecrets(fixture, outputs: [stopped, resumed])
     }
 
+    /// An API answering in HTTP/0.9 style (its body alone, no status line): each attempt says
+    /// so in words, naming the host, and the run stops resumably once its retries are spent.
+    @Test func anAnswerWithoutAStatusLineStopsResumablySayingSoNamingTheHost() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 120)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let server = try RawReplyServer(reply: "{\"tracks\": []}\n")
+        defer { Task { await server.stop() } }
+        var sluice = fixture.sluice
+        sluice.environment["SPOTIFY_API_URL"] = "http://127.0.0.1:\(server.port)/v1"
+
+        let stopped = try await sluice.run(fixture.apiRunArguments(retries: 1))
+        try await APIChecks.expectStoppedResumably(
+            fixture, stopped, before: before,
+            mentions: [
+                "gave up after 2 attempts; the last one: the server's answer is not HTTP: no status line",
+                "http://127.0.0.1:\(server.port)/v1/tracks",
+            ])
+        #expect(!(stopped.stdout + stopped.stderr).contains("invalid constant"), "\(stopped.stderr)")
+    }
+
     // MARK: Bodies
 
     /// A `tracks` array one short: attached by position, every track would land on the row before

@@ -33,6 +33,10 @@ struct HTTPExchange: Sendable {
         case undecompressable(String, status: Int? = nil)
         /// The server's TLS certificate failed verification: permanent, never retried.
         case untrustedServer(String)
+        /// The server's answer broke HTTP (no status line, a body shorter than its
+        /// Content-Length): said in words (``HTTPExchange/malformed(_:headers:)``), and tried again
+        /// as a failed connection is.
+        case malformed(String)
 
         var description: String {
             switch self {
@@ -42,6 +46,7 @@ struct HTTPExchange: Sendable {
                 "response body larger than \(HTTPExchange.maxBodyBytes) bytes (decompressed, if it came compressed)"
             case .undecompressable(let cause, _): "the answer could not be decompressed: \(cause)"
             case .untrustedServer(let cause): cause
+            case .malformed(let cause): cause
             }
         }
     }
@@ -75,8 +80,7 @@ struct HTTPExchange: Sendable {
                 let bytes = try await Self.collect(response.body, before: deadline, timeout: timeout)
                 return Response(status: status, headers: response.headers, body: bytes)
             } catch {
-                throw Self.classify(
-                    error, timeout: timeout, status: status, encoding: response.headers.first(name: "Content-Encoding"))
+                throw Self.classify(error, timeout: timeout, status: status, headers: response.headers)
             }
         } catch {
             throw Self.classify(error, timeout: timeout)
@@ -102,16 +106,19 @@ struct HTTPExchange: Sendable {
         }
     }
 
-    /// `status` and `encoding`: the answer's, when the error came with its body.
+    /// `status` and `headers`: the answer's, when the error came with its body.
     private static func classify(
-        _ error: any Error, timeout: Duration, status: Int? = nil, encoding: String? = nil
+        _ error: any Error, timeout: Duration, status: Int? = nil, headers: HTTPHeaders? = nil
     ) -> any Error {
+        let encoding = headers?.first(name: "Content-Encoding")
         if Task.isCancelled || error is CancellationError { return CancellationError() }
         if let failure = error as? Failure { return failure }
         if let error = error as? HTTPClientError {
             switch error {
             case .deadlineExceeded, .readTimeout, .connectTimeout, .getConnectionFromPoolTimeout:
                 return Failure.timeout(timeout)
+            case .remoteConnectionClosed:
+                return Failure.connection("the server closed the connection without answering")
             default:
                 return Failure.connection(String(describing: error))
             }
@@ -123,6 +130,7 @@ struct HTTPExchange: Sendable {
             return Failure.undecompressable(cause, status: status)
         }
         if let untrusted = untrustedServer(error) { return untrusted }
+        if let cause = malformed(error, headers: headers) { return Failure.malformed(cause) }
         // NIO says "connection reset (error set): Connection refused) (errno: 111)" for a refusal.
         if let error = error as? IOError {
             switch error.errnoCode {
