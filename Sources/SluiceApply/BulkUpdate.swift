@@ -715,12 +715,12 @@ public struct BulkUpdate: Sendable {
                 if !state.fingerprint.isEmpty { applied = state }
             }
             let wrote = written.rows + written.deleted + stats.rowsSkippedByTrigger
-            if !guarded, wrote < recorded.prior + recorded.added {
+            if !guarded, wrote < recorded.prior + recorded.added,
+                let why = try await notWritten(recorded.prior + recorded.added - wrote, sql, on: connection)
+            {
                 // Rows it read, and meant to change, that the write passed over: a table it must not
                 // pretend to have changed, nor undo as if it had.
-                throw BulkUpdateError(
-                    table: table, phase: .update, reason: .rowsNotWritten,
-                    message: try await notWritten(recorded.prior + recorded.added - wrote, sql, on: connection))
+                throw BulkUpdateError(table: table, phase: .update, reason: .rowsNotWritten, message: why)
             }
             if wrote != recorded.prior + recorded.added {
                 connection.logger.warning(
@@ -946,25 +946,36 @@ public struct BulkUpdate: Sendable {
     }
 
     /// Says why `count` rows this role can read, whose values differ from the input's, were not
-    /// written: a row-level security policy for UPDATE that the read's does not match (named), or
-    /// a rule.
-    private func notWritten(_ count: Int, _ sql: SQL, on connection: PostgresConnection) async throws -> String {
-        let policies = try await connection.execute(
+    /// written: a row-level security policy for UPDATE that the read's does not match, or a rule
+    /// on UPDATE (named). `nil` when the table has neither.
+    private func notWritten(_ count: Int, _ sql: SQL, on connection: PostgresConnection) async throws -> String? {
+        let found = try await connection.execute(
             """
-            SELECT p.polname::text FROM pg_policy AS p JOIN pg_class AS c ON c.oid = p.polrelid \
+            SELECT 'policy', p.polname::text FROM pg_policy AS p JOIN pg_class AS c ON c.oid = p.polrelid \
             WHERE c.oid = \(sql.targetLiteral)::regclass AND c.relrowsecurity AND p.polcmd IN ('w', '*') \
-            ORDER BY 1
+            UNION ALL SELECT 'rule', rulename::text FROM pg_rewrite \
+            WHERE ev_class = \(sql.targetLiteral)::regclass AND ev_type = '2' ORDER BY 1, 2
             """
-        ).rows.compactMap { $0.first?.stringValue }
-        let why =
-            policies.isEmpty
-            ? "a rule on \(table), or a row-level security policy, kept them from this role"
-            : "\(table) has row-level security, and its UPDATE "
-                + (policies.count == 1
-                    ? "policy \(policies[0]) does" : "policies \(policies.joined(separator: ", ")) do")
-                + " not let this role write every row it can read"
+        ).rows
+        func names(_ kind: String) -> [String] {
+            found.filter { $0.first?.stringValue == kind }.compactMap { $0.last?.stringValue }
+        }
+        let (policies, rules) = (names("policy"), names("rule"))
+        var why: [String] = []
+        if !policies.isEmpty {
+            why.append(
+                "\(table) has row-level security, and its UPDATE "
+                    + (policies.count == 1
+                        ? "policy \(policies[0]) does" : "policies \(policies.joined(separator: ", ")) do")
+                    + " not let this role write every row it can read")
+        }
+        if !rules.isEmpty {
+            why.append(
+                "\(rules.count == 1 ? "a rule" : "rules") on UPDATE of \(table) (\(rules.joined(separator: ", ")))")
+        }
+        guard !why.isEmpty else { return nil }
         return "the write passed over \(count.counted("row")) whose values differ from the input's, which it "
-            + "read and meant to change: \(why)"
+            + "read and meant to change: \(why.joined(separator: "; or "))"
     }
 
     /// The table this update's name resolves to on `connection` (``TableIdentity``), `nil` when

@@ -1429,6 +1429,18 @@ struct ApplyCommandTests {
             #expect(said.contains("its UPDATE policy owner_a_writes does not let this role write"), "\(said)")
             #expect(try await table() == "1,2,3,4")
         }
+        // A rule that does instead nothing for some rows, the same.
+        _ = try await fixture.server.execute(
+            """
+            ALTER TABLE docs DISABLE ROW LEVEL SECURITY;
+            CREATE RULE keep_b AS ON UPDATE TO docs WHERE old.owner = 'b' DO INSTEAD NOTHING
+            """, conninfo: fixture.conninfo)
+        let ruled = try await sluice.run(
+            ["apply", plan.path, csv.path, "--runs-dir", fixture.runsDirectory, "--yes"])
+        #expect(ruled.status == 1, "\(ruled.stderr)")
+        let ruledSaid = ruled.stdout + ruled.stderr
+        #expect(ruledSaid.contains("read and meant to change: a rule on UPDATE of docs (keep_b)"), "\(ruledSaid)")
+        #expect(try await table() == "1,2,3,4")
     }
 
     /// Every value write-csv writes reads back the same through `sluice apply`: a note holding a
