@@ -118,13 +118,21 @@ public struct Undo: Sendable {
         update.transactionBegan = { progress.set(.inTransaction) }
         progress.set(.connecting)
         let applicationName = DatabaseConnector.applicationName(run: manifest.runID, stage: "undo")
-        let stats = try await DatabaseConnector.with(database, logger: logger, applicationName: applicationName) {
-            connection in
-            try await LockWaitWatcher.watching(
+        let (stats, hidden) = try await DatabaseConnector.with(
+            database, logger: logger, applicationName: applicationName
+        ) { connection in
+            let stats = try await LockWaitWatcher.watching(
                 connection, table: original.table, database: database, applicationName: applicationName, logger: logger
             ) {
                 try await update.run(on: connection, input: reader) { _ in }
             }.result
+            // Rows it did not find may be rows this role does not see, not rows deleted since.
+            guard stats.unknownKeys > 0 else { return (stats, false) }
+            let table = try PostgresConnection.quoteLiteral(PostgresConnection.quoteIdentifier(original.table))
+            let active = try await connection.execute(
+                "SELECT coalesce(row_security_active(to_regclass(\(table))), false)"
+            ).scalar.boolValue
+            return (stats, active ?? false)
         }
         return UndoReport(
             stage: stage, table: original.table, key: original.key, file: url, rows: stats.inputRows,
@@ -136,7 +144,7 @@ public struct Undo: Sendable {
                 stats.conflictCells[name].map { (name, $0) }
             }, dryRun: dryRun, unknownKeySamples: stats.unknownKeySamples, alteredByTrigger: stats.alteredByTrigger,
             rowsAlteredByTrigger: stats.rowsAlteredByTrigger, alteredByTriggerSamples: stats.alteredByTriggerSamples,
-            rowsSkippedByTrigger: stats.rowsSkippedByTrigger)
+            rowsSkippedByTrigger: stats.rowsSkippedByTrigger, unknownMayBeHidden: hidden)
     }
 
     /// The apply stage `name` of the run, or its only one when `name` is `nil`.
@@ -206,6 +214,9 @@ public struct UndoReport: Sendable, CustomStringConvertible {
     public var alteredByTriggerSamples: [String] = []
     /// Of ``rowsAlteredByTrigger``, the rows a trigger kept from being written (not in ``restored``).
     public var rowsSkippedByTrigger = 0
+    /// Row-level security is active on the table for this role: the ``unknownKeys`` may be rows
+    /// it does not see rather than rows deleted since, and the undo is not complete.
+    public var unknownMayBeHidden = false
 
     /// Matched rows that already had their prior values.
     public var alreadyRestored: Int {
@@ -214,11 +225,14 @@ public struct UndoReport: Sendable, CustomStringConvertible {
 
     /// Some cells were left as they are, or a trigger stored other values than their prior
     /// ones: the undo is not complete.
-    public var isPartial: Bool { changedSince > 0 || alteredByTrigger > 0 }
+    public var isPartial: Bool { changedSince > 0 || alteredByTrigger > 0 || hiddenKeys > 0 }
 
     /// The rows that do not hold all their prior values: changed since, or rewritten by a
-    /// trigger (a row may be both), as the run's record counts them.
-    public var rowsNotRestored: Int { min(changedSince + rowsAlteredByTrigger, matched) }
+    /// trigger (a row may be both), or perhaps hidden from this role, as the run's record counts them.
+    public var rowsNotRestored: Int { min(changedSince + rowsAlteredByTrigger, matched) + hiddenKeys }
+
+    /// The ``unknownKeys`` when they may be hidden from this role (``unknownMayBeHidden``), else 0.
+    private var hiddenKeys: Int { unknownMayBeHidden ? unknownKeys : 0 }
 
     /// Which of the rows with cells changed since had their other cells restored, and that
     /// rows the apply added are kept when changed since.
@@ -248,9 +262,17 @@ public struct UndoReport: Sendable, CustomStringConvertible {
             + (partlyRestored > 0 ? " (and \(partlyRestored) in part)" : "") + " "
             + (deletesInserted ? "and \(deletes) \(deleted) (added by the apply) " : "") + "of \(rows) rows in \(table)"
             + (alreadyRestored > 0 ? " (\(alreadyRestored) already had their prior values)" : "")
-            + (unknownKeys > 0
+            + (unknownKeys > 0 && !unknownMayBeHidden
                 ? "; \(unknownKeys.counted("row")) the apply changed \(unknownKeys == 1 ? "is" : "are") no longer in "
                     + "the table (deleted since, left so): \(key) \(unknownListed)" : "")
+        if hiddenKeys > 0 {
+            text +=
+                "\nnot undone: \(unknownKeys.counted("row")) the apply changed \(unknownKeys == 1 ? "is" : "are") not in "
+                + "\(table) as this role sees it, and \(table) has row-level security: hidden from this role rather "
+                + "than deleted, perhaps, and \(leaves) as \(unknownKeys == 1 ? "it is" : "they are"): \(key) "
+                + "\(unknownListed); to restore \(unknownKeys == 1 ? "it" : "them"), run this undo again as a role "
+                + "that sees \(unknownKeys == 1 ? "it" : "them") (the apply's)"
+        }
         if changedSince > 0 {
             let rows = changedSince == 1 ? "1 row has" : "\(changedSince) rows have"
             let cells = changedCells.map { "\($0.column) (\($0.rows.counted("row")))" }
