@@ -1396,23 +1396,10 @@ struct ApplyCommandTests {
     @Test func rowsARowLevelSecurityPolicyKeepsFromTheWriteRollItBackNamingThePolicy() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 1)
         defer { Task { await fixture.tearDown() } }
-        _ = try await fixture.server.execute(
-            """
-            CREATE TABLE docs (id int PRIMARY KEY, owner text, qty int);
-            INSERT INTO docs VALUES (1, 'a', 1), (2, 'b', 2), (3, 'a', 3), (4, 'b', 4);
-            GRANT SELECT, UPDATE ON docs TO \(TestPostgres.passwordRole);
-            ALTER TABLE docs ENABLE ROW LEVEL SECURITY;
-            CREATE POLICY everyone_reads ON docs FOR SELECT USING (true);
-            CREATE POLICY owner_a_writes ON docs FOR UPDATE USING (owner = 'a') WITH CHECK (true)
-            """, conninfo: fixture.conninfo)
-        let table = {
-            try await fixture.server.execute(
-                "SELECT string_agg(qty::text, ',' ORDER BY id) FROM docs", conninfo: fixture.conninfo
-            ).scalar.text
-        }
-        let plan = try await Self.tablePlan("docs", columns: ["qty"], in: fixture)
-        let csv = fixture.directory.appendingPathComponent("docs.csv")
-        try await Files.write(Array("id,qty\n1,101\n2,102\n3,103\n4,104\n".utf8), to: csv)
+        let (plan, csv, table) = try await Self.docs(
+            policies:
+                "everyone_reads ON docs FOR SELECT USING (true); CREATE POLICY owner_a_writes ON docs FOR UPDATE USING (owner = 'a') WITH CHECK (true)",
+            in: fixture)
         let sluice = fixture.databaseOnly
         let gate = try await sluice.run(["apply", plan.path, csv.path, "--runs-dir", fixture.runsDirectory])
         #expect(gate.status == 3, "\(gate.stderr)")
@@ -1450,22 +1437,9 @@ struct ApplyCommandTests {
     @Test func anUndoThatRowLevelSecurityHidesRowsFromIsPartialAndTheApplysRoleFinishesIt() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 1)
         defer { Task { await fixture.tearDown() } }
-        _ = try await fixture.server.execute(
-            """
-            CREATE TABLE docs (id int PRIMARY KEY, owner text, qty int);
-            INSERT INTO docs VALUES (1, 'a', 1), (2, 'b', 2), (3, 'a', 3), (4, 'b', 4);
-            GRANT SELECT, UPDATE ON docs TO \(TestPostgres.passwordRole);
-            ALTER TABLE docs ENABLE ROW LEVEL SECURITY;
-            CREATE POLICY by_owner ON docs USING (coalesce(current_setting('app.owner', true), '') IN ('', owner))
-            """, conninfo: fixture.conninfo)
-        let table = {
-            try await fixture.server.execute(
-                "SELECT string_agg(qty::text, ',' ORDER BY id) FROM docs", conninfo: fixture.conninfo
-            ).scalar.text
-        }
-        let plan = try await Self.tablePlan("docs", columns: ["qty"], in: fixture)
-        let csv = fixture.directory.appendingPathComponent("docs.csv")
-        try await Files.write(Array("id,qty\n1,101\n2,102\n3,103\n4,104\n".utf8), to: csv)
+        let (plan, csv, table) = try await Self.docs(
+            policies: "by_owner ON docs USING (coalesce(current_setting('app.owner', true), '') IN ('', owner))",
+            in: fixture)
         let sluice = fixture.databaseOnly
         let applied = try await sluice.run(["apply", plan.path, csv.path, "--runs-dir", fixture.runsDirectory, "--yes"])
         #expect(applied.status == 0, "\(applied.stderr)")
@@ -1484,6 +1458,33 @@ struct ApplyCommandTests {
         let finished = try await sluice.run(["undo", run.path, "--yes"])
         #expect(finished.status == 0, "\(finished.stdout)\n\(finished.stderr)")
         #expect(try await table() == "1,2,3,4")
+    }
+
+    /// `docs` (id, owner, qty: rows 1-4, owners a and b) with row-level security and
+    /// `CREATE POLICY policies`; a plan applying `docs.csv` (qty 101-104) to it, the file, and its
+    /// qty column as one text.
+    static func docs(
+        policies: String, in fixture: EnrichmentFixture
+    ) async throws -> (plan: URL, csv: URL, table: @Sendable () async throws -> String?) {
+        _ = try await fixture.server.execute(
+            """
+            CREATE TABLE docs (id int PRIMARY KEY, owner text, qty int);
+            INSERT INTO docs VALUES (1, 'a', 1), (2, 'b', 2), (3, 'a', 3), (4, 'b', 4);
+            GRANT SELECT, UPDATE ON docs TO \(TestPostgres.passwordRole);
+            ALTER TABLE docs ENABLE ROW LEVEL SECURITY;
+            CREATE POLICY \(policies)
+            """, conninfo: fixture.conninfo)
+        let (server, conninfo) = (fixture.server, fixture.conninfo)
+        let plan = try await Self.tablePlan("docs", columns: ["qty"], in: fixture)
+        let csv = fixture.directory.appendingPathComponent("docs.csv")
+        try await Files.write(Array("id,qty\n1,101\n2,102\n3,103\n4,104\n".utf8), to: csv)
+        return (
+            plan, csv,
+            {
+                try await server.execute("SELECT string_agg(qty::text, ',' ORDER BY id) FROM docs", conninfo: conninfo)
+                    .scalar.text
+            }
+        )
     }
 
     /// Every value write-csv writes reads back the same through `sluice apply`: a note holding a
