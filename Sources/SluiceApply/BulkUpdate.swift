@@ -186,6 +186,9 @@ public struct BulkUpdate: Sendable {
     /// one its review read, an undo the one its apply changed. Another one (another database,
     /// another schema first on the `search_path`) fails the update before it changes anything.
     public var expectedTarget: TableIdentity?
+    /// The row-level BEFORE triggers the review named (``ReviewSummary/triggers``): an approval
+    /// finding another one on the table fails as drift, before it writes anything.
+    public var expectedTriggers: [String]?
     /// Called in the transaction, before any row is written, with the table the name resolved to:
     /// an apply records it in its undo file, for its undo to check.
     public var targetResolved: (@Sendable (TableIdentity) async throws -> Void)?
@@ -393,6 +396,19 @@ public struct BulkUpdate: Sendable {
             // A trigger may store other values than the write's: an apply's undo must expect
             // them, and an undo that restores a cell the trigger rewrites has not restored it.
             sql.triggers = try await writeTriggers(sql, on: connection)
+            if let expectedTriggers {
+                let unknown = sql.triggers.filter { !expectedTriggers.contains($0) }
+                if !unknown.isEmpty {
+                    throw BulkUpdateError(
+                        table: table, phase: .prepare, reason: .drift,
+                        message: "\(table) \(BulkUpdateError.driftPhrase): it has "
+                            + (unknown.count == 1 ? "a trigger" : "triggers") + " the review did not know ("
+                            + unknown.joined(separator: ", ")
+                            + "), which \(unknown.count == 1 ? "fires" : "fire") on the "
+                            + "write and may store other "
+                            + "values than the ones reviewed")
+                }
+            }
             if sql.readsBack {
                 _ = try await connection.execute(sql.createIntended)
                 _ = try await connection.execute(sql.createReturned)

@@ -1460,6 +1460,42 @@ struct ApplyCommandTests {
         #expect(try await table() == "1,2,3,4")
     }
 
+    /// A BEFORE UPDATE trigger created between the review and its approval (here capping the
+    /// values) made the table hold other values than the person approved, exit 0. The approval
+    /// now fails as drift, naming the trigger, and offers to review again.
+    @Test func aTriggerCreatedSinceTheReviewFailsItsApprovalAsDrift() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 1)
+        defer { Task { await fixture.tearDown() } }
+        _ = try await fixture.server.execute(
+            """
+            CREATE TABLE capped (id int PRIMARY KEY, qty int);
+            INSERT INTO capped VALUES (1, 1), (2, 2), (3, 3);
+            GRANT SELECT, UPDATE ON capped TO \(TestPostgres.passwordRole)
+            """, conninfo: fixture.conninfo)
+        let plan = try await Self.tablePlan("capped", columns: ["qty"], in: fixture)
+        let csv = fixture.directory.appendingPathComponent("capped.csv")
+        try await Files.write(Array("id,qty\n1,101\n2,102\n3,103\n".utf8), to: csv)
+        let sluice = fixture.databaseOnly
+        let stopped = try await sluice.run(["apply", plan.path, csv.path, "--runs-dir", fixture.runsDirectory])
+        #expect(stopped.status == 3, "\(stopped.stderr)")
+        let gate = try await fixture.lastRunDirectory()
+        _ = try await fixture.server.execute(
+            """
+            CREATE FUNCTION cap() RETURNS trigger LANGUAGE plpgsql AS
+              'BEGIN NEW.qty := least(NEW.qty, 101); RETURN NEW; END';
+            CREATE TRIGGER capped_at_101 BEFORE UPDATE ON capped FOR EACH ROW EXECUTE FUNCTION cap()
+            """, conninfo: fixture.conninfo)
+        let refused = try await sluice.run(["replay", gate.path, "--from", "apply", "--yes"])
+        let said = refused.stdout + refused.stderr
+        #expect(refused.status == 1, "\(said)")
+        #expect(said.contains("it has a trigger the review did not know (capped_at_101), which fires"), "\(said)")
+        #expect(said.contains("to review the same rows against the table as it is now"), "\(said)")
+        let qty = try await fixture.server.execute(
+            "SELECT string_agg(qty::text, ',' ORDER BY id) FROM capped", conninfo: fixture.conninfo
+        ).scalar.text
+        #expect(qty == "1,2,3")
+    }
+
     /// `docs` (id, owner, qty: rows 1-4, owners a and b) with row-level security and
     /// `CREATE POLICY policies`; a plan applying `docs.csv` (qty 101-104) to it, the file, and its
     /// qty column as one text.

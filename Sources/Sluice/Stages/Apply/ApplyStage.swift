@@ -326,6 +326,10 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
         update.dateStyle = summary?.dateStyle
         // The table the review read, not one of the same name elsewhere (another database, schema).
         update.expectedTarget = summary?.target
+        // And no trigger it did not name (reviews recorded before it named them are not held to it).
+        if let review = context.review, case .array = review.summary["triggers"] {
+            update.expectedTriggers = summary?.triggers
+        }
         if let reviewed, fingerprint != nil { try await reviewed.checkUnchanged() }
         let onDrift: BulkUpdate.OnDrift = settings.onDrift == .skip ? .skip : .fail
         // An input read back from a spool is named by its hash: what applying it left is kept, and
