@@ -71,6 +71,7 @@ extension TestPostgres {
             synchronous_commit = off
             full_page_writes = off
             max_connections = 500
+            max_prepared_transactions = 10
             shared_buffers = 256MB
             max_wal_size = 4GB
             checkpoint_timeout = 30min

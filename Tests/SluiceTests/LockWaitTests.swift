@@ -133,6 +133,44 @@ import Testing
 }
 
 extension LockWaitWatcherTests {
+    /// A lock held by a prepared (two-phase) transaction has no session: `pg_blocking_pids`
+    /// says 0 for it. The watcher names the transaction instead, and says that COMMIT PREPARED
+    /// or ROLLBACK PREPARED ends it — not `pg_terminate_backend(0)`, which ends nothing.
+    @Test func namesAPreparedTransactionThatHoldsTheLockAndHowToEndIt() async throws {
+        let db = try await TestDatabase.make(tracks: 2)
+        defer { Task { await db.close() } }
+        let server = try await TestPostgres.shared()
+        let gid = "orphan-\(db.connection.backendPID)"
+        let preparer = try await server.connect(db.conninfo)
+        _ = try await preparer.execute("BEGIN")
+        _ = try await preparer.execute("UPDATE tracks SET spotify_popularity = spotify_popularity")
+        _ = try await preparer.execute("PREPARE TRANSACTION '\(gid)'")
+        await preparer.close()
+        let waiter = try await server.connect(db.conninfo)
+        let waiting = Task {
+            _ = try await waiter.execute("BEGIN")
+            _ = try await waiter.execute("LOCK TABLE tracks IN SHARE ROW EXCLUSIVE MODE")
+            _ = try await waiter.execute("ROLLBACK")
+        }
+        var seen: [LockHolder] = []
+        // Whatever it sees, the prepared transaction is rolled back before the test ends.
+        let named = try? await eventually {
+            seen = try await LockWaitWatcher.holders(of: waiter.backendPID, on: db.connection)
+            return !seen.isEmpty
+        }
+        _ = try await db.connection.execute("ROLLBACK PREPARED '\(gid)'")
+        try await waiting.value
+        await waiter.close()
+        #expect(named == true)
+        let holder = try #require(seen.first)
+        #expect(seen.count == 1 && holder.prepared?.gid == gid, "\(seen)")
+        #expect(holder.description.hasPrefix("prepared transaction '\(gid)' (owner 'postgres', prepared at 20"))
+        let advice = LockHolder.advice(seen)
+        #expect(
+            advice.contains("COMMIT PREPARED '\(gid)';") && advice.contains("ROLLBACK PREPARED '\(gid)';")
+                && !advice.contains("pg_terminate_backend"), "\(advice)")
+    }
+
     /// A watcher of `db`'s session that connects, as the password role, through a proxy in
     /// front of the test server, and logs to the capture.
     static func watcherThroughAProxy(

@@ -139,12 +139,48 @@ struct LockWaitWatcher: Sendable {
             FROM unnest(pg_blocking_pids($1::int)) AS h(pid) LEFT JOIN pg_stat_activity AS a ON a.pid = h.pid
             ORDER BY h.pid
             """, [.int(Int64(pid))])
-        return result.rows.map { row in
+        let sessions = result.rows.map { row in
             LockHolder(
                 pid: Int(row[0].intValue ?? 0), applicationName: row[1].text ?? "", user: row[2].text ?? "",
                 state: row[3].text ?? "", backendType: row[4].text ?? "client backend", client: row[5].text ?? "",
                 transactionSeconds: row[6].intValue.map(Int.init), stateSeconds: row[7].intValue.map(Int.init),
                 statement: row[8].text ?? "")
+        }
+        // A prepared (two-phase) transaction holds its locks with no session at all:
+        // pg_blocking_pids says 0 for it, which names nothing and which no pg_terminate_backend ends.
+        guard sessions.contains(where: { $0.pid == 0 }) else { return sessions }
+        return try await sessions.filter { $0.pid != 0 } + preparedHolders(of: pid, on: connection)
+    }
+
+    /// The prepared transactions holding a lock on what `pid` waits for, from `pg_locks` (where
+    /// their rows have no pid, and share a virtual transaction with the lock on their own
+    /// transaction id) and `pg_prepared_xacts`.
+    static func preparedHolders(of pid: Int, on connection: PostgresConnection) async throws -> [LockHolder] {
+        let result = try await connection.execute(
+            """
+            SELECT DISTINCT p.gid, p.owner::text, p.database::text,
+                to_char(p.prepared AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'),
+                floor(extract(epoch FROM clock_timestamp() - p.prepared))::bigint
+            FROM pg_locks AS w
+            JOIN pg_locks AS h ON h.granted AND h.pid IS NULL AND h.locktype = w.locktype
+                AND h.database IS NOT DISTINCT FROM w.database AND h.relation IS NOT DISTINCT FROM w.relation
+                AND h.page IS NOT DISTINCT FROM w.page AND h.tuple IS NOT DISTINCT FROM w.tuple
+                AND h.virtualxid IS NOT DISTINCT FROM w.virtualxid
+                AND h.transactionid IS NOT DISTINCT FROM w.transactionid
+                AND h.classid IS NOT DISTINCT FROM w.classid AND h.objid IS NOT DISTINCT FROM w.objid
+                AND h.objsubid IS NOT DISTINCT FROM w.objsubid
+            JOIN pg_locks AS x ON x.locktype = 'transactionid' AND x.pid IS NULL
+                AND x.virtualtransaction = h.virtualtransaction
+            JOIN pg_prepared_xacts AS p ON p.transaction = x.transactionid
+            WHERE w.pid = $1::int AND NOT w.granted
+            ORDER BY 1
+            """, [.int(Int64(pid))])
+        return result.rows.map { row in
+            LockHolder(
+                pid: 0, applicationName: "", user: row[1].text ?? "", state: "", backendType: "prepared transaction",
+                transactionSeconds: row[4].intValue.map(Int.init),
+                prepared: LockHolder.Prepared(
+                    gid: row[0].text ?? "", database: row[2].text ?? "", preparedAt: row[3].text ?? ""))
         }
     }
 
@@ -195,6 +231,17 @@ struct LockHolder: Sendable, Hashable, CustomStringConvertible {
     var stateSeconds: Int?
     /// The first word of its current or last statement (`UPDATE`, `LOCK`), when shown.
     var statement = ""
+    /// Set for a prepared (two-phase) transaction, which no session holds (``pid`` is 0).
+    var prepared: Prepared?
+
+    /// A transaction of `PREPARE TRANSACTION`, as `pg_prepared_xacts` shows it; it outlives its
+    /// session and only `COMMIT PREPARED` or `ROLLBACK PREPARED` ends it.
+    struct Prepared: Sendable, Hashable {
+        var gid: String
+        /// The database it was prepared in, where `COMMIT PREPARED` must run.
+        var database: String
+        var preparedAt: String
+    }
 
     /// Another sluice names itself `sluice RUN-ID STAGE` (``DatabaseConnector/applicationName(run:stage:)``).
     var sluiceRun: (run: String, stage: String)? {
@@ -204,12 +251,18 @@ struct LockHolder: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The session and what it is doing, without the times that grow at every look.
-    var identity: [String] { [String(pid), applicationName, user, state, backendType, client] }
+    var identity: [String] { [String(pid), applicationName, user, state, backendType, client, prepared?.gid ?? ""] }
 
     /// Neither sluice nor the server's own: a session someone can commit, roll back or end.
     var isForeignClient: Bool { sluiceRun == nil && backendType == "client backend" }
 
     var description: String {
+        if let prepared {
+            var details = ["owner '\(user)'", "prepared at \(prepared.preparedAt)"]
+            if let transactionSeconds { details.append("\(Self.duration(transactionSeconds)) ago") }
+            details.append("in database '\(prepared.database)'")
+            return "prepared transaction '\(prepared.gid)' (\(details.joined(separator: ", ")))"
+        }
         // A sluice undo names its session `sluice RUN undo`.
         if let (run, stage) = sluiceRun {
             return stage == "undo"
@@ -253,6 +306,19 @@ struct LockHolder: Sendable, Hashable, CustomStringConvertible {
                 "to go on sooner, commit or roll back in \(foreign.count == 1 ? "that session" : "those sessions"), or "
                     + "end \(foreign.count == 1 ? "it" : "them") (as its user or a superuser; what it did in its "
                     + "transaction is rolled back): \(ends)")
+        }
+        let prepared = holders.compactMap(\.prepared)
+        if !prepared.isEmpty {
+            // Its session is gone: only these end it, run in its database by its owner or a superuser.
+            let literals = prepared.map { (try? PostgresConnection.quoteLiteral($0.gid)) ?? "'\($0.gid)'" }
+            let commits = literals.map { "COMMIT PREPARED \($0);" }.joined(separator: " ")
+            let rollbacks = literals.map { "ROLLBACK PREPARED \($0);" }.joined(separator: " ")
+            let databases = Set(prepared.map(\.database)).sorted().map { "'\($0)'" }.joined(separator: ", ")
+            let one = prepared.count == 1
+            advice.append(
+                "a prepared transaction outlives its session and waits for someone to finish it: to go on, "
+                    + "finish \(one ? "it" : "them") (in database \(databases), as \(one ? "its" : "their") owner or a "
+                    + "superuser) with \(commits) or undo what \(one ? "it" : "they") did with \(rollbacks)")
         }
         let runs = holders.compactMap(\.sluiceRun?.run)
         if let run = runs.first {
