@@ -772,6 +772,39 @@ extension BulkUpdate {
             """
         }
 
+        /// Whether the target is partitioned, and whether it is a partition itself: a CHECK
+        /// violation (23514) without a constraint's name comes from its partitioning.
+        var partitioning: String {
+            "SELECT relkind = 'p', relispartition FROM pg_class WHERE oid = \(targetLiteral)::regclass"
+        }
+
+        /// The columns of the partition key the target's rows are routed by: its own when it is
+        /// partitioned, else its parent's.
+        var partitionKeyColumns: String {
+            """
+            SELECT a.attname::text FROM pg_partitioned_table AS p \
+            CROSS JOIN LATERAL unnest(p.partattrs::int2[]) WITH ORDINALITY AS k(attnum, n) \
+            JOIN pg_attribute AS a ON a.attrelid = p.partrelid AND a.attnum = k.attnum \
+            WHERE p.partrelid = coalesce((SELECT partrelid FROM pg_partitioned_table \
+            WHERE partrelid = \(targetLiteral)::regclass), \
+            (SELECT inhparent FROM pg_inherits WHERE inhrelid = \(targetLiteral)::regclass LIMIT 1)) ORDER BY k.n
+            """
+        }
+
+        /// For ``violation(targetColumns:condition:)``: the condition a row must meet to be taken,
+        /// over the target's column names. A partitioned target takes a row that one of its
+        /// leaf partitions takes (each one's constraint includes its ancestors'; a default partition
+        /// alone has none, and takes any row); a partition, one within its own bounds.
+        var partitionCondition: String {
+            """
+            SELECT CASE WHEN c.relkind = 'p' THEN \
+            (SELECT coalesce(string_agg('(' || coalesce(pg_get_partition_constraintdef(t.relid), 'true') || ')', \
+            ' OR '), 'false') FROM pg_partition_tree(c.oid) AS t WHERE t.isleaf) \
+            ELSE coalesce(pg_get_partition_constraintdef(c.oid), 'true') END \
+            FROM pg_class AS c WHERE c.oid = \(targetLiteral)::regclass
+            """
+        }
+
         /// For ``violation(targetColumns:condition:)``: the row `t` leaves `columns` (quoted) as
         /// the table holds them for its key. The server checks a foreign key or a unique index
         /// only where a row changes them (or is added).

@@ -1709,27 +1709,52 @@ public struct BulkUpdate: Sendable {
             where error.kind == .server && ["23514", "23502", "23503", "23505"].contains(error.sqlState)
         {
             _ = try await connection.execute("ROLLBACK TO SAVEPOINT sluice_apply_update")
-            let found = try? await findViolation(error, sql: sql, on: connection)
+            let violation = await classify(error, sql: sql, on: connection)
+            let found = try? await findViolation(error, violation, sql: sql, on: connection)
             // A foreign key or unique index whose row is not found: the server's own words.
             if found == nil, ["23503", "23505"].contains(error.sqlState) {
                 throw BulkUpdateError(table: table, phase: .update, postgres: error)
             }
             throw BulkUpdateError(
-                violation: error, table: table, offending: found?.row, columns: columns.map(\.name),
-                constrained: found?.constrained ?? [])
+                violation: error, violated: violation, table: table, offending: found?.row,
+                columns: columns.map(\.name), constrained: found?.constrained ?? [])
         } catch let error as PostgresError where error.kind == .server && error.sqlState == "42P10" {
             throw BulkUpdateError(noConflictArbiter: error, table: table, key: key, phase: .update)
         }
     }
 
-    /// The first key whose new values violate the failed constraint, and those values; for a
-    /// foreign key or a unique index, the target's columns it constrains too.
-    private func findViolation(
+    /// What `error` says the new values break. A CHECK violation without a constraint's name is
+    /// the target's partitioning (a row no partition takes, or one outside a partition's bounds),
+    /// told by the catalog rather than by the message, which `lc_messages` may translate.
+    private func classify(
         _ error: PostgresError, sql: SQL, on connection: PostgresConnection
+    ) async -> BulkUpdateError.Violation {
+        if let constraint = error.constraint { return .constraint(constraint) }
+        switch error.sqlState {
+        case "23502":
+            return .notNull(column: error.column)
+        case "23514":
+            let row = try? await connection.execute(sql.partitioning).rows.first
+            return row?[1].boolValue == true && row?[0].boolValue != true ? .partitionBounds : .noPartition
+        default:
+            return .other(error.message)
+        }
+    }
+
+    /// The first key whose new values violate the failed constraint, and those values; for a
+    /// foreign key, a unique index or a partitioning, the target's columns it constrains too.
+    private func findViolation(
+        _ error: PostgresError, _ violation: BulkUpdateError.Violation, sql: SQL, on connection: PostgresConnection
     ) async throws -> (row: [Value], constrained: [String])? {
         let condition: String
         var constrained: [String] = []
-        if error.sqlState == "23502", let column = error.column {
+        if violation == .noPartition || violation == .partitionBounds {
+            guard let text = try await connection.execute(sql.partitionCondition).scalar.stringValue else { return nil }
+            condition = text
+            constrained = try await connection.execute(sql.partitionKeyColumns).rows.compactMap {
+                $0.first?.stringValue
+            }
+        } else if error.sqlState == "23502", let column = error.column {
             condition = "\(try PostgresConnection.quoteIdentifierPart(column)) IS NOT NULL"
         } else if error.sqlState == "23503", let constraint = error.constraint {
             // The target's own key; not one of another table referencing a value written here.

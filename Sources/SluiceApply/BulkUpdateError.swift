@@ -182,28 +182,57 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
         underlying = error
     }
 
-    /// From a CHECK, NOT NULL, foreign key or unique violation; `offending` is
-    /// `[key, new values...]` when found, `constrained` the target's columns a foreign key or a
-    /// unique index is over (the first of them written is the column in question).
+    /// What a row's new values break (``Reason/constraintViolation``).
+    public enum Violation: Sendable, Hashable {
+        /// A named constraint: a CHECK, a foreign key, a unique index.
+        case constraint(String)
+        case notNull(column: String?)
+        /// The target is partitioned and none of its partitions takes the row.
+        case noPartition
+        /// The target is a partition and the row is outside its bounds.
+        case partitionBounds
+        /// Something else, in the server's words.
+        case other(String)
+
+        /// "violates constraint "x"", "fits no partition of parts", ..., of `table`; for a
+        /// constraint, the table is named only when `namingTable`.
+        public func phrase(of table: String, namingTable: Bool = false) -> String {
+            let ofTable = namingTable ? " of table \(table)" : ""
+            switch self {
+            case .constraint(let name): return "violates constraint \"\(name)\"\(ofTable)"
+            case .notNull(let column): return "violates NOT NULL on \(column ?? "a column")\(ofTable)"
+            case .noPartition: return "fits no partition of \(table)"
+            case .partitionBounds: return "is outside the bounds of partition \(table)"
+            case .other(let message): return "is refused (\(message))"
+            }
+        }
+    }
+
+    /// What the new values break, for a ``Reason/constraintViolation``.
+    public var violated: Violation?
+
+    /// From a CHECK, NOT NULL, foreign key, unique or partition violation; `offending` is
+    /// `[key, new values...]` when found, `constrained` the target's columns a foreign key, a
+    /// unique index or a partition key is over (the first of them written is the column in question).
     init(
-        violation error: PostgresError, table: String, offending: [Value]?, columns: [String],
+        violation error: PostgresError, violated: Violation, table: String, offending: [Value]?, columns: [String],
         constrained: [String] = []
     ) {
-        let what = error.constraint.map { "constraint \"\($0)\"" } ?? "NOT NULL on \(error.column ?? "a column")"
         var message: String
         if let offending, let key = offending.first?.text {
             let values = zip(columns, offending.dropFirst()).map { "\($0) = \($1.text ?? "NULL")" }
-            message = "key \(key) (\(values.joined(separator: ", "))) violates \(what)"
+            message = "key \(key) (\(values.joined(separator: ", "))) \(violated.phrase(of: table))"
         } else {
-            message = "the new values violate \(what)"
+            message = "a row \(violated.phrase(of: table))"
         }
-        // Which value a foreign key misses, or which row already holds it (a CHECK's detail is
-        // the whole failing row).
-        if ["23503", "23505"].contains(error.sqlState), let detail = error.clause {
+        // Which value a foreign key misses, which row already holds it, or which partition key
+        // no partition takes (a CHECK's detail is the whole failing row).
+        if ["23503", "23505"].contains(error.sqlState) || violated == .noPartition, let detail = error.clause {
             message += ": \(detail)"
         }
         self.init(
             table: table, phase: .update, reason: .constraintViolation, key: offending?.first?.text, message: message)
+        self.violated = violated
         constraint = error.constraint
         column = error.column ?? constrained.first(where: columns.contains) ?? constrained.first
         underlying = error

@@ -135,7 +135,7 @@ public struct CSVApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnSta
             let column =
                 error.column ?? settings.columns.map(\.column).first { constraint.contains($0) }
             let field = fieldOf(column) ?? settings.keyField
-            let what = error.constraint.map { "constraint \"\($0)\"" } ?? "a NOT NULL constraint"
+            let violated = error.violated ?? error.constraint.map { .constraint($0) } ?? .notNull(column: column)
             return await scan(recordedSHA256: recordedSHA256) { _, cells, emit in
                 guard let keyCell = cells[settings.keyField], Self.sameKey(keyCell.value, key),
                     let cell = cells[field]
@@ -143,7 +143,8 @@ public struct CSVApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnSta
                 let value = cell.value.isEmpty ? "an empty value" : RowChecker.quoted(cell.value)
                 emit(
                     cell,
-                    "column '\(field)': \(value) for \(settings.keyField) \(key) violates \(what) of table \(settings.table)"
+                    "column '\(field)': \(value) for \(settings.keyField) \(key) "
+                        + violated.phrase(of: settings.table, namingTable: true)
                 )
                 return false
             }
