@@ -356,9 +356,19 @@ public struct BulkUpdate: Sendable {
             return try await performing(
                 on: connection, input: input, reviewed: reviewed, fingerprint: fingerprint, onDrift: onDrift,
                 inlineReview: inlineReview, undo: undo)
-        } catch var error as BulkUpdateError where guarded {
+        } catch var error as BulkUpdateError {
+            // "permission denied for table items", "cannot execute CREATE TABLE AS in a read-only
+            // transaction": which grant is missing, or that the server is a standby, said instead.
+            if let state = error.underlying?.sqlState, ["25006", "42501"].contains(state),
+                let problem = try? await accessProblem(on: connection)
+            {
+                let underlying = error.underlying
+                error = BulkUpdateError(
+                    table: table, phase: error.phase, reason: problem.reason, message: problem.message)
+                error.underlying = underlying
+            }
             // An undo's failure says so: "apply to tracks failed" read as the apply's.
-            error.isUndo = true
+            if guarded { error.isUndo = true }
             throw error
         }
     }

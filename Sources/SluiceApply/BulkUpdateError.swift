@@ -49,6 +49,10 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
         /// The write left rows it read and meant to change as they were (a row-level security
         /// policy for UPDATE narrower than the one for SELECT, a rule): rolled back.
         case rowsNotWritten
+        /// The session or the server is read-only (`default_transaction_read_only`, a standby).
+        case readOnly
+        /// The role lacks a privilege the update needs; the message names it and the GRANT.
+        case missingPrivilege
         /// Any other database error (see ``underlying``).
         case database
     }
@@ -104,7 +108,9 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
     public var changedNothing: Bool { reason != .commitOutcomeUnknown }
 
     public var description: String {
-        var out = "\(isUndo ? "undo of" : "apply to") \(table) failed while \(phase.words): \(message)"
+        // An undo has no input: what it prepares is its own.
+        let when = isUndo && phase == .prepare ? "preparing the undo" : phase.words
+        var out = "\(isUndo ? "undo of" : "apply to") \(table) failed while \(when): \(message)"
         out +=
             changedNothing
             ? "; nothing was changed"

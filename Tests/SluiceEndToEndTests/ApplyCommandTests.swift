@@ -1658,6 +1658,112 @@ struct ApplyCommandTests {
         }
     }
 
+    /// A read-only session (or a standby: `pg_is_in_recovery()`, read by the same check, which a
+    /// test cannot start) is said to be one, for `check --connect`, an apply and an undo alike;
+    /// they said "cannot execute CREATE TABLE AS in a read-only transaction" while "preparing the
+    /// input", which an undo does not even have.
+    @Test func aReadOnlySessionIsSaidToBeOneByCheckApplyAndUndo() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 1)
+        defer { Task { await fixture.tearDown() } }
+        _ = try await fixture.server.execute(
+            """
+            CREATE TABLE items (id int PRIMARY KEY, name text);
+            INSERT INTO items VALUES (1, 'a'), (2, 'b');
+            GRANT SELECT, UPDATE ON items TO \(TestPostgres.passwordRole)
+            """, conninfo: fixture.conninfo)
+        let plan = try await Self.tablePlan("items", columns: ["name"], in: fixture)
+        let file = fixture.directory.appendingPathComponent("items.csv")
+        try await Files.write(Array("id,name\n1,x\n".utf8), to: file)
+        let writable = fixture.databaseOnly
+        let applied = try await writable.run([
+            "apply", plan.path, file.path, "--runs-dir", fixture.runsDirectory, "--yes",
+        ])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        let run = try await fixture.lastRunDirectory()
+        var readOnly = writable
+        readOnly.environment["DATABASE_URL"] =
+            (writable.environment["DATABASE_URL"] ?? "") + " options='-c default_transaction_read_only=on'"
+        let said = "the session is read-only (default_transaction_read_only is on)"
+
+        let checked = try await readOnly.run(["check", "--connect", plan.path])
+        #expect(checked.status != 0, "\(checked.stdout)")
+        #expect(
+            checked.stderr.contains("\(plan.path):7:") && checked.stderr.contains("error: stages.apply.table: \(said)"),
+            "\(checked.stderr)\n\(checked.stdout)")
+        try await Files.write(Array("id,name\n2,y\n".utf8), to: file)
+        let refused = try await readOnly.run([
+            "apply", plan.path, file.path, "--runs-dir", fixture.runsDirectory, "--yes",
+        ])
+        #expect(refused.status == 1, "\(refused.stderr)")
+        #expect(
+            (refused.stderr + refused.stdout).contains(
+                "\(said): an apply writes, so point the connection at the primary"),
+            "\(refused.stderr)\n\(refused.stdout)")
+        let undo = try await readOnly.run(["undo", run.path, "--yes"])
+        #expect(undo.status != 0, "\(undo.stderr)")
+        let undoSaid = undo.stderr + undo.stdout
+        #expect(
+            undoSaid.contains("undo of items failed while preparing the undo: \(said): an undo writes")
+                && !undoSaid.contains("preparing the input"), "\(undoSaid)")
+        #expect(
+            try await fixture.server.execute("SELECT * FROM items ORDER BY id", conninfo: fixture.conninfo).rows
+                == [[.int(1), .string("x")], [.int(2), .string("b")]])
+    }
+
+    /// What the role lacks is named, with the GRANT that gives it, by `check --connect` (located
+    /// at the apply's table) and by the apply: they said ok, then "permission denied for table
+    /// items" while preparing the input.
+    @Test(arguments: [
+        ("GRANT SELECT ON items TO {R}", "UPDATE on the whole table items", #"GRANT UPDATE ON "items" TO "{R}";"#),
+        (
+            "GRANT SELECT, UPDATE (name) ON items TO {R}", "UPDATE on the whole table items",
+            #"GRANT UPDATE ON "items" TO "{R}";"#
+        ),
+        (
+            "GRANT SELECT, UPDATE ON items TO {R}; REVOKE TEMPORARY ON DATABASE {D} FROM PUBLIC",
+            "TEMPORARY on database {D}", #"GRANT TEMPORARY ON DATABASE "{D}" TO "{R}";"#
+        ),
+        (
+            "GRANT SELECT (id), UPDATE ON items TO {R}", "SELECT on column(s) name",
+            #"GRANT SELECT ("name") ON "items" TO "{R}";"#
+        ),
+        (
+            "CREATE SCHEMA s; CREATE TABLE s.items (id int PRIMARY KEY, name text); GRANT SELECT, UPDATE ON s.items TO {R}",
+            "USAGE on schema s", #"GRANT USAGE ON SCHEMA "s" TO "{R}";"#
+        ),
+    ])
+    func aMissingPrivilegeIsNamedWithItsGrant(grants: String, lacks: String, grant: String) async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 1)
+        defer { Task { await fixture.tearDown() } }
+        let role = TestPostgres.passwordRole
+        let database = try #require(fixture.conninfo.split(separator: " ").first { $0.hasPrefix("dbname=") })
+            .dropFirst(7).filter { $0 != "'" }
+        let inSchema = grants.contains("CREATE SCHEMA")
+        let table = inSchema ? "s.items" : "items"
+        func named(_ text: String) -> String {
+            text.replacingOccurrences(of: "{R}", with: role).replacingOccurrences(of: "{D}", with: String(database))
+        }
+        _ = try await fixture.server.execute(
+            "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'a'); " + named(grants),
+            conninfo: fixture.conninfo)
+        let plan = try await Self.tablePlan(table, columns: ["name"], in: fixture)
+        let file = fixture.directory.appendingPathComponent("\(table).csv")
+        try await Files.write(Array("id,name\n1,x\n".utf8), to: file)
+        let expected = "role \(role) lacks what an apply of \(table) needs: \(named(lacks))"
+        let checked = try await fixture.databaseOnly.run(["check", "--connect", plan.path])
+        #expect(checked.status != 0, "\(checked.stdout)")
+        #expect(
+            checked.stderr.contains("\(plan.path):7:")
+                && checked.stderr.contains("error: stages.apply.table: \(expected)")
+                && checked.stderr.contains(named(grant)), "\(checked.stderr)\n\(checked.stdout)")
+        let refused = try await fixture.databaseOnly.run([
+            "apply", plan.path, file.path, "--runs-dir", fixture.runsDirectory, "--yes",
+        ])
+        let said = refused.stderr + refused.stdout
+        #expect(refused.status == 1, "\(said)")
+        #expect(said.contains(expected) && said.contains(named(grant)), "\(said)")
+    }
+
     /// A value a foreign key does not find, or one a unique column already holds, is located at
     /// its line and column like a CHECK's (they named no line, only the value).
     @Test func foreignKeyAndUniqueViolationsAreLocated() async throws {
@@ -1837,6 +1943,9 @@ struct ApplyCommandTests {
         // default for it, the insert case below gets as far as the keys the table already has.
         let valid = fixture.directory.appendingPathComponent("valid.csv")
         try await Files.write(crlf(rows), to: valid)
+        // An insert needs INSERT, which the check before the run asks for before anything else.
+        _ = try await fixture.server.execute(
+            "GRANT INSERT ON tracks TO \(TestPostgres.passwordRole)", conninfo: fixture.conninfo)
         let inserting = try await fixture.databaseOnly.run([
             "apply", Self.plan, valid.path, "--runs-dir", fixture.runsDirectory, "--yes", "--set", "apply.mode=insert",
         ])

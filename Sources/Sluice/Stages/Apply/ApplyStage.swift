@@ -137,6 +137,12 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
         var database = database
         database.connectTimeout = min(database.connectTimeout, 2)
         try await DatabaseConnector.with(database, for: context) { connection in
+            // A read-only session or standby, a grant missing: what the server would say only as
+            // "permission denied for table items" while preparing the input.
+            if let problem = try await update.accessProblem(on: connection) {
+                let place = (parameterLocations["table"] ?? location).map { "\($0): error: stages.\(name).table: " }
+                throw StageError(stage: name, (place ?? "") + problem.message + " (\(when))")
+            }
             do {
                 // A session holding the table exclusively (`LOCK TABLE`, an `ALTER TABLE`) makes
                 // even this wait: said, naming it, rather than a run that hangs without a word.
@@ -460,9 +466,10 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
             // Not a file that went with a COMMIT (nothing throws after it, but the file must stay).
             if closedAtCommit.outcome == nil { await writer?.remove() }
             await inline?.abandon()
-            // A table or column that is not there: said as the check before a run says it.
+            // A table or column that is not there, a read-only server or a missing grant: said
+            // as the check before a run says it.
             if let underlying = (error as? BulkUpdateError)?.underlying ?? (error as? PostgresError),
-                underlying.sqlState == "42703" || underlying.sqlState == "42P01"
+                ["42703", "42P01", "25006", "42501"].contains(underlying.sqlState)
             {
                 try await checkTableAndColumns(context, when: "found before anything was written")
             }
