@@ -1764,6 +1764,36 @@ struct ApplyCommandTests {
         #expect(said.contains(expected) && said.contains(named(grant)), "\(said)")
     }
 
+    /// A generated column the plan writes is refused, located at it in the plan, by an apply
+    /// approved up front too: that one starts at once, without the check before the run, and
+    /// said only the server's "column "dbl" can only be updated to DEFAULT".
+    @Test func aGeneratedColumnIsRefusedLocatedWithYesToo() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 1)
+        defer { Task { await fixture.tearDown() } }
+        _ = try await fixture.server.execute(
+            """
+            CREATE TABLE items (id int PRIMARY KEY, qty int, dbl int GENERATED ALWAYS AS (qty * 2) STORED);
+            INSERT INTO items (id, qty) VALUES (1, 1);
+            GRANT SELECT, UPDATE ON items TO \(TestPostgres.passwordRole)
+            """, conninfo: fixture.conninfo)
+        let plan = try await Self.tablePlan("items", columns: ["qty", "dbl"], in: fixture)
+        let file = fixture.directory.appendingPathComponent("items.csv")
+        try await Files.write(Array("id,qty,dbl\n1,5,7\n".utf8), to: file)
+        let refused = try await fixture.databaseOnly.run([
+            "apply", plan.path, file.path, "--runs-dir", fixture.runsDirectory, "--yes",
+        ])
+        let said = refused.stderr + refused.stdout
+        #expect(refused.status == 1, "\(said)")
+        #expect(
+            said.contains("\(plan.path):7:")
+                && said.contains(
+                    "error: stages.apply.columns.dbl: column 'dbl' of items is generated: the database computes it, and it "
+                        + "cannot be written; remove it from the apply's columns"),
+            "\(said)")
+        #expect(
+            try await fixture.server.execute("SELECT qty FROM items", conninfo: fixture.conninfo).rows == [[.int(1)]])
+    }
+
     /// A value a foreign key does not find, or one a unique column already holds, is located at
     /// its line and column like a CHECK's (they named no line, only the value).
     @Test func foreignKeyAndUniqueViolationsAreLocated() async throws {

@@ -466,10 +466,11 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
             // Not a file that went with a COMMIT (nothing throws after it, but the file must stay).
             if closedAtCommit.outcome == nil { await writer?.remove() }
             await inline?.abandon()
-            // A table or column that is not there, a read-only server or a missing grant: said
-            // as the check before a run says it.
+            // A table or column that is not there, a column that cannot be written (a generated
+            // one, which an apply approved up front is not checked for before it starts), a
+            // read-only server or a missing grant: said as the check before a run says it.
             if let underlying = (error as? BulkUpdateError)?.underlying ?? (error as? PostgresError),
-                ["42703", "42P01", "25006", "42501"].contains(underlying.sqlState)
+                ["42703", "42P01", "428C9", "25006", "42501"].contains(underlying.sqlState)
             {
                 try await checkTableAndColumns(context, when: "found before anything was written")
             }
