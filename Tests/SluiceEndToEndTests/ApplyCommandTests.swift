@@ -1762,6 +1762,13 @@ struct ApplyCommandTests {
         let said = refused.stderr + refused.stdout
         #expect(refused.status == 1, "\(said)")
         #expect(said.contains(expected) && said.contains(named(grant)), "\(said)")
+        // At the gate, before its review, the same.
+        let gated = try await fixture.databaseOnly.run([
+            "apply", plan.path, file.path, "--runs-dir", fixture.runsDirectory,
+        ])
+        let gatedSaid = gated.stderr + gated.stdout
+        #expect(gated.status == 1, "\(gatedSaid)")
+        #expect(gatedSaid.contains(expected) && gatedSaid.contains(named(grant)), "\(gatedSaid)")
     }
 
     /// A generated column the plan writes is refused, located at it in the plan, by an apply
