@@ -219,6 +219,42 @@ struct DatabaseFaultTests {
             "\(line)")
     }
 
+    /// A row lock a prepared (two-phase) transaction holds has no session: the wait named
+    /// "another session (... server pid 0)" and advised `SELECT pg_terminate_backend(0);`, which
+    /// ends nothing. It names the transaction and COMMIT/ROLLBACK PREPARED; Ctrl-C stops it as ever.
+    @Test func anUndoWaitingForAPreparedTransactionNamesItAndCtrlCStillStopsIt() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 20)
+        defer { Task { await fixture.tearDown() } }
+        let applied = try await fixture.run(["--yes"])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        let run = try await fixture.lastRunDirectory()
+        let enriched = try await fixture.table()
+        let gid = "orphan-\(UUID().uuidString.prefix(8))"
+        let connection = try await fixture.server.connect(fixture.conninfo)
+        _ = try await connection.execute("BEGIN")
+        _ = try await connection.execute(
+            "UPDATE tracks SET title = title WHERE id = (SELECT id FROM tracks ORDER BY id LIMIT 1)")
+        _ = try await connection.execute("PREPARE TRANSACTION '\(gid)'")
+        let (process, out, err) = try fixture.sluice.start(["undo", run.path, "--yes"])
+        defer { FaultChecks.stop(process) }
+        let named = try? await FaultChecks.eventually("the wait to be said", within: .seconds(60)) {
+            (try? await Files.text(err))?.contains("waiting for a lock on tracks held by ") == true
+        }
+        kill(process.processIdentifier, SIGINT)
+        let interrupted = await FaultChecks.finish(process, out, err, within: .seconds(60))
+        _ = try await connection.execute("ROLLBACK PREPARED '\(gid)'")
+        await connection.close()
+        #expect(named != nil, "\(interrupted.stderr)")
+        #expect(interrupted.status == 130, "\(interrupted.stderr)")
+        let line = interrupted.stderr.split(whereSeparator: \.isNewline).first { $0.contains("waiting for a lock") }
+        let said = String(line ?? "")
+        #expect(said.contains("held by prepared transaction '\(gid)' (owner 'postgres', prepared at "), "\(said)")
+        #expect(
+            said.contains("COMMIT PREPARED '\(gid)';") && said.contains("ROLLBACK PREPARED '\(gid)';")
+                && !said.contains("pg_terminate_backend"), "\(said)")
+        #expect(try await fixture.table() == enriched)
+    }
+
     @Test func aValueTheCheckConstraintRefusesFailsNamingTheKeyAndTheConstraintAndChangesNothing() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
         defer { Task { await fixture.tearDown() } }
