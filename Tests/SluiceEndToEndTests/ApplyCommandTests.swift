@@ -1496,6 +1496,34 @@ struct ApplyCommandTests {
         #expect(qty == "1,2,3")
     }
 
+    /// A row the review would change, deleted before the approval: the approval's summary said it
+    /// "already held the values reviewed", beside a notice that its key is not in the table.
+    @Test func aReviewedRowDeletedBeforeTheApprovalIsSaidToBeGoneNotAlreadyWritten() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 1)
+        defer { Task { await fixture.tearDown() } }
+        _ = try await fixture.server.execute(
+            """
+            CREATE TABLE gone (id int PRIMARY KEY, qty int);
+            INSERT INTO gone VALUES (1, 1), (2, 2), (3, 3);
+            GRANT SELECT, UPDATE ON gone TO \(TestPostgres.passwordRole)
+            """, conninfo: fixture.conninfo)
+        let plan = try await Self.tablePlan("gone", columns: ["qty"], in: fixture)
+        let csv = fixture.directory.appendingPathComponent("gone.csv")
+        try await Files.write(Array("id,qty\n1,101\n2,102\n3,103\n".utf8), to: csv)
+        let sluice = fixture.databaseOnly
+        let stopped = try await sluice.run(["apply", plan.path, csv.path, "--runs-dir", fixture.runsDirectory])
+        #expect(stopped.status == 3, "\(stopped.stderr)")
+        let gate = try await fixture.lastRunDirectory()
+        _ = try await fixture.server.execute("DELETE FROM gone WHERE id = 2", conninfo: fixture.conninfo)
+        let approved = try await sluice.run(["replay", gate.path, "--from", "apply", "--yes"])
+        #expect(approved.status == 0, "\(approved.stderr)")
+        #expect(
+            approved.stdout.contains(
+                "applied: 2 of the 3 rows the review would write; 1 of them is no longer in the table (deleted since "
+                    + "the review)"), "\(approved.stdout)")
+        #expect(!approved.stdout.contains("already held"), "\(approved.stdout)")
+    }
+
     /// `docs` (id, owner, qty: rows 1-4, owners a and b) with row-level security and
     /// `CREATE POLICY policies`; a plan applying `docs.csv` (qty 101-104) to it, the file, and its
     /// qty column as one text.

@@ -366,7 +366,8 @@ public enum ReviewReport {
     /// What a reviewed apply did: "applied and committed: 232 rows changed" when it wrote what
     /// the review said; when it wrote other (it was applied since, or rows drifted), what it
     /// did write: "applied: 0 of the 200000 rows the review would write; 200000 already held
-    /// the values reviewed". `nil` for a dry run, and for a stage that did not succeed.
+    /// the values reviewed" (or drifted, or were deleted since the review: "no longer in the
+    /// table"). `nil` for a dry run, and for a stage that did not succeed.
     public static func outcome(of stage: Manifest.StageRecord) -> String? {
         guard stage.status == .succeeded, stage.counters["dry_run", default: 0] == 0,
             let review = stage.review, let summary = ReviewSummary(json: review.summary),
@@ -384,8 +385,17 @@ public enum ReviewReport {
         // they were too): what was not written held the values already, or drifted.
         let drifted = stage.counters["drifted", default: 0]
         let skipped = stage.counters["skipped_by_trigger", default: 0]
-        let held = max(0, summary.rowsWritten - written - drifted - skipped)
+        // An update's keys the table has lost since the review: rows deleted since, not written.
+        let gone =
+            summary.mode == BulkUpdate.Mode.update.rawValue
+            ? min(
+                max(0, stage.counters["unknown_keys", default: 0] - summary.unknownKeys),
+                max(0, summary.rowsWritten - written - drifted - skipped)) : 0
+        let held = max(0, summary.rowsWritten - written - drifted - skipped - gone)
         if held > 0 { line += "; \(held) of them already held the values reviewed" }
+        if gone > 0 {
+            line += "; \(gone) of them \(gone == 1 ? "is" : "are") no longer in the table (deleted since the review)"
+        }
         if skipped > 0 { line += "; a trigger kept \(skipped) of them from being written" }
         if drifted > 0 { line += "; \(drifted) changed since the review and were left as they are" }
         return line
