@@ -1466,19 +1466,7 @@ struct ApplyCommandTests {
     @Test func aTriggerCreatedSinceTheReviewFailsItsApprovalAsDrift() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 1)
         defer { Task { await fixture.tearDown() } }
-        _ = try await fixture.server.execute(
-            """
-            CREATE TABLE capped (id int PRIMARY KEY, qty int);
-            INSERT INTO capped VALUES (1, 1), (2, 2), (3, 3);
-            GRANT SELECT, UPDATE ON capped TO \(TestPostgres.passwordRole)
-            """, conninfo: fixture.conninfo)
-        let plan = try await Self.tablePlan("capped", columns: ["qty"], in: fixture)
-        let csv = fixture.directory.appendingPathComponent("capped.csv")
-        try await Files.write(Array("id,qty\n1,101\n2,102\n3,103\n".utf8), to: csv)
-        let sluice = fixture.databaseOnly
-        let stopped = try await sluice.run(["apply", plan.path, csv.path, "--runs-dir", fixture.runsDirectory])
-        #expect(stopped.status == 3, "\(stopped.stderr)")
-        let gate = try await fixture.lastRunDirectory()
+        let (sluice, gate) = try await Self.stopAtTheGate(qtyTable: "capped", in: fixture)
         _ = try await fixture.server.execute(
             """
             CREATE FUNCTION cap() RETURNS trigger LANGUAGE plpgsql AS
@@ -1501,19 +1489,7 @@ struct ApplyCommandTests {
     @Test func aReviewedRowDeletedBeforeTheApprovalIsSaidToBeGoneNotAlreadyWritten() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 1)
         defer { Task { await fixture.tearDown() } }
-        _ = try await fixture.server.execute(
-            """
-            CREATE TABLE gone (id int PRIMARY KEY, qty int);
-            INSERT INTO gone VALUES (1, 1), (2, 2), (3, 3);
-            GRANT SELECT, UPDATE ON gone TO \(TestPostgres.passwordRole)
-            """, conninfo: fixture.conninfo)
-        let plan = try await Self.tablePlan("gone", columns: ["qty"], in: fixture)
-        let csv = fixture.directory.appendingPathComponent("gone.csv")
-        try await Files.write(Array("id,qty\n1,101\n2,102\n3,103\n".utf8), to: csv)
-        let sluice = fixture.databaseOnly
-        let stopped = try await sluice.run(["apply", plan.path, csv.path, "--runs-dir", fixture.runsDirectory])
-        #expect(stopped.status == 3, "\(stopped.stderr)")
-        let gate = try await fixture.lastRunDirectory()
+        let (sluice, gate) = try await Self.stopAtTheGate(qtyTable: "gone", in: fixture)
         _ = try await fixture.server.execute("DELETE FROM gone WHERE id = 2", conninfo: fixture.conninfo)
         let approved = try await sluice.run(["replay", gate.path, "--from", "apply", "--yes"])
         #expect(approved.status == 0, "\(approved.stderr)")
@@ -1522,6 +1498,26 @@ struct ApplyCommandTests {
                 "applied: 2 of the 3 rows the review would write; 1 of them is no longer in the table (deleted since "
                     + "the review)"), "\(approved.stdout)")
         #expect(!approved.stdout.contains("already held"), "\(approved.stdout)")
+    }
+
+    /// `table` (id, qty: rows 1-3 holding 1-3), and `sluice apply` of qty 101-103 to it stopped
+    /// at its gate: the sluice that ran it and the run's directory.
+    static func stopAtTheGate(
+        qtyTable table: String, in fixture: EnrichmentFixture
+    ) async throws -> (SluiceProcess, URL) {
+        _ = try await fixture.server.execute(
+            """
+            CREATE TABLE \(table) (id int PRIMARY KEY, qty int);
+            INSERT INTO \(table) VALUES (1, 1), (2, 2), (3, 3);
+            GRANT SELECT, UPDATE ON \(table) TO \(TestPostgres.passwordRole)
+            """, conninfo: fixture.conninfo)
+        let plan = try await Self.tablePlan(table, columns: ["qty"], in: fixture)
+        let csv = fixture.directory.appendingPathComponent("\(table).csv")
+        try await Files.write(Array("id,qty\n1,101\n2,102\n3,103\n".utf8), to: csv)
+        let sluice = fixture.databaseOnly
+        let stopped = try await sluice.run(["apply", plan.path, csv.path, "--runs-dir", fixture.runsDirectory])
+        #expect(stopped.status == 3, "\(stopped.stderr)")
+        return (sluice, try await fixture.lastRunDirectory())
     }
 
     /// `docs` (id, owner, qty: rows 1-4, owners a and b) with row-level security and
