@@ -413,10 +413,8 @@ public struct BulkUpdate: Sendable {
                         table: table, phase: .prepare, reason: .drift,
                         message: "\(table) \(BulkUpdateError.driftPhrase): it has "
                             + (unknown.count == 1 ? "a trigger" : "triggers") + " the review did not know ("
-                            + unknown.joined(separator: ", ")
-                            + "), which \(unknown.count == 1 ? "fires" : "fire") on the "
-                            + "write and may store other "
-                            + "values than the ones reviewed")
+                            + unknown.joined(separator: ", ") + "), which \(unknown.count == 1 ? "fires" : "fire")"
+                            + " on the write and may store other values than the ones reviewed")
                 }
             }
             if sql.readsBack {
