@@ -1009,6 +1009,15 @@ public struct BulkUpdate: Sendable {
         return try await TableIdentity.read(literal: sql.targetLiteral, on: connection)
     }
 
+    /// Whether row-level security applies to this role on the table (`row_security_active`): rows
+    /// it does not find may be hidden from it rather than absent.
+    public func rowSecurityActive(on connection: PostgresConnection) async throws -> Bool {
+        let sql = try validate(serverVersion: connection.serverVersion)
+        return try await connection.execute(
+            "SELECT coalesce(row_security_active(to_regclass(\(sql.targetLiteral))), false)"
+        ).scalar.boolValue ?? false
+    }
+
     /// Fails when the table is not ``expectedTarget``; hands it to ``targetResolved``.
     private func checkTarget(_ sql: SQL, on connection: PostgresConnection) async throws {
         guard expectedTarget != nil || targetResolved != nil,

@@ -128,11 +128,7 @@ public struct Undo: Sendable {
             }.result
             // Rows it did not find may be rows this role does not see, not rows deleted since.
             guard stats.unknownKeys > 0 else { return (stats, false) }
-            let table = try PostgresConnection.quoteLiteral(PostgresConnection.quoteIdentifier(original.table))
-            let active = try await connection.execute(
-                "SELECT coalesce(row_security_active(to_regclass(\(table))), false)"
-            ).scalar.boolValue
-            return (stats, active ?? false)
+            return (stats, try await update.rowSecurityActive(on: connection))
         }
         return UndoReport(
             stage: stage, table: original.table, key: original.key, file: url, rows: stats.inputRows,
