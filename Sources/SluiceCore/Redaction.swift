@@ -180,9 +180,23 @@ public enum Redaction {
             if !value.isEmpty, !value.hasPrefix("${") { found.append(String(value)) }
         }
         for token in line.split(whereSeparator: { " \t\"',{}[]".contains($0) }) where token.contains("://") {
-            found += secretParts(of: String(token))
+            found += secretParts(of: String(fromScheme(token)))
         }
         return found
+    }
+
+    /// A token that holds a URL, from the URL's scheme on: `API_URL:-https://h/v1` (the inside
+    /// of `${API_URL:-https://h/v1}`) is the URL `https://h/v1`, not a text that is no URL and so
+    /// secret whole, which hid the variable's name in the line a diagnostic quotes.
+    private static func fromScheme(_ token: Substring) -> Substring {
+        guard let separator = token.range(of: "://") else { return token }
+        var start = separator.lowerBound
+        while start > token.startIndex, isSchemeCharacter(token[token.index(before: start)]) {
+            start = token.index(before: start)
+        }
+        // A scheme begins with a letter: `:-https` is the variable's default marker, then `https`.
+        while start < separator.lowerBound, !token[start].isLetter { start = token.index(after: start) }
+        return token[start...]
     }
 
     /// Every text in a connection string that may be (part of) its password, for hiding in what

@@ -80,6 +80,9 @@ import Testing
             Redaction.likelySecrets(inLine: "    auth: { kind: api-key, key: sk_live_123 }").contains("sk_live_123"))
         #expect(Redaction.likelySecrets(inLine: "    url: postgres://u:pw@h/db") == ["pw"])
         #expect(Redaction.likelySecrets(inLine: "    token_url: https://h/token").isEmpty)
+        // A variable's default: the URL begins at its scheme; the variable's name is no secret.
+        #expect(Redaction.likelySecrets(inLine: "    base_url: \"${API_URL:-https://api.example.com/v1}\"").isEmpty)
+        #expect(Redaction.likelySecrets(inLine: "    url: ${DB_URL:-postgres://u:pw@h/db}") == ["pw"])
     }
 
     /// What ``Redaction/redact(_:)`` leaves is known for a stand-in; a real secret is not.
