@@ -379,9 +379,13 @@ struct PlanChecker {
                         continue
                     }
                     let from = url.raw != url.text ? " (as \(url.raw) gives it)" : ""
-                    if let problem = Self.httpURLProblem(url.text) {
+                    if let (problem, offset) = Self.httpURLProblem(url.text) {
                         validator.diagnostics.error(
-                            "\(key) \(problem)\(from)", at: node.location,
+                            "\(key) \(problem)\(from)",
+                            at: offset.map {
+                                url.raw == url.text ? validator.innerLocation(url, node.location, $0) : nil
+                            }
+                                ?? node.location,
                             notes: ["an API's URL reads like https://api.example.com/v1, or http://localhost:8080/v1"])
                     } else if Self.hasUserInfo(url.text) {
                         // curl would send it as HTTP Basic; requests here never did, and went
@@ -454,11 +458,66 @@ struct PlanChecker {
             notes: ["set \(variable), and leave the secret out of the plan: write \"${\(variable)}\""])
     }
 
-    /// What is wrong with `text` as an API's URL: not `http://` or `https://`, or no host.
-    static func httpURLProblem(_ text: String) -> String? {
-        guard let authority = httpAuthority(of: text) else { return "must start with http:// or https://" }
-        let host = authority.split(separator: "@", omittingEmptySubsequences: false).last ?? ""
-        return host.isEmpty || host.hasPrefix(":") ? "has no host" : nil
+    /// What is wrong with `text` as an API's URL, and where in it when one character says so:
+    /// not `http://` or `https://`, no host, white space, a host or port no request can reach.
+    /// Each would otherwise fail every request of the run, in the HTTP client's words. It quotes
+    /// no part of the URL but one character: a URL from a variable is a secret's place.
+    static func httpURLProblem(_ text: String) -> (problem: String, offset: Int?)? {
+        guard let authority = httpAuthority(of: text) else { return ("must start with http:// or https://", nil) }
+        func offset(_ index: String.Index) -> Int { text.distance(from: text.startIndex, to: index) }
+        if let blank = text.firstIndex(where: {
+            $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 || $0 == 0x7F } == true
+        }) {
+            let what =
+                text[blank] == " "
+                ? "a space: a URL writes one as %20"
+                : text[blank].isWhitespace ? "white space (a tab or a line break)" : "a control character"
+            return ("has \(what)", offset(blank))
+        }
+        let hostAndPort = authority.split(separator: "@", omittingEmptySubsequences: false).last ?? ""
+        if hostAndPort.isEmpty || hostAndPort.hasPrefix(":") { return ("has no host", nil) }
+        var port: Substring? = nil
+        if hostAndPort.hasPrefix("[") {
+            // An IPv6 address: `[::1]`, then perhaps `:8080`.
+            guard let close = hostAndPort.firstIndex(of: "]") else {
+                return (
+                    "has an IPv6 host without its closing ']' (written like [::1]:8080)", offset(hostAndPort.startIndex)
+                )
+            }
+            let address = hostAndPort[hostAndPort.index(after: hostAndPort.startIndex)..<close]
+            if address.isEmpty || !address.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) {
+                return ("has a host in [ ] that is not an IPv6 address", offset(hostAndPort.startIndex))
+            }
+            let rest = hostAndPort[hostAndPort.index(after: close)...]
+            if !rest.isEmpty {
+                guard rest.first == ":" else {
+                    return (
+                        "has more after its IPv6 host's ']', where only a port (:8080) may go", offset(rest.startIndex)
+                    )
+                }
+                port = rest.dropFirst()
+            }
+        } else {
+            let host = hostAndPort.prefix { $0 != ":" }
+            // Letters of any script (an internationalised name), digits, '-', '.', and the '_' of
+            // container and service names.
+            if let bad = host.firstIndex(where: { !($0.isLetter || $0.isNumber || $0 == "-" || $0 == "." || $0 == "_") }
+            ) {
+                return (
+                    "has '\(host[bad])' in its host name, which takes letters, digits, '-' and '.'",
+                    offset(bad)
+                )
+            }
+            if host.endIndex < hostAndPort.endIndex { port = hostAndPort[hostAndPort.index(after: host.endIndex)...] }
+        }
+        // An empty port (`host:/v1`) is the scheme's own, as curl and browsers read it.
+        if let port, !port.isEmpty,
+            !(port.allSatisfy({ $0.isASCII && $0.isNumber }) && port.count <= 5
+                && (1...65_535).contains(Int(port) ?? 0))
+        {
+            return ("has a port that is not a number from 1 to 65535", offset(port.startIndex))
+        }
+        return nil
     }
 
     /// What an `http://` or `https://` URL names before its path, query or fragment

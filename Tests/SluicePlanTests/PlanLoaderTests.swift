@@ -532,8 +532,30 @@ let minimal = """
             #expect(found.count == 1, "\(value): \(found)")
             #expect(found.first?.description.contains("--set:1:26: error: base_url \(problem)") == true, "\(found)")
         }
-        for value in ["http://127.0.0.1:9/v1", "HTTPS://api.example.com", "http://[::1]:8080/", "https://h/a@b"] {
+        for value in [
+            "http://127.0.0.1:9/v1", "HTTPS://api.example.com", "http://[::1]:8080/", "https://h/a@b",
+            "http://my_service:8080/v1", "http://h:/v1", "https://bücher.example/v1", "https://h:65535",
+        ] {
             #expect(errors(minimal, overrides: ["connections.api.base_url=\(value)"]).isEmpty, "\(value)")
+        }
+        // A URL no request could be sent to: refused at the character that says so, instead of
+        // every request failing in the HTTP client's words.
+        for (value, column, problem) in [
+            ("\"http://exa mple.com/v1\"", 37, "has a space: a URL writes one as %20"),
+            ("\"https://api.example.com/v 1\"", 52, "has a space"),
+            ("http://[::1/v1", 33, "has an IPv6 host without its closing ']' (written like [::1]:8080)"),
+            ("http://[fe80::1%eth0]/v1", 33, "has a host in [ ] that is not an IPv6 address"),
+            ("http://[::1]x/v1", 38, "has more after its IPv6 host's ']', where only a port (:8080) may go"),
+            ("http://api!.example.com", 36, "has '!' in its host name, which takes letters, digits, '-' and '.'"),
+            ("http://host:99999/v1", 38, "has a port that is not a number from 1 to 65535"),
+            ("https://api.example.com:abc/v1", 50, "has a port that is not"),
+            ("http://h:0", 35, "has a port that is not"),
+        ] {
+            let found = errors(minimal, overrides: ["connections.api.base_url=\(value)"])
+            #expect(found.count == 1, "\(value): \(found)")
+            #expect(
+                found.first?.description.contains("--set:1:\(column): error: base_url \(problem)") == true,
+                "\(value): \(found)")
         }
         // A user (and password) before the host: no request sent it, and requests went without
         // any credential. Refused, with what does send one.

@@ -65,7 +65,10 @@ public enum Schema {
                 + "(`https://user:PASSWORD@host`) is refused, never shown: no request sends it; give the "
                 + "credential with `auth` (for HTTP Basic, `kind: basic`). A query (`?key=...`) or fragment "
                 + "(`#...`) is refused too: each request's path is added after it. Put query parameters under the "
-                + "fetch's `query`, an API key sent in the query under `auth` (`kind: api-key`, `query_param`)."),
+                + "fetch's `query`, an API key sent in the query under `auth` (`kind: api-key`, `query_param`). "
+                + "So is a URL no request can be sent to: white space (write `%20`), a host name with other "
+                + "characters than letters, digits, `-`, `.` and `_`, an IPv6 host not written `[::1]`, a port "
+                + "outside 1-65535."),
         ParameterSpec("auth", .object(authKeys), "How requests authenticate. Omit for none."),
         ParameterSpec(
             "headers", .map(of: .string, keyName: "header name"), default: .object([:]), secret: true,
