@@ -1,6 +1,12 @@
-import SluiceHTTP
+import NIOCore
 import SluiceTestSupport
 import Testing
+
+@testable import SluiceHTTP
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A server that is not there: each attempt fails as soon as the connection does, not at the
 /// request's timeout, and the error says which host and why.
@@ -22,7 +28,23 @@ import Testing
 
     @Test func aHostNameThatDoesNotResolveFailsEveryAttemptAtOnceNamingTheHost() async throws {
         let error = try await fetchFailure(baseURL: "http://nonexistent.invalid/v1")
-        #expect(error.message.contains("nonexistent.invalid"), "\(error)")
+        // In words, not NIO's "DNS error: SocketAddressError.UnknownHost: ...".
+        #expect(
+            error.message.contains("connection failed: the host name nonexistent.invalid is not known (DNS: "),
+            "\(error)")
+        #expect(!error.message.contains("Error"), "\(error)")
+    }
+
+    /// The reasons a connection fails that NIO words as "connection reset (error set): No route to
+    /// host) (errno: 113)" are said as what they are.
+    @Test func aConnectionFailureIsSaidInWords() {
+        let cases: [(CInt, String)] = [
+            (EHOSTUNREACH, "no route to the host"), (ENETUNREACH, "the network is unreachable"),
+            (ETIMEDOUT, "the connection timed out"), (ECONNREFUSED, "connection refused"),
+        ]
+        let said = cases.map { HTTPExchange.connectionProblem(IOError(errnoCode: $0.0, reason: "connect")) }
+        #expect(said == cases.map(\.1))
+        #expect(HTTPExchange.connectionProblem(IOError(errnoCode: EPERM, reason: "connect")) == nil)
     }
 
     /// Fetches one id from `baseURL` with a 120 s timeout and 2 retries; returns the error, after

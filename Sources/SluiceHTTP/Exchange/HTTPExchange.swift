@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOHTTPCompression
+import NIOPosix
 import NIOSSL
 
 #if canImport(Glibc)
@@ -131,15 +132,41 @@ struct HTTPExchange: Sendable {
         }
         if let untrusted = untrustedServer(error) { return untrusted }
         if let cause = malformed(error, headers: headers) { return Failure.malformed(cause) }
-        // NIO says "connection reset (error set): Connection refused) (errno: 111)" for a refusal.
-        if let error = error as? IOError {
-            switch error.errnoCode {
-            case ECONNREFUSED: return Failure.connection("connection refused")
-            case ECONNRESET: return Failure.connection("connection reset by the server")
-            default: break
-            }
-        }
+        if let problem = connectionProblem(error) { return Failure.connection(problem) }
         return Failure.connection(String(describing: error))
+    }
+
+    /// Why connecting failed, in words; `nil` for an error of another kind. NIO describes it with
+    /// its own types: "DNS error: SocketAddressError.UnknownHost: Name or service not known (error
+    /// -2) for host h, port 80", "connection reset (error set): No route to host) (errno: 113)".
+    static func connectionProblem(_ error: any Error) -> String? {
+        switch error {
+        case let error as NIOConnectionError:
+            if let lookup = error.dnsAError ?? error.dnsAAAAError {
+                return connectionProblem(lookup) ?? "the host name \(error.host) could not be looked up: \(lookup)"
+            }
+            // Every address of the host was tried (IPv6 and IPv4 may fail differently).
+            var problems: [String] = []
+            for failure in error.connectionErrors {
+                let problem = connectionProblem(failure.error) ?? String(describing: failure.error)
+                if !problems.contains(problem) { problems.append(problem) }
+            }
+            return problems.isEmpty ? nil : problems.joined(separator: "; ")
+        case let error as SocketAddressError.UnknownHost:
+            return "the host name \(error.host) is not known (DNS: \(error.errorDescription))"
+        case let error as IOError:
+            switch error.errnoCode {
+            case ECONNREFUSED: return "connection refused"
+            case ECONNRESET: return "connection reset by the server"
+            case EHOSTUNREACH, EHOSTDOWN: return "no route to the host"
+            case ENETUNREACH: return "the network is unreachable"
+            case ETIMEDOUT: return "the connection timed out"
+            case EADDRNOTAVAIL: return "the host's address cannot be reached from here"
+            default: return nil
+            }
+        default:
+            return nil
+        }
     }
 
     /// Why a body could not be decompressed, in words: zlib's codes and NIO's enum cases say
