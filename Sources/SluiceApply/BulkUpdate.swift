@@ -369,7 +369,7 @@ public struct BulkUpdate: Sendable {
             }
             // An undo's failure says so: "apply to tracks failed" read as the apply's.
             if guarded { error.isUndo = true }
-            throw error
+            throw error.withholdingRowValues(outside: keyAndColumns)
         }
     }
 
@@ -1636,8 +1636,11 @@ public struct BulkUpdate: Sendable {
         try await checkRequiredColumns(sql, on: connection)
     }
 
+    /// The columns the update finds rows by and writes: what its errors may show values of.
+    var keyAndColumns: Set<String> { Set([key] + columns.map(\.name)) }
+
     private func checkRequiredColumns(_ sql: SQL, on connection: PostgresConnection) async throws {
-        let written = Set([key] + columns.map(\.name))
+        let written = keyAndColumns
         let required = try await connection.execute(sql.requiredColumns).rows.compactMap { $0.first?.text }
             .filter { !written.contains($0) }
         guard !required.isEmpty else { return }

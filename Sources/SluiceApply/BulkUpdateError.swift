@@ -244,6 +244,19 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
         underlying = error
     }
 
+    /// This error without the server's detail when it holds values of columns outside `columns`
+    /// (``PostgresError/withholdingRowValues(outside:)``), in ``underlying`` and in the message
+    /// that quotes it: the row is named by its key and the values written instead.
+    func withholdingRowValues(outside columns: Set<String>) -> BulkUpdateError {
+        guard let underlying else { return self }
+        let kept = underlying.withholdingRowValues(outside: columns)
+        guard kept.detail != underlying.detail else { return self }
+        var error = self
+        if let clause = underlying.clause { error.message = message.replacing(": " + clause, with: "") }
+        error.underlying = kept
+        return error
+    }
+
     private static func field(in text: String, after marker: String, until stops: Set<Character>) -> String? {
         guard let start = text.firstRange(of: marker)?.upperBound else { return nil }
         let end = text[start...].firstIndex(where: { stops.contains($0) }) ?? text.endIndex

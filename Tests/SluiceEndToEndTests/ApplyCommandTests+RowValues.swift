@@ -1,0 +1,86 @@
+import Foundation
+import SluiceCore
+import SluiceTestSupport
+import Testing
+
+extension ApplyCommandTests {
+    /// The server's detail of a refused row is the whole row (`Failing row contains (3,
+    /// pw-three, -3, c3)`), a unique key's may hold columns the plan does not write (`Key
+    /// (secret, code)=(...)`): an apply, its approval and an undo printed it and kept it in the
+    /// run's record. Now the row is named by its key and the values written, and located in the
+    /// file, and no value of another column reaches the output or a file of the runs.
+    @Test func aRefusedRowIsNamedByItsKeyNeverByTheValuesOfColumnsThePlanDoesNotWrite() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 1)
+        defer { Task { await fixture.tearDown() } }
+        _ = try await fixture.server.execute(
+            """
+            CREATE TABLE people (
+                id int PRIMARY KEY, secret text, qty int NOT NULL CHECK (qty >= 0), code text, UNIQUE (secret, code));
+            INSERT INTO people VALUES (1, 'hunter2-shared', 1, 'c1'), (2, 'hunter2-shared', 2, 'c2'), (3, 'pw-three', 3, 'c3');
+            GRANT SELECT, UPDATE ON people TO \(TestPostgres.passwordRole)
+            """, conninfo: fixture.conninfo)
+        let plan = try await Self.tablePlan("people", columns: ["qty", "code"], in: fixture)
+        let table = {
+            try await fixture.server.execute("SELECT * FROM people ORDER BY id", conninfo: fixture.conninfo).rows
+        }
+        let before = try await table()
+        let sluice = fixture.databaseOnly
+        var outputs: [String] = []
+        for (name, text, located) in [
+            (
+                "check.csv", "id,qty,code\n1,5,c1\n3,-3,c3\n",
+                ":3:3: error: column 'qty': '-3' for id 3 violates constraint \"people_qty_check\""
+            ),
+            ("null.csv", "id,qty,code\n1,5,c1\n3,,c3\n", ":3:3: error: column 'qty': "),
+            (
+                "unique.csv", "id,qty,code\n1,5,c1\n2,2,c1\n",
+                ":3:5: error: column 'code': 'c1' for id 2 violates constraint \"people_secret_code_key\""
+            ),
+        ] {
+            let file = fixture.directory.appendingPathComponent(name)
+            try await Files.write(Array(text.utf8), to: file)
+            let refused = try await sluice.run([
+                "apply", plan.path, file.path, "--runs-dir", fixture.runsDirectory, "--yes",
+            ])
+            let said = refused.stdout + refused.stderr
+            outputs.append(said)
+            #expect(refused.status == 1, "\(name): \(said)")
+            #expect(refused.stderr.contains(file.path + located), "\(name): \(said)")
+            #expect(try await table() == before, "\(name)")
+        }
+        // Approved after its review, the same.
+        let file = fixture.directory.appendingPathComponent("check.csv")
+        let gate = try await sluice.run(["apply", plan.path, file.path, "--runs-dir", fixture.runsDirectory])
+        #expect(gate.status == 3, "\(gate.stdout + gate.stderr)")
+        let reviewed = try await fixture.lastRunDirectory()
+        let approval = try await sluice.run(["replay", reviewed.path, "--from", "apply", "--yes"])
+        outputs.append(approval.stdout + approval.stderr)
+        #expect(approval.status == 1, "\(approval.stdout + approval.stderr)")
+        #expect(approval.stderr.contains("for id 3 violates constraint \"people_qty_check\""), "\(approval.stderr)")
+        #expect(try await table() == before)
+
+        // An undo whose prior value a constraint added since refuses.
+        let valid = fixture.directory.appendingPathComponent("valid.csv")
+        try await Files.write(Array("id,qty,code\n1,5,c1\n".utf8), to: valid)
+        let applied = try await sluice.run([
+            "apply", plan.path, valid.path, "--runs-dir", fixture.runsDirectory, "--yes",
+        ])
+        #expect(applied.status == 0, "\(applied.stdout + applied.stderr)")
+        let run = try await fixture.lastRunDirectory()
+        _ = try await fixture.server.execute(
+            "ALTER TABLE people ADD CONSTRAINT qty_from_five CHECK (qty >= 5) NOT VALID", conninfo: fixture.conninfo)
+        let undo = try await sluice.run(["undo", run.path, "--yes"])
+        let undoSaid = undo.stdout + undo.stderr
+        outputs.append(undoSaid)
+        #expect(undo.status == 1, "\(undoSaid)")
+        #expect(undoSaid.contains("key 1 (qty = 1, code = c1) violates constraint \"qty_from_five\""), "\(undoSaid)")
+        #expect(undoSaid.contains("nothing was changed"), "\(undoSaid)")
+
+        let secrets = ["hunter2", "pw-three"]
+        let leaks = outputs.filter { said in secrets.contains { said.contains($0) } }
+        #expect(leaks.isEmpty, "\(leaks)")
+        let files = try await Files.everyFile(under: URL(fileURLWithPath: fixture.runsDirectory))
+        let leaking = files.filter { file in secrets.contains { file.text.contains($0) } }.map(\.url.path)
+        #expect(!files.isEmpty && leaking.isEmpty, "\(leaking)")
+    }
+}
