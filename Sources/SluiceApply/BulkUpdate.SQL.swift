@@ -772,6 +772,28 @@ extension BulkUpdate {
             """
         }
 
+        /// The row-level security policies of the target an updated row must pass, for this
+        /// role (its own, PUBLIC's, or a role's it is a member of): each one's name, whether it is
+        /// permissive, whether it is for UPDATE (or ALL) rather than SELECT, the expression the new
+        /// row is held to (an UPDATE policy's WITH CHECK, else its USING; a SELECT policy's USING,
+        /// which an UPDATE that reads the row must pass too) and the target's columns it reads (joined
+        /// by commas).
+        var updatedRowPolicies: String {
+            """
+            SELECT p.polname::text, p.polpermissive, s.forUpdate, \
+            coalesce(pg_get_expr(CASE WHEN s.forUpdate THEN coalesce(p.polwithcheck, p.polqual) ELSE p.polqual END, \
+            p.polrelid), 'true'), \
+            (SELECT string_agg(a.attname::text, ',' ORDER BY a.attnum) FROM pg_depend AS d JOIN pg_attribute AS a \
+            ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid \
+            WHERE d.classid = 'pg_policy'::regclass AND d.objid = p.oid AND d.refobjid = p.polrelid) \
+            FROM pg_policy AS p CROSS JOIN (VALUES (true), (false)) AS s(forUpdate) \
+            WHERE p.polrelid = \(targetLiteral)::regclass \
+            AND p.polcmd IN ('*', CASE WHEN s.forUpdate THEN 'w' ELSE 'r' END) \
+            AND (0 = ANY (p.polroles) OR EXISTS (SELECT 1 FROM unnest(p.polroles) AS r(oid) \
+            WHERE pg_has_role(current_user, r.oid, 'MEMBER'))) ORDER BY 3 DESC, 2 DESC, 1
+            """
+        }
+
         /// Whether the target is partitioned, and whether it is a partition itself: a CHECK
         /// violation (23514) without a constraint's name comes from its partitioning.
         var partitioning: String {

@@ -1738,9 +1738,65 @@ public struct BulkUpdate: Sendable {
             throw BulkUpdateError(
                 violation: error, violated: violation, table: table, offending: found?.row,
                 columns: columns.map(\.name), constrained: found?.constrained ?? [])
+        } catch let error as PostgresError where error.kind == .server && error.sqlState == "42501" && mode == .update {
+            // "new row violates row-level security policy": which row, and which policy, as for a
+            // constraint; a missing privilege (the same SQLSTATE) finds no policy and is said as it is.
+            _ = try await connection.execute("ROLLBACK TO SAVEPOINT sluice_apply_update")
+            guard let found = try? await findPolicyViolation(sql, on: connection) else { throw error }
+            throw BulkUpdateError(
+                violation: error, violated: .rowSecurity(policies: found.policies), table: table,
+                offending: found.row, columns: columns.map(\.name), constrained: found.constrained)
         } catch let error as PostgresError where error.kind == .server && error.sqlState == "42P10" {
             throw BulkUpdateError(noConflictArbiter: error, table: table, key: key, phase: .update)
         }
+    }
+
+    /// The first updated row the target's row-level security refuses (``SQL/updatedRowPolicies``),
+    /// the policies it fails and the columns they read. The new row must pass one permissive
+    /// policy for UPDATE (and one for SELECT) and each restrictive one: each of those is a
+    /// condition of its own, and the first row failing one of them names it (and the others it
+    /// is also the first of). `nil` when the target has no such policy or no row fails one.
+    private func findPolicyViolation(
+        _ sql: SQL, on connection: PostgresConnection
+    ) async throws -> (row: [Value], policies: [String], constrained: [String])? {
+        let policies = try await connection.execute(sql.updatedRowPolicies).rows
+        // (names, condition, columns) per condition: a group of permissive ones, or a restrictive one.
+        var conditions: [(names: [String], condition: String, columns: [String])] = []
+        for forUpdate in [true, false] {
+            let these = policies.filter { $0[2].boolValue == forUpdate }
+            func parts(_ rows: [[Value]]) -> (names: [String], expressions: [String], columns: [String]) {
+                (
+                    rows.compactMap { $0[0].stringValue }, rows.compactMap { $0[3].stringValue },
+                    rows.flatMap { $0[4].stringValue?.split(separator: ",").map(String.init) ?? [] }
+                )
+            }
+            let permissive = parts(these.filter { $0[1].boolValue == true })
+            if !permissive.names.isEmpty {
+                let any = permissive.expressions.map { "(\($0))" }.joined(separator: " OR ")
+                conditions.append((permissive.names, any, permissive.columns))
+            }
+            for restrictive in these where restrictive[1].boolValue == false {
+                let part = parts([restrictive])
+                conditions.append((part.names, part.expressions.first ?? "true", part.columns))
+            }
+        }
+        let targetColumns = try await connection.execute(sql.targetColumns).rows.compactMap { $0.first?.stringValue }
+        var first: (row: [Value], policies: [String], constrained: [String])?
+        for (names, condition, columns) in conditions {
+            let violation = try sql.violation(targetColumns: targetColumns, condition: condition)
+            guard let row = try await connection.execute(violation).rows.first, let key = row.first?.text else {
+                continue
+            }
+            if let found = first, let firstKey = found.row.first?.text {
+                guard key <= firstKey else { continue }
+                if key == firstKey {
+                    first = (found.row, found.policies + names, found.constrained + columns)
+                    continue
+                }
+            }
+            first = (row, names, columns)
+        }
+        return first
     }
 
     /// What `error` says the new values break. A CHECK violation without a constraint's name is

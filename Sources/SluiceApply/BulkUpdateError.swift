@@ -197,6 +197,9 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
         case noPartition
         /// The target is a partition and the row is outside its bounds.
         case partitionBounds
+        /// The target's row-level security refuses the new row (these policies: a restrictive
+        /// one it fails, or the permissive ones it passes none of).
+        case rowSecurity(policies: [String])
         /// Something else, in the server's words.
         case other(String)
 
@@ -209,6 +212,9 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
             case .notNull(let column): return "violates NOT NULL on \(column ?? "a column")\(ofTable)"
             case .noPartition: return "fits no partition of \(table)"
             case .partitionBounds: return "is outside the bounds of partition \(table)"
+            case .rowSecurity(let policies):
+                let named = "\(policies.count == 1 ? "policy" : "policies") \(policies.joined(separator: ", "))"
+                return "is refused by the row-level security of \(table) (\(named))"
             case .other(let message): return "is refused (\(message))"
             }
         }

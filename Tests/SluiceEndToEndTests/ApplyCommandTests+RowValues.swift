@@ -83,4 +83,51 @@ extension ApplyCommandTests {
         let leaking = files.filter { file in secrets.contains { file.text.contains($0) } }.map(\.url.path)
         #expect(!files.isEmpty && leaking.isEmpty, "\(leaking)")
     }
+
+    /// A new row a row-level security policy's WITH CHECK refuses was "new row violates
+    /// row-level security policy for table "docs"", no row, no policy: it is now located at its
+    /// line and column, named by its key and the policy, for the apply and its approval, and
+    /// nothing is changed. A restrictive policy is named alone.
+    @Test func aNewRowARowLevelSecurityPolicyRefusesIsLocatedAndThePolicyNamed() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 1)
+        defer { Task { await fixture.tearDown() } }
+        let (plan, csv, table) = try await Self.docs(
+            policies:
+                "everyone_reads ON docs FOR SELECT USING (true); "
+                + "CREATE POLICY below_103 ON docs FOR UPDATE USING (true) WITH CHECK (qty < 103)",
+            in: fixture)
+        let sluice = fixture.databaseOnly
+        let gate = try await sluice.run(["apply", plan.path, csv.path, "--runs-dir", fixture.runsDirectory])
+        #expect(gate.status == 3, "\(gate.stdout + gate.stderr)")
+        let reviewed = try await fixture.lastRunDirectory()
+        let located = csv.path + ":4:3: error: column 'qty': '103' for id 3 is refused by the row-level security of "
+        for command in Self.applyAndApproval(plan, csv, reviewed: reviewed, in: fixture) {
+            let refused = try await sluice.run(command)
+            let said = refused.stdout + refused.stderr
+            #expect(refused.status == 1, "\(said)")
+            #expect(refused.stderr.contains(located + "docs (policy below_103)"), "\(said)")
+            #expect(said.contains("key 3 (qty = 103) is refused by the row-level security of docs"), "\(said)")
+            #expect(said.contains("nothing was changed"), "\(said)")
+            #expect(try await table() == "1,2,3,4")
+        }
+        _ = try await fixture.server.execute(
+            "CREATE POLICY not_102 ON docs AS RESTRICTIVE FOR UPDATE USING (true) WITH CHECK (qty <> 102)",
+            conninfo: fixture.conninfo)
+        let restricted = try await sluice.run([
+            "apply", plan.path, csv.path, "--runs-dir", fixture.runsDirectory, "--yes",
+        ])
+        #expect(restricted.status == 1, "\(restricted.stderr)")
+        let second = csv.path + ":3:3: error: column 'qty': '102' for id 2 is refused by the row-level security of "
+        #expect(restricted.stderr.contains(second + "docs (policy not_102)"), "\(restricted.stderr)")
+        #expect(try await table() == "1,2,3,4")
+    }
+
+    /// The command lines of an apply of `csv` approved up front, and of the approval of the
+    /// review `reviewed` stopped at: the two ways a reviewed write runs.
+    static func applyAndApproval(_ plan: URL, _ csv: URL, reviewed: URL, in fixture: EnrichmentFixture) -> [[String]] {
+        [
+            ["apply", plan.path, csv.path, "--runs-dir", fixture.runsDirectory, "--yes"],
+            ["replay", reviewed.path, "--from", "apply", "--yes"],
+        ]
+    }
 }

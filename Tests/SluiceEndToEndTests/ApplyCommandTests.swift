@@ -1404,10 +1404,7 @@ struct ApplyCommandTests {
         let gate = try await sluice.run(["apply", plan.path, csv.path, "--runs-dir", fixture.runsDirectory])
         #expect(gate.status == 3, "\(gate.stderr)")
         let reviewed = try await fixture.lastRunDirectory()
-        for command in [
-            ["apply", plan.path, csv.path, "--runs-dir", fixture.runsDirectory, "--yes"],
-            ["replay", reviewed.path, "--from", "apply", "--yes"],
-        ] {
+        for command in Self.applyAndApproval(plan, csv, reviewed: reviewed, in: fixture) {
             let refused = try await sluice.run(command)
             let said = refused.stdout + refused.stderr
             #expect(refused.status == 1, "\(said)")
