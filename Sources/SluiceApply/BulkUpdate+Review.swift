@@ -30,9 +30,10 @@ extension BulkUpdate {
     public func reviewWithDetails<Input: AsyncSequence>(
         on connection: PostgresConnection, input: Input, cells: (ReviewCells) async throws -> Void
     ) async throws -> (summary: ReviewSummary, details: ReviewDetails) where Input.Element == Batch {
-        let sql = try validate(serverVersion: connection.serverVersion)
+        var sql = try validate(serverVersion: connection.serverVersion)
         var phase = BulkUpdateError.Phase.prepare
         do {
+            try await readTextCompared(&sql, on: connection)
             _ = try await connection.execute(sql.createInput(onCommitDrop: false))
             try await checkRowsCanBeAdded(sql, on: connection)
             var summary = ReviewSummary(table: table, key: key, mode: mode.rawValue)

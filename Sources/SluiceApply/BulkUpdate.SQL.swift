@@ -6,8 +6,22 @@ extension BulkUpdate {
         let target: String
         let key: String
         let columns: [String]
-        /// The SQL for each column's value after the update (`s.c` or `COALESCE(s.c, t.c)`).
-        let newValues: [String]
+        /// Each column's value from the input row (`s.c` or `COALESCE(s.c, t.c)`).
+        private let inputValues: [String]
+        /// The SQL for each column's value after the update (`s.c` or `COALESCE(s.c, t.c)`;
+        /// guarded, the cell's own value where it changed since).
+        var newValues: [String] {
+            guard !expected.isEmpty else { return inputValues }
+            // Guarded (an undo), cell by cell: a cell still holding what the undone apply wrote
+            // gets its prior value back, a cell changed since keeps what it holds.
+            return zip(inputValues, zip(columns, expected)).enumerated().map { index, pair in
+                let (value, (column, expected)) = pair
+                return "CASE WHEN \(same("t.\(column)", "s.\(expected)", index)) THEN \(value) ELSE t.\(column) END"
+            }
+        }
+        /// The places in ``columns`` of those whose `=` holds between values that print
+        /// differently as text (``textComparedColumns``): compared, and hashed, by their text.
+        var textCompared: Set<Int> = []
         /// The same for the `ON CONFLICT DO UPDATE` of an upsert, where the input row is `EXCLUDED`.
         let excludedValues: [String]
         /// Each column's value in the row an upsert proposes (``upsert``): the input's, or for a
@@ -69,14 +83,7 @@ extension BulkUpdate {
                 }
             }
             let expected = update.guarded ? update.columns.indices.map { "sluice_expected_\($0 + 1)" } : []
-            // Guarded (an undo), cell by cell: a cell still holding what the undone apply wrote
-            // gets its prior value back, a cell changed since keeps what it holds.
-            newValues =
-                expected.isEmpty
-                ? values(from: "s")
-                : zip(values(from: "s"), zip(columns, expected)).map { value, pair in
-                    "CASE WHEN t.\(pair.0) IS NOT DISTINCT FROM s.\(pair.1) THEN \(value) ELSE t.\(pair.0) END"
-                }
+            inputValues = values(from: "s")
             excludedValues = values(from: "EXCLUDED")
             proposedValues = zip(update.columns, columns).map { column, quoted in
                 switch column.onEmpty {
@@ -112,11 +119,43 @@ extension BulkUpdate {
         private var inputList: String { (columns + expected + (inserted.map { [$0] } ?? [])).joined(separator: ", ") }
         private var join: String { "\(target) AS t JOIN \(input) AS s ON t.\(key) = s.\(key)" }
         private var current: String { columns.map { "t.\($0)" }.joined(separator: ", ") }
-        private var differs: String { "(\(newValues.joined(separator: ", "))) IS DISTINCT FROM (\(current))" }
+
+        /// `value`, a cell of the column at `index`, as the write compares and hashes it: as text
+        /// under the byte order `"C"` for a column in ``textCompared`` (`citext`, a text under a
+        /// case-insensitive collation: their `=` calls `abc` and `ABC` the same, yet they are two
+        /// values the review shows, the undo restores and a reader sees), else as it is, which
+        /// for every other type is cheaper and tells the same.
+        func comparable(_ value: String, _ index: Int) -> String {
+            textCompared.contains(index) ? "(\(value))::text COLLATE \"C\"" : value
+        }
+
+        /// `a IS DISTINCT FROM b`, cells of the column at `index`, compared as ``comparable(_:_:)``.
+        func distinct(_ a: String, _ b: String, _ index: Int) -> String {
+            "\(comparable(a, index)) IS DISTINCT FROM \(comparable(b, index))"
+        }
+
+        /// `a IS NOT DISTINCT FROM b`, cells of the column at `index`, as ``distinct(_:_:)``.
+        func same(_ a: String, _ b: String, _ index: Int) -> String {
+            "\(comparable(a, index)) IS NOT DISTINCT FROM \(comparable(b, index))"
+        }
+
+        /// `values` (one per column), each as ``comparable(_:_:)``, listed.
+        private func comparableList(_ values: [String]) -> String {
+            values.enumerated().map { comparable($1, $0) }.joined(separator: ", ")
+        }
+
+        /// ``comparableList(_:)`` in a row.
+        private func comparableRow(_ values: [String]) -> String { "(\(comparableList(values)))" }
+
+        private var differs: String {
+            "\(comparableRow(newValues)) IS DISTINCT FROM \(comparableRow(columns.map { "t.\($0)" }))"
+        }
         /// The row holds the values the input expects (always, unless guarded).
         private var holdsExpected: String {
             expected.isEmpty
-                ? "true" : "(\(current)) IS NOT DISTINCT FROM (\(expected.map { "s.\($0)" }.joined(separator: ", ")))"
+                ? "true"
+                : "\(comparableRow(columns.map { "t.\($0)" })) IS NOT DISTINCT FROM "
+                    + comparableRow(expected.map { "s.\($0)" })
         }
 
         /// Guarded, per column: the cell was changed since — it holds neither what the input
@@ -124,14 +163,13 @@ extension BulkUpdate {
         /// undone apply left as it was (its prior value is what it wrote) is not its to restore:
         /// a change there since is someone else's, and no conflict of this undo.
         private var changedSince: [String] {
-            zip(columns, expected).map { column, expected in
-                let notPrior =
-                    inserted.map { "(s.\($0) OR t.\(column) IS DISTINCT FROM s.\(column))" }
-                    ?? "t.\(column) IS DISTINCT FROM s.\(column)"
-                let written =
-                    inserted.map { "(s.\($0) OR s.\(column) IS DISTINCT FROM s.\(expected))" }
-                    ?? "s.\(column) IS DISTINCT FROM s.\(expected)"
-                return "(t.\(column) IS DISTINCT FROM s.\(expected) AND \(notPrior) AND \(written))"
+            zip(columns, expected).enumerated().map { index, pair in
+                let (column, expected) = pair
+                let prior = distinct("t.\(column)", "s.\(column)", index)
+                let wrote = distinct("s.\(column)", "s.\(expected)", index)
+                let notPrior = inserted.map { "(s.\($0) OR \(prior))" } ?? prior
+                let written = inserted.map { "(s.\($0) OR \(wrote))" } ?? wrote
+                return "(\(distinct("t.\(column)", "s.\(expected)", index)) AND \(notPrior) AND \(written))"
             }
         }
 
@@ -239,7 +277,7 @@ extension BulkUpdate {
         var tableHash: String { "SELECT count(*), \(rowsHash) FROM \(target)" }
 
         private var rowsHash: String {
-            "COALESCE(bit_xor(hash_record_extended(ROW(\(key), \(columnList)), 0)), 0)::text"
+            "COALESCE(bit_xor(hash_record_extended(ROW(\(key), \(comparableList(columns))), 0)), 0)::text"
         }
 
         /// The input rows the write would change or add, or whose key is not in the table, beside
@@ -251,10 +289,10 @@ extension BulkUpdate {
         var reviewRows: String { reviewRows(andThen: nil) }
 
         private func reviewRows(andThen extra: String?) -> String {
-            let cells = zip(columns, newValues).map { column, new in
-                "t.\(column)::text, (\(new))::text, (\(new)) IS DISTINCT FROM t.\(column)"
+            let cells = zip(columns, newValues).enumerated().map { index, pair in
+                "t.\(pair.0)::text, (\(pair.1))::text, \(distinct("(\(pair.1))", "t.\(pair.0)", index))"
             }
-            let changes = zip(columns, newValues).map { column, new in "(\(new)) IS DISTINCT FROM t.\(column)" }
+            let changes = zip(columns, newValues).enumerated().map { distinct("(\($1.1))", "t.\($1.0)", $0) }
             return """
                 SELECT s.\(key)::text, t.\(key) IS NOT NULL, \(cells.joined(separator: ", "))\(extra.map { ", " + $0 } ?? "") \
                 FROM \(input) AS s LEFT JOIN \(target) AS t ON t.\(key) = s.\(key) \
@@ -268,9 +306,13 @@ extension BulkUpdate {
         /// leaves them, XORed; a row it has not: them hashed as an upsert adds them (what an
         /// update does with it, nothing, is the caller's to know).
         var reviewRowsHashed: String {
-            let before = "hash_record_extended(ROW(t.\(key), \(columns.map { "t.\($0)" }.joined(separator: ", "))), 0)"
-            let after = "hash_record_extended(ROW(t.\(key), \(newValues.joined(separator: ", "))), 0)"
-            let added = "hash_record_extended(ROW(\(inputRow)), 0)"
+            // Hashed as ``rowsHash`` hashes the table's rows.
+            func hashed(_ key: String, _ values: [String]) -> String {
+                "hash_record_extended(ROW(\(key), \(comparableList(values))), 0)"
+            }
+            let before = hashed("t.\(key)", columns.map { "t.\($0)" })
+            let after = hashed("t.\(key)", newValues)
+            let added = hashed("s.\(key)", columns.map { "s.\($0)" })
             return reviewRows(
                 andThen: "(CASE WHEN t.\(key) IS NOT NULL THEN \(before) # \(after) ELSE \(added) END)::text")
         }
@@ -286,7 +328,9 @@ extension BulkUpdate {
         /// reads the same on the locked table would write exactly the reviewed cells, so nothing
         /// has drifted.
         var stateFingerprint: String {
-            let cells = zip(columns, newValues).map { column, new in "t.\(column), \(new)" }.joined(separator: ", ")
+            let cells = zip(columns, newValues).enumerated().map { index, pair in
+                "\(comparable("t.\(pair.0)", index)), \(comparable(pair.1, index))"
+            }.joined(separator: ", ")
             let inputValues = columns.map { "s.\($0)" }.joined(separator: ", ")
             return """
                 SELECT count(*)::text || ':' || COALESCE(bit_xor(h), 0)::text \
@@ -336,7 +380,7 @@ extension BulkUpdate {
                 let (column, new) = pair
                 now.append(
                     """
-                    CASE WHEN \(exists) THEN (\(new)) IS DISTINCT FROM t.\(column) ELSE true END AS w\(index), \
+                    CASE WHEN \(exists) THEN \(distinct("(\(new))", "t.\(column)", index)) ELSE true END AS w\(index), \
                     NULLIF(t.\(column)::text, '') AS a\(index), NULLIF((\(new))::text, '') AS b\(index), \
                     COALESCE(r.l\(index), false) AS l\(index), r.o\(index), r.n\(index)
                     """)
@@ -405,6 +449,32 @@ extension BulkUpdate {
             return """
                 SELECT a.atttypid::regtype::text, \(deterministic) FROM pg_attribute AS a \
                 WHERE a.attrelid = '\(input)'::regclass AND a.attnum = 1
+                """
+        }
+
+        /// The written columns (by name) whose `=` holds between values that print differently,
+        /// so a change of one to the other would pass for none (``textCompared``): those of a
+        /// string type (`pg_type.typcategory = 'S'`, through domains and to an array's elements)
+        /// other than PostgreSQL's own, whose `=` compares the text (`citext`, which ignores
+        /// case), and those under a nondeterministic collation (12+). Numbers (`numeric` `1.0`
+        /// and `1.00`, `float8` `0` and `-0`, in `jsonb` too) are one value however spelled, and
+        /// compare by it.
+        var textComparedColumns: String {
+            let nondeterministic =
+                hasCollationDeterminism
+                ? " OR NOT COALESCE((SELECT c.collisdeterministic FROM pg_collation AS c WHERE c.oid = r.coll), true)"
+                : ""
+            return """
+                WITH RECURSIVE r(name, oid, coll, step) AS (\
+                SELECT attname::text, atttypid, attcollation, 0 FROM pg_attribute \
+                WHERE attrelid = \(targetLiteral)::regclass AND attnum > 0 AND NOT attisdropped \
+                AND attname::text IN (\(columnLiterals.joined(separator: ", "))) \
+                UNION ALL SELECT r.name, CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.typelem END, r.coll, \
+                r.step + 1 FROM r JOIN pg_type AS t ON t.oid = r.oid \
+                WHERE r.step < 16 AND (t.typtype = 'd' OR (t.typcategory = 'A' AND t.typelem <> 0))) \
+                SELECT DISTINCT r.name FROM r JOIN pg_type AS t ON t.oid = r.oid \
+                WHERE t.typtype <> 'd' AND t.typcategory = 'S' AND (t.oid NOT IN \
+                ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, 'name'::regtype)\(nondeterministic))
                 """
         }
 
@@ -501,9 +571,11 @@ extension BulkUpdate {
         /// differs: a cell equal to it (`1.0` and `1.000` in a numeric, `0` and `-0`) keeps its own
         /// spelling, as the review showed it unchanged. An undo restores its prior values exactly.
         private func assignments(_ values: [String]) -> String {
-            zip(columns, values).map { column, value in
+            zip(columns, values).enumerated().map { index, pair in
+                let (column, value) = pair
                 guard columns.count > 1, expected.isEmpty else { return "\(column) = \(value)" }
-                return "\(column) = CASE WHEN \(value) IS DISTINCT FROM t.\(column) THEN \(value) ELSE t.\(column) END"
+                let differs = distinct(value, "t.\(column)", index)
+                return "\(column) = CASE WHEN \(differs) THEN \(value) ELSE t.\(column) END"
             }.joined(separator: ", ")
         }
 
@@ -527,7 +599,7 @@ extension BulkUpdate {
             return """
                 INSERT INTO \(target) AS t (\(key), \(columnList)) \(proposed) \
                 ON CONFLICT (\(key)) DO UPDATE SET \(assignments) \
-                WHERE (\(excludedValues.joined(separator: ", "))) IS DISTINCT FROM (\(current))
+                WHERE \(comparableRow(excludedValues)) IS DISTINCT FROM \(comparableRow(columns.map { "t.\($0)" }))
                 """
         }
 
@@ -670,7 +742,7 @@ extension BulkUpdate {
         /// undo compares (`IS DISTINCT FROM`), so a numeric `1.0` stored as written `1.000` is
         /// the same value.
         var storedRows: String {
-            let differing = columns.map { "t.\($0) IS DISTINCT FROM i.\($0)" }
+            let differing = columns.enumerated().map { distinct("t.\($1)", "i.\($1)", $0) }
             return """
                 SELECT t.\(key), \(current), \(columns.map { "i.\($0)" }.joined(separator: ", ")), \
                 \(differing.joined(separator: ", ")) FROM \(intended) AS i JOIN \(target) AS t ON t.\(key) = i.\(key) \

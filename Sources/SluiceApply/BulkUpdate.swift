@@ -399,6 +399,7 @@ public struct BulkUpdate: Sendable {
             phase = .prepare
             for setting in sql.sessionSettings { _ = try await connection.execute(setting) }
             try await checkTarget(sql, on: connection)
+            try await readTextCompared(&sql, on: connection)
             // The transaction's id, to ask the server what became of it if the connection is
             // lost while COMMIT is in flight.
             let transaction = dryRun ? nil : try await connection.execute("SELECT txid_current()").scalar.intValue
@@ -1016,6 +1017,13 @@ public struct BulkUpdate: Sendable {
         return try await connection.execute(
             "SELECT coalesce(row_security_active(to_regclass(\(sql.targetLiteral))), false)"
         ).scalar.boolValue ?? false
+    }
+
+    /// Finds the columns compared by their text (``SQL/textComparedColumns``): a case-only edit
+    /// of a `citext` is a change, which the review shows, the apply writes and the undo restores.
+    func readTextCompared(_ sql: inout SQL, on connection: PostgresConnection) async throws {
+        let names = Set(try await connection.execute(sql.textComparedColumns).rows.compactMap { $0.first?.stringValue })
+        sql.textCompared = Set(columns.indices.filter { names.contains(columns[$0].name) })
     }
 
     /// Fails when the table is not ``expectedTarget``; hands it to ``targetResolved``.

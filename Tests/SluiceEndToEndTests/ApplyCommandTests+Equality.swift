@@ -1,0 +1,56 @@
+import Foundation
+import SluicePipeline
+import SluiceTestSupport
+import Testing
+
+extension ApplyCommandTests {
+    /// A `citext` holding `abc` and a file saying `ABC`: citext's `=` calls them equal, and the
+    /// review found nothing to change, the apply wrote nothing, exit 0, the new spelling dropped
+    /// without a word. It is a change: reviewed, written, undone exactly, and a re-apply of the
+    /// file onto a table whose cell someone set to `Abc` since writes `ABC` again.
+    @Test func aCaseOnlyEditOfACitextIsReviewedWrittenAndUndone() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 1)
+        defer { Task { await fixture.tearDown() } }
+        _ = try await fixture.server.execute(
+            """
+            CREATE EXTENSION IF NOT EXISTS citext;
+            CREATE TABLE names (id int PRIMARY KEY, name citext);
+            INSERT INTO names VALUES (1, 'abc'), (2, 'same');
+            GRANT SELECT, UPDATE ON names TO \(TestPostgres.passwordRole)
+            """, conninfo: fixture.conninfo)
+        let plan = try await Self.tablePlan("names", columns: ["name"], in: fixture)
+        let csv = fixture.directory.appendingPathComponent("names.csv")
+        try await Files.write(Array("id,name\n1,ABC\n2,same\n".utf8), to: csv)
+        let (server, conninfo) = (fixture.server, fixture.conninfo)
+        func names() async throws -> String? {
+            try await server.execute("SELECT string_agg(name::text, ',' ORDER BY id) FROM names", conninfo: conninfo)
+                .scalar.text
+        }
+        let sluice = fixture.databaseOnly
+        let runs = ["--runs-dir", fixture.runsDirectory]
+        let stopped = try await sluice.run(["apply", plan.path, csv.path] + runs)
+        #expect(stopped.status == 3, "\(stopped.stderr)\n\(stopped.stdout)")
+        let gate = try #require(await fixture.manifests().last?.directory)
+        let review = try await Files.text(gate.appendingPathComponent("review.csv"))
+        #expect(review.contains("1,name,abc,ABC,update"), "\(review)")
+        let approved = try await sluice.run(["replay", gate.path, "--from", "apply", "--yes"])
+        #expect(approved.status == 0, "\(approved.stderr)")
+        #expect(try await names() == "ABC,same")
+        let approval = try #require(await fixture.manifests().last?.manifest.runID)
+        // Approved again: the rows hold the reviewed values; nothing is written, nothing to undo.
+        let again = try await sluice.run(["replay", gate.path, "--from", "apply", "--yes"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stdout.contains("applied: 0 of the 1 rows the review would write; 1 of them already held"))
+        let undone = try await sluice.run(["undo", approval, "--yes"] + runs)
+        #expect(undone.status == 0, "\(undone.stderr)")
+        #expect(try await names() == "abc,same")
+
+        // Approved up front; someone respells the cell; the same file again writes it back.
+        #expect(try await sluice.run(["apply", plan.path, csv.path, "--yes"] + runs).status == 0)
+        #expect(try await names() == "ABC,same")
+        _ = try await server.execute("UPDATE names SET name = 'Abc' WHERE id = 1", conninfo: conninfo)
+        let reapplied = try await sluice.run(["apply", plan.path, csv.path, "--yes"] + runs)
+        #expect(reapplied.status == 0, "\(reapplied.stderr)")
+        #expect(try await names() == "ABC,same")
+    }
+}
