@@ -100,6 +100,16 @@ struct UndoCommand: AsyncParsableCommand {
                     "note: stage '\(undo.stage)' of run \(manifest.runID) did not commit (\(why)): nothing to undo")
                 return
             }
+            if let record = manifest.stage(undo.stage), record.status == .succeeded,
+                record.outputs.first(where: { $0.kind == ApplyStage.undoArtifactKind })?.rows == 0
+            {
+                // An apply that wrote nothing (a second approval of a review, a re-apply): no
+                // undo of it to record, which would read as if it had changed something.
+                Terminal.printError(
+                    "note: stage '\(undo.stage)' of run \(manifest.runID) changed nothing (the rows already held "
+                        + "its values): nothing to undo")
+                return
+            }
             let file = try await undo.undoFile()
             let (later, unreadable) = await Self.laterApplies(after: undo.stage, of: manifest, in: directory)
             if let first = unreadable.first {

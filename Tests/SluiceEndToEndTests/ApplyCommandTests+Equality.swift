@@ -53,4 +53,35 @@ extension ApplyCommandTests {
         #expect(reapplied.status == 0, "\(reapplied.stderr)")
         #expect(try await names() == "ABC,same")
     }
+
+    /// A review approved twice: the second approval finds every row holding the reviewed values.
+    /// It changes nothing, says so, and is no later apply that keeps the first approval from
+    /// being undone, which puts back exactly the values before it.
+    @Test func aSecondApprovalChangesNothingAndTheFirstStillUndoes() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 1)
+        defer { Task { await fixture.tearDown() } }
+        let (sluice, gate) = try await Self.stopAtTheGate(qtyTable: "twice", in: fixture)
+        let (server, conninfo) = (fixture.server, fixture.conninfo)
+        func qty() async throws -> String? {
+            try await server.execute("SELECT string_agg(qty::text, ',' ORDER BY id) FROM twice", conninfo: conninfo)
+                .scalar.text
+        }
+        let first = try await sluice.run(["replay", gate.path, "--from", "apply", "--yes"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let approval = try #require(await fixture.manifests().last?.manifest.runID)
+        #expect(try await qty() == "101,102,103")
+        let second = try await sluice.run(["replay", gate.path, "--from", "apply", "--yes"])
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stdout.contains("applied: 0 of the 3 rows the review would write; 3 of them already held"))
+        let noOp = try #require(await fixture.manifests().last?.manifest)
+        #expect(noOp.stage("apply")?.outputs.first { $0.kind == "undo" }?.rows ?? 0 == 0, "\(noOp)")
+        let noOpUndo = try await sluice.run(["undo", noOp.runID, "--yes", "--runs-dir", fixture.runsDirectory])
+        #expect(noOpUndo.status == 0, "\(noOpUndo.stderr)")
+        #expect(
+            noOpUndo.stderr.contains("run \(noOp.runID) changed nothing (the rows already held its values): nothing"),
+            "\(noOpUndo.stderr)")
+        let undone = try await sluice.run(["undo", approval, "--yes", "--runs-dir", fixture.runsDirectory])
+        #expect(undone.status == 0, "\(undone.stderr)")
+        #expect(try await qty() == "1,2,3")
+    }
 }
