@@ -7,7 +7,8 @@ extension ApplyCommandTests {
     /// A `citext` holding `abc` and a file saying `ABC`: citext's `=` calls them equal, and the
     /// review found nothing to change, the apply wrote nothing, exit 0, the new spelling dropped
     /// without a word. It is a change: reviewed, written, undone exactly, and a re-apply of the
-    /// file onto a table whose cell someone set to `Abc` since writes `ABC` again.
+    /// file onto a table whose cell someone set to `Abc` since writes `ABC` again; a cell
+    /// respelled between a review and its approval has drifted.
     @Test func aCaseOnlyEditOfACitextIsReviewedWrittenAndUndone() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 1)
         defer { Task { await fixture.tearDown() } }
@@ -52,6 +53,16 @@ extension ApplyCommandTests {
         let reapplied = try await sluice.run(["apply", plan.path, csv.path, "--yes"] + runs)
         #expect(reapplied.status == 0, "\(reapplied.stderr)")
         #expect(try await names() == "ABC,same")
+
+        // Reviewed `ABC` -> `abc`, then respelled `Abc` before the approval: that is drift (the
+        // review's fingerprint hashes the text), not a cell to overwrite.
+        try await Files.write(Array("id,name\n1,abc\n2,same\n".utf8), to: csv)
+        #expect(try await sluice.run(["apply", plan.path, csv.path] + runs).status == 3)
+        let second = try #require(await fixture.manifests().last?.directory)
+        _ = try await server.execute("UPDATE names SET name = 'Abc' WHERE id = 1", conninfo: conninfo)
+        let drifted = try await sluice.run(["replay", second.path, "--from", "apply", "--yes"])
+        #expect(drifted.status == 1, "\(drifted.stdout)\n\(drifted.stderr)")
+        #expect(try await names() == "Abc,same")
     }
 
     /// A review approved twice: the second approval finds every row holding the reviewed values.
