@@ -14,7 +14,7 @@ extension BulkUpdateError: ResumableError {
     public var isResumable: Bool {
         switch reason {
         case .connectionLost, .commitOutcomeUnknown: true
-        default: underlying?.isTransient ?? false
+        default: mayPassLater || underlying?.isTransient ?? false
         }
     }
 }

@@ -89,6 +89,12 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
     public var underlying: PostgresError?
     /// The update was an undo (``BulkUpdate/guarded``), which its message names.
     public var isUndo = false
+    /// What the caller found out about the failure, said after the server's words: which of the
+    /// server's timeouts cancelled it, where it was set, who holds the lock it waited for.
+    public var note: String?
+    /// Whether the same update may go through later as it is (the lock it waited for released),
+    /// as the caller found.
+    public var mayPassLater = false
 
     public init(
         table: String, phase: Phase, reason: Reason, key: String? = nil, keys: [String] = [], inputRow: Int? = nil,
@@ -120,6 +126,7 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
                 : "; the update may have been applied: applying the same rows again is safe (only rows that still differ are written)"
         // A lost connection's message holds the underlying error already.
         if let underlying, reason != .connectionLost { out += "\n" + underlying.description }
+        if let note { out += "\n" + note }
         return out
     }
 

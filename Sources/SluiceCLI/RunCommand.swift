@@ -16,7 +16,8 @@ struct Run: AsyncParsableCommand {
 
             Exit status: 0 succeeded, 1 failed, 2 invalid plan, 3 awaiting approval, \
             4 failed but resumable (a Retry-After longer than max_retry_after, the database \
-            unreachable or restarted: `sluice resume RUN` continues it), 5 failed after \
+            unreachable or restarted, a lock held past the server's lock_timeout: `sluice resume RUN` \
+            continues it), 5 failed after \
             an apply committed (the database changed: `sluice undo RUN` puts it back), 64 usage error \
             (an unknown option, a missing argument), 130 interrupted.
             """)

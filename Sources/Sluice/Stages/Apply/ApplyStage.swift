@@ -410,45 +410,50 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
         }
         do {
             let (result, wait) = try await DatabaseConnector.with(database, for: context) { connection in
-                // Another apply to the table, or any writer, makes this wait: say so, and for whom.
-                try await LockWaitWatcher.watching(
-                    connection, table: settings.table, database: database, applicationName: applicationName,
-                    logger: context.logger, progress: context.progress
+                // A wait the server's lock_timeout ends: which limit, set where, and for whom.
+                try await ServerTimeout.explaining(
+                    on: connection, table: settings.table, database: database, named: settings.connection
                 ) {
-                    let storedColumns = update.storedColumns
-                    let keep: (Batch) async throws -> Void = { batch in
-                        // What a trigger stored instead of the values written: no row of its own.
-                        if batch.columns == storedColumns {
-                            try await writer?.appendStored(batch)
-                            return
+                    // Another apply to the table, or any writer, makes this wait: say so, and for whom.
+                    try await LockWaitWatcher.watching(
+                        connection, table: settings.table, database: database, applicationName: applicationName,
+                        logger: context.logger, progress: context.progress
+                    ) {
+                        let storedColumns = update.storedColumns
+                        let keep: (Batch) async throws -> Void = { batch in
+                            // What a trigger stored instead of the values written: no row of its own.
+                            if batch.columns == storedColumns {
+                                try await writer?.appendStored(batch)
+                                return
+                            }
+                            wouldChange += batch.count
+                            if settings.dryRun, sampleKeys.count < 5 {
+                                sampleKeys += batch.rows.prefix(5 - sampleKeys.count).compactMap { $0.first?.text }
+                            }
+                            try await writer?.append(batch)
                         }
-                        wouldChange += batch.count
-                        if settings.dryRun, sampleKeys.count < 5 {
-                            sampleKeys += batch.rows.prefix(5 - sampleKeys.count).compactMap { $0.first?.text }
+                        if let reviewed {
+                            return try await update.run(
+                                on: connection, input: applyInput, reviewed: reviewed, fingerprint: fingerprint,
+                                onDrift: onDrift, undo: keep)
                         }
-                        try await writer?.append(batch)
-                    }
-                    if let reviewed {
-                        return try await update.run(
-                            on: connection, input: applyInput, reviewed: reviewed, fingerprint: fingerprint,
-                            onDrift: onDrift, undo: keep)
-                    }
-                    if let inline, let recorder = context.reviewWhileRunning {
-                        let streamedState = streamedState
-                        let review = BulkUpdate.InlineReview(cells: inline.write) { summary, details in
-                            // Not read (the table holds what applying the same rows left): the
-                            // reader records them first, so the review names them as it would.
-                            if let streamedState, streamedState.skipUnlessRead() { for try await _ in input {} }
-                            // Every input row is in: a streaming upstream has finished by now.
-                            inline.earlier = recorder.earlier
-                            let review = try await inline.finish(
-                                summary, details: details, settings: settings, context: context)
-                            await recorder.record(review)
-                            try checkGuardRails(review, context: context)
+                        if let inline, let recorder = context.reviewWhileRunning {
+                            let streamedState = streamedState
+                            let review = BulkUpdate.InlineReview(cells: inline.write) { summary, details in
+                                // Not read (the table holds what applying the same rows left): the
+                                // reader records them first, so the review names them as it would.
+                                if let streamedState, streamedState.skipUnlessRead() { for try await _ in input {} }
+                                // Every input row is in: a streaming upstream has finished by now.
+                                inline.earlier = recorder.earlier
+                                let review = try await inline.finish(
+                                    summary, details: details, settings: settings, context: context)
+                                await recorder.record(review)
+                                try checkGuardRails(review, context: context)
+                            }
+                            return try await update.run(on: connection, input: applyInput, review: review, undo: keep)
                         }
-                        return try await update.run(on: connection, input: applyInput, review: review, undo: keep)
+                        return try await update.run(on: connection, input: applyInput, undo: keep)
                     }
-                    return try await update.run(on: connection, input: applyInput, undo: keep)
                 }
             }
             stats = result

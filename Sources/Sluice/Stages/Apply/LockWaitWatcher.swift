@@ -126,6 +126,38 @@ struct LockWaitWatcher: Sendable {
 
     /// The sessions `pid` waits for, as `pg_stat_activity` shows them.
     static func holders(of pid: Int, on connection: PostgresConnection) async throws -> [LockHolder] {
+        let sessions = try await sessions(
+            in: "SELECT unnest(pg_blocking_pids($1::int))", [.int(Int64(pid))], on: connection)
+        // A prepared (two-phase) transaction holds its locks with no session at all:
+        // pg_blocking_pids says 0 for it, which names nothing and which no pg_terminate_backend ends.
+        guard sessions.contains(where: { $0.pid == 0 }) else { return sessions }
+        return try await sessions.filter { $0.pid != 0 } + preparedHolders(of: pid, on: connection)
+    }
+
+    /// The sessions and prepared transactions other than this one that hold a lock on `table`
+    /// (quoted as SQL) in one of `modes` (`RowExclusiveLock`, ...), as `pg_locks` shows them now:
+    /// after a wait for them ended (a `lock_timeout`), who is still in the way.
+    static func holders(
+        ofLocksOn table: String, in modes: [String], on connection: PostgresConnection
+    ) async throws -> [LockHolder] {
+        let literal = try PostgresConnection.quoteLiteral(table)
+        let list = try modes.map { mode throws(PostgresError) in try PostgresConnection.quoteLiteral(mode) }
+        let held =
+            "h.locktype = 'relation' AND h.granted AND h.relation = \(literal)::regclass "
+            + "AND h.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            + "AND h.mode IN (\(list.joined(separator: ", ")))"
+        let sessions = try await sessions(
+            in: "SELECT DISTINCT h.pid FROM pg_locks AS h WHERE \(held) AND h.pid <> pg_backend_pid()", [],
+            on: connection)
+        return try await sessions
+            + preparedHolders(holding: "pg_locks AS h", where: "\(held) AND h.pid IS NULL", [], on: connection)
+    }
+
+    /// The sessions whose server pids `pids` (a query of one column) gives, as `pg_stat_activity`
+    /// shows them.
+    private static func sessions(
+        in pids: String, _ parameters: [Value], on connection: PostgresConnection
+    ) async throws -> [LockHolder] {
         // Of its statement only the first word (UPDATE, LOCK, ALTER): the rest may hold data or
         // a password. A session of another role shows only some of this without pg_read_all_stats.
         let result = try await connection.execute(
@@ -136,45 +168,52 @@ struct LockWaitWatcher: Sendable {
                 floor(extract(epoch FROM clock_timestamp() - a.xact_start))::bigint,
                 floor(extract(epoch FROM clock_timestamp() - a.state_change))::bigint,
                 upper(substring(a.query FROM '^\\s*([A-Za-z]+)'))
-            FROM unnest(pg_blocking_pids($1::int)) AS h(pid) LEFT JOIN pg_stat_activity AS a ON a.pid = h.pid
+            FROM (\(pids)) AS h(pid) LEFT JOIN pg_stat_activity AS a ON a.pid = h.pid
             ORDER BY h.pid
-            """, [.int(Int64(pid))])
-        let sessions = result.rows.map { row in
+            """, parameters)
+        return result.rows.map { row in
             LockHolder(
                 pid: Int(row[0].intValue ?? 0), applicationName: row[1].text ?? "", user: row[2].text ?? "",
                 state: row[3].text ?? "", backendType: row[4].text ?? "client backend", client: row[5].text ?? "",
                 transactionSeconds: row[6].intValue.map(Int.init), stateSeconds: row[7].intValue.map(Int.init),
                 statement: row[8].text ?? "")
         }
-        // A prepared (two-phase) transaction holds its locks with no session at all:
-        // pg_blocking_pids says 0 for it, which names nothing and which no pg_terminate_backend ends.
-        guard sessions.contains(where: { $0.pid == 0 }) else { return sessions }
-        return try await sessions.filter { $0.pid != 0 } + preparedHolders(of: pid, on: connection)
     }
 
     /// The prepared transactions holding a lock on what `pid` waits for, from `pg_locks` (where
     /// their rows have no pid, and share a virtual transaction with the lock on their own
     /// transaction id) and `pg_prepared_xacts`.
     static func preparedHolders(of pid: Int, on connection: PostgresConnection) async throws -> [LockHolder] {
+        try await preparedHolders(
+            holding: """
+                pg_locks AS w
+                JOIN pg_locks AS h ON h.granted AND h.pid IS NULL AND h.locktype = w.locktype
+                    AND h.database IS NOT DISTINCT FROM w.database AND h.relation IS NOT DISTINCT FROM w.relation
+                    AND h.page IS NOT DISTINCT FROM w.page AND h.tuple IS NOT DISTINCT FROM w.tuple
+                    AND h.virtualxid IS NOT DISTINCT FROM w.virtualxid
+                    AND h.transactionid IS NOT DISTINCT FROM w.transactionid
+                    AND h.classid IS NOT DISTINCT FROM w.classid AND h.objid IS NOT DISTINCT FROM w.objid
+                    AND h.objsubid IS NOT DISTINCT FROM w.objsubid
+                """, where: "w.pid = $1::int AND NOT w.granted", [.int(Int64(pid))], on: connection)
+    }
+
+    /// The prepared transactions of the lock rows `h` that `locks` (a FROM clause) and
+    /// `condition` give.
+    private static func preparedHolders(
+        holding locks: String, where condition: String, _ parameters: [Value], on connection: PostgresConnection
+    ) async throws -> [LockHolder] {
         let result = try await connection.execute(
             """
             SELECT DISTINCT p.gid, p.owner::text, p.database::text,
                 to_char(p.prepared AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'),
                 floor(extract(epoch FROM clock_timestamp() - p.prepared))::bigint
-            FROM pg_locks AS w
-            JOIN pg_locks AS h ON h.granted AND h.pid IS NULL AND h.locktype = w.locktype
-                AND h.database IS NOT DISTINCT FROM w.database AND h.relation IS NOT DISTINCT FROM w.relation
-                AND h.page IS NOT DISTINCT FROM w.page AND h.tuple IS NOT DISTINCT FROM w.tuple
-                AND h.virtualxid IS NOT DISTINCT FROM w.virtualxid
-                AND h.transactionid IS NOT DISTINCT FROM w.transactionid
-                AND h.classid IS NOT DISTINCT FROM w.classid AND h.objid IS NOT DISTINCT FROM w.objid
-                AND h.objsubid IS NOT DISTINCT FROM w.objsubid
+            FROM \(locks)
             JOIN pg_locks AS x ON x.locktype = 'transactionid' AND x.pid IS NULL
                 AND x.virtualtransaction = h.virtualtransaction
             JOIN pg_prepared_xacts AS p ON p.transaction = x.transactionid
-            WHERE w.pid = $1::int AND NOT w.granted
+            WHERE \(condition)
             ORDER BY 1
-            """, [.int(Int64(pid))])
+            """, parameters)
         return result.rows.map { row in
             LockHolder(
                 pid: 0, applicationName: "", user: row[1].text ?? "", state: "", backendType: "prepared transaction",

@@ -121,11 +121,16 @@ public struct Undo: Sendable {
         let (stats, hidden) = try await DatabaseConnector.with(
             database, logger: logger, applicationName: applicationName
         ) { connection in
-            let stats = try await LockWaitWatcher.watching(
-                connection, table: original.table, database: database, applicationName: applicationName, logger: logger
+            let stats = try await ServerTimeout.explaining(
+                on: connection, table: original.table, database: database, then: "then run this undo again"
             ) {
-                try await update.run(on: connection, input: reader) { _ in }
-            }.result
+                try await LockWaitWatcher.watching(
+                    connection, table: original.table, database: database, applicationName: applicationName,
+                    logger: logger
+                ) {
+                    try await update.run(on: connection, input: reader) { _ in }
+                }.result
+            }
             // Rows it did not find may be rows this role does not see, not rows deleted since.
             guard stats.unknownKeys > 0 else { return (stats, false) }
             return (stats, try await update.rowSecurityActive(on: connection))

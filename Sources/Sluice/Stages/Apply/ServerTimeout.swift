@@ -1,0 +1,192 @@
+import SluiceApply
+import SluicePlan
+import SluicePostgres
+
+/// A statement the server cancelled for one of its own limits, `lock_timeout` or
+/// `statement_timeout`, which a production database often sets for a role or a database:
+/// which one fired, where it was set, who holds the lock it waited for, and what to do.
+///
+/// Found on the session the server cancelled, still connected and out of its transaction:
+/// `pg_settings` says where the session's value came from, `pg_locks` who holds the table now.
+/// Sluice sets no `lock_timeout` of its own on the sessions that write (an apply, an undo): it
+/// waits as the server lets it, saying for whom (``LockWaitWatcher``), since a limit set for
+/// its role or database is there to keep a waiting lock from queueing other writers behind it.
+struct ServerTimeout: Sendable {
+    enum Setting: String, Sendable {
+        case lock = "lock_timeout"
+        case statement = "statement_timeout"
+    }
+
+    /// What the cancelled session wanted: which locks held by others are in its way.
+    enum Waiting: Sendable {
+        /// A write (an apply's or an undo's `SHARE ROW EXCLUSIVE` on the table, then its rows):
+        /// any lock but a reader's.
+        case write
+        /// A read (a check before the run): only an `ACCESS EXCLUSIVE` lock (`ALTER TABLE`).
+        case read
+
+        var modes: [String] {
+            switch self {
+            case .write:
+                [
+                    "RowShareLock", "RowExclusiveLock", "ShareUpdateExclusiveLock", "ShareLock",
+                    "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock",
+                ]
+            case .read: ["AccessExclusiveLock"]
+            }
+        }
+    }
+
+    var setting: Setting
+    /// As `SHOW` gives it: `200ms`, `1min`.
+    var value: String
+    /// Where it was set, in words: "set for database 'shop' (ALTER DATABASE ... SET ...)".
+    var origin: String
+    /// The plan's connection set it (`statement_timeout`): a resume meets it again as it is.
+    var setByPlan: Bool
+    /// That connection's name in the plan, when known.
+    var connection: String?
+    /// The table it waited for, when known (a verify check's query may read any).
+    var table: String?
+    /// Who holds a lock on the table that the session would wait for, now.
+    var holders: [LockHolder]
+
+    /// Which of the server's timeouts cancelled the statement of `error` (a ``BulkUpdateError``'s
+    /// underlying error, or a ``PostgresError``), if one did.
+    static func setting(of error: any Error) -> Setting? {
+        guard let postgres = (error as? BulkUpdateError)?.underlying ?? (error as? PostgresError),
+            postgres.kind == .server
+        else { return nil }
+        // 57014 is also a cancel (Ctrl-C, pg_cancel_backend), and 55P03 a NOWAIT: the message
+        // says which.
+        if postgres.sqlState == "55P03", postgres.message.contains("lock timeout") { return .lock }
+        if postgres.sqlState == "57014", postgres.message.contains("statement timeout") { return .statement }
+        return nil
+    }
+
+    /// The timeout that cancelled `error`'s statement on `connection`, or `nil` when it is no
+    /// timeout (or the server cannot be asked: then the error says what it said).
+    static func find(
+        _ error: any Error, on connection: PostgresConnection, table: String?, waiting: Waiting,
+        database: PostgresSettings, named name: String? = nil
+    ) async -> ServerTimeout? {
+        guard let setting = setting(of: error) else { return nil }
+        do {
+            // Out of any transaction the error left aborted (an apply's is rolled back already).
+            await connection.rollbackQuietly()
+            let row = try await connection.execute(
+                """
+                SELECT current_setting(name), source, coalesce(sourcefile || ':' || sourceline, ''),
+                    current_user::text, current_database()::text
+                FROM pg_settings WHERE name = $1
+                """, [.string(setting.rawValue)]
+            ).rows.first
+            let source = row?[1].text ?? ""
+            let byPlan = setting == .statement && source == "session" && (database.statementTimeout ?? 0) > 0
+            var holders: [LockHolder] = []
+            if let table {
+                holders = try await LockWaitWatcher.holders(
+                    ofLocksOn: try PostgresConnection.quoteIdentifier(table), in: waiting.modes, on: connection)
+            }
+            return ServerTimeout(
+                setting: setting, value: row?[0].text ?? "?",
+                origin: origin(
+                    of: setting, source: source, file: row?[2].text ?? "", role: row?[3].text ?? "",
+                    database: row?[4].text ?? "", byPlan: byPlan),
+                setByPlan: byPlan, connection: name, table: table, holders: holders)
+        } catch {
+            connection.logger.debug("could not look up the timeout", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Runs `body`, a write on `connection`; when one of the server's timeouts ended it (having
+    /// changed nothing), its ``BulkUpdateError`` says which, where it was set, who holds the
+    /// lock, and what to do, `then` last (what runs it again), and is resumable when running it
+    /// again as it is may go through.
+    static func explaining<T>(
+        on connection: PostgresConnection, table: String, database: PostgresSettings, named name: String? = nil,
+        then: String? = nil, _ body: () async throws -> T
+    ) async throws -> T {
+        do {
+            return try await body()
+        } catch var error as BulkUpdateError where error.changedNothing {
+            guard
+                let timeout = await find(
+                    error, on: connection, table: table, waiting: .write, database: database, named: name)
+            else { throw error }
+            error.note = [timeout.explanation, then].compactMap { $0 }.joined(separator: "; ")
+            error.mayPassLater = timeout.isResumable
+            throw error
+        }
+    }
+
+    /// Where a setting came from, from `pg_settings.source`, in words with the statement that sets it.
+    static func origin(
+        of setting: Setting, source: String, file: String, role: String, database: String, byPlan: Bool
+    ) -> String {
+        let name = setting.rawValue
+        let quotedRole = (try? PostgresConnection.quoteIdentifierPart(role)) ?? role
+        let quotedDatabase = (try? PostgresConnection.quoteIdentifierPart(database)) ?? database
+        switch source {
+        case "database":
+            return "set for database '\(database)' (ALTER DATABASE \(quotedDatabase) SET \(name))"
+        case "user":
+            return "set for role '\(role)' (ALTER ROLE \(quotedRole) SET \(name))"
+        case "database user":
+            return "set for role '\(role)' in database '\(database)' "
+                + "(ALTER ROLE \(quotedRole) IN DATABASE \(quotedDatabase) SET \(name))"
+        case "client":
+            return "set when sluice connected (PGOPTIONS, or options in the database URL)"
+        case "configuration file":
+            return "set in the server's configuration" + (file.isEmpty ? " (postgresql.conf)" : " (\(file))")
+        case "session":
+            return byPlan ? "set by the plan (its connection's statement_timeout)" : "set in sluice's session"
+        case "default":
+            return "the server's default"
+        default:
+            return "set on the server (\(source))"
+        }
+    }
+
+    /// Whether running it again as it is may go through: a lock wait may (the holder ends),
+    /// a statement the plan's own limit cut short meets it again.
+    var isResumable: Bool { setting == .lock || !holders.isEmpty || !setByPlan }
+
+    /// "the server's lock_timeout (200ms, set for ...) cancelled it while it waited for a lock on
+    /// tracks, held now by ...; to go on: ...".
+    var explanation: String {
+        let list = holders.map(\.description).joined(separator: ", ")
+        let lock = table.map { "a lock on \($0)" } ?? "a lock on a table its query reads"
+        var out = "the server's \(setting.rawValue) (\(value), \(origin)) cancelled it"
+        switch setting {
+        case .lock:
+            out +=
+                holders.isEmpty
+                ? " while it waited for \(lock)" + (table == nil ? "" : ", which no other session holds now")
+                : " while it waited for \(lock), held now by \(list)"
+        case .statement:
+            if !holders.isEmpty { out += "; \(lock) it may have waited for is held now by \(list)" }
+        }
+        var advice: [String] = []
+        let holderAdvice = LockHolder.advice(holders)
+        if !holderAdvice.isEmpty { advice.append(holderAdvice) }
+        switch setting {
+        case .lock:
+            advice.append(
+                "to let sluice wait longer, raise it for sluice's sessions alone: PGOPTIONS='-c lock_timeout=10min' "
+                    + "before the command (0 waits as long as the lock is held; other writers queue behind a "
+                    + "waiting lock)")
+        case .statement where setByPlan:
+            advice.append(
+                "to give it longer, raise the plan's statement_timeout (--set connections.\(connection ?? "NAME").statement_timeout=10min)"
+            )
+        case .statement:
+            advice.append(
+                "to give it longer, raise it for sluice's sessions alone: PGOPTIONS='-c statement_timeout=10min' "
+                    + "before the command")
+        }
+        // A command the advice gives ends with its own semicolon.
+        return advice.reduce(out) { $0 + ($0.hasSuffix(";") ? " " : "; ") + $1 }
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import SluiceCore
+import SluicePipeline
+import SluicePostgres
+import SluiceTestSupport
+import Testing
+
+/// The server's own timeouts, as a production database sets them (`ALTER DATABASE ... SET
+/// lock_timeout`): the test holds a lock from another connection, so sluice's wait for it ends
+/// by the server's `lock_timeout` whatever the machine's load. A timeout that changed nothing
+/// says which setting fired, where it was set, who holds the lock and what to do, and leaves a
+/// run that `sluice resume` continues (exit 4); it was exit 1 with the server's words alone.
+@Suite(.serialized)
+struct ServerTimeoutTests {
+    /// A lock held by another application's open transaction: `ROW EXCLUSIVE` (a writer's),
+    /// which the apply waits for, or `ACCESS EXCLUSIVE` (a migration's), which even a read does.
+    static func holdLock(_ fixture: EnrichmentFixture, mode: String = "ROW EXCLUSIVE") async throws -> HeldLock {
+        let connection = try await fixture.server.connect(fixture.conninfo + " application_name=nightly-report")
+        _ = try await connection.execute("BEGIN")
+        _ = try await connection.execute("LOCK TABLE tracks IN \(mode) MODE")
+        return HeldLock(connection: connection)
+    }
+
+    /// The fixture's database, unquoted (its conninfo quotes it).
+    static func database(_ fixture: EnrichmentFixture) -> String {
+        fixture.databaseName.trimmingCharacters(in: CharacterSet(charactersIn: "'"))
+    }
+
+    static func setDatabaseLockTimeout(_ fixture: EnrichmentFixture, _ value: String) async throws {
+        _ = try await fixture.server.execute("ALTER DATABASE \(database(fixture)) SET lock_timeout = \(value)")
+    }
+
+    /// What every message about the database's `lock_timeout` ending a wait for `holder` says.
+    static func mentions(_ fixture: EnrichmentFixture, holder: HeldLock) -> [String] {
+        [
+            "lock_timeout", "200ms", "set for database '\(database(fixture))'", "a session of 'nightly-report'",
+            "SELECT pg_terminate_backend(\(holder.connection.backendPID));", "PGOPTIONS='-c lock_timeout=",
+        ]
+    }
+
+    @Test func anApplyEndedByTheDatabasesLockTimeoutSaysWhoHoldsTheLockAndResumes() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 20)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        try await Self.setDatabaseLockTimeout(fixture, "'200ms'")
+        let lock = try await Self.holdLock(fixture)
+        let failed = try await fixture.run(["--yes"])
+        await lock.release()
+        #expect(failed.status == 4, "\(failed.stdout)\n\(failed.stderr)")
+        let manifest = try await FaultChecks.expectFailed(
+            fixture, failed, stage: "apply",
+            mentions: Self.mentions(fixture, holder: lock) + ["55P03", "nothing was changed"])
+        #expect(manifest.error?.resumable == true)
+        #expect(failed.stdout.contains("  sluice resume "), "\(failed.stdout)")
+        #expect(try await fixture.table() == before)
+
+        let resumed = try await fixture.sluice.run(["resume", fixture.lastRunDirectory().path, "--yes"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        try await FaultChecks.expectEnriched(fixture, before: before)
+        try await FaultChecks.expectNoSecrets(fixture, outputs: [failed, resumed])
+    }
+
+    /// The approval of a review (`replay --from apply`) and an undo say the same.
+    @Test func anApprovalAndAnUndoEndedByTheLockTimeoutSayWhoHoldsTheLock() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 20)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        let stopped = try await fixture.run()
+        #expect(stopped.status == 3, "\(stopped.stderr)")
+        let gate = try await fixture.lastRunDirectory()
+        try await Self.setDatabaseLockTimeout(fixture, "'200ms'")
+        var lock = try await Self.holdLock(fixture)
+        let failed = try await fixture.sluice.run(["replay", gate.path, "--from", "apply", "--yes"])
+        await lock.release()
+        #expect(failed.status == 4, "\(failed.stdout)\n\(failed.stderr)")
+        try await FaultChecks.expectFailed(
+            fixture, failed, stage: "apply", mentions: Self.mentions(fixture, holder: lock) + ["nothing was changed"])
+        #expect(try await fixture.table() == before)
+        let resumed = try await fixture.sluice.run(["resume", fixture.lastRunDirectory().path, "--yes"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        try await FaultChecks.expectEnriched(fixture, before: before)
+        let applied = try await fixture.lastRunDirectory()
+        let enriched = try await fixture.table()
+
+        lock = try await Self.holdLock(fixture)
+        let undo = try await fixture.sluice.run(["undo", applied.path, "--yes"])
+        await lock.release()
+        #expect(undo.status == 1, "\(undo.stderr)")
+        let said = undo.stderr
+        for mention in Self.mentions(fixture, holder: lock) + ["nothing was changed", "run this undo again"] {
+            #expect(said.contains(mention), "'\(mention)' missing: \(said)")
+        }
+        #expect(try await fixture.table() == enriched)
+    }
+}
