@@ -24,3 +24,9 @@ extension BulkUpdateError: ResumableError {
 extension CSVApplyError: ResumableError {
     public var isResumable: Bool { underlying.isResumable }
 }
+
+/// A stage's own failure is resumable when it says so (a check before the run that a lock
+/// held elsewhere cut short).
+extension StageError: ResumableError {
+    public var isResumable: Bool { resumable }
+}

@@ -92,4 +92,37 @@ struct ServerTimeoutTests {
         }
         #expect(try await fixture.table() == enriched)
     }
+
+    /// A table held exclusively (a migration's `ALTER TABLE`) when the run starts: the check of
+    /// the apply's table before the run, sluice's own statement, is what the timeout ends, and
+    /// the message says so; it named a verify check, as if its SQL were wrong.
+    @Test func aTimeoutBeforeTheRunNamesSluicesOwnStatementNotAVerifyCheck() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 20)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        try await Self.setDatabaseLockTimeout(fixture, "'200ms'")
+        let lock = try await Self.holdLock(fixture, mode: "ACCESS EXCLUSIVE")
+        let failed = try await fixture.run(["--yes"])
+        await lock.release()
+        #expect(failed.status == 4, "\(failed.stdout)\n\(failed.stderr)")
+        let manifest = try await FaultChecks.expectFailed(
+            fixture, failed, stage: "apply",
+            mentions: Self.mentions(fixture, holder: lock) + [
+                "sluice's check of tracks (SELECT ", "nothing ran",
+            ])
+        let message = manifest.error?.message ?? ""
+        #expect(!message.contains("checks[") && !message.contains("check '"), "\(message)")
+        #expect(try await fixture.table() == before)
+
+        // `sluice check --connect` names the statements too: the verify's is the description of
+        // its check's query (nothing of it ran), not an error in the check; the query's, its plan.
+        let lockAgain = try await Self.holdLock(fixture, mode: "ACCESS EXCLUSIVE")
+        let checked = try await fixture.sluice.run(["check", "plans/spotify-enrichment.yaml", "--connect"])
+        await lockAgain.release()
+        #expect(checked.status != 0, "\(checked.stdout)\n\(checked.stderr)")
+        let said = checked.stdout + checked.stderr
+        #expect(said.contains("sluice's description of the query of check '"), "\(said)")
+        #expect(!said.contains("sql (check '") && !said.contains("stages.query.sql: ERROR 55P03"), "\(said)")
+        #expect(said.contains("sluice's check of the query's SQL (planned, not run)"), "\(said)")
+    }
 }

@@ -137,75 +137,86 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
         var database = database
         database.connectTimeout = min(database.connectTimeout, 2)
         try await DatabaseConnector.with(database, for: context) { connection in
-            // A read-only session or standby, a grant missing: what the server would say only as
-            // "permission denied for table items" while preparing the input.
-            if let problem = try await update.accessProblem(on: connection) {
-                let place = (parameterLocations["table"] ?? location).map { "\($0): error: stages.\(name).table: " }
-                throw StageError(stage: name, (place ?? "") + problem.message + " (\(when))")
-            }
-            do {
-                // A session holding the table exclusively (`LOCK TABLE`, an `ALTER TABLE`) makes
-                // even this wait: said, naming it, rather than a run that hangs without a word.
-                _ = try await LockWaitWatcher.watching(
-                    connection, table: settings.table, database: database,
-                    applicationName: DatabaseConnector.applicationName(run: context.runID, stage: name),
-                    logger: context.logger
-                ) {
-                    try await connection.execute("SELECT \(list.joined(separator: ", ")) FROM \(table) LIMIT 0")
+            // A lock the server's lock_timeout gave up on (a migration's ALTER TABLE): said as
+            // what it is, this check's statement and who holds the lock.
+            try await ServerTimeout.naming(
+                "sluice's check of \(settings.table)", when: when, on: connection, table: settings.table,
+                database: database,
+                stage: name, connection: settings.connection
+            ) {
+                // A read-only session or standby, a grant missing: what the server would say only as
+                // "permission denied for table items" while preparing the input.
+                if let problem = try await update.accessProblem(on: connection) {
+                    let place = (parameterLocations["table"] ?? location).map { "\($0): error: stages.\(name).table: " }
+                    throw StageError(stage: name, (place ?? "") + problem.message + " (\(when))")
                 }
-            } catch let error as PostgresError where error.sqlState == "42703" || error.sqlState == "42P01" {
-                var message = "\(error.message) (\(when))"
-                // Located where the plan names it, as a guard-rail is: the table, or the first
-                // missing column (the key, or one of `columns`).
-                var key = "table"
-                if error.sqlState == "42703" {
-                    let has = try await update.tableColumns(on: connection)
-                    let missing = names.filter { !has.contains($0) }
-                    if let first = missing.first { key = first == settings.key ? "key" : "columns.\(first)" }
-                    message =
-                        "table \(settings.table) has no column \(missing.map { "'\($0)'" }.joined(separator: ", ")) "
-                        + "(it has: \(has.joined(separator: ", ")))"
-                        + (missing.first.flatMap { Suggestion.nearest(to: $0, in: has) }.map {
-                            "; did you mean '\($0)'?"
-                        } ?? "")
-                        + " (\(when))"
+                do {
+                    // A session holding the table exclusively (`LOCK TABLE`, an `ALTER TABLE`) makes
+                    // even this wait: said, naming it, rather than a run that hangs without a word.
+                    _ = try await LockWaitWatcher.watching(
+                        connection, table: settings.table, database: database,
+                        applicationName: DatabaseConnector.applicationName(run: context.runID, stage: name),
+                        logger: context.logger
+                    ) {
+                        try await connection.execute("SELECT \(list.joined(separator: ", ")) FROM \(table) LIMIT 0")
+                    }
+                } catch let error as PostgresError where error.sqlState == "42703" || error.sqlState == "42P01" {
+                    var message = "\(error.message) (\(when))"
+                    // Located where the plan names it, as a guard-rail is: the table, or the first
+                    // missing column (the key, or one of `columns`).
+                    var key = "table"
+                    if error.sqlState == "42703" {
+                        let has = try await update.tableColumns(on: connection)
+                        let missing = names.filter { !has.contains($0) }
+                        if let first = missing.first { key = first == settings.key ? "key" : "columns.\(first)" }
+                        message =
+                            "table \(settings.table) has no column \(missing.map { "'\($0)'" }.joined(separator: ", ")) "
+                            + "(it has: \(has.joined(separator: ", ")))"
+                            + (missing.first.flatMap { Suggestion.nearest(to: $0, in: has) }.map {
+                                "; did you mean '\($0)'?"
+                            } ?? "")
+                            + " (\(when))"
+                    }
+                    let place =
+                        (parameterLocations[key] ?? location).map { "\($0): error: stages.\(name).\(key): " } ?? ""
+                    throw StageError(stage: name, place + message)
                 }
-                let place = (parameterLocations[key] ?? location).map { "\($0): error: stages.\(name).\(key): " } ?? ""
-                throw StageError(stage: name, place + message)
-            }
-            // A generated column (or an identity GENERATED ALWAYS) takes no value: the write would
-            // fail with "can only be updated to DEFAULT" after everything before it ran.
-            let written = try settings.columns.map { column throws(PostgresError) in
-                try PostgresConnection.quoteLiteral(column.column)
-            }
-            let generated = try await connection.execute(
-                """
-                SELECT attname::text, CASE WHEN attgenerated <> '' THEN 'generated' ELSE 'an identity GENERATED ALWAYS' END
-                FROM pg_attribute WHERE attrelid = \(try PostgresConnection.quoteLiteral(table))::regclass
-                AND attname IN (\(written.joined(separator: ", "))) AND (attgenerated <> '' OR attidentity = 'a')
-                ORDER BY attnum
-                """
-            ).rows
-            if let first = generated.first, let column = first[0].stringValue {
-                let key = "columns.\(column)"
-                let place = (parameterLocations[key] ?? location).map { "\($0): error: stages.\(name).\(key): " } ?? ""
-                throw StageError(
-                    stage: name,
-                    place + "column '\(column)' of \(settings.table) is \(first[1].stringValue ?? "generated"): the "
-                        + "database computes it, and it cannot be written; remove it from the apply's columns (\(when))"
-                )
-            }
-            try await refuseColumnsWithoutEquality(table: table, on: connection, when: when)
-            do {
-                try await update.checkRowsCanBeAdded(on: connection)
-            } catch let error as BulkUpdateError where error.phase == .prepare {
-                // Located at what to change: the key's unique index, or the mode that adds rows.
-                let key = error.reason == .noUniqueKey ? "key" : "mode"
-                let place =
-                    (parameterLocations[key] ?? parameterLocations["mode"] ?? location).map {
-                        "\($0): error: stages.\(name).\(key): "
-                    } ?? ""
-                throw StageError(stage: name, place + error.message + " (\(when))")
+                // A generated column (or an identity GENERATED ALWAYS) takes no value: the write would
+                // fail with "can only be updated to DEFAULT" after everything before it ran.
+                let written = try settings.columns.map { column throws(PostgresError) in
+                    try PostgresConnection.quoteLiteral(column.column)
+                }
+                let generated = try await connection.execute(
+                    """
+                    SELECT attname::text, CASE WHEN attgenerated <> '' THEN 'generated' ELSE 'an identity GENERATED ALWAYS' END
+                    FROM pg_attribute WHERE attrelid = \(try PostgresConnection.quoteLiteral(table))::regclass
+                    AND attname IN (\(written.joined(separator: ", "))) AND (attgenerated <> '' OR attidentity = 'a')
+                    ORDER BY attnum
+                    """
+                ).rows
+                if let first = generated.first, let column = first[0].stringValue {
+                    let key = "columns.\(column)"
+                    let place =
+                        (parameterLocations[key] ?? location).map { "\($0): error: stages.\(name).\(key): " } ?? ""
+                    throw StageError(
+                        stage: name,
+                        place
+                            + "column '\(column)' of \(settings.table) is \(first[1].stringValue ?? "generated"): the "
+                            + "database computes it, and it cannot be written; remove it from the apply's columns (\(when))"
+                    )
+                }
+                try await refuseColumnsWithoutEquality(table: table, on: connection, when: when)
+                do {
+                    try await update.checkRowsCanBeAdded(on: connection)
+                } catch let error as BulkUpdateError where error.phase == .prepare {
+                    // Located at what to change: the key's unique index, or the mode that adds rows.
+                    let key = error.reason == .noUniqueKey ? "key" : "mode"
+                    let place =
+                        (parameterLocations[key] ?? parameterLocations["mode"] ?? location).map {
+                            "\($0): error: stages.\(name).\(key): "
+                        } ?? ""
+                    throw StageError(stage: name, place + error.message + " (\(when))")
+                }
             }
         }
     }

@@ -121,6 +121,34 @@ struct ServerTimeout: Sendable {
         }
     }
 
+    /// Runs `body`, sluice's own check before a run, on `connection`; when one of the server's
+    /// timeouts ends its statement, fails naming that statement (`what`, and with `showingSQL` its
+    /// SQL), which timeout, where it was set and who holds the lock (it is no fault of the plan),
+    /// and `when` it was found.
+    static func naming<T>(
+        _ what: String, showingSQL: Bool = true, when: String = "checked before the run started: nothing ran",
+        on connection: PostgresConnection, table: String?,
+        database: PostgresSettings, stage: String, connection name: String, _ body: () async throws -> T
+    ) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as PostgresError where setting(of: error) != nil {
+            guard
+                let timeout = await find(
+                    error, on: connection, table: table, waiting: .read, database: database, named: name)
+            else { throw error }
+            let statement = (showingSQL ? error.statement : nil).map {
+                " (\($0.split(whereSeparator: \.isNewline).joined(separator: " ")))"
+            }
+            var failure = StageError(
+                stage: stage,
+                "\(what)\(statement ?? "") was cancelled: \(timeout.explanation) "
+                    + "(\(when); sluice's own statement, not an error in the plan)")
+            failure.resumable = timeout.isResumable
+            throw failure
+        }
+    }
+
     /// Where a setting came from, from `pg_settings.source`, in words with the statement that sets it.
     static func origin(
         of setting: Setting, source: String, file: String, role: String, database: String, byPlan: Bool

@@ -66,11 +66,20 @@ public struct QueryStage: Stage {
         let prefix = "SELECT * FROM ("
         do {
             try await DatabaseConnector.with(database, for: context) { connection in
-                try await connection.transaction { connection in
-                    _ = try await connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    _ = try await connection.execute(prefix + sql + "\n) AS sluice_check LIMIT 0", settings.params)
+                // A lock the server's lock_timeout gave up on is no error in the plan's SQL.
+                try await ServerTimeout.naming(
+                    "sluice's check of the query's SQL (planned, not run)", showingSQL: false, on: connection,
+                    table: nil, database: database, stage: name, connection: settings.connection
+                ) {
+                    try await connection.transaction { connection in
+                        _ = try await connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                        _ = try await connection.execute(
+                            prefix + sql + "\n) AS sluice_check LIMIT 0", settings.params)
+                    }
                 }
             }
+        } catch let error as StageError {
+            throw error
         } catch let error as PostgresError where error.kind == .server && !error.isTransient {
             var shown = error
             shown.statement = sql

@@ -355,7 +355,12 @@ extension VerifyStage: PreflightingStage {
                     // parsed and described, nothing runs.
                     let columns: [PostgresConnection.DescribedColumn]
                     do {
-                        columns = try await connection.describeColumns(QueryStage.trimmed(check.sql))
+                        // A lock the server's lock_timeout gave up on is no error in the check.
+                        columns = try await ServerTimeout.naming(
+                            "sluice's description of the query of check '\(check.name)' (parsed, not run)",
+                            showingSQL: false, on: connection, table: nil, database: database, stage: name,
+                            connection: settings.connection
+                        ) { try await connection.describeColumns(QueryStage.trimmed(check.sql)) }
                     } catch let error as PostgresError where error.kind == .server && !error.isTransient {
                         if !Self.holdsSeveralStatements(error) { found.append((index, .refused(error))) }
                         continue
@@ -374,6 +379,8 @@ extension VerifyStage: PreflightingStage {
                 }
                 return found
             }
+        } catch let error as StageError {
+            throw error
         } catch {
             context.logger.debug("verify preflight skipped", metadata: ["error": "\(error)"])
             return
