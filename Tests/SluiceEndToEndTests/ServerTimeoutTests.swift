@@ -60,6 +60,32 @@ struct ServerTimeoutTests {
         try await FaultChecks.expectNoSecrets(fixture, outputs: [failed, resumed])
     }
 
+    /// A `statement_timeout` given at connect (`PGOPTIONS`) that ends the apply's wait for a lock
+    /// says so, and who holds the lock; a resume without it goes through.
+    @Test func anApplyEndedByAStatementTimeoutFromPGOPTIONSWhileItWaitsSaysSoAndResumes() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 20)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        var sluice = fixture.sluice
+        // Long enough for every statement that does not wait, however loaded the machine.
+        sluice.environment["PGOPTIONS"] = "-c statement_timeout=5s"
+        let lock = try await Self.holdLock(fixture)
+        let failed = try await sluice.run(fixture.runArguments(["--yes"]))
+        await lock.release()
+        #expect(failed.status == 4, "\(failed.stdout)\n\(failed.stderr)")
+        try await FaultChecks.expectFailed(
+            fixture, failed, stage: "apply",
+            mentions: [
+                "57014", "the server's statement_timeout (5s, set when sluice connected (PGOPTIONS",
+                "a session of 'nightly-report'", "SELECT pg_terminate_backend(\(lock.connection.backendPID));",
+                "PGOPTIONS='-c statement_timeout=", "nothing was changed",
+            ])
+        #expect(try await fixture.table() == before)
+        let resumed = try await fixture.sluice.run(["resume", fixture.lastRunDirectory().path, "--yes"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        try await FaultChecks.expectEnriched(fixture, before: before)
+    }
+
     /// The approval of a review (`replay --from apply`) and an undo say the same.
     @Test func anApprovalAndAnUndoEndedByTheLockTimeoutSayWhoHoldsTheLock() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 20)
