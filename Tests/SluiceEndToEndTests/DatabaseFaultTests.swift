@@ -208,7 +208,7 @@ struct DatabaseFaultTests {
         } else {
             #expect(
                 line.contains(
-                    ", what it does not shown to this role without pg_read_all_stats, server pid \(pid)); "
+                    ", what it is doing not shown to this role without pg_read_all_stats, server pid \(pid)); "
                         + "going on when that transaction ends"),
                 "\(line)")
         }

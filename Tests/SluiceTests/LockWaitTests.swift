@@ -34,7 +34,7 @@ import Testing
         #expect(report.description.contains("(user 'alice', over a local socket, idle in transaction for 3m12s"))
         #expect(
             LockHolder(pid: 9, applicationName: "", user: "", state: "").description
-                == "another session (what it does not shown to this role without pg_read_all_stats, server pid 9)")
+                == "another session (what it is doing not shown to this role without pg_read_all_stats, server pid 9)")
         #expect(LockHolder(pid: 9, applicationName: "sluice", user: "", state: "").sluiceRun == nil)
         // The server's own processes by what they are: autovacuum, which gives way to a lock it blocks.
         #expect(

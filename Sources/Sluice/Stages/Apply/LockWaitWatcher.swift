@@ -325,7 +325,7 @@ struct LockHolder: Sendable, Hashable, CustomStringConvertible {
             details.append(state + (stateSeconds.map { " for \(Self.duration($0))" } ?? ""))
         } else if backendType == "client backend" {
             // The server shows another role's sessions only so far.
-            details.append("what it does not shown to this role without pg_read_all_stats")
+            details.append("what it is doing not shown to this role without pg_read_all_stats")
         }
         if let transactionSeconds { details.append("its transaction open \(Self.duration(transactionSeconds))") }
         if !statement.isEmpty { details.append("last statement \(statement)") }
