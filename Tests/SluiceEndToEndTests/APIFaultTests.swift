@@ -364,7 +364,7 @@ struct APIFaultTests {
             fixture, stopped, before: before,
             mentions: [
                 "gave up after 3 attempts", "token endpoint http://nonexistent.invalid/api/token",
-                "host nonexistent.invalid",
+                "the host name nonexistent.invalid is not known (DNS: ",
             ])
         #expect(fixture.simulator.stats().tokenRequests == 0)
 
