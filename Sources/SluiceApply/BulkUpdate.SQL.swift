@@ -844,26 +844,23 @@ extension BulkUpdate {
             """
         }
 
-        /// The row-level security policies of the target an updated row must pass, for this
-        /// role (its own, PUBLIC's, or a role's it is a member of): each one's name, whether it is
-        /// permissive, whether it is for UPDATE (or ALL) rather than SELECT, the expression the new
-        /// row is held to (an UPDATE policy's WITH CHECK, else its USING; a SELECT policy's USING,
-        /// which an UPDATE that reads the row must pass too) and the target's columns it reads (joined
-        /// by commas).
-        var updatedRowPolicies: String {
-            """
-            SELECT p.polname::text, p.polpermissive, s.forUpdate, \
-            coalesce(pg_get_expr(CASE WHEN s.forUpdate THEN coalesce(p.polwithcheck, p.polqual) ELSE p.polqual END, \
-            p.polrelid), 'true'), \
-            (SELECT string_agg(a.attname::text, ',' ORDER BY a.attnum) FROM pg_depend AS d JOIN pg_attribute AS a \
-            ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid \
-            WHERE d.classid = 'pg_policy'::regclass AND d.objid = p.oid AND d.refobjid = p.polrelid) \
-            FROM pg_policy AS p CROSS JOIN (VALUES (true), (false)) AS s(forUpdate) \
-            WHERE p.polrelid = \(targetLiteral)::regclass \
-            AND p.polcmd IN ('*', CASE WHEN s.forUpdate THEN 'w' ELSE 'r' END) \
-            AND (0 = ANY (p.polroles) OR EXISTS (SELECT 1 FROM unnest(p.polroles) AS r(oid) \
-            WHERE pg_has_role(current_user, r.oid, 'MEMBER'))) ORDER BY 3 DESC, 2 DESC, 1
-            """
+        /// The row-level security policies of the target for `command` (`"a"` INSERT, `"w"` UPDATE,
+        /// `"r"` SELECT; a policy for ALL is one of each), for this role (its own, PUBLIC's, or a
+        /// role's it is a member of): each one's name, whether it is permissive, the expression a row
+        /// is held to (with `check`, the `WITH CHECK` a new row must pass, else its `USING`; an
+        /// INSERT policy has only the one, a SELECT policy only `USING`) and the target's columns it
+        /// reads (joined by commas).
+        func rowPolicies(for command: Character, check: Bool) -> String {
+            let expression = check ? "coalesce(p.polwithcheck, p.polqual)" : "p.polqual"
+            return """
+                SELECT p.polname::text, p.polpermissive, coalesce(pg_get_expr(\(expression), p.polrelid), 'true'), \
+                (SELECT string_agg(a.attname::text, ',' ORDER BY a.attnum) FROM pg_depend AS d JOIN pg_attribute AS a \
+                ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid \
+                WHERE d.classid = 'pg_policy'::regclass AND d.objid = p.oid AND d.refobjid = p.polrelid) \
+                FROM pg_policy AS p WHERE p.polrelid = \(targetLiteral)::regclass AND p.polcmd IN ('*', '\(command)') \
+                AND (0 = ANY (p.polroles) OR EXISTS (SELECT 1 FROM unnest(p.polroles) AS r(oid) \
+                WHERE pg_has_role(current_user, r.oid, 'MEMBER'))) ORDER BY 2 DESC, 1
+                """
         }
 
         /// Whether the target is partitioned, and whether it is a partition itself: a CHECK
@@ -932,26 +929,61 @@ extension BulkUpdate {
                 + "OR EXISTS (SELECT 1 FROM t AS n WHERE \(same("n")))))"
         }
 
-        /// The first key whose row, with the new values, fails `condition` (a CHECK expression
-        /// over the target's column names, or one of the conditions above over `t`), with the new
-        /// values of the updated columns. For an upsert or insert the rows it adds are looked at
-        /// too: their key and columns from the input, their other columns NULL (the defaults are
-        /// not evaluated).
-        func violation(targetColumns: [String], condition: String) throws(PostgresError) -> String {
+        /// Which rows ``violation(targetColumns:condition:rows:)`` holds to its condition.
+        enum CheckedRows {
+            /// The rows as written: the updated ones with their new values, and for an upsert or
+            /// insert the ones it adds.
+            case written
+            /// The updated rows alone, with their new values.
+            case updated
+            /// The rows an upsert or insert proposes to add, one per input row, whether its key is
+            /// in the table or not (an upsert's `ON CONFLICT` turns an existing one into an update).
+            case proposed
+            /// The rows an upsert updates as they are before it (named by their new values).
+            case existing
+        }
+
+        /// The first key whose row (`rows`: by default with the new values) fails `condition` (a
+        /// CHECK expression over the target's column names, or one of the conditions above over
+        /// `t`), with the new values of the updated columns. For an upsert or insert the rows it
+        /// adds are looked at too: their key and columns from the input, their other columns NULL
+        /// (the defaults are not evaluated).
+        func violation(
+            targetColumns: [String], condition: String, rows checked: CheckedRows = .written
+        ) throws(PostgresError) -> String {
             let updated = Dictionary(uniqueKeysWithValues: zip(columns, newValues))
+            let proposedColumns = Dictionary(uniqueKeysWithValues: zip(columns, proposedValues))
             var row: [String] = []
+            var current: [String] = []
             var added: [String] = []
+            var proposed: [String] = []
             for name in targetColumns {
                 let quoted = try PostgresConnection.quoteIdentifierPart(name)
                 row.append("\(updated[quoted] ?? "t.\(quoted)") AS \(quoted)")
+                current.append("t.\(quoted)")
                 added.append(quoted == key || updated[quoted] != nil ? "s.\(quoted)" : "NULL")
+                proposed.append(quoted == key ? "s.\(quoted)" : proposedColumns[quoted] ?? "NULL")
             }
-            var rows = "SELECT \(row.joined(separator: ", ")) FROM \(join)"
-            if mode != .update {
-                rows += " UNION ALL SELECT \(added.joined(separator: ", ")) FROM \(input) AS s WHERE \(isNew)"
+            var output = columnList
+            var rows: String
+            switch checked {
+            case .written, .updated:
+                rows = "SELECT \(row.joined(separator: ", ")) FROM \(join)"
+                if checked == .written, mode != .update {
+                    rows += " UNION ALL SELECT \(added.joined(separator: ", ")) FROM \(input) AS s WHERE \(isNew)"
+                }
+            case .proposed:
+                rows =
+                    "SELECT \(proposed.joined(separator: ", ")) FROM \(input) AS s "
+                    + "LEFT JOIN \(target) AS cur ON cur.\(key) = s.\(key)"
+            case .existing:
+                // The new values under names of their own, the row's own holding what it holds.
+                let named = newValues.enumerated().map { "\($1) AS sluice_new_\($0)" }
+                rows = "SELECT \((current + named).joined(separator: ", ")) FROM \(join)"
+                output = newValues.indices.map { "sluice_new_\($0)" }.joined(separator: ", ")
             }
             return """
-                WITH t AS (\(rows)) SELECT \(key)::text, \(columnList) FROM t \
+                WITH t AS (\(rows)) SELECT \(key)::text, \(output) FROM t \
                 WHERE NOT (\(condition)) ORDER BY 1 LIMIT 1
                 """
         }

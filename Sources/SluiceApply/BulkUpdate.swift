@@ -1746,7 +1746,7 @@ public struct BulkUpdate: Sendable {
             throw BulkUpdateError(
                 violation: error, violated: violation, table: table, offending: found?.row,
                 columns: columns.map(\.name), constrained: found?.constrained ?? [])
-        } catch let error as PostgresError where error.kind == .server && error.sqlState == "42501" && mode == .update {
+        } catch let error as PostgresError where error.kind == .server && error.sqlState == "42501" {
             // "new row violates row-level security policy": which row, and which policy, as for a
             // constraint; a missing privilege (the same SQLSTATE) finds no policy and is said as it is.
             _ = try await connection.execute("ROLLBACK TO SAVEPOINT sluice_apply_update")
@@ -1759,39 +1759,53 @@ public struct BulkUpdate: Sendable {
         }
     }
 
-    /// The first updated row the target's row-level security refuses (``SQL/updatedRowPolicies``),
-    /// the policies it fails and the columns they read. The new row must pass one permissive
-    /// policy for UPDATE (and one for SELECT) and each restrictive one: each of those is a
+    /// The first row the target's row-level security refuses, the policies it fails and the
+    /// columns they read. An update holds its new rows to the UPDATE policies' `WITH CHECK` and
+    /// the SELECT ones' `USING`; an insert (and an upsert, before it finds a conflict: for every
+    /// input row) the row it proposes to add to the INSERT policies' `WITH CHECK` (and, when it
+    /// reads the rows back, the SELECT ones'); an upsert's `ON CONFLICT DO UPDATE` the existing row
+    /// to the UPDATE and SELECT policies' `USING`, and the updated one as an update does. A row
+    /// must pass one permissive policy of each and each restrictive one: each of those is a
     /// condition of its own, and the first row failing one of them names it (and the others it
     /// is also the first of). `nil` when the target has no such policy or no row fails one.
     private func findPolicyViolation(
         _ sql: SQL, on connection: PostgresConnection
     ) async throws -> (row: [Value], policies: [String], constrained: [String])? {
-        let policies = try await connection.execute(sql.updatedRowPolicies).rows
-        // (names, condition, columns) per condition: a group of permissive ones, or a restrictive one.
-        var conditions: [(names: [String], condition: String, columns: [String])] = []
-        for forUpdate in [true, false] {
-            let these = policies.filter { $0[2].boolValue == forUpdate }
+        typealias Checked = SQL.CheckedRows
+        let checks: [(command: Character, check: Bool, rows: Checked)] =
+            switch mode {
+            case .update: [("w", true, .updated), ("r", false, .updated)]
+            case .insert: [("a", true, .proposed)] + (sql.readsBack ? [("r", false, .proposed)] : [])
+            case .upsert:
+                [
+                    ("a", true, .proposed), ("r", false, .proposed), ("w", false, .existing), ("r", false, .existing),
+                    ("w", true, .updated), ("r", false, .updated),
+                ]
+            }
+        // (names, condition, columns, rows) per condition: a group of permissive ones, or a restrictive one.
+        var conditions: [(names: [String], condition: String, columns: [String], rows: Checked)] = []
+        for (command, check, rows) in checks {
+            let policies = try await connection.execute(sql.rowPolicies(for: command, check: check)).rows
             func parts(_ rows: [[Value]]) -> (names: [String], expressions: [String], columns: [String]) {
                 (
-                    rows.compactMap { $0[0].stringValue }, rows.compactMap { $0[3].stringValue },
-                    rows.flatMap { $0[4].stringValue?.split(separator: ",").map(String.init) ?? [] }
+                    rows.compactMap { $0[0].stringValue }, rows.compactMap { $0[2].stringValue },
+                    rows.flatMap { $0[3].stringValue?.split(separator: ",").map(String.init) ?? [] }
                 )
             }
-            let permissive = parts(these.filter { $0[1].boolValue == true })
+            let permissive = parts(policies.filter { $0[1].boolValue == true })
             if !permissive.names.isEmpty {
                 let any = permissive.expressions.map { "(\($0))" }.joined(separator: " OR ")
-                conditions.append((permissive.names, any, permissive.columns))
+                conditions.append((permissive.names, any, permissive.columns, rows))
             }
-            for restrictive in these where restrictive[1].boolValue == false {
+            for restrictive in policies where restrictive[1].boolValue == false {
                 let part = parts([restrictive])
-                conditions.append((part.names, part.expressions.first ?? "true", part.columns))
+                conditions.append((part.names, part.expressions.first ?? "true", part.columns, rows))
             }
         }
         let targetColumns = try await connection.execute(sql.targetColumns).rows.compactMap { $0.first?.stringValue }
         var first: (row: [Value], policies: [String], constrained: [String])?
-        for (names, condition, columns) in conditions {
-            let violation = try sql.violation(targetColumns: targetColumns, condition: condition)
+        for (names, condition, columns, rows) in conditions {
+            let violation = try sql.violation(targetColumns: targetColumns, condition: condition, rows: rows)
             guard let row = try await connection.execute(violation).rows.first, let key = row.first?.text else {
                 continue
             }

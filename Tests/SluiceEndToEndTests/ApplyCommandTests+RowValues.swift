@@ -122,6 +122,74 @@ extension ApplyCommandTests {
         #expect(try await table() == "1,2,3,4")
     }
 
+    /// An upsert's or insert's row a policy refused was said in PostgreSQL's words alone (`new
+    /// row violates row-level security policy for table "stock"`). Now the row is named and
+    /// located as an update's: an updated row by the UPDATE policy it fails, an added one by the
+    /// INSERT policy, and nothing is changed.
+    @Test func anAddedOrUpsertedRowARowLevelSecurityPolicyRefusesIsLocatedAndThePolicyNamed() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 1)
+        defer { Task { await fixture.tearDown() } }
+        _ = try await fixture.server.execute(
+            """
+            CREATE TABLE stock (id int PRIMARY KEY, owner text, qty int);
+            INSERT INTO stock VALUES (1, 'a', 1), (2, 'b', 2), (3, 'a', 3), (4, 'b', 4);
+            GRANT SELECT, INSERT, UPDATE ON stock TO \(TestPostgres.passwordRole);
+            ALTER TABLE stock ENABLE ROW LEVEL SECURITY;
+            CREATE POLICY everyone_reads ON stock FOR SELECT USING (true);
+            CREATE POLICY below_103 ON stock FOR UPDATE USING (true) WITH CHECK (qty < 103);
+            CREATE POLICY adds_below_105 ON stock FOR INSERT WITH CHECK (qty < 105)
+            """, conninfo: fixture.conninfo)
+        let plan = try await Self.tablePlan("stock", columns: ["qty"], in: fixture)
+        let table = {
+            try await fixture.server.execute(
+                "SELECT string_agg(id || ':' || qty, ',' ORDER BY id) FROM stock", conninfo: fixture.conninfo
+            ).scalar.text
+        }
+        let refusals = try await Self.unlocatedRefusals(
+            of: [
+                (
+                    "upsert", "id,qty\n1,101\n3,103\n5,104\n",
+                    ":3:3: error: column 'qty': '103' for id 3 is refused by the row-level security of stock (policy below_103)"
+                ),
+                (
+                    "upsert", "id,qty\n1,101\n5,105\n",
+                    ":3:3: error: column 'qty': '105' for id 5 is refused by the row-level security of stock (policy adds_below_105)"
+                ),
+                (
+                    "insert", "id,qty\n5,104\n6,106\n",
+                    ":3:3: error: column 'qty': '106' for id 6 is refused by the row-level security of stock (policy adds_below_105)"
+                ),
+            ], plan: plan, csv: "stock.csv", table: table, in: fixture)
+        #expect(refusals.isEmpty, "\(refusals)")
+    }
+
+    /// Applies each case's CSV text (`mode`: the plan's `apply.mode`) with `plan`, as `csv` in the
+    /// fixture's directory: what each that did not fail (1) with an error at `located` in the
+    /// file, said nothing was changed, and left `table` as it was, said.
+    static func unlocatedRefusals(
+        of cases: [(mode: String, text: String, located: String)], plan: URL, csv name: String,
+        table: () async throws -> String?, in fixture: EnrichmentFixture
+    ) async throws -> [String] {
+        let before = try await table()
+        let csv = fixture.directory.appendingPathComponent(name)
+        var failures: [String] = []
+        for (mode, text, located) in cases {
+            try await Files.write(Array(text.utf8), to: csv)
+            let refused = try await fixture.databaseOnly.run([
+                "apply", plan.path, csv.path, "--runs-dir", fixture.runsDirectory, "--yes", "--set",
+                "apply.mode=\(mode)",
+            ])
+            let said = refused.stdout + refused.stderr
+            let unchanged = try await table() == before
+            if refused.status != 1 || !refused.stderr.contains(csv.path + located)
+                || !said.contains("nothing was changed") || !unchanged
+            {
+                failures.append("\(mode) \(text): \(refused.status) \(unchanged) \(said)")
+            }
+        }
+        return failures
+    }
+
     /// The command lines of an apply of `csv` approved up front, and of the approval of the
     /// review `reviewed` stopped at: the two ways a reviewed write runs.
     static func applyAndApproval(_ plan: URL, _ csv: URL, reviewed: URL, in fixture: EnrichmentFixture) -> [[String]] {
