@@ -921,12 +921,38 @@ extension BulkUpdate {
         /// `columns` (quoted): no other row of the table holds its values there, nor does another
         /// row the write leaves or adds (a NULL equals nothing).
         func meetsUniqueIndex(_ columns: [String]) -> String {
+            meetsExclusion(columns.map { ($0, "=") })
+        }
+
+        /// For ``violation(targetColumns:condition:)``: the row `t` meets the exclusion constraint
+        /// (or unique index) whose columns (quoted) are compared each by its operator (`=`, or
+        /// `OPERATOR(pg_catalog.&&)`): no other row of the table, nor another row the write leaves
+        /// or adds, holds values that each of them calls the same as (or overlapping) its own. The
+        /// server checks each row as it is written, against the rows as they were before as much as
+        /// against the others written.
+        func meetsExclusion(_ pairs: [(column: String, operator: String)]) -> String {
             func same(_ alias: String) -> String {
-                columns.map { "\(alias).\($0) = t.\($0)" }.joined(separator: " AND ")
+                pairs.map { "\(alias).\($0.column) \($0.operator) t.\($0.column)" }.joined(separator: " AND ")
                     + " AND \(alias).\(key) IS DISTINCT FROM t.\(key)"
             }
-            return "(\(keeps(columns)) OR NOT (EXISTS (SELECT 1 FROM \(target) AS o WHERE \(same("o"))) "
+            return "(\(keeps(pairs.map(\.column))) OR NOT (EXISTS (SELECT 1 FROM \(target) AS o WHERE \(same("o"))) "
                 + "OR EXISTS (SELECT 1 FROM t AS n WHERE \(same("n")))))"
+        }
+
+        /// The columns of an exclusion constraint of the target (`$1`: its name) and the
+        /// operator each is compared by (`schema.name`, for `OPERATOR()`), then how many elements
+        /// it has: fewer rows than that when an element is an expression. None for a constraint
+        /// with a predicate (`WHERE`), which holds over some rows only.
+        var exclusionColumns: String {
+            """
+            SELECT a.attname::text, quote_ident(n.nspname) || '.' || o.oprname, cardinality(c.conkey) \
+            FROM pg_constraint AS c CROSS JOIN LATERAL unnest(c.conkey, c.conexclop) WITH ORDINALITY AS k(attnum, op, n) \
+            JOIN pg_attribute AS a ON a.attrelid = c.conrelid AND a.attnum = k.attnum \
+            JOIN pg_operator AS o ON o.oid = k.op JOIN pg_namespace AS n ON n.oid = o.oprnamespace \
+            WHERE c.conrelid = \(targetLiteral)::regclass AND c.conname = $1 AND c.contype = 'x' \
+            AND NOT EXISTS (SELECT 1 FROM pg_index AS i WHERE i.indexrelid = c.conindid AND i.indpred IS NOT NULL) \
+            ORDER BY k.n
+            """
         }
 
         /// Which rows ``violation(targetColumns:condition:rows:)`` holds to its condition.

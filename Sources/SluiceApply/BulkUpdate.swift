@@ -1734,7 +1734,7 @@ public struct BulkUpdate: Sendable {
             if let delete = sql.deleteInserted { written.deleted = try await connection.execute(delete).affectedRows }
             return written
         } catch let error as PostgresError
-            where error.kind == .server && ["23514", "23502", "23503", "23505"].contains(error.sqlState)
+            where error.kind == .server && ["23514", "23502", "23503", "23505", "23P01"].contains(error.sqlState)
         {
             _ = try await connection.execute("ROLLBACK TO SAVEPOINT sluice_apply_update")
             let violation = await classify(error, sql: sql, on: connection)
@@ -1743,9 +1743,15 @@ public struct BulkUpdate: Sendable {
             if found == nil, ["23503", "23505"].contains(error.sqlState) {
                 throw BulkUpdateError(table: table, phase: .update, postgres: error)
             }
+            // Else the constraint said as the table defines it (schema, not data).
+            var definition: String?
+            if found == nil, let constraint = error.constraint {
+                definition = try? await connection.execute(sql.constraintDefinition, [.string(constraint)]).scalar
+                    .stringValue
+            }
             throw BulkUpdateError(
                 violation: error, violated: violation, table: table, offending: found?.row,
-                columns: columns.map(\.name), constrained: found?.constrained ?? [])
+                columns: columns.map(\.name), constrained: found?.constrained ?? [], definition: definition)
         } catch let error as PostgresError where error.kind == .server && error.sqlState == "42501" {
             // "new row violates row-level security policy": which row, and which policy, as for a
             // constraint; a missing privilege (the same SQLSTATE) finds no policy and is said as it is.
@@ -1871,6 +1877,15 @@ public struct BulkUpdate: Sendable {
             }
             guard !constrained.isEmpty else { return nil }
             condition = sql.meetsUniqueIndex(try constrained.map(PostgresConnection.quoteIdentifierPart))
+        } else if error.sqlState == "23P01", let constraint = error.constraint {
+            let pairs = try await connection.execute(sql.exclusionColumns, [.string(constraint)]).rows
+            constrained = pairs.compactMap { $0[0].stringValue }
+            let operators = pairs.compactMap { $0[1].stringValue.map { "OPERATOR(\($0))" } }
+            guard let elements = pairs.first?[2].intValue, elements == pairs.count, constrained.count == pairs.count,
+                operators.count == pairs.count
+            else { return nil }
+            condition = sql.meetsExclusion(
+                Array(zip(try constrained.map(PostgresConnection.quoteIdentifierPart), operators)))
         } else if let constraint = error.constraint {
             let definition = try await connection.execute(sql.constraintDefinition, [.string(constraint)]).scalar
             guard var text = definition.stringValue, text.hasPrefix("CHECK ") else { return nil }

@@ -232,10 +232,11 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
 
     /// From a CHECK, NOT NULL, foreign key, unique or partition violation; `offending` is
     /// `[key, new values...]` when found, `constrained` the target's columns a foreign key, a
-    /// unique index or a partition key is over (the first of them written is the column in question).
+    /// unique index or a partition key is over (the first of them written is the column in question);
+    /// `definition` the constraint's (`pg_get_constraintdef`), said when the row is not found.
     init(
         violation error: PostgresError, violated: Violation, table: String, offending: [Value]?, columns: [String],
-        constrained: [String] = []
+        constrained: [String] = [], definition: String? = nil
     ) {
         var message: String
         if let offending, let key = offending.first?.text {
@@ -243,10 +244,11 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
             message = "key \(key) (\(values.joined(separator: ", "))) \(violated.phrase(of: table))"
         } else {
             message = "a row \(violated.phrase(of: table))"
+            if let definition { message += " (\(definition))" }
         }
         // Which value a foreign key misses, which row already holds it, or which partition key
         // no partition takes (a CHECK's detail is the whole failing row).
-        if ["23503", "23505"].contains(error.sqlState) || violated == .noPartition, let detail = error.clause {
+        if ["23503", "23505", "23P01"].contains(error.sqlState) || violated == .noPartition, let detail = error.clause {
             message += ": \(detail)"
         }
         self.init(

@@ -163,6 +163,67 @@ extension ApplyCommandTests {
         #expect(refusals.isEmpty, "\(refusals)")
     }
 
+    /// A row an exclusion constraint refuses (`conflicting key value violates exclusion constraint
+    /// "no_overlap"`) was named by no row: it is now the first row whose new values conflict with
+    /// a row of the table or with another row written, located in the file, and nothing is changed.
+    @Test func aRowAnExclusionConstraintRefusesIsLocated() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 1)
+        defer { Task { await fixture.tearDown() } }
+        _ = try await fixture.server.execute(
+            """
+            CREATE EXTENSION IF NOT EXISTS btree_gist;
+            CREATE TABLE bookings (id int PRIMARY KEY, room int, during int4range,
+                CONSTRAINT no_overlap EXCLUDE USING gist (room WITH =, during WITH &&));
+            INSERT INTO bookings VALUES (1, 1, '[1,5)'), (2, 1, '[5,9)'), (3, 2, '[1,5)');
+            GRANT SELECT, UPDATE ON bookings TO \(TestPostgres.passwordRole)
+            """, conninfo: fixture.conninfo)
+        let plan = try await Self.tablePlan("bookings", columns: ["during"], in: fixture)
+        let table = {
+            try await fixture.server.execute(
+                "SELECT string_agg(id || ':' || during, ',' ORDER BY id) FROM bookings", conninfo: fixture.conninfo
+            ).scalar.text
+        }
+        let failures = try await Self.unlocatedRefusals(
+            of: [
+                // Row 1 moved onto row 2's stay in the same room; row 3 is in another room.
+                (
+                    "update", "id,during\n3,\"[6,8)\"\n1,\"[6,8)\"\n",
+                    ":3:3: error: column 'during': '[6,8)' for id 1 violates constraint \"no_overlap\""
+                ),
+                // Rows 1 and 2 moved onto each other.
+                (
+                    "update", "id,during\n1,\"[20,30)\"\n2,\"[25,26)\"\n",
+                    ":2:3: error: column 'during': '[20,30)' for id 1 violates constraint \"no_overlap\""
+                ),
+            ], plan: plan, csv: "bookings.csv", table: table, in: fixture)
+        #expect(failures.isEmpty, "\(failures)")
+    }
+
+    /// A constraint whose refused row is not found (here a CHECK over a column an insert leaves
+    /// to its default, which the search does not evaluate) was only `a row violates constraint
+    /// "lim_positive"`: it now says the constraint's definition too, and that nothing was changed.
+    @Test func aConstraintWhoseRowIsNotFoundIsSaidWithItsDefinition() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 1)
+        defer { Task { await fixture.tearDown() } }
+        _ = try await fixture.server.execute(
+            """
+            CREATE TABLE limits (id int PRIMARY KEY, qty int, lim int DEFAULT 0 CONSTRAINT lim_positive CHECK (lim > 0));
+            GRANT SELECT, INSERT, UPDATE ON limits TO \(TestPostgres.passwordRole)
+            """, conninfo: fixture.conninfo)
+        let plan = try await Self.tablePlan("limits", columns: ["qty"], in: fixture)
+        let csv = fixture.directory.appendingPathComponent("limits.csv")
+        try await Files.write(Array("id,qty\n1,5\n".utf8), to: csv)
+        let refused = try await fixture.databaseOnly.run([
+            "apply", plan.path, csv.path, "--runs-dir", fixture.runsDirectory, "--yes", "--set", "apply.mode=insert",
+        ])
+        let said = refused.stdout + refused.stderr
+        #expect(refused.status == 1, "\(said)")
+        #expect(said.contains("a row violates constraint \"lim_positive\" (CHECK ((lim > 0)))"), "\(said)")
+        #expect(said.contains("nothing was changed"), "\(said)")
+        let rows = try await fixture.server.execute("SELECT count(*) FROM limits", conninfo: fixture.conninfo)
+        #expect(rows.scalar.text == "0")
+    }
+
     /// Applies each case's CSV text (`mode`: the plan's `apply.mode`) with `plan`, as `csv` in the
     /// fixture's directory: what each that did not fail (1) with an error at `located` in the
     /// file, said nothing was changed, and left `table` as it was, said.
