@@ -124,8 +124,9 @@ extension ApplyCommandTests {
 
     /// An upsert's or insert's row a policy refused was said in PostgreSQL's words alone (`new
     /// row violates row-level security policy for table "stock"`). Now the row is named and
-    /// located as an update's: an updated row by the UPDATE policy it fails, an added one by the
-    /// INSERT policy, and nothing is changed.
+    /// located as an update's: an updated row by the UPDATE policy it fails (its new values the
+    /// WITH CHECK, the row as it was the USING), an added one by the INSERT policy, and nothing is
+    /// changed.
     @Test func anAddedOrUpsertedRowARowLevelSecurityPolicyRefusesIsLocatedAndThePolicyNamed() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 1)
         defer { Task { await fixture.tearDown() } }
@@ -137,7 +138,8 @@ extension ApplyCommandTests {
             ALTER TABLE stock ENABLE ROW LEVEL SECURITY;
             CREATE POLICY everyone_reads ON stock FOR SELECT USING (true);
             CREATE POLICY below_103 ON stock FOR UPDATE USING (true) WITH CHECK (qty < 103);
-            CREATE POLICY adds_below_105 ON stock FOR INSERT WITH CHECK (qty < 105)
+            CREATE POLICY adds_below_105 ON stock FOR INSERT WITH CHECK (qty < 105);
+            CREATE POLICY not_from_2 ON stock AS RESTRICTIVE FOR UPDATE USING (qty <> 2) WITH CHECK (true)
             """, conninfo: fixture.conninfo)
         let plan = try await Self.tablePlan("stock", columns: ["qty"], in: fixture)
         let table = {
@@ -158,6 +160,11 @@ extension ApplyCommandTests {
                 (
                     "insert", "id,qty\n5,104\n6,106\n",
                     ":3:3: error: column 'qty': '106' for id 6 is refused by the row-level security of stock (policy adds_below_105)"
+                ),
+                // The row as it is, before its update, fails the UPDATE policy's USING.
+                (
+                    "upsert", "id,qty\n1,101\n2,102\n",
+                    ":3:3: error: column 'qty': '102' for id 2 is refused by the row-level security of stock (policy not_from_2)"
                 ),
             ], plan: plan, csv: "stock.csv", table: table, in: fixture)
         #expect(refusals.isEmpty, "\(refusals)")
