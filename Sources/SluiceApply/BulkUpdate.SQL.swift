@@ -456,9 +456,11 @@ extension BulkUpdate {
         /// so a change of one to the other would pass for none (``textCompared``): those of a
         /// string type (`pg_type.typcategory = 'S'`, through domains and to an array's elements)
         /// other than PostgreSQL's own, whose `=` compares the text (`citext`, which ignores
-        /// case), and those under a nondeterministic collation (12+). Numbers (`numeric` `1.0`
-        /// and `1.00`, `float8` `0` and `-0`, in `jsonb` too) are one value however spelled, and
-        /// compare by it.
+        /// case), and those under a nondeterministic collation (12+); `interval`, whose `=`
+        /// compares a length (`1 day` = `24:00:00`, which a `timestamptz` adds differently across
+        /// a DST change); and the geometric types, whose `=` compares an area or a count (two
+        /// boxes of one area, two paths of as many points). Numbers (`numeric` `1.0` and `1.00`,
+        /// `float8` `0` and `-0`, in `jsonb` too) are one value however spelled, and compare by it.
         var textComparedColumns: String {
             let nondeterministic =
                 hasCollationDeterminism
@@ -473,8 +475,9 @@ extension BulkUpdate {
                 r.step + 1 FROM r JOIN pg_type AS t ON t.oid = r.oid \
                 WHERE r.step < 16 AND (t.typtype = 'd' OR (t.typcategory = 'A' AND t.typelem <> 0))) \
                 SELECT DISTINCT r.name FROM r JOIN pg_type AS t ON t.oid = r.oid \
-                WHERE t.typtype <> 'd' AND t.typcategory = 'S' AND (t.oid NOT IN \
-                ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, 'name'::regtype)\(nondeterministic))
+                WHERE t.typtype <> 'd' AND ((t.typcategory = 'S' AND (t.oid NOT IN \
+                ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, 'name'::regtype)\(nondeterministic))) \
+                OR t.oid = 'interval'::regtype OR t.typcategory = 'G')
                 """
         }
 

@@ -30,13 +30,10 @@ import Testing
         let input = Batch(
             columns: ["id", "c", "a", "t", "n"],
             rows: [[1, "ABC", .array(["ABC"]), "ABC", "1.00"], [2, "same", .array(["same"]), "same", "2"]])
-        var cells: [[String?]] = []
-        let review = try await update.review(on: db.connection, input: AsyncBatches([input])) { batch in
-            cells += (0..<batch.count).map { [batch.columnNames[batch.column[$0]], batch.old[$0], batch.new[$0]] }
-        }
+        let (review, cells) = try await Self.review(update, of: input, on: db.connection)
         #expect(review.changedRows == 1, "\(review)")
         #expect(
-            cells.sorted { ($0[0] ?? "") < ($1[0] ?? "") } == [
+            cells == [
                 ["a", "{abc}", "{ABC}"], ["c", "abc", "ABC"], ["t", "abc", "ABC"],
             ])
         var records: [Batch] = []
@@ -52,6 +49,17 @@ import Testing
         #expect(try await Self.table(db.connection) == before)
     }
 
+    /// The review of `input`, and its changed cells (column, old, new) by column.
+    static func review(
+        _ update: BulkUpdate, of input: Batch, on connection: PostgresConnection
+    ) async throws -> (ReviewSummary, [[String?]]) {
+        var cells: [[String?]] = []
+        let review = try await update.review(on: connection, input: AsyncBatches([input])) { batch in
+            cells += (0..<batch.count).map { [batch.columnNames[batch.column[$0]], batch.old[$0], batch.new[$0]] }
+        }
+        return (review, cells.sorted { ($0[0] ?? "") < ($1[0] ?? "") })
+    }
+
     /// An undo leaves a cell respelled since the apply (`ABC` made `Abc`) as it is: it no longer
     /// holds what the apply wrote, though citext's `=` says it does.
     @Test func anUndoLeavesACellRespelledSince() async throws {
@@ -65,5 +73,51 @@ import Testing
         let undone = try await update.undoing.run(on: db.connection, batches: records) { _ in }
         #expect(undone.conflicts == 1)
         #expect(try await db.connection.execute("SELECT c::text FROM names WHERE id = 1").scalar == "Abc")
+    }
+}
+
+/// An `interval`'s `=` compares a length: `1 day` = `24:00:00`, yet a `timestamptz` plus one
+/// crosses a DST change differently from the other. A box's `=` compares areas. Either edit is a
+/// change, compared by the value's text: reviewed, written, undone exactly.
+@Suite struct LengthComparedColumnTests {
+    static let schema = """
+        CREATE DOMAIN span AS interval;
+        CREATE TABLE spans (id int PRIMARY KEY, i interval, d span[], b box);
+        INSERT INTO spans VALUES (1, '1 day', '{1 day}', '(1,1),(0,0)'), (2, '1 hour', '{1 hour}', '(2,2),(0,0)')
+        """
+
+    static func table(_ connection: PostgresConnection) async throws -> [[Value]] {
+        try await connection.execute("SELECT id, i::text, d::text, b::text FROM spans ORDER BY id").rows
+    }
+
+    @Test func anEditToAnEqualLengthIsReviewedWrittenAndUndone() async throws {
+        let db = try await Scratch.make(schema: Self.schema)
+        let before = try await Self.table(db.connection)
+        let update = BulkUpdate(
+            table: "spans", key: "id", columns: ["i", "d", "b"].map { BulkUpdate.Column($0, onEmpty: .clear) })
+        let input = Batch(
+            columns: ["id", "i", "d", "b"],
+            rows: [
+                [1, "24 hours", .array(["24 hours"]), "(2,0.5),(0,0)"],
+                [2, "01:00:00", .array(["1 hour"]), "(2,2),(0,0)"],
+            ])
+        let (review, cells) = try await TextComparedColumnTests.review(update, of: input, on: db.connection)
+        #expect(review.changedRows == 1, "\(review)")
+        #expect(
+            cells == [
+                ["b", "(1,1),(0,0)", "(2,0.5),(0,0)"], ["d", "{\"1 day\"}", "{24:00:00}"], ["i", "1 day", "24:00:00"],
+            ], "\(cells)")
+        var records: [Batch] = []
+        let stats = try await update.run(on: db.connection, batches: [input]) { records.append($0) }
+        #expect(stats.changed == 1)
+        #expect(
+            try await Self.table(db.connection) == [
+                [1, "24:00:00", "{24:00:00}", "(2,0.5),(0,0)"], [2, "01:00:00", "{01:00:00}", "(2,2),(0,0)"],
+            ])
+        #expect(try await update.run(on: db.connection, batches: [input]) { _ in }.changed == 0)
+
+        let undone = try await update.undoing.run(on: db.connection, batches: records) { _ in }
+        #expect(undone.changed == 1 && undone.conflicts == 0)
+        #expect(try await Self.table(db.connection) == before)
     }
 }

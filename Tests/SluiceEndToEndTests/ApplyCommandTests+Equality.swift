@@ -12,32 +12,20 @@ extension ApplyCommandTests {
     @Test func aCaseOnlyEditOfACitextIsReviewedWrittenAndUndone() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 1)
         defer { Task { await fixture.tearDown() } }
-        _ = try await fixture.server.execute(
-            """
-            CREATE EXTENSION IF NOT EXISTS citext;
-            CREATE TABLE names (id int PRIMARY KEY, name citext);
-            INSERT INTO names VALUES (1, 'abc'), (2, 'same');
-            GRANT SELECT, UPDATE ON names TO \(TestPostgres.passwordRole)
-            """, conninfo: fixture.conninfo)
-        let plan = try await Self.tablePlan("names", columns: ["name"], in: fixture)
-        let csv = fixture.directory.appendingPathComponent("names.csv")
-        try await Files.write(Array("id,name\n1,ABC\n2,same\n".utf8), to: csv)
+        let (plan, csv) = try await Self.editing(
+            "names",
+            schema: """
+                CREATE EXTENSION IF NOT EXISTS citext;
+                CREATE TABLE names (id int PRIMARY KEY, name citext);
+                INSERT INTO names VALUES (1, 'abc'), (2, 'same')
+                """, columns: ["name"], rows: "id,name\n1,ABC\n2,same\n", in: fixture)
         let (server, conninfo) = (fixture.server, fixture.conninfo)
-        func names() async throws -> String? {
-            try await server.execute("SELECT string_agg(name::text, ',' ORDER BY id) FROM names", conninfo: conninfo)
-                .scalar.text
-        }
+        func names() async throws -> String? { try await Self.column("name", of: "names", in: fixture) }
         let sluice = fixture.databaseOnly
         let runs = ["--runs-dir", fixture.runsDirectory]
-        let stopped = try await sluice.run(["apply", plan.path, csv.path] + runs)
-        #expect(stopped.status == 3, "\(stopped.stderr)\n\(stopped.stdout)")
-        let gate = try #require(await fixture.manifests().last?.directory)
-        let review = try await Files.text(gate.appendingPathComponent("review.csv"))
+        let (review, gate, approval) = try await Self.reviewedAndApproved(plan: plan, csv: csv, in: fixture)
         #expect(review.contains("1,name,abc,ABC,update"), "\(review)")
-        let approved = try await sluice.run(["replay", gate.path, "--from", "apply", "--yes"])
-        #expect(approved.status == 0, "\(approved.stderr)")
         #expect(try await names() == "ABC,same")
-        let approval = try #require(await fixture.manifests().last?.manifest.runID)
         // Approved again: the rows hold the reviewed values; nothing is written, nothing to undo.
         let again = try await sluice.run(["replay", gate.path, "--from", "apply", "--yes"])
         #expect(again.status == 0, "\(again.stderr)")
@@ -65,6 +53,33 @@ extension ApplyCommandTests {
         #expect(try await names() == "Abc,same")
     }
 
+    /// An `interval` holding `1 day` and a file saying `24 hours`: interval's `=` calls them
+    /// equal (one length), and the edit was dropped as unchanged, though a `timestamptz` plus
+    /// one crosses a DST change differently from the other. It is a change: reviewed, written,
+    /// written once, and undone exactly.
+    @Test func anIntervalRespelledToTheSameLengthIsReviewedWrittenAndUndone() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 1)
+        defer { Task { await fixture.tearDown() } }
+        let (plan, csv) = try await Self.editing(
+            "spans",
+            schema: """
+                CREATE TABLE spans (id int PRIMARY KEY, span interval);
+                INSERT INTO spans VALUES (1, '1 day'), (2, '1 hour')
+                """, columns: ["span"], rows: "id,span\n1,24 hours\n2,01:00:00\n", in: fixture)
+        func spans() async throws -> String? { try await Self.column("span", of: "spans", in: fixture) }
+        let sluice = fixture.databaseOnly
+        let runs = ["--runs-dir", fixture.runsDirectory]
+        let (review, _, approval) = try await Self.reviewedAndApproved(plan: plan, csv: csv, in: fixture)
+        #expect(review.contains("1,span,1 day,24:00:00,update") && !review.contains("\n2,"), "\(review)")
+        #expect(try await spans() == "24:00:00,01:00:00")
+        let again = try await sluice.run(["apply", plan.path, csv.path, "--yes"] + runs)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stdout.contains("applied: nothing to change"), "\(again.stdout)")
+        let undone = try await sluice.run(["undo", approval, "--yes"] + runs)
+        #expect(undone.status == 0, "\(undone.stderr)")
+        #expect(try await spans() == "1 day,01:00:00")
+    }
+
     /// A review approved twice: the second approval finds every row holding the reviewed values.
     /// It changes nothing, says so, and is no later apply that keeps the first approval from
     /// being undone, which puts back exactly the values before it.
@@ -72,11 +87,7 @@ extension ApplyCommandTests {
         let fixture = try await EnrichmentFixture.make(tracks: 1)
         defer { Task { await fixture.tearDown() } }
         let (sluice, gate) = try await Self.stopAtTheGate(qtyTable: "twice", in: fixture)
-        let (server, conninfo) = (fixture.server, fixture.conninfo)
-        func qty() async throws -> String? {
-            try await server.execute("SELECT string_agg(qty::text, ',' ORDER BY id) FROM twice", conninfo: conninfo)
-                .scalar.text
-        }
+        func qty() async throws -> String? { try await Self.column("qty", of: "twice", in: fixture) }
         let first = try await sluice.run(["replay", gate.path, "--from", "apply", "--yes"])
         #expect(first.status == 0, "\(first.stderr)")
         let approval = try #require(await fixture.manifests().last?.manifest.runID)
@@ -94,5 +105,40 @@ extension ApplyCommandTests {
         let undone = try await sluice.run(["undo", approval, "--yes", "--runs-dir", fixture.runsDirectory])
         #expect(undone.status == 0, "\(undone.stderr)")
         #expect(try await qty() == "1,2,3")
+    }
+
+    /// `schema` run (it makes and fills `table`, whose SELECT and UPDATE are granted to the role
+    /// sluice runs as), a plan applying `columns` to it, and `rows` written as its CSV file.
+    static func editing(
+        _ table: String, schema: String, columns: [String], rows: String, in fixture: EnrichmentFixture
+    ) async throws -> (plan: URL, csv: URL) {
+        _ = try await fixture.server.execute(
+            schema + ";\nGRANT SELECT, UPDATE ON \(table) TO \(TestPostgres.passwordRole)", conninfo: fixture.conninfo)
+        let plan = try await tablePlan(table, columns: columns, in: fixture)
+        let csv = fixture.directory.appendingPathComponent("\(table).csv")
+        try await Files.write(Array(rows.utf8), to: csv)
+        return (plan, csv)
+    }
+
+    /// `sluice apply plan csv` stopped at its gate, then approved (`replay --from apply --yes`):
+    /// the review's CSV, the gate's run directory and the approving run.
+    static func reviewedAndApproved(
+        plan: URL, csv: URL, in fixture: EnrichmentFixture
+    ) async throws -> (review: String, gate: URL, approval: String) {
+        let sluice = fixture.databaseOnly
+        let stopped = try await sluice.run(["apply", plan.path, csv.path, "--runs-dir", fixture.runsDirectory])
+        #expect(stopped.status == 3, "\(stopped.stderr)\n\(stopped.stdout)")
+        let gate = try #require(await fixture.manifests().last?.directory)
+        let review = try await Files.text(gate.appendingPathComponent("review.csv"))
+        let approved = try await sluice.run(["replay", gate.path, "--from", "apply", "--yes"])
+        #expect(approved.status == 0, "\(approved.stderr)")
+        return (review, gate, try #require(await fixture.manifests().last?.manifest.runID))
+    }
+
+    /// `column` of every row of `table` as text, by `id`, comma-separated.
+    static func column(_ column: String, of table: String, in fixture: EnrichmentFixture) async throws -> String? {
+        try await fixture.server.execute(
+            "SELECT string_agg(\(column)::text, ',' ORDER BY id) FROM \(table)", conninfo: fixture.conninfo
+        ).scalar.text
     }
 }
