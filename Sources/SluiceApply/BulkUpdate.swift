@@ -1262,9 +1262,11 @@ public struct BulkUpdate: Sendable {
         }
 
         /// `text`, an array literal in PostgreSQL's spelling (`{1.0,2}`, `{{1.0,NULL},{2,3}}`), with
-        /// each unquoted element that ``wholeNumber(written:)`` reads as an integer written as that
+        /// each element that ``wholeNumber(written:)`` reads as an integer written as that
         /// integer, so a CSV cell spelled so takes what the same list as JSON does; `nil` when no
-        /// element is one. `NULL`, `1.5`, quoted elements and anything else stay for the server.
+        /// element is one. A quoted element is read without its quotes (`{"1.0"}` is `{1}`, as
+        /// `{"1"}` is `{1}` to the server: quotes only quote). `NULL`, `1.5` and anything else
+        /// stay for the server.
         static func wholeElements(of text: String) -> String? {
             var literal = ""
             var element = ""
@@ -1274,8 +1276,8 @@ public struct BulkUpdate: Sendable {
             var escaped = false
             func endElement() {
                 // PostgreSQL takes white space around an unquoted element.
-                let bare = element.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed()
-                if depth > 0, let whole = wholeNumber(written: String(bare)) {
+                let bare = String(element.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
+                if depth > 0, let whole = wholeNumber(written: unquoted(bare)) {
                     literal += String(whole)
                     changed = true
                 } else {
@@ -1300,6 +1302,26 @@ public struct BulkUpdate: Sendable {
             }
             endElement()
             return changed ? literal : nil
+        }
+
+        /// `element` without the quotes around it and the backslashes in it (`"1.0"` is `1.0`), or
+        /// as it is when it is not one quoted whole (`1.0`, `"1"2`).
+        private static func unquoted(_ element: String) -> String {
+            guard element.count >= 2, element.first == "\"", element.last == "\"" else { return element }
+            var inner = ""
+            var escaped = false
+            for character in element.dropFirst().dropLast() {
+                if escaped {
+                    escaped = false
+                } else if character == "\\" {
+                    escaped = true
+                    continue
+                } else if character == "\"" {
+                    return element
+                }
+                inner.append(character)
+            }
+            return escaped ? element : inner
         }
 
         /// Counts `value` when it is a timestamp (or an array literal of some) with an offset.

@@ -262,7 +262,8 @@ import Testing
 
     /// And so does an `int[]` cell in PostgreSQL's own array spelling, as a person types one into
     /// a CSV (`{1.0,2}` was "invalid input syntax for type integer: "1.0""): its elements, nested,
-    /// spaced or bounded, while `NULL`, a quoted element and text in a `text[]` stay as written;
+    /// spaced, bounded or quoted (`{"1.0"}`, whose quotes only quote), while `NULL` and text in a
+    /// `text[]` stay as written;
     /// `{1.5,2}` is refused naming its row and column, as a lone `1.5` is.
     @Test func aWholeNumberInAnIntArrayWrittenAsPostgreSQLSpellsOneGoesInAsTheInteger() async throws {
         let db = try await Scratch.make(
@@ -277,7 +278,7 @@ import Testing
             columns: ["id"] + names,
             rows: [
                 [1, "{1.0,2,NULL}", "{ -2.0E1 , 1e3 }", "{{1.0,NULL},{3,4.00}}", "{1.0,\"2.0\"}"],
-                [2, "[0:1]={7.0,8}", "{}", "{{5}}", "{a}"],
+                [2, "[0:1]={7.0,8}", #"{ "1.0" ,"2","3\.0"}"#, "{{5}}", "{a}"],
             ])
         let stats = try await update.run(on: db.connection, batches: [input]) { _ in }
         #expect(stats.changed == 2)
@@ -286,7 +287,7 @@ import Testing
                 "SELECT id, nums::text, c::text, grid::text, words::text FROM stock ORDER BY id"
             ).rows == [
                 [1, "{1,2,NULL}", "{-20,1000}", "{{1,NULL},{3,4}}", "{1.0,2.0}"],
-                [2, "[0:1]={7,8}", "{}", "{{5}}", "{a}"],
+                [2, "[0:1]={7,8}", "{1,2,3}", "{{5}}", "{a}"],
             ])
         let half = Batch(columns: ["id"] + names, rows: [[1, "{1,2}", "{1}", "{{1.5,2}}", "{}"]])
         let error = try await #require(throws: BulkUpdateError.self) {
