@@ -13,6 +13,20 @@ extension BulkUpdate {
         public var message: String
     }
 
+    /// The written columns the table no longer has (dropped since), in the update's order; none
+    /// when the table itself is not found (the update says so, located). Changes nothing.
+    public func droppedColumns(on connection: PostgresConnection) async throws -> [String] {
+        let sql = try validate(serverVersion: connection.serverVersion)
+        return try await connection.execute(
+            """
+            SELECT n.name FROM unnest(ARRAY[\(sql.columnLiterals.joined(separator: ", "))]::text[]) \
+            WITH ORDINALITY AS n(name, i) WHERE to_regclass(\(sql.targetLiteral)) IS NOT NULL AND NOT EXISTS \
+            (SELECT 1 FROM pg_attribute AS a WHERE a.attrelid = to_regclass(\(sql.targetLiteral)) \
+            AND a.attname::text = n.name AND a.attnum > 0 AND NOT a.attisdropped) ORDER BY n.i
+            """
+        ).rows.compactMap { $0.first?.stringValue }
+    }
+
     /// The first of what keeps this update from running on `connection` (a read-only session
     /// before missing privileges), `nil` when the server lets it. Changes nothing.
     public func accessProblem(on connection: PostgresConnection) async throws -> AccessProblem? {

@@ -80,6 +80,43 @@ extension ApplyCommandTests {
         #expect(try await spans() == "1 day,01:00:00")
     }
 
+    /// A column the apply wrote, dropped since: the undo refused whole, restoring nothing. It
+    /// restores the other columns, names the dropped one (its prior values stay in the undo
+    /// file), exits 6 and leaves the run partly undone; again, it changes nothing more.
+    @Test func anUndoAfterAWrittenColumnWasDroppedRestoresTheOthersAndIsPartial() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 1)
+        defer { Task { await fixture.tearDown() } }
+        let (plan, csv) = try await Self.editing(
+            "pairs",
+            schema: """
+                CREATE TABLE pairs (id int PRIMARY KEY, qty int, label text);
+                INSERT INTO pairs VALUES (1, 1, 'one'), (2, 2, 'two')
+                """, columns: ["qty", "label"], rows: "id,qty,label\n1,101,uno\n2,102,dos\n", in: fixture)
+        let sluice = fixture.databaseOnly
+        let runs = ["--runs-dir", fixture.runsDirectory]
+        let applied = try await sluice.run(["apply", plan.path, csv.path, "--yes"] + runs)
+        #expect(applied.status == 0, "\(applied.stderr)")
+        let run = try #require(await fixture.manifests().last)
+        _ = try await fixture.server.execute("ALTER TABLE pairs DROP COLUMN label", conninfo: fixture.conninfo)
+        func qty() async throws -> String? { try await Self.column("qty", of: "pairs", in: fixture) }
+        let undone = try await sluice.run(["undo", run.manifest.runID, "--yes"] + runs)
+        let said = undone.stdout + undone.stderr
+        #expect(undone.status == 6, "\(said)")
+        #expect(try await qty() == "1,2")
+        #expect(
+            said.contains(
+                "not undone: column label was dropped from pairs after the apply, so its prior values in the "
+                    + "2 rows still in the table cannot be put back"), "\(said)")
+        let undoFile = run.directory.appendingPathComponent("apply.undo.ndjson")
+        #expect(try await Files.text(undoFile).contains("\"one\""))
+        let record = try #require(await fixture.manifests().first { $0.manifest.runID == run.manifest.runID })
+        #expect(
+            record.manifest.undos.count == 1 && record.manifest.undos[0].changedSince == 2, "\(record.manifest.undos)")
+        let again = try await sluice.run(["undo", run.manifest.runID, "--yes"] + runs)
+        #expect(again.status == 6, "\(again.stdout)\n\(again.stderr)")
+        #expect(try await qty() == "1,2")
+    }
+
     /// A review approved twice: the second approval finds every row holding the reviewed values.
     /// It changes nothing, says so, and is no later apply that keeps the first approval from
     /// being undone, which puts back exactly the values before it.

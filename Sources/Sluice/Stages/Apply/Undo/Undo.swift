@@ -118,9 +118,21 @@ public struct Undo: Sendable {
         update.transactionBegan = { progress.set(.inTransaction) }
         progress.set(.connecting)
         let applicationName = DatabaseConnector.applicationName(run: manifest.runID, stage: "undo")
-        let (stats, hidden) = try await DatabaseConnector.with(
+        let (stats, hidden, dropped) = try await DatabaseConnector.with(
             database, logger: logger, applicationName: applicationName
         ) { connection in
+            // A column dropped since the apply has nothing to restore into: the others are
+            // restored, it is reported, and its prior values stay in the undo file.
+            let dropped = try await update.droppedColumns(on: connection)
+            if !dropped.isEmpty {
+                guard dropped.count < update.columns.count else {
+                    throw UndoError(
+                        "\(original.table) no longer has any of the columns the apply wrote "
+                            + "(\(dropped.joined(separator: ", ")): dropped since), so there is nothing to restore "
+                            + "them into; their prior values stay in \(url.path). Nothing was changed")
+                }
+                update.columns.removeAll { dropped.contains($0.name) }
+            }
             let stats = try await ServerTimeout.explaining(
                 on: connection, table: original.table, database: database, then: "then run this undo again"
             ) {
@@ -132,8 +144,8 @@ public struct Undo: Sendable {
                 }.result
             }
             // Rows it did not find may be rows this role does not see, not rows deleted since.
-            guard stats.unknownKeys > 0 else { return (stats, false) }
-            return (stats, try await update.rowSecurityActive(on: connection))
+            guard stats.unknownKeys > 0 else { return (stats, false, dropped) }
+            return (stats, try await update.rowSecurityActive(on: connection), dropped)
         }
         return UndoReport(
             stage: stage, table: original.table, key: original.key, file: url, rows: stats.inputRows,
@@ -145,7 +157,7 @@ public struct Undo: Sendable {
                 stats.conflictCells[name].map { (name, $0) }
             }, dryRun: dryRun, unknownKeySamples: stats.unknownKeySamples, alteredByTrigger: stats.alteredByTrigger,
             rowsAlteredByTrigger: stats.rowsAlteredByTrigger, alteredByTriggerSamples: stats.alteredByTriggerSamples,
-            rowsSkippedByTrigger: stats.rowsSkippedByTrigger, unknownMayBeHidden: hidden)
+            rowsSkippedByTrigger: stats.rowsSkippedByTrigger, unknownMayBeHidden: hidden, droppedColumns: dropped)
     }
 
     /// The apply stage `name` of the run, or its only one when `name` is `nil`.
@@ -218,6 +230,9 @@ public struct UndoReport: Sendable, CustomStringConvertible {
     /// Row-level security is active on the table for this role: the ``unknownKeys`` may be rows
     /// it does not see rather than rows deleted since, and the undo is not complete.
     public var unknownMayBeHidden = false
+    /// Columns the apply wrote that the table no longer has (dropped since): their prior values
+    /// stay in the undo file, the other columns are restored, and the undo is not complete.
+    public var droppedColumns: [String] = []
 
     /// Matched rows that already had their prior values.
     public var alreadyRestored: Int {
@@ -226,11 +241,16 @@ public struct UndoReport: Sendable, CustomStringConvertible {
 
     /// Some cells were left as they are, or a trigger stored other values than their prior
     /// ones: the undo is not complete.
-    public var isPartial: Bool { changedSince > 0 || alteredByTrigger > 0 || hiddenKeys > 0 }
+    public var isPartial: Bool {
+        changedSince > 0 || alteredByTrigger > 0 || hiddenKeys > 0 || (!droppedColumns.isEmpty && matched > 0)
+    }
 
     /// The rows that do not hold all their prior values: changed since, or rewritten by a
     /// trigger (a row may be both), or perhaps hidden from this role, as the run's record counts them.
-    public var rowsNotRestored: Int { min(changedSince + rowsAlteredByTrigger, matched) + hiddenKeys }
+    /// With a column dropped, every row still in the table lacks its prior value there.
+    public var rowsNotRestored: Int {
+        (droppedColumns.isEmpty ? min(changedSince + rowsAlteredByTrigger, matched) : matched) + hiddenKeys
+    }
 
     /// The ``unknownKeys`` when they may be hidden from this role (``unknownMayBeHidden``), else 0.
     private var hiddenKeys: Int { unknownMayBeHidden ? unknownKeys : 0 }
@@ -273,6 +293,17 @@ public struct UndoReport: Sendable, CustomStringConvertible {
                 + "than deleted, perhaps, and \(leaves) as \(unknownKeys == 1 ? "it is" : "they are"): \(key) "
                 + "\(unknownListed); to restore \(unknownKeys == 1 ? "it" : "them"), run this undo again as a role "
                 + "that sees \(unknownKeys == 1 ? "it" : "them") (the apply's)"
+        }
+        if !droppedColumns.isEmpty, matched > 0 {
+            let (columns, their) =
+                droppedColumns.count == 1
+                ? ("column \(droppedColumns[0]) was", "its")
+                : ("columns \(droppedColumns.joined(separator: ", ")) were", "their")
+            text +=
+                "\nnot undone: \(columns) dropped from \(table) after the apply, so \(their) prior values in the "
+                + "\(matched.counted("row")) still in the table cannot be put back (the other columns \(dryRun ? "would be" : "were") "
+                + "restored); \(their) prior values stay in \(file.path): to restore them, add the column back and "
+                + "write them in by hand"
         }
         if changedSince > 0 {
             let rows = changedSince == 1 ? "1 row has" : "\(changedSince) rows have"
