@@ -30,3 +30,8 @@ extension CSVApplyError: ResumableError {
 extension StageError: ResumableError {
     public var isResumable: Bool { resumable }
 }
+
+/// Verify checks the server's timeouts alone cancelled may pass when run again.
+extension VerifyError: ResumableError {
+    public var isResumable: Bool { resumable }
+}

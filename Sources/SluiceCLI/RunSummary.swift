@@ -227,8 +227,12 @@ struct RunSummary {
                 : (files.isEmpty ? "review what it will apply" : "review the files above") + ", then continue with:"
             let later =
                 manifest.notBefore.map { "after \(Self.clockTime($0)), when the API's wait ends," } ?? "later"
-            // Interrupted once its apply committed: the undo is offered above, and this keeps the change.
-            let keep = manifest.stageStoppedAfterItsCommit.map { "or, " + Self.keepingTheChange(from: $0) } ?? ""
+            // Interrupted once its apply committed, or its checks cut short by a timeout: the undo
+            // is offered above, and this keeps the change.
+            let keep =
+                (manifest.stageStoppedAfterItsCommit ?? manifest.stageFailedAfterItsCommit).map {
+                    "or, " + Self.keepingTheChange(from: $0)
+                } ?? ""
             out +=
                 manifest.status == .awaitingApproval
                 ? "\(review)\n  \(command)\n"

@@ -14,10 +14,12 @@ import Testing
 struct ServerTimeoutTests {
     /// A lock held by another application's open transaction: `ROW EXCLUSIVE` (a writer's),
     /// which the apply waits for, or `ACCESS EXCLUSIVE` (a migration's), which even a read does.
-    static func holdLock(_ fixture: EnrichmentFixture, mode: String = "ROW EXCLUSIVE") async throws -> HeldLock {
+    static func holdLock(
+        _ fixture: EnrichmentFixture, mode: String = "ROW EXCLUSIVE", table: String = "tracks"
+    ) async throws -> HeldLock {
         let connection = try await fixture.server.connect(fixture.conninfo + " application_name=nightly-report")
         _ = try await connection.execute("BEGIN")
-        _ = try await connection.execute("LOCK TABLE tracks IN \(mode) MODE")
+        _ = try await connection.execute("LOCK TABLE \(table) IN \(mode) MODE")
         return HeldLock(connection: connection)
     }
 
@@ -150,5 +152,72 @@ struct ServerTimeoutTests {
         #expect(said.contains("sluice's description of the query of check '"), "\(said)")
         #expect(!said.contains("sql (check '") && !said.contains("stages.query.sql: ERROR 55P03"), "\(said)")
         #expect(said.contains("sluice's check of the query's SQL (planned, not run)"), "\(said)")
+    }
+
+    /// A run's query that the database's lock_timeout cancels (a migration holds its table) says
+    /// which setting, where it was set and who holds the table, and resumes: it was the server's
+    /// words alone, exit 1.
+    @Test func aQueryEndedByTheLockTimeoutSaysWhoHoldsItsTableAndResumes() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 20)
+        defer { Task { await fixture.tearDown() } }
+        let plan = try await fixture.queryPlan(named: "ids", sql: "sql: SELECT id FROM tracks")
+        try await Self.setDatabaseLockTimeout(fixture, "'200ms'")
+        let lock = try await Self.holdLock(fixture, mode: "ACCESS EXCLUSIVE")
+        let failed = try await fixture.sluice.run(["run", plan.path, "--runs-dir", fixture.runsDirectory])
+        await lock.release()
+        #expect(failed.status == 4, "\(failed.stdout)\n\(failed.stderr)")
+        let manifest = try await FaultChecks.expectFailed(
+            fixture, failed, stage: "query",
+            mentions: Self.mentions(fixture, holder: lock) + [
+                "its query (", "stages.query.sql) was cancelled (ERROR 55P03: ", "a table its query reads",
+                "tracks is held now",
+            ])
+        #expect(manifest.error?.resumable == true)
+        let resumed = try await fixture.sluice.run(["resume", fixture.lastRunDirectory().path])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+    }
+
+    /// A verify check whose query the lock_timeout cancels once the apply committed (the check
+    /// reads a table a migration holds, through a function the check's description before the
+    /// run does not open) says the apply committed and only the check could not run, who holds
+    /// the table, and how to run the checks again: `sluice resume` then passes without applying
+    /// again.
+    @Test func aVerifyCheckEndedByTheLockTimeoutAfterTheCommitSaysTheApplyCommitted() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 20)
+        defer { Task { await fixture.tearDown() } }
+        let before = try await fixture.table()
+        _ = try await fixture.server.execute(
+            """
+            CREATE TABLE audit (n int);
+            GRANT SELECT ON audit TO \(TestPostgres.passwordRole);
+            CREATE FUNCTION audit_rows() RETURNS bigint LANGUAGE plpgsql AS
+                $$ BEGIN RETURN (SELECT count(*) FROM audit); END $$;
+            """, conninfo: fixture.conninfo)
+        try await Self.setDatabaseLockTimeout(fixture, "'200ms'")
+        let lock = try await Self.holdLock(fixture, mode: "ACCESS EXCLUSIVE", table: "audit")
+        let failed = try await fixture.run([
+            "--yes", "--set", "verify.checks=[{name: audited, sql: 'SELECT audit_rows()', expect: '>= 0'}]",
+        ])
+        await lock.release()
+        #expect(failed.status == 5, "\(failed.stdout)\n\(failed.stderr)")
+        let manifest = try await FaultChecks.expectFailed(
+            fixture, failed, stage: "verify",
+            mentions: Self.mentions(fixture, holder: lock) + [
+                "check 'audited': its query was cancelled (ERROR 55P03: ", "audit is held now",
+                "stage 'apply' committed before the checks",
+            ])
+        #expect(manifest.error?.resumable == true)
+        #expect(failed.stdout.contains("sluice undo "), "\(failed.stdout)")
+        let run = try await fixture.lastRunDirectory().path
+        #expect(
+            failed.stdout.contains(
+                "to keep the change and run stage 'verify' and the stages after it again (the apply does not run "
+                    + "again), continue later with:\n  sluice replay \(run) --from verify --yes\n"),
+            "\(failed.stdout)")
+        try await FaultChecks.expectEnriched(fixture, before: before)
+
+        let resumed = try await fixture.sluice.run(["replay", run, "--from", "verify", "--yes"])
+        #expect(resumed.status == 0, "\(resumed.stdout)\n\(resumed.stderr)")
+        try await FaultChecks.expectEnriched(fixture, before: before)
     }
 }

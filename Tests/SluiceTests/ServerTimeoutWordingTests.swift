@@ -1,3 +1,4 @@
+import SluicePostgres
 import Testing
 
 @testable import Sluice
@@ -34,5 +35,30 @@ import Testing
         timeout.setByPlan = false
         #expect(timeout.isResumable)
         #expect(timeout.explanation.contains("PGOPTIONS='-c statement_timeout=10min'"))
+    }
+
+    /// A timeout is told by its SQLSTATE first: 55P03 is a lock_timeout (or a NOWAIT, said so in
+    /// English), 57014 a statement_timeout or a cancel, which English words tell apart; in another
+    /// language (`lc_messages`) the words cannot, and the session's setting decides (`find`: a
+    /// timeout only when that setting is on).
+    /// Before, only the English words were recognised: a German server's timeout went unexplained.
+    @Test func tellsATimeoutByItsSQLStateInAnyLanguage() {
+        func classify(_ sqlState: String, _ message: String) -> String {
+            ServerTimeout.setting(of: PostgresError(kind: .server, message: message, sqlState: sqlState))?.rawValue
+                ?? "none"
+        }
+        let told = [
+            classify("55P03", "canceling statement due to lock timeout"),
+            classify("55P03", "Abbruch des Befehls wegen Zeitüberschreitung einer Sperre"),
+            classify("55P03", "could not obtain lock on row in relation \"tracks\""),
+            classify("57014", "canceling statement due to statement timeout"),
+            classify("57014", "Abbruch des Befehls wegen Zeitüberschreitung"),
+            classify("57014", "canceling statement due to user request"),
+            classify("42P01", "relation \"tracks\" does not exist"),
+        ]
+        #expect(
+            told == [
+                "lock_timeout", "lock_timeout", "none", "statement_timeout", "statement_timeout", "none", "none",
+            ])
     }
 }

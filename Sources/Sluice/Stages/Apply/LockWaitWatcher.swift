@@ -135,22 +135,41 @@ struct LockWaitWatcher: Sendable {
     }
 
     /// The sessions and prepared transactions other than this one that hold a lock on `table`
-    /// (quoted as SQL) in one of `modes` (`RowExclusiveLock`, ...), as `pg_locks` shows them now:
-    /// after a wait for them ended (a `lock_timeout`), who is still in the way.
+    /// (quoted as SQL; `nil`: on any table of this database but a temporary one) in one of
+    /// `modes` (`RowExclusiveLock`, ...), as `pg_locks` shows them now: after a wait for them
+    /// ended (a `lock_timeout`), who is still in the way.
     static func holders(
-        ofLocksOn table: String, in modes: [String], on connection: PostgresConnection
+        ofLocksOn table: String?, in modes: [String], on connection: PostgresConnection
     ) async throws -> [LockHolder] {
-        let literal = try PostgresConnection.quoteLiteral(table)
-        let list = try modes.map { mode throws(PostgresError) in try PostgresConnection.quoteLiteral(mode) }
-        let held =
-            "h.locktype = 'relation' AND h.granted AND h.relation = \(literal)::regclass "
-            + "AND h.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-            + "AND h.mode IN (\(list.joined(separator: ", ")))"
+        let held = try held(table, in: modes)
         let sessions = try await sessions(
             in: "SELECT DISTINCT h.pid FROM pg_locks AS h WHERE \(held) AND h.pid <> pg_backend_pid()", [],
             on: connection)
         return try await sessions
             + preparedHolders(holding: "pg_locks AS h", where: "\(held) AND h.pid IS NULL", [], on: connection)
+    }
+
+    /// The tables of this database (but temporary ones), quoted as SQL, that sessions other than
+    /// this one or prepared transactions hold a lock on in one of `modes`, now.
+    static func tables(lockedIn modes: [String], on connection: PostgresConnection) async throws -> [String] {
+        try await connection.execute(
+            """
+            SELECT DISTINCT h.relation::regclass::text FROM pg_locks AS h
+            WHERE \(try held(nil, in: modes)) AND h.pid IS DISTINCT FROM pg_backend_pid() ORDER BY 1
+            """
+        ).rows.compactMap { $0[0].text }
+    }
+
+    /// The condition on a row `h` of `pg_locks` that it is a lock held on `table` (or on any
+    /// table but a temporary one) of this database in one of `modes`.
+    private static func held(_ table: String?, in modes: [String]) throws -> String {
+        let list = try modes.map { mode throws(PostgresError) in try PostgresConnection.quoteLiteral(mode) }
+        let relation =
+            try table.map { "h.relation = \(try PostgresConnection.quoteLiteral($0))::regclass" }
+            ?? "h.relation IN (SELECT c.oid FROM pg_class AS c WHERE c.relpersistence <> 't')"
+        return "h.locktype = 'relation' AND h.granted AND \(relation) "
+            + "AND h.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            + "AND h.mode IN (\(list.joined(separator: ", ")))"
     }
 
     /// The sessions whose server pids `pids` (a query of one column) gives, as `pg_stat_activity`

@@ -50,50 +50,82 @@ struct ServerTimeout: Sendable {
     var table: String?
     /// Who holds a lock on the table that the session would wait for, now.
     var holders: [LockHolder]
+    /// With no ``table``: the tables of the database ``holders`` hold (quoted as SQL), one of
+    /// which its query reads.
+    var heldTables: [String] = []
 
     /// Which of the server's timeouts cancelled the statement of `error` (a ``BulkUpdateError``'s
-    /// underlying error, or a ``PostgresError``), if one did.
-    static func setting(of error: any Error) -> Setting? {
+    /// underlying error, or a ``PostgresError``), if one may have: ``classify(_:)``'s setting.
+    static func setting(of error: any Error) -> Setting? { classify(error)?.setting }
+
+    /// Which of the server's timeouts may have cancelled `error`'s statement, told by its
+    /// SQLSTATE, and whether its words settle it (`certain`); when not, the setting must be on
+    /// (non-zero) for the session (``find(_:on:table:waiting:database:named:)`` asks).
+    ///
+    /// 55P03 (lock_not_available) is a `lock_timeout`, or a `NOWAIT` that found a lock taken
+    /// (which no statement of sluice's uses, and which a `READ ONLY` transaction's query cannot:
+    /// it takes no row lock). 57014 (query_canceled) is a `statement_timeout`, or a cancel: Ctrl-C,
+    /// `pg_cancel_backend`. The server says which in its message, in English unless `lc_messages`
+    /// is set to another language: then the setting decides, on for a timeout.
+    static func classify(_ error: any Error) -> (setting: Setting, certain: Bool)? {
         guard let postgres = (error as? BulkUpdateError)?.underlying ?? (error as? PostgresError),
             postgres.kind == .server
         else { return nil }
-        // 57014 is also a cancel (Ctrl-C, pg_cancel_backend), and 55P03 a NOWAIT: the message
-        // says which.
-        if postgres.sqlState == "55P03", postgres.message.contains("lock timeout") { return .lock }
-        if postgres.sqlState == "57014", postgres.message.contains("statement timeout") { return .statement }
-        return nil
+        let message = postgres.message
+        switch postgres.sqlState {
+        case "55P03":
+            if message.contains("lock timeout") { return (.lock, true) }
+            // "could not obtain lock on row in relation ...": a NOWAIT.
+            if message.hasPrefix("could not obtain lock") { return nil }
+            return (.lock, false)
+        case "57014":
+            if message.contains("statement timeout") { return (.statement, true) }
+            // "canceling statement due to user request", "canceling autovacuum task", ...
+            if message.hasPrefix("canceling ") { return nil }
+            return (.statement, false)
+        default:
+            return nil
+        }
     }
 
     /// The timeout that cancelled `error`'s statement on `connection`, or `nil` when it is no
     /// timeout (or the server cannot be asked: then the error says what it said).
+    ///
+    /// `table`, the table it waited for, when known; else (a query's) the tables of this database
+    /// someone holds a lock on that `waiting` would wait for, with who holds them: once the wait
+    /// ended, which of them the statement waited for is no longer shown.
     static func find(
         _ error: any Error, on connection: PostgresConnection, table: String?, waiting: Waiting,
         database: PostgresSettings, named name: String? = nil
     ) async -> ServerTimeout? {
-        guard let setting = setting(of: error) else { return nil }
+        // A run cancelled (Ctrl-C) cancels its statements too: that is no timeout.
+        guard let (setting, certain) = classify(error), !Task.isCancelled else { return nil }
         do {
             // Out of any transaction the error left aborted (an apply's is rolled back already).
             await connection.rollbackQuietly()
             let row = try await connection.execute(
                 """
                 SELECT current_setting(name), source, coalesce(sourcefile || ':' || sourceline, ''),
-                    current_user::text, current_database()::text
+                    current_user::text, current_database()::text, setting::bigint <> 0
                 FROM pg_settings WHERE name = $1
                 """, [.string(setting.rawValue)]
             ).rows.first
+            // In another language than English, a cancel with the setting off is no timeout.
+            guard certain || row?[5].boolValue == true else { return nil }
             let source = row?[1].text ?? ""
             let byPlan = setting == .statement && source == "session" && (database.statementTimeout ?? 0) > 0
-            var holders: [LockHolder] = []
-            if let table {
-                holders = try await LockWaitWatcher.holders(
-                    ofLocksOn: try PostgresConnection.quoteIdentifier(table), in: waiting.modes, on: connection)
-            }
+            let modes = waiting.modes
+            let quoted = try table.map { table throws(PostgresError) in try PostgresConnection.quoteIdentifier(table) }
+            let holders = try await LockWaitWatcher.holders(ofLocksOn: quoted, in: modes, on: connection)
+            let held =
+                table == nil && !holders.isEmpty
+                ? try await LockWaitWatcher.tables(lockedIn: modes, on: connection) : []
             return ServerTimeout(
                 setting: setting, value: row?[0].text ?? "?",
                 origin: origin(
                     of: setting, source: source, file: row?[2].text ?? "", role: row?[3].text ?? "",
                     database: row?[4].text ?? "", byPlan: byPlan),
-                setByPlan: byPlan, connection: name, table: table, holders: holders)
+                setByPlan: byPlan, connection: name, table: table, holders: holders, heldTables: held)
         } catch {
             connection.logger.debug("could not look up the timeout", metadata: ["error": "\(error)"])
             return nil
@@ -124,10 +156,10 @@ struct ServerTimeout: Sendable {
     /// Runs `body`, sluice's own check before a run, on `connection`; when one of the server's
     /// timeouts ends its statement, fails naming that statement (`what`, and with `showingSQL` its
     /// SQL), which timeout, where it was set and who holds the lock (it is no fault of the plan),
-    /// and `when` it was found.
+    /// and `when` it was found (with `ownStatement`, saying it is sluice's statement, not the plan's).
     static func naming<T>(
         _ what: String, showingSQL: Bool = true, when: String = "checked before the run started: nothing ran",
-        on connection: PostgresConnection, table: String?,
+        ownStatement: Bool = true, on connection: PostgresConnection, table: String?,
         database: PostgresSettings, stage: String, connection name: String, _ body: () async throws -> T
     ) async throws -> T {
         do {
@@ -142,8 +174,9 @@ struct ServerTimeout: Sendable {
             }
             var failure = StageError(
                 stage: stage,
-                "\(what)\(statement ?? "") was cancelled: \(timeout.explanation) "
-                    + "(\(when); sluice's own statement, not an error in the plan)")
+                "\(what)\(statement ?? "") was cancelled (ERROR \(error.sqlState ?? ""): \(error.message)): "
+                    + "\(timeout.explanation) "
+                    + "(\(when)\(ownStatement ? "; sluice's own statement, not an error in the plan" : ""))")
             failure.resumable = timeout.isResumable
             throw failure
         }
@@ -185,16 +218,22 @@ struct ServerTimeout: Sendable {
     /// tracks, held now by ...; to go on: ...".
     var explanation: String {
         let list = holders.map(\.description).joined(separator: ", ")
-        let lock = table.map { "a lock on \($0)" } ?? "a lock on a table its query reads"
         var out = "the server's \(setting.rawValue) (\(value), \(origin)) cancelled it"
-        switch setting {
-        case .lock:
+        // A query's table is not known: the tables someone holds so that a read of them waits.
+        let held =
+            "\(heldTables.joined(separator: ", ")) \(heldTables.count == 1 ? "is" : "are") held now, so that a read "
+            + "waits, by \(list)"
+        switch (setting, table) {
+        case (.lock, let table?):
             out +=
-                holders.isEmpty
-                ? " while it waited for \(lock)" + (table == nil ? "" : ", which no other session holds now")
-                : " while it waited for \(lock), held now by \(list)"
-        case .statement:
-            if !holders.isEmpty { out += "; \(lock) it may have waited for is held now by \(list)" }
+                " while it waited for a lock on \(table)"
+                + (holders.isEmpty ? ", which no other session holds now" : ", held now by \(list)")
+        case (.lock, nil):
+            out += " while it waited for a lock on a table its query reads" + (holders.isEmpty ? "" : "; \(held)")
+        case (.statement, let table?):
+            if !holders.isEmpty { out += "; a lock on \(table) it may have waited for is held now by \(list)" }
+        case (.statement, nil):
+            if !holders.isEmpty { out += "; of the tables its query may have waited for, \(held)" }
         }
         var advice: [String] = []
         let holderAdvice = LockHolder.advice(holders)

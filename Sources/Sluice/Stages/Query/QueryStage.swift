@@ -37,13 +37,22 @@ public struct QueryStage: Stage {
         let total: Int
         do {
             total = try await DatabaseConnector.with(database, for: context) { connection in
-                try await connection.transaction { connection in
-                    _ = try await connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    if settings.countFirst { try await count(on: connection, context: context) }
-                    return try await connection.stream(settings.sql, settings.params, batchSize: settings.batchSize) {
-                        batch in
-                        try refuseSecrets(in: batch)
-                        try await output.hold(batch)
+                // A lock the server's lock_timeout gave up on is no error in the plan's SQL:
+                // which setting, where it was set, who holds a table the query reads.
+                try await ServerTimeout.naming(
+                    "its query (\(sqlLocation.map { "\($0): " } ?? "")stages.\(name).sql)", showingSQL: false,
+                    when: "while it read the rows, before any was sent on", ownStatement: false,
+                    on: connection, table: nil, database: database, stage: name, connection: settings.connection
+                ) {
+                    try await connection.transaction { connection in
+                        _ = try await connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                        if settings.countFirst { try await count(on: connection, context: context) }
+                        return try await connection.stream(
+                            settings.sql, settings.params, batchSize: settings.batchSize
+                        ) { batch in
+                            try refuseSecrets(in: batch)
+                            try await output.hold(batch)
+                        }
                     }
                 }
             }

@@ -46,9 +46,21 @@ public struct VerifyStage: Stage {
         // (which does not enforce what the checks find) fails on them too.
         var broken = 0
         var passed = 0
-        let results = try await DatabaseConnector.with(database, for: context) { connection in
-            try await Self.answers(to: settings.checks.map(\.sql), on: connection, connections: Self.connections)
+        // The server's timeouts that cancelled a check's query, by setting: which, where it was
+        // set, who holds a table the query reads (found once, on the first connection).
+        let (results, timeouts) = try await DatabaseConnector.with(database, for: context) { connection in
+            let results = try await Self.answers(
+                to: settings.checks.map(\.sql), on: connection, connections: Self.connections)
+            var timeouts: [ServerTimeout.Setting: ServerTimeout] = [:]
+            for case .failure(let error) in results {
+                guard let setting = ServerTimeout.setting(of: error), timeouts[setting] == nil else { continue }
+                timeouts[setting] = await ServerTimeout.find(
+                    error, on: connection, table: nil, waiting: .read, database: database,
+                    named: settings.connection)
+            }
+            return (results, timeouts)
         }
+        var timedOut: [ServerTimeout] = []
         for (check, outcome) in zip(settings.checks, results) {
             let numbers: [(ColumnExpectation, Value)]
             do {
@@ -57,7 +69,16 @@ public struct VerifyStage: Stage {
                 failures.append("check '\(check.name)': \(error.problem)")
                 continue
             } catch {
-                failures.append("check '\(check.name)': its query failed: \(error)")
+                if let error = error as? PostgresError, let setting = ServerTimeout.setting(of: error),
+                    let timeout = timeouts[setting]
+                {
+                    failures.append(
+                        "check '\(check.name)': its query was cancelled (ERROR \(error.sqlState ?? ""): \(error.message)), "
+                            + "not answered: \(timeout.explanation)")
+                    timedOut.append(timeout)
+                } else {
+                    failures.append("check '\(check.name)': its query failed: \(error)")
+                }
                 broken += 1
                 continue
             }
@@ -110,7 +131,16 @@ public struct VerifyStage: Stage {
             for failure in failures { context.notice("dry run, not enforced: \(failure)") }
             return
         }
-        throw VerifyError(stage: name, failures: failures, failed: checked - passed)
+        var error = VerifyError(stage: name, failures: failures, failed: checked - passed)
+        // Only timeouts that may pass later: the checks can run again as they are.
+        if timedOut.count == failures.count, timedOut.allSatisfy(\.isResumable) {
+            error.resumable = true
+            // What they check is in the table: an apply before them committed it.
+            if let upstream, context.finishedStage(upstream)?.committedAt != nil {
+                error.committed = upstream
+            }
+        }
+        throw error
     }
 
     /// The numbers `answer` gives `check`'s expectations, each with its own; else what is wrong
@@ -312,6 +342,13 @@ public struct VerifyError: Error, CustomStringConvertible, Sendable {
     /// The expectations not met: a check whose query failed fails each of its columns'.
     public var failed: Int
 
+    /// Every check that failed was cancelled by one of the server's timeouts, which may not
+    /// fire again: running the checks again as they are may pass (`sluice resume`).
+    public var resumable = false
+    /// The apply before the checks, which committed (with ``resumable``): the table holds its
+    /// change, and only the checks could not run.
+    public var committed: String?
+
     public init(stage: String, failures: [String], failed: Int? = nil) {
         self.stage = stage
         self.failures = failures
@@ -319,7 +356,14 @@ public struct VerifyError: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String {
-        "stage '\(stage)': \(failed.counted("check")) failed:\n  " + failures.joined(separator: "\n  ")
+        var out = "stage '\(stage)': \(failed.counted("check")) failed:\n  " + failures.joined(separator: "\n  ")
+        if let committed {
+            out +=
+                "\n  stage '\(committed)' committed before the checks: its change is in the table, and only the "
+                + "checks' queries were cancelled, which says nothing of what they check: the command below runs the "
+                + "checks again (not the apply) once the lock is gone, or the undo below puts the change back"
+        }
+        return out
     }
 }
 
