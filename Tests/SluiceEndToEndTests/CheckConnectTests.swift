@@ -1,4 +1,5 @@
 import Foundation
+import SluiceTestSupport
 import Testing
 
 /// `sluice check --connect`: a plan checked at its databases before anything runs — every
@@ -91,6 +92,27 @@ import Testing
         #expect(outcome.stderr.hasSuffix("2 errors\n"), "\(outcome.stderr)")
         #expect(!outcome.stdout.contains(": ok"))
         #expect(fixture.simulator.stats().apiRequests == 0)
+    }
+
+    /// A column the plan misspells and a grant the role lacks are both said, the plan's problem
+    /// first: only the grant was, and fixing it led to the next error.
+    @Test func aMisspeltColumnAndAMissingGrantAreBothSaidThePlansFirst() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 5)
+        defer { Task { await fixture.tearDown() } }
+        _ = try await fixture.server.execute(
+            """
+            ALTER TABLE tracks RENAME COLUMN isrc TO isrc_code;
+            REVOKE UPDATE ON tracks FROM \(TestPostgres.passwordRole)
+            """, conninfo: fixture.conninfo)
+        let outcome = try await fixture.sluice.run(["check", "--connect", "plans/spotify-enrichment.yaml"])
+        #expect(outcome.status == 2, "\(outcome.stderr)")
+        let said = outcome.stderr
+        let column = said.range(of: "error: stages.apply.columns.isrc: table tracks has no column 'isrc'")
+        let grant = said.range(of: "error: stages.apply.table: role \(TestPostgres.passwordRole) lacks what an apply")
+        #expect(
+            column != nil && grant != nil && column?.lowerBound ?? said.endIndex < grant?.lowerBound ?? said.startIndex,
+            "\(said)")
+        #expect(said.hasSuffix("3 errors\n"), "\(said)")
     }
 
     /// A column the apply writes that the database computes (GENERATED ALWAYS AS) cannot be

@@ -145,79 +145,108 @@ public struct ApplyStage: ReviewingStage, PreflightingStage, FinalOnReturnStage 
                 stage: name, connection: settings.connection
             ) {
                 // A read-only session or standby, a grant missing: what the server would say only as
-                // "permission denied for table items" while preparing the input.
-                if let problem = try await update.accessProblem(on: connection) {
+                // "permission denied for table items" while preparing the input. Said after what is
+                // wrong in the plan (a misspelt column), which the server finds without the grants.
+                let access = try await update.accessProblem(on: connection).map { problem in
                     let place = (parameterLocations["table"] ?? location).map { "\($0): error: stages.\(name).table: " }
-                    throw StageError(stage: name, (place ?? "") + problem.message + " (\(when))")
+                    return StageError(stage: name, (place ?? "") + problem.message + " (\(when))")
                 }
                 do {
-                    // A session holding the table exclusively (`LOCK TABLE`, an `ALTER TABLE`) makes
-                    // even this wait: said, naming it, rather than a run that hangs without a word.
-                    _ = try await LockWaitWatcher.watching(
-                        connection, table: settings.table, database: database,
-                        applicationName: DatabaseConnector.applicationName(run: context.runID, stage: name),
-                        logger: context.logger
-                    ) {
-                        try await connection.execute("SELECT \(list.joined(separator: ", ")) FROM \(table) LIMIT 0")
-                    }
-                } catch let error as PostgresError where error.sqlState == "42703" || error.sqlState == "42P01" {
-                    var message = "\(error.message) (\(when))"
-                    // Located where the plan names it, as a guard-rail is: the table, or the first
-                    // missing column (the key, or one of `columns`).
-                    var key = "table"
-                    if error.sqlState == "42703" {
-                        let has = try await update.tableColumns(on: connection)
-                        let missing = names.filter { !has.contains($0) }
-                        if let first = missing.first { key = first == settings.key ? "key" : "columns.\(first)" }
-                        message =
-                            "table \(settings.table) has no column \(missing.map { "'\($0)'" }.joined(separator: ", ")) "
-                            + "(it has: \(has.joined(separator: ", ")))"
-                            + (missing.first.flatMap { Suggestion.nearest(to: $0, in: has) }.map {
-                                "; did you mean '\($0)'?"
-                            } ?? "")
-                            + " (\(when))"
-                    }
-                    let place =
-                        (parameterLocations[key] ?? location).map { "\($0): error: stages.\(name).\(key): " } ?? ""
-                    throw StageError(stage: name, place + message)
+                    try await checkShape(of: table, columns: list, names: names, when: when, on: connection, context)
+                } catch let unseen as UnseenTable {
+                    // No such table, or one in a schema the role may not use: the grant first.
+                    throw access ?? unseen.failure
+                } catch var error as StageError {
+                    if let access { error.message += "\n" + access.message }
+                    throw error
+                } catch let error as PostgresError where error.sqlState == "42501" {
+                    // Refused for the grant the access problem names.
+                    throw access ?? error
                 }
-                // A generated column (or an identity GENERATED ALWAYS) takes no value: the write would
-                // fail with "can only be updated to DEFAULT" after everything before it ran.
-                let written = try settings.columns.map { column throws(PostgresError) in
-                    try PostgresConnection.quoteLiteral(column.column)
-                }
-                let generated = try await connection.execute(
-                    """
-                    SELECT attname::text, CASE WHEN attgenerated <> '' THEN 'generated' ELSE 'an identity GENERATED ALWAYS' END
-                    FROM pg_attribute WHERE attrelid = \(try PostgresConnection.quoteLiteral(table))::regclass
-                    AND attname IN (\(written.joined(separator: ", "))) AND (attgenerated <> '' OR attidentity = 'a')
-                    ORDER BY attnum
-                    """
-                ).rows
-                if let first = generated.first, let column = first[0].stringValue {
-                    let key = "columns.\(column)"
-                    let place =
-                        (parameterLocations[key] ?? location).map { "\($0): error: stages.\(name).\(key): " } ?? ""
-                    throw StageError(
-                        stage: name,
-                        place
-                            + "column '\(column)' of \(settings.table) is \(first[1].stringValue ?? "generated"): the "
-                            + "database computes it, and it cannot be written; remove it from the apply's columns (\(when))"
-                    )
-                }
-                try await refuseColumnsWithoutEquality(table: table, on: connection, when: when)
-                do {
-                    try await update.checkRowsCanBeAdded(on: connection)
-                } catch let error as BulkUpdateError where error.phase == .prepare {
-                    // Located at what to change: the key's unique index, or the mode that adds rows.
-                    let key = error.reason == .noUniqueKey ? "key" : "mode"
-                    let place =
-                        (parameterLocations[key] ?? parameterLocations["mode"] ?? location).map {
-                            "\($0): error: stages.\(name).\(key): "
-                        } ?? ""
-                    throw StageError(stage: name, place + error.message + " (\(when))")
-                }
+                if let access { throw access }
             }
+        }
+    }
+
+    /// The apply's table is not there, as the role sees it: perhaps for a grant it lacks.
+    private struct UnseenTable: Error {
+        var failure: StageError
+    }
+
+    /// The checks of the plan's apply against its table: the key and columns there, none generated,
+    /// each comparable, rows addable; fails with the first problem, located in the plan.
+    private func checkShape(
+        of table: String, columns list: [String], names: [String], when: String, on connection: PostgresConnection,
+        _ context: StageContext
+    ) async throws {
+        do {
+            // A session holding the table exclusively (`LOCK TABLE`, an `ALTER TABLE`) makes
+            // even this wait: said, naming it, rather than a run that hangs without a word.
+            _ = try await LockWaitWatcher.watching(
+                connection, table: settings.table, database: database,
+                applicationName: DatabaseConnector.applicationName(run: context.runID, stage: name),
+                logger: context.logger
+            ) {
+                try await connection.execute("SELECT \(list.joined(separator: ", ")) FROM \(table) LIMIT 0")
+            }
+        } catch let error as PostgresError where error.sqlState == "42703" || error.sqlState == "42P01" {
+            var message = "\(error.message) (\(when))"
+            // Located where the plan names it, as a guard-rail is: the table, or the first
+            // missing column (the key, or one of `columns`).
+            var key = "table"
+            if error.sqlState == "42703" {
+                let has = try await update.tableColumns(on: connection)
+                let missing = names.filter { !has.contains($0) }
+                if let first = missing.first { key = first == settings.key ? "key" : "columns.\(first)" }
+                message =
+                    "table \(settings.table) has no column \(missing.map { "'\($0)'" }.joined(separator: ", ")) "
+                    + "(it has: \(has.joined(separator: ", ")))"
+                    + (missing.first.flatMap { Suggestion.nearest(to: $0, in: has) }.map {
+                        "; did you mean '\($0)'?"
+                    } ?? "")
+                    + " (\(when))"
+            }
+            let place =
+                (parameterLocations[key] ?? location).map { "\($0): error: stages.\(name).\(key): " } ?? ""
+            let failure = StageError(stage: name, place + message)
+            if error.sqlState == "42P01" { throw UnseenTable(failure: failure) }
+            throw failure
+        }
+        // A generated column (or an identity GENERATED ALWAYS) takes no value: the write would
+        // fail with "can only be updated to DEFAULT" after everything before it ran.
+        let written = try settings.columns.map { column throws(PostgresError) in
+            try PostgresConnection.quoteLiteral(column.column)
+        }
+        let generated = try await connection.execute(
+            """
+            SELECT attname::text, CASE WHEN attgenerated <> '' THEN 'generated' ELSE 'an identity GENERATED ALWAYS' END
+            FROM pg_attribute WHERE attrelid = \(try PostgresConnection.quoteLiteral(table))::regclass
+            AND attname IN (\(written.joined(separator: ", "))) AND (attgenerated <> '' OR attidentity = 'a')
+            ORDER BY attnum
+            """
+        ).rows
+        if let first = generated.first, let column = first[0].stringValue {
+            let key = "columns.\(column)"
+            let place =
+                (parameterLocations[key] ?? location).map { "\($0): error: stages.\(name).\(key): " } ?? ""
+            throw StageError(
+                stage: name,
+                place
+                    + "column '\(column)' of \(settings.table) is \(first[1].stringValue ?? "generated"): the "
+                    + "database computes it, and it cannot be written; remove it from the apply's columns (\(when))"
+            )
+        }
+        try await refuseColumnsWithoutEquality(table: table, on: connection, when: when)
+        do {
+            try await update.checkRowsCanBeAdded(on: connection)
+        } catch let error as BulkUpdateError where error.phase == .prepare {
+            // Located at what to change: the key's unique index, or the mode that adds rows.
+            let key = error.reason == .noUniqueKey ? "key" : "mode"
+            let place =
+                (parameterLocations[key] ?? parameterLocations["mode"] ?? location).map {
+                    "\($0): error: stages.\(name).\(key): "
+                } ?? ""
+            throw StageError(stage: name, place + error.message + " (\(when))")
         }
     }
 
