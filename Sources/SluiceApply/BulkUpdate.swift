@@ -1046,8 +1046,12 @@ public struct BulkUpdate: Sendable {
     /// The target table's columns, in table order (``SQL/targetColumns``): what a message about
     /// a column the table lacks lists.
     public func tableColumns(on connection: PostgresConnection) async throws -> [String] {
-        let sql = try validate(serverVersion: connection.serverVersion)
-        return try await connection.execute(sql.targetColumns).rows.compactMap { $0.first?.stringValue }
+        try await tableColumns(try validate(serverVersion: connection.serverVersion), on: connection)
+    }
+
+    /// ``tableColumns(on:)`` with the statements in hand.
+    func tableColumns(_ sql: SQL, on connection: PostgresConnection) async throws -> [String] {
+        try await connection.execute(sql.targetColumns).rows.compactMap { $0.first?.stringValue }
     }
 
     /// Checks the configuration and returns its statements.
@@ -1830,7 +1834,7 @@ public struct BulkUpdate: Sendable {
                 conditions.append((part.names, part.expressions.first ?? "true", part.columns, rows))
             }
         }
-        let targetColumns = try await connection.execute(sql.targetColumns).rows.compactMap { $0.first?.stringValue }
+        let targetColumns = try await tableColumns(sql, on: connection)
         var first: (row: [Value], policies: [String], constrained: [String])?
         for (names, condition, columns, rows) in conditions {
             let violation = try sql.violation(targetColumns: targetColumns, condition: condition, rows: rows)
@@ -1917,7 +1921,7 @@ public struct BulkUpdate: Sendable {
         } else {
             return nil
         }
-        let targetColumns = try await connection.execute(sql.targetColumns).rows.compactMap { $0.first?.stringValue }
+        let targetColumns = try await tableColumns(sql, on: connection)
         let row = try await connection.execute(sql.violation(targetColumns: targetColumns, condition: condition)).rows
             .first
         return row.map { ($0, constrained) }
