@@ -138,7 +138,7 @@ let package = Package(
         .testTarget(
             name: "SluiceHTTPTests",
             dependencies: [
-                "SluiceHTTP", "SpotifySimulator", "SluiceTestSupport",
+                "SluiceHTTP", "SpotifySimulator", "SluiceTestSupport", "APIFixtureServer",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),

@@ -88,10 +88,28 @@ public struct FixtureAPI: Sendable {
     /// that repeats its request in `self` links or debug fields does; with ``redirectsTo``, the
     /// redirect's address repeats the `Authorization` header and the body, percent-encoded.
     public var echoesRequest = false
+    /// What the API says of its rate limit, one per request in arrival order (refused ones too),
+    /// before it answers as it otherwise would: an API that says its limit in headers (GitHub's
+    /// 403 with `X-RateLimit-Remaining: 0`, a 200 saying the last request is spent).
+    public var limitAnswers: [FixtureLimitAnswer] = []
 
     public init(shape: Shape, answers: [String: Value]) {
         self.shape = shape
         self.answers = answers
+    }
+}
+
+/// One answer's rate-limit headers, and the status that refuses the request for the limit, if it
+/// does (`nil`: answered as usual, the headers with the answer).
+public struct FixtureLimitAnswer: Sendable {
+    public var status: Int?
+    public var headers: [String: String]
+    public var message: String
+
+    public init(status: Int? = nil, headers: [String: String], message: String = "API rate limit exceeded") {
+        self.status = status
+        self.headers = headers
+        self.message = message
     }
 }
 
@@ -143,6 +161,8 @@ public struct FixtureReply: Sendable, Equatable {
     public var location: String?
     /// A `Content-Encoding` header sent over the body as it is.
     public var contentEncoding: String?
+    /// More headers (a rate limit's).
+    public var headers: [String: String] = [:]
 
     init(_ status: Int, json: Value) {
         self.status = status
@@ -166,7 +186,7 @@ public struct FixtureStats: Sendable {
     public var requests = 0
     /// Requests answered 2xx or 404.
     public var answered = 0
-    /// 503s for coming too soon.
+    /// 503s for coming too soon, and the refusals of ``FixtureAPI/limitAnswers``.
     public var throttled = 0
     /// 401s and 403s (key or User-Agent missing).
     public var refused = 0

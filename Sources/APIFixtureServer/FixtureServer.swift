@@ -87,6 +87,7 @@ public final class FixtureServer: Sendable {
         var fields = HTTPFields()
         fields[.contentType] = reply.contentType
         if let location = reply.location { fields[.location] = location }
+        for (name, value) in reply.headers { if let name = HTTPFields.Element.Name(name) { fields[name] = value } }
         var bytes = reply.status == 200 ? rawBody ?? reply.body : reply.body
         if let encoding = contentEncoding {
             // Compressing a large answer takes a while: on a blocking-I/O thread, not the pool's.

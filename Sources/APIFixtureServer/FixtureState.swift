@@ -67,6 +67,13 @@ struct FixtureState: Sendable {
             stats.refused += 1
             return .error(401, "missing or invalid \(name)")
         }
+        let limit = stats.requests <= api.limitAnswers.count ? api.limitAnswers[stats.requests - 1] : nil
+        if let limit, let status = limit.status {
+            stats.throttled += 1
+            var reply = FixtureReply.error(status, limit.message)
+            reply.headers = limit.headers
+            return reply
+        }
         if let interval = api.minInterval, let last = lastAnswered,
             now - last < interval.seconds - api.arrivalJitter.seconds
         {
@@ -74,7 +81,8 @@ struct FixtureState: Sendable {
             return .error(
                 503, "Your requests are exceeding the allowable rate limit. Please see the rate limit documentation.")
         }
-        let reply = answer(request)
+        var reply = answer(request)
+        reply.headers = limit?.headers ?? [:]
         if reply.status < 400 || reply.status == 404 {
             stats.answered += 1
             stats.answeredAt.append(now)

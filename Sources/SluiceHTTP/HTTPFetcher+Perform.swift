@@ -48,12 +48,15 @@ extension HTTPFetcher {
                 let token = try await tokens?.token()
                 tally.pacedSeconds += try await pacer.waitForTurn().seconds
                 count(purpose)
-                let (status, bytes, outcome) = try await awaitingAnswer {
+                let (status, bytes, outcome, limit) = try await awaitingAnswer {
                     try await Self.exchange(
                         request, token: token, configuration: configuration, credentialForms: credentialForms,
                         exchange: exchange, logger: logger)
                 }
                 tally.bytes += bytes
+                // A throttled answer waits for its reset below, as its retry's wait.
+                let throttled = if case .rateLimited = outcome { true } else { false }
+                if !throttled, let reset = limit.spentWait { await limitSpent(until: reset, status: status) }
                 switch outcome {
                 case .success(let json, let duplicates), .echoed(let json, let duplicates):
                     if case .echoed = outcome { maskedAnswers += 1 }
@@ -87,11 +90,11 @@ extension HTTPFetcher {
                     continue
                 case .rateLimited(let status, let retryAfter):
                     problem = try await rateLimited(
-                        status: status, retryAfter: retryAfter, attempts: attempts, url: url)
+                        status: status, retryAfter: retryAfter, reset: limit.reset, attempts: attempts, url: url)
                 case .transient(let reason, let retryAfter):
                     // A 503's Retry-After is how long the service expects to be down (RFC 9110
                     // §10.2.3): the whole host waits it out, the retry counted as a failure's.
-                    if let retryAfter { await pacer.block(for: retryAfter) }
+                    if let retryAfter { await pacer.block(for: retryAfter, status: status) }
                     problem = Problem(
                         description: reason, status: status, retryAfter: retryAfter.map { ($0, "the API", url) })
                 case .final(let status, let message):
@@ -164,17 +167,20 @@ extension HTTPFetcher {
         }
     }
 
-    /// A 429 or another "slow down" status: block the whole host for `Retry-After` (stopping if
-    /// that is too long), or for a backoff when the answer names no wait, so that concurrent
-    /// callers do not keep the API busy saying it.
-    private func rateLimited(status: Int, retryAfter: Duration?, attempts: Int, url: String) async throws -> Problem {
+    /// A 429 or another "slow down" status: block the whole host for `Retry-After`, or else until
+    /// the reset its rate-limit headers give (stopping if that is too long), or for a backoff when
+    /// the answer names no wait, so that concurrent callers do not keep the API busy saying it.
+    private func rateLimited(
+        status: Int, retryAfter: Duration?, reset: RateLimitHeaders.Wait?, attempts: Int, url: String
+    ) async throws -> Problem {
         tally.throttled += 1
         if status == 429 { tally.rateLimited += 1 }
-        let wait = retryAfter ?? retryPolicy.backoff(forRetry: attempts, using: &random)
-        let what = retryAfter == nil ? "a backoff" : "Retry-After"
+        let asked = retryAfter.map { RateLimitHeaders.Wait(duration: $0, header: "Retry-After") } ?? reset
+        let wait = asked?.duration ?? retryPolicy.backoff(forRetry: attempts, using: &random)
+        let what = asked?.header ?? "a backoff"
         // Block even when stopping, so that concurrent callers send nothing during the wait either.
-        await pacer.block(for: wait)
-        if retryAfter != nil { try honour(wait, status: status, url: url) }
+        await pacer.block(for: wait, status: status, header: asked?.header ?? "Retry-After")
+        if let asked { try honour(wait, status: status, url: url, header: asked.header) }
         tally.waits += 1
         tally.waitSeconds += wait.seconds
         tally.waiting = FetchCounters.Waiting(
@@ -184,24 +190,51 @@ extension HTTPFetcher {
             level: wait >= Self.noticeableWait ? .warning : .notice,
             "Rate limited (\(status)); sending nothing to the host for \(what) of \(Self.seconds(wait))",
             metadata: ["http.status": "\(status)", "http.retry_after": "\(wait.seconds)"])
-        let said = retryAfter == nil ? "without Retry-After (backed off" : "(waited Retry-After"
+        let said = asked.map { "(waited \($0.header)" } ?? "without Retry-After (backed off"
         return Problem(description: "HTTP \(status) \(said) \(wait.seconds) s)", status: status, rateLimited: true)
     }
 
-    /// Takes on a `Retry-After`'s wait: notes when it ends (``FetchCounters/retryAfterEnds``: a fetch
-    /// stopped before then, interrupted too, is not to go on sooner), and stops the fetch when it
-    /// is more than `max_retry_after`, as resumable after the wait `asker` gave, rather than sleeping it.
-    private func honour(_ wait: Duration, status: Int?, url: String, asker: String = "the API") throws {
+    /// An answer (a 200 too) whose rate-limit headers say no request is left: the whole host sends
+    /// nothing until the reset they give, so that the next request is not refused. Over
+    /// `max_retry_after`, the next request's turn stops the fetch as resumable (``Pacer/waitForTurn()``)
+    /// with the reset noted as a `Retry-After` is; this answer is kept, and a fetch that has no more
+    /// to ask ends as it is.
+    private func limitSpent(until reset: RateLimitHeaders.Wait, status: Int) async {
+        // Concurrent answers of one spent window give the same reset (to the second, their clock
+        // readings apart): it is said and counted once.
+        let later = await pacer.block(for: reset.duration, status: status, header: reset.header)
+        guard later >= RateLimitHeaders.shortestWait else { return }
+        tally.noteRetryAfter(reset.duration)
+        tally.waits += 1
+        tally.waitSeconds += reset.duration.seconds
+        tally.waiting = FetchCounters.Waiting(
+            reason: "rate limit spent (HTTP \(status)), \(reset.header)",
+            ends: ContinuousClock.now.advanced(by: reset.duration))
+        let said =
+            "The API's rate limit is spent (HTTP \(status)); sending nothing to the host until its reset "
+            + "(\(reset.header)) in \(Self.seconds(reset.duration))"
+        logger.log(
+            level: reset.duration >= Self.noticeableWait ? .warning : .notice, "\(said)",
+            metadata: ["http.status": "\(status)", "http.retry_after": "\(reset.duration.seconds)"])
+    }
+
+    /// Takes on a `Retry-After`'s wait (or a rate limit's reset: `header` says which): notes when it
+    /// ends (``FetchCounters/retryAfterEnds``: a fetch stopped before then, interrupted too, is not
+    /// to go on sooner), and stops the fetch when it is more than `max_retry_after`, as resumable
+    /// after the wait `asker` gave, rather than sleeping it.
+    private func honour(
+        _ wait: Duration, status: Int?, url: String, asker: String = "the API", header: String = "Retry-After"
+    ) throws {
         tally.noteRetryAfter(wait)
         guard wait > configuration.maxRetryAfter else { return }
         logger.error(
-            "Asked to wait longer than max_retry_after (Retry-After); stopping",
+            "Asked to wait longer than max_retry_after (\(header)); stopping",
             metadata: [
                 "http.status": "\(status.map(String.init) ?? "none")", "http.retry_after": "\(wait.seconds)",
                 "http.url": "\(URLRedaction.describe(url))",
             ])
         throw FetchError.retryAfterTooLong(
-            wait, limit: configuration.maxRetryAfter, url: url, status: status, asker: asker)
+            wait, limit: configuration.maxRetryAfter, url: url, status: status, asker: asker, header: header)
     }
 
     /// Throws when the budget is spent, or the failure's `Retry-After` is over the cap; otherwise
@@ -249,7 +282,7 @@ extension HTTPFetcher {
     nonisolated private static func exchange(
         _ request: RequestURL.Request, token: AccessToken?, configuration: FetchConfiguration,
         credentialForms: (messages: [String], answers: [String]), exchange: HTTPExchange, logger: Logger
-    ) async throws -> (status: Int, bytes: Int, outcome: ResponseOutcome) {
+    ) async throws -> (status: Int, bytes: Int, outcome: ResponseOutcome, limit: RateLimitHeaders) {
         var headers = [("Accept", "application/json")] + configuration.headers
         // Some APIs refuse a request that names no client (GitHub); the connection's own wins.
         if !configuration.headers.contains(where: { $0.0.lowercased() == "user-agent" }) {
@@ -303,11 +336,12 @@ extension HTTPFetcher {
         let response = try await exchange.send(
             method: .init(rawValue: request.method), url: url, headers: headers, body: body,
             timeout: configuration.timeout, logger: logger)
+        let limit = RateLimitHeaders(header: { response.headers.first(name: $0) })
         let outcome = ResponseOutcome.classify(
             status: response.status, retryAfter: response.headers.first(name: "Retry-After"), body: response.body,
             throttleStatuses: configuration.throttleStatuses, secrets: secrets, answerSecrets: answerSecrets,
             location: response.headers.first(name: "Location"),
-            contentEncoding: response.headers.first(name: "Content-Encoding"))
+            contentEncoding: response.headers.first(name: "Content-Encoding"), limitSpent: limit.isSpent)
         // The shape a plan gives its requests, for `--log-level debug`: never a key (the URL and
         // body are the ones before the key was added, the URL redacted, and check refuses a
         // secret in a per-item request).
@@ -317,6 +351,6 @@ extension HTTPFetcher {
         ]
         if let sent = request.body { metadata["http.body"] = "\(HTTPFetcher.shortened(sent))" }
         logger.debug("HTTP exchange", metadata: metadata)
-        return (response.status, response.body.count, outcome)
+        return (response.status, response.body.count, outcome, limit)
     }
 }

@@ -112,6 +112,19 @@ import Testing
         #expect(clock.now.offset == .zero)
     }
 
+    /// A block says how much later it ends the host's wait: answers of one spent rate-limit window,
+    /// in flight together, give one wait, said once.
+    @Test func blockSaysHowMuchLaterTheHostsWaitEnds() async throws {
+        let clock = TestClock()
+        let pacer = Pacer(rules: PacingRules(), clock: clock, maxBlockedWait: .seconds(120))
+        let first = await pacer.block(for: .seconds(10))
+        let shorter = await pacer.block(for: .seconds(5))
+        let longer = await pacer.block(for: .seconds(12), status: 200, header: "X-RateLimit-Reset")
+        clock.advance(by: .seconds(20))
+        let afterItEnded = await pacer.block(for: .seconds(3))
+        #expect([first, shorter, longer, afterItEnded] == [.seconds(10), .zero, .seconds(2), .seconds(3)])
+    }
+
     @Test func cancelledWaiterStopsAtOnce() async throws {
         let clock = TestClock()
         let pacer = Pacer(rules: PacingRules(spacing: .seconds(60)), clock: clock, maxBlockedWait: .seconds(120))

@@ -16,7 +16,8 @@ enum ResponseOutcome: Sendable, Equatable {
     case forbidden(String)
     /// 404 or 410, with the API's message.
     case notFound(String, status: Int)
-    /// 429, or a status the plan says means "slow down" (a rate-limited API's 503).
+    /// 429, a status the plan says means "slow down" (a rate-limited API's 503), or a 403 whose
+    /// rate-limit headers say none is left (GitHub's primary limit).
     case rateLimited(status: Int, retryAfter: Duration?)
     /// Worth trying again: 5xx, 408, a 2xx whose body is not JSON (truncated); not before the
     /// answer's `Retry-After`, when it has one (a 503's: how long the service expects to be down).
@@ -111,12 +112,15 @@ enum ResponseOutcome: Sendable, Equatable {
 
     /// `secrets`: the credentials the request carried, hidden in any message taken from the body
     /// and, unless `answerSecrets` names fewer, in a 2xx body that repeats them. `contentEncoding`: the answer's `Content-Encoding`
-    /// (the client has decompressed gzip and deflate), named when the body is not JSON.
+    /// (the client has decompressed gzip and deflate), named when the body is not JSON. `limitSpent`:
+    /// the answer's rate-limit headers say no request is left (``RateLimitHeaders/isSpent``), which
+    /// makes a 403 "slow down" rather than "forbidden".
     static func classify(
         status: Int, retryAfter: String?, body: [UInt8], throttleStatuses: Set<Int> = [], secrets: [String] = [],
-        answerSecrets: [String]? = nil, location: String? = nil, contentEncoding: String? = nil, now: Date = Date()
+        answerSecrets: [String]? = nil, location: String? = nil, contentEncoding: String? = nil,
+        limitSpent: Bool = false, now: Date = Date()
     ) -> ResponseOutcome {
-        if status == 429 || throttleStatuses.contains(status) {
+        if status == 429 || throttleStatuses.contains(status) || (status == 403 && limitSpent) {
             return .rateLimited(status: status, retryAfter: RetryAfter.parse(retryAfter, now: now))
         }
         switch status {
