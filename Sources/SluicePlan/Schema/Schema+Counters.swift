@@ -58,10 +58,15 @@ extension Schema {
         case .fetch:
             return [
                 CounterSpec("requests", "Requests to the API (not the token endpoint), retries included."),
-                CounterSpec("retries", "Requests that repeated one after a transient failure or a 429."),
+                CounterSpec("retries", "Requests that repeated one after a transient failure or a `throttled` answer."),
                 CounterSpec("http_429", "429 answers."),
-                CounterSpec("throttled", "Answers that said to slow down: 429s and `throttle_statuses`."),
-                CounterSpec("waits", "Sleeps for a `Retry-After` or a backoff."),
+                CounterSpec(
+                    "throttled",
+                    "Answers that said to slow down: 429s, `throttle_statuses`, and 403s whose rate-limit headers "
+                        + "say no request is left."),
+                CounterSpec(
+                    "waits",
+                    "Sleeps for a `Retry-After`, a rate limit's reset (an answer saying none is left), or a backoff."),
                 CounterSpec(
                     "wait_ms",
                     "Their total length, in milliseconds, summed over the requests that slept: with `concurrency`, "

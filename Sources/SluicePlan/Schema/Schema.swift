@@ -349,12 +349,18 @@ public enum Schema {
                 ParameterSpec(
                     "max_retry_after", .duration(min: 0, max: 604_800), default: 600,
                     "A `Retry-After` asking to wait longer than this (a 429's, a `throttle_statuses` answer's, "
-                        + "a 5xx's or 408's, or the token endpoint's) stops the run as resumable, recording when "
-                        + "the wait ends, instead of sleeping."),
+                        + "a 5xx's or 408's, or the token endpoint's), or a rate limit's reset further off "
+                        + "(`X-RateLimit-Reset`, `RateLimit-Reset`: see `throttle_statuses`), stops the run as "
+                        + "resumable, recording when the wait ends, instead of sleeping."),
                 ParameterSpec(
                     "throttle_statuses", .list(of: .int(min: 400, max: 599)), default: .array([429]),
                     "Statuses that mean \"slow down\" (MusicBrainz: 503). Like a 429, the whole host then waits "
-                        + "`Retry-After`, or a backoff when there is none, before anything else is sent. A 5xx or "
+                        + "`Retry-After`, or else the reset its rate-limit headers give, or a backoff when there is "
+                        + "neither, before anything else is sent. Rate-limit headers are always obeyed: an answer of "
+                        + "any status (a 200 too) saying no request is left holds the host back until the reset, and "
+                        + "a 403 saying so (GitHub's limit) is \"slow down\" too, not \"forbidden\" (read: "
+                        + "`RateLimit-Remaining`/`-Reset` and `RateLimit` of the IETF drafts, `X-RateLimit-*`, "
+                        + "`X-Rate-Limit-*`; a reset over 10^9 is a Unix time, else seconds from now). A 5xx or "
                         + "408 not listed is a failure, retried after a backoff, but no sooner than its "
                         + "`Retry-After` when it has one (a 503's: how long the service expects to be down), the "
                         + "whole host waiting with it; that retry counts against `retries`, and not in `throttled`."),
