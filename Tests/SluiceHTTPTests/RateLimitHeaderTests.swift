@@ -88,8 +88,21 @@ import Testing
         #expect(!fetched.log.fullText.contains("forbids"))
     }
 
-    /// A 403 whose headers do not say the limit is spent is the API refusing, as before.
-    @Test(arguments: [[:], ["X-RateLimit-Remaining": "12", "X-RateLimit-Reset": "30"]])
+    /// GitHub's secondary limit: a 403 with a `Retry-After` (requests left in the primary one).
+    /// Waited out so, retried, answered.
+    @Test func a403WithRetryAfterIsWaitedOutAndRetried() async throws {
+        let limit = FixtureLimitAnswer(
+            status: 403, headers: ["Retry-After": "45", "X-RateLimit-Remaining": "4999"],
+            message: "You have exceeded a secondary rate limit")
+        let fetched = try await Self.fetch(["a"], limits: [limit])
+        #expect(fetched.results == [Self.found(1)], "\(String(describing: fetched.error))")
+        #expect(fetched.waited == .seconds(45))
+        #expect(fetched.counters.throttled == 1)
+    }
+
+    /// A 403 whose headers do not say the limit is spent, nor when to come back, is the API
+    /// refusing, as before.
+    @Test(arguments: [[:], ["X-RateLimit-Remaining": "12", "X-RateLimit-Reset": "30"], ["Retry-After": "soon"]])
     func a403WithoutASpentLimitStaysForbidden(headers: [String: String]) async throws {
         let fetched = try await Self.fetch(
             ["a"], limits: [FixtureLimitAnswer(status: 403, headers: headers, message: "Resource not accessible")])
@@ -224,11 +237,15 @@ import Testing
         #expect(Self.read(["RateLimit": ";;=,r=,t"]).spentWait == nil)
     }
 
-    /// A 403 is "slow down" only when the headers say the limit is spent.
+    /// A 403 is "slow down" only when the headers say the limit is spent, or say when to come back
+    /// (GitHub's secondary limit: a `Retry-After`).
     @Test func aSpent403IsRateLimited() {
         #expect(
             ResponseOutcome.classify(status: 403, retryAfter: nil, body: Array("{}".utf8), limitSpent: true)
                 == .rateLimited(status: 403, retryAfter: nil))
+        #expect(
+            ResponseOutcome.classify(status: 403, retryAfter: "60", body: Array("{}".utf8))
+                == .rateLimited(status: 403, retryAfter: .seconds(60)))
         let plain = ResponseOutcome.classify(status: 403, retryAfter: nil, body: Array("{}".utf8))
         #expect({ if case .forbidden = plain { true } else { false } }(), "\(plain)")
     }

@@ -17,7 +17,8 @@ enum ResponseOutcome: Sendable, Equatable {
     /// 404 or 410, with the API's message.
     case notFound(String, status: Int)
     /// 429, a status the plan says means "slow down" (a rate-limited API's 503), or a 403 whose
-    /// rate-limit headers say none is left (GitHub's primary limit).
+    /// rate-limit headers say none is left (GitHub's primary limit) or that has a `Retry-After`
+    /// (GitHub's secondary limit).
     case rateLimited(status: Int, retryAfter: Duration?)
     /// Worth trying again: 5xx, 408, a 2xx whose body is not JSON (truncated); not before the
     /// answer's `Retry-After`, when it has one (a 503's: how long the service expects to be down).
@@ -114,14 +115,16 @@ enum ResponseOutcome: Sendable, Equatable {
     /// and, unless `answerSecrets` names fewer, in a 2xx body that repeats them. `contentEncoding`: the answer's `Content-Encoding`
     /// (the client has decompressed gzip and deflate), named when the body is not JSON. `limitSpent`:
     /// the answer's rate-limit headers say no request is left (``RateLimitHeaders/isSpent``), which
-    /// makes a 403 "slow down" rather than "forbidden".
+    /// makes a 403 "slow down" rather than "forbidden", as a `Retry-After` does: a refusal that says
+    /// when to come back is not one for good.
     static func classify(
         status: Int, retryAfter: String?, body: [UInt8], throttleStatuses: Set<Int> = [], secrets: [String] = [],
         answerSecrets: [String]? = nil, location: String? = nil, contentEncoding: String? = nil,
         limitSpent: Bool = false, now: Date = Date()
     ) -> ResponseOutcome {
-        if status == 429 || throttleStatuses.contains(status) || (status == 403 && limitSpent) {
-            return .rateLimited(status: status, retryAfter: RetryAfter.parse(retryAfter, now: now))
+        let wait = RetryAfter.parse(retryAfter, now: now)
+        if status == 429 || throttleStatuses.contains(status) || (status == 403 && (limitSpent || wait != nil)) {
+            return .rateLimited(status: status, retryAfter: wait)
         }
         switch status {
         // No content: the API has nothing for this request (per item, "not found").

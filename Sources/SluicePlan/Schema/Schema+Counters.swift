@@ -63,7 +63,7 @@ extension Schema {
                 CounterSpec(
                     "throttled",
                     "Answers that said to slow down: 429s, `throttle_statuses`, and 403s whose rate-limit headers "
-                        + "say no request is left."),
+                        + "say no request is left or that have a `Retry-After`."),
                 CounterSpec(
                     "waits",
                     "Sleeps for a `Retry-After`, a rate limit's reset (an answer saying none is left), or a backoff."),
