@@ -190,10 +190,11 @@ import Testing
         return RateLimitHeaders(header: { lowered[$0.lowercased()] }, now: now)
     }
 
-    /// Over 10^9 an epoch second, under it seconds from now; a past or negative reset is 1 s;
-    /// past 30 days, 30 days.
+    /// Over 10^12 an epoch millisecond, over 10^9 an epoch second, under it seconds from now; a
+    /// past or negative reset is 1 s; past 30 days, 30 days.
     @Test(arguments: [
-        ("1700000060", 60.0), ("1700000059.2", 60.0), ("30", 30.0), (" 2.5 ", 2.5), ("0", 1.0), ("-5", 1.0),
+        ("1700000060", 60.0), ("1700000059.2", 60.0), ("1700000060000", 60.0), ("1700000059500", 60.0),
+        ("1699999000000", 1.0), ("30", 30.0), (" 2.5 ", 2.5), ("0", 1.0), ("-5", 1.0),
         ("1699999000", 1.0), ("99999999999999999999", 2_592_000.0), ("1000000000", 2_592_000.0),
     ])
     func resetIsEpochOrSecondsFromNow(text: String, seconds: Double) {

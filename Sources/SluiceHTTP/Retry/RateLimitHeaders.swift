@@ -30,6 +30,9 @@ struct RateLimitHeaders: Sendable, Equatable {
     /// under it a number of seconds from now (the IETF draft's, and some APIs' `X-RateLimit-Reset`):
     /// 10^9 seconds is 2001 as a date and 31 years as a wait, so the two cannot be mistaken.
     static let epochThreshold = 1_000_000_000.0
+    /// A reset over this many is a time in Unix epoch milliseconds (some APIs' `X-RateLimit-Reset`):
+    /// 10^12 milliseconds is 2001, 10^12 seconds some 31,000 years from now.
+    static let epochMillisecondsThreshold = 1_000_000_000_000.0
 
     /// - Parameters:
     ///   - header: the value of the named header, `nil` when absent; names are matched whatever
@@ -62,11 +65,13 @@ struct RateLimitHeaders: Sendable, Equatable {
     /// The wait for the reset of a spent limit: the whole host sends nothing until then.
     var spentWait: Wait? { isSpent ? reset : nil }
 
-    /// The wait a reset value asks for: epoch seconds or seconds from now (see ``epochThreshold``),
+    /// The wait a reset value asks for: epoch milliseconds, epoch seconds or seconds from now (see
+    /// ``epochThreshold`` and ``epochMillisecondsThreshold``),
     /// at least ``shortestWait``, at most ``RetryAfter/longest``; `nil` for a value that is no number.
     static func wait(untilReset text: String, now: Date) -> Duration? {
         guard let value = number(text) else { return nil }
-        let seconds = value > epochThreshold ? (value - now.timeIntervalSince1970).rounded(.up) : value
+        let epoch = value > epochMillisecondsThreshold ? value / 1000 : value
+        let seconds = value > epochThreshold ? (epoch - now.timeIntervalSince1970).rounded(.up) : value
         if seconds >= RetryAfter.longest.seconds { return RetryAfter.longest }
         return max(shortestWait, .seconds(seconds))
     }
