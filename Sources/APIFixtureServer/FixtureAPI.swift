@@ -23,9 +23,14 @@ public struct FixtureAPI: Sendable {
         /// the recorded answer, or 404 (a lookup, geocoding or classification API taking one
         /// record at a time).
         case itemBody(path: String, idKey: String)
+        /// `GET {prefix}{id}`: the id's list (its recorded answer, an array) a page at a time, as
+        /// `paging` lays the pages out; 404 for an id it does not know.
+        case pagedList(pathPrefix: String, paging: Paging)
     }
 
     public var shape: Shape
+    /// `"ID#N"`: answered 500 the first time page N (from 1) of id's list is asked for.
+    public var failingPageOnce: Set<String> = []
     /// The answer for each id the API knows, keyed as the client sends it (`ISBN:0451526538`).
     public var answers: [String: Value]
     /// Query parameters without which the API answers something other than JSON
@@ -113,6 +118,34 @@ public struct FixtureLimitAnswer: Sendable {
     }
 }
 
+/// How a ``FixtureAPI/Shape/pagedList(pathPrefix:paging:)`` endpoint pages a list.
+public struct Paging: Sendable {
+    public enum Style: Sendable {
+        /// `?start=N` (a page index from 0); `{"items": [...], "links": {"next": "/path?start=N+1"}}`.
+        case nextURL
+        /// `?start=N`; the body is the page's array, the next page in a `Link` header's `rel="next"`.
+        case linkHeader
+        /// `?after=cN`; `{"items": [...], "meta": {"next_cursor": "cN+1"}}` (`""` on the last page).
+        case cursor
+        /// `?offset=N&limit=M`; `{"items": [...]}`.
+        case offset
+        /// `?page=N&per_page=M` (pages from 1); the body is the page's array.
+        case page
+    }
+
+    public var style: Style
+    /// Items per page (for `offset` and `page`, unless the request asks for another number).
+    public var size: Int
+    /// `"ID#N"`: what page N (from 1) of id's list names as its next page (a URL, or a cursor)
+    /// instead of the right one: another host, a page already given.
+    public var nextOverride: [String: String] = [:]
+
+    public init(_ style: Style, size: Int) {
+        self.style = style
+        self.size = size
+    }
+}
+
 /// What one request looked like to the fixture.
 public struct FixtureRequest: Sendable {
     public var method: String
@@ -163,6 +196,8 @@ public struct FixtureReply: Sendable, Equatable {
     public var contentEncoding: String?
     /// More headers (a rate limit's).
     public var headers: [String: String] = [:]
+    /// A `Link` header (a paged list's next page).
+    public var link: String?
 
     init(_ status: Int, json: Value) {
         self.status = status

@@ -78,6 +78,8 @@ public final class FixtureServer: Sendable {
         let body = try await request.body.collect(upTo: 1 << 20)
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
+        // HTTP/1's Host header arrives as the request's authority.
+        if let authority = request.head.authority { headers["host"] = authority }
         let inbound = FixtureRequest(
             method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "",
             headers: headers, body: Array(buffer: body))
@@ -88,6 +90,8 @@ public final class FixtureServer: Sendable {
         fields[.contentType] = reply.contentType
         if let location = reply.location { fields[.location] = location }
         for (name, value) in reply.headers { if let name = HTTPFields.Element.Name(name) { fields[name] = value } }
+        // (Link is a name HTTPTypes has no constant for.)
+        if let link = reply.link { fields[.init("Link")!] = link }
         var bytes = reply.status == 200 ? rawBody ?? reply.body : reply.body
         if let encoding = contentEncoding {
             // Compressing a large answer takes a while: on a blocking-I/O thread, not the pool's.

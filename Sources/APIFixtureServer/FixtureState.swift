@@ -10,10 +10,13 @@ struct FixtureState: Sendable {
     private var order = SplitMix64(seed: 7)
     /// How many more times each id of ``FixtureAPI/unavailableFirst`` is answered as unavailable.
     private var unavailableLeft: [String: Int]
+    /// The pages of ``FixtureAPI/failingPageOnce`` not yet failed.
+    private var failingPageOnce: Set<String>
 
     init(api: FixtureAPI) {
         self.api = api
         unavailableLeft = api.unavailableFirst
+        failingPageOnce = api.failingPageOnce
     }
 
     mutating func respond(to request: FixtureRequest, at now: Double) -> FixtureReply {
@@ -116,6 +119,8 @@ struct FixtureState: Sendable {
             return FixtureReply(200, text: api.nonJSONBody, contentType: "text/plain")
         }
         switch api.shape {
+        case .pagedList(let prefix, let paging):
+            return page(of: request, prefix: prefix, paging: paging)
         case .perItem(let prefix):
             guard request.method == "GET", request.path.hasPrefix(prefix) else { return .error(404, "Not Found") }
             let id = String(request.path.dropFirst(prefix.count)).removingPercentEncoding ?? ""
@@ -179,6 +184,57 @@ struct FixtureState: Sendable {
             }
             guard let item = api.answers[id] else { return .error(404, "no record for \(idKey) \(id)") }
             return FixtureReply(200, json: item)
+        }
+    }
+
+    /// A page of the id's list, laid out as `paging` says.
+    private mutating func page(of request: FixtureRequest, prefix: String, paging: Paging) -> FixtureReply {
+        guard request.method == "GET", request.path.hasPrefix(prefix) else { return .error(404, "Not Found") }
+        let id = String(request.path.dropFirst(prefix.count)).removingPercentEncoding ?? ""
+        stats.idsAsked.append(id)
+        guard case .array(let list)? = api.answers[id] else { return .error(404, "Not Found") }
+        let parameters = request.parameters
+        var size = paging.size
+        let start: Int
+        switch paging.style {
+        case .nextURL, .linkHeader: start = (Int(parameters["start"] ?? "0") ?? 0) * size
+        case .cursor: start = (Int((parameters["after"] ?? "c0").dropFirst()) ?? 0) * size
+        case .offset:
+            size = Int(parameters["limit"] ?? "") ?? size
+            start = Int(parameters["offset"] ?? "0") ?? 0
+        case .page:
+            size = Int(parameters["per_page"] ?? "") ?? size
+            start = ((Int(parameters["page"] ?? "1") ?? 1) - 1) * size
+        }
+        let number = start / max(1, size) + 1
+        if failingPageOnce.remove("\(id)#\(number)") != nil { return .error(500, api.failureMessage) }
+        let items = Array(list.dropFirst(start).prefix(size))
+        let more = start + size < list.count
+        let override = paging.nextOverride["\(id)#\(number)"]
+        // The same request with the next page's parameter: what an API's own next link is.
+        func next(_ name: String, _ value: String) -> String {
+            override ?? request.path + "?"
+                + (request.pairs.filter { $0.name != name }.map { "\($0.name)=\($0.value)" } + ["\(name)=\(value)"])
+                .joined(separator: "&")
+        }
+        switch paging.style {
+        case .nextURL:
+            let link: Value = more || override != nil ? .string(next("start", String(number))) : .null
+            return FixtureReply(200, json: .object(["items": .array(items), "links": .object(["next": link])]))
+        case .linkHeader:
+            var reply = FixtureReply(200, json: .array(items))
+            if more || override != nil {
+                let target = next("start", String(number))
+                let absolute = target.hasPrefix("http") ? target : "http://\(request.headers["host"] ?? "")\(target)"
+                reply.link = "<\(absolute)>; rel=\"next\", <http://\(request.headers["host"] ?? "")/last>; rel=\"last\""
+            }
+            return reply
+        case .cursor:
+            let cursor = override ?? (more ? "c\(number)" : "")
+            return FixtureReply(
+                200, json: .object(["items": .array(items), "meta": .object(["next_cursor": .string(cursor)])]))
+        case .offset: return FixtureReply(200, json: .object(["items": .array(items)]))
+        case .page: return FixtureReply(200, json: .array(items))
         }
     }
 
