@@ -60,6 +60,9 @@ public struct FetchConfiguration: Sendable {
     /// The key of the answer holding the items (an array, or an object for
     /// ``MatchRule/objectKeys``); `nil` when the body itself is that.
     public var itemsKey: String?
+    /// Per item: how the pages of each request's list are followed; `nil` reads the first answer
+    /// alone.
+    public var paginate: Pagination?
     /// Per-item endpoint used when the batch endpoint answers 403; `{id}` is replaced by the
     /// percent-encoded id. `nil` makes a 403 an error.
     public var fallbackPath: String?
@@ -166,7 +169,8 @@ extension FetchConfiguration: CustomReflectable {
                 "concurrency": concurrency, "timeout": timeout, "retries": retries, "backoffBase": backoffBase,
                 "backoffMax": backoffMax, "maxRetryAfter": maxRetryAfter, "throttleStatuses": throttleStatuses,
                 "auth": auth.map(\.description) as Any, "headers": headers.map { "\($0.0): <redacted>" },
-                "itemsKey": itemsKey as Any, "fallbackPath": fallbackPath as Any, "maxIDs": maxIDs,
+                "itemsKey": itemsKey as Any, "paginate": paginate as Any, "fallbackPath": fallbackPath as Any,
+                "maxIDs": maxIDs,
             ])
     }
 }

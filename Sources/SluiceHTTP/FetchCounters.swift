@@ -25,6 +25,8 @@ public struct FetchCounters: Sendable, Equatable {
     public var fallbackRequests = 0
     /// Requests sent to isolate the ids that made a whole batch fail with 400.
     public var narrowedRequests = 0
+    /// Pages of a per-item request's list read after its first (``FetchConfiguration/paginate``).
+    public var pages = 0
     /// Requests that ran past their deadline.
     public var timeouts = 0
     /// Ids rejected because the API answered their request with a 5xx after every retry

@@ -38,6 +38,15 @@ extension HTTPFetcher {
         _ request: RequestURL.Request, purpose: Purpose,
         read: @Sendable (Value, [JSON.DuplicateKey]) -> Result<Item, AnswerMatching.Mismatch>
     ) async throws -> Answer<Item> {
+        try await perform(request, purpose: purpose) { json, duplicates, _ in read(json, duplicates) }
+    }
+
+    /// ``perform(_:purpose:read:)`` whose `read` also gets the answer's `Link` headers, comma-joined
+    /// (`nil` when it has none): where a paged list names its next page.
+    func perform<Item: Sendable>(
+        _ request: RequestURL.Request, purpose: Purpose,
+        read: @Sendable (Value, [JSON.DuplicateKey], _ link: String?) -> Result<Item, AnswerMatching.Mismatch>
+    ) async throws -> Answer<Item> {
         let url = request.url
         var attempts = 0
         var replayedAfter401 = false
@@ -48,7 +57,7 @@ extension HTTPFetcher {
                 let token = try await tokens?.token()
                 tally.pacedSeconds += try await pacer.waitForTurn().seconds
                 count(purpose)
-                let (status, bytes, outcome, limit) = try await awaitingAnswer {
+                let (status, bytes, outcome, limit, link) = try await awaitingAnswer {
                     try await Self.exchange(
                         request, token: token, configuration: configuration, credentialForms: credentialForms,
                         exchange: exchange, logger: logger)
@@ -61,7 +70,7 @@ extension HTTPFetcher {
                 case .success(let json, let duplicates), .echoed(let json, let duplicates):
                     if case .echoed = outcome { maskedAnswers += 1 }
                     let mismatch: AnswerMatching.Mismatch
-                    switch read(json, duplicates) {
+                    switch read(json, duplicates, link) {
                     case .success(let item): return .ok(item)
                     case .failure(let failure): mismatch = failure
                     }
@@ -282,7 +291,7 @@ extension HTTPFetcher {
     nonisolated private static func exchange(
         _ request: RequestURL.Request, token: AccessToken?, configuration: FetchConfiguration,
         credentialForms: (messages: [String], answers: [String]), exchange: HTTPExchange, logger: Logger
-    ) async throws -> (status: Int, bytes: Int, outcome: ResponseOutcome, limit: RateLimitHeaders) {
+    ) async throws -> (status: Int, bytes: Int, outcome: ResponseOutcome, limit: RateLimitHeaders, link: String?) {
         var headers = [("Accept", "application/json")] + configuration.headers
         // Some APIs refuse a request that names no client (GitHub); the connection's own wins.
         if !configuration.headers.contains(where: { $0.0.lowercased() == "user-agent" }) {
@@ -351,6 +360,9 @@ extension HTTPFetcher {
         ]
         if let sent = request.body { metadata["http.body"] = "\(HTTPFetcher.shortened(sent))" }
         logger.debug("HTTP exchange", metadata: metadata)
-        return (response.status, response.body.count, outcome, limit)
+        let links = response.headers["Link"]
+        return (
+            response.status, response.body.count, outcome, limit, links.isEmpty ? nil : links.joined(separator: ", ")
+        )
     }
 }

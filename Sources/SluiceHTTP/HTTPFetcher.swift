@@ -272,14 +272,18 @@ public actor HTTPFetcher {
             let rules = configuration.itemRules
             let answer: Answer<(ItemResult, Bool, [String])>
             do {
-                answer = try await perform(request, purpose: purpose) { json, duplicates in
-                    // A fallback endpoint answers the item itself; a per-item source may wrap it (items_key).
-                    let (item, hasItemsKey) =
-                        purpose == .fallback
-                        ? AnswerMatching(rule: .position, itemsKey: nil, idPrefix: "").item(
-                            in: json, duplicates: duplicates)
-                        : matching.item(in: json, duplicates: duplicates)
-                    return rules.judge([item]).map { ($0[0], hasItemsKey, json.objectKeys) }
+                if let pagination = configuration.paginate, purpose == .batch {
+                    answer = try await fetchList(request, pagination)
+                } else {
+                    answer = try await perform(request, purpose: purpose) { json, duplicates in
+                        // A fallback endpoint answers the item itself; a per-item source may wrap it (items_key).
+                        let (item, hasItemsKey) =
+                            purpose == .fallback
+                            ? AnswerMatching(rule: .position, itemsKey: nil, idPrefix: "").item(
+                                in: json, duplicates: duplicates)
+                            : matching.item(in: json, duplicates: duplicates)
+                        return rules.judge([item]).map { ($0[0], hasItemsKey, json.objectKeys) }
+                    }
                 }
             } catch var error as FetchError {
                 // Per-item POSTs share their URL: the body says which row it was.

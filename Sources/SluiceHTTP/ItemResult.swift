@@ -18,6 +18,10 @@ public enum ItemResult: Sendable, Equatable {
     /// different values: which one is meant is unknown, so none is used; not kept among the
     /// answers, so a later run asks again. `reason` says which.
     case ambiguous(String)
+    /// The id's list has more pages than ``Pagination/maxPages``: `fetched` were read, and the
+    /// last named another. None of its items is used (never a partial list); not kept among
+    /// the answers, so a later run asks again.
+    case tooManyPages(fetched: Int)
 }
 
 /// What the plan says an item the API sent means besides itself: an error inside a 200.

@@ -1141,6 +1141,74 @@ struct PlanChecker {
 extension PlanChecker {
     /// A fetch's keys must fit one request shape: per item (a path with placeholders), a batch
     /// in a query parameter (GET), or a batch in a JSON body (POST).
+    /// `paginate`: for one GET request per row, exactly one style, each key with its partner.
+    mutating func checkPaginate(
+        _ paginate: PaginateSettings, _ fetch: FetchSettings, stage s: StageDefinition, path: String, shapeKnown: Bool
+    ) {
+        func at(_ key: String) -> SourceLocation { location("\(path).\(key)", or: s.location) }
+        func error(_ message: String, at key: String, _ notes: [String] = []) {
+            validator.diagnostics.error(message, at: at(key), notes: notes)
+        }
+        if shapeKnown, !fetch.perItem || fetch.method != .get {
+            error(
+                "'paginate' in stage '\(s.name)': pages are followed only for one GET request per row, and this "
+                    + (fetch.perItem ? "request is a POST" : "is a batch request (many ids per request)"),
+                at: "paginate",
+                [
+                    fetch.perItem
+                        ? "remove 'paginate', or ask with method GET"
+                        : "remove 'paginate', or give the path {field} placeholders to make one request per row"
+                ])
+        }
+        let styles = paginate.styleKeys
+        let allStyles =
+            "next_url, link_header: true, cursor (with cursor_param), offset_param (with page_size) or "
+            + "page_param"
+        if styles.isEmpty {
+            error(
+                "'paginate' in stage '\(s.name)' names no way to find the next page", at: "paginate",
+                ["give one of \(allStyles)"])
+        } else if styles.count > 1 {
+            error(
+                "'paginate' in stage '\(s.name)' names \(styles.count) ways to find the next page ("
+                    + styles.map { "'\($0)'" }.joined(separator: ", ") + "): give one",
+                at: "paginate.\(styles[1])")
+        }
+        let pageSizeGiven = isGiven("page_size", in: path + ".paginate")
+        // Each key that needs another, or that only one style reads.
+        let pairs: [(key: String, present: Bool, needs: String, needed: Bool, why: String)] = [
+            (
+                "cursor", paginate.cursor != nil, "cursor_param", paginate.cursorParam != nil,
+                "the query parameter the cursor is sent in"
+            ),
+            (
+                "cursor_param", paginate.cursorParam != nil, "cursor", paginate.cursor != nil,
+                "the key path of the answer holding the cursor"
+            ),
+            (
+                "offset_param", paginate.offsetParam != nil, "page_size", paginate.pageSize != nil,
+                "the number of items a page holds, which the offset grows by"
+            ),
+            (
+                "page_size", pageSizeGiven, "offset_param' or 'page_param",
+                paginate.offsetParam != nil || paginate.pageParam != nil, "the style it sizes"
+            ),
+            (
+                "size_param", paginate.sizeParam != nil, "page_size", paginate.pageSize != nil,
+                "the number of items to ask for"
+            ),
+            (
+                "first_page", paginate.firstPage != 1, "page_param", paginate.pageParam != nil,
+                "the query parameter of the page number"
+            ),
+        ]
+        for pair in pairs where pair.present && !pair.needed {
+            error(
+                "'paginate.\(pair.key)' in stage '\(s.name)' needs '\(pair.needs)': \(pair.why)",
+                at: "paginate.\(pair.key)")
+        }
+    }
+
     mutating func checkRequestShape(_ fetch: FetchSettings, stage s: StageDefinition, path: String, input: [String]?) {
         func at(_ key: String) -> SourceLocation { location("\(path).\(key)", or: s.location) }
         func given(_ key: String) -> Bool { isGiven(key, in: path) }
@@ -1212,6 +1280,9 @@ extension PlanChecker {
             checkKeyPath(
                 itemsKey, key: "items_key", stage: s.name, at: at("items_key"),
                 whenEmpty: "leave it out when the body itself holds the items", spelled: { "items_key: \($0)" })
+        }
+        if let paginate = fetch.paginate {
+            checkPaginate(paginate, fetch, stage: s, path: path, shapeKnown: methodKnown)
         }
         // A fragment is never sent: what follows a '#' would silently not reach the API. (A query
         // value without placeholders is percent-encoded, '#' and all; one with them is sent as written.)

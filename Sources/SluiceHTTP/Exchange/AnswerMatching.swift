@@ -160,7 +160,7 @@ struct AnswerMatching: Sendable {
 
     /// The value `key` names in `body`, as a key of its own (which may hold a dot) or a key path;
     /// `nil` when `body` has no such key.
-    private static func value(at key: String, in body: Value) -> Value? {
+    static func value(at key: String, in body: Value) -> Value? {
         if case .object(let object) = body, let value = object[key] { return value }
         var value = body
         for part in key.split(separator: ".") {

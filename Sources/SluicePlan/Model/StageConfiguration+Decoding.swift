@@ -126,6 +126,17 @@ extension StageConfiguration {
                     body: r.optional("body")?.value.value,
                     bodyKeyOrder: r.optional("body")?.value.jsonKeyOrder ?? .sorted, match: match,
                     itemsKey: try r.optional("items_key")?.string(),
+                    paginate: try r.optional("paginate").map { p throws(ParameterReader.Missing) in
+                        PaginateSettings(
+                            nextURL: try p.optional("next_url")?.string(),
+                            linkHeader: try p.optional("link_header")?.bool(),
+                            cursor: try p.optional("cursor")?.string(),
+                            cursorParam: try p.optional("cursor_param")?.string(),
+                            offsetParam: try p.optional("offset_param")?.string(),
+                            pageParam: try p.optional("page_param")?.string(), firstPage: try p.int("first_page"),
+                            pageSize: try p.optional("page_size")?.int(),
+                            sizeParam: try p.optional("size_param")?.string(), maxPages: try p.int("max_pages"))
+                    },
                     fallbackPath: try r.optional("fallback_path")?.string(),
                     fallbackNote: try r.optional("fallback_note")?.string(),
                     responseField: try r.string("response_field"), delay: try r.double("delay"),

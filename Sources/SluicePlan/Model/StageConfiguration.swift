@@ -130,6 +130,8 @@ public struct FetchSettings: Sendable {
     public var match: MatchMode
     /// Where the answer's items are; `nil`: the body itself.
     public var itemsKey: String?
+    /// How a per-item request's paged list is followed; `nil`: its first answer is taken as it is.
+    public var paginate: PaginateSettings?
     public var fallbackPath: String?
     /// Added to the notice when fetch switches to `fallback_path`.
     public var fallbackNote: String?
@@ -164,6 +166,49 @@ public struct FetchSettings: Sendable {
 
     /// One request per row: the path, or a `POST` body, names row fields.
     public var perItem: Bool { path.hasPlaceholders || itemBody?.fields.isEmpty == false }
+}
+
+/// A fetch's `paginate`, its keys as written: `sluice check` makes sure they name exactly one
+/// style (``style``) with the keys it needs.
+public struct PaginateSettings: Sendable, Equatable {
+    public var nextURL: String?
+    public var linkHeader: Bool?
+    public var cursor: String?
+    public var cursorParam: String?
+    public var offsetParam: String?
+    public var pageParam: String?
+    public var firstPage: Int
+    public var pageSize: Int?
+    public var sizeParam: String?
+    public var maxPages: Int
+
+    /// How the next page is found.
+    public enum Style: Sendable, Equatable {
+        case nextURL(String)
+        case linkHeader
+        case cursor(String, parameter: String)
+        case offset(parameter: String, pageSize: Int)
+        case page(parameter: String)
+    }
+
+    /// The style keys given (`link_header: false` is none), in the order the reference lists them.
+    public var styleKeys: [String] {
+        [
+            nextURL.map { _ in "next_url" }, linkHeader == true ? "link_header" : nil, cursor.map { _ in "cursor" },
+            offsetParam.map { _ in "offset_param" }, pageParam.map { _ in "page_param" },
+        ].compactMap { $0 }
+    }
+
+    /// The one style the keys name with what it needs; `nil` for none, several, or a style
+    /// without its partner key (which `sluice check` refuses).
+    public var style: Style? {
+        guard styleKeys.count == 1 else { return nil }
+        if let nextURL { return .nextURL(nextURL) }
+        if linkHeader == true { return .linkHeader }
+        if let cursor { return cursorParam.map { .cursor(cursor, parameter: $0) } }
+        if let offsetParam { return pageSize.map { .offset(parameter: offsetParam, pageSize: $0) } }
+        return pageParam.map { .page(parameter: $0) }
+    }
 }
 
 public struct TransformSettings: Sendable {

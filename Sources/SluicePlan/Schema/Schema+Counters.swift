@@ -77,6 +77,7 @@ extension Schema {
                 CounterSpec("token_refreshes", "Of those, the ones that replaced an earlier token."),
                 CounterSpec("fallback_requests", "Per-item requests sent because the batch endpoint was forbidden."),
                 CounterSpec("narrowed_requests", "Requests sent to find the ids that made a whole batch fail."),
+                CounterSpec("pages", "Pages of a row's paged list (`paginate`) asked for after its first."),
                 CounterSpec("timeouts", "Requests that ran past their deadline."),
                 CounterSpec(
                     "gave_up",

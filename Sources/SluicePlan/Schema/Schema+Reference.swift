@@ -43,6 +43,7 @@ extension Schema {
             let counters = counters(of: kind)
             if !counters.isEmpty { out += "\nCounters:\n\n" + counterTable(counters) }
         }
+        out += "\n### Fetch pagination (`fetch.paginate`)\n\n" + paginationText + table(paginateKeys)
         out += "\n### Validation rules (`validate.rules.FIELD`)\n\n" + table(ruleKeys)
         out += "\n### Apply columns (`apply.columns.COLUMN`)\n\n" + table(applyColumnKeys)
         out += "\n### Verify checks (`verify.checks[]`)\n\n" + table(checkKeys)
@@ -106,6 +107,26 @@ extension Schema {
             """
         return out
     }
+
+    /// What `paginate` does beyond its keys' own docs.
+    static let paginationText = """
+        Only for one GET request per row (a `path` with `{field}` placeholders); `check` refuses it on a
+        batch request or a POST, and without exactly one style. Each row's `response` is one array: every
+        page's items in order (`[]` for an empty first page, which is found, not "not found"). Each page is
+        a request like any other: paced (`delay`, `rate`, `Retry-After`), retried, counted in `requests`,
+        and in `pages` after the first. A 404, 410 or 204 on the first page is "not found" (`on_not_found`),
+        a 400 rejects the row, as without pages. A later page that fails stops the fetch (or, retried to the
+        end with `on_give_up: reject`, rejects the row): the row's list is never used in part. A page whose
+        list (`items_key`) is not an array stops the fetch as an answer of the wrong shape. `not_found_when`
+        and `retry_when` read each page's whole answer. A next page (`next_url`, `link_header`) must be on
+        the connection's `base_url` scheme, host and port, since every request carries its credentials:
+        another stops the fetch, naming the host; an api-key `query_param` the URL repeats is sent once. A
+        next page already asked for (the pages loop) stops the fetch too, naming the page. A row's answer is
+        written to the run's answers file once all its pages are in, so `sluice resume` asks again only for
+        the rows whose pages were not all in.
+
+
+        """
 
     static func counterTable(_ counters: [CounterSpec]) -> String {
         var out = "| counter | meaning |\n|---|---|\n"

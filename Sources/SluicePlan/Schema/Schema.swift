@@ -130,6 +130,44 @@ public enum Schema {
                 + "rejects files, or a log."),
     ]
 
+    /// A fetch's `paginate`: one style's keys, and `max_pages`.
+    static let paginateKeys: [ParameterSpec] = [
+        ParameterSpec(
+            "next_url", .string,
+            "Style: the key path of each page's answer holding the next page's URL (`links.next`, `next`), "
+                + "absolute or relative to the page; absent, `null` or `\"\"` ends the list."),
+        ParameterSpec(
+            "link_header", .bool,
+            "Style (`true`): the next page is the `Link` response header's `rel=\"next\"` URL (RFC 8288, "
+                + "GitHub); none ends the list."),
+        ParameterSpec(
+            "cursor", .string,
+            "Style: the key path of each page's answer holding the next page's cursor (`meta.next_cursor`); "
+                + "the next request is the first with `cursor_param` set to it; absent, `null` or `\"\"` ends."),
+        ParameterSpec("cursor_param", .string, "With `cursor`: the query parameter the cursor is sent in (`after`)."),
+        ParameterSpec(
+            "offset_param", .string,
+            "Style: the query parameter of the offset, sent as 0, `page_size`, 2 × `page_size`...; a page of "
+                + "fewer than `page_size` items ends the list."),
+        ParameterSpec(
+            "page_param", .string,
+            "Style: the query parameter of the page number, sent as `first_page`, then one more each page; "
+                + "an empty page ends the list, or one of fewer than `page_size` items when that is given."),
+        ParameterSpec(
+            "first_page", .int(min: 0, max: 1_000_000), default: 1, "With `page_param`: the first page's number."),
+        ParameterSpec(
+            "page_size", .int(min: 1, max: 1_000_000),
+            "Items per page: required with `offset_param`, optional with `page_param`; sent in `size_param` "
+                + "when that is given."),
+        ParameterSpec(
+            "size_param", .string,
+            "With `page_size`: the query parameter that asks for that many items a page (`limit`, `per_page`)."),
+        ParameterSpec(
+            "max_pages", .int(min: 1, max: 1_000_000), default: 100,
+            "Most pages one row's list may take. A row whose list has more is rejected (reason `too_many_pages`, "
+                + "saying how many were fetched): never a partial list."),
+    ]
+
     static let ruleKeys: [ParameterSpec] = [
         ParameterSpec(
             "type", .choice(of: ValueType.self), default: "any",
@@ -318,7 +356,13 @@ public enum Schema {
                     "items_key", .string,
                     "The key of the answer that holds the items (`tracks`), or a key path to them (`data.results`); "
                         + "without it the body itself is the array, the object keyed by id, or (per item) the item. "
-                        + "Only the answer to the request is read: a paged list's later pages are not asked for."),
+                        + "With `paginate`, where each page's list is (without it, each page's body is the list)."),
+                ParameterSpec(
+                    "paginate", .object(paginateKeys),
+                    "Per-item GET: follow the pages of a list the API pages, and attach one array, every page's "
+                        + "items (at `items_key`) in order. Exactly one style: `next_url`, `link_header`, `cursor` "
+                        + "with `cursor_param`, `offset_param` with `page_size`, or `page_param`. See Fetch "
+                        + "pagination."),
                 ParameterSpec(
                     "fallback_path", .string,
                     "Per-item path with `{id}` used when the batch endpoint answers 403, e.g. `/tracks/{id}`."
@@ -504,10 +548,10 @@ public enum StageKind: String, Sendable, CaseIterable, Codable {
         case .fetch:
             return
                 "Asks an HTTP API for each row's item (a batch of ids per request, or one request per row) and attaches it. "
-                + "Each request is sent once and its answer taken as it is: pages are not followed. An API that pages a "
-                + "list (a `next` link or cursor, `page=2`, a `Link` header) gives only its first page, so "
-                + "`length(response.items)` counts that page, not the list: ask for a size that holds the whole answer "
-                + "(`query: {limit: 100}`), or for items by id."
+                + "Each request's answer is taken as it is, unless a per-item GET says how its list is paged "
+                + "(`paginate`: a `next` link or cursor, `offset=`, `page=2`, a `Link` header): then every page is "
+                + "asked for and the row gets one array of all their items. Without `paginate`, an API that pages "
+                + "a list gives only its first page, so `length(response.items)` counts that page, not the list."
         case .transform: return "Computes output fields from expressions."
         case .validate:
             return "Checks fields against rules, and every field for a NUL character (which PostgreSQL and the "

@@ -8,7 +8,7 @@ import SluicePipeline
 /// again: `sluice resume RUN` re-fetches at most the batches that were in flight (for one
 /// request per row, pieces of ``FetchStage/perItemPiece`` rows).
 ///
-/// One JSON object per line, `{"id":..,"found":ITEM}`, `{"id":..,"not_found":true}` (or the
+/// One JSON object per line, `{"id":..,"found":ITEM}` (a paged list's `[ITEMS]`), `{"id":..,"not_found":true}` (or the
 /// way the API said so, `"not_found":"404: no such record"`) or `{"id":..,"rejected":REASON}`,
 /// handed to the kernel as soon as a batch's requests end, in
 /// whatever order they end (a `write`, no fsync: it must survive the process, not the
@@ -30,8 +30,12 @@ enum FetchAnswers {
             }
             guard let line else { break }
             guard let id = line["id"].stringValue.map(ExactText.init) else { continue }
-            if case .object = line["found"] {
-                answers[id] = .found(line["found"])
+            let found = line["found"]
+            // A paged list's answer is an array (an empty one too).
+            if case .object = found {
+                answers[id] = .found(found)
+            } else if case .array = found {
+                answers[id] = .found(found)
             } else if line["not_found"].boolValue == true {
                 answers[id] = .notFound(because: nil)
             } else if let because = line["not_found"].stringValue {
@@ -62,7 +66,7 @@ enum FetchAnswers {
                 line = .object(["id": .string(id), "not_found": because.map(Value.string) ?? .bool(true)])
             case .rejected(let reason): line = .object(["id": .string(id), "rejected": .string(reason)])
             // No answer to keep: a resume asks again.
-            case .gaveUp, .ambiguous: return
+            case .gaveUp, .ambiguous, .tooManyPages: return
             }
             try await file.append { out in
                 JSON.encode(line, into: &out)

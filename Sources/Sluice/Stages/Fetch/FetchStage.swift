@@ -74,6 +74,7 @@ public struct FetchStage: Stage {
         if settings.perItem {
             // Each request's query is rendered from its row, into its key.
             c.request = .perItem
+            c.paginate = settings.paginate.flatMap(Self.pagination)
         } else {
             c.request =
                 if let body = settings.body {
@@ -106,6 +107,23 @@ public struct FetchStage: Stage {
         c.maxIDs = settings.perItem ? 1 : settings.maxIDs
         c.rejectOnGiveUp = settings.onGiveUp == .reject
         return c
+    }
+
+    /// The fetcher's ``Pagination`` of a plan's `paginate`; `nil` for keys that name no one
+    /// style (which `sluice check` refuses).
+    static func pagination(_ p: PaginateSettings) -> Pagination? {
+        let style: Pagination.Style
+        switch p.style {
+        case .nextURL(let key)?: style = .nextURL(key: key)
+        case .linkHeader?: style = .linkHeader
+        case .cursor(let key, let parameter)?: style = .cursor(key: key, parameter: parameter)
+        case .offset(let parameter, let size)?:
+            style = .offset(parameter: parameter, pageSize: size, sizeParameter: p.sizeParam)
+        case .page(let parameter)?:
+            style = .page(parameter: parameter, first: p.firstPage, pageSize: p.pageSize, sizeParameter: p.sizeParam)
+        case nil: return nil
+        }
+        return Pagination(style: style, maxPages: p.maxPages)
     }
 
     public func run(_ context: StageContext, input: StageInput?, output: StageOutput) async throws {
@@ -472,6 +490,7 @@ public struct FetchStage: Stage {
         counters.set("fallback_requests", c.fallbackRequests)
         counters.set("narrowed_requests", c.narrowedRequests)
         if settings.onGiveUp == .reject { counters.set("gave_up", c.gaveUp) }
+        counters.set("pages", c.pages)
         counters.set("timeouts", c.timeouts)
         counters.set("found", tally.found)
         counters.set("not_found", tally.notFound)

@@ -117,6 +117,14 @@ struct FetchedBatch {
                         "the API failed every attempt at this id's request (on_give_up: reject), which says nothing "
                             + "of the id: a later run asks again; the last error: \(reason)", stage: stage, index))
                 continue
+            case .tooManyPages(let fetched):
+                rejections.append(
+                    reject(
+                        row, "too_many_pages",
+                        "the API's list for this row has more pages than paginate.max_pages allows: \(fetched) were "
+                            + "fetched and the last names another; none of its items is used (a partial list would "
+                            + "read as the whole): raise max_pages", stage: stage, index))
+                continue
             case .ambiguous(let reason):
                 tally.ambiguous += 1
                 rejections.append(

@@ -1,0 +1,220 @@
+import Foundation
+import SluiceCore
+
+/// One row's list as its pages come (``Pagination``): reads each page's items and where the next
+/// page is, and refuses a next page on another host or one already asked for. Pure, so every
+/// style is testable without a server.
+struct PagedList: Sendable {
+    let pagination: Pagination
+    let itemsKey: String?
+    /// The row's request as the plan makes it, before any page parameter.
+    let request: RequestURL.Request
+    /// The connection's scheme, host and port: the only place a next page may be asked from,
+    /// since every request carries the connection's credentials.
+    let origin: Origin?
+    /// Query parameters the fetcher adds as a request leaves (an api-key's `query_param`): taken
+    /// off a next URL the API names, so that the key is neither sent twice nor logged.
+    let addedParameters: [String]
+    /// The items of the pages read so far, in order.
+    private(set) var items: [Value] = []
+    /// The pages read so far.
+    private(set) var pages = 0
+    /// Each URL asked for, with its page number: a next page already asked for is a loop.
+    private var asked: [String: Int] = [:]
+
+    /// One page's answer as read: its items and the next page's URL or cursor (`nil`: the last
+    /// page). `notFound`: the page meets `not_found_when`.
+    struct Page: Sendable {
+        var items: [Value]
+        var next: String?
+        var notFound = false
+    }
+
+    /// What to do after a page.
+    enum Step: Sendable {
+        case ask(RequestURL.Request)
+        case done
+        /// The list has a page past ``Pagination/maxPages``.
+        case tooManyPages
+    }
+
+    /// A scheme, a host and a port, compared as URLs compare them (case-insensitively, a
+    /// missing port being the scheme's own).
+    struct Origin: Sendable, Equatable, CustomStringConvertible {
+        var scheme: String
+        var host: String
+        var port: Int?
+
+        init?(_ url: String) {
+            guard let parts = URLComponents(string: url), let scheme = parts.scheme?.lowercased(),
+                let host = parts.host?.lowercased(), !host.isEmpty
+            else { return nil }
+            self.scheme = scheme
+            self.host = host
+            self.port = parts.port ?? ["http": 80, "https": 443][scheme]
+        }
+
+        var description: String { "\(scheme)://\(host)" + (port.map { ":\($0)" } ?? "") }
+    }
+
+    init(
+        _ pagination: Pagination, itemsKey: String?, request: RequestURL.Request, baseURL: String,
+        addedParameters: [String]
+    ) {
+        self.pagination = pagination
+        self.itemsKey = itemsKey
+        self.request = request
+        self.origin = Origin(baseURL)
+        self.addedParameters = addedParameters
+    }
+
+    /// The first page's request: the row's, with the page parameters an offset or page style
+    /// sends on every request.
+    var firstRequest: RequestURL.Request { withPageParameters(0) }
+
+    /// Reads one page's answer. `link` is its `Link` header (all of them, comma-joined);
+    /// `rules` the plan's `retry_when` and `not_found_when`, which read the page's whole answer.
+    func read(_ body: Value, link: String?, rules: ItemRules) -> Result<Page, AnswerMatching.Mismatch> {
+        var notFound = false
+        switch rules.judge([.found(body)]) {
+        case .failure(let mismatch): return .failure(mismatch)
+        case .success(let judged): if case .notFound = judged[0] { notFound = true }
+        }
+        if notFound || (pages == 0 && body.isNull) { return .success(Page(items: [], next: nil, notFound: true)) }
+        let found = AnswerMatching(rule: .position, itemsKey: itemsKey, idPrefix: "").items(of: body)
+        guard case .array(let list) = found else {
+            let place = itemsKey.map { "page \(pages + 1)'s \"\($0)\"" } ?? "page \(pages + 1)'s body"
+            return .failure(.shape(place, found, wanted: "an array", in: body))
+        }
+        switch pagination.style {
+        case .nextURL(let key):
+            return Self.text(at: key, in: body, what: "paginate.next_url", wanted: "a URL").map {
+                Page(items: list, next: $0)
+            }
+        case .linkHeader:
+            return .success(Page(items: list, next: link.flatMap(Self.nextLink)))
+        case .cursor(let key, _):
+            return Self.text(at: key, in: body, what: "paginate.cursor", wanted: "a cursor").map {
+                Page(items: list, next: $0)
+            }
+        case .offset(_, let size, _):
+            return .success(Page(items: list, next: list.count < size ? nil : ""))
+        case .page(_, _, let size, _):
+            let last = list.isEmpty || size.map { list.count < $0 } == true
+            return .success(Page(items: list, next: last ? nil : ""))
+        }
+    }
+
+    /// Takes in the page answered to `url`, and says what to ask next.
+    /// - Throws: ``FetchError`` for a next page on another host than the connection's, or one
+    ///   already asked for.
+    mutating func add(_ page: Page, answering url: String) throws(FetchError) -> Step {
+        pages += 1
+        asked[url] = asked[url] ?? pages
+        items += page.items
+        guard let next = page.next else { return .done }
+        guard pages < pagination.maxPages else { return .tooManyPages }
+        let request: RequestURL.Request
+        switch pagination.style {
+        case .nextURL, .linkHeader:
+            request = RequestURL.Request(method: self.request.method, url: try follow(next, from: url))
+        case .cursor(_, let parameter):
+            request = RequestURL.Request(
+                method: self.request.method, url: Self.setting(parameter, to: next, in: self.request.url))
+        case .offset, .page:
+            request = withPageParameters(pages)
+        }
+        if let earlier = asked[request.url] {
+            throw FetchError(
+                .invalidResponse,
+                "page \(pages) of this row's list names as the next page one already asked for (page \(earlier)): "
+                    + "the pages loop; not followed", url: url)
+        }
+        return .ask(request)
+    }
+
+    /// The row's request with the page parameters of the page after `pages` pages.
+    private func withPageParameters(_ pages: Int) -> RequestURL.Request {
+        var url = request.url
+        switch pagination.style {
+        case .nextURL, .linkHeader, .cursor: break
+        case .offset(let parameter, let size, let sizeParameter):
+            url = Self.setting(parameter, to: String(pages * size), in: url)
+            if let sizeParameter { url = Self.setting(sizeParameter, to: String(size), in: url) }
+        case .page(let parameter, let first, let size, let sizeParameter):
+            url = Self.setting(parameter, to: String(first + pages), in: url)
+            if let sizeParameter, let size { url = Self.setting(sizeParameter, to: String(size), in: url) }
+        }
+        return RequestURL.Request(method: request.method, url: url)
+    }
+
+    /// A next URL the API named, made absolute against the page it was on, checked to lead to
+    /// the connection's origin, without the parameters the fetcher adds itself.
+    private func follow(_ next: String, from url: String) throws(FetchError) -> String {
+        guard let resolved = URL(string: next, relativeTo: URL(string: url))?.absoluteURL.absoluteString,
+            let there = Origin(resolved)
+        else {
+            throw FetchError(
+                .invalidResponse, "page \(pages) of this row's list names a next page that is not a URL", url: url)
+        }
+        guard let origin, there == origin else {
+            throw FetchError(
+                .invalidResponse,
+                "page \(pages) of this row's list names its next page on another host, \(there), not the "
+                    + "connection's \(origin.map(\.description) ?? "base_url"): not followed, since every request "
+                    + "carries the connection's credentials", url: url)
+        }
+        return addedParameters.reduce(resolved) { Self.setting($1, to: nil, in: $0) }
+    }
+
+    /// The text at key path `key` of `body`: `nil` when absent, `null` or empty; a shape
+    /// mismatch when it is neither text nor a number.
+    private static func text(
+        at key: String, in body: Value, what: String, wanted: String
+    ) -> Result<String?, AnswerMatching.Mismatch> {
+        let value = AnswerMatching.value(at: key, in: body) ?? .null
+        switch value {
+        case .null: return .success(nil)
+        case .string(let text): return .success(text.isEmpty ? nil : text)
+        case .int, .decimal: return .success(value.text)
+        default:
+            var mismatch = AnswerMatching.Mismatch(
+                "the answer's \"\(key)\" (\(what)) is a JSON \(value.typeName), not \(wanted)")
+            mismatch.isShape = true
+            return .failure(mismatch)
+        }
+    }
+
+    /// The `rel="next"` target of a `Link` header (RFC 8288): `<URL>; rel="next"`, among others
+    /// separated by commas; a `rel` may list several relations (`rel="next last"`).
+    static func nextLink(in header: String) -> String? {
+        var rest = Substring(header)
+        while let open = rest.firstIndex(of: "<"), let close = rest[open...].firstIndex(of: ">") {
+            let target = rest[rest.index(after: open)..<close]
+            rest = rest[rest.index(after: close)...]
+            let parameters = rest.prefix { $0 != "<" }
+            for parameter in parameters.split(whereSeparator: { $0 == ";" || $0 == "," }) {
+                let pair = parameter.split(separator: "=", maxSplits: 1).map {
+                    $0.trimmingCharacters(in: .whitespaces)
+                }
+                guard pair.count == 2, pair[0].lowercased() == "rel" else { continue }
+                let relations = pair[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")).lowercased()
+                if relations.split(separator: " ").contains("next") { return String(target) }
+            }
+        }
+        return nil
+    }
+
+    /// `url` with the query parameter `name` set to `value` (percent-encoded), in place of any
+    /// it had; with `value` `nil`, without it.
+    static func setting(_ name: String, to value: String?, in url: String) -> String {
+        let (path, query) =
+            url.firstIndex(of: "?").map { (String(url[..<$0]), String(url[url.index(after: $0)...])) } ?? (url, "")
+        var pairs = query.split(separator: "&", omittingEmptySubsequences: true).map(String.init).filter { pair in
+            let key = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            return (String(key).removingPercentEncoding ?? String(key)) != name
+        }
+        if let value { pairs.append(RequestURL.encode(name) + "=" + RequestURL.encode(value)) }
+        return pairs.isEmpty ? path : path + "?" + pairs.joined(separator: "&")
+    }
+}

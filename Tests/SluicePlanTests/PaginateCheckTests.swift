@@ -1,0 +1,88 @@
+import Foundation
+import SluiceCore
+import Testing
+
+@testable import SluicePlan
+
+/// `sluice check` on a fetch's `paginate`: each mistake is an error at the key that makes it,
+/// naming the stage.
+@Suite struct PaginateCheckTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        var fetch: String
+        /// `LINE:COLUMN message`, the plan's fetch keys starting on line 15.
+        var error: String
+        var testDescription: String { error }
+    }
+
+    static let cases: [Case] = [
+        Case(
+            fetch: "id: isrc\npath: /lists\npaginate: {next_url: next}",
+            error: "17:15 'paginate' in stage 'fetch': pages are followed only for one GET request per row, and this "
+                + "is a batch request (many ids per request)"),
+        Case(
+            fetch: "path: /lists\nmethod: POST\nbody: {isrc: \"{isrc}\"}\npaginate: {next_url: next}",
+            error: "18:15 'paginate' in stage 'fetch': pages are followed only for one GET request per row, and this "
+                + "request is a POST"),
+        Case(
+            fetch: "path: /lists/{isrc}\npaginate: {max_pages: 5}",
+            error: "16:15 'paginate' in stage 'fetch' names no way to find the next page"),
+        Case(
+            fetch: "path: /lists/{isrc}\npaginate: {link_header: false}",
+            error: "16:15 'paginate' in stage 'fetch' names no way to find the next page"),
+        Case(
+            fetch: "path: /lists/{isrc}\npaginate:\n  next_url: next\n  page_param: page",
+            error: "18:19 'paginate' in stage 'fetch' names 2 ways to find the next page ('next_url', 'page_param'): "
+                + "give one"),
+        Case(
+            fetch: "path: /lists/{isrc}\npaginate:\n  cursor: meta.next",
+            error: "17:15 'paginate.cursor' in stage 'fetch' needs 'cursor_param': the query parameter the cursor is "
+                + "sent in"),
+        Case(
+            fetch: "path: /lists/{isrc}\npaginate:\n  next_url: next\n  cursor_param: after",
+            error: "18:21 'paginate.cursor_param' in stage 'fetch' needs 'cursor': the key path of the answer holding "
+                + "the cursor"),
+        Case(
+            fetch: "path: /lists/{isrc}\npaginate:\n  offset_param: offset",
+            error: "17:21 'paginate.offset_param' in stage 'fetch' needs 'page_size': the number of items a page "
+                + "holds, which the offset grows by"),
+        Case(
+            fetch: "path: /lists/{isrc}\npaginate:\n  link_header: true\n  page_size: 10",
+            error:
+                "18:18 'paginate.page_size' in stage 'fetch' needs 'offset_param' or 'page_param': the style it sizes"),
+        Case(
+            fetch: "path: /lists/{isrc}\npaginate:\n  page_param: page\n  size_param: per_page",
+            error: "18:19 'paginate.size_param' in stage 'fetch' needs 'page_size': the number of items to ask for"),
+        Case(
+            fetch: "path: /lists/{isrc}\npaginate:\n  next_url: next\n  first_page: 0",
+            error: "18:19 'paginate.first_page' in stage 'fetch' needs 'page_param': the query parameter of the page "
+                + "number"),
+        Case(
+            fetch: "path: /lists/{isrc}\npaginate:\n  page_param: page\n  page_size: 0",
+            error: "18:18 'page_size' in 'paginate' in stage 'fetch' is 0, below the minimum 1"),
+        Case(
+            fetch: "path: /lists/{isrc}\npaginate:\n  next_url: next\n  max_pages: 0",
+            error: "18:18 'max_pages' in 'paginate' in stage 'fetch' is 0, below the minimum 1"),
+        Case(
+            fetch: "path: /lists/{isrc}\npaginate:\n  next_url: next\n  next_page: 2",
+            error: "18:7 unknown key 'next_page' in 'paginate' in stage 'fetch'"),
+    ]
+
+    @Test(arguments: cases)
+    func aPaginateMistakeIsAnErrorAtItsKey(_ c: Case) {
+        let found = errors(RequestShapeCheckTests.plan(fetch: c.fetch)).map {
+            "\($0.location?.line ?? 0):\($0.location?.column ?? 0) \($0.message)"
+        }
+        #expect(found.contains { $0.hasPrefix(c.error) }, "\(found)")
+    }
+
+    @Test func eachStyleLoads() throws {
+        for paginate in [
+            "{next_url: links.next}", "{link_header: true}", "{cursor: meta.next_cursor, cursor_param: after}",
+            "{offset_param: offset, page_size: 100, size_param: limit}", "{page_param: page, first_page: 0}",
+        ] {
+            let plan = try load(RequestShapeCheckTests.plan(fetch: "path: /lists/{isrc}\npaginate: \(paginate)"))
+            let settings = try #require(plan.stage(named: "fetch")?.fetch?.paginate)
+            #expect(settings.style != nil && settings.maxPages == 100, "\(paginate)")
+        }
+    }
+}

@@ -1,0 +1,236 @@
+import APIFixtureServer
+import Foundation
+import SluiceCore
+import SluiceHTTP
+import Testing
+
+@testable import Sluice
+@testable import SluicePipeline
+
+/// `paginate`: a per-item request whose list the API pages gets every page's items, each page a
+/// request of its own, against a real local server that pages the lists.
+@Suite struct FetchPaginationTests {
+    /// Seven items for `A` (three pages of three), none for `B`, three for `C`; `Z` is unknown (404).
+    static let lists: [String: Value] = [
+        "A": .array((1...7).map { .object(["n": .int(Int64($0))]) }),
+        "B": .array([]),
+        "C": .array((1...3).map { .object(["c": .int(Int64($0))]) }),
+    ]
+
+    static func api(_ style: Paging.Style, _ configure: (inout Paging) -> Void = { _ in }) -> FixtureAPI {
+        var paging = Paging(style, size: 3)
+        configure(&paging)
+        return FixtureAPI(shape: .pagedList(pathPrefix: "/lists/", paging: paging), answers: lists)
+    }
+
+    static func stage(_ paginate: String, itemsKey: String?, origin: String, extra: String = "") throws -> any Stage {
+        try FetchShapesTests.fetchStage(
+            "path: /lists/{name}\n" + (itemsKey.map { "items_key: \($0)\n" } ?? "") + "paginate: \(paginate)\n"
+                + "backoff: 0\n" + extra,
+            connection: "kind: http\nbase_url: \(origin)")
+    }
+
+    /// Reading the lists by `next_url`, the connection sending `key` in the query parameter `key`.
+    static func stage(origin: String, queryKey key: String) throws -> any Stage {
+        try FetchShapesTests.fetchStage(
+            "path: /lists/{name}\nitems_key: items\npaginate: {next_url: links.next}",
+            connection: "kind: http\nbase_url: \(origin)\nauth: { kind: api-key, query_param: key, key: \"${KEY}\" }",
+            environment: ["KEY": key])
+    }
+
+    /// What the stage's error says when it fails on ``names`` (an issue when it does not fail).
+    static func failure(of stage: any Stage) async throws -> String {
+        let harness = try await StageHarness(stage: stage)
+        let error = await #expect(throws: (any Error).self) { _ = try await harness.run(stage, input: [names]) }
+        return "\(error.map { "\($0)" } ?? "")"
+    }
+
+    static let names = Batch(columns: ["name"], rows: [["A"], ["B"], ["Z"], ["C"]])
+
+    struct Case: Sendable, CustomTestStringConvertible {
+        var style: Paging.Style
+        var paginate: String
+        var itemsKey: String?
+        /// Requests for A, B, Z, C.
+        var requests: Int
+        /// The URL of A's second page, as the server saw it.
+        var secondPage: String
+        var testDescription: String { paginate }
+    }
+
+    static let cases: [Case] = [
+        Case(
+            style: .nextURL, paginate: "{next_url: links.next}", itemsKey: "items", requests: 3 + 1 + 1 + 1,
+            secondPage: "/lists/A?start=1"),
+        Case(
+            style: .linkHeader, paginate: "{link_header: true}", itemsKey: nil, requests: 6,
+            secondPage: "/lists/A?start=1"),
+        Case(
+            style: .cursor, paginate: "{cursor: meta.next_cursor, cursor_param: after}", itemsKey: "items", requests: 6,
+            secondPage: "/lists/A?after=c1"),
+        // A full last page (C's three) is followed by an empty one.
+        Case(
+            style: .offset, paginate: "{offset_param: offset, page_size: 3, size_param: limit}", itemsKey: "items",
+            requests: 3 + 1 + 1 + 2, secondPage: "/lists/A?offset=3&limit=3"),
+        Case(
+            style: .page, paginate: "{page_param: page, page_size: 3, size_param: per_page}", itemsKey: nil,
+            requests: 7, secondPage: "/lists/A?page=2&per_page=3"),
+        // Without a page size only an empty page ends a list.
+        Case(
+            style: .page, paginate: "{page_param: page}", itemsKey: nil, requests: 4 + 1 + 1 + 2,
+            secondPage: "/lists/A?page=2"),
+    ]
+
+    @Test(arguments: cases)
+    func everyPageOfEachRowsListIsAskedForAndJoinedInOrder(_ c: Case) async throws {
+        try await FetchShapesTests.with(Self.api(c.style)) { server, origin in
+            let stage = try Self.stage(c.paginate, itemsKey: c.itemsKey, origin: origin)
+            let harness = try await StageHarness(stage: stage)
+            let got = rows(try await harness.run(stage, input: [Self.names]))
+            #expect(got.map { $0["name"] } == ["A", "B", "C"])
+            #expect(got.map { $0["response"] } == [Self.lists["A"], .array([]), Self.lists["C"]])
+            #expect(harness.counters["requests"] == c.requests)
+            #expect(harness.counters["pages"] == c.requests - 4)
+            #expect(harness.counters["not_found"] == 1)
+            let seen = server.stats().seenURLs
+            #expect(seen.count == c.requests && seen.contains(c.secondPage), "\(seen)")
+        }
+    }
+
+    /// A list longer than `max_pages` rejects its row, saying how many pages were fetched; the
+    /// other rows are answered.
+    @Test func aRowNeedingMorePagesThanMaxPagesIsRejectedWhole() async throws {
+        try await FetchShapesTests.with(Self.api(.nextURL)) { _, origin in
+            let stage = try Self.stage("{next_url: links.next, max_pages: 2}", itemsKey: "items", origin: origin)
+            let harness = try await StageHarness(stage: stage)
+            let got = rows(try await harness.run(stage, input: [Self.names]))
+            #expect(got.map { $0["name"] } == ["B", "C"])
+            #expect(harness.counters["requests"] == 2 + 1 + 1 + 1)
+            let rejects = try await FetchStageTests.rejects(harness)
+            #expect(
+                rejects.contains {
+                    $0.hasPrefix("fetch,too_many_pages,name,A,the API's list for this row has more pages than ")
+                        && $0.contains("2 were fetched")
+                }, "\(rejects)")
+        }
+    }
+
+    /// A next page on another host (here another port) is not asked for: every request carries
+    /// the connection's credentials. The fetch stops naming the host, and nothing reached it.
+    @Test func aNextPageOnAnotherHostStopsTheFetchAndIsNeverAsked() async throws {
+        let key = "k3y-for-the-api-only"
+        try await FetchShapesTests.with(Self.api(.nextURL)) { elsewhere, foreign in
+            let api = Self.api(.nextURL) { $0.nextOverride["A#1"] = foreign + "/lists/A?start=1&token=sekrit" }
+            try await FetchShapesTests.with(api) { server, origin in
+                let stage = try Self.stage(origin: origin, queryKey: key)
+                let said = try await Self.failure(of: stage)
+                #expect(
+                    said.contains("page 1 of this row's list names its next page on another host, \(foreign),"),
+                    "\(said)")
+                #expect(!said.contains(key) && !said.contains("sekrit"), "\(said)")
+                #expect(elsewhere.stats().requests == 0)
+                #expect(server.stats().requests == 1)
+            }
+        }
+    }
+
+    /// An api-key `query_param` is added to every page, and once, even when the API's next link
+    /// repeats it; no URL that is logged holds it.
+    @Test func anAPIKeyInTheQueryIsSentOnceWithEveryPage() async throws {
+        let key = "k3y-for-every-page"
+        var api = Self.api(.nextURL)
+        api.requiredQuery = ["key": key]
+        try await FetchShapesTests.with(api) { server, origin in
+            let stage = try Self.stage(origin: origin, queryKey: key)
+            let harness = try await StageHarness(stage: stage)
+            let got = rows(try await harness.run(stage, input: [Batch(columns: ["name"], rows: [["A"]])]))
+            #expect(got.map { $0["response"] } == [Self.lists["A"]])
+            let seen = server.stats().seenURLs
+            #expect(seen.count == 3)
+            #expect(seen.allSatisfy { $0.components(separatedBy: "key=\(key)").count == 2 }, "\(seen)")
+        }
+    }
+
+    /// A cursor the API already gave for this row (the pages loop) stops the fetch, naming the page.
+    @Test func pagesThatLoopStopTheFetch() async throws {
+        try await FetchShapesTests.with(Self.api(.cursor) { $0.nextOverride["A#2"] = "c1" }) { server, origin in
+            let stage = try Self.stage(
+                "{cursor: meta.next_cursor, cursor_param: after}", itemsKey: "items", origin: origin)
+            let said = try await Self.failure(of: stage)
+            #expect(
+                said.contains("page 2 of this row's list names as the next page one already asked for (page 2)"),
+                "\(said)")
+            #expect(server.stats().requests == 2)
+        }
+    }
+
+    /// A later page the API fails once is asked again; the row still gets its whole list.
+    @Test func aFailedLaterPageIsRetried() async throws {
+        var api = Self.api(.nextURL)
+        api.failingPageOnce = ["A#2"]
+        try await FetchShapesTests.with(api) { _, origin in
+            let stage = try Self.stage("{next_url: links.next}", itemsKey: "items", origin: origin)
+            let harness = try await StageHarness(stage: stage)
+            let got = rows(try await harness.run(stage, input: [Self.names]))
+            #expect(got.map { $0["response"] } == [Self.lists["A"], .array([]), Self.lists["C"]])
+            #expect(harness.counters["requests"] == 7)
+            #expect(harness.counters["retries"] == 1)
+            #expect(harness.counters["pages"] == 2)
+        }
+    }
+
+    /// A fetch that stops in the middle of a row's pages (page 2 of A fails, with no retries) has
+    /// written down the rows whose lists were whole, an empty one too, and not that row: a resume
+    /// asks again for A's pages only.
+    @Test func anInterruptedPagedFetchResumesWithoutAskingFinishedRowsAgain() async throws {
+        var api = Self.api(.nextURL)
+        api.failingPageOnce = ["A#2"]
+        try await FetchShapesTests.with(api) { server, origin in
+            let plan = "path: /lists/{name}\nitems_key: items\npaginate: {next_url: links.next}\nretries: 0"
+            let connection = "kind: http\nbase_url: \(origin)"
+            let input = Batch(columns: ["name"], rows: [["B"], ["C"], ["A"]])
+            let first = try FetchShapesTests.fetchStage(plan, connection: connection)
+            let firstRun = try await StageHarness(stage: first)
+            await #expect(throws: (any Error).self) { _ = try await firstRun.run(first, input: [input]) }
+            #expect(server.stats().seenURLs == ["/lists/B", "/lists/C", "/lists/A", "/lists/A?start=1"])
+
+            var second = try #require(try FetchShapesTests.fetchStage(plan, connection: connection) as? FetchStage)
+            second.previousAnswers = firstRun.runDirectory.appendingPathComponent(FetchAnswers.fileName(stage: "fetch"))
+            let secondRun = try await StageHarness(stage: second)
+            let got = rows(try await secondRun.run(second, input: [input]))
+            #expect(got.map { $0["response"] } == [.array([]), Self.lists["C"], Self.lists["A"]])
+            #expect(secondRun.counters["reused_answers"] == 2)
+            #expect(
+                Array(server.stats().seenURLs.dropFirst(4)) == ["/lists/A", "/lists/A?start=1", "/lists/A?start=2"])
+        }
+    }
+
+    /// The answers file reads a paged row's array (an empty one too) back as found, and the lines
+    /// files written before it as before.
+    @Test func theAnswersFileReadsArraysAndTheLinesItAlwaysHad() async throws {
+        let directory = try await StageHarness.makeRunDirectory()
+        let url = directory.appendingPathComponent("answers.ndjson")
+        let lines = [
+            #"{"id":"a","found":{"n":1}}"#, #"{"id":"b","not_found":true}"#, #"{"id":"c","not_found":"404: gone"}"#,
+            #"{"id":"d","rejected":"bad id"}"#, #"{"id":"e","found":[{"n":1},{"n":2}]}"#, #"{"id":"f","found":[]}"#,
+            #"{"id":"g","found":"text"}"#,
+        ]
+        try await BlockingIO.runOnOwnThread { try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: url) }
+        let loaded = await FetchAnswers.load(from: url)
+        let expected: [String: ItemResult] = [
+            "a": .found(.object(["n": 1])), "b": .notFound(because: nil), "c": .notFound(because: "404: gone"),
+            "d": .rejected(reason: "bad id"), "e": .found(.array([.object(["n": 1]), .object(["n": 2])])),
+            "f": .found(.array([])),
+        ]
+        #expect(Dictionary(uniqueKeysWithValues: loaded.map { ($0.key.text, $0.value) }) == expected)
+    }
+
+    /// A page whose `items_key` is not a list is an answer of another shape than the plan says.
+    @Test func aPageWhoseItemsAreNotAListStopsTheFetch() async throws {
+        try await FetchShapesTests.with(Self.api(.nextURL)) { _, origin in
+            let stage = try Self.stage("{next_url: links.next}", itemsKey: "links", origin: origin)
+            let said = try await Self.failure(of: stage)
+            #expect(said.contains("page 1's \"links\" is a JSON object, not an array"), "\(said)")
+        }
+    }
+}
