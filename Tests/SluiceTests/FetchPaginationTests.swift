@@ -179,6 +179,37 @@ import Testing
         }
     }
 
+    /// A later page the API says it does not know is not "not found" for the row, whose first
+    /// page was answered: the fetch stops rather than use the list in part.
+    @Test func aLaterPageNotFoundStopsTheFetch() async throws {
+        try await FetchShapesTests.with(Self.api(.nextURL) { $0.nextOverride["A#1"] = "/lists/Q?start=1" }) {
+            _, origin in
+            let said = try await Self.failure(
+                of: try Self.stage("{next_url: links.next}", itemsKey: "items", origin: origin))
+            #expect(
+                said.contains(
+                    "page 2 of this row's list answered 404: Not Found, although its first page was answered"),
+                "\(said)")
+        }
+    }
+
+    /// With `on_give_up: reject`, a later page the API fails to the end rejects its row (never a
+    /// partial list), and the other rows are answered.
+    @Test func aLaterPageGivenUpOnRejectsItsRowWhole() async throws {
+        var api = Self.api(.nextURL)
+        api.failingPageOnce = ["A#3"]
+        try await FetchShapesTests.with(api) { _, origin in
+            let stage = try Self.stage(
+                "{next_url: links.next}", itemsKey: "items", origin: origin, extra: "retries: 0\non_give_up: reject")
+            let harness = try await StageHarness(stage: stage)
+            let got = rows(try await harness.run(stage, input: [Self.names]))
+            #expect(got.map { $0["name"] } == ["B", "C"])
+            #expect(harness.counters["gave_up"] == 1)
+            let rejects = try await FetchStageTests.rejects(harness)
+            #expect(rejects.contains { $0.hasPrefix("fetch,gave_up,name,A,") }, "\(rejects)")
+        }
+    }
+
     /// A fetch that stops in the middle of a row's pages (page 2 of A fails, with no retries) has
     /// written down the rows whose lists were whole, an empty one too, and not that row: a resume
     /// asks again for A's pages only.
