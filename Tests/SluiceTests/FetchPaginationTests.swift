@@ -183,6 +183,19 @@ import Testing
         }
     }
 
+    /// `not_found_when` reads each page's whole answer: met on the first page, the row is not found.
+    @Test func notFoundWhenOnTheFirstPageIsNotFound() async throws {
+        try await FetchShapesTests.with(Self.api(.nextURL)) { _, origin in
+            let stage = try Self.stage(
+                "{next_url: links.next}", itemsKey: "items", origin: origin,
+                extra: "not_found_when: \"length(response.items) == 0\"")
+            let harness = try await StageHarness(stage: stage)
+            let got = rows(try await harness.run(stage, input: [Self.names]))
+            #expect(got.map { $0["name"] } == ["A", "C"])
+            #expect(harness.counters["not_found"] == 2)
+        }
+    }
+
     /// A later page the API says it does not know is not "not found" for the row, whose first
     /// page was answered: the fetch stops rather than use the list in part.
     @Test func aLaterPageNotFoundStopsTheFetch() async throws {
