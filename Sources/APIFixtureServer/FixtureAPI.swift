@@ -194,10 +194,8 @@ public struct FixtureReply: Sendable, Equatable {
     public var location: String?
     /// A `Content-Encoding` header sent over the body as it is.
     public var contentEncoding: String?
-    /// More headers (a rate limit's).
+    /// More headers (a rate limit's, a paged list's `Link`).
     public var headers: [String: String] = [:]
-    /// A `Link` header (a paged list's next page).
-    public var link: String?
 
     init(_ status: Int, json: Value) {
         self.status = status

@@ -90,8 +90,6 @@ public final class FixtureServer: Sendable {
         fields[.contentType] = reply.contentType
         if let location = reply.location { fields[.location] = location }
         for (name, value) in reply.headers { if let name = HTTPFields.Element.Name(name) { fields[name] = value } }
-        // (Link is a name HTTPTypes has no constant for.)
-        if let link = reply.link { fields[.init("Link")!] = link }
         var bytes = reply.status == 200 ? rawBody ?? reply.body : reply.body
         if let encoding = contentEncoding {
             // Compressing a large answer takes a while: on a blocking-I/O thread, not the pool's.

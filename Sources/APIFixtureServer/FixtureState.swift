@@ -85,7 +85,7 @@ struct FixtureState: Sendable {
                 503, "Your requests are exceeding the allowable rate limit. Please see the rate limit documentation.")
         }
         var reply = answer(request)
-        reply.headers = limit?.headers ?? [:]
+        reply.headers.merge(limit?.headers ?? [:]) { _, limit in limit }
         if reply.status < 400 || reply.status == 404 {
             stats.answered += 1
             stats.answeredAt.append(now)
@@ -225,8 +225,9 @@ struct FixtureState: Sendable {
             var reply = FixtureReply(200, json: .array(items))
             if more || override != nil {
                 let target = next("start", String(number))
-                let absolute = target.hasPrefix("http") ? target : "http://\(request.headers["host"] ?? "")\(target)"
-                reply.link = "<\(absolute)>; rel=\"next\", <http://\(request.headers["host"] ?? "")/last>; rel=\"last\""
+                let host = "http://\(request.headers["host"] ?? "")"
+                let absolute = target.hasPrefix("http") ? target : host + target
+                reply.headers["Link"] = "<\(absolute)>; rel=\"next\", <\(host)/last>; rel=\"last\""
             }
             return reply
         case .cursor:

@@ -1139,8 +1139,6 @@ struct PlanChecker {
 }
 
 extension PlanChecker {
-    /// A fetch's keys must fit one request shape: per item (a path with placeholders), a batch
-    /// in a query parameter (GET), or a batch in a JSON body (POST).
     /// `paginate`: for one GET request per row, exactly one style, each key with its partner.
     mutating func checkPaginate(
         _ paginate: PaginateSettings, _ fetch: FetchSettings, stage s: StageDefinition, path: String, shapeKnown: Bool
@@ -1209,6 +1207,8 @@ extension PlanChecker {
         }
     }
 
+    /// A fetch's keys must fit one request shape: per item (a path with placeholders), a batch
+    /// in a query parameter (GET), or a batch in a JSON body (POST).
     mutating func checkRequestShape(_ fetch: FetchSettings, stage s: StageDefinition, path: String, input: [String]?) {
         func at(_ key: String) -> SourceLocation { location("\(path).\(key)", or: s.location) }
         func given(_ key: String) -> Bool { isGiven(key, in: path) }
