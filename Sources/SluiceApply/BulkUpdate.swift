@@ -1784,8 +1784,8 @@ public struct BulkUpdate: Sendable {
             _ = try await connection.execute("ROLLBACK TO SAVEPOINT sluice_apply_update")
             guard let found = try? await findPolicyViolation(sql, on: connection) else { throw error }
             throw BulkUpdateError(
-                violation: error, violated: .rowSecurity(policies: found.policies), table: table,
-                offending: found.row, columns: columns.map(\.name), constrained: found.constrained)
+                violation: error, violated: .rowSecurity(policies: found.policies, unpermitted: found.unpermitted),
+                table: table, offending: found.row, columns: columns.map(\.name), constrained: found.constrained)
         } catch let error as PostgresError where error.kind == .server && error.sqlState == "42P10" {
             throw BulkUpdateError(noConflictArbiter: error, table: table, key: key, phase: .update)
         }
@@ -1799,10 +1799,12 @@ public struct BulkUpdate: Sendable {
     /// to the UPDATE and SELECT policies' `USING`, and the updated one as an update does. A row
     /// must pass one permissive policy of each and each restrictive one: each of those is a
     /// condition of its own, and the first row failing one of them names it (and the others it
-    /// is also the first of). `nil` when the target has no such policy or no row fails one.
+    /// is also the first of). Where row-level security applies to this role and no permissive
+    /// policy covers a command, it permits no row at all (`unpermitted`: `INSERT`, `UPDATE`,
+    /// `SELECT`), and the first row names that instead. `nil` when no row fails a policy.
     private func findPolicyViolation(
         _ sql: SQL, on connection: PostgresConnection
-    ) async throws -> (row: [Value], policies: [String], constrained: [String])? {
+    ) async throws -> (row: [Value], policies: [String], unpermitted: [String], constrained: [String])? {
         typealias Checked = SQL.CheckedRows
         let checks: [(command: Character, check: Bool, rows: Checked)] =
             switch mode {
@@ -1814,8 +1816,13 @@ public struct BulkUpdate: Sendable {
                     ("w", true, .updated), ("r", false, .updated),
                 ]
             }
-        // (names, condition, columns, rows) per condition: a group of permissive ones, or a restrictive one.
-        var conditions: [(names: [String], condition: String, columns: [String], rows: Checked)] = []
+        // (names, condition, columns, rows) per condition: a group of permissive ones, or a restrictive
+        // one; or, with no permissive one where row-level security applies, none (`unpermitted`).
+        typealias Condition = (
+            names: [String], unpermitted: [String], condition: String, columns: [String], rows: Checked
+        )
+        var conditions: [Condition] = []
+        let secured = try await rowSecurityActive(on: connection)
         for (command, check, rows) in checks {
             let policies = try await connection.execute(sql.rowPolicies(for: command, check: check)).rows
             func parts(_ rows: [[Value]]) -> (names: [String], expressions: [String], columns: [String]) {
@@ -1827,16 +1834,19 @@ public struct BulkUpdate: Sendable {
             let permissive = parts(policies.filter { $0[1].boolValue == true })
             if !permissive.names.isEmpty {
                 let any = permissive.expressions.map { "(\($0))" }.joined(separator: " OR ")
-                conditions.append((permissive.names, any, permissive.columns, rows))
+                conditions.append((permissive.names, [], any, permissive.columns, rows))
+            } else if secured {
+                let verb = ["a": "INSERT", "w": "UPDATE"][command] ?? "SELECT"
+                conditions.append(([], [verb], "false", [], rows))
             }
             for restrictive in policies where restrictive[1].boolValue == false {
                 let part = parts([restrictive])
-                conditions.append((part.names, part.expressions.first ?? "true", part.columns, rows))
+                conditions.append((part.names, [], part.expressions.first ?? "true", part.columns, rows))
             }
         }
         let targetColumns = try await tableColumns(sql, on: connection)
-        var first: (row: [Value], policies: [String], constrained: [String])?
-        for (names, condition, columns, rows) in conditions {
+        var first: (row: [Value], policies: [String], unpermitted: [String], constrained: [String])?
+        for (names, unpermitted, condition, columns, rows) in conditions {
             let violation = try sql.violation(targetColumns: targetColumns, condition: condition, rows: rows)
             guard let row = try await connection.execute(violation).rows.first, let key = row.first?.text else {
                 continue
@@ -1844,11 +1854,13 @@ public struct BulkUpdate: Sendable {
             if let found = first, let firstKey = found.row.first?.text {
                 guard key <= firstKey else { continue }
                 if key == firstKey {
-                    first = (found.row, found.policies + names, found.constrained + columns)
+                    first = (
+                        found.row, found.policies + names, found.unpermitted + unpermitted, found.constrained + columns
+                    )
                     continue
                 }
             }
-            first = (row, names, columns)
+            first = (row, names, unpermitted, columns)
         }
         return first
     }

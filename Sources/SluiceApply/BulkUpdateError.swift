@@ -205,8 +205,10 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
         /// The target is a partition and the row is outside its bounds.
         case partitionBounds
         /// The target's row-level security refuses the new row (these policies: a restrictive
-        /// one it fails, or the permissive ones it passes none of).
-        case rowSecurity(policies: [String])
+        /// one it fails, or the permissive ones it passes none of; `unpermitted`: the commands,
+        /// `INSERT`, `UPDATE` or `SELECT`, that no permissive policy lets this role run, which
+        /// row-level security then refuses for every row).
+        case rowSecurity(policies: [String], unpermitted: [String] = [])
         /// Something else, in the server's words.
         case other(String)
 
@@ -219,9 +221,19 @@ public struct BulkUpdateError: Error, CustomStringConvertible, Sendable {
             case .notNull(let column): return "violates NOT NULL on \(column ?? "a column")\(ofTable)"
             case .noPartition: return "fits no partition of \(table)"
             case .partitionBounds: return "is outside the bounds of partition \(table)"
-            case .rowSecurity(let policies):
-                let named = "\(policies.count == 1 ? "policy" : "policies") \(policies.joined(separator: ", "))"
-                return "is refused by the row-level security of \(table) (\(named))"
+            case .rowSecurity(let policies, let unpermitted):
+                let named =
+                    policies.isEmpty
+                    ? [] : ["\(policies.count == 1 ? "policy" : "policies") \(policies.joined(separator: ", "))"]
+                // Row-level security permits nothing no permissive policy allows (PostgreSQL's default deny).
+                let none =
+                    unpermitted.isEmpty
+                    ? []
+                    : [
+                        "no policy lets this role \(unpermitted.joined(separator: " or ")) any row: "
+                            + "row-level security refuses what no permissive policy allows"
+                    ]
+                return "is refused by the row-level security of \(table) (\((named + none).joined(separator: "; ")))"
             case .other(let message): return "is refused (\(message))"
             }
         }

@@ -170,6 +170,41 @@ extension ApplyCommandTests {
         #expect(refusals.isEmpty, "\(refusals)")
     }
 
+    /// Row-level security with no permissive policy for a command refuses every row of it
+    /// (PostgreSQL's default deny). An added row was said in PostgreSQL's words alone, as no
+    /// policy was there to name: it is now located, and the message says that no policy lets
+    /// this role add a row.
+    @Test func anAddedRowNoPolicyPermitsIsLocatedAndTheDefaultDenySaid() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 1)
+        defer { Task { await fixture.tearDown() } }
+        _ = try await fixture.server.execute(
+            """
+            CREATE TABLE ledger (id int PRIMARY KEY, qty int);
+            INSERT INTO ledger VALUES (1, 1), (2, 2);
+            GRANT SELECT, INSERT, UPDATE ON ledger TO \(TestPostgres.passwordRole);
+            ALTER TABLE ledger ENABLE ROW LEVEL SECURITY;
+            CREATE POLICY everyone_reads ON ledger FOR SELECT USING (true);
+            CREATE POLICY everyone_updates ON ledger FOR UPDATE USING (true)
+            """, conninfo: fixture.conninfo)
+        let plan = try await Self.tablePlan("ledger", columns: ["qty"], in: fixture)
+        let table = {
+            try await fixture.server.execute(
+                "SELECT string_agg(id || ':' || qty, ',' ORDER BY id) FROM ledger", conninfo: fixture.conninfo
+            ).scalar.text
+        }
+        let denied =
+            "is refused by the row-level security of ledger (no policy lets this role INSERT any row: "
+            + "row-level security refuses what no permissive policy allows)"
+        let refusals = try await Self.unlocatedRefusals(
+            of: [
+                // The whole row is refused: located at its key. The lowest key is the first.
+                ("insert", "id,qty\n6,106\n5,105\n", ":3:1: error: column 'id': '5' for id 5 \(denied)"),
+                // An upsert proposes every row for INSERT first, one that exists too.
+                ("upsert", "id,qty\n1,101\n5,105\n", ":2:1: error: column 'id': '1' for id 1 \(denied)"),
+            ], plan: plan, csv: "ledger.csv", table: table, in: fixture)
+        #expect(refusals.isEmpty, "\(refusals)")
+    }
+
     /// A row an exclusion constraint refuses (`conflicting key value violates exclusion constraint
     /// "no_overlap"`) was named by no row: it is now the first row whose new values conflict with
     /// a row of the table or with another row written, located in the file, and nothing is changed.
