@@ -972,9 +972,9 @@ extension BulkUpdate {
             case existing
         }
 
-        /// The first key whose row (`rows`: by default with the new values) fails `condition` (a
-        /// CHECK expression over the target's column names, or one of the conditions above over
-        /// `t`), with the new values of the updated columns. For an upsert or insert the rows it
+        /// The first key (in the key's own order: 9 before 10) whose row (`rows`: by default with
+        /// the new values) fails `condition` (a CHECK expression over the target's column names, or
+        /// one of the conditions above over `t`), with the new values of the updated columns. For an upsert or insert the rows it
         /// adds are looked at too: their key and columns from the input, their other columns NULL
         /// (the defaults are not evaluated).
         func violation(
@@ -1013,7 +1013,7 @@ extension BulkUpdate {
             }
             return """
                 WITH t AS (\(rows)) SELECT \(key)::text, \(output) FROM t \
-                WHERE NOT (\(condition)) ORDER BY 1 LIMIT 1
+                WHERE NOT (\(condition)) ORDER BY t.\(key) LIMIT 1
                 """
         }
     }

@@ -1852,7 +1852,7 @@ public struct BulkUpdate: Sendable {
                 continue
             }
             if let found = first, let firstKey = found.row.first?.text {
-                guard key <= firstKey else { continue }
+                guard Self.key(key, comesByOrWith: firstKey) else { continue }
                 if key == firstKey {
                     first = (
                         found.row, found.policies + names, found.unpermitted + unpermitted, found.constrained + columns
@@ -1863,6 +1863,13 @@ public struct BulkUpdate: Sendable {
             first = (row, names, unpermitted, columns)
         }
         return first
+    }
+
+    /// Whether key `a` comes before `b`, or is it: numbers by their value (a key 9 before a key
+    /// 10, as the search's queries order an integer key), anything else by its text.
+    static func key(_ a: String, comesByOrWith b: String) -> Bool {
+        if let x = Int64(a), let y = Int64(b) { return x <= y }
+        return a <= b
     }
 
     /// What `error` says the new values break. A CHECK violation without a constraint's name is

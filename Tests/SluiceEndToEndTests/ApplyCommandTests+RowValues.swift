@@ -205,6 +205,41 @@ extension ApplyCommandTests {
         #expect(refusals.isEmpty, "\(refusals)")
     }
 
+    /// Of the rows two policies refuse, the first by key is named, numbers by their value: key 9
+    /// before key 10 (compared as text, "10" came first).
+    @Test func theFirstRowByNumericKeyIsNamedAcrossPolicies() async throws {
+        let fixture = try await EnrichmentFixture.make(tracks: 1)
+        defer { Task { await fixture.tearDown() } }
+        _ = try await fixture.server.execute(
+            """
+            CREATE TABLE tally (id int PRIMARY KEY, qty int);
+            INSERT INTO tally SELECT i, i FROM generate_series(1, 10) AS i;
+            GRANT SELECT, UPDATE ON tally TO \(TestPostgres.passwordRole);
+            ALTER TABLE tally ENABLE ROW LEVEL SECURITY;
+            CREATE POLICY everyone ON tally USING (true);
+            CREATE POLICY a_not_109 ON tally AS RESTRICTIVE FOR UPDATE USING (true) WITH CHECK (qty <> 109);
+            CREATE POLICY b_not_110 ON tally AS RESTRICTIVE FOR UPDATE USING (true) WITH CHECK (qty <> 110)
+            """, conninfo: fixture.conninfo)
+        let plan = try await Self.tablePlan("tally", columns: ["qty"], in: fixture)
+        let table = {
+            try await fixture.server.execute(
+                "SELECT string_agg(id || ':' || qty, ',' ORDER BY id) FROM tally", conninfo: fixture.conninfo
+            ).scalar.text
+        }
+        let refusals = try await Self.unlocatedRefusals(
+            of: [
+                (
+                    "update", "id,qty\n10,110\n9,109\n",
+                    ":3:3: error: column 'qty': '109' for id 9 is refused by the row-level security of tally (policy a_not_109)"
+                ),
+                (
+                    "update", "id,qty\n9,110\n10,109\n",
+                    ":2:3: error: column 'qty': '110' for id 9 is refused by the row-level security of tally (policy b_not_110)"
+                ),
+            ], plan: plan, csv: "tally.csv", table: table, in: fixture)
+        #expect(refusals.isEmpty, "\(refusals)")
+    }
+
     /// A row an exclusion constraint refuses (`conflicting key value violates exclusion constraint
     /// "no_overlap"`) was named by no row: it is now the first row whose new values conflict with
     /// a row of the table or with another row written, located in the file, and nothing is changed.
