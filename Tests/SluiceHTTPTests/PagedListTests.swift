@@ -15,6 +15,9 @@ import Testing
             (#"<https://x/?p=3>; rel="next last"; title="more""#, "https://x/?p=3"),
             (#"<https://x/?p=3>; REL=next"#, "https://x/?p=3"),
             (#"<https://x/?p=9>; rel="last""#, nil),
+            ("<https://x/?p=2> ;  REL = \"Next\" ,<https://x/?p=9>;rel=last", "https://x/?p=2"),
+            (#"<https://x/?p=1>; rel="prev", <https://x/?p=3>;rel=next"#, "https://x/?p=3"),
+            (#"<?page=2>; rel="next""#, "?page=2"),
             ("", nil),
         ] as [(String, String?)])
     func theNextLinkIsTheOneWhoseRelationsNameNext(header: String, next: String?) {
@@ -26,6 +29,34 @@ import Testing
         #expect(PagedList.setting("page", to: "2", in: "https://x/l") == "https://x/l?page=2")
         #expect(PagedList.setting("api_key", to: nil, in: "https://x/l?api%5Fkey=k&p=2") == "https://x/l?p=2")
         #expect(PagedList.setting("k", to: nil, in: "https://x/l?k=1") == "https://x/l")
+    }
+
+    /// What a page names as the next one becomes the next request: a cursor percent-encoded in the
+    /// row's query, a relative next URL resolved against the page, without its fragment.
+    @Test(
+        arguments: [
+            (
+                Pagination.Style.cursor(key: "c", parameter: "after"), "a+b/c= é",
+                "http://h/l?fmt=json&after=a%2Bb%2Fc%3D%20%C3%A9"
+            ),
+            (.cursor(key: "c", parameter: "fmt"), "7", "http://h/l?fmt=7"),
+            (.nextURL(key: "n"), "?page=2", "http://h/l?page=2"),
+            (.nextURL(key: "n"), "/x?page=2", "http://h/x?page=2"),
+            (.nextURL(key: "n"), "page2", "http://h/page2"),
+            (.nextURL(key: "n"), "/l?page=2#top", "http://h/l?page=2"),
+            (.linkHeader, "http://H:80/l?q=a+b&key=***", "http://H:80/l?q=a+b"),
+        ] as [(Pagination.Style, String, String)])
+    func theNextRequestIsWhatThePageNames(style: Pagination.Style, next: String, url: String) throws {
+        let first = "http://h/l?fmt=json"
+        var list = PagedList(
+            Pagination(style: style), itemsKey: nil, request: .init(url: first), baseURL: "http://h",
+            addedParameters: ["key"])
+        let step = try list.add(.init(items: [], next: next), answering: first)
+        guard case .ask(let request) = step else {
+            Issue.record("\(step)")
+            return
+        }
+        #expect(request.url == url)
     }
 
     @Test func originsCompareAsURLsDo() {

@@ -135,10 +135,12 @@ import Testing
     }
 
     /// An api-key `query_param` is added to every page, and once, even when the API's next link
-    /// repeats it.
-    @Test func anAPIKeyInTheQueryIsSentOnceWithEveryPage() async throws {
+    /// repeats it; in the query, also when the next link has a fragment (which is never sent, so a
+    /// key after its `#` would not reach the API).
+    @Test(arguments: [nil, "/lists/A?start=1#more"])
+    func anAPIKeyInTheQueryIsSentOnceWithEveryPage(secondPage: String?) async throws {
         let key = "k3y-for-every-page"
-        var api = Self.api(.nextURL)
+        var api = Self.api(.nextURL) { $0.nextOverride["A#1"] = secondPage }
         api.requiredQuery = ["key": key]
         try await FetchShapesTests.with(api) { server, origin in
             let stage = try Self.stage(origin: origin, queryKey: key)

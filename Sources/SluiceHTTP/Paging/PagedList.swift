@@ -149,10 +149,12 @@ struct PagedList: Sendable {
     }
 
     /// A next URL the API named, made absolute against the page it was on, checked to lead to
-    /// the connection's origin, without the parameters the fetcher adds itself.
+    /// the connection's origin, without its fragment or the parameters the fetcher adds itself.
     private func follow(_ next: String, from url: String) throws(FetchError) -> String {
-        guard let resolved = URL(string: next, relativeTo: URL(string: url))?.absoluteURL.absoluteString,
-            let there = Origin(resolved)
+        // A fragment is never sent: cut, so that a parameter added to the query (an api-key
+        // `query_param`) does not land after the `#`, and a page is known whatever fragment names it.
+        guard let whole = URL(string: next, relativeTo: URL(string: url))?.absoluteURL.absoluteString,
+            case let resolved = String(whole.prefix { $0 != "#" }), let there = Origin(resolved)
         else {
             throw FetchError(
                 .invalidResponse, "page \(pages) of this row's list names a next page that is not a URL", url: url)
