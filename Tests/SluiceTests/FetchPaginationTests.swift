@@ -157,6 +157,17 @@ import Testing
         }
     }
 
+    /// An offset-paged API that answers more items than `page_size` (it takes no `size_param`, or
+    /// none is given) would have the next offset repeat items: the fetch stops, saying so.
+    @Test func anOffsetPageLongerThanPageSizeStopsTheFetch() async throws {
+        try await FetchShapesTests.with(Self.api(.offset)) { server, origin in
+            let stage = try Self.stage("{offset_param: offset, page_size: 2}", itemsKey: "items", origin: origin)
+            let said = try await Self.failure(of: stage)
+            #expect(said.contains("page 1 has 3 items, more than paginate.page_size (2)"), "\(said)")
+            #expect(server.stats().requests == 1)
+        }
+    }
+
     /// A cursor the API already gave for this row (the pages loop) stops the fetch, naming the page.
     @Test func pagesThatLoopStopTheFetch() async throws {
         try await FetchShapesTests.with(Self.api(.cursor) { $0.nextOverride["A#2"] = "c1" }) { server, origin in

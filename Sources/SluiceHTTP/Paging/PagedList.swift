@@ -97,7 +97,19 @@ struct PagedList: Sendable {
             return Self.text(at: key, in: body, what: "paginate.cursor", wanted: "a cursor").map {
                 Page(items: list, next: $0)
             }
-        case .offset(_, let size, _):
+        case .offset(_, let size, let sizeParameter):
+            // A longer page means the API pages by a size of its own: the next offset would repeat items.
+            guard list.count <= size else {
+                var mismatch = AnswerMatching.Mismatch(
+                    "page \(pages + 1) has \(list.count) items, more than paginate.page_size (\(size)), so the next "
+                        + "offset would repeat items: the API pages by a size of its own; "
+                        + (sizeParameter == nil
+                            ? "set size_param to the query parameter it takes the page size in, or page_size to "
+                                + "its size"
+                            : "set page_size to at most the largest page it gives"))
+                mismatch.isShape = true
+                return .failure(mismatch)
+            }
             return .success(Page(items: list, next: list.count < size ? nil : ""))
         case .page(_, _, let size, _):
             let last = list.isEmpty || size.map { list.count < $0 } == true

@@ -148,7 +148,8 @@ public enum Schema {
         ParameterSpec(
             "offset_param", .string,
             "Style: the query parameter of the offset, sent as 0, `page_size`, 2 × `page_size`...; a page of "
-                + "fewer than `page_size` items ends the list."),
+                + "fewer than `page_size` items ends the list, and one of more stops the fetch (the API pages by "
+                + "another size, and the next offset would repeat items)."),
         ParameterSpec(
             "page_param", .string,
             "Style: the query parameter of the page number, sent as `first_page`, then one more each page; "
