@@ -97,6 +97,22 @@ import Testing
         }
     }
 
+    /// Rows fetched at once keep their order and their own pages (an id repeated is asked once).
+    @Test func rowsFetchedConcurrentlyKeepTheirOrderAndPages() async throws {
+        try await FetchShapesTests.with(Self.api(.cursor)) { server, origin in
+            let stage = try Self.stage(
+                "{cursor: meta.next_cursor, cursor_param: after}", itemsKey: "items", origin: origin,
+                extra: "concurrency: 4")
+            let harness = try await StageHarness(stage: stage)
+            let input = Batch(columns: ["name"], rows: [["A"], ["C"], ["B"], ["A"], ["Z"], ["C"], ["A"]])
+            let got = rows(try await harness.run(stage, input: [input]))
+            let (a, b, c) = (Self.lists["A"], Value.array([]), Self.lists["C"])
+            #expect(got.map { $0["response"] } == [a, c, b, a, c, a])
+            #expect(harness.counters["requests"] == 3 + 1 + 1 + 1)
+            #expect(harness.counters["pages"] == 2)
+        }
+    }
+
     /// A list longer than `max_pages` rejects its row, saying how many pages were fetched; the
     /// other rows are answered.
     @Test func aRowNeedingMorePagesThanMaxPagesIsRejectedWhole() async throws {
