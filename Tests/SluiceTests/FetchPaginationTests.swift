@@ -113,6 +113,30 @@ import Testing
         }
     }
 
+    /// Each page is paced and obeys the API's rate limit as any request does: `delay` between
+    /// pages, a page saying the limit is spent holds the next one until the reset, a page refused
+    /// with 429 is asked again after its `Retry-After`; the row still gets its whole list.
+    @Test func everyPageIsPacedAndObeysTheRateLimit() async throws {
+        var api = Self.api(.nextURL)
+        api.limitAnswers = [
+            FixtureLimitAnswer(headers: ["X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1"]),
+            FixtureLimitAnswer(status: 429, headers: ["Retry-After": "1"]),
+        ]
+        try await FetchShapesTests.with(api) { server, origin in
+            let stage = try Self.stage(
+                "{next_url: links.next}", itemsKey: "items", origin: origin, extra: "delay: 100ms")
+            let harness = try await StageHarness(stage: stage)
+            let started = ContinuousClock.now
+            let got = rows(try await harness.run(stage, input: [Self.names]))
+            #expect(ContinuousClock.now - started >= .seconds(2))
+            #expect(got.map { $0["response"] } == [Self.lists["A"], .array([]), Self.lists["C"]])
+            let counted = ["requests", "pages", "http_429", "retries", "waits"].map { harness.counters[$0] }
+            #expect(counted == [7, 2, 1, 1, 2])
+            #expect(harness.counters["paced_ms"].map { $0 > 0 } == true)
+            #expect(server.stats().seenURLs.prefix(3) == ["/lists/A", "/lists/A?start=1", "/lists/A?start=1"])
+        }
+    }
+
     /// A list longer than `max_pages` rejects its row, saying how many pages were fetched; the
     /// other rows are answered.
     @Test func aRowNeedingMorePagesThanMaxPagesIsRejectedWhole() async throws {
