@@ -27,6 +27,8 @@ import Testing
         #expect(rows.first == nil || rows.count == timeline.rows + 1)
         #expect(rows.dropFirst().map { $0[1] }.reduce(0, +) == fetch.counters["requests"])
         #expect(try await Files.text(page).contains("<svg id=\"timeline\""))
+        // A fetch of no paged list: no pages column (GitHubPlanTests has one).
+        #expect(!(try await Files.text(page).contains("<th class=\"t\">pages</th>")))
 
         let shown = try await fixture.sluice.run(["runs", "show", directory.path])
         #expect(shown.status == 0)

@@ -17,6 +17,7 @@ import Testing
         for step in 1...40 {
             counters.withLock { counters in
                 counters.requests += 1
+                if step % 3 == 0 { counters.pages += 1 }
                 if step % 10 == 0 { counters.rateLimited += 1 }
                 if step % 7 == 0 {
                     counters.retries += 1
@@ -35,6 +36,7 @@ import Testing
         #expect(rows.map { $0[3] }.reduce(0, +) == total.rateLimited)
         #expect(rows.map { $0[4] }.reduce(0, +) == total.waits)
         #expect(rows.map { $0[5] }.reduce(0, +) == 1_250)
+        #expect(rows.map { $0.dropFirst(6).first ?? 0 }.reduce(0, +) == total.pages && total.pages == 13)
         #expect(rows.allSatisfy { $0.count == FetchTimeline.columns.count && $0.dropFirst().contains { $0 != 0 } })
         #expect(zip(rows, rows.dropFirst()).allSatisfy { $0[0] < $1[0] }, "seconds go up")
     }

@@ -6,8 +6,10 @@ import SluicePipeline
 /// The fetch stage's requests over time, for the review page: while the stage fetches, the
 /// fetcher's counters are read once a second, and `<stage>.timeline.csv` gets one row per
 /// second of what happened in it (``columns``), the last row the part-second before the end.
+/// `pages` (of paged lists, after each row's first: ``FetchCounters/pages``) comes last, so
+/// that the columns before it read as they did before pagination.
 enum FetchTimeline {
-    static let columns = ["second", "requests", "retries", "http_429", "waits", "wait_ms"]
+    static let columns = ["second", "requests", "retries", "http_429", "waits", "wait_ms", "pages"]
     static let kind = "timeline"
 
     static func url(stage: String, in directory: URL) -> URL {
@@ -27,6 +29,7 @@ enum FetchTimeline {
             let row = [
                 second, now.requests - last.requests, now.retries - last.retries, now.rateLimited - last.rateLimited,
                 now.waits - last.waits, Int(((now.waitSeconds - last.waitSeconds) * 1000).rounded()),
+                now.pages - last.pages,
             ]
             if row.dropFirst().contains(where: { $0 != 0 }) { rows.append(row) }
             last = now

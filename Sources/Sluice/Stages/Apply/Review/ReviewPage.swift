@@ -186,11 +186,14 @@ enum ReviewPage {
             let requests = c["requests", default: 0]
             let rate = seconds > 0 ? Double(requests) / seconds : 0
             html += "<h3>\(escape(record.name))</h3>\n"
+            // Pages of paged lists (after each row's first) only for a fetch that read any.
+            let pages = c["pages", default: 0]
             html += table(
-                ["requests", "seconds", "requests/s", "retries", "429s", "waits", "waited (s)", "found", "not found"],
+                ["requests"] + (pages > 0 ? ["pages"] : [])
+                    + ["seconds", "requests/s", "retries", "429s", "waits", "waited (s)", "found", "not found"],
                 [
-                    [
-                        "\(requests)", ReviewSummary.format(seconds), ReviewSummary.format(rate),
+                    ["\(requests)"] + (pages > 0 ? ["\(pages)"] : []) + [
+                        ReviewSummary.format(seconds), ReviewSummary.format(rate),
                         "\(c["retries", default: 0])",
                         "\(c["http_429", default: 0])", "\(c["waits", default: 0])",
                         ReviewSummary.format(Double(c["wait_ms", default: 0]) / 1000), "\(c["found", default: 0])",
@@ -250,10 +253,11 @@ enum ReviewPage {
         guard let end = rows.map({ $0[0] }).max(), end > 0 else { return "" }
         let bars = min(end, 300)
         let span = (end + bars - 1) / bars
-        var sums = Array(repeating: [0, 0, 0, 0, 0], count: bars)
+        // A timeline written before it had `pages` has one column fewer: no pages.
+        var sums = Array(repeating: [0, 0, 0, 0, 0, 0], count: bars)
         for row in rows where row.count >= 6 {
             let bar = min(bars - 1, max(0, row[0] - 1) / span)
-            for k in 0..<5 { sums[bar][k] += row[k + 1] }
+            for k in 0..<min(6, row.count - 1) { sums[bar][k] += row[k + 1] }
         }
         let top = max(1, sums.map { $0[0] }.max() ?? 1)
         let width = max(2, 600 / bars)
@@ -264,8 +268,8 @@ enum ReviewPage {
             let first = bar * span + 1
             let seconds = span == 1 ? "second \(first)" : "seconds \(first)–\(first + span - 1)"
             svg +=
-                "<g><title>\(seconds): \(sum[0]) requests, \(sum[1]) retries, \(sum[2]) 429s, \(sum[3]) waits "
-                + "(\(ReviewSummary.format(Double(sum[4]) / 1000)) s)</title>"
+                "<g><title>\(seconds): \(sum[0]) requests\(sum[5] > 0 ? " (\(sum[5]) for later pages)" : ""), "
+                + "\(sum[1]) retries, \(sum[2]) 429s, \(sum[3]) waits (\(ReviewSummary.format(Double(sum[4]) / 1000)) s)</title>"
             svg +=
                 "<rect class=\"new\" x=\"\(x)\" y=\"\(130 - height(sum[0]))\" width=\"\(width - 1)\" height=\"\(height(sum[0]))\"/>"
             if sum[1] > 0 {
