@@ -233,6 +233,9 @@ public struct FixtureStats: Sendable {
     public var seenURLs: [String] = []
     /// The `User-Agent` of every request, in order (`nil` where there was none).
     public var userAgents: [String?] = []
+    /// The headers of every request, in order, names in lower case: what an API reads beyond
+    /// the URL (GitHub's `Accept` and `X-GitHub-Api-Version`).
+    public var headers: [[String: String]] = []
     /// The JSON body of every `itemBody` request, in order, as the server decoded it.
     public var bodies: [Value] = []
     /// The body of every request that had one, in order, as it arrived (its bytes as text): what

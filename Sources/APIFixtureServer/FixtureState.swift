@@ -46,6 +46,7 @@ struct FixtureState: Sendable {
         stats.requests += 1
         stats.seenURLs.append(request.path + (request.query.isEmpty ? "" : "?" + request.query))
         stats.userAgents.append(request.headers["user-agent"])
+        stats.headers.append(request.headers)
         if !request.body.isEmpty { stats.rawBodies.append(String(decoding: request.body, as: UTF8.self)) }
         if let origin = api.redirectsTo {
             var reply = FixtureReply.error(307, "moved")

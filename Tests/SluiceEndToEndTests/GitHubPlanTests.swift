@@ -51,6 +51,7 @@ import Testing
                 "acme/empty/issues": .array([]),
             ])
         api.requiredHeader = ("Authorization", "Bearer \(Self.token)")
+        api.requiresUserAgent = true
         api.requiredQuery = ["state": "open", "per_page": "100"]
         api.limitAnswers = [
             Self.limit(4999), Self.limit(0, reset: "1"), Self.limit(0, reset: "1", status: 403),
@@ -80,7 +81,12 @@ import Testing
         // others; the spent limits cost a second each.
         #expect(stats.requests == 7)
         #expect(stats.refused == 0)
-        #expect(stats.userAgents.allSatisfy { $0 == Self.userAgent }, "\(stats.userAgents)")
+        let github = [
+            "user-agent": Self.userAgent, "accept": "application/vnd.github+json", "x-github-api-version": "2022-11-28",
+        ]
+        #expect(
+            stats.headers.allSatisfy { headers in github.allSatisfy { headers[$0.key] == $0.value } },
+            "\(stats.headers)")
         #expect(elapsed >= .seconds(2), "two resets a second off")
         let (run, manifest) = try #require(await Files.runs(in: fixture.directory.appendingPathComponent("runs")).last)
         let counters = try #require(manifest.stage("fetch")?.counters)
