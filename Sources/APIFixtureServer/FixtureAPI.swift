@@ -88,6 +88,10 @@ public struct FixtureAPI: Sendable {
     /// Answer every request with a 307 to this origin (`http://127.0.0.1:PORT`), the same path
     /// and query after it: an API that moved, or one that hands its callers to another host.
     public var redirectsTo: String?
+    /// Paths answered with a 301 to another path on the same server, the query kept: a resource
+    /// that moved (GitHub's renamed or transferred repository, `/repos/old/name/issues` to
+    /// `/repositories/ID/issues`).
+    public var moved: [String: String] = [:]
     /// Every 200 answer that is a JSON object also holds `"echo": {"query", "headers", "body"}`:
     /// the request as it arrived (query and body as sent, header names in lower case), as an API
     /// that repeats its request in `self` links or debug fields does; with ``redirectsTo``, the

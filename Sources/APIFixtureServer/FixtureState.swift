@@ -60,6 +60,12 @@ struct FixtureState: Sendable {
             reply.location = origin + request.path + (query.isEmpty ? "" : "?" + query)
             return reply
         }
+        if let path = api.moved[request.path] {
+            var reply = FixtureReply.error(301, "Moved Permanently")
+            reply.location =
+                "http://\(request.headers["host"] ?? "")" + path + (request.query.isEmpty ? "" : "?" + request.query)
+            return reply
+        }
         if api.requiresUserAgent, !Self.namesAnApplication(request.headers["user-agent"]) {
             stats.refused += 1
             return .error(

@@ -103,7 +103,8 @@ import Testing
             .split(whereSeparator: \.isNewline).map { $0.split(separator: ",").map(String.init) }
         #expect(seconds.first?.last == "pages", "\(seconds)")
         #expect(seconds.dropFirst().compactMap { $0.count > 6 ? Int($0[6]) : nil }.reduce(0, +) == 2, "\(seconds)")
-        #expect(try await Files.text(run.appendingPathComponent("review.html")).contains("<th class=\"t\">pages</th>"))
+        let page = try await Files.text(run.appendingPathComponent("review.html"))
+        #expect(page.contains("<th class=\"t\">pages</th>") && page.contains(" for later pages), "))
 
         // The audit trail says how many pull requests each count left out.
         let csv = try #require(manifest.stage("write-csv")?.outputs.first { $0.kind == "csv" })
@@ -140,5 +141,29 @@ import Testing
         let names = ["DATABASE_URL", "GITHUB_TOKEN", "GITHUB_USER_AGENT"]
         #expect(names.allSatisfy { warned.stderr.contains("warning: environment variable '\($0)' is not set") })
         #expect(names.allSatisfy { refused.stderr.contains("error: environment variable '\($0)' is not set") })
+    }
+
+    /// A repository renamed or transferred since the table was written: GitHub answers 301 to
+    /// its new place, which Sluice does not follow (the token would go with it). The run stops
+    /// saying where it moved, before anything is applied.
+    @Test func aMovedRepositoryStopsTheRunSayingWhereItWent() async throws {
+        var api = FixtureAPI(
+            shape: .pagedList(pathPrefix: "/repos/", paging: Paging(.linkHeader, size: 100)),
+            answers: ["acme/widgets/issues": .array([Self.issue(1)])])
+        api.moved = ["/repos/acme/old-name/issues": "/repositories/42/issues"]
+        let schema = """
+            CREATE TABLE repos (id bigint PRIMARY KEY, full_name text NOT NULL, open_issues int);
+            INSERT INTO repos VALUES (1, 'acme/widgets', 7), (2, 'acme/old-name', 3);
+            """
+        let fixture = try await RESTPlanTests.Fixture.make(schema: schema, api: api) { origin in
+            ["GITHUB_API_URL": origin, "GITHUB_TOKEN": Self.token, "GITHUB_USER_AGENT": Self.userAgent]
+        }
+        defer { Task { await fixture.tearDown() } }
+        let outcome = try await fixture.run("plans/github-open-issues.yaml", ["--set", "fetch.delay=0s"])
+        #expect(outcome.status == 1, "\(outcome.stderr)")
+        #expect(
+            outcome.stdout.contains("HTTP 301 (a redirect to \(fixture.api.origin!)/repositories/42/issues?"),
+            "\(outcome.stdout)")
+        #expect(try await fixture.rows("SELECT id, open_issues FROM repos ORDER BY id") == [["1", "7"], ["2", "3"]])
     }
 }
