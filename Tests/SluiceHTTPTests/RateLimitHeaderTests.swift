@@ -150,6 +150,18 @@ import Testing
         #expect(fetched.counters.rateLimited == (status == 429 ? 1 : 0))
     }
 
+    /// A 429 whose headers say requests are left is throttled by another limit (GitHub's
+    /// secondary one without a `Retry-After`): it backs off (none here) rather than waiting for the
+    /// primary limit's reset, 50 minutes off, or stopping on it.
+    @Test func a429WithRequestsLeftBacksOffRatherThanWaitingTheReset() async throws {
+        let limit = FixtureLimitAnswer(
+            status: 429, headers: ["X-RateLimit-Remaining": "4999", "X-RateLimit-Reset": "3000"])
+        let fetched = try await Self.fetch(["a"], limits: [limit], maxRetryAfter: .seconds(60))
+        #expect(fetched.results == [Self.found(1)], "\(String(describing: fetched.error))")
+        #expect(fetched.waited == .zero)
+        #expect(fetched.counters.throttled == 1)
+    }
+
     /// A reset further off than `max_retry_after` stops the fetch as resumable, as a long
     /// `Retry-After` does, saying which header asked, and notes when it ends (the run's `not_before`).
     @Test func aResetOverTheCapStopsAsResumable() async throws {

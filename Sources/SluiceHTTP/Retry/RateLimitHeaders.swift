@@ -65,6 +65,11 @@ struct RateLimitHeaders: Sendable, Equatable {
     /// The wait for the reset of a spent limit: the whole host sends nothing until then.
     var spentWait: Wait? { isSpent ? reset : nil }
 
+    /// The wait a throttled answer's reset asks for: its limit is spent, or the headers do not say
+    /// what is left. One that says requests are left is throttled by another limit (GitHub's
+    /// secondary one, without a `Retry-After`), which this reset, up to an hour off, does not end.
+    var throttledWait: Wait? { remaining.map { $0 <= 0 } ?? true ? reset : nil }
+
     /// The wait a reset value asks for: epoch milliseconds, epoch seconds or seconds from now (see
     /// ``epochThreshold`` and ``epochMillisecondsThreshold``),
     /// at least ``shortestWait``, at most ``RetryAfter/longest``; `nil` for a value that is no number.
