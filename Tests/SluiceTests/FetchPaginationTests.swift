@@ -155,6 +155,22 @@ import Testing
         }
     }
 
+    /// A row whose list has too many pages was found: with `on_not_found: keep`, a fetch whose
+    /// other rows are all unknown is not "the API found none of the ids" (which stops the fetch);
+    /// such rows are counted in `too_many_pages`.
+    @Test func aRowWithTooManyPagesCountsAsFoundNotAsNoneFound() async throws {
+        try await FetchShapesTests.with(Self.api(.nextURL)) { _, origin in
+            let stage = try Self.stage(
+                "{next_url: links.next, max_pages: 2}", itemsKey: "items", origin: origin, extra: "on_not_found: keep")
+            let harness = try await StageHarness(stage: stage)
+            let input = Batch(columns: ["name"], rows: [["A"], ["Z"]])
+            let got = rows(try await harness.run(stage, input: [input]))
+            #expect(got.map { $0["name"] } == ["Z"])
+            let counted = ["found", "not_found", "too_many_pages"].map { harness.counters[$0] }
+            #expect(counted == [0, 1, 1])
+        }
+    }
+
     /// A next page on another host (here another port) is not asked for: every request carries
     /// the connection's credentials. The fetch stops naming the host, and nothing reached it.
     @Test func aNextPageOnAnotherHostStopsTheFetchAndIsNeverAsked() async throws {

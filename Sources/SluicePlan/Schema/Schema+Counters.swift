@@ -43,7 +43,7 @@ extension Schema {
 
     /// The counters a stage of `kind` records besides ``commonCounters``. Some are recorded only
     /// when they apply (`inserted`, `drifted`, `analyzed`, `dry_run`, `altered_by_trigger`,
-    /// `skipped_by_trigger`, `gave_up`, `ambiguous`, `rejected_REASON`): a verify check reads one that was not recorded as 0.
+    /// `skipped_by_trigger`, `gave_up`, `ambiguous`, `too_many_pages`, `rejected_REASON`): a verify check reads one that was not recorded as 0.
     public static func counters(of kind: StageKind) -> [CounterSpec] {
         switch kind {
         case .query:
@@ -78,6 +78,10 @@ extension Schema {
                 CounterSpec("fallback_requests", "Per-item requests sent because the batch endpoint was forbidden."),
                 CounterSpec("narrowed_requests", "Requests sent to find the ids that made a whole batch fail."),
                 CounterSpec("pages", "Pages of a row's paged list (`paginate`) asked for after its first."),
+                CounterSpec(
+                    "too_many_pages",
+                    "Ids whose list had more pages than `paginate.max_pages` (reason `too_many_pages` in the rejects "
+                        + "file): found, so not \"none found\", but not used (recorded only with `paginate`)."),
                 CounterSpec("timeouts", "Requests that ran past their deadline."),
                 CounterSpec(
                     "gave_up",

@@ -219,8 +219,9 @@ public struct FetchStage: Stage {
                     + "body): every id was asked again")
         }
         // An API that knows none of the ids is more often a plan that asks or reads wrong; kept,
-        // their empty answers would go on to be written over what the table holds.
-        if tally.found == 0, tally.notFound > 0, counters.requests > 0 {
+        // their empty answers would go on to be written over what the table holds. A row whose
+        // list had too many pages was found: the API knows it.
+        if tally.found == 0, tally.tooManyPages == 0, tally.notFound > 0, counters.requests > 0 {
             let check =
                 "check how the plan asks ("
                 + (settings.perItem ? "path, query, body" : "path, ids_param, id_prefix, query")
@@ -242,7 +243,7 @@ public struct FetchStage: Stage {
         // `on_give_up: reject` sets aside ids the API always fails on; an API that failed every
         // request of several and answered nothing is down, and a run that fetched nothing must
         // not end as a success. (A single request may hold the one id it always fails on.)
-        if counters.gaveUpRequests > 1, tally.found == 0, tally.notFound == 0 {
+        if counters.gaveUpRequests > 1, tally.found == 0, tally.tooManyPages == 0, tally.notFound == 0 {
             throw FetchError(
                 .exhausted(attempts: settings.retries + 1),
                 "the API answered none of the \(counters.gaveUp.counted("id")): all \(counters.gaveUpRequests) "
@@ -496,6 +497,7 @@ public struct FetchStage: Stage {
         counters.set("not_found", tally.notFound)
         counters.set("rejected", tally.rejected)
         if tally.ambiguous > 0 { counters.set("ambiguous", tally.ambiguous) }
+        if settings.paginate != nil { counters.set("too_many_pages", tally.tooManyPages) }
         counters.set("missing_id", tally.missingID)
         counters.set("malformed_id", tally.malformedID)
         counters.set("reused_answers", tally.reused)

@@ -35,6 +35,8 @@ struct FetchedBatch {
         var rejected = 0
         /// Ids the answer named in several different items.
         var ambiguous = 0
+        /// Ids whose list the API answered with more pages than `max_pages`: found, but not used.
+        var tooManyPages = 0
         var missingID = 0
         /// Ids the plan's `id_pattern` refused, never sent.
         var malformedID = 0
@@ -118,6 +120,7 @@ struct FetchedBatch {
                             + "of the id: a later run asks again; the last error: \(reason)", stage: stage, index))
                 continue
             case .tooManyPages(let fetched):
+                tally.tooManyPages += 1
                 rejections.append(
                     reject(
                         row, "too_many_pages",
