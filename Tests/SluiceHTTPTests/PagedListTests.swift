@@ -65,4 +65,35 @@ import Testing
         #expect(PagedList.Origin("http://h:8080/") != PagedList.Origin("http://h/"))
         #expect(PagedList.Origin("/relative") == nil)
     }
+
+    /// What `read` makes of one page: its items and the next page (`nil`: the last), or why not.
+    static func read(_ body: Value, _ style: Pagination.Style, pages: Int = 0) -> String {
+        var list = PagedList(
+            Pagination(style: style), itemsKey: "items", request: .init(url: "http://h/l"), baseURL: "http://h",
+            addedParameters: [])
+        for page in 0..<pages {
+            _ = try? list.add(.init(items: [], next: "p\(page)"), answering: "http://h/l?p=\(page)")
+        }
+        switch list.read(body, link: nil, rules: ItemRules()) {
+        case .success(let page): return "\(page.items.count) items, next \(page.next ?? "none")"
+        case .failure(let mismatch): return mismatch.description
+        }
+    }
+
+    /// `"items": null` (Go's JSON for an empty slice) is an empty page, the first one too; a
+    /// missing `items` is not read as one: most likely `items_key` names the wrong place.
+    @Test func nullItemsAreAnEmptyPageAndMissingItemsAreNot() {
+        let cursor = Pagination.Style.cursor(key: "next", parameter: "after")
+        let got = [
+            Self.read(.object(["items": .null, "next": "c2"]), cursor),
+            Self.read(.object(["items": .null]), .offset(parameter: "o", pageSize: 3, sizeParameter: nil), pages: 2),
+            Self.read(.object(["items": .null]), .page(parameter: "p", first: 1, pageSize: nil, sizeParameter: nil)),
+            Self.read(.object(["item": .array([1])]), cursor),
+        ]
+        #expect(
+            got == [
+                "0 items, next c2", "0 items, next none", "0 items, next none",
+                "page 1's \"items\" is missing, not an array; set items_key to where the items are: item",
+            ])
+    }
 }

@@ -81,10 +81,16 @@ struct PagedList: Sendable {
         case .success(let judged): if case .notFound = judged[0] { notFound = true }
         }
         if notFound || (pages == 0 && body.isNull) { return .success(Page(items: [], next: nil, notFound: true)) }
-        let found = AnswerMatching(rule: .position, itemsKey: itemsKey, idPrefix: "").items(of: body)
-        guard case .array(let list) = found else {
+        // `null` at `items_key` is an empty list (Go's JSON writes an empty slice so); a missing key
+        // is not: more likely `items_key` names the wrong place, or the answer is an error.
+        let found = itemsKey.map { AnswerMatching.value(at: $0, in: body) } ?? body
+        let list: [Value]
+        switch found {
+        case .array(let items): list = items
+        case .null where itemsKey != nil: list = []
+        default:
             let place = itemsKey.map { "page \(pages + 1)'s \"\($0)\"" } ?? "page \(pages + 1)'s body"
-            return .failure(.shape(place, found, wanted: "an array", in: body))
+            return .failure(.shape(place, found ?? .null, wanted: "an array", in: body))
         }
         switch pagination.style {
         case .nextURL(let key):

@@ -117,8 +117,10 @@ extension Schema {
         and in `pages` after the first. A 404, 410 or 204 on the first page is "not found" (`on_not_found`),
         a 400 rejects the row, as without pages. A later page that fails stops the fetch (or, retried to the
         end with `on_give_up: reject`, rejects the row): the row's list is never used in part. A page whose
-        list (`items_key`) is not an array stops the fetch as an answer of the wrong shape. `not_found_when`
-        and `retry_when` read each page's whole answer. A next page (`next_url`, `link_header`) must be on
+        list (`items_key`) is `null` has no items (Go's JSON writes an empty list so); one whose list is
+        missing, or not an array, stops the fetch as an answer of the wrong shape (a missing key more
+        likely means that `items_key` names the wrong place). `not_found_when` and `retry_when` read each
+        page's whole answer. A next page (`next_url`, `link_header`) must be on
         the connection's `base_url` scheme, host and port, since every request carries its credentials:
         another stops the fetch, naming the host; an api-key `query_param` the URL repeats is sent once. A
         next page already asked for (the pages loop) stops the fetch too, naming the page. A row's answer is
