@@ -96,4 +96,17 @@ import Testing
                 "page 1's \"items\" is missing, not an array; set items_key to where the items are: item",
             ])
     }
+
+    /// A cursor that is the JSON number 0 ends the list (Twitter v1.1's `next_cursor`); the text
+    /// "0", or another number, is a cursor like any.
+    @Test func aCursorOfTheNumberZeroEndsTheList() {
+        let cursor = Pagination.Style.cursor(key: "next_cursor", parameter: "cursor")
+        let got = [Value.int(0), .string("0"), .int(1_374_004_777_531_007_833), .int(-1)].map {
+            Self.read(.object(["items": .array([1, 2]), "next_cursor": $0]), cursor)
+        }
+        #expect(
+            got == [
+                "2 items, next none", "2 items, next 0", "2 items, next 1374004777531007833", "2 items, next -1",
+            ])
+    }
 }

@@ -100,6 +100,8 @@ struct PagedList: Sendable {
         case .linkHeader:
             return .success(Page(items: list, next: link.flatMap(Self.nextLink)))
         case .cursor(let key, _):
+            // A cursor that is the number 0 ends the list (Twitter's `next_cursor`); the text "0" does not.
+            if case .int(0) = AnswerMatching.value(at: key, in: body) { return .success(Page(items: list, next: nil)) }
             return Self.text(at: key, in: body, what: "paginate.cursor", wanted: "a cursor").map {
                 Page(items: list, next: $0)
             }

@@ -143,7 +143,8 @@ public enum Schema {
         ParameterSpec(
             "cursor", .string,
             "Style: the key path of each page's answer holding the next page's cursor (`meta.next_cursor`); "
-                + "the next request is the first with `cursor_param` set to it; absent, `null` or `\"\"` ends."),
+                + "the next request is the first with `cursor_param` set to it; absent, `null`, `\"\"` or the number "
+                + "0 (Twitter's `next_cursor`; not the text `\"0\"`) ends."),
         ParameterSpec("cursor_param", .string, "With `cursor`: the query parameter the cursor is sent in (`after`)."),
         ParameterSpec(
             "offset_param", .string,
