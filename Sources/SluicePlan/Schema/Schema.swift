@@ -160,7 +160,13 @@ public enum Schema {
         ParameterSpec(
             "page_size", .int(min: 1, max: 1_000_000),
             "Items per page: required with `offset_param`, optional with `page_param`; sent in `size_param` "
-                + "when that is given."),
+                + "when that is given. A page of fewer items ends the list, so it must be at most the most items the "
+                + "API gives a page, its cap (GitHub's `per_page` and MusicBrainz's `limit` take at most 100), and "
+                + "without `size_param` at most the API's own page size (with `offset_param`, exactly: a longer page "
+                + "stops the fetch): an API that gives fewer items than asked cuts every longer list to its first "
+                + "page with no error, since nothing in a short page tells a capped page from a list's last. "
+                + "`page_param` without `page_size` ends only on an empty page, whatever the API's size, at one "
+                + "request more per row."),
         ParameterSpec(
             "size_param", .string,
             "With `page_size`: the query parameter that asks for that many items a page (`limit`, `per_page`)."),
