@@ -88,10 +88,14 @@ public struct FixtureAPI: Sendable {
     /// Answer every request with a 307 to this origin (`http://127.0.0.1:PORT`), the same path
     /// and query after it: an API that moved, or one that hands its callers to another host.
     public var redirectsTo: String?
-    /// Paths answered with a 301 to another path on the same server, the query kept: a resource
-    /// that moved (GitHub's renamed or transferred repository, `/repos/old/name/issues` to
-    /// `/repositories/ID/issues`).
+    /// Paths answered with a redirect (``movedStatus``), the query kept: a resource that moved
+    /// (GitHub's renamed or transferred repository, `/repos/old/name/issues` to
+    /// `/repositories/ID/issues`). A target starting with `/` is sent as an absolute URL on the
+    /// same server; any other as it is written (`other`, a relative reference, or another
+    /// server's `http://...`).
     public var moved: [String: String] = [:]
+    /// The status of ``moved``'s redirects: 301, 302, 303, 307 or 308.
+    public var movedStatus = 301
     /// Every 200 answer that is a JSON object also holds `"echo": {"query", "headers", "body"}`:
     /// the request as it arrived (query and body as sent, header names in lower case), as an API
     /// that repeats its request in `self` links or debug fields does; with ``redirectsTo``, the

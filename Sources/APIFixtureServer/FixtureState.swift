@@ -61,9 +61,10 @@ struct FixtureState: Sendable {
             return reply
         }
         if let path = api.moved[request.path] {
-            var reply = FixtureReply.error(301, "Moved Permanently")
+            var reply = FixtureReply.error(api.movedStatus, "moved")
             reply.location =
-                "http://\(request.headers["host"] ?? "")" + path + (request.query.isEmpty ? "" : "?" + request.query)
+                (path.hasPrefix("/") ? "http://\(request.headers["host"] ?? "")" : "") + path
+                + (request.query.isEmpty ? "" : "?" + request.query)
             return reply
         }
         if api.requiresUserAgent, !Self.namesAnApplication(request.headers["user-agent"]) {

@@ -27,6 +27,8 @@ public struct FetchCounters: Sendable, Equatable {
     public var narrowedRequests = 0
     /// Pages of a per-item request's list read after its first (``FetchConfiguration/paginate``).
     public var pages = 0
+    /// Redirects followed to another address on the connection's own origin (a GET's 3xx).
+    public var redirects = 0
     /// Requests that ran past their deadline.
     public var timeouts = 0
     /// Ids rejected because the API answered their request with a 5xx after every retry

@@ -11,10 +11,12 @@ extension HTTPFetcher {
     /// error. The fetcher already retries a failed request with jittered backoff, counted and
     /// bounded by `retries`: one layer of retries is enough.
     ///
-    /// Redirects are not followed: a request carries credentials (an API key in a header, the
-    /// query or the body, a client secret in a token request's form) that a hop to another host
-    /// would hand over, and AsyncHTTPClient strips only `Authorization` on the way. A 3xx is
-    /// reported with where it points (``RedirectRefusal``), so the plan can name that address.
+    /// The client follows no redirect itself: a request carries credentials (an API key in a
+    /// header, the query or the body, a client secret in a token request's form) that a hop to
+    /// another host would hand over, and AsyncHTTPClient strips only `Authorization` on the way.
+    /// The fetcher follows a GET's redirect to the connection's own origin, where the credentials
+    /// were meant to go (``HTTPFetcher/redirected(_:status:location:visited:purpose:url:)``); any
+    /// other 3xx is reported with where it points (``RedirectRefusal``).
     ///
     /// Answers compressed with gzip or deflate are decompressed (the client asks for them with
     /// `Accept-Encoding` unless the connection's headers say otherwise, and some APIs compress
@@ -30,14 +32,20 @@ extension HTTPFetcher {
     }
 }
 
-/// What a fetch or a token request says when it is answered with a redirect, which it does not
-/// follow (see ``HTTPFetcher/clientConfiguration``).
+/// What a fetch or a token request says when it is answered with a redirect it does not follow
+/// (see ``HTTPFetcher/clientConfiguration``).
 enum RedirectRefusal {
-    /// `secrets`: the credentials the request carried, never shown if the address repeats them.
-    static func message(location: String?, secrets: [String]) -> String {
+    /// The advice for a token endpoint's redirect, or a request the plan alone names.
+    static let inThePlan = "write the address it points to in the plan (base_url, token_url, path)"
+
+    /// `secrets`: the credentials the request carried, never shown if the address repeats them;
+    /// `why`: why it is not followed; `advice`: what to change.
+    static func message(
+        location: String?, secrets: [String],
+        why: String = "the request's credentials would go with it", advice: String = inThePlan
+    ) -> String {
         let target = location.map { Redaction.masking(secrets, in: URLRedaction.describe($0), anywhere: true) }
         return "a redirect" + (target.map { " to \($0)" } ?? " without a Location")
-            + ", which Sluice does not follow: the request's credentials would go with it; "
-            + "write the address it points to in the plan (base_url, token_url, path)"
+            + ", which Sluice does not follow: \(why); \(advice)"
     }
 }

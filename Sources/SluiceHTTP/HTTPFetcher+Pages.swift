@@ -13,10 +13,9 @@ extension HTTPFetcher {
     func fetchList(
         _ request: RequestURL.Request, _ pagination: Pagination
     ) async throws -> Answer<(ItemResult, Bool, [String])> {
-        let added: [String] = if case .apiKeyQuery(let name, _) = configuration.auth { [name] } else { [] }
         var list = PagedList(
             pagination, itemsKey: configuration.itemsKey, request: request, baseURL: configuration.baseURL,
-            addedParameters: added)
+            addedParameters: addedParameters)
         let rules = configuration.itemRules
         var next = list.firstRequest
         while true {

@@ -50,6 +50,9 @@ extension HTTPFetcher {
         let url = request.url
         var attempts = 0
         var replayedAfter401 = false
+        // The request sent, another after a redirect followed, and each address asked so far.
+        var current = request
+        var visited = [request.url]
         while true {
             attempts += 1
             let problem: Problem
@@ -59,7 +62,7 @@ extension HTTPFetcher {
                 count(purpose)
                 let (status, bytes, outcome, limit, link) = try await awaitingAnswer {
                     try await Self.exchange(
-                        request, token: token, configuration: configuration, credentialForms: credentialForms,
+                        current, token: token, configuration: configuration, credentialForms: credentialForms,
                         exchange: exchange, logger: logger)
                 }
                 tally.bytes += bytes
@@ -106,6 +109,12 @@ extension HTTPFetcher {
                     if let retryAfter { await pacer.block(for: retryAfter, status: status) }
                     problem = Problem(
                         description: reason, status: status, retryAfter: retryAfter.map { ($0, "the API", url) })
+                case .redirect(let status, let location):
+                    // Another address asked, not another try.
+                    current = try redirected(
+                        current, status: status, location: location, visited: &visited, purpose: purpose, url: url)
+                    attempts -= 1
+                    continue
                 case .final(let status, let message):
                     // Too long a URL (414) or body (413): a batch of fewer ids fits.
                     let hint =

@@ -58,6 +58,8 @@ public actor HTTPFetcher {
     public static let refusalsBeforeGivingUp = 8
     /// Whether a failed request's retry was said at warning level: the first one is.
     var saidRetrying = false
+    /// Whether a followed redirect was said at warning level: the first one is.
+    var saidRedirected = false
     /// The requests awaiting their answer, by their number in ``FetchCounters/requests``, with
     /// when they were sent.
     var inFlight: [Int: ContinuousClock.Instant] = [:]

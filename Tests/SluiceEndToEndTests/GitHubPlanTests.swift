@@ -144,12 +144,17 @@ import Testing
     }
 
     /// A repository renamed or transferred since the table was written: GitHub answers 301 to
-    /// its new place, which Sluice does not follow (the token would go with it). The run stops
-    /// saying where it moved, before anything is applied.
-    @Test func aMovedRepositoryStopsTheRunSayingWhereItWent() async throws {
+    /// its new place on the same host, which Sluice follows (the token goes where it was meant
+    /// to), every page of it; its count is applied, and the run warns once to update the table.
+    @Test func aMovedRepositoryIsFollowedAndCounted() async throws {
         var api = FixtureAPI(
-            shape: .pagedList(pathPrefix: "/repos/", paging: Paging(.linkHeader, size: 100)),
-            answers: ["acme/widgets/issues": .array([Self.issue(1)])])
+            shape: .pagedList(pathPrefix: "/", paging: Paging(.linkHeader, size: 100)),
+            answers: [
+                "repos/acme/widgets/issues": .array([Self.issue(1)]),
+                "repositories/42/issues": .array((1...150).map { Self.issue($0, pull: $0 % 5 == 0) }),
+            ])
+        api.requiredHeader = ("Authorization", "Bearer \(Self.token)")
+        api.requiredQuery = ["state": "open", "per_page": "100"]
         api.moved = ["/repos/acme/old-name/issues": "/repositories/42/issues"]
         let schema = """
             CREATE TABLE repos (id bigint PRIMARY KEY, full_name text NOT NULL, open_issues int);
@@ -160,10 +165,19 @@ import Testing
         }
         defer { Task { await fixture.tearDown() } }
         let outcome = try await fixture.run("plans/github-open-issues.yaml", ["--set", "fetch.delay=0s"])
-        #expect(outcome.status == 1, "\(outcome.stderr)")
+        #expect(outcome.status == 0, "stderr: \(outcome.stderr)\nstdout: \(outcome.stdout)")
         #expect(
-            outcome.stdout.contains("HTTP 301 (a redirect to \(fixture.api.origin!)/repositories/42/issues?"),
-            "\(outcome.stdout)")
-        #expect(try await fixture.rows("SELECT id, open_issues FROM repos ORDER BY id") == [["1", "7"], ["2", "3"]])
+            try await fixture.rows("SELECT id, open_issues FROM repos ORDER BY id") == [["1", "1"], ["2", "120"]])
+        let said = outcome.stdout + outcome.stderr
+        #expect(
+            said.components(separatedBy: "(HTTP 301; followed: same host); update the plan/data").count == 2, "\(said)")
+        #expect(!said.contains(Self.token))
+        let stats = fixture.api.stats()
+        #expect(stats.refused == 0)
+        #expect(
+            stats.seenURLs.filter { $0.hasPrefix("/repositories/42/issues") }.count == 2, "\(stats.seenURLs)")
+        let (_, manifest) = try #require(await Files.runs(in: fixture.directory.appendingPathComponent("runs")).last)
+        let counters = try #require(manifest.stage("fetch")?.counters)
+        #expect(counters["requests"] == 4 && counters["redirects"] == 1 && counters["pages"] == 1, "\(counters)")
     }
 }

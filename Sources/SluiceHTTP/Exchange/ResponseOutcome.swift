@@ -25,6 +25,9 @@ enum ResponseOutcome: Sendable, Equatable {
     case transient(String, retryAfter: Duration? = nil)
     /// A status that another try will not change.
     case final(status: Int, message: String)
+    /// 3xx: the answer is elsewhere, at `location` when the answer says where
+    /// (``HTTPFetcher/redirected(_:status:location:visited:purpose:url:)`` decides whether to go).
+    case redirect(status: Int, location: String?)
 
     /// Whether `body` holds `secret`'s bytes. Every 2xx body is searched, so by `memchr` for
     /// the first byte and `memcmp` for the rest, not a generic collection search.
@@ -162,8 +165,7 @@ enum ResponseOutcome: Sendable, Equatable {
             return .transient(
                 "HTTP \(status): \(APIErrorMessage.extract(from: body, hiding: secrets))",
                 retryAfter: RetryAfter.parse(retryAfter, now: now))
-        case 300..<400:
-            return .final(status: status, message: RedirectRefusal.message(location: location, secrets: secrets))
+        case 300..<400: return .redirect(status: status, location: location)
         default: return .final(status: status, message: APIErrorMessage.extract(from: body, hiding: secrets))
         }
     }

@@ -171,11 +171,7 @@ struct PagedList: Sendable {
     /// A next URL the API named, made absolute against the page it was on, checked to lead to
     /// the connection's origin, without its fragment or the parameters the fetcher adds itself.
     private func follow(_ next: String, from url: String) throws(FetchError) -> String {
-        // A fragment is never sent: cut, so that a parameter added to the query (an api-key
-        // `query_param`) does not land after the `#`, and a page is known whatever fragment names it.
-        guard let whole = URL(string: next, relativeTo: URL(string: url))?.absoluteURL.absoluteString,
-            case let resolved = String(whole.prefix { $0 != "#" }), let there = Origin(resolved)
-        else {
+        guard let (resolved, there) = Self.resolve(next, against: url, removing: addedParameters) else {
             throw FetchError(
                 .invalidResponse, "page \(pages) of this row's list names a next page that is not a URL", url: url)
         }
@@ -186,7 +182,20 @@ struct PagedList: Sendable {
                     + "connection's \(origin.map(\.description) ?? "base_url"): not followed, since every request "
                     + "carries the connection's credentials", url: url)
         }
-        return addedParameters.reduce(resolved) { Self.setting($1, to: nil, in: $0) }
+        return resolved
+    }
+
+    /// `target`, a URL an answer names (a next page, a redirect's `Location`), made absolute
+    /// against `url`, the request it answered, with its origin; without its fragment or the query
+    /// parameters `added` that the fetcher adds itself as a request leaves (an api-key's
+    /// `query_param`), so that the key is neither sent twice nor logged. `nil`: not a URL with a host.
+    static func resolve(_ target: String, against url: String, removing added: [String]) -> (String, Origin)? {
+        // A fragment is never sent: cut, so that a parameter added to the query (an api-key
+        // `query_param`) does not land after the `#`, and a page is known whatever fragment names it.
+        guard let whole = URL(string: target, relativeTo: URL(string: url))?.absoluteURL.absoluteString,
+            case let resolved = String(whole.prefix { $0 != "#" }), let there = Origin(resolved)
+        else { return nil }
+        return (added.reduce(resolved) { Self.setting($1, to: nil, in: $0) }, there)
     }
 
     /// The text at key path `key` of `body`: `nil` when absent, `null` or empty; a shape

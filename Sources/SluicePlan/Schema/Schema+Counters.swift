@@ -84,6 +84,10 @@ extension Schema {
                         + "file): found, so not \"none found\", but not used (recorded only with `paginate`)."),
                 CounterSpec("timeouts", "Requests that ran past their deadline."),
                 CounterSpec(
+                    "redirects",
+                    "Redirects of a GET to another address on the `base_url`'s own scheme, host and port, followed "
+                        + "(each hop's request is in `requests`); a redirect elsewhere is never followed."),
+                CounterSpec(
                     "gave_up",
                     "Ids rejected because the API answered their request with a 5xx after every retry "
                         + "(`on_give_up: reject`; recorded only then)."),

@@ -493,6 +493,7 @@ public struct FetchStage: Stage {
         if settings.onGiveUp == .reject { counters.set("gave_up", c.gaveUp) }
         counters.set("pages", c.pages)
         counters.set("timeouts", c.timeouts)
+        counters.set("redirects", c.redirects)
         counters.set("found", tally.found)
         counters.set("not_found", tally.notFound)
         counters.set("rejected", tally.rejected)
