@@ -102,7 +102,8 @@ extension HTTPFetcher {
                     continue
                 case .rateLimited(let status, let retryAfter):
                     problem = try await rateLimited(
-                        status: status, retryAfter: retryAfter, reset: limit.throttledWait, attempts: attempts, url: url)
+                        status: status, retryAfter: retryAfter, reset: limit.throttledWait, attempts: attempts, url: url
+                    )
                 case .transient(let reason, let retryAfter):
                     // A 503's Retry-After is how long the service expects to be down (RFC 9110
                     // §10.2.3): the whole host waits it out, the retry counted as a failure's.
