@@ -1459,19 +1459,11 @@ extension PlanChecker {
             validator.diagnostics.error("\(key) of stage '\(stage)' must not be empty: \(whenEmpty)", at: location)
             return
         }
-        let chars = Array(path)
-        guard
-            let offset = chars.indices.first(where: { i in
-                chars[i] == "." && (i == 0 || i == chars.count - 1 || chars[i + 1] == ".")
-            })
-        else { return }
+        guard let empty = Expression.PathComponent.emptyKey(in: path) else { return }
         let parts = path.split(separator: ".")
         validator.diagnostics.error(
-            "\(key) '\(path)' of stage '\(stage)' has an empty key "
-                + (offset == 0
-                    ? "before its first dot" : offset == chars.count - 1 ? "after its last dot" : "between two dots")
-                + ": each dot separates two keys of a key path",
-            at: location.advanced(intoValueBy: offset),
+            "\(key) '\(path)' of stage '\(stage)' has an empty key \(empty.place): each dot separates two keys of a key path",
+            at: location.advanced(intoValueBy: empty.offset),
             notes: parts.isEmpty ? [] : ["write " + spelled(parts.joined(separator: "."))])
     }
 

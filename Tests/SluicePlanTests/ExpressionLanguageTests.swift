@@ -363,6 +363,13 @@ import Testing
         ("regex_extract(url, 5)", "regex_extract's pattern must be quoted text", 19),
         ("date(x, 'dd/MM')", "date's format must be quoted text with 'yyyy' in it, e.g. 'dd/MM/yyyy'", 8),
         ("round(x, 1.5)", "round's digits must be a whole number", 9),
+        ("count(list, '')", "count's path must be quoted text naming a key, e.g. 'name' or 'labels.0.name'", 12),
+        ("sum(list, 1)", "sum's path must be quoted text naming a key, e.g. 'name' or 'labels.0.name'", 10),
+        ("max(list, 'a..b')", "max's path 'a..b' has an empty key between two dots: each dot separates two keys", 12),
+        ("min(list, '.a')", "min's path '.a' has an empty key before its first dot: each dot separates two keys", 11),
+        ("pluck(list)", "pluck takes pluck(list, path), got 1 argument(s)", 0),
+        ("count(list, 'a', 'b')", "count takes count(list[, path]), got 3 argument(s)", 0),
+        ("count()", "count takes count(list[, path]), got 0 argument(s)", 0),
         ("if(a, b)", "if takes if(condition, then, else), got 2 argument(s)", 0),
         ("x + if(a, b, c, d)", "if takes if(condition, then, else), got 4 argument(s)", 4),
         ("lenght(a)", "unknown function 'lenght'", 0),
@@ -436,6 +443,89 @@ import Testing
         }
     }
 
+    static let list = #"""
+        [{"name": "a", "n": 1, "pull_request": {"url": "u"}, "labels": [{"name": "bug"}], "x.y": 5, "x": {"y": 6}},
+         {"name": "b", "n": 2.5, "title": "\"pull_request\": spelled", "labels": []},
+         {"name": null, "n": "7", "pull_request": null, "open": false},
+         null,
+         {"n": 12345678901234567890, "labels": [{"name": "ui"}, {"name": "ux"}], "open": true, "zero": 0},
+         7, "text"]
+        """#
+
+    /// `expression` evaluated on a row whose `list` column is ``list`` (and `one` an object).
+    static func evaluateOnList(_ expression: String) throws -> String {
+        let bound = try Expression.parse(expression).bind(to: ["list", "one"])
+        return JSON.encode(bound.evaluate([try JSON.decode(list), .object(["n": 1])]))
+    }
+
+    /// The list functions aggregate a paged answer's items: by truthiness at a key path
+    /// (`count`), each item's value (`pluck`), and numbers by the arithmetic's rules; a key path
+    /// reads as `items_key` does (a dotted key of its own first) and indexes a list as `a.0`.
+    @Test(arguments: [
+        ("count(list)", "6"),
+        ("count(list, 'pull_request')", "1"),
+        ("count(list, 'name')", "2"),
+        ("count(list, 'open')", "1"),
+        ("count(list, 'zero')", "0"),
+        ("count(list, 'labels')", "3"),
+        ("count(list, 'labels.0.name')", "2"),
+        ("count(list, 'missing')", "0"),
+        ("length(list) - count(list, 'pull_request')", "6"),
+        ("count(split('', ','))", "1"),
+        ("count(one)", "null"),
+        ("count(one, 'n')", "null"),
+        ("count(list.missing)", "null"),
+        ("count(list, one.n)", "null"),
+        ("pluck(list, 'name')", #"["a","b",null,null,null,null,null]"#),
+        ("pluck(list, 'labels.0.name')", #"["bug",null,null,null,"ui",null,null]"#),
+        ("pluck(list, 'labels.-1.name')", "[null,null,null,null,null,null,null]"),
+        ("pluck(list, 'x.y')", "[5,null,null,null,null,null,null]"),
+        ("pluck(list, 'x')[0].y", "6"),
+        ("join(pluck(list, 'name'), ';')", #""a;b""#),
+        ("join(pluck(list, 'labels.1.name'), ';')", #""ux""#),
+        ("pluck(one, 'n')", "null"),
+        ("pluck(split('', ','), 'n')", "[null]"),
+        ("sum(list, 'n')", "1.2345678901234567e+19"),
+        ("sum(pluck(list, 'n')) == sum(list, 'n')", "true"),
+        ("sum(list)", "7"),
+        ("sum(split('1,2', ','))", "null"),
+        ("sum(list, 'zero')", "0"),
+        ("sum(list, 'labels')", "null"),
+        ("sum(list, 'missing')", "null"),
+        ("sum(one)", "null"),
+        ("min(list, 'n')", "1"),
+        ("max(list, 'n')", "12345678901234567890"),
+        ("min(list)", "7"),
+        ("max(pluck(list, 'zero'))", "0"),
+        ("min(list, 'name')", "null"),
+        ("max(one)", "null"),
+        ("sum(first(list).labels)", "null"),
+    ])
+    func listFunctionsAggregateItems(expression: String, expected: String) throws {
+        #expect(try Self.evaluateOnList(expression) == expected)
+    }
+
+    /// `sum` adds as `+` does: ints stay an int, a double makes a double, an int sum past 64
+    /// bits becomes a double, and `min`/`max` give the number as it was (int, double or kept
+    /// digits).
+    @Test func listNumbersFollowTheArithmetic() {
+        func apply(_ f: SluicePlan.Expression.Function, _ items: [Value]) -> Value { f.apply([Value.array(items)]) }
+        let sums: [Value] = [
+            apply(.sum, [1, 2, 3]), apply(.sum, [1, .double(0.5), .null, "4"]), apply(.sum, [.int(.max), 1]),
+            apply(.sum, []), apply(.sum, [.decimal("1.50")]), apply(.sum, [.decimal("1.50"), 1]),
+        ]
+        let others: [Value] = [
+            apply(.min, [3, .double(2.5), .decimal("1.50"), true]), apply(.max, [3, .double(2.5), 3]),
+            apply(.min, []), apply(.max, [.null, "9"]), apply(.count, []), apply(.count, [.null, false, 0]),
+        ]
+        let results = sums + others
+        let expected: [Value] = [
+            6, .double(1.5), .double(9_223_372_036_854_775_808), .null, .decimal("1.50"), .double(2.5),
+            .decimal("1.50"), 3, .null, .null, 0, 2,
+        ]
+        #expect(results == expected)
+    }
+
     @Test func literalPatternsAreCompiledOnceAtBind() throws {
         let bound = try Expression.parse(
             "concat(regex_extract(a, 'x(y)'), regex_extract(a, 'x(y)'), regex_extract(a, b))"
@@ -507,7 +597,9 @@ import Testing
             // Functions whose literal arguments are checked at parse time get fields instead.
             let f = pick(SluicePlan.Expression.Function.allCases)
             let count = f.arity.lowerBound + Int(r.next() % UInt64(min(3, f.arity.count)))
-            let checked: Set<SluicePlan.Expression.Function> = [.regex_extract, .date, .round]
+            let checked: Set<SluicePlan.Expression.Function> = [
+                .regex_extract, .date, .round, .count, .pluck, .sum, .min, .max,
+            ]
             return .call(f, (0..<count).map { _ in checked.contains(f) ? path(&r) : randomTree(&r, depth: depth - 1) })
         case 3:
             let keys = (0..<(1 + Int(r.next() % 2))).map { _ in pick(components) }

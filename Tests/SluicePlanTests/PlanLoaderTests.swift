@@ -660,6 +660,21 @@ let minimal = """
         #expect(errors(yaml, env: env).contains { $0.message.contains(error) })
     }
 
+    /// `sluice check` knows the list functions: a call with the wrong number of arguments, and a
+    /// quoted key path with an empty key, are errors where the plan writes them.
+    @Test func listFunctionsAreCheckedWhereWritten() {
+        let yaml =
+            minimal
+            + "  - kind: transform\n    fields:\n      n: pluck(response)\n      m: \"count(response, 'a..b')\"\n"
+            + "      k: count(response, 'pull_request')\n"
+        let found = errors(yaml).map { "\($0.location?.line ?? 0):\($0.location?.column ?? 0) \($0.message)" }
+        #expect(
+            found == [
+                "19:10 output field 'n': pluck takes pluck(list, path), got 1 argument(s)",
+                "20:29 output field 'm': count's path 'a..b' has an empty key between two dots: each dot separates two keys",
+            ], "\(found)")
+    }
+
     /// A character after a `${VAR}` is located where the plan writes it, whatever the value's
     /// length (which, for a secret, a column would tell): in a one-line scalar and in a block one,
     /// as the server's position into a query's SQL is located, and in an expression's error.

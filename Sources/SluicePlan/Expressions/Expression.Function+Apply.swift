@@ -41,6 +41,19 @@ extension Expression.Function {
         case .first:
             guard case .array(let items) = a[0] else { return .null }
             return items.first ?? .null
+        case .count:
+            guard let values = Self.values(a) else { return .null }
+            return .int(Int64(values.count(where: { a.count == 2 ? $0.isTruthy : !$0.isNull })))
+        case .pluck: return Self.values(a).map(Value.array) ?? .null
+        case .sum, .min, .max:
+            guard let numbers = Self.values(a)?.filter(Self.isNumber), let first = numbers.first else { return .null }
+            return numbers.dropFirst().reduce(first) { result, n in
+                switch self {
+                case .sum: return Expression.BinaryOperator.plus.apply(result, n)
+                case .min: return Expression.BinaryOperator.less.apply(n, result) == .bool(true) ? n : result
+                default: return Expression.BinaryOperator.greater.apply(n, result) == .bool(true) ? n : result
+                }
+            }
         case .if: return a[0].isTruthy ? a[1] : a[2]
         case .int:
             if let i = a[0].intValue { return .int(i) }
@@ -80,6 +93,23 @@ extension Expression.Function {
             case .decimal(let text): return .decimal(text.hasPrefix("-") ? String(text.dropFirst()) : text)
             default: return .null
             }
+        }
+    }
+
+    /// The items of a list function's list, or with a `path` argument each item's value at that
+    /// key path (null where it has none); nil when the list is not one or the path not text.
+    static func values(_ a: [Value]) -> [Value]? {
+        guard case .array(let items) = a[0] else { return nil }
+        guard a.count == 2 else { return items }
+        guard case .string(let path) = a[1] else { return nil }
+        return items.map { Expression.PathComponent.value(atKeyPath: path, in: $0) }
+    }
+
+    /// Whether a value is a number (not numeric text).
+    static func isNumber(_ v: Value) -> Bool {
+        switch v {
+        case .int, .double, .decimal: return true
+        default: return false
         }
     }
 

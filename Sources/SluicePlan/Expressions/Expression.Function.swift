@@ -2,7 +2,7 @@ extension Expression {
     /// The functions an expression may call, in the order the plan reference lists them.
     public enum Function: String, Sendable, CaseIterable {
         case upper, lower, trim, replace, concat, split, join, regex_extract
-        case length, first
+        case length, first, count, pluck, sum, min, max
         case coalesce, `default`, `if`
         case int, double, number, string, date, datetime
         case round, abs
@@ -22,7 +22,8 @@ extension Expression {
                 return 1...1
             case .coalesce, .concat: return 1...16
             case .default, .split, .join, .regex_extract: return 2...2
-            case .date, .round: return 1...2
+            case .date, .round, .count, .sum, .min, .max: return 1...2
+            case .pluck: return 2...2
             case .replace, .if: return 3...3
             }
         }
@@ -45,6 +46,8 @@ extension Expression {
             case .join: return "join(list, separator)"
             case .regex_extract: return "regex_extract(value, pattern)"
             case .first: return "first(list)"
+            case .count, .sum, .min, .max: return "\(rawValue)(list[, path])"
+            case .pluck: return "pluck(list, path)"
             case .if: return "if(condition, then, else)"
             case .date: return "date(value[, format])"
             case .round: return "round(value[, digits])"
@@ -70,6 +73,20 @@ extension Expression {
                     "characters in a text (Unicode code points, as PostgreSQL counts them), items in a list, keys in "
                     + "an object"
             case .first: return "a list's first item"
+            case .count:
+                return
+                    "how many of the list's items are not null; with `path`, how many have a value at that key "
+                    + "path that reads as true (see above): `count(response, 'pull_request')`"
+            case .pluck:
+                return
+                    "the list of each item's value at the key path `path` (null where it has none), e.g. "
+                    + "`join(pluck(response, 'name'), ';')`"
+            case .sum:
+                return
+                    "the sum of the list's numbers (or of the values at `path`), as `+` adds them; items that are "
+                    + "not numbers are skipped, and no numbers give null"
+            case .min: return "the smallest of the list's numbers (or of the values at `path`), as `sum` picks them"
+            case .max: return "the largest of the list's numbers (or of the values at `path`), as `sum` picks them"
             case .coalesce: return "the first argument that is neither null nor empty text"
             case .default: return "`value` unless it is null or empty text, else `fallback`"
             case .if:

@@ -53,6 +53,32 @@ extension Expression {
             }
         }
 
+        /// The value at a key path written as text (`labels.0.name`), read as `items_key` reads
+        /// one: a key of `value` itself (which may hold a dot) first, else key by key, an integer
+        /// key indexing a list as `a.0` does in a path; null where there is none.
+        public static func value(atKeyPath path: String, in value: Value) -> Value {
+            if case .object(let object) = value, let found = object[path] { return found }
+            return path.split(separator: ".", omittingEmptySubsequences: false).reduce(value) {
+                Self.key(String($1)).step(into: $0)
+            }
+        }
+
+        /// Where a key path written as text (`data.results`) has an empty key, which would name
+        /// nothing: the offset of the dot before or after it, and where that is; nil when it has
+        /// none. An empty path is left to the caller.
+        public static func emptyKey(in path: String) -> (offset: Int, place: String)? {
+            let chars = Array(path)
+            guard
+                let offset = chars.indices.first(where: { i in
+                    chars[i] == "." && (i == 0 || i == chars.count - 1 || chars[i + 1] == ".")
+                })
+            else { return nil }
+            let place =
+                offset == 0
+                ? "before its first dot" : offset == chars.count - 1 ? "after its last dot" : "between two dots"
+            return (offset, place)
+        }
+
         /// Whether `.key` reads back as this key: what the parser takes after a dot.
         static func isPlain(_ key: String) -> Bool {
             guard let first = key.first, ExpressionParser.isIdentStart(first) || (first.isASCII && first.isNumber)

@@ -356,6 +356,19 @@ struct ExpressionParser {
                     message: "date's format must be quoted text with 'yyyy' in it, e.g. 'dd/MM/yyyy'",
                     offset: offsets[1])
             }
+        case .count, .pluck, .sum, .min, .max:
+            guard args.count == 2, case .literal(let path) = args[1] else { return }
+            guard case .string(let text) = path, !text.isEmpty else {
+                throw .init(
+                    message: "\(f.rawValue)'s path must be quoted text naming a key, e.g. 'name' or 'labels.0.name'",
+                    offset: offsets[1])
+            }
+            if let empty = Expression.PathComponent.emptyKey(in: text) {
+                throw .init(
+                    message:
+                        "\(f.rawValue)'s path '\(text)' has an empty key \(empty.place): each dot separates two keys",
+                    offset: offsets[1] + (text.contains("'") || text.contains("\"") ? 0 : 1 + empty.offset))
+            }
         case .round where args.count == 2:
             guard case .literal(let digits) = args[1] else { return }
             guard case .int = digits else {

@@ -77,8 +77,8 @@ extension Schema {
             makes a double. A null or non-number operand, division or `%` by zero, or a result that
             is not finite gives null. `==` and `!=` compare any two values (`null == null` is true,
             `1 == 1.0` is true); `<` `<=` `>` `>=` order two numbers or two texts (by Unicode code
-            points) and give null for anything else. `and`, `or`, `not` and `if` read a value as
-            false when it is null, false, empty text or zero, and as true otherwise; `and`, `or` and
+            points) and give null for anything else. `and`, `or`, `not`, `if` and `count` read a value
+            as false when it is null, false, empty text or zero, and as true otherwise; `and`, `or` and
             `not` give true or false.
 
             A number a double would not give back as written — one it cannot hold exactly (more
@@ -103,6 +103,15 @@ extension Schema {
             `regex_extract` patterns use ICU syntax; a quoted pattern is checked when the plan is
             loaded and compiled once per stage, one read from a field is compiled per row (and gives
             null when it is not valid).
+
+            `count`, `pluck`, `sum`, `min` and `max` aggregate a list, such as a paged fetch's
+            `response` (every page's items): their `path` is a key path written as text, read as
+            `items_key` reads one (a key of the item itself, which may hold a dot, else key by key),
+            an integer key indexing a list as `a.0` does (`'labels.0.name'`); a quoted one is checked
+            when the plan is loaded. An item without the path gives null there. `sum`, `min` and `max`
+            take only numbers (not numeric text): `sum` adds as `+` does (ints give an int), `min`
+            and `max` give the number as it is; `open_issues: length(response) - count(response,
+            'pull_request')`.
 
             """
         return out
