@@ -20,13 +20,13 @@ extension HTTPFetcher {
         var next = list.firstRequest
         while true {
             let reader = list
-            let answer = try await perform(next, purpose: .batch) { json, _, link in
-                reader.read(json, link: link, rules: rules)
+            let answer = try await perform(next, purpose: .batch) { json, _, link, answered in
+                reader.read(json, link: link, rules: rules).map { (page: $0, answered: answered) }
             }
             let first = list.pages == 0
-            let page: PagedList.Page
+            let (page, answered): (PagedList.Page, String)
             switch answer {
-            case .ok(let read) where !read.notFound: page = read
+            case .ok(let read) where !read.page.notFound: (page, answered) = read
             case .ok where first: return .ok((.notFound(because: rules.notFoundReason), true, []))
             case .notFound(let message) where first: return .notFound(message)
             case .badRequest(let message) where first: return .badRequest(message)
@@ -40,7 +40,7 @@ extension HTTPFetcher {
                 throw laterPageFailed(list.pages + 1, "was forbidden (403: \(message))", url: next.url, status: 403)
             }
             if !first { tally.pages += 1 }
-            switch try list.add(page, answering: next.url) {
+            switch try list.add(page, answering: next.url, at: answered) {
             case .ask(let request): next = request
             case .done: return .ok((.found(.array(list.items)), true, []))
             case .tooManyPages: return .ok((.tooManyPages(fetched: list.pages), true, []))

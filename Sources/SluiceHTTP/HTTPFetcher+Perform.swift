@@ -38,14 +38,18 @@ extension HTTPFetcher {
         _ request: RequestURL.Request, purpose: Purpose,
         read: @Sendable (Value, [JSON.DuplicateKey]) -> Result<Item, AnswerMatching.Mismatch>
     ) async throws -> Answer<Item> {
-        try await perform(request, purpose: purpose) { json, duplicates, _ in read(json, duplicates) }
+        try await perform(request, purpose: purpose) { json, duplicates, _, _ in read(json, duplicates) }
     }
 
     /// ``perform(_:purpose:read:)`` whose `read` also gets the answer's `Link` headers, comma-joined
-    /// (`nil` when it has none): where a paged list names its next page.
+    /// (`nil` when it has none), and the URL that answered: the request's, or the one a redirect
+    /// led to. Where a paged list names its next page, and what a relative one is relative to.
     func perform<Item: Sendable>(
         _ request: RequestURL.Request, purpose: Purpose,
-        read: @Sendable (Value, [JSON.DuplicateKey], _ link: String?) -> Result<Item, AnswerMatching.Mismatch>
+        read:
+            @Sendable (Value, [JSON.DuplicateKey], _ link: String?, _ answered: String) -> Result<
+                Item, AnswerMatching.Mismatch
+            >
     ) async throws -> Answer<Item> {
         let url = request.url
         var attempts = 0
@@ -73,7 +77,7 @@ extension HTTPFetcher {
                 case .success(let json, let duplicates), .echoed(let json, let duplicates):
                     if case .echoed = outcome { maskedAnswers += 1 }
                     let mismatch: AnswerMatching.Mismatch
-                    switch read(json, duplicates, link) {
+                    switch read(json, duplicates, link, current.url) {
                     case .success(let item): return .ok(item)
                     case .failure(let failure): mismatch = failure
                     }

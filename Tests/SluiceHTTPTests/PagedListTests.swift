@@ -59,6 +59,30 @@ import Testing
         #expect(request.url == url)
     }
 
+    /// A page a redirect answered: its relative next link is relative to where the redirect led,
+    /// and a next page naming the address first asked is one already asked for.
+    @Test func aRedirectedPagesNextLinkIsRelativeToWhereItLed() throws {
+        let asked = "http://h/old/l?fmt=json"
+        let answered = "http://h/new/l?fmt=json"
+        func list() -> PagedList {
+            PagedList(
+                Pagination(style: .nextURL(key: "n")), itemsKey: nil, request: .init(url: asked), baseURL: "http://h",
+                addedParameters: [])
+        }
+        var first = list()
+        let step = try first.add(.init(items: [], next: "?page=2"), answering: asked, at: answered)
+        var second = list()
+        let loop = #expect(throws: FetchError.self) {
+            try second.add(.init(items: [], next: asked), answering: asked, at: answered)
+        }
+        guard case .ask(let request) = step else {
+            Issue.record("\(step)")
+            return
+        }
+        #expect(request.url == "http://h/new/l?page=2")
+        #expect("\(loop.map { "\($0)" } ?? "")".contains("names as the next page one already asked for (page 1)"))
+    }
+
     @Test func originsCompareAsURLsDo() {
         #expect(PagedList.Origin("https://API.example.com/v1") == PagedList.Origin("https://api.example.com:443/x?y"))
         #expect(PagedList.Origin("http://h/") != PagedList.Origin("https://h/"))

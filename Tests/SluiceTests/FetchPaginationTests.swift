@@ -217,6 +217,23 @@ import Testing
         }
     }
 
+    /// A list whose address moved on the same server is read where the redirect leads, and its
+    /// relative next links (`?start=1`, then `/lists/A?start=2`) are resolved against that
+    /// address, not the one asked: one redirect for the whole list, not one more per page.
+    @Test func aRelativeNextLinkAfterARedirectIsResolvedWhereTheRedirectLed() async throws {
+        var api = Self.api(.nextURL) { $0.nextOverride["A#1"] = "?start=1" }
+        api.moved = ["/lists/old": "/lists/A"]
+        try await FetchShapesTests.with(api) { server, origin in
+            let stage = try Self.stage("{next_url: links.next}", itemsKey: "items", origin: origin)
+            let harness = try await StageHarness(stage: stage)
+            let got = rows(try await harness.run(stage, input: [Batch(columns: ["name"], rows: [["old"]])]))
+            #expect(got.map { $0["response"] } == [Self.lists["A"]])
+            let seen = server.stats().seenURLs
+            #expect(seen == ["/lists/old", "/lists/A", "/lists/A?start=1", "/lists/A?start=2"], "\(seen)")
+            #expect(harness.counters["redirects"] == 1 && harness.counters["pages"] == 2, "\(harness.counters)")
+        }
+    }
+
     /// An offset-paged API that answers more items than `page_size` (it takes no `size_param`, or
     /// none is given) would have the next offset repeat items: the fetch stops, saying so.
     @Test func anOffsetPageLongerThanPageSizeStopsTheFetch() async throws {

@@ -125,19 +125,22 @@ struct PagedList: Sendable {
         }
     }
 
-    /// Takes in the page answered to `url`, and says what to ask next.
+    /// Takes in the page answered to `url`, and says what to ask next. `answered`: the URL a
+    /// redirect led `url` to, which answered (`nil`: `url` itself); a relative next link is
+    /// relative to it, and a next page naming either was already asked for.
     /// - Throws: ``FetchError`` for a next page on another host than the connection's, or one
     ///   already asked for.
-    mutating func add(_ page: Page, answering url: String) throws(FetchError) -> Step {
+    mutating func add(_ page: Page, answering url: String, at answered: String? = nil) throws(FetchError) -> Step {
         pages += 1
-        asked[url] = asked[url] ?? pages
+        let answered = answered ?? url
+        for each in [url, answered] { asked[each] = asked[each] ?? pages }
         items += page.items
         guard let next = page.next else { return .done }
         guard pages < pagination.maxPages else { return .tooManyPages }
         let request: RequestURL.Request
         switch pagination.style {
         case .nextURL, .linkHeader:
-            request = RequestURL.Request(method: self.request.method, url: try follow(next, from: url))
+            request = RequestURL.Request(method: self.request.method, url: try follow(next, from: answered))
         case .cursor(_, let parameter):
             request = RequestURL.Request(
                 method: self.request.method, url: Self.setting(parameter, to: next, in: self.request.url))
@@ -148,7 +151,7 @@ struct PagedList: Sendable {
             throw FetchError(
                 .invalidResponse,
                 "page \(pages) of this row's list names as the next page one already asked for (page \(earlier)): "
-                    + "the pages loop; not followed", url: url)
+                    + "the pages loop; not followed", url: answered)
         }
         return .ask(request)
     }
