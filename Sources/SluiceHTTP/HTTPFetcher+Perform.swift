@@ -62,6 +62,7 @@ extension HTTPFetcher {
             let problem: Problem
             do {
                 let token = try await tokens?.token()
+                waitingForSpentLimit()
                 tally.pacedSeconds += try await pacer.waitForTurn().seconds
                 count(purpose)
                 let (status, bytes, outcome, limit, link) = try await awaitingAnswer {
@@ -221,24 +222,34 @@ extension HTTPFetcher {
     /// nothing until the reset they give, so that the next request is not refused. Over
     /// `max_retry_after`, the next request's turn stops the fetch as resumable (``Pacer/waitForTurn()``)
     /// with the reset noted as a `Retry-After` is; this answer is kept, and a fetch that has no more
-    /// to ask ends as it is.
+    /// to ask ends as it is, its wait neither said nor counted (``waitingForSpentLimit()``).
     private func limitSpent(until reset: RateLimitHeaders.Wait, status: Int) async {
         // Concurrent answers of one spent window give the same reset (to the second, their clock
         // readings apart): it is said and counted once.
         let later = await pacer.block(for: reset.duration, status: status, header: reset.header)
         guard later >= RateLimitHeaders.shortestWait else { return }
         tally.noteRetryAfter(reset.duration)
+        spentLimit = (reset, status, clock.now.advanced(by: reset.duration))
+    }
+
+    /// Said and counted by the request about to wait for a spent limit's reset (``spentLimit``):
+    /// what is left of it, unless the reset has passed or is over `max_retry_after` (the turn
+    /// then stops the fetch, saying so).
+    private func waitingForSpentLimit() {
+        guard let (reset, status, ends) = spentLimit else { return }
+        spentLimit = nil
+        let wait = clock.now.duration(to: ends)
+        guard wait > .zero, wait <= configuration.maxRetryAfter else { return }
         tally.waits += 1
-        tally.waitSeconds += reset.duration.seconds
+        tally.waitSeconds += wait.seconds
         tally.waiting = FetchCounters.Waiting(
-            reason: "rate limit spent (HTTP \(status)), \(reset.header)",
-            ends: ContinuousClock.now.advanced(by: reset.duration))
+            reason: "rate limit spent (HTTP \(status)), \(reset.header)", ends: ContinuousClock.now.advanced(by: wait))
         let said =
             "The API's rate limit is spent (HTTP \(status)); sending nothing to the host until its reset "
-            + "(\(reset.header)) in \(Self.seconds(reset.duration))"
+            + "(\(reset.header)) in \(Self.seconds(wait))"
         logger.log(
-            level: reset.duration >= Self.noticeableWait ? .warning : .notice, "\(said)",
-            metadata: ["http.status": "\(status)", "http.retry_after": "\(reset.duration.seconds)"])
+            level: wait >= Self.noticeableWait ? .warning : .notice, "\(said)",
+            metadata: ["http.status": "\(status)", "http.retry_after": "\(wait.seconds)"])
     }
 
     /// Takes on a `Retry-After`'s wait (or a rate limit's reset: `header` says which): notes when it

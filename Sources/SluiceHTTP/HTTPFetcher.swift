@@ -60,6 +60,9 @@ public actor HTTPFetcher {
     var saidRetrying = false
     /// Whether a followed redirect was said at warning level: the first one is.
     var saidRedirected = false
+    /// A spent rate limit's reset the host is held back until (``limitSpent(until:status:)``), not
+    /// yet said: the next request to wait for it says and counts it.
+    var spentLimit: (reset: RateLimitHeaders.Wait, status: Int, ends: AnyDurationClock.Instant)?
     /// The requests awaiting their answer, by their number in ``FetchCounters/requests``, with
     /// when they were sent.
     var inFlight: [Int: ContinuousClock.Instant] = [:]

@@ -130,6 +130,17 @@ import Testing
         #expect(said.contains { $0.contains("rate limit is spent (HTTP 200)") && $0.contains("(RateLimit-Reset)") })
     }
 
+    /// A spent limit on the fetch's last answer holds back no request: no wait is said or counted.
+    @Test func aSpentLimitOnTheLastAnswerIsNeitherSaidNorCountedAsAWait() async throws {
+        let spent = FixtureLimitAnswer(headers: ["RateLimit-Remaining": "0", "RateLimit-Reset": "42"])
+        let fetched = try await Self.fetch(["a"], limits: [spent])
+        #expect(fetched.results == [Self.found(1)])
+        #expect(fetched.waited == .zero)
+        #expect(fetched.counters.waits == 0 && fetched.counters.waitSeconds == 0, "\(fetched.counters)")
+        let said = fetched.log.records.map(\.message).filter { $0.contains("rate limit is spent") }
+        #expect(said.isEmpty, "\(said)")
+    }
+
     /// A 200 with requests left holds nothing back.
     @Test func a200WithRequestsLeftWaitsForNothing() async throws {
         let left = FixtureLimitAnswer(headers: ["X-RateLimit-Remaining": "1", "X-RateLimit-Reset": Self.epoch(in: 60)])
