@@ -17,10 +17,18 @@ extension HTTPFetcher {
             pagination, itemsKey: configuration.itemsKey, request: request, baseURL: configuration.baseURL,
             addedParameters: addedParameters)
         let rules = configuration.itemRules
+        let itemsKey = configuration.itemsKey
         var next = list.firstRequest
         while true {
             let reader = list
-            let answer = try await perform(next, purpose: .batch) { json, _, link, answered in
+            // Only the items are kept: a credential the API repeats in its next link is masked,
+            // but is in nothing the run writes.
+            let answer = try await perform(
+                next, purpose: .batch,
+                kept: { body in
+                    itemsKey.map { AnswerMatching.value(at: $0, in: body) } ?? body
+                }
+            ) { json, _, link, answered in
                 reader.read(json, link: link, rules: rules).map { (page: $0, answered: answered) }
             }
             let first = list.pages == 0

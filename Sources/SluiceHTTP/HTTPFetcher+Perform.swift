@@ -44,8 +44,10 @@ extension HTTPFetcher {
     /// ``perform(_:purpose:read:)`` whose `read` also gets the answer's `Link` headers, comma-joined
     /// (`nil` when it has none), and the URL that answered: the request's, or the one a redirect
     /// led to. Where a paged list names its next page, and what a relative one is relative to.
+    /// `kept`: the part of an answer the run keeps (a page's items), the only one where a
+    /// credential repeated counts in ``maskedAnswers`` (``ResponseOutcome/classify``).
     func perform<Item: Sendable>(
-        _ request: RequestURL.Request, purpose: Purpose,
+        _ request: RequestURL.Request, purpose: Purpose, kept: (@Sendable (Value) -> Value?)? = nil,
         read:
             @Sendable (Value, [JSON.DuplicateKey], _ link: String?, _ answered: String) -> Result<
                 Item, AnswerMatching.Mismatch
@@ -68,7 +70,7 @@ extension HTTPFetcher {
                 let (status, bytes, outcome, limit, link) = try await awaitingAnswer {
                     try await Self.exchange(
                         current, token: token, configuration: configuration, credentialForms: credentialForms,
-                        exchange: exchange, logger: logger)
+                        kept: kept, exchange: exchange, logger: logger)
                 }
                 tally.bytes += bytes
                 // A throttled answer waits for its reset below, as its retry's wait.
@@ -315,7 +317,8 @@ extension HTTPFetcher {
     @concurrent
     nonisolated private static func exchange(
         _ request: RequestURL.Request, token: AccessToken?, configuration: FetchConfiguration,
-        credentialForms: (messages: [String], answers: [String]), exchange: HTTPExchange, logger: Logger
+        credentialForms: (messages: [String], answers: [String]), kept: (@Sendable (Value) -> Value?)?,
+        exchange: HTTPExchange, logger: Logger
     ) async throws -> (status: Int, bytes: Int, outcome: ResponseOutcome, limit: RateLimitHeaders, link: String?) {
         var headers = [("Accept", "application/json")] + configuration.headers
         // Some APIs refuse a request that names no client (GitHub); the connection's own wins.
@@ -375,7 +378,7 @@ extension HTTPFetcher {
             status: response.status, retryAfter: response.headers.first(name: "Retry-After"), body: response.body,
             throttleStatuses: configuration.throttleStatuses, secrets: secrets, answerSecrets: answerSecrets,
             location: response.headers.first(name: "Location"),
-            contentEncoding: response.headers.first(name: "Content-Encoding"), limitSpent: limit.isSpent)
+            contentEncoding: response.headers.first(name: "Content-Encoding"), limitSpent: limit.isSpent, kept: kept)
         // The shape a plan gives its requests, for `--log-level debug`: never a key (the URL and
         // body are the ones before the key was added, the URL redacted, and check refuses a
         // secret in a per-item request).

@@ -103,6 +103,21 @@ import Testing
         #expect(Self.classify(204, "") == .success(.null))
     }
 
+    /// A page whose next link repeats the key is masked, but is not `.echoed` (said in the run's
+    /// summary as data that reads `***`): only its items are kept. A key in its items is.
+    @Test func aKeyRepeatedOnlyOutsideWhatIsKeptIsMaskedButNotAnEcho() {
+        func classify(_ body: String) -> ResponseOutcome {
+            ResponseOutcome.classify(
+                status: 200, retryAfter: nil, body: Array(body.utf8), secrets: ["gk-PRIVATE-999"],
+                kept: { AnswerMatching.value(at: "items", in: $0) })
+        }
+        let link = classify(#"{"items":[{"n":1}],"links":{"next":"/l?start=1&key=gk-PRIVATE-999"}}"#)
+        let item = classify(#"{"items":[{"n":"gk-PRIVATE-999"}],"links":{"next":null}}"#)
+        func json(_ text: String) -> Value { (try? JSON.decode(Array(text.utf8))) ?? .null }
+        #expect(link == .success(json(#"{"items":[{"n":1}],"links":{"next":"/l?start=1&key=***"}}"#)))
+        #expect(item == .echoed(json(#"{"items":[{"n":"***"}],"links":{"next":null}}"#)))
+    }
+
     /// An answer that echoes the request hands back the key it carried: masked, as in errors.
     @Test func aSuccessfulAnswerEchoingTheKeyKeepsItMasked() {
         let body = Array(#"{"data":{"you_sent":{"api_key":"gk-PRIVATE-999","k":"x"}},"gk-PRIVATE-999":1}"#.utf8)

@@ -119,11 +119,13 @@ enum ResponseOutcome: Sendable, Equatable {
     /// (the client has decompressed gzip and deflate), named when the body is not JSON. `limitSpent`:
     /// the answer's rate-limit headers say no request is left (``RateLimitHeaders/isSpent``), which
     /// makes a 403 "slow down" rather than "forbidden", as a `Retry-After` does: a refusal that says
-    /// when to come back is not one for good.
+    /// when to come back is not one for good. `kept`: the part of a 2xx answer the run keeps (a
+    /// paged list's items; `nil`: the whole answer): a credential repeated only elsewhere (a next
+    /// page's link) is masked all the same, but the answer is not `.echoed`.
     static func classify(
         status: Int, retryAfter: String?, body: [UInt8], throttleStatuses: Set<Int> = [], secrets: [String] = [],
         answerSecrets: [String]? = nil, location: String? = nil, contentEncoding: String? = nil,
-        limitSpent: Bool = false, now: Date = Date()
+        limitSpent: Bool = false, kept: (@Sendable (Value) -> Value?)? = nil, now: Date = Date()
     ) -> ResponseOutcome {
         let wait = RetryAfter.parse(retryAfter, now: now)
         if status == 429 || throttleStatuses.contains(status) || (status == 403 && (limitSpent || wait != nil)) {
@@ -147,7 +149,11 @@ enum ResponseOutcome: Sendable, Equatable {
                 }
                 guard mayEcho else { return .success(json, duplicates: duplicates) }
                 let masked = Self.masking(answerSecrets, in: json)
-                return masked == json ? .success(json, duplicates: duplicates) : .echoed(masked, duplicates: duplicates)
+                guard masked != json else { return .success(json, duplicates: duplicates) }
+                if let part = kept?(json), Self.masking(answerSecrets, in: part) == part {
+                    return .success(masked, duplicates: duplicates)
+                }
+                return .echoed(masked, duplicates: duplicates)
             } catch {
                 // A maintenance page or a login form behind a proxy answers 200 too: say so.
                 let said = APIErrorMessage.extract(from: body, hiding: secrets)
