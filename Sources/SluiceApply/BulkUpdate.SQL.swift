@@ -813,12 +813,39 @@ extension BulkUpdate {
                 """
         }
 
+        /// The target's columns in order (``TargetColumn``): each one's name, the default the server
+        /// gives it when a row leaves it out (its own, else its domain's), unless that calls a
+        /// volatile function (a serial's `nextval` would consume the sequence's values; `random()`
+        /// or `clock_timestamp()` would not give what the server gave) or it is an identity column
+        /// (its sequence's next value), a generated column's expression, and its type. A volatile function is
+        /// told by the expression's tree, whose function calls (`:funcid`) and operators
+        /// (`:opfuncid`) name their functions.
         var targetColumns: String {
             """
-            SELECT attname::text FROM pg_attribute \
-            WHERE attrelid = \(targetLiteral)::regclass AND attnum > 0 AND NOT attisdropped \
-            ORDER BY attnum
+            SELECT a.attname::text, \
+            CASE WHEN a.attgenerated = '' AND a.attidentity = '' AND NOT EXISTS (SELECT 1 \
+            FROM regexp_matches(coalesce(d.adbin, y.typdefaultbin)::text, ':(?:op)?funcid ([0-9]+)', 'g') AS m \
+            JOIN pg_proc AS p ON p.oid = m[1]::oid WHERE p.provolatile = 'v') \
+            THEN coalesce(pg_get_expr(d.adbin, d.adrelid), pg_get_expr(y.typdefaultbin, 0)) END, \
+            CASE WHEN a.attgenerated <> '' THEN pg_get_expr(d.adbin, d.adrelid) END, \
+            format_type(a.atttypid, a.atttypmod) FROM pg_attribute AS a LEFT JOIN pg_attrdef AS d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+            LEFT JOIN pg_type AS y ON y.oid = a.atttypid AND y.typtype = 'd' \
+            WHERE a.attrelid = \(targetLiteral)::regclass AND a.attnum > 0 AND NOT a.attisdropped \
+            ORDER BY a.attnum
             """
+        }
+
+        /// A column of the target (``targetColumns``), as the refusal search fills a row that an
+        /// upsert or insert adds without writing it.
+        struct TargetColumn: Sendable, Hashable {
+            var name: String
+            /// The expression of the value the server gives it, evaluated in the search; `nil` for
+            /// none, or one the search must not evaluate (it is NULL there).
+            var defaultValue: String?
+            /// A generated column's expression over the row's other columns.
+            var generated: String?
+            /// Its type, as `format_type` prints it: what its value in the search is cast to.
+            var type: String
         }
 
         /// A foreign key of the target (`$1`: its name), pair by pair: the target's column, the
@@ -974,11 +1001,14 @@ extension BulkUpdate {
 
         /// The first key (in the key's own order: 9 before 10) whose row (`rows`: by default with
         /// the new values) fails `condition` (a CHECK expression over the target's column names, or
-        /// one of the conditions above over `t`), with the new values of the updated columns. For an upsert or insert the rows it
-        /// adds are looked at too: their key and columns from the input, their other columns NULL
-        /// (the defaults are not evaluated).
+        /// one of the conditions above over `t`), with the new values of the updated columns. For an
+        /// upsert or insert the rows it adds are looked at too: their key and columns from the input,
+        /// their other columns what the server gives them (``TargetColumn``): a default, evaluated
+        /// (`current_user`, `now()`), but NULL for a volatile one (a serial's `nextval`, which would
+        /// consume the sequence's values) and for an identity column. A generated column is computed
+        /// from the row (an updated one's too), as the server computes it.
         func violation(
-            targetColumns: [String], condition: String, rows checked: CheckedRows = .written
+            targetColumns: [TargetColumn], condition: String, rows checked: CheckedRows = .written
         ) throws(PostgresError) -> String {
             let updated = Dictionary(uniqueKeysWithValues: zip(columns, newValues))
             let proposedColumns = Dictionary(uniqueKeysWithValues: zip(columns, proposedValues))
@@ -986,12 +1016,15 @@ extension BulkUpdate {
             var current: [String] = []
             var added: [String] = []
             var proposed: [String] = []
-            for name in targetColumns {
-                let quoted = try PostgresConnection.quoteIdentifierPart(name)
+            var computed: [String] = []
+            for column in targetColumns {
+                let quoted = try PostgresConnection.quoteIdentifierPart(column.name)
+                let unwritten = "CAST(\(column.defaultValue ?? "NULL") AS \(column.type))"
                 row.append("\(updated[quoted] ?? "t.\(quoted)") AS \(quoted)")
                 current.append("t.\(quoted)")
-                added.append(quoted == key || updated[quoted] != nil ? "s.\(quoted)" : "NULL")
-                proposed.append(quoted == key ? "s.\(quoted)" : proposedColumns[quoted] ?? "NULL")
+                added.append(quoted == key || updated[quoted] != nil ? "s.\(quoted)" : "\(unwritten) AS \(quoted)")
+                proposed.append(quoted == key ? "s.\(quoted)" : "\(proposedColumns[quoted] ?? unwritten) AS \(quoted)")
+                computed.append(column.generated.map { "(\($0)) AS \(quoted)" } ?? quoted)
             }
             var output = columnList
             var rows: String
@@ -1010,6 +1043,10 @@ extension BulkUpdate {
                 let named = newValues.enumerated().map { "\($1) AS sluice_new_\($0)" }
                 rows = "SELECT \((current + named).joined(separator: ", ")) FROM \(join)"
                 output = newValues.indices.map { "sluice_new_\($0)" }.joined(separator: ", ")
+            }
+            // A generated column's expression reads the row's columns by their names.
+            if checked != .existing, targetColumns.contains(where: { $0.generated != nil }) {
+                rows = "SELECT \(computed.joined(separator: ", ")) FROM (\(rows)) AS t"
             }
             return """
                 WITH t AS (\(rows)) SELECT \(key)::text, \(output) FROM t \

@@ -1046,12 +1046,17 @@ public struct BulkUpdate: Sendable {
     /// The target table's columns, in table order (``SQL/targetColumns``): what a message about
     /// a column the table lacks lists.
     public func tableColumns(on connection: PostgresConnection) async throws -> [String] {
-        try await tableColumns(try validate(serverVersion: connection.serverVersion), on: connection)
+        try await tableColumns(try validate(serverVersion: connection.serverVersion), on: connection).map(\.name)
     }
 
-    /// ``tableColumns(on:)`` with the statements in hand.
-    func tableColumns(_ sql: SQL, on connection: PostgresConnection) async throws -> [String] {
-        try await connection.execute(sql.targetColumns).rows.compactMap { $0.first?.stringValue }
+    /// ``tableColumns(on:)`` with the statements in hand, and what the refusal search fills an
+    /// added row's unwritten columns with.
+    func tableColumns(_ sql: SQL, on connection: PostgresConnection) async throws -> [SQL.TargetColumn] {
+        try await connection.execute(sql.targetColumns).rows.compactMap { row in
+            guard let name = row[0].stringValue, let type = row[3].stringValue else { return nil }
+            return SQL.TargetColumn(
+                name: name, defaultValue: row[1].stringValue, generated: row[2].stringValue, type: type)
+        }
     }
 
     /// Checks the configuration and returns its statements.
