@@ -1896,7 +1896,9 @@ public struct BulkUpdate: Sendable {
     }
 
     /// The first key whose new values violate the failed constraint, and those values; for a
-    /// foreign key, a unique index or a partitioning, the target's columns it constrains too.
+    /// foreign key, a unique index or a partitioning, the target's columns it constrains too. For
+    /// an upsert's CHECK, NOT NULL or partitioning, the first of the rows it proposes and of the
+    /// rows it updates.
     private func findViolation(
         _ error: PostgresError, _ violation: BulkUpdateError.Violation, sql: SQL, on connection: PostgresConnection
     ) async throws -> (row: [Value], constrained: [String])? {
@@ -1945,10 +1947,21 @@ public struct BulkUpdate: Sendable {
         } else {
             return nil
         }
+        // An upsert's CHECK, NOT NULL and partitioning hold each row it proposes, before its key is
+        // found in the table (an existing one's other columns then their defaults too), and the
+        // row it updates; a foreign key, unique index or exclusion constraint the row written.
+        let proposes = mode == .upsert && !["23503", "23505", "23P01"].contains(error.sqlState)
         let targetColumns = try await tableColumns(sql, on: connection)
-        let row = try await connection.execute(sql.violation(targetColumns: targetColumns, condition: condition)).rows
-            .first
-        return row.map { ($0, constrained) }
+        var first: [Value]?
+        for rows in proposes ? [SQL.CheckedRows.proposed, .updated] : [.written] {
+            let statement = try sql.violation(targetColumns: targetColumns, condition: condition, rows: rows)
+            guard let row = try await connection.execute(statement).rows.first, let key = row.first?.text else {
+                continue
+            }
+            if let found = first?.first?.text, Self.key(found, comesByOrWith: key) { continue }
+            first = row
+        }
+        return first.map { ($0, constrained) }
     }
 }
 

@@ -343,6 +343,11 @@ extension ApplyCommandTests {
                         "upsert", "id,qty\n1,5\n4,40\n",
                         ":3:1: error: column 'id': '4' for id 4 violates constraint \"drafts_small\""
                     ),
+                    // The row an upsert proposes is checked before its key is found in the table.
+                    (
+                        "upsert", "id,qty\n1,50\n5,5\n",
+                        ":2:1: error: column 'id': '1' for id 1 violates constraint \"drafts_small\""
+                    ),
                 ]
             ),
             (
