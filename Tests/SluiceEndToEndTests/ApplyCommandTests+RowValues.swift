@@ -141,12 +141,6 @@ extension ApplyCommandTests {
             CREATE POLICY adds_below_105 ON stock FOR INSERT WITH CHECK (qty < 105);
             CREATE POLICY not_from_2 ON stock AS RESTRICTIVE FOR UPDATE USING (qty <> 2) WITH CHECK (true)
             """, conninfo: fixture.conninfo)
-        let plan = try await Self.tablePlan("stock", columns: ["qty"], in: fixture)
-        let table = {
-            try await fixture.server.execute(
-                "SELECT string_agg(id || ':' || qty, ',' ORDER BY id) FROM stock", conninfo: fixture.conninfo
-            ).scalar.text
-        }
         let refusals = try await Self.unlocatedRefusals(
             of: [
                 (
@@ -166,7 +160,7 @@ extension ApplyCommandTests {
                     "upsert", "id,qty\n1,101\n2,102\n",
                     ":3:3: error: column 'qty': '102' for id 2 is refused by the row-level security of stock (policy not_from_2)"
                 ),
-            ], plan: plan, csv: "stock.csv", table: table, in: fixture)
+            ], table: "stock", column: "qty", in: fixture)
         #expect(refusals.isEmpty, "\(refusals)")
     }
 
@@ -186,12 +180,6 @@ extension ApplyCommandTests {
             CREATE POLICY everyone_reads ON ledger FOR SELECT USING (true);
             CREATE POLICY everyone_updates ON ledger FOR UPDATE USING (true)
             """, conninfo: fixture.conninfo)
-        let plan = try await Self.tablePlan("ledger", columns: ["qty"], in: fixture)
-        let table = {
-            try await fixture.server.execute(
-                "SELECT string_agg(id || ':' || qty, ',' ORDER BY id) FROM ledger", conninfo: fixture.conninfo
-            ).scalar.text
-        }
         let denied =
             "is refused by the row-level security of ledger (no policy lets this role INSERT any row: "
             + "row-level security refuses what no permissive policy allows)"
@@ -201,7 +189,7 @@ extension ApplyCommandTests {
                 ("insert", "id,qty\n6,106\n5,105\n", ":3:1: error: column 'id': '5' for id 5 \(denied)"),
                 // An upsert proposes every row for INSERT first, one that exists too.
                 ("upsert", "id,qty\n1,101\n5,105\n", ":2:1: error: column 'id': '1' for id 1 \(denied)"),
-            ], plan: plan, csv: "ledger.csv", table: table, in: fixture)
+            ], table: "ledger", column: "qty", in: fixture)
         #expect(refusals.isEmpty, "\(refusals)")
     }
 
@@ -220,12 +208,6 @@ extension ApplyCommandTests {
             CREATE POLICY a_not_109 ON tally AS RESTRICTIVE FOR UPDATE USING (true) WITH CHECK (qty <> 109);
             CREATE POLICY b_not_110 ON tally AS RESTRICTIVE FOR UPDATE USING (true) WITH CHECK (qty <> 110)
             """, conninfo: fixture.conninfo)
-        let plan = try await Self.tablePlan("tally", columns: ["qty"], in: fixture)
-        let table = {
-            try await fixture.server.execute(
-                "SELECT string_agg(id || ':' || qty, ',' ORDER BY id) FROM tally", conninfo: fixture.conninfo
-            ).scalar.text
-        }
         let refusals = try await Self.unlocatedRefusals(
             of: [
                 (
@@ -236,7 +218,7 @@ extension ApplyCommandTests {
                     "update", "id,qty\n9,110\n10,109\n",
                     ":2:3: error: column 'qty': '110' for id 9 is refused by the row-level security of tally (policy b_not_110)"
                 ),
-            ], plan: plan, csv: "tally.csv", table: table, in: fixture)
+            ], table: "tally", column: "qty", in: fixture)
         #expect(refusals.isEmpty, "\(refusals)")
     }
 
@@ -254,12 +236,6 @@ extension ApplyCommandTests {
             INSERT INTO bookings VALUES (1, 1, '[1,5)'), (2, 1, '[5,9)'), (3, 2, '[1,5)');
             GRANT SELECT, UPDATE ON bookings TO \(TestPostgres.passwordRole)
             """, conninfo: fixture.conninfo)
-        let plan = try await Self.tablePlan("bookings", columns: ["during"], in: fixture)
-        let table = {
-            try await fixture.server.execute(
-                "SELECT string_agg(id || ':' || during, ',' ORDER BY id) FROM bookings", conninfo: fixture.conninfo
-            ).scalar.text
-        }
         let failures = try await Self.unlocatedRefusals(
             of: [
                 // Row 1 moved onto row 2's stay in the same room; row 3 is in another room.
@@ -272,7 +248,7 @@ extension ApplyCommandTests {
                     "update", "id,during\n1,\"[20,30)\"\n2,\"[25,26)\"\n",
                     ":2:3: error: column 'during': '[20,30)' for id 1 violates constraint \"no_overlap\""
                 ),
-            ], plan: plan, csv: "bookings.csv", table: table, in: fixture)
+            ], table: "bookings", column: "during", in: fixture)
         #expect(failures.isEmpty, "\(failures)")
     }
 
@@ -374,14 +350,8 @@ extension ApplyCommandTests {
                 ]
             ),
         ] {
-            let plan = try await Self.tablePlan(name, columns: ["qty"], in: fixture)
-            let table = {
-                try await fixture.server.execute(
-                    "SELECT string_agg(id || ':' || qty, ',' ORDER BY id) FROM \(name)", conninfo: fixture.conninfo
-                ).scalar.text
-            }
             refusals += try await Self.unlocatedRefusals(
-                of: cases, plan: plan, csv: "\(name).csv", table: table, in: fixture)
+                of: cases, table: name, column: "qty", in: fixture)
         }
         #expect(refusals.isEmpty, "\(refusals)")
     }
@@ -399,19 +369,13 @@ extension ApplyCommandTests {
             GRANT USAGE ON SEQUENCE tickets_n_seq TO \(TestPostgres.passwordRole);
             SELECT setval('tickets_n_seq', 1000)
             """, conninfo: fixture.conninfo)
-        let plan = try await Self.tablePlan("tickets", columns: ["qty"], in: fixture)
-        let table = {
-            try await fixture.server.execute(
-                "SELECT string_agg(id || ':' || qty, ',' ORDER BY id) FROM tickets", conninfo: fixture.conninfo
-            ).scalar.text
-        }
         let refusals = try await Self.unlocatedRefusals(
             of: [
                 (
                     "insert", "id,qty\n1,5\n2,500\n3,7\n",
                     ":3:1: error: column 'id': '2' for id 2 violates constraint \"small\""
                 )
-            ], plan: plan, csv: "tickets.csv", table: table, in: fixture)
+            ], table: "tickets", column: "qty", in: fixture)
         let last = try await fixture.server.execute(
             "SELECT last_value FROM tickets_n_seq", conninfo: fixture.conninfo
         ).scalar.text
@@ -419,15 +383,22 @@ extension ApplyCommandTests {
         #expect(refusals.isEmpty && (Int(last ?? "") ?? .max) <= 1003, "\(refusals) \(last ?? "nil")")
     }
 
-    /// Applies each case's CSV text (`mode`: the plan's `apply.mode`) with `plan`, as `csv` in the
-    /// fixture's directory: what each that did not fail (1) with an error at `located` in the
-    /// file, said nothing was changed, and left `table` as it was, said.
+    /// Applies each case's CSV text (`mode`: the plan's `apply.mode`) with a plan writing `column`
+    /// of `name` (keyed by `id`), as `NAME.csv` in the fixture's directory: what each that did not
+    /// fail (1) with an error at `located` in the file, said nothing was changed, and left the
+    /// table's `id:column` pairs as they were, said.
     static func unlocatedRefusals(
-        of cases: [(mode: String, text: String, located: String)], plan: URL, csv name: String,
-        table: () async throws -> String?, in fixture: EnrichmentFixture
+        of cases: [(mode: String, text: String, located: String)], table name: String, column: String,
+        in fixture: EnrichmentFixture
     ) async throws -> [String] {
+        let plan = try await tablePlan(name, columns: [column], in: fixture)
+        let table = {
+            try await fixture.server.execute(
+                "SELECT string_agg(id || ':' || \(column), ',' ORDER BY id) FROM \(name)", conninfo: fixture.conninfo
+            ).scalar.text
+        }
         let before = try await table()
-        let csv = fixture.directory.appendingPathComponent(name)
+        let csv = fixture.directory.appendingPathComponent("\(name).csv")
         var failures: [String] = []
         for (mode, text, located) in cases {
             try await Files.write(Array(text.utf8), to: csv)
