@@ -25,10 +25,10 @@ import Testing
     }
 
     @Test func aQueryParameterIsSetInPlaceOfAnyItHad() {
-        #expect(PagedList.setting("after", to: "c 1", in: "https://x/l?after=c0&n=2") == "https://x/l?n=2&after=c%201")
-        #expect(PagedList.setting("page", to: "2", in: "https://x/l") == "https://x/l?page=2")
-        #expect(PagedList.setting("api_key", to: nil, in: "https://x/l?api%5Fkey=k&p=2") == "https://x/l?p=2")
-        #expect(PagedList.setting("k", to: nil, in: "https://x/l?k=1") == "https://x/l")
+        #expect(URLQuery.setting("after", to: "c 1", in: "https://x/l?after=c0&n=2") == "https://x/l?n=2&after=c%201")
+        #expect(URLQuery.setting("page", to: "2", in: "https://x/l") == "https://x/l?page=2")
+        #expect(URLQuery.setting("api_key", to: nil, in: "https://x/l?api%5Fkey=k&p=2") == "https://x/l?p=2")
+        #expect(URLQuery.setting("k", to: nil, in: "https://x/l?k=1") == "https://x/l")
     }
 
     /// What a page names as the next one becomes the next request: a cursor percent-encoded in the

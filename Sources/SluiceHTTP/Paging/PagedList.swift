@@ -143,7 +143,7 @@ struct PagedList: Sendable {
             request = RequestURL.Request(method: self.request.method, url: try follow(next, from: answered))
         case .cursor(_, let parameter):
             request = RequestURL.Request(
-                method: self.request.method, url: Self.setting(parameter, to: next, in: self.request.url))
+                method: self.request.method, url: URLQuery.setting(parameter, to: next, in: self.request.url))
         case .offset, .page:
             request = withPageParameters(pages)
         }
@@ -162,11 +162,11 @@ struct PagedList: Sendable {
         switch pagination.style {
         case .nextURL, .linkHeader, .cursor: break
         case .offset(let parameter, let size, let sizeParameter):
-            url = Self.setting(parameter, to: String(pages * size), in: url)
-            if let sizeParameter { url = Self.setting(sizeParameter, to: String(size), in: url) }
+            url = URLQuery.setting(parameter, to: String(pages * size), in: url)
+            if let sizeParameter { url = URLQuery.setting(sizeParameter, to: String(size), in: url) }
         case .page(let parameter, let first, let size, let sizeParameter):
-            url = Self.setting(parameter, to: String(first + pages), in: url)
-            if let sizeParameter, let size { url = Self.setting(sizeParameter, to: String(size), in: url) }
+            url = URLQuery.setting(parameter, to: String(first + pages), in: url)
+            if let sizeParameter, let size { url = URLQuery.setting(sizeParameter, to: String(size), in: url) }
         }
         return RequestURL.Request(method: request.method, url: url)
     }
@@ -198,7 +198,7 @@ struct PagedList: Sendable {
         guard let whole = URL(string: target, relativeTo: URL(string: url))?.absoluteURL.absoluteString,
             case let resolved = String(whole.prefix { $0 != "#" }), let there = Origin(resolved)
         else { return nil }
-        return (added.reduce(resolved) { Self.setting($1, to: nil, in: $0) }, there)
+        return (added.reduce(resolved) { URLQuery.setting($1, to: nil, in: $0) }, there)
     }
 
     /// The text at key path `key` of `body`: `nil` when absent, `null` or empty; a shape
@@ -237,18 +237,5 @@ struct PagedList: Sendable {
             }
         }
         return nil
-    }
-
-    /// `url` with the query parameter `name` set to `value` (percent-encoded), in place of any
-    /// it had; with `value` `nil`, without it.
-    static func setting(_ name: String, to value: String?, in url: String) -> String {
-        let (path, query) =
-            url.firstIndex(of: "?").map { (String(url[..<$0]), String(url[url.index(after: $0)...])) } ?? (url, "")
-        var pairs = query.split(separator: "&", omittingEmptySubsequences: true).map(String.init).filter { pair in
-            let key = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-            return (String(key).removingPercentEncoding ?? String(key)) != name
-        }
-        if let value { pairs.append(RequestURL.encode(name) + "=" + RequestURL.encode(value)) }
-        return pairs.isEmpty ? path : path + "?" + pairs.joined(separator: "&")
     }
 }
