@@ -139,6 +139,11 @@ public struct Paging: Sendable {
         case offset
         /// `?page=N&per_page=M` (pages from 1); the body is the page's array.
         case page
+        /// Stripe's lists: `?starting_after=ID&limit=M`, the items after the one whose
+        /// ``Paging/idKey`` is ID (400 for an ID not in the list);
+        /// `{"object": "list", "data": [...], "has_more": true}` (without `has_more` unless
+        /// ``Paging/hasMore``).
+        case startingAfter
     }
 
     public var style: Style
@@ -147,6 +152,13 @@ public struct Paging: Sendable {
     /// `"ID#N"`: what page N (from 1) of id's list names as its next page (a URL, or a cursor)
     /// instead of the right one: another host, a page already given.
     public var nextOverride: [String: String] = [:]
+    /// `startingAfter`: the item key the `starting_after` parameter names an item by.
+    public var idKey = "id"
+    /// `startingAfter`: whether pages say `has_more`.
+    public var hasMore = true
+    /// `startingAfter`, `"ID#N"`: what page N (from 1) of id's list says `has_more` is instead of
+    /// the truth.
+    public var hasMoreOverride: [String: Bool] = [:]
 
     public init(_ style: Style, size: Int) {
         self.style = style

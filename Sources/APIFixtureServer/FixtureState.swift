@@ -213,6 +213,16 @@ struct FixtureState: Sendable {
         case .page:
             size = Int(parameters["per_page"] ?? "") ?? size
             start = ((Int(parameters["page"] ?? "1") ?? 1) - 1) * size
+        case .startingAfter:
+            size = Int(parameters["limit"] ?? "") ?? size
+            if let after = parameters["starting_after"] {
+                guard let index = list.firstIndex(where: { $0[paging.idKey].text == after }) else {
+                    return .error(400, "No such object: '\(after)'")
+                }
+                start = index + 1
+            } else {
+                start = 0
+            }
         }
         let number = start / max(1, size) + 1
         if failingPageOnce.remove("\(id)#\(number)") != nil { return .error(500, api.failureMessage) }
@@ -244,6 +254,10 @@ struct FixtureState: Sendable {
                 200, json: .object(["items": .array(items), "meta": .object(["next_cursor": .string(cursor)])]))
         case .offset: return FixtureReply(200, json: .object(["items": .array(items)]))
         case .page: return FixtureReply(200, json: .array(items))
+        case .startingAfter:
+            var answer: [String: Value] = ["object": "list", "data": .array(items), "url": .string(request.path)]
+            if paging.hasMore { answer["has_more"] = .bool(paging.hasMoreOverride["\(id)#\(number)"] ?? more) }
+            return FixtureReply(200, json: .object(answer))
         }
     }
 

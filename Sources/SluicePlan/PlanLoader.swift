@@ -1160,8 +1160,8 @@ extension PlanChecker {
         }
         let styles = paginate.styleKeys
         let allStyles =
-            "next_url, link_header: true, cursor (with cursor_param), offset_param (with page_size) or "
-            + "page_param"
+            "next_url, link_header: true, cursor (with cursor_param), after_last (with cursor_param), "
+            + "offset_param (with page_size) or page_param"
         if styles.isEmpty {
             error(
                 "'paginate' in stage '\(s.name)' names no way to find the next page", at: "paginate",
@@ -1180,16 +1180,26 @@ extension PlanChecker {
                 "the query parameter the cursor is sent in"
             ),
             (
-                "cursor_param", paginate.cursorParam != nil, "cursor", paginate.cursor != nil,
-                "the key path of the answer holding the cursor"
+                "cursor_param", paginate.cursorParam != nil, "cursor' or 'after_last",
+                paginate.cursor != nil || paginate.afterLast != nil,
+                "the key path of the answer (or of its last item) holding the cursor"
+            ),
+            (
+                "after_last", paginate.afterLast != nil, "cursor_param", paginate.cursorParam != nil,
+                "the query parameter the last item's value is sent in"
+            ),
+            (
+                "has_more", paginate.hasMore != nil, "after_last", paginate.afterLast != nil,
+                "the key path of the last item's value the next page starts after"
             ),
             (
                 "offset_param", paginate.offsetParam != nil, "page_size", paginate.pageSize != nil,
                 "the number of items a page holds, which the offset grows by"
             ),
             (
-                "page_size", pageSizeGiven, "offset_param' or 'page_param",
-                paginate.offsetParam != nil || paginate.pageParam != nil, "the style it sizes"
+                "page_size", pageSizeGiven, "offset_param', 'page_param' or 'after_last",
+                paginate.offsetParam != nil || paginate.pageParam != nil || paginate.afterLast != nil,
+                "the style it sizes"
             ),
             (
                 "size_param", paginate.sizeParam != nil, "page_size", paginate.pageSize != nil,

@@ -133,4 +133,105 @@ import Testing
                 "2 items, next none", "2 items, next 0", "2 items, next 1374004777531007833", "2 items, next -1",
             ])
     }
+
+    static func stripe(hasMore: String? = "has_more", pageSize: Int? = 2) -> Pagination.Style {
+        .afterLast(key: "id", parameter: "starting_after", hasMore: hasMore, pageSize: pageSize, sizeParameter: "limit")
+    }
+
+    static func items(_ ids: Value?...) -> Value {
+        .array(ids.map { id in .object(id.map { ["id": $0, "n": 1] } ?? ["n": 1]) })
+    }
+
+    /// Keyset paging: the next request is the first one (with its page size) with the cursor
+    /// parameter set to the last item's value, text or a number, percent-encoded.
+    @Test(
+        arguments: [
+            (Value.string("ch_2+a/b= é&x"), "http://h/l?fmt=json&limit=2&starting_after=ch_2%2Ba%2Fb%3D%20%C3%A9%26x"),
+            (.int(1_374_004_777_531_007_833), "http://h/l?fmt=json&limit=2&starting_after=1374004777531007833"),
+        ] as [(Value, String)])
+    func theNextPageStartsAfterThePagesLastItem(last: Value, url: String) throws {
+        let first = "http://h/l?fmt=json"
+        var list = PagedList(
+            Pagination(style: Self.stripe()), itemsKey: "data", request: .init(url: first), baseURL: "http://h",
+            addedParameters: [])
+        let body = Value.object(["data": Self.items("ch_1", last), "has_more": true])
+        let page = try list.read(body, link: nil, rules: ItemRules()).get()
+        let step = try list.add(page, answering: list.firstRequest.url)
+        guard case .ask(let request) = step else {
+            Issue.record("\(step)")
+            return
+        }
+        #expect([list.firstRequest.url, request.url] == ["http://h/l?fmt=json&limit=2", url])
+    }
+
+    /// What ends a keyset list: `has_more` not true (whatever the page's length); without it an
+    /// empty page, or one shorter than `page_size`. A page saying there is more without a last
+    /// item to start after stops the fetch, saying which page and what is missing.
+    @Test func aKeysetListEndsOnHasMoreOrAShortPageAndNeverCutsItself() {
+        let (stripe, unsized, sized) = (
+            Self.stripe(), Self.stripe(hasMore: nil, pageSize: nil), Self.stripe(hasMore: nil)
+        )
+        func page(_ items: Value, _ more: Value?) -> Value {
+            .object(["items": items].merging(more.map { ["has_more": $0] } ?? [:]) { $1 })
+        }
+        let got = [
+            Self.read(page(Self.items("a", "b"), true), stripe),
+            Self.read(page(Self.items("a", "b", "c"), true), stripe),
+            Self.read(page(Self.items("a"), true), stripe),
+            Self.read(page(Self.items("a", "b"), false), stripe),
+            Self.read(page(Self.items("a", "b"), nil), stripe),
+            Self.read(page(Self.items("a", "b"), .null), stripe),
+            Self.read(page(Self.items("a", "b"), "true"), stripe),
+            Self.read(page(Self.items(), true), stripe, pages: 2),
+            Self.read(page(Self.items("a", nil), true), stripe),
+            Self.read(page(Self.items("a", .null), true), stripe),
+            Self.read(page(Self.items("a", ""), true), stripe),
+            Self.read(page(Self.items("a", .object(["k": 1])), true), stripe),
+            Self.read(page(Self.items("a", 7), nil), sized),
+            Self.read(page(Self.items("a"), nil), sized),
+            Self.read(page(Self.items("a", nil), nil), sized),
+            Self.read(page(Self.items("a"), nil), unsized),
+            Self.read(page(Self.items(), nil), unsized),
+        ]
+        let missing =
+            "is missing or empty although its \"has_more\" (paginate.has_more) is true, so the items after "
+            + "it cannot be asked for; the list is never used in part"
+        #expect(
+            got == [
+                "2 items, next b", "3 items, next c", "1 items, next a", "2 items, next none", "2 items, next none",
+                "2 items, next none",
+                "page 1's \"has_more\" (paginate.has_more) is a JSON string, not true or false",
+                "page 3 has no items although its \"has_more\" (paginate.has_more) is true: there is no last item to "
+                    + "ask for the items after; the list is never used in part",
+                "page 1's last item (item 2)'s \"id\" (paginate.after_last) " + missing,
+                "page 1's last item (item 2)'s \"id\" (paginate.after_last) " + missing,
+                "page 1's last item (item 2)'s \"id\" (paginate.after_last) " + missing,
+                "page 1's last item (item 2)'s \"id\" (paginate.after_last) is a JSON object, not text or a number",
+                "2 items, next 7", "1 items, next none",
+                "page 1's last item (item 2)'s \"id\" (paginate.after_last) is missing or empty although it is full, "
+                    + "so the items after it cannot be asked for; the list is never used in part",
+                "1 items, next a", "0 items, next none",
+            ])
+    }
+
+    /// A page ending on the item the request was asked to start after (an API that does not take
+    /// the parameter answers the same page again) is a loop: the fetch stops, naming the pages.
+    @Test func aKeysetPageEndingWhereTheLastDidIsALoop() throws {
+        var list = PagedList(
+            Pagination(style: Self.stripe()), itemsKey: "data", request: .init(url: "http://h/l"), baseURL: "http://h",
+            addedParameters: [])
+        let first = try list.add(.init(items: [1, 2], next: "b"), answering: list.firstRequest.url)
+        guard case .ask(let second) = first else {
+            Issue.record("\(first)")
+            return
+        }
+        let loop = #expect(throws: FetchError.self) {
+            try list.add(.init(items: [1, 2], next: "b"), answering: second.url)
+        }
+        #expect(
+            loop?.message
+                == "page 2 of this row's list ends on the item whose \"id\" (paginate.after_last) page 2 was asked to "
+                + "start after: the pages loop, as when the API does not take 'starting_after' (paginate.cursor_param); "
+                + "not followed")
+    }
 }

@@ -39,8 +39,20 @@ import Testing
                 + "sent in"),
         Case(
             fetch: "path: /lists/{isrc}\npaginate:\n  next_url: next\n  cursor_param: after",
-            error: "18:21 'paginate.cursor_param' in stage 'fetch' needs 'cursor': the key path of the answer holding "
-                + "the cursor"),
+            error: "18:21 'paginate.cursor_param' in stage 'fetch' needs 'cursor' or 'after_last': the key path of the "
+                + "answer (or of its last item) holding the cursor"),
+        Case(
+            fetch: "path: /lists/{isrc}\npaginate:\n  after_last: id\n  size_param: limit",
+            error: "17:19 'paginate.after_last' in stage 'fetch' needs 'cursor_param': the query parameter the last "
+                + "item's value is sent in"),
+        Case(
+            fetch: "path: /lists/{isrc}\npaginate:\n  cursor: next\n  cursor_param: after\n  has_more: more",
+            error: "19:17 'paginate.has_more' in stage 'fetch' needs 'after_last': the key path of the last item's "
+                + "value the next page starts after"),
+        Case(
+            fetch: "path: /lists/{isrc}\npaginate:\n  after_last: id\n  cursor: next\n  cursor_param: after",
+            error: "17:19 'paginate' in stage 'fetch' names 2 ways to find the next page ('cursor', 'after_last'): "
+                + "give one"),
         Case(
             fetch: "path: /lists/{isrc}\npaginate:\n  offset_param: offset",
             error: "17:21 'paginate.offset_param' in stage 'fetch' needs 'page_size': the number of items a page "
@@ -48,7 +60,8 @@ import Testing
         Case(
             fetch: "path: /lists/{isrc}\npaginate:\n  link_header: true\n  page_size: 10",
             error:
-                "18:18 'paginate.page_size' in stage 'fetch' needs 'offset_param' or 'page_param': the style it sizes"),
+                "18:18 'paginate.page_size' in stage 'fetch' needs 'offset_param', 'page_param' or 'after_last': the "
+                + "style it sizes"),
         Case(
             fetch: "path: /lists/{isrc}\npaginate:\n  page_param: page\n  size_param: per_page",
             error: "18:19 'paginate.size_param' in stage 'fetch' needs 'page_size': the number of items to ask for"),
@@ -79,6 +92,8 @@ import Testing
         for paginate in [
             "{next_url: links.next}", "{link_header: true}", "{cursor: meta.next_cursor, cursor_param: after}",
             "{offset_param: offset, page_size: 100, size_param: limit}", "{page_param: page, first_page: 0}",
+            "{after_last: id, cursor_param: starting_after, has_more: has_more, page_size: 100, size_param: limit}",
+            "{after_last: id, cursor_param: after}",
         ] {
             let plan = try load(RequestShapeCheckTests.plan(fetch: "path: /lists/{isrc}\npaginate: \(paginate)"))
             let settings = try #require(plan.stage(named: "fetch")?.fetch?.paginate)

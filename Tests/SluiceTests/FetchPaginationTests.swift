@@ -55,6 +55,8 @@ import Testing
         var requests: Int
         /// The URL of A's second page, as the server saw it.
         var secondPage: String
+        /// How the server pages beyond the style (what a keyset page's items are named by).
+        var paging: @Sendable (inout Paging) -> Void = { _ in }
         var testDescription: String { paginate }
     }
 
@@ -72,6 +74,13 @@ import Testing
         Case(
             style: .offset, paginate: "{offset_param: offset, page_size: 3, size_param: limit}", itemsKey: "items",
             requests: 3 + 1 + 1 + 2, secondPage: "/lists/A?offset=3&limit=3"),
+        // Keyset: after the last item's number; C's single full page says it has no more.
+        Case(
+            style: .startingAfter,
+            paginate:
+                "{after_last: n, cursor_param: starting_after, has_more: has_more, page_size: 3, size_param: limit}",
+            itemsKey: "data", requests: 3 + 1 + 1 + 1, secondPage: "/lists/A?limit=3&starting_after=3",
+            paging: { $0.idKey = "n" }),
         Case(
             style: .page, paginate: "{page_param: page, page_size: 3, size_param: per_page}", itemsKey: nil,
             requests: 7, secondPage: "/lists/A?page=2&per_page=3"),
@@ -83,7 +92,7 @@ import Testing
 
     @Test(arguments: cases)
     func everyPageOfEachRowsListIsAskedForAndJoinedInOrder(_ c: Case) async throws {
-        try await FetchShapesTests.with(Self.api(c.style)) { server, origin in
+        try await FetchShapesTests.with(Self.api(c.style, c.paging)) { server, origin in
             let stage = try Self.stage(c.paginate, itemsKey: c.itemsKey, origin: origin)
             let harness = try await StageHarness(stage: stage)
             let got = rows(try await harness.run(stage, input: [Self.names]))
@@ -371,6 +380,135 @@ import Testing
             let stage = try Self.stage("{next_url: links.next}", itemsKey: "links", origin: origin)
             let said = try await Self.failure(of: stage)
             #expect(said.contains("page 1's \"links\" is a JSON object, not an array"), "\(said)")
+        }
+    }
+
+    // MARK: Keyset lists (Stripe's `starting_after`)
+
+    /// A Stripe customer's charges: 250 (page 1 ending on an id that must be percent-encoded),
+    /// none, and three whose second has no id.
+    static let charges: [String: Value] = [
+        "cus_A": .array(
+            (1...250).map {
+                .object(["id": .string($0 == 100 ? "ch_100 +/é" : "ch_\($0)"), "amount": .int(Int64($0))])
+            }),
+        "cus_B": .array([]),
+        "cus_M": .array([.object(["id": "ch_1"]), .object(["amount": 2]), .object(["id": "ch_3"])]),
+    ]
+
+    static func stripe(hasMore: Bool = true, _ configure: (inout Paging) -> Void = { _ in }) -> FixtureAPI {
+        var paging = Paging(.startingAfter, size: 100)
+        paging.hasMore = hasMore
+        configure(&paging)
+        return FixtureAPI(shape: .pagedList(pathPrefix: "/v1/customers/", paging: paging), answers: charges)
+    }
+
+    static func stripeStage(_ paginate: String, origin: String, extra: String = "") throws -> any Stage {
+        try FetchShapesTests.fetchStage(
+            "path: /v1/customers/{name}\nitems_key: data\npaginate: {\(paginate)}\nbackoff: 0\n" + extra,
+            connection: "kind: http\nbase_url: \(origin)")
+    }
+
+    static let keyset = "after_last: id, cursor_param: starting_after"
+
+    struct KeysetCase: Sendable, CustomTestStringConvertible {
+        var paginate: String
+        /// Whether the API's pages say `has_more`.
+        var hasMore: Bool
+        /// Pages of cus_A's list asked for (its 250 items are 100, 100, 50).
+        var pages: Int
+        var sizeParameter: String
+        var testDescription: String { paginate }
+    }
+
+    /// 250 items over three pages, each after the last one's id: `has_more` ends the list; without
+    /// it the short third page does, or (without `page_size`) an empty fourth. A failed page is
+    /// asked again, as any page is.
+    @Test(
+        arguments: [
+            KeysetCase(
+                paginate: keyset + ", has_more: has_more, page_size: 100, size_param: limit", hasMore: true, pages: 3,
+                sizeParameter: "limit=100&"),
+            KeysetCase(
+                paginate: keyset + ", page_size: 100, size_param: limit", hasMore: false, pages: 3,
+                sizeParameter: "limit=100&"),
+            KeysetCase(paginate: keyset, hasMore: false, pages: 4, sizeParameter: ""),
+        ])
+    func aKeysetListIsReadAfterEachPagesLastItem(_ c: KeysetCase) async throws {
+        var api = Self.stripe(hasMore: c.hasMore)
+        api.failingPageOnce = ["cus_A#2"]
+        try await FetchShapesTests.with(api) { server, origin in
+            let stage = try Self.stripeStage(c.paginate, origin: origin)
+            let harness = try await StageHarness(stage: stage)
+            let input = Batch(columns: ["name"], rows: [["cus_A"], ["cus_B"], ["cus_Z"]])
+            let got = rows(try await harness.run(stage, input: [input]))
+            #expect(got.map { $0["response"] } == [Self.charges["cus_A"], .array([])])
+            let counted = ["requests", "pages", "retries", "not_found"].map { harness.counters[$0] }
+            #expect(counted == [c.pages + 1 + 2, c.pages - 1, 1, 1])
+            let seen = server.stats().seenURLs.filter { $0.hasPrefix("/v1/customers/cus_A") }
+            let size = c.sizeParameter.dropLast()
+            #expect(
+                Array(seen.prefix(4)) == [
+                    "/v1/customers/cus_A" + (size.isEmpty ? "" : "?\(size)"),
+                    "/v1/customers/cus_A?\(c.sizeParameter)starting_after=ch_100%20%2B%2F%C3%A9",
+                    "/v1/customers/cus_A?\(c.sizeParameter)starting_after=ch_100%20%2B%2F%C3%A9",
+                    "/v1/customers/cus_A?\(c.sizeParameter)starting_after=ch_200",
+                ], "\(seen)")
+        }
+    }
+
+    struct KeysetFailure: Sendable, CustomTestStringConvertible {
+        var paginate: String
+        var row: String
+        var paging: @Sendable (inout Paging) -> Void = { _ in }
+        var said: String
+        var requests: Int
+        var testDescription: String { said }
+    }
+
+    /// A page that says there is more but has no item to start after, or whose last item lacks the
+    /// value, stops the fetch naming the row's request, the page and what is missing; so does an
+    /// API that does not take the parameter (its pages repeat): never a list cut short or a loop.
+    @Test(
+        arguments: [
+            KeysetFailure(
+                paginate: keyset + ", has_more: has_more", row: "cus_B",
+                paging: { $0.hasMoreOverride["cus_B#1"] = true },
+                said: "page 1 has no items although its \"has_more\" (paginate.has_more) is true", requests: 1),
+            KeysetFailure(
+                paginate: keyset + ", has_more: has_more, page_size: 2, size_param: limit", row: "cus_M",
+                said: "page 1's last item (item 2)'s \"id\" (paginate.after_last) is missing or empty although its "
+                    + "\"has_more\" (paginate.has_more) is true", requests: 1),
+            KeysetFailure(
+                paginate: "after_last: id, cursor_param: after, has_more: has_more", row: "cus_A",
+                said: "page 2 of this row's list ends on the item whose \"id\" (paginate.after_last) page 2 was asked "
+                    + "to start after: the pages loop, as when the API does not take 'after'", requests: 2),
+        ])
+    func aKeysetPageWithNothingToStartAfterStopsTheFetch(_ c: KeysetFailure) async throws {
+        try await FetchShapesTests.with(Self.stripe(c.paging)) { server, origin in
+            let stage = try Self.stripeStage(c.paginate, origin: origin)
+            let harness = try await StageHarness(stage: stage)
+            let error = await #expect(throws: (any Error).self) {
+                _ = try await harness.run(stage, input: [Batch(columns: ["name"], rows: [[.string(c.row)]])])
+            }
+            let said = "\(error.map { "\($0)" } ?? "")"
+            #expect(said.contains(c.said) && said.contains("/v1/customers/\(c.row)"), "\(said)")
+            #expect(server.stats().requests == c.requests)
+        }
+    }
+
+    /// A keyset list longer than `max_pages` rejects its row whole, as any style's.
+    @Test func aKeysetListLongerThanMaxPagesIsRejected() async throws {
+        try await FetchShapesTests.with(Self.stripe()) { _, origin in
+            let stage = try Self.stripeStage(Self.keyset + ", has_more: has_more, max_pages: 2", origin: origin)
+            let harness = try await StageHarness(stage: stage)
+            let input = Batch(columns: ["name"], rows: [["cus_A"], ["cus_B"]])
+            let got = rows(try await harness.run(stage, input: [input]))
+            #expect(got.map { $0["name"] } == ["cus_B"])
+            let rejects = try await FetchStageTests.rejects(harness)
+            #expect(
+                rejects.contains { $0.hasPrefix("fetch,too_many_pages,name,cus_A,") && $0.contains("2 were fetched") },
+                "\(rejects)")
         }
     }
 }

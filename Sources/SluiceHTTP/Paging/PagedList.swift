@@ -94,29 +94,34 @@ struct PagedList: Sendable {
         }
         switch pagination.style {
         case .nextURL(let key):
-            return Self.text(at: key, in: body, what: "paginate.next_url", wanted: "a URL").map {
+            let value = AnswerMatching.value(at: key, in: body)
+            return Self.text(of: value, "the answer's \"\(key)\" (paginate.next_url)", wanted: "a URL").map {
                 Page(items: list, next: $0)
             }
         case .linkHeader:
             return .success(Page(items: list, next: link.flatMap(Self.nextLink)))
         case .cursor(let key, _):
             // A cursor that is the number 0 ends the list (Twitter's `next_cursor`); the text "0" does not.
-            if case .int(0) = AnswerMatching.value(at: key, in: body) { return .success(Page(items: list, next: nil)) }
-            return Self.text(at: key, in: body, what: "paginate.cursor", wanted: "a cursor").map {
+            let value = AnswerMatching.value(at: key, in: body)
+            if case .int(0) = value { return .success(Page(items: list, next: nil)) }
+            return Self.text(of: value, "the answer's \"\(key)\" (paginate.cursor)", wanted: "a cursor").map {
+                Page(items: list, next: $0)
+            }
+        case .afterLast(let key, _, let hasMore, let size, _):
+            return afterLast(list, key: key, hasMore: hasMore, pageSize: size, in: body).map {
                 Page(items: list, next: $0)
             }
         case .offset(_, let size, let sizeParameter):
             // A longer page means the API pages by a size of its own: the next offset would repeat items.
             guard list.count <= size else {
-                var mismatch = AnswerMatching.Mismatch(
-                    "page \(pages + 1) has \(list.count) items, more than paginate.page_size (\(size)), so the next "
-                        + "offset would repeat items: the API pages by a size of its own; "
-                        + (sizeParameter == nil
-                            ? "set size_param to the query parameter it takes the page size in, or page_size to "
-                                + "its size"
-                            : "set page_size to at most the largest page it gives"))
-                mismatch.isShape = true
-                return .failure(mismatch)
+                return .failure(
+                    .shaped(
+                        "page \(pages + 1) has \(list.count) items, more than paginate.page_size (\(size)), so the next "
+                            + "offset would repeat items: the API pages by a size of its own; "
+                            + (sizeParameter == nil
+                                ? "set size_param to the query parameter it takes the page size in, or page_size to "
+                                    + "its size"
+                                : "set page_size to at most the largest page it gives")))
             }
             return .success(Page(items: list, next: list.count < size ? nil : ""))
         case .page(_, _, let size, _):
@@ -141,19 +146,71 @@ struct PagedList: Sendable {
         switch pagination.style {
         case .nextURL, .linkHeader:
             request = RequestURL.Request(method: self.request.method, url: try follow(next, from: answered))
-        case .cursor(_, let parameter):
+        case .cursor(_, let parameter), .afterLast(_, let parameter, _, _, _):
             request = RequestURL.Request(
-                method: self.request.method, url: URLQuery.setting(parameter, to: next, in: self.request.url))
+                method: self.request.method, url: URLQuery.setting(parameter, to: next, in: firstRequest.url))
         case .offset, .page:
             request = withPageParameters(pages)
         }
-        if let earlier = asked[request.url] {
-            throw FetchError(
-                .invalidResponse,
-                "page \(pages) of this row's list names as the next page one already asked for (page \(earlier)): "
-                    + "the pages loop; not followed", url: answered)
-        }
+        if let earlier = asked[request.url] { throw loop(since: earlier, url: answered) }
         return .ask(request)
+    }
+
+    /// The error for pages that loop: the page after the last read is page `earlier`'s.
+    private func loop(since earlier: Int, url: String) -> FetchError {
+        let said: String
+        switch pagination.style {
+        case .afterLast(let key, let parameter, _, _, _):
+            said =
+                "page \(pages) of this row's list ends on the item whose \"\(key)\" (paginate.after_last) page "
+                + "\(earlier) was asked to start after: the pages loop, as when the API does not take '\(parameter)' "
+                + "(paginate.cursor_param); not followed"
+        default:
+            said =
+                "page \(pages) of this row's list names as the next page one already asked for (page \(earlier)): "
+                + "the pages loop; not followed"
+        }
+        return FetchError(.invalidResponse, said, url: url)
+    }
+
+    /// Where the page after this one starts (``Pagination/Style/afterLast``): its last item's
+    /// `key`; `nil` when this page is the list's last. An API saying there is more without an item
+    /// to start after stops the fetch rather than cut the list.
+    private func afterLast(
+        _ list: [Value], key: String, hasMore: String?, pageSize: Int?, in body: Value
+    ) -> Result<String?, AnswerMatching.Mismatch> {
+        let page = "page \(pages + 1)"
+        let more: Bool
+        if let hasMore {
+            switch AnswerMatching.value(at: hasMore, in: body) ?? .null {
+            case .bool(let flag): more = flag
+            case .null: more = false
+            case let value:
+                return .failure(
+                    .shaped(
+                        "\(page)'s \"\(hasMore)\" (paginate.has_more) is a JSON \(value.typeName), not true or false"))
+            }
+        } else {
+            more = !list.isEmpty && pageSize.map { list.count >= $0 } != false
+        }
+        guard more else { return .success(nil) }
+        let why = hasMore.map { "although its \"\($0)\" (paginate.has_more) is true" } ?? "although it is full"
+        guard let last = list.last else {
+            return .failure(
+                .shaped(
+                    "\(page) has no items \(why): there is no last item to ask for the items after; the list is "
+                        + "never used in part"))
+        }
+        let place = "\(page)'s last item (item \(list.count))'s \"\(key)\" (paginate.after_last)"
+        return Self.text(of: AnswerMatching.value(at: key, in: last), place, wanted: "text or a number").flatMap {
+            guard let value = $0 else {
+                return .failure(
+                    .shaped(
+                        "\(place) is missing or empty \(why), so the items after it cannot be asked for; the list is "
+                            + "never used in part"))
+            }
+            return .success(value)
+        }
     }
 
     /// The row's request with the page parameters of the page after `pages` pages.
@@ -161,6 +218,8 @@ struct PagedList: Sendable {
         var url = request.url
         switch pagination.style {
         case .nextURL, .linkHeader, .cursor: break
+        case .afterLast(_, _, _, let size, let sizeParameter):
+            if let sizeParameter, let size { url = URLQuery.setting(sizeParameter, to: String(size), in: url) }
         case .offset(let parameter, let size, let sizeParameter):
             url = URLQuery.setting(parameter, to: String(pages * size), in: url)
             if let sizeParameter { url = URLQuery.setting(sizeParameter, to: String(size), in: url) }
@@ -201,21 +260,17 @@ struct PagedList: Sendable {
         return (added.reduce(resolved) { URLQuery.setting($1, to: nil, in: $0) }, there)
     }
 
-    /// The text at key path `key` of `body`: `nil` when absent, `null` or empty; a shape
-    /// mismatch when it is neither text nor a number.
+    /// `value` (at `place`, said in a mismatch) as text: `nil` when absent, `null` or empty; a
+    /// shape mismatch when it is neither text nor a number.
     private static func text(
-        at key: String, in body: Value, what: String, wanted: String
+        of value: Value?, _ place: String, wanted: String
     ) -> Result<String?, AnswerMatching.Mismatch> {
-        let value = AnswerMatching.value(at: key, in: body) ?? .null
+        let value = value ?? .null
         switch value {
         case .null: return .success(nil)
         case .string(let text): return .success(text.isEmpty ? nil : text)
-        case .int, .decimal: return .success(value.text)
-        default:
-            var mismatch = AnswerMatching.Mismatch(
-                "the answer's \"\(key)\" (\(what)) is a JSON \(value.typeName), not \(wanted)")
-            mismatch.isShape = true
-            return .failure(mismatch)
+        case .int, .double, .decimal: return .success(value.text)
+        default: return .failure(.shaped("\(place) is a JSON \(value.typeName), not \(wanted)"))
         }
     }
 
@@ -237,5 +292,15 @@ struct PagedList: Sendable {
             }
         }
         return nil
+    }
+}
+
+extension AnswerMatching.Mismatch {
+    /// A page of another shape than the plan says: it stops the fetch, as trying again would
+    /// get the same.
+    fileprivate static func shaped(_ description: String) -> Self {
+        var mismatch = Self(description)
+        mismatch.isShape = true
+        return mismatch
     }
 }

@@ -10,6 +10,12 @@ public struct Pagination: Sendable, Equatable {
         /// The next request is the first one with `parameter` set to the value at `key` of each
         /// page's answer (`meta.next_cursor`); absent, `null` or `""` ends the list.
         case cursor(key: String, parameter: String)
+        /// Keyset paging (Stripe's `starting_after`): the next request is the first one with
+        /// `parameter` set to the value at `key` of the page's last item. `hasMore`, the key path
+        /// of the answer's flag, ends the list when not `true`; without it an empty page ends it,
+        /// or one shorter than `pageSize` when that is given. Every request carries
+        /// `sizeParameter` = `pageSize` when both are given.
+        case afterLast(key: String, parameter: String, hasMore: String?, pageSize: Int?, sizeParameter: String?)
         /// Every request carries `parameter` = 0, `pageSize`, 2 × `pageSize`... (and
         /// `sizeParameter` = `pageSize`); a page of fewer than `pageSize` items ends the list.
         case offset(parameter: String, pageSize: Int, sizeParameter: String?)

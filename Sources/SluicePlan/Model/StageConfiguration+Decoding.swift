@@ -132,6 +132,8 @@ extension StageConfiguration {
                             linkHeader: try p.optional("link_header")?.bool(),
                             cursor: try p.optional("cursor")?.string(),
                             cursorParam: try p.optional("cursor_param")?.string(),
+                            afterLast: try p.optional("after_last")?.string(),
+                            hasMore: try p.optional("has_more")?.string(),
                             offsetParam: try p.optional("offset_param")?.string(),
                             pageParam: try p.optional("page_param")?.string(), firstPage: try p.int("first_page"),
                             pageSize: try p.optional("page_size")?.int(),

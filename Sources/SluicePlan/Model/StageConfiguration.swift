@@ -175,6 +175,10 @@ public struct PaginateSettings: Sendable, Equatable {
     public var linkHeader: Bool?
     public var cursor: String?
     public var cursorParam: String?
+    /// The key path of each page's last item whose value the next page starts after.
+    public var afterLast: String?
+    /// With `after_last`: the key path of the answer's "more pages" flag.
+    public var hasMore: String?
     public var offsetParam: String?
     public var pageParam: String?
     public var firstPage: Int
@@ -187,6 +191,7 @@ public struct PaginateSettings: Sendable, Equatable {
         case nextURL(String)
         case linkHeader
         case cursor(String, parameter: String)
+        case afterLast(String, parameter: String)
         case offset(parameter: String, pageSize: Int)
         case page(parameter: String)
     }
@@ -195,7 +200,8 @@ public struct PaginateSettings: Sendable, Equatable {
     public var styleKeys: [String] {
         [
             nextURL.map { _ in "next_url" }, linkHeader == true ? "link_header" : nil, cursor.map { _ in "cursor" },
-            offsetParam.map { _ in "offset_param" }, pageParam.map { _ in "page_param" },
+            afterLast.map { _ in "after_last" }, offsetParam.map { _ in "offset_param" },
+            pageParam.map { _ in "page_param" },
         ].compactMap { $0 }
     }
 
@@ -206,6 +212,7 @@ public struct PaginateSettings: Sendable, Equatable {
         if let nextURL { return .nextURL(nextURL) }
         if linkHeader == true { return .linkHeader }
         if let cursor { return cursorParam.map { .cursor(cursor, parameter: $0) } }
+        if let afterLast { return cursorParam.map { .afterLast(afterLast, parameter: $0) } }
         if let offsetParam { return pageSize.map { .offset(parameter: offsetParam, pageSize: $0) } }
         return pageParam.map { .page(parameter: $0) }
     }

@@ -132,7 +132,8 @@ extension Schema {
         page's whole answer. A next page (`next_url`, `link_header`) must be on
         the connection's `base_url` scheme, host and port, since every request carries its credentials:
         another stops the fetch, naming the host; an api-key `query_param` the URL repeats is sent once. A
-        next page already asked for (the pages loop) stops the fetch too, naming the page. A row's answer is
+        next page already asked for (the pages loop) stops the fetch too, naming the page, as does an
+        `after_last` page that says there is more without an item to start after. A row's answer is
         written to the run's answers file once all its pages are in, so `sluice resume` asks again only for
         the rows whose pages were not all in.
 

@@ -145,7 +145,20 @@ public enum Schema {
             "Style: the key path of each page's answer holding the next page's cursor (`meta.next_cursor`); "
                 + "the next request is the first with `cursor_param` set to it; absent, `null`, `\"\"` or the number "
                 + "0 (Twitter's `next_cursor`; not the text `\"0\"`) ends."),
-        ParameterSpec("cursor_param", .string, "With `cursor`: the query parameter the cursor is sent in (`after`)."),
+        ParameterSpec(
+            "after_last", .string,
+            "Style (keyset, Stripe's `starting_after`): the key path of each page's last item whose value the "
+                + "next page starts after (`id`); the next request is the first with `cursor_param` set to it. "
+                + "`has_more` ends the list; without it an empty page does, or one of fewer than `page_size` items "
+                + "when that is given. A page that says there is more (`has_more`, or a full page) but has no "
+                + "items, or whose last item has no value there, stops the fetch: the list is never cut short."),
+        ParameterSpec(
+            "cursor_param", .string,
+            "With `cursor` or `after_last`: the query parameter the cursor is sent in (`after`, `starting_after`)."),
+        ParameterSpec(
+            "has_more", .string,
+            "With `after_last`: the key path of each page's answer saying whether more pages follow (`has_more`); "
+                + "anything but `true` (`false`, absent, `null`) ends the list, whatever the page's length."),
         ParameterSpec(
             "offset_param", .string,
             "Style: the query parameter of the offset, sent as 0, `page_size`, 2 × `page_size`...; a page of "
@@ -159,14 +172,15 @@ public enum Schema {
             "first_page", .int(min: 0, max: 1_000_000), default: 1, "With `page_param`: the first page's number."),
         ParameterSpec(
             "page_size", .int(min: 1, max: 1_000_000),
-            "Items per page: required with `offset_param`, optional with `page_param`; sent in `size_param` "
-                + "when that is given. A page of fewer items ends the list, so it must be at most the most items the "
-                + "API gives a page, its cap (GitHub's `per_page` and MusicBrainz's `limit` take at most 100), and "
-                + "without `size_param` at most the API's own page size (with `offset_param`, exactly: a longer page "
-                + "stops the fetch): an API that gives fewer items than asked cuts every longer list to its first "
-                + "page with no error, since nothing in a short page tells a capped page from a list's last. "
-                + "`page_param` without `page_size` ends only on an empty page, whatever the API's size, at one "
-                + "request more per row."),
+            "Items per page: required with `offset_param`, optional with `page_param` and `after_last`; sent in "
+                + "`size_param` when that is given. A page of fewer items ends the list (but for `after_last` with "
+                + "`has_more`, which alone ends it), so it must be at most the most items the API gives a page, its "
+                + "cap (GitHub's `per_page` and MusicBrainz's `limit` take at most 100), and without `size_param` at "
+                + "most the API's own page size (with `offset_param`, exactly: a longer page stops the fetch): an API "
+                + "that gives fewer items than asked cuts every longer list to its first page with no error, since "
+                + "nothing in a short page tells a capped page from a list's last. `page_param` without `page_size`, "
+                + "or `after_last` without it or `has_more`, ends only on an empty page, whatever the API's size, at "
+                + "one request more per row."),
         ParameterSpec(
             "size_param", .string,
             "With `page_size`: the query parameter that asks for that many items a page (`limit`, `per_page`)."),
@@ -369,8 +383,8 @@ public enum Schema {
                     "paginate", .object(paginateKeys),
                     "Per-item GET: follow the pages of a list the API pages, and attach one array, every page's "
                         + "items (at `items_key`) in order. Exactly one style: `next_url`, `link_header`, `cursor` "
-                        + "with `cursor_param`, `offset_param` with `page_size`, or `page_param`. See Fetch "
-                        + "pagination."),
+                        + "with `cursor_param`, `after_last` with `cursor_param`, `offset_param` with `page_size`, "
+                        + "or `page_param`. See Fetch pagination."),
                 ParameterSpec(
                     "fallback_path", .string,
                     "Per-item path with `{id}` used when the batch endpoint answers 403, e.g. `/tracks/{id}`."
@@ -557,7 +571,7 @@ public enum StageKind: String, Sendable, CaseIterable, Codable {
             return
                 "Asks an HTTP API for each row's item (a batch of ids per request, or one request per row) and attaches it. "
                 + "Each request's answer is taken as it is, unless a per-item GET says how its list is paged "
-                + "(`paginate`: a `next` link or cursor, `offset=`, `page=2`, a `Link` header): then every page is "
+                + "(`paginate`: a `next` link or cursor, `offset=`, `page=2`, a `Link` header, the last item's id): then every page is "
                 + "asked for and the row gets one array of all their items. Without `paginate`, an API that pages "
                 + "a list gives only its first page, so `length(response.items)` counts that page, not the list."
         case .transform: return "Computes output fields from expressions."

@@ -117,6 +117,9 @@ public struct FetchStage: Stage {
         case .nextURL(let key)?: style = .nextURL(key: key)
         case .linkHeader?: style = .linkHeader
         case .cursor(let key, let parameter)?: style = .cursor(key: key, parameter: parameter)
+        case .afterLast(let key, let parameter)?:
+            style = .afterLast(
+                key: key, parameter: parameter, hasMore: p.hasMore, pageSize: p.pageSize, sizeParameter: p.sizeParam)
         case .offset(let parameter, let size)?:
             style = .offset(parameter: parameter, pageSize: size, sizeParameter: p.sizeParam)
         case .page(let parameter)?:
