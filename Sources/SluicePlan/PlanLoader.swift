@@ -1185,6 +1185,10 @@ extension PlanChecker {
                 "the key path of the answer (or of its last item) holding the cursor"
             ),
             (
+                "end_cursor", paginate.endCursor != nil, "cursor", paginate.cursor != nil,
+                "the key path of the answer holding the cursor it ends"
+            ),
+            (
                 "after_last", paginate.afterLast != nil, "cursor_param", paginate.cursorParam != nil,
                 "the query parameter the last item's value is sent in"
             ),

@@ -134,6 +134,19 @@ import Testing
             ])
     }
 
+    /// With `end_cursor`, the text an API ends its list with (Twitter's `next_cursor_str` "0") ends
+    /// it, and the number 0 still does; another cursor is a page like any.
+    @Test func anEndCursorEndsTheListAsText() {
+        let cursor = Pagination.Style.cursor(key: "next_cursor_str", parameter: "cursor", end: "0")
+        let got = [Value.string("0"), .int(0), .string("00"), .string("1374004777531007833")].map {
+            Self.read(.object(["items": .array([1, 2]), "next_cursor_str": $0]), cursor)
+        }
+        #expect(
+            got == [
+                "2 items, next none", "2 items, next none", "2 items, next 00", "2 items, next 1374004777531007833",
+            ])
+    }
+
     static func stripe(hasMore: String? = "has_more", pageSize: Int? = 2) -> Pagination.Style {
         .afterLast(key: "id", parameter: "starting_after", hasMore: hasMore, pageSize: pageSize, sizeParameter: "limit")
     }

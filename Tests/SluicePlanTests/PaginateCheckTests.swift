@@ -50,6 +50,10 @@ import Testing
             error: "19:17 'paginate.has_more' in stage 'fetch' needs 'after_last': the key path of the last item's "
                 + "value the next page starts after"),
         Case(
+            fetch: "path: /lists/{isrc}\npaginate:\n  after_last: id\n  cursor_param: after\n  end_cursor: \"0\"",
+            error: "19:19 'paginate.end_cursor' in stage 'fetch' needs 'cursor': the key path of the answer holding "
+                + "the cursor it ends"),
+        Case(
             fetch: "path: /lists/{isrc}\npaginate:\n  after_last: id\n  cursor: next\n  cursor_param: after",
             error: "17:19 'paginate' in stage 'fetch' names 2 ways to find the next page ('cursor', 'after_last'): "
                 + "give one"),
@@ -94,6 +98,7 @@ import Testing
             "{offset_param: offset, page_size: 100, size_param: limit}", "{page_param: page, first_page: 0}",
             "{after_last: id, cursor_param: starting_after, has_more: has_more, page_size: 100, size_param: limit}",
             "{after_last: id, cursor_param: after}",
+            "{cursor: next_cursor_str, cursor_param: cursor, end_cursor: \"0\"}",
         ] {
             let plan = try load(RequestShapeCheckTests.plan(fetch: "path: /lists/{isrc}\npaginate: \(paginate)"))
             let settings = try #require(plan.stage(named: "fetch")?.fetch?.paginate)

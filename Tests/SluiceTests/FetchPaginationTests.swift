@@ -511,4 +511,28 @@ import Testing
                 "\(rejects)")
         }
     }
+
+    /// A cursor API that ends its list with the text "0" (Twitter's `next_cursor_str`): with
+    /// `end_cursor: "0"` the list ends there; without it, "0" is asked for as a cursor, the API
+    /// answers the first page again, and the loop stops the fetch, pointing at `end_cursor`.
+    @Test(arguments: [true, false])
+    func anEndCursorEndsACursorList(given: Bool) async throws {
+        try await FetchShapesTests.with(Self.api(.cursor) { $0.nextOverride["A#3"] = "0" }) { server, origin in
+            let stage = try Self.stage(
+                "{cursor: meta.next_cursor, cursor_param: after" + (given ? ", end_cursor: \"0\"}" : "}"),
+                itemsKey: "items", origin: origin)
+            let harness = try await StageHarness(stage: stage)
+            let input = Batch(columns: ["name"], rows: [["A"]])
+            if given {
+                let got = rows(try await harness.run(stage, input: [input]))
+                #expect(got.map { $0["response"] } == [Self.lists["A"]])
+                #expect(server.stats().requests == 3)
+            } else {
+                let error = await #expect(throws: (any Error).self) { _ = try await harness.run(stage, input: [input]) }
+                let said = "\(error.map { "\($0)" } ?? "")"
+                #expect(said.contains("the pages loop") && said.contains("paginate.end_cursor"), "\(said)")
+                #expect(server.stats().requests == 4)
+            }
+        }
+    }
 }

@@ -100,12 +100,13 @@ struct PagedList: Sendable {
             }
         case .linkHeader:
             return .success(Page(items: list, next: link.flatMap(Self.nextLink)))
-        case .cursor(let key, _):
-            // A cursor that is the number 0 ends the list (Twitter's `next_cursor`); the text "0" does not.
+        case .cursor(let key, _, let end):
+            // A cursor that is the number 0 ends the list (Twitter's `next_cursor`); the text "0"
+            // only when the plan says so (`end_cursor`): elsewhere it may be a page like any.
             let value = AnswerMatching.value(at: key, in: body)
             if case .int(0) = value { return .success(Page(items: list, next: nil)) }
             return Self.text(of: value, "the answer's \"\(key)\" (paginate.cursor)", wanted: "a cursor").map {
-                Page(items: list, next: $0)
+                Page(items: list, next: $0 == end ? nil : $0)
             }
         case .afterLast(let key, _, let hasMore, let size, _):
             return afterLast(list, key: key, hasMore: hasMore, pageSize: size, in: body).map {
@@ -146,7 +147,7 @@ struct PagedList: Sendable {
         switch pagination.style {
         case .nextURL, .linkHeader:
             request = RequestURL.Request(method: self.request.method, url: try follow(next, from: answered))
-        case .cursor(_, let parameter), .afterLast(_, let parameter, _, _, _):
+        case .cursor(_, let parameter, _), .afterLast(_, let parameter, _, _, _):
             request = RequestURL.Request(
                 method: self.request.method, url: URLQuery.setting(parameter, to: next, in: firstRequest.url))
         case .offset, .page:
@@ -165,6 +166,11 @@ struct PagedList: Sendable {
                 "page \(pages) of this row's list ends on the item whose \"\(key)\" (paginate.after_last) page "
                 + "\(earlier) was asked to start after: the pages loop, as when the API does not take '\(parameter)' "
                 + "(paginate.cursor_param); not followed"
+        case .cursor:
+            said =
+                "page \(pages) of this row's list names as the next page one already asked for (page \(earlier)): "
+                + "the pages loop; not followed. An API that marks the list's end with a cursor of its own "
+                + "(Twitter's \"0\") needs it in paginate.end_cursor"
         default:
             said =
                 "page \(pages) of this row's list names as the next page one already asked for (page \(earlier)): "

@@ -8,8 +8,9 @@ public struct Pagination: Sendable, Equatable {
         /// The next page's URL is the RFC 8288 `Link` response header's `rel="next"` (GitHub).
         case linkHeader
         /// The next request is the first one with `parameter` set to the value at `key` of each
-        /// page's answer (`meta.next_cursor`); absent, `null` or `""` ends the list.
-        case cursor(key: String, parameter: String)
+        /// page's answer (`meta.next_cursor`); absent, `null`, `""`, the number 0 or `end` (the
+        /// text an API marks the end with: Twitter's `next_cursor_str` "0") ends the list.
+        case cursor(key: String, parameter: String, end: String? = nil)
         /// Keyset paging (Stripe's `starting_after`): the next request is the first one with
         /// `parameter` set to the value at `key` of the page's last item. `hasMore`, the key path
         /// of the answer's flag, ends the list when not `true`; without it an empty page ends it,

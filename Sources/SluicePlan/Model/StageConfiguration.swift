@@ -175,6 +175,8 @@ public struct PaginateSettings: Sendable, Equatable {
     public var linkHeader: Bool?
     public var cursor: String?
     public var cursorParam: String?
+    /// With `cursor`: the text an API marks the list's end with (Twitter's `"0"`).
+    public var endCursor: String?
     /// The key path of each page's last item whose value the next page starts after.
     public var afterLast: String?
     /// With `after_last`: the key path of the answer's "more pages" flag.

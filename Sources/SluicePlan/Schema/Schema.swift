@@ -143,8 +143,13 @@ public enum Schema {
         ParameterSpec(
             "cursor", .string,
             "Style: the key path of each page's answer holding the next page's cursor (`meta.next_cursor`); "
-                + "the next request is the first with `cursor_param` set to it; absent, `null`, `\"\"` or the number "
-                + "0 (Twitter's `next_cursor`; not the text `\"0\"`) ends."),
+                + "the next request is the first with `cursor_param` set to it; absent, `null`, `\"\"`, the number "
+                + "0 (Twitter's `next_cursor`) or `end_cursor` ends."),
+        ParameterSpec(
+            "end_cursor", .string,
+            "With `cursor`: the cursor an API marks the list's end with, e.g. `\"0\"` (Twitter's "
+                + "`next_cursor_str`). The text `\"0\"` ends nothing without it, since elsewhere it may be a page "
+                + "like any; an API that ends so without it makes the pages loop, which stops the fetch."),
         ParameterSpec(
             "after_last", .string,
             "Style (keyset, Stripe's `starting_after`): the key path of each page's last item whose value the "

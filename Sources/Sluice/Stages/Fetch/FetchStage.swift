@@ -116,7 +116,7 @@ public struct FetchStage: Stage {
         switch p.style {
         case .nextURL(let key)?: style = .nextURL(key: key)
         case .linkHeader?: style = .linkHeader
-        case .cursor(let key, let parameter)?: style = .cursor(key: key, parameter: parameter)
+        case .cursor(let key, let parameter)?: style = .cursor(key: key, parameter: parameter, end: p.endCursor)
         case .afterLast(let key, let parameter)?:
             style = .afterLast(
                 key: key, parameter: parameter, hasMore: p.hasMore, pageSize: p.pageSize, sizeParameter: p.sizeParam)
