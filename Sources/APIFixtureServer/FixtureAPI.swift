@@ -144,6 +144,10 @@ public struct Paging: Sendable {
         /// `{"object": "list", "data": [...], "has_more": true}` (without `has_more` unless
         /// ``Paging/hasMore``).
         case startingAfter
+        /// Notion's queries: `POST` with a JSON body whose member at ``Paging/cursorField`` is
+        /// `cN` (none for the first page); `{"object": "list", "results": [...], "has_more": true,
+        /// "next_cursor": "cN+1"}` (`null` on the last page).
+        case bodyCursor
     }
 
     public var style: Style
@@ -154,6 +158,8 @@ public struct Paging: Sendable {
     public var nextOverride: [String: String] = [:]
     /// `startingAfter`: the item key the `starting_after` parameter names an item by.
     public var idKey = "id"
+    /// `bodyCursor`: the key path of the request body's member holding the cursor.
+    public var cursorField = "start_cursor"
     /// `startingAfter`: whether pages say `has_more`.
     public var hasMore = true
     /// `startingAfter`, `"ID#N"`: what page N (from 1) of id's list says `has_more` is instead of

@@ -197,7 +197,8 @@ struct FixtureState: Sendable {
 
     /// A page of the id's list, laid out as `paging` says.
     private mutating func page(of request: FixtureRequest, prefix: String, paging: Paging) -> FixtureReply {
-        guard request.method == "GET", request.path.hasPrefix(prefix) else { return .error(404, "Not Found") }
+        let method = paging.style == .bodyCursor ? "POST" : "GET"
+        guard request.method == method, request.path.hasPrefix(prefix) else { return .error(404, "Not Found") }
         let id = String(request.path.dropFirst(prefix.count)).removingPercentEncoding ?? ""
         stats.idsAsked.append(id)
         guard case .array(let list)? = api.answers[id] else { return .error(404, "Not Found") }
@@ -207,6 +208,11 @@ struct FixtureState: Sendable {
         switch paging.style {
         case .nextURL, .linkHeader: start = (Int(parameters["start"] ?? "0") ?? 0) * size
         case .cursor: start = (Int((parameters["after"] ?? "c0").dropFirst()) ?? 0) * size
+        case .bodyCursor:
+            let body = (try? JSON.decode(request.body)) ?? .null
+            stats.bodies.append(body)
+            let cursor = paging.cursorField.split(separator: ".").reduce(body) { $0[String($1)] }.stringValue
+            start = (Int((cursor ?? "c0").dropFirst()) ?? 0) * size
         case .offset:
             size = Int(parameters["limit"] ?? "") ?? size
             start = Int(parameters["offset"] ?? "0") ?? 0
@@ -254,6 +260,13 @@ struct FixtureState: Sendable {
                 200, json: .object(["items": .array(items), "meta": .object(["next_cursor": .string(cursor)])]))
         case .offset: return FixtureReply(200, json: .object(["items": .array(items)]))
         case .page: return FixtureReply(200, json: .array(items))
+        case .bodyCursor:
+            let cursor: Value = override.map { .string($0) } ?? (more ? .string("c\(number)") : .null)
+            return FixtureReply(
+                200,
+                json: .object([
+                    "object": "list", "results": .array(items), "has_more": .bool(more), "next_cursor": cursor,
+                ]))
         case .startingAfter:
             var answer: [String: Value] = ["object": "list", "data": .array(items), "url": .string(request.path)]
             if paging.hasMore { answer["has_more"] = .bool(paging.hasMoreOverride["\(id)#\(number)"] ?? more) }

@@ -1139,7 +1139,8 @@ struct PlanChecker {
 }
 
 extension PlanChecker {
-    /// `paginate`: for one GET request per row, exactly one style, each key with its partner.
+    /// `paginate`: for one request per row, a GET or a POST sending its cursor in its body,
+    /// exactly one style, each key with its partner.
     mutating func checkPaginate(
         _ paginate: PaginateSettings, _ fetch: FetchSettings, stage s: StageDefinition, path: String, shapeKnown: Bool
     ) {
@@ -1147,16 +1148,16 @@ extension PlanChecker {
         func error(_ message: String, at key: String, _ notes: [String] = []) {
             validator.diagnostics.error(message, at: at(key), notes: notes)
         }
-        if shapeKnown, !fetch.perItem || fetch.method != .get {
+        if shapeKnown, !fetch.perItem {
             error(
-                "'paginate' in stage '\(s.name)': pages are followed only for one GET request per row, and this "
-                    + (fetch.perItem ? "request is a POST" : "is a batch request (many ids per request)"),
+                "'paginate' in stage '\(s.name)': pages are followed only for one request per row, and this is a "
+                    + "batch request (many ids per request)",
                 at: "paginate",
-                [
-                    fetch.perItem
-                        ? "remove 'paginate', or ask with method GET"
-                        : "remove 'paginate', or give the path {field} placeholders to make one request per row"
-                ])
+                ["remove 'paginate', or give the path {field} placeholders to make one request per row"])
+        } else if shapeKnown {
+            for (message, key, notes) in Self.paginateMethodErrors(paginate, fetch, stage: s.name) {
+                error(message, at: key, notes)
+            }
         }
         let styles = paginate.styleKeys
         let allStyles =
@@ -1176,8 +1177,14 @@ extension PlanChecker {
         // Each key that needs another, or that only one style reads.
         let pairs: [(key: String, present: Bool, needs: String, needed: Bool, why: String)] = [
             (
-                "cursor", paginate.cursor != nil, "cursor_param", paginate.cursorParam != nil,
-                "the query parameter the cursor is sent in"
+                "cursor", paginate.cursor != nil, "cursor_param' or 'cursor_field",
+                paginate.cursorParam != nil || paginate.cursorField != nil,
+                "where the cursor is sent: a query parameter, or a POST body's key path"
+            ),
+            (
+                "cursor_field", paginate.cursorField != nil, "cursor' or 'after_last",
+                paginate.cursor != nil || paginate.afterLast != nil,
+                "the key path of the answer (or of its last item) holding the cursor"
             ),
             (
                 "cursor_param", paginate.cursorParam != nil, "cursor' or 'after_last",
@@ -1189,8 +1196,9 @@ extension PlanChecker {
                 "the key path of the answer holding the cursor it ends"
             ),
             (
-                "after_last", paginate.afterLast != nil, "cursor_param", paginate.cursorParam != nil,
-                "the query parameter the last item's value is sent in"
+                "after_last", paginate.afterLast != nil, "cursor_param' or 'cursor_field",
+                paginate.cursorParam != nil || paginate.cursorField != nil,
+                "where the last item's value is sent: a query parameter, or a POST body's key path"
             ),
             (
                 "has_more", paginate.hasMore != nil, "after_last", paginate.afterLast != nil,
@@ -1219,6 +1227,52 @@ extension PlanChecker {
                 "'paginate.\(pair.key)' in stage '\(s.name)' needs '\(pair.needs)': \(pair.why)",
                 at: "paginate.\(pair.key)")
         }
+    }
+
+    /// A paged GET sends its cursor in the query; a paged POST only in its JSON object body
+    /// (`cursor_field`), at a key path whose steps the body leaves free or makes objects.
+    /// - Returns: each error's message, key and notes.
+    private static func paginateMethodErrors(
+        _ paginate: PaginateSettings, _ fetch: FetchSettings, stage name: String
+    ) -> [(String, String, [String])] {
+        var errors: [(String, String, [String])] = []
+        func error(_ message: String, _ key: String, _ notes: [String]) { errors.append((message, key, notes)) }
+        guard fetch.method == .post else {
+            if paginate.cursorField != nil {
+                error(
+                    "'paginate.cursor_field' in stage '\(name)' puts the cursor in the request's body, and a GET "
+                        + "has none", "paginate.cursor_field", ["send it in the query with cursor_param"])
+            }
+            return errors
+        }
+        guard let field = paginate.cursorField else {
+            error(
+                "'paginate' in stage '\(name)': the pages of a POST are followed only by a cursor sent in its "
+                    + "body, and this names no cursor_field", "paginate",
+                [
+                    "give cursor (or after_last) with cursor_field, the body's key path the cursor goes in, or ask "
+                        + "with method GET"
+                ])
+            return errors
+        }
+        if paginate.cursorParam != nil {
+            error(
+                "'paginate' in stage '\(name)' sends the cursor both in the query (cursor_param) and in the body "
+                    + "(cursor_field): give one", "paginate.cursor_field", [])
+        }
+        var step = fetch.body
+        for key in field.split(separator: ".", omittingEmptySubsequences: false).map(String.init) {
+            guard !key.isEmpty, case .object(let members)? = step else {
+                error(
+                    "'paginate.cursor_field' in stage '\(name)' is '\(field)', and the body "
+                        + (key.isEmpty ? "has no member with an empty name" : "is not a JSON object at each step of it")
+                        + ": the cursor cannot be set there", "paginate.cursor_field",
+                    ["name a member of the body's JSON object, or of an object in it ('variables.after')"])
+                return errors
+            }
+            step = members[key] ?? .object([:])
+        }
+        return errors
     }
 
     /// A fetch's keys must fit one request shape: per item (a path with placeholders), a batch

@@ -247,4 +247,60 @@ import Testing
                 + "start after: the pages loop, as when the API does not take 'starting_after' (paginate.cursor_param); "
                 + "not followed")
     }
+
+    /// A cursor sent in a POST's body: the first request's body with the member at the key path
+    /// set (objects made on the way), the cursor as the answer had it (an Elasticsearch `sort`
+    /// list stays a list), the URL the same. A body without an object on the way cannot carry it.
+    @Test func aBodyCursorIsSetInTheFirstRequestsBody() throws {
+        func next(_ style: Pagination.Style, body: String, answer: String) throws -> String {
+            let first = RequestURL.Request(method: "POST", url: "http://h/q", body: Array(body.utf8))
+            var list = PagedList(
+                Pagination(style: style), itemsKey: "items", request: first, baseURL: "http://h", addedParameters: [])
+            let page = try list.read(try JSON.decode(answer), link: nil, rules: ItemRules()).get()
+            guard case .ask(let request) = try list.add(page, answering: first.url) else { return "done" }
+            return request.url + " " + String(decoding: request.body ?? [], as: UTF8.self)
+        }
+        let graphQL = Pagination.Style.cursor(key: "page.end", parameter: .body("variables.after"))
+        let elastic = Pagination.Style.afterLast(
+            key: "sort", parameter: .body("search_after"), hasMore: nil, pageSize: 2, sizeParameter: nil)
+        let got = [
+            try next(
+                graphQL, body: #"{"q":"x","variables":{"first":2}}"#,
+                answer: #"{"items":[1,2],"page":{"end":"Y3Vyc29y"}}"#),
+            try next(graphQL, body: #"{"q":"x"}"#, answer: #"{"items":[1],"page":{"end":7}}"#),
+            try next(
+                elastic, body: #"{"size":2}"#,
+                answer: #"{"items":[{"sort":[1,"a"]},{"sort":[1463538857,"654323"]}]}"#),
+        ]
+        #expect(
+            got == [
+                #"http://h/q {"q":"x","variables":{"after":"Y3Vyc29y","first":2}}"#,
+                #"http://h/q {"q":"x","variables":{"after":7}}"#,
+                #"http://h/q {"search_after":[1463538857,"654323"],"size":2}"#,
+            ])
+        let refused = #expect(throws: FetchError.self) {
+            try next(graphQL, body: #"{"q":"x","variables":"v"}"#, answer: #"{"items":[1],"page":{"end":"c"}}"#)
+        }
+        #expect(refused?.message.hasPrefix("paginate.cursor_field 'variables.after' puts the cursor") == true)
+    }
+
+    /// Every page of a POST goes to the same URL: a page is told from another by its body too,
+    /// and a body already sent is the loop.
+    @Test func aPostsPagesAreToldApartByTheirBodies() throws {
+        let first = RequestURL.Request(method: "POST", url: "http://h/q", body: Array(#"{"q":1}"#.utf8))
+        var list = PagedList(
+            Pagination(style: .cursor(key: "next", parameter: .body("after"))), itemsKey: nil, request: first,
+            baseURL: "http://h", addedParameters: [])
+        let step = try list.add(.init(items: [], next: #""c1""#), answering: first.url)
+        guard case .ask(let second) = step else {
+            Issue.record("\(step)")
+            return
+        }
+        let loop = #expect(throws: FetchError.self) {
+            try list.add(.init(items: [], next: #""c1""#), answering: second.url)
+        }
+        #expect(
+            loop?.message.hasPrefix("page 2 of this row's list names as the next page one already asked for (page 2)")
+                == true)
+    }
 }

@@ -17,12 +17,32 @@ import Testing
     static let cases: [Case] = [
         Case(
             fetch: "id: isrc\npath: /lists\npaginate: {next_url: next}",
-            error: "17:15 'paginate' in stage 'fetch': pages are followed only for one GET request per row, and this "
-                + "is a batch request (many ids per request)"),
+            error: "17:15 'paginate' in stage 'fetch': pages are followed only for one request per row, and this is "
+                + "a batch request (many ids per request)"),
         Case(
             fetch: "path: /lists\nmethod: POST\nbody: {isrc: \"{isrc}\"}\npaginate: {next_url: next}",
-            error: "18:15 'paginate' in stage 'fetch': pages are followed only for one GET request per row, and this "
-                + "request is a POST"),
+            error: "18:15 'paginate' in stage 'fetch': the pages of a POST are followed only by a cursor sent in its "
+                + "body, and this names no cursor_field"),
+        Case(
+            fetch: "path: /lists/{isrc}\npaginate:\n  cursor: next\n  cursor_field: after",
+            error: "18:21 'paginate.cursor_field' in stage 'fetch' puts the cursor in the request's body, and a GET "
+                + "has none"),
+        Case(
+            fetch:
+                "path: /lists\nmethod: POST\nbody: {isrc: \"{isrc}\"}\npaginate:\n  cursor: next\n  cursor_param: a\n"
+                + "  cursor_field: b",
+            error:
+                "21:21 'paginate' in stage 'fetch' sends the cursor both in the query (cursor_param) and in the body "
+                + "(cursor_field): give one"),
+        Case(
+            fetch: "path: /lists\nmethod: POST\nbody: {isrc: \"{isrc}\", variables: \"{isrc}\"}\npaginate:\n"
+                + "  cursor: next\n  cursor_field: variables.after",
+            error: "20:21 'paginate.cursor_field' in stage 'fetch' is 'variables.after', and the body is not a JSON "
+                + "object at each step of it: the cursor cannot be set there"),
+        Case(
+            fetch: "path: /lists\nmethod: POST\nbody: {isrc: \"{isrc}\"}\npaginate:\n  cursor_field: after",
+            error: "19:21 'paginate.cursor_field' in stage 'fetch' needs 'cursor' or 'after_last': the key path of the "
+                + "answer (or of its last item) holding the cursor"),
         Case(
             fetch: "path: /lists/{isrc}\npaginate: {max_pages: 5}",
             error: "16:15 'paginate' in stage 'fetch' names no way to find the next page"),
@@ -35,16 +55,17 @@ import Testing
                 + "give one"),
         Case(
             fetch: "path: /lists/{isrc}\npaginate:\n  cursor: meta.next",
-            error: "17:15 'paginate.cursor' in stage 'fetch' needs 'cursor_param': the query parameter the cursor is "
-                + "sent in"),
+            error: "17:15 'paginate.cursor' in stage 'fetch' needs 'cursor_param' or 'cursor_field': where the cursor "
+                + "is sent: a query parameter, or a POST body's key path"),
         Case(
             fetch: "path: /lists/{isrc}\npaginate:\n  next_url: next\n  cursor_param: after",
             error: "18:21 'paginate.cursor_param' in stage 'fetch' needs 'cursor' or 'after_last': the key path of the "
                 + "answer (or of its last item) holding the cursor"),
         Case(
             fetch: "path: /lists/{isrc}\npaginate:\n  after_last: id\n  size_param: limit",
-            error: "17:19 'paginate.after_last' in stage 'fetch' needs 'cursor_param': the query parameter the last "
-                + "item's value is sent in"),
+            error:
+                "17:19 'paginate.after_last' in stage 'fetch' needs 'cursor_param' or 'cursor_field': where the last "
+                + "item's value is sent: a query parameter, or a POST body's key path"),
         Case(
             fetch: "path: /lists/{isrc}\npaginate:\n  cursor: next\n  cursor_param: after\n  has_more: more",
             error: "19:17 'paginate.has_more' in stage 'fetch' needs 'after_last': the key path of the last item's "
@@ -104,5 +125,19 @@ import Testing
             let settings = try #require(plan.stage(named: "fetch")?.fetch?.paginate)
             #expect(settings.style != nil && settings.maxPages == 100, "\(paginate)")
         }
+    }
+
+    /// A POST sending its cursor in its body, at the top or in an object of it, is checked clean.
+    @Test(arguments: [
+        "body: {isrc: \"{isrc}\", page_size: 100}\npaginate: {cursor: next_cursor, cursor_field: start_cursor}",
+        "body: {query: q, variables: {isrc: \"{isrc}\"}}\npaginate: {cursor: data.x.pageInfo.endCursor, "
+            + "cursor_field: variables.after}",
+        "body: {q: \"{isrc}\"}\npaginate: {after_last: sort, cursor_field: search_after, page_size: 10}",
+    ])
+    func aPostWithItsCursorInItsBodyIsChecked(fetch: String) throws {
+        let plan = RequestShapeCheckTests.plan(fetch: "path: /lists\nmethod: POST\n" + fetch)
+        #expect(errors(plan).isEmpty, "\(errors(plan).map(\.message))")
+        let settings = try #require(try load(plan).stage(named: "fetch")?.fetch?.paginate)
+        #expect(settings.style != nil && settings.cursorField != nil)
     }
 }

@@ -535,4 +535,74 @@ import Testing
             }
         }
     }
+
+    // MARK: A cursor in a POST's body (Notion, GraphQL)
+
+    static func notion(_ configure: (inout Paging) -> Void = { _ in }) -> FixtureAPI {
+        var paging = Paging(.bodyCursor, size: 3)
+        configure(&paging)
+        return FixtureAPI(shape: .pagedList(pathPrefix: "/v1/databases/", paging: paging), answers: lists)
+    }
+
+    struct BodyCase: Sendable, CustomTestStringConvertible {
+        var body: String
+        var cursorField: String
+        /// A's first two bodies, as sent.
+        var sent: [String]
+        var testDescription: String { cursorField }
+    }
+
+    /// A per-row POST whose API takes the cursor in the body gets every page: the same body each
+    /// time with the cursor member set (at the top, or in an object of it), its keys in the plan's
+    /// order; counted, paced and retried as any page.
+    @Test(
+        arguments: [
+            BodyCase(
+                body: #"{page_size: 3, filter: {property: "{name}"}}"#, cursorField: "start_cursor",
+                sent: [
+                    #"{"page_size":3,"filter":{"property":"A"}}"#,
+                    #"{"page_size":3,"filter":{"property":"A"},"start_cursor":"c1"}"#,
+                ]),
+            BodyCase(
+                body: #"{query: "query($n: String!, $after: String)", variables: {n: "{name}", first: 3}}"#,
+                cursorField: "variables.after",
+                sent: [
+                    #"{"query":"query($n: String!, $after: String)","variables":{"n":"A","first":3}}"#,
+                    #"{"query":"query($n: String!, $after: String)","variables":{"n":"A","first":3,"after":"c1"}}"#,
+                ]),
+        ])
+    func aPostsPagesAreAskedWithTheCursorInTheBody(_ c: BodyCase) async throws {
+        var api = Self.notion { $0.cursorField = c.cursorField }
+        api.failingPageOnce = ["A#3"]
+        try await FetchShapesTests.with(api) { server, origin in
+            let stage = try FetchShapesTests.fetchStage(
+                "path: /v1/databases/{name}\nmethod: POST\nbody: \(c.body)\nitems_key: results\n"
+                    + "paginate: {cursor: next_cursor, cursor_field: \(c.cursorField)}\nbackoff: 0",
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let got = rows(try await harness.run(stage, input: [Self.names]))
+            #expect(got.map { $0["response"] } == [Self.lists["A"], .array([]), Self.lists["C"]])
+            let counted = ["requests", "pages", "retries", "not_found"].map { harness.counters[$0] }
+            #expect(counted == [3 + 1 + 1 + 1 + 1, 2, 1, 1])
+            let sent = server.stats().rawBodies
+            #expect(Array(sent.prefix(2)) == c.sent, "\(sent)")
+            #expect(server.stats().seenURLs.prefix(3).allSatisfy { $0 == "/v1/databases/A" })
+        }
+    }
+
+    /// Every page of a POST goes to one URL: a body already sent (the API gives a cursor again)
+    /// is the loop that stops the fetch, not the second page.
+    @Test func aPostsPagesThatLoopStopTheFetch() async throws {
+        try await FetchShapesTests.with(Self.notion { $0.nextOverride["A#2"] = "c1" }) { server, origin in
+            let stage = try FetchShapesTests.fetchStage(
+                "path: /v1/databases/{name}\nmethod: POST\nbody: {page_size: 3}\nitems_key: results\n"
+                    + "paginate: {cursor: next_cursor, cursor_field: start_cursor}",
+                connection: "kind: http\nbase_url: \(origin)")
+            let said = try await Self.failure(of: stage)
+            #expect(
+                said.contains("page 2 of this row's list names as the next page one already asked for (page 2)"),
+                "\(said)")
+            #expect(server.stats().requests == 2)
+        }
+    }
 }

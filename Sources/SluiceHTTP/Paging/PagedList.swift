@@ -21,9 +21,12 @@ struct PagedList: Sendable {
     private(set) var pages = 0
     /// Each URL asked for, with its page number: a next page already asked for is a loop.
     private var asked: [String: Int] = [:]
+    /// The body of the request whose answer is read next (a POST's).
+    private var body: [UInt8]?
 
     /// One page's answer as read: its items and the next page's URL or cursor (`nil`: the last
-    /// page). `notFound`: the page meets `not_found_when`.
+    /// page; the JSON of a cursor sent in a body, which keeps its type). `notFound`: the page meets
+    /// `not_found_when`.
     struct Page: Sendable {
         var items: [Value]
         var next: String?
@@ -66,6 +69,7 @@ struct PagedList: Sendable {
         self.request = request
         self.origin = Origin(baseURL)
         self.addedParameters = addedParameters
+        self.body = request.body
     }
 
     /// The first page's request: the row's, with the page parameters an offset or page style
@@ -100,16 +104,16 @@ struct PagedList: Sendable {
             }
         case .linkHeader:
             return .success(Page(items: list, next: link.flatMap(Self.nextLink)))
-        case .cursor(let key, _, let end):
+        case .cursor(let key, let parameter, let end):
             // A cursor that is the number 0 ends the list (Twitter's `next_cursor`); the text "0"
             // only when the plan says so (`end_cursor`): elsewhere it may be a page like any.
             let value = AnswerMatching.value(at: key, in: body)
             if case .int(0) = value { return .success(Page(items: list, next: nil)) }
-            return Self.text(of: value, "the answer's \"\(key)\" (paginate.cursor)", wanted: "a cursor").map {
-                Page(items: list, next: $0 == end ? nil : $0)
-            }
-        case .afterLast(let key, _, let hasMore, let size, _):
-            return afterLast(list, key: key, hasMore: hasMore, pageSize: size, in: body).map {
+            if let end, value?.text == end { return .success(Page(items: list, next: nil)) }
+            let place = "the answer's \"\(key)\" (paginate.cursor)"
+            return Self.cursor(value, place, wanted: "a cursor", in: parameter).map { Page(items: list, next: $0) }
+        case .afterLast(let key, let parameter, let hasMore, let size, _):
+            return afterLast(list, key: key, parameter: parameter, hasMore: hasMore, pageSize: size, in: body).map {
                 Page(items: list, next: $0)
             }
         case .offset(_, let size, let sizeParameter):
@@ -139,7 +143,7 @@ struct PagedList: Sendable {
     mutating func add(_ page: Page, answering url: String, at answered: String? = nil) throws(FetchError) -> Step {
         pages += 1
         let answered = answered ?? url
-        for each in [url, answered] { asked[each] = asked[each] ?? pages }
+        for each in [url, answered] { asked[Self.identity(each, body)] = asked[Self.identity(each, body)] ?? pages }
         items += page.items
         guard let next = page.next else { return .done }
         guard pages < pagination.maxPages else { return .tooManyPages }
@@ -148,13 +152,57 @@ struct PagedList: Sendable {
         case .nextURL, .linkHeader:
             request = RequestURL.Request(method: self.request.method, url: try follow(next, from: answered))
         case .cursor(_, let parameter, _), .afterLast(_, let parameter, _, _, _):
-            request = RequestURL.Request(
-                method: self.request.method, url: URLQuery.setting(parameter, to: next, in: firstRequest.url))
+            request = try nextRequest(with: next, in: parameter)
         case .offset, .page:
             request = withPageParameters(pages)
         }
-        if let earlier = asked[request.url] { throw loop(since: earlier, url: answered) }
+        if let earlier = asked[Self.identity(request.url, request.body)] { throw loop(since: earlier, url: answered) }
+        body = request.body
         return .ask(request)
+    }
+
+    /// What tells one request from another: its URL, and a POST's body.
+    private static func identity(_ url: String, _ body: [UInt8]?) -> String {
+        body.map { url + "\n" + String(decoding: $0, as: UTF8.self) } ?? url
+    }
+
+    /// The first request with `cursor` (as ``Page/next`` holds it) in its place.
+    private func nextRequest(
+        with cursor: String, in place: Pagination.CursorPlace
+    ) throws(FetchError)
+        -> RequestURL.Request
+    {
+        var request = firstRequest
+        switch place {
+        case .query(let parameter): request.url = URLQuery.setting(parameter, to: cursor, in: request.url)
+        case .body(let path, let keyOrder):
+            guard let sent = request.body, let object = try? JSON.decode(sent), case .object = object,
+                let value = try? JSON.decode(cursor),
+                let with = Self.setting(path.split(separator: ".").map(String.init), to: value, in: object)
+            else {
+                throw FetchError(
+                    .unsendable,
+                    "paginate.cursor_field '\(path)' puts the cursor in the request's JSON body, and this request "
+                        + "has no JSON object body with an object at each step of that path", url: request.url)
+            }
+            request.body = Array(JSON.encode(with, keyOrder: keyOrder).utf8)
+        }
+        return request
+    }
+
+    /// `body` with `value` at key path `path`, objects made on the way; `nil` when a step is
+    /// something else than an object.
+    private static func setting(_ path: [String], to value: Value, in body: Value?) -> Value? {
+        guard let key = path.first else { return value }
+        var members: [String: Value]
+        switch body {
+        case .object(let existing)?: members = existing
+        case nil, .null?: members = [:]
+        default: return nil
+        }
+        guard let inner = setting(Array(path.dropFirst()), to: value, in: members[key]) else { return nil }
+        members[key] = inner
+        return .object(members)
     }
 
     /// The error for pages that loop: the page after the last read is page `earlier`'s.
@@ -165,7 +213,7 @@ struct PagedList: Sendable {
             said =
                 "page \(pages) of this row's list ends on the item whose \"\(key)\" (paginate.after_last) page "
                 + "\(earlier) was asked to start after: the pages loop, as when the API does not take '\(parameter)' "
-                + "(paginate.cursor_param); not followed"
+                + "(\(parameter.key)); not followed"
         case .cursor:
             said =
                 "page \(pages) of this row's list names as the next page one already asked for (page \(earlier)): "
@@ -183,7 +231,8 @@ struct PagedList: Sendable {
     /// `key`; `nil` when this page is the list's last. An API saying there is more without an item
     /// to start after stops the fetch rather than cut the list.
     private func afterLast(
-        _ list: [Value], key: String, hasMore: String?, pageSize: Int?, in body: Value
+        _ list: [Value], key: String, parameter: Pagination.CursorPlace, hasMore: String?, pageSize: Int?,
+        in body: Value
     ) -> Result<String?, AnswerMatching.Mismatch> {
         let page = "page \(pages + 1)"
         let more: Bool
@@ -208,7 +257,8 @@ struct PagedList: Sendable {
                         + "never used in part"))
         }
         let place = "\(page)'s last item (item \(list.count))'s \"\(key)\" (paginate.after_last)"
-        return Self.text(of: AnswerMatching.value(at: key, in: last), place, wanted: "text or a number").flatMap {
+        let value = AnswerMatching.value(at: key, in: last)
+        return Self.cursor(value, place, wanted: "text or a number", in: parameter).flatMap {
             guard let value = $0 else {
                 return .failure(
                     .shaped(
@@ -233,7 +283,7 @@ struct PagedList: Sendable {
             url = URLQuery.setting(parameter, to: String(first + pages), in: url)
             if let sizeParameter, let size { url = URLQuery.setting(sizeParameter, to: String(size), in: url) }
         }
-        return RequestURL.Request(method: request.method, url: url)
+        return RequestURL.Request(method: request.method, url: url, body: request.body)
     }
 
     /// A next URL the API named, made absolute against the page it was on, checked to lead to
@@ -264,6 +314,19 @@ struct PagedList: Sendable {
             case let resolved = String(whole.prefix { $0 != "#" }), let there = Origin(resolved)
         else { return nil }
         return (added.reduce(resolved) { URLQuery.setting($1, to: nil, in: $0) }, there)
+    }
+
+    /// The cursor `value` (at `place`, said in a mismatch) as ``Page/next`` holds it for
+    /// `destination`: text for a query parameter; for a body, its JSON, whatever its type (an
+    /// Elasticsearch `sort` list). `nil` when absent, `null` or empty.
+    private static func cursor(
+        _ value: Value?, _ place: String, wanted: String, in destination: Pagination.CursorPlace
+    ) -> Result<String?, AnswerMatching.Mismatch> {
+        switch (destination, value ?? .null) {
+        case (.query, _): return text(of: value, place, wanted: wanted)
+        case (.body, .null), (.body, .string("")): return .success(nil)
+        case (.body, let value): return .success(JSON.encode(value))
+        }
     }
 
     /// `value` (at `place`, said in a mismatch) as text: `nil` when absent, `null` or empty; a

@@ -1,3 +1,5 @@
+import SluiceCore
+
 /// How the pages of one per-item request's list are followed (a plan's `paginate`): the row's
 /// answer is then one array, every page's items in order.
 public struct Pagination: Sendable, Equatable {
@@ -10,13 +12,13 @@ public struct Pagination: Sendable, Equatable {
         /// The next request is the first one with `parameter` set to the value at `key` of each
         /// page's answer (`meta.next_cursor`); absent, `null`, `""`, the number 0 or `end` (the
         /// text an API marks the end with: Twitter's `next_cursor_str` "0") ends the list.
-        case cursor(key: String, parameter: String, end: String? = nil)
+        case cursor(key: String, parameter: CursorPlace, end: String? = nil)
         /// Keyset paging (Stripe's `starting_after`): the next request is the first one with
         /// `parameter` set to the value at `key` of the page's last item. `hasMore`, the key path
         /// of the answer's flag, ends the list when not `true`; without it an empty page ends it,
         /// or one shorter than `pageSize` when that is given. Every request carries
         /// `sizeParameter` = `pageSize` when both are given.
-        case afterLast(key: String, parameter: String, hasMore: String?, pageSize: Int?, sizeParameter: String?)
+        case afterLast(key: String, parameter: CursorPlace, hasMore: String?, pageSize: Int?, sizeParameter: String?)
         /// Every request carries `parameter` = 0, `pageSize`, 2 × `pageSize`... (and
         /// `sizeParameter` = `pageSize`); a page of fewer than `pageSize` items ends the list.
         case offset(parameter: String, pageSize: Int, sizeParameter: String?)
@@ -24,6 +26,30 @@ public struct Pagination: Sendable, Equatable {
         /// `pageSize` when both are given); an empty page ends the list, or one shorter than
         /// `pageSize` when it is given.
         case page(parameter: String, first: Int, pageSize: Int?, sizeParameter: String?)
+    }
+
+    /// Where a cursor goes in the next request: a query parameter (as text), or the member at a
+    /// key path of a POST's JSON object body (`start_cursor`, `variables.after`), as the answer
+    /// had it (text, a number, a list), the body's other keys sent in `keyOrder`.
+    public enum CursorPlace: Sendable, Equatable, ExpressibleByStringLiteral, CustomStringConvertible {
+        case query(String)
+        case body(String, keyOrder: JSONKeyOrder = .sorted)
+
+        public init(stringLiteral name: String) { self = .query(name) }
+
+        /// The plan's key for it.
+        var key: String {
+            switch self {
+            case .query: "paginate.cursor_param"
+            case .body: "paginate.cursor_field"
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case .query(let name), .body(let name, _): name
+            }
+        }
     }
 
     public var style: Style

@@ -132,6 +132,7 @@ extension StageConfiguration {
                             linkHeader: try p.optional("link_header")?.bool(),
                             cursor: try p.optional("cursor")?.string(),
                             cursorParam: try p.optional("cursor_param")?.string(),
+                            cursorField: try p.optional("cursor_field")?.string(),
                             endCursor: try p.optional("end_cursor")?.string(),
                             afterLast: try p.optional("after_last")?.string(),
                             hasMore: try p.optional("has_more")?.string(),

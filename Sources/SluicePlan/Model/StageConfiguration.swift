@@ -175,6 +175,8 @@ public struct PaginateSettings: Sendable, Equatable {
     public var linkHeader: Bool?
     public var cursor: String?
     public var cursorParam: String?
+    /// The key path of a POST body's member the cursor is sent in, instead of `cursorParam`.
+    public var cursorField: String?
     /// With `cursor`: the text an API marks the list's end with (Twitter's `"0"`).
     public var endCursor: String?
     /// The key path of each page's last item whose value the next page starts after.
@@ -213,8 +215,9 @@ public struct PaginateSettings: Sendable, Equatable {
         guard styleKeys.count == 1 else { return nil }
         if let nextURL { return .nextURL(nextURL) }
         if linkHeader == true { return .linkHeader }
-        if let cursor { return cursorParam.map { .cursor(cursor, parameter: $0) } }
-        if let afterLast { return cursorParam.map { .afterLast(afterLast, parameter: $0) } }
+        // `parameter`: the query parameter, or the body's key path (`cursorField`).
+        if let cursor { return (cursorParam ?? cursorField).map { .cursor(cursor, parameter: $0) } }
+        if let afterLast { return (cursorParam ?? cursorField).map { .afterLast(afterLast, parameter: $0) } }
         if let offsetParam { return pageSize.map { .offset(parameter: offsetParam, pageSize: $0) } }
         return pageParam.map { .page(parameter: $0) }
     }

@@ -119,8 +119,11 @@ extension Schema {
 
     /// What `paginate` does beyond its keys' own docs.
     static let paginationText = """
-        Only for one GET request per row (a `path` with `{field}` placeholders); `check` refuses it on a
-        batch request or a POST, and without exactly one style. Each row's `response` is one array: every
+        Only for one request per row (a `path` with `{field}` placeholders, or a POST `body` with them): a
+        GET, or a POST whose cursor (`cursor` or `after_last`) goes in its JSON body at `cursor_field`
+        (Notion's `start_cursor`, GraphQL's `variables.after`, Elasticsearch's `search_after`), every
+        page the same body with that member set; `check` refuses it on a batch request, on a POST
+        otherwise, and without exactly one style. Each row's `response` is one array: every
         page's items in order (`[]` for an empty first page, which is found, not "not found"). Each page is
         a request like any other: paced (`delay`, `rate`, `Retry-After`), retried, counted in `requests`,
         and in `pages` after the first. A 404, 410 or 204 on the first page is "not found" (`on_not_found`),

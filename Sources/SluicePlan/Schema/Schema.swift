@@ -161,6 +161,11 @@ public enum Schema {
             "cursor_param", .string,
             "With `cursor` or `after_last`: the query parameter the cursor is sent in (`after`, `starting_after`)."),
         ParameterSpec(
+            "cursor_field", .string,
+            "With `cursor` or `after_last`, for a POST (instead of `cursor_param`): the key path of the JSON "
+                + "body's member the cursor is set in (`start_cursor`, `variables.after`, `search_after`), the body "
+                + "otherwise the first request's; the cursor is sent as the answer had it (text, a number, a list)."),
+        ParameterSpec(
             "has_more", .string,
             "With `after_last`: the key path of each page's answer saying whether more pages follow (`has_more`); "
                 + "anything but `true` (`false`, absent, `null`) ends the list, whatever the page's length."),
@@ -386,10 +391,10 @@ public enum Schema {
                         + "With `paginate`, where each page's list is (without it, each page's body is the list)."),
                 ParameterSpec(
                     "paginate", .object(paginateKeys),
-                    "Per-item GET: follow the pages of a list the API pages, and attach one array, every page's "
-                        + "items (at `items_key`) in order. Exactly one style: `next_url`, `link_header`, `cursor` "
-                        + "with `cursor_param`, `after_last` with `cursor_param`, `offset_param` with `page_size`, "
-                        + "or `page_param`. See Fetch pagination."),
+                    "Per-item GET (or POST, with `cursor_field`): follow the pages of a list the API pages, and "
+                        + "attach one array, every page's items (at `items_key`) in order. Exactly one style: `next_url`, `link_header`, `cursor` "
+                        + "with `cursor_param` (or `cursor_field`), `after_last` likewise, `offset_param` with "
+                        + "`page_size`, or `page_param`. See Fetch pagination."),
                 ParameterSpec(
                     "fallback_path", .string,
                     "Per-item path with `{id}` used when the batch endpoint answers 403, e.g. `/tracks/{id}`."
@@ -575,7 +580,7 @@ public enum StageKind: String, Sendable, CaseIterable, Codable {
         case .fetch:
             return
                 "Asks an HTTP API for each row's item (a batch of ids per request, or one request per row) and attaches it. "
-                + "Each request's answer is taken as it is, unless a per-item GET says how its list is paged "
+                + "Each request's answer is taken as it is, unless a per-item request says how its list is paged "
                 + "(`paginate`: a `next` link or cursor, `offset=`, `page=2`, a `Link` header, the last item's id): then every page is "
                 + "asked for and the row gets one array of all their items. Without `paginate`, an API that pages "
                 + "a list gives only its first page, so `length(response.items)` counts that page, not the list."

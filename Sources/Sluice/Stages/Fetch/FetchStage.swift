@@ -74,7 +74,7 @@ public struct FetchStage: Stage {
         if settings.perItem {
             // Each request's query is rendered from its row, into its key.
             c.request = .perItem
-            c.paginate = settings.paginate.flatMap(Self.pagination)
+            c.paginate = settings.paginate.flatMap { Self.pagination($0, bodyKeyOrder: settings.bodyKeyOrder) }
         } else {
             c.request =
                 if let body = settings.body {
@@ -110,16 +110,21 @@ public struct FetchStage: Stage {
     }
 
     /// The fetcher's ``Pagination`` of a plan's `paginate`; `nil` for keys that name no one
-    /// style (which `sluice check` refuses).
-    static func pagination(_ p: PaginateSettings) -> Pagination? {
+    /// style (which `sluice check` refuses). `bodyKeyOrder`: the order a POST body's keys are
+    /// sent in, kept when a cursor is set in it.
+    static func pagination(_ p: PaginateSettings, bodyKeyOrder: JSONKeyOrder) -> Pagination? {
         let style: Pagination.Style
+        func place(_ parameter: String) -> Pagination.CursorPlace {
+            p.cursorField == nil ? .query(parameter) : .body(parameter, keyOrder: bodyKeyOrder)
+        }
         switch p.style {
         case .nextURL(let key)?: style = .nextURL(key: key)
         case .linkHeader?: style = .linkHeader
-        case .cursor(let key, let parameter)?: style = .cursor(key: key, parameter: parameter, end: p.endCursor)
+        case .cursor(let key, let parameter)?: style = .cursor(key: key, parameter: place(parameter), end: p.endCursor)
         case .afterLast(let key, let parameter)?:
             style = .afterLast(
-                key: key, parameter: parameter, hasMore: p.hasMore, pageSize: p.pageSize, sizeParameter: p.sizeParam)
+                key: key, parameter: place(parameter), hasMore: p.hasMore, pageSize: p.pageSize,
+                sizeParameter: p.sizeParam)
         case .offset(let parameter, let size)?:
             style = .offset(parameter: parameter, pageSize: size, sizeParameter: p.sizeParam)
         case .page(let parameter)?:
