@@ -605,4 +605,54 @@ import Testing
             #expect(server.stats().requests == 2)
         }
     }
+
+    /// An api-key `body_field` goes in every page's body, once, as the request leaves: the cursor
+    /// is set in the plan's body, never in one that carried the key.
+    @Test func anAPIKeyInTheBodyIsSentOnceWithEveryPage() async throws {
+        let key = "k3y-in-every-body"
+        try await FetchShapesTests.with(Self.notion()) { server, origin in
+            let stage = try FetchShapesTests.fetchStage(
+                "path: /v1/databases/{name}\nmethod: POST\nbody: {page_size: 3}\nitems_key: results\n"
+                    + "paginate: {cursor: next_cursor, cursor_field: start_cursor}",
+                connection:
+                    "kind: http\nbase_url: \(origin)\nauth: { kind: api-key, body_field: api_key, key: \"${KEY}\" }",
+                environment: ["KEY": key])
+            let harness = try await StageHarness(stage: stage)
+            let got = rows(try await harness.run(stage, input: [Batch(columns: ["name"], rows: [["A"]])]))
+            #expect(got.map { $0["response"] } == [Self.lists["A"]])
+            #expect(
+                server.stats().rawBodies == [
+                    #"{"page_size":3,"api_key":"\#(key)"}"#,
+                    #"{"page_size":3,"start_cursor":"c1","api_key":"\#(key)"}"#,
+                    #"{"page_size":3,"start_cursor":"c2","api_key":"\#(key)"}"#,
+                ], "\(server.stats().rawBodies)")
+        }
+    }
+
+    /// A keyset fetch that stops in the middle of a row's pages resumes as any paged fetch: the
+    /// rows whose lists were whole are read from the answers file, that row's pages asked again.
+    @Test func anInterruptedKeysetFetchResumesWithoutAskingFinishedRowsAgain() async throws {
+        var api = Self.stripe()
+        api.failingPageOnce = ["cus_A#2"]
+        try await FetchShapesTests.with(api) { server, origin in
+            let plan =
+                "path: /v1/customers/{name}\nitems_key: data\nretries: 0\n"
+                + "paginate: {\(Self.keyset), has_more: has_more, page_size: 100, size_param: limit}"
+            let connection = "kind: http\nbase_url: \(origin)"
+            let input = Batch(columns: ["name"], rows: [["cus_B"], ["cus_A"]])
+            let first = try FetchShapesTests.fetchStage(plan, connection: connection)
+            let firstRun = try await StageHarness(stage: first)
+            await #expect(throws: (any Error).self) { _ = try await firstRun.run(first, input: [input]) }
+            #expect(server.stats().requests == 3)
+
+            var second = try #require(try FetchShapesTests.fetchStage(plan, connection: connection) as? FetchStage)
+            second.previousAnswers = firstRun.runDirectory.appendingPathComponent(FetchAnswers.fileName(stage: "fetch"))
+            let secondRun = try await StageHarness(stage: second)
+            let got = rows(try await secondRun.run(second, input: [input]))
+            #expect(got.map { $0["response"] } == [.array([]), Self.charges["cus_A"]])
+            #expect(secondRun.counters["reused_answers"] == 1)
+            #expect(server.stats().seenURLs.dropFirst(3).allSatisfy { $0.hasPrefix("/v1/customers/cus_A") })
+            #expect(server.stats().requests == 3 + 3)
+        }
+    }
 }
