@@ -1201,8 +1201,8 @@ extension PlanChecker {
                 "where the last item's value is sent: a query parameter, or a POST body's key path"
             ),
             (
-                "has_more", paginate.hasMore != nil, "after_last", paginate.afterLast != nil,
-                "the key path of the last item's value the next page starts after"
+                "has_more", paginate.hasMore != nil, "cursor' or 'after_last",
+                paginate.cursor != nil || paginate.afterLast != nil, "the style whose end it says"
             ),
             (
                 "offset_param", paginate.offsetParam != nil, "page_size", paginate.pageSize != nil,

@@ -303,4 +303,25 @@ import Testing
             loop?.message.hasPrefix("page 2 of this row's list names as the next page one already asked for (page 2)")
                 == true)
     }
+
+    /// A cursor list with `has_more` (GraphQL's `hasNextPage`): the flag not true ends it, even
+    /// with a cursor there (GraphQL's `endCursor` is the last item's); true with no next cursor
+    /// stops the fetch rather than cut the list.
+    @Test func aCursorListWithHasMoreEndsOnTheFlag() {
+        let style = Pagination.Style.cursor(key: "end", parameter: "after", hasMore: "more")
+        let got = [
+            Self.read(.object(["items": .array([1]), "end": "c2", "more": true]), style),
+            Self.read(.object(["items": .array([1]), "end": "c2", "more": false]), style),
+            Self.read(.object(["items": .array([1]), "end": "c2"]), style),
+            Self.read(.object(["items": .array([1]), "end": .null, "more": true]), style),
+            Self.read(.object(["items": .array([1]), "end": "c2", "more": "yes"]), style),
+        ]
+        #expect(
+            got == [
+                "1 items, next c2", "1 items, next none", "1 items, next none",
+                "page 1's \"end\" (paginate.cursor) names no next page although its \"more\" (paginate.has_more) is "
+                    + "true; the list is never used in part",
+                "page 1's \"more\" (paginate.has_more) is a JSON string, not true or false",
+            ])
+    }
 }

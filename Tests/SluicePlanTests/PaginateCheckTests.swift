@@ -67,9 +67,9 @@ import Testing
                 "17:19 'paginate.after_last' in stage 'fetch' needs 'cursor_param' or 'cursor_field': where the last "
                 + "item's value is sent: a query parameter, or a POST body's key path"),
         Case(
-            fetch: "path: /lists/{isrc}\npaginate:\n  cursor: next\n  cursor_param: after\n  has_more: more",
-            error: "19:17 'paginate.has_more' in stage 'fetch' needs 'after_last': the key path of the last item's "
-                + "value the next page starts after"),
+            fetch: "path: /lists/{isrc}\npaginate:\n  next_url: next\n  has_more: more",
+            error: "18:17 'paginate.has_more' in stage 'fetch' needs 'cursor' or 'after_last': the style whose end it "
+                + "says"),
         Case(
             fetch: "path: /lists/{isrc}\npaginate:\n  after_last: id\n  cursor_param: after\n  end_cursor: \"0\"",
             error: "19:19 'paginate.end_cursor' in stage 'fetch' needs 'cursor': the key path of the answer holding "

@@ -547,6 +547,9 @@ import Testing
     struct BodyCase: Sendable, CustomTestStringConvertible {
         var body: String
         var cursorField: String
+        /// More `paginate` keys.
+        var more = ""
+        var paging: @Sendable (inout Paging) -> Void = { _ in }
         /// A's first two bodies, as sent.
         var sent: [String]
         var testDescription: String { cursorField }
@@ -565,19 +568,24 @@ import Testing
                 ]),
             BodyCase(
                 body: #"{query: "query($n: String!, $after: String)", variables: {n: "{name}", first: 3}}"#,
-                cursorField: "variables.after",
+                cursorField: "variables.after", more: ", has_more: has_more",
+                // Like GraphQL's `endCursor`, the last page names a cursor: `has_more` ends the list.
+                paging: { $0.nextOverride["A#3"] = "c3" },
                 sent: [
                     #"{"query":"query($n: String!, $after: String)","variables":{"n":"A","first":3}}"#,
                     #"{"query":"query($n: String!, $after: String)","variables":{"n":"A","first":3,"after":"c1"}}"#,
                 ]),
         ])
     func aPostsPagesAreAskedWithTheCursorInTheBody(_ c: BodyCase) async throws {
-        var api = Self.notion { $0.cursorField = c.cursorField }
+        var api = Self.notion {
+            $0.cursorField = c.cursorField
+            c.paging(&$0)
+        }
         api.failingPageOnce = ["A#3"]
         try await FetchShapesTests.with(api) { server, origin in
             let stage = try FetchShapesTests.fetchStage(
                 "path: /v1/databases/{name}\nmethod: POST\nbody: \(c.body)\nitems_key: results\n"
-                    + "paginate: {cursor: next_cursor, cursor_field: \(c.cursorField)}\nbackoff: 0",
+                    + "paginate: {cursor: next_cursor, cursor_field: \(c.cursorField)\(c.more)}\nbackoff: 0",
                 connection: "kind: http\nbase_url: \(origin)")
             let harness = try await StageHarness(stage: stage)
             let got = rows(try await harness.run(stage, input: [Self.names]))

@@ -104,14 +104,30 @@ struct PagedList: Sendable {
             }
         case .linkHeader:
             return .success(Page(items: list, next: link.flatMap(Self.nextLink)))
-        case .cursor(let key, let parameter, let end):
+        case .cursor(let key, let parameter, let end, let hasMore):
+            var more = false
+            if let hasMore {
+                switch self.more(at: hasMore, in: body) {
+                case .failure(let mismatch): return .failure(mismatch)
+                case .success(false): return .success(Page(items: list, next: nil))
+                case .success(true): more = true
+                }
+            }
             // A cursor that is the number 0 ends the list (Twitter's `next_cursor`); the text "0"
             // only when the plan says so (`end_cursor`): elsewhere it may be a page like any.
             let value = AnswerMatching.value(at: key, in: body)
-            if case .int(0) = value { return .success(Page(items: list, next: nil)) }
-            if let end, value?.text == end { return .success(Page(items: list, next: nil)) }
-            let place = "the answer's \"\(key)\" (paginate.cursor)"
-            return Self.cursor(value, place, wanted: "a cursor", in: parameter).map { Page(items: list, next: $0) }
+            let ended = value == .int(0) || (end != nil && value?.text == end)
+            let place = "page \(pages + 1)'s \"\(key)\" (paginate.cursor)"
+            return Self.cursor(value, place, wanted: "a cursor", in: parameter).flatMap { found in
+                let next = ended ? nil : found
+                guard next != nil || !more else {
+                    return .failure(
+                        .shaped(
+                            "\(place) names no next page although its \"\(hasMore ?? "")\" (paginate.has_more) is "
+                                + "true; the list is never used in part"))
+                }
+                return .success(Page(items: list, next: next))
+            }
         case .afterLast(let key, let parameter, let hasMore, let size, _):
             return afterLast(list, key: key, parameter: parameter, hasMore: hasMore, pageSize: size, in: body).map {
                 Page(items: list, next: $0)
@@ -151,7 +167,7 @@ struct PagedList: Sendable {
         switch pagination.style {
         case .nextURL, .linkHeader:
             request = RequestURL.Request(method: self.request.method, url: try follow(next, from: answered))
-        case .cursor(_, let parameter, _), .afterLast(_, let parameter, _, _, _):
+        case .cursor(_, let parameter, _, _), .afterLast(_, let parameter, _, _, _):
             request = try nextRequest(with: next, in: parameter)
         case .offset, .page:
             request = withPageParameters(pages)
@@ -227,6 +243,20 @@ struct PagedList: Sendable {
         return FetchError(.invalidResponse, said, url: url)
     }
 
+    /// Whether the page's answer says more pages follow: its flag at `hasMore` is `true`
+    /// (`false`, absent or `null`: no).
+    private func more(at hasMore: String, in body: Value) -> Result<Bool, AnswerMatching.Mismatch> {
+        switch AnswerMatching.value(at: hasMore, in: body) ?? .null {
+        case .bool(let flag): return .success(flag)
+        case .null: return .success(false)
+        case let value:
+            return .failure(
+                .shaped(
+                    "page \(pages + 1)'s \"\(hasMore)\" (paginate.has_more) is a JSON \(value.typeName), not true or "
+                        + "false"))
+        }
+    }
+
     /// Where the page after this one starts (``Pagination/Style/afterLast``): its last item's
     /// `key`; `nil` when this page is the list's last. An API saying there is more without an item
     /// to start after stops the fetch rather than cut the list.
@@ -237,13 +267,9 @@ struct PagedList: Sendable {
         let page = "page \(pages + 1)"
         let more: Bool
         if let hasMore {
-            switch AnswerMatching.value(at: hasMore, in: body) ?? .null {
-            case .bool(let flag): more = flag
-            case .null: more = false
-            case let value:
-                return .failure(
-                    .shaped(
-                        "\(page)'s \"\(hasMore)\" (paginate.has_more) is a JSON \(value.typeName), not true or false"))
+            switch self.more(at: hasMore, in: body) {
+            case .failure(let mismatch): return .failure(mismatch)
+            case .success(let flag): more = flag
             }
         } else {
             more = !list.isEmpty && pageSize.map { list.count >= $0 } != false

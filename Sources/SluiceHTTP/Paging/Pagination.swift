@@ -11,8 +11,10 @@ public struct Pagination: Sendable, Equatable {
         case linkHeader
         /// The next request is the first one with `parameter` set to the value at `key` of each
         /// page's answer (`meta.next_cursor`); absent, `null`, `""`, the number 0 or `end` (the
-        /// text an API marks the end with: Twitter's `next_cursor_str` "0") ends the list.
-        case cursor(key: String, parameter: CursorPlace, end: String? = nil)
+        /// text an API marks the end with: Twitter's `next_cursor_str` "0") ends the list. With
+        /// `hasMore`, the key path of the answer's flag (GraphQL's `pageInfo.hasNextPage`), the
+        /// flag not `true` ends it, and `true` needs a cursor.
+        case cursor(key: String, parameter: CursorPlace, end: String? = nil, hasMore: String? = nil)
         /// Keyset paging (Stripe's `starting_after`): the next request is the first one with
         /// `parameter` set to the value at `key` of the page's last item. `hasMore`, the key path
         /// of the answer's flag, ends the list when not `true`; without it an empty page ends it,

@@ -144,7 +144,7 @@ public enum Schema {
             "cursor", .string,
             "Style: the key path of each page's answer holding the next page's cursor (`meta.next_cursor`); "
                 + "the next request is the first with `cursor_param` set to it; absent, `null`, `\"\"`, the number "
-                + "0 (Twitter's `next_cursor`) or `end_cursor` ends."),
+                + "0 (Twitter's `next_cursor`) or `end_cursor` ends, or, when given, `has_more` not true."),
         ParameterSpec(
             "end_cursor", .string,
             "With `cursor`: the cursor an API marks the list's end with, e.g. `\"0\"` (Twitter's "
@@ -167,8 +167,10 @@ public enum Schema {
                 + "otherwise the first request's; the cursor is sent as the answer had it (text, a number, a list)."),
         ParameterSpec(
             "has_more", .string,
-            "With `after_last`: the key path of each page's answer saying whether more pages follow (`has_more`); "
-                + "anything but `true` (`false`, absent, `null`) ends the list, whatever the page's length."),
+            "With `after_last` or `cursor`: the key path of each page's answer saying whether more pages follow "
+                + "(Stripe's `has_more`, GraphQL's `data.x.pageInfo.hasNextPage`); anything but `true` (`false`, "
+                + "absent, `null`) ends the list, whatever the page's length or cursor, and `true` with no cursor "
+                + "stops the fetch."),
         ParameterSpec(
             "offset_param", .string,
             "Style: the query parameter of the offset, sent as 0, `page_size`, 2 × `page_size`...; a page of "

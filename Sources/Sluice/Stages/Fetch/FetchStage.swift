@@ -120,7 +120,8 @@ public struct FetchStage: Stage {
         switch p.style {
         case .nextURL(let key)?: style = .nextURL(key: key)
         case .linkHeader?: style = .linkHeader
-        case .cursor(let key, let parameter)?: style = .cursor(key: key, parameter: place(parameter), end: p.endCursor)
+        case .cursor(let key, let parameter)?:
+            style = .cursor(key: key, parameter: place(parameter), end: p.endCursor, hasMore: p.hasMore)
         case .afterLast(let key, let parameter)?:
             style = .afterLast(
                 key: key, parameter: place(parameter), hasMore: p.hasMore, pageSize: p.pageSize,
