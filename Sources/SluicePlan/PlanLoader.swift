@@ -122,6 +122,9 @@ struct PlanChecker {
     ]
     /// The keys only a GET batch (ids in a query parameter) reads.
     static let queryBatchKeys = ["ids_param", "id_separator", "ids_repeat"]
+    /// The longest stage name: the run's files named after a stage (``RunFileNames``) stay well
+    /// inside a file name's 255 bytes.
+    static let maximumStageNameLength = 100
 
     mutating func check(_ root: Node, path: String, sha256: String, overrides: [String]) -> Plan? {
         defer { diagnostics.append(contentsOf: validator.diagnostics.diagnostics) }
@@ -659,11 +662,21 @@ struct PlanChecker {
                 continue
             }
             let name = checked.value["name"]?.string ?? kind.rawValue
-            if !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
+            let nameLocation = element["name"]?.location ?? element.location
+            if name.isEmpty {
                 validator.diagnostics.error(
-                    "stage name '\(name)' may use only letters, digits, '-' and '_'",
-                    at: element["name"]?.location ?? element.location,
+                    "stage name is empty", at: nameLocation,
+                    notes: ["name the stage, or leave 'name' out to call it '\(kind.rawValue)'"])
+            } else if !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
+                validator.diagnostics.error(
+                    "stage name '\(name)' may use only letters, digits, '-' and '_'", at: nameLocation,
                     notes: ["names are used in --set NAME.PARAM=... and in file names"])
+            } else if name.count > Self.maximumStageNameLength {
+                // The run names files after it (`NAME.answers.ndjson`, `review-NAME.html`):
+                // a longer name makes them longer than a file system's 255 bytes.
+                validator.diagnostics.error(
+                    "stage name is \(name.count) characters long, above the maximum \(Self.maximumStageNameLength)",
+                    at: nameLocation, notes: ["the run names its files after its stages; give it a shorter name"])
             }
             let explicitInput = checked.value["input"]?.string
             let input = kind.takesInput ? (explicitInput ?? previous) : explicitInput

@@ -7,7 +7,10 @@ public enum Schema {
 
     /// Keys every stage accepts, whatever its kind.
     public static let commonStageKeys: [ParameterSpec] = [
-        ParameterSpec("name", .string, "Unique stage name; defaults to the kind. `--set NAME.PARAM=...` uses it."),
+        ParameterSpec(
+            "name", .string,
+            "Unique stage name (letters, digits, `-` and `_`, at most 100); defaults to the kind. `--set NAME.PARAM=...` uses it."
+        ),
         ParameterSpec("kind", .choice(of: StageKind.self), required: true, "What the stage does."),
         ParameterSpec("description", .string, "Free text for people reading the plan."),
         ParameterSpec(
