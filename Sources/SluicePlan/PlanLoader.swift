@@ -868,6 +868,7 @@ struct PlanChecker {
                 }
             }
             if let definition = s.definition {
+                refuseBlankSettings(of: definition, path: path)
                 checkKindSpecific(definition, path: path, stages: stages, index: index, known: known)
             }
         }
