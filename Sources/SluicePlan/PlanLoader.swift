@@ -1085,7 +1085,8 @@ struct PlanChecker {
             }
             guard let input = s.input.flatMap({ known[$0] }) else { break }
             let key = isGiven("key_field", in: path) ? "key_field" : "key"
-            if !input.contains(apply.keyField), !isStandIn(key, in: path) {
+            // (A misspelt key_field, reported, leaves the field unknown: not the key's default.)
+            if !input.contains(apply.keyField), !isStandIn(key, in: path), !isStandIn("key_field", in: path) {
                 missingField(apply.keyField, in: input, from: s, at: location("\(path).\(key)", or: s.location))
             }
             for column in apply.columns where !input.contains(column.from) {

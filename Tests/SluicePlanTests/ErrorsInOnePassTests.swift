@@ -241,6 +241,10 @@ import Testing
             edits: [("key: id", "key: [id]"), ("key_field: track_id", "# key_field: the key's")],
             errors: ["36:10 'key' in stage 'apply' must be a string, found a list"]),
         Case(
+            name: "a misspelt key_field is not also the key's default read as a field",
+            edits: [("key_field: track_id", "keyfield: track_id")],
+            errors: ["37:5 unknown key 'keyfield' in stage 'apply'"]),
+        Case(
             name: "a transform's fields that are no mapping: what it passes on is not known",
             edits: [
                 ("fields:", "fields: 3"), ("track_id: track_id", "# none"),
