@@ -844,8 +844,9 @@ struct PlanChecker {
                     "stage '\(s.name)' has no input: the first stage must be a source (query or read-csv)",
                     at: s.location)
             }
-            // Connections. (One that did not check is reported where it is written.)
-            if let ref = s.connection, !isStandIn("connection", in: path) {
+            // Connections. (One that did not check is reported where it is written; so are the
+            // plan's connections when 'connections' is misspelt.)
+            if let ref = s.connection, !isStandIn("connection", in: path), !isStandIn("connections", in: "") {
                 let at = location("\(path).connection", or: s.location)
                 let wanted = s.kind == .fetch ? "http" : "postgres"
                 if let kind = kinds[ref] {

@@ -378,6 +378,10 @@ let minimal = """
         let top = errors(minimal.replacingOccurrences(of: "name: demo", with: "name: demo\nstagez: []"))
         #expect(top.map(\.message) == ["unknown key 'stagez' in the plan"])
         #expect(top.first?.notes.last == "expected one of: version, name, description, connections, stages")
+        // A misspelt 'connections' leaves every connection unknown: not also one error per stage.
+        let connections = errors(minimal.replacingOccurrences(of: "connections:", with: "conections:"))
+        #expect(connections.map(\.message) == ["unknown key 'conections' in the plan"])
+        #expect(connections.first?.notes.first == "did you mean 'connections'?")
         // Without a key it looks like, the missing one is reported as such.
         let missing = errors(minimal.replacingOccurrences(of: "size: 50", with: "buffer: 2"))
         #expect(missing.count == 1 && missing[0].message.hasPrefix("stage 'chunk' is missing required key 'size'"))
