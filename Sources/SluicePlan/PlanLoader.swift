@@ -1556,7 +1556,10 @@ extension PlanChecker {
     /// before it (or is reported), so its fields are known by then.
     func knownFields(of stages: [CheckedStage]) -> [String: [String]] {
         var known: [String: [String]] = [:]
-        for stage in stages where known[stage.name] == nil {
+        // A name two stages have (reported) does not say which one a stage after them reads.
+        var named = Set<String>()
+        let duplicated = Set(stages.map(\.name).filter { !named.insert($0).inserted })
+        for stage in stages where !duplicated.contains(stage.name) {
             // An 'input' that did not check (or is misspelt): the stage just before stands in for the
             // one it names, whose fields are not known.
             let input = isStandIn("input", in: "stages.\(stage.name)") ? nil : stage.input.flatMap { known[$0] }

@@ -241,6 +241,10 @@ import Testing
             edits: [("key: id", "key: [id]"), ("key_field: track_id", "# key_field: the key's")],
             errors: ["36:10 'key' in stage 'apply' must be a string, found a list"]),
         Case(
+            name: "a stage named like an earlier one: which the stages after it read is not known",
+            edits: [("- kind: transform", "- name: query\n    kind: transform")],
+            errors: ["18:11 duplicate stage name 'query'"]),
+        Case(
             name: "a misspelt key_field is not also the key's default read as a field",
             edits: [("key_field: track_id", "keyfield: track_id")],
             errors: ["37:5 unknown key 'keyfield' in stage 'apply'"]),
