@@ -92,6 +92,13 @@ extension PostgresConnection {
     public static func misreading(of conninfo: String) -> String? {
         let text = Substring(conninfo).drop { $0.isWhitespace }
         if let scheme = text.range(of: "://") {
+            // libpq knows a URL by these two prefixes alone: any other (`postgre://`, `pgsql://`,
+            // `jdbc:postgresql://`) makes the whole text one database name.
+            let name = text[..<scheme.lowerBound]
+            if name != "postgresql", name != "postgres", !name.contains(where: { $0 == "=" || $0.isWhitespace }) {
+                return "the URL does not start with postgresql:// or postgres://: libpq reads such text as one "
+                    + "database name (write postgresql://user:password@host:port/database)"
+            }
             let rest = text[scheme.upperBound...]
             guard var at = rest.lastIndex(of: "@") else { return nil }
             // An `@` in the query (`?options=-c%20a@b`: a `key=value` before it) is not the user

@@ -35,6 +35,8 @@ import Testing
         ("postgresql://enricher:S3C@RETpw-uat10@db.internal/music", "percent-encode"),
         ("postgres://enricher:S3C RETpw-uat10@db.internal/music", "percent-encode"),
         ("enricher:S3CRETpw-uat10@db.internal:5432/music", "no postgresql:// scheme"),
+        ("postgre://enricher:S3CRETpw-uat10@db.internal:5432/music", "does not start with postgresql://"),
+        ("jdbc:postgresql://enricher:S3CRETpw-uat10@db.internal/music", "does not start with postgresql://"),
         ("host=db.internal password=S3CRET pw-uat10 dbname=music", "single quotes"),
     ])
     func aMisreadURLIsSaidToBeWithoutQuotingIt(conninfo: String, said: String) {
@@ -48,6 +50,7 @@ import Testing
         for conninfo in [
             "postgresql://enricher:S3CRET%2Fpw@db.internal/music", "postgresql://u@h/db?options=-c%20a@b",
             "postgresql:///music?host=/var/run/postgresql", "host=h password='two words' dbname=d", "dbname=music",
+            "postgres://u@h/db", "host=h application_name='http://x'",
             "music",
         ] {
             #expect(PostgresConnection.misreading(of: conninfo) == nil, "\(conninfo)")
