@@ -247,6 +247,15 @@ struct Validator {
                     continue
                 }
                 seen[key] = pair.key.location
+                // `"": ...` names nothing: no table column, field, header or parameter is called that.
+                if key.isEmpty {
+                    diagnostics.error(
+                        "empty \(keyName.hasSuffix("name") ? keyName : keyName + " name") in \(what)",
+                        at: pair.key.location, code: .invalidValue(path: path))
+                    // What the mapping was meant to hold is not known: nothing that follows from it is said.
+                    standIns.insert(path)
+                    continue
+                }
                 let childPath = path + "." + key
                 locate(childPath, at: pair.value.location)
                 // A verify column's expectation says whose it is; settings say so in their keys' own.

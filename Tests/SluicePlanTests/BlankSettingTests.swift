@@ -30,4 +30,20 @@ import Testing
             found == ["9:11 environment variable 'SLUICE_TEST_UNSET_SQL' is not set and has no default"],
             "\(found.joined(separator: "\n"))")
     }
+
+    /// A mapping's key given as `""` names nothing: an apply's column (the run's SQL would fail
+    /// on it), a transform's field, a validate rule's.
+    @Test func anEmptyNameInAMappingIsLocated() {
+        let found = ErrorsInOnePassTests.errorsOf([
+            ("track_id: track_id", "\"\": track_id"),
+            ("track_id: { type: uuid, required: true }", "\"\": { type: uuid }"),
+            ("popularity: { from: popularity, on_empty: keep }", "\"\": { from: popularity }"),
+        ])
+        #expect(
+            found == [
+                "21:7 empty output field name in 'fields' in stage 'transform'",
+                "26:7 empty field name in 'rules' in stage 'validate'",
+                "41:7 empty column name in 'columns' in stage 'apply'",
+            ], "\(found.joined(separator: "\n"))")
+    }
 }
