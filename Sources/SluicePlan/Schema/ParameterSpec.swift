@@ -150,8 +150,9 @@ extension Duration {
         }
         if seconds == 0 { return "0s" }
         if seconds < 1 { return number((seconds * 1000 * 1000).rounded() / 1000) + "ms" }
-        if seconds >= 3600, seconds.truncatingRemainder(dividingBy: 3600) == 0 { return "\(Int(seconds / 3600))h" }
-        if seconds >= 60, seconds.truncatingRemainder(dividingBy: 60) == 0 { return "\(Int(seconds / 60))m" }
+        // (Not through Int: a duration a plan writes may be past its range, `10000000000000000000h`.)
+        if seconds >= 3600, seconds.truncatingRemainder(dividingBy: 3600) == 0 { return number(seconds / 3600) + "h" }
+        if seconds >= 60, seconds.truncatingRemainder(dividingBy: 60) == 0 { return number(seconds / 60) + "m" }
         return number(seconds) + "s"
     }
 }
