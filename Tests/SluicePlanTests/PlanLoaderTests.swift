@@ -221,6 +221,19 @@ let minimal = """
         #expect(try load(minimal, overrides: [#"fetch.id_prefix="ISBN:""#]).stage(named: "fetch") != nil)
     }
 
+    /// A statement_timeout PostgreSQL refuses (over 2147483647 ms), or past an integer's range,
+    /// is refused where it is written, not by the server (or a crash) as the run connects.
+    @Test(arguments: ["1000h", "99999999999999999999"])
+    func aStatementTimeoutPostgreSQLRefusesIsLocated(timeout: String) {
+        let plan = minimal.replacingOccurrences(
+            of: "db: { kind: postgres, url: \"${DB_URL:-postgres://localhost/db}\" }",
+            with: "db: { kind: postgres, url: \"${DB_URL:-postgres://localhost/db}\", statement_timeout: \(timeout) }")
+        let found = errors(plan).map { "\($0.location?.line ?? 0):\($0.location?.column ?? 0) \($0.message)" }
+        #expect(found.count == 1 && found[0].hasPrefix("4:87 'statement_timeout' in connection 'db' is "), "\(found)")
+        #expect(found.first?.hasSuffix(", above the maximum 596h") == true, "\(found)")
+        #expect(errors(plan.replacingOccurrences(of: timeout, with: "596h")).isEmpty)
+    }
+
     @Test func durationsAcceptEveryDocumentedForm() {
         #expect(Duration.parseSeconds("0.33s") == 0.33)
         #expect(Duration.parseSeconds("500ms") == 0.5)

@@ -56,8 +56,10 @@ public enum Schema {
         ParameterSpec(
             "connect_timeout", .duration(min: 1, max: 600), default: 10,
             "Give up connecting after this long."),
+        // PostgreSQL takes at most 2147483647 ms (24.8 days).
         ParameterSpec(
-            "statement_timeout", .duration(min: 0), "Server-side limit for each statement (none by default)."),
+            "statement_timeout", .duration(min: 0, max: 596 * 3600),
+            "Server-side limit for each statement (none by default; at most 596h, PostgreSQL's limit)."),
     ]
 
     static let httpKeys: [ParameterSpec] = [
