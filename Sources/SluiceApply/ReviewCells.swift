@@ -98,7 +98,7 @@ public struct ReviewCells: Sendable {
     /// one of `codes` written as its code too.
     static func shown(_ value: String, codes: [Range<Int>]) -> String {
         func coded(_ offset: Int, _ scalar: Unicode.Scalar) -> Bool {
-            isInvisible(scalar) || (!scalar.isASCII && codes.contains { $0.contains(offset) })
+            scalar.isInvisible || (!scalar.isASCII && codes.contains { $0.contains(offset) })
         }
         let scalars = value.unicodeScalars
         let quoted =
@@ -116,19 +116,6 @@ public struct ReviewCells: Sendable {
             }
         }
         return out + "\""
-    }
-
-    /// A character that shows as nothing, or as another does: control and format characters,
-    /// the default-ignorable ones (variation selectors, fillers), any space but the plain one,
-    /// line and paragraph separators, and private-use and unassigned ones (a box, whatever the
-    /// code).
-    static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar.properties.generalCategory {
-        case .control, .format, .lineSeparator, .paragraphSeparator, .privateUse, .unassigned, .surrogate:
-            return true
-        case .spaceSeparator: return scalar != " "
-        default: return scalar.properties.isDefaultIgnorableCodePoint || scalar == "\u{2800}"
-        }
     }
 
     /// Whether the stretches where two values differ may read the same: one ASCII, the other as

@@ -63,3 +63,18 @@ extension Unicode.Scalar {
         }
     }
 }
+
+extension Unicode.Scalar {
+    /// A character that shows as nothing, or as another does: control and format characters,
+    /// the default-ignorable ones (variation selectors, fillers), any space but the plain one,
+    /// line and paragraph separators, and private-use and unassigned ones (a box, whatever the
+    /// code). A message that quotes one writes it as its code (``escapedCode``).
+    public var isInvisible: Bool {
+        switch properties.generalCategory {
+        case .control, .format, .lineSeparator, .paragraphSeparator, .privateUse, .unassigned, .surrogate:
+            return true
+        case .spaceSeparator: return self != " "
+        default: return properties.isDefaultIgnorableCodePoint || self == "\u{2800}"
+        }
+    }
+}

@@ -97,8 +97,11 @@ struct Validator {
                 var named = Set<String>()
                 let known = (specs.map(\.name) + skip).filter { named.insert($0).inserted }
                 if let meant = Suggestion.nearest(to: key, in: known) { misspelt.insert(meant) }
+                // A key holding a character that shows as nothing (`si\u{200B}ze`, pasted) would
+                // read as the key it is not: it is written with the character's code.
+                let shown = key.unicodeScalars.map { $0.isInvisible ? $0.escapedCode : String($0) }.joined()
                 diagnostics.error(
-                    "unknown key '\(key)' in \(what)", at: pair.key.location,
+                    "unknown key '\(shown)' in \(what)", at: pair.key.location,
                     notes: Suggestion.note(for: key, in: known)
                         + ["expected one of: " + known.joined(separator: ", ")], code: .unknownKey(key))
                 continue

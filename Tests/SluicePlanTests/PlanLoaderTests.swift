@@ -394,6 +394,13 @@ let minimal = """
         let top = errors(minimal.replacingOccurrences(of: "name: demo", with: "name: demo\nstagez: []"))
         #expect(top.map(\.message) == ["unknown key 'stagez' in the plan"])
         #expect(top.first?.notes.last == "expected one of: version, name, description, connections, stages")
+        // A key holding a character that shows as nothing is written with its code, not as the
+        // key it reads as.
+        for (written, shown) in [("si\u{200B}ze", "si\\u{200B}ze"), ("size\u{A0}", "size\\u{A0}")] {
+            let invisible = errors(minimal.replacingOccurrences(of: "size: 50", with: "\(written): 50"))
+            #expect(invisible.map(\.message) == ["unknown key '\(shown)' in stage 'chunk'"])
+            #expect(invisible.first?.notes.first == "did you mean 'size'?")
+        }
         // A misspelt 'connections' leaves every connection unknown: not also one error per stage.
         let connections = errors(minimal.replacingOccurrences(of: "connections:", with: "conections:"))
         #expect(connections.map(\.message) == ["unknown key 'conections' in the plan"])
