@@ -37,6 +37,15 @@ public struct PlanLoader: Sendable {
             if (attributes[.type] as? FileAttributeType) == .typeDirectory {
                 throw PlanError([.error("\(path) is a directory, not a plan file", at: nil)])
             }
+            // A pipe (`<(...)`), a device or a socket: Foundation reads none, and says "permission
+            // denied" of it. (stat follows a link such as /dev/fd/63 to what it names.)
+            if let what = Self.notAFile(path) {
+                throw PlanError([
+                    .error(
+                        "cannot read plan \(path): it is \(what), not a file", at: nil,
+                        notes: ["save the plan to a file and give its path"])
+                ])
+            }
             if let size = attributes[.size] as? Int, size > reader.maxBytes {
                 let source = SourceText(name: path, text: "")
                 throw PlanError([
@@ -53,6 +62,19 @@ public struct PlanLoader: Sendable {
             throw PlanError([.error("cannot read plan \(path): \(Self.reason(error))", at: nil)])
         }
         return try load(bytes: bytes, path: path, overrides: overrides)
+    }
+
+    /// What `path` names when it is there but is no regular file or directory: "a named pipe",
+    /// "a device", "a socket"; `nil` otherwise.
+    static func notAFile(_ path: String) -> String? {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return nil }
+        switch status.st_mode & S_IFMT {
+        case S_IFIFO: return "a named pipe"
+        case S_IFCHR, S_IFBLK: return "a device"
+        case S_IFSOCK: return "a socket"
+        default: return nil
+        }
     }
 
     public static func reason(_ error: Error) -> String {

@@ -516,6 +516,19 @@ let minimal = """
         }
         #expect(error.errors.first?.message == "cannot read plan /nonexistent/plan.yaml: no such file")
     }
+
+    /// A path that names a device (or a pipe, as `<(...)` gives) is said to be one, not
+    /// "permission denied".
+    @Test func aDeviceIsNotAPlanFile() async throws {
+        let loaded = try await BlockingIO.runOnOwnThread {
+            Result { () throws(PlanError) -> Plan in try PlanLoader(environment: [:]).load(path: "/dev/null") }
+        }
+        guard case .failure(let error) = loaded else {
+            Issue.record("loaded /dev/null")
+            return
+        }
+        #expect(error.errors.first?.message == "cannot read plan /dev/null: it is a device, not a file")
+    }
 }
 
 @Suite struct BlockScalarTests {
