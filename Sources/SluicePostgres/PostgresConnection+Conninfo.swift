@@ -41,7 +41,7 @@ extension PostgresConnection {
 
 extension PostgresConnection {
     /// What is weak about how `conninfo` reaches a server on another machine (or, first, why
-    /// libpq would misread it: ``misreading(of:)``), or `nil`.
+    /// libpq would misread it: ``misreading(of:)``, or refuse its `sslmode`), or `nil`.
     ///
     /// libpq's default `sslmode=prefer` silently falls back to an unencrypted connection and,
     /// like `require`, never checks who the server is; only `verify-full` protects the password
@@ -60,6 +60,11 @@ extension PostgresConnection {
         while let keyword = option.pointee.keyword {
             if let value = option.pointee.val { values[String(cString: keyword)] = String(cString: value) }
             option += 1
+        }
+        // libpq refuses any other as it connects, to a socket or a loopback address too.
+        let modes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+        if let mode = values["sslmode"], !modes.contains(mode) {
+            return "sslmode=\(mode) is not one libpq knows: " + modes.joined(separator: ", ")
         }
         let host = values["hostaddr"].flatMap { $0.isEmpty ? nil : $0 } ?? values["host"] ?? environment["PGHOST"] ?? ""
         let remote = host.split(separator: ",").map { $0.filter { !$0.isWhitespace } }.filter {

@@ -57,6 +57,13 @@ import Testing
         }
     }
 
+    /// An sslmode libpq does not know fails every connection: said of any host, not as weak.
+    @Test func anUnknownSSLModeIsSaidToBeOne() {
+        let expected = "sslmode=verify is not one libpq knows: disable, allow, prefer, require, verify-ca, verify-full"
+        #expect(Self.advice("postgresql://db.internal/music?sslmode=verify") == expected)
+        #expect(Self.advice("host=localhost dbname=music sslmode=verify") == expected)
+    }
+
     @Test func verifiedLocalOrSocketConnectionsAreNot() {
         #expect(Self.advice("postgresql://db.internal/music?sslmode=verify-full") == nil)
         #expect(Self.advice("host=/var/run/postgresql dbname=music") == nil)
