@@ -300,6 +300,11 @@ private struct Builder {
         if let context = Self.cString(parser.context) {
             let at = location(parser.context_mark)
             notes.append("\(context) at line \(at.line), column \(at.column)")
+            if problem == "could not find expected ':'",
+                let hint = Self.keyWithoutSpace(source.line(at.line), at.column)
+            {
+                notes.append(hint)
+            }
         }
         let mark = parser.problem_mark
         let where_ =
@@ -308,6 +313,21 @@ private struct Builder {
         return .error(
             "YAML syntax error: \(problem)", at: where_ ?? SourceLocation(source: source, line: 1, column: 1),
             notes: notes)
+    }
+
+    /// What to write when the key that starts at `column` of `line` runs into its value
+    /// (`size:50`, `size:\u{A0}50`): libyaml reads the whole as a key and only complains, on the
+    /// next line, that it found no ':'. `nil` when that is not it.
+    static func keyWithoutSpace(_ line: String?, _ column: Int) -> String? {
+        guard let line else { return nil }
+        let rest = line.dropFirst(column - 1)
+        guard let colon = rest.firstIndex(of: ":"), colon < rest.endIndex else { return nil }
+        let after = rest[rest.index(after: colon)...]
+        guard let next = after.first, next != " ", next != "\t" else { return nil }
+        let key = rest[..<colon]
+        let value = after.drop { $0.isWhitespace }
+        let spaced = next.isWhitespace ? "a space other than a plain one after its ':'" : "no space after its ':'"
+        return "the key '\(key)' has \(spaced): write '\(key): \(value)'"
     }
 
     static func cString(_ p: UnsafePointer<CChar>?) -> String? {
