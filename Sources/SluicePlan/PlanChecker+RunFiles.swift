@@ -50,6 +50,14 @@ extension PlanChecker {
         _ writeCSV: WriteCSVSettings, stage s: StageDefinition, path: String, stages: [CheckedStage]
     ) {
         let at = location("\(path).path", or: s.location)
+        // `exports/` names a directory (the run would fail creating the CSV); `./` is said below.
+        let template = writeCSV.path.template
+        if template.hasSuffix("/"), fixedFile(of: writeCSV.path)?.isEmpty != true {
+            validator.diagnostics.error(
+                "path '\(template)' ends in '/': it names a directory, not the CSV file", at: at,
+                notes: ["name the file in it, e.g. path: \(template)\(s.name)-rows.csv"])
+            return
+        }
         guard let file = fixedFile(of: writeCSV.path) else { return }
         if file.isEmpty {
             validator.diagnostics.error(
