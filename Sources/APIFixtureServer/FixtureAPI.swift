@@ -31,6 +31,10 @@ public struct FixtureAPI: Sendable {
     public var shape: Shape
     /// `"ID#N"`: answered 500 the first time page N (from 1) of id's list is asked for.
     public var failingPageOnce: Set<String> = []
+    /// `"ID#N"`: the statuses page N (from 1) of id's list is answered with, one each time it is
+    /// asked for, before it is answered as usual (`[404, 404]`: the list moved, twice). A 3xx's
+    /// `Location` is the page's own address (a POST's `See Other`).
+    public var pageStatuses: [String: [Int]] = [:]
     /// The answer for each id the API knows, keyed as the client sends it (`ISBN:0451526538`).
     public var answers: [String: Value]
     /// Query parameters without which the API answers something other than JSON

@@ -12,11 +12,14 @@ struct FixtureState: Sendable {
     private var unavailableLeft: [String: Int]
     /// The pages of ``FixtureAPI/failingPageOnce`` not yet failed.
     private var failingPageOnce: Set<String>
+    /// The statuses of ``FixtureAPI/pageStatuses`` not yet answered.
+    private var pageStatuses: [String: [Int]]
 
     init(api: FixtureAPI) {
         self.api = api
         unavailableLeft = api.unavailableFirst
         failingPageOnce = api.failingPageOnce
+        pageStatuses = api.pageStatuses
     }
 
     mutating func respond(to request: FixtureRequest, at now: Double) -> FixtureReply {
@@ -232,6 +235,14 @@ struct FixtureState: Sendable {
         }
         let number = start / max(1, size) + 1
         if failingPageOnce.remove("\(id)#\(number)") != nil { return .error(500, api.failureMessage) }
+        if let status = pageStatuses["\(id)#\(number)"]?.first {
+            pageStatuses["\(id)#\(number)"]?.removeFirst()
+            var reply = FixtureReply.error(status, "page \(number) of \(id): \(status)")
+            if (300...399).contains(status) {
+                reply.location = "http://\(request.headers["host"] ?? "")\(request.path)?page=\(number)"
+            }
+            return reply
+        }
         let items = Array(list.dropFirst(start).prefix(size))
         let more = start + size < list.count
         let override = paging.nextOverride["\(id)#\(number)"]

@@ -15,8 +15,9 @@ struct Run: AsyncParsableCommand {
             prints the command that continues it (sluice replay RUN --from STAGE --yes).
 
             Exit status: 0 succeeded, 1 failed, 2 invalid plan, 3 awaiting approval, \
-            4 failed but resumable (a Retry-After longer than max_retry_after, the database \
-            unreachable or restarted, a lock held past the server's lock_timeout: `sluice resume RUN` \
+            4 failed but resumable (a Retry-After longer than max_retry_after, a paged list that changed \
+            while it was read, the database unreachable or restarted, a lock held past the server's \
+            lock_timeout: `sluice resume RUN` \
             continues it), 5 failed after \
             an apply committed (the database changed: `sluice undo RUN` puts it back), 64 usage error \
             (an unknown option, a missing argument), 130 interrupted.

@@ -27,6 +27,9 @@ public struct FetchCounters: Sendable, Equatable {
     public var narrowedRequests = 0
     /// Pages of a per-item request's list read after its first (``FetchConfiguration/paginate``).
     public var pages = 0
+    /// Paged lists asked again from their first page because a later page was not found (404,
+    /// 410, `not_found_when`): the list moved while it was read.
+    public var listsAskedAgain = 0
     /// Redirects followed to another address on the connection's own origin (a GET's 3xx).
     public var redirects = 0
     /// Requests that ran past their deadline.

@@ -25,6 +25,10 @@ public struct FetchError: Error, Sendable, Equatable {
         /// The plan asks for a request that cannot be made as it says (a key for a body the
         /// request does not have). `sluice check` refuses such plans; this is the backstop.
         case unsendable
+        /// A later page of a row's paged list failed after its first was answered: refused (400,
+        /// 403), or not known (404, 410) again once the list was asked again from its first page.
+        /// The row got none of its list; a resume asks it again from its first page.
+        case laterPageFailed
     }
 
     public var kind: Kind
@@ -60,7 +64,7 @@ public struct FetchError: Error, Sendable, Equatable {
     /// to work without changing the plan.
     public var isResumable: Bool {
         switch kind {
-        case .retryAfterTooLong, .exhausted: true
+        case .retryAfterTooLong, .exhausted, .laterPageFailed: true
         case .authFailed, .forbidden, .unexpectedStatus, .invalidResponse, .untrustedServer, .refusedEverything,
             .unsendable, .noneFound:
             false

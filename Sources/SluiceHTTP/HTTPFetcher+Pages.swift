@@ -1,18 +1,58 @@
 import SluiceCore
 
 extension HTTPFetcher {
+    /// How one reading of a row's list from its first page ended.
+    private enum ListReading: Sendable {
+        /// The row's answer: its whole list, or what its first page said.
+        case answered(Answer<(ItemResult, Bool, [String])>)
+        /// A later page the API did not know (404, 410, `not_found_when`): the list moved while it
+        /// was read. `page`: its number; `said`: what it answered; `url`: its address.
+        case moved(page: Int, said: String, url: String, status: Int?)
+    }
+
     /// The answer to one per-item request whose list is paged (``FetchConfiguration/paginate``):
     /// every page's items in order, as one array, asked for page after page.
     ///
     /// The first page's "not found" (404, 410, 204, `not_found_when`), 400 or 403 is the
-    /// request's, as for an unpaged one. A later page's is not: the list changed under the
-    /// fetch, and a partial list is never used, so it stops the fetch; a later page the API keeps
-    /// failing fails the row as a single request would (``FetchConfiguration/rejectOnGiveUp``).
+    /// request's, as for an unpaged one. A later page's is not, and a partial list is never used.
+    /// A later page the API does not know means the list moved while it was read (an item added
+    /// or removed shifts the pages; a cursor lapsed): the list is asked again from its first page,
+    /// once (``FetchCounters/listsAskedAgain``). A later page that fails again so, or is refused
+    /// (400, 403), stops the fetch resumably, a resume asking the row's list again from its first
+    /// page; a later page the API keeps failing fails the row as a single request would
+    /// (``FetchConfiguration/rejectOnGiveUp``).
     /// - Returns: the row's result, with `true` (the answer was where the plan says) and no keys.
     /// - Throws: ``FetchError`` for a failed page, a next page on another host, or pages that loop.
     func fetchList(
         _ request: RequestURL.Request, _ pagination: Pagination
     ) async throws -> Answer<(ItemResult, Bool, [String])> {
+        var earlier: (page: Int, said: String)?
+        while true {
+            switch try await readList(request, pagination) {
+            case .answered(let answer): return answer
+            case .moved(let page, let said, let url, let status):
+                guard let (firstPage, firstSaid) = earlier else {
+                    earlier = (page, said)
+                    tally.listsAskedAgain += 1
+                    let notice =
+                        "Page \(page) of a row's list \(said) after its first was answered: the list moved while it "
+                        + "was read; asking it again from its first page"
+                    logger.notice(
+                        "\(notice)",
+                        metadata: ["http.url": "\(URLRedaction.describe(url))", "fetch.page": "\(page)"])
+                    continue
+                }
+                let before = firstPage == page ? "as it had" : "as page \(firstPage) had"
+                throw laterPageFailed(
+                    request, page: page,
+                    "\(said) once the list was asked again from its first page, \(before) the first time (\(firstSaid)): "
+                        + "the list keeps changing while it is read", url: url, status: status)
+            }
+        }
+    }
+
+    /// Reads the row's list once, from its first page.
+    private func readList(_ request: RequestURL.Request, _ pagination: Pagination) async throws -> ListReading {
         var list = PagedList(
             pagination, itemsKey: configuration.itemsKey, request: request, baseURL: configuration.baseURL,
             addedParameters: addedParameters)
@@ -32,34 +72,46 @@ extension HTTPFetcher {
                 reader.read(json, link: link, rules: rules).map { (page: $0, answered: answered) }
             }
             let first = list.pages == 0
+            let number = list.pages + 1
             let (page, answered): (PagedList.Page, String)
             switch answer {
             case .ok(let read) where !read.page.notFound: (page, answered) = read
-            case .ok where first: return .ok((.notFound(because: rules.notFoundReason), true, []))
-            case .notFound(let message) where first: return .notFound(message)
-            case .badRequest(let message) where first: return .badRequest(message)
-            case .forbidden(let message) where first: return .forbidden(message)
-            case .ok: throw laterPageFailed(list.pages + 1, "meets not_found_when", url: next.url, status: nil)
+            case .ok where first: return .answered(.ok((.notFound(because: rules.notFoundReason), true, [])))
+            case .notFound(let message) where first: return .answered(.notFound(message))
+            case .badRequest(let message) where first: return .answered(.badRequest(message))
+            case .forbidden(let message) where first: return .answered(.forbidden(message))
+            case .ok: return .moved(page: number, said: "meets not_found_when", url: next.url, status: nil)
             case .notFound(let message):
-                throw laterPageFailed(list.pages + 1, "answered \(message)", url: next.url, status: nil)
+                return .moved(
+                    page: number, said: "answered \(message)", url: next.url, status: Int(message.prefix(3)))
             case .badRequest(let message):
-                throw laterPageFailed(list.pages + 1, "was refused (400: \(message))", url: next.url, status: 400)
+                throw laterPageFailed(
+                    request, page: number,
+                    "was refused as a bad request (400 or 422: \(message)) after its first page was answered",
+                    url: next.url, status: nil)
             case .forbidden(let message):
-                throw laterPageFailed(list.pages + 1, "was forbidden (403: \(message))", url: next.url, status: 403)
+                throw laterPageFailed(
+                    request, page: number, "was forbidden (403: \(message)) after its first page was answered",
+                    url: next.url, status: 403)
             }
             if !first { tally.pages += 1 }
             switch try list.add(page, answering: next.url, at: answered) {
             case .ask(let request): next = request
-            case .done: return .ok((.found(.array(list.items)), true, []))
-            case .tooManyPages: return .ok((.tooManyPages(fetched: list.pages), true, []))
+            case .done: return .answered(.ok((.found(.array(list.items)), true, [])))
+            case .tooManyPages: return .answered(.ok((.tooManyPages(fetched: list.pages), true, [])))
             }
         }
     }
 
-    private func laterPageFailed(_ page: Int, _ what: String, url: String, status: Int?) -> FetchError {
+    /// The error for page `page` of the list of the row's `request`, which `what`: resumable, a
+    /// resume asking the list again from its first page.
+    private func laterPageFailed(
+        _ request: RequestURL.Request, page: Int, _ what: String, url: String, status: Int?
+    ) -> FetchError {
         FetchError(
-            status.map { .unexpectedStatus($0) } ?? .invalidResponse,
-            "page \(page) of this row's list \(what), although its first page was answered: the list is never "
-                + "used in part", url: url, status: status)
+            .laterPageFailed,
+            "page \(page) of the list of \(request.method) \(URLRedaction.describe(request.url)) \(what). The "
+                + "row's list is never used in part; a resume asks it again from its first page", url: url,
+            status: status)
     }
 }

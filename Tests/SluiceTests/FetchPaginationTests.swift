@@ -298,7 +298,8 @@ import Testing
     }
 
     /// A later page the API says it does not know is not "not found" for the row, whose first
-    /// page was answered: the fetch stops rather than use the list in part.
+    /// page was answered: asked again from its first page and not known again, the fetch stops
+    /// rather than use the list in part.
     @Test func aLaterPageNotFoundStopsTheFetch() async throws {
         try await FetchShapesTests.with(Self.api(.nextURL) { $0.nextOverride["A#1"] = "/lists/Q?start=1" }) {
             _, origin in
@@ -306,7 +307,8 @@ import Testing
                 of: try Self.stage("{next_url: links.next}", itemsKey: "items", origin: origin))
             #expect(
                 said.contains(
-                    "page 2 of this row's list answered 404: Not Found, although its first page was answered"),
+                    "/lists/A answered 404: Not Found once the list was asked again from its first page, as it had "
+                        + "the first time"),
                 "\(said)")
         }
     }

@@ -43,7 +43,7 @@ extension Schema {
 
     /// The counters a stage of `kind` records besides ``commonCounters``. Some are recorded only
     /// when they apply (`inserted`, `drifted`, `analyzed`, `dry_run`, `altered_by_trigger`,
-    /// `skipped_by_trigger`, `gave_up`, `ambiguous`, `too_many_pages`, `rejected_REASON`): a verify check reads one that was not recorded as 0.
+    /// `skipped_by_trigger`, `gave_up`, `ambiguous`, `too_many_pages`, `lists_asked_again`, `rejected_REASON`): a verify check reads one that was not recorded as 0.
     public static func counters(of kind: StageKind) -> [CounterSpec] {
         switch kind {
         case .query:
@@ -82,6 +82,10 @@ extension Schema {
                     "too_many_pages",
                     "Ids whose list had more pages than `paginate.max_pages` (reason `too_many_pages` in the rejects "
                         + "file): found, so not \"none found\", but not used (recorded only with `paginate`)."),
+                CounterSpec(
+                    "lists_asked_again",
+                    "Paged lists asked again from their first page because a later page was not found (404, 410, "
+                        + "`not_found_when`): the list moved while it was read (recorded only with `paginate`)."),
                 CounterSpec("timeouts", "Requests that ran past their deadline."),
                 CounterSpec(
                     "redirects",

@@ -127,8 +127,12 @@ extension Schema {
         page's items in order (`[]` for an empty first page, which is found, not "not found"). Each page is
         a request like any other: paced (`delay`, `rate`, `Retry-After`), retried, counted in `requests`,
         and in `pages` after the first. A 404, 410 or 204 on the first page is "not found" (`on_not_found`),
-        a 400 rejects the row, as without pages. A later page that fails stops the fetch (or, retried to the
-        end with `on_give_up: reject`, rejects the row): the row's list is never used in part. A page whose
+        a 400 rejects the row, as without pages. A later page the API does not know (404, 410,
+        `not_found_when`) means the list moved while it was read: the list is asked again from its first
+        page, once (counted in `lists_asked_again`). Not known again, or refused (400, 422, 403), it stops
+        the fetch as resumable, naming the row's request, the page and what the API said, and `sluice resume`
+        asks that row's list again from its first page; one retried to the end stops the fetch too (or, with
+        `on_give_up: reject`, rejects the row): the row's list is never used in part. A page whose
         list (`items_key`) is `null` has no items (Go's JSON writes an empty list so); one whose list is
         missing, or not an array, stops the fetch as an answer of the wrong shape (a missing key more
         likely means that `items_key` names the wrong place). `not_found_when` and `retry_when` read each

@@ -507,7 +507,10 @@ public struct FetchStage: Stage {
         counters.set("not_found", tally.notFound)
         counters.set("rejected", tally.rejected)
         if tally.ambiguous > 0 { counters.set("ambiguous", tally.ambiguous) }
-        if settings.paginate != nil { counters.set("too_many_pages", tally.tooManyPages) }
+        if settings.paginate != nil {
+            counters.set("too_many_pages", tally.tooManyPages)
+            counters.set("lists_asked_again", c.listsAskedAgain)
+        }
         counters.set("missing_id", tally.missingID)
         counters.set("malformed_id", tally.malformedID)
         counters.set("reused_answers", tally.reused)
