@@ -616,6 +616,31 @@ import Testing
         }
     }
 
+    /// A later page of a paged POST redirected with 303 See Other is not asked for with a GET: a
+    /// POST's redirect is never followed (its method and body would change meaning). The fetch
+    /// stops on that page, and the row's list is neither used in part nor recorded.
+    @Test func aPostsLaterPageRedirectedIsNotFollowed() async throws {
+        var api = Self.notion()
+        api.pageStatuses["A#2"] = [303]
+        try await FetchShapesTests.with(api) { server, origin in
+            let stage = try FetchShapesTests.fetchStage(
+                "path: /v1/databases/{name}\nmethod: POST\nbody: {page_size: 3}\nitems_key: results\n"
+                    + "paginate: {cursor: next_cursor, cursor_field: start_cursor}",
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let error = await #expect(throws: FetchError.self) { _ = try await harness.run(stage, input: [Self.names]) }
+            #expect(error?.status == 303)
+            #expect(
+                error?.message.contains("which Sluice does not follow: a POST's method and body would change meaning")
+                    == true, "\(String(describing: error))")
+            #expect(server.stats().seenURLs == ["/v1/databases/A", "/v1/databases/A"])
+            #expect(server.stats().rawBodies.last == #"{"page_size":3,"start_cursor":"c1"}"#)
+            let answers = await FetchAnswers.load(
+                from: harness.runDirectory.appendingPathComponent(FetchAnswers.fileName(stage: "fetch")))
+            #expect(answers.isEmpty && harness.output.collected.isEmpty)
+        }
+    }
+
     /// An api-key `body_field` goes in every page's body, once, as the request leaves: the cursor
     /// is set in the plan's body, never in one that carried the key.
     @Test func anAPIKeyInTheBodyIsSentOnceWithEveryPage() async throws {
