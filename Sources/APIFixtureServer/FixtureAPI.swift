@@ -166,9 +166,12 @@ public struct Paging: Sendable {
     public var cursorField = "start_cursor"
     /// `startingAfter`: whether pages say `has_more`.
     public var hasMore = true
-    /// `startingAfter`, `"ID#N"`: what page N (from 1) of id's list says `has_more` is instead of
-    /// the truth.
+    /// `startingAfter`, `offset`, `page`, `"ID#N"`: what page N (from 1) of id's list says
+    /// `has_more` is instead of the truth.
     public var hasMoreOverride: [String: Bool] = [:]
+    /// `offset`, `page`: the pages say whether more follow, as StackExchange's do:
+    /// `{"items": [...], "has_more": true}` (`page`'s items then in `items` too).
+    public var numberedHasMore = false
 
     public init(_ style: Style, size: Int) {
         self.style = style

@@ -269,7 +269,11 @@ struct FixtureState: Sendable {
             let cursor = override ?? (more ? "c\(number)" : "")
             return FixtureReply(
                 200, json: .object(["items": .array(items), "meta": .object(["next_cursor": .string(cursor)])]))
-        case .offset: return FixtureReply(200, json: .object(["items": .array(items)]))
+        case .offset,
+            .page where paging.numberedHasMore:
+            var answer: [String: Value] = ["items": .array(items)]
+            if paging.numberedHasMore { answer["has_more"] = .bool(paging.hasMoreOverride["\(id)#\(number)"] ?? more) }
+            return FixtureReply(200, json: .object(answer))
         case .page: return FixtureReply(200, json: .array(items))
         case .bodyCursor:
             let cursor: Value = override.map { .string($0) } ?? (more ? .string("c\(number)") : .null)

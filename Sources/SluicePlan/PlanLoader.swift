@@ -1239,8 +1239,9 @@ extension PlanChecker {
                 "where the last item's value is sent: a query parameter, or a POST body's key path"
             ),
             (
-                "has_more", paginate.hasMore != nil, "cursor' or 'after_last",
-                paginate.cursor != nil || paginate.afterLast != nil, "the style whose end it says"
+                "has_more", paginate.hasMore != nil, "cursor', 'after_last', 'offset_param' or 'page_param",
+                paginate.cursor != nil || paginate.afterLast != nil || paginate.offsetParam != nil
+                    || paginate.pageParam != nil, "the style whose end it says"
             ),
             (
                 "offset_param", paginate.offsetParam != nil, "page_size", paginate.pageSize != nil,

@@ -68,8 +68,8 @@ import Testing
                 + "item's value is sent: a query parameter, or a POST body's key path"),
         Case(
             fetch: "path: /lists/{isrc}\npaginate:\n  next_url: next\n  has_more: more",
-            error: "18:17 'paginate.has_more' in stage 'fetch' needs 'cursor' or 'after_last': the style whose end it "
-                + "says"),
+            error: "18:17 'paginate.has_more' in stage 'fetch' needs 'cursor', 'after_last', 'offset_param' or "
+                + "'page_param': the style whose end it says"),
         Case(
             fetch: "path: /lists/{isrc}\npaginate:\n  after_last: id\n  cursor_param: after\n  end_cursor: \"0\"",
             error: "19:19 'paginate.end_cursor' in stage 'fetch' needs 'cursor': the key path of the answer holding "
@@ -120,6 +120,8 @@ import Testing
             "{after_last: id, cursor_param: starting_after, has_more: has_more, page_size: 100, size_param: limit}",
             "{after_last: id, cursor_param: after}",
             "{cursor: next_cursor_str, cursor_param: cursor, end_cursor: \"0\"}",
+            "{page_param: page, has_more: has_more, page_size: 100, size_param: pagesize}",
+            "{offset_param: offset, page_size: 100, has_more: has_more}",
         ] {
             let plan = try load(RequestShapeCheckTests.plan(fetch: "path: /lists/{isrc}\npaginate: \(paginate)"))
             let settings = try #require(plan.stage(named: "fetch")?.fetch?.paginate)

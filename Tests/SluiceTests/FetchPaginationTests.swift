@@ -88,6 +88,15 @@ import Testing
         Case(
             style: .page, paginate: "{page_param: page}", itemsKey: nil, requests: 4 + 1 + 1 + 2,
             secondPage: "/lists/A?page=2"),
+        // With has_more (StackExchange) only the flag ends a numbered list: no empty page after A's
+        // short last one, nor after C's full one.
+        Case(
+            style: .page, paginate: "{page_param: page, has_more: has_more}", itemsKey: "items", requests: 6,
+            secondPage: "/lists/A?page=2", paging: { $0.numberedHasMore = true }),
+        Case(
+            style: .offset, paginate: "{offset_param: offset, page_size: 3, size_param: limit, has_more: has_more}",
+            itemsKey: "items", requests: 6, secondPage: "/lists/A?offset=3&limit=3",
+            paging: { $0.numberedHasMore = true }),
     ]
 
     @Test(arguments: cases)
@@ -353,6 +362,53 @@ import Testing
             #expect(secondRun.counters["reused_answers"] == 2)
             #expect(
                 Array(server.stats().seenURLs.dropFirst(4)) == ["/lists/A", "/lists/A?start=1", "/lists/A?start=2"])
+        }
+    }
+
+    struct NumberedHasMoreCase: Sendable, CustomTestStringConvertible {
+        var style: Paging.Style
+        var paginate: String
+        /// What A's pages say `has_more` is instead of the truth.
+        var says: [String: Bool]
+        /// A's list as the row gets it, or what the failure says.
+        var got: Value? = nil
+        var said = ""
+        var testDescription: String { "\(paginate) \(says)" }
+    }
+
+    /// With `has_more` a numbered list ends on the flag alone, whatever the page's length; a page
+    /// saying there is more with no items, or (by offset) fewer than asked for, stops the fetch
+    /// rather than ask past the list's end or skip items.
+    @Test(
+        arguments: [
+            NumberedHasMoreCase(
+                style: .page, paginate: "{page_param: page, page_size: 3, has_more: has_more}", says: ["A#1": false],
+                got: .array((1...3).map { .object(["n": .int(Int64($0))]) })),
+            NumberedHasMoreCase(
+                style: .page, paginate: "{page_param: page, has_more: has_more}", says: ["A#3": true, "A#4": true],
+                said: "page 4 has no items although its \"has_more\" (paginate.has_more) is true: the list is never "
+                    + "used in part"),
+            NumberedHasMoreCase(
+                style: .offset, paginate: "{offset_param: offset, page_size: 3, has_more: has_more}",
+                says: ["A#3": true],
+                said: "page 3 has 1 items, fewer than paginate.page_size (3), although its \"has_more\" "
+                    + "(paginate.has_more) is true, so the next offset would skip items"),
+        ])
+    func aNumberedListWithHasMoreEndsOnTheFlagAlone(_ c: NumberedHasMoreCase) async throws {
+        let api = Self.api(c.style) {
+            $0.numberedHasMore = true
+            $0.hasMoreOverride = c.says
+        }
+        try await FetchShapesTests.with(api) { _, origin in
+            let stage = try Self.stage(c.paginate, itemsKey: "items", origin: origin)
+            if let want = c.got {
+                let harness = try await StageHarness(stage: stage)
+                let got = rows(try await harness.run(stage, input: [Self.names]))
+                #expect(got.map { $0["response"] } == [want, .array([]), Self.lists["C"]])
+            } else {
+                let said = try await Self.failure(of: stage)
+                #expect(said.contains(c.said), "\(said)")
+            }
         }
     }
 

@@ -132,7 +132,7 @@ struct PagedList: Sendable {
             return afterLast(list, key: key, parameter: parameter, hasMore: hasMore, pageSize: size, in: body).map {
                 Page(items: list, next: $0)
             }
-        case .offset(_, let size, let sizeParameter):
+        case .offset(_, let size, let sizeParameter, let hasMore):
             // A longer page means the API pages by a size of its own: the next offset would repeat items.
             guard list.count <= size else {
                 return .failure(
@@ -144,10 +144,45 @@ struct PagedList: Sendable {
                                     + "its size"
                                 : "set page_size to at most the largest page it gives")))
             }
-            return .success(Page(items: list, next: list.count < size ? nil : ""))
-        case .page(_, _, let size, _):
-            let last = list.isEmpty || size.map { list.count < $0 } == true
-            return .success(Page(items: list, next: last ? nil : ""))
+            guard let hasMore else { return .success(Page(items: list, next: list.count < size ? nil : "")) }
+            return numbered(list, hasMore: hasMore, in: body) { more in
+                // A shorter page the API says is not the last: it pages by a smaller size of its own,
+                // and the next offset would skip items.
+                guard more, list.count < size, !list.isEmpty else { return nil }
+                return
+                    "page \(pages + 1) has \(list.count) items, fewer than paginate.page_size (\(size)), although its "
+                    + "\"\(hasMore)\" (paginate.has_more) is true, so the next offset would skip items: the API pages by "
+                    + "a size of its own; "
+                    + (sizeParameter == nil
+                        ? "set size_param to the query parameter it takes the page size in, or page_size to its size"
+                        : "set page_size to at most the largest page it gives")
+            }
+        case .page(_, _, let size, _, let hasMore):
+            guard let hasMore else {
+                let last = list.isEmpty || size.map { list.count < $0 } == true
+                return .success(Page(items: list, next: last ? nil : ""))
+            }
+            return numbered(list, hasMore: hasMore, in: body) { _ in nil }
+        }
+    }
+
+    /// A numbered page (offset or page number) of a list whose end the answer's flag at `hasMore`
+    /// says alone, whatever the page's length: `refused` says why a page the flag calls not the
+    /// last cannot be followed (`nil`: it can). A page saying there is more with no items stops
+    /// the fetch rather than ask past the list's end forever.
+    private func numbered(
+        _ list: [Value], hasMore: String, in body: Value, refused: (Bool) -> String?
+    ) -> Result<Page, AnswerMatching.Mismatch> {
+        more(at: hasMore, in: body).flatMap { more in
+            if let why = refused(more) { return .failure(.shaped(why)) }
+            guard more else { return .success(Page(items: list, next: nil)) }
+            guard !list.isEmpty else {
+                return .failure(
+                    .shaped(
+                        "page \(pages + 1) has no items although its \"\(hasMore)\" (paginate.has_more) is true: the "
+                            + "list is never used in part"))
+            }
+            return .success(Page(items: list, next: ""))
         }
     }
 
@@ -302,10 +337,10 @@ struct PagedList: Sendable {
         case .nextURL, .linkHeader, .cursor: break
         case .afterLast(_, _, _, let size, let sizeParameter):
             if let sizeParameter, let size { url = URLQuery.setting(sizeParameter, to: String(size), in: url) }
-        case .offset(let parameter, let size, let sizeParameter):
+        case .offset(let parameter, let size, let sizeParameter, _):
             url = URLQuery.setting(parameter, to: String(pages * size), in: url)
             if let sizeParameter { url = URLQuery.setting(sizeParameter, to: String(size), in: url) }
-        case .page(let parameter, let first, let size, let sizeParameter):
+        case .page(let parameter, let first, let size, let sizeParameter, _):
             url = URLQuery.setting(parameter, to: String(first + pages), in: url)
             if let sizeParameter, let size { url = URLQuery.setting(sizeParameter, to: String(size), in: url) }
         }

@@ -22,12 +22,14 @@ public struct Pagination: Sendable, Equatable {
         /// `sizeParameter` = `pageSize` when both are given.
         case afterLast(key: String, parameter: CursorPlace, hasMore: String?, pageSize: Int?, sizeParameter: String?)
         /// Every request carries `parameter` = 0, `pageSize`, 2 × `pageSize`... (and
-        /// `sizeParameter` = `pageSize`); a page of fewer than `pageSize` items ends the list.
-        case offset(parameter: String, pageSize: Int, sizeParameter: String?)
+        /// `sizeParameter` = `pageSize`); a page of fewer than `pageSize` items ends the list, or,
+        /// with `hasMore`, the key path of the answer's flag, the flag not `true`.
+        case offset(parameter: String, pageSize: Int, sizeParameter: String?, hasMore: String? = nil)
         /// Every request carries `parameter` = `first`, `first` + 1... (and `sizeParameter` =
         /// `pageSize` when both are given); an empty page ends the list, or one shorter than
-        /// `pageSize` when it is given.
-        case page(parameter: String, first: Int, pageSize: Int?, sizeParameter: String?)
+        /// `pageSize` when it is given, or, with `hasMore` (StackExchange's `has_more`), the flag
+        /// not `true` alone.
+        case page(parameter: String, first: Int, pageSize: Int?, sizeParameter: String?, hasMore: String? = nil)
     }
 
     /// Where a cursor goes in the next request: a query parameter (as text), or the member at a

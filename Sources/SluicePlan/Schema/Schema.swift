@@ -172,31 +172,34 @@ public enum Schema {
                 + "otherwise the first request's; the cursor is sent as the answer had it (text, a number, a list)."),
         ParameterSpec(
             "has_more", .string,
-            "With `after_last` or `cursor`: the key path of each page's answer saying whether more pages follow "
-                + "(Stripe's `has_more`, GraphQL's `data.x.pageInfo.hasNextPage`); anything but `true` (`false`, "
-                + "absent, `null`) ends the list, whatever the page's length or cursor, and `true` with no cursor "
-                + "stops the fetch."),
+            "With `after_last`, `cursor`, `offset_param` or `page_param`: the key path of each page's answer "
+                + "saying whether more pages follow (Stripe's and StackExchange's `has_more`, GraphQL's "
+                + "`data.x.pageInfo.hasNextPage`); anything but `true` (`false`, absent, `null`) ends the list, "
+                + "whatever the page's length or cursor, saving the request for an empty page after the last. "
+                + "`true` with no cursor, no items, or (with `offset_param`) fewer items than `page_size` stops the "
+                + "fetch: the list is never cut short, nor asked past its end."),
         ParameterSpec(
             "offset_param", .string,
             "Style: the query parameter of the offset, sent as 0, `page_size`, 2 × `page_size`...; a page of "
-                + "fewer than `page_size` items ends the list, and one of more stops the fetch (the API pages by "
-                + "another size, and the next offset would repeat items)."),
+                + "fewer than `page_size` items ends the list (with `has_more`, the flag alone does), and one of more "
+                + "stops the fetch (the API pages by another size, and the next offset would repeat items)."),
         ParameterSpec(
             "page_param", .string,
             "Style: the query parameter of the page number, sent as `first_page`, then one more each page; "
-                + "an empty page ends the list, or one of fewer than `page_size` items when that is given."),
+                + "an empty page ends the list, or one of fewer than `page_size` items when that is given; with "
+                + "`has_more` (StackExchange's `page` and `has_more`), the flag alone does."),
         ParameterSpec(
             "first_page", .int(min: 0, max: 1_000_000), default: 1, "With `page_param`: the first page's number."),
         ParameterSpec(
             "page_size", .int(min: 1, max: 1_000_000),
             "Items per page: required with `offset_param`, optional with `page_param` and `after_last`; sent in "
-                + "`size_param` when that is given. A page of fewer items ends the list (but for `after_last` with "
-                + "`has_more`, which alone ends it), so it must be at most the most items the API gives a page, its "
+                + "`size_param` when that is given. A page of fewer items ends the list (but with `has_more`, which "
+                + "alone ends it), so it must be at most the most items the API gives a page, its "
                 + "cap (GitHub's `per_page` and MusicBrainz's `limit` take at most 100), and without `size_param` at "
                 + "most the API's own page size (with `offset_param`, exactly: a longer page stops the fetch): an API "
                 + "that gives fewer items than asked cuts every longer list to its first page with no error, since "
-                + "nothing in a short page tells a capped page from a list's last. `page_param` without `page_size`, "
-                + "or `after_last` without it or `has_more`, ends only on an empty page, whatever the API's size, at "
+                + "nothing in a short page tells a capped page from a list's last. `page_param` or `after_last` without "
+                + "it or `has_more` ends only on an empty page, whatever the API's size, at "
                 + "one request more per row."),
         ParameterSpec(
             "size_param", .string,

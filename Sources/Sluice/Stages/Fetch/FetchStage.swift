@@ -127,9 +127,11 @@ public struct FetchStage: Stage {
                 key: key, parameter: place(parameter), hasMore: p.hasMore, pageSize: p.pageSize,
                 sizeParameter: p.sizeParam)
         case .offset(let parameter, let size)?:
-            style = .offset(parameter: parameter, pageSize: size, sizeParameter: p.sizeParam)
+            style = .offset(parameter: parameter, pageSize: size, sizeParameter: p.sizeParam, hasMore: p.hasMore)
         case .page(let parameter)?:
-            style = .page(parameter: parameter, first: p.firstPage, pageSize: p.pageSize, sizeParameter: p.sizeParam)
+            style = .page(
+                parameter: parameter, first: p.firstPage, pageSize: p.pageSize, sizeParameter: p.sizeParam,
+                hasMore: p.hasMore)
         case nil: return nil
         }
         return Pagination(style: style, maxPages: p.maxPages)
