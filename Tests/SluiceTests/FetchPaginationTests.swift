@@ -306,6 +306,35 @@ import Testing
         }
     }
 
+    /// A `not_found_when` that calls an empty list not found is met by the empty page that ends a
+    /// numbered list too: that page is the list's end, not a list that moved, and only an empty
+    /// first page makes the row not found.
+    @Test func anEmptyLastPageMeetingNotFoundWhenEndsTheList() async throws {
+        try await FetchShapesTests.with(Self.api(.page)) { server, origin in
+            let stage = try Self.stage(
+                "{page_param: page}", itemsKey: nil, origin: origin, extra: "not_found_when: \"length(response) == 0\"")
+            let harness = try await StageHarness(stage: stage)
+            let got = rows(try await harness.run(stage, input: [Self.names]))
+            #expect(got.map { $0["response"] } == [Self.lists["A"], Self.lists["C"]])
+            #expect(harness.counters["not_found"] == 2 && harness.counters["lists_asked_again"] == 0)
+            #expect(server.stats().requests == 4 + 1 + 1 + 2)
+        }
+    }
+
+    /// A later page with items that meets `not_found_when` is a list that moved: asked again, and
+    /// met again, it stops the fetch resumably.
+    @Test func aLaterPageWithItemsMeetingNotFoundWhenIsAListThatMoved() async throws {
+        try await FetchShapesTests.with(Self.api(.page)) { server, origin in
+            let stage = try Self.stage(
+                "{page_param: page}", itemsKey: nil, origin: origin, extra: "not_found_when: \"length(response) == 1\"")
+            let said = try await Self.failure(of: stage)
+            #expect(
+                said.contains("/lists/A meets not_found_when once the list was asked again from its first page"),
+                "\(said)")
+            #expect(server.stats().seenURLs.filter { $0.hasPrefix("/lists/A") }.count == 3 + 3)
+        }
+    }
+
     /// A later page the API says it does not know is not "not found" for the row, whose first
     /// page was answered: asked again from its first page and not known again, the fetch stops
     /// rather than use the list in part.

@@ -84,7 +84,20 @@ struct PagedList: Sendable {
         case .failure(let mismatch): return .failure(mismatch)
         case .success(let judged): if case .notFound = judged[0] { notFound = true }
         }
-        if notFound || (pages == 0 && body.isNull) { return .success(Page(items: [], next: nil, notFound: true)) }
+        let unknown = Page(items: [], next: nil, notFound: true)
+        guard pages > 0 else { return notFound || body.isNull ? .success(unknown) : items(of: body, link: link) }
+        let page = items(of: body, link: link)
+        // The empty page that ends a list (a numbered one's, a keyset's without has_more) meets a
+        // `not_found_when` that calls an empty list not found: it is the list's end, not a list
+        // that moved.
+        guard notFound, case .success(let read) = page, read.items.isEmpty, read.next == nil else {
+            return notFound ? .success(unknown) : page
+        }
+        return page
+    }
+
+    /// One page's items and where the next page is, as the style reads them.
+    private func items(of body: Value, link: String?) -> Result<Page, AnswerMatching.Mismatch> {
         // `null` at `items_key` is an empty list (Go's JSON writes an empty slice so); a missing key
         // is not: more likely `items_key` names the wrong place, or the answer is an error.
         let found = itemsKey.map { AnswerMatching.value(at: $0, in: body) } ?? body

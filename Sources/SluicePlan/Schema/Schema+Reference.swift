@@ -136,7 +136,8 @@ extension Schema {
         list (`items_key`) is `null` has no items (Go's JSON writes an empty list so); one whose list is
         missing, or not an array, stops the fetch as an answer of the wrong shape (a missing key more
         likely means that `items_key` names the wrong place). `not_found_when` and `retry_when` read each
-        page's whole answer. A next page (`next_url`, `link_header`) must be on
+        page's whole answer; the empty page that ends a list is its end even when `not_found_when` calls an
+        empty list not found. A next page (`next_url`, `link_header`) must be on
         the connection's `base_url` scheme, host and port, since every request carries its credentials:
         another stops the fetch, naming the host; an api-key `query_param` the URL repeats is sent once. A
         next page already asked for (the pages loop) stops the fetch too, naming the page, as does an
