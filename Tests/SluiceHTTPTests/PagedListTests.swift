@@ -324,4 +324,30 @@ import Testing
                 "page 1's \"more\" (paginate.has_more) is a JSON string, not true or false",
             ])
     }
+
+    /// A numbered list with `has_more` (StackExchange's `page`): the flag alone ends it, a short
+    /// page saying there is more is followed by page number, never by offset (the next offset
+    /// would skip items), and an empty page saying there is more stops the fetch.
+    @Test func aNumberedListWithHasMoreEndsOnTheFlagAlone() {
+        let page = Pagination.Style.page(parameter: "p", first: 1, pageSize: 3, sizeParameter: nil, hasMore: "more")
+        let offset = Pagination.Style.offset(parameter: "o", pageSize: 3, sizeParameter: "n", hasMore: "more")
+        let got = [
+            Self.read(.object(["items": .array([1, 2, 3]), "more": false]), page),
+            Self.read(.object(["items": .array([1]), "more": true]), page),
+            Self.read(.object(["items": .array([]), "more": true]), page),
+            Self.read(.object(["items": .array([1, 2, 3])]), offset),
+            Self.read(.object(["items": .array([1, 2, 3]), "more": true]), offset),
+            Self.read(.object(["items": .array([1]), "more": true]), offset),
+        ]
+        #expect(
+            got == [
+                "3 items, next none", "1 items, next ",
+                "page 1 has no items although its \"more\" "
+                    + "(paginate.has_more) is true: the list is never used in part",
+                "3 items, next none", "3 items, next ",
+                "page 1 has 1 items, fewer than paginate.page_size (3), although its \"more\" (paginate.has_more) "
+                    + "is true, so the next offset would skip items: the API pages by a size of its own; set "
+                    + "page_size to at most the largest page it gives",
+            ])
+    }
 }
