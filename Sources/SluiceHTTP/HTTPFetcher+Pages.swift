@@ -63,16 +63,25 @@ extension HTTPFetcher {
             let reader = list
             // Only the items are kept: a credential the API repeats in its next link is masked,
             // but is in nothing the run writes.
-            let answer = try await perform(
-                next, purpose: .batch,
-                kept: { body in
-                    itemsKey.map { AnswerMatching.value(at: $0, in: body) } ?? body
-                }
-            ) { json, _, link, answered in
-                reader.read(json, link: link, rules: rules).map { (page: $0, answered: answered) }
-            }
             let first = list.pages == 0
             let number = list.pages + 1
+            let answer: Answer<(page: PagedList.Page, answered: String)>
+            do {
+                answer = try await perform(
+                    next, purpose: .batch,
+                    kept: { body in
+                        itemsKey.map { AnswerMatching.value(at: $0, in: body) } ?? body
+                    }
+                ) { json, _, link, answered in
+                    reader.read(json, link: link, rules: rules).map { (page: $0, answered: answered) }
+                }
+            } catch var error as FetchError where !first {
+                // Every page of a POST's list has the same URL: the page is said.
+                error.message =
+                    "page \(number) of the list of \(request.method) \(URLRedaction.describe(request.url)): "
+                    + error.message
+                throw error
+            }
             let (page, answered): (PagedList.Page, String)
             switch answer {
             case .ok(let read) where !read.page.notFound: (page, answered) = read

@@ -703,7 +703,7 @@ import Testing
 
     /// A later page of a paged POST redirected with 303 See Other is not asked for with a GET: a
     /// POST's redirect is never followed (its method and body would change meaning). The fetch
-    /// stops on that page, and the row's list is neither used in part nor recorded.
+    /// stops on that page, naming it, and the row's list is neither used in part nor recorded.
     @Test func aPostsLaterPageRedirectedIsNotFollowed() async throws {
         var api = Self.notion()
         api.pageStatuses["A#2"] = [303]
@@ -715,9 +715,13 @@ import Testing
             let harness = try await StageHarness(stage: stage)
             let error = await #expect(throws: FetchError.self) { _ = try await harness.run(stage, input: [Self.names]) }
             #expect(error?.status == 303)
+            // Every page of a POST has the same URL: the page is said.
+            let said = error?.message ?? ""
             #expect(
-                error?.message.contains("which Sluice does not follow: a POST's method and body would change meaning")
-                    == true, "\(String(describing: error))")
+                said.hasPrefix("page 2 of the list of POST http://127.0.0.1:")
+                    && said.contains("/v1/databases/A: the API answered HTTP 303")
+                    && said.contains("which Sluice does not follow: a POST's method and body would change meaning"),
+                "\(said)")
             #expect(server.stats().seenURLs == ["/v1/databases/A", "/v1/databases/A"])
             #expect(server.stats().rawBodies.last == #"{"page_size":3,"start_cursor":"c1"}"#)
             let answers = await FetchAnswers.load(
