@@ -45,8 +45,9 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        // YAML (libyaml) -> node tree with marks -> validated, typed Plan.
-        .target(name: "SluicePlan", dependencies: ["SluiceCore", "CYAML"]),
+        // YAML (libyaml) -> node tree with marks -> validated, typed Plan (a database URL read by
+        // libpq's own parser, through SluicePostgres).
+        .target(name: "SluicePlan", dependencies: ["SluiceCore", "CYAML", "SluicePostgres"]),
         // libpq on a per-connection serial executor: statements, streaming, COPY, quoting.
         .target(
             name: "SluicePostgres",

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+internal import SluicePostgres
 
 /// Loads a plan file: read, parse, apply `--set` overrides, interpolate `${VAR}`, validate,
 /// cross-check, and build the typed ``Plan``.
@@ -459,6 +460,16 @@ struct PlanChecker {
                         "write \"${DATABASE_URL}\" in the plan and set the variable, or keep the password in "
                             + "~/.pgpass or PGPASSWORD"
                     ])
+            }
+            // What libpq refuses as the run connects, after its runs directory is made. (A
+            // variable that is not set is said so on its own.)
+            if let node = pair.value["url"], let url = node.scalar, !(url.text.isEmpty && url.raw.contains("${")),
+                let problem = PostgresConnection.refusal(of: url.text)
+            {
+                let from = url.raw != url.text ? " (as \(url.raw) gives it)" : ""
+                validator.diagnostics.error(
+                    "'url' in connection '\(name)'\(from): \(problem)", at: node.location,
+                    notes: ["a database URL reads like postgresql://user@host:5432/database?sslmode=verify-full"])
             }
             invalidConnections[name] = nil
             out.append(

@@ -1,4 +1,5 @@
 internal import CLibPQ
+import Foundation
 import SluiceCore
 
 extension PostgresConnection {
@@ -53,14 +54,7 @@ extension PostgresConnection {
     ) -> String? {
         // Misread, its "host" may be part of the password: nothing about it is quoted.
         if let misreading = misreading(of: conninfo) { return misreading }
-        guard let options = PQconninfoParse(conninfo, nil) else { return nil }
-        defer { PQconninfoFree(options) }
-        var values: [String: String] = [:]
-        var option = options
-        while let keyword = option.pointee.keyword {
-            if let value = option.pointee.val { values[String(cString: keyword)] = String(cString: value) }
-            option += 1
-        }
+        guard case .success(let values) = settings(of: conninfo) else { return nil }
         // libpq refuses any other as it connects, to a socket or a loopback address too.
         let modes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
         if let mode = values["sslmode"], !modes.contains(mode) {
@@ -126,5 +120,79 @@ extension PostgresConnection {
                 + "quotes (password='two words', with \\' for a quote)"
         }
         return nil
+    }
+}
+
+extension PostgresConnection {
+    /// Why libpq would refuse `conninfo` as the run connects, or `nil`: what its parser refuses
+    /// (an unclosed `[::1`, an option it does not know, a bad `%` escape), read with that very
+    /// parser (`PQconninfoParse`, which never connects), and ports it reads as text but will not
+    /// connect to (`:notaport`, `:99999`, three ports for two hosts).
+    ///
+    /// libpq's own message quotes the URL, password and all: this quotes only an option's name or
+    /// a port. Text libpq misreads (``misreading(of:)``: a password with `/`, `@`, `?`, `#` or a
+    /// space, which it takes for the host, port or query) is left to the advice that says so:
+    /// its pieces here would be pieces of the password.
+    public static func refusal(of conninfo: String) -> String? {
+        guard misreading(of: conninfo) == nil else { return nil }
+        let values: [String: String]
+        switch settings(of: conninfo) {
+        case .success(let read): values = read
+        case .failure(let refused):
+            // As the run connects (PQconnectStartParams, expand_dbname), text that is neither a
+            // URL nor key=value settings is a database's name.
+            let settings =
+                ["postgresql://", "postgres://"].contains { conninfo.hasPrefix($0) } || conninfo.contains("=")
+            return settings ? refused.message : nil
+        }
+        guard let portList = values["port"] else { return nil }
+        // As libpq reads them: one port for every host, or one for all; each a number 1...65535,
+        // an empty one meaning the default.
+        let ports = portList.split(separator: ",", omittingEmptySubsequences: false).map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
+        for port in ports where !port.isEmpty {
+            guard port.allSatisfy(\.isASCII), let number = Int(port), (1...65535).contains(number) else {
+                return "its port '\(port)' is not a number from 1 to 65535"
+            }
+        }
+        let hosts = (values["host"] ?? "").split(separator: ",", omittingEmptySubsequences: false).count
+        if ports.count > 1, ports.count != hosts {
+            return "it names \(ports.count.counted("port")) for \(hosts.counted("host")): libpq takes one port "
+                + "for every host, or one for all"
+        }
+        return nil
+    }
+
+    /// Why libpq's parser refused a conninfo, in words that quote no part of it.
+    struct ParseRefusal: Error {
+        var message: String
+    }
+
+    /// The settings libpq reads from `conninfo` (a URL or key=value text), by keyword; or what its
+    /// parser says, without the URL or the piece of it that it quotes (an unknown option's name
+    /// stays).
+    static func settings(of conninfo: String) -> Result<[String: String], ParseRefusal> {
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        guard let options = PQconninfoParse(conninfo, &errorMessage) else {
+            var said = (errorMessage.map { String(cString: $0) } ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            PQfreemem(errorMessage)
+            for prefix in ["invalid URI query parameter: ", "invalid connection option "] where said.hasPrefix(prefix) {
+                let name = said.dropFirst(prefix.count).trimmingCharacters(in: ["\""])
+                return .failure(ParseRefusal(message: "'\(name)' is not an option libpq knows"))
+            }
+            // `...: "postgresql://u:pw@[::1/db"`, `invalid percent-encoded token: "p%zzw"`.
+            if let quote = said.range(of: ": \"", options: .backwards) { said = String(said[..<quote.lowerBound]) }
+            let masked = Redaction.masking(Redaction.suspectedPasswords(in: conninfo), in: said, anywhere: true)
+            return .failure(ParseRefusal(message: "libpq cannot read it: " + masked))
+        }
+        defer { PQconninfoFree(options) }
+        var values: [String: String] = [:]
+        var option = options
+        while let keyword = option.pointee.keyword {
+            if let value = option.pointee.val { values[String(cString: keyword)] = String(cString: value) }
+            option += 1
+        }
+        return .success(values)
     }
 }

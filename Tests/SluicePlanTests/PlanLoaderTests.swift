@@ -234,6 +234,39 @@ let minimal = """
         #expect(errors(plan.replacingOccurrences(of: timeout, with: "596h")).isEmpty)
     }
 
+    /// A database URL libpq would refuse as the run connects (read by libpq's own parser, or a
+    /// port it takes as text) is refused where it is written, from a variable too, and the error
+    /// never quotes its password (libpq's own message quotes the whole URL).
+    @Test(arguments: [
+        ("postgresql://enricher:S3CRETpw@db.internal:notaport/music", "its port 'notaport' is not a number"),
+        ("postgresql://enricher:S3CRETpw@db.internal:99999/music", "its port '99999' is not a number"),
+        ("postgresql://enricher:S3CRETpw@[::1/music", "libpq cannot read it: end of string reached when looking"),
+        ("postgresql://enricher:S3CRETpw@db.internal/music?x=1", "'x' is not an option libpq knows"),
+        ("postgres://enricher:S3CRET%zzpw@db.internal/music", "libpq cannot read it: invalid percent-encoded"),
+        ("host=db.internal port=5432,6543 dbname=music", "it names 2 ports for 1 host"),
+    ])
+    func aDatabaseURLLibpqRefusesIsLocated(url: String, said: String) {
+        let plan = minimal.replacingOccurrences(of: "\"${DB_URL:-postgres://localhost/db}\"", with: "\"${DB_URL}\"")
+        let found = errors(plan, env: ["DB_URL": url]).map {
+            "\($0.location?.line ?? 0):\($0.location?.column ?? 0) \($0.message)"
+        }
+        let prefix = "4:30 'url' in connection 'db' (as ${DB_URL} gives it): "
+        #expect(found.count == 1 && found[0].hasPrefix(prefix + said) && !found[0].contains("S3CRET"), "\(found)")
+    }
+
+    /// What libpq reads (ports by host, the options it knows), and a URL it would misread (left
+    /// to the transport advice, which quotes nothing of it), is not refused.
+    @Test func aDatabaseURLLibpqReadsIsNot() {
+        let plan = minimal.replacingOccurrences(of: "\"${DB_URL:-postgres://localhost/db}\"", with: "\"${DB_URL}\"")
+        let urls = [
+            "postgresql://enricher:S3CRETpw@db.internal:5432/music?sslmode=verify-full&application_name=x",
+            "postgresql://u@h1:5432,h2:6543/music", "postgresql://u@[::1]:5432/music", "postgresql:///music",
+            "postgresql://enricher:S3C/RETpw@db.internal/music", "host=h1,h2 port=5432 dbname=music", "music",
+            "host=h password='two words'",
+        ]
+        #expect(urls.filter { !errors(plan, env: ["DB_URL": $0]).isEmpty } == [])
+    }
+
     @Test func durationsAcceptEveryDocumentedForm() {
         #expect(Duration.parseSeconds("0.33s") == 0.33)
         #expect(Duration.parseSeconds("500ms") == 0.5)
