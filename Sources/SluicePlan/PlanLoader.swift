@@ -477,7 +477,7 @@ struct PlanChecker {
                     name: name,
                     definition: ConnectionDefinition(
                         name: name, configuration: configuration, parameters: checked.value,
-                        location: pair.key.location),
+                        location: pair.key.location, urlLocation: pair.value["url"]?.location),
                     redacted: checked.redacted))
         }
         return out

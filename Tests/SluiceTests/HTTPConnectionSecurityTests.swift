@@ -53,4 +53,20 @@ import Testing
         #expect(said.contains("error: base_url holds a user name or password"), "\(said)")
         #expect(!said.contains("pw-secret-991"), "\(said)")
     }
+
+    /// A database's advice is at its url: at the `--set` that gave it, not at the plan's line.
+    @Test func aDatabaseURLsAdviceIsWhereTheURLWasGiven() throws {
+        let yaml = """
+            version: 1
+            name: set-url
+            connections:
+              db: { kind: postgres, url: "postgresql://127.0.0.1:1/none" }
+            stages:
+              - { name: query, kind: query, connection: db, sql: "SELECT 1 AS id" }
+            """
+        let plan = try PlanLoader(environment: [:]).load(
+            bytes: Array(yaml.utf8), path: "plan.yaml", overrides: ["connections.db.url=postgresql://db.example.com/m"])
+        let warnings = plan.transportWarnings(environment: [:])
+        #expect(warnings.map { $0.location.map { "\($0)" } } == ["--set:1:20"], "\(warnings)")
+    }
 }

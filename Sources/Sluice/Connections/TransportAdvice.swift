@@ -5,8 +5,9 @@ import SluicePlan
 import SluicePostgres
 
 extension Plan {
-    /// A warning, at the connection's place in the plan, for each PostgreSQL connection that
-    /// reaches another machine without verifying the server over TLS
+    /// A warning, at the connection's place in the plan (a database's at its url, which a `--set`
+    /// may give), for each PostgreSQL connection that reaches another machine without verifying
+    /// the server over TLS
     /// (``PostgresConnection/transportAdvice(for:environment:)``). Never holds the URL itself.
     public func transportWarnings(
         environment: [String: String] = ProcessInfo.processInfo.environment
@@ -18,7 +19,9 @@ extension Plan {
             guard let url = connection.postgres?.url.value,
                 let advice = PostgresConnection.transportAdvice(for: url, environment: environment)
             else { return nil }
-            return .warning("connection '\(connection.name)': \(advice)", at: connection.location)
+            // At the url, which a `--set` may have given.
+            return .warning(
+                "connection '\(connection.name)': \(advice)", at: connection.urlLocation ?? connection.location)
         }
     }
 

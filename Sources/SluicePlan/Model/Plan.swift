@@ -88,6 +88,8 @@ public struct ConnectionDefinition: Sendable {
     /// Every parameter as validated (secrets in clear: keep in memory only).
     public var parameters: PlanValue
     public var location: SourceLocation
+    /// Where its `url` was written: in the plan file, or in a `--set`.
+    public var urlLocation: SourceLocation?
 
     public var kind: ConnectionKind { configuration.kind }
 
