@@ -105,12 +105,17 @@ enum Overrides {
                             + "--set STAGE.PARAM=VALUE", at: start,
                         notes: ["add, remove or reorder stages in the plan file"]
                             + (names.isEmpty ? [] : ["stages: " + names.joined(separator: ", ")]))
+                } else if names.contains(keyPath[0]) {
+                    diagnostics.error(
+                        "expected STAGE.PARAM=VALUE, found '\(text)'", at: start,
+                        notes: ["name one of its parameters: --set \(keyPath[0]).PARAM=VALUE"])
                 } else {
-                    let example =
-                        names.contains(keyPath[0])
-                        ? "name one of its parameters: --set \(keyPath[0]).PARAM=VALUE"
-                        : "for example: --set chunk.size=20 or --set fetch.delay=0.5s"
-                    diagnostics.error("expected STAGE.PARAM=VALUE, found '\(text)'", at: start, notes: [example])
+                    // `--set version=2` (or a stage name misspelt): `name=` is taken, so say what is.
+                    diagnostics.error(
+                        "--set cannot set '\(keyPath[0])': it takes STAGE.PARAM=VALUE, connections.NAME.KEY=VALUE, "
+                            + "name=VALUE or description=VALUE", at: start,
+                        notes: ["for example: --set chunk.size=20 or --set fetch.delay=0.5s"]
+                            + (names.isEmpty ? [] : ["stages: " + names.joined(separator: ", ")]))
                 }
                 continue
             }

@@ -413,15 +413,17 @@ struct Validator {
             guard let seconds = Duration.parseSeconds(text), seconds >= 0 else {
                 return wrong(["durations look like 0.33s, 500ms, 2m, 1h or a number of seconds"])
             }
+            // In the unit it was written in: `99999999999999h` is not `3.599999999999964e+17s`.
+            let given = text.last?.isLetter == true ? text : Duration.describe(seconds)
             if let lo, seconds < lo {
                 diagnostics.error(
-                    "\(what) is \(Duration.describe(seconds)), below the minimum \(Duration.describe(lo))",
+                    "\(what) is \(given), below the minimum \(Duration.describe(lo))",
                     at: location, code: .outOfRange(path: path))
                 return nil
             }
             if let hi, seconds > hi {
                 diagnostics.error(
-                    "\(what) is \(Duration.describe(seconds)), above the maximum \(Duration.describe(hi))",
+                    "\(what) is \(given), above the maximum \(Duration.describe(hi))",
                     at: location, code: .outOfRange(path: path))
                 return nil
             }

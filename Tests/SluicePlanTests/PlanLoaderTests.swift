@@ -1269,6 +1269,47 @@ let minimal = """
         #expect(stage.first?.notes == ["name one of its parameters: --set fetch.PARAM=VALUE"])
     }
 
+    /// `--set version=2` is told which top-level keys --set takes (`name=` is one), not that
+    /// it wants STAGE.PARAM.
+    @Test func aSetOfAKeyThatIsNoStageSaysWhatSetTakes() {
+        let found = errors(minimal, overrides: ["version=2"])
+        #expect(
+            found.map(\.message) == [
+                "--set cannot set 'version': it takes STAGE.PARAM=VALUE, connections.NAME.KEY=VALUE, name=VALUE or "
+                    + "description=VALUE"
+            ])
+        #expect(found.first?.notes.last == "stages: query, chunk, fetch")
+    }
+
+    /// A plan saved as UTF-16 (with its byte order mark or without) is said to be, and its first
+    /// line quoted as it reads, not as text with a NUL between each two letters.
+    @Test(arguments: [true, false])
+    func aPlanSavedAsUTF16IsSaidToBe(bigEndian: Bool) {
+        let units = [UInt16(0xFEFF)] + Array(minimal.utf16)
+        let bytes = units.dropFirst(bigEndian ? 0 : 1).flatMap {
+            bigEndian ? [UInt8($0 >> 8), UInt8($0 & 0xFF)] : [UInt8($0 & 0xFF), UInt8($0 >> 8)]
+        }
+        var found: [Diagnostic] = []
+        do {
+            _ = try PlanLoader(environment: [:]).load(bytes: bytes, path: "plan.yaml", overrides: [])
+        } catch {
+            found = error.errors
+        }
+        #expect(
+            found.map { $0.rendered() } == [
+                "plan.yaml:1:1: error: file is saved as UTF-16: plans must be UTF-8 text\n    version: 1\n    ^\n"
+                    + "    note: save it as UTF-8"
+            ])
+    }
+
+    /// A duration past its maximum is said in the unit it was written in, not in seconds a
+    /// float's error made inexact (`3.599999999999964e+17s`).
+    @Test func aDurationPastItsMaximumIsSaidAsWritten() {
+        let found = errors(minimal, overrides: ["connections.db.connect_timeout=99999999999999h"])
+        #expect(
+            found.map(\.message) == ["'connect_timeout' in connection 'db' is 99999999999999h, above the maximum 10m"])
+    }
+
     /// An auth's kind changed with `--set`: the key the new kind needs is missing at the `--set`
     /// (the plan's line shows the kind it replaced), and the plan's keys that no longer fit fail
     /// at their lines, saying the kind came from the `--set`.

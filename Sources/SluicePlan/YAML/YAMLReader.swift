@@ -33,6 +33,14 @@ public struct YAMLReader: Sendable {
 
     /// Finds invalid UTF-8 and control characters, which mean a binary or mis-encoded file.
     static func checkText(_ bytes: [UInt8], source: SourceText) -> Diagnostic? {
+        if let utf16 = utf16Text(bytes) {
+            // Quoted as it reads, not as bytes with a NUL between each two letters.
+            let text = SourceText(name: source.name, text: utf16, order: source.order, shownName: source.shownName)
+            return .error(
+                "file is saved as UTF-16: plans must be UTF-8 text",
+                at: SourceLocation(source: text, line: 1, column: 1),
+                notes: ["save it as UTF-8"])
+        }
         var line = 1, column = 1, i = 0
         let n = bytes.count
         if n >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { i = 3 }  // UTF-8 BOM
@@ -80,6 +88,27 @@ public struct YAMLReader: Sendable {
             column += 1
         }
         return nil
+    }
+}
+
+extension YAMLReader {
+    /// `bytes` read as UTF-16 when that is what they are (an editor's "Unicode"): a byte order
+    /// mark, or text that starts with two ASCII characters each beside a NUL byte; else `nil`.
+    static func utf16Text(_ bytes: [UInt8]) -> String? {
+        guard bytes.count >= 4, bytes.count % 2 == 0, bytes.prefix(4) != [0xFF, 0xFE, 0, 0] else { return nil }
+        let bigEndian: Bool
+        switch (bytes[0], bytes[1], bytes[2], bytes[3]) {
+        case (0xFF, 0xFE, _, _): bigEndian = false
+        case (0xFE, 0xFF, _, _): bigEndian = true
+        case (1..<0x80, 0, 1..<0x80, 0): bigEndian = false
+        case (0, 1..<0x80, 0, 1..<0x80): bigEndian = true
+        default: return nil
+        }
+        let units = stride(from: 0, to: bytes.count, by: 2).map { i -> UInt16 in
+            let (high, low) = bigEndian ? (bytes[i], bytes[i + 1]) : (bytes[i + 1], bytes[i])
+            return UInt16(high) << 8 | UInt16(low)
+        }
+        return String(decoding: units, as: UTF16.self).drop { $0 == "\u{FEFF}" }.map(String.init).joined()
     }
 }
 
