@@ -903,6 +903,7 @@ struct PlanChecker {
             }
             if let definition = s.definition {
                 refuseBlankSettings(of: definition, path: path)
+                refuseCountersInSQL(of: definition, path: path)
                 checkKindSpecific(definition, path: path, stages: stages, index: index, known: known)
             }
         }

@@ -1281,6 +1281,31 @@ let minimal = """
         #expect(found.first?.notes.last == "stages: query, chunk, fetch")
     }
 
+    /// `{{ stages.NAME.COUNTER }}` is filled in only in a verify check's `expect`: in a query's
+    /// or a check's SQL, which the server would get as written, it is an error at the braces.
+    @Test func aStageCounterInSQLIsRefusedWhereItIsWritten() {
+        let plan =
+            minimal.replacingOccurrences(
+                of: "sql: SELECT id, spotify_id FROM tracks",
+                with: "sql: \"SELECT id, spotify_id FROM tracks LIMIT {{ stages.fetch.rows_out }}\"")
+                + """
+                  - kind: verify
+                    connection: db
+                    checks:
+                      - sql: |
+                          SELECT '{{x}}' AS x, count(*) - {{stages.fetch.rows_out}} AS n FROM tracks
+                        expect: { n: "== 0", x: "== 0" }
+
+                """
+        let found = errors(plan).map { "\($0.location?.line ?? 0):\($0.location?.column ?? 0) \($0.message)" }
+        let said = ", which is sent to the server as written: only a verify check's 'expect' fills in a stage's counter"
+        #expect(
+            found == [
+                "9:51 'sql' in stage 'query' holds '{{ stages.… }}'" + said,
+                "21:43 'sql' in item 1 of 'checks' in stage 'verify' holds '{{ stages.… }}'" + said,
+            ], "\(found)")
+    }
+
     /// A plan saved as UTF-16 (with its byte order mark or without) is said to be, and its first
     /// line quoted as it reads, not as text with a NUL between each two letters.
     @Test(arguments: [true, false])
