@@ -167,6 +167,7 @@ struct PlanChecker {
         let connections = checkConnections(root["connections"])
         let stages = checkStages(root["stages"], planLocation: root.location)
         crossCheck(stages: stages, connections: connections)
+        warnUnreadOutputs(of: stages)
         refuseSecretNames(root)
         refuseSecretData(root)
 

@@ -1306,6 +1306,27 @@ let minimal = """
             ], "\(found)")
     }
 
+    /// A stage before the last whose rows no stage reads (a later `input:` skips it, or a
+    /// second source follows it) is warned of at the stage; a sink's and the last stage's are not.
+    @Test func aStageWhoseRowsNothingReadsIsWarnedOf() throws {
+        let skipped = minimal.replacingOccurrences(
+            of: "  - kind: fetch\n    connection: api", with: "  - kind: fetch\n    input: query\n    connection: api")
+        let warnings = try load(skipped).warnings.map { String($0.rendered().prefix { $0 != "\n" }) }
+        #expect(
+            warnings == [
+                "plan.yaml:10:5: warning: nothing reads the rows of stage 'chunk': stage 'fetch' after it reads "
+                    + "'query', so they go nowhere"
+            ], "\(warnings)")
+        let sinks =
+            minimal + """
+                  - { kind: write-csv, path: out.csv, columns: [id] }
+                  - { kind: query, name: again, connection: db, sql: SELECT 1 AS id }
+
+                """
+        #expect(try load(sinks).warnings.map(\.message) == [])
+        #expect(try load(minimal).warnings.map(\.message) == [])
+    }
+
     /// A plan saved as UTF-16 (with its byte order mark or without) is said to be, and its first
     /// line quoted as it reads, not as text with a NUL between each two letters.
     @Test(arguments: [true, false])
