@@ -152,10 +152,7 @@ struct PagedList: Sendable {
                     .shaped(
                         "page \(pages + 1) has \(list.count) items, more than paginate.page_size (\(size)), so the next "
                             + "offset would repeat items: the API pages by a size of its own; "
-                            + (sizeParameter == nil
-                                ? "set size_param to the query parameter it takes the page size in, or page_size to "
-                                    + "its size"
-                                : "set page_size to at most the largest page it gives")))
+                            + Self.pageSizeAdvice(sizeParameter)))
             }
             guard let hasMore else { return .success(Page(items: list, next: list.count < size ? nil : "")) }
             return numbered(list, hasMore: hasMore, in: body) { more in
@@ -166,9 +163,7 @@ struct PagedList: Sendable {
                     "page \(pages + 1) has \(list.count) items, fewer than paginate.page_size (\(size)), although its "
                     + "\"\(hasMore)\" (paginate.has_more) is true, so the next offset would skip items: the API pages by "
                     + "a size of its own; "
-                    + (sizeParameter == nil
-                        ? "set size_param to the query parameter it takes the page size in, or page_size to its size"
-                        : "set page_size to at most the largest page it gives")
+                    + Self.pageSizeAdvice(sizeParameter)
             }
         case .page(_, _, let size, _, let hasMore):
             guard let hasMore else {
@@ -177,6 +172,14 @@ struct PagedList: Sendable {
             }
             return numbered(list, hasMore: hasMore, in: body) { _ in nil }
         }
+    }
+
+    /// What to set when an offset list's pages are not `page_size` long: the API pages by a size
+    /// of its own, which `size_param` asks for (when the plan sends none) or `page_size` must match.
+    private static func pageSizeAdvice(_ sizeParameter: String?) -> String {
+        sizeParameter == nil
+            ? "set size_param to the query parameter it takes the page size in, or page_size to its size"
+            : "set page_size to at most the largest page it gives"
     }
 
     /// A numbered page (offset or page number) of a list whose end the answer's flag at `hasMore`

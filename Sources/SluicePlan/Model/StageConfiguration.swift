@@ -181,7 +181,8 @@ public struct PaginateSettings: Sendable, Equatable {
     public var endCursor: String?
     /// The key path of each page's last item whose value the next page starts after.
     public var afterLast: String?
-    /// With `after_last`: the key path of the answer's "more pages" flag.
+    /// With `cursor`, `after_last`, `offset_param` or `page_param`: the key path of the answer's
+    /// "more pages" flag, which alone then ends the list.
     public var hasMore: String?
     public var offsetParam: String?
     public var pageParam: String?
