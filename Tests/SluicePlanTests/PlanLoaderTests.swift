@@ -1327,6 +1327,24 @@ let minimal = """
         #expect(try load(minimal).warnings.map(\.message) == [])
     }
 
+    /// `sluice check`'s summary says how rows flow: a straight plan as one line, a plan whose
+    /// stages branch (two stages reading one, a second source) as one line per branch.
+    @Test func theSummarySaysWhereStagesBranch() throws {
+        #expect(try load(minimal).summary == "plan 'demo': 3 stages (query → chunk → fetch), 2 connections")
+        let branching =
+            minimal + """
+                  - { kind: write-csv, name: raw, input: chunk, path: raw.csv, columns: [id] }
+                  - { kind: transform, name: ids, fields: { id: id } }
+                  - { kind: query, name: again, connection: db, sql: SELECT 1 AS id }
+                  - { kind: write-csv, path: again.csv, columns: [id] }
+
+                """
+        #expect(
+            try load(branching).summary
+                == "plan 'demo': 7 stages (query → chunk; chunk → fetch; chunk → raw → ids; again → write-csv), "
+                + "2 connections")
+    }
+
     /// A plan saved as UTF-16 (with its byte order mark or without) is said to be, and its first
     /// line quoted as it reads, not as text with a NUL between each two letters.
     @Test(arguments: [true, false])

@@ -56,10 +56,30 @@ public struct Plan: Sendable {
 
     /// One line for `sluice check`.
     public var summary: String {
-        let chain = stages.map(\.name).joined(separator: " → ")
         let c = connections.count
-        return "plan '\(name)': \(stages.count.counted("stage")) (\(chain)), "
+        return "plan '\(name)': \(stages.count.counted("stage")) (\(flow)), "
             + "\(c.counted("connection"))"
+    }
+
+    /// How rows flow between the stages: `query → chunk → fetch`, each source's line of readers
+    /// in plan order; where several stages read one, its line ends there and each reader starts
+    /// one of its own from it (`fetch → write-csv; fetch → apply → verify`).
+    var flow: String {
+        var lines: [[String]] = []
+        func follow(_ line: [String]) {
+            var line = line
+            while true {
+                let readers = stages.filter { $0.input != nil && $0.input == line.last }
+                guard readers.count == 1, let reader = readers.first else {
+                    lines.append(line)
+                    for reader in readers { follow([line[line.count - 1], reader.name]) }
+                    return
+                }
+                line.append(reader.name)
+            }
+        }
+        for source in stages where source.input == nil { follow([source.name]) }
+        return lines.map { $0.joined(separator: " → ") }.joined(separator: "; ")
     }
 }
 
