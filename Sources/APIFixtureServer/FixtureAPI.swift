@@ -33,7 +33,8 @@ public struct FixtureAPI: Sendable {
     public var failingPageOnce: Set<String> = []
     /// `"ID#N"`: the statuses page N (from 1) of id's list is answered with, one each time it is
     /// asked for, before it is answered as usual (`[404, 404]`: the list moved, twice). A 3xx's
-    /// `Location` is the page's own address (a POST's `See Other`).
+    /// `Location` is the page's own address, for a POST's pages with `see_other=CURSOR`, where a
+    /// GET gets the page that cursor names (a POST's `See Other`).
     public var pageStatuses: [String: [Int]] = [:]
     /// The answer for each id the API knows, keyed as the client sends it (`ISBN:0451526538`).
     public var answers: [String: Value]
@@ -264,6 +265,8 @@ public struct FixtureStats: Sendable {
     public var answeredAt: [Double] = []
     /// Every header name and value and every URL seen, to check no secret went where it should not.
     public var seenURLs: [String] = []
+    /// The method of every request, in order (`GET`, `POST`).
+    public var methods: [String] = []
     /// The `User-Agent` of every request, in order (`nil` where there was none).
     public var userAgents: [String?] = []
     /// The headers of every request, in order, names in lower case: what an API reads beyond

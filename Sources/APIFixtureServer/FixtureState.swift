@@ -48,6 +48,7 @@ struct FixtureState: Sendable {
     private mutating func ruled(_ request: FixtureRequest, at now: Double) -> FixtureReply {
         stats.requests += 1
         stats.seenURLs.append(request.path + (request.query.isEmpty ? "" : "?" + request.query))
+        stats.methods.append(request.method)
         stats.userAgents.append(request.headers["user-agent"])
         stats.headers.append(request.headers)
         if !request.body.isEmpty { stats.rawBodies.append(String(decoding: request.body, as: UTF8.self)) }
@@ -201,7 +202,11 @@ struct FixtureState: Sendable {
     /// A page of the id's list, laid out as `paging` says.
     private mutating func page(of request: FixtureRequest, prefix: String, paging: Paging) -> FixtureReply {
         let method = paging.style == .bodyCursor ? "POST" : "GET"
-        guard request.method == method, request.path.hasPrefix(prefix) else { return .error(404, "Not Found") }
+        // Where a POST's page was seen other (303): the page of that cursor, asked with a GET.
+        let seeOther = paging.style == .bodyCursor && request.method == "GET" ? request.parameters["see_other"] : nil
+        guard request.method == method || seeOther != nil, request.path.hasPrefix(prefix) else {
+            return .error(404, "Not Found")
+        }
         let id = String(request.path.dropFirst(prefix.count)).removingPercentEncoding ?? ""
         stats.idsAsked.append(id)
         guard case .array(let list)? = api.answers[id] else { return .error(404, "Not Found") }
@@ -212,9 +217,12 @@ struct FixtureState: Sendable {
         case .nextURL, .linkHeader: start = (Int(parameters["start"] ?? "0") ?? 0) * size
         case .cursor: start = (Int((parameters["after"] ?? "c0").dropFirst()) ?? 0) * size
         case .bodyCursor:
-            let body = (try? JSON.decode(request.body)) ?? .null
-            stats.bodies.append(body)
-            let cursor = paging.cursorField.split(separator: ".").reduce(body) { $0[String($1)] }.stringValue
+            var cursor = seeOther
+            if seeOther == nil {
+                let body = (try? JSON.decode(request.body)) ?? .null
+                stats.bodies.append(body)
+                cursor = paging.cursorField.split(separator: ".").reduce(body) { $0[String($1)] }.stringValue
+            }
             start = (Int((cursor ?? "c0").dropFirst()) ?? 0) * size
         case .offset:
             size = Int(parameters["limit"] ?? "") ?? size
@@ -239,7 +247,8 @@ struct FixtureState: Sendable {
             pageStatuses["\(id)#\(number)"]?.removeFirst()
             var reply = FixtureReply.error(status, "page \(number) of \(id): \(status)")
             if (300...399).contains(status) {
-                reply.location = "http://\(request.headers["host"] ?? "")\(request.path)?page=\(number)"
+                let there = paging.style == .bodyCursor ? "see_other=c\(number - 1)" : "page=\(number)"
+                reply.location = "http://\(request.headers["host"] ?? "")\(request.path)?\(there)"
             }
             return reply
         }

@@ -14,9 +14,10 @@ extension HTTPFetcher {
     /// The client follows no redirect itself: a request carries credentials (an API key in a
     /// header, the query or the body, a client secret in a token request's form) that a hop to
     /// another host would hand over, and AsyncHTTPClient strips only `Authorization` on the way.
-    /// The fetcher follows a GET's redirect to the connection's own origin, where the credentials
-    /// were meant to go (``HTTPFetcher/redirected(_:status:location:visited:purpose:url:)``); any
-    /// other 3xx is reported with where it points (``RedirectRefusal``).
+    /// The fetcher follows a redirect to the connection's own origin, where the credentials were
+    /// meant to go, a POST's only as RFC 9110 keeps its meaning (303, 307, 308:
+    /// ``HTTPFetcher/redirected(_:status:location:visited:purpose:url:)``); any other 3xx is
+    /// reported with where it points (``RedirectRefusal``).
     ///
     /// Answers compressed with gzip or deflate are decompressed (the client asks for them with
     /// `Accept-Encoding` unless the connection's headers say otherwise, and some APIs compress

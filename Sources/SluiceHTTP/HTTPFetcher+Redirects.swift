@@ -13,11 +13,13 @@ extension HTTPFetcher {
     }
 
     /// The request to send instead of `request`, answered by a redirect (`status`) to `location`:
-    /// a GET's redirect to the connection's own scheme, host and port, where its credentials were
-    /// meant to go, is followed (counted in ``FetchCounters/redirects``), at most
-    /// ``maxRedirects`` times and never back to an address already asked (`visited`, which it
-    /// extends). Any other is not: its method and body would change meaning (a POST), or the
-    /// credentials would go to another server.
+    /// one to the connection's own scheme, host and port, where its credentials were meant to go,
+    /// is followed (counted in ``FetchCounters/redirects``), at most ``maxRedirects`` times and
+    /// never back to an address already asked (`visited`, which it extends). A GET is asked again
+    /// as a GET; a POST as RFC 9110 says: a 303 ("see other": the answer is there) with a GET and no
+    /// body, a 307 or 308 as it was, method and body. Any other is not followed: a POST's 301 or
+    /// 302, which clients may turn into a GET (most do), so what the API meant is not known; or a
+    /// redirect that would take the credentials to another server.
     /// - Throws: ``FetchError`` saying why the redirect is not followed, and what to change.
     func redirected(
         _ request: RequestURL.Request, status: Int, location: String?, visited: inout [String], purpose: Purpose,
@@ -31,8 +33,15 @@ extension HTTPFetcher {
                         location: location, secrets: credentialForms.messages, why: why, advice: advice)
                     + "); not retried", url: url, status: status)
         }
-        guard request.method == "GET" else {
-            throw refused("a \(request.method)'s method and body would change meaning")
+        let (method, body): (String, [UInt8]?)
+        switch status {
+        case _ where request.method == "GET": (method, body) = ("GET", nil)
+        case 303: (method, body) = ("GET", nil)
+        case 307, 308: (method, body) = (request.method, request.body)
+        default:
+            throw refused(
+                "a \(request.method)'s \(status) may be asked again as a GET, which would change its meaning (an API "
+                    + "moving a \(request.method) answers 307 or 308)")
         }
         let origin = PagedList.Origin(configuration.baseURL)
         guard
@@ -68,14 +77,15 @@ extension HTTPFetcher {
             "http.location": "\(URLRedaction.describe(next))",
         ]
         logger.debug("Following a redirect on the connection's own host", metadata: metadata)
-        if !saidRedirected {
+        // A POST's 303 is how an API hands over the answer (RFC 9110), not an address that moved.
+        if !saidRedirected, request.method == "GET" || status != 303 {
             saidRedirected = true
             let said =
                 "The API redirects \(URLRedaction.describe(request.url)) to \(URLRedaction.describe(next)) (HTTP "
                 + "\(status); followed: same host); update the plan/data to ask the new address"
             logger.warning("\(said)", metadata: metadata)
         }
-        return RequestURL.Request(method: request.method, url: next)
+        return RequestURL.Request(method: method, url: next, body: body)
     }
 
     /// What follows a URL's origin: its path and query.

@@ -43,15 +43,15 @@ import Testing
         return "\(error.map { "\($0)" } ?? "")"
     }
 
-    /// Runs `body` with `api` serving, its `moved` paths answered 307, and a fetch stage of
+    /// Runs `body` with `api` serving, its `moved` paths answered `status`, and a fetch stage of
     /// `path: /books` and `fetch` from it, without credentials, tried once.
     static func with(
-        _ api: FixtureAPI, moved: [String: String], fetch: String,
+        _ api: FixtureAPI, moved: [String: String], status: Int = 307, fetch: String,
         _ body: (FixtureServer, any Stage) async throws -> Void
     ) async throws {
         var api = api
         api.moved = moved
-        api.movedStatus = 307
+        api.movedStatus = status
         try await FetchShapesTests.with(api) { server, origin in
             let stage = try FetchShapesTests.fetchStage(
                 "path: /books\nretries: 0\n" + fetch, connection: "kind: http\nbase_url: \(origin)")
@@ -141,17 +141,57 @@ import Testing
         }
     }
 
-    /// A POST's redirect is not followed, even on the same server: its method and body would
-    /// change meaning.
-    @Test func aPostRedirectIsRefused() async throws {
+    /// A POST's 301 or 302 is not followed, even on the same server: clients may ask its address
+    /// again with a GET (most do), so what the API meant is not known.
+    @Test(arguments: [301, 302])
+    func aPostsMovedRedirectIsRefused(status: Int) async throws {
         let api = FixtureAPI(
             shape: .itemBody(path: "/geocode", idKey: "street"), answers: ["1 Main St": .object(["lat": 1.5])])
-        try await Self.with(api, moved: ["/books": "/geocode"], fetch: "method: POST\nbody: { street: \"{street}\" }") {
-            server, stage in
+        try await Self.with(
+            api, moved: ["/books": "/geocode"], status: status, fetch: "method: POST\nbody: { street: \"{street}\" }"
+        ) { server, stage in
             let said = try await Self.failure(of: stage, input: Batch(columns: ["street"], rows: [["1 Main St"]]))
             #expect(
-                said.contains("which Sluice does not follow: a POST's method and body would change meaning"), "\(said)")
+                said.contains(
+                    "which Sluice does not follow: a POST's \(status) may be asked again as a GET, which would change "
+                        + "its meaning (an API moving a POST answers 307 or 308)"), "\(said)")
             #expect(server.stats().requests == 1)
+        }
+    }
+
+    /// A POST's 307 or 308 on the same server is asked again as it was, method and body (RFC
+    /// 9110), and answers the row.
+    @Test(arguments: [307, 308])
+    func aPostsRedirectKeepingItsMethodIsFollowed(status: Int) async throws {
+        let api = FixtureAPI(
+            shape: .itemBody(path: "/geocode", idKey: "street"), answers: ["1 Main St": .object(["lat": 1.5])])
+        try await Self.with(
+            api, moved: ["/books": "/geocode"], status: status, fetch: "method: POST\nbody: { street: \"{street}\" }"
+        ) { server, stage in
+            let out = try await StageHarness(stage: stage).run(
+                stage, input: [Batch(columns: ["street"], rows: [["1 Main St"]])])
+            #expect(rows(out).map { $0["response"] } == [.object(["lat": 1.5])])
+            let stats = server.stats()
+            #expect(stats.methods == ["POST", "POST"])
+            #expect(stats.seenURLs == ["/books", "/geocode"])
+            #expect(stats.rawBodies.count == 2 && Set(stats.rawBodies).count == 1, "\(stats.rawBodies)")
+        }
+    }
+
+    /// A POST's 303 ("see other") on the same server is how the API hands over the answer: its
+    /// address is asked with a GET and no body, and its answer is the row's.
+    @Test func aPostsSeeOtherIsAskedWithAGet() async throws {
+        let api = FixtureAPI(shape: .perItem(pathPrefix: "/results/"), answers: ["7": .object(["lat": 1.5])])
+        try await Self.with(
+            api, moved: ["/books": "/results/7"], status: 303, fetch: "method: POST\nbody: { street: \"{street}\" }"
+        ) { server, stage in
+            let out = try await StageHarness(stage: stage).run(
+                stage, input: [Batch(columns: ["street"], rows: [["1 Main St"]])])
+            #expect(rows(out).map { $0["response"] } == [.object(["lat": 1.5])])
+            let stats = server.stats()
+            #expect(stats.methods == ["POST", "GET"])
+            #expect(stats.seenURLs == ["/books", "/results/7"])
+            #expect(stats.rawBodies == [#"{"street":"1 Main St"}"#], "\(stats.rawBodies)")
         }
     }
 

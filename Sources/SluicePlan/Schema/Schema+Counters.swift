@@ -89,8 +89,9 @@ extension Schema {
                 CounterSpec("timeouts", "Requests that ran past their deadline."),
                 CounterSpec(
                     "redirects",
-                    "Redirects of a GET to another address on the `base_url`'s own scheme, host and port, followed "
-                        + "(each hop's request is in `requests`); a redirect elsewhere is never followed."),
+                    "Redirects to another address on the `base_url`'s own scheme, host and port, followed (each "
+                        + "hop's request is in `requests`): a GET's, and a POST's 303 (asked with a GET), 307 or 308 "
+                        + "(asked again as it was); a redirect elsewhere, or a POST's 301 or 302, is never followed."),
                 CounterSpec(
                     "gave_up",
                     "Ids rejected because the API answered their request with a 5xx after every retry "
