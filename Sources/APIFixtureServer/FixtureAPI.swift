@@ -101,6 +101,8 @@ public struct FixtureAPI: Sendable {
     public var moved: [String: String] = [:]
     /// The status of ``moved``'s redirects: 301, 302, 303, 307 or 308.
     public var movedStatus = 301
+    /// Paths answered 410 Gone whatever is asked: an endpoint the API retired.
+    public var gone: Set<String> = []
     /// Every 200 answer that is a JSON object also holds `"echo": {"query", "headers", "body"}`:
     /// the request as it arrived (query and body as sent, header names in lower case), as an API
     /// that repeats its request in `self` links or debug fields does; with ``redirectsTo``, the

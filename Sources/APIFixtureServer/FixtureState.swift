@@ -71,6 +71,7 @@ struct FixtureState: Sendable {
                 + (request.query.isEmpty ? "" : "?" + request.query)
             return reply
         }
+        if api.gone.contains(request.path) { return .error(410, "this endpoint is retired") }
         if api.requiresUserAgent, !Self.namesAnApplication(request.headers["user-agent"]) {
             stats.refused += 1
             return .error(

@@ -86,13 +86,12 @@ extension HTTPFetcher {
             switch answer {
             case .ok(let read) where !read.page.notFound: (page, answered) = read
             case .ok where first: return .answered(.ok((.notFound(because: rules.notFoundReason), true, [])))
-            case .notFound(let message) where first: return .answered(.notFound(message))
+            case .notFound(let message, let status) where first: return .answered(.notFound(message, status: status))
             case .badRequest(let message) where first: return .answered(.badRequest(message))
             case .forbidden(let message) where first: return .answered(.forbidden(message))
             case .ok: return .moved(page: number, said: "meets not_found_when", url: next.url, status: nil)
-            case .notFound(let message):
-                return .moved(
-                    page: number, said: "answered \(message)", url: next.url, status: Int(message.prefix(3)))
+            case .notFound(let message, let status):
+                return .moved(page: number, said: "answered \(message)", url: next.url, status: status)
             case .badRequest(let message):
                 throw laterPageFailed(
                     request, page: number,

@@ -8,8 +8,8 @@ extension HTTPFetcher {
         case ok(Item)
         case badRequest(String)
         case forbidden(String)
-        /// 404 or 410: the status and the API's message (`410: gone`).
-        case notFound(String)
+        /// 404 or 410: the status and the API's message (`410: gone`), and the status itself.
+        case notFound(String, status: Int)
     }
 
     /// Which counter a request adds to besides `requests`.
@@ -91,7 +91,7 @@ extension HTTPFetcher {
                     problem = Problem(description: "HTTP \(status) but \(mismatch)", status: status)
                 case .badRequest(let message): return .badRequest(message)
                 case .forbidden(let message): return .forbidden(message)
-                case .notFound(let message, let status): return .notFound("\(status): \(message)")
+                case .notFound(let message, let status): return .notFound("\(status): \(message)", status: status)
                 case .unauthorized(let message):
                     guard let tokens, let token, !replayedAfter401 else {
                         let what =

@@ -204,10 +204,10 @@ public actor HTTPFetcher {
             var results: [ItemResult] = []
             try await fetchEach(ids, purpose: .fallback, into: &results) { urls.item($0) }
             return results
-        case .notFound(let message):
+        case .notFound(let message, let status):
             throw FetchError(
-                .unexpectedStatus(404), "the batch endpoint answered \(message); check base_url and path",
-                url: url, status: 404)
+                .unexpectedStatus(status), "the batch endpoint answered \(message); check base_url and path",
+                url: url, status: status)
         }
     }
 
@@ -303,7 +303,7 @@ public actor HTTPFetcher {
                 answeredAny = true
                 try judgeItemsKey(hasItemsKey, keys: keys, url: url)
                 results.append(result)
-            case .notFound(let message):
+            case .notFound(let message, _):
                 answeredAny = true
                 // The status and the API's message: `404: no record for isbn ...`, `410: gone`.
                 results.append(.notFound(because: message))

@@ -908,6 +908,27 @@ import Testing
         }
     }
 
+    /// A batch endpoint the API does not know stops the fetch with the status it answered: 410
+    /// (an endpoint retired) is said and counted as 410, not as the 404 it was taken for.
+    @Test(arguments: [404, 410])
+    func aBatchEndpointTheAPIDoesNotKnowStopsWithItsStatus(status: Int) async throws {
+        var api = FixtureAPI(
+            shape: .batchObject(path: "/api/books", parameter: "ids", separator: ","),
+            answers: ["a": .object(["name": "a"])])
+        if status == 410 { api.gone = ["/api/books"] }
+        try await Self.with(api) { _, origin in
+            let stage = try Self.fetchStage(
+                "path: \(status == 404 ? "/api/book" : "/api/books")\nid: name\nids_param: ids\nmatch: object_keys",
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let input = Batch(columns: ["name"], rows: [["a"]])
+            let error = await #expect(throws: FetchError.self) { try await harness.run(stage, input: [input]) }
+            #expect(error?.status == status)
+            #expect(error?.kind == .unexpectedStatus(status))
+            #expect(error?.message.hasPrefix("the batch endpoint answered \(status): ") == true, "\(error!)")
+        }
+    }
+
     /// `é` as one code point and as `e` + an accent are two ids to an API and a table, one to
     /// Swift's `String`: they are never put in one request (an answer keyed by one would be
     /// taken for both), but asked in turn, each row matched with its own request's answer.
