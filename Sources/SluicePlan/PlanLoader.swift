@@ -111,7 +111,7 @@ public struct PlanLoader: Sendable {
 
         var checker = PlanChecker(
             validator: Validator(), diagnostics: bag, isRecorded: isRecorded,
-            readsCSVHeaders: readsCSVHeaders && !isRecorded)
+            readsCSVHeaders: readsCSVHeaders && !isRecorded, environment: environment)
         let plan = checker.check(root, path: path, sha256: SHA256.hex(bytes), overrides: overrides)
         let hidden = checker.validator.secretTexts.sorted()
         let all = checker.diagnostics.sorted.map { $0.hiding(hidden) }
@@ -137,6 +137,8 @@ struct PlanChecker {
     var csvHeaders: [String: CSVHeader.Outcome] = [:]
     /// The plan's `name`, once checked: a write-csv path's `{plan}`.
     var planName: String?
+    /// The environment the plan is loaded in: libpq reads `PGSSLMODE` from it as the run connects.
+    var environment: [String: String] = [:]
 
     /// A fetch's keys that only a batch request reads: a per-item fetch (a path with
     /// placeholders) may not give them, and its resolved plan leaves out their defaults.
@@ -465,7 +467,7 @@ struct PlanChecker {
             // What libpq refuses as the run connects, after its runs directory is made. (A
             // variable that is not set is said so on its own.)
             if let node = pair.value["url"], let url = node.scalar, !(url.text.isEmpty && url.raw.contains("${")),
-                let problem = PostgresConnection.refusal(of: url.text)
+                let problem = PostgresConnection.refusal(of: url.text, environment: environment)
             {
                 let from = url.raw != url.text ? " (as \(url.raw) gives it)" : ""
                 validator.diagnostics.error(

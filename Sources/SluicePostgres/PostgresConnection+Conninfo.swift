@@ -41,25 +41,26 @@ extension PostgresConnection {
 }
 
 extension PostgresConnection {
+    /// The `sslmode` values libpq connects with; it refuses any other (`""` and `REQUIRE` too), from
+    /// the URL or `PGSSLMODE`, as it connects, to a socket or a loopback address too.
+    public static let sslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+
     /// What is weak about how `conninfo` reaches a server on another machine (or, first, why
-    /// libpq would misread it: ``misreading(of:)``, or refuse its `sslmode`), or `nil`.
+    /// libpq would misread it: ``misreading(of:)``), or `nil`.
     ///
     /// libpq's default `sslmode=prefer` silently falls back to an unencrypted connection and,
     /// like `require`, never checks who the server is; only `verify-full` protects the password
     /// and the data from someone in the path (`verify-ca` checks the certificate, not that it
     /// names the host). Unix sockets and loopback addresses are not on a network and get no
-    /// advice. `PGHOST` and `PGSSLMODE` count as psql counts them (`environment`).
+    /// advice. `PGHOST` and `PGSSLMODE` count as psql counts them (`environment`). An `sslmode`
+    /// libpq does not know gets none either: libpq refuses it, and ``refusal(of:environment:)``
+    /// says so as an error.
     public static func transportAdvice(
         for conninfo: String, environment: [String: String]
     ) -> String? {
         // Misread, its "host" may be part of the password: nothing about it is quoted.
         if let misreading = misreading(of: conninfo) { return misreading }
         guard case .success(let values) = settings(of: conninfo) else { return nil }
-        // libpq refuses any other as it connects, to a socket or a loopback address too.
-        let modes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
-        if let mode = values["sslmode"], !modes.contains(mode) {
-            return "sslmode=\(mode) is not one libpq knows: " + modes.joined(separator: ", ")
-        }
         let host = values["hostaddr"].flatMap { $0.isEmpty ? nil : $0 } ?? values["host"] ?? environment["PGHOST"] ?? ""
         let remote = host.split(separator: ",").map { $0.filter { !$0.isWhitespace } }.filter {
             !($0.isEmpty || $0.hasPrefix("/") || $0.hasPrefix("@") || HostName.isLoopback($0))
@@ -67,6 +68,7 @@ extension PostgresConnection {
         guard let first = remote.first else { return nil }
         let given = values["sslmode"] ?? environment["PGSSLMODE"]
         let mode = given ?? "prefer"
+        guard sslModes.contains(mode) else { return nil }
         let risk: String
         switch mode {
         case "verify-full": return nil
@@ -126,14 +128,15 @@ extension PostgresConnection {
 extension PostgresConnection {
     /// Why libpq would refuse `conninfo` as the run connects, or `nil`: what its parser refuses
     /// (an unclosed `[::1`, an option it does not know, a bad `%` escape), read with that very
-    /// parser (`PQconninfoParse`, which never connects), and ports it reads as text but will not
-    /// connect to (`:notaport`, `:99999`, three ports for two hosts).
+    /// parser (`PQconninfoParse`, which never connects), ports it reads as text but will not
+    /// connect to (`:notaport`, `:99999`, three ports for two hosts), and an `sslmode` it does
+    /// not know (``sslModes``), the URL's or, when it sets none, `PGSSLMODE` in `environment`.
     ///
-    /// libpq's own message quotes the URL, password and all: this quotes only an option's name or
-    /// a port. Text libpq misreads (``misreading(of:)``: a password with `/`, `@`, `?`, `#` or a
-    /// space, which it takes for the host, port or query) is left to the advice that says so:
-    /// its pieces here would be pieces of the password.
-    public static func refusal(of conninfo: String) -> String? {
+    /// libpq's own message quotes the URL, password and all: this quotes only an option's name, a
+    /// port or an sslmode. Text libpq misreads (``misreading(of:)``: a password with `/`, `@`,
+    /// `?`, `#` or a space, which it takes for the host, port or query) is left to the advice
+    /// that says so: its pieces here would be pieces of the password.
+    public static func refusal(of conninfo: String, environment: [String: String] = [:]) -> String? {
         guard misreading(of: conninfo) == nil else { return nil }
         let values: [String: String]
         switch settings(of: conninfo) {
@@ -144,6 +147,9 @@ extension PostgresConnection {
             let settings =
                 ["postgresql://", "postgres://"].contains { conninfo.hasPrefix($0) } || conninfo.contains("=")
             return settings ? refused.message : nil
+        }
+        if let problem = sslModeProblem(values["sslmode"], environment: environment, conninfo: conninfo) {
+            return problem
         }
         guard let portList = values["port"] else { return nil }
         // As libpq reads them: one port for every host, or one for all; each a number 1...65535,
@@ -162,6 +168,27 @@ extension PostgresConnection {
                 + "for every host, or one for all"
         }
         return nil
+    }
+
+    /// Why libpq refuses the `sslmode` a conninfo sets (`mode`), or, when it sets none, the one
+    /// `PGSSLMODE` gives; `nil` when it connects with it. The value is quoted unless it is (part
+    /// of) what may be the password.
+    private static func sslModeProblem(_ mode: String?, environment: [String: String], conninfo: String) -> String? {
+        func known(_ value: String) -> String {
+            sslModes.contains(value.lowercased())
+                ? "write \(value.lowercased()) (libpq's are lower case)"
+                : "it knows " + sslModes.joined(separator: ", ")
+        }
+        guard let mode else {
+            guard let given = environment["PGSSLMODE"], !sslModes.contains(given) else { return nil }
+            return "it sets no sslmode, and PGSSLMODE in the environment, '\(given)', is not one libpq knows: "
+                + known(given)
+        }
+        guard !sslModes.contains(mode) else { return nil }
+        let secrets = Redaction.suspectedPasswords(in: conninfo).filter { !$0.isEmpty }
+        let hidden = !mode.isEmpty && secrets.contains { $0.contains(mode) || mode.contains($0) }
+        let shown = hidden ? "(not shown: it may be part of the password)" : "'\(mode)'"
+        return "its sslmode \(shown) is not one libpq knows: " + known(mode)
     }
 
     /// Why libpq's parser refused a conninfo, in words that quote no part of it.

@@ -244,6 +244,7 @@ let minimal = """
         ("postgresql://enricher:S3CRETpw@db.internal/music?x=1", "'x' is not an option libpq knows"),
         ("postgres://enricher:S3CRET%zzpw@db.internal/music", "libpq cannot read it: invalid percent-encoded"),
         ("host=db.internal port=5432,6543 dbname=music", "it names 2 ports for 1 host"),
+        ("postgresql://enricher:S3CRETpw@db.internal/music?sslmode=verify", "its sslmode 'verify' is not one libpq"),
     ])
     func aDatabaseURLLibpqRefusesIsLocated(url: String, said: String) {
         let plan = minimal.replacingOccurrences(of: "\"${DB_URL:-postgres://localhost/db}\"", with: "\"${DB_URL}\"")
@@ -252,6 +253,24 @@ let minimal = """
         }
         let prefix = "4:30 'url' in connection 'db' (as ${DB_URL} gives it): "
         #expect(found.count == 1 && found[0].hasPrefix(prefix + said) && !found[0].contains("S3CRET"), "\(found)")
+    }
+
+    /// `PGSSLMODE` with a value libpq does not know, for a URL that sets no sslmode, is refused at
+    /// the url as libpq refuses it as the run connects; a URL's own sslmode wins over it.
+    @Test func anUnknownPGSSLModeIsLocatedAtTheURL() {
+        let plan = minimal.replacingOccurrences(of: "\"${DB_URL:-postgres://localhost/db}\"", with: "\"${DB_URL}\"")
+        let url = "postgresql://enricher:S3CRETpw@db.internal/music"
+        let found = errors(plan, env: ["DB_URL": url, "PGSSLMODE": "verify_full"]).map {
+            "\($0.location?.line ?? 0):\($0.location?.column ?? 0) \($0.message)"
+        }
+        #expect(
+            found == [
+                "4:30 'url' in connection 'db' (as ${DB_URL} gives it): it sets no sslmode, and PGSSLMODE in the "
+                    + "environment, 'verify_full', is not one libpq knows: it knows disable, allow, prefer, require, "
+                    + "verify-ca, verify-full"
+            ], "\(found)")
+        #expect(errors(plan, env: ["DB_URL": url + "?sslmode=verify-full", "PGSSLMODE": "verify_full"]).isEmpty)
+        #expect(errors(plan, env: ["DB_URL": url, "PGSSLMODE": "verify-full"]).isEmpty)
     }
 
     /// What libpq reads (ports by host, the options it knows), and a URL it would misread (left

@@ -57,11 +57,38 @@ import Testing
         }
     }
 
-    /// An sslmode libpq does not know fails every connection: said of any host, not as weak.
-    @Test func anUnknownSSLModeIsSaidToBeOne() {
-        let expected = "sslmode=verify is not one libpq knows: disable, allow, prefer, require, verify-ca, verify-full"
-        #expect(Self.advice("postgresql://db.internal/music?sslmode=verify") == expected)
-        #expect(Self.advice("host=localhost dbname=music sslmode=verify") == expected)
+    /// An sslmode libpq does not know (`""` and `REQUIRE` too), from the URL or, when it sets none,
+    /// `PGSSLMODE`, fails every connection, to any host: it is a refusal (an error where the plan
+    /// gives the URL), not advice about a weak one. A value that may be the password is not shown.
+    @Test func anUnknownSSLModeIsARefusalNotAdvice() {
+        func refusal(_ conninfo: String, _ environment: [String: String] = [:]) -> String? {
+            PostgresConnection.refusal(of: conninfo, environment: environment)
+        }
+        let known = "not one libpq knows: it knows disable, allow, prefer, require, verify-ca, verify-full"
+        for conninfo in [
+            "postgresql://enricher:S3CRETpw@db.internal/music?sslmode=verify",
+            "host=localhost dbname=music sslmode=verify",
+        ] {
+            #expect(Self.advice(conninfo) == nil, "\(conninfo)")
+            #expect(refusal(conninfo) == "its sslmode 'verify' is \(known)", "\(conninfo)")
+        }
+        #expect(refusal("postgresql://db.internal/music?sslmode=") == "its sslmode '' is \(known)")
+        #expect(
+            refusal("host=db.internal sslmode=REQUIRE")
+                == "its sslmode 'REQUIRE' is not one libpq knows: write require (libpq's are lower case)")
+        #expect(
+            refusal("host=db.internal password=verify sslmode=verify")
+                == "its sslmode (not shown: it may be part of the password) is \(known)")
+        for given in ["bogus", ""] {
+            let environment = ["PGSSLMODE": given]
+            #expect(
+                refusal("host=db.internal", environment)
+                    == "it sets no sslmode, and PGSSLMODE in the environment, '\(given)', is \(known)")
+            #expect(Self.advice("host=db.internal", environment) == nil)
+            #expect(refusal("host=db.internal sslmode=verify-full", environment) == nil, "the URL's wins")
+        }
+        #expect(refusal("host=db.internal", ["PGSSLMODE": "require"]) == nil)
+        #expect(refusal("postgresql://db.internal/music?sslmode=verify-ca") == nil)
     }
 
     @Test func verifiedLocalOrSocketConnectionsAreNot() {
