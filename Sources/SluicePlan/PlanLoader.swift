@@ -470,9 +470,13 @@ struct PlanChecker {
                 let problem = PostgresConnection.refusal(of: url.text, environment: environment)
             {
                 let from = url.raw != url.text ? " (as \(url.raw) gives it)" : ""
+                let meant = PostgresConnection.unknownOption(in: url.text).map {
+                    Suggestion.note(for: $0, in: PostgresConnection.optionKeywords)
+                }
                 validator.diagnostics.error(
                     "'url' in connection '\(name)'\(from): \(problem)", at: node.location,
-                    notes: ["a database URL reads like postgresql://user@host:5432/database?sslmode=verify-full"])
+                    notes: (meant ?? [])
+                        + ["a database URL reads like postgresql://user@host:5432/database?sslmode=verify-full"])
             }
             invalidConnections[name] = nil
             out.append(

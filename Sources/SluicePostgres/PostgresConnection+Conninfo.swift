@@ -117,11 +117,39 @@ extension PostgresConnection {
             return "the URL has no postgresql:// scheme: libpq reads such text as one database name "
                 + "(write postgresql://user:password@host:port/database)"
         }
-        if text.contains("="), PQconninfoParse(String(text), nil) == nil {
+        if text.contains("="), case .failure(let refused) = settings(of: String(text)) {
+            // An option libpq does not know (`dbnam=music`) is a typo to name, unless it follows an
+            // unquoted password: then it may be the rest of a password with a space.
+            if let option = refused.unknownOption, !followsUnquotedPassword(option, in: text) { return nil }
             return "libpq cannot read it as key=value settings: a value with a space or a quote goes in single "
                 + "quotes (password='two words', with \\' for a quote)"
         }
         return nil
+    }
+
+    /// Whether the first `keyword=` of key=value `text` comes right after an unquoted `password`
+    /// value (`password=two words=x`), read as libpq reads key=value text.
+    static func followsUnquotedPassword(_ keyword: String, in text: Substring) -> Bool {
+        var rest = text[...]
+        var previous: (key: Substring, quoted: Bool)?
+        while true {
+            rest = rest.drop { $0.isWhitespace }
+            guard !rest.isEmpty else { return false }
+            let key = rest.prefix { $0 != "=" && !$0.isWhitespace }
+            if key == keyword { return previous.map { $0.key == "password" && !$0.quoted } ?? false }
+            rest = rest[key.endIndex...].drop { $0.isWhitespace }
+            guard rest.first == "=" else { return false }
+            rest = rest.dropFirst().drop { $0.isWhitespace }
+            let quoted = rest.first == "'"
+            if quoted { rest = rest.dropFirst() }
+            var escaped = false
+            while let c = rest.first, escaped || (quoted ? c != "'" : !c.isWhitespace) {
+                escaped = !escaped && c == "\\"
+                rest = rest.dropFirst()
+            }
+            if quoted { rest = rest.dropFirst() }
+            previous = (key, quoted)
+        }
     }
 }
 
@@ -191,9 +219,31 @@ extension PostgresConnection {
         return "its sslmode \(shown) is not one libpq knows: " + known(mode)
     }
 
-    /// Why libpq's parser refused a conninfo, in words that quote no part of it.
+    /// The option libpq does not know in `conninfo` (`dbnam` in `host=db dbnam=music`, `sslmod`
+    /// in a URL's query), when that is why ``refusal(of:environment:)`` refuses it; else `nil`.
+    public static func unknownOption(in conninfo: String) -> String? {
+        guard misreading(of: conninfo) == nil, case .failure(let refused) = settings(of: conninfo) else { return nil }
+        return refused.unknownOption
+    }
+
+    /// Every option libpq knows, by keyword (`host`, `dbname`, `sslmode`, ...).
+    public static let optionKeywords: [String] = {
+        guard let options = PQconninfoParse("", nil) else { return [] }
+        defer { PQconninfoFree(options) }
+        var keywords: [String] = []
+        var option = options
+        while let keyword = option.pointee.keyword {
+            keywords.append(String(cString: keyword))
+            option += 1
+        }
+        return keywords
+    }()
+
+    /// Why libpq's parser refused a conninfo, in words that quote no part of it; the option it
+    /// does not know, when that is why.
     struct ParseRefusal: Error {
         var message: String
+        var unknownOption: String?
     }
 
     /// The settings libpq reads from `conninfo` (a URL or key=value text), by keyword; or what its
@@ -206,7 +256,7 @@ extension PostgresConnection {
             PQfreemem(errorMessage)
             for prefix in ["invalid URI query parameter: ", "invalid connection option "] where said.hasPrefix(prefix) {
                 let name = said.dropFirst(prefix.count).trimmingCharacters(in: ["\""])
-                return .failure(ParseRefusal(message: "'\(name)' is not an option libpq knows"))
+                return .failure(ParseRefusal(message: "'\(name)' is not an option libpq knows", unknownOption: name))
             }
             // `...: "postgresql://u:pw@[::1/db"`, `invalid percent-encoded token: "p%zzw"`.
             if let quote = said.range(of: ": \"", options: .backwards) { said = String(said[..<quote.lowerBound]) }

@@ -255,6 +255,31 @@ let minimal = """
         #expect(found.count == 1 && found[0].hasPrefix(prefix + said) && !found[0].contains("S3CRET"), "\(found)")
     }
 
+    /// An option libpq does not know, in key=value settings or a URL's query, is named at the url
+    /// with the nearest one it knows (not taken for a value wanting quotes); the password is not
+    /// quoted. One after an unquoted password may be the rest of it: it is not named.
+    @Test(arguments: [
+        ("host=db.internal dbnam=music password=S3CRETpw", "dbnam", "dbname"),
+        ("host=db.internal password='S3CRET pw' sslmod=verify-full", "sslmod", "sslmode"),
+        ("postgresql://enricher:S3CRETpw@db.internal/music?sslmod=verify-full", "sslmod", "sslmode"),
+        ("host=db.internal dbname=music frobnicate=1", "frobnicate", nil),
+    ])
+    func anUnknownDatabaseURLOptionIsNamedWithTheNearestOne(url: String, option: String, nearest: String?) throws {
+        let plan = minimal.replacingOccurrences(of: "\"${DB_URL:-postgres://localhost/db}\"", with: "\"${DB_URL}\"")
+        let found = errors(plan, env: ["DB_URL": url])
+        let error = try #require(found.first)
+        #expect(found.count == 1, "\(found)")
+        #expect(error.location?.description == "plan.yaml:4:30")
+        #expect(
+            error.message
+                == "'url' in connection 'db' (as ${DB_URL} gives it): '\(option)' is not an option libpq knows")
+        #expect(error.notes.first == nearest.map { "did you mean '\($0)'?" } ?? error.notes.first)
+        #expect(error.notes.count == (nearest == nil ? 1 : 2), "\(error.notes)")
+        #expect(!"\(error)".contains("S3CRET"))
+        let misread = errors(plan, env: ["DB_URL": "host=db.internal password=S3CRET pw=x"])
+        #expect(misread.isEmpty, "left to the advice that it is misread: \(misread)")
+    }
+
     /// `PGSSLMODE` with a value libpq does not know, for a URL that sets no sslmode, is refused at
     /// the url as libpq refuses it as the run connects; a URL's own sslmode wins over it.
     @Test func anUnknownPGSSLModeIsLocatedAtTheURL() {

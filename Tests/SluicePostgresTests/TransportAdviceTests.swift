@@ -38,6 +38,7 @@ import Testing
         ("postgre://enricher:S3CRETpw-uat10@db.internal:5432/music", "does not start with postgresql://"),
         ("jdbc:postgresql://enricher:S3CRETpw-uat10@db.internal/music", "does not start with postgresql://"),
         ("host=db.internal password=S3CRET pw-uat10 dbname=music", "single quotes"),
+        ("host=db.internal password=S3CRET pw-uat10=x dbname=music", "single quotes"),
     ])
     func aMisreadURLIsSaidToBeWithoutQuotingIt(conninfo: String, said: String) {
         let text = PostgresConnection.misreading(of: conninfo)
@@ -51,7 +52,7 @@ import Testing
             "postgresql://enricher:S3CRET%2Fpw@db.internal/music", "postgresql://u@h/db?options=-c%20a@b",
             "postgresql:///music?host=/var/run/postgresql", "host=h password='two words' dbname=d", "dbname=music",
             "postgres://u@h/db", "host=h application_name='http://x'",
-            "music",
+            "music", "host=db dbnam=music", "host=db password='S3CRET pw' pw=x",
         ] {
             #expect(PostgresConnection.misreading(of: conninfo) == nil, "\(conninfo)")
         }
