@@ -209,13 +209,23 @@ public enum Redaction {
     /// database name; `password=two words` leaves `words` as a key without a value. So the user
     /// info is taken up to the **last** `@` anywhere, a scheme-less text with an `@` and no `=`
     /// is read as user info the same way, and a key=value password runs to the next `key=`.
+    /// An `@` in the query after a `key=` (`u:pw@host/db?application_name=a@b`), once an `@`
+    /// before the query has ended the user info, is the query's, as ``PostgresConnection``'s
+    /// `misreading(of:)` reads it: the host and database are no pieces of the password.
     public static func suspectedPasswords(in conninfo: String) -> [String] {
         var found = passwordRanges(in: conninfo).map { String(conninfo[$0]) }
         let text = conninfo.trimmingWhitespace
         var userInfo: Substring?
         if let scheme = text.range(of: "://"), text[..<scheme.lowerBound].allSatisfy(isSchemeCharacter) {
             let rest = text[scheme.upperBound...]
-            userInfo = rest.lastIndex(of: "@").map { rest[..<$0] }
+            if var at = rest.lastIndex(of: "@") {
+                if let query = rest.firstIndex(of: "?"), query < at, rest[query..<at].contains("="),
+                    let before = rest[..<query].lastIndex(of: "@")
+                {
+                    at = before
+                }
+                userInfo = rest[..<at]
+            }
         } else if !text.contains("="), let at = text.lastIndex(of: "@") {
             userInfo = text[..<at]
         }

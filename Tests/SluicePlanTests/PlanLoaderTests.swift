@@ -245,6 +245,7 @@ let minimal = """
         ("postgres://enricher:S3CRET%zzpw@db.internal/music", "libpq cannot read it: invalid percent-encoded"),
         ("host=db.internal port=5432,6543 dbname=music", "it names 2 ports for 1 host"),
         ("postgresql://enricher:S3CRETpw@db.internal/music?sslmode=verify", "its sslmode 'verify' is not one libpq"),
+        ("postgresql://enricher:S3CRETpw@db.internal/music?application_name=a@b&x=1", "'x' is not an option libpq"),
     ])
     func aDatabaseURLLibpqRefusesIsLocated(url: String, said: String) {
         let plan = minimal.replacingOccurrences(of: "\"${DB_URL:-postgres://localhost/db}\"", with: "\"${DB_URL}\"")
@@ -306,7 +307,7 @@ let minimal = """
             "postgresql://enricher:S3CRETpw@db.internal:5432/music?sslmode=verify-full&application_name=x",
             "postgresql://u@h1:5432,h2:6543/music", "postgresql://u@[::1]:5432/music", "postgresql:///music",
             "postgresql://enricher:S3C/RETpw@db.internal/music", "host=h1,h2 port=5432 dbname=music", "music",
-            "host=h password='two words'",
+            "host=h password='two words'", "postgresql://enricher:S3CRETpw@db.internal/music?application_name=a@b",
         ]
         #expect(urls.filter { !errors(plan, env: ["DB_URL": $0]).isEmpty } == [])
     }

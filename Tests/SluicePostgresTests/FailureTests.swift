@@ -134,6 +134,24 @@ import Glibc
         #expect(error.hint == PostgresConnection.misreading(of: conninfo))
     }
 
+    /// A URL whose query holds an `@` after its user info (`?application_name=a@b`) is read as
+    /// libpq reads it: a failed connection names its host and database, not `***` as if they were
+    /// pieces of a misread password, and never shows the password.
+    @Test func aURLWithAnAtSignInItsQueryNamesItsHostAndDatabase() async throws {
+        let port = try TestPostgres.freePort()
+        let error = try await #require(throws: PostgresError.self) {
+            try await PostgresConnection.connect(
+                "postgresql://enricher:S3CRETpw@127.0.0.1:\(port)/music?application_name=sluice@host1",
+                connectTimeout: .seconds(2), logger: TestPostgres.logger)
+        }
+        #expect(
+            error.message.hasPrefix(
+                "could not connect to PostgreSQL (host=127.0.0.1 port=\(port) dbname=music user=enricher): "
+                    + "connection to server at \"127.0.0.1\", port \(port) failed"), "\(error.message)")
+        #expect(!error.description.contains("S3CRETpw"))
+        #expect(error.hint == nil)
+    }
+
     /// What libpq says about a password with an unencoded `@`: its second half as the host.
     @Test func aPasswordCutAtAnAtSignIsHiddenInPieces() {
         let message = #"could not translate host name "RETpw-uat10@127.0.0.1" to address"#
