@@ -1372,6 +1372,37 @@ let minimal = """
         #expect(try load(minimal).warnings.map(\.message) == [])
     }
 
+    /// A syntax error after a quote that opens a value and is not closed on its line, the next
+    /// line reading as the next key or item, names that quote (libyaml reports only where the
+    /// value ends, at a later quote); a value that goes on, indented, an apostrophe in a plain
+    /// value, a `#` comment's quote or a quote closed on its line are not taken for one.
+    @Test(
+        arguments: [
+            ("    sql: \"SELECT 1\n  - kind: chunk\n    size: 5\n    x: \"y\" z\n", "8:10"),
+            ("    sql: 'it''s\n  - kind: chunk\n    size: 5\n    x: 'y' z\n", "8:10"),
+            ("    sql: [\"a\", \"b\n  - kind: chunk\n    x: \"y\" z\n", "8:16"),
+            ("    sql: \"SELECT 1\n      FROM t\"\n  - kind: chunk\n    x: \"y\" z\n", nil),
+            ("    sql: SELECT 'it's\n  - kind: chunk\n    x: \"y\" z\n", nil),
+            ("    sql: SELECT 1 # it's \"\n  - kind: chunk\n    x: \"y\" z\n", nil),
+            ("    sql: \"SELECT 1\"\n  - kind: chunk\n    x: \"y\" z\n", nil),
+        ] as [(String, String?)])
+    func anUnclosedQuoteIsNamedAtTheSyntaxErrorItCauses(stage: String, quoted: String?) {
+        let yaml =
+            "version: 1\nname: demo\nconnections:\n  db: { kind: postgres, url: \"postgres://h/db\" }\nstages:\n"
+            + "  - kind: query\n    connection: db\n" + stage
+        let found = errors(yaml)
+        #expect(found.count == 1 && found.first?.message.hasPrefix("YAML syntax error") == true, "\(found)")
+        let named = found.first?.notes.first { $0.hasPrefix("the value quoted at") }
+        if let quoted {
+            let (line, column) = (quoted.split(separator: ":")[0], quoted.split(separator: ":")[1])
+            #expect(
+                named?.hasPrefix("the value quoted at line \(line), column \(column) is not closed on its line") == true
+            )
+        } else {
+            #expect(named == nil, "\(named ?? "")")
+        }
+    }
+
     /// `sluice check`'s summary says how rows flow: a straight plan as one line, a plan whose
     /// stages branch (two stages reading one, a second source) as one line per branch.
     @Test func theSummarySaysWhereStagesBranch() throws {

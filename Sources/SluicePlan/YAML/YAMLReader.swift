@@ -339,9 +339,65 @@ private struct Builder {
         let where_ =
             mark.line == 0 && mark.column == 0 && mark.index == 0 && parser.problem_offset > 0
             ? nil : location(mark)
+        if let unclosed = Self.unclosedQuote(in: source, before: where_?.line ?? Int.max) {
+            notes.insert(
+                "the value quoted at line \(unclosed.line), column \(unclosed.column) is not closed on its line, so YAML "
+                    + "reads the lines after it as part of it, up to the next \(unclosed.quote): close it there", at: 0)
+        }
         return .error(
             "YAML syntax error: \(problem)", at: where_ ?? SourceLocation(source: source, line: 1, column: 1),
             notes: notes)
+    }
+
+    /// The first quote before line `limit` that opens a value (after `key: `, `- `, `[`, `{` or `,`)
+    /// and is not closed on its line, when the line after it reads as the plan's next key or list
+    /// item at the same indentation or less: a closing quote forgotten, which libyaml reports only
+    /// where the value ends, at some later quote. A value that goes on, indented, is left alone.
+    static func unclosedQuote(in source: SourceText, before limit: Int) -> (line: Int, column: Int, quote: Character)? {
+        var number = 0
+        while number + 1 < limit, let text = source.line(number + 1) {
+            number += 1
+            let scalars = Array(text.unicodeScalars)
+            var open: (column: Int, quote: Unicode.Scalar)?
+            var previous: Unicode.Scalar?
+            var index = 0
+            scan: while index < scalars.count {
+                let c = scalars[index]
+                if let quote = open?.quote {
+                    if quote == "\"" && c == "\\" {
+                        index += 1
+                    } else if c == quote {
+                        // `''` is a single quote inside a single-quoted value.
+                        if quote == "'" && index + 1 < scalars.count && scalars[index + 1] == "'" {
+                            index += 1
+                        } else {
+                            open = nil
+                            previous = c
+                        }
+                    }
+                } else if c == "#" && (index == 0 || scalars[index - 1] == " " || scalars[index - 1] == "\t") {
+                    break scan
+                } else if (c == "\"" || c == "'") && (previous == nil || ":-[{,?".unicodeScalars.contains(previous!)) {
+                    open = (index + 1, c)
+                } else if c != " " && c != "\t" {
+                    previous = c
+                }
+                index += 1
+            }
+            guard let open, let next = source.line(number + 1), number + 1 <= limit else { continue }
+            let indent = { (line: String) in line.prefix { $0 == " " }.count }
+            let rest = next.drop { $0 == " " }
+            let key = rest.prefix { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." }
+            let structure =
+                rest.hasPrefix("- ") || rest == "-"
+                || (!key.isEmpty && (rest.dropFirst(key.count).hasPrefix(": ") || rest.dropFirst(key.count) == ":"))
+            if structure && indent(next) <= indent(text) {
+                return (number, open.column, Character(open.quote))
+            }
+            // A value that goes on over lines: what follows is inside it, so nothing more is known.
+            return nil
+        }
+        return nil
     }
 
     /// What to write when the key that starts at `column` of `line` runs into its value
