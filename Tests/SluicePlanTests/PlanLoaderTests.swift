@@ -1375,7 +1375,8 @@ let minimal = """
     /// A syntax error after a quote that opens a value and is not closed on its line, the next
     /// line reading as the next key or item, names that quote (libyaml reports only where the
     /// value ends, at a later quote); a value that goes on, indented, an apostrophe in a plain
-    /// value, a `#` comment's quote or a quote closed on its line are not taken for one.
+    /// value, a `#` comment's quote, a block scalar's text or a quote closed on its line are not
+    /// taken for one.
     @Test(
         arguments: [
             ("    sql: \"SELECT 1\n  - kind: chunk\n    size: 5\n    x: \"y\" z\n", "8:10"),
@@ -1385,6 +1386,9 @@ let minimal = """
             ("    sql: SELECT 'it's\n  - kind: chunk\n    x: \"y\" z\n", nil),
             ("    sql: SELECT 1 # it's \"\n  - kind: chunk\n    x: \"y\" z\n", nil),
             ("    sql: \"SELECT 1\"\n  - kind: chunk\n    x: \"y\" z\n", nil),
+            ("    sql: rock-'n\n  - kind: chunk\n    x: \"y\" z\n", nil),
+            ("    sql: |\n      'SELECT 1\n  - kind: chunk\n    x: \"y\" z\n", nil),
+            ("    sql: >-\n      \"SELECT 1\n    x: \"z\n  - kind: chunk\n    x: \"y\" z\n", "10:8"),
         ] as [(String, String?)])
     func anUnclosedQuoteIsNamedAtTheSyntaxErrorItCauses(stage: String, quoted: String?) {
         let yaml =

@@ -352,14 +352,23 @@ private struct Builder {
     /// The first quote before line `limit` that opens a value (after `key: `, `- `, `[`, `{` or `,`)
     /// and is not closed on its line, when the line after it reads as the plan's next key or list
     /// item at the same indentation or less: a closing quote forgotten, which libyaml reports only
-    /// where the value ends, at some later quote. A value that goes on, indented, is left alone.
+    /// where the value ends, at some later quote. A value that goes on, indented, is left alone,
+    /// and so are the lines of a block scalar (`sql: |`), whose quotes are text.
     static func unclosedQuote(in source: SourceText, before limit: Int) -> (line: Int, column: Int, quote: Character)? {
+        let indent = { (line: String) in line.prefix { $0 == " " }.count }
         var number = 0
+        // The indentation of the line a block scalar's `|` or `>` ends: its text is indented more.
+        var blockScalar: Int?
         while number + 1 < limit, let text = source.line(number + 1) {
             number += 1
+            if let block = blockScalar {
+                if text.allSatisfy({ $0 == " " || $0 == "\t" }) || indent(text) > block { continue }
+                blockScalar = nil
+            }
             let scalars = Array(text.unicodeScalars)
             var open: (column: Int, quote: Unicode.Scalar)?
             var previous: Unicode.Scalar?
+            var end = scalars.count
             var index = 0
             scan: while index < scalars.count {
                 let c = scalars[index]
@@ -376,16 +385,29 @@ private struct Builder {
                         }
                     }
                 } else if c == "#" && (index == 0 || scalars[index - 1] == " " || scalars[index - 1] == "\t") {
+                    end = index
                     break scan
-                } else if (c == "\"" || c == "'") && (previous == nil || ":-[{,?".unicodeScalars.contains(previous!)) {
+                } else if c == "\"" || c == "'",
+                    Self.startsAValue(after: previous, spaced: index > 0 && scalars[index - 1] == " ")
+                {
                     open = (index + 1, c)
                 } else if c != " " && c != "\t" {
                     previous = c
                 }
                 index += 1
             }
-            guard let open, let next = source.line(number + 1), number + 1 <= limit else { continue }
-            let indent = { (line: String) in line.prefix { $0 == " " }.count }
+            guard let open else {
+                // `key: |`, `- >-`: the lines after it, indented more, are its text.
+                let words = String(String.UnicodeScalarView(scalars[..<end])).split(separator: " ")
+                if let last = words.last, last.first == "|" || last.first == ">",
+                    last.dropFirst().allSatisfy({ $0 == "-" || $0 == "+" || $0.isNumber }),
+                    words.count == 1 ? false : (words[words.count - 2].hasSuffix(":") || words[words.count - 2] == "-")
+                {
+                    blockScalar = indent(text)
+                }
+                continue
+            }
+            guard let next = source.line(number + 1), number + 1 <= limit else { continue }
             let rest = next.drop { $0 == " " }
             let key = rest.prefix { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." }
             let structure =
@@ -398,6 +420,14 @@ private struct Builder {
             return nil
         }
         return nil
+    }
+
+    /// Whether a quote after `previous` (the last other character on its line than a space, `nil`
+    /// for none), `spaced` from it or not, opens a value: at the start of a line, after `[`, `{` or
+    /// `,`, or after a `:`, `-` or `?` and a space (`it's`, `rock-'n'-roll` hold apostrophes).
+    private static func startsAValue(after previous: Unicode.Scalar?, spaced: Bool) -> Bool {
+        guard let previous else { return true }
+        return "[{,".unicodeScalars.contains(previous) || (spaced && ":-?".unicodeScalars.contains(previous))
     }
 
     /// What to write when the key that starts at `column` of `line` runs into its value
