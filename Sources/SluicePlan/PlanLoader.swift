@@ -473,10 +473,17 @@ struct PlanChecker {
                 let meant = PostgresConnection.unknownOption(in: url.text).map {
                     Suggestion.note(for: $0, in: PostgresConnection.optionKeywords)
                 }
+                // Refused for the environment's PGSSLMODE alone, the URL is not what to change.
+                let environmental = PostgresConnection.refusal(of: url.text) == nil
                 validator.diagnostics.error(
                     "'url' in connection '\(name)'\(from): \(problem)", at: node.location,
-                    notes: (meant ?? [])
-                        + ["a database URL reads like postgresql://user@host:5432/database?sslmode=verify-full"])
+                    notes: environmental
+                        ? [
+                            "PGSSLMODE comes from the environment sluice runs in: unset it, or give the URL its own "
+                                + "sslmode (?sslmode=verify-full), which libpq reads first"
+                        ]
+                        : (meant ?? [])
+                            + ["a database URL reads like postgresql://user@host:5432/database?sslmode=verify-full"])
             }
             invalidConnections[name] = nil
             out.append(

@@ -295,6 +295,13 @@ let minimal = """
                     + "environment, 'verify_full', is not one libpq knows: it knows disable, allow, prefer, require, "
                     + "verify-ca, verify-full"
             ], "\(found)")
+        #expect(
+            errors(plan, env: ["DB_URL": url, "PGSSLMODE": "verify_full"]).map(\.notes) == [
+                [
+                    "PGSSLMODE comes from the environment sluice runs in: unset it, or give the URL its own sslmode "
+                        + "(?sslmode=verify-full), which libpq reads first"
+                ]
+            ])
         #expect(errors(plan, env: ["DB_URL": url + "?sslmode=verify-full", "PGSSLMODE": "verify_full"]).isEmpty)
         #expect(errors(plan, env: ["DB_URL": url, "PGSSLMODE": "verify-full"]).isEmpty)
     }
