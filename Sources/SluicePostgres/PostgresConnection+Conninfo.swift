@@ -15,15 +15,8 @@ extension PostgresConnection {
             while message.last?.isWhitespace == true { message.removeLast() }
             throw PostgresError(kind: .client, message: PostgresError.scrub(message, conninfo: base))
         }
-        defer { PQconninfoFree(options) }
-        var pairs: [(String, String)] = []
-        var option = options
-        while let keyword = option.pointee.keyword {
-            let name = String(cString: keyword)
-            if overrides[name] == nil, let value = option.pointee.val {
-                pairs.append((name, String(cString: value)))
-            }
-            option += 1
+        var pairs = ConninfoOptions.take(options).compactMap { option in
+            overrides[option.keyword] == nil ? option.value.map { (option.keyword, $0) } : nil
         }
         pairs += overrides.sorted { $0.key < $1.key }
         return pairs.map { "\($0)=\(quoteConninfoValue($1))" }.joined(separator: " ")
@@ -227,17 +220,8 @@ extension PostgresConnection {
     }
 
     /// Every option libpq knows, by keyword (`host`, `dbname`, `sslmode`, ...).
-    public static let optionKeywords: [String] = {
-        guard let options = PQconninfoParse("", nil) else { return [] }
-        defer { PQconninfoFree(options) }
-        var keywords: [String] = []
-        var option = options
-        while let keyword = option.pointee.keyword {
-            keywords.append(String(cString: keyword))
-            option += 1
-        }
-        return keywords
-    }()
+    public static let optionKeywords: [String] =
+        PQconninfoParse("", nil).map { ConninfoOptions.take($0).map(\.keyword) } ?? []
 
     /// Why libpq's parser refused a conninfo, in words that quote no part of it; the option it
     /// does not know, when that is why.
@@ -263,13 +247,25 @@ extension PostgresConnection {
             let masked = Redaction.masking(Redaction.suspectedPasswords(in: conninfo), in: said, anywhere: true)
             return .failure(ParseRefusal(message: "libpq cannot read it: " + masked))
         }
-        defer { PQconninfoFree(options) }
         var values: [String: String] = [:]
-        var option = options
-        while let keyword = option.pointee.keyword {
-            if let value = option.pointee.val { values[String(cString: keyword)] = String(cString: value) }
-            option += 1
+        for option in ConninfoOptions.take(options) {
+            if let value = option.value { values[option.keyword] = value }
         }
         return .success(values)
+    }
+}
+
+/// An option array libpq made (`PQconninfoParse`, `PQconninfo`), read.
+enum ConninfoOptions {
+    /// Each option's keyword and value (`nil`: not set), in libpq's order; the array is freed.
+    static func take(_ array: UnsafeMutablePointer<PQconninfoOption>) -> [(keyword: String, value: String?)] {
+        defer { PQconninfoFree(array) }
+        var read: [(keyword: String, value: String?)] = []
+        var option = array
+        while let keyword = option.pointee.keyword {
+            read.append((String(cString: keyword), option.pointee.val.map { String(cString: $0) }))
+            option += 1
+        }
+        return read
     }
 }

@@ -88,16 +88,9 @@ actor LibPQConnection {
     /// The user's `connect_timeout` (conninfo or `PGCONNECT_TIMEOUT`) if given, else ours.
     private func effectiveTimeout(_ conn: OpaquePointer, default timeout: Duration) -> Duration {
         guard let options = PQconninfo(conn) else { return timeout }
-        defer { PQconninfoFree(options) }
-        var option = options
-        while let keyword = option.pointee.keyword {
-            if String(cString: keyword) == "connect_timeout", let value = option.pointee.val,
-                let seconds = Int(String(cString: value)), seconds > 0
-            {
-                // libpq treats anything under 2 s as 2 s.
-                return .seconds(max(seconds, 2))
-            }
-            option += 1
+        for option in ConninfoOptions.take(options) where option.keyword == "connect_timeout" {
+            // libpq treats anything under 2 s as 2 s.
+            if let seconds = option.value.flatMap({ Int($0) }), seconds > 0 { return .seconds(max(seconds, 2)) }
         }
         return timeout
     }
