@@ -12,22 +12,29 @@ extension PlanChecker {
 
     /// The blank settings of a query, an apply or a verify stage (see ``refuseBlank(_:key:at:what:fallback:)``).
     mutating func refuseBlankSettings(of s: StageDefinition, path: String) {
-        let what = "stage '\(s.name)'"
-        switch s.configuration {
-        case .query(let query):
-            refuseBlank(query.sql, key: "sql", at: "\(path).sql", what: what, fallback: s.location)
-        case .apply(let apply):
+        for (sql, at, what) in sqlSettings(of: s, path: path) {
+            refuseBlank(sql, key: "sql", at: at, what: what, fallback: s.location)
+        }
+        if case .apply(let apply) = s.configuration {
+            let what = "stage '\(s.name)'"
             refuseBlank(apply.table, key: "table", at: "\(path).table", what: what, fallback: s.location)
             refuseBlank(apply.key, key: "key", at: "\(path).key", what: what, fallback: s.location)
+        }
+    }
+
+    /// The SQL a stage sends as written: a query's `sql`, each verify check's; with the path of
+    /// each and what it is called in a message (`stage 'q'`, `item 2 of 'checks' in stage 'v'`).
+    func sqlSettings(of s: StageDefinition, path: String) -> [(sql: String, path: String, what: String)] {
+        switch s.configuration {
+        case .query(let query):
+            return [(query.sql, "\(path).sql", "stage '\(s.name)'")]
         case .verify(let verify):
-            for (checked, check) in verify.checks.enumerated() {
+            return verify.checks.enumerated().map { checked, check in
                 let i = writtenIndex(checked, in: "\(path).checks")
-                refuseBlank(
-                    check.sql, key: "sql", at: "\(path).checks[\(i)].sql",
-                    what: "item \(i + 1) of 'checks' in \(what)", fallback: s.location)
+                return (check.sql, "\(path).checks[\(i)].sql", "item \(i + 1) of 'checks' in stage '\(s.name)'")
             }
         default:
-            break
+            return []
         }
     }
 }

@@ -3,19 +3,7 @@ extension PlanChecker {
     /// `expect` fills one in (``Expectation``). SQL goes to the server as written, where the braces
     /// fail the statement: a query's as the run starts, a verify's after its apply committed.
     mutating func refuseCountersInSQL(of s: StageDefinition, path: String) {
-        var texts: [(sql: String, path: String, what: String)] = []
-        switch s.configuration {
-        case .query(let query):
-            texts = [(query.sql, "\(path).sql", "stage '\(s.name)'")]
-        case .verify(let verify):
-            for (checked, check) in verify.checks.enumerated() {
-                let i = writtenIndex(checked, in: "\(path).checks")
-                texts.append((check.sql, "\(path).checks[\(i)].sql", "item \(i + 1) of 'checks' in stage '\(s.name)'"))
-            }
-        default:
-            return
-        }
-        for (sql, at, what) in texts {
+        for (sql, at, what) in sqlSettings(of: s, path: path) {
             guard let open = Self.counterPlaceholder(in: sql) else { continue }
             validator.diagnostics.error(
                 "'sql' in \(what) holds '{{ stages.… }}', which is sent to the server as written: only a verify "
