@@ -210,7 +210,10 @@ struct PagedList: Sendable {
     mutating func add(_ page: Page, answering url: String, at answered: String? = nil) throws(FetchError) -> Step {
         pages += 1
         let answered = answered ?? url
-        for each in [url, answered] { asked[Self.identity(each, body)] = asked[Self.identity(each, body)] ?? pages }
+        for each in [url, answered] {
+            let key = Self.identity(each, body)
+            if asked[key] == nil { asked[key] = pages }
+        }
         items += page.items
         guard let next = page.next else { return .done }
         guard pages < pagination.maxPages else { return .tooManyPages }
