@@ -87,16 +87,17 @@ extension HTTPFetcher {
             case .ok(let read) where !read.page.notFound: (page, answered) = read
             case .ok where first: return .answered(.ok((.notFound(because: rules.notFoundReason), true, [])))
             case .notFound(let message, let status) where first: return .answered(.notFound(message, status: status))
-            case .badRequest(let message) where first: return .answered(.badRequest(message))
+            case .badRequest(let message, let status) where first:
+                return .answered(.badRequest(message, status: status))
             case .forbidden(let message) where first: return .answered(.forbidden(message))
             case .ok: return .moved(page: number, said: "meets not_found_when", url: next.url, status: nil)
             case .notFound(let message, let status):
                 return .moved(page: number, said: "answered \(message)", url: next.url, status: status)
-            case .badRequest(let message):
+            case .badRequest(let message, let status):
                 throw laterPageFailed(
                     request, page: number,
-                    "was refused as a bad request (400 or 422: \(message)) after its first page was answered",
-                    url: next.url, status: nil)
+                    "was refused as a bad request (\(status): \(message)) after its first page was answered",
+                    url: next.url, status: status)
             case .forbidden(let message):
                 throw laterPageFailed(
                     request, page: number, "was forbidden (403: \(message)) after its first page was answered",

@@ -6,7 +6,8 @@ extension HTTPFetcher {
     /// body as `read` made it, or a status the caller decides about.
     enum Answer<Item: Sendable>: Sendable {
         case ok(Item)
-        case badRequest(String)
+        /// 400 or 422: the API's message, and the status.
+        case badRequest(String, status: Int)
         case forbidden(String)
         /// 404 or 410: the status and the API's message (`410: gone`), and the status itself.
         case notFound(String, status: Int)
@@ -89,7 +90,7 @@ extension HTTPFetcher {
                             .invalidResponse, "HTTP \(status) but \(mismatch); not retried", url: url, status: status)
                     }
                     problem = Problem(description: "HTTP \(status) but \(mismatch)", status: status)
-                case .badRequest(let message): return .badRequest(message)
+                case .badRequest(let message, let status): return .badRequest(message, status: status)
                 case .forbidden(let message): return .forbidden(message)
                 case .notFound(let message, let status): return .notFound("\(status): \(message)", status: status)
                 case .unauthorized(let message):

@@ -184,7 +184,7 @@ public actor HTTPFetcher {
         case .ok(let results):
             answeredAny = true
             return results
-        case .badRequest(let message):
+        case .badRequest(let message, _):
             guard !narrowing else { return try await narrow(ids, refusedWith: message, asked: true) }
             logger.info(
                 "The API refused a whole batch (400); splitting it to isolate the ids it refuses",
@@ -307,7 +307,7 @@ public actor HTTPFetcher {
                 answeredAny = true
                 // The status and the API's message: `404: no record for isbn ...`, `410: gone`.
                 results.append(.notFound(because: message))
-            case .badRequest(let message):
+            case .badRequest(let message, _):
                 try refusedAlone(message, url: url)
                 results.append(.rejected(reason: message))
             case .forbidden(let message):

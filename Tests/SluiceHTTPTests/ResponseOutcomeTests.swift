@@ -58,7 +58,9 @@ import Testing
     }
 
     @Test func spotifyErrorMessagesAreKept() {
-        #expect(Self.classify(400, #"{"error":{"status":400,"message":"invalid id"}}"#) == .badRequest("invalid id"))
+        #expect(
+            Self.classify(400, #"{"error":{"status":400,"message":"invalid id"}}"#)
+                == .badRequest("invalid id", status: 400))
         #expect(
             Self.classify(401, #"{"error":{"status":401,"message":"The access token expired"}}"#)
                 == .unauthorized("The access token expired"))
@@ -98,7 +100,7 @@ import Testing
     /// answer with nothing in it, not a body to retry for.
     @Test func unprocessableGoneAndNoContentAreAnswers() {
         let body = #"{"error":{"status":0,"message":"no"}}"#
-        #expect(Self.classify(422, body) == .badRequest("no"))
+        #expect(Self.classify(422, body) == .badRequest("no", status: 422))
         #expect(Self.classify(410, body) == .notFound("no", status: 410))
         #expect(Self.classify(204, "") == .success(.null))
     }

@@ -11,7 +11,7 @@ enum ResponseOutcome: Sendable, Equatable {
     case echoed(Value, duplicates: [JSON.DuplicateKey] = [])
     /// 400, or 422 (what JSON APIs answer for input they cannot process): the request itself
     /// is wrong (for a batch, usually one bad id; per item, the row's values); the API's message.
-    case badRequest(String)
+    case badRequest(String, status: Int)
     case unauthorized(String)
     case forbidden(String)
     /// 404 or 410, with the API's message.
@@ -162,7 +162,7 @@ enum ResponseOutcome: Sendable, Equatable {
                     "HTTP \(status) with a body that is not valid JSON (\(page)\(body.count) bytes, \(error))"
                         + Self.compression(of: body, contentEncoding: contentEncoding))
             }
-        case 400, 422: return .badRequest(APIErrorMessage.extract(from: body, hiding: secrets))
+        case 400, 422: return .badRequest(APIErrorMessage.extract(from: body, hiding: secrets), status: status)
         case 401: return .unauthorized(APIErrorMessage.extract(from: body, hiding: secrets))
         case 403: return .forbidden(APIErrorMessage.extract(from: body, hiding: secrets))
         // 410 Gone: it was there and is no more, which for a lookup is "not found" too.
