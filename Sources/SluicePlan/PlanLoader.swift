@@ -662,6 +662,13 @@ struct PlanChecker {
         return kind
     }
 
+    /// Where `stage`'s name is (``CheckedStage/nameLocation``): a node's keys never come before it,
+    /// except in a copy an alias made, whose keys stay where the anchor wrote them.
+    static func nameLocation(of stage: Node) -> SourceLocation {
+        guard let name = stage["name"]?.location, name >= stage.location else { return stage.location }
+        return name
+    }
+
     struct CheckedStage {
         var name: String
         var kind: StageKind
@@ -670,6 +677,8 @@ struct PlanChecker {
         /// `nil` when a value the stage needs was wrong (and reported).
         var definition: StageDefinition?
         var redacted: PlanValue
+        /// Where the stage's name is written; for a stage written as an alias (`- *query`), where
+        /// the alias is, since its `name:` is the anchored stage's.
         var nameLocation: SourceLocation
         var explicitInput: Bool
         /// The connection named, whether or not the rest of the stage is valid.
@@ -777,7 +786,7 @@ struct PlanChecker {
             out.append(
                 CheckedStage(
                     name: name, kind: kind, input: input, location: element.location, definition: definition,
-                    redacted: .map(redacted), nameLocation: element["name"]?.location ?? element.location,
+                    redacted: .map(redacted), nameLocation: Self.nameLocation(of: element),
                     explicitInput: explicitInput != nil, connection: checked.value["connection"]?.string,
                     values: checked.value))
             previous = name
