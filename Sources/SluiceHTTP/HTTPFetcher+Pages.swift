@@ -94,10 +94,15 @@ extension HTTPFetcher {
             case .notFound(let message, let status):
                 return .moved(page: number, said: "answered \(message)", url: next.url, status: status)
             case .badRequest(let message, let status):
+                // The same request was fine for the pages before: most likely the API reads no list
+                // this deep (GitHub's search stops at 1,000 results), which a resume meets again.
                 throw laterPageFailed(
                     request, page: number,
                     "was refused as a bad request (\(status): \(message)) after its first page was answered",
-                    url: next.url, status: status)
+                    url: next.url, status: status,
+                    then: "An API that reads no list past some page refuses it again on the resume: a "
+                        + "paginate.max_pages of \(number - 1) (--set on the resume) rejects such rows as "
+                        + "too_many_pages instead")
             case .forbidden(let message):
                 throw laterPageFailed(
                     request, page: number, "was forbidden (403: \(message)) after its first page was answered",
@@ -113,14 +118,14 @@ extension HTTPFetcher {
     }
 
     /// The error for page `page` of the list of the row's `request`, which `what`: resumable, a
-    /// resume asking the list again from its first page.
+    /// resume asking the list again from its first page; `then`, a sentence more for the user.
     private func laterPageFailed(
-        _ request: RequestURL.Request, page: Int, _ what: String, url: String, status: Int?
+        _ request: RequestURL.Request, page: Int, _ what: String, url: String, status: Int?, then: String? = nil
     ) -> FetchError {
         FetchError(
             .laterPageFailed,
             "page \(page) of the list of \(request.method) \(URLRedaction.describe(request.url)) \(what). The "
-                + "row's list is never used in part; a resume asks it again from its first page", url: url,
-            status: status)
+                + "row's list is never used in part; a resume asks it again from its first page"
+                + (then.map { ". " + $0 } ?? ""), url: url, status: status)
     }
 }

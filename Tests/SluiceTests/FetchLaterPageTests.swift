@@ -99,8 +99,44 @@ import Testing
                 "/lists/A \(what) after its first page was answered. The row's list is never used in part; a resume "
                     + "asks it again from its first page"), "\(said)")
         #expect(error?.status == status)
+        // A refused page (not a forbidden one) may be the API's depth limit: say what gets past it.
+        #expect(
+            error?.message.hasSuffix("rejects such rows as too_many_pages instead") == (status != 403), "\(said)")
         #expect(counters["lists_asked_again"] == 0)
         #expect(first == Array(Self.threePages.prefix(2)))
         #expect(resumed == Self.threePages)
+    }
+
+    /// An API that reads no list past some page (a search capped at so many results) refuses
+    /// that page on every resume; the `max_pages` the error names, set on the resume, rejects the
+    /// row as `too_many_pages` without asking for the page, and the other rows keep their answers.
+    @Test func theMaxPagesARefusedPageNamesGetsAResumePastIt() async throws {
+        try await FetchShapesTests.with(Self.api(page: 3, [422, 422, 422])) { server, origin in
+            let connection = "kind: http\nbase_url: \(origin)"
+            let first = try FetchShapesTests.fetchStage(Self.plan, connection: connection)
+            let firstRun = try await StageHarness(stage: first)
+            let error = await #expect(throws: FetchError.self) {
+                _ = try await firstRun.run(first, input: [Self.input])
+            }
+            let said = error?.message ?? ""
+            #expect(
+                said.hasSuffix(
+                    "a resume asks it again from its first page. An API that reads no list past some page refuses it "
+                        + "again on the resume: a paginate.max_pages of 2 (--set on the resume) rejects such rows as "
+                        + "too_many_pages instead"), "\(said)")
+            let seen = server.stats().seenURLs.count
+
+            let capped = Self.plan.replacingOccurrences(
+                of: "{next_url: links.next}", with: "{next_url: links.next, max_pages: 2}")
+            var second = try #require(try FetchShapesTests.fetchStage(capped, connection: connection) as? FetchStage)
+            second.previousAnswers = firstRun.runDirectory.appendingPathComponent(FetchAnswers.fileName(stage: "fetch"))
+            let secondRun = try await StageHarness(stage: second)
+            let got = rows(try await secondRun.run(second, input: [Self.input]))
+            #expect(got.map { $0["name"] } == ["B", "C"])
+            #expect(secondRun.counters["too_many_pages"] == 1)
+            #expect(Array(server.stats().seenURLs.dropFirst(seen)) == Array(Self.threePages.prefix(2)))
+            let rejects = try await FetchStageTests.rejects(secondRun)
+            #expect(rejects.contains { $0.hasPrefix("fetch,too_many_pages,name,A,") }, "\(rejects)")
+        }
     }
 }

@@ -131,7 +131,9 @@ extension Schema {
         `not_found_when`) means the list moved while it was read: the list is asked again from its first
         page, once (counted in `lists_asked_again`). Not known again, or refused (400, 422, 403), it stops
         the fetch as resumable, naming the row's request, the page and what the API said, and `sluice resume`
-        asks that row's list again from its first page; one retried to the end stops the fetch too (or, with
+        asks that row's list again from its first page (an API that reads no list as deep, refusing page N
+        each time, is got past by a resume with `--set STAGE.paginate.max_pages=` N − 1, which rejects such
+        rows as `too_many_pages` without asking for page N); one retried to the end stops the fetch too (or, with
         `on_give_up: reject`, rejects the row): the row's list is never used in part. A page whose
         list (`items_key`) is `null` has no items (Go's JSON writes an empty list so); one whose list is
         missing, or not an array, stops the fetch as an answer of the wrong shape (a missing key more
