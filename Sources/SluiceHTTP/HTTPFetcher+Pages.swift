@@ -58,7 +58,7 @@ extension HTTPFetcher {
             addedParameters: addedParameters)
         let rules = configuration.itemRules
         let itemsKey = configuration.itemsKey
-        var next = list.firstRequest
+        var next = try list.firstRequest
         while true {
             let reader = list
             // Only the items are kept: a credential the API repeats in its next link is masked,

@@ -174,7 +174,7 @@ import Testing
             Issue.record("\(step)")
             return
         }
-        #expect([list.firstRequest.url, request.url] == ["http://h/l?fmt=json&limit=2", url])
+        #expect([try list.firstRequest.url, request.url] == ["http://h/l?fmt=json&limit=2", url])
     }
 
     /// What ends a keyset list: `has_more` not true (whatever the page's length); without it an
@@ -282,6 +282,56 @@ import Testing
             try next(graphQL, body: #"{"q":"x","variables":"v"}"#, answer: #"{"items":[1],"page":{"end":"c"}}"#)
         }
         #expect(refused?.message.hasPrefix("paginate.cursor_field 'variables.after' puts the cursor") == true)
+    }
+
+    /// An offset or page number sent in a POST's body (Elasticsearch's `from` and `size`,
+    /// Algolia's `page` from 0): every request the row's body with the member at each key path
+    /// set to a JSON number (objects made on the way), the URL the same. A body without an object
+    /// on the way cannot carry it.
+    @Test func anOffsetOrPageNumberInABodyIsSetAsAJSONNumber() throws {
+        func bodies(_ style: Pagination.Style, body: String) throws -> [String] {
+            let first = RequestURL.Request(method: "POST", url: "http://h/q", body: Array(body.utf8))
+            var list = PagedList(
+                Pagination(style: style), itemsKey: "items", request: first, baseURL: "http://h", addedParameters: [])
+            var request = try list.firstRequest
+            var sent: [String] = []
+            while true {
+                sent.append(request.url + " " + String(decoding: request.body ?? [], as: UTF8.self))
+                let page = try list.read(.object(["items": .array([1, 2])]), link: nil, rules: ItemRules()).get()
+                guard case .ask(let next) = try list.add(page, answering: request.url), sent.count < 3 else { break }
+                request = next
+            }
+            return sent
+        }
+        let elastic = Pagination.Style.offset(
+            parameter: .body("from"), pageSize: 2, sizeParameter: .body("size"))
+        let algolia = Pagination.Style.page(
+            parameter: .body("params.page"), first: 0, pageSize: 2, sizeParameter: .body("params.hitsPerPage"))
+        #expect(
+            try bodies(elastic, body: #"{"query":{"match":{"t":"x"}},"from":"a"}"#) == [
+                #"http://h/q {"from":0,"query":{"match":{"t":"x"}},"size":2}"#,
+                #"http://h/q {"from":2,"query":{"match":{"t":"x"}},"size":2}"#,
+                #"http://h/q {"from":4,"query":{"match":{"t":"x"}},"size":2}"#,
+            ])
+        #expect(
+            try bodies(algolia, body: #"{"q":"x"}"#) == [
+                #"http://h/q {"params":{"hitsPerPage":2,"page":0},"q":"x"}"#,
+                #"http://h/q {"params":{"hitsPerPage":2,"page":1},"q":"x"}"#,
+                #"http://h/q {"params":{"hitsPerPage":2,"page":2},"q":"x"}"#,
+            ])
+        let refused = #expect(throws: FetchError.self) { try bodies(algolia, body: #"{"q":"x","params":"v"}"#) }
+        #expect(
+            refused?.message
+                == "paginate.page_field 'params.page' puts the page number in the request's JSON body, and this "
+                + "request has no JSON object body with an object at each step of that path")
+        // A longer page than asked for: the size the API takes goes in the body too.
+        #expect(
+            Self.read(
+                .object(["items": .array([1, 2, 3, 4])]),
+                .offset(parameter: .body("from"), pageSize: 3, sizeParameter: nil))
+                == "page 1 has 4 items, more than paginate.page_size (3), so the next offset would repeat items: the "
+                + "API pages by a size of its own; set size_field to the body's key path it takes the page size in, "
+                + "or page_size to its size")
     }
 
     /// Every page of a POST goes to the same URL: a page is told from another by its body too,

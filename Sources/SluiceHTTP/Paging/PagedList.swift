@@ -70,11 +70,16 @@ struct PagedList: Sendable {
         self.origin = Origin(baseURL)
         self.addedParameters = addedParameters
         self.body = request.body
+        // The first page is known by the body it is asked with: with its offset or number set.
+        if let first = try? firstRequest { self.body = first.body }
     }
 
     /// The first page's request: the row's, with the page parameters an offset or page style
     /// sends on every request.
-    var firstRequest: RequestURL.Request { withPageParameters(0) }
+    /// - Throws: ``FetchError`` when a page parameter goes in a body that has no place for it.
+    var firstRequest: RequestURL.Request {
+        get throws(FetchError) { try withPageParameters(0) }
+    }
 
     /// Reads one page's answer. `link` is its `Link` header (all of them, comma-joined);
     /// `rules` the plan's `retry_when` and `not_found_when`, which read the page's whole answer.
@@ -145,14 +150,14 @@ struct PagedList: Sendable {
             return afterLast(list, key: key, parameter: parameter, hasMore: hasMore, pageSize: size, in: body).map {
                 Page(items: list, next: $0)
             }
-        case .offset(_, let size, let sizeParameter, let hasMore):
+        case .offset(let parameter, let size, let sizeParameter, let hasMore):
             // A longer page means the API pages by a size of its own: the next offset would repeat items.
             guard list.count <= size else {
                 return .failure(
                     .shaped(
                         "page \(pages + 1) has \(list.count) items, more than paginate.page_size (\(size)), so the next "
                             + "offset would repeat items: the API pages by a size of its own; "
-                            + Self.pageSizeAdvice(sizeParameter)))
+                            + Self.pageSizeAdvice(sizeParameter, offset: parameter)))
             }
             guard let hasMore else { return .success(Page(items: list, next: list.count < size ? nil : "")) }
             return numbered(list, hasMore: hasMore, in: body) { more in
@@ -163,7 +168,7 @@ struct PagedList: Sendable {
                     "page \(pages + 1) has \(list.count) items, fewer than paginate.page_size (\(size)), although its "
                     + "\"\(hasMore)\" (paginate.has_more) is true, so the next offset would skip items: the API pages by "
                     + "a size of its own; "
-                    + Self.pageSizeAdvice(sizeParameter)
+                    + Self.pageSizeAdvice(sizeParameter, offset: parameter)
             }
         case .page(_, _, let size, _, let hasMore):
             guard let hasMore else {
@@ -175,11 +180,14 @@ struct PagedList: Sendable {
     }
 
     /// What to set when an offset list's pages are not `page_size` long: the API pages by a size
-    /// of its own, which `size_param` asks for (when the plan sends none) or `page_size` must match.
-    private static func pageSizeAdvice(_ sizeParameter: String?) -> String {
-        sizeParameter == nil
-            ? "set size_param to the query parameter it takes the page size in, or page_size to its size"
-            : "set page_size to at most the largest page it gives"
+    /// of its own, which `size_param` (`size_field`, for an offset sent in the body) asks for when
+    /// the plan sends none, or `page_size` must match.
+    private static func pageSizeAdvice(_ sizeParameter: Pagination.Place?, offset: Pagination.Place) -> String {
+        guard sizeParameter == nil else { return "set page_size to at most the largest page it gives" }
+        return switch offset {
+        case .query: "set size_param to the query parameter it takes the page size in, or page_size to its size"
+        case .body: "set size_field to the body's key path it takes the page size in, or page_size to its size"
+        }
     }
 
     /// A numbered page (offset or page number) of a list whose end the answer's flag at `hasMore`
@@ -224,7 +232,7 @@ struct PagedList: Sendable {
         case .cursor(_, let parameter, _, _), .afterLast(_, let parameter, _, _, _):
             request = try nextRequest(with: next, in: parameter)
         case .offset, .page:
-            request = withPageParameters(pages)
+            request = try withPageParameters(pages)
         }
         if let earlier = asked[Self.identity(request.url, request.body)] { throw loop(since: earlier, url: answered) }
         body = request.body
@@ -238,26 +246,42 @@ struct PagedList: Sendable {
 
     /// The first request with `cursor` (as ``Page/next`` holds it) in its place.
     private func nextRequest(
-        with cursor: String, in place: Pagination.CursorPlace
+        with cursor: String, in place: Pagination.Place
     ) throws(FetchError)
         -> RequestURL.Request
     {
-        var request = firstRequest
+        var request = try firstRequest
         switch place {
-        case .query(let parameter): request.url = URLQuery.setting(parameter, to: cursor, in: request.url)
+        case .query: try Self.set(.string(cursor), at: place, "cursor", in: &request)
+        case .body:
+            // The cursor's JSON, as the answer had it; what is not JSON has no place in the body.
+            try Self.set((try? JSON.decode(cursor)) ?? .null, at: place, "cursor", in: &request)
+        }
+        return request
+    }
+
+    /// Sets `value` at `place` of `request`: as text in the query, or as it is at the body's key
+    /// path, objects made on the way. `what` is the plan key's stem (`cursor`, `offset`, `page`,
+    /// `size`), said when the body has no place for it.
+    /// - Throws: ``FetchError`` when the request has no JSON object body with an object at each
+    ///   step of the path (or, for the body, `value` is `null`: a cursor that is not JSON).
+    private static func set(
+        _ value: Value, at place: Pagination.Place, _ what: String, in request: inout RequestURL.Request
+    ) throws(FetchError) {
+        switch place {
+        case .query(let parameter): request.url = URLQuery.setting(parameter, to: value.text, in: request.url)
         case .body(let path, let keyOrder):
-            guard let sent = request.body, let object = try? JSON.decode(sent), case .object = object,
-                let value = try? JSON.decode(cursor),
-                let with = Self.setting(path.split(separator: ".").map(String.init), to: value, in: object)
+            guard !value.isNull, let sent = request.body, let object = try? JSON.decode(sent), case .object = object,
+                let with = setting(path.split(separator: ".").map(String.init), to: value, in: object)
             else {
+                let named = ["page": "page number", "size": "page size"][what] ?? what
                 throw FetchError(
                     .unsendable,
-                    "paginate.cursor_field '\(path)' puts the cursor in the request's JSON body, and this request "
+                    "\(place.key(of: what)) '\(path)' puts the \(named) in the request's JSON body, and this request "
                         + "has no JSON object body with an object at each step of that path", url: request.url)
             }
             request.body = Array(JSON.encode(with, keyOrder: keyOrder).utf8)
         }
-        return request
     }
 
     /// `body` with `value` at key path `path`, objects made on the way; `nil` when a step is
@@ -283,7 +307,7 @@ struct PagedList: Sendable {
             said =
                 "page \(pages) of this row's list ends on the item whose \"\(key)\" (paginate.after_last) page "
                 + "\(earlier) was asked to start after: the pages loop, as when the API does not take '\(parameter)' "
-                + "(\(parameter.key)); not followed"
+                + "(\(parameter.key(of: "cursor"))); not followed"
         case .cursor:
             said =
                 "page \(pages) of this row's list names as the next page one already asked for (page \(earlier)): "
@@ -315,7 +339,7 @@ struct PagedList: Sendable {
     /// `key`; `nil` when this page is the list's last. An API saying there is more without an item
     /// to start after stops the fetch rather than cut the list.
     private func afterLast(
-        _ list: [Value], key: String, parameter: Pagination.CursorPlace, hasMore: String?, pageSize: Int?,
+        _ list: [Value], key: String, parameter: Pagination.Place, hasMore: String?, pageSize: Int?,
         in body: Value
     ) -> Result<String?, AnswerMatching.Mismatch> {
         let page = "page \(pages + 1)"
@@ -349,21 +373,25 @@ struct PagedList: Sendable {
         }
     }
 
-    /// The row's request with the page parameters of the page after `pages` pages.
-    private func withPageParameters(_ pages: Int) -> RequestURL.Request {
-        var url = request.url
+    /// The row's request with the page parameters of the page after `pages` pages, in its query
+    /// or its body as the style places them.
+    /// - Throws: ``FetchError`` when one goes in a body that has no place for it.
+    private func withPageParameters(_ pages: Int) throws(FetchError) -> RequestURL.Request {
+        var next = request
+        var numbers: [(Pagination.Place, String, Int)] = []
         switch pagination.style {
         case .nextURL, .linkHeader, .cursor: break
         case .afterLast(_, _, _, let size, let sizeParameter):
-            if let sizeParameter, let size { url = URLQuery.setting(sizeParameter, to: String(size), in: url) }
+            if let sizeParameter, let size { numbers.append((sizeParameter, "size", size)) }
         case .offset(let parameter, let size, let sizeParameter, _):
-            url = URLQuery.setting(parameter, to: String(pages * size), in: url)
-            if let sizeParameter { url = URLQuery.setting(sizeParameter, to: String(size), in: url) }
+            numbers.append((parameter, "offset", pages * size))
+            if let sizeParameter { numbers.append((sizeParameter, "size", size)) }
         case .page(let parameter, let first, let size, let sizeParameter, _):
-            url = URLQuery.setting(parameter, to: String(first + pages), in: url)
-            if let sizeParameter, let size { url = URLQuery.setting(sizeParameter, to: String(size), in: url) }
+            numbers.append((parameter, "page", first + pages))
+            if let sizeParameter, let size { numbers.append((sizeParameter, "size", size)) }
         }
-        return RequestURL.Request(method: request.method, url: url, body: request.body)
+        for (place, what, number) in numbers { try Self.set(.int(Int64(number)), at: place, what, in: &next) }
+        return next
     }
 
     /// A next URL the API named, made absolute against the page it was on, checked to lead to
@@ -400,7 +428,7 @@ struct PagedList: Sendable {
     /// `destination`: text for a query parameter; for a body, its JSON, whatever its type (an
     /// Elasticsearch `sort` list). `nil` when absent, `null` or empty.
     private static func cursor(
-        _ value: Value?, _ place: String, wanted: String, in destination: Pagination.CursorPlace
+        _ value: Value?, _ place: String, wanted: String, in destination: Pagination.Place
     ) -> Result<String?, AnswerMatching.Mismatch> {
         switch (destination, value ?? .null) {
         case (.query, _): return text(of: value, place, wanted: wanted)

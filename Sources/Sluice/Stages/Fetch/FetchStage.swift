@@ -114,9 +114,10 @@ public struct FetchStage: Stage {
     /// sent in, kept when a cursor is set in it.
     static func pagination(_ p: PaginateSettings, bodyKeyOrder: JSONKeyOrder) -> Pagination? {
         let style: Pagination.Style
-        func place(_ parameter: String) -> Pagination.CursorPlace {
+        func place(_ parameter: String) -> Pagination.Place {
             p.cursorField == nil ? .query(parameter) : .body(parameter, keyOrder: bodyKeyOrder)
         }
+        let sizeParameter = p.sizeParam.map { Pagination.Place.query($0) }
         switch p.style {
         case .nextURL(let key)?: style = .nextURL(key: key)
         case .linkHeader?: style = .linkHeader
@@ -125,12 +126,13 @@ public struct FetchStage: Stage {
         case .afterLast(let key, let parameter)?:
             style = .afterLast(
                 key: key, parameter: place(parameter), hasMore: p.hasMore, pageSize: p.pageSize,
-                sizeParameter: p.sizeParam)
+                sizeParameter: sizeParameter)
         case .offset(let parameter, let size)?:
-            style = .offset(parameter: parameter, pageSize: size, sizeParameter: p.sizeParam, hasMore: p.hasMore)
+            style = .offset(
+                parameter: .query(parameter), pageSize: size, sizeParameter: sizeParameter, hasMore: p.hasMore)
         case .page(let parameter)?:
             style = .page(
-                parameter: parameter, first: p.firstPage, pageSize: p.pageSize, sizeParameter: p.sizeParam,
+                parameter: .query(parameter), first: p.firstPage, pageSize: p.pageSize, sizeParameter: sizeParameter,
                 hasMore: p.hasMore)
         case nil: return nil
         }
