@@ -155,6 +155,17 @@ public struct Paging: Sendable {
         /// `cN` (none for the first page); `{"object": "list", "results": [...], "has_more": true,
         /// "next_cursor": "cN+1"}` (`null` on the last page).
         case bodyCursor
+        /// Search APIs (Elasticsearch's `from` and `size`, Meilisearch's `offset` and `limit`):
+        /// `POST` with a JSON body whose members at ``Paging/offsetField`` and ``Paging/sizeField``
+        /// are numbers (0 and ``Paging/size`` when absent; anything else is a 400);
+        /// `{"hits": [...]}` (with `has_more` as ``Paging/numberedHasMore`` says).
+        case bodyOffset
+        /// Algolia's search: `POST` with the page number, from 0, at ``Paging/pageField`` and the
+        /// page size at ``Paging/sizeField``, numbers as ``bodyOffset``'s; its answer likewise.
+        case bodyPage
+
+        /// Whether a page is asked for with a `POST`, its place in the list in the body.
+        var inBody: Bool { [.bodyCursor, .bodyOffset, .bodyPage].contains(self) }
     }
 
     public var style: Style
@@ -167,12 +178,19 @@ public struct Paging: Sendable {
     public var idKey = "id"
     /// `bodyCursor`: the key path of the request body's member holding the cursor.
     public var cursorField = "start_cursor"
+    /// `bodyOffset`: the key path of the request body's member holding the offset.
+    public var offsetField = "from"
+    /// `bodyPage`: the key path of the request body's member holding the page number.
+    public var pageField = "page"
+    /// `bodyOffset`, `bodyPage`: the key path of the request body's member holding the page size.
+    public var sizeField = "size"
     /// `startingAfter`: whether pages say `has_more`.
     public var hasMore = true
-    /// `startingAfter`, `offset`, `page`, `"ID#N"`: what page N (from 1) of id's list says
-    /// `has_more` is instead of the truth.
+    /// `startingAfter`, `offset`, `page`, `bodyOffset`, `bodyPage`, `"ID#N"`: what page N (from 1)
+    /// of id's list says `has_more` is instead of the truth.
     public var hasMoreOverride: [String: Bool] = [:]
-    /// `offset`, `page`: the pages say whether more follow, as StackExchange's do:
+    /// `offset`, `page`, `bodyOffset`, `bodyPage`: the pages say whether more follow, as
+    /// StackExchange's do:
     /// `{"items": [...], "has_more": true}` (`page`'s items then in `items` too).
     public var numberedHasMore = false
 

@@ -202,7 +202,7 @@ struct FixtureState: Sendable {
 
     /// A page of the id's list, laid out as `paging` says.
     private mutating func page(of request: FixtureRequest, prefix: String, paging: Paging) -> FixtureReply {
-        let method = paging.style == .bodyCursor ? "POST" : "GET"
+        let method = paging.style.inBody ? "POST" : "GET"
         // Where a POST's page was seen other (303): the page of that cursor, asked with a GET.
         let seeOther = paging.style == .bodyCursor && request.method == "GET" ? request.parameters["see_other"] : nil
         guard request.method == method || seeOther != nil, request.path.hasPrefix(prefix) else {
@@ -225,6 +225,23 @@ struct FixtureState: Sendable {
                 cursor = paging.cursorField.split(separator: ".").reduce(body) { $0[String($1)] }.stringValue
             }
             start = (Int((cursor ?? "c0").dropFirst()) ?? 0) * size
+        case .bodyOffset, .bodyPage:
+            let body = (try? JSON.decode(request.body)) ?? .null
+            stats.bodies.append(body)
+            let place = paging.style == .bodyOffset ? paging.offsetField : paging.pageField
+            // A search API takes numbers only: text ("3") is a 400, as Elasticsearch's is.
+            func number(at path: String, absent: Int) -> Int? {
+                switch path.split(separator: ".").reduce(body, { $0[String($1)] }) {
+                case .null: absent
+                case .int(let number) where number >= 0: Int(number)
+                default: nil
+                }
+            }
+            guard let asked = number(at: paging.sizeField, absent: size), asked > 0,
+                let at = number(at: place, absent: 0)
+            else { return .error(400, "\(place) and \(paging.sizeField) must be whole numbers") }
+            size = asked
+            start = paging.style == .bodyOffset ? at : at * size
         case .offset:
             size = Int(parameters["limit"] ?? "") ?? size
             start = Int(parameters["offset"] ?? "0") ?? 0
@@ -280,8 +297,9 @@ struct FixtureState: Sendable {
             return FixtureReply(
                 200, json: .object(["items": .array(items), "meta": .object(["next_cursor": .string(cursor)])]))
         case .offset,
-            .page where paging.numberedHasMore:
-            var answer: [String: Value] = ["items": .array(items)]
+            .page where paging.numberedHasMore,
+            .bodyOffset, .bodyPage:
+            var answer: [String: Value] = [paging.style.inBody ? "hits" : "items": .array(items)]
             if paging.numberedHasMore { answer["has_more"] = .bool(paging.hasMoreOverride["\(id)#\(number)"] ?? more) }
             return FixtureReply(200, json: .object(answer))
         case .page: return FixtureReply(200, json: .array(items))

@@ -1212,8 +1212,8 @@ struct PlanChecker {
 }
 
 extension PlanChecker {
-    /// `paginate`: for one request per row, a GET or a POST sending its cursor in its body,
-    /// exactly one style, each key with its partner.
+    /// `paginate`: for one request per row, a GET or a POST sending its cursor, offset or page
+    /// number in its body, exactly one style, each key with its partner.
     mutating func checkPaginate(
         _ paginate: PaginateSettings, _ fetch: FetchSettings, stage s: StageDefinition, path: String, shapeKnown: Bool
     ) {
@@ -1235,7 +1235,8 @@ extension PlanChecker {
         let styles = paginate.styleKeys
         let allStyles =
             "next_url, link_header: true, cursor (with cursor_param), after_last (with cursor_param), "
-            + "offset_param (with page_size) or page_param"
+            + "offset_param (with page_size) or page_param; for a POST, cursor_field, offset_field or page_field "
+            + "instead"
         if styles.isEmpty {
             error(
                 "'paginate' in stage '\(s.name)' names no way to find the next page", at: "paginate",
@@ -1247,6 +1248,8 @@ extension PlanChecker {
                 at: "paginate.\(styles[1])")
         }
         let pageSizeGiven = isGiven("page_size", in: path + ".paginate")
+        let offset = paginate.offsetParam != nil || paginate.offsetField != nil
+        let page = paginate.pageParam != nil || paginate.pageField != nil
         // Each key that needs another, or that only one style reads.
         let pairs: [(key: String, present: Bool, needs: String, needed: Bool, why: String)] = [
             (
@@ -1274,26 +1277,33 @@ extension PlanChecker {
                 "where the last item's value is sent: a query parameter, or a POST body's key path"
             ),
             (
-                "has_more", paginate.hasMore != nil, "cursor', 'after_last', 'offset_param' or 'page_param",
-                paginate.cursor != nil || paginate.afterLast != nil || paginate.offsetParam != nil
-                    || paginate.pageParam != nil, "the style whose end it says"
+                "has_more", paginate.hasMore != nil,
+                "cursor', 'after_last', 'offset_param', 'offset_field', 'page_param' or 'page_field",
+                paginate.cursor != nil || paginate.afterLast != nil || offset || page, "the style whose end it says"
             ),
             (
                 "offset_param", paginate.offsetParam != nil, "page_size", paginate.pageSize != nil,
                 "the number of items a page holds, which the offset grows by"
             ),
             (
-                "page_size", pageSizeGiven, "offset_param', 'page_param' or 'after_last",
-                paginate.offsetParam != nil || paginate.pageParam != nil || paginate.afterLast != nil,
-                "the style it sizes"
+                "offset_field", paginate.offsetField != nil, "page_size", paginate.pageSize != nil,
+                "the number of items a page holds, which the offset grows by"
+            ),
+            (
+                "page_size", pageSizeGiven, "offset_param', 'offset_field', 'page_param', 'page_field' or 'after_last",
+                offset || page || paginate.afterLast != nil, "the style it sizes"
             ),
             (
                 "size_param", paginate.sizeParam != nil, "page_size", paginate.pageSize != nil,
                 "the number of items to ask for"
             ),
             (
-                "first_page", paginate.firstPage != 1, "page_param", paginate.pageParam != nil,
-                "the query parameter of the page number"
+                "size_field", paginate.sizeField != nil, "page_size", paginate.pageSize != nil,
+                "the number of items to ask for"
+            ),
+            (
+                "first_page", paginate.firstPage != 1, "page_param' or 'page_field", page,
+                "the query parameter or body member of the page number"
             ),
         ]
         for pair in pairs where pair.present && !pair.needed {
@@ -1303,48 +1313,82 @@ extension PlanChecker {
         }
     }
 
-    /// A paged GET sends its cursor in the query; a paged POST only in its JSON object body
-    /// (`cursor_field`), at a key path whose steps the body leaves free or makes objects.
+    /// A paged GET sends its page parameters in the query; a paged POST only in its JSON object
+    /// body (`cursor_field`, `offset_field`, `page_field`, `size_field`), at key paths whose steps
+    /// the body leaves free or makes objects, none inside another.
     /// - Returns: each error's message, key and notes.
     private static func paginateMethodErrors(
         _ paginate: PaginateSettings, _ fetch: FetchSettings, stage name: String
     ) -> [(String, String, [String])] {
         var errors: [(String, String, [String])] = []
         func error(_ message: String, _ key: String, _ notes: [String]) { errors.append((message, key, notes)) }
+        // Each page parameter: its keys' stem, what it carries, its query parameter and its body's key path.
+        let places: [(stem: String, what: String, param: String?, field: String?)] = [
+            ("cursor", "cursor", paginate.cursorParam, paginate.cursorField),
+            ("offset", "offset", paginate.offsetParam, paginate.offsetField),
+            ("page", "page number", paginate.pageParam, paginate.pageField),
+            ("size", "page size", paginate.sizeParam, paginate.sizeField),
+        ]
         guard fetch.method == .post else {
-            if paginate.cursorField != nil {
+            for place in places where place.field != nil {
                 error(
-                    "'paginate.cursor_field' in stage '\(name)' puts the cursor in the request's body, and a GET "
-                        + "has none", "paginate.cursor_field", ["send it in the query with cursor_param"])
+                    "'paginate.\(place.stem)_field' in stage '\(name)' puts the \(place.what) in the request's body, "
+                        + "and a GET has none", "paginate.\(place.stem)_field",
+                    ["send it in the query with \(place.stem)_param"])
             }
             return errors
         }
-        guard let field = paginate.cursorField else {
+        for place in places where place.param != nil {
+            if place.field != nil {
+                error(
+                    "'paginate' in stage '\(name)' sends the \(place.what) both in the query (\(place.stem)_param) "
+                        + "and in the body (\(place.stem)_field): give one", "paginate.\(place.stem)_field", [])
+            } else if place.stem != "cursor" {
+                error(
+                    "'paginate.\(place.stem)_param' in stage '\(name)' sends the \(place.what) in the query, and the "
+                        + "pages of a POST are asked for in its JSON body", "paginate.\(place.stem)_param",
+                    ["use \(place.stem)_field, the body's key path the \(place.what) goes in"])
+            }
+        }
+        guard paginate.cursorField != nil || paginate.offsetField != nil || paginate.pageField != nil else {
+            // An offset or page number in the query is said above, with the key to use.
+            guard paginate.offsetParam == nil, paginate.pageParam == nil else { return errors }
             error(
-                "'paginate' in stage '\(name)': the pages of a POST are followed only by a cursor sent in its "
-                    + "body, and this names no cursor_field", "paginate",
+                "'paginate' in stage '\(name)': the pages of a POST are followed only by a cursor, an offset or a "
+                    + "page number sent in its body, and this names no cursor_field, offset_field or page_field",
+                "paginate",
                 [
-                    "give cursor (or after_last) with cursor_field, the body's key path the cursor goes in, or ask "
-                        + "with method GET"
+                    "give cursor (or after_last) with cursor_field, offset_field with page_size, or page_field: the "
+                        + "body's key path it goes in; or ask with method GET"
                 ])
             return errors
         }
-        if paginate.cursorParam != nil {
-            error(
-                "'paginate' in stage '\(name)' sends the cursor both in the query (cursor_param) and in the body "
-                    + "(cursor_field): give one", "paginate.cursor_field", [])
-        }
-        var step = fetch.body
-        for key in field.split(separator: ".", omittingEmptySubsequences: false).map(String.init) {
-            guard !key.isEmpty, case .object(let members)? = step else {
+        var set: [(stem: String, path: String)] = []
+        for place in places {
+            guard let field = place.field else { continue }
+            let key = "paginate.\(place.stem)_field"
+            if let other = set.first(where: {
+                field == $0.path || field.hasPrefix($0.path + ".") || $0.path.hasPrefix(field + ".")
+            }) {
                 error(
-                    "'paginate.cursor_field' in stage '\(name)' is '\(field)', and the body "
-                        + (key.isEmpty ? "has no member with an empty name" : "is not a JSON object at each step of it")
-                        + ": the cursor cannot be set there", "paginate.cursor_field",
-                    ["name a member of the body's JSON object, or of an object in it ('variables.after')"])
-                return errors
+                    "'\(key)' in stage '\(name)' is '\(field)', and \(other.stem)_field is '\(other.path)': one member "
+                        + "cannot carry both", key, ["name another member of the body for each"])
+                continue
             }
-            step = members[key] ?? .object([:])
+            set.append((place.stem, field))
+            var step = fetch.body
+            for member in field.split(separator: ".", omittingEmptySubsequences: false).map(String.init) {
+                guard !member.isEmpty, case .object(let members)? = step else {
+                    error(
+                        "'\(key)' in stage '\(name)' is '\(field)', and the body "
+                            + (member.isEmpty
+                                ? "has no member with an empty name" : "is not a JSON object at each step of it")
+                            + ": the \(place.what) cannot be set there", key,
+                        ["name a member of the body's JSON object, or of an object in it ('variables.after')"])
+                    break
+                }
+                step = members[member] ?? .object([:])
+            }
         }
         return errors
     }

@@ -21,8 +21,8 @@ import Testing
                 + "a batch request (many ids per request)"),
         Case(
             fetch: "path: /lists\nmethod: POST\nbody: {isrc: \"{isrc}\"}\npaginate: {next_url: next}",
-            error: "18:15 'paginate' in stage 'fetch': the pages of a POST are followed only by a cursor sent in its "
-                + "body, and this names no cursor_field"),
+            error: "18:15 'paginate' in stage 'fetch': the pages of a POST are followed only by a cursor, an offset or "
+                + "a page number sent in its body, and this names no cursor_field, offset_field or page_field"),
         Case(
             fetch: "path: /lists/{isrc}\npaginate:\n  cursor: next\n  cursor_field: after",
             error: "18:21 'paginate.cursor_field' in stage 'fetch' puts the cursor in the request's body, and a GET "
@@ -43,6 +43,59 @@ import Testing
             fetch: "path: /lists\nmethod: POST\nbody: {isrc: \"{isrc}\"}\npaginate:\n  cursor_field: after",
             error: "19:21 'paginate.cursor_field' in stage 'fetch' needs 'cursor' or 'after_last': the key path of the "
                 + "answer (or of its last item) holding the cursor"),
+        // An offset, page number or page size goes in a GET's query and in a POST's body.
+        Case(
+            fetch: "path: /lists/{isrc}\npaginate:\n  offset_field: from\n  page_size: 10",
+            error: "17:21 'paginate.offset_field' in stage 'fetch' puts the offset in the request's body, and a GET "
+                + "has none"),
+        Case(
+            fetch: "path: /lists/{isrc}\npaginate:\n  page_field: page",
+            error: "17:19 'paginate.page_field' in stage 'fetch' puts the page number in the request's body, and a "
+                + "GET has none"),
+        Case(
+            fetch: "path: /lists/{isrc}\npaginate:\n  page_param: page\n  page_size: 10\n  size_field: size",
+            error: "19:19 'paginate.size_field' in stage 'fetch' puts the page size in the request's body, and a GET "
+                + "has none"),
+        Case(
+            fetch: Self.post("  offset_param: from\n  page_size: 10"),
+            error: "19:21 'paginate.offset_param' in stage 'fetch' sends the offset in the query, and the pages of a "
+                + "POST are asked for in its JSON body"),
+        Case(
+            fetch: Self.post("  page_param: page"),
+            error: "19:19 'paginate.page_param' in stage 'fetch' sends the page number in the query, and the pages of "
+                + "a POST are asked for in its JSON body"),
+        Case(
+            fetch: Self.post("  offset_field: from\n  page_size: 10\n  size_param: size"),
+            error: "21:19 'paginate.size_param' in stage 'fetch' sends the page size in the query, and the pages of a "
+                + "POST are asked for in its JSON body"),
+        Case(
+            fetch: Self.post("  page_param: p\n  page_field: page"),
+            error: "20:19 'paginate' in stage 'fetch' sends the page number both in the query (page_param) and in the "
+                + "body (page_field): give one"),
+        Case(
+            fetch: Self.post("  offset_field: from"),
+            error: "19:21 'paginate.offset_field' in stage 'fetch' needs 'page_size': the number of items a page "
+                + "holds, which the offset grows by"),
+        Case(
+            fetch: Self.post("  page_field: page\n  size_field: hitsPerPage"),
+            error: "20:19 'paginate.size_field' in stage 'fetch' needs 'page_size': the number of items to ask for"),
+        Case(
+            fetch: "path: /lists\nmethod: POST\nbody: {isrc: \"{isrc}\", params: \"{isrc}\"}\npaginate:\n"
+                + "  page_field: params.page",
+            error: "19:19 'paginate.page_field' in stage 'fetch' is 'params.page', and the body is not a JSON object "
+                + "at each step of it: the page number cannot be set there"),
+        Case(
+            fetch: Self.post("  offset_field: from\n  page_size: 10\n  size_field: from"),
+            error: "21:19 'paginate.size_field' in stage 'fetch' is 'from', and offset_field is 'from': one member "
+                + "cannot carry both"),
+        Case(
+            fetch: Self.post("  page_field: q.page\n  size_field: q\n  page_size: 10"),
+            error: "20:19 'paginate.size_field' in stage 'fetch' is 'q', and page_field is 'q.page': one member "
+                + "cannot carry both"),
+        Case(
+            fetch: Self.post("  offset_field: from\n  page_field: page\n  page_size: 10"),
+            error: "20:19 'paginate' in stage 'fetch' names 2 ways to find the next page ('offset_field', "
+                + "'page_field'): give one"),
         Case(
             fetch: "path: /lists/{isrc}\npaginate: {max_pages: 5}",
             error: "16:15 'paginate' in stage 'fetch' names no way to find the next page"),
@@ -68,8 +121,8 @@ import Testing
                 + "item's value is sent: a query parameter, or a POST body's key path"),
         Case(
             fetch: "path: /lists/{isrc}\npaginate:\n  next_url: next\n  has_more: more",
-            error: "18:17 'paginate.has_more' in stage 'fetch' needs 'cursor', 'after_last', 'offset_param' or "
-                + "'page_param': the style whose end it says"),
+            error: "18:17 'paginate.has_more' in stage 'fetch' needs 'cursor', 'after_last', 'offset_param', "
+                + "'offset_field', 'page_param' or 'page_field': the style whose end it says"),
         Case(
             fetch: "path: /lists/{isrc}\npaginate:\n  after_last: id\n  cursor_param: after\n  end_cursor: \"0\"",
             error: "19:19 'paginate.end_cursor' in stage 'fetch' needs 'cursor': the key path of the answer holding "
@@ -85,15 +138,15 @@ import Testing
         Case(
             fetch: "path: /lists/{isrc}\npaginate:\n  link_header: true\n  page_size: 10",
             error:
-                "18:18 'paginate.page_size' in stage 'fetch' needs 'offset_param', 'page_param' or 'after_last': the "
-                + "style it sizes"),
+                "18:18 'paginate.page_size' in stage 'fetch' needs 'offset_param', 'offset_field', 'page_param', "
+                + "'page_field' or 'after_last': the style it sizes"),
         Case(
             fetch: "path: /lists/{isrc}\npaginate:\n  page_param: page\n  size_param: per_page",
             error: "18:19 'paginate.size_param' in stage 'fetch' needs 'page_size': the number of items to ask for"),
         Case(
             fetch: "path: /lists/{isrc}\npaginate:\n  next_url: next\n  first_page: 0",
-            error: "18:19 'paginate.first_page' in stage 'fetch' needs 'page_param': the query parameter of the page "
-                + "number"),
+            error: "18:19 'paginate.first_page' in stage 'fetch' needs 'page_param' or 'page_field': the query "
+                + "parameter or body member of the page number"),
         Case(
             fetch: "path: /lists/{isrc}\npaginate:\n  page_param: page\n  page_size: 0",
             error: "18:18 'page_size' in 'paginate' in stage 'fetch' is 0, below the minimum 1"),
@@ -104,6 +157,11 @@ import Testing
             fetch: "path: /lists/{isrc}\npaginate:\n  next_url: next\n  next_page: 2",
             error: "18:7 unknown key 'next_page' in 'paginate' in stage 'fetch'"),
     ]
+
+    /// A per-row POST's fetch keys with these `paginate` lines.
+    static func post(_ paginate: String) -> String {
+        "path: /lists\nmethod: POST\nbody: {isrc: \"{isrc}\"}\npaginate:\n" + paginate
+    }
 
     @Test(arguments: cases)
     func aPaginateMistakeIsAnErrorAtItsKey(_ c: Case) {
@@ -141,5 +199,33 @@ import Testing
         #expect(errors(plan).isEmpty, "\(errors(plan).map(\.message))")
         let settings = try #require(try load(plan).stage(named: "fetch")?.fetch?.paginate)
         #expect(settings.style != nil && settings.cursorField != nil)
+    }
+
+    /// A POST sending its offset or page number (and its page size) in its body, at the top or in
+    /// an object of it, is checked clean and loads as that style at that key path.
+    @Test(
+        arguments: [
+            (
+                "body: {query: {match: {t: \"{isrc}\"}}}\npaginate: {offset_field: from, size_field: size, page_size: 10}",
+                PaginateSettings.Style.offset(parameter: "from", pageSize: 10)
+            ),
+            (
+                "body: {q: \"{isrc}\"}\npaginate: {page_field: page, first_page: 0, size_field: hitsPerPage, "
+                    + "page_size: 20, has_more: more}", .page(parameter: "page")
+            ),
+            (
+                "body: {q: \"{isrc}\", params: {x: 1}}\npaginate: {page_field: params.page}",
+                .page(parameter: "params.page")
+            ),
+            (
+                "body: {q: \"{isrc}\"}\npaginate: {after_last: sort, cursor_field: search_after, page_size: 10, "
+                    + "size_field: size}", .afterLast("sort", parameter: "search_after")
+            ),
+        ] as [(String, PaginateSettings.Style)])
+    func aPostWithItsOffsetOrPageInItsBodyIsChecked(fetch: String, style: PaginateSettings.Style) throws {
+        let plan = RequestShapeCheckTests.plan(fetch: "path: /lists\nmethod: POST\n" + fetch)
+        #expect(errors(plan).isEmpty, "\(errors(plan).map(\.message))")
+        let settings = try #require(try load(plan).stage(named: "fetch")?.fetch?.paginate)
+        #expect(settings.style == style)
     }
 }

@@ -772,6 +772,90 @@ import Testing
         }
     }
 
+    // MARK: An offset or page number in a POST's body (Elasticsearch, Meilisearch, Algolia)
+
+    static func search(_ style: Paging.Style, _ configure: (inout Paging) -> Void = { _ in }) -> FixtureAPI {
+        var paging = Paging(style, size: 3)
+        configure(&paging)
+        return FixtureAPI(shape: .pagedList(pathPrefix: "/search/", paging: paging), answers: lists)
+    }
+
+    struct BodyNumberCase: Sendable, CustomTestStringConvertible {
+        var style: Paging.Style
+        var paginate: String
+        /// Requests for A, B, Z, C, without the retried page.
+        var requests: Int
+        var paging: @Sendable (inout Paging) -> Void = { _ in }
+        /// A's three bodies, as sent.
+        var sent: [String]
+        var testDescription: String { paginate }
+    }
+
+    /// A per-row POST whose API pages by offset or page number in the body gets every page in
+    /// order: the same body each time with the numbers set, JSON numbers, its keys in the plan's
+    /// order; the end-of-list rules the query's (C's full page followed by an empty one, but with
+    /// `has_more`); each page paced by `delay` and retried as any page. The fixture answers 400 to
+    /// a number sent as text.
+    @Test(
+        arguments: [
+            BodyNumberCase(
+                style: .bodyOffset, paginate: "{offset_field: from, size_field: size, page_size: 3}",
+                requests: 3 + 1 + 1 + 2,
+                sent: [0, 3, 6].map { #"{"query":{"term":{"list":"A"}},"from":\#($0),"size":3}"# }),
+            BodyNumberCase(
+                style: .bodyOffset,
+                paginate: "{offset_field: offset, size_field: limit, page_size: 3, has_more: has_more}",
+                requests: 3 + 1 + 1 + 1,
+                paging: {
+                    $0.offsetField = "offset"
+                    $0.sizeField = "limit"
+                    $0.numberedHasMore = true
+                }, sent: [0, 3, 6].map { #"{"query":{"term":{"list":"A"}},"limit":3,"offset":\#($0)}"# }),
+            BodyNumberCase(
+                style: .bodyPage, paginate: "{page_field: page, first_page: 0, size_field: hitsPerPage, page_size: 3}",
+                requests: 3 + 1 + 1 + 2, paging: { $0.sizeField = "hitsPerPage" },
+                sent: [0, 1, 2].map { #"{"query":{"term":{"list":"A"}},"hitsPerPage":3,"page":\#($0)}"# }),
+        ])
+    func aPostsPagesAreAskedWithTheOffsetOrPageInTheBody(_ c: BodyNumberCase) async throws {
+        var api = Self.search(c.style, c.paging)
+        api.failingPageOnce = ["A#3"]
+        try await FetchShapesTests.with(api) { server, origin in
+            let stage = try FetchShapesTests.fetchStage(
+                "path: /search/{name}\nmethod: POST\nbody: {query: {term: {list: \"{name}\"}}}\nitems_key: hits\n"
+                    + "paginate: \(c.paginate)\nbackoff: 0\ndelay: 50ms",
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let started = ContinuousClock.now
+            let got = rows(try await harness.run(stage, input: [Self.names]))
+            // `delay` between any two requests' starts, the retried page's too.
+            #expect(ContinuousClock.now - started >= .milliseconds(50 * c.requests))
+            #expect(got.map { $0["response"] } == [Self.lists["A"], .array([]), Self.lists["C"]])
+            let counted = ["requests", "pages", "retries", "not_found"].map { harness.counters[$0] }
+            #expect(counted == [c.requests + 1, c.requests - 4, 1, 1])
+            let stats = server.stats()
+            // The third page is sent twice: failed once, then answered.
+            #expect(Array(stats.rawBodies.prefix(4)) == c.sent + [c.sent[2]], "\(stats.rawBodies)")
+            #expect(
+                stats.seenURLs.prefix(4).allSatisfy { $0 == "/search/A" } && stats.methods.allSatisfy { $0 == "POST" })
+        }
+    }
+
+    /// An offset-paged POST whose API answers more items than `page_size` (no `size_field` asks
+    /// for it) stops the fetch on the first page, naming the key to set.
+    @Test func aPostsOffsetPageLongerThanPageSizeStopsTheFetch() async throws {
+        try await FetchShapesTests.with(Self.search(.bodyOffset)) { server, origin in
+            let stage = try FetchShapesTests.fetchStage(
+                "path: /search/{name}\nmethod: POST\nbody: {q: \"{name}\"}\nitems_key: hits\n"
+                    + "paginate: {offset_field: from, page_size: 2}",
+                connection: "kind: http\nbase_url: \(origin)")
+            let said = try await Self.failure(of: stage)
+            #expect(
+                said.contains("page 1 has 3 items, more than paginate.page_size (2)")
+                    && said.contains("set size_field to the body's key path it takes the page size in"), "\(said)")
+            #expect(server.stats().rawBodies == [#"{"q":"A","from":0}"#])
+        }
+    }
+
     /// A keyset fetch that stops in the middle of a row's pages resumes as any paged fetch: the
     /// rows whose lists were whole are read from the answers file, that row's pages asked again.
     @Test func anInterruptedKeysetFetchResumesWithoutAskingFinishedRowsAgain() async throws {

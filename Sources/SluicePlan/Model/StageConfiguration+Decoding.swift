@@ -137,9 +137,12 @@ extension StageConfiguration {
                             afterLast: try p.optional("after_last")?.string(),
                             hasMore: try p.optional("has_more")?.string(),
                             offsetParam: try p.optional("offset_param")?.string(),
-                            pageParam: try p.optional("page_param")?.string(), firstPage: try p.int("first_page"),
+                            offsetField: try p.optional("offset_field")?.string(),
+                            pageParam: try p.optional("page_param")?.string(),
+                            pageField: try p.optional("page_field")?.string(), firstPage: try p.int("first_page"),
                             pageSize: try p.optional("page_size")?.int(),
-                            sizeParam: try p.optional("size_param")?.string(), maxPages: try p.int("max_pages"))
+                            sizeParam: try p.optional("size_param")?.string(),
+                            sizeField: try p.optional("size_field")?.string(), maxPages: try p.int("max_pages"))
                     },
                     fallbackPath: try r.optional("fallback_path")?.string(),
                     fallbackNote: try r.optional("fallback_note")?.string(),

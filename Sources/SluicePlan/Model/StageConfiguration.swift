@@ -181,14 +181,20 @@ public struct PaginateSettings: Sendable, Equatable {
     public var endCursor: String?
     /// The key path of each page's last item whose value the next page starts after.
     public var afterLast: String?
-    /// With `cursor`, `after_last`, `offset_param` or `page_param`: the key path of the answer's
+    /// With `cursor`, `after_last`, an offset or a page number: the key path of the answer's
     /// "more pages" flag, which alone then ends the list.
     public var hasMore: String?
     public var offsetParam: String?
+    /// The key path of a POST body's member the offset is sent in, instead of `offsetParam`.
+    public var offsetField: String?
     public var pageParam: String?
+    /// The key path of a POST body's member the page number is sent in, instead of `pageParam`.
+    public var pageField: String?
     public var firstPage: Int
     public var pageSize: Int?
     public var sizeParam: String?
+    /// The key path of a POST body's member the page size is sent in, instead of `sizeParam`.
+    public var sizeField: String?
     public var maxPages: Int
 
     /// How the next page is found.
@@ -201,12 +207,15 @@ public struct PaginateSettings: Sendable, Equatable {
         case page(parameter: String)
     }
 
-    /// The style keys given (`link_header: false` is none), in the order the reference lists them.
+    /// The style keys given (`link_header: false` is none), in the order the reference lists them;
+    /// an offset or page number sent both in the query and in the body is one style (which
+    /// `sluice check` refuses otherwise).
     public var styleKeys: [String] {
         [
             nextURL.map { _ in "next_url" }, linkHeader == true ? "link_header" : nil, cursor.map { _ in "cursor" },
             afterLast.map { _ in "after_last" }, offsetParam.map { _ in "offset_param" },
-            pageParam.map { _ in "page_param" },
+            offsetParam == nil ? offsetField.map { _ in "offset_field" } : nil, pageParam.map { _ in "page_param" },
+            pageParam == nil ? pageField.map { _ in "page_field" } : nil,
         ].compactMap { $0 }
     }
 
@@ -216,11 +225,12 @@ public struct PaginateSettings: Sendable, Equatable {
         guard styleKeys.count == 1 else { return nil }
         if let nextURL { return .nextURL(nextURL) }
         if linkHeader == true { return .linkHeader }
-        // `parameter`: the query parameter, or the body's key path (`cursorField`).
+        // `parameter`: the query parameter, or the body's key path (`cursorField`, `offsetField`,
+        // `pageField`).
         if let cursor { return (cursorParam ?? cursorField).map { .cursor(cursor, parameter: $0) } }
         if let afterLast { return (cursorParam ?? cursorField).map { .afterLast(afterLast, parameter: $0) } }
-        if let offsetParam { return pageSize.map { .offset(parameter: offsetParam, pageSize: $0) } }
-        return pageParam.map { .page(parameter: $0) }
+        if let offset = offsetParam ?? offsetField { return pageSize.map { .offset(parameter: offset, pageSize: $0) } }
+        return (pageParam ?? pageField).map { .page(parameter: $0) }
     }
 }
 

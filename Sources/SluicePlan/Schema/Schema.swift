@@ -172,11 +172,12 @@ public enum Schema {
                 + "otherwise the first request's; the cursor is sent as the answer had it (text, a number, a list)."),
         ParameterSpec(
             "has_more", .string,
-            "With `after_last`, `cursor`, `offset_param` or `page_param`: the key path of each page's answer "
+            "With `after_last`, `cursor`, `offset_param` or `page_param` (or their `_field`): the key path of each "
+                + "page's answer "
                 + "saying whether more pages follow (Stripe's and StackExchange's `has_more`, GraphQL's "
                 + "`data.x.pageInfo.hasNextPage`); anything but `true` (`false`, absent, `null`) ends the list, "
                 + "whatever the page's length or cursor, saving the request for an empty page after the last. "
-                + "`true` with no cursor, no items, or (with `offset_param`) fewer items than `page_size` stops the "
+                + "`true` with no cursor, no items, or (with an offset) fewer items than `page_size` stops the "
                 + "fetch: the list is never cut short, nor asked past its end."),
         ParameterSpec(
             "offset_param", .string,
@@ -184,17 +185,28 @@ public enum Schema {
                 + "fewer than `page_size` items ends the list (with `has_more`, the flag alone does), and one of more "
                 + "stops the fetch (the API pages by another size, and the next offset would repeat items)."),
         ParameterSpec(
+            "offset_field", .string,
+            "Style, for a POST (instead of `offset_param`, as it ends): the key path of the JSON body's member the "
+                + "offset is set in as a number (Elasticsearch's `from`, Meilisearch's `offset`), the body otherwise "
+                + "the first request's. With `page_size`."),
+        ParameterSpec(
             "page_param", .string,
             "Style: the query parameter of the page number, sent as `first_page`, then one more each page; "
                 + "an empty page ends the list, or one of fewer than `page_size` items when that is given; with "
                 + "`has_more` (StackExchange's `page` and `has_more`), the flag alone does."),
         ParameterSpec(
-            "first_page", .int(min: 0, max: 1_000_000), default: 1, "With `page_param`: the first page's number."),
+            "page_field", .string,
+            "Style, for a POST (instead of `page_param`, as it ends): the key path of the JSON body's member the "
+                + "page number is set in as a number (Meilisearch's and Algolia's `page`), the body otherwise the "
+                + "first request's."),
+        ParameterSpec(
+            "first_page", .int(min: 0, max: 1_000_000), default: 1,
+            "With `page_param` or `page_field`: the first page's number (Algolia's is 0)."),
         ParameterSpec(
             "page_size", .int(min: 1, max: 1_000_000),
-            "Items per page: required with `offset_param`, optional with `page_param` and `after_last`; sent in "
-                + "`size_param` when that is given. A page of fewer items ends the list (but with `has_more`, which "
-                + "alone ends it), so it must be at most the most items the API gives a page, its "
+            "Items per page: required with an offset (`offset_param`, `offset_field`), optional with a page number "
+                + "and `after_last`; sent in `size_param` (or `size_field`) when that is given. A page of fewer items "
+                + "ends the list (but with `has_more`, which alone ends it), so it must be at most the most items the API gives a page, its "
                 + "cap (GitHub's `per_page` and MusicBrainz's `limit` take at most 100), and without `size_param` at "
                 + "most the API's own page size (with `offset_param`, exactly: a longer page stops the fetch): an API "
                 + "that gives fewer items than asked cuts every longer list to its first page with no error, since "
@@ -204,6 +216,10 @@ public enum Schema {
         ParameterSpec(
             "size_param", .string,
             "With `page_size`: the query parameter that asks for that many items a page (`limit`, `per_page`)."),
+        ParameterSpec(
+            "size_field", .string,
+            "With `page_size`, for a POST (instead of `size_param`): the key path of the JSON body's member set to "
+                + "it as a number (Elasticsearch's `size`, Meilisearch's `limit` or `hitsPerPage`)."),
         ParameterSpec(
             "max_pages", .int(min: 1, max: 1_000_000), default: 100,
             "Most pages one row's list may take. A row whose list has more is rejected (reason `too_many_pages`, "
@@ -401,10 +417,11 @@ public enum Schema {
                         + "With `paginate`, where each page's list is (without it, each page's body is the list)."),
                 ParameterSpec(
                     "paginate", .object(paginateKeys),
-                    "Per-item GET (or POST, with `cursor_field`): follow the pages of a list the API pages, and "
-                        + "attach one array, every page's items (at `items_key`) in order. Exactly one style: `next_url`, `link_header`, `cursor` "
-                        + "with `cursor_param` (or `cursor_field`), `after_last` likewise, `offset_param` with "
-                        + "`page_size`, or `page_param`. See Fetch pagination."),
+                    "Per-item GET (or POST, with `cursor_field`, `offset_field` or `page_field`): follow the pages of "
+                        + "a list the API pages, and attach one array, every page's items (at `items_key`) in order. "
+                        + "Exactly one style: `next_url`, `link_header`, `cursor` with `cursor_param` (or "
+                        + "`cursor_field`), `after_last` likewise, `offset_param` (or `offset_field`) with `page_size`, "
+                        + "or `page_param` (or `page_field`). See Fetch pagination."),
                 ParameterSpec(
                     "fallback_path", .string,
                     "Per-item path with `{id}` used when the batch endpoint answers 403, e.g. `/tracks/{id}`."

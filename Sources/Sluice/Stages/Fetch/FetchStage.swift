@@ -111,13 +111,15 @@ public struct FetchStage: Stage {
 
     /// The fetcher's ``Pagination`` of a plan's `paginate`; `nil` for keys that name no one
     /// style (which `sluice check` refuses). `bodyKeyOrder`: the order a POST body's keys are
-    /// sent in, kept when a cursor is set in it.
+    /// sent in, kept when a cursor, offset, page number or size is set in it.
     static func pagination(_ p: PaginateSettings, bodyKeyOrder: JSONKeyOrder) -> Pagination? {
         let style: Pagination.Style
-        func place(_ parameter: String) -> Pagination.Place {
-            p.cursorField == nil ? .query(parameter) : .body(parameter, keyOrder: bodyKeyOrder)
+        // A `_field` key names the body's key path; `_param`, the query parameter.
+        func place(_ parameter: String, inBody: Bool) -> Pagination.Place {
+            inBody ? .body(parameter, keyOrder: bodyKeyOrder) : .query(parameter)
         }
-        let sizeParameter = p.sizeParam.map { Pagination.Place.query($0) }
+        func place(_ parameter: String) -> Pagination.Place { place(parameter, inBody: p.cursorField != nil) }
+        let sizeParameter = (p.sizeParam ?? p.sizeField).map { place($0, inBody: p.sizeParam == nil) }
         switch p.style {
         case .nextURL(let key)?: style = .nextURL(key: key)
         case .linkHeader?: style = .linkHeader
@@ -129,10 +131,12 @@ public struct FetchStage: Stage {
                 sizeParameter: sizeParameter)
         case .offset(let parameter, let size)?:
             style = .offset(
-                parameter: .query(parameter), pageSize: size, sizeParameter: sizeParameter, hasMore: p.hasMore)
+                parameter: place(parameter, inBody: p.offsetParam == nil), pageSize: size, sizeParameter: sizeParameter,
+                hasMore: p.hasMore)
         case .page(let parameter)?:
             style = .page(
-                parameter: .query(parameter), first: p.firstPage, pageSize: p.pageSize, sizeParameter: sizeParameter,
+                parameter: place(parameter, inBody: p.pageParam == nil), first: p.firstPage, pageSize: p.pageSize,
+                sizeParameter: sizeParameter,
                 hasMore: p.hasMore)
         case nil: return nil
         }
