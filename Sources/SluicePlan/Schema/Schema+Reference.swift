@@ -120,10 +120,27 @@ extension Schema {
     /// What `paginate` does beyond its keys' own docs.
     static let paginationText = """
         Only for one request per row (a `path` with `{field}` placeholders, or a POST `body` with them): a
-        GET, or a POST whose cursor (`cursor` or `after_last`) goes in its JSON body at `cursor_field`
-        (Notion's `start_cursor`, GraphQL's `variables.after`, Elasticsearch's `search_after`), every
-        page the same body with that member set; `check` refuses it on a batch request, on a POST
-        otherwise, and without exactly one style. Each row's `response` is one array: every
+        GET, or a POST that pages in its JSON body: its cursor (`cursor` or `after_last`) at `cursor_field`
+        (Notion's `start_cursor`, GraphQL's `variables.after`, Elasticsearch's `search_after`), or its
+        offset at `offset_field` or page number at `page_field`, and its page size at `size_field`, as
+        JSON numbers (Elasticsearch's `from` and `size`, Meilisearch's `offset` and `limit`, Algolia's
+        `page` from 0 and `hitsPerPage`), every page the same body with those members set. `check`
+        refuses it on a batch request, on a POST otherwise, a `_param` key on a POST (the `_field` is its
+        body's), a `_field` key on a GET, and without exactly one style. For example, an Elasticsearch
+        search per row:
+
+        ```yaml
+        path: /tracks/_search
+        method: POST
+        body: {query: {term: {artist: "{artist_id}"}}}
+        items_key: hits.hits
+        paginate: {offset_field: from, size_field: size, page_size: 100}
+        ```
+
+        The first page is asked with `"from": 0, "size": 100`, the next with `"from": 100`, and a page
+        of fewer than 100 hits ends the list. (Elasticsearch refuses `from` + `size` past 10,000 hits
+        by default, `index.max_result_window`: that page's 400 stops the fetch; read longer lists with
+        `after_last: sort` and `cursor_field: search_after`.) Each row's `response` is one array: every
         page's items in order (`[]` for an empty first page, which is found, not "not found"). Each page is
         a request like any other: paced (`delay`, `rate`, `Retry-After`), retried, counted in `requests`,
         and in `pages` after the first. A 404, 410 or 204 on the first page is "not found" (`on_not_found`),
