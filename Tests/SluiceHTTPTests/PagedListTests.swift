@@ -319,6 +319,25 @@ import Testing
                 #"http://h/q {"params":{"hitsPerPage":2,"page":1},"q":"x"}"#,
                 #"http://h/q {"params":{"hitsPerPage":2,"page":2},"q":"x"}"#,
             ])
+        // Keyset paging in the body (Elasticsearch's `search_after`) with its size there too: the
+        // first page carries the size alone, each next one the last item's value as well.
+        let keyset = Pagination.Style.afterLast(
+            key: "id", parameter: .body("search_after"), hasMore: nil, pageSize: 2, sizeParameter: .body("size"))
+        var list = PagedList(
+            Pagination(style: keyset), itemsKey: "items",
+            request: RequestURL.Request(method: "POST", url: "http://h/q", body: Array(#"{"q":"x"}"#.utf8)),
+            baseURL: "http://h", addedParameters: [])
+        let firstPage = try list.firstRequest
+        let items: Value = .object(["items": .array([.object(["id": 7]), .object(["id": 9])])])
+        let page = try list.read(items, link: nil, rules: ItemRules()).get()
+        guard case .ask(let second) = try list.add(page, answering: firstPage.url) else {
+            Issue.record("a full page asks for the next")
+            return
+        }
+        #expect(
+            [firstPage, second].map { String(decoding: $0.body ?? [], as: UTF8.self) } == [
+                #"{"q":"x","size":2}"#, #"{"q":"x","search_after":9,"size":2}"#,
+            ])
         let refused = #expect(throws: FetchError.self) { try bodies(algolia, body: #"{"q":"x","params":"v"}"#) }
         #expect(
             refused?.message
