@@ -15,6 +15,8 @@ struct PagedList: Sendable {
     /// Query parameters the fetcher adds as a request leaves (an api-key's `query_param`): taken
     /// off a next URL the API names, so that the key is neither sent twice nor logged.
     let addedParameters: [String]
+    /// ``firstRequest``, made once: every cursor page is the first request with its cursor set.
+    private let first: Result<RequestURL.Request, FetchError>
     /// The items of the pages read so far, in order.
     private(set) var items: [Value] = []
     /// The pages read so far.
@@ -69,16 +71,17 @@ struct PagedList: Sendable {
         self.request = request
         self.origin = Origin(baseURL)
         self.addedParameters = addedParameters
-        self.body = request.body
+        let first = Result { () throws(FetchError) in try Self.withPageParameters(0, of: request, pagination.style) }
+        self.first = first
         // The first page is known by the body it is asked with: with its offset or number set.
-        if let first = try? firstRequest { self.body = first.body }
+        self.body = (try? first.get())?.body ?? request.body
     }
 
     /// The first page's request: the row's, with the page parameters an offset or page style
     /// sends on every request.
     /// - Throws: ``FetchError`` when a page parameter goes in a body that has no place for it.
     var firstRequest: RequestURL.Request {
-        get throws(FetchError) { try withPageParameters(0) }
+        get throws(FetchError) { try first.get() }
     }
 
     /// Reads one page's answer. `link` is its `Link` header (all of them, comma-joined);
@@ -232,7 +235,7 @@ struct PagedList: Sendable {
         case .cursor(_, let parameter, _, _), .afterLast(_, let parameter, _, _, _):
             request = try nextRequest(with: next, in: parameter)
         case .offset, .page:
-            request = try withPageParameters(pages)
+            request = try Self.withPageParameters(pages, of: self.request, pagination.style)
         }
         if let earlier = asked[Self.identity(request.url, request.body)] { throw loop(since: earlier, url: answered) }
         body = request.body
@@ -373,13 +376,15 @@ struct PagedList: Sendable {
         }
     }
 
-    /// The row's request with the page parameters of the page after `pages` pages, in its query
-    /// or its body as the style places them.
+    /// The row's `request` with the page parameters `style` sends for the page after `pages`
+    /// pages, in its query or its body as the style places them.
     /// - Throws: ``FetchError`` when one goes in a body that has no place for it.
-    private func withPageParameters(_ pages: Int) throws(FetchError) -> RequestURL.Request {
+    private static func withPageParameters(
+        _ pages: Int, of request: RequestURL.Request, _ style: Pagination.Style
+    ) throws(FetchError) -> RequestURL.Request {
         var next = request
         var numbers: [(Pagination.Place, String, Int)] = []
-        switch pagination.style {
+        switch style {
         case .nextURL, .linkHeader, .cursor: break
         case .afterLast(_, _, _, let size, let sizeParameter):
             if let sizeParameter, let size { numbers.append((sizeParameter, "size", size)) }
@@ -390,7 +395,7 @@ struct PagedList: Sendable {
             numbers.append((parameter, "page", first + pages))
             if let sizeParameter, let size { numbers.append((sizeParameter, "size", size)) }
         }
-        for (place, what, number) in numbers { try Self.set(.int(Int64(number)), at: place, what, in: &next) }
+        for (place, what, number) in numbers { try set(.int(Int64(number)), at: place, what, in: &next) }
         return next
     }
 
