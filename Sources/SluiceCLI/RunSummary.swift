@@ -543,9 +543,11 @@ extension RunSummary {
             // The runner records a review cut short so, and nothing else on a stage not started.
             return "stage '\(stage.name)' was interrupted during its review, before its transaction began" + nothing
         }
-        // The first stage cut short: those after it were waiting on it (the stage table shows them).
-        let running = manifest.stages.first { $0.startedAt != nil && $0.status == .cancelled }
-        let during = running.map { " (the run was interrupted in stage '\($0.name)')" } ?? ""
+        // Every stage cut short: which one the others waited on (for its output, or for room in
+        // its buffer) is a matter of timing, so none is singled out.
+        let running = manifest.stages.filter { $0.startedAt != nil && $0.status == .cancelled }.map { "'\($0.name)'" }
+        let stages = "stage\(running.count == 1 ? "" : "s") \(running.joined(separator: ", "))"
+        let during = running.isEmpty ? "" : " (the run was interrupted in \(stages))"
         return "stage '\(stage.name)' did not start\(during)" + nothing
     }
 }

@@ -77,9 +77,13 @@ struct InterruptPhaseTests {
         let manifest = try #require(await fixture.manifests().last?.manifest)
         #expect(manifest.status == .interrupted)
         #expect(manifest.stage("fetch")?.status == .cancelled && manifest.stage("apply")?.status == .pending)
-        #expect(
-            interrupted.stdout.contains(Self.notBegun("did not start (the run was interrupted in stage 'fetch')")),
-            "\(interrupted.stdout)")
+        // The stages cut short are named, fetch among them; whether chunk still waited for room
+        // to send its last batch, or transform had already given up, is a matter of timing.
+        let stages = manifest.stages.filter { $0.status == .cancelled }.map { "'\($0.name)'" }
+        #expect(stages.contains("'fetch'"))
+        let named = "stage\(stages.count == 1 ? "" : "s") \(stages.joined(separator: ", "))"
+        let during = "(the run was interrupted in \(named))"
+        #expect(interrupted.stdout.contains(Self.notBegun("did not start " + during)), "\(interrupted.stdout)")
         #expect(!interrupted.stdout.contains("rolled back"), "\(interrupted.stdout)")
         #expect(try await fixture.table() == before)
     }
