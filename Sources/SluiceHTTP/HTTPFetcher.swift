@@ -46,7 +46,7 @@ public actor HTTPFetcher {
     }
     private var said: [String] = []
     /// Whether any request got an answer (an item, or "not found"), and how many ids the API
-    /// refused on their own (400) before one did: a source that refuses every id is misconfigured.
+    /// refused on their own (400 or 422) before one did: a source that refuses every id is misconfigured.
     private var answeredAny = false
     private var refusedBeforeAnyAnswer = 0
     /// Per item: whether an answer had `items_key`, and how many had not before one did.
@@ -66,7 +66,7 @@ public actor HTTPFetcher {
     /// The requests awaiting their answer, by their number in ``FetchCounters/requests``, with
     /// when they were sent.
     var inFlight: [Int: ContinuousClock.Instant] = [:]
-    /// Whether a batch refused for its size was said (``refusedForItsSize(_:message:)``).
+    /// Whether a batch refused for its size was said (``refusedForItsSize(_:_:)``).
     private var saidRefusedForItsSize = false
 
     /// - Parameters:
@@ -184,14 +184,15 @@ public actor HTTPFetcher {
         case .ok(let results):
             answeredAny = true
             return results
-        case .badRequest(let message, _):
-            guard !narrowing else { return try await narrow(ids, refusedWith: message, asked: true) }
+        case .badRequest(let message, let status):
+            let refusal = Refusal(message: message, status: status)
+            guard !narrowing else { return try await narrow(ids, refusedWith: refusal, asked: true) }
             logger.info(
-                "The API refused a whole batch (400); splitting it to isolate the ids it refuses",
-                metadata: ["http.message": "\(message)", "fetch.ids": "\(count)"])
-            let results = try await narrow(ids, refusedWith: message, asked: true)
+                "The API refused a whole batch; splitting it to isolate the ids it refuses",
+                metadata: ["http.status": "\(status)", "http.message": "\(message)", "fetch.ids": "\(count)"])
+            let results = try await narrow(ids, refusedWith: refusal, asked: true)
             if !results.contains(where: { if case .rejected = $0 { true } else { false } }) {
-                refusedForItsSize(count, message: message)
+                refusedForItsSize(count, refusal)
             }
             return results
         case .forbidden(let message):
@@ -211,6 +212,12 @@ public actor HTTPFetcher {
         }
     }
 
+    /// What the API answered a refused request (400 or 422): its message and its status.
+    private struct Refusal {
+        var message: String
+        var status: Int
+    }
+
     /// The results for `ids`, which hold at least one id the API refuses with 400 (`asked`: the
     /// API refused exactly this batch; otherwise it was inferred). Split in halves, and a
     /// batch whose answer is already known is not asked for whole: when the first half is
@@ -223,12 +230,12 @@ public actor HTTPFetcher {
     /// `concurrency` allows, both halves are asked at once instead: more requests, half the
     /// waiting.
     private func narrow(
-        _ ids: ArraySlice<String>, refusedWith message: String, asked: Bool
+        _ ids: ArraySlice<String>, refusedWith refusal: Refusal, asked: Bool
     ) async throws -> [ItemResult] {
         guard ids.count > 1 else {
             guard asked else { return try await fetchBatch(ids, narrowing: true) }
-            try refusedAlone(message, url: urls.batch(ids).url)
-            return [.rejected(reason: message)]
+            try refusedAlone(refusal, url: urls.batch(ids).url)
+            return [.rejected(reason: refusal.message)]
         }
         let middle = ids.startIndex + (ids.count + 1) / 2
         let (head, tail) = (ids[..<middle], ids[middle...])
@@ -239,7 +246,7 @@ public actor HTTPFetcher {
         }
         let first = try await fetchBatch(head, narrowing: true)
         let firstWasRefused = first.contains { if case .rejected = $0 { true } else { false } }
-        guard firstWasRefused else { return first + (try await narrow(tail, refusedWith: message, asked: false)) }
+        guard firstWasRefused else { return first + (try await narrow(tail, refusedWith: refusal, asked: false)) }
         return first + (try await fetchBatch(tail, narrowing: true))
     }
 
@@ -307,8 +314,8 @@ public actor HTTPFetcher {
                 answeredAny = true
                 // The status and the API's message: `404: no record for isbn ...`, `410: gone`.
                 results.append(.notFound(because: message))
-            case .badRequest(let message, _):
-                try refusedAlone(message, url: url)
+            case .badRequest(let message, let status):
+                try refusedAlone(Refusal(message: message, status: status), url: url)
                 results.append(.rejected(reason: message))
             case .forbidden(let message):
                 throw FetchError(
@@ -349,32 +356,32 @@ public actor HTTPFetcher {
     /// Counts an id the API refused on its own; stops the fetch when it has refused
     /// ``refusalsBeforeGivingUp`` of them and answered nothing yet, rather than asking about every
     /// id one at a time only to reject them all.
-    private func refusedAlone(_ message: String, url: String) throws {
+    private func refusedAlone(_ refusal: Refusal, url: String) throws {
         guard !answeredAny else { return }
         refusedBeforeAnyAnswer += 1
         guard refusedBeforeAnyAnswer >= Self.refusalsBeforeGivingUp else { return }
         throw FetchError(
             .refusedEverything,
-            "the API refused each of the first \(refusedBeforeAnyAnswer) ids on its own (400: \(message)) and "
+            "the API refused each of the first \(refusedBeforeAnyAnswer) ids on its own (\(refusal.status): \(refusal.message)) and "
                 + "answered no request: the request is likely wrong rather than the ids (check "
                 + (configuration.request == .perItem
                     ? "path, query, body" : "path, ids_param, id_prefix, id_separator, query, body")
                 + " and headers against the API's documentation)",
-            url: url, status: 400)
+            url: url, status: refusal.status)
     }
 
-    /// A batch the API refused whole (400) although it refused none of its ids on its own: the
+    /// A batch the API refused whole (400 or 422) although it refused none of its ids on its own: the
     /// batch itself was refused, most likely for its size. Narrowing still answered every id,
     /// at the cost of extra requests; said once, since every full batch will do the same.
-    private func refusedForItsSize(_ count: Int, message: String) {
+    private func refusedForItsSize(_ count: Int, _ refusal: Refusal) {
         guard !saidRefusedForItsSize else { return }
         saidRefusedForItsSize = true
         let notice =
-            "The API refused a whole batch of \(count) ids (400: \(message)) but none of them on its own, so the "
+            "The API refused a whole batch of \(count) ids (\(refusal.status): \(refusal.message)) but none of them on its own, so the "
             + "batch was split to ask for them (narrowed_requests counts the extra requests): it likely limits "
             + "the ids a request may carry; lower max_ids (now \(configuration.maxIDs)) to that limit."
         said.append(notice)
-        logger.warning("\(notice)", metadata: ["http.status": "400", "fetch.ids": "\(count)"])
+        logger.warning("\(notice)", metadata: ["http.status": "\(refusal.status)", "fetch.ids": "\(count)"])
     }
 
     private func switchToFallback(_ message: String) {

@@ -1241,6 +1241,27 @@ import Testing
         }
     }
 
+    /// Per item, an API answering 422 for every row stops the same way, saying 422: the status is
+    /// the API's, not taken for a 400.
+    @Test func anAPIThatFindsEveryRowUnprocessableStopsTheFetchSaying422() async throws {
+        let streets = (0..<12).map { "\($0) Nowhere St" }
+        var api = FixtureAPI(shape: .itemBody(path: "/geocode", idKey: "street"), answers: [:])
+        api.unprocessable = Set(streets)
+        try await Self.with(api) { server, origin in
+            let stage = try Self.fetchStage(
+                "path: /geocode\nmethod: POST\nbody: { street: \"{street}\" }",
+                connection: "kind: http\nbase_url: \(origin)")
+            let harness = try await StageHarness(stage: stage)
+            let batch = Batch(columns: ["street"], rows: streets.map { [.string($0)] })
+            let error = await #expect(throws: (any Error).self) { try await harness.run(stage, input: [batch]) }
+            #expect(
+                "\(error!)".contains(
+                    "the API refused each of the first 8 ids on its own (422: street 7 Nowhere St is not valid)"),
+                "\(error!)")
+            #expect(server.stats().requests == 8)
+        }
+    }
+
     /// A 400 that repeats the key: the narrowing's rejects say why without it.
     @Test func aBadRequestRepeatingTheKeyRejectsWithoutIt() async throws {
         var api = Self.emptyLookup
