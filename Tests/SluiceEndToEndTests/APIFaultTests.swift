@@ -450,8 +450,10 @@ struct APIFaultTests {
         defer { Task { await fixture.tearDown() } }
         let before = try await fixture.table()
 
+        // Eight requests half a second apart: the tokens expire while six are still to come,
+        // even on a loaded machine.
         let (process, out, err) = try fixture.sluice.start(
-            fixture.apiRunArguments() + ["--set", "fetch.delay=0.2s"])
+            fixture.apiRunArguments() + ["--set", "fetch.delay=0.5s"])
         defer { FaultChecks.stop(process) }
         try await FaultChecks.eventually("two answers from the API") { fixture.apiLog().count >= 2 }
         fixture.simulator.expireTokens()

@@ -470,7 +470,7 @@ struct RESTPlanTests {
         let (fixture, runs) = try await Self.scoresStoppedAtTheSecondRequest { $0.minInterval = .seconds(1) }
         defer { Task { await fixture.tearDown() } }
         let (original, _) = try #require(await Files.runs(in: runs).last)
-        try await Task.sleep(for: .milliseconds(1200))
+        try await Task.sleep(for: .milliseconds(1500))
         let replayed = try await fixture.sluice.run(["replay", original.path, "--from", "fetch"])
         #expect(replayed.status == 4, "\(replayed.stderr)")
         let (replay, replayManifest) = try #require(await Files.runs(in: runs).last)
@@ -478,9 +478,11 @@ struct RESTPlanTests {
         let kept = replayManifest.stage("fetch")?.outputs.first { $0.kind == "answers" }
         #expect(kept?.rows == 1, "one answer kept: \(String(describing: replayManifest.stage("fetch")))")
 
-        try await Task.sleep(for: .milliseconds(1200))
+        // The server times arrivals on this process's busy threads: the resume's pace is well
+        // over its 1 s, so that a late stamp cannot make a request look early.
+        try await Task.sleep(for: .milliseconds(1500))
         let asked = fixture.api.stats().requests
-        let resumed = try await fixture.sluice.run(["resume", replay.path, "--set", "fetch.delay=1.2s", "--yes"])
+        let resumed = try await fixture.sluice.run(["resume", replay.path, "--set", "fetch.delay=2s", "--yes"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let (_, manifest) = try #require(await Files.runs(in: runs).last)
         let fetch = try #require(manifest.stage("fetch"))

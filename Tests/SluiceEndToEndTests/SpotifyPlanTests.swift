@@ -455,7 +455,9 @@ struct SpotifyPlanTests {
     /// answers of both: resuming the first run again asked the API anew for everything the resume
     /// had fetched, and left a second review of the same rows beside one waiting for approval.
     @Test func resumingARunAgainContinuesItsLatestResume() async throws {
-        let fixture = try await EnrichmentFixture.make(tracks: 400)
+        // Sixteen batches at a quarter of a second: the resume still has seconds of requests
+        // ahead when it is interrupted, not the last one or two.
+        let fixture = try await EnrichmentFixture.make(tracks: 800)
         defer { Task { await fixture.tearDown() } }
         let before = try await fixture.table()
         let slow = ["--set", "fetch.delay=0.25s"]

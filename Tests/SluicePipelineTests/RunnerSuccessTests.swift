@@ -46,7 +46,7 @@ import Testing
     @Test func aStageRecordsHowLongItWaitedForItsFirstInput() async throws {
         let test = try await TestRun()
         let late = try await test.run([
-            StageSpec(SourceStage(batches: 1, delay: .milliseconds(300))),
+            StageSpec(SourceStage(batches: 1, delay: .milliseconds(500))),
             StageSpec(MapStage(), input: "source"),
             StageSpec(SinkStage(), input: "map"),
         ])
@@ -57,7 +57,9 @@ import Testing
             let record = try #require(late.manifest.stage(name))
             let (started, finished) = try (#require(record.startedAt), #require(record.finishedAt))
             let waited = try #require(record.waitedForInputMilliseconds)
-            #expect(waited >= 299, "\(name) waited for the source's first batch")
+            // Most of the source's 500 ms: a stage asks for its input once its own record is
+            // written, which on a loaded machine can come well after the source began its wait.
+            #expect(waited >= 250, "\(name) waited for the source's first batch")
             #expect(record.workedSeconds == max(0, finished.timeIntervalSince(started) - Double(waited) / 1000))
         }
 

@@ -142,7 +142,7 @@ import Testing
         ]
         try await FetchShapesTests.with(api) { server, origin in
             let stage = try Self.stage(
-                "{next_url: links.next}", itemsKey: "items", origin: origin, extra: "delay: 100ms")
+                "{next_url: links.next}", itemsKey: "items", origin: origin, extra: "delay: 300ms")
             let harness = try await StageHarness(stage: stage)
             let started = ContinuousClock.now
             let got = rows(try await harness.run(stage, input: [Self.names]))
@@ -151,12 +151,13 @@ import Testing
             let counted = ["requests", "pages", "http_429", "retries", "waits"].map { harness.counters[$0] }
             #expect(counted == [7, 2, 1, 1, 2])
             // `delay` between any two requests' starts, seen where they arrive: a request that
-            // took long to arrive (a loaded machine) shortens the gap after it by as much, so
-            // half the delay is the bound (unpaced, pages of one row arrive a few ms apart);
-            // `paced_ms` counts only the waits a fast machine makes.
+            // took long to arrive (a loaded machine: the server answers on this process's two
+            // busy threads) shortens the gap after it by as much, so a third of the delay is the
+            // bound (unpaced, pages of one row arrive a few ms apart); `paced_ms` counts only the
+            // waits a fast machine makes.
             let answered = server.stats().answeredAt
             let gaps = zip(answered.dropFirst(), answered).map { $0 - $1 }
-            #expect(gaps.count == 5 && gaps.allSatisfy { $0 >= 0.05 }, "\(gaps)")
+            #expect(gaps.count == 5 && gaps.allSatisfy { $0 >= 0.1 }, "\(gaps)")
             #expect(server.stats().seenURLs.prefix(3) == ["/lists/A", "/lists/A?start=1", "/lists/A?start=1"])
         }
     }

@@ -108,14 +108,15 @@ import Testing
     @Test func honoursRetryAfterOn429() async throws {
         try await Simulator.with({
             $0.rateLimit = 2
-            $0.retryAfter = .seconds(1)
+            // Long enough for the lifter below to act within it on a loaded machine.
+            $0.retryAfter = .seconds(2)
             $0.penalizeRequestsDuringWait = true
         }) { sim in
             let stage = try await sim.fetchStage()
             let harness = try await StageHarness(stage: stage)
             let input = (0..<4).map { Self.batch([.string(sim.catalog.knownID($0))], from: $0 + 1) }
             // Once the 429 has been sent, lift the limit: the retry must still wait out the
-            // announced second, and nothing may be sent during it (that would be a second 429).
+            // announced two seconds, and nothing may be sent during them (a second 429).
             let lifter = Task {
                 while sim.simulator.stats().rateLimited == 0 { try await Task.sleep(for: .milliseconds(5)) }
                 sim.simulator.setConfiguration { $0.rateLimit = nil }
@@ -128,7 +129,7 @@ import Testing
             #expect(harness.counters["http_429"] == 1)
             #expect(sim.simulator.stats().rateLimited == 1)
             #expect(harness.counters["retries"] == 1)
-            #expect(elapsed >= .seconds(1))
+            #expect(elapsed >= .seconds(2))
         }
     }
 
