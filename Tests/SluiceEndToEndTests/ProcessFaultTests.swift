@@ -601,8 +601,10 @@ struct ProcessFaultTests {
         defer { disk.unmount() }
         let before = try await fixture.table()
 
+        // Eight requests half a second apart: the fault comes while six are still to come,
+        // before the apply, even on a loaded machine.
         let (process, out, err) = try fixture.sluice.start(
-            fixture.runArguments(["--yes", "--set", "fetch.delay=0.2s"]))
+            fixture.runArguments(["--yes", "--set", "fetch.delay=0.5s"]))
         defer { FaultChecks.stop(process) }
         try await fixture.waitForAPIRequests(2)
         try await disk.fill()
@@ -629,8 +631,10 @@ struct ProcessFaultTests {
         defer { Task { await fixture.tearDown() } }
         let before = try await fixture.table()
 
+        // Eight requests half a second apart: the fault comes while six are still to come,
+        // before the apply, even on a loaded machine.
         let (process, out, err) = try fixture.sluice.start(
-            fixture.runArguments(["--yes", "--set", "fetch.delay=0.2s"]))
+            fixture.runArguments(["--yes", "--set", "fetch.delay=0.5s"]))
         defer { FaultChecks.stop(process) }
         try await fixture.waitForAPIRequests(2)
         let directory = try await fixture.lastRunDirectory()
