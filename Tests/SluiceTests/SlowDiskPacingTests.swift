@@ -14,10 +14,9 @@ import Testing
 /// write takes 6 s and a stage ends mid-fetch: no write runs inside a task (on the pool), and
 /// no request waits for one (a gap of the write's 6 s among the plan's 1 s ones).
 ///
-/// (This test used to prove the first by holding one of the pool's two threads with CPU work
-/// for 7 s, so that a write on the other stalled the fetch: every other suite in this process
-/// then ran on one thread for 7 s, which stretched their own timings. Asking where the write
-/// runs says the same without that.)
+/// Where the write runs is asked, not shown by holding one pool thread with CPU work so that a
+/// write on the other would stall the fetch: that would leave every other suite in this
+/// process one thread for seconds, and stretch their own timings.
 @Suite struct SlowDiskPacingTests {
     /// Long enough that a request's round trip fits inside it on a loaded machine (the whole
     /// suite running): the gaps then show the pacing, not the load.
