@@ -434,7 +434,9 @@ struct DatabaseFaultTests {
     @Test func aResumeAsksWhatBecameOfACommitItsRunNeverHeardBack() async throws {
         let fixture = try await EnrichmentFixture.make(tracks: 120)
         defer { Task { await fixture.tearDown() } }
-        try await fixture.installSlowCommit(seconds: 3)
+        // Seconds enough for the test to see the COMMIT running and stall the proxy before its
+        // answer comes back, on a loaded machine too.
+        try await fixture.installSlowCommit(seconds: 8)
         let before = try await fixture.table()
         let proxy = FaultProxy(targetPort: try #require(fixture.server.port))
         let port = try proxy.start()

@@ -169,7 +169,8 @@ import Testing
             shape: .perItem(pathPrefix: "/item/"),
             answers: Dictionary(
                 uniqueKeysWithValues: (0..<count).map { ("ID\($0)", Value.object(["n": .int(Int64($0))])) }))
-        api.latency = .milliseconds(40)
+        // 4 s of answers in all: the file is read while they come, on a loaded machine too.
+        api.latency = .milliseconds(100)
         try await Self.with(api) { server, origin in
             let stage = try Self.fetchStage("path: /item/{isrc}", connection: "kind: http\nbase_url: \(origin)")
             let harness = try await StageHarness(stage: stage)
