@@ -15,15 +15,17 @@ struct ApplyCommand: AsyncParsableCommand {
             the plan's apply stage (behind its approval gate), and the stages after apply (verify). \
             FILE is usually the audit trail a run wrote (spotify_enrichment_*.csv), perhaps edited.
 
-            Before anything touches the database the whole file is checked: UTF-8, RFC 4180 \
+            Before anything is committed the whole file is checked: UTF-8, RFC 4180 \
             quoting, a header holding the apply stage's key_field and every 'from' column (plus, \
             optionally, the write-csv stage's other columns; any other column is an error), the \
             same number of fields on every row, every value against the rules of the plan's \
             validate stage read as the rule's type, and no key given two different sets of values \
             (a row repeated exactly is fine). Every problem is printed as \
-            FILE:LINE:COL: error: ... and the run fails without opening a transaction. Rows the \
-            database still refuses (a CHECK constraint the rules let through) are reported with \
-            their line, and the transaction is rolled back.
+            FILE:LINE:COL: error: ... and the run fails with nothing changed: without --yes before \
+            any transaction is opened (the file is checked before the gate); with --yes, where the \
+            apply copies and writes rows as the file is read, its transaction is rolled back. Rows \
+            the database still refuses (a CHECK constraint the rules let through) are reported \
+            with their line, and the transaction is rolled back.
 
             Needs only the environment of the database connection (DATABASE_URL), not the API's.
 
