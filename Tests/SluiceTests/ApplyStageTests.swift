@@ -100,10 +100,11 @@ import Testing
     @Test func anApplyWhoseUndoFileIsRemovedBeforeItCommitsChangesNothing() async throws {
         let db = try await TestDatabase.make(tracks: 5)
         defer { Task { await db.close() } }
-        // Each row written takes a second: the file is gone well before COMMIT, on a loaded machine too.
+        // Each row written takes two seconds (the input changes two): the file is gone well before
+        // COMMIT, on a loaded machine too.
         _ = try await db.connection.execute(
             """
-            CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$;
+            CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(2); RETURN NEW; END $$;
             CREATE TRIGGER slow BEFORE UPDATE ON tracks FOR EACH ROW EXECUTE FUNCTION slow()
             """)
         let before = try await db.connection.execute("SELECT * FROM tracks ORDER BY id").rows
