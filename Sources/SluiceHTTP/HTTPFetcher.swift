@@ -8,7 +8,7 @@ import SluiceCore
 ///
 /// On the way it authenticates (an OAuth2 token got and refreshed, a bearer token, an API key),
 /// paces request starts (`delay`, `rate`, host-wide `Retry-After` blocks), retries transient
-/// failures with jittered backoff, narrows a batch the API refuses with 400 down to the
+/// failures with jittered backoff, narrows a batch the API refuses (400 or 422) down to the
 /// offending ids, and switches once to a per-item endpoint when the batch endpoint is forbidden.
 ///
 /// Concurrency: each ``fetch(ids:)`` call has at most one request in flight; callers may run
@@ -218,12 +218,12 @@ public actor HTTPFetcher {
         var status: Int
     }
 
-    /// The results for `ids`, which hold at least one id the API refuses with 400 (`asked`: the
+    /// The results for `ids`, which hold at least one id the API refuses (400 or 422; `asked`: the
     /// API refused exactly this batch; otherwise it was inferred). Split in halves, and a
     /// batch whose answer is already known is not asked for whole: when the first half is
     /// answered, the refused id is in the second, which is split again at once. An id is only
-    /// ever rejected on the API's own 400 for it alone (an inferred single id is still asked),
-    /// so a 400 that was not about an id costs requests, never a good row.
+    /// ever rejected on the API's own refusal of it alone (an inferred single id is still asked),
+    /// so a refusal that was not about an id costs requests, never a good row.
     ///
     /// One bad id among 50 then costs about 1.5·log2(50) + 1 ≈ 9 requests instead of
     /// 2·log2(50) ≈ 12. When nothing paces the requests (no `delay`, no `rate`) and
@@ -272,7 +272,7 @@ public actor HTTPFetcher {
     // MARK: Per-item requests (the shape, or the fallback)
 
     /// One request per id, `request(id)`, each result appended to `results` as it comes: a 404
-    /// or a `null` item is "not found", a 400 refuses that id alone.
+    /// or a `null` item is "not found", a 400 or 422 refuses that id alone.
     private func fetchEach(
         _ ids: ArraySlice<String>, purpose: Purpose, into results: inout [ItemResult],
         request: (String) -> RequestURL.Request?
